@@ -1,0 +1,28 @@
+#pragma once
+// The subcommands of `virtsim`. Each returns the process exit status; user errors are
+// reported as ConfigError / PlatformError / FileError and turned into status 2 by main.
+#include <string>
+#include <vector>
+
+namespace virtsim {
+
+struct ConfigOptions {
+  std::string config_path;          // empty: the embedded default experiment
+  std::vector<std::string> sets;    // --set key=value, in order
+};
+
+struct RunOptions {
+  ConfigOptions config;
+  std::string output;               // empty: results/<config name>.h5
+  bool force = false;
+  bool quiet = false;
+};
+
+enum class DescribeFormat { Text, Json, Markdown };
+
+int run_command(const RunOptions& options);
+int describe_command(const ConfigOptions& config, DescribeFormat format);
+int platform_command(const ConfigOptions& config, bool dot);
+int stats_command(const std::string& path, bool json, bool all);
+
+}  // namespace virtsim

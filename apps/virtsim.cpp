@@ -1,0 +1,95 @@
+// virtsim: the command line. Thin on purpose: it parses, loads the config, builds the
+// platform, runs, writes (DESIGN.md section 2).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <systemc>
+
+#include "commands.h"
+#include "virtsim/common/error.h"
+#include "virtsim/common/version.h"
+
+namespace {
+
+void quiet_systemc() {
+  // Model errors reach the user as exceptions with our own messages; SystemC's info
+  // chatter (and its deprecation notes) would only hide them.
+  sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+  sc_core::sc_report_handler::set_actions(sc_core::SC_WARNING, sc_core::SC_DO_NOTHING);
+}
+
+void add_config_options(CLI::App* command, virtsim::ConfigOptions& config, bool config_required) {
+  auto* option = command->add_option("config", config.config_path,
+                                     "experiment config (TOML); default: the embedded default experiment");
+  if (config_required) option->required();
+  command->add_option("--set", config.sets, "override a parameter: --set key=value (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+}
+
+}  // namespace
+
+int sc_main(int argc, char* argv[]) {
+  quiet_systemc();
+  CLI::App app{"virtsim: a cycle-approximate simulator of CPU virtualization hardware"};
+  app.set_version_flag("--version", std::string(virtsim::version()) + " (" + virtsim::git_revision() + ")");
+  app.require_subcommand(1);
+
+  virtsim::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "run an experiment and write an HDF5 result file");
+  add_config_options(run_cmd, run.config, false);
+  run_cmd->add_option("-o,--output", run.output, "result file (default: results/<config name>.h5)");
+  run_cmd->add_flag("--force", run.force, "overwrite an existing result file");
+  run_cmd->add_flag("-q,--quiet", run.quiet, "print nothing but errors");
+
+  virtsim::ConfigOptions describe;
+  bool describe_json = false, describe_markdown = false;
+  auto* describe_cmd = app.add_subcommand("describe", "list every parameter and statistic");
+  add_config_options(describe_cmd, describe, false);
+  auto* json_flag = describe_cmd->add_flag("--json", describe_json, "JSON output");
+  describe_cmd->add_flag("--markdown", describe_markdown, "Markdown tables (as in the README)")->excludes(json_flag);
+
+  virtsim::ConfigOptions platform;
+  bool dot = false;
+  auto* platform_cmd = app.add_subcommand("platform", "show the platform graph a config builds");
+  add_config_options(platform_cmd, platform, false);
+  platform_cmd->add_flag("--dot", dot, "Graphviz dot output");
+
+  std::string stats_file;
+  bool stats_json = false, stats_all = false;
+  auto* stats_cmd = app.add_subcommand("stats", "print each run's canonical metrics from a result file");
+  stats_cmd->add_option("file", stats_file, "HDF5 result file")->required();
+  stats_cmd->add_flag("--json", stats_json, "JSON output");
+  stats_cmd->add_flag("--all", stats_all, "every scalar metric, not just the canonical ones");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+
+  try {
+    if (*run_cmd) return virtsim::run_command(run);
+    if (*describe_cmd)
+      return virtsim::describe_command(describe, describe_json       ? virtsim::DescribeFormat::Json
+                                                 : describe_markdown ? virtsim::DescribeFormat::Markdown
+                                                                     : virtsim::DescribeFormat::Text);
+    if (*platform_cmd) return virtsim::platform_command(platform, dot);
+    if (*stats_cmd) return virtsim::stats_command(stats_file, stats_json, stats_all);
+  } catch (const virtsim::ConfigError& e) {
+    std::fprintf(stderr, "virtsim: error: %s\n", e.what());
+    return 2;
+  } catch (const virtsim::PlatformError& e) {
+    std::fprintf(stderr, "virtsim: error: %s\n", e.what());
+    return 2;
+  } catch (const virtsim::FileError& e) {
+    std::fprintf(stderr, "virtsim: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "virtsim: simulation failed: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

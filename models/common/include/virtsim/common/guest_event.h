@@ -1,0 +1,46 @@
+#pragma once
+// The stream of guest events a vCPU executes. Workloads produce it (generators now, traces
+// later); the vCPU consumes it one event at a time and never sees where it came from.
+#include <cstdint>
+#include <optional>
+
+#include "virtsim/common/units.h"
+
+namespace virtsim {
+
+enum class GuestEventKind : std::uint8_t {
+  Compute,   // `count` plain instructions with no memory operand
+  Memory,    // one instruction making one access of `size` bytes at `address`
+  RoiBegin,  // region of interest starts: statistics reset
+  RoiEnd,    // region of interest ends: the run stops here
+};
+
+struct GuestEvent {
+  GuestEventKind kind = GuestEventKind::Compute;
+  AccessKind access = AccessKind::Load;
+  std::uint8_t size = 8;
+  std::uint32_t count = 0;
+  Addr address = 0;
+
+  static GuestEvent compute(std::uint32_t instructions) { return {GuestEventKind::Compute, AccessKind::Load, 0, instructions, 0}; }
+  static GuestEvent memory(AccessKind kind, Addr address, std::uint8_t size = 8) { return {GuestEventKind::Memory, kind, size, 1, address}; }
+  static GuestEvent roi_begin() { return {GuestEventKind::RoiBegin, AccessKind::Load, 0, 0, 0}; }
+  static GuestEvent roi_end() { return {GuestEventKind::RoiEnd, AccessKind::Load, 0, 0, 0}; }
+};
+
+// A source of guest events for one vCPU. next() returns nullopt at the end of the stream.
+class GuestEventSource {
+ public:
+  virtual ~GuestEventSource() = default;
+  virtual std::optional<GuestEvent> next() = 0;
+};
+
+// Called when a translation faults; resolves it (e.g. demand paging) and returns its cost.
+// Returns false if the fault is fatal (a real segmentation fault for the workload).
+class PageFaultHandler {
+ public:
+  virtual ~PageFaultHandler() = default;
+  virtual bool handle_page_fault(Addr cr3, Addr virtual_address, std::uint32_t error_code, Cycles& cost) = 0;
+};
+
+}  // namespace virtsim

@@ -1,0 +1,82 @@
+#pragma once
+// HDF5 result files (schema: docs/results-schema.md). This header and results.cpp are the
+// only code in virtsim that knows HDF5.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "virtsim/common/stats.h"
+
+namespace virtsim {
+
+inline constexpr int kResultSchemaVersion = 1;
+
+// One row of the exits table: how often one exit reason occurred and what it cost.
+struct ExitRecord {
+  std::string mode;  // "vmx" or "svm"
+  std::int64_t code = 0;
+  std::string name;
+  std::uint64_t count = 0;
+  std::uint64_t cycles = 0;
+};
+
+// Everything one simulation run leaves in the file.
+struct RunRecord {
+  std::string run_id;           // group name under /runs
+  std::string config_text;      // the experiment config as the user gave it (all files, in order)
+  std::string parameters_json;  // every parameter's resolved value
+  std::uint64_t seed = 0;
+  std::string status = "ok";    // "ok", or "failed: <reason>"
+  double wall_seconds = 0.0;
+  double simulated_seconds = 0.0;
+  const StatRegistry* stats = nullptr;  // metrics, histograms, vectors, matrices, timeline
+  std::vector<ExitRecord> exits;
+  // Soft links for well-known places, e.g. {"walks/refs_per_walk", "<histogram stat name>"}.
+  std::vector<std::pair<std::string, std::string>> links;
+};
+
+// Writes a result file crash-safely: everything goes to a temporary file beside `path`,
+// renamed onto `path` by commit(). Destroying an uncommitted writer removes the temporary.
+class ResultWriter {
+ public:
+  // Throws ConfigError (before creating anything) if `path` exists and !force, or if its
+  // directory does not exist or is not writable.
+  ResultWriter(std::string path, bool force);
+  ~ResultWriter();
+  ResultWriter(const ResultWriter&) = delete;
+  ResultWriter& operator=(const ResultWriter&) = delete;
+
+  void write_run(const RunRecord& run);
+  void commit();
+  const std::string& path() const { return path_; }
+  const std::string& temporary_path() const { return temp_path_; }
+
+ private:
+  struct Impl;
+  std::string path_, temp_path_;
+  Impl* impl_ = nullptr;
+  bool committed_ = false;
+};
+
+// Throws ConfigError, naming the path, if writing `path` would fail (see ResultWriter).
+void check_output_path(const std::string& path, bool force);
+
+// What `virtsim stats` reads back: per run, its attributes and its scalar metrics.
+struct RunSummary {
+  std::string run_id;
+  std::string status;
+  std::uint64_t seed = 0;
+  std::map<std::string, double> metrics;
+};
+struct ResultSummary {
+  int schema_version = 0;
+  std::string virtsim_version;
+  std::vector<RunSummary> runs;
+};
+// Throws FileError naming the file and what was expected (not HDF5, missing /runs, wrong
+// schema version...).
+ResultSummary read_result_summary(const std::string& path);
+
+}  // namespace virtsim

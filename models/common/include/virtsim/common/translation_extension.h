@@ -1,0 +1,43 @@
+#pragma once
+// The one TLM extension that carries a translation's side-band data (DESIGN.md section 4).
+//
+// A vCPU sends a generic payload whose address is the virtual address to translate to the
+// MMU's `translate` socket with this extension attached; the MMU fills in the response half.
+// The payload's own data pointer is unused for translations (length 0); the annotated delay
+// carries the time the translation took.
+#include <cstdint>
+#include <tlm>
+
+#include "virtsim/common/units.h"
+
+namespace virtsim {
+
+struct TranslationExtension : tlm::tlm_extension<TranslationExtension> {
+  // ---- request (set by the initiator) ----
+  Addr cr3 = 0;               // root of the guest's page table (physical address)
+  std::uint16_t pcid = 0;     // CR3[11:0] when CR4.PCIDE=1, else 0
+  std::uint16_t vpid = 0;     // VPID (VT-x) or ASID (AMD-V); 0 = host / not virtualized
+  std::uint8_t cpl = 3;       // current privilege level 0-3; user access when cpl == 3
+  bool guest_mode = false;    // VMX non-root / SVM guest mode
+  AccessKind kind = AccessKind::Load;
+
+  // ---- response (set by the MMU) ----
+  bool fault = false;               // page fault: the walk found no valid translation
+  std::uint32_t error_code = 0;     // x86 page-fault error code when fault
+  Addr physical_address = 0;        // translation of the payload address when !fault
+  std::uint8_t page_shift = 12;     // 12, 21 or 30: size of the page that mapped it
+  std::uint64_t leaf_entry = 0;     // the leaf entry as read
+  bool global = false;              // the leaf's G bit
+  bool writable = false;            // rights combined over all levels, for the TLB entry
+  bool user = false;
+  bool executable = false;
+  std::uint32_t walk_refs = 0;      // memory references the walk made
+  Cycles walk_cycles = 0;           // latency of the walk
+
+  tlm::tlm_extension_base* clone() const override { return new TranslationExtension(*this); }
+  void copy_from(const tlm::tlm_extension_base& other) override {
+    *this = static_cast<const TranslationExtension&>(other);
+  }
+};
+
+}  // namespace virtsim

@@ -1,0 +1,76 @@
+#pragma once
+// A virtual CPU: one SystemC thread that executes a guest event stream. Plain instructions
+// cost `cpi` cycles each; a memory instruction looks up the L1 DTLB inline (a plain call, the
+// hot path), on a miss asks the MMU over TLM, then makes the data access over TLM. Time moves
+// only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
+// boundaries (Accellera LT style).
+#include <functional>
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+#include "virtsim/common/clock.h"
+#include "virtsim/common/guest_event.h"
+#include "virtsim/common/module_scope.h"
+#include "virtsim/common/stats.h"
+#include "virtsim/common/translation_extension.h"
+#include "virtsim/tlb/tlb.h"
+
+namespace virtsim {
+
+class Vcpu : public sc_core::sc_module {
+ public:
+  tlm_utils::simple_initiator_socket<Vcpu> translate;  // to the MMU
+  tlm_utils::simple_initiator_socket<Vcpu> data;       // loads, stores and fetches
+
+  SC_HAS_PROCESS(Vcpu);
+  Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
+  ~Vcpu() override;
+
+  // Wiring done by the platform before simulation starts.
+  void set_workload(GuestEventSource* source) { source_ = source; }
+  void set_fault_handler(PageFaultHandler* handler) { fault_handler_ = handler; }
+  void set_cr3(Addr cr3) { cr3_ = cr3; }
+  void set_roi_begin_action(std::function<void()> action) { on_roi_begin_ = std::move(action); }
+
+  bool finished() const { return finished_; }
+  const sc_core::sc_event& finished_event() const { return finished_event_; }
+  Cycles local_cycles() const { return cycles.count(); }
+
+  Param<double> cpi;
+  Param<std::uint32_t> cpl;
+  TlbParameters dtlb_parameters;
+  Tlb dtlb;
+
+  Counter instructions;
+  Counter cycles;
+  Counter loads;
+  Counter stores;
+  Counter fetches;
+  Counter page_faults;
+  Formula ipc;
+
+ private:
+  void run();
+  void execute_memory(const GuestEvent& event);
+  Cycles access_piece(AccessKind kind, Addr va, unsigned size);
+  Cycles translate_miss(AccessKind kind, Addr va, TlbEntry& filled);
+  void advance(Cycles c);
+
+  const Clock& clock_;
+  GuestEventSource* source_ = nullptr;
+  PageFaultHandler* fault_handler_ = nullptr;
+  std::function<void()> on_roi_begin_;
+  Addr cr3_ = 0;
+  Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
+  tlm_utils::tlm_quantumkeeper quantum_;
+  tlm::tlm_generic_payload translation_payload_;
+  TranslationExtension translation_;
+  tlm::tlm_generic_payload data_payload_;
+  std::uint64_t data_buffer_ = 0;
+  bool finished_ = false;
+  sc_core::sc_event finished_event_;
+};
+
+}  // namespace virtsim

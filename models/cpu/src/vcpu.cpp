@@ -1,0 +1,160 @@
+#include "virtsim/cpu/vcpu.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace virtsim {
+
+Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock)
+    : sc_core::sc_module(name),
+      translate("translate"),
+      data("data"),
+      cpi(module_scope(context, *this), "cpi", 1.0, "cycles/instruction",
+          "cycles per plain (non-memory) instruction", Range{0.0, 100.0}),
+      cpl(module_scope(context, *this), "cpl", 3, "ring", "privilege level the workload runs at (3: user)",
+          Range{0, 3}),
+      dtlb_parameters(module_scope(context, *this).child("dtlb")),
+      dtlb(module_scope(context, *this).child("dtlb"), dtlb_parameters.config()),
+      instructions(module_scope(context, *this), "instructions", "instructions", "instructions retired"),
+      cycles(module_scope(context, *this), "cycles", "cycles", "cycles elapsed on this vCPU"),
+      loads(module_scope(context, *this), "loads", "accesses", "data loads"),
+      stores(module_scope(context, *this), "stores", "accesses", "data stores"),
+      fetches(module_scope(context, *this), "fetches", "accesses", "instruction fetches"),
+      page_faults(module_scope(context, *this), "page_faults", "faults", "page faults taken"),
+      ipc(module_scope(context, *this), "ipc", "instructions/cycle", "instructions per cycle",
+          [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
+      clock_(clock) {
+  translation_payload_.set_extension(&translation_);
+  data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));
+  SC_THREAD(run);
+}
+
+// The payload would delete its extensions; this one is a member, not heap-allocated.
+Vcpu::~Vcpu() { translation_payload_.clear_extension(&translation_); }
+
+void Vcpu::advance(Cycles c) {
+  cycles += c;
+  quantum_.inc(clock_.delay(c));
+  if (quantum_.need_sync()) quantum_.sync();
+}
+
+void Vcpu::run() {
+  if (!source_) throw std::logic_error(std::string(name()) + ": no workload bound");
+  quantum_.reset();
+  // CPI as a fixed-point fraction so fractional CPIs accumulate exactly.
+  const auto cpi_fixed = static_cast<Cycles>(std::llround(cpi.get() * 1024.0));
+  while (auto event = source_->next()) {
+    switch (event->kind) {
+      case GuestEventKind::Compute: {
+        instructions += event->count;
+        const Cycles scaled = cpi_fixed * event->count + compute_remainder_;
+        compute_remainder_ = scaled % 1024;
+        advance(scaled / 1024);
+        break;
+      }
+      case GuestEventKind::Memory:
+        ++instructions;
+        execute_memory(*event);
+        break;
+      case GuestEventKind::RoiBegin:
+        if (on_roi_begin_) on_roi_begin_();
+        break;
+      case GuestEventKind::RoiEnd:
+        goto done;
+    }
+  }
+done:
+  quantum_.sync();
+  finished_ = true;
+  finished_event_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void Vcpu::execute_memory(const GuestEvent& event) {
+  switch (event.access) {
+    case AccessKind::Load: ++loads; break;
+    case AccessKind::Store: ++stores; break;
+    case AccessKind::Fetch: ++fetches; break;
+  }
+  // An access that crosses a 4 KiB boundary is two translations and two accesses.
+  const Addr first = event.address;
+  const Addr boundary = (first | (kPageSize4K - 1)) + 1;
+  Cycles c;
+  if (first + event.size > boundary) {
+    const auto head = static_cast<unsigned>(boundary - first);
+    c = access_piece(event.access, first, head);
+    c += access_piece(event.access, boundary, event.size - head);
+  } else {
+    c = access_piece(event.access, first, event.size);
+  }
+  advance(c);
+}
+
+Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
+  const TlbTags tags{static_cast<std::uint16_t>(cr3_ & 0xfff), 0};
+  const bool user = cpl.get() == 3;
+  Cycles c = dtlb.config().hit_cycles;
+  Addr pa;
+  const TlbEntry* entry = dtlb.lookup(va, tags);
+  // A cached entry without the rights for this access is re-walked, as hardware does
+  // before raising a fault.
+  if (entry && (kind != AccessKind::Store || entry->writable) && (!user || entry->user) &&
+      (kind != AccessKind::Fetch || entry->executable)) {
+    pa = entry->translate(va);
+  } else {
+    TlbEntry filled;
+    c += translate_miss(kind, va, filled);
+    dtlb.insert(va, filled);
+    pa = filled.translate(va);
+  }
+  data_payload_.set_command(kind == AccessKind::Store ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+  data_payload_.set_address(pa);
+  data_payload_.set_data_length(size);
+  data_payload_.set_streaming_width(size);
+  data_payload_.set_byte_enable_ptr(nullptr);
+  data_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  if (kind == AccessKind::Store) data_buffer_ = instructions.count();
+  sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
+  data->b_transport(data_payload_, latency);
+  if (data_payload_.is_response_error())
+    throw std::runtime_error(std::string(name()) + ": data access at physical address " + to_hex(pa) +
+                             " failed: " + data_payload_.get_response_string());
+  return c + clock_.cycles(latency);
+}
+
+Cycles Vcpu::translate_miss(AccessKind kind, Addr va, TlbEntry& filled) {
+  Cycles c = 0;
+  for (int attempt = 0;; ++attempt) {
+    translation_ = TranslationExtension{};
+    translation_.cr3 = cr3_;
+    translation_.pcid = static_cast<std::uint16_t>(cr3_ & 0xfff);
+    translation_.cpl = static_cast<std::uint8_t>(cpl.get());
+    translation_.kind = kind;
+    translation_payload_.set_address(va);
+    translation_payload_.set_data_length(0);
+    translation_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
+    translate->b_transport(translation_payload_, latency);
+    c += clock_.cycles(latency);
+    if (translation_payload_.is_response_error())
+      throw std::runtime_error(std::string(name()) + ": translation request failed");
+    if (!translation_.fault) break;
+    ++page_faults;
+    Cycles handler_cost = 0;
+    if (attempt > 0 || !fault_handler_ ||
+        !fault_handler_->handle_page_fault(cr3_, va, translation_.error_code, handler_cost))
+      throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
+                               " (error code " + std::to_string(translation_.error_code) + ")");
+    c += handler_cost;
+  }
+  filled = TlbEntry{};
+  filled.page_shift = translation_.page_shift;
+  filled.physical_base = translation_.physical_address & ~((Addr{1} << translation_.page_shift) - 1);
+  filled.pcid = translation_.pcid;
+  filled.global = translation_.global;
+  filled.writable = translation_.writable;
+  filled.user = translation_.user;
+  filled.executable = translation_.executable;
+  return c;
+}
+
+}  // namespace virtsim

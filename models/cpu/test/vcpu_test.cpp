@@ -1,0 +1,124 @@
+// A vCPU on a real small platform (vCPU -> MMU -> memory over TLM), running a scripted
+// event stream to completion under sc_start. Cycle counts are exact: they follow from
+// the parameters alone.
+#include "virtsim/cpu/vcpu.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "virtsim/mmu/memory_module.h"
+#include "virtsim/mmu/mmu_module.h"
+
+namespace virtsim {
+namespace {
+
+class ScriptedWorkload : public GuestEventSource {
+ public:
+  explicit ScriptedWorkload(std::deque<GuestEvent> events) : events_(std::move(events)) {}
+  std::optional<GuestEvent> next() override {
+    if (events_.empty()) return std::nullopt;
+    auto e = events_.front();
+    events_.pop_front();
+    return e;
+  }
+
+ private:
+  std::deque<GuestEvent> events_;
+};
+
+// Maps one 4 KiB page on a fault and charges a fixed cost.
+class OnePagePager : public PageFaultHandler {
+ public:
+  OnePagePager(PageTableBuilder& builder, FrameAllocator& frames) : builder_(builder), frames_(frames) {}
+  bool handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override {
+    ++faults;
+    last_error_code = error_code;
+    if (va >= 0x10000000) return false;
+    builder_.map(cr3, va & ~(kPageSize4K - 1), frames_.allocate(), kPageSize4K);
+    cost = 1000;
+    return true;
+  }
+  int faults = 0;
+  std::uint32_t last_error_code = 0;
+
+ private:
+  PageTableBuilder& builder_;
+  FrameAllocator& frames_;
+};
+
+ParamRegistry configured_params() {
+  ParamRegistry params;
+  params.set_value("memory.size_mib", std::int64_t{64}, {"test"});
+  params.set_value("memory.latency", std::int64_t{50}, {"test"});
+  params.set_value("cpu.cpi", 0.5, {"test"});
+  params.set_value("cpu.dtlb.hit_cycles", std::int64_t{1}, {"test"});
+  return params;
+}
+
+TEST(Vcpu, ExecutesAScriptWithExactCycles) {
+  ParamRegistry params = configured_params();
+  StatRegistry stats;
+  Clock clock(2.0);
+  Scope context{&params, &stats, ""};
+  MemoryModule memory("memory", context, clock);
+  MmuModule mmu("mmu", context, clock);
+  Vcpu cpu("cpu", context, clock);
+  cpu.translate.bind(mmu.translate);
+  cpu.data.bind(memory.port);
+  mmu.memory.bind(memory.port);
+  tlm::tlm_global_quantum::instance().set(clock.delay(1000));
+
+  FrameAllocator frames(Addr{1} << 20, Addr{64} << 20);
+  PageTableBuilder builder(memory.memory(), frames);
+  const Addr root = builder.new_root();
+  builder.map(root, 0x400000, 0x800000, kPageSize4K);
+  OnePagePager pager(builder, frames);
+  ScriptedWorkload workload({
+      GuestEvent::compute(10),                               // 10 x 0.5 = 5 cycles
+      GuestEvent::memory(AccessKind::Store, 0x400008),       // miss: 1 + walk 4x50 + data 50 = 251
+      GuestEvent::memory(AccessKind::Load, 0x400010),        // hit: 1 + 50 = 51
+      GuestEvent::roi_begin(),                               // statistics restart here
+      GuestEvent::compute(3),                                // 1.5 cycles: 1 now, 0.5 carried
+      GuestEvent::memory(AccessKind::Load, 0x400ff8),        // hit: 51
+      GuestEvent::memory(AccessKind::Load, 0x500000),        // fault: 1 + 4x50 walk + 1000 + 4x50 walk + 50
+      GuestEvent::compute(1),                                // 0.5 + carried 0.5 = 1 cycle
+      GuestEvent::memory(AccessKind::Load, 0x400ffc, 8),     // crosses into 0x401000: 2 translations
+  });
+  // The last access crosses a page that is not mapped and lies below the pager's limit:
+  // the second half faults and is paged in too.
+  cpu.set_cr3(root);
+  cpu.set_workload(&workload);
+  cpu.set_fault_handler(&pager);
+  cpu.set_roi_begin_action([&] { stats.reset_all(); });
+  params.check_all_used();
+
+  sc_core::sc_start();
+  ASSERT_TRUE(cpu.finished());
+
+  // After the region of interest began:
+  //   compute(3)                 1
+  //   load 0x400ff8 (hit)        1 + 50                       = 51
+  //   load 0x500000 (fault)      1 + 200 + 1000 + 200 + 50    = 1451
+  //   compute(1)                 1
+  //   load 0x400ffc..0x401003    (1 + 50) + (1 + 200 + 1000 + 200 + 50) = 1502
+  EXPECT_EQ(cpu.cycles.count(), 1u + 51u + 1451u + 1u + 1502u);
+  EXPECT_EQ(cpu.instructions.count(), 3u + 1u + 1u + 1u + 1u);
+  EXPECT_EQ(cpu.loads.count(), 3u);
+  EXPECT_EQ(cpu.page_faults.count(), 2u);
+  EXPECT_EQ(pager.faults, 2);
+  EXPECT_EQ(pager.last_error_code, pf::kUser);  // a user-mode read of a not-present page
+  EXPECT_EQ(cpu.dtlb.accesses.count(), 4u);
+  EXPECT_EQ(cpu.dtlb.misses.count(), 2u);
+  EXPECT_EQ(mmu.walker.walks.count(), 4u);  // two faulting walks and their retries
+  EXPECT_EQ(mmu.walker.refs.count(), 16u);
+  // Every data access really reached memory: 3 loads, one of them split in two.
+  EXPECT_EQ(memory.reads.count() - mmu.walker.refs.count(), 4u);
+  // The store before the region of interest really wrote memory (the retired count, 11).
+  EXPECT_EQ(memory.memory().read64(0x800008), 11u);
+  // SystemC time reached the vCPU's local time at the final sync.
+  EXPECT_EQ(clock.cycles(sc_core::sc_time_stamp()), 5u + 251u + 51u + cpu.cycles.count());
+}
+
+}  // namespace
+}  // namespace virtsim

@@ -1,0 +1,34 @@
+#pragma once
+// The MMU behind a vCPU's L1 TLBs: a TLM target that receives translation requests (the
+// payload address is the virtual address; TranslationExtension carries the rest), walks the
+// page table with a PageWalker and reads every entry through its `memory` initiator socket.
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/simple_target_socket.h>
+
+#include "virtsim/common/clock.h"
+#include "virtsim/common/module_scope.h"
+#include "virtsim/common/param.h"
+#include "virtsim/mmu/page_walker.h"
+
+namespace virtsim {
+
+class MmuModule : public sc_core::sc_module, private MemoryPort {
+ public:
+  tlm_utils::simple_target_socket<MmuModule> translate;  // from the vCPU
+  tlm_utils::simple_initiator_socket<MmuModule> memory;  // page-table reads
+
+  MmuModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
+
+  PageWalker walker;
+
+ private:
+  void b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
+  Cycles read_entry(Addr address, std::uint64_t& value) override;
+
+  const Clock& clock_;
+  tlm::tlm_generic_payload entry_read_;  // reused: no allocation per reference
+};
+
+}  // namespace virtsim

@@ -1,0 +1,63 @@
+#pragma once
+// The configured platform as a graph (DESIGN.md section 5): components are vertices, each
+// TLM binding is an edge from an initiator port to a target port. The graph is validated
+// before any SystemC module exists, then drives instantiation and binding, and can be drawn
+// with Graphviz (`virtsim platform CONFIG --dot`).
+#include <boost/graph/adjacency_list.hpp>
+#include <string>
+#include <vector>
+
+namespace virtsim {
+
+enum class PortRole { Initiator, Target };
+
+struct PortDecl {
+  std::string name;
+  PortRole role = PortRole::Initiator;
+  bool required = true;  // initiator: must be bound; target: at least one initiator must bind it
+};
+
+struct ComponentNode {
+  std::string name;  // instance name, e.g. "cpu0"
+  std::string type;  // "vcpu", "mmu", "memory"
+  std::vector<PortDecl> ports;
+};
+
+struct BindingEdge {
+  std::string initiator_port;
+  std::string target_port;
+};
+
+class PlatformGraph {
+ public:
+  using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, ComponentNode, BindingEdge>;
+  using Vertex = Graph::vertex_descriptor;
+
+  Vertex add_component(ComponentNode node);
+  // Binds `initiator.port` to `target.port`. Unknown components or ports throw PlatformError.
+  void bind(const std::string& initiator, const std::string& initiator_port, const std::string& target,
+            const std::string& target_port);
+
+  // Throws PlatformError naming the component at fault: an unbound required port, an
+  // initiator port bound twice, no memory or more than one, a cycle of bindings.
+  void validate() const;
+
+  std::string to_dot() const;
+  const Graph& graph() const { return graph_; }
+  std::vector<const ComponentNode*> components_of_type(const std::string& type) const;
+
+ private:
+  Vertex find(const std::string& name) const;
+  Graph graph_;
+};
+
+// The standard platform: per vCPU one MMU; every vCPU data port and MMU walker port
+// binds the one memory.
+PlatformGraph make_standard_platform(unsigned cpus);
+
+// Component types the instantiator knows, with their ports.
+ComponentNode vcpu_component(const std::string& name);
+ComponentNode mmu_component(const std::string& name);
+ComponentNode memory_component(const std::string& name);
+
+}  // namespace virtsim

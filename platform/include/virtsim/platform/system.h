@@ -1,0 +1,91 @@
+#pragma once
+// The top of the SystemC hierarchy ("system"): reads the platform parameters, builds and
+// validates the platform graph, instantiates and binds the modules it names, sets up each
+// vCPU's address space and workload, and ends the simulation when every vCPU is done.
+#include <functional>
+#include <memory>
+#include <systemc>
+#include <vector>
+
+#include "virtsim/common/clock.h"
+#include "virtsim/common/results.h"
+#include "virtsim/common/stats.h"
+#include "virtsim/cpu/vcpu.h"
+#include "virtsim/mmu/memory_module.h"
+#include "virtsim/mmu/mmu_module.h"
+#include "virtsim/mmu/paging.h"
+#include "virtsim/platform/platform_graph.h"
+#include "virtsim/workloads/synthetic.h"
+
+namespace virtsim {
+
+// Resolves a vCPU's page faults by demand paging over its workload's footprint, as the
+// guest kernel would (the full guest OS model comes with the execution-engine issue).
+class DemandPager final : public PageFaultHandler {
+ public:
+  DemandPager(PageTableBuilder& builder, FrameAllocator& frames, Addr page_size, Cycles fault_cycles);
+  void add_address_space(Addr cr3, const SyntheticWorkload* workload);
+  bool handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override;
+  std::uint64_t pages_mapped() const { return pages_mapped_; }
+
+ private:
+  PageTableBuilder& builder_;
+  FrameAllocator& frames_;
+  Addr page_size_;
+  Cycles fault_cycles_;
+  std::vector<std::pair<Addr, const SyntheticWorkload*>> spaces_;
+  std::uint64_t pages_mapped_ = 0;
+};
+
+class System : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(System);
+  // `context` holds the registries, already loaded with the configured values.
+  System(const sc_core::sc_module_name& name, const Scope& context);
+  ~System() override;
+
+  const PlatformGraph& platform() const { return graph_; }
+  const Clock& clock() const { return *clock_; }
+  std::uint64_t seed() const { return seed_; }
+  // Well-known statistics for the result file's walks/ group.
+  std::vector<std::pair<std::string, std::string>> result_links() const;
+  Cycles elapsed_cycles() const;
+  // Called now and then during simulation with the share of the workload done (0..1).
+  void set_progress_action(std::function<void(double)> action) { progress_action_ = std::move(action); }
+
+  Param<std::uint32_t> cpus;
+  Param<double> clock_ghz;
+  Param<std::uint64_t> quantum_cycles;
+  Param<std::uint64_t> seed_param;
+  Param<std::uint64_t> dump_interval;
+  Param<std::string> page_size;
+  Param<std::uint64_t> page_fault_cycles;
+  SyntheticParameters workload_parameters;
+
+ private:
+  void control();
+  void dump_periodically();
+  void report_progress();
+  void reset_region_of_interest();
+  template <typename F> double sum(F get) const;      // over vCPUs
+  template <typename F> double sum_mmu(F get) const;  // over MMUs
+
+  Scope context_;
+  std::unique_ptr<Clock> clock_;
+  std::uint64_t seed_;
+  PlatformGraph graph_;
+  std::unique_ptr<MemoryModule> memory_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::vector<std::unique_ptr<MmuModule>> mmus_;
+  std::vector<std::unique_ptr<SyntheticWorkload>> workloads_;
+  std::unique_ptr<FrameAllocator> frames_;
+  std::unique_ptr<PageTableBuilder> page_tables_;
+  std::unique_ptr<DemandPager> pager_;
+  bool roi_reset_done_ = false;
+  std::function<void(double)> progress_action_;
+
+  struct CanonicalMetrics;
+  std::unique_ptr<CanonicalMetrics> canonical_;
+};
+
+}  // namespace virtsim

@@ -1,0 +1,200 @@
+"""The virtsim command line end to end: bad input gets a clear message and status 2 and
+leaves nothing half-written; good input gives deterministic, well-formed output."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import h5py
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "tests" / "python" / "data" / "tiny.toml"
+
+
+def virtsim(binary: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def expect_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
+# ---- bad input ---------------------------------------------------------------------------
+
+
+def test_missing_config_file(virtsim_binary, tmp_path):
+    out = tmp_path / "out.h5"
+    result = virtsim(virtsim_binary, "run", str(tmp_path / "nope.toml"), "-o", str(out))
+    expect_error(result, f"{tmp_path / 'nope.toml'}: config file not found")
+    assert not out.exists()
+
+
+def test_toml_syntax_error_has_line_and_column(virtsim_binary, tmp_path):
+    config = write(tmp_path / "bad.toml", "[system]\ncpus = = 2\n")
+    result = virtsim(virtsim_binary, "run", str(config), "-o", str(tmp_path / "o.h5"))
+    expect_error(result, "TOML syntax error")
+    assert re.search(re.escape(str(config)) + r":2:\d+:", result.stderr), result.stderr
+
+
+def test_unknown_key_suggests_the_right_one(virtsim_binary, tmp_path):
+    config = write(tmp_path / "typo.toml", "[system]\ncpuz = 2\n")
+    result = virtsim(virtsim_binary, "run", str(config), "-o", str(tmp_path / "o.h5"))
+    expect_error(result, f"{config}:2:8: unknown key 'system.cpuz'", "did you mean 'system.cpus'")
+
+
+def test_wrong_type_names_key_and_expected_type(virtsim_binary, tmp_path):
+    config = write(tmp_path / "type.toml", '[system]\ncpus = "two"\n')
+    result = virtsim(virtsim_binary, "run", str(config), "-o", str(tmp_path / "o.h5"))
+    expect_error(result, f"{config}:2:8: key 'system.cpus': got a string", "expected an integer in [1, 64]")
+
+
+def test_value_out_of_range(virtsim_binary, tmp_path):
+    config = write(tmp_path / "range.toml", "[system]\ncpus = 0\n")
+    result = virtsim(virtsim_binary, "run", str(config), "-o", str(tmp_path / "o.h5"))
+    expect_error(result, "key 'system.cpus': value 0 is out of range", "[1, 64]")
+
+
+def test_unknown_preset_lists_the_available_ones(virtsim_binary, tmp_path):
+    config = write(tmp_path / "preset.toml", '[machine]\npreset = "pentium9"\n')
+    result = virtsim(virtsim_binary, "run", str(config), "-o", str(tmp_path / "o.h5"))
+    expect_error(result, "key 'machine.preset': unknown preset \"pentium9\"", "available:", "skylake")
+
+
+def test_unknown_key_from_set_option(virtsim_binary, tmp_path):
+    result = virtsim(virtsim_binary, "run", str(TINY), "-o", str(tmp_path / "o.h5"), "--set", "system.cpu0.cpj=2")
+    expect_error(result, "--set system.cpu0.cpj: unknown key", "did you mean 'system.cpu0.cpi'")
+
+
+@pytest.mark.parametrize("where", ["missing-dir", "file-as-dir", "proc"])
+def test_unwritable_output_directory(virtsim_binary, tmp_path, where):
+    if where == "missing-dir":
+        out = tmp_path / "no" / "such" / "dir" / "o.h5"
+    elif where == "file-as-dir":
+        out = write(tmp_path / "plain", "x") / "o.h5"
+    else:
+        out = Path("/proc/virtsim-test.h5")  # not writable, even for root
+    result = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out))
+    expect_error(result, str(out.parent))
+    assert "writ" in result.stderr or "exist" in result.stderr or "director" in result.stderr, result.stderr
+    assert not out.exists()
+
+
+def test_existing_output_is_kept_without_force(virtsim_binary, tmp_path):
+    out = write(tmp_path / "keep.h5", "precious")
+    result = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out))
+    expect_error(result, f"'{out}' already exists", "--force")
+    assert out.read_text() == "precious"
+    forced = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out), "--force", "-q")
+    assert forced.returncode == 0, forced.stderr
+    assert h5py.is_hdf5(out)
+
+
+def test_unknown_command_line_option(virtsim_binary):
+    result = virtsim(virtsim_binary, "run", "--bogus")
+    expect_error(result, "--bogus")
+
+
+def test_failed_simulation_leaves_no_file(virtsim_binary, tmp_path):
+    # 64 MiB of footprint cannot fit in 16 MiB of simulated memory: the run dies mid-way.
+    out = tmp_path / "o.h5"
+    result = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out), "--set", "system.memory.size_mib=16",
+                     "--set", "workload.footprint_kib=65536", "--set", "workload.pattern=stream",
+                     "--set", "workload.stride=4096")
+    assert result.returncode == 1, result.stderr
+    assert "out of simulated physical memory" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- good input --------------------------------------------------------------------------
+
+
+def metrics_json(binary: Path, path: Path) -> dict:
+    result = virtsim(binary, "stats", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_same_seed_same_results_other_seed_other_results(virtsim_binary, tmp_path):
+    paths = []
+    for name, seed in [("a", 5), ("b", 5), ("c", 6)]:
+        out = tmp_path / f"{name}.h5"
+        result = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out), "-q", "--set", f"run.seed={seed}")
+        assert result.returncode == 0, result.stderr
+        paths.append(out)
+    a, b, c = (metrics_json(virtsim_binary, p)["run0000"]["metrics"] for p in paths)
+    assert a == b
+    assert a["tlb.l1d.misses"] != c["tlb.l1d.misses"]
+    assert a["sim.instructions"] == c["sim.instructions"]  # same work, different addresses
+
+
+def test_run_prints_summary_and_result_path(virtsim_binary, tmp_path):
+    out = tmp_path / "s.h5"
+    result = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"results: {out}" in result.stdout
+    for name in ["sim.instructions", "walk.refs_per_walk", "tlb.l1d.misses"]:
+        assert name in result.stdout
+    assert "simulating:" in result.stderr  # progress
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_stats_prints_canonical_metrics_and_rejects_non_hdf5(virtsim_binary, tiny_result, tmp_path):
+    data = metrics_json(virtsim_binary, tiny_result)
+    metrics = data["run0000"]["metrics"]
+    assert data["run0000"]["status"] == "ok"
+    assert metrics["walk.refs_per_walk"] == pytest.approx(metrics["walk.refs"] / metrics["walk.count"])
+    text = virtsim(virtsim_binary, "stats", str(tiny_result))
+    assert text.returncode == 0 and "walk.cycles_per_walk" in text.stdout
+    bogus = write(tmp_path / "bogus.h5", "not hdf5")
+    expect_error(virtsim(virtsim_binary, "stats", str(bogus)), str(bogus))
+
+
+def test_describe_json_lists_parameters_and_statistics(virtsim_binary):
+    result = virtsim(virtsim_binary, "describe", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    params = {p["name"]: p for p in data["parameters"]}
+    stats = {s["name"]: s for s in data["statistics"]}
+    assert len(params) == len(data["parameters"]) and len(stats) == len(data["statistics"])
+    assert params["system.cpu0.dtlb.entries_4k"]["default"] == 64
+    assert params["system.cpus"]["allowed"] == "an integer in [1, 64]"
+    assert all(p["description"] for p in data["parameters"])
+    assert {s["kind"] for s in data["statistics"]} >= {"counter", "histogram", "vector", "formula"}
+    for name in ["sim.instructions", "walk.count", "tlb.l1d.mpki", "system.mmu0.walker.refs_per_walk"]:
+        assert name in stats
+
+
+def test_describe_follows_the_config(virtsim_binary):
+    result = virtsim(virtsim_binary, "describe", "--json", "--set", "system.cpus=2")
+    names = {p["name"] for p in json.loads(result.stdout)["parameters"]}
+    assert "system.cpu1.dtlb.entries_4k" in names
+
+
+def test_platform_dot_is_valid_graphviz(virtsim_binary, tmp_path):
+    result = virtsim(virtsim_binary, "platform", "--dot", "--set", "system.cpus=2")
+    assert result.returncode == 0, result.stderr
+    assert '"cpu1"->"mmu1"' in result.stdout
+    svg = subprocess.run(["dot", "-Tsvg"], input=result.stdout, capture_output=True, text=True)
+    assert svg.returncode == 0, svg.stderr
+    assert "<svg" in svg.stdout
+
+
+def test_readme_tables_are_generated_from_describe(virtsim_binary):
+    generated = virtsim(virtsim_binary, "describe", "--markdown").stdout
+    readme = (REPO / "README.md").read_text()
+    begin, end = "<!-- describe:begin -->\n", "<!-- describe:end -->"
+    assert begin in readme and end in readme
+    section = readme.split(begin, 1)[1].split(end, 1)[0]
+    assert section.strip() == generated.strip(), "README tables are stale: run scripts/update-readme"

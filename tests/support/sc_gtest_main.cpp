@@ -1,0 +1,10 @@
+// Test entry point. Debian's libsystemc.so owns main() and calls sc_main(), so GoogleTest
+// runs from here, inside SystemC's context (tests may elaborate modules and sc_start once).
+#include <gtest/gtest.h>
+
+#include <systemc>
+
+int sc_main(int argc, char* argv[]) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

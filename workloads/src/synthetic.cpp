@@ -1,0 +1,81 @@
+#include "virtsim/workloads/synthetic.h"
+
+#include <algorithm>
+
+namespace virtsim {
+
+SyntheticParameters::SyntheticParameters(const Scope& scope)
+    : pattern(scope, "pattern", "random", "", "address pattern of the memory accesses", {},
+              {"random", "stream", "hotspot"}),
+      base_address(scope, "base_address", 0x10000000, "bytes", "virtual address where the footprint starts",
+                   Range{4096, 140737488355328.0 /* 2^47: user half of a 48-bit space */}),
+      footprint_kib(scope, "footprint_kib", 16384, "KiB", "size of the memory the workload touches",
+                    Range{4, 1ull << 30}),
+      warmup_accesses(scope, "warmup_accesses", 10000, "accesses", "memory accesses before the region of interest",
+                      Range{0, 1e12}),
+      accesses(scope, "accesses", 200000, "accesses", "memory accesses in the region of interest", Range{1, 1e12}),
+      compute_per_access(scope, "compute_per_access", 3, "instructions",
+                         "plain instructions before each memory access", Range{0, 1000000}),
+      stride(scope, "stride", 64, "bytes", "stream pattern: distance between consecutive accesses",
+             Range{8, 1 << 30}),
+      store_fraction(scope, "store_fraction", 0.3, "ratio", "share of accesses that are stores", Range{0.0, 1.0}),
+      hot_fraction(scope, "hot_fraction", 0.1, "ratio", "hotspot pattern: share of the footprint that is hot",
+                   Range{0.0001, 1.0}),
+      hot_probability(scope, "hot_probability", 0.9, "ratio",
+                      "hotspot pattern: share of accesses that go to the hot part", Range{0.0, 1.0}) {}
+
+SyntheticConfig SyntheticParameters::config() const {
+  SyntheticConfig c;
+  c.pattern = pattern;
+  c.base = base_address.get() & ~(kPageSize4K - 1);
+  c.footprint_bytes = footprint_kib.get() << 10;
+  c.warmup_accesses = warmup_accesses;
+  c.accesses = accesses;
+  c.compute_per_access = compute_per_access;
+  c.store_fraction = store_fraction;
+  c.stride = stride;
+  c.hot_fraction = hot_fraction;
+  c.hot_probability = hot_probability;
+  return c;
+}
+
+SyntheticWorkload::SyntheticWorkload(const SyntheticConfig& config, std::uint64_t seed)
+    : config_(config), rng_(seed) {}
+
+Addr SyntheticWorkload::next_address() {
+  const std::uint64_t slots = config_.footprint_bytes / 8;  // 8-byte aligned accesses
+  std::uint64_t offset;
+  if (config_.pattern == "stream") {
+    offset = stream_offset_;
+    stream_offset_ = (stream_offset_ + config_.stride) % config_.footprint_bytes;
+    offset &= ~Addr{7};
+  } else if (config_.pattern == "hotspot") {
+    const std::uint64_t hot_slots = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(slots * config_.hot_fraction));
+    offset = rng_.unit() < config_.hot_probability ? rng_.below(hot_slots) * 8 : rng_.below(slots) * 8;
+  } else {
+    offset = rng_.below(slots) * 8;
+  }
+  return config_.base + offset;
+}
+
+std::optional<GuestEvent> SyntheticWorkload::next() {
+  if (ended_) return std::nullopt;
+  if (!roi_begun_ && issued_ == config_.warmup_accesses) {
+    roi_begun_ = true;
+    return GuestEvent::roi_begin();
+  }
+  if (issued_ == config_.warmup_accesses + config_.accesses) {
+    ended_ = true;
+    return GuestEvent::roi_end();
+  }
+  if (compute_pending_ && config_.compute_per_access > 0) {
+    compute_pending_ = false;
+    return GuestEvent::compute(config_.compute_per_access);
+  }
+  compute_pending_ = true;
+  ++issued_;
+  const AccessKind kind = rng_.unit() < config_.store_fraction ? AccessKind::Store : AccessKind::Load;
+  return GuestEvent::memory(kind, next_address(), 8);
+}
+
+}  // namespace virtsim

@@ -1,0 +1,181 @@
+"""Loading result files. The layout is docs/results-schema.md; this module is its reader."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+
+class SchemaError(ValueError):
+    """The file is missing, not HDF5, or not a virtsim result file of a version we read."""
+
+
+def _text(value: Any) -> Any:
+    """h5py hands variable-length strings back as bytes inside compound rows."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return [_text(v) for v in value]
+    return value
+
+
+class ResultFile:
+    """One open result file. Use as a context manager, or call close()."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SchemaError(f"{self.path}: result file not found")
+        if not h5py.is_hdf5(self.path):
+            raise SchemaError(f"{self.path}: not an HDF5 file (expected a virtsim result file)")
+        self._file = h5py.File(self.path, "r")
+        version = self._file.attrs.get("schema_version")
+        if version is None:
+            self.close()
+            raise SchemaError(f"{self.path}: no 'schema_version' attribute on '/'; not a virtsim result file")
+        if int(version) != SCHEMA_VERSION:
+            self.close()
+            raise SchemaError(f"{self.path}: schema version {int(version)}, this package reads version {SCHEMA_VERSION}")
+        if "runs" not in self._file:
+            self.close()
+            raise SchemaError(f"{self.path}: no '/runs' group; not a virtsim result file")
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "ResultFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- attributes ----------------------------------------------------------------------
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {k: _text(v) for k, v in self._file.attrs.items()}
+
+    @property
+    def run_ids(self) -> list[str]:
+        return sorted(self._file["runs"].keys())
+
+    def _run(self, run_id: str) -> h5py.Group:
+        if run_id not in self._file["runs"]:
+            raise KeyError(f"{self.path}: no run '{run_id}' (runs: {', '.join(self.run_ids)})")
+        return self._file["runs"][run_id]
+
+    def run_attrs(self, run_id: str) -> dict[str, Any]:
+        attrs = {k: _text(v) for k, v in self._run(run_id).attrs.items()}
+        attrs["parameters"] = json.loads(attrs["parameters"])
+        return attrs
+
+    # ---- tables ---------------------------------------------------------------------------
+
+    def metrics(self) -> pd.DataFrame:
+        """Tidy: one row per metric per run (run_id, name, value, unit, kind)."""
+        frames = []
+        for run_id in self.run_ids:
+            rows = self._run(run_id)["metrics"][()]
+            frame = pd.DataFrame({
+                "run_id": run_id,
+                "name": [_text(n) for n in rows["name"]],
+                "value": rows["value"].astype(float),
+                "unit": [_text(u) for u in rows["unit"]],
+                "kind": [_text(k) for k in rows["kind"]],
+            })
+            frames.append(frame)
+        if not frames:
+            return pd.DataFrame(columns=["run_id", "name", "value", "unit", "kind"])
+        return pd.concat(frames, ignore_index=True)
+
+    def metrics_wide(self) -> pd.DataFrame:
+        """One row per run, one column per metric."""
+        tidy = self.metrics()
+        wide = tidy.pivot(index="run_id", columns="name", values="value")
+        wide.columns.name = None
+        return wide
+
+    def exits(self) -> pd.DataFrame:
+        columns = ["run_id", "mode", "code", "name", "count", "cycles"]
+        frames = []
+        for run_id in self.run_ids:
+            rows = self._run(run_id)["exits"][()]
+            if len(rows) == 0:
+                continue
+            frames.append(pd.DataFrame({
+                "run_id": run_id,
+                "mode": [_text(m) for m in rows["mode"]],
+                "code": rows["code"].astype(np.int64),
+                "name": [_text(n) for n in rows["name"]],
+                "count": rows["count"].astype(np.uint64),
+                "cycles": rows["cycles"].astype(np.uint64),
+            }))
+        if not frames:
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                                 zip(columns, [str, str, np.int64, str, np.uint64, np.uint64])})
+        return pd.concat(frames, ignore_index=True)[columns]
+
+    def timeline(self, run_id: str | None = None) -> pd.DataFrame:
+        """Periodic dumps: run_id, cycle, then one column per statistic."""
+        frames = []
+        for rid in [run_id] if run_id else self.run_ids:
+            dataset = self._run(rid)["timeline"]
+            frame = pd.DataFrame(dataset[()], columns=_text(dataset.attrs["columns"]))
+            frame.insert(0, "run_id", rid)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+    # ---- distributions ------------------------------------------------------------------
+
+    def _stat(self, run_id: str, name: str, kind: str) -> h5py.Dataset:
+        stats = self._run(run_id)["stats"]
+        if name not in stats:
+            raise KeyError(f"{self.path}: run '{run_id}' has no statistic '{name}'")
+        dataset = stats[name]
+        if _text(dataset.attrs["kind"]) != kind:
+            raise KeyError(f"{self.path}: statistic '{name}' is a {_text(dataset.attrs['kind'])}, not a {kind}")
+        return dataset
+
+    @staticmethod
+    def _histogram_frame(dataset: h5py.Dataset) -> pd.DataFrame:
+        counts = dataset[()]
+        low, width = float(dataset.attrs["low"]), float(dataset.attrs["width"])
+        edges = low + width * np.arange(len(counts) + 1)
+        frame = pd.DataFrame({"bucket_low": edges[:-1], "bucket_high": edges[1:], "count": counts})
+        frame.attrs = {k: _text(v) for k, v in dataset.attrs.items()}
+        return frame
+
+    def histogram(self, run_id: str, name: str) -> pd.DataFrame:
+        """Buckets as rows; under/overflow, samples, mean... in the frame's .attrs."""
+        return self._histogram_frame(self._stat(run_id, name, "histogram"))
+
+    def vector(self, run_id: str, name: str) -> pd.Series:
+        dataset = self._stat(run_id, name, "vector")
+        return pd.Series(dataset[()], index=_text(dataset.attrs["labels"]), name=name)
+
+    def matrix(self, run_id: str, name: str) -> pd.DataFrame:
+        dataset = self._stat(run_id, name, "matrix")
+        return pd.DataFrame(dataset[()], index=_text(dataset.attrs["row_labels"]),
+                            columns=_text(dataset.attrs["column_labels"]))
+
+    def walk(self, run_id: str, which: str) -> pd.DataFrame:
+        """The well-known walk statistics behind the walks/ links: refs_per_walk, walk_cycles, ref_grid."""
+        walks = self._run(run_id).get("walks")
+        if walks is None or which not in walks:
+            raise KeyError(f"{self.path}: run '{run_id}' has no walks/{which}")
+        dataset = walks[which]
+        if _text(dataset.attrs["kind"]) == "matrix":
+            return pd.DataFrame(dataset[()], index=_text(dataset.attrs["row_labels"]),
+                                columns=_text(dataset.attrs["column_labels"]))
+        return self._histogram_frame(dataset)
+
+
+def load(path: str | Path) -> ResultFile:
+    """Open a result file, checking that it is one this package can read."""
+    return ResultFile(path)

@@ -1,0 +1,30 @@
+"""python3 -m virtsim_analysis summary on real and bad files."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ANALYSIS = Path(__file__).resolve().parents[2] / "analysis"
+
+
+def summary(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "virtsim_analysis", "summary", *args], capture_output=True,
+                          text=True, cwd=ANALYSIS)
+
+
+def test_summary_text_and_json(tiny_result):
+    text = summary(str(tiny_result))
+    assert text.returncode == 0, text.stderr
+    assert "walk.refs_per_walk" in text.stdout and "run0000" in text.stdout
+    data = json.loads(summary(str(tiny_result), "--json").stdout)
+    assert data["run0000"]["tlb.l1d.accesses"] == 20000
+
+
+def test_summary_of_a_bad_file(tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_text("nope")
+    result = summary(str(bad))
+    assert result.returncode == 2
+    assert str(bad) in result.stderr

@@ -1,0 +1,103 @@
+"""A real result file checked point by point against docs/results-schema.md."""
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+
+from virtsim_analysis import CANONICAL_METRICS
+
+
+def test_root_attributes(tiny_result):
+    with h5py.File(tiny_result) as f:
+        assert f.attrs["schema_version"] == 1
+        assert np.issubdtype(f.attrs["schema_version"].dtype, np.integer)
+        for name in ["virtsim_version", "git_revision", "created"]:
+            assert isinstance(f.attrs[name], str) and f.attrs[name]
+        assert f.attrs["created"].endswith("Z") and "T" in f.attrs["created"]
+        assert list(f["runs"].keys()) == ["run0000"]
+    assert not list(tiny_result.parent.glob("*.tmp-*"))
+
+
+def test_run_attributes(tiny_result):
+    with h5py.File(tiny_result) as f:
+        run = f["runs/run0000"]
+        assert "# file: " in run.attrs["config"] and "[workload]" in run.attrs["config"]
+        parameters = json.loads(run.attrs["parameters"])
+        assert parameters["workload.accesses"] == 20000          # from tiny.toml
+        assert parameters["system.cpu0.dtlb.entries_4k"] == 64   # from the skylake preset
+        assert run.attrs["seed"] == 1 and run.attrs["seed"].dtype == np.uint64
+        assert run.attrs["status"] == "ok"
+        assert run.attrs["wall_seconds"] > 0
+        assert run.attrs["simulated_seconds"] > 0
+
+
+def test_metrics_table(tiny_result):
+    with h5py.File(tiny_result) as f:
+        metrics = f["runs/run0000/metrics"]
+        assert metrics.dtype.names == ("name", "value", "unit", "kind")
+        assert metrics.dtype["value"] == np.float64
+        rows = metrics[()]
+        names = [n.decode() for n in rows["name"]]
+        assert len(names) == len(set(names))
+        assert set(CANONICAL_METRICS) <= set(names)
+        assert {k.decode() for k in rows["kind"]} <= {"counter", "scalar", "formula"}
+
+
+def test_exits_table(tiny_result):
+    with h5py.File(tiny_result) as f:
+        exits = f["runs/run0000/exits"]
+        assert exits.dtype.names == ("mode", "code", "name", "count", "cycles")
+        assert exits.dtype["code"] == np.int64 and exits.dtype["count"] == np.uint64
+        assert exits.ndim == 1  # native run: zero rows
+
+
+def test_stats_datasets(tiny_result):
+    with h5py.File(tiny_result) as f:
+        stats = f["runs/run0000/stats"]
+        kinds = set()
+        for name, dataset in stats.items():
+            kind = dataset.attrs["kind"]
+            kinds.add(kind)
+            assert dataset.attrs["unit"] is not None and dataset.attrs["description"], name
+            assert dataset.dtype == np.uint64, name
+            if kind == "histogram":
+                assert dataset.ndim == 1
+                for attr in ["low", "width", "underflow", "overflow", "samples", "sum", "min", "max", "mean"]:
+                    assert attr in dataset.attrs, (name, attr)
+                assert dataset[()].sum() + dataset.attrs["underflow"] + dataset.attrs["overflow"] \
+                    == dataset.attrs["samples"]
+            elif kind == "vector":
+                assert len(dataset.attrs["labels"]) == dataset.shape[0]
+            elif kind == "matrix":
+                assert dataset.ndim == 2
+                assert len(dataset.attrs["row_labels"]) == dataset.shape[0]
+                assert len(dataset.attrs["column_labels"]) == dataset.shape[1]
+            else:
+                raise AssertionError(f"unexpected kind {kind} for {name}")
+        assert {"histogram", "vector"} <= kinds
+
+
+def test_walk_links_resolve_to_histograms(tiny_result):
+    with h5py.File(tiny_result) as f:
+        walks = f["runs/run0000/walks"]
+        for name in ["refs_per_walk", "walk_cycles"]:
+            link = walks.get(name, getlink=True)
+            assert isinstance(link, h5py.SoftLink), name
+            assert link.path.startswith("/runs/run0000/stats/")
+            assert walks[name].attrs["kind"] == "histogram"
+
+
+def test_timeline(tiny_result):
+    with h5py.File(tiny_result) as f:
+        timeline = f["runs/run0000/timeline"]
+        columns = list(timeline.attrs["columns"])
+        assert timeline.dtype == np.float64 and timeline.ndim == 2
+        assert columns[0] == "cycle"
+        assert len(columns) == timeline.shape[1]
+        assert timeline.shape[0] > 1  # tiny.toml dumps periodically
+        cycles = timeline[:, 0]
+        assert (np.diff(cycles) >= 0).all()
+        metric_names = {n.decode() for n in f["runs/run0000/metrics"]["name"]}
+        assert set(columns[1:]) == metric_names

@@ -2,6 +2,7 @@
 // platform, runs, writes (DESIGN.md section 2).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <systemc>
 
 #include "commands.h"
@@ -27,6 +28,10 @@ void add_config_options(CLI::App* command, virtsim::ConfigOptions& config, bool 
 }
 
 }  // namespace
+
+// The SystemC banner is noise in a tool's output. SystemC prints it before sc_main runs,
+// so the setting must be made during static initialization; an explicit setting still wins.
+[[maybe_unused]] const int kQuietBanner = setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
 
 int sc_main(int argc, char* argv[]) {
   quiet_systemc();
@@ -78,13 +83,7 @@ int sc_main(int argc, char* argv[]) {
                                                                      : virtsim::DescribeFormat::Text);
     if (*platform_cmd) return virtsim::platform_command(platform, dot);
     if (*stats_cmd) return virtsim::stats_command(stats_file, stats_json, stats_all);
-  } catch (const virtsim::ConfigError& e) {
-    std::fprintf(stderr, "virtsim: error: %s\n", e.what());
-    return 2;
-  } catch (const virtsim::PlatformError& e) {
-    std::fprintf(stderr, "virtsim: error: %s\n", e.what());
-    return 2;
-  } catch (const virtsim::FileError& e) {
+  } catch (const virtsim::UserError& e) {
     std::fprintf(stderr, "virtsim: error: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {

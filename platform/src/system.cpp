@@ -26,26 +26,22 @@ bool DemandPager::handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code,
   return false;
 }
 
-template <typename F>
-double System::sum(F get) const {
-  double total = 0;
-  for (const auto& c : vcpus_) total += static_cast<double>(get(*c));
-  return total;
+namespace {
+// Sum of get(component) over a vector of owned components.
+template <typename Components, typename F>
+double total(const Components& components, F get) {
+  double sum = 0;
+  for (const auto& c : components) sum += static_cast<double>(get(*c));
+  return sum;
 }
-
-template <typename F>
-double System::sum_mmu(F get) const {
-  double total = 0;
-  for (const auto& m : mmus_) total += static_cast<double>(get(*m));
-  return total;
-}
+}  // namespace
 
 // The canonical metrics every run has (README, "Canonical metrics"): sums or maxima over the
 // per-component statistics, so notebooks and regressions need no component names.
 struct System::CanonicalMetrics {
   CanonicalMetrics(const Scope& root, System& s)
       : instructions(root, "sim.instructions", "instructions", "instructions retired by all vCPUs",
-                     [&s] { return s.sum([](const Vcpu& c) { return c.instructions.count(); }); }),
+                     [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.instructions.count(); }); }),
         cycles(root, "sim.cycles", "cycles", "cycles of the slowest vCPU", [&s] { return double(s.elapsed_cycles()); }),
         ipc(root, "sim.ipc", "instructions/cycle", "sim.instructions / sim.cycles",
             [this] { return ratio(instructions.value(), cycles.value()); }),
@@ -54,20 +50,20 @@ struct System::CanonicalMetrics {
         exits_total(root, "exits.total", "exits", "VM exits of all vCPUs (0 when not virtualized)"),
         exits_cycles(root, "exits.cycles", "cycles", "cycles spent in VM exits and their handlers"),
         walk_count(root, "walk.count", "walks", "page walks of all MMUs",
-                   [&s] { return s.sum_mmu([](const MmuModule& m) { return m.walker.walks.count(); }); }),
+                   [&s] { return total(s.mmus_, [](const MmuModule& m) { return m.walker.walks.count(); }); }),
         walk_refs(root, "walk.refs", "references", "page-table references of all walks",
-                  [&s] { return s.sum_mmu([](const MmuModule& m) { return m.walker.refs.count(); }); }),
+                  [&s] { return total(s.mmus_, [](const MmuModule& m) { return m.walker.refs.count(); }); }),
         refs_per_walk(root, "walk.refs_per_walk", "references/walk", "walk.refs / walk.count",
                       [this] { return ratio(walk_refs.value(), walk_count.value()); }),
         cycles_per_walk(root, "walk.cycles_per_walk", "cycles/walk", "average walk latency",
                         [this, &s] {
-                          return ratio(s.sum_mmu([](const MmuModule& m) { return m.walker.cycles.count(); }),
+                          return ratio(total(s.mmus_, [](const MmuModule& m) { return m.walker.cycles.count(); }),
                                        walk_count.value());
                         }),
         l1d_accesses(root, "tlb.l1d.accesses", "lookups", "L1 DTLB lookups of all vCPUs",
-                     [&s] { return s.sum([](const Vcpu& c) { return c.dtlb.accesses.count(); }); }),
+                     [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.dtlb.accesses.count(); }); }),
         l1d_misses(root, "tlb.l1d.misses", "lookups", "L1 DTLB misses of all vCPUs",
-                   [&s] { return s.sum([](const Vcpu& c) { return c.dtlb.misses.count(); }); }),
+                   [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.dtlb.misses.count(); }); }),
         l1d_miss_rate(root, "tlb.l1d.miss_rate", "ratio", "tlb.l1d.misses / tlb.l1d.accesses",
                       [this] { return ratio(l1d_misses.value(), l1d_accesses.value()); }),
         l1d_mpki(root, "tlb.l1d.mpki", "misses/kilo-instruction", "L1 DTLB misses per 1000 instructions",

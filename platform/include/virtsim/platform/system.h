@@ -67,8 +67,6 @@ class System : public sc_core::sc_module {
   void dump_periodically();
   void report_progress();
   void reset_region_of_interest();
-  template <typename F> double sum(F get) const;      // over vCPUs
-  template <typename F> double sum_mmu(F get) const;  // over MMUs
 
   Scope context_;
   std::unique_ptr<Clock> clock_;

@@ -5,23 +5,29 @@
 
 namespace virtsim {
 
-// Bad user input: config files, --set values, presets, output paths. The CLI prints
-// what() and exits with status 2, before anything already written is touched.
-class ConfigError : public std::runtime_error {
+// A problem the user can fix. The CLI prints what() and exits with status 2, before
+// anything already written is touched.
+class UserError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// Bad input: config files, --set values, presets, output paths.
+class ConfigError : public UserError {
+ public:
+  using UserError::UserError;
 };
 
 // The configured platform cannot be built (unbound port, no memory, illegal cycle).
-class PlatformError : public std::runtime_error {
+class PlatformError : public UserError {
  public:
-  using std::runtime_error::runtime_error;
+  using UserError::UserError;
 };
 
 // A result or trace file cannot be read or written.
-class FileError : public std::runtime_error {
+class FileError : public UserError {
  public:
-  using std::runtime_error::runtime_error;
+  using UserError::UserError;
 };
 
 }  // namespace virtsim

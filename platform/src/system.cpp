@@ -163,6 +163,12 @@ Cycles System::elapsed_cycles() const {
   return most;
 }
 
+std::uint64_t System::guest_references() const {
+  std::uint64_t n = 0;
+  for (const auto& w : workloads_) n += w->accesses_issued();
+  return n;
+}
+
 void System::reset_region_of_interest() {
   // With several vCPUs the first to reach its region of interest resets for all.
   if (roi_reset_done_) return;

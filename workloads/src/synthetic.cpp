@@ -1,6 +1,7 @@
 #include "virtsim/workloads/synthetic.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace virtsim {
 
@@ -40,16 +41,23 @@ SyntheticConfig SyntheticParameters::config() const {
 }
 
 SyntheticWorkload::SyntheticWorkload(const SyntheticConfig& config, std::uint64_t seed)
-    : config_(config), rng_(seed) {}
+    : config_(config),
+      pattern_(config.pattern == "stream"    ? Pattern::Stream
+               : config.pattern == "hotspot" ? Pattern::Hotspot
+                                             : Pattern::Random),
+      rng_(seed) {
+  if (config.pattern != "stream" && config.pattern != "hotspot" && config.pattern != "random")
+    throw std::invalid_argument("synthetic workload: unknown pattern '" + config.pattern + "'");
+}
 
 Addr SyntheticWorkload::next_address() {
   const std::uint64_t slots = config_.footprint_bytes / 8;  // 8-byte aligned accesses
   std::uint64_t offset;
-  if (config_.pattern == "stream") {
+  if (pattern_ == Pattern::Stream) {
     offset = stream_offset_;
     stream_offset_ = (stream_offset_ + config_.stride) % config_.footprint_bytes;
     offset &= ~Addr{7};
-  } else if (config_.pattern == "hotspot") {
+  } else if (pattern_ == Pattern::Hotspot) {
     const std::uint64_t hot_slots = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(slots * config_.hot_fraction));
     offset = rng_.unit() < config_.hot_probability ? rng_.below(hot_slots) * 8 : rng_.below(slots) * 8;
   } else {

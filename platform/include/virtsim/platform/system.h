@@ -50,6 +50,8 @@ class System : public sc_core::sc_module {
   // Well-known statistics for the result file's walks/ group.
   std::vector<std::pair<std::string, std::string>> result_links() const;
   Cycles elapsed_cycles() const;
+  // Guest memory references issued by all workloads, warm-up included (for throughput).
+  std::uint64_t guest_references() const;
   // Called now and then during simulation with the share of the workload done (0..1).
   void set_progress_action(std::function<void(double)> action) { progress_action_ = std::move(action); }
 

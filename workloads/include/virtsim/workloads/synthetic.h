@@ -64,6 +64,7 @@ class SyntheticWorkload final : public GuestEventSource {
   std::optional<GuestEvent> next() override;
 
   const SyntheticConfig& config() const { return config_; }
+  std::uint64_t accesses_issued() const { return issued_; }  // warm-up included
   // Share of the memory accesses (warm-up included) issued so far, 0..1.
   double progress() const {
     return static_cast<double>(issued_) / static_cast<double>(config_.warmup_accesses + config_.accesses);
@@ -73,7 +74,9 @@ class SyntheticWorkload final : public GuestEventSource {
  private:
   Addr next_address();
 
+  enum class Pattern { Random, Stream, Hotspot };
   SyntheticConfig config_;
+  Pattern pattern_;  // config_.pattern decoded once, not compared per access
   SplitMix64 rng_;
   std::uint64_t issued_ = 0;   // memory accesses emitted, warm-up included
   Addr stream_offset_ = 0;

@@ -14,7 +14,8 @@ class Clock {
       : period_(sc_core::sc_time(std::round(1000.0 / frequency_ghz), sc_core::SC_PS)) {}
   const sc_core::sc_time& period() const { return period_; }
   sc_core::sc_time delay(Cycles cycles) const { return period_ * static_cast<double>(cycles); }
-  Cycles cycles(const sc_core::sc_time& t) const { return static_cast<Cycles>(std::llround(t / period_)); }
+  // Every delay in a platform is a whole number of periods, so integer division is exact.
+  Cycles cycles(const sc_core::sc_time& t) const { return t.value() / period_.value(); }
 
  private:
   sc_core::sc_time period_;

@@ -2,12 +2,17 @@
 // memory instruction, the walk on a miss, and the workload generator feeding them.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <random>
+#include <systemc>
 #include <vector>
 
 #include "virtsim/mmu/page_walker.h"
 #include "virtsim/tlb/tlb.h"
 #include "virtsim/workloads/synthetic.h"
+
+// SystemC prints its banner before sc_main; silence it during static initialization.
+[[maybe_unused]] static const int kQuietBanner = setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
 
 namespace virtsim {
 namespace {
@@ -90,4 +95,11 @@ BENCHMARK(BM_SyntheticGenerator);
 }  // namespace
 }  // namespace virtsim
 
-BENCHMARK_MAIN();
+// libsystemc.so owns main() and calls sc_main(), as in every binary that links SystemC.
+int sc_main(int argc, char* argv[]) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

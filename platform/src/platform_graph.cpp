@@ -120,10 +120,17 @@ std::vector<const ComponentNode*> PlatformGraph::components_of_type(const std::s
 }
 
 ComponentNode vcpu_component(const std::string& name) {
-  return {name, "vcpu", {{"translate", PortRole::Initiator, true}, {"data", PortRole::Initiator, true}}};
+  return {name,
+          "vcpu",
+          {{"translate", PortRole::Initiator, true},
+           {"data", PortRole::Initiator, true},
+           {"fault_handler", PortRole::Initiator, false}}};
 }
 ComponentNode mmu_component(const std::string& name) {
   return {name, "mmu", {{"translate", PortRole::Target, true}, {"memory", PortRole::Initiator, true}}};
+}
+ComponentNode kernel_component(const std::string& name) {
+  return {name, "kernel", {{"faults", PortRole::Target, false}}};
 }
 ComponentNode memory_component(const std::string& name) {
   return {name, "memory", {{"port", PortRole::Target, true}}};
@@ -132,6 +139,7 @@ ComponentNode memory_component(const std::string& name) {
 PlatformGraph make_standard_platform(unsigned cpus) {
   PlatformGraph g;
   g.add_component(memory_component("memory"));
+  g.add_component(kernel_component("kernel"));
   for (unsigned i = 0; i < cpus; ++i) {
     const std::string cpu = "cpu" + std::to_string(i), mmu = "mmu" + std::to_string(i);
     g.add_component(vcpu_component(cpu));
@@ -139,6 +147,7 @@ PlatformGraph make_standard_platform(unsigned cpus) {
     g.bind(cpu, "translate", mmu, "translate");
     g.bind(cpu, "data", "memory", "port");
     g.bind(mmu, "memory", "memory", "port");
+    g.bind(cpu, "fault_handler", "kernel", "faults");
   }
   return g;
 }

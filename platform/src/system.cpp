@@ -7,8 +7,17 @@
 
 namespace virtsim {
 
-DemandPager::DemandPager(PageTableBuilder& builder, FrameAllocator& frames, Addr page_size, Cycles fault_cycles)
-    : builder_(builder), frames_(frames), page_size_(page_size), fault_cycles_(fault_cycles) {}
+DemandPager::DemandPager(const sc_core::sc_module_name& name, const Scope& context, PageTableBuilder& builder,
+                         FrameAllocator& frames)
+    : sc_core::sc_module(name),
+      page_size(module_scope(context, *this), "page_size", "4k", "", "page size the kernel maps on demand", {},
+                {"4k", "2m", "1g"}),
+      fault_cycles(module_scope(context, *this), "fault_cycles", 2000, "cycles",
+                   "kernel time to resolve one demand-paging fault (modelling assumption)", Range{0, 1e9}),
+      pages_mapped(module_scope(context, *this), "pages_mapped", "pages", "pages mapped on demand"),
+      builder_(builder),
+      frames_(frames),
+      page_bytes_(page_size.get() == "4k" ? kPageSize4K : page_size.get() == "2m" ? kPageSize2M : kPageSize1G) {}
 
 void DemandPager::add_address_space(Addr cr3, const SyntheticWorkload* workload) { spaces_.emplace_back(cr3, workload); }
 
@@ -16,11 +25,11 @@ bool DemandPager::handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code,
   if (error_code & pf::kPresent) return false;  // a protection fault: nothing to page in
   for (const auto& [root, workload] : spaces_) {
     if (root != cr3 || !workload->contains(va)) continue;
-    const Addr page = va & ~(page_size_ - 1);
-    const Addr frame = frames_.allocate(page_size_ / kPageSize4K, page_size_);
-    builder_.map(root, page, frame, page_size_, MappingFlags{true, true, false, false});
-    ++pages_mapped_;
-    cost = fault_cycles_;
+    const Addr page = va & ~(page_bytes_ - 1);
+    const Addr frame = frames_.allocate(page_bytes_ / kPageSize4K, page_bytes_);
+    builder_.map(root, page, frame, page_bytes_, MappingFlags{true, true, false, false});
+    ++pages_mapped;
+    cost = fault_cycles;
     return true;
   }
   return false;
@@ -89,11 +98,6 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       seed_param(context.child("run"), "seed", 1, "", "seed of every random choice in the run"),
       dump_interval(context.child("stats"), "dump_interval", 0, "cycles",
                     "statistics dump period for the timeline (0: only the final row)"),
-      page_size(context.child("kernel"), "page_size", "4k", "", "page size the kernel maps on demand",
-                {}, {"4k", "2m", "1g"}),
-      page_fault_cycles(context.child("kernel"), "page_fault_cycles", 2000, "cycles",
-                        "kernel time to resolve one demand-paging fault (modelling assumption)",
-                        Range{0, 1e9}),
       workload_parameters(context.child("workload")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
@@ -102,8 +106,12 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   graph_.validate();
   tlm::tlm_global_quantum::instance().set(clock_->delay(quantum_cycles));
 
-  // Instantiate what the graph names, then bind what it connects.
+  // Instantiate what the graph names, then bind what it connects. The kernel's page tables
+  // live in the memory, so those two come first; the first MiB stays free, as on a PC.
   memory_ = std::make_unique<MemoryModule>("memory", context, *clock_);
+  frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, memory_->memory().size());
+  page_tables_ = std::make_unique<PageTableBuilder>(memory_->memory(), *frames_);
+  pager_ = std::make_unique<DemandPager>("kernel", context, *page_tables_, *frames_);
   for (const auto* node : graph_.components_of_type("vcpu"))
     vcpus_.push_back(std::make_unique<Vcpu>(node->name.c_str(), context, *clock_));
   for (const auto* node : graph_.components_of_type("mmu"))
@@ -127,16 +135,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       find_vcpu(from.name).data.bind(memory_->port);
     else if (from.type == "mmu" && edge.initiator_port == "memory" && to.type == "memory")
       find_mmu(from.name).memory.bind(memory_->port);
+    else if (from.type == "vcpu" && edge.initiator_port == "fault_handler" && to.type == "kernel")
+      find_vcpu(from.name).fault_handler.bind(*pager_);
     else
       throw PlatformError("platform: cannot bind " + from.name + "." + edge.initiator_port + " to " + to.name + "." +
                           edge.target_port);
   }
 
-  // Address spaces: the first MiB of physical memory stays free, as on a PC.
-  const Addr page_bytes = page_size.get() == "4k" ? kPageSize4K : page_size.get() == "2m" ? kPageSize2M : kPageSize1G;
-  frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, memory_->memory().size());
-  page_tables_ = std::make_unique<PageTableBuilder>(memory_->memory(), *frames_);
-  pager_ = std::make_unique<DemandPager>(*page_tables_, *frames_, page_bytes, page_fault_cycles);
+  // Address spaces: one PML4 and one workload instance per vCPU.
   const SyntheticConfig workload_config = workload_parameters.config();
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     SplitMix64 seeds(seed_ + 0x51ed270b27ull * i);
@@ -144,7 +150,6 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     const Addr root = page_tables_->new_root();
     vcpus_[i]->set_cr3(root);
     vcpus_[i]->set_workload(workloads_[i].get());
-    vcpus_[i]->set_fault_handler(pager_.get());
     vcpus_[i]->set_roi_begin_action([this] { reset_region_of_interest(); });
     pager_->add_address_space(root, workloads_[i].get());
   }

@@ -9,6 +9,7 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
     : sc_core::sc_module(name),
       translate("translate"),
       data("data"),
+      fault_handler("fault_handler"),
       cpi(module_scope(context, *this), "cpi", 1.0, "cycles/instruction",
           "cycles per plain (non-memory) instruction", Range{0.0, 100.0}),
       cpl(module_scope(context, *this), "cpl", 3, "ring", "privilege level the workload runs at (3: user)",
@@ -140,8 +141,8 @@ Cycles Vcpu::translate_miss(AccessKind kind, Addr va, TlbEntry& filled) {
     if (!translation_.fault) break;
     ++page_faults;
     Cycles handler_cost = 0;
-    if (attempt > 0 || !fault_handler_ ||
-        !fault_handler_->handle_page_fault(cr3_, va, translation_.error_code, handler_cost))
+    if (attempt > 0 || fault_handler.size() == 0 ||
+        !fault_handler->handle_page_fault(cr3_, va, translation_.error_code, handler_cost))
       throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
                                " (error code " + std::to_string(translation_.error_code) + ")");
     c += handler_cost;

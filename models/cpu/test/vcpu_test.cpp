@@ -89,7 +89,7 @@ TEST(Vcpu, ExecutesAScriptWithExactCycles) {
   // the second half faults and is paged in too.
   cpu.set_cr3(root);
   cpu.set_workload(&workload);
-  cpu.set_fault_handler(&pager);
+  cpu.fault_handler.bind(pager);
   cpu.set_roi_begin_action([&] { stats.reset_all(); });
   params.check_all_used();
 

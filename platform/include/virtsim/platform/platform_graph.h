@@ -52,12 +52,13 @@ class PlatformGraph {
 };
 
 // The standard platform: per vCPU one MMU; every vCPU data port and MMU walker port
-// binds the one memory.
+// binds the one memory; every vCPU's page faults go to the one kernel.
 PlatformGraph make_standard_platform(unsigned cpus);
 
 // Component types the instantiator knows, with their ports.
 ComponentNode vcpu_component(const std::string& name);
 ComponentNode mmu_component(const std::string& name);
 ComponentNode memory_component(const std::string& name);
+ComponentNode kernel_component(const std::string& name);  // the guest kernel's fault handler
 
 }  // namespace virtsim

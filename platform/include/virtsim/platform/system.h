@@ -19,22 +19,25 @@
 
 namespace virtsim {
 
-// Resolves a vCPU's page faults by demand paging over its workload's footprint, as the
+// Resolves the vCPUs' page faults by demand paging over each workload's footprint, as the
 // guest kernel would (the full guest OS model comes with the execution-engine issue).
-class DemandPager final : public PageFaultHandler {
+// vCPUs reach it through their `fault_handler` ports.
+class DemandPager final : public sc_core::sc_module, public PageFaultHandler {
  public:
-  DemandPager(PageTableBuilder& builder, FrameAllocator& frames, Addr page_size, Cycles fault_cycles);
+  DemandPager(const sc_core::sc_module_name& name, const Scope& context, PageTableBuilder& builder,
+              FrameAllocator& frames);
   void add_address_space(Addr cr3, const SyntheticWorkload* workload);
   bool handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override;
-  std::uint64_t pages_mapped() const { return pages_mapped_; }
+
+  Param<std::string> page_size;
+  Param<std::uint64_t> fault_cycles;
+  Counter pages_mapped;
 
  private:
   PageTableBuilder& builder_;
   FrameAllocator& frames_;
-  Addr page_size_;
-  Cycles fault_cycles_;
+  Addr page_bytes_;
   std::vector<std::pair<Addr, const SyntheticWorkload*>> spaces_;
-  std::uint64_t pages_mapped_ = 0;
 };
 
 class System : public sc_core::sc_module {
@@ -60,8 +63,6 @@ class System : public sc_core::sc_module {
   Param<std::uint64_t> quantum_cycles;
   Param<std::uint64_t> seed_param;
   Param<std::uint64_t> dump_interval;
-  Param<std::string> page_size;
-  Param<std::uint64_t> page_fault_cycles;
   SyntheticParameters workload_parameters;
 
  private:

@@ -3,6 +3,7 @@
 // later); the vCPU consumes it one event at a time and never sees where it came from.
 #include <cstdint>
 #include <optional>
+#include <systemc>
 
 #include "virtsim/common/units.h"
 
@@ -35,11 +36,12 @@ class GuestEventSource {
   virtual std::optional<GuestEvent> next() = 0;
 };
 
-// Called when a translation faults; resolves it (e.g. demand paging) and returns its cost.
-// Returns false if the fault is fatal (a real segmentation fault for the workload).
-class PageFaultHandler {
+// Called through a vCPU's `fault_handler` port when a translation faults: resolves it (e.g.
+// demand paging) and returns its cost. Returns false if the fault is fatal (a real
+// segmentation fault for the workload). An sc_interface, so the binding is checked at
+// elaboration like any other port (DESIGN.md section 4).
+class PageFaultHandler : public virtual sc_core::sc_interface {
  public:
-  virtual ~PageFaultHandler() = default;
   virtual bool handle_page_fault(Addr cr3, Addr virtual_address, std::uint32_t error_code, Cycles& cost) = 0;
 };
 

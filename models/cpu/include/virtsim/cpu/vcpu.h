@@ -23,6 +23,8 @@ class Vcpu : public sc_core::sc_module {
  public:
   tlm_utils::simple_initiator_socket<Vcpu> translate;  // to the MMU
   tlm_utils::simple_initiator_socket<Vcpu> data;       // loads, stores and fetches
+  // Who resolves page faults (the guest kernel). Unbound: every fault ends the run.
+  sc_core::sc_port<PageFaultHandler, 1, sc_core::SC_ZERO_OR_MORE_BOUND> fault_handler;
 
   SC_HAS_PROCESS(Vcpu);
   Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
@@ -30,7 +32,6 @@ class Vcpu : public sc_core::sc_module {
 
   // Wiring done by the platform before simulation starts.
   void set_workload(GuestEventSource* source) { source_ = source; }
-  void set_fault_handler(PageFaultHandler* handler) { fault_handler_ = handler; }
   void set_cr3(Addr cr3) { cr3_ = cr3; }
   void set_roi_begin_action(std::function<void()> action) { on_roi_begin_ = std::move(action); }
 
@@ -60,7 +61,6 @@ class Vcpu : public sc_core::sc_module {
 
   const Clock& clock_;
   GuestEventSource* source_ = nullptr;
-  PageFaultHandler* fault_handler_ = nullptr;
   std::function<void()> on_roi_begin_;
   Addr cr3_ = 0;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles

@@ -107,7 +107,7 @@ int run_command(const RunOptions& options) {
   run.run_id = "run0000";
   run.config_text = loaded.sources.text;
   run.parameters_json = loaded.params.resolved_json();
-  run.seed = system->seed();
+  run.seed = system->seed;
   run.wall_seconds = wall;
   run.simulated_seconds = sc_core::sc_time_stamp().to_seconds();
   run.stats = &loaded.stats;

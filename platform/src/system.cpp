@@ -10,11 +10,11 @@ namespace virtsim {
 DemandPager::DemandPager(const sc_core::sc_module_name& name, const Scope& context, PageTableBuilder& builder,
                          FrameAllocator& frames)
     : sc_core::sc_module(name),
-      page_size(module_scope(context, *this), "page_size", "4k", "", "page size the kernel maps on demand", {},
+      VIRTSIM_MEMBER(page_size, module_scope(context, *this), "4k", "", "page size the kernel maps on demand", {},
                 {"4k", "2m", "1g"}),
-      fault_cycles(module_scope(context, *this), "fault_cycles", 2000, "cycles",
+      VIRTSIM_MEMBER(fault_cycles, module_scope(context, *this), 2000, "cycles",
                    "kernel time to resolve one demand-paging fault (modelling assumption)", Range{0, 1e9}),
-      pages_mapped(module_scope(context, *this), "pages_mapped", "pages", "pages mapped on demand"),
+      VIRTSIM_MEMBER(pages_mapped, module_scope(context, *this), "pages", "pages mapped on demand"),
       builder_(builder),
       frames_(frames),
       page_bytes_(page_size.get() == "4k" ? kPageSize4K : page_size.get() == "2m" ? kPageSize2M : kPageSize1G) {}
@@ -91,17 +91,16 @@ struct System::CanonicalMetrics {
 
 System::System(const sc_core::sc_module_name& name, const Scope& context)
     : sc_core::sc_module(name),
-      cpus(module_scope(context, *this), "cpus", 1, "vCPUs", "number of vCPUs", Range{1, 64}),
-      clock_ghz(module_scope(context, *this), "clock_ghz", 2.0, "GHz", "core clock frequency", Range{0.1, 10.0}),
-      quantum_cycles(module_scope(context, *this), "quantum_cycles", 10000, "cycles",
+      VIRTSIM_MEMBER(cpus, module_scope(context, *this), 1, "vCPUs", "number of vCPUs", Range{1, 64}),
+      VIRTSIM_MEMBER(clock_ghz, module_scope(context, *this), 2.0, "GHz", "core clock frequency", Range{0.1, 10.0}),
+      VIRTSIM_MEMBER(quantum_cycles, module_scope(context, *this), 10000, "cycles",
                      "global quantum: how far a vCPU may run ahead of SystemC time", Range{1, 1e9}),
-      seed_param(context.child("run"), "seed", 1, "", "seed of every random choice in the run"),
-      dump_interval(context.child("stats"), "dump_interval", 0, "cycles",
+      VIRTSIM_MEMBER(seed, context.child("run"), 1, "", "seed of every random choice in the run"),
+      VIRTSIM_MEMBER(dump_interval, context.child("stats"), 0, "cycles",
                     "statistics dump period for the timeline (0: only the final row)"),
       workload_parameters(context.child("workload")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
-      seed_(seed_param),
       graph_(make_standard_platform(cpus)) {
   graph_.validate();
   tlm::tlm_global_quantum::instance().set(clock_->delay(quantum_cycles));
@@ -145,7 +144,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // Address spaces: one PML4 and one workload instance per vCPU.
   const SyntheticConfig workload_config = workload_parameters.config();
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
-    SplitMix64 seeds(seed_ + 0x51ed270b27ull * i);
+    SplitMix64 seeds(seed.get() + 0x51ed270b27ull * i);
     workloads_.push_back(std::make_unique<SyntheticWorkload>(workload_config, seeds.next()));
     const Addr root = page_tables_->new_root();
     vcpus_[i]->set_cr3(root);

@@ -6,23 +6,23 @@
 namespace virtsim {
 
 SyntheticParameters::SyntheticParameters(const Scope& scope)
-    : pattern(scope, "pattern", "random", "", "address pattern of the memory accesses", {},
+    : VIRTSIM_MEMBER(pattern, scope, "random", "", "address pattern of the memory accesses", {},
               {"random", "stream", "hotspot"}),
-      base_address(scope, "base_address", 0x10000000, "bytes", "virtual address where the footprint starts",
+      VIRTSIM_MEMBER(base_address, scope, 0x10000000, "bytes", "virtual address where the footprint starts",
                    Range{4096, 140737488355328.0 /* 2^47: user half of a 48-bit space */}),
-      footprint_kib(scope, "footprint_kib", 16384, "KiB", "size of the memory the workload touches",
+      VIRTSIM_MEMBER(footprint_kib, scope, 16384, "KiB", "size of the memory the workload touches",
                     Range{4, 1ull << 30}),
-      warmup_accesses(scope, "warmup_accesses", 10000, "accesses", "memory accesses before the region of interest",
+      VIRTSIM_MEMBER(warmup_accesses, scope, 10000, "accesses", "memory accesses before the region of interest",
                       Range{0, 1e12}),
-      accesses(scope, "accesses", 200000, "accesses", "memory accesses in the region of interest", Range{1, 1e12}),
-      compute_per_access(scope, "compute_per_access", 3, "instructions",
+      VIRTSIM_MEMBER(accesses, scope, 200000, "accesses", "memory accesses in the region of interest", Range{1, 1e12}),
+      VIRTSIM_MEMBER(compute_per_access, scope, 3, "instructions",
                          "plain instructions before each memory access", Range{0, 1000000}),
-      stride(scope, "stride", 64, "bytes", "stream pattern: distance between consecutive accesses",
+      VIRTSIM_MEMBER(stride, scope, 64, "bytes", "stream pattern: distance between consecutive accesses",
              Range{8, 1 << 30}),
-      store_fraction(scope, "store_fraction", 0.3, "ratio", "share of accesses that are stores", Range{0.0, 1.0}),
-      hot_fraction(scope, "hot_fraction", 0.1, "ratio", "hotspot pattern: share of the footprint that is hot",
+      VIRTSIM_MEMBER(store_fraction, scope, 0.3, "ratio", "share of accesses that are stores", Range{0.0, 1.0}),
+      VIRTSIM_MEMBER(hot_fraction, scope, 0.1, "ratio", "hotspot pattern: share of the footprint that is hot",
                    Range{0.0001, 1.0}),
-      hot_probability(scope, "hot_probability", 0.9, "ratio",
+      VIRTSIM_MEMBER(hot_probability, scope, 0.9, "ratio",
                       "hotspot pattern: share of accesses that go to the hot part", Range{0.0, 1.0}) {}
 
 SyntheticConfig SyntheticParameters::config() const {

@@ -5,13 +5,13 @@ namespace virtsim {
 MemoryModule::MemoryModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock)
     : sc_core::sc_module(name),
       port("port"),
-      size_mib(module_scope(context, *this), "size_mib", 4096, "MiB", "size of simulated physical memory",
+      VIRTSIM_MEMBER(size_mib, module_scope(context, *this), 4096, "MiB", "size of simulated physical memory",
                Range{1, 1 << 22}),
-      latency(module_scope(context, *this), "latency", 100, "cycles", "latency of every access",
+      VIRTSIM_MEMBER(latency, module_scope(context, *this), 100, "cycles", "latency of every access",
               Range{0, 100000}),
-      reads(module_scope(context, *this), "reads", "accesses", "read transactions served"),
-      writes(module_scope(context, *this), "writes", "accesses", "write transactions served"),
-      bytes(module_scope(context, *this), "bytes", "bytes", "bytes moved"),
+      VIRTSIM_MEMBER(reads, module_scope(context, *this), "accesses", "read transactions served"),
+      VIRTSIM_MEMBER(writes, module_scope(context, *this), "accesses", "write transactions served"),
+      VIRTSIM_MEMBER(bytes, module_scope(context, *this), "bytes", "bytes moved"),
       clock_(clock),
       memory_(static_cast<Addr>(size_mib.get()) << 20) {
   port.register_b_transport(this, &MemoryModule::b_transport);

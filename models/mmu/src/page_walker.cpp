@@ -5,15 +5,15 @@
 namespace virtsim {
 
 PageWalker::PageWalker(const Scope& scope)
-    : walks(scope, "walks", "walks", "page walks completed (including faulting ones)"),
-      refs(scope, "refs", "references", "page-table entries read by walks"),
-      faults(scope, "faults", "walks", "walks that ended in a page fault"),
-      cycles(scope, "cycles", "cycles", "total latency of all walks"),
-      refs_per_walk(scope, "refs_per_walk", "references", "memory references per walk", 0, 1, 40),
-      walk_cycles(scope, "walk_cycles", "cycles", "latency of each walk", 0, 25, 80),
-      refs_by_level(scope, "refs_by_level", "references", "entries read per paging level",
+    : VIRTSIM_MEMBER(walks, scope, "walks", "page walks completed (including faulting ones)"),
+      VIRTSIM_MEMBER(refs, scope, "references", "page-table entries read by walks"),
+      VIRTSIM_MEMBER(faults, scope, "walks", "walks that ended in a page fault"),
+      VIRTSIM_MEMBER(cycles, scope, "cycles", "total latency of all walks"),
+      VIRTSIM_MEMBER(refs_per_walk, scope, "references", "memory references per walk", 0, 1, 40),
+      VIRTSIM_MEMBER(walk_cycles, scope, "cycles", "latency of each walk", 0, 25, 80),
+      VIRTSIM_MEMBER(refs_by_level, scope, "references", "entries read per paging level",
                     {"PML4", "PDPT", "PD", "PT"}),
-      mean_refs_per_walk(scope, "mean_refs_per_walk", "references/walk", "average references per walk", [this] {
+      VIRTSIM_MEMBER(mean_refs_per_walk, scope, "references/walk", "average references per walk", [this] {
         return walks.count() ? static_cast<double>(refs.count()) / static_cast<double>(walks.count()) : 0.0;
       }) {}
 

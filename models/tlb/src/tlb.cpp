@@ -6,13 +6,13 @@
 namespace virtsim {
 
 TlbParameters::TlbParameters(const Scope& scope)
-    : entries_4k(scope, "entries_4k", 64, "entries", "entries for 4 KiB pages (0: no such array)", Range{0, 65536}),
-      ways_4k(scope, "ways_4k", 4, "ways", "associativity of the 4 KiB array", Range{1, 65536}),
-      entries_2m(scope, "entries_2m", 32, "entries", "entries for 2 MiB pages (0: no such array)", Range{0, 65536}),
-      ways_2m(scope, "ways_2m", 4, "ways", "associativity of the 2 MiB array", Range{1, 65536}),
-      entries_1g(scope, "entries_1g", 4, "entries", "entries for 1 GiB pages (0: no such array)", Range{0, 65536}),
-      ways_1g(scope, "ways_1g", 4, "ways", "associativity of the 1 GiB array", Range{1, 65536}),
-      hit_cycles(scope, "hit_cycles", 0, "cycles", "latency added to an access that hits", Range{0, 1000}) {}
+    : VIRTSIM_MEMBER(entries_4k, scope, 64, "entries", "entries for 4 KiB pages (0: no such array)", Range{0, 65536}),
+      VIRTSIM_MEMBER(ways_4k, scope, 4, "ways", "associativity of the 4 KiB array", Range{1, 65536}),
+      VIRTSIM_MEMBER(entries_2m, scope, 32, "entries", "entries for 2 MiB pages (0: no such array)", Range{0, 65536}),
+      VIRTSIM_MEMBER(ways_2m, scope, 4, "ways", "associativity of the 2 MiB array", Range{1, 65536}),
+      VIRTSIM_MEMBER(entries_1g, scope, 4, "entries", "entries for 1 GiB pages (0: no such array)", Range{0, 65536}),
+      VIRTSIM_MEMBER(ways_1g, scope, 4, "ways", "associativity of the 1 GiB array", Range{1, 65536}),
+      VIRTSIM_MEMBER(hit_cycles, scope, 0, "cycles", "latency added to an access that hits", Range{0, 1000}) {}
 
 TlbConfig TlbParameters::config() const {
   TlbConfig c;
@@ -22,12 +22,12 @@ TlbConfig TlbParameters::config() const {
 }
 
 Tlb::Tlb(const Scope& scope, const TlbConfig& config)
-    : accesses(scope, "accesses", "lookups", "lookups"),
-      hits(scope, "hits", "lookups", "lookups that found a matching entry"),
-      misses(scope, "misses", "lookups", "lookups that found none"),
-      evictions(scope, "evictions", "entries", "valid entries replaced by a fill"),
-      invalidations(scope, "invalidations", "entries", "entries dropped by invalidation or flush"),
-      miss_rate(scope, "miss_rate", "ratio", "misses / accesses",
+    : VIRTSIM_MEMBER(accesses, scope, "lookups", "lookups"),
+      VIRTSIM_MEMBER(hits, scope, "lookups", "lookups that found a matching entry"),
+      VIRTSIM_MEMBER(misses, scope, "lookups", "lookups that found none"),
+      VIRTSIM_MEMBER(evictions, scope, "entries", "valid entries replaced by a fill"),
+      VIRTSIM_MEMBER(invalidations, scope, "entries", "entries dropped by invalidation or flush"),
+      VIRTSIM_MEMBER(miss_rate, scope, "ratio", "misses / accesses",
                 [this] { return accesses.count() ? static_cast<double>(misses.count()) / accesses.count() : 0.0; }),
       config_(config) {
   for (const auto& g : config.arrays) {

@@ -49,7 +49,6 @@ class System : public sc_core::sc_module {
 
   const PlatformGraph& platform() const { return graph_; }
   const Clock& clock() const { return *clock_; }
-  std::uint64_t seed() const { return seed_; }
   // Well-known statistics for the result file's walks/ group.
   std::vector<std::pair<std::string, std::string>> result_links() const;
   Cycles elapsed_cycles() const;
@@ -61,7 +60,7 @@ class System : public sc_core::sc_module {
   Param<std::uint32_t> cpus;
   Param<double> clock_ghz;
   Param<std::uint64_t> quantum_cycles;
-  Param<std::uint64_t> seed_param;
+  Param<std::uint64_t> seed;
   Param<std::uint64_t> dump_interval;
   SyntheticParameters workload_parameters;
 
@@ -73,7 +72,6 @@ class System : public sc_core::sc_module {
 
   Scope context_;
   std::unique_ptr<Clock> clock_;
-  std::uint64_t seed_;
   PlatformGraph graph_;
   std::unique_ptr<MemoryModule> memory_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;

@@ -17,6 +17,10 @@
 
 #include "virtsim/common/error.h"
 
+// Initializes a parameter or statistic member under its own name, so no name is typed
+// twice: VIRTSIM_MEMBER(misses, scope, "lookups", "...") is misses(scope, "misses", ...).
+#define VIRTSIM_MEMBER(member, scope, ...) member(scope, #member, __VA_ARGS__)
+
 namespace virtsim {
 
 enum class ParamType { Bool, Int, Float, String };

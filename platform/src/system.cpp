@@ -149,7 +149,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     const Addr root = page_tables_->new_root();
     vcpus_[i]->set_cr3(root);
     vcpus_[i]->set_workload(workloads_[i].get());
-    vcpus_[i]->set_roi_begin_action([this] { reset_region_of_interest(); });
+    vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
     pager_->add_address_space(root, workloads_[i].get());
   }
 
@@ -173,11 +173,15 @@ std::uint64_t System::guest_references() const {
   return n;
 }
 
-void System::reset_region_of_interest() {
-  // With several vCPUs the first to reach its region of interest resets for all.
-  if (roi_reset_done_) return;
-  roi_reset_done_ = true;
+void System::begin_region_of_interest() {
+  // A barrier: the region of interest starts when the last vCPU reaches it, so every vCPU's
+  // statistics cover exactly its own region of interest. The others wait, idle, until then.
+  if (++roi_arrivals_ < vcpus_.size()) {
+    sc_core::wait(roi_begun_);
+    return;
+  }
   if (context_.stats) context_.stats->reset_all();
+  roi_begun_.notify(sc_core::SC_ZERO_TIME);
 }
 
 void System::control() {

@@ -198,3 +198,34 @@ def test_readme_tables_are_generated_from_describe(virtsim_binary):
     assert begin in readme and end in readme
     section = readme.split(begin, 1)[1].split(end, 1)[0]
     assert section.strip() == generated.strip(), "README tables are stale: run scripts/update-readme"
+
+
+def test_two_vcpus_each_run_the_workload(virtsim_binary, tmp_path):
+    runs = {}
+    for cpus in (1, 2):
+        out = tmp_path / f"cpus{cpus}.h5"
+        result = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out), "-q", "--set", f"system.cpus={cpus}")
+        assert result.returncode == 0, result.stderr
+        runs[cpus] = out
+    one = metrics_json(virtsim_binary, runs[1])["run0000"]["metrics"]
+    two = metrics_json(virtsim_binary, runs[2])["run0000"]["metrics"]
+    # Each vCPU runs its own instance of the workload in its own address space.
+    assert two["sim.instructions"] == 2 * one["sim.instructions"]
+    assert two["tlb.l1d.accesses"] == 2 * one["tlb.l1d.accesses"]
+    with h5py.File(runs[2]) as f:
+        names = {n.decode() for n in f["runs/run0000/metrics"]["name"]}
+    assert {"system.cpu0.instructions", "system.cpu1.instructions", "system.mmu1.walker.walks"} <= names
+
+
+def test_platform_text_lists_components_and_bindings(virtsim_binary):
+    result = virtsim(virtsim_binary, "platform")
+    assert result.returncode == 0, result.stderr
+    assert "cpu0 (vcpu)" in result.stdout and "memory (memory)" in result.stdout
+    assert "translate -> mmu0.translate" in result.stdout
+    assert "fault_handler -> kernel.faults" in result.stdout
+
+
+def test_version(virtsim_binary):
+    result = virtsim(virtsim_binary, "--version")
+    assert result.returncode == 0
+    assert re.match(r"\d+\.\d+\.\d+ \(", result.stdout), result.stdout

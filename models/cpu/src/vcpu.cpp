@@ -58,6 +58,8 @@ void Vcpu::run() {
         execute_memory(*event);
         break;
       case GuestEventKind::RoiBegin:
+        // Catch up with SystemC time first: the action may wait for the other vCPUs.
+        quantum_.sync();
         if (on_roi_begin_) on_roi_begin_();
         break;
       case GuestEventKind::RoiEnd:

@@ -68,7 +68,7 @@ class System : public sc_core::sc_module {
   void control();
   void dump_periodically();
   void report_progress();
-  void reset_region_of_interest();
+  void begin_region_of_interest();
 
   Scope context_;
   std::unique_ptr<Clock> clock_;
@@ -80,7 +80,8 @@ class System : public sc_core::sc_module {
   std::unique_ptr<FrameAllocator> frames_;
   std::unique_ptr<PageTableBuilder> page_tables_;
   std::unique_ptr<DemandPager> pager_;
-  bool roi_reset_done_ = false;
+  std::size_t roi_arrivals_ = 0;
+  sc_core::sc_event roi_begun_;
   std::function<void(double)> progress_action_;
 
   struct CanonicalMetrics;

@@ -33,6 +33,7 @@ class Vcpu : public sc_core::sc_module {
   // Wiring done by the platform before simulation starts.
   void set_workload(GuestEventSource* source) { source_ = source; }
   void set_cr3(Addr cr3) { cr3_ = cr3; }
+  // Called from the vCPU's thread at its RoiBegin event, after a quantum sync; may wait().
   void set_roi_begin_action(std::function<void()> action) { on_roi_begin_ = std::move(action); }
 
   bool finished() const { return finished_; }

@@ -44,7 +44,10 @@ void Vcpu::run() {
   quantum_.reset();
   // CPI as a fixed-point fraction so fractional CPIs accumulate exactly.
   const auto cpi_fixed = static_cast<Cycles>(std::llround(cpi.get() * 1024.0));
-  while (auto event = source_->next()) {
+  bool in_stream = true;
+  while (in_stream) {
+    const auto event = source_->next();
+    if (!event) break;
     switch (event->kind) {
       case GuestEventKind::Compute: {
         instructions += event->count;
@@ -63,10 +66,10 @@ void Vcpu::run() {
         if (on_roi_begin_) on_roi_begin_();
         break;
       case GuestEventKind::RoiEnd:
-        goto done;
+        in_stream = false;
+        break;
     }
   }
-done:
   quantum_.sync();
   finished_ = true;
   finished_event_.notify(sc_core::SC_ZERO_TIME);

@@ -46,11 +46,7 @@ void PageWalker::step(MemoryPort& port) {
   ++outcome_.refs;
   refs_by_level.add(kLevels4 - level_);
 
-  std::uint32_t access_bits = 0;
-  if (request_.kind == AccessKind::Store) access_bits |= pf::kWrite;
-  if (request_.user) access_bits |= pf::kUser;
-  if (request_.kind == AccessKind::Fetch) access_bits |= pf::kFetch;
-
+  const std::uint32_t access_bits = access_error_bits(request_.kind, request_.user);
   if (!(entry & pte::kPresent)) return finish_fault(access_bits);
   rights_ &= entry;
   execute_disable_ |= (entry & pte::kExecuteDisable) != 0;

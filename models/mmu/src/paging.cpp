@@ -70,23 +70,8 @@ std::uint32_t permission_fault(std::uint64_t rights, bool execute_disable, Acces
   if (user && !(rights & pte::kUser)) denied = true;
   if (kind == AccessKind::Store && !(rights & pte::kWritable)) denied = true;  // CR0.WP=1
   if (kind == AccessKind::Fetch && execute_disable) denied = true;            // EFER.NXE=1
-  if (!denied) return 0;
-  std::uint32_t code = pf::kPresent;
-  if (kind == AccessKind::Store) code |= pf::kWrite;
-  if (user) code |= pf::kUser;
-  if (kind == AccessKind::Fetch) code |= pf::kFetch;
-  return code;
+  return denied ? pf::kPresent | access_error_bits(kind, user) : 0;
 }
-
-namespace {
-std::uint32_t not_present_code(AccessKind kind, bool user) {
-  std::uint32_t code = 0;
-  if (kind == AccessKind::Store) code |= pf::kWrite;
-  if (user) code |= pf::kUser;
-  if (kind == AccessKind::Fetch) code |= pf::kFetch;
-  return code;
-}
-}  // namespace
 
 Translation reference_translate(const PhysicalMemory& memory, Addr cr3, Addr va, AccessKind kind, bool user) {
   Translation result;
@@ -101,7 +86,7 @@ Translation reference_translate(const PhysicalMemory& memory, Addr cr3, Addr va,
     const std::uint64_t entry = memory.read64(table + 8 * table_index(va, level));
     if (!(entry & pte::kPresent)) {
       result.fault = true;
-      result.error_code = not_present_code(kind, user);
+      result.error_code = access_error_bits(kind, user);
       return result;
     }
     rights &= entry;
@@ -109,7 +94,7 @@ Translation reference_translate(const PhysicalMemory& memory, Addr cr3, Addr va,
     const bool large = level > 1 && (entry & pte::kPageSize);
     if (large && level == kLevels4) {  // PS is reserved in a PML4E
       result.fault = true;
-      result.error_code = pf::kPresent | pf::kReserved | not_present_code(kind, user);
+      result.error_code = pf::kPresent | pf::kReserved | access_error_bits(kind, user);
       return result;
     }
     if (level == 1 || large) {

@@ -94,6 +94,12 @@ struct Translation {
   bool executable = false;
 };
 
+// The error-code bits that describe the access itself: W/R, U/S and I/D.
+inline std::uint32_t access_error_bits(AccessKind kind, bool user) {
+  return (kind == AccessKind::Store ? pf::kWrite : 0u) | (user ? pf::kUser : 0u) |
+         (kind == AccessKind::Fetch ? pf::kFetch : 0u);
+}
+
 // Permission check of a present leaf's combined rights for one access (CR0.WP=1, EFER.NXE=1).
 // `rights` is the AND of R/W and U/S over all levels and the OR of XD.
 std::uint32_t permission_fault(std::uint64_t rights_rw_us, bool execute_disable, AccessKind kind, bool user);

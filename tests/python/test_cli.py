@@ -229,3 +229,18 @@ def test_version(virtsim_binary):
     result = virtsim(virtsim_binary, "--version")
     assert result.returncode == 0
     assert re.match(r"\d+\.\d+\.\d+ \(", result.stdout), result.stdout
+
+
+def test_translation_check_compares_every_walk_and_changes_nothing(virtsim_binary, tmp_path):
+    plain, checked = tmp_path / "plain.h5", tmp_path / "checked.h5"
+    for out, extra in [(plain, []), (checked, ["--set", "system.mmu*.check=true"])]:
+        result = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out), "-q", *extra)
+        assert result.returncode == 0, result.stderr
+    a = metrics_json(virtsim_binary, plain)["run0000"]["metrics"]
+    b = metrics_json(virtsim_binary, checked)["run0000"]["metrics"]
+    assert a == b  # canonical metrics: the check costs no simulated time
+    everything = json.loads(virtsim(virtsim_binary, "stats", str(checked), "--json", "--all").stdout)
+    metrics = everything["run0000"]["metrics"]
+    assert metrics["system.mmu0.checked"] == metrics["walk.count"] > 0
+    unchecked = json.loads(virtsim(virtsim_binary, "stats", str(plain), "--json", "--all").stdout)
+    assert unchecked["run0000"]["metrics"]["system.mmu0.checked"] == 0

@@ -74,6 +74,11 @@ std::uint32_t permission_fault(std::uint64_t rights, bool execute_disable, Acces
 }
 
 Translation reference_translate(const PhysicalMemory& memory, Addr cr3, Addr va, AccessKind kind, bool user) {
+  return reference_translate([&memory](Addr a) { return memory.read64(a); }, cr3, va, kind, user);
+}
+
+Translation reference_translate(const std::function<std::uint64_t(Addr)>& read_entry, Addr cr3, Addr va,
+                                AccessKind kind, bool user) {
   Translation result;
   if (!is_canonical48(va)) {
     result.fault = result.non_canonical = true;
@@ -83,7 +88,7 @@ Translation reference_translate(const PhysicalMemory& memory, Addr cr3, Addr va,
   std::uint64_t rights = pte::kWritable | pte::kUser;
   bool execute_disable = false;
   for (unsigned level = kLevels4; level >= 1; --level) {
-    const std::uint64_t entry = memory.read64(table + 8 * table_index(va, level));
+    const std::uint64_t entry = read_entry(table + 8 * table_index(va, level));
     if (!(entry & pte::kPresent)) {
       result.fault = true;
       result.error_code = access_error_bits(kind, user);

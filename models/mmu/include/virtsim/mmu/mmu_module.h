@@ -21,14 +21,19 @@ class MmuModule : public sc_core::sc_module, private MemoryPort {
 
   MmuModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
 
+  Param<bool> check;  // compare every walk with the functional reference (slow)
   PageWalker walker;
+  Counter checked;    // walks compared with the reference
 
  private:
+  void check_against_reference(const WalkRequest& request, const Translation& timed);
+  std::uint64_t debug_read(Addr address);
   void b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
   Cycles read_entry(Addr address, std::uint64_t& value) override;
 
   const Clock& clock_;
   tlm::tlm_generic_payload entry_read_;  // reused: no allocation per reference
+  tlm::tlm_generic_payload debug_read_;
 };
 
 }  // namespace virtsim

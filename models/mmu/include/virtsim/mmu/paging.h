@@ -104,7 +104,10 @@ inline std::uint32_t access_error_bits(AccessKind kind, bool user) {
 // `rights` is the AND of R/W and U/S over all levels and the OR of XD.
 std::uint32_t permission_fault(std::uint64_t rights_rw_us, bool execute_disable, AccessKind kind, bool user);
 
-// Zero-time functional walk; the oracle for every timed translation path.
+// Zero-time functional walk; the oracle for every timed translation path. `read_entry`
+// returns the 8-byte entry at a physical address with no timing and no side effects.
+Translation reference_translate(const std::function<std::uint64_t(Addr)>& read_entry, Addr cr3, Addr va,
+                                AccessKind kind, bool user);
 Translation reference_translate(const PhysicalMemory& memory, Addr cr3, Addr va, AccessKind kind, bool user);
 
 }  // namespace virtsim

@@ -244,3 +244,14 @@ def test_translation_check_compares_every_walk_and_changes_nothing(virtsim_binar
     assert metrics["system.mmu0.checked"] == metrics["walk.count"] > 0
     unchecked = json.loads(virtsim(virtsim_binary, "stats", str(plain), "--json", "--all").stdout)
     assert unchecked["run0000"]["metrics"]["system.mmu0.checked"] == 0
+
+
+def test_the_readme_example_config_applies(virtsim_binary):
+    example = REPO / "experiments" / "example.toml"
+    assert example.read_text().split("\n[", 1)[1] in (REPO / "README.md").read_text()  # README shows this file
+    result = virtsim(virtsim_binary, "describe", str(example), "--json")
+    assert result.returncode == 0, result.stderr
+    values = {p["name"]: p["value"] for p in json.loads(result.stdout)["parameters"]}
+    assert values["system.cpu0.dtlb.entries_4k"] == values["system.cpu1.dtlb.entries_4k"] == 128
+    assert values["system.cpu1.dtlb.ways_4k"] == 4  # from the preset
+    assert values["workload.pattern"] == "hotspot"

@@ -107,10 +107,13 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
 
   // Instantiate what the graph names, then bind what it connects. The kernel's page tables
   // live in the memory, so those two come first; the first MiB stays free, as on a PC.
-  memory_ = std::make_unique<MemoryModule>("memory", context, *clock_);
+  // validate() guarantees exactly one memory; the standard graph has one kernel.
+  memory_ = std::make_unique<MemoryModule>(graph_.components_of_type("memory").front()->name.c_str(), context,
+                                           *clock_);
   frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, memory_->memory().size());
   page_tables_ = std::make_unique<PageTableBuilder>(memory_->memory(), *frames_);
-  pager_ = std::make_unique<DemandPager>("kernel", context, *page_tables_, *frames_);
+  pager_ = std::make_unique<DemandPager>(graph_.components_of_type("kernel").front()->name.c_str(), context,
+                                         *page_tables_, *frames_);
   for (const auto* node : graph_.components_of_type("vcpu"))
     vcpus_.push_back(std::make_unique<Vcpu>(node->name.c_str(), context, *clock_));
   for (const auto* node : graph_.components_of_type("mmu"))

@@ -64,6 +64,7 @@ void Vcpu::run() {
         // Catch up with SystemC time first: the action may wait for the other vCPUs.
         quantum_.sync();
         if (on_roi_begin_) on_roi_begin_();
+        quantum_.reset();  // time may have passed in the action: the next quantum starts now
         break;
       case GuestEventKind::RoiEnd:
         in_stream = false;

@@ -7,6 +7,7 @@
 #include <systemc>
 #include <vector>
 
+#include "virtsim/mmu/direct_port.h"
 #include "virtsim/mmu/page_walker.h"
 #include "virtsim/tlb/tlb.h"
 #include "virtsim/workloads/synthetic.h"
@@ -53,18 +54,6 @@ void BM_TlbMissAndFill(benchmark::State& state) {
 }
 BENCHMARK(BM_TlbMissAndFill);
 
-class DirectPort : public MemoryPort {
- public:
-  explicit DirectPort(const PhysicalMemory& memory) : memory_(memory) {}
-  Cycles read_entry(Addr address, std::uint64_t& value) override {
-    value = memory_.read64(address);
-    return 100;
-  }
-
- private:
-  const PhysicalMemory& memory_;
-};
-
 void BM_PageWalk4K(benchmark::State& state) {
   PhysicalMemory memory(Addr{1} << 32);
   FrameAllocator frames(Addr{1} << 20, Addr{1} << 32);
@@ -73,11 +62,11 @@ void BM_PageWalk4K(benchmark::State& state) {
   const Addr footprint = Addr{64} << 20;
   for (Addr va = 0; va < footprint; va += kPageSize4K) builder.map(root, 0x10000000 + va, frames.allocate(), kPageSize4K);
   PageWalker walker({});
-  DirectPort port(memory);
+  DirectMemoryPort port(memory, 100);
   SplitMix64 rng(1);
   for (auto _ : state) {
     const Addr va = 0x10000000 + rng.below(footprint);
-    benchmark::DoNotOptimize(walker.walk({root, va, AccessKind::Load, true}, port));
+    benchmark::DoNotOptimize(walker.walk(WalkRequest::linear(root, va, AccessKind::Load, true), port));
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -132,7 +132,7 @@ Cycles Vcpu::translate_miss(AccessKind kind, Addr va, TlbEntry& filled) {
   Cycles c = 0;
   for (int attempt = 0;; ++attempt) {
     translation_ = TranslationExtension{};
-    translation_.cr3 = cr3_;
+    translation_.paging.cr3 = cr3_;
     translation_.pcid = static_cast<std::uint16_t>(cr3_ & 0xfff);
     translation_.cpl = static_cast<std::uint8_t>(cpl.get());
     translation_.kind = kind;

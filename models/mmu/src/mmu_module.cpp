@@ -12,7 +12,8 @@ MmuModule::MmuModule(const sc_core::sc_module_name& name, const Scope& context, 
       memory("memory"),
       VIRTSIM_MEMBER(check, module_scope(context, *this), false, "",
                      "compare every walk with the zero-time functional reference walk and stop on a mismatch"),
-      walker(module_scope(context, *this).child("walker")),
+      walker_parameters(module_scope(context, *this).child("walker")),
+      walker(module_scope(context, *this).child("walker"), walker_parameters.config()),
       VIRTSIM_MEMBER(checked, module_scope(context, *this), "walks", "walks compared with the functional reference"),
       clock_(clock) {
   translate.register_b_transport(this, &MmuModule::b_transport);
@@ -24,67 +25,87 @@ void MmuModule::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time&
     payload.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
     return;
   }
-  const WalkRequest request{ext->cr3, payload.get_address(), ext->kind, ext->cpl == 3};
+  WalkRequest request;
+  request.guest = ext->paging;
+  request.nested = ext->nested;
+  request.nested_controls = ext->nested_paging;
+  request.va = payload.get_address();
+  request.kind = ext->kind;
+  request.user = ext->cpl == 3;
+  request.guest_tag = (std::uint32_t{ext->vpid} << 12) | ext->pcid;
+  request.nested_tag = ext->nested_context;
   const WalkOutcome& outcome = walker.walk(request, *this);
   const Translation& t = outcome.translation;
   if (check) check_against_reference(request, t);
   ext->fault = t.fault;
+  ext->fault_kind = static_cast<std::uint8_t>(t.fault_kind);
   ext->error_code = t.error_code;
+  ext->exit_qualification = t.exit_qualification;
+  ext->guest_physical_address = t.guest_physical_address;
   ext->physical_address = t.physical_address;
   ext->page_shift = static_cast<std::uint8_t>(t.page_shift);
   ext->leaf_entry = t.leaf_entry;
-  ext->global = (t.leaf_entry & pte::kGlobal) != 0;
+  ext->global = t.global;
   ext->writable = t.writable;
   ext->user = t.user;
   ext->executable = t.executable;
+  ext->dirty = t.dirty;
   ext->walk_refs = outcome.refs;
   ext->walk_cycles = outcome.cycles;
   delay += clock_.delay(outcome.cycles);
   payload.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
-std::uint64_t MmuModule::debug_read(Addr address) {
+std::uint64_t MmuModule::debug_read(Addr address, unsigned bytes) {
   std::uint64_t value = 0;
   debug_read_.set_command(tlm::TLM_READ_COMMAND);
   debug_read_.set_address(address);
   debug_read_.set_data_ptr(reinterpret_cast<unsigned char*>(&value));
-  debug_read_.set_data_length(8);
-  if (memory->transport_dbg(debug_read_) != 8)
+  debug_read_.set_data_length(bytes);
+  if (memory->transport_dbg(debug_read_) != bytes)
     throw std::runtime_error(std::string(name()) + ": debug read at " + to_hex(address) + " failed");
   return value;
 }
 
 void MmuModule::check_against_reference(const WalkRequest& request, const Translation& timed) {
   // Debug transport: no time, no statistics, so checking changes no result.
-  const Translation expected = reference_translate([this](Addr a) { return debug_read(a); }, request.cr3, request.va,
-                                                   request.kind, request.user);
+  const auto read = [this](Addr a, unsigned bytes) { return debug_read(a, bytes); };
+  const Translation expected =
+      request.nested
+          ? reference_translate_2d(read, request.guest, request.nested_controls, request.va, request.kind, request.user)
+          : reference_translate(read, request.guest, request.va, request.kind, request.user);
   ++checked;
-  if (timed.fault == expected.fault && timed.error_code == expected.error_code &&
-      timed.physical_address == expected.physical_address && timed.page_shift == expected.page_shift)
-    return;
+  if (same_result(timed, expected)) return;
   throw std::runtime_error(std::string(name()) + ": translation check failed for " + to_hex(request.va) + " (cr3 " +
-                           to_hex(request.cr3) + "): walker gave " +
-                           (timed.fault ? "fault " + std::to_string(timed.error_code) : to_hex(timed.physical_address)) +
-                           ", reference gave " +
-                           (expected.fault ? "fault " + std::to_string(expected.error_code)
-                                           : to_hex(expected.physical_address)));
+                           to_hex(request.guest.cr3) + "): walker gave " + describe(timed) + ", reference gave " +
+                           describe(expected));
 }
 
-Cycles MmuModule::read_entry(Addr address, std::uint64_t& value) {
-  entry_read_.set_command(tlm::TLM_READ_COMMAND);
+MemoryTiming MmuModule::read_entry(Addr address, unsigned bytes, std::uint64_t& value) {
+  value = 0;
+  return access_entry(tlm::TLM_READ_COMMAND, address, bytes, value);
+}
+
+MemoryTiming MmuModule::write_entry(Addr address, unsigned bytes, std::uint64_t value) {
+  return access_entry(tlm::TLM_WRITE_COMMAND, address, bytes, value);
+}
+
+MemoryTiming MmuModule::access_entry(tlm::tlm_command command, Addr address, unsigned bytes, std::uint64_t& value) {
+  entry_read_.set_command(command);
   entry_read_.set_address(address);
   entry_read_.set_data_ptr(reinterpret_cast<unsigned char*>(&value));
-  entry_read_.set_data_length(8);
-  entry_read_.set_streaming_width(8);
+  entry_read_.set_data_length(bytes);
+  entry_read_.set_streaming_width(bytes);
   entry_read_.set_byte_enable_ptr(nullptr);
   entry_read_.set_dmi_allowed(false);
   entry_read_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
   sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
   memory->b_transport(entry_read_, latency);
   if (entry_read_.is_response_error())
-    throw std::runtime_error(std::string(name()) + ": page-table read at physical address " +
+    throw std::runtime_error(std::string(name()) + ": page-table " +
+                             (command == tlm::TLM_READ_COMMAND ? "read" : "write") + " at physical address " +
                              to_hex(address) + " failed: " + entry_read_.get_response_string());
-  return clock_.cycles(latency);
+  return {clock_.cycles(latency), ServedBy::Flat};
 }
 
 }  // namespace virtsim

@@ -1,83 +1,397 @@
 #include "virtsim/mmu/page_walker.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace virtsim {
 
-PageWalker::PageWalker(const Scope& scope)
-    : VIRTSIM_MEMBER(walks, scope, "walks", "page walks completed (including faulting ones)"),
-      VIRTSIM_MEMBER(refs, scope, "references", "page-table entries read by walks"),
-      VIRTSIM_MEMBER(faults, scope, "walks", "walks that ended in a page fault"),
+namespace {
+
+// Packs rights into a walk-cache value's aux word.
+std::uint64_t pack(const Rights& r) {
+  return (r.writable ? 1u : 0u) | (r.user ? 2u : 0u) | (r.readable ? 4u : 0u) | (r.execute_disable ? 8u : 0u);
+}
+Rights unpack(std::uint64_t aux) {
+  Rights r;
+  r.writable = aux & 1;
+  r.user = aux & 2;
+  r.readable = aux & 4;
+  r.execute_disable = aux & 8;
+  return r;
+}
+// Prefix-cache key: the level in the top byte, the input-address bits the levels above
+// `level` (inclusive) translate below it.
+std::uint64_t prefix_key(TableFormat f, Addr address, unsigned level) {
+  return (std::uint64_t{level} << 56) | ((address >> index_shift(f, level)) & ((std::uint64_t{1} << 56) - 1));
+}
+
+const std::vector<std::string> kGridRows{"gL5", "gL4", "gL3", "gL2", "gL1", "gPA"};
+const std::vector<std::string> kGridColumns{"nL5", "nL4", "nL3", "nL2", "nL1", "entry"};
+
+}  // namespace
+
+WalkRequest WalkRequest::linear(Addr cr3, Addr va, AccessKind kind, bool user) {
+  WalkRequest r;
+  r.guest.cr3 = cr3;
+  r.va = va;
+  r.kind = kind;
+  r.user = user;
+  return r;
+}
+
+WalkerParameters::WalkerParameters(const Scope& scope)
+    // Defaults: the page walk cache and nested TLB of Bhargava et al. (ASPLOS 2008, section 5):
+    // PWC 24 entries fully associative, 2 cycles; nested TLB 16 entries fully associative,
+    // 2 cycles. 24 is not a power-of-two set count only when set-associative; fully
+    // associative (ways = entries) has one set.
+    : pwc(scope.child("pwc"), true, 24, 24, 2, {"entry", "prefix"}, "guest-dimension page walk cache"),
+      nested_pwc(scope.child("nested_pwc"), true, 24, 24, 2, {"entry", "prefix"},
+                 "nested-dimension page walk cache"),
+      nested_tlb(scope.child("nested_tlb"), true, 16, 16, 2, {}, "nested TLB (guest-physical to host-physical)") {}
+
+WalkerConfig WalkerParameters::config() const { return {pwc.config(), nested_pwc.config(), nested_tlb.config()}; }
+
+PageWalker::PageWalker(const Scope& scope, const WalkerConfig& config)
+    : pwc(scope.child("pwc"), config.pwc),
+      nested_pwc(scope.child("nested_pwc"), config.nested_pwc),
+      nested_tlb(scope.child("nested_tlb"), config.nested_tlb),
+      VIRTSIM_MEMBER(walks, scope, "walks", "page walks completed (including faulting ones)"),
+      VIRTSIM_MEMBER(walks_2d, scope, "walks", "walks through nested (EPT/NPT) tables"),
+      VIRTSIM_MEMBER(refs, scope, "references", "page-table entries read from memory by walks"),
+      VIRTSIM_MEMBER(ad_writes, scope, "writes", "accessed/dirty flag updates written to entries"),
+      VIRTSIM_MEMBER(faults, scope, "walks", "walks that ended in a fault"),
       VIRTSIM_MEMBER(cycles, scope, "cycles", "total latency of all walks"),
       VIRTSIM_MEMBER(refs_per_walk, scope, "references", "memory references per walk", 0, 1, 40),
-      VIRTSIM_MEMBER(walk_cycles, scope, "cycles", "latency of each walk", 0, 25, 80),
-      VIRTSIM_MEMBER(refs_by_level, scope, "references", "entries read per paging level",
-                    {"PML4", "PDPT", "PD", "PT"}),
+      VIRTSIM_MEMBER(walk_cycles, scope, "cycles", "latency of each walk", 0, 50, 80),
+      VIRTSIM_MEMBER(refs_by_level, scope, "references", "guest-dimension entries read per paging level",
+                     {"L5", "L4", "L3", "L2", "L1"}),
+      VIRTSIM_MEMBER(faults_by_kind, scope, "walks", "walks ending in each kind of fault",
+                     {"page fault", "general protection", "EPT violation", "EPT misconfiguration",
+                      "nested page fault"}),
+      VIRTSIM_MEMBER(grid_refs, scope, "references",
+                     "memory references per cell of the 2-D walk (guest step x nested level)", kGridRows, kGridColumns),
+      VIRTSIM_MEMBER(grid_cache_hits, scope, "hits", "walk-cache hits that replaced references, per grid cell",
+                     kGridRows, kGridColumns),
+      VIRTSIM_MEMBER(grid_l1_hits, scope, "references", "references served by the L1 data cache, per grid cell",
+                     kGridRows, kGridColumns),
+      VIRTSIM_MEMBER(grid_l2_hits, scope, "references", "references served by the L2 cache, per grid cell", kGridRows,
+                     kGridColumns),
+      VIRTSIM_MEMBER(grid_llc_hits, scope, "references", "references served by the last-level cache, per grid cell",
+                     kGridRows, kGridColumns),
+      VIRTSIM_MEMBER(grid_dram, scope, "references", "references served by DRAM, per grid cell", kGridRows,
+                     kGridColumns),
       VIRTSIM_MEMBER(mean_refs_per_walk, scope, "references/walk", "average references per walk", [this] {
         return walks.count() ? static_cast<double>(refs.count()) / static_cast<double>(walks.count()) : 0.0;
       }) {}
 
-void PageWalker::start(const WalkRequest& request) {
-  if (state_ == State::ReadEntry) throw std::logic_error("PageWalker::start while a walk is in flight");
-  request_ = request;
-  outcome_ = WalkOutcome{};
-  if (!is_canonical48(request.va)) {
-    outcome_.translation.fault = outcome_.translation.non_canonical = true;
-    state_ = State::Done;
-    return;
-  }
-  level_ = kLevels4;
-  table_ = request.cr3 & pte::kAddressMask;
-  rights_ = pte::kWritable | pte::kUser;
-  execute_disable_ = false;
-  state_ = State::ReadEntry;
+std::size_t PageWalker::guest_row() const {
+  if (state_ == State::NestedEntry && purpose_ == Purpose::FinalData) return kDataRow;
+  return 5 - level_;
 }
 
-void PageWalker::finish_fault(std::uint32_t error_code) {
-  outcome_.translation.fault = true;
-  outcome_.translation.error_code = error_code;
+void PageWalker::record_reference(std::size_t row, std::size_t column, const MemoryTiming& timing) {
+  ++outcome_.refs;
+  outcome_.cycles += timing.cycles;
+  grid_refs.add(row, column);
+  switch (timing.served_by) {
+    case ServedBy::L1: grid_l1_hits.add(row, column); break;
+    case ServedBy::L2: grid_l2_hits.add(row, column); break;
+    case ServedBy::Llc: grid_llc_hits.add(row, column); break;
+    case ServedBy::Dram: grid_dram.add(row, column); break;
+    case ServedBy::Flat: break;
+  }
+}
+
+void PageWalker::fail(const Translation& t) {
+  outcome_.translation = t;
   state_ = State::Done;
 }
 
-void PageWalker::step(MemoryPort& port) {
-  if (state_ != State::ReadEntry) return;
-  std::uint64_t entry = 0;
-  outcome_.cycles += port.read_entry(table_ + 8 * table_index(request_.va, level_), entry);
-  ++outcome_.refs;
-  refs_by_level.add(kLevels4 - level_);
+void PageWalker::start(const WalkRequest& request) {
+  if (state_ == State::GuestEntry || state_ == State::NestedEntry)
+    throw std::logic_error("PageWalker::start while a walk is in flight");
+  request_ = request;
+  outcome_ = WalkOutcome{};
+  port_ = nullptr;
+  guest_slots_.fill(0);
+  guest_info_ = &format_info(request.guest.format);
+  nested_info_ = request.nested ? &format_info(request.nested_controls.format) : nullptr;
+  if (nested_info_ && !request.nested_controls.is_ept() && request.nested_controls.format != TableFormat::Level4 &&
+      request.nested_controls.format != TableFormat::Level5)
+    throw std::invalid_argument("nested tables must be EPT or long-mode (NPT) tables");
 
-  const std::uint32_t access_bits = access_error_bits(request_.kind, request_.user);
-  if (!(entry & pte::kPresent)) return finish_fault(access_bits);
-  rights_ &= entry;
-  execute_disable_ |= (entry & pte::kExecuteDisable) != 0;
-  const bool large = level_ > 1 && (entry & pte::kPageSize);
-  if (large && level_ == kLevels4) return finish_fault(pf::kPresent | pf::kReserved | access_bits);
-  if (level_ == 1 || large) {
-    if (const auto code = permission_fault(rights_, execute_disable_, request_.kind, request_.user))
-      return finish_fault(code);
-    auto& t = outcome_.translation;
-    t.page_shift = leaf_shift(level_);
-    const Addr page_mask = (Addr{1} << t.page_shift) - 1;
-    t.physical_address = ((entry & pte::kAddressMask) & ~page_mask) | (request_.va & page_mask);
-    t.leaf_entry = entry;
-    t.writable = (rights_ & pte::kWritable) != 0;
-    t.user = (rights_ & pte::kUser) != 0;
-    t.executable = !execute_disable_;
-    state_ = State::Done;
+  va_ = request.va;
+  if (guest_info_->va_bits == 32) {
+    va_ &= 0xffffffffu;
+  } else if (!is_canonical(va_, guest_info_->va_bits)) {
+    Translation t;
+    t.fault = t.non_canonical = true;
+    t.fault_kind = FaultKind::GeneralProtection;
+    return fail(t);
+  }
+  const PagingControls& c = request.guest;
+  level_ = guest_info_->levels;
+  table_ = c.format == TableFormat::Bits32 ? (c.cr3 & 0xfffff000u) : (c.cr3 & pte::kAddressMask);
+  rights_ = Rights{};
+  unsigned top = guest_info_->levels;
+  if (c.format == TableFormat::Pae) {
+    // The PDPTE comes from the registers loaded at MOV to CR3: no memory reference.
+    const std::uint64_t entry = c.pdptes[table_index(c.format, va_, 3)];
+    const DecodedEntry d = decode_entry(c.format, entry, 3, c.max_phys_bits, c.no_execute, c.page_size_ext);
+    const std::uint32_t bits = access_error_bits(request.kind, request.user, c.no_execute);
+    Translation t;
+    t.fault = true;
+    t.fault_kind = FaultKind::PageFault;
+    if (!d.present) return t.error_code = bits, fail(t);
+    if (d.reserved) return t.error_code = pf::kPresent | pf::kReserved | bits, fail(t);
+    table_ = d.address;
+    level_ = top = 2;
+  }
+  // Prefix caches: the deepest level that hits skips every reference above it.
+  if (pwc.enabled() && pwc.config().prefix) {
+    for (unsigned level = 2; level <= top; ++level) {
+      if (const auto* hit = pwc.lookup(prefix_key(c.format, va_, level), request.guest_tag)) {
+        table_ = hit->address;
+        rights_ = unpack(hit->aux);
+        level_ = level - 1;
+        outcome_.cycles += pwc.config().hit_cycles;
+        ++outcome_.cache_hits;
+        grid_cache_hits.add(5 - level, kEntryColumn);
+        break;
+      }
+    }
+  }
+  begin_guest_level();
+}
+
+void PageWalker::begin_guest_level() {
+  const Addr slot = table_ + guest_info_->entry_bytes * table_index(request_.guest.format, va_, level_);
+  if (!request_.nested) {
+    guest_slots_[level_] = slot;
+    state_ = State::GuestEntry;
     return;
   }
-  table_ = entry & pte::kAddressMask;
+  begin_nested(slot, Purpose::GuestTable);
+}
+
+void PageWalker::step(MemoryPort& port) {
+  port_ = &port;
+  switch (state_) {
+    case State::GuestEntry: return read_guest_entry(port, guest_slots_[level_]);
+    case State::NestedEntry: return nested_step(port);
+    case State::Idle:
+    case State::Done: return;
+  }
+}
+
+void PageWalker::read_guest_entry(MemoryPort& port, Addr host_slot) {
+  const PagingControls& c = request_.guest;
+  const bool entry_cache = pwc.enabled() && !pwc.config().prefix;
+  std::uint64_t entry = 0;
+  bool from_memory = true;
+  if (entry_cache) {
+    if (const auto* hit = pwc.lookup(host_slot, request_.guest_tag)) {
+      entry = hit->address;
+      from_memory = false;
+      outcome_.cycles += pwc.config().hit_cycles;
+      ++outcome_.cache_hits;
+      grid_cache_hits.add(5 - level_, kEntryColumn);
+    }
+  }
+  if (from_memory) {
+    record_reference(5 - level_, kEntryColumn, port.read_entry(host_slot, guest_info_->entry_bytes, entry));
+    refs_by_level.add(5 - level_);
+  }
+  guest_entries_[level_] = entry;
+
+  const bool nx_active = c.no_execute && c.format != TableFormat::Bits32;
+  const std::uint32_t bits = access_error_bits(request_.kind, request_.user, nx_active);
+  const DecodedEntry d = decode_entry(c.format, entry, level_, c.max_phys_bits, c.no_execute, c.page_size_ext);
+  Translation t;
+  t.fault = true;
+  t.fault_kind = FaultKind::PageFault;
+  if (!d.present) return t.error_code = bits, fail(t);
+  if (d.reserved) return t.error_code = pf::kPresent | pf::kReserved | bits, fail(t);
+  rights_.combine(d);
+  if (d.leaf) {
+    if (const auto code = check_access(c, rights_, request_.kind, request_.user)) return t.error_code = code, fail(t);
+    leaf_level_ = level_;
+    guest_page_shift_ = leaf_shift(c.format, level_);
+    final_gpa_ = d.address | (va_ & ((Addr{1} << guest_page_shift_) - 1));
+    if (request_.nested) return begin_nested(final_gpa_, Purpose::FinalData);
+    return finish_walk(port);
+  }
+  if (from_memory && entry_cache) pwc.fill(host_slot, request_.guest_tag, {entry, 0});
+  if (pwc.enabled() && pwc.config().prefix)
+    pwc.fill(prefix_key(c.format, va_, level_), request_.guest_tag, {d.address, pack(rights_)});
+  table_ = d.address;
   --level_;
+  begin_guest_level();
+}
+
+void PageWalker::begin_nested(Addr gpa, Purpose purpose) {
+  const NestedControls& n = request_.nested_controls;
+  purpose_ = purpose;
+  nested_gpa_ = gpa;
+  nested_slots_.fill(0);
+  state_ = State::NestedEntry;
+  const std::size_t row = purpose == Purpose::FinalData ? kDataRow : 5 - level_;
+  if (nested_tlb.enabled()) {
+    if (const auto* hit = nested_tlb.lookup(gpa >> 12, request_.nested_tag)) {
+      const NestedAccess access = nested_access(n, purpose == Purpose::FinalData ? request_.kind : AccessKind::Load,
+                                                purpose == Purpose::GuestTable);
+      Translation denied;
+      const Rights r = unpack(hit->aux);
+      // An entry without the rights this access needs is re-walked, which reports the fault.
+      if (!nested_leaf_denies(n, access, r, gpa, denied)) {
+        outcome_.cycles += nested_tlb.config().hit_cycles;
+        ++outcome_.cache_hits;
+        grid_cache_hits.add(row, nested_column(1));
+        return finish_nested(hit->address | (gpa & 0xfff), static_cast<unsigned>(hit->aux >> 8), r.writable,
+                             !r.execute_disable);
+      }
+    }
+  }
+  nested_level_ = nested_info_->levels;
+  nested_table_ = n.root & pte::kAddressMask;
+  nested_rights_ = Rights{};
+  if (nested_pwc.enabled() && nested_pwc.config().prefix) {
+    for (unsigned level = 2; level <= nested_info_->levels; ++level) {
+      if (const auto* hit = nested_pwc.lookup(prefix_key(n.format, gpa, level), request_.nested_tag)) {
+        nested_table_ = hit->address;
+        nested_rights_ = unpack(hit->aux);
+        nested_level_ = level - 1;
+        outcome_.cycles += nested_pwc.config().hit_cycles;
+        ++outcome_.cache_hits;
+        grid_cache_hits.add(row, nested_column(level));
+        break;
+      }
+    }
+  }
+}
+
+void PageWalker::nested_step(MemoryPort& port) {
+  const NestedControls& n = request_.nested_controls;
+  const std::size_t row = purpose_ == Purpose::FinalData ? kDataRow : 5 - level_;
+  const Addr slot = nested_table_ + 8 * table_index(n.format, nested_gpa_, nested_level_);
+  const bool entry_cache = nested_pwc.enabled() && !nested_pwc.config().prefix;
+  std::uint64_t entry = 0;
+  bool from_memory = true;
+  if (entry_cache) {
+    if (const auto* hit = nested_pwc.lookup(slot, request_.nested_tag)) {
+      entry = hit->address;
+      from_memory = false;
+      outcome_.cycles += nested_pwc.config().hit_cycles;
+      ++outcome_.cache_hits;
+      grid_cache_hits.add(row, nested_column(nested_level_));
+    }
+  }
+  if (from_memory) record_reference(row, nested_column(nested_level_), port.read_entry(slot, 8, entry));
+  nested_slots_[nested_level_] = slot;
+  nested_entries_[nested_level_] = entry;
+
+  const NestedAccess access = nested_access(n, purpose_ == Purpose::FinalData ? request_.kind : AccessKind::Load,
+                                            purpose_ == Purpose::GuestTable);
+  const DecodedEntry d = decode_entry(n.format, entry, nested_level_, n.max_phys_bits, true, true);
+  Translation fault;
+  if (nested_entry_faults(n, access, d, nested_gpa_, fault)) return fail(fault);
+  nested_rights_.combine(d);
+  if (d.leaf) {
+    if (nested_leaf_denies(n, access, nested_rights_, nested_gpa_, fault)) return fail(fault);
+    const unsigned shift = leaf_shift(n.format, nested_level_);
+    const Addr hpa = d.address | (nested_gpa_ & ((Addr{1} << shift) - 1));
+    if (nested_tlb.enabled())
+      nested_tlb.fill(nested_gpa_ >> 12, request_.nested_tag,
+                      {hpa & ~Addr{0xfff}, pack(nested_rights_) | (std::uint64_t{shift} << 8)});
+    // Accessed/dirty flags of the nested entries this walk read: always for NPT (long-mode
+    // tables), for EPT only when the EPTP enables them.
+    if (!n.is_ept() || n.access_dirty) {
+      const std::uint64_t accessed = n.is_ept() ? ept::kAccessed : pte::kAccessed;
+      const std::uint64_t dirty = n.is_ept() ? ept::kDirty : pte::kDirty;
+      for (unsigned level = nested_info_->levels; level >= nested_level_; --level) {
+        if (!nested_slots_[level]) continue;
+        std::uint64_t want = nested_entries_[level] | accessed;
+        if (level == nested_level_ && access.write) want |= dirty;
+        if (want == nested_entries_[level]) continue;
+        outcome_.cycles += port.write_entry(nested_slots_[level], 8, want).cycles;
+        ++outcome_.ad_writes;
+        if (level != nested_level_ && entry_cache) nested_pwc.fill(nested_slots_[level], request_.nested_tag, {want, 0});
+      }
+    }
+    return finish_nested(hpa, shift, nested_rights_.writable, !nested_rights_.execute_disable);
+  }
+  if (from_memory && entry_cache) nested_pwc.fill(slot, request_.nested_tag, {entry, 0});
+  if (nested_pwc.enabled() && nested_pwc.config().prefix)
+    nested_pwc.fill(prefix_key(n.format, nested_gpa_, nested_level_), request_.nested_tag,
+                    {d.address, pack(nested_rights_)});
+  nested_table_ = d.address;
+  --nested_level_;
+}
+
+void PageWalker::finish_nested(Addr hpa, unsigned page_shift, bool writable, bool executable) {
+  if (purpose_ == Purpose::GuestTable) {
+    guest_slots_[level_] = hpa;
+    state_ = State::GuestEntry;
+    return;
+  }
+  nested_page_shift_ = page_shift;
+  nested_writable_ = writable;
+  nested_executable_ = executable;
+  final_hpa_ = hpa;
+  // The final translation always follows a guest entry read, made inside step(port).
+  if (!port_) throw std::logic_error("PageWalker: final nested translation outside step()");
+  finish_walk(*port_);
+}
+
+void PageWalker::finish_walk(MemoryPort& port) {
+  const PagingControls& c = request_.guest;
+  // Accessed flags on every guest entry this walk read, dirty on the leaf for a store (SDM
+  // 4.8). Entries a prefix-cache hit skipped already have A set: only such entries are cached.
+  const std::uint64_t leaf = guest_entries_[leaf_level_];
+  for (unsigned level = guest_info_->levels; level >= leaf_level_; --level) {
+    if (!guest_slots_[level]) continue;
+    std::uint64_t want = guest_entries_[level] | pte::kAccessed;
+    if (level == leaf_level_ && request_.kind == AccessKind::Store) want |= pte::kDirty;
+    if (want == guest_entries_[level]) continue;
+    outcome_.cycles += port.write_entry(guest_slots_[level], guest_info_->entry_bytes, want).cycles;
+    ++outcome_.ad_writes;
+    if (level != leaf_level_ && pwc.enabled() && !pwc.config().prefix)
+      pwc.fill(guest_slots_[level], request_.guest_tag, {want, 0});
+  }
+  Translation& t = outcome_.translation;
+  t = Translation{};
+  t.leaf_entry = leaf;
+  t.page_shift = guest_page_shift_;
+  t.writable = rights_.writable;
+  t.user = rights_.user;
+  t.executable = !rights_.execute_disable;
+  t.global = leaf & pte::kGlobal;
+  t.dirty = (leaf & pte::kDirty) || request_.kind == AccessKind::Store;
+  if (request_.nested) {
+    t.guest_physical_address = final_gpa_;
+    t.physical_address = final_hpa_;
+    t.page_shift = std::min(guest_page_shift_, nested_page_shift_);
+    t.writable = t.writable && nested_writable_;
+    t.executable = t.executable && nested_executable_;
+  } else {
+    t.physical_address = final_gpa_;
+  }
+  state_ = State::Done;
 }
 
 const WalkOutcome& PageWalker::walk(const WalkRequest& request, MemoryPort& port) {
   start(request);
-  while (state_ == State::ReadEntry) step(port);
+  while (state_ != State::Done) step(port);
   state_ = State::Idle;
   ++walks;
+  if (request.nested) ++walks_2d;
   refs += outcome_.refs;
+  ad_writes += outcome_.ad_writes;
   cycles += outcome_.cycles;
-  if (outcome_.translation.fault) ++faults;
+  if (outcome_.translation.fault) {
+    ++faults;
+    faults_by_kind.add(static_cast<std::size_t>(outcome_.translation.fault_kind) - 1);
+  }
   refs_per_walk.sample(outcome_.refs);
   walk_cycles.sample(static_cast<double>(outcome_.cycles));
   return outcome_;

@@ -1,126 +1,560 @@
 #include "virtsim/mmu/paging.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 namespace virtsim {
 
-PageTableBuilder::PageTableBuilder(PhysicalMemory& memory, FrameAllocator& frames)
-    : memory_(memory), frames_(frames) {}
+namespace {
 
-Addr PageTableBuilder::new_table() {
-  const Addr table = frames_.allocate();
-  // Frames come zeroed from PhysicalMemory unless reused; clear explicitly to be sure.
-  for (Addr offset = 0; offset < kPageSize4K; offset += 8) memory_.write64(table + offset, 0);
-  ++tables_allocated_;
-  return table;
+constexpr unsigned bit(unsigned level) { return 1u << level; }
+
+// Bits [51 : max_phys_bits] of an entry: physical-address bits the machine does not have.
+std::uint64_t above_max_phys(unsigned max_phys_bits) {
+  if (max_phys_bits >= 52) return 0;
+  return ((std::uint64_t{1} << 52) - 1) & ~((std::uint64_t{1} << max_phys_bits) - 1);
 }
 
-Addr PageTableBuilder::new_root() { return new_table(); }
+std::uint64_t low_bits(unsigned from, unsigned to) {  // bits to:from inclusive
+  return ((std::uint64_t{1} << (to + 1)) - 1) & ~((std::uint64_t{1} << from) - 1);
+}
 
-void PageTableBuilder::map(Addr root, Addr va, Addr pa, Addr page_size, MappingFlags flags) {
-  unsigned leaf_level;
-  if (page_size == kPageSize4K) leaf_level = 1;
-  else if (page_size == kPageSize2M) leaf_level = 2;
-  else if (page_size == kPageSize1G) leaf_level = 3;
-  else throw std::invalid_argument("page size " + std::to_string(page_size) + " is not 4 KiB, 2 MiB or 1 GiB");
-  if ((va | pa) & (page_size - 1)) throw std::invalid_argument("map: address not aligned to its page size");
-  if (!is_canonical48(va)) throw std::invalid_argument("map: virtual address is not canonical");
+}  // namespace
 
-  Addr table = root & pte::kAddressMask;
-  for (unsigned level = kLevels4; level > leaf_level; --level) {
-    const Addr slot = table + 8 * table_index(va, level);
-    std::uint64_t entry = memory_.read64(slot);
-    if (!(entry & pte::kPresent) || (entry & pte::kPageSize)) {
-      // Absent, or a large page being replaced by a finer mapping: give it a new table.
-      entry = new_table() | pte::kPresent | pte::kWritable | pte::kUser;
-      memory_.write64(slot, entry);
-      ++entry_writes_;
-    }
-    table = entry & pte::kAddressMask;
+const char* to_string(TableFormat format) {
+  switch (format) {
+    case TableFormat::Bits32: return "32bit";
+    case TableFormat::Pae: return "pae";
+    case TableFormat::Level4: return "4level";
+    case TableFormat::Level5: return "5level";
+    case TableFormat::Ept4: return "ept4";
+    case TableFormat::Ept5: return "ept5";
   }
-  std::uint64_t leaf = pa | pte::kPresent;
-  if (flags.writable) leaf |= pte::kWritable;
-  if (flags.user) leaf |= pte::kUser;
-  if (!flags.executable) leaf |= pte::kExecuteDisable;
-  if (flags.global) leaf |= pte::kGlobal;
-  if (leaf_level > 1) leaf |= pte::kPageSize;
-  memory_.write64(table + 8 * table_index(va, leaf_level), leaf);
-  ++entry_writes_;
+  return "?";
 }
 
-bool PageTableBuilder::unmap(Addr root, Addr va) {
-  Addr table = root & pte::kAddressMask;
-  for (unsigned level = kLevels4; level >= 1; --level) {
-    const Addr slot = table + 8 * table_index(va, level);
-    const std::uint64_t entry = memory_.read64(slot);
-    if (!(entry & pte::kPresent)) return false;
-    if (level == 1 || (entry & pte::kPageSize)) {
-      memory_.write64(slot, 0);
-      ++entry_writes_;
-      return true;
-    }
-    table = entry & pte::kAddressMask;
+TableFormat parse_table_format(const std::string& name) {
+  for (auto f : {TableFormat::Bits32, TableFormat::Pae, TableFormat::Level4, TableFormat::Level5, TableFormat::Ept4,
+                 TableFormat::Ept5})
+    if (name == to_string(f)) return f;
+  throw std::invalid_argument("unknown table format '" + name + "' (expected 32bit, pae, 4level, 5level, ept4 or ept5)");
+}
+
+const FormatInfo& format_info(TableFormat format) {
+  // levels, entry bytes, input bits, EPT layout, levels that may map a page
+  static const FormatInfo infos[] = {
+      {2, 4, 32, false, bit(1) | bit(2)},           // 32-bit: 4 KiB, 4 MiB (PSE)
+      {3, 8, 32, false, bit(1) | bit(2)},           // PAE: 4 KiB, 2 MiB
+      {4, 8, 48, false, bit(1) | bit(2) | bit(3)},  // 4-level: 4 KiB, 2 MiB, 1 GiB
+      {5, 8, 57, false, bit(1) | bit(2) | bit(3)},  // 5-level
+      {4, 8, 48, true, bit(1) | bit(2) | bit(3)},   // EPT, 4-level walk
+      {5, 8, 57, true, bit(1) | bit(2) | bit(3)},   // EPT, 5-level walk
+  };
+  return infos[static_cast<unsigned>(format)];
+}
+
+const char* to_string(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::None: return "none";
+    case FaultKind::PageFault: return "page fault";
+    case FaultKind::GeneralProtection: return "general protection";
+    case FaultKind::EptViolation: return "EPT violation";
+    case FaultKind::EptMisconfig: return "EPT misconfiguration";
+    case FaultKind::NestedPageFault: return "nested page fault";
   }
-  return false;
+  return "?";
 }
 
-std::uint32_t permission_fault(std::uint64_t rights, bool execute_disable, AccessKind kind, bool user) {
+bool same_result(const Translation& a, const Translation& b) {
+  if (a.fault != b.fault || a.fault_kind != b.fault_kind) return false;
+  if (a.fault)
+    return a.error_code == b.error_code && a.exit_qualification == b.exit_qualification &&
+           a.guest_physical_address == b.guest_physical_address;
+  return a.physical_address == b.physical_address && a.page_shift == b.page_shift && a.writable == b.writable &&
+         a.user == b.user && a.executable == b.executable && a.global == b.global;
+}
+
+std::string describe(const Translation& t) {
+  if (!t.fault)
+    return "pa " + to_hex(t.physical_address) + " (page 2^" + std::to_string(t.page_shift) + (t.writable ? " W" : "") +
+           (t.user ? " U" : "") + (t.executable ? " X" : "") + (t.global ? " G" : "") + ")";
+  std::string s = to_string(t.fault_kind);
+  if (t.fault_kind == FaultKind::PageFault) s += " error code " + to_hex(t.error_code);
+  if (t.fault_kind == FaultKind::EptViolation || t.fault_kind == FaultKind::NestedPageFault)
+    s += " qualification " + to_hex(t.exit_qualification);
+  if (t.fault_kind != FaultKind::PageFault && t.fault_kind != FaultKind::GeneralProtection)
+    s += " gpa " + to_hex(t.guest_physical_address);
+  return s;
+}
+
+MemoryView MemoryView::of(PhysicalMemory& memory) {
+  return {[&memory](Addr a, unsigned bytes) {
+            std::uint64_t v = 0;
+            memory.read(a, &v, bytes);
+            return v;
+          },
+          [&memory](Addr a, std::uint64_t v, unsigned bytes) { memory.write(a, &v, bytes); }};
+}
+
+MemoryView MemoryView::of(const PhysicalMemory& memory) {
+  return {[&memory](Addr a, unsigned bytes) {
+            std::uint64_t v = 0;
+            memory.read(a, &v, bytes);
+            return v;
+          },
+          [](Addr a, std::uint64_t, unsigned) {
+            throw std::logic_error("write to read-only memory view at " + to_hex(a));
+          }};
+}
+
+// ---- entry decoding ----
+
+DecodedEntry decode_entry(TableFormat format, std::uint64_t entry, unsigned level, unsigned max_phys_bits,
+                          bool no_execute, bool page_size_ext) {
+  DecodedEntry d;
+  const FormatInfo& info = format_info(format);
+  if (info.ept) {
+    d.present = (entry & (ept::kRead | ept::kWrite | ept::kExecute)) != 0;
+    if (!d.present) return d;
+    d.readable = entry & ept::kRead;
+    d.writable = entry & ept::kWrite;
+    d.user = true;
+    d.execute_disable = !(entry & ept::kExecute);
+    const bool large_bit = entry & ept::kLargePage;
+    d.leaf = level == 1 || (large_bit && (info.large_levels & bit(level)));
+    std::uint64_t reserved = above_max_phys(max_phys_bits);
+    if (!d.leaf) reserved |= low_bits(3, 7);  // non-leaf: bits 7:3 reserved (incl. bit 7 at the top)
+    if (d.leaf && level > 1) reserved |= low_bits(12, leaf_shift(format, level) - 1);
+    bool misconfigured = (entry & reserved) != 0;
+    if (!d.readable && d.writable) misconfigured = true;  // write-only or write+execute
+    if (d.leaf) {
+      const auto type = (entry & ept::kMemoryTypeMask) >> ept::kMemoryTypeShift;
+      if (type == 2 || type == 3 || type == 7) misconfigured = true;
+    }
+    d.reserved = misconfigured;
+    d.address = entry & pte::kAddressMask & ~low_bits(0, leaf_shift(format, d.leaf ? level : 1) - 1);
+    return d;
+  }
+
+  d.present = entry & pte::kPresent;
+  if (!d.present) return d;
+  if (format == TableFormat::Bits32) {
+    d.writable = entry & pte::kWritable;
+    d.user = entry & pte::kUser;
+    d.leaf = level == 1 || (level == 2 && page_size_ext && (entry & pte::kPageSize));
+    if (d.leaf && level == 2) {
+      // PSE-36: PDE bits 20:13 hold physical-address bits 39:32 (up to MAXPHYADDR); bit 21 is
+      // reserved (SDM table 4-4).
+      const unsigned high_bits = std::min(40u, max_phys_bits) - 32;
+      const std::uint64_t high = (entry >> 13) & 0xff;
+      d.reserved = (entry & (1u << 21)) || (high >> high_bits) != 0;
+      d.address = (entry & 0xffc00000u) | (high << 32);
+    } else {
+      d.address = entry & 0xfffff000u;
+    }
+    return d;
+  }
+
+  std::uint64_t reserved = above_max_phys(max_phys_bits);
+  if (!no_execute) reserved |= pte::kExecuteDisable;
+  if (format == TableFormat::Pae && level == 3) {
+    // A PAE PDPTE has no rights: bits 2:1 and 8:5 are reserved (SDM table 4-8); bit 63 too.
+    reserved |= low_bits(1, 2) | low_bits(5, 8) | pte::kExecuteDisable;
+    d.writable = d.user = true;
+    d.reserved = (entry & reserved) != 0;
+    d.address = entry & pte::kAddressMask;
+    return d;
+  }
+  d.writable = entry & pte::kWritable;
+  d.user = entry & pte::kUser;
+  d.execute_disable = no_execute && (entry & pte::kExecuteDisable);
+  const bool ps = entry & pte::kPageSize;
+  if (ps && !(info.large_levels & bit(level)) && level > 1) reserved |= pte::kPageSize;  // PS in a PML4E/PML5E
+  d.leaf = level == 1 || (ps && (info.large_levels & bit(level)));
+  if (d.leaf && level > 1) reserved |= low_bits(13, leaf_shift(format, level) - 1);  // bit 12 is PAT
+  d.reserved = (entry & reserved) != 0;
+  d.address = entry & pte::kAddressMask & ~low_bits(0, leaf_shift(format, d.leaf ? level : 1) - 1);
+  return d;
+}
+
+std::uint32_t check_access(const PagingControls& controls, const Rights& rights, AccessKind kind, bool user) {
+  const bool nx_active = controls.no_execute && controls.format != TableFormat::Bits32;
   bool denied = false;
-  if (user && !(rights & pte::kUser)) denied = true;
-  if (kind == AccessKind::Store && !(rights & pte::kWritable)) denied = true;  // CR0.WP=1
-  if (kind == AccessKind::Fetch && execute_disable) denied = true;            // EFER.NXE=1
-  return denied ? pf::kPresent | access_error_bits(kind, user) : 0;
+  if (user) {
+    if (!rights.user) denied = true;
+    if (kind == AccessKind::Store && !rights.writable) denied = true;
+  } else if (kind == AccessKind::Store && controls.write_protect && !rights.writable) {
+    denied = true;  // CR0.WP=1: supervisor writes honour R/W
+  }
+  if (kind == AccessKind::Fetch && nx_active && rights.execute_disable) denied = true;
+  return denied ? pf::kPresent | access_error_bits(kind, user, nx_active) : 0;
+}
+
+bool load_pae_pdptes(const std::function<std::uint64_t(Addr, unsigned)>& read, PagingControls& controls) {
+  const Addr pdpt = controls.cr3 & 0xffffffe0u;  // CR3 bits 31:5 in PAE mode
+  bool ok = true;
+  for (unsigned i = 0; i < 4; ++i) {
+    controls.pdptes[i] = read(pdpt + 8 * i, 8);
+    const auto d = decode_entry(TableFormat::Pae, controls.pdptes[i], 3, controls.max_phys_bits, controls.no_execute,
+                                controls.page_size_ext);
+    if (d.present && d.reserved) ok = false;
+  }
+  return ok;
+}
+
+// ---- reference walks ----
+
+namespace {
+
+Addr root_table(const PagingControls& c) {
+  return c.format == TableFormat::Bits32 ? (c.cr3 & 0xfffff000u) : (c.cr3 & pte::kAddressMask);
+}
+
+Translation page_fault(std::uint32_t code) {
+  Translation t;
+  t.fault = true;
+  t.fault_kind = FaultKind::PageFault;
+  t.error_code = code;
+  return t;
+}
+
+// Normalizes the input address; false when it is not canonical.
+bool input_address(TableFormat format, Addr& va) {
+  const FormatInfo& info = format_info(format);
+  if (info.va_bits == 32) {
+    va &= 0xffffffffu;
+    return true;
+  }
+  return is_canonical(va, info.va_bits);
+}
+
+// The guest (or 1-D) half, with a hook that turns a table address into the address to read.
+template <typename TranslateTable>
+Translation walk_1d(const std::function<std::uint64_t(Addr, unsigned)>& read, const PagingControls& c, Addr va,
+                    AccessKind kind, bool user, TranslateTable&& table_to_read) {
+  const FormatInfo& info = format_info(c.format);
+  if (!input_address(c.format, va)) {
+    Translation t;
+    t.fault = t.non_canonical = true;
+    t.fault_kind = FaultKind::GeneralProtection;
+    return t;
+  }
+  const bool nx_active = c.no_execute && c.format != TableFormat::Bits32;
+  const std::uint32_t access_bits = access_error_bits(kind, user, nx_active);
+  Addr table = root_table(c);
+  Rights rights;
+  for (unsigned level = info.levels; level >= 1; --level) {
+    std::uint64_t entry;
+    if (c.format == TableFormat::Pae && level == 3) {
+      entry = c.pdptes[table_index(c.format, va, level)];
+    } else {
+      const Addr slot = table + info.entry_bytes * table_index(c.format, va, level);
+      Translation failure;
+      const Addr where = table_to_read(slot, failure);
+      if (failure.fault) return failure;
+      entry = read(where, info.entry_bytes);
+    }
+    const DecodedEntry d = decode_entry(c.format, entry, level, c.max_phys_bits, c.no_execute, c.page_size_ext);
+    if (!d.present) return page_fault(access_bits);
+    if (d.reserved) return page_fault(pf::kPresent | pf::kReserved | access_bits);
+    rights.combine(d);
+    if (d.leaf) {
+      if (const auto code = check_access(c, rights, kind, user)) return page_fault(code);
+      Translation t;
+      t.page_shift = leaf_shift(c.format, level);
+      t.physical_address = d.address | (va & ((Addr{1} << t.page_shift) - 1));
+      t.leaf_entry = entry;
+      t.writable = rights.writable;
+      t.user = rights.user;
+      t.executable = !rights.execute_disable;
+      t.global = entry & pte::kGlobal;
+      t.dirty = (entry & pte::kDirty) || kind == AccessKind::Store;
+      return t;
+    }
+    table = d.address;
+  }
+  throw std::logic_error("walk_1d: no leaf");  // level 1 always decodes as a leaf
+}
+
+}  // namespace
+
+Translation reference_translate(const std::function<std::uint64_t(Addr, unsigned)>& read, const PagingControls& c,
+                                Addr va, AccessKind kind, bool user) {
+  return walk_1d(read, c, va, kind, user, [](Addr slot, Translation&) { return slot; });
+}
+
+Translation reference_translate(const std::function<std::uint64_t(Addr)>& read_entry, Addr cr3, Addr va,
+                                AccessKind kind, bool user) {
+  PagingControls c;
+  c.cr3 = cr3;
+  return reference_translate([&read_entry](Addr a, unsigned) { return read_entry(a); }, c, va, kind, user);
 }
 
 Translation reference_translate(const PhysicalMemory& memory, Addr cr3, Addr va, AccessKind kind, bool user) {
   return reference_translate([&memory](Addr a) { return memory.read64(a); }, cr3, va, kind, user);
 }
 
-Translation reference_translate(const std::function<std::uint64_t(Addr)>& read_entry, Addr cr3, Addr va,
-                                AccessKind kind, bool user) {
-  Translation result;
-  if (!is_canonical48(va)) {
-    result.fault = result.non_canonical = true;
-    return result;
+NestedAccess nested_access(const NestedControls& n, AccessKind kind, bool guest_table_access) {
+  NestedAccess a;
+  a.guest_table_access = guest_table_access;
+  a.write = kind == AccessKind::Store || (guest_table_access && n.is_ept() && n.access_dirty);
+  a.fetch = kind == AccessKind::Fetch && !guest_table_access;
+  return a;
+}
+
+namespace {
+
+Translation nested_fault(const NestedControls& n, const NestedAccess& a, FaultKind kind, std::uint64_t bits, Addr gpa) {
+  Translation t;
+  t.fault = true;
+  t.fault_kind = kind;
+  t.guest_physical_address = gpa;
+  if (kind == FaultKind::EptViolation) {
+    // Access type (a guest-table access under EPT A/D is both a read and a write), the
+    // effective rights, "linear address valid", and final translation vs guest-table access.
+    t.exit_qualification = (a.write ? ept::qual::kWrite : 0) | (a.fetch ? ept::qual::kFetch : 0) |
+                           ((!a.write && !a.fetch) || a.guest_table_access ? ept::qual::kRead : 0) | bits |
+                           ept::qual::kLinearValid | (a.guest_table_access ? 0 : ept::qual::kFinalTranslation);
+  } else if (kind == FaultKind::NestedPageFault) {
+    t.exit_qualification = bits | pf::kUser | (a.write ? pf::kWrite : 0) | (a.fetch ? pf::kFetch : 0) |
+                           (a.guest_table_access ? pf::kNpfGuestTableAccess : pf::kNpfFinalTranslation);
   }
-  Addr table = cr3 & pte::kAddressMask;
-  std::uint64_t rights = pte::kWritable | pte::kUser;
-  bool execute_disable = false;
-  for (unsigned level = kLevels4; level >= 1; --level) {
-    const std::uint64_t entry = read_entry(table + 8 * table_index(va, level));
-    if (!(entry & pte::kPresent)) {
-      result.fault = true;
-      result.error_code = access_error_bits(kind, user);
-      return result;
-    }
-    rights &= entry;
-    execute_disable |= (entry & pte::kExecuteDisable) != 0;
-    const bool large = level > 1 && (entry & pte::kPageSize);
-    if (large && level == kLevels4) {  // PS is reserved in a PML4E
-      result.fault = true;
-      result.error_code = pf::kPresent | pf::kReserved | access_error_bits(kind, user);
-      return result;
-    }
-    if (level == 1 || large) {
-      if (const auto code = permission_fault(rights, execute_disable, kind, user)) {
-        result.fault = true;
-        result.error_code = code;
-        return result;
-      }
-      const unsigned shift = leaf_shift(level);
-      const Addr page_mask = (Addr{1} << shift) - 1;
-      result.physical_address = ((entry & pte::kAddressMask) & ~page_mask) | (va & page_mask);
-      result.page_shift = shift;
-      result.leaf_entry = entry;
-      result.writable = (rights & pte::kWritable) != 0;
-      result.user = (rights & pte::kUser) != 0;
-      result.executable = !execute_disable;
-      return result;
-    }
-    table = entry & pte::kAddressMask;
+  return t;
+}
+
+}  // namespace
+
+bool nested_entry_faults(const NestedControls& n, const NestedAccess& a, const DecodedEntry& d, Addr gpa,
+                         Translation& fault) {
+  if (n.is_ept()) {
+    if (!d.present) fault = nested_fault(n, a, FaultKind::EptViolation, 0, gpa);  // the AND includes this entry's zeros
+    else if (d.reserved || (!d.readable && !d.writable && !n.execute_only))
+      fault = nested_fault(n, a, FaultKind::EptMisconfig, 0, gpa);
+    else return false;
+    return true;
   }
-  return result;
+  if (!d.present) fault = nested_fault(n, a, FaultKind::NestedPageFault, 0, gpa);
+  else if (d.reserved) fault = nested_fault(n, a, FaultKind::NestedPageFault, pf::kPresent | pf::kReserved, gpa);
+  else return false;
+  return true;
+}
+
+bool nested_leaf_denies(const NestedControls& n, const NestedAccess& a, const Rights& r, Addr gpa, Translation& fault) {
+  if (n.is_ept()) {
+    const bool denied = (a.write && !r.writable) || (a.fetch && r.execute_disable) ||
+                        ((!a.write && !a.fetch) || a.guest_table_access ? !r.readable : false);
+    if (!denied) return false;
+    fault = nested_fault(n, a, FaultKind::EptViolation,
+                         (r.readable ? ept::qual::kReadable : 0) | (r.writable ? ept::qual::kWritable : 0) |
+                             (!r.execute_disable ? ept::qual::kExecutable : 0),
+                         gpa);
+    return true;
+  }
+  if (r.user && !(a.write && !r.writable) && !(a.fetch && r.execute_disable)) return false;
+  fault = nested_fault(n, a, FaultKind::NestedPageFault, pf::kPresent, gpa);
+  return true;
+}
+
+Translation reference_translate_nested(const std::function<std::uint64_t(Addr, unsigned)>& read,
+                                       const NestedControls& n, Addr gpa, AccessKind kind, bool guest_table_access) {
+  const FormatInfo& info = format_info(n.format);
+  const NestedAccess access = nested_access(n, kind, guest_table_access);
+  Translation fault;
+  Addr table = n.root & pte::kAddressMask;
+  Rights rights;
+  for (unsigned level = info.levels; level >= 1; --level) {
+    const std::uint64_t entry = read(table + 8 * table_index(n.format, gpa, level), 8);
+    const DecodedEntry d = decode_entry(n.format, entry, level, n.max_phys_bits, true, true);
+    if (nested_entry_faults(n, access, d, gpa, fault)) return fault;
+    rights.combine(d);
+    if (d.leaf) {
+      if (nested_leaf_denies(n, access, rights, gpa, fault)) return fault;
+      Translation t;
+      t.guest_physical_address = gpa;
+      t.page_shift = leaf_shift(n.format, level);
+      t.physical_address = d.address | (gpa & ((Addr{1} << t.page_shift) - 1));
+      t.leaf_entry = entry;
+      t.writable = rights.writable;
+      t.user = true;
+      t.executable = !rights.execute_disable;
+      t.dirty = (entry & (info.ept ? ept::kDirty : pte::kDirty)) || access.write;
+      return t;
+    }
+    table = d.address;
+  }
+  throw std::logic_error("reference_translate_nested: no leaf");
+}
+
+Translation reference_translate_2d(const std::function<std::uint64_t(Addr, unsigned)>& read,
+                                   const PagingControls& guest, const NestedControls& nested, Addr va,
+                                   AccessKind kind, bool user) {
+  // Guest tables live at guest-physical addresses: each entry read needs its own nested walk.
+  Translation t = walk_1d(read, guest, va, kind, user, [&](Addr slot_gpa, Translation& failure) {
+    const Translation n = reference_translate_nested(read, nested, slot_gpa, AccessKind::Load, true);
+    if (n.fault) failure = n;
+    return n.physical_address;
+  });
+  if (t.fault) return t;
+  const Addr gpa = t.physical_address;
+  const Translation n = reference_translate_nested(read, nested, gpa, kind, false);
+  if (n.fault) return n;
+  t.guest_physical_address = gpa;
+  t.physical_address = n.physical_address;
+  t.page_shift = std::min(t.page_shift, n.page_shift);  // a TLB caches the smaller page (splintering)
+  t.writable = t.writable && n.writable;
+  t.executable = t.executable && n.executable;
+  return t;
+}
+
+unsigned max_walk_references(TableFormat guest) {
+  return guest == TableFormat::Pae ? 2 : format_info(guest).levels;
+}
+
+unsigned max_walk_references(TableFormat guest, TableFormat nested) {
+  const unsigned n = max_walk_references(guest), m = format_info(nested).levels;
+  return n * m + n + m;
+}
+
+// ---- builder ----
+
+PageTableBuilder::PageTableBuilder(PhysicalMemory& memory, FrameAllocator& frames, TableFormat format)
+    : PageTableBuilder(MemoryView::of(memory), frames, format) {}
+
+PageTableBuilder::PageTableBuilder(MemoryView memory, FrameAllocator& frames, TableFormat format)
+    : memory_(std::move(memory)), frames_(frames), format_(format) {}
+
+Addr PageTableBuilder::new_table() {
+  const Addr table = frames_.allocate();
+  for (Addr offset = 0; offset < kPageSize4K; offset += 8) memory_.write(table + offset, 0, 8);
+  ++tables_allocated_;
+  return table;
+}
+
+Addr PageTableBuilder::new_root() { return new_table(); }
+
+void PageTableBuilder::write_entry(Addr slot, std::uint64_t value) {
+  memory_.write(slot, value, format_info(format_).entry_bytes);
+  ++entry_writes_;
+}
+
+std::uint64_t PageTableBuilder::table_entry(Addr next) const {
+  if (format_info(format_).ept) return next | ept::kRead | ept::kWrite | ept::kExecute;
+  return next | pte::kPresent | pte::kWritable | pte::kUser;
+}
+
+std::uint64_t PageTableBuilder::leaf_entry(Addr pa, unsigned level, MappingFlags flags) const {
+  if (format_info(format_).ept) {
+    std::uint64_t e = pa | ept::kRead | (ept::kWriteBack << ept::kMemoryTypeShift);
+    if (flags.writable) e |= ept::kWrite;
+    if (flags.executable) e |= ept::kExecute;
+    if (level > 1) e |= ept::kLargePage;
+    return e;
+  }
+  std::uint64_t e = pte::kPresent;
+  if (format_ == TableFormat::Bits32 && level == 2)
+    e |= (pa & 0xffc00000u) | ((pa >> 32) << 13);  // PSE-36 layout
+  else
+    e |= pa;
+  if (flags.writable) e |= pte::kWritable;
+  if (flags.user) e |= pte::kUser;
+  if (flags.global) e |= pte::kGlobal;
+  if (level > 1) e |= pte::kPageSize;
+  if (!flags.executable && format_ != TableFormat::Bits32) e |= pte::kExecuteDisable;
+  return e;
+}
+
+bool PageTableBuilder::present(std::uint64_t entry) const {
+  return format_info(format_).ept ? (entry & 7) != 0 : (entry & pte::kPresent) != 0;
+}
+
+bool PageTableBuilder::is_leaf(std::uint64_t entry, unsigned level) const {
+  return decode_entry(format_, entry, level, 52, true, true).leaf;
+}
+
+Addr PageTableBuilder::entry_address(std::uint64_t entry, unsigned level) const {
+  return decode_entry(format_, entry, level, 52, true, true).address;
+}
+
+void PageTableBuilder::map(Addr root, Addr va, Addr pa, Addr page_size, MappingFlags flags) {
+  const FormatInfo& info = format_info(format_);
+  unsigned leaf_level = 0;
+  for (unsigned level = 1; level <= info.levels; ++level)
+    if ((info.large_levels & (1u << level)) && page_size == (Addr{1} << leaf_shift(format_, level))) leaf_level = level;
+  if (format_ == TableFormat::Pae && leaf_level == 3) leaf_level = 0;
+  if (!leaf_level)
+    throw std::invalid_argument(std::string("map: page size ") + std::to_string(page_size) + " is not available in " +
+                                to_string(format_) + " tables");
+  if ((va | pa) & (page_size - 1)) throw std::invalid_argument("map: address not aligned to its page size");
+  if (info.va_bits == 32 && (va >> 32)) throw std::invalid_argument("map: input address wider than 32 bits");
+  if (info.va_bits > 32 && !is_canonical(va, info.va_bits))
+    throw std::invalid_argument("map: virtual address is not canonical");
+  if (format_ == TableFormat::Bits32 && leaf_level == 1 && (pa >> 32))
+    throw std::invalid_argument("map: 32-bit paging maps 4 KiB pages below 4 GiB only");
+
+  Addr table = format_ == TableFormat::Bits32 ? (root & 0xfffff000u) : (root & pte::kAddressMask);
+  for (unsigned level = info.levels; level > leaf_level; --level) {
+    const Addr slot = table + info.entry_bytes * table_index(format_, va, level);
+    std::uint64_t entry = memory_.read(slot, info.entry_bytes);
+    if (!present(entry) || is_leaf(entry, level)) {
+      // Absent, or a large page being replaced by a finer mapping: give it a new table.
+      const Addr next = new_table();
+      entry = (format_ == TableFormat::Pae && level == 3) ? (next | pte::kPresent) : table_entry(next);
+      write_entry(slot, entry);
+    }
+    table = entry_address(entry, level);
+  }
+  write_entry(table + info.entry_bytes * table_index(format_, va, leaf_level), leaf_entry(pa, leaf_level, flags));
+}
+
+Addr PageTableBuilder::find_slot(Addr root, Addr va, unsigned target_level) const {
+  const FormatInfo& info = format_info(format_);
+  Addr table = format_ == TableFormat::Bits32 ? (root & 0xfffff000u) : (root & pte::kAddressMask);
+  for (unsigned level = info.levels; level >= 1; --level) {
+    const Addr slot = table + info.entry_bytes * table_index(format_, va, level);
+    if (level == target_level) return slot;
+    const std::uint64_t entry = memory_.read(slot, info.entry_bytes);
+    if (!present(entry) || is_leaf(entry, level)) return 0;
+    table = entry_address(entry, level);
+  }
+  return 0;
+}
+
+bool PageTableBuilder::unmap(Addr root, Addr va) {
+  const FormatInfo& info = format_info(format_);
+  for (unsigned level = info.levels; level >= 1; --level) {
+    const Addr slot = find_slot(root, va, level);
+    if (!slot) return false;
+    const std::uint64_t entry = memory_.read(slot, info.entry_bytes);
+    if (!present(entry)) return false;
+    if (is_leaf(entry, level)) {
+      write_entry(slot, 0);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool PageTableBuilder::protect(Addr root, Addr va, MappingFlags flags) {
+  const FormatInfo& info = format_info(format_);
+  for (unsigned level = info.levels; level >= 1; --level) {
+    const Addr slot = find_slot(root, va, level);
+    if (!slot) return false;
+    const std::uint64_t entry = memory_.read(slot, info.entry_bytes);
+    if (!present(entry)) return false;
+    if (is_leaf(entry, level)) {
+      write_entry(slot, leaf_entry(entry_address(entry, level), level, flags));
+      return true;
+    }
+  }
+  return false;
+}
+
+bool PageTableBuilder::set_raw_entry(Addr root, Addr va, unsigned level, std::uint64_t value) {
+  const Addr slot = find_slot(root, va, level);
+  if (!slot) return false;
+  write_entry(slot, value);
+  return true;
 }
 
 }  // namespace virtsim

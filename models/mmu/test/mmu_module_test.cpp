@@ -53,7 +53,7 @@ class MmuModuleTest : public ::testing::Test {
   TranslationExtension translate(Addr va, AccessKind kind, sc_core::sc_time& delay) {
     tlm::tlm_generic_payload payload;
     TranslationExtension ext;
-    ext.cr3 = platform_->root;
+    ext.paging.cr3 = platform_->root;
     ext.kind = kind;
     payload.set_address(va);
     payload.set_extension(&ext);
@@ -72,9 +72,12 @@ TEST_F(MmuModuleTest, TranslationWalksThroughTheMemorySocket) {
   EXPECT_FALSE(ext.fault);
   EXPECT_EQ(ext.physical_address, 0x800123u);
   EXPECT_EQ(ext.walk_refs, 4u);
-  EXPECT_EQ(ext.walk_cycles, 4u * platform_->memory.latency.get());
-  EXPECT_EQ(platform_->clock.cycles(delay), 4u * platform_->memory.latency.get());
+  // Four entry reads, and four writes setting the accessed flags on first use.
+  EXPECT_EQ(ext.walk_cycles, 8u * platform_->memory.latency.get());
+  EXPECT_EQ(platform_->clock.cycles(delay), 8u * platform_->memory.latency.get());
   EXPECT_EQ(platform_->memory.reads.count() - reads_before, 4u);
+  sc_core::sc_time again = sc_core::SC_ZERO_TIME;
+  EXPECT_EQ(translate(0x400123, AccessKind::Load, again).walk_cycles, 4u * platform_->memory.latency.get());
 }
 
 TEST_F(MmuModuleTest, FaultIsReportedInTheExtension) {

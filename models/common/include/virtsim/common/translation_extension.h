@@ -8,29 +8,37 @@
 #include <cstdint>
 #include <tlm>
 
+#include "virtsim/common/paging_context.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
 
 struct TranslationExtension : tlm::tlm_extension<TranslationExtension> {
   // ---- request (set by the initiator) ----
-  Addr cr3 = 0;               // root of the guest's page table (physical address)
+  PagingControls paging;      // paging mode, CR3 and control bits of the (guest) tables
+  bool nested = false;        // 2-D walk: guest tables at guest-physical addresses
+  NestedControls nested_paging;  // EPTP / nCR3 when nested
   std::uint16_t pcid = 0;     // CR3[11:0] when CR4.PCIDE=1, else 0
+  std::uint16_t nested_context = 0;  // identity of the EPTP / nCR3 (tags nested caches)
   std::uint16_t vpid = 0;     // VPID (VT-x) or ASID (AMD-V); 0 = host / not virtualized
   std::uint8_t cpl = 3;       // current privilege level 0-3; user access when cpl == 3
   bool guest_mode = false;    // VMX non-root / SVM guest mode
   AccessKind kind = AccessKind::Load;
 
   // ---- response (set by the MMU) ----
-  bool fault = false;               // page fault: the walk found no valid translation
-  std::uint32_t error_code = 0;     // x86 page-fault error code when fault
-  Addr physical_address = 0;        // translation of the payload address when !fault
-  std::uint8_t page_shift = 12;     // 12, 21 or 30: size of the page that mapped it
+  bool fault = false;               // the walk found no valid translation
+  std::uint8_t fault_kind = 0;      // virtsim::FaultKind (models/mmu/paging.h)
+  std::uint32_t error_code = 0;     // x86 page-fault error code for a guest #PF
+  std::uint64_t exit_qualification = 0;  // EPT violation qualification / NPF EXITINFO1
+  Addr guest_physical_address = 0;  // 2-D: the final gPA, or the faulting gPA
+  Addr physical_address = 0;        // (host-)physical translation of the payload address when !fault
+  std::uint8_t page_shift = 12;     // 12, 21, 22 or 30: size of the mapping a TLB may cache
   std::uint64_t leaf_entry = 0;     // the leaf entry as read
   bool global = false;              // the leaf's G bit
   bool writable = false;            // rights combined over all levels, for the TLB entry
   bool user = false;
   bool executable = false;
+  bool dirty = false;               // the leaf's D flag is set (a store may use the entry)
   std::uint32_t walk_refs = 0;      // memory references the walk made
   Cycles walk_cycles = 0;           // latency of the walk
 

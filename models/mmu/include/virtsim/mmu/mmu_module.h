@@ -22,14 +22,17 @@ class MmuModule : public sc_core::sc_module, private MemoryPort {
   MmuModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
 
   Param<bool> check;  // compare every walk with the functional reference (slow)
+  WalkerParameters walker_parameters;
   PageWalker walker;
   Counter checked;    // walks compared with the reference
 
  private:
   void check_against_reference(const WalkRequest& request, const Translation& timed);
-  std::uint64_t debug_read(Addr address);
+  std::uint64_t debug_read(Addr address, unsigned bytes);
   void b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
-  Cycles read_entry(Addr address, std::uint64_t& value) override;
+  MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) override;
+  MemoryTiming write_entry(Addr address, unsigned bytes, std::uint64_t value) override;
+  MemoryTiming access_entry(tlm::tlm_command command, Addr address, unsigned bytes, std::uint64_t& value);
 
   const Clock& clock_;
   tlm::tlm_generic_payload entry_read_;  // reused: no allocation per reference

@@ -1,71 +1,171 @@
 #pragma once
-// The 1-D page walker as an explicit state machine (DESIGN.md section 10, after gem5's and
-// ChampSim's walkers). Each step issues exactly one page-table entry read through a
-// MemoryPort, which times it; nothing else touches memory, so refs and cycles are exact.
+// The page walker as an explicit state machine (DESIGN.md section 10, after gem5's and
+// ChampSim's walkers): the 1-D walk and the 2-D (nested, EPT/NPT) walk. Each step() makes at
+// most one memory reference through a MemoryPort, which times it; walk caches (paging-structure
+// caches, the page walk cache, the nested TLB) are consulted on the way and cost their hit
+// latency. Nothing else touches memory, so references and cycles are exact, and a walk's
+// latency is the sum of its references' and cache hits' latencies.
+//
+// Accessed/dirty updates are real entry writes through the port after a successful walk
+// (counted apart from the reads).
+#include <array>
 #include <cstdint>
 
 #include "virtsim/common/stats.h"
 #include "virtsim/common/units.h"
 #include "virtsim/mmu/paging.h"
+#include "virtsim/mmu/walk_caches.h"
 
 namespace virtsim {
+
+// Where in the memory hierarchy a reference was served (for the reference grid).
+enum class ServedBy : std::uint8_t { L1, L2, Llc, Dram, Flat };
+
+struct MemoryTiming {
+  Cycles cycles = 0;
+  ServedBy served_by = ServedBy::Flat;
+};
 
 // One timed memory reference on behalf of the walker.
 class MemoryPort {
  public:
   virtual ~MemoryPort() = default;
-  // Reads the 8-byte entry at physical `address`; returns the latency in cycles.
-  virtual Cycles read_entry(Addr address, std::uint64_t& value) = 0;
+  virtual MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) = 0;
+  virtual MemoryTiming write_entry(Addr address, unsigned bytes, std::uint64_t value) = 0;
 };
 
 struct WalkRequest {
-  Addr cr3 = 0;
+  PagingControls guest;     // the 1-D tables, or the guest's under nesting
+  bool nested = false;      // 2-D walk through `nested_controls`
+  NestedControls nested_controls;
   Addr va = 0;
   AccessKind kind = AccessKind::Load;
   bool user = true;
+  std::uint32_t guest_tag = 0;   // context of the guest caches: PCID and VPID/ASID
+  std::uint32_t nested_tag = 0;  // context of the nested caches: EPTP / nCR3 identity
+  // 4-level convenience request.
+  static WalkRequest linear(Addr cr3, Addr va, AccessKind kind, bool user);
 };
 
 struct WalkOutcome {
   Translation translation;
-  unsigned refs = 0;  // page-table entries read
-  Cycles cycles = 0;  // sum of the references' latencies
+  unsigned refs = 0;       // page-table entries read from memory
+  unsigned ad_writes = 0;  // accessed/dirty updates written
+  unsigned cache_hits = 0; // walk-cache hits (PWC/PSC/nested TLB)
+  Cycles cycles = 0;       // sum of the references', writes' and cache hits' latencies
+};
+
+struct WalkerConfig {
+  WalkCacheConfig pwc;         // 1-D caches, and the guest dimension under nesting
+  WalkCacheConfig nested_pwc;  // nested-dimension cache
+  WalkCacheConfig nested_tlb;  // gPA page -> hPA page
+};
+
+class WalkerParameters {
+ public:
+  explicit WalkerParameters(const Scope& scope);
+  WalkerConfig config() const;
+  WalkCacheParameters pwc;
+  WalkCacheParameters nested_pwc;
+  WalkCacheParameters nested_tlb;
 };
 
 class PageWalker {
  public:
-  enum class State { Idle, ReadEntry, Done };
+  enum class State { Idle, GuestEntry, NestedEntry, Done };
 
-  explicit PageWalker(const Scope& scope);
+  PageWalker(const Scope& scope, const WalkerConfig& config = {});
 
   // Starts a walk; then step() until state() == Done; outcome() holds the result.
   void start(const WalkRequest& request);
   void step(MemoryPort& port);
   State state() const { return state_; }
-  unsigned level() const { return level_; }
   const WalkOutcome& outcome() const { return outcome_; }
 
   // Runs a whole walk (start + steps) and records its statistics.
   const WalkOutcome& walk(const WalkRequest& request, MemoryPort& port);
 
+  // Invalidation of the walk caches, called with the TLB invalidations that imply it.
+  void flush_guest_caches() { pwc.flush(); }
+  void flush_guest_caches(std::uint32_t guest_tag) { pwc.flush_tag(guest_tag); }
+  void flush_nested_caches() {
+    nested_pwc.flush();
+    nested_tlb.flush();
+  }
+  void flush_nested_caches(std::uint32_t nested_tag) {
+    nested_pwc.flush_tag(nested_tag);
+    nested_tlb.flush_tag(nested_tag);
+  }
+
+  WalkCache pwc;
+  WalkCache nested_pwc;
+  WalkCache nested_tlb;
+
   Counter walks;
+  Counter walks_2d;
   Counter refs;
+  Counter ad_writes;
   Counter faults;
   Counter cycles;
   Histogram refs_per_walk;
   Histogram walk_cycles;
-  VectorStat refs_by_level;  // PML4, PDPT, PD, PT
+  VectorStat refs_by_level;  // guest-dimension entry reads per level
+  VectorStat faults_by_kind;
+  // The 2-D reference grid (Bhargava et al. figure 3): rows are the guest steps (the entry at
+  // each guest level, then the final gPA), columns the nested levels plus the guest entry read.
+  MatrixStat grid_refs;
+  MatrixStat grid_cache_hits;  // walk-cache hits that replaced a reference in that cell
+  MatrixStat grid_l1_hits;
+  MatrixStat grid_l2_hits;
+  MatrixStat grid_llc_hits;
+  MatrixStat grid_dram;
   Formula mean_refs_per_walk;
 
  private:
-  void finish_fault(std::uint32_t error_code);
+  enum class Purpose { GuestTable, FinalData };
+  void begin_guest_level();
+  void read_guest_entry(MemoryPort& port, Addr host_slot);
+  void begin_nested(Addr gpa, Purpose purpose);
+  void nested_step(MemoryPort& port);
+  void finish_nested(Addr hpa, unsigned page_shift, bool writable, bool executable);
+  void finish_walk(MemoryPort& port);
+  void fail(const Translation& t);
+  void record_reference(std::size_t row, std::size_t column, const MemoryTiming& timing);
+  std::size_t guest_row() const;
+  std::size_t nested_column(unsigned level) const { return 5 - level; }
+  static constexpr std::size_t kEntryColumn = 5;
+  static constexpr std::size_t kDataRow = 5;
 
   State state_ = State::Idle;
   WalkRequest request_;
   WalkOutcome outcome_;
+  const FormatInfo* guest_info_ = nullptr;
+  const FormatInfo* nested_info_ = nullptr;
+  Addr va_ = 0;
+
+  // guest dimension
   unsigned level_ = 0;
-  Addr table_ = 0;
-  std::uint64_t rights_ = 0;
-  bool execute_disable_ = false;
+  Addr table_ = 0;  // current guest table: physical (1-D) or guest-physical (2-D)
+  Rights rights_;
+  std::array<Addr, 6> guest_slots_{};  // (host-)physical address of the entry read per level
+  std::array<std::uint64_t, 6> guest_entries_{};
+  unsigned leaf_level_ = 0;
+  Addr final_gpa_ = 0;
+  unsigned guest_page_shift_ = 12;
+
+  // nested dimension
+  Purpose purpose_ = Purpose::GuestTable;
+  Addr nested_gpa_ = 0;
+  unsigned nested_level_ = 0;
+  Addr nested_table_ = 0;
+  Rights nested_rights_;
+  std::array<Addr, 6> nested_slots_{};
+  std::array<std::uint64_t, 6> nested_entries_{};
+  unsigned nested_page_shift_ = 12;
+  bool nested_writable_ = false;
+  bool nested_executable_ = false;
+  Addr final_hpa_ = 0;
+  MemoryPort* port_ = nullptr;  // the port of the step in progress
 };
 
 }  // namespace virtsim

@@ -1,12 +1,19 @@
 #pragma once
-// x86 4-level (IA-32e) paging in its real entry layout (Intel SDM vol. 3 ch. 4; REFERENCE.md):
-// 9 index bits per level, 8-byte entries, 512 per 4 KiB table, 4 KiB / 2 MiB / 1 GiB pages.
-// The builder writes tables into PhysicalMemory; reference_translate is the zero-time
-// functional walk every timed path is checked against. (The other paging modes and EPT/NPT
-// formats come with the address-translation issue.)
+// x86 page-table formats in their real entry layouts (Intel SDM vol. 3 ch. 4 and 29.3; AMD APM
+// vol. 2 15.25; REFERENCE.md): 32-bit 2-level (4 KiB, 4 MiB with PSE), PAE 3-level, 4-level and
+// 5-level (4 KiB, 2 MiB, 1 GiB), Intel EPT (4 or 5 levels) and AMD NPT (the long-mode format).
+//
+// The builder writes tables into simulated physical memory; reference_translate and
+// reference_translate_2d are the zero-time functional walks every timed path is checked
+// against. Decoding helpers (decode_entry, check_access) are shared by the references and the
+// timed walker so a format is defined once; the timed walker's sequencing, caching and
+// invalidation are what the differential tests check.
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <string>
 
+#include "virtsim/common/paging_context.h"
 #include "virtsim/common/units.h"
 #include "virtsim/mmu/physical_memory.h"
 
@@ -26,30 +33,89 @@ inline constexpr std::uint64_t kExecuteDisable = 1ull << 63;
 inline constexpr std::uint64_t kAddressMask = 0x000ffffffffff000ull;  // bits 51:12
 }  // namespace pte
 
-// Page-fault error code bits (SDM vol. 3 section 4.7).
+// EPT entry bits (SDM vol. 3 section 29.3.2).
+namespace ept {
+inline constexpr std::uint64_t kRead = 1ull << 0;
+inline constexpr std::uint64_t kWrite = 1ull << 1;
+inline constexpr std::uint64_t kExecute = 1ull << 2;
+inline constexpr unsigned kMemoryTypeShift = 3;  // bits 5:3 of a leaf
+inline constexpr std::uint64_t kMemoryTypeMask = 7ull << 3;
+inline constexpr std::uint64_t kIgnorePat = 1ull << 6;
+inline constexpr std::uint64_t kLargePage = 1ull << 7;
+inline constexpr std::uint64_t kAccessed = 1ull << 8;
+inline constexpr std::uint64_t kDirty = 1ull << 9;
+inline constexpr std::uint64_t kWriteBack = 6;  // memory type WB
+// EPTP (SDM 25.6.11): bits 2:0 memory type, 5:3 walk length - 1, bit 6 A/D enable.
+inline constexpr std::uint64_t kEptpAccessDirty = 1ull << 6;
+// Exit-qualification bits of an EPT violation (SDM 28.2.1, table "Exit Qualification for EPT
+// Violations").
+namespace qual {
+inline constexpr std::uint64_t kRead = 1ull << 0;
+inline constexpr std::uint64_t kWrite = 1ull << 1;
+inline constexpr std::uint64_t kFetch = 1ull << 2;
+inline constexpr std::uint64_t kReadable = 1ull << 3;
+inline constexpr std::uint64_t kWritable = 1ull << 4;
+inline constexpr std::uint64_t kExecutable = 1ull << 5;
+inline constexpr std::uint64_t kLinearValid = 1ull << 7;
+inline constexpr std::uint64_t kFinalTranslation = 1ull << 8;  // 0: a guest paging-structure access
+}  // namespace qual
+}  // namespace ept
+
+// Page-fault error code bits (SDM vol. 3 section 4.7). Also the low bits of an AMD #NPF's
+// EXITINFO1, whose bit 32 marks the final gPA translation and bit 33 a guest-table access.
 namespace pf {
 inline constexpr std::uint32_t kPresent = 1u << 0;  // 0: not present; 1: protection violation
 inline constexpr std::uint32_t kWrite = 1u << 1;
 inline constexpr std::uint32_t kUser = 1u << 2;
 inline constexpr std::uint32_t kReserved = 1u << 3;
 inline constexpr std::uint32_t kFetch = 1u << 4;
+inline constexpr std::uint64_t kNpfFinalTranslation = 1ull << 32;
+inline constexpr std::uint64_t kNpfGuestTableAccess = 1ull << 33;
 }  // namespace pf
 
 inline constexpr unsigned kLevels4 = 4;
 inline constexpr Addr kPageSize2M = Addr{1} << 21;
+inline constexpr Addr kPageSize4M = Addr{1} << 22;
 inline constexpr Addr kPageSize1G = Addr{1} << 30;
 
-// Index of `va` into the table at `level` (4 = PML4 ... 1 = PT).
-inline unsigned table_index(Addr va, unsigned level) { return static_cast<unsigned>((va >> (12 + 9 * (level - 1))) & 0x1ff); }
-// Page shift of a leaf at `level`: 12 (PT), 21 (PD with PS), 30 (PDPT with PS).
+const char* to_string(TableFormat format);
+// "32bit", "pae", "4level", "5level", "ept4", "ept5"; throws std::invalid_argument otherwise.
+TableFormat parse_table_format(const std::string& name);
+
+struct FormatInfo {
+  unsigned levels;       // tables walked from the root (PAE's PDPT counts, though it is in registers)
+  unsigned entry_bytes;  // 4 (32-bit) or 8
+  unsigned va_bits;      // input address width
+  bool ept;              // EPT entry layout
+  unsigned large_levels; // bit L set: level L may map a page (PS / EPT bit 7)
+};
+const FormatInfo& format_info(TableFormat format);
+
+// Index bits of each level and the shift of its index in the input address.
+inline unsigned index_shift(TableFormat f, unsigned level) {
+  return f == TableFormat::Bits32 ? 12 + 10 * (level - 1) : 12 + 9 * (level - 1);
+}
+inline unsigned index_bits(TableFormat f, unsigned level) {
+  if (f == TableFormat::Bits32) return 10;
+  if (f == TableFormat::Pae && level == 3) return 2;
+  return 9;
+}
+inline unsigned table_index(TableFormat f, Addr address, unsigned level) {
+  return static_cast<unsigned>((address >> index_shift(f, level)) & ((1u << index_bits(f, level)) - 1));
+}
+// 4-level helpers kept for the common case.
+inline unsigned table_index(Addr va, unsigned level) { return table_index(TableFormat::Level4, va, level); }
 inline unsigned leaf_shift(unsigned level) { return 12 + 9 * (level - 1); }
-// 48-bit canonical: bits 63:47 all equal.
-inline bool is_canonical48(Addr va) {
-  const auto high = static_cast<std::int64_t>(va) >> 47;
+inline unsigned leaf_shift(TableFormat f, unsigned level) { return index_shift(f, level); }
+
+// 48-bit canonical: bits 63:47 all equal; 57-bit: bits 63:56 all equal.
+inline bool is_canonical(Addr va, unsigned va_bits) {
+  const auto high = static_cast<std::int64_t>(va) >> (va_bits - 1);
   return high == 0 || high == -1;
 }
+inline bool is_canonical48(Addr va) { return is_canonical(va, 48); }
 
-// Attributes of a mapping as the guest asked for it.
+// Attributes of a mapping as its owner asked for it (guest OS, hypervisor or test).
 struct MappingFlags {
   bool writable = true;
   bool user = true;
@@ -57,57 +123,172 @@ struct MappingFlags {
   bool global = false;
 };
 
-// Builds and edits 4-level page tables in physical memory. Intermediate tables are made
-// fully permissive (P, R/W, U/S set) so the leaf decides, as Linux does.
+// Reads and writes physical memory on behalf of a builder or a functional walk. The guest's
+// builder uses a view that places guest-physical addresses in host memory.
+struct MemoryView {
+  std::function<std::uint64_t(Addr, unsigned)> read;      // address, bytes (4 or 8)
+  std::function<void(Addr, std::uint64_t, unsigned)> write;
+  static MemoryView of(PhysicalMemory& memory);
+  static MemoryView of(const PhysicalMemory& memory);  // write throws
+};
+
+// Builds and edits page tables of any format in memory. Intermediate entries are fully
+// permissive (P, R/W, U/S; EPT R/W/X) so the leaf decides, as Linux and KVM do.
 class PageTableBuilder {
  public:
-  PageTableBuilder(PhysicalMemory& memory, FrameAllocator& frames);
+  PageTableBuilder(PhysicalMemory& memory, FrameAllocator& frames, TableFormat format = TableFormat::Level4);
+  PageTableBuilder(MemoryView memory, FrameAllocator& frames, TableFormat format);
 
-  Addr new_root();  // a zeroed PML4; its address is a CR3 value
-  // Maps [va, va + page_size) to pa; page_size is 4 KiB, 2 MiB or 1 GiB, both aligned to it.
-  // Replaces an existing leaf for the same page. Throws std::invalid_argument on misuse.
+  TableFormat format() const { return format_; }
+  // A zeroed root table; its address is a CR3 / EPTP / nCR3 value (PAE: the PDPT's).
+  Addr new_root();
+  // Maps [va, va + page_size) to pa. Sizes: 4 KiB; 4 MiB (32-bit); 2 MiB and 1 GiB (others;
+  // 1 GiB not in PAE). Both addresses aligned to the size. Replaces an existing mapping of the
+  // same page; a large page over a finer table replaces the table's entry. Throws
+  // std::invalid_argument on misuse.
   void map(Addr root, Addr va, Addr pa, Addr page_size, MappingFlags flags = {});
   // Clears the leaf mapping va; returns false if nothing was mapped there.
   bool unmap(Addr root, Addr va);
+  // Rewrites the rights of an existing leaf; returns false if va is unmapped.
+  bool protect(Addr root, Addr va, MappingFlags flags);
+  // Writes a raw entry value at `level` on va's path (tests use it to plant reserved bits or
+  // misconfigurations). Returns false if the path does not reach that level.
+  bool set_raw_entry(Addr root, Addr va, unsigned level, std::uint64_t value);
+
   std::uint64_t entry_writes() const { return entry_writes_; }
   std::uint64_t tables_allocated() const { return tables_allocated_; }
 
  private:
   Addr new_table();
-  PhysicalMemory& memory_;
+  std::uint64_t table_entry(Addr next_table) const;
+  std::uint64_t leaf_entry(Addr pa, unsigned level, MappingFlags flags) const;
+  bool present(std::uint64_t entry) const;
+  bool is_leaf(std::uint64_t entry, unsigned level) const;
+  Addr entry_address(std::uint64_t entry, unsigned level) const;  // next table or page base
+  // The slot of va's entry at `level`, or 0 when the path ends above it (not present or leaf).
+  Addr find_slot(Addr root, Addr va, unsigned level) const;
+  void write_entry(Addr slot, std::uint64_t value);
+
+  MemoryView memory_;
   FrameAllocator& frames_;
+  TableFormat format_;
   std::uint64_t entry_writes_ = 0;
   std::uint64_t tables_allocated_ = 0;
 };
 
+enum class FaultKind : std::uint8_t {
+  None,
+  PageFault,          // guest #PF with error_code
+  GeneralProtection,  // non-canonical linear address
+  EptViolation,       // VM exit 48; exit_qualification, guest_physical_address
+  EptMisconfig,       // VM exit 49; guest_physical_address
+  NestedPageFault,    // #VMEXIT 0x400; exit_info1 (error code + bits 32/33), guest_physical_address
+};
+const char* to_string(FaultKind kind);
+
 // Result of a translation, timed or functional.
 struct Translation {
   bool fault = false;
+  FaultKind fault_kind = FaultKind::None;
   bool non_canonical = false;    // the address is not canonical: #GP, not #PF
-  std::uint32_t error_code = 0;  // page-fault error code when fault
-  Addr physical_address = 0;
-  unsigned page_shift = 12;
-  std::uint64_t leaf_entry = 0;
-  // Rights combined over every level (what a TLB entry caches).
+  std::uint32_t error_code = 0;  // page-fault error code when fault_kind == PageFault
+  std::uint64_t exit_qualification = 0;  // EPT violation qualification, or NPF EXITINFO1
+  Addr guest_physical_address = 0;       // 2-D: the gPA of the final access, or the faulting gPA
+  Addr physical_address = 0;             // (host-)physical address when !fault
+  unsigned page_shift = 12;              // size of the mapping a TLB may cache (2-D: the smaller)
+  std::uint64_t leaf_entry = 0;          // the (guest) leaf entry as read
+  // Rights combined over every level of both dimensions (what a TLB entry caches).
   bool writable = false;
   bool user = false;
   bool executable = false;
+  bool global = false;
+  bool dirty = false;  // the leaf's D bit is set (after this access's update)
 };
 
+// Same result, compared by tests and the run-time checker.
+bool same_result(const Translation& a, const Translation& b);
+std::string describe(const Translation& t);
+
 // The error-code bits that describe the access itself: W/R, U/S and I/D.
-inline std::uint32_t access_error_bits(AccessKind kind, bool user) {
+inline std::uint32_t access_error_bits(AccessKind kind, bool user, bool fetch_bit = true) {
   return (kind == AccessKind::Store ? pf::kWrite : 0u) | (user ? pf::kUser : 0u) |
-         (kind == AccessKind::Fetch ? pf::kFetch : 0u);
+         (kind == AccessKind::Fetch && fetch_bit ? pf::kFetch : 0u);
 }
 
-// Permission check of a present leaf's combined rights for one access (CR0.WP=1, EFER.NXE=1).
-// `rights` is the AND of R/W and U/S over all levels and the OR of XD.
-std::uint32_t permission_fault(std::uint64_t rights_rw_us, bool execute_disable, AccessKind kind, bool user);
+// One entry decoded for its level. `reserved` means a reserved bit is set (a #PF with RSVD, or
+// an EPT misconfiguration); for EPT, `misconfigured` also covers the invalid permission and
+// memory-type combinations.
+struct DecodedEntry {
+  bool present = false;
+  bool leaf = false;
+  bool reserved = false;
+  Addr address = 0;       // next table, or the page base for a leaf
+  bool writable = false;  // R/W (EPT: W)
+  bool user = false;      // U/S (EPT: always true)
+  bool readable = true;   // EPT R
+  bool execute_disable = false;  // XD (EPT: !X)
+};
+DecodedEntry decode_entry(TableFormat format, std::uint64_t entry, unsigned level, unsigned max_phys_bits,
+                          bool no_execute, bool page_size_ext);
 
-// Zero-time functional walk; the oracle for every timed translation path. `read_entry`
-// returns the 8-byte entry at a physical address with no timing and no side effects.
+// Rights accumulated down a walk.
+struct Rights {
+  bool writable = true;
+  bool user = true;
+  bool readable = true;
+  bool execute_disable = false;
+  void combine(const DecodedEntry& e) {
+    writable &= e.writable;
+    user &= e.user;
+    readable &= e.readable;
+    execute_disable |= e.execute_disable;
+  }
+};
+
+// Permission check of a 1-D leaf's combined rights for one access (SDM 4.6; SMEP, SMAP and
+// protection keys are not modelled). Returns the error code, 0 when allowed.
+std::uint32_t check_access(const PagingControls& controls, const Rights& rights, AccessKind kind, bool user);
+
+// PAE: the PDPTE registers MOV to CR3 loads; false if one has a reserved bit (a #GP).
+bool load_pae_pdptes(const std::function<std::uint64_t(Addr, unsigned)>& read, PagingControls& controls);
+
+// Zero-time functional 1-D walk: no timing, no side effects (A/D bits are not written).
+Translation reference_translate(const std::function<std::uint64_t(Addr, unsigned)>& read,
+                                const PagingControls& controls, Addr va, AccessKind kind, bool user);
+// 4-level convenience forms used by the guest OS model and tests.
 Translation reference_translate(const std::function<std::uint64_t(Addr)>& read_entry, Addr cr3, Addr va,
                                 AccessKind kind, bool user);
 Translation reference_translate(const PhysicalMemory& memory, Addr cr3, Addr va, AccessKind kind, bool user);
+
+// What a nested-dimension access needs: guest paging-structure accesses are reads, or writes
+// when EPT A/D flags are on (SDM 29.3.5); NPT accesses are user accesses (APM 15.25.5).
+struct NestedAccess {
+  bool write = false;
+  bool fetch = false;
+  bool guest_table_access = false;
+};
+NestedAccess nested_access(const NestedControls& nested, AccessKind kind, bool guest_table_access);
+// The nested verdicts shared by the reference and the timed walker. Each returns true and fills
+// `fault` (kind, exit qualification / EXITINFO1, gPA) when the access faults.
+bool nested_entry_faults(const NestedControls& nested, const NestedAccess& access, const DecodedEntry& entry,
+                         Addr gpa, Translation& fault);
+bool nested_leaf_denies(const NestedControls& nested, const NestedAccess& access, const Rights& rights, Addr gpa,
+                        Translation& fault);
+
+// Zero-time functional nested translation of one guest-physical address. `guest_table_access`:
+// the access reads a guest paging-structure entry (not the final data access).
+Translation reference_translate_nested(const std::function<std::uint64_t(Addr, unsigned)>& read,
+                                       const NestedControls& nested, Addr gpa, AccessKind kind,
+                                       bool guest_table_access);
+// Zero-time functional 2-D walk: guest tables at guest-physical addresses, each translated
+// through the nested tables; faults of either dimension reported as the hardware reports them.
+Translation reference_translate_2d(const std::function<std::uint64_t(Addr, unsigned)>& read,
+                                   const PagingControls& guest, const NestedControls& nested, Addr va,
+                                   AccessKind kind, bool user);
+
+// The most memory references a walk can make: n for 1-D, n*m + n + m for 2-D (PAE guests read
+// no PDPT entry from memory, so n is 2 for them).
+unsigned max_walk_references(TableFormat guest);
+unsigned max_walk_references(TableFormat guest, TableFormat nested);
 
 }  // namespace virtsim

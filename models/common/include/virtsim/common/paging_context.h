@@ -1,0 +1,40 @@
+#pragma once
+// The architectural state a translation depends on, as it travels from a vCPU to its MMU in
+// the TranslationExtension: the table format and control-register bits of the (guest) paging
+// mode, and under nesting the EPTP / nCR3 and its format. The formats themselves are
+// implemented in models/mmu (paging.h).
+#include <array>
+#include <cstdint>
+
+#include "virtsim/common/units.h"
+
+namespace virtsim {
+
+// A table format: the four x86 paging modes and the two EPT depths. AMD NPT tables are
+// Level4 / Level5 tables (the ordinary long-mode format).
+enum class TableFormat : std::uint8_t { Bits32, Pae, Level4, Level5, Ept4, Ept5 };
+
+// The control-register state a 1-D (or the guest half of a 2-D) translation depends on.
+struct PagingControls {
+  TableFormat format = TableFormat::Level4;
+  Addr cr3 = 0;
+  bool write_protect = true;    // CR0.WP: supervisor writes honour R/W
+  bool no_execute = true;       // EFER.NXE: XD is meaningful (else bit 63 is reserved)
+  bool page_size_ext = true;    // CR4.PSE: 4 MiB pages in 32-bit paging
+  unsigned max_phys_bits = 52;  // MAXPHYADDR: address bits above it are reserved
+  // PAE: the four PDPTEs the processor loaded at the last MOV to CR3 (SDM 4.4.1); a walk
+  // reads no PDPT entry from memory.
+  std::array<std::uint64_t, 4> pdptes{};
+};
+
+// The nested (second-dimension) translation: EPT (Ept4/Ept5) or NPT (Level4/Level5).
+struct NestedControls {
+  TableFormat format = TableFormat::Ept4;
+  Addr root = 0;                 // EPTP or nCR3 (the table address bits are used)
+  bool access_dirty = false;     // EPTP bit 6: EPT A/D flags (guest-table accesses count as writes)
+  bool execute_only = true;      // IA32_VMX_EPT_VPID_CAP bit 0: execute-only EPT entries allowed
+  unsigned max_phys_bits = 52;
+  bool is_ept() const { return format == TableFormat::Ept4 || format == TableFormat::Ept5; }
+};
+
+}  // namespace virtsim

@@ -1,0 +1,89 @@
+#pragma once
+// Caches a page walker consults before it reads memory.
+//
+// - Paging-structure caches, Intel style (SDM vol. 3 4.10.3): per-level caches keyed by the
+//   input-address prefix the upper levels translate (PML5E/PML4E/PDPTE/PDE caches). A hit at
+//   level L gives the address of the level L-1 table and the rights so far, skipping every
+//   reference above it. Organization "prefix".
+// - The AMD-style page walk cache (Bhargava et al., ASPLOS 2008, section 3): entries keyed by
+//   the physical address of a non-leaf page-table entry; a hit returns the entry without a
+//   memory reference. Organization "entry".
+// - The nested TLB (Bhargava et al. section 4.2): guest-physical page -> host-physical page,
+//   which lets a 2-D walk skip a whole nested walk. Organization "page".
+// One small set-associative LRU array serves all three; the walker decides what a key means.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "virtsim/common/param.h"
+#include "virtsim/common/stats.h"
+#include "virtsim/common/units.h"
+
+namespace virtsim {
+
+struct WalkCacheConfig {
+  bool enabled = false;
+  bool prefix = true;  // prefix (Intel) or entry (AMD) organization; ignored by the nested TLB
+  unsigned entries = 0;
+  unsigned ways = 0;   // == entries: fully associative
+  Cycles hit_cycles = 0;
+};
+
+// Parameters of one walk cache, declared once. `organizations` lists the allowed values of
+// the `organization` parameter (the first is the default); empty for the nested TLB.
+class WalkCacheParameters {
+ public:
+  WalkCacheParameters(const Scope& scope, bool enabled, unsigned entries, unsigned ways, unsigned hit_cycles,
+                      std::vector<std::string> organizations, const std::string& what);
+  WalkCacheConfig config() const;
+
+  Param<bool> enabled;
+  Param<std::string> organization;
+  Param<std::uint32_t> entries;
+  Param<std::uint32_t> ways;
+  Param<std::uint32_t> hit_cycles;
+};
+
+class WalkCache {
+ public:
+  struct Value {
+    Addr address = 0;           // next table, entry value, or host page base
+    std::uint64_t aux = 0;      // rights so far / page shift, as the walker packs them
+  };
+
+  WalkCache(const Scope& scope, const WalkCacheConfig& config);
+
+  const WalkCacheConfig& config() const { return config_; }
+  bool enabled() const { return config_.enabled && !sets_.empty(); }
+
+  // `tag` separates contexts (PCID, VPID/ASID, EPTP); key is the walker's key.
+  const Value* lookup(std::uint64_t key, std::uint32_t tag);
+  void fill(std::uint64_t key, std::uint32_t tag, const Value& value);
+  void flush();                       // every entry
+  void flush_tag(std::uint32_t tag);  // every entry of one context
+  std::size_t valid_entries() const;
+
+  Counter lookups;
+  Counter hits;
+  Counter misses;
+  Counter fills;
+  Counter evictions;
+  Counter flushed;
+  Formula hit_rate;
+
+ private:
+  struct Line {
+    bool valid = false;
+    std::uint32_t tag = 0;
+    std::uint64_t key = 0;
+    std::uint64_t last_use = 0;
+    Value value;
+  };
+  WalkCacheConfig config_;
+  unsigned ways_ = 0;
+  std::uint64_t set_mask_ = 0;
+  std::vector<Line> sets_;  // set-major
+  std::uint64_t tick_ = 0;
+};
+
+}  // namespace virtsim

@@ -1,0 +1,95 @@
+#include "virtsim/mmu/walk_caches.h"
+
+#include <stdexcept>
+
+namespace virtsim {
+
+WalkCacheParameters::WalkCacheParameters(const Scope& scope, bool on, unsigned n, unsigned w, unsigned hit,
+                                         std::vector<std::string> organizations, const std::string& what)
+    : VIRTSIM_MEMBER(enabled, scope, on, "", "use the " + what),
+      VIRTSIM_MEMBER(organization, scope, organizations.empty() ? std::string("page") : organizations.front(), "",
+                     "prefix: Intel-style per-level caches keyed by the address prefix; entry: AMD-style cache "
+                     "keyed by the physical address of entries",
+                     Range{}, organizations.empty() ? std::vector<std::string>{"page"} : organizations),
+      VIRTSIM_MEMBER(entries, scope, n, "entries", "entries of the " + what, Range{1, 65536}),
+      VIRTSIM_MEMBER(ways, scope, w, "ways", "associativity of the " + what + " (= entries: fully associative)",
+                     Range{1, 65536}),
+      VIRTSIM_MEMBER(hit_cycles, scope, hit, "cycles", "latency of a hit in the " + what, Range{0, 1000}) {}
+
+WalkCacheConfig WalkCacheParameters::config() const {
+  return {enabled, organization.get() != "entry", entries, ways, hit_cycles};
+}
+
+WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
+    : VIRTSIM_MEMBER(lookups, scope, "lookups", "lookups"),
+      VIRTSIM_MEMBER(hits, scope, "lookups", "lookups that hit"),
+      VIRTSIM_MEMBER(misses, scope, "lookups", "lookups that missed"),
+      VIRTSIM_MEMBER(fills, scope, "entries", "entries written"),
+      VIRTSIM_MEMBER(evictions, scope, "entries", "valid entries replaced by a fill"),
+      VIRTSIM_MEMBER(flushed, scope, "entries", "entries dropped by invalidations"),
+      VIRTSIM_MEMBER(hit_rate, scope, "ratio", "hits / lookups",
+                     [this] { return lookups.count() ? static_cast<double>(hits.count()) / lookups.count() : 0.0; }),
+      config_(config) {
+  if (!config.enabled) return;
+  if (config.ways == 0 || config.entries % config.ways != 0)
+    throw std::invalid_argument(scope.path + ": " + std::to_string(config.entries) + " entries do not divide into " +
+                                std::to_string(config.ways) + " ways");
+  const unsigned sets = config.entries / config.ways;
+  if (sets & (sets - 1)) throw std::invalid_argument(scope.path + ": " + std::to_string(sets) + " sets is not a power of two");
+  ways_ = config.ways;
+  set_mask_ = sets - 1;
+  sets_.resize(config.entries);
+}
+
+const WalkCache::Value* WalkCache::lookup(std::uint64_t key, std::uint32_t tag) {
+  ++lookups;
+  Line* set = &sets_[(key & set_mask_) * ways_];
+  for (unsigned w = 0; w < ways_; ++w) {
+    Line& line = set[w];
+    if (line.valid && line.key == key && line.tag == tag) {
+      line.last_use = ++tick_;
+      ++hits;
+      return &line.value;
+    }
+  }
+  ++misses;
+  return nullptr;
+}
+
+void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) {
+  Line* set = &sets_[(key & set_mask_) * ways_];
+  Line* victim = &set[0];
+  for (unsigned w = 0; w < ways_; ++w) {
+    Line& line = set[w];
+    if (line.valid && line.key == key && line.tag == tag) { victim = &line; break; }  // refresh in place
+    if (!line.valid) { victim = &line; continue; }
+    if (victim->valid && line.last_use < victim->last_use) victim = &line;
+  }
+  if (victim->valid && !(victim->key == key && victim->tag == tag)) ++evictions;
+  *victim = Line{true, tag, key, ++tick_, value};
+  ++fills;
+}
+
+void WalkCache::flush() {
+  for (auto& line : sets_)
+    if (line.valid) {
+      line.valid = false;
+      ++flushed;
+    }
+}
+
+void WalkCache::flush_tag(std::uint32_t tag) {
+  for (auto& line : sets_)
+    if (line.valid && line.tag == tag) {
+      line.valid = false;
+      ++flushed;
+    }
+}
+
+std::size_t WalkCache::valid_entries() const {
+  std::size_t n = 0;
+  for (const auto& line : sets_) n += line.valid;
+  return n;
+}
+
+}  // namespace virtsim

@@ -15,7 +15,15 @@ MmuModule::MmuModule(const sc_core::sc_module_name& name, const Scope& context, 
       walker_parameters(module_scope(context, *this).child("walker")),
       walker(module_scope(context, *this).child("walker"), walker_parameters.config()),
       VIRTSIM_MEMBER(checked, module_scope(context, *this), "walks", "walks compared with the functional reference"),
-      clock_(clock) {
+      VIRTSIM_MEMBER(walkers, module_scope(context, *this), 2, "walkers",
+                     "page walks that can be in flight at once (Zen 2 has two hardware walkers; REFERENCE.md)",
+                     Range{1, 64}),
+      VIRTSIM_MEMBER(queued_walks, module_scope(context, *this), "walks", "walks that waited for a free walker"),
+      VIRTSIM_MEMBER(queue_cycles, module_scope(context, *this), "cycles", "time walks spent waiting for a walker"),
+      VIRTSIM_MEMBER(walks_in_flight, module_scope(context, *this), "walkers",
+                     "walkers busy when a request arrived", 0, 1, 64),
+      clock_(clock),
+      walker_free_at_(walkers.get(), sc_core::SC_ZERO_TIME) {
   translate.register_b_transport(this, &MmuModule::b_transport);
 }
 
@@ -52,7 +60,23 @@ void MmuModule::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time&
   ext->dirty = t.dirty;
   ext->walk_refs = outcome.refs;
   ext->walk_cycles = outcome.cycles;
-  delay += clock_.delay(outcome.cycles);
+  // Occupancy: the walker that frees up first takes the request.
+  const sc_core::sc_time arrival = sc_core::sc_time_stamp() + delay;
+  auto slot = walker_free_at_.begin();
+  unsigned busy = 0;
+  for (auto it = walker_free_at_.begin(); it != walker_free_at_.end(); ++it) {
+    if (*it > arrival) ++busy;
+    if (*it < *slot) slot = it;
+  }
+  walks_in_flight.sample(busy);
+  sc_core::sc_time start = arrival;
+  if (*slot > arrival) {
+    start = *slot;
+    ++queued_walks;
+    queue_cycles += clock_.cycles(start - arrival);
+  }
+  *slot = start + clock_.delay(outcome.cycles);
+  delay += (start - arrival) + clock_.delay(outcome.cycles);
   payload.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 

@@ -90,6 +90,24 @@ TEST_F(MmuModuleTest, FaultIsReportedInTheExtension) {
   EXPECT_EQ(ext.error_code, pf::kWrite | pf::kUser);
 }
 
+// Two requests at the same local time from two initiators: with two walkers both start at once,
+// the third waits for the first walker to free up.
+TEST_F(MmuModuleTest, WalksInFlightShareTheWalkers) {
+  ASSERT_EQ(platform_->mmu.walkers.get(), 2u);
+  sc_core::sc_time base = sc_core::sc_time(1, sc_core::SC_US);  // later than any earlier walk
+  sc_core::sc_time a = base, b = base, c = base;
+  const auto queued_before = platform_->mmu.queued_walks.count();
+  const auto first = translate(0x400000, AccessKind::Load, a);
+  const auto second = translate(0x400000, AccessKind::Load, b);
+  EXPECT_EQ(a - base, platform_->clock.delay(first.walk_cycles));
+  EXPECT_EQ(b - base, platform_->clock.delay(second.walk_cycles));
+  EXPECT_EQ(platform_->mmu.queued_walks.count(), queued_before);
+  const auto third = translate(0x400000, AccessKind::Load, c);
+  // It waited until the earlier of the two walkers was free, then walked.
+  EXPECT_EQ(c - base, platform_->clock.delay(std::min(first.walk_cycles, second.walk_cycles) + third.walk_cycles));
+  EXPECT_EQ(platform_->mmu.queued_walks.count(), queued_before + 1);
+}
+
 TEST_F(MmuModuleTest, ParametersAndStatisticsFollowTheHierarchy) {
   EXPECT_NE(platform_->params.find_spec("memory.latency"), nullptr);
   EXPECT_EQ(platform_->memory.memory().size(), Addr{64} << 20);  // the configured size applied

@@ -2,6 +2,15 @@
 // The MMU behind a vCPU's L1 TLBs: a TLM target that receives translation requests (the
 // payload address is the virtual address; TranslationExtension carries the rest), walks the
 // page table with a PageWalker and reads every entry through its `memory` initiator socket.
+//
+// Several walks in flight: `walkers` hardware walkers serve requests from every initiator bound
+// to `translate` (a vCPU's ITLB and DTLB misses, or SMT siblings sharing the MMU). A request
+// arriving at local time t takes the walker that frees up first; if all are busy it waits, and
+// the wait is part of its annotated delay. Each walk runs to completion functionally when it is
+// requested (loosely-timed): concurrent walks overlap in time, not in the order of their memory
+// references.
+#include <vector>
+
 #include <systemc>
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
@@ -25,6 +34,10 @@ class MmuModule : public sc_core::sc_module, private MemoryPort {
   WalkerParameters walker_parameters;
   PageWalker walker;
   Counter checked;    // walks compared with the reference
+  Param<std::uint32_t> walkers;
+  Counter queued_walks;
+  Counter queue_cycles;
+  Histogram walks_in_flight;  // busy walkers seen by each arriving request
 
  private:
   void check_against_reference(const WalkRequest& request, const Translation& timed);
@@ -35,6 +48,7 @@ class MmuModule : public sc_core::sc_module, private MemoryPort {
   MemoryTiming access_entry(tlm::tlm_command command, Addr address, unsigned bytes, std::uint64_t& value);
 
   const Clock& clock_;
+  std::vector<sc_core::sc_time> walker_free_at_;  // absolute time each walker becomes free
   tlm::tlm_generic_payload entry_read_;  // reused: no allocation per reference
   tlm::tlm_generic_payload debug_read_;
 };

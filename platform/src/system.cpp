@@ -7,19 +7,54 @@
 
 namespace virtsim {
 
-DemandPager::DemandPager(const sc_core::sc_module_name& name, const Scope& context, PageTableBuilder& builder,
+namespace {
+TableFormat guest_table_format(const std::string& name) { return parse_table_format(name); }
+Addr page_bytes_of(const std::string& size) {
+  return size == "4k" ? kPageSize4K : size == "2m" ? kPageSize2M : size == "4m" ? kPageSize4M : kPageSize1G;
+}
+}  // namespace
+
+DemandPager::DemandPager(const sc_core::sc_module_name& name, const Scope& context, MemoryView memory,
                          FrameAllocator& frames)
     : sc_core::sc_module(name),
+      VIRTSIM_MEMBER(paging, module_scope(context, *this), "4level", "",
+                     "paging mode of the kernel's page tables (CR0/CR4/EFER as Linux sets them for it)", {},
+                     {"32bit", "pae", "4level", "5level"}),
       VIRTSIM_MEMBER(page_size, module_scope(context, *this), "4k", "", "page size the kernel maps on demand", {},
-                {"4k", "2m", "1g"}),
+                     {"4k", "2m", "4m", "1g"}),
       VIRTSIM_MEMBER(fault_cycles, module_scope(context, *this), 2000, "cycles",
-                   "kernel time to resolve one demand-paging fault (modelling assumption)", Range{0, 1e9}),
+                     "kernel time to resolve one demand-paging fault (modelling assumption)", Range{0, 1e9}),
       VIRTSIM_MEMBER(pages_mapped, module_scope(context, *this), "pages", "pages mapped on demand"),
-      builder_(builder),
+      memory_(std::move(memory)),
+      builder_(memory_, frames, guest_table_format(paging)),
       frames_(frames),
-      page_bytes_(page_size.get() == "4k" ? kPageSize4K : page_size.get() == "2m" ? kPageSize2M : kPageSize1G) {}
+      page_bytes_(page_bytes_of(page_size)) {
+  const TableFormat f = builder_.format();
+  const bool ok = page_bytes_ == kPageSize4K || (page_bytes_ == kPageSize4M && f == TableFormat::Bits32) ||
+                  (page_bytes_ == kPageSize2M && f != TableFormat::Bits32) ||
+                  (page_bytes_ == kPageSize1G && (f == TableFormat::Level4 || f == TableFormat::Level5));
+  if (!ok)
+    throw ConfigError(page_size.name() + " = \"" + page_size.get() + "\" is not a page size of " + paging.name() +
+                      " = \"" + paging.get() + "\" (32bit: 4k, 4m; pae: 4k, 2m; 4level/5level: 4k, 2m, 1g)");
+}
 
-void DemandPager::add_address_space(Addr cr3, const SyntheticWorkload* workload) { spaces_.emplace_back(cr3, workload); }
+PagingControls DemandPager::add_address_space(const SyntheticWorkload* workload) {
+  PagingControls c;
+  c.format = builder_.format();
+  c.cr3 = builder_.new_root();
+  c.no_execute = c.format != TableFormat::Bits32;
+  if (c.format == TableFormat::Pae) {
+    // Like Linux with PAE, give the PDPT all four page directories up front, so the PDPTE
+    // registers loaded at MOV to CR3 never go stale.
+    for (Addr quarter = 0; quarter < 4; ++quarter) {
+      builder_.map(c.cr3, quarter << 30, 0, kPageSize4K);
+      builder_.unmap(c.cr3, quarter << 30);
+    }
+    load_pae_pdptes(memory_.read, c);
+  }
+  spaces_.emplace_back(c.cr3, workload);
+  return c;
+}
 
 bool DemandPager::handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) {
   if (error_code & pf::kPresent) return false;  // a protection fault: nothing to page in
@@ -98,6 +133,16 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       VIRTSIM_MEMBER(seed, context.child("run"), 1, "", "seed of every random choice in the run"),
       VIRTSIM_MEMBER(dump_interval, context.child("stats"), 0, "cycles",
                     "statistics dump period for the timeline (0: only the final row)"),
+      nested_paging(module_scope(context, *this).child("nested"), "paging", "none", "",
+                     "nested paging of the guest: none (native), ept4/ept5 (Intel EPT, 4- or 5-level walk), "
+                     "npt4/npt5 (AMD NPT over long-mode tables)",
+                     {}, {"none", "ept4", "ept5", "npt4", "npt5"}),
+      nested_page_size(module_scope(context, *this).child("nested"), "page_size", "4k", "",
+                     "page size of the hypervisor's nested mappings of guest memory", {}, {"4k", "2m", "1g"}),
+      nested_access_dirty(module_scope(context, *this).child("nested"), "access_dirty", false, "",
+                     "EPTP bit 6: EPT accessed/dirty flags (guest-table accesses count as writes)"),
+      guest_memory_mib(module_scope(context, *this).child("nested"), "guest_memory_mib", 1024, "MiB",
+                     "guest-physical memory the hypervisor backs with host frames", Range{16, 1 << 20}),
       workload_parameters(context.child("workload")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
@@ -111,9 +156,44 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   memory_ = std::make_unique<MemoryModule>(graph_.components_of_type("memory").front()->name.c_str(), context,
                                            *clock_);
   frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, memory_->memory().size());
-  page_tables_ = std::make_unique<PageTableBuilder>(memory_->memory(), *frames_);
+  MemoryView guest_view = MemoryView::of(memory_->memory());
+  FrameAllocator* guest_frames = frames_.get();
+  if (nested_paging.get() != "none") {
+    // The hypervisor backs all of guest-physical memory up front with one contiguous host
+    // region and maps it in its nested tables with the configured page size.
+    const bool ept = nested_paging.get().rfind("ept", 0) == 0;
+    const bool five = nested_paging.get().back() == '5';
+    nested_controls_.format = ept ? (five ? TableFormat::Ept5 : TableFormat::Ept4)
+                                  : (five ? TableFormat::Level5 : TableFormat::Level4);
+    nested_controls_.access_dirty = ept && nested_access_dirty;
+    const Addr guest_bytes = Addr{guest_memory_mib.get()} << 20;
+    const Addr page = page_bytes_of(nested_page_size);
+    if (guest_bytes % page != 0)
+      throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) +
+                        " is not a multiple of " + nested_page_size.name() + " = \"" + nested_page_size.get() + "\"");
+    if (guest_bytes + (Addr{64} << 20) > memory_->memory().size())
+      throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) +
+                        " MiB does not fit in the host's memory (system.memory.size_mib = " +
+                        std::to_string(memory_->memory().size() >> 20) + ") with room for the nested tables");
+    nested_tables_ = std::make_unique<PageTableBuilder>(memory_->memory(), *frames_, nested_controls_.format);
+    nested_controls_.root = nested_tables_->new_root();
+    guest_backing_ = frames_->allocate(guest_bytes / kPageSize4K, page);
+    for (Addr gpa = 0; gpa < guest_bytes; gpa += page)
+      nested_tables_->map(nested_controls_.root, gpa, guest_backing_ + gpa, page);
+    PhysicalMemory& host = memory_->memory();
+    const Addr base = guest_backing_;
+    // Guest-physical address gpa lives at host-physical base + gpa (the mapping just built).
+    guest_view = MemoryView{[&host, base](Addr gpa, unsigned bytes) {
+                              std::uint64_t v = 0;
+                              host.read(base + gpa, &v, bytes);
+                              return v;
+                            },
+                            [&host, base](Addr gpa, std::uint64_t v, unsigned bytes) { host.write(base + gpa, &v, bytes); }};
+    guest_frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes);
+    guest_frames = guest_frames_.get();
+  }
   pager_ = std::make_unique<DemandPager>(graph_.components_of_type("kernel").front()->name.c_str(), context,
-                                         *page_tables_, *frames_);
+                                         std::move(guest_view), *guest_frames);
   for (const auto* node : graph_.components_of_type("vcpu"))
     vcpus_.push_back(std::make_unique<Vcpu>(node->name.c_str(), context, *clock_));
   for (const auto* node : graph_.components_of_type("mmu"))
@@ -149,11 +229,10 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     SplitMix64 seeds(seed.get() + 0x51ed270b27ull * i);
     workloads_.push_back(std::make_unique<SyntheticWorkload>(workload_config, seeds.next()));
-    const Addr root = page_tables_->new_root();
-    vcpus_[i]->set_cr3(root);
+    vcpus_[i]->set_paging(pager_->add_address_space(workloads_[i].get()));
+    if (nested_paging.get() != "none") vcpus_[i]->set_nested_paging(nested_controls_, 1);
     vcpus_[i]->set_workload(workloads_[i].get());
     vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
-    pager_->add_address_space(root, workloads_[i].get());
   }
 
   canonical_ = std::make_unique<CanonicalMetrics>(Scope{context.params, context.stats, ""}, *this);

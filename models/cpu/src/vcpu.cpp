@@ -97,7 +97,7 @@ void Vcpu::execute_memory(const GuestEvent& event) {
 }
 
 Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
-  const TlbTags tags{static_cast<std::uint16_t>(cr3_ & 0xfff), 0};
+  const TlbTags tags{static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_};
   const bool user = cpl.get() == 3;
   Cycles c = dtlb.config().hit_cycles;
   Addr pa;
@@ -132,8 +132,13 @@ Cycles Vcpu::translate_miss(AccessKind kind, Addr va, TlbEntry& filled) {
   Cycles c = 0;
   for (int attempt = 0;; ++attempt) {
     translation_ = TranslationExtension{};
-    translation_.paging.cr3 = cr3_;
-    translation_.pcid = static_cast<std::uint16_t>(cr3_ & 0xfff);
+    translation_.paging = paging_;
+    translation_.nested = nested_;
+    translation_.nested_paging = nested_paging_;
+    translation_.nested_context = nested_context_;
+    translation_.vpid = vpid_;
+    translation_.guest_mode = nested_;
+    translation_.pcid = static_cast<std::uint16_t>(paging_.cr3 & 0xfff);
     translation_.cpl = static_cast<std::uint8_t>(cpl.get());
     translation_.kind = kind;
     translation_payload_.set_address(va);
@@ -145,10 +150,15 @@ Cycles Vcpu::translate_miss(AccessKind kind, Addr va, TlbEntry& filled) {
     if (translation_payload_.is_response_error())
       throw std::runtime_error(std::string(name()) + ": translation request failed");
     if (!translation_.fault) break;
+    if (translation_.fault_kind != 1 /* FaultKind::PageFault */)
+      throw std::runtime_error(std::string(name()) + ": translation of " + to_hex(va) +
+                               " ended in a fault the guest cannot handle (kind " +
+                               std::to_string(translation_.fault_kind) + ", guest-physical address " +
+                               to_hex(translation_.guest_physical_address) + ")");
     ++page_faults;
     Cycles handler_cost = 0;
     if (attempt > 0 || fault_handler.size() == 0 ||
-        !fault_handler->handle_page_fault(cr3_, va, translation_.error_code, handler_cost))
+        !fault_handler->handle_page_fault(paging_.cr3, va, translation_.error_code, handler_cost))
       throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
                                " (error code " + std::to_string(translation_.error_code) + ")");
     c += handler_cost;

@@ -53,6 +53,7 @@ ParamRegistry configured_params() {
   params.set_value("memory.latency", std::int64_t{50}, {"test"});
   params.set_value("cpu.cpi", 0.5, {"test"});
   params.set_value("cpu.dtlb.hit_cycles", std::int64_t{1}, {"test"});
+  params.set_value("mmu.walker.pwc.enabled", false, {"test"});  // every walk reads all four levels
   return params;
 }
 
@@ -76,12 +77,12 @@ TEST(Vcpu, ExecutesAScriptWithExactCycles) {
   OnePagePager pager(builder, frames);
   ScriptedWorkload workload({
       GuestEvent::compute(10),                               // 10 x 0.5 = 5 cycles
-      GuestEvent::memory(AccessKind::Store, 0x400008),       // miss: 1 + walk 4x50 + data 50 = 251
+      GuestEvent::memory(AccessKind::Store, 0x400008),       // miss: 1 + walk 4x50 + A/D 4x50 + data 50 = 451
       GuestEvent::memory(AccessKind::Load, 0x400010),        // hit: 1 + 50 = 51
       GuestEvent::roi_begin(),                               // statistics restart here
       GuestEvent::compute(3),                                // 1.5 cycles: 1 now, 0.5 carried
       GuestEvent::memory(AccessKind::Load, 0x400ff8),        // hit: 51
-      GuestEvent::memory(AccessKind::Load, 0x500000),        // fault: 1 + 4x50 walk + 1000 + 4x50 walk + 50
+      GuestEvent::memory(AccessKind::Load, 0x500000),        // fault: 1 + 4x50 walk + 1000 + 5x50 walk + 50
       GuestEvent::compute(1),                                // 0.5 + carried 0.5 = 1 cycle
       GuestEvent::memory(AccessKind::Load, 0x400ffc, 8),     // crosses into 0x401000: 2 translations
   });
@@ -99,10 +100,12 @@ TEST(Vcpu, ExecutesAScriptWithExactCycles) {
   // After the region of interest began:
   //   compute(3)                 1
   //   load 0x400ff8 (hit)        1 + 50                       = 51
-  //   load 0x500000 (fault)      1 + 200 + 1000 + 200 + 50    = 1451
+  // A faulting walk sets no flags; its retry reads four entries and sets A in the new leaf
+  // (the upper entries got theirs on the first walk): 4 x 50 + 50.
+  //   load 0x500000 (fault)      1 + 200 + 1000 + 250 + 50    = 1501
   //   compute(1)                 1
-  //   load 0x400ffc..0x401003    (1 + 50) + (1 + 200 + 1000 + 200 + 50) = 1502
-  EXPECT_EQ(cpu.cycles.count(), 1u + 51u + 1451u + 1u + 1502u);
+  //   load 0x400ffc..0x401003    (1 + 50) + (1 + 200 + 1000 + 250 + 50) = 1552
+  EXPECT_EQ(cpu.cycles.count(), 1u + 51u + 1501u + 1u + 1552u);
   EXPECT_EQ(cpu.instructions.count(), 3u + 1u + 1u + 1u + 1u);
   EXPECT_EQ(cpu.loads.count(), 3u);
   EXPECT_EQ(cpu.page_faults.count(), 2u);
@@ -112,12 +115,13 @@ TEST(Vcpu, ExecutesAScriptWithExactCycles) {
   EXPECT_EQ(cpu.dtlb.misses.count(), 2u);
   EXPECT_EQ(mmu.walker.walks.count(), 4u);  // two faulting walks and their retries
   EXPECT_EQ(mmu.walker.refs.count(), 16u);
+  EXPECT_EQ(mmu.walker.ad_writes.count(), 2u);
   // Every data access really reached memory: 3 loads, one of them split in two.
   EXPECT_EQ(memory.reads.count() - mmu.walker.refs.count(), 4u);
   // The store before the region of interest really wrote memory (the retired count, 11).
   EXPECT_EQ(memory.memory().read64(0x800008), 11u);
   // SystemC time reached the vCPU's local time at the final sync.
-  EXPECT_EQ(clock.cycles(sc_core::sc_time_stamp()), 5u + 251u + 51u + cpu.cycles.count());
+  EXPECT_EQ(clock.cycles(sc_core::sc_time_stamp()), 5u + 451u + 51u + cpu.cycles.count());
 }
 
 }  // namespace

@@ -22,19 +22,23 @@ namespace virtsim {
 // Resolves the vCPUs' page faults by demand paging over each workload's footprint, as the
 // guest kernel would (the full guest OS model comes with the execution-engine issue).
 // vCPUs reach it through their `fault_handler` ports.
+// Its page tables live in (guest-)physical memory reached through `memory`, in the paging
+// mode its `paging` parameter names.
 class DemandPager final : public sc_core::sc_module, public PageFaultHandler {
  public:
-  DemandPager(const sc_core::sc_module_name& name, const Scope& context, PageTableBuilder& builder,
-              FrameAllocator& frames);
-  void add_address_space(Addr cr3, const SyntheticWorkload* workload);
+  DemandPager(const sc_core::sc_module_name& name, const Scope& context, MemoryView memory, FrameAllocator& frames);
+  // A new address space for `workload`; returns the paging controls (CR3 ...) a vCPU runs it with.
+  PagingControls add_address_space(const SyntheticWorkload* workload);
   bool handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override;
 
+  Param<std::string> paging;
   Param<std::string> page_size;
   Param<std::uint64_t> fault_cycles;
   Counter pages_mapped;
 
  private:
-  PageTableBuilder& builder_;
+  MemoryView memory_;
+  PageTableBuilder builder_;
   FrameAllocator& frames_;
   Addr page_bytes_;
   std::vector<std::pair<Addr, const SyntheticWorkload*>> spaces_;
@@ -62,6 +66,11 @@ class System : public sc_core::sc_module {
   Param<std::uint64_t> quantum_cycles;
   Param<std::uint64_t> seed;
   Param<std::uint64_t> dump_interval;
+  // Nested paging: the hypervisor's EPT / NPT tables map guest-physical memory to host frames.
+  Param<std::string> nested_paging;
+  Param<std::string> nested_page_size;
+  Param<bool> nested_access_dirty;
+  Param<std::uint64_t> guest_memory_mib;
   SyntheticParameters workload_parameters;
 
  private:
@@ -77,8 +86,11 @@ class System : public sc_core::sc_module {
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::vector<std::unique_ptr<MmuModule>> mmus_;
   std::vector<std::unique_ptr<SyntheticWorkload>> workloads_;
-  std::unique_ptr<FrameAllocator> frames_;
-  std::unique_ptr<PageTableBuilder> page_tables_;
+  std::unique_ptr<FrameAllocator> frames_;        // host-physical frames
+  std::unique_ptr<FrameAllocator> guest_frames_;  // guest-physical frames under nesting
+  std::unique_ptr<PageTableBuilder> nested_tables_;
+  NestedControls nested_controls_;
+  Addr guest_backing_ = 0;  // host-physical base of guest-physical memory
   std::unique_ptr<DemandPager> pager_;
   std::size_t roi_arrivals_ = 0;
   sc_core::sc_event roi_begun_;

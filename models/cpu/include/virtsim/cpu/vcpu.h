@@ -32,7 +32,17 @@ class Vcpu : public sc_core::sc_module {
 
   // Wiring done by the platform before simulation starts.
   void set_workload(GuestEventSource* source) { source_ = source; }
-  void set_cr3(Addr cr3) { cr3_ = cr3; }
+  void set_cr3(Addr cr3) { paging_.cr3 = cr3; }
+  // The paging mode and control bits of the tables the workload runs on (the guest's under
+  // nesting), and the nested tables (EPTP / nCR3) when the guest runs under nested paging.
+  void set_paging(const PagingControls& paging) { paging_ = paging; }
+  void set_nested_paging(const NestedControls& nested, std::uint16_t context) {
+    nested_ = true;
+    nested_paging_ = nested;
+    nested_context_ = context;
+  }
+  void set_vpid(std::uint16_t vpid) { vpid_ = vpid; }
+  const PagingControls& paging() const { return paging_; }
   // Called from the vCPU's thread at its RoiBegin event, after a quantum sync; may wait().
   void set_roi_begin_action(std::function<void()> action) { on_roi_begin_ = std::move(action); }
 
@@ -63,7 +73,11 @@ class Vcpu : public sc_core::sc_module {
   const Clock& clock_;
   GuestEventSource* source_ = nullptr;
   std::function<void()> on_roi_begin_;
-  Addr cr3_ = 0;
+  PagingControls paging_;
+  bool nested_ = false;
+  NestedControls nested_paging_;
+  std::uint16_t nested_context_ = 0;
+  std::uint16_t vpid_ = 0;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
   tlm_utils::tlm_quantumkeeper quantum_;
   tlm::tlm_generic_payload translation_payload_;

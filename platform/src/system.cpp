@@ -105,9 +105,9 @@ struct System::CanonicalMetrics {
                                        walk_count.value());
                         }),
         l1d_accesses(root, "tlb.l1d.accesses", "lookups", "L1 DTLB lookups of all vCPUs",
-                     [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.dtlb.accesses.count(); }); }),
+                     [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.tlbs.dtlb.accesses.count(); }); }),
         l1d_misses(root, "tlb.l1d.misses", "lookups", "L1 DTLB misses of all vCPUs",
-                   [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.dtlb.misses.count(); }); }),
+                   [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.tlbs.dtlb.misses.count(); }); }),
         l1d_miss_rate(root, "tlb.l1d.miss_rate", "ratio", "tlb.l1d.misses / tlb.l1d.accesses",
                       [this] { return ratio(l1d_misses.value(), l1d_accesses.value()); }),
         l1d_mpki(root, "tlb.l1d.mpki", "misses/kilo-instruction", "L1 DTLB misses per 1000 instructions",

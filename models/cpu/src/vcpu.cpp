@@ -14,8 +14,8 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           "cycles per plain (non-memory) instruction", Range{0.0, 100.0}),
       VIRTSIM_MEMBER(cpl, module_scope(context, *this), 3, "ring", "privilege level the workload runs at (3: user)",
           Range{0, 3}),
-      dtlb_parameters(module_scope(context, *this).child("dtlb")),
-      dtlb(module_scope(context, *this).child("dtlb"), dtlb_parameters.config()),
+      tlb_parameters(module_scope(context, *this)),
+      tlbs(module_scope(context, *this), tlb_parameters),
       VIRTSIM_MEMBER(instructions, module_scope(context, *this), "instructions", "instructions retired"),
       VIRTSIM_MEMBER(cycles, module_scope(context, *this), "cycles", "cycles elapsed on this vCPU"),
       VIRTSIM_MEMBER(loads, module_scope(context, *this), "accesses", "data loads"),
@@ -24,7 +24,8 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(page_faults, module_scope(context, *this), "faults", "page faults taken"),
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
-      clock_(clock) {
+      clock_(clock),
+      path_(tlbs) {
   translation_payload_.set_extension(&translation_);
   data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));
   SC_THREAD(run);
@@ -97,22 +98,37 @@ void Vcpu::execute_memory(const GuestEvent& event) {
 }
 
 Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
-  const TlbTags tags{static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_};
   const bool user = cpl.get() == 3;
-  Cycles c = dtlb.config().hit_cycles;
-  Addr pa;
-  const TlbEntry* entry = dtlb.lookup(va, tags);
-  // A cached entry without the rights for this access is re-walked, as hardware does
-  // before raising a fault.
-  if (entry && (kind != AccessKind::Store || entry->writable) && (!user || entry->user) &&
-      (kind != AccessKind::Fetch || entry->executable)) {
-    pa = entry->translate(va);
-  } else {
-    TlbEntry filled;
-    c += translate_miss(kind, va, filled);
-    dtlb.insert(va, filled);
-    pa = filled.translate(va);
+  Cycles c = 0;
+  PathResult r;
+  for (int attempt = 0;; ++attempt) {
+    translation_ = TranslationExtension{};
+    translation_.paging = paging_;
+    translation_.nested = nested_;
+    translation_.nested_paging = nested_paging_;
+    translation_.nested_context = nested_context_;
+    translation_.vpid = vpid_;
+    translation_.guest_mode = nested_;
+    translation_.pcid = static_cast<std::uint16_t>(paging_.cr3 & 0xfff);
+    translation_.cpl = static_cast<std::uint8_t>(cpl.get());
+    translation_.kind = kind;
+    r = path_.translate(va, kind, user, tags(), translation_, *this);
+    c += r.cycles;
+    if (!r.fault) break;
+    if (translation_.fault_kind != 1 /* FaultKind::PageFault */)
+      throw std::runtime_error(std::string(name()) + ": translation of " + to_hex(va) +
+                               " ended in a fault the guest cannot handle (kind " +
+                               std::to_string(translation_.fault_kind) + ", guest-physical address " +
+                               to_hex(translation_.guest_physical_address) + ")");
+    ++page_faults;
+    Cycles handler_cost = 0;
+    if (attempt > 0 || fault_handler.size() == 0 ||
+        !fault_handler->handle_page_fault(paging_.cr3, va, translation_.error_code, handler_cost))
+      throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
+                               " (error code " + std::to_string(translation_.error_code) + ")");
+    c += handler_cost;
   }
+  const Addr pa = r.physical_address;
   data_payload_.set_command(kind == AccessKind::Store ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
   data_payload_.set_address(pa);
   data_payload_.set_data_length(size);
@@ -128,50 +144,17 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
   return c + clock_.cycles(latency);
 }
 
-Cycles Vcpu::translate_miss(AccessKind kind, Addr va, TlbEntry& filled) {
-  Cycles c = 0;
-  for (int attempt = 0;; ++attempt) {
-    translation_ = TranslationExtension{};
-    translation_.paging = paging_;
-    translation_.nested = nested_;
-    translation_.nested_paging = nested_paging_;
-    translation_.nested_context = nested_context_;
-    translation_.vpid = vpid_;
-    translation_.guest_mode = nested_;
-    translation_.pcid = static_cast<std::uint16_t>(paging_.cr3 & 0xfff);
-    translation_.cpl = static_cast<std::uint8_t>(cpl.get());
-    translation_.kind = kind;
-    translation_payload_.set_address(va);
-    translation_payload_.set_data_length(0);
-    translation_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-    sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
-    translate->b_transport(translation_payload_, latency);
-    c += clock_.cycles(latency);
-    if (translation_payload_.is_response_error())
-      throw std::runtime_error(std::string(name()) + ": translation request failed");
-    if (!translation_.fault) break;
-    if (translation_.fault_kind != 1 /* FaultKind::PageFault */)
-      throw std::runtime_error(std::string(name()) + ": translation of " + to_hex(va) +
-                               " ended in a fault the guest cannot handle (kind " +
-                               std::to_string(translation_.fault_kind) + ", guest-physical address " +
-                               to_hex(translation_.guest_physical_address) + ")");
-    ++page_faults;
-    Cycles handler_cost = 0;
-    if (attempt > 0 || fault_handler.size() == 0 ||
-        !fault_handler->handle_page_fault(paging_.cr3, va, translation_.error_code, handler_cost))
-      throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
-                               " (error code " + std::to_string(translation_.error_code) + ")");
-    c += handler_cost;
-  }
-  filled = TlbEntry{};
-  filled.page_shift = translation_.page_shift;
-  filled.physical_base = translation_.physical_address & ~((Addr{1} << translation_.page_shift) - 1);
-  filled.pcid = translation_.pcid;
-  filled.global = translation_.global;
-  filled.writable = translation_.writable;
-  filled.user = translation_.user;
-  filled.executable = translation_.executable;
-  return c;
+Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
+  // `ext` is translation_, the extension attached to translation_payload_.
+  translation_payload_.set_address(va);
+  translation_payload_.set_data_length(0);
+  translation_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
+  translate->b_transport(translation_payload_, latency);
+  if (translation_payload_.is_response_error())
+    throw std::runtime_error(std::string(name()) + ": translation request failed");
+  (void)ext;
+  return clock_.cycles(latency);
 }
 
 }  // namespace virtsim

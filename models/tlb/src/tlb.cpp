@@ -1,23 +1,58 @@
 #include "virtsim/tlb/tlb.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 namespace virtsim {
 
-TlbParameters::TlbParameters(const Scope& scope)
-    : VIRTSIM_MEMBER(entries_4k, scope, 64, "entries", "entries for 4 KiB pages (0: no such array)", Range{0, 65536}),
-      VIRTSIM_MEMBER(ways_4k, scope, 4, "ways", "associativity of the 4 KiB array", Range{1, 65536}),
-      VIRTSIM_MEMBER(entries_2m, scope, 32, "entries", "entries for 2 MiB pages (0: no such array)", Range{0, 65536}),
-      VIRTSIM_MEMBER(ways_2m, scope, 4, "ways", "associativity of the 2 MiB array", Range{1, 65536}),
-      VIRTSIM_MEMBER(entries_1g, scope, 4, "entries", "entries for 1 GiB pages (0: no such array)", Range{0, 65536}),
-      VIRTSIM_MEMBER(ways_1g, scope, 4, "ways", "associativity of the 1 GiB array", Range{1, 65536}),
-      VIRTSIM_MEMBER(hit_cycles, scope, 0, "cycles", "latency added to an access that hits", Range{0, 1000}) {}
+const std::vector<std::string> kInvalidationNames{
+    "invlpg",         "mov_to_cr3",       "cr4_change",     "invpcid_address", "invpcid_single",
+    "invpcid_all",    "invpcid_all_but_global", "invvpid_address", "invvpid_single", "invvpid_all",
+    "invvpid_single_but_global", "invept_single", "invept_global", "svm_tlb_control", "invlpga",
+    "transition_flush"};
 
-TlbConfig TlbParameters::config() const {
+namespace {
+const std::vector<std::string> kSizeLabels{"4K", "2M", "4M", "1G"};
+}
+
+Replacement parse_replacement(const std::string& name) {
+  if (name == "lru") return Replacement::Lru;
+  if (name == "plru") return Replacement::TreePlru;
+  if (name == "random") return Replacement::Random;
+  throw std::invalid_argument("unknown replacement policy '" + name + "' (expected lru, plru or random)");
+}
+
+TlbParameters::TlbParameters(const Scope& scope, const Defaults& d)
+    : VIRTSIM_MEMBER(entries_4k, scope, d.entries_4k, "entries", "entries for 4 KiB pages (0: no such array)",
+                     Range{0, 65536}),
+      VIRTSIM_MEMBER(ways_4k, scope, d.ways_4k, "ways", "associativity of the 4 KiB array", Range{1, 65536}),
+      VIRTSIM_MEMBER(entries_2m, scope, d.entries_2m, "entries", "entries for 2 MiB pages (0: no such array)",
+                     Range{0, 65536}),
+      VIRTSIM_MEMBER(ways_2m, scope, d.ways_2m, "ways", "associativity of the 2 MiB array", Range{1, 65536}),
+      VIRTSIM_MEMBER(entries_4m, scope, 0, "entries",
+                     "entries for 4 MiB pages of 32-bit paging (0: none; such pages are cached as 2 MiB or 4 KiB pieces)",
+                     Range{0, 65536}),
+      VIRTSIM_MEMBER(ways_4m, scope, 4, "ways", "associativity of the 4 MiB array", Range{1, 65536}),
+      VIRTSIM_MEMBER(entries_1g, scope, d.entries_1g, "entries", "entries for 1 GiB pages (0: no such array)",
+                     Range{0, 65536}),
+      VIRTSIM_MEMBER(ways_1g, scope, d.ways_1g, "ways", "associativity of the 1 GiB array", Range{1, 65536}),
+      VIRTSIM_MEMBER(mixed_entries, scope, d.mixed_entries, "entries",
+                     "entries of an array that holds every page size (0: none)", Range{0, 65536}),
+      VIRTSIM_MEMBER(mixed_ways, scope, d.mixed_ways ? d.mixed_ways : 4, "ways",
+                     "associativity of the mixed array (= entries: fully associative)", Range{1, 65536}),
+      VIRTSIM_MEMBER(hit_cycles, scope, d.hit_cycles, "cycles", "latency added to an access that hits",
+                     Range{0, 1000}),
+      VIRTSIM_MEMBER(replacement, scope, "lru", "", "replacement policy: lru, plru (tree pseudo-LRU) or random (seeded)",
+                     {}, {"lru", "plru", "random"}) {}
+
+TlbConfig TlbParameters::config(std::uint64_t seed) const {
   TlbConfig c;
-  c.arrays = {{12, entries_4k, ways_4k}, {21, entries_2m, ways_2m}, {30, entries_1g, ways_1g}};
+  c.arrays = {{12, entries_4k, ways_4k}, {21, entries_2m, ways_2m}, {22, entries_4m, ways_4m},
+              {30, entries_1g, ways_1g},  {0, mixed_entries, mixed_ways}};
   c.hit_cycles = hit_cycles;
+  c.replacement = parse_replacement(replacement);
+  c.seed = seed;
   return c;
 }
 
@@ -26,10 +61,17 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
       VIRTSIM_MEMBER(hits, scope, "lookups", "lookups that found a matching entry"),
       VIRTSIM_MEMBER(misses, scope, "lookups", "lookups that found none"),
       VIRTSIM_MEMBER(evictions, scope, "entries", "valid entries replaced by a fill"),
-      VIRTSIM_MEMBER(invalidations, scope, "entries", "entries dropped by invalidation or flush"),
+      VIRTSIM_MEMBER(invalidations, scope, "entries", "entries dropped by invalidations and flushes"),
+      VIRTSIM_MEMBER(hits_by_size, scope, "lookups", "hits per page size of the entry", kSizeLabels),
+      VIRTSIM_MEMBER(fills_by_size, scope, "entries", "fills per page size", kSizeLabels),
+      VIRTSIM_MEMBER(evictions_by_size, scope, "entries", "evictions per page size of the victim", kSizeLabels),
+      VIRTSIM_MEMBER(invalidated_by_kind, scope, "entries", "entries dropped per invalidation operation",
+                     kInvalidationNames),
+      VIRTSIM_MEMBER(operations_by_kind, scope, "operations", "invalidation operations executed", kInvalidationNames),
       VIRTSIM_MEMBER(miss_rate, scope, "ratio", "misses / accesses",
-                [this] { return accesses.count() ? static_cast<double>(misses.count()) / accesses.count() : 0.0; }),
-      config_(config) {
+                     [this] { return accesses.count() ? static_cast<double>(misses.count()) / accesses.count() : 0.0; }),
+      config_(config),
+      random_state_(config.seed | 1) {
   for (const auto& g : config.arrays) {
     if (g.entries == 0) continue;
     if (g.ways == 0 || g.entries % g.ways != 0)
@@ -38,51 +80,233 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
     const unsigned sets = g.entries / g.ways;
     if (sets & (sets - 1))
       throw std::invalid_argument(scope.path + ": " + std::to_string(sets) + " sets is not a power of two");
-    arrays_.push_back({g.page_shift, g.ways, Addr{sets} - 1, std::vector<TlbEntry>(g.entries)});
+    if (config.replacement == Replacement::TreePlru && ((g.ways & (g.ways - 1)) || g.ways > 64))
+      throw std::invalid_argument(scope.path + ": tree-PLRU needs a power-of-two number of ways up to 64, not " +
+                                  std::to_string(g.ways));
+    Array a;
+    a.mixed = g.page_shift == 0;
+    a.page_shift = g.page_shift;
+    a.ways = g.ways;
+    a.set_mask = sets - 1;
+    a.entries.resize(g.entries);
+    a.state.resize(g.entries, 0);
+    arrays_.push_back(std::move(a));
   }
 }
 
-void Tlb::insert(Addr va, const TlbEntry& entry) {
-  for (auto& array : arrays_) {
-    if (array.page_shift != entry.page_shift) continue;
-    const Addr page = va >> array.page_shift;
-    TlbEntry* set = &array.entries[(page & array.set_mask) * array.ways];
-    TlbEntry* victim = &set[0];
+TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
+  if (array.set_mask == 0) {  // fully associative: one scan compares every entry at its own size
     for (unsigned way = 0; way < array.ways; ++way) {
-      TlbEntry& e = set[way];
-      if (!e.valid) { victim = &e; break; }
-      if (e.last_use < victim->last_use) victim = &e;
+      TlbEntry& e = array.entries[way];
+      if (e.valid && e.maps(va) && matches(e, tags)) {
+        touch(array, 0, way);
+        ++hits;
+        hits_by_size.add(size_index(e.page_shift));
+        return &e;
+      }
     }
-    if (victim->valid) ++evictions;
-    *victim = entry;
-    victim->valid = true;
-    victim->virtual_page = page;
-    victim->last_use = ++tick_;
-    return;
+    return nullptr;
   }
-  // No array for this page size: real TLBs split such a page into the sizes they hold.
-  // Cache the 4 KiB piece that was touched if a 4 KiB array exists.
-  if (entry.page_shift > 12) {
-    TlbEntry piece = entry;
-    piece.page_shift = 12;
-    piece.physical_base = entry.translate(va) & ~(kPageSize4K - 1);
-    for (auto& array : arrays_)
-      if (array.page_shift == 12) return insert(va, piece);
-  }
-}
-
-void Tlb::invalidate_page(Addr va, std::uint16_t vpid) {
-  for (auto& array : arrays_) {
-    const Addr page = va >> array.page_shift;
-    TlbEntry* set = &array.entries[(page & array.set_mask) * array.ways];
+  for (unsigned shift : {12u, 21u, 22u, 30u}) {  // set-associative: one probe per page size
+    const std::size_t set = (va >> shift) & array.set_mask;
     for (unsigned way = 0; way < array.ways; ++way) {
-      TlbEntry& e = set[way];
-      if (e.valid && e.virtual_page == page && e.vpid == vpid) {
-        e.valid = false;
-        ++invalidations;
+      TlbEntry& e = array.entries[set * array.ways + way];
+      if (e.valid && e.page_shift == shift && e.maps(va) && matches(e, tags)) {
+        touch(array, set, way);
+        ++hits;
+        hits_by_size.add(size_index(shift));
+        return &e;
       }
     }
   }
+  return nullptr;
+}
+
+const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
+  for (const auto& array : arrays_)
+    for (const auto& e : array.entries)
+      if (e.valid && e.maps(va) && matches(e, tags)) return &e;
+  return nullptr;
+}
+
+void Tlb::touch_plru(Array& array, std::size_t set, unsigned way) {
+  // Heap-ordered tree of ways-1 bits; each node on the path is set to point away from `way`.
+  std::uint64_t& bits = array.state[set];
+  unsigned node = 1;
+  for (unsigned span = array.ways / 2; span >= 1; span /= 2) {
+    const bool right = way & span;
+    if (right) bits &= ~(std::uint64_t{1} << node);
+    else bits |= std::uint64_t{1} << node;
+    node = 2 * node + (right ? 1 : 0);
+  }
+}
+
+unsigned Tlb::victim(Array& array, std::size_t set) {
+  TlbEntry* base = &array.entries[set * array.ways];
+  for (unsigned way = 0; way < array.ways; ++way)
+    if (!base[way].valid) return way;
+  switch (config_.replacement) {
+    case Replacement::Lru: {
+      unsigned oldest = 0;
+      for (unsigned way = 1; way < array.ways; ++way)
+        if (array.state[set * array.ways + way] < array.state[set * array.ways + oldest]) oldest = way;
+      return oldest;
+    }
+    case Replacement::TreePlru: {
+      const std::uint64_t bits = array.state[set];
+      unsigned node = 1, way = 0;
+      for (unsigned span = array.ways / 2; span >= 1; span /= 2) {
+        const bool right = bits & (std::uint64_t{1} << node);
+        if (right) way |= span;
+        node = 2 * node + (right ? 1 : 0);
+      }
+      return way;
+    }
+    case Replacement::Random: {
+      random_state_ ^= random_state_ << 13;  // xorshift64: deterministic for a seed
+      random_state_ ^= random_state_ >> 7;
+      random_state_ ^= random_state_ << 17;
+      return static_cast<unsigned>(random_state_ % array.ways);
+    }
+  }
+  return 0;
+}
+
+void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
+  TlbEntry* base = &array.entries[set * array.ways];
+  unsigned way = array.ways;
+  for (unsigned w = 0; w < array.ways; ++w)  // refresh an existing entry for the same page and tags
+    if (base[w].valid && base[w].page_shift == entry.page_shift && base[w].virtual_page == entry.virtual_page &&
+        base[w].vpid == entry.vpid && base[w].pcid == entry.pcid && base[w].nested_context == entry.nested_context &&
+        base[w].global == entry.global)
+      way = w;
+  if (way == array.ways) {
+    way = victim(array, set);
+    if (base[way].valid) {
+      ++evictions;
+      evictions_by_size.add(size_index(base[way].page_shift));
+    }
+  }
+  base[way] = entry;
+  base[way].valid = true;
+  fills_by_size.add(size_index(entry.page_shift));
+  touch(array, set, way);
+}
+
+void Tlb::insert(Addr va, const TlbEntry& entry_in) {
+  TlbEntry entry = entry_in;
+  entry.virtual_page = va >> entry.page_shift;
+  Array* exact = nullptr;
+  Array* mixed = nullptr;
+  Array* piece = nullptr;  // the largest smaller size held, for splintering
+  for (auto& array : arrays_) {
+    if (array.mixed) mixed = &array;
+    else if (array.page_shift == entry.page_shift) exact = &array;
+    else if (array.page_shift < entry.page_shift && (!piece || array.page_shift > piece->page_shift)) piece = &array;
+  }
+  Array* target = exact ? exact : mixed;
+  if (!target && piece) {
+    const unsigned shift = piece->page_shift;
+    entry.physical_base = entry.translate(va) & ~((Addr{1} << shift) - 1);
+    entry.page_shift = static_cast<std::uint8_t>(shift);
+    entry.virtual_page = va >> shift;
+    target = piece;
+  }
+  if (!target) return;  // nothing can hold it
+  fill(*target, entry.virtual_page & target->set_mask, entry);
+}
+
+template <typename Predicate>
+void Tlb::invalidate_if(Invalidation kind, Predicate drop) {
+  std::uint64_t dropped = 0;
+  for (auto& array : arrays_)
+    for (auto& e : array.entries)
+      if (e.valid && drop(e)) {
+        e.valid = false;
+        ++dropped;
+      }
+  invalidations += dropped;
+  invalidated_by_kind.add(static_cast<std::size_t>(kind), dropped);
+  operations_by_kind.add(static_cast<std::size_t>(kind));
+}
+
+void Tlb::invlpg(Addr va, TlbTags current) {
+  invalidate_if(Invalidation::Invlpg, [&](const TlbEntry& e) {
+    return e.vpid == current.vpid && e.maps(va) && (e.global || e.pcid == current.pcid);
+  });
+}
+
+void Tlb::mov_to_cr3(std::uint16_t new_pcid, bool pcide, bool no_flush, std::uint16_t vpid) {
+  if (pcide && no_flush) {
+    operations_by_kind.add(static_cast<std::size_t>(Invalidation::MovToCr3));
+    return;
+  }
+  const std::uint16_t pcid = pcide ? new_pcid : 0;
+  invalidate_if(Invalidation::MovToCr3,
+                [&](const TlbEntry& e) { return e.vpid == vpid && !e.global && e.pcid == pcid; });
+}
+
+void Tlb::cr4_change(std::uint16_t vpid) {
+  invalidate_if(Invalidation::Cr4Change, [&](const TlbEntry& e) { return e.vpid == vpid; });
+}
+
+void Tlb::invpcid(unsigned type, std::uint16_t pcid, Addr va, std::uint16_t vpid) {
+  switch (type) {
+    case 0:
+      return invalidate_if(Invalidation::InvpcidAddress, [&](const TlbEntry& e) {
+        return e.vpid == vpid && !e.global && e.pcid == pcid && e.maps(va);
+      });
+    case 1:
+      return invalidate_if(Invalidation::InvpcidSingle,
+                           [&](const TlbEntry& e) { return e.vpid == vpid && !e.global && e.pcid == pcid; });
+    case 2:
+      return invalidate_if(Invalidation::InvpcidAllWithGlobals, [&](const TlbEntry& e) { return e.vpid == vpid; });
+    case 3:
+      return invalidate_if(Invalidation::InvpcidAllButGlobals,
+                           [&](const TlbEntry& e) { return e.vpid == vpid && !e.global; });
+    default: throw std::invalid_argument("INVPCID type " + std::to_string(type) + " (expected 0-3)");
+  }
+}
+
+void Tlb::invvpid(unsigned type, std::uint16_t vpid, Addr va) {
+  switch (type) {
+    case 0:
+      return invalidate_if(Invalidation::InvvpidAddress,
+                           [&](const TlbEntry& e) { return e.vpid == vpid && e.maps(va); });
+    case 1: return invalidate_if(Invalidation::InvvpidSingle, [&](const TlbEntry& e) { return e.vpid == vpid; });
+    case 2: return invalidate_if(Invalidation::InvvpidAll, [](const TlbEntry& e) { return e.vpid != 0; });
+    case 3:
+      return invalidate_if(Invalidation::InvvpidSingleButGlobals,
+                           [&](const TlbEntry& e) { return e.vpid == vpid && !e.global; });
+    default: throw std::invalid_argument("INVVPID type " + std::to_string(type) + " (expected 0-3)");
+  }
+}
+
+void Tlb::invept(bool global, std::uint16_t nested_context) {
+  if (global)
+    return invalidate_if(Invalidation::InveptGlobal, [](const TlbEntry& e) { return e.nested_context != 0; });
+  invalidate_if(Invalidation::InveptSingle,
+                [&](const TlbEntry& e) { return e.nested_context != 0 && e.nested_context == nested_context; });
+}
+
+void Tlb::svm_tlb_control(unsigned value, std::uint16_t asid) {
+  switch (value) {
+    case 0: operations_by_kind.add(static_cast<std::size_t>(Invalidation::SvmTlbControl)); return;
+    case 1: return invalidate_if(Invalidation::SvmTlbControl, [](const TlbEntry&) { return true; });
+    case 3: return invalidate_if(Invalidation::SvmTlbControl, [&](const TlbEntry& e) { return e.vpid == asid; });
+    case 7:
+      return invalidate_if(Invalidation::SvmTlbControl,
+                           [&](const TlbEntry& e) { return e.vpid == asid && !e.global; });
+    default: throw std::invalid_argument("TLB_CONTROL " + std::to_string(value) + " (expected 0, 1, 3 or 7)");
+  }
+}
+
+void Tlb::invlpga(Addr va, std::uint16_t asid) {
+  invalidate_if(Invalidation::Invlpga, [&](const TlbEntry& e) { return e.vpid == asid && e.maps(va); });
+}
+
+void Tlb::transition_flush() {
+  invalidate_if(Invalidation::TransitionFlush, [](const TlbEntry& e) { return e.vpid == 0; });
 }
 
 void Tlb::flush_all() {
@@ -99,6 +323,64 @@ std::size_t Tlb::valid_entries() const {
   for (const auto& array : arrays_)
     for (const auto& e : array.entries) n += e.valid;
   return n;
+}
+
+std::vector<TlbEntry> Tlb::entries() const {
+  std::vector<TlbEntry> out;
+  for (const auto& array : arrays_)
+    for (const auto& e : array.entries)
+      if (e.valid) out.push_back(e);
+  return out;
+}
+
+// ---- hierarchy ----
+
+TlbHierarchyParameters::TlbHierarchyParameters(const Scope& scope)
+    // ITLB: Skylake 128 entries 8-way for 4 KiB (REFERENCE.md); 8 entries for 2 MiB pages is
+    // an assumption. STLB: Skylake's 1536 entries shared by 4 KiB and 2 MiB pages (REFERENCE.md)
+    // as a 12-way mixed array; 12 cycles per hit is Haswell's figure (REFERENCE.md).
+    : itlb(scope.child("itlb"), {128, 8, 8, 8, 0, 4, 0, 0, 0}),
+      dtlb(scope.child("dtlb")),
+      stlb(scope.child("stlb"), {0, 4, 0, 4, 0, 4, 1536, 12, 12}),
+      VIRTSIM_MEMBER(itlb_enabled, scope, true, "", "instruction fetches use their own L1 ITLB (else the DTLB)"),
+      VIRTSIM_MEMBER(stlb_enabled, scope, true, "", "a unified second-level TLB behind the L1 TLBs") {}
+
+namespace {
+TlbConfig maybe(bool on, const TlbParameters& p, std::uint64_t seed) { return on ? p.config(seed) : TlbConfig{}; }
+}  // namespace
+
+TlbHierarchy::TlbHierarchy(const Scope& scope, const TlbHierarchyParameters& p, std::uint64_t seed)
+    : itlb(scope.child("itlb"), maybe(p.itlb_enabled, p.itlb, seed)),
+      dtlb(scope.child("dtlb"), p.dtlb.config(seed + 1)),
+      stlb(scope.child("stlb"), maybe(p.stlb_enabled, p.stlb, seed + 2)),
+      itlb_on_(p.itlb_enabled),
+      stlb_on_(p.stlb_enabled) {}
+
+TlbLookup TlbHierarchy::lookup_second_level(Addr va, AccessKind kind, TlbTags tags) {
+  TlbLookup r;
+  if (!stlb_on_) return r;
+  r.cycles = stlb.config().hit_cycles;
+  if (const TlbEntry* e = stlb.lookup(va, tags)) {
+    Tlb& first = l1(kind);
+    first.insert(va, *e);
+    r.entry = first.probe(va, tags);
+    if (!r.entry) r.entry = e;  // the L1 cannot hold this size: use the STLB entry
+    r.level = 2;
+  }
+  return r;
+}
+
+TlbLookup TlbHierarchy::lookup(Addr va, AccessKind kind, TlbTags tags) {
+  Tlb& first = l1(kind);
+  if (const TlbEntry* e = first.lookup(va, tags)) return {e, 1, first.config().hit_cycles};
+  TlbLookup r = lookup_second_level(va, kind, tags);
+  r.cycles += first.config().hit_cycles;
+  return r;
+}
+
+void TlbHierarchy::fill(Addr va, AccessKind kind, const TlbEntry& entry) {
+  l1(kind).insert(va, entry);
+  if (stlb_on_) stlb.insert(va, entry);
 }
 
 }  // namespace virtsim

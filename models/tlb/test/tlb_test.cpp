@@ -92,9 +92,9 @@ TEST(Tlb, InvalidatePageAndFlush) {
   tlb.insert(0x1000, entry_4k(0x10000, 2));
   tlb.insert(0x2000, entry_4k(0x20000, 1, true));
   EXPECT_EQ(tlb.valid_entries(), 3u);
-  tlb.invalidate_page(0x1abc, 0);  // every PCID's entry for the page
-  EXPECT_EQ(tlb.valid_entries(), 1u);
-  EXPECT_EQ(tlb.invalidations.count(), 2u);
+  tlb.invlpg(0x1abc, {1, 0});  // the current PCID's entry for the page (PCID 2's survives)
+  EXPECT_EQ(tlb.valid_entries(), 2u);
+  EXPECT_EQ(tlb.invalidations.count(), 1u);
   tlb.flush_all();
   EXPECT_EQ(tlb.valid_entries(), 0u);
 }
@@ -108,11 +108,217 @@ TEST(Tlb, ParametersGiveSkylakeLikeDefaults) {
   ParamRegistry registry;
   TlbParameters p({&registry, nullptr, "dtlb"});
   const auto c = p.config();
-  ASSERT_EQ(c.arrays.size(), 3u);
+  ASSERT_EQ(c.arrays.size(), 5u);
   EXPECT_EQ(c.arrays[0].entries, 64u);
   EXPECT_EQ(c.arrays[1].entries, 32u);
-  EXPECT_EQ(c.arrays[2].entries, 4u);
-  EXPECT_EQ(registry.specs().size(), 7u);
+  EXPECT_EQ(c.arrays[2].entries, 0u);  // no 4 MiB array
+  EXPECT_EQ(c.arrays[3].entries, 4u);
+  EXPECT_EQ(c.arrays[4].entries, 0u);  // no mixed array
+  EXPECT_EQ(c.replacement, Replacement::Lru);
+  EXPECT_EQ(registry.specs().size(), 12u);
+}
+
+// ---- replacement policies ----
+
+TlbConfig policy(unsigned ways, Replacement r, std::uint64_t seed = 1) {
+  TlbConfig c{{{12, ways, ways}}, 0};
+  c.replacement = r;
+  c.seed = seed;
+  return c;
+}
+
+// The victim after filling pages 1..4 of a 4-way set and touching 1, 3 and 2 again.
+Addr victim_after_touches(Replacement r) {
+  Tlb tlb({}, policy(4, r));
+  for (Addr p = 1; p <= 4; ++p) tlb.insert(p << 12, entry_4k(p << 20));
+  for (Addr p : {1, 3, 2}) EXPECT_NE(tlb.lookup(p << 12, {}), nullptr);
+  tlb.insert(Addr{5} << 12, entry_4k(Addr{5} << 20));
+  for (Addr p = 1; p <= 4; ++p)
+    if (!tlb.probe(p << 12, {})) return p;
+  return 0;
+}
+
+TEST(TlbReplacement, LruAndTreePlruPickTheirOwnVictims) {
+  // LRU: the order of use is 4, 1, 3, 2 -> 4 is oldest.
+  EXPECT_EQ(victim_after_touches(Replacement::Lru), 4u);
+  // Tree-PLRU over ways 0-3 (pages 1-4): the last touch (page 2, left half) points the root
+  // right, where the touch of page 3 left page 4 as the victim.
+  EXPECT_EQ(victim_after_touches(Replacement::TreePlru), 4u);
+  // A sequence where they differ:
+  Tlb lru({}, policy(4, Replacement::Lru)), plru({}, policy(4, Replacement::TreePlru));
+  for (Tlb* t : {&lru, &plru}) {
+    for (Addr p = 1; p <= 4; ++p) t->insert(p << 12, entry_4k(p << 20));
+    for (Addr p : {1, 2, 3, 4, 1}) t->lookup(p << 12, {});
+    t->insert(Addr{5} << 12, entry_4k(Addr{5} << 20));
+  }
+  // LRU: use order 2,3,4,1 -> evicts 2. PLRU: last touch 1 (left) -> root points right; the
+  // right node points away from 4 (touched after 3) -> way 2 (page 3).
+  EXPECT_EQ(lru.probe(Addr{2} << 12, {}), nullptr);
+  EXPECT_NE(lru.probe(Addr{3} << 12, {}), nullptr);
+  EXPECT_EQ(plru.probe(Addr{3} << 12, {}), nullptr);
+  EXPECT_NE(plru.probe(Addr{2} << 12, {}), nullptr);
+}
+
+TEST(TlbReplacement, RandomIsDeterministicForASeed) {
+  auto survivors = [](std::uint64_t seed) {
+    Tlb tlb({}, policy(8, Replacement::Random, seed));
+    for (Addr p = 1; p <= 64; ++p) tlb.insert(p << 12, entry_4k(p << 20));
+    std::vector<Addr> kept;
+    for (Addr p = 1; p <= 64; ++p)
+      if (tlb.probe(p << 12, {})) kept.push_back(p);
+    return kept;
+  };
+  EXPECT_EQ(survivors(7), survivors(7));
+  EXPECT_NE(survivors(7), survivors(8));
+  EXPECT_EQ(survivors(7).size(), 8u);
+  EXPECT_THROW(Tlb({}, policy(12, Replacement::TreePlru)), std::invalid_argument);  // not a power of two
+}
+
+TEST(TlbArrays, MixedArrayHoldsEveryPageSize) {
+  TlbConfig c{{{0, 8, 8}}, 0};  // Zen 2 style: fully associative, all sizes
+  Tlb tlb({}, c);
+  TlbEntry big = entry_4k(0x40000000);
+  big.page_shift = 30;
+  tlb.insert(0x80001234, big);
+  TlbEntry mid = entry_4k(0x600000);
+  mid.page_shift = 21;
+  tlb.insert(0x200000, mid);
+  tlb.insert(0x5000, entry_4k(0x9000));
+  ASSERT_NE(tlb.lookup(0xbfffffff, {}), nullptr);
+  EXPECT_EQ(tlb.lookup(0xbfffffff, {})->translate(0xbfffffff), 0x7fffffffu);
+  EXPECT_EQ(tlb.lookup(0x3ff000, {})->page_shift, 21);
+  EXPECT_EQ(tlb.lookup(0x5008, {})->translate(0x5008), 0x9008u);
+  EXPECT_EQ(tlb.hits_by_size.counts(), (std::vector<std::uint64_t>{1, 1, 0, 2}));
+  // Set-associative mixed arrays probe once per page size.
+  Tlb sets({}, TlbConfig{{{0, 16, 4}}, 0});
+  sets.insert(0x200000, mid);
+  sets.insert(0x201000, entry_4k(0x9000));
+  EXPECT_EQ(sets.lookup(0x201000, {})->page_shift, 12);  // the 4 KiB entry is found first
+  EXPECT_EQ(sets.lookup(0x3ff000, {})->page_shift, 21);
+}
+
+TEST(TlbArrays, FourMegabytePagesSplinterIntoTheLargestHeldPiece) {
+  Tlb tlb({}, TlbConfig{{{12, 4, 4}, {21, 4, 4}}, 0});
+  TlbEntry four = entry_4k(0x800000);
+  four.page_shift = 22;
+  tlb.insert(0x400000 + 0x234567, four);
+  const TlbEntry* e = tlb.lookup(0x600000, {});
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->page_shift, 21);
+  EXPECT_EQ(e->translate(0x600010), 0xa00010u);
+  EXPECT_EQ(tlb.lookup(0x400000, {}), nullptr);  // the other 2 MiB half was not cached
+}
+
+TEST(TlbHierarchyTest, StlbRefillsTheL1AndFetchesUseTheItlb) {
+  ParamRegistry registry;
+  TlbHierarchyParameters p({&registry, nullptr, "cpu"});
+  TlbHierarchy h({}, p);
+  h.fill(0x1000, AccessKind::Load, entry_4k(0x9000));
+  EXPECT_EQ(h.lookup(0x1000, AccessKind::Load, {}).level, 1);
+  EXPECT_EQ(h.lookup(0x1000, AccessKind::Fetch, {}).level, 2);  // the ITLB missed, the STLB had it
+  const auto again = h.lookup(0x1000, AccessKind::Fetch, {});
+  EXPECT_EQ(again.level, 1);  // refilled into the ITLB
+  EXPECT_EQ(again.cycles, p.itlb.hit_cycles.get());
+  h.dtlb.flush_all();
+  const auto l2 = h.lookup(0x1000, AccessKind::Load, {});
+  EXPECT_EQ(l2.level, 2);
+  EXPECT_EQ(l2.cycles, p.dtlb.hit_cycles.get() + p.stlb.hit_cycles.get());
+  EXPECT_EQ(h.stlb.config().hit_cycles, 12u);
+  EXPECT_EQ(h.lookup(0x7000, AccessKind::Load, {}).level, -1);
+}
+
+// ---- invalidations: exactly which entries survive each operation ----
+
+struct Made {
+  Addr va;
+  TlbEntry entry;
+};
+
+// Every combination of VPID {0,1,2} x PCID {0,1,2} x global x nested context {0,5,6} x two
+// 4 KiB pages, plus a 2 MiB page covering the first one.
+std::vector<Made> population() {
+  std::vector<Made> all;
+  for (std::uint16_t vpid : {0, 1, 2})
+    for (std::uint16_t pcid : {0, 1, 2})
+      for (bool global : {false, true})
+        for (std::uint16_t nested : {0, 5, 6})
+          for (auto [va, shift] : {std::pair<Addr, unsigned>{0x201000, 12}, {0x7000, 12}, {0x201000, 21}}) {
+            TlbEntry e = entry_4k(0xabc000, pcid, global);
+            e.vpid = vpid;
+            e.nested_context = nested;
+            e.page_shift = static_cast<std::uint8_t>(shift);
+            e.physical_base = shift == 21 ? 0x40000000 : 0xabc000;
+            all.push_back({va, e});
+          }
+  return all;
+}
+
+struct InvalidationCase {
+  const char* name;
+  std::function<void(Tlb&)> apply;
+  std::function<bool(const TlbEntry&)> dropped;  // written from the manuals, independently
+};
+
+TEST(TlbInvalidation, EachOperationDropsExactlyItsScope) {
+  auto on_page = [](const TlbEntry& e, Addr va) { return (va >> e.page_shift) == e.virtual_page; };
+  const std::vector<InvalidationCase> cases{
+      {"INVLPG", [](Tlb& t) { t.invlpg(0x201abc, {1, 2, 0}); },
+       [&](const TlbEntry& e) { return e.vpid == 2 && on_page(e, 0x201abc) && (e.global || e.pcid == 1); }},
+      {"MOV CR3, PCIDE=0", [](Tlb& t) { t.mov_to_cr3(0, false, false, 1); },
+       [](const TlbEntry& e) { return e.vpid == 1 && e.pcid == 0 && !e.global; }},
+      {"MOV CR3, PCIDE=1", [](Tlb& t) { t.mov_to_cr3(2, true, false, 1); },
+       [](const TlbEntry& e) { return e.vpid == 1 && e.pcid == 2 && !e.global; }},
+      {"MOV CR3, no-flush", [](Tlb& t) { t.mov_to_cr3(2, true, true, 1); }, [](const TlbEntry&) { return false; }},
+      {"CR4.PGE toggle", [](Tlb& t) { t.cr4_change(2); }, [](const TlbEntry& e) { return e.vpid == 2; }},
+      {"INVPCID 0", [](Tlb& t) { t.invpcid(0, 1, 0x7000, 0); },
+       [&](const TlbEntry& e) { return e.vpid == 0 && e.pcid == 1 && !e.global && on_page(e, 0x7000); }},
+      {"INVPCID 1", [](Tlb& t) { t.invpcid(1, 1, 0, 0); },
+       [](const TlbEntry& e) { return e.vpid == 0 && e.pcid == 1 && !e.global; }},
+      {"INVPCID 2", [](Tlb& t) { t.invpcid(2, 0, 0, 1); }, [](const TlbEntry& e) { return e.vpid == 1; }},
+      {"INVPCID 3", [](Tlb& t) { t.invpcid(3, 0, 0, 1); },
+       [](const TlbEntry& e) { return e.vpid == 1 && !e.global; }},
+      {"INVVPID 0", [](Tlb& t) { t.invvpid(0, 2, 0x201000); },
+       [&](const TlbEntry& e) { return e.vpid == 2 && on_page(e, 0x201000); }},
+      {"INVVPID 1", [](Tlb& t) { t.invvpid(1, 2, 0); }, [](const TlbEntry& e) { return e.vpid == 2; }},
+      {"INVVPID 2", [](Tlb& t) { t.invvpid(2, 0, 0); }, [](const TlbEntry& e) { return e.vpid != 0; }},
+      {"INVVPID 3", [](Tlb& t) { t.invvpid(3, 1, 0); }, [](const TlbEntry& e) { return e.vpid == 1 && !e.global; }},
+      {"INVEPT single", [](Tlb& t) { t.invept(false, 5); }, [](const TlbEntry& e) { return e.nested_context == 5; }},
+      {"INVEPT global", [](Tlb& t) { t.invept(true, 0); }, [](const TlbEntry& e) { return e.nested_context != 0; }},
+      {"TLB_CONTROL 0", [](Tlb& t) { t.svm_tlb_control(0, 1); }, [](const TlbEntry&) { return false; }},
+      {"TLB_CONTROL 1", [](Tlb& t) { t.svm_tlb_control(1, 1); }, [](const TlbEntry&) { return true; }},
+      {"TLB_CONTROL 3", [](Tlb& t) { t.svm_tlb_control(3, 1); }, [](const TlbEntry& e) { return e.vpid == 1; }},
+      {"TLB_CONTROL 7", [](Tlb& t) { t.svm_tlb_control(7, 1); },
+       [](const TlbEntry& e) { return e.vpid == 1 && !e.global; }},
+      {"INVLPGA", [](Tlb& t) { t.invlpga(0x7abc, 2); }, [&](const TlbEntry& e) { return e.vpid == 2 && on_page(e, 0x7abc); }},
+      {"VM entry/exit untagged", [](Tlb& t) { t.transition_flush(); }, [](const TlbEntry& e) { return e.vpid == 0; }},
+  };
+  const auto made = population();
+  for (const auto& c : cases) {
+    Tlb tlb({}, TlbConfig{{{12, 256, 256}, {21, 128, 128}}, 0});
+    for (const auto& m : made) tlb.insert(m.va, m.entry);
+    ASSERT_EQ(tlb.valid_entries(), made.size()) << "every entry must fit";
+    const auto before = tlb.entries();
+    c.apply(tlb);
+    std::size_t expected_survivors = 0;
+    for (const auto& e : before) {
+      const bool survives = tlb.probe(e.virtual_page << e.page_shift, {e.pcid, e.vpid, e.nested_context}) != nullptr &&
+                            [&] {
+                              for (const auto& k : tlb.entries())
+                                if (k.virtual_page == e.virtual_page && k.page_shift == e.page_shift &&
+                                    k.vpid == e.vpid && k.pcid == e.pcid && k.global == e.global &&
+                                    k.nested_context == e.nested_context)
+                                  return true;
+                              return false;
+                            }();
+      EXPECT_EQ(survives, !c.dropped(e)) << c.name << ": vpid " << e.vpid << " pcid " << e.pcid << " global "
+                                         << e.global << " nested " << e.nested_context << " page "
+                                         << to_hex(e.virtual_page << e.page_shift) << "/" << int(e.page_shift);
+      expected_survivors += !c.dropped(e);
+    }
+    EXPECT_EQ(tlb.valid_entries(), expected_survivors) << c.name;
+    EXPECT_EQ(tlb.invalidations.count(), before.size() - expected_survivors) << c.name;
+    EXPECT_EQ(tlb.operations_by_kind.value(), 1.0) << c.name;
+  }
 }
 
 }  // namespace

@@ -16,10 +16,11 @@
 #include "virtsim/common/stats.h"
 #include "virtsim/common/translation_extension.h"
 #include "virtsim/tlb/tlb.h"
+#include "virtsim/tlb/translation_path.h"
 
 namespace virtsim {
 
-class Vcpu : public sc_core::sc_module {
+class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
  public:
   tlm_utils::simple_initiator_socket<Vcpu> translate;  // to the MMU
   tlm_utils::simple_initiator_socket<Vcpu> data;       // loads, stores and fetches
@@ -52,8 +53,8 @@ class Vcpu : public sc_core::sc_module {
 
   Param<double> cpi;
   Param<std::uint32_t> cpl;
-  TlbParameters dtlb_parameters;
-  Tlb dtlb;
+  TlbHierarchyParameters tlb_parameters;
+  TlbHierarchy tlbs;  // L1 ITLB, L1 DTLB, STLB
 
   Counter instructions;
   Counter cycles;
@@ -67,7 +68,10 @@ class Vcpu : public sc_core::sc_module {
   void run();
   void execute_memory(const GuestEvent& event);
   Cycles access_piece(AccessKind kind, Addr va, unsigned size);
-  Cycles translate_miss(AccessKind kind, Addr va, TlbEntry& filled);
+  Cycles translate_miss(Addr va, TranslationExtension& ext) override;
+  TlbTags tags() const {
+    return {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
+  }
   void advance(Cycles c);
 
   const Clock& clock_;
@@ -80,6 +84,7 @@ class Vcpu : public sc_core::sc_module {
   std::uint16_t vpid_ = 0;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
   tlm_utils::tlm_quantumkeeper quantum_;
+  TranslationPath path_;
   tlm::tlm_generic_payload translation_payload_;
   TranslationExtension translation_;
   tlm::tlm_generic_payload data_payload_;

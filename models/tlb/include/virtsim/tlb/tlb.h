@@ -1,8 +1,16 @@
 #pragma once
-// A tagged, set-associative TLB: one array per page size (as Skylake's L1 DTLB has), LRU
-// replacement, entries tagged with PCID and VPID/ASID and carrying the rights the walk
-// combined. Plain C++: the vCPU calls lookup() inline on every access.
+// Tagged TLBs (Intel SDM vol. 3 4.10 and 29.4; AMD APM vol. 2 15.16 and 5.5).
+//
+// A Tlb is a set of arrays: one per page size (as Skylake's L1 DTLB has) or one mixed array
+// holding every size (as Zen 2's fully associative L1 DTLB does), set-associative or fully
+// associative, with LRU, tree-PLRU or seeded random replacement. Entries are tagged with
+// VPID/ASID, PCID, global and the nested context (EPTP / nCR3 identity) they were made under,
+// and carry the rights the walk combined; under nesting an entry maps guest-virtual straight to
+// host-physical (a "combined" mapping). Every invalidation operation is a member with the
+// architectural scope of the instruction or event it models. Plain C++: the vCPU calls
+// lookup() inline on every access.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "virtsim/common/param.h"
@@ -13,7 +21,8 @@ namespace virtsim {
 
 struct TlbTags {
   std::uint16_t pcid = 0;
-  std::uint16_t vpid = 0;  // VPID or ASID; 0 outside a guest
+  std::uint16_t vpid = 0;            // VPID or ASID; 0 outside a guest (and for guests without tagging)
+  std::uint16_t nested_context = 0;  // EPTP / nCR3 identity of a combined mapping; 0: none
 };
 
 struct TlbEntry {
@@ -22,17 +31,23 @@ struct TlbEntry {
   bool writable = false;
   bool user = false;
   bool executable = false;
+  bool dirty = false;  // the leaf's D flag was set: a store may use the entry without a walk
   std::uint8_t page_shift = 12;
   std::uint16_t pcid = 0;
   std::uint16_t vpid = 0;
+  std::uint16_t nested_context = 0;
   Addr virtual_page = 0;   // va >> page_shift
   Addr physical_base = 0;  // physical address of the page
-  std::uint64_t last_use = 0;
 
   Addr translate(Addr va) const { return physical_base | (va & ((Addr{1} << page_shift) - 1)); }
+  bool maps(Addr va) const { return virtual_page == (va >> page_shift); }
 };
 
+enum class Replacement : std::uint8_t { Lru, TreePlru, Random };
+Replacement parse_replacement(const std::string& name);  // "lru", "plru", "random"
+
 // Shape of one array: `entries` = sets x ways; ways == entries is fully associative.
+// page_shift 0 marks a mixed array holding every page size.
 struct TlbArrayGeometry {
   unsigned page_shift = 12;
   unsigned entries = 64;
@@ -42,16 +57,48 @@ struct TlbArrayGeometry {
 struct TlbConfig {
   std::vector<TlbArrayGeometry> arrays;  // arrays with 0 entries are left out
   Cycles hit_cycles = 0;                 // added to an access that hits
+  Replacement replacement = Replacement::Lru;
+  std::uint64_t seed = 1;                // random replacement
 };
+
+// The operations that drop entries, for statistics (labels in kInvalidationNames).
+enum class Invalidation : std::uint8_t {
+  Invlpg,
+  MovToCr3,
+  Cr4Change,
+  InvpcidAddress,
+  InvpcidSingle,
+  InvpcidAllWithGlobals,
+  InvpcidAllButGlobals,
+  InvvpidAddress,
+  InvvpidSingle,
+  InvvpidAll,
+  InvvpidSingleButGlobals,
+  InveptSingle,
+  InveptGlobal,
+  SvmTlbControl,
+  Invlpga,
+  TransitionFlush,
+  Count
+};
+extern const std::vector<std::string> kInvalidationNames;
 
 // The parameters of one TLB, declared once; config() gives the plain values.
 class TlbParameters {
  public:
-  explicit TlbParameters(const Scope& scope);
-  TlbConfig config() const;
+  // Defaults give a Skylake-like L1 DTLB (REFERENCE.md); other levels pass their own.
+  struct Defaults {
+    unsigned entries_4k = 64, ways_4k = 4, entries_2m = 32, ways_2m = 4, entries_1g = 4, ways_1g = 4;
+    unsigned mixed_entries = 0, mixed_ways = 0, hit_cycles = 0;
+  };
+  explicit TlbParameters(const Scope& scope) : TlbParameters(scope, Defaults{}) {}
+  TlbParameters(const Scope& scope, const Defaults& defaults);
+  TlbConfig config(std::uint64_t seed = 1) const;
 
-  Param<std::uint32_t> entries_4k, ways_4k, entries_2m, ways_2m, entries_1g, ways_1g;
+  Param<std::uint32_t> entries_4k, ways_4k, entries_2m, ways_2m, entries_4m, ways_4m, entries_1g, ways_1g;
+  Param<std::uint32_t> mixed_entries, mixed_ways;
   Param<std::uint32_t> hit_cycles;
+  Param<std::string> replacement;
 };
 
 class Tlb {
@@ -61,15 +108,20 @@ class Tlb {
   // The matching entry, or nullptr; counts an access and a hit or miss.
   const TlbEntry* lookup(Addr va, TlbTags tags) {
     ++accesses;
-    ++tick_;
     for (auto& array : arrays_) {
+      if (array.mixed) {
+        if (TlbEntry* e = lookup_mixed(array, va, tags)) return e;
+        continue;
+      }
       const Addr page = va >> array.page_shift;
-      TlbEntry* set = &array.entries[(page & array.set_mask) * array.ways];
+      const std::size_t set = page & array.set_mask;
+      TlbEntry* base = &array.entries[set * array.ways];
       for (unsigned way = 0; way < array.ways; ++way) {
-        TlbEntry& e = set[way];
-        if (e.valid && e.virtual_page == page && e.vpid == tags.vpid && (e.global || e.pcid == tags.pcid)) {
-          e.last_use = tick_;
+        TlbEntry& e = base[way];
+        if (e.valid && e.virtual_page == page && matches(e, tags)) {
+          touch(array, set, way);
           ++hits;
+          hits_by_size.add(size_index(e.page_shift));
           return &e;
         }
       }
@@ -77,33 +129,132 @@ class Tlb {
     ++misses;
     return nullptr;
   }
+  // Looks without counting or touching replacement state (tests, debugging).
+  const TlbEntry* probe(Addr va, TlbTags tags) const;
 
-  // Fills an entry for a completed walk, evicting the set's least recently used entry.
+  // Fills an entry for a completed walk. A page larger than any array holds is cached as the
+  // largest held piece containing va (hardware splinters such pages the same way).
   void insert(Addr va, const TlbEntry& entry);
-  // INVLPG-like: drops every entry (any PCID, global or not) that maps va for this VPID.
-  void invalidate_page(Addr va, std::uint16_t vpid);
+
+  // ---- invalidations (scopes per SDM 4.10.4, 29.4.3 and APM 15.16) ----
+  // INVLPG: the page of va, current VPID, current PCID and global entries.
+  void invlpg(Addr va, TlbTags current);
+  // MOV to CR3. PCIDE=0: every non-global entry of the VPID with PCID 0. PCIDE=1: the non-global
+  // entries of the new PCID, unless bit 63 (no-flush) was set.
+  void mov_to_cr3(std::uint16_t new_pcid, bool pcide, bool no_flush, std::uint16_t vpid);
+  // A CR4 write that changes PGE (or clears PCIDE): every entry of the VPID, global too.
+  void cr4_change(std::uint16_t vpid);
+  // INVPCID types 0-3 within the current VPID.
+  void invpcid(unsigned type, std::uint16_t pcid, Addr va, std::uint16_t vpid);
+  // INVVPID types 0-3 (individual address, single context, all contexts, single context
+  // retaining globals).
+  void invvpid(unsigned type, std::uint16_t vpid, Addr va);
+  // INVEPT single context (the combined mappings of one EPTP) or global (every combined mapping).
+  void invept(bool global, std::uint16_t nested_context);
+  // SVM TLB_CONTROL at VMRUN: 0 nothing, 1 everything, 3 the guest's ASID, 7 its non-global entries.
+  void svm_tlb_control(unsigned value, std::uint16_t asid);
+  // INVLPGA: the page of va for one ASID.
+  void invlpga(Addr va, std::uint16_t asid);
+  // VM entry or exit with VPID/ASID tagging off: every mapping of VPID 0 (SDM 29.4.3.3).
+  void transition_flush();
   void flush_all();
 
   const TlbConfig& config() const { return config_; }
   std::size_t valid_entries() const;
+  // Every valid entry (tests check exactly which survive an invalidation).
+  std::vector<TlbEntry> entries() const;
 
   Counter accesses;
   Counter hits;
   Counter misses;
   Counter evictions;
   Counter invalidations;
+  VectorStat hits_by_size;
+  VectorStat fills_by_size;
+  VectorStat evictions_by_size;
+  VectorStat invalidated_by_kind;  // entries dropped per operation
+  VectorStat operations_by_kind;   // operations executed
   Formula miss_rate;
+
+  static std::size_t size_index(unsigned page_shift) {
+    return page_shift == 12 ? 0 : page_shift == 21 ? 1 : page_shift == 22 ? 2 : 3;
+  }
 
  private:
   struct Array {
-    unsigned page_shift;
-    unsigned ways;
-    Addr set_mask;
-    std::vector<TlbEntry> entries;  // set-major
+    bool mixed = false;
+    unsigned page_shift = 12;
+    unsigned ways = 1;
+    Addr set_mask = 0;
+    std::vector<TlbEntry> entries;      // set-major
+    std::vector<std::uint64_t> state;   // per way: LRU stamp; per set: PLRU bits (entries/ways words)
   };
+  static bool matches(const TlbEntry& e, TlbTags tags) {
+    return e.vpid == tags.vpid && e.nested_context == tags.nested_context && (e.global || e.pcid == tags.pcid);
+  }
+  TlbEntry* lookup_mixed(Array& array, Addr va, TlbTags tags);
+  void touch(Array& array, std::size_t set, unsigned way) {
+    if (config_.replacement == Replacement::Lru) {
+      array.state[set * array.ways + way] = ++tick_;
+    } else if (config_.replacement == Replacement::TreePlru) {
+      touch_plru(array, set, way);
+    }
+  }
+  void touch_plru(Array& array, std::size_t set, unsigned way);
+  unsigned victim(Array& array, std::size_t set);
+  void fill(Array& array, std::size_t set, const TlbEntry& entry);
+  template <typename Predicate>
+  void invalidate_if(Invalidation kind, Predicate drop);
+
   TlbConfig config_;
   std::vector<Array> arrays_;
   std::uint64_t tick_ = 0;
+  std::uint64_t random_state_;
+};
+
+// A TLB hierarchy: L1 ITLB (fetches), L1 DTLB (loads and stores) and a unified second level
+// (STLB), each optional. An STLB hit refills the L1; a walk fills both.
+struct TlbLookup {
+  const TlbEntry* entry = nullptr;
+  int level = -1;     // 1: L1, 2: STLB, -1: miss
+  Cycles cycles = 0;  // latency of the levels looked up
+};
+
+class TlbHierarchyParameters {
+ public:
+  explicit TlbHierarchyParameters(const Scope& scope);
+  TlbParameters itlb, dtlb, stlb;
+  Param<bool> itlb_enabled, stlb_enabled;
+};
+
+class TlbHierarchy {
+ public:
+  TlbHierarchy(const Scope& scope, const TlbHierarchyParameters& parameters, std::uint64_t seed = 1);
+
+  Tlb& l1(AccessKind kind) { return kind == AccessKind::Fetch && itlb_on_ ? itlb : dtlb; }
+  // After an L1 miss: the STLB, refilling the L1 on a hit.
+  TlbLookup lookup_second_level(Addr va, AccessKind kind, TlbTags tags);
+  TlbLookup lookup(Addr va, AccessKind kind, TlbTags tags);
+  void fill(Addr va, AccessKind kind, const TlbEntry& entry);
+
+  // The same operations as Tlb, applied to every level.
+  template <typename Op>
+  void each(Op op) {
+    op(dtlb);
+    if (itlb_on_) op(itlb);
+    if (stlb_on_) op(stlb);
+  }
+
+  bool itlb_on() const { return itlb_on_; }
+  bool stlb_on() const { return stlb_on_; }
+
+  Tlb itlb;
+  Tlb dtlb;
+  Tlb stlb;
+
+ private:
+  bool itlb_on_;
+  bool stlb_on_;
 };
 
 }  // namespace virtsim

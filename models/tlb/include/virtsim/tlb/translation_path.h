@@ -1,0 +1,87 @@
+#pragma once
+// The translation path of one vCPU, as plain C++: L1 TLB (ITLB or DTLB by access kind), then
+// the STLB, then a miss handler (the page walker, reached over TLM in the simulator and
+// directly in tests and benchmarks). The vCPU module runs exactly this code, so the
+// differential tests that drive it check the simulator's own hot path.
+#include "virtsim/common/translation_extension.h"
+#include "virtsim/tlb/tlb.h"
+
+namespace virtsim {
+
+// Resolves a TLB miss: fills the response half of `ext` (the request half is set) and
+// returns the cycles the walk took.
+class TranslationMissHandler {
+ public:
+  virtual ~TranslationMissHandler() = default;
+  virtual Cycles translate_miss(Addr va, TranslationExtension& ext) = 0;
+};
+
+struct PathResult {
+  bool fault = false;  // details in the extension passed to translate()
+  Addr physical_address = 0;
+  int level = 0;       // 1: L1 TLB hit, 2: STLB hit, 0: walked
+  Cycles cycles = 0;   // TLB lookups plus the walk
+};
+
+class TranslationPath {
+ public:
+  explicit TranslationPath(TlbHierarchy& tlbs) : tlbs_(tlbs) {}
+
+  // `ext` carries the request (paging controls, tags, CPL, kind) to the miss handler and
+  // brings back its response; it is only touched on a miss.
+  PathResult translate(Addr va, AccessKind kind, bool user, TlbTags tags, TranslationExtension& ext,
+                       TranslationMissHandler& handler) {
+    Tlb& first = tlbs_.l1(kind);
+    PathResult r;
+    r.cycles = first.config().hit_cycles;
+    if (const TlbEntry* e = first.lookup(va, tags); usable(e, kind, user)) {
+      r.physical_address = e->translate(va);
+      r.level = 1;
+      return r;
+    }
+    if (tlbs_.stlb_on()) {
+      r.cycles += tlbs_.stlb.config().hit_cycles;
+      if (const TlbEntry* e = tlbs_.stlb.lookup(va, tags); usable(e, kind, user)) {
+        first.insert(va, *e);
+        r.physical_address = e->translate(va);
+        r.level = 2;
+        return r;
+      }
+    }
+    r.cycles += handler.translate_miss(va, ext);
+    if (ext.fault) {
+      r.fault = true;
+      return r;
+    }
+    tlbs_.fill(va, kind, entry_from(ext, tags));
+    r.physical_address = ext.physical_address;
+    return r;
+  }
+
+  // A cached entry without the rights for this access is not used: the walk re-checks them
+  // (and sets D for a store to a clean page), as hardware does before raising a fault.
+  static bool usable(const TlbEntry* e, AccessKind kind, bool user) {
+    return e && (kind != AccessKind::Store || (e->writable && e->dirty)) && (!user || e->user) &&
+           (kind != AccessKind::Fetch || e->executable);
+  }
+
+  static TlbEntry entry_from(const TranslationExtension& ext, TlbTags tags) {
+    TlbEntry e;
+    e.page_shift = ext.page_shift;
+    e.physical_base = ext.physical_address & ~((Addr{1} << ext.page_shift) - 1);
+    e.pcid = tags.pcid;
+    e.vpid = tags.vpid;
+    e.nested_context = tags.nested_context;
+    e.global = ext.global;
+    e.writable = ext.writable;
+    e.user = ext.user;
+    e.executable = ext.executable;
+    e.dirty = ext.dirty;
+    return e;
+  }
+
+ private:
+  TlbHierarchy& tlbs_;
+};
+
+}  // namespace virtsim

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "virtsim/common/translation_extension.h"
+#include "virtsim/mmu/walk_request.h"
 
 namespace virtsim {
 
@@ -33,33 +34,10 @@ void MmuModule::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time&
     payload.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
     return;
   }
-  WalkRequest request;
-  request.guest = ext->paging;
-  request.nested = ext->nested;
-  request.nested_controls = ext->nested_paging;
-  request.va = payload.get_address();
-  request.kind = ext->kind;
-  request.user = ext->cpl == 3;
-  request.guest_tag = (std::uint32_t{ext->vpid} << 12) | ext->pcid;
-  request.nested_tag = ext->nested_context;
+  const WalkRequest request = to_walk_request(payload.get_address(), *ext);
   const WalkOutcome& outcome = walker.walk(request, *this);
-  const Translation& t = outcome.translation;
-  if (check) check_against_reference(request, t);
-  ext->fault = t.fault;
-  ext->fault_kind = static_cast<std::uint8_t>(t.fault_kind);
-  ext->error_code = t.error_code;
-  ext->exit_qualification = t.exit_qualification;
-  ext->guest_physical_address = t.guest_physical_address;
-  ext->physical_address = t.physical_address;
-  ext->page_shift = static_cast<std::uint8_t>(t.page_shift);
-  ext->leaf_entry = t.leaf_entry;
-  ext->global = t.global;
-  ext->writable = t.writable;
-  ext->user = t.user;
-  ext->executable = t.executable;
-  ext->dirty = t.dirty;
-  ext->walk_refs = outcome.refs;
-  ext->walk_cycles = outcome.cycles;
+  if (check) check_against_reference(request, outcome.translation);
+  to_extension(outcome, *ext);
   // Occupancy: the walker that frees up first takes the request.
   const sc_core::sc_time arrival = sc_core::sc_time_stamp() + delay;
   auto slot = walker_free_at_.begin();

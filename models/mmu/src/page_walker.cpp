@@ -344,7 +344,6 @@ void PageWalker::finish_nested(Addr hpa, unsigned page_shift, bool writable, boo
 }
 
 void PageWalker::finish_walk(MemoryPort& port) {
-  const PagingControls& c = request_.guest;
   // Accessed flags on every guest entry this walk read, dirty on the leaf for a store (SDM
   // 4.8). Entries a prefix-cache hit skipped already have A set: only such entries are cached.
   const std::uint64_t leaf = guest_entries_[leaf_level_];
@@ -361,7 +360,7 @@ void PageWalker::finish_walk(MemoryPort& port) {
   Translation& t = outcome_.translation;
   t = Translation{};
   t.leaf_entry = leaf;
-  t.page_shift = guest_page_shift_;
+  t.page_shift = t.mapping_shift = guest_page_shift_;
   t.writable = rights_.writable;
   t.user = rights_.user;
   t.executable = !rights_.execute_disable;

@@ -262,7 +262,7 @@ Translation walk_1d(const std::function<std::uint64_t(Addr, unsigned)>& read, co
     if (d.leaf) {
       if (const auto code = check_access(c, rights, kind, user)) return page_fault(code);
       Translation t;
-      t.page_shift = leaf_shift(c.format, level);
+      t.page_shift = t.mapping_shift = leaf_shift(c.format, level);
       t.physical_address = d.address | (va & ((Addr{1} << t.page_shift) - 1));
       t.leaf_entry = entry;
       t.writable = rights.writable;

@@ -439,7 +439,9 @@ TEST_P(OneDimensionalDifferential, AgreesWithTheReference) {
     memory.read(a, &v, bytes);
     return v;
   };
-  if (format == TableFormat::Pae) ASSERT_TRUE(load_pae_pdptes(read, c));
+  if (format == TableFormat::Pae) {
+    ASSERT_TRUE(load_pae_pdptes(read, c));
+  }
   WalkerConfig config;
   config.pwc = {true, prefix, 32, 4, 2};
   PageWalker walker({}, config);
@@ -449,7 +451,9 @@ TEST_P(OneDimensionalDifferential, AgreesWithTheReference) {
       map_random();
       builder.unmap(root, mapped[rng() % mapped.size()]);
       c.write_protect = rng() % 2;  // CR0.WP both ways
-      if (format == TableFormat::Pae) ASSERT_TRUE(load_pae_pdptes(read, c));
+      if (format == TableFormat::Pae) {
+    ASSERT_TRUE(load_pae_pdptes(read, c));
+  }
       walker.flush_guest_caches();
     }
     const Addr va = i % 2 ? mapped[rng() % mapped.size()] + (rng() % kPageSize2M) : rng() % space;

@@ -195,6 +195,7 @@ void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
 
 void Tlb::insert(Addr va, const TlbEntry& entry_in) {
   TlbEntry entry = entry_in;
+  if (entry.mapping_shift < entry.page_shift) entry.mapping_shift = entry.page_shift;
   entry.virtual_page = va >> entry.page_shift;
   Array* exact = nullptr;
   Array* mixed = nullptr;
@@ -232,7 +233,7 @@ void Tlb::invalidate_if(Invalidation kind, Predicate drop) {
 
 void Tlb::invlpg(Addr va, TlbTags current) {
   invalidate_if(Invalidation::Invlpg, [&](const TlbEntry& e) {
-    return e.vpid == current.vpid && e.maps(va) && (e.global || e.pcid == current.pcid);
+    return e.vpid == current.vpid && e.same_mapping(va) && (e.global || e.pcid == current.pcid);
   });
 }
 
@@ -254,7 +255,7 @@ void Tlb::invpcid(unsigned type, std::uint16_t pcid, Addr va, std::uint16_t vpid
   switch (type) {
     case 0:
       return invalidate_if(Invalidation::InvpcidAddress, [&](const TlbEntry& e) {
-        return e.vpid == vpid && !e.global && e.pcid == pcid && e.maps(va);
+        return e.vpid == vpid && !e.global && e.pcid == pcid && e.same_mapping(va);
       });
     case 1:
       return invalidate_if(Invalidation::InvpcidSingle,
@@ -272,7 +273,7 @@ void Tlb::invvpid(unsigned type, std::uint16_t vpid, Addr va) {
   switch (type) {
     case 0:
       return invalidate_if(Invalidation::InvvpidAddress,
-                           [&](const TlbEntry& e) { return e.vpid == vpid && e.maps(va); });
+                           [&](const TlbEntry& e) { return e.vpid == vpid && e.same_mapping(va); });
     case 1: return invalidate_if(Invalidation::InvvpidSingle, [&](const TlbEntry& e) { return e.vpid == vpid; });
     case 2: return invalidate_if(Invalidation::InvvpidAll, [](const TlbEntry& e) { return e.vpid != 0; });
     case 3:
@@ -302,7 +303,7 @@ void Tlb::svm_tlb_control(unsigned value, std::uint16_t asid) {
 }
 
 void Tlb::invlpga(Addr va, std::uint16_t asid) {
-  invalidate_if(Invalidation::Invlpga, [&](const TlbEntry& e) { return e.vpid == asid && e.maps(va); });
+  invalidate_if(Invalidation::Invlpga, [&](const TlbEntry& e) { return e.vpid == asid && e.same_mapping(va); });
 }
 
 void Tlb::transition_flush() {

@@ -33,6 +33,7 @@ struct TranslationExtension : tlm::tlm_extension<TranslationExtension> {
   Addr guest_physical_address = 0;  // 2-D: the final gPA, or the faulting gPA
   Addr physical_address = 0;        // (host-)physical translation of the payload address when !fault
   std::uint8_t page_shift = 12;     // 12, 21, 22 or 30: size of the mapping a TLB may cache
+  std::uint8_t mapping_shift = 12;  // size of the (guest) page-table mapping (>= page_shift under nesting)
   std::uint64_t leaf_entry = 0;     // the leaf entry as read
   bool global = false;              // the leaf's G bit
   bool writable = false;            // rights combined over all levels, for the TLB entry

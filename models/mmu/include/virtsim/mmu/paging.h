@@ -196,6 +196,7 @@ struct Translation {
   Addr guest_physical_address = 0;       // 2-D: the gPA of the final access, or the faulting gPA
   Addr physical_address = 0;             // (host-)physical address when !fault
   unsigned page_shift = 12;              // size of the mapping a TLB may cache (2-D: the smaller)
+  unsigned mapping_shift = 12;           // size of the (guest) page-table mapping
   std::uint64_t leaf_entry = 0;          // the (guest) leaf entry as read
   // Rights combined over every level of both dimensions (what a TLB entry caches).
   bool writable = false;

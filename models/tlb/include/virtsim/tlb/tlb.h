@@ -33,6 +33,9 @@ struct TlbEntry {
   bool executable = false;
   bool dirty = false;  // the leaf's D flag was set: a store may use the entry without a walk
   std::uint8_t page_shift = 12;
+  // Size of the mapping in the (guest) page table; larger than page_shift when the TLB holds a
+  // splintered piece. Invalidation by address drops every piece of the mapping.
+  std::uint8_t mapping_shift = 12;
   std::uint16_t pcid = 0;
   std::uint16_t vpid = 0;
   std::uint16_t nested_context = 0;
@@ -41,6 +44,10 @@ struct TlbEntry {
 
   Addr translate(Addr va) const { return physical_base | (va & ((Addr{1} << page_shift) - 1)); }
   bool maps(Addr va) const { return virtual_page == (va >> page_shift); }
+  bool same_mapping(Addr va) const {
+    const unsigned shift = mapping_shift > page_shift ? mapping_shift : page_shift;
+    return ((virtual_page << page_shift) >> shift) == (va >> shift);
+  }
 };
 
 enum class Replacement : std::uint8_t { Lru, TreePlru, Random };

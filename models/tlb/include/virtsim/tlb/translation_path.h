@@ -68,6 +68,7 @@ class TranslationPath {
   static TlbEntry entry_from(const TranslationExtension& ext, TlbTags tags) {
     TlbEntry e;
     e.page_shift = ext.page_shift;
+    e.mapping_shift = ext.mapping_shift;
     e.physical_base = ext.physical_address & ~((Addr{1} << ext.page_shift) - 1);
     e.pcid = tags.pcid;
     e.vpid = tags.vpid;

@@ -16,13 +16,6 @@ namespace {
 const std::vector<std::string> kSizeLabels{"4K", "2M", "4M", "1G"};
 }
 
-Replacement parse_replacement(const std::string& name) {
-  if (name == "lru") return Replacement::Lru;
-  if (name == "plru") return Replacement::TreePlru;
-  if (name == "random") return Replacement::Random;
-  throw std::invalid_argument("unknown replacement policy '" + name + "' (expected lru, plru or random)");
-}
-
 TlbParameters::TlbParameters(const Scope& scope, const Defaults& d)
     : VIRTSIM_MEMBER(entries_4k, scope, d.entries_4k, "entries", "entries for 4 KiB pages (0: no such array)",
                      Range{0, 65536}),
@@ -44,7 +37,7 @@ TlbParameters::TlbParameters(const Scope& scope, const Defaults& d)
       VIRTSIM_MEMBER(hit_cycles, scope, d.hit_cycles, "cycles", "latency added to an access that hits",
                      Range{0, 1000}),
       VIRTSIM_MEMBER(replacement, scope, "lru", "", "replacement policy: lru, plru (tree pseudo-LRU) or random (seeded)",
-                     {}, {"lru", "plru", "random"}) {}
+                     {}, replacement_choices()) {}
 
 TlbConfig TlbParameters::config(std::uint64_t seed) const {
   TlbConfig c;
@@ -70,8 +63,7 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
       VIRTSIM_MEMBER(operations_by_kind, scope, "operations", "invalidation operations executed", kInvalidationNames),
       VIRTSIM_MEMBER(miss_rate, scope, "ratio", "misses / accesses",
                      [this] { return accesses.count() ? static_cast<double>(misses.count()) / accesses.count() : 0.0; }),
-      config_(config),
-      random_state_(config.seed | 1) {
+      config_(config) {
   for (const auto& g : config.arrays) {
     if (g.entries == 0) continue;
     if (g.ways == 0 || g.entries % g.ways != 0)
@@ -80,17 +72,8 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
     const unsigned sets = g.entries / g.ways;
     if (sets & (sets - 1))
       throw std::invalid_argument(scope.path + ": " + std::to_string(sets) + " sets is not a power of two");
-    if (config.replacement == Replacement::TreePlru && ((g.ways & (g.ways - 1)) || g.ways > 64))
-      throw std::invalid_argument(scope.path + ": tree-PLRU needs a power-of-two number of ways up to 64, not " +
-                                  std::to_string(g.ways));
-    Array a;
-    a.mixed = g.page_shift == 0;
-    a.page_shift = g.page_shift;
-    a.ways = g.ways;
-    a.set_mask = sets - 1;
-    a.entries.resize(g.entries);
-    a.state.resize(g.entries, 0);
-    arrays_.push_back(std::move(a));
+    arrays_.push_back(Array{g.page_shift == 0, g.page_shift, g.ways, Addr{sets} - 1, std::vector<TlbEntry>(g.entries),
+                            ReplacementState(config.replacement, sets, g.ways, config.seed + arrays_.size(), scope.path)});
   }
 }
 
@@ -129,47 +112,11 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
   return nullptr;
 }
 
-void Tlb::touch_plru(Array& array, std::size_t set, unsigned way) {
-  // Heap-ordered tree of ways-1 bits; each node on the path is set to point away from `way`.
-  std::uint64_t& bits = array.state[set];
-  unsigned node = 1;
-  for (unsigned span = array.ways / 2; span >= 1; span /= 2) {
-    const bool right = way & span;
-    if (right) bits &= ~(std::uint64_t{1} << node);
-    else bits |= std::uint64_t{1} << node;
-    node = 2 * node + (right ? 1 : 0);
-  }
-}
-
 unsigned Tlb::victim(Array& array, std::size_t set) {
-  TlbEntry* base = &array.entries[set * array.ways];
+  const TlbEntry* base = &array.entries[set * array.ways];
   for (unsigned way = 0; way < array.ways; ++way)
     if (!base[way].valid) return way;
-  switch (config_.replacement) {
-    case Replacement::Lru: {
-      unsigned oldest = 0;
-      for (unsigned way = 1; way < array.ways; ++way)
-        if (array.state[set * array.ways + way] < array.state[set * array.ways + oldest]) oldest = way;
-      return oldest;
-    }
-    case Replacement::TreePlru: {
-      const std::uint64_t bits = array.state[set];
-      unsigned node = 1, way = 0;
-      for (unsigned span = array.ways / 2; span >= 1; span /= 2) {
-        const bool right = bits & (std::uint64_t{1} << node);
-        if (right) way |= span;
-        node = 2 * node + (right ? 1 : 0);
-      }
-      return way;
-    }
-    case Replacement::Random: {
-      random_state_ ^= random_state_ << 13;  // xorshift64: deterministic for a seed
-      random_state_ ^= random_state_ >> 7;
-      random_state_ ^= random_state_ << 17;
-      return static_cast<unsigned>(random_state_ % array.ways);
-    }
-  }
-  return 0;
+  return array.replacement.victim(set);
 }
 
 void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {

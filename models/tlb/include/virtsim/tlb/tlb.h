@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "virtsim/common/param.h"
+#include "virtsim/common/replacement.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/common/units.h"
 
@@ -49,9 +50,6 @@ struct TlbEntry {
     return ((virtual_page << page_shift) >> shift) == (va >> shift);
   }
 };
-
-enum class Replacement : std::uint8_t { Lru, TreePlru, Random };
-Replacement parse_replacement(const std::string& name);  // "lru", "plru", "random"
 
 // Shape of one array: `entries` = sets x ways; ways == entries is fully associative.
 // page_shift 0 marks a mixed array holding every page size.
@@ -193,30 +191,21 @@ class Tlb {
     unsigned page_shift = 12;
     unsigned ways = 1;
     Addr set_mask = 0;
-    std::vector<TlbEntry> entries;      // set-major
-    std::vector<std::uint64_t> state;   // per way: LRU stamp; per set: PLRU bits (entries/ways words)
+    std::vector<TlbEntry> entries;  // set-major
+    ReplacementState replacement;
   };
   static bool matches(const TlbEntry& e, TlbTags tags) {
     return e.vpid == tags.vpid && e.nested_context == tags.nested_context && (e.global || e.pcid == tags.pcid);
   }
   TlbEntry* lookup_mixed(Array& array, Addr va, TlbTags tags);
-  void touch(Array& array, std::size_t set, unsigned way) {
-    if (config_.replacement == Replacement::Lru) {
-      array.state[set * array.ways + way] = ++tick_;
-    } else if (config_.replacement == Replacement::TreePlru) {
-      touch_plru(array, set, way);
-    }
-  }
-  void touch_plru(Array& array, std::size_t set, unsigned way);
-  unsigned victim(Array& array, std::size_t set);
+  static void touch(Array& array, std::size_t set, unsigned way) { array.replacement.touch(set, way); }
+  static unsigned victim(Array& array, std::size_t set);
   void fill(Array& array, std::size_t set, const TlbEntry& entry);
   template <typename Predicate>
   void invalidate_if(Invalidation kind, Predicate drop);
 
   TlbConfig config_;
   std::vector<Array> arrays_;
-  std::uint64_t tick_ = 0;
-  std::uint64_t random_state_;
 };
 
 // A TLB hierarchy: L1 ITLB (fetches), L1 DTLB (loads and stores) and a unified second level

@@ -129,6 +129,9 @@ ComponentNode vcpu_component(const std::string& name) {
 ComponentNode mmu_component(const std::string& name) {
   return {name, "mmu", {{"translate", PortRole::Target, true}, {"memory", PortRole::Initiator, true}}};
 }
+ComponentNode cache_component(const std::string& name) {
+  return {name, "cache", {{"cpu_side", PortRole::Target, true}, {"memory_side", PortRole::Initiator, true}}};
+}
 ComponentNode kernel_component(const std::string& name) {
   return {name, "kernel", {{"faults", PortRole::Target, false}}};
 }
@@ -141,12 +144,16 @@ PlatformGraph make_standard_platform(unsigned cpus) {
   g.add_component(memory_component("memory"));
   g.add_component(kernel_component("kernel"));
   for (unsigned i = 0; i < cpus; ++i) {
-    const std::string cpu = "cpu" + std::to_string(i), mmu = "mmu" + std::to_string(i);
+    const std::string cpu = "cpu" + std::to_string(i), mmu = "mmu" + std::to_string(i),
+                      cache = "cache" + std::to_string(i);
     g.add_component(vcpu_component(cpu));
     g.add_component(mmu_component(mmu));
+    g.add_component(cache_component(cache));
     g.bind(cpu, "translate", mmu, "translate");
-    g.bind(cpu, "data", "memory", "port");
-    g.bind(mmu, "memory", "memory", "port");
+    // Data first, walker second: the cache module tells requesters apart by binding order.
+    g.bind(cpu, "data", cache, "cpu_side");
+    g.bind(mmu, "memory", cache, "cpu_side");
+    g.bind(cache, "memory_side", "memory", "port");
     g.bind(cpu, "fault_handler", "kernel", "faults");
   }
   return g;

@@ -143,6 +143,11 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                      "EPTP bit 6: EPT accessed/dirty flags (guest-table accesses count as writes)"),
       guest_memory_mib(module_scope(context, *this).child("nested"), "guest_memory_mib", 1024, "MiB",
                      "guest-physical memory the hypervisor backs with host frames", Range{16, 1 << 20}),
+      VIRTSIM_MEMBER(line_bytes, module_scope(context, *this), 64, "bytes", "cache line size of every cache",
+                     Range{16, 512}),
+      // Skylake-S L3 as tabulated by AnandTech ("The Intel Skylake-X Review", 2017): 2 MiB per
+      // core (8 MiB for four), 16-way, 44 cycles load-to-use, i.e. 33 after the L2's 11.
+      llc_parameters(module_scope(context, *this).child("llc"), {8192, 16, 33}, "shared last-level cache"),
       workload_parameters(context.child("workload")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
@@ -198,6 +203,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     vcpus_.push_back(std::make_unique<Vcpu>(node->name.c_str(), context, *clock_));
   for (const auto* node : graph_.components_of_type("mmu"))
     mmus_.push_back(std::make_unique<MmuModule>(node->name.c_str(), context, *clock_));
+  llc_ = std::make_unique<Cache>(module_scope(context, *this).child("llc"), llc_parameters.config(line_bytes, seed + 77));
+  for (const auto* node : graph_.components_of_type("cache"))
+    caches_.push_back(std::make_unique<CacheModule>(node->name.c_str(), context, *clock_, *llc_, line_bytes,
+                                                    seed + 100 + caches_.size()));
+  auto find_cache = [&](const std::string& n) -> CacheModule& {
+    for (auto& c : caches_) if (c->basename() == n) return *c;
+    throw PlatformError("platform: no cache '" + n + "'");
+  };
   auto find_vcpu = [&](const std::string& n) -> Vcpu& {
     for (auto& c : vcpus_) if (c->basename() == n) return *c;
     throw PlatformError("platform: no vCPU '" + n + "'");
@@ -217,6 +230,15 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       find_vcpu(from.name).data.bind(memory_->port);
     else if (from.type == "mmu" && edge.initiator_port == "memory" && to.type == "memory")
       find_mmu(from.name).memory.bind(memory_->port);
+    else if ((from.type == "vcpu" || from.type == "mmu") && to.type == "cache") {
+      CacheModule& cache = find_cache(to.name);
+      // multi_passthrough sockets number their bindings in order; remember who each one is.
+      cache.set_requester(static_cast<unsigned>(cache.cpu_side.size()),
+                          from.type == "mmu" ? Requester::Walk : Requester::Data);
+      if (from.type == "vcpu") find_vcpu(from.name).data.bind(cache.cpu_side);
+      else find_mmu(from.name).memory.bind(cache.cpu_side);
+    } else if (from.type == "cache" && to.type == "memory")
+      find_cache(from.name).memory_side.bind(memory_->port);
     else if (from.type == "vcpu" && edge.initiator_port == "fault_handler" && to.type == "kernel")
       find_vcpu(from.name).fault_handler.bind(*pager_);
     else

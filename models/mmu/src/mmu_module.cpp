@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "virtsim/common/memory_access_extension.h"
 #include "virtsim/common/translation_extension.h"
 #include "virtsim/mmu/walk_request.h"
 
@@ -26,7 +27,11 @@ MmuModule::MmuModule(const sc_core::sc_module_name& name, const Scope& context, 
       clock_(clock),
       walker_free_at_(walkers.get(), sc_core::SC_ZERO_TIME) {
   translate.register_b_transport(this, &MmuModule::b_transport);
+  entry_read_.set_extension(&served_);
 }
+
+// The payload would delete its extensions; this one is a member.
+MmuModule::~MmuModule() { entry_read_.clear_extension(&served_); }
 
 void MmuModule::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay) {
   auto* ext = payload.get_extension<TranslationExtension>();
@@ -102,12 +107,15 @@ MemoryTiming MmuModule::access_entry(tlm::tlm_command command, Addr address, uns
   entry_read_.set_dmi_allowed(false);
   entry_read_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
   sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
+  served_.served_by = MemoryAccessExtension::kUnknown;
   memory->b_transport(entry_read_, latency);
   if (entry_read_.is_response_error())
     throw std::runtime_error(std::string(name()) + ": page-table " +
                              (command == tlm::TLM_READ_COMMAND ? "read" : "write") + " at physical address " +
                              to_hex(address) + " failed: " + entry_read_.get_response_string());
-  return {clock_.cycles(latency), ServedBy::Flat};
+  return {clock_.cycles(latency), served_.served_by == MemoryAccessExtension::kUnknown
+                                      ? ServedBy::Flat
+                                      : static_cast<ServedBy>(served_.served_by)};
 }
 
 }  // namespace virtsim

@@ -11,6 +11,7 @@
 #include "virtsim/common/results.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/cpu/vcpu.h"
+#include "virtsim/mmu/cache_module.h"
 #include "virtsim/mmu/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 #include "virtsim/mmu/paging.h"
@@ -71,6 +72,8 @@ class System : public sc_core::sc_module {
   Param<std::string> nested_page_size;
   Param<bool> nested_access_dirty;
   Param<std::uint64_t> guest_memory_mib;
+  Param<std::uint32_t> line_bytes;
+  CacheParameters llc_parameters;
   SyntheticParameters workload_parameters;
 
  private:
@@ -85,6 +88,8 @@ class System : public sc_core::sc_module {
   std::unique_ptr<MemoryModule> memory_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::vector<std::unique_ptr<MmuModule>> mmus_;
+  std::unique_ptr<Cache> llc_;
+  std::vector<std::unique_ptr<CacheModule>> caches_;
   std::vector<std::unique_ptr<SyntheticWorkload>> workloads_;
   std::unique_ptr<FrameAllocator> frames_;        // host-physical frames
   std::unique_ptr<FrameAllocator> guest_frames_;  // guest-physical frames under nesting

@@ -18,6 +18,7 @@
 
 #include "virtsim/common/clock.h"
 #include "virtsim/common/module_scope.h"
+#include "virtsim/common/memory_access_extension.h"
 #include "virtsim/common/param.h"
 #include "virtsim/mmu/page_walker.h"
 
@@ -29,6 +30,7 @@ class MmuModule : public sc_core::sc_module, private MemoryPort {
   tlm_utils::simple_initiator_socket<MmuModule> memory;  // page-table reads
 
   MmuModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
+  ~MmuModule() override;
 
   Param<bool> check;  // compare every walk with the functional reference (slow)
   WalkerParameters walker_parameters;
@@ -50,6 +52,7 @@ class MmuModule : public sc_core::sc_module, private MemoryPort {
   const Clock& clock_;
   std::vector<sc_core::sc_time> walker_free_at_;  // absolute time each walker becomes free
   tlm::tlm_generic_payload entry_read_;  // reused: no allocation per reference
+  MemoryAccessExtension served_;          // attached to entry_read_: which cache level served it
   tlm::tlm_generic_payload debug_read_;
 };
 

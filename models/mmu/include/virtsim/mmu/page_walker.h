@@ -13,13 +13,12 @@
 
 #include "virtsim/common/stats.h"
 #include "virtsim/common/units.h"
+#include "virtsim/mmu/cache.h"
 #include "virtsim/mmu/paging.h"
 #include "virtsim/mmu/walk_caches.h"
 
 namespace virtsim {
 
-// Where in the memory hierarchy a reference was served (for the reference grid).
-enum class ServedBy : std::uint8_t { L1, L2, Llc, Dram, Flat };
 
 struct MemoryTiming {
   Cycles cycles = 0;

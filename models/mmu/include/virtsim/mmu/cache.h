@@ -1,0 +1,101 @@
+#pragma once
+// Data caches as tag arrays (data stays in PhysicalMemory) and the hierarchy a physical access
+// goes through: private L1D and L2 per vCPU, a last-level cache shared by all, then DRAM.
+// Page-walker references and the workload's loads and stores share the same arrays, so page-
+// table entries compete with data for capacity as in hardware. Write-back, write-allocate;
+// a miss fills every enabled level it passed (non-inclusive: evictions do not back-invalidate).
+//
+// Latency of an access = the hit latencies of the levels it looked up, plus the DRAM latency
+// when every level missed; nothing else, so tests can assert it exactly.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "virtsim/common/param.h"
+#include "virtsim/common/replacement.h"
+#include "virtsim/common/stats.h"
+#include "virtsim/common/units.h"
+
+namespace virtsim {
+
+enum class Requester : std::uint8_t { Data, Walk };
+enum class ServedBy : std::uint8_t { L1, L2, Llc, Dram, Flat };
+
+struct CacheConfig {
+  bool enabled = true;
+  unsigned size_kib = 32;
+  unsigned ways = 8;
+  unsigned line_bytes = 64;
+  Cycles hit_cycles = 4;
+  Replacement replacement = Replacement::Lru;
+  std::uint64_t seed = 1;
+};
+
+class CacheParameters {
+ public:
+  struct Defaults {
+    unsigned size_kib, ways, hit_cycles;
+  };
+  CacheParameters(const Scope& scope, const Defaults& defaults, const std::string& what);
+  CacheConfig config(unsigned line_bytes, std::uint64_t seed) const;
+
+  Param<bool> enabled;
+  Param<std::uint32_t> size_kib;
+  Param<std::uint32_t> ways;
+  Param<std::uint32_t> hit_cycles;
+  Param<std::string> replacement;
+};
+
+class Cache {
+ public:
+  Cache(const Scope& scope, const CacheConfig& config);
+
+  const CacheConfig& config() const { return config_; }
+  bool enabled() const { return config_.enabled; }
+  // Looks up the line holding `address`; on a miss allocates it (evicting, and counting a
+  // writeback when the victim is dirty). Returns whether it hit.
+  bool access(Addr address, bool write, Requester who);
+  bool contains(Addr address) const;
+  void flush();
+
+  Counter accesses;
+  Counter hits;
+  Counter misses;
+  Counter writebacks;
+  Counter evictions;
+  VectorStat hits_by_requester;
+  VectorStat misses_by_requester;
+  Formula hit_rate;
+
+ private:
+  struct Line {
+    bool valid = false;
+    bool dirty = false;
+    Addr tag = 0;  // line address
+  };
+  CacheConfig config_;
+  unsigned line_shift_ = 6;
+  std::size_t set_mask_ = 0;
+  std::vector<Line> lines_;  // set-major
+  ReplacementState replacement_;
+};
+
+struct CacheTiming {
+  Cycles cycles = 0;
+  ServedBy served_by = ServedBy::Dram;
+};
+
+// One vCPU's view of the hierarchy: its L1D and L2, the shared LLC, then DRAM.
+class CacheHierarchy {
+ public:
+  // `walker_enters_at_l2`: page-walk references skip the L1D (a parameter, since cores differ).
+  CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2);
+  CacheTiming access(Addr address, bool write, Requester who);
+
+ private:
+  Cache* levels_[3];
+  Cycles dram_cycles_;
+  bool walker_enters_at_l2_;
+};
+
+}  // namespace virtsim

@@ -1,0 +1,130 @@
+#include "virtsim/mmu/cache.h"
+
+#include <stdexcept>
+
+namespace virtsim {
+
+namespace {
+const std::vector<std::string> kRequesters{"data", "walk"};
+}
+
+CacheParameters::CacheParameters(const Scope& scope, const Defaults& d, const std::string& what)
+    : VIRTSIM_MEMBER(enabled, scope, true, "", "model the " + what + " (off: accesses pass through it)"),
+      VIRTSIM_MEMBER(size_kib, scope, d.size_kib, "KiB", "capacity of the " + what, Range{1, 1 << 20}),
+      VIRTSIM_MEMBER(ways, scope, d.ways, "ways", "associativity of the " + what, Range{1, 1024}),
+      VIRTSIM_MEMBER(hit_cycles, scope, d.hit_cycles, "cycles",
+                     "latency of a lookup in the " + what + " (paid on hits and on misses that go on)",
+                     Range{0, 10000}),
+      VIRTSIM_MEMBER(replacement, scope, "lru", "", "replacement policy: lru, plru (tree pseudo-LRU) or random (seeded)",
+                     {}, replacement_choices()) {}
+
+CacheConfig CacheParameters::config(unsigned line_bytes, std::uint64_t seed) const {
+  return {enabled, size_kib, ways, line_bytes, hit_cycles, parse_replacement(replacement), seed};
+}
+
+namespace {
+std::size_t checked_sets(const std::string& where, const CacheConfig& c) {
+  if (!c.enabled) return 1;
+  if (c.line_bytes == 0 || (c.line_bytes & (c.line_bytes - 1)))
+    throw std::invalid_argument(where + ": line size " + std::to_string(c.line_bytes) + " is not a power of two");
+  const std::uint64_t lines = std::uint64_t{c.size_kib} * 1024 / c.line_bytes;
+  if (c.ways == 0 || lines % c.ways != 0)
+    throw std::invalid_argument(where + ": " + std::to_string(c.size_kib) + " KiB in " + std::to_string(c.line_bytes) +
+                                "-byte lines do not divide into " + std::to_string(c.ways) + " ways");
+  const std::uint64_t sets = lines / c.ways;
+  if (sets & (sets - 1))
+    throw std::invalid_argument(where + ": " + std::to_string(sets) + " sets is not a power of two (size_kib " +
+                                std::to_string(c.size_kib) + ", ways " + std::to_string(c.ways) + ")");
+  return sets;
+}
+}  // namespace
+
+Cache::Cache(const Scope& scope, const CacheConfig& config)
+    : VIRTSIM_MEMBER(accesses, scope, "accesses", "lookups"),
+      VIRTSIM_MEMBER(hits, scope, "accesses", "lookups that hit"),
+      VIRTSIM_MEMBER(misses, scope, "accesses", "lookups that missed"),
+      VIRTSIM_MEMBER(writebacks, scope, "lines", "dirty lines evicted"),
+      VIRTSIM_MEMBER(evictions, scope, "lines", "valid lines evicted"),
+      VIRTSIM_MEMBER(hits_by_requester, scope, "accesses", "hits of data accesses and of page-walk references",
+                     kRequesters),
+      VIRTSIM_MEMBER(misses_by_requester, scope, "accesses", "misses of data accesses and of page-walk references",
+                     kRequesters),
+      VIRTSIM_MEMBER(hit_rate, scope, "ratio", "hits / accesses",
+                     [this] { return accesses.count() ? static_cast<double>(hits.count()) / accesses.count() : 0.0; }),
+      config_(config),
+      replacement_(config.replacement, checked_sets(scope.path, config), config.enabled ? config.ways : 1, config.seed,
+                   scope.path) {
+  if (!config.enabled) return;
+  const std::size_t sets = checked_sets(scope.path, config);
+  line_shift_ = 0;
+  while ((1u << line_shift_) < config.line_bytes) ++line_shift_;
+  set_mask_ = sets - 1;
+  lines_.resize(sets * config.ways);
+}
+
+bool Cache::access(Addr address, bool write, Requester who) {
+  ++accesses;
+  const Addr tag = address >> line_shift_;
+  const std::size_t set = tag & set_mask_;
+  Line* base = &lines_[set * config_.ways];
+  for (unsigned way = 0; way < config_.ways; ++way) {
+    if (base[way].valid && base[way].tag == tag) {
+      base[way].dirty |= write;
+      replacement_.touch(set, way);
+      ++hits;
+      hits_by_requester.add(static_cast<std::size_t>(who));
+      return true;
+    }
+  }
+  ++misses;
+  misses_by_requester.add(static_cast<std::size_t>(who));
+  unsigned way = config_.ways;
+  for (unsigned w = 0; w < config_.ways; ++w)
+    if (!base[w].valid) {
+      way = w;
+      break;
+    }
+  if (way == config_.ways) {
+    way = replacement_.victim(set);
+    ++evictions;
+    if (base[way].dirty) ++writebacks;
+  }
+  base[way] = Line{true, write, tag};
+  replacement_.touch(set, way);
+  return false;
+}
+
+bool Cache::contains(Addr address) const {
+  if (!config_.enabled) return false;
+  const Addr tag = address >> line_shift_;
+  const Line* base = &lines_[(tag & set_mask_) * config_.ways];
+  for (unsigned way = 0; way < config_.ways; ++way)
+    if (base[way].valid && base[way].tag == tag) return true;
+  return false;
+}
+
+void Cache::flush() {
+  for (auto& line : lines_) line = Line{};
+}
+
+CacheHierarchy::CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2)
+    : levels_{&l1d, &l2, &llc}, dram_cycles_(dram_cycles), walker_enters_at_l2_(walker_enters_at_l2) {}
+
+CacheTiming CacheHierarchy::access(Addr address, bool write, Requester who) {
+  CacheTiming t;
+  const unsigned first = who == Requester::Walk && walker_enters_at_l2_ ? 1 : 0;
+  for (unsigned level = first; level < 3; ++level) {
+    Cache& c = *levels_[level];
+    if (!c.enabled()) continue;
+    t.cycles += c.config().hit_cycles;
+    if (c.access(address, write, who)) {
+      t.served_by = static_cast<ServedBy>(level);
+      return t;
+    }
+  }
+  t.cycles += dram_cycles_;
+  t.served_by = ServedBy::Dram;
+  return t;
+}
+
+}  // namespace virtsim

@@ -1,0 +1,64 @@
+#include "virtsim/mmu/cache_module.h"
+
+#include "virtsim/common/memory_access_extension.h"
+
+namespace virtsim {
+
+// Defaults: Skylake-S as tabulated by AnandTech ("The Intel Skylake-X Review", 2017, cache
+// comparison): L1D 32 KiB 8-way 4 cycles, L2 256 KiB 4-way 11 cycles. Hit latencies here are
+// incremental (a hit at a level pays the lookups of the levels above it too): 4 and 11 - 4.
+CacheModule::CacheModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock, Cache& llc,
+                         unsigned line_bytes, std::uint64_t seed)
+    : sc_core::sc_module(name),
+      cpu_side("cpu_side"),
+      memory_side("memory_side"),
+      VIRTSIM_MEMBER(walker_entry, module_scope(context, *this), "l1d", "",
+                     "where page-walk references enter the hierarchy: l1d, or l2 (bypassing the L1D)", {},
+                     {"l1d", "l2"}),
+      l1d_parameters(module_scope(context, *this).child("l1d"), {32, 8, 4}, "L1 data cache"),
+      l2_parameters(module_scope(context, *this).child("l2"), {256, 4, 7}, "private L2 cache"),
+      l1d(module_scope(context, *this).child("l1d"), l1d_parameters.config(line_bytes, seed)),
+      l2(module_scope(context, *this).child("l2"), l2_parameters.config(line_bytes, seed + 1)),
+      clock_(clock),
+      hierarchy_(l1d, l2, llc, 0, walker_entry.get() == "l2"),
+      line_bytes_(line_bytes) {
+  cpu_side.register_b_transport(this, &CacheModule::b_transport);
+  cpu_side.register_transport_dbg(this, &CacheModule::transport_dbg);
+}
+
+void CacheModule::set_requester(unsigned index, Requester who) {
+  if (requesters_.size() <= index) requesters_.resize(index + 1, Requester::Data);
+  requesters_[index] = who;
+}
+
+void CacheModule::b_transport(int initiator, tlm::tlm_generic_payload& payload, sc_core::sc_time& delay) {
+  const auto index = static_cast<std::size_t>(initiator);
+  const Requester who = index < requesters_.size() ? requesters_[index] : Requester::Data;
+  const bool write = payload.is_write();
+  // An access that spans two lines looks both up; the slower one decides.
+  const Addr first = payload.get_address();
+  const Addr last = first + (payload.get_data_length() ? payload.get_data_length() - 1 : 0);
+  CacheTiming timing = hierarchy_.access(first, write, who);
+  if ((first / line_bytes_) != (last / line_bytes_)) {
+    const CacheTiming second = hierarchy_.access(last, write, who);
+    if (second.cycles > timing.cycles) timing = second;
+  }
+  if (auto* info = payload.get_extension<MemoryAccessExtension>())
+    info->served_by = static_cast<std::uint8_t>(timing.served_by);
+  delay += clock_.delay(timing.cycles);
+  if (timing.served_by == ServedBy::Dram) {
+    memory_side->b_transport(payload, delay);  // adds the DRAM latency
+    return;
+  }
+  if (memory_side->transport_dbg(payload) != payload.get_data_length()) {
+    payload.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    return;
+  }
+  payload.set_response_status(tlm::TLM_OK_RESPONSE);
+}
+
+unsigned int CacheModule::transport_dbg(int, tlm::tlm_generic_payload& payload) {
+  return memory_side->transport_dbg(payload);
+}
+
+}  // namespace virtsim

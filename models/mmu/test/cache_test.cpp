@@ -1,0 +1,130 @@
+#include "virtsim/mmu/cache.h"
+
+#include <gtest/gtest.h>
+
+#include "virtsim/mmu/direct_port.h"
+#include "virtsim/mmu/hierarchy_port.h"
+
+namespace virtsim {
+namespace {
+
+CacheConfig small(unsigned size_kib, unsigned ways, Cycles hit, Replacement r = Replacement::Lru) {
+  return {true, size_kib, ways, 64, hit, r, 1};
+}
+
+TEST(Cache, HitsMissesAndWritebacks) {
+  Cache c({}, small(1, 2, 4));  // 16 lines, 8 sets of 2
+  EXPECT_FALSE(c.access(0x1000, false, Requester::Data));
+  EXPECT_TRUE(c.access(0x1038, true, Requester::Data));  // same line, now dirty
+  // Two more lines in the same set (stride = 8 sets x 64 bytes) evict the dirty one.
+  EXPECT_FALSE(c.access(0x1000 + 512, false, Requester::Walk));
+  EXPECT_FALSE(c.access(0x1000 + 1024, false, Requester::Walk));
+  EXPECT_EQ(c.evictions.count(), 1u);
+  EXPECT_EQ(c.writebacks.count(), 1u);
+  EXPECT_FALSE(c.contains(0x1000));
+  EXPECT_EQ(c.hits_by_requester.counts(), (std::vector<std::uint64_t>{1, 0}));
+  EXPECT_EQ(c.misses_by_requester.counts(), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_DOUBLE_EQ(c.hit_rate.value(), 0.25);
+}
+
+// Fill a 4-way set with lines A..D, touch A, B, C, D, A, then bring in E: LRU evicts B (the
+// oldest), tree-PLRU evicts C (the last touch of A points the root right, and D's touch
+// after C points that half's node at C).
+TEST(Cache, LruAndTreePlruEvictDifferentLines) {
+  for (auto [policy, evicted] : {std::pair{Replacement::Lru, 1}, std::pair{Replacement::TreePlru, 2}}) {
+    Cache c({}, small(1, 4, 1, policy));  // 4 sets of 4
+    auto line = [](int i) { return Addr(i) * 256; };  // every line in set 0
+    for (int i = 0; i < 4; ++i) c.access(line(i), false, Requester::Data);
+    for (int i : {0, 1, 2, 3, 0}) c.access(line(i), false, Requester::Data);
+    c.access(line(4), false, Requester::Data);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(c.contains(line(i)), i != evicted) << to_string(policy) << " line " << i;
+  }
+}
+
+TEST(Cache, RandomReplacementIsDeterministicForASeed) {
+  auto kept = [](std::uint64_t seed) {
+    Cache c({}, {true, 1, 4, 64, 1, Replacement::Random, seed});
+    for (int i = 0; i < 40; ++i) c.access(Addr(i) * 256, false, Requester::Data);
+    std::vector<bool> in;
+    for (int i = 0; i < 40; ++i) in.push_back(c.contains(Addr(i) * 256));
+    return in;
+  };
+  EXPECT_EQ(kept(3), kept(3));
+  EXPECT_NE(kept(3), kept(4));
+}
+
+TEST(Cache, BadGeometryNamesTheCache) {
+  try {
+    Cache({nullptr, nullptr, "system.cache0.l1d"}, small(3, 4, 1));  // 48 lines: 12 sets
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("system.cache0.l1d: 12 sets is not a power of two"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(Cache({}, small(1, 3, 1)), std::invalid_argument);  // 16 lines in 3 ways
+}
+
+// The latency identity: an access costs the hit latencies of the levels it looked up, plus
+// DRAM when all missed.
+TEST(CacheHierarchyTest, LatencyIsTheSumOfTheLevelsVisited) {
+  Cache l1({}, small(1, 2, 4)), l2({}, small(4, 4, 10)), llc({}, small(16, 8, 30));
+  CacheHierarchy h(l1, l2, llc, 100, false);
+  const auto cold = h.access(0x4000, false, Requester::Data);
+  EXPECT_EQ(cold.cycles, 4u + 10 + 30 + 100);
+  EXPECT_EQ(cold.served_by, ServedBy::Dram);
+  const auto warm = h.access(0x4008, false, Requester::Data);
+  EXPECT_EQ(warm.cycles, 4u);
+  EXPECT_EQ(warm.served_by, ServedBy::L1);
+  l1.flush();
+  const auto l2_hit = h.access(0x4000, false, Requester::Data);
+  EXPECT_EQ(l2_hit.cycles, 4u + 10);
+  EXPECT_EQ(l2_hit.served_by, ServedBy::L2);
+  l1.flush();
+  l2.flush();
+  EXPECT_EQ(h.access(0x4000, false, Requester::Data).cycles, 4u + 10 + 30);
+}
+
+TEST(CacheHierarchyTest, WalkerCanEnterAtTheL2) {
+  Cache l1({}, small(1, 2, 4)), l2({}, small(4, 4, 10)), llc({}, small(16, 8, 30));
+  CacheHierarchy h(l1, l2, llc, 100, true);
+  EXPECT_EQ(h.access(0x8000, false, Requester::Walk).cycles, 10u + 30 + 100);
+  EXPECT_EQ(h.access(0x8000, false, Requester::Walk).served_by, ServedBy::L2);
+  EXPECT_EQ(l1.accesses.count(), 0u);  // the walker never looked at the L1D
+  EXPECT_EQ(h.access(0x8000, false, Requester::Data).served_by, ServedBy::L2);  // data still does
+  EXPECT_EQ(l1.accesses.count(), 1u);
+}
+
+TEST(CacheHierarchyTest, DisabledLevelsAreSkipped) {
+  Cache l1({}, small(1, 2, 4)), l2({}, CacheConfig{false, 4, 4, 64, 10, Replacement::Lru, 1}), llc({}, small(16, 8, 30));
+  CacheHierarchy h(l1, l2, llc, 100, false);
+  EXPECT_EQ(h.access(0x4000, false, Requester::Data).cycles, 4u + 30 + 100);
+}
+
+// A 4-level walk through the hierarchy: its latency is exactly the sum of what each of its
+// references cost, and page-table entries and data share the caches.
+TEST(CacheHierarchyTest, WalkLatencyIsTheSumOfItsReferences) {
+  PhysicalMemory memory{Addr{1} << 32};
+  FrameAllocator frames{Addr{1} << 20, Addr{1} << 32};
+  PageTableBuilder builder{memory, frames};
+  const Addr root = builder.new_root();
+  builder.map(root, 0x400000, 0x800000, kPageSize4K);
+  Cache l1({}, small(32, 8, 4)), l2({}, small(256, 4, 7)), llc({}, small(2048, 16, 33));
+  CacheHierarchy h(l1, l2, llc, 100, false);
+  HierarchyMemoryPort port(memory, h);
+  PageWalker walker({});
+  const auto& cold = walker.walk(WalkRequest::linear(root, 0x400000, AccessKind::Load, true), port);
+  // Four reads from DRAM, then four accessed-flag writes that hit the L1D lines just filled.
+  EXPECT_EQ(cold.cycles, 4u * (4 + 7 + 33 + 100) + 4u * 4);
+  const auto& warm = walker.walk(WalkRequest::linear(root, 0x400000, AccessKind::Load, true), port);
+  EXPECT_EQ(warm.cycles, 4u * 4);
+  EXPECT_EQ(walker.grid_l1_hits.value(), 4.0);
+  EXPECT_EQ(walker.grid_dram.value(), 4.0);
+  // Data evicting the page-table lines: a sweep over 64 KiB of the same L1D sets.
+  for (Addr a = 0; a < 64 * 1024; a += 64) h.access(0x10000000 + a, false, Requester::Data);
+  const auto& after = walker.walk(WalkRequest::linear(root, 0x400000, AccessKind::Load, true), port);
+  EXPECT_EQ(after.cycles, 4u * (4 + 7));  // the entries now come from the L2
+  EXPECT_EQ(l1.misses_by_requester.at(1), 8u);
+}
+
+}  // namespace
+}  // namespace virtsim

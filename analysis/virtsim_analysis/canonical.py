@@ -8,7 +8,9 @@ CANONICAL_METRICS = [
     "exits.total", "exits.cycles",
     "walk.count", "walk.refs", "walk.refs_per_walk", "walk.cycles_per_walk",
     "tlb.l1d.accesses", "tlb.l1d.misses", "tlb.l1d.miss_rate", "tlb.l1d.mpki",
-    "mem.accesses",
+    "tlb.stlb.accesses", "tlb.stlb.misses",
+    "walk.two_dimensional", "walk.pwc_hit_rate", "walk.nested_tlb_hit_rate",
+    "cache.llc.misses", "mem.accesses",
 ]
 
 

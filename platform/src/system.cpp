@@ -113,7 +113,26 @@ struct System::CanonicalMetrics {
         l1d_mpki(root, "tlb.l1d.mpki", "misses/kilo-instruction", "L1 DTLB misses per 1000 instructions",
                  [this] { return 1000.0 * ratio(l1d_misses.value(), instructions.value()); }),
         mem_accesses(root, "mem.accesses", "accesses", "accesses that reached main memory (data and walks)",
-                     [&s] { return double(s.memory_->reads.count() + s.memory_->writes.count()); }) {}
+                     [&s] { return double(s.memory_->reads.count() + s.memory_->writes.count()); }),
+        stlb_accesses(root, "tlb.stlb.accesses", "lookups", "second-level TLB lookups of all vCPUs",
+                      [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.tlbs.stlb.accesses.count(); }); }),
+        stlb_misses(root, "tlb.stlb.misses", "lookups", "second-level TLB misses of all vCPUs (each one a walk)",
+                    [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.tlbs.stlb.misses.count(); }); }),
+        walks_2d(root, "walk.two_dimensional", "walks", "walks through nested (EPT/NPT) tables",
+                 [&s] { return total(s.mmus_, [](const MmuModule& m) { return m.walker.walks_2d.count(); }); }),
+        pwc_hit_rate(root, "walk.pwc_hit_rate", "ratio", "page walk cache hits / lookups, all MMUs",
+                     [&s] {
+                       return ratio(total(s.mmus_, [](const MmuModule& m) { return m.walker.pwc.hits.count(); }),
+                                    total(s.mmus_, [](const MmuModule& m) { return m.walker.pwc.lookups.count(); }));
+                     }),
+        nested_tlb_hit_rate(root, "walk.nested_tlb_hit_rate", "ratio", "nested TLB hits / lookups, all MMUs",
+                            [&s] {
+                              return ratio(
+                                  total(s.mmus_, [](const MmuModule& m) { return m.walker.nested_tlb.hits.count(); }),
+                                  total(s.mmus_, [](const MmuModule& m) { return m.walker.nested_tlb.lookups.count(); }));
+                            }),
+        llc_misses(root, "cache.llc.misses", "accesses", "last-level cache misses (data and walks)",
+                   [&s] { return double(s.llc_->misses.count()); }) {}
 
   static double ratio(double a, double b) { return b != 0.0 ? a / b : 0.0; }
 
@@ -122,6 +141,7 @@ struct System::CanonicalMetrics {
   Formula walk_count, walk_refs, refs_per_walk, cycles_per_walk;
   Formula l1d_accesses, l1d_misses, l1d_miss_rate, l1d_mpki;
   Formula mem_accesses;
+  Formula stlb_accesses, stlb_misses, walks_2d, pwc_hit_rate, nested_tlb_hit_rate, llc_misses;
 };
 
 System::System(const sc_core::sc_module_name& name, const Scope& context)
@@ -322,7 +342,10 @@ void System::report_progress() {
 std::vector<std::pair<std::string, std::string>> System::result_links() const {
   if (mmus_.empty()) return {};
   const auto& w = mmus_.front()->walker;
-  return {{"walks/refs_per_walk", w.refs_per_walk.name()}, {"walks/walk_cycles", w.walk_cycles.name()}};
+  return {{"walks/refs_per_walk", w.refs_per_walk.name()}, {"walks/walk_cycles", w.walk_cycles.name()},
+          {"walks/ref_grid", w.grid_refs.name()},           {"walks/ref_grid_cache_hits", w.grid_cache_hits.name()},
+          {"walks/ref_grid_l1", w.grid_l1_hits.name()},     {"walks/ref_grid_l2", w.grid_l2_hits.name()},
+          {"walks/ref_grid_llc", w.grid_llc_hits.name()},   {"walks/ref_grid_dram", w.grid_dram.name()}};
 }
 
 }  // namespace virtsim

@@ -89,6 +89,19 @@ def test_walk_links_resolve_to_histograms(tiny_result):
             assert walks[name].attrs["kind"] == "histogram"
 
 
+def test_reference_grid_links(tiny_result):
+    with h5py.File(tiny_result) as f:
+        run = f["runs/run0000"]
+        walks = run["walks"]
+        grid = walks["ref_grid"]
+        assert grid.attrs["kind"] == "matrix"
+        assert list(grid.attrs["row_labels"].astype(str)) == ["gL5", "gL4", "gL3", "gL2", "gL1", "gPA"]
+        assert list(grid.attrs["column_labels"].astype(str)) == ["nL5", "nL4", "nL3", "nL2", "nL1", "entry"]
+        served = sum(walks[n][()] for n in ["ref_grid_l1", "ref_grid_l2", "ref_grid_llc", "ref_grid_dram"])
+        assert (served == grid[()]).all()  # every reference was served by exactly one level
+        assert grid[()][:, :5].sum() == 0  # a native run walks no nested level
+
+
 def test_timeline(tiny_result):
     with h5py.File(tiny_result) as f:
         timeline = f["runs/run0000/timeline"]

@@ -55,7 +55,10 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
       VIRTSIM_MEMBER(misses, scope, "lookups", "lookups that found none"),
       VIRTSIM_MEMBER(evictions, scope, "entries", "valid entries replaced by a fill"),
       VIRTSIM_MEMBER(invalidations, scope, "entries", "entries dropped by invalidations and flushes"),
-      VIRTSIM_MEMBER(hits_by_size, scope, "lookups", "hits per page size of the entry", kSizeLabels),
+      VIRTSIM_MEMBER(hits_4k, scope, "lookups", "hits on 4 KiB entries"),
+      VIRTSIM_MEMBER(hits_2m, scope, "lookups", "hits on 2 MiB entries"),
+      VIRTSIM_MEMBER(hits_4m, scope, "lookups", "hits on 4 MiB entries"),
+      VIRTSIM_MEMBER(hits_1g, scope, "lookups", "hits on 1 GiB entries"),
       VIRTSIM_MEMBER(fills_by_size, scope, "entries", "fills per page size", kSizeLabels),
       VIRTSIM_MEMBER(evictions_by_size, scope, "entries", "evictions per page size of the victim", kSizeLabels),
       VIRTSIM_MEMBER(invalidated_by_kind, scope, "entries", "entries dropped per invalidation operation",
@@ -72,8 +75,10 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
     const unsigned sets = g.entries / g.ways;
     if (sets & (sets - 1))
       throw std::invalid_argument(scope.path + ": " + std::to_string(sets) + " sets is not a power of two");
-    arrays_.push_back(Array{g.page_shift == 0, g.page_shift, g.ways, Addr{sets} - 1, std::vector<TlbEntry>(g.entries),
-                            ReplacementState(config.replacement, sets, g.ways, config.seed + arrays_.size(), scope.path)});
+    arrays_.push_back(Array{g.page_shift == 0, g.page_shift, size_index(g.page_shift), g.ways, Addr{sets} - 1,
+                            std::vector<TlbEntry>(g.entries),
+                            ReplacementState(config.replacement, sets, g.ways, config.seed + arrays_.size(), scope.path),
+                            &size_hits(g.page_shift)});
   }
 }
 
@@ -84,7 +89,7 @@ TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
       if (e.valid && e.maps(va) && matches(e, tags)) {
         touch(array, 0, way);
         ++hits;
-        hits_by_size.add(size_index(e.page_shift));
+        ++size_hits(e.page_shift);
         return &e;
       }
     }
@@ -97,7 +102,7 @@ TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
       if (e.valid && e.page_shift == shift && e.maps(va) && matches(e, tags)) {
         touch(array, set, way);
         ++hits;
-        hits_by_size.add(size_index(shift));
+        ++size_hits(shift);
         return &e;
       }
     }

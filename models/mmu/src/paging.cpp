@@ -295,14 +295,6 @@ Translation reference_translate(const PhysicalMemory& memory, Addr cr3, Addr va,
   return reference_translate([&memory](Addr a) { return memory.read64(a); }, cr3, va, kind, user);
 }
 
-NestedAccess nested_access(const NestedControls& n, AccessKind kind, bool guest_table_access) {
-  NestedAccess a;
-  a.guest_table_access = guest_table_access;
-  a.write = kind == AccessKind::Store || (guest_table_access && n.is_ept() && n.access_dirty);
-  a.fetch = kind == AccessKind::Fetch && !guest_table_access;
-  return a;
-}
-
 namespace {
 
 Translation nested_fault(const NestedControls& n, const NestedAccess& a, FaultKind kind, std::uint64_t bits, Addr gpa) {

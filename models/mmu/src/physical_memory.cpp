@@ -15,16 +15,30 @@ namespace {
 void PhysicalMemory::read(Addr address, void* out, unsigned length) const {
   const Addr offset = address & (kPageSize4K - 1);
   if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length, size_);
-  const auto it = frames_.find(address >> kPageShift4K);
-  if (it == frames_.end()) std::memset(out, 0, length);
-  else std::memcpy(out, it->second->data() + offset, length);
+  const Frame* frame = find_frame(address >> kPageShift4K);
+  if (!frame) std::memset(out, 0, length);
+  else std::memcpy(out, frame->data() + offset, length);
+}
+
+const PhysicalMemory::Frame* PhysicalMemory::find_frame(Addr number) const {
+  RecentFrame& slot = recent_[number % recent_.size()];
+  if (slot.frame && slot.number == number) return slot.frame;
+  const auto it = frames_.find(number);
+  if (it == frames_.end()) return nullptr;  // absent frames are not remembered: they may appear
+  slot = {number, it->second.get()};
+  return slot.frame;
 }
 
 void PhysicalMemory::write(Addr address, const void* in, unsigned length) {
   const Addr offset = address & (kPageSize4K - 1);
   if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length, size_);
-  auto& frame = frames_[address >> kPageShift4K];
-  if (!frame) frame = std::make_unique<Frame>(Frame{});
+  const Addr number = address >> kPageShift4K;
+  Frame* frame = const_cast<Frame*>(find_frame(number));
+  if (!frame) {
+    auto& owned = frames_[number];
+    owned = std::make_unique<Frame>(Frame{});
+    frame = owned.get();
+  }
   std::memcpy(frame->data() + offset, in, length);
 }
 

@@ -38,57 +38,53 @@ WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
   if (sets & (sets - 1)) throw std::invalid_argument(scope.path + ": " + std::to_string(sets) + " sets is not a power of two");
   ways_ = config.ways;
   set_mask_ = sets - 1;
-  sets_.resize(config.entries);
-}
-
-const WalkCache::Value* WalkCache::lookup(std::uint64_t key, std::uint32_t tag) {
-  ++lookups;
-  Line* set = &sets_[(key & set_mask_) * ways_];
-  for (unsigned w = 0; w < ways_; ++w) {
-    Line& line = set[w];
-    if (line.valid && line.key == key && line.tag == tag) {
-      line.last_use = ++tick_;
-      ++hits;
-      return &line.value;
-    }
-  }
-  ++misses;
-  return nullptr;
+  keys_.assign(config.entries, kInvalid);
+  tags_.assign(config.entries, 0);
+  stamps_.assign(config.entries, 0);
+  values_.assign(config.entries, Value{});
 }
 
 void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) {
-  Line* set = &sets_[(key & set_mask_) * ways_];
-  Line* victim = &set[0];
+  const std::size_t base = (key & set_mask_) * ways_;
+  std::size_t slot = base;
+  bool refresh = false;
   for (unsigned w = 0; w < ways_; ++w) {
-    Line& line = set[w];
-    if (line.valid && line.key == key && line.tag == tag) { victim = &line; break; }  // refresh in place
-    if (!line.valid) { victim = &line; continue; }
-    if (victim->valid && line.last_use < victim->last_use) victim = &line;
+    const std::size_t i = base + w;
+    if (keys_[i] == key && tags_[i] == tag) {  // refresh in place
+      slot = i;
+      refresh = true;
+      break;
+    }
+    if (keys_[slot] == kInvalid) continue;  // an empty slot found earlier stays the choice
+    if (keys_[i] == kInvalid || stamps_[i] < stamps_[slot]) slot = i;
   }
-  if (victim->valid && !(victim->key == key && victim->tag == tag)) ++evictions;
-  *victim = Line{true, tag, key, ++tick_, value};
+  if (!refresh && keys_[slot] != kInvalid) ++evictions;
+  keys_[slot] = key;
+  tags_[slot] = tag;
+  stamps_[slot] = ++tick_;
+  values_[slot] = value;
   ++fills;
 }
 
 void WalkCache::flush() {
-  for (auto& line : sets_)
-    if (line.valid) {
-      line.valid = false;
+  for (auto& k : keys_)
+    if (k != kInvalid) {
+      k = kInvalid;
       ++flushed;
     }
 }
 
 void WalkCache::flush_tag(std::uint32_t tag) {
-  for (auto& line : sets_)
-    if (line.valid && line.tag == tag) {
-      line.valid = false;
+  for (std::size_t i = 0; i < keys_.size(); ++i)
+    if (keys_[i] != kInvalid && tags_[i] == tag) {
+      keys_[i] = kInvalid;
       ++flushed;
     }
 }
 
 std::size_t WalkCache::valid_entries() const {
   std::size_t n = 0;
-  for (const auto& line : sets_) n += line.valid;
+  for (auto k : keys_) n += k != kInvalid;
   return n;
 }
 

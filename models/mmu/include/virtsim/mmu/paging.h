@@ -268,7 +268,13 @@ struct NestedAccess {
   bool fetch = false;
   bool guest_table_access = false;
 };
-NestedAccess nested_access(const NestedControls& nested, AccessKind kind, bool guest_table_access);
+inline NestedAccess nested_access(const NestedControls& n, AccessKind kind, bool guest_table_access) {
+  NestedAccess a;
+  a.guest_table_access = guest_table_access;
+  a.write = kind == AccessKind::Store || (guest_table_access && n.is_ept() && n.access_dirty);
+  a.fetch = kind == AccessKind::Fetch && !guest_table_access;
+  return a;
+}
 // The nested verdicts shared by the reference and the timed walker. Each returns true and fills
 // `fault` (kind, exit qualification / EXITINFO1, gPA) when the access faults.
 bool nested_entry_faults(const NestedControls& nested, const NestedAccess& access, const DecodedEntry& entry,

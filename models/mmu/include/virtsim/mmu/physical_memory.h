@@ -32,8 +32,16 @@ class PhysicalMemory {
 
  private:
   using Frame = std::array<std::uint8_t, kPageSize4K>;
+  // The frame holding `number`, or nullptr. A small direct-mapped cache of recently used frames
+  // sits in front of the hash map (frames never move or go away, so the pointers stay valid).
+  const Frame* find_frame(Addr number) const;
+  struct RecentFrame {
+    Addr number = 0;
+    const Frame* frame = nullptr;
+  };
   Addr size_;
   std::unordered_map<Addr, std::unique_ptr<Frame>> frames_;  // key: frame number
+  mutable std::array<RecentFrame, 1024> recent_{};
 };
 
 // Hands out 4 KiB-aligned physical frames, bump-pointer style, and refuses past the end.

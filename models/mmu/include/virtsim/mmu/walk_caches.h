@@ -54,10 +54,23 @@ class WalkCache {
   WalkCache(const Scope& scope, const WalkCacheConfig& config);
 
   const WalkCacheConfig& config() const { return config_; }
-  bool enabled() const { return config_.enabled && !sets_.empty(); }
+  bool enabled() const { return config_.enabled && !keys_.empty(); }
 
-  // `tag` separates contexts (PCID, VPID/ASID, EPTP); key is the walker's key.
-  const Value* lookup(std::uint64_t key, std::uint32_t tag);
+  // `tag` separates contexts (PCID, VPID/ASID, EPTP); key is the walker's key (never ~0).
+  const Value* lookup(std::uint64_t key, std::uint32_t tag) {
+    ++lookups;
+    const std::size_t base = (key & set_mask_) * ways_;
+    for (unsigned w = 0; w < ways_; ++w) {
+      // Keys and tags sit in arrays of their own so this scan reads 8 and 4 bytes per way.
+      if (keys_[base + w] == key && tags_[base + w] == tag) {
+        stamps_[base + w] = ++tick_;
+        ++hits;
+        return &values_[base + w];
+      }
+    }
+    ++misses;
+    return nullptr;
+  }
   void fill(std::uint64_t key, std::uint32_t tag, const Value& value);
   void flush();                       // every entry
   void flush_tag(std::uint32_t tag);  // every entry of one context
@@ -72,17 +85,15 @@ class WalkCache {
   Formula hit_rate;
 
  private:
-  struct Line {
-    bool valid = false;
-    std::uint32_t tag = 0;
-    std::uint64_t key = 0;
-    std::uint64_t last_use = 0;
-    Value value;
-  };
+  static constexpr std::uint64_t kInvalid = ~std::uint64_t{0};
   WalkCacheConfig config_;
   unsigned ways_ = 0;
   std::uint64_t set_mask_ = 0;
-  std::vector<Line> sets_;  // set-major
+  // Set-major arrays, one slot per entry; an invalid slot has key kInvalid.
+  std::vector<std::uint64_t> keys_;
+  std::vector<std::uint32_t> tags_;
+  std::vector<std::uint64_t> stamps_;  // LRU
+  std::vector<Value> values_;
   std::uint64_t tick_ = 0;
 };
 

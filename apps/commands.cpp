@@ -24,7 +24,9 @@ namespace {
 const std::vector<std::string> kCanonicalMetrics = {
     "sim.instructions", "sim.cycles",      "sim.ipc",          "sim.seconds",       "exits.total",
     "exits.cycles",     "walk.count",      "walk.refs",        "walk.refs_per_walk", "walk.cycles_per_walk",
-    "tlb.l1d.accesses", "tlb.l1d.misses",  "tlb.l1d.miss_rate", "tlb.l1d.mpki",     "mem.accesses"};
+    "tlb.l1d.accesses", "tlb.l1d.misses",  "tlb.l1d.miss_rate", "tlb.l1d.mpki",     "tlb.stlb.accesses",
+    "tlb.stlb.misses",  "walk.two_dimensional", "walk.pwc_hit_rate", "walk.nested_tlb_hit_rate", "cache.llc.misses",
+    "mem.accesses"};
 
 std::vector<std::string> preset_dirs() {
   std::vector<std::string> dirs;

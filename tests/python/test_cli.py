@@ -307,3 +307,19 @@ def test_page_size_must_suit_the_paging_mode(virtsim_binary, tmp_path):
                      "--set", 'system.kernel.paging="pae"', "--set", 'system.kernel.page_size="1g"')
     expect_error(result, "system.kernel.page_size", "pae")
     assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.parametrize("preset", ["skylake", "zen2", "bhargava2008"])
+def test_machine_presets_apply_and_run(virtsim_binary, tmp_path, preset):
+    config = write(tmp_path / "m.toml", f'[machine]\npreset = "{preset}"\n'
+                   "[workload]\nfootprint_kib = 4096\nwarmup_accesses = 1000\naccesses = 5000\n")
+    described = virtsim(virtsim_binary, "describe", str(config), "--json")
+    assert described.returncode == 0, described.stderr
+    values = {p["name"]: p["value"] for p in json.loads(described.stdout)["parameters"]}
+    mixed = values["system.cpu0.dtlb.mixed_entries"]
+    assert mixed == (0 if preset == "skylake" else 64)  # Zen 2 and the ASPLOS 2008 machine: one 64-entry array
+    out = tmp_path / "m.h5"
+    result = virtsim(virtsim_binary, "run", str(config), "-o", str(out), "-q", "--set", 'system.nested.paging="ept4"',
+                     "--set", "system.mmu*.check=true")
+    assert result.returncode == 0, result.stderr
+    assert metrics_json(virtsim_binary, out)["run0000"]["metrics"]["walk.two_dimensional"] > 0

@@ -20,26 +20,22 @@ void PhysicalMemory::read(Addr address, void* out, unsigned length) const {
   else std::memcpy(out, frame->data() + offset, length);
 }
 
-const PhysicalMemory::Frame* PhysicalMemory::find_frame(Addr number) const {
-  RecentFrame& slot = recent_[number % recent_.size()];
-  if (slot.frame && slot.number == number) return slot.frame;
-  const auto it = frames_.find(number);
-  if (it == frames_.end()) return nullptr;  // absent frames are not remembered: they may appear
-  slot = {number, it->second.get()};
-  return slot.frame;
+PhysicalMemory::Frame& PhysicalMemory::frame_for_write(Addr number) {
+  const Addr top = number >> kChunkBits;
+  if (top >= chunks_.size()) chunks_.resize(top + 1);
+  if (!chunks_[top]) chunks_[top] = std::make_unique<Chunk>(std::size_t{1} << kChunkBits);
+  auto& frame = (*chunks_[top])[number & ((Addr{1} << kChunkBits) - 1)];
+  if (!frame) {
+    frame = std::make_unique<Frame>();  // value-initialized: zero, as memory reads before any write
+    ++frames_touched_;
+  }
+  return *frame;
 }
 
 void PhysicalMemory::write(Addr address, const void* in, unsigned length) {
   const Addr offset = address & (kPageSize4K - 1);
   if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length, size_);
-  const Addr number = address >> kPageShift4K;
-  Frame* frame = const_cast<Frame*>(find_frame(number));
-  if (!frame) {
-    auto& owned = frames_[number];
-    owned = std::make_unique<Frame>(Frame{});
-    frame = owned.get();
-  }
-  std::memcpy(frame->data() + offset, in, length);
+  std::memcpy(frame_for_write(address >> kPageShift4K).data() + offset, in, length);
 }
 
 Addr FrameAllocator::allocate(std::size_t count, Addr align) {

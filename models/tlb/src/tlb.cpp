@@ -95,7 +95,8 @@ TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
     }
     return nullptr;
   }
-  for (unsigned shift : {12u, 21u, 22u, 30u}) {  // set-associative: one probe per page size
+  for (unsigned shift : {12u, 21u, 22u, 30u}) {  // set-associative: one probe per page size held
+    if (!(array.sizes_held & (1u << size_index(shift)))) continue;
     const std::size_t set = (va >> shift) & array.set_mask;
     for (unsigned way = 0; way < array.ways; ++way) {
       TlbEntry& e = array.entries[set * array.ways + way];
@@ -141,6 +142,7 @@ void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   }
   base[way] = entry;
   base[way].valid = true;
+  array.sizes_held |= 1u << size_index(entry.page_shift);
   fills_by_size.add(size_index(entry.page_shift));
   touch(array, set, way);
 }

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <unordered_map>
+#include <vector>
 
 #include "virtsim/common/units.h"
 
@@ -28,20 +28,24 @@ class PhysicalMemory {
   }
   void write64(Addr address, std::uint64_t v) { write(address, &v, 8); }
 
-  std::size_t frames_touched() const { return frames_.size(); }
+  std::size_t frames_touched() const { return frames_touched_; }
 
  private:
   using Frame = std::array<std::uint8_t, kPageSize4K>;
-  // The frame holding `number`, or nullptr. A small direct-mapped cache of recently used frames
-  // sits in front of the hash map (frames never move or go away, so the pointers stay valid).
-  const Frame* find_frame(Addr number) const;
-  struct RecentFrame {
-    Addr number = 0;
-    const Frame* frame = nullptr;
-  };
+  // A two-level radix table of frames: chunks of 2^18 frame pointers (1 GiB of memory each),
+  // allocated when first touched, so a sparse multi-terabyte space costs only what is used
+  // and a lookup is two dependent loads.
+  static constexpr unsigned kChunkBits = 18;
+  using Chunk = std::vector<std::unique_ptr<Frame>>;
+  const Frame* find_frame(Addr number) const {
+    const Addr top = number >> kChunkBits;
+    if (top >= chunks_.size() || !chunks_[top]) return nullptr;
+    return (*chunks_[top])[number & ((Addr{1} << kChunkBits) - 1)].get();
+  }
+  Frame& frame_for_write(Addr number);
   Addr size_;
-  std::unordered_map<Addr, std::unique_ptr<Frame>> frames_;  // key: frame number
-  mutable std::array<RecentFrame, 1024> recent_{};
+  std::vector<std::unique_ptr<Chunk>> chunks_;
+  std::size_t frames_touched_ = 0;
 };
 
 // Hands out 4 KiB-aligned physical frames, bump-pointer style, and refuses past the end.

@@ -204,6 +204,7 @@ class Tlb {
     std::vector<TlbEntry> entries;  // set-major
     ReplacementState replacement;
     Counter* size_hits = nullptr;  // the hits_4k ... hits_1g counter of this array's page size
+    unsigned sizes_held = 0;       // mixed arrays: bit size_index(shift) set once such a page was filled
   };
   static bool matches(const TlbEntry& e, TlbTags tags) {
     return e.vpid == tags.vpid && e.nested_context == tags.nested_context && (e.global || e.pcid == tags.pcid);

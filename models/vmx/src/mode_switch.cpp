@@ -1,0 +1,216 @@
+#include "virtsim/vmx/mode_switch.h"
+
+#include <stdexcept>
+#include <unordered_map>
+
+namespace virtsim {
+
+namespace {
+
+// The hypervisor's own memory for VMXON/VMCS regions and permission bitmaps: byte-addressed,
+// zero until written.
+class ControlMemory {
+ public:
+  std::uint8_t read(Addr a) const {
+    auto it = bytes_.find(a);
+    return it == bytes_.end() ? 0 : it->second;
+  }
+  void write(Addr a, std::uint8_t v) { bytes_[a] = v; }
+  void set_bit(Addr base, std::uint64_t bit) { bytes_[base + bit / 8] |= std::uint8_t(1u << (bit % 8)); }
+  void clear(Addr base, std::size_t size) {
+    for (std::size_t i = 0; i < size; ++i) bytes_.erase(base + i);
+  }
+  ByteReader reader() const {
+    return [this](Addr a) { return read(a); };
+  }
+
+ private:
+  std::unordered_map<Addr, std::uint8_t> bytes_;
+};
+
+constexpr Addr kVmxonRegion = 0x1000, kVmcsRegion = 0x2000, kIoBitmapA = 0x4000, kIoBitmapB = 0x5000,
+               kMsrBitmap = 0x6000, kIopm = 0x8000, kMsrpm = 0xc000;
+
+class VmxModeSwitch final : public ModeSwitch {
+ public:
+  VmxModeSwitch()
+      : vmx_(VmxCapabilities{}, [this](Addr a, std::vector<std::uint8_t>& data, bool write) {
+          for (std::size_t i = 0; i < data.size(); ++i) {
+            if (write) memory_.write(a + i, data[i]);
+            else data[i] = memory_.read(a + i);
+          }
+        }) {
+    const std::uint32_t revision = VmxCapabilities{}.revision;
+    for (int i = 0; i < 4; ++i) {
+      memory_.write(kVmxonRegion + i, std::uint8_t(revision >> (8 * i)));
+      memory_.write(kVmcsRegion + i, std::uint8_t(revision >> (8 * i)));
+    }
+    if (!vmx_.vmxon(kVmxonRegion).ok() || !vmx_.vmclear(kVmcsRegion).ok() || !vmx_.vmptrld(kVmcsRegion).ok())
+      throw std::logic_error("VMX set-up failed");
+  }
+
+  VirtMode mode() const override { return VirtMode::Vmx; }
+
+  void configure(const VirtualizationControls& c) override {
+    std::uint32_t pin_ctl = 0, proc_ctl = proc::kActivateSecondaryControls, proc2_ctl = 0;
+    if (c.external_interrupt_exiting) pin_ctl |= pin::kExternalInterruptExiting;
+    if (c.preemption_timer) pin_ctl |= pin::kPreemptionTimer;
+    if (c.hlt_exiting) proc_ctl |= proc::kHltExiting;
+    if (c.invlpg_exiting) proc_ctl |= proc::kInvlpgExiting;
+    if (c.rdtsc_exiting) proc_ctl |= proc::kRdtscExiting;
+    if (c.cr3_load_exiting) proc_ctl |= proc::kCr3LoadExiting | proc::kCr3StoreExiting;
+    if (c.cr8_load_exiting) proc_ctl |= proc::kCr8LoadExiting;
+    if (c.use_tpr_shadow) proc_ctl |= proc::kUseTprShadow;
+    if (c.mov_dr_exiting) proc_ctl |= proc::kMovDrExiting;
+    if (c.unconditional_io_exiting) proc_ctl |= proc::kUnconditionalIoExiting;
+    else proc_ctl |= proc::kUseIoBitmaps;
+    if (c.use_msr_bitmaps) proc_ctl |= proc::kUseMsrBitmaps;
+    if (c.pause_exiting) proc_ctl |= proc::kPauseExiting;
+    if (c.pause_loop_exiting) proc2_ctl |= proc2::kPauseLoopExiting;
+    if (c.descriptor_table_exiting) proc2_ctl |= proc2::kDescriptorTableExiting;
+    if (c.wbinvd_exiting) proc2_ctl |= proc2::kWbinvdExiting;
+    if (c.rdrand_exiting) proc2_ctl |= proc2::kRdrandExiting;
+    if (c.enable_invpcid) proc2_ctl |= proc2::kEnableInvpcid;
+    if (c.nested_paging) proc2_ctl |= proc2::kEnableEpt | proc2::kUnrestrictedGuest;
+    if (c.tagged_tlb) proc2_ctl |= proc2::kEnableVpid;
+    proc2_ctl |= proc2::kEnableRdtscp;
+
+    memory_.clear(kIoBitmapA, 0x3000);
+    for (std::uint32_t port : c.io_ports_exiting) memory_.set_bit(port < 0x8000 ? kIoBitmapA : kIoBitmapB, port & 0x7fff);
+    for (std::uint32_t msr : c.msrs_exiting) {
+      const Addr low_or_high = msr <= 0x1fff ? 0 : 1024;
+      memory_.set_bit(kMsrBitmap + low_or_high, msr & 0x1fff);         // reads
+      memory_.set_bit(kMsrBitmap + 2048 + low_or_high, msr & 0x1fff);  // writes
+    }
+    auto w = [this](std::uint32_t field, std::uint64_t value) {
+      if (!vmx_.vmwrite(field, value).ok()) throw std::logic_error("VMWRITE failed during configuration");
+    };
+    w(vmcs::kPinBasedControls, pin_ctl);
+    w(vmcs::kPrimaryProcControls, proc_ctl);
+    w(vmcs::kSecondaryProcControls, proc2_ctl);
+    w(vmcs::kIoBitmapA, kIoBitmapA);
+    w(vmcs::kIoBitmapB, kIoBitmapB);
+    w(vmcs::kMsrBitmap, kMsrBitmap);
+    w(vmcs::kVirtualApicAddress, 0x7000);
+    w(vmcs::kTprThreshold, c.tpr_threshold & 0xf);
+    w(vmcs::kPleGap, c.ple_gap);
+    w(vmcs::kPleWindow, c.ple_window);
+    w(vmcs::kVpid, c.tagged_tlb ? c.vpid : 0);
+    w(vmcs::kEptPointer, 0x100000 | (3u << 3) | 6);
+    w(vmcs::kHostCr0, 0x80000031);
+    w(vmcs::kHostCr4, 0x2000);
+    w(vmcs::kHostCsSelector, 0x10);
+    w(vmcs::kHostTrSelector, 0x40);
+    w(vmcs::kHostRip, 0xffffffff81000000);
+    w(vmcs::kGuestCr0, 0x80000031);
+    w(vmcs::kGuestCr4, 0x2000);
+    w(vmcs::kGuestRflags, 0x2);
+    w(vmcs::kVmcsLinkPointer, ~std::uint64_t{0});
+  }
+
+  bool enter_guest(CpuState& cpu) override {
+    Vmcs* v = vmx_.current_vmcs();
+    const VmxResult r = v && v->launch_state() == LaunchState::Launched ? vmx_.vmresume(cpu) : vmx_.vmlaunch(cpu);
+    return r.ok();
+  }
+
+  ExitDecision decide(const GuestOp& op) override {
+    return vmx_decide_exit(*vmx_.current_vmcs(), op, memory_.reader(), pause_);
+  }
+
+  void exit_to_host(const ExitDecision& exit, CpuState& cpu) override { vmx_.vm_exit(exit, cpu); }
+  std::uint64_t structure_accesses() const override { return vmx_.field_reads + vmx_.field_writes; }
+
+ private:
+  ControlMemory memory_;
+  VmxUnit vmx_;
+  PauseLoopState pause_;
+};
+
+class SvmModeSwitch final : public ModeSwitch {
+ public:
+  VirtMode mode() const override { return VirtMode::Svm; }
+
+  void configure(const VirtualizationControls& c) override {
+    using namespace svm_intercept;
+    std::uint32_t v3 = kCpuid | kInvd | kShutdown | kIoioProt | kMsrProt | kIntr;  // what KVM always intercepts
+    std::uint32_t v4 = kVmrun | kVmmcall | kVmload | kVmsave | kStgi | kClgi | kSkinit | kXsetbv;
+    if (c.hlt_exiting) v3 |= kHlt;
+    if (c.invlpg_exiting) v3 |= kInvlpg;
+    if (c.rdtsc_exiting) {
+      v3 |= kRdtsc;
+      v4 |= kRdtscp;
+    }
+    if (c.pause_exiting || c.pause_loop_exiting) v3 |= kPause;
+    if (c.descriptor_table_exiting)
+      v3 |= kIdtrRead | kGdtrRead | kLdtrRead | kTrRead | kIdtrWrite | kGdtrWrite | kLdtrWrite | kTrWrite;
+    if (c.wbinvd_exiting) v4 |= kWbinvd;
+    std::uint32_t cr = 0;
+    if (c.cr3_load_exiting) cr |= (1u << 3) | (1u << 19);
+    if (c.cr8_load_exiting || !c.use_tpr_shadow) cr |= 1u << 24;  // without V_TPR, CR8 writes are intercepted
+    vmcb_.set<std::uint32_t>(vmcb::kCrReadIntercepts, cr);
+    vmcb_.set<std::uint32_t>(vmcb::kDrIntercepts, c.mov_dr_exiting ? 0xff00ffu : 0u);
+    vmcb_.set<std::uint32_t>(vmcb::kInterceptVector3, v3);
+    vmcb_.set<std::uint32_t>(vmcb::kInterceptVector4, v4);
+    vmcb_.set<std::uint16_t>(vmcb::kPauseFilterCount,
+                             c.pause_loop_exiting && !c.pause_exiting ? static_cast<std::uint16_t>(c.ple_window / 128) : 0);
+    vmcb_.set<std::uint64_t>(vmcb::kIopmBase, kIopm);
+    vmcb_.set<std::uint64_t>(vmcb::kMsrpmBase, kMsrpm);
+    vmcb_.set<std::uint32_t>(vmcb::kGuestAsid, c.vpid ? c.vpid : 1);
+    // Without ASID tagging every VMRUN flushes the whole TLB (TLB_CONTROL = 1).
+    vmcb_.set<std::uint8_t>(vmcb::kTlbControl, c.tagged_tlb ? 0 : 1);
+    vmcb_.set<std::uint64_t>(vmcb::kNestedPagingEnable, c.nested_paging ? 1 : 0);
+    vmcb_.set<std::uint64_t>(vmcb::kNestedCr3, 0x100000);
+    vmcb_.set<std::uint64_t>(vmcb::kEfer, 0x1500);  // SVME, LME, LMA
+    vmcb_.set<std::uint64_t>(vmcb::kCr0, 0x80000031);
+    vmcb_.set<std::uint64_t>(vmcb::kCr4, 0x20);      // PAE
+    vmcb_.set<std::uint64_t>(vmcb::kRflags, 0x2);
+    memory_.clear(kIopm, 0x3000);
+    memory_.clear(kMsrpm, 0x2000);
+    if (c.unconditional_io_exiting) {
+      for (std::uint32_t port = 0; port <= 0xffff; ++port) memory_.set_bit(kIopm, port);
+    } else {
+      for (std::uint32_t port : c.io_ports_exiting) memory_.set_bit(kIopm, port);
+    }
+    for (std::uint32_t msr : c.msrs_exiting) {
+      std::uint64_t byte_base = msr <= 0x1fff ? 0 : msr >= 0xc0010000u ? 0x1000 : 0x800;
+      memory_.set_bit(kMsrpm, byte_base * 8 + 2ull * (msr & 0x1fff));
+      memory_.set_bit(kMsrpm, byte_base * 8 + 2ull * (msr & 0x1fff) + 1);
+    }
+    use_msr_bitmaps_ = c.use_msr_bitmaps;
+  }
+
+  bool enter_guest(CpuState& cpu) override { return svm_.vmrun(vmcb_, cpu, 0x1500); }
+
+  ExitDecision decide(const GuestOp& op) override {
+    if (!use_msr_bitmaps_ && (op.instruction == Instruction::Rdmsr || op.instruction == Instruction::Wrmsr) &&
+        op.kind == GuestOp::Kind::Instruction) {
+      ExitDecision d;
+      d.exits = true;
+      d.mode = VirtMode::Svm;
+      d.code = svm_exit::kMsr;
+      d.qualification = op.instruction == Instruction::Wrmsr;
+      return d;
+    }
+    return svm_decide_exit(vmcb_, op, memory_.reader(), pause_count_);
+  }
+
+  void exit_to_host(const ExitDecision& exit, CpuState& cpu) override { svm_.vmexit(vmcb_, exit, cpu); }
+  std::uint64_t structure_accesses() const override { return svm_.vmcb_reads + svm_.vmcb_writes; }
+
+ private:
+  ControlMemory memory_;
+  Vmcb vmcb_;
+  SvmUnit svm_;
+  std::uint16_t pause_count_ = 0;
+  bool use_msr_bitmaps_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<ModeSwitch> make_mode_switch(VirtMode mode) {
+  if (mode == VirtMode::Vmx) return std::make_unique<VmxModeSwitch>();
+  return std::make_unique<SvmModeSwitch>();
+}
+
+}  // namespace virtsim

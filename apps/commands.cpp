@@ -114,6 +114,7 @@ int run_command(const RunOptions& options) {
   run.simulated_seconds = sc_core::sc_time_stamp().to_seconds();
   run.stats = &loaded.stats;
   run.links = system->result_links();
+  run.exits = system->exit_records();
   ResultWriter writer(output, options.force);
   writer.write_run(run);
   writer.commit();
@@ -127,6 +128,9 @@ int run_command(const RunOptions& options) {
       if (!stat) continue;
       std::printf("  %-24s %16s  %s\n", name.c_str(), format_number(stat->value()).c_str(), stat->unit().c_str());
     }
+    if (const auto* per_op = loaded.stats.find("workload.cycles_per_operation"))
+      std::printf("  %-24s %16s  %s\n", "workload.cycles_per_operation", format_number(per_op->value()).c_str(),
+                  per_op->unit().c_str());
     // Throughput over the whole simulation, warm-up included, as wall time covers it too.
     const double references = static_cast<double>(system->guest_references());
     std::printf("\n  simulated %.2f M guest memory references/s (wall)\n", wall > 0 ? references / wall / 1e6 : 0.0);

@@ -124,13 +124,17 @@ ComponentNode vcpu_component(const std::string& name) {
           "vcpu",
           {{"translate", PortRole::Initiator, true},
            {"data", PortRole::Initiator, true},
-           {"fault_handler", PortRole::Initiator, false}}};
+           {"fault_handler", PortRole::Initiator, false},
+           {"virtualization", PortRole::Initiator, false}}};
 }
 ComponentNode mmu_component(const std::string& name) {
   return {name, "mmu", {{"translate", PortRole::Target, true}, {"memory", PortRole::Initiator, true}}};
 }
 ComponentNode cache_component(const std::string& name) {
   return {name, "cache", {{"cpu_side", PortRole::Target, true}, {"memory_side", PortRole::Initiator, true}}};
+}
+ComponentNode virt_component(const std::string& name) {
+  return {name, "virt", {{"instructions", PortRole::Target, true}}};
 }
 ComponentNode kernel_component(const std::string& name) {
   return {name, "kernel", {{"faults", PortRole::Target, false}}};
@@ -139,7 +143,7 @@ ComponentNode memory_component(const std::string& name) {
   return {name, "memory", {{"port", PortRole::Target, true}}};
 }
 
-PlatformGraph make_standard_platform(unsigned cpus) {
+PlatformGraph make_standard_platform(unsigned cpus, bool virtualized) {
   PlatformGraph g;
   g.add_component(memory_component("memory"));
   g.add_component(kernel_component("kernel"));
@@ -155,6 +159,11 @@ PlatformGraph make_standard_platform(unsigned cpus) {
     g.bind(mmu, "memory", cache, "cpu_side");
     g.bind(cache, "memory_side", "memory", "port");
     g.bind(cpu, "fault_handler", "kernel", "faults");
+    if (virtualized) {
+      const std::string virt = "virt" + std::to_string(i);
+      g.add_component(virt_component(virt));
+      g.bind(cpu, "virtualization", virt, "instructions");
+    }
   }
   return g;
 }

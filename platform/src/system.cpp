@@ -59,7 +59,7 @@ PagingControls DemandPager::add_address_space(const SyntheticWorkload* workload)
 bool DemandPager::handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) {
   if (error_code & pf::kPresent) return false;  // a protection fault: nothing to page in
   for (const auto& [root, workload] : spaces_) {
-    if (root != cr3 || !workload->contains(va)) continue;
+    if (root != cr3 || !workload || !workload->contains(va)) continue;
     const Addr page = va & ~(page_bytes_ - 1);
     const Addr frame = frames_.allocate(page_bytes_ / kPageSize4K, page_bytes_);
     builder_.map(root, page, frame, page_bytes_, MappingFlags{true, true, false, false});
@@ -91,8 +91,10 @@ struct System::CanonicalMetrics {
             [this] { return ratio(instructions.value(), cycles.value()); }),
         seconds(root, "sim.seconds", "s", "simulated time: sim.cycles / clock frequency",
                 [this, &s] { return cycles.value() / (s.clock_ghz.get() * 1e9); }),
-        exits_total(root, "exits.total", "exits", "VM exits of all vCPUs (0 when not virtualized)"),
-        exits_cycles(root, "exits.cycles", "cycles", "cycles spent in VM exits and their handlers"),
+        exits_total(root, "exits.total", "exits", "VM exits of all vCPUs (0 when not virtualized)",
+                    [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.exits.count(); }); }),
+        exits_cycles(root, "exits.cycles", "cycles", "cycles spent in VM exits and their handlers",
+                     [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.exit_cycles.count(); }); }),
         walk_count(root, "walk.count", "walks", "page walks of all MMUs",
                    [&s] { return total(s.mmus_, [](const MmuModule& m) { return m.walker.walks.count(); }); }),
         walk_refs(root, "walk.refs", "references", "page-table references of all walks",
@@ -137,7 +139,7 @@ struct System::CanonicalMetrics {
   static double ratio(double a, double b) { return b != 0.0 ? a / b : 0.0; }
 
   Formula instructions, cycles, ipc, seconds;
-  Counter exits_total, exits_cycles;
+  Formula exits_total, exits_cycles;
   Formula walk_count, walk_refs, refs_per_walk, cycles_per_walk;
   Formula l1d_accesses, l1d_misses, l1d_miss_rate, l1d_mpki;
   Formula mem_accesses;
@@ -168,10 +170,16 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       // Skylake-S L3 as tabulated by AnandTech ("The Intel Skylake-X Review", 2017): 2 MiB per
       // core (8 MiB for four), 16-way, 44 cycles load-to-use, i.e. 33 after the L2's 11.
       llc_parameters(module_scope(context, *this).child("llc"), {8192, 16, 33}, "shared last-level cache"),
+      workload_kind(context.child("workload"), "kind", "synthetic", "",
+                    "synthetic (workload.pattern ...) or exitbench (workload.exitbench.*)", {},
+                    {"synthetic", "exitbench"}),
       workload_parameters(context.child("workload")),
+      exitbench_parameters(context.child("workload").child("exitbench")),
+      transition_parameters(module_scope(context, *this).child("vmx")),
+      hypervisor_parameters(module_scope(context, *this).child("hypervisor")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
-      graph_(make_standard_platform(cpus)) {
+      graph_(make_standard_platform(cpus, transition_parameters.enabled())) {
   graph_.validate();
   tlm::tlm_global_quantum::instance().set(clock_->delay(quantum_cycles));
 
@@ -227,6 +235,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   for (const auto* node : graph_.components_of_type("cache"))
     caches_.push_back(std::make_unique<CacheModule>(node->name.c_str(), context, *clock_, *llc_, line_bytes,
                                                     seed + 100 + caches_.size()));
+  std::uint16_t vpid = 0;
+  for (const auto* node : graph_.components_of_type("virt"))
+    virts_.push_back(std::make_unique<VirtualizationUnit>(node->name.c_str(), context, transition_parameters,
+                                                          hypervisor_parameters, ++vpid));
+  auto find_virt = [&](const std::string& n) -> VirtualizationUnit& {
+    for (auto& v : virts_) if (v->basename() == n) return *v;
+    throw PlatformError("platform: no virtualization unit '" + n + "'");
+  };
   auto find_cache = [&](const std::string& n) -> CacheModule& {
     for (auto& c : caches_) if (c->basename() == n) return *c;
     throw PlatformError("platform: no cache '" + n + "'");
@@ -261,6 +277,8 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       find_cache(from.name).memory_side.bind(memory_->port);
     else if (from.type == "vcpu" && edge.initiator_port == "fault_handler" && to.type == "kernel")
       find_vcpu(from.name).fault_handler.bind(*pager_);
+    else if (from.type == "vcpu" && edge.initiator_port == "virtualization" && to.type == "virt")
+      find_vcpu(from.name).virtualization.bind(find_virt(to.name));
     else
       throw PlatformError("platform: cannot bind " + from.name + "." + edge.initiator_port + " to " + to.name + "." +
                           edge.target_port);
@@ -268,16 +286,31 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
 
   // Address spaces: one PML4 and one workload instance per vCPU.
   const SyntheticConfig workload_config = workload_parameters.config();
+  const bool bench = workload_kind.get() == "exitbench";
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     SplitMix64 seeds(seed.get() + 0x51ed270b27ull * i);
-    workloads_.push_back(std::make_unique<SyntheticWorkload>(workload_config, seeds.next()));
-    vcpus_[i]->set_paging(pager_->add_address_space(workloads_[i].get()));
+    const SyntheticWorkload* space_of = nullptr;
+    if (bench) {
+      benchmarks_.push_back(std::make_unique<ExitMicrobenchmark>(exitbench_parameters.config()));
+      vcpus_[i]->set_workload(benchmarks_.back().get());
+    } else {
+      workloads_.push_back(std::make_unique<SyntheticWorkload>(workload_config, seeds.next()));
+      vcpus_[i]->set_workload(workloads_.back().get());
+      space_of = workloads_.back().get();
+    }
+    vcpus_[i]->set_paging(pager_->add_address_space(space_of));
     if (nested_paging.get() != "none") vcpus_[i]->set_nested_paging(nested_controls_, 1);
-    vcpus_[i]->set_workload(workloads_[i].get());
     vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
   }
 
   canonical_ = std::make_unique<CanonicalMetrics>(Scope{context.params, context.stats, ""}, *this);
+  if (bench)
+    cycles_per_operation_ = std::make_unique<Formula>(
+        Scope{context.params, context.stats, "workload"}, "cycles_per_operation", "cycles/operation",
+        "exit microbenchmark: cycles of the slowest vCPU's region of interest per operation", [this] {
+          const double ops = static_cast<double>(benchmarks_.front()->operations());
+          return ops > 0 ? static_cast<double>(elapsed_cycles()) / ops : 0.0;
+        });
   SC_THREAD(control);
   if (dump_interval.get() > 0) SC_THREAD(dump_periodically);
   SC_THREAD(report_progress);
@@ -289,6 +322,22 @@ Cycles System::elapsed_cycles() const {
   Cycles most = 0;
   for (const auto& c : vcpus_) most = std::max(most, c->local_cycles());
   return most;
+}
+
+std::vector<ExitRecord> System::exit_records() const {
+  std::vector<ExitRecord> out;
+  if (virts_.empty()) return out;
+  const auto& reasons = virts_.front()->reasons();
+  const std::string mode = to_string(transition_parameters.virt_mode());
+  for (std::size_t i = 0; i < reasons.size(); ++i) {
+    std::uint64_t count = 0, cycles = 0;
+    for (const auto& v : virts_) {
+      count += v->exits_by_reason.at(i);
+      cycles += v->cycles_by_reason.at(i);
+    }
+    if (count) out.push_back({mode, reasons[i].code, reasons[i].name, count, cycles});
+  }
+  return out;
 }
 
 std::uint64_t System::guest_references() const {
@@ -332,7 +381,8 @@ void System::report_progress() {
     if (!progress_action_) continue;
     double done = 0;
     for (const auto& w : workloads_) done += w->progress();
-    const double fraction = done / static_cast<double>(workloads_.size());
+    for (const auto& b : benchmarks_) done += b->progress();
+    const double fraction = done / static_cast<double>(workloads_.size() + benchmarks_.size());
     const int percent = static_cast<int>(fraction * 100);
     if (percent != last_percent) progress_action_(fraction);
     last_percent = percent;

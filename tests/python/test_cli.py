@@ -323,3 +323,67 @@ def test_machine_presets_apply_and_run(virtsim_binary, tmp_path, preset):
                      "--set", "system.mmu*.check=true")
     assert result.returncode == 0, result.stderr
     assert metrics_json(virtsim_binary, out)["run0000"]["metrics"]["walk.two_dimensional"] > 0
+
+
+PRESETS = ["prescott", "merom", "penryn", "nehalem", "westmere", "sandybridge", "skylake-sp",
+           "barcelona", "shanghai", "zen2"]
+
+
+def bench_run(binary, tmp_path, preset, benchmark, *extra):
+    config = write(tmp_path / f"{preset}-{benchmark}.toml",
+                   f'[machine]\npreset = "{preset}"\n[workload]\nkind = "exitbench"\n'
+                   f'[workload.exitbench]\nbenchmark = "{benchmark}"\noperations = 500\nwarmup_operations = 20\n')
+    out = tmp_path / f"{preset}-{benchmark}.h5"
+    result = virtsim(binary, "run", str(config), "-o", str(out), "-q", *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads(virtsim(binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"], out
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_cpuid_round_trip_equals_the_presets_transitions(virtsim_binary, tmp_path, preset):
+    """The timing identity: with no handler cost a CPUID costs exactly VM exit + VM entry."""
+    metrics, out = bench_run(virtsim_binary, tmp_path, preset, "cpuid", "--set", "system.hypervisor.enabled=false")
+    described = virtsim(virtsim_binary, "describe", str(tmp_path / f"{preset}-cpuid.toml"), "--json")
+    values = {p["name"]: p["value"] for p in json.loads(described.stdout)["parameters"]}
+    assert metrics["workload.cycles_per_operation"] == values["system.vmx.vm_exit_cycles"] + values["system.vmx.vm_entry_cycles"]
+    assert metrics["exits.total"] == 500
+    with h5py.File(out) as f:
+        exits = f["runs/run0000/exits"][()]
+    names = [n.decode() if isinstance(n, bytes) else n for n in exits["name"]]
+    assert names == ["CPUID"]  # the name both manuals use
+    assert exits["count"][0] == 500
+    assert int(exits["code"][0]) == (10 if values["system.vmx.mode"] == "vmx" else 0x72)
+
+
+def test_exit_costs_follow_the_handler_model(virtsim_binary, tmp_path):
+    kernel, _ = bench_run(virtsim_binary, tmp_path, "nehalem", "io_kernel")
+    user, _ = bench_run(virtsim_binary, tmp_path, "nehalem", "io_user")
+    described = json.loads(virtsim(virtsim_binary, "describe", "--json").stdout)["parameters"]
+    trip = {p["name"]: p["default"] for p in described}["system.hypervisor.user_space_cycles"]
+    # Port I/O to the user-space device model costs the trip to user space more.
+    assert user["workload.cycles_per_operation"] - kernel["workload.cycles_per_operation"] == trip
+    assert user["system.virt0.user_space_exits"] == 500 and kernel["system.virt0.user_space_exits"] == 0
+    # RDTSC exits only with RDTSC exiting; MOV to CR8 only without the TPR shadow.
+    plain, _ = bench_run(virtsim_binary, tmp_path, "nehalem", "rdtsc")
+    assert plain["exits.total"] == 0
+    exiting, _ = bench_run(virtsim_binary, tmp_path, "westmere", "rdtsc", "--set", "system.vmx.rdtsc_exiting=true")
+    assert exiting["exits.total"] == 500
+    shadow, _ = bench_run(virtsim_binary, tmp_path, "nehalem", "mov_cr8")
+    assert shadow["exits.total"] == 0
+    no_shadow, _ = bench_run(virtsim_binary, tmp_path, "zen2", "mov_cr8", "--set", "system.vmx.use_tpr_shadow=false")
+    assert no_shadow["exits.total"] == 500
+
+
+def test_native_instructions_do_not_exit(virtsim_binary, tmp_path):
+    metrics, _ = bench_run(virtsim_binary, tmp_path, "skylake", "cpuid")  # skylake.toml leaves VT-x off
+    assert metrics["exits.total"] == 0
+    assert metrics["workload.cycles_per_operation"] == 1
+
+
+def test_sensitive_unprivileged_instructions_are_holes_without_assist(virtsim_binary, tmp_path):
+    native, _ = bench_run(virtsim_binary, tmp_path, "skylake", "sgdt", "--set", "system.cpu0.deprivileged_kernel=true")
+    assert native["system.cpu0.virtualization_holes"] == 500
+    assert native["exits.total"] == 0
+    covered, _ = bench_run(virtsim_binary, tmp_path, "nehalem", "sgdt", "--set", "system.vmx.descriptor_table_exiting=true")
+    assert covered["exits.total"] == 500
+    assert covered["system.cpu0.virtualization_holes"] == 0

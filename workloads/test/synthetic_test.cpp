@@ -38,6 +38,7 @@ TEST(Synthetic, StreamShapeAndRegionOfInterest) {
       case GuestEventKind::Compute: ++compute; EXPECT_EQ(events[i].count, 2u); break;
       case GuestEventKind::RoiBegin: roi_begin_at = memory; break;
       case GuestEventKind::RoiEnd: roi_end_at = i; break;
+      case GuestEventKind::Instr: ADD_FAILURE() << "the synthetic workload emits no Instr events"; break;
     }
   }
   EXPECT_EQ(memory, 5100u);

@@ -1,5 +1,6 @@
 #include "virtsim/cpu/vcpu.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -10,10 +11,15 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       translate("translate"),
       data("data"),
       fault_handler("fault_handler"),
+      virtualization("virtualization"),
       VIRTSIM_MEMBER(cpi, module_scope(context, *this), 1.0, "cycles/instruction",
           "cycles per plain (non-memory) instruction", Range{0.0, 100.0}),
       VIRTSIM_MEMBER(cpl, module_scope(context, *this), 3, "ring", "privilege level the workload runs at (3: user)",
           Range{0, 3}),
+      VIRTSIM_MEMBER(deprivileged_kernel, module_scope(context, *this), false, "",
+          "the workload is a guest kernel that a software VMM runs outside ring 0 (no VT-x / AMD-V): sensitive "
+          "unprivileged instructions are counted as virtualization holes"),
+      rings(module_scope(context, *this).child("rings")),
       tlb_parameters(module_scope(context, *this)),
       tlbs(module_scope(context, *this), tlb_parameters),
       VIRTSIM_MEMBER(instructions, module_scope(context, *this), "instructions", "instructions retired"),
@@ -22,6 +28,14 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(stores, module_scope(context, *this), "accesses", "data stores"),
       VIRTSIM_MEMBER(fetches, module_scope(context, *this), "accesses", "instruction fetches"),
       VIRTSIM_MEMBER(page_faults, module_scope(context, *this), "faults", "page faults taken"),
+      VIRTSIM_MEMBER(privileged_instructions, module_scope(context, *this), "instructions",
+          "privileged or sensitive instructions (Instr events) executed"),
+      VIRTSIM_MEMBER(general_protection_faults, module_scope(context, *this), "faults",
+          "privileged instructions run above CPL 0 natively (#GP(0))"),
+      VIRTSIM_MEMBER(virtualization_holes, module_scope(context, *this), "instructions",
+          "sensitive unprivileged instructions a deprivileged guest kernel ran without trapping"),
+      VIRTSIM_MEMBER(exits, module_scope(context, *this), "exits", "VM exits this vCPU took"),
+      VIRTSIM_MEMBER(exit_cycles, module_scope(context, *this), "cycles", "cycles of this vCPU's VM exits"),
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
       clock_(clock),
@@ -70,6 +84,10 @@ void Vcpu::run() {
       case GuestEventKind::RoiEnd:
         in_stream = false;
         break;
+      case GuestEventKind::Instr:
+        ++instructions;
+        execute_instruction(*event);
+        break;
     }
   }
   quantum_.sync();
@@ -95,6 +113,29 @@ void Vcpu::execute_memory(const GuestEvent& event) {
     c = access_piece(event.access, first, event.size);
   }
   advance(c);
+}
+
+void Vcpu::execute_instruction(const GuestEvent& event) {
+  ++privileged_instructions;
+  if (virtualization.size() > 0) {
+    // As a guest: the VT-x / AMD-V unit decides whether it exits and what that costs.
+    const InstructionOutcome out = virtualization->execute(event, cpl.get(), cycles.count());
+    if (out.exited) {
+      ++exits;
+      exit_cycles += out.cycles;
+      // Without VPID / ASID both the exit and the entry flush the guest's (VPID 0) mappings.
+      if (out.flush_untagged_tlb) tlbs.each([](Tlb& t) { t.transition_flush(); });
+    }
+    advance(out.cycles);
+    return;
+  }
+  switch (check_privilege(event.instruction, cpl.get(), 0, deprivileged_kernel)) {
+    case PrivilegeOutcome::GeneralProtection: ++general_protection_faults; break;
+    case PrivilegeOutcome::VirtualizationHole: ++virtualization_holes; break;
+    case PrivilegeOutcome::Executes: break;
+  }
+  // Ring transitions (SYSCALL, SYSRET, INT n, IRET ...) cost their transition; others one cycle.
+  advance(std::max<Cycles>(1, rings.transition_cycles(event.instruction)));
 }
 
 Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {

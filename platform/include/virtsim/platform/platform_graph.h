@@ -54,12 +54,14 @@ class PlatformGraph {
 // The standard platform: per vCPU one MMU and one private cache module (L1D, L2) that the
 // vCPU's data port and the MMU's walker port both bind; every cache module binds the one
 // memory (the shared LLC sits inside the cache modules); page faults go to the one kernel.
-PlatformGraph make_standard_platform(unsigned cpus);
+// With `virtualized`, each vCPU also binds its own VT-x / AMD-V unit ("virtN").
+PlatformGraph make_standard_platform(unsigned cpus, bool virtualized = false);
 
 // Component types the instantiator knows, with their ports.
 ComponentNode vcpu_component(const std::string& name);
 ComponentNode mmu_component(const std::string& name);
 ComponentNode cache_component(const std::string& name);
+ComponentNode virt_component(const std::string& name);
 ComponentNode memory_component(const std::string& name);
 ComponentNode kernel_component(const std::string& name);  // the guest kernel's fault handler
 

@@ -16,6 +16,8 @@
 #include "virtsim/mmu/mmu_module.h"
 #include "virtsim/mmu/paging.h"
 #include "virtsim/platform/platform_graph.h"
+#include "virtsim/vmx/virtualization_unit.h"
+#include "virtsim/workloads/exit_microbench.h"
 #include "virtsim/workloads/synthetic.h"
 
 namespace virtsim {
@@ -29,6 +31,8 @@ class DemandPager final : public sc_core::sc_module, public PageFaultHandler {
  public:
   DemandPager(const sc_core::sc_module_name& name, const Scope& context, MemoryView memory, FrameAllocator& frames);
   // A new address space for `workload`; returns the paging controls (CR3 ...) a vCPU runs it with.
+  // A new address space for `workload` (null: a workload that touches no memory); returns the
+  // paging controls (CR3 ...) a vCPU runs it with.
   PagingControls add_address_space(const SyntheticWorkload* workload);
   bool handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override;
 
@@ -59,6 +63,8 @@ class System : public sc_core::sc_module {
   Cycles elapsed_cycles() const;
   // Guest memory references issued by all workloads, warm-up included (for throughput).
   std::uint64_t guest_references() const;
+  // Per exit reason, summed over the vCPUs: the result file's exits table.
+  std::vector<ExitRecord> exit_records() const;
   // Called now and then during simulation with the share of the workload done (0..1).
   void set_progress_action(std::function<void(double)> action) { progress_action_ = std::move(action); }
 
@@ -74,7 +80,11 @@ class System : public sc_core::sc_module {
   Param<std::uint64_t> guest_memory_mib;
   Param<std::uint32_t> line_bytes;
   CacheParameters llc_parameters;
+  Param<std::string> workload_kind;
   SyntheticParameters workload_parameters;
+  ExitBenchParameters exitbench_parameters;
+  TransitionParameters transition_parameters;
+  HypervisorParameters hypervisor_parameters;
 
  private:
   void control();
@@ -91,6 +101,9 @@ class System : public sc_core::sc_module {
   std::unique_ptr<Cache> llc_;
   std::vector<std::unique_ptr<CacheModule>> caches_;
   std::vector<std::unique_ptr<SyntheticWorkload>> workloads_;
+  std::vector<std::unique_ptr<ExitMicrobenchmark>> benchmarks_;
+  std::vector<std::unique_ptr<VirtualizationUnit>> virts_;
+  std::unique_ptr<Formula> cycles_per_operation_;
   std::unique_ptr<FrameAllocator> frames_;        // host-physical frames
   std::unique_ptr<FrameAllocator> guest_frames_;  // guest-physical frames under nesting
   std::unique_ptr<PageTableBuilder> nested_tables_;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <systemc>
 
+#include "virtsim/common/instruction.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
@@ -14,6 +15,7 @@ enum class GuestEventKind : std::uint8_t {
   Memory,    // one instruction making one access of `size` bytes at `address`
   RoiBegin,  // region of interest starts: statistics reset
   RoiEnd,    // region of interest ends: the run stops here
+  Instr,     // one instruction that matters to virtualization (`instruction`, operands below)
 };
 
 struct GuestEvent {
@@ -22,11 +24,16 @@ struct GuestEvent {
   std::uint8_t size = 8;
   std::uint32_t count = 0;
   Addr address = 0;
+  Instruction instruction = Instruction::Cpuid;  // Instr: which; `count` is the port or MSR,
+                                                 // `address` the value or linear address, `size` the I/O size
 
   static GuestEvent compute(std::uint32_t instructions) { return {GuestEventKind::Compute, AccessKind::Load, 0, instructions, 0}; }
   static GuestEvent memory(AccessKind kind, Addr address, std::uint8_t size = 8) { return {GuestEventKind::Memory, kind, size, 1, address}; }
   static GuestEvent roi_begin() { return {GuestEventKind::RoiBegin, AccessKind::Load, 0, 0, 0}; }
   static GuestEvent roi_end() { return {GuestEventKind::RoiEnd, AccessKind::Load, 0, 0, 0}; }
+  static GuestEvent instr(Instruction i, std::uint32_t port_or_msr = 0, Addr value = 0, std::uint8_t size = 1) {
+    return {GuestEventKind::Instr, AccessKind::Load, size, port_or_msr, value, i};
+  }
 };
 
 // A source of guest events for one vCPU. next() returns nullopt at the end of the stream.
@@ -43,6 +50,19 @@ class GuestEventSource {
 class PageFaultHandler : public virtual sc_core::sc_interface {
  public:
   virtual bool handle_page_fault(Addr cr3, Addr virtual_address, std::uint32_t error_code, Cycles& cost) = 0;
+};
+
+// Called through a vCPU's `virtualization` port for each Instr event when the vCPU runs as a
+// guest: the VT-x / AMD-V unit decides whether it exits and returns what it cost (the
+// instruction itself, or exit + hypervisor handler + entry).
+struct InstructionOutcome {
+  Cycles cycles = 0;
+  bool exited = false;
+  bool flush_untagged_tlb = false;  // the transitions flushed the TLB (no VPID / ASID)
+};
+class GuestInstructionHandler : public virtual sc_core::sc_interface {
+ public:
+  virtual InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) = 0;
 };
 
 }  // namespace virtsim

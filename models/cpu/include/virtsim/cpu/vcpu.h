@@ -15,6 +15,7 @@
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/common/translation_extension.h"
+#include "virtsim/cpu/rings.h"
 #include "virtsim/tlb/tlb.h"
 #include "virtsim/tlb/translation_path.h"
 
@@ -26,6 +27,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   tlm_utils::simple_initiator_socket<Vcpu> data;       // loads, stores and fetches
   // Who resolves page faults (the guest kernel). Unbound: every fault ends the run.
   sc_core::sc_port<PageFaultHandler, 1, sc_core::SC_ZERO_OR_MORE_BOUND> fault_handler;
+  // The VT-x / AMD-V unit, when the vCPU runs as a guest. Unbound: Instr events run natively.
+  sc_core::sc_port<GuestInstructionHandler, 1, sc_core::SC_ZERO_OR_MORE_BOUND> virtualization;
 
   SC_HAS_PROCESS(Vcpu);
   Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
@@ -53,6 +56,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
 
   Param<double> cpi;
   Param<std::uint32_t> cpl;
+  Param<bool> deprivileged_kernel;
+  RingParameters rings;
   TlbHierarchyParameters tlb_parameters;
   TlbHierarchy tlbs;  // L1 ITLB, L1 DTLB, STLB
 
@@ -62,11 +67,17 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter stores;
   Counter fetches;
   Counter page_faults;
+  Counter privileged_instructions;
+  Counter general_protection_faults;
+  Counter virtualization_holes;
+  Counter exits;
+  Counter exit_cycles;
   Formula ipc;
 
  private:
   void run();
   void execute_memory(const GuestEvent& event);
+  void execute_instruction(const GuestEvent& event);
   Cycles access_piece(AccessKind kind, Addr va, unsigned size);
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   TlbTags tags() const {

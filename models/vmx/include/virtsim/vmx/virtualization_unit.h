@@ -1,0 +1,91 @@
+#pragma once
+// The VT-x / AMD-V unit of one vCPU as a thin SystemC module around a ModeSwitch: the vCPU
+// sends it every privileged or sensitive instruction through its `virtualization` port; it
+// decides (by the configured controls) whether the instruction exits and charges the
+// hardware transition costs of the machine preset and the hypervisor's handler cost.
+//
+// Cost of an exit = VM exit + handler + VM entry, where the handler (a KVM-style model) is
+// its instructions x cpi + VMCS reads x vmread_cycles + VMCS writes x vmwrite_cycles (VMCB
+// accesses on SVM, plus VMLOAD and VMSAVE), plus the trip to the user-space device model
+// for exits KVM hands to user space (port I/O to devices not emulated in the kernel).
+#include <memory>
+#include <string>
+
+#include <systemc>
+
+#include "virtsim/common/guest_event.h"
+#include "virtsim/common/module_scope.h"
+#include "virtsim/common/param.h"
+#include "virtsim/common/stats.h"
+#include "virtsim/vmx/mode_switch.h"
+
+namespace virtsim {
+
+// Transition costs and VM-execution controls, shared by every vCPU (scope "system.vmx").
+class TransitionParameters {
+ public:
+  explicit TransitionParameters(const Scope& scope);
+  VirtualizationControls controls() const;
+  bool enabled() const { return mode.get() != "none"; }
+  VirtMode virt_mode() const { return mode.get() == "svm" ? VirtMode::Svm : VirtMode::Vmx; }
+
+  Param<std::string> mode;
+  Param<std::uint32_t> vm_entry_cycles, vm_exit_cycles, vmread_cycles, vmwrite_cycles, vmload_cycles, vmsave_cycles;
+  Param<std::uint32_t> native_instruction_cycles;
+  Param<bool> tagged_tlb;
+  Param<bool> hlt_exiting, invlpg_exiting, rdtsc_exiting, cr3_exiting, cr8_exiting, use_tpr_shadow;
+  Param<std::uint32_t> tpr_threshold;
+  Param<bool> unconditional_io_exiting, pause_exiting, pause_loop_exiting;
+  Param<std::uint32_t> ple_gap, ple_window;
+  Param<bool> descriptor_table_exiting;
+};
+
+// The hypervisor's software cost per kind of exit (scope "system.hypervisor").
+class HypervisorParameters {
+ public:
+  explicit HypervisorParameters(const Scope& scope);
+
+  struct Handler {
+    Handler(const Scope& scope, const std::string& kind, unsigned instructions, unsigned reads, unsigned writes,
+            const std::string& source);
+    Param<std::uint32_t> instructions, vmcs_reads, vmcs_writes;
+  };
+  Param<bool> enabled;
+  Param<double> cpi;
+  Param<std::uint32_t> user_space_cycles;
+  Param<std::uint32_t> hlt_wakeup_cycles;
+  Handler cpuid, vmcall, rdtsc, io, msr, hlt, cr_access, invlpg, pause, tpr, other;
+};
+
+class VirtualizationUnit final : public sc_core::sc_module, public GuestInstructionHandler {
+ public:
+  VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const TransitionParameters& transitions,
+                     const HypervisorParameters& hypervisor, std::uint16_t vpid);
+
+  InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
+
+  // Ports KVM emulates in the kernel (the in-kernel PIC 0x20-21/0xa0-a1, PIT 0x40-43, ELCR
+  // 0x4d0-4d1); other port I/O goes to the user-space device model.
+  static bool kernel_port(std::uint32_t port);
+  // The handler cost of one exit, without the hardware transitions.
+  Cycles handler_cycles(const ExitDecision& exit, const GuestEvent& event) const;
+
+  Counter exits;
+  Counter exit_cycles;
+  Counter user_space_exits;
+  Counter instructions_seen;
+  Counter structure_accesses;
+  VectorStat exits_by_reason;
+  VectorStat cycles_by_reason;
+
+  const std::vector<ExitReasonInfo>& reasons() const { return exit_reasons(mode_switch_->mode()); }
+
+ private:
+  std::size_t reason_index(std::int64_t code) const;
+  const TransitionParameters& t_;
+  const HypervisorParameters& h_;
+  std::unique_ptr<ModeSwitch> mode_switch_;
+  CpuState cpu_;
+};
+
+}  // namespace virtsim

@@ -1,0 +1,219 @@
+#include "virtsim/vmx/virtualization_unit.h"
+
+#include <algorithm>
+
+namespace virtsim {
+
+// Defaults: Sandy Bridge's VM exit + entry round trip of 784 cycles (Agesen et al., USENIX ATC
+// 2012, table 1), split between entry and exit in the Core 2 proportions of Adams and Agesen
+// (ASPLOS 2006, table 1: entry 937, exit 1186), whose VMCS read and write costs (52, 44)
+// are also the defaults. VMLOAD / VMSAVE: 150 cycles, inside the ~100-200 REFERENCE.md
+// quotes for AMD. Machine presets replace all of them.
+TransitionParameters::TransitionParameters(const Scope& scope)
+    : VIRTSIM_MEMBER(mode, scope, "none", "",
+                     "hardware virtualization: none (native), vmx (Intel VT-x) or svm (AMD-V); chosen at run time",
+                     {}, {"none", "vmx", "svm"}),
+      VIRTSIM_MEMBER(vm_entry_cycles, scope, 346, "cycles", "VM entry (VMLAUNCH/VMRESUME, or VMRUN)", Range{0, 1e6}),
+      VIRTSIM_MEMBER(vm_exit_cycles, scope, 438, "cycles", "VM exit (#VMEXIT)", Range{0, 1e6}),
+      VIRTSIM_MEMBER(vmread_cycles, scope, 52, "cycles", "one VMREAD (a VMCB read on SVM)", Range{0, 1e5}),
+      VIRTSIM_MEMBER(vmwrite_cycles, scope, 44, "cycles", "one VMWRITE (a VMCB write on SVM)", Range{0, 1e5}),
+      VIRTSIM_MEMBER(vmload_cycles, scope, 150, "cycles", "VMLOAD (SVM; run on every exit by a KVM-style hypervisor)",
+                     Range{0, 1e5}),
+      VIRTSIM_MEMBER(vmsave_cycles, scope, 150, "cycles", "VMSAVE (SVM; run on every exit by a KVM-style hypervisor)",
+                     Range{0, 1e5}),
+      VIRTSIM_MEMBER(native_instruction_cycles, scope, 1, "cycles",
+                     "an instruction of an Instr event that does not exit", Range{0, 1e5}),
+      VIRTSIM_MEMBER(tagged_tlb, scope, true, "",
+                     "VPID (VT-x) / ASID (AMD-V): TLB entries are tagged; off, every entry and exit flushes the TLB"),
+      VIRTSIM_MEMBER(hlt_exiting, scope, true, "", "HLT exits"),
+      VIRTSIM_MEMBER(invlpg_exiting, scope, false, "", "INVLPG exits (shadow paging needs it)"),
+      VIRTSIM_MEMBER(rdtsc_exiting, scope, false, "", "RDTSC and RDTSCP exit"),
+      VIRTSIM_MEMBER(cr3_exiting, scope, false, "", "MOV to and from CR3 exit (shadow paging needs it)"),
+      VIRTSIM_MEMBER(cr8_exiting, scope, false, "", "MOV to CR8 exits"),
+      VIRTSIM_MEMBER(use_tpr_shadow, scope, true, "",
+                     "TPR shadow (VT-x) / V_TPR (AMD-V): CR8 writes go to the virtual APIC without exiting"),
+      VIRTSIM_MEMBER(tpr_threshold, scope, 0, "", "TPR threshold: a CR8 write below it exits (TPR below threshold)",
+                     Range{0, 15}),
+      VIRTSIM_MEMBER(unconditional_io_exiting, scope, true, "",
+                     "every port access exits (off: only the ports a KVM-style hypervisor emulates)"),
+      VIRTSIM_MEMBER(pause_exiting, scope, false, "", "every PAUSE exits"),
+      VIRTSIM_MEMBER(pause_loop_exiting, scope, true, "", "PAUSE-loop exiting (VT-x) / PAUSE filter (AMD-V)"),
+      VIRTSIM_MEMBER(ple_gap, scope, 128, "cycles", "PLE_Gap: PAUSEs at most this far apart form a loop",
+                     Range{0, 1e9}),
+      VIRTSIM_MEMBER(ple_window, scope, 4096, "cycles", "PLE_Window: a PAUSE loop longer than this exits",
+                     Range{1, 1e9}),
+      VIRTSIM_MEMBER(descriptor_table_exiting, scope, false, "", "LGDT/LIDT/SGDT/SIDT/LLDT/LTR/SLDT/STR exit") {}
+
+VirtualizationControls TransitionParameters::controls() const {
+  VirtualizationControls c;
+  c.hlt_exiting = hlt_exiting;
+  c.invlpg_exiting = invlpg_exiting;
+  c.rdtsc_exiting = rdtsc_exiting;
+  c.cr3_load_exiting = cr3_exiting;
+  c.cr8_load_exiting = cr8_exiting;
+  c.use_tpr_shadow = use_tpr_shadow;
+  c.tpr_threshold = static_cast<std::uint8_t>(tpr_threshold.get());
+  c.unconditional_io_exiting = unconditional_io_exiting;
+  // KVM-style: the devices' ports exit, the rest pass through (the model's device list: the
+  // in-kernel PIC, PIT and ELCR, the ACPI PM timer and the serial port of a QEMU machine).
+  c.io_ports_exiting = {0x20, 0x21, 0xa0, 0xa1, 0x40, 0x41, 0x42, 0x43, 0x4d0, 0x4d1,
+                        0xb008, 0xb009, 0xb00a, 0xb00b, 0x3f8, 0x3f9, 0x3fa, 0x3fb, 0x3fc, 0x3fd};
+  c.use_msr_bitmaps = true;
+  c.msrs_exiting = {0x1b, 0x6e0, 0x10};  // APIC base, TSC deadline, TSC: emulated by the hypervisor
+  c.pause_exiting = pause_exiting;
+  c.pause_loop_exiting = pause_loop_exiting;
+  c.ple_gap = ple_gap;
+  c.ple_window = ple_window;
+  c.descriptor_table_exiting = descriptor_table_exiting;
+  c.tagged_tlb = tagged_tlb;
+  return c;
+}
+
+HypervisorParameters::Handler::Handler(const Scope& scope, const std::string& kind, unsigned n, unsigned reads,
+                                       unsigned writes, const std::string& source)
+    : instructions(scope, kind + "_instructions", n, "instructions",
+                   "instructions the " + kind + " exit handler runs (" + source + ")", Range{0, 1e7}),
+      vmcs_reads(scope, kind + "_vmcs_reads", reads, "reads", "VMCS/VMCB reads of the " + kind + " exit handler",
+                 Range{0, 1000}),
+      vmcs_writes(scope, kind + "_vmcs_writes", writes, "writes", "VMCS/VMCB writes of the " + kind + " exit handler",
+                  Range{0, 1000}) {}
+
+// Handler defaults: about 10 VMCS reads per typical exit (Adams and Agesen, ASPLOS 2006); the
+// instruction counts are assumptions of the order a KVM exit path runs, to be calibrated
+// against the whole-exit figures in REFERENCE.md (e.g. CPUID ~1020-1100 cycles on recent Intel).
+HypervisorParameters::HypervisorParameters(const Scope& scope)
+    : VIRTSIM_MEMBER(enabled, scope, true, "",
+                     "charge the hypervisor's handler cost (off: an exit costs the hardware transitions only)"),
+      VIRTSIM_MEMBER(cpi, scope, 1.0, "cycles/instruction", "CPI of the hypervisor's handler code", Range{0, 100}),
+      VIRTSIM_MEMBER(user_space_cycles, scope, 10000, "cycles",
+                     "an exit handed to the user-space device model: return to user space, emulation, re-entry "
+                     "(REFERENCE.md: port I/O ~13000-20000 cycles to user space vs ~3300-7200 in the kernel)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(hlt_wakeup_cycles, scope, 2000, "cycles",
+                     "how long a halted guest waits for its wake-up interrupt (assumption)", Range{0, 1e9}),
+      cpuid(scope, "cpuid", 150, 10, 4, "assumption"),
+      vmcall(scope, "vmcall", 250, 10, 4, "assumption"),
+      rdtsc(scope, "rdtsc", 100, 10, 4, "assumption"),
+      io(scope, "io", 600, 12, 4, "assumption"),
+      msr(scope, "msr", 200, 10, 4, "assumption"),
+      hlt(scope, "hlt", 400, 10, 4, "assumption"),
+      cr_access(scope, "cr_access", 300, 12, 4, "assumption"),
+      invlpg(scope, "invlpg", 200, 10, 4, "assumption"),
+      pause(scope, "pause", 300, 10, 4, "assumption"),
+      tpr(scope, "tpr", 150, 10, 4, "assumption"),
+      other(scope, "other", 300, 10, 4, "assumption") {}
+
+VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context,
+                                       const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
+                                       std::uint16_t vpid)
+    : sc_core::sc_module(name),
+      VIRTSIM_MEMBER(exits, module_scope(context, *this), "exits", "VM exits"),
+      VIRTSIM_MEMBER(exit_cycles, module_scope(context, *this), "cycles", "cycles of VM exits: transitions and handlers"),
+      VIRTSIM_MEMBER(user_space_exits, module_scope(context, *this), "exits", "exits handed to the user-space device model"),
+      VIRTSIM_MEMBER(instructions_seen, module_scope(context, *this), "instructions",
+                     "privileged and sensitive instructions the guest ran"),
+      VIRTSIM_MEMBER(structure_accesses, module_scope(context, *this), "accesses",
+                     "VMCS / VMCB field accesses by the hardware's entry and exit steps"),
+      VIRTSIM_MEMBER(exits_by_reason, module_scope(context, *this), "exits", "VM exits per exit reason / exit code",
+                     [&] {
+                       std::vector<std::string> names;
+                       for (const auto& r : exit_reasons(transitions.virt_mode())) names.push_back(r.name);
+                       return names;
+                     }()),
+      VIRTSIM_MEMBER(cycles_by_reason, module_scope(context, *this), "cycles", "cycles of VM exits per exit reason",
+                     [&] {
+                       std::vector<std::string> names;
+                       for (const auto& r : exit_reasons(transitions.virt_mode())) names.push_back(r.name);
+                       return names;
+                     }()),
+      t_(transitions),
+      h_(hypervisor),
+      mode_switch_(make_mode_switch(transitions.virt_mode())) {
+  VirtualizationControls c = transitions.controls();
+  c.vpid = vpid;
+  mode_switch_->configure(c);
+  mode_switch_->enter_guest(cpu_);
+}
+
+bool VirtualizationUnit::kernel_port(std::uint32_t port) {
+  return port == 0x20 || port == 0x21 || port == 0xa0 || port == 0xa1 || (port >= 0x40 && port <= 0x43) ||
+         port == 0x4d0 || port == 0x4d1;
+}
+
+std::size_t VirtualizationUnit::reason_index(std::int64_t code) const {
+  const auto& r = reasons();
+  const auto it = std::lower_bound(r.begin(), r.end(), code, [](const ExitReasonInfo& i, std::int64_t c) { return i.code < c; });
+  return it != r.end() && it->code == code ? static_cast<std::size_t>(it - r.begin()) : r.size();
+}
+
+Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestEvent& event) const {
+  if (!h_.enabled) return 0;
+  const HypervisorParameters::Handler* handler = &h_.other;
+  bool user_space = false;
+  switch (event.instruction) {
+    case Instruction::Cpuid: handler = &h_.cpuid; break;
+    case Instruction::Vmcall: handler = &h_.vmcall; break;
+    case Instruction::Rdtsc: case Instruction::Rdtscp: handler = &h_.rdtsc; break;
+    case Instruction::In: case Instruction::Out:
+      handler = &h_.io;
+      user_space = !kernel_port(event.count);
+      break;
+    case Instruction::Rdmsr: case Instruction::Wrmsr: handler = &h_.msr; break;
+    case Instruction::Hlt: handler = &h_.hlt; break;
+    case Instruction::MovToCr0: case Instruction::MovToCr3: case Instruction::MovToCr4: case Instruction::MovFromCr3:
+      handler = &h_.cr_access;
+      break;
+    case Instruction::MovToCr8: handler = &h_.tpr; break;
+    case Instruction::Invlpg: handler = &h_.invlpg; break;
+    case Instruction::Pause: handler = &h_.pause; break;
+    default: break;
+  }
+  const double software = handler->instructions.get() * h_.cpi.get();
+  Cycles c = static_cast<Cycles>(software + 0.5) + Cycles{handler->vmcs_reads} * t_.vmread_cycles +
+             Cycles{handler->vmcs_writes} * t_.vmwrite_cycles;
+  if (exit.mode == VirtMode::Svm) c += Cycles{t_.vmload_cycles} + t_.vmsave_cycles;
+  if (user_space) c += h_.user_space_cycles;
+  return c;
+}
+
+InstructionOutcome VirtualizationUnit::execute(const GuestEvent& event, unsigned cpl, Cycles now) {
+  ++instructions_seen;
+  GuestOp op;
+  op.instruction = event.instruction;
+  op.operands.port = event.count;
+  op.operands.msr = event.count;
+  op.operands.value = event.address;
+  op.operands.address = event.address;
+  op.operands.size = event.size ? event.size : 1;
+  op.cpl = cpl;
+  op.now = now;
+  const ExitDecision d = mode_switch_->decide(op);
+  InstructionOutcome out;
+  if (!d.exits) {
+    out.cycles = t_.native_instruction_cycles;
+    // A halted guest that does not exit sleeps until its wake-up interrupt.
+    if (event.instruction == Instruction::Hlt) out.cycles += h_.hlt_wakeup_cycles;
+    return out;
+  }
+  const auto accesses_before = mode_switch_->structure_accesses();
+  mode_switch_->exit_to_host(d, cpu_);
+  Cycles handler = handler_cycles(d, event);
+  if (event.instruction == Instruction::Hlt) handler += h_.hlt_wakeup_cycles;  // the host waits for the wake-up
+  mode_switch_->enter_guest(cpu_);
+  structure_accesses += mode_switch_->structure_accesses() - accesses_before;
+  out.exited = true;
+  out.cycles = Cycles{t_.vm_exit_cycles} + handler + t_.vm_entry_cycles;
+  out.flush_untagged_tlb = !t_.tagged_tlb;
+  ++exits;
+  exit_cycles += out.cycles;
+  if (event.instruction == Instruction::In || event.instruction == Instruction::Out)
+    if (h_.enabled && !kernel_port(event.count)) ++user_space_exits;
+  const std::size_t i = reason_index(d.code);
+  if (i < exits_by_reason.labels().size()) {
+    exits_by_reason.add(i);
+    cycles_by_reason.add(i, out.cycles);
+  }
+  return out;
+}
+
+}  // namespace virtsim

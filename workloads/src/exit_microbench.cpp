@@ -1,0 +1,71 @@
+#include "virtsim/workloads/exit_microbench.h"
+
+#include <stdexcept>
+
+namespace virtsim {
+
+const std::vector<std::string>& exit_benchmarks() {
+  static const std::vector<std::string> names{"cpuid",  "vmcall", "rdtsc",   "io_kernel", "io_user", "hlt",
+                                              "rdmsr",  "wrmsr",  "mov_cr3", "invlpg",    "mov_cr8", "pause",
+                                              "sgdt",  "nop"};
+  return names;
+}
+
+ExitBenchParameters::ExitBenchParameters(const Scope& scope)
+    : VIRTSIM_MEMBER(benchmark, scope, "cpuid", "", "which exit microbenchmark (workload.kind = \"exitbench\")", {},
+                     exit_benchmarks()),
+      VIRTSIM_MEMBER(warmup_operations, scope, 100, "operations", "operations before the region of interest",
+                     Range{0, 1e12}),
+      VIRTSIM_MEMBER(operations, scope, 10000, "operations", "operations measured", Range{1, 1e12}) {}
+
+ExitBenchConfig ExitBenchParameters::config() const { return {benchmark, warmup_operations, operations}; }
+
+ExitMicrobenchmark::ExitMicrobenchmark(const ExitBenchConfig& config) : config_(config) {
+  bool known = false;
+  for (const auto& n : exit_benchmarks()) known |= n == config.benchmark;
+  if (!known) throw std::invalid_argument("unknown exit benchmark '" + config.benchmark + "'");
+}
+
+GuestEvent ExitMicrobenchmark::operation() const {
+  const std::string& b = config_.benchmark;
+  if (b == "cpuid") return GuestEvent::instr(Instruction::Cpuid);
+  if (b == "vmcall") return GuestEvent::instr(Instruction::Vmcall);
+  if (b == "rdtsc") return GuestEvent::instr(Instruction::Rdtsc);
+  if (b == "io_kernel") return GuestEvent::instr(Instruction::In, 0x21, 0, 1);
+  if (b == "io_user") return GuestEvent::instr(Instruction::In, 0xb008, 0, 4);
+  if (b == "hlt") return GuestEvent::instr(Instruction::Hlt);
+  if (b == "rdmsr") return GuestEvent::instr(Instruction::Rdmsr, 0x1b);
+  if (b == "wrmsr") return GuestEvent::instr(Instruction::Wrmsr, 0x1b, 0xfee00900);
+  if (b == "mov_cr3") return GuestEvent::instr(Instruction::MovToCr3, 0, 0x1000);
+  if (b == "invlpg") return GuestEvent::instr(Instruction::Invlpg, 0, 0x400000);
+  if (b == "mov_cr8") return GuestEvent::instr(Instruction::MovToCr8, 0, 0);
+  if (b == "pause") return GuestEvent::instr(Instruction::Pause);
+  if (b == "sgdt") return GuestEvent::instr(Instruction::Sgdt);
+  return GuestEvent::compute(1);  // nop
+}
+
+std::optional<GuestEvent> ExitMicrobenchmark::next() {
+  if (done_) return std::nullopt;
+  if (!roi_begun_ && emitted_ == config_.warmup) {
+    roi_begun_ = true;
+    return GuestEvent::roi_begin();
+  }
+  if (emitted_ == config_.warmup + config_.operations) {
+    done_ = true;
+    return GuestEvent::roi_end();
+  }
+  if (config_.benchmark == "pause" && spacer_due_) {  // the spin loop's test-and-branch between PAUSEs
+    spacer_due_ = false;
+    return GuestEvent::compute(4);
+  }
+  ++emitted_;
+  spacer_due_ = true;
+  return operation();
+}
+
+double ExitMicrobenchmark::progress() const {
+  const double total = static_cast<double>(config_.warmup + config_.operations);
+  return total > 0 ? static_cast<double>(emitted_) / total : 1.0;
+}
+
+}  // namespace virtsim

@@ -50,7 +50,8 @@ VirtualizationControls TransitionParameters::controls() const {
   c.invlpg_exiting = invlpg_exiting;
   c.rdtsc_exiting = rdtsc_exiting;
   c.cr3_load_exiting = cr3_exiting;
-  c.cr8_load_exiting = cr8_exiting;
+  // Without a TPR shadow a KVM-style hypervisor must see CR8 writes (SVM intercepts them then too).
+  c.cr8_load_exiting = cr8_exiting || !use_tpr_shadow;
   c.use_tpr_shadow = use_tpr_shadow;
   c.tpr_threshold = static_cast<std::uint8_t>(tpr_threshold.get());
   c.unconditional_io_exiting = unconditional_io_exiting;

@@ -387,3 +387,25 @@ def test_sensitive_unprivileged_instructions_are_holes_without_assist(virtsim_bi
     covered, _ = bench_run(virtsim_binary, tmp_path, "nehalem", "sgdt", "--set", "system.vmx.descriptor_table_exiting=true")
     assert covered["exits.total"] == 500
     assert covered["system.cpu0.virtualization_holes"] == 0
+
+
+def test_cpuid_masking_for_migration_is_applied_and_counted(virtsim_binary, tmp_path):
+    mask = ["--set", "workload.exitbench.cpuid_leaf=1", "--set", f"system.hypervisor.cpuid_mask_leaf1_ecx={0xffffffff & ~(1 << 5)}"]
+    masked, _ = bench_run(virtsim_binary, tmp_path, "barcelona", "cpuid", *mask)
+    assert masked["system.virt0.cpuid_masked"] == 500
+    assert masked["system.virt0.cpuid_guest_ecx"] == 0xffffffff & ~(1 << 5)  # the guest no longer sees bit 5
+    (tmp_path / "unmasked").mkdir()
+    unmasked, _ = bench_run(virtsim_binary, tmp_path / "unmasked", "barcelona", "cpuid", "--set", "workload.exitbench.cpuid_leaf=1")
+    assert unmasked["system.virt0.cpuid_masked"] == 0
+
+
+@pytest.mark.parametrize("preset,exits", [("nehalem", True), ("zen2", False)])
+def test_preemption_timer_interrupts_guest_work(virtsim_binary, tmp_path, preset, exits):
+    metrics, _ = bench_run(virtsim_binary, tmp_path, preset, "preemption_timer",
+                           "--set", "system.vmx.preemption_timer_cycles=1000")
+    if exits:  # VT-x: about one timer exit per 1000 cycles of guest work
+        assert metrics["system.virt0.preemption_timer_exits"] >= 400
+        assert metrics["workload.cycles_per_operation"] > 1000
+    else:      # AMD-V has no preemption timer
+        assert metrics["system.virt0.preemption_timer_exits"] == 0
+        assert metrics["workload.cycles_per_operation"] == 1000

@@ -7,7 +7,7 @@ namespace virtsim {
 const std::vector<std::string>& exit_benchmarks() {
   static const std::vector<std::string> names{"cpuid",  "vmcall", "rdtsc",   "io_kernel", "io_user", "hlt",
                                               "rdmsr",  "wrmsr",  "mov_cr3", "invlpg",    "mov_cr8", "pause",
-                                              "sgdt",  "nop"};
+                                              "sgdt",  "preemption_timer", "nop"};
   return names;
 }
 
@@ -16,9 +16,12 @@ ExitBenchParameters::ExitBenchParameters(const Scope& scope)
                      exit_benchmarks()),
       VIRTSIM_MEMBER(warmup_operations, scope, 100, "operations", "operations before the region of interest",
                      Range{0, 1e12}),
-      VIRTSIM_MEMBER(operations, scope, 10000, "operations", "operations measured", Range{1, 1e12}) {}
+      VIRTSIM_MEMBER(operations, scope, 10000, "operations", "operations measured", Range{1, 1e12}),
+      VIRTSIM_MEMBER(cpuid_leaf, scope, 0, "", "the leaf (EAX) the cpuid benchmark asks for", Range{0, 4294967295.0}) {}
 
-ExitBenchConfig ExitBenchParameters::config() const { return {benchmark, warmup_operations, operations}; }
+ExitBenchConfig ExitBenchParameters::config() const {
+  return {benchmark, warmup_operations, operations, cpuid_leaf};
+}
 
 ExitMicrobenchmark::ExitMicrobenchmark(const ExitBenchConfig& config) : config_(config) {
   bool known = false;
@@ -28,7 +31,7 @@ ExitMicrobenchmark::ExitMicrobenchmark(const ExitBenchConfig& config) : config_(
 
 GuestEvent ExitMicrobenchmark::operation() const {
   const std::string& b = config_.benchmark;
-  if (b == "cpuid") return GuestEvent::instr(Instruction::Cpuid);
+  if (b == "cpuid") return GuestEvent::instr(Instruction::Cpuid, 0, config_.cpuid_leaf);
   if (b == "vmcall") return GuestEvent::instr(Instruction::Vmcall);
   if (b == "rdtsc") return GuestEvent::instr(Instruction::Rdtsc);
   if (b == "io_kernel") return GuestEvent::instr(Instruction::In, 0x21, 0, 1);
@@ -41,6 +44,7 @@ GuestEvent ExitMicrobenchmark::operation() const {
   if (b == "mov_cr8") return GuestEvent::instr(Instruction::MovToCr8, 0, 0);
   if (b == "pause") return GuestEvent::instr(Instruction::Pause);
   if (b == "sgdt") return GuestEvent::instr(Instruction::Sgdt);
+  if (b == "preemption_timer") return GuestEvent::compute(1000);  // guest work the timer interrupts
   return GuestEvent::compute(1);  // nop
 }
 

@@ -69,6 +69,7 @@ void Vcpu::run() {
         const Cycles scaled = cpi_fixed * event->count + compute_remainder_;
         compute_remainder_ = scaled % 1024;
         advance(scaled / 1024);
+        if (virtualization.size() > 0) account_exit(virtualization->elapse(cycles.count()));
         break;
       }
       case GuestEventKind::Memory:
@@ -115,18 +116,21 @@ void Vcpu::execute_memory(const GuestEvent& event) {
   advance(c);
 }
 
+void Vcpu::account_exit(const InstructionOutcome& out) {
+  if (out.exited) {
+    ++exits;
+    exit_cycles += out.cycles;
+    // Without VPID / ASID both the exit and the entry flush the guest's (VPID 0) mappings.
+    if (out.flush_untagged_tlb) tlbs.each([](Tlb& t) { t.transition_flush(); });
+  }
+  if (out.cycles) advance(out.cycles);
+}
+
 void Vcpu::execute_instruction(const GuestEvent& event) {
   ++privileged_instructions;
   if (virtualization.size() > 0) {
     // As a guest: the VT-x / AMD-V unit decides whether it exits and what that costs.
-    const InstructionOutcome out = virtualization->execute(event, cpl.get(), cycles.count());
-    if (out.exited) {
-      ++exits;
-      exit_cycles += out.cycles;
-      // Without VPID / ASID both the exit and the entry flush the guest's (VPID 0) mappings.
-      if (out.flush_untagged_tlb) tlbs.each([](Tlb& t) { t.transition_flush(); });
-    }
-    advance(out.cycles);
+    account_exit(virtualization->execute(event, cpl.get(), cycles.count()));
     return;
   }
   switch (check_privilege(event.instruction, cpl.get(), 0, deprivileged_kernel)) {

@@ -42,7 +42,10 @@ TransitionParameters::TransitionParameters(const Scope& scope)
                      Range{0, 1e9}),
       VIRTSIM_MEMBER(ple_window, scope, 4096, "cycles", "PLE_Window: a PAUSE loop longer than this exits",
                      Range{1, 1e9}),
-      VIRTSIM_MEMBER(descriptor_table_exiting, scope, false, "", "LGDT/LIDT/SGDT/SIDT/LLDT/LTR/SLDT/STR exit") {}
+      VIRTSIM_MEMBER(descriptor_table_exiting, scope, false, "", "LGDT/LIDT/SGDT/SIDT/LLDT/LTR/SLDT/STR exit"),
+      VIRTSIM_MEMBER(preemption_timer_cycles, scope, 0, "cycles",
+                     "VMX-preemption timer: the guest exits after this much guest time (0: off; VT-x only)",
+                     Range{0, 1e15}) {}
 
 VirtualizationControls TransitionParameters::controls() const {
   VirtualizationControls c;
@@ -67,6 +70,7 @@ VirtualizationControls TransitionParameters::controls() const {
   c.ple_window = ple_window;
   c.descriptor_table_exiting = descriptor_table_exiting;
   c.tagged_tlb = tagged_tlb;
+  c.preemption_timer = preemption_timer_cycles.get() > 0;
   return c;
 }
 
@@ -92,6 +96,15 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
                      Range{0, 1e8}),
       VIRTSIM_MEMBER(hlt_wakeup_cycles, scope, 2000, "cycles",
                      "how long a halted guest waits for its wake-up interrupt (assumption)", Range{0, 1e9}),
+      VIRTSIM_MEMBER(cpuid_host_leaf1_ecx, scope, 0xffffffffu, "", "host CPUID.1:ECX feature bits (all set by default)"),
+      VIRTSIM_MEMBER(cpuid_host_leaf1_edx, scope, 0xffffffffu, "", "host CPUID.1:EDX feature bits"),
+      VIRTSIM_MEMBER(cpuid_host_ext1_ecx, scope, 0xffffffffu, "", "host CPUID.80000001h:ECX feature bits"),
+      VIRTSIM_MEMBER(cpuid_host_ext1_edx, scope, 0xffffffffu, "", "host CPUID.80000001h:EDX feature bits"),
+      VIRTSIM_MEMBER(cpuid_mask_leaf1_ecx, scope, 0xffffffffu, "",
+                     "migration mask for CPUID.1:ECX (a 0 hides the feature from the guest)"),
+      VIRTSIM_MEMBER(cpuid_mask_leaf1_edx, scope, 0xffffffffu, "", "migration mask for CPUID.1:EDX"),
+      VIRTSIM_MEMBER(cpuid_mask_ext1_ecx, scope, 0xffffffffu, "", "migration mask for CPUID.80000001h:ECX"),
+      VIRTSIM_MEMBER(cpuid_mask_ext1_edx, scope, 0xffffffffu, "", "migration mask for CPUID.80000001h:EDX"),
       cpuid(scope, "cpuid", 150, 10, 4, "assumption"),
       vmcall(scope, "vmcall", 250, 10, 4, "assumption"),
       rdtsc(scope, "rdtsc", 100, 10, 4, "assumption"),
@@ -115,6 +128,14 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "privileged and sensitive instructions the guest ran"),
       VIRTSIM_MEMBER(structure_accesses, module_scope(context, *this), "accesses",
                      "VMCS / VMCB field accesses by the hardware's entry and exit steps"),
+      VIRTSIM_MEMBER(preemption_timer_exits, module_scope(context, *this), "exits",
+                     "exits of the VMX-preemption timer"),
+      VIRTSIM_MEMBER(cpuid_masked, module_scope(context, *this), "exits",
+                     "intercepted CPUIDs whose feature bits the migration mask reduced"),
+      VIRTSIM_MEMBER(cpuid_guest_ecx, module_scope(context, *this), "",
+                     "ECX the guest saw at its last intercepted CPUID of leaf 1 or 80000001h"),
+      VIRTSIM_MEMBER(cpuid_guest_edx, module_scope(context, *this), "",
+                     "EDX the guest saw at its last intercepted CPUID of leaf 1 or 80000001h"),
       VIRTSIM_MEMBER(exits_by_reason, module_scope(context, *this), "exits", "VM exits per exit reason / exit code",
                      [&] {
                        std::vector<std::string> names;
@@ -134,6 +155,36 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
   c.vpid = vpid;
   mode_switch_->configure(c);
   mode_switch_->enter_guest(cpu_);
+  next_timer_ = transitions.preemption_timer_cycles;
+}
+
+void VirtualizationUnit::mask_cpuid(std::uint32_t leaf) {
+  std::uint32_t ecx, edx, mask_ecx, mask_edx;
+  if (leaf == 1) {
+    ecx = h_.cpuid_host_leaf1_ecx, edx = h_.cpuid_host_leaf1_edx;
+    mask_ecx = h_.cpuid_mask_leaf1_ecx, mask_edx = h_.cpuid_mask_leaf1_edx;
+  } else if (leaf == 0x80000001u) {
+    ecx = h_.cpuid_host_ext1_ecx, edx = h_.cpuid_host_ext1_edx;
+    mask_ecx = h_.cpuid_mask_ext1_ecx, mask_edx = h_.cpuid_mask_ext1_edx;
+  } else {
+    return;  // other leaves carry no feature words the masks cover
+  }
+  cpuid_guest_ecx = static_cast<double>(ecx & mask_ecx);
+  cpuid_guest_edx = static_cast<double>(edx & mask_edx);
+  if ((ecx & ~mask_ecx) || (edx & ~mask_edx)) ++cpuid_masked;
+}
+
+InstructionOutcome VirtualizationUnit::elapse(Cycles now) {
+  // The timer counts guest time; when it runs out the guest exits (reason 52) and the
+  // hypervisor re-arms it.
+  if (!t_.preemption_timer_cycles.get() || now < next_timer_) return {};
+  GuestOp op;
+  op.kind = GuestOp::Kind::PreemptionTimer;
+  const ExitDecision d = mode_switch_->decide(op);
+  next_timer_ = now + t_.preemption_timer_cycles;
+  if (!d.exits) return {};
+  ++preemption_timer_exits;
+  return take_exit(d, GuestEvent::compute(0));
 }
 
 bool VirtualizationUnit::kernel_port(std::uint32_t port) {
@@ -151,7 +202,7 @@ Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestE
   if (!h_.enabled) return 0;
   const HypervisorParameters::Handler* handler = &h_.other;
   bool user_space = false;
-  switch (event.instruction) {
+  if (event.kind == GuestEventKind::Instr) switch (event.instruction) {
     case Instruction::Cpuid: handler = &h_.cpuid; break;
     case Instruction::Vmcall: handler = &h_.vmcall; break;
     case Instruction::Rdtsc: case Instruction::Rdtscp: handler = &h_.rdtsc; break;
@@ -189,17 +240,23 @@ InstructionOutcome VirtualizationUnit::execute(const GuestEvent& event, unsigned
   op.cpl = cpl;
   op.now = now;
   const ExitDecision d = mode_switch_->decide(op);
-  InstructionOutcome out;
   if (!d.exits) {
+    InstructionOutcome out;
     out.cycles = t_.native_instruction_cycles;
     // A halted guest that does not exit sleeps until its wake-up interrupt.
     if (event.instruction == Instruction::Hlt) out.cycles += h_.hlt_wakeup_cycles;
     return out;
   }
+  if (event.instruction == Instruction::Cpuid) mask_cpuid(static_cast<std::uint32_t>(event.address));
+  return take_exit(d, event);
+}
+
+InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const GuestEvent& event) {
+  InstructionOutcome out;
   const auto accesses_before = mode_switch_->structure_accesses();
   mode_switch_->exit_to_host(d, cpu_);
   Cycles handler = handler_cycles(d, event);
-  if (event.instruction == Instruction::Hlt) handler += h_.hlt_wakeup_cycles;  // the host waits for the wake-up
+  if (event.kind == GuestEventKind::Instr && event.instruction == Instruction::Hlt) handler += h_.hlt_wakeup_cycles;  // the host waits for the wake-up
   mode_switch_->enter_guest(cpu_);
   structure_accesses += mode_switch_->structure_accesses() - accesses_before;
   out.exited = true;
@@ -207,7 +264,7 @@ InstructionOutcome VirtualizationUnit::execute(const GuestEvent& event, unsigned
   out.flush_untagged_tlb = !t_.tagged_tlb;
   ++exits;
   exit_cycles += out.cycles;
-  if (event.instruction == Instruction::In || event.instruction == Instruction::Out)
+  if (event.kind == GuestEventKind::Instr && (event.instruction == Instruction::In || event.instruction == Instruction::Out))
     if (h_.enabled && !kernel_port(event.count)) ++user_space_exits;
   const std::size_t i = reason_index(d.code);
   if (i < exits_by_reason.labels().size()) {

@@ -10,7 +10,9 @@
 // paging), invlpg (exits with system.vmx.invlpg_exiting), mov_cr8 (exits unless the TPR shadow
 // is on), pause (a PAUSE spin loop; PAUSE-loop exiting decides), sgdt (sensitive but
 // unprivileged: exits only with descriptor-table exiting, a virtualization hole for a
-// deprivileged kernel without hardware assist), nop (no privileged instruction).
+// deprivileged kernel without hardware assist), preemption_timer (1000 instructions of guest
+// work per operation; with system.vmx.preemption_timer_cycles set the timer interrupts it),
+// nop (no privileged instruction).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,6 +28,7 @@ struct ExitBenchConfig {
   std::string benchmark = "cpuid";
   std::uint64_t warmup = 100;
   std::uint64_t operations = 10000;
+  std::uint32_t cpuid_leaf = 0;
 };
 
 class ExitBenchParameters {
@@ -35,6 +38,7 @@ class ExitBenchParameters {
   Param<std::string> benchmark;
   Param<std::uint64_t> warmup_operations;
   Param<std::uint64_t> operations;
+  Param<std::uint32_t> cpuid_leaf;
 };
 
 class ExitMicrobenchmark : public GuestEventSource {

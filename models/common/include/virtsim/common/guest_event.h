@@ -63,6 +63,9 @@ struct InstructionOutcome {
 class GuestInstructionHandler : public virtual sc_core::sc_interface {
  public:
   virtual InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) = 0;
+  // Guest time has reached `now`: events the hardware raises on its own (the VMX-preemption
+  // timer) happen here. Returns their cost (zero outcome when nothing happened).
+  virtual InstructionOutcome elapse(Cycles now) = 0;
 };
 
 }  // namespace virtsim

@@ -78,6 +78,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void run();
   void execute_memory(const GuestEvent& event);
   void execute_instruction(const GuestEvent& event);
+  void account_exit(const InstructionOutcome& out);
   Cycles access_piece(AccessKind kind, Addr va, unsigned size);
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   TlbTags tags() const {

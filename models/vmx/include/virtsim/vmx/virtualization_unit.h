@@ -38,6 +38,7 @@ class TransitionParameters {
   Param<bool> unconditional_io_exiting, pause_exiting, pause_loop_exiting;
   Param<std::uint32_t> ple_gap, ple_window;
   Param<bool> descriptor_table_exiting;
+  Param<std::uint64_t> preemption_timer_cycles;
 };
 
 // The hypervisor's software cost per kind of exit (scope "system.hypervisor").
@@ -54,6 +55,10 @@ class HypervisorParameters {
   Param<double> cpi;
   Param<std::uint32_t> user_space_cycles;
   Param<std::uint32_t> hlt_wakeup_cycles;
+  // CPUID masking for migration (AMD Extended Migration, seed 002): the feature words a guest
+  // sees are the host's AND these masks.
+  Param<std::uint32_t> cpuid_host_leaf1_ecx, cpuid_host_leaf1_edx, cpuid_host_ext1_ecx, cpuid_host_ext1_edx;
+  Param<std::uint32_t> cpuid_mask_leaf1_ecx, cpuid_mask_leaf1_edx, cpuid_mask_ext1_ecx, cpuid_mask_ext1_edx;
   Handler cpuid, vmcall, rdtsc, io, msr, hlt, cr_access, invlpg, pause, tpr, other;
 };
 
@@ -63,6 +68,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
                      const HypervisorParameters& hypervisor, std::uint16_t vpid);
 
   InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
+  InstructionOutcome elapse(Cycles now) override;
 
   // Ports KVM emulates in the kernel (the in-kernel PIC 0x20-21/0xa0-a1, PIT 0x40-43, ELCR
   // 0x4d0-4d1); other port I/O goes to the user-space device model.
@@ -75,6 +81,10 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter user_space_exits;
   Counter instructions_seen;
   Counter structure_accesses;
+  Counter preemption_timer_exits;
+  Counter cpuid_masked;
+  Scalar cpuid_guest_ecx;  // ECX the guest saw at its last intercepted CPUID
+  Scalar cpuid_guest_edx;
   VectorStat exits_by_reason;
   VectorStat cycles_by_reason;
 
@@ -82,6 +92,9 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
 
  private:
   std::size_t reason_index(std::int64_t code) const;
+  InstructionOutcome take_exit(const ExitDecision& d, const GuestEvent& event);
+  void mask_cpuid(std::uint32_t leaf);
+  Cycles next_timer_ = 0;
   const TransitionParameters& t_;
   const HypervisorParameters& h_;
   std::unique_ptr<ModeSwitch> mode_switch_;

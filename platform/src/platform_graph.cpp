@@ -134,7 +134,7 @@ ComponentNode cache_component(const std::string& name) {
   return {name, "cache", {{"cpu_side", PortRole::Target, true}, {"memory_side", PortRole::Initiator, true}}};
 }
 ComponentNode virt_component(const std::string& name) {
-  return {name, "virt", {{"instructions", PortRole::Target, true}}};
+  return {name, "virt", {{"instructions", PortRole::Target, true}, {"memory", PortRole::Initiator, true}}};
 }
 ComponentNode kernel_component(const std::string& name) {
   return {name, "kernel", {{"faults", PortRole::Target, false}}};
@@ -163,6 +163,7 @@ PlatformGraph make_standard_platform(unsigned cpus, bool virtualized) {
       const std::string virt = "virt" + std::to_string(i);
       g.add_component(virt_component(virt));
       g.bind(cpu, "virtualization", virt, "instructions");
+      g.bind(virt, "memory", cache, "cpu_side");  // the hypervisor's loads share the vCPU's caches
     }
   }
   return g;

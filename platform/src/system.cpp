@@ -237,8 +237,10 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                                                     seed + 100 + caches_.size()));
   std::uint16_t vpid = 0;
   for (const auto* node : graph_.components_of_type("virt"))
-    virts_.push_back(std::make_unique<VirtualizationUnit>(node->name.c_str(), context, transition_parameters,
-                                                          hypervisor_parameters, ++vpid));
+    virts_.push_back(std::make_unique<VirtualizationUnit>(node->name.c_str(), context, *clock_,
+                                                          transition_parameters, hypervisor_parameters, ++vpid));
+  // Each vCPU's hypervisor data (64 KiB) in host memory, for the exit handlers' loads.
+  for (auto& v : virts_) v->set_hypervisor_memory(frames_->allocate(16), 16 * kPageSize4K);
   auto find_virt = [&](const std::string& n) -> VirtualizationUnit& {
     for (auto& v : virts_) if (v->basename() == n) return *v;
     throw PlatformError("platform: no virtualization unit '" + n + "'");
@@ -266,13 +268,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       find_vcpu(from.name).data.bind(memory_->port);
     else if (from.type == "mmu" && edge.initiator_port == "memory" && to.type == "memory")
       find_mmu(from.name).memory.bind(memory_->port);
-    else if ((from.type == "vcpu" || from.type == "mmu") && to.type == "cache") {
+    else if ((from.type == "vcpu" || from.type == "mmu" || from.type == "virt") && to.type == "cache") {
       CacheModule& cache = find_cache(to.name);
       // multi_passthrough sockets number their bindings in order; remember who each one is.
       cache.set_requester(static_cast<unsigned>(cache.cpu_side.size()),
                           from.type == "mmu" ? Requester::Walk : Requester::Data);
       if (from.type == "vcpu") find_vcpu(from.name).data.bind(cache.cpu_side);
-      else find_mmu(from.name).memory.bind(cache.cpu_side);
+      else if (from.type == "mmu") find_mmu(from.name).memory.bind(cache.cpu_side);
+      else find_virt(from.name).memory.bind(cache.cpu_side);
     } else if (from.type == "cache" && to.type == "memory")
       find_cache(from.name).memory_side.bind(memory_->port);
     else if (from.type == "vcpu" && edge.initiator_port == "fault_handler" && to.type == "kernel")

@@ -363,6 +363,9 @@ def test_exit_costs_follow_the_handler_model(virtsim_binary, tmp_path):
     # Port I/O to the user-space device model costs the trip to user space more.
     assert user["workload.cycles_per_operation"] - kernel["workload.cycles_per_operation"] == trip
     assert user["system.virt0.user_space_exits"] == 500 and kernel["system.virt0.user_space_exits"] == 0
+    # The handler's loads of hypervisor data went through the vCPU's caches (8 lines per exit).
+    assert kernel["system.virt0.handler_memory_reads"] == 8 * 500
+    assert kernel["system.virt0.handler_memory_cycles"] >= 8 * 500 * 4  # at least an L1 hit each
     # RDTSC exits only with RDTSC exiting; MOV to CR8 only without the TPR shadow.
     plain, _ = bench_run(virtsim_binary, tmp_path, "nehalem", "rdtsc")
     assert plain["exits.total"] == 0

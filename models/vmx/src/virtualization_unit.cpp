@@ -81,7 +81,11 @@ HypervisorParameters::Handler::Handler(const Scope& scope, const std::string& ki
       vmcs_reads(scope, kind + "_vmcs_reads", reads, "reads", "VMCS/VMCB reads of the " + kind + " exit handler",
                  Range{0, 1000}),
       vmcs_writes(scope, kind + "_vmcs_writes", writes, "writes", "VMCS/VMCB writes of the " + kind + " exit handler",
-                  Range{0, 1000}) {}
+                  Range{0, 1000}),
+      memory_lines(scope, kind + "_memory_lines", 8, "lines",
+                   "cache lines of hypervisor data the " + kind + " exit handler reads, through the vCPU's caches "
+                   "(assumption)",
+                   Range{0, 100000}) {}
 
 // Handler defaults: about 10 VMCS reads per typical exit (Adams and Agesen, ASPLOS 2006); the
 // instruction counts are assumptions of the order a KVM exit path runs, to be calibrated
@@ -117,10 +121,11 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
       tpr(scope, "tpr", 150, 10, 4, "assumption"),
       other(scope, "other", 300, 10, 4, "assumption") {}
 
-VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context,
+VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
                                        const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
                                        std::uint16_t vpid)
     : sc_core::sc_module(name),
+      memory("memory"),
       VIRTSIM_MEMBER(exits, module_scope(context, *this), "exits", "VM exits"),
       VIRTSIM_MEMBER(exit_cycles, module_scope(context, *this), "cycles", "cycles of VM exits: transitions and handlers"),
       VIRTSIM_MEMBER(user_space_exits, module_scope(context, *this), "exits", "exits handed to the user-space device model"),
@@ -128,6 +133,10 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "privileged and sensitive instructions the guest ran"),
       VIRTSIM_MEMBER(structure_accesses, module_scope(context, *this), "accesses",
                      "VMCS / VMCB field accesses by the hardware's entry and exit steps"),
+      VIRTSIM_MEMBER(handler_memory_reads, module_scope(context, *this), "reads",
+                     "loads of hypervisor data by exit handlers"),
+      VIRTSIM_MEMBER(handler_memory_cycles, module_scope(context, *this), "cycles",
+                     "latency of those loads through the caches"),
       VIRTSIM_MEMBER(preemption_timer_exits, module_scope(context, *this), "exits",
                      "exits of the VMX-preemption timer"),
       VIRTSIM_MEMBER(cpuid_masked, module_scope(context, *this), "exits",
@@ -150,12 +159,36 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      }()),
       t_(transitions),
       h_(hypervisor),
-      mode_switch_(make_mode_switch(transitions.virt_mode())) {
+      mode_switch_(make_mode_switch(transitions.virt_mode())),
+      clock_(clock) {
+  read_.set_data_ptr(reinterpret_cast<unsigned char*>(&buffer_));
   VirtualizationControls c = transitions.controls();
   c.vpid = vpid;
   mode_switch_->configure(c);
   mode_switch_->enter_guest(cpu_);
   next_timer_ = transitions.preemption_timer_cycles;
+}
+
+VirtualizationUnit::~VirtualizationUnit() = default;
+
+Cycles VirtualizationUnit::touch_memory(unsigned lines) {
+  if (!memory_bytes_) return 0;
+  Cycles total = 0;
+  for (unsigned i = 0; i < lines; ++i) {
+    read_.set_command(tlm::TLM_READ_COMMAND);
+    read_.set_address(memory_base_ + memory_cursor_);
+    read_.set_data_length(8);
+    read_.set_streaming_width(8);
+    read_.set_byte_enable_ptr(nullptr);
+    read_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
+    memory->b_transport(read_, latency);
+    total += clock_.cycles(latency);
+    memory_cursor_ = (memory_cursor_ + 64) % memory_bytes_;  // the next line of its data
+  }
+  handler_memory_reads += lines;
+  handler_memory_cycles += total;
+  return total;
 }
 
 void VirtualizationUnit::mask_cpuid(std::uint32_t leaf) {
@@ -198,28 +231,32 @@ std::size_t VirtualizationUnit::reason_index(std::int64_t code) const {
   return it != r.end() && it->code == code ? static_cast<std::size_t>(it - r.begin()) : r.size();
 }
 
+const HypervisorParameters::Handler& VirtualizationUnit::handler_for(const GuestEvent& event) const {
+  if (event.kind != GuestEventKind::Instr) return h_.other;
+  switch (event.instruction) {
+    case Instruction::Cpuid: return h_.cpuid;
+    case Instruction::Vmcall: return h_.vmcall;
+    case Instruction::Rdtsc: case Instruction::Rdtscp: return h_.rdtsc;
+    case Instruction::In: case Instruction::Out: return h_.io;
+    case Instruction::Rdmsr: case Instruction::Wrmsr: return h_.msr;
+    case Instruction::Hlt: return h_.hlt;
+    case Instruction::MovToCr0: case Instruction::MovToCr3: case Instruction::MovToCr4: case Instruction::MovFromCr3:
+      return h_.cr_access;
+    case Instruction::MovToCr8: return h_.tpr;
+    case Instruction::Invlpg: return h_.invlpg;
+    case Instruction::Pause: return h_.pause;
+    default: return h_.other;
+  }
+}
+
+unsigned VirtualizationUnit::handler_lines(const GuestEvent& event) const { return handler_for(event).memory_lines; }
+
 Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestEvent& event) const {
   if (!h_.enabled) return 0;
-  const HypervisorParameters::Handler* handler = &h_.other;
-  bool user_space = false;
-  if (event.kind == GuestEventKind::Instr) switch (event.instruction) {
-    case Instruction::Cpuid: handler = &h_.cpuid; break;
-    case Instruction::Vmcall: handler = &h_.vmcall; break;
-    case Instruction::Rdtsc: case Instruction::Rdtscp: handler = &h_.rdtsc; break;
-    case Instruction::In: case Instruction::Out:
-      handler = &h_.io;
-      user_space = !kernel_port(event.count);
-      break;
-    case Instruction::Rdmsr: case Instruction::Wrmsr: handler = &h_.msr; break;
-    case Instruction::Hlt: handler = &h_.hlt; break;
-    case Instruction::MovToCr0: case Instruction::MovToCr3: case Instruction::MovToCr4: case Instruction::MovFromCr3:
-      handler = &h_.cr_access;
-      break;
-    case Instruction::MovToCr8: handler = &h_.tpr; break;
-    case Instruction::Invlpg: handler = &h_.invlpg; break;
-    case Instruction::Pause: handler = &h_.pause; break;
-    default: break;
-  }
+  const HypervisorParameters::Handler* handler = &handler_for(event);  // by the exiting instruction
+  const bool user_space = event.kind == GuestEventKind::Instr &&
+                          (event.instruction == Instruction::In || event.instruction == Instruction::Out) &&
+                          !kernel_port(event.count);
   const double software = handler->instructions.get() * h_.cpi.get();
   Cycles c = static_cast<Cycles>(software + 0.5) + Cycles{handler->vmcs_reads} * t_.vmread_cycles +
              Cycles{handler->vmcs_writes} * t_.vmwrite_cycles;
@@ -256,6 +293,7 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
   const auto accesses_before = mode_switch_->structure_accesses();
   mode_switch_->exit_to_host(d, cpu_);
   Cycles handler = handler_cycles(d, event);
+  if (h_.enabled) handler += touch_memory(handler_lines(event));
   if (event.kind == GuestEventKind::Instr && event.instruction == Instruction::Hlt) handler += h_.hlt_wakeup_cycles;  // the host waits for the wake-up
   mode_switch_->enter_guest(cpu_);
   structure_accesses += mode_switch_->structure_accesses() - accesses_before;

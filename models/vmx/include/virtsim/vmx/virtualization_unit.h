@@ -12,6 +12,10 @@
 #include <string>
 
 #include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+
+#include "virtsim/common/clock.h"
 
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
@@ -49,7 +53,7 @@ class HypervisorParameters {
   struct Handler {
     Handler(const Scope& scope, const std::string& kind, unsigned instructions, unsigned reads, unsigned writes,
             const std::string& source);
-    Param<std::uint32_t> instructions, vmcs_reads, vmcs_writes;
+    Param<std::uint32_t> instructions, vmcs_reads, vmcs_writes, memory_lines;
   };
   Param<bool> enabled;
   Param<double> cpi;
@@ -64,8 +68,19 @@ class HypervisorParameters {
 
 class VirtualizationUnit final : public sc_core::sc_module, public GuestInstructionHandler {
  public:
-  VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const TransitionParameters& transitions,
-                     const HypervisorParameters& hypervisor, std::uint16_t vpid);
+  // The hypervisor's own loads: its handlers read their data structures through the vCPU's
+  // caches, where they compete with the guest's lines.
+  tlm_utils::simple_initiator_socket<VirtualizationUnit> memory;
+
+  VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
+                     const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
+                     std::uint16_t vpid);
+  ~VirtualizationUnit() override;
+  // Host-physical memory the handlers touch (its per-vCPU data: vCPU structure, VMCS cache ...).
+  void set_hypervisor_memory(Addr base, Addr bytes) {
+    memory_base_ = base;
+    memory_bytes_ = bytes;
+  }
 
   InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
   InstructionOutcome elapse(Cycles now) override;
@@ -81,6 +96,8 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter user_space_exits;
   Counter instructions_seen;
   Counter structure_accesses;
+  Counter handler_memory_reads;
+  Counter handler_memory_cycles;
   Counter preemption_timer_exits;
   Counter cpuid_masked;
   Scalar cpuid_guest_ecx;  // ECX the guest saw at its last intercepted CPUID
@@ -94,11 +111,18 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   std::size_t reason_index(std::int64_t code) const;
   InstructionOutcome take_exit(const ExitDecision& d, const GuestEvent& event);
   void mask_cpuid(std::uint32_t leaf);
-  Cycles next_timer_ = 0;
+  Cycles touch_memory(unsigned lines);
+  const HypervisorParameters::Handler& handler_for(const GuestEvent& event) const;
+  unsigned handler_lines(const GuestEvent& event) const;
   const TransitionParameters& t_;
   const HypervisorParameters& h_;
   std::unique_ptr<ModeSwitch> mode_switch_;
   CpuState cpu_;
+  Cycles next_timer_ = 0;
+  const Clock& clock_;
+  Addr memory_base_ = 0, memory_bytes_ = 0, memory_cursor_ = 0;
+  tlm::tlm_generic_payload read_;
+  std::uint64_t buffer_ = 0;
 };
 
 }  // namespace virtsim

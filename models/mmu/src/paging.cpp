@@ -512,34 +512,34 @@ Addr PageTableBuilder::find_slot(Addr root, Addr va, unsigned target_level) cons
   return 0;
 }
 
-bool PageTableBuilder::unmap(Addr root, Addr va) {
+bool PageTableBuilder::find_leaf(Addr root, Addr va, Addr& slot, unsigned& level, std::uint64_t& entry) const {
   const FormatInfo& info = format_info(format_);
-  for (unsigned level = info.levels; level >= 1; --level) {
-    const Addr slot = find_slot(root, va, level);
+  for (level = info.levels; level >= 1; --level) {
+    slot = find_slot(root, va, level);
     if (!slot) return false;
-    const std::uint64_t entry = memory_.read(slot, info.entry_bytes);
+    entry = memory_.read(slot, info.entry_bytes);
     if (!present(entry)) return false;
-    if (is_leaf(entry, level)) {
-      write_entry(slot, 0);
-      return true;
-    }
+    if (is_leaf(entry, level)) return true;
   }
   return false;
 }
 
+bool PageTableBuilder::unmap(Addr root, Addr va) {
+  Addr slot;
+  unsigned level;
+  std::uint64_t entry;
+  if (!find_leaf(root, va, slot, level, entry)) return false;
+  write_entry(slot, 0);
+  return true;
+}
+
 bool PageTableBuilder::protect(Addr root, Addr va, MappingFlags flags) {
-  const FormatInfo& info = format_info(format_);
-  for (unsigned level = info.levels; level >= 1; --level) {
-    const Addr slot = find_slot(root, va, level);
-    if (!slot) return false;
-    const std::uint64_t entry = memory_.read(slot, info.entry_bytes);
-    if (!present(entry)) return false;
-    if (is_leaf(entry, level)) {
-      write_entry(slot, leaf_entry(entry_address(entry, level), level, flags));
-      return true;
-    }
-  }
-  return false;
+  Addr slot;
+  unsigned level;
+  std::uint64_t entry;
+  if (!find_leaf(root, va, slot, level, entry)) return false;
+  write_entry(slot, leaf_entry(entry_address(entry, level), level, flags));
+  return true;
 }
 
 bool PageTableBuilder::set_raw_entry(Addr root, Addr va, unsigned level, std::uint64_t value) {

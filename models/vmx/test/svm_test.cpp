@@ -5,17 +5,12 @@
 
 #include <map>
 
+#include "test_memory.h"
+
 namespace virtsim {
 namespace {
 
-struct Bytes {
-  std::map<Addr, std::uint8_t> m;
-  std::uint8_t read(Addr a) const {
-    auto it = m.find(a);
-    return it == m.end() ? 0 : it->second;
-  }
-  void set_bit(Addr base, std::uint64_t bit) { m[base + bit / 8] |= std::uint8_t(1u << (bit % 8)); }
-};
+using Bytes = testing_support::TestMemory;
 
 GuestOp instr(Instruction i, InstructionOperands o = {}) {
   GuestOp op;
@@ -39,7 +34,7 @@ TEST(Svm, InterceptsDecideWhichEventsExit) {
   Vmcb v;
   Bytes mem;
   std::uint16_t pause = 0;
-  auto decide = [&](const GuestOp& op) { return svm_decide_exit(v, op, [&](Addr a) { return mem.read(a); }, pause); };
+  auto decide = [&](const GuestOp& op) { return svm_decide_exit(v, op, mem.reader(), pause); };
   EXPECT_FALSE(decide(instr(Instruction::Cpuid)).exits);  // nothing intercepted
   v.set<std::uint32_t>(vmcb::kInterceptVector3, svm_intercept::kCpuid | svm_intercept::kHlt | svm_intercept::kIoioProt |
                                                     svm_intercept::kMsrProt | svm_intercept::kPopf);

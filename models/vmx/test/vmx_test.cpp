@@ -5,29 +5,12 @@
 #include <functional>
 #include <map>
 
+#include "test_memory.h"
+
 namespace virtsim {
 namespace {
 
-// A little physical memory for VMCS regions and bitmaps.
-struct Memory {
-  std::map<Addr, std::uint8_t> bytes;
-  std::uint8_t read(Addr a) const {
-    auto it = bytes.find(a);
-    return it == bytes.end() ? 0 : it->second;
-  }
-  void set_bit(Addr base, std::uint64_t bit) { bytes[base + bit / 8] |= std::uint8_t(1u << (bit % 8)); }
-  VmxUnit::RegionIo region_io() {
-    return [this](Addr a, std::vector<std::uint8_t>& data, bool write) {
-      for (std::size_t i = 0; i < data.size(); ++i) {
-        if (write) bytes[a + i] = data[i];
-        else data[i] = read(a + i);
-      }
-    };
-  }
-  void put_revision(Addr region, std::uint32_t revision) {
-    for (int i = 0; i < 4; ++i) bytes[region + i] = std::uint8_t(revision >> (8 * i));
-  }
-};
+using Memory = testing_support::TestMemory;
 
 constexpr Addr kVmxon = 0x10000, kVmcsA = 0x11000, kVmcsB = 0x12000;
 

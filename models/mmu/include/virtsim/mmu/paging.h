@@ -167,6 +167,8 @@ class PageTableBuilder {
   Addr entry_address(std::uint64_t entry, unsigned level) const;  // next table or page base
   // The slot of va's entry at `level`, or 0 when the path ends above it (not present or leaf).
   Addr find_slot(Addr root, Addr va, unsigned level) const;
+  // The present leaf mapping va: its slot, level and value; false when there is none.
+  bool find_leaf(Addr root, Addr va, Addr& slot, unsigned& level, std::uint64_t& entry) const;
   void write_entry(Addr slot, std::uint64_t value);
 
   MemoryView memory_;

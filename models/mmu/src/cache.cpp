@@ -31,11 +31,8 @@ std::size_t checked_sets(const std::string& where, const CacheConfig& c) {
   if (c.ways == 0 || lines % c.ways != 0)
     throw std::invalid_argument(where + ": " + std::to_string(c.size_kib) + " KiB in " + std::to_string(c.line_bytes) +
                                 "-byte lines do not divide into " + std::to_string(c.ways) + " ways");
-  const std::uint64_t sets = lines / c.ways;
-  if (sets & (sets - 1))
-    throw std::invalid_argument(where + ": " + std::to_string(sets) + " sets is not a power of two (size_kib " +
-                                std::to_string(c.size_kib) + ", ways " + std::to_string(c.ways) + ")");
-  return sets;
+  // Any number of sets: sliced last-level caches (12 MiB, 16-way: 12288 sets) are common.
+  return lines / c.ways;
 }
 }  // namespace
 
@@ -58,14 +55,15 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   const std::size_t sets = checked_sets(scope.path, config);
   line_shift_ = 0;
   while ((1u << line_shift_) < config.line_bytes) ++line_shift_;
-  set_mask_ = sets - 1;
+  sets_ = sets;
+  set_mask_ = (sets & (sets - 1)) ? 0 : sets - 1;
   lines_.resize(sets * config.ways);
 }
 
 bool Cache::access(Addr address, bool write, Requester who) {
   ++accesses;
   const Addr tag = address >> line_shift_;
-  const std::size_t set = tag & set_mask_;
+  const std::size_t set = set_of(tag);
   Line* base = &lines_[set * config_.ways];
   for (unsigned way = 0; way < config_.ways; ++way) {
     if (base[way].valid && base[way].tag == tag) {
@@ -97,7 +95,7 @@ bool Cache::access(Addr address, bool write, Requester who) {
 bool Cache::contains(Addr address) const {
   if (!config_.enabled) return false;
   const Addr tag = address >> line_shift_;
-  const Line* base = &lines_[(tag & set_mask_) * config_.ways];
+  const Line* base = &lines_[set_of(tag) * config_.ways];
   for (unsigned way = 0; way < config_.ways; ++way)
     if (base[way].valid && base[way].tag == tag) return true;
   return false;

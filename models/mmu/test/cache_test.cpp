@@ -55,13 +55,23 @@ TEST(Cache, RandomReplacementIsDeterministicForASeed) {
 
 TEST(Cache, BadGeometryNamesTheCache) {
   try {
-    Cache({nullptr, nullptr, "system.cache0.l1d"}, small(3, 4, 1));  // 48 lines: 12 sets
+    Cache({nullptr, nullptr, "system.cache0.l1d"}, small(1, 3, 1));  // 16 lines in 3 ways
     FAIL() << "expected an error";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("system.cache0.l1d: 12 sets is not a power of two"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("system.cache0.l1d: 1 KiB in 64-byte lines do not divide into 3 ways"),
+              std::string::npos)
         << e.what();
   }
-  EXPECT_THROW(Cache({}, small(1, 3, 1)), std::invalid_argument);  // 16 lines in 3 ways
+  CacheConfig line{true, 1, 4, 48, 1, Replacement::Lru, 1};
+  EXPECT_THROW(Cache({}, line), std::invalid_argument);  // a line size that is not a power of two
+}
+
+TEST(Cache, SetCountsNeedNotBePowersOfTwo) {
+  Cache c({}, small(3, 4, 1));  // 48 lines: 12 sets, as sliced last-level caches have
+  for (int i = 0; i < 48; ++i) EXPECT_FALSE(c.access(Addr(i) * 64, false, Requester::Data));
+  for (int i = 0; i < 48; ++i) EXPECT_TRUE(c.contains(Addr(i) * 64)) << i;  // all 48 lines fit
+  EXPECT_FALSE(c.access(Addr(48) * 64, false, Requester::Data));
+  EXPECT_EQ(c.evictions.count(), 1u);
 }
 
 // The latency identity: an access costs the hit latencies of the levels it looked up, plus

@@ -75,7 +75,9 @@ class Cache {
   };
   CacheConfig config_;
   unsigned line_shift_ = 6;
-  std::size_t set_mask_ = 0;
+  std::size_t sets_ = 1;
+  std::size_t set_mask_ = 0;  // sets - 1 when a power of two, else 0 (modulo indexing)
+  std::size_t set_of(Addr tag) const { return set_mask_ || sets_ == 1 ? tag & set_mask_ : tag % sets_; }
   std::vector<Line> lines_;  // set-major
   ReplacementState replacement_;
 };

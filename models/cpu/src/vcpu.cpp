@@ -160,7 +160,7 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
     r = path_.translate(va, kind, user, tags(), translation_, *this);
     c += r.cycles;
     if (!r.fault) break;
-    if (translation_.fault_kind != 1 /* FaultKind::PageFault */)
+    if (translation_.fault_kind != static_cast<std::uint8_t>(FaultKind::PageFault))
       throw std::runtime_error(std::string(name()) + ": translation of " + to_hex(va) +
                                " ended in a fault the guest cannot handle (kind " +
                                std::to_string(translation_.fault_kind) + ", guest-physical address " +

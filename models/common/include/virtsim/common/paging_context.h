@@ -14,6 +14,16 @@ namespace virtsim {
 // Level4 / Level5 tables (the ordinary long-mode format).
 enum class TableFormat : std::uint8_t { Bits32, Pae, Level4, Level5, Ept4, Ept5 };
 
+// How a translation failed (carried in TranslationExtension::fault_kind).
+enum class FaultKind : std::uint8_t {
+  None,
+  PageFault,          // guest #PF with error_code
+  GeneralProtection,  // non-canonical linear address
+  EptViolation,       // VM exit 48; exit_qualification, guest_physical_address
+  EptMisconfig,       // VM exit 49; guest_physical_address
+  NestedPageFault,    // #VMEXIT 0x400; exit_info1 (error code + bits 32/33), guest_physical_address
+};
+
 // The control-register state a 1-D (or the guest half of a 2-D) translation depends on.
 struct PagingControls {
   TableFormat format = TableFormat::Level4;

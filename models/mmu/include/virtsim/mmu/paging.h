@@ -178,14 +178,6 @@ class PageTableBuilder {
   std::uint64_t tables_allocated_ = 0;
 };
 
-enum class FaultKind : std::uint8_t {
-  None,
-  PageFault,          // guest #PF with error_code
-  GeneralProtection,  // non-canonical linear address
-  EptViolation,       // VM exit 48; exit_qualification, guest_physical_address
-  EptMisconfig,       // VM exit 49; guest_physical_address
-  NestedPageFault,    // #VMEXIT 0x400; exit_info1 (error code + bits 32/33), guest_physical_address
-};
 const char* to_string(FaultKind kind);
 
 // Result of a translation, timed or functional.

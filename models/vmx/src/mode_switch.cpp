@@ -1,32 +1,14 @@
 #include "virtsim/vmx/mode_switch.h"
 
+#include "virtsim/vmx/byte_memory.h"
+
 #include <stdexcept>
-#include <unordered_map>
 
 namespace virtsim {
 
 namespace {
 
-// The hypervisor's own memory for VMXON/VMCS regions and permission bitmaps: byte-addressed,
-// zero until written.
-class ControlMemory {
- public:
-  std::uint8_t read(Addr a) const {
-    auto it = bytes_.find(a);
-    return it == bytes_.end() ? 0 : it->second;
-  }
-  void write(Addr a, std::uint8_t v) { bytes_[a] = v; }
-  void set_bit(Addr base, std::uint64_t bit) { bytes_[base + bit / 8] |= std::uint8_t(1u << (bit % 8)); }
-  void clear(Addr base, std::size_t size) {
-    for (std::size_t i = 0; i < size; ++i) bytes_.erase(base + i);
-  }
-  ByteReader reader() const {
-    return [this](Addr a) { return read(a); };
-  }
-
- private:
-  std::unordered_map<Addr, std::uint8_t> bytes_;
-};
+using ControlMemory = ByteMemory;  // VMXON/VMCS regions and permission bitmaps
 
 constexpr Addr kVmxonRegion = 0x1000, kVmcsRegion = 0x2000, kIoBitmapA = 0x4000, kIoBitmapB = 0x5000,
                kMsrBitmap = 0x6000, kIopm = 0x8000, kMsrpm = 0xc000;
@@ -34,17 +16,9 @@ constexpr Addr kVmxonRegion = 0x1000, kVmcsRegion = 0x2000, kIoBitmapA = 0x4000,
 class VmxModeSwitch final : public ModeSwitch {
  public:
   VmxModeSwitch()
-      : vmx_(VmxCapabilities{}, [this](Addr a, std::vector<std::uint8_t>& data, bool write) {
-          for (std::size_t i = 0; i < data.size(); ++i) {
-            if (write) memory_.write(a + i, data[i]);
-            else data[i] = memory_.read(a + i);
-          }
-        }) {
-    const std::uint32_t revision = VmxCapabilities{}.revision;
-    for (int i = 0; i < 4; ++i) {
-      memory_.write(kVmxonRegion + i, std::uint8_t(revision >> (8 * i)));
-      memory_.write(kVmcsRegion + i, std::uint8_t(revision >> (8 * i)));
-    }
+      : vmx_(VmxCapabilities{}, memory_.region_io()) {
+    memory_.write32(kVmxonRegion, VmxCapabilities{}.revision);
+    memory_.write32(kVmcsRegion, VmxCapabilities{}.revision);
     if (!vmx_.vmxon(kVmxonRegion).ok() || !vmx_.vmclear(kVmcsRegion).ok() || !vmx_.vmptrld(kVmcsRegion).ok())
       throw std::logic_error("VMX set-up failed");
   }

@@ -125,10 +125,15 @@ ComponentNode vcpu_component(const std::string& name) {
           {{"translate", PortRole::Initiator, true},
            {"data", PortRole::Initiator, true},
            {"fault_handler", PortRole::Initiator, false},
-           {"virtualization", PortRole::Initiator, false}}};
+           {"virtualization", PortRole::Initiator, false},
+           {"walk_caches", PortRole::Initiator, false}}};
 }
 ComponentNode mmu_component(const std::string& name) {
-  return {name, "mmu", {{"translate", PortRole::Target, true}, {"memory", PortRole::Initiator, true}}};
+  return {name,
+          "mmu",
+          {{"translate", PortRole::Target, true},
+           {"memory", PortRole::Initiator, true},
+           {"walk_cache_control", PortRole::Target, false}}};
 }
 ComponentNode cache_component(const std::string& name) {
   return {name, "cache", {{"cpu_side", PortRole::Target, true}, {"memory_side", PortRole::Initiator, true}}};
@@ -154,6 +159,7 @@ PlatformGraph make_standard_platform(unsigned cpus, bool virtualized) {
     g.add_component(mmu_component(mmu));
     g.add_component(cache_component(cache));
     g.bind(cpu, "translate", mmu, "translate");
+    g.bind(cpu, "walk_caches", mmu, "walk_cache_control");
     // Data first, walker second: the cache module tells requesters apart by binding order.
     g.bind(cpu, "data", cache, "cpu_side");
     g.bind(mmu, "memory", cache, "cpu_side");

@@ -264,6 +264,8 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     const auto& edge = g[e];
     if (from.type == "vcpu" && edge.initiator_port == "translate" && to.type == "mmu")
       find_vcpu(from.name).translate.bind(find_mmu(to.name).translate);
+    else if (from.type == "vcpu" && edge.initiator_port == "walk_caches" && to.type == "mmu")
+      find_vcpu(from.name).walk_caches.bind(find_mmu(to.name));
     else if (from.type == "vcpu" && edge.initiator_port == "data" && to.type == "memory")
       find_vcpu(from.name).data.bind(memory_->port);
     else if (from.type == "mmu" && edge.initiator_port == "memory" && to.type == "memory")

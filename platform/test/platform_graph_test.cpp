@@ -20,7 +20,7 @@ TEST(PlatformGraph, StandardPlatformIsValid) {
   const auto g = make_standard_platform(2);
   EXPECT_EQ(validation_error(g), "<valid>");
   EXPECT_EQ(boost::num_vertices(g.graph()), 8u);  // memory, kernel, 2 x (vcpu, mmu, cache)
-  EXPECT_EQ(boost::num_edges(g.graph()), 10u);    // 2 x (translate, data, walker, cache->memory, faults)
+  EXPECT_EQ(boost::num_edges(g.graph()), 12u);    // 2 x (translate, walk caches, data, walker, cache->memory, faults)
   EXPECT_EQ(g.components_of_type("vcpu").size(), 2u);
 }
 

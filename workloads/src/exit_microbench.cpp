@@ -39,7 +39,7 @@ GuestEvent ExitMicrobenchmark::operation() const {
   if (b == "hlt") return GuestEvent::instr(Instruction::Hlt);
   if (b == "rdmsr") return GuestEvent::instr(Instruction::Rdmsr, 0x1b);
   if (b == "wrmsr") return GuestEvent::instr(Instruction::Wrmsr, 0x1b, 0xfee00900);
-  if (b == "mov_cr3") return GuestEvent::instr(Instruction::MovToCr3, 0, 0x1000);
+  if (b == "mov_cr3") return GuestEvent::instr(Instruction::MovToCr3, 0, 0);  // 0: reload the current CR3
   if (b == "invlpg") return GuestEvent::instr(Instruction::Invlpg, 0, 0x400000);
   if (b == "mov_cr8") return GuestEvent::instr(Instruction::MovToCr8, 0, 0);
   if (b == "pause") return GuestEvent::instr(Instruction::Pause);

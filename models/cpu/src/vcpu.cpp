@@ -12,6 +12,7 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       data("data"),
       fault_handler("fault_handler"),
       virtualization("virtualization"),
+      walk_caches("walk_caches"),
       VIRTSIM_MEMBER(cpi, module_scope(context, *this), 1.0, "cycles/instruction",
           "cycles per plain (non-memory) instruction", Range{0.0, 100.0}),
       VIRTSIM_MEMBER(cpl, module_scope(context, *this), 3, "ring", "privilege level the workload runs at (3: user)",
@@ -19,6 +20,8 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(deprivileged_kernel, module_scope(context, *this), false, "",
           "the workload is a guest kernel that a software VMM runs outside ring 0 (no VT-x / AMD-V): sensitive "
           "unprivileged instructions are counted as virtualization holes"),
+      VIRTSIM_MEMBER(pcide, module_scope(context, *this), false, "",
+          "CR4.PCIDE: CR3[11:0] is a PCID and MOV to CR3 with bit 63 set keeps its TLB entries"),
       rings(module_scope(context, *this).child("rings")),
       tlb_parameters(module_scope(context, *this)),
       tlbs(module_scope(context, *this), tlb_parameters),
@@ -126,17 +129,47 @@ void Vcpu::account_exit(const InstructionOutcome& out) {
   if (out.cycles) advance(out.cycles);
 }
 
+void Vcpu::apply_translation_effects(const GuestEvent& event) {
+  const TlbTags current = tags();
+  switch (event.instruction) {
+    case Instruction::Invlpg:
+      tlbs.each([&](Tlb& t) { t.invlpg(event.address, current); });
+      if (walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());
+      break;
+    case Instruction::MovToCr3: {
+      // The value is the new CR3 (bit 63: keep the PCID's entries); 0 reloads the current one,
+      // as a benchmark loop does.
+      const bool no_flush = pcide && (event.address >> 63);
+      if (event.address) paging_.cr3 = event.address & ~(Addr{1} << 63);
+      tlbs.each([&](Tlb& t) { t.mov_to_cr3(static_cast<std::uint16_t>(paging_.cr3 & 0xfff), pcide, no_flush, vpid_); });
+      if (!no_flush && walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());
+      break;
+    }
+    case Instruction::Invpcid:
+      // `count` holds the type (0-3) and the PCID: type in bits 31:16, PCID in 11:0.
+      tlbs.each([&](Tlb& t) {
+        t.invpcid(event.count >> 16, static_cast<std::uint16_t>(event.count & 0xfff), event.address, vpid_);
+      });
+      if (walk_caches.size()) walk_caches->invalidate_all_walk_caches();
+      break;
+    default:
+      break;
+  }
+}
+
 void Vcpu::execute_instruction(const GuestEvent& event) {
   ++privileged_instructions;
   if (virtualization.size() > 0) {
+    // The instruction's effect holds whether it runs in the guest or the hypervisor emulates it.
+    apply_translation_effects(event);
     // As a guest: the VT-x / AMD-V unit decides whether it exits and what that costs.
     account_exit(virtualization->execute(event, cpl.get(), cycles.count()));
     return;
   }
   switch (check_privilege(event.instruction, cpl.get(), 0, deprivileged_kernel)) {
-    case PrivilegeOutcome::GeneralProtection: ++general_protection_faults; break;
+    case PrivilegeOutcome::GeneralProtection: ++general_protection_faults; break;  // #GP: no effect
     case PrivilegeOutcome::VirtualizationHole: ++virtualization_holes; break;
-    case PrivilegeOutcome::Executes: break;
+    case PrivilegeOutcome::Executes: apply_translation_effects(event); break;
   }
   // Ring transitions (SYSCALL, SYSRET, INT n, IRET ...) cost their transition; others one cycle.
   advance(std::max<Cycles>(1, rings.transition_cycles(event.instruction)));

@@ -9,43 +9,10 @@
 
 #include "virtsim/mmu/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
+#include "scripted.h"
 
 namespace virtsim {
 namespace {
-
-class ScriptedWorkload : public GuestEventSource {
- public:
-  explicit ScriptedWorkload(std::deque<GuestEvent> events) : events_(std::move(events)) {}
-  std::optional<GuestEvent> next() override {
-    if (events_.empty()) return std::nullopt;
-    auto e = events_.front();
-    events_.pop_front();
-    return e;
-  }
-
- private:
-  std::deque<GuestEvent> events_;
-};
-
-// Maps one 4 KiB page on a fault and charges a fixed cost.
-class OnePagePager : public PageFaultHandler {
- public:
-  OnePagePager(PageTableBuilder& builder, FrameAllocator& frames) : builder_(builder), frames_(frames) {}
-  bool handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override {
-    ++faults;
-    last_error_code = error_code;
-    if (va >= 0x10000000) return false;
-    builder_.map(cr3, va & ~(kPageSize4K - 1), frames_.allocate(), kPageSize4K);
-    cost = 1000;
-    return true;
-  }
-  int faults = 0;
-  std::uint32_t last_error_code = 0;
-
- private:
-  PageTableBuilder& builder_;
-  FrameAllocator& frames_;
-};
 
 ParamRegistry configured_params() {
   ParamRegistry params;
@@ -54,7 +21,7 @@ ParamRegistry configured_params() {
   params.set_value("cpu.cpi", 0.5, {"test"});
   params.set_value("cpu.dtlb.hit_cycles", std::int64_t{1}, {"test"});
   params.set_value("mmu.walker.pwc.enabled", false, {"test"});
-  params.set_value("cpu.stlb_enabled", false, {"test"});  // an L1 miss goes straight to the walker  // every walk reads all four levels
+  params.set_value("cpu.stlb_enabled", false, {"test"});  // an L1 miss goes straight to the walker
   return params;
 }
 

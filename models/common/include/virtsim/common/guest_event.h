@@ -24,8 +24,10 @@ struct GuestEvent {
   std::uint8_t size = 8;
   std::uint32_t count = 0;
   Addr address = 0;
-  Instruction instruction = Instruction::Cpuid;  // Instr: which; `count` is the port or MSR,
-                                                 // `address` the value or linear address, `size` the I/O size
+  // Instr: which instruction. `count` is the port or MSR (INVPCID: type << 16 | PCID),
+  // `address` the value written or the linear address (MOV to CR3: the new CR3, 0 reloads the
+  // current one), `size` the I/O access size.
+  Instruction instruction = Instruction::Cpuid;
 
   static GuestEvent compute(std::uint32_t instructions) { return {GuestEventKind::Compute, AccessKind::Load, 0, instructions, 0}; }
   static GuestEvent memory(AccessKind kind, Addr address, std::uint8_t size = 8) { return {GuestEventKind::Memory, kind, size, 1, address}; }

@@ -6,12 +6,22 @@
 // The payload's own data pointer is unused for translations (length 0); the annotated delay
 // carries the time the translation took.
 #include <cstdint>
+#include <systemc>
 #include <tlm>
 
 #include "virtsim/common/paging_context.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
+
+// Invalidation of the MMU's walk caches, called by a vCPU alongside the TLB invalidation an
+// instruction performs (a control action without payload: an sc_port call, DESIGN.md section 4).
+class WalkCacheControl : public virtual sc_core::sc_interface {
+ public:
+  // The paging-structure caches of one guest context (VPID << 12 | PCID), or of all contexts.
+  virtual void invalidate_guest_walk_caches(std::uint32_t guest_tag) = 0;
+  virtual void invalidate_all_walk_caches() = 0;
+};
 
 struct TranslationExtension : tlm::tlm_extension<TranslationExtension> {
   // ---- request (set by the initiator) ----

@@ -29,6 +29,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   sc_core::sc_port<PageFaultHandler, 1, sc_core::SC_ZERO_OR_MORE_BOUND> fault_handler;
   // The VT-x / AMD-V unit, when the vCPU runs as a guest. Unbound: Instr events run natively.
   sc_core::sc_port<GuestInstructionHandler, 1, sc_core::SC_ZERO_OR_MORE_BOUND> virtualization;
+  // The MMU's walk caches, invalidated with the TLBs by INVLPG, MOV to CR3 and INVPCID.
+  sc_core::sc_port<WalkCacheControl, 1, sc_core::SC_ZERO_OR_MORE_BOUND> walk_caches;
 
   SC_HAS_PROCESS(Vcpu);
   Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
@@ -57,6 +59,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Param<double> cpi;
   Param<std::uint32_t> cpl;
   Param<bool> deprivileged_kernel;
+  Param<bool> pcide;
   RingParameters rings;
   TlbHierarchyParameters tlb_parameters;
   TlbHierarchy tlbs;  // L1 ITLB, L1 DTLB, STLB
@@ -79,6 +82,9 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void execute_memory(const GuestEvent& event);
   void execute_instruction(const GuestEvent& event);
   void account_exit(const InstructionOutcome& out);
+  // The architectural effect of an instruction on the TLBs and walk caches.
+  void apply_translation_effects(const GuestEvent& event);
+  std::uint32_t guest_tag() const { return (std::uint32_t{vpid_} << 12) | (paging_.cr3 & 0xfff); }
   Cycles access_piece(AccessKind kind, Addr va, unsigned size);
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   TlbTags tags() const {

@@ -20,17 +20,24 @@
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/memory_access_extension.h"
 #include "virtsim/common/param.h"
+#include "virtsim/common/translation_extension.h"
 #include "virtsim/mmu/page_walker.h"
 
 namespace virtsim {
 
-class MmuModule : public sc_core::sc_module, private MemoryPort {
+class MmuModule : public sc_core::sc_module, public WalkCacheControl, private MemoryPort {
  public:
   tlm_utils::simple_target_socket<MmuModule> translate;  // from the vCPU
   tlm_utils::simple_initiator_socket<MmuModule> memory;  // page-table reads
 
   MmuModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
   ~MmuModule() override;
+
+  void invalidate_guest_walk_caches(std::uint32_t guest_tag) override { walker.flush_guest_caches(guest_tag); }
+  void invalidate_all_walk_caches() override {
+    walker.flush_guest_caches();
+    walker.flush_nested_caches();
+  }
 
   Param<bool> check;  // compare every walk with the functional reference (slow)
   WalkerParameters walker_parameters;

@@ -66,6 +66,27 @@ int sc_main(int argc, char* argv[]) {
   stats_cmd->add_flag("--json", stats_json, "JSON output");
   stats_cmd->add_flag("--all", stats_all, "every scalar metric, not just the canonical ones");
 
+  auto* trace_cmd = app.add_subcommand("trace", "inspect, print, generate and convert trace files");
+  trace_cmd->require_subcommand(1);
+  std::string trace_file, trace_input;
+  std::uint64_t trace_limit = 0;
+  auto* trace_info = trace_cmd->add_subcommand("info", "header, blocks and records by kind");
+  trace_info->add_option("file", trace_file, "trace file")->required();
+  auto* trace_cat = trace_cmd->add_subcommand("cat", "print the records as text");
+  trace_cat->add_option("file", trace_file, "trace file")->required();
+  trace_cat->add_option("--limit", trace_limit, "print at most this many records");
+  virtsim::TraceGenOptions gen;
+  auto* trace_gen = trace_cmd->add_subcommand("gen", "write a synthetic workload as a trace");
+  trace_gen->add_option("-o,--output", gen.output, "trace file to write")->required();
+  trace_gen->add_option("--pattern", gen.pattern, "random, stream or hotspot");
+  trace_gen->add_option("--accesses", gen.accesses, "memory accesses in the region of interest");
+  trace_gen->add_option("--footprint-kib", gen.footprint_kib, "footprint in KiB");
+  trace_gen->add_option("--seed", gen.seed, "random seed");
+  std::string convert_output;
+  auto* trace_convert = trace_cmd->add_subcommand("convert", "convert a Valgrind lackey --trace-mem=yes log");
+  trace_convert->add_option("log", trace_input, "lackey log file")->required();
+  trace_convert->add_option("-o,--output", convert_output, "trace file to write")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -83,6 +104,10 @@ int sc_main(int argc, char* argv[]) {
                                                                      : virtsim::DescribeFormat::Text);
     if (*platform_cmd) return virtsim::platform_command(platform, dot);
     if (*stats_cmd) return virtsim::stats_command(stats_file, stats_json, stats_all);
+    if (*trace_info) return virtsim::trace_info_command(trace_file);
+    if (*trace_cat) return virtsim::trace_cat_command(trace_file, trace_limit);
+    if (*trace_gen) return virtsim::trace_gen_command(gen);
+    if (*trace_convert) return virtsim::trace_convert_command(trace_input, convert_output);
   } catch (const virtsim::UserError& e) {
     std::fprintf(stderr, "virtsim: error: %s\n", e.what());
     return 2;

@@ -39,6 +39,13 @@ DemandPager::DemandPager(const sc_core::sc_module_name& name, const Scope& conte
 }
 
 PagingControls DemandPager::add_address_space(const SyntheticWorkload* workload) {
+  // Data only: pages are writable, user and not executable.
+  const MappingFlags data{true, true, false, false};
+  if (!workload) return add_address_space([](Addr) { return false; }, data);
+  return add_address_space([workload](Addr va) { return workload->contains(va); }, data);
+}
+
+PagingControls DemandPager::add_address_space(std::function<bool(Addr)> contains, MappingFlags flags) {
   PagingControls c;
   c.format = builder_.format();
   c.cr3 = builder_.new_root();
@@ -52,17 +59,17 @@ PagingControls DemandPager::add_address_space(const SyntheticWorkload* workload)
     }
     load_pae_pdptes(memory_.read, c);
   }
-  spaces_.emplace_back(c.cr3, workload);
+  spaces_.push_back({c.cr3, std::move(contains), flags});
   return c;
 }
 
 bool DemandPager::handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) {
   if (error_code & pf::kPresent) return false;  // a protection fault: nothing to page in
-  for (const auto& [root, workload] : spaces_) {
-    if (root != cr3 || !workload || !workload->contains(va)) continue;
+  for (const auto& space : spaces_) {
+    if (space.root != cr3 || !space.contains(va)) continue;
     const Addr page = va & ~(page_bytes_ - 1);
     const Addr frame = frames_.allocate(page_bytes_ / kPageSize4K, page_bytes_);
-    builder_.map(root, page, frame, page_bytes_, MappingFlags{true, true, false, false});
+    builder_.map(space.root, page, frame, page_bytes_, space.flags);
     ++pages_mapped;
     cost = fault_cycles;
     return true;
@@ -171,10 +178,12 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       // core (8 MiB for four), 16-way, 44 cycles load-to-use, i.e. 33 after the L2's 11.
       llc_parameters(module_scope(context, *this).child("llc"), {8192, 16, 33}, "shared last-level cache"),
       workload_kind(context.child("workload"), "kind", "synthetic", "",
-                    "synthetic (workload.pattern ...) or exitbench (workload.exitbench.*)", {},
-                    {"synthetic", "exitbench"}),
+                    "synthetic (workload.pattern ...), exitbench (workload.exitbench.*) or trace (workload.trace.path)",
+                    {}, {"synthetic", "exitbench", "trace"}),
       workload_parameters(context.child("workload")),
       exitbench_parameters(context.child("workload").child("exitbench")),
+      trace_path(context.child("workload").child("trace"), "path", "", "",
+                 "trace file every vCPU runs (workload.kind = \"trace\"; see docs/trace-format.md)"),
       transition_parameters(module_scope(context, *this).child("vmx")),
       hypervisor_parameters(module_scope(context, *this).child("hypervisor")),
       context_(context),
@@ -298,6 +307,21 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     if (bench) {
       benchmarks_.push_back(std::make_unique<ExitMicrobenchmark>(exitbench_parameters.config()));
       vcpus_[i]->set_workload(benchmarks_.back().get());
+    } else if (workload_kind.get() == "trace") {
+      if (trace_path.get().empty()) throw ConfigError(trace_path.name() + " is empty: name the trace file to run");
+      traces_.push_back(std::make_unique<TraceWorkload>(trace_path.get()));
+      vcpus_[i]->set_workload(traces_.back().get());
+      // A traced program touches whatever it touches: demand-page the whole user half.
+      const TableFormat f = pager_->format();
+      const Addr user_end = f == TableFormat::Level5 ? Addr{1} << 56
+                            : f == TableFormat::Level4 ? Addr{1} << 47
+                                                       : Addr{1} << 32;
+      // Code and data alike: pages are writable and executable.
+      vcpus_[i]->set_paging(
+          pager_->add_address_space([user_end](Addr va) { return va < user_end; }, MappingFlags{true, true, true, false}));
+      if (nested_paging.get() != "none") vcpus_[i]->set_nested_paging(nested_controls_, 1);
+      vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
+      continue;
     } else {
       workloads_.push_back(std::make_unique<SyntheticWorkload>(workload_config, seeds.next()));
       vcpus_[i]->set_workload(workloads_.back().get());
@@ -348,6 +372,7 @@ std::vector<ExitRecord> System::exit_records() const {
 std::uint64_t System::guest_references() const {
   std::uint64_t n = 0;
   for (const auto& w : workloads_) n += w->accesses_issued();
+  for (const auto& t : traces_) n += t->memory_references();
   return n;
 }
 
@@ -387,7 +412,9 @@ void System::report_progress() {
     double done = 0;
     for (const auto& w : workloads_) done += w->progress();
     for (const auto& b : benchmarks_) done += b->progress();
-    const double fraction = done / static_cast<double>(workloads_.size() + benchmarks_.size());
+    const std::size_t sources = workloads_.size() + benchmarks_.size();
+    if (sources == 0) continue;  // traces do not know their length
+    const double fraction = done / static_cast<double>(sources);
     const int percent = static_cast<int>(fraction * 100);
     if (percent != last_percent) progress_action_(fraction);
     last_percent = percent;

@@ -18,6 +18,7 @@
 #include "virtsim/platform/platform_graph.h"
 #include "virtsim/vmx/virtualization_unit.h"
 #include "virtsim/workloads/exit_microbench.h"
+#include "virtsim/workloads/trace.h"
 #include "virtsim/workloads/synthetic.h"
 
 namespace virtsim {
@@ -34,6 +35,9 @@ class DemandPager final : public sc_core::sc_module, public PageFaultHandler {
   // A new address space for `workload` (null: a workload that touches no memory); returns the
   // paging controls (CR3 ...) a vCPU runs it with.
   PagingControls add_address_space(const SyntheticWorkload* workload);
+  // An address space whose demand-paged region is every address `contains` accepts.
+  PagingControls add_address_space(std::function<bool(Addr)> contains, MappingFlags flags);
+  TableFormat format() const { return builder_.format(); }
   bool handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override;
 
   Param<std::string> paging;
@@ -46,7 +50,12 @@ class DemandPager final : public sc_core::sc_module, public PageFaultHandler {
   PageTableBuilder builder_;
   FrameAllocator& frames_;
   Addr page_bytes_;
-  std::vector<std::pair<Addr, const SyntheticWorkload*>> spaces_;
+  struct Space {
+    Addr root;
+    std::function<bool(Addr)> contains;
+    MappingFlags flags;  // what a demand-paged page of it allows
+  };
+  std::vector<Space> spaces_;
 };
 
 class System : public sc_core::sc_module {
@@ -83,6 +92,7 @@ class System : public sc_core::sc_module {
   Param<std::string> workload_kind;
   SyntheticParameters workload_parameters;
   ExitBenchParameters exitbench_parameters;
+  Param<std::string> trace_path;
   TransitionParameters transition_parameters;
   HypervisorParameters hypervisor_parameters;
 
@@ -102,6 +112,7 @@ class System : public sc_core::sc_module {
   std::vector<std::unique_ptr<CacheModule>> caches_;
   std::vector<std::unique_ptr<SyntheticWorkload>> workloads_;
   std::vector<std::unique_ptr<ExitMicrobenchmark>> benchmarks_;
+  std::vector<std::unique_ptr<TraceWorkload>> traces_;
   std::vector<std::unique_ptr<VirtualizationUnit>> virts_;
   std::unique_ptr<Formula> cycles_per_operation_;
   std::unique_ptr<FrameAllocator> frames_;        // host-physical frames

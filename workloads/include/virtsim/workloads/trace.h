@@ -1,0 +1,120 @@
+#pragma once
+// The virtsim trace format (docs/trace-format.md): a 16-byte header, then zstd-compressed
+// blocks of variable-length records. Written and read as a stream: the reader holds one
+// decompressed block at a time, never the whole file. Every read error is a FileError naming
+// the file and the byte offset of the bad header, block or record.
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "virtsim/common/guest_event.h"
+
+namespace virtsim {
+
+inline constexpr char kTraceMagic[8] = {'V', 'S', 'T', 'R', 'A', 'C', 'E', '\0'};
+inline constexpr std::uint16_t kTraceVersion = 1;
+
+enum class TraceRecordKind : std::uint8_t {
+  Compute = 0x01,
+  Load = 0x02,
+  Store = 0x03,
+  Fetch = 0x04,
+  Instr = 0x05,
+  RoiBegin = 0x06,
+  RoiEnd = 0x07,
+  Syscall = 0x08,
+  Interrupt = 0x09,
+  Fork = 0x10,
+  Exec = 0x11,
+  Exit = 0x12,
+  Mmap = 0x13,
+  Munmap = 0x14,
+  Brk = 0x15,
+  Switch = 0x16,  // the records that follow belong to process `pid`
+};
+const char* to_string(TraceRecordKind kind);
+
+// One record; which fields mean something depends on the kind.
+struct TraceRecord {
+  TraceRecordKind kind = TraceRecordKind::Compute;
+  std::uint64_t count = 0;    // Compute: instructions; Syscall: number; Interrupt: vector
+  Addr address = 0;           // Load/Store/Fetch, Mmap/Munmap/Brk: address; Instr: value
+  std::uint8_t size = 0;      // Load/Store/Fetch: bytes; Instr: I/O size
+  Instruction instruction = Instruction::Cpuid;
+  std::uint32_t operand = 0;  // Instr: port or MSR
+  std::uint32_t pid = 0;      // process events
+  std::uint32_t child = 0;    // Fork
+  std::uint64_t length = 0;   // Mmap/Munmap
+  std::uint32_t prot = 0;     // Mmap
+
+  // The guest event a record stands for, when it is one (memory, compute, instruction, ROI).
+  std::optional<GuestEvent> guest_event() const;
+  static TraceRecord from(const GuestEvent& event);
+};
+
+class TraceWriter {
+ public:
+  // Creates (truncates) `path`; throws FileError if it cannot.
+  explicit TraceWriter(const std::string& path, std::size_t block_bytes = 1 << 16);
+  ~TraceWriter();
+  void write(const TraceRecord& record);
+  void close();  // flushes the last block; the destructor closes too
+  std::uint64_t records() const { return records_; }
+
+ private:
+  void flush_block();
+  void put_varint(std::uint64_t v);
+  std::string path_;
+  std::ofstream out_;
+  std::vector<std::uint8_t> block_;
+  std::size_t block_bytes_;
+  std::uint32_t block_records_ = 0;
+  std::uint64_t records_ = 0;
+  Addr last_address_ = 0;
+  bool closed_ = false;
+};
+
+class TraceReader {
+ public:
+  // Opens `path` and checks the header; throws FileError (bad magic, unsupported version, short file).
+  explicit TraceReader(const std::string& path);
+  // The next record, nullopt at the end of the file.
+  std::optional<TraceRecord> next();
+  std::uint16_t version() const { return version_; }
+  std::uint64_t blocks_read() const { return blocks_; }
+  std::uint64_t records_read() const { return records_; }
+
+ private:
+  bool load_block();
+  [[noreturn]] void fail(std::uint64_t offset, const std::string& what) const;
+  std::uint64_t varint();
+  std::uint8_t byte();
+  std::string path_;
+  std::ifstream in_;
+  std::uint16_t version_ = 0;
+  std::vector<std::uint8_t> block_;
+  std::size_t pos_ = 0;
+  std::uint64_t block_offset_ = 0;   // file offset of the current block's header
+  std::uint32_t block_left_ = 0;     // records still to read in the block
+  std::uint64_t file_offset_ = 16;   // where the next block header starts
+  std::uint64_t blocks_ = 0, records_ = 0;
+  Addr last_address_ = 0;
+};
+
+// A trace as a vCPU's event source: memory, compute, instruction and ROI records become guest
+// events; process events (which need the guest OS model) are counted and skipped.
+class TraceWorkload : public GuestEventSource {
+ public:
+  explicit TraceWorkload(const std::string& path) : reader_(path) {}
+  std::optional<GuestEvent> next() override;
+  std::uint64_t skipped() const { return skipped_; }
+  std::uint64_t memory_references() const { return references_; }
+
+ private:
+  TraceReader reader_;
+  std::uint64_t skipped_ = 0, references_ = 0;
+};
+
+}  // namespace virtsim

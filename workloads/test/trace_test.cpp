@@ -1,0 +1,185 @@
+#include "virtsim/workloads/trace.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "virtsim/common/error.h"
+#include "virtsim/workloads/synthetic.h"
+
+namespace virtsim {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("virtsim_trace_test_" + name)).string();
+}
+
+std::vector<char> read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+}
+void write_all(const std::string& path, const std::vector<char>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<TraceRecord> every_kind() {
+  std::vector<TraceRecord> v;
+  auto add = [&](TraceRecordKind k) {
+    TraceRecord r;
+    r.kind = k;
+    v.push_back(r);
+    return &v.back();
+  };
+  add(TraceRecordKind::RoiBegin);
+  add(TraceRecordKind::Compute)->count = 123456789;
+  auto* load = add(TraceRecordKind::Load);
+  load->address = 0x7ffff7a00010;
+  load->size = 8;
+  auto* store = add(TraceRecordKind::Store);
+  store->address = 0x401000;  // far below the previous address: a negative delta
+  store->size = 4;
+  auto* fetch = add(TraceRecordKind::Fetch);
+  fetch->address = 0xffffffff81000000;
+  fetch->size = 16;
+  auto* instr = add(TraceRecordKind::Instr);
+  instr->instruction = Instruction::Out;
+  instr->operand = 0x3f8;
+  instr->address = 0x41;
+  instr->size = 1;
+  add(TraceRecordKind::Syscall)->count = 231;
+  add(TraceRecordKind::Interrupt)->count = 0xec;
+  auto* fork = add(TraceRecordKind::Fork);
+  fork->pid = 100;
+  fork->child = 101;
+  add(TraceRecordKind::Exec)->pid = 101;
+  auto* mmap = add(TraceRecordKind::Mmap);
+  mmap->pid = 101;
+  mmap->address = 0x7f0000000000;
+  mmap->length = 1 << 20;
+  mmap->prot = 3;
+  auto* munmap = add(TraceRecordKind::Munmap);
+  munmap->pid = 101;
+  munmap->address = 0x7f0000000000;
+  munmap->length = 4096;
+  auto* brk = add(TraceRecordKind::Brk);
+  brk->pid = 101;
+  brk->address = 0x602000;
+  add(TraceRecordKind::Switch)->pid = 100;
+  add(TraceRecordKind::Exit)->pid = 101;
+  add(TraceRecordKind::RoiEnd);
+  return v;
+}
+
+bool same(const TraceRecord& a, const TraceRecord& b) {
+  return a.kind == b.kind && a.count == b.count && a.address == b.address && a.size == b.size &&
+         a.instruction == b.instruction && a.operand == b.operand && a.pid == b.pid && a.child == b.child &&
+         a.length == b.length && a.prot == b.prot;
+}
+
+TEST(Trace, EveryRecordKindRoundTrips) {
+  const std::string path = temp_path("kinds.vst");
+  const auto records = every_kind();
+  {
+    TraceWriter w(path, 32);  // tiny blocks: records cross many block boundaries
+    for (int pass = 0; pass < 50; ++pass)
+      for (const auto& r : records) w.write(r);
+  }
+  TraceReader reader(path);
+  EXPECT_EQ(reader.version(), kTraceVersion);
+  std::size_t i = 0;
+  while (auto r = reader.next()) {
+    ASSERT_TRUE(same(*r, records[i % records.size()])) << "record " << i << " (" << to_string(r->kind) << ")";
+    ++i;
+  }
+  EXPECT_EQ(i, 50 * records.size());
+  EXPECT_GT(reader.blocks_read(), 10u);
+  std::remove(path.c_str());
+}
+
+TEST(Trace, SyntheticWorkloadStreamsThroughATraceUnchanged) {
+  SyntheticConfig config;
+  config.accesses = 20000;
+  config.warmup_accesses = 100;
+  const std::string path = temp_path("synthetic.vst");
+  {
+    SyntheticWorkload generator(config, 5);
+    TraceWriter w(path);
+    while (auto e = generator.next()) w.write(TraceRecord::from(*e));
+  }
+  SyntheticWorkload again(config, 5);
+  TraceWorkload trace(path);
+  std::size_t n = 0;
+  while (auto expected = again.next()) {
+    const auto got = trace.next();
+    ASSERT_TRUE(got.has_value()) << n;
+    ASSERT_EQ(got->kind, expected->kind) << n;
+    ASSERT_EQ(got->address, expected->address) << n;
+    ASSERT_EQ(got->count, expected->count) << n;
+    ASSERT_EQ(got->access, expected->access) << n;
+    ++n;
+  }
+  EXPECT_FALSE(trace.next().has_value());
+  EXPECT_EQ(trace.memory_references(), 20100u);
+  // Compression: far fewer bytes than the 20 100 accesses' raw addresses.
+  EXPECT_LT(std::filesystem::file_size(path), 20100u * 8);
+  std::remove(path.c_str());
+}
+
+void expect_error(const std::string& path, const std::string& fragment) {
+  try {
+    TraceReader reader(path);
+    while (reader.next()) {
+    }
+    FAIL() << "expected an error containing '" << fragment << "'";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+}
+
+TEST(Trace, BadInputNamesTheFileAndTheByteOffset) {
+  const std::string good = temp_path("good.vst"), bad = temp_path("bad.vst");
+  {
+    TraceWriter w(good);
+    for (const auto& r : every_kind()) w.write(r);
+  }
+  const auto bytes = read_all(good);
+  // Not a trace at all.
+  write_all(bad, std::vector<char>{'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', '!', '!', '!', '!', '!'});
+  expect_error(bad, "byte 0: not a virtsim trace (bad magic");
+  // A future version.
+  auto v = bytes;
+  v[8] = 9;
+  write_all(bad, v);
+  expect_error(bad, "byte 8: unsupported trace version 9");
+  // Shorter than the header.
+  write_all(bad, std::vector<char>(bytes.begin(), bytes.begin() + 10));
+  expect_error(bad, "byte 10: truncated header");
+  // A truncated block header and a truncated block.
+  write_all(bad, std::vector<char>(bytes.begin(), bytes.begin() + 20));
+  expect_error(bad, "byte 16: truncated block header");
+  write_all(bad, std::vector<char>(bytes.begin(), bytes.end() - 3));
+  expect_error(bad, "byte 28: truncated block");
+  // Corrupted compressed data.
+  v = bytes;
+  for (std::size_t i = 30; i < v.size(); ++i) v[i] = static_cast<char>(v[i] ^ 0x5a);
+  write_all(bad, v);
+  expect_error(bad, "byte 28: corrupted block");
+  // A record type nobody defined: a block written by hand.
+  {
+    TraceWriter w(bad);
+    TraceRecord r;
+    r.kind = static_cast<TraceRecordKind>(0x7f);
+    w.write(r);
+  }
+  expect_error(bad, "byte 16: unknown record type 127");
+  std::remove(good.c_str());
+  std::remove(bad.c_str());
+  EXPECT_THROW(TraceReader(temp_path("does-not-exist.vst")), FileError);
+}
+
+}  // namespace
+}  // namespace virtsim

@@ -180,15 +180,7 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
   Cycles c = 0;
   PathResult r;
   for (int attempt = 0;; ++attempt) {
-    translation_ = TranslationExtension{};
-    translation_.paging = paging_;
-    translation_.nested = nested_;
-    translation_.nested_paging = nested_paging_;
-    translation_.nested_context = nested_context_;
-    translation_.vpid = vpid_;
-    translation_.guest_mode = nested_;
-    translation_.pcid = static_cast<std::uint16_t>(paging_.cr3 & 0xfff);
-    translation_.cpl = static_cast<std::uint8_t>(cpl.get());
+    // Only the access kind here: the rest of the request is filled on a TLB miss, off the hit path.
     translation_.kind = kind;
     r = path_.translate(va, kind, user, tags(), translation_, *this);
     c += r.cycles;
@@ -224,6 +216,17 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
 
 Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
   // `ext` is translation_, the extension attached to translation_payload_.
+  const AccessKind kind = ext.kind;
+  ext = TranslationExtension{};
+  ext.paging = paging_;
+  ext.nested = nested_;
+  ext.nested_paging = nested_paging_;
+  ext.nested_context = nested_context_;
+  ext.vpid = vpid_;
+  ext.guest_mode = nested_;
+  ext.pcid = static_cast<std::uint16_t>(paging_.cr3 & 0xfff);
+  ext.cpl = static_cast<std::uint8_t>(cpl.get());
+  ext.kind = kind;
   translation_payload_.set_address(va);
   translation_payload_.set_data_length(0);
   translation_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
@@ -231,7 +234,6 @@ Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
   translate->b_transport(translation_payload_, latency);
   if (translation_payload_.is_response_error())
     throw std::runtime_error(std::string(name()) + ": translation request failed");
-  (void)ext;
   return clock_.cycles(latency);
 }
 

@@ -8,74 +8,10 @@
 namespace virtsim {
 
 namespace {
-TableFormat guest_table_format(const std::string& name) { return parse_table_format(name); }
 Addr page_bytes_of(const std::string& size) {
   return size == "4k" ? kPageSize4K : size == "2m" ? kPageSize2M : size == "4m" ? kPageSize4M : kPageSize1G;
 }
 }  // namespace
-
-DemandPager::DemandPager(const sc_core::sc_module_name& name, const Scope& context, MemoryView memory,
-                         FrameAllocator& frames)
-    : sc_core::sc_module(name),
-      VIRTSIM_MEMBER(paging, module_scope(context, *this), "4level", "",
-                     "paging mode of the kernel's page tables (CR0/CR4/EFER as Linux sets them for it)", {},
-                     {"32bit", "pae", "4level", "5level"}),
-      VIRTSIM_MEMBER(page_size, module_scope(context, *this), "4k", "", "page size the kernel maps on demand", {},
-                     {"4k", "2m", "4m", "1g"}),
-      VIRTSIM_MEMBER(fault_cycles, module_scope(context, *this), 2000, "cycles",
-                     "kernel time to resolve one demand-paging fault (modelling assumption)", Range{0, 1e9}),
-      VIRTSIM_MEMBER(pages_mapped, module_scope(context, *this), "pages", "pages mapped on demand"),
-      memory_(std::move(memory)),
-      builder_(memory_, frames, guest_table_format(paging)),
-      frames_(frames),
-      page_bytes_(page_bytes_of(page_size)) {
-  const TableFormat f = builder_.format();
-  const bool ok = page_bytes_ == kPageSize4K || (page_bytes_ == kPageSize4M && f == TableFormat::Bits32) ||
-                  (page_bytes_ == kPageSize2M && f != TableFormat::Bits32) ||
-                  (page_bytes_ == kPageSize1G && (f == TableFormat::Level4 || f == TableFormat::Level5));
-  if (!ok)
-    throw ConfigError(page_size.name() + " = \"" + page_size.get() + "\" is not a page size of " + paging.name() +
-                      " = \"" + paging.get() + "\" (32bit: 4k, 4m; pae: 4k, 2m; 4level/5level: 4k, 2m, 1g)");
-}
-
-PagingControls DemandPager::add_address_space(const SyntheticWorkload* workload) {
-  // Data only: pages are writable, user and not executable.
-  const MappingFlags data{true, true, false, false};
-  if (!workload) return add_address_space([](Addr) { return false; }, data);
-  return add_address_space([workload](Addr va) { return workload->contains(va); }, data);
-}
-
-PagingControls DemandPager::add_address_space(std::function<bool(Addr)> contains, MappingFlags flags) {
-  PagingControls c;
-  c.format = builder_.format();
-  c.cr3 = builder_.new_root();
-  c.no_execute = c.format != TableFormat::Bits32;
-  if (c.format == TableFormat::Pae) {
-    // Like Linux with PAE, give the PDPT all four page directories up front, so the PDPTE
-    // registers loaded at MOV to CR3 never go stale.
-    for (Addr quarter = 0; quarter < 4; ++quarter) {
-      builder_.map(c.cr3, quarter << 30, 0, kPageSize4K);
-      builder_.unmap(c.cr3, quarter << 30);
-    }
-    load_pae_pdptes(memory_.read, c);
-  }
-  spaces_.push_back({c.cr3, std::move(contains), flags});
-  return c;
-}
-
-bool DemandPager::handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) {
-  if (error_code & pf::kPresent) return false;  // a protection fault: nothing to page in
-  for (const auto& space : spaces_) {
-    if (space.root != cr3 || !space.contains(va)) continue;
-    const Addr page = va & ~(page_bytes_ - 1);
-    const Addr frame = frames_.allocate(page_bytes_ / kPageSize4K, page_bytes_);
-    builder_.map(space.root, page, frame, page_bytes_, space.flags);
-    ++pages_mapped;
-    cost = fault_cycles;
-    return true;
-  }
-  return false;
-}
 
 namespace {
 // Sum of get(component) over a vector of owned components.
@@ -178,9 +114,16 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       // core (8 MiB for four), 16-way, 44 cycles load-to-use, i.e. 33 after the L2's 11.
       llc_parameters(module_scope(context, *this).child("llc"), {8192, 16, 33}, "shared last-level cache"),
       workload_kind(context.child("workload"), "kind", "synthetic", "",
-                    "synthetic (workload.pattern ...), exitbench (workload.exitbench.*) or trace (workload.trace.path)",
-                    {}, {"synthetic", "exitbench", "trace"}),
+                    "synthetic (workload.pattern ...), exitbench (workload.exitbench.*), trace (workload.trace.path) "
+                    "or a generator: gups, stream, pointer_chase, fork_and_wait, syscall_loop, pt_update, io_loop, "
+                    "kernel_build, idle, mix (workloads/README.md)",
+                    {}, [] {
+                      std::vector<std::string> kinds{"synthetic", "exitbench", "trace"};
+                      for (const auto& k : generator_kinds()) kinds.push_back(k);
+                      return kinds;
+                    }()),
       workload_parameters(context.child("workload")),
+      generator_parameters(context.child("workload")),
       exitbench_parameters(context.child("workload").child("exitbench")),
       trace_path(context.child("workload").child("trace"), "path", "", "",
                  "trace file every vCPU runs (workload.kind = \"trace\"; see docs/trace-format.md)"),
@@ -234,10 +177,11 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     guest_frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes);
     guest_frames = guest_frames_.get();
   }
-  pager_ = std::make_unique<DemandPager>(graph_.components_of_type("kernel").front()->name.c_str(), context,
-                                         std::move(guest_view), *guest_frames);
   for (const auto* node : graph_.components_of_type("vcpu"))
     vcpus_.push_back(std::make_unique<Vcpu>(node->name.c_str(), context, *clock_));
+  // CR4.PCIDE is the vCPUs' parameter; the kernel hands out PCIDs when it is on.
+  kernel_ = std::make_unique<GuestKernel>(graph_.components_of_type("kernel").front()->name.c_str(), context,
+                                          std::move(guest_view), *guest_frames, vcpus_.front()->pcide.get());
   for (const auto* node : graph_.components_of_type("mmu"))
     mmus_.push_back(std::make_unique<MmuModule>(node->name.c_str(), context, *clock_));
   llc_ = std::make_unique<Cache>(module_scope(context, *this).child("llc"), llc_parameters.config(line_bytes, seed + 77));
@@ -290,7 +234,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     } else if (from.type == "cache" && to.type == "memory")
       find_cache(from.name).memory_side.bind(memory_->port);
     else if (from.type == "vcpu" && edge.initiator_port == "fault_handler" && to.type == "kernel")
-      find_vcpu(from.name).fault_handler.bind(*pager_);
+      find_vcpu(from.name).fault_handler.bind(*kernel_);
     else if (from.type == "vcpu" && edge.initiator_port == "virtualization" && to.type == "virt")
       find_vcpu(from.name).virtualization.bind(find_virt(to.name));
     else
@@ -298,36 +242,39 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                           edge.target_port);
   }
 
-  // Address spaces: one PML4 and one workload instance per vCPU.
+  // What each vCPU runs: a process record stream for the guest OS model, which gives the vCPU
+  // its guest events and its first address space.
   const SyntheticConfig workload_config = workload_parameters.config();
   const bool bench = workload_kind.get() == "exitbench";
+  GuestOs& os = kernel_->os;
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     SplitMix64 seeds(seed.get() + 0x51ed270b27ull * i);
-    const SyntheticWorkload* space_of = nullptr;
+    const std::string& kind = workload_kind.get();
     if (bench) {
       benchmarks_.push_back(std::make_unique<ExitMicrobenchmark>(exitbench_parameters.config()));
-      vcpus_[i]->set_workload(benchmarks_.back().get());
-    } else if (workload_kind.get() == "trace") {
+      ExitMicrobenchmark* b = benchmarks_.back().get();
+      sources_.push_back(std::make_unique<EventSourceRecords>(*b, 0, 0, [b] { return b->progress(); }));
+    } else if (kind == "trace") {
       if (trace_path.get().empty()) throw ConfigError(trace_path.name() + " is empty: name the trace file to run");
-      traces_.push_back(std::make_unique<TraceWorkload>(trace_path.get()));
-      vcpus_[i]->set_workload(traces_.back().get());
-      // A traced program touches whatever it touches: demand-page the whole user half.
-      const TableFormat f = pager_->format();
-      const Addr user_end = f == TableFormat::Level5 ? Addr{1} << 56
-                            : f == TableFormat::Level4 ? Addr{1} << 47
-                                                       : Addr{1} << 32;
-      // Code and data alike: pages are writable and executable.
-      vcpus_[i]->set_paging(
-          pager_->add_address_space([user_end](Addr va) { return va < user_end; }, MappingFlags{true, true, true, false}));
-      if (nested_paging.get() != "none") vcpus_[i]->set_nested_paging(nested_controls_, 1);
-      vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
-      continue;
-    } else {
+      sources_.push_back(std::make_unique<TraceRecordSource>(trace_path.get()));
+    } else if (kind == "synthetic") {
       workloads_.push_back(std::make_unique<SyntheticWorkload>(workload_config, seeds.next()));
-      vcpus_[i]->set_workload(workloads_.back().get());
-      space_of = workloads_.back().get();
+      SyntheticWorkload* w = workloads_.back().get();
+      sources_.push_back(std::make_unique<EventSourceRecords>(*w, workload_config.base, workload_config.footprint_bytes,
+                                                              [w] { return w->progress(); }));
+    } else {
+      GeneratorContext c;
+      c.shape = workload_config;
+      c.operations = generator_parameters.operations;
+      c.seed = seeds.next();
+      c.thread = generator_parameters.threads ? static_cast<unsigned>(i) : 0;
+      c.parameters = &generator_parameters;
+      sources_.push_back(std::make_unique<GeneratedWorkload>(kind, c));
     }
-    vcpus_[i]->set_paging(pager_->add_address_space(space_of));
+    vcpus_[i]->set_cpu_id(static_cast<unsigned>(i));
+    vcpus_[i]->set_paging(os.add_cpu(*sources_.back(), generator_parameters.threads));
+    vcpus_[i]->set_workload(&os.events(static_cast<unsigned>(i)));
+    vcpus_[i]->set_cr3_load_action([&os](PagingControls& c) { os.load_cr3(c); });
     if (nested_paging.get() != "none") vcpus_[i]->set_nested_paging(nested_controls_, 1);
     vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
   }
@@ -369,12 +316,7 @@ std::vector<ExitRecord> System::exit_records() const {
   return out;
 }
 
-std::uint64_t System::guest_references() const {
-  std::uint64_t n = 0;
-  for (const auto& w : workloads_) n += w->accesses_issued();
-  for (const auto& t : traces_) n += t->memory_references();
-  return n;
-}
+std::uint64_t System::guest_references() const { return kernel_->os.memory_references(); }
 
 void System::begin_region_of_interest() {
   // A barrier: the region of interest starts when the last vCPU reaches it, so every vCPU's
@@ -409,12 +351,8 @@ void System::report_progress() {
   for (;;) {
     sc_core::wait(interval);
     if (!progress_action_) continue;
-    double done = 0;
-    for (const auto& w : workloads_) done += w->progress();
-    for (const auto& b : benchmarks_) done += b->progress();
-    const std::size_t sources = workloads_.size() + benchmarks_.size();
-    if (sources == 0) continue;  // traces do not know their length
-    const double fraction = done / static_cast<double>(sources);
+    const double fraction = kernel_->os.progress();
+    if (fraction < 0) continue;  // traces do not know their length
     const int percent = static_cast<int>(fraction * 100);
     if (percent != last_percent) progress_action_(fraction);
     last_percent = percent;

@@ -63,6 +63,7 @@ TraceRecord TraceRecord::from(const GuestEvent& e) {
       break;
     case GuestEventKind::RoiBegin: r.kind = TraceRecordKind::RoiBegin; break;
     case GuestEventKind::RoiEnd: r.kind = TraceRecordKind::RoiEnd; break;
+    case GuestEventKind::Interrupt: r.kind = TraceRecordKind::Interrupt; r.count = e.count; break;
   }
   return r;
 }

@@ -39,6 +39,8 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           "sensitive unprivileged instructions a deprivileged guest kernel ran without trapping"),
       VIRTSIM_MEMBER(exits, module_scope(context, *this), "exits", "VM exits this vCPU took"),
       VIRTSIM_MEMBER(exit_cycles, module_scope(context, *this), "cycles", "cycles of this vCPU's VM exits"),
+      VIRTSIM_MEMBER(interrupts, module_scope(context, *this), "interrupts", "external interrupts delivered (timer, IPIs, devices; vectors 32-255)"),
+      VIRTSIM_MEMBER(kernel_instructions, module_scope(context, *this), "instructions", "instructions retired at CPL 0"),
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
       clock_(clock),
@@ -60,6 +62,7 @@ void Vcpu::advance(Cycles c) {
 void Vcpu::run() {
   if (!source_) throw std::logic_error(std::string(name()) + ": no workload bound");
   quantum_.reset();
+  ring_.cpl = cpl.get();
   // CPI as a fixed-point fraction so fractional CPIs accumulate exactly.
   const auto cpi_fixed = static_cast<Cycles>(std::llround(cpi.get() * 1024.0));
   bool in_stream = true;
@@ -69,6 +72,7 @@ void Vcpu::run() {
     switch (event->kind) {
       case GuestEventKind::Compute: {
         instructions += event->count;
+        if (ring_.cpl == 0) kernel_instructions += event->count;
         const Cycles scaled = cpi_fixed * event->count + compute_remainder_;
         compute_remainder_ = scaled % 1024;
         advance(scaled / 1024);
@@ -77,6 +81,7 @@ void Vcpu::run() {
       }
       case GuestEventKind::Memory:
         ++instructions;
+        if (ring_.cpl == 0) ++kernel_instructions;
         execute_memory(*event);
         break;
       case GuestEventKind::RoiBegin:
@@ -91,6 +96,9 @@ void Vcpu::run() {
       case GuestEventKind::Instr:
         ++instructions;
         execute_instruction(*event);
+        break;
+      case GuestEventKind::Interrupt:
+        execute_interrupt(*event);
         break;
     }
   }
@@ -111,10 +119,10 @@ void Vcpu::execute_memory(const GuestEvent& event) {
   Cycles c;
   if (first + event.size > boundary) {
     const auto head = static_cast<unsigned>(boundary - first);
-    c = access_piece(event.access, first, head);
-    c += access_piece(event.access, boundary, event.size - head);
+    c = access_piece(event.access, first, head, event.keeps_contents);
+    c += access_piece(event.access, boundary, event.size - head, event.keeps_contents);
   } else {
-    c = access_piece(event.access, first, event.size);
+    c = access_piece(event.access, first, event.size, event.keeps_contents);
   }
   advance(c);
 }
@@ -140,7 +148,10 @@ void Vcpu::apply_translation_effects(const GuestEvent& event) {
       // The value is the new CR3 (bit 63: keep the PCID's entries); 0 reloads the current one,
       // as a benchmark loop does.
       const bool no_flush = pcide && (event.address >> 63);
-      if (event.address) paging_.cr3 = event.address & ~(Addr{1} << 63);
+      if (event.address) {
+        paging_.cr3 = event.address & ~(Addr{1} << 63);
+        if (on_cr3_load_) on_cr3_load_(paging_);
+      }
       tlbs.each([&](Tlb& t) { t.mov_to_cr3(static_cast<std::uint16_t>(paging_.cr3 & 0xfff), pcide, no_flush, vpid_); });
       if (!no_flush && walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());
       break;
@@ -157,26 +168,67 @@ void Vcpu::apply_translation_effects(const GuestEvent& event) {
   }
 }
 
+void Vcpu::change_ring(Instruction instruction) {
+  switch (instruction) {
+    case Instruction::Syscall: ring_.syscall(); break;
+    case Instruction::Sysenter: ring_.sysenter(); break;
+    case Instruction::Sysret: ring_.sysret(); break;
+    case Instruction::Sysexit: ring_.sysexit(); break;
+    case Instruction::SoftwareInterrupt:
+      return_cpls_.push_back(static_cast<std::uint8_t>(ring_.cpl));
+      ring_.interrupt();
+      break;
+    case Instruction::Iret:
+      if (!return_cpls_.empty()) {
+        ring_.iret(return_cpls_.back());
+        return_cpls_.pop_back();
+      }
+      break;
+    default: break;
+  }
+}
+
 void Vcpu::execute_instruction(const GuestEvent& event) {
   ++privileged_instructions;
+  if (ring_.cpl == 0) ++kernel_instructions;
+  const unsigned at_cpl = ring_.cpl;
   if (virtualization.size() > 0) {
     // The instruction's effect holds whether it runs in the guest or the hypervisor emulates it.
     apply_translation_effects(event);
-    // As a guest: the VT-x / AMD-V unit decides whether it exits and what that costs.
-    account_exit(virtualization->execute(event, cpl.get(), cycles.count()));
+    change_ring(event.instruction);
+    // As a guest: the VT-x / AMD-V unit decides whether it exits and what that costs; a ring
+    // transition that does not exit costs what it costs natively.
+    const InstructionOutcome out = virtualization->execute(event, at_cpl, cycles.count());
+    account_exit(out);
+    if (!out.exited && rings.transition_cycles(event.instruction)) advance(rings.transition_cycles(event.instruction));
     return;
   }
-  switch (check_privilege(event.instruction, cpl.get(), 0, deprivileged_kernel)) {
+  switch (check_privilege(event.instruction, at_cpl, 0, deprivileged_kernel)) {
     case PrivilegeOutcome::GeneralProtection: ++general_protection_faults; break;  // #GP: no effect
     case PrivilegeOutcome::VirtualizationHole: ++virtualization_holes; break;
-    case PrivilegeOutcome::Executes: apply_translation_effects(event); break;
+    case PrivilegeOutcome::Executes:
+      apply_translation_effects(event);
+      change_ring(event.instruction);
+      break;
   }
   // Ring transitions (SYSCALL, SYSRET, INT n, IRET ...) cost their transition; others one cycle.
   advance(std::max<Cycles>(1, rings.transition_cycles(event.instruction)));
 }
 
-Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
-  const bool user = cpl.get() == 3;
+void Vcpu::execute_interrupt(const GuestEvent& event) {
+  // Delivery through a ring-0 gate; the handler's IRET returns to the interrupted ring.
+  // Vectors below 32 are exceptions (the kernel's #PF entry), the others external interrupts.
+  return_cpls_.push_back(static_cast<std::uint8_t>(ring_.cpl));
+  ring_.interrupt();
+  if (event.count >= 32) {
+    ++interrupts;
+    if (virtualization.size() > 0) account_exit(virtualization->deliver_interrupt(event.count, cycles.count()));
+  }
+  advance(rings.interrupt_cycles);
+}
+
+Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents) {
+  const bool user = ring_.cpl == 3;
   Cycles c = 0;
   PathResult r;
   for (int attempt = 0;; ++attempt) {
@@ -193,7 +245,7 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
     ++page_faults;
     Cycles handler_cost = 0;
     if (attempt > 0 || fault_handler.size() == 0 ||
-        !fault_handler->handle_page_fault(paging_.cr3, va, translation_.error_code, handler_cost))
+        !fault_handler->handle_page_fault(cpu_id_, paging_.cr3, va, translation_.error_code, handler_cost))
       throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
                                " (error code " + std::to_string(translation_.error_code) + ")");
     c += handler_cost;
@@ -205,7 +257,16 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
   data_payload_.set_streaming_width(size);
   data_payload_.set_byte_enable_ptr(nullptr);
   data_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  if (kind == AccessKind::Store) data_buffer_ = instructions.count();
+  if (kind == AccessKind::Store) {
+    data_buffer_ = instructions.count();
+    if (keeps_contents) {
+      // Write back what is there: read it first without timing.
+      data_payload_.set_command(tlm::TLM_READ_COMMAND);
+      data->transport_dbg(data_payload_);
+      data_payload_.set_command(tlm::TLM_WRITE_COMMAND);
+      data_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    }
+  }
   sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
   data->b_transport(data_payload_, latency);
   if (data_payload_.is_response_error())
@@ -225,7 +286,7 @@ Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
   ext.vpid = vpid_;
   ext.guest_mode = nested_;
   ext.pcid = static_cast<std::uint16_t>(paging_.cr3 & 0xfff);
-  ext.cpl = static_cast<std::uint8_t>(cpl.get());
+  ext.cpl = static_cast<std::uint8_t>(ring_.cpl);
   ext.kind = kind;
   translation_payload_.set_address(va);
   translation_payload_.set_data_length(0);

@@ -26,7 +26,7 @@ class ScriptedWorkload : public GuestEventSource {
 class OnePagePager : public PageFaultHandler {
  public:
   OnePagePager(PageTableBuilder& builder, FrameAllocator& frames) : builder_(builder), frames_(frames) {}
-  bool handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override {
+  bool handle_page_fault(unsigned, Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override {
     ++faults;
     last_error_code = error_code;
     if (va >= 0x10000000) return false;

@@ -549,4 +549,110 @@ bool PageTableBuilder::set_raw_entry(Addr root, Addr va, unsigned level, std::ui
   return true;
 }
 
+// ---- enumeration, sharing and teardown (the guest OS model's fork, exit and munmap) ----
+
+unsigned PageTableBuilder::entry_bytes() const { return format_info(format_).entry_bytes; }
+
+Addr PageTableBuilder::root_table(Addr root) const {
+  return format_ == TableFormat::Bits32 ? (root & 0xfffff000u) : (root & pte::kAddressMask);
+}
+
+std::optional<PageTableBuilder::Leaf> PageTableBuilder::lookup(Addr root, Addr va) const {
+  Leaf leaf;
+  if (!find_leaf(root, va, leaf.slot, leaf.level, leaf.entry)) return std::nullopt;
+  leaf.page_size = Addr{1} << leaf_shift(format_, leaf.level);
+  leaf.va = va & ~(leaf.page_size - 1);
+  leaf.pa = entry_address(leaf.entry, leaf.level);
+  return leaf;
+}
+
+void PageTableBuilder::root_index_range(Addr begin, Addr end, unsigned& first, unsigned& last) const {
+  const unsigned top = format_info(format_).levels;
+  first = table_index(format_, begin, top);
+  last = table_index(format_, end - 1, top);
+}
+
+void PageTableBuilder::visit_table(Addr table, unsigned level, Addr base, Addr begin, Addr end,
+                                   const std::function<void(const Leaf&)>& visit) const {
+  const FormatInfo& info = format_info(format_);
+  const Addr span = Addr{1} << index_shift(format_, level);
+  const unsigned entries = 1u << index_bits(format_, level);
+  for (unsigned i = 0; i < entries; ++i) {
+    Addr va = base + span * i;
+    // The top level of a canonical space: the upper half starts at its sign-extended base.
+    if (level == info.levels && info.va_bits > 32 && (va >> (info.va_bits - 1)) & 1) va |= ~((Addr{1} << info.va_bits) - 1);
+    if (va + span - 1 < begin || va >= end) continue;
+    const std::uint64_t entry = memory_.read(table + info.entry_bytes * i, info.entry_bytes);
+    if (!present(entry)) continue;
+    if (is_leaf(entry, level)) {
+      if (va < begin) continue;
+      Leaf leaf;
+      leaf.va = va;
+      leaf.page_size = span;
+      leaf.pa = entry_address(entry, level);
+      leaf.slot = table + info.entry_bytes * i;
+      leaf.level = level;
+      leaf.entry = entry;
+      visit(leaf);
+    } else {
+      visit_table(entry_address(entry, level), level - 1, va, begin, end, visit);
+    }
+  }
+}
+
+void PageTableBuilder::for_each_leaf(Addr root, Addr begin, Addr end,
+                                     const std::function<void(const Leaf&)>& visit) const {
+  if (begin >= end) return;
+  visit_table(root_table(root), format_info(format_).levels, 0, begin, end, visit);
+}
+
+void PageTableBuilder::share_root_entries(Addr from_root, Addr to_root, Addr begin, Addr end) {
+  unsigned first, last;
+  root_index_range(begin, end, first, last);
+  const unsigned bytes = format_info(format_).entry_bytes;
+  for (unsigned i = first; i <= last; ++i) {
+    const std::uint64_t entry = memory_.read(root_table(from_root) + bytes * i, bytes);
+    if (entry) write_entry(root_table(to_root) + bytes * i, entry);
+  }
+}
+
+std::size_t PageTableBuilder::release_below(Addr table, unsigned level) {
+  // `table` is a table at `level`; free the tables under its non-leaf entries, then it.
+  std::size_t freed = 0;
+  if (level > 1) {
+    const unsigned bytes = format_info(format_).entry_bytes;
+    const unsigned entries = 1u << index_bits(format_, level);
+    for (unsigned i = 0; i < entries; ++i) {
+      const std::uint64_t entry = memory_.read(table + bytes * i, bytes);
+      if (present(entry) && !is_leaf(entry, level)) freed += release_below(entry_address(entry, level), level - 1);
+    }
+  }
+  frames_.release(table);
+  ++tables_released_;
+  return freed + 1;
+}
+
+std::size_t PageTableBuilder::release_tables(Addr root, Addr begin, Addr end, bool release_root) {
+  const FormatInfo& info = format_info(format_);
+  const Addr table = root_table(root);
+  std::size_t freed = 0;
+  if (begin < end) {
+    unsigned first, last;
+    root_index_range(begin, end, first, last);
+    for (unsigned i = first; i <= last; ++i) {
+      const Addr slot = table + info.entry_bytes * i;
+      const std::uint64_t entry = memory_.read(slot, info.entry_bytes);
+      if (!present(entry)) continue;
+      if (!is_leaf(entry, info.levels)) freed += release_below(entry_address(entry, info.levels), info.levels - 1);
+      write_entry(slot, 0);
+    }
+  }
+  if (release_root) {
+    frames_.release(table);
+    ++tables_released_;
+    ++freed;
+  }
+  return freed;
+}
+
 }  // namespace virtsim

@@ -39,6 +39,12 @@ void PhysicalMemory::write(Addr address, const void* in, unsigned length) {
 }
 
 Addr FrameAllocator::allocate(std::size_t count, Addr align) {
+  if (count == 1 && align == kPageSize4K && !free_.empty()) {
+    const Addr frame = free_.back();
+    free_.pop_back();
+    allocated_ += kPageSize4K;
+    return frame;
+  }
   const Addr base = (next_ + align - 1) & ~(align - 1);
   const Addr bytes = static_cast<Addr>(count) * kPageSize4K;
   if (base + bytes > end_ || base < next_)
@@ -47,6 +53,13 @@ Addr FrameAllocator::allocate(std::size_t count, Addr align) {
   next_ = base + bytes;
   allocated_ += bytes;
   return base;
+}
+
+void FrameAllocator::release(Addr frame) {
+  if ((frame & (kPageSize4K - 1)) || frame < first_ || frame >= next_)
+    throw std::logic_error("release of frame " + std::to_string(frame) + " that was never allocated");
+  free_.push_back(frame);
+  allocated_ -= kPageSize4K;
 }
 
 }  // namespace virtsim

@@ -107,7 +107,8 @@ class SvmModeSwitch final : public ModeSwitch {
 
   void configure(const VirtualizationControls& c) override {
     using namespace svm_intercept;
-    std::uint32_t v3 = kCpuid | kInvd | kShutdown | kIoioProt | kMsrProt | kIntr;  // what KVM always intercepts
+    std::uint32_t v3 = kCpuid | kInvd | kShutdown | kIoioProt | kMsrProt;  // what KVM always intercepts
+    if (c.external_interrupt_exiting) v3 |= kIntr;  // off: interrupts are posted (AVIC)
     std::uint32_t v4 = kVmrun | kVmmcall | kVmload | kVmsave | kStgi | kClgi | kSkinit | kXsetbv;
     if (c.hlt_exiting) v3 |= kHlt;
     if (c.invlpg_exiting) v3 |= kInvlpg;

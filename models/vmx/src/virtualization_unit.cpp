@@ -43,6 +43,10 @@ TransitionParameters::TransitionParameters(const Scope& scope)
       VIRTSIM_MEMBER(ple_window, scope, 4096, "cycles", "PLE_Window: a PAUSE loop longer than this exits",
                      Range{1, 1e9}),
       VIRTSIM_MEMBER(descriptor_table_exiting, scope, false, "", "LGDT/LIDT/SGDT/SIDT/LLDT/LTR/SLDT/STR exit"),
+      VIRTSIM_MEMBER(posted_interrupts, scope, false, "",
+                     "interrupts for the guest (timer, IPIs, devices) are posted to its virtual APIC and EOIs "
+                     "virtualized (APICv / AVIC): neither exits; off, each interrupt takes an external-interrupt exit "
+                     "and each x2APIC EOI write an MSR exit"),
       VIRTSIM_MEMBER(preemption_timer_cycles, scope, 0, "cycles",
                      "VMX-preemption timer: the guest exits after this much guest time (0: off; VT-x only)",
                      Range{0, 1e15}) {}
@@ -63,7 +67,11 @@ VirtualizationControls TransitionParameters::controls() const {
   c.io_ports_exiting = {0x20, 0x21, 0xa0, 0xa1, 0x40, 0x41, 0x42, 0x43, 0x4d0, 0x4d1,
                         0xb008, 0xb009, 0xb00a, 0xb00b, 0x3f8, 0x3f9, 0x3fa, 0x3fb, 0x3fc, 0x3fd};
   c.use_msr_bitmaps = true;
-  c.msrs_exiting = {0x1b, 0x6e0, 0x10};  // APIC base, TSC deadline, TSC: emulated by the hypervisor
+  // APIC base, TSC deadline, TSC and the x2APIC ICR (an IPI) are emulated by the hypervisor;
+  // without posted interrupts so is the x2APIC EOI.
+  c.msrs_exiting = {0x1b, 0x6e0, 0x10, 0x830};
+  if (!posted_interrupts) c.msrs_exiting.push_back(0x80b);
+  c.external_interrupt_exiting = !posted_interrupts;
   c.pause_exiting = pause_exiting;
   c.pause_loop_exiting = pause_loop_exiting;
   c.ple_gap = ple_gap;
@@ -139,6 +147,10 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "latency of those loads through the caches"),
       VIRTSIM_MEMBER(preemption_timer_exits, module_scope(context, *this), "exits",
                      "exits of the VMX-preemption timer"),
+      VIRTSIM_MEMBER(interrupts_delivered, module_scope(context, *this), "interrupts",
+                     "external interrupts for the guest (timer, IPIs, devices)"),
+      VIRTSIM_MEMBER(interrupt_exits, module_scope(context, *this), "exits",
+                     "external-interrupt exits (interrupts not posted)"),
       VIRTSIM_MEMBER(cpuid_masked, module_scope(context, *this), "exits",
                      "intercepted CPUIDs whose feature bits the migration mask reduced"),
       VIRTSIM_MEMBER(cpuid_guest_ecx, module_scope(context, *this), "",
@@ -218,6 +230,17 @@ InstructionOutcome VirtualizationUnit::elapse(Cycles now) {
   if (!d.exits) return {};
   ++preemption_timer_exits;
   return take_exit(d, GuestEvent::compute(0));
+}
+
+InstructionOutcome VirtualizationUnit::deliver_interrupt(std::uint32_t, Cycles) {
+  ++interrupts_delivered;
+  GuestOp op;
+  op.kind = GuestOp::Kind::ExternalInterrupt;
+  const ExitDecision d = mode_switch_->decide(op);
+  if (!d.exits) return {};  // posted: the virtual APIC takes it in guest mode
+  ++interrupt_exits;
+  // The handler acknowledges the host interrupt and injects the guest's at the next entry.
+  return take_exit(d, GuestEvent::interrupt(0));
 }
 
 bool VirtualizationUnit::kernel_port(std::uint32_t port) {

@@ -18,45 +18,12 @@
 #include "virtsim/platform/platform_graph.h"
 #include "virtsim/vmx/virtualization_unit.h"
 #include "virtsim/workloads/exit_microbench.h"
+#include "virtsim/workloads/generators.h"
+#include "virtsim/workloads/guest_os.h"
 #include "virtsim/workloads/trace.h"
 #include "virtsim/workloads/synthetic.h"
 
 namespace virtsim {
-
-// Resolves the vCPUs' page faults by demand paging over each workload's footprint, as the
-// guest kernel would (the full guest OS model comes with the execution-engine issue).
-// vCPUs reach it through their `fault_handler` ports.
-// Its page tables live in (guest-)physical memory reached through `memory`, in the paging
-// mode its `paging` parameter names.
-class DemandPager final : public sc_core::sc_module, public PageFaultHandler {
- public:
-  DemandPager(const sc_core::sc_module_name& name, const Scope& context, MemoryView memory, FrameAllocator& frames);
-  // A new address space for `workload`; returns the paging controls (CR3 ...) a vCPU runs it with.
-  // A new address space for `workload` (null: a workload that touches no memory); returns the
-  // paging controls (CR3 ...) a vCPU runs it with.
-  PagingControls add_address_space(const SyntheticWorkload* workload);
-  // An address space whose demand-paged region is every address `contains` accepts.
-  PagingControls add_address_space(std::function<bool(Addr)> contains, MappingFlags flags);
-  TableFormat format() const { return builder_.format(); }
-  bool handle_page_fault(Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override;
-
-  Param<std::string> paging;
-  Param<std::string> page_size;
-  Param<std::uint64_t> fault_cycles;
-  Counter pages_mapped;
-
- private:
-  MemoryView memory_;
-  PageTableBuilder builder_;
-  FrameAllocator& frames_;
-  Addr page_bytes_;
-  struct Space {
-    Addr root;
-    std::function<bool(Addr)> contains;
-    MappingFlags flags;  // what a demand-paged page of it allows
-  };
-  std::vector<Space> spaces_;
-};
 
 class System : public sc_core::sc_module {
  public:
@@ -66,6 +33,7 @@ class System : public sc_core::sc_module {
   ~System() override;
 
   const PlatformGraph& platform() const { return graph_; }
+  const GuestOs& guest_os() const { return kernel_->os; }
   const Clock& clock() const { return *clock_; }
   // Well-known statistics for the result file's walks/ group.
   std::vector<std::pair<std::string, std::string>> result_links() const;
@@ -91,6 +59,7 @@ class System : public sc_core::sc_module {
   CacheParameters llc_parameters;
   Param<std::string> workload_kind;
   SyntheticParameters workload_parameters;
+  GeneratorParameters generator_parameters;
   ExitBenchParameters exitbench_parameters;
   Param<std::string> trace_path;
   TransitionParameters transition_parameters;
@@ -112,7 +81,7 @@ class System : public sc_core::sc_module {
   std::vector<std::unique_ptr<CacheModule>> caches_;
   std::vector<std::unique_ptr<SyntheticWorkload>> workloads_;
   std::vector<std::unique_ptr<ExitMicrobenchmark>> benchmarks_;
-  std::vector<std::unique_ptr<TraceWorkload>> traces_;
+  std::vector<std::unique_ptr<ProcessEventSource>> sources_;  // what each vCPU's processes run
   std::vector<std::unique_ptr<VirtualizationUnit>> virts_;
   std::unique_ptr<Formula> cycles_per_operation_;
   std::unique_ptr<FrameAllocator> frames_;        // host-physical frames
@@ -120,7 +89,7 @@ class System : public sc_core::sc_module {
   std::unique_ptr<PageTableBuilder> nested_tables_;
   NestedControls nested_controls_;
   Addr guest_backing_ = 0;  // host-physical base of guest-physical memory
-  std::unique_ptr<DemandPager> pager_;
+  std::unique_ptr<GuestKernel> kernel_;
   std::size_t roi_arrivals_ = 0;
   sc_core::sc_event roi_begun_;
   std::function<void(double)> progress_action_;

@@ -16,6 +16,7 @@ enum class GuestEventKind : std::uint8_t {
   RoiBegin,  // region of interest starts: statistics reset
   RoiEnd,    // region of interest ends: the run stops here
   Instr,     // one instruction that matters to virtualization (`instruction`, operands below)
+  Interrupt, // an external interrupt is delivered (`count`: the vector): a ring-0 entry
 };
 
 struct GuestEvent {
@@ -28,11 +29,21 @@ struct GuestEvent {
   // `address` the value written or the linear address (MOV to CR3: the new CR3, 0 reloads the
   // current one), `size` the I/O access size.
   Instruction instruction = Instruction::Cpuid;
+  // Memory store whose value the guest OS model has already written (a page-table entry, a
+  // page it zeroed or copied): the access is timed like any store and writes back what the
+  // memory holds.
+  bool keeps_contents = false;
 
   static GuestEvent compute(std::uint32_t instructions) { return {GuestEventKind::Compute, AccessKind::Load, 0, instructions, 0}; }
   static GuestEvent memory(AccessKind kind, Addr address, std::uint8_t size = 8) { return {GuestEventKind::Memory, kind, size, 1, address}; }
+  static GuestEvent kernel_store(Addr address) {
+    GuestEvent e = memory(AccessKind::Store, address, 8);
+    e.keeps_contents = true;
+    return e;
+  }
   static GuestEvent roi_begin() { return {GuestEventKind::RoiBegin, AccessKind::Load, 0, 0, 0}; }
   static GuestEvent roi_end() { return {GuestEventKind::RoiEnd, AccessKind::Load, 0, 0, 0}; }
+  static GuestEvent interrupt(std::uint32_t vector) { return {GuestEventKind::Interrupt, AccessKind::Load, 0, vector, 0}; }
   static GuestEvent instr(Instruction i, std::uint32_t port_or_msr = 0, Addr value = 0, std::uint8_t size = 1) {
     return {GuestEventKind::Instr, AccessKind::Load, size, port_or_msr, value, i};
   }
@@ -51,7 +62,9 @@ class GuestEventSource {
 // elaboration like any other port (DESIGN.md section 4).
 class PageFaultHandler : public virtual sc_core::sc_interface {
  public:
-  virtual bool handle_page_fault(Addr cr3, Addr virtual_address, std::uint32_t error_code, Cycles& cost) = 0;
+  // `cpu`: the faulting vCPU's index (the kernel queues the work it does on that vCPU).
+  virtual bool handle_page_fault(unsigned cpu, Addr cr3, Addr virtual_address, std::uint32_t error_code,
+                                 Cycles& cost) = 0;
 };
 
 // Called through a vCPU's `virtualization` port for each Instr event when the vCPU runs as a
@@ -68,6 +81,9 @@ class GuestInstructionHandler : public virtual sc_core::sc_interface {
   // Guest time has reached `now`: events the hardware raises on its own (the VMX-preemption
   // timer) happen here. Returns their cost (zero outcome when nothing happened).
   virtual InstructionOutcome elapse(Cycles now) = 0;
+  // An external interrupt (`vector`) arrives for the guest: it exits (external-interrupt
+  // exiting) unless the hypervisor posts interrupts to it.
+  virtual InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) = 0;
 };
 
 }  // namespace virtsim

@@ -48,6 +48,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     nested_context_ = context;
   }
   void set_vpid(std::uint16_t vpid) { vpid_ = vpid; }
+  // Which vCPU this is, as the fault handler knows it.
+  void set_cpu_id(unsigned id) { cpu_id_ = id; }
+  // What a MOV to CR3 loads besides CR3 (PAE: the PDPTE registers, read from memory).
+  void set_cr3_load_action(std::function<void(PagingControls&)> action) { on_cr3_load_ = std::move(action); }
+  unsigned current_cpl() const { return ring_.cpl; }
   const PagingControls& paging() const { return paging_; }
   // Called from the vCPU's thread at its RoiBegin event, after a quantum sync; may wait().
   void set_roi_begin_action(std::function<void()> action) { on_roi_begin_ = std::move(action); }
@@ -75,17 +80,22 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter virtualization_holes;
   Counter exits;
   Counter exit_cycles;
+  Counter interrupts;
+  Counter kernel_instructions;
   Formula ipc;
 
  private:
   void run();
   void execute_memory(const GuestEvent& event);
   void execute_instruction(const GuestEvent& event);
+  void execute_interrupt(const GuestEvent& event);
+  // The ring change an instruction makes (SYSCALL to 0, SYSRET to 3, IRET back ...).
+  void change_ring(Instruction instruction);
   void account_exit(const InstructionOutcome& out);
   // The architectural effect of an instruction on the TLBs and walk caches.
   void apply_translation_effects(const GuestEvent& event);
   std::uint32_t guest_tag() const { return (std::uint32_t{vpid_} << 12) | (paging_.cr3 & 0xfff); }
-  Cycles access_piece(AccessKind kind, Addr va, unsigned size);
+  Cycles access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents = false);
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   TlbTags tags() const {
     return {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
@@ -95,6 +105,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   const Clock& clock_;
   GuestEventSource* source_ = nullptr;
   std::function<void()> on_roi_begin_;
+  std::function<void(PagingControls&)> on_cr3_load_;
+  unsigned cpu_id_ = 0;
+  RingState ring_;
+  std::vector<std::uint8_t> return_cpls_;  // CPLs to return to, one per interrupt being handled
   PagingControls paging_;
   bool nested_ = false;
   NestedControls nested_paging_;

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "virtsim/common/paging_context.h"
@@ -155,10 +156,43 @@ class PageTableBuilder {
   // misconfigurations). Returns false if the path does not reach that level.
   bool set_raw_entry(Addr root, Addr va, unsigned level, std::uint64_t value);
 
+  // A present leaf mapping as the tables hold it.
+  struct Leaf {
+    Addr va = 0;         // base of the page
+    Addr page_size = 0;
+    Addr pa = 0;         // base of the frame(s) it maps
+    Addr slot = 0;       // physical address of the entry
+    unsigned level = 0;
+    std::uint64_t entry = 0;
+  };
+  std::optional<Leaf> lookup(Addr root, Addr va) const;
+  // Calls `visit` for every present leaf whose page starts in [begin, end), in address order
+  // (the upper half of a canonical space counts from its sign-extended base).
+  void for_each_leaf(Addr root, Addr begin, Addr end, const std::function<void(const Leaf&)>& visit) const;
+  // Rewrites a leaf's raw entry value (the caller keeps what it wants of A/D and software bits).
+  void write_leaf(const Leaf& leaf, std::uint64_t entry) { write_entry(leaf.slot, entry); }
+  // Copies the root-table entries that cover [begin, end) from one root to another: the kernel
+  // half that every address space shares. The tables below are shared, not copied.
+  void share_root_entries(Addr from_root, Addr to_root, Addr begin, Addr end);
+  // Frees every table reached through the root entries covering [begin, end) and clears those
+  // entries (the leaves' frames are the caller's to free first); frees the root itself too when
+  // `release_root`. Returns the number of tables freed.
+  std::size_t release_tables(Addr root, Addr begin, Addr end, bool release_root);
+  // The bits of a leaf the architecture leaves to software (SDM vol. 3 4.5: bits 11:9 ignored).
+  static constexpr std::uint64_t kSoftwareBits = 7ull << 9;
+  unsigned entry_bytes() const;
+
   std::uint64_t entry_writes() const { return entry_writes_; }
   std::uint64_t tables_allocated() const { return tables_allocated_; }
+  std::uint64_t tables_released() const { return tables_released_; }
 
  private:
+  Addr root_table(Addr root) const;
+  void visit_table(Addr table, unsigned level, Addr base, Addr begin, Addr end,
+                   const std::function<void(const Leaf&)>& visit) const;
+  std::size_t release_below(Addr table, unsigned level);
+  // The root entries [first, last] whose span intersects [begin, end).
+  void root_index_range(Addr begin, Addr end, unsigned& first, unsigned& last) const;
   Addr new_table();
   std::uint64_t table_entry(Addr next_table) const;
   std::uint64_t leaf_entry(Addr pa, unsigned level, MappingFlags flags) const;
@@ -176,6 +210,7 @@ class PageTableBuilder {
   TableFormat format_;
   std::uint64_t entry_writes_ = 0;
   std::uint64_t tables_allocated_ = 0;
+  std::uint64_t tables_released_ = 0;
 };
 
 const char* to_string(FaultKind kind);

@@ -49,16 +49,25 @@ class PhysicalMemory {
 };
 
 // Hands out 4 KiB-aligned physical frames, bump-pointer style, and refuses past the end.
+// Released single frames go on a free list that later single-frame requests take from first
+// (last released, first reused, as a kernel's per-CPU page lists do); contiguous runs always
+// come from the bump pointer.
 class FrameAllocator {
  public:
-  FrameAllocator(Addr first, Addr end) : next_(first), end_(end) {}
+  FrameAllocator(Addr first, Addr end) : first_(first), next_(first), end_(end) {}
   // Returns the base of `count` contiguous frames aligned to `align` bytes; throws if full.
   Addr allocate(std::size_t count = 1, Addr align = kPageSize4K);
-  Addr bytes_allocated() const { return allocated_; }
+  // Gives back one 4 KiB frame that allocate() handed out.
+  void release(Addr frame);
+  Addr bytes_allocated() const { return allocated_; }  // currently held
+  Addr first() const { return first_; }
+  Addr end() const { return end_; }
+  std::size_t free_frames() const { return free_.size(); }
 
  private:
-  Addr next_, end_;
+  Addr first_, next_, end_;
   Addr allocated_ = 0;
+  std::vector<Addr> free_;
 };
 
 }  // namespace virtsim

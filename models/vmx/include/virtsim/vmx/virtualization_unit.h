@@ -42,6 +42,7 @@ class TransitionParameters {
   Param<bool> unconditional_io_exiting, pause_exiting, pause_loop_exiting;
   Param<std::uint32_t> ple_gap, ple_window;
   Param<bool> descriptor_table_exiting;
+  Param<bool> posted_interrupts;
   Param<std::uint64_t> preemption_timer_cycles;
 };
 
@@ -84,6 +85,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
 
   InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
   InstructionOutcome elapse(Cycles now) override;
+  InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) override;
 
   // Ports KVM emulates in the kernel (the in-kernel PIC 0x20-21/0xa0-a1, PIT 0x40-43, ELCR
   // 0x4d0-4d1); other port I/O goes to the user-space device model.
@@ -99,6 +101,8 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter handler_memory_reads;
   Counter handler_memory_cycles;
   Counter preemption_timer_exits;
+  Counter interrupts_delivered;
+  Counter interrupt_exits;
   Counter cpuid_masked;
   Scalar cpuid_guest_ecx;  // ECX the guest saw at its last intercepted CPUID
   Scalar cpuid_guest_edx;

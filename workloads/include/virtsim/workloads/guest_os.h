@@ -1,0 +1,242 @@
+#pragma once
+// The guest OS model: a kernel that turns process-level records (fork, exec, exit, mmap,
+// munmap, brk, switch, syscall, interrupt; docs/trace-format.md) into architectural actions on
+// real page tables in guest-physical memory, and hands each vCPU the guest events those
+// actions take: system calls as SYSCALL ... SYSRET around kernel work (instructions and
+// loads/stores in the direct map), context switches as MOV to CR3 (with PCIDs when CR4.PCIDE
+// is on), TLB invalidation as INVLPG or a CR3 reload, TLB shootdowns as IPIs (x2APIC ICR
+// writes) that interrupt the other vCPUs, timer ticks as interrupts. Page faults come back to
+// it through the vCPUs' fault_handler ports: demand paging over the process's memory areas
+// (optionally with 2 MiB transparent huge pages), copy-on-write after fork.
+//
+// The order in which processes run is the stream's: a trace's captured order, a generator's
+// own schedule (fork-and-wait: the child runs until it exits, then the parent); the kernel
+// checks it (a record for a process that never started is an error naming where it came from).
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <systemc>
+
+#include "virtsim/common/guest_event.h"
+#include "virtsim/common/module_scope.h"
+#include "virtsim/common/param.h"
+#include "virtsim/common/stats.h"
+#include "virtsim/mmu/paging.h"
+#include "virtsim/workloads/trace.h"
+
+namespace virtsim {
+
+// Where the kernel puts things in virtual memory.
+struct AddressLayout {
+  std::string name;
+  Addr user_end = 0;        // user addresses are [0, user_end)
+  Addr kernel_base = 0;     // the kernel half every address space shares starts here
+  Addr direct_map = 0;      // guest-physical address 0 appears here
+  Addr direct_map_max = 0;  // the most guest-physical memory the direct map covers
+};
+// "linux64" (x86-64: 47-bit user half, direct map at 0xffff888000000000; 56-bit and
+// 0xff11000000000000 with 5-level paging), "linux32" (3G/1G split, 896 MiB of low memory
+// mapped at 0xc0000000), "windows32" (2G/2G split, system space from 0x80000000). Throws
+// ConfigError for another name or a layout the paging mode cannot hold.
+AddressLayout address_layout(const std::string& name, TableFormat format);
+
+// Parameters of the guest kernel (scope "system.kernel"), declared once.
+class GuestOsParameters {
+ public:
+  explicit GuestOsParameters(const Scope& scope);
+
+  Param<std::string> paging, layout;
+  Param<bool> transparent_huge_pages, zero_pages, memory_references;
+  Param<std::uint32_t> syscall_instructions, syscall_lines, fault_instructions, fork_instructions, exec_instructions,
+      exit_instructions, mmap_instructions, switch_instructions, interrupt_instructions, shootdown_instructions,
+      flush_ceiling, timer_instructions;
+  Param<std::uint64_t> timer_interval;
+};
+
+// A stream of process-level records for one vCPU: a trace file or a generator.
+class ProcessEventSource {
+ public:
+  virtual ~ProcessEventSource() = default;
+  virtual std::optional<TraceRecord> next() = 0;
+  // Where the last record came from, for error messages.
+  virtual std::string position() const = 0;
+  // A captured program touches memory its records never mapped (what the loader mapped, the
+  // stack): the kernel demand-pages any user address of it. Generators mmap what they use.
+  virtual bool implicit_user_memory() const { return false; }
+  virtual double progress() const { return -1.0; }  // share done, 0..1; negative: unknown
+  virtual std::uint64_t memory_references() const = 0;
+};
+
+// A trace file as a process record source.
+class TraceRecordSource final : public ProcessEventSource {
+ public:
+  explicit TraceRecordSource(const std::string& path) : path_(path), reader_(path) {}
+  std::optional<TraceRecord> next() override;
+  std::string position() const override;
+  bool implicit_user_memory() const override { return true; }
+  std::uint64_t memory_references() const override { return references_; }
+
+ private:
+  std::string path_;
+  TraceReader reader_;
+  std::uint64_t references_ = 0;
+};
+
+// The guest kernel as plain C++: tests drive it without SystemC.
+class GuestOs {
+ public:
+  // `memory` reads and writes guest-physical memory; `frames` hands out its frames.
+  GuestOs(const Scope& scope, const GuestOsParameters& parameters, MemoryView memory, FrameAllocator& frames,
+          bool pcid);
+  ~GuestOs();
+
+  // Adds a vCPU that runs `source`; its first record's process (pid 1 unless a switch names
+  // another) starts on it. With `thread_of_cpu0` its processes share vCPU 0's address space
+  // (threads of one process). Returns the paging controls the vCPU starts with.
+  PagingControls add_cpu(ProcessEventSource& source, bool thread_of_cpu0 = false);
+  // The guest events vCPU `cpu` runs.
+  GuestEventSource& events(unsigned cpu);
+  // A page fault of vCPU `cpu`. Returns false when the fault is a real error for the program
+  // (nothing to page in); throws with the process and stream position for a segmentation fault.
+  bool handle_page_fault(unsigned cpu, Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost);
+
+  TableFormat format() const { return builder_.format(); }
+  const AddressLayout& layout() const { return layout_; }
+  // The PAE PDPTEs a MOV to CR3 loads (other formats: nothing to do).
+  void load_cr3(PagingControls& controls) const;
+  double progress() const;
+  std::uint64_t memory_references() const;
+  std::size_t live_processes() const { return processes_.size(); }
+  const PageTableBuilder& builder() const { return builder_; }
+  // Every live process's CR3 (tests compare final page-table contents through them).
+  std::vector<std::pair<std::uint32_t, Addr>> address_spaces() const;
+
+  Counter processes_created;
+  Counter forks;
+  Counter execs;
+  Counter exits;
+  Counter syscalls;
+  Counter context_switches;
+  Counter demand_faults;
+  Counter cow_faults;
+  Counter cow_copies;
+  Counter huge_pages;
+  Counter spurious_faults;
+  Counter pages_unmapped;
+  Counter invlpgs;
+  Counter tlb_flushes;
+  Counter shootdown_ipis;
+  Counter timer_interrupts;
+  Counter device_interrupts;
+  Counter pcid_reuses;
+  Counter kernel_references;
+  Counter tables_freed;
+  Counter frames_freed;
+  Formula frames_in_use;
+
+ private:
+  struct Vma {
+    Addr start = 0, end = 0;
+    bool writable = true, executable = false;
+  };
+  struct Mm {
+    std::uint64_t id = 0;
+    Addr root = 0;
+    std::uint16_t pcid = 0;
+    std::map<Addr, Vma> vmas;  // by start; never overlapping
+    Addr brk_start = 0, brk = 0;
+    bool implicit_user = false;
+    std::uint64_t generation = 0;   // bumped whenever a mapping loses rights or goes away
+    std::uint64_t active_cpus = 0;  // bit c: loaded in vCPU c's CR3
+    unsigned users = 0;             // processes (threads) sharing it
+  };
+  struct Process {
+    std::uint32_t pid = 0;
+    std::uint32_t parent = 0;
+    std::shared_ptr<Mm> mm;
+    Addr kernel_stack = 0;  // guest-physical base of its kernel stack and task structure
+  };
+  class CpuStream;
+  struct Cpu {
+    unsigned index = 0;
+    ProcessEventSource* source = nullptr;
+    std::unique_ptr<CpuStream> stream;
+    Process* current = nullptr;
+    std::deque<GuestEvent> pending;   // kernel work and interrupts, run before the next record
+    std::vector<Addr> deferred_free;  // frames freed once the pending events ran (mmu_gather)
+    std::uint64_t since_tick = 0;     // instructions since the last timer interrupt
+    Addr per_cpu = 0;                 // guest-physical base of its per-CPU data
+    bool pcid_enabled = false;
+    // Per PCID: which address space and generation its TLB entries on this vCPU belong to.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> pcid_owner;
+    bool in_kernel = false;  // between a kernel entry and its return to user mode
+    bool named = false;      // a record has named the first process's pid
+    bool ended = false;
+  };
+  friend class CpuStream;
+
+  std::optional<GuestEvent> next_event(Cpu& cpu);
+  void run_record(Cpu& cpu, const TraceRecord& r);
+  void adopt_first_pid(Cpu& cpu, std::uint32_t pid);
+  [[noreturn]] void fail(const Cpu& cpu, const std::string& what) const;
+  Process& process(const Cpu& cpu, std::uint32_t pid, const char* record);
+  Process& start_process(Cpu& cpu, std::uint32_t pid, std::uint32_t parent, std::shared_ptr<Mm> mm);
+  std::shared_ptr<Mm> new_mm(bool implicit_user);
+  void release_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm);
+  void unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end);
+  void add_vma(Cpu& cpu, Mm& mm, Addr start, Addr end, bool writable, bool executable);
+  const Vma* find_vma(const Mm& mm, Addr va) const;
+  // Kernel work on `cpu`, as events appended to its pending queue.
+  void enter_kernel(Cpu& cpu);
+  void leave_kernel(Cpu& cpu);
+  void kernel_work(Cpu& cpu, std::uint32_t instructions, unsigned lines);
+  void kernel_access(Cpu& cpu, AccessKind kind, Addr gpa);
+  void switch_to(Cpu& cpu, Process* next);
+  Addr cr3_of(const Cpu& cpu, const Mm& mm, bool& no_flush);
+  // After `mm` lost mappings or rights for `pages` pages at `addresses`: INVLPG each (or a
+  // flush above the ceiling) here, and a shootdown IPI to every other vCPU that has it loaded.
+  void flush_tlbs(Cpu& cpu, Mm& mm, const std::vector<Addr>& addresses);
+  void queue_flush(Cpu& target, const Mm& mm, const std::vector<Addr>& addresses);
+  Addr allocate_frame(Addr page_size);
+  void put_frame(Cpu& cpu, Addr frame, Addr page_size);
+  std::uint16_t& refcount(Addr frame) { return refcounts_.at(frame >> kPageShift4K); }
+  void fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid);
+  void exec_process(Cpu& cpu, Process& p);
+  void exit_process(Cpu& cpu, Process& p);
+  void maybe_tick(Cpu& cpu, std::uint64_t instructions);
+
+  const GuestOsParameters& p_;
+  MemoryView memory_;
+  FrameAllocator& frames_;
+  PageTableBuilder builder_;
+  AddressLayout layout_;
+  Addr page_offset_mask_ = 0;  // of the user page size (THP)
+  bool pcid_ = false;
+  Addr kernel_root_ = 0;       // swapper_pg_dir: the kernel half only
+  Addr direct_map_bytes_ = 0;  // guest-physical memory the direct map covers
+  std::vector<std::uint16_t> refcounts_;  // per guest-physical frame: mappings of it
+  std::vector<Addr> free_kernel_stacks_;
+  std::map<std::pair<unsigned, std::uint32_t>, Process> processes_;  // (pid namespace, pid)
+  std::vector<std::unique_ptr<Cpu>> cpus_;
+  std::uint64_t next_mm_id_ = 1;
+  std::uint16_t next_pcid_ = 1;
+};
+
+// The guest kernel as a SystemC module: the vCPUs' fault_handler ports bind to it.
+class GuestKernel final : public sc_core::sc_module, public PageFaultHandler {
+ public:
+  GuestKernel(const sc_core::sc_module_name& name, const Scope& context, MemoryView memory, FrameAllocator& frames,
+              bool pcid);
+  GuestOsParameters parameters;
+  GuestOs os;
+  bool handle_page_fault(unsigned cpu, Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) override {
+    return os.handle_page_fault(cpu, cr3, va, error_code, cost);
+  }
+};
+
+}  // namespace virtsim

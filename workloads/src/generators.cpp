@@ -1,0 +1,503 @@
+#include "virtsim/workloads/generators.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "virtsim/common/error.h"
+
+namespace virtsim {
+
+namespace {
+constexpr std::uint32_t kProtRead = 1, kProtWrite = 2, kProtExec = 4;
+// Linux x86-64 system call numbers the programs make.
+constexpr std::uint64_t kSysRead = 0, kSysWrite = 1, kSysOpen = 2, kSysClose = 3, kSysGetpid = 39, kSysWait4 = 61;
+constexpr Addr kPage = kPageSize4K;
+constexpr unsigned kBatch = 256;  // records a step makes at most, roughly: keeps the queue small
+}  // namespace
+
+GeneratorParameters::GeneratorParameters(const Scope& scope)
+    : VIRTSIM_MEMBER(operations, scope, 1000, "operations",
+                     "loop iterations of fork_and_wait (children), syscall_loop (calls), pt_update (mmap/munmap "
+                     "rounds), io_loop (requests), kernel_build (jobs) and idle (HLTs)",
+                     Range{0, 1e12}),
+      fork_parent_pages(scope.child("fork"), "parent_pages", 256, "pages",
+                        "fork_and_wait: pages of the parent's heap, all written before forking"),
+      fork_child_writes(scope.child("fork"), "child_writes", 16, "pages",
+                        "fork_and_wait: pages of the inherited heap each child writes (copy-on-write faults)"),
+      fork_exec(scope.child("fork"), "exec", false, "",
+                "fork_and_wait: each child execs a new program (fresh address space) instead of writing the heap"),
+      syscall_compute(scope.child("syscall"), "compute", 50, "instructions",
+                      "syscall_loop: user instructions between two system calls", Range{0, 1e9}),
+      pt_update_pages(scope.child("pt_update"), "pages", 16, "pages",
+                      "pt_update: pages of each region mapped, touched and unmapped", Range{1, 1e7}),
+      io_port(scope.child("io"), "port", 0x3f8, "", "io_loop: the device's I/O port (0x3f8: the serial port, "
+                                                   "emulated in user space by a KVM-style hypervisor)",
+              Range{0, 65535}),
+      io_interrupt_every(scope.child("io"), "interrupt_every", 4, "requests",
+                         "io_loop: the device raises a completion interrupt every this many requests", Range{1, 1e9}),
+      build_max_pages(scope.child("build"), "max_pages", 256, "pages",
+                      "kernel_build: the most heap pages one compiler-like job touches (text: up to half)",
+                      Range{32, 1e7}),
+      VIRTSIM_MEMBER(threads, scope, false, "",
+                     "with several vCPUs, each runs a thread of one process (one address space, TLB shootdowns "
+                     "on munmap); off, each vCPU runs a process of its own"),
+      VIRTSIM_MEMBER(mix, scope, "gups,pointer_chase,fork_and_wait,syscall_loop,pt_update,io_loop,kernel_build", "",
+                     "mix: the programs run in turn, each as a child of pid 1 (comma-separated generator names)") {}
+
+// ---- records ----
+
+void RecordEmitter::compute(std::uint64_t n) {
+  if (!n) return;
+  TraceRecord r;
+  r.kind = TraceRecordKind::Compute;
+  r.count = n;
+  out_.push_back(r);
+}
+void RecordEmitter::memory(TraceRecordKind kind, Addr a, std::uint8_t size) {
+  TraceRecord r;
+  r.kind = kind;
+  r.address = a;
+  r.size = size;
+  out_.push_back(r);
+}
+void RecordEmitter::syscall(std::uint64_t number) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Syscall;
+  r.count = number;
+  r.pid = pid_;
+  out_.push_back(r);
+}
+void RecordEmitter::instr(Instruction i, std::uint32_t operand, Addr value, std::uint8_t size) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Instr;
+  r.instruction = i;
+  r.operand = operand;
+  r.address = value;
+  r.size = size;
+  out_.push_back(r);
+}
+void RecordEmitter::interrupt(std::uint32_t vector) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Interrupt;
+  r.count = vector;
+  out_.push_back(r);
+}
+void RecordEmitter::mmap(Addr a, Addr length, std::uint32_t prot) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Mmap;
+  r.pid = pid_;
+  r.address = a;
+  r.length = length;
+  r.prot = prot;
+  out_.push_back(r);
+}
+void RecordEmitter::munmap(Addr a, Addr length) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Munmap;
+  r.pid = pid_;
+  r.address = a;
+  r.length = length;
+  out_.push_back(r);
+}
+void RecordEmitter::fork(std::uint32_t child) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Fork;
+  r.pid = pid_;
+  r.child = child;
+  out_.push_back(r);
+}
+void RecordEmitter::exec(std::uint32_t pid) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Exec;
+  r.pid = pid;
+  out_.push_back(r);
+}
+void RecordEmitter::exit(std::uint32_t pid) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Exit;
+  r.pid = pid;
+  out_.push_back(r);
+}
+void RecordEmitter::switch_to(std::uint32_t pid) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Switch;
+  r.pid = pid;
+  out_.push_back(r);
+}
+void RecordEmitter::roi_begin() {
+  TraceRecord r;
+  r.kind = TraceRecordKind::RoiBegin;
+  out_.push_back(r);
+}
+void RecordEmitter::roi_end() {
+  TraceRecord r;
+  r.kind = TraceRecordKind::RoiEnd;
+  out_.push_back(r);
+}
+
+// ---- the programs ----
+
+namespace {
+
+// Maps [base, base + bytes) read-write and writes every page once (demand faults, warm-up).
+void map_and_touch(RecordEmitter& e, Addr base, Addr bytes) {
+  e.mmap(base, bytes, kProtRead | kProtWrite);
+  for (Addr a = base; a < base + bytes; a += kPage) e.store(a);
+}
+
+// A program over one footprint: base moved per thread so threads do not share pages.
+class FootprintProgram : public ProgramBody {
+ public:
+  explicit FootprintProgram(const GeneratorContext& c)
+      : c_(c), rng_(c.seed), bytes_(std::max<Addr>(kPage, c.shape.footprint_bytes & ~(kPage - 1))) {
+    base_ = c.shape.base + Addr{c.thread} * ((bytes_ + kPageSize2M - 1) & ~(kPageSize2M - 1));
+  }
+
+ protected:
+  void setup(RecordEmitter& e) override { map_and_touch(e, base_, bytes_); }
+  double progress() const override { return c_.shape.accesses ? double(done_) / double(c_.shape.accesses) : 1.0; }
+  GeneratorContext c_;
+  SplitMix64 rng_;
+  Addr bytes_, base_;
+  std::uint64_t done_ = 0;
+};
+
+class Gups final : public FootprintProgram {
+ public:
+  using FootprintProgram::FootprintProgram;
+  bool step(RecordEmitter& e, std::uint32_t&) override {
+    for (unsigned i = 0; i < kBatch / 3 && done_ < c_.shape.accesses; ++i, ++done_) {
+      const Addr a = base_ + (rng_.below(bytes_ / 8) * 8);
+      e.compute(c_.shape.compute_per_access);
+      e.load(a);
+      e.store(a);  // the update: read, modify, write back
+    }
+    return done_ < c_.shape.accesses;
+  }
+};
+
+class Stream final : public FootprintProgram {
+ public:
+  using FootprintProgram::FootprintProgram;
+  bool step(RecordEmitter& e, std::uint32_t&) override {
+    for (unsigned i = 0; i < kBatch / 2 && done_ < c_.shape.accesses; ++i, ++done_) {
+      e.compute(c_.shape.compute_per_access);
+      const Addr a = base_ + offset_;
+      if (rng_.unit() < c_.shape.store_fraction) e.store(a);
+      else e.load(a);
+      offset_ = (offset_ + std::max<Addr>(8, c_.shape.stride)) % bytes_;
+    }
+    return done_ < c_.shape.accesses;
+  }
+
+ private:
+  Addr offset_ = 0;
+};
+
+class PointerChase final : public FootprintProgram {
+ public:
+  explicit PointerChase(const GeneratorContext& c) : FootprintProgram(c) {
+    nodes_ = 1;
+    while (nodes_ * 2 * 64 <= bytes_) nodes_ *= 2;
+    node_ = rng_.below(nodes_);
+  }
+  bool step(RecordEmitter& e, std::uint32_t&) override {
+    for (unsigned i = 0; i < kBatch / 2 && done_ < c_.shape.accesses; ++i, ++done_) {
+      // A full-period LCG modulo a power of two visits every line once per cycle in an order
+      // no prefetcher or TLB locality helps with, and needs no table of next pointers.
+      node_ = (node_ * 6364136223846793005ull + 1442695040888963407ull) & (nodes_ - 1);
+      e.compute(c_.shape.compute_per_access);
+      e.load(base_ + node_ * 64);
+    }
+    return done_ < c_.shape.accesses;
+  }
+
+ private:
+  Addr nodes_ = 1, node_ = 0;
+};
+
+// Counted loops: progress is iterations done out of `operations`.
+class CountedProgram : public ProgramBody {
+ public:
+  explicit CountedProgram(const GeneratorContext& c) : c_(c), p_(*c.parameters), rng_(c.seed) {}
+
+ protected:
+  double progress() const override { return c_.operations ? double(done_) / double(c_.operations) : 1.0; }
+  bool more() const { return done_ < c_.operations; }
+  Addr base() const { return c_.shape.base + Addr{c_.thread} * (Addr{1} << 28); }
+  GeneratorContext c_;
+  const GeneratorParameters& p_;
+  SplitMix64 rng_;
+  std::uint64_t done_ = 0;
+};
+
+class ForkAndWait final : public CountedProgram {
+ public:
+  using CountedProgram::CountedProgram;
+  void setup(RecordEmitter& e) override { map_and_touch(e, base(), Addr{p_.fork_parent_pages} * kPage); }
+  bool step(RecordEmitter& e, std::uint32_t& next_pid) override {
+    if (!more()) return false;
+    const std::uint32_t child = next_pid++;
+    e.fork(child);
+    e.switch_to(child);  // the parent waits (wait4) and the child runs
+    RecordEmitter c = e.as(child);
+    const Addr heap_pages = p_.fork_parent_pages;
+    if (p_.fork_exec) {
+      c.exec(child);
+      map_and_touch(c, base(), Addr{p_.fork_child_writes} * kPage);
+    } else {
+      for (std::uint32_t i = 0; i < p_.fork_child_writes && heap_pages; ++i) {
+        c.compute(20);
+        c.store(base() + (rng_.below(heap_pages)) * kPage + 8 * (i % 512));
+      }
+    }
+    c.compute(2000);
+    c.exit(child);
+    e.switch_to(e.pid());
+    e.syscall(kSysWait4);
+    e.compute(500);
+    ++done_;
+    return more();
+  }
+};
+
+class SyscallLoop final : public CountedProgram {
+ public:
+  using CountedProgram::CountedProgram;
+  void setup(RecordEmitter& e) override { map_and_touch(e, base(), 16 * kPage); }
+  bool step(RecordEmitter& e, std::uint32_t&) override {
+    for (unsigned i = 0; i < kBatch / 3 && more(); ++i, ++done_) {
+      e.compute(p_.syscall_compute);
+      e.store(base() + 8 * (done_ % 512));  // the user stack
+      e.syscall(kSysGetpid);
+    }
+    return more();
+  }
+};
+
+class PtUpdate final : public CountedProgram {
+ public:
+  using CountedProgram::CountedProgram;
+  void setup(RecordEmitter&) override {}
+  bool step(RecordEmitter& e, std::uint32_t&) override {
+    if (!more()) return false;
+    const Addr bytes = Addr{p_.pt_update_pages} * kPage;
+    e.mmap(base(), bytes, kProtRead | kProtWrite);
+    for (Addr a = base(); a < base() + bytes; a += kPage) {
+      e.compute(50);
+      e.store(a);
+    }
+    e.munmap(base(), bytes);
+    ++done_;
+    return more();
+  }
+};
+
+class IoLoop final : public CountedProgram {
+ public:
+  using CountedProgram::CountedProgram;
+  void setup(RecordEmitter& e) override { map_and_touch(e, base(), 4 * kPage); }
+  bool step(RecordEmitter& e, std::uint32_t&) override {
+    for (unsigned i = 0; i < 16 && more(); ++i, ++done_) {
+      e.compute(200);
+      e.store(base() + 64 * (done_ % 256));  // the request buffer
+      // write(): the driver runs in the kernel and talks to the device with port I/O.
+      e.instr(Instruction::Syscall, 0, 0);
+      e.compute(300);
+      e.instr(Instruction::Out, p_.io_port, done_ & 0xff, 1);
+      e.instr(Instruction::In, p_.io_port + 5, 0, 1);  // line status
+      e.instr(Instruction::Sysret, 0, 0);
+      if ((done_ + 1) % p_.io_interrupt_every == 0) e.interrupt(0x24);  // the serial port's vector (IRQ 4)
+    }
+    return more();
+  }
+};
+
+class KernelBuild final : public CountedProgram {
+ public:
+  using CountedProgram::CountedProgram;
+  void setup(RecordEmitter& e) override { map_and_touch(e, base(), 64 * kPage); }
+  bool step(RecordEmitter& e, std::uint32_t& next_pid) override {
+    if (!more()) return false;
+    const std::uint32_t child = next_pid++;
+    e.fork(child);
+    e.switch_to(child);
+    RecordEmitter c = e.as(child);
+    c.exec(child);  // the compiler
+    const Addr text = 0x400000, heap = base();
+    const Addr max_pages = p_.build_max_pages;
+    const Addr text_pages = 8 + rng_.below(max_pages / 2), heap_pages = 16 + rng_.below(max_pages - 16);
+    c.mmap(text, text_pages * kPage, kProtRead | kProtExec);
+    c.mmap(heap, heap_pages * kPage, kProtRead | kProtWrite);
+    c.syscall(kSysOpen);
+    for (unsigned r = 0; r < 4; ++r) c.syscall(kSysRead);
+    // Compile: run over the code, build data structures in the heap.
+    const unsigned rounds = static_cast<unsigned>(heap_pages * 4);
+    for (unsigned i = 0; i < rounds; ++i) {
+      c.fetch(text + rng_.below(text_pages) * kPage + 64 * (i % 64));
+      c.compute(30);
+      const Addr a = heap + rng_.below(heap_pages) * kPage + 8 * rng_.below(512);
+      if (rng_.unit() < 0.4) c.store(a);
+      else c.load(a);
+    }
+    c.syscall(kSysWrite);
+    c.syscall(kSysClose);
+    c.munmap(heap, heap_pages * kPage);
+    c.exit(child);
+    e.switch_to(e.pid());
+    e.syscall(kSysWait4);
+    e.store(base() + 8 * (done_ % 4096));
+    ++done_;
+    return more();
+  }
+};
+
+class Idle final : public CountedProgram {
+ public:
+  using CountedProgram::CountedProgram;
+  void setup(RecordEmitter&) override {}
+  bool step(RecordEmitter& e, std::uint32_t&) override {
+    for (unsigned i = 0; i < 16 && more(); ++i, ++done_) {
+      e.compute(1000);
+      // A blocking read: the kernel idles with HLT until the device interrupt wakes it.
+      e.instr(Instruction::Syscall, 0, 0);
+      e.compute(200);
+      e.instr(Instruction::Hlt);
+      e.interrupt(0x41);
+      e.instr(Instruction::Sysret, 0, 0);
+    }
+    return more();
+  }
+};
+
+}  // namespace
+
+const std::vector<std::string>& generator_kinds() {
+  static const std::vector<std::string> kinds = {"gups",     "stream",  "pointer_chase", "fork_and_wait", "syscall_loop",
+                                                 "pt_update", "io_loop", "kernel_build",  "idle",          "mix"};
+  return kinds;
+}
+
+std::unique_ptr<ProgramBody> make_program(const std::string& kind, const GeneratorContext& c) {
+  if (kind == "gups") return std::make_unique<Gups>(c);
+  if (kind == "stream") return std::make_unique<Stream>(c);
+  if (kind == "pointer_chase") return std::make_unique<PointerChase>(c);
+  if (kind == "fork_and_wait") return std::make_unique<ForkAndWait>(c);
+  if (kind == "syscall_loop") return std::make_unique<SyscallLoop>(c);
+  if (kind == "pt_update") return std::make_unique<PtUpdate>(c);
+  if (kind == "io_loop") return std::make_unique<IoLoop>(c);
+  if (kind == "kernel_build") return std::make_unique<KernelBuild>(c);
+  if (kind == "idle") return std::make_unique<Idle>(c);
+  std::string names;
+  for (const auto& k : generator_kinds())
+    if (k != "mix") names += (names.empty() ? "" : ", ") + k;
+  throw ConfigError("unknown generator '" + kind + "' (expected one of " + names + ")");
+}
+
+GeneratedWorkload::GeneratedWorkload(const std::string& kind, const GeneratorContext& context)
+    : kind_(kind), mix_(kind == "mix") {
+  if (!mix_) {
+    programs_.push_back(make_program(kind, context));
+    return;
+  }
+  std::stringstream list(context.parameters->mix.get());
+  std::string name;
+  std::uint64_t n = 0;
+  while (std::getline(list, name, ',')) {
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (name.empty()) continue;
+    if (name == "mix") throw ConfigError(context.parameters->mix.name() + ": a mix cannot contain itself");
+    GeneratorContext c = context;
+    c.seed = context.seed + 0x9e37 * ++n;
+    try {
+      programs_.push_back(make_program(name, c));
+    } catch (const ConfigError& e) {
+      throw ConfigError(context.parameters->mix.name() + " = \"" + context.parameters->mix.get() + "\": " + e.what());
+    }
+  }
+  if (programs_.empty()) throw ConfigError(context.parameters->mix.name() + " names no generator");
+}
+
+bool GeneratedWorkload::refill() {
+  RecordEmitter init(queue_, 1);
+  switch (phase_) {
+    case Phase::Setup:
+      if (!mix_) programs_.front()->setup(init);
+      init.roi_begin();
+      phase_ = Phase::Steps;
+      return true;
+    case Phase::Steps: {
+      if (!mix_) {
+        if (!programs_.front()->step(init, next_pid_)) {
+          init.roi_end();
+          phase_ = Phase::Done;
+        }
+        return true;
+      }
+      if (!child_) {
+        // pid 1 forks the next program's process and waits for it.
+        child_ = next_pid_++;
+        init.fork(child_);
+        init.switch_to(child_);
+        RecordEmitter child = init.as(child_);
+        programs_[current_]->setup(child);
+        return true;
+      }
+      RecordEmitter child = init.as(child_);
+      if (programs_[current_]->step(child, next_pid_)) return true;
+      child.exit(child_);
+      init.switch_to(1);
+      child_ = 0;
+      if (++current_ == programs_.size()) {
+        init.roi_end();
+        phase_ = Phase::Done;
+      }
+      return true;
+    }
+    case Phase::Done: return false;
+  }
+  return false;
+}
+
+std::optional<TraceRecord> GeneratedWorkload::next() {
+  while (queue_.empty())
+    if (!refill()) return std::nullopt;
+  TraceRecord r = queue_.front();
+  queue_.pop_front();
+  ++records_;
+  if (r.kind == TraceRecordKind::Load || r.kind == TraceRecordKind::Store || r.kind == TraceRecordKind::Fetch) ++references_;
+  return r;
+}
+
+std::string GeneratedWorkload::position() const { return kind_ + " generator, record " + std::to_string(records_); }
+
+double GeneratedWorkload::progress() const {
+  if (programs_.empty()) return 1.0;
+  if (phase_ == Phase::Done) return 1.0;
+  return (static_cast<double>(current_) + programs_[std::min(current_, programs_.size() - 1)]->progress()) /
+         static_cast<double>(mix_ ? programs_.size() : 1);
+}
+
+std::optional<TraceRecord> EventSourceRecords::next() {
+  if (!mapped_) {
+    mapped_ = true;
+    if (footprint_) {
+      TraceRecord r;
+      r.kind = TraceRecordKind::Mmap;
+      r.pid = 1;
+      r.address = base_;
+      r.length = footprint_;
+      r.prot = kProtRead | kProtWrite;
+      ++records_;
+      return r;
+    }
+  }
+  const auto e = events_.next();
+  if (!e) return std::nullopt;
+  ++records_;
+  if (e->kind == GuestEventKind::Memory) ++references_;
+  return TraceRecord::from(*e);
+}
+
+}  // namespace virtsim

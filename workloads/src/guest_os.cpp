@@ -1,0 +1,778 @@
+#include "virtsim/workloads/guest_os.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "virtsim/common/error.h"
+
+namespace virtsim {
+
+namespace {
+// Vectors Linux uses (arch/x86/include/asm/irq_vectors.h): the local APIC timer and the
+// function-call IPI that carries a TLB shootdown.
+constexpr std::uint32_t kTimerVector = 0xec;
+constexpr std::uint32_t kCallFunctionVector = 0xfb;
+constexpr std::uint32_t kDeviceVector = 0x41;
+// x2APIC MSRs (SDM vol. 3 11.12): the interrupt command register sends an IPI, EOI ends an
+// interrupt, TSC_DEADLINE arms the next timer tick.
+constexpr std::uint32_t kX2apicIcr = 0x830;
+constexpr std::uint32_t kX2apicEoi = 0x80b;
+constexpr std::uint32_t kTscDeadline = 0x6e0;
+// Linux syscall numbers (x86-64) used for the records that stand for system calls.
+constexpr std::uint32_t kSysMmap = 9, kSysMunmap = 11, kSysBrk = 12, kSysFork = 57, kSysExecve = 59,
+                        kSysExitGroup = 231;
+// Our copy-on-write mark: a software bit of the leaf (bits 11:9 are the OS's).
+constexpr std::uint64_t kCowBit = 1ull << 9;
+constexpr Addr kKernelStackBytes = 16 * 1024;
+constexpr Addr kLine = 64;
+
+Addr round_up(Addr v, Addr a) { return (v + a - 1) & ~(a - 1); }
+Addr round_down(Addr v, Addr a) { return v & ~(a - 1); }
+}  // namespace
+
+AddressLayout address_layout(const std::string& name, TableFormat format) {
+  const bool wide = format == TableFormat::Level4 || format == TableFormat::Level5;
+  AddressLayout l;
+  l.name = name;
+  if (name == "linux64") {
+    if (!wide) throw ConfigError("system.kernel.layout = \"linux64\" needs 4level or 5level paging (system.kernel.paging)");
+    if (format == TableFormat::Level5) {
+      l.user_end = Addr{1} << 56;
+      l.kernel_base = 0xff00000000000000ull;
+      l.direct_map = 0xff11000000000000ull;
+    } else {
+      l.user_end = Addr{1} << 47;
+      l.kernel_base = 0xffff800000000000ull;
+      l.direct_map = 0xffff888000000000ull;
+    }
+    l.direct_map_max = Addr{64} << 40;
+  } else if (name == "linux32" || name == "windows32") {
+    if (wide) throw ConfigError("system.kernel.layout = \"" + name + "\" needs 32bit or pae paging (system.kernel.paging)");
+    const bool linux = name == "linux32";
+    l.user_end = linux ? 0xc0000000ull : 0x80000000ull;
+    l.kernel_base = l.user_end;
+    l.direct_map = l.user_end;
+    // Linux maps 896 MiB of low memory (the rest is highmem); the 2G/2G split leaves room for 1 GiB.
+    l.direct_map_max = linux ? Addr{896} << 20 : Addr{1} << 30;
+  } else {
+    throw ConfigError("system.kernel.layout = \"" + name + "\": expected auto, linux64, linux32 or windows32");
+  }
+  return l;
+}
+
+// Kernel work defaults are the model's assumptions (orders of magnitude of a Linux getpid-style
+// system call, a page fault and a fork of a small process), not measured figures; presets and
+// experiments set them. The flush ceiling is Linux's tlb_single_page_flush_ceiling (33).
+GuestOsParameters::GuestOsParameters(const Scope& scope)
+    : VIRTSIM_MEMBER(paging, scope, "4level", "", "paging mode of the kernel's page tables (CR0/CR4/EFER as Linux sets them for it)",
+                     {}, {"32bit", "pae", "4level", "5level"}),
+      VIRTSIM_MEMBER(layout, scope, "auto", "",
+                     "address-space layout: linux64, linux32 (3G/1G), windows32 (2G/2G); auto picks linux64 for "
+                     "4level/5level paging and linux32 otherwise",
+                     {}, {"auto", "linux64", "linux32", "windows32"}),
+      VIRTSIM_MEMBER(transparent_huge_pages, scope, false, "",
+                     "anonymous memory is faulted in as 2 MiB pages (4 MiB with 32bit paging) where an aligned huge "
+                     "page fits in the area"),
+      VIRTSIM_MEMBER(zero_pages, scope, true, "", "a page faulted in is zeroed with stores through the direct map"),
+      VIRTSIM_MEMBER(memory_references, scope, true, "",
+                     "the kernel's work loads and stores through the direct map (its stack, per-CPU data, page-table "
+                     "entries, pages it zeroes or copies); off, kernel work is instructions only"),
+      VIRTSIM_MEMBER(syscall_instructions, scope, 300, "instructions", "kernel instructions of a plain system call (assumption)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_lines, scope, 8, "lines",
+                     "cache lines of kernel stack and per-CPU data a system call touches (assumption)", Range{0, 1e6}),
+      VIRTSIM_MEMBER(fault_instructions, scope, 1000, "instructions",
+                     "kernel instructions to resolve a page fault, besides zeroing or copying the page (assumption)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(fork_instructions, scope, 20000, "instructions",
+                     "kernel instructions of a fork besides copying the page tables (assumption)", Range{0, 1e9}),
+      VIRTSIM_MEMBER(exec_instructions, scope, 50000, "instructions",
+                     "kernel instructions of an exec besides tearing down the old address space (assumption)",
+                     Range{0, 1e9}),
+      VIRTSIM_MEMBER(exit_instructions, scope, 10000, "instructions",
+                     "kernel instructions of an exit besides tearing down the address space (assumption)", Range{0, 1e9}),
+      VIRTSIM_MEMBER(mmap_instructions, scope, 1000, "instructions",
+                     "kernel instructions of mmap, munmap or brk besides the page-table work (assumption)", Range{0, 1e8}),
+      VIRTSIM_MEMBER(switch_instructions, scope, 2000, "instructions", "kernel instructions of a context switch (assumption)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(interrupt_instructions, scope, 500, "instructions",
+                     "kernel instructions of a device interrupt handler (assumption)", Range{0, 1e8}),
+      VIRTSIM_MEMBER(shootdown_instructions, scope, 300, "instructions",
+                     "kernel instructions of the TLB-shootdown IPI handler on the receiving vCPU (assumption)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(flush_ceiling, scope, 33, "pages",
+                     "an invalidation of more pages than this flushes the address space's TLB entries instead "
+                     "(Linux tlb_single_page_flush_ceiling)",
+                     Range{0, 1e9}),
+      VIRTSIM_MEMBER(timer_instructions, scope, 2000, "instructions", "kernel instructions of a timer tick (assumption)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(timer_interval, scope, 8000000, "instructions",
+                     "instructions between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and CPI 1); 0: no timer",
+                     Range{0, 1e15}) {}
+
+std::optional<TraceRecord> TraceRecordSource::next() {
+  auto r = reader_.next();
+  if (r && (r->kind == TraceRecordKind::Load || r->kind == TraceRecordKind::Store || r->kind == TraceRecordKind::Fetch))
+    ++references_;
+  return r;
+}
+
+std::string TraceRecordSource::position() const {
+  return path_ + ", record " + std::to_string(reader_.records_read());
+}
+
+// The per-vCPU view the vCPU pulls guest events from.
+class GuestOs::CpuStream final : public GuestEventSource {
+ public:
+  CpuStream(GuestOs& os, Cpu& cpu) : os_(os), cpu_(cpu) {}
+  std::optional<GuestEvent> next() override { return os_.next_event(cpu_); }
+
+ private:
+  GuestOs& os_;
+  Cpu& cpu_;
+};
+
+GuestEventSource& GuestOs::events(unsigned cpu) { return *cpus_.at(cpu)->stream; }
+GuestOs::~GuestOs() = default;
+
+GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, MemoryView memory, FrameAllocator& frames,
+                 bool pcid)
+    : VIRTSIM_MEMBER(processes_created, scope, "processes", "processes started (first ones and forks)"),
+      VIRTSIM_MEMBER(forks, scope, "forks", "fork system calls (copy-on-write address-space copies)"),
+      VIRTSIM_MEMBER(execs, scope, "execs", "exec system calls (address space replaced)"),
+      VIRTSIM_MEMBER(exits, scope, "exits", "processes that exited (address space torn down)"),
+      VIRTSIM_MEMBER(syscalls, scope, "syscalls", "system calls of every kind, the process records' included"),
+      VIRTSIM_MEMBER(context_switches, scope, "switches", "context switches (MOV to CR3 to another address space)"),
+      VIRTSIM_MEMBER(demand_faults, scope, "faults", "page faults that mapped a new page"),
+      VIRTSIM_MEMBER(cow_faults, scope, "faults", "write faults on copy-on-write pages"),
+      VIRTSIM_MEMBER(cow_copies, scope, "faults", "copy-on-write faults that copied the page (still shared)"),
+      VIRTSIM_MEMBER(huge_pages, scope, "pages", "transparent huge pages faulted in"),
+      VIRTSIM_MEMBER(spurious_faults, scope, "faults", "faults another vCPU had already resolved (stale TLB entry)"),
+      VIRTSIM_MEMBER(pages_unmapped, scope, "pages", "leaf mappings removed by munmap, brk, exec and exit"),
+      VIRTSIM_MEMBER(invlpgs, scope, "instructions", "INVLPGs the kernel issued"),
+      VIRTSIM_MEMBER(tlb_flushes, scope, "flushes", "address-space TLB flushes (CR3 reloads) the kernel issued"),
+      VIRTSIM_MEMBER(shootdown_ipis, scope, "IPIs", "TLB-shootdown IPIs sent to other vCPUs"),
+      VIRTSIM_MEMBER(timer_interrupts, scope, "interrupts", "timer interrupts"),
+      VIRTSIM_MEMBER(device_interrupts, scope, "interrupts", "device interrupts (interrupt records)"),
+      VIRTSIM_MEMBER(pcid_reuses, scope, "switches", "context switches that kept the TLB entries of the PCID (CR3 bit 63)"),
+      VIRTSIM_MEMBER(kernel_references, scope, "accesses", "kernel loads and stores in the direct map"),
+      VIRTSIM_MEMBER(tables_freed, scope, "tables", "page-table pages freed"),
+      VIRTSIM_MEMBER(frames_freed, scope, "frames", "4 KiB frames given back to the allocator"),
+      VIRTSIM_MEMBER(frames_in_use, scope, "frames", "guest-physical frames held by processes, page tables and the kernel",
+                     [this] { return static_cast<double>(frames_.bytes_allocated() / kPageSize4K); }),
+      p_(parameters),
+      memory_(std::move(memory)),
+      frames_(frames),
+      builder_(memory_, frames_, parse_table_format(parameters.paging)),
+      pcid_(pcid && (builder_.format() == TableFormat::Level4 || builder_.format() == TableFormat::Level5)) {
+  const TableFormat f = builder_.format();
+  const bool wide = f == TableFormat::Level4 || f == TableFormat::Level5;
+  layout_ = address_layout(parameters.layout.get() == "auto" ? (wide ? "linux64" : "linux32") : parameters.layout.get(), f);
+  const Addr huge = f == TableFormat::Bits32 ? kPageSize4M : kPageSize2M;
+  page_offset_mask_ = parameters.transparent_huge_pages ? huge - 1 : kPageSize4K - 1;
+  refcounts_.assign(static_cast<std::size_t>(frames_.end() >> kPageShift4K), 0);
+
+  // swapper_pg_dir: the direct map of guest-physical memory in large global supervisor pages,
+  // which every address space shares through its root's kernel half.
+  kernel_root_ = builder_.new_root();
+  if (f == TableFormat::Pae) {
+    // PAE: every PDPTE present from the start (as Linux does), so the PDPTE registers loaded
+    // at MOV to CR3 stay valid whatever is mapped later.
+    for (Addr quarter = 0; quarter < 4; ++quarter) {
+      builder_.map(kernel_root_, quarter << 30, 0, kPageSize4K);
+      builder_.unmap(kernel_root_, quarter << 30);
+    }
+  }
+  direct_map_bytes_ = round_down(std::min(frames_.end(), layout_.direct_map_max), huge);
+  const MappingFlags kernel_data{true, false, false, true};
+  for (Addr gpa = 0; gpa < direct_map_bytes_; gpa += huge)
+    builder_.map(kernel_root_, layout_.direct_map + gpa, gpa, huge, kernel_data);
+}
+
+PagingControls GuestOs::add_cpu(ProcessEventSource& source, bool thread_of_cpu0) {
+  auto cpu = std::make_unique<Cpu>();
+  cpu->index = static_cast<unsigned>(cpus_.size());
+  if (cpu->index >= 64) throw ConfigError("the guest OS model runs at most 64 vCPUs");
+  cpu->source = &source;
+  cpu->stream = std::make_unique<CpuStream>(*this, *cpu);
+  cpu->per_cpu = allocate_frame(kPageSize4K);
+  cpu->pcid_enabled = pcid_;
+  cpu->pcid_owner.assign(4096, {0, 0});
+  Cpu& c = *cpu;
+  cpus_.push_back(std::move(cpu));
+  std::shared_ptr<Mm> mm;
+  if (thread_of_cpu0 && c.index > 0 && cpus_.front()->current) mm = cpus_.front()->current->mm;
+  else mm = new_mm(source.implicit_user_memory());
+  Process& first = start_process(c, 1, 0, mm);
+  c.current = &first;
+  mm->active_cpus |= std::uint64_t{1} << c.index;
+  PagingControls controls;
+  controls.format = builder_.format();
+  bool no_flush = false;
+  controls.cr3 = cr3_of(c, *mm, no_flush);
+  controls.no_execute = controls.format != TableFormat::Bits32;
+  load_cr3(controls);
+  return controls;
+}
+
+void GuestOs::load_cr3(PagingControls& controls) const {
+  if (controls.format == TableFormat::Pae) load_pae_pdptes(memory_.read, controls);
+}
+
+double GuestOs::progress() const {
+  double done = 0;
+  unsigned known = 0;
+  for (const auto& c : cpus_) {
+    const double p = c->source->progress();
+    if (p >= 0) done += p, ++known;
+  }
+  return known ? done / known : -1.0;
+}
+
+std::uint64_t GuestOs::memory_references() const {
+  std::uint64_t n = 0;
+  for (const auto& c : cpus_) n += c->source->memory_references();
+  return n;
+}
+
+std::vector<std::pair<std::uint32_t, Addr>> GuestOs::address_spaces() const {
+  std::vector<std::pair<std::uint32_t, Addr>> out;
+  for (const auto& [key, p] : processes_) out.emplace_back(p.pid, p.mm->root);
+  return out;
+}
+
+void GuestOs::fail(const Cpu& cpu, const std::string& what) const {
+  throw FileError("guest OS: " + what + " (vCPU " + std::to_string(cpu.index) + ", " + cpu.source->position() + ")");
+}
+
+// ---- frames ----
+
+Addr GuestOs::allocate_frame(Addr page_size) {
+  const Addr frame = page_size == kPageSize4K ? frames_.allocate() : frames_.allocate(page_size / kPageSize4K, page_size);
+  refcount(frame) = 1;
+  return frame;
+}
+
+void GuestOs::put_frame(Cpu& cpu, Addr frame, Addr page_size) {
+  std::uint16_t& n = refcount(frame);
+  if (n == 0) throw std::logic_error("guest OS: frame " + to_hex(frame) + " freed twice");
+  if (--n) return;
+  // Freed only after this vCPU ran the invalidations queued for it (Linux's mmu_gather).
+  for (Addr a = frame; a < frame + page_size; a += kPageSize4K) cpu.deferred_free.push_back(a);
+}
+
+// ---- processes and address spaces ----
+
+std::shared_ptr<GuestOs::Mm> GuestOs::new_mm(bool implicit_user) {
+  auto mm = std::make_shared<Mm>();
+  mm->id = next_mm_id_++;
+  mm->root = builder_.new_root();
+  refcount(mm->root) = 1;
+  mm->implicit_user = implicit_user;
+  if (builder_.format() == TableFormat::Pae) {
+    for (Addr quarter = 0; (quarter << 30) < layout_.kernel_base; ++quarter) {  // user quarters: directories of their own
+      builder_.map(mm->root, quarter << 30, 0, kPageSize4K);
+      builder_.unmap(mm->root, quarter << 30);
+    }
+  }
+  builder_.share_root_entries(kernel_root_, mm->root, layout_.kernel_base, ~Addr{0});
+  if (pcid_) {
+    mm->pcid = next_pcid_;
+    next_pcid_ = next_pcid_ == 4095 ? 1 : next_pcid_ + 1;
+  }
+  return mm;
+}
+
+GuestOs::Process& GuestOs::start_process(Cpu& cpu, std::uint32_t pid, std::uint32_t parent, std::shared_ptr<Mm> mm) {
+  const auto key = std::make_pair(cpu.index, pid);
+  if (processes_.count(key)) fail(cpu, "process " + std::to_string(pid) + " started twice");
+  Process& p = processes_[key];
+  p.pid = pid;
+  p.parent = parent;
+  p.mm = std::move(mm);
+  ++p.mm->users;
+  if (!free_kernel_stacks_.empty()) {
+    p.kernel_stack = free_kernel_stacks_.back();
+    free_kernel_stacks_.pop_back();
+  } else {
+    p.kernel_stack = frames_.allocate(kKernelStackBytes / kPageSize4K, kKernelStackBytes);
+  }
+  ++processes_created;
+  return p;
+}
+
+GuestOs::Process& GuestOs::process(const Cpu& cpu, std::uint32_t pid, const char* record) {
+  const auto it = processes_.find({cpu.index, pid});
+  if (it == processes_.end())
+    fail(cpu, std::string("a ") + record + " record names process " + std::to_string(pid) +
+                  ", which never started or has exited (events out of order)");
+  return it->second;
+}
+
+const GuestOs::Vma* GuestOs::find_vma(const Mm& mm, Addr va) const {
+  auto it = mm.vmas.upper_bound(va);
+  if (it == mm.vmas.begin()) return nullptr;
+  --it;
+  return va < it->second.end ? &it->second : nullptr;
+}
+
+void GuestOs::add_vma(Cpu& cpu, Mm& mm, Addr start, Addr end, bool writable, bool executable) {
+  if (end <= start || end > layout_.user_end)
+    fail(cpu, "memory area [" + to_hex(start) + ", " + to_hex(end) + ") is outside the user address space of layout " +
+                  layout_.name + " (which ends at " + to_hex(layout_.user_end) + ")");
+  unmap_range(cpu, mm, start, end);  // MAP_FIXED semantics: whatever was there goes
+  mm.vmas[start] = Vma{start, end, writable, executable};
+}
+
+void GuestOs::unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end) {
+  // Trim or split the areas that overlap [begin, end).
+  for (auto it = mm.vmas.begin(); it != mm.vmas.end();) {
+    Vma v = it->second;
+    if (v.end <= begin || v.start >= end) {
+      ++it;
+      continue;
+    }
+    it = mm.vmas.erase(it);
+    if (v.start < begin) mm.vmas[v.start] = Vma{v.start, begin, v.writable, v.executable};
+    if (v.end > end) mm.vmas[end] = Vma{end, v.end, v.writable, v.executable};
+  }
+  // Clear the leaves (a huge page partly inside is dropped whole: the area lost part of it).
+  std::vector<PageTableBuilder::Leaf> leaves;
+  const Addr from = round_down(begin, page_offset_mask_ + 1);
+  builder_.for_each_leaf(mm.root, from, end, [&](const PageTableBuilder::Leaf& l) {
+    if (l.va + l.page_size > begin) leaves.push_back(l);
+  });
+  std::vector<Addr> addresses;
+  for (const auto& l : leaves) {
+    kernel_access(cpu, AccessKind::Load, l.slot);
+    builder_.write_leaf(l, 0);
+    kernel_access(cpu, AccessKind::Store, l.slot);
+    put_frame(cpu, l.pa, l.page_size);
+    addresses.push_back(l.va);
+    ++pages_unmapped;
+  }
+  if (!addresses.empty()) flush_tlbs(cpu, mm, addresses);
+}
+
+void GuestOs::release_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm) {
+  if (--mm->users) return;
+  builder_.for_each_leaf(mm->root, 0, layout_.user_end, [&](const PageTableBuilder::Leaf& l) {
+    kernel_access(cpu, AccessKind::Load, l.slot);
+    put_frame(cpu, l.pa, l.page_size);
+    ++pages_unmapped;
+  });
+  // The tables go back to the allocator after this vCPU left the address space (the caller
+  // switched CR3 away first); the frames of the leaves were deferred above.
+  const std::uint64_t before = builder_.tables_released();
+  const Addr allocated_before = frames_.bytes_allocated();
+  builder_.release_tables(mm->root, 0, layout_.user_end, true);
+  refcount(mm->root) = 0;
+  tables_freed += builder_.tables_released() - before;
+  frames_freed += (allocated_before - frames_.bytes_allocated()) / kPageSize4K;
+  mm->vmas.clear();
+}
+
+// ---- kernel work as guest events ----
+
+void GuestOs::kernel_access(Cpu& cpu, AccessKind kind, Addr gpa) {
+  // Memory beyond the direct map (32-bit highmem) is reached through temporary mappings the
+  // model leaves out.
+  if (gpa >= direct_map_bytes_ || !p_.memory_references) return;
+  cpu.pending.push_back(kind == AccessKind::Store ? GuestEvent::kernel_store(layout_.direct_map + gpa)
+                                                  : GuestEvent::memory(kind, layout_.direct_map + gpa, 8));
+  ++kernel_references;
+}
+
+void GuestOs::enter_kernel(Cpu& cpu) {
+  if (cpu.in_kernel) return;  // already there (after an exit, before the next process runs)
+  cpu.pending.push_back(GuestEvent::instr(Instruction::Syscall));
+  cpu.in_kernel = true;
+  ++syscalls;
+}
+
+void GuestOs::leave_kernel(Cpu& cpu) {
+  cpu.pending.push_back(GuestEvent::instr(Instruction::Sysret));
+  cpu.in_kernel = false;
+}
+
+void GuestOs::kernel_work(Cpu& cpu, std::uint32_t instructions, unsigned lines) {
+  if (instructions) cpu.pending.push_back(GuestEvent::compute(instructions));
+  // Alternate between the top of the current task's kernel stack and the per-CPU data.
+  const Addr stack_top = cpu.current ? cpu.current->kernel_stack + kKernelStackBytes : cpu.per_cpu + kPageSize4K;
+  for (unsigned i = 0; i < lines; ++i) {
+    if (i % 2 == 0) kernel_access(cpu, AccessKind::Store, stack_top - kLine * (i / 2 + 1));
+    else kernel_access(cpu, AccessKind::Load, cpu.per_cpu + kLine * ((i / 2) % (kPageSize4K / kLine)));
+  }
+}
+
+Addr GuestOs::cr3_of(const Cpu& cpu, const Mm& mm, bool& no_flush) {
+  no_flush = false;
+  if (!pcid_) return mm.root;
+  auto& owner = const_cast<Cpu&>(cpu).pcid_owner[mm.pcid];
+  no_flush = owner.first == mm.id && owner.second == mm.generation;
+  owner = {mm.id, mm.generation};
+  return mm.root | mm.pcid;
+}
+
+void GuestOs::switch_to(Cpu& cpu, Process* next) {
+  Process* prev = cpu.current;
+  if (prev == next) return;
+  kernel_work(cpu, p_.switch_instructions, 4);
+  if (prev) prev->mm->active_cpus &= ~(std::uint64_t{1} << cpu.index);
+  cpu.current = next;
+  if (next && (!prev || prev->mm != next->mm)) {
+    bool no_flush = false;
+    const Addr cr3 = cr3_of(cpu, *next->mm, no_flush);
+    if (no_flush) ++pcid_reuses;
+    cpu.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, cr3 | (no_flush ? Addr{1} << 63 : 0)));
+    ++context_switches;
+  }
+  if (next) next->mm->active_cpus |= std::uint64_t{1} << cpu.index;
+}
+
+void GuestOs::queue_flush(Cpu& target, const Mm& mm, const std::vector<Addr>& addresses) {
+  if (addresses.size() > p_.flush_ceiling) {
+    // A CR3 reload without bit 63 drops the PCID's (or, without PCIDs, every) non-global entry.
+    target.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, 0));
+    ++tlb_flushes;
+  } else {
+    for (Addr va : addresses) target.pending.push_back(GuestEvent::instr(Instruction::Invlpg, 0, va));
+    invlpgs += addresses.size();
+  }
+  if (pcid_) target.pcid_owner[mm.pcid] = {mm.id, mm.generation};
+}
+
+void GuestOs::flush_tlbs(Cpu& cpu, Mm& mm, const std::vector<Addr>& addresses) {
+  ++mm.generation;  // vCPUs that do not have it loaded flush when they next switch to it
+  if (mm.active_cpus & (std::uint64_t{1} << cpu.index)) queue_flush(cpu, mm, addresses);
+  for (auto& other : cpus_) {
+    if (other.get() == &cpu || !(mm.active_cpus & (std::uint64_t{1} << other->index))) continue;
+    // The sender writes the ICR (one IPI per target); the target takes the interrupt, flushes
+    // and ends it with an EOI.
+    cpu.pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kX2apicIcr, (std::uint64_t{other->index} << 32) | kCallFunctionVector));
+    ++shootdown_ipis;
+    other->pending.push_back(GuestEvent::interrupt(kCallFunctionVector));
+    other->pending.push_back(GuestEvent::compute(p_.shootdown_instructions));
+    queue_flush(*other, mm, addresses);
+    other->pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kX2apicEoi, 0));
+    other->pending.push_back(GuestEvent::instr(Instruction::Iret));
+  }
+}
+
+// ---- process records ----
+
+void GuestOs::fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid) {
+  ++forks;
+  enter_kernel(cpu);
+  kernel_work(cpu, p_.fork_instructions, p_.syscall_lines);
+  auto mm = new_mm(parent.mm->implicit_user);
+  mm->vmas = parent.mm->vmas;
+  mm->brk_start = parent.mm->brk_start;
+  mm->brk = parent.mm->brk;
+  // Copy every user leaf; writable private pages become read-only copy-on-write in both.
+  std::vector<PageTableBuilder::Leaf> leaves;
+  builder_.for_each_leaf(parent.mm->root, 0, layout_.user_end, [&](const PageTableBuilder::Leaf& l) { leaves.push_back(l); });
+  std::vector<Addr> protected_pages;
+  for (const auto& l : leaves) {
+    std::uint64_t entry = l.entry;
+    kernel_access(cpu, AccessKind::Load, l.slot);
+    const bool writable = entry & pte::kWritable;
+    if (writable || (entry & kCowBit)) {
+      entry = (entry & ~pte::kWritable) | kCowBit;
+      if (writable) {
+        builder_.write_leaf(l, entry);
+        kernel_access(cpu, AccessKind::Store, l.slot);
+        protected_pages.push_back(l.va);
+      }
+    }
+    // The child's entry: same frame, same rights, not yet accessed or dirty in its tables.
+    const MappingFlags flags{false, true, !(entry & pte::kExecuteDisable), false};
+    builder_.map(mm->root, l.va, l.pa, l.page_size, flags);
+    if (const auto child_leaf = builder_.lookup(mm->root, l.va)) {
+      builder_.write_leaf(*child_leaf, entry & ~(pte::kAccessed | pte::kDirty));
+      kernel_access(cpu, AccessKind::Store, child_leaf->slot);
+    }
+    ++refcount(l.pa);
+  }
+  if (!protected_pages.empty()) flush_tlbs(cpu, *parent.mm, protected_pages);
+  start_process(cpu, child_pid, parent.pid, std::move(mm));
+  leave_kernel(cpu);
+}
+
+void GuestOs::exec_process(Cpu& cpu, Process& p) {
+  ++execs;
+  enter_kernel(cpu);
+  kernel_work(cpu, p_.exec_instructions, p_.syscall_lines);
+  auto old = p.mm;
+  p.mm = new_mm(old->implicit_user);
+  ++p.mm->users;
+  if (cpu.current == &p) {
+    // Load the new address space before the old one's tables go.
+    old->active_cpus &= ~(std::uint64_t{1} << cpu.index);
+    p.mm->active_cpus |= std::uint64_t{1} << cpu.index;
+    bool no_flush = false;
+    cpu.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, cr3_of(cpu, *p.mm, no_flush)));
+    ++context_switches;
+  }
+  release_mm(cpu, old);
+  leave_kernel(cpu);
+}
+
+void GuestOs::exit_process(Cpu& cpu, Process& p) {
+  ++exits;
+  enter_kernel(cpu);
+  kernel_work(cpu, p_.exit_instructions, p_.syscall_lines);
+  if (cpu.current == &p) {
+    // Leave the dying address space for the kernel's own tables (swapper_pg_dir) first.
+    p.mm->active_cpus &= ~(std::uint64_t{1} << cpu.index);
+    cpu.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, kernel_root_));
+    ++context_switches;
+    cpu.current = nullptr;
+  }
+  release_mm(cpu, p.mm);
+  free_kernel_stacks_.push_back(p.kernel_stack);
+  // Still in the kernel: the sysret belongs to whichever process runs next, so none here.
+  processes_.erase({cpu.index, p.pid});
+}
+
+void GuestOs::maybe_tick(Cpu& cpu, std::uint64_t instructions) {
+  if (!p_.timer_interval.get()) return;
+  cpu.since_tick += instructions;
+  if (cpu.since_tick < p_.timer_interval.get()) return;
+  cpu.since_tick = 0;
+  ++timer_interrupts;
+  // The local APIC timer fires; the handler re-arms the TSC deadline and ends with an EOI.
+  cpu.pending.push_back(GuestEvent::interrupt(kTimerVector));
+  kernel_work(cpu, p_.timer_instructions, p_.syscall_lines);
+  cpu.pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kTscDeadline, 0));
+  cpu.pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kX2apicEoi, 0));
+  cpu.pending.push_back(GuestEvent::instr(Instruction::Iret));
+}
+
+void GuestOs::adopt_first_pid(Cpu& cpu, std::uint32_t pid) {
+  // The first process starts as pid 1; a stream whose first process record names another pid
+  // (a capture's real pid) gives it that one.
+  if (cpu.named) return;
+  cpu.named = true;
+  const auto it = processes_.find({cpu.index, 1});
+  if (pid == 1 || it == processes_.end() || processes_.count({cpu.index, pid})) return;
+  const bool current = cpu.current == &it->second;
+  auto node = processes_.extract(it);
+  node.key() = {cpu.index, pid};
+  node.mapped().pid = pid;
+  auto inserted = processes_.insert(std::move(node));
+  if (current) cpu.current = &inserted.position->second;
+}
+
+void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
+  switch (r.kind) {
+    case TraceRecordKind::Switch: case TraceRecordKind::Fork: case TraceRecordKind::Exec: case TraceRecordKind::Exit:
+    case TraceRecordKind::Mmap: case TraceRecordKind::Munmap: case TraceRecordKind::Brk:
+      adopt_first_pid(cpu, r.pid);
+      break;
+    default:
+      break;
+  }
+  switch (r.kind) {
+    case TraceRecordKind::Switch: {
+      // The running process blocks or yields (a system call), or has exited (already in the
+      // kernel); the next one returns to user mode.
+      Process& next = process(cpu, r.pid, "switch");
+      if (&next == cpu.current && !cpu.in_kernel) return;
+      enter_kernel(cpu);
+      switch_to(cpu, &next);
+      leave_kernel(cpu);
+      return;
+    }
+    case TraceRecordKind::Fork: {
+      Process& parent = process(cpu, r.pid, "fork");
+      if (processes_.count({cpu.index, r.child})) fail(cpu, "fork of process " + std::to_string(r.child) + ", which already exists");
+      fork_process(cpu, parent, r.child);
+      return;
+    }
+    case TraceRecordKind::Exec: exec_process(cpu, process(cpu, r.pid, "exec")); return;
+    case TraceRecordKind::Exit: {
+      Process& p = process(cpu, r.pid, "exit");
+      exit_process(cpu, p);
+      return;
+    }
+    case TraceRecordKind::Mmap: {
+      Process& p = process(cpu, r.pid, "mmap");
+      enter_kernel(cpu);
+      kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
+      const Addr start = round_down(r.address, kPageSize4K);
+      add_vma(cpu, *p.mm, start, round_up(r.address + r.length, kPageSize4K), r.prot & 2, r.prot & 4);
+      leave_kernel(cpu);
+      return;
+    }
+    case TraceRecordKind::Munmap: {
+      Process& p = process(cpu, r.pid, "munmap");
+      enter_kernel(cpu);
+      kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
+      unmap_range(cpu, *p.mm, round_down(r.address, kPageSize4K), round_up(r.address + r.length, kPageSize4K));
+      leave_kernel(cpu);
+      return;
+    }
+    case TraceRecordKind::Brk: {
+      Process& p = process(cpu, r.pid, "brk");
+      Mm& mm = *p.mm;
+      enter_kernel(cpu);
+      kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
+      if (!mm.brk_start) {
+        mm.brk_start = mm.brk = round_up(r.address, kPageSize4K);  // the first brk places the heap
+      } else {
+        const Addr old_end = round_up(mm.brk, kPageSize4K), new_end = round_up(std::max(r.address, mm.brk_start), kPageSize4K);
+        if (new_end < old_end) unmap_range(cpu, mm, new_end, old_end);
+        mm.brk = std::max(r.address, mm.brk_start);
+        if (new_end > mm.brk_start) {
+          // The heap is one area [brk_start, brk); growing it keeps the pages it has.
+          mm.vmas.erase(mm.brk_start);
+          if (new_end > layout_.user_end) fail(cpu, "brk to " + to_hex(r.address) + " beyond the user address space");
+          mm.vmas[mm.brk_start] = Vma{mm.brk_start, new_end, true, false};
+        }
+      }
+      leave_kernel(cpu);
+      return;
+    }
+    case TraceRecordKind::Syscall:
+      if (!cpu.current) fail(cpu, "a syscall record with no process running");
+      enter_kernel(cpu);
+      kernel_work(cpu, p_.syscall_instructions, p_.syscall_lines);
+      leave_kernel(cpu);
+      return;
+    case TraceRecordKind::Interrupt:
+      ++device_interrupts;
+      cpu.pending.push_back(GuestEvent::interrupt(static_cast<std::uint32_t>(r.count ? r.count : kDeviceVector)));
+      kernel_work(cpu, p_.interrupt_instructions, p_.syscall_lines);
+      cpu.pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kX2apicEoi, 0));
+      cpu.pending.push_back(GuestEvent::instr(Instruction::Iret));
+      return;
+    default: {
+      // Compute, memory, instruction and region-of-interest records run in the current process.
+      if (!cpu.current) fail(cpu, std::string("a ") + to_string(r.kind) + " record with no process running (after an exit, a switch must name the next)");
+      auto e = r.guest_event();
+      if (!e) return;
+      cpu.pending.push_back(*e);
+      maybe_tick(cpu, e->kind == GuestEventKind::Compute ? e->count : 1);
+      return;
+    }
+  }
+}
+
+std::optional<GuestEvent> GuestOs::next_event(Cpu& cpu) {
+  while (cpu.pending.empty()) {
+    // Everything queued has run: the invalidations that made deferred frames unreachable too.
+    for (Addr frame : cpu.deferred_free) {
+      frames_.release(frame);
+      ++frames_freed;
+    }
+    cpu.deferred_free.clear();
+    if (cpu.ended) return std::nullopt;
+    const auto r = cpu.source->next();
+    if (!r) {
+      cpu.ended = true;
+      continue;
+    }
+    run_record(cpu, *r);
+  }
+  const GuestEvent e = cpu.pending.front();
+  cpu.pending.pop_front();
+  return e;
+}
+
+// ---- page faults ----
+
+bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) {
+  Cpu& cpu = *cpus_.at(cpu_index);
+  cost = 0;
+  if (!cpu.current) fail(cpu, "page fault at " + to_hex(va) + " with no process running");
+  Process& p = *cpu.current;
+  Mm& mm = *p.mm;
+  const Addr root = cr3 & ~Addr{0xfff};
+  if (root != mm.root && root != kernel_root_)
+    fail(cpu, "page fault under CR3 " + to_hex(cr3) + ", which is not process " + std::to_string(p.pid) + "'s");
+  const bool write = error_code & pf::kWrite;
+  const bool user = error_code & pf::kUser;
+  const bool fetch = error_code & pf::kFetch;
+  const Vma* vma = va < layout_.user_end ? find_vma(mm, va) : nullptr;
+  Vma implicit{round_down(va, kPageSize4K), round_down(va, kPageSize4K) + kPageSize4K, true, true};
+  if (!vma && mm.implicit_user && va < layout_.user_end) vma = &implicit;
+  if (!vma || (write && !vma->writable) || (fetch && !vma->executable) || (!user && va >= layout_.user_end))
+    fail(cpu, "process " + std::to_string(p.pid) + " made a " + (write ? "write" : fetch ? "fetch" : "read") + " at " +
+                  to_hex(va) + " outside its memory areas (segmentation fault, error code " + to_hex(error_code) + ")");
+
+  // The handler's work runs once the access is done (the vCPU retries it at once): entry
+  // through the #PF gate, the kernel's work, IRET.
+  const auto leaf = builder_.lookup(mm.root, va);
+  if (leaf && (!write || (leaf->entry & pte::kWritable))) {
+    ++spurious_faults;  // another vCPU, or an earlier fault, already gave the page its rights
+    return true;
+  }
+  if (leaf && !(leaf->entry & kCowBit)) return false;  // a protection fault the program did not expect
+  cpu.pending.push_back(GuestEvent::interrupt(14));  // #PF: an exception, not an external interrupt
+  struct ReturnFromFault {
+    Cpu& cpu;
+    ~ReturnFromFault() { cpu.pending.push_back(GuestEvent::instr(Instruction::Iret)); }
+  } iret{cpu};
+  if (leaf) {
+    const std::uint64_t entry = leaf->entry;
+    ++cow_faults;
+    cpu.pending.push_back(GuestEvent::compute(p_.fault_instructions));
+    if (refcount(leaf->pa) > 1) {
+      // Still shared: copy the page (a huge page whole) into a frame of our own, mapped
+      // writable and not yet accessed.
+      ++cow_copies;
+      const Addr copy = allocate_frame(leaf->page_size);
+      for (Addr off = 0; off < leaf->page_size; off += 8) memory_.write(copy + off, memory_.read(leaf->pa + off, 8), 8);
+      for (Addr off = 0; off < leaf->page_size; off += kLine) {
+        kernel_access(cpu, AccessKind::Load, leaf->pa + off);
+        kernel_access(cpu, AccessKind::Store, copy + off);
+      }
+      --refcount(leaf->pa);
+      const bool executable = builder_.format() == TableFormat::Bits32 || !(entry & pte::kExecuteDisable);
+      builder_.map(mm.root, leaf->va, copy, leaf->page_size, MappingFlags{true, true, executable, false});
+    } else {
+      builder_.write_leaf(*leaf, (entry & ~kCowBit) | pte::kWritable);  // the last user: just write-enable it
+    }
+    kernel_access(cpu, AccessKind::Store, leaf->slot);
+    return true;
+  }
+
+  // Not present: demand paging, with a huge page where an aligned one fits in the area.
+  ++demand_faults;
+  Addr page = kPageSize4K;
+  const Addr huge = page_offset_mask_ + 1;
+  const Addr huge_base = round_down(va, huge);
+  if (huge > kPageSize4K && vma != &implicit && huge_base >= vma->start && huge_base + huge <= vma->end) {
+    bool empty = true;  // no 4 KiB page of that range mapped yet
+    builder_.for_each_leaf(mm.root, huge_base, huge_base + huge, [&](const PageTableBuilder::Leaf&) { empty = false; });
+    if (empty) page = huge;
+  }
+  const Addr base = round_down(va, page);
+  Addr frame;
+  try {
+    frame = allocate_frame(page);
+  } catch (const std::runtime_error& e) {
+    if (page == kPageSize4K) fail(cpu, std::string("guest memory exhausted: ") + e.what());
+    page = kPageSize4K;  // no contiguous huge frame left: fall back to a small page
+    frame = allocate_frame(page);
+  }
+  if (page > kPageSize4K) ++huge_pages;
+  const MappingFlags flags{vma->writable, true, vma->executable, false};
+  builder_.map(mm.root, round_down(va, page), frame, page, flags);
+  cpu.pending.push_back(GuestEvent::compute(p_.fault_instructions));
+  if (p_.zero_pages) {
+    for (Addr off = 0; off < page; off += 8) memory_.write(frame + off, 0, 8);
+    for (Addr off = 0; off < page; off += kLine) kernel_access(cpu, AccessKind::Store, frame + off);
+  }
+  if (const auto mapped = builder_.lookup(mm.root, base)) kernel_access(cpu, AccessKind::Store, mapped->slot);
+  return true;
+}
+
+GuestKernel::GuestKernel(const sc_core::sc_module_name& name, const Scope& context, MemoryView memory,
+                         FrameAllocator& frames, bool pcid)
+    : sc_core::sc_module(name),
+      parameters(module_scope(context, *this)),
+      os(module_scope(context, *this), parameters, std::move(memory), frames, pcid) {}
+
+}  // namespace virtsim

@@ -667,12 +667,8 @@ std::optional<GuestEvent> GuestOs::next_event(Cpu& cpu) {
       ++frames_freed;
     }
     cpu.deferred_free.clear();
-    if (cpu.ended) return std::nullopt;
     const auto r = cpu.source->next();
-    if (!r) {
-      cpu.ended = true;
-      continue;
-    }
+    if (!r) return std::nullopt;  // the end of the stream (a vCPU stops at its RoiEnd before)
     run_record(cpu, *r);
   }
   const GuestEvent e = cpu.pending.front();

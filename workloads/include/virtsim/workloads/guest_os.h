@@ -176,7 +176,6 @@ class GuestOs {
     std::vector<std::pair<std::uint64_t, std::uint64_t>> pcid_owner;
     bool in_kernel = false;  // between a kernel entry and its return to user mode
     bool named = false;      // a record has named the first process's pid
-    bool ended = false;
   };
   friend class CpuStream;
 

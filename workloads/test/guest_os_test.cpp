@@ -1,0 +1,296 @@
+// The guest OS model driven without SystemC: a scripted record stream, and a functional
+// "vCPU" that runs the kernel's guest events through the reference walk and hands page faults
+// back, so every check is against the real page tables in memory.
+#include "virtsim/workloads/guest_os.h"
+
+#include <gtest/gtest.h>
+
+#include "virtsim/common/error.h"
+#include "virtsim/workloads/generators.h"
+
+namespace virtsim {
+namespace {
+
+class Script final : public ProcessEventSource {
+ public:
+  std::deque<TraceRecord> records;
+  std::size_t given = 0;
+  std::optional<TraceRecord> next() override {
+    if (records.empty()) return std::nullopt;
+    TraceRecord r = records.front();
+    records.pop_front();
+    ++given;
+    return r;
+  }
+  std::string position() const override { return "script, record " + std::to_string(given); }
+  std::uint64_t memory_references() const override { return 0; }
+  RecordEmitter emit(std::uint32_t pid) { return RecordEmitter(records, pid); }
+};
+
+struct Machine {
+  explicit Machine(bool pcid = false, const std::string& paging = "4level", bool thp = false)
+      : params([&] {
+          registry.set_value("system.kernel.paging", paging, {"--set", 0, 0});
+          registry.set_value("system.kernel.transparent_huge_pages", thp, {"--set", 0, 0});
+          return Scope{&registry, nullptr, "system.kernel"};
+        }()),
+        os(Scope{}, params, MemoryView::of(memory), frames, pcid) {}
+
+  // Runs vCPU `cpu` until its stream ends; returns the guest events it ran.
+  std::vector<GuestEvent> run(unsigned cpu = 0) {
+    std::vector<GuestEvent> ran;
+    auto& c = cpus.at(cpu);
+    while (auto e = os.events(cpu).next()) {
+      ran.push_back(*e);
+      if (e->kind == GuestEventKind::Instr) {
+        if (e->instruction == Instruction::Syscall) c.cpl = 0;
+        if (e->instruction == Instruction::Sysret) c.cpl = 3;
+        if (e->instruction == Instruction::MovToCr3 && e->address) c.controls.cr3 = e->address & ~(Addr{1} << 63);
+        if (e->instruction == Instruction::Iret) c.cpl = c.saved.back(), c.saved.pop_back();
+      } else if (e->kind == GuestEventKind::Interrupt) {
+        c.saved.push_back(c.cpl);
+        c.cpl = 0;
+      } else if (e->kind == GuestEventKind::Memory) {
+        access(cpu, e->access, e->address);
+      }
+    }
+    return ran;
+  }
+  Translation access(unsigned cpu, AccessKind kind, Addr va) {
+    auto& c = cpus.at(cpu);
+    PagingControls controls = c.controls;
+    controls.cr3 &= ~Addr{0xfff};
+    auto read = MemoryView::of(memory).read;
+    Translation t = reference_translate(read, controls, va, kind, c.cpl == 3);
+    if (t.fault) {
+      EXPECT_EQ(t.fault_kind, FaultKind::PageFault);
+      Cycles cost = 0;
+      EXPECT_TRUE(os.handle_page_fault(cpu, c.controls.cr3, va, t.error_code, cost)) << to_hex(va);
+      t = reference_translate(read, controls, va, kind, c.cpl == 3);
+      EXPECT_FALSE(t.fault) << "after the fault at " << to_hex(va) << ": " << describe(t);
+    }
+    return t;
+  }
+  void add_cpu(Script& s, bool thread = false) {
+    Cpu c;
+    c.controls = os.add_cpu(s, thread);
+    cpus.push_back(c);
+  }
+  Addr root(std::uint32_t pid) const {
+    for (const auto& [p, cr3] : os.address_spaces())
+      if (p == pid) return cr3;
+    return 0;
+  }
+
+  struct Cpu {
+    PagingControls controls;
+    unsigned cpl = 3;
+    std::vector<unsigned> saved;
+  };
+  ParamRegistry registry;
+  PhysicalMemory memory{Addr{256} << 20};
+  FrameAllocator frames{Addr{1} << 20, Addr{256} << 20};
+  GuestOsParameters params;
+  GuestOs os;
+  std::vector<Cpu> cpus;
+};
+
+constexpr Addr kHeap = 0x10000000;
+
+unsigned count(const std::vector<GuestEvent>& events, Instruction i) {
+  unsigned n = 0;
+  for (const auto& e : events) n += e.kind == GuestEventKind::Instr && e.instruction == i;
+  return n;
+}
+
+TEST(GuestOs, ForkSharesFramesCopyOnWriteAndCopiesOnTheFirstWrite) {
+  Machine m;
+  Script s;
+  auto parent = s.emit(1);
+  parent.mmap(kHeap, 4 * kPageSize4K, 3);
+  for (int i = 0; i < 4; ++i) parent.store(kHeap + i * kPageSize4K);
+  m.add_cpu(s);
+  m.run();
+  const auto before = m.os.builder().lookup(m.root(1), kHeap);
+  ASSERT_TRUE(before);
+  EXPECT_TRUE(before->entry & pte::kWritable);
+  m.memory.write64(before->pa + 16, 0x1234abcd);  // the parent's data
+
+  parent.fork(2);
+  parent.switch_to(2);
+  m.run();
+  const auto p0 = m.os.builder().lookup(m.root(1), kHeap), c0 = m.os.builder().lookup(m.root(2), kHeap);
+  ASSERT_TRUE(p0 && c0);
+  EXPECT_EQ(p0->pa, c0->pa);  // shared ...
+  EXPECT_FALSE(p0->entry & pte::kWritable);  // ... read-only in both
+  EXPECT_FALSE(c0->entry & pte::kWritable);
+  EXPECT_EQ(m.os.forks.count(), 1u);
+
+  // The child writes: a copy of its own, with the parent's data; the parent's page is untouched.
+  s.emit(2).store(kHeap + 8);
+  m.run();
+  const auto c1 = m.os.builder().lookup(m.root(2), kHeap), p1 = m.os.builder().lookup(m.root(1), kHeap);
+  EXPECT_NE(c1->pa, p1->pa);
+  EXPECT_TRUE(c1->entry & pte::kWritable);
+  EXPECT_EQ(m.memory.read64(c1->pa + 16), 0x1234abcdu);
+  EXPECT_EQ(p1->pa, before->pa);
+  EXPECT_EQ(m.os.cow_copies.count(), 1u);
+
+  // The parent writes its page, no longer shared: made writable in place, no copy.
+  s.emit(2).switch_to(1);
+  s.emit(1).store(kHeap + 8);
+  m.run();
+  const auto p2 = m.os.builder().lookup(m.root(1), kHeap);
+  EXPECT_EQ(p2->pa, before->pa);
+  EXPECT_TRUE(p2->entry & pte::kWritable);
+  EXPECT_EQ(m.os.cow_faults.count(), 2u);
+  EXPECT_EQ(m.os.cow_copies.count(), 1u);
+}
+
+TEST(GuestOs, ExitGivesBackEveryFrameAndTable) {
+  Machine m;
+  Script s;
+  s.emit(1).compute(1);
+  m.add_cpu(s);
+  m.run();
+  const Addr held = m.frames.bytes_allocated();
+  auto parent = s.emit(1);
+  parent.fork(2);
+  parent.switch_to(2);
+  auto child = s.emit(2);
+  child.exec(2);
+  child.mmap(kHeap, 64 * kPageSize4K, 3);
+  for (int i = 0; i < 64; ++i) child.store(kHeap + i * kPageSize4K);
+  child.exit(2);
+  child.switch_to(1);
+  parent.compute(1);
+  const auto ran = m.run();
+  // 64 pages, their tables and the root are back; the child's 16 KiB kernel stack stays in the
+  // kernel's cache for the next process.
+  EXPECT_EQ(m.frames.bytes_allocated(), held + 16 * 1024);
+  EXPECT_GT(m.os.tables_freed.count(), 3u);
+  EXPECT_EQ(m.os.live_processes(), 1u);
+  EXPECT_EQ(m.os.demand_faults.count(), 64u);
+  // Fork, exec and exit enter the kernel; two switches return to user mode.
+  EXPECT_EQ(count(ran, Instruction::Sysret), count(ran, Instruction::Syscall));
+}
+
+TEST(GuestOs, MunmapInvalidatesEachPageUpToTheCeilingThenFlushes) {
+  Machine m;
+  Script s;
+  auto p = s.emit(1);
+  for (Addr pages : {4, 40}) {
+    p.mmap(kHeap, pages * kPageSize4K, 3);
+    for (Addr i = 0; i < pages; ++i) p.store(kHeap + i * kPageSize4K);
+    p.munmap(kHeap, pages * kPageSize4K);
+  }
+  m.add_cpu(s);
+  const auto ran = m.run();
+  EXPECT_EQ(count(ran, Instruction::Invlpg), 4u);  // at most 33 pages: one INVLPG each
+  EXPECT_EQ(count(ran, Instruction::MovToCr3), 1u);  // 40: a CR3 reload instead
+  EXPECT_FALSE(m.os.builder().lookup(m.root(1), kHeap));
+  EXPECT_EQ(m.os.pages_unmapped.count(), 44u);
+}
+
+TEST(GuestOs, ARecordForAProcessThatNeverStartedNamesWhereItCameFrom) {
+  Machine m;
+  Script s;
+  s.emit(1).mmap(kHeap, kPageSize4K, 3);  // names the first process: pid 1
+  s.emit(7).exit(7);
+  m.add_cpu(s);
+  try {
+    m.run();
+    FAIL() << "expected an error";
+  } catch (const FileError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("process 7"), std::string::npos) << what;
+    EXPECT_NE(what.find("script, record 2"), std::string::npos) << what;
+  }
+}
+
+TEST(GuestOs, ATouchOutsideEveryAreaIsASegmentationFault) {
+  Machine m;
+  Script s;
+  s.emit(1).mmap(kHeap, kPageSize4K, 3);
+  s.emit(1).store(kHeap + kPageSize4K);
+  m.add_cpu(s);
+  EXPECT_THROW(m.run(), FileError);
+}
+
+TEST(GuestOs, PcidsKeepAnAddressSpacesEntriesAcrossSwitchesUntilItChanges) {
+  Machine m(/*pcid=*/true);
+  Script s;
+  auto one = s.emit(1);
+  one.mmap(kHeap, kPageSize4K, 3);
+  one.store(kHeap);
+  one.fork(2);
+  one.switch_to(2);
+  s.emit(2).switch_to(1);  // back: the PCID's entries are still good (bit 63 set)
+  m.add_cpu(s);
+  auto ran = m.run();
+  std::vector<Addr> cr3s;
+  for (const auto& e : ran)
+    if (e.kind == GuestEventKind::Instr && e.instruction == Instruction::MovToCr3 && e.address) cr3s.push_back(e.address);
+  ASSERT_EQ(cr3s.size(), 2u);
+  EXPECT_FALSE(cr3s[0] >> 63);  // the child's PCID: first use, flush
+  EXPECT_TRUE(cr3s[1] >> 63);   // the parent's again, unchanged since: keep
+  EXPECT_NE(cr3s[0] & 0xfff, cr3s[1] & 0xfff);
+  // The child's address space changes while the parent runs: switching to it must flush.
+  s.emit(2).munmap(kHeap, kPageSize4K);
+  s.emit(1).switch_to(2);
+  ran = m.run();
+  cr3s.clear();
+  for (const auto& e : ran)
+    if (e.kind == GuestEventKind::Instr && e.instruction == Instruction::MovToCr3 && e.address) cr3s.push_back(e.address);
+  ASSERT_EQ(cr3s.size(), 1u);
+  EXPECT_FALSE(cr3s[0] >> 63);
+}
+
+TEST(GuestOs, MunmapInAThreadShootsDownTheOtherVcpusEntries) {
+  Machine m;
+  Script a, b;
+  a.emit(1).mmap(kHeap, 2 * kPageSize4K, 3);
+  a.emit(1).store(kHeap);
+  m.add_cpu(a);
+  m.add_cpu(b, /*thread=*/true);
+  m.run(0);
+  a.emit(1).munmap(kHeap, 2 * kPageSize4K);
+  b.emit(1).compute(1);
+  const auto sender = m.run(0);
+  const auto receiver = m.run(1);
+  EXPECT_EQ(m.os.shootdown_ipis.count(), 1u);
+  unsigned icr_writes = 0;
+  for (const auto& e : sender) icr_writes += e.kind == GuestEventKind::Instr && e.instruction == Instruction::Wrmsr && e.count == 0x830;
+  EXPECT_EQ(icr_writes, 1u);
+  ASSERT_FALSE(receiver.empty());
+  EXPECT_EQ(receiver.front().kind, GuestEventKind::Interrupt);
+  EXPECT_EQ(receiver.front().count, 0xfbu);
+  EXPECT_EQ(count(receiver, Instruction::Invlpg), 1u);  // the one page that was mapped
+  EXPECT_EQ(count(receiver, Instruction::Iret), 1u);
+}
+
+TEST(GuestOs, TransparentHugePagesMapAnAlignedAreaWithOne2MiBPage) {
+  Machine m(false, "4level", /*thp=*/true);
+  Script s;
+  s.emit(1).mmap(kHeap, 4 * kPageSize2M, 3);
+  s.emit(1).store(kHeap + kPageSize2M + 123 * 8);
+  m.add_cpu(s);
+  m.run();
+  const auto leaf = m.os.builder().lookup(m.root(1), kHeap + kPageSize2M);
+  ASSERT_TRUE(leaf);
+  EXPECT_EQ(leaf->page_size, kPageSize2M);
+  EXPECT_EQ(m.os.huge_pages.count(), 1u);
+}
+
+TEST(GuestOs, ThirtyTwoBitLayoutsKeepUserAreasBelowTheKernel) {
+  for (const char* paging : {"32bit", "pae"}) {
+    Machine m(false, paging);
+    Script s;
+    s.emit(1).mmap(0xc0000000ull, kPageSize4K, 3);  // the kernel's quarter under 3G/1G
+    m.add_cpu(s);
+    EXPECT_THROW(m.run(), FileError) << paging;
+  }
+}
+
+}  // namespace
+}  // namespace virtsim

@@ -230,7 +230,7 @@ double GuestOs::progress() const {
 }
 
 std::uint64_t GuestOs::memory_references() const {
-  std::uint64_t n = 0;
+  std::uint64_t n = kernel_references_issued_;
   for (const auto& c : cpus_) n += c->source->memory_references();
   return n;
 }
@@ -381,6 +381,7 @@ void GuestOs::kernel_access(Cpu& cpu, AccessKind kind, Addr gpa) {
   cpu.pending.push_back(kind == AccessKind::Store ? GuestEvent::kernel_store(layout_.direct_map + gpa)
                                                   : GuestEvent::memory(kind, layout_.direct_map + gpa, 8));
   ++kernel_references;
+  ++kernel_references_issued_;
 }
 
 void GuestOs::enter_kernel(Cpu& cpu) {

@@ -110,6 +110,7 @@ class GuestOs {
   // The PAE PDPTEs a MOV to CR3 loads (other formats: nothing to do).
   void load_cr3(PagingControls& controls) const;
   double progress() const;
+  // Guest memory references issued so far, the programs' and the kernel's, warm-up included.
   std::uint64_t memory_references() const;
   std::size_t live_processes() const { return processes_.size(); }
   const PageTableBuilder& builder() const { return builder_; }
@@ -222,6 +223,7 @@ class GuestOs {
   std::vector<Addr> free_kernel_stacks_;
   std::map<std::pair<unsigned, std::uint32_t>, Process> processes_;  // (pid namespace, pid)
   std::vector<std::unique_ptr<Cpu>> cpus_;
+  std::uint64_t kernel_references_issued_ = 0;  // not reset at the region of interest
   std::uint64_t next_mm_id_ = 1;
   std::uint16_t next_pcid_ = 1;
 };

@@ -164,7 +164,8 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       memory_(std::move(memory)),
       frames_(frames),
       builder_(memory_, frames_, parse_table_format(parameters.paging)),
-      pcid_(pcid && (builder_.format() == TableFormat::Level4 || builder_.format() == TableFormat::Level5)) {
+      pcid_(pcid && (builder_.format() == TableFormat::Level4 || builder_.format() == TableFormat::Level5)),
+      timer_interval_(parameters.timer_interval) {
   const TableFormat f = builder_.format();
   const bool wide = f == TableFormat::Level4 || f == TableFormat::Level5;
   layout_ = address_layout(parameters.layout.get() == "auto" ? (wide ? "linux64" : "linux32") : parameters.layout.get(), f);
@@ -536,10 +537,7 @@ void GuestOs::exit_process(Cpu& cpu, Process& p) {
   processes_.erase({cpu.index, p.pid});
 }
 
-void GuestOs::maybe_tick(Cpu& cpu, std::uint64_t instructions) {
-  if (!p_.timer_interval.get()) return;
-  cpu.since_tick += instructions;
-  if (cpu.since_tick < p_.timer_interval.get()) return;
+void GuestOs::timer_tick(Cpu& cpu) {
   cpu.since_tick = 0;
   ++timer_interrupts;
   // The local APIC timer fires; the handler re-arms the TSC deadline and ends with an EOI.
@@ -661,20 +659,32 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
 }
 
 std::optional<GuestEvent> GuestOs::next_event(Cpu& cpu) {
-  while (cpu.pending.empty()) {
-    // Everything queued has run: the invalidations that made deferred frames unreachable too.
-    for (Addr frame : cpu.deferred_free) {
-      frames_.release(frame);
-      ++frames_freed;
+  for (;;) {
+    if (!cpu.pending.empty()) {
+      const GuestEvent e = cpu.pending.front();
+      cpu.pending.pop_front();
+      return e;
     }
-    cpu.deferred_free.clear();
+    if (!cpu.deferred_free.empty()) {
+      // Everything queued has run: the invalidations that made these frames unreachable too.
+      for (Addr frame : cpu.deferred_free) {
+        frames_.release(frame);
+        ++frames_freed;
+      }
+      cpu.deferred_free.clear();
+    }
     const auto r = cpu.source->next();
     if (!r) return std::nullopt;  // the end of the stream (a vCPU stops at its RoiEnd before)
+    // The common case, a plain record of the running process, goes straight to the vCPU; a
+    // timer tick it brings due is queued behind it.
+    if (cpu.current && r->kind <= TraceRecordKind::RoiEnd) {
+      auto e = r->guest_event();
+      if (!e) continue;
+      maybe_tick(cpu, e->kind == GuestEventKind::Compute ? e->count : 1);
+      return e;
+    }
     run_record(cpu, *r);
   }
-  const GuestEvent e = cpu.pending.front();
-  cpu.pending.pop_front();
-  return e;
 }
 
 // ---- page faults ----

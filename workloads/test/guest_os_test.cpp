@@ -28,10 +28,12 @@ class Script final : public ProcessEventSource {
 };
 
 struct Machine {
-  explicit Machine(bool pcid = false, const std::string& paging = "4level", bool thp = false)
+  explicit Machine(bool pcid = false, const std::string& paging = "4level", bool thp = false,
+                   std::int64_t timer_interval = 0)
       : params([&] {
           registry.set_value("system.kernel.paging", paging, {"--set", 0, 0});
           registry.set_value("system.kernel.transparent_huge_pages", thp, {"--set", 0, 0});
+          if (timer_interval) registry.set_value("system.kernel.timer_interval", timer_interval, {"--set", 0, 0});
           return Scope{&registry, nullptr, "system.kernel"};
         }()),
         os(Scope{}, params, MemoryView::of(memory), frames, pcid) {}
@@ -280,6 +282,27 @@ TEST(GuestOs, TransparentHugePagesMapAnAlignedAreaWithOne2MiBPage) {
   ASSERT_TRUE(leaf);
   EXPECT_EQ(leaf->page_size, kPageSize2M);
   EXPECT_EQ(m.os.huge_pages.count(), 1u);
+}
+
+TEST(GuestOs, TheTimerTicksEveryIntervalOfUserInstructions) {
+  Machine m(false, "4level", false, /*timer_interval=*/1000);
+  Script s;
+  for (int i = 0; i < 35; ++i) s.emit(1).compute(100);  // 3500 instructions: three ticks
+  m.add_cpu(s);
+  const auto ran = m.run();
+  EXPECT_EQ(m.os.timer_interrupts.count(), 3u);
+  unsigned ticks = 0, deadline_writes = 0, eois = 0;
+  for (const auto& e : ran) {
+    ticks += e.kind == GuestEventKind::Interrupt && e.count == 0xec;
+    deadline_writes += e.kind == GuestEventKind::Instr && e.instruction == Instruction::Wrmsr && e.count == 0x6e0;
+    eois += e.kind == GuestEventKind::Instr && e.instruction == Instruction::Wrmsr && e.count == 0x80b;
+  }
+  EXPECT_EQ(ticks, 3u);
+  EXPECT_EQ(deadline_writes, 3u);
+  EXPECT_EQ(eois, 3u);
+  EXPECT_EQ(count(ran, Instruction::Iret), 3u);
+  // The tick comes after the record that brought it due: the tenth compute record.
+  EXPECT_EQ(ran[10].kind, GuestEventKind::Interrupt);
 }
 
 TEST(GuestOs, ThirtyTwoBitLayoutsKeepUserAreasBelowTheKernel) {

@@ -208,7 +208,11 @@ class GuestOs {
   void fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid);
   void exec_process(Cpu& cpu, Process& p);
   void exit_process(Cpu& cpu, Process& p);
-  void maybe_tick(Cpu& cpu, std::uint64_t instructions);
+  // Counts user instructions towards the next timer tick (inline: it runs for every event).
+  void maybe_tick(Cpu& cpu, std::uint64_t instructions) {
+    if (timer_interval_ && (cpu.since_tick += instructions) >= timer_interval_) timer_tick(cpu);
+  }
+  void timer_tick(Cpu& cpu);
 
   const GuestOsParameters& p_;
   MemoryView memory_;
@@ -217,6 +221,7 @@ class GuestOs {
   AddressLayout layout_;
   Addr page_offset_mask_ = 0;  // of the user page size (THP)
   bool pcid_ = false;
+  std::uint64_t timer_interval_ = 0;  // instructions; 0: no timer
   Addr kernel_root_ = 0;       // swapper_pg_dir: the kernel half only
   Addr direct_map_bytes_ = 0;  // guest-physical memory the direct map covers
   std::vector<std::uint16_t> refcounts_;  // per guest-physical frame: mappings of it

@@ -141,3 +141,11 @@ def test_an_unknown_generator_in_the_mix_is_a_config_error(virtsim_binary, tmp_p
                      "--set", 'workload.mix="gups,nope"')
     expect_error(result, "workload.mix", "unknown generator 'nope'")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_two_vcpus_sharing_an_address_space_are_deterministic(virtsim_binary, tmp_path):
+    args = ["--set", "system.cpus=2", "--set", "workload.threads=true"]
+    a = run(virtsim_binary, tmp_path / "a.h5", "pt_update", *args)
+    b = run(virtsim_binary, tmp_path / "b.h5", "pt_update", *args)
+    assert a == b
+    assert a["system.kernel.shootdown_ipis"] > 0

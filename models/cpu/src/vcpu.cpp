@@ -15,7 +15,7 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       walk_caches("walk_caches"),
       VIRTSIM_MEMBER(cpi, module_scope(context, *this), 1.0, "cycles/instruction",
           "cycles per plain (non-memory) instruction", Range{0.0, 100.0}),
-      VIRTSIM_MEMBER(cpl, module_scope(context, *this), 3, "ring", "privilege level the workload runs at (3: user)",
+      VIRTSIM_MEMBER(cpl, module_scope(context, *this), 3, "ring", "privilege level the workload starts at (3: user); SYSCALL, SYSRET, interrupts and IRET change it",
           Range{0, 3}),
       VIRTSIM_MEMBER(deprivileged_kernel, module_scope(context, *this), false, "",
           "the workload is a guest kernel that a software VMM runs outside ring 0 (no VT-x / AMD-V): sensitive "

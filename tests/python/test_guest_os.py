@@ -12,7 +12,7 @@ import pytest
 from test_cli import REPO, expect_error, virtsim, write
 
 KINDS = ["gups", "stream", "pointer_chase", "fork_and_wait", "syscall_loop", "pt_update", "io_loop",
-         "kernel_build", "idle", "mix"]
+         "kernel_build", "idle", "mix", "timeshare"]
 # 16 MiB: 4096 pages, beyond the reach of Skylake's 1536-entry STLB.
 SMALL = ["--set", "workload.footprint_kib=16384", "--set", "workload.accesses=5000", "--set", "workload.operations=20",
          "--set", "system.mmu*.check=true"]
@@ -149,3 +149,19 @@ def test_two_vcpus_sharing_an_address_space_are_deterministic(virtsim_binary, tm
     b = run(virtsim_binary, tmp_path / "b.h5", "pt_update", *args)
     assert a == b
     assert a["system.kernel.shootdown_ipis"] > 0
+
+
+def test_the_timer_preempts_runnable_processes_and_pcids_keep_their_entries(virtsim_binary, tmp_path):
+    # Four processes of 64 pages each: together within the STLB's reach, so what a switch
+    # costs is what the CR3 write flushes.
+    args = ["--set", "workload.footprint_kib=256", "--set", "workload.accesses=50000",
+            "--set", "system.kernel.timer_interval=50000"]
+    flush = run(virtsim_binary, tmp_path / "f.h5", "timeshare", *args)
+    keep = run(virtsim_binary, tmp_path / "k.h5", "timeshare", *args, "--set", "system.cpu*.pcide=true")
+    for m in (flush, keep):
+        assert m["system.kernel.timer_interrupts"] > 4
+        assert m["system.kernel.preemptions"] == m["system.kernel.timer_interrupts"]
+        assert m["system.kernel.context_switches"] >= m["system.kernel.preemptions"]
+    assert flush["system.kernel.pcid_reuses"] == 0 and flush["walk.count"] > 0
+    assert keep["system.kernel.pcid_reuses"] == keep["system.kernel.context_switches"]
+    assert keep["walk.count"] == 0

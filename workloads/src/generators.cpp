@@ -38,6 +38,10 @@ GeneratorParameters::GeneratorParameters(const Scope& scope)
       build_max_pages(scope.child("build"), "max_pages", 256, "pages",
                       "kernel_build: the most heap pages one compiler-like job touches (text: up to half)",
                       Range{32, 1e7}),
+      timeshare_processes(scope.child("timeshare"), "processes", 4, "processes",
+                          "timeshare: runnable processes the timer switches between (each updates "
+                          "workload.footprint_kib of its own)",
+                          Range{2, 4000}),
       VIRTSIM_MEMBER(threads, scope, false, "",
                      "with several vCPUs, each runs a thread of one process (one address space, TLB shootdowns "
                      "on munmap); off, each vCPU runs a process of its own"),
@@ -378,7 +382,8 @@ class Idle final : public CountedProgram {
 
 const std::vector<std::string>& generator_kinds() {
   static const std::vector<std::string> kinds = {"gups",     "stream",  "pointer_chase", "fork_and_wait", "syscall_loop",
-                                                 "pt_update", "io_loop", "kernel_build",  "idle",          "mix"};
+                                                 "pt_update", "io_loop", "kernel_build",  "idle",          "mix",
+                                                 "timeshare"};
   return kinds;
 }
 
@@ -399,7 +404,19 @@ std::unique_ptr<ProgramBody> make_program(const std::string& kind, const Generat
 }
 
 GeneratedWorkload::GeneratedWorkload(const std::string& kind, const GeneratorContext& context)
-    : kind_(kind), mix_(kind == "mix") {
+    : kind_(kind), mix_(kind == "mix"), timeshare_(kind == "timeshare") {
+  if (timeshare_) {
+    const unsigned n = context.parameters->timeshare_processes;
+    for (unsigned i = 0; i < n; ++i) {
+      GeneratorContext c = context;
+      c.seed = context.seed + 0x9e37 * (i + 1);
+      c.thread = context.thread * n + i;  // footprints apart, per process (and per vCPU)
+      programs_.push_back(make_program("gups", c));
+    }
+    backlog_.resize(n);
+    finished_.assign(n, false);
+    return;
+  }
   if (!mix_) {
     programs_.push_back(make_program(kind, context));
     return;
@@ -423,7 +440,73 @@ GeneratedWorkload::GeneratedWorkload(const std::string& kind, const GeneratorCon
   if (programs_.empty()) throw ConfigError(context.parameters->mix.name() + " names no generator");
 }
 
+bool GeneratedWorkload::refill_timeshare() {
+  RecordEmitter init(queue_, 1);
+  const std::uint32_t n = static_cast<std::uint32_t>(programs_.size());
+  switch (phase_) {
+    case Phase::Setup:
+      // pid 1 forks the others; each maps and warms its own footprint; then pid 1 runs.
+      for (std::uint32_t pid = 2; pid <= n; ++pid) init.fork(pid);
+      for (std::uint32_t pid = 1; pid <= n; ++pid) {
+        if (pid > 1) init.switch_to(pid);
+        RecordEmitter e = init.as(pid);
+        programs_[pid - 1]->setup(e);
+      }
+      init.switch_to(1);
+      init.roi_begin();
+      current_ = 0;
+      phase_ = Phase::Steps;
+      return true;
+    case Phase::Steps: {
+      auto& mine = backlog_[current_];
+      if (mine.empty() && !finished_[current_]) {
+        RecordEmitter e(mine, static_cast<std::uint32_t>(current_ + 1));
+        finished_[current_] = !programs_[current_]->step(e, next_pid_);
+      }
+      if (!mine.empty()) {
+        queue_.push_back(mine.front());
+        mine.pop_front();
+        return true;
+      }
+      // The running process is done: the next unfinished one runs (it would block in wait()).
+      for (std::uint32_t i = 1; i <= n; ++i) {
+        const std::size_t candidate = (current_ + i) % n;
+        if (!finished_[candidate] || !backlog_[candidate].empty()) {
+          current_ = candidate;
+          init.switch_to(static_cast<std::uint32_t>(candidate + 1));
+          return true;
+        }
+      }
+      init.roi_end();
+      phase_ = Phase::Done;
+      return true;
+    }
+    case Phase::Done: return false;
+  }
+  return false;
+}
+
+std::optional<std::uint32_t> GeneratedWorkload::preempt() {
+  if (!timeshare_ || phase_ != Phase::Steps) return std::nullopt;
+  // Round robin over the processes with work left; the preempted one keeps its backlog.
+  const std::size_t n = programs_.size();
+  for (std::size_t i = 1; i <= n; ++i) {
+    const std::size_t candidate = (current_ + i) % n;
+    if (!finished_[candidate] || !backlog_[candidate].empty()) {
+      // Records already handed to the queue belong to the old process: give them back.
+      while (!queue_.empty()) {
+        backlog_[current_].push_front(queue_.back());
+        queue_.pop_back();
+      }
+      current_ = candidate;
+      return static_cast<std::uint32_t>(candidate + 1);
+    }
+  }
+  return std::nullopt;
+}
+
 bool GeneratedWorkload::refill() {
+  if (timeshare_) return refill_timeshare();
   RecordEmitter init(queue_, 1);
   switch (phase_) {
     case Phase::Setup:
@@ -479,6 +562,11 @@ std::string GeneratedWorkload::position() const { return kind_ + " generator, re
 double GeneratedWorkload::progress() const {
   if (programs_.empty()) return 1.0;
   if (phase_ == Phase::Done) return 1.0;
+  if (timeshare_) {
+    double done = 0;
+    for (const auto& p : programs_) done += p->progress();
+    return done / static_cast<double>(programs_.size());
+  }
   return (static_cast<double>(current_) + programs_[std::min(current_, programs_.size() - 1)]->progress()) /
          static_cast<double>(mix_ ? programs_.size() : 1);
 }

@@ -153,6 +153,7 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       VIRTSIM_MEMBER(tlb_flushes, scope, "flushes", "address-space TLB flushes (CR3 reloads) the kernel issued"),
       VIRTSIM_MEMBER(shootdown_ipis, scope, "IPIs", "TLB-shootdown IPIs sent to other vCPUs"),
       VIRTSIM_MEMBER(timer_interrupts, scope, "interrupts", "timer interrupts"),
+      VIRTSIM_MEMBER(preemptions, scope, "switches", "timer ticks that switched to another runnable process"),
       VIRTSIM_MEMBER(device_interrupts, scope, "interrupts", "device interrupts (interrupt records)"),
       VIRTSIM_MEMBER(pcid_reuses, scope, "switches", "context switches that kept the TLB entries of the PCID (CR3 bit 63)"),
       VIRTSIM_MEMBER(kernel_references, scope, "accesses", "kernel loads and stores in the direct map"),
@@ -540,10 +541,18 @@ void GuestOs::exit_process(Cpu& cpu, Process& p) {
 void GuestOs::timer_tick(Cpu& cpu) {
   cpu.since_tick = 0;
   ++timer_interrupts;
-  // The local APIC timer fires; the handler re-arms the TSC deadline and ends with an EOI.
+  // The local APIC timer fires; the handler re-arms the TSC deadline, schedules (switching to
+  // the next runnable process, if the stream has one) and ends with an EOI.
   cpu.pending.push_back(GuestEvent::interrupt(kTimerVector));
   kernel_work(cpu, p_.timer_instructions, p_.syscall_lines);
   cpu.pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kTscDeadline, 0));
+  if (const auto next = cpu.source->preempt()) {
+    Process& p = process(cpu, *next, "preempting switch");
+    if (&p != cpu.current) {
+      ++preemptions;
+      switch_to(cpu, &p);
+    }
+  }
   cpu.pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kX2apicEoi, 0));
   cpu.pending.push_back(GuestEvent::instr(Instruction::Iret));
 }

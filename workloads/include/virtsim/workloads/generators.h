@@ -14,6 +14,8 @@
 //                  mmap, page faults, file system calls, exit)
 //   idle           HLT with a little work between wake-ups
 //   mix            one child process of each of the above in turn (the default experiment)
+//   timeshare      several processes, each running random updates over a footprint of its own,
+//                  all runnable: the kernel's timer ticks switch between them (round robin)
 // plus the existing `synthetic` (random | stream | hotspot) and `exitbench` generators, wrapped.
 #include <deque>
 #include <memory>
@@ -36,6 +38,7 @@ class GeneratorParameters {
   Param<std::uint32_t> fork_parent_pages, fork_child_writes;
   Param<bool> fork_exec;
   Param<std::uint32_t> syscall_compute, pt_update_pages, io_port, io_interrupt_every, build_max_pages;
+  Param<std::uint32_t> timeshare_processes;
   Param<bool> threads;
   Param<std::string> mix;
 };
@@ -100,14 +103,19 @@ class GeneratedWorkload final : public ProcessEventSource {
   std::string position() const override;
   double progress() const override;
   std::uint64_t memory_references() const override { return references_; }
+  std::optional<std::uint32_t> preempt() override;
 
  private:
   bool refill();
+  bool refill_timeshare();
   std::string kind_;
   std::vector<std::unique_ptr<ProgramBody>> programs_;
   std::size_t current_ = 0;
   enum class Phase { Setup, Steps, Done } phase_ = Phase::Setup;
-  bool mix_;
+  bool mix_, timeshare_;
+  // timeshare: process i + 1 runs programs_[i]; records not yet given out, per process.
+  std::vector<std::deque<TraceRecord>> backlog_;
+  std::vector<bool> finished_;
   std::uint32_t next_pid_ = 2;
   std::uint32_t child_ = 0;  // mix: the running child
   std::deque<TraceRecord> queue_;

@@ -9,9 +9,11 @@
 // it through the vCPUs' fault_handler ports: demand paging over the process's memory areas
 // (optionally with 2 MiB transparent huge pages), copy-on-write after fork.
 //
-// The order in which processes run is the stream's: a trace's captured order, a generator's
-// own schedule (fork-and-wait: the child runs until it exits, then the parent); the kernel
-// checks it (a record for a process that never started is an error naming where it came from).
+// Which process runs is the stream's (a trace's captured order, a generator's own: the child
+// of fork-and-wait runs until it exits, then the parent) or, for a stream of several runnable
+// processes, the timer's: each tick preempts the running process for the next (round robin).
+// The kernel checks the order (a record for a process that never started is an error naming
+// where it came from).
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -69,6 +71,10 @@ class ProcessEventSource {
   // stack): the kernel demand-pages any user address of it. Generators mmap what they use.
   virtual bool implicit_user_memory() const { return false; }
   virtual double progress() const { return -1.0; }  // share done, 0..1; negative: unknown
+  // At a timer tick: the process to run next when the stream lets the kernel's timer schedule
+  // (it has several runnable processes); nullopt keeps the current one. The stream's next
+  // records are then that process's.
+  virtual std::optional<std::uint32_t> preempt() { return std::nullopt; }
   virtual std::uint64_t memory_references() const = 0;
 };
 
@@ -133,6 +139,7 @@ class GuestOs {
   Counter tlb_flushes;
   Counter shootdown_ipis;
   Counter timer_interrupts;
+  Counter preemptions;
   Counter device_interrupts;
   Counter pcid_reuses;
   Counter kernel_references;

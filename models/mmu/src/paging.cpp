@@ -501,25 +501,30 @@ void PageTableBuilder::map(Addr root, Addr va, Addr pa, Addr page_size, MappingF
 
 Addr PageTableBuilder::find_slot(Addr root, Addr va, unsigned target_level) const {
   const FormatInfo& info = format_info(format_);
-  Addr table = format_ == TableFormat::Bits32 ? (root & 0xfffff000u) : (root & pte::kAddressMask);
+  Addr table = root_table(root);
   for (unsigned level = info.levels; level >= 1; --level) {
     const Addr slot = table + info.entry_bytes * table_index(format_, va, level);
     if (level == target_level) return slot;
     const std::uint64_t entry = memory_.read(slot, info.entry_bytes);
-    if (!present(entry) || is_leaf(entry, level)) return 0;
-    table = entry_address(entry, level);
+    if (!present(entry)) return 0;
+    const DecodedEntry d = decode_entry(format_, entry, level, 52, true, true);  // once per level
+    if (d.leaf) return 0;
+    table = d.address;
   }
   return 0;
 }
 
 bool PageTableBuilder::find_leaf(Addr root, Addr va, Addr& slot, unsigned& level, std::uint64_t& entry) const {
+  // One walk from the root, decoding each entry once.
   const FormatInfo& info = format_info(format_);
+  Addr table = root_table(root);
   for (level = info.levels; level >= 1; --level) {
-    slot = find_slot(root, va, level);
-    if (!slot) return false;
+    slot = table + info.entry_bytes * table_index(format_, va, level);
     entry = memory_.read(slot, info.entry_bytes);
     if (!present(entry)) return false;
-    if (is_leaf(entry, level)) return true;
+    const DecodedEntry d = decode_entry(format_, entry, level, 52, true, true);
+    if (d.leaf) return true;
+    table = d.address;
   }
   return false;
 }
@@ -584,18 +589,19 @@ void PageTableBuilder::visit_table(Addr table, unsigned level, Addr base, Addr b
     if (va + span - 1 < begin || va >= end) continue;
     const std::uint64_t entry = memory_.read(table + info.entry_bytes * i, info.entry_bytes);
     if (!present(entry)) continue;
-    if (is_leaf(entry, level)) {
+    const DecodedEntry d = decode_entry(format_, entry, level, 52, true, true);
+    if (d.leaf) {
       if (va < begin) continue;
       Leaf leaf;
       leaf.va = va;
       leaf.page_size = span;
-      leaf.pa = entry_address(entry, level);
+      leaf.pa = d.address;
       leaf.slot = table + info.entry_bytes * i;
       leaf.level = level;
       leaf.entry = entry;
       visit(leaf);
     } else {
-      visit_table(entry_address(entry, level), level - 1, va, begin, end, visit);
+      visit_table(d.address, level - 1, va, begin, end, visit);
     }
   }
 }

@@ -73,16 +73,34 @@ int trace_gen_command(const TraceGenOptions& o) {
 }
 
 // Valgrind lackey logs, one per process (workloads/include/virtsim/workloads/lackey.h).
-int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output, std::uint64_t limit) {
-  TraceWriter writer(output);
+int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output, std::uint64_t limit,
+                          std::uint64_t limit_per_process) {
   LackeyConvertOptions options;
   options.memory_limit = limit;
-  const auto summary = convert_lackey_logs(inputs, writer, options);
-  writer.close();
+  options.memory_limit_per_process = limit_per_process;
+  LackeyConvertSummary summary;
+  {
+    TraceWriter writer(output);
+    try {
+      summary = convert_lackey_logs(inputs, writer, options);
+      writer.close();
+    } catch (...) {
+      // No half-converted trace left behind to be mistaken for a whole one.
+      try {
+        writer.close();
+      } catch (...) {
+      }
+      std::remove(output.c_str());
+      throw;
+    }
+    summary.records = writer.records();
+  }
   for (const auto& warning : summary.warnings) std::fprintf(stderr, "virtsim: warning: %s\n", warning.c_str());
+  std::string cut;
+  if (summary.limited) cut += ", stopped at --limit";
+  if (summary.processes_capped) cut += ", " + std::to_string(summary.processes_capped) + " processes cut at --limit-per-process";
   std::printf("%s: %" PRIu64 " records (%" PRIu64 " processes, %" PRIu64 " memory records%s) from %" PRIu64 " lines\n",
-              output.c_str(), writer.records(), summary.processes, summary.memory_records,
-              summary.limited ? ", stopped at --limit" : "", summary.lines);
+              output.c_str(), summary.records, summary.processes, summary.memory_records, cut.c_str(), summary.lines);
   return 0;
 }
 

@@ -84,12 +84,14 @@ int sc_main(int argc, char* argv[]) {
   trace_gen->add_option("--seed", gen.seed, "random seed");
   std::string convert_output;
   std::vector<std::string> convert_inputs;
-  std::uint64_t convert_limit = 0;
+  std::uint64_t convert_limit = 0, convert_limit_per_process = 0;
   auto* trace_convert = trace_cmd->add_subcommand(
       "convert", "convert Valgrind lackey --trace-mem=yes logs (one per process) into one trace");
   trace_convert->add_option("logs", convert_inputs, "lackey log files, FIFOs or directories of logs")->required();
   trace_convert->add_option("-o,--output", convert_output, "trace file to write")->required();
   trace_convert->add_option("--limit", convert_limit, "stop after this many memory records (the trace is closed properly)");
+  trace_convert->add_option("--limit-per-process", convert_limit_per_process,
+                            "keep at most this many memory records of each process (process records all kept)");
 
   try {
     app.parse(argc, argv);
@@ -111,7 +113,7 @@ int sc_main(int argc, char* argv[]) {
     if (*trace_info) return virtsim::trace_info_command(trace_file);
     if (*trace_cat) return virtsim::trace_cat_command(trace_file, trace_limit);
     if (*trace_gen) return virtsim::trace_gen_command(gen);
-    if (*trace_convert) return virtsim::trace_convert_command(convert_inputs, convert_output, convert_limit);
+    if (*trace_convert) return virtsim::trace_convert_command(convert_inputs, convert_output, convert_limit, convert_limit_per_process);
   } catch (const virtsim::UserError& e) {
     std::fprintf(stderr, "virtsim: error: %s\n", e.what());
     return 2;

@@ -229,6 +229,8 @@ class Converter {
   void run_process(LackeyLog& log, std::uint32_t pid) {
     ++summary_.processes;
     ran.insert(pid);
+    const std::uint64_t memory_before = process_memory_records_;
+    process_memory_records_ = 0;
     std::vector<std::uint32_t> children;         // forked, not yet spliced, in fork order
     std::map<std::uint64_t, SyscallLine> pending;  // by thread: a call waiting for its result
     bool first_line = true, exited = false;
@@ -294,6 +296,7 @@ class Converter {
     for (auto& [tid, call] : pending)
       if (!exited) finish(pid, call, Outcome{}, children, exited);
     if (!exited) end_process(pid, children);
+    process_memory_records_ = memory_before;  // the parent's count again
   }
 
   static bool needs_result(const SyscallLine& s) {
@@ -451,6 +454,11 @@ class Converter {
 
   void write_memory(const TraceRecord& r) {
     if (stopped_) return;
+    if (options_.memory_limit_per_process && process_memory_records_ >= options_.memory_limit_per_process) {
+      if (process_memory_records_++ == options_.memory_limit_per_process) ++summary_.processes_capped;
+      return;
+    }
+    ++process_memory_records_;
     writer_.write(r);
     if (++summary_.memory_records == options_.memory_limit) {
       stopped_ = true;
@@ -462,6 +470,7 @@ class Converter {
   const LackeyConvertOptions& options_;
   LackeyConvertSummary& summary_;
   bool stopped_ = false;  // the memory limit was reached: every open process just exits
+  std::uint64_t process_memory_records_ = 0;  // of the process being converted
 };
 
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {

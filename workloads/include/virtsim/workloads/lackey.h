@@ -16,13 +16,18 @@ struct LackeyConvertOptions {
   // Stop after this many memory records (0: convert everything); the trace is still closed
   // properly: every started process gets its exit record, then roi_end.
   std::uint64_t memory_limit = 0;
+  // Keep at most this many memory records of each process (0: all); its process records
+  // (forks, maps, exit...) are all kept, so a multi-process sample keeps its whole structure.
+  std::uint64_t memory_limit_per_process = 0;
 };
 
 struct LackeyConvertSummary {
   std::uint64_t processes = 0;       // processes that got a switch record
+  std::uint64_t records = 0;         // every record written (filled in by the caller)
   std::uint64_t lines = 0;           // log lines read, all logs together
   std::uint64_t memory_records = 0;  // load/store/fetch records written
   bool limited = false;              // stopped at memory_limit
+  std::uint64_t processes_capped = 0; // processes cut at memory_limit_per_process
   std::vector<std::string> warnings; // e.g. a forked child without a log
 };
 

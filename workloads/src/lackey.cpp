@@ -376,12 +376,14 @@ class Converter {
           return;
         }
         break;
-      case kExitGroup: case kExit:
-        if (s.number == kExitGroup || s.tid == 1) {
-          end_process(pid, children);
-          exited = true;
-          return;
-        }
+      case kExitGroup:
+        end_process(pid, children);
+        exited = true;
+        return;
+      case kExit:
+        // The main thread's exit ends the process once its other threads are done too: at
+        // the end of the log, where the exit record is written. Another thread's is a syscall.
+        if (s.tid == 1) return;
         break;
       default: break;
     }

@@ -2,7 +2,7 @@
 words = ["page", "table", "walk", "guest", "host", "frame", "entry", "cache", "miss", "exit"]
 counts = {}
 state = 12345
-for _ in range(20000):
+for _ in range(2000):
     state = (state * 1103515245 + 12345) % 2**31   # fixed LCG: the same text every run
     word = words[state % len(words)] + str(state % 7)
     counts[word] = counts.get(word, 0) + 1

@@ -37,6 +37,6 @@ int trace_info_command(const std::string& path);
 int trace_cat_command(const std::string& path, std::uint64_t limit);
 int trace_gen_command(const TraceGenOptions& options);
 int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output, std::uint64_t limit,
-                          std::uint64_t limit_per_process);
+                          std::uint64_t limit_per_process, bool renumber_pids);
 
 }  // namespace virtsim

@@ -74,8 +74,9 @@ int trace_gen_command(const TraceGenOptions& o) {
 
 // Valgrind lackey logs, one per process (workloads/include/virtsim/workloads/lackey.h).
 int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output, std::uint64_t limit,
-                          std::uint64_t limit_per_process) {
+                          std::uint64_t limit_per_process, bool renumber_pids) {
   LackeyConvertOptions options;
+  options.renumber_pids = renumber_pids;
   options.memory_limit = limit;
   options.memory_limit_per_process = limit_per_process;
   LackeyConvertSummary summary;

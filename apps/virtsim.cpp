@@ -85,6 +85,7 @@ int sc_main(int argc, char* argv[]) {
   std::string convert_output;
   std::vector<std::string> convert_inputs;
   std::uint64_t convert_limit = 0, convert_limit_per_process = 0;
+  bool convert_renumber = false;
   auto* trace_convert = trace_cmd->add_subcommand(
       "convert", "convert Valgrind lackey --trace-mem=yes logs (one per process) into one trace");
   trace_convert->add_option("logs", convert_inputs, "lackey log files, FIFOs or directories of logs")->required();
@@ -92,6 +93,8 @@ int sc_main(int argc, char* argv[]) {
   trace_convert->add_option("--limit", convert_limit, "stop after this many memory records (the trace is closed properly)");
   trace_convert->add_option("--limit-per-process", convert_limit_per_process,
                             "keep at most this many memory records of each process (process records all kept)");
+  trace_convert->add_flag("--renumber-pids", convert_renumber,
+                          "number the processes 1 (the root), 2, 3... in fork order instead of their real pids");
 
   try {
     app.parse(argc, argv);
@@ -113,7 +116,8 @@ int sc_main(int argc, char* argv[]) {
     if (*trace_info) return virtsim::trace_info_command(trace_file);
     if (*trace_cat) return virtsim::trace_cat_command(trace_file, trace_limit);
     if (*trace_gen) return virtsim::trace_gen_command(gen);
-    if (*trace_convert) return virtsim::trace_convert_command(convert_inputs, convert_output, convert_limit, convert_limit_per_process);
+    if (*trace_convert) return virtsim::trace_convert_command(convert_inputs, convert_output, convert_limit, convert_limit_per_process,
+                                                                   convert_renumber);
   } catch (const virtsim::UserError& e) {
     std::fprintf(stderr, "virtsim: error: %s\n", e.what());
     return 2;

@@ -11,12 +11,13 @@
 #   -o DIR                 where the traces go (default: captures/, not committed)
 #   --limit N              cut each trace at N memory records (closed properly)
 #   --limit-per-process N  keep at most N memory records of each process (all process records kept)
-#   --keep-logs            keep the lackey logs (DIR/logs/RECIPE/); they are large
+#   --keep-logs            keep the lackey logs (in DIR/logs/RECIPE/); they are large
 #   RECIPE                 any of: gzip sort sqlite python gcc pipeline (default: all)
 #
 # Deterministic: address-space randomization off (setarch -R), an empty environment but
-# PATH and LC_ALL, fixed inputs (generated here or shipped in inputs/), fixed working
-# directory names. Output: DIR/RECIPE.vst, and `virtsim trace info` of each.
+# PATH and LC_ALL, fixed inputs (generated here or shipped in inputs/), a fixed scratch
+# directory (/tmp/virtsim-capture: one capture.sh at a time), processes renumbered 1, 2, 3...
+# Output: DIR/RECIPE.vst, and `virtsim trace info` of each.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -68,10 +69,13 @@ prepare_inputs() {
   cp "$here/inputs/inventory.sql" "$here/inputs/wordfreq.py" "$here/inputs/hello.c" "$dir/"
 }
 
+# The working directory and the log names end up in the traced programs' memory (the cwd,
+# Valgrind's options kept for its children), so they are the same whatever -o says.
+scratch=/tmp/virtsim-capture
 for recipe in "${recipes[@]}"; do
   recipe_command "$recipe"
-  work=$out/work/$recipe
-  logs=$out/logs/$recipe
+  work=$scratch/$recipe
+  logs=$scratch/$recipe.logs
   rm -rf "$work" "$logs"
   mkdir -p "$work" "$logs"
   prepare_inputs "$work"
@@ -79,7 +83,10 @@ for recipe in "${recipes[@]}"; do
   (cd "$work" && env -i PATH=/usr/bin:/bin LC_ALL=C setarch -R \
      valgrind --tool=lackey --trace-mem=yes --trace-children=yes --trace-syscalls=yes \
      --log-file="$logs/$recipe.%p" "${command[@]}" >"$recipe.stdout")
-  "$virtsim" trace convert "$logs" -o "$out/$recipe.vst" "${limit[@]}"
+  "$virtsim" trace convert "$logs" -o "$out/$recipe.vst" --renumber-pids "${limit[@]}"
   "$virtsim" trace info "$out/$recipe.vst"
-  $keep_logs || rm -rf "$logs"
+  if $keep_logs; then
+    rm -rf "$out/logs/$recipe" && mkdir -p "$out/logs" && mv "$logs" "$out/logs/$recipe"
+  fi
+  rm -rf "$logs" "$work"
 done

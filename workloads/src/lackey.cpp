@@ -214,8 +214,14 @@ class Converter {
   void write_pid(TraceRecordKind kind, std::uint32_t pid) {
     TraceRecord r;
     r.kind = kind;
-    r.pid = pid;
+    r.pid = trace_pid(pid);
     writer_.write(r);
+  }
+  // The pid a process has in the trace: its real pid, or with renumbering 1 for the root and
+  // 2, 3... in fork order, so that captures of the same program are the same bytes.
+  std::uint32_t trace_pid(std::uint32_t real) {
+    if (!options_.renumber_pids) return real;
+    return renumbered_.emplace(real, static_cast<std::uint32_t>(renumbered_.size() + 1)).first->second;
   }
   void write_syscall(std::uint64_t number) {
     TraceRecord r;
@@ -325,7 +331,7 @@ class Converter {
         if (outcome.success) {
           TraceRecord r;
           r.kind = TraceRecordKind::Mmap;
-          r.pid = pid;
+          r.pid = trace_pid(pid);
           r.address = outcome.value;
           r.length = arg(1);
           r.prot = static_cast<std::uint32_t>(arg(2));
@@ -337,7 +343,7 @@ class Converter {
         if (outcome.success) {
           TraceRecord r;
           r.kind = TraceRecordKind::Munmap;
-          r.pid = pid;
+          r.pid = trace_pid(pid);
           r.address = arg(0);
           r.length = arg(1);
           writer_.write(r);
@@ -348,7 +354,7 @@ class Converter {
         if (outcome.known) {  // brk answers the current break, moved or not
           TraceRecord r;
           r.kind = TraceRecordKind::Brk;
-          r.pid = pid;
+          r.pid = trace_pid(pid);
           r.address = outcome.value;
           writer_.write(r);
           return;
@@ -361,8 +367,8 @@ class Converter {
         if (!thread && child) {
           TraceRecord r;
           r.kind = TraceRecordKind::Fork;
-          r.pid = pid;
-          r.child = child;
+          r.pid = trace_pid(pid);
+          r.child = trace_pid(child);
           writer_.write(r);
           children.push_back(child);
           return;
@@ -473,6 +479,7 @@ class Converter {
   LackeyConvertSummary& summary_;
   bool stopped_ = false;  // the memory limit was reached: every open process just exits
   std::uint64_t process_memory_records_ = 0;  // of the process being converted
+  std::map<std::uint32_t, std::uint32_t> renumbered_;  // real pid -> trace pid
 };
 
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {

@@ -137,6 +137,11 @@ TEST_F(LackeyTest, WaitForOneChildRunsThatOneFirst) {
       "switch 32", "exec 32", "fetch 8192", "exit 32", "switch 30", "syscall 247",
       "switch 31", "exec 31", "fetch 4096", "exit 31", "switch 30", "exit 30", "roi_end"};
   EXPECT_EQ(convert({dir()}), expected);
+  LackeyConvertOptions renumber;
+  renumber.renumber_pids = true;  // the root is 1, then fork order: 31 is 2, 32 is 3
+  const auto lines = convert({dir()}, renumber);
+  EXPECT_EQ(std::vector<std::string>(lines.begin() + 1, lines.begin() + 7),
+            (std::vector<std::string>{"switch 1", "exec 1", "fork 1 2", "fork 1 3", "syscall 61", "switch 3"}));
 }
 
 TEST_F(LackeyTest, LimitsCloseEveryOpenProcess) {

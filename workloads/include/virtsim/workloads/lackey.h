@@ -19,6 +19,8 @@ struct LackeyConvertOptions {
   // Keep at most this many memory records of each process (0: all); its process records
   // (forks, maps, exit...) are all kept, so a multi-process sample keeps its whole structure.
   std::uint64_t memory_limit_per_process = 0;
+  // Number the processes 1 (the root), 2, 3... in fork order instead of their real pids.
+  bool renumber_pids = false;
 };
 
 struct LackeyConvertSummary {

@@ -14,7 +14,8 @@
 #   --keep-logs            keep the lackey logs (in DIR/logs/RECIPE/); they are large
 #   RECIPE                 any of: gzip sort sqlite python gcc pipeline (default: all)
 #
-# Deterministic: address-space randomization off (setarch -R), an empty environment but
+# Deterministic (up to a few stack loads, see workloads/samples/README.md): address-space
+# randomization off (setarch -R), an empty environment but
 # PATH and LC_ALL, fixed inputs (generated here or shipped in inputs/), a fixed scratch
 # directory (/tmp/virtsim-capture: one capture.sh at a time), processes renumbered 1, 2, 3...
 # Output: DIR/RECIPE.vst, and `virtsim trace info` of each.

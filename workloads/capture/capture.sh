@@ -34,7 +34,7 @@ while (($#)); do
     --limit-per-process) limit+=(--limit-per-process "$2"); shift 2 ;;
     --keep-logs) keep_logs=true; shift ;;
     --virtsim) virtsim=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     -*) echo "capture.sh: unknown option $1" >&2; exit 2 ;;
     *) recipes+=("$1"); shift ;;
   esac
@@ -44,8 +44,6 @@ for tool in valgrind setarch; do
   command -v "$tool" >/dev/null || { echo "capture.sh: $tool not found (see the packages above)" >&2; exit 1; }
 done
 [[ -x $virtsim ]] || { echo "capture.sh: $virtsim not built (scripts/setup default)" >&2; exit 1; }
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
 
 # The command of each recipe, run in its working directory, stdout to RECIPE.stdout.
 recipe_command() {
@@ -69,6 +67,10 @@ prepare_inputs() {
                printf "key%05d %d\n", x % 100000, x % 1000 } }' >"$dir/numbers.txt"
   cp "$here/inputs/inventory.sql" "$here/inputs/wordfreq.py" "$here/inputs/hello.c" "$dir/"
 }
+
+for recipe in "${recipes[@]}"; do recipe_command "$recipe"; done  # unknown names fail before anything runs
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
 
 # The working directory and the log names end up in the traced programs' memory (the cwd,
 # Valgrind's options kept for its children), so they are the same whatever -o says.

@@ -253,3 +253,17 @@ def test_committed_samples_read_as_documented(virtsim_binary):
         assert memory == expected["memory"], name
         for kind in ["fork", "exec", "exit", "mmap", "syscall"]:
             assert counts.get(kind, 0) == expected[kind], (name, kind)
+
+
+def test_a_multi_process_sample_runs_checked(virtsim_binary, tmp_path):
+    """gcc's sample (three processes) through the simulator, every walk checked; its process
+    records are counted and skipped until the guest OS model runs them."""
+    out = tmp_path / "gcc.h5"
+    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+                     "--set", f'workload.trace.path="{SAMPLES / "gcc.vst"}"', "--set", "system.mmu*.check=true")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+    expected = documented_sample_counts()["gcc.vst"]
+    assert metrics["system.cpu0.loads"] + metrics["system.cpu0.stores"] + metrics["system.cpu0.fetches"] \
+        == expected["memory"]
+    assert metrics["system.mmu0.checked"] == metrics["walk.count"] > 0

@@ -106,24 +106,30 @@ int run_command(const RunOptions& options) {
   // An exception thrown by a model's thread (a trace turning bad midway, say) reaches us as
   // an sc_report from sc_start. The statistics are plain objects, still readable: they are
   // written as a partial result, then the error is reported with exit status 1.
+  bool failed = false;
   std::string failure;
   try {
     sc_core::sc_start();
   } catch (const sc_core::sc_report& report) {
+    failed = true;
     failure = report.get_msg();
   } catch (const std::exception& e) {
+    failed = true;
     failure = e.what();
   }
+  if (failed && failure.empty()) failure = "unknown error";
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!failure.empty()) {
+  if (failed) {
     if (!options.quiet && tty) std::fprintf(stderr, "\n");
+    // Said first: should writing the partial result fail too, this error is not lost.
+    std::fprintf(stderr, "virtsim: simulation failed: %s\n", failure.c_str());
     system->record_final_statistics();
   } else if (!options.quiet && tty) {
     std::fprintf(stderr, "\rsimulating: 100%%\n");
   }
 
   RunRecord run;
-  if (!failure.empty()) {
+  if (failed) {
     run.status = "partial";
     run.error = failure;
   }
@@ -139,8 +145,7 @@ int run_command(const RunOptions& options) {
   ResultWriter writer(output, options.force);
   writer.write_run(run);
   writer.commit();
-  if (!failure.empty()) {
-    std::fprintf(stderr, "virtsim: simulation failed: %s\n", failure.c_str());
+  if (failed) {
     std::fprintf(stderr, "virtsim: partial result (status \"partial\"): %s\n",
                  std::filesystem::absolute(output).lexically_normal().c_str());
     return 1;

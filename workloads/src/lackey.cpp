@@ -129,7 +129,7 @@ std::uint64_t parse_argument(const std::string& text) {
 
 // The system call a "SYSCALL[pid,tid](number) ..." line starts or finishes.
 struct SyscallLine {
-  std::uint64_t tid = 0, number = 0;
+  std::uint64_t pid = 0, tid = 0, number = 0;
   bool completion = false;             // "... [async] --> result": the end of an earlier line
   std::vector<std::uint64_t> args;
   std::optional<std::string> result;   // the text after "-->", when on this line
@@ -159,8 +159,7 @@ Outcome parse_result(const std::string& text) {
 bool parse_syscall_line(const std::string& line, SyscallLine& s) {
   // SYSCALL[6458,1](12) sys_brk ( 0x0 ) --> [pre-success] Success(0x4035000)
   const char* p = line.c_str() + 8;  // past "SYSCALL["
-  std::uint64_t pid = 0;
-  if (!parse_decimal(p, pid) || *p++ != ',' || !parse_decimal(p, s.tid) || *p++ != ']' || *p++ != '(' ||
+  if (!parse_decimal(p, s.pid) || *p++ != ',' || !parse_decimal(p, s.tid) || *p++ != ']' || *p++ != '(' ||
       !parse_decimal(p, s.number) || *p++ != ')')
     return false;
   const std::string rest(p);
@@ -269,6 +268,9 @@ class Converter {
         SyscallLine s;
         if (!parse_syscall_line(line, s)) log.fail("malformed SYSCALL line: " + line.substr(0, 80));
         last_tid = s.tid;
+        if (log.pid() && s.pid != *log.pid())
+          log.fail("a system call of process " + std::to_string(s.pid) + " in the log of process " +
+                   std::to_string(*log.pid()) + ": one log per process is needed (--log-file=DIR/NAME.%p)");
         if (s.completion) {
           const auto it = pending.find(s.tid);
           if (it == pending.end()) continue;  // a call that needed no result

@@ -194,6 +194,14 @@ TEST_F(LackeyTest, BadInputNamesTheFileAndLine) {
   }
   log("bad.log", header(60, 1) + "SYSCALL[60,x](1) sys_write ( 1 )\n");
   EXPECT_THROW(convert({path}), FileError);
+  log("bad.log", header(60, 1) + "SYSCALL[61,1](39) sys_getpid ( )[sync] --> Success(0x3d)\n");
+  try {
+    convert({path});
+    FAIL() << "expected an error";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ":5: a system call of process 61 in the log of process 60"),
+              std::string::npos) << e.what();
+  }
   // Two roots: neither log's parent has a log.
   fs::remove(path);
   log("r.70", header(70, 1) + "I  00001000,1\n");

@@ -202,8 +202,12 @@ class Converter {
   std::map<std::uint32_t, std::string> logs;
   std::set<std::uint32_t> ran;  // processes whose records were written
 
+  // The whole trace but its roi_end: `switch root` first, then the region of interest.
   void run(LackeyLog& root) {
     write_pid(TraceRecordKind::Switch, pid_of(root));
+    TraceRecord roi_begin;
+    roi_begin.kind = TraceRecordKind::RoiBegin;
+    writer_.write(roi_begin);
     run_process(root, pid_of(root));
   }
 
@@ -511,9 +515,6 @@ LackeyConvertSummary convert_lackey_logs(const std::vector<std::string>& inputs,
   if (files.empty()) throw FileError("no lackey log to convert");
   LackeyConvertSummary summary;
   Converter converter(writer, options, summary);
-  TraceRecord roi;
-  roi.kind = TraceRecordKind::RoiBegin;
-  writer.write(roi);
   if (files.size() == 1) {
     LackeyLog root(files[0]);  // read once: may be a FIFO
     converter.run(root);
@@ -542,8 +543,9 @@ LackeyConvertSummary convert_lackey_logs(const std::vector<std::string>& inputs,
       if (!converter.ran.count(pid) && !summary.limited)
         summary.warnings.push_back(path + ": process " + std::to_string(pid) + " was never forked in its parent's log; left out");
   }
-  roi.kind = TraceRecordKind::RoiEnd;
-  writer.write(roi);
+  TraceRecord roi_end;
+  roi_end.kind = TraceRecordKind::RoiEnd;
+  writer.write(roi_end);
   return summary;
 }
 

@@ -99,7 +99,7 @@ TEST_F(LackeyTest, ChildrenRunWhereTheirParentWaits) {
                   " M 00004000,4\n"
                   "SYSCALL[11,1](231) exit_group( 0 ) --> [pre-success] Success(0x0)\n");
   const std::vector<std::string> expected = {
-      "roi_begin", "switch 10", "exec 10", "fetch 4096", "brk 10 20480", "mmap 10 28672 8192 3", "syscall 9",
+      "switch 10", "roi_begin", "exec 10", "fetch 4096", "brk 10 20480", "mmap 10 28672 8192 3", "syscall 9",
       "fork 10 11", "load 8192", "syscall 61",
       "switch 11", "exec 11", "fetch 12288", "munmap 11 28672 4096", "syscall 0", "load 16384", "store 16384",
       "exit 11", "switch 10",
@@ -119,7 +119,7 @@ TEST_F(LackeyTest, ForkedChildWithoutExecThreadsAndChildrenNeverWaitedFor) {
                   " L 00006000,4\n"
                   "SYSCALL[22,1](60) exit( 1 ) --> [pre-success] Success(0x0)\n");
   const std::vector<std::string> expected = {
-      "roi_begin", "switch 20", "exec 20", "syscall 56", "fork 20 22", "syscall 60", "fetch 20480",
+      "switch 20", "roi_begin", "exec 20", "syscall 56", "fork 20 22", "syscall 60", "fetch 20480",
       "switch 22", "load 24576", "exit 22", "switch 20", "exit 20", "roi_end"};
   EXPECT_EQ(convert({dir()}), expected);
 }
@@ -133,15 +133,16 @@ TEST_F(LackeyTest, WaitForOneChildRunsThatOneFirst) {
   log("w.31", header(31, 30) + "I  00001000,1\n");
   log("w.32", header(32, 30) + "I  00002000,1\n");
   const std::vector<std::string> expected = {
-      "roi_begin", "switch 30", "exec 30", "fork 30 31", "fork 30 32", "syscall 61",
+      "switch 30", "roi_begin", "exec 30", "fork 30 31", "fork 30 32", "syscall 61",
       "switch 32", "exec 32", "fetch 8192", "exit 32", "switch 30", "syscall 247",
       "switch 31", "exec 31", "fetch 4096", "exit 31", "switch 30", "exit 30", "roi_end"};
   EXPECT_EQ(convert({dir()}), expected);
   LackeyConvertOptions renumber;
   renumber.renumber_pids = true;  // the root is 1, then fork order: 31 is 2, 32 is 3
   const auto lines = convert({dir()}, renumber);
-  EXPECT_EQ(std::vector<std::string>(lines.begin() + 1, lines.begin() + 7),
-            (std::vector<std::string>{"switch 1", "exec 1", "fork 1 2", "fork 1 3", "syscall 61", "switch 3"}));
+  EXPECT_EQ(std::vector<std::string>(lines.begin(), lines.begin() + 7),
+            (std::vector<std::string>{"switch 1", "roi_begin", "exec 1", "fork 1 2", "fork 1 3", "syscall 61",
+                                      "switch 3"}));
 }
 
 TEST_F(LackeyTest, LimitsCloseEveryOpenProcess) {
@@ -156,7 +157,7 @@ TEST_F(LackeyTest, LimitsCloseEveryOpenProcess) {
   options.memory_limit = 3;
   LackeyConvertSummary summary;
   EXPECT_EQ(convert({dir()}, options, &summary),
-            (std::vector<std::string>{"roi_begin", "switch 40", "exec 40", "fetch 4096", "fork 40 41", "syscall 61",
+            (std::vector<std::string>{"switch 40", "roi_begin", "exec 40", "fetch 4096", "fork 40 41", "syscall 61",
                                       "switch 41", "exec 41", "fetch 8192", "fetch 8193", "exit 41", "switch 40",
                                       "exit 40", "roi_end"}));
   EXPECT_TRUE(summary.limited);
@@ -164,7 +165,7 @@ TEST_F(LackeyTest, LimitsCloseEveryOpenProcess) {
   options = {};
   options.memory_limit_per_process = 1;  // every process keeps its first record and its structure
   EXPECT_EQ(convert({dir()}, options, &summary),
-            (std::vector<std::string>{"roi_begin", "switch 40", "exec 40", "fetch 4096", "fork 40 41", "syscall 61",
+            (std::vector<std::string>{"switch 40", "roi_begin", "exec 40", "fetch 4096", "fork 40 41", "syscall 61",
                                       "switch 41", "exec 41", "fetch 8192", "exit 41", "switch 40", "exit 40",
                                       "roi_end"}));
   EXPECT_EQ(summary.processes_capped, 2u);
@@ -177,7 +178,7 @@ TEST_F(LackeyTest, OneLogAloneHeaderlessAndChildrenWithoutLogs) {
                         "SYSCALL[50,1](61) sys_wait4 ( 4294967295, 0x1fff00025c, 0, 0x0 ) --> [async] ...\n");
   LackeyConvertSummary summary;
   const auto lines = convert({path}, {}, &summary);
-  EXPECT_EQ(lines, (std::vector<std::string>{"roi_begin", "switch 1", "exec 1", "fetch 67221394", "store 137422177808",
+  EXPECT_EQ(lines, (std::vector<std::string>{"switch 1", "roi_begin", "exec 1", "fetch 67221394", "store 137422177808",
                                              "fork 1 51", "syscall 61", "switch 51", "exit 51", "switch 1", "exit 1",
                                              "roi_end"}));
   ASSERT_EQ(summary.warnings.size(), 1u);

@@ -51,7 +51,7 @@ recipe_command() {
     gzip)     command=(gzip -9 -c text.txt) ;;
     sort)     command=(sort --parallel=1 -k2,2n -k1,1 numbers.txt) ;;
     sqlite)   command=(sqlite3 -batch :memory: ".read inventory.sql") ;;
-    python)   command=(python3 -I -S wordfreq.py) ;;
+    python)   command=(env PYTHONHASHSEED=0 python3 -I -S wordfreq.py) ;;   # env execs python: one image
     gcc)      command=(gcc -pipe -O1 -c hello.c -o hello.o) ;;   # the driver forks cc1 and as
     pipeline) command=(sh -c 'seq 1 300 | sort -rn | head -n 3') ;;   # sh forks three children
     *) echo "capture.sh: unknown recipe '$1' (gzip sort sqlite python gcc pipeline)" >&2; exit 2 ;;

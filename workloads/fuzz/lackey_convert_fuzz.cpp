@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "virtsim/common/error.h"
@@ -15,8 +16,10 @@
 int sc_main(int, char*[]) { return 0; }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const std::string log = "/tmp/virtsim-lackey-fuzz-" + std::to_string(::getpid()) + ".log";
-  static const std::string trace = "/tmp/virtsim-lackey-fuzz-" + std::to_string(::getpid()) + ".vst";
+  // Scratch files under TMPDIR (scripts/fuzz-trace points it into build-fuzz/), one pair per process.
+  static const std::string stem =
+      (std::filesystem::temp_directory_path() / ("virtsim-lackey-fuzz-" + std::to_string(::getpid()))).string();
+  static const std::string log = stem + ".log", trace = stem + ".vst";
   if (std::FILE* f = std::fopen(log.c_str(), "wb")) {
     if (size) std::fwrite(data, 1, size, f);
     std::fclose(f);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "virtsim/common/error.h"
@@ -12,9 +13,11 @@
 
 namespace {
 
-// TraceReader reads a path: each input goes to one scratch file per fuzzing process.
+// TraceReader reads a path: each input goes to one scratch file per fuzzing process, under
+// TMPDIR (scripts/fuzz-trace points it into build-fuzz/).
 const std::string& scratch_path() {
-  static const std::string path = "/tmp/virtsim-trace-fuzz-" + std::to_string(::getpid()) + ".vst";
+  static const std::string path =
+      (std::filesystem::temp_directory_path() / ("virtsim-trace-fuzz-" + std::to_string(::getpid()) + ".vst")).string();
   return path;
 }
 

@@ -93,3 +93,4 @@ for recipe in "${recipes[@]}"; do
   fi
   rm -rf "$logs" "$work"
 done
+rmdir "$scratch" 2>/dev/null || true

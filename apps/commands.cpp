@@ -7,6 +7,8 @@
 #include <map>
 #include <unistd.h>
 
+#include <systemc>
+
 #include "virtsim/common/config.h"
 #include "virtsim/common/error.h"
 #include "virtsim/common/json.h"
@@ -101,11 +103,36 @@ int run_command(const RunOptions& options) {
   }
 
   const auto start = std::chrono::steady_clock::now();
-  sc_core::sc_start();
+  // An exception thrown by a model's thread (a trace turning bad midway, say) reaches us as
+  // an sc_report from sc_start. The statistics are plain objects, still readable: they are
+  // written as a partial result, then the error is reported with exit status 1.
+  bool failed = false;
+  std::string failure;
+  try {
+    sc_core::sc_start();
+  } catch (const sc_core::sc_report& report) {
+    failed = true;
+    failure = report.get_msg();
+  } catch (const std::exception& e) {
+    failed = true;
+    failure = e.what();
+  }
+  if (failed && failure.empty()) failure = "unknown error";
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!options.quiet && tty) std::fprintf(stderr, "\rsimulating: 100%%\n");
+  if (failed) {
+    if (!options.quiet && tty) std::fprintf(stderr, "\n");
+    // Said first: should writing the partial result fail too, this error is not lost.
+    std::fprintf(stderr, "virtsim: simulation failed: %s\n", failure.c_str());
+    system->record_final_statistics();
+  } else if (!options.quiet && tty) {
+    std::fprintf(stderr, "\rsimulating: 100%%\n");
+  }
 
   RunRecord run;
+  if (failed) {
+    run.status = "partial";
+    run.error = failure;
+  }
   run.run_id = "run0000";
   run.config_text = loaded.sources.text;
   run.parameters_json = loaded.params.resolved_json();
@@ -118,6 +145,11 @@ int run_command(const RunOptions& options) {
   ResultWriter writer(output, options.force);
   writer.write_run(run);
   writer.commit();
+  if (failed) {
+    std::fprintf(stderr, "virtsim: partial result (status \"partial\"): %s\n",
+                 std::filesystem::absolute(output).lexically_normal().c_str());
+    return 1;
+  }
 
   if (!options.quiet) {
     std::printf("virtsim %s: %s, seed %llu, %.2f s wall\n\n", version(), loaded.name.c_str(),
@@ -228,6 +260,7 @@ int stats_command(const std::string& path, bool as_json, bool all) {
     for (std::size_t r = 0; r < summary.runs.size(); ++r) {
       const auto& run = summary.runs[r];
       out += (r ? ",\n " : "\n ") + json::quote(run.run_id) + ": {\"status\": " + json::quote(run.status) +
+             (run.error.empty() ? "" : ", \"error\": " + json::quote(run.error)) +
              ", \"seed\": " + std::to_string(run.seed) + ", \"metrics\": {";
       const auto metrics = selected(run);
       for (std::size_t i = 0; i < metrics.size(); ++i)
@@ -241,6 +274,7 @@ int stats_command(const std::string& path, bool as_json, bool all) {
   for (const auto& run : summary.runs) {
     std::printf("%s (status %s, seed %llu)\n", run.run_id.c_str(), run.status.c_str(),
                 static_cast<unsigned long long>(run.seed));
+    if (!run.error.empty()) std::printf("  error: %s\n", run.error.c_str());
     for (const auto& [name, value] : selected(run)) std::printf("  %-28s %s\n", name.c_str(), format_number(value).c_str());
   }
   return 0;

@@ -36,6 +36,7 @@ struct TraceGenOptions {
 int trace_info_command(const std::string& path);
 int trace_cat_command(const std::string& path, std::uint64_t limit);
 int trace_gen_command(const TraceGenOptions& options);
-int trace_convert_command(const std::string& input, const std::string& output);
+int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output, std::uint64_t limit,
+                          std::uint64_t limit_per_process, bool renumber_pids);
 
 }  // namespace virtsim

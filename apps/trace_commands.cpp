@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "virtsim/common/error.h"
+#include "virtsim/workloads/lackey.h"
 #include "virtsim/workloads/synthetic.h"
 #include "virtsim/workloads/trace.h"
 
@@ -71,47 +72,36 @@ int trace_gen_command(const TraceGenOptions& o) {
   return 0;
 }
 
-// Valgrind lackey --trace-mem=yes lines: "I  addr,size" (an instruction fetch), " L addr,size",
-// " S addr,size", " M addr,size" (a load then a store); lines starting with "==" are Valgrind's.
-int trace_convert_command(const std::string& input, const std::string& output) {
-  std::ifstream in(input);
-  if (!in) throw FileError(input + ": cannot open the lackey log");
-  TraceWriter writer(output);
-  std::string line;
-  std::uint64_t number = 0;
-  TraceRecord roi;
-  roi.kind = TraceRecordKind::RoiBegin;
-  writer.write(roi);
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty() || line.rfind("==", 0) == 0 || line.rfind("--", 0) == 0) continue;
-    char op = 0;
-    unsigned long long address = 0;
-    unsigned size = 0;
-    if (std::sscanf(line.c_str(), " %c %llx,%u", &op, &address, &size) != 3 || size == 0)
-      throw FileError(input + ":" + std::to_string(number) + ": not a lackey line (expected \"I|L|S|M address,size\"): " +
-                      line.substr(0, 60));
-    TraceRecord r;
-    r.address = address;
-    r.size = static_cast<std::uint8_t>(size > 64 ? 64 : size);
-    switch (op) {
-      case 'I': r.kind = TraceRecordKind::Fetch; break;
-      case 'L': r.kind = TraceRecordKind::Load; break;
-      case 'S': r.kind = TraceRecordKind::Store; break;
-      case 'M':
-        r.kind = TraceRecordKind::Load;
-        writer.write(r);
-        r.kind = TraceRecordKind::Store;
-        break;
-      default:
-        throw FileError(input + ":" + std::to_string(number) + ": unknown lackey operation '" + std::string(1, op) + "'");
+// Valgrind lackey logs, one per process (workloads/include/virtsim/workloads/lackey.h).
+int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output, std::uint64_t limit,
+                          std::uint64_t limit_per_process, bool renumber_pids) {
+  LackeyConvertOptions options;
+  options.renumber_pids = renumber_pids;
+  options.memory_limit = limit;
+  options.memory_limit_per_process = limit_per_process;
+  LackeyConvertSummary summary;
+  {
+    TraceWriter writer(output);
+    try {
+      summary = convert_lackey_logs(inputs, writer, options);
+      writer.close();
+    } catch (...) {
+      // No half-converted trace left behind to be mistaken for a whole one.
+      try {
+        writer.close();
+      } catch (...) {
+      }
+      std::remove(output.c_str());
+      throw;
     }
-    writer.write(r);
+    summary.records = writer.records();
   }
-  roi.kind = TraceRecordKind::RoiEnd;
-  writer.write(roi);
-  writer.close();
-  std::printf("%s: %" PRIu64 " records from %" PRIu64 " lines\n", output.c_str(), writer.records(), number);
+  for (const auto& warning : summary.warnings) std::fprintf(stderr, "virtsim: warning: %s\n", warning.c_str());
+  std::string cut;
+  if (summary.limited) cut += ", stopped at --limit";
+  if (summary.processes_capped) cut += ", " + std::to_string(summary.processes_capped) + " processes cut at --limit-per-process";
+  std::printf("%s: %" PRIu64 " records (%" PRIu64 " processes, %" PRIu64 " memory records%s) from %" PRIu64 " lines\n",
+              output.c_str(), summary.records, summary.processes, summary.memory_records, cut.c_str(), summary.lines);
   return 0;
 }
 

@@ -68,7 +68,7 @@ int sc_main(int argc, char* argv[]) {
 
   auto* trace_cmd = app.add_subcommand("trace", "inspect, print, generate and convert trace files");
   trace_cmd->require_subcommand(1);
-  std::string trace_file, trace_input;
+  std::string trace_file;
   std::uint64_t trace_limit = 0;
   auto* trace_info = trace_cmd->add_subcommand("info", "header, blocks and records by kind");
   trace_info->add_option("file", trace_file, "trace file")->required();
@@ -83,9 +83,18 @@ int sc_main(int argc, char* argv[]) {
   trace_gen->add_option("--footprint-kib", gen.footprint_kib, "footprint in KiB");
   trace_gen->add_option("--seed", gen.seed, "random seed");
   std::string convert_output;
-  auto* trace_convert = trace_cmd->add_subcommand("convert", "convert a Valgrind lackey --trace-mem=yes log");
-  trace_convert->add_option("log", trace_input, "lackey log file")->required();
+  std::vector<std::string> convert_inputs;
+  std::uint64_t convert_limit = 0, convert_limit_per_process = 0;
+  bool convert_renumber = false;
+  auto* trace_convert = trace_cmd->add_subcommand(
+      "convert", "convert Valgrind lackey --trace-mem=yes logs (one per process) into one trace");
+  trace_convert->add_option("logs", convert_inputs, "lackey log files, FIFOs or directories of logs")->required();
   trace_convert->add_option("-o,--output", convert_output, "trace file to write")->required();
+  trace_convert->add_option("--limit", convert_limit, "stop after this many memory records (the trace is closed properly)");
+  trace_convert->add_option("--limit-per-process", convert_limit_per_process,
+                            "keep at most this many memory records of each process (process records all kept)");
+  trace_convert->add_flag("--renumber-pids", convert_renumber,
+                          "number the processes 1 (the root), 2, 3... in fork order instead of their real pids");
 
   try {
     app.parse(argc, argv);
@@ -107,7 +116,8 @@ int sc_main(int argc, char* argv[]) {
     if (*trace_info) return virtsim::trace_info_command(trace_file);
     if (*trace_cat) return virtsim::trace_cat_command(trace_file, trace_limit);
     if (*trace_gen) return virtsim::trace_gen_command(gen);
-    if (*trace_convert) return virtsim::trace_convert_command(trace_input, convert_output);
+    if (*trace_convert) return virtsim::trace_convert_command(convert_inputs, convert_output, convert_limit, convert_limit_per_process,
+                                                                   convert_renumber);
   } catch (const virtsim::UserError& e) {
     std::fprintf(stderr, "virtsim: error: %s\n", e.what());
     return 2;

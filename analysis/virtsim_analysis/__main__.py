@@ -19,9 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with load(args.file) as result:
             table = canonical_metrics(result)
+            statuses = {run: result.run_attrs(run) for run in result.run_ids}
     except (SchemaError, KeyError) as error:
         print(f"virtsim_analysis: error: {error.args[0]}", file=sys.stderr)
         return 2
+    for run, attrs in statuses.items():
+        if attrs.get("status") == "partial":  # the simulation stopped on an error: metrics so far
+            print(f"virtsim_analysis: warning: {run} is partial: {attrs.get('error', '')}", file=sys.stderr)
     if args.json:
         print(json.dumps({run: table.loc[run].to_dict() for run in table.index}, indent=1))
     else:

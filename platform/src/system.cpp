@@ -336,6 +336,10 @@ void System::control() {
   sc_core::sc_stop();
 }
 
+void System::record_final_statistics() {
+  if (context_.stats) context_.stats->dump_timeline(elapsed_cycles());
+}
+
 void System::dump_periodically() {
   const sc_core::sc_time interval = clock_->delay(dump_interval);
   for (;;) {

@@ -106,15 +106,23 @@ def test_unknown_command_line_option(virtsim_binary):
     expect_error(result, "--bogus")
 
 
-def test_failed_simulation_leaves_no_file(virtsim_binary, tmp_path):
-    # 64 MiB of footprint cannot fit in 16 MiB of simulated memory: the run dies mid-way.
+def test_failed_simulation_writes_a_partial_result(virtsim_binary, tmp_path):
+    # 64 MiB of footprint cannot fit in 16 MiB of simulated memory: the run dies mid-way,
+    # and what was simulated until then is kept, marked partial, with the error.
     out = tmp_path / "o.h5"
     result = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out), "--set", "system.memory.size_mib=16",
                      "--set", "workload.footprint_kib=65536", "--set", "workload.pattern=stream",
                      "--set", "workload.stride=4096")
     assert result.returncode == 1, result.stderr
     assert "out of simulated physical memory" in result.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [out]  # no temporary left behind
+    with h5py.File(out) as f:
+        run = f["runs/run0000"]
+        assert run.attrs["status"] == "partial"
+        assert "out of simulated physical memory" in run.attrs["error"]
+    # An existing file is still never overwritten without --force, and nothing is simulated.
+    again = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out))
+    expect_error(again, "exists")
 
 
 # ---- good input --------------------------------------------------------------------------

@@ -114,3 +114,31 @@ def test_timeline(tiny_result):
         assert (np.diff(cycles) >= 0).all()
         metric_names = {n.decode() for n in f["runs/run0000/metrics"]["name"]}
         assert set(columns[1:]) == metric_names
+
+
+def test_partial_run_attributes(virtsim_binary, tmp_path):
+    """A run that stops on an error midway: status "partial" and an "error" string, the rest as usual."""
+    from test_cli import virtsim
+    from virtsim_analysis import CANONICAL_METRICS as canonical
+
+    trace = tmp_path / "t.vst"
+    assert virtsim(virtsim_binary, "trace", "gen", "-o", str(trace), "--accesses", "100000").returncode == 0
+    data = trace.read_bytes()
+    trace.write_bytes(data[:len(data) * 2 // 3])
+    out = tmp_path / "partial.h5"
+    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+                     "--set", f'workload.trace.path="{trace}"')
+    assert result.returncode == 1
+    with h5py.File(out) as f:
+        assert f.attrs["schema_version"] == 1
+        run = f["runs/run0000"]
+        assert run.attrs["status"] == "partial"
+        assert isinstance(run.attrs["error"], str) and "truncated block" in run.attrs["error"]
+        names = {n.decode() for n in run["metrics"][()]["name"]}
+        assert set(canonical) <= names
+        assert run["timeline"].shape[0] >= 1
+
+
+def test_ok_run_has_no_error_attribute(tiny_result):
+    with h5py.File(tiny_result) as f:
+        assert "error" not in f["runs/run0000"].attrs

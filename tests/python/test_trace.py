@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import h5py
 import pytest
 
 from test_cli import virtsim, write, expect_error
@@ -75,3 +76,194 @@ def test_a_real_program_runs_checked(virtsim_binary, tmp_path, nested):
     assert metrics["system.cpu0.fetches"] == fetches
     assert metrics["system.mmu0.checked"] == metrics["walk.count"] > 0
     assert metrics["tlb.l1d.miss_rate"] < 0.05  # a real program has locality
+
+
+def process_records(binary, trace: Path) -> list[str]:
+    """The process records of a trace as text ("fork 10 -> 11", "switch pid 11", ...)."""
+    cat = virtsim(binary, "trace", "cat", str(trace))
+    assert cat.returncode == 0, cat.stderr
+    return [line for line in cat.stdout.splitlines() if line.split()[0] in {"fork", "exec", "exit", "switch"}]
+
+
+def lackey(log_file: str, *command: str, cwd: Path | None = None) -> None:
+    subprocess.run(["setarch", "-R", "valgrind", "--tool=lackey", "--trace-mem=yes", "--trace-children=yes",
+                    "--trace-syscalls=yes", f"--log-file={log_file}", *command],
+                   check=True, capture_output=True, timeout=600, cwd=cwd)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_a_multi_process_capture_is_serialized(virtsim_binary, tmp_path):
+    """sh forks two children: one log each, one trace with fork/exec/exit/switch in order."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lackey(f"{logs}/sh.%p", "sh", "-c", "/bin/true; /bin/true")
+    pids = sorted(int(p.name.split(".")[1]) for p in logs.iterdir())
+    assert len(pids) == 3
+    root, first, second = pids  # pids grow: the shell, then its children in fork order
+    trace = tmp_path / "sh.vst"
+    converted = virtsim(virtsim_binary, "trace", "convert", str(logs), "-o", str(trace))
+    assert converted.returncode == 0, converted.stderr
+    assert "3 processes" in converted.stdout
+    assert process_records(virtsim_binary, trace) == [
+        f"switch pid {root}", f"exec pid {root}",
+        f"fork {root} -> {first}", f"switch pid {first}", f"exec pid {first}", f"exit pid {first}",
+        f"switch pid {root}",
+        f"fork {root} -> {second}", f"switch pid {second}", f"exec pid {second}", f"exit pid {second}",
+        f"switch pid {root}", f"exit pid {root}"]
+    info = virtsim(virtsim_binary, "trace", "info", str(trace)).stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in info.splitlines()[1:]}
+    assert counts["mmap"] > 3 * 5 and counts["brk"] >= 3 and counts["syscall"] > 50
+    # The same logs given one by one, in any order, make the same trace.
+    again = tmp_path / "again.vst"
+    files = sorted(map(str, logs.iterdir()), reverse=True)
+    assert virtsim(virtsim_binary, "trace", "convert", *files, "-o", str(again)).returncode == 0
+    assert again.read_bytes() == trace.read_bytes()
+    # It runs: process records are counted and skipped until the guest OS model runs them.
+    out = tmp_path / "sh.h5"
+    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+                     "--set", f'workload.trace.path="{trace}"')
+    assert result.returncode == 0, result.stderr
+    # A limit cuts the capture short and still closes every process.
+    cut = tmp_path / "cut.vst"
+    limited = virtsim(virtsim_binary, "trace", "convert", str(logs), "-o", str(cut), "--limit", "400000")
+    assert limited.returncode == 0 and "stopped at --limit" in limited.stdout, limited.stdout
+    records = process_records(virtsim_binary, cut)
+    assert records[-1] == f"exit pid {root}"
+    forks = sum(r.startswith("fork") for r in records)
+    assert forks >= 1 and sum(r.startswith("exit") for r in records) == forks + 1  # every process exits
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_a_single_log_streams_through_a_fifo(virtsim_binary, tmp_path):
+    fifo = tmp_path / "true.fifo"
+    os.mkfifo(fifo)
+    trace = tmp_path / "true.vst"
+    env = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    reader = subprocess.Popen([str(virtsim_binary), "trace", "convert", str(fifo), "-o", str(trace)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lackey(str(fifo), "/bin/true")
+    stdout, stderr = reader.communicate(timeout=300)
+    assert reader.returncode == 0, stderr
+    assert "1 processes" in stdout
+    records = process_records(virtsim_binary, trace)
+    assert records[0].startswith("switch pid") and records[-1].startswith("exit pid")
+
+
+def test_bad_lackey_logs_name_file_and_line_and_leave_no_trace(virtsim_binary, tmp_path):
+    log = write(tmp_path / "p.log", "==7== Lackey\n==7== Parent PID: 1\nI  0401b792,2\n L 1fff,8,9\n")
+    out = tmp_path / "p.vst"
+    expect_error(virtsim(virtsim_binary, "trace", "convert", str(log), "-o", str(out)), f"{log}:4: not a lackey line")
+    assert not out.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    expect_error(virtsim(virtsim_binary, "trace", "convert", str(empty), "-o", str(out)), "no lackey logs")
+
+
+def test_every_bad_trace_names_the_byte(virtsim_binary, tmp_path):
+    trace = tmp_path / "g.vst"
+    virtsim(virtsim_binary, "trace", "gen", "-o", str(trace), "--accesses", "500")
+    data = trace.read_bytes()
+    bad = tmp_path / "bad.vst"
+    cases = [
+        (data[:10], "byte 10: truncated header"),
+        (data[:20], "byte 16: truncated block header"),
+        (data[:8] + b"\x02\x00" + data[10:], "byte 8: unsupported trace version 2"),
+        (data[:16] + b"\xff\xff\xff\x7f" + data[20:], "byte 16: block sizes out of range"),
+        (data[:30] + bytes(b ^ 0x5A for b in data[30:]), "byte 28: corrupted block"),
+    ]
+    for content, message in cases:
+        bad.write_bytes(content)
+        expect_error(virtsim(virtsim_binary, "trace", "info", str(bad)), str(bad), message)
+
+
+def cut_trace(virtsim_binary, tmp_path: Path) -> tuple[bytes, int]:
+    """A valid trace of many blocks, and the offset of a block header in its middle."""
+    trace = tmp_path / "whole.vst"
+    assert virtsim(virtsim_binary, "trace", "gen", "-o", str(trace), "--accesses", "200000").returncode == 0
+    data = trace.read_bytes()
+    offset = 16
+    offsets = []
+    while offset < len(data):
+        offsets.append(offset)
+        offset += 12 + int.from_bytes(data[offset:offset + 4], "little")
+    return data, offsets[len(offsets) // 2]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupted"])
+def test_a_trace_turning_bad_midway_leaves_a_partial_result(virtsim_binary, tmp_path, damage):
+    data, block = cut_trace(virtsim_binary, tmp_path)
+    if damage == "truncated":
+        bad_bytes, message = data[:block + 12 + 100], f"byte {block + 12}: truncated block"
+    else:
+        # The zstd frame's magic number damaged: zstd has no checksum to catch damage elsewhere.
+        bad_bytes = data[:block + 12] + b"\0\0\0\0" + data[block + 16:]
+        message = f"byte {block + 12}: corrupted block"
+    bad = tmp_path / "bad.vst"
+    bad.write_bytes(bad_bytes)
+    out = tmp_path / "partial.h5"
+    result = virtsim(virtsim_binary, "run", "-o", str(out), "--set", 'workload.kind="trace"',
+                     "--set", f'workload.trace.path="{bad}"')
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert message in result.stderr and "partial" in result.stderr
+    with h5py.File(out) as f:
+        run = f["runs/run0000"]
+        assert run.attrs["status"] == "partial"
+        assert message in run.attrs["error"] and str(bad) in run.attrs["error"]
+        metrics = {n.decode(): v for n, v in zip(run["metrics"]["name"], run["metrics"]["value"])}
+        assert metrics["sim.instructions"] > 0 and metrics["sim.cycles"] > 0
+        assert run["timeline"].shape[0] >= 1  # the statistics reached, as a final row
+    stats = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json").stdout)["run0000"]
+    assert stats["status"] == "partial" and message in stats["error"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "analysis"))
+    summary = subprocess.run(["/usr/bin/python3", "-m", "virtsim_analysis", "summary", str(out)],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert summary.returncode == 0 and "run0000 is partial" in summary.stderr, summary.stderr
+    # Without --force the partial file stays.
+    assert virtsim(virtsim_binary, "run", "-o", str(out), "--set", 'workload.kind="trace"',
+                   "--set", f'workload.trace.path="{bad}"').returncode == 2
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "workloads" / "samples"
+
+
+def documented_sample_counts() -> dict[str, dict[str, int]]:
+    """The table of workloads/samples/README.md: sample file -> records by kind."""
+    lines = [l for l in (SAMPLES / "README.md").read_text().splitlines() if l.startswith("| `")]
+    header = next(l for l in (SAMPLES / "README.md").read_text().splitlines() if l.startswith("| sample"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    table = {}
+    for line in lines:
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        table[cells[0]] = {k: int(v) for k, v in zip(columns[1:], cells[1:]) if v.isdigit()}
+    return table
+
+
+def test_committed_samples_read_as_documented(virtsim_binary):
+    table = documented_sample_counts()
+    assert len(table) >= 4 and set(table) == {p.name for p in SAMPLES.glob("*.vst")}
+    for name, expected in table.items():
+        path = SAMPLES / name
+        assert path.stat().st_size < 300 * 1024, name
+        info = virtsim(virtsim_binary, "trace", "info", str(path))
+        assert info.returncode == 0, info.stderr
+        total = int(info.stdout.splitlines()[0].split()[-2])
+        counts = {line.split()[0]: int(line.split()[1]) for line in info.stdout.splitlines()[1:]}
+        memory = counts.get("load", 0) + counts.get("store", 0) + counts.get("fetch", 0)
+        assert total == expected["records"], name
+        assert memory == expected["memory"], name
+        for kind in ["fork", "exec", "exit", "mmap", "syscall"]:
+            assert counts.get(kind, 0) == expected[kind], (name, kind)
+
+
+def test_a_multi_process_sample_runs_checked(virtsim_binary, tmp_path):
+    """gcc's sample (three processes) through the simulator, every walk checked; its process
+    records are counted and skipped until the guest OS model runs them."""
+    out = tmp_path / "gcc.h5"
+    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+                     "--set", f'workload.trace.path="{SAMPLES / "gcc.vst"}"', "--set", "system.mmu*.check=true")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+    expected = documented_sample_counts()["gcc.vst"]
+    assert metrics["system.cpu0.loads"] + metrics["system.cpu0.stores"] + metrics["system.cpu0.fetches"] \
+        == expected["memory"]
+    assert metrics["system.mmu0.checked"] == metrics["walk.count"] > 0

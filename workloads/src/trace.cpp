@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "virtsim/common/error.h"
@@ -184,11 +185,30 @@ bool TraceReader::load_block() {
   if (raw > (64u << 20) || compressed > (64u << 20))
     fail(file_offset_, "block sizes out of range (compressed " + std::to_string(compressed) + ", raw " +
                            std::to_string(raw) + ")");
-  std::vector<char> data(compressed);
-  in_.read(data.data(), compressed);
-  if (static_cast<std::uint32_t>(in_.gcount()) < compressed)
+  // Read in steps, so that a header claiming 64 MiB in a short (or garbled) file costs no more
+  // memory than the bytes really there.
+  std::vector<char> data;
+  std::uint32_t got_data = 0;
+  while (got_data < compressed) {
+    const std::uint32_t step = std::min<std::uint32_t>(compressed - got_data, 1u << 20);
+    data.resize(got_data + step);
+    in_.read(data.data() + got_data, step);
+    got_data += static_cast<std::uint32_t>(in_.gcount());
+    if (in_.gcount() < step) break;
+  }
+  if (got_data < compressed)
     fail(file_offset_ + 12, "truncated block: " + std::to_string(compressed) + " compressed bytes expected, " +
-                                std::to_string(in_.gcount()) + " found");
+                                std::to_string(got_data) + " found");
+  // The writer's frames state their decompressed size: check it against the header before
+  // allocating the raw block.
+  const unsigned long long frame_size = ZSTD_getFrameContentSize(data.data(), compressed);
+  if (frame_size == ZSTD_CONTENTSIZE_ERROR)
+    fail(file_offset_ + 12, "corrupted block: not a zstd frame");
+  if (frame_size != raw)
+    fail(file_offset_ + 12, "corrupted block: the zstd frame holds " +
+                                (frame_size == ZSTD_CONTENTSIZE_UNKNOWN ? std::string("an unstated number of")
+                                                                        : std::to_string(frame_size)) +
+                                " bytes, the block header says " + std::to_string(raw));
   block_.resize(raw);
   const std::size_t n = ZSTD_decompress(block_.data(), raw, data.data(), compressed);
   if (ZSTD_isError(n) || n != raw)

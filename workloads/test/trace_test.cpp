@@ -1,6 +1,7 @@
 #include "virtsim/workloads/trace.h"
 
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -179,6 +180,82 @@ TEST(Trace, BadInputNamesTheFileAndTheByteOffset) {
   std::remove(good.c_str());
   std::remove(bad.c_str());
   EXPECT_THROW(TraceReader(temp_path("does-not-exist.vst")), FileError);
+}
+
+// A header and one hand-made block: the 12-byte block header as given, then `payload`.
+std::vector<char> one_block(std::uint32_t compressed, std::uint32_t raw, std::uint32_t count,
+                            const std::vector<char>& payload) {
+  std::vector<char> v(kTraceMagic, kTraceMagic + 8);
+  v.insert(v.end(), {1, 0, 0, 0, 0, 0, 0, 0});
+  for (const std::uint32_t field : {compressed, raw, count})
+    for (int i = 0; i < 4; ++i) v.push_back(static_cast<char>(field >> (8 * i)));
+  v.insert(v.end(), payload.begin(), payload.end());
+  return v;
+}
+
+std::vector<char> zstd_frame(const std::vector<char>& raw) {
+  std::vector<char> out(ZSTD_compressBound(raw.size()));
+  out.resize(ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 1));
+  return out;
+}
+
+// Found while fuzzing (scripts/fuzz-trace): a header claiming a 64 MiB block made the reader
+// allocate 64 MiB for the compressed bytes and 64 MiB more for the raw ones, whatever the
+// file held; a 28-byte input cost 128 MiB. Now the data is read in steps and the zstd frame's
+// stated size is checked against the header before the raw block is allocated.
+TEST(Trace, BlockHeadersClaimingMoreThanTheFileHoldsFailCheaply) {
+  const std::string bad = temp_path("claims.vst");
+  write_all(bad, one_block(64u << 20, 64u << 20, 1, {'x', 'y'}));
+  expect_error(bad, "byte 28: truncated block: 67108864 compressed bytes expected, 2 found");
+  const auto frame = zstd_frame({0x07});  // one roi_end record
+  write_all(bad, one_block(static_cast<std::uint32_t>(frame.size()), 64u << 20, 1, frame));
+  expect_error(bad, "byte 28: corrupted block: the zstd frame holds 1 bytes, the block header says 67108864");
+  write_all(bad, one_block(4, 1, 1, {'n', 'o', 'p', 'e'}));
+  expect_error(bad, "byte 28: corrupted block: not a zstd frame");
+  write_all(bad, one_block(static_cast<std::uint32_t>(frame.size()), 1, 1, frame));
+  TraceReader reader(bad);  // the same frame with the right sizes is a good trace
+  EXPECT_EQ(reader.next()->kind, TraceRecordKind::RoiEnd);
+  EXPECT_FALSE(reader.next());
+  std::remove(bad.c_str());
+}
+
+TEST(Trace, BlockSizesOutOfRangeAndRecordsPastTheirBlock) {
+  const std::string bad = temp_path("range.vst");
+  write_all(bad, one_block(1, (64u << 20) + 1, 1, {}));
+  expect_error(bad, "byte 16: block sizes out of range");
+  const auto load = zstd_frame({0x02, 8});  // a load missing its address
+  write_all(bad, one_block(static_cast<std::uint32_t>(load.size()), 2, 1, load));
+  expect_error(bad, "byte 16: record runs past the end of its block");
+  const auto extra = zstd_frame({0x06, 0x07});  // two records, the header says one
+  write_all(bad, one_block(static_cast<std::uint32_t>(extra.size()), 2, 1, extra));
+  expect_error(bad, "byte 16: block has bytes after its last record");
+  const auto instr = zstd_frame({0x05, static_cast<char>(0xff), 0, 0, 1});
+  write_all(bad, one_block(static_cast<std::uint32_t>(instr.size()), 5, 1, instr));
+  expect_error(bad, "byte 16: unknown instruction 255");
+  const auto number = zstd_frame(std::vector<char>{0x01, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0});
+  write_all(bad, one_block(static_cast<std::uint32_t>(number.size()), 12, 1, number));
+  expect_error(bad, "byte 16: malformed number");
+  const auto size = zstd_frame({0x03, 65, 0});
+  write_all(bad, one_block(static_cast<std::uint32_t>(size.size()), 3, 1, size));
+  expect_error(bad, "byte 16: memory record with size 65");
+  std::remove(bad.c_str());
+}
+
+TEST(Trace, RecordOffsetIsTheBlockOfTheLastRecord) {
+  const std::string path = temp_path("offsets.vst");
+  {
+    TraceWriter w(path, 1);  // one record per block
+    for (int i = 0; i < 3; ++i) w.write(every_kind()[1]);
+  }
+  TraceReader reader(path);
+  std::vector<std::uint64_t> offsets;
+  while (reader.next()) offsets.push_back(reader.record_offset());
+  ASSERT_EQ(offsets.size(), 3u);
+  EXPECT_EQ(offsets[0], 16u);
+  const auto block_bytes = offsets[1] - offsets[0];  // equal blocks: the same record each
+  EXPECT_GT(block_bytes, 12u);
+  EXPECT_EQ(offsets[2], offsets[1] + block_bytes);
+  std::remove(path.c_str());
 }
 
 }  // namespace

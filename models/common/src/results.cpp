@@ -184,6 +184,7 @@ void ResultWriter::write_run(const RunRecord& run) {
     string_attribute(group, "parameters", run.parameters_json);
     number_attribute(group, "seed", H5::PredType::NATIVE_UINT64, run.seed);
     string_attribute(group, "status", run.status);
+    if (!run.error.empty()) string_attribute(group, "error", run.error);
     number_attribute(group, "wall_seconds", H5::PredType::NATIVE_DOUBLE, run.wall_seconds);
     number_attribute(group, "simulated_seconds", H5::PredType::NATIVE_DOUBLE, run.simulated_seconds);
 
@@ -312,6 +313,7 @@ ResultSummary read_result_summary(const std::string& path) {
       run.run_id = runs.getObjnameByIdx(i);
       H5::Group group = runs.openGroup(run.run_id);
       group.openAttribute("status").read(vlen_string(), run.status);
+      if (group.attrExists("error")) group.openAttribute("error").read(vlen_string(), run.error);
       group.openAttribute("seed").read(H5::PredType::NATIVE_UINT64, &run.seed);
       H5::DataSet metrics = group.openDataSet("metrics");
       hsize_t count = 0;

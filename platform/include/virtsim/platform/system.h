@@ -40,6 +40,9 @@ class System : public sc_core::sc_module {
   Cycles elapsed_cycles() const;
   // Guest memory references issued by all workloads, warm-up included (for throughput).
   std::uint64_t guest_references() const;
+  // After a simulation that stopped on an error: the timeline's final row, as control()
+  // writes it at a normal end, so a partial result ends with the statistics reached.
+  void record_final_statistics();
   // Per exit reason, summed over the vCPUs: the result file's exits table.
   std::vector<ExitRecord> exit_records() const;
   // Called now and then during simulation with the share of the workload done (0..1).

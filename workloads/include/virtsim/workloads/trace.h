@@ -85,6 +85,9 @@ class TraceReader {
   std::uint16_t version() const { return version_; }
   std::uint64_t blocks_read() const { return blocks_; }
   std::uint64_t records_read() const { return records_; }
+  // Byte offset of the block header of the block holding the last record next() returned,
+  // for error messages about that record.
+  std::uint64_t record_offset() const { return block_offset_; }
 
  private:
   bool load_block();

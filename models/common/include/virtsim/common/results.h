@@ -28,7 +28,8 @@ struct RunRecord {
   std::string config_text;      // the experiment config as the user gave it (all files, in order)
   std::string parameters_json;  // every parameter's resolved value
   std::uint64_t seed = 0;
-  std::string status = "ok";    // "ok", or "failed: <reason>"
+  std::string status = "ok";    // "ok", or "partial" (the simulation stopped on an error)
+  std::string error;            // the error that stopped a partial run (attribute written only then)
   double wall_seconds = 0.0;
   double simulated_seconds = 0.0;
   const StatRegistry* stats = nullptr;  // metrics, histograms, vectors, matrices, timeline
@@ -67,6 +68,7 @@ void check_output_path(const std::string& path, bool force);
 struct RunSummary {
   std::string run_id;
   std::string status;
+  std::string error;  // empty unless the run is partial
   std::uint64_t seed = 0;
   std::map<std::string, double> metrics;
 };

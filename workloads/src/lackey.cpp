@@ -1,0 +1,552 @@
+#include "virtsim/workloads/lackey.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "virtsim/common/error.h"
+
+namespace virtsim {
+namespace {
+
+namespace fs = std::filesystem;
+
+// x86-64 Linux system call numbers the converter gives a meaning to.
+enum SyscallNumber : std::uint64_t {
+  kMmap = 9, kMunmap = 11, kBrk = 12, kClone = 56, kFork = 57, kVfork = 58, kExecve = 59, kExit = 60,
+  kWait4 = 61, kExitGroup = 231, kWaitid = 247, kExecveat = 322, kClone3 = 435,
+};
+constexpr std::uint64_t kCloneThread = 0x10000;  // CLONE_THREAD: a new thread, not a process
+constexpr std::uint64_t kPidP = 1;              // waitid's P_PID id type
+
+// One process's log, read line by line. The header (Valgrind's "==PID== ..." lines before the
+// first event) names the pid and the parent pid.
+class LackeyLog {
+ public:
+  explicit LackeyLog(std::string path) : path_(std::move(path)), in_(path_) {
+    if (!in_) throw FileError(path_ + ": cannot open the lackey log");
+    read_header();
+  }
+  const std::string& path() const { return path_; }
+  std::uint64_t line_number() const { return line_number_; }
+  std::optional<std::uint32_t> pid() const { return pid_; }
+  std::optional<std::uint32_t> parent() const { return parent_; }
+
+  // The next line of the log after the header; false at its end.
+  bool next(std::string& line) {
+    if (lookahead_) {
+      line = std::move(*lookahead_);
+      lookahead_.reset();
+      return true;
+    }
+    if (!std::getline(in_, line)) {
+      if (in_.bad()) throw FileError(path_ + ":" + std::to_string(line_number_) + ": reading the lackey log failed");
+      return false;
+    }
+    ++line_number_;
+    return true;
+  }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw FileError(path_ + ":" + std::to_string(line_number_) + ": " + what);
+  }
+
+ private:
+  void read_header() {
+    std::string line;
+    while (std::getline(in_, line)) {
+      ++line_number_;
+      if (line.rfind("==", 0) != 0) {
+        lookahead_ = std::move(line);
+        return;
+      }
+      // "==6458== Parent PID: 6454" and the pid between the "==" of every header line.
+      const char* text = line.c_str() + 2;
+      char* end = nullptr;
+      const unsigned long pid = std::strtoul(text, &end, 10);
+      if (end != text && std::strncmp(end, "==", 2) == 0) {
+        pid_ = static_cast<std::uint32_t>(pid);
+        const char* rest = end + 2;
+        while (*rest == ' ') ++rest;
+        if (std::strncmp(rest, "Parent PID:", 11) == 0)
+          parent_ = static_cast<std::uint32_t>(std::strtoul(rest + 11, nullptr, 10));
+      }
+    }
+  }
+
+  std::string path_;
+  std::ifstream in_;
+  std::uint64_t line_number_ = 0;
+  std::optional<std::string> lookahead_;
+  std::optional<std::uint32_t> pid_, parent_;
+};
+
+bool parse_hex(const char*& p, std::uint64_t& value) {
+  const char* start = p;
+  value = 0;
+  for (;; ++p) {
+    const char c = *p;
+    unsigned digit;
+    if (c >= '0' && c <= '9') digit = static_cast<unsigned>(c - '0');
+    else if (c >= 'a' && c <= 'f') digit = static_cast<unsigned>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') digit = static_cast<unsigned>(c - 'A' + 10);
+    else break;
+    if (p - start >= 16) return false;  // more than 64 bits
+    value = value << 4 | digit;
+  }
+  return p != start;
+}
+
+bool parse_decimal(const char*& p, std::uint64_t& value) {
+  const char* start = p;
+  value = 0;
+  for (; *p >= '0' && *p <= '9'; ++p) {
+    if (p - start >= 19) return false;
+    value = value * 10 + static_cast<std::uint64_t>(*p - '0');
+  }
+  return p != start;
+}
+
+// A syscall argument as Valgrind prints it: decimal, or 0x-prefixed hex possibly followed by
+// a string in parentheses ("0x4034bb0(/usr/lib/...)").
+std::uint64_t parse_argument(const std::string& text) {
+  const char* p = text.c_str();
+  while (*p == ' ') ++p;
+  std::uint64_t v = 0;
+  if (p[0] == '0' && p[1] == 'x') {
+    p += 2;
+    parse_hex(p, v);
+  } else {
+    parse_decimal(p, v);
+  }
+  return v;
+}
+
+// The system call a "SYSCALL[pid,tid](number) ..." line starts or finishes.
+struct SyscallLine {
+  std::uint64_t pid = 0, tid = 0, number = 0;
+  bool completion = false;             // "... [async] --> result": the end of an earlier line
+  std::vector<std::uint64_t> args;
+  std::optional<std::string> result;   // the text after "-->", when on this line
+  std::optional<std::uint32_t> created_child;  // "fork: process P created child C"
+};
+
+struct Outcome {
+  bool known = false, success = false;
+  std::uint64_t value = 0;
+};
+
+// "[pre-success] Success(0x1943)", "Failure(0x2)", "[async] ...", "NoWriteResult".
+Outcome parse_result(const std::string& text) {
+  Outcome o;
+  const auto success = text.find("Success(");
+  const auto failure = text.find("Failure(");
+  if (success != std::string::npos) {
+    o.known = o.success = true;
+    o.value = parse_argument(text.substr(success + 8));
+  } else if (failure != std::string::npos) {
+    o.known = true;
+    o.value = parse_argument(text.substr(failure + 8));
+  }
+  return o;
+}
+
+bool parse_syscall_line(const std::string& line, SyscallLine& s) {
+  // SYSCALL[6458,1](12) sys_brk ( 0x0 ) --> [pre-success] Success(0x4035000)
+  const char* p = line.c_str() + 8;  // past "SYSCALL["
+  if (!parse_decimal(p, s.pid) || *p++ != ',' || !parse_decimal(p, s.tid) || *p++ != ']' || *p++ != '(' ||
+      !parse_decimal(p, s.number) || *p++ != ')')
+    return false;
+  const std::string rest(p);
+  const auto arrow = rest.find("-->");
+  if (arrow != std::string::npos) s.result = rest.substr(arrow + 3);
+  if (rest.rfind(" ... [async]", 0) == 0) {
+    s.completion = true;
+    return s.result.has_value();
+  }
+  // Arguments: the outermost "( ... )" before the arrow, split at top-level commas.
+  const std::string call = rest.substr(0, arrow);
+  const auto open = call.find(" ( ");
+  if (open != std::string::npos) {
+    int depth = 0;
+    std::string current;
+    for (std::size_t i = open + 3; i < call.size(); ++i) {
+      const char c = call[i];
+      if (c == '(') ++depth;
+      if (c == ')' && depth-- == 0) break;
+      if (c == ',' && depth == 0) {
+        s.args.push_back(parse_argument(current));
+        current.clear();
+      } else {
+        current += c;
+      }
+    }
+    if (current.find_first_not_of(' ') != std::string::npos) s.args.push_back(parse_argument(current));
+  }
+  const auto created = call.find("created child ");
+  if (created != std::string::npos) s.created_child = static_cast<std::uint32_t>(parse_argument(call.substr(created + 14)));
+  return true;
+}
+
+class Converter {
+ public:
+  Converter(TraceWriter& writer, const LackeyConvertOptions& options, LackeyConvertSummary& summary)
+      : writer_(writer), options_(options), summary_(summary) {}
+
+  // Logs by pid, for the children a process forks (empty with a single input).
+  std::map<std::uint32_t, std::string> logs;
+  std::set<std::uint32_t> ran;  // processes whose records were written
+
+  // The whole trace but its roi_end: `switch root` first, then the region of interest.
+  void run(LackeyLog& root) {
+    write_pid(TraceRecordKind::Switch, pid_of(root));
+    TraceRecord roi_begin;
+    roi_begin.kind = TraceRecordKind::RoiBegin;
+    writer_.write(roi_begin);
+    run_process(root, pid_of(root));
+  }
+
+ private:
+  std::uint32_t pid_of(const LackeyLog& log) const { return log.pid().value_or(1); }
+
+  void write_pid(TraceRecordKind kind, std::uint32_t pid) {
+    TraceRecord r;
+    r.kind = kind;
+    r.pid = trace_pid(pid);
+    writer_.write(r);
+  }
+  // The pid a process has in the trace: its real pid, or with renumbering 1 for the root and
+  // 2, 3... in fork order, so that captures of the same program are the same bytes.
+  std::uint32_t trace_pid(std::uint32_t real) {
+    if (!options_.renumber_pids) return real;
+    return renumbered_.emplace(real, static_cast<std::uint32_t>(renumbered_.size() + 1)).first->second;
+  }
+  void write_syscall(std::uint64_t number) {
+    TraceRecord r;
+    r.kind = TraceRecordKind::Syscall;
+    r.count = number;
+    writer_.write(r);
+  }
+
+  // One process's records, its children spliced in where it waits, until its exit.
+  // Recursion depth is the depth of the process tree.
+  void run_process(LackeyLog& log, std::uint32_t pid) {
+    ++summary_.processes;
+    ran.insert(pid);
+    const std::uint64_t memory_before = process_memory_records_;
+    process_memory_records_ = 0;
+    std::vector<std::uint32_t> children;         // forked, not yet spliced, in fork order
+    std::map<std::uint64_t, SyscallLine> pending;  // by thread: a call waiting for its result
+    bool first_line = true, exited = false;
+    std::optional<std::uint64_t> last_tid;  // the thread of the last SYSCALL line
+    std::string line;
+    while (!stopped_ && !exited && log.next(line)) {
+      ++summary_.lines;
+      if (first_line) {
+        first_line = false;
+        // A log that starts with the end of the fork call is the child side of a fork; any
+        // other log starts a program image (Valgrind reopens the log at execve, and the root
+        // was started by one).
+        if (line.rfind(" -->", 0) == 0) continue;
+        write_pid(TraceRecordKind::Exec, pid);
+      }
+      if (line.empty() || line.rfind("==", 0) == 0 || line.rfind("--", 0) == 0) continue;
+      if (line[0] == 'I' || line[0] == ' ') {
+        if (line.rfind(" -->", 0) == 0) {  // the result of the call on the line before, after a message
+          const auto it = last_tid ? pending.find(*last_tid) : pending.end();
+          if (it == pending.end()) continue;  // a call that needed no result
+          auto call = it->second;
+          pending.erase(it);
+          finish(pid, call, parse_result(line.substr(4)), children, exited);
+          continue;
+        }
+        memory_line(log, line);
+        continue;
+      }
+      if (line.rfind("SYSCALL[", 0) == 0) {
+        SyscallLine s;
+        if (!parse_syscall_line(line, s)) log.fail("malformed SYSCALL line: " + line.substr(0, 80));
+        last_tid = s.tid;
+        if (log.pid() && s.pid != *log.pid())
+          log.fail("a system call of process " + std::to_string(s.pid) + " in the log of process " +
+                   std::to_string(*log.pid()) + ": one log per process is needed (--log-file=DIR/NAME.%p)");
+        if (s.completion) {
+          const auto it = pending.find(s.tid);
+          if (it == pending.end()) continue;  // a call that needed no result
+          auto call = it->second;
+          pending.erase(it);
+          finish(pid, call, parse_result(*s.result), children, exited);
+          continue;
+        }
+        // A thread starting a new call abandons a previous one that never printed its result
+        // (a wait interrupted by a signal, say).
+        if (auto it = pending.find(s.tid); it != pending.end()) {
+          auto call = it->second;
+          pending.erase(it);
+          finish(pid, call, Outcome{}, children, exited);
+        }
+        if (!needs_result(s)) {
+          write_syscall(s.number);
+          if (s.number == kWait4 || s.number == kWaitid) wait_for(pid, waited_pid(s), children);
+          continue;
+        }
+        const Outcome outcome = s.result ? parse_result(*s.result) : Outcome{};
+        if (outcome.known || (s.result && s.result->find("...") == std::string::npos)) {
+          finish(pid, s, outcome, children, exited);
+        } else {
+          pending[s.tid] = s;
+        }
+        continue;
+      }
+      log.fail("not a lackey line (expected \"I|L|S|M address,size\" or a SYSCALL line): " + line.substr(0, 60));
+    }
+    for (auto& [tid, call] : pending)
+      if (!exited) finish(pid, call, Outcome{}, children, exited);
+    if (!exited) end_process(pid, children);
+    process_memory_records_ = memory_before;  // the parent's count again
+  }
+
+  static bool needs_result(const SyscallLine& s) {
+    switch (s.number) {
+      case kMmap: case kMunmap: case kBrk: case kClone: case kFork: case kVfork: case kClone3: case kExecve:
+      case kExecveat: case kExit: case kExitGroup:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // The child a wait names (0: any child).
+  static std::uint32_t waited_pid(const SyscallLine& s) {
+    if (s.number == kWait4 && !s.args.empty() && static_cast<std::int32_t>(s.args[0]) > 0)
+      return static_cast<std::uint32_t>(s.args[0]);
+    if (s.number == kWaitid && s.args.size() >= 2 && s.args[0] == kPidP) return static_cast<std::uint32_t>(s.args[1]);
+    return 0;
+  }
+
+  void finish(std::uint32_t pid, const SyscallLine& s, const Outcome& outcome,
+              std::vector<std::uint32_t>& children, bool& exited) {
+    const auto arg = [&](std::size_t i) { return i < s.args.size() ? s.args[i] : 0; };
+    switch (s.number) {
+      case kMmap:
+        if (outcome.success) {
+          TraceRecord r;
+          r.kind = TraceRecordKind::Mmap;
+          r.pid = trace_pid(pid);
+          r.address = outcome.value;
+          r.length = arg(1);
+          r.prot = static_cast<std::uint32_t>(arg(2));
+          writer_.write(r);
+          return;
+        }
+        break;
+      case kMunmap:
+        if (outcome.success) {
+          TraceRecord r;
+          r.kind = TraceRecordKind::Munmap;
+          r.pid = trace_pid(pid);
+          r.address = arg(0);
+          r.length = arg(1);
+          writer_.write(r);
+          return;
+        }
+        break;
+      case kBrk:
+        if (outcome.known) {  // brk answers the current break, moved or not
+          TraceRecord r;
+          r.kind = TraceRecordKind::Brk;
+          r.pid = trace_pid(pid);
+          r.address = outcome.value;
+          writer_.write(r);
+          return;
+        }
+        break;
+      case kClone: case kFork: case kVfork: case kClone3: {
+        const bool thread = (s.number == kClone && (arg(0) & kCloneThread)) || (s.number == kClone3 && !s.created_child);
+        std::uint32_t child = s.created_child.value_or(0);
+        if (!child && outcome.success) child = static_cast<std::uint32_t>(outcome.value);
+        if (!thread && child) {
+          TraceRecord r;
+          r.kind = TraceRecordKind::Fork;
+          r.pid = trace_pid(pid);
+          r.child = trace_pid(child);
+          writer_.write(r);
+          children.push_back(child);
+          return;
+        }
+        break;
+      }
+      case kExecve: case kExecveat:
+        // A successful execve never returns: Valgrind starts the new image's log.
+        if (!outcome.known || outcome.success) {
+          write_pid(TraceRecordKind::Exec, pid);
+          return;
+        }
+        break;
+      case kExitGroup:
+        end_process(pid, children);
+        exited = true;
+        return;
+      case kExit:
+        // The main thread's exit ends the process once its other threads are done too: at
+        // the end of the log, where the exit record is written. Another thread's is a syscall.
+        if (s.tid == 1) return;
+        break;
+      default: break;
+    }
+    write_syscall(s.number);
+  }
+
+  // The parent waits: the children it waits for run to their exit, then it continues.
+  void wait_for(std::uint32_t pid, std::uint32_t waited, std::vector<std::uint32_t>& children) {
+    std::vector<std::uint32_t> run;
+    if (waited) {
+      const auto it = std::find(children.begin(), children.end(), waited);
+      if (it == children.end()) return;
+      run.push_back(waited);
+      children.erase(it);
+    } else {
+      run.swap(children);
+    }
+    for (const auto child : run) {
+      run_child(child);
+      write_pid(TraceRecordKind::Switch, pid);
+    }
+  }
+
+  // Children never waited for run before their parent's exit record.
+  void end_process(std::uint32_t pid, std::vector<std::uint32_t>& children) {
+    wait_for(pid, 0, children);
+    write_pid(TraceRecordKind::Exit, pid);
+  }
+
+  void run_child(std::uint32_t child) {
+    write_pid(TraceRecordKind::Switch, child);
+    const auto it = logs.find(child);
+    if (it == logs.end()) {
+      if (!stopped_)
+        summary_.warnings.push_back("no log for child process " + std::to_string(child) +
+                                    " (trace with --trace-children=yes --log-file=DIR/NAME.%p and convert every log)");
+      ++summary_.processes;
+      write_pid(TraceRecordKind::Exit, child);
+      return;
+    }
+    LackeyLog log(it->second);
+    run_process(log, child);
+  }
+
+  // " L 1fff000610,8", "I  0401b792,2".
+  void memory_line(LackeyLog& log, const std::string& line) {
+    const char* p = line.c_str();
+    while (*p == ' ') ++p;
+    const char op = *p++;
+    while (*p == ' ') ++p;
+    std::uint64_t address = 0, size = 0;
+    if (!parse_hex(p, address) || *p++ != ',' || !parse_decimal(p, size) || size == 0 || (*p && *p != ' '))
+      log.fail("not a lackey line (expected \"I|L|S|M address,size\"): " + line.substr(0, 60));
+    TraceRecord r;
+    r.address = address;
+    r.size = static_cast<std::uint8_t>(std::min<std::uint64_t>(size, 64));
+    switch (op) {
+      case 'I': r.kind = TraceRecordKind::Fetch; break;
+      case 'L': r.kind = TraceRecordKind::Load; break;
+      case 'S': r.kind = TraceRecordKind::Store; break;
+      case 'M':  // modify: a load then a store
+        r.kind = TraceRecordKind::Load;
+        write_memory(r);
+        r.kind = TraceRecordKind::Store;
+        break;
+      default: log.fail("unknown lackey operation '" + std::string(1, op) + "'");
+    }
+    write_memory(r);
+  }
+
+  void write_memory(const TraceRecord& r) {
+    if (stopped_) return;
+    if (options_.memory_limit_per_process && process_memory_records_ >= options_.memory_limit_per_process) {
+      if (process_memory_records_++ == options_.memory_limit_per_process) ++summary_.processes_capped;
+      return;
+    }
+    ++process_memory_records_;
+    writer_.write(r);
+    if (++summary_.memory_records == options_.memory_limit) {
+      stopped_ = true;
+      summary_.limited = true;
+    }
+  }
+
+  TraceWriter& writer_;
+  const LackeyConvertOptions& options_;
+  LackeyConvertSummary& summary_;
+  bool stopped_ = false;  // the memory limit was reached: every open process just exits
+  std::uint64_t process_memory_records_ = 0;  // of the process being converted
+  std::map<std::uint32_t, std::uint32_t> renumbered_;  // real pid -> trace pid
+};
+
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
+  std::vector<std::string> files;
+  for (const auto& input : inputs) {
+    std::error_code ec;
+    if (fs::is_directory(input, ec)) {
+      std::vector<std::string> in_dir;
+      for (const auto& entry : fs::directory_iterator(input, ec))
+        if (!entry.is_directory()) in_dir.push_back(entry.path().string());
+      if (ec) throw FileError(input + ": cannot list the directory: " + ec.message());
+      if (in_dir.empty()) throw FileError(input + ": no lackey logs in the directory");
+      std::sort(in_dir.begin(), in_dir.end());
+      files.insert(files.end(), in_dir.begin(), in_dir.end());
+    } else {
+      files.push_back(input);
+    }
+  }
+  return files;
+}
+
+}  // namespace
+
+LackeyConvertSummary convert_lackey_logs(const std::vector<std::string>& inputs, TraceWriter& writer,
+                                         const LackeyConvertOptions& options) {
+  const auto files = expand_inputs(inputs);
+  if (files.empty()) throw FileError("no lackey log to convert");
+  LackeyConvertSummary summary;
+  Converter converter(writer, options, summary);
+  if (files.size() == 1) {
+    LackeyLog root(files[0]);  // read once: may be a FIFO
+    converter.run(root);
+  } else {
+    // Headers first (pid, parent), then the root streamed with its children spliced in.
+    std::map<std::uint32_t, std::uint32_t> parent_of;
+    for (const auto& path : files) {
+      const LackeyLog log(path);
+      if (!log.pid()) throw FileError(path + ": no Valgrind header naming the process (\"==PID== ...\")");
+      const auto [it, inserted] = converter.logs.emplace(*log.pid(), path);
+      if (!inserted) throw FileError(path + ": process " + std::to_string(*log.pid()) + " also has log " + it->second);
+      parent_of[*log.pid()] = log.parent().value_or(0);
+    }
+    std::vector<std::uint32_t> roots;
+    for (const auto& [pid, parent] : parent_of)
+      if (!parent_of.count(parent)) roots.push_back(pid);
+    if (roots.size() != 1) {
+      std::string names;
+      for (const auto pid : roots) names += (names.empty() ? "" : ", ") + converter.logs[pid];
+      throw FileError("expected exactly one root process (a log whose parent has no log), found " +
+                      std::to_string(roots.size()) + (names.empty() ? "" : ": " + names));
+    }
+    LackeyLog root(converter.logs[roots[0]]);
+    converter.run(root);
+    for (const auto& [pid, path] : converter.logs)
+      if (!converter.ran.count(pid) && !summary.limited)
+        summary.warnings.push_back(path + ": process " + std::to_string(pid) + " was never forked in its parent's log; left out");
+  }
+  TraceRecord roi_end;
+  roi_end.kind = TraceRecordKind::RoiEnd;
+  writer.write(roi_end);
+  return summary;
+}
+
+}  // namespace virtsim

@@ -118,7 +118,8 @@ std::optional<TraceRecord> TraceRecordSource::next() {
 }
 
 std::string TraceRecordSource::position() const {
-  return path_ + ", record " + std::to_string(reader_.records_read());
+  return path_ + ", record " + std::to_string(reader_.records_read()) + " (in the block at byte " +
+         std::to_string(reader_.record_offset()) + ")";
 }
 
 // The per-vCPU view the vCPU pulls guest events from.
@@ -656,12 +657,14 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
       cpu.pending.push_back(GuestEvent::instr(Instruction::Iret));
       return;
     default: {
-      // Compute, memory, instruction and region-of-interest records run in the current process.
-      if (!cpu.current) fail(cpu, std::string("a ") + to_string(r.kind) + " record with no process running (after an exit, a switch must name the next)");
+      // Compute, memory and instruction records run in the current process; the region of
+      // interest's markers need none (a capture ends after its last process exited).
+      const bool marker = r.kind == TraceRecordKind::RoiBegin || r.kind == TraceRecordKind::RoiEnd;
+      if (!cpu.current && !marker) fail(cpu, std::string("a ") + to_string(r.kind) + " record with no process running (after an exit, a switch must name the next)");
       auto e = r.guest_event();
       if (!e) return;
       cpu.pending.push_back(*e);
-      maybe_tick(cpu, e->kind == GuestEventKind::Compute ? e->count : 1);
+      if (!marker) maybe_tick(cpu, e->kind == GuestEventKind::Compute ? e->count : 1);
       return;
     }
   }

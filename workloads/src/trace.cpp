@@ -294,15 +294,4 @@ std::optional<TraceRecord> TraceReader::next() {
   return r;
 }
 
-std::optional<GuestEvent> TraceWorkload::next() {
-  while (auto r = reader_.next()) {
-    if (auto e = r->guest_event()) {
-      if (e->kind == GuestEventKind::Memory) ++references_;
-      return e;
-    }
-    ++skipped_;
-  }
-  return std::nullopt;
-}
-
 }  // namespace virtsim

@@ -106,18 +106,4 @@ class TraceReader {
   Addr last_address_ = 0;
 };
 
-// A trace as a vCPU's event source: memory, compute, instruction and ROI records become guest
-// events; process events (which need the guest OS model) are counted and skipped.
-class TraceWorkload : public GuestEventSource {
- public:
-  explicit TraceWorkload(const std::string& path) : reader_(path) {}
-  std::optional<GuestEvent> next() override;
-  std::uint64_t skipped() const { return skipped_; }
-  std::uint64_t memory_references() const { return references_; }
-
- private:
-  TraceReader reader_;
-  std::uint64_t skipped_ = 0, references_ = 0;
-};
-
 }  // namespace virtsim

@@ -168,12 +168,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     PhysicalMemory& host = memory_->memory();
     const Addr base = guest_backing_;
     // Guest-physical address gpa lives at host-physical base + gpa (the mapping just built).
-    guest_view = MemoryView{[&host, base](Addr gpa, unsigned bytes) {
-                              std::uint64_t v = 0;
-                              host.read(base + gpa, &v, bytes);
-                              return v;
-                            },
-                            [&host, base](Addr gpa, std::uint64_t v, unsigned bytes) { host.write(base + gpa, &v, bytes); }};
+    guest_view = MemoryView::of(host, base);
     guest_frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes);
     guest_frames = guest_frames_.get();
   }

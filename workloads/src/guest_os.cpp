@@ -742,7 +742,7 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
       // writable and not yet accessed.
       ++cow_copies;
       const Addr copy = allocate_frame(leaf->page_size);
-      for (Addr off = 0; off < leaf->page_size; off += 8) memory_.write(copy + off, memory_.read(leaf->pa + off, 8), 8);
+      for (Addr off = 0; off < leaf->page_size; off += kPageSize4K) memory_.copy_frame(copy + off, leaf->pa + off);
       for (Addr off = 0; off < leaf->page_size; off += kLine) {
         kernel_access(cpu, AccessKind::Load, leaf->pa + off);
         kernel_access(cpu, AccessKind::Store, copy + off);
@@ -781,7 +781,7 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
   builder_.map(mm.root, round_down(va, page), frame, page, flags);
   cpu.pending.push_back(GuestEvent::compute(p_.fault_instructions));
   if (p_.zero_pages) {
-    for (Addr off = 0; off < page; off += 8) memory_.write(frame + off, 0, 8);
+    for (Addr off = 0; off < page; off += kPageSize4K) memory_.zero_frame(frame + off);
     for (Addr off = 0; off < page; off += kLine) kernel_access(cpu, AccessKind::Store, frame + off);
   }
   if (const auto mapped = builder_.lookup(mm.root, base)) kernel_access(cpu, AccessKind::Store, mapped->slot);

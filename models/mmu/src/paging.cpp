@@ -88,13 +88,34 @@ std::string describe(const Translation& t) {
   return s;
 }
 
-MemoryView MemoryView::of(PhysicalMemory& memory) {
-  return {[&memory](Addr a, unsigned bytes) {
-            std::uint64_t v = 0;
-            memory.read(a, &v, bytes);
-            return v;
-          },
-          [&memory](Addr a, std::uint64_t v, unsigned bytes) { memory.write(a, &v, bytes); }};
+MemoryView MemoryView::of(PhysicalMemory& memory, Addr offset) {
+  MemoryView view;
+  view.read = [&memory, offset](Addr a, unsigned bytes) {
+    std::uint64_t v = 0;
+    memory.read(offset + a, &v, bytes);
+    return v;
+  };
+  view.write = [&memory, offset](Addr a, std::uint64_t v, unsigned bytes) { memory.write(offset + a, &v, bytes); };
+  view.copy_frames = [&memory, offset](Addr to, Addr from) {
+    std::array<std::uint8_t, kPageSize4K> frame;
+    memory.read(offset + from, frame.data(), kPageSize4K);
+    memory.write(offset + to, frame.data(), kPageSize4K);
+  };
+  view.zero_frames = [&memory, offset](Addr frame) {
+    static const std::array<std::uint8_t, kPageSize4K> zeros{};
+    memory.write(offset + frame, zeros.data(), kPageSize4K);
+  };
+  return view;
+}
+
+void MemoryView::copy_frame(Addr to, Addr from) const {
+  if (copy_frames) return copy_frames(to, from);
+  for (Addr off = 0; off < kPageSize4K; off += 8) write(to + off, read(from + off, 8), 8);
+}
+
+void MemoryView::zero_frame(Addr frame) const {
+  if (zero_frames) return zero_frames(frame);
+  for (Addr off = 0; off < kPageSize4K; off += 8) write(frame + off, 0, 8);
 }
 
 MemoryView MemoryView::of(const PhysicalMemory& memory) {

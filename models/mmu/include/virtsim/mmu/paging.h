@@ -129,7 +129,15 @@ struct MappingFlags {
 struct MemoryView {
   std::function<std::uint64_t(Addr, unsigned)> read;      // address, bytes (4 or 8)
   std::function<void(Addr, std::uint64_t, unsigned)> write;
-  static MemoryView of(PhysicalMemory& memory);
+  // Whole 4 KiB frames at once (a kernel zeroing or copying a page); when unset, copy_frame()
+  // and zero_frame() go word by word through read and write.
+  std::function<void(Addr to, Addr from)> copy_frames;
+  std::function<void(Addr frame)> zero_frames;
+  void copy_frame(Addr to, Addr from) const;
+  void zero_frame(Addr frame) const;
+  // Address a of the view is `offset` + a of `memory` (guest-physical memory placed in host
+  // memory at `offset`, say).
+  static MemoryView of(PhysicalMemory& memory, Addr offset = 0);
   static MemoryView of(const PhysicalMemory& memory);  // write throws
 };
 

@@ -1,6 +1,7 @@
 #include "virtsim/workloads/guest_os.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <stdexcept>
 
 #include "virtsim/common/error.h"
@@ -109,6 +110,16 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
       VIRTSIM_MEMBER(timer_interval, scope, 8000000, "instructions",
                      "instructions between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and CPI 1); 0: no timer",
                      Range{0, 1e15}) {}
+
+TraceRecordSource::TraceRecordSource(const std::string& path) : path_(path), reader_(path) {
+  std::error_code error;
+  if (std::filesystem::is_regular_file(path, error)) file_bytes_ = std::filesystem::file_size(path, error);
+}
+
+double TraceRecordSource::progress() const {
+  if (!file_bytes_) return -1.0;
+  return std::min(1.0, static_cast<double>(reader_.record_offset()) / static_cast<double>(file_bytes_));
+}
 
 std::optional<TraceRecord> TraceRecordSource::next() {
   auto r = reader_.next();

@@ -81,15 +81,18 @@ class ProcessEventSource {
 // A trace file as a process record source.
 class TraceRecordSource final : public ProcessEventSource {
  public:
-  explicit TraceRecordSource(const std::string& path) : path_(path), reader_(path) {}
+  explicit TraceRecordSource(const std::string& path);
   std::optional<TraceRecord> next() override;
   std::string position() const override;
   bool implicit_user_memory() const override { return true; }
+  // How far into the file the reader is (unknown for a FIFO).
+  double progress() const override;
   std::uint64_t memory_references() const override { return references_; }
 
  private:
   std::string path_;
   TraceReader reader_;
+  std::uint64_t file_bytes_ = 0;  // 0: not a regular file
   std::uint64_t references_ = 0;
 };
 

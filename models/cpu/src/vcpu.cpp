@@ -199,19 +199,28 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size) {
     c += handler_cost;
   }
   const Addr pa = r.physical_address;
+  if (kind == AccessKind::Store) data_buffer_ = instructions.count();
+  if (direct_data_) {
+    const DirectAccessResult done =
+        direct_data_->access(kind == AccessKind::Store, pa, reinterpret_cast<unsigned char*>(&data_buffer_), size);
+    if (!done.ok) data_access_failed(pa, "TLM_ADDRESS_ERROR_RESPONSE");
+    return c + done.cycles;
+  }
   data_payload_.set_command(kind == AccessKind::Store ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
   data_payload_.set_address(pa);
   data_payload_.set_data_length(size);
   data_payload_.set_streaming_width(size);
   data_payload_.set_byte_enable_ptr(nullptr);
   data_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  if (kind == AccessKind::Store) data_buffer_ = instructions.count();
   sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
   data->b_transport(data_payload_, latency);
-  if (data_payload_.is_response_error())
-    throw std::runtime_error(std::string(name()) + ": data access at physical address " + to_hex(pa) +
-                             " failed: " + data_payload_.get_response_string());
+  if (data_payload_.is_response_error()) data_access_failed(pa, data_payload_.get_response_string());
   return c + clock_.cycles(latency);
+}
+
+void Vcpu::data_access_failed(Addr pa, const std::string& response) const {
+  throw std::runtime_error(std::string(name()) + ": data access at physical address " + to_hex(pa) + " failed: " +
+                           response);
 }
 
 Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {

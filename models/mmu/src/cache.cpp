@@ -1,5 +1,6 @@
 #include "virtsim/mmu/cache.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace virtsim {
@@ -57,37 +58,37 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   while ((1u << line_shift_) < config.line_bytes) ++line_shift_;
   sets_ = sets;
   set_mask_ = (sets & (sets - 1)) ? 0 : sets - 1;
-  lines_.resize(sets * config.ways);
+  tags_.assign(sets * config.ways, kInvalidTag);
+  dirty_.assign(sets * config.ways, 0);
 }
 
 bool Cache::access(Addr address, bool write, Requester who) {
   ++accesses;
   const Addr tag = address >> line_shift_;
   const std::size_t set = set_of(tag);
-  Line* base = &lines_[set * config_.ways];
+  const std::size_t base = set * config_.ways;
+  const Addr* tags = &tags_[base];
+  unsigned free_way = config_.ways;  // the first invalid way, filled on a miss
   for (unsigned way = 0; way < config_.ways; ++way) {
-    if (base[way].valid && base[way].tag == tag) {
-      base[way].dirty |= write;
+    if (tags[way] == tag) {
+      dirty_[base + way] |= write;
       replacement_.touch(set, way);
       ++hits;
       hits_by_requester.add(static_cast<std::size_t>(who));
       return true;
     }
+    if (tags[way] == kInvalidTag && free_way == config_.ways) free_way = way;
   }
   ++misses;
   misses_by_requester.add(static_cast<std::size_t>(who));
-  unsigned way = config_.ways;
-  for (unsigned w = 0; w < config_.ways; ++w)
-    if (!base[w].valid) {
-      way = w;
-      break;
-    }
+  unsigned way = free_way;
   if (way == config_.ways) {
     way = replacement_.victim(set);
     ++evictions;
-    if (base[way].dirty) ++writebacks;
+    if (dirty_[base + way]) ++writebacks;
   }
-  base[way] = Line{true, write, tag};
+  tags_[base + way] = tag;
+  dirty_[base + way] = write;
   replacement_.touch(set, way);
   return false;
 }
@@ -95,14 +96,15 @@ bool Cache::access(Addr address, bool write, Requester who) {
 bool Cache::contains(Addr address) const {
   if (!config_.enabled) return false;
   const Addr tag = address >> line_shift_;
-  const Line* base = &lines_[set_of(tag) * config_.ways];
+  const Addr* tags = &tags_[set_of(tag) * config_.ways];
   for (unsigned way = 0; way < config_.ways; ++way)
-    if (base[way].valid && base[way].tag == tag) return true;
+    if (tags[way] == tag) return true;
   return false;
 }
 
 void Cache::flush() {
-  for (auto& line : lines_) line = Line{};
+  std::fill(tags_.begin(), tags_.end(), kInvalidTag);
+  std::fill(dirty_.begin(), dirty_.end(), 0);
 }
 
 CacheHierarchy::CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2)

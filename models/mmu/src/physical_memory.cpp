@@ -5,19 +5,9 @@
 
 namespace virtsim {
 
-namespace {
-[[noreturn]] void out_of_range(Addr address, unsigned length, Addr size) {
+void PhysicalMemory::out_of_range(Addr address, unsigned length) const {
   throw std::out_of_range("physical access [" + std::to_string(address) + ", +" + std::to_string(length) +
-                          ") outside memory of " + std::to_string(size) + " bytes or across a frame");
-}
-}  // namespace
-
-void PhysicalMemory::read(Addr address, void* out, unsigned length) const {
-  const Addr offset = address & (kPageSize4K - 1);
-  if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length, size_);
-  const Frame* frame = find_frame(address >> kPageShift4K);
-  if (!frame) std::memset(out, 0, length);
-  else std::memcpy(out, frame->data() + offset, length);
+                          ") outside memory of " + std::to_string(size_) + " bytes or across a frame");
 }
 
 PhysicalMemory::Frame& PhysicalMemory::frame_for_write(Addr number) {
@@ -30,12 +20,6 @@ PhysicalMemory::Frame& PhysicalMemory::frame_for_write(Addr number) {
     ++frames_touched_;
   }
   return *frame;
-}
-
-void PhysicalMemory::write(Addr address, const void* in, unsigned length) {
-  const Addr offset = address & (kPageSize4K - 1);
-  if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length, size_);
-  std::memcpy(frame_for_write(address >> kPageShift4K).data() + offset, in, length);
 }
 
 Addr FrameAllocator::allocate(std::size_t count, Addr align) {

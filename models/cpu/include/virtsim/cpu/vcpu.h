@@ -11,6 +11,7 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "virtsim/common/clock.h"
+#include "virtsim/common/direct_access.h"
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/stats.h"
@@ -20,6 +21,22 @@
 #include "virtsim/tlb/translation_path.h"
 
 namespace virtsim {
+
+// The TLM quantum keeper, with need_sync() answered from the local time alone. A vCPU's thread
+// does not yield between one reset() and the next sync, so SystemC time stands still meanwhile
+// and the sync point is a fixed distance ahead: the same decisions as the base class, without
+// asking the kernel for the time on every access.
+class LocalQuantumKeeper : public tlm_utils::tlm_quantumkeeper {
+ public:
+  void reset() override {
+    tlm_quantumkeeper::reset();
+    until_sync_ = m_next_sync_point - sc_core::sc_time_stamp();
+  }
+  bool need_sync() const override { return m_local_time >= until_sync_; }
+
+ private:
+  sc_core::sc_time until_sync_;
+};
 
 class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
  public:
@@ -48,6 +65,9 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     nested_context_ = context;
   }
   void set_vpid(std::uint16_t vpid) { vpid_ = vpid; }
+  // The plain-call route to what `data` is bound to (set by the platform with the binding);
+  // unset, every access is a transaction on `data`.
+  void set_direct_data(DirectAccess* route) { direct_data_ = route; }
   const PagingControls& paging() const { return paging_; }
   // Called from the vCPU's thread at its RoiBegin event, after a quantum sync; may wait().
   void set_roi_begin_action(std::function<void()> action) { on_roi_begin_ = std::move(action); }
@@ -86,6 +106,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void apply_translation_effects(const GuestEvent& event);
   std::uint32_t guest_tag() const { return (std::uint32_t{vpid_} << 12) | (paging_.cr3 & 0xfff); }
   Cycles access_piece(AccessKind kind, Addr va, unsigned size);
+  [[noreturn]] void data_access_failed(Addr pa, const std::string& response) const;
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   TlbTags tags() const {
     return {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
@@ -101,10 +122,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   std::uint16_t nested_context_ = 0;
   std::uint16_t vpid_ = 0;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
-  tlm_utils::tlm_quantumkeeper quantum_;
+  LocalQuantumKeeper quantum_;
   TranslationPath path_;
   tlm::tlm_generic_payload translation_payload_;
   TranslationExtension translation_;
+  DirectAccess* direct_data_ = nullptr;
   tlm::tlm_generic_payload data_payload_;
   std::uint64_t data_buffer_ = 0;
   bool finished_ = false;

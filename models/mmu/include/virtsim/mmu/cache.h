@@ -68,17 +68,16 @@ class Cache {
   Formula hit_rate;
 
  private:
-  struct Line {
-    bool valid = false;
-    bool dirty = false;
-    Addr tag = 0;  // line address
-  };
+  // Tags (line addresses) and dirty bits in arrays of their own, set-major, so a lookup scans
+  // 8 bytes per way; an invalid way holds kInvalidTag (no line address is all ones).
+  static constexpr Addr kInvalidTag = ~Addr{0};
   CacheConfig config_;
   unsigned line_shift_ = 6;
   std::size_t sets_ = 1;
   std::size_t set_mask_ = 0;  // sets - 1 when a power of two, else 0 (modulo indexing)
   std::size_t set_of(Addr tag) const { return set_mask_ || sets_ == 1 ? tag & set_mask_ : tag % sets_; }
-  std::vector<Line> lines_;  // set-major
+  std::vector<Addr> tags_;
+  std::vector<std::uint8_t> dirty_;
   ReplacementState replacement_;
 };
 

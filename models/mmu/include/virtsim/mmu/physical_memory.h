@@ -19,8 +19,21 @@ class PhysicalMemory {
   bool contains(Addr address, unsigned length) const { return address + length <= size_ && address + length >= address; }
 
   // Accesses must not cross a 4 KiB frame (callers split them); out of range throws.
-  void read(Addr address, void* out, unsigned length) const;
-  void write(Addr address, const void* in, unsigned length);
+  // Inline: every data access and walker reference of a run comes through here.
+  void read(Addr address, void* out, unsigned length) const {
+    const Addr offset = address & (kPageSize4K - 1);
+    if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length);
+    const Frame* frame = find_frame(address >> kPageShift4K);
+    if (!frame) std::memset(out, 0, length);
+    else std::memcpy(out, frame->data() + offset, length);
+  }
+  void write(Addr address, const void* in, unsigned length) {
+    const Addr offset = address & (kPageSize4K - 1);
+    if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length);
+    const Addr number = address >> kPageShift4K;
+    Frame* frame = const_cast<Frame*>(find_frame(number));
+    std::memcpy((frame ? *frame : frame_for_write(number)).data() + offset, in, length);
+  }
   std::uint64_t read64(Addr address) const {
     std::uint64_t v;
     read(address, &v, 8);
@@ -42,7 +55,8 @@ class PhysicalMemory {
     if (top >= chunks_.size() || !chunks_[top]) return nullptr;
     return (*chunks_[top])[number & ((Addr{1} << kChunkBits) - 1)].get();
   }
-  Frame& frame_for_write(Addr number);
+  Frame& frame_for_write(Addr number);  // allocates the frame (and its chunk) if needed
+  [[noreturn]] void out_of_range(Addr address, unsigned length) const;
   Addr size_;
   std::vector<std::unique_ptr<Chunk>> chunks_;
   std::size_t frames_touched_ = 0;

@@ -22,11 +22,20 @@ const char* to_string(Replacement policy) {
 
 ReplacementState::ReplacementState(Replacement policy, std::size_t sets, unsigned ways, std::uint64_t seed,
                                    const std::string& where)
-    : policy_(policy), ways_(ways), random_state_(seed | 1) {
+    : policy_(policy),
+      ways_(ways),
+      ordered_(policy == Replacement::Lru && ways >= kMinOrderedWays && ways <= kMaxOrderedWays),
+      random_state_(seed | 1) {
   if (policy == Replacement::TreePlru && ((ways & (ways - 1)) || ways > 64))
     throw std::invalid_argument(where + ": tree-PLRU needs a power-of-two number of ways up to 64, not " +
                                 std::to_string(ways));
-  stamps_.assign(policy == Replacement::TreePlru ? sets : sets * ways, 0);
+  if (ordered_) {
+    std::uint64_t in_index_order = 0;  // nothing touched yet: way 0 is the least recent
+    for (unsigned way = 0; way < ways; ++way) in_index_order |= std::uint64_t{way} << (4 * way);
+    stamps_.assign(sets, in_index_order);
+  } else {
+    stamps_.assign(policy == Replacement::TreePlru ? sets : sets * ways, 0);
+  }
 }
 
 void ReplacementState::touch_plru(std::size_t set, unsigned way) {
@@ -41,7 +50,7 @@ void ReplacementState::touch_plru(std::size_t set, unsigned way) {
   }
 }
 
-unsigned ReplacementState::victim(std::size_t set) {
+unsigned ReplacementState::victim_otherwise(std::size_t set) {
   switch (policy_) {
     case Replacement::Lru: {
       const std::uint64_t* s = &stamps_[set * ways_];

@@ -68,8 +68,8 @@ bool Cache::access(Addr address, bool write, Requester who) {
   const std::size_t set = set_of(tag);
   const std::size_t base = set * config_.ways;
   const Addr* tags = &tags_[base];
-  unsigned free_way = config_.ways;  // the first invalid way, filled on a miss
-  for (unsigned way = 0; way < config_.ways; ++way) {
+  const unsigned ways = config_.ways;
+  for (unsigned way = 0; way < ways; ++way) {
     if (tags[way] == tag) {
       dirty_[base + way] |= write;
       replacement_.touch(set, way);
@@ -77,12 +77,15 @@ bool Cache::access(Addr address, bool write, Requester who) {
       hits_by_requester.add(static_cast<std::size_t>(who));
       return true;
     }
-    if (tags[way] == kInvalidTag && free_way == config_.ways) free_way = way;
   }
   ++misses;
   misses_by_requester.add(static_cast<std::size_t>(who));
-  unsigned way = free_way;
-  if (way == config_.ways) {
+  // A miss fills the first invalid way, and only flush() invalidates (every way), so the valid
+  // ways of a set are always a prefix: the set has a free way iff its last way is invalid.
+  unsigned way = 0;
+  if (tags[ways - 1] == kInvalidTag) {
+    while (tags[way] != kInvalidTag) ++way;
+  } else {
     way = replacement_.victim(set);
     ++evictions;
     if (dirty_[base + way]) ++writebacks;

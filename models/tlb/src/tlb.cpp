@@ -100,7 +100,7 @@ TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
     const std::size_t set = (va >> shift) & array.set_mask;
     for (unsigned way = 0; way < array.ways; ++way) {
       TlbEntry& e = array.entries[set * array.ways + way];
-      if (e.valid && e.page_shift == shift && e.maps(va) && matches(e, tags)) {
+      if (e.virtual_page == (va >> shift) && e.page_shift == shift && e.valid && matches(e, tags)) {
         touch(array, set, way);
         ++hits;
         ++size_hits(shift);
@@ -129,7 +129,7 @@ void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   TlbEntry* base = &array.entries[set * array.ways];
   unsigned way = array.ways;
   for (unsigned w = 0; w < array.ways; ++w)  // refresh an existing entry for the same page and tags
-    if (base[w].valid && base[w].page_shift == entry.page_shift && base[w].virtual_page == entry.virtual_page &&
+    if (base[w].virtual_page == entry.virtual_page && base[w].page_shift == entry.page_shift && base[w].valid &&
         base[w].vpid == entry.vpid && base[w].pcid == entry.pcid && base[w].nested_context == entry.nested_context &&
         base[w].global == entry.global)
       way = w;

@@ -25,16 +25,45 @@ class ReplacementState {
 
   Replacement policy() const { return policy_; }
   void touch(std::size_t set, unsigned way) {
-    if (policy_ == Replacement::Lru) stamps_[set * ways_ + way] = ++tick_;
-    else if (policy_ == Replacement::TreePlru) touch_plru(set, way);
+    if (ordered_) {
+      touch_ordered(stamps_[set], way);
+    } else if (policy_ == Replacement::Lru) {
+      stamps_[set * ways_ + way] = ++tick_;
+    } else if (policy_ == Replacement::TreePlru) {
+      touch_plru(set, way);
+    }
   }
-  unsigned victim(std::size_t set);
+  unsigned victim(std::size_t set) {
+    if (ordered_) return static_cast<unsigned>(stamps_[set] & 0xf);
+    return victim_otherwise(set);
+  }
 
  private:
+  // LRU of 8 to 16 ways as one word per set: the ways in order of their last touch, one
+  // nibble each, least recent in the lowest. The victim is then one mask instead of a scan of
+  // stamps, and the state of a set fits in 8 bytes. It picks what per-way stamps pick: ways
+  // never touched are the oldest, in index order, then the rest by their last touch. Fewer
+  // ways keep stamps: their scan is short and a stamp is cheaper to touch.
+  static constexpr unsigned kMinOrderedWays = 8, kMaxOrderedWays = 16;
+  void touch_ordered(std::uint64_t& order, unsigned way) const {
+    const unsigned top = 4 * (ways_ - 1);
+    if (((order >> top) & 0xf) == way) return;  // already the most recent: a hit again
+    constexpr std::uint64_t kOnes = 0x1111111111111111ull;
+    // The nibble holding `way` is the lowest zero nibble of order ^ (way in every nibble).
+    const std::uint64_t x = order ^ (kOnes * way);
+    const std::uint64_t zeros = (x - kOnes) & ~x & (kOnes << 3);
+    const unsigned at = static_cast<unsigned>(__builtin_ctzll(zeros)) / 4;
+    const std::uint64_t below = order & ((std::uint64_t{1} << (4 * at)) - 1);
+    const std::uint64_t above = at + 1 < 16 ? order >> (4 * (at + 1)) : 0;
+    order = ((below | (above << (4 * at))) & ~(std::uint64_t{0xf} << top)) | (std::uint64_t{way} << top);
+  }
+  unsigned victim_otherwise(std::size_t set);
   void touch_plru(std::size_t set, unsigned way);
   Replacement policy_;
   unsigned ways_;
-  std::vector<std::uint64_t> stamps_;  // LRU: one stamp per way; PLRU: one bit tree per set
+  bool ordered_;  // LRU kept as order words
+  // LRU: the order word per set (up to 16 ways) or one stamp per way; PLRU: one bit tree per set.
+  std::vector<std::uint64_t> stamps_;
   std::uint64_t tick_ = 0;
   std::uint64_t random_state_;
 };

@@ -123,7 +123,7 @@ class Tlb {
       TlbEntry* base = &array.entries[set * array.ways];
       for (unsigned way = 0; way < array.ways; ++way) {
         TlbEntry& e = base[way];
-        if (e.valid && e.virtual_page == page && matches(e, tags)) {
+        if (e.virtual_page == page && e.valid && matches(e, tags)) {  // the page first: it tells most apart
           touch(array, set, way);
           ++hits;
           ++*array.size_hits;

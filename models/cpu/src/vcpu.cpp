@@ -42,6 +42,7 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
       clock_(clock),
+      quantum_(clock),
       path_(tlbs) {
   translation_payload_.set_extension(&translation_);
   data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));
@@ -53,7 +54,7 @@ Vcpu::~Vcpu() { translation_payload_.clear_extension(&translation_); }
 
 void Vcpu::advance(Cycles c) {
   cycles += c;
-  quantum_.inc(clock_.delay(c));
+  quantum_.inc_cycles(c);
   if (quantum_.need_sync()) quantum_.sync();
 }
 

@@ -111,23 +111,18 @@ void Cache::flush() {
 }
 
 CacheHierarchy::CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2)
-    : levels_{&l1d, &l2, &llc}, dram_cycles_(dram_cycles), walker_enters_at_l2_(walker_enters_at_l2) {}
-
-CacheTiming CacheHierarchy::access(Addr address, bool write, Requester who) {
-  CacheTiming t;
-  const unsigned first = who == Requester::Walk && walker_enters_at_l2_ ? 1 : 0;
-  for (unsigned level = first; level < 3; ++level) {
-    Cache& c = *levels_[level];
-    if (!c.enabled()) continue;
-    t.cycles += c.config().hit_cycles;
-    if (c.access(address, write, who)) {
-      t.served_by = static_cast<ServedBy>(level);
-      return t;
+    : dram_cycles_(dram_cycles) {
+  Cache* levels[3] = {&l1d, &l2, &llc};
+  for (unsigned who = 0; who < 2; ++who) {
+    Path& path = paths_[who];
+    const unsigned first = who == 1 && walker_enters_at_l2 ? 1 : 0;
+    for (unsigned level = first; level < 3; ++level) {
+      if (!levels[level]->enabled()) continue;
+      path.levels[path.count] = levels[level];
+      path.served_by[path.count] = static_cast<ServedBy>(level);
+      ++path.count;
     }
   }
-  t.cycles += dram_cycles_;
-  t.served_by = ServedBy::Dram;
-  return t;
 }
 
 }  // namespace virtsim

@@ -22,20 +22,32 @@
 
 namespace virtsim {
 
-// The TLM quantum keeper, with need_sync() answered from the local time alone. A vCPU's thread
-// does not yield between one reset() and the next sync, so SystemC time stands still meanwhile
-// and the sync point is a fixed distance ahead: the same decisions as the base class, without
-// asking the kernel for the time on every access.
+// The TLM quantum keeper, with the local time counted in whole cycles. A vCPU's thread does
+// not yield between one reset() and the next sync, so SystemC time stands still meanwhile and
+// the sync point is a fixed number of cycles ahead: need_sync() is one integer compare, and the
+// base class gets the local time (the same sum of whole-cycle delays) when it syncs.
 class LocalQuantumKeeper : public tlm_utils::tlm_quantumkeeper {
  public:
+  explicit LocalQuantumKeeper(const Clock& clock) : clock_(clock) {}
+  void inc_cycles(Cycles c) { local_cycles_ += c; }
+  bool need_sync() const override { return local_cycles_ >= sync_after_cycles_; }
+  void sync() override {
+    m_local_time = clock_.delay(local_cycles_);
+    tlm_quantumkeeper::sync();  // waits, then reset()
+  }
   void reset() override {
     tlm_quantumkeeper::reset();
-    until_sync_ = m_next_sync_point - sc_core::sc_time_stamp();
+    local_cycles_ = 0;
+    // Whole cycles until the sync point, rounded up: c cycles reach it iff c * period does.
+    const auto ahead = (m_next_sync_point - sc_core::sc_time_stamp()).value();
+    const auto period = clock_.period().value();
+    sync_after_cycles_ = (ahead + period - 1) / period;
   }
-  bool need_sync() const override { return m_local_time >= until_sync_; }
 
  private:
-  sc_core::sc_time until_sync_;
+  const Clock& clock_;
+  Cycles local_cycles_ = 0;
+  Cycles sync_after_cycles_ = 0;
 };
 
 class Vcpu : public sc_core::sc_module, private TranslationMissHandler {

@@ -51,21 +51,9 @@ void CacheModule::b_transport(int initiator, tlm::tlm_generic_payload& payload, 
   payload.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
-DirectAccessResult CacheModule::direct_access(Requester who, bool write, Addr address, unsigned char* data,
-                                              unsigned length) {
-  const CacheTiming timing = look_up(who, write, address, length);
+DirectAccessResult CacheModule::memory_through_socket(const CacheTiming& timing, bool write, Addr address,
+                                                      unsigned char* data, unsigned length) {
   DirectAccessResult r{true, timing.cycles, static_cast<std::uint8_t>(timing.served_by)};
-  if (direct_memory_) {
-    if (timing.served_by == ServedBy::Dram) {
-      const DirectAccessResult m = direct_memory_->access(write, address, data, length);
-      r.ok = m.ok;
-      r.cycles += m.cycles;
-    } else {
-      r.ok = direct_memory_->move_bytes(write, address, data, length);
-    }
-    return r;
-  }
-  // No plain route to memory: the same transaction b_transport would send.
   tlm::tlm_generic_payload& p = memory_payload_;
   p.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
   p.set_address(address);

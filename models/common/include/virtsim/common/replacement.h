@@ -39,12 +39,12 @@ class ReplacementState {
   }
 
  private:
-  // LRU of 8 to 16 ways as one word per set: the ways in order of their last touch, one
+  // LRU of 12 to 16 ways as one word per set: the ways in order of their last touch, one
   // nibble each, least recent in the lowest. The victim is then one mask instead of a scan of
   // stamps, and the state of a set fits in 8 bytes. It picks what per-way stamps pick: ways
   // never touched are the oldest, in index order, then the rest by their last touch. Fewer
   // ways keep stamps: their scan is short and a stamp is cheaper to touch.
-  static constexpr unsigned kMinOrderedWays = 8, kMaxOrderedWays = 16;
+  static constexpr unsigned kMinOrderedWays = 12, kMaxOrderedWays = 16;
   void touch_ordered(std::uint64_t& order, unsigned way) const {
     const unsigned top = 4 * (ways_ - 1);
     if (((order >> top) & 0xf) == way) return;  // already the most recent: a hit again

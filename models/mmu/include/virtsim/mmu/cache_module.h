@@ -61,7 +61,24 @@ class CacheModule : public sc_core::sc_module {
   }
   // A shift when the line size is a power of two (Cache requires it of enabled caches).
   Addr line_of(Addr address) const { return line_shift_ ? address >> line_shift_ : address / line_bytes_; }
-  DirectAccessResult direct_access(Requester who, bool write, Addr address, unsigned char* data, unsigned length);
+  // What b_transport does, as a plain call; inline, as every data access and walker reference
+  // of a run takes it.
+  DirectAccessResult direct_access(Requester who, bool write, Addr address, unsigned char* data, unsigned length) {
+    const CacheTiming timing = look_up(who, write, address, length);
+    if (!direct_memory_) return memory_through_socket(timing, write, address, data, length);
+    DirectAccessResult r{true, timing.cycles, static_cast<std::uint8_t>(timing.served_by)};
+    if (timing.served_by == ServedBy::Dram) {
+      const DirectAccessResult m = direct_memory_->access(write, address, data, length);
+      r.ok = m.ok;
+      r.cycles += m.cycles;
+    } else {
+      r.ok = direct_memory_->move_bytes(write, address, data, length);
+    }
+    return r;
+  }
+  // The same with no plain route to memory: the transaction b_transport would send.
+  DirectAccessResult memory_through_socket(const CacheTiming& timing, bool write, Addr address, unsigned char* data,
+                                           unsigned length);
 
   struct Route final : DirectAccess {
     Route(CacheModule& cache, Requester who) : cache(cache), who(who) {}

@@ -27,7 +27,7 @@ class PhysicalMemory {
     const Addr offset = address & (kPageSize4K - 1);
     if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length);
     const Frame* frame = find_frame(address >> kPageShift4K);
-    if (!frame) std::memset(out, 0, length);
+    if (!frame) zero(out, length);
     else copy(out, frame->data() + offset, length);
   }
   void write(Addr address, const void* in, unsigned length) {
@@ -52,6 +52,10 @@ class PhysicalMemory {
   static void copy(void* to, const void* from, unsigned length) {
     if (length == 8) std::memcpy(to, from, 8);
     else std::memcpy(to, from, length);
+  }
+  static void zero(void* to, unsigned length) {
+    if (length == 8) std::memset(to, 0, 8);
+    else std::memset(to, 0, length);
   }
   // A two-level radix table of frames: chunks of 2^18 frame pointers (1 GiB of memory each),
   // allocated when first touched, so a sparse multi-terabyte space costs only what is used

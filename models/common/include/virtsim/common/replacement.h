@@ -24,19 +24,13 @@ class ReplacementState {
   ReplacementState(Replacement policy, std::size_t sets, unsigned ways, std::uint64_t seed, const std::string& where);
 
   Replacement policy() const { return policy_; }
+  // Stamp LRU (every L1 TLB hit) inline, in the same shape as before the order words came:
+  // anything larger here kept the compiler from inlining the TLB lookup around it.
   void touch(std::size_t set, unsigned way) {
-    if (ordered_) {
-      touch_ordered(stamps_[set], way);
-    } else if (policy_ == Replacement::Lru) {
-      stamps_[set * ways_ + way] = ++tick_;
-    } else if (policy_ == Replacement::TreePlru) {
-      touch_plru(set, way);
-    }
+    if (stamped_) stamps_[set * ways_ + way] = ++tick_;
+    else touch_other(set, way);
   }
-  unsigned victim(std::size_t set) {
-    if (ordered_) return static_cast<unsigned>(stamps_[set] & 0xf);
-    return victim_otherwise(set);
-  }
+  unsigned victim(std::size_t set);
 
  private:
   // LRU of 12 to 16 ways as one word per set: the ways in order of their last touch, one
@@ -45,23 +39,13 @@ class ReplacementState {
   // never touched are the oldest, in index order, then the rest by their last touch. Fewer
   // ways keep stamps: their scan is short and a stamp is cheaper to touch.
   static constexpr unsigned kMinOrderedWays = 12, kMaxOrderedWays = 16;
-  void touch_ordered(std::uint64_t& order, unsigned way) const {
-    const unsigned top = 4 * (ways_ - 1);
-    if (((order >> top) & 0xf) == way) return;  // already the most recent: a hit again
-    constexpr std::uint64_t kOnes = 0x1111111111111111ull;
-    // The nibble holding `way` is the lowest zero nibble of order ^ (way in every nibble).
-    const std::uint64_t x = order ^ (kOnes * way);
-    const std::uint64_t zeros = (x - kOnes) & ~x & (kOnes << 3);
-    const unsigned at = static_cast<unsigned>(__builtin_ctzll(zeros)) / 4;
-    const std::uint64_t below = order & ((std::uint64_t{1} << (4 * at)) - 1);
-    const std::uint64_t above = at + 1 < 16 ? order >> (4 * (at + 1)) : 0;
-    order = ((below | (above << (4 * at))) & ~(std::uint64_t{0xf} << top)) | (std::uint64_t{way} << top);
-  }
-  unsigned victim_otherwise(std::size_t set);
+  void touch_other(std::size_t set, unsigned way);
+  void touch_ordered(std::uint64_t& order, unsigned way) const;
   void touch_plru(std::size_t set, unsigned way);
   Replacement policy_;
   unsigned ways_;
   bool ordered_;  // LRU kept as order words
+  bool stamped_;  // LRU kept as one stamp per way
   // LRU: the order word per set (up to 16 ways) or one stamp per way; PLRU: one bit tree per set.
   std::vector<std::uint64_t> stamps_;
   std::uint64_t tick_ = 0;

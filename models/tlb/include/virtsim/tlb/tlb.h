@@ -110,9 +110,8 @@ class Tlb {
  public:
   Tlb(const Scope& scope, const TlbConfig& config);
 
-  // The matching entry, or nullptr; counts an access and a hit or miss. Always inline: it is
-  // the vCPU's per-access L1 lookup.
-  [[gnu::always_inline]] const TlbEntry* lookup(Addr va, TlbTags tags) {
+  // The matching entry, or nullptr; counts an access and a hit or miss.
+  const TlbEntry* lookup(Addr va, TlbTags tags) {
     ++accesses;
     for (auto& array : arrays_) {
       if (array.mixed) {
@@ -124,7 +123,7 @@ class Tlb {
       TlbEntry* base = &array.entries[set * array.ways];
       for (unsigned way = 0; way < array.ways; ++way) {
         TlbEntry& e = base[way];
-        if (e.virtual_page == page && e.valid && matches(e, tags)) {  // the page first: it tells most apart
+        if (e.valid && e.virtual_page == page && matches(e, tags)) {
           touch(array, set, way);
           ++hits;
           ++*array.size_hits;

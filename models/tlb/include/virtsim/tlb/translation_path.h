@@ -32,22 +32,13 @@ class TranslationPath {
   PathResult translate(Addr va, AccessKind kind, bool user, TlbTags tags, TranslationExtension& ext,
                        TranslationMissHandler& handler) {
     Tlb& first = tlbs_.l1(kind);
+    PathResult r;
+    r.cycles = first.config().hit_cycles;
     if (const TlbEntry* e = first.lookup(va, tags); usable(e, kind, user)) {
-      PathResult r;
-      r.cycles = first.config().hit_cycles;
       r.physical_address = e->translate(va);
       r.level = 1;
       return r;
     }
-    return translate_after_l1_miss(first, va, kind, user, tags, ext, handler);
-  }
-
-  // The rest of translate() once the L1 TLB missed; out of line, so the hit path above stays
-  // small enough to inline into the vCPU.
-  [[gnu::noinline]] PathResult translate_after_l1_miss(Tlb& first, Addr va, AccessKind kind, bool user, TlbTags tags,
-                                                       TranslationExtension& ext, TranslationMissHandler& handler) {
-    PathResult r;
-    r.cycles = first.config().hit_cycles;
     if (tlbs_.stlb_on()) {
       r.cycles += tlbs_.stlb.config().hit_cycles;
       if (const TlbEntry* e = tlbs_.stlb.lookup(va, tags); usable(e, kind, user)) {

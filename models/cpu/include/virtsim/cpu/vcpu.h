@@ -1,7 +1,8 @@
 #pragma once
 // A virtual CPU: one SystemC thread that executes a guest event stream. Plain instructions
 // cost `cpi` cycles each; a memory instruction looks up the L1 DTLB inline (a plain call, the
-// hot path), on a miss asks the MMU over TLM, then makes the data access over TLM. Time moves
+// hot path), on a miss asks the MMU over TLM, then makes the data access through `data` (the
+// plain-call route the platform set up beside the socket, or the socket itself). Time moves
 // only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
 // boundaries (Accellera LT style).
 #include <functional>

@@ -1,7 +1,8 @@
 #pragma once
 // The MMU behind a vCPU's L1 TLBs: a TLM target that receives translation requests (the
 // payload address is the virtual address; TranslationExtension carries the rest), walks the
-// page table with a PageWalker and reads every entry through its `memory` initiator socket.
+// page table with a PageWalker and reads every entry through its `memory` initiator socket (or
+// the plain-call route to the same target, when the platform set one up).
 //
 // Several walks in flight: `walkers` hardware walkers serve requests from every initiator bound
 // to `translate` (a vCPU's ITLB and DTLB misses, or SMT siblings sharing the MMU). A request

@@ -72,14 +72,7 @@ struct WalkBench {
 
   explicit WalkBench(bool nested_paging) : two_d(nested_paging) {
     const Addr offset = two_d ? kHostBase : 0;
-    guest_builder = std::make_unique<PageTableBuilder>(
-        MemoryView{[this, offset](Addr a, unsigned bytes) {
-                     std::uint64_t v = 0;
-                     host.read(a + offset, &v, bytes);
-                     return v;
-                   },
-                   [this, offset](Addr a, std::uint64_t v, unsigned bytes) { host.write(a + offset, &v, bytes); }},
-        guest_frames, TableFormat::Level4);
+    guest_builder = std::make_unique<PageTableBuilder>(MemoryView::of(host, offset), guest_frames, TableFormat::Level4);
     guest.cr3 = guest_builder->new_root();
     for (Addr va = 0; va < kFootprint; va += kPageSize4K)
       guest_builder->map(guest.cr3, kBase + va, guest_frames.allocate(), kPageSize4K);

@@ -214,20 +214,33 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       find_vcpu(from.name).translate.bind(find_mmu(to.name).translate);
     else if (from.type == "vcpu" && edge.initiator_port == "walk_caches" && to.type == "mmu")
       find_vcpu(from.name).walk_caches.bind(find_mmu(to.name));
-    else if (from.type == "vcpu" && edge.initiator_port == "data" && to.type == "memory")
+    // Each binding of a vCPU's data or an MMU's memory socket comes with its plain-call route
+    // (DirectAccess): the same accesses without a transaction per reference.
+    else if (from.type == "vcpu" && edge.initiator_port == "data" && to.type == "memory") {
       find_vcpu(from.name).data.bind(memory_->port);
-    else if (from.type == "mmu" && edge.initiator_port == "memory" && to.type == "memory")
+      find_vcpu(from.name).set_direct_data(memory_.get());
+    } else if (from.type == "mmu" && edge.initiator_port == "memory" && to.type == "memory") {
       find_mmu(from.name).memory.bind(memory_->port);
+      find_mmu(from.name).set_direct_memory(memory_.get());
+    }
     else if ((from.type == "vcpu" || from.type == "mmu" || from.type == "virt") && to.type == "cache") {
       CacheModule& cache = find_cache(to.name);
       // multi_passthrough sockets number their bindings in order; remember who each one is.
       cache.set_requester(static_cast<unsigned>(cache.cpu_side.size()),
                           from.type == "mmu" ? Requester::Walk : Requester::Data);
-      if (from.type == "vcpu") find_vcpu(from.name).data.bind(cache.cpu_side);
-      else if (from.type == "mmu") find_mmu(from.name).memory.bind(cache.cpu_side);
-      else find_virt(from.name).memory.bind(cache.cpu_side);
-    } else if (from.type == "cache" && to.type == "memory")
+      if (from.type == "vcpu") {
+        find_vcpu(from.name).data.bind(cache.cpu_side);
+        find_vcpu(from.name).set_direct_data(&cache.direct(Requester::Data));
+      } else if (from.type == "mmu") {
+        find_mmu(from.name).memory.bind(cache.cpu_side);
+        find_mmu(from.name).set_direct_memory(&cache.direct(Requester::Walk));
+      } else {
+        find_virt(from.name).memory.bind(cache.cpu_side);
+      }
+    } else if (from.type == "cache" && to.type == "memory") {
       find_cache(from.name).memory_side.bind(memory_->port);
+      find_cache(from.name).set_direct_memory(memory_.get());
+    }
     else if (from.type == "vcpu" && edge.initiator_port == "fault_handler" && to.type == "kernel")
       find_vcpu(from.name).fault_handler.bind(*kernel_);
     else if (from.type == "vcpu" && edge.initiator_port == "virtualization" && to.type == "virt")

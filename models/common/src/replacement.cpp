@@ -22,11 +22,34 @@ const char* to_string(Replacement policy) {
 
 ReplacementState::ReplacementState(Replacement policy, std::size_t sets, unsigned ways, std::uint64_t seed,
                                    const std::string& where)
-    : policy_(policy), ways_(ways), random_state_(seed | 1) {
+    : policy_(policy),
+      ways_(ways),
+      ordered_(policy == Replacement::Lru && ways >= kMinOrderedWays && ways <= kMaxOrderedWays),
+      stamped_(policy == Replacement::Lru && !ordered_),
+      random_state_(seed | 1) {
   if (policy == Replacement::TreePlru && ((ways & (ways - 1)) || ways > 64))
     throw std::invalid_argument(where + ": tree-PLRU needs a power-of-two number of ways up to 64, not " +
                                 std::to_string(ways));
-  stamps_.assign(policy == Replacement::TreePlru ? sets : sets * ways, 0);
+  if (ordered_) {
+    std::uint64_t in_index_order = 0;  // nothing touched yet: way 0 is the least recent
+    for (unsigned way = 0; way < ways; ++way) in_index_order |= std::uint64_t{way} << (4 * way);
+    stamps_.assign(sets, in_index_order);
+  } else {
+    stamps_.assign(policy == Replacement::TreePlru ? sets : sets * ways, 0);
+  }
+}
+
+void ReplacementState::touch_ordered(std::uint64_t& order, unsigned way) const {
+  const unsigned top = 4 * (ways_ - 1);
+  if (((order >> top) & 0xf) == way) return;  // already the most recent: a hit again
+  constexpr std::uint64_t kOnes = 0x1111111111111111ull;
+  // The nibble holding `way` is the lowest zero nibble of order ^ (way in every nibble).
+  const std::uint64_t x = order ^ (kOnes * way);
+  const std::uint64_t zeros = (x - kOnes) & ~x & (kOnes << 3);
+  const unsigned at = static_cast<unsigned>(__builtin_ctzll(zeros)) / 4;
+  const std::uint64_t below = order & ((std::uint64_t{1} << (4 * at)) - 1);
+  const std::uint64_t above = at + 1 < 16 ? order >> (4 * (at + 1)) : 0;
+  order = ((below | (above << (4 * at))) & ~(std::uint64_t{0xf} << top)) | (std::uint64_t{way} << top);
 }
 
 void ReplacementState::touch_plru(std::size_t set, unsigned way) {
@@ -41,7 +64,13 @@ void ReplacementState::touch_plru(std::size_t set, unsigned way) {
   }
 }
 
+void ReplacementState::touch_other(std::size_t set, unsigned way) {
+  if (ordered_) touch_ordered(stamps_[set], way);
+  else if (policy_ == Replacement::TreePlru) touch_plru(set, way);
+}
+
 unsigned ReplacementState::victim(std::size_t set) {
+  if (ordered_) return static_cast<unsigned>(stamps_[set] & 0xf);
   switch (policy_) {
     case Replacement::Lru: {
       const std::uint64_t* s = &stamps_[set * ways_];

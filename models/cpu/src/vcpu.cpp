@@ -44,6 +44,7 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
       clock_(clock),
+      quantum_(clock),
       path_(tlbs) {
   translation_payload_.set_extension(&translation_);
   data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));
@@ -55,7 +56,7 @@ Vcpu::~Vcpu() { translation_payload_.clear_extension(&translation_); }
 
 void Vcpu::advance(Cycles c) {
   cycles += c;
-  quantum_.inc(clock_.delay(c));
+  quantum_.inc_cycles(c);
   if (quantum_.need_sync()) quantum_.sync();
 }
 
@@ -251,28 +252,39 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_co
     c += handler_cost;
   }
   const Addr pa = r.physical_address;
+  if (kind == AccessKind::Store) {
+    data_buffer_ = instructions.count();
+    if (keeps_contents) {
+      // Write back what is there: read it first, untimed, over the debug transport.
+      data_payload_.set_command(tlm::TLM_READ_COMMAND);
+      data_payload_.set_address(pa);
+      data_payload_.set_data_length(size);
+      data_payload_.set_streaming_width(size);
+      data_payload_.set_byte_enable_ptr(nullptr);
+      data->transport_dbg(data_payload_);
+    }
+  }
+  if (direct_data_) {
+    const DirectAccessResult done =
+        direct_data_->access(kind == AccessKind::Store, pa, reinterpret_cast<unsigned char*>(&data_buffer_), size);
+    if (!done.ok) data_access_failed(pa, "TLM_ADDRESS_ERROR_RESPONSE");
+    return c + done.cycles;
+  }
   data_payload_.set_command(kind == AccessKind::Store ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
   data_payload_.set_address(pa);
   data_payload_.set_data_length(size);
   data_payload_.set_streaming_width(size);
   data_payload_.set_byte_enable_ptr(nullptr);
   data_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  if (kind == AccessKind::Store) {
-    data_buffer_ = instructions.count();
-    if (keeps_contents) {
-      // Write back what is there: read it first without timing.
-      data_payload_.set_command(tlm::TLM_READ_COMMAND);
-      data->transport_dbg(data_payload_);
-      data_payload_.set_command(tlm::TLM_WRITE_COMMAND);
-      data_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-    }
-  }
   sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
   data->b_transport(data_payload_, latency);
-  if (data_payload_.is_response_error())
-    throw std::runtime_error(std::string(name()) + ": data access at physical address " + to_hex(pa) +
-                             " failed: " + data_payload_.get_response_string());
+  if (data_payload_.is_response_error()) data_access_failed(pa, data_payload_.get_response_string());
   return c + clock_.cycles(latency);
+}
+
+void Vcpu::data_access_failed(Addr pa, const std::string& response) const {
+  throw std::runtime_error(std::string(name()) + ": data access at physical address " + to_hex(pa) + " failed: " +
+                           response);
 }
 
 Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {

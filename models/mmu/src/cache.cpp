@@ -1,5 +1,6 @@
 #include "virtsim/mmu/cache.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace virtsim {
@@ -57,17 +58,20 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   while ((1u << line_shift_) < config.line_bytes) ++line_shift_;
   sets_ = sets;
   set_mask_ = (sets & (sets - 1)) ? 0 : sets - 1;
-  lines_.resize(sets * config.ways);
+  tags_.assign(sets * config.ways, kInvalidTag);
+  dirty_.assign(sets * config.ways, 0);
 }
 
 bool Cache::access(Addr address, bool write, Requester who) {
   ++accesses;
   const Addr tag = address >> line_shift_;
   const std::size_t set = set_of(tag);
-  Line* base = &lines_[set * config_.ways];
-  for (unsigned way = 0; way < config_.ways; ++way) {
-    if (base[way].valid && base[way].tag == tag) {
-      base[way].dirty |= write;
+  const std::size_t base = set * config_.ways;
+  const Addr* tags = &tags_[base];
+  const unsigned ways = config_.ways;
+  for (unsigned way = 0; way < ways; ++way) {
+    if (tags[way] == tag) {
+      dirty_[base + way] |= write;
       replacement_.touch(set, way);
       ++hits;
       hits_by_requester.add(static_cast<std::size_t>(who));
@@ -76,18 +80,18 @@ bool Cache::access(Addr address, bool write, Requester who) {
   }
   ++misses;
   misses_by_requester.add(static_cast<std::size_t>(who));
-  unsigned way = config_.ways;
-  for (unsigned w = 0; w < config_.ways; ++w)
-    if (!base[w].valid) {
-      way = w;
-      break;
-    }
-  if (way == config_.ways) {
+  // A miss fills the first invalid way, and only flush() invalidates (every way), so the valid
+  // ways of a set are always a prefix: the set has a free way iff its last way is invalid.
+  unsigned way = 0;
+  if (tags[ways - 1] == kInvalidTag) {
+    while (tags[way] != kInvalidTag) ++way;
+  } else {
     way = replacement_.victim(set);
     ++evictions;
-    if (base[way].dirty) ++writebacks;
+    if (dirty_[base + way]) ++writebacks;
   }
-  base[way] = Line{true, write, tag};
+  tags_[base + way] = tag;
+  dirty_[base + way] = write;
   replacement_.touch(set, way);
   return false;
 }
@@ -95,34 +99,30 @@ bool Cache::access(Addr address, bool write, Requester who) {
 bool Cache::contains(Addr address) const {
   if (!config_.enabled) return false;
   const Addr tag = address >> line_shift_;
-  const Line* base = &lines_[set_of(tag) * config_.ways];
+  const Addr* tags = &tags_[set_of(tag) * config_.ways];
   for (unsigned way = 0; way < config_.ways; ++way)
-    if (base[way].valid && base[way].tag == tag) return true;
+    if (tags[way] == tag) return true;
   return false;
 }
 
 void Cache::flush() {
-  for (auto& line : lines_) line = Line{};
+  std::fill(tags_.begin(), tags_.end(), kInvalidTag);
+  std::fill(dirty_.begin(), dirty_.end(), 0);
 }
 
 CacheHierarchy::CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2)
-    : levels_{&l1d, &l2, &llc}, dram_cycles_(dram_cycles), walker_enters_at_l2_(walker_enters_at_l2) {}
-
-CacheTiming CacheHierarchy::access(Addr address, bool write, Requester who) {
-  CacheTiming t;
-  const unsigned first = who == Requester::Walk && walker_enters_at_l2_ ? 1 : 0;
-  for (unsigned level = first; level < 3; ++level) {
-    Cache& c = *levels_[level];
-    if (!c.enabled()) continue;
-    t.cycles += c.config().hit_cycles;
-    if (c.access(address, write, who)) {
-      t.served_by = static_cast<ServedBy>(level);
-      return t;
+    : dram_cycles_(dram_cycles) {
+  Cache* levels[3] = {&l1d, &l2, &llc};
+  for (unsigned who = 0; who < 2; ++who) {
+    Path& path = paths_[who];
+    const unsigned first = who == 1 && walker_enters_at_l2 ? 1 : 0;
+    for (unsigned level = first; level < 3; ++level) {
+      if (!levels[level]->enabled()) continue;
+      path.levels[path.count] = levels[level];
+      path.served_by[path.count] = static_cast<ServedBy>(level);
+      ++path.count;
     }
   }
-  t.cycles += dram_cycles_;
-  t.served_by = ServedBy::Dram;
-  return t;
 }
 
 }  // namespace virtsim

@@ -22,6 +22,8 @@ CacheModule::CacheModule(const sc_core::sc_module_name& name, const Scope& conte
       clock_(clock),
       hierarchy_(l1d, l2, llc, 0, walker_entry.get() == "l2"),
       line_bytes_(line_bytes) {
+  if (line_bytes > 1 && !(line_bytes & (line_bytes - 1)))
+    while ((1u << line_shift_) < line_bytes) ++line_shift_;
   cpu_side.register_b_transport(this, &CacheModule::b_transport);
   cpu_side.register_transport_dbg(this, &CacheModule::transport_dbg);
 }
@@ -34,15 +36,7 @@ void CacheModule::set_requester(unsigned index, Requester who) {
 void CacheModule::b_transport(int initiator, tlm::tlm_generic_payload& payload, sc_core::sc_time& delay) {
   const auto index = static_cast<std::size_t>(initiator);
   const Requester who = index < requesters_.size() ? requesters_[index] : Requester::Data;
-  const bool write = payload.is_write();
-  // An access that spans two lines looks both up; the slower one decides.
-  const Addr first = payload.get_address();
-  const Addr last = first + (payload.get_data_length() ? payload.get_data_length() - 1 : 0);
-  CacheTiming timing = hierarchy_.access(first, write, who);
-  if ((first / line_bytes_) != (last / line_bytes_)) {
-    const CacheTiming second = hierarchy_.access(last, write, who);
-    if (second.cycles > timing.cycles) timing = second;
-  }
+  const CacheTiming timing = look_up(who, payload.is_write(), payload.get_address(), payload.get_data_length());
   if (auto* info = payload.get_extension<MemoryAccessExtension>())
     info->served_by = static_cast<std::uint8_t>(timing.served_by);
   delay += clock_.delay(timing.cycles);
@@ -55,6 +49,28 @@ void CacheModule::b_transport(int initiator, tlm::tlm_generic_payload& payload, 
     return;
   }
   payload.set_response_status(tlm::TLM_OK_RESPONSE);
+}
+
+DirectAccessResult CacheModule::memory_through_socket(const CacheTiming& timing, bool write, Addr address,
+                                                      unsigned char* data, unsigned length) {
+  DirectAccessResult r{true, timing.cycles, static_cast<std::uint8_t>(timing.served_by)};
+  tlm::tlm_generic_payload& p = memory_payload_;
+  p.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+  p.set_address(address);
+  p.set_data_ptr(data);
+  p.set_data_length(length);
+  p.set_streaming_width(length);
+  p.set_byte_enable_ptr(nullptr);
+  p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  if (timing.served_by == ServedBy::Dram) {
+    sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
+    memory_side->b_transport(p, latency);
+    r.ok = !p.is_response_error();
+    r.cycles += clock_.cycles(latency);
+  } else {
+    r.ok = memory_side->transport_dbg(p) == length;
+  }
+  return r;
 }
 
 unsigned int CacheModule::transport_dbg(int, tlm::tlm_generic_payload& payload) {

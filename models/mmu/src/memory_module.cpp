@@ -13,7 +13,8 @@ MemoryModule::MemoryModule(const sc_core::sc_module_name& name, const Scope& con
       VIRTSIM_MEMBER(writes, module_scope(context, *this), "accesses", "write transactions served"),
       VIRTSIM_MEMBER(bytes, module_scope(context, *this), "bytes", "bytes moved"),
       clock_(clock),
-      memory_(static_cast<Addr>(size_mib.get()) << 20) {
+      memory_(static_cast<Addr>(size_mib.get()) << 20),
+      latency_cycles_(latency.get()) {
   port.register_b_transport(this, &MemoryModule::b_transport);
   port.register_transport_dbg(this, &MemoryModule::transport_dbg);
 }
@@ -21,29 +22,27 @@ MemoryModule::MemoryModule(const sc_core::sc_module_name& name, const Scope& con
 void MemoryModule::b_transport(int, tlm::tlm_generic_payload& payload, sc_core::sc_time& delay) {
   const Addr address = payload.get_address();
   const unsigned length = payload.get_data_length();
-  const Addr offset = address & (kPageSize4K - 1);
-  if (!memory_.contains(address, length) || offset + length > kPageSize4K) {
+  if (!in_one_frame(address, length)) {
     payload.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
     return;
   }
-  if (payload.is_read()) {
-    memory_.read(address, payload.get_data_ptr(), length);
-    ++reads;
-  } else if (payload.is_write()) {
-    memory_.write(address, payload.get_data_ptr(), length);
-    ++writes;
+  if (payload.is_read() || payload.is_write()) {
+    access(payload.is_write(), address, payload.get_data_ptr(), length);
+  } else {
+    bytes += length;  // TLM_IGNORE_COMMAND: no bytes move, but the access takes its time
   }
-  bytes += length;
-  delay += clock_.delay(latency);
+  delay += clock_.delay(latency_cycles_);
   payload.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
 unsigned int MemoryModule::transport_dbg(int, tlm::tlm_generic_payload& payload) {
   const Addr address = payload.get_address();
   const unsigned length = payload.get_data_length();
-  if (!memory_.contains(address, length) || (address & (kPageSize4K - 1)) + length > kPageSize4K) return 0;
-  if (payload.is_read()) memory_.read(address, payload.get_data_ptr(), length);
-  else if (payload.is_write()) memory_.write(address, payload.get_data_ptr(), length);
+  if (payload.is_read() || payload.is_write()) {
+    if (!move_bytes(payload.is_write(), address, payload.get_data_ptr(), length)) return 0;
+  } else if (!in_one_frame(address, length)) {
+    return 0;
+  }
   return length;
 }
 

@@ -88,6 +88,11 @@ void MmuModule::check_against_reference(const WalkRequest& request, const Transl
                            describe(expected));
 }
 
+void MmuModule::entry_access_failed(tlm::tlm_command command, Addr address, const std::string& response) const {
+  throw std::runtime_error(std::string(name()) + ": page-table " + (command == tlm::TLM_READ_COMMAND ? "read" : "write") +
+                           " at physical address " + to_hex(address) + " failed: " + response);
+}
+
 MemoryTiming MmuModule::read_entry(Addr address, unsigned bytes, std::uint64_t& value) {
   value = 0;
   return access_entry(tlm::TLM_READ_COMMAND, address, bytes, value);
@@ -98,6 +103,12 @@ MemoryTiming MmuModule::write_entry(Addr address, unsigned bytes, std::uint64_t 
 }
 
 MemoryTiming MmuModule::access_entry(tlm::tlm_command command, Addr address, unsigned bytes, std::uint64_t& value) {
+  if (direct_memory_) {
+    const DirectAccessResult r = direct_memory_->access(command == tlm::TLM_WRITE_COMMAND, address,
+                                                        reinterpret_cast<unsigned char*>(&value), bytes);
+    if (!r.ok) entry_access_failed(command, address, "TLM_ADDRESS_ERROR_RESPONSE");
+    return {r.cycles, r.served_by == MemoryAccessExtension::kUnknown ? ServedBy::Flat : static_cast<ServedBy>(r.served_by)};
+  }
   entry_read_.set_command(command);
   entry_read_.set_address(address);
   entry_read_.set_data_ptr(reinterpret_cast<unsigned char*>(&value));
@@ -109,10 +120,7 @@ MemoryTiming MmuModule::access_entry(tlm::tlm_command command, Addr address, uns
   sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
   served_.served_by = MemoryAccessExtension::kUnknown;
   memory->b_transport(entry_read_, latency);
-  if (entry_read_.is_response_error())
-    throw std::runtime_error(std::string(name()) + ": page-table " +
-                             (command == tlm::TLM_READ_COMMAND ? "read" : "write") + " at physical address " +
-                             to_hex(address) + " failed: " + entry_read_.get_response_string());
+  if (entry_read_.is_response_error()) entry_access_failed(command, address, entry_read_.get_response_string());
   return {clock_.cycles(latency), served_.served_by == MemoryAccessExtension::kUnknown
                                       ? ServedBy::Flat
                                       : static_cast<ServedBy>(served_.served_by)};

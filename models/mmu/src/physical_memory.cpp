@@ -1,23 +1,17 @@
 #include "virtsim/mmu/physical_memory.h"
 
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <new>
 #include <stdexcept>
 #include <string>
 
 namespace virtsim {
 
-namespace {
-[[noreturn]] void out_of_range(Addr address, unsigned length, Addr size) {
+void PhysicalMemory::out_of_range(Addr address, unsigned length) const {
   throw std::out_of_range("physical access [" + std::to_string(address) + ", +" + std::to_string(length) +
-                          ") outside memory of " + std::to_string(size) + " bytes or across a frame");
-}
-}  // namespace
-
-void PhysicalMemory::read(Addr address, void* out, unsigned length) const {
-  const Addr offset = address & (kPageSize4K - 1);
-  if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length, size_);
-  const Frame* frame = find_frame(address >> kPageShift4K);
-  if (!frame) std::memset(out, 0, length);
-  else std::memcpy(out, frame->data() + offset, length);
+                          ") outside memory of " + std::to_string(size_) + " bytes or across a frame");
 }
 
 PhysicalMemory::Frame& PhysicalMemory::frame_for_write(Addr number) {
@@ -26,16 +20,33 @@ PhysicalMemory::Frame& PhysicalMemory::frame_for_write(Addr number) {
   if (!chunks_[top]) chunks_[top] = std::make_unique<Chunk>(std::size_t{1} << kChunkBits);
   auto& frame = (*chunks_[top])[number & ((Addr{1} << kChunkBits) - 1)];
   if (!frame) {
-    frame = std::make_unique<Frame>();  // value-initialized: zero, as memory reads before any write
+    frame = new_frame();  // zero, as memory reads before any write
     ++frames_touched_;
   }
   return *frame;
 }
 
-void PhysicalMemory::write(Addr address, const void* in, unsigned length) {
-  const Addr offset = address & (kPageSize4K - 1);
-  if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length, size_);
-  std::memcpy(frame_for_write(address >> kPageShift4K).data() + offset, in, length);
+PhysicalMemory::Frame* PhysicalMemory::new_frame() {
+  if (slab_frames_left_ == 0) {
+    // Twice the size, then trim to a 2 MiB-aligned slab, so the host can back it with one huge page.
+    void* raw = mmap(nullptr, 2 * kSlabBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    const auto start = reinterpret_cast<std::uintptr_t>(raw);
+    const std::uintptr_t aligned = (start + kSlabBytes - 1) & ~(std::uintptr_t{kSlabBytes} - 1);
+    if (aligned > start) munmap(raw, aligned - start);
+    if (aligned + kSlabBytes < start + 2 * kSlabBytes)
+      munmap(reinterpret_cast<void*>(aligned + kSlabBytes), start + 2 * kSlabBytes - aligned - kSlabBytes);
+    void* slab = reinterpret_cast<void*>(aligned);
+    madvise(slab, kSlabBytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages work the same
+    slabs_.push_back(slab);
+    slab_frames_left_ = kSlabBytes / sizeof(Frame);
+  }
+  auto* base = static_cast<Frame*>(slabs_.back());
+  return base + (kSlabBytes / sizeof(Frame) - slab_frames_left_--);
+}
+
+PhysicalMemory::~PhysicalMemory() {
+  for (void* slab : slabs_) munmap(slab, kSlabBytes);
 }
 
 Addr FrameAllocator::allocate(std::size_t count, Addr align) {

@@ -126,13 +126,7 @@ struct NestedSetup {
   NestedSetup(TableFormat guest_format, TableFormat nested_format, Addr nested_page = kPageSize4K)
       : nested_builder(host, host_frames, nested_format),
         nested_root(nested_builder.new_root()),
-        guest_builder(MemoryView{[this](Addr gpa, unsigned bytes) {
-                                   std::uint64_t v = 0;
-                                   host.read(gpa + kHostBase, &v, bytes);
-                                   return v;
-                                 },
-                                 [this](Addr gpa, std::uint64_t v, unsigned bytes) { host.write(gpa + kHostBase, &v, bytes); }},
-                      guest_frames, guest_format),
+        guest_builder(MemoryView::of(host, kHostBase), guest_frames, guest_format),
         guest_root(0) {
     for (Addr gpa = 0; gpa < kGuestSize; gpa += nested_page) nested_builder.map(nested_root, gpa, gpa + kHostBase, nested_page);
     guest_root = guest_builder.new_root();

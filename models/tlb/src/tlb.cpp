@@ -100,7 +100,7 @@ TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
     const std::size_t set = (va >> shift) & array.set_mask;
     for (unsigned way = 0; way < array.ways; ++way) {
       TlbEntry& e = array.entries[set * array.ways + way];
-      if (e.valid && e.page_shift == shift && e.maps(va) && matches(e, tags)) {
+      if (e.virtual_page == (va >> shift) && e.page_shift == shift && e.valid && matches(e, tags)) {
         touch(array, set, way);
         ++hits;
         ++size_hits(shift);
@@ -118,23 +118,22 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
   return nullptr;
 }
 
-unsigned Tlb::victim(Array& array, std::size_t set) {
-  const TlbEntry* base = &array.entries[set * array.ways];
-  for (unsigned way = 0; way < array.ways; ++way)
-    if (!base[way].valid) return way;
-  return array.replacement.victim(set);
-}
-
 void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   TlbEntry* base = &array.entries[set * array.ways];
   unsigned way = array.ways;
-  for (unsigned w = 0; w < array.ways; ++w)  // refresh an existing entry for the same page and tags
-    if (base[w].valid && base[w].page_shift == entry.page_shift && base[w].virtual_page == entry.virtual_page &&
+  unsigned first_free = array.ways;  // an invalid way is filled before any valid one is replaced
+  for (unsigned w = 0; w < array.ways; ++w) {  // refresh an existing entry for the same page and tags
+    if (!base[w].valid) {
+      if (first_free == array.ways) first_free = w;
+      continue;
+    }
+    if (base[w].virtual_page == entry.virtual_page && base[w].page_shift == entry.page_shift &&
         base[w].vpid == entry.vpid && base[w].pcid == entry.pcid && base[w].nested_context == entry.nested_context &&
         base[w].global == entry.global)
       way = w;
+  }
   if (way == array.ways) {
-    way = victim(array, set);
+    way = first_free < array.ways ? first_free : array.replacement.victim(set);
     if (base[way].valid) {
       ++evictions;
       evictions_by_size.add(size_index(base[way].page_shift));

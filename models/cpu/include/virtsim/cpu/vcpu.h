@@ -1,7 +1,8 @@
 #pragma once
 // A virtual CPU: one SystemC thread that executes a guest event stream. Plain instructions
 // cost `cpi` cycles each; a memory instruction looks up the L1 DTLB inline (a plain call, the
-// hot path), on a miss asks the MMU over TLM, then makes the data access over TLM. Time moves
+// hot path), on a miss asks the MMU over TLM, then makes the data access through `data` (the
+// plain-call route the platform set up beside the socket, or the socket itself). Time moves
 // only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
 // boundaries (Accellera LT style).
 #include <functional>
@@ -11,6 +12,7 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "virtsim/common/clock.h"
+#include "virtsim/common/direct_access.h"
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/stats.h"
@@ -20,6 +22,34 @@
 #include "virtsim/tlb/translation_path.h"
 
 namespace virtsim {
+
+// The TLM quantum keeper, with the local time counted in whole cycles. A vCPU's thread does
+// not yield between one reset() and the next sync, so SystemC time stands still meanwhile and
+// the sync point is a fixed number of cycles ahead: need_sync() is one integer compare, and the
+// base class gets the local time (the same sum of whole-cycle delays) when it syncs.
+class LocalQuantumKeeper : public tlm_utils::tlm_quantumkeeper {
+ public:
+  explicit LocalQuantumKeeper(const Clock& clock) : clock_(clock) {}
+  void inc_cycles(Cycles c) { local_cycles_ += c; }
+  bool need_sync() const override { return local_cycles_ >= sync_after_cycles_; }
+  void sync() override {
+    m_local_time = clock_.delay(local_cycles_);
+    tlm_quantumkeeper::sync();  // waits, then reset()
+  }
+  void reset() override {
+    tlm_quantumkeeper::reset();
+    local_cycles_ = 0;
+    // Whole cycles until the sync point, rounded up: c cycles reach it iff c * period does.
+    const auto ahead = (m_next_sync_point - sc_core::sc_time_stamp()).value();
+    const auto period = clock_.period().value();
+    sync_after_cycles_ = (ahead + period - 1) / period;
+  }
+
+ private:
+  const Clock& clock_;
+  Cycles local_cycles_ = 0;
+  Cycles sync_after_cycles_ = 0;
+};
 
 class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
  public:
@@ -53,6 +83,9 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // What a MOV to CR3 loads besides CR3 (PAE: the PDPTE registers, read from memory).
   void set_cr3_load_action(std::function<void(PagingControls&)> action) { on_cr3_load_ = std::move(action); }
   unsigned current_cpl() const { return ring_.cpl; }
+  // The plain-call route to what `data` is bound to (set by the platform with the binding);
+  // unset, every access is a transaction on `data`.
+  void set_direct_data(DirectAccess* route) { direct_data_ = route; }
   const PagingControls& paging() const { return paging_; }
   // Called from the vCPU's thread at its RoiBegin event, after a quantum sync; may wait().
   void set_roi_begin_action(std::function<void()> action) { on_roi_begin_ = std::move(action); }
@@ -96,6 +129,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void apply_translation_effects(const GuestEvent& event);
   std::uint32_t guest_tag() const { return (std::uint32_t{vpid_} << 12) | (paging_.cr3 & 0xfff); }
   Cycles access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents = false);
+  [[noreturn]] void data_access_failed(Addr pa, const std::string& response) const;
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   TlbTags tags() const {
     return {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
@@ -115,10 +149,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   std::uint16_t nested_context_ = 0;
   std::uint16_t vpid_ = 0;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
-  tlm_utils::tlm_quantumkeeper quantum_;
+  LocalQuantumKeeper quantum_;
   TranslationPath path_;
   tlm::tlm_generic_payload translation_payload_;
   TranslationExtension translation_;
+  DirectAccess* direct_data_ = nullptr;
   tlm::tlm_generic_payload data_payload_;
   std::uint64_t data_buffer_ = 0;
   bool finished_ = false;

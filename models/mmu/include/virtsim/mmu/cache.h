@@ -68,17 +68,16 @@ class Cache {
   Formula hit_rate;
 
  private:
-  struct Line {
-    bool valid = false;
-    bool dirty = false;
-    Addr tag = 0;  // line address
-  };
+  // Tags (line addresses) and dirty bits in arrays of their own, set-major, so a lookup scans
+  // 8 bytes per way; an invalid way holds kInvalidTag (no line address is all ones).
+  static constexpr Addr kInvalidTag = ~Addr{0};
   CacheConfig config_;
   unsigned line_shift_ = 6;
   std::size_t sets_ = 1;
   std::size_t set_mask_ = 0;  // sets - 1 when a power of two, else 0 (modulo indexing)
   std::size_t set_of(Addr tag) const { return set_mask_ || sets_ == 1 ? tag & set_mask_ : tag % sets_; }
-  std::vector<Line> lines_;  // set-major
+  std::vector<Addr> tags_;
+  std::vector<std::uint8_t> dirty_;
   ReplacementState replacement_;
 };
 
@@ -92,12 +91,31 @@ class CacheHierarchy {
  public:
   // `walker_enters_at_l2`: page-walk references skip the L1D (a parameter, since cores differ).
   CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2);
-  CacheTiming access(Addr address, bool write, Requester who);
+  CacheTiming access(Addr address, bool write, Requester who) {
+    const Path& path = paths_[who == Requester::Walk ? 1 : 0];
+    CacheTiming t;
+    for (unsigned i = 0; i < path.count; ++i) {
+      Cache& c = *path.levels[i];
+      t.cycles += c.config().hit_cycles;
+      if (c.access(address, write, who)) {
+        t.served_by = path.served_by[i];
+        return t;
+      }
+    }
+    t.cycles += dram_cycles_;
+    t.served_by = ServedBy::Dram;
+    return t;
+  }
 
  private:
-  Cache* levels_[3];
+  // The enabled levels a requester looks up, in order, decided once.
+  struct Path {
+    Cache* levels[3] = {};
+    ServedBy served_by[3] = {};
+    unsigned count = 0;
+  };
+  Path paths_[2];  // data, walk
   Cycles dram_cycles_;
-  bool walker_enters_at_l2_;
 };
 
 }  // namespace virtsim

@@ -6,6 +6,10 @@
 // which adds the DRAM latency (system.memory.latency) and counts it. Hits move their bytes
 // with debug transport: no time, no memory statistics. The last-level cache is shared: the
 // platform owns it and hands it to every vCPU's module.
+//
+// Beside the sockets, direct(who) is the same access as a plain call (DirectAccess), which the
+// platform hands to the vCPU and the MMU it binds here; with set_direct_memory() full misses
+// reach main memory the same way. Timing, statistics and bytes are those of b_transport.
 #include <vector>
 
 #include <systemc>
@@ -14,8 +18,10 @@
 #include <tlm_utils/simple_initiator_socket.h>
 
 #include "virtsim/common/clock.h"
+#include "virtsim/common/direct_access.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/mmu/cache.h"
+#include "virtsim/mmu/memory_module.h"
 
 namespace virtsim {
 
@@ -29,6 +35,9 @@ class CacheModule : public sc_core::sc_module {
 
   // Who initiates on binding `index` of cpu_side (in binding order); data by default.
   void set_requester(unsigned index, Requester who);
+  // The plain-call route of one requester, and main memory's, for full misses.
+  DirectAccess& direct(Requester who) { return who == Requester::Walk ? walk_route_ : data_route_; }
+  void set_direct_memory(MemoryModule* memory) { direct_memory_ = memory; }
 
   Param<std::string> walker_entry;
   CacheParameters l1d_parameters;
@@ -39,11 +48,56 @@ class CacheModule : public sc_core::sc_module {
  private:
   void b_transport(int initiator, tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
   unsigned int transport_dbg(int initiator, tlm::tlm_generic_payload& payload);
+  // The hierarchy's timing of one access: an access that spans two lines looks both up, and
+  // the slower one decides.
+  CacheTiming look_up(Requester who, bool write, Addr first, unsigned length) {
+    const Addr last = first + (length ? length - 1 : 0);
+    CacheTiming timing = hierarchy_.access(first, write, who);
+    if (line_of(first) != line_of(last)) {
+      const CacheTiming second = hierarchy_.access(last, write, who);
+      if (second.cycles > timing.cycles) timing = second;
+    }
+    return timing;
+  }
+  // A shift when the line size is a power of two (Cache requires it of enabled caches).
+  Addr line_of(Addr address) const { return line_shift_ ? address >> line_shift_ : address / line_bytes_; }
+  // What b_transport does, as a plain call; inline, as every data access and walker reference
+  // of a run takes it.
+  DirectAccessResult direct_access(Requester who, bool write, Addr address, unsigned char* data, unsigned length) {
+    const CacheTiming timing = look_up(who, write, address, length);
+    if (!direct_memory_) return memory_through_socket(timing, write, address, data, length);
+    DirectAccessResult r{true, timing.cycles, static_cast<std::uint8_t>(timing.served_by)};
+    if (timing.served_by == ServedBy::Dram) {
+      const DirectAccessResult m = direct_memory_->access(write, address, data, length);
+      r.ok = m.ok;
+      r.cycles += m.cycles;
+    } else {
+      r.ok = direct_memory_->move_bytes(write, address, data, length);
+    }
+    return r;
+  }
+  // The same with no plain route to memory: the transaction b_transport would send.
+  DirectAccessResult memory_through_socket(const CacheTiming& timing, bool write, Addr address, unsigned char* data,
+                                           unsigned length);
+
+  struct Route final : DirectAccess {
+    Route(CacheModule& cache, Requester who) : cache(cache), who(who) {}
+    DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
+      return cache.direct_access(who, write, address, data, length);
+    }
+    CacheModule& cache;
+    Requester who;
+  };
 
   const Clock& clock_;
   CacheHierarchy hierarchy_;
   unsigned line_bytes_;
+  unsigned line_shift_ = 0;  // 0: not a power of two
   std::vector<Requester> requesters_;
+  Route data_route_{*this, Requester::Data};
+  Route walk_route_{*this, Requester::Walk};
+  MemoryModule* direct_memory_ = nullptr;  // unset: full misses of direct accesses use memory_side
+  tlm::tlm_generic_payload memory_payload_;  // for those
 };
 
 }  // namespace virtsim

@@ -7,6 +7,7 @@
 #include <tlm_utils/multi_passthrough_target_socket.h>
 
 #include "virtsim/common/clock.h"
+#include "virtsim/common/direct_access.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
@@ -14,13 +15,34 @@
 
 namespace virtsim {
 
-class MemoryModule : public sc_core::sc_module {
+class MemoryModule : public sc_core::sc_module, public DirectAccess {
  public:
   tlm_utils::multi_passthrough_target_socket<MemoryModule> port;
 
   MemoryModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
 
   PhysicalMemory& memory() { return memory_; }
+
+  // What b_transport does, as a plain call (DirectAccess): the bytes, the counts, the latency.
+  DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
+    if (!in_one_frame(address, length)) return {false, 0, MemoryAccessExtension::kUnknown};
+    if (write) {
+      memory_.write(address, data, length);
+      ++writes;
+    } else {
+      memory_.read(address, data, length);
+      ++reads;
+    }
+    bytes += length;
+    return {true, latency_cycles_, MemoryAccessExtension::kUnknown};
+  }
+  // What transport_dbg does: the bytes only, no time and no statistics. False when out of range.
+  bool move_bytes(bool write, Addr address, unsigned char* data, unsigned length) {
+    if (!in_one_frame(address, length)) return false;
+    if (write) memory_.write(address, data, length);
+    else memory_.read(address, data, length);
+    return true;
+  }
 
   Param<std::uint64_t> size_mib;
   Param<std::uint64_t> latency;
@@ -33,8 +55,13 @@ class MemoryModule : public sc_core::sc_module {
   void b_transport(int initiator, tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
   unsigned int transport_dbg(int initiator, tlm::tlm_generic_payload& payload);
 
+  bool in_one_frame(Addr address, unsigned length) const {
+    return memory_.contains(address, length) && (address & (kPageSize4K - 1)) + length <= kPageSize4K;
+  }
+
   const Clock& clock_;
   PhysicalMemory memory_;
+  Cycles latency_cycles_;  // `latency`, read once
 };
 
 }  // namespace virtsim

@@ -1,7 +1,8 @@
 #pragma once
 // The MMU behind a vCPU's L1 TLBs: a TLM target that receives translation requests (the
 // payload address is the virtual address; TranslationExtension carries the rest), walks the
-// page table with a PageWalker and reads every entry through its `memory` initiator socket.
+// page table with a PageWalker and reads every entry through its `memory` initiator socket (or
+// the plain-call route to the same target, when the platform set one up).
 //
 // Several walks in flight: `walkers` hardware walkers serve requests from every initiator bound
 // to `translate` (a vCPU's ITLB and DTLB misses, or SMT siblings sharing the MMU). A request
@@ -17,6 +18,7 @@
 #include <tlm_utils/simple_target_socket.h>
 
 #include "virtsim/common/clock.h"
+#include "virtsim/common/direct_access.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/memory_access_extension.h"
 #include "virtsim/common/param.h"
@@ -32,6 +34,10 @@ class MmuModule : public sc_core::sc_module, public WalkCacheControl, private Me
 
   MmuModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
   ~MmuModule() override;
+
+  // The plain-call route to what `memory` is bound to (the platform sets it when it binds the
+  // socket); unset, every entry reference is a transaction on `memory`.
+  void set_direct_memory(DirectAccess* route) { direct_memory_ = route; }
 
   void invalidate_guest_walk_caches(std::uint32_t guest_tag) override { walker.flush_guest_caches(guest_tag); }
   void invalidate_all_walk_caches() override {
@@ -55,8 +61,10 @@ class MmuModule : public sc_core::sc_module, public WalkCacheControl, private Me
   MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) override;
   MemoryTiming write_entry(Addr address, unsigned bytes, std::uint64_t value) override;
   MemoryTiming access_entry(tlm::tlm_command command, Addr address, unsigned bytes, std::uint64_t& value);
+  [[noreturn]] void entry_access_failed(tlm::tlm_command command, Addr address, const std::string& response) const;
 
   const Clock& clock_;
+  DirectAccess* direct_memory_ = nullptr;
   std::vector<sc_core::sc_time> walker_free_at_;  // absolute time each walker becomes free
   tlm::tlm_generic_payload entry_read_;  // reused: no allocation per reference
   MemoryAccessExtension served_;          // attached to entry_read_: which cache level served it

@@ -14,13 +14,29 @@ namespace virtsim {
 class PhysicalMemory {
  public:
   explicit PhysicalMemory(Addr size_bytes) : size_(size_bytes) {}
+  ~PhysicalMemory();
+  PhysicalMemory(const PhysicalMemory&) = delete;
+  PhysicalMemory& operator=(const PhysicalMemory&) = delete;
 
   Addr size() const { return size_; }
   bool contains(Addr address, unsigned length) const { return address + length <= size_ && address + length >= address; }
 
   // Accesses must not cross a 4 KiB frame (callers split them); out of range throws.
-  void read(Addr address, void* out, unsigned length) const;
-  void write(Addr address, const void* in, unsigned length);
+  // Inline: every data access and walker reference of a run comes through here.
+  void read(Addr address, void* out, unsigned length) const {
+    const Addr offset = address & (kPageSize4K - 1);
+    if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length);
+    const Frame* frame = find_frame(address >> kPageShift4K);
+    if (!frame) zero(out, length);
+    else copy(out, frame->data() + offset, length);
+  }
+  void write(Addr address, const void* in, unsigned length) {
+    const Addr offset = address & (kPageSize4K - 1);
+    if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length);
+    const Addr number = address >> kPageShift4K;
+    Frame* frame = const_cast<Frame*>(find_frame(number));
+    copy((frame ? *frame : frame_for_write(number)).data() + offset, in, length);
+  }
   std::uint64_t read64(Addr address) const {
     std::uint64_t v;
     read(address, &v, 8);
@@ -32,17 +48,34 @@ class PhysicalMemory {
 
  private:
   using Frame = std::array<std::uint8_t, kPageSize4K>;
+  // 8 bytes (a data word, a 64-bit entry) is nearly every access: one move, not a memcpy call.
+  static void copy(void* to, const void* from, unsigned length) {
+    if (length == 8) std::memcpy(to, from, 8);
+    else std::memcpy(to, from, length);
+  }
+  static void zero(void* to, unsigned length) {
+    if (length == 8) std::memset(to, 0, 8);
+    else std::memset(to, 0, length);
+  }
   // A two-level radix table of frames: chunks of 2^18 frame pointers (1 GiB of memory each),
   // allocated when first touched, so a sparse multi-terabyte space costs only what is used
   // and a lookup is two dependent loads.
   static constexpr unsigned kChunkBits = 18;
-  using Chunk = std::vector<std::unique_ptr<Frame>>;
+  using Chunk = std::vector<Frame*>;
   const Frame* find_frame(Addr number) const {
     const Addr top = number >> kChunkBits;
     if (top >= chunks_.size() || !chunks_[top]) return nullptr;
-    return (*chunks_[top])[number & ((Addr{1} << kChunkBits) - 1)].get();
+    return (*chunks_[top])[number & ((Addr{1} << kChunkBits) - 1)];
   }
-  Frame& frame_for_write(Addr number);
+  // Frames are carved, in the order they are first written, from 2 MiB slabs of zeroed host
+  // memory (transparent huge pages where the host gives them): a random walk over simulated
+  // memory then misses the host TLB far less than with one heap block per frame.
+  static constexpr std::size_t kSlabBytes = std::size_t{2} << 20;
+  Frame* new_frame();
+  std::vector<void*> slabs_;
+  std::size_t slab_frames_left_ = 0;
+  Frame& frame_for_write(Addr number);  // allocates the frame (and its chunk) if needed
+  [[noreturn]] void out_of_range(Addr address, unsigned length) const;
   Addr size_;
   std::vector<std::unique_ptr<Chunk>> chunks_;
   std::size_t frames_touched_ = 0;

@@ -211,7 +211,6 @@ class Tlb {
   }
   TlbEntry* lookup_mixed(Array& array, Addr va, TlbTags tags);
   static void touch(Array& array, std::size_t set, unsigned way) { array.replacement.touch(set, way); }
-  static unsigned victim(Array& array, std::size_t set);
   void fill(Array& array, std::size_t set, const TlbEntry& entry);
   template <typename Predicate>
   void invalidate_if(Invalidation kind, Predicate drop);

@@ -222,19 +222,20 @@ bool TraceReader::load_block() {
   return true;
 }
 
-std::uint8_t TraceReader::byte() {
-  if (pos_ >= block_.size()) fail(block_offset_, "record runs past the end of its block");
-  return block_[pos_++];
+void TraceReader::past_end() const { fail(block_offset_, "record runs past the end of its block"); }
+
+void TraceReader::malformed_number() const {
+  fail(block_offset_, "malformed number in a record (more than 10 bytes)");
 }
 
-std::uint64_t TraceReader::varint() {
+std::uint64_t TraceReader::varint_near_end() {
   std::uint64_t v = 0;
   for (unsigned shift = 0; shift < 64; shift += 7) {
     const std::uint8_t b = byte();
     v |= std::uint64_t{b & 0x7fu} << shift;
     if (!(b & 0x80)) return v;
   }
-  fail(block_offset_, "malformed number in a record (more than 10 bytes)");
+  malformed_number();
 }
 
 std::optional<TraceRecord> TraceReader::next() {

@@ -92,8 +92,28 @@ class TraceReader {
  private:
   bool load_block();
   [[noreturn]] void fail(std::uint64_t offset, const std::string& what) const;
-  std::uint64_t varint();
-  std::uint8_t byte();
+  // Inline: every record is a few of these. The checks of a varint are made once when ten
+  // bytes (the longest) are left in the block, byte by byte near its end.
+  std::uint8_t byte() {
+    if (__builtin_expect(pos_ >= block_.size(), 0)) past_end();
+    return block_[pos_++];
+  }
+  std::uint64_t varint() {
+    if (__builtin_expect(block_.size() - pos_ < 10, 0)) return varint_near_end();
+    const std::uint8_t* p = block_.data() + pos_;
+    std::uint64_t v = 0;
+    for (unsigned i = 0; i < 10; ++i) {
+      v |= std::uint64_t{p[i] & 0x7fu} << (7 * i);
+      if (!(p[i] & 0x80)) {
+        pos_ += i + 1;
+        return v;
+      }
+    }
+    malformed_number();
+  }
+  std::uint64_t varint_near_end();
+  [[noreturn]] void past_end() const;
+  [[noreturn]] void malformed_number() const;
   std::string path_;
   std::ifstream in_;
   std::uint16_t version_ = 0;

@@ -50,94 +50,47 @@ GeneratorParameters::GeneratorParameters(const Scope& scope)
 
 // ---- records ----
 
-void RecordEmitter::compute(std::uint64_t n) {
-  if (!n) return;
-  TraceRecord r;
-  r.kind = TraceRecordKind::Compute;
-  r.count = n;
-  out_.push_back(r);
-}
-void RecordEmitter::memory(TraceRecordKind kind, Addr a, std::uint8_t size) {
+TraceRecord& RecordEmitter::add(TraceRecordKind kind) {
   TraceRecord r;
   r.kind = kind;
-  r.address = a;
-  r.size = size;
-  out_.push_back(r);
-}
-void RecordEmitter::syscall(std::uint64_t number) {
-  TraceRecord r;
-  r.kind = TraceRecordKind::Syscall;
-  r.count = number;
   r.pid = pid_;
   out_.push_back(r);
+  return out_.back();
 }
+void RecordEmitter::compute(std::uint64_t n) {
+  if (n) add(TraceRecordKind::Compute).count = n;
+}
+void RecordEmitter::memory(TraceRecordKind kind, Addr a, std::uint8_t size) {
+  TraceRecord& r = add(kind);
+  r.address = a;
+  r.size = size;
+}
+void RecordEmitter::syscall(std::uint64_t number) { add(TraceRecordKind::Syscall).count = number; }
 void RecordEmitter::instr(Instruction i, std::uint32_t operand, Addr value, std::uint8_t size) {
-  TraceRecord r;
-  r.kind = TraceRecordKind::Instr;
+  TraceRecord& r = add(TraceRecordKind::Instr);
   r.instruction = i;
   r.operand = operand;
   r.address = value;
   r.size = size;
-  out_.push_back(r);
 }
-void RecordEmitter::interrupt(std::uint32_t vector) {
-  TraceRecord r;
-  r.kind = TraceRecordKind::Interrupt;
-  r.count = vector;
-  out_.push_back(r);
-}
+void RecordEmitter::interrupt(std::uint32_t vector) { add(TraceRecordKind::Interrupt).count = vector; }
 void RecordEmitter::mmap(Addr a, Addr length, std::uint32_t prot) {
-  TraceRecord r;
-  r.kind = TraceRecordKind::Mmap;
-  r.pid = pid_;
+  TraceRecord& r = add(TraceRecordKind::Mmap);
   r.address = a;
   r.length = length;
   r.prot = prot;
-  out_.push_back(r);
 }
 void RecordEmitter::munmap(Addr a, Addr length) {
-  TraceRecord r;
-  r.kind = TraceRecordKind::Munmap;
-  r.pid = pid_;
+  TraceRecord& r = add(TraceRecordKind::Munmap);
   r.address = a;
   r.length = length;
-  out_.push_back(r);
 }
-void RecordEmitter::fork(std::uint32_t child) {
-  TraceRecord r;
-  r.kind = TraceRecordKind::Fork;
-  r.pid = pid_;
-  r.child = child;
-  out_.push_back(r);
-}
-void RecordEmitter::exec(std::uint32_t pid) {
-  TraceRecord r;
-  r.kind = TraceRecordKind::Exec;
-  r.pid = pid;
-  out_.push_back(r);
-}
-void RecordEmitter::exit(std::uint32_t pid) {
-  TraceRecord r;
-  r.kind = TraceRecordKind::Exit;
-  r.pid = pid;
-  out_.push_back(r);
-}
-void RecordEmitter::switch_to(std::uint32_t pid) {
-  TraceRecord r;
-  r.kind = TraceRecordKind::Switch;
-  r.pid = pid;
-  out_.push_back(r);
-}
-void RecordEmitter::roi_begin() {
-  TraceRecord r;
-  r.kind = TraceRecordKind::RoiBegin;
-  out_.push_back(r);
-}
-void RecordEmitter::roi_end() {
-  TraceRecord r;
-  r.kind = TraceRecordKind::RoiEnd;
-  out_.push_back(r);
-}
+void RecordEmitter::fork(std::uint32_t child) { add(TraceRecordKind::Fork).child = child; }
+void RecordEmitter::exec(std::uint32_t pid) { add(TraceRecordKind::Exec).pid = pid; }
+void RecordEmitter::exit(std::uint32_t pid) { add(TraceRecordKind::Exit).pid = pid; }
+void RecordEmitter::switch_to(std::uint32_t pid) { add(TraceRecordKind::Switch).pid = pid; }
+void RecordEmitter::roi_begin() { add(TraceRecordKind::RoiBegin); }
+void RecordEmitter::roi_end() { add(TraceRecordKind::RoiEnd); }
 
 // ---- the programs ----
 

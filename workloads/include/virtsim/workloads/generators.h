@@ -68,6 +68,7 @@ class RecordEmitter {
   RecordEmitter as(std::uint32_t pid) const { return RecordEmitter(out_, pid); }
 
  private:
+  TraceRecord& add(TraceRecordKind kind);  // a record of this process, appended
   std::deque<TraceRecord>& out_;
   std::uint32_t pid_;
 };

@@ -39,6 +39,7 @@ TEST(Synthetic, StreamShapeAndRegionOfInterest) {
       case GuestEventKind::RoiBegin: roi_begin_at = memory; break;
       case GuestEventKind::RoiEnd: roi_end_at = i; break;
       case GuestEventKind::Instr: ADD_FAILURE() << "the synthetic workload emits no Instr events"; break;
+      case GuestEventKind::Interrupt: ADD_FAILURE() << "the synthetic workload emits no interrupts"; break;
     }
   }
   EXPECT_EQ(memory, 5100u);

@@ -189,7 +189,8 @@ TEST(Trace, BadInputNamesTheFileAndTheByteOffset) {
 std::vector<char> one_block(std::uint32_t compressed, std::uint32_t raw, std::uint32_t count,
                             const std::vector<char>& payload) {
   std::vector<char> v(kTraceMagic, kTraceMagic + 8);
-  v.insert(v.end(), {1, 0, 0, 0, 0, 0, 0, 0});
+  v.resize(16, 0);
+  v[8] = 1;  // version 1, flags and reserved 0
   for (const std::uint32_t field : {compressed, raw, count})
     for (int i = 0; i < 4; ++i) v.push_back(static_cast<char>(field >> (8 * i)));
   v.insert(v.end(), payload.begin(), payload.end());

@@ -197,13 +197,7 @@ class Machine : public TranslationMissHandler {
     return c;
   }
   MemoryView guest_view() {
-    const Addr base = mode_.nested ? kHostBase : 0;
-    return {[this, base](Addr a, unsigned bytes) {
-              std::uint64_t v = 0;
-              host_.read(base + a, &v, bytes);
-              return v;
-            },
-            [this, base](Addr a, std::uint64_t v, unsigned bytes) { host_.write(base + a, &v, bytes); }};
+    return MemoryView::of(host_, mode_.nested ? kHostBase : 0);
   }
   Addr space_bytes() const { return format_info(mode_.guest).va_bits == 32 ? Addr{1} << 32 : Addr{1} << 40; }
   std::uint16_t pcid() const { return static_cast<std::uint16_t>(spaces_[current_].cr3 & 0xfff); }

@@ -119,14 +119,16 @@ void MemoryView::zero_frame(Addr frame) const {
 }
 
 MemoryView MemoryView::of(const PhysicalMemory& memory) {
-  return {[&memory](Addr a, unsigned bytes) {
-            std::uint64_t v = 0;
-            memory.read(a, &v, bytes);
-            return v;
-          },
-          [](Addr a, std::uint64_t, unsigned) {
-            throw std::logic_error("write to read-only memory view at " + to_hex(a));
-          }};
+  MemoryView view;
+  view.read = [&memory](Addr a, unsigned bytes) {
+    std::uint64_t v = 0;
+    memory.read(a, &v, bytes);
+    return v;
+  };
+  view.write = [](Addr a, std::uint64_t, unsigned) {
+    throw std::logic_error("write to read-only memory view at " + to_hex(a));
+  };
+  return view;
 }
 
 // ---- entry decoding ----

@@ -19,9 +19,6 @@ constexpr std::uint32_t kDeviceVector = 0x41;
 constexpr std::uint32_t kX2apicIcr = 0x830;
 constexpr std::uint32_t kX2apicEoi = 0x80b;
 constexpr std::uint32_t kTscDeadline = 0x6e0;
-// Linux syscall numbers (x86-64) used for the records that stand for system calls.
-constexpr std::uint32_t kSysMmap = 9, kSysMunmap = 11, kSysBrk = 12, kSysFork = 57, kSysExecve = 59,
-                        kSysExitGroup = 231;
 // Our copy-on-write mark: a software bit of the leaf (bits 11:9 are the OS's).
 constexpr std::uint64_t kCowBit = 1ull << 9;
 constexpr Addr kKernelStackBytes = 16 * 1024;

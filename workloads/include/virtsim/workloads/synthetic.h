@@ -1,8 +1,8 @@
 #pragma once
 // A small built-in synthetic workload: a warm-up phase, then a region of interest of memory
 // instructions over one contiguous footprint, each preceded by a few plain instructions.
-// Deterministic for a seed. The full generator family (GUPS-like, pointer chasing,
-// fork-and-wait...) comes with the execution-engine issue.
+// Deterministic for a seed. `virtsim trace gen` writes it as a trace; the generators of
+// generators.h (GUPS-like, pointer chasing, fork-and-wait ...) are process record streams.
 #include <cstdint>
 #include <optional>
 #include <string>

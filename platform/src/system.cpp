@@ -116,7 +116,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       workload_kind(context.child("workload"), "kind", "synthetic", "",
                     "synthetic (workload.pattern ...), exitbench (workload.exitbench.*), trace (workload.trace.path) "
                     "or a generator: gups, stream, pointer_chase, fork_and_wait, syscall_loop, pt_update, io_loop, "
-                    "kernel_build, idle, mix (workloads/README.md)",
+                    "kernel_build, idle, mix, timeshare (workloads/README.md)",
                     {}, [] {
                       std::vector<std::string> kinds{"synthetic", "exitbench", "trace"};
                       for (const auto& k : generator_kinds()) kinds.push_back(k);

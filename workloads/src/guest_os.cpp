@@ -186,14 +186,7 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
   // swapper_pg_dir: the direct map of guest-physical memory in large global supervisor pages,
   // which every address space shares through its root's kernel half.
   kernel_root_ = builder_.new_root();
-  if (f == TableFormat::Pae) {
-    // PAE: every PDPTE present from the start (as Linux does), so the PDPTE registers loaded
-    // at MOV to CR3 stay valid whatever is mapped later.
-    for (Addr quarter = 0; quarter < 4; ++quarter) {
-      builder_.map(kernel_root_, quarter << 30, 0, kPageSize4K);
-      builder_.unmap(kernel_root_, quarter << 30);
-    }
-  }
+  give_pae_directories(kernel_root_, Addr{4} << 30);
   direct_map_bytes_ = round_down(std::min(frames_.end(), layout_.direct_map_max), huge);
   const MappingFlags kernel_data{true, false, false, true};
   for (Addr gpa = 0; gpa < direct_map_bytes_; gpa += huge)
@@ -207,14 +200,13 @@ PagingControls GuestOs::add_cpu(ProcessEventSource& source, bool thread_of_cpu0)
   cpu->source = &source;
   cpu->stream = std::make_unique<CpuStream>(*this, *cpu);
   cpu->per_cpu = allocate_frame(kPageSize4K);
-  cpu->pcid_enabled = pcid_;
   cpu->pcid_owner.assign(4096, {0, 0});
   Cpu& c = *cpu;
   cpus_.push_back(std::move(cpu));
   std::shared_ptr<Mm> mm;
   if (thread_of_cpu0 && c.index > 0 && cpus_.front()->current) mm = cpus_.front()->current->mm;
   else mm = new_mm(source.implicit_user_memory());
-  Process& first = start_process(c, 1, 0, mm);
+  Process& first = start_process(c, 1, mm);
   c.current = &first;
   mm->active_cpus |= std::uint64_t{1} << c.index;
   PagingControls controls;
@@ -274,18 +266,22 @@ void GuestOs::put_frame(Cpu& cpu, Addr frame, Addr page_size) {
 
 // ---- processes and address spaces ----
 
+void GuestOs::give_pae_directories(Addr root, Addr end) {
+  // PAE: every PDPTE below `end` present from the start (as Linux does), so the PDPTE
+  // registers loaded at MOV to CR3 stay valid whatever is mapped later.
+  if (builder_.format() != TableFormat::Pae) return;
+  for (Addr quarter = 0; (quarter << 30) < end; ++quarter) {
+    builder_.map(root, quarter << 30, 0, kPageSize4K);
+    builder_.unmap(root, quarter << 30);
+  }
+}
+
 std::shared_ptr<GuestOs::Mm> GuestOs::new_mm(bool implicit_user) {
   auto mm = std::make_shared<Mm>();
   mm->id = next_mm_id_++;
   mm->root = builder_.new_root();
-  refcount(mm->root) = 1;
   mm->implicit_user = implicit_user;
-  if (builder_.format() == TableFormat::Pae) {
-    for (Addr quarter = 0; (quarter << 30) < layout_.kernel_base; ++quarter) {  // user quarters: directories of their own
-      builder_.map(mm->root, quarter << 30, 0, kPageSize4K);
-      builder_.unmap(mm->root, quarter << 30);
-    }
-  }
+  give_pae_directories(mm->root, layout_.kernel_base);  // the user quarters: directories of its own
   builder_.share_root_entries(kernel_root_, mm->root, layout_.kernel_base, ~Addr{0});
   if (pcid_) {
     mm->pcid = next_pcid_;
@@ -294,12 +290,11 @@ std::shared_ptr<GuestOs::Mm> GuestOs::new_mm(bool implicit_user) {
   return mm;
 }
 
-GuestOs::Process& GuestOs::start_process(Cpu& cpu, std::uint32_t pid, std::uint32_t parent, std::shared_ptr<Mm> mm) {
+GuestOs::Process& GuestOs::start_process(Cpu& cpu, std::uint32_t pid, std::shared_ptr<Mm> mm) {
   const auto key = std::make_pair(cpu.index, pid);
   if (processes_.count(key)) fail(cpu, "process " + std::to_string(pid) + " started twice");
   Process& p = processes_[key];
   p.pid = pid;
-  p.parent = parent;
   p.mm = std::move(mm);
   ++p.mm->users;
   if (!free_kernel_stacks_.empty()) {
@@ -372,12 +367,12 @@ void GuestOs::release_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm) {
     put_frame(cpu, l.pa, l.page_size);
     ++pages_unmapped;
   });
-  // The tables go back to the allocator after this vCPU left the address space (the caller
-  // switched CR3 away first); the frames of the leaves were deferred above.
+  // The leaves' frames wait for the queued invalidations (put_frame); the tables go back at
+  // once. The caller has queued the CR3 switch away first, and nothing on this vCPU allocates
+  // before its queue has run; another vCPU could (see workloads/README.md, "Leaves out").
   const std::uint64_t before = builder_.tables_released();
   const Addr allocated_before = frames_.bytes_allocated();
   builder_.release_tables(mm->root, 0, layout_.user_end, true);
-  refcount(mm->root) = 0;
   tables_freed += builder_.tables_released() - before;
   frames_freed += (allocated_before - frames_.bytes_allocated()) / kPageSize4K;
   mm->vmas.clear();
@@ -417,10 +412,10 @@ void GuestOs::kernel_work(Cpu& cpu, std::uint32_t instructions, unsigned lines) 
   }
 }
 
-Addr GuestOs::cr3_of(const Cpu& cpu, const Mm& mm, bool& no_flush) {
+Addr GuestOs::cr3_of(Cpu& cpu, const Mm& mm, bool& no_flush) {
   no_flush = false;
   if (!pcid_) return mm.root;
-  auto& owner = const_cast<Cpu&>(cpu).pcid_owner[mm.pcid];
+  auto& owner = cpu.pcid_owner[mm.pcid];
   no_flush = owner.first == mm.id && owner.second == mm.generation;
   owner = {mm.id, mm.generation};
   return mm.root | mm.pcid;
@@ -507,7 +502,7 @@ void GuestOs::fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid) {
     ++refcount(l.pa);
   }
   if (!protected_pages.empty()) flush_tlbs(cpu, *parent.mm, protected_pages);
-  start_process(cpu, child_pid, parent.pid, std::move(mm));
+  start_process(cpu, child_pid, std::move(mm));
   leave_kernel(cpu);
 }
 
@@ -664,17 +659,14 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
       cpu.pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kX2apicEoi, 0));
       cpu.pending.push_back(GuestEvent::instr(Instruction::Iret));
       return;
-    default: {
-      // Compute, memory and instruction records run in the current process; the region of
-      // interest's markers need none (a capture ends after its last process exited).
-      const bool marker = r.kind == TraceRecordKind::RoiBegin || r.kind == TraceRecordKind::RoiEnd;
-      if (!cpu.current && !marker) fail(cpu, std::string("a ") + to_string(r.kind) + " record with no process running (after an exit, a switch must name the next)");
-      auto e = r.guest_event();
-      if (!e) return;
-      cpu.pending.push_back(*e);
-      if (!marker) maybe_tick(cpu, e->kind == GuestEventKind::Compute ? e->count : 1);
+    default:
+      // A plain record with no process running (next_event hands the others to the vCPU):
+      // only the region of interest's markers need none (a capture ends after its last exit).
+      if (r.kind != TraceRecordKind::RoiBegin && r.kind != TraceRecordKind::RoiEnd)
+        fail(cpu, std::string("a ") + to_string(r.kind) +
+                      " record with no process running (after an exit, a switch must name the next)");
+      cpu.pending.push_back(*r.guest_event());
       return;
-    }
   }
 }
 

@@ -169,16 +169,19 @@ void Vcpu::apply_translation_effects(const GuestEvent& event) {
   }
 }
 
+void Vcpu::enter_ring0_gate() {
+  // Through an interrupt or trap gate; the handler's IRET returns to the ring saved here.
+  return_cpls_.push_back(static_cast<std::uint8_t>(ring_.cpl));
+  ring_.interrupt();
+}
+
 void Vcpu::change_ring(Instruction instruction) {
   switch (instruction) {
     case Instruction::Syscall: ring_.syscall(); break;
     case Instruction::Sysenter: ring_.sysenter(); break;
     case Instruction::Sysret: ring_.sysret(); break;
     case Instruction::Sysexit: ring_.sysexit(); break;
-    case Instruction::SoftwareInterrupt:
-      return_cpls_.push_back(static_cast<std::uint8_t>(ring_.cpl));
-      ring_.interrupt();
-      break;
+    case Instruction::SoftwareInterrupt: enter_ring0_gate(); break;
     case Instruction::Iret:
       if (!return_cpls_.empty()) {
         ring_.iret(return_cpls_.back());
@@ -201,7 +204,8 @@ void Vcpu::execute_instruction(const GuestEvent& event) {
     // transition that does not exit costs what it costs natively.
     const InstructionOutcome out = virtualization->execute(event, at_cpl, cycles.count());
     account_exit(out);
-    if (!out.exited && rings.transition_cycles(event.instruction)) advance(rings.transition_cycles(event.instruction));
+    if (const Cycles ring_cycles = rings.transition_cycles(event.instruction); !out.exited && ring_cycles)
+      advance(ring_cycles);
     return;
   }
   switch (check_privilege(event.instruction, at_cpl, 0, deprivileged_kernel)) {
@@ -217,10 +221,8 @@ void Vcpu::execute_instruction(const GuestEvent& event) {
 }
 
 void Vcpu::execute_interrupt(const GuestEvent& event) {
-  // Delivery through a ring-0 gate; the handler's IRET returns to the interrupted ring.
   // Vectors below 32 are exceptions (the kernel's #PF entry), the others external interrupts.
-  return_cpls_.push_back(static_cast<std::uint8_t>(ring_.cpl));
-  ring_.interrupt();
+  enter_ring0_gate();
   if (event.count >= 32) {
     ++interrupts;
     if (virtualization.size() > 0) account_exit(virtualization->deliver_interrupt(event.count, cycles.count()));

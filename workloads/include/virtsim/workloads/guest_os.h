@@ -168,7 +168,6 @@ class GuestOs {
   };
   struct Process {
     std::uint32_t pid = 0;
-    std::uint32_t parent = 0;
     std::shared_ptr<Mm> mm;
     Addr kernel_stack = 0;  // guest-physical base of its kernel stack and task structure
   };
@@ -182,7 +181,6 @@ class GuestOs {
     std::vector<Addr> deferred_free;  // frames freed once the pending events ran (mmu_gather)
     std::uint64_t since_tick = 0;     // instructions since the last timer interrupt
     Addr per_cpu = 0;                 // guest-physical base of its per-CPU data
-    bool pcid_enabled = false;
     // Per PCID: which address space and generation its TLB entries on this vCPU belong to.
     std::vector<std::pair<std::uint64_t, std::uint64_t>> pcid_owner;
     bool in_kernel = false;  // between a kernel entry and its return to user mode
@@ -195,7 +193,8 @@ class GuestOs {
   void adopt_first_pid(Cpu& cpu, std::uint32_t pid);
   [[noreturn]] void fail(const Cpu& cpu, const std::string& what) const;
   Process& process(const Cpu& cpu, std::uint32_t pid, const char* record);
-  Process& start_process(Cpu& cpu, std::uint32_t pid, std::uint32_t parent, std::shared_ptr<Mm> mm);
+  Process& start_process(Cpu& cpu, std::uint32_t pid, std::shared_ptr<Mm> mm);
+  void give_pae_directories(Addr root, Addr end);
   std::shared_ptr<Mm> new_mm(bool implicit_user);
   void release_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm);
   void unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end);
@@ -207,7 +206,7 @@ class GuestOs {
   void kernel_work(Cpu& cpu, std::uint32_t instructions, unsigned lines);
   void kernel_access(Cpu& cpu, AccessKind kind, Addr gpa);
   void switch_to(Cpu& cpu, Process* next);
-  Addr cr3_of(const Cpu& cpu, const Mm& mm, bool& no_flush);
+  Addr cr3_of(Cpu& cpu, const Mm& mm, bool& no_flush);
   // After `mm` lost mappings or rights for `pages` pages at `addresses`: INVLPG each (or a
   // flush above the ceiling) here, and a shootdown IPI to every other vCPU that has it loaded.
   void flush_tlbs(Cpu& cpu, Mm& mm, const std::vector<Addr>& addresses);

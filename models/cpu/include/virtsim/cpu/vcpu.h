@@ -124,6 +124,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void execute_interrupt(const GuestEvent& event);
   // The ring change an instruction makes (SYSCALL to 0, SYSRET to 3, IRET back ...).
   void change_ring(Instruction instruction);
+  void enter_ring0_gate();  // INT n, an exception or an external interrupt
   void account_exit(const InstructionOutcome& out);
   // The architectural effect of an instruction on the TLBs and walk caches.
   void apply_translation_effects(const GuestEvent& event);

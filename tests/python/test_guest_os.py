@@ -165,3 +165,13 @@ def test_the_timer_preempts_runnable_processes_and_pcids_keep_their_entries(virt
     assert flush["system.kernel.pcid_reuses"] == 0 and flush["walk.count"] > 0
     assert keep["system.kernel.pcid_reuses"] == keep["system.kernel.context_switches"]
     assert keep["walk.count"] == 0
+
+
+def test_timer_ticks_during_the_warm_up_do_not_preempt_before_every_process_is_set_up(virtsim_binary, tmp_path):
+    # A tick every 5000 instructions falls inside the four processes' warm-up: the timer may
+    # preempt only once the last one has mapped its footprint (this run used to end in a
+    # segmentation fault of process 3).
+    m = run(virtsim_binary, tmp_path / "t.h5", "timeshare", "--set", "system.kernel.timer_interval=5000")
+    assert m["system.kernel.timer_interrupts"] > 4
+    assert m["system.kernel.preemptions"] > 0
+    assert m["system.kernel.context_switches"] >= m["system.kernel.preemptions"]

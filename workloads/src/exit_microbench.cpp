@@ -48,7 +48,7 @@ GuestEvent ExitMicrobenchmark::operation() const {
   return GuestEvent::compute(1);  // nop
 }
 
-std::optional<GuestEvent> ExitMicrobenchmark::next() {
+std::optional<GuestEvent> ExitMicrobenchmark::next_event() {
   if (done_) return std::nullopt;
   if (!roi_begun_ && emitted_ == config_.warmup) {
     roi_begun_ = true;

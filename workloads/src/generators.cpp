@@ -440,7 +440,8 @@ bool GeneratedWorkload::refill_timeshare() {
 }
 
 std::optional<std::uint32_t> GeneratedWorkload::preempt() {
-  if (!timeshare_ || phase_ != Phase::Steps) return std::nullopt;
+  // Not before the setup's records (every process's warm-up) have all been handed out.
+  if (!timeshare_ || phase_ != Phase::Steps || !steps_begun_) return std::nullopt;
   // Round robin over the processes with work left; the preempted one keeps its backlog.
   const std::size_t n = programs_.size();
   for (std::size_t i = 1; i <= n; ++i) {
@@ -506,11 +507,32 @@ std::optional<TraceRecord> GeneratedWorkload::next() {
   TraceRecord r = queue_.front();
   queue_.pop_front();
   ++records_;
+  if (r.kind == TraceRecordKind::RoiBegin) steps_begun_ = true;
   if (r.kind == TraceRecordKind::Load || r.kind == TraceRecordKind::Store || r.kind == TraceRecordKind::Fetch) ++references_;
   return r;
 }
 
-std::string GeneratedWorkload::position() const { return kind_ + " generator, record " + std::to_string(records_); }
+std::size_t GeneratedWorkload::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
+  std::size_t n = 0;
+  while (n < max) {
+    // The programs make more records only when the queue is empty, as next() does.
+    if (queue_.empty() && !refill()) break;
+    if (queue_.empty()) continue;
+    const TraceRecord& r = queue_.front();
+    if (!is_plain(r.kind)) break;
+    out[n] = *r.guest_event();
+    queue_.pop_front();
+    ++records_;
+    if (out[n].kind == GuestEventKind::RoiBegin) steps_begun_ = true;
+    if (out[n].kind == GuestEventKind::Memory) ++references_;
+    if (ends_run(out[n++], budget)) break;
+  }
+  return n;
+}
+
+std::string GeneratedWorkload::position(std::uint64_t ahead) const {
+  return kind_ + " generator, record " + std::to_string(records_ - ahead);
+}
 
 double GeneratedWorkload::progress() const {
   if (programs_.empty()) return 1.0;
@@ -525,6 +547,11 @@ double GeneratedWorkload::progress() const {
 }
 
 std::optional<TraceRecord> EventSourceRecords::next() {
+  if (held_) {
+    std::optional<TraceRecord> r;
+    r.swap(held_);
+    return r;
+  }
   if (!mapped_) {
     mapped_ = true;
     if (footprint_) {
@@ -538,11 +565,29 @@ std::optional<TraceRecord> EventSourceRecords::next() {
       return r;
     }
   }
-  const auto e = events_.next();
+  const GuestEvent* e = events_.next();
   if (!e) return std::nullopt;
   ++records_;
   if (e->kind == GuestEventKind::Memory) ++references_;
   return TraceRecord::from(*e);
+}
+
+std::size_t EventSourceRecords::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
+  if (!mapped_ || held_) return 0;  // the mapping, or a held record, comes first from next()
+  std::size_t n = 0;
+  while (n < max) {
+    const GuestEvent* e = events_.next();
+    if (!e) break;
+    ++records_;
+    if (e->kind == GuestEventKind::Interrupt) {  // a device interrupt: kernel work, not a plain record
+      held_ = TraceRecord::from(*e);
+      break;
+    }
+    if (e->kind == GuestEventKind::Memory) ++references_;
+    out[n] = *e;
+    if (ends_run(out[n++], budget)) break;
+  }
+  return n;
 }
 
 }  // namespace virtsim

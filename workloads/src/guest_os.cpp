@@ -119,26 +119,72 @@ double TraceRecordSource::progress() const {
 }
 
 std::optional<TraceRecord> TraceRecordSource::next() {
+  if (held_) {
+    std::optional<TraceRecord> r;
+    r.swap(held_);
+    return r;
+  }
   auto r = reader_.next();
   if (r && (r->kind == TraceRecordKind::Load || r->kind == TraceRecordKind::Store || r->kind == TraceRecordKind::Fetch))
     ++references_;
   return r;
 }
 
-std::string TraceRecordSource::position() const {
-  return path_ + ", record " + std::to_string(reader_.records_read()) + " (in the block at byte " +
+std::size_t TraceRecordSource::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
+  // One block at most, so that every record of the run has the block offset position() gives.
+  std::size_t n = 0;
+  while (n < max && !held_ && (n == 0 || reader_.records_left_in_block() > 0)) {
+    auto r = next();
+    if (!r) break;
+    if (!is_plain(r->kind)) {
+      held_ = std::move(r);
+      break;
+    }
+    out[n] = *r->guest_event();
+    if (ends_run(out[n++], budget)) break;
+  }
+  return n;
+}
+
+std::string TraceRecordSource::position(std::uint64_t ahead) const {
+  const std::uint64_t record = reader_.records_read() - ahead - (held_ ? 1 : 0);
+  return path_ + ", record " + std::to_string(record) + " (in the block at byte " +
          std::to_string(reader_.record_offset()) + ")";
 }
 
-// The per-vCPU view the vCPU pulls guest events from.
+// The per-vCPU view the vCPU pulls guest events from. Plain events of the running process come
+// in runs straight from the record source; kernel work, interrupts and process records go one
+// event at a time through the vCPU's pending queue.
 class GuestOs::CpuStream final : public GuestEventSource {
  public:
   CpuStream(GuestOs& os, Cpu& cpu) : os_(os), cpu_(cpu) {}
-  std::optional<GuestEvent> next() override { return os_.next_event(cpu_); }
+  // Kernel work is being queued for this vCPU (a page fault, a shootdown IPI): the rest of the
+  // run it is in waits behind that work, as records not yet read would.
+  void interrupt_run() {
+    if (next_ == end_) return;
+    resume_begin_ = next_;
+    resume_end_ = end_;
+    next_ = end_ = nullptr;
+  }
+  // Events handed out and not yet run.
+  std::uint64_t ahead() const {
+    return static_cast<std::uint64_t>((end_ - next_) + (resume_end_ - resume_begin_));
+  }
 
  private:
+  friend class GuestOs;
+  const GuestEvent* refill() override { return os_.refill(cpu_); }
+  const GuestEvent* give(const GuestEvent& e) {
+    single_ = e;
+    next_ = end_ = nullptr;
+    return &single_;
+  }
   GuestOs& os_;
   Cpu& cpu_;
+  GuestEvent run_[256];
+  GuestEvent single_;
+  const GuestEvent* resume_begin_ = nullptr;
+  const GuestEvent* resume_end_ = nullptr;
 };
 
 GuestEventSource& GuestOs::events(unsigned cpu) { return *cpus_.at(cpu)->stream; }
@@ -245,7 +291,8 @@ std::vector<std::pair<std::uint32_t, Addr>> GuestOs::address_spaces() const {
 }
 
 void GuestOs::fail(const Cpu& cpu, const std::string& what) const {
-  throw FileError("guest OS: " + what + " (vCPU " + std::to_string(cpu.index) + ", " + cpu.source->position() + ")");
+  throw FileError("guest OS: " + what + " (vCPU " + std::to_string(cpu.index) + ", " +
+                  cpu.source->position(cpu.stream->ahead()) + ")");
 }
 
 // ---- frames ----
@@ -367,14 +414,11 @@ void GuestOs::release_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm) {
     put_frame(cpu, l.pa, l.page_size);
     ++pages_unmapped;
   });
-  // The leaves' frames wait for the queued invalidations (put_frame); the tables go back at
-  // once. The caller has queued the CR3 switch away first, and nothing on this vCPU allocates
-  // before its queue has run; another vCPU could (see workloads/README.md, "Leaves out").
+  // The leaves' frames and the tables wait for the queued invalidations and CR3 switch: until
+  // this vCPU has run them it may still walk these tables, and another vCPU must not reuse them.
   const std::uint64_t before = builder_.tables_released();
-  const Addr allocated_before = frames_.bytes_allocated();
-  builder_.release_tables(mm->root, 0, layout_.user_end, true);
+  builder_.release_tables(mm->root, 0, layout_.user_end, true, &cpu.deferred_free);
   tables_freed += builder_.tables_released() - before;
-  frames_freed += (allocated_before - frames_.bytes_allocated()) / kPageSize4K;
   mm->vmas.clear();
 }
 
@@ -455,7 +499,8 @@ void GuestOs::flush_tlbs(Cpu& cpu, Mm& mm, const std::vector<Addr>& addresses) {
   for (auto& other : cpus_) {
     if (other.get() == &cpu || !(mm.active_cpus & (std::uint64_t{1} << other->index))) continue;
     // The sender writes the ICR (one IPI per target); the target takes the interrupt, flushes
-    // and ends it with an EOI.
+    // and ends it with an EOI, before the rest of the run it is in.
+    other->stream->interrupt_run();
     cpu.pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kX2apicIcr, (std::uint64_t{other->index} << 32) | kCallFunctionVector));
     ++shootdown_ipis;
     other->pending.push_back(GuestEvent::interrupt(kCallFunctionVector));
@@ -660,7 +705,7 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
       cpu.pending.push_back(GuestEvent::instr(Instruction::Iret));
       return;
     default:
-      // A plain record with no process running (next_event hands the others to the vCPU):
+      // A plain record with no process running (refill hands the others to the vCPU):
       // only the region of interest's markers need none (a capture ends after its last exit).
       if (r.kind != TraceRecordKind::RoiBegin && r.kind != TraceRecordKind::RoiEnd)
         fail(cpu, std::string("a ") + to_string(r.kind) +
@@ -670,12 +715,27 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
   }
 }
 
-std::optional<GuestEvent> GuestOs::next_event(Cpu& cpu) {
+const GuestEvent* GuestOs::refill(Cpu& cpu) {
+  CpuStream& stream = *cpu.stream;
   for (;;) {
     if (!cpu.pending.empty()) {
-      const GuestEvent e = cpu.pending.front();
+      const GuestEvent* e = stream.give(cpu.pending.front());
       cpu.pending.pop_front();
       return e;
+    }
+    if (stream.resume_begin_ != stream.resume_end_) {
+      // The rest of a run that kernel work interrupted.
+      const GuestEvent* first = stream.resume_begin_;
+      stream.next_ = first + 1;
+      stream.end_ = stream.resume_end_;
+      stream.resume_begin_ = stream.resume_end_ = nullptr;
+      return first;
+    }
+    if (cpu.tick_due) {
+      // After the event that brought it due has run: the tick may switch to another process.
+      cpu.tick_due = false;
+      timer_tick(cpu);
+      continue;
     }
     if (!cpu.deferred_free.empty()) {
       // Everything queued has run: the invalidations that made these frames unreachable too.
@@ -685,14 +745,24 @@ std::optional<GuestEvent> GuestOs::next_event(Cpu& cpu) {
       }
       cpu.deferred_free.clear();
     }
+    // The common case, plain records of the running process, go to the vCPU as a run; a timer
+    // tick they bring due waits for them.
+    if (cpu.current) {
+      const std::uint64_t budget = timer_interval_ ? timer_interval_ - cpu.since_tick : ~std::uint64_t{0};
+      if (const std::size_t n = cpu.source->plain_events(stream.run_, std::size(stream.run_), budget)) {
+        std::uint64_t instructions = 0;
+        for (std::size_t i = 0; i < n; ++i) instructions += tick_instructions(stream.run_[i]);
+        count_towards_tick(cpu, instructions);
+        stream.next_ = stream.run_ + 1;
+        stream.end_ = stream.run_ + n;
+        return stream.run_;
+      }
+    }
     const auto r = cpu.source->next();
-    if (!r) return std::nullopt;  // the end of the stream (a vCPU stops at its RoiEnd before)
-    // The common case, a plain record of the running process, goes straight to the vCPU; a
-    // timer tick it brings due is queued behind it.
-    if (cpu.current && r->kind <= TraceRecordKind::RoiEnd) {
-      auto e = r->guest_event();
-      if (!e) continue;
-      maybe_tick(cpu, e->kind == GuestEventKind::Compute ? e->count : 1);
+    if (!r) return nullptr;  // the end of the stream (a vCPU stops at its RoiEnd before)
+    if (cpu.current && is_plain(r->kind)) {  // from a source without the fast path
+      const GuestEvent* e = stream.give(*r->guest_event());
+      count_towards_tick(cpu, tick_instructions(*e));
       return e;
     }
     run_record(cpu, *r);
@@ -703,6 +773,7 @@ std::optional<GuestEvent> GuestOs::next_event(Cpu& cpu) {
 
 bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint32_t error_code, Cycles& cost) {
   Cpu& cpu = *cpus_.at(cpu_index);
+  cpu.stream->interrupt_run();  // the handler's work runs before the rest of the run
   cost = 0;
   if (!cpu.current) fail(cpu, "page fault at " + to_hex(va) + " with no process running");
   Process& p = *cpu.current;

@@ -66,24 +66,37 @@ Addr SyntheticWorkload::next_address() {
   return config_.base + offset;
 }
 
-std::optional<GuestEvent> SyntheticWorkload::next() {
-  if (ended_) return std::nullopt;
+bool SyntheticWorkload::make(GuestEvent& e) {
+  if (ended_) return false;
   if (!roi_begun_ && issued_ == config_.warmup_accesses) {
     roi_begun_ = true;
-    return GuestEvent::roi_begin();
+    e = GuestEvent::roi_begin();
+    return true;
   }
   if (issued_ == config_.warmup_accesses + config_.accesses) {
     ended_ = true;
-    return GuestEvent::roi_end();
+    e = GuestEvent::roi_end();
+    return true;
   }
   if (compute_pending_ && config_.compute_per_access > 0) {
     compute_pending_ = false;
-    return GuestEvent::compute(config_.compute_per_access);
+    e = GuestEvent::compute(config_.compute_per_access);
+    return true;
   }
   compute_pending_ = true;
   ++issued_;
   const AccessKind kind = rng_.unit() < config_.store_fraction ? AccessKind::Store : AccessKind::Load;
-  return GuestEvent::memory(kind, next_address(), 8);
+  e = GuestEvent::memory(kind, next_address(), 8);
+  return true;
+}
+
+const GuestEvent* SyntheticWorkload::refill() {
+  std::size_t n = 0;
+  while (n < std::size(run_) && make(run_[n])) ++n;
+  if (!n) return nullptr;
+  next_ = run_ + 1;
+  end_ = run_ + n;
+  return run_;
 }
 
 }  // namespace virtsim

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "virtsim/common/error.h"
 #include "virtsim/workloads/generators.h"
 
@@ -22,7 +24,14 @@ class Script final : public ProcessEventSource {
     ++given;
     return r;
   }
-  std::string position() const override { return "script, record " + std::to_string(given); }
+  std::string position(std::uint64_t ahead) const override { return "script, record " + std::to_string(given - ahead); }
+  std::deque<std::uint32_t> preempt_to;  // what the timer switches to at its next ticks
+  std::optional<std::uint32_t> preempt() override {
+    if (preempt_to.empty()) return std::nullopt;
+    const std::uint32_t pid = preempt_to.front();
+    preempt_to.pop_front();
+    return pid;
+  }
   std::uint64_t memory_references() const override { return 0; }
   RecordEmitter emit(std::uint32_t pid) { return RecordEmitter(records, pid); }
 };
@@ -38,8 +47,9 @@ struct Machine {
         }()),
         os(Scope{}, params, MemoryView::of(memory), frames, pcid) {}
 
-  // Runs vCPU `cpu` until its stream ends; returns the guest events it ran.
-  std::vector<GuestEvent> run(unsigned cpu = 0) {
+  // Runs vCPU `cpu` until its stream ends, or until `stop` says so after an event; returns
+  // the guest events it ran.
+  std::vector<GuestEvent> run(unsigned cpu = 0, const std::function<bool()>& stop = nullptr) {
     std::vector<GuestEvent> ran;
     auto& c = cpus.at(cpu);
     while (auto e = os.events(cpu).next()) {
@@ -55,6 +65,7 @@ struct Machine {
       } else if (e->kind == GuestEventKind::Memory) {
         access(cpu, e->access, e->address);
       }
+      if (stop && stop()) break;
     }
     return ran;
   }
@@ -175,6 +186,55 @@ TEST(GuestOs, ExitGivesBackEveryFrameAndTable) {
   EXPECT_EQ(m.os.demand_faults.count(), 64u);
   // Fork, exec and exit enter the kernel; two switches return to user mode.
   EXPECT_EQ(count(ran, Instruction::Sysret), count(ran, Instruction::Syscall));
+}
+
+TEST(GuestOs, AnExitingProcesssTablesWaitUntilItsVcpuHasSwitchedAway) {
+  // Until the queued switch to the kernel's tables has run, the vCPU may still walk the dying
+  // process's tables: no other vCPU may be given them before then.
+  Machine m;
+  Script s;
+  auto parent = s.emit(1);
+  parent.compute(1);
+  parent.fork(2);
+  parent.switch_to(2);
+  auto child = s.emit(2);
+  child.mmap(kHeap, 4 * kPageSize4K, 3);
+  for (int i = 0; i < 4; ++i) child.store(kHeap + i * kPageSize4K);
+  child.exit(2);
+  child.switch_to(1);
+  parent.compute(1);
+  m.add_cpu(s);
+  Addr before_exit = 0;
+  m.run(0, [&] {
+    if (m.os.exits.count() == 0) before_exit = m.frames.bytes_allocated();
+    return m.os.exits.count() == 1;
+  });
+  EXPECT_EQ(m.frames.bytes_allocated(), before_exit);  // the exit record has run; nothing freed yet
+  m.run();
+  // The four data pages and at least the root, PDPT, directory and table are back.
+  EXPECT_LE(m.frames.bytes_allocated(), before_exit - 8 * kPageSize4K);
+}
+
+TEST(GuestOs, ATimerTickComesAfterTheEventThatBroughtItDueEvenWhenThatEventFaults) {
+  Machine m(false, "4level", false, /*timer_interval=*/1000);
+  Script s;
+  auto one = s.emit(1);
+  one.mmap(kHeap, kPageSize4K, 3);
+  one.fork(2);
+  one.compute(999);
+  one.store(kHeap);  // the 1000th instruction: the tick is due, and the store page-faults
+  s.emit(2).compute(1);
+  s.preempt_to.push_back(2);
+  m.add_cpu(s);
+  const auto ran = m.run();  // the fault is pid 1's, handled before the tick switches to pid 2
+  EXPECT_EQ(m.os.demand_faults.count(), 1u);
+  EXPECT_EQ(m.os.preemptions.count(), 1u);
+  EXPECT_TRUE(m.os.builder().lookup(m.root(1), kHeap));
+  // The fault's #PF entry (vector 14) comes before the timer's (0xec).
+  std::vector<std::uint32_t> vectors;
+  for (const auto& e : ran)
+    if (e.kind == GuestEventKind::Interrupt) vectors.push_back(e.count);
+  EXPECT_EQ(vectors, (std::vector<std::uint32_t>{14, 0xec}));
 }
 
 TEST(GuestOs, MunmapInvalidatesEachPageUpToTheCeilingThenFlushes) {

@@ -8,17 +8,17 @@
 
 namespace virtsim {
 
-class ScriptedWorkload : public GuestEventSource {
+class ScriptedWorkload : public SingleEventSource {
  public:
   explicit ScriptedWorkload(std::deque<GuestEvent> events) : events_(std::move(events)) {}
-  std::optional<GuestEvent> next() override {
+
+ private:
+  std::optional<GuestEvent> next_event() override {
     if (events_.empty()) return std::nullopt;
     auto e = events_.front();
     events_.pop_front();
     return e;
   }
-
- private:
   std::deque<GuestEvent> events_;
 };
 

@@ -645,7 +645,13 @@ void PageTableBuilder::share_root_entries(Addr from_root, Addr to_root, Addr beg
   }
 }
 
-std::size_t PageTableBuilder::release_below(Addr table, unsigned level) {
+void PageTableBuilder::free_table(Addr table, std::vector<Addr>* freed_tables) {
+  if (freed_tables) freed_tables->push_back(table);
+  else frames_.release(table);
+  ++tables_released_;
+}
+
+std::size_t PageTableBuilder::release_below(Addr table, unsigned level, std::vector<Addr>* freed_tables) {
   // `table` is a table at `level`; free the tables under its non-leaf entries, then it.
   std::size_t freed = 0;
   if (level > 1) {
@@ -653,15 +659,16 @@ std::size_t PageTableBuilder::release_below(Addr table, unsigned level) {
     const unsigned entries = 1u << index_bits(format_, level);
     for (unsigned i = 0; i < entries; ++i) {
       const std::uint64_t entry = memory_.read(table + bytes * i, bytes);
-      if (present(entry) && !is_leaf(entry, level)) freed += release_below(entry_address(entry, level), level - 1);
+      if (present(entry) && !is_leaf(entry, level))
+        freed += release_below(entry_address(entry, level), level - 1, freed_tables);
     }
   }
-  frames_.release(table);
-  ++tables_released_;
+  free_table(table, freed_tables);
   return freed + 1;
 }
 
-std::size_t PageTableBuilder::release_tables(Addr root, Addr begin, Addr end, bool release_root) {
+std::size_t PageTableBuilder::release_tables(Addr root, Addr begin, Addr end, bool release_root,
+                                             std::vector<Addr>* freed_tables) {
   const FormatInfo& info = format_info(format_);
   const Addr table = root_table(root);
   std::size_t freed = 0;
@@ -672,13 +679,13 @@ std::size_t PageTableBuilder::release_tables(Addr root, Addr begin, Addr end, bo
       const Addr slot = table + info.entry_bytes * i;
       const std::uint64_t entry = memory_.read(slot, info.entry_bytes);
       if (!present(entry)) continue;
-      if (!is_leaf(entry, info.levels)) freed += release_below(entry_address(entry, info.levels), info.levels - 1);
+      if (!is_leaf(entry, info.levels))
+        freed += release_below(entry_address(entry, info.levels), info.levels - 1, freed_tables);
       write_entry(slot, 0);
     }
   }
   if (release_root) {
-    frames_.release(table);
-    ++tables_released_;
+    free_table(table, freed_tables);
     ++freed;
   }
   return freed;

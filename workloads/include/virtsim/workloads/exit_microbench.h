@@ -41,14 +41,14 @@ class ExitBenchParameters {
   Param<std::uint32_t> cpuid_leaf;
 };
 
-class ExitMicrobenchmark : public GuestEventSource {
+class ExitMicrobenchmark : public SingleEventSource {
  public:
   explicit ExitMicrobenchmark(const ExitBenchConfig& config);
-  std::optional<GuestEvent> next() override;
   double progress() const;
   std::uint64_t operations() const { return config_.operations; }
 
  private:
+  std::optional<GuestEvent> next_event() override;
   GuestEvent operation() const;
   ExitBenchConfig config_;
   std::uint64_t emitted_ = 0;  // operations emitted, warm-up included

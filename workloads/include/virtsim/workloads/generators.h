@@ -101,7 +101,8 @@ class GeneratedWorkload final : public ProcessEventSource {
  public:
   GeneratedWorkload(const std::string& kind, const GeneratorContext& context);
   std::optional<TraceRecord> next() override;
-  std::string position() const override;
+  std::size_t plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
+  std::string position(std::uint64_t ahead) const override;
   double progress() const override;
   std::uint64_t memory_references() const override { return references_; }
   std::optional<std::uint32_t> preempt() override;
@@ -113,6 +114,7 @@ class GeneratedWorkload final : public ProcessEventSource {
   std::vector<std::unique_ptr<ProgramBody>> programs_;
   std::size_t current_ = 0;
   enum class Phase { Setup, Steps, Done } phase_ = Phase::Setup;
+  bool steps_begun_ = false;  // the setup's last record (the RoiBegin) has been handed out
   bool mix_, timeshare_;
   // timeshare: process i + 1 runs programs_[i]; records not yet given out, per process.
   std::vector<std::deque<TraceRecord>> backlog_;
@@ -130,7 +132,10 @@ class EventSourceRecords final : public ProcessEventSource {
   EventSourceRecords(GuestEventSource& events, Addr base, Addr footprint, std::function<double()> progress)
       : events_(events), base_(base), footprint_(footprint), progress_(std::move(progress)) {}
   std::optional<TraceRecord> next() override;
-  std::string position() const override { return "generator, record " + std::to_string(records_); }
+  std::size_t plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
+  std::string position(std::uint64_t ahead) const override {
+    return "generator, record " + std::to_string(records_ - ahead - (held_ ? 1 : 0));
+  }
   double progress() const override { return progress_ ? progress_() : -1.0; }
   std::uint64_t memory_references() const override { return references_; }
 
@@ -140,6 +145,7 @@ class EventSourceRecords final : public ProcessEventSource {
   std::function<double()> progress_;
   bool mapped_ = false;
   std::uint64_t records_ = 0, references_ = 0;
+  std::optional<TraceRecord> held_;  // read by plain_events, not one of its records
 };
 
 }  // namespace virtsim

@@ -64,9 +64,18 @@ class GuestOsParameters {
 class ProcessEventSource {
  public:
   virtual ~ProcessEventSource() = default;
+  // The next record, nullopt at the end of the stream.
   virtual std::optional<TraceRecord> next() = 0;
-  // Where the last record came from, for error messages.
-  virtual std::string position() const = 0;
+  // The fast path, for the running process: the records that stand for guest events (memory,
+  // compute, instruction, ROI markers), up to `max` of them, written to `out` as those events.
+  // Stops after a RoiBegin or RoiEnd, after the event that brings the instructions counted (a
+  // compute's count, one for any other event) to `budget`, and before any other record, which
+  // next() then returns. Returns how many; 0 when the next record is not one of them, and
+  // always for a source without a fast path (next() gives everything).
+  virtual std::size_t plain_events(GuestEvent* /*out*/, std::size_t /*max*/, std::uint64_t /*budget*/) { return 0; }
+  // Where a record came from, for error messages: the last one read, or with `ahead` the one
+  // that many events before the last plain_events() handed out.
+  virtual std::string position(std::uint64_t ahead = 0) const = 0;
   // A captured program touches memory its records never mapped (what the loader mapped, the
   // stack): the kernel demand-pages any user address of it. Generators mmap what they use.
   virtual bool implicit_user_memory() const { return false; }
@@ -78,12 +87,25 @@ class ProcessEventSource {
   virtual std::uint64_t memory_references() const = 0;
 };
 
+// Whether a record stands for a guest event of the running process.
+inline bool is_plain(TraceRecordKind kind) { return kind <= TraceRecordKind::RoiEnd; }
+// The instructions an event counts towards the next timer tick.
+inline std::uint64_t tick_instructions(const GuestEvent& e) { return e.kind == GuestEventKind::Compute ? e.count : 1; }
+// Whether a run of plain events ends after `e` (see ProcessEventSource::plain_events).
+inline bool ends_run(const GuestEvent& e, std::uint64_t& budget) {
+  const std::uint64_t n = tick_instructions(e);
+  if (n >= budget) return true;
+  budget -= n;
+  return e.kind == GuestEventKind::RoiBegin || e.kind == GuestEventKind::RoiEnd;
+}
+
 // A trace file as a process record source.
 class TraceRecordSource final : public ProcessEventSource {
  public:
   explicit TraceRecordSource(const std::string& path);
   std::optional<TraceRecord> next() override;
-  std::string position() const override;
+  std::size_t plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
+  std::string position(std::uint64_t ahead) const override;
   bool implicit_user_memory() const override { return true; }
   // How far into the file the reader is (unknown for a FIFO).
   double progress() const override;
@@ -94,6 +116,7 @@ class TraceRecordSource final : public ProcessEventSource {
   TraceReader reader_;
   std::uint64_t file_bytes_ = 0;  // 0: not a regular file
   std::uint64_t references_ = 0;
+  std::optional<TraceRecord> held_;  // read by plain_events, not one of its records
 };
 
 // The guest kernel as plain C++: tests drive it without SystemC.
@@ -180,6 +203,7 @@ class GuestOs {
     std::deque<GuestEvent> pending;   // kernel work and interrupts, run before the next record
     std::vector<Addr> deferred_free;  // frames freed once the pending events ran (mmu_gather)
     std::uint64_t since_tick = 0;     // instructions since the last timer interrupt
+    bool tick_due = false;            // the timer fires once the events handed out have run
     Addr per_cpu = 0;                 // guest-physical base of its per-CPU data
     // Per PCID: which address space and generation its TLB entries on this vCPU belong to.
     std::vector<std::pair<std::uint64_t, std::uint64_t>> pcid_owner;
@@ -188,7 +212,8 @@ class GuestOs {
   };
   friend class CpuStream;
 
-  std::optional<GuestEvent> next_event(Cpu& cpu);
+  // The next event of vCPU `cpu` once its stream's run of events is used up (CpuStream::refill).
+  const GuestEvent* refill(Cpu& cpu);
   void run_record(Cpu& cpu, const TraceRecord& r);
   void adopt_first_pid(Cpu& cpu, std::uint32_t pid);
   [[noreturn]] void fail(const Cpu& cpu, const std::string& what) const;
@@ -217,9 +242,9 @@ class GuestOs {
   void fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid);
   void exec_process(Cpu& cpu, Process& p);
   void exit_process(Cpu& cpu, Process& p);
-  // Counts user instructions towards the next timer tick (inline: it runs for every event).
-  void maybe_tick(Cpu& cpu, std::uint64_t instructions) {
-    if (timer_interval_ && (cpu.since_tick += instructions) >= timer_interval_) timer_tick(cpu);
+  // Counts user instructions towards the next timer tick, which fires once they have run.
+  void count_towards_tick(Cpu& cpu, std::uint64_t instructions) {
+    if (timer_interval_ && (cpu.since_tick += instructions) >= timer_interval_) cpu.tick_due = true;
   }
   void timer_tick(Cpu& cpu);
 

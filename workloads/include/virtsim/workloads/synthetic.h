@@ -61,7 +61,6 @@ class SyntheticParameters {
 class SyntheticWorkload final : public GuestEventSource {
  public:
   SyntheticWorkload(const SyntheticConfig& config, std::uint64_t seed);
-  std::optional<GuestEvent> next() override;
 
   const SyntheticConfig& config() const { return config_; }
   std::uint64_t accesses_issued() const { return issued_; }  // warm-up included
@@ -72,6 +71,8 @@ class SyntheticWorkload final : public GuestEventSource {
   bool contains(Addr va) const { return va >= config_.base && va < config_.base + config_.footprint_bytes; }
 
  private:
+  const GuestEvent* refill() override;
+  bool make(GuestEvent& e);  // the next event of the sequence; false at its end
   Addr next_address();
 
   enum class Pattern { Random, Stream, Hotspot };
@@ -83,6 +84,7 @@ class SyntheticWorkload final : public GuestEventSource {
   bool compute_pending_ = true;
   bool roi_begun_ = false;
   bool ended_ = false;
+  GuestEvent run_[256];  // the events refill() made
 };
 
 }  // namespace virtsim

@@ -88,6 +88,8 @@ class TraceReader {
   // Byte offset of the block header of the block holding the last record next() returned,
   // for error messages about that record.
   std::uint64_t record_offset() const { return block_offset_; }
+  // Records of the current block not yet read (0: the next record starts a new block).
+  std::uint32_t records_left_in_block() const { return block_left_; }
 
  private:
   bool load_block();

@@ -49,11 +49,36 @@ struct GuestEvent {
   }
 };
 
-// A source of guest events for one vCPU. next() returns nullopt at the end of the stream.
+// A source of guest events for one vCPU. next() returns the next event, or nullptr at the
+// end of the stream; the event stays valid until the next call. Sources hand out runs of
+// events from a buffer of their own, so the vCPU's per-event cost is an inline pointer bump;
+// refill() makes the next run when one is used up.
 class GuestEventSource {
  public:
   virtual ~GuestEventSource() = default;
-  virtual std::optional<GuestEvent> next() = 0;
+  const GuestEvent* next() { return next_ != end_ ? next_++ : refill(); }
+
+ protected:
+  // Returns the next event and sets [next_, end_) to the events after it that are ready
+  // (possibly none), or returns nullptr at the end of the stream.
+  virtual const GuestEvent* refill() = 0;
+  const GuestEvent* next_ = nullptr;
+  const GuestEvent* end_ = nullptr;
+};
+
+// A source that makes one event at a time (tests, the exit microbenchmarks).
+class SingleEventSource : public GuestEventSource {
+ protected:
+  virtual std::optional<GuestEvent> next_event() = 0;
+
+ private:
+  const GuestEvent* refill() final {
+    auto e = next_event();
+    if (!e) return nullptr;
+    event_ = *e;
+    return &event_;
+  }
+  GuestEvent event_;
 };
 
 // Called through a vCPU's `fault_handler` port when a translation faults: resolves it (e.g.

@@ -184,8 +184,10 @@ class PageTableBuilder {
   void share_root_entries(Addr from_root, Addr to_root, Addr begin, Addr end);
   // Frees every table reached through the root entries covering [begin, end) and clears those
   // entries (the leaves' frames are the caller's to free first); frees the root itself too when
-  // `release_root`. Returns the number of tables freed.
-  std::size_t release_tables(Addr root, Addr begin, Addr end, bool release_root);
+  // `release_root`. Returns the number of tables freed. With `freed_tables` the tables' frames
+  // are appended there instead, for the caller to free once no CPU can walk them any more.
+  std::size_t release_tables(Addr root, Addr begin, Addr end, bool release_root,
+                             std::vector<Addr>* freed_tables = nullptr);
   // The bits of a leaf the architecture leaves to software (SDM vol. 3 4.5: bits 11:9 ignored).
   static constexpr std::uint64_t kSoftwareBits = 7ull << 9;
   unsigned entry_bytes() const;
@@ -196,9 +198,10 @@ class PageTableBuilder {
 
  private:
   Addr root_table(Addr root) const;
+  std::size_t release_below(Addr table, unsigned level, std::vector<Addr>* freed_tables);
+  void free_table(Addr table, std::vector<Addr>* freed_tables);
   void visit_table(Addr table, unsigned level, Addr base, Addr begin, Addr end,
                    const std::function<void(const Leaf&)>& visit) const;
-  std::size_t release_below(Addr table, unsigned level);
   // The root entries [first, last] whose span intersects [begin, end).
   void root_index_range(Addr begin, Addr end, unsigned& first, unsigned& last) const;
   Addr new_table();

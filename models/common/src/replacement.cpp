@@ -1,5 +1,6 @@
 #include "virtsim/common/replacement.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace virtsim {
@@ -21,10 +22,10 @@ const char* to_string(Replacement policy) {
 }
 
 ReplacementState::ReplacementState(Replacement policy, std::size_t sets, unsigned ways, std::uint64_t seed,
-                                   const std::string& where)
+                                   const std::string& where, unsigned min_ordered_ways)
     : policy_(policy),
       ways_(ways),
-      ordered_(policy == Replacement::Lru && ways >= kMinOrderedWays && ways <= kMaxOrderedWays),
+      ordered_(policy == Replacement::Lru && ways >= std::max(2u, min_ordered_ways) && ways <= kMaxOrderedWays),
       stamped_(policy == Replacement::Lru && !ordered_),
       random_state_(seed | 1) {
   if (policy == Replacement::TreePlru && ((ways & (ways - 1)) || ways > 64))
@@ -37,19 +38,6 @@ ReplacementState::ReplacementState(Replacement policy, std::size_t sets, unsigne
   } else {
     stamps_.assign(policy == Replacement::TreePlru ? sets : sets * ways, 0);
   }
-}
-
-void ReplacementState::touch_ordered(std::uint64_t& order, unsigned way) const {
-  const unsigned top = 4 * (ways_ - 1);
-  if (((order >> top) & 0xf) == way) return;  // already the most recent: a hit again
-  constexpr std::uint64_t kOnes = 0x1111111111111111ull;
-  // The nibble holding `way` is the lowest zero nibble of order ^ (way in every nibble).
-  const std::uint64_t x = order ^ (kOnes * way);
-  const std::uint64_t zeros = (x - kOnes) & ~x & (kOnes << 3);
-  const unsigned at = static_cast<unsigned>(__builtin_ctzll(zeros)) / 4;
-  const std::uint64_t below = order & ((std::uint64_t{1} << (4 * at)) - 1);
-  const std::uint64_t above = at + 1 < 16 ? order >> (4 * (at + 1)) : 0;
-  order = ((below | (above << (4 * at))) & ~(std::uint64_t{0xf} << top)) | (std::uint64_t{way} << top);
 }
 
 void ReplacementState::touch_plru(std::size_t set, unsigned way) {
@@ -69,8 +57,7 @@ void ReplacementState::touch_other(std::size_t set, unsigned way) {
   else if (policy_ == Replacement::TreePlru) touch_plru(set, way);
 }
 
-unsigned ReplacementState::victim(std::size_t set) {
-  if (ordered_) return static_cast<unsigned>(stamps_[set] & 0xf);
+unsigned ReplacementState::victim_other(std::size_t set) {
   switch (policy_) {
     case Replacement::Lru: {
       const std::uint64_t* s = &stamps_[set * ways_];

@@ -254,6 +254,17 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_co
     c += handler_cost;
   }
   const Addr pa = r.physical_address;
+  if (direct_data_) {
+    // A store that keeps what memory holds moves no bytes; others store the instruction count.
+    unsigned char* bytes = reinterpret_cast<unsigned char*>(&data_buffer_);
+    if (kind == AccessKind::Store) {
+      if (keeps_contents) bytes = nullptr;
+      else data_buffer_ = instructions.count();
+    }
+    const DirectAccessResult done = direct_data_->access(kind == AccessKind::Store, pa, bytes, size);
+    if (!done.ok) data_access_failed(pa, "TLM_ADDRESS_ERROR_RESPONSE");
+    return c + done.cycles;
+  }
   if (kind == AccessKind::Store) {
     data_buffer_ = instructions.count();
     if (keeps_contents) {
@@ -265,12 +276,6 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_co
       data_payload_.set_byte_enable_ptr(nullptr);
       data->transport_dbg(data_payload_);
     }
-  }
-  if (direct_data_) {
-    const DirectAccessResult done =
-        direct_data_->access(kind == AccessKind::Store, pa, reinterpret_cast<unsigned char*>(&data_buffer_), size);
-    if (!done.ok) data_access_failed(pa, "TLM_ADDRESS_ERROR_RESPONSE");
-    return c + done.cycles;
   }
   data_payload_.set_command(kind == AccessKind::Store ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
   data_payload_.set_address(pa);

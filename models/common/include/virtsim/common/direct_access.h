@@ -20,7 +20,9 @@ struct DirectAccessResult {
 class DirectAccess {
  public:
   virtual ~DirectAccess() = default;
-  // `data` holds `length` bytes (written for a read, read for a write).
+  // `data` holds `length` bytes (written for a read, read for a write). A write with no `data`
+  // is a store of what memory already holds (bytes the guest OS model wrote itself): timed and
+  // counted like any other, nothing moves.
   virtual DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) = 0;
 };
 

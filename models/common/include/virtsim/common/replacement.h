@@ -20,8 +20,13 @@ inline const std::vector<std::string>& replacement_choices() {
 class ReplacementState {
  public:
   // Throws std::invalid_argument (naming `where`) for tree-PLRU with ways not a power of two
-  // up to 64.
-  ReplacementState(Replacement policy, std::size_t sets, unsigned ways, std::uint64_t seed, const std::string& where);
+  // up to 64. `min_ordered_ways`: LRU of this many ways (up to 16) or more keeps order words.
+  ReplacementState(Replacement policy, std::size_t sets, unsigned ways, std::uint64_t seed, const std::string& where,
+                   unsigned min_ordered_ways = kMinOrderedWays);
+  // Where order words pay: the stamps' victim scan grows with the ways, their touch does not.
+  // Structures that mostly hit (TLBs) keep stamps below 12 ways; caches that often miss want
+  // order words from 2.
+  static constexpr unsigned kMinOrderedWays = 12, kMaxOrderedWays = 16;
 
   Replacement policy() const { return policy_; }
   // Stamp LRU, the L1 TLBs' case, is the one inline path: a larger body here kept GCC from
@@ -30,17 +35,39 @@ class ReplacementState {
     if (stamped_) stamps_[set * ways_ + way] = ++tick_;
     else touch_other(set, way);
   }
-  unsigned victim(std::size_t set);
+  // The same with the order-word form inline too, for owners whose hot path is the
+  // replacement update (caches); TLBs keep touch() small.
+  void touch_inline(std::size_t set, unsigned way) {
+    if (stamped_) stamps_[set * ways_ + way] = ++tick_;
+    else if (ordered_) touch_ordered(stamps_[set], way);
+    else touch_other(set, way);
+  }
+  unsigned victim(std::size_t set) {
+    if (ordered_) return static_cast<unsigned>(stamps_[set] & 0xf);
+    return victim_other(set);
+  }
 
  private:
   // LRU of 12 to 16 ways as one word per set: the ways in order of their last touch, one
   // nibble each, least recent in the lowest. The victim is then one mask instead of a scan of
   // stamps, and the state of a set fits in 8 bytes. It picks what per-way stamps pick: ways
   // never touched are the oldest, in index order, then the rest by their last touch. Fewer
-  // ways keep stamps: their scan is short and a stamp is cheaper to touch.
-  static constexpr unsigned kMinOrderedWays = 12, kMaxOrderedWays = 16;
+  // ways keep stamps, unless the owner asks otherwise: their scan is short and a stamp is
+  // cheaper to touch.
   void touch_other(std::size_t set, unsigned way);
-  void touch_ordered(std::uint64_t& order, unsigned way) const;
+  unsigned victim_other(std::size_t set);
+  void touch_ordered(std::uint64_t& order, unsigned way) const {
+    const unsigned top = 4 * (ways_ - 1);
+    if (((order >> top) & 0xf) == way) return;  // already the most recent: a hit again
+    constexpr std::uint64_t kOnes = 0x1111111111111111ull;
+    // The nibble holding `way` is the lowest zero nibble of order ^ (way in every nibble).
+    const std::uint64_t x = order ^ (kOnes * way);
+    const std::uint64_t zeros = (x - kOnes) & ~x & (kOnes << 3);
+    const unsigned at = static_cast<unsigned>(__builtin_ctzll(zeros)) / 4;
+    const std::uint64_t below = order & ((std::uint64_t{1} << (4 * at)) - 1);
+    const std::uint64_t above = at + 1 < 16 ? order >> (4 * (at + 1)) : 0;
+    order = ((below | (above << (4 * at))) & ~(std::uint64_t{0xf} << top)) | (std::uint64_t{way} << top);
+  }
   void touch_plru(std::size_t set, unsigned way);
   Replacement policy_;
   unsigned ways_;

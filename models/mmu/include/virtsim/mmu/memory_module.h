@@ -27,7 +27,7 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
   DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
     if (!in_one_frame(address, length)) return {false, 0, MemoryAccessExtension::kUnknown};
     if (write) {
-      memory_.write(address, data, length);
+      if (data) memory_.write(address, data, length);
       ++writes;
     } else {
       memory_.read(address, data, length);
@@ -39,7 +39,9 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
   // What transport_dbg does: the bytes only, no time and no statistics. False when out of range.
   bool move_bytes(bool write, Addr address, unsigned char* data, unsigned length) {
     if (!in_one_frame(address, length)) return false;
-    if (write) memory_.write(address, data, length);
+    if (write) {
+      if (data) memory_.write(address, data, length);
+    }
     else memory_.read(address, data, length);
     return true;
   }

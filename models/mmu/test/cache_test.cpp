@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "virtsim/mmu/direct_port.h"
 #include "virtsim/mmu/hierarchy_port.h"
 
@@ -25,6 +28,32 @@ TEST(Cache, HitsMissesAndWritebacks) {
   EXPECT_EQ(c.hits_by_requester.counts(), (std::vector<std::uint64_t>{1, 0}));
   EXPECT_EQ(c.misses_by_requester.counts(), (std::vector<std::uint64_t>{1, 2}));
   EXPECT_DOUBLE_EQ(c.hit_rate.value(), 0.25);
+}
+
+// A set-associative LRU cache in its plainest form (a list per set, most recent first): the
+// Cache, with its order words and, from 9 ways, its hashed tag compare, must agree with it on
+// every access and on what stays resident.
+TEST(Cache, AgreesWithAPlainLruModelForEveryWayCount) {
+  for (unsigned ways : {1u, 2u, 4u, 8u, 12u, 16u, 32u}) {
+    const unsigned sets = 16;
+    Cache c({}, small(sets * ways * 64 / 1024, ways, 1));
+    std::vector<std::vector<Addr>> model(sets);
+    std::uint64_t rng = 99;
+    for (int step = 0; step < 50000; ++step) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      // Lines over three times the capacity, so sets fill, evict and hit again.
+      const Addr line = (rng >> 33) % (3 * sets * ways);
+      auto& set = model[line % sets];
+      const auto it = std::find(set.begin(), set.end(), line);
+      const bool hit = it != set.end();
+      if (hit) set.erase(it);
+      else if (set.size() == ways) set.pop_back();
+      set.insert(set.begin(), line);
+      ASSERT_EQ(c.access(line * 64, step % 3 == 0, Requester::Data), hit) << ways << " ways, step " << step;
+    }
+    for (unsigned s = 0; s < sets; ++s)
+      for (Addr line : model[s]) EXPECT_TRUE(c.contains(line * 64)) << ways << " ways";
+  }
 }
 
 // Fill a 4-way set with lines A..D, touch A, B, C, D, A, then bring in E: LRU evicts B (the

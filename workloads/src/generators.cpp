@@ -525,7 +525,7 @@ std::size_t GeneratedWorkload::plain_events(GuestEvent* out, std::size_t max, st
     ++records_;
     if (out[n].kind == GuestEventKind::RoiBegin) steps_begun_ = true;
     if (out[n].kind == GuestEventKind::Memory) ++references_;
-    if (ends_run(out[n++], budget)) break;
+    if (ends_batch(out[n++], budget)) break;
   }
   return n;
 }
@@ -574,19 +574,13 @@ std::optional<TraceRecord> EventSourceRecords::next() {
 
 std::size_t EventSourceRecords::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
   if (!mapped_ || held_) return 0;  // the mapping, or a held record, comes first from next()
-  std::size_t n = 0;
-  while (n < max) {
-    const GuestEvent* e = events_.next();
-    if (!e) break;
-    ++records_;
-    if (e->kind == GuestEventKind::Interrupt) {  // a device interrupt: kernel work, not a plain record
-      held_ = TraceRecord::from(*e);
-      break;
-    }
-    if (e->kind == GuestEventKind::Memory) ++references_;
-    out[n] = *e;
-    if (ends_run(out[n++], budget)) break;
+  std::size_t n = events_.fill(out, max, budget);
+  records_ += n;
+  if (n && out[n - 1].kind == GuestEventKind::Interrupt) {  // a device interrupt: kernel work, a record
+    held_ = TraceRecord::from(out[n - 1]);
+    --n;
   }
+  for (std::size_t i = 0; i < n; ++i) references_ += out[i].kind == GuestEventKind::Memory;
   return n;
 }
 

@@ -141,7 +141,7 @@ std::size_t TraceRecordSource::plain_events(GuestEvent* out, std::size_t max, st
       break;
     }
     out[n] = *r->guest_event();
-    if (ends_run(out[n++], budget)) break;
+    if (ends_batch(out[n++], budget)) break;
   }
   return n;
 }

@@ -90,6 +90,34 @@ bool SyntheticWorkload::make(GuestEvent& e) {
   return true;
 }
 
+std::size_t SyntheticWorkload::fill(GuestEvent* out, std::size_t max, std::uint64_t budget) {
+  std::size_t n = 0;
+  while (n < max && next_ != end_)  // what next() has not handed out yet comes first
+    if (ends_batch(out[n++] = *next_++, budget)) return n;
+  const std::uint32_t compute = config_.compute_per_access;
+  while (n < max) {
+    // The steady state, inline: compute-and-access pairs until the next ROI marker is due;
+    // the same events make() gives, without its checks per event.
+    const std::uint64_t marker = roi_begun_ ? config_.warmup_accesses + config_.accesses : config_.warmup_accesses;
+    if (!ended_ && issued_ < marker && n + 1 < max) {
+      if (compute_pending_ && compute > 0) {
+        compute_pending_ = false;
+        out[n] = GuestEvent::compute(compute);
+        if (ends_batch(out[n++], budget)) return n;
+      }
+      compute_pending_ = true;
+      ++issued_;
+      const AccessKind kind = rng_.unit() < config_.store_fraction ? AccessKind::Store : AccessKind::Load;
+      out[n] = GuestEvent::memory(kind, next_address(), 8);
+      if (ends_batch(out[n++], budget)) return n;
+      continue;
+    }
+    if (!make(out[n])) break;
+    if (ends_batch(out[n++], budget)) break;
+  }
+  return n;
+}
+
 const GuestEvent* SyntheticWorkload::refill() {
   std::size_t n = 0;
   while (n < std::size(run_) && make(run_[n])) ++n;

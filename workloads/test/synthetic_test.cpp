@@ -112,3 +112,50 @@ TEST(Synthetic, SplitMixIsTheReferenceSequence) {
 
 }  // namespace
 }  // namespace virtsim
+
+namespace virtsim {
+namespace {
+
+bool same(const GuestEvent& a, const GuestEvent& b) {
+  return a.kind == b.kind && a.access == b.access && a.size == b.size && a.count == b.count && a.address == b.address;
+}
+
+// fill() writes the generator's events straight into a batch: for any batch size and
+// instruction budget, and mixed with next(), the stream is the one next() alone gives, and a
+// batch ends exactly where ends_batch() says.
+TEST(Synthetic, BatchesGiveTheSameStreamAsOneEventAtATime) {
+  for (const char* pattern : {"random", "stream", "hotspot"}) {
+    SyntheticWorkload one(small(pattern), 11);
+    const auto expected = drain(one);
+    for (std::size_t max : {1u, 2u, 3u, 7u, 256u}) {
+      for (std::uint64_t budget : {1ull, 2ull, 5ull, ~0ull}) {
+        SyntheticWorkload batched(small(pattern), 11);
+        std::vector<GuestEvent> got, batch(max);
+        for (int turn = 0;; ++turn) {
+          if (turn % 5 == 4) {  // now and then one event through next()
+            const GuestEvent* e = batched.next();
+            if (!e) break;
+            got.push_back(*e);
+            continue;
+          }
+          const std::size_t n = batched.fill(batch.data(), max, budget);
+          if (!n) break;
+          std::uint64_t left = budget;
+          for (std::size_t i = 0; i < n; ++i) {
+            const bool ends = ends_batch(batch[i], left);
+            if (i + 1 < n) {
+              ASSERT_FALSE(ends) << pattern << ": a batch went on past its end at event " << got.size();
+            }
+            got.push_back(batch[i]);
+          }
+        }
+        ASSERT_EQ(got.size(), expected.size()) << pattern << " max " << max << " budget " << budget;
+        for (std::size_t i = 0; i < got.size(); ++i)
+          ASSERT_TRUE(same(got[i], expected[i])) << pattern << " max " << max << " budget " << budget << " event " << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace virtsim

@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <stdexcept>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace virtsim {
 
@@ -66,44 +63,12 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   if (config.ways > 8 && config.ways <= kHintStride) hints_.assign(sets * kHintStride, 0);
 }
 
-int Cache::find_way(std::size_t set, Addr tag) const {
-  const unsigned ways = config_.ways;
-  const Addr* tags = &tags_[set * ways];
-#if defined(__SSE2__)
-  if (!hints_.empty()) {  // 9 to 16 ways; with fewer the plain scan is as quick
-    const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&hints_[set * kHintStride]));
-    const __m128i wanted = _mm_set1_epi8(static_cast<char>(hint_of(tag)));
-    unsigned candidates = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(row, wanted))) & ((1u << ways) - 1);
-    while (candidates) {
-      const unsigned way = static_cast<unsigned>(__builtin_ctz(candidates));
-      if (tags[way] == tag) return static_cast<int>(way);
-      candidates &= candidates - 1;
-    }
-    return -1;
-  }
-#endif
-  for (unsigned way = 0; way < ways; ++way)
-    if (tags[way] == tag) return static_cast<int>(way);
-  return -1;
-}
-
-bool Cache::access(Addr address, bool write, Requester who) {
-  ++accesses;
-  const Addr tag = address >> line_shift_;
-  const std::size_t set = set_of(tag);
-  const std::size_t base = set * config_.ways;
-  if (const int hit = find_way(set, tag); hit >= 0) {
-    const auto way = static_cast<unsigned>(hit);
-    dirty_[base + way] |= write;
-    replacement_.touch_inline(set, way);
-    ++hits;
-    hits_by_requester.add(static_cast<std::size_t>(who));
-    return true;
-  }
+void Cache::fill(std::size_t set, Addr tag, bool write, Requester who) {
   ++misses;
   misses_by_requester.add(static_cast<std::size_t>(who));
   // A miss fills the first invalid way, and only flush() invalidates (every way), so the valid
   // ways of a set are always a prefix: the set has a free way iff its last way is invalid.
+  const std::size_t base = set * config_.ways;
   const Addr* tags = &tags_[base];
   const unsigned ways = config_.ways;
   unsigned way = 0;
@@ -117,8 +82,7 @@ bool Cache::access(Addr address, bool write, Requester who) {
   tags_[base + way] = tag;
   dirty_[base + way] = write;
   if (!hints_.empty()) hints_[set * kHintStride + way] = hint_of(tag);
-  replacement_.touch_inline(set, way);
-  return false;
+  replacement_.touch_filled(set, way);
 }
 
 bool Cache::contains(Addr address) const {

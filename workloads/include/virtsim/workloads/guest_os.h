@@ -68,9 +68,8 @@ class ProcessEventSource {
   virtual std::optional<TraceRecord> next() = 0;
   // The fast path, for the running process: the records that stand for guest events (memory,
   // compute, instruction, ROI markers), up to `max` of them, written to `out` as those events.
-  // Stops after a RoiBegin or RoiEnd, after the event that brings the instructions counted (a
-  // compute's count, one for any other event) to `budget`, and before any other record, which
-  // next() then returns. Returns how many; 0 when the next record is not one of them, and
+  // Stops where ends_batch() says (after a RoiBegin or RoiEnd, after the event that brings the
+  // instructions counted to `budget`) and before any other record, which next() then returns. Returns how many; 0 when the next record is not one of them, and
   // always for a source without a fast path (next() gives everything).
   virtual std::size_t plain_events(GuestEvent* /*out*/, std::size_t /*max*/, std::uint64_t /*budget*/) { return 0; }
   // Where a record came from, for error messages: the last one read, or with `ahead` the one
@@ -89,16 +88,6 @@ class ProcessEventSource {
 
 // Whether a record stands for a guest event of the running process.
 inline bool is_plain(TraceRecordKind kind) { return kind <= TraceRecordKind::RoiEnd; }
-// The instructions an event counts towards the next timer tick.
-inline std::uint64_t tick_instructions(const GuestEvent& e) { return e.kind == GuestEventKind::Compute ? e.count : 1; }
-// Whether a run of plain events ends after `e` (see ProcessEventSource::plain_events).
-inline bool ends_run(const GuestEvent& e, std::uint64_t& budget) {
-  const std::uint64_t n = tick_instructions(e);
-  if (n >= budget) return true;
-  budget -= n;
-  return e.kind == GuestEventKind::RoiBegin || e.kind == GuestEventKind::RoiEnd;
-}
-
 // A trace file as a process record source.
 class TraceRecordSource final : public ProcessEventSource {
  public:

@@ -61,6 +61,7 @@ class SyntheticParameters {
 class SyntheticWorkload final : public GuestEventSource {
  public:
   SyntheticWorkload(const SyntheticConfig& config, std::uint64_t seed);
+  std::size_t fill(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
 
   const SyntheticConfig& config() const { return config_; }
   std::uint64_t accesses_issued() const { return issued_; }  // warm-up included

@@ -49,6 +49,17 @@ struct GuestEvent {
   }
 };
 
+// The instructions an event counts towards the guest kernel's next timer tick.
+inline std::uint64_t tick_instructions(const GuestEvent& e) { return e.kind == GuestEventKind::Compute ? e.count : 1; }
+// Whether a batch of events ends after `e`: ROI markers and interrupts end one, and so does
+// the event whose instructions use up `budget` (which is reduced by them otherwise).
+inline bool ends_batch(const GuestEvent& e, std::uint64_t& budget) {
+  const std::uint64_t n = tick_instructions(e);
+  if (n >= budget) return true;
+  budget -= n;
+  return e.kind == GuestEventKind::RoiBegin || e.kind == GuestEventKind::RoiEnd || e.kind == GuestEventKind::Interrupt;
+}
+
 // A source of guest events for one vCPU. next() returns the next event, or nullptr at the
 // end of the stream; the event stays valid until the next call. Sources hand out runs of
 // events from a buffer of their own, so the vCPU's per-event cost is an inline pointer bump;
@@ -57,6 +68,19 @@ class GuestEventSource {
  public:
   virtual ~GuestEventSource() = default;
   const GuestEvent* next() { return next_ != end_ ? next_++ : refill(); }
+  // The next events as a batch written to `out` (up to `max`, ending as ends_batch() says);
+  // returns how many, 0 at the end of the stream. Sources that make events cheaply write them
+  // there directly instead of into a run of their own.
+  virtual std::size_t fill(GuestEvent* out, std::size_t max, std::uint64_t budget) {
+    std::size_t n = 0;
+    while (n < max) {
+      const GuestEvent* e = next();
+      if (!e) break;
+      out[n] = *e;
+      if (ends_batch(out[n++], budget)) break;
+    }
+    return n;
+  }
 
  protected:
   // Returns the next event and sets [next_, end_) to the events after it that are ready

@@ -42,6 +42,15 @@ class ReplacementState {
     else if (ordered_) touch_ordered(stamps_[set], way);
     else touch_other(set, way);
   }
+  // touch_inline() of the way just filled. With order words that way is always the least
+  // recent one (the victim, or the first never-touched way), so the word just rotates.
+  void touch_filled(std::size_t set, unsigned way) {
+    if (ordered_ && (stamps_[set] & 0xf) == way) {
+      stamps_[set] = (stamps_[set] >> 4) | (std::uint64_t{way} << (4 * (ways_ - 1)));
+      return;
+    }
+    touch_inline(set, way);
+  }
   unsigned victim(std::size_t set) {
     if (ordered_) return static_cast<unsigned>(stamps_[set] & 0xf);
     return victim_other(set);

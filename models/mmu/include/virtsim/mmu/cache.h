@@ -10,6 +10,9 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "virtsim/common/param.h"
 #include "virtsim/common/replacement.h"
@@ -53,8 +56,23 @@ class Cache {
   const CacheConfig& config() const { return config_; }
   bool enabled() const { return config_.enabled; }
   // Looks up the line holding `address`; on a miss allocates it (evicting, and counting a
-  // writeback when the victim is dirty). Returns whether it hit.
-  bool access(Addr address, bool write, Requester who);
+  // writeback when the victim is dirty). Returns whether it hit. The hit path is inline: every
+  // data access and walker reference of a run takes it at least once.
+  bool access(Addr address, bool write, Requester who) {
+    ++accesses;
+    const Addr tag = address >> line_shift_;
+    const std::size_t set = set_of(tag);
+    const int way = find_way(set, tag);
+    if (way < 0) {
+      fill(set, tag, write, who);
+      return false;
+    }
+    dirty_[set * config_.ways + static_cast<unsigned>(way)] |= write;
+    replacement_.touch_inline(set, static_cast<unsigned>(way));
+    ++hits;
+    hits_by_requester.add(static_cast<std::size_t>(who));
+    return true;
+  }
   bool contains(Addr address) const;
   void flush();
 
@@ -83,7 +101,28 @@ class Cache {
   // stay the truth (an invalid way's hash is stale, its tag never matches).
   static constexpr unsigned kHintStride = 16;
   static std::uint8_t hint_of(Addr tag) { return static_cast<std::uint8_t>((tag * 0x9e3779b97f4a7c15ull) >> 56); }
-  int find_way(std::size_t set, Addr tag) const;  // the way holding `tag`, or -1
+  // The way holding `tag`, or -1.
+  int find_way(std::size_t set, Addr tag) const {
+    const unsigned ways = config_.ways;
+    const Addr* tags = &tags_[set * ways];
+#if defined(__SSE2__)
+    if (!hints_.empty()) {
+      const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&hints_[set * kHintStride]));
+      const __m128i wanted = _mm_set1_epi8(static_cast<char>(hint_of(tag)));
+      unsigned candidates = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(row, wanted))) & ((1u << ways) - 1);
+      while (candidates) {
+        const unsigned way = static_cast<unsigned>(__builtin_ctz(candidates));
+        if (tags[way] == tag) return static_cast<int>(way);
+        candidates &= candidates - 1;
+      }
+      return -1;
+    }
+#endif
+    for (unsigned way = 0; way < ways; ++way)
+      if (tags[way] == tag) return static_cast<int>(way);
+    return -1;
+  }
+  void fill(std::size_t set, Addr tag, bool write, Requester who);  // a miss: allocate the line
   std::vector<std::uint8_t> hints_;  // empty below 9 and above 16 ways
   ReplacementState replacement_;
 };
@@ -98,7 +137,7 @@ class CacheHierarchy {
  public:
   // `walker_enters_at_l2`: page-walk references skip the L1D (a parameter, since cores differ).
   CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2);
-  CacheTiming access(Addr address, bool write, Requester who) {
+  [[gnu::always_inline]] CacheTiming access(Addr address, bool write, Requester who) {
     const Path& path = paths_[who == Requester::Walk ? 1 : 0];
     CacheTiming t;
     for (unsigned i = 0; i < path.count; ++i) {

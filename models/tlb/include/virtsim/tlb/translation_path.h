@@ -28,8 +28,9 @@ class TranslationPath {
   explicit TranslationPath(TlbHierarchy& tlbs) : tlbs_(tlbs) {}
 
   // `ext` carries the request (paging controls, tags, CPL, kind) to the miss handler and
-  // brings back its response; it is only touched on a miss.
-  PathResult translate(Addr va, AccessKind kind, bool user, TlbTags tags, TranslationExtension& ext,
+  // brings back its response; it is only touched on a miss. Always inline: it is the hit path
+  // of every access, and a call with this many arguments costs as much as the lookup.
+  [[gnu::always_inline]] PathResult translate(Addr va, AccessKind kind, bool user, TlbTags tags, TranslationExtension& ext,
                        TranslationMissHandler& handler) {
     Tlb& first = tlbs_.l1(kind);
     PathResult r;

@@ -58,7 +58,7 @@ class Cache {
   // Looks up the line holding `address`; on a miss allocates it (evicting, and counting a
   // writeback when the victim is dirty). Returns whether it hit. The hit path is inline: every
   // data access and walker reference of a run takes it at least once.
-  bool access(Addr address, bool write, Requester who) {
+  [[gnu::always_inline]] bool access(Addr address, bool write, Requester who) {
     ++accesses;
     const Addr tag = address >> line_shift_;
     const std::size_t set = set_of(tag);
@@ -96,7 +96,7 @@ class Cache {
   std::size_t set_of(Addr tag) const { return set_mask_ || sets_ == 1 ? tag & set_mask_ : tag % sets_; }
   std::vector<Addr> tags_;
   std::vector<std::uint8_t> dirty_;
-  // A one-byte hash of each way's tag, 16 bytes per set when the cache has 9 to 16 ways: one
+  // A one-byte hash of each way's tag, 16 bytes per set when the cache has 5 to 16 ways: one
   // SSE2 compare finds the ways that may hold a tag, and only those tags are read. The tags
   // stay the truth (an invalid way's hash is stale, its tag never matches).
   static constexpr unsigned kHintStride = 16;
@@ -123,7 +123,7 @@ class Cache {
     return -1;
   }
   void fill(std::size_t set, Addr tag, bool write, Requester who);  // a miss: allocate the line
-  std::vector<std::uint8_t> hints_;  // empty below 9 and above 16 ways
+  std::vector<std::uint8_t> hints_;  // empty below 5 and above 16 ways
   ReplacementState replacement_;
 };
 

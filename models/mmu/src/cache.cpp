@@ -63,28 +63,6 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   if (config.ways > 4 && config.ways <= kHintStride) hints_.assign(sets * kHintStride, 0);
 }
 
-void Cache::fill(std::size_t set, Addr tag, bool write, Requester who) {
-  ++misses;
-  misses_by_requester.add(static_cast<std::size_t>(who));
-  // A miss fills the first invalid way, and only flush() invalidates (every way), so the valid
-  // ways of a set are always a prefix: the set has a free way iff its last way is invalid.
-  const std::size_t base = set * config_.ways;
-  const Addr* tags = &tags_[base];
-  const unsigned ways = config_.ways;
-  unsigned way = 0;
-  if (tags[ways - 1] == kInvalidTag) {
-    while (tags[way] != kInvalidTag) ++way;
-  } else {
-    way = replacement_.victim(set);
-    ++evictions;
-    if (dirty_[base + way]) ++writebacks;
-  }
-  tags_[base + way] = tag;
-  dirty_[base + way] = write;
-  if (!hints_.empty()) hints_[set * kHintStride + way] = hint_of(tag);
-  replacement_.touch_filled(set, way);
-}
-
 bool Cache::contains(Addr address) const {
   if (!config_.enabled) return false;
   const Addr tag = address >> line_shift_;

@@ -76,7 +76,7 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
     if (sets & (sets - 1))
       throw std::invalid_argument(scope.path + ": " + std::to_string(sets) + " sets is not a power of two");
     arrays_.push_back(Array{g.page_shift == 0, g.page_shift, size_index(g.page_shift), g.ways, Addr{sets} - 1,
-                            std::vector<TlbEntry>(g.entries),
+                            std::vector<TlbEntry>(g.entries), std::vector<Addr>(g.entries, kNoPage),
                             ReplacementState(config.replacement, sets, g.ways, config.seed + arrays_.size(), scope.path),
                             &size_hits(g.page_shift)});
   }
@@ -98,9 +98,11 @@ TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
   for (unsigned shift : {12u, 21u, 22u, 30u}) {  // set-associative: one probe per page size held
     if (!(array.sizes_held & (1u << size_index(shift)))) continue;
     const std::size_t set = (va >> shift) & array.set_mask;
+    const Addr* pages = &array.pages[set * array.ways];
     for (unsigned way = 0; way < array.ways; ++way) {
+      if (pages[way] != (va >> shift)) continue;
       TlbEntry& e = array.entries[set * array.ways + way];
-      if (e.virtual_page == (va >> shift) && e.page_shift == shift && e.valid && matches(e, tags)) {
+      if (e.page_shift == shift && matches(e, tags)) {
         touch(array, set, way);
         ++hits;
         ++size_hits(shift);
@@ -141,6 +143,7 @@ void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   }
   base[way] = entry;
   base[way].valid = true;
+  array.pages[set * array.ways + way] = entry.virtual_page;
   array.sizes_held |= 1u << size_index(entry.page_shift);
   fills_by_size.add(size_index(entry.page_shift));
   touch(array, set, way);
@@ -174,9 +177,10 @@ template <typename Predicate>
 void Tlb::invalidate_if(Invalidation kind, Predicate drop) {
   std::uint64_t dropped = 0;
   for (auto& array : arrays_)
-    for (auto& e : array.entries)
-      if (e.valid && drop(e)) {
+    for (std::size_t i = 0; i < array.entries.size(); ++i)
+      if (TlbEntry& e = array.entries[i]; e.valid && drop(e)) {
         e.valid = false;
+        array.pages[i] = kNoPage;
         ++dropped;
       }
   invalidations += dropped;
@@ -265,9 +269,10 @@ void Tlb::transition_flush() {
 
 void Tlb::flush_all() {
   for (auto& array : arrays_)
-    for (auto& e : array.entries)
-      if (e.valid) {
-        e.valid = false;
+    for (std::size_t i = 0; i < array.entries.size(); ++i)
+      if (array.entries[i].valid) {
+        array.entries[i].valid = false;
+        array.pages[i] = kNoPage;
         ++invalidations;
       }
 }

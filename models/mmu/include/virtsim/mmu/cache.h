@@ -122,7 +122,28 @@ class Cache {
       if (tags[way] == tag) return static_cast<int>(way);
     return -1;
   }
-  void fill(std::size_t set, Addr tag, bool write, Requester who);  // a miss: allocate the line
+  // A miss: allocate the line (inline too: walks and large footprints miss at every level).
+  [[gnu::always_inline]] void fill(std::size_t set, Addr tag, bool write, Requester who) {
+    ++misses;
+    misses_by_requester.add(static_cast<std::size_t>(who));
+    // A miss fills the first invalid way, and only flush() invalidates (every way), so the
+    // valid ways of a set are always a prefix: the set has a free way iff its last way is invalid.
+    const std::size_t base = set * config_.ways;
+    const Addr* tags = &tags_[base];
+    const unsigned ways = config_.ways;
+    unsigned way = 0;
+    if (tags[ways - 1] == kInvalidTag) {
+      while (tags[way] != kInvalidTag) ++way;
+    } else {
+      way = replacement_.victim(set);
+      ++evictions;
+      if (dirty_[base + way]) ++writebacks;
+    }
+    tags_[base + way] = tag;
+    dirty_[base + way] = write;
+    if (!hints_.empty()) hints_[set * kHintStride + way] = hint_of(tag);
+    replacement_.touch_filled(set, way);
+  }
   std::vector<std::uint8_t> hints_;  // empty below 5 and above 16 ways
   ReplacementState replacement_;
 };

@@ -120,10 +120,11 @@ class Tlb {
       }
       const Addr page = va >> array.page_shift;
       const std::size_t set = page & array.set_mask;
-      TlbEntry* base = &array.entries[set * array.ways];
+      const Addr* pages = &array.pages[set * array.ways];
       for (unsigned way = 0; way < array.ways; ++way) {
-        TlbEntry& e = base[way];
-        if (e.valid && e.virtual_page == page && matches(e, tags)) {
+        if (pages[way] != page) continue;
+        TlbEntry& e = array.entries[set * array.ways + way];
+        if (matches(e, tags)) {
           touch(array, set, way);
           ++hits;
           ++*array.size_hits;
@@ -202,10 +203,14 @@ class Tlb {
     unsigned ways = 1;
     Addr set_mask = 0;
     std::vector<TlbEntry> entries;  // set-major
+    // The virtual page of each valid entry, kNoPage for an invalid one: the scan of a set reads
+    // 8 bytes per way, and only a matching way's entry.
+    std::vector<Addr> pages;
     ReplacementState replacement;
     Counter* size_hits = nullptr;  // the hits_4k ... hits_1g counter of this array's page size
     unsigned sizes_held = 0;       // mixed arrays: bit size_index(shift) set once such a page was filled
   };
+  static constexpr Addr kNoPage = ~Addr{0};  // no va >> shift is all ones
   static bool matches(const TlbEntry& e, TlbTags tags) {
     return e.vpid == tags.vpid && e.nested_context == tags.nested_context && (e.global || e.pcid == tags.pcid);
   }

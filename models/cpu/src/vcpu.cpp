@@ -255,11 +255,12 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_co
   }
   const Addr pa = r.physical_address;
   if (direct_data_) {
-    // A store that keeps what memory holds moves no bytes; others store the instruction count.
-    unsigned char* bytes = reinterpret_cast<unsigned char*>(&data_buffer_);
-    if (kind == AccessKind::Store) {
-      if (keeps_contents) bytes = nullptr;
-      else data_buffer_ = instructions.count();
+    // Stores write the instruction count (copy-on-write and the checks of it see real bytes);
+    // loads, and stores that keep what memory holds, move no bytes.
+    unsigned char* bytes = nullptr;
+    if (kind == AccessKind::Store && !keeps_contents) {
+      data_buffer_ = instructions.count();
+      bytes = reinterpret_cast<unsigned char*>(&data_buffer_);
     }
     const DirectAccessResult done = direct_data_->access(kind == AccessKind::Store, pa, bytes, size);
     if (!done.ok) data_access_failed(pa, "TLM_ADDRESS_ERROR_RESPONSE");

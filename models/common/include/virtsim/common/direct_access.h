@@ -20,9 +20,10 @@ struct DirectAccessResult {
 class DirectAccess {
  public:
   virtual ~DirectAccess() = default;
-  // `data` holds `length` bytes (written for a read, read for a write). A write with no `data`
-  // is a store of what memory already holds (bytes the guest OS model wrote itself): timed and
-  // counted like any other, nothing moves.
+  // `data` holds `length` bytes (written for a read, read for a write). Without `data` an
+  // access is timed and counted like any other but moves nothing: a read whose value nobody
+  // uses (a guest load: the model has no data-dependent behaviour), or a write of what memory
+  // already holds (bytes the guest OS model wrote itself).
   virtual DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) = 0;
 };
 

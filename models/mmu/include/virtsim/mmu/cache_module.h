@@ -50,7 +50,7 @@ class CacheModule : public sc_core::sc_module {
   unsigned int transport_dbg(int initiator, tlm::tlm_generic_payload& payload);
   // The hierarchy's timing of one access: an access that spans two lines looks both up, and
   // the slower one decides.
-  CacheTiming look_up(Requester who, bool write, Addr first, unsigned length) {
+  [[gnu::always_inline]] CacheTiming look_up(Requester who, bool write, Addr first, unsigned length) {
     const Addr last = first + (length ? length - 1 : 0);
     CacheTiming timing = hierarchy_.access(first, write, who);
     if (line_of(first) != line_of(last)) {
@@ -63,7 +63,8 @@ class CacheModule : public sc_core::sc_module {
   Addr line_of(Addr address) const { return line_shift_ ? address >> line_shift_ : address / line_bytes_; }
   // What b_transport does, as a plain call; inline, as every data access and walker reference
   // of a run takes it.
-  DirectAccessResult direct_access(Requester who, bool write, Addr address, unsigned char* data, unsigned length) {
+  [[gnu::always_inline]] DirectAccessResult direct_access(Requester who, bool write, Addr address,
+                                                          unsigned char* data, unsigned length) {
     const CacheTiming timing = look_up(who, write, address, length);
     if (!direct_memory_) return memory_through_socket(timing, write, address, data, length);
     DirectAccessResult r{true, timing.cycles, static_cast<std::uint8_t>(timing.served_by)};

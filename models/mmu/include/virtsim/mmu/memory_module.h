@@ -30,7 +30,7 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
       if (data) memory_.write(address, data, length);
       ++writes;
     } else {
-      memory_.read(address, data, length);
+      if (data) memory_.read(address, data, length);
       ++reads;
     }
     bytes += length;
@@ -39,9 +39,8 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
   // What transport_dbg does: the bytes only, no time and no statistics. False when out of range.
   bool move_bytes(bool write, Addr address, unsigned char* data, unsigned length) {
     if (!in_one_frame(address, length)) return false;
-    if (write) {
-      if (data) memory_.write(address, data, length);
-    }
+    if (!data) return true;
+    if (write) memory_.write(address, data, length);
     else memory_.read(address, data, length);
     return true;
   }

@@ -66,6 +66,7 @@ void Vcpu::run() {
   ring_.cpl = cpl.get();
   // CPI as a fixed-point fraction so fractional CPIs accumulate exactly.
   const auto cpi_fixed = static_cast<Cycles>(std::llround(cpi.get() * 1024.0));
+  const bool virtualized = virtualization.size() > 0;
   bool in_stream = true;
   while (in_stream) {
     const auto event = source_->next();
@@ -74,10 +75,14 @@ void Vcpu::run() {
       case GuestEventKind::Compute: {
         instructions += event->count;
         if (ring_.cpl == 0) kernel_instructions += event->count;
-        const Cycles scaled = cpi_fixed * event->count + compute_remainder_;
-        compute_remainder_ = scaled % 1024;
-        advance(scaled / 1024);
-        if (virtualization.size() > 0) account_exit(virtualization->elapse(cycles.count()));
+        if (cpi_fixed == 1024) {  // CPI 1, the default: nothing to carry
+          advance(event->count);
+        } else {
+          const Cycles scaled = cpi_fixed * event->count + compute_remainder_;
+          compute_remainder_ = scaled % 1024;
+          advance(scaled / 1024);
+        }
+        if (virtualized) account_exit(virtualization->elapse(cycles.count()));
         break;
       }
       case GuestEventKind::Memory:

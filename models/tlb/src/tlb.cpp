@@ -75,11 +75,22 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
     const unsigned sets = g.entries / g.ways;
     if (sets & (sets - 1))
       throw std::invalid_argument(scope.path + ": " + std::to_string(sets) + " sets is not a power of two");
+    const bool hashed = g.ways > 4 && g.ways <= kTagHintStride && sets > 1;  // fully associative: a plain scan
     arrays_.push_back(Array{g.page_shift == 0, g.page_shift, size_index(g.page_shift), g.ways, Addr{sets} - 1,
                             std::vector<TlbEntry>(g.entries), std::vector<Addr>(g.entries, kNoPage),
+                            std::vector<std::uint8_t>(hashed ? sets * kTagHintStride : 0, tag_hint(kNoPage)),
                             ReplacementState(config.replacement, sets, g.ways, config.seed + arrays_.size(), scope.path),
                             &size_hits(g.page_shift)});
   }
+}
+
+TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, TlbTags tags) {
+  const Addr* pages = &array.pages[set * array.ways];
+  for (unsigned c = tag_hint_matches(&array.hints[set * kTagHintStride], page, array.ways); c; c &= c - 1) {
+    const auto way = static_cast<unsigned>(__builtin_ctz(c));
+    if (pages[way] == page && matches(array.entries[set * array.ways + way], tags)) return hit(array, set, way);
+  }
+  return nullptr;
 }
 
 TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
@@ -98,17 +109,25 @@ TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
   for (unsigned shift : {12u, 21u, 22u, 30u}) {  // set-associative: one probe per page size held
     if (!(array.sizes_held & (1u << size_index(shift)))) continue;
     const std::size_t set = (va >> shift) & array.set_mask;
+    const Addr page = va >> shift;
     const Addr* pages = &array.pages[set * array.ways];
-    for (unsigned way = 0; way < array.ways; ++way) {
-      if (pages[way] != (va >> shift)) continue;
-      TlbEntry& e = array.entries[set * array.ways + way];
-      if (e.page_shift == shift && matches(e, tags)) {
-        touch(array, set, way);
-        ++hits;
-        ++size_hits(shift);
-        return &e;
-      }
+    const auto holds = [&](unsigned way) {
+      const TlbEntry& e = array.entries[set * array.ways + way];
+      return pages[way] == page && e.page_shift == shift && matches(e, tags);
+    };
+    const auto found = [&](unsigned way) {
+      touch(array, set, way);
+      ++hits;
+      ++size_hits(shift);
+      return &array.entries[set * array.ways + way];
+    };
+    if (!array.hints.empty()) {
+      for (unsigned c = tag_hint_matches(&array.hints[set * kTagHintStride], page, array.ways); c; c &= c - 1)
+        if (const auto way = static_cast<unsigned>(__builtin_ctz(c)); holds(way)) return found(way);
+      continue;
     }
+    for (unsigned way = 0; way < array.ways; ++way)
+      if (holds(way)) return found(way);
   }
   return nullptr;
 }
@@ -122,17 +141,31 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
 
 void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   TlbEntry* base = &array.entries[set * array.ways];
+  const Addr* pages = &array.pages[set * array.ways];
   unsigned way = array.ways;
   unsigned first_free = array.ways;  // an invalid way is filled before any valid one is replaced
-  for (unsigned w = 0; w < array.ways; ++w) {  // refresh an existing entry for the same page and tags
-    if (!base[w].valid) {
-      if (first_free == array.ways) first_free = w;
-      continue;
+  const auto same = [&](unsigned w) {  // an existing entry for the same page and tags, refreshed
+    return pages[w] == entry.virtual_page && base[w].page_shift == entry.page_shift && base[w].vpid == entry.vpid &&
+           base[w].pcid == entry.pcid && base[w].nested_context == entry.nested_context &&
+           base[w].global == entry.global;
+  };
+  if (!array.hints.empty()) {
+    const std::uint8_t* hints = &array.hints[set * kTagHintStride];
+    for (unsigned c = tag_hint_matches(hints, entry.virtual_page, array.ways); c; c &= c - 1)
+      if (const auto w = static_cast<unsigned>(__builtin_ctz(c)); same(w)) way = w;
+    for (unsigned c = tag_hint_matches(hints, kNoPage, array.ways); c; c &= c - 1)
+      if (const auto w = static_cast<unsigned>(__builtin_ctz(c)); pages[w] == kNoPage) {
+        first_free = w;
+        break;
+      }
+  } else {
+    for (unsigned w = 0; w < array.ways; ++w) {
+      if (pages[w] == kNoPage) {
+        if (first_free == array.ways) first_free = w;
+      } else if (same(w)) {
+        way = w;
+      }
     }
-    if (base[w].virtual_page == entry.virtual_page && base[w].page_shift == entry.page_shift &&
-        base[w].vpid == entry.vpid && base[w].pcid == entry.pcid && base[w].nested_context == entry.nested_context &&
-        base[w].global == entry.global)
-      way = w;
   }
   if (way == array.ways) {
     way = first_free < array.ways ? first_free : array.replacement.victim(set);
@@ -143,7 +176,7 @@ void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   }
   base[way] = entry;
   base[way].valid = true;
-  array.pages[set * array.ways + way] = entry.virtual_page;
+  set_page(array, set * array.ways + way, entry.virtual_page);
   array.sizes_held |= 1u << size_index(entry.page_shift);
   fills_by_size.add(size_index(entry.page_shift));
   touch(array, set, way);
@@ -180,7 +213,7 @@ void Tlb::invalidate_if(Invalidation kind, Predicate drop) {
     for (std::size_t i = 0; i < array.entries.size(); ++i)
       if (TlbEntry& e = array.entries[i]; e.valid && drop(e)) {
         e.valid = false;
-        array.pages[i] = kNoPage;
+        set_page(array, i, kNoPage);
         ++dropped;
       }
   invalidations += dropped;
@@ -272,7 +305,7 @@ void Tlb::flush_all() {
     for (std::size_t i = 0; i < array.entries.size(); ++i)
       if (array.entries[i].valid) {
         array.entries[i].valid = false;
-        array.pages[i] = kNoPage;
+        set_page(array, i, kNoPage);
         ++invalidations;
       }
 }

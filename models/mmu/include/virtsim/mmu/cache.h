@@ -10,13 +10,11 @@
 #include <cstdint>
 #include <string>
 #include <vector>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "virtsim/common/param.h"
 #include "virtsim/common/replacement.h"
 #include "virtsim/common/stats.h"
+#include "virtsim/common/tag_hints.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
@@ -96,28 +94,22 @@ class Cache {
   std::size_t set_of(Addr tag) const { return set_mask_ || sets_ == 1 ? tag & set_mask_ : tag % sets_; }
   std::vector<Addr> tags_;
   std::vector<std::uint8_t> dirty_;
-  // A one-byte hash of each way's tag, 16 bytes per set when the cache has 5 to 16 ways: one
-  // SSE2 compare finds the ways that may hold a tag, and only those tags are read. The tags
-  // stay the truth (an invalid way's hash is stale, its tag never matches).
-  static constexpr unsigned kHintStride = 16;
-  static std::uint8_t hint_of(Addr tag) { return static_cast<std::uint8_t>((tag * 0x9e3779b97f4a7c15ull) >> 56); }
+  // Tag hashes (tag_hints.h), 16 bytes per set when the cache has 5 to 16 ways; an invalid
+  // way's hash is stale, its tag never matches.
+  static constexpr unsigned kHintStride = kTagHintStride;
+  static std::uint8_t hint_of(Addr tag) { return tag_hint(tag); }
   // The way holding `tag`, or -1.
   int find_way(std::size_t set, Addr tag) const {
     const unsigned ways = config_.ways;
     const Addr* tags = &tags_[set * ways];
-#if defined(__SSE2__)
     if (!hints_.empty()) {
-      const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&hints_[set * kHintStride]));
-      const __m128i wanted = _mm_set1_epi8(static_cast<char>(hint_of(tag)));
-      unsigned candidates = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(row, wanted))) & ((1u << ways) - 1);
-      while (candidates) {
-        const unsigned way = static_cast<unsigned>(__builtin_ctz(candidates));
+      for (unsigned candidates = tag_hint_matches(&hints_[set * kHintStride], tag, ways); candidates;
+           candidates &= candidates - 1) {
+        const auto way = static_cast<unsigned>(__builtin_ctz(candidates));
         if (tags[way] == tag) return static_cast<int>(way);
-        candidates &= candidates - 1;
       }
       return -1;
     }
-#endif
     for (unsigned way = 0; way < ways; ++way)
       if (tags[way] == tag) return static_cast<int>(way);
     return -1;

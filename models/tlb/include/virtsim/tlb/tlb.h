@@ -16,6 +16,7 @@
 #include "virtsim/common/param.h"
 #include "virtsim/common/replacement.h"
 #include "virtsim/common/stats.h"
+#include "virtsim/common/tag_hints.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
@@ -110,8 +111,9 @@ class Tlb {
  public:
   Tlb(const Scope& scope, const TlbConfig& config);
 
-  // The matching entry, or nullptr; counts an access and a hit or miss.
-  const TlbEntry* lookup(Addr va, TlbTags tags) {
+  // The matching entry, or nullptr; counts an access and a hit or miss. Always inline: the L1
+  // lookup of every access.
+  [[gnu::always_inline]] const TlbEntry* lookup(Addr va, TlbTags tags) {
     ++accesses;
     for (auto& array : arrays_) {
       if (array.mixed) {
@@ -121,16 +123,12 @@ class Tlb {
       const Addr page = va >> array.page_shift;
       const std::size_t set = page & array.set_mask;
       const Addr* pages = &array.pages[set * array.ways];
-      for (unsigned way = 0; way < array.ways; ++way) {
-        if (pages[way] != page) continue;
-        TlbEntry& e = array.entries[set * array.ways + way];
-        if (matches(e, tags)) {
-          touch(array, set, way);
-          ++hits;
-          ++*array.size_hits;
-          return &e;
-        }
+      if (!array.hints.empty()) {  // 5 to 16 ways (second-level TLBs), out of line
+        if (TlbEntry* e = lookup_hashed(array, set, page, tags)) return e;
+        continue;
       }
+      for (unsigned way = 0; way < array.ways; ++way)
+        if (pages[way] == page && matches(array.entries[set * array.ways + way], tags)) return hit(array, set, way);
     }
     ++misses;
     return nullptr;
@@ -206,15 +204,30 @@ class Tlb {
     // The virtual page of each valid entry, kNoPage for an invalid one: the scan of a set reads
     // 8 bytes per way, and only a matching way's entry.
     std::vector<Addr> pages;
+    // Their hashes (tag_hints.h), kTagHintStride bytes per set, for arrays of 5 to 16 ways
+    // (empty otherwise): one compare finds the candidate ways.
+    std::vector<std::uint8_t> hints;
     ReplacementState replacement;
     Counter* size_hits = nullptr;  // the hits_4k ... hits_1g counter of this array's page size
     unsigned sizes_held = 0;       // mixed arrays: bit size_index(shift) set once such a page was filled
   };
   static constexpr Addr kNoPage = ~Addr{0};  // no va >> shift is all ones
+  TlbEntry* hit(Array& array, std::size_t set, unsigned way) {
+    touch(array, set, way);
+    ++hits;
+    ++*array.size_hits;
+    return &array.entries[set * array.ways + way];
+  }
+  // Sets way `i` (an index into the array) to `page` (kNoPage: invalid), hash included.
+  static void set_page(Array& array, std::size_t i, Addr page) {
+    array.pages[i] = page;
+    if (!array.hints.empty()) array.hints[i / array.ways * kTagHintStride + i % array.ways] = tag_hint(page);
+  }
   static bool matches(const TlbEntry& e, TlbTags tags) {
     return e.vpid == tags.vpid && e.nested_context == tags.nested_context && (e.global || e.pcid == tags.pcid);
   }
   TlbEntry* lookup_mixed(Array& array, Addr va, TlbTags tags);
+  TlbEntry* lookup_hashed(Array& array, std::size_t set, Addr page, TlbTags tags);
   static void touch(Array& array, std::size_t set, unsigned way) { array.replacement.touch(set, way); }
   void fill(Array& array, std::size_t set, const TlbEntry& entry);
   template <typename Predicate>

@@ -1,0 +1,30 @@
+#pragma once
+// One-byte hashes of the tags of a set-associative array, kept beside the tags so a lookup
+// finds the ways that may hold a tag with one 16-byte compare (SSE2) and reads only their
+// tags. The tags stay the truth: a hash match is only a candidate.
+#include <cstdint>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace virtsim {
+
+inline constexpr unsigned kTagHintStride = 16;  // hash bytes per set: arrays of up to 16 ways
+inline std::uint8_t tag_hint(std::uint64_t tag) { return static_cast<std::uint8_t>((tag * 0x9e3779b97f4a7c15ull) >> 56); }
+
+// Bit w set when hints[w] is the hash of `tag`, for w < ways (at most 16).
+inline unsigned tag_hint_matches(const std::uint8_t* hints, std::uint64_t tag, unsigned ways) {
+  const std::uint8_t wanted = tag_hint(tag);
+#if defined(__SSE2__)
+  const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hints));
+  const unsigned equal =
+      static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(row, _mm_set1_epi8(static_cast<char>(wanted)))));
+  return equal & ((1u << ways) - 1);
+#else
+  unsigned equal = 0;
+  for (unsigned w = 0; w < ways; ++w) equal |= unsigned{hints[w] == wanted} << w;
+  return equal;
+#endif
+}
+
+}  // namespace virtsim

@@ -235,7 +235,7 @@ void Vcpu::execute_interrupt(const GuestEvent& event) {
   advance(rings.interrupt_cycles);
 }
 
-Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents) {
+inline Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents) {
   const bool user = ring_.cpl == 3;
   Cycles c = 0;
   PathResult r;
@@ -245,18 +245,7 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_co
     r = path_.translate(va, kind, user, tags(), translation_, *this);
     c += r.cycles;
     if (!r.fault) break;
-    if (translation_.fault_kind != static_cast<std::uint8_t>(FaultKind::PageFault))
-      throw std::runtime_error(std::string(name()) + ": translation of " + to_hex(va) +
-                               " ended in a fault the guest cannot handle (kind " +
-                               std::to_string(translation_.fault_kind) + ", guest-physical address " +
-                               to_hex(translation_.guest_physical_address) + ")");
-    ++page_faults;
-    Cycles handler_cost = 0;
-    if (attempt > 0 || fault_handler.size() == 0 ||
-        !fault_handler->handle_page_fault(cpu_id_, paging_.cr3, va, translation_.error_code, handler_cost))
-      throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
-                               " (error code " + std::to_string(translation_.error_code) + ")");
-    c += handler_cost;
+    c += resolve_page_fault(va, attempt);
   }
   const Addr pa = r.physical_address;
   if (direct_data_) {
@@ -293,6 +282,21 @@ Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_co
   data->b_transport(data_payload_, latency);
   if (data_payload_.is_response_error()) data_access_failed(pa, data_payload_.get_response_string());
   return c + clock_.cycles(latency);
+}
+
+Cycles Vcpu::resolve_page_fault(Addr va, int attempt) {
+  if (translation_.fault_kind != static_cast<std::uint8_t>(FaultKind::PageFault))
+    throw std::runtime_error(std::string(name()) + ": translation of " + to_hex(va) +
+                             " ended in a fault the guest cannot handle (kind " +
+                             std::to_string(translation_.fault_kind) + ", guest-physical address " +
+                             to_hex(translation_.guest_physical_address) + ")");
+  ++page_faults;
+  Cycles handler_cost = 0;
+  if (attempt > 0 || fault_handler.size() == 0 ||
+      !fault_handler->handle_page_fault(cpu_id_, paging_.cr3, va, translation_.error_code, handler_cost))
+    throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
+                             " (error code " + std::to_string(translation_.error_code) + ")");
+  return handler_cost;
 }
 
 void Vcpu::data_access_failed(Addr pa, const std::string& response) const {

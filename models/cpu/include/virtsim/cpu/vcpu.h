@@ -129,8 +129,12 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // The architectural effect of an instruction on the TLBs and walk caches.
   void apply_translation_effects(const GuestEvent& event);
   std::uint32_t guest_tag() const { return (std::uint32_t{vpid_} << 12) | (paging_.cr3 & 0xfff); }
-  Cycles access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents = false);
+  // Inline into execute_memory: with the TLB lookup and the data route it is the whole hot path.
+  [[gnu::always_inline]] inline Cycles access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents = false);
   [[noreturn]] void data_access_failed(Addr pa, const std::string& response) const;
+  // A translation faulted (the `attempt`th time for this access): the guest kernel resolves
+  // a page fault and its cost is returned; anything else ends the run.
+  Cycles resolve_page_fault(Addr va, int attempt);
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   TlbTags tags() const {
     return {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};

@@ -133,14 +133,15 @@ std::optional<TraceRecord> TraceRecordSource::next() {
 std::size_t TraceRecordSource::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
   // One block at most, so that every record of the run has the block offset position() gives.
   std::size_t n = 0;
+  TraceRecord other;
   while (n < max && !held_ && (n == 0 || reader_.records_left_in_block() > 0)) {
-    auto r = next();
-    if (!r) break;
-    if (!is_plain(r->kind)) {
-      held_ = std::move(r);
+    const int got = reader_.next_event(out[n], other);
+    if (got < 0) break;
+    if (got == 0) {
+      held_ = other;
       break;
     }
-    out[n] = *r->guest_event();
+    references_ += out[n].kind == GuestEventKind::Memory;
     if (ends_batch(out[n++], budget)) break;
   }
   return n;

@@ -242,7 +242,48 @@ std::optional<TraceRecord> TraceReader::next() {
   while (block_left_ == 0)
     if (!load_block()) return std::nullopt;
   TraceRecord r;
+  decode(byte(), r);
+  end_record();
+  return r;
+}
+
+int TraceReader::next_event(GuestEvent& event, TraceRecord& other) {
+  while (block_left_ == 0)
+    if (!load_block()) return -1;
+  // The records that stand for guest events decode straight into one; the rest as a record.
   const std::uint8_t tag = byte();
+  switch (static_cast<TraceRecordKind>(tag)) {
+    case TraceRecordKind::Compute: event = GuestEvent::compute(static_cast<std::uint32_t>(varint())); break;
+    case TraceRecordKind::Load: case TraceRecordKind::Store: case TraceRecordKind::Fetch: {
+      const auto kind = static_cast<TraceRecordKind>(tag);
+      const std::uint8_t size = byte();
+      const Addr address = last_address_ + static_cast<Addr>(unzigzag(varint()));
+      last_address_ = address;
+      if (size == 0 || size > 64) fail(block_offset_, "memory record with size " + std::to_string(size));
+      event = GuestEvent::memory(kind == TraceRecordKind::Load    ? AccessKind::Load
+                                 : kind == TraceRecordKind::Store ? AccessKind::Store
+                                                                  : AccessKind::Fetch,
+                                 address, size);
+      break;
+    }
+    case TraceRecordKind::RoiBegin: event = GuestEvent::roi_begin(); break;
+    case TraceRecordKind::RoiEnd: event = GuestEvent::roi_end(); break;
+    default: {
+      decode(tag, other);
+      end_record();
+      if (auto e = other.guest_event()) {  // an instruction record
+        event = *e;
+        return 1;
+      }
+      return 0;
+    }
+  }
+  end_record();
+  return 1;
+}
+
+void TraceReader::decode(std::uint8_t tag, TraceRecord& r) {
+  r = TraceRecord{};
   r.kind = static_cast<TraceRecordKind>(tag);
   switch (r.kind) {
     case TraceRecordKind::Compute: case TraceRecordKind::Syscall: r.count = varint(); break;
@@ -289,10 +330,12 @@ std::optional<TraceRecord> TraceReader::next() {
     default:
       fail(block_offset_, "unknown record type " + std::to_string(tag) + " (record " + std::to_string(records_ + 1) + ")");
   }
+}
+
+void TraceReader::end_record() {
   --block_left_;
   ++records_;
   if (block_left_ == 0 && pos_ != block_.size()) fail(block_offset_, "block has bytes after its last record");
-  return r;
 }
 
 }  // namespace virtsim

@@ -82,6 +82,9 @@ class TraceReader {
   explicit TraceReader(const std::string& path);
   // The next record, nullopt at the end of the file.
   std::optional<TraceRecord> next();
+  // The same, decoded straight into a guest event when the record stands for one (returns 1);
+  // any other record goes to `other` (returns 0); -1 at the end of the file.
+  int next_event(GuestEvent& event, TraceRecord& other);
   std::uint16_t version() const { return version_; }
   std::uint64_t blocks_read() const { return blocks_; }
   std::uint64_t records_read() const { return records_; }
@@ -93,6 +96,8 @@ class TraceReader {
 
  private:
   bool load_block();
+  void decode(std::uint8_t tag, TraceRecord& r);  // the fields after the tag byte
+  void end_record();
   [[noreturn]] void fail(std::uint64_t offset, const std::string& what) const;
   // Inline: every record is a few of these. The checks of a varint are made once when ten
   // bytes (the longest) are left in the block, byte by byte near its end.

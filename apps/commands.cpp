@@ -178,6 +178,7 @@ int run_command(const RunOptions& options) {
     std::printf("\n  simulated %.2f M guest memory references/s (wall)\n", wall > 0 ? references / wall / 1e6 : 0.0);
     // The same over the CPU time of the simulation's thread: steadier on a shared machine.
     std::printf("  simulated %.2f M guest memory references/s (CPU time)\n", cpu > 0 ? references / cpu / 1e6 : 0.0);
+    std::printf("  (%.0f references, warm-up included, in %.3f s of CPU time)\n", references, cpu);
     std::printf("\nresults: %s\n", std::filesystem::absolute(output).lexically_normal().c_str());
   }
   return 0;

@@ -50,7 +50,9 @@ SyntheticWorkload::SyntheticWorkload(const SyntheticConfig& config, std::uint64_
     throw std::invalid_argument("synthetic workload: unknown pattern '" + config.pattern + "'");
 }
 
-Addr SyntheticWorkload::next_address() {
+Addr SyntheticWorkload::next_address() { return address_from(rng_); }
+
+inline Addr SyntheticWorkload::address_from(SplitMix64& rng) {
   const std::uint64_t slots = config_.footprint_bytes / 8;  // 8-byte aligned accesses
   std::uint64_t offset;
   if (pattern_ == Pattern::Stream) {
@@ -59,9 +61,9 @@ Addr SyntheticWorkload::next_address() {
     offset &= ~Addr{7};
   } else if (pattern_ == Pattern::Hotspot) {
     const std::uint64_t hot_slots = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(slots * config_.hot_fraction));
-    offset = rng_.unit() < config_.hot_probability ? rng_.below(hot_slots) * 8 : rng_.below(slots) * 8;
+    offset = rng.unit() < config_.hot_probability ? rng.below(hot_slots) * 8 : rng.below(slots) * 8;
   } else {
-    offset = rng_.below(slots) * 8;
+    offset = rng.below(slots) * 8;
   }
   return config_.base + offset;
 }
@@ -95,21 +97,36 @@ std::size_t SyntheticWorkload::fill(GuestEvent* out, std::size_t max, std::uint6
   while (n < max && next_ != end_)  // what next() has not handed out yet comes first
     if (ends_batch(out[n++] = *next_++, budget)) return n;
   const std::uint32_t compute = config_.compute_per_access;
+  const double store_fraction = config_.store_fraction;
   while (n < max) {
     // The steady state, inline: compute-and-access pairs until the next ROI marker is due;
-    // the same events make() gives, without its checks per event.
+    // the same events make() gives, without its checks per event. The state lives in locals
+    // here (the writes to `out` could alias the members) and goes back before make() runs.
     const std::uint64_t marker = roi_begun_ ? config_.warmup_accesses + config_.accesses : config_.warmup_accesses;
     if (!ended_ && issued_ < marker && n + 1 < max) {
-      if (compute_pending_ && compute > 0) {
-        compute_pending_ = false;
-        out[n] = GuestEvent::compute(compute);
-        if (ends_batch(out[n++], budget)) return n;
+      SplitMix64 rng = rng_;
+      std::uint64_t issued = issued_;
+      bool compute_pending = compute_pending_;
+      bool stop = false;
+      while (!stop && issued < marker && n + 1 < max) {
+        if (compute_pending && compute > 0) {
+          compute_pending = false;
+          out[n] = GuestEvent::compute(compute);
+          if (ends_batch(out[n++], budget)) {
+            stop = true;
+            break;
+          }
+        }
+        compute_pending = true;
+        ++issued;
+        const AccessKind kind = rng.unit() < store_fraction ? AccessKind::Store : AccessKind::Load;
+        out[n] = GuestEvent::memory(kind, address_from(rng), 8);
+        stop = ends_batch(out[n++], budget);
       }
-      compute_pending_ = true;
-      ++issued_;
-      const AccessKind kind = rng_.unit() < config_.store_fraction ? AccessKind::Store : AccessKind::Load;
-      out[n] = GuestEvent::memory(kind, next_address(), 8);
-      if (ends_batch(out[n++], budget)) return n;
+      rng_ = rng;
+      issued_ = issued;
+      compute_pending_ = compute_pending;
+      if (stop) return n;
       continue;
     }
     if (!make(out[n])) break;

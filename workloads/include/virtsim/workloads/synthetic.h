@@ -75,6 +75,7 @@ class SyntheticWorkload final : public GuestEventSource {
   const GuestEvent* refill() override;
   bool make(GuestEvent& e);  // the next event of the sequence; false at its end
   Addr next_address();
+  [[gnu::always_inline]] inline Addr address_from(SplitMix64& rng);  // the next address, from `rng`
 
   enum class Pattern { Random, Stream, Hotspot };
   SyntheticConfig config_;

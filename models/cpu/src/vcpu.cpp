@@ -54,12 +54,6 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
 // The payload would delete its extensions; this one is a member, not heap-allocated.
 Vcpu::~Vcpu() { translation_payload_.clear_extension(&translation_); }
 
-void Vcpu::advance(Cycles c) {
-  cycles += c;
-  quantum_.inc_cycles(c);
-  if (quantum_.need_sync()) quantum_.sync();
-}
-
 void Vcpu::run() {
   if (!source_) throw std::logic_error(std::string(name()) + ": no workload bound");
   quantum_.reset();

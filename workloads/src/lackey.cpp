@@ -444,6 +444,7 @@ class Converter {
   void memory_line(LackeyLog& log, const std::string& line) {
     const char* p = line.c_str();
     while (*p == ' ') ++p;
+    if (!*p) log.fail("not a lackey line (expected \"I|L|S|M address,size\"): a line of spaces");
     const char op = *p++;
     while (*p == ' ') ++p;
     std::uint64_t address = 0, size = 0;

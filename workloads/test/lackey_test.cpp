@@ -193,6 +193,15 @@ TEST_F(LackeyTest, BadInputNamesTheFileAndLine) {
   } catch (const FileError& e) {
     EXPECT_NE(std::string(e.what()).find(path + ":6: not a lackey line"), std::string::npos) << e.what();
   }
+  // A line of spaces only (found by the fuzzer: it read past the end of the line).
+  log("bad.log", header(60, 1) + "I  0401b792,2\n      \n");
+  try {
+    convert({path});
+    FAIL() << "expected an error";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ":6: not a lackey line"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("a line of spaces"), std::string::npos) << e.what();
+  }
   log("bad.log", header(60, 1) + "SYSCALL[60,x](1) sys_write ( 1 )\n");
   EXPECT_THROW(convert({path}), FileError);
   log("bad.log", header(60, 1) + "SYSCALL[61,1](39) sys_getpid ( )[sync] --> Success(0x3d)\n");

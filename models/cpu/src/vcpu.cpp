@@ -314,11 +314,14 @@ Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
   translation_payload_.set_address(va);
   translation_payload_.set_data_length(0);
   translation_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
+  // The request carries the vCPU's local time offset (LT style), so the MMU sees when it
+  // really arrives: its walker occupancy is judged at that time, not at the quantum's start.
+  const sc_core::sc_time offset = clock_.delay(quantum_.local_cycles());
+  sc_core::sc_time latency = offset;
   translate->b_transport(translation_payload_, latency);
   if (translation_payload_.is_response_error())
     throw std::runtime_error(std::string(name()) + ": translation request failed");
-  return clock_.cycles(latency);
+  return clock_.cycles(latency - offset);
 }
 
 }  // namespace virtsim

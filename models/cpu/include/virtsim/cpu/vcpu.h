@@ -31,6 +31,7 @@ class LocalQuantumKeeper : public tlm_utils::tlm_quantumkeeper {
  public:
   explicit LocalQuantumKeeper(const Clock& clock) : clock_(clock) {}
   void inc_cycles(Cycles c) { local_cycles_ += c; }
+  Cycles local_cycles() const { return local_cycles_; }  // how far ahead of SystemC time
   bool need_sync() const override { return local_cycles_ >= sync_after_cycles_; }
   void sync() override {
     m_local_time = clock_.delay(local_cycles_);

@@ -1,6 +1,6 @@
 // The floor of trace-driven simulation: decode a trace into guest events exactly as a vCPU's
-// event source does (TraceWorkload) and look up the L1 DTLB for each memory record, nothing
-// else. Whatever the full simulation of the same trace costs beyond this is the model.
+// event source does (TraceReader::next_event, as TraceRecordSource uses it) and look up the L1
+// DTLB for each memory record, nothing else. Whatever the full simulation of the same trace costs beyond this is the model.
 // bench/throughput divides the two rates.
 //
 // Usage: virtsim_trace_floor TRACE [repeats]   (prints the best of `repeats` passes)
@@ -42,17 +42,18 @@ Pass run_once(const std::string& path) {
   const double cpu_start = thread_cpu_seconds();
   TraceReader trace(path);
   Pass pass;
-  while (const auto record = trace.next()) {
-    const auto event = record->guest_event();
-    if (!event || event->kind != GuestEventKind::Memory) continue;
+  GuestEvent event;
+  TraceRecord other;
+  for (int got; (got = trace.next_event(event, other)) >= 0;) {
+    if (got == 0 || event.kind != GuestEventKind::Memory) continue;
     ++pass.references;
-    if (dtlb.lookup(event->address, {})) {
+    if (dtlb.lookup(event.address, {})) {
       ++pass.hits;
       continue;
     }
     TlbEntry entry;
-    entry.physical_base = event->address & ~(kPageSize4K - 1);
-    dtlb.insert(event->address, entry);
+    entry.physical_base = event.address & ~(kPageSize4K - 1);
+    dtlb.insert(event.address, entry);
   }
   pass.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   pass.cpu_seconds = thread_cpu_seconds() - cpu_start;

@@ -92,41 +92,47 @@ bool SyntheticWorkload::make(GuestEvent& e) {
   return true;
 }
 
+std::uint64_t SyntheticWorkload::next_marker() const {
+  return roi_begun_ ? config_.warmup_accesses + config_.accesses : config_.warmup_accesses;
+}
+
+bool SyntheticWorkload::fill_steady(GuestEvent* out, std::size_t& n, std::size_t max, std::uint64_t& budget) {
+  // The state lives in locals here (the writes to `out` could alias the members and `n`).
+  const std::uint32_t compute = config_.compute_per_access;
+  const double store_fraction = config_.store_fraction;
+  const std::uint64_t marker = next_marker();
+  SplitMix64 rng = rng_;
+  std::uint64_t issued = issued_, left = budget;
+  std::size_t i = n;
+  bool compute_pending = compute_pending_;
+  bool ended = false;
+  while (!ended && issued < marker && i + 1 < max) {
+    if (compute_pending && compute > 0) {
+      compute_pending = false;
+      out[i] = GuestEvent::compute(compute);
+      if ((ended = ends_batch(out[i++], left))) break;
+    }
+    compute_pending = true;
+    ++issued;
+    const AccessKind kind = rng.unit() < store_fraction ? AccessKind::Store : AccessKind::Load;
+    out[i] = GuestEvent::memory(kind, address_from(rng), 8);
+    ended = ends_batch(out[i++], left);
+  }
+  rng_ = rng;
+  issued_ = issued;
+  compute_pending_ = compute_pending;
+  n = i;
+  budget = left;
+  return ended;
+}
+
 std::size_t SyntheticWorkload::fill(GuestEvent* out, std::size_t max, std::uint64_t budget) {
   std::size_t n = 0;
   while (n < max && next_ != end_)  // what next() has not handed out yet comes first
     if (ends_batch(out[n++] = *next_++, budget)) return n;
-  const std::uint32_t compute = config_.compute_per_access;
-  const double store_fraction = config_.store_fraction;
   while (n < max) {
-    // The steady state, inline: compute-and-access pairs until the next ROI marker is due;
-    // the same events make() gives, without its checks per event. The state lives in locals
-    // here (the writes to `out` could alias the members) and goes back before make() runs.
-    const std::uint64_t marker = roi_begun_ ? config_.warmup_accesses + config_.accesses : config_.warmup_accesses;
-    if (!ended_ && issued_ < marker && n + 1 < max) {
-      SplitMix64 rng = rng_;
-      std::uint64_t issued = issued_;
-      bool compute_pending = compute_pending_;
-      bool stop = false;
-      while (!stop && issued < marker && n + 1 < max) {
-        if (compute_pending && compute > 0) {
-          compute_pending = false;
-          out[n] = GuestEvent::compute(compute);
-          if (ends_batch(out[n++], budget)) {
-            stop = true;
-            break;
-          }
-        }
-        compute_pending = true;
-        ++issued;
-        const AccessKind kind = rng.unit() < store_fraction ? AccessKind::Store : AccessKind::Load;
-        out[n] = GuestEvent::memory(kind, address_from(rng), 8);
-        stop = ends_batch(out[n++], budget);
-      }
-      rng_ = rng;
-      issued_ = issued;
-      compute_pending_ = compute_pending;
-      if (stop) return n;
+    if (!ended_ && issued_ < next_marker() && n + 1 < max) {
+      if (fill_steady(out, n, max, budget)) return n;
       continue;
     }
     if (!make(out[n])) break;
@@ -136,8 +142,8 @@ std::size_t SyntheticWorkload::fill(GuestEvent* out, std::size_t max, std::uint6
 }
 
 const GuestEvent* SyntheticWorkload::refill() {
-  std::size_t n = 0;
-  while (n < std::size(run_) && make(run_[n])) ++n;
+  // next_ == end_ here, so fill() starts with new events; runs end at ROI markers, nothing else.
+  const std::size_t n = fill(run_, std::size(run_), ~std::uint64_t{0});
   if (!n) return nullptr;
   next_ = run_ + 1;
   end_ = run_ + n;

@@ -256,10 +256,8 @@ int TraceReader::next_event(GuestEvent& event, TraceRecord& other) {
     case TraceRecordKind::Compute: event = GuestEvent::compute(static_cast<std::uint32_t>(varint())); break;
     case TraceRecordKind::Load: case TraceRecordKind::Store: case TraceRecordKind::Fetch: {
       const auto kind = static_cast<TraceRecordKind>(tag);
-      const std::uint8_t size = byte();
-      const Addr address = last_address_ + static_cast<Addr>(unzigzag(varint()));
-      last_address_ = address;
-      if (size == 0 || size > 64) fail(block_offset_, "memory record with size " + std::to_string(size));
+      std::uint8_t size = 0;
+      const Addr address = memory_operand(size);
       event = GuestEvent::memory(kind == TraceRecordKind::Load    ? AccessKind::Load
                                  : kind == TraceRecordKind::Store ? AccessKind::Store
                                                                   : AccessKind::Fetch,
@@ -289,10 +287,7 @@ void TraceReader::decode(std::uint8_t tag, TraceRecord& r) {
     case TraceRecordKind::Compute: case TraceRecordKind::Syscall: r.count = varint(); break;
     case TraceRecordKind::Interrupt: r.count = byte(); break;
     case TraceRecordKind::Load: case TraceRecordKind::Store: case TraceRecordKind::Fetch:
-      r.size = byte();
-      r.address = last_address_ + static_cast<Addr>(unzigzag(varint()));
-      last_address_ = r.address;
-      if (r.size == 0 || r.size > 64) fail(block_offset_, "memory record with size " + std::to_string(r.size));
+      r.address = memory_operand(r.size);
       break;
     case TraceRecordKind::Instr: {
       const std::uint8_t i = byte();
@@ -330,6 +325,14 @@ void TraceReader::decode(std::uint8_t tag, TraceRecord& r) {
     default:
       fail(block_offset_, "unknown record type " + std::to_string(tag) + " (record " + std::to_string(records_ + 1) + ")");
   }
+}
+
+Addr TraceReader::memory_operand(std::uint8_t& size) {
+  size = byte();
+  const Addr address = last_address_ + static_cast<Addr>(unzigzag(varint()));  // a delta to the last one
+  last_address_ = address;
+  if (size == 0 || size > 64) fail(block_offset_, "memory record with size " + std::to_string(size));
+  return address;
 }
 
 void TraceReader::end_record() {

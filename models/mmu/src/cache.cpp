@@ -60,7 +60,7 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   set_mask_ = (sets & (sets - 1)) ? 0 : sets - 1;
   tags_.assign(sets * config.ways, kInvalidTag);
   dirty_.assign(sets * config.ways, 0);
-  if (config.ways > 4 && config.ways <= kHintStride) hints_.assign(sets * kHintStride, 0);
+  if (config.ways > 4 && config.ways <= kTagHintStride) hints_.assign(sets * kTagHintStride, 0);
 }
 
 bool Cache::contains(Addr address) const {

@@ -86,11 +86,11 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
 
 TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, TlbTags tags) {
   const Addr* pages = &array.pages[set * array.ways];
-  for (unsigned c = tag_hint_matches(&array.hints[set * kTagHintStride], page, array.ways); c; c &= c - 1) {
-    const auto way = static_cast<unsigned>(__builtin_ctz(c));
-    if (pages[way] == page && matches(array.entries[set * array.ways + way], tags)) return hit(array, set, way);
-  }
-  return nullptr;
+  const int way = first_holding_way(tag_hint_matches(&array.hints[set * kTagHintStride], page, array.ways),
+                                    [&](unsigned w) {
+                                      return pages[w] == page && matches(array.entries[set * array.ways + w], tags);
+                                    });
+  return way < 0 ? nullptr : hit(array, set, static_cast<unsigned>(way));
 }
 
 TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
@@ -122,8 +122,8 @@ TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
       return &array.entries[set * array.ways + way];
     };
     if (!array.hints.empty()) {
-      for (unsigned c = tag_hint_matches(&array.hints[set * kTagHintStride], page, array.ways); c; c &= c - 1)
-        if (const auto way = static_cast<unsigned>(__builtin_ctz(c)); holds(way)) return found(way);
+      const int way = first_holding_way(tag_hint_matches(&array.hints[set * kTagHintStride], page, array.ways), holds);
+      if (way >= 0) return found(static_cast<unsigned>(way));
       continue;
     }
     for (unsigned way = 0; way < array.ways; ++way)
@@ -153,11 +153,9 @@ void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
     const std::uint8_t* hints = &array.hints[set * kTagHintStride];
     for (unsigned c = tag_hint_matches(hints, entry.virtual_page, array.ways); c; c &= c - 1)
       if (const auto w = static_cast<unsigned>(__builtin_ctz(c)); same(w)) way = w;
-    for (unsigned c = tag_hint_matches(hints, kNoPage, array.ways); c; c &= c - 1)
-      if (const auto w = static_cast<unsigned>(__builtin_ctz(c)); pages[w] == kNoPage) {
-        first_free = w;
-        break;
-      }
+    const int free = first_holding_way(tag_hint_matches(hints, kNoPage, array.ways),
+                                       [&](unsigned w) { return pages[w] == kNoPage; });
+    if (free >= 0) first_free = static_cast<unsigned>(free);
   } else {
     for (unsigned w = 0; w < array.ways; ++w) {
       if (pages[w] == kNoPage) {

@@ -97,6 +97,7 @@ class TraceReader {
  private:
   bool load_block();
   void decode(std::uint8_t tag, TraceRecord& r);  // the fields after the tag byte
+  Addr memory_operand(std::uint8_t& size);        // a memory record's size and address
   void end_record();
   [[noreturn]] void fail(std::uint64_t offset, const std::string& what) const;
   // Inline: every record is a few of these. The checks of a varint are made once when ten

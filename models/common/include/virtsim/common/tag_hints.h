@@ -27,4 +27,13 @@ inline unsigned tag_hint_matches(const std::uint8_t* hints, std::uint64_t tag, u
 #endif
 }
 
+// The lowest way of `candidates` (a tag_hint_matches() mask) for which `holds(way)` is true,
+// or -1: hash matches are only candidates, the caller's tags decide.
+template <typename Holds>
+inline int first_holding_way(unsigned candidates, Holds holds) {
+  for (; candidates; candidates &= candidates - 1)
+    if (const auto way = static_cast<unsigned>(__builtin_ctz(candidates)); holds(way)) return static_cast<int>(way);
+  return -1;
+}
+
 }  // namespace virtsim

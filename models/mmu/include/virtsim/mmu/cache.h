@@ -96,20 +96,13 @@ class Cache {
   std::vector<std::uint8_t> dirty_;
   // Tag hashes (tag_hints.h), 16 bytes per set when the cache has 5 to 16 ways; an invalid
   // way's hash is stale, its tag never matches.
-  static constexpr unsigned kHintStride = kTagHintStride;
-  static std::uint8_t hint_of(Addr tag) { return tag_hint(tag); }
   // The way holding `tag`, or -1.
   int find_way(std::size_t set, Addr tag) const {
     const unsigned ways = config_.ways;
     const Addr* tags = &tags_[set * ways];
-    if (!hints_.empty()) {
-      for (unsigned candidates = tag_hint_matches(&hints_[set * kHintStride], tag, ways); candidates;
-           candidates &= candidates - 1) {
-        const auto way = static_cast<unsigned>(__builtin_ctz(candidates));
-        if (tags[way] == tag) return static_cast<int>(way);
-      }
-      return -1;
-    }
+    if (!hints_.empty())
+      return first_holding_way(tag_hint_matches(&hints_[set * kTagHintStride], tag, ways),
+                               [&](unsigned way) { return tags[way] == tag; });
     for (unsigned way = 0; way < ways; ++way)
       if (tags[way] == tag) return static_cast<int>(way);
     return -1;
@@ -133,7 +126,7 @@ class Cache {
     }
     tags_[base + way] = tag;
     dirty_[base + way] = write;
-    if (!hints_.empty()) hints_[set * kHintStride + way] = hint_of(tag);
+    if (!hints_.empty()) hints_[set * kTagHintStride + way] = tag_hint(tag);
     replacement_.touch_filled(set, way);
   }
   std::vector<std::uint8_t> hints_;  // empty below 5 and above 16 ways

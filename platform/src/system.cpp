@@ -210,12 +210,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     const auto& from = g[boost::source(e, g)];
     const auto& to = g[boost::target(e, g)];
     const auto& edge = g[e];
-    if (from.type == "vcpu" && edge.initiator_port == "translate" && to.type == "mmu")
+    if (from.type == "vcpu" && edge.initiator_port == "translate" && to.type == "mmu") {
       find_vcpu(from.name).translate.bind(find_mmu(to.name).translate);
-    else if (from.type == "vcpu" && edge.initiator_port == "walk_caches" && to.type == "mmu")
+      find_vcpu(from.name).set_direct_translation(&find_mmu(to.name));
+    } else if (from.type == "vcpu" && edge.initiator_port == "walk_caches" && to.type == "mmu")
       find_vcpu(from.name).walk_caches.bind(find_mmu(to.name));
-    // Each binding of a vCPU's data or an MMU's memory socket comes with its plain-call route
-    // (DirectAccess): the same accesses without a transaction per reference.
+    // Each binding of a vCPU's translate or data socket or an MMU's memory socket comes with
+    // its plain-call route (DirectTranslation, DirectAccess): the same requests without a
+    // transaction each.
     else if (from.type == "vcpu" && edge.initiator_port == "data" && to.type == "memory") {
       find_vcpu(from.name).data.bind(memory_->port);
       find_vcpu(from.name).set_direct_data(memory_.get());

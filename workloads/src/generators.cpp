@@ -123,6 +123,13 @@ class Gups final : public FootprintProgram {
  public:
   using FootprintProgram::FootprintProgram;
   bool step(RecordEmitter& e, std::uint32_t&) override {
+    // An update plain_steps() left half made is finished first.
+    if (part_ == kLoadNext) e.load(address_);
+    if (part_ != kUpdateNext) {
+      e.store(address_);
+      part_ = kUpdateNext;
+      ++done_;
+    }
     for (unsigned i = 0; i < kBatch / 3 && done_ < c_.shape.accesses; ++i, ++done_) {
       const Addr a = base_ + (rng_.below(bytes_ / 8) * 8);
       e.compute(c_.shape.compute_per_access);
@@ -131,6 +138,41 @@ class Gups final : public FootprintProgram {
     }
     return done_ < c_.shape.accesses;
   }
+  // The same updates as events: the harness's random-update case runs through here.
+  std::size_t plain_steps(GuestEvent* out, std::size_t max, std::uint64_t& budget, bool& ended) override {
+    const std::uint32_t compute = static_cast<std::uint32_t>(c_.shape.compute_per_access);
+    std::size_t n = 0;
+    while (n < max) {
+      switch (part_) {
+        case kUpdateNext:
+          if (done_ >= c_.shape.accesses) return n;
+          address_ = base_ + (rng_.below(bytes_ / 8) * 8);
+          part_ = kLoadNext;
+          if (!compute) continue;
+          out[n] = GuestEvent::compute(compute);
+          break;
+        case kLoadNext:
+          out[n] = GuestEvent::memory(AccessKind::Load, address_, 8);
+          part_ = kStoreNext;
+          break;
+        case kStoreNext:
+          out[n] = GuestEvent::memory(AccessKind::Store, address_, 8);
+          part_ = kUpdateNext;
+          ++done_;
+          break;
+      }
+      if (ends_batch(out[n++], budget)) {
+        ended = true;
+        return n;
+      }
+    }
+    return n;
+  }
+
+ private:
+  enum Part : std::uint8_t { kUpdateNext, kLoadNext, kStoreNext };
+  Part part_ = kUpdateNext;  // what of the update at address_ comes next
+  Addr address_ = 0;
 };
 
 class Stream final : public FootprintProgram {
@@ -515,6 +557,17 @@ std::optional<TraceRecord> GeneratedWorkload::next() {
 std::size_t GeneratedWorkload::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
   std::size_t n = 0;
   while (n < max) {
+    // The steady state of a single program may skip records (plain_steps); nothing else is
+    // queued then, so the order is that of next().
+    if (queue_.empty() && !mix_ && !timeshare_ && phase_ == Phase::Steps) {
+      bool ended = false;
+      const std::size_t made = programs_.front()->plain_steps(out + n, max - n, budget, ended);
+      for (std::size_t i = n; i < n + made; ++i) references_ += out[i].kind == GuestEventKind::Memory;
+      records_ += made;
+      n += made;
+      if (ended) break;
+      if (made) continue;
+    }
     // The programs make more records only when the queue is empty, as next() does.
     if (queue_.empty() && !refill()) break;
     if (queue_.empty()) continue;

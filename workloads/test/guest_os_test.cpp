@@ -375,5 +375,65 @@ TEST(GuestOs, ThirtyTwoBitLayoutsKeepUserAreasBelowTheKernel) {
   }
 }
 
+// A generator's steady state may skip records (ProgramBody::plain_steps): for any batch size
+// and instruction budget, and mixed with next(), plain_events() gives the stream that next()
+// alone gives, and a batch ends exactly where ends_batch() says.
+TEST(GeneratedWorkload, PlainEventBatchesGiveTheSameStreamAsRecordsOneAtATime) {
+  ParamRegistry registry;
+  const GeneratorParameters parameters(Scope{&registry, nullptr, "workload"});
+  GeneratorContext context;
+  context.shape.footprint_bytes = 1 << 20;
+  context.shape.accesses = 700;
+  context.seed = 5;
+  context.parameters = &parameters;
+  const auto event_of = [](const TraceRecord& r) { return r.guest_event(); };
+  for (const std::uint32_t compute : {0u, 3u}) {
+    context.shape.compute_per_access = compute;
+    GeneratedWorkload one("gups", context);
+    std::vector<TraceRecord> expected;
+    while (auto r = one.next()) expected.push_back(*r);
+    ASSERT_GT(expected.size(), 1400u);
+    for (const std::size_t max : {1u, 2u, 5u, 256u}) {
+      for (const std::uint64_t budget : {1ull, 2ull, 4ull, ~0ull}) {
+        GeneratedWorkload batched("gups", context);
+        std::vector<GuestEvent> batch(max);
+        std::size_t at = 0;
+        for (int turn = 0;; ++turn) {
+          if (turn % 3 == 2) {  // now and then a record through next(), as the guest OS takes them
+            auto r = batched.next();
+            if (!r) break;
+            ASSERT_LT(at, expected.size());
+            ASSERT_EQ(r->kind, expected[at].kind) << "record " << at;
+            ASSERT_EQ(r->address, expected[at].address) << "record " << at;
+            ASSERT_EQ(r->count, expected[at].count) << "record " << at;
+            ++at;
+            continue;
+          }
+          const std::size_t n = batched.plain_events(batch.data(), max, budget);
+          if (!n) {
+            if (!batched.next()) break;  // a process record (the setup's mmap) comes through next()
+            ++at;
+            continue;
+          }
+          std::uint64_t left = budget;
+          for (std::size_t i = 0; i < n; ++i, ++at) {
+            const bool ends = ends_batch(batch[i], left);
+            if (i + 1 < n) ASSERT_FALSE(ends) << "a batch went on past its end at record " << at;
+            ASSERT_LT(at, expected.size());
+            const auto want = event_of(expected[at]);
+            ASSERT_TRUE(want) << "record " << at << " is not a plain event";
+            ASSERT_EQ(batch[i].kind, want->kind) << "record " << at << " max " << max << " budget " << budget;
+            ASSERT_EQ(batch[i].access, want->access) << "record " << at;
+            ASSERT_EQ(batch[i].address, want->address) << "record " << at;
+            ASSERT_EQ(batch[i].count, want->count) << "record " << at;
+          }
+        }
+        EXPECT_EQ(at, expected.size()) << "compute " << compute << " max " << max << " budget " << budget;
+        EXPECT_EQ(batched.memory_references(), one.memory_references());
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace virtsim

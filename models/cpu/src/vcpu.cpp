@@ -311,11 +311,12 @@ Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
   ext.pcid = static_cast<std::uint16_t>(paging_.cr3 & 0xfff);
   ext.cpl = static_cast<std::uint8_t>(ring_.cpl);
   ext.kind = kind;
+  // The request arrives at the vCPU's local time offset (LT style), so the MMU judges its
+  // walker occupancy at that time, not at the quantum's start.
+  if (direct_translation_) return direct_translation_->resolve(va, ext, quantum_.local_cycles());
   translation_payload_.set_address(va);
   translation_payload_.set_data_length(0);
   translation_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  // The request carries the vCPU's local time offset (LT style), so the MMU sees when it
-  // really arrives: its walker occupancy is judged at that time, not at the quantum's start.
   const sc_core::sc_time offset = clock_.delay(quantum_.local_cycles());
   sc_core::sc_time latency = offset;
   translate->b_transport(translation_payload_, latency);

@@ -25,7 +25,7 @@ MmuModule::MmuModule(const sc_core::sc_module_name& name, const Scope& context, 
       VIRTSIM_MEMBER(walks_in_flight, module_scope(context, *this), "walkers",
                      "walkers busy when a request arrived", 0, 1, 64),
       clock_(clock),
-      walker_free_at_(walkers.get(), sc_core::SC_ZERO_TIME) {
+      walker_free_at_(walkers.get(), 0) {
   translate.register_b_transport(this, &MmuModule::b_transport);
   entry_read_.set_extension(&served_);
 }
@@ -39,12 +39,18 @@ void MmuModule::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time&
     payload.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
     return;
   }
-  const WalkRequest request = to_walk_request(payload.get_address(), *ext);
+  delay += clock_.delay(serve(payload.get_address(), *ext, (sc_core::sc_time_stamp() + delay).value()));
+  payload.set_response_status(tlm::TLM_OK_RESPONSE);
+}
+
+Cycles MmuModule::serve(Addr va, TranslationExtension& ext, std::uint64_t arrival) {
+  const WalkRequest request = to_walk_request(va, ext);
   const WalkOutcome& outcome = walker.walk(request, *this);
   if (check) check_against_reference(request, outcome.translation);
-  to_extension(outcome, *ext);
-  // Occupancy: the walker that frees up first takes the request.
-  const sc_core::sc_time arrival = sc_core::sc_time_stamp() + delay;
+  to_extension(outcome, ext);
+  // Occupancy: the walker that frees up first takes the request. Every time here is a whole
+  // number of clock periods, so the cycle counts are exact.
+  const std::uint64_t period = clock_.period().value();
   auto slot = walker_free_at_.begin();
   unsigned busy = 0;
   for (auto it = walker_free_at_.begin(); it != walker_free_at_.end(); ++it) {
@@ -52,15 +58,16 @@ void MmuModule::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time&
     if (*it < *slot) slot = it;
   }
   walks_in_flight.sample(busy);
-  sc_core::sc_time start = arrival;
+  std::uint64_t start = arrival;
+  Cycles waited = 0;
   if (*slot > arrival) {
     start = *slot;
+    waited = (start - arrival) / period;
     ++queued_walks;
-    queue_cycles += clock_.cycles(start - arrival);
+    queue_cycles += waited;
   }
-  *slot = start + clock_.delay(outcome.cycles);
-  delay += (start - arrival) + clock_.delay(outcome.cycles);
-  payload.set_response_status(tlm::TLM_OK_RESPONSE);
+  *slot = start + outcome.cycles * period;
+  return waited + outcome.cycles;
 }
 
 std::uint64_t MmuModule::debug_read(Addr address, unsigned bytes) {

@@ -81,6 +81,14 @@ class ProgramBody {
   virtual void setup(RecordEmitter& e) = 0;
   virtual bool step(RecordEmitter& e, std::uint32_t& next_pid) = 0;
   virtual double progress() const = 0;
+  // The steady state's plain events written straight to `out` (up to `max`; `ended` set when
+  // ends_batch() ends the batch), the very stream step() gives as records, without making
+  // records; 0 when there are none left this way or the program has no such path (the
+  // default). Calls of step() and of this may alternate.
+  virtual std::size_t plain_steps(GuestEvent* /*out*/, std::size_t /*max*/, std::uint64_t& /*budget*/,
+                                  bool& /*ended*/) {
+    return 0;
+  }
 };
 
 struct GeneratorContext {

@@ -1,7 +1,7 @@
 #pragma once
 // A virtual CPU: one SystemC thread that executes a guest event stream. Plain instructions
 // cost `cpi` cycles each; a memory instruction looks up the L1 DTLB inline (a plain call, the
-// hot path), on a miss asks the MMU over TLM, then makes the data access through `data` (the
+// hot path), on a miss asks the MMU (over TLM, or the plain-call route beside the socket), then makes the data access through `data` (the
 // plain-call route the platform set up beside the socket, or the socket itself). Time moves
 // only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
 // boundaries (Accellera LT style).
@@ -13,6 +13,7 @@
 
 #include "virtsim/common/clock.h"
 #include "virtsim/common/direct_access.h"
+#include "virtsim/common/direct_translation.h"
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/stats.h"
@@ -87,6 +88,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // The plain-call route to what `data` is bound to (set by the platform with the binding);
   // unset, every access is a transaction on `data`.
   void set_direct_data(DirectAccess* route) { direct_data_ = route; }
+  // The same for `translate`: unset, every TLB miss is a transaction on the socket.
+  void set_direct_translation(DirectTranslation* route) { direct_translation_ = route; }
   const PagingControls& paging() const { return paging_; }
   // Called from the vCPU's thread at its RoiBegin event, after a quantum sync; may wait().
   void set_roi_begin_action(std::function<void()> action) { on_roi_begin_ = std::move(action); }
@@ -165,6 +168,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   tlm::tlm_generic_payload translation_payload_;
   TranslationExtension translation_;
   DirectAccess* direct_data_ = nullptr;
+  DirectTranslation* direct_translation_ = nullptr;
   tlm::tlm_generic_payload data_payload_;
   std::uint64_t data_buffer_ = 0;
   bool finished_ = false;

@@ -2,7 +2,9 @@
 // The MMU behind a vCPU's L1 TLBs: a TLM target that receives translation requests (the
 // payload address is the virtual address; TranslationExtension carries the rest), walks the
 // page table with a PageWalker and reads every entry through its `memory` initiator socket (or
-// the plain-call route to the same target, when the platform set one up).
+// the plain-call route to the same target, when the platform set one up). Beside `translate`,
+// the MMU is itself the plain-call route to it (DirectTranslation), which the platform hands to
+// the vCPU it binds there.
 //
 // Several walks in flight: `walkers` hardware walkers serve requests from every initiator bound
 // to `translate` (a vCPU's ITLB and DTLB misses, or SMT siblings sharing the MMU). A request
@@ -19,6 +21,7 @@
 
 #include "virtsim/common/clock.h"
 #include "virtsim/common/direct_access.h"
+#include "virtsim/common/direct_translation.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/memory_access_extension.h"
 #include "virtsim/common/param.h"
@@ -27,7 +30,7 @@
 
 namespace virtsim {
 
-class MmuModule : public sc_core::sc_module, public WalkCacheControl, private MemoryPort {
+class MmuModule : public sc_core::sc_module, public WalkCacheControl, public DirectTranslation, private MemoryPort {
  public:
   tlm_utils::simple_target_socket<MmuModule> translate;  // from the vCPU
   tlm_utils::simple_initiator_socket<MmuModule> memory;  // page-table reads
@@ -44,6 +47,10 @@ class MmuModule : public sc_core::sc_module, public WalkCacheControl, private Me
     walker.flush_guest_caches();
     walker.flush_nested_caches();
   }
+  // What b_transport does, as a plain call (DirectTranslation).
+  Cycles resolve(Addr va, TranslationExtension& ext, Cycles local_cycles) override {
+    return serve(va, ext, sc_core::sc_time_stamp().value() + local_cycles * clock_.period().value());
+  }
 
   Param<bool> check;  // compare every walk with the functional reference (slow)
   WalkerParameters walker_parameters;
@@ -58,6 +65,9 @@ class MmuModule : public sc_core::sc_module, public WalkCacheControl, private Me
   void check_against_reference(const WalkRequest& request, const Translation& timed);
   std::uint64_t debug_read(Addr address, unsigned bytes);
   void b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
+  // Both routes: the walk of a request arriving at absolute time `arrival` (in SystemC time
+  // units), the response in `ext`; returns its cycles, the wait for a walker included.
+  Cycles serve(Addr va, TranslationExtension& ext, std::uint64_t arrival);
   MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) override;
   MemoryTiming write_entry(Addr address, unsigned bytes, std::uint64_t value) override;
   MemoryTiming access_entry(tlm::tlm_command command, Addr address, unsigned bytes, std::uint64_t& value);
@@ -65,7 +75,7 @@ class MmuModule : public sc_core::sc_module, public WalkCacheControl, private Me
 
   const Clock& clock_;
   DirectAccess* direct_memory_ = nullptr;
-  std::vector<sc_core::sc_time> walker_free_at_;  // absolute time each walker becomes free
+  std::vector<std::uint64_t> walker_free_at_;  // absolute time each walker becomes free (SystemC time units)
   tlm::tlm_generic_payload entry_read_;  // reused: no allocation per reference
   MemoryAccessExtension served_;          // attached to entry_read_: which cache level served it
   tlm::tlm_generic_payload debug_read_;

@@ -108,6 +108,31 @@ TEST_F(MmuModuleTest, WalksInFlightShareTheWalkers) {
   EXPECT_EQ(platform_->mmu.queued_walks.count(), queued_before + 1);
 }
 
+// The plain-call route (DirectTranslation) is the same target: the same walk and response, and
+// the same walkers, so a request on it waits for walks taken over the socket and the reverse.
+TEST_F(MmuModuleTest, ThePlainCallRouteSharesTheWalkersWithTheSocket) {
+  const sc_core::sc_time base = sc_core::sc_time(2, sc_core::SC_US);  // later than any earlier walk
+  const Cycles base_cycles = platform_->clock.cycles(base);
+  sc_core::sc_time a = base;
+  const auto over_socket = translate(0x400000, AccessKind::Load, a);
+  TranslationExtension direct;
+  direct.paging.cr3 = platform_->root;
+  direct.kind = AccessKind::Load;
+  const auto queued_before = platform_->mmu.queued_walks.count();
+  const Cycles second = platform_->mmu.resolve(0x400008, direct, base_cycles);
+  EXPECT_FALSE(direct.fault);
+  EXPECT_EQ(direct.physical_address, 0x800008u);
+  EXPECT_EQ(direct.walk_refs, over_socket.walk_refs);
+  EXPECT_EQ(second, direct.walk_cycles);  // the second walker was free
+  EXPECT_EQ(platform_->mmu.queued_walks.count(), queued_before);
+  // Both walkers are busy now: a third request, on either route, waits for the first to free.
+  TranslationExtension third = direct;
+  const Cycles waited = platform_->mmu.resolve(0x400010, third, base_cycles);
+  EXPECT_EQ(waited, std::min(over_socket.walk_cycles, direct.walk_cycles) + third.walk_cycles);
+  EXPECT_EQ(platform_->mmu.queued_walks.count(), queued_before + 1);
+  EXPECT_GT(platform_->mmu.queue_cycles.count(), 0u);
+}
+
 TEST_F(MmuModuleTest, ParametersAndStatisticsFollowTheHierarchy) {
   EXPECT_NE(platform_->params.find_spec("memory.latency"), nullptr);
   EXPECT_EQ(platform_->memory.memory().size(), Addr{64} << 20);  // the configured size applied

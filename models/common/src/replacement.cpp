@@ -25,16 +25,14 @@ ReplacementState::ReplacementState(Replacement policy, std::size_t sets, unsigne
                                    const std::string& where, unsigned min_ordered_ways)
     : policy_(policy),
       ways_(ways),
-      ordered_(policy == Replacement::Lru && ways >= std::max(2u, min_ordered_ways) && ways <= kMaxOrderedWays),
+      ordered_(uses_order_words(policy, ways, min_ordered_ways)),
       stamped_(policy == Replacement::Lru && !ordered_),
       random_state_(seed | 1) {
   if (policy == Replacement::TreePlru && ((ways & (ways - 1)) || ways > 64))
     throw std::invalid_argument(where + ": tree-PLRU needs a power-of-two number of ways up to 64, not " +
                                 std::to_string(ways));
   if (ordered_) {
-    std::uint64_t in_index_order = 0;  // nothing touched yet: way 0 is the least recent
-    for (unsigned way = 0; way < ways; ++way) in_index_order |= std::uint64_t{way} << (4 * way);
-    stamps_.assign(sets, in_index_order);
+    stamps_.assign(sets, fresh_order_word(ways));
   } else {
     stamps_.assign(policy == Replacement::TreePlru ? sets : sets * ways, 0);
   }

@@ -50,8 +50,10 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
       VIRTSIM_MEMBER(hit_rate, scope, "ratio", "hits / accesses",
                      [this] { return accesses.count() ? static_cast<double>(hits.count()) / accesses.count() : 0.0; }),
       config_(config),
-      replacement_(config.replacement, checked_sets(scope.path, config), config.enabled ? config.ways : 1, config.seed,
-                   scope.path, /*min_ordered_ways=*/2) {
+      own_order_(config.enabled && ReplacementState::uses_order_words(config.replacement, config.ways, 2)),
+      // Checks the policy against the ways even when the blocks keep the order words.
+      replacement_(config.replacement, own_order_ ? 1 : checked_sets(scope.path, config),
+                   config.enabled ? config.ways : 1, config.seed, scope.path, /*min_ordered_ways=*/2) {
   if (!config.enabled) return;
   const std::size_t sets = checked_sets(scope.path, config);
   line_shift_ = 0;
@@ -59,19 +61,25 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   sets_ = sets;
   set_mask_ = (sets & (sets - 1)) ? 0 : sets - 1;
   tags_.assign(sets * config.ways, kInvalidTag);
-  dirty_.assign(sets * config.ways, 0);
-  if (config.ways > 4 && config.ways <= kTagHintStride) hints_.assign(sets * kTagHintStride, 0);
+  hinted_ = config.ways > 4 && config.ways <= kTagHintStride;
+  block_bytes_ = (kDirtyAt + config.ways + 63) / 64 * 64;
+  block_storage_.assign(sets * block_bytes_ / 8 + 8, 0);  // + one line of slack for the alignment
+  const auto base = reinterpret_cast<std::uintptr_t>(block_storage_.data());
+  blocks_ = reinterpret_cast<std::uint8_t*>(block_storage_.data()) + ((64 - base % 64) % 64);
+  if (own_order_)
+    for (std::size_t set = 0; set < sets; ++set) order_word(block_of(set)) = ReplacementState::fresh_order_word(config.ways);
 }
 
 bool Cache::contains(Addr address) const {
   if (!config_.enabled) return false;
   const Addr tag = address >> line_shift_;
-  return find_way(set_of(tag), tag) >= 0;
+  const std::size_t set = set_of(tag);
+  return find_way(set, block_of(set), tag) >= 0;
 }
 
 void Cache::flush() {
   std::fill(tags_.begin(), tags_.end(), kInvalidTag);
-  std::fill(dirty_.begin(), dirty_.end(), 0);
+  for (std::size_t set = 0; set < sets_ && blocks_; ++set) std::fill_n(block_of(set) + kDirtyAt, config_.ways, 0);
 }
 
 CacheHierarchy::CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2)

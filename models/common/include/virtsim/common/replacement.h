@@ -29,6 +29,36 @@ class ReplacementState {
   static constexpr unsigned kMinOrderedWays = 12, kMaxOrderedWays = 16;
 
   Replacement policy() const { return policy_; }
+
+  // LRU order words (see below) for owners that keep each set's word themselves, beside their
+  // other state of that set (a cache: one host cache line per set instead of several).
+  static bool uses_order_words(Replacement policy, unsigned ways, unsigned min_ordered_ways) {
+    return policy == Replacement::Lru && ways >= (min_ordered_ways < 2 ? 2 : min_ordered_ways) && ways <= kMaxOrderedWays;
+  }
+  static std::uint64_t fresh_order_word(unsigned ways) {
+    std::uint64_t in_index_order = 0;  // nothing touched yet: way 0 is the least recent
+    for (unsigned way = 0; way < ways; ++way) in_index_order |= std::uint64_t{way} << (4 * way);
+    return in_index_order;
+  }
+  static unsigned order_word_victim(std::uint64_t order) { return static_cast<unsigned>(order & 0xf); }
+  static void touch_order_word(std::uint64_t& order, unsigned way, unsigned ways) {
+    const unsigned top = 4 * (ways - 1);
+    if (((order >> top) & 0xf) == way) return;  // already the most recent: a hit again
+    constexpr std::uint64_t kOnes = 0x1111111111111111ull;
+    // The nibble holding `way` is the lowest zero nibble of order ^ (way in every nibble).
+    const std::uint64_t x = order ^ (kOnes * way);
+    const std::uint64_t zeros = (x - kOnes) & ~x & (kOnes << 3);
+    const unsigned at = static_cast<unsigned>(__builtin_ctzll(zeros)) / 4;
+    const std::uint64_t below = order & ((std::uint64_t{1} << (4 * at)) - 1);
+    const std::uint64_t above = at + 1 < 16 ? order >> (4 * (at + 1)) : 0;
+    order = ((below | (above << (4 * at))) & ~(std::uint64_t{0xf} << top)) | (std::uint64_t{way} << top);
+  }
+  // touch_order_word() of the way just filled: that way is always the least recent one (the
+  // victim, or the first never-touched way), so the word just rotates.
+  static void fill_order_word(std::uint64_t& order, unsigned way, unsigned ways) {
+    if ((order & 0xf) == way) order = (order >> 4) | (std::uint64_t{way} << (4 * (ways - 1)));
+    else touch_order_word(order, way, ways);
+  }
   // Stamp LRU, the L1 TLBs' case, is the one inline path: a larger body here kept GCC from
   // inlining the TLB lookup around it (the L1 hit microbenchmark took twice as long).
   void touch(std::size_t set, unsigned way) {
@@ -45,14 +75,11 @@ class ReplacementState {
   // touch_inline() of the way just filled. With order words that way is always the least
   // recent one (the victim, or the first never-touched way), so the word just rotates.
   void touch_filled(std::size_t set, unsigned way) {
-    if (ordered_ && (stamps_[set] & 0xf) == way) {
-      stamps_[set] = (stamps_[set] >> 4) | (std::uint64_t{way} << (4 * (ways_ - 1)));
-      return;
-    }
+    if (ordered_) return fill_order_word(stamps_[set], way, ways_);
     touch_inline(set, way);
   }
   unsigned victim(std::size_t set) {
-    if (ordered_) return static_cast<unsigned>(stamps_[set] & 0xf);
+    if (ordered_) return order_word_victim(stamps_[set]);
     return victim_other(set);
   }
 
@@ -65,18 +92,7 @@ class ReplacementState {
   // cheaper to touch.
   void touch_other(std::size_t set, unsigned way);
   unsigned victim_other(std::size_t set);
-  void touch_ordered(std::uint64_t& order, unsigned way) const {
-    const unsigned top = 4 * (ways_ - 1);
-    if (((order >> top) & 0xf) == way) return;  // already the most recent: a hit again
-    constexpr std::uint64_t kOnes = 0x1111111111111111ull;
-    // The nibble holding `way` is the lowest zero nibble of order ^ (way in every nibble).
-    const std::uint64_t x = order ^ (kOnes * way);
-    const std::uint64_t zeros = (x - kOnes) & ~x & (kOnes << 3);
-    const unsigned at = static_cast<unsigned>(__builtin_ctzll(zeros)) / 4;
-    const std::uint64_t below = order & ((std::uint64_t{1} << (4 * at)) - 1);
-    const std::uint64_t above = at + 1 < 16 ? order >> (4 * (at + 1)) : 0;
-    order = ((below | (above << (4 * at))) & ~(std::uint64_t{0xf} << top)) | (std::uint64_t{way} << top);
-  }
+  void touch_ordered(std::uint64_t& order, unsigned way) const { touch_order_word(order, way, ways_); }
   void touch_plru(std::size_t set, unsigned way);
   Replacement policy_;
   unsigned ways_;

@@ -50,6 +50,9 @@ class CacheParameters {
 class Cache {
  public:
   Cache(const Scope& scope, const CacheConfig& config);
+  // Holds pointers into its own arrays.
+  Cache(const Cache&) = delete;
+  Cache& operator=(const Cache&) = delete;
 
   const CacheConfig& config() const { return config_; }
   bool enabled() const { return config_.enabled; }
@@ -60,13 +63,15 @@ class Cache {
     ++accesses;
     const Addr tag = address >> line_shift_;
     const std::size_t set = set_of(tag);
-    const int way = find_way(set, tag);
+    std::uint8_t* block = block_of(set);
+    const int way = find_way(set, block, tag);
     if (way < 0) {
-      fill(set, tag, write, who);
+      fill(set, block, tag, write, who);
       return false;
     }
-    dirty_[set * config_.ways + static_cast<unsigned>(way)] |= write;
-    replacement_.touch_inline(set, static_cast<unsigned>(way));
+    block[kDirtyAt + static_cast<unsigned>(way)] |= write;
+    if (own_order_) ReplacementState::touch_order_word(order_word(block), static_cast<unsigned>(way), config_.ways);
+    else replacement_.touch_inline(set, static_cast<unsigned>(way));
     ++hits;
     hits_by_requester.add(static_cast<std::size_t>(who));
     return true;
@@ -84,8 +89,15 @@ class Cache {
   Formula hit_rate;
 
  private:
-  // Tags (line addresses) and dirty bits in arrays of their own, set-major, so a lookup scans
-  // 8 bytes per way; an invalid way holds kInvalidTag (no line address is all ones).
+  // Tags (line addresses) in an array of their own, set-major, 8 bytes per way; an invalid way
+  // holds kInvalidTag (no line address is all ones). Everything else of a set sits in one
+  // block of whole host cache lines, so a lookup touches that block and the one tag it needs
+  // (a large last-level cache's sets are far apart in host memory):
+  //   bytes [0, 8)           the LRU order word (when the policy keeps one per set, below)
+  //   [8, 8 + 16)            tag hashes (tag_hints.h), used with 5 to 16 ways; an invalid
+  //                          way's hash is stale, its tag never matches
+  //   [24, 24 + ways)        dirty flags
+  static constexpr std::size_t kHintsAt = 8, kDirtyAt = kHintsAt + kTagHintStride;
   static constexpr Addr kInvalidTag = ~Addr{0};
   CacheConfig config_;
   unsigned line_shift_ = 6;
@@ -93,44 +105,48 @@ class Cache {
   std::size_t set_mask_ = 0;  // sets - 1 when a power of two, else 0 (modulo indexing)
   std::size_t set_of(Addr tag) const { return set_mask_ || sets_ == 1 ? tag & set_mask_ : tag % sets_; }
   std::vector<Addr> tags_;
-  std::vector<std::uint8_t> dirty_;
-  // Tag hashes (tag_hints.h), 16 bytes per set when the cache has 5 to 16 ways; an invalid
-  // way's hash is stale, its tag never matches.
+  std::vector<std::uint64_t> block_storage_;  // the blocks, 64-byte aligned within it
+  std::uint8_t* blocks_ = nullptr;
+  std::size_t block_bytes_ = 64;
+  bool hinted_ = false;     // 5 to 16 ways: lookups compare the hashes first
+  bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in the block, not replacement_
+  std::uint8_t* block_of(std::size_t set) const { return blocks_ + set * block_bytes_; }
+  // The block's first 8 bytes are a std::uint64_t of block_storage_ (blocks start 64-byte aligned).
+  static std::uint64_t& order_word(std::uint8_t* block) { return *reinterpret_cast<std::uint64_t*>(block); }
   // The way holding `tag`, or -1.
-  int find_way(std::size_t set, Addr tag) const {
+  int find_way(std::size_t set, const std::uint8_t* block, Addr tag) const {
     const unsigned ways = config_.ways;
     const Addr* tags = &tags_[set * ways];
-    if (!hints_.empty())
-      return first_holding_way(tag_hint_matches(&hints_[set * kTagHintStride], tag, ways),
+    if (hinted_)
+      return first_holding_way(tag_hint_matches(block + kHintsAt, tag, ways),
                                [&](unsigned way) { return tags[way] == tag; });
     for (unsigned way = 0; way < ways; ++way)
       if (tags[way] == tag) return static_cast<int>(way);
     return -1;
   }
   // A miss: allocate the line (inline too: walks and large footprints miss at every level).
-  [[gnu::always_inline]] void fill(std::size_t set, Addr tag, bool write, Requester who) {
+  [[gnu::always_inline]] void fill(std::size_t set, std::uint8_t* block, Addr tag, bool write, Requester who) {
     ++misses;
     misses_by_requester.add(static_cast<std::size_t>(who));
     // A miss fills the first invalid way, and only flush() invalidates (every way), so the
     // valid ways of a set are always a prefix: the set has a free way iff its last way is invalid.
-    const std::size_t base = set * config_.ways;
-    const Addr* tags = &tags_[base];
     const unsigned ways = config_.ways;
+    Addr* tags = &tags_[set * ways];
     unsigned way = 0;
     if (tags[ways - 1] == kInvalidTag) {
       while (tags[way] != kInvalidTag) ++way;
     } else {
-      way = replacement_.victim(set);
+      way = own_order_ ? ReplacementState::order_word_victim(order_word(block)) : replacement_.victim(set);
       ++evictions;
-      if (dirty_[base + way]) ++writebacks;
+      if (block[kDirtyAt + way]) ++writebacks;
     }
-    tags_[base + way] = tag;
-    dirty_[base + way] = write;
-    if (!hints_.empty()) hints_[set * kTagHintStride + way] = tag_hint(tag);
-    replacement_.touch_filled(set, way);
+    tags[way] = tag;
+    block[kDirtyAt + way] = write;
+    if (hinted_) block[kHintsAt + way] = tag_hint(tag);
+    if (own_order_) ReplacementState::fill_order_word(order_word(block), way, ways);
+    else replacement_.touch_filled(set, way);
   }
-  std::vector<std::uint8_t> hints_;  // empty below 5 and above 16 ways
-  ReplacementState replacement_;
+  ReplacementState replacement_;  // policies other than LRU of 2 to 16 ways
 };
 
 struct CacheTiming {

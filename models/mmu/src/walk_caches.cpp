@@ -42,6 +42,7 @@ WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
   tags_.assign(config.entries, 0);
   stamps_.assign(config.entries, 0);
   values_.assign(config.entries, Value{});
+  if (ways_ <= kWideTagHintStride) hints_.assign(sets * kWideTagHintStride, 0);
 }
 
 void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) {
@@ -63,6 +64,7 @@ void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) {
   tags_[slot] = tag;
   stamps_[slot] = ++tick_;
   values_[slot] = value;
+  if (!hints_.empty()) hints_[slot / ways_ * kWideTagHintStride + slot % ways_] = tag_hint(key);
   ++fills;
 }
 

@@ -19,12 +19,20 @@ inline unsigned tag_hint_matches(const std::uint8_t* hints, std::uint64_t tag, u
   const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hints));
   const unsigned equal =
       static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(row, _mm_set1_epi8(static_cast<char>(wanted)))));
-  return equal & ((1u << ways) - 1);
+  return ways >= 16 ? equal : equal & ((1u << ways) - 1);
 #else
   unsigned equal = 0;
   for (unsigned w = 0; w < ways; ++w) equal |= unsigned{hints[w] == wanted} << w;
   return equal;
 #endif
+}
+
+// The same for arrays of up to 32 ways, whose hashes are 32 bytes apart per set (walk caches).
+inline constexpr unsigned kWideTagHintStride = 32;
+inline unsigned tag_hint_matches_wide(const std::uint8_t* hints, std::uint64_t tag, unsigned ways) {
+  const unsigned low = tag_hint_matches(hints, tag, ways < 16 ? ways : 16);
+  if (ways <= 16) return low;
+  return low | (tag_hint_matches(hints + 16, tag, ways - 16) << 16);
 }
 
 // The lowest way of `candidates` (a tag_hint_matches() mask) for which `holds(way)` is true,

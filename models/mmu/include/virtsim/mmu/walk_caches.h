@@ -17,6 +17,7 @@
 
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
+#include "virtsim/common/tag_hints.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
@@ -59,17 +60,21 @@ class WalkCache {
   // `tag` separates contexts (PCID, VPID/ASID, EPTP); key is the walker's key (never ~0).
   const Value* lookup(std::uint64_t key, std::uint32_t tag) {
     ++lookups;
-    const std::size_t base = (key & set_mask_) * ways_;
-    for (unsigned w = 0; w < ways_; ++w) {
-      // Keys and tags sit in arrays of their own so this scan reads 8 and 4 bytes per way.
-      if (keys_[base + w] == key && tags_[base + w] == tag) {
-        stamps_[base + w] = ++tick_;
-        ++hits;
-        return &values_[base + w];
-      }
+    const std::size_t set = key & set_mask_;
+    const std::size_t base = set * ways_;
+    const auto holds = [&](unsigned w) { return keys_[base + w] == key && tags_[base + w] == tag; };
+    // Up to 32 ways (the default fully associative 24 and 16 entries) compare the keys' hashes
+    // first; keys and tags sit in arrays of their own so a scan reads 8 and 4 bytes per way.
+    const int way = !hints_.empty()
+                        ? first_holding_way(tag_hint_matches_wide(&hints_[set * kWideTagHintStride], key, ways_), holds)
+                        : scan(holds);
+    if (way < 0) {
+      ++misses;
+      return nullptr;
     }
-    ++misses;
-    return nullptr;
+    stamps_[base + static_cast<unsigned>(way)] = ++tick_;
+    ++hits;
+    return &values_[base + static_cast<unsigned>(way)];
   }
   void fill(std::uint64_t key, std::uint32_t tag, const Value& value);
   void flush();                       // every entry
@@ -94,7 +99,14 @@ class WalkCache {
   std::vector<std::uint32_t> tags_;
   std::vector<std::uint64_t> stamps_;  // LRU
   std::vector<Value> values_;
+  std::vector<std::uint8_t> hints_;  // key hashes, kWideTagHintStride per set; empty above 32 ways
   std::uint64_t tick_ = 0;
+  template <typename Holds>
+  int scan(Holds holds) const {
+    for (unsigned w = 0; w < ways_; ++w)
+      if (holds(w)) return static_cast<int>(w);
+    return -1;
+  }
 };
 
 }  // namespace virtsim

@@ -60,26 +60,30 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   while ((1u << line_shift_) < config.line_bytes) ++line_shift_;
   sets_ = sets;
   set_mask_ = (sets & (sets - 1)) ? 0 : sets - 1;
-  tags_.assign(sets * config.ways, kInvalidTag);
   hinted_ = config.ways > 4 && config.ways <= kTagHintStride;
-  block_bytes_ = (kDirtyAt + config.ways + 63) / 64 * 64;
+  dirty_at_ = kHintsAt + (hinted_ ? kTagHintStride : 0);
+  tags_at_ = (dirty_at_ + config.ways + 7) / 8 * 8;
+  block_bytes_ = (tags_at_ + sizeof(Addr) * config.ways + 63) / 64 * 64;
   block_storage_.assign(sets * block_bytes_ / 8 + 8, 0);  // + one line of slack for the alignment
   const auto base = reinterpret_cast<std::uintptr_t>(block_storage_.data());
   blocks_ = reinterpret_cast<std::uint8_t*>(block_storage_.data()) + ((64 - base % 64) % 64);
-  if (own_order_)
-    for (std::size_t set = 0; set < sets; ++set) order_word(block_of(set)) = ReplacementState::fresh_order_word(config.ways);
+  for (std::size_t set = 0; set < sets; ++set) {
+    if (own_order_) order_word(block_of(set)) = ReplacementState::fresh_order_word(config.ways);
+    std::fill_n(tags_of(block_of(set)), config.ways, kInvalidTag);
+  }
 }
 
 bool Cache::contains(Addr address) const {
   if (!config_.enabled) return false;
   const Addr tag = address >> line_shift_;
-  const std::size_t set = set_of(tag);
-  return find_way(set, block_of(set), tag) >= 0;
+  return find_way(block_of(set_of(tag)), tag) >= 0;
 }
 
 void Cache::flush() {
-  std::fill(tags_.begin(), tags_.end(), kInvalidTag);
-  for (std::size_t set = 0; set < sets_ && blocks_; ++set) std::fill_n(block_of(set) + kDirtyAt, config_.ways, 0);
+  for (std::size_t set = 0; set < sets_ && blocks_; ++set) {
+    std::fill_n(block_of(set) + dirty_at_, config_.ways, 0);
+    std::fill_n(tags_of(block_of(set)), config_.ways, kInvalidTag);
+  }
 }
 
 CacheHierarchy::CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2)

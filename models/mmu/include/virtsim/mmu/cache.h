@@ -64,12 +64,12 @@ class Cache {
     const Addr tag = address >> line_shift_;
     const std::size_t set = set_of(tag);
     std::uint8_t* block = block_of(set);
-    const int way = find_way(set, block, tag);
+    const int way = find_way(block, tag);
     if (way < 0) {
       fill(set, block, tag, write, who);
       return false;
     }
-    block[kDirtyAt + static_cast<unsigned>(way)] |= write;
+    block[dirty_at_ + static_cast<unsigned>(way)] |= write;
     if (own_order_) ReplacementState::touch_order_word(order_word(block), static_cast<unsigned>(way), config_.ways);
     else replacement_.touch_inline(set, static_cast<unsigned>(way));
     ++hits;
@@ -89,34 +89,38 @@ class Cache {
   Formula hit_rate;
 
  private:
-  // Tags (line addresses) in an array of their own, set-major, 8 bytes per way; an invalid way
-  // holds kInvalidTag (no line address is all ones). Everything else of a set sits in one
-  // block of whole host cache lines, so a lookup touches that block and the one tag it needs
-  // (a large last-level cache's sets are far apart in host memory):
-  //   bytes [0, 8)           the LRU order word (when the policy keeps one per set, below)
-  //   [8, 8 + 16)            tag hashes (tag_hints.h), used with 5 to 16 ways; an invalid
-  //                          way's hash is stale, its tag never matches
-  //   [24, 24 + ways)        dirty flags
-  static constexpr std::size_t kHintsAt = 8, kDirtyAt = kHintsAt + kTagHintStride;
+  // Everything of a set sits in one block of whole host cache lines, so a lookup touches one
+  // or two host lines however far apart the sets of a large last-level cache are:
+  //   bytes [0, 8)             the LRU order word (when the policy keeps one per set, below)
+  //   [8, 24)                  with 5 to 16 ways, tag hashes (tag_hints.h); an invalid way's
+  //                            hash is stale, its tag never matches
+  //   [dirty_at_, + ways)      dirty flags
+  //   [tags_at_, + 8 ways)     tags (line addresses); an invalid way holds kInvalidTag (no
+  //                            line address is all ones)
+  // A 4-way set is one host line; the hashes let a 16-way lookup read one tag line of three.
+  static constexpr std::size_t kHintsAt = 8;
   static constexpr Addr kInvalidTag = ~Addr{0};
   CacheConfig config_;
   unsigned line_shift_ = 6;
   std::size_t sets_ = 1;
   std::size_t set_mask_ = 0;  // sets - 1 when a power of two, else 0 (modulo indexing)
   std::size_t set_of(Addr tag) const { return set_mask_ || sets_ == 1 ? tag & set_mask_ : tag % sets_; }
-  std::vector<Addr> tags_;
   std::vector<std::uint64_t> block_storage_;  // the blocks, 64-byte aligned within it
   std::uint8_t* blocks_ = nullptr;
   std::size_t block_bytes_ = 64;
+  std::size_t dirty_at_ = kHintsAt, tags_at_ = 64;
   bool hinted_ = false;     // 5 to 16 ways: lookups compare the hashes first
   bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in the block, not replacement_
   std::uint8_t* block_of(std::size_t set) const { return blocks_ + set * block_bytes_; }
-  // The block's first 8 bytes are a std::uint64_t of block_storage_ (blocks start 64-byte aligned).
+  // The order word and the tags are std::uint64_t objects of block_storage_ (blocks start
+  // 64-byte aligned, tags_at_ is a multiple of 8).
   static std::uint64_t& order_word(std::uint8_t* block) { return *reinterpret_cast<std::uint64_t*>(block); }
+  Addr* tags_of(std::uint8_t* block) const { return reinterpret_cast<Addr*>(block + tags_at_); }
+  const Addr* tags_of(const std::uint8_t* block) const { return reinterpret_cast<const Addr*>(block + tags_at_); }
   // The way holding `tag`, or -1.
-  int find_way(std::size_t set, const std::uint8_t* block, Addr tag) const {
+  int find_way(const std::uint8_t* block, Addr tag) const {
     const unsigned ways = config_.ways;
-    const Addr* tags = &tags_[set * ways];
+    const Addr* tags = tags_of(block);
     if (hinted_)
       return first_holding_way(tag_hint_matches(block + kHintsAt, tag, ways),
                                [&](unsigned way) { return tags[way] == tag; });
@@ -131,17 +135,17 @@ class Cache {
     // A miss fills the first invalid way, and only flush() invalidates (every way), so the
     // valid ways of a set are always a prefix: the set has a free way iff its last way is invalid.
     const unsigned ways = config_.ways;
-    Addr* tags = &tags_[set * ways];
+    Addr* tags = tags_of(block);
     unsigned way = 0;
     if (tags[ways - 1] == kInvalidTag) {
       while (tags[way] != kInvalidTag) ++way;
     } else {
       way = own_order_ ? ReplacementState::order_word_victim(order_word(block)) : replacement_.victim(set);
       ++evictions;
-      if (block[kDirtyAt + way]) ++writebacks;
+      if (block[dirty_at_ + way]) ++writebacks;
     }
     tags[way] = tag;
-    block[kDirtyAt + way] = write;
+    block[dirty_at_ + way] = write;
     if (hinted_) block[kHintsAt + way] = tag_hint(tag);
     if (own_order_) ReplacementState::fill_order_word(order_word(block), way, ways);
     else replacement_.touch_filled(set, way);

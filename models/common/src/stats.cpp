@@ -37,6 +37,7 @@ Histogram::Histogram(const Scope& scope, const std::string& leaf, std::string un
     : StatBase(scope, leaf, StatKind::Histogram, std::move(unit), std::move(description)),
       low_(low),
       width_(width),
+      unit_width_(width == 1.0),
       counts_(buckets, 0) {
   if (width <= 0 || buckets == 0) throw std::logic_error("histogram " + name() + " needs width > 0 and buckets > 0");
 }

@@ -151,6 +151,7 @@ void Vcpu::apply_translation_effects(const GuestEvent& event) {
       if (event.address) {
         paging_.cr3 = event.address & ~(Addr{1} << 63);
         if (on_cr3_load_) on_cr3_load_(paging_);
+        refresh_tags();
       }
       tlbs.each([&](Tlb& t) { t.mov_to_cr3(static_cast<std::uint16_t>(paging_.cr3 & 0xfff), pcide, no_flush, vpid_); });
       if (!no_flush && walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());

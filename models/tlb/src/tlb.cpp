@@ -82,6 +82,20 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
                             ReplacementState(config.replacement, sets, g.ways, config.seed + arrays_.size(), scope.path),
                             &size_hits(g.page_shift)});
   }
+  for (unsigned shift : {12u, 21u, 22u, 30u}) targets_[size_index(shift)] = find_target(shift);
+}
+
+Tlb::Target Tlb::find_target(unsigned page_shift) {
+  Array* exact = nullptr;
+  Array* mixed = nullptr;
+  Array* piece = nullptr;  // the largest smaller size held, for splintering
+  for (auto& array : arrays_) {
+    if (array.mixed) mixed = &array;
+    else if (array.page_shift == page_shift) exact = &array;
+    else if (array.page_shift < page_shift && (!piece || array.page_shift > piece->page_shift)) piece = &array;
+  }
+  if (exact || mixed) return {exact ? exact : mixed, false};
+  return {piece, piece != nullptr};
 }
 
 TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, TlbTags tags) {
@@ -176,6 +190,7 @@ void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   base[way].valid = true;
   set_page(array, set * array.ways + way, entry.virtual_page);
   array.sizes_held |= 1u << size_index(entry.page_shift);
+  array.ever_filled = true;
   fills_by_size.add(size_index(entry.page_shift));
   touch(array, set, way);
 }
@@ -184,24 +199,17 @@ void Tlb::insert(Addr va, const TlbEntry& entry_in) {
   TlbEntry entry = entry_in;
   if (entry.mapping_shift < entry.page_shift) entry.mapping_shift = entry.page_shift;
   entry.virtual_page = va >> entry.page_shift;
-  Array* exact = nullptr;
-  Array* mixed = nullptr;
-  Array* piece = nullptr;  // the largest smaller size held, for splintering
-  for (auto& array : arrays_) {
-    if (array.mixed) mixed = &array;
-    else if (array.page_shift == entry.page_shift) exact = &array;
-    else if (array.page_shift < entry.page_shift && (!piece || array.page_shift > piece->page_shift)) piece = &array;
+  const unsigned shift = entry.page_shift;
+  const Target target = shift == 12 || shift == 21 || shift == 22 || shift == 30 ? targets_[size_index(shift)]
+                                                                                 : find_target(shift);
+  if (!target.array) return;  // nothing can hold it
+  if (target.splinter) {
+    const unsigned piece = target.array->page_shift;
+    entry.physical_base = entry.translate(va) & ~((Addr{1} << piece) - 1);
+    entry.page_shift = static_cast<std::uint8_t>(piece);
+    entry.virtual_page = va >> piece;
   }
-  Array* target = exact ? exact : mixed;
-  if (!target && piece) {
-    const unsigned shift = piece->page_shift;
-    entry.physical_base = entry.translate(va) & ~((Addr{1} << shift) - 1);
-    entry.page_shift = static_cast<std::uint8_t>(shift);
-    entry.virtual_page = va >> shift;
-    target = piece;
-  }
-  if (!target) return;  // nothing can hold it
-  fill(*target, entry.virtual_page & target->set_mask, entry);
+  fill(*target.array, entry.virtual_page & target.array->set_mask, entry);
 }
 
 template <typename Predicate>

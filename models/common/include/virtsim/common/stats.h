@@ -86,7 +86,8 @@ class Histogram final : public StatBase {
     if (v < min_) min_ = v;
     if (v > max_) max_ = v;
     if (v < low_) { underflow_ += n; return; }
-    const auto index = static_cast<std::size_t>((v - low_) / width_);
+    // Buckets one wide (counts of references, walkers ...) need no division.
+    const auto index = static_cast<std::size_t>(unit_width_ ? v - low_ : (v - low_) / width_);
     if (index >= counts_.size()) overflow_ += n;
     else counts_[index] += n;
   }
@@ -106,6 +107,7 @@ class Histogram final : public StatBase {
 
  private:
   double low_, width_;
+  bool unit_width_;
   std::vector<std::uint64_t> counts_;
   std::uint64_t underflow_ = 0, overflow_ = 0, samples_ = 0;
   double sum_ = 0.0;

@@ -70,16 +70,26 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
 
   // Wiring done by the platform before simulation starts.
   void set_workload(GuestEventSource* source) { source_ = source; }
-  void set_cr3(Addr cr3) { paging_.cr3 = cr3; }
+  void set_cr3(Addr cr3) {
+    paging_.cr3 = cr3;
+    refresh_tags();
+  }
   // The paging mode and control bits of the tables the workload runs on (the guest's under
   // nesting), and the nested tables (EPTP / nCR3) when the guest runs under nested paging.
-  void set_paging(const PagingControls& paging) { paging_ = paging; }
+  void set_paging(const PagingControls& paging) {
+    paging_ = paging;
+    refresh_tags();
+  }
   void set_nested_paging(const NestedControls& nested, std::uint16_t context) {
     nested_ = true;
     nested_paging_ = nested;
     nested_context_ = context;
+    refresh_tags();
   }
-  void set_vpid(std::uint16_t vpid) { vpid_ = vpid; }
+  void set_vpid(std::uint16_t vpid) {
+    vpid_ = vpid;
+    refresh_tags();
+  }
   // Which vCPU this is, as the fault handler knows it.
   void set_cpu_id(unsigned id) { cpu_id_ = id; }
   // What a MOV to CR3 loads besides CR3 (PAE: the PDPTE registers, read from memory).
@@ -140,8 +150,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // a page fault and its cost is returned; anything else ends the run.
   Cycles resolve_page_fault(Addr va, int attempt);
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
-  TlbTags tags() const {
-    return {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
+  // The tags of the current context, kept up to date by everything that changes CR3, the VPID
+  // or the nesting (every access looks up the TLBs with them).
+  TlbTags tags() const { return tags_; }
+  void refresh_tags() {
+    tags_ = {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
   }
   // Local time moves on by `c` cycles; syncs at the quantum boundary. Inline: every event.
   void advance(Cycles c) {
@@ -162,6 +175,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   NestedControls nested_paging_;
   std::uint16_t nested_context_ = 0;
   std::uint16_t vpid_ = 0;
+  TlbTags tags_;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
   LocalQuantumKeeper quantum_;
   TranslationPath path_;

@@ -110,12 +110,16 @@ class TlbParameters {
 class Tlb {
  public:
   Tlb(const Scope& scope, const TlbConfig& config);
+  // Holds pointers into its own arrays.
+  Tlb(const Tlb&) = delete;
+  Tlb& operator=(const Tlb&) = delete;
 
   // The matching entry, or nullptr; counts an access and a hit or miss. Always inline: the L1
   // lookup of every access.
   [[gnu::always_inline]] const TlbEntry* lookup(Addr va, TlbTags tags) {
     ++accesses;
     for (auto& array : arrays_) {
+      if (!array.ever_filled) continue;  // an array of a page size the run never used: nothing to scan
       if (array.mixed) {
         if (TlbEntry* e = lookup_mixed(array, va, tags)) return e;
         continue;
@@ -210,6 +214,7 @@ class Tlb {
     ReplacementState replacement;
     Counter* size_hits = nullptr;  // the hits_4k ... hits_1g counter of this array's page size
     unsigned sizes_held = 0;       // mixed arrays: bit size_index(shift) set once such a page was filled
+    bool ever_filled = false;      // cleared by nothing: invalidations leave it set
   };
   static constexpr Addr kNoPage = ~Addr{0};  // no va >> shift is all ones
   TlbEntry* hit(Array& array, std::size_t set, unsigned way) {
@@ -233,8 +238,17 @@ class Tlb {
   template <typename Predicate>
   void invalidate_if(Invalidation kind, Predicate drop);
 
+  // Where a fill of a page size goes: its own array, else the mixed one, else the largest
+  // smaller size held (splintered); decided once per size.
+  struct Target {
+    Array* array = nullptr;
+    bool splinter = false;
+  };
+  Target find_target(unsigned page_shift);
+
   TlbConfig config_;
   std::vector<Array> arrays_;
+  Target targets_[4];  // by size_index(); arrays_ does not change after construction
 };
 
 // A TLB hierarchy: L1 ITLB (fetches), L1 DTLB (loads and stores) and a unified second level

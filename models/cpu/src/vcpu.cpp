@@ -301,8 +301,7 @@ void Vcpu::data_access_failed(Addr pa, const std::string& response) const {
 
 Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
   // `ext` is translation_, the extension attached to translation_payload_.
-  const AccessKind kind = ext.kind;
-  ext = TranslationExtension{};
+  // Every request field is set here and the MMU sets every response field.
   ext.paging = paging_;
   ext.nested = nested_;
   ext.nested_paging = nested_paging_;
@@ -311,7 +310,7 @@ Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
   ext.guest_mode = nested_;
   ext.pcid = static_cast<std::uint16_t>(paging_.cr3 & 0xfff);
   ext.cpl = static_cast<std::uint8_t>(ring_.cpl);
-  ext.kind = kind;
+  // ext.kind: set by the access path.
   // The request arrives at the vCPU's local time offset (LT style), so the MMU judges its
   // walker occupancy at that time, not at the quantum's start.
   if (direct_translation_) return direct_translation_->resolve(va, ext, quantum_.local_cycles());

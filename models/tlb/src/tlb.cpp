@@ -120,8 +120,10 @@ TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
     }
     return nullptr;
   }
-  for (unsigned shift : {12u, 21u, 22u, 30u}) {  // set-associative: one probe per page size held
-    if (!(array.sizes_held & (1u << size_index(shift)))) continue;
+  // Set-associative: one probe per page size held, smallest first.
+  for (unsigned held = array.sizes_held; held; held &= held - 1) {
+    static constexpr unsigned kShiftOfSize[4] = {12, 21, 22, 30};
+    const unsigned shift = kShiftOfSize[__builtin_ctz(held)];
     const std::size_t set = (va >> shift) & array.set_mask;
     const Addr page = va >> shift;
     const Addr* pages = &array.pages[set * array.ways];
@@ -130,7 +132,7 @@ TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
       return pages[way] == page && e.page_shift == shift && matches(e, tags);
     };
     const auto found = [&](unsigned way) {
-      touch(array, set, way);
+      array.replacement.touch_inline(set, way);  // out of line here: the larger inline form costs nothing
       ++hits;
       ++size_hits(shift);
       return &array.entries[set * array.ways + way];
@@ -192,7 +194,7 @@ void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   array.sizes_held |= 1u << size_index(entry.page_shift);
   array.ever_filled = true;
   fills_by_size.add(size_index(entry.page_shift));
-  touch(array, set, way);
+  array.replacement.touch_inline(set, way);
 }
 
 void Tlb::insert(Addr va, const TlbEntry& entry_in) {

@@ -12,19 +12,24 @@ namespace virtsim {
 inline constexpr unsigned kTagHintStride = 16;  // hash bytes per set: arrays of up to 16 ways
 inline std::uint8_t tag_hint(std::uint64_t tag) { return static_cast<std::uint8_t>((tag * 0x9e3779b97f4a7c15ull) >> 56); }
 
-// Bit w set when hints[w] is the hash of `tag`, for w < ways (at most 16).
-inline unsigned tag_hint_matches(const std::uint8_t* hints, std::uint64_t tag, unsigned ways) {
+// Bit w set when hints[w] is the hash of `tag`, for all 16 bytes of a row; owners that keep
+// a mask of their ways apply it themselves.
+inline unsigned tag_hint_row_matches(const std::uint8_t* hints, std::uint64_t tag) {
   const std::uint8_t wanted = tag_hint(tag);
 #if defined(__SSE2__)
   const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hints));
-  const unsigned equal =
-      static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(row, _mm_set1_epi8(static_cast<char>(wanted)))));
-  return ways >= 16 ? equal : equal & ((1u << ways) - 1);
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(row, _mm_set1_epi8(static_cast<char>(wanted)))));
 #else
   unsigned equal = 0;
-  for (unsigned w = 0; w < ways; ++w) equal |= unsigned{hints[w] == wanted} << w;
+  for (unsigned w = 0; w < kTagHintStride; ++w) equal |= unsigned{hints[w] == wanted} << w;
   return equal;
 #endif
+}
+
+// The same for w < ways (at most 16).
+inline unsigned tag_hint_matches(const std::uint8_t* hints, std::uint64_t tag, unsigned ways) {
+  const unsigned equal = tag_hint_row_matches(hints, tag);
+  return ways >= 16 ? equal : equal & ((1u << ways) - 1);
 }
 
 // The same for arrays of up to 32 ways, whose hashes are 32 bytes apart per set (walk caches).

@@ -110,6 +110,7 @@ class Cache {
   std::size_t block_bytes_ = 64;
   std::size_t dirty_at_ = kHintsAt, tags_at_ = 64;
   bool hinted_ = false;     // 5 to 16 ways: lookups compare the hashes first
+  unsigned way_mask_ = 0;   // bit w set for every way w
   bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in the block, not replacement_
   std::uint8_t* block_of(std::size_t set) const { return blocks_ + set * block_bytes_; }
   // The order word and the tags are std::uint64_t objects of block_storage_ (blocks start
@@ -122,7 +123,7 @@ class Cache {
     const unsigned ways = config_.ways;
     const Addr* tags = tags_of(block);
     if (hinted_)
-      return first_holding_way(tag_hint_matches(block + kHintsAt, tag, ways),
+      return first_holding_way(tag_hint_row_matches(block + kHintsAt, tag) & way_mask_,
                                [&](unsigned way) { return tags[way] == tag; });
     for (unsigned way = 0; way < ways; ++way)
       if (tags[way] == tag) return static_cast<int>(way);

@@ -36,7 +36,10 @@ class CacheModule : public sc_core::sc_module {
   // Who initiates on binding `index` of cpu_side (in binding order); data by default.
   void set_requester(unsigned index, Requester who);
   // The plain-call route of one requester, and main memory's, for full misses.
-  DirectAccess& direct(Requester who) { return who == Requester::Walk ? walk_route_ : data_route_; }
+  DirectAccess& direct(Requester who) {
+    if (who == Requester::Walk) return walk_route_;
+    return data_route_;
+  }
   void set_direct_memory(MemoryModule* memory) { direct_memory_ = memory; }
 
   Param<std::string> walker_entry;
@@ -81,13 +84,15 @@ class CacheModule : public sc_core::sc_module {
   DirectAccessResult memory_through_socket(const CacheTiming& timing, bool write, Addr address, unsigned char* data,
                                            unsigned length);
 
+  // One route per requester, which each instance knows at compile time (its path through the
+  // hierarchy is then a constant).
+  template <Requester kWho>
   struct Route final : DirectAccess {
-    Route(CacheModule& cache, Requester who) : cache(cache), who(who) {}
+    explicit Route(CacheModule& cache) : cache(cache) {}
     DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
-      return cache.direct_access(who, write, address, data, length);
+      return cache.direct_access(kWho, write, address, data, length);
     }
     CacheModule& cache;
-    Requester who;
   };
 
   const Clock& clock_;
@@ -95,8 +100,8 @@ class CacheModule : public sc_core::sc_module {
   unsigned line_bytes_;
   unsigned line_shift_ = 0;  // 0: not a power of two
   std::vector<Requester> requesters_;
-  Route data_route_{*this, Requester::Data};
-  Route walk_route_{*this, Requester::Walk};
+  Route<Requester::Data> data_route_{*this};
+  Route<Requester::Walk> walk_route_{*this};
   MemoryModule* direct_memory_ = nullptr;  // unset: full misses of direct accesses use memory_side
   tlm::tlm_generic_payload memory_payload_;  // for those
 };

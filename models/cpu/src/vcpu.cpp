@@ -231,19 +231,31 @@ void Vcpu::execute_interrupt(const GuestEvent& event) {
 }
 
 inline Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents) {
+  // The common case inline: a usable L1 TLB entry, then the data route; the rest (STLB, walk,
+  // page faults) out of line.
+  Tlb& first = tlbs.l1(kind);
+  if (const TlbEntry* e = first.lookup(va, tags_); TranslationPath::usable(e, kind, ring_.cpl == 3))
+    return first.config().hit_cycles + access_data(kind, e->translate(va), size, keeps_contents);
+  return access_piece_after_l1_miss(kind, va, size, keeps_contents);
+}
+
+Cycles Vcpu::access_piece_after_l1_miss(AccessKind kind, Addr va, unsigned size, bool keeps_contents) {
   const bool user = ring_.cpl == 3;
-  Cycles c = 0;
-  PathResult r;
-  for (int attempt = 0;; ++attempt) {
-    // Only the access kind here: the rest of the request is filled on a TLB miss, off the hit path.
-    translation_.kind = kind;
-    r = path_.translate(va, kind, user, tags(), translation_, *this);
-    c += r.cycles;
-    if (!r.fault) break;
+  // Only the access kind here: the rest of the request is filled on a TLB miss, off the hit path.
+  translation_.kind = kind;
+  PathResult r = path_.translate_beyond_l1(va, kind, user, tags_, translation_, *this);
+  Cycles c = r.cycles;
+  for (int attempt = 0; r.fault; ++attempt) {
     c += resolve_page_fault(va, attempt);
+    translation_.kind = kind;
+    r = path_.translate(va, kind, user, tags_, translation_, *this);  // the whole lookup again
+    c += r.cycles;
   }
-  const Addr pa = r.physical_address;
-  if (direct_data_) {
+  return c + access_data(kind, r.physical_address, size, keeps_contents);
+}
+
+inline Cycles Vcpu::access_data(AccessKind kind, Addr pa, unsigned size, bool keeps_contents) {
+  if (direct_data_) [[likely]] {
     // Stores write the instruction count (copy-on-write and the checks of it see real bytes);
     // loads, and stores that keep what memory holds, move no bytes.
     unsigned char* bytes = nullptr;
@@ -253,8 +265,12 @@ inline Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool k
     }
     const DirectAccessResult done = direct_data_->access(kind == AccessKind::Store, pa, bytes, size);
     if (!done.ok) data_access_failed(pa, "TLM_ADDRESS_ERROR_RESPONSE");
-    return c + done.cycles;
+    return done.cycles;
   }
+  return access_data_through_socket(kind, pa, size, keeps_contents);
+}
+
+Cycles Vcpu::access_data_through_socket(AccessKind kind, Addr pa, unsigned size, bool keeps_contents) {
   if (kind == AccessKind::Store) {
     data_buffer_ = instructions.count();
     if (keeps_contents) {
@@ -276,7 +292,7 @@ inline Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool k
   sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
   data->b_transport(data_payload_, latency);
   if (data_payload_.is_response_error()) data_access_failed(pa, data_payload_.get_response_string());
-  return c + clock_.cycles(latency);
+  return clock_.cycles(latency);
 }
 
 Cycles Vcpu::resolve_page_fault(Addr va, int attempt) {

@@ -145,6 +145,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   std::uint32_t guest_tag() const { return (std::uint32_t{vpid_} << 12) | (paging_.cr3 & 0xfff); }
   // Inline into execute_memory: with the TLB lookup and the data route it is the whole hot path.
   [[gnu::always_inline]] inline Cycles access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents = false);
+  // access_piece() once the L1 TLB had no usable entry: the STLB, the walk and any page fault.
+  Cycles access_piece_after_l1_miss(AccessKind kind, Addr va, unsigned size, bool keeps_contents);
+  // The data access of a translated piece: the plain-call route inline, else the socket.
+  [[gnu::always_inline]] inline Cycles access_data(AccessKind kind, Addr pa, unsigned size, bool keeps_contents);
+  Cycles access_data_through_socket(AccessKind kind, Addr pa, unsigned size, bool keeps_contents);
   [[noreturn]] void data_access_failed(Addr pa, const std::string& response) const;
   // A translation faulted (the `attempt`th time for this access): the guest kernel resolves
   // a page fault and its cost is returned; anything else ends the run.

@@ -55,11 +55,14 @@ class CacheModule : public sc_core::sc_module {
   // the slower one decides.
   [[gnu::always_inline]] CacheTiming look_up(Requester who, bool write, Addr first, unsigned length) {
     const Addr last = first + (length ? length - 1 : 0);
+    if (line_of(first) != line_of(last)) return look_up_two_lines(who, write, first, last);
+    return hierarchy_.access(first, write, who);
+  }
+  // Out of line: rare (the vCPU's accesses are aligned words), and the inline path stays small.
+  [[gnu::noinline]] CacheTiming look_up_two_lines(Requester who, bool write, Addr first, Addr last) {
     CacheTiming timing = hierarchy_.access(first, write, who);
-    if (line_of(first) != line_of(last)) {
-      const CacheTiming second = hierarchy_.access(last, write, who);
-      if (second.cycles > timing.cycles) timing = second;
-    }
+    const CacheTiming second = hierarchy_.access(last, write, who);
+    if (second.cycles > timing.cycles) timing = second;
     return timing;
   }
   // A shift when the line size is a power of two (Cache requires it of enabled caches).

@@ -33,13 +33,23 @@ class TranslationPath {
   [[gnu::always_inline]] PathResult translate(Addr va, AccessKind kind, bool user, TlbTags tags, TranslationExtension& ext,
                        TranslationMissHandler& handler) {
     Tlb& first = tlbs_.l1(kind);
-    PathResult r;
-    r.cycles = first.config().hit_cycles;
     if (const TlbEntry* e = first.lookup(va, tags); usable(e, kind, user)) {
+      PathResult r;
+      r.cycles = first.config().hit_cycles;
       r.physical_address = e->translate(va);
       r.level = 1;
       return r;
     }
+    return translate_beyond_l1(va, kind, user, tags, ext, handler);
+  }
+
+  // The rest of translate() after the L1 TLB missed (or held no usable entry): the STLB, then
+  // the miss handler. Out of line, so the L1 hit path around it stays small.
+  [[gnu::noinline]] PathResult translate_beyond_l1(Addr va, AccessKind kind, bool user, TlbTags tags,
+                                                   TranslationExtension& ext, TranslationMissHandler& handler) {
+    Tlb& first = tlbs_.l1(kind);
+    PathResult r;
+    r.cycles = first.config().hit_cycles;
     if (tlbs_.stlb_on()) {
       r.cycles += tlbs_.stlb.config().hit_cycles;
       if (const TlbEntry* e = tlbs_.stlb.lookup(va, tags); usable(e, kind, user)) {

@@ -64,7 +64,7 @@ void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) {
   tags_[slot] = tag;
   stamps_[slot] = ++tick_;
   values_[slot] = value;
-  if (!hints_.empty()) hints_[slot / ways_ * kWideTagHintStride + slot % ways_] = tag_hint(key);
+  if (!hints_.empty()) hints_[(key & set_mask_) * kWideTagHintStride + (slot - base)] = tag_hint(key);
   ++fills;
 }
 

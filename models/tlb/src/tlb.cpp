@@ -190,11 +190,11 @@ void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   }
   base[way] = entry;
   base[way].valid = true;
-  set_page(array, set * array.ways + way, entry.virtual_page);
+  set_page(array, set, way, entry.virtual_page);
   array.sizes_held |= 1u << size_index(entry.page_shift);
   array.ever_filled = true;
   fills_by_size.add(size_index(entry.page_shift));
-  array.replacement.touch_inline(set, way);
+  array.replacement.touch_filled(set, way);
 }
 
 void Tlb::insert(Addr va, const TlbEntry& entry_in) {

@@ -223,10 +223,14 @@ class Tlb {
     ++*array.size_hits;
     return &array.entries[set * array.ways + way];
   }
-  // Sets way `i` (an index into the array) to `page` (kNoPage: invalid), hash included.
+  // Sets `way` of `set` to `page` (kNoPage: invalid), hash included.
+  static void set_page(Array& array, std::size_t set, unsigned way, Addr page) {
+    array.pages[set * array.ways + way] = page;
+    if (!array.hints.empty()) array.hints[set * kTagHintStride + way] = tag_hint(page);
+  }
+  // The same by index into the array (invalidations walk every entry).
   static void set_page(Array& array, std::size_t i, Addr page) {
-    array.pages[i] = page;
-    if (!array.hints.empty()) array.hints[i / array.ways * kTagHintStride + i % array.ways] = tag_hint(page);
+    set_page(array, i / array.ways, static_cast<unsigned>(i % array.ways), page);
   }
   static bool matches(const TlbEntry& e, TlbTags tags) {
     return e.vpid == tags.vpid && e.nested_context == tags.nested_context && (e.global || e.pcid == tags.pcid);

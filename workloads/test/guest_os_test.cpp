@@ -418,7 +418,9 @@ TEST(GeneratedWorkload, PlainEventBatchesGiveTheSameStreamAsRecordsOneAtATime) {
           std::uint64_t left = budget;
           for (std::size_t i = 0; i < n; ++i, ++at) {
             const bool ends = ends_batch(batch[i], left);
-            if (i + 1 < n) ASSERT_FALSE(ends) << "a batch went on past its end at record " << at;
+            if (i + 1 < n) {
+              ASSERT_FALSE(ends) << "a batch went on past its end at record " << at;
+            }
             ASSERT_LT(at, expected.size());
             const auto want = event_of(expected[at]);
             ASSERT_TRUE(want) << "record " << at << " is not a plain event";

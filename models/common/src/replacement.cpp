@@ -1,6 +1,5 @@
 #include "virtsim/common/replacement.h"
 
-#include <algorithm>
 #include <stdexcept>
 
 namespace virtsim {
@@ -51,7 +50,7 @@ void ReplacementState::touch_plru(std::size_t set, unsigned way) {
 }
 
 void ReplacementState::touch_other(std::size_t set, unsigned way) {
-  if (ordered_) touch_ordered(stamps_[set], way);
+  if (ordered_) touch_order_word(stamps_[set], way, ways_);
   else if (policy_ == Replacement::TreePlru) touch_plru(set, way);
 }
 

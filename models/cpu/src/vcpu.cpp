@@ -138,7 +138,7 @@ void Vcpu::account_exit(const InstructionOutcome& out) {
 }
 
 void Vcpu::apply_translation_effects(const GuestEvent& event) {
-  const TlbTags current = tags();
+  const TlbTags current = tags_;
   switch (event.instruction) {
     case Instruction::Invlpg:
       tlbs.each([&](Tlb& t) { t.invlpg(event.address, current); });
@@ -233,9 +233,8 @@ void Vcpu::execute_interrupt(const GuestEvent& event) {
 inline Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents) {
   // The common case inline: a usable L1 TLB entry, then the data route; the rest (STLB, walk,
   // page faults) out of line.
-  Tlb& first = tlbs.l1(kind);
-  if (const TlbEntry* e = first.lookup(va, tags_); TranslationPath::usable(e, kind, ring_.cpl == 3))
-    return first.config().hit_cycles + access_data(kind, e->translate(va), size, keeps_contents);
+  if (const TlbEntry* e = path_.l1_hit(va, kind, ring_.cpl == 3, tags_))
+    return path_.l1_hit_cycles(kind) + access_data(kind, e->translate(va), size, keeps_contents);
   return access_piece_after_l1_miss(kind, va, size, keeps_contents);
 }
 

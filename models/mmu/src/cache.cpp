@@ -60,9 +60,9 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   while ((1u << line_shift_) < config.line_bytes) ++line_shift_;
   sets_ = sets;
   set_mask_ = (sets & (sets - 1)) ? 0 : sets - 1;
-  hinted_ = config.ways > 4 && config.ways <= kTagHintStride;
-  way_mask_ = hinted_ ? static_cast<unsigned>((std::uint64_t{1} << config.ways) - 1) : 0;
-  dirty_at_ = kHintsAt + (hinted_ ? kTagHintStride : 0);
+  if (config.ways > 4 && config.ways <= kTagHintStride)
+    way_mask_ = static_cast<unsigned>((std::uint64_t{1} << config.ways) - 1);
+  dirty_at_ = kHintsAt + (hinted() ? kTagHintStride : 0);
   tags_at_ = (dirty_at_ + config.ways + 7) / 8 * 8;
   block_bytes_ = (tags_at_ + sizeof(Addr) * config.ways + 63) / 64 * 64;
   block_storage_.assign(sets * block_bytes_ / 8 + 8, 0);  // + one line of slack for the alignment

@@ -69,11 +69,10 @@ class ReplacementState {
   // replacement update (caches); TLBs keep touch() small.
   void touch_inline(std::size_t set, unsigned way) {
     if (stamped_) stamps_[set * ways_ + way] = ++tick_;
-    else if (ordered_) touch_ordered(stamps_[set], way);
+    else if (ordered_) touch_order_word(stamps_[set], way, ways_);
     else touch_other(set, way);
   }
-  // touch_inline() of the way just filled. With order words that way is always the least
-  // recent one (the victim, or the first never-touched way), so the word just rotates.
+  // touch_inline() of the way just filled (with order words: fill_order_word()).
   void touch_filled(std::size_t set, unsigned way) {
     if (ordered_) return fill_order_word(stamps_[set], way, ways_);
     touch_inline(set, way);
@@ -92,7 +91,6 @@ class ReplacementState {
   // cheaper to touch.
   void touch_other(std::size_t set, unsigned way);
   unsigned victim_other(std::size_t set);
-  void touch_ordered(std::uint64_t& order, unsigned way) const { touch_order_word(order, way, ways_); }
   void touch_plru(std::size_t set, unsigned way);
   Replacement policy_;
   unsigned ways_;

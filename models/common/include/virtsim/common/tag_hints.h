@@ -35,9 +35,8 @@ inline unsigned tag_hint_matches(const std::uint8_t* hints, std::uint64_t tag, u
 // The same for arrays of up to 32 ways, whose hashes are 32 bytes apart per set (walk caches).
 inline constexpr unsigned kWideTagHintStride = 32;
 inline unsigned tag_hint_matches_wide(const std::uint8_t* hints, std::uint64_t tag, unsigned ways) {
-  const unsigned low = tag_hint_matches(hints, tag, ways < 16 ? ways : 16);
-  if (ways <= 16) return low;
-  return low | (tag_hint_matches(hints + 16, tag, ways - 16) << 16);
+  const unsigned both = tag_hint_row_matches(hints, tag) | (tag_hint_row_matches(hints + 16, tag) << 16);
+  return ways >= 32 ? both : both & ((1u << ways) - 1);
 }
 
 // The lowest way of `candidates` (a tag_hint_matches() mask) for which `holds(way)` is true,

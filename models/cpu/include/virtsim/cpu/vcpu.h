@@ -157,7 +157,6 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   // The tags of the current context, kept up to date by everything that changes CR3, the VPID
   // or the nesting (every access looks up the TLBs with them).
-  TlbTags tags() const { return tags_; }
   void refresh_tags() {
     tags_ = {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
   }

@@ -109,8 +109,10 @@ class Cache {
   std::uint8_t* blocks_ = nullptr;
   std::size_t block_bytes_ = 64;
   std::size_t dirty_at_ = kHintsAt, tags_at_ = 64;
-  bool hinted_ = false;     // 5 to 16 ways: lookups compare the hashes first
-  unsigned way_mask_ = 0;   // bit w set for every way w
+  // Bit w set for every way w of a cache of 5 to 16 ways, whose lookups compare the hashes
+  // first; 0 for the others.
+  unsigned way_mask_ = 0;
+  bool hinted() const { return way_mask_ != 0; }
   bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in the block, not replacement_
   std::uint8_t* block_of(std::size_t set) const { return blocks_ + set * block_bytes_; }
   // The order word and the tags are std::uint64_t objects of block_storage_ (blocks start
@@ -122,7 +124,7 @@ class Cache {
   int find_way(const std::uint8_t* block, Addr tag) const {
     const unsigned ways = config_.ways;
     const Addr* tags = tags_of(block);
-    if (hinted_)
+    if (hinted())
       return first_holding_way(tag_hint_row_matches(block + kHintsAt, tag) & way_mask_,
                                [&](unsigned way) { return tags[way] == tag; });
     for (unsigned way = 0; way < ways; ++way)
@@ -147,7 +149,7 @@ class Cache {
     }
     tags[way] = tag;
     block[dirty_at_ + way] = write;
-    if (hinted_) block[kHintsAt + way] = tag_hint(tag);
+    if (hinted()) block[kHintsAt + way] = tag_hint(tag);
     if (own_order_) ReplacementState::fill_order_word(order_word(block), way, ways);
     else replacement_.touch_filled(set, way);
   }

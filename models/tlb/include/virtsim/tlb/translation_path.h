@@ -32,10 +32,9 @@ class TranslationPath {
   // of every access, and a call with this many arguments costs as much as the lookup.
   [[gnu::always_inline]] PathResult translate(Addr va, AccessKind kind, bool user, TlbTags tags, TranslationExtension& ext,
                        TranslationMissHandler& handler) {
-    Tlb& first = tlbs_.l1(kind);
-    if (const TlbEntry* e = first.lookup(va, tags); usable(e, kind, user)) {
+    if (const TlbEntry* e = l1_hit(va, kind, user, tags)) {
       PathResult r;
-      r.cycles = first.config().hit_cycles;
+      r.cycles = l1_hit_cycles(kind);
       r.physical_address = e->translate(va);
       r.level = 1;
       return r;
@@ -43,13 +42,22 @@ class TranslationPath {
     return translate_beyond_l1(va, kind, user, tags, ext, handler);
   }
 
+  // The first step of translate(): the L1 TLB's usable entry for the access, or nullptr (then
+  // translate_beyond_l1() does the rest). The vCPU's access path takes it on its own, so a hit
+  // makes no PathResult.
+  [[gnu::always_inline]] const TlbEntry* l1_hit(Addr va, AccessKind kind, bool user, TlbTags tags) {
+    const TlbEntry* e = tlbs_.l1(kind).lookup(va, tags);
+    return usable(e, kind, user) ? e : nullptr;
+  }
+  Cycles l1_hit_cycles(AccessKind kind) { return tlbs_.l1(kind).config().hit_cycles; }
+
   // The rest of translate() after the L1 TLB missed (or held no usable entry): the STLB, then
   // the miss handler. Out of line, so the L1 hit path around it stays small.
   [[gnu::noinline]] PathResult translate_beyond_l1(Addr va, AccessKind kind, bool user, TlbTags tags,
                                                    TranslationExtension& ext, TranslationMissHandler& handler) {
     Tlb& first = tlbs_.l1(kind);
     PathResult r;
-    r.cycles = first.config().hit_cycles;
+    r.cycles = l1_hit_cycles(kind);
     if (tlbs_.stlb_on()) {
       r.cycles += tlbs_.stlb.config().hit_cycles;
       if (const TlbEntry* e = tlbs_.stlb.lookup(va, tags); usable(e, kind, user)) {

@@ -1,0 +1,41 @@
+#pragma once
+// Shadow paging as the vCPU sees it: the hypervisor's side of the three events that trap
+// under shadow paging (MOV to CR3, INVLPG and #PF). The vCPU keeps the guest's CR3 and walks
+// the shadow tables this returns; the cost of each trap is the VT-x / AMD-V unit's exit (the
+// vCPU charges it through its `virtualization` port). The implementation is the hypervisor's
+// shadow page tables (models/mmu/shadow_tables.h), wired by the platform.
+#include <cstdint>
+
+#include "virtsim/common/guest_event.h"
+#include "virtsim/common/paging_context.h"
+#include "virtsim/common/units.h"
+
+namespace virtsim {
+
+// What the hypervisor made of a #PF on the shadow tables.
+enum class ShadowFaultResolution : std::uint8_t {
+  Filled,         // a hidden fault: the guest maps it, the shadow now does too (retry)
+  GuestFault,     // a true guest fault: reflected into the guest with guest_error_code
+  WriteEmulated,  // a store to a write-protected guest page table: emulated at host_address
+};
+
+struct ShadowFaultOutcome {
+  ShadowFaultResolution resolution = ShadowFaultResolution::Filled;
+  std::uint32_t guest_error_code = 0;  // GuestFault: the error code the guest's walk gives
+  Addr host_address = 0;               // WriteEmulated: where the store goes
+};
+
+class ShadowPagingControl {
+ public:
+  virtual ~ShadowPagingControl() = default;
+  // MOV to CR3 on vCPU `cpu` (or its first CR3): the shadow root to load for the guest's
+  // `guest_cr3`. A root some vCPU has loaded is never evicted.
+  virtual Addr load_cr3(unsigned cpu, Addr guest_cr3) = 0;
+  // A walk of the shadow tables faulted for `va`; `guest` holds the guest's own controls
+  // (cr3 = the guest's CR3).
+  virtual ShadowFaultOutcome page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user) = 0;
+  // The guest's INVLPG of `va` under guest CR3 `guest_cr3`.
+  virtual void invlpg(Addr guest_cr3, Addr va) = 0;
+};
+
+}  // namespace virtsim

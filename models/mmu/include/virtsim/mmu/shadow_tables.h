@@ -1,0 +1,166 @@
+#pragma once
+// The hypervisor's shadow page tables (software MMU virtualization, as KVM's shadow MMU and
+// VMware's do; Adams & Agesen, ASPLOS 2006, section 2): tables in host-physical memory that
+// map guest-virtual addresses straight to host-physical ones, built from the guest's own
+// tables as the guest touches its memory. The hardware walker walks these; the guest's tables
+// are only data to it.
+//
+// - A shadow table is derived from one guest table page (its guest-physical page and level),
+//   or is "direct" when it splits a guest large page into host pages of host_page_bytes.
+//   Shadow roots are cached per guest CR3 (root_cache of them, least recently loaded evicted).
+// - Every guest table page some shadow table is derived from is write-tracked: shadow leaves
+//   that map it are read-only, so the guest kernel's stores to it fault and are emulated.
+//   Every write into guest memory reaches guest_memory_written() (the platform's guest memory
+//   view calls it), which zaps the shadow entries the written guest entries stand for, so the
+//   shadow never disagrees with the guest at a point where the hardware could walk it. Zapped
+//   entries are refilled by the next hidden fault (which then sets the guest's A/D bits).
+// - A #PF on the shadow is either a hidden fault (the guest maps the address: the shadow is
+//   filled and the guest's accessed/dirty flags set, as the hardware walker would), a store to
+//   a write-tracked guest table (emulated), or a true guest fault (reflected into the guest).
+//   A guest page whose D flag is clear is shadowed read-only, so its first store faults and
+//   sets D (dirty-bit emulation).
+// - INVLPG zaps the shadow leaf of the address.
+// Plain C++ over PhysicalMemory: tests drive it without SystemC.
+//
+// Leaves out: the out-of-sync (unsync) mode for leaf tables, 32-bit and PAE guests, PCIDs
+// (shadow roots carry PCID 0: every CR3 write flushes the non-global TLB entries), and
+// reclaiming shadow pages under memory pressure.
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "virtsim/common/param.h"
+#include "virtsim/common/shadow_paging.h"
+#include "virtsim/common/stats.h"
+#include "virtsim/mmu/paging.h"
+#include "virtsim/mmu/physical_memory.h"
+
+namespace virtsim {
+
+struct ShadowConfig {
+  TableFormat format = TableFormat::Level4;  // the guest's: Level4 or Level5
+  Addr guest_base = 0;                       // host-physical address of guest-physical 0
+  Addr guest_bytes = 0;                      // guest-physical memory [0, guest_bytes)
+  Addr host_page_bytes = kPageSize4K;        // 4 KiB or 2 MiB: the largest shadow leaf
+  unsigned root_cache = 4;                   // shadow roots kept for guest CR3 values
+};
+
+// Declared once (scope "system.shadow").
+class ShadowParameters {
+ public:
+  explicit ShadowParameters(const Scope& scope);
+  Param<bool> enabled;
+  Param<std::string> host_page_size;
+  Param<std::uint32_t> root_cache;
+  Param<bool> check;
+};
+
+class ShadowPageTables final : public ShadowPagingControl {
+ public:
+  ShadowPageTables(const Scope& scope, PhysicalMemory& host, FrameAllocator& host_frames, const ShadowConfig& config);
+  ~ShadowPageTables() override;
+  ShadowPageTables(const ShadowPageTables&) = delete;
+  ShadowPageTables& operator=(const ShadowPageTables&) = delete;
+
+  // ShadowPagingControl.
+  Addr load_cr3(unsigned cpu, Addr guest_cr3) override;
+  ShadowFaultOutcome page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user) override;
+  void invlpg(Addr guest_cr3, Addr va) override;
+
+  // The guest (its kernel model) wrote [gpa, gpa + bytes) of its memory.
+  void guest_memory_written(Addr gpa, Addr bytes);
+  // Guest-physical memory as the guest kernel model writes it: every write also reaches
+  // guest_memory_written(), as the write-protection traps would in hardware.
+  MemoryView guest_view();
+  // How the hypervisor flushes the vCPUs' TLBs and paging-structure caches (INVVPID in KVM):
+  // one guest-virtual page, after it write-protected a shadow leaf; everything of the guest,
+  // after it zapped a shadow table (the walk caches may hold pointers into it).
+  void set_flushes(std::function<void(Addr va)> page, std::function<void()> all) {
+    flush_page_ = std::move(page);
+    flush_all_ = std::move(all);
+  }
+  // Runs check() after every fault, CR3 load and INVLPG, and throws on a disagreement.
+  void set_checking(bool on) { checking_ = on; }
+
+  // The invariant: every present shadow leaf of every cached root agrees with the guest's
+  // tables (present there, the same page, no more rights: writable only if the guest's walk
+  // allows stores, D is set and the page is not write-tracked) and every shadow table's links
+  // follow its guest table. Returns the disagreements found (empty: consistent).
+  std::vector<std::string> check() const;
+
+  // The shadow root cached for a guest CR3, 0 if none (tests).
+  Addr cached_root(Addr guest_cr3) const;
+  bool write_tracked(Addr gpa) const { return derived_.count(gpa >> kPageShift4K) != 0; }
+  std::size_t live_tables() const { return tables_.size(); }
+
+  Counter hidden_faults;
+  Counter guest_faults;
+  Counter writes_emulated;
+  Counter dirty_emulations;
+  Counter guest_writes_seen;
+  Counter entries_zapped;
+  Counter tables_created;
+  Counter tables_freed;
+  Counter root_hits;
+  Counter root_misses;
+  Counter roots_evicted;
+  Counter invlpg_zaps;
+  Counter write_protects;
+  Counter large_page_splits;
+  Counter ad_updates;
+  Counter checks;
+  Formula live_shadow_tables;
+
+ private:
+  static constexpr Addr kDirect = ~Addr{0};  // a shadow table that splits a guest large page
+  struct Table {
+    Addr guest_page = kDirect;  // guest-physical page it is derived from
+    unsigned level = 0;         // paging level of its entries (4: the root of a 4-level walk)
+    Addr va_base = 0;           // first guest-virtual address it covers
+  };
+  struct LeafRef {
+    Addr slot = 0;  // host-physical address of the shadow leaf entry
+    Addr va = 0;    // the guest-virtual page it maps
+  };
+  struct Root {
+    Addr guest_cr3 = 0;  // guest-physical root table
+    Addr table = 0;      // host-physical shadow root
+  };
+
+  Addr host_of(Addr gpa) const { return config_.guest_base + gpa; }
+  std::uint64_t read_guest(Addr gpa) const { return host_.read64(host_of(gpa)); }
+  void write_guest(Addr gpa, std::uint64_t v) { host_.write64(host_of(gpa), v); }
+  Addr new_table(Addr guest_page, unsigned level, Addr va_base);
+  void free_table(Addr table);  // with everything below it
+  void zap_entry(Addr table, unsigned index);
+  void track(Addr guest_page, Addr table);
+  void untrack(Addr guest_page, Addr table);
+  void add_leaf_ref(Addr gpa_page, Addr slot, Addr va);
+  void drop_leaf_ref(Addr gpa_page, Addr slot);
+  bool range_tracked(Addr gpa, Addr bytes) const;
+  Addr root_of(Addr guest_cr3);
+  Addr canonical(Addr va) const;
+  void finish(const char* where);  // the pending flush, then check() when checking
+  void check_table(Addr guest_cr3, Addr table, std::vector<std::string>& problems) const;
+
+  PhysicalMemory& host_;
+  FrameAllocator& frames_;
+  ShadowConfig config_;
+  unsigned levels_ = 4;
+  std::list<Root> roots_;                                   // most recently loaded first
+  std::unordered_map<Addr, Table> tables_;                  // by host-physical frame
+  std::unordered_map<Addr, std::vector<Addr>> derived_;     // guest page -> shadow tables of it
+  std::unordered_map<Addr, std::vector<LeafRef>> leaves_;   // guest 4 KiB page -> shadow leaves mapping it
+  std::unordered_map<Addr, std::vector<LeafRef>> large_leaves_;  // guest 2 MiB frame -> 2 MiB shadow leaves
+  std::vector<Addr> current_;  // the guest CR3 each vCPU has loaded
+  std::function<void(Addr)> flush_page_;
+  std::function<void()> flush_all_;
+  bool flush_pending_ = false;  // a shadow table went away: flush everything before returning
+  bool checking_ = false;
+  PagingControls guest_controls_;  // the guest's last seen control bits (for check())
+};
+
+}  // namespace virtsim

@@ -1,0 +1,434 @@
+#include "virtsim/mmu/shadow_tables.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace virtsim {
+
+namespace {
+constexpr unsigned kEntries = 512;
+// Links between shadow tables are fully permissive: the leaf carries the guest's combined rights.
+constexpr std::uint64_t kLinkBits = pte::kPresent | pte::kWritable | pte::kUser | pte::kAccessed;
+}  // namespace
+
+ShadowParameters::ShadowParameters(const Scope& scope)
+    : VIRTSIM_MEMBER(enabled, scope, false, "",
+                     "shadow paging: the hypervisor builds guest-virtual to host-physical tables from the guest's "
+                     "(needs system.vmx.mode vmx or svm, system.nested.paging none and 4- or 5-level guest paging)"),
+      VIRTSIM_MEMBER(host_page_size, scope, "4k", "",
+                     "largest page of a shadow leaf: guest pages larger than this are split", {}, {"4k", "2m"}),
+      // KVM keeps the current root and KVM_MMU_NUM_PREV_ROOTS = 3 previous ones
+      // (arch/x86/include/asm/kvm_host.h, Linux 4.19 and later).
+      VIRTSIM_MEMBER(root_cache, scope, 4, "roots", "shadow roots kept for guest CR3 values (least recent evicted)",
+                     Range{1, 1024}),
+      VIRTSIM_MEMBER(check, scope, false, "",
+                     "check every shadow entry against the guest's tables after each fault, CR3 load and INVLPG (slow)") {}
+
+ShadowPageTables::ShadowPageTables(const Scope& scope, PhysicalMemory& host, FrameAllocator& host_frames,
+                                   const ShadowConfig& config)
+    : VIRTSIM_MEMBER(hidden_faults, scope, "faults", "#PF on the shadow for an address the guest maps: shadow filled"),
+      VIRTSIM_MEMBER(guest_faults, scope, "faults", "#PF the guest's own tables give: reflected into the guest"),
+      VIRTSIM_MEMBER(writes_emulated, scope, "writes", "guest stores to write-tracked page tables, emulated"),
+      VIRTSIM_MEMBER(dirty_emulations, scope, "faults",
+                     "first stores to pages shadowed read-only because their guest D flag was clear"),
+      VIRTSIM_MEMBER(guest_writes_seen, scope, "writes", "guest writes into write-tracked page-table pages"),
+      VIRTSIM_MEMBER(entries_zapped, scope, "entries", "shadow entries cleared because the guest changed its own"),
+      VIRTSIM_MEMBER(tables_created, scope, "tables", "shadow tables allocated"),
+      VIRTSIM_MEMBER(tables_freed, scope, "tables", "shadow tables freed"),
+      VIRTSIM_MEMBER(root_hits, scope, "loads", "CR3 loads that found their shadow root cached"),
+      VIRTSIM_MEMBER(root_misses, scope, "loads", "CR3 loads that built a new shadow root"),
+      VIRTSIM_MEMBER(roots_evicted, scope, "roots", "cached shadow roots freed to make room"),
+      VIRTSIM_MEMBER(invlpg_zaps, scope, "entries", "shadow leaves cleared by the guest's INVLPG"),
+      VIRTSIM_MEMBER(write_protects, scope, "entries", "writable shadow leaves made read-only when their page became a page table"),
+      VIRTSIM_MEMBER(large_page_splits, scope, "tables", "direct shadow tables splitting a guest page larger than the host page"),
+      VIRTSIM_MEMBER(ad_updates, scope, "entries", "guest entries whose accessed/dirty flags the hypervisor set"),
+      VIRTSIM_MEMBER(checks, scope, "checks", "invariant checks run (system.shadow.check)"),
+      VIRTSIM_MEMBER(live_shadow_tables, scope, "tables", "shadow tables in use at the end",
+                     [this] { return static_cast<double>(tables_.size()); }),
+      host_(host),
+      frames_(host_frames),
+      config_(config) {
+  if (config.format != TableFormat::Level4 && config.format != TableFormat::Level5)
+    throw std::invalid_argument("shadow paging needs 4- or 5-level guest paging");
+  if (config.host_page_bytes != kPageSize4K && config.host_page_bytes != kPageSize2M)
+    throw std::invalid_argument("shadow paging: host pages are 4 KiB or 2 MiB");
+  if (config.guest_base % config.host_page_bytes)
+    throw std::invalid_argument("shadow paging: guest memory must start on a host page boundary");
+  if (config.root_cache == 0) throw std::invalid_argument("shadow paging: the root cache needs at least one root");
+  levels_ = format_info(config.format).levels;
+  guest_controls_.format = config.format;
+}
+
+ShadowPageTables::~ShadowPageTables() = default;
+
+Addr ShadowPageTables::canonical(Addr va) const {
+  const unsigned bits = levels_ == 5 ? 57 : 48;
+  const Addr sign = Addr{1} << (bits - 1);
+  va &= (Addr{1} << bits) - 1;
+  return (va & sign) ? (va | ~((Addr{1} << bits) - 1)) : va;
+}
+
+Addr ShadowPageTables::new_table(Addr guest_page, unsigned level, Addr va_base) {
+  const Addr table = frames_.allocate(1);
+  for (unsigned i = 0; i < kEntries; ++i) host_.write64(table + 8 * i, 0);  // a released frame holds old bytes
+  tables_[table] = Table{guest_page, level, va_base};
+  ++tables_created;
+  if (guest_page != kDirect) track(guest_page, table);
+  return table;
+}
+
+void ShadowPageTables::free_table(Addr table) {
+  const auto it = tables_.find(table);
+  if (it == tables_.end()) throw std::logic_error("shadow paging: freeing a table that is not one");
+  const Table t = it->second;
+  for (unsigned i = 0; i < kEntries; ++i) {
+    const std::uint64_t e = host_.read64(table + 8 * i);
+    if (!(e & pte::kPresent)) continue;
+    const Addr target = e & pte::kAddressMask;
+    if (t.level == 1 || (e & pte::kPageSize)) drop_leaf_ref(target - config_.guest_base, table + 8 * i);
+    else free_table(target);
+  }
+  if (t.guest_page != kDirect) untrack(t.guest_page, table);
+  tables_.erase(table);
+  frames_.release(table);
+  ++tables_freed;
+  flush_pending_ = true;
+}
+
+void ShadowPageTables::zap_entry(Addr table, unsigned index) {
+  const Addr slot = table + 8 * index;
+  const std::uint64_t e = host_.read64(slot);
+  if (!(e & pte::kPresent)) return;
+  const Addr target = e & pte::kAddressMask;
+  if (tables_.at(table).level == 1 || (e & pte::kPageSize)) drop_leaf_ref(target - config_.guest_base, slot);
+  else free_table(target);
+  host_.write64(slot, 0);
+  ++entries_zapped;
+}
+
+void ShadowPageTables::track(Addr guest_page, Addr table) {
+  auto& shadows = derived_[guest_page];
+  shadows.push_back(table);
+  if (shadows.size() > 1) return;
+  // The page just became a page table the shadow follows: no shadow leaf may let the guest
+  // write it without a fault any more.
+  if (const auto it = leaves_.find(guest_page); it != leaves_.end()) {
+    for (const LeafRef& ref : it->second) {
+      const std::uint64_t e = host_.read64(ref.slot);
+      if (!(e & pte::kWritable)) continue;
+      host_.write64(ref.slot, e & ~(pte::kWritable | pte::kDirty));
+      ++write_protects;
+      if (flush_page_) flush_page_(ref.va);
+    }
+  }
+  // A 2 MiB shadow leaf over it is split on its next fault.
+  if (const auto it = large_leaves_.find(guest_page >> 9); it != large_leaves_.end()) {
+    const std::vector<LeafRef> refs = it->second;
+    for (const LeafRef& ref : refs) {
+      drop_leaf_ref((guest_page >> 9) << 21, ref.slot);
+      host_.write64(ref.slot, 0);
+      ++write_protects;
+      flush_pending_ = true;
+    }
+  }
+}
+
+void ShadowPageTables::untrack(Addr guest_page, Addr table) {
+  const auto it = derived_.find(guest_page);
+  if (it == derived_.end()) return;
+  auto& v = it->second;
+  v.erase(std::remove(v.begin(), v.end(), table), v.end());
+  if (v.empty()) derived_.erase(it);
+}
+
+void ShadowPageTables::add_leaf_ref(Addr gpa, Addr slot, Addr va) {
+  // 2 MiB leaves are only made for 2 MiB-aligned guest frames.
+  if (host_.read64(slot) & pte::kPageSize) large_leaves_[gpa >> 21].push_back({slot, va});
+  else leaves_[gpa >> kPageShift4K].push_back({slot, va});
+}
+
+void ShadowPageTables::drop_leaf_ref(Addr gpa, Addr slot) {
+  for (auto* map : {&leaves_, &large_leaves_}) {
+    const Addr key = map == &leaves_ ? gpa >> kPageShift4K : gpa >> 21;
+    const auto it = map->find(key);
+    if (it == map->end()) continue;
+    auto& v = it->second;
+    const auto before = v.size();
+    v.erase(std::remove_if(v.begin(), v.end(), [slot](const LeafRef& r) { return r.slot == slot; }), v.end());
+    if (v.empty()) map->erase(it);
+    if (v.size() != before) return;
+  }
+}
+
+bool ShadowPageTables::range_tracked(Addr gpa, Addr bytes) const {
+  for (Addr page = gpa >> kPageShift4K; page < (gpa + bytes) >> kPageShift4K; ++page)
+    if (derived_.count(page)) return true;
+  return false;
+}
+
+Addr ShadowPageTables::cached_root(Addr guest_cr3) const {
+  for (const Root& r : roots_)
+    if (r.guest_cr3 == (guest_cr3 & pte::kAddressMask)) return r.table;
+  return 0;
+}
+
+Addr ShadowPageTables::root_of(Addr guest_cr3) {
+  for (auto it = roots_.begin(); it != roots_.end(); ++it) {
+    if (it->guest_cr3 != guest_cr3) continue;
+    roots_.splice(roots_.begin(), roots_, it);
+    return roots_.front().table;
+  }
+  return 0;
+}
+
+Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
+  const Addr guest_cr3 = guest_cr3_value & pte::kAddressMask;
+  if (current_.size() <= cpu) current_.resize(cpu + 1, ~Addr{0});
+  current_[cpu] = guest_cr3;
+  if (const Addr table = root_of(guest_cr3)) {
+    ++root_hits;
+    finish("MOV to CR3");
+    return table;
+  }
+  ++root_misses;
+  // Evict the least recently loaded roots no vCPU has loaded.
+  for (auto it = roots_.end(); roots_.size() >= config_.root_cache && it != roots_.begin();) {
+    --it;
+    if (std::find(current_.begin(), current_.end(), it->guest_cr3) != current_.end()) continue;
+    free_table(it->table);
+    it = roots_.erase(it);
+    ++roots_evicted;
+  }
+  const Addr table = new_table(guest_cr3 >> kPageShift4K, levels_, 0);
+  roots_.push_front({guest_cr3, table});
+  finish("MOV to CR3");
+  return table;
+}
+
+ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user) {
+  guest_controls_ = guest;
+  const Addr guest_cr3 = guest.cr3 & pte::kAddressMask;
+  const auto read = [this](Addr gpa, unsigned) { return gpa + 8 <= config_.guest_bytes ? read_guest(gpa) : 0; };
+  // 1. The guest's own walk decides: a fault there is the guest's.
+  const Translation t = reference_translate(read, guest, va, kind, user);
+  if (t.fault) {
+    ++guest_faults;
+    finish("a guest page fault");
+    return {ShadowFaultResolution::GuestFault, t.error_code, 0};
+  }
+  // 2. Its entries, and the accessed/dirty flags the hardware walker would have set in them.
+  Addr slots[6] = {};
+  std::uint64_t entries[6] = {};
+  unsigned leaf_level = 1;
+  Addr table = guest_cr3;
+  for (unsigned level = levels_;; --level) {
+    slots[level] = table + 8 * table_index(config_.format, va, level);
+    entries[level] = read_guest(slots[level]);
+    if (level == 1 || (level <= 3 && (entries[level] & pte::kPageSize))) {
+      leaf_level = level;
+      break;
+    }
+    table = entries[level] & pte::kAddressMask;
+  }
+  for (unsigned level = levels_; level >= leaf_level; --level) {
+    std::uint64_t want = entries[level] | pte::kAccessed;
+    if (level == leaf_level && kind == AccessKind::Store) want |= pte::kDirty;
+    if (want == entries[level]) continue;
+    write_guest(slots[level], want);
+    entries[level] = want;
+    ++ad_updates;
+  }
+  // 3. The shadow leaf: the guest's page, or the host-page piece of it holding va; a piece
+  //    holding a write-tracked page table is split down to 4 KiB.
+  const Addr guest_page_bytes = Addr{1} << leaf_shift(config_.format, leaf_level);
+  Addr piece = std::min(guest_page_bytes, config_.host_page_bytes);
+  Addr gpa_base = t.physical_address & ~(piece - 1);
+  if (piece > kPageSize4K && range_tracked(gpa_base, piece)) {
+    piece = kPageSize4K;
+    gpa_base = t.physical_address & ~(piece - 1);
+  }
+  const unsigned shadow_leaf_level = piece == kPageSize4K ? 1 : 2;
+  Addr shadow = root_of(guest_cr3);
+  if (!shadow) shadow = load_cr3(0, guest_cr3);  // a walk under a CR3 no vCPU loaded: tests only
+  for (unsigned level = levels_; level > shadow_leaf_level; --level) {
+    const unsigned index = table_index(config_.format, va, level);
+    const Addr slot = shadow + 8 * index;
+    std::uint64_t e = host_.read64(slot);
+    const bool guest_table_below = level > leaf_level;  // else the guest maps a large page here
+    const Addr child_guest = guest_table_below ? (entries[level] & pte::kAddressMask) >> kPageShift4K : kDirect;
+    if ((e & pte::kPresent) && !(e & pte::kPageSize)) {
+      const Table& child = tables_.at(e & pte::kAddressMask);
+      if (child.guest_page != child_guest)
+        throw std::logic_error("shadow paging: a shadow link at level " + std::to_string(level) + " for " + to_hex(va) +
+                               " no longer follows the guest's table");
+    } else {
+      if (e & pte::kPresent) zap_entry(shadow, index);  // a 2 MiB leaf where a split is needed now
+      if (!guest_table_below) ++large_page_splits;
+      const Addr va_base = tables_.at(shadow).va_base + (Addr{index} << index_shift(config_.format, level));
+      const Addr child = new_table(child_guest, level - 1, va_base);
+      e = child | kLinkBits;
+      host_.write64(slot, e);
+    }
+    shadow = e & pte::kAddressMask;
+  }
+  const unsigned index = table_index(config_.format, va, shadow_leaf_level);
+  const Addr slot = shadow + 8 * index;
+  const std::uint64_t old = host_.read64(slot);
+  const bool tracked = range_tracked(gpa_base, piece);
+  const bool writable = t.writable && (entries[leaf_level] & pte::kDirty) && !tracked;
+  std::uint64_t leaf = (config_.guest_base + gpa_base) | pte::kPresent | pte::kAccessed;
+  if (writable) leaf |= pte::kWritable | pte::kDirty;
+  if (t.user) leaf |= pte::kUser;
+  if (!t.executable) leaf |= pte::kExecuteDisable;
+  if (entries[leaf_level] & pte::kGlobal) leaf |= pte::kGlobal;
+  if (shadow_leaf_level > 1) leaf |= pte::kPageSize;
+  const bool dirty_fault = kind == AccessKind::Store && (old & pte::kPresent) &&
+                           (old & pte::kAddressMask) == (leaf & pte::kAddressMask) && !(old & pte::kWritable);
+  if (old & pte::kPresent) zap_entry(shadow, index);
+  host_.write64(slot, leaf);
+  add_leaf_ref(gpa_base, slot, canonical(va & ~(piece - 1)));
+  ShadowFaultOutcome out;
+  if (kind == AccessKind::Store && range_tracked(t.physical_address & ~(kPageSize4K - 1), kPageSize4K)) {
+    // A store to a page table the shadow follows: the hypervisor emulates it. The guest
+    // kernel model wrote the entry through its memory view, which already dropped the shadow
+    // entries it changes (guest_memory_written); this is the trap's timing.
+    ++writes_emulated;
+    out.resolution = ShadowFaultResolution::WriteEmulated;
+    out.host_address = config_.guest_base + t.physical_address;
+  } else if (dirty_fault) {
+    ++dirty_emulations;
+  } else {
+    ++hidden_faults;
+  }
+  finish("a hidden page fault");
+  return out;
+}
+
+void ShadowPageTables::invlpg(Addr guest_cr3, Addr va) {
+  Addr table = root_of(guest_cr3 & pte::kAddressMask);
+  Addr parent = 0;
+  unsigned parent_index = 0;
+  for (unsigned level = levels_; table; --level) {
+    const unsigned index = table_index(config_.format, va, level);
+    const std::uint64_t e = host_.read64(table + 8 * index);
+    if (!(e & pte::kPresent)) break;
+    if (level == 1 || (e & pte::kPageSize)) {
+      // A piece of a split guest large page: the whole split goes, as the guest's page does.
+      if (parent && tables_.at(table).guest_page == kDirect) zap_entry(parent, parent_index);
+      else zap_entry(table, index);
+      ++invlpg_zaps;
+      break;
+    }
+    parent = table;
+    parent_index = index;
+    table = e & pte::kAddressMask;
+  }
+  finish("INVLPG");
+}
+
+void ShadowPageTables::guest_memory_written(Addr gpa, Addr bytes) {
+  if (bytes == 0) return;
+  for (Addr page = gpa >> kPageShift4K; page <= (gpa + bytes - 1) >> kPageShift4K; ++page) {
+    const auto it = derived_.find(page);
+    if (it == derived_.end()) continue;
+    ++guest_writes_seen;
+    const Addr from = std::max(gpa, page << kPageShift4K) - (page << kPageShift4K);
+    const Addr to = std::min(gpa + bytes, (page + 1) << kPageShift4K) - (page << kPageShift4K);
+    const std::vector<Addr> shadows = it->second;  // zapping may untrack tables of this page
+    for (const Addr table : shadows) {
+      if (!tables_.count(table)) continue;
+      for (Addr index = from / 8; index < (to + 7) / 8; ++index) zap_entry(table, static_cast<unsigned>(index));
+    }
+  }
+  finish("a guest page-table write");
+}
+
+MemoryView ShadowPageTables::guest_view() {
+  MemoryView view = MemoryView::of(host_, config_.guest_base);
+  MemoryView plain = view;
+  view.write = [this, plain](Addr gpa, std::uint64_t v, unsigned bytes) {
+    plain.write(gpa, v, bytes);
+    guest_memory_written(gpa, bytes);
+  };
+  view.copy_frames = [this, plain](Addr to, Addr from) {
+    plain.copy_frames(to, from);
+    guest_memory_written(to, kPageSize4K);
+  };
+  view.zero_frames = [this, plain](Addr frame) {
+    plain.zero_frames(frame);
+    guest_memory_written(frame, kPageSize4K);
+  };
+  return view;
+}
+
+void ShadowPageTables::finish(const char* where) {
+  if (flush_pending_) {
+    flush_pending_ = false;
+    if (flush_all_) flush_all_();
+  }
+  if (!checking_) return;
+  ++checks;
+  const std::vector<std::string> problems = check();
+  if (!problems.empty())
+    throw std::runtime_error(std::string("shadow paging: the shadow disagrees with the guest after ") + where + ": " +
+                             problems.front() + " (" + std::to_string(problems.size()) + " disagreements)");
+}
+
+std::vector<std::string> ShadowPageTables::check() const {
+  std::vector<std::string> problems;
+  for (const Root& r : roots_) check_table(r.guest_cr3, r.table, problems);
+  return problems;
+}
+
+void ShadowPageTables::check_table(Addr guest_cr3, Addr table, std::vector<std::string>& problems) const {
+  const auto found = tables_.find(table);
+  if (found == tables_.end()) {
+    problems.push_back("a link to " + to_hex(table) + ", which is no shadow table");
+    return;
+  }
+  const Table& t = found->second;
+  const auto read = [this](Addr gpa, unsigned) { return gpa + 8 <= config_.guest_bytes ? read_guest(gpa) : 0; };
+  for (unsigned i = 0; i < kEntries; ++i) {
+    const std::uint64_t e = host_.read64(table + 8 * i);
+    if (!(e & pte::kPresent)) continue;
+    const Addr va = canonical(t.va_base + (Addr{i} << index_shift(config_.format, t.level)));
+    const bool leaf = t.level == 1 || (e & pte::kPageSize);
+    if (!leaf) {
+      const auto child = tables_.find(e & pte::kAddressMask);
+      if (child == tables_.end() || child->second.level != t.level - 1) {
+        problems.push_back("level-" + std::to_string(t.level) + " link for " + to_hex(va) + " to no table of the level below");
+        continue;
+      }
+      if (t.guest_page != kDirect) {
+        const std::uint64_t g = read_guest((t.guest_page << kPageShift4K) + 8 * i);
+        const bool guest_large = t.level <= 3 && (g & pte::kPageSize);
+        const Addr expected = !(g & pte::kPresent) ? ~Addr{1} : guest_large ? kDirect : (g & pte::kAddressMask) >> kPageShift4K;
+        if (child->second.guest_page != expected)
+          problems.push_back("level-" + std::to_string(t.level) + " link for " + to_hex(va) +
+                             " does not follow the guest's entry " + to_hex(g));
+      } else if (child->second.guest_page != kDirect) {
+        problems.push_back("a split of a guest large page links to a guest table at " + to_hex(va));
+      }
+      check_table(guest_cr3, e & pte::kAddressMask, problems);
+      continue;
+    }
+    PagingControls c = guest_controls_;
+    c.cr3 = guest_cr3;
+    const Translation g = reference_translate(read, c, va, AccessKind::Load, false);
+    const Addr piece = Addr{1} << index_shift(config_.format, t.level);
+    if (g.fault) {
+      problems.push_back("shadow maps " + to_hex(va) + ", the guest does not");
+      continue;
+    }
+    const Addr gpa = g.physical_address & ~(piece - 1);
+    if ((e & pte::kAddressMask) != config_.guest_base + gpa)
+      problems.push_back("shadow maps " + to_hex(va) + " to " + to_hex(e & pte::kAddressMask) + ", the guest to gpa " +
+                         to_hex(gpa));
+    if ((e & pte::kWritable) && (!g.writable || !g.dirty || range_tracked(gpa, piece)))
+      problems.push_back("shadow lets " + to_hex(va) + " be written without a fault");
+    if ((e & pte::kUser) && !g.user) problems.push_back("shadow gives user access to " + to_hex(va));
+    if (!(e & pte::kExecuteDisable) && !g.executable) problems.push_back("shadow lets " + to_hex(va) + " execute");
+  }
+}
+
+}  // namespace virtsim

@@ -1,0 +1,253 @@
+#include "virtsim/mmu/shadow_tables.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace virtsim {
+namespace {
+
+constexpr Addr kGuestBase = Addr{256} << 20;  // guest-physical 0 in host memory
+constexpr Addr kGuestBytes = Addr{64} << 20;
+
+struct ShadowTest : ::testing::Test {
+  explicit ShadowTest(Addr host_page = kPageSize4K, unsigned roots = 4)
+      : shadow({nullptr, &stats, "shadow"}, host, host_frames, {TableFormat::Level4, kGuestBase, kGuestBytes, host_page, roots}) {
+    shadow.set_flushes([this](Addr va) { flushed_pages.push_back(va); }, [this] { ++full_flushes; });
+    shadow.set_checking(true);
+  }
+  PhysicalMemory host{Addr{1} << 30};
+  FrameAllocator host_frames{Addr{1} << 20, kGuestBase};  // the hypervisor's frames, below the guest
+  FrameAllocator guest_frames{Addr{1} << 20, kGuestBytes};
+  StatRegistry stats;
+  ShadowPageTables shadow;
+  PageTableBuilder guest{shadow.guest_view(), guest_frames, TableFormat::Level4};
+  Addr root = guest.new_root();
+  std::vector<Addr> flushed_pages;
+  unsigned full_flushes = 0;
+
+  PagingControls controls(Addr cr3) const {
+    PagingControls c;
+    c.cr3 = cr3;
+    return c;
+  }
+  Translation guest_walk(Addr cr3, Addr va, AccessKind kind, bool user) const {
+    return reference_translate([this](Addr gpa, unsigned) { return host.read64(kGuestBase + gpa); }, controls(cr3), va,
+                               kind, user);
+  }
+  // What the hardware does with the shadow root loaded: a 1-D walk of the shadow tables.
+  Translation shadow_walk(Addr shadow_root, Addr va, AccessKind kind, bool user) const {
+    return reference_translate([this](Addr a, unsigned) { return host.read64(a); }, controls(shadow_root), va, kind, user);
+  }
+  // One access as the vCPU makes it: walk, let the hypervisor resolve faults, walk again.
+  // Returns the host-physical address reached, or nullopt for a fault reflected to the guest.
+  std::optional<Addr> access(Addr cr3, Addr va, AccessKind kind, bool user, ShadowFaultOutcome* last = nullptr) {
+    const Addr shadow_root = shadow.load_cr3(0, cr3);
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      const Translation t = shadow_walk(shadow_root, va, kind, user);
+      if (!t.fault) return t.physical_address;
+      const ShadowFaultOutcome o = shadow.page_fault(controls(cr3), va, kind, user);
+      if (last) *last = o;
+      if (o.resolution == ShadowFaultResolution::GuestFault) return std::nullopt;
+      if (o.resolution == ShadowFaultResolution::WriteEmulated) return o.host_address;
+    }
+    ADD_FAILURE() << "no progress on " << to_hex(va);
+    return std::nullopt;
+  }
+};
+
+TEST_F(ShadowTest, AHiddenFaultFillsTheShadowAndSetsTheGuestsAccessedFlag) {
+  guest.map(root, 0x400000, 0x200000, kPageSize4K);
+  EXPECT_EQ(access(root, 0x400123, AccessKind::Load, true), kGuestBase + 0x200123);
+  EXPECT_EQ(shadow.hidden_faults.count(), 1u);
+  const auto leaf = guest.lookup(root, 0x400000);
+  ASSERT_TRUE(leaf);
+  EXPECT_TRUE(leaf->entry & pte::kAccessed);
+  EXPECT_FALSE(leaf->entry & pte::kDirty);
+  // Shadowed read-only while D is clear: the first store faults once and sets D.
+  EXPECT_TRUE(shadow_walk(shadow.cached_root(root), 0x400000, AccessKind::Store, true).fault);
+  EXPECT_EQ(access(root, 0x400008, AccessKind::Store, true), kGuestBase + 0x200008);
+  EXPECT_EQ(shadow.dirty_emulations.count(), 1u);
+  EXPECT_TRUE(guest.lookup(root, 0x400000)->entry & pte::kDirty);
+  EXPECT_FALSE(shadow_walk(shadow.cached_root(root), 0x400000, AccessKind::Store, true).fault);
+  // Nothing more to fault on.
+  EXPECT_EQ(access(root, 0x400010, AccessKind::Store, true), kGuestBase + 0x200010);
+  EXPECT_EQ(shadow.hidden_faults.count() + shadow.dirty_emulations.count(), 2u);
+}
+
+TEST_F(ShadowTest, ATrueGuestFaultIsReflectedWithTheGuestsErrorCode) {
+  guest.map(root, 0x400000, 0x200000, kPageSize4K, {false, true, true, false});
+  ShadowFaultOutcome o;
+  EXPECT_FALSE(access(root, 0x900000, AccessKind::Load, true, &o));
+  EXPECT_EQ(o.resolution, ShadowFaultResolution::GuestFault);
+  EXPECT_EQ(o.guest_error_code, guest_walk(root, 0x900000, AccessKind::Load, true).error_code);
+  EXPECT_FALSE(access(root, 0x400000, AccessKind::Store, true, &o));  // read-only in the guest
+  EXPECT_EQ(o.guest_error_code, guest_walk(root, 0x400000, AccessKind::Store, true).error_code);
+  EXPECT_EQ(o.guest_error_code, pf::kPresent | pf::kWrite | pf::kUser);
+  EXPECT_EQ(shadow.guest_faults.count(), 2u);
+}
+
+TEST_F(ShadowTest, AGuestEntryWriteDropsTheShadowEntryItStoodFor) {
+  guest.map(root, 0x400000, 0x200000, kPageSize4K);
+  ASSERT_EQ(access(root, 0x400000, AccessKind::Load, true), kGuestBase + 0x200000);
+  guest.map(root, 0x400000, 0x300000, kPageSize4K);  // remapped, as after copy-on-write
+  EXPECT_TRUE(shadow_walk(shadow.cached_root(root), 0x400000, AccessKind::Load, true).fault);
+  EXPECT_GE(shadow.entries_zapped.count(), 1u);
+  EXPECT_EQ(access(root, 0x400000, AccessKind::Load, true), kGuestBase + 0x300000);
+  guest.unmap(root, 0x400000);
+  EXPECT_FALSE(access(root, 0x400000, AccessKind::Load, true));
+}
+
+TEST_F(ShadowTest, GuestPageTablesAreWriteProtectedAndTheirStoresEmulated) {
+  guest.map(root, 0x400000, 0x200000, kPageSize4K);
+  const Addr table = guest.lookup(root, 0x400000)->slot & ~Addr{0xfff};  // the guest's L1 table
+  const Addr window = 0x10000000;                                        // where its kernel sees it
+  guest.map(root, window, table, kPageSize4K, {true, false, false, false});
+  ASSERT_TRUE(access(root, 0x400000, AccessKind::Load, true));  // the shadow now follows that table
+  ASSERT_TRUE(shadow.write_tracked(table));
+  ShadowFaultOutcome o;
+  EXPECT_EQ(access(root, window + 8, AccessKind::Store, false, &o), kGuestBase + table + 8);
+  EXPECT_EQ(o.resolution, ShadowFaultResolution::WriteEmulated);
+  EXPECT_EQ(shadow.writes_emulated.count(), 1u);
+  EXPECT_EQ(access(root, window + 16, AccessKind::Load, false), kGuestBase + table + 16);  // loads need no trap
+  EXPECT_EQ(shadow.writes_emulated.count(), 1u);
+}
+
+TEST_F(ShadowTest, APageThatBecomesATableLosesItsWritableShadowMappings) {
+  // A second address space whose L1 table sits in a page the first one maps writable.
+  guest.map(root, 0x400000, 0x200000, kPageSize4K);
+  const Addr other = guest.new_root();
+  guest.map(other, 0x400000, 0x210000, kPageSize4K);
+  const Addr other_table = guest.lookup(other, 0x400000)->slot & ~Addr{0xfff};
+  guest.map(root, 0x20000000, other_table, kPageSize4K, {true, false, false, false});
+  ASSERT_EQ(access(root, 0x20000000, AccessKind::Store, false), kGuestBase + other_table);
+  EXPECT_FALSE(shadow.write_tracked(other_table));
+  EXPECT_EQ(access(other, 0x400000, AccessKind::Load, true), kGuestBase + 0x210000);  // now the shadow follows it
+  EXPECT_TRUE(shadow.write_tracked(other_table));
+  EXPECT_EQ(shadow.write_protects.count(), 1u);
+  EXPECT_EQ(flushed_pages, std::vector<Addr>{0x20000000});
+  ShadowFaultOutcome o;
+  EXPECT_TRUE(access(root, 0x20000000, AccessKind::Store, false, &o));
+  EXPECT_EQ(o.resolution, ShadowFaultResolution::WriteEmulated);
+}
+
+TEST_F(ShadowTest, RootsAreCachedPerGuestCr3AndLoadedOnesAreNeverEvicted) {
+  std::vector<Addr> roots{root};
+  for (int i = 0; i < 5; ++i) roots.push_back(guest.new_root());
+  const Addr first = shadow.load_cr3(1, roots[0]);  // vCPU 1 keeps this one loaded
+  for (std::size_t i = 1; i < roots.size(); ++i) shadow.load_cr3(0, roots[i]);
+  EXPECT_EQ(shadow.cached_root(roots[0]), first);
+  EXPECT_EQ(shadow.cached_root(roots[1]), 0u);  // the least recent of the others went
+  EXPECT_EQ(shadow.roots_evicted.count(), 2u);
+  EXPECT_EQ(shadow.root_misses.count(), 6u);
+  EXPECT_EQ(shadow.load_cr3(0, roots[5]), shadow.cached_root(roots[5]));
+  EXPECT_EQ(shadow.root_hits.count(), 1u);
+}
+
+TEST_F(ShadowTest, InvlpgDropsTheLeafOfItsAddress) {
+  guest.map(root, 0x400000, 0x200000, kPageSize4K);
+  ASSERT_TRUE(access(root, 0x400000, AccessKind::Load, true));
+  shadow.invlpg(root, 0x400000);
+  EXPECT_EQ(shadow.invlpg_zaps.count(), 1u);
+  EXPECT_TRUE(shadow_walk(shadow.cached_root(root), 0x400000, AccessKind::Load, true).fault);
+}
+
+TEST_F(ShadowTest, AGuestLargePageIsSplitIntoHostPages) {
+  guest.map(root, 0x40000000, 0x1000000, kPageSize2M);
+  EXPECT_EQ(access(root, 0x40123456, AccessKind::Load, true), kGuestBase + 0x1123456);
+  EXPECT_EQ(shadow.large_page_splits.count(), 1u);
+  EXPECT_EQ(access(root, 0x40000000, AccessKind::Load, true), kGuestBase + 0x1000000);
+  EXPECT_EQ(shadow.hidden_faults.count(), 2u);  // one per 4 KiB piece touched
+  const Addr shadow_root = shadow.cached_root(root);
+  EXPECT_FALSE(shadow_walk(shadow_root, 0x40000000, AccessKind::Load, true).fault);
+  shadow.invlpg(root, 0x40000000);  // the guest's whole large page goes
+  EXPECT_TRUE(shadow_walk(shadow_root, 0x40123000, AccessKind::Load, true).fault);
+}
+
+struct ShadowLargeHostPages : ShadowTest {
+  ShadowLargeHostPages() : ShadowTest(kPageSize2M) {}
+};
+
+TEST_F(ShadowLargeHostPages, AGuestLargePageIsOneShadowLeafUnlessItHoldsAPageTable) {
+  guest.map(root, 0x40000000, 0x1000000, kPageSize2M);
+  EXPECT_EQ(access(root, 0x40123456, AccessKind::Load, true), kGuestBase + 0x1123456);
+  EXPECT_EQ(access(root, 0x40000000, AccessKind::Load, true), kGuestBase + 0x1000000);
+  EXPECT_EQ(shadow.hidden_faults.count(), 1u);
+  EXPECT_EQ(shadow.large_page_splits.count(), 0u);
+  // A guest page table inside that 2 MiB: the large shadow leaf goes, and the pieces come back
+  // at 4 KiB with the table's page read-only.
+  const Addr other = guest.new_root();
+  guest.map(other, 0x1000000 + 0x5000, 0x300000, kPageSize4K);
+  const Addr table = guest.lookup(other, 0x1005000)->slot & ~Addr{0xfff};
+  ASSERT_LT(table, Addr{0x200000});  // below the large page: move one into it by hand
+  // Place the other space's L1 table in the large page: copy and relink it.
+  const Addr moved = 0x1000000 + 0x7000;
+  for (Addr off = 0; off < 0x1000; off += 8) host.write64(kGuestBase + moved + off, host.read64(kGuestBase + table + off));
+  ASSERT_TRUE(guest.set_raw_entry(other, 0x1005000, 2, moved | pte::kPresent | pte::kWritable | pte::kUser));
+  EXPECT_EQ(access(other, 0x1005000, AccessKind::Load, true), kGuestBase + 0x300000);
+  EXPECT_TRUE(shadow.write_tracked(moved));
+  EXPECT_TRUE(shadow_walk(shadow.cached_root(root), 0x40000000, AccessKind::Load, true).fault);
+  ShadowFaultOutcome o;
+  EXPECT_EQ(access(root, 0x40007010, AccessKind::Store, true, &o), kGuestBase + moved + 0x10);
+  EXPECT_EQ(o.resolution, ShadowFaultResolution::WriteEmulated);
+  EXPECT_EQ(access(root, 0x40008000, AccessKind::Store, true), kGuestBase + 0x1008000);
+}
+
+TEST_F(ShadowTest, TheCheckerFindsAShadowLeafWithMoreRightsThanTheGuest) {
+  guest.map(root, 0x400000, 0x200000, kPageSize4K, {false, true, true, false});
+  ASSERT_TRUE(access(root, 0x400000, AccessKind::Load, true));
+  EXPECT_TRUE(shadow.check().empty());
+  // Corrupt the shadow leaf behind the hypervisor's back.
+  Addr table = shadow.cached_root(root);
+  for (unsigned level = 4; level > 1; --level) table = host.read64(table + 8 * table_index(0x400000, level)) & pte::kAddressMask;
+  const Addr slot = table + 8 * table_index(0x400000, 1);
+  host.write64(slot, host.read64(slot) | pte::kWritable);
+  const auto problems = shadow.check();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems.front().find("written without a fault"), std::string::npos);
+  EXPECT_THROW(shadow.load_cr3(0, root), std::runtime_error);  // checking is on
+}
+
+// Random guest activity: maps, remaps, protections, unmaps, INVLPGs and switches between
+// address spaces, with accesses of every kind. The shadow must give exactly the guest's
+// translation (or the guest's fault) every time, and the checker runs after every step.
+TEST_F(ShadowTest, RandomGuestActivityAlwaysTranslatesAsTheGuestsTables) {
+  std::mt19937_64 rng(7);
+  std::vector<Addr> spaces{root, guest.new_root(), guest.new_root()};
+  const auto pick = [&](Addr n) { return static_cast<Addr>(rng() % n); };
+  unsigned translated = 0, faults = 0;
+  for (int step = 0; step < 4000; ++step) {
+    const Addr cr3 = spaces[pick(spaces.size())];
+    const Addr va = 0x400000 + pick(64) * kPageSize4K + (pick(2) ? 0x40000000 : 0) + pick(512) * 8;
+    switch (pick(8)) {
+      case 0:
+        guest.map(cr3, va & ~Addr{0xfff}, 0x100000 + pick(4096) * kPageSize4K, kPageSize4K,
+                  {pick(3) != 0, pick(4) != 0, true, false});
+        break;
+      case 1: guest.unmap(cr3, va & ~Addr{0xfff}); break;
+      case 2: guest.protect(cr3, va & ~Addr{0xfff}, {pick(2) != 0, true, true, false}); break;
+      case 3: shadow.invlpg(cr3, va); break;
+      default: {
+        const auto kind = static_cast<AccessKind>(pick(3));
+        const bool user = pick(4) != 0;
+        const Translation expected = guest_walk(cr3, va, kind, user);
+        const auto got = access(cr3, va, kind, user);
+        if (expected.fault) {
+          EXPECT_FALSE(got) << "step " << step;
+          ++faults;
+        } else {
+          ASSERT_TRUE(got) << "step " << step;
+          EXPECT_EQ(*got, kGuestBase + expected.physical_address) << "step " << step;
+          ++translated;
+        }
+      }
+    }
+  }
+  EXPECT_GT(translated, 300u);
+  EXPECT_GT(faults, 100u);
+  EXPECT_GT(shadow.entries_zapped.count(), 100u);
+  EXPECT_GT(shadow.checks.count(), 2000u);
+}
+
+}  // namespace
+}  // namespace virtsim

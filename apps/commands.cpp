@@ -2,10 +2,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <thread>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <systemc>
@@ -36,7 +40,13 @@ const std::vector<std::string> kCanonicalMetrics = {
     "exits.cycles",     "walk.count",      "walk.refs",        "walk.refs_per_walk", "walk.cycles_per_walk",
     "tlb.l1d.accesses", "tlb.l1d.misses",  "tlb.l1d.miss_rate", "tlb.l1d.mpki",     "tlb.stlb.accesses",
     "tlb.stlb.misses",  "walk.two_dimensional", "walk.pwc_hit_rate", "walk.nested_tlb_hit_rate", "cache.llc.misses",
-    "mem.accesses"};
+    "mem.accesses",     "exits.per_kilo_instruction"};
+
+// What a comparison of memory virtualizations shows, run beside run.
+const std::vector<std::string> kComparedMetrics = {
+    "sim.instructions", "sim.cycles",          "sim.ipc",           "exits.total", "exits.per_kilo_instruction",
+    "exits.cycles",     "walk.count",          "walk.refs_per_walk", "walk.cycles_per_walk", "tlb.l1d.mpki",
+    "tlb.stlb.misses",  "walk.two_dimensional", "cache.llc.misses"};
 
 std::vector<std::string> preset_dirs() {
   std::vector<std::string> dirs;
@@ -51,6 +61,8 @@ struct LoadedConfig {
   StatRegistry stats;
   ConfigSources sources;
   std::string name;  // for the default output file name
+  // The experiment's own parameter: the memory virtualizations to compare.
+  std::optional<Param<std::string>> compare;
 };
 
 void load(const ConfigOptions& options, LoadedConfig& loaded) {
@@ -67,6 +79,45 @@ void load(const ConfigOptions& options, LoadedConfig& loaded) {
     apply_set_option(s, loaded.params);
     loaded.sources.text += s + "\n";
   }
+  loaded.compare.emplace(Scope{&loaded.params, nullptr, "experiment"}, "compare", "", "",
+                         "memory virtualizations to run the experiment under, each in its own process, into one "
+                         "result file with a run per mode: a comma-separated list of native, shadow and nested "
+                         "(empty: the configured one only)");
+}
+
+// The settings that make the configured experiment run under one memory virtualization:
+// native (no VT-x / AMD-V), shadow paging, or nested paging (EPT under VT-x, NPT under AMD-V;
+// the configured nested format and VT-x / AMD-V choice when the config names them).
+std::vector<std::string> mode_settings(const std::string& mode, const ParamRegistry& params) {
+  const auto text = [&params](const std::string& name, const std::string& otherwise) {
+    const auto v = params.configured_value(name);
+    return v && std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v) : otherwise;
+  };
+  const std::string virt = text("system.vmx.mode", "vmx") == "svm" ? "svm" : "vmx";
+  std::string nested = text("system.nested.paging", "none");
+  if (nested == "none") nested = virt == "svm" ? "npt4" : "ept4";
+  const auto set = [](const std::string& key, const std::string& value) { return key + "=\"" + value + "\""; };
+  if (mode == "native")
+    return {set("system.vmx.mode", "none"), "system.shadow.enabled=false", set("system.nested.paging", "none")};
+  if (mode == "shadow")
+    return {set("system.vmx.mode", virt), "system.shadow.enabled=true", set("system.nested.paging", "none")};
+  if (mode == "nested")
+    return {set("system.vmx.mode", virt), "system.shadow.enabled=false", set("system.nested.paging", nested)};
+  throw ConfigError("experiment.compare: \"" + mode + "\" is not a memory virtualization (expected native, shadow or nested)");
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char c : text + ",") {
+    if (c == ',') {
+      if (!item.empty()) out.push_back(item);
+      item.clear();
+    } else if (c != ' ') {
+      item += c;
+    }
+  }
+  return out;
 }
 
 // Elaborates the platform; every configured key must then have matched a parameter.
@@ -87,11 +138,10 @@ std::string format_number(double v) {
 
 }  // namespace
 
-int run_command(const RunOptions& options) {
-  LoadedConfig loaded;
-  load(options.config, loaded);
-  const std::string output = options.output.empty() ? "results/" + loaded.name + ".h5" : options.output;
-  if (options.output.empty()) std::filesystem::create_directories("results");
+namespace {
+
+// One simulation of the loaded experiment into `output`, as run `run_id`.
+int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& output, const std::string& run_id) {
   // Refuse a bad output path before spending time on the simulation.
   check_output_path(output, options.force);
   auto system = elaborate(loaded);
@@ -143,7 +193,8 @@ int run_command(const RunOptions& options) {
     run.status = "partial";
     run.error = failure;
   }
-  run.run_id = "run0000";
+  run.run_id = run_id;
+  run.memory_virtualization = system->memory_virtualization();
   run.config_text = loaded.sources.text;
   run.parameters_json = loaded.params.resolved_json();
   run.seed = system->seed;
@@ -182,6 +233,122 @@ int run_command(const RunOptions& options) {
     std::printf("\nresults: %s\n", std::filesystem::absolute(output).lexically_normal().c_str());
   }
   return 0;
+}
+
+// The experiment under each memory virtualization of `modes`, one child process per mode
+// (SystemC elaborates once per process), as many at a time as there are cores; the runs are
+// then copied into `output`, one per mode, and compared in a table.
+int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const std::vector<std::string>& modes,
+                   const std::string& output) {
+  check_output_path(output, options.force);
+  std::vector<std::vector<std::string>> settings;
+  for (const auto& mode : modes) settings.push_back(mode_settings(mode, loaded.params));  // bad names fail here
+  const unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  if (!options.quiet)
+    std::fprintf(stderr, "comparing %zu memory virtualizations, %u at a time\n", modes.size(), jobs);
+  std::vector<std::string> parts(modes.size());
+  std::map<pid_t, std::size_t> running;
+  std::vector<int> status(modes.size(), -1);
+  const auto start = std::chrono::steady_clock::now();
+  const auto reap_one = [&] {
+    int wstatus = 0;
+    const pid_t pid = ::wait(&wstatus);
+    if (pid < 0) return;
+    const std::size_t i = running.at(pid);
+    running.erase(pid);
+    status[i] = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    if (!options.quiet)
+      std::fprintf(stderr, "  %-8s %s after %.1f s\n", modes[i].c_str(), status[i] == 0 ? "done" : "FAILED",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  };
+  for (std::size_t i = 0; i < modes.size(); ++i) {
+    while (running.size() >= jobs) reap_one();
+    parts[i] = output + ".part-" + modes[i] + "-" + std::to_string(::getpid());
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw FileError(std::string("cannot start a simulation process: ") + std::strerror(errno));
+    if (pid == 0) {
+      int rc = 2;
+      try {
+        RunOptions child = options;
+        for (const auto& s : settings[i]) child.config.sets.push_back(s);
+        child.config.sets.push_back("experiment.compare=\"\"");
+        child.quiet = true;
+        child.force = true;
+        LoadedConfig child_loaded;
+        load(child.config, child_loaded);
+        child_loaded.name = loaded.name;
+        rc = run_one(child, child_loaded, parts[i], modes[i]);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "virtsim: %s: %s\n", modes[i].c_str(), e.what());
+      }
+      std::fflush(nullptr);
+      ::_exit(rc);
+    }
+    running[pid] = i;
+  }
+  while (!running.empty()) reap_one();
+
+  // Every run that left a file goes into the result, partial ones included.
+  ResultWriter writer(output, options.force);
+  bool all_ok = true;
+  for (std::size_t i = 0; i < modes.size(); ++i) {
+    all_ok = all_ok && status[i] == 0;
+    std::error_code ec;
+    if (!std::filesystem::exists(parts[i], ec)) continue;
+    writer.copy_run(parts[i], modes[i]);
+    std::filesystem::remove(parts[i], ec);
+  }
+  writer.commit();
+  const std::string where = std::filesystem::absolute(output).lexically_normal().string();
+  if (!all_ok) {
+    std::fprintf(stderr, "virtsim: a run of the comparison failed; the runs that finished are in %s\n", where.c_str());
+    return 1;
+  }
+  if (options.quiet) return 0;
+  const ResultSummary summary = read_result_summary(output);
+  std::printf("virtsim %s: %s, compared under %zu memory virtualizations\n\n", version(), loaded.name.c_str(),
+              summary.runs.size());
+  // In the order the experiment names the modes (the file lists its runs by name).
+  std::vector<RunSummary> runs;
+  for (const auto& mode : modes)
+    for (const auto& r : summary.runs)
+      if (r.run_id == mode) runs.push_back(r);
+  const RunSummary* base = nullptr;
+  for (const auto& r : runs)
+    if (r.memory_virtualization == "native") base = &r;
+  std::printf("  %-28s", "metric");
+  for (const auto& r : runs) std::printf(" %14s", r.run_id.c_str());
+  std::printf("\n");
+  const auto value = [](const RunSummary& r, const std::string& name) {
+    const auto it = r.metrics.find(name);
+    return it == r.metrics.end() ? 0.0 : it->second;
+  };
+  for (const auto& name : kComparedMetrics) {
+    std::printf("  %-28s", name.c_str());
+    for (const auto& r : runs) std::printf(" %14s", format_number(value(r, name)).c_str());
+    std::printf("\n");
+  }
+  if (base) {
+    std::printf("  %-28s", "slowdown vs native");
+    for (const auto& r : runs)
+      std::printf(" %13.3fx", value(*base, "sim.cycles") > 0 ? value(r, "sim.cycles") / value(*base, "sim.cycles") : 0.0);
+    std::printf("\n");
+  }
+  std::printf("\nresults: %s (a run per mode under /runs)\n", where.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int run_command(const RunOptions& options) {
+  LoadedConfig loaded;
+  load(options.config, loaded);
+  const std::string output = options.output.empty() ? "results/" + loaded.name + ".h5" : options.output;
+  if (options.output.empty()) std::filesystem::create_directories("results");
+  const std::vector<std::string> modes = split_list(loaded.compare->get());
+  if (!modes.empty()) return run_comparison(options, loaded, modes, output);
+  return run_one(options, loaded, output, "run0000");
 }
 
 int describe_command(const ConfigOptions& config, DescribeFormat format) {

@@ -36,6 +36,9 @@ struct System::CanonicalMetrics {
                 [this, &s] { return cycles.value() / (s.clock_ghz.get() * 1e9); }),
         exits_total(root, "exits.total", "exits", "VM exits of all vCPUs (0 when not virtualized)",
                     [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.exits.count(); }); }),
+        exits_per_kilo_instruction(root, "exits.per_kilo_instruction", "exits/kilo-instruction",
+                                   "VM exits per 1000 instructions retired",
+                                   [this] { return 1000.0 * ratio(exits_total.value(), instructions.value()); }),
         exits_cycles(root, "exits.cycles", "cycles", "cycles spent in VM exits and their handlers",
                      [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.exit_cycles.count(); }); }),
         walk_count(root, "walk.count", "walks", "page walks of all MMUs",
@@ -82,7 +85,7 @@ struct System::CanonicalMetrics {
   static double ratio(double a, double b) { return b != 0.0 ? a / b : 0.0; }
 
   Formula instructions, cycles, ipc, seconds;
-  Formula exits_total, exits_cycles;
+  Formula exits_total, exits_per_kilo_instruction, exits_cycles;
   Formula walk_count, walk_refs, refs_per_walk, cycles_per_walk;
   Formula l1d_accesses, l1d_misses, l1d_miss_rate, l1d_mpki;
   Formula mem_accesses;
@@ -106,8 +109,10 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                      "page size of the hypervisor's nested mappings of guest memory", {}, {"4k", "2m", "1g"}),
       nested_access_dirty(module_scope(context, *this).child("nested"), "access_dirty", false, "",
                      "EPTP bit 6: EPT accessed/dirty flags (guest-table accesses count as writes)"),
-      guest_memory_mib(module_scope(context, *this).child("nested"), "guest_memory_mib", 1024, "MiB",
-                     "guest-physical memory the hypervisor backs with host frames", Range{16, 1 << 20}),
+      VIRTSIM_MEMBER(guest_memory_mib, module_scope(context, *this), 1024, "MiB",
+                     "memory the guest OS runs in: guest-physical memory the hypervisor backs with host frames "
+                     "under shadow or nested paging, host memory from address 0 natively",
+                     Range{16, 1 << 20}),
       VIRTSIM_MEMBER(line_bytes, module_scope(context, *this), 64, "bytes", "cache line size of every cache",
                      Range{16, 512}),
       // Skylake-S L3 as tabulated by AnandTech ("The Intel Skylake-X Review", 2017): 2 MiB per
@@ -129,6 +134,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                  "trace file every vCPU runs (workload.kind = \"trace\"; see docs/trace-format.md)"),
       transition_parameters(module_scope(context, *this).child("vmx")),
       hypervisor_parameters(module_scope(context, *this).child("hypervisor")),
+      shadow_parameters(module_scope(context, *this).child("shadow")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
       graph_(make_standard_platform(cpus, transition_parameters.enabled())) {
@@ -140,43 +146,72 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // validate() guarantees exactly one memory; the standard graph has one kernel.
   memory_ = std::make_unique<MemoryModule>(graph_.components_of_type("memory").front()->name.c_str(), context,
                                            *clock_);
-  frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, memory_->memory().size());
+  // The guest OS runs in guest_memory_mib of memory in every mode, so a run's guest-physical
+  // layout (and with it the guest's page tables) is the same natively, under shadow paging and
+  // under nested paging. Natively that memory is host memory from address 0, and host-side
+  // structures (the VT-x / AMD-V units' data) come from above it; virtualized, the hypervisor
+  // backs it with one host region and maps it in its nested or shadow tables.
+  const bool nested = nested_paging.get() != "none";
+  const bool shadow = shadow_parameters.enabled;
+  const Addr guest_bytes = Addr{guest_memory_mib.get()} << 20;
+  if (guest_bytes + (Addr{64} << 20) > memory_->memory().size())
+    throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) +
+                      " MiB does not fit in the host's memory (system.memory.size_mib = " +
+                      std::to_string(memory_->memory().size() >> 20) + ") with 64 MiB to spare for the hypervisor");
+  if (shadow && nested)
+    throw ConfigError(shadow_parameters.enabled.name() + " = true and " + nested_paging.name() + " = \"" +
+                      nested_paging.get() + "\": a guest runs under shadow or nested paging, not both");
+  if (shadow && !transition_parameters.enabled())
+    throw ConfigError(shadow_parameters.enabled.name() + " = true needs " + transition_parameters.mode.name() +
+                      " = \"vmx\" or \"svm\": shadow paging traps through VM exits");
+  frames_ = std::make_unique<FrameAllocator>(nested || shadow ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
+  guest_frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes);
   MemoryView guest_view = MemoryView::of(memory_->memory());
-  FrameAllocator* guest_frames = frames_.get();
-  if (nested_paging.get() != "none") {
-    // The hypervisor backs all of guest-physical memory up front with one contiguous host
-    // region and maps it in its nested tables with the configured page size.
+  const Addr shadow_host_page = page_bytes_of(shadow_parameters.host_page_size);
+  if (nested) {
+    // The nested tables map guest-physical memory with the configured page size.
     const bool ept = nested_paging.get().rfind("ept", 0) == 0;
     const bool five = nested_paging.get().back() == '5';
     nested_controls_.format = ept ? (five ? TableFormat::Ept5 : TableFormat::Ept4)
                                   : (five ? TableFormat::Level5 : TableFormat::Level4);
     nested_controls_.access_dirty = ept && nested_access_dirty;
-    const Addr guest_bytes = Addr{guest_memory_mib.get()} << 20;
     const Addr page = page_bytes_of(nested_page_size);
     if (guest_bytes % page != 0)
       throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) +
                         " is not a multiple of " + nested_page_size.name() + " = \"" + nested_page_size.get() + "\"");
-    if (guest_bytes + (Addr{64} << 20) > memory_->memory().size())
-      throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) +
-                        " MiB does not fit in the host's memory (system.memory.size_mib = " +
-                        std::to_string(memory_->memory().size() >> 20) + ") with room for the nested tables");
     nested_tables_ = std::make_unique<PageTableBuilder>(memory_->memory(), *frames_, nested_controls_.format);
     nested_controls_.root = nested_tables_->new_root();
     guest_backing_ = frames_->allocate(guest_bytes / kPageSize4K, page);
     for (Addr gpa = 0; gpa < guest_bytes; gpa += page)
       nested_tables_->map(nested_controls_.root, gpa, guest_backing_ + gpa, page);
-    PhysicalMemory& host = memory_->memory();
-    const Addr base = guest_backing_;
     // Guest-physical address gpa lives at host-physical base + gpa (the mapping just built).
-    guest_view = MemoryView::of(host, base);
-    guest_frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes);
-    guest_frames = guest_frames_.get();
+    guest_view = MemoryView::of(memory_->memory(), guest_backing_);
+  } else if (shadow) {
+    guest_backing_ = frames_->allocate(guest_bytes / kPageSize4K, shadow_host_page);
+    // Every guest write reaches the shadow tables: the traps of write-protected guest tables.
+    guest_view = ShadowPageTables::watched(MemoryView::of(memory_->memory(), guest_backing_), [this](Addr gpa, Addr bytes) {
+      if (shadow_) shadow_->guest_memory_written(gpa, bytes);
+    });
   }
+  FrameAllocator* guest_frames = guest_frames_.get();
   for (const auto* node : graph_.components_of_type("vcpu"))
     vcpus_.push_back(std::make_unique<Vcpu>(node->name.c_str(), context, *clock_));
   // CR4.PCIDE is the vCPUs' parameter; the kernel hands out PCIDs when it is on.
   kernel_ = std::make_unique<GuestKernel>(graph_.components_of_type("kernel").front()->name.c_str(), context,
                                           std::move(guest_view), *guest_frames, vcpus_.front()->pcide.get());
+  if (shadow) {
+    const TableFormat format = kernel_->os.format();
+    if (format != TableFormat::Level4 && format != TableFormat::Level5)
+      throw ConfigError(shadow_parameters.enabled.name() + " = true needs 4- or 5-level guest paging (" +
+                        kernel_->parameters.paging.name() + " = \"" + kernel_->parameters.paging.get() + "\")");
+    const ShadowConfig config{format, guest_backing_, guest_bytes, shadow_host_page,
+                              shadow_parameters.root_cache};
+    shadow_ = std::make_unique<ShadowPageTables>(module_scope(context, *this).child("shadow"), memory_->memory(),
+                                                 *frames_, config);
+    shadow_->set_checking(shadow_parameters.check);
+    shadow_->set_flushes([this](Addr va) { for (auto& c : vcpus_) c->flush_translation(va); },
+                         [this] { for (auto& c : vcpus_) c->flush_translations(); });
+  }
   for (const auto* node : graph_.components_of_type("mmu"))
     mmus_.push_back(std::make_unique<MmuModule>(node->name.c_str(), context, *clock_));
   llc_ = std::make_unique<Cache>(module_scope(context, *this).child("llc"), llc_parameters.config(line_bytes, seed + 77));
@@ -186,7 +221,8 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   std::uint16_t vpid = 0;
   for (const auto* node : graph_.components_of_type("virt"))
     virts_.push_back(std::make_unique<VirtualizationUnit>(node->name.c_str(), context, *clock_,
-                                                          transition_parameters, hypervisor_parameters, ++vpid));
+                                                          transition_parameters, hypervisor_parameters, ++vpid,
+                                                          shadow));
   // Each vCPU's hypervisor data (64 KiB) in host memory, for the exit handlers' loads.
   for (auto& v : virts_) v->set_hypervisor_memory(frames_->allocate(16), 16 * kPageSize4K);
   auto find_virt = [&](const std::string& n) -> VirtualizationUnit& {
@@ -283,6 +319,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     }
     vcpus_[i]->set_cpu_id(static_cast<unsigned>(i));
     vcpus_[i]->set_paging(os.add_cpu(*sources_.back(), generator_parameters.threads));
+    if (shadow_) vcpus_[i]->set_shadow_paging(shadow_.get());
     vcpus_[i]->set_workload(&os.events(static_cast<unsigned>(i)));
     vcpus_[i]->set_cr3_load_action([&os](PagingControls& c) { os.load_cr3(c); });
     if (nested_paging.get() != "none") vcpus_[i]->set_nested_paging(nested_controls_, 1);
@@ -303,6 +340,10 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
 }
 
 System::~System() = default;
+
+std::string System::memory_virtualization() const {
+  return shadow_ ? "shadow" : nested_paging.get() != "none" ? "nested" : "native";
+}
 
 Cycles System::elapsed_cycles() const {
   Cycles most = 0;

@@ -72,6 +72,9 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
                      "anonymous memory is faulted in as 2 MiB pages (4 MiB with 32bit paging) where an aligned huge "
                      "page fits in the area"),
       VIRTSIM_MEMBER(zero_pages, scope, true, "", "a page faulted in is zeroed with stores through the direct map"),
+      VIRTSIM_MEMBER(state_digest, scope, false, "",
+                     "report kernel.state_digest: a hash of every live address space's leaf entries (A/D flags "
+                     "included) and user pages, equal across native, shadow and nested paging for the same run"),
       VIRTSIM_MEMBER(memory_references, scope, true, "",
                      "the kernel's work loads and stores through the direct map (its stack, per-CPU data, page-table "
                      "entries, pages it zeroes or copies); off, kernel work is instructions only"),
@@ -217,6 +220,8 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       VIRTSIM_MEMBER(frames_freed, scope, "frames", "4 KiB frames given back to the allocator"),
       VIRTSIM_MEMBER(frames_in_use, scope, "frames", "guest-physical frames held by processes, page tables and the kernel",
                      [this] { return static_cast<double>(frames_.bytes_allocated() / kPageSize4K); }),
+      VIRTSIM_MEMBER(state_digest, scope, "", "system.kernel.state_digest: the guest's final state hash (52 bits; 0 when off)",
+                     [this] { return p_.state_digest ? static_cast<double>(digest() & ((std::uint64_t{1} << 52) - 1)) : 0.0; }),
       p_(parameters),
       memory_(std::move(memory)),
       frames_(frames),
@@ -283,6 +288,24 @@ std::uint64_t GuestOs::memory_references() const {
   std::uint64_t n = kernel_references_issued_;
   for (const auto& c : cpus_) n += c->source->memory_references();
   return n;
+}
+
+std::uint64_t GuestOs::digest() const {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  const auto mix = [&h](std::uint64_t v) {
+    h = (h ^ v) * 0x100000001b3ull;
+    h ^= h >> 29;
+  };
+  for (const auto& [pid, root] : address_spaces()) {
+    mix(pid);
+    builder_.for_each_leaf(root, 0, ~Addr{0}, [&](const PageTableBuilder::Leaf& l) {
+      mix(l.va);
+      mix(l.entry);
+      if (l.va < layout_.user_end)
+        for (Addr off = 0; off < l.page_size; off += 8) mix(memory_.read(l.pa + off, 8));
+    });
+  }
+  return h;
 }
 
 std::vector<std::pair<std::uint32_t, Addr>> GuestOs::address_spaces() const {

@@ -88,6 +88,11 @@ bool ParamRegistry::has_value(const std::string& key) const {
                      [&](const Configured& c) { return c.key == key; });
 }
 
+std::optional<ParamValue> ParamRegistry::configured_value(const std::string& name) const {
+  if (const Configured* c = match(name)) return c->value;
+  return std::nullopt;
+}
+
 const ParamRegistry::Configured* ParamRegistry::match(const std::string& name) const {
   for (auto it = configured_.rbegin(); it != configured_.rend(); ++it)
     if (key_matches(it->key, name)) return &*it;

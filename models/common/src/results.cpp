@@ -184,6 +184,7 @@ void ResultWriter::write_run(const RunRecord& run) {
     string_attribute(group, "parameters", run.parameters_json);
     number_attribute(group, "seed", H5::PredType::NATIVE_UINT64, run.seed);
     string_attribute(group, "status", run.status);
+    string_attribute(group, "memory_virtualization", run.memory_virtualization);
     if (!run.error.empty()) string_attribute(group, "error", run.error);
     number_attribute(group, "wall_seconds", H5::PredType::NATIVE_DOUBLE, run.wall_seconds);
     number_attribute(group, "simulated_seconds", H5::PredType::NATIVE_DOUBLE, run.simulated_seconds);
@@ -269,6 +270,19 @@ void ResultWriter::write_run(const RunRecord& run) {
   }
 }
 
+void ResultWriter::copy_run(const std::string& from_path, const std::string& run_id) {
+  if (!impl_ || committed_) throw std::logic_error("ResultWriter::copy_run after commit");
+  try {
+    H5::H5File from(from_path, H5F_ACC_RDONLY);
+    const std::string source = "/runs/" + run_id;
+    if (!from.nameExists(source)) throw FileError(from_path + ": no run '" + run_id + "'");
+    if (H5Ocopy(from.getId(), source.c_str(), impl_->runs.getId(), run_id.c_str(), H5P_DEFAULT, H5P_DEFAULT) < 0)
+      throw FileError(from_path + ": cannot copy run '" + run_id + "' into " + temp_path_);
+  } catch (const H5::Exception& e) {
+    throw FileError(from_path + ": cannot copy run '" + run_id + "': " + e.getDetailMsg());
+  }
+}
+
 void ResultWriter::commit() {
   if (committed_) return;
   try {
@@ -315,6 +329,8 @@ ResultSummary read_result_summary(const std::string& path) {
       group.openAttribute("status").read(vlen_string(), run.status);
       if (group.attrExists("error")) group.openAttribute("error").read(vlen_string(), run.error);
       group.openAttribute("seed").read(H5::PredType::NATIVE_UINT64, &run.seed);
+      if (group.attrExists("memory_virtualization"))
+        group.openAttribute("memory_virtualization").read(vlen_string(), run.memory_virtualization);
       H5::DataSet metrics = group.openDataSet("metrics");
       hsize_t count = 0;
       metrics.getSpace().getSimpleExtentDims(&count);

@@ -141,19 +141,27 @@ void Vcpu::apply_translation_effects(const GuestEvent& event) {
   const TlbTags current = tags_;
   switch (event.instruction) {
     case Instruction::Invlpg:
+      if (shadow_) shadow_->invlpg(guest_cr3_, event.address);
       tlbs.each([&](Tlb& t) { t.invlpg(event.address, current); });
       if (walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());
       break;
     case Instruction::MovToCr3: {
       // The value is the new CR3 (bit 63: keep the PCID's entries); 0 reloads the current one,
       // as a benchmark loop does.
-      const bool no_flush = pcide && (event.address >> 63);
-      if (event.address) {
+      // Under shadow paging the hypervisor loads the shadow root of the guest's new CR3, whose
+      // PCID bits it does not keep: every load flushes the non-global entries.
+      const bool pcid_on = pcide && !shadow_;
+      const bool no_flush = pcid_on && (event.address >> 63);
+      if (event.address && shadow_) {
+        guest_cr3_ = event.address & ~(Addr{1} << 63);
+        paging_.cr3 = shadow_->load_cr3(cpu_id_, guest_cr3_);
+        refresh_tags();
+      } else if (event.address) {
         paging_.cr3 = event.address & ~(Addr{1} << 63);
         if (on_cr3_load_) on_cr3_load_(paging_);
         refresh_tags();
       }
-      tlbs.each([&](Tlb& t) { t.mov_to_cr3(static_cast<std::uint16_t>(paging_.cr3 & 0xfff), pcide, no_flush, vpid_); });
+      tlbs.each([&](Tlb& t) { t.mov_to_cr3(static_cast<std::uint16_t>(paging_.cr3 & 0xfff), pcid_on, no_flush, vpid_); });
       if (!no_flush && walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());
       break;
     }
@@ -244,8 +252,13 @@ Cycles Vcpu::access_piece_after_l1_miss(AccessKind kind, Addr va, unsigned size,
   translation_.kind = kind;
   PathResult r = path_.translate_beyond_l1(va, kind, user, tags_, translation_, *this);
   Cycles c = r.cycles;
-  for (int attempt = 0; r.fault; ++attempt) {
-    c += resolve_page_fault(va, attempt);
+  for (int guest_faults = 0, attempts = 0; r.fault; ++attempts) {
+    // Under shadow paging a fault may take a hidden fault, the guest's fault and another
+    // hidden fault before the access goes through; more than that makes no progress.
+    if (attempts > 4) throw std::runtime_error(std::string(name()) + ": no progress translating " + to_hex(va));
+    Addr emulated_at = 0;
+    if (!shadow_ || shadow_page_fault(kind, va, user, emulated_at)) c += resolve_page_fault(va, guest_faults++);
+    if (emulated_at) return c + access_data(kind, emulated_at, size, keeps_contents);
     translation_.kind = kind;
     r = path_.translate(va, kind, user, tags_, translation_, *this);  // the whole lookup again
     c += r.cycles;
@@ -303,10 +316,23 @@ Cycles Vcpu::resolve_page_fault(Addr va, int attempt) {
   ++page_faults;
   Cycles handler_cost = 0;
   if (attempt > 0 || fault_handler.size() == 0 ||
-      !fault_handler->handle_page_fault(cpu_id_, paging_.cr3, va, translation_.error_code, handler_cost))
+      !fault_handler->handle_page_fault(cpu_id_, guest_cr3(), va, translation_.error_code, handler_cost))
     throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
                              " (error code " + std::to_string(translation_.error_code) + ")");
   return handler_cost;
+}
+
+bool Vcpu::shadow_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at) {
+  if (translation_.fault_kind != static_cast<std::uint8_t>(FaultKind::PageFault)) return true;  // reported there
+  PagingControls guest = paging_;
+  guest.cr3 = guest_cr3_;
+  const ShadowFaultOutcome o = shadow_->page_fault(guest, va, kind, user);
+  if (virtualization.size() > 0)
+    account_exit(virtualization->page_fault_exit(o.resolution, translation_.error_code, va, cycles.count()));
+  if (o.resolution == ShadowFaultResolution::WriteEmulated) emulated_at = o.host_address;
+  if (o.resolution != ShadowFaultResolution::GuestFault) return false;
+  translation_.error_code = o.guest_error_code;  // the guest's handler sees its own walk's code
+  return true;
 }
 
 void Vcpu::data_access_failed(Addr pa, const std::string& response) const {

@@ -343,22 +343,26 @@ void ShadowPageTables::guest_memory_written(Addr gpa, Addr bytes) {
   finish("a guest page-table write");
 }
 
-MemoryView ShadowPageTables::guest_view() {
-  MemoryView view = MemoryView::of(host_, config_.guest_base);
-  MemoryView plain = view;
-  view.write = [this, plain](Addr gpa, std::uint64_t v, unsigned bytes) {
+MemoryView ShadowPageTables::watched(MemoryView plain, std::function<void(Addr, Addr)> written) {
+  MemoryView view = plain;
+  view.write = [plain, written](Addr gpa, std::uint64_t v, unsigned bytes) {
     plain.write(gpa, v, bytes);
-    guest_memory_written(gpa, bytes);
+    written(gpa, bytes);
   };
-  view.copy_frames = [this, plain](Addr to, Addr from) {
-    plain.copy_frames(to, from);
-    guest_memory_written(to, kPageSize4K);
+  view.copy_frames = [plain, written](Addr to, Addr from) {
+    plain.copy_frame(to, from);
+    written(to, kPageSize4K);
   };
-  view.zero_frames = [this, plain](Addr frame) {
-    plain.zero_frames(frame);
-    guest_memory_written(frame, kPageSize4K);
+  view.zero_frames = [plain, written](Addr frame) {
+    plain.zero_frame(frame);
+    written(frame, kPageSize4K);
   };
   return view;
+}
+
+MemoryView ShadowPageTables::guest_view() {
+  return watched(MemoryView::of(host_, config_.guest_base),
+                 [this](Addr gpa, Addr bytes) { guest_memory_written(gpa, bytes); });
 }
 
 void ShadowPageTables::finish(const char* where) {

@@ -70,6 +70,10 @@ class VmxModeSwitch final : public ModeSwitch {
     w(vmcs::kPleGap, c.ple_gap);
     w(vmcs::kPleWindow, c.ple_window);
     w(vmcs::kVpid, c.tagged_tlb ? c.vpid : 0);
+    // Every #PF exits: bit 14 of the exception bitmap with a zero error-code mask and match.
+    w(vmcs::kExceptionBitmap, c.page_fault_exiting ? 1u << 14 : 0u);
+    w(vmcs::kPageFaultErrorMask, 0);
+    w(vmcs::kPageFaultErrorMatch, 0);
     w(vmcs::kEptPointer, 0x100000 | (3u << 3) | 6);
     w(vmcs::kHostCr0, 0x80000031);
     w(vmcs::kHostCr4, 0x2000);
@@ -124,6 +128,7 @@ class SvmModeSwitch final : public ModeSwitch {
     if (c.cr3_load_exiting) cr |= (1u << 3) | (1u << 19);
     if (c.cr8_load_exiting || !c.use_tpr_shadow) cr |= 1u << 24;  // without V_TPR, CR8 writes are intercepted
     vmcb_.set<std::uint32_t>(vmcb::kCrReadIntercepts, cr);
+    vmcb_.set<std::uint32_t>(vmcb::kExceptionIntercepts, c.page_fault_exiting ? 1u << 14 : 0u);
     vmcb_.set<std::uint32_t>(vmcb::kDrIntercepts, c.mov_dr_exiting ? 0xff00ffu : 0u);
     vmcb_.set<std::uint32_t>(vmcb::kInterceptVector3, v3);
     vmcb_.set<std::uint32_t>(vmcb::kInterceptVector4, v4);

@@ -127,11 +127,17 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
       invlpg(scope, "invlpg", 200, 10, 4, "assumption"),
       pause(scope, "pause", 300, 10, 4, "assumption"),
       tpr(scope, "tpr", 150, 10, 4, "assumption"),
-      other(scope, "other", 300, 10, 4, "assumption") {}
+      other(scope, "other", 300, 10, 4, "assumption"),
+      // Shadow paging: a hidden fault walks the guest's tables and fills shadow entries; an
+      // emulated page-table store decodes and emulates the instruction as well; a reflected
+      // fault injects #PF at the next entry.
+      shadow_fill(scope, "shadow_fill", 1500, 12, 4, "assumption"),
+      shadow_write(scope, "shadow_write", 2500, 12, 6, "assumption"),
+      guest_fault(scope, "guest_fault", 400, 12, 6, "assumption") {}
 
 VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
                                        const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
-                                       std::uint16_t vpid)
+                                       std::uint16_t vpid, bool shadow_paging)
     : sc_core::sc_module(name),
       memory("memory"),
       VIRTSIM_MEMBER(exits, module_scope(context, *this), "exits", "VM exits"),
@@ -153,6 +159,7 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "external-interrupt exits (interrupts not posted)"),
       VIRTSIM_MEMBER(cpuid_masked, module_scope(context, *this), "exits",
                      "intercepted CPUIDs whose feature bits the migration mask reduced"),
+      VIRTSIM_MEMBER(page_fault_exits, module_scope(context, *this), "exits", "#PF exits (shadow paging)"),
       VIRTSIM_MEMBER(cpuid_guest_ecx, module_scope(context, *this), "",
                      "ECX the guest saw at its last intercepted CPUID of leaf 1 or 80000001h"),
       VIRTSIM_MEMBER(cpuid_guest_edx, module_scope(context, *this), "",
@@ -176,6 +183,13 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
   read_.set_data_ptr(reinterpret_cast<unsigned char*>(&buffer_));
   VirtualizationControls c = transitions.controls();
   c.vpid = vpid;
+  if (shadow_paging) {
+    // The traps shadow paging rests on; no EPT / NPT.
+    c.nested_paging = false;
+    c.page_fault_exiting = true;
+    c.cr3_load_exiting = true;
+    c.invlpg_exiting = true;
+  }
   mode_switch_->configure(c);
   mode_switch_->enter_guest(cpu_);
   next_timer_ = transitions.preemption_timer_cycles;
@@ -274,9 +288,10 @@ const HypervisorParameters::Handler& VirtualizationUnit::handler_for(const Guest
 
 unsigned VirtualizationUnit::handler_lines(const GuestEvent& event) const { return handler_for(event).memory_lines; }
 
-Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestEvent& event) const {
+Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestEvent& event,
+                                          const HypervisorParameters::Handler* chosen) const {
   if (!h_.enabled) return 0;
-  const HypervisorParameters::Handler* handler = &handler_for(event);  // by the exiting instruction
+  const HypervisorParameters::Handler* handler = chosen ? chosen : &handler_for(event);  // by the exiting instruction
   const bool user_space = event.kind == GuestEventKind::Instr &&
                           (event.instruction == Instruction::In || event.instruction == Instruction::Out) &&
                           !kernel_port(event.count);
@@ -311,12 +326,29 @@ InstructionOutcome VirtualizationUnit::execute(const GuestEvent& event, unsigned
   return take_exit(d, event);
 }
 
-InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const GuestEvent& event) {
+InstructionOutcome VirtualizationUnit::page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va,
+                                                       Cycles) {
+  GuestOp op;
+  op.kind = GuestOp::Kind::Exception;
+  op.vector = 14;
+  op.error_code = error_code;
+  op.guest_linear_address = va;
+  const ExitDecision d = mode_switch_->decide(op);
+  if (!d.exits) return {};
+  ++page_fault_exits;
+  const HypervisorParameters::Handler& handler = how == ShadowFaultResolution::Filled          ? h_.shadow_fill
+                                                 : how == ShadowFaultResolution::WriteEmulated ? h_.shadow_write
+                                                                                               : h_.guest_fault;
+  return take_exit(d, GuestEvent::interrupt(14), &handler);
+}
+
+InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const GuestEvent& event,
+                                                 const HypervisorParameters::Handler* chosen) {
   InstructionOutcome out;
   const auto accesses_before = mode_switch_->structure_accesses();
   mode_switch_->exit_to_host(d, cpu_);
-  Cycles handler = handler_cycles(d, event);
-  if (h_.enabled) handler += touch_memory(handler_lines(event));
+  Cycles handler = handler_cycles(d, event, chosen);
+  if (h_.enabled) handler += touch_memory(chosen ? chosen->memory_lines.get() : handler_lines(event));
   if (event.kind == GuestEventKind::Instr && event.instruction == Instruction::Hlt) handler += h_.hlt_wakeup_cycles;  // the host waits for the wake-up
   mode_switch_->enter_guest(cpu_);
   structure_accesses += mode_switch_->structure_accesses() - accesses_before;

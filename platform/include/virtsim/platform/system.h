@@ -15,6 +15,7 @@
 #include "virtsim/mmu/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 #include "virtsim/mmu/paging.h"
+#include "virtsim/mmu/shadow_tables.h"
 #include "virtsim/platform/platform_graph.h"
 #include "virtsim/vmx/virtualization_unit.h"
 #include "virtsim/workloads/exit_microbench.h"
@@ -67,6 +68,12 @@ class System : public sc_core::sc_module {
   Param<std::string> trace_path;
   TransitionParameters transition_parameters;
   HypervisorParameters hypervisor_parameters;
+  // Shadow paging: the hypervisor's shadow tables map guest-virtual memory to host frames.
+  ShadowParameters shadow_parameters;
+  // The memory virtualization in use: "native", "shadow" or "nested".
+  std::string memory_virtualization() const;
+  const ShadowPageTables* shadow_tables() const { return shadow_.get(); }
+  const Vcpu& vcpu(std::size_t i) const { return *vcpus_.at(i); }
 
  private:
   void control();
@@ -88,11 +95,12 @@ class System : public sc_core::sc_module {
   std::vector<std::unique_ptr<VirtualizationUnit>> virts_;
   std::unique_ptr<Formula> cycles_per_operation_;
   std::unique_ptr<FrameAllocator> frames_;        // host-physical frames
-  std::unique_ptr<FrameAllocator> guest_frames_;  // guest-physical frames under nesting
+  std::unique_ptr<FrameAllocator> guest_frames_;  // the guest OS's frames (guest_memory_mib)
   std::unique_ptr<PageTableBuilder> nested_tables_;
   NestedControls nested_controls_;
   Addr guest_backing_ = 0;  // host-physical base of guest-physical memory
   std::unique_ptr<GuestKernel> kernel_;
+  std::unique_ptr<ShadowPageTables> shadow_;
   std::size_t roi_arrivals_ = 0;
   sc_core::sc_event roi_begun_;
   std::function<void(double)> progress_action_;

@@ -53,7 +53,7 @@ class GuestOsParameters {
   explicit GuestOsParameters(const Scope& scope);
 
   Param<std::string> paging, layout;
-  Param<bool> transparent_huge_pages, zero_pages, memory_references;
+  Param<bool> transparent_huge_pages, zero_pages, state_digest, memory_references;
   Param<std::uint32_t> syscall_instructions, syscall_lines, fault_instructions, fork_instructions, exec_instructions,
       exit_instructions, mmap_instructions, switch_instructions, interrupt_instructions, shootdown_instructions,
       flush_ceiling, timer_instructions;
@@ -137,6 +137,9 @@ class GuestOs {
   const PageTableBuilder& builder() const { return builder_; }
   // Every live process's CR3 (tests compare final page-table contents through them).
   std::vector<std::pair<std::uint32_t, Addr>> address_spaces() const;
+  // A hash of every live address space's leaf entries and user pages, in guest-physical
+  // terms: the same for the same run under any memory virtualization.
+  std::uint64_t digest() const;
 
   Counter processes_created;
   Counter forks;
@@ -161,6 +164,7 @@ class GuestOs {
   Counter tables_freed;
   Counter frames_freed;
   Formula frames_in_use;
+  Formula state_digest;
 
  private:
   struct Vma {

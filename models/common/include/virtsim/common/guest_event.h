@@ -6,6 +6,7 @@
 #include <systemc>
 
 #include "virtsim/common/instruction.h"
+#include "virtsim/common/shadow_paging.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
@@ -133,6 +134,10 @@ class GuestInstructionHandler : public virtual sc_core::sc_interface {
   // An external interrupt (`vector`) arrives for the guest: it exits (external-interrupt
   // exiting) unless the hypervisor posts interrupts to it.
   virtual InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) = 0;
+  // Under shadow paging: a #PF on the shadow tables at `va` exits (the exception bitmap has
+  // #PF), and the hypervisor resolved it as `how` (its handler's cost depends on that).
+  virtual InstructionOutcome page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va,
+                                             Cycles now) = 0;
 };
 
 }  // namespace virtsim

@@ -57,6 +57,8 @@ class ParamRegistry {
   // "system.cpu*.dtlb.entries"). A later set of the same key replaces the earlier one.
   void set_value(const std::string& key, ParamValue value, ValueSource source);
   bool has_value(const std::string& key) const;
+  // The value configured for the dotted `name` (the last key matching it), declared or not.
+  std::optional<ParamValue> configured_value(const std::string& name) const;
 
   // Declaration side: records the spec, returns the resolved value converted to the
   // spec's type. Throws ConfigError on a type mismatch or out-of-range value, naming key

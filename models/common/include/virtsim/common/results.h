@@ -29,6 +29,7 @@ struct RunRecord {
   std::string parameters_json;  // every parameter's resolved value
   std::uint64_t seed = 0;
   std::string status = "ok";    // "ok", or "partial" (the simulation stopped on an error)
+  std::string memory_virtualization = "native";  // "native", "shadow" or "nested"
   std::string error;            // the error that stopped a partial run (attribute written only then)
   double wall_seconds = 0.0;
   double simulated_seconds = 0.0;
@@ -50,6 +51,10 @@ class ResultWriter {
   ResultWriter& operator=(const ResultWriter&) = delete;
 
   void write_run(const RunRecord& run);
+  // Copies run `run_id` of the result file `from_path` in whole (the runs of a comparison are
+  // simulated by separate processes, each into its own file). Its soft links name
+  // /runs/<run_id>/..., so the run keeps its id.
+  void copy_run(const std::string& from_path, const std::string& run_id);
   void commit();
   const std::string& path() const { return path_; }
   const std::string& temporary_path() const { return temp_path_; }
@@ -70,6 +75,7 @@ struct RunSummary {
   std::string status;
   std::string error;  // empty unless the run is partial
   std::uint64_t seed = 0;
+  std::string memory_virtualization;  // empty in files older than the attribute
   std::map<std::string, double> metrics;
 };
 struct ResultSummary {

@@ -6,7 +6,6 @@
 // shadow page tables (models/mmu/shadow_tables.h), wired by the platform.
 #include <cstdint>
 
-#include "virtsim/common/guest_event.h"
 #include "virtsim/common/paging_context.h"
 #include "virtsim/common/units.h"
 

@@ -16,6 +16,7 @@
 #include "virtsim/common/direct_translation.h"
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
+#include "virtsim/common/shadow_paging.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/common/translation_extension.h"
 #include "virtsim/cpu/rings.h"
@@ -86,6 +87,28 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     nested_context_ = context;
     refresh_tags();
   }
+  // Shadow paging: the hypervisor's shadow tables stand in for the guest's (set after
+  // set_paging() and set_cpu_id(); the paging controls' CR3 is the guest's until then). The
+  // vCPU keeps the guest's CR3 and walks the shadow root `shadow` gives for it; MOV to CR3,
+  // INVLPG and #PF go to `shadow` too, and exit through the `virtualization` port.
+  void set_shadow_paging(ShadowPagingControl* shadow) {
+    shadow_ = shadow;
+    guest_cr3_ = paging_.cr3;
+    paging_.cr3 = shadow_->load_cr3(cpu_id_, guest_cr3_);
+    refresh_tags();
+  }
+  // The hypervisor's TLB flushes (INVVPID): one guest-virtual page, or all of this guest's
+  // mappings; either drops the paging-structure caches that could hold them.
+  void flush_translation(Addr va) {
+    tlbs.each([&](Tlb& t) { t.invvpid(0, vpid_, va); });
+    if (walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());
+  }
+  void flush_translations() {
+    tlbs.each([&](Tlb& t) { t.invvpid(1, vpid_, 0); });
+    if (walk_caches.size()) walk_caches->invalidate_all_walk_caches();
+  }
+  // The CR3 the guest believes it has loaded (under shadow paging not the one walked).
+  Addr guest_cr3() const { return shadow_ ? guest_cr3_ : paging_.cr3; }
   void set_vpid(std::uint16_t vpid) {
     vpid_ = vpid;
     refresh_tags();
@@ -154,6 +177,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // A translation faulted (the `attempt`th time for this access): the guest kernel resolves
   // a page fault and its cost is returned; anything else ends the run.
   Cycles resolve_page_fault(Addr va, int attempt);
+  // Under shadow paging: the hypervisor's handling of a #PF on the shadow tables (its exit is
+  // charged here). Returns whether the guest must handle it; a store it emulated leaves its
+  // host-physical address in `emulated_at`.
+  bool shadow_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at);
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   // The tags of the current context, kept up to date by everything that changes CR3, the VPID
   // or the nesting (every access looks up the TLBs with them).
@@ -179,6 +206,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   NestedControls nested_paging_;
   std::uint16_t nested_context_ = 0;
   std::uint16_t vpid_ = 0;
+  ShadowPagingControl* shadow_ = nullptr;
+  Addr guest_cr3_ = 0;  // shadow paging: the guest's CR3 (paging_.cr3 is the shadow root)
   TlbTags tags_;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
   LocalQuantumKeeper quantum_;

@@ -75,6 +75,8 @@ class ShadowPageTables final : public ShadowPagingControl {
   // Guest-physical memory as the guest kernel model writes it: every write also reaches
   // guest_memory_written(), as the write-protection traps would in hardware.
   MemoryView guest_view();
+  // `plain` with every write (word, frame copy, frame zeroing) also reported to `written`.
+  static MemoryView watched(MemoryView plain, std::function<void(Addr gpa, Addr bytes)> written);
   // How the hypervisor flushes the vCPUs' TLBs and paging-structure caches (INVVPID in KVM):
   // one guest-virtual page, after it write-protected a shadow leaf; everything of the guest,
   // after it zapped a shadow table (the walk caches may hold pointers into it).

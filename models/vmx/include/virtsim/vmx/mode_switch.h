@@ -37,6 +37,7 @@ struct VirtualizationControls {
   bool preemption_timer = false;
   bool external_interrupt_exiting = true;
   bool nested_paging = true;  // EPT / NPT
+  bool page_fault_exiting = false;  // #PF in the exception bitmap / intercepts (shadow paging)
   bool tagged_tlb = true;     // VPID / ASID
   std::uint16_t vpid = 1;     // VPID or ASID of the guest
 };

@@ -65,6 +65,8 @@ class HypervisorParameters {
   Param<std::uint32_t> cpuid_host_leaf1_ecx, cpuid_host_leaf1_edx, cpuid_host_ext1_ecx, cpuid_host_ext1_edx;
   Param<std::uint32_t> cpuid_mask_leaf1_ecx, cpuid_mask_leaf1_edx, cpuid_mask_ext1_ecx, cpuid_mask_ext1_edx;
   Handler cpuid, vmcall, rdtsc, io, msr, hlt, cr_access, invlpg, pause, tpr, other;
+  // Shadow paging's #PF exits, by what the hypervisor made of them.
+  Handler shadow_fill, shadow_write, guest_fault;
 };
 
 class VirtualizationUnit final : public sc_core::sc_module, public GuestInstructionHandler {
@@ -75,7 +77,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
 
   VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
                      const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
-                     std::uint16_t vpid);
+                     std::uint16_t vpid, bool shadow_paging = false);
   ~VirtualizationUnit() override;
   // Host-physical memory the handlers touch (its per-vCPU data: vCPU structure, VMCS cache ...).
   void set_hypervisor_memory(Addr base, Addr bytes) {
@@ -86,12 +88,14 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
   InstructionOutcome elapse(Cycles now) override;
   InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) override;
+  InstructionOutcome page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va, Cycles now) override;
 
   // Ports KVM emulates in the kernel (the in-kernel PIC 0x20-21/0xa0-a1, PIT 0x40-43, ELCR
   // 0x4d0-4d1); other port I/O goes to the user-space device model.
   static bool kernel_port(std::uint32_t port);
   // The handler cost of one exit, without the hardware transitions.
-  Cycles handler_cycles(const ExitDecision& exit, const GuestEvent& event) const;
+  Cycles handler_cycles(const ExitDecision& exit, const GuestEvent& event,
+                        const HypervisorParameters::Handler* handler = nullptr) const;
 
   Counter exits;
   Counter exit_cycles;
@@ -104,6 +108,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter interrupts_delivered;
   Counter interrupt_exits;
   Counter cpuid_masked;
+  Counter page_fault_exits;
   Scalar cpuid_guest_ecx;  // ECX the guest saw at its last intercepted CPUID
   Scalar cpuid_guest_edx;
   VectorStat exits_by_reason;
@@ -113,7 +118,9 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
 
  private:
   std::size_t reason_index(std::int64_t code) const;
-  InstructionOutcome take_exit(const ExitDecision& d, const GuestEvent& event);
+  // `handler`: the handler that runs (by default the one for the event's instruction).
+  InstructionOutcome take_exit(const ExitDecision& d, const GuestEvent& event,
+                               const HypervisorParameters::Handler* handler = nullptr);
   void mask_cpuid(std::uint32_t leaf);
   Cycles touch_memory(unsigned lines);
   const HypervisorParameters::Handler& handler_for(const GuestEvent& event) const;

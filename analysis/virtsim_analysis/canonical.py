@@ -5,7 +5,7 @@ import pandas as pd
 
 CANONICAL_METRICS = [
     "sim.instructions", "sim.cycles", "sim.ipc", "sim.seconds",
-    "exits.total", "exits.cycles",
+    "exits.total", "exits.per_kilo_instruction", "exits.cycles",
     "walk.count", "walk.refs", "walk.refs_per_walk", "walk.cycles_per_walk",
     "tlb.l1d.accesses", "tlb.l1d.misses", "tlb.l1d.miss_rate", "tlb.l1d.mpki",
     "tlb.stlb.accesses", "tlb.stlb.misses",

@@ -153,8 +153,10 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // backs it with one host region and maps it in its nested or shadow tables.
   const bool nested = nested_paging.get() != "none";
   const bool shadow = shadow_parameters.enabled;
-  const Addr guest_bytes = Addr{guest_memory_mib.get()} << 20;
-  if (guest_bytes + (Addr{64} << 20) > memory_->memory().size())
+  // Natively the guest OS has at most the host's memory.
+  const Addr guest_bytes = nested || shadow ? Addr{guest_memory_mib.get()} << 20
+                                            : std::min(Addr{guest_memory_mib.get()} << 20, memory_->memory().size());
+  if ((nested || shadow) && guest_bytes + (Addr{64} << 20) > memory_->memory().size())
     throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) +
                       " MiB does not fit in the host's memory (system.memory.size_mib = " +
                       std::to_string(memory_->memory().size() >> 20) + ") with 64 MiB to spare for the hypervisor");

@@ -13,6 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "python" / "data" / "tiny.toml"
+# The embedded default experiment compares memory virtualizations; this makes it one run.
+SINGLE = ("--set", 'experiment.compare=""')
 
 
 def virtsim(binary: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

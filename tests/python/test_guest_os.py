@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from test_cli import REPO, expect_error, virtsim, write
+from test_cli import REPO, SINGLE, expect_error, virtsim, write
 
 KINDS = ["gups", "stream", "pointer_chase", "fork_and_wait", "syscall_loop", "pt_update", "io_loop",
          "kernel_build", "idle", "mix", "timeshare"]
@@ -19,7 +19,7 @@ SMALL = ["--set", "workload.footprint_kib=16384", "--set", "workload.accesses=50
 
 
 def run(binary: Path, out: Path, kind: str, *extra: str) -> dict:
-    result = virtsim(binary, "run", "-o", str(out), "-q", "--set", f'workload.kind="{kind}"', *SMALL, *extra)
+    result = virtsim(binary, "run", *SINGLE, "-o", str(out), "-q", "--set", f'workload.kind="{kind}"', *SMALL, *extra)
     assert result.returncode == 0, result.stderr
     stats = virtsim(binary, "stats", str(out), "--json", "--all")
     assert stats.returncode == 0, stats.stderr
@@ -129,7 +129,7 @@ def test_transparent_huge_pages_cut_the_walks(virtsim_binary, tmp_path):
 def test_a_segmentation_fault_names_the_process_and_the_record(virtsim_binary, tmp_path):
     # pointer_chase over a footprint the generator maps; a base outside the 3G/1G user space
     # under 32-bit paging is refused when the area is mapped.
-    result = virtsim(virtsim_binary, "run", "-o", str(tmp_path / "x.h5"), "--set", 'workload.kind="gups"',
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(tmp_path / "x.h5"), "--set", 'workload.kind="gups"',
                      "--set", 'system.kernel.paging="32bit"', "--set", "workload.base_address=3221225472", *SMALL)
     assert result.returncode == 1, result.stderr
     assert "outside the user address space of layout linux32" in result.stderr
@@ -137,7 +137,7 @@ def test_a_segmentation_fault_names_the_process_and_the_record(virtsim_binary, t
 
 
 def test_an_unknown_generator_in_the_mix_is_a_config_error(virtsim_binary, tmp_path):
-    result = virtsim(virtsim_binary, "run", "-o", str(tmp_path / "x.h5"), "--set", 'workload.kind="mix"',
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(tmp_path / "x.h5"), "--set", 'workload.kind="mix"',
                      "--set", 'workload.mix="gups,nope"')
     expect_error(result, "workload.mix", "unknown generator 'nope'")
     assert not (tmp_path / "x.h5").exists()

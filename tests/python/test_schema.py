@@ -118,7 +118,7 @@ def test_timeline(tiny_result):
 
 def test_partial_run_attributes(virtsim_binary, tmp_path):
     """A run that stops on an error midway: status "partial" and an "error" string, the rest as usual."""
-    from test_cli import virtsim
+    from test_cli import SINGLE, virtsim
     from virtsim_analysis import CANONICAL_METRICS as canonical
 
     trace = tmp_path / "t.vst"
@@ -126,7 +126,7 @@ def test_partial_run_attributes(virtsim_binary, tmp_path):
     data = trace.read_bytes()
     trace.write_bytes(data[:len(data) * 2 // 3])
     out = tmp_path / "partial.h5"
-    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
                      "--set", f'workload.trace.path="{trace}"')
     assert result.returncode == 1
     with h5py.File(out) as f:

@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from test_cli import virtsim, write, expect_error
+from test_cli import SINGLE, virtsim, write, expect_error
 
 
 def test_gen_info_cat(virtsim_binary, tmp_path):
@@ -46,7 +46,7 @@ def test_bad_trace_files_name_the_byte(virtsim_binary, tmp_path):
     # A run refuses it before simulating and writes nothing.
     bad.write_bytes(data[:8] + b"\x07\x00" + data[10:])
     out = tmp_path / "x.h5"
-    expect_error(virtsim(virtsim_binary, "run", "-o", str(out), "--set", 'workload.kind="trace"',
+    expect_error(virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "--set", 'workload.kind="trace"',
                          "--set", f'workload.trace.path="{bad}"'), "byte 8: unsupported trace version 7")
     assert not out.exists()
     log = write(tmp_path / "lk.log", "I  0401b792,2\n S 1fff000610,8\nnonsense here\n")
@@ -68,7 +68,7 @@ def test_a_real_program_runs_checked(virtsim_binary, tmp_path, nested):
     fetches = int(next(l.split()[1] for l in info.splitlines() if l.strip().startswith("fetch")))
     assert fetches > 10000  # the dynamic loader alone runs tens of thousands of instructions
     out = tmp_path / "true.h5"
-    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
                      "--set", f'workload.trace.path="{trace}"', "--set", f'system.nested.paging="{nested}"',
                      "--set", "system.mmu*.check=true")
     assert result.returncode == 0, result.stderr
@@ -120,7 +120,7 @@ def test_a_multi_process_capture_is_serialized(virtsim_binary, tmp_path):
     assert again.read_bytes() == trace.read_bytes()
     # It runs: process records are counted and skipped until the guest OS model runs them.
     out = tmp_path / "sh.h5"
-    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
                      "--set", f'workload.trace.path="{trace}"')
     assert result.returncode == 0, result.stderr
     # A limit cuts the capture short and still closes every process.
@@ -201,7 +201,7 @@ def test_a_trace_turning_bad_midway_leaves_a_partial_result(virtsim_binary, tmp_
     bad = tmp_path / "bad.vst"
     bad.write_bytes(bad_bytes)
     out = tmp_path / "partial.h5"
-    result = virtsim(virtsim_binary, "run", "-o", str(out), "--set", 'workload.kind="trace"',
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "--set", 'workload.kind="trace"',
                      "--set", f'workload.trace.path="{bad}"')
     assert result.returncode == 1, (result.returncode, result.stderr)
     assert message in result.stderr and "partial" in result.stderr
@@ -219,7 +219,7 @@ def test_a_trace_turning_bad_midway_leaves_a_partial_result(virtsim_binary, tmp_
                              capture_output=True, text=True, env=env, timeout=120)
     assert summary.returncode == 0 and "run0000 is partial" in summary.stderr, summary.stderr
     # Without --force the partial file stays.
-    assert virtsim(virtsim_binary, "run", "-o", str(out), "--set", 'workload.kind="trace"',
+    assert virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "--set", 'workload.kind="trace"',
                    "--set", f'workload.trace.path="{bad}"').returncode == 2
 
 
@@ -259,7 +259,7 @@ def test_a_multi_process_sample_runs_checked(virtsim_binary, tmp_path):
     """gcc's sample (three processes) through the simulator and its guest OS model, every walk
     checked: the driver forks cc1 and as, each execs and exits."""
     out = tmp_path / "gcc.h5"
-    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
                      "--set", f'workload.trace.path="{SAMPLES / "gcc.vst"}"', "--set", "system.mmu*.check=true")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
@@ -288,7 +288,7 @@ def raw_trace(path: Path, records: bytes, count: int) -> Path:
 @pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.vst")))
 def test_every_sample_runs_through_the_guest_os_checked(virtsim_binary, tmp_path, sample):
     out = tmp_path / "s.h5"
-    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
                      "--set", f'workload.trace.path="{SAMPLES / sample}"', "--set", "system.mmu*.check=true")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
@@ -303,7 +303,7 @@ def test_events_out_of_order_name_the_byte_and_keep_a_partial_result(virtsim_bin
     trace = raw_trace(tmp_path / "order.vst", records, 5)
     assert virtsim(virtsim_binary, "trace", "info", str(trace)).returncode == 0  # well-formed as a file
     out = tmp_path / "o.h5"
-    result = virtsim(virtsim_binary, "run", "-o", str(out), "--set", 'workload.kind="trace"',
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "--set", 'workload.kind="trace"',
                      "--set", f'workload.trace.path="{trace}"')
     assert result.returncode == 1, result.stderr
     assert "process 7, which never started or has exited (events out of order)" in result.stderr

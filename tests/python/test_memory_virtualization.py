@@ -1,0 +1,122 @@
+"""Memory virtualization end to end: the same guest natively, under shadow paging and under
+nested paging. Every mode must leave the guest in the same state (its page tables, A/D flags
+included, and the bytes its stores wrote), the shadow tables are checked against the guest's
+at every synchronization point, and the default experiment compares the three modes."""
+from __future__ import annotations
+
+import json
+
+import h5py
+import pytest
+
+from test_cli import SINGLE, expect_error, virtsim
+
+SMALL = ["--set", "workload.footprint_kib=8192", "--set", "workload.accesses=4000", "--set", "workload.operations=12"]
+MODES = {
+    "shadow-vmx": ["--set", "system.shadow.enabled=true", "--set", 'system.vmx.mode="vmx"',
+                   "--set", "system.shadow.check=true"],
+    "shadow-svm-2m": ["--set", "system.shadow.enabled=true", "--set", 'system.vmx.mode="svm"',
+                      "--set", 'system.shadow.host_page_size="2m"', "--set", "system.shadow.root_cache=1",
+                      "--set", "system.shadow.check=true"],
+    "nested-ept4": ["--set", 'system.nested.paging="ept4"', "--set", 'system.vmx.mode="vmx"'],
+    "nested-npt4-2m": ["--set", 'system.nested.paging="npt4"', "--set", 'system.nested.page_size="2m"'],
+}
+# What the guest did must not depend on how its memory is virtualized.
+GUEST_COUNTERS = ["sim.instructions", "system.kernel.demand_faults", "system.kernel.cow_faults",
+                  "system.kernel.forks", "system.kernel.exits", "system.kernel.invlpgs", "system.kernel.tlb_flushes",
+                  "system.kernel.pages_unmapped", "system.kernel.frames_in_use", "system.kernel.state_digest"]
+
+
+def run(binary, tmp_path, name, *extra):
+    out = tmp_path / f"{name}.h5"
+    result = virtsim(binary, "run", *SINGLE, "-o", str(out), "-q", "--set", "system.kernel.state_digest=true",
+                     *SMALL, *extra)
+    assert result.returncode == 0, result.stderr
+    stats = virtsim(binary, "stats", str(out), "--json", "--all")
+    assert stats.returncode == 0, stats.stderr
+    return json.loads(stats.stdout)["run0000"]["metrics"]
+
+
+@pytest.mark.parametrize("kind", ["fork_and_wait", "pt_update", "kernel_build", "gups", "timeshare"])
+def test_every_mode_leaves_the_guest_in_the_same_state(virtsim_binary, tmp_path, kind):
+    native = run(virtsim_binary, tmp_path, "native", "--set", f'workload.kind="{kind}"')
+    assert native["system.kernel.state_digest"] != 0
+    for mode, extra in MODES.items():
+        m = run(virtsim_binary, tmp_path, mode, "--set", f'workload.kind="{kind}"', *extra)
+        for name in GUEST_COUNTERS:
+            assert m[name] == native[name], f"{kind} under {mode}: {name} {m[name]} vs native {native[name]}"
+        # GUPS faults its footprint in before its region of interest, whose statistics are
+        # the ones reported; the others fault, fork or switch inside it.
+        if mode.startswith("shadow") and kind != "gups":
+            assert m["system.shadow.checks"] > 0  # the invariant checker ran, and found nothing
+            assert m["exits.total"] > 0
+            assert m["sim.cycles"] > native["sim.cycles"]
+
+
+def test_the_digest_tells_different_guests_apart(virtsim_binary, tmp_path):
+    one = run(virtsim_binary, tmp_path, "one", "--set", 'workload.kind="gups"')
+    two = run(virtsim_binary, tmp_path, "two", "--set", 'workload.kind="gups"', "--set", "run.seed=2")
+    stored_differently = run(virtsim_binary, tmp_path, "three", "--set", 'workload.kind="gups"',
+                             "--set", "workload.accesses=4001")
+    assert len({one["system.kernel.state_digest"], two["system.kernel.state_digest"],
+                stored_differently["system.kernel.state_digest"]}) == 3
+
+
+def test_shadow_paging_traps_what_it_must_and_counts_it(virtsim_binary, tmp_path):
+    out = tmp_path / "shadow.h5"
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", *SMALL, "--set", 'workload.kind="fork_and_wait"',
+                     *MODES["shadow-vmx"])
+    assert result.returncode == 0, result.stderr
+    m = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+    # Every page the guest faults in is first a fault of the guest's own tables, reflected.
+    assert m["system.shadow.guest_faults"] == m["system.cpu0.page_faults"]
+    assert m["system.shadow.hidden_faults"] > m["system.shadow.guest_faults"]
+    assert m["system.shadow.writes_emulated"] > 0   # the kernel's page-table stores
+    assert m["system.shadow.write_protects"] >= 0
+    assert m["system.shadow.root_misses"] >= 1 and m["system.shadow.root_hits"] > 0
+    assert m["system.shadow.tables_freed"] > 0 and m["system.shadow.live_shadow_tables"] > 0  # exits free them
+    pf_exits = (m["system.shadow.guest_faults"] + m["system.shadow.hidden_faults"] + m["system.shadow.writes_emulated"]
+                + m["system.shadow.dirty_emulations"])
+    assert m["system.virt0.page_fault_exits"] == pf_exits
+    with h5py.File(out) as f:
+        run0 = f["runs/run0000"]
+        assert run0.attrs["memory_virtualization"] == "shadow"
+        exits = {row["name"].decode(): int(row["count"]) for row in run0["exits"][()]}
+    assert exits["Exception or NMI"] == pf_exits
+    assert exits["Control-register access"] > 0  # MOV to CR3 at every switch
+    assert sum(exits.values()) == m["exits.total"]
+
+
+def test_shadow_paging_configuration_errors_name_the_keys(virtsim_binary, tmp_path):
+    out = str(tmp_path / "x.h5")
+    expect_error(virtsim(virtsim_binary, "run", *SINGLE, "-o", out, "--set", "system.shadow.enabled=true"),
+                 "system.shadow.enabled", "system.vmx.mode")
+    expect_error(virtsim(virtsim_binary, "run", *SINGLE, "-o", out, "--set", "system.shadow.enabled=true",
+                         "--set", 'system.vmx.mode="vmx"', "--set", 'system.nested.paging="ept4"'),
+                 "system.shadow.enabled", "system.nested.paging")
+    expect_error(virtsim(virtsim_binary, "run", *SINGLE, "-o", out, "--set", "system.shadow.enabled=true",
+                         "--set", 'system.vmx.mode="vmx"', "--set", 'system.kernel.paging="pae"'),
+                 "system.shadow.enabled", "system.kernel.paging")
+    expect_error(virtsim(virtsim_binary, "run", "-o", out, "--set", 'experiment.compare="native,paravirt"'),
+                 "experiment.compare", "paravirt")
+
+
+def test_the_default_experiment_compares_native_shadow_and_nested(virtsim_binary, tmp_path):
+    out = tmp_path / "default.h5"
+    result = virtsim(virtsim_binary, "run", "-o", str(out), *SMALL, "--set", 'workload.kind="fork_and_wait"')
+    assert result.returncode == 0, result.stderr
+    assert "slowdown vs native" in result.stdout
+    for mode in ("native", "shadow", "nested"):
+        assert f"{mode}" in result.stderr  # progress: each mode's process reports when it is done
+    with h5py.File(out) as f:
+        assert sorted(f["runs"]) == ["native", "nested", "shadow"]
+        assert {name: f["runs"][name].attrs["memory_virtualization"] for name in f["runs"]} == {
+            "native": "native", "nested": "nested", "shadow": "shadow"}
+    summary = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json").stdout)
+    metrics = {run: summary[run]["metrics"] for run in summary}
+    assert metrics["native"]["exits.total"] == 0
+    assert metrics["shadow"]["exits.total"] > 0
+    assert metrics["nested"]["walk.two_dimensional"] > 0
+    assert metrics["shadow"]["walk.two_dimensional"] == 0
+    assert metrics["native"]["sim.instructions"] == metrics["shadow"]["sim.instructions"] == \
+        metrics["nested"]["sim.instructions"]

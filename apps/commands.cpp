@@ -81,8 +81,9 @@ void load(const ConfigOptions& options, LoadedConfig& loaded) {
   }
   loaded.compare.emplace(Scope{&loaded.params, nullptr, "experiment"}, "compare", "", "",
                          "memory virtualizations to run the experiment under, each in its own process, into one "
-                         "result file with a run per mode: a comma-separated list of native, shadow and nested "
-                         "(empty: the configured one only)");
+                         "result file with a run per mode: a comma-separated list of native, shadow (4 KiB host "
+                         "pages), shadow_2m, nested (4 KiB nested pages), nested_2m, nested_1g and paravirt (empty: the "
+                         "configured one only)");
 }
 
 // The settings that make the configured experiment run under one memory virtualization:
@@ -97,13 +98,21 @@ std::vector<std::string> mode_settings(const std::string& mode, const ParamRegis
   std::string nested = text("system.nested.paging", "none");
   if (nested == "none") nested = virt == "svm" ? "npt4" : "ept4";
   const auto set = [](const std::string& key, const std::string& value) { return key + "=\"" + value + "\""; };
+  const std::string pv_off = "system.kernel.paravirt_mmu=false";
   if (mode == "native")
-    return {set("system.vmx.mode", "none"), "system.shadow.enabled=false", set("system.nested.paging", "none")};
-  if (mode == "shadow")
-    return {set("system.vmx.mode", virt), "system.shadow.enabled=true", set("system.nested.paging", "none")};
-  if (mode == "nested")
-    return {set("system.vmx.mode", virt), "system.shadow.enabled=false", set("system.nested.paging", nested)};
-  throw ConfigError("experiment.compare: \"" + mode + "\" is not a memory virtualization (expected native, shadow or nested)");
+    return {set("system.vmx.mode", "none"), "system.shadow.enabled=false", set("system.nested.paging", "none"), pv_off};
+  if (mode == "shadow" || mode == "shadow_2m")
+    return {set("system.vmx.mode", virt), "system.shadow.enabled=true", set("system.nested.paging", "none"), pv_off,
+            set("system.shadow.host_page_size", mode == "shadow" ? "4k" : "2m")};
+  if (mode == "nested" || mode == "nested_2m" || mode == "nested_1g")
+    return {set("system.vmx.mode", virt), "system.shadow.enabled=false", set("system.nested.paging", nested), pv_off,
+            set("system.nested.page_size", mode == "nested" ? "4k" : mode == "nested_2m" ? "2m" : "1g")};
+  if (mode == "paravirt")
+    return {set("system.vmx.mode", virt), "system.shadow.enabled=false", set("system.nested.paging", "none"),
+            "system.kernel.paravirt_mmu=true"};
+  throw ConfigError("experiment.compare: \"" + mode +
+                    "\" is not a memory virtualization (expected native, shadow, shadow_2m, nested, nested_2m, "
+                    "nested_1g or paravirt)");
 }
 
 std::vector<std::string> split_list(const std::string& text) {

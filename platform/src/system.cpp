@@ -109,6 +109,13 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                      "page size of the hypervisor's nested mappings of guest memory", {}, {"4k", "2m", "1g"}),
       nested_access_dirty(module_scope(context, *this).child("nested"), "access_dirty", false, "",
                      "EPTP bit 6: EPT accessed/dirty flags (guest-table accesses count as writes)"),
+      nested_populate(module_scope(context, *this).child("nested"), "populate", "auto", "",
+                      "when the hypervisor maps guest memory in its nested tables: upfront (all of it before the "
+                      "run), lazy (each page at its first EPT violation / nested page fault, as KVM does), or auto "
+                      "(lazy under system.vmx.mode vmx or svm, where the exits have a cost, else upfront)",
+                      {}, {"auto", "upfront", "lazy"}),
+      nested_pages_mapped(module_scope(context, *this).child("nested"), "pages_mapped", "pages",
+                          "nested pages the hypervisor mapped on EPT violations / nested page faults"),
       VIRTSIM_MEMBER(guest_memory_mib, module_scope(context, *this), 1024, "MiB",
                      "memory the guest OS runs in: guest-physical memory the hypervisor backs with host frames "
                      "under shadow or nested paging, host memory from address 0 natively",
@@ -184,8 +191,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     nested_tables_ = std::make_unique<PageTableBuilder>(memory_->memory(), *frames_, nested_controls_.format);
     nested_controls_.root = nested_tables_->new_root();
     guest_backing_ = frames_->allocate(guest_bytes / kPageSize4K, page);
-    for (Addr gpa = 0; gpa < guest_bytes; gpa += page)
-      nested_tables_->map(nested_controls_.root, gpa, guest_backing_ + gpa, page);
+    nested_page_bytes_ = page;
+    const bool lazy = nested_populate.get() == "lazy" || (nested_populate.get() == "auto" && transition_parameters.enabled());
+    if (nested_populate.get() == "lazy" && !transition_parameters.enabled())
+      throw ConfigError(nested_populate.name() + " = \"lazy\" needs " + transition_parameters.mode.name() +
+                        " = \"vmx\" or \"svm\": the hypervisor maps pages on EPT-violation / NPF exits");
+    if (!lazy)
+      for (Addr gpa = 0; gpa < guest_bytes; gpa += page)
+        nested_tables_->map(nested_controls_.root, gpa, guest_backing_ + gpa, page);
     // Guest-physical address gpa lives at host-physical base + gpa (the mapping just built).
     guest_view = MemoryView::of(memory_->memory(), guest_backing_);
   } else if (shadow) {
@@ -196,11 +209,19 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     });
   }
   FrameAllocator* guest_frames = guest_frames_.get();
+  guest_bytes_ = guest_bytes;
   for (const auto* node : graph_.components_of_type("vcpu"))
     vcpus_.push_back(std::make_unique<Vcpu>(node->name.c_str(), context, *clock_));
   // CR4.PCIDE is the vCPUs' parameter; the kernel hands out PCIDs when it is on.
   kernel_ = std::make_unique<GuestKernel>(graph_.components_of_type("kernel").front()->name.c_str(), context,
                                           std::move(guest_view), *guest_frames, vcpus_.front()->pcide.get());
+  const bool paravirt = kernel_->parameters.paravirt_mmu;
+  if (paravirt && (shadow || nested))
+    throw ConfigError(kernel_->parameters.paravirt_mmu.name() + " = true runs on the guest's own tables: it takes " +
+                      shadow_parameters.enabled.name() + " = false and " + nested_paging.name() + " = \"none\"");
+  if (paravirt && !transition_parameters.enabled())
+    throw ConfigError(kernel_->parameters.paravirt_mmu.name() + " = true needs " + transition_parameters.mode.name() +
+                      " = \"vmx\" or \"svm\": its hypercalls enter the hypervisor as VMCALL exits");
   if (shadow) {
     const TableFormat format = kernel_->os.format();
     if (format != TableFormat::Level4 && format != TableFormat::Level5)
@@ -224,7 +245,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   for (const auto* node : graph_.components_of_type("virt"))
     virts_.push_back(std::make_unique<VirtualizationUnit>(node->name.c_str(), context, *clock_,
                                                           transition_parameters, hypervisor_parameters, ++vpid,
-                                                          shadow));
+                                                          shadow, paravirt));
   // Each vCPU's hypervisor data (64 KiB) in host memory, for the exit handlers' loads.
   for (auto& v : virts_) v->set_hypervisor_memory(frames_->allocate(16), 16 * kPageSize4K);
   auto find_virt = [&](const std::string& n) -> VirtualizationUnit& {
@@ -322,9 +343,11 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     vcpus_[i]->set_cpu_id(static_cast<unsigned>(i));
     vcpus_[i]->set_paging(os.add_cpu(*sources_.back(), generator_parameters.threads));
     if (shadow_) vcpus_[i]->set_shadow_paging(shadow_.get());
+    vcpus_[i]->set_page_faults_exit(paravirt);
     vcpus_[i]->set_workload(&os.events(static_cast<unsigned>(i)));
     vcpus_[i]->set_cr3_load_action([&os](PagingControls& c) { os.load_cr3(c); });
     if (nested_paging.get() != "none") vcpus_[i]->set_nested_paging(nested_controls_, 1);
+    if (nested_tables_ && !virts_.empty()) vcpus_[i]->set_nested_population(this);
     vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
   }
 
@@ -343,7 +366,17 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
 
 System::~System() = default;
 
+bool System::populate(Addr gpa) {
+  if (!nested_tables_ || gpa >= guest_bytes_) return false;
+  const Addr base = gpa & ~(nested_page_bytes_ - 1);
+  if (nested_tables_->lookup(nested_controls_.root, base)) return false;  // mapped: a real violation
+  nested_tables_->map(nested_controls_.root, base, guest_backing_ + base, nested_page_bytes_);
+  ++nested_pages_mapped;
+  return true;
+}
+
 std::string System::memory_virtualization() const {
+  if (kernel_->parameters.paravirt_mmu) return "paravirt";
   return shadow_ ? "shadow" : nested_paging.get() != "none" ? "nested" : "native";
 }
 

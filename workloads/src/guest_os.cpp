@@ -78,6 +78,9 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
       VIRTSIM_MEMBER(memory_references, scope, true, "",
                      "the kernel's work loads and stores through the direct map (its stack, per-CPU data, page-table "
                      "entries, pages it zeroes or copies); off, kernel work is instructions only"),
+      VIRTSIM_MEMBER(paravirt_mmu, scope, false, "",
+                     "a paravirtualized kernel (Xen style): its page-table updates go to the hypervisor as batched "
+                     "mmu_update hypercalls instead of stores into the tables (needs system.vmx.mode vmx or svm)"),
       VIRTSIM_MEMBER(syscall_instructions, scope, 300, "instructions", "kernel instructions of a plain system call (assumption)",
                      Range{0, 1e8}),
       VIRTSIM_MEMBER(syscall_lines, scope, 8, "lines",
@@ -107,6 +110,10 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
                      Range{0, 1e9}),
       VIRTSIM_MEMBER(timer_instructions, scope, 2000, "instructions", "kernel instructions of a timer tick (assumption)",
                      Range{0, 1e8}),
+      // Linux batches a PV kernel's hypercalls in a multicall buffer of MC_BATCH = 32 entries
+      // (arch/x86/xen/multicalls.h).
+      VIRTSIM_MEMBER(pv_batch, scope, 32, "updates",
+                     "paravirtual MMU: page-table updates per mmu_update hypercall at most", Range{1, 1e6}),
       VIRTSIM_MEMBER(timer_interval, scope, 8000000, "instructions",
                      "instructions between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and CPI 1); 0: no timer",
                      Range{0, 1e15}) {}
@@ -220,6 +227,8 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       VIRTSIM_MEMBER(frames_freed, scope, "frames", "4 KiB frames given back to the allocator"),
       VIRTSIM_MEMBER(frames_in_use, scope, "frames", "guest-physical frames held by processes, page tables and the kernel",
                      [this] { return static_cast<double>(frames_.bytes_allocated() / kPageSize4K); }),
+      VIRTSIM_MEMBER(pv_hypercalls, scope, "hypercalls", "paravirtual MMU: mmu_update hypercalls made"),
+      VIRTSIM_MEMBER(pv_updates, scope, "updates", "paravirtual MMU: page-table updates those hypercalls carried"),
       VIRTSIM_MEMBER(state_digest, scope, "", "system.kernel.state_digest: the guest's final state hash (52 bits; 0 when off)",
                      [this] { return p_.state_digest ? static_cast<double>(digest() & ((std::uint64_t{1} << 52) - 1)) : 0.0; }),
       p_(parameters),
@@ -423,7 +432,7 @@ void GuestOs::unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end) {
   for (const auto& l : leaves) {
     kernel_access(cpu, AccessKind::Load, l.slot);
     builder_.write_leaf(l, 0);
-    kernel_access(cpu, AccessKind::Store, l.slot);
+    page_table_store(cpu, l.slot);
     put_frame(cpu, l.pa, l.page_size);
     addresses.push_back(l.va);
     ++pages_unmapped;
@@ -458,6 +467,22 @@ void GuestOs::kernel_access(Cpu& cpu, AccessKind kind, Addr gpa) {
   ++kernel_references_issued_;
 }
 
+void GuestOs::page_table_store(Cpu& cpu, Addr slot) {
+  if (!p_.paravirt_mmu) return kernel_access(cpu, AccessKind::Store, slot);
+  // The request (entry address and value) goes into the per-CPU multicall buffer instead.
+  kernel_access(cpu, AccessKind::Store, cpu.per_cpu + kPageSize4K / 2 + 16 * (cpu.pv_queued % 128));
+  if (++cpu.pv_queued >= p_.pv_batch) flush_pv_updates(cpu);
+}
+
+void GuestOs::flush_pv_updates(Cpu& cpu) {
+  if (!cpu.pv_queued) return;
+  // Xen's __HYPERVISOR_mmu_update is hypercall 1; `count` carries the number of updates.
+  cpu.pending.push_back(GuestEvent::instr(Instruction::Vmcall, cpu.pv_queued, kHypercallMmuUpdate));
+  ++pv_hypercalls;
+  pv_updates += cpu.pv_queued;
+  cpu.pv_queued = 0;
+}
+
 void GuestOs::enter_kernel(Cpu& cpu) {
   if (cpu.in_kernel) return;  // already there (after an exit, before the next process runs)
   cpu.pending.push_back(GuestEvent::instr(Instruction::Syscall));
@@ -466,6 +491,7 @@ void GuestOs::enter_kernel(Cpu& cpu) {
 }
 
 void GuestOs::leave_kernel(Cpu& cpu) {
+  flush_pv_updates(cpu);
   cpu.pending.push_back(GuestEvent::instr(Instruction::Sysret));
   cpu.in_kernel = false;
 }
@@ -499,6 +525,7 @@ void GuestOs::switch_to(Cpu& cpu, Process* next) {
     bool no_flush = false;
     const Addr cr3 = cr3_of(cpu, *next->mm, no_flush);
     if (no_flush) ++pcid_reuses;
+    flush_pv_updates(cpu);
     cpu.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, cr3 | (no_flush ? Addr{1} << 63 : 0)));
     ++context_switches;
   }
@@ -518,6 +545,7 @@ void GuestOs::queue_flush(Cpu& target, const Mm& mm, const std::vector<Addr>& ad
 }
 
 void GuestOs::flush_tlbs(Cpu& cpu, Mm& mm, const std::vector<Addr>& addresses) {
+  flush_pv_updates(cpu);  // the updates land before any invalidation of what they changed
   ++mm.generation;  // vCPUs that do not have it loaded flush when they next switch to it
   if (mm.active_cpus & (std::uint64_t{1} << cpu.index)) queue_flush(cpu, mm, addresses);
   for (auto& other : cpus_) {
@@ -557,7 +585,7 @@ void GuestOs::fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid) {
       entry = (entry & ~pte::kWritable) | kCowBit;
       if (writable) {
         builder_.write_leaf(l, entry);
-        kernel_access(cpu, AccessKind::Store, l.slot);
+        page_table_store(cpu, l.slot);
         protected_pages.push_back(l.va);
       }
     }
@@ -566,7 +594,7 @@ void GuestOs::fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid) {
     builder_.map(mm->root, l.va, l.pa, l.page_size, flags);
     if (const auto child_leaf = builder_.lookup(mm->root, l.va)) {
       builder_.write_leaf(*child_leaf, entry & ~(pte::kAccessed | pte::kDirty));
-      kernel_access(cpu, AccessKind::Store, child_leaf->slot);
+      page_table_store(cpu, child_leaf->slot);
     }
     ++refcount(l.pa);
   }
@@ -587,6 +615,7 @@ void GuestOs::exec_process(Cpu& cpu, Process& p) {
     old->active_cpus &= ~(std::uint64_t{1} << cpu.index);
     p.mm->active_cpus |= std::uint64_t{1} << cpu.index;
     bool no_flush = false;
+    flush_pv_updates(cpu);
     cpu.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, cr3_of(cpu, *p.mm, no_flush)));
     ++context_switches;
   }
@@ -601,6 +630,7 @@ void GuestOs::exit_process(Cpu& cpu, Process& p) {
   if (cpu.current == &p) {
     // Leave the dying address space for the kernel's own tables (swapper_pg_dir) first.
     p.mm->active_cpus &= ~(std::uint64_t{1} << cpu.index);
+    flush_pv_updates(cpu);
     cpu.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, kernel_root_));
     ++context_switches;
     cpu.current = nullptr;
@@ -826,8 +856,12 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
   cpu.pending.push_back(GuestEvent::interrupt(14));  // #PF: an exception, not an external interrupt
   struct ReturnFromFault {
     Cpu& cpu;
-    ~ReturnFromFault() { cpu.pending.push_back(GuestEvent::instr(Instruction::Iret)); }
-  } iret{cpu};
+    GuestOs& os;
+    ~ReturnFromFault() {
+      os.flush_pv_updates(cpu);
+      cpu.pending.push_back(GuestEvent::instr(Instruction::Iret));
+    }
+  } iret{cpu, *this};
   if (leaf) {
     const std::uint64_t entry = leaf->entry;
     ++cow_faults;
@@ -848,7 +882,7 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
     } else {
       builder_.write_leaf(*leaf, (entry & ~kCowBit) | pte::kWritable);  // the last user: just write-enable it
     }
-    kernel_access(cpu, AccessKind::Store, leaf->slot);
+    page_table_store(cpu, leaf->slot);
     return true;
   }
 
@@ -879,7 +913,7 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
     for (Addr off = 0; off < page; off += kPageSize4K) memory_.zero_frame(frame + off);
     for (Addr off = 0; off < page; off += kLine) kernel_access(cpu, AccessKind::Store, frame + off);
   }
-  if (const auto mapped = builder_.lookup(mm.root, base)) kernel_access(cpu, AccessKind::Store, mapped->slot);
+  if (const auto mapped = builder_.lookup(mm.root, base)) page_table_store(cpu, mapped->slot);
   return true;
 }
 

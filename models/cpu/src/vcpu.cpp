@@ -254,10 +254,18 @@ Cycles Vcpu::access_piece_after_l1_miss(AccessKind kind, Addr va, unsigned size,
   Cycles c = r.cycles;
   for (int guest_faults = 0, attempts = 0; r.fault; ++attempts) {
     // Under shadow paging a fault may take a hidden fault, the guest's fault and another
-    // hidden fault before the access goes through; more than that makes no progress.
-    if (attempts > 4) throw std::runtime_error(std::string(name()) + ": no progress translating " + to_hex(va));
+    // hidden fault before the access goes through; nested paging filled lazily an EPT
+    // violation per guest table and one for the page. Far more makes no progress.
+    if (attempts > 16) throw std::runtime_error(std::string(name()) + ": no progress translating " + to_hex(va));
     Addr emulated_at = 0;
-    if (!shadow_ || shadow_page_fault(kind, va, user, emulated_at)) c += resolve_page_fault(va, guest_faults++);
+    if (populate_nested()) {
+      // mapped: walk again
+    } else if (!shadow_ || shadow_page_fault(kind, va, user, emulated_at)) {
+      if (!shadow_ && page_faults_exit_ && virtualization.size() > 0)
+        account_exit(virtualization->page_fault_exit(ShadowFaultResolution::GuestFault, translation_.error_code, va,
+                                                     cycles.count()));
+      c += resolve_page_fault(va, guest_faults++);
+    }
     if (emulated_at) return c + access_data(kind, emulated_at, size, keeps_contents);
     translation_.kind = kind;
     r = path_.translate(va, kind, user, tags_, translation_, *this);  // the whole lookup again
@@ -268,11 +276,12 @@ Cycles Vcpu::access_piece_after_l1_miss(AccessKind kind, Addr va, unsigned size,
 
 inline Cycles Vcpu::access_data(AccessKind kind, Addr pa, unsigned size, bool keeps_contents) {
   if (direct_data_) [[likely]] {
-    // Stores write the instruction count (copy-on-write and the checks of it see real bytes);
+    // Stores write the user-mode instruction count (copy-on-write and the checks of it see
+    // real bytes; a kernel that runs other code, a paravirtual one, writes the same data);
     // loads, and stores that keep what memory holds, move no bytes.
     unsigned char* bytes = nullptr;
     if (kind == AccessKind::Store && !keeps_contents) {
-      data_buffer_ = instructions.count();
+      data_buffer_ = stored_value();
       bytes = reinterpret_cast<unsigned char*>(&data_buffer_);
     }
     const DirectAccessResult done = direct_data_->access(kind == AccessKind::Store, pa, bytes, size);
@@ -284,7 +293,7 @@ inline Cycles Vcpu::access_data(AccessKind kind, Addr pa, unsigned size, bool ke
 
 Cycles Vcpu::access_data_through_socket(AccessKind kind, Addr pa, unsigned size, bool keeps_contents) {
   if (kind == AccessKind::Store) {
-    data_buffer_ = instructions.count();
+    data_buffer_ = stored_value();
     if (keeps_contents) {
       // Write back what is there: read it first, untimed, over the debug transport.
       data_payload_.set_command(tlm::TLM_READ_COMMAND);
@@ -320,6 +329,16 @@ Cycles Vcpu::resolve_page_fault(Addr va, int attempt) {
     throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
                              " (error code " + std::to_string(translation_.error_code) + ")");
   return handler_cost;
+}
+
+bool Vcpu::populate_nested() {
+  const auto kind = static_cast<FaultKind>(translation_.fault_kind);
+  if (!nested_population_ || (kind != FaultKind::EptViolation && kind != FaultKind::NestedPageFault)) return false;
+  if (!nested_population_->populate(translation_.guest_physical_address)) return false;
+  if (virtualization.size() > 0)
+    account_exit(virtualization->nested_fault_exit(translation_.exit_qualification, translation_.guest_physical_address,
+                                                   cycles.count()));
+  return true;
 }
 
 bool Vcpu::shadow_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at) {

@@ -133,11 +133,17 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
       // fault injects #PF at the next entry.
       shadow_fill(scope, "shadow_fill", 1500, 12, 4, "assumption"),
       shadow_write(scope, "shadow_write", 2500, 12, 6, "assumption"),
-      guest_fault(scope, "guest_fault", 400, 12, 6, "assumption") {}
+      guest_fault(scope, "guest_fault", 400, 12, 6, "assumption"),
+      nested_fill(scope, "nested_fill", 1000, 10, 4, "assumption"),
+      pv_mmu_update(scope, "pv_mmu_update", 400, 4, 2, "assumption"),
+      VIRTSIM_MEMBER(pv_update_instructions, scope, 150, "instructions",
+                     "instructions the hypervisor spends validating and writing each page-table update of a "
+                     "paravirtual kernel's mmu_update hypercall (assumption)",
+                     Range{0, 1e6}) {}
 
 VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
                                        const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
-                                       std::uint16_t vpid, bool shadow_paging)
+                                       std::uint16_t vpid, bool shadow_paging, bool paravirt_mmu)
     : sc_core::sc_module(name),
       memory("memory"),
       VIRTSIM_MEMBER(exits, module_scope(context, *this), "exits", "VM exits"),
@@ -160,6 +166,10 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
       VIRTSIM_MEMBER(cpuid_masked, module_scope(context, *this), "exits",
                      "intercepted CPUIDs whose feature bits the migration mask reduced"),
       VIRTSIM_MEMBER(page_fault_exits, module_scope(context, *this), "exits", "#PF exits (shadow paging)"),
+      VIRTSIM_MEMBER(pv_updates, module_scope(context, *this), "updates",
+                     "page-table updates of a paravirtual kernel's mmu_update hypercalls"),
+      VIRTSIM_MEMBER(nested_fault_exits, module_scope(context, *this), "exits",
+                     "EPT violations / nested page faults that mapped guest memory (nested paging filled lazily)"),
       VIRTSIM_MEMBER(cpuid_guest_ecx, module_scope(context, *this), "",
                      "ECX the guest saw at its last intercepted CPUID of leaf 1 or 80000001h"),
       VIRTSIM_MEMBER(cpuid_guest_edx, module_scope(context, *this), "",
@@ -183,8 +193,10 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
   read_.set_data_ptr(reinterpret_cast<unsigned char*>(&buffer_));
   VirtualizationControls c = transitions.controls();
   c.vpid = vpid;
-  if (shadow_paging) {
-    // The traps shadow paging rests on; no EPT / NPT.
+  if (shadow_paging || paravirt_mmu) {
+    // The traps shadow paging rests on; no EPT / NPT. A paravirtual kernel makes hypercalls
+    // for its CR3 loads and INVLPGs instead (Xen's mmuext_op), one hypervisor entry each as
+    // these exits are, and its page faults reach it through the hypervisor as well.
     c.nested_paging = false;
     c.page_fault_exiting = true;
     c.cr3_load_exiting = true;
@@ -272,7 +284,7 @@ const HypervisorParameters::Handler& VirtualizationUnit::handler_for(const Guest
   if (event.kind != GuestEventKind::Instr) return h_.other;
   switch (event.instruction) {
     case Instruction::Cpuid: return h_.cpuid;
-    case Instruction::Vmcall: return h_.vmcall;
+    case Instruction::Vmcall: return event.address == kHypercallMmuUpdate ? h_.pv_mmu_update : h_.vmcall;
     case Instruction::Rdtsc: case Instruction::Rdtscp: return h_.rdtsc;
     case Instruction::In: case Instruction::Out: return h_.io;
     case Instruction::Rdmsr: case Instruction::Wrmsr: return h_.msr;
@@ -295,7 +307,8 @@ Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestE
   const bool user_space = event.kind == GuestEventKind::Instr &&
                           (event.instruction == Instruction::In || event.instruction == Instruction::Out) &&
                           !kernel_port(event.count);
-  const double software = handler->instructions.get() * h_.cpi.get();
+  double software = handler->instructions.get() * h_.cpi.get();
+  if (handler == &h_.pv_mmu_update) software += double(event.count) * h_.pv_update_instructions.get() * h_.cpi.get();
   Cycles c = static_cast<Cycles>(software + 0.5) + Cycles{handler->vmcs_reads} * t_.vmread_cycles +
              Cycles{handler->vmcs_writes} * t_.vmwrite_cycles;
   if (exit.mode == VirtMode::Svm) c += Cycles{t_.vmload_cycles} + t_.vmsave_cycles;
@@ -323,6 +336,7 @@ InstructionOutcome VirtualizationUnit::execute(const GuestEvent& event, unsigned
     return out;
   }
   if (event.instruction == Instruction::Cpuid) mask_cpuid(static_cast<std::uint32_t>(event.address));
+  if (event.instruction == Instruction::Vmcall && event.address == kHypercallMmuUpdate) pv_updates += event.count;
   return take_exit(d, event);
 }
 
@@ -340,6 +354,16 @@ InstructionOutcome VirtualizationUnit::page_fault_exit(ShadowFaultResolution how
                                                  : how == ShadowFaultResolution::WriteEmulated ? h_.shadow_write
                                                                                                : h_.guest_fault;
   return take_exit(d, GuestEvent::interrupt(14), &handler);
+}
+
+InstructionOutcome VirtualizationUnit::nested_fault_exit(std::uint64_t qualification, Addr gpa, Cycles) {
+  GuestOp op;
+  op.kind = GuestOp::Kind::EptViolation;  // SVM: #VMEXIT(NPF)
+  op.qualification = qualification;
+  op.guest_physical_address = gpa;
+  const ExitDecision d = mode_switch_->decide(op);
+  ++nested_fault_exits;
+  return take_exit(d, GuestEvent::compute(0), &h_.nested_fill);
 }
 
 InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const GuestEvent& event,

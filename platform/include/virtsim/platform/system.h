@@ -26,7 +26,7 @@
 
 namespace virtsim {
 
-class System : public sc_core::sc_module {
+class System : public sc_core::sc_module, private NestedPopulation {
  public:
   SC_HAS_PROCESS(System);
   // `context` holds the registries, already loaded with the configured values.
@@ -58,6 +58,8 @@ class System : public sc_core::sc_module {
   Param<std::string> nested_paging;
   Param<std::string> nested_page_size;
   Param<bool> nested_access_dirty;
+  Param<std::string> nested_populate;
+  Counter nested_pages_mapped;
   Param<std::uint64_t> guest_memory_mib;
   Param<std::uint32_t> line_bytes;
   CacheParameters llc_parameters;
@@ -80,6 +82,9 @@ class System : public sc_core::sc_module {
   void dump_periodically();
   void report_progress();
   void begin_region_of_interest();
+  bool populate(Addr gpa) override;  // NestedPopulation
+  Addr nested_page_bytes_ = 0;
+  Addr guest_bytes_ = 0;
 
   Scope context_;
   std::unique_ptr<Clock> clock_;

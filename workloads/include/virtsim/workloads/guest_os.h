@@ -53,10 +53,10 @@ class GuestOsParameters {
   explicit GuestOsParameters(const Scope& scope);
 
   Param<std::string> paging, layout;
-  Param<bool> transparent_huge_pages, zero_pages, state_digest, memory_references;
+  Param<bool> transparent_huge_pages, zero_pages, state_digest, memory_references, paravirt_mmu;
   Param<std::uint32_t> syscall_instructions, syscall_lines, fault_instructions, fork_instructions, exec_instructions,
       exit_instructions, mmap_instructions, switch_instructions, interrupt_instructions, shootdown_instructions,
-      flush_ceiling, timer_instructions;
+      flush_ceiling, timer_instructions, pv_batch;
   Param<std::uint64_t> timer_interval;
 };
 
@@ -161,6 +161,8 @@ class GuestOs {
   Counter device_interrupts;
   Counter pcid_reuses;
   Counter kernel_references;
+  Counter pv_hypercalls;
+  Counter pv_updates;
   Counter tables_freed;
   Counter frames_freed;
   Formula frames_in_use;
@@ -201,6 +203,7 @@ class GuestOs {
     // Per PCID: which address space and generation its TLB entries on this vCPU belong to.
     std::vector<std::pair<std::uint64_t, std::uint64_t>> pcid_owner;
     bool in_kernel = false;  // between a kernel entry and its return to user mode
+    std::uint32_t pv_queued = 0;  // paravirtual MMU: page-table updates not yet sent
     bool named = false;      // a record has named the first process's pid
   };
   friend class CpuStream;
@@ -223,6 +226,12 @@ class GuestOs {
   void leave_kernel(Cpu& cpu);
   void kernel_work(Cpu& cpu, std::uint32_t instructions, unsigned lines);
   void kernel_access(Cpu& cpu, AccessKind kind, Addr gpa);
+  // The kernel's store of a page-table entry it just wrote at `slot`: a store through the
+  // direct map, or with a paravirtual MMU an update queued for the next mmu_update hypercall.
+  void page_table_store(Cpu& cpu, Addr slot);
+  // Paravirtual MMU: the queued updates as one mmu_update hypercall (VMCALL), before anything
+  // that needs them in place (a return to user mode, a CR3 load, a TLB invalidation).
+  void flush_pv_updates(Cpu& cpu);
   void switch_to(Cpu& cpu, Process* next);
   Addr cr3_of(Cpu& cpu, const Mm& mm, bool& no_flush);
   // After `mm` lost mappings or rights for `pages` pages at `addresses`: INVLPG each (or a

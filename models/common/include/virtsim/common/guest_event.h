@@ -120,6 +120,11 @@ class PageFaultHandler : public virtual sc_core::sc_interface {
 // Called through a vCPU's `virtualization` port for each Instr event when the vCPU runs as a
 // guest: the VT-x / AMD-V unit decides whether it exits and returns what it cost (the
 // instruction itself, or exit + hypervisor handler + entry).
+// VMCALL's hypercall number (the event's address) for a paravirtual kernel's batched
+// page-table updates, as Xen numbers __HYPERVISOR_mmu_update; the event's count is the number
+// of updates.
+inline constexpr Addr kHypercallMmuUpdate = 1;
+
 struct InstructionOutcome {
   Cycles cycles = 0;
   bool exited = false;
@@ -138,6 +143,9 @@ class GuestInstructionHandler : public virtual sc_core::sc_interface {
   // #PF), and the hypervisor resolved it as `how` (its handler's cost depends on that).
   virtual InstructionOutcome page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va,
                                              Cycles now) = 0;
+  // Under nested paging filled lazily: the walk's EPT violation (VMX) or nested page fault
+  // (SVM) at guest-physical `gpa` exits, and the hypervisor maps the page.
+  virtual InstructionOutcome nested_fault_exit(std::uint64_t qualification, Addr gpa, Cycles now) = 0;
 };
 
 }  // namespace virtsim

@@ -37,4 +37,14 @@ class ShadowPagingControl {
   virtual void invlpg(Addr guest_cr3, Addr va) = 0;
 };
 
+// Nested paging filled lazily: the hypervisor's side of an EPT violation or nested page fault
+// (the walker's fault for a guest-physical page its nested tables do not map yet).
+class NestedPopulation {
+ public:
+  virtual ~NestedPopulation() = default;
+  // Maps the nested page holding `gpa` when it is guest memory not mapped yet (true: retry);
+  // false for any other fault, which is then the run's error.
+  virtual bool populate(Addr gpa) = 0;
+};
+
 }  // namespace virtsim

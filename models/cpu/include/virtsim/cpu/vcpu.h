@@ -107,6 +107,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     tlbs.each([&](Tlb& t) { t.invvpid(1, vpid_, 0); });
     if (walk_caches.size()) walk_caches->invalidate_all_walk_caches();
   }
+  // A paravirtual guest's page faults reach its kernel through the hypervisor: each one
+  // exits (and is reflected) before the guest's handler runs.
+  void set_page_faults_exit(bool on) { page_faults_exit_ = on; }
+  // Nested paging filled lazily: who maps guest memory on an EPT violation / NPF.
+  void set_nested_population(NestedPopulation* population) { nested_population_ = population; }
   // The CR3 the guest believes it has loaded (under shadow paging not the one walked).
   Addr guest_cr3() const { return shadow_ ? guest_cr3_ : paging_.cr3; }
   void set_vpid(std::uint16_t vpid) {
@@ -173,6 +178,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // The data access of a translated piece: the plain-call route inline, else the socket.
   [[gnu::always_inline]] inline Cycles access_data(AccessKind kind, Addr pa, unsigned size, bool keeps_contents);
   Cycles access_data_through_socket(AccessKind kind, Addr pa, unsigned size, bool keeps_contents);
+  std::uint64_t stored_value() const { return instructions.count() - kernel_instructions.count(); }
   [[noreturn]] void data_access_failed(Addr pa, const std::string& response) const;
   // A translation faulted (the `attempt`th time for this access): the guest kernel resolves
   // a page fault and its cost is returned; anything else ends the run.
@@ -181,6 +187,9 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // charged here). Returns whether the guest must handle it; a store it emulated leaves its
   // host-physical address in `emulated_at`.
   bool shadow_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at);
+  // An EPT violation / NPF for guest memory the hypervisor maps on demand: mapped, its exit
+  // charged; false when the fault is something else.
+  bool populate_nested();
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   // The tags of the current context, kept up to date by everything that changes CR3, the VPID
   // or the nesting (every access looks up the TLBs with them).
@@ -207,6 +216,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   std::uint16_t nested_context_ = 0;
   std::uint16_t vpid_ = 0;
   ShadowPagingControl* shadow_ = nullptr;
+  NestedPopulation* nested_population_ = nullptr;
+  bool page_faults_exit_ = false;
   Addr guest_cr3_ = 0;  // shadow paging: the guest's CR3 (paging_.cr3 is the shadow root)
   TlbTags tags_;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles

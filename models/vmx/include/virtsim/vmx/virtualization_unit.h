@@ -67,6 +67,11 @@ class HypervisorParameters {
   Handler cpuid, vmcall, rdtsc, io, msr, hlt, cr_access, invlpg, pause, tpr, other;
   // Shadow paging's #PF exits, by what the hypervisor made of them.
   Handler shadow_fill, shadow_write, guest_fault;
+  // Nested paging filled lazily: an EPT violation / NPF that maps a page.
+  Handler nested_fill;
+  // A paravirtual kernel's mmu_update hypercall: this, plus pv_update_instructions per update.
+  Handler pv_mmu_update;
+  Param<std::uint32_t> pv_update_instructions;
 };
 
 class VirtualizationUnit final : public sc_core::sc_module, public GuestInstructionHandler {
@@ -77,7 +82,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
 
   VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
                      const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
-                     std::uint16_t vpid, bool shadow_paging = false);
+                     std::uint16_t vpid, bool shadow_paging = false, bool paravirt_mmu = false);
   ~VirtualizationUnit() override;
   // Host-physical memory the handlers touch (its per-vCPU data: vCPU structure, VMCS cache ...).
   void set_hypervisor_memory(Addr base, Addr bytes) {
@@ -89,6 +94,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   InstructionOutcome elapse(Cycles now) override;
   InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) override;
   InstructionOutcome page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va, Cycles now) override;
+  InstructionOutcome nested_fault_exit(std::uint64_t qualification, Addr gpa, Cycles now) override;
 
   // Ports KVM emulates in the kernel (the in-kernel PIC 0x20-21/0xa0-a1, PIT 0x40-43, ELCR
   // 0x4d0-4d1); other port I/O goes to the user-space device model.
@@ -109,6 +115,8 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter interrupt_exits;
   Counter cpuid_masked;
   Counter page_fault_exits;
+  Counter nested_fault_exits;
+  Counter pv_updates;
   Scalar cpuid_guest_ecx;  // ECX the guest saw at its last intercepted CPUID
   Scalar cpuid_guest_edx;
   VectorStat exits_by_reason;

@@ -82,7 +82,8 @@ void load(const ConfigOptions& options, LoadedConfig& loaded) {
   loaded.compare.emplace(Scope{&loaded.params, nullptr, "experiment"}, "compare", "", "",
                          "memory virtualizations to run the experiment under, each in its own process, into one "
                          "result file with a run per mode: a comma-separated list of native, shadow (4 KiB host "
-                         "pages), shadow_2m, nested (4 KiB nested pages), nested_2m, nested_1g and paravirt (empty: the "
+                         "pages), shadow_2m, nested (4 KiB nested pages), nested_2m, nested_1g, paravirt and bt (binary "
+                         "translation) (empty: the "
                          "configured one only)");
 }
 
@@ -98,21 +99,28 @@ std::vector<std::string> mode_settings(const std::string& mode, const ParamRegis
   std::string nested = text("system.nested.paging", "none");
   if (nested == "none") nested = virt == "svm" ? "npt4" : "ept4";
   const auto set = [](const std::string& key, const std::string& value) { return key + "=\"" + value + "\""; };
-  const std::string pv_off = "system.kernel.paravirt_mmu=false";
-  if (mode == "native")
-    return {set("system.vmx.mode", "none"), "system.shadow.enabled=false", set("system.nested.paging", "none"), pv_off};
-  if (mode == "shadow" || mode == "shadow_2m")
-    return {set("system.vmx.mode", virt), "system.shadow.enabled=true", set("system.nested.paging", "none"), pv_off,
-            set("system.shadow.host_page_size", mode == "shadow" ? "4k" : "2m")};
-  if (mode == "nested" || mode == "nested_2m" || mode == "nested_1g")
-    return {set("system.vmx.mode", virt), "system.shadow.enabled=false", set("system.nested.paging", nested), pv_off,
-            set("system.nested.page_size", mode == "nested" ? "4k" : mode == "nested_2m" ? "2m" : "1g")};
-  if (mode == "paravirt")
-    return {set("system.vmx.mode", virt), "system.shadow.enabled=false", set("system.nested.paging", "none"),
-            "system.kernel.paravirt_mmu=true"};
+  // Every mode sets every switch, so a config's own choice of one never leaks into another mode.
+  const auto mode_of = [&](const std::string& vmx, bool shadow, const std::string& nested_paging, bool paravirt,
+                           bool translated, const std::string& host_page, const std::string& nested_page) {
+    return std::vector<std::string>{set("system.vmx.mode", vmx),
+                                    std::string("system.shadow.enabled=") + (shadow ? "true" : "false"),
+                                    set("system.nested.paging", nested_paging),
+                                    std::string("system.kernel.paravirt_mmu=") + (paravirt ? "true" : "false"),
+                                    std::string("system.bt.enabled=") + (translated ? "true" : "false"),
+                                    set("system.shadow.host_page_size", host_page),
+                                    set("system.nested.page_size", nested_page)};
+  };
+  if (mode == "native") return mode_of("none", false, "none", false, false, "4k", "4k");
+  if (mode == "shadow") return mode_of(virt, true, "none", false, false, "4k", "4k");
+  if (mode == "shadow_2m") return mode_of(virt, true, "none", false, false, "2m", "4k");
+  if (mode == "nested") return mode_of(virt, false, nested, false, false, "4k", "4k");
+  if (mode == "nested_2m") return mode_of(virt, false, nested, false, false, "4k", "2m");
+  if (mode == "nested_1g") return mode_of(virt, false, nested, false, false, "4k", "1g");
+  if (mode == "paravirt") return mode_of(virt, false, "none", true, false, "4k", "4k");
+  if (mode == "bt") return mode_of("none", false, "none", false, true, "4k", "4k");
   throw ConfigError("experiment.compare: \"" + mode +
                     "\" is not a memory virtualization (expected native, shadow, shadow_2m, nested, nested_2m, "
-                    "nested_1g or paravirt)");
+                    "nested_1g, paravirt or bt)");
 }
 
 std::vector<std::string> split_list(const std::string& text) {

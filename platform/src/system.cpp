@@ -142,6 +142,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       transition_parameters(module_scope(context, *this).child("vmx")),
       hypervisor_parameters(module_scope(context, *this).child("hypervisor")),
       shadow_parameters(module_scope(context, *this).child("shadow")),
+      bt_parameters(module_scope(context, *this).child("bt")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
       graph_(make_standard_platform(cpus, transition_parameters.enabled())) {
@@ -159,7 +160,8 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // structures (the VT-x / AMD-V units' data) come from above it; virtualized, the hypervisor
   // backs it with one host region and maps it in its nested or shadow tables.
   const bool nested = nested_paging.get() != "none";
-  const bool shadow = shadow_parameters.enabled;
+  const bool translated = bt_parameters.enabled;
+  const bool shadow = shadow_parameters.enabled || translated;  // binary translation keeps shadow tables too
   // Natively the guest OS has at most the host's memory.
   const Addr guest_bytes = nested || shadow ? Addr{guest_memory_mib.get()} << 20
                                             : std::min(Addr{guest_memory_mib.get()} << 20, memory_->memory().size());
@@ -170,7 +172,10 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   if (shadow && nested)
     throw ConfigError(shadow_parameters.enabled.name() + " = true and " + nested_paging.name() + " = \"" +
                       nested_paging.get() + "\": a guest runs under shadow or nested paging, not both");
-  if (shadow && !transition_parameters.enabled())
+  if (translated && (nested || transition_parameters.enabled()))
+    throw ConfigError(bt_parameters.enabled.name() + " = true is a software VMM: it takes " +
+                      transition_parameters.mode.name() + " = \"none\" and " + nested_paging.name() + " = \"none\"");
+  if (shadow && !translated && !transition_parameters.enabled())
     throw ConfigError(shadow_parameters.enabled.name() + " = true needs " + transition_parameters.mode.name() +
                       " = \"vmx\" or \"svm\": shadow paging traps through VM exits");
   frames_ = std::make_unique<FrameAllocator>(nested || shadow ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
@@ -346,6 +351,11 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     vcpus_[i]->set_page_faults_exit(paravirt);
     vcpus_[i]->set_workload(&os.events(static_cast<unsigned>(i)));
     vcpus_[i]->set_cr3_load_action([&os](PagingControls& c) { os.load_cr3(c); });
+    if (translated) {
+      translators_.push_back(std::make_unique<BinaryTranslationUnit>(
+          module_scope(context, *this).child("bt" + std::to_string(i)), bt_parameters, hypervisor_parameters));
+      vcpus_[i]->virtualization.bind(*translators_.back());
+    }
     if (nested_paging.get() != "none") vcpus_[i]->set_nested_paging(nested_controls_, 1);
     if (nested_tables_ && !virts_.empty()) vcpus_[i]->set_nested_population(this);
     vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
@@ -377,6 +387,7 @@ bool System::populate(Addr gpa) {
 
 std::string System::memory_virtualization() const {
   if (kernel_->parameters.paravirt_mmu) return "paravirt";
+  if (!translators_.empty()) return "binary_translation";
   return shadow_ ? "shadow" : nested_paging.get() != "none" ? "nested" : "native";
 }
 

@@ -23,6 +23,7 @@ MODES = {
                          "--set", 'system.nested.populate="lazy"', "--set", "system.mmu*.check=true"],
     "paravirt": ["--set", "system.kernel.paravirt_mmu=true", "--set", 'system.vmx.mode="vmx"',
                  "--set", "system.kernel.pv_batch=4"],
+    "binary-translation": ["--set", "system.bt.enabled=true"],
 }
 # What the guest did must not depend on how its memory is virtualized.
 GUEST_COUNTERS = ["sim.instructions", "system.kernel.demand_faults", "system.kernel.cow_faults",
@@ -55,7 +56,7 @@ def test_every_mode_leaves_the_guest_in_the_same_state(virtsim_binary, tmp_path,
         # the ones reported; the others fault, fork or switch inside it.
         if mode == "shadow-vmx" and kind != "gups":
             assert m["system.shadow.checks"] > 0  # the invariant checker ran, and found nothing
-        if mode.startswith("shadow") and kind != "gups":
+        if (mode.startswith("shadow") or mode == "binary-translation") and kind != "gups":
             assert m["exits.total"] > 0
             assert m["sim.cycles"] > native["sim.cycles"]
 
@@ -116,6 +117,18 @@ def test_a_paravirtual_kernel_batches_its_page_table_updates(virtsim_binary, tmp
     assert eight["exits.cycles"] < one["exits.cycles"]  # fewer hypervisor entries for the same updates
 
 
+def test_binary_translation_enters_the_vmm_without_vm_exits(virtsim_binary, tmp_path):
+    m = run(virtsim_binary, tmp_path, "bt", "--set", 'workload.kind="fork_and_wait"', *MODES["binary-translation"])
+    # Every kernel entry, callout and VMM-handled fault is an entry into the VMM, counted as an exit.
+    entries = (m["system.bt0.callouts"] + m["system.bt0.kernel_entries"] + m["system.bt0.interrupts"]
+               + m["system.bt0.vmm_page_faults"])
+    assert entries == m["exits.total"] > 0
+    assert m["system.bt0.vmm_page_faults"] == (m["system.shadow.hidden_faults"] + m["system.shadow.guest_faults"]
+                                               + m["system.shadow.writes_emulated"] + m["system.shadow.dirty_emulations"])
+    assert 0 < m["system.bt0.translations"] < 40  # once per instruction kind, not per execution
+    assert m["system.bt0.vmm_cycles"] == m["exits.cycles"]
+
+
 def test_shadow_paging_configuration_errors_name_the_keys(virtsim_binary, tmp_path):
     out = str(tmp_path / "x.h5")
     expect_error(virtsim(virtsim_binary, "run", *SINGLE, "-o", out, "--set", "system.shadow.enabled=true"),
@@ -128,6 +141,8 @@ def test_shadow_paging_configuration_errors_name_the_keys(virtsim_binary, tmp_pa
                  "system.shadow.enabled", "system.kernel.paging")
     expect_error(virtsim(virtsim_binary, "run", "-o", out, "--set", 'experiment.compare="native,vmware"'),
                  "experiment.compare", "vmware")
+    expect_error(virtsim(virtsim_binary, "run", *SINGLE, "-o", out, "--set", "system.bt.enabled=true",
+                         "--set", 'system.vmx.mode="vmx"'), "system.bt.enabled", "system.vmx.mode")
     expect_error(virtsim(virtsim_binary, "run", *SINGLE, "-o", out, "--set", "system.kernel.paravirt_mmu=true"),
                  "system.kernel.paravirt_mmu", "system.vmx.mode")
     expect_error(virtsim(virtsim_binary, "run", *SINGLE, "-o", out, "--set", 'system.nested.paging="ept4"',

@@ -22,7 +22,7 @@ ShadowParameters::ShadowParameters(const Scope& scope)
       VIRTSIM_MEMBER(root_cache, scope, 4, "roots", "shadow roots kept for guest CR3 values (least recent evicted)",
                      Range{1, 1024}),
       VIRTSIM_MEMBER(check, scope, false, "",
-                     "check every shadow entry against the guest's tables after each fault, CR3 load and INVLPG (slow)") {}
+                     "check every shadow entry against the guest's tables at each synchronization point: a CR3 load, an INVLPG (slow)") {}
 
 ShadowPageTables::ShadowPageTables(const Scope& scope, PhysicalMemory& host, FrameAllocator& host_frames,
                                    const ShadowConfig& config)
@@ -187,7 +187,7 @@ Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
   current_[cpu] = guest_cr3;
   if (const Addr table = root_of(guest_cr3)) {
     ++root_hits;
-    finish("MOV to CR3");
+    finish("MOV to CR3", true);
     return table;
   }
   ++root_misses;
@@ -201,7 +201,7 @@ Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
   }
   const Addr table = new_table(guest_cr3 >> kPageShift4K, levels_, 0);
   roots_.push_front({guest_cr3, table});
-  finish("MOV to CR3");
+  finish("MOV to CR3", true);
   return table;
 }
 
@@ -213,7 +213,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   const Translation t = reference_translate(read, guest, va, kind, user);
   if (t.fault) {
     ++guest_faults;
-    finish("a guest page fault");
+    finish("a guest page fault", false);
     return {ShadowFaultResolution::GuestFault, t.error_code, 0};
   }
   // 2. Its entries, and the accessed/dirty flags the hardware walker would have set in them.
@@ -300,7 +300,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   } else {
     ++hidden_faults;
   }
-  finish("a hidden page fault");
+  finish("a hidden page fault", false);
   return out;
 }
 
@@ -323,7 +323,7 @@ void ShadowPageTables::invlpg(Addr guest_cr3, Addr va) {
     parent_index = index;
     table = e & pte::kAddressMask;
   }
-  finish("INVLPG");
+  finish("INVLPG", true);
 }
 
 void ShadowPageTables::guest_memory_written(Addr gpa, Addr bytes) {
@@ -340,7 +340,7 @@ void ShadowPageTables::guest_memory_written(Addr gpa, Addr bytes) {
       for (Addr index = from / 8; index < (to + 7) / 8; ++index) zap_entry(table, static_cast<unsigned>(index));
     }
   }
-  finish("a guest page-table write");
+  finish("a guest page-table write", false);
 }
 
 MemoryView ShadowPageTables::watched(MemoryView plain, std::function<void(Addr, Addr)> written) {
@@ -365,12 +365,12 @@ MemoryView ShadowPageTables::guest_view() {
                  [this](Addr gpa, Addr bytes) { guest_memory_written(gpa, bytes); });
 }
 
-void ShadowPageTables::finish(const char* where) {
+void ShadowPageTables::finish(const char* where, bool synchronization_point) {
   if (flush_pending_) {
     flush_pending_ = false;
     if (flush_all_) flush_all_();
   }
-  if (!checking_) return;
+  if (!checking_ || !synchronization_point) return;
   ++checks;
   const std::vector<std::string> problems = check();
   if (!problems.empty())

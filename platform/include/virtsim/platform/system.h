@@ -17,6 +17,7 @@
 #include "virtsim/mmu/paging.h"
 #include "virtsim/mmu/shadow_tables.h"
 #include "virtsim/platform/platform_graph.h"
+#include "virtsim/vmx/binary_translation.h"
 #include "virtsim/vmx/virtualization_unit.h"
 #include "virtsim/workloads/exit_microbench.h"
 #include "virtsim/workloads/generators.h"
@@ -72,6 +73,8 @@ class System : public sc_core::sc_module, private NestedPopulation {
   HypervisorParameters hypervisor_parameters;
   // Shadow paging: the hypervisor's shadow tables map guest-virtual memory to host frames.
   ShadowParameters shadow_parameters;
+  // Binary translation: a software VMM (no VT-x / AMD-V) over shadow page tables.
+  BinaryTranslationParameters bt_parameters;
   // The memory virtualization in use: "native", "shadow" or "nested".
   std::string memory_virtualization() const;
   const ShadowPageTables* shadow_tables() const { return shadow_.get(); }
@@ -106,6 +109,7 @@ class System : public sc_core::sc_module, private NestedPopulation {
   Addr guest_backing_ = 0;  // host-physical base of guest-physical memory
   std::unique_ptr<GuestKernel> kernel_;
   std::unique_ptr<ShadowPageTables> shadow_;
+  std::vector<std::unique_ptr<BinaryTranslationUnit>> translators_;
   std::size_t roi_arrivals_ = 0;
   sc_core::sc_event roi_begun_;
   std::function<void(double)> progress_action_;

@@ -84,7 +84,8 @@ class ShadowPageTables final : public ShadowPagingControl {
     flush_page_ = std::move(page);
     flush_all_ = std::move(all);
   }
-  // Runs check() after every fault, CR3 load and INVLPG, and throws on a disagreement.
+  // Runs check() at every synchronization point (a CR3 load, an INVLPG) and throws on a
+  // disagreement.
   void set_checking(bool on) { checking_ = on; }
 
   // The invariant: every present shadow leaf of every cached root agrees with the guest's
@@ -145,7 +146,8 @@ class ShadowPageTables final : public ShadowPagingControl {
   bool range_tracked(Addr gpa, Addr bytes) const;
   Addr root_of(Addr guest_cr3);
   Addr canonical(Addr va) const;
-  void finish(const char* where);  // the pending flush, then check() when checking
+  // The pending flush, then check() when checking at a synchronization point.
+  void finish(const char* where, bool synchronization_point);
   void check_table(Addr guest_cr3, Addr table, std::vector<std::string>& problems) const;
 
   PhysicalMemory& host_;

@@ -1,0 +1,125 @@
+#include "virtsim/vmx/binary_translation.h"
+
+#include <vector>
+
+namespace virtsim {
+
+BinaryTranslationParameters::BinaryTranslationParameters(const Scope& scope)
+    : VIRTSIM_MEMBER(enabled, scope, false, "",
+                     "a software VMM with binary translation runs the guest (its kernel translated, memory "
+                     "virtualized by shadow page tables; system.vmx.mode must be none)"),
+      VIRTSIM_MEMBER(translate_cycles, scope, 2000, "cycles",
+                     "translating the code around a privileged or sensitive kernel instruction, the first time "
+                     "that instruction kind runs (assumption)",
+                     Range{0, 1e9}),
+      VIRTSIM_MEMBER(in_cache_cycles, scope, 20, "cycles",
+                     "an instruction the translation cache emulates in place: a virtual CR read, CLI/STI, "
+                     "POPF... (assumption)",
+                     Range{0, 1e6}),
+      VIRTSIM_MEMBER(callout_cycles, scope, 500, "cycles",
+                     "a callout from the translation cache into the VMM and back, besides the VMM's handler "
+                     "(assumption)",
+                     Range{0, 1e7}),
+      VIRTSIM_MEMBER(kernel_entry_cycles, scope, 600, "cycles",
+                     "a system call or software interrupt entering the guest kernel through the VMM (assumption)",
+                     Range{0, 1e7}),
+      VIRTSIM_MEMBER(interrupt_cycles, scope, 800, "cycles",
+                     "an external interrupt the VMM takes and forwards to the guest kernel (assumption)",
+                     Range{0, 1e7}),
+      VIRTSIM_MEMBER(fault_delivery_cycles, scope, 300, "cycles",
+                     "the hardware's delivery of a #PF to the VMM, before its handler (assumption)", Range{0, 1e7}) {}
+
+TranslatedAs translated_as(Instruction instruction, unsigned cpl) {
+  switch (instruction) {
+    case Instruction::Syscall: case Instruction::Sysenter: case Instruction::SoftwareInterrupt:
+      return cpl == 3 ? TranslatedAs::KernelEntry : TranslatedAs::Callout;
+    default: break;
+  }
+  if (cpl == 3) return TranslatedAs::Native;  // user code is not translated
+  switch (instruction) {
+    // Emulated in the translation cache: the state they read or change is the VMM's copy.
+    case Instruction::Cli: case Instruction::Sti: case Instruction::Popf: case Instruction::Pushf:
+    case Instruction::MovFromCr0: case Instruction::MovFromCr3: case Instruction::MovFromCr4:
+    case Instruction::MovFromCr8: case Instruction::Smsw: case Instruction::Sgdt: case Instruction::Sidt:
+    case Instruction::Sldt: case Instruction::Str: case Instruction::MovFromSegment: case Instruction::Lar:
+    case Instruction::Lsl: case Instruction::Verr: case Instruction::Verw: case Instruction::Rdtsc:
+    case Instruction::Rdtscp: case Instruction::Rdpmc:
+      return TranslatedAs::InCache;
+    // Unprivileged and harmless: translated as they are.
+    case Instruction::Pause: case Instruction::Rdrand: case Instruction::Rdseed: return TranslatedAs::Native;
+    default: return TranslatedAs::Callout;
+  }
+}
+
+namespace {
+std::vector<std::string> instruction_names() {
+  std::vector<std::string> names;
+  for (const auto i : all_instructions()) names.emplace_back(to_string(i));
+  return names;
+}
+}  // namespace
+
+BinaryTranslationUnit::BinaryTranslationUnit(const Scope& scope, const BinaryTranslationParameters& parameters,
+                                             const HypervisorParameters& handlers)
+    : VIRTSIM_MEMBER(translations, scope, "sites", "privileged or sensitive instruction kinds translated"),
+      VIRTSIM_MEMBER(translate_cycles, scope, "cycles", "cycles spent translating"),
+      VIRTSIM_MEMBER(in_cache_emulations, scope, "instructions", "instructions emulated in the translation cache"),
+      VIRTSIM_MEMBER(callouts, scope, "callouts", "callouts from translated code into the VMM"),
+      VIRTSIM_MEMBER(kernel_entries, scope, "entries", "system calls entering the guest kernel through the VMM"),
+      VIRTSIM_MEMBER(interrupts, scope, "interrupts", "external interrupts forwarded by the VMM"),
+      VIRTSIM_MEMBER(vmm_page_faults, scope, "faults", "page faults the VMM handled (shadow paging)"),
+      VIRTSIM_MEMBER(vmm_cycles, scope, "cycles", "cycles of every VMM entry: callouts, entries, interrupts, faults"),
+      VIRTSIM_MEMBER(callouts_by_instruction, scope, "callouts", "callouts per instruction", instruction_names()),
+      p_(parameters),
+      h_(handlers) {}
+
+InstructionOutcome BinaryTranslationUnit::vmm_entry(Cycles cycles) {
+  InstructionOutcome out;
+  out.exited = true;  // an entry into the VMM: counted with the exits
+  out.cycles = cycles;
+  vmm_cycles += cycles;
+  return out;
+}
+
+InstructionOutcome BinaryTranslationUnit::execute(const GuestEvent& event, unsigned cpl, Cycles) {
+  const TranslatedAs as = translated_as(event.instruction, cpl);
+  if (as == TranslatedAs::Native) return {1, false, false};
+  if (as == TranslatedAs::KernelEntry) {
+    ++kernel_entries;
+    return vmm_entry(p_.kernel_entry_cycles);
+  }
+  // The first run of a site translates it (the port or MSR tells sites of one instruction apart).
+  Cycles translation = 0;
+  if (translated_.emplace(std::make_pair(event.instruction, std::uint64_t{event.count}), true).second) {
+    ++translations;
+    translation = p_.translate_cycles;
+    translate_cycles += translation;
+  }
+  if (as == TranslatedAs::InCache) {
+    ++in_cache_emulations;
+    InstructionOutcome out;
+    out.cycles = translation + p_.in_cache_cycles;
+    return out;
+  }
+  ++callouts;
+  callouts_by_instruction.add(static_cast<std::size_t>(event.instruction));
+  // A halted guest waits in the VMM for its wake-up interrupt.
+  const Cycles wait = event.instruction == Instruction::Hlt ? Cycles{h_.hlt_wakeup_cycles} : 0;
+  return vmm_entry(translation + p_.callout_cycles + wait);
+}
+
+InstructionOutcome BinaryTranslationUnit::deliver_interrupt(std::uint32_t, Cycles) {
+  ++interrupts;
+  return vmm_entry(p_.interrupt_cycles);
+}
+
+InstructionOutcome BinaryTranslationUnit::page_fault_exit(ShadowFaultResolution how, std::uint32_t, Addr, Cycles) {
+  ++vmm_page_faults;
+  const HypervisorParameters::Handler& handler = how == ShadowFaultResolution::Filled          ? h_.shadow_fill
+                                                 : how == ShadowFaultResolution::WriteEmulated ? h_.shadow_write
+                                                                                               : h_.guest_fault;
+  const double software = h_.enabled ? handler.instructions.get() * h_.cpi.get() : 0.0;
+  return vmm_entry(Cycles{p_.fault_delivery_cycles} + static_cast<Cycles>(software + 0.5));
+}
+
+}  // namespace virtsim

@@ -1,0 +1,60 @@
+#include "virtsim/vmx/binary_translation.h"
+
+#include <gtest/gtest.h>
+
+namespace virtsim {
+namespace {
+
+struct BinaryTranslationTest : ::testing::Test {
+  ParamRegistry params;
+  StatRegistry stats;
+  BinaryTranslationParameters parameters{{&params, nullptr, "system.bt"}};
+  HypervisorParameters handlers{{&params, nullptr, "system.hypervisor"}};
+  BinaryTranslationUnit unit{{&params, &stats, "system.bt0"}, parameters, handlers};
+};
+
+TEST_F(BinaryTranslationTest, UserCodeRunsAsItIsAndKernelCodeIsTranslated) {
+  EXPECT_EQ(translated_as(Instruction::Cpuid, 3), TranslatedAs::Native);  // a user CPUID is not seen
+  EXPECT_EQ(translated_as(Instruction::Cpuid, 0), TranslatedAs::Callout);
+  EXPECT_EQ(translated_as(Instruction::MovToCr3, 0), TranslatedAs::Callout);
+  EXPECT_EQ(translated_as(Instruction::Invlpg, 0), TranslatedAs::Callout);
+  EXPECT_EQ(translated_as(Instruction::Sysret, 0), TranslatedAs::Callout);
+  EXPECT_EQ(translated_as(Instruction::MovFromCr3, 0), TranslatedAs::InCache);
+  EXPECT_EQ(translated_as(Instruction::Popf, 0), TranslatedAs::InCache);
+  EXPECT_EQ(translated_as(Instruction::Syscall, 3), TranslatedAs::KernelEntry);
+  EXPECT_EQ(translated_as(Instruction::Pause, 0), TranslatedAs::Native);
+}
+
+TEST_F(BinaryTranslationTest, ASiteIsTranslatedOnceAndEachRunPaysItsEmulation) {
+  const GuestEvent cr3 = GuestEvent::instr(Instruction::MovToCr3, 0, 0x5000);
+  const InstructionOutcome first = unit.execute(cr3, 0, 0);
+  const InstructionOutcome second = unit.execute(cr3, 0, 0);
+  EXPECT_TRUE(first.exited);  // a VMM entry
+  EXPECT_EQ(first.cycles, Cycles{parameters.translate_cycles} + parameters.callout_cycles);
+  EXPECT_EQ(second.cycles, Cycles{parameters.callout_cycles});
+  const InstructionOutcome read = unit.execute(GuestEvent::instr(Instruction::MovFromCr3), 0, 0);
+  EXPECT_FALSE(read.exited);
+  EXPECT_EQ(read.cycles, Cycles{parameters.translate_cycles} + parameters.in_cache_cycles);
+  // Two MSRs are two sites.
+  unit.execute(GuestEvent::instr(Instruction::Wrmsr, 0x6e0, 1), 0, 0);
+  unit.execute(GuestEvent::instr(Instruction::Wrmsr, 0x830, 1), 0, 0);
+  EXPECT_EQ(unit.translations.count(), 4u);
+  EXPECT_EQ(unit.callouts.count(), 4u);
+  EXPECT_EQ(unit.in_cache_emulations.count(), 1u);
+  EXPECT_EQ(unit.callouts_by_instruction.at(static_cast<std::size_t>(Instruction::Wrmsr)), 2u);
+  const InstructionOutcome user = unit.execute(GuestEvent::instr(Instruction::Cpuid), 3, 0);
+  EXPECT_FALSE(user.exited);
+  EXPECT_EQ(unit.translations.count(), 4u);
+}
+
+TEST_F(BinaryTranslationTest, ShadowTableFaultsRunTheVmmsHandlerWithoutATransition) {
+  const InstructionOutcome fill = unit.page_fault_exit(ShadowFaultResolution::Filled, 0, 0x1000, 0);
+  const InstructionOutcome write = unit.page_fault_exit(ShadowFaultResolution::WriteEmulated, 2, 0x1000, 0);
+  EXPECT_EQ(fill.cycles, Cycles{parameters.fault_delivery_cycles} + handlers.shadow_fill.instructions.get());
+  EXPECT_EQ(write.cycles, Cycles{parameters.fault_delivery_cycles} + handlers.shadow_write.instructions.get());
+  EXPECT_EQ(unit.vmm_page_faults.count(), 2u);
+  EXPECT_EQ(unit.vmm_cycles.count(), fill.cycles + write.cycles);
+}
+
+}  // namespace
+}  // namespace virtsim

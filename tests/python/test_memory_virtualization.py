@@ -17,6 +17,8 @@ MODES = {
                    "--set", "system.shadow.check=true"],
     "shadow-svm-2m": ["--set", "system.shadow.enabled=true", "--set", 'system.vmx.mode="svm"',
                       "--set", 'system.shadow.host_page_size="2m"', "--set", "system.shadow.root_cache=1"],
+    "shadow-out-of-sync": ["--set", "system.shadow.enabled=true", "--set", 'system.vmx.mode="vmx"',
+                           "--set", "system.shadow.out_of_sync=true", "--set", "system.shadow.check=true"],
     "nested-ept4": ["--set", 'system.nested.paging="ept4"', "--set", 'system.vmx.mode="vmx"'],
     "nested-npt4-2m": ["--set", 'system.nested.paging="npt4"', "--set", 'system.nested.page_size="2m"'],
     "nested-ept4-lazy": ["--set", 'system.nested.paging="ept4"', "--set", 'system.vmx.mode="vmx"',
@@ -54,7 +56,7 @@ def test_every_mode_leaves_the_guest_in_the_same_state(virtsim_binary, tmp_path,
             assert m[name] == native[name], f"{kind} under {mode}: {name} {m[name]} vs native {native[name]}"
         # GUPS faults its footprint in before its region of interest, whose statistics are
         # the ones reported; the others fault, fork or switch inside it.
-        if mode == "shadow-vmx" and kind != "gups":
+        if mode in ("shadow-vmx", "shadow-out-of-sync") and kind != "gups":
             assert m["system.shadow.checks"] > 0  # the invariant checker ran, and found nothing
         if (mode.startswith("shadow") or mode == "binary-translation") and kind != "gups":
             assert m["exits.total"] > 0
@@ -93,6 +95,15 @@ def test_shadow_paging_traps_what_it_must_and_counts_it(virtsim_binary, tmp_path
     assert exits["Exception or NMI"] == pf_exits
     assert exits["Control-register access"] > 0  # MOV to CR3 at every switch
     assert sum(exits.values()) == m["exits.total"]
+
+
+def test_out_of_sync_leaf_tables_trade_write_traps_for_syncs(virtsim_binary, tmp_path):
+    sync = run(virtsim_binary, tmp_path, "sync", "--set", 'workload.kind="pt_update"', *MODES["shadow-vmx"])
+    oos = run(virtsim_binary, tmp_path, "oos", "--set", 'workload.kind="pt_update"', *MODES["shadow-out-of-sync"])
+    assert oos["system.shadow.unsync_writes"] > 0 and oos["system.shadow.syncs"] > 0
+    assert oos["system.shadow.writes_emulated"] < sync["system.shadow.writes_emulated"]
+    assert sync["system.shadow.unsync_writes"] == 0 and sync["system.shadow.syncs"] == 0
+    assert oos["system.kernel.state_digest"] == sync["system.kernel.state_digest"]
 
 
 def test_nested_paging_filled_lazily_exits_once_per_page(virtsim_binary, tmp_path):

@@ -152,8 +152,9 @@ void Vcpu::apply_translation_effects(const GuestEvent& event) {
       // PCID bits it does not keep: every load flushes the non-global entries.
       const bool pcid_on = pcide && !shadow_;
       const bool no_flush = pcid_on && (event.address >> 63);
-      if (event.address && shadow_) {
-        guest_cr3_ = event.address & ~(Addr{1} << 63);
+      if (shadow_) {
+        // A reload of the same CR3 is a CR3 write the hypervisor sees too (it synchronizes).
+        if (event.address) guest_cr3_ = event.address & ~(Addr{1} << 63);
         paging_.cr3 = shadow_->load_cr3(cpu_id_, guest_cr3_);
         refresh_tags();
       } else if (event.address) {

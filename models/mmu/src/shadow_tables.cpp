@@ -21,6 +21,9 @@ ShadowParameters::ShadowParameters(const Scope& scope)
       // (arch/x86/include/asm/kvm_host.h, Linux 4.19 and later).
       VIRTSIM_MEMBER(root_cache, scope, 4, "roots", "shadow roots kept for guest CR3 values (least recent evicted)",
                      Range{1, 1024}),
+      VIRTSIM_MEMBER(out_of_sync, scope, false, "",
+                     "leaf page tables go out of sync (KVM's unsync pages): the guest's writes to them do not trap, "
+                     "and are synchronized at its next CR3 load or INVLPG"),
       VIRTSIM_MEMBER(check, scope, false, "",
                      "check every shadow entry against the guest's tables at each synchronization point: a CR3 load, an INVLPG (slow)") {}
 
@@ -39,6 +42,8 @@ ShadowPageTables::ShadowPageTables(const Scope& scope, PhysicalMemory& host, Fra
       VIRTSIM_MEMBER(root_misses, scope, "loads", "CR3 loads that built a new shadow root"),
       VIRTSIM_MEMBER(roots_evicted, scope, "roots", "cached shadow roots freed to make room"),
       VIRTSIM_MEMBER(invlpg_zaps, scope, "entries", "shadow leaves cleared by the guest's INVLPG"),
+      VIRTSIM_MEMBER(unsync_writes, scope, "writes", "guest writes into out-of-sync leaf tables (no trap)"),
+      VIRTSIM_MEMBER(syncs, scope, "entries", "shadow entries of out-of-sync leaf tables synchronized"),
       VIRTSIM_MEMBER(write_protects, scope, "entries", "writable shadow leaves made read-only when their page became a page table"),
       VIRTSIM_MEMBER(large_page_splits, scope, "tables", "direct shadow tables splitting a guest page larger than the host page"),
       VIRTSIM_MEMBER(ad_updates, scope, "entries", "guest entries whose accessed/dirty flags the hypervisor set"),
@@ -89,6 +94,7 @@ void ShadowPageTables::free_table(Addr table) {
     else free_table(target);
   }
   if (t.guest_page != kDirect) untrack(t.guest_page, table);
+  out_of_sync_.erase(table);
   tables_.erase(table);
   frames_.release(table);
   ++tables_freed;
@@ -107,9 +113,9 @@ void ShadowPageTables::zap_entry(Addr table, unsigned index) {
 }
 
 void ShadowPageTables::track(Addr guest_page, Addr table) {
-  auto& shadows = derived_[guest_page];
-  shadows.push_back(table);
-  if (shadows.size() > 1) return;
+  const bool was_protected = protected_page(guest_page);
+  derived_[guest_page].push_back(table);
+  if (was_protected || !protected_page(guest_page)) return;
   // The page just became a page table the shadow follows: no shadow leaf may let the guest
   // write it without a fault any more.
   if (const auto it = leaves_.find(guest_page); it != leaves_.end()) {
@@ -160,10 +166,30 @@ void ShadowPageTables::drop_leaf_ref(Addr gpa, Addr slot) {
   }
 }
 
+bool ShadowPageTables::protected_page(Addr guest_page) const {
+  const auto it = derived_.find(guest_page);
+  if (it == derived_.end()) return false;
+  if (!config_.out_of_sync) return true;
+  for (const Addr table : it->second)
+    if (tables_.at(table).level > 1) return true;  // only leaf tables go out of sync
+  return false;
+}
+
 bool ShadowPageTables::range_tracked(Addr gpa, Addr bytes) const {
   for (Addr page = gpa >> kPageShift4K; page < (gpa + bytes) >> kPageShift4K; ++page)
-    if (derived_.count(page)) return true;
+    if (protected_page(page)) return true;
   return false;
+}
+
+void ShadowPageTables::resync() {
+  if (out_of_sync_.empty()) return;
+  const auto pending = std::move(out_of_sync_);
+  out_of_sync_.clear();
+  for (const auto& [table, indices] : pending) {
+    if (!tables_.count(table)) continue;
+    for (const unsigned index : indices) zap_entry(table, index);
+    syncs += indices.size();
+  }
 }
 
 Addr ShadowPageTables::cached_root(Addr guest_cr3) const {
@@ -185,6 +211,7 @@ Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
   const Addr guest_cr3 = guest_cr3_value & pte::kAddressMask;
   if (current_.size() <= cpu) current_.resize(cpu + 1, ~Addr{0});
   current_[cpu] = guest_cr3;
+  resync();
   if (const Addr table = root_of(guest_cr3)) {
     ++root_hits;
     finish("MOV to CR3", true);
@@ -305,6 +332,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
 }
 
 void ShadowPageTables::invlpg(Addr guest_cr3, Addr va) {
+  resync();
   Addr table = root_of(guest_cr3 & pte::kAddressMask);
   Addr parent = 0;
   unsigned parent_index = 0;
@@ -336,7 +364,15 @@ void ShadowPageTables::guest_memory_written(Addr gpa, Addr bytes) {
     const Addr to = std::min(gpa + bytes, (page + 1) << kPageShift4K) - (page << kPageShift4K);
     const std::vector<Addr> shadows = it->second;  // zapping may untrack tables of this page
     for (const Addr table : shadows) {
-      if (!tables_.count(table)) continue;
+      const auto t = tables_.find(table);
+      if (t == tables_.end()) continue;
+      if (config_.out_of_sync && t->second.level == 1) {
+        // No trap: noted, and synchronized at the next CR3 load or INVLPG.
+        auto& pending = out_of_sync_[table];
+        for (Addr index = from / 8; index < (to + 7) / 8; ++index) pending.push_back(static_cast<unsigned>(index));
+        ++unsync_writes;
+        continue;
+      }
       for (Addr index = from / 8; index < (to + 7) / 8; ++index) zap_entry(table, static_cast<unsigned>(index));
     }
   }
@@ -392,9 +428,13 @@ void ShadowPageTables::check_table(Addr guest_cr3, Addr table, std::vector<std::
   }
   const Table& t = found->second;
   const auto read = [this](Addr gpa, unsigned) { return gpa + 8 <= config_.guest_bytes ? read_guest(gpa) : 0; };
+  const auto pending = out_of_sync_.find(table);
   for (unsigned i = 0; i < kEntries; ++i) {
     const std::uint64_t e = host_.read64(table + 8 * i);
     if (!(e & pte::kPresent)) continue;
+    // An out-of-sync entry may disagree until the next synchronization point.
+    if (pending != out_of_sync_.end() && std::find(pending->second.begin(), pending->second.end(), i) != pending->second.end())
+      continue;
     const Addr va = canonical(t.va_base + (Addr{i} << index_shift(config_.format, t.level)));
     const bool leaf = t.level == 1 || (e & pte::kPageSize);
     if (!leaf) {

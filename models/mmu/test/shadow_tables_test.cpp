@@ -11,8 +11,9 @@ constexpr Addr kGuestBase = Addr{256} << 20;  // guest-physical 0 in host memory
 constexpr Addr kGuestBytes = Addr{64} << 20;
 
 struct ShadowTest : ::testing::Test {
-  explicit ShadowTest(Addr host_page = kPageSize4K, unsigned roots = 4)
-      : shadow({nullptr, &stats, "shadow"}, host, host_frames, {TableFormat::Level4, kGuestBase, kGuestBytes, host_page, roots}) {
+  explicit ShadowTest(Addr host_page = kPageSize4K, unsigned roots = 4, bool out_of_sync = false)
+      : shadow({nullptr, &stats, "shadow"}, host, host_frames,
+               {TableFormat::Level4, kGuestBase, kGuestBytes, host_page, roots, out_of_sync}) {
     shadow.set_flushes([this](Addr va) { flushed_pages.push_back(va); }, [this] { ++full_flushes; });
     shadow.set_checking(true);
   }
@@ -25,6 +26,8 @@ struct ShadowTest : ::testing::Test {
   Addr root = guest.new_root();
   std::vector<Addr> flushed_pages;
   unsigned full_flushes = 0;
+  Addr loaded_cr3 = ~Addr{0}, loaded_root = 0;
+  std::uint64_t syncs_seen() const { return shadow.syncs.count(); }
 
   PagingControls controls(Addr cr3) const {
     PagingControls c;
@@ -42,7 +45,10 @@ struct ShadowTest : ::testing::Test {
   // One access as the vCPU makes it: walk, let the hypervisor resolve faults, walk again.
   // Returns the host-physical address reached, or nullopt for a fault reflected to the guest.
   std::optional<Addr> access(Addr cr3, Addr va, AccessKind kind, bool user, ShadowFaultOutcome* last = nullptr) {
-    const Addr shadow_root = shadow.load_cr3(0, cr3);
+    // A CR3 write only when the address space changes, as a kernel switching processes makes.
+    if (cr3 != loaded_cr3) loaded_root = shadow.load_cr3(0, cr3);
+    loaded_cr3 = cr3;
+    const Addr shadow_root = loaded_root;
     for (int attempt = 0; attempt < 4; ++attempt) {
       const Translation t = shadow_walk(shadow_root, va, kind, user);
       if (!t.fault) return t.physical_address;
@@ -210,28 +216,33 @@ TEST_F(ShadowTest, TheCheckerFindsAShadowLeafWithMoreRightsThanTheGuest) {
 
 // Random guest activity: maps, remaps, protections, unmaps, INVLPGs and switches between
 // address spaces, with accesses of every kind. The shadow must give exactly the guest's
-// translation (or the guest's fault) every time, and the checker runs after every step.
-TEST_F(ShadowTest, RandomGuestActivityAlwaysTranslatesAsTheGuestsTables) {
+// translation (or the guest's fault) every time, and the checker runs after every step. With
+// `flush_after_changes` the guest keeps the TLB rules: an INVLPG after every change of an
+// entry (what out-of-sync leaf tables rely on).
+void random_guest_activity(ShadowTest& t, bool flush_after_changes, unsigned space_count = 3, Addr pages = 64) {
   std::mt19937_64 rng(7);
-  std::vector<Addr> spaces{root, guest.new_root(), guest.new_root()};
+  std::vector<Addr> spaces{t.root};
+  while (spaces.size() < space_count) spaces.push_back(t.guest.new_root());
   const auto pick = [&](Addr n) { return static_cast<Addr>(rng() % n); };
   unsigned translated = 0, faults = 0;
   for (int step = 0; step < 4000; ++step) {
     const Addr cr3 = spaces[pick(spaces.size())];
-    const Addr va = 0x400000 + pick(64) * kPageSize4K + (pick(2) ? 0x40000000 : 0) + pick(512) * 8;
+    const Addr va = 0x400000 + pick(pages) * kPageSize4K + (pick(2) ? 0x40000000 : 0) + pick(512) * 8;
+    const Addr page = va & ~Addr{0xfff};
+    bool changed = true;
     switch (pick(8)) {
       case 0:
-        guest.map(cr3, va & ~Addr{0xfff}, 0x100000 + pick(4096) * kPageSize4K, kPageSize4K,
-                  {pick(3) != 0, pick(4) != 0, true, false});
+        t.guest.map(cr3, page, 0x100000 + pick(4096) * kPageSize4K, kPageSize4K, {pick(3) != 0, pick(4) != 0, true, false});
         break;
-      case 1: guest.unmap(cr3, va & ~Addr{0xfff}); break;
-      case 2: guest.protect(cr3, va & ~Addr{0xfff}, {pick(2) != 0, true, true, false}); break;
-      case 3: shadow.invlpg(cr3, va); break;
+      case 1: t.guest.unmap(cr3, page); break;
+      case 2: t.guest.protect(cr3, page, {pick(2) != 0, true, true, false}); break;
+      case 3: t.shadow.invlpg(cr3, va); break;
       default: {
+        changed = false;
         const auto kind = static_cast<AccessKind>(pick(3));
         const bool user = pick(4) != 0;
-        const Translation expected = guest_walk(cr3, va, kind, user);
-        const auto got = access(cr3, va, kind, user);
+        const Translation expected = t.guest_walk(cr3, va, kind, user);
+        const auto got = t.access(cr3, va, kind, user);
         if (expected.fault) {
           EXPECT_FALSE(got) << "step " << step;
           ++faults;
@@ -242,13 +253,47 @@ TEST_F(ShadowTest, RandomGuestActivityAlwaysTranslatesAsTheGuestsTables) {
         }
       }
     }
-    const auto problems = shadow.check();  // after every step, not only at synchronization points
+    if (changed && flush_after_changes) t.shadow.invlpg(cr3, va);
+    const auto problems = t.shadow.check();  // after every step, not only at synchronization points
     ASSERT_TRUE(problems.empty()) << "step " << step << ": " << problems.front();
   }
   EXPECT_GT(translated, 300u);
   EXPECT_GT(faults, 100u);
-  EXPECT_GT(shadow.entries_zapped.count(), 100u);
-  EXPECT_GT(shadow.checks.count(), 400u);  // the INVLPGs and CR3 loads checked on their own
+  EXPECT_GT(t.shadow.entries_zapped.count(), 100u);
+  EXPECT_GT(t.shadow.checks.count(), 400u);  // the INVLPGs and CR3 loads checked on their own
+}
+
+TEST_F(ShadowTest, RandomGuestActivityAlwaysTranslatesAsTheGuestsTables) { random_guest_activity(*this, false); }
+
+struct ShadowOutOfSync : ShadowTest {
+  ShadowOutOfSync() : ShadowTest(kPageSize4K, 4, true) {}
+};
+
+TEST_F(ShadowOutOfSync, LeafTablesAreNotWriteProtectedAndSyncAtTheNextInvlpg) {
+  guest.map(root, 0x400000, 0x200000, kPageSize4K);
+  ASSERT_EQ(access(root, 0x400000, AccessKind::Load, true), kGuestBase + 0x200000);
+  const Addr l1 = guest.lookup(root, 0x400000)->slot & ~Addr{0xfff};
+  EXPECT_FALSE(shadow.write_tracked(l1));  // a leaf table: out of sync, not write-protected
+  EXPECT_TRUE(shadow.write_tracked(root));  // the root (a level-4 table) is
+  guest.map(root, 0x400000, 0x300000, kPageSize4K);  // no trap: the shadow still has the old page
+  EXPECT_EQ(shadow.unsync_writes.count(), 1u);
+  EXPECT_EQ(shadow_walk(shadow.cached_root(root), 0x400000, AccessKind::Load, true).physical_address,
+            kGuestBase + 0x200000);
+  shadow.invlpg(root, 0x400000);  // the guest's flush: synchronized
+  EXPECT_EQ(shadow.syncs.count(), 1u);
+  EXPECT_EQ(access(root, 0x400000, AccessKind::Load, true), kGuestBase + 0x300000);
+  // A kernel store to the leaf table needs no emulation.
+  guest.map(root, 0x10000000, l1, kPageSize4K, {true, false, false, false});
+  ShadowFaultOutcome o;
+  EXPECT_EQ(access(root, 0x10000000, AccessKind::Store, false, &o), kGuestBase + l1);
+  EXPECT_EQ(shadow.writes_emulated.count(), 0u);
+}
+
+TEST_F(ShadowOutOfSync, RandomGuestActivityThatKeepsTheTlbRulesTranslatesAsTheGuestsTables) {
+  // One address space over 8 pages: most changes are followed by an access to the page before
+  // any CR3 load, so only the INVLPGs synchronize them.
+  random_guest_activity(*this, true, 1, 8);
+  EXPECT_GT(syncs_seen(), 500u);
 }
 
 }  // namespace

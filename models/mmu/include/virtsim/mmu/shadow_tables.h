@@ -19,10 +19,13 @@
 //   a write-tracked guest table (emulated), or a true guest fault (reflected into the guest).
 //   A guest page whose D flag is clear is shadowed read-only, so its first store faults and
 //   sets D (dirty-bit emulation).
+// - Optionally (out_of_sync) leaf tables go out of sync instead of being write-protected: the
+//   guest's writes to them do not trap, and the shadow entries they changed are dropped at the
+//   next CR3 load or INVLPG, when a guest that keeps the TLB rules may rely on them.
 // - INVLPG zaps the shadow leaf of the address.
 // Plain C++ over PhysicalMemory: tests drive it without SystemC.
 //
-// Leaves out: the out-of-sync (unsync) mode for leaf tables, 32-bit and PAE guests, PCIDs
+// Leaves out: 32-bit and PAE guests, PCIDs
 // (shadow roots carry PCID 0: every CR3 write flushes the non-global TLB entries), and
 // reclaiming shadow pages under memory pressure.
 #include <cstdint>
@@ -46,6 +49,10 @@ struct ShadowConfig {
   Addr guest_bytes = 0;                      // guest-physical memory [0, guest_bytes)
   Addr host_page_bytes = kPageSize4K;        // 4 KiB or 2 MiB: the largest shadow leaf
   unsigned root_cache = 4;                   // shadow roots kept for guest CR3 values
+  // Leaf tables (level 1) out of sync, as KVM's unsync pages: guest pages holding them are not
+  // write-protected, the guest's writes to them are noted, and the shadow entries they change
+  // are dropped at the next CR3 load or INVLPG.
+  bool out_of_sync = false;
 };
 
 // Declared once (scope "system.shadow").
@@ -55,6 +62,7 @@ class ShadowParameters {
   Param<bool> enabled;
   Param<std::string> host_page_size;
   Param<std::uint32_t> root_cache;
+  Param<bool> out_of_sync;
   Param<bool> check;
 };
 
@@ -96,7 +104,9 @@ class ShadowPageTables final : public ShadowPagingControl {
 
   // The shadow root cached for a guest CR3, 0 if none (tests).
   Addr cached_root(Addr guest_cr3) const;
-  bool write_tracked(Addr gpa) const { return derived_.count(gpa >> kPageShift4K) != 0; }
+  // Whether the guest page holding `gpa` is write-protected (a page table the shadow follows,
+  // and in sync).
+  bool write_tracked(Addr gpa) const { return protected_page(gpa >> kPageShift4K); }
   std::size_t live_tables() const { return tables_.size(); }
 
   Counter hidden_faults;
@@ -111,6 +121,8 @@ class ShadowPageTables final : public ShadowPagingControl {
   Counter root_misses;
   Counter roots_evicted;
   Counter invlpg_zaps;
+  Counter unsync_writes;
+  Counter syncs;
   Counter write_protects;
   Counter large_page_splits;
   Counter ad_updates;
@@ -143,7 +155,9 @@ class ShadowPageTables final : public ShadowPagingControl {
   void untrack(Addr guest_page, Addr table);
   void add_leaf_ref(Addr gpa_page, Addr slot, Addr va);
   void drop_leaf_ref(Addr gpa_page, Addr slot);
-  bool range_tracked(Addr gpa, Addr bytes) const;
+  bool range_tracked(Addr gpa, Addr bytes) const;  // a write-protected page in the range
+  bool protected_page(Addr guest_page) const;
+  void resync();  // drops the shadow entries out-of-sync guest writes changed
   Addr root_of(Addr guest_cr3);
   Addr canonical(Addr va) const;
   // The pending flush, then check() when checking at a synchronization point.
@@ -160,6 +174,7 @@ class ShadowPageTables final : public ShadowPagingControl {
   std::unordered_map<Addr, std::vector<LeafRef>> leaves_;   // guest 4 KiB page -> shadow leaves mapping it
   std::unordered_map<Addr, std::vector<LeafRef>> large_leaves_;  // guest 2 MiB frame -> 2 MiB shadow leaves
   std::vector<Addr> current_;  // the guest CR3 each vCPU has loaded
+  std::unordered_map<Addr, std::vector<unsigned>> out_of_sync_;  // leaf table -> entries the guest changed
   std::function<void(Addr)> flush_page_;
   std::function<void()> flush_all_;
   bool flush_pending_ = false;  // a shadow table went away: flush everything before returning

@@ -161,8 +161,9 @@ void ShadowPageTables::drop_leaf_ref(Addr gpa, Addr slot) {
     auto& v = it->second;
     const auto before = v.size();
     v.erase(std::remove_if(v.begin(), v.end(), [slot](const LeafRef& r) { return r.slot == slot; }), v.end());
-    if (v.empty()) map->erase(it);
-    if (v.size() != before) return;
+    const bool found = v.size() != before;
+    if (v.empty()) map->erase(it);  // v is gone with it
+    if (found) return;
   }
 }
 

@@ -165,10 +165,13 @@ int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& 
 
   const bool tty = isatty(STDERR_FILENO);
   int last_reported = -1;
+  const std::string& label = options.progress_label;
   if (!options.quiet) {
     system->set_progress_action([&](double fraction) {
       const int percent = static_cast<int>(fraction * 100.0);
-      if (tty) {
+      if (!label.empty()) {  // beside other runs: one line per 10 %, named
+        if (percent / 10 != last_reported / 10) std::fprintf(stderr, "  %-8s %d%%\n", label.c_str(), percent);
+      } else if (tty) {
         std::fprintf(stderr, "\rsimulating: %3d%%", percent);
       } else if (percent / 10 != last_reported / 10) {
         std::fprintf(stderr, "simulating: %d%%\n", percent);
@@ -197,11 +200,12 @@ int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& 
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double cpu = thread_cpu_seconds() - cpu_start;
   if (failed) {
-    if (!options.quiet && tty) std::fprintf(stderr, "\n");
+    if (!options.quiet && tty && label.empty()) std::fprintf(stderr, "\n");
     // Said first: should writing the partial result fail too, this error is not lost.
-    std::fprintf(stderr, "virtsim: simulation failed: %s\n", failure.c_str());
+    std::fprintf(stderr, "virtsim: %s%ssimulation failed: %s\n", label.c_str(), label.empty() ? "" : ": ",
+                 failure.c_str());
     system->record_final_statistics();
-  } else if (!options.quiet && tty) {
+  } else if (!options.quiet && tty && label.empty()) {
     std::fprintf(stderr, "\rsimulating: 100%%\n");
   }
 
@@ -229,7 +233,7 @@ int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& 
     return 1;
   }
 
-  if (!options.quiet) {
+  if (!options.quiet && label.empty()) {
     std::printf("virtsim %s: %s, seed %llu, %.2f s wall\n\n", version(), loaded.name.c_str(),
                 static_cast<unsigned long long>(run.seed), wall);
     std::printf("  %-24s %16s  %s\n", "metric", "value", "unit");
@@ -290,7 +294,7 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
         RunOptions child = options;
         for (const auto& s : settings[i]) child.config.sets.push_back(s);
         child.config.sets.push_back("experiment.compare=\"\"");
-        child.quiet = true;
+        child.progress_label = modes[i];  // progress, named; the summary is the comparison's
         child.force = true;
         LoadedConfig child_loaded;
         load(child.config, child_loaded);

@@ -17,6 +17,8 @@ struct RunOptions {
   std::string output;               // empty: results/<config name>.h5
   bool force = false;
   bool quiet = false;
+  // A run of a comparison: its progress lines carry this name (and it prints no summary).
+  std::string progress_label;
 };
 
 enum class DescribeFormat { Text, Json, Markdown };

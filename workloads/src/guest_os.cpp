@@ -483,6 +483,12 @@ void GuestOs::flush_pv_updates(Cpu& cpu) {
   cpu.pv_queued = 0;
 }
 
+void GuestOs::load_address_space(Cpu& cpu, Addr cr3) {
+  flush_pv_updates(cpu);  // a paravirtual kernel's updates land before the switch
+  cpu.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, cr3));
+  ++context_switches;
+}
+
 void GuestOs::enter_kernel(Cpu& cpu) {
   if (cpu.in_kernel) return;  // already there (after an exit, before the next process runs)
   cpu.pending.push_back(GuestEvent::instr(Instruction::Syscall));
@@ -525,9 +531,7 @@ void GuestOs::switch_to(Cpu& cpu, Process* next) {
     bool no_flush = false;
     const Addr cr3 = cr3_of(cpu, *next->mm, no_flush);
     if (no_flush) ++pcid_reuses;
-    flush_pv_updates(cpu);
-    cpu.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, cr3 | (no_flush ? Addr{1} << 63 : 0)));
-    ++context_switches;
+    load_address_space(cpu, cr3 | (no_flush ? Addr{1} << 63 : 0));
   }
   if (next) next->mm->active_cpus |= std::uint64_t{1} << cpu.index;
 }
@@ -615,9 +619,7 @@ void GuestOs::exec_process(Cpu& cpu, Process& p) {
     old->active_cpus &= ~(std::uint64_t{1} << cpu.index);
     p.mm->active_cpus |= std::uint64_t{1} << cpu.index;
     bool no_flush = false;
-    flush_pv_updates(cpu);
-    cpu.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, cr3_of(cpu, *p.mm, no_flush)));
-    ++context_switches;
+    load_address_space(cpu, cr3_of(cpu, *p.mm, no_flush));
   }
   release_mm(cpu, old);
   leave_kernel(cpu);
@@ -630,9 +632,7 @@ void GuestOs::exit_process(Cpu& cpu, Process& p) {
   if (cpu.current == &p) {
     // Leave the dying address space for the kernel's own tables (swapper_pg_dir) first.
     p.mm->active_cpus &= ~(std::uint64_t{1} << cpu.index);
-    flush_pv_updates(cpu);
-    cpu.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, kernel_root_));
-    ++context_switches;
+    load_address_space(cpu, kernel_root_);
     cpu.current = nullptr;
   }
   release_mm(cpu, p.mm);

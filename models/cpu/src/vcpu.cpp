@@ -259,14 +259,8 @@ Cycles Vcpu::access_piece_after_l1_miss(AccessKind kind, Addr va, unsigned size,
     // violation per guest table and one for the page. Far more makes no progress.
     if (attempts > 16) throw std::runtime_error(std::string(name()) + ": no progress translating " + to_hex(va));
     Addr emulated_at = 0;
-    if (populate_nested()) {
-      // mapped: walk again
-    } else if (!shadow_ || shadow_page_fault(kind, va, user, emulated_at)) {
-      if (!shadow_ && page_faults_exit_ && virtualization.size() > 0)
-        account_exit(virtualization->page_fault_exit(ShadowFaultResolution::GuestFault, translation_.error_code, va,
-                                                     cycles.count()));
+    if (!populate_nested() && hypervisor_page_fault(kind, va, user, emulated_at))
       c += resolve_page_fault(va, guest_faults++);
-    }
     if (emulated_at) return c + access_data(kind, emulated_at, size, keeps_contents);
     translation_.kind = kind;
     r = path_.translate(va, kind, user, tags_, translation_, *this);  // the whole lookup again
@@ -342,11 +336,16 @@ bool Vcpu::populate_nested() {
   return true;
 }
 
-bool Vcpu::shadow_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at) {
+bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at) {
   if (translation_.fault_kind != static_cast<std::uint8_t>(FaultKind::PageFault)) return true;  // reported there
-  PagingControls guest = paging_;
-  guest.cr3 = guest_cr3_;
-  const ShadowFaultOutcome o = shadow_->page_fault(guest, va, kind, user);
+  if (!shadow_ && !page_faults_exit_) return true;  // the guest's own, straight away
+  // A paravirtual guest's fault is the guest's; under shadow paging the shadow tables decide.
+  ShadowFaultOutcome o{ShadowFaultResolution::GuestFault, translation_.error_code, 0};
+  if (shadow_) {
+    PagingControls guest = paging_;
+    guest.cr3 = guest_cr3_;
+    o = shadow_->page_fault(guest, va, kind, user);
+  }
   if (virtualization.size() > 0)
     account_exit(virtualization->page_fault_exit(o.resolution, translation_.error_code, va, cycles.count()));
   if (o.resolution == ShadowFaultResolution::WriteEmulated) emulated_at = o.host_address;

@@ -73,6 +73,12 @@ Addr ShadowPageTables::canonical(Addr va) const {
   return (va & sign) ? (va | ~((Addr{1} << bits) - 1)) : va;
 }
 
+Translation ShadowPageTables::guest_translate(const PagingControls& guest, Addr va, AccessKind kind, bool user) const {
+  // Entries beyond guest memory read as not present.
+  const auto read = [this](Addr gpa, unsigned) { return gpa + 8 <= config_.guest_bytes ? read_guest(gpa) : 0; };
+  return reference_translate(read, guest, va, kind, user);
+}
+
 Addr ShadowPageTables::new_table(Addr guest_page, unsigned level, Addr va_base) {
   const Addr table = frames_.allocate(1);
   for (unsigned i = 0; i < kEntries; ++i) host_.write64(table + 8 * i, 0);  // a released frame holds old bytes
@@ -86,13 +92,7 @@ void ShadowPageTables::free_table(Addr table) {
   const auto it = tables_.find(table);
   if (it == tables_.end()) throw std::logic_error("shadow paging: freeing a table that is not one");
   const Table t = it->second;
-  for (unsigned i = 0; i < kEntries; ++i) {
-    const std::uint64_t e = host_.read64(table + 8 * i);
-    if (!(e & pte::kPresent)) continue;
-    const Addr target = e & pte::kAddressMask;
-    if (t.level == 1 || (e & pte::kPageSize)) drop_leaf_ref(target - config_.guest_base, table + 8 * i);
-    else free_table(target);
-  }
+  for (unsigned i = 0; i < kEntries; ++i) release_target(t.level, table + 8 * i);
   if (t.guest_page != kDirect) untrack(t.guest_page, table);
   out_of_sync_.erase(table);
   tables_.erase(table);
@@ -101,13 +101,18 @@ void ShadowPageTables::free_table(Addr table) {
   flush_pending_ = true;
 }
 
-void ShadowPageTables::zap_entry(Addr table, unsigned index) {
-  const Addr slot = table + 8 * index;
+void ShadowPageTables::release_target(unsigned level, Addr slot) {
   const std::uint64_t e = host_.read64(slot);
   if (!(e & pte::kPresent)) return;
   const Addr target = e & pte::kAddressMask;
-  if (tables_.at(table).level == 1 || (e & pte::kPageSize)) drop_leaf_ref(target - config_.guest_base, slot);
+  if (level == 1 || (e & pte::kPageSize)) drop_leaf_ref(target - config_.guest_base, slot);
   else free_table(target);
+}
+
+void ShadowPageTables::zap_entry(Addr table, unsigned index) {
+  const Addr slot = table + 8 * index;
+  if (!(host_.read64(slot) & pte::kPresent)) return;
+  release_target(tables_.at(table).level, slot);
   host_.write64(slot, 0);
   ++entries_zapped;
 }
@@ -176,7 +181,7 @@ bool ShadowPageTables::protected_page(Addr guest_page) const {
   return false;
 }
 
-bool ShadowPageTables::range_tracked(Addr gpa, Addr bytes) const {
+bool ShadowPageTables::range_protected(Addr gpa, Addr bytes) const {
   for (Addr page = gpa >> kPageShift4K; page < (gpa + bytes) >> kPageShift4K; ++page)
     if (protected_page(page)) return true;
   return false;
@@ -236,9 +241,8 @@ Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
 ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user) {
   guest_controls_ = guest;
   const Addr guest_cr3 = guest.cr3 & pte::kAddressMask;
-  const auto read = [this](Addr gpa, unsigned) { return gpa + 8 <= config_.guest_bytes ? read_guest(gpa) : 0; };
   // 1. The guest's own walk decides: a fault there is the guest's.
-  const Translation t = reference_translate(read, guest, va, kind, user);
+  const Translation t = guest_translate(guest, va, kind, user);
   if (t.fault) {
     ++guest_faults;
     finish("a guest page fault", false);
@@ -271,7 +275,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   const Addr guest_page_bytes = Addr{1} << leaf_shift(config_.format, leaf_level);
   Addr piece = std::min(guest_page_bytes, config_.host_page_bytes);
   Addr gpa_base = t.physical_address & ~(piece - 1);
-  if (piece > kPageSize4K && range_tracked(gpa_base, piece)) {
+  if (piece > kPageSize4K && range_protected(gpa_base, piece)) {
     piece = kPageSize4K;
     gpa_base = t.physical_address & ~(piece - 1);
   }
@@ -302,8 +306,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   const unsigned index = table_index(config_.format, va, shadow_leaf_level);
   const Addr slot = shadow + 8 * index;
   const std::uint64_t old = host_.read64(slot);
-  const bool tracked = range_tracked(gpa_base, piece);
-  const bool writable = t.writable && (entries[leaf_level] & pte::kDirty) && !tracked;
+  const bool writable = t.writable && (entries[leaf_level] & pte::kDirty) && !range_protected(gpa_base, piece);
   std::uint64_t leaf = (config_.guest_base + gpa_base) | pte::kPresent | pte::kAccessed;
   if (writable) leaf |= pte::kWritable | pte::kDirty;
   if (t.user) leaf |= pte::kUser;
@@ -316,7 +319,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   host_.write64(slot, leaf);
   add_leaf_ref(gpa_base, slot, canonical(va & ~(piece - 1)));
   ShadowFaultOutcome out;
-  if (kind == AccessKind::Store && range_tracked(t.physical_address & ~(kPageSize4K - 1), kPageSize4K)) {
+  if (kind == AccessKind::Store && range_protected(t.physical_address & ~(kPageSize4K - 1), kPageSize4K)) {
     // A store to a page table the shadow follows: the hypervisor emulates it. The guest
     // kernel model wrote the entry through its memory view, which already dropped the shadow
     // entries it changes (guest_memory_written); this is the trap's timing.
@@ -428,7 +431,6 @@ void ShadowPageTables::check_table(Addr guest_cr3, Addr table, std::vector<std::
     return;
   }
   const Table& t = found->second;
-  const auto read = [this](Addr gpa, unsigned) { return gpa + 8 <= config_.guest_bytes ? read_guest(gpa) : 0; };
   const auto pending = out_of_sync_.find(table);
   for (unsigned i = 0; i < kEntries; ++i) {
     const std::uint64_t e = host_.read64(table + 8 * i);
@@ -459,7 +461,7 @@ void ShadowPageTables::check_table(Addr guest_cr3, Addr table, std::vector<std::
     }
     PagingControls c = guest_controls_;
     c.cr3 = guest_cr3;
-    const Translation g = reference_translate(read, c, va, AccessKind::Load, false);
+    const Translation g = guest_translate(c, va, AccessKind::Load, false);
     const Addr piece = Addr{1} << index_shift(config_.format, t.level);
     if (g.fault) {
       problems.push_back("shadow maps " + to_hex(va) + ", the guest does not");
@@ -469,7 +471,7 @@ void ShadowPageTables::check_table(Addr guest_cr3, Addr table, std::vector<std::
     if ((e & pte::kAddressMask) != config_.guest_base + gpa)
       problems.push_back("shadow maps " + to_hex(va) + " to " + to_hex(e & pte::kAddressMask) + ", the guest to gpa " +
                          to_hex(gpa));
-    if ((e & pte::kWritable) && (!g.writable || !g.dirty || range_tracked(gpa, piece)))
+    if ((e & pte::kWritable) && (!g.writable || !g.dirty || range_protected(gpa, piece)))
       problems.push_back("shadow lets " + to_hex(va) + " be written without a fault");
     if ((e & pte::kUser) && !g.user) problems.push_back("shadow gives user access to " + to_hex(va));
     if (!(e & pte::kExecuteDisable) && !g.executable) problems.push_back("shadow lets " + to_hex(va) + " execute");

@@ -115,10 +115,7 @@ InstructionOutcome BinaryTranslationUnit::deliver_interrupt(std::uint32_t, Cycle
 
 InstructionOutcome BinaryTranslationUnit::page_fault_exit(ShadowFaultResolution how, std::uint32_t, Addr, Cycles) {
   ++vmm_page_faults;
-  const HypervisorParameters::Handler& handler = how == ShadowFaultResolution::Filled          ? h_.shadow_fill
-                                                 : how == ShadowFaultResolution::WriteEmulated ? h_.shadow_write
-                                                                                               : h_.guest_fault;
-  const double software = h_.enabled ? handler.instructions.get() * h_.cpi.get() : 0.0;
+  const double software = h_.enabled ? h_.shadow_handler(how).instructions.get() * h_.cpi.get() : 0.0;
   return vmm_entry(Cycles{p_.fault_delivery_cycles} + static_cast<Cycles>(software + 0.5));
 }
 

@@ -350,10 +350,7 @@ InstructionOutcome VirtualizationUnit::page_fault_exit(ShadowFaultResolution how
   const ExitDecision d = mode_switch_->decide(op);
   if (!d.exits) return {};
   ++page_fault_exits;
-  const HypervisorParameters::Handler& handler = how == ShadowFaultResolution::Filled          ? h_.shadow_fill
-                                                 : how == ShadowFaultResolution::WriteEmulated ? h_.shadow_write
-                                                                                               : h_.guest_fault;
-  return take_exit(d, GuestEvent::interrupt(14), &handler);
+  return take_exit(d, GuestEvent::interrupt(14), &h_.shadow_handler(how));
 }
 
 InstructionOutcome VirtualizationUnit::nested_fault_exit(std::uint64_t qualification, Addr gpa, Cycles) {

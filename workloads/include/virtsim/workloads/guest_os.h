@@ -232,6 +232,8 @@ class GuestOs {
   // Paravirtual MMU: the queued updates as one mmu_update hypercall (VMCALL), before anything
   // that needs them in place (a return to user mode, a CR3 load, a TLB invalidation).
   void flush_pv_updates(Cpu& cpu);
+  // A context switch's MOV to CR3 (`cr3` with bit 63 for a PCID kept), the queued updates first.
+  void load_address_space(Cpu& cpu, Addr cr3);
   void switch_to(Cpu& cpu, Process* next);
   Addr cr3_of(Cpu& cpu, const Mm& mm, bool& no_flush);
   // After `mm` lost mappings or rights for `pages` pages at `addresses`: INVLPG each (or a

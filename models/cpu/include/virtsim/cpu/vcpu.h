@@ -183,10 +183,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // A translation faulted (the `attempt`th time for this access): the guest kernel resolves
   // a page fault and its cost is returned; anything else ends the run.
   Cycles resolve_page_fault(Addr va, int attempt);
-  // Under shadow paging: the hypervisor's handling of a #PF on the shadow tables (its exit is
-  // charged here). Returns whether the guest must handle it; a store it emulated leaves its
-  // host-physical address in `emulated_at`.
-  bool shadow_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at);
+  // A #PF that reaches the hypervisor first (shadow paging: a #PF on the shadow tables; a
+  // paravirtual guest: bounced), its exit charged here. Returns whether the guest must handle
+  // it; a store the hypervisor emulated leaves its host-physical address in `emulated_at`.
+  bool hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at);
   // An EPT violation / NPF for guest memory the hypervisor maps on demand: mapped, its exit
   // charged; false when the fault is something else.
   bool populate_nested();

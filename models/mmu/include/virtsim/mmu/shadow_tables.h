@@ -151,11 +151,15 @@ class ShadowPageTables final : public ShadowPagingControl {
   Addr new_table(Addr guest_page, unsigned level, Addr va_base);
   void free_table(Addr table);  // with everything below it
   void zap_entry(Addr table, unsigned index);
+  // What the present entry at `slot` (of a table of `level`) holds goes: a leaf's reference, or
+  // the table it links with everything below. The entry itself is left as it is.
+  void release_target(unsigned level, Addr slot);
+  Translation guest_translate(const PagingControls& guest, Addr va, AccessKind kind, bool user) const;
   void track(Addr guest_page, Addr table);
   void untrack(Addr guest_page, Addr table);
   void add_leaf_ref(Addr gpa_page, Addr slot, Addr va);
   void drop_leaf_ref(Addr gpa_page, Addr slot);
-  bool range_tracked(Addr gpa, Addr bytes) const;  // a write-protected page in the range
+  bool range_protected(Addr gpa, Addr bytes) const;  // a write-protected page in the range
   bool protected_page(Addr guest_page) const;
   void resync();  // drops the shadow entries out-of-sync guest writes changed
   Addr root_of(Addr guest_cr3);

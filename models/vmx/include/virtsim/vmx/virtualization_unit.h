@@ -65,8 +65,12 @@ class HypervisorParameters {
   Param<std::uint32_t> cpuid_host_leaf1_ecx, cpuid_host_leaf1_edx, cpuid_host_ext1_ecx, cpuid_host_ext1_edx;
   Param<std::uint32_t> cpuid_mask_leaf1_ecx, cpuid_mask_leaf1_edx, cpuid_mask_ext1_ecx, cpuid_mask_ext1_edx;
   Handler cpuid, vmcall, rdtsc, io, msr, hlt, cr_access, invlpg, pause, tpr, other;
-  // Shadow paging's #PF exits, by what the hypervisor made of them.
+  // Shadow paging's #PF exits, by what the hypervisor made of them (shadow_handler picks).
   Handler shadow_fill, shadow_write, guest_fault;
+  const Handler& shadow_handler(ShadowFaultResolution how) const {
+    return how == ShadowFaultResolution::Filled ? shadow_fill
+           : how == ShadowFaultResolution::WriteEmulated ? shadow_write : guest_fault;
+  }
   // Nested paging filled lazily: an EPT violation / NPF that maps a page.
   Handler nested_fill;
   // A paravirtual kernel's mmu_update hypercall: this, plus pv_update_instructions per update.

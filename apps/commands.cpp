@@ -1,4 +1,5 @@
 #include "commands.h"
+#include "experiment.h"
 
 #include <chrono>
 #include <cstdio>
@@ -55,17 +56,10 @@ std::vector<std::string> preset_dirs() {
   return dirs;
 }
 
-// The registries and the text of what was loaded, ready for elaboration.
-struct LoadedConfig {
-  ParamRegistry params;
-  StatRegistry stats;
-  ConfigSources sources;
-  std::string name;  // for the default output file name
-  // The experiment's own parameter: the memory virtualizations to compare.
-  std::optional<Param<std::string>> compare;
-};
+}  // namespace
 
 void load(const ConfigOptions& options, LoadedConfig& loaded) {
+  loaded.sources.preset_overrides = options.preset_overrides;
   loaded.sources.preset_dirs = preset_dirs();
   if (options.config_path.empty()) {
     load_config_text(kDefaultExperiment, "<embedded default experiment>", loaded.params, loaded.sources);
@@ -123,6 +117,8 @@ std::vector<std::string> mode_settings(const std::string& mode, const ParamRegis
                     "nested_1g, paravirt or bt)");
 }
 
+namespace {
+
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::string item;
@@ -154,8 +150,6 @@ std::string format_number(double v) {
 }
 
 }  // namespace
-
-namespace {
 
 // One simulation of the loaded experiment into `output`, as run `run_id`.
 int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& output, const std::string& run_id) {
@@ -255,6 +249,8 @@ int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& 
   }
   return 0;
 }
+
+namespace {
 
 // The experiment under each memory virtualization of `modes`, one child process per mode
 // (SystemC elaborates once per process), as many at a time as there are cores; the runs are

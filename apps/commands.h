@@ -2,6 +2,8 @@
 // The subcommands of `virtsim`. Each returns the process exit status; user errors are
 // reported as ConfigError / PlatformError / FileError and turned into status 2 by main.
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,8 @@ namespace virtsim {
 struct ConfigOptions {
   std::string config_path;          // empty: the embedded default experiment
   std::vector<std::string> sets;    // --set key=value, in order
+  // Presets chosen from outside the file, by table (a sweep's machine.preset axis).
+  std::map<std::string, std::string> preset_overrides;
 };
 
 struct RunOptions {
@@ -27,6 +31,24 @@ int run_command(const RunOptions& options);
 int describe_command(const ConfigOptions& config, DescribeFormat format);
 int platform_command(const ConfigOptions& config, bool dot);
 int stats_command(const std::string& path, bool json, bool all);
+
+enum class SweepBackend { Local, Slurm };
+struct SweepOptions {
+  ConfigOptions config;              // the sweep config and --set assignments for every point
+  std::string output;                // empty: results/<config name>.h5
+  unsigned jobs = 0;                 // 0: one per core
+  bool force = false;                // start over, replacing the output and finished points
+  bool resume = false;               // keep finished points, run the rest
+  bool dry_run = false;              // print the points and stop
+  bool quiet = false;
+  SweepBackend backend = SweepBackend::Local;
+  bool wait = false;                 // Slurm: wait for the merge job
+  std::vector<std::string> slurm_options;  // passed to sbatch
+  // Internal steps (what Slurm's tasks run): one point, or the merge.
+  std::optional<std::size_t> point;
+  bool merge_only = false;
+};
+int sweep_command(const SweepOptions& options);
 
 struct TraceGenOptions {
   std::string output;

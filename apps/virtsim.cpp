@@ -59,6 +59,27 @@ int sc_main(int argc, char* argv[]) {
   add_config_options(platform_cmd, platform, false);
   platform_cmd->add_flag("--dot", dot, "Graphviz dot output");
 
+  virtsim::SweepOptions sweep;
+  std::string sweep_backend = "local";
+  std::size_t sweep_point = 0;
+  auto* sweep_cmd = app.add_subcommand("sweep", "run the points of a config's [sweep] table into one result file");
+  add_config_options(sweep_cmd, sweep.config, true);
+  sweep_cmd->add_option("-o,--output", sweep.output, "result file (default: results/<config name>.h5); the points "
+                                                      "are kept in <output>.points/");
+  sweep_cmd->add_option("-j,--jobs", sweep.jobs, "points simulated at a time (default: one per core)");
+  auto* sweep_force = sweep_cmd->add_flag("--force", sweep.force, "start over: replace the result file and finished points");
+  sweep_cmd->add_flag("--resume", sweep.resume, "keep the finished points, run the others (failed ones again)")
+      ->excludes(sweep_force);
+  sweep_cmd->add_flag("--dry-run", sweep.dry_run, "print the points and stop");
+  sweep_cmd->add_flag("-q,--quiet", sweep.quiet, "print nothing but errors");
+  sweep_cmd->add_option("--backend", sweep_backend, "local (worker processes here) or slurm (a job array)")
+      ->check(CLI::IsMember({"local", "slurm"}));
+  sweep_cmd->add_flag("--wait", sweep.wait, "slurm: wait until the merge job has written the result file");
+  sweep_cmd->add_option("--slurm-option", sweep.slurm_options, "slurm: an option for sbatch, e.g. --slurm-option=--partition=debug")
+      ->allow_extra_args(false);
+  auto* point_option = sweep_cmd->add_option("--point", sweep_point, "internal (Slurm tasks): simulate one point");
+  sweep_cmd->add_flag("--merge", sweep.merge_only, "internal (the Slurm merge job): merge the finished points");
+
   std::string stats_file;
   bool stats_json = false, stats_all = false;
   auto* stats_cmd = app.add_subcommand("stats", "print each run's canonical metrics from a result file");
@@ -107,6 +128,11 @@ int sc_main(int argc, char* argv[]) {
 
   try {
     if (*run_cmd) return virtsim::run_command(run);
+    if (*sweep_cmd) {
+      sweep.backend = sweep_backend == "slurm" ? virtsim::SweepBackend::Slurm : virtsim::SweepBackend::Local;
+      if (point_option->count()) sweep.point = sweep_point;
+      return virtsim::sweep_command(sweep);
+    }
     if (*describe_cmd)
       return virtsim::describe_command(describe, describe_json       ? virtsim::DescribeFormat::Json
                                                  : describe_markdown ? virtsim::DescribeFormat::Markdown

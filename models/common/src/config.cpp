@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <toml++/toml.h>
 
@@ -50,7 +51,13 @@ class Loader {
       throw_parse_error(origin, error);
     }
     // Presets first, so the record lists files in the order their values apply.
+    const bool top_level = stack_.size() == 1;
+    if (top_level) table.erase("sweep");  // the sweep runner's, not parameters
     load_presets(table, "", origin, base_dir);
+    if (top_level) {
+      for (const auto& [prefix, preset] : sources_.preset_overrides)
+        if (!overridden_.count(prefix)) load_preset(prefix, preset, ValueSource{origin + " (sweep)"}, base_dir);
+    }
     sources_.files.push_back(origin);
     sources_.text += "# file: " + origin + "\n" + text;
     if (!text.empty() && text.back() != '\n') sources_.text += "\n";
@@ -74,7 +81,14 @@ class Loader {
         if (!value)
           throw ConfigError(source_of(origin, node).describe() + ": key '" + name +
                             "': expected a preset name as a string");
-        load_preset(prefix, value->get(), source_of(origin, node), base_dir);
+        const auto override_it = stack_.size() == 1 ? sources_.preset_overrides.find(prefix)
+                                                    : sources_.preset_overrides.end();
+        if (override_it != sources_.preset_overrides.end()) {
+          overridden_.insert(prefix);
+          load_preset(prefix, override_it->second, source_of(origin, node), base_dir);
+        } else {
+          load_preset(prefix, value->get(), source_of(origin, node), base_dir);
+        }
       }
     }
   }
@@ -129,6 +143,7 @@ class Loader {
   ParamRegistry& registry_;
   ConfigSources& sources_;
   std::vector<std::string> stack_;
+  std::set<std::string> overridden_;  // tables whose own preset a preset override replaced
 };
 
 }  // namespace

@@ -283,6 +283,58 @@ void ResultWriter::copy_run(const std::string& from_path, const std::string& run
   }
 }
 
+void ResultWriter::write_sweep(const SweepTable& table) {
+  if (!impl_ || committed_) throw std::logic_error("ResultWriter::write_sweep after commit");
+  const std::size_t rows = table.point.size();
+  // Every field is 8 bytes (int64, uint64, float64 or a string pointer), laid out in order.
+  constexpr std::size_t kField = 8;
+  const std::size_t fixed = 5;
+  const std::size_t row_bytes = kField * (fixed + table.columns.size());
+  const H5::StrType text = vlen_string();
+  H5::CompType type(row_bytes);
+  type.insertMember("point", 0, H5::PredType::NATIVE_INT64);
+  type.insertMember("run_id", kField, text);
+  type.insertMember("status", 2 * kField, text);
+  type.insertMember("error", 3 * kField, text);
+  type.insertMember("seed", 4 * kField, H5::PredType::NATIVE_UINT64);
+  for (std::size_t c = 0; c < table.columns.size(); ++c) {
+    const auto& column = table.columns[c];
+    const std::size_t offset = kField * (fixed + c);
+    if (column.type == SweepColumn::Type::Int) type.insertMember(column.name, offset, H5::PredType::NATIVE_INT64);
+    else if (column.type == SweepColumn::Type::Float) type.insertMember(column.name, offset, H5::PredType::NATIVE_DOUBLE);
+    else type.insertMember(column.name, offset, text);
+  }
+  std::vector<unsigned char> buffer(rows * row_bytes);
+  const auto put = [&](std::size_t row, std::size_t field, const void* value) {
+    std::memcpy(buffer.data() + row * row_bytes + field * kField, value, kField);
+  };
+  for (std::size_t r = 0; r < rows; ++r) {
+    const char* strings[3] = {table.run_id[r].c_str(), table.status[r].c_str(), table.error[r].c_str()};
+    put(r, 0, &table.point[r]);
+    for (std::size_t k = 0; k < 3; ++k) put(r, 1 + k, &strings[k]);
+    put(r, 4, &table.seed[r]);
+    for (std::size_t c = 0; c < table.columns.size(); ++c) {
+      const auto& column = table.columns[c];
+      const char* value_text = column.type == SweepColumn::Type::Text ? column.texts[r].c_str() : nullptr;
+      if (column.type == SweepColumn::Type::Int) put(r, fixed + c, &column.ints[r]);
+      else if (column.type == SweepColumn::Type::Float) put(r, fixed + c, &column.floats[r]);
+      else put(r, fixed + c, &value_text);
+    }
+  }
+  try {
+    const hsize_t count = rows;
+    H5::DataSet dataset = impl_->file.createDataSet("/sweep", type, H5::DataSpace(1, &count));
+    if (rows) dataset.write(buffer.data(), type);
+    std::vector<std::string> names;
+    for (const auto& column : table.columns) names.push_back(column.name);
+    string_array_attribute(dataset, "parameters", names);
+    number_attribute(dataset, "points", H5::PredType::NATIVE_INT64, static_cast<std::int64_t>(rows));
+    string_attribute(dataset, "config", table.config_text);
+  } catch (const H5::Exception& e) {
+    throw FileError(temp_path_ + ": cannot write the /sweep table: " + e.getDetailMsg());
+  }
+}
+
 void ResultWriter::commit() {
   if (committed_) return;
   try {

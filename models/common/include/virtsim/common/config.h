@@ -9,7 +9,9 @@
 // Any table may name a preset: `X.preset = "name"` loads <preset dir>/X/name.toml before the
 // rest of the file, so the file's own keys win; presets may name presets. `--set key=value`
 // is applied after all files. Errors throw ConfigError naming the file (with line and column
-// where TOML gives them) and the key.
+// where TOML gives them) and the key. The top-level `[sweep]` table describes a parameter sweep
+// (apps/sweep_plan.h) and is not read as parameters.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,10 @@ struct ConfigSources {
   std::vector<std::string> preset_dirs;  // searched in order
   std::string text;                      // every file read, in order, each under a header comment
   std::vector<std::string> files;        // every file read, in order
+  // Presets chosen from outside the file (a sweep's `machine.preset` axis), by table: the
+  // top-level file's own `X.preset` loads this one instead, and a table the file names no
+  // preset for loads it first, so in both cases the file's own keys still win.
+  std::map<std::string, std::string> preset_overrides;
 };
 
 // Loads a config file (and the presets it names) into the registry.

@@ -39,6 +39,25 @@ struct RunRecord {
   std::vector<std::pair<std::string, std::string>> links;
 };
 
+// The /sweep table: one row per point of a parameter sweep, the swept values typed per column.
+struct SweepColumn {
+  enum class Type { Int, Float, Text };
+  std::string name;  // the swept parameter's dotted name
+  Type type = Type::Text;
+  std::vector<std::int64_t> ints;    // Type::Int
+  std::vector<double> floats;        // Type::Float
+  std::vector<std::string> texts;    // Type::Text
+};
+struct SweepTable {
+  std::vector<std::int64_t> point;
+  std::vector<std::string> run_id;   // "" for a point that left no run
+  std::vector<std::string> status;   // "ok", "partial" or "failed"
+  std::vector<std::string> error;
+  std::vector<std::uint64_t> seed;
+  std::vector<SweepColumn> columns;
+  std::string config_text;
+};
+
 // Writes a result file crash-safely: everything goes to a temporary file beside `path`,
 // renamed onto `path` by commit(). Destroying an uncommitted writer removes the temporary.
 class ResultWriter {
@@ -55,6 +74,7 @@ class ResultWriter {
   // simulated by separate processes, each into its own file). Its soft links name
   // /runs/<run_id>/..., so the run keeps its id.
   void copy_run(const std::string& from_path, const std::string& run_id);
+  void write_sweep(const SweepTable& table);
   void commit();
   const std::string& path() const { return path_; }
   const std::string& temporary_path() const { return temp_path_; }

@@ -1,0 +1,505 @@
+// `virtsim sweep`: the points of a config's [sweep] table, each simulated in its own process
+// into its own file under <output>.points/, then merged into one result file with a /sweep
+// table. A point's file appears only when whole (written under a temporary name, renamed), so
+// a sweep killed at any moment keeps every point that finished, and --resume runs the rest.
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "experiment.h"
+#include "sweep_plan.h"
+#include "virtsim/common/error.h"
+#include "virtsim/common/results.h"
+
+namespace virtsim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPlanFile = "plan.txt";
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Writes `text` whole or not at all: a temporary beside `path`, then a rename.
+void write_atomically(const fs::path& path, const std::string& text) {
+  const fs::path temp = path.string() + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw FileError(temp.string() + ": cannot write: " + std::strerror(errno));
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) throw FileError("cannot rename '" + temp.string() + "' to '" + path.string() + "': " + ec.message());
+}
+
+// Where a sweep keeps its points: beside the result file.
+struct SweepFiles {
+  fs::path output;
+  fs::path directory;
+  fs::path result(std::size_t i) const { return directory / (SweepPlan::run_id(i) + ".h5"); }
+  fs::path error(std::size_t i) const { return directory / (SweepPlan::run_id(i) + ".error"); }
+  fs::path plan() const { return directory / kPlanFile; }
+};
+
+SweepFiles files_for(const std::string& output) {
+  SweepFiles f;
+  f.output = output;
+  f.directory = output + ".points";
+  return f;
+}
+
+std::string output_for(const SweepOptions& options) {
+  if (!options.output.empty()) return options.output;
+  fs::create_directories("results");
+  return "results/" + fs::path(options.config.config_path).stem().string() + ".h5";
+}
+
+// The text that makes a point what it is, recorded in its run's config attribute.
+std::string describe_point(const SweepPoint& point) {
+  std::string out = "# sweep point " + std::to_string(point.index) + "\n";
+  for (const auto& a : point.assignments) out += a.name + " = " + format_value(a.value) + "\n";
+  out += point.seed_listed ? "run.seed = " + std::to_string(point.seed) + "\n"
+                           : "# run.seed + " + std::to_string(point.seed_offset) + "\n";
+  return out;
+}
+
+// The configured run.seed (the parameter's default, 1, when nothing sets it).
+std::uint64_t base_seed(const ParamRegistry& params) {
+  const auto v = params.configured_value("run.seed");
+  return v && std::holds_alternative<std::int64_t>(*v) ? static_cast<std::uint64_t>(std::get<std::int64_t>(*v)) : 1;
+}
+
+std::uint64_t seed_of(const SweepPoint& point, std::uint64_t base) {
+  return point.seed_listed ? point.seed : base + point.seed_offset;
+}
+
+// Loads the experiment as point `point` of the sweep: the config file with the point's
+// presets in place of the file's own, the --set assignments, the point's memory
+// virtualization, its other values, and its seed, in that order (later ones win).
+void load_point(const SweepOptions& options, const SweepPoint& point, LoadedConfig& loaded) {
+  ConfigOptions config = options.config;
+  std::vector<const SweepAssignment*> values;
+  const SweepAssignment* mode = nullptr;
+  for (const auto& a : point.assignments) {
+    const auto dot = a.name.rfind('.');
+    if (dot != std::string::npos && a.name.substr(dot + 1) == "preset") {
+      if (!std::holds_alternative<std::string>(a.value))
+        throw ConfigError(options.config.config_path + ": key 'sweep." + a.name + "': expected preset names as strings");
+      config.preset_overrides[a.name.substr(0, dot)] = std::get<std::string>(a.value);
+    } else if (a.name == kMemoryVirtualizationAxis) {
+      if (!std::holds_alternative<std::string>(a.value))
+        throw ConfigError(options.config.config_path + ": key 'sweep." + a.name +
+                          "': expected names of memory virtualizations as strings");
+      mode = &a;
+    } else {
+      values.push_back(&a);
+    }
+  }
+  load(config, loaded);
+  loaded.sources.text += describe_point(point);
+  const ValueSource source{options.config.config_path + " (sweep point " + std::to_string(point.index) + ")"};
+  if (mode)
+    for (const auto& s : mode_settings(std::get<std::string>(mode->value), loaded.params))
+      apply_set_option(s, loaded.params);
+  for (const auto* a : values) loaded.params.set_value(a->name, a->value, source);
+  const std::uint64_t seed = seed_of(point, base_seed(loaded.params));
+  loaded.params.set_value("run.seed", static_cast<std::int64_t>(seed), source);
+}
+
+// Simulates one point into its file. Any error before the simulation runs (a bad value for
+// this point, say) is written to the point's .error file instead. Returns the exit status.
+int run_point(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files, std::size_t index) {
+  const SweepPoint& point = plan.points.at(index);
+  try {
+    LoadedConfig loaded;
+    load_point(options, point, loaded);
+    RunOptions run;
+    run.config = options.config;
+    run.force = true;
+    run.quiet = true;
+    std::error_code ec;
+    fs::remove(files.error(index), ec);
+    return run_one(run, loaded, files.result(index).string(), SweepPlan::run_id(index));
+  } catch (const std::exception& e) {
+    write_atomically(files.error(index), e.what());
+    std::fprintf(stderr, "virtsim: sweep point %zu: %s\n", index, e.what());
+    return 2;
+  }
+}
+
+// Creates (or, resuming, checks) the point directory and its plan.
+void prepare_directory(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files) {
+  std::error_code ec;
+  const bool exists = fs::exists(files.directory, ec);
+  if (exists && options.force && !options.resume) {
+    fs::remove_all(files.directory, ec);
+    if (ec) throw FileError(files.directory.string() + ": cannot remove: " + ec.message());
+  } else if (exists && !options.resume) {
+    throw ConfigError(files.directory.string() +
+                      ": a sweep's points are already here; --resume runs the points not yet finished, --force "
+                      "starts over");
+  }
+  if (fs::exists(files.plan(), ec)) {
+    if (read_text(files.plan()) != plan.fingerprint())
+      throw ConfigError(files.directory.string() + ": these points were planned from another config (" +
+                        files.plan().string() + " differs from what " + plan.config_path +
+                        " plans now); --force starts over");
+    // A point process killed midway leaves its temporary file: never a point's result.
+    for (const auto& entry : fs::directory_iterator(files.directory))
+      if (entry.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(entry.path(), ec);
+    return;
+  }
+  fs::create_directories(files.directory, ec);
+  if (ec) throw FileError(files.directory.string() + ": cannot create: " + ec.message());
+  write_atomically(files.plan(), plan.fingerprint());
+}
+
+void check_plan(const SweepPlan& plan, const SweepFiles& files) {
+  std::error_code ec;
+  if (!fs::exists(files.plan(), ec))
+    throw ConfigError(files.plan().string() + ": not found; the sweep's points were never planned here");
+  if (read_text(files.plan()) != plan.fingerprint())
+    throw ConfigError(files.plan().string() + ": planned from another config than " + plan.config_path);
+}
+
+std::string clock_text(double seconds) {
+  const long s = static_cast<long>(seconds + 0.5);
+  char text[32];
+  if (s >= 3600)
+    std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(text, sizeof text, "%ld:%02ld", s / 60, s % 60);
+  return text;
+}
+
+// The progress bar: points done of those this invocation runs, failures, elapsed and ETA.
+class Progress {
+ public:
+  Progress(std::size_t total, bool quiet) : total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO)) {}
+  void point_done(bool ok) {
+    ++done_;
+    if (!ok) ++failed_;
+    if (quiet_) return;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double eta = done_ ? elapsed / static_cast<double>(done_) * static_cast<double>(total_ - done_) : 0.0;
+    constexpr int kWidth = 30;
+    const int filled = total_ ? static_cast<int>(kWidth * done_ / total_) : kWidth;
+    std::string bar(static_cast<std::size_t>(filled), '#');
+    bar.resize(kWidth, '.');
+    std::fprintf(stderr, "%ssweep [%s] %zu/%zu points, %zu failed, %s elapsed, ETA %s%s", tty_ ? "\r" : "",
+                 bar.c_str(), done_, total_, failed_, clock_text(elapsed).c_str(),
+                 clock_text(eta).c_str(), tty_ ? (done_ == total_ ? "\n" : "") : "\n");
+    std::fflush(stderr);
+  }
+  std::size_t failed() const { return failed_; }
+
+ private:
+  std::size_t total_, done_ = 0, failed_ = 0;
+  bool quiet_, tty_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+// The points without a result file, in plan order.
+std::vector<std::size_t> unfinished(const SweepPlan& plan, const SweepFiles& files) {
+  std::vector<std::size_t> out;
+  std::error_code ec;
+  for (const auto& p : plan.points)
+    if (!fs::exists(files.result(p.index), ec)) out.push_back(p.index);
+  return out;
+}
+
+// Runs `todo` in child processes, `jobs` at a time. Each child loads and simulates one point.
+void run_local(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files,
+               const std::vector<std::size_t>& todo, unsigned jobs) {
+  Progress progress(todo.size(), options.quiet);
+  std::map<pid_t, std::size_t> running;
+  const auto reap_one = [&] {
+    int status = 0;
+    const pid_t pid = ::wait(&status);
+    if (pid < 0) return;
+    const std::size_t index = running.at(pid);
+    running.erase(pid);
+    std::error_code ec;
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    // A process that died without a word (a signal, a crash) still leaves its point's error.
+    if (!fs::exists(files.result(index), ec) && !fs::exists(files.error(index), ec))
+      write_atomically(files.error(index), WIFSIGNALED(status)
+                                               ? "the point's process was killed by signal " +
+                                                     std::to_string(WTERMSIG(status))
+                                               : "the point's process exited with status " +
+                                                     std::to_string(WEXITSTATUS(status)) + " and no result");
+    progress.point_done(ok);
+  };
+  for (const std::size_t index : todo) {
+    while (running.size() >= jobs) reap_one();
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw FileError(std::string("cannot start a simulation process: ") + std::strerror(errno));
+    if (pid == 0) {
+      int rc = 2;
+      try {
+        rc = run_point(options, plan, files, index);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "virtsim: sweep point %zu: %s\n", index, e.what());
+      }
+      std::fflush(nullptr);
+      ::_exit(rc);
+    }
+    running[pid] = index;
+  }
+  while (!running.empty()) reap_one();
+}
+
+// The /sweep table's column for one swept name: integers, numbers or text.
+SweepColumn column_of(const SweepPlan& plan, std::size_t c) {
+  SweepColumn column;
+  column.name = plan.columns[c];
+  bool all_ints = true, all_numbers = true;
+  for (const auto& p : plan.points) {
+    const auto& v = p.assignments[c].value;
+    all_ints = all_ints && std::holds_alternative<std::int64_t>(v);
+    all_numbers = all_numbers && (std::holds_alternative<std::int64_t>(v) || std::holds_alternative<double>(v));
+  }
+  column.type = all_ints ? SweepColumn::Type::Int : all_numbers ? SweepColumn::Type::Float : SweepColumn::Type::Text;
+  for (const auto& p : plan.points) {
+    const auto& v = p.assignments[c].value;
+    if (column.type == SweepColumn::Type::Int) {
+      column.ints.push_back(std::get<std::int64_t>(v));
+    } else if (column.type == SweepColumn::Type::Float) {
+      column.floats.push_back(std::holds_alternative<double>(v) ? std::get<double>(v)
+                                                                : static_cast<double>(std::get<std::int64_t>(v)));
+    } else {
+      column.texts.push_back(std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : format_value(v));
+    }
+  }
+  return column;
+}
+
+struct MergeCounts {
+  std::size_t ok = 0, partial = 0, failed = 0;
+  std::vector<std::string> errors;  // "point N: message", the first few
+};
+
+// Every point's run (or its error) into the result file, with the /sweep table.
+MergeCounts merge(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files) {
+  LoadedConfig base;
+  load(options.config, base);
+  const std::uint64_t seed0 = base_seed(base.params);
+  SweepTable table;
+  table.config_text = plan.config_text;
+  MergeCounts counts;
+  ResultWriter writer(files.output.string(), true);
+  std::error_code ec;
+  for (const auto& p : plan.points) {
+    std::string run_id, status = "failed", error;
+    std::uint64_t seed = seed_of(p, seed0);
+    if (fs::exists(files.result(p.index), ec)) {
+      const ResultSummary summary = read_result_summary(files.result(p.index).string());
+      if (summary.runs.size() != 1)
+        throw FileError(files.result(p.index).string() + ": expected one run, found " +
+                        std::to_string(summary.runs.size()));
+      const RunSummary& run = summary.runs.front();
+      writer.copy_run(files.result(p.index).string(), run.run_id);
+      run_id = run.run_id;
+      status = run.status;
+      error = run.error;
+      seed = run.seed;
+    } else if (fs::exists(files.error(p.index), ec)) {
+      error = read_text(files.error(p.index));
+    } else {
+      error = "not run";
+    }
+    if (status == "ok") ++counts.ok;
+    else if (status == "partial") ++counts.partial;
+    else ++counts.failed;
+    if (status != "ok" && counts.errors.size() < 5) counts.errors.push_back("point " + std::to_string(p.index) + ": " + error);
+    table.point.push_back(static_cast<std::int64_t>(p.index));
+    table.run_id.push_back(run_id);
+    table.status.push_back(status);
+    table.error.push_back(error);
+    table.seed.push_back(seed);
+  }
+  for (std::size_t c = 0; c < plan.columns.size(); ++c) table.columns.push_back(column_of(plan, c));
+  writer.write_sweep(table);
+  writer.commit();
+  return counts;
+}
+
+int report(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files, const MergeCounts& counts) {
+  const std::string where = fs::absolute(files.output).lexically_normal().string();
+  if (!options.quiet) {
+    std::printf("sweep %s: %zu points: %zu ok, %zu partial, %zu failed\n", plan.config_path.c_str(),
+                plan.points.size(), counts.ok, counts.partial, counts.failed);
+    for (const auto& e : counts.errors) std::printf("  %s\n", e.c_str());
+    std::printf("results: %s (a run per point under /runs, the points in /sweep)\n", where.c_str());
+  }
+  return counts.ok == plan.points.size() ? 0 : 1;
+}
+
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string self_path() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("virtsim") : self.string();
+}
+
+// Runs `command`, returning what it printed; throws naming the command when it fails.
+std::string run_capture(const std::string& command) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) throw FileError("cannot run '" + command + "': " + std::strerror(errno));
+  std::string out;
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
+  const int status = ::pclose(pipe);
+  if (status != 0) {
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    throw FileError("'" + command + "' failed (status " +
+                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + "): " + out);
+  }
+  return out;
+}
+
+// The sweep as a Slurm job array (one task per unfinished point) and a merge job that runs
+// after the array, whatever its tasks' fate (afterany): failed points are recorded as such.
+int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files,
+                 const std::vector<std::size_t>& todo) {
+  const char* sbatch_env = std::getenv("VIRTSIM_SBATCH");
+  const std::string sbatch = sbatch_env && *sbatch_env ? sbatch_env : "sbatch";
+  const std::string self = self_path();
+  std::string common = shell_quote(fs::absolute(plan.config_path).string()) + " -o " +
+                       shell_quote(fs::absolute(files.output).string());
+  for (const auto& s : options.config.sets) common += " --set " + shell_quote(s);
+  const std::string directory = fs::absolute(files.directory).string();
+  const std::string header = "#!/bin/sh\n# Written by virtsim sweep for " + plan.config_path + "\n#SBATCH --chdir=" +
+                             fs::current_path().string() + "\nexport SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1\n";
+  write_atomically(files.directory / "points.sbatch",
+                   header + "#SBATCH --job-name=virtsim-sweep\n#SBATCH --output=" + directory +
+                       "/slurm-%A_%a.out\nexec " + shell_quote(self) + " sweep " + common +
+                       " --point \"$SLURM_ARRAY_TASK_ID\"\n");
+  write_atomically(files.directory / "merge.sbatch", header + "#SBATCH --job-name=virtsim-sweep-merge\n#SBATCH --output=" +
+                                                         directory + "/slurm-merge-%j.out\nexec " + shell_quote(self) +
+                                                         " sweep " + common + " --merge\n");
+  std::string extra;
+  for (const auto& o : options.slurm_options) extra += " " + shell_quote(o);
+  std::string merge_dependency;
+  if (!todo.empty()) {
+    std::string indices;
+    for (const std::size_t i : todo) indices += (indices.empty() ? "" : ",") + std::to_string(i);
+    std::string array_id = run_capture(sbatch + " --parsable" + extra + " --array=" + indices + " " +
+                                       shell_quote((files.directory / "points.sbatch").string()));
+    array_id = array_id.substr(0, array_id.find_first_of(";\n"));
+    if (!options.quiet)
+      std::printf("submitted job array %s: %zu points (%s)\n", array_id.c_str(), todo.size(),
+                  (files.directory / "points.sbatch").c_str());
+    merge_dependency = " --dependency=afterany:" + array_id;
+  }
+  const std::string merge_command = sbatch + " --parsable" + extra + merge_dependency + (options.wait ? " --wait" : "") +
+                                    " " + shell_quote((files.directory / "merge.sbatch").string());
+  if (!options.wait) {
+    std::string merge_id = run_capture(merge_command);
+    merge_id = merge_id.substr(0, merge_id.find_first_of(";\n"));
+    if (!options.quiet)
+      std::printf("submitted merge job %s; it writes %s\n", merge_id.c_str(), fs::absolute(files.output).c_str());
+    return 0;
+  }
+  if (!options.quiet) std::printf("waiting for the merge job (sbatch --wait)\n");
+  std::fflush(stdout);
+  const int status = std::system(merge_command.c_str());
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  if (code != 0 && !options.quiet)
+    std::fprintf(stderr, "virtsim: the merge job ended with status %d; see %s/slurm-merge-*.out\n", code,
+                 directory.c_str());
+  if (!options.quiet && fs::exists(files.output)) {
+    const ResultSummary summary = read_result_summary(files.output.string());
+    std::printf("results: %s (%zu runs)\n", fs::absolute(files.output).c_str(), summary.runs.size());
+  }
+  return code;
+}
+
+void print_plan(const SweepPlan& plan, std::uint64_t seed0) {
+  std::printf("%-6s", "point");
+  for (const auto& c : plan.columns) std::printf(" %-22s", c.c_str());
+  std::printf(" seed\n");
+  for (const auto& p : plan.points) {
+    std::printf("%-6zu", p.index);
+    for (const auto& a : p.assignments) {
+      const std::string text = std::holds_alternative<std::string>(a.value) ? std::get<std::string>(a.value)
+                                                                            : format_value(a.value);
+      std::printf(" %-22s", text.c_str());
+    }
+    std::printf(" %llu\n", static_cast<unsigned long long>(seed_of(p, seed0)));
+  }
+  std::printf("%zu points\n", plan.points.size());
+}
+
+}  // namespace
+
+int sweep_command(const SweepOptions& options) {
+  if (options.config.config_path.empty()) throw ConfigError("virtsim sweep needs a config file with a [sweep] table");
+  const SweepPlan plan = plan_sweep(options.config.config_path);
+  const SweepFiles files = files_for(output_for(options));
+  if (options.dry_run) {
+    LoadedConfig base;
+    load(options.config, base);
+    print_plan(plan, base_seed(base.params));
+    return 0;
+  }
+  if (options.point) {
+    if (*options.point >= plan.points.size())
+      throw ConfigError("--point " + std::to_string(*options.point) + ": the sweep has " +
+                        std::to_string(plan.points.size()) + " points (0 to " + std::to_string(plan.points.size() - 1) + ")");
+    check_plan(plan, files);
+    return run_point(options, plan, files, *options.point);
+  }
+  if (options.merge_only) {
+    check_plan(plan, files);
+    return report(options, plan, files, merge(options, plan, files));
+  }
+
+  // Everything that can be wrong with the config or the output is said before any point runs.
+  {
+    LoadedConfig base;
+    load(options.config, base);
+  }
+  std::error_code ec;
+  if (!options.force && !options.resume && (fs::exists(files.output, ec) || fs::exists(files.directory, ec)))
+    throw ConfigError(files.output.string() + ": a sweep's result (or its points, " + files.directory.string() +
+                      ") is already here; --resume runs the points not yet finished, --force starts over");
+  check_output_path(files.output.string(), true);
+  prepare_directory(options, plan, files);
+  const std::vector<std::size_t> todo = unfinished(plan, files);
+  if (options.backend == SweepBackend::Slurm) return submit_slurm(options, plan, files, todo);
+
+  const unsigned jobs = options.jobs ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
+  if (!options.quiet) {
+    std::fprintf(stderr, "sweep %s: %zu points", plan.config_path.c_str(), plan.points.size());
+    if (todo.size() != plan.points.size()) std::fprintf(stderr, ", %zu finished before", plan.points.size() - todo.size());
+    std::fprintf(stderr, "; running %zu, %u at a time (points in %s)\n", todo.size(), jobs, files.directory.c_str());
+  }
+  run_local(options, plan, files, todo, jobs);
+  return report(options, plan, files, merge(options, plan, files));
+}
+
+}  // namespace virtsim

@@ -1,0 +1,60 @@
+#pragma once
+// The points of a parameter sweep, read from the `[sweep]` table of an experiment config:
+//
+//   [sweep]
+//   seeds = 3                        # each point under seeds run.seed + 0, 1, 2 (or a list: [1, 7])
+//   [sweep.grid]                     # the cartesian product of these lists
+//   memory_virtualization = ["native", "shadow", "nested"]
+//   workload.kind = ["gups", "fork_and_wait"]
+//   machine.preset = ["skylake", "nehalem"]
+//   [[sweep.zip]]                    # lists advanced together: one axis of the product
+//   system.nested.page_size = ["4k", "2m"]
+//   system.shadow.host_page_size = ["4k", "2m"]
+//
+// Axes vary in the order the file writes them, the last fastest; seeds vary fastest of all.
+// Plain C++ (no SystemC): tests drive it directly, the sweep command runs what it plans.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "virtsim/common/param.h"
+
+namespace virtsim {
+
+// The axis name that selects a memory virtualization (the names of experiment.compare).
+inline constexpr const char* kMemoryVirtualizationAxis = "memory_virtualization";
+
+struct SweepAssignment {
+  std::string name;  // a parameter's dotted name, `X.preset`, or memory_virtualization
+  ParamValue value;
+};
+
+struct SweepPoint {
+  std::size_t index = 0;
+  std::vector<SweepAssignment> assignments;  // one per swept name, in column order
+  // The seed: run.seed plus seed_offset, or exactly `seed` when the sweep lists seeds.
+  bool seed_listed = false;
+  std::uint64_t seed = 0;
+  std::uint64_t seed_offset = 0;
+};
+
+struct SweepPlan {
+  std::string config_path;
+  std::string config_text;            // the config file as read
+  std::vector<std::string> columns;   // the swept names, in order (seeds excluded)
+  std::vector<SweepPoint> points;
+  // A stable text of the plan, kept beside a sweep's points so that --resume can tell
+  // whether the config still plans the same points.
+  std::string fingerprint() const;
+  // The run id of point i in the merged result file: run0000, run0001, ...
+  static std::string run_id(std::size_t index);
+};
+
+// Reads the `[sweep]` table of `config_path`. Throws ConfigError naming the file, line and
+// key for a missing table, an empty or non-list axis, zipped lists of unequal length, an
+// unknown key or a name swept twice.
+SweepPlan plan_sweep(const std::string& config_path);
+// The same from text already read (`origin` names it in errors).
+SweepPlan plan_sweep_text(const std::string& text, const std::string& origin);
+
+}  // namespace virtsim

@@ -50,6 +50,18 @@ struct SweepOptions {
 };
 int sweep_command(const SweepOptions& options);
 
+struct RegressOptions {
+  std::string directory;             // empty: experiments/regression
+  bool full = false;                 // every case, not just the fast subset
+  std::vector<std::string> cases;    // only these (by name)
+  unsigned jobs = 0;                 // 0: one per core
+  std::string output_dir;            // empty: results/regression
+  std::string report;                // empty: <output_dir>/report.md (and .json beside it)
+  bool record_golden = false;        // write the golden cases' values instead of checking old ones
+  bool quiet = false;
+};
+int regress_command(const RegressOptions& options);
+
 struct TraceGenOptions {
   std::string output;
   std::string pattern = "random";

@@ -392,15 +392,16 @@ int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const Sweep
                        shell_quote(fs::absolute(files.output).string());
   for (const auto& s : options.config.sets) common += " --set " + shell_quote(s);
   const std::string directory = fs::absolute(files.directory).string();
-  const std::string header = "#!/bin/sh\n# Written by virtsim sweep for " + plan.config_path + "\n#SBATCH --chdir=" +
-                             fs::current_path().string() + "\nexport SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1\n";
+  // sbatch reads #SBATCH lines only up to the first command: they all come first.
+  const auto script = [&](const std::string& job_name, const std::string& log, const std::string& command) {
+    return "#!/bin/sh\n#SBATCH --job-name=" + job_name + "\n#SBATCH --chdir=" + fs::current_path().string() +
+           "\n#SBATCH --output=" + directory + "/" + log + "\n# Written by virtsim sweep for " + plan.config_path +
+           "\nexport SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1\nexec " + shell_quote(self) + " sweep " + common + " " + command +
+           "\n";
+  };
   write_atomically(files.directory / "points.sbatch",
-                   header + "#SBATCH --job-name=virtsim-sweep\n#SBATCH --output=" + directory +
-                       "/slurm-%A_%a.out\nexec " + shell_quote(self) + " sweep " + common +
-                       " --point \"$SLURM_ARRAY_TASK_ID\"\n");
-  write_atomically(files.directory / "merge.sbatch", header + "#SBATCH --job-name=virtsim-sweep-merge\n#SBATCH --output=" +
-                                                         directory + "/slurm-merge-%j.out\nexec " + shell_quote(self) +
-                                                         " sweep " + common + " --merge\n");
+                   script("virtsim-sweep", "slurm-%A_%a.out", "--point \"$SLURM_ARRAY_TASK_ID\""));
+  write_atomically(files.directory / "merge.sbatch", script("virtsim-sweep-merge", "slurm-merge-%j.out", "--merge"));
   std::string extra;
   for (const auto& o : options.slurm_options) extra += " " + shell_quote(o);
   std::string merge_dependency;

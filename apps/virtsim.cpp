@@ -80,6 +80,19 @@ int sc_main(int argc, char* argv[]) {
   auto* point_option = sweep_cmd->add_option("--point", sweep_point, "internal (Slurm tasks): simulate one point");
   sweep_cmd->add_flag("--merge", sweep.merge_only, "internal (the Slurm merge job): merge the finished points");
 
+  virtsim::RegressOptions regress;
+  auto* regress_cmd = app.add_subcommand("regress", "run the accuracy regression cases and report pass or fail");
+  regress_cmd->add_option("directory", regress.directory, "directory of cases (default: experiments/regression)");
+  regress_cmd->add_flag("--full", regress.full, "every case (default: the fast subset, the cases with fast = true)");
+  regress_cmd->add_option("--case", regress.cases, "only this case (repeatable)")->allow_extra_args(false);
+  regress_cmd->add_option("-j,--jobs", regress.jobs, "cases simulated at a time (default: one per core)");
+  regress_cmd->add_option("--output-dir", regress.output_dir, "where each case's result file goes "
+                                                               "(default: results/regression)");
+  regress_cmd->add_option("--report", regress.report, "Markdown report (default: <output dir>/report.md; JSON beside it)");
+  regress_cmd->add_flag("--record-golden", regress.record_golden,
+                        "record the golden cases' values (golden/<case>.toml) from this run");
+  regress_cmd->add_flag("-q,--quiet", regress.quiet, "print nothing but errors");
+
   std::string stats_file;
   bool stats_json = false, stats_all = false;
   auto* stats_cmd = app.add_subcommand("stats", "print each run's canonical metrics from a result file");
@@ -128,6 +141,7 @@ int sc_main(int argc, char* argv[]) {
 
   try {
     if (*run_cmd) return virtsim::run_command(run);
+    if (*regress_cmd) return virtsim::regress_command(regress);
     if (*sweep_cmd) {
       sweep.backend = sweep_backend == "slurm" ? virtsim::SweepBackend::Slurm : virtsim::SweepBackend::Local;
       if (point_option->count()) sweep.point = sweep_point;

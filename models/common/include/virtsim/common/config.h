@@ -9,8 +9,9 @@
 // Any table may name a preset: `X.preset = "name"` loads <preset dir>/X/name.toml before the
 // rest of the file, so the file's own keys win; presets may name presets. `--set key=value`
 // is applied after all files. Errors throw ConfigError naming the file (with line and column
-// where TOML gives them) and the key. The top-level `[sweep]` table describes a parameter sweep
-// (apps/sweep_plan.h) and is not read as parameters.
+// where TOML gives them) and the key. The top-level tables `[sweep]` (a parameter sweep,
+// apps/sweep_plan.h) and `[case]`, `[[expect]]`, `[golden]` (a regression case,
+// apps/regression.h) are not parameters.
 #include <map>
 #include <string>
 #include <vector>

@@ -1,0 +1,121 @@
+"""Against a real single-node Slurm cluster started on localhost (the session's `slurm_cluster`
+fixture, scripts/slurm-local): first that the cluster runs a job array and a dependent job as any
+Slurm does, then `virtsim sweep --backend slurm`, whose job array simulates the points and whose
+dependent job merges them, giving the very result file that the local backend gives."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import h5py
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SWEEP = REPO / "tests" / "python" / "data" / "sweep-slurm.toml"
+POINTS = 4  # sweep-slurm.toml: 2 memory virtualizations x 2 seeds
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out, err = (x.decode(errors="replace") if isinstance(x, bytes) else x or "" for x in (e.stdout, e.stderr))
+        pytest.fail(f"{' '.join(args)} did not finish in {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
+
+
+def diagnose(result: subprocess.CompletedProcess, cluster: dict[str, str]) -> str:
+    """The command's output and, to see why, the cluster's queue, node and daemon logs."""
+    conf = Path(cluster["SLURM_CONF"])
+    lines = [f"$ {' '.join(result.args)}  -> exit {result.returncode}", "stdout:", result.stdout,
+             "stderr:", result.stderr]
+    env = dict(os.environ, **cluster)
+    for cmd in (["squeue"], ["sinfo", "-N", "-l"]):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=10)
+            lines += [f"$ {' '.join(cmd)}", out.stdout + out.stderr]
+        except subprocess.TimeoutExpired:
+            lines.append(f"$ {' '.join(cmd)}: timed out")
+    for log in ("slurmctld.log", "slurmd.log"):
+        path = conf.parent / "log" / log
+        if path.is_file():
+            lines += [f"--- last lines of {path}"] + path.read_text(errors="replace").splitlines()[-15:]
+    return "\n".join(lines)
+
+
+def text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# Host timing, not simulation results: the only metrics that may differ between two runs.
+def simulated_metrics(run: h5py.Group) -> dict[str, float]:
+    return {text(row["name"]): float(row["value"]) for row in run["metrics"][:]
+            if "wall" not in text(row["name"]) and "per_second" not in text(row["name"])}
+
+
+def test_cluster_runs_a_job_array_and_a_dependent_merge_job(slurm_cluster, tmp_path):
+    env = dict(os.environ, **slurm_cluster)
+    array = run(["sbatch", "--parsable", "--array=0-3", "--wrap",
+                 'echo "$SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID" > out.$SLURM_ARRAY_TASK_ID'], env, tmp_path, 30)
+    assert array.returncode == 0, diagnose(array, slurm_cluster)
+    array_id = array.stdout.strip().split(";")[0]
+    assert array_id.isdigit(), array.stdout
+    # The merge job may start only after every task ended; --wait returns its exit status.
+    merge = run(["sbatch", "--parsable", "--wait", f"--dependency=afterany:{array_id}", "--wrap",
+                 "cat out.0 out.1 out.2 out.3 > merged"], env, tmp_path, 90)
+    assert merge.returncode == 0, diagnose(merge, slurm_cluster)
+    assert merge.stdout.strip().split(";")[0] != array_id
+    assert (tmp_path / "merged").read_text() == "".join(f"{array_id} {i}\n" for i in range(4))
+
+
+@pytest.fixture(scope="module")
+def slurm_and_local_sweeps(slurm_cluster, virtsim_binary, tmp_path_factory) -> tuple[Path, Path]:
+    work = tmp_path_factory.mktemp("sweep-slurm")
+    env = dict(os.environ, **slurm_cluster, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    out = work / "OUT.h5"
+    result = run([str(virtsim_binary), "sweep", str(SWEEP), "--backend", "slurm", "--wait", "-o", str(out)],
+                 env, work, 180)
+    assert result.returncode == 0, diagnose(result, slurm_cluster)
+    local = work / "LOCAL.h5"
+    result = run([str(virtsim_binary), "sweep", str(SWEEP), "-j", "2", "-o", str(local)], env, work, 180)
+    assert result.returncode == 0, f"local sweep failed:\n{result.stdout}\n{result.stderr}"
+    return out, local
+
+
+def test_slurm_sweep_writes_a_run_per_point(slurm_and_local_sweeps):
+    out, _ = slurm_and_local_sweeps
+    with h5py.File(out) as f:
+        assert "/sweep" in f, f"{out} has no /sweep table: {list(f.keys())}"
+        table = f["/sweep"][:]
+        assert len(table) == POINTS
+        assert [int(r["point"]) for r in table] == list(range(POINTS))
+        assert [text(r["status"]) for r in table] == ["ok"] * POINTS, [text(r["error"]) for r in table]
+        assert sorted(f["/runs"].keys()) == [f"run{i:04d}" for i in range(POINTS)]
+        assert {text(r["run_id"]) for r in table} == set(f["/runs"].keys())
+
+
+def test_slurm_sweep_equals_the_local_sweep(slurm_and_local_sweeps):
+    out, local = slurm_and_local_sweeps
+    with h5py.File(out) as s, h5py.File(local) as l:
+        assert s["/sweep"].dtype.names == l["/sweep"].dtype.names
+        columns = list(s["/sweep"].dtype.names)
+        assert ([tuple(text(r[c]) for c in columns) for r in s["/sweep"][:]]
+                == [tuple(text(r[c]) for c in columns) for r in l["/sweep"][:]])
+        assert sorted(s["/runs"].keys()) == sorted(l["/runs"].keys())
+        for name in s["/runs"]:
+            slurm_metrics, local_metrics = simulated_metrics(s["/runs"][name]), simulated_metrics(l["/runs"][name])
+            assert slurm_metrics, f"{name}: no metrics"
+            assert slurm_metrics == local_metrics, (
+                f"{name}: metrics differ: "
+                f"{ {k: (v, local_metrics.get(k)) for k, v in slurm_metrics.items() if local_metrics.get(k) != v} }")
+
+
+def test_slurm_sweep_keeps_the_jobs_logs_with_its_points(slurm_and_local_sweeps):
+    """The batch scripts' #SBATCH --output puts each task's and the merge job's log in
+    OUT.h5.points/, not in the directory it was submitted from."""
+    out, _ = slurm_and_local_sweeps
+    points = Path(f"{out}.points")
+    stray = sorted(p.name for p in out.parent.glob("slurm-*.out"))
+    assert not stray, f"job logs in {out.parent} instead of {points}: {stray}"
+    logs = sorted(p.name for p in points.glob("*.out"))
+    assert len(logs) == POINTS + 1, f"expected a log per task and the merge job's in {points}: {logs}"

@@ -363,6 +363,9 @@ int run_command(const RunOptions& options) {
   load(options.config, loaded);
   const std::string output = options.output.empty() ? "results/" + loaded.name + ".h5" : options.output;
   if (options.output.empty()) std::filesystem::create_directories("results");
+  if (loaded.sources.has_sweep && !options.quiet)
+    std::fprintf(stderr, "virtsim: %s has a [sweep] table, which virtsim run ignores: virtsim sweep runs its points\n",
+                 options.config.config_path.c_str());
   const std::vector<std::string> modes = split_list(loaded.compare->get());
   if (!modes.empty()) return run_comparison(options, loaded, modes, output);
   return run_one(options, loaded, output, "run0000");

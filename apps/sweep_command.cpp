@@ -483,6 +483,10 @@ int sweep_command(const SweepOptions& options) {
   {
     LoadedConfig base;
     load(options.config, base);
+    if (!base.compare->get().empty())
+      throw ConfigError(plan.config_path + ": key 'experiment.compare' = \"" + base.compare->get() +
+                        "\": a sweep point is one run; sweep memory virtualizations with [sweep.grid] " +
+                        kMemoryVirtualizationAxis + " = [\"native\", \"shadow\", ...] and set compare = \"\"");
   }
   std::error_code ec;
   if (!options.force && !options.resume && (fs::exists(files.output, ec) || fs::exists(files.directory, ec)))

@@ -210,3 +210,18 @@ def test_bad_sweeps_are_refused_before_running(virtsim_binary, tmp_path, body, f
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert fragment in result.stderr and str(config) in result.stderr
     assert not out.exists()
+
+
+def test_a_comparison_inside_a_sweep_is_refused_and_run_says_it_ignores_the_sweep(virtsim_binary, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(SWEEP.read_text() + '\n[experiment]\ncompare = "native,shadow"\n')
+    out = tmp_path / "c.h5"
+    result = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out))
+    assert result.returncode == 2
+    assert "key 'experiment.compare'" in result.stderr and "memory_virtualization" in result.stderr
+    assert not Path(str(out) + ".points").exists()
+    single = virtsim(virtsim_binary, "run", str(SWEEP), "-o", str(tmp_path / "r.h5"))
+    assert single.returncode == 0, single.stderr
+    assert "has a [sweep] table, which virtsim run ignores" in single.stderr
+    with h5py.File(tmp_path / "r.h5") as f:
+        assert list(f["/runs"]) == ["run0000"]

@@ -28,6 +28,7 @@ struct ConfigSources {
   // top-level file's own `X.preset` loads this one instead, and a table the file names no
   // preset for loads it first, so in both cases the file's own keys still win.
   std::map<std::string, std::string> preset_overrides;
+  bool has_sweep = false;  // the top-level file has a [sweep] table
 };
 
 // Loads a config file (and the presets it names) into the registry.

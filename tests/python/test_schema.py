@@ -142,3 +142,34 @@ def test_partial_run_attributes(virtsim_binary, tmp_path):
 def test_ok_run_has_no_error_attribute(tiny_result):
     with h5py.File(tiny_result) as f:
         assert "error" not in f["runs/run0000"].attrs
+
+
+def test_sweep_table(virtsim_binary, tmp_path):
+    """The /sweep table's fields, types and attributes as the schema page lists them."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    config = tmp_path / "s.toml"
+    config.write_text('[workload]\nfootprint_kib = 1024\naccesses = 2000\nwarmup_accesses = 100\n'
+                      '[sweep]\nseeds = [3, 4]\n[sweep.grid]\nworkload.store_fraction = [0.1, 1]\n'
+                      'system.shadow.out_of_sync = [true]\nworkload.kind = ["synthetic"]\n'
+                      'workload.compute_per_access = [2, 5]\n')
+    out = tmp_path / "s.h5"
+    subprocess.run([str(virtsim_binary), "sweep", str(config), "-o", str(out), "-q"], check=True, timeout=300,
+                   env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
+    with h5py.File(out) as f:
+        sweep = f["sweep"]
+        assert sweep.dtype.names == ("point", "run_id", "status", "error", "seed", "workload.store_fraction",
+                                     "system.shadow.out_of_sync", "workload.kind", "workload.compute_per_access")
+        assert sweep.dtype["point"] == np.int64 and sweep.dtype["seed"] == np.uint64
+        assert sweep.dtype["workload.store_fraction"] == np.float64      # 0.1 and 1: numbers
+        assert sweep.dtype["workload.compute_per_access"] == np.int64    # integers
+        assert h5py.check_string_dtype(sweep.dtype["system.shadow.out_of_sync"]) is not None
+        rows = sweep[()]
+        assert [r["system.shadow.out_of_sync"].decode() for r in rows] == ["true"] * 8
+        assert [int(r["seed"]) for r in rows] == [3, 4] * 4
+        assert list(sweep.attrs["parameters"]) == list(sweep.dtype.names[5:])
+        assert sweep.attrs["points"] == 8 and "[sweep]" in sweep.attrs["config"]
+        assert sorted(f["runs"].keys()) == [r["run_id"].decode() for r in rows]
+    assert not list(Path(str(out) + ".points").glob("*.tmp-*"))

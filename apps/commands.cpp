@@ -1,5 +1,6 @@
 #include "commands.h"
 #include "experiment.h"
+#include "process_pool.h"
 
 #include <chrono>
 #include <cstdio>
@@ -8,9 +9,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
-#include <thread>
 #include <time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <systemc>
@@ -260,33 +259,20 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
   check_output_path(output, options.force);
   std::vector<std::vector<std::string>> settings;
   for (const auto& mode : modes) settings.push_back(mode_settings(mode, loaded.params));  // bad names fail here
-  const unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned jobs = default_jobs();
   if (!options.quiet)
     std::fprintf(stderr, "comparing %zu memory virtualizations, %u at a time\n", modes.size(), jobs);
   std::vector<std::string> parts(modes.size());
-  std::map<pid_t, std::size_t> running;
   std::vector<int> status(modes.size(), -1);
-  const auto start = std::chrono::steady_clock::now();
-  const auto reap_one = [&] {
-    int wstatus = 0;
-    const pid_t pid = ::wait(&wstatus);
-    if (pid < 0) return;
-    const std::size_t i = running.at(pid);
-    running.erase(pid);
-    status[i] = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    if (!options.quiet)
-      std::fprintf(stderr, "  %-8s %s after %.1f s\n", modes[i].c_str(), status[i] == 0 ? "done" : "FAILED",
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  };
+  std::vector<std::size_t> items;
   for (std::size_t i = 0; i < modes.size(); ++i) {
-    while (running.size() >= jobs) reap_one();
+    items.push_back(i);
     parts[i] = output + ".part-" + modes[i] + "-" + std::to_string(::getpid());
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) throw FileError(std::string("cannot start a simulation process: ") + std::strerror(errno));
-    if (pid == 0) {
-      int rc = 2;
-      try {
+  }
+  const auto start = std::chrono::steady_clock::now();
+  run_in_processes(
+      items, jobs,
+      [&](std::size_t i) {
         RunOptions child = options;
         for (const auto& s : settings[i]) child.config.sets.push_back(s);
         child.config.sets.push_back("experiment.compare=\"\"");
@@ -295,16 +281,15 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
         LoadedConfig child_loaded;
         load(child.config, child_loaded);
         child_loaded.name = loaded.name;
-        rc = run_one(child, child_loaded, parts[i], modes[i]);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "virtsim: %s: %s\n", modes[i].c_str(), e.what());
-      }
-      std::fflush(nullptr);
-      ::_exit(rc);
-    }
-    running[pid] = i;
-  }
-  while (!running.empty()) reap_one();
+        return run_one(child, child_loaded, parts[i], modes[i]);
+      },
+      [&](std::size_t i) { return modes[i]; },
+      [&](std::size_t i, const ProcessEnd& end) {
+        status[i] = end.status();
+        if (!options.quiet)
+          std::fprintf(stderr, "  %-8s %s after %.1f s\n", modes[i].c_str(), end.ok() ? "done" : "FAILED",
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      });
 
   // Every run that left a file goes into the result, partial ones included.
   ResultWriter writer(output, options.force);

@@ -10,11 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <thread>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "process_pool.h"
 #include "regression.h"
 #include "virtsim/common/error.h"
 #include "virtsim/common/json.h"
@@ -32,7 +31,7 @@ struct CaseOutcome {
   std::string result_path;
   std::string error;  // the case could not be run or checked
   std::vector<CheckResult> checks;
-  double seconds = 0.0;
+  double seconds = 0.0;  // since the suite started, when the case ended
   bool pass() const {
     if (!error.empty() || checks.empty()) return false;
     for (const auto& k : checks)
@@ -174,17 +173,16 @@ int regress_command(const RegressOptions& options) {
     for (const auto& c : cases)
       if (c.kind == "golden") golden[c.name] = read_golden(c);
 
-  const unsigned jobs = options.jobs ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned jobs = options.jobs ? options.jobs : default_jobs();
   if (!options.quiet)
     std::fprintf(stderr, "regress: %zu cases (%s) from %s, %u at a time\n", cases.size(),
                  options.cases.empty() ? (options.full ? "full suite" : "fast subset") : "named", directory.c_str(), jobs);
   std::vector<CaseOutcome> outcomes(cases.size());
-  std::map<pid_t, std::size_t> running;
-  std::vector<std::chrono::steady_clock::time_point> started(cases.size());
+  const auto start = std::chrono::steady_clock::now();
   std::size_t finished = 0;
   const auto evaluate = [&](std::size_t i, int status) {
     CaseOutcome& o = outcomes[i];
-    o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started[i]).count();
+    o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const RegressionCase& c = cases[i];
     try {
       if (status != 0 || !fs::exists(o.result_path, ec))
@@ -208,44 +206,28 @@ int regress_command(const RegressOptions& options) {
     }
     ++finished;
     if (!options.quiet)
-      std::fprintf(stderr, "  [%zu/%zu] %-34s %s (%.1f s)\n", finished, cases.size(), c.name.c_str(),
+      std::fprintf(stderr, "  [%zu/%zu] %-34s %s after %.1f s\n", finished, cases.size(), c.name.c_str(),
                    o.pass() ? "pass" : (o.error.empty() ? "FAIL" : "ERROR"), o.seconds);
   };
-  const auto reap_one = [&] {
-    int status = 0;
-    const pid_t pid = ::wait(&status);
-    if (pid < 0) return;
-    const std::size_t i = running.at(pid);
-    running.erase(pid);
-    evaluate(i, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-  };
+  std::vector<std::size_t> items;
   for (std::size_t i = 0; i < cases.size(); ++i) {
+    items.push_back(i);
     outcomes[i].c = &cases[i];
     outcomes[i].result_path = (out_dir / (cases[i].name + ".h5")).string();
     fs::remove(outcomes[i].result_path, ec);  // never check a stale result
-    while (running.size() >= jobs) reap_one();
-    started[i] = std::chrono::steady_clock::now();
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) throw FileError(std::string("cannot start a simulation process: ") + std::strerror(errno));
-    if (pid == 0) {
-      int rc = 2;
-      try {
+  }
+  run_in_processes(
+      items, jobs,
+      [&](std::size_t i) {
         RunOptions run;
         run.config.config_path = cases[i].path;
         run.output = outcomes[i].result_path;
         run.force = true;
         run.quiet = true;
-        rc = run_command(run);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "virtsim: regression case %s: %s\n", cases[i].name.c_str(), e.what());
-      }
-      std::fflush(nullptr);
-      ::_exit(rc);
-    }
-    running[pid] = i;
-  }
-  while (!running.empty()) reap_one();
+        return run_command(run);
+      },
+      [&](std::size_t i) { return "regression case " + cases[i].name; },
+      [&](std::size_t i, const ProcessEnd& end) { evaluate(i, end.status()); });
 
   const fs::path report = options.report.empty() ? out_dir / "report.md" : fs::path(options.report);
   write_file(report, markdown_report(outcomes, options.full));

@@ -10,12 +10,12 @@
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <thread>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "experiment.h"
+#include "process_pool.h"
 #include "sweep_plan.h"
 #include "virtsim/common/error.h"
 #include "virtsim/common/results.h"
@@ -229,42 +229,19 @@ std::vector<std::size_t> unfinished(const SweepPlan& plan, const SweepFiles& fil
 void run_local(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files,
                const std::vector<std::size_t>& todo, unsigned jobs) {
   Progress progress(todo.size(), options.quiet);
-  std::map<pid_t, std::size_t> running;
-  const auto reap_one = [&] {
-    int status = 0;
-    const pid_t pid = ::wait(&status);
-    if (pid < 0) return;
-    const std::size_t index = running.at(pid);
-    running.erase(pid);
-    std::error_code ec;
-    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    // A process that died without a word (a signal, a crash) still leaves its point's error.
-    if (!fs::exists(files.result(index), ec) && !fs::exists(files.error(index), ec))
-      write_atomically(files.error(index), WIFSIGNALED(status)
-                                               ? "the point's process was killed by signal " +
-                                                     std::to_string(WTERMSIG(status))
-                                               : "the point's process exited with status " +
-                                                     std::to_string(WEXITSTATUS(status)) + " and no result");
-    progress.point_done(ok);
-  };
-  for (const std::size_t index : todo) {
-    while (running.size() >= jobs) reap_one();
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) throw FileError(std::string("cannot start a simulation process: ") + std::strerror(errno));
-    if (pid == 0) {
-      int rc = 2;
-      try {
-        rc = run_point(options, plan, files, index);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "virtsim: sweep point %zu: %s\n", index, e.what());
-      }
-      std::fflush(nullptr);
-      ::_exit(rc);
-    }
-    running[pid] = index;
-  }
-  while (!running.empty()) reap_one();
+  run_in_processes(
+      todo, jobs, [&](std::size_t index) { return run_point(options, plan, files, index); },
+      [](std::size_t index) { return "sweep point " + std::to_string(index); },
+      [&](std::size_t index, const ProcessEnd& end) {
+        std::error_code ec;
+        // A process that died without a word (a signal, a crash) still leaves its point's error.
+        if (!fs::exists(files.result(index), ec) && !fs::exists(files.error(index), ec))
+          write_atomically(files.error(index),
+                           end.signal ? "the point's process was killed by signal " + std::to_string(end.signal)
+                                      : "the point's process exited with status " +
+                                            std::to_string(end.exit_status) + " and no result");
+        progress.point_done(end.ok());
+      });
 }
 
 // The /sweep table's column for one swept name: integers, numbers or text.
@@ -497,7 +474,7 @@ int sweep_command(const SweepOptions& options) {
   const std::vector<std::size_t> todo = unfinished(plan, files);
   if (options.backend == SweepBackend::Slurm) return submit_slurm(options, plan, files, todo);
 
-  const unsigned jobs = options.jobs ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned jobs = options.jobs ? options.jobs : default_jobs();
   if (!options.quiet) {
     std::fprintf(stderr, "sweep %s: %zu points", plan.config_path.c_str(), plan.points.size());
     if (todo.size() != plan.points.size()) std::fprintf(stderr, ", %zu finished before", plan.points.size() - todo.size());

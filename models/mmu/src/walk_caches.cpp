@@ -46,32 +46,35 @@ WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
 }
 
 void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) {
-  const std::size_t base = (key & set_mask_) * ways_;
+  const std::size_t set = key & set_mask_;
+  const std::size_t base = set * ways_;
+  const auto holds = [&](unsigned w) { return keys_[base + w] == key && tags_[base + w] == tag; };
+  const int way = !hints_.empty()
+                      ? first_holding_way(tag_hint_matches_wide(&hints_[set * kWideTagHintStride], key, ways_), holds)
+                      : scan(holds);
   std::size_t slot = base;
-  bool refresh = false;
-  for (unsigned w = 0; w < ways_; ++w) {
-    const std::size_t i = base + w;
-    if (keys_[i] == key && tags_[i] == tag) {  // refresh in place
-      slot = i;
-      refresh = true;
-      break;
-    }
-    if (keys_[slot] == kInvalid) continue;  // an empty slot found earlier stays the choice
-    if (keys_[i] == kInvalid || stamps_[i] < stamps_[slot]) slot = i;
+  if (way >= 0) {
+    slot = base + static_cast<unsigned>(way);  // refresh in place
+  } else {
+    // The LRU victim. An empty slot's stamp is 0, older than every valid entry's, so the first
+    // empty slot is taken before any entry is evicted.
+    for (unsigned w = 1; w < ways_; ++w)
+      if (stamps_[base + w] < stamps_[slot]) slot = base + w;
+    if (keys_[slot] != kInvalid) ++evictions;
   }
-  if (!refresh && keys_[slot] != kInvalid) ++evictions;
   keys_[slot] = key;
   tags_[slot] = tag;
   stamps_[slot] = ++tick_;
   values_[slot] = value;
-  if (!hints_.empty()) hints_[(key & set_mask_) * kWideTagHintStride + (slot - base)] = tag_hint(key);
+  if (!hints_.empty()) hints_[set * kWideTagHintStride + (slot - base)] = tag_hint(key);
   ++fills;
 }
 
 void WalkCache::flush() {
-  for (auto& k : keys_)
-    if (k != kInvalid) {
-      k = kInvalid;
+  for (std::size_t i = 0; i < keys_.size(); ++i)
+    if (keys_[i] != kInvalid) {
+      keys_[i] = kInvalid;
+      stamps_[i] = 0;  // empty: the first choice of a fill
       ++flushed;
     }
 }
@@ -80,6 +83,7 @@ void WalkCache::flush_tag(std::uint32_t tag) {
   for (std::size_t i = 0; i < keys_.size(); ++i)
     if (keys_[i] != kInvalid && tags_[i] == tag) {
       keys_[i] = kInvalid;
+      stamps_[i] = 0;
       ++flushed;
     }
 }

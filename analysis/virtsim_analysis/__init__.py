@@ -1,5 +1,21 @@
-"""Read virtsim HDF5 result files into pandas DataFrames (schema: docs/results-schema.md)."""
+"""Read virtsim HDF5 result files into pandas DataFrames (schema: docs/results-schema.md);
+sweeps, speedups with confidence intervals, exit and walk summaries (sweeps.py); plots
+(plots.py, imported on first use so that reading files needs no matplotlib)."""
 from .canonical import CANONICAL_METRICS, canonical_metrics
 from .results import SCHEMA_VERSION, ResultFile, SchemaError, load
+from .sweeps import (PRESET_ORDER, by_generation, check_metrics, exits_by_reason, exits_table, pooled_histogram,
+                     run_table, speedup_samples, speedups, sweep_metrics, sweep_wide, t_critical_95, varying,
+                     walk_latency_cdf)
 
-__all__ = ["CANONICAL_METRICS", "SCHEMA_VERSION", "ResultFile", "SchemaError", "canonical_metrics", "load"]
+__all__ = ["CANONICAL_METRICS", "PRESET_ORDER", "SCHEMA_VERSION", "ResultFile", "SchemaError", "by_generation",
+           "canonical_metrics", "check_metrics", "exits_by_reason", "exits_table", "load", "pooled_histogram",
+           "run_table", "speedup_samples", "speedups", "sweep_metrics", "sweep_wide", "t_critical_95", "varying",
+           "walk_latency_cdf"]
+
+
+def __getattr__(name):
+    # `va.plots` and `va.figures` without importing matplotlib for every reader of result files.
+    if name in ("plots", "figures"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

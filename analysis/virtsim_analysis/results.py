@@ -75,6 +75,36 @@ class ResultFile:
         attrs["parameters"] = json.loads(attrs["parameters"])
         return attrs
 
+    # ---- the sweep table -------------------------------------------------------------------
+
+    @property
+    def has_sweep(self) -> bool:
+        return "sweep" in self._file
+
+    def _sweep_dataset(self) -> h5py.Dataset:
+        if not self.has_sweep:
+            raise KeyError(f"{self.path}: no '/sweep' dataset: not a sweep result (virtsim sweep writes one)")
+        return self._file["sweep"]
+
+    @property
+    def sweep_parameters(self) -> list[str]:
+        """The swept fields of /sweep, in order (seed not among them)."""
+        return [str(_text(p)) for p in self._sweep_dataset().attrs["parameters"]]
+
+    def sweep(self) -> pd.DataFrame:
+        """/sweep as a frame: point, run_id, status, error, seed, one column per swept parameter.
+        A point that failed before simulating has run_id ''. .attrs: parameters, points, config."""
+        dataset = self._sweep_dataset()
+        rows = dataset[()]
+        frame = pd.DataFrame({name: [_text(v) for v in rows[name]] if rows.dtype[name].kind in "OSU"
+                              else rows[name] for name in rows.dtype.names})
+        # Seeds are uint64 on disk but always fit int64; one integer type keeps joins simple.
+        frame["point"] = frame["point"].astype(np.int64)
+        frame["seed"] = frame["seed"].astype(np.int64)
+        frame.attrs = {"parameters": self.sweep_parameters, "points": int(dataset.attrs.get("points", len(frame))),
+                       "config": _text(dataset.attrs.get("config", ""))}
+        return frame
+
     # ---- tables ---------------------------------------------------------------------------
 
     def metrics(self) -> pd.DataFrame:

@@ -62,7 +62,7 @@ PageWalker::PageWalker(const Scope& scope, const WalkerConfig& config)
       VIRTSIM_MEMBER(faults, scope, "walks", "walks that ended in a fault"),
       VIRTSIM_MEMBER(cycles, scope, "cycles", "total latency of all walks"),
       VIRTSIM_MEMBER(refs_per_walk, scope, "references", "memory references per walk", 0, 1, 40),
-      VIRTSIM_MEMBER(walk_cycles, scope, "cycles", "latency of each walk", 0, 50, 80),
+      VIRTSIM_MEMBER(walk_cycles, scope, "cycles", "latency of each walk", 0, 5, 1000),  // 5-cycle buckets: a CDF fine enough to tell a cache hit from a miss
       VIRTSIM_MEMBER(refs_by_level, scope, "references", "guest-dimension entries read per paging level",
                      {"L5", "L4", "L3", "L2", "L1"}),
       VIRTSIM_MEMBER(faults_by_kind, scope, "walks", "walks ending in each kind of fault",

@@ -1,0 +1,461 @@
+"""Sweeps, speedups, exit and walk summaries, plots and the `figures` command on real result files
+(a 48-point `virtsim sweep`, a comparison run, a single run). Expected values are recomputed here
+from the raw HDF5 with h5py, not through the package."""
+from __future__ import annotations
+
+import math
+import os
+import re
+import struct
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import h5py
+import matplotlib
+import matplotlib.container
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+import virtsim_analysis as va  # noqa: E402
+from virtsim_analysis import plots  # noqa: E402
+
+ANALYSIS = Path(__file__).resolve().parents[2] / "analysis"
+SWEPT = ["memory_virtualization", "workload.kind", "machine.preset", "system.nested.page_size",
+         "system.shadow.host_page_size"]
+SETTING = SWEPT[1:]  # what pairs a candidate run with its baseline, besides the seed
+T95_DF1 = 12.7062    # two-sided 95 % Student t, 1 degree of freedom (2 seeds)
+
+
+# ---- the raw file, read without the package ------------------------------------------------
+
+
+def text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def raw_points(path: Path) -> list[dict]:
+    with h5py.File(path) as f:
+        rows = f["sweep"][()]
+        return [{name: text(row[name]) for name in rows.dtype.names} for row in rows]
+
+
+def raw_metric(f: h5py.File, run_id: str, name: str) -> float:
+    rows = f[f"runs/{run_id}/metrics"][()]
+    names = [text(n) for n in rows["name"]]
+    return float(rows["value"][names.index(name)])
+
+
+def raw_exits(f: h5py.File, run_id: str, field: str) -> dict[str, float]:
+    return {text(row["name"]): float(row[field]) for row in f[f"runs/{run_id}/exits"][()]}
+
+
+def expected_speedups(path: Path, baseline: str, candidate: str) -> dict[tuple, list[float]]:
+    """Setting -> per-seed sim.cycles(baseline) / sim.cycles(candidate), in seed order."""
+    points = raw_points(path)
+    with h5py.File(path) as f:
+        cycles = {(p["memory_virtualization"], *[p[c] for c in SETTING], int(p["seed"])):
+                  raw_metric(f, p["run_id"], "sim.cycles") for p in points if p["status"] == "ok"}
+    ratios = defaultdict(list)
+    for (mode, *setting, seed), value in sorted(cycles.items(), key=lambda kv: kv[0][-1]):
+        if mode == candidate:
+            ratios[tuple(setting)].append(cycles[(baseline, *setting, seed)] / value)
+    return ratios
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    width, height = struct.unpack(">II", data[16:24])  # IHDR comes first
+    assert data[12:16] == b"IHDR" and width > 0 and height > 0, path
+    image = matplotlib.image.imread(path)  # decodes the whole file
+    assert image.shape[:2] == (height, width)
+
+
+# ---- tables ----------------------------------------------------------------------------------
+
+
+def test_sweep_table_is_the_file(sweep_small_result):
+    points = raw_points(sweep_small_result)
+    with va.load(sweep_small_result) as r:
+        assert r.has_sweep
+        sweep = r.sweep()
+        assert r.sweep_parameters == SWEPT
+        assert list(sweep.columns) == ["point", "run_id", "status", "error", "seed", *SWEPT]
+        assert sweep.attrs["points"] == len(points) == 48 and "[sweep.grid]" in sweep.attrs["config"]
+        assert sweep.to_dict("records") == points
+        wide = va.sweep_wide(r, ["sim.cycles", "exits.total"])
+        assert list(wide.columns) == [*sweep.columns, "sim.cycles", "exits.total"]
+        tidy = va.sweep_metrics(r, "walk.count")
+    with h5py.File(sweep_small_result) as f:
+        for row in wide.to_dict("records"):
+            assert row["run_id"] == f"run{row['point']:04d}"
+            assert row["sim.cycles"] == raw_metric(f, row["run_id"], "sim.cycles")
+            assert row["exits.total"] == raw_metric(f, row["run_id"], "exits.total")
+            # The run's own mode and seed agree with its sweep row.
+            assert text(f[f"runs/{row['run_id']}"].attrs["memory_virtualization"]) == row["memory_virtualization"]
+            assert int(f[f"runs/{row['run_id']}"].attrs["seed"]) == row["seed"]
+        assert len(tidy) == 48 and set(tidy["name"]) == {"walk.count"}
+        for row in tidy.to_dict("records"):
+            assert row["value"] == raw_metric(f, row["run_id"], "walk.count")
+            assert row["machine.preset"] == points[row["point"]]["machine.preset"]
+
+
+def test_tables_of_a_file_without_sweep(compare_result, tiny_result):
+    with va.load(compare_result) as r:
+        assert not r.has_sweep
+        table = va.run_table(r)
+        assert table["run_id"].tolist() == ["native", "nested", "shadow"]
+        assert table["memory_virtualization"].tolist() == ["native", "nested", "shadow"]
+        assert table.attrs["parameters"] == []
+        with pytest.raises(KeyError, match=re.escape(f"{compare_result}: no '/sweep' dataset")):
+            r.sweep()
+        with pytest.raises(KeyError, match="no '/sweep' dataset"):
+            va.sweep_wide(r, "sim.cycles")
+    with va.load(tiny_result) as r:
+        assert va.run_table(r)[["run_id", "status", "seed"]].values.tolist() == [["run0000", "ok", 1]]
+
+
+def test_unknown_metrics_are_named(sweep_small_result):
+    with va.load(sweep_small_result) as r:
+        with pytest.raises(KeyError, match=r"sweep-small.h5: no metric 'sim.cycle' in any run \(did you mean sim.cycles"):
+            va.sweep_wide(r, "sim.cycle")
+        with pytest.raises(KeyError, match="no metric 'nope'"):
+            va.sweep_metrics(r, ["sim.cycles", "nope"])
+
+
+# ---- speedups --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("baseline,candidate", [("shadow", "nested"), ("native", "shadow"), ("native", "nested")])
+def test_speedups_are_paired_ratios_of_cycles(sweep_small_result, baseline, candidate):
+    expected = expected_speedups(sweep_small_result, baseline, candidate)
+    with va.load(sweep_small_result) as r:
+        table = va.speedups(va.sweep_wide(r, "sim.cycles"), baseline=baseline, candidates=[candidate])
+    assert len(table) == len(expected) == 8
+    for row in table.to_dict("records"):
+        ratios = expected[tuple(row[c] for c in SETTING)]
+        assert row["n"] == len(ratios) == 2
+        assert row["memory_virtualization"] == candidate and row["baseline"] == baseline
+        assert row["speedup"] == pytest.approx(sum(ratios) / 2, rel=1e-12)
+        # Two seeds: s / sqrt(n) = |r1 - r2| / 2.
+        half = T95_DF1 * abs(ratios[0] - ratios[1]) / 2
+        assert row["ci_half_width"] == pytest.approx(half, rel=1e-9, abs=1e-15)
+        assert row["ci_low"] == pytest.approx(row["speedup"] - half) and row["ci_high"] == pytest.approx(row["speedup"] + half)
+    if candidate == "nested" and baseline == "shadow":
+        # fork_and_wait is all address-space churn, shadow paging's worst case; nested wins it.
+        assert (table.loc[table["workload.kind"] == "fork_and_wait", "speedup"] > 1.5).all()
+
+
+def test_every_mode_against_native_by_default(sweep_small_result):
+    with va.load(sweep_small_result) as r:
+        table = va.speedups(va.sweep_wide(r, "sim.cycles"))
+    assert table["memory_virtualization"].unique().tolist() == ["shadow", "nested"]
+    assert (table["baseline"] == "native").all() and len(table) == 16
+    assert table.attrs["on"] == SETTING
+
+
+def test_interval_semantics_one_seed_and_identical_seeds(sweep_small_result):
+    with va.load(sweep_small_result) as r:
+        wide = va.sweep_wide(r, "sim.cycles")
+    one_seed = va.speedups(wide[wide["seed"] == 1], baseline="shadow", candidates=["nested"])
+    expected = expected_speedups(sweep_small_result, "shadow", "nested")
+    assert (one_seed["n"] == 1).all()
+    assert one_seed[["std", "ci_low", "ci_high", "ci_half_width"]].isna().all().all()  # no spread to estimate
+    for row in one_seed.to_dict("records"):
+        assert row["speedup"] == pytest.approx(expected[tuple(row[c] for c in SETTING)][0], rel=1e-12)
+    # A mode against itself: every seed's ratio is exactly 1, so the interval has width 0.
+    itself = va.speedups(wide, baseline="native", candidates=["native"])
+    assert (itself["speedup"] == 1).all() and (itself["ci_half_width"] == 0).all() and (itself["n"] == 2).all()
+    assert (itself["ci_low"] == itself["ci_high"]).all()
+
+
+def test_ambiguous_pairs_are_an_error(sweep_small_result):
+    with va.load(sweep_small_result) as r:
+        wide = va.sweep_wide(r, "sim.cycles")
+    # Leaving the presets and page sizes out of `on` would pair one shadow run with several native ones.
+    with pytest.raises(ValueError, match="several 'native' runs share the same workload.kind, seed"):
+        va.speedups(wide, on=["workload.kind"])
+
+
+def test_t_critical_values():
+    assert va.t_critical_95(1) == pytest.approx(12.706, abs=1e-3)
+    assert va.t_critical_95(10) == pytest.approx(2.228, abs=1e-3)
+    assert va.t_critical_95(30) == pytest.approx(2.042, abs=1e-3)
+    assert va.t_critical_95(31) == 1.96 and math.isnan(va.t_critical_95(0))
+    values = [va.t_critical_95(df) for df in range(1, 32)]
+    assert values == sorted(values, reverse=True)
+
+
+# ---- exits and walks --------------------------------------------------------------------
+
+
+def test_exits_by_reason_are_means_over_seeds(sweep_small_result):
+    points = raw_points(sweep_small_result)
+    by = ["machine.preset", "memory_virtualization", "workload.kind"]
+    with va.load(sweep_small_result) as r:
+        counts = va.exits_by_reason(r, value="count", by=by)
+        cycles = va.exits_by_reason(r, value="cycles", by=by)
+        by_workload = va.exits_by_reason(r, by=["workload.kind", "machine.preset"])
+    # Presets in generation order within each workload, the workloads as the sweep lists them.
+    assert va.by_generation(by_workload).index.tolist() == [
+        ("gups", "nehalem"), ("gups", "skylake"), ("fork_and_wait", "nehalem"), ("fork_and_wait", "skylake")]
+    sums = {"count": defaultdict(lambda: defaultdict(float)), "cycles": defaultdict(lambda: defaultdict(float))}
+    runs = defaultdict(int)
+    with h5py.File(sweep_small_result) as f:
+        for p in points:
+            key = tuple(p[c] for c in by)
+            runs[key] += 1
+            for field in sums:
+                for reason, value in raw_exits(f, p["run_id"], field).items():
+                    sums[field][key][reason] += value
+            total = sum(raw_exits(f, p["run_id"], "count").values())
+            assert total == raw_metric(f, p["run_id"], "exits.total")
+    assert len(counts) == len(runs) == 12 and counts.index.names == by
+    for field, table in (("count", counts), ("cycles", cycles)):
+        for key in runs:
+            for reason in table.columns:
+                # A run without a reason counts 0 for it in the mean.
+                assert table.loc[key, reason] == pytest.approx(sums[field][key][reason] / runs[key])
+    assert counts.loc[("skylake", "native", "gups")].sum() == 0
+    assert counts.loc[("skylake", "shadow", "fork_and_wait"), "Control-register access"] > 0  # MOV to CR3
+    # Generation order: Nehalem (2008) before Skylake, although the sweep lists Skylake first.
+    ordered = va.by_generation(counts, "machine.preset")
+    assert list(dict.fromkeys(ordered.index.get_level_values("machine.preset"))) == ["nehalem", "skylake"]
+    assert sorted(ordered.index) == sorted(counts.index)
+
+
+def test_walk_latency_cdf_is_the_histogram_cumulated(sweep_small_result):
+    with h5py.File(sweep_small_result) as f:
+        raw = f["runs/run0032/stats/system.mmu0.walker.walk_cycles"]  # nested, gups, seed 1
+        counts, attrs = raw[()].astype(np.int64), dict(raw.attrs)
+        raw2 = f["runs/run0033/stats/system.mmu0.walker.walk_cycles"]  # its seed 2
+        counts2, attrs2 = raw2[()].astype(np.int64), dict(raw2.attrs)
+    with va.load(sweep_small_result) as r:
+        hist = r.walk("run0032", "walk_cycles")
+        cdf = va.walk_latency_cdf(hist)
+        pooled = va.pooled_histogram([hist, r.walk("run0033", "walk_cycles")])
+    edges = attrs["low"] + attrs["width"] * np.arange(1, len(counts) + 1)
+    inside = (edges > attrs["min"]) & (edges < attrs["max"])
+    assert cdf["cycles"].tolist() == [attrs["min"], *edges[inside], attrs["max"]]
+    below = (attrs["underflow"] + np.cumsum(counts)) / attrs["samples"]
+    assert cdf["fraction"].tolist() == pytest.approx([0.0, *below[inside], 1.0])
+    assert cdf["fraction"].is_monotonic_increasing and cdf.attrs["mean"] == attrs["mean"]
+    assert pooled["count"].tolist() == (counts + counts2).tolist()
+    assert pooled.attrs["samples"] == attrs["samples"] + attrs2["samples"]
+    assert pooled.attrs["min"] == min(attrs["min"], attrs2["min"])
+    assert pooled.attrs["max"] == max(attrs["max"], attrs2["max"])
+
+
+# ---- plots -----------------------------------------------------------------------------------
+
+
+def test_ref_grid_heatmap_holds_the_matrix(sweep_small_result):
+    with h5py.File(sweep_small_result) as f:
+        matrix = f["runs/run0040/stats/system.mmu0.walker.grid_refs"][()]  # nested fork_and_wait: 2-D walks
+    assert matrix[:, :5].sum() > 0  # some nested references, or the test would prove little
+    with va.load(sweep_small_result) as r:
+        grid = r.walk("run0040", "ref_grid")
+    figure = plots.plot_ref_grid(grid, title="run0040")
+    ax = figure.axes[0]
+    assert np.array_equal(ax.images[0].get_array(), matrix.astype(float))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["nL5", "nL4", "nL3", "nL2", "nL1", "entry"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["gL5", "gL4", "gL3", "gL2", "gL1", "gPA"]
+    labelled = sorted(int(t.get_text()) for t in ax.texts)
+    assert labelled == sorted(int(v) for v in matrix.ravel() if v)
+
+
+def test_speedup_bars_and_error_bars(sweep_small_result):
+    with va.load(sweep_small_result) as r:
+        wide = va.sweep_wide(r, "sim.cycles")
+    table = va.speedups(wide, baseline="shadow", candidates=["nested"])
+    ax = plots.plot_speedups(table).axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx(table["speedup"].tolist())
+    (bars,) = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
+    segments = bars.lines[2][0].get_segments()
+    assert [s[1][1] - s[0][1] for s in segments] == pytest.approx((2 * table["ci_half_width"]).tolist())
+    assert len(ax.get_xticklabels()) == 8
+    one_seed = va.speedups(wide[wide["seed"] == 1], baseline="shadow", candidates=["nested"])
+    ax = plots.plot_speedups(one_seed).axes[0]
+    assert not [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]  # NaN: none drawn
+
+
+def test_exit_bars_are_stacked_means(sweep_small_result):
+    by = ["memory_virtualization", "workload.kind"]
+    with va.load(sweep_small_result) as r:
+        table = va.exits_by_reason(r, value="count", by=by)
+    totals, runs = defaultdict(float), defaultdict(int)
+    reasons = set()
+    with h5py.File(sweep_small_result) as f:
+        for p in raw_points(sweep_small_result):
+            exits = raw_exits(f, p["run_id"], "count")
+            totals[(p["memory_virtualization"], p["workload.kind"])] += sum(exits.values())
+            runs[(p["memory_virtualization"], p["workload.kind"])] += 1
+            reasons |= set(exits)
+    ax = plots.plot_exits(table).axes[0]
+    tops = defaultdict(float)
+    for patch in ax.patches:  # each reason's segment starts where the one below it ends
+        bar = round(patch.get_x() + patch.get_width() / 2)
+        assert patch.get_y() == pytest.approx(tops[bar])
+        tops[bar] = patch.get_y() + patch.get_height()
+    assert [tops[i] for i in range(len(table))] == pytest.approx([totals[k] / runs[k] for k in table.index])
+    assert max(sum(1 for p in ax.patches if round(p.get_x() + p.get_width() / 2) == i and p.get_height() > 0)
+               for i in range(len(table))) >= 2  # shadow's fork_and_wait: #PF and CR3 exits stacked
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == reasons
+    assert [t.get_text() for t in ax.get_xticklabels()] == [" / ".join(k) for k in table.index]
+
+
+def test_cdf_lines_are_the_cdfs(compare_result):
+    with va.load(compare_result) as r:
+        cdfs = {run: va.walk_latency_cdf(r.walk(run, "walk_cycles")) for run in r.run_ids}
+    ax = plots.plot_walk_cdfs(cdfs).axes[0]
+    assert len(ax.lines) == 3
+    for line, cdf in zip(ax.lines, cdfs.values()):
+        assert line.get_xdata().tolist() == cdf["cycles"].tolist()
+        assert line.get_ydata().tolist() == cdf["fraction"].tolist()
+
+
+# ---- a sweep with one seed and points that fail --------------------------------------------
+
+ONE_SEED_FAILING = """
+[machine]
+preset = "skylake"
+[workload]
+kind = "gups"
+footprint_kib = 4096
+warmup_accesses = 1000
+accesses = 5000
+[experiment]
+compare = ""
+[sweep]
+seeds = 1
+[sweep.grid]
+memory_virtualization = ["native", "nested"]
+workload.kind = ["gups", "trace"]   # a trace without workload.trace.path fails before simulating
+"""
+
+
+@pytest.fixture(scope="module")
+def failing_sweep(tmp_path_factory, virtsim_binary) -> Path:
+    folder = tmp_path_factory.mktemp("failing")
+    (folder / "sweep.toml").write_text(ONE_SEED_FAILING)
+    out = folder / "failing.h5"
+    result = subprocess.run([str(virtsim_binary), "sweep", str(folder / "sweep.toml"), "-j", "2", "-o", str(out), "-q"],
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
+    assert result.returncode == 1 and out.is_file(), result.stderr  # failed points: status 1, file written
+    return out
+
+
+def test_failed_points_and_a_single_seed(failing_sweep, tmp_path):
+    with va.load(failing_sweep) as r:
+        table = va.run_table(r)
+        wide = va.sweep_wide(r, "sim.cycles")
+        with h5py.File(failing_sweep) as f:
+            native, nested = (raw_metric(f, run, "sim.cycles") for run in ["run0000", "run0002"])
+    assert table["status"].tolist() == ["ok", "failed", "ok", "failed"]
+    assert table["run_id"].tolist() == ["run0000", "", "run0002", ""]
+    assert table.loc[1, "error"].startswith("workload.trace.path is empty")
+    assert wide["sim.cycles"].isna().tolist() == [False, True, False, True]
+    speedup = va.speedups(wide, baseline="native")
+    assert speedup[["workload.kind", "memory_virtualization", "n"]].values.tolist() == [["gups", "nested", 1]]
+    assert speedup["speedup"].item() == native / nested
+    assert speedup[["std", "ci_low", "ci_high", "ci_half_width"]].isna().all().all()
+    result = figures_cli(str(failing_sweep), "-o", str(tmp_path / "figs"))
+    assert result.returncode == 0, result.stderr
+    assert "warning: sweep point 1 failed: workload.trace.path is empty" in result.stderr
+    assert "warning: sweep point 3 failed" in result.stderr
+    names = sorted(p.name for p in written(result))
+    assert names == ["exits-count.png", "exits-cycles.png", "ref-grid-native.png", "ref-grid-nested.png",
+                     "speedup-vs-native.csv", "speedup-vs-native.png", "walk-cycles-cdf.png"]
+    for path in written(result):
+        if path.suffix == ".png":
+            assert_png(path)
+
+
+# ---- the figures command -------------------------------------------------------------------
+
+
+def figures_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "virtsim_analysis", "figures", *args], capture_output=True,
+                          text=True, cwd=ANALYSIS, timeout=300)
+
+
+def written(result: subprocess.CompletedProcess) -> list[Path]:
+    return [Path(line[len("wrote "):]) for line in result.stdout.splitlines() if line.startswith("wrote ")]
+
+
+def test_figures_of_a_sweep(sweep_small_result, tmp_path):
+    out = tmp_path / "figs"
+    result = figures_cli(str(sweep_small_result), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    files = written(result)
+    assert sorted(files) == sorted(out.iterdir())  # a line per file, and nothing else in the folder
+    names = {p.name for p in files}
+    assert {"speedup-vs-native.png", "speedup-nested-vs-shadow.png", "exits-count.png", "exits-cycles.png",
+            "speedup-vs-native.csv", "speedup-nested-vs-shadow.csv"} <= names
+    assert len([n for n in names if n.startswith("ref-grid-")]) == 24      # a setting: a point without its seed
+    assert len([n for n in names if n.startswith("walk-cycles-cdf-")]) == 8  # ... and without its mode
+    assert "ref-grid-nested_fork_and_wait_skylake_4k_4k.png" in names
+    for path in files:
+        if path.suffix == ".png":
+            assert_png(path)
+    assert result.stdout.splitlines()[-1] == f"{len(names) - 2} figures in {out}"
+    # The speedups behind the bars, as written, are the paired ratios of sim.cycles.
+    table = pd.read_csv(out / "speedup-nested-vs-shadow.csv", dtype={"system.nested.page_size": str})
+    expected = expected_speedups(sweep_small_result, "shadow", "nested")
+    for row in table.to_dict("records"):
+        assert row["speedup"] == pytest.approx(np.mean(expected[tuple(row[c] for c in SETTING)]), rel=1e-9)
+
+
+def test_figures_of_files_without_sweep(compare_result, tiny_result, tmp_path):
+    result = figures_cli(str(compare_result), "-o", str(tmp_path / "compare"))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in written(result)} == {"exits-count.png", "exits-cycles.png", "ref-grid-native.png",
+                                                 "ref-grid-nested.png", "ref-grid-shadow.png", "walk-cycles-cdf.png"}
+    assert f"{compare_result}: no '/sweep' dataset: no speedup figures" in result.stderr
+    for path in written(result):
+        assert_png(path)
+    result = figures_cli(str(tiny_result), "-o", str(tmp_path / "tiny"), "--only", "grid", "--only", "cdf")
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in written(result)] == ["ref-grid-run0000.png", "walk-cycles-cdf.png"]
+    for path in written(result):
+        assert_png(path)
+
+
+@pytest.mark.parametrize("case", ["missing", "not-hdf5", "no-sweep", "metric", "baseline", "output-is-a-file"])
+def test_figures_bad_input(case, sweep_small_result, tiny_result, tmp_path):
+    out = tmp_path / "figs"
+    args, fragments = {
+        "missing": ([str(tmp_path / "nope.h5")], [f"{tmp_path / 'nope.h5'}: result file not found"]),
+        "not-hdf5": ([str(tmp_path / "text.h5")], [f"{tmp_path / 'text.h5'}: not an HDF5 file"]),
+        "no-sweep": ([str(tiny_result), "--only", "speedup"], [f"{tiny_result}: no '/sweep' dataset"]),
+        "metric": ([str(sweep_small_result), "--metric", "sim.cylces"],
+                   [f"{sweep_small_result}: no metric 'sim.cylces'", "did you mean sim.cycles"]),
+        "baseline": ([str(sweep_small_result), "--baseline", "paravirt"],
+                     [f"{sweep_small_result}: no 'memory_virtualization' = 'paravirt'"]),
+        "output-is-a-file": ([str(tiny_result)], [f"{tmp_path / 'file'}: exists and is not a directory"]),
+    }[case]
+    (tmp_path / "text.h5").write_text("not a result file")
+    (tmp_path / "file").write_text("")
+    if case == "output-is-a-file":
+        out = tmp_path / "file"
+    result = figures_cli(*args, "-o", str(out))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.startswith("virtsim_analysis: error: ")
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+    assert not written(result)
+    assert case == "output-is-a-file" or not out.exists()  # checked before anything is written
+
+
+def test_write_figures_rejects_unknown_kinds(tiny_result, tmp_path):
+    with pytest.raises(ValueError, match="unknown figure kind 'bars'"):
+        va.figures.write_figures(tiny_result, tmp_path / "f", kinds=["bars"])
+    assert not (tmp_path / "f").exists()

@@ -48,10 +48,7 @@ WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
 void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) {
   const std::size_t set = key & set_mask_;
   const std::size_t base = set * ways_;
-  const auto holds = [&](unsigned w) { return keys_[base + w] == key && tags_[base + w] == tag; };
-  const int way = !hints_.empty()
-                      ? first_holding_way(tag_hint_matches_wide(&hints_[set * kWideTagHintStride], key, ways_), holds)
-                      : scan(holds);
+  const int way = find_way(key, tag);
   std::size_t slot = base;
   if (way >= 0) {
     slot = base + static_cast<unsigned>(way);  // refresh in place

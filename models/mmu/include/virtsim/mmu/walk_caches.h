@@ -60,14 +60,8 @@ class WalkCache {
   // `tag` separates contexts (PCID, VPID/ASID, EPTP); key is the walker's key (never ~0).
   const Value* lookup(std::uint64_t key, std::uint32_t tag) {
     ++lookups;
-    const std::size_t set = key & set_mask_;
-    const std::size_t base = set * ways_;
-    const auto holds = [&](unsigned w) { return keys_[base + w] == key && tags_[base + w] == tag; };
-    // Up to 32 ways (the default fully associative 24 and 16 entries) compare the keys' hashes
-    // first; keys and tags sit in arrays of their own so a scan reads 8 and 4 bytes per way.
-    const int way = !hints_.empty()
-                        ? first_holding_way(tag_hint_matches_wide(&hints_[set * kWideTagHintStride], key, ways_), holds)
-                        : scan(holds);
+    const std::size_t base = (key & set_mask_) * ways_;
+    const int way = find_way(key, tag);
     if (way < 0) {
       ++misses;
       return nullptr;
@@ -101,6 +95,17 @@ class WalkCache {
   std::vector<Value> values_;
   std::vector<std::uint8_t> hints_;  // key hashes, kWideTagHintStride per set; empty above 32 ways
   std::uint64_t tick_ = 0;
+  // The way of `key` and `tag` in its set, or -1. Up to 32 ways (the default fully associative
+  // 24 and 16 entries) compare the keys' hashes first; keys and tags sit in arrays of their
+  // own so a scan reads 8 and 4 bytes per way.
+  int find_way(std::uint64_t key, std::uint32_t tag) const {
+    const std::size_t set = key & set_mask_;
+    const std::size_t base = set * ways_;
+    const auto holds = [&](unsigned w) { return keys_[base + w] == key && tags_[base + w] == tag; };
+    return !hints_.empty()
+               ? first_holding_way(tag_hint_matches_wide(&hints_[set * kWideTagHintStride], key, ways_), holds)
+               : scan(holds);
+  }
   template <typename Holds>
   int scan(Holds holds) const {
     for (unsigned w = 0; w < ways_; ++w)

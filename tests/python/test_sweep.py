@@ -225,3 +225,23 @@ def test_a_comparison_inside_a_sweep_is_refused_and_run_says_it_ignores_the_swee
     assert "has a [sweep] table, which virtsim run ignores" in single.stderr
     with h5py.File(tmp_path / "r.h5") as f:
         assert list(f["/runs"]) == ["run0000"]
+
+
+def test_a_point_that_stops_midway_is_kept_as_partial(virtsim_binary, tmp_path):
+    # 64 MiB of footprint cannot fit in 16 MiB of simulated memory: that point dies midway and
+    # keeps what it simulated; the point with enough memory is unaffected.
+    config = tmp_path / "mem.toml"
+    config.write_text('[workload]\nfootprint_kib = 65536\npattern = "stream"\nstride = 4096\naccesses = 20000\n'
+                      "[sweep.grid]\nsystem.memory.size_mib = [16, 256]\n")
+    out = tmp_path / "mem.h5"
+    result = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out))
+    assert result.returncode == 1
+    assert "2 points: 1 ok, 1 partial, 0 failed" in result.stdout
+    assert "point 0: " in result.stdout and "out of simulated physical memory" in result.stdout
+    with h5py.File(out) as f:
+        rows = f["/sweep"][:]
+        assert [text(r["status"]) for r in rows] == ["partial", "ok"]
+        assert "out of simulated physical memory" in text(rows[0]["error"])
+        partial = f["/runs"][text(rows[0]["run_id"])]
+        assert text(partial.attrs["status"]) == "partial"
+        assert metrics(partial)["sim.instructions"] > 0  # what was simulated is kept

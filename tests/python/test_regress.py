@@ -93,3 +93,12 @@ def test_a_case_whose_experiment_fails_is_an_error_not_a_pass(virtsim_binary, tm
     result = regress(virtsim_binary, str(cases), "--full", "--output-dir", str(tmp_path / "o"))
     assert result.returncode == 1
     assert "ERROR" in result.stdout and "the experiment failed" in result.stdout
+
+
+def test_every_case_is_listed_in_the_folders_readme():
+    readme = (CASES / "README.md").read_text()
+    for case in CASES.glob("*.toml"):
+        fast = "yes" if "\nfast = true" in case.read_text() else "no"
+        assert f"| `{case.stem}` |" in readme, case.stem
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{case.stem}` |"))
+        assert f"| {fast} |" in row, (case.stem, row)

@@ -44,8 +44,10 @@ struct SweepOptions {
   SweepBackend backend = SweepBackend::Local;
   bool wait = false;                 // Slurm: wait for the merge job
   std::vector<std::string> slurm_options;  // passed to sbatch
-  // Internal steps (what Slurm's tasks run): one point, or the merge.
+  unsigned points_per_task = 1;      // Slurm: points each array task runs
+  // Internal steps: one point; what Slurm's array task N runs; the merge.
   std::optional<std::size_t> point;
+  std::optional<std::size_t> task;
   bool merge_only = false;
 };
 int sweep_command(const SweepOptions& options);

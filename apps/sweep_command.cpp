@@ -56,6 +56,7 @@ struct SweepFiles {
   fs::path result(std::size_t i) const { return directory / (SweepPlan::run_id(i) + ".h5"); }
   fs::path error(std::size_t i) const { return directory / (SweepPlan::run_id(i) + ".error"); }
   fs::path plan() const { return directory / kPlanFile; }
+  fs::path tasks() const { return directory / "tasks.txt"; }  // Slurm: the points, in task order
 };
 
 SweepFiles files_for(const std::string& output) {
@@ -376,20 +377,26 @@ int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const Sweep
            "\nexport SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1\nexec " + shell_quote(self) + " sweep " + common + " " + command +
            "\n";
   };
+  // Task t of the array runs the points on lines t * per_task ... of tasks.txt: the
+  // unfinished points, so that the array's indices stay 0, 1, 2 ... however many points.
+  const std::size_t per_task = std::max<std::size_t>(1, options.points_per_task);
+  std::string task_list;
+  for (const std::size_t i : todo) task_list += std::to_string(i) + "\n";
+  write_atomically(files.tasks(), task_list);
   write_atomically(files.directory / "points.sbatch",
-                   script("virtsim-sweep", "slurm-%A_%a.out", "--point \"$SLURM_ARRAY_TASK_ID\""));
+                   script("virtsim-sweep", "slurm-%A_%a.out",
+                          "--task \"$SLURM_ARRAY_TASK_ID\" --points-per-task " + std::to_string(per_task)));
   write_atomically(files.directory / "merge.sbatch", script("virtsim-sweep-merge", "slurm-merge-%j.out", "--merge"));
   std::string extra;
   for (const auto& o : options.slurm_options) extra += " " + shell_quote(o);
   std::string merge_dependency;
   if (!todo.empty()) {
-    std::string indices;
-    for (const std::size_t i : todo) indices += (indices.empty() ? "" : ",") + std::to_string(i);
-    std::string array_id = run_capture(sbatch + " --parsable" + extra + " --array=" + indices + " " +
+    const std::size_t tasks = (todo.size() + per_task - 1) / per_task;
+    std::string array_id = run_capture(sbatch + " --parsable" + extra + " --array=0-" + std::to_string(tasks - 1) + " " +
                                        shell_quote((files.directory / "points.sbatch").string()));
     array_id = array_id.substr(0, array_id.find_first_of(";\n"));
     if (!options.quiet)
-      std::printf("submitted job array %s: %zu points (%s)\n", array_id.c_str(), todo.size(),
+      std::printf("submitted job array %s: %zu points in %zu tasks (%s)\n", array_id.c_str(), todo.size(), tasks,
                   (files.directory / "points.sbatch").c_str());
     merge_dependency = " --dependency=afterany:" + array_id;
   }
@@ -414,6 +421,43 @@ int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const Sweep
     std::printf("results: %s (%zu runs)\n", fs::absolute(files.output).c_str(), summary.runs.size());
   }
   return code;
+}
+
+// What Slurm's array task `task` runs: its share of tasks.txt, one point after another (as
+// many at a time as the task has CPUs), each in its own process. Status 1 if one failed.
+int run_task(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files, std::size_t task) {
+  std::ifstream in(files.tasks());
+  if (!in) throw FileError(files.tasks().string() + ": not found; the sweep was never submitted from here");
+  std::vector<std::size_t> listed;
+  for (std::string line; std::getline(in, line);) {
+    std::size_t index = 0;
+    try {
+      index = std::stoull(line);
+    } catch (const std::exception&) {
+      throw FileError(files.tasks().string() + ": line " + std::to_string(listed.size() + 1) + ": expected a point, got '" +
+                      line + "'");
+    }
+    if (index >= plan.points.size())
+      throw FileError(files.tasks().string() + ": point " + line + " is not in the plan (" +
+                      std::to_string(plan.points.size()) + " points)");
+    listed.push_back(index);
+  }
+  const std::size_t per_task = std::max<std::size_t>(1, options.points_per_task);
+  if (task * per_task >= listed.size())
+    throw ConfigError("--task " + std::to_string(task) + ": " + files.tasks().string() + " lists " +
+                      std::to_string(listed.size()) + " points, " + std::to_string(per_task) + " per task");
+  const std::vector<std::size_t> mine(listed.begin() + static_cast<std::ptrdiff_t>(task * per_task),
+                                      listed.begin() + static_cast<std::ptrdiff_t>(
+                                                           std::min(listed.size(), (task + 1) * per_task)));
+  const char* cpus = std::getenv("SLURM_CPUS_PER_TASK");
+  const unsigned jobs = cpus && std::atoi(cpus) > 0 ? static_cast<unsigned>(std::atoi(cpus)) : 1;
+  SweepOptions quiet = options;
+  quiet.quiet = true;
+  run_local(quiet, plan, files, mine, jobs);
+  std::error_code ec;
+  for (const std::size_t i : mine)
+    if (!fs::exists(files.result(i), ec)) return 1;
+  return 0;
 }
 
 void print_plan(const SweepPlan& plan, std::uint64_t seed0) {
@@ -450,6 +494,10 @@ int sweep_command(const SweepOptions& options) {
                         std::to_string(plan.points.size()) + " points (0 to " + std::to_string(plan.points.size() - 1) + ")");
     check_plan(plan, files);
     return run_point(options, plan, files, *options.point);
+  }
+  if (options.task) {
+    check_plan(plan, files);
+    return run_task(options, plan, files, *options.task);
   }
   if (options.merge_only) {
     check_plan(plan, files);

@@ -77,7 +77,12 @@ int sc_main(int argc, char* argv[]) {
   sweep_cmd->add_flag("--wait", sweep.wait, "slurm: wait until the merge job has written the result file");
   sweep_cmd->add_option("--slurm-option", sweep.slurm_options, "slurm: an option for sbatch, e.g. --slurm-option=--partition=debug")
       ->allow_extra_args(false);
-  auto* point_option = sweep_cmd->add_option("--point", sweep_point, "internal (Slurm tasks): simulate one point");
+  sweep_cmd->add_option("--points-per-task", sweep.points_per_task,
+                        "slurm: points each array task simulates, one after another (default 1)")
+      ->check(CLI::PositiveNumber);
+  auto* point_option = sweep_cmd->add_option("--point", sweep_point, "simulate one point of a planned sweep");
+  std::size_t sweep_task = 0;
+  auto* task_option = sweep_cmd->add_option("--task", sweep_task, "internal (Slurm array tasks): simulate a task's points");
   sweep_cmd->add_flag("--merge", sweep.merge_only, "internal (the Slurm merge job): merge the finished points");
 
   virtsim::RegressOptions regress;
@@ -145,6 +150,7 @@ int sc_main(int argc, char* argv[]) {
     if (*sweep_cmd) {
       sweep.backend = sweep_backend == "slurm" ? virtsim::SweepBackend::Slurm : virtsim::SweepBackend::Local;
       if (point_option->count()) sweep.point = sweep_point;
+      if (task_option->count()) sweep.task = sweep_task;
       return virtsim::sweep_command(sweep);
     }
     if (*describe_cmd)

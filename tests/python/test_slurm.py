@@ -119,3 +119,24 @@ def test_slurm_sweep_keeps_the_jobs_logs_with_its_points(slurm_and_local_sweeps)
     assert not stray, f"job logs in {out.parent} instead of {points}: {stray}"
     logs = sorted(p.name for p in points.glob("*.out"))
     assert len(logs) == POINTS + 1, f"expected a log per task and the merge job's in {points}: {logs}"
+
+
+def test_slurm_tasks_can_each_run_several_points(slurm_cluster, virtsim_binary, slurm_and_local_sweeps,
+                                                 tmp_path):
+    """--points-per-task 3: the 4 points in 2 array tasks (one runs 3, the other 1), merged into
+    the same result as one point per task."""
+    env = dict(os.environ, **slurm_cluster, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    out = tmp_path / "GROUPED.h5"
+    result = run([str(virtsim_binary), "sweep", str(SWEEP), "--backend", "slurm", "--points-per-task", "3", "--wait",
+                  "-o", str(out)], env, tmp_path, 180)
+    assert result.returncode == 0, diagnose(result, slurm_cluster)
+    assert "4 points in 2 tasks" in result.stdout
+    points = Path(f"{out}.points")
+    assert (points / "tasks.txt").read_text().split() == ["0", "1", "2", "3"]
+    task_logs = sorted(p.name for p in points.glob("slurm-*_*.out"))
+    assert len(task_logs) == 2, task_logs
+    _, local = slurm_and_local_sweeps
+    with h5py.File(out) as s, h5py.File(local) as l:
+        assert [text(r["status"]) for r in s["/sweep"][:]] == ["ok"] * POINTS
+        for name in l["/runs"]:
+            assert simulated_metrics(s["/runs"][name]) == simulated_metrics(l["/runs"][name]), name

@@ -251,6 +251,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     virts_.push_back(std::make_unique<VirtualizationUnit>(node->name.c_str(), context, *clock_,
                                                           transition_parameters, hypervisor_parameters, ++vpid,
                                                           shadow, paravirt));
+  if (shadow_ && hypervisor_parameters.cr3_targets.get() > 0) {
+    if (shadow_parameters.out_of_sync)
+      throw ConfigError(hypervisor_parameters.cr3_targets.name() + " = " +
+                        std::to_string(hypervisor_parameters.cr3_targets.get()) + " and " +
+                        shadow_parameters.out_of_sync.name() +
+                        " = true: a CR3 load that does not exit cannot resynchronize out-of-sync shadow tables");
+    for (auto& v : virts_) v->set_shadow_paging(shadow_.get());
+  }
   // Each vCPU's hypervisor data (64 KiB) in host memory, for the exit handlers' loads.
   for (auto& v : virts_) v->set_hypervisor_memory(frames_->allocate(16), 16 * kPageSize4K);
   auto find_virt = [&](const std::string& n) -> VirtualizationUnit& {

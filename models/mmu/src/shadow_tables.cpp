@@ -228,6 +228,7 @@ Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
   for (auto it = roots_.end(); roots_.size() >= config_.root_cache && it != roots_.begin();) {
     --it;
     if (std::find(current_.begin(), current_.end(), it->guest_cr3) != current_.end()) continue;
+    if (std::find(listed_.begin(), listed_.end(), it->guest_cr3) != listed_.end()) continue;
     free_table(it->table);
     it = roots_.erase(it);
     ++roots_evicted;
@@ -236,6 +237,15 @@ Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
   roots_.push_front({guest_cr3, table});
   finish("MOV to CR3", true);
   return table;
+}
+
+std::vector<Addr> ShadowPageTables::cr3_target_roots(std::size_t n) {
+  listed_.clear();
+  for (const Root& r : roots_) {
+    if (listed_.size() == n) break;
+    listed_.push_back(r.guest_cr3);
+  }
+  return listed_;
 }
 
 ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user) {

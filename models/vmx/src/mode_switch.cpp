@@ -97,6 +97,19 @@ class VmxModeSwitch final : public ModeSwitch {
   }
 
   void exit_to_host(const ExitDecision& exit, CpuState& cpu) override { vmx_.vm_exit(exit, cpu); }
+  unsigned write_cr3_targets(const std::vector<Addr>& values) override {
+    if (values.size() > 4) throw std::logic_error("more than 4 CR3-target values");
+    Vmcs& v = *vmx_.current_vmcs();
+    unsigned writes = 0;
+    const auto w = [&](std::uint32_t field, std::uint64_t value) {
+      if (v.get(field) == value) return;  // the hypervisor keeps its own copy: no VMREAD
+      if (!vmx_.vmwrite(field, value).ok()) throw std::logic_error("VMWRITE of a CR3-target field failed");
+      ++writes;
+    };
+    for (std::size_t i = 0; i < values.size(); ++i) w(vmcs::kCr3Target0 + 2 * static_cast<std::uint32_t>(i), values[i]);
+    w(vmcs::kCr3TargetCount, values.size());
+    return writes;
+  }
   std::uint64_t structure_accesses() const override { return vmx_.field_reads + vmx_.field_writes; }
 
  private:
@@ -176,6 +189,9 @@ class SvmModeSwitch final : public ModeSwitch {
   }
 
   void exit_to_host(const ExitDecision& exit, CpuState& cpu) override { svm_.vmexit(vmcb_, exit, cpu); }
+  unsigned write_cr3_targets(const std::vector<Addr>&) override {
+    throw std::logic_error("AMD-V has no CR3-target list");
+  }
   std::uint64_t structure_accesses() const override { return svm_.vmcb_reads + svm_.vmcb_writes; }
 
  private:

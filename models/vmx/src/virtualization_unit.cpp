@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "virtsim/common/error.h"
+
 namespace virtsim {
 
 // Defaults: Sandy Bridge's VM exit + entry round trip of 784 cycles (Agesen et al., USENIX ATC
@@ -139,7 +141,13 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
       VIRTSIM_MEMBER(pv_update_instructions, scope, 150, "instructions",
                      "instructions the hypervisor spends validating and writing each page-table update of a "
                      "paravirtual kernel's mmu_update hypercall (assumption)",
-                     Range{0, 1e6}) {}
+                     Range{0, 1e6}),
+      VIRTSIM_MEMBER(cr3_targets, scope, 0, "values",
+                     "shadow paging on VT-x: the guest CR3s of this many cached shadow roots go into the VMCS "
+                     "CR3-target list, and the guest's MOV to CR3 to one of them does not exit (the model assumes "
+                     "the hypervisor placed those roots at the host-physical addresses the values name; KVM "
+                     "lists none). Not with out-of-sync shadow tables, whose CR3 loads are sync points",
+                     Range{0, 4}) {}
 
 VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
                                        const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
@@ -166,10 +174,14 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
       VIRTSIM_MEMBER(cpuid_masked, module_scope(context, *this), "exits",
                      "intercepted CPUIDs whose feature bits the migration mask reduced"),
       VIRTSIM_MEMBER(page_fault_exits, module_scope(context, *this), "exits", "#PF exits (shadow paging)"),
-      VIRTSIM_MEMBER(pv_updates, module_scope(context, *this), "updates",
-                     "page-table updates of a paravirtual kernel's mmu_update hypercalls"),
       VIRTSIM_MEMBER(nested_fault_exits, module_scope(context, *this), "exits",
                      "EPT violations / nested page faults that mapped guest memory (nested paging filled lazily)"),
+      VIRTSIM_MEMBER(pv_updates, module_scope(context, *this), "updates",
+                     "page-table updates of a paravirtual kernel's mmu_update hypercalls"),
+      VIRTSIM_MEMBER(cr3_target_switches, module_scope(context, *this), "instructions",
+                     "MOVs to CR3 that switched to a listed shadow root without exiting (system.hypervisor.cr3_targets)"),
+      VIRTSIM_MEMBER(cr3_target_writes, module_scope(context, *this), "writes",
+                     "VMWRITEs of CR3-target fields the hypervisor made to follow its root cache"),
       VIRTSIM_MEMBER(cpuid_guest_ecx, module_scope(context, *this), "",
                      "ECX the guest saw at its last intercepted CPUID of leaf 1 or 80000001h"),
       VIRTSIM_MEMBER(cpuid_guest_edx, module_scope(context, *this), "",
@@ -193,6 +205,9 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
   read_.set_data_ptr(reinterpret_cast<unsigned char*>(&buffer_));
   VirtualizationControls c = transitions.controls();
   c.vpid = vpid;
+  if (shadow_paging && hypervisor.cr3_targets.get() > 0 && transitions.virt_mode() == VirtMode::Svm)
+    throw ConfigError(hypervisor.cr3_targets.name() + " = " + std::to_string(hypervisor.cr3_targets.get()) +
+                      ": AMD-V has no CR3-target list; set it to 0 under " + transitions.mode.name() + " = \"svm\"");
   if (shadow_paging || paravirt_mmu) {
     // The traps shadow paging rests on; no EPT / NPT. A paravirtual kernel makes hypercalls
     // for its CR3 loads and INVLPGs instead (Xen's mmuext_op), one hypervisor entry each as
@@ -329,6 +344,7 @@ InstructionOutcome VirtualizationUnit::execute(const GuestEvent& event, unsigned
   op.now = now;
   const ExitDecision d = mode_switch_->decide(op);
   if (!d.exits) {
+    if (shadow_ && event.instruction == Instruction::MovToCr3) ++cr3_target_switches;
     InstructionOutcome out;
     out.cycles = t_.native_instruction_cycles;
     // A halted guest that does not exit sleeps until its wake-up interrupt.
@@ -371,6 +387,13 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
   Cycles handler = handler_cycles(d, event, chosen);
   if (h_.enabled) handler += touch_memory(chosen ? chosen->memory_lines.get() : handler_lines(event));
   if (event.kind == GuestEventKind::Instr && event.instruction == Instruction::Hlt) handler += h_.hlt_wakeup_cycles;  // the host waits for the wake-up
+  // Before re-entering, the CR3-target list follows the shadow root cache, which this exit
+  // may have changed (a VMWRITE per value that changed).
+  if (shadow_ && h_.cr3_targets.get() > 0) {
+    const unsigned writes = mode_switch_->write_cr3_targets(shadow_->cr3_target_roots(h_.cr3_targets.get()));
+    cr3_target_writes += writes;
+    if (h_.enabled) handler += Cycles{writes} * t_.vmwrite_cycles;
+  }
   mode_switch_->enter_guest(cpu_);
   structure_accesses += mode_switch_->structure_accesses() - accesses_before;
   out.exited = true;

@@ -166,5 +166,31 @@ TEST(ModeSwitch, OneInterfaceBothFlavours) {
   }
 }
 
+// VT-x's CR3-target list through the mode switch: only changed fields are written, a MOV to
+// CR3 of a listed value does not exit and any other value does; AMD-V has no such list.
+TEST(ModeSwitch, Cr3TargetListSparesListedValues) {
+  auto ms = make_mode_switch(VirtMode::Vmx);
+  VirtualizationControls c;
+  c.cr3_load_exiting = true;
+  ms->configure(c);
+  CpuState cpu;
+  ASSERT_TRUE(ms->enter_guest(cpu));
+  InstructionOperands to;
+  to.value = 0x5000;
+  EXPECT_TRUE(ms->decide(instr(Instruction::MovToCr3, to)).exits);
+  EXPECT_EQ(ms->write_cr3_targets({0x5000, 0x9000}), 3u);  // two values and the count
+  EXPECT_FALSE(ms->decide(instr(Instruction::MovToCr3, to)).exits);
+  to.value = 0x9000;
+  EXPECT_FALSE(ms->decide(instr(Instruction::MovToCr3, to)).exits);
+  to.value = 0x7000;
+  EXPECT_TRUE(ms->decide(instr(Instruction::MovToCr3, to)).exits);
+  EXPECT_EQ(ms->write_cr3_targets({0x5000, 0x9000}), 0u);  // unchanged: nothing written
+  EXPECT_EQ(ms->write_cr3_targets({0x7000}), 2u);          // value 0 and the count
+  to.value = 0x9000;  // still in field 1, but beyond the count
+  EXPECT_TRUE(ms->decide(instr(Instruction::MovToCr3, to)).exits);
+  EXPECT_THROW(ms->write_cr3_targets({1, 2, 3, 4, 5}), std::logic_error);
+  EXPECT_THROW(make_mode_switch(VirtMode::Svm)->write_cr3_targets({0x5000}), std::logic_error);
+}
+
 }  // namespace
 }  // namespace virtsim

@@ -5,6 +5,7 @@
 // vCPU charges it through its `virtualization` port). The implementation is the hypervisor's
 // shadow page tables (models/mmu/shadow_tables.h), wired by the platform.
 #include <cstdint>
+#include <vector>
 
 #include "virtsim/common/paging_context.h"
 #include "virtsim/common/units.h"
@@ -35,6 +36,10 @@ class ShadowPagingControl {
   virtual ShadowFaultOutcome page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user) = 0;
   // The guest's INVLPG of `va` under guest CR3 `guest_cr3`.
   virtual void invlpg(Addr guest_cr3, Addr va) = 0;
+  // For the VT-x CR3-target list: the guest CR3 values of up to `n` cached roots, most
+  // recently used first. Until the next call those roots stay cached, since the guest may
+  // switch to them with no exit.
+  virtual std::vector<Addr> cr3_target_roots(std::size_t n) = 0;
 };
 
 // Nested paging filled lazily: the hypervisor's side of an EPT violation or nested page fault

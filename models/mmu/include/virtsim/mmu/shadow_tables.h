@@ -77,6 +77,7 @@ class ShadowPageTables final : public ShadowPagingControl {
   Addr load_cr3(unsigned cpu, Addr guest_cr3) override;
   ShadowFaultOutcome page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user) override;
   void invlpg(Addr guest_cr3, Addr va) override;
+  std::vector<Addr> cr3_target_roots(std::size_t n) override;
 
   // The guest (its kernel model) wrote [gpa, gpa + bytes) of its memory.
   void guest_memory_written(Addr gpa, Addr bytes);
@@ -178,6 +179,7 @@ class ShadowPageTables final : public ShadowPagingControl {
   std::unordered_map<Addr, std::vector<LeafRef>> leaves_;   // guest 4 KiB page -> shadow leaves mapping it
   std::unordered_map<Addr, std::vector<LeafRef>> large_leaves_;  // guest 2 MiB frame -> 2 MiB shadow leaves
   std::vector<Addr> current_;  // the guest CR3 each vCPU has loaded
+  std::vector<Addr> listed_;   // the guest CR3s in the CR3-target list: their roots stay
   std::unordered_map<Addr, std::vector<unsigned>> out_of_sync_;  // leaf table -> entries the guest changed
   std::function<void(Addr)> flush_page_;
   std::function<void()> flush_all_;

@@ -53,6 +53,10 @@ class ModeSwitch {
   virtual ExitDecision decide(const GuestOp& op) = 0;
   // VM exit / #VMEXIT steps.
   virtual void exit_to_host(const ExitDecision& exit, CpuState& cpu) = 0;
+  // The CR3-target values (VT-x: at most 4; a MOV to CR3 of one of them does not exit),
+  // written into the VMCS where they changed. Returns the VMWRITEs that took. AMD-V has no
+  // CR3-target list: throws std::logic_error.
+  virtual unsigned write_cr3_targets(const std::vector<Addr>& values) = 0;
   // VMCS / VMCB field accesses the hardware steps made so far.
   virtual std::uint64_t structure_accesses() const = 0;
 };

@@ -20,6 +20,7 @@
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/param.h"
+#include "virtsim/common/shadow_paging.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/vmx/mode_switch.h"
 
@@ -76,6 +77,9 @@ class HypervisorParameters {
   // A paravirtual kernel's mmu_update hypercall: this, plus pv_update_instructions per update.
   Handler pv_mmu_update;
   Param<std::uint32_t> pv_update_instructions;
+  // Shadow paging on VT-x: how many cached shadow roots the hypervisor lists as CR3-target
+  // values, so that the guest's MOV to CR3 to one of them does not exit.
+  Param<std::uint32_t> cr3_targets;
 };
 
 class VirtualizationUnit final : public sc_core::sc_module, public GuestInstructionHandler {
@@ -89,6 +93,8 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
                      std::uint16_t vpid, bool shadow_paging = false, bool paravirt_mmu = false);
   ~VirtualizationUnit() override;
   // Host-physical memory the handlers touch (its per-vCPU data: vCPU structure, VMCS cache ...).
+  // Shadow paging: the hypervisor's shadow tables, whose cached roots the CR3-target list names.
+  void set_shadow_paging(ShadowPagingControl* shadow) { shadow_ = shadow; }
   void set_hypervisor_memory(Addr base, Addr bytes) {
     memory_base_ = base;
     memory_bytes_ = bytes;
@@ -121,6 +127,8 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter page_fault_exits;
   Counter nested_fault_exits;
   Counter pv_updates;
+  Counter cr3_target_switches;
+  Counter cr3_target_writes;
   Scalar cpuid_guest_ecx;  // ECX the guest saw at its last intercepted CPUID
   Scalar cpuid_guest_edx;
   VectorStat exits_by_reason;
@@ -140,6 +148,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   const TransitionParameters& t_;
   const HypervisorParameters& h_;
   std::unique_ptr<ModeSwitch> mode_switch_;
+  ShadowPagingControl* shadow_ = nullptr;
   CpuState cpu_;
   Cycles next_timer_ = 0;
   const Clock& clock_;

@@ -91,14 +91,26 @@ std::uint64_t width_mask(VmcsFieldWidth w) {
 }
 }  // namespace
 
+std::uint64_t& Vmcs::slot(std::uint32_t full) {
+  if (full & ~kSlotBits) return other_[full];
+  const std::size_t i = slot_of(full);
+  present_[i] = 1;
+  return values_[i];
+}
+
 std::uint64_t Vmcs::get(std::uint32_t encoding) const {
-  const auto it = fields_.find(encoding & ~1u);
-  const std::uint64_t v = it == fields_.end() ? 0 : it->second;
+  const std::uint32_t full = encoding & ~1u;
+  std::uint64_t v = 0;
+  if (!(full & ~kSlotBits)) {
+    v = values_[slot_of(full)];  // 0 when never written
+  } else if (const auto it = other_.find(full); it != other_.end()) {
+    v = it->second;
+  }
   return is_high_access(encoding) ? v >> 32 : v;
 }
 
 void Vmcs::set(std::uint32_t encoding, std::uint64_t value) {
-  auto& slot = fields_[encoding & ~1u];
+  auto& slot = this->slot(encoding & ~1u);
   if (is_high_access(encoding)) slot = (slot & 0xffffffffu) | (value << 32);
   else slot = value & width_mask(field_width(encoding));
 }
@@ -110,7 +122,11 @@ std::vector<std::uint8_t> Vmcs::serialize() const {
   const std::uint32_t launched = launch_state_ == LaunchState::Launched;
   std::memcpy(region.data() + 8, &launched, 4);
   std::size_t offset = 16;
-  for (const auto& [encoding, value] : fields_) {
+  // Every field written, in encoding order (the slots and the others merged).
+  std::map<std::uint32_t, std::uint64_t> fields = other_;
+  for (std::size_t i = 0; i < kSlots; ++i)
+    if (present_[i]) fields[encoding_of(i)] = values_[i];
+  for (const auto& [encoding, value] : fields) {
     if (offset + 16 > region.size()) throw std::length_error("VMCS fields do not fit in 4 KiB");
     const std::uint64_t key = std::uint64_t{encoding} | (std::uint64_t{1} << 32);  // bit 32: record present
     std::memcpy(region.data() + offset, &key, 8);
@@ -133,7 +149,7 @@ Vmcs Vmcs::parse(const std::vector<std::uint8_t>& region) {
     std::memcpy(&key, region.data() + offset, 8);
     if (!(key >> 32)) break;
     std::memcpy(&value, region.data() + offset + 8, 8);
-    v.fields_[static_cast<std::uint32_t>(key)] = value;
+    v.slot(static_cast<std::uint32_t>(key)) = value;
   }
   return v;
 }

@@ -89,7 +89,7 @@ enum class LaunchState : std::uint8_t { Clear, Launched };
 
 class Vmcs {
  public:
-  explicit Vmcs(std::uint32_t revision = 0) : revision_(revision) {}
+  explicit Vmcs(std::uint32_t revision = 0) : revision_(revision), values_(kSlots, 0), present_(kSlots, 0) {}
 
   std::uint32_t revision() const { return revision_; }
   std::uint32_t abort_indicator() const { return abort_; }
@@ -110,7 +110,21 @@ class Vmcs {
   std::uint32_t revision_;
   std::uint32_t abort_ = 0;
   LaunchState launch_state_ = LaunchState::Clear;
-  std::map<std::uint32_t, std::uint64_t> fields_;  // full (even) encodings
+  // Every exit and entry reads dozens of fields: each encoding a field can have (width,
+  // type and index; 13 bits) has a slot of its own, in encoding order. Encodings no field
+  // has (bit 12, or bits above 14, set) are kept aside.
+  static constexpr std::size_t kSlots = std::size_t{1} << 13;
+  static constexpr std::uint32_t kSlotBits = 0x6ffe;  // width 14:13, type 11:10, index 9:1
+  static std::size_t slot_of(std::uint32_t full) {
+    return ((full >> 13) & 3) << 11 | ((full >> 10) & 3) << 9 | ((full >> 1) & 0x1ff);
+  }
+  static std::uint32_t encoding_of(std::size_t slot) {
+    return static_cast<std::uint32_t>((slot >> 11) << 13 | ((slot >> 9) & 3) << 10 | (slot & 0x1ff) << 1);
+  }
+  std::uint64_t& slot(std::uint32_t full);
+  std::vector<std::uint64_t> values_;
+  std::vector<std::uint8_t> present_;
+  std::map<std::uint32_t, std::uint64_t> other_;  // full (even) encodings outside the slots
 };
 
 }  // namespace virtsim

@@ -3,16 +3,12 @@
 // expectations; a pass/fail table is printed and a report written (Markdown and JSON).
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <unistd.h>
 
 #include "commands.h"
+#include "files.h"
 #include "process_pool.h"
 #include "regression.h"
 #include "virtsim/common/error.h"
@@ -82,40 +78,13 @@ RunMetrics metrics_of(const std::string& path) {
   return runs;
 }
 
-void write_file(const fs::path& path, const std::string& text) {
-  const fs::path temp = path.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw FileError(temp.string() + ": cannot write");
-  }
-  fs::rename(temp, path);
-}
-
-std::string number_text(const std::optional<double>& v) {
-  if (!v) return "missing";
-  char text[64];
-  if (*v == std::floor(*v) && std::fabs(*v) < 1e15)
-    std::snprintf(text, sizeof text, "%.0f", *v);
-  else
-    std::snprintf(text, sizeof text, "%.6g", *v);
-  return text;
-}
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
+std::string number_text(const std::optional<double>& v) { return v ? format_measure(*v) : "missing"; }
 
 std::string markdown_report(const std::vector<CaseOutcome>& outcomes, bool full) {
   std::size_t passed = 0;
   for (const auto& o : outcomes) passed += o.pass();
   std::string out = "# virtsim accuracy regression report\n\n";
-  out += "virtsim " + std::string(version()) + " (" + git_revision() + "), " + utc_now() + ", " +
+  out += "virtsim " + std::string(version()) + " (" + git_revision() + "), " + utc_timestamp() + ", " +
          (full ? "full suite" : "fast subset") + ": " + std::to_string(passed) + " of " +
          std::to_string(outcomes.size()) + " cases pass.\n\n";
   out += "| case | kind | check | expected | measured | result |\n|---|---|---|---|---|---|\n";
@@ -139,7 +108,7 @@ std::string markdown_report(const std::vector<CaseOutcome>& outcomes, bool full)
 
 std::string json_report(const std::vector<CaseOutcome>& outcomes, bool full) {
   std::string out = "{\"virtsim_version\": " + json::quote(version()) + ", \"git_revision\": " +
-                    json::quote(git_revision()) + ", \"created\": " + json::quote(utc_now()) +
+                    json::quote(git_revision()) + ", \"created\": " + json::quote(utc_timestamp()) +
                     ", \"suite\": " + json::quote(full ? "full" : "fast") + ", \"cases\": [";
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const auto& o = outcomes[i];
@@ -194,8 +163,8 @@ int regress_command(const RegressOptions& options) {
         if (options.record_golden) {
           const fs::path path = golden_path(c);
           fs::create_directories(path.parent_path());
-          write_file(path, golden_text(c, runs, "recorded by virtsim " + std::string(version()) + " (" + git_revision() +
-                                                    ") on " + utc_now()));
+          write_file_atomically(path, golden_text(c, runs, "recorded by virtsim " + std::string(version()) + " (" + git_revision() +
+                                                    ") on " + utc_timestamp()));
           golden[c.name] = read_golden(c);
         }
         for (auto& e : golden_expectations(c, golden.at(c.name))) expectations.push_back(std::move(e));
@@ -230,10 +199,10 @@ int regress_command(const RegressOptions& options) {
       [&](std::size_t i, const ProcessEnd& end) { evaluate(i, end.status()); });
 
   const fs::path report = options.report.empty() ? out_dir / "report.md" : fs::path(options.report);
-  write_file(report, markdown_report(outcomes, options.full));
+  write_file_atomically(report, markdown_report(outcomes, options.full));
   fs::path json_path = report;
   json_path.replace_extension(".json");
-  write_file(json_path, json_report(outcomes, options.full));
+  write_file_atomically(json_path, json_report(outcomes, options.full));
 
   std::size_t passed = 0;
   for (const auto& o : outcomes) passed += o.pass();

@@ -34,15 +34,6 @@ toml::table parse_file(const std::string& path) {
   }
 }
 
-std::string format(double v) {
-  char text[64];
-  if (v == std::floor(v) && std::fabs(v) < 1e15)
-    std::snprintf(text, sizeof text, "%.0f", v);
-  else
-    std::snprintf(text, sizeof text, "%.6g", v);
-  return text;
-}
-
 std::optional<double> number(const toml::table& t, const char* key, const std::string& origin,
                              const std::string& table) {
   const toml::node* node = t.get(key);
@@ -101,6 +92,15 @@ std::optional<double> lookup(const RunMetrics& runs, const MetricRef& ref, std::
 
 }  // namespace
 
+std::string format_measure(double v) {
+  char text[64];
+  if (v == std::floor(v) && std::fabs(v) < 1e15)
+    std::snprintf(text, sizeof text, "%.0f", v);
+  else
+    std::snprintf(text, sizeof text, "%.6g", v);
+  return text;
+}
+
 MetricRef MetricRef::parse(const std::string& text) {
   MetricRef ref;
   const auto colon = text.find(':');
@@ -118,13 +118,13 @@ std::string Expectation::what() const { return over ? metric.text() + " / " + ov
 std::string Expectation::expected() const {
   std::string out;
   if (value) {
-    out = format(*value);
-    if (rel_tolerance) out += " ± " + format(*rel_tolerance * 100.0) + "%";
-    else out += " ± " + format(tolerance.value_or(0.0));
+    out = format_measure(*value);
+    if (rel_tolerance) out += " ± " + format_measure(*rel_tolerance * 100.0) + "%";
+    else out += " ± " + format_measure(tolerance.value_or(0.0));
   }
   if (min || max) {
     if (!out.empty()) out += ", ";
-    out += "in [" + (min ? format(*min) : std::string("-inf")) + ", " + (max ? format(*max) : std::string("inf")) + "]";
+    out += "in [" + (min ? format_measure(*min) : std::string("-inf")) + ", " + (max ? format_measure(*max) : std::string("inf")) + "]";
   }
   return out;
 }
@@ -275,18 +275,18 @@ CheckResult check(const Expectation& e, const RunMetrics& runs) {
     const double off = std::fabs(*measured - *e.value);
     if (off > allowed) {
       pass = false;
-      r.note = "off by " + format(off) + (e.rel_tolerance && *e.value != 0.0
-                                              ? " (" + format(off / std::fabs(*e.value) * 100.0) + "%)"
+      r.note = "off by " + format_measure(off) + (e.rel_tolerance && *e.value != 0.0
+                                              ? " (" + format_measure(off / std::fabs(*e.value) * 100.0) + "%)"
                                               : std::string());
     }
   }
   if (e.min && *measured < *e.min) {
     pass = false;
-    r.note = "below " + format(*e.min);
+    r.note = "below " + format_measure(*e.min);
   }
   if (e.max && *measured > *e.max) {
     pass = false;
-    r.note = "above " + format(*e.max);
+    r.note = "above " + format_measure(*e.max);
   }
   r.pass = pass;
   return r;

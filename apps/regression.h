@@ -75,6 +75,10 @@ struct CheckResult {
   std::string note;                // why it failed, when it did
 };
 
+// A measured or expected value as the table and the report print it: integers whole, other
+// values to 6 significant digits.
+std::string format_measure(double v);
+
 // One expectation against a result's runs.
 CheckResult check(const Expectation& e, const RunMetrics& runs);
 // The golden expectations of a golden case, given its recorded values.

@@ -9,12 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "experiment.h"
+#include "files.h"
 #include "process_pool.h"
 #include "sweep_plan.h"
 #include "virtsim/common/error.h"
@@ -27,27 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kPlanFile = "plan.txt";
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Writes `text` whole or not at all: a temporary beside `path`, then a rename.
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path temp = path.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw FileError(temp.string() + ": cannot write: " + std::strerror(errno));
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) throw FileError("cannot rename '" + temp.string() + "' to '" + path.string() + "': " + ec.message());
-}
 
 // Where a sweep keeps its points: beside the result file.
 struct SweepFiles {
@@ -139,10 +118,19 @@ int run_point(const SweepOptions& options, const SweepPlan& plan, const SweepFil
     fs::remove(files.error(index), ec);
     return run_one(run, loaded, files.result(index).string(), SweepPlan::run_id(index));
   } catch (const std::exception& e) {
-    write_atomically(files.error(index), e.what());
+    write_file_atomically(files.error(index), e.what());
     std::fprintf(stderr, "virtsim: sweep point %zu: %s\n", index, e.what());
     return 2;
   }
+}
+
+void check_plan(const SweepPlan& plan, const SweepFiles& files) {
+  std::error_code ec;
+  if (!fs::exists(files.plan(), ec))
+    throw ConfigError(files.plan().string() + ": not found; the sweep's points were never planned here");
+  if (read_file_text(files.plan()) != plan.fingerprint())
+    throw ConfigError(files.plan().string() + ": these points were planned from another config than what " +
+                      plan.config_path + " plans now; --force starts over");
 }
 
 // Creates (or, resuming, checks) the point directory and its plan.
@@ -158,10 +146,7 @@ void prepare_directory(const SweepOptions& options, const SweepPlan& plan, const
                       "starts over");
   }
   if (fs::exists(files.plan(), ec)) {
-    if (read_text(files.plan()) != plan.fingerprint())
-      throw ConfigError(files.directory.string() + ": these points were planned from another config (" +
-                        files.plan().string() + " differs from what " + plan.config_path +
-                        " plans now); --force starts over");
+    check_plan(plan, files);
     // A point process killed midway leaves its temporary file: never a point's result.
     for (const auto& entry : fs::directory_iterator(files.directory))
       if (entry.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(entry.path(), ec);
@@ -169,15 +154,7 @@ void prepare_directory(const SweepOptions& options, const SweepPlan& plan, const
   }
   fs::create_directories(files.directory, ec);
   if (ec) throw FileError(files.directory.string() + ": cannot create: " + ec.message());
-  write_atomically(files.plan(), plan.fingerprint());
-}
-
-void check_plan(const SweepPlan& plan, const SweepFiles& files) {
-  std::error_code ec;
-  if (!fs::exists(files.plan(), ec))
-    throw ConfigError(files.plan().string() + ": not found; the sweep's points were never planned here");
-  if (read_text(files.plan()) != plan.fingerprint())
-    throw ConfigError(files.plan().string() + ": planned from another config than " + plan.config_path);
+  write_file_atomically(files.plan(), plan.fingerprint());
 }
 
 std::string clock_text(double seconds) {
@@ -209,7 +186,6 @@ class Progress {
                  clock_text(eta).c_str(), tty_ ? (done_ == total_ ? "\n" : "") : "\n");
     std::fflush(stderr);
   }
-  std::size_t failed() const { return failed_; }
 
  private:
   std::size_t total_, done_ = 0, failed_ = 0;
@@ -226,18 +202,18 @@ std::vector<std::size_t> unfinished(const SweepPlan& plan, const SweepFiles& fil
   return out;
 }
 
-// Runs `todo` in child processes, `jobs` at a time. Each child loads and simulates one point.
+// Runs `pending` in child processes, `jobs` at a time. Each child loads and simulates one point.
 void run_local(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files,
-               const std::vector<std::size_t>& todo, unsigned jobs) {
-  Progress progress(todo.size(), options.quiet);
+               const std::vector<std::size_t>& pending, unsigned jobs) {
+  Progress progress(pending.size(), options.quiet);
   run_in_processes(
-      todo, jobs, [&](std::size_t index) { return run_point(options, plan, files, index); },
+      pending, jobs, [&](std::size_t index) { return run_point(options, plan, files, index); },
       [](std::size_t index) { return "sweep point " + std::to_string(index); },
       [&](std::size_t index, const ProcessEnd& end) {
         std::error_code ec;
         // A process that died without a word (a signal, a crash) still leaves its point's error.
         if (!fs::exists(files.result(index), ec) && !fs::exists(files.error(index), ec))
-          write_atomically(files.error(index),
+          write_file_atomically(files.error(index),
                            end.signal ? "the point's process was killed by signal " + std::to_string(end.signal)
                                       : "the point's process exited with status " +
                                             std::to_string(end.exit_status) + " and no result");
@@ -300,7 +276,7 @@ MergeCounts merge(const SweepOptions& options, const SweepPlan& plan, const Swee
       error = run.error;
       seed = run.seed;
     } else if (fs::exists(files.error(p.index), ec)) {
-      error = read_text(files.error(p.index));
+      error = read_file_text(files.error(p.index));
     } else {
       error = "not run";
     }
@@ -362,7 +338,7 @@ std::string run_capture(const std::string& command) {
 // The sweep as a Slurm job array (one task per unfinished point) and a merge job that runs
 // after the array, whatever its tasks' fate (afterany): failed points are recorded as such.
 int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files,
-                 const std::vector<std::size_t>& todo) {
+                 const std::vector<std::size_t>& pending) {
   const char* sbatch_env = std::getenv("VIRTSIM_SBATCH");
   const std::string sbatch = sbatch_env && *sbatch_env ? sbatch_env : "sbatch";
   const std::string self = self_path();
@@ -381,22 +357,22 @@ int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const Sweep
   // unfinished points, so that the array's indices stay 0, 1, 2 ... however many points.
   const std::size_t per_task = std::max<std::size_t>(1, options.points_per_task);
   std::string task_list;
-  for (const std::size_t i : todo) task_list += std::to_string(i) + "\n";
-  write_atomically(files.tasks(), task_list);
-  write_atomically(files.directory / "points.sbatch",
+  for (const std::size_t i : pending) task_list += std::to_string(i) + "\n";
+  write_file_atomically(files.tasks(), task_list);
+  write_file_atomically(files.directory / "points.sbatch",
                    script("virtsim-sweep", "slurm-%A_%a.out",
                           "--task \"$SLURM_ARRAY_TASK_ID\" --points-per-task " + std::to_string(per_task)));
-  write_atomically(files.directory / "merge.sbatch", script("virtsim-sweep-merge", "slurm-merge-%j.out", "--merge"));
+  write_file_atomically(files.directory / "merge.sbatch", script("virtsim-sweep-merge", "slurm-merge-%j.out", "--merge"));
   std::string extra;
   for (const auto& o : options.slurm_options) extra += " " + shell_quote(o);
   std::string merge_dependency;
-  if (!todo.empty()) {
-    const std::size_t tasks = (todo.size() + per_task - 1) / per_task;
+  if (!pending.empty()) {
+    const std::size_t tasks = (pending.size() + per_task - 1) / per_task;
     std::string array_id = run_capture(sbatch + " --parsable" + extra + " --array=0-" + std::to_string(tasks - 1) + " " +
                                        shell_quote((files.directory / "points.sbatch").string()));
     array_id = array_id.substr(0, array_id.find_first_of(";\n"));
     if (!options.quiet)
-      std::printf("submitted job array %s: %zu points in %zu tasks (%s)\n", array_id.c_str(), todo.size(), tasks,
+      std::printf("submitted job array %s: %zu points in %zu tasks (%s)\n", array_id.c_str(), pending.size(), tasks,
                   (files.directory / "points.sbatch").c_str());
     merge_dependency = " --dependency=afterany:" + array_id;
   }
@@ -519,16 +495,16 @@ int sweep_command(const SweepOptions& options) {
                       ") is already here; --resume runs the points not yet finished, --force starts over");
   check_output_path(files.output.string(), true);
   prepare_directory(options, plan, files);
-  const std::vector<std::size_t> todo = unfinished(plan, files);
-  if (options.backend == SweepBackend::Slurm) return submit_slurm(options, plan, files, todo);
+  const std::vector<std::size_t> pending = unfinished(plan, files);
+  if (options.backend == SweepBackend::Slurm) return submit_slurm(options, plan, files, pending);
 
   const unsigned jobs = options.jobs ? options.jobs : default_jobs();
   if (!options.quiet) {
     std::fprintf(stderr, "sweep %s: %zu points", plan.config_path.c_str(), plan.points.size());
-    if (todo.size() != plan.points.size()) std::fprintf(stderr, ", %zu finished before", plan.points.size() - todo.size());
-    std::fprintf(stderr, "; running %zu, %u at a time (points in %s)\n", todo.size(), jobs, files.directory.c_str());
+    if (pending.size() != plan.points.size()) std::fprintf(stderr, ", %zu finished before", plan.points.size() - pending.size());
+    std::fprintf(stderr, "; running %zu, %u at a time (points in %s)\n", pending.size(), jobs, files.directory.c_str());
   }
-  run_local(options, plan, files, todo, jobs);
+  run_local(options, plan, files, pending, jobs);
   return report(options, plan, files, merge(options, plan, files));
 }
 

@@ -49,12 +49,12 @@ std::vector<ParamValue> list_values(const toml::node& node, const std::string& k
 }
 
 // Every list under `table`, nested tables flattened into dotted names.
-void collect_lists(const toml::table& table, const std::string& prefix, const std::string& section,
-                   const std::string& origin, std::vector<std::pair<std::string, const toml::node*>>& out) {
+void collect_lists(const toml::table& table, const std::string& prefix,
+                   std::vector<std::pair<std::string, const toml::node*>>& out) {
   for (auto&& [key, node] : table) {
     const std::string name = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
     if (const auto* sub = node.as_table())
-      collect_lists(*sub, name, section, origin, out);
+      collect_lists(*sub, name, out);
     else
       out.emplace_back(name, &node);
   }
@@ -145,7 +145,7 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
       const auto* grid = node.as_table();
       if (!grid) throw ConfigError(where(origin, node) + ": key 'sweep.grid': expected a table of lists");
       std::vector<std::pair<std::string, const toml::node*>> lists;
-      collect_lists(*grid, "", "grid", origin, lists);
+      collect_lists(*grid, "", lists);
       for (const auto& [list_name, list] : lists) {
         claim(list_name, *list);
         Axis axis;
@@ -160,7 +160,7 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
         throw ConfigError(where(origin, node) + ": key 'sweep.zip': expected [[sweep.zip]] tables of lists");
       for (const auto& group : *groups) {
         std::vector<std::pair<std::string, const toml::node*>> lists;
-        collect_lists(*group.as_table(), "", "zip", origin, lists);
+        collect_lists(*group.as_table(), "", lists);
         std::stable_sort(lists.begin(), lists.end(), [](const auto& a, const auto& b) {
           return position_of(*a.second) < position_of(*b.second);
         });

@@ -52,9 +52,11 @@ class Loader {
     }
     // Presets first, so the record lists files in the order their values apply.
     const bool top_level = stack_.size() == 1;
-    if (top_level) sources_.has_sweep = sources_.has_sweep || table.contains("sweep");
-    if (top_level)  // the sweep runner's and the regression suite's tables, not parameters
+    if (top_level) {
+      sources_.has_sweep = sources_.has_sweep || table.contains("sweep");
+      // The sweep runner's and the regression suite's tables, not parameters.
       for (const char* reserved : {"sweep", "case", "expect", "golden"}) table.erase(reserved);
+    }
     load_presets(table, "", origin, base_dir);
     if (top_level) {
       for (const auto& [prefix, preset] : sources_.preset_overrides)

@@ -28,15 +28,6 @@ void silence_hdf5() {
   (void)done;
 }
 
-std::string utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 H5::StrType vlen_string() {
   H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
   type.setCset(H5T_CSET_UTF8);
@@ -122,6 +113,15 @@ bool is_scalar_kind(StatKind kind) {
 
 }  // namespace
 
+std::string utc_timestamp() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
 void check_output_path(const std::string& path, bool force) {
   std::error_code ec;
   if (fs::exists(path, ec) && !force)
@@ -158,7 +158,7 @@ ResultWriter::ResultWriter(std::string path, bool force) : path_(std::move(path)
     number_attribute(root, "schema_version", H5::PredType::NATIVE_INT64, std::int64_t{kResultSchemaVersion});
     string_attribute(root, "virtsim_version", version());
     string_attribute(root, "git_revision", git_revision());
-    string_attribute(root, "created", utc_now());
+    string_attribute(root, "created", utc_timestamp());
     impl_->runs = impl_->file.createGroup("/runs");
   } catch (const H5::Exception& e) {
     throw FileError(temp_path_ + ": cannot create result file: " + e.getDetailMsg());

@@ -86,6 +86,9 @@ class ResultWriter {
   bool committed_ = false;
 };
 
+// The current UTC time as result files record it (ISO 8601: 2026-11-23T23:59:59Z).
+std::string utc_timestamp();
+
 // Throws ConfigError, naming the path, if writing `path` would fail (see ResultWriter).
 void check_output_path(const std::string& path, bool force);
 

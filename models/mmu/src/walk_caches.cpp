@@ -40,8 +40,20 @@ WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
   set_mask_ = sets - 1;
   keys_.assign(config.entries, kInvalid);
   tags_.assign(config.entries, 0);
-  stamps_.assign(config.entries, 0);
   values_.assign(config.entries, Value{});
+  older_.resize(config.entries);
+  newer_.resize(config.entries);
+  oldest_.resize(sets);
+  newest_.resize(sets);
+  for (std::size_t set = 0; set < sets; ++set) {
+    const auto base = static_cast<std::uint32_t>(set * ways_);
+    for (std::uint32_t w = 0; w < ways_; ++w) {
+      older_[base + w] = base + w - (w > 0);  // the ends' own links are never read
+      newer_[base + w] = base + w + (w + 1 < ways_);
+    }
+    oldest_[set] = base;
+    newest_[set] = base + ways_ - 1;
+  }
   if (ways_ <= kWideTagHintStride) hints_.assign(sets * kWideTagHintStride, 0);
 }
 
@@ -49,19 +61,16 @@ void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) {
   const std::size_t set = key & set_mask_;
   const std::size_t base = set * ways_;
   const int way = find_way(key, tag);
-  std::size_t slot = base;
+  std::uint32_t slot;
   if (way >= 0) {
-    slot = base + static_cast<unsigned>(way);  // refresh in place
+    slot = static_cast<std::uint32_t>(base) + static_cast<unsigned>(way);  // refresh in place
   } else {
-    // The LRU victim. An empty slot's stamp is 0, older than every valid entry's, so the first
-    // empty slot is taken before any entry is evicted.
-    for (unsigned w = 1; w < ways_; ++w)
-      if (stamps_[base + w] < stamps_[slot]) slot = base + w;
+    slot = oldest_[set];  // an invalid slot while the set has one, else the LRU entry
     if (keys_[slot] != kInvalid) ++evictions;
   }
+  make_newest(set, slot);
   keys_[slot] = key;
   tags_[slot] = tag;
-  stamps_[slot] = ++tick_;
   values_[slot] = value;
   if (!hints_.empty()) hints_[set * kWideTagHintStride + (slot - base)] = tag_hint(key);
   ++fills;
@@ -71,16 +80,16 @@ void WalkCache::flush() {
   for (std::size_t i = 0; i < keys_.size(); ++i)
     if (keys_[i] != kInvalid) {
       keys_[i] = kInvalid;
-      stamps_[i] = 0;  // empty: the first choice of a fill
       ++flushed;
     }
+  // Every slot is invalid: any order will do.
 }
 
 void WalkCache::flush_tag(std::uint32_t tag) {
-  for (std::size_t i = 0; i < keys_.size(); ++i)
+  for (std::uint32_t i = 0; i < keys_.size(); ++i)
     if (keys_[i] != kInvalid && tags_[i] == tag) {
       keys_[i] = kInvalid;
-      stamps_[i] = 0;
+      make_oldest(i / ways_, i);
       ++flushed;
     }
 }

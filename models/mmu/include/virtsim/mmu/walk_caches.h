@@ -66,7 +66,7 @@ class WalkCache {
       ++misses;
       return nullptr;
     }
-    stamps_[base + static_cast<unsigned>(way)] = ++tick_;
+    make_newest(key & set_mask_, base + static_cast<unsigned>(way));
     ++hits;
     return &values_[base + static_cast<unsigned>(way)];
   }
@@ -91,10 +91,37 @@ class WalkCache {
   // Set-major arrays, one slot per entry; an invalid slot has key kInvalid.
   std::vector<std::uint64_t> keys_;
   std::vector<std::uint32_t> tags_;
-  std::vector<std::uint64_t> stamps_;  // LRU
   std::vector<Value> values_;
   std::vector<std::uint8_t> hints_;  // key hashes, kWideTagHintStride per set; empty above 32 ways
-  std::uint64_t tick_ = 0;
+  // LRU as a list per set through its slots (indices into the arrays above), so a fill finds
+  // its victim at the list's end instead of scanning the set: the fill of a 2-D walk's nested
+  // TLB and page walk caches is on every TLB miss under nesting. Invalid slots sit at the
+  // least-recent end, so a fill takes one before it evicts.
+  std::vector<std::uint32_t> older_, newer_;  // per slot: its neighbours toward the LRU and the MRU end
+  std::vector<std::uint32_t> oldest_, newest_;  // per set: the slots at the two ends
+  void make_newest(std::size_t set, std::uint32_t slot) {
+    const std::uint32_t newest = newest_[set];
+    if (slot == newest) return;
+    const std::uint32_t newer = newer_[slot];  // exists: slot is not the newest
+    if (slot == oldest_[set]) oldest_[set] = newer;
+    else newer_[older_[slot]] = newer;
+    older_[newer] = older_[slot];
+    older_[slot] = newest;
+    newer_[newest] = slot;
+    newest_[set] = slot;
+  }
+  // An invalidated slot goes to the least-recent end.
+  void make_oldest(std::size_t set, std::uint32_t slot) {
+    const std::uint32_t oldest = oldest_[set];
+    if (slot == oldest) return;
+    const std::uint32_t older = older_[slot];  // exists: slot is not the oldest
+    if (slot == newest_[set]) newest_[set] = older;
+    else older_[newer_[slot]] = older;
+    newer_[older] = newer_[slot];
+    newer_[slot] = oldest;
+    older_[oldest] = slot;
+    oldest_[set] = slot;
+  }
   // The way of `key` and `tag` in its set, or -1. Up to 32 ways (the default fully associative
   // 24 and 16 entries) compare the keys' hashes first; keys and tags sit in arrays of their
   // own so a scan reads 8 and 4 bytes per way.

@@ -56,5 +56,27 @@ TEST_F(BinaryTranslationTest, ShadowTableFaultsRunTheVmmsHandlerWithoutATransiti
   EXPECT_EQ(unit.vmm_cycles.count(), fill.cycles + write.cycles);
 }
 
+// The defaults follow from VMware's software VMM on a Pentium 4 672 as Adams & Agesen (ASPLOS
+// 2006) measured it; these are their figures, in cycles (appendix nanobenchmark table,
+// native / software VMM; sections 3.2, 3.3 and 6.3).
+TEST_F(BinaryTranslationTest, DefaultsReproduceAdamsAndAgesensSoftwareVmm) {
+  // A true guest page fault: pgfault 1093 natively, 3927 under the software VMM.
+  const InstructionOutcome fault = unit.page_fault_exit(ShadowFaultResolution::GuestFault, 0, 0x1000, 0);
+  EXPECT_EQ(fault.cycles, Cycles{3927 - 1093});
+  // A system call: syscall 242 natively, 2308 under the software VMM.
+  EXPECT_EQ(unit.execute(GuestEvent::instr(Instruction::Syscall), 3, 0).cycles, Cycles{2308 - 242});
+  // A CR8 write emulated in the translation cache: cr8write 35 cycles (once translated).
+  const GuestEvent cr8 = GuestEvent::instr(Instruction::MovToCr8, 0, 0);
+  EXPECT_EQ(translated_as(Instruction::MovToCr8, 0), TranslatedAs::InCache);
+  // The first run translates a unit: about 2300 cycles per instruction, units of up to 12.
+  EXPECT_EQ(unit.execute(cr8, 0, 0).cycles, Cycles{2300 * 12 + 35});
+  EXPECT_EQ(unit.execute(cr8, 0, 0).cycles, Cycles{35});
+  // RDTSC in the translation cache 216 cycles; by callout-and-emulate 1254 (section 3.3).
+  const GuestEvent rdtsc = GuestEvent::instr(Instruction::Rdtsc);
+  unit.execute(rdtsc, 0, 0);
+  EXPECT_EQ(unit.execute(rdtsc, 0, 0).cycles, Cycles{216});
+  EXPECT_EQ(parameters.callout_cycles.get(), 1254u);
+}
+
 }  // namespace
 }  // namespace virtsim

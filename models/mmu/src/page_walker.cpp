@@ -107,6 +107,16 @@ void PageWalker::fail(const Translation& t) {
   state_ = State::Done;
 }
 
+void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
+  const PagingControls& c = request_.guest;
+  const bool nx_active = c.no_execute && c.format != TableFormat::Bits32;
+  Translation t;
+  t.fault = true;
+  t.fault_kind = FaultKind::PageFault;
+  t.error_code = error_code | (add_access_bits ? access_error_bits(request_.kind, request_.user, nx_active) : 0u);
+  fail(t);
+}
+
 void PageWalker::start(const WalkRequest& request) {
   if (state_ == State::GuestEntry || state_ == State::NestedEntry)
     throw std::logic_error("PageWalker::start while a walk is in flight");
@@ -204,17 +214,12 @@ void PageWalker::read_guest_entry(MemoryPort& port, Addr host_slot) {
   }
   guest_entries_[level_] = entry;
 
-  const bool nx_active = c.no_execute && c.format != TableFormat::Bits32;
-  const std::uint32_t bits = access_error_bits(request_.kind, request_.user, nx_active);
   const DecodedEntry d = decode_entry(c.format, entry, level_, c.max_phys_bits, c.no_execute, c.page_size_ext);
-  Translation t;
-  t.fault = true;
-  t.fault_kind = FaultKind::PageFault;
-  if (!d.present) return t.error_code = bits, fail(t);
-  if (d.reserved) return t.error_code = pf::kPresent | pf::kReserved | bits, fail(t);
+  if (!d.present) return page_fault(0, true);
+  if (d.reserved) return page_fault(pf::kPresent | pf::kReserved, true);
   rights_.combine(d);
   if (d.leaf) {
-    if (const auto code = check_access(c, rights_, request_.kind, request_.user)) return t.error_code = code, fail(t);
+    if (const auto code = check_access(c, rights_, request_.kind, request_.user)) return page_fault(code, false);
     leaf_level_ = level_;
     guest_page_shift_ = leaf_shift(c.format, level_);
     final_gpa_ = d.address | (va_ & ((Addr{1} << guest_page_shift_) - 1));

@@ -6,21 +6,9 @@
 
 namespace virtsim {
 
-namespace {
-
-constexpr unsigned bit(unsigned level) { return 1u << level; }
-
-// Bits [51 : max_phys_bits] of an entry: physical-address bits the machine does not have.
-std::uint64_t above_max_phys(unsigned max_phys_bits) {
-  if (max_phys_bits >= 52) return 0;
-  return ((std::uint64_t{1} << 52) - 1) & ~((std::uint64_t{1} << max_phys_bits) - 1);
-}
-
-std::uint64_t low_bits(unsigned from, unsigned to) {  // bits to:from inclusive
-  return ((std::uint64_t{1} << (to + 1)) - 1) & ~((std::uint64_t{1} << from) - 1);
-}
-
-}  // namespace
+using paging_detail::above_max_phys;
+using paging_detail::bit;
+using paging_detail::low_bits;
 
 const char* to_string(TableFormat format) {
   switch (format) {
@@ -39,19 +27,6 @@ TableFormat parse_table_format(const std::string& name) {
                  TableFormat::Ept5})
     if (name == to_string(f)) return f;
   throw std::invalid_argument("unknown table format '" + name + "' (expected 32bit, pae, 4level, 5level, ept4 or ept5)");
-}
-
-const FormatInfo& format_info(TableFormat format) {
-  // levels, entry bytes, input bits, EPT layout, levels that may map a page
-  static const FormatInfo infos[] = {
-      {2, 4, 32, false, bit(1) | bit(2)},           // 32-bit: 4 KiB, 4 MiB (PSE)
-      {3, 8, 32, false, bit(1) | bit(2)},           // PAE: 4 KiB, 2 MiB
-      {4, 8, 48, false, bit(1) | bit(2) | bit(3)},  // 4-level: 4 KiB, 2 MiB, 1 GiB
-      {5, 8, 57, false, bit(1) | bit(2) | bit(3)},  // 5-level
-      {4, 8, 48, true, bit(1) | bit(2) | bit(3)},   // EPT, 4-level walk
-      {5, 8, 57, true, bit(1) | bit(2) | bit(3)},   // EPT, 5-level walk
-  };
-  return infos[static_cast<unsigned>(format)];
 }
 
 const char* to_string(FaultKind kind) {
@@ -132,74 +107,6 @@ MemoryView MemoryView::of(const PhysicalMemory& memory) {
 }
 
 // ---- entry decoding ----
-
-DecodedEntry decode_entry(TableFormat format, std::uint64_t entry, unsigned level, unsigned max_phys_bits,
-                          bool no_execute, bool page_size_ext) {
-  DecodedEntry d;
-  const FormatInfo& info = format_info(format);
-  if (info.ept) {
-    d.present = (entry & (ept::kRead | ept::kWrite | ept::kExecute)) != 0;
-    if (!d.present) return d;
-    d.readable = entry & ept::kRead;
-    d.writable = entry & ept::kWrite;
-    d.user = true;
-    d.execute_disable = !(entry & ept::kExecute);
-    const bool large_bit = entry & ept::kLargePage;
-    d.leaf = level == 1 || (large_bit && (info.large_levels & bit(level)));
-    std::uint64_t reserved = above_max_phys(max_phys_bits);
-    if (!d.leaf) reserved |= low_bits(3, 7);  // non-leaf: bits 7:3 reserved (incl. bit 7 at the top)
-    if (d.leaf && level > 1) reserved |= low_bits(12, leaf_shift(format, level) - 1);
-    bool misconfigured = (entry & reserved) != 0;
-    if (!d.readable && d.writable) misconfigured = true;  // write-only or write+execute
-    if (d.leaf) {
-      const auto type = (entry & ept::kMemoryTypeMask) >> ept::kMemoryTypeShift;
-      if (type == 2 || type == 3 || type == 7) misconfigured = true;
-    }
-    d.reserved = misconfigured;
-    d.address = entry & pte::kAddressMask & ~low_bits(0, leaf_shift(format, d.leaf ? level : 1) - 1);
-    return d;
-  }
-
-  d.present = entry & pte::kPresent;
-  if (!d.present) return d;
-  if (format == TableFormat::Bits32) {
-    d.writable = entry & pte::kWritable;
-    d.user = entry & pte::kUser;
-    d.leaf = level == 1 || (level == 2 && page_size_ext && (entry & pte::kPageSize));
-    if (d.leaf && level == 2) {
-      // PSE-36: PDE bits 20:13 hold physical-address bits 39:32 (up to MAXPHYADDR); bit 21 is
-      // reserved (SDM table 4-4).
-      const unsigned high_bits = std::min(40u, max_phys_bits) - 32;
-      const std::uint64_t high = (entry >> 13) & 0xff;
-      d.reserved = (entry & (1u << 21)) || (high >> high_bits) != 0;
-      d.address = (entry & 0xffc00000u) | (high << 32);
-    } else {
-      d.address = entry & 0xfffff000u;
-    }
-    return d;
-  }
-
-  std::uint64_t reserved = above_max_phys(max_phys_bits);
-  if (!no_execute) reserved |= pte::kExecuteDisable;
-  if (format == TableFormat::Pae && level == 3) {
-    // A PAE PDPTE has no rights: bits 2:1 and 8:5 are reserved (SDM table 4-8); bit 63 too.
-    reserved |= low_bits(1, 2) | low_bits(5, 8) | pte::kExecuteDisable;
-    d.writable = d.user = true;
-    d.reserved = (entry & reserved) != 0;
-    d.address = entry & pte::kAddressMask;
-    return d;
-  }
-  d.writable = entry & pte::kWritable;
-  d.user = entry & pte::kUser;
-  d.execute_disable = no_execute && (entry & pte::kExecuteDisable);
-  const bool ps = entry & pte::kPageSize;
-  if (ps && !(info.large_levels & bit(level)) && level > 1) reserved |= pte::kPageSize;  // PS in a PML4E/PML5E
-  d.leaf = level == 1 || (ps && (info.large_levels & bit(level)));
-  if (d.leaf && level > 1) reserved |= low_bits(13, leaf_shift(format, level) - 1);  // bit 12 is PAT
-  d.reserved = (entry & reserved) != 0;
-  d.address = entry & pte::kAddressMask & ~low_bits(0, leaf_shift(format, d.leaf ? level : 1) - 1);
-  return d;
-}
 
 std::uint32_t check_access(const PagingControls& controls, const Rights& rights, AccessKind kind, bool user) {
   const bool nx_active = controls.no_execute && controls.format != TableFormat::Bits32;
@@ -340,35 +247,22 @@ Translation nested_fault(const NestedControls& n, const NestedAccess& a, FaultKi
 
 }  // namespace
 
-bool nested_entry_faults(const NestedControls& n, const NestedAccess& a, const DecodedEntry& d, Addr gpa,
-                         Translation& fault) {
+Translation nested_entry_fault(const NestedControls& n, const NestedAccess& a, const DecodedEntry& d, Addr gpa) {
   if (n.is_ept()) {
-    if (!d.present) fault = nested_fault(n, a, FaultKind::EptViolation, 0, gpa);  // the AND includes this entry's zeros
-    else if (d.reserved || (!d.readable && !d.writable && !n.execute_only))
-      fault = nested_fault(n, a, FaultKind::EptMisconfig, 0, gpa);
-    else return false;
-    return true;
+    if (!d.present) return nested_fault(n, a, FaultKind::EptViolation, 0, gpa);  // the AND includes this entry's zeros
+    return nested_fault(n, a, FaultKind::EptMisconfig, 0, gpa);
   }
-  if (!d.present) fault = nested_fault(n, a, FaultKind::NestedPageFault, 0, gpa);
-  else if (d.reserved) fault = nested_fault(n, a, FaultKind::NestedPageFault, pf::kPresent | pf::kReserved, gpa);
-  else return false;
-  return true;
+  if (!d.present) return nested_fault(n, a, FaultKind::NestedPageFault, 0, gpa);
+  return nested_fault(n, a, FaultKind::NestedPageFault, pf::kPresent | pf::kReserved, gpa);
 }
 
-bool nested_leaf_denies(const NestedControls& n, const NestedAccess& a, const Rights& r, Addr gpa, Translation& fault) {
-  if (n.is_ept()) {
-    const bool denied = (a.write && !r.writable) || (a.fetch && r.execute_disable) ||
-                        ((!a.write && !a.fetch) || a.guest_table_access ? !r.readable : false);
-    if (!denied) return false;
-    fault = nested_fault(n, a, FaultKind::EptViolation,
-                         (r.readable ? ept::qual::kReadable : 0) | (r.writable ? ept::qual::kWritable : 0) |
-                             (!r.execute_disable ? ept::qual::kExecutable : 0),
-                         gpa);
-    return true;
-  }
-  if (r.user && !(a.write && !r.writable) && !(a.fetch && r.execute_disable)) return false;
-  fault = nested_fault(n, a, FaultKind::NestedPageFault, pf::kPresent, gpa);
-  return true;
+Translation nested_leaf_fault(const NestedControls& n, const NestedAccess& a, const Rights& r, Addr gpa) {
+  if (n.is_ept())
+    return nested_fault(n, a, FaultKind::EptViolation,
+                        (r.readable ? ept::qual::kReadable : 0) | (r.writable ? ept::qual::kWritable : 0) |
+                            (!r.execute_disable ? ept::qual::kExecutable : 0),
+                        gpa);
+  return nested_fault(n, a, FaultKind::NestedPageFault, pf::kPresent, gpa);
 }
 
 Translation reference_translate_nested(const std::function<std::uint64_t(Addr, unsigned)>& read,

@@ -8,6 +8,7 @@
 // against. Decoding helpers (decode_entry, check_access) are shared by the references and the
 // timed walker so a format is defined once; the timed walker's sequencing, caching and
 // invalidation are what the differential tests check.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -90,7 +91,30 @@ struct FormatInfo {
   bool ept;              // EPT entry layout
   unsigned large_levels; // bit L set: level L may map a page (PS / EPT bit 7)
 };
-const FormatInfo& format_info(TableFormat format);
+namespace paging_detail {
+constexpr unsigned bit(unsigned level) { return 1u << level; }
+// levels, entry bytes, input bits, EPT layout, levels that may map a page
+inline constexpr FormatInfo kFormatInfos[] = {
+    {2, 4, 32, false, bit(1) | bit(2)},           // 32-bit: 4 KiB, 4 MiB (PSE)
+    {3, 8, 32, false, bit(1) | bit(2)},           // PAE: 4 KiB, 2 MiB
+    {4, 8, 48, false, bit(1) | bit(2) | bit(3)},  // 4-level: 4 KiB, 2 MiB, 1 GiB
+    {5, 8, 57, false, bit(1) | bit(2) | bit(3)},  // 5-level
+    {4, 8, 48, true, bit(1) | bit(2) | bit(3)},   // EPT, 4-level walk
+    {5, 8, 57, true, bit(1) | bit(2) | bit(3)},   // EPT, 5-level walk
+};
+// Bits [51 : max_phys_bits] of an entry: physical-address bits the machine does not have.
+inline std::uint64_t above_max_phys(unsigned max_phys_bits) {
+  if (max_phys_bits >= 52) return 0;
+  return ((std::uint64_t{1} << 52) - 1) & ~((std::uint64_t{1} << max_phys_bits) - 1);
+}
+inline std::uint64_t low_bits(unsigned from, unsigned to) {  // bits to:from inclusive
+  return ((std::uint64_t{1} << (to + 1)) - 1) & ~((std::uint64_t{1} << from) - 1);
+}
+}  // namespace paging_detail
+// Inline, with decode_entry() below: every walk step asks them.
+inline const FormatInfo& format_info(TableFormat format) {
+  return paging_detail::kFormatInfos[static_cast<unsigned>(format)];
+}
 
 // Index bits of each level and the shift of its index in the input address.
 inline unsigned index_shift(TableFormat f, unsigned level) {
@@ -269,8 +293,77 @@ struct DecodedEntry {
   bool readable = true;   // EPT R
   bool execute_disable = false;  // XD (EPT: !X)
 };
-DecodedEntry decode_entry(TableFormat format, std::uint64_t entry, unsigned level, unsigned max_phys_bits,
-                          bool no_execute, bool page_size_ext);
+// Inline: every walk step decodes an entry (and the walker passes constants for the nested ones).
+inline DecodedEntry decode_entry(TableFormat format, std::uint64_t entry, unsigned level, unsigned max_phys_bits,
+                                 bool no_execute, bool page_size_ext) {
+  using paging_detail::above_max_phys;
+  using paging_detail::bit;
+  using paging_detail::low_bits;
+  DecodedEntry d;
+  const FormatInfo& info = format_info(format);
+  if (info.ept) {
+    d.present = (entry & (ept::kRead | ept::kWrite | ept::kExecute)) != 0;
+    if (!d.present) return d;
+    d.readable = entry & ept::kRead;
+    d.writable = entry & ept::kWrite;
+    d.user = true;
+    d.execute_disable = !(entry & ept::kExecute);
+    const bool large_bit = entry & ept::kLargePage;
+    d.leaf = level == 1 || (large_bit && (info.large_levels & bit(level)));
+    std::uint64_t reserved = above_max_phys(max_phys_bits);
+    if (!d.leaf) reserved |= low_bits(3, 7);  // non-leaf: bits 7:3 reserved (incl. bit 7 at the top)
+    if (d.leaf && level > 1) reserved |= low_bits(12, leaf_shift(format, level) - 1);
+    bool misconfigured = (entry & reserved) != 0;
+    if (!d.readable && d.writable) misconfigured = true;  // write-only or write+execute
+    if (d.leaf) {
+      const auto type = (entry & ept::kMemoryTypeMask) >> ept::kMemoryTypeShift;
+      if (type == 2 || type == 3 || type == 7) misconfigured = true;
+    }
+    d.reserved = misconfigured;
+    d.address = entry & pte::kAddressMask & ~low_bits(0, leaf_shift(format, d.leaf ? level : 1) - 1);
+    return d;
+  }
+
+  d.present = entry & pte::kPresent;
+  if (!d.present) return d;
+  if (format == TableFormat::Bits32) {
+    d.writable = entry & pte::kWritable;
+    d.user = entry & pte::kUser;
+    d.leaf = level == 1 || (level == 2 && page_size_ext && (entry & pte::kPageSize));
+    if (d.leaf && level == 2) {
+      // PSE-36: PDE bits 20:13 hold physical-address bits 39:32 (up to MAXPHYADDR); bit 21 is
+      // reserved (SDM table 4-4).
+      const unsigned high_bits = std::min(40u, max_phys_bits) - 32;
+      const std::uint64_t high = (entry >> 13) & 0xff;
+      d.reserved = (entry & (1u << 21)) || (high >> high_bits) != 0;
+      d.address = (entry & 0xffc00000u) | (high << 32);
+    } else {
+      d.address = entry & 0xfffff000u;
+    }
+    return d;
+  }
+
+  std::uint64_t reserved = above_max_phys(max_phys_bits);
+  if (!no_execute) reserved |= pte::kExecuteDisable;
+  if (format == TableFormat::Pae && level == 3) {
+    // A PAE PDPTE has no rights: bits 2:1 and 8:5 are reserved (SDM table 4-8); bit 63 too.
+    reserved |= low_bits(1, 2) | low_bits(5, 8) | pte::kExecuteDisable;
+    d.writable = d.user = true;
+    d.reserved = (entry & reserved) != 0;
+    d.address = entry & pte::kAddressMask;
+    return d;
+  }
+  d.writable = entry & pte::kWritable;
+  d.user = entry & pte::kUser;
+  d.execute_disable = no_execute && (entry & pte::kExecuteDisable);
+  const bool ps = entry & pte::kPageSize;
+  if (ps && !(info.large_levels & bit(level)) && level > 1) reserved |= pte::kPageSize;  // PS in a PML4E/PML5E
+  d.leaf = level == 1 || (ps && (info.large_levels & bit(level)));
+  if (d.leaf && level > 1) reserved |= low_bits(13, leaf_shift(format, level) - 1);  // bit 12 is PAT
+  d.reserved = (entry & reserved) != 0;
+  d.address = entry & pte::kAddressMask & ~low_bits(0, leaf_shift(format, d.leaf ? level : 1) - 1);
+  return d;
+}
 
 // Rights accumulated down a walk.
 struct Rights {
@@ -315,12 +408,34 @@ inline NestedAccess nested_access(const NestedControls& n, AccessKind kind, bool
   a.fetch = kind == AccessKind::Fetch && !guest_table_access;
   return a;
 }
+// The faults the two verdicts below report (kind, exit qualification / EXITINFO1, gPA); out of
+// line, as a walk seldom takes them.
+Translation nested_entry_fault(const NestedControls& nested, const NestedAccess& access, const DecodedEntry& entry,
+                               Addr gpa);
+Translation nested_leaf_fault(const NestedControls& nested, const NestedAccess& access, const Rights& rights, Addr gpa);
 // The nested verdicts shared by the reference and the timed walker. Each returns true and fills
-// `fault` (kind, exit qualification / EXITINFO1, gPA) when the access faults.
-bool nested_entry_faults(const NestedControls& nested, const NestedAccess& access, const DecodedEntry& entry,
-                         Addr gpa, Translation& fault);
-bool nested_leaf_denies(const NestedControls& nested, const NestedAccess& access, const Rights& rights, Addr gpa,
-                        Translation& fault);
+// `fault` when the access faults. Inline: every nested step asks them.
+// An entry faults when it is not present, or reserved bits are set (EPT: also when it grants
+// neither read nor write and execute-only is not supported: a misconfiguration).
+inline bool nested_entry_faults(const NestedControls& n, const NestedAccess& a, const DecodedEntry& d, Addr gpa,
+                                Translation& fault) {
+  const bool usable = n.is_ept() ? d.present && !d.reserved && (d.readable || d.writable || n.execute_only)
+                                 : d.present && !d.reserved;
+  if (usable) return false;
+  fault = nested_entry_fault(n, a, d, gpa);
+  return true;
+}
+// A leaf denies a write without W, a fetch with XD, and (EPT) a read, or a guest-table access,
+// without R; an NPT leaf denies every access without U (nested accesses are user accesses).
+inline bool nested_leaf_denies(const NestedControls& n, const NestedAccess& a, const Rights& r, Addr gpa,
+                               Translation& fault) {
+  const bool denied = n.is_ept() ? (a.write && !r.writable) || (a.fetch && r.execute_disable) ||
+                                       (((!a.write && !a.fetch) || a.guest_table_access) ? !r.readable : false)
+                                 : !r.user || (a.write && !r.writable) || (a.fetch && r.execute_disable);
+  if (!denied) return false;
+  fault = nested_leaf_fault(n, a, r, gpa);
+  return true;
+}
 
 // Zero-time functional nested translation of one guest-physical address. `guest_table_access`:
 // the access reads a guest paging-structure entry (not the final data access).

@@ -145,6 +145,13 @@ std::size_t TraceRecordSource::plain_events(GuestEvent* out, std::size_t max, st
   std::size_t n = 0;
   TraceRecord other;
   while (n < max && !held_ && (n == 0 || reader_.records_left_in_block() > 0)) {
+    // The plain records of the block in one go, then whatever ends them one at a time.
+    bool budget_used = false;
+    const std::size_t plain = reader_.next_plain_events(out + n, max - n, budget, budget_used);
+    for (std::size_t i = n; i < n + plain; ++i) references_ += out[i].kind == GuestEventKind::Memory;
+    n += plain;
+    if (budget_used || n == max) break;
+    if (plain > 0 && reader_.records_left_in_block() == 0) break;
     const int got = reader_.next_event(out[n], other);
     if (got < 0) break;
     if (got == 0) {

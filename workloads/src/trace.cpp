@@ -71,7 +71,6 @@ TraceRecord TraceRecord::from(const GuestEvent& e) {
 
 namespace {
 std::uint64_t zigzag(std::int64_t v) { return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63); }
-std::int64_t unzigzag(std::uint64_t v) { return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1); }
 void put_u32(std::ofstream& out, std::uint32_t v) { out.write(reinterpret_cast<const char*>(&v), 4); }
 }  // namespace
 
@@ -187,11 +186,11 @@ bool TraceReader::load_block() {
                            std::to_string(raw) + ")");
   // Read in steps, so that a header claiming 64 MiB in a short (or garbled) file costs no more
   // memory than the bytes really there.
-  std::vector<char> data;
+  std::vector<char>& data = compressed_;
   std::uint32_t got_data = 0;
   while (got_data < compressed) {
     const std::uint32_t step = std::min<std::uint32_t>(compressed - got_data, 1u << 20);
-    data.resize(got_data + step);
+    if (data.size() < got_data + step) data.resize(got_data + step);
     in_.read(data.data() + got_data, step);
     got_data += static_cast<std::uint32_t>(in_.gcount());
     if (in_.gcount() < step) break;
@@ -280,6 +279,39 @@ int TraceReader::next_event(GuestEvent& event, TraceRecord& other) {
   return 1;
 }
 
+std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std::uint64_t& budget,
+                                           bool& budget_used) {
+  budget_used = false;
+  std::size_t n = 0;
+  while (n < max && block_left_ > 0 && pos_ < block_.size()) {
+    GuestEvent& e = out[n];
+    switch (static_cast<TraceRecordKind>(block_[pos_])) {
+      case TraceRecordKind::Compute:
+        ++pos_;
+        e = GuestEvent::compute(static_cast<std::uint32_t>(varint()));
+        break;
+      case TraceRecordKind::Load: case TraceRecordKind::Store: case TraceRecordKind::Fetch: {
+        const auto kind = static_cast<TraceRecordKind>(block_[pos_++]);
+        std::uint8_t size = 0;
+        const Addr address = memory_operand(size);
+        e = GuestEvent::memory(kind == TraceRecordKind::Load    ? AccessKind::Load
+                               : kind == TraceRecordKind::Store ? AccessKind::Store
+                                                                : AccessKind::Fetch,
+                               address, size);
+        break;
+      }
+      default: return n;  // not a plain record: next_event() reads it
+    }
+    end_record();
+    ++n;
+    if (ends_batch(e, budget)) {
+      budget_used = true;
+      break;
+    }
+  }
+  return n;
+}
+
 void TraceReader::decode(std::uint8_t tag, TraceRecord& r) {
   r = TraceRecord{};
   r.kind = static_cast<TraceRecordKind>(tag);
@@ -327,12 +359,8 @@ void TraceReader::decode(std::uint8_t tag, TraceRecord& r) {
   }
 }
 
-Addr TraceReader::memory_operand(std::uint8_t& size) {
-  size = byte();
-  const Addr address = last_address_ + static_cast<Addr>(unzigzag(varint()));  // a delta to the last one
-  last_address_ = address;
-  if (size == 0 || size > 64) fail(block_offset_, "memory record with size " + std::to_string(size));
-  return address;
+void TraceReader::bad_memory_size(std::uint8_t size) const {
+  fail(block_offset_, "memory record with size " + std::to_string(size));
 }
 
 void TraceReader::end_record() {

@@ -76,6 +76,9 @@ class TraceWriter {
   bool closed_ = false;
 };
 
+// Signed deltas are zigzag-coded (0, -1, 1, -2 ... as 0, 1, 2, 3 ...) so small ones are short varints.
+inline std::int64_t unzigzag(std::uint64_t v) { return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1); }
+
 class TraceReader {
  public:
   // Opens `path` and checks the header; throws FileError (bad magic, unsupported version, short file).
@@ -85,6 +88,11 @@ class TraceReader {
   // The same, decoded straight into a guest event when the record stands for one (returns 1);
   // any other record goes to `other` (returns 0); -1 at the end of the file.
   int next_event(GuestEvent& event, TraceRecord& other);
+  // The run of plain records (compute, load, store, fetch) that starts here, decoded into `out`:
+  // up to `max` events, within the current block, and up to the event that uses up `budget`
+  // (ends_batch(); `budget_used` then says so). Stops before any other record, leaving it
+  // unread, and reads no block: next_event() does both. The trace-driven hot path.
+  std::size_t next_plain_events(GuestEvent* out, std::size_t max, std::uint64_t& budget, bool& budget_used);
   std::uint16_t version() const { return version_; }
   std::uint64_t blocks_read() const { return blocks_; }
   std::uint64_t records_read() const { return records_; }
@@ -97,7 +105,16 @@ class TraceReader {
  private:
   bool load_block();
   void decode(std::uint8_t tag, TraceRecord& r);  // the fields after the tag byte
-  Addr memory_operand(std::uint8_t& size);        // a memory record's size and address
+  // A memory record's size and address (a delta to the last one, zigzag-coded). Inline: the
+  // trace-driven hot path reads one per memory record.
+  Addr memory_operand(std::uint8_t& size) {
+    size = byte();
+    const Addr address = last_address_ + static_cast<Addr>(unzigzag(varint()));
+    last_address_ = address;
+    if (__builtin_expect(size == 0 || size > 64, 0)) bad_memory_size(size);
+    return address;
+  }
+  [[noreturn]] void bad_memory_size(std::uint8_t size) const;
   void end_record();
   [[noreturn]] void fail(std::uint64_t offset, const std::string& what) const;
   // Inline: every record is a few of these. The checks of a varint are made once when ten
@@ -126,6 +143,7 @@ class TraceReader {
   std::ifstream in_;
   std::uint16_t version_ = 0;
   std::vector<std::uint8_t> block_;
+  std::vector<char> compressed_;  // the current block as read, kept so each block reuses it
   std::size_t pos_ = 0;
   std::uint64_t block_offset_ = 0;   // file offset of the current block's header
   std::uint32_t block_left_ = 0;     // records still to read in the block

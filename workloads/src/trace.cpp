@@ -246,13 +246,9 @@ std::optional<TraceRecord> TraceReader::next() {
   return r;
 }
 
-int TraceReader::next_event(GuestEvent& event, TraceRecord& other) {
-  while (block_left_ == 0)
-    if (!load_block()) return -1;
-  // The records that stand for guest events decode straight into one; the rest as a record.
-  const std::uint8_t tag = byte();
+bool TraceReader::decode_plain(std::uint8_t tag, GuestEvent& event) {
   switch (static_cast<TraceRecordKind>(tag)) {
-    case TraceRecordKind::Compute: event = GuestEvent::compute(static_cast<std::uint32_t>(varint())); break;
+    case TraceRecordKind::Compute: event = GuestEvent::compute(static_cast<std::uint32_t>(varint())); return true;
     case TraceRecordKind::Load: case TraceRecordKind::Store: case TraceRecordKind::Fetch: {
       const auto kind = static_cast<TraceRecordKind>(tag);
       std::uint8_t size = 0;
@@ -261,18 +257,30 @@ int TraceReader::next_event(GuestEvent& event, TraceRecord& other) {
                                  : kind == TraceRecordKind::Store ? AccessKind::Store
                                                                   : AccessKind::Fetch,
                                  address, size);
-      break;
+      return true;
     }
-    case TraceRecordKind::RoiBegin: event = GuestEvent::roi_begin(); break;
-    case TraceRecordKind::RoiEnd: event = GuestEvent::roi_end(); break;
-    default: {
-      decode(tag, other);
-      end_record();
-      if (auto e = other.guest_event()) {  // an instruction record
-        event = *e;
-        return 1;
+    default: return false;
+  }
+}
+
+int TraceReader::next_event(GuestEvent& event, TraceRecord& other) {
+  while (block_left_ == 0)
+    if (!load_block()) return -1;
+  // The records that stand for guest events decode straight into one; the rest as a record.
+  const std::uint8_t tag = byte();
+  if (!decode_plain(tag, event)) {
+    switch (static_cast<TraceRecordKind>(tag)) {
+      case TraceRecordKind::RoiBegin: event = GuestEvent::roi_begin(); break;
+      case TraceRecordKind::RoiEnd: event = GuestEvent::roi_end(); break;
+      default: {
+        decode(tag, other);
+        end_record();
+        if (auto e = other.guest_event()) {  // an instruction record
+          event = *e;
+          return 1;
+        }
+        return 0;
       }
-      return 0;
     }
   }
   end_record();
@@ -285,23 +293,10 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
   std::size_t n = 0;
   while (n < max && block_left_ > 0 && pos_ < block_.size()) {
     GuestEvent& e = out[n];
-    switch (static_cast<TraceRecordKind>(block_[pos_])) {
-      case TraceRecordKind::Compute:
-        ++pos_;
-        e = GuestEvent::compute(static_cast<std::uint32_t>(varint()));
-        break;
-      case TraceRecordKind::Load: case TraceRecordKind::Store: case TraceRecordKind::Fetch: {
-        const auto kind = static_cast<TraceRecordKind>(block_[pos_++]);
-        std::uint8_t size = 0;
-        const Addr address = memory_operand(size);
-        e = GuestEvent::memory(kind == TraceRecordKind::Load    ? AccessKind::Load
-                               : kind == TraceRecordKind::Store ? AccessKind::Store
-                                                                : AccessKind::Fetch,
-                               address, size);
-        break;
-      }
-      default: return n;  // not a plain record: next_event() reads it
-    }
+    const std::uint8_t tag = block_[pos_];
+    if (!is_plain(tag)) break;  // next_event() reads it
+    ++pos_;
+    decode_plain(tag, e);
     end_record();
     ++n;
     if (ends_batch(e, budget)) {

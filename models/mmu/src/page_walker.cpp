@@ -148,12 +148,8 @@ void PageWalker::start(const WalkRequest& request) {
     // The PDPTE comes from the registers loaded at MOV to CR3: no memory reference.
     const std::uint64_t entry = c.pdptes[table_index(c.format, va_, 3)];
     const DecodedEntry d = decode_entry(c.format, entry, 3, c.max_phys_bits, c.no_execute, c.page_size_ext);
-    const std::uint32_t bits = access_error_bits(request.kind, request.user, c.no_execute);
-    Translation t;
-    t.fault = true;
-    t.fault_kind = FaultKind::PageFault;
-    if (!d.present) return t.error_code = bits, fail(t);
-    if (d.reserved) return t.error_code = pf::kPresent | pf::kReserved | bits, fail(t);
+    if (!d.present) return page_fault(0, true);
+    if (d.reserved) return page_fault(pf::kPresent | pf::kReserved, true);
     table_ = d.address;
     level_ = top = 2;
   }

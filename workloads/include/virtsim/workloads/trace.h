@@ -105,6 +105,14 @@ class TraceReader {
  private:
   bool load_block();
   void decode(std::uint8_t tag, TraceRecord& r);  // the fields after the tag byte
+  // A plain record (compute, load, store, fetch) straight into a guest event: its fields after
+  // the tag byte. False, reading nothing, for any other kind.
+  static bool is_plain(std::uint8_t tag) {
+    return tag == static_cast<std::uint8_t>(TraceRecordKind::Compute) ||
+           (tag >= static_cast<std::uint8_t>(TraceRecordKind::Load) &&
+            tag <= static_cast<std::uint8_t>(TraceRecordKind::Fetch));
+  }
+  bool decode_plain(std::uint8_t tag, GuestEvent& event);
   // A memory record's size and address (a delta to the last one, zigzag-coded). Inline: the
   // trace-driven hot path reads one per memory record.
   Addr memory_operand(std::uint8_t& size) {

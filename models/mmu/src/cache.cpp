@@ -59,31 +59,30 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   line_shift_ = 0;
   while ((1u << line_shift_) < config.line_bytes) ++line_shift_;
   sets_ = sets;
-  set_mask_ = (sets & (sets - 1)) ? 0 : sets - 1;
-  if (config.ways > 4 && config.ways <= kTagHintStride)
-    way_mask_ = static_cast<unsigned>((std::uint64_t{1} << config.ways) - 1);
-  dirty_at_ = kHintsAt + (hinted() ? kTagHintStride : 0);
-  tags_at_ = (dirty_at_ + config.ways + 7) / 8 * 8;
-  block_bytes_ = (tags_at_ + sizeof(Addr) * config.ways + 63) / 64 * 64;
-  block_storage_.assign(sets * block_bytes_ / 8 + 8, 0);  // + one line of slack for the alignment
-  const auto base = reinterpret_cast<std::uintptr_t>(block_storage_.data());
-  blocks_ = reinterpret_cast<std::uint8_t*>(block_storage_.data()) + ((64 - base % 64) % 64);
-  for (std::size_t set = 0; set < sets; ++set) {
-    if (own_order_) order_word(block_of(set)) = ReplacementState::fresh_order_word(config.ways);
-    std::fill_n(tags_of(block_of(set)), config.ways, kInvalidTag);
-  }
+  sets_power_of_two_ = (sets & (sets - 1)) == 0;
+  set_mask_ = sets_power_of_two_ ? sets - 1 : 0;
+  while ((std::size_t{1} << set_shift_) < sets) ++set_shift_;
+  row_ = (config.ways + 3) / 4 * 4;
+  meta_words_ = 1 + (config.ways + 7) / 8;
+  tag_storage_.assign(sets * row_ + 16, kInvalidTag);  // + one host line of slack for the alignment
+  const auto base = reinterpret_cast<std::uintptr_t>(tag_storage_.data());
+  tags_ = tag_storage_.data() + (64 - base % 64) % 64 / sizeof(std::uint32_t);
+  meta_.assign(sets * meta_words_, 0);
+  if (own_order_)
+    for (std::size_t set = 0; set < sets; ++set) meta_of(set)[0] = ReplacementState::fresh_order_word(config.ways);
 }
 
 bool Cache::contains(Addr address) const {
   if (!config_.enabled) return false;
-  const Addr tag = address >> line_shift_;
-  return find_way(block_of(set_of(tag)), tag) >= 0;
+  std::size_t set;
+  const std::uint32_t tag = tag_and_set(address >> line_shift_, set);
+  return find_way(tag_row(set), tag) >= 0;
 }
 
 void Cache::flush() {
-  for (std::size_t set = 0; set < sets_ && blocks_; ++set) {
-    std::fill_n(block_of(set) + dirty_at_, config_.ways, 0);
-    std::fill_n(tags_of(block_of(set)), config_.ways, kInvalidTag);
+  for (std::size_t set = 0; set < sets_ && tags_; ++set) {
+    std::fill_n(tag_row(set), config_.ways, kInvalidTag);
+    std::fill_n(meta_of(set) + 1, meta_words_ - 1, 0);
   }
 }
 

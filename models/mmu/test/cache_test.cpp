@@ -30,29 +30,41 @@ TEST(Cache, HitsMissesAndWritebacks) {
   EXPECT_DOUBLE_EQ(c.hit_rate.value(), 0.25);
 }
 
-// A set-associative LRU cache in its plainest form (a list per set, most recent first): the
-// Cache, with its order words and, from 9 ways, its hashed tag compare, must agree with it on
-// every access and on what stays resident.
+// A set-associative LRU cache in its plainest form (a list per set, most recent first, with a
+// dirty flag per line): the Cache, with its order words and its tag rows compared four ways at
+// a time, must agree with it on every access, on what stays resident and on the writebacks.
 TEST(Cache, AgreesWithAPlainLruModelForEveryWayCount) {
-  for (unsigned ways : {1u, 2u, 4u, 8u, 12u, 16u, 32u}) {
+  for (unsigned ways : {1u, 2u, 3u, 4u, 8u, 12u, 16u, 32u}) {
     const unsigned sets = 16;
     Cache c({}, small(sets * ways * 64 / 1024, ways, 1));
-    std::vector<std::vector<Addr>> model(sets);
-    std::uint64_t rng = 99;
+    struct Line {
+      Addr line;
+      bool dirty;
+    };
+    std::vector<std::vector<Line>> model(sets);
+    std::uint64_t rng = 99, writebacks = 0;
     for (int step = 0; step < 50000; ++step) {
       rng = rng * 6364136223846793005ull + 1442695040888963407ull;
       // Lines over three times the capacity, so sets fill, evict and hit again.
       const Addr line = (rng >> 33) % (3 * sets * ways);
+      const bool write = step % 3 == 0;
       auto& set = model[line % sets];
-      const auto it = std::find(set.begin(), set.end(), line);
+      const auto it = std::find_if(set.begin(), set.end(), [&](const Line& l) { return l.line == line; });
       const bool hit = it != set.end();
-      if (hit) set.erase(it);
-      else if (set.size() == ways) set.pop_back();
-      set.insert(set.begin(), line);
-      ASSERT_EQ(c.access(line * 64, step % 3 == 0, Requester::Data), hit) << ways << " ways, step " << step;
+      bool dirty = write;
+      if (hit) {
+        dirty |= it->dirty;
+        set.erase(it);
+      } else if (set.size() == ways) {
+        writebacks += set.back().dirty;
+        set.pop_back();
+      }
+      set.insert(set.begin(), {line, dirty});
+      ASSERT_EQ(c.access(line * 64, write, Requester::Data), hit) << ways << " ways, step " << step;
     }
     for (unsigned s = 0; s < sets; ++s)
-      for (Addr line : model[s]) EXPECT_TRUE(c.contains(line * 64)) << ways << " ways";
+      for (const Line& l : model[s]) EXPECT_TRUE(c.contains(l.line * 64)) << ways << " ways";
+    EXPECT_EQ(c.writebacks.count(), writebacks) << ways << " ways";
   }
 }
 

@@ -10,11 +10,13 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "virtsim/common/param.h"
 #include "virtsim/common/replacement.h"
 #include "virtsim/common/stats.h"
-#include "virtsim/common/tag_hints.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
@@ -61,17 +63,19 @@ class Cache {
   // data access and walker reference of a run takes it at least once.
   [[gnu::always_inline]] bool access(Addr address, bool write, Requester who) {
     ++accesses;
-    const Addr tag = address >> line_shift_;
-    const std::size_t set = set_of(tag);
-    std::uint8_t* block = block_of(set);
-    const int way = find_way(block, tag);
+    std::size_t set;
+    const std::uint32_t tag = tag_and_set(address >> line_shift_, set);
+    std::uint32_t* row = tag_row(set);
+    std::uint64_t* meta = meta_of(set);
+    const int way = find_way(row, tag);
     if (way < 0) {
-      fill(set, block, tag, write, who);
+      fill(set, row, meta, tag, write, who);
       return false;
     }
-    block[dirty_at_ + static_cast<unsigned>(way)] |= write;
-    if (own_order_) ReplacementState::touch_order_word(order_word(block), static_cast<unsigned>(way), config_.ways);
-    else replacement_.touch_inline(set, static_cast<unsigned>(way));
+    const auto w = static_cast<unsigned>(way);
+    dirty_flags(meta)[w] |= write;
+    if (own_order_) ReplacementState::touch_order_word(meta[0], w, config_.ways);
+    else replacement_.touch_inline(set, w);
     ++hits;
     hits_by_requester.add(static_cast<std::size_t>(who));
     return true;
@@ -89,68 +93,94 @@ class Cache {
   Formula hit_rate;
 
  private:
-  // Everything of a set sits in one block of whole host cache lines, so a lookup touches one
-  // or two host lines however far apart the sets of a large last-level cache are:
-  //   bytes [0, 8)             the LRU order word (when the policy keeps one per set, below)
-  //   [8, 24)                  with 5 to 16 ways, tag hashes (tag_hints.h); an invalid way's
-  //                            hash is stale, its tag never matches
-  //   [dirty_at_, + ways)      dirty flags
-  //   [tags_at_, + 8 ways)     tags (line addresses); an invalid way holds kInvalidTag (no
-  //                            line address is all ones)
-  // A 4-way set is one host line; the hashes let a 16-way lookup read one tag line of three.
-  static constexpr std::size_t kHintsAt = 8;
-  static constexpr Addr kInvalidTag = ~Addr{0};
+  // The state is kept small, so a large last-level cache's arrays stay in the host's own
+  // caches (an 8 MiB, 16-way cache: 512 KiB of tags, 128 KiB of the rest):
+  //   tags_  per set, a row of 32-bit tags, `row_` of them (the ways rounded up to a multiple
+  //          of 4, 16-byte aligned: a lookup compares four at once). A tag is the line address
+  //          without its set bits; an invalid or padding way holds kInvalidTag.
+  //   meta_  per set, `meta_words_` words: the LRU order word (when the policy keeps one per
+  //          set, below), then the dirty flags, a byte per way.
+  static constexpr std::uint32_t kInvalidTag = ~std::uint32_t{0};
   CacheConfig config_;
   unsigned line_shift_ = 6;
   std::size_t sets_ = 1;
-  std::size_t set_mask_ = 0;  // sets - 1 when a power of two, else 0 (modulo indexing)
-  std::size_t set_of(Addr tag) const { return set_mask_ || sets_ == 1 ? tag & set_mask_ : tag % sets_; }
-  std::vector<std::uint64_t> block_storage_;  // the blocks, 64-byte aligned within it
-  std::uint8_t* blocks_ = nullptr;
-  std::size_t block_bytes_ = 64;
-  std::size_t dirty_at_ = kHintsAt, tags_at_ = 64;
-  // Bit w set for every way w of a cache of 5 to 16 ways, whose lookups compare the hashes
-  // first; 0 for the others.
-  unsigned way_mask_ = 0;
-  bool hinted() const { return way_mask_ != 0; }
-  bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in the block, not replacement_
-  std::uint8_t* block_of(std::size_t set) const { return blocks_ + set * block_bytes_; }
-  // The order word and the tags are std::uint64_t objects of block_storage_ (blocks start
-  // 64-byte aligned, tags_at_ is a multiple of 8).
-  static std::uint64_t& order_word(std::uint8_t* block) { return *reinterpret_cast<std::uint64_t*>(block); }
-  Addr* tags_of(std::uint8_t* block) const { return reinterpret_cast<Addr*>(block + tags_at_); }
-  const Addr* tags_of(const std::uint8_t* block) const { return reinterpret_cast<const Addr*>(block + tags_at_); }
-  // The way holding `tag`, or -1.
-  int find_way(const std::uint8_t* block, Addr tag) const {
-    const unsigned ways = config_.ways;
-    const Addr* tags = tags_of(block);
-    if (hinted())
-      return first_holding_way(tag_hint_row_matches(block + kHintsAt, tag) & way_mask_,
-                               [&](unsigned way) { return tags[way] == tag; });
-    for (unsigned way = 0; way < ways; ++way)
-      if (tags[way] == tag) return static_cast<int>(way);
+  bool sets_power_of_two_ = true;
+  std::size_t set_mask_ = 0;  // sets - 1 when a power of two (else division)
+  unsigned set_shift_ = 0;    // log2(sets) when a power of two
+  // The set of a line and its tag. A line too far out for 32 bits (2^32 lines per set: 256 TiB
+  // of physical memory for 1024 sets) shares the largest tag; no simulated memory reaches it.
+  std::uint32_t tag_and_set(Addr line, std::size_t& set) const {
+    Addr rest;
+    if (sets_power_of_two_) {
+      set = line & set_mask_;
+      rest = line >> set_shift_;
+    } else {
+      set = line % sets_;
+      rest = line / sets_;
+    }
+    return rest < kInvalidTag ? static_cast<std::uint32_t>(rest) : kInvalidTag - 1;
+  }
+  std::vector<std::uint32_t> tag_storage_;  // the rows, 64-byte aligned within it
+  std::uint32_t* tags_ = nullptr;
+  std::vector<std::uint64_t> meta_;
+  std::size_t row_ = 4;
+  std::size_t meta_words_ = 2;
+  std::uint32_t* tag_row(std::size_t set) { return tags_ + set * row_; }
+  const std::uint32_t* tag_row(std::size_t set) const { return tags_ + set * row_; }
+  std::uint64_t* meta_of(std::size_t set) { return meta_.data() + set * meta_words_; }
+  // The dirty flags of a set: bytes, as a bit per way costs more to update than it saves.
+  static std::uint8_t* dirty_flags(std::uint64_t* meta) { return reinterpret_cast<std::uint8_t*>(meta + 1); }
+  bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in meta_, not replacement_
+  // The way holding `tag`, or -1. Rows of 4, 8 and 16 ways (the defaults) compare in one go.
+  int find_way(const std::uint32_t* row, std::uint32_t tag) const {
+#if defined(__SSE2__)
+    const __m128i wanted = _mm_set1_epi32(static_cast<int>(tag));
+    const auto equal = [&](std::size_t group) {
+      return _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(row + group)), wanted);
+    };
+    unsigned mask;
+    switch (row_) {
+      case 4: mask = static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(equal(0)))); break;
+      case 8:
+        mask = static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_setzero_si128())));
+        break;
+      case 16:
+        mask = static_cast<unsigned>(_mm_movemask_epi8(
+            _mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_packs_epi32(equal(8), equal(12)))));
+        break;
+      default:
+        for (std::size_t group = 0; group < row_; group += 4)
+          if (const int m = _mm_movemask_ps(_mm_castsi128_ps(equal(group))))
+            return static_cast<int>(group) + __builtin_ctz(static_cast<unsigned>(m));
+        return -1;
+    }
+    return mask ? __builtin_ctz(mask) : -1;
+#else
+    for (std::size_t way = 0; way < config_.ways; ++way)
+      if (row[way] == tag) return static_cast<int>(way);
     return -1;
+#endif
   }
   // A miss: allocate the line (inline too: walks and large footprints miss at every level).
-  [[gnu::always_inline]] void fill(std::size_t set, std::uint8_t* block, Addr tag, bool write, Requester who) {
+  [[gnu::always_inline]] void fill(std::size_t set, std::uint32_t* row, std::uint64_t* meta, std::uint32_t tag,
+                                   bool write, Requester who) {
     ++misses;
     misses_by_requester.add(static_cast<std::size_t>(who));
     // A miss fills the first invalid way, and only flush() invalidates (every way), so the
     // valid ways of a set are always a prefix: the set has a free way iff its last way is invalid.
     const unsigned ways = config_.ways;
-    Addr* tags = tags_of(block);
     unsigned way = 0;
-    if (tags[ways - 1] == kInvalidTag) {
-      while (tags[way] != kInvalidTag) ++way;
+    if (row[ways - 1] == kInvalidTag) {
+      while (row[way] != kInvalidTag) ++way;
     } else {
-      way = own_order_ ? ReplacementState::order_word_victim(order_word(block)) : replacement_.victim(set);
+      way = own_order_ ? ReplacementState::order_word_victim(meta[0]) : replacement_.victim(set);
       ++evictions;
-      if (block[dirty_at_ + way]) ++writebacks;
+      if (dirty_flags(meta)[way]) ++writebacks;
     }
-    tags[way] = tag;
-    block[dirty_at_ + way] = write;
-    if (hinted()) block[kHintsAt + way] = tag_hint(tag);
-    if (own_order_) ReplacementState::fill_order_word(order_word(block), way, ways);
+    row[way] = tag;
+    dirty_flags(meta)[way] = write;
+    if (own_order_) ReplacementState::fill_order_word(meta[0], way, ways);
     else replacement_.touch_filled(set, way);
   }
   ReplacementState replacement_;  // policies other than LRU of 2 to 16 ways

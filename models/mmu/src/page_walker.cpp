@@ -222,9 +222,11 @@ void PageWalker::read_guest_entry(MemoryPort& port, Addr host_slot) {
     if (request_.nested) return begin_nested(final_gpa_, Purpose::FinalData);
     return finish_walk(port);
   }
-  if (from_memory && entry_cache) pwc.fill(host_slot, request_.guest_tag, {entry, 0});
+  // Both fills follow a lookup of their key that missed: this step's, or start()'s for each
+  // level below the deepest prefix hit.
+  if (from_memory && entry_cache) pwc.fill_missed(host_slot, request_.guest_tag, {entry, 0});
   if (pwc.enabled() && pwc.config().prefix)
-    pwc.fill(prefix_key(c.format, va_, level_), request_.guest_tag, {d.address, pack(rights_)});
+    pwc.fill_missed(prefix_key(c.format, va_, level_), request_.guest_tag, {d.address, pack(rights_)});
   table_ = d.address;
   --level_;
   begin_guest_level();
@@ -237,8 +239,10 @@ void PageWalker::begin_nested(Addr gpa, Purpose purpose) {
   nested_slots_.fill(0);
   state_ = State::NestedEntry;
   const std::size_t row = purpose == Purpose::FinalData ? kDataRow : 5 - level_;
+  nested_tlb_missed_ = true;
   if (nested_tlb.enabled()) {
     if (const auto* hit = nested_tlb.lookup(gpa >> 12, request_.nested_tag)) {
+      nested_tlb_missed_ = false;
       const NestedAccess access = nested_access(n, purpose == Purpose::FinalData ? request_.kind : AccessKind::Load,
                                                 purpose == Purpose::GuestTable);
       Translation denied;
@@ -301,9 +305,12 @@ void PageWalker::nested_step(MemoryPort& port) {
     if (nested_leaf_denies(n, access, nested_rights_, nested_gpa_, fault)) return fail(fault);
     const unsigned shift = leaf_shift(n.format, nested_level_);
     const Addr hpa = d.address | (nested_gpa_ & ((Addr{1} << shift) - 1));
-    if (nested_tlb.enabled())
-      nested_tlb.fill(nested_gpa_ >> 12, request_.nested_tag,
-                      {hpa & ~Addr{0xfff}, pack(nested_rights_) | (std::uint64_t{shift} << 8)});
+    if (nested_tlb.enabled()) {
+      const WalkCache::Value value{hpa & ~Addr{0xfff}, pack(nested_rights_) | (std::uint64_t{shift} << 8)};
+      // After a miss there is nothing to refresh; an entry that lacked the rights is refreshed.
+      if (nested_tlb_missed_) nested_tlb.fill_missed(nested_gpa_ >> 12, request_.nested_tag, value);
+      else nested_tlb.fill(nested_gpa_ >> 12, request_.nested_tag, value);
+    }
     // Accessed/dirty flags of the nested entries this walk read: always for NPT (long-mode
     // tables), for EPT only when the EPTP enables them.
     if (!n.is_ept() || n.access_dirty) {
@@ -321,9 +328,10 @@ void PageWalker::nested_step(MemoryPort& port) {
     }
     return finish_nested(hpa, shift, nested_rights_.writable, !nested_rights_.execute_disable);
   }
-  if (from_memory && entry_cache) nested_pwc.fill(slot, request_.nested_tag, {entry, 0});
+  // As in read_guest_entry(): this step's lookup, or begin_nested()'s, missed these keys.
+  if (from_memory && entry_cache) nested_pwc.fill_missed(slot, request_.nested_tag, {entry, 0});
   if (nested_pwc.enabled() && nested_pwc.config().prefix)
-    nested_pwc.fill(prefix_key(n.format, nested_gpa_, nested_level_), request_.nested_tag,
+    nested_pwc.fill_missed(prefix_key(n.format, nested_gpa_, nested_level_), request_.nested_tag,
                     {d.address, pack(nested_rights_)});
   nested_table_ = d.address;
   --nested_level_;

@@ -57,10 +57,11 @@ WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
   if (ways_ <= kWideTagHintStride) hints_.assign(sets * kWideTagHintStride, 0);
 }
 
-void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) {
+void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) { place(key, tag, value, find_way(key, tag)); }
+
+void WalkCache::place(std::uint64_t key, std::uint32_t tag, const Value& value, int way) {
   const std::size_t set = key & set_mask_;
   const std::size_t base = set * ways_;
-  const int way = find_way(key, tag);
   std::uint32_t slot;
   if (way >= 0) {
     slot = static_cast<std::uint32_t>(base) + static_cast<unsigned>(way);  // refresh in place

@@ -167,6 +167,7 @@ class PageWalker {
   bool nested_writable_ = false;
   bool nested_executable_ = false;
   Addr final_hpa_ = 0;
+  bool nested_tlb_missed_ = true;  // the nested TLB had no entry for nested_gpa_
   MemoryPort* port_ = nullptr;  // the port of the step in progress
 };
 

@@ -71,6 +71,9 @@ class WalkCache {
     return &values_[base + static_cast<unsigned>(way)];
   }
   void fill(std::uint64_t key, std::uint32_t tag, const Value& value);
+  // fill() of a key that a lookup of this walk just missed, and that nothing has filled since:
+  // there is no entry to refresh, so the set is not searched.
+  void fill_missed(std::uint64_t key, std::uint32_t tag, const Value& value) { place(key, tag, value, -1); }
   void flush();                       // every entry
   void flush_tag(std::uint32_t tag);  // every entry of one context
   std::size_t valid_entries() const;
@@ -85,6 +88,9 @@ class WalkCache {
 
  private:
   static constexpr std::uint64_t kInvalid = ~std::uint64_t{0};
+  // Writes the entry into `way` of its set (a refresh in place), or into the set's LRU slot
+  // when way < 0.
+  void place(std::uint64_t key, std::uint32_t tag, const Value& value, int way);
   WalkCacheConfig config_;
   unsigned ways_ = 0;
   std::uint64_t set_mask_ = 0;

@@ -82,7 +82,9 @@ PageWalker::PageWalker(const Scope& scope, const WalkerConfig& config)
                      kGridColumns),
       VIRTSIM_MEMBER(mean_refs_per_walk, scope, "references/walk", "average references per walk", [this] {
         return walks.count() ? static_cast<double>(refs.count()) / static_cast<double>(walks.count()) : 0.0;
-      }) {}
+      }),
+      served_cells_{grid_l1_hits.cell_data(), grid_l2_hits.cell_data(), grid_llc_hits.cell_data(),
+                    grid_dram.cell_data(), flat_cells_.data()} {}
 
 std::size_t PageWalker::guest_row() const {
   if (state_ == State::NestedEntry && purpose_ == Purpose::FinalData) return kDataRow;
@@ -93,13 +95,8 @@ void PageWalker::record_reference(std::size_t row, std::size_t column, const Mem
   ++outcome_.refs;
   outcome_.cycles += timing.cycles;
   grid_refs.add(row, column);
-  switch (timing.served_by) {
-    case ServedBy::L1: grid_l1_hits.add(row, column); break;
-    case ServedBy::L2: grid_l2_hits.add(row, column); break;
-    case ServedBy::Llc: grid_llc_hits.add(row, column); break;
-    case ServedBy::Dram: grid_dram.add(row, column); break;
-    case ServedBy::Flat: break;
-  }
+  // Indexed, not switched: which level serves a reference is as random as the workload.
+  served_cells_[static_cast<unsigned>(timing.served_by)][row * (kEntryColumn + 1) + column] += 1;
 }
 
 void PageWalker::fail(const Translation& t) {

@@ -144,6 +144,9 @@ class MatrixStat final : public StatBase {
   const std::vector<std::string>& row_labels() const { return row_labels_; }
   const std::vector<std::string>& column_labels() const { return column_labels_; }
   const std::vector<std::uint64_t>& cells() const { return cells_; }  // row-major
+  // The cells themselves, row-major, for owners that pick one of several matrices by index
+  // on a hot path (the storage never moves: reset() only zeroes it).
+  std::uint64_t* cell_data() { return cells_.data(); }
   void reset() override;
   double value() const override;  // total over all cells
 

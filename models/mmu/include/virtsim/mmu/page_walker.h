@@ -121,6 +121,12 @@ class PageWalker {
   Formula mean_refs_per_walk;
 
  private:
+  // The cells of grid_l1_hits, grid_l2_hits, grid_llc_hits and grid_dram, then a scratch grid
+  // for ServedBy::Flat (a port without caches), indexed by ServedBy.
+  std::array<std::uint64_t, 36> flat_cells_{};
+  std::array<std::uint64_t*, 5> served_cells_;
+
+ private:
   enum class Purpose { GuestTable, FinalData };
   void begin_guest_level();
   void read_guest_entry(MemoryPort& port, Addr host_slot);

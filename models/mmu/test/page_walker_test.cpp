@@ -479,7 +479,8 @@ INSTANTIATE_TEST_SUITE_P(Modes, OneDimensionalDifferential,
 
 // A walk cache agrees with a plain per-set LRU list of (key, tag) pairs for every geometry:
 // fully associative of 16, 24 and 32 entries (hash-compared), 40 (scanned) and 4 sets of 8,
-// on a random stream of lookups, fills and context flushes.
+// on a random stream of lookups, fills and context flushes. A fill of a key the cache does not
+// hold goes through fill_missed() (the walker's fill after a missed lookup) every other time.
 TEST(WalkCache, AgreesWithAPlainLruListForEveryGeometry) {
   struct Geometry { unsigned entries, ways; };
   for (const Geometry g : {Geometry{16, 16}, Geometry{24, 24}, Geometry{32, 32}, Geometry{40, 40}, Geometry{32, 8}}) {
@@ -509,7 +510,8 @@ TEST(WalkCache, AgreesWithAPlainLruListForEveryGeometry) {
         }
       } else {
         const Addr value = rng();
-        cache.fill(key, tag, {value, 0});
+        if (it == set.end() && action % 2) cache.fill_missed(key, tag, {value, 0});
+        else cache.fill(key, tag, {value, 0});
         if (it != set.end()) set.erase(it);
         else if (set.size() == g.ways) set.erase(set.begin());
         set.push_back({key, tag, value});

@@ -42,8 +42,13 @@ class ReplacementState {
   }
   static unsigned order_word_victim(std::uint64_t order) { return static_cast<unsigned>(order & 0xf); }
   static void touch_order_word(std::uint64_t& order, unsigned way, unsigned ways) {
+    if (((order >> (4 * (ways - 1))) & 0xf) == way) return;  // already the most recent: a hit again
+    move_to_most_recent(order, way, ways);
+  }
+  // The same without the test: it leaves a word whose most recent way is `way` as it is, so
+  // an owner that would rather not branch on the set's state calls it for hits and fills.
+  static void move_to_most_recent(std::uint64_t& order, unsigned way, unsigned ways) {
     const unsigned top = 4 * (ways - 1);
-    if (((order >> top) & 0xf) == way) return;  // already the most recent: a hit again
     constexpr std::uint64_t kOnes = 0x1111111111111111ull;
     // The nibble holding `way` is the lowest zero nibble of order ^ (way in every nibble).
     const std::uint64_t x = order ^ (kOnes * way);

@@ -67,6 +67,7 @@ class Cache {
     const std::uint32_t tag = tag_and_set(address >> line_shift_, set);
     std::uint32_t* row = tag_row(set);
     std::uint64_t* meta = meta_of(set);
+    if (own_order_) return access_ordered(row, meta, tag, write, who);
     const int way = find_way(row, tag);
     if (way < 0) {
       fill(set, row, meta, tag, write, who);
@@ -131,6 +132,61 @@ class Cache {
   // The dirty flags of a set: bytes, as a bit per way costs more to update than it saves.
   static std::uint8_t* dirty_flags(std::uint64_t* meta) { return reinterpret_cast<std::uint8_t*>(meta + 1); }
   bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in meta_, not replacement_
+  // access() for LRU of 2 to 16 ways (the defaults), with no branch on what the set holds:
+  // whether a line hits, in which way, and whether the victim is dirty are as random as the
+  // workload, so a branch on them would mispredict often. Hit or miss, the same steps run:
+  // the hit way, else the first invalid way, else the least recent one takes the tag (a hit
+  // writes the same tag back) and becomes the most recent.
+  [[gnu::always_inline]] bool access_ordered(std::uint32_t* row, std::uint64_t* meta, std::uint32_t tag, bool write,
+                                             Requester who) {
+    const unsigned holding = ways_equal(row, tag);  // one bit at most: a line sits in one way, and no tag is kInvalidTag
+    const bool hit = holding != 0;
+    // Valid ways are a prefix (see fill()): a set is full when its last way is valid, as
+    // nearly every set is once the run has warmed up, so this branch seldom mispredicts.
+    const bool full = row[config_.ways - 1] != kInvalidTag;
+    unsigned victim = ReplacementState::order_word_victim(meta[0]);
+    if (!full) [[unlikely]]
+      victim = static_cast<unsigned>(__builtin_ctz(ways_equal(row, kInvalidTag)));
+    // __builtin_ctz of 0 is undefined: bit 16 stands in for "none".
+    const unsigned way = hit ? static_cast<unsigned>(__builtin_ctz(holding | 0x10000u)) : victim;
+    const bool evicts = !hit && full;
+    std::uint8_t& dirty = dirty_flags(meta)[way];
+    writebacks += static_cast<std::uint64_t>(evicts && dirty);
+    evictions += static_cast<std::uint64_t>(evicts);
+    dirty = static_cast<std::uint8_t>((hit && dirty) || write);
+    row[way] = tag;
+    ReplacementState::move_to_most_recent(meta[0], way, config_.ways);
+    hits += static_cast<std::uint64_t>(hit);
+    misses += static_cast<std::uint64_t>(!hit);
+    hits_by_requester.add(static_cast<std::size_t>(who), hit);
+    misses_by_requester.add(static_cast<std::size_t>(who), !hit);
+    return hit;
+  }
+  // Bit w set when way w of a row of at most 16 ways holds `value` (padding ways included).
+  unsigned ways_equal(const std::uint32_t* row, std::uint32_t value) const {
+#if defined(__SSE2__)
+    const __m128i wanted = _mm_set1_epi32(static_cast<int>(value));
+    const auto equal = [&](std::size_t group) {
+      return _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(row + group)), wanted);
+    };
+    switch (row_) {
+      case 4: return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(equal(0))));
+      case 8:
+        return static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_setzero_si128())));
+      case 12:
+        return static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_packs_epi32(equal(8), _mm_setzero_si128()))));
+      default:
+        return static_cast<unsigned>(_mm_movemask_epi8(
+            _mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_packs_epi32(equal(8), equal(12)))));
+    }
+#else
+    unsigned mask = 0;
+    for (std::size_t way = 0; way < row_; ++way) mask |= unsigned{row[way] == value} << way;
+    return mask;
+#endif
+  }
   // The way holding `tag`, or -1. Rows of 4, 8 and 16 ways (the defaults) compare in one go.
   int find_way(const std::uint32_t* row, std::uint32_t tag) const {
 #if defined(__SSE2__)

@@ -54,9 +54,10 @@ class ReplacementState {
     const std::uint64_t x = order ^ (kOnes * way);
     const std::uint64_t zeros = (x - kOnes) & ~x & (kOnes << 3);
     const unsigned at = static_cast<unsigned>(__builtin_ctzll(zeros)) / 4;
-    const std::uint64_t below = order & ((std::uint64_t{1} << (4 * at)) - 1);
-    const std::uint64_t above = at + 1 < 16 ? order >> (4 * (at + 1)) : 0;
-    order = ((below | (above << (4 * at))) & ~(std::uint64_t{0xf} << top)) | (std::uint64_t{way} << top);
+    // The nibbles above it move down one; the top one, now zero (nothing is above the last
+    // way's nibble), takes `way`.
+    const std::uint64_t below = (std::uint64_t{1} << (4 * at)) - 1;
+    order = (order & below) | ((order >> 4) & ~below) | (std::uint64_t{way} << top);
   }
   // touch_order_word() of the way just filled: that way is always the least recent one (the
   // victim, or the first never-touched way), so the word just rotates.

@@ -162,21 +162,21 @@ class Cache {
     misses_by_requester.add(static_cast<std::size_t>(who), !hit);
     return hit;
   }
-  // Bit w set when way w of a row of at most 16 ways holds `value` (padding ways included).
+  // Bit w set when way w of a row of at most 16 ways holds `value` (padding ways included):
+  // rows of 4, 8, 12 and 16 ways compare in one go.
   unsigned ways_equal(const std::uint32_t* row, std::uint32_t value) const {
 #if defined(__SSE2__)
     const __m128i wanted = _mm_set1_epi32(static_cast<int>(value));
     const auto equal = [&](std::size_t group) {
       return _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(row + group)), wanted);
     };
+    const __m128i none = _mm_setzero_si128();
     switch (row_) {
       case 4: return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(equal(0))));
-      case 8:
-        return static_cast<unsigned>(
-            _mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_setzero_si128())));
+      case 8: return static_cast<unsigned>(_mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), none)));
       case 12:
-        return static_cast<unsigned>(
-            _mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_packs_epi32(equal(8), _mm_setzero_si128()))));
+        return static_cast<unsigned>(_mm_movemask_epi8(
+            _mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_packs_epi32(equal(8), none))));
       default:
         return static_cast<unsigned>(_mm_movemask_epi8(
             _mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_packs_epi32(equal(8), equal(12)))));
@@ -187,36 +187,15 @@ class Cache {
     return mask;
 #endif
   }
-  // The way holding `tag`, or -1. Rows of 4, 8 and 16 ways (the defaults) compare in one go.
+  // The way holding `tag`, or -1.
   int find_way(const std::uint32_t* row, std::uint32_t tag) const {
-#if defined(__SSE2__)
-    const __m128i wanted = _mm_set1_epi32(static_cast<int>(tag));
-    const auto equal = [&](std::size_t group) {
-      return _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(row + group)), wanted);
-    };
-    unsigned mask;
-    switch (row_) {
-      case 4: mask = static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(equal(0)))); break;
-      case 8:
-        mask = static_cast<unsigned>(
-            _mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_setzero_si128())));
-        break;
-      case 16:
-        mask = static_cast<unsigned>(_mm_movemask_epi8(
-            _mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_packs_epi32(equal(8), equal(12)))));
-        break;
-      default:
-        for (std::size_t group = 0; group < row_; group += 4)
-          if (const int m = _mm_movemask_ps(_mm_castsi128_ps(equal(group))))
-            return static_cast<int>(group) + __builtin_ctz(static_cast<unsigned>(m));
-        return -1;
+    if (row_ <= 16) {
+      const unsigned mask = ways_equal(row, tag);
+      return mask ? __builtin_ctz(mask) : -1;
     }
-    return mask ? __builtin_ctz(mask) : -1;
-#else
-    for (std::size_t way = 0; way < config_.ways; ++way)
+    for (std::size_t way = 0; way < config_.ways; ++way)  // more than 16 ways: not the hot path
       if (row[way] == tag) return static_cast<int>(way);
     return -1;
-#endif
   }
   // A miss: allocate the line (inline too: walks and large footprints miss at every level).
   [[gnu::always_inline]] void fill(std::size_t set, std::uint32_t* row, std::uint64_t* meta, std::uint32_t tag,

@@ -75,8 +75,7 @@ class Cache {
     }
     const auto w = static_cast<unsigned>(way);
     dirty_flags(meta)[w] |= write;
-    if (own_order_) ReplacementState::touch_order_word(meta[0], w, config_.ways);
-    else replacement_.touch_inline(set, w);
+    replacement_.touch_inline(set, w);
     ++hits;
     hits_by_requester.add(static_cast<std::size_t>(who));
     return true;
@@ -95,7 +94,7 @@ class Cache {
 
  private:
   // The state is kept small, so a large last-level cache's arrays stay in the host's own
-  // caches (an 8 MiB, 16-way cache: 512 KiB of tags, 128 KiB of the rest):
+  // caches (an 8 MiB, 16-way cache: 512 KiB of tags, 192 KiB of the rest):
   //   tags_  per set, a row of 32-bit tags, `row_` of them (the ways rounded up to a multiple
   //          of 4, 16-byte aligned: a lookup compares four at once). A tag is the line address
   //          without its set bits; an invalid or padding way holds kInvalidTag.
@@ -139,7 +138,8 @@ class Cache {
   // writes the same tag back) and becomes the most recent.
   [[gnu::always_inline]] bool access_ordered(std::uint32_t* row, std::uint64_t* meta, std::uint32_t tag, bool write,
                                              Requester who) {
-    const unsigned holding = ways_equal(row, tag);  // one bit at most: a line sits in one way, and no tag is kInvalidTag
+    // One bit at most: a line sits in one way, and no tag is kInvalidTag.
+    const unsigned holding = ways_equal(row, tag);
     const bool hit = holding != 0;
     // Valid ways are a prefix (see fill()): a set is full when its last way is valid, as
     // nearly every set is once the run has warmed up, so this branch seldom mispredicts.
@@ -197,7 +197,8 @@ class Cache {
       if (row[way] == tag) return static_cast<int>(way);
     return -1;
   }
-  // A miss: allocate the line (inline too: walks and large footprints miss at every level).
+  // A miss on the plain path (policies and geometries other than access_ordered()'s):
+  // allocate the line.
   [[gnu::always_inline]] void fill(std::size_t set, std::uint32_t* row, std::uint64_t* meta, std::uint32_t tag,
                                    bool write, Requester who) {
     ++misses;
@@ -209,14 +210,13 @@ class Cache {
     if (row[ways - 1] == kInvalidTag) {
       while (row[way] != kInvalidTag) ++way;
     } else {
-      way = own_order_ ? ReplacementState::order_word_victim(meta[0]) : replacement_.victim(set);
+      way = replacement_.victim(set);
       ++evictions;
       if (dirty_flags(meta)[way]) ++writebacks;
     }
     row[way] = tag;
     dirty_flags(meta)[way] = write;
-    if (own_order_) ReplacementState::fill_order_word(meta[0], way, ways);
-    else replacement_.touch_filled(set, way);
+    replacement_.touch_filled(set, way);
   }
   ReplacementState replacement_;  // policies other than LRU of 2 to 16 ways
 };

@@ -121,12 +121,6 @@ class PageWalker {
   Formula mean_refs_per_walk;
 
  private:
-  // The cells of grid_l1_hits, grid_l2_hits, grid_llc_hits and grid_dram, then a scratch grid
-  // for ServedBy::Flat (a port without caches), indexed by ServedBy.
-  std::array<std::uint64_t, 36> flat_cells_{};
-  std::array<std::uint64_t*, 5> served_cells_;
-
- private:
   enum class Purpose { GuestTable, FinalData };
   void begin_guest_level();
   void read_guest_entry(MemoryPort& port, Addr host_slot);
@@ -143,6 +137,10 @@ class PageWalker {
   std::size_t nested_column(unsigned level) const { return 5 - level; }
   static constexpr std::size_t kEntryColumn = 5;
   static constexpr std::size_t kDataRow = 5;
+  // The cells of grid_l1_hits, grid_l2_hits, grid_llc_hits and grid_dram, then a scratch grid
+  // for ServedBy::Flat (a port without caches), indexed by ServedBy.
+  std::array<std::uint64_t, (kDataRow + 1) * (kEntryColumn + 1)> flat_cells_{};
+  std::array<std::uint64_t*, 5> served_cells_;
 
   State state_ = State::Idle;
   WalkRequest request_;

@@ -71,6 +71,11 @@ class CacheModule : public sc_core::sc_module {
   // of a run takes it.
   [[gnu::always_inline]] DirectAccessResult direct_access(Requester who, bool write, Addr address,
                                                           unsigned char* data, unsigned length) {
+    // The host's own miss on the simulated bytes (random over a large footprint, nearly always
+    // one) then overlaps with the cache model's lookups instead of following them. A load's
+    // prefetch matters most: loads move no bytes, but the store of a read-modify-write that
+    // follows finds the line in the host's caches.
+    if (direct_memory_) direct_memory_->prefetch(address);
     const CacheTiming timing = look_up(who, write, address, length);
     if (!direct_memory_) return memory_through_socket(timing, write, address, data, length);
     DirectAccessResult r{true, timing.cycles, static_cast<std::uint8_t>(timing.served_by)};

@@ -36,6 +36,8 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
     bytes += length;
     return {true, latency_cycles_, MemoryAccessExtension::kUnknown};
   }
+  // Starts bringing the host bytes of `address` in; no simulated effect.
+  void prefetch(Addr address) const { memory_.prefetch(address); }
   // What transport_dbg does: the bytes only, no time and no statistics. False when out of range.
   bool move_bytes(bool write, Addr address, unsigned char* data, unsigned length) {
     if (!in_one_frame(address, length)) return false;

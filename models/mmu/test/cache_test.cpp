@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "virtsim/mmu/direct_port.h"
@@ -175,6 +176,26 @@ TEST(CacheHierarchyTest, WalkLatencyIsTheSumOfItsReferences) {
   const auto& after = walker.walk(WalkRequest::linear(root, 0x400000, AccessKind::Load, true), port);
   EXPECT_EQ(after.cycles, 4u * (4 + 7));  // the entries now come from the L2
   EXPECT_EQ(l1.misses_by_requester.at(1), 8u);
+}
+
+// The cache module finds an access's bytes in host memory before its lookups (to prefetch
+// them) and moves them through that pointer: it must be the frame's own storage.
+TEST(PhysicalMemoryTest, HostBytesAreTheFramesOwnStorage) {
+  PhysicalMemory memory{Addr{1} << 32};
+  EXPECT_EQ(memory.host_bytes(0x5008), nullptr);  // never written: no frame yet
+  memory.write64(0x5008, 0x1122334455667788);
+  std::uint8_t* bytes = memory.host_bytes(0x5008);
+  ASSERT_NE(bytes, nullptr);
+  std::uint64_t seen = 0;
+  std::memcpy(&seen, bytes, 8);
+  EXPECT_EQ(seen, 0x1122334455667788u);
+  EXPECT_EQ(memory.host_bytes(0x5000) + 8, bytes);
+  EXPECT_EQ(memory.host_bytes(0x5ff8) + 8, memory.host_bytes(0x5000) + kPageSize4K);
+  const std::uint64_t stored = 0xa5a5a5a5deadbeef;
+  std::memcpy(memory.host_bytes(0x5ff8), &stored, 8);
+  EXPECT_EQ(memory.read64(0x5ff8), stored);
+  EXPECT_EQ(memory.host_bytes(0x6000), nullptr);      // the next frame was never written
+  EXPECT_EQ(memory.host_bytes(Addr{1} << 40), nullptr);  // out of range
 }
 
 }  // namespace

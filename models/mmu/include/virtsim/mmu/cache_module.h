@@ -71,20 +71,21 @@ class CacheModule : public sc_core::sc_module {
   // of a run takes it.
   [[gnu::always_inline]] DirectAccessResult direct_access(Requester who, bool write, Addr address,
                                                           unsigned char* data, unsigned length) {
-    // The host's own miss on the simulated bytes (random over a large footprint, nearly always
-    // one) then overlaps with the cache model's lookups instead of following them. A load's
-    // prefetch matters most: loads move no bytes, but the store of a read-modify-write that
-    // follows finds the line in the host's caches.
-    if (direct_memory_) direct_memory_->prefetch(address);
+    if (!direct_memory_) return memory_through_socket(look_up(who, write, address, length), write, address, data, length);
+    // The host bytes are found and prefetched first: the host's own miss on them (random over
+    // a large footprint, nearly always one) then overlaps the cache model's lookups instead of
+    // following them. A load's prefetch matters most: loads move no bytes, but the store of a
+    // read-modify-write that follows finds the line in the host's caches.
+    std::uint8_t* host = direct_memory_->memory().host_bytes(address);
+    if (host) __builtin_prefetch(host);
     const CacheTiming timing = look_up(who, write, address, length);
-    if (!direct_memory_) return memory_through_socket(timing, write, address, data, length);
     DirectAccessResult r{true, timing.cycles, static_cast<std::uint8_t>(timing.served_by)};
     if (timing.served_by == ServedBy::Dram) {
-      const DirectAccessResult m = direct_memory_->access(write, address, data, length);
+      const DirectAccessResult m = direct_memory_->access(write, address, data, length, host);
       r.ok = m.ok;
       r.cycles += m.cycles;
     } else {
-      r.ok = direct_memory_->move_bytes(write, address, data, length);
+      r.ok = direct_memory_->move_bytes(write, address, data, length, host);
     }
     return r;
   }

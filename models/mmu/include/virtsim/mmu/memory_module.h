@@ -25,25 +25,21 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
 
   // What b_transport does, as a plain call (DirectAccess): the bytes, the counts, the latency.
   DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
+    return access(write, address, data, length, nullptr);
+  }
+  // The same, and the next, with the bytes' place in host memory when the caller looked it up
+  // already (PhysicalMemory::host_bytes(address); null: look it up here).
+  DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length, std::uint8_t* host) {
     if (!in_one_frame(address, length)) return {false, 0, MemoryAccessExtension::kUnknown};
-    if (write) {
-      if (data) memory_.write(address, data, length);
-      ++writes;
-    } else {
-      if (data) memory_.read(address, data, length);
-      ++reads;
-    }
+    if (data) move(write, address, data, length, host);
+    ++(write ? writes : reads);
     bytes += length;
     return {true, latency_cycles_, MemoryAccessExtension::kUnknown};
   }
-  // Starts bringing the host bytes of `address` in; no simulated effect.
-  void prefetch(Addr address) const { memory_.prefetch(address); }
   // What transport_dbg does: the bytes only, no time and no statistics. False when out of range.
-  bool move_bytes(bool write, Addr address, unsigned char* data, unsigned length) {
+  bool move_bytes(bool write, Addr address, unsigned char* data, unsigned length, std::uint8_t* host = nullptr) {
     if (!in_one_frame(address, length)) return false;
-    if (!data) return true;
-    if (write) memory_.write(address, data, length);
-    else memory_.read(address, data, length);
+    if (data) move(write, address, data, length, host);
     return true;
   }
 
@@ -58,6 +54,16 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
   void b_transport(int initiator, tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
   unsigned int transport_dbg(int initiator, tlm::tlm_generic_payload& payload);
 
+  void move(bool write, Addr address, unsigned char* data, unsigned length, std::uint8_t* host) {
+    if (!host) {  // a frame never written: write() allocates it, read() gives zeros
+      if (write) memory_.write(address, data, length);
+      else memory_.read(address, data, length);
+    } else if (write) {
+      PhysicalMemory::copy(host, data, length);
+    } else {
+      PhysicalMemory::copy(data, host, length);
+    }
+  }
   bool in_one_frame(Addr address, unsigned length) const {
     return memory_.contains(address, length) && (address & (kPageSize4K - 1)) + length <= kPageSize4K;
   }

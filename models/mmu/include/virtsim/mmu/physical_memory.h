@@ -45,20 +45,21 @@ class PhysicalMemory {
   void write64(Addr address, std::uint64_t v) { write(address, &v, 8); }
 
   std::size_t frames_touched() const { return frames_touched_; }
-  // A hint to the host: start loading the bytes at `address` into its caches. Nothing in the
-  // simulation changes; an address out of range or in a frame never written is ignored.
-  void prefetch(Addr address) const {
-    if (const Frame* frame = find_frame(address >> kPageShift4K))
-      __builtin_prefetch(frame->data() + (address & (kPageSize4K - 1)));
+  // Where the byte at `address` lives in host memory; null while its frame was never written
+  // (or `address` is out of range). What it points to is read and written as read() and
+  // write() would, up to the end of the frame.
+  std::uint8_t* host_bytes(Addr address) {
+    Frame* frame = const_cast<Frame*>(find_frame(address >> kPageShift4K));
+    return frame ? frame->data() + (address & (kPageSize4K - 1)) : nullptr;
   }
-
- private:
-  using Frame = std::array<std::uint8_t, kPageSize4K>;
   // 8 bytes (a data word, a 64-bit entry) is nearly every access: one move, not a memcpy call.
   static void copy(void* to, const void* from, unsigned length) {
     if (length == 8) std::memcpy(to, from, 8);
     else std::memcpy(to, from, length);
   }
+
+ private:
+  using Frame = std::array<std::uint8_t, kPageSize4K>;
   static void zero(void* to, unsigned length) {
     if (length == 8) std::memset(to, 0, 8);
     else std::memset(to, 0, length);

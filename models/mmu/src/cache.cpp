@@ -63,13 +63,10 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   set_mask_ = sets_power_of_two_ ? sets - 1 : 0;
   while ((std::size_t{1} << set_shift_) < sets) ++set_shift_;
   row_ = (config.ways + 3) / 4 * 4;
-  meta_words_ = 1 + (config.ways + 7) / 8;
   tag_storage_.assign(sets * row_ + 16, kInvalidTag);  // + one host line of slack for the alignment
   const auto base = reinterpret_cast<std::uintptr_t>(tag_storage_.data());
   tags_ = tag_storage_.data() + (64 - base % 64) % 64 / sizeof(std::uint32_t);
-  meta_.assign(sets * meta_words_, 0);
-  if (own_order_)
-    for (std::size_t set = 0; set < sets; ++set) meta_of(set)[0] = ReplacementState::fresh_order_word(config.ways);
+  if (own_order_) order_.assign(sets, ReplacementState::fresh_order_word(config.ways));
 }
 
 bool Cache::contains(Addr address) const {
@@ -80,10 +77,8 @@ bool Cache::contains(Addr address) const {
 }
 
 void Cache::flush() {
-  for (std::size_t set = 0; set < sets_ && tags_; ++set) {
-    std::fill_n(tag_row(set), config_.ways, kInvalidTag);
-    std::fill_n(meta_of(set) + 1, meta_words_ - 1, 0);
-  }
+  // Invalid ways are clean: the dirty flags go with the tags.
+  for (std::size_t set = 0; set < sets_ && tags_; ++set) std::fill_n(tag_row(set), config_.ways, kInvalidTag);
 }
 
 CacheHierarchy::CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2)

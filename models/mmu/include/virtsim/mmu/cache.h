@@ -66,15 +66,14 @@ class Cache {
     std::size_t set;
     const std::uint32_t tag = tag_and_set(address >> line_shift_, set);
     std::uint32_t* row = tag_row(set);
-    std::uint64_t* meta = meta_of(set);
-    if (own_order_) return access_ordered(row, meta, tag, write, who);
+    if (own_order_) return access_ordered(row, order_[set], tag, write, who);
     const int way = find_way(row, tag);
     if (way < 0) {
-      fill(set, row, meta, tag, write, who);
+      fill(set, row, tag, write, who);
       return false;
     }
     const auto w = static_cast<unsigned>(way);
-    dirty_flags(meta)[w] |= write;
+    row[w] |= write ? kDirtyBit : 0u;
     replacement_.touch_inline(set, w);
     ++hits;
     hits_by_requester.add(static_cast<std::size_t>(who));
@@ -94,20 +93,23 @@ class Cache {
 
  private:
   // The state is kept small, so a large last-level cache's arrays stay in the host's own
-  // caches (an 8 MiB, 16-way cache: 512 KiB of tags, 192 KiB of the rest):
-  //   tags_  per set, a row of 32-bit tags, `row_` of them (the ways rounded up to a multiple
-  //          of 4, 16-byte aligned: a lookup compares four at once). A tag is the line address
-  //          without its set bits; an invalid or padding way holds kInvalidTag.
-  //   meta_  per set, `meta_words_` words: the LRU order word (when the policy keeps one per
-  //          set, below), then the dirty flags, a byte per way.
+  // caches (an 8 MiB, 16-way cache: 512 KiB of tags, 64 KiB of LRU words), and an access
+  // touches one host line of tags and one word of order:
+  //   tags_   per set, a row of 32-bit words, `row_` of them (the ways rounded up to a multiple
+  //           of 4, 16-byte aligned: a lookup compares four at once). Bits 30:0 are the tag,
+  //           the line address without its set bits; bit 31 is the line's dirty flag. An
+  //           invalid or padding way holds kInvalidTag.
+  //   order_  per set, the LRU order word, when the policy keeps one per set (below).
   static constexpr std::uint32_t kInvalidTag = ~std::uint32_t{0};
+  static constexpr std::uint32_t kDirtyBit = std::uint32_t{1} << 31;
+  static constexpr std::uint32_t kTagBits = kDirtyBit - 1;
   CacheConfig config_;
   unsigned line_shift_ = 6;
   std::size_t sets_ = 1;
   bool sets_power_of_two_ = true;
   std::size_t set_mask_ = 0;  // sets - 1 when a power of two (else division)
   unsigned set_shift_ = 0;    // log2(sets) when a power of two
-  // The set of a line and its tag. A line too far out for 32 bits (2^32 lines per set: 256 TiB
+  // The set of a line and its tag. A line too far out for 31 bits (2^31 lines per set: 128 TiB
   // of physical memory for 1024 sets) shares the largest tag; no simulated memory reaches it.
   std::uint32_t tag_and_set(Addr line, std::size_t& set) const {
     Addr rest;
@@ -118,57 +120,58 @@ class Cache {
       set = line % sets_;
       rest = line / sets_;
     }
-    return rest < kInvalidTag ? static_cast<std::uint32_t>(rest) : kInvalidTag - 1;
+    return rest < kTagBits ? static_cast<std::uint32_t>(rest) : kTagBits - 1;
   }
   std::vector<std::uint32_t> tag_storage_;  // the rows, 64-byte aligned within it
   std::uint32_t* tags_ = nullptr;
-  std::vector<std::uint64_t> meta_;
+  std::vector<std::uint64_t> order_;
   std::size_t row_ = 4;
-  std::size_t meta_words_ = 2;
   std::uint32_t* tag_row(std::size_t set) { return tags_ + set * row_; }
   const std::uint32_t* tag_row(std::size_t set) const { return tags_ + set * row_; }
-  std::uint64_t* meta_of(std::size_t set) { return meta_.data() + set * meta_words_; }
-  // The dirty flags of a set: bytes, as a bit per way costs more to update than it saves.
-  static std::uint8_t* dirty_flags(std::uint64_t* meta) { return reinterpret_cast<std::uint8_t*>(meta + 1); }
-  bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in meta_, not replacement_
+  bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in order_, not replacement_
   // access() for LRU of 2 to 16 ways (the defaults), with no branch on what the set holds:
   // whether a line hits, in which way, and whether the victim is dirty are as random as the
   // workload, so a branch on them would mispredict often. Hit or miss, the same steps run:
   // the hit way, else the first invalid way, else the least recent one takes the tag (a hit
   // writes the same tag back) and becomes the most recent.
-  [[gnu::always_inline]] bool access_ordered(std::uint32_t* row, std::uint64_t* meta, std::uint32_t tag, bool write,
+  [[gnu::always_inline]] bool access_ordered(std::uint32_t* row, std::uint64_t& order, std::uint32_t tag, bool write,
                                              Requester who) {
-    // One bit at most: a line sits in one way, and no tag is kInvalidTag.
-    const unsigned holding = ways_equal(row, tag);
+    // One bit at most: a line sits in one way, and no tag equals kInvalidTag's tag bits.
+    const unsigned holding = ways_holding(row, tag);
     const bool hit = holding != 0;
     // Valid ways are a prefix (see fill()): a set is full when its last way is valid, as
     // nearly every set is once the run has warmed up, so this branch seldom mispredicts.
     const bool full = row[config_.ways - 1] != kInvalidTag;
-    unsigned victim = ReplacementState::order_word_victim(meta[0]);
+    unsigned victim = ReplacementState::order_word_victim(order);
     if (!full) [[unlikely]]
       victim = static_cast<unsigned>(__builtin_ctz(ways_equal(row, kInvalidTag)));
     // __builtin_ctz of 0 is undefined: bit 16 stands in for "none".
     const unsigned way = hit ? static_cast<unsigned>(__builtin_ctz(holding | 0x10000u)) : victim;
     const bool evicts = !hit && full;
-    std::uint8_t& dirty = dirty_flags(meta)[way];
+    // An invalid way reads as dirty, but neither a hit nor an eviction.
+    const bool dirty = row[way] & kDirtyBit;
     writebacks += static_cast<std::uint64_t>(evicts && dirty);
     evictions += static_cast<std::uint64_t>(evicts);
-    dirty = static_cast<std::uint8_t>((hit && dirty) || write);
-    row[way] = tag;
-    ReplacementState::move_to_most_recent(meta[0], way, config_.ways);
+    row[way] = tag | ((hit && dirty) || write ? kDirtyBit : 0u);
+    ReplacementState::move_to_most_recent(order, way, config_.ways);
     hits += static_cast<std::uint64_t>(hit);
     misses += static_cast<std::uint64_t>(!hit);
     hits_by_requester.add(static_cast<std::size_t>(who), hit);
     misses_by_requester.add(static_cast<std::size_t>(who), !hit);
     return hit;
   }
-  // Bit w set when way w of a row of at most 16 ways holds `value` (padding ways included):
-  // rows of 4, 8, 12 and 16 ways compare in one go.
+  // Bit w set when way w of a row of at most 16 ways holds the line tagged `tag`, dirty or not.
+  unsigned ways_holding(const std::uint32_t* row, std::uint32_t tag) const { return ways_equal<kTagBits>(row, tag); }
+  // Bit w set when the bits `kMask` of way w of a row of at most 16 ways are `value` (padding
+  // ways included): rows of 4, 8, 12 and 16 ways compare in one go.
+  template <std::uint32_t kMask = ~std::uint32_t{0}>
   unsigned ways_equal(const std::uint32_t* row, std::uint32_t value) const {
 #if defined(__SSE2__)
     const __m128i wanted = _mm_set1_epi32(static_cast<int>(value));
     const auto equal = [&](std::size_t group) {
-      return _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(row + group)), wanted);
+      __m128i ways = _mm_load_si128(reinterpret_cast<const __m128i*>(row + group));
+      if constexpr (kMask != ~std::uint32_t{0}) ways = _mm_and_si128(ways, _mm_set1_epi32(static_cast<int>(kMask)));
+      return _mm_cmpeq_epi32(ways, wanted);
     };
     const __m128i none = _mm_setzero_si128();
     switch (row_) {
@@ -183,24 +186,24 @@ class Cache {
     }
 #else
     unsigned mask = 0;
-    for (std::size_t way = 0; way < row_; ++way) mask |= unsigned{row[way] == value} << way;
+    for (std::size_t way = 0; way < row_; ++way) mask |= unsigned{(row[way] & kMask) == value} << way;
     return mask;
 #endif
   }
   // The way holding `tag`, or -1.
   int find_way(const std::uint32_t* row, std::uint32_t tag) const {
     if (row_ <= 16) {
-      const unsigned mask = ways_equal(row, tag);
+      const unsigned mask = ways_holding(row, tag);
       return mask ? __builtin_ctz(mask) : -1;
     }
     for (std::size_t way = 0; way < config_.ways; ++way)  // more than 16 ways: not the hot path
-      if (row[way] == tag) return static_cast<int>(way);
+      if ((row[way] & kTagBits) == tag) return static_cast<int>(way);
     return -1;
   }
   // A miss on the plain path (policies and geometries other than access_ordered()'s):
   // allocate the line.
-  [[gnu::always_inline]] void fill(std::size_t set, std::uint32_t* row, std::uint64_t* meta, std::uint32_t tag,
-                                   bool write, Requester who) {
+  [[gnu::always_inline]] void fill(std::size_t set, std::uint32_t* row, std::uint32_t tag, bool write,
+                                   Requester who) {
     ++misses;
     misses_by_requester.add(static_cast<std::size_t>(who));
     // A miss fills the first invalid way, and only flush() invalidates (every way), so the
@@ -212,10 +215,9 @@ class Cache {
     } else {
       way = replacement_.victim(set);
       ++evictions;
-      if (dirty_flags(meta)[way]) ++writebacks;
+      if (row[way] & kDirtyBit) ++writebacks;
     }
-    row[way] = tag;
-    dirty_flags(meta)[way] = write;
+    row[way] = tag | (write ? kDirtyBit : 0u);
     replacement_.touch_filled(set, way);
   }
   ReplacementState replacement_;  // policies other than LRU of 2 to 16 ways

@@ -194,7 +194,7 @@ TEST(PhysicalMemoryTest, HostBytesAreTheFramesOwnStorage) {
   const std::uint64_t stored = 0xa5a5a5a5deadbeef;
   std::memcpy(memory.host_bytes(0x5ff8), &stored, 8);
   EXPECT_EQ(memory.read64(0x5ff8), stored);
-  EXPECT_EQ(memory.host_bytes(0x6000), nullptr);      // the next frame was never written
+  EXPECT_EQ(memory.host_bytes(0x6000), nullptr);         // the next frame was never written
   EXPECT_EQ(memory.host_bytes(Addr{1} << 40), nullptr);  // out of range
 }
 

@@ -134,8 +134,8 @@ class Cache {
   // workload, so a branch on them would mispredict often. Hit or miss, the same steps run:
   // the hit way, else the first invalid way, else the least recent one takes the tag (a hit
   // writes the same tag back) and becomes the most recent.
-  [[gnu::always_inline]] bool access_ordered(std::uint32_t* row, std::uint64_t& order, std::uint32_t tag, bool write,
-                                             Requester who) {
+  [[gnu::always_inline]] bool access_ordered(std::uint32_t* row, std::uint64_t& order, std::uint32_t tag,
+                                             bool write, Requester who) {
     // One bit at most: a line sits in one way, and no tag equals kInvalidTag's tag bits.
     const unsigned holding = ways_holding(row, tag);
     const bool hit = holding != 0;
@@ -161,7 +161,9 @@ class Cache {
     return hit;
   }
   // Bit w set when way w of a row of at most 16 ways holds the line tagged `tag`, dirty or not.
-  unsigned ways_holding(const std::uint32_t* row, std::uint32_t tag) const { return ways_equal<kTagBits>(row, tag); }
+  unsigned ways_holding(const std::uint32_t* row, std::uint32_t tag) const {
+    return ways_equal<kTagBits>(row, tag);
+  }
   // Bit w set when the bits `kMask` of way w of a row of at most 16 ways are `value` (padding
   // ways included): rows of 4, 8, 12 and 16 ways compare in one go.
   template <std::uint32_t kMask = ~std::uint32_t{0}>
@@ -170,7 +172,8 @@ class Cache {
     const __m128i wanted = _mm_set1_epi32(static_cast<int>(value));
     const auto equal = [&](std::size_t group) {
       __m128i ways = _mm_load_si128(reinterpret_cast<const __m128i*>(row + group));
-      if constexpr (kMask != ~std::uint32_t{0}) ways = _mm_and_si128(ways, _mm_set1_epi32(static_cast<int>(kMask)));
+      if constexpr (kMask != ~std::uint32_t{0})
+        ways = _mm_and_si128(ways, _mm_set1_epi32(static_cast<int>(kMask)));
       return _mm_cmpeq_epi32(ways, wanted);
     };
     const __m128i none = _mm_setzero_si128();

@@ -71,7 +71,8 @@ class CacheModule : public sc_core::sc_module {
   // of a run takes it.
   [[gnu::always_inline]] DirectAccessResult direct_access(Requester who, bool write, Addr address,
                                                           unsigned char* data, unsigned length) {
-    if (!direct_memory_) return memory_through_socket(look_up(who, write, address, length), write, address, data, length);
+    if (!direct_memory_)
+      return memory_through_socket(look_up(who, write, address, length), write, address, data, length);
     // The host bytes are found and prefetched first: the host's own miss on them (random over
     // a large footprint, nearly always one) then overlaps the cache model's lookups instead of
     // following them. A load's prefetch matters most: loads move no bytes, but the store of a

@@ -27,9 +27,10 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
   DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
     return access(write, address, data, length, nullptr);
   }
-  // The same, and the next, with the bytes' place in host memory when the caller looked it up
-  // already (PhysicalMemory::host_bytes(address); null: look it up here).
-  DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length, std::uint8_t* host) {
+  // The same with `host`, where the bytes live in host memory, when the caller has looked it
+  // up already (PhysicalMemory::host_bytes(address)); null: look it up here. move_bytes() too.
+  DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length,
+                            std::uint8_t* host) {
     if (!in_one_frame(address, length)) return {false, 0, MemoryAccessExtension::kUnknown};
     if (data) move(write, address, data, length, host);
     ++(write ? writes : reads);
@@ -37,7 +38,8 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
     return {true, latency_cycles_, MemoryAccessExtension::kUnknown};
   }
   // What transport_dbg does: the bytes only, no time and no statistics. False when out of range.
-  bool move_bytes(bool write, Addr address, unsigned char* data, unsigned length, std::uint8_t* host = nullptr) {
+  bool move_bytes(bool write, Addr address, unsigned char* data, unsigned length,
+                  std::uint8_t* host = nullptr) {
     if (!in_one_frame(address, length)) return false;
     if (data) move(write, address, data, length, host);
     return true;

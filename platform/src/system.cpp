@@ -308,6 +308,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       } else if (from.type == "mmu") {
         find_mmu(from.name).memory.bind(cache.cpu_side);
         find_mmu(from.name).set_direct_memory(&cache.direct(Requester::Walk));
+        find_mmu(from.name).set_entry_port(&cache.walk_port());
       } else {
         find_virt(from.name).memory.bind(cache.cpu_side);
       }

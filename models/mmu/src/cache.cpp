@@ -69,6 +69,20 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   if (own_order_) order_.assign(sets, ReplacementState::fresh_order_word(config.ways));
 }
 
+bool Cache::access_other(std::size_t set, std::uint32_t* row, std::uint32_t tag, bool write, Requester who) {
+  const int way = find_way(row, tag);
+  if (way < 0) {
+    fill(set, row, tag, write, who);
+    return false;
+  }
+  const auto w = static_cast<unsigned>(way);
+  row[w] |= write ? kDirtyBit : 0u;
+  replacement_.touch_inline(set, w);
+  ++hits;
+  hits_by_requester.add(static_cast<std::size_t>(who));
+  return true;
+}
+
 bool Cache::contains(Addr address) const {
   if (!config_.enabled) return false;
   std::size_t set;

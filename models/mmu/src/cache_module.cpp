@@ -1,5 +1,8 @@
 #include "virtsim/mmu/cache_module.h"
 
+#include <stdexcept>
+#include <string>
+
 #include "virtsim/common/memory_access_extension.h"
 
 namespace virtsim {
@@ -71,6 +74,11 @@ DirectAccessResult CacheModule::memory_through_socket(const CacheTiming& timing,
     r.ok = memory_side->transport_dbg(p) == length;
   }
   return r;
+}
+
+void CacheModule::entry_access_failed(bool write, Addr address) const {
+  throw std::runtime_error(std::string(name()) + ": page-table " + (write ? "write" : "read") +
+                           " at physical address " + to_hex(address) + " failed: no memory there");
 }
 
 unsigned int CacheModule::transport_dbg(int, tlm::tlm_generic_payload& payload) {

@@ -151,7 +151,7 @@ void PageWalker::start(const WalkRequest& request) {
     level_ = top = 2;
   }
   // Prefix caches: the deepest level that hits skips every reference above it.
-  if (pwc.enabled() && pwc.config().prefix) {
+  if (pwc.caches_prefixes()) {
     for (unsigned level = 2; level <= top; ++level) {
       if (const auto* hit = pwc.lookup(prefix_key(c.format, va_, level), request.guest_tag)) {
         table_ = hit->address;
@@ -189,7 +189,7 @@ void PageWalker::step(MemoryPort& port) {
 
 void PageWalker::read_guest_entry(MemoryPort& port, Addr host_slot) {
   const PagingControls& c = request_.guest;
-  const bool entry_cache = pwc.enabled() && !pwc.config().prefix;
+  const bool entry_cache = pwc.caches_entries();
   std::uint64_t entry = 0;
   bool from_memory = true;
   if (entry_cache) {
@@ -222,7 +222,7 @@ void PageWalker::read_guest_entry(MemoryPort& port, Addr host_slot) {
   // Both fills follow a lookup of their key that missed: this step's, or start()'s for each
   // level below the deepest prefix hit.
   if (from_memory && entry_cache) pwc.fill_missed(host_slot, request_.guest_tag, {entry, 0});
-  if (pwc.enabled() && pwc.config().prefix)
+  if (pwc.caches_prefixes())
     pwc.fill_missed(prefix_key(c.format, va_, level_), request_.guest_tag, {d.address, pack(rights_)});
   table_ = d.address;
   --level_;
@@ -257,7 +257,7 @@ void PageWalker::begin_nested(Addr gpa, Purpose purpose) {
   nested_level_ = nested_info_->levels;
   nested_table_ = n.root & pte::kAddressMask;
   nested_rights_ = Rights{};
-  if (nested_pwc.enabled() && nested_pwc.config().prefix) {
+  if (nested_pwc.caches_prefixes()) {
     for (unsigned level = 2; level <= nested_info_->levels; ++level) {
       if (const auto* hit = nested_pwc.lookup(prefix_key(n.format, gpa, level), request_.nested_tag)) {
         nested_table_ = hit->address;
@@ -276,7 +276,7 @@ void PageWalker::nested_step(MemoryPort& port) {
   const NestedControls& n = request_.nested_controls;
   const std::size_t row = purpose_ == Purpose::FinalData ? kDataRow : 5 - level_;
   const Addr slot = nested_table_ + 8 * table_index(n.format, nested_gpa_, nested_level_);
-  const bool entry_cache = nested_pwc.enabled() && !nested_pwc.config().prefix;
+  const bool entry_cache = nested_pwc.caches_entries();
   std::uint64_t entry = 0;
   bool from_memory = true;
   if (entry_cache) {
@@ -327,7 +327,7 @@ void PageWalker::nested_step(MemoryPort& port) {
   }
   // As in read_guest_entry(): this step's lookup, or begin_nested()'s, missed these keys.
   if (from_memory && entry_cache) nested_pwc.fill_missed(slot, request_.nested_tag, {entry, 0});
-  if (nested_pwc.enabled() && nested_pwc.config().prefix)
+  if (nested_pwc.caches_prefixes())
     nested_pwc.fill_missed(prefix_key(n.format, nested_gpa_, nested_level_), request_.nested_tag,
                     {d.address, pack(nested_rights_)});
   nested_table_ = d.address;
@@ -360,7 +360,7 @@ void PageWalker::finish_walk(MemoryPort& port) {
     if (want == guest_entries_[level]) continue;
     outcome_.cycles += port.write_entry(guest_slots_[level], guest_info_->entry_bytes, want).cycles;
     ++outcome_.ad_writes;
-    if (level != leaf_level_ && pwc.enabled() && !pwc.config().prefix)
+    if (level != leaf_level_ && pwc.caches_entries())
       pwc.fill(guest_slots_[level], request_.guest_tag, {want, 0});
   }
   Translation& t = outcome_.translation;

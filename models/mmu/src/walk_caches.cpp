@@ -55,6 +55,9 @@ WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
     newest_[set] = base + ways_ - 1;
   }
   if (ways_ <= kWideTagHintStride) hints_.assign(sets * kWideTagHintStride, 0);
+  enabled_ = !keys_.empty();
+  prefixes_ = enabled_ && config.prefix;
+  entries_ = enabled_ && !config.prefix;
 }
 
 void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) { place(key, tag, value, find_way(key, tag)); }

@@ -1,19 +1,20 @@
 // The MMU and memory as real TLM modules: a translation request over b_transport walks
 // real entries through the memory's socket, and the annotated delay is the walk's latency.
-#include "virtsim/mmu/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 
 #include <gtest/gtest.h>
 #include <tlm_utils/simple_initiator_socket.h>
 
 #include "virtsim/common/translation_extension.h"
+#include "virtsim/mmu/cache_module.h"
+#include "virtsim/mmu/memory_module.h"
 
 namespace virtsim {
 namespace {
 
-struct Requester : sc_core::sc_module {
-  tlm_utils::simple_initiator_socket<Requester> socket{"socket"};
-  explicit Requester(const sc_core::sc_module_name& n) : sc_core::sc_module(n) {}
+struct Initiator : sc_core::sc_module {
+  tlm_utils::simple_initiator_socket<Initiator> socket{"socket"};
+  explicit Initiator(const sc_core::sc_module_name& n) : sc_core::sc_module(n) {}
 };
 
 // SystemC elaborates once per process, so the suite shares one small platform.
@@ -30,13 +31,26 @@ struct Platform {
   Scope context{&params, &stats, ""};
   MemoryModule memory{"memory", context, clock};
   MmuModule mmu{"mmu", context, clock};
-  Requester cpu{"cpu"};
+  Initiator cpu{"cpu"};
+  // A second MMU whose walker reads through a private cache hierarchy, bound as the platform
+  // binds it: the socket, and beside it the plain-call routes (the walk route and walk port).
+  Cache llc{context.child("llc"), CacheConfig{true, 1024, 16, 64, 30, Replacement::Lru, 7}};
+  CacheModule caches{"caches", context, clock, llc, 64, 1};
+  MmuModule cached_mmu{"cached_mmu", context, clock};
+  Initiator cached_cpu{"cached_cpu"};
   FrameAllocator frames{Addr{1} << 20, Addr{64} << 20};
   PageTableBuilder builder{memory.memory(), frames};
   Addr root = 0;
   Platform() {
     cpu.socket.bind(mmu.translate);
     mmu.memory.bind(memory.port);
+    cached_cpu.socket.bind(cached_mmu.translate);
+    caches.set_requester(0, Requester::Walk);
+    cached_mmu.memory.bind(caches.cpu_side);
+    cached_mmu.set_direct_memory(&caches.direct(Requester::Walk));
+    cached_mmu.set_entry_port(&caches.walk_port());
+    caches.memory_side.bind(memory.port);
+    caches.set_direct_memory(&memory);
     root = builder.new_root();
     builder.map(root, 0x400000, 0x800000, kPageSize4K);
     sc_core::sc_start(sc_core::SC_ZERO_TIME);  // finish elaboration
@@ -130,6 +144,69 @@ TEST_F(MmuModuleTest, ThePlainCallRouteSharesTheWalkersWithTheSocket) {
   EXPECT_EQ(waited, std::min(over_socket.walk_cycles, direct.walk_cycles) + third.walk_cycles);
   EXPECT_EQ(platform_->mmu.queued_walks.count(), queued_before + 1);
   EXPECT_GT(platform_->mmu.queue_cycles.count(), 0u);
+}
+
+// The cache module's walk port is the walk requester's route as a MemoryPort: a reference
+// looks up L1D, L2 and LLC in turn (their hit latencies add up), a full miss pays main
+// memory's latency and is counted there, and the value read is memory's.
+TEST_F(MmuModuleTest, TheWalkPortTimesAndCountsAsTheCacheHierarchy) {
+  Platform& p = *platform_;
+  const Addr entry = 0x300040;
+  p.memory.memory().write64(entry, 0x1234567ull);
+  MemoryPort& port = p.caches.walk_port();
+  const auto reads = p.memory.reads.count();
+  const auto walk_misses = p.caches.l1d.misses_by_requester.counts()[1];
+  std::uint64_t value = 0;
+  const MemoryTiming cold = port.read_entry(entry, 8, value);
+  EXPECT_EQ(value, 0x1234567ull);
+  EXPECT_EQ(cold.served_by, ServedBy::Dram);
+  const Cycles levels =
+      p.caches.l1d.config().hit_cycles + p.caches.l2.config().hit_cycles + p.llc.config().hit_cycles;
+  EXPECT_EQ(cold.cycles, levels + p.memory.latency.get());
+  EXPECT_EQ(p.memory.reads.count(), reads + 1);
+  EXPECT_EQ(p.caches.l1d.misses_by_requester.counts()[1], walk_misses + 1);
+  const MemoryTiming warm = port.read_entry(entry, 8, value);
+  EXPECT_EQ(warm.served_by, ServedBy::L1);
+  EXPECT_EQ(warm.cycles, p.caches.l1d.config().hit_cycles);
+  EXPECT_EQ(p.memory.reads.count(), reads + 1);
+  // A write goes to memory's bytes and dirties the line.
+  EXPECT_EQ(port.write_entry(entry, 8, 0x89abcdefull).served_by, ServedBy::L1);
+  EXPECT_EQ(p.memory.memory().read64(entry), 0x89abcdefull);
+  // Past the end of memory: an error naming the module and the address, as the MMU's own
+  // socket route reports one.
+  try {
+    port.read_entry(Addr{64} << 20, 8, value);
+    ADD_FAILURE() << "a reference past the end of memory did not throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("caches: page-table read at physical address 0x4000000"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// The platform hands the MMU the walk port: its walks' references are the cache's walk
+// requests, one per reference, and the translation is the socket route's.
+TEST_F(MmuModuleTest, AnMmuGivenTheWalkPortWalksThroughTheCaches) {
+  Platform& p = *platform_;
+  const auto walk_lookups = [&p] {
+    return p.caches.l1d.hits_by_requester.counts()[1] + p.caches.l1d.misses_by_requester.counts()[1];
+  };
+  const auto before = walk_lookups();
+  const auto ad_writes_before = p.cached_mmu.walker.ad_writes.count();
+  const auto data_before =
+      p.caches.l1d.hits_by_requester.counts()[0] + p.caches.l1d.misses_by_requester.counts()[0];
+  TranslationExtension ext;
+  ext.paging.cr3 = p.root;
+  ext.kind = AccessKind::Load;
+  p.cached_mmu.resolve(0x400238, ext, 0);
+  EXPECT_FALSE(ext.fault);
+  EXPECT_EQ(ext.physical_address, 0x800238u);
+  EXPECT_GT(ext.walk_refs, 0u);
+  // Each entry read, and each accessed-flag write, is one walk request to the L1D.
+  EXPECT_EQ(walk_lookups() - before,
+            ext.walk_refs + p.cached_mmu.walker.ad_writes.count() - ad_writes_before);
+  EXPECT_EQ(p.caches.l1d.hits_by_requester.counts()[0] + p.caches.l1d.misses_by_requester.counts()[0],
+            data_before);
 }
 
 TEST_F(MmuModuleTest, ParametersAndStatisticsFollowTheHierarchy) {

@@ -59,25 +59,18 @@ class Cache {
   const CacheConfig& config() const { return config_; }
   bool enabled() const { return config_.enabled; }
   // Looks up the line holding `address`; on a miss allocates it (evicting, and counting a
-  // writeback when the victim is dirty). Returns whether it hit. The hit path is inline: every
-  // data access and walker reference of a run takes it at least once.
+  // writeback when the victim is dirty). Returns whether it hit. Inline for LRU of 2 to 16
+  // ways, every default cache's: every data access and walker reference of a run takes it at
+  // least once, at each level it looks up. Other policies and geometries go out of line, so
+  // the hot path's code stays small enough for the host's instruction cache.
   [[gnu::always_inline]] bool access(Addr address, bool write, Requester who) {
     ++accesses;
     std::size_t set;
     const std::uint32_t tag = tag_and_set(address >> line_shift_, set);
     std::uint32_t* row = tag_row(set);
-    if (own_order_) return access_ordered(row, order_[set], tag, write, who);
-    const int way = find_way(row, tag);
-    if (way < 0) {
-      fill(set, row, tag, write, who);
-      return false;
-    }
-    const auto w = static_cast<unsigned>(way);
-    row[w] |= write ? kDirtyBit : 0u;
-    replacement_.touch_inline(set, w);
-    ++hits;
-    hits_by_requester.add(static_cast<std::size_t>(who));
-    return true;
+    if (own_order_) [[likely]]
+      return access_ordered(row, order_[set], tag, write, who);
+    return access_other(set, row, tag, write, who);
   }
   bool contains(Addr address) const;
   void flush();
@@ -161,13 +154,13 @@ class Cache {
     return hit;
   }
   // Bit w set when way w of a row of at most 16 ways holds the line tagged `tag`, dirty or not.
-  unsigned ways_holding(const std::uint32_t* row, std::uint32_t tag) const {
+  [[gnu::always_inline]] unsigned ways_holding(const std::uint32_t* row, std::uint32_t tag) const {
     return ways_equal<kTagBits>(row, tag);
   }
   // Bit w set when the bits `kMask` of way w of a row of at most 16 ways are `value` (padding
   // ways included): rows of 4, 8, 12 and 16 ways compare in one go.
   template <std::uint32_t kMask = ~std::uint32_t{0}>
-  unsigned ways_equal(const std::uint32_t* row, std::uint32_t value) const {
+  [[gnu::always_inline]] unsigned ways_equal(const std::uint32_t* row, std::uint32_t value) const {
 #if defined(__SSE2__)
     const __m128i wanted = _mm_set1_epi32(static_cast<int>(value));
     const auto equal = [&](std::size_t group) {
@@ -203,10 +196,11 @@ class Cache {
       if ((row[way] & kTagBits) == tag) return static_cast<int>(way);
     return -1;
   }
-  // A miss on the plain path (policies and geometries other than access_ordered()'s):
-  // allocate the line.
-  [[gnu::always_inline]] void fill(std::size_t set, std::uint32_t* row, std::uint32_t tag, bool write,
-                                   Requester who) {
+  // access() for policies and geometries other than access_ordered()'s.
+  [[gnu::noinline]] bool access_other(std::size_t set, std::uint32_t* row, std::uint32_t tag, bool write,
+                                      Requester who);
+  // A miss on that path: allocate the line.
+  void fill(std::size_t set, std::uint32_t* row, std::uint32_t tag, bool write, Requester who) {
     ++misses;
     misses_by_requester.add(static_cast<std::size_t>(who));
     // A miss fills the first invalid way, and only flush() invalidates (every way), so the

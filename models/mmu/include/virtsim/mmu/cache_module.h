@@ -8,20 +8,23 @@
 // platform owns it and hands it to every vCPU's module.
 //
 // Beside the sockets, direct(who) is the same access as a plain call (DirectAccess), which the
-// platform hands to the vCPU and the MMU it binds here; with set_direct_memory() full misses
-// reach main memory the same way. Timing, statistics and bytes are those of b_transport.
-#include <vector>
+// platform hands to the vCPU and the MMU it binds here, and walk_port() the walker's entry
+// references as plain calls (MemoryPort), which the platform hands to the MMU's walker; with
+// set_direct_memory() full misses reach main memory the same way. Timing, statistics and
+// bytes are those of b_transport.
+#include <tlm_utils/multi_passthrough_target_socket.h>
+#include <tlm_utils/simple_initiator_socket.h>
 
 #include <systemc>
 #include <tlm>
-#include <tlm_utils/multi_passthrough_target_socket.h>
-#include <tlm_utils/simple_initiator_socket.h>
+#include <vector>
 
 #include "virtsim/common/clock.h"
 #include "virtsim/common/direct_access.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/mmu/cache.h"
 #include "virtsim/mmu/memory_module.h"
+#include "virtsim/mmu/page_walker.h"
 
 namespace virtsim {
 
@@ -40,6 +43,9 @@ class CacheModule : public sc_core::sc_module {
     if (who == Requester::Walk) return walk_route_;
     return data_route_;
   }
+  // The page walker's references, as the walk requester's b_transport would time and count
+  // them; one out of range throws (the MMU would answer it the same way over its socket).
+  MemoryPort& walk_port() { return walk_port_; }
   void set_direct_memory(MemoryModule* memory) { direct_memory_ = memory; }
 
   Param<std::string> walker_entry;
@@ -105,6 +111,29 @@ class CacheModule : public sc_core::sc_module {
     CacheModule& cache;
   };
 
+  // The walk route as the walker's port: one virtual call per entry reference, not the MMU's
+  // port forwarding to the route.
+  struct WalkPort final : MemoryPort {
+    explicit WalkPort(CacheModule& cache) : cache(cache) {}
+    MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) override {
+      value = 0;
+      return entry(false, address, bytes, value);
+    }
+    MemoryTiming write_entry(Addr address, unsigned bytes, std::uint64_t value) override {
+      return entry(true, address, bytes, value);
+    }
+    [[gnu::always_inline]] MemoryTiming entry(bool write, Addr address, unsigned bytes,
+                                              std::uint64_t& value) {
+      const DirectAccessResult r = cache.direct_access(Requester::Walk, write, address,
+                                                       reinterpret_cast<unsigned char*>(&value), bytes);
+      if (!r.ok) [[unlikely]]
+        cache.entry_access_failed(write, address);
+      return {r.cycles, static_cast<ServedBy>(r.served_by)};
+    }
+    CacheModule& cache;
+  };
+  [[noreturn]] void entry_access_failed(bool write, Addr address) const;
+
   const Clock& clock_;
   CacheHierarchy hierarchy_;
   unsigned line_bytes_;
@@ -112,6 +141,7 @@ class CacheModule : public sc_core::sc_module {
   std::vector<Requester> requesters_;
   Route<Requester::Data> data_route_{*this};
   Route<Requester::Walk> walk_route_{*this};
+  WalkPort walk_port_{*this};
   MemoryModule* direct_memory_ = nullptr;  // unset: full misses of direct accesses use memory_side
   tlm::tlm_generic_payload memory_payload_;  // for those
 };

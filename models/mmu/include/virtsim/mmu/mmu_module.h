@@ -41,6 +41,9 @@ class MmuModule : public sc_core::sc_module, public WalkCacheControl, public Dir
   // The plain-call route to what `memory` is bound to (the platform sets it when it binds the
   // socket); unset, every entry reference is a transaction on `memory`.
   void set_direct_memory(DirectAccess* route) { direct_memory_ = route; }
+  // Where the walker makes its references instead of through this module, when the platform
+  // has one with the same effect as `memory`'s target (CacheModule::walk_port()).
+  void set_entry_port(MemoryPort* port) { entry_port_ = port; }
 
   void invalidate_guest_walk_caches(std::uint32_t guest_tag) override { walker.flush_guest_caches(guest_tag); }
   void invalidate_all_walk_caches() override {
@@ -75,6 +78,7 @@ class MmuModule : public sc_core::sc_module, public WalkCacheControl, public Dir
 
   const Clock& clock_;
   DirectAccess* direct_memory_ = nullptr;
+  MemoryPort* entry_port_ = nullptr;
   std::vector<std::uint64_t> walker_free_at_;  // absolute time each walker becomes free (SystemC time units)
   tlm::tlm_generic_payload entry_read_;  // reused: no allocation per reference
   MemoryAccessExtension served_;          // attached to entry_read_: which cache level served it

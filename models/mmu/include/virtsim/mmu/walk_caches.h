@@ -55,7 +55,10 @@ class WalkCache {
   WalkCache(const Scope& scope, const WalkCacheConfig& config);
 
   const WalkCacheConfig& config() const { return config_; }
-  bool enabled() const { return config_.enabled && !keys_.empty(); }
+  bool enabled() const { return enabled_; }
+  // Enabled and of that organization: what the walker asks at each step, so decided once.
+  bool caches_prefixes() const { return prefixes_; }
+  bool caches_entries() const { return entries_; }
 
   // `tag` separates contexts (PCID, VPID/ASID, EPTP); key is the walker's key (never ~0).
   const Value* lookup(std::uint64_t key, std::uint32_t tag) {
@@ -92,6 +95,7 @@ class WalkCache {
   // when way < 0.
   void place(std::uint64_t key, std::uint32_t tag, const Value& value, int way);
   WalkCacheConfig config_;
+  bool enabled_ = false, prefixes_ = false, entries_ = false;
   unsigned ways_ = 0;
   std::uint64_t set_mask_ = 0;
   // Set-major arrays, one slot per entry; an invalid slot has key kInvalid.

@@ -776,7 +776,7 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
   }
 }
 
-const GuestEvent* GuestOs::refill(Cpu& cpu) {
+[[gnu::hot]] const GuestEvent* GuestOs::refill(Cpu& cpu) {
   CpuStream& stream = *cpu.stream;
   for (;;) {
     if (!cpu.pending.empty()) {

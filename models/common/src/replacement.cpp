@@ -54,7 +54,7 @@ void ReplacementState::touch_other(std::size_t set, unsigned way) {
   else if (policy_ == Replacement::TreePlru) touch_plru(set, way);
 }
 
-unsigned ReplacementState::victim_other(std::size_t set) {
+[[gnu::hot]] unsigned ReplacementState::victim_other(std::size_t set) {
   switch (policy_) {
     case Replacement::Lru: {
       const std::uint64_t* s = &stamps_[set * ways_];

@@ -54,7 +54,7 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
 // The payload would delete its extensions; this one is a member, not heap-allocated.
 Vcpu::~Vcpu() { translation_payload_.clear_extension(&translation_); }
 
-void Vcpu::run() {
+[[gnu::hot]] void Vcpu::run() {
   if (!source_) throw std::logic_error(std::string(name()) + ": no workload bound");
   quantum_.reset();
   ring_.cpl = cpl.get();
@@ -107,7 +107,7 @@ void Vcpu::run() {
   finished_event_.notify(sc_core::SC_ZERO_TIME);
 }
 
-void Vcpu::execute_memory(const GuestEvent& event) {
+[[gnu::hot]] void Vcpu::execute_memory(const GuestEvent& event) {
   switch (event.access) {
     case AccessKind::Load: ++loads; break;
     case AccessKind::Store: ++stores; break;
@@ -127,7 +127,7 @@ void Vcpu::execute_memory(const GuestEvent& event) {
   advance(c);
 }
 
-void Vcpu::account_exit(const InstructionOutcome& out) {
+[[gnu::hot]] void Vcpu::account_exit(const InstructionOutcome& out) {
   if (out.exited) {
     ++exits;
     exit_cycles += out.cycles;
@@ -247,7 +247,7 @@ inline Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool k
   return access_piece_after_l1_miss(kind, va, size, keeps_contents);
 }
 
-Cycles Vcpu::access_piece_after_l1_miss(AccessKind kind, Addr va, unsigned size, bool keeps_contents) {
+[[gnu::hot]] Cycles Vcpu::access_piece_after_l1_miss(AccessKind kind, Addr va, unsigned size, bool keeps_contents) {
   const bool user = ring_.cpl == 3;
   // Only the access kind here: the rest of the request is filled on a TLB miss, off the hit path.
   translation_.kind = kind;

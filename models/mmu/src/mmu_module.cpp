@@ -43,7 +43,7 @@ void MmuModule::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time&
   payload.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
-Cycles MmuModule::serve(Addr va, TranslationExtension& ext, std::uint64_t arrival) {
+[[gnu::hot]] Cycles MmuModule::serve(Addr va, TranslationExtension& ext, std::uint64_t arrival) {
   const WalkRequest request = to_walk_request(va, ext);
   const WalkOutcome& outcome =
       walker.walk(request, entry_port_ ? *entry_port_ : static_cast<MemoryPort&>(*this));

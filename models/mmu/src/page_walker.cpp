@@ -91,7 +91,7 @@ std::size_t PageWalker::guest_row() const {
   return 5 - level_;
 }
 
-void PageWalker::record_reference(std::size_t row, std::size_t column, const MemoryTiming& timing) {
+[[gnu::hot]] void PageWalker::record_reference(std::size_t row, std::size_t column, const MemoryTiming& timing) {
   ++outcome_.refs;
   outcome_.cycles += timing.cycles;
   grid_refs.add(row, column);
@@ -114,7 +114,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
   fail(t);
 }
 
-void PageWalker::start(const WalkRequest& request) {
+[[gnu::hot]] void PageWalker::start(const WalkRequest& request) {
   if (state_ == State::GuestEntry || state_ == State::NestedEntry)
     throw std::logic_error("PageWalker::start while a walk is in flight");
   request_ = request;
@@ -167,7 +167,7 @@ void PageWalker::start(const WalkRequest& request) {
   begin_guest_level();
 }
 
-void PageWalker::begin_guest_level() {
+[[gnu::hot]] void PageWalker::begin_guest_level() {
   const Addr slot = table_ + guest_info_->entry_bytes * table_index(request_.guest.format, va_, level_);
   if (!request_.nested) {
     guest_slots_[level_] = slot;
@@ -177,7 +177,7 @@ void PageWalker::begin_guest_level() {
   begin_nested(slot, Purpose::GuestTable);
 }
 
-void PageWalker::step(MemoryPort& port) {
+[[gnu::hot]] void PageWalker::step(MemoryPort& port) {
   port_ = &port;
   switch (state_) {
     case State::GuestEntry: return read_guest_entry(port, guest_slots_[level_]);
@@ -187,7 +187,7 @@ void PageWalker::step(MemoryPort& port) {
   }
 }
 
-void PageWalker::read_guest_entry(MemoryPort& port, Addr host_slot) {
+[[gnu::hot]] void PageWalker::read_guest_entry(MemoryPort& port, Addr host_slot) {
   const PagingControls& c = request_.guest;
   const bool entry_cache = pwc.caches_entries();
   std::uint64_t entry = 0;
@@ -229,7 +229,7 @@ void PageWalker::read_guest_entry(MemoryPort& port, Addr host_slot) {
   begin_guest_level();
 }
 
-void PageWalker::begin_nested(Addr gpa, Purpose purpose) {
+[[gnu::hot]] void PageWalker::begin_nested(Addr gpa, Purpose purpose) {
   const NestedControls& n = request_.nested_controls;
   purpose_ = purpose;
   nested_gpa_ = gpa;
@@ -272,7 +272,7 @@ void PageWalker::begin_nested(Addr gpa, Purpose purpose) {
   }
 }
 
-void PageWalker::nested_step(MemoryPort& port) {
+[[gnu::hot]] void PageWalker::nested_step(MemoryPort& port) {
   const NestedControls& n = request_.nested_controls;
   const std::size_t row = purpose_ == Purpose::FinalData ? kDataRow : 5 - level_;
   const Addr slot = nested_table_ + 8 * table_index(n.format, nested_gpa_, nested_level_);
@@ -334,7 +334,7 @@ void PageWalker::nested_step(MemoryPort& port) {
   --nested_level_;
 }
 
-void PageWalker::finish_nested(Addr hpa, unsigned page_shift, bool writable, bool executable) {
+[[gnu::hot]] void PageWalker::finish_nested(Addr hpa, unsigned page_shift, bool writable, bool executable) {
   if (purpose_ == Purpose::GuestTable) {
     guest_slots_[level_] = hpa;
     state_ = State::GuestEntry;
@@ -349,7 +349,7 @@ void PageWalker::finish_nested(Addr hpa, unsigned page_shift, bool writable, boo
   finish_walk(*port_);
 }
 
-void PageWalker::finish_walk(MemoryPort& port) {
+[[gnu::hot]] void PageWalker::finish_walk(MemoryPort& port) {
   // Accessed flags on every guest entry this walk read, dirty on the leaf for a store (SDM
   // 4.8). Entries a prefix-cache hit skipped already have A set: only such entries are cached.
   const std::uint64_t leaf = guest_entries_[leaf_level_];
@@ -384,7 +384,7 @@ void PageWalker::finish_walk(MemoryPort& port) {
   state_ = State::Done;
 }
 
-const WalkOutcome& PageWalker::walk(const WalkRequest& request, MemoryPort& port) {
+[[gnu::hot]] const WalkOutcome& PageWalker::walk(const WalkRequest& request, MemoryPort& port) {
   start(request);
   while (state_ != State::Done) step(port);
   state_ = State::Idle;

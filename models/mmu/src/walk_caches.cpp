@@ -62,7 +62,7 @@ WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
 
 void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) { place(key, tag, value, find_way(key, tag)); }
 
-void WalkCache::place(std::uint64_t key, std::uint32_t tag, const Value& value, int way) {
+[[gnu::hot]] void WalkCache::place(std::uint64_t key, std::uint32_t tag, const Value& value, int way) {
   const std::size_t set = key & set_mask_;
   const std::size_t base = set * ways_;
   std::uint32_t slot;

@@ -107,7 +107,7 @@ TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, TlbTags t
   return way < 0 ? nullptr : hit(array, set, static_cast<unsigned>(way));
 }
 
-TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
+[[gnu::hot]] TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
   if (array.set_mask == 0) {  // fully associative: one scan compares every entry at its own size
     for (unsigned way = 0; way < array.ways; ++way) {
       TlbEntry& e = array.entries[way];
@@ -155,7 +155,7 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
   return nullptr;
 }
 
-void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
+[[gnu::hot]] void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   TlbEntry* base = &array.entries[set * array.ways];
   const Addr* pages = &array.pages[set * array.ways];
   unsigned way = array.ways;
@@ -197,7 +197,7 @@ void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
   array.replacement.touch_filled(set, way);
 }
 
-void Tlb::insert(Addr va, const TlbEntry& entry_in) {
+[[gnu::hot]] void Tlb::insert(Addr va, const TlbEntry& entry_in) {
   TlbEntry entry = entry_in;
   if (entry.mapping_shift < entry.page_shift) entry.mapping_shift = entry.page_shift;
   entry.virtual_page = va >> entry.page_shift;
@@ -378,7 +378,7 @@ TlbLookup TlbHierarchy::lookup(Addr va, AccessKind kind, TlbTags tags) {
   return r;
 }
 
-void TlbHierarchy::fill(Addr va, AccessKind kind, const TlbEntry& entry) {
+[[gnu::hot]] void TlbHierarchy::fill(Addr va, AccessKind kind, const TlbEntry& entry) {
   l1(kind).insert(va, entry);
   if (stlb_on_) stlb.insert(va, entry);
 }

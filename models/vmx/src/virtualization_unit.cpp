@@ -264,7 +264,7 @@ void VirtualizationUnit::mask_cpuid(std::uint32_t leaf) {
   if ((ecx & ~mask_ecx) || (edx & ~mask_edx)) ++cpuid_masked;
 }
 
-InstructionOutcome VirtualizationUnit::elapse(Cycles now) {
+[[gnu::hot]] InstructionOutcome VirtualizationUnit::elapse(Cycles now) {
   // The timer counts guest time; when it runs out the guest exits (reason 52) and the
   // hypervisor re-arms it.
   if (!t_.preemption_timer_cycles.get() || now < next_timer_) return {};

@@ -14,15 +14,25 @@ void PhysicalMemory::out_of_range(Addr address, unsigned length) const {
                           ") outside memory of " + std::to_string(size_) + " bytes or across a frame");
 }
 
+PhysicalMemory::PhysicalMemory(Addr size_bytes, Layout layout) : size_(size_bytes) {
+  if (layout == Layout::Frames) return;
+  // Rounded up to whole huge pages. Nothing is committed: the host maps a page at its first
+  // write (a read of a page never written maps the shared zero page).
+  const Addr bytes = (size_bytes + kSlabBytes - 1) & ~Addr{kSlabBytes - 1};
+  if (bytes == 0 || bytes > (Addr{1} << 46)) return;  // more than a 47-bit host space can spare
+  void* raw = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return;  // the radix table instead
+  madvise(raw, bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages work the same
+  base_ = static_cast<std::uint8_t*>(raw);
+  reserved_bytes_ = bytes;
+}
+
 PhysicalMemory::Frame& PhysicalMemory::frame_for_write(Addr number) {
   const Addr top = number >> kChunkBits;
   if (top >= chunks_.size()) chunks_.resize(top + 1);
   if (!chunks_[top]) chunks_[top] = std::make_unique<Chunk>(std::size_t{1} << kChunkBits);
   auto& frame = (*chunks_[top])[number & ((Addr{1} << kChunkBits) - 1)];
-  if (!frame) {
-    frame = new_frame();  // zero, as memory reads before any write
-    ++frames_touched_;
-  }
+  if (!frame) frame = new_frame();  // zero, as memory reads before any write
   return *frame;
 }
 
@@ -46,6 +56,7 @@ PhysicalMemory::Frame* PhysicalMemory::new_frame() {
 }
 
 PhysicalMemory::~PhysicalMemory() {
+  if (base_) munmap(base_, reserved_bytes_);
   for (void* slab : slabs_) munmap(slab, kSlabBytes);
 }
 

@@ -179,10 +179,9 @@ TEST(CacheHierarchyTest, WalkLatencyIsTheSumOfItsReferences) {
 }
 
 // The cache module finds an access's bytes in host memory before its lookups (to prefetch
-// them) and moves them through that pointer: it must be the frame's own storage.
-TEST(PhysicalMemoryTest, HostBytesAreTheFramesOwnStorage) {
-  PhysicalMemory memory{Addr{1} << 32};
-  EXPECT_EQ(memory.host_bytes(0x5008), nullptr);  // never written: no frame yet
+// them) and moves them through that pointer: it must be the memory's own storage, in either
+// layout.
+void expect_host_bytes_are_the_storage(PhysicalMemory& memory) {
   memory.write64(0x5008, 0x1122334455667788);
   std::uint8_t* bytes = memory.host_bytes(0x5008);
   ASSERT_NE(bytes, nullptr);
@@ -194,8 +193,48 @@ TEST(PhysicalMemoryTest, HostBytesAreTheFramesOwnStorage) {
   const std::uint64_t stored = 0xa5a5a5a5deadbeef;
   std::memcpy(memory.host_bytes(0x5ff8), &stored, 8);
   EXPECT_EQ(memory.read64(0x5ff8), stored);
-  EXPECT_EQ(memory.host_bytes(0x6000), nullptr);         // the next frame was never written
-  EXPECT_EQ(memory.host_bytes(Addr{1} << 40), nullptr);  // out of range
+  EXPECT_EQ(memory.host_bytes(Addr{1} << 40), nullptr);        // out of range
+  EXPECT_EQ(memory.host_bytes(memory.size()), nullptr);        // one past the end
+  EXPECT_EQ(memory.read64(0x7000), 0u);                        // never written: zero
+}
+
+TEST(PhysicalMemoryTest, HostBytesAreTheOneReservationsOwnStorage) {
+  PhysicalMemory memory{Addr{1} << 32};
+  ASSERT_EQ(memory.layout(), PhysicalMemory::Layout::Contiguous);  // the host here gives the reservation
+  expect_host_bytes_are_the_storage(memory);
+  EXPECT_EQ(memory.host_bytes(0x6000), memory.host_bytes(0x5000) + kPageSize4K);  // one block
+  EXPECT_NE(memory.host_bytes(memory.size() - 1), nullptr);  // even bytes never written
+}
+
+TEST(PhysicalMemoryTest, HostBytesAreTheFramesOwnStorage) {
+  PhysicalMemory memory{Addr{1} << 32, PhysicalMemory::Layout::Frames};
+  ASSERT_EQ(memory.layout(), PhysicalMemory::Layout::Frames);
+  EXPECT_EQ(memory.host_bytes(0x5008), nullptr);  // never written: no frame yet
+  expect_host_bytes_are_the_storage(memory);
+  EXPECT_EQ(memory.host_bytes(0x6000), nullptr);  // the next frame was never written
+}
+
+// Both layouts hold the same bytes for the same writes, frame edges and sparse far addresses
+// included.
+TEST(PhysicalMemoryTest, BothLayoutsHoldTheSameBytes) {
+  const Addr size = Addr{1} << 41;
+  PhysicalMemory contiguous{size};
+  PhysicalMemory frames{size, PhysicalMemory::Layout::Frames};
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  std::vector<Addr> written;
+  for (int i = 0; i < 2000; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    // Mostly within 64 MiB; one in 50 anywhere (each of those costs either layout a 2 MiB block).
+    const Addr address = (x % (i % 50 ? Addr{64} << 20 : size - 8)) & ~Addr{7};
+    for (PhysicalMemory* m : {&contiguous, &frames}) m->write64(address, x);
+    written.push_back(address);
+  }
+  for (Addr address : written) {
+    EXPECT_EQ(contiguous.read64(address), frames.read64(address));
+    EXPECT_EQ(contiguous.read64(address ^ 0x1000), frames.read64(address ^ 0x1000));  // often never written
+  }
+  EXPECT_THROW(contiguous.read64(size), std::out_of_range);
+  EXPECT_THROW(frames.read64(size), std::out_of_range);
 }
 
 }  // namespace

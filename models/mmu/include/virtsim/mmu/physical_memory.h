@@ -1,6 +1,13 @@
 #pragma once
-// Simulated physical memory: sparse 4 KiB frames, zero until written. Page tables live
-// here in their real binary layout, so walkers read real entries.
+// Simulated physical memory: zero until written, and only what is written takes host memory.
+// Page tables live here in their real binary layout, so walkers read real entries.
+//
+// The whole space is one reservation of host address space (MAP_NORESERVE, transparent huge
+// pages advised): the host maps a page when it is first written, and the byte at simulated
+// address a is at base + a, found with no lookup. Where the host refuses so large a
+// reservation (strict overcommit), frames are 4 KiB blocks found through a radix table
+// instead, allocated at their first write (Layout::Frames asks for that); everything else is
+// the same.
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -13,7 +20,11 @@ namespace virtsim {
 
 class PhysicalMemory {
  public:
-  explicit PhysicalMemory(Addr size_bytes) : size_(size_bytes) {}
+  enum class Layout {
+    Contiguous,  // one host reservation, where the host gives it (else Frames)
+    Frames,      // the radix table of frames
+  };
+  explicit PhysicalMemory(Addr size_bytes, Layout layout = Layout::Contiguous);
   ~PhysicalMemory();
   PhysicalMemory(const PhysicalMemory&) = delete;
   PhysicalMemory& operator=(const PhysicalMemory&) = delete;
@@ -26,6 +37,7 @@ class PhysicalMemory {
   void read(Addr address, void* out, unsigned length) const {
     const Addr offset = address & (kPageSize4K - 1);
     if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length);
+    if (base_) return copy(out, base_ + address, length);
     const Frame* frame = find_frame(address >> kPageShift4K);
     if (!frame) zero(out, length);
     else copy(out, frame->data() + offset, length);
@@ -33,6 +45,7 @@ class PhysicalMemory {
   void write(Addr address, const void* in, unsigned length) {
     const Addr offset = address & (kPageSize4K - 1);
     if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length);
+    if (base_) return copy(base_ + address, in, length);
     const Addr number = address >> kPageShift4K;
     Frame* frame = const_cast<Frame*>(find_frame(number));
     copy((frame ? *frame : frame_for_write(number)).data() + offset, in, length);
@@ -44,11 +57,12 @@ class PhysicalMemory {
   }
   void write64(Addr address, std::uint64_t v) { write(address, &v, 8); }
 
-  std::size_t frames_touched() const { return frames_touched_; }
-  // Where the byte at `address` lives in host memory; null while its frame was never written
-  // (or `address` is out of range). What it points to is read and written as read() and
-  // write() would, up to the end of the frame.
+  Layout layout() const { return base_ ? Layout::Contiguous : Layout::Frames; }
+  // Where the byte at `address` lives in host memory; null when `address` is out of range, or
+  // (radix table only) while its frame was never written. What it points to is read and
+  // written as read() and write() would, up to the end of the frame.
   std::uint8_t* host_bytes(Addr address) {
+    if (base_) return address < size_ ? base_ + address : nullptr;
     Frame* frame = const_cast<Frame*>(find_frame(address >> kPageShift4K));
     return frame ? frame->data() + (address & (kPageSize4K - 1)) : nullptr;
   }
@@ -74,9 +88,9 @@ class PhysicalMemory {
     if (top >= chunks_.size() || !chunks_[top]) return nullptr;
     return (*chunks_[top])[number & ((Addr{1} << kChunkBits) - 1)];
   }
-  // Frames are carved, in the order they are first written, from 2 MiB slabs of zeroed host
-  // memory (transparent huge pages where the host gives them): a random walk over simulated
-  // memory then misses the host TLB far less than with one heap block per frame.
+  // Radix-table frames are carved, in the order they are first written, from 2 MiB slabs of
+  // zeroed host memory (transparent huge pages where the host gives them): a random walk over
+  // simulated memory then misses the host TLB far less than with one heap block per frame.
   static constexpr std::size_t kSlabBytes = std::size_t{2} << 20;
   Frame* new_frame();
   std::vector<void*> slabs_;
@@ -84,8 +98,9 @@ class PhysicalMemory {
   Frame& frame_for_write(Addr number);  // allocates the frame (and its chunk) if needed
   [[noreturn]] void out_of_range(Addr address, unsigned length) const;
   Addr size_;
+  std::uint8_t* base_ = nullptr;  // the reservation, when the host gave it
+  std::size_t reserved_bytes_ = 0;
   std::vector<std::unique_ptr<Chunk>> chunks_;
-  std::size_t frames_touched_ = 0;
 };
 
 // Hands out 4 KiB-aligned physical frames, bump-pointer style, and refuses past the end.

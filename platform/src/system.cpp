@@ -304,10 +304,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                           from.type == "mmu" ? Requester::Walk : Requester::Data);
       if (from.type == "vcpu") {
         find_vcpu(from.name).data.bind(cache.cpu_side);
-        find_vcpu(from.name).set_direct_data(&cache.direct(Requester::Data));
+        find_vcpu(from.name).set_direct_data(&cache.data_route());
       } else if (from.type == "mmu") {
         find_mmu(from.name).memory.bind(cache.cpu_side);
-        find_mmu(from.name).set_direct_memory(&cache.direct(Requester::Walk));
         find_mmu(from.name).set_entry_port(&cache.walk_port());
       } else {
         find_virt(from.name).memory.bind(cache.cpu_side);

@@ -45,8 +45,7 @@ void MmuModule::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time&
 
 [[gnu::hot]] Cycles MmuModule::serve(Addr va, TranslationExtension& ext, std::uint64_t arrival) {
   const WalkRequest request = to_walk_request(va, ext);
-  const WalkOutcome& outcome =
-      walker.walk(request, entry_port_ ? *entry_port_ : static_cast<MemoryPort&>(*this));
+  const WalkOutcome& outcome = walker.walk(request, *entry_port_);
   if (check) check_against_reference(request, outcome.translation);
   to_extension(outcome, ext);
   // Occupancy: the walker that frees up first takes the request. Every time here is a whole

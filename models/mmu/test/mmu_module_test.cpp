@@ -33,7 +33,7 @@ struct Platform {
   MmuModule mmu{"mmu", context, clock};
   Initiator cpu{"cpu"};
   // A second MMU whose walker reads through a private cache hierarchy, bound as the platform
-  // binds it: the socket, and beside it the plain-call routes (the walk route and walk port).
+  // binds it: the socket, and beside it the walk port.
   Cache llc{context.child("llc"), CacheConfig{true, 1024, 16, 64, 30, Replacement::Lru, 7}};
   CacheModule caches{"caches", context, clock, llc, 64, 1};
   MmuModule cached_mmu{"cached_mmu", context, clock};
@@ -47,7 +47,6 @@ struct Platform {
     cached_cpu.socket.bind(cached_mmu.translate);
     caches.set_requester(0, Requester::Walk);
     cached_mmu.memory.bind(caches.cpu_side);
-    cached_mmu.set_direct_memory(&caches.direct(Requester::Walk));
     cached_mmu.set_entry_port(&caches.walk_port());
     caches.memory_side.bind(memory.port);
     caches.set_direct_memory(&memory);

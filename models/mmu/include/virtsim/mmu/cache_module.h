@@ -7,9 +7,9 @@
 // with debug transport: no time, no memory statistics. The last-level cache is shared: the
 // platform owns it and hands it to every vCPU's module.
 //
-// Beside the sockets, direct(who) is the same access as a plain call (DirectAccess), which the
-// platform hands to the vCPU and the MMU it binds here, and walk_port() the walker's entry
-// references as plain calls (MemoryPort), which the platform hands to the MMU's walker; with
+// Beside the sockets, data_route() is the vCPU's access as a plain call (DirectAccess), and
+// walk_port() the walker's entry references as plain calls (MemoryPort); the platform hands
+// them to the vCPU and the MMU it binds here. With
 // set_direct_memory() full misses reach main memory the same way. Timing, statistics and
 // bytes are those of b_transport.
 #include <tlm_utils/multi_passthrough_target_socket.h>
@@ -38,11 +38,8 @@ class CacheModule : public sc_core::sc_module {
 
   // Who initiates on binding `index` of cpu_side (in binding order); data by default.
   void set_requester(unsigned index, Requester who);
-  // The plain-call route of one requester, and main memory's, for full misses.
-  DirectAccess& direct(Requester who) {
-    if (who == Requester::Walk) return walk_route_;
-    return data_route_;
-  }
+  // The plain-call route of the data requester (the vCPU), and main memory's, for full misses.
+  DirectAccess& data_route() { return data_route_; }
   // The page walker's references, as the walk requester's b_transport would time and count
   // them; one out of range throws (the MMU would answer it the same way over its socket).
   MemoryPort& walk_port() { return walk_port_; }
@@ -111,7 +108,7 @@ class CacheModule : public sc_core::sc_module {
     CacheModule& cache;
   };
 
-  // The walk route as the walker's port: one virtual call per entry reference, not the MMU's
+  // The walker's route as a MemoryPort: one virtual call per entry reference, not the MMU's
   // port forwarding to the route.
   struct WalkPort final : MemoryPort {
     explicit WalkPort(CacheModule& cache) : cache(cache) {}
@@ -140,7 +137,6 @@ class CacheModule : public sc_core::sc_module {
   unsigned line_shift_ = 0;  // 0: not a power of two
   std::vector<Requester> requesters_;
   Route<Requester::Data> data_route_{*this};
-  Route<Requester::Walk> walk_route_{*this};
   WalkPort walk_port_{*this};
   MemoryModule* direct_memory_ = nullptr;  // unset: full misses of direct accesses use memory_side
   tlm::tlm_generic_payload memory_payload_;  // for those

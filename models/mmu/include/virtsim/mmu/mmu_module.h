@@ -78,7 +78,7 @@ class MmuModule : public sc_core::sc_module, public WalkCacheControl, public Dir
 
   const Clock& clock_;
   DirectAccess* direct_memory_ = nullptr;
-  MemoryPort* entry_port_ = nullptr;
+  MemoryPort* entry_port_ = this;  // this module's own port (socket or direct_memory_) unless set
   std::vector<std::uint64_t> walker_free_at_;  // absolute time each walker becomes free (SystemC time units)
   tlm::tlm_generic_payload entry_read_;  // reused: no allocation per reference
   MemoryAccessExtension served_;          // attached to entry_read_: which cache level served it

@@ -62,11 +62,21 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
   sets_power_of_two_ = (sets & (sets - 1)) == 0;
   set_mask_ = sets_power_of_two_ ? sets - 1 : 0;
   while ((std::size_t{1} << set_shift_) < sets) ++set_shift_;
+  ordered_power_of_two_ = own_order_ && sets_power_of_two_;
+  last_way_ = config.ways - 1;
   row_ = (config.ways + 3) / 4 * 4;
   tag_storage_.assign(sets * row_ + 16, kInvalidTag);  // + one host line of slack for the alignment
   const auto base = reinterpret_cast<std::uintptr_t>(tag_storage_.data());
   tags_ = tag_storage_.data() + (64 - base % 64) % 64 / sizeof(std::uint32_t);
   if (own_order_) order_.assign(sets, ReplacementState::fresh_order_word(config.ways));
+}
+
+bool Cache::access_general(Addr address, bool write, Requester who) {
+  std::size_t set;
+  const std::uint32_t tag = tag_and_set(address >> line_shift_, set);
+  std::uint32_t* row = tag_row(set);
+  if (own_order_) return access_ordered(row, order_[set], tag, write, who);
+  return access_other(set, row, tag, write, who);
 }
 
 bool Cache::access_other(std::size_t set, std::uint32_t* row, std::uint32_t tag, bool write, Requester who) {

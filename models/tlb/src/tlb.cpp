@@ -98,7 +98,7 @@ Tlb::Target Tlb::find_target(unsigned page_shift) {
   return {piece, piece != nullptr};
 }
 
-TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, TlbTags tags) {
+TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, const TlbTags& tags) {
   const Addr* pages = &array.pages[set * array.ways];
   const int way = first_holding_way(tag_hint_matches(&array.hints[set * kTagHintStride], page, array.ways),
                                     [&](unsigned w) {
@@ -107,7 +107,7 @@ TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, TlbTags t
   return way < 0 ? nullptr : hit(array, set, static_cast<unsigned>(way));
 }
 
-[[gnu::hot]] TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, TlbTags tags) {
+[[gnu::hot]] TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, const TlbTags& tags) {
   if (array.set_mask == 0) {  // fully associative: one scan compares every entry at its own size
     for (unsigned way = 0; way < array.ways; ++way) {
       TlbEntry& e = array.entries[way];
@@ -182,10 +182,14 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
     }
   }
   if (way == array.ways) {
-    way = first_free < array.ways ? first_free : array.replacement.victim(set);
-    if (base[way].valid) {
+    if (first_free < array.ways) {
+      way = first_free;
+    } else {
+      // Every way is valid. The victim's entry is read only in a mixed array, for its size:
+      // the entries sit on host lines the fill has not touched yet, and `pages` is at hand.
+      way = array.replacement.victim(set);
       ++evictions;
-      evictions_by_size.add(size_index(base[way].page_shift));
+      evictions_by_size.add(array.mixed ? size_index(base[way].page_shift) : array.size_slot);
     }
   }
   base[way] = entry;

@@ -65,12 +65,12 @@ class Cache {
   // the hot path's code stays small enough for the host's instruction cache.
   [[gnu::always_inline]] bool access(Addr address, bool write, Requester who) {
     ++accesses;
-    std::size_t set;
-    const std::uint32_t tag = tag_and_set(address >> line_shift_, set);
-    std::uint32_t* row = tag_row(set);
-    if (own_order_) [[likely]]
-      return access_ordered(row, order_[set], tag, write, who);
-    return access_other(set, row, tag, write, who);
+    if (ordered_power_of_two_) [[likely]] {
+      const Addr line = address >> line_shift_;
+      const std::size_t set = line & set_mask_;
+      return access_ordered(tag_row(set), order_[set], clamped_tag(line >> set_shift_), write, who);
+    }
+    return access_general(address, write, who);
   }
   bool contains(Addr address) const;
   void flush();
@@ -113,6 +113,9 @@ class Cache {
       set = line % sets_;
       rest = line / sets_;
     }
+    return clamped_tag(rest);
+  }
+  static std::uint32_t clamped_tag(Addr rest) {
     return rest < kTagBits ? static_cast<std::uint32_t>(rest) : kTagBits - 1;
   }
   std::vector<std::uint32_t> tag_storage_;  // the rows, 64-byte aligned within it
@@ -122,6 +125,10 @@ class Cache {
   std::uint32_t* tag_row(std::size_t set) { return tags_ + set * row_; }
   const std::uint32_t* tag_row(std::size_t set) const { return tags_ + set * row_; }
   bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in order_, not replacement_
+  // own_order_ with a power-of-two number of sets, every default cache's: access() inline
+  // with a mask and shifts. The rest takes access_general().
+  bool ordered_power_of_two_ = false;
+  unsigned last_way_ = 0;  // ways - 1
   // access() for LRU of 2 to 16 ways (the defaults), with no branch on what the set holds:
   // whether a line hits, in which way, and whether the victim is dirty are as random as the
   // workload, so a branch on them would mispredict often. Hit or miss, the same steps run:
@@ -134,7 +141,7 @@ class Cache {
     const bool hit = holding != 0;
     // Valid ways are a prefix (see fill()): a set is full when its last way is valid, as
     // nearly every set is once the run has warmed up, so this branch seldom mispredicts.
-    const bool full = row[config_.ways - 1] != kInvalidTag;
+    const bool full = row[last_way_] != kInvalidTag;
     unsigned victim = ReplacementState::order_word_victim(order);
     if (!full) [[unlikely]]
       victim = static_cast<unsigned>(__builtin_ctz(ways_equal(row, kInvalidTag)));
@@ -196,9 +203,11 @@ class Cache {
       if ((row[way] & kTagBits) == tag) return static_cast<int>(way);
     return -1;
   }
+  // access() of the caches that are not ordered_power_of_two_ (out of line: no default
+  // cache takes it).
+  [[gnu::noinline]] bool access_general(Addr address, bool write, Requester who);
   // access() for policies and geometries other than access_ordered()'s.
-  [[gnu::noinline]] bool access_other(std::size_t set, std::uint32_t* row, std::uint32_t tag, bool write,
-                                      Requester who);
+  bool access_other(std::size_t set, std::uint32_t* row, std::uint32_t tag, bool write, Requester who);
   // A miss on that path: allocate the line.
   void fill(std::size_t set, std::uint32_t* row, std::uint32_t tag, bool write, Requester who) {
     ++misses;

@@ -116,7 +116,7 @@ class Tlb {
 
   // The matching entry, or nullptr; counts an access and a hit or miss. Always inline: the L1
   // lookup of every access.
-  [[gnu::always_inline]] const TlbEntry* lookup(Addr va, TlbTags tags) {
+  [[gnu::always_inline]] const TlbEntry* lookup(Addr va, const TlbTags& tags) {
     ++accesses;
     for (auto& array : arrays_) {
       if (!array.ever_filled) continue;  // an array of a page size the run never used: nothing to scan
@@ -235,8 +235,8 @@ class Tlb {
   static bool matches(const TlbEntry& e, TlbTags tags) {
     return e.vpid == tags.vpid && e.nested_context == tags.nested_context && (e.global || e.pcid == tags.pcid);
   }
-  TlbEntry* lookup_mixed(Array& array, Addr va, TlbTags tags);
-  TlbEntry* lookup_hashed(Array& array, std::size_t set, Addr page, TlbTags tags);
+  TlbEntry* lookup_mixed(Array& array, Addr va, const TlbTags& tags);
+  TlbEntry* lookup_hashed(Array& array, std::size_t set, Addr page, const TlbTags& tags);
   static void touch(Array& array, std::size_t set, unsigned way) { array.replacement.touch(set, way); }
   void fill(Array& array, std::size_t set, const TlbEntry& entry);
   template <typename Predicate>

@@ -30,8 +30,8 @@ class TranslationPath {
   // `ext` carries the request (paging controls, tags, CPL, kind) to the miss handler and
   // brings back its response; it is only touched on a miss. Always inline: it is the hit path
   // of every access, and a call with this many arguments costs as much as the lookup.
-  [[gnu::always_inline]] PathResult translate(Addr va, AccessKind kind, bool user, TlbTags tags, TranslationExtension& ext,
-                       TranslationMissHandler& handler) {
+  [[gnu::always_inline]] PathResult translate(Addr va, AccessKind kind, bool user, const TlbTags& tags,
+                                              TranslationExtension& ext, TranslationMissHandler& handler) {
     if (const TlbEntry* e = l1_hit(va, kind, user, tags)) {
       PathResult r;
       r.cycles = l1_hit_cycles(kind);
@@ -45,7 +45,7 @@ class TranslationPath {
   // The first step of translate(): the L1 TLB's usable entry for the access, or nullptr (then
   // translate_beyond_l1() does the rest). The vCPU's access path takes it on its own, so a hit
   // makes no PathResult.
-  [[gnu::always_inline]] const TlbEntry* l1_hit(Addr va, AccessKind kind, bool user, TlbTags tags) {
+  [[gnu::always_inline]] const TlbEntry* l1_hit(Addr va, AccessKind kind, bool user, const TlbTags& tags) {
     const TlbEntry* e = tlbs_.l1(kind).lookup(va, tags);
     return usable(e, kind, user) ? e : nullptr;
   }
@@ -53,8 +53,9 @@ class TranslationPath {
 
   // The rest of translate() after the L1 TLB missed (or held no usable entry): the STLB, then
   // the miss handler. Out of line, so the L1 hit path around it stays small.
-  [[gnu::noinline]] PathResult translate_beyond_l1(Addr va, AccessKind kind, bool user, TlbTags tags,
-                                                   TranslationExtension& ext, TranslationMissHandler& handler) {
+  [[gnu::noinline]] PathResult translate_beyond_l1(Addr va, AccessKind kind, bool user, const TlbTags& tags,
+                                                   TranslationExtension& ext,
+                                                   TranslationMissHandler& handler) {
     Tlb& first = tlbs_.l1(kind);
     PathResult r;
     r.cycles = l1_hit_cycles(kind);

@@ -53,10 +53,10 @@ class ReplacementState {
     // The nibble holding `way` is the lowest zero nibble of order ^ (way in every nibble).
     const std::uint64_t x = order ^ (kOnes * way);
     const std::uint64_t zeros = (x - kOnes) & ~x & (kOnes << 3);
-    const unsigned at = static_cast<unsigned>(__builtin_ctzll(zeros)) / 4;
     // The nibbles above it move down one; the top one, now zero (nothing is above the last
-    // way's nibble), takes `way`.
-    const std::uint64_t below = (std::uint64_t{1} << (4 * at)) - 1;
+    // way's nibble), takes `way`. `below` masks the nibbles under it: the lowest bit of
+    // `zeros` is that nibble's bit 3.
+    const std::uint64_t below = ((zeros & (~zeros + 1)) >> 3) - 1;
     order = (order & below) | ((order >> 4) & ~below) | (std::uint64_t{way} << top);
   }
   // touch_order_word() of the way just filled: that way is always the least recent one (the

@@ -102,7 +102,7 @@ class CacheModule : public sc_core::sc_module {
   template <Requester kWho>
   struct Route final : DirectAccess {
     explicit Route(CacheModule& cache) : cache(cache) {}
-    DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
+    [[gnu::hot]] DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
       return cache.direct_access(kWho, write, address, data, length);
     }
     CacheModule& cache;
@@ -112,7 +112,7 @@ class CacheModule : public sc_core::sc_module {
   // port forwarding to the route.
   struct WalkPort final : MemoryPort {
     explicit WalkPort(CacheModule& cache) : cache(cache) {}
-    MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) override {
+    [[gnu::hot]] MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) override {
       value = 0;
       return entry(false, address, bytes, value);
     }

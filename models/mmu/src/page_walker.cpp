@@ -1,24 +1,29 @@
 #include "virtsim/mmu/page_walker.h"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 namespace virtsim {
 
 namespace {
 
-// Packs rights into a walk-cache value's aux word.
+// A walk-cache value's aux word: the rights' four bytes as they are in memory in its low 32
+// bits (one move each way, not four tests), the nested TLB's page shift above them.
+static_assert(sizeof(Rights) == 4 && std::is_trivially_copyable_v<Rights>);
 std::uint64_t pack(const Rights& r) {
-  return (r.writable ? 1u : 0u) | (r.user ? 2u : 0u) | (r.readable ? 4u : 0u) | (r.execute_disable ? 8u : 0u);
+  std::uint32_t bits;
+  std::memcpy(&bits, &r, sizeof bits);
+  return bits;
 }
 Rights unpack(std::uint64_t aux) {
   Rights r;
-  r.writable = aux & 1;
-  r.user = aux & 2;
-  r.readable = aux & 4;
-  r.execute_disable = aux & 8;
+  const auto bits = static_cast<std::uint32_t>(aux);
+  std::memcpy(static_cast<void*>(&r), &bits, sizeof r);
   return r;
 }
+constexpr unsigned kAuxShiftBit = 32;  // where the nested TLB's page shift sits in aux
 // Prefix-cache key: the level in the top byte, the input-address bits the levels above
 // `level` (inclusive) translate below it.
 std::uint64_t prefix_key(TableFormat f, Addr address, unsigned level) {
@@ -249,7 +254,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
         outcome_.cycles += nested_tlb.config().hit_cycles;
         ++outcome_.cache_hits;
         grid_cache_hits.add(row, nested_column(1));
-        return finish_nested(hit->address | (gpa & 0xfff), static_cast<unsigned>(hit->aux >> 8), r.writable,
+        return finish_nested(hit->address | (gpa & 0xfff), static_cast<unsigned>(hit->aux >> kAuxShiftBit), r.writable,
                              !r.execute_disable);
       }
     }
@@ -303,7 +308,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
     const unsigned shift = leaf_shift(n.format, nested_level_);
     const Addr hpa = d.address | (nested_gpa_ & ((Addr{1} << shift) - 1));
     if (nested_tlb.enabled()) {
-      const WalkCache::Value value{hpa & ~Addr{0xfff}, pack(nested_rights_) | (std::uint64_t{shift} << 8)};
+      const WalkCache::Value value{hpa & ~Addr{0xfff}, pack(nested_rights_) | (std::uint64_t{shift} << kAuxShiftBit)};
       // After a miss there is nothing to refresh; an entry that lacked the rights is refreshed.
       if (nested_tlb_missed_) nested_tlb.fill_missed(nested_gpa_ >> 12, request_.nested_tag, value);
       else nested_tlb.fill(nested_gpa_ >> 12, request_.nested_tag, value);

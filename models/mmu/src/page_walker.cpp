@@ -254,8 +254,8 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
         outcome_.cycles += nested_tlb.config().hit_cycles;
         ++outcome_.cache_hits;
         grid_cache_hits.add(row, nested_column(1));
-        return finish_nested(hit->address | (gpa & 0xfff), static_cast<unsigned>(hit->aux >> kAuxShiftBit), r.writable,
-                             !r.execute_disable);
+        return finish_nested(hit->address | (gpa & 0xfff), static_cast<unsigned>(hit->aux >> kAuxShiftBit),
+                             r.writable, !r.execute_disable);
       }
     }
   }
@@ -308,7 +308,8 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
     const unsigned shift = leaf_shift(n.format, nested_level_);
     const Addr hpa = d.address | (nested_gpa_ & ((Addr{1} << shift) - 1));
     if (nested_tlb.enabled()) {
-      const WalkCache::Value value{hpa & ~Addr{0xfff}, pack(nested_rights_) | (std::uint64_t{shift} << kAuxShiftBit)};
+      const WalkCache::Value value{hpa & ~Addr{0xfff},
+                                   pack(nested_rights_) | (std::uint64_t{shift} << kAuxShiftBit)};
       // After a miss there is nothing to refresh; an entry that lacked the rights is refreshed.
       if (nested_tlb_missed_) nested_tlb.fill_missed(nested_gpa_ >> 12, request_.nested_tag, value);
       else nested_tlb.fill(nested_gpa_ >> 12, request_.nested_tag, value);

@@ -102,7 +102,8 @@ class CacheModule : public sc_core::sc_module {
   template <Requester kWho>
   struct Route final : DirectAccess {
     explicit Route(CacheModule& cache) : cache(cache) {}
-    [[gnu::hot]] DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
+    [[gnu::hot]] DirectAccessResult access(bool write, Addr address, unsigned char* data,
+                                           unsigned length) override {
       return cache.direct_access(kWho, write, address, data, length);
     }
     CacheModule& cache;

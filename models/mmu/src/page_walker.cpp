@@ -169,6 +169,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
       }
     }
   }
+  first_read_level_ = level_;
   begin_guest_level();
 }
 
@@ -359,7 +360,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
   // Accessed flags on every guest entry this walk read, dirty on the leaf for a store (SDM
   // 4.8). Entries a prefix-cache hit skipped already have A set: only such entries are cached.
   const std::uint64_t leaf = guest_entries_[leaf_level_];
-  for (unsigned level = guest_info_->levels; level >= leaf_level_; --level) {
+  for (unsigned level = first_read_level_; level >= leaf_level_; --level) {
     if (!guest_slots_[level]) continue;
     std::uint64_t want = guest_entries_[level] | pte::kAccessed;
     if (level == leaf_level_ && request_.kind == AccessKind::Store) want |= pte::kDirty;

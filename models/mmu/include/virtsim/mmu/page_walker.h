@@ -154,6 +154,7 @@ class PageWalker {
   Addr table_ = 0;  // current guest table: physical (1-D) or guest-physical (2-D)
   Rights rights_;
   std::array<Addr, 6> guest_slots_{};  // (host-)physical address of the entry read per level
+  unsigned first_read_level_ = 0;  // the level of the first entry read (below a prefix-cache hit)
   std::array<std::uint64_t, 6> guest_entries_{};
   unsigned leaf_level_ = 0;
   Addr final_gpa_ = 0;

@@ -125,7 +125,8 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
   request_ = request;
   outcome_ = WalkOutcome{};
   port_ = nullptr;
-  guest_slots_.fill(0);
+  // guest_slots_ needs no clearing: finish_walk() reads only the levels from
+  // first_read_level_ down, each of which this walk writes before it reads the entry.
   guest_info_ = &format_info(request.guest.format);
   nested_info_ = request.nested ? &format_info(request.nested_controls.format) : nullptr;
   if (nested_info_ && !request.nested_controls.is_ept() && request.nested_controls.format != TableFormat::Level4 &&

@@ -115,7 +115,8 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
       VIRTSIM_MEMBER(pv_batch, scope, 32, "updates",
                      "paravirtual MMU: page-table updates per mmu_update hypercall at most", Range{1, 1e6}),
       VIRTSIM_MEMBER(timer_interval, scope, 8000000, "instructions",
-                     "instructions between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and CPI 1); 0: no timer",
+                     "instructions, user and kernel, between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and "
+                     "CPI 1); 0: no timer",
                      Range{0, 1e15}) {}
 
 TraceRecordSource::TraceRecordSource(const std::string& path) : path_(path), reader_(path) {

@@ -24,7 +24,9 @@ TransitionParameters::TransitionParameters(const Scope& scope)
       VIRTSIM_MEMBER(vmsave_cycles, scope, 150, "cycles", "VMSAVE (SVM; run on every exit by a KVM-style hypervisor)",
                      Range{0, 1e5}),
       VIRTSIM_MEMBER(native_instruction_cycles, scope, 1, "cycles",
-                     "an instruction of an Instr event that does not exit", Range{0, 1e5}),
+                     "an instruction of an Instr event that does not exit (a ring transition costs its "
+                     "transition instead, as natively)",
+                     Range{0, 1e5}),
       VIRTSIM_MEMBER(tagged_tlb, scope, true, "",
                      "VPID (VT-x) / ASID (AMD-V): TLB entries are tagged; off, every entry and exit flushes the TLB"),
       VIRTSIM_MEMBER(hlt_exiting, scope, true, "", "HLT exits"),

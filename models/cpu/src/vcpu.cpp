@@ -214,8 +214,8 @@ void Vcpu::execute_instruction(const GuestEvent& event) {
   const bool guest = virtualization.size() > 0;
   // Faults that depend on the privilege level come before the instruction's VM exit (Intel SDM
   // vol. 3C 26.1.1, AMD APM vol. 2 15.7): above CPL 0 a privileged instruction raises #GP in a
-  // guest as it does natively, whatever the controls say. Only a kernel a software VMM
-  // deprivileged without any virtualization unit has holes.
+  // guest as it does natively, whatever the controls say. Virtualization holes are counted
+  // natively only (a deprivileged kernel with no unit bound).
   const PrivilegeOutcome privilege =
       check_privilege(event.instruction, at_cpl, 0, deprivileged_kernel && !guest);
   if (privilege == PrivilegeOutcome::GeneralProtection) return raise_general_protection();

@@ -317,8 +317,10 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     }
     else if (from.type == "vcpu" && edge.initiator_port == "fault_handler" && to.type == "kernel")
       find_vcpu(from.name).fault_handler.bind(*kernel_);
-    else if (from.type == "vcpu" && edge.initiator_port == "virtualization" && to.type == "virt")
+    else if (from.type == "vcpu" && edge.initiator_port == "virtualization" && to.type == "virt") {
       find_vcpu(from.name).virtualization.bind(find_virt(to.name));
+      find_vcpu(from.name).set_vpid(find_virt(to.name).tlb_tag());  // the guest's TLB entries carry it
+    }
     else
       throw PlatformError("platform: cannot bind " + from.name + "." + edge.initiator_port + " to " + to.name + "." +
                           edge.target_port);
@@ -335,7 +337,8 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     if (bench) {
       benchmarks_.push_back(std::make_unique<ExitMicrobenchmark>(exitbench_parameters.config()));
       ExitMicrobenchmark* b = benchmarks_.back().get();
-      sources_.push_back(std::make_unique<EventSourceRecords>(*b, 0, 0, [b] { return b->progress(); }));
+      sources_.push_back(
+          std::make_unique<EventSourceRecords>(*b, 0, 0, [b] { return b->progress(); }, b->in_kernel()));
     } else if (kind == "trace") {
       if (trace_path.get().empty()) throw ConfigError(trace_path.name() + " is empty: name the trace file to run");
       sources_.push_back(std::make_unique<TraceRecordSource>(trace_path.get()));

@@ -17,10 +17,15 @@ ExitBenchParameters::ExitBenchParameters(const Scope& scope)
       VIRTSIM_MEMBER(warmup_operations, scope, 100, "operations", "operations before the region of interest",
                      Range{0, 1e12}),
       VIRTSIM_MEMBER(operations, scope, 10000, "operations", "operations measured", Range{1, 1e12}),
-      VIRTSIM_MEMBER(cpuid_leaf, scope, 0, "", "the leaf (EAX) the cpuid benchmark asks for", Range{0, 4294967295.0}) {}
+      VIRTSIM_MEMBER(cpuid_leaf, scope, 0, "", "the leaf (EAX) the cpuid benchmark asks for",
+                     Range{0, 4294967295.0}),
+      VIRTSIM_MEMBER(in_kernel, scope, true, "",
+                     "the benchmark loop runs in the guest kernel at CPL 0, as kvm-unit-tests' x86/vmexit "
+                     "does (entered with one system call before the warm-up); off, in a user process at "
+                     "CPL 3, where privileged instructions raise #GP instead of exiting") {}
 
 ExitBenchConfig ExitBenchParameters::config() const {
-  return {benchmark, warmup_operations, operations, cpuid_leaf};
+  return {benchmark, warmup_operations, operations, cpuid_leaf, in_kernel};
 }
 
 ExitMicrobenchmark::ExitMicrobenchmark(const ExitBenchConfig& config) : config_(config) {

@@ -304,12 +304,10 @@ class IoLoop final : public CountedProgram {
     for (unsigned i = 0; i < 16 && more(); ++i, ++done_) {
       e.compute(200);
       e.store(base() + 64 * (done_ % 256));  // the request buffer
-      // write(): the driver runs in the kernel and talks to the device with port I/O.
-      e.instr(Instruction::Syscall, 0, 0);
-      e.compute(300);
+      // write(): the driver, in the system call, talks to the device with port I/O.
+      e.syscall(kSysWrite);
       e.instr(Instruction::Out, p_.io_port, done_ & 0xff, 1);
       e.instr(Instruction::In, p_.io_port + 5, 0, 1);  // line status
-      e.instr(Instruction::Sysret, 0, 0);
       if ((done_ + 1) % p_.io_interrupt_every == 0) e.interrupt(0x24);  // the serial port's vector (IRQ 4)
     }
     return more();
@@ -362,12 +360,11 @@ class Idle final : public CountedProgram {
   bool step(RecordEmitter& e, std::uint32_t&) override {
     for (unsigned i = 0; i < 16 && more(); ++i, ++done_) {
       e.compute(1000);
-      // A blocking read: the kernel idles with HLT until the device interrupt wakes it.
-      e.instr(Instruction::Syscall, 0, 0);
-      e.compute(200);
+      // A blocking read: in the system call the kernel idles with HLT until the device
+      // interrupt wakes it, then returns.
+      e.syscall(kSysRead);
       e.instr(Instruction::Hlt);
       e.interrupt(0x41);
-      e.instr(Instruction::Sysret, 0, 0);
     }
     return more();
   }

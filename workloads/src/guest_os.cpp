@@ -115,7 +115,8 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
       VIRTSIM_MEMBER(pv_batch, scope, 32, "updates",
                      "paravirtual MMU: page-table updates per mmu_update hypercall at most", Range{1, 1e6}),
       VIRTSIM_MEMBER(timer_interval, scope, 8000000, "instructions",
-                     "instructions between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and CPI 1); 0: no timer",
+                     "instructions, user and kernel, between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and "
+                     "CPI 1); 0: no timer",
                      Range{0, 1e15}) {}
 
 TraceRecordSource::TraceRecordSource(const std::string& path) : path_(path), reader_(path) {
@@ -276,6 +277,7 @@ PagingControls GuestOs::add_cpu(ProcessEventSource& source, bool thread_of_cpu0)
   else mm = new_mm(source.implicit_user_memory());
   Process& first = start_process(c, 1, mm);
   c.current = &first;
+  if (source.runs_in_kernel()) enter_kernel(c);
   mm->active_cpus |= std::uint64_t{1} << c.index;
   PagingControls controls;
   controls.format = builder_.format();
@@ -756,14 +758,11 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
       if (!cpu.current) fail(cpu, "a syscall record with no process running");
       enter_kernel(cpu);
       kernel_work(cpu, p_.syscall_instructions, p_.syscall_lines);
+      run_device_work(cpu);
       leave_kernel(cpu);
       return;
     case TraceRecordKind::Interrupt:
-      ++device_interrupts;
-      cpu.pending.push_back(GuestEvent::interrupt(static_cast<std::uint32_t>(r.count ? r.count : kDeviceVector)));
-      kernel_work(cpu, p_.interrupt_instructions, p_.syscall_lines);
-      cpu.pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kX2apicEoi, 0));
-      cpu.pending.push_back(GuestEvent::instr(Instruction::Iret));
+      device_interrupt(cpu, r);
       return;
     default:
       // A plain record with no process running (refill hands the others to the vCPU):
@@ -776,12 +775,44 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
   }
 }
 
+void GuestOs::device_interrupt(Cpu& cpu, const TraceRecord& r) {
+  ++device_interrupts;
+  cpu.pending.push_back(GuestEvent::interrupt(static_cast<std::uint32_t>(r.count ? r.count : kDeviceVector)));
+  kernel_work(cpu, p_.interrupt_instructions, p_.syscall_lines);
+  cpu.pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kX2apicEoi, 0));
+  cpu.pending.push_back(GuestEvent::instr(Instruction::Iret));
+}
+
+void GuestOs::run_device_work(Cpu& cpu) {
+  // A driver's IN and OUT, and a HLT that idles a blocking call until its device interrupts:
+  // the interrupt record after the HLT is taken in the kernel, and the call returns after it.
+  // The first other record waits, held, for the next refill.
+  bool halted = false;
+  while (auto r = cpu.source->next()) {
+    const bool device = r->kind == TraceRecordKind::Instr &&
+                        (r->instruction == Instruction::In || r->instruction == Instruction::Out ||
+                         r->instruction == Instruction::Hlt);
+    if (device) {
+      cpu.pending.push_back(*r->guest_event());
+      halted = r->instruction == Instruction::Hlt;
+    } else if (halted && r->kind == TraceRecordKind::Interrupt) {
+      device_interrupt(cpu, *r);
+      halted = false;
+    } else {
+      cpu.held = std::move(r);
+      return;
+    }
+  }
+}
+
 [[gnu::hot]] const GuestEvent* GuestOs::refill(Cpu& cpu) {
   CpuStream& stream = *cpu.stream;
   for (;;) {
     if (!cpu.pending.empty()) {
       const GuestEvent* e = stream.give(cpu.pending.front());
       cpu.pending.pop_front();
+      count_towards_tick(cpu, tick_instructions(*e));  // kernel work takes time too
+      if (cpu.tick_events) --cpu.tick_events;
       return e;
     }
     if (stream.resume_begin_ != stream.resume_end_) {
@@ -792,10 +823,12 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
       stream.resume_begin_ = stream.resume_end_ = nullptr;
       return first;
     }
-    if (cpu.tick_due) {
-      // After the event that brought it due has run: the tick may switch to another process.
+    if (cpu.tick_due && !cpu.held) {
+      // After the event that brought it due has run: the tick may switch to another process
+      // (a record held past a system call is the current process's, so it goes first).
       cpu.tick_due = false;
       timer_tick(cpu);
+      cpu.tick_events = cpu.pending.size();  // the queue was empty: all of it is the handler
       continue;
     }
     if (!cpu.deferred_free.empty()) {
@@ -808,8 +841,11 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
     }
     // The common case, plain records of the running process, go to the vCPU as a run; a timer
     // tick they bring due waits for them.
-    if (cpu.current) {
-      const std::uint64_t budget = timer_interval_ ? timer_interval_ - cpu.since_tick : ~std::uint64_t{0};
+    if (cpu.current && !cpu.held) {
+      // Past the interval (the kernel's work overran it during a tick's handler): one event,
+      // then the tick.
+      const std::uint64_t budget = !timer_interval_ ? ~std::uint64_t{0}
+                                   : cpu.since_tick < timer_interval_ ? timer_interval_ - cpu.since_tick : 1;
       if (const std::size_t n = cpu.source->plain_events(stream.run_, std::size(stream.run_), budget)) {
         std::uint64_t instructions = 0;
         for (std::size_t i = 0; i < n; ++i) instructions += tick_instructions(stream.run_[i]);
@@ -819,7 +855,9 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
         return stream.run_;
       }
     }
-    const auto r = cpu.source->next();
+    std::optional<TraceRecord> r;
+    r.swap(cpu.held);
+    if (!r) r = cpu.source->next();
     if (!r) return nullptr;  // the end of the stream (a vCPU stops at its RoiEnd before)
     if (cpu.current && is_plain(r->kind)) {  // from a source without the fast path
       const GuestEvent* e = stream.give(*r->guest_event());

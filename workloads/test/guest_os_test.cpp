@@ -38,8 +38,11 @@ class Script final : public ProcessEventSource {
 
 struct Machine {
   explicit Machine(bool pcid = false, const std::string& paging = "4level", bool thp = false,
-                   std::int64_t timer_interval = 0)
+                   std::int64_t timer_interval = 0,
+                   const std::vector<std::pair<std::string, ParamValue>>& more = {})
       : params([&] {
+          for (const auto& [key, value] : more)
+            registry.set_value("system.kernel." + key, value, {"--set", 0, 0});
           registry.set_value("system.kernel.paging", paging, {"--set", 0, 0});
           registry.set_value("system.kernel.transparent_huge_pages", thp, {"--set", 0, 0});
           if (timer_interval) registry.set_value("system.kernel.timer_interval", timer_interval, {"--set", 0, 0});
@@ -84,7 +87,7 @@ struct Machine {
     }
     return t;
   }
-  void add_cpu(Script& s, bool thread = false) {
+  void add_cpu(ProcessEventSource& s, bool thread = false) {
     Cpu c;
     c.controls = os.add_cpu(s, thread);
     cpus.push_back(c);
@@ -216,12 +219,17 @@ TEST(GuestOs, AnExitingProcesssTablesWaitUntilItsVcpuHasSwitchedAway) {
 }
 
 TEST(GuestOs, ATimerTickComesAfterTheEventThatBroughtItDueEvenWhenThatEventFaults) {
-  Machine m(false, "4level", false, /*timer_interval=*/1000);
+  // The mmap and the fork take two kernel instructions each (SYSCALL, SYSRET), and the tick's
+  // handler a few: no other work, which counts towards the timer too.
+  Machine m(false, "4level", false, /*timer_interval=*/1000,
+            {{"mmap_instructions", std::int64_t{0}}, {"fork_instructions", std::int64_t{0}},
+             {"timer_instructions", std::int64_t{0}}, {"switch_instructions", std::int64_t{0}},
+             {"memory_references", false}});
   Script s;
   auto one = s.emit(1);
   one.mmap(kHeap, kPageSize4K, 3);
   one.fork(2);
-  one.compute(999);
+  one.compute(995);
   one.store(kHeap);  // the 1000th instruction: the tick is due, and the store page-faults
   s.emit(2).compute(1);
   s.preempt_to.push_back(2);
@@ -344,8 +352,10 @@ TEST(GuestOs, TransparentHugePagesMapAnAlignedAreaWithOne2MiBPage) {
   EXPECT_EQ(m.os.huge_pages.count(), 1u);
 }
 
-TEST(GuestOs, TheTimerTicksEveryIntervalOfUserInstructions) {
-  Machine m(false, "4level", false, /*timer_interval=*/1000);
+TEST(GuestOs, TheTimerTicksEveryIntervalOfInstructions) {
+  // A handler of 4 instructions (interrupt, TSC-deadline write, EOI, IRET), which count too.
+  Machine m(false, "4level", false, /*timer_interval=*/1000,
+            {{"timer_instructions", std::int64_t{0}}, {"memory_references", false}});
   Script s;
   for (int i = 0; i < 35; ++i) s.emit(1).compute(100);  // 3500 instructions: three ticks
   m.add_cpu(s);
@@ -363,6 +373,121 @@ TEST(GuestOs, TheTimerTicksEveryIntervalOfUserInstructions) {
   EXPECT_EQ(count(ran, Instruction::Iret), 3u);
   // The tick comes after the record that brought it due: the tenth compute record.
   EXPECT_EQ(ran[10].kind, GuestEventKind::Interrupt);
+}
+
+TEST(GuestOs, KernelWorkBringsTheTimerDueToo) {
+  // Ten system calls of 310 instructions each (SYSCALL, 300 of work, 8 accesses, SYSRET) and
+  // no user instructions at all: one tick.
+  Machine m(false, "4level", false, /*timer_interval=*/2000);
+  Script s;
+  for (int i = 0; i < 10; ++i) s.emit(1).syscall(39);
+  m.add_cpu(s);
+  m.run();
+  EXPECT_EQ(m.os.syscalls.count(), 10u);
+  EXPECT_EQ(m.os.timer_interrupts.count(), 1u);
+}
+
+TEST(GuestOs, ATickHandlerLongerThanTheIntervalLetsTheProgramRunBetweenTicks) {
+  // The handler (2000 instructions and more) overruns the 100-instruction interval: a tick
+  // after every event of the program, never one right after another.
+  Machine m(false, "4level", false, /*timer_interval=*/100);
+  Script s;
+  for (int i = 0; i < 10; ++i) s.emit(1).compute(100);
+  m.add_cpu(s);
+  const auto ran = m.run();
+  EXPECT_EQ(m.os.timer_interrupts.count(), 10u);
+  bool program_ran = true;
+  for (const auto& e : ran) {
+    if (e.kind == GuestEventKind::Interrupt && e.count == 0xec) {
+      EXPECT_TRUE(program_ran) << "two ticks with nothing of the program between them";
+      program_ran = false;
+    }
+    if (e.kind == GuestEventKind::Compute && e.count == 100) program_ran = true;
+  }
+}
+
+bool device_instruction(Instruction i) {
+  return i == Instruction::In || i == Instruction::Out || i == Instruction::Hlt;
+}
+
+// The CPL each event of `ran` runs at, from a start in user mode.
+std::vector<unsigned> cpls(const std::vector<GuestEvent>& ran) {
+  std::vector<unsigned> out, saved;
+  unsigned cpl = 3;
+  for (const auto& e : ran) {
+    if (e.kind == GuestEventKind::Interrupt) saved.push_back(cpl), cpl = 0;
+    out.push_back(cpl);
+    if (e.kind != GuestEventKind::Instr) continue;
+    if (e.instruction == Instruction::Syscall) cpl = 0;
+    if (e.instruction == Instruction::Sysret) cpl = 3;
+    if (e.instruction == Instruction::Iret) cpl = saved.back(), saved.pop_back();
+  }
+  return out;
+}
+
+TEST(GuestOs, ASystemCallsPortIoAndHaltRunInTheKernelBeforeItReturns) {
+  Machine m(false, "4level", false, 0, {{"memory_references", false}});
+  Script s;
+  auto p = s.emit(1);
+  p.syscall(1);  // write(): the driver's port I/O
+  p.instr(Instruction::Out, 0x3f8, 0x41, 1);
+  p.instr(Instruction::In, 0x3fd, 0, 1);
+  p.compute(10);
+  p.syscall(0);  // a blocking read(): HLT until the device interrupt
+  p.instr(Instruction::Hlt);
+  p.interrupt(0x41);
+  p.compute(20);
+  p.interrupt(0x24);  // not after a HLT in a call: taken in user mode
+  m.add_cpu(s);
+  const auto ran = m.run();
+  EXPECT_EQ(m.os.syscalls.count(), 2u);
+  EXPECT_EQ(m.os.device_interrupts.count(), 2u);
+  const auto ring = cpls(ran);
+  std::vector<std::string> order;
+  for (std::size_t i = 0; i < ran.size(); ++i) {
+    const auto& e = ran[i];
+    if (e.kind == GuestEventKind::Instr &&
+        device_instruction(e.instruction)) {
+      EXPECT_EQ(ring[i], 0u) << "event " << i;
+    }
+    if (e.kind == GuestEventKind::Instr && e.instruction != Instruction::Wrmsr)
+      order.push_back(to_string(e.instruction));
+    if (e.kind == GuestEventKind::Interrupt) order.push_back("interrupt " + std::to_string(e.count));
+    if (e.kind == GuestEventKind::Compute && (e.count == 10 || e.count == 20)) {
+      order.push_back("user " + std::to_string(e.count));
+      EXPECT_EQ(ring[i], 3u);
+    }
+  }
+  const std::vector<std::string> want{"syscall", "out", "in", "sysret", "user 10",
+                                      "syscall", "hlt", "interrupt 65", "iret", "sysret", "user 20",
+                                      "interrupt 36", "iret"};
+  EXPECT_EQ(order, want);
+}
+
+TEST(GuestOs, IoLoopAndIdleMakeTheirSystemCallsThroughTheKernel) {
+  for (const std::string kind : {"io_loop", "idle"}) {
+    ParamRegistry registry;
+    const GeneratorParameters parameters(Scope{&registry, nullptr, "workload"});
+    GeneratorContext context;
+    context.operations = 20;
+    context.parameters = &parameters;
+    GeneratedWorkload workload(kind, context);
+    Machine m;
+    m.add_cpu(workload);
+    const auto ran = m.run();
+    EXPECT_EQ(m.os.syscalls.count(), 20u + (kind == "io_loop" ? 1u : 0u)) << kind;  // io_loop maps its buffer
+    const auto ring = cpls(ran);
+    unsigned device = 0;
+    for (std::size_t i = 0; i < ran.size(); ++i) {
+      const auto& e = ran[i];
+      if (e.kind == GuestEventKind::Instr &&
+          device_instruction(e.instruction)) {
+        ++device;
+        EXPECT_EQ(ring[i], 0u) << kind << " event " << i;
+      }
+    }
+    EXPECT_EQ(device, kind == "io_loop" ? 40u : 20u) << kind;
+  }
 }
 
 TEST(GuestOs, ThirtyTwoBitLayoutsKeepUserAreasBelowTheKernel) {

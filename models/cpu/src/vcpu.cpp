@@ -22,6 +22,10 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           "unprivileged instructions are counted as virtualization holes"),
       VIRTSIM_MEMBER(pcide, module_scope(context, *this), false, "",
           "CR4.PCIDE: CR3[11:0] is a PCID and MOV to CR3 with bit 63 set keeps its TLB entries"),
+      VIRTSIM_MEMBER(hlt_wakeup_cycles, module_scope(context, *this), 2000, "cycles",
+          "how long HLT halts the vCPU until the interrupt that wakes it, natively and as a guest, whether "
+          "HLT exits or not (assumption)",
+          Range{0, 1e9}),
       rings(module_scope(context, *this).child("rings")),
       tlb_parameters(module_scope(context, *this)),
       tlbs(module_scope(context, *this), tlb_parameters),
@@ -34,13 +38,15 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(privileged_instructions, module_scope(context, *this), "instructions",
           "privileged or sensitive instructions (Instr events) executed"),
       VIRTSIM_MEMBER(general_protection_faults, module_scope(context, *this), "faults",
-          "privileged instructions run above CPL 0 natively (#GP(0))"),
+          "privileged instructions run above CPL 0, natively or as a guest (#GP(0), before any VM exit)"),
       VIRTSIM_MEMBER(virtualization_holes, module_scope(context, *this), "instructions",
           "sensitive unprivileged instructions a deprivileged guest kernel ran without trapping"),
       VIRTSIM_MEMBER(exits, module_scope(context, *this), "exits", "VM exits this vCPU took"),
       VIRTSIM_MEMBER(exit_cycles, module_scope(context, *this), "cycles", "cycles of this vCPU's VM exits"),
       VIRTSIM_MEMBER(interrupts, module_scope(context, *this), "interrupts", "external interrupts delivered (timer, IPIs, devices; vectors 32-255)"),
       VIRTSIM_MEMBER(kernel_instructions, module_scope(context, *this), "instructions", "instructions retired at CPL 0"),
+      VIRTSIM_MEMBER(halted_cycles, module_scope(context, *this), "cycles",
+          "cycles halted by HLT until the wake-up interrupt (hlt_wakeup_cycles each)"),
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
       clock_(clock),
@@ -205,28 +211,47 @@ void Vcpu::execute_instruction(const GuestEvent& event) {
   ++privileged_instructions;
   if (ring_.cpl == 0) ++kernel_instructions;
   const unsigned at_cpl = ring_.cpl;
-  if (virtualization.size() > 0) {
-    // The instruction's effect holds whether it runs in the guest or the hypervisor emulates it.
-    apply_translation_effects(event);
-    change_ring(event.instruction);
-    // As a guest: the VT-x / AMD-V unit decides whether it exits and what that costs; a ring
-    // transition that does not exit costs what it costs natively.
-    const InstructionOutcome out = virtualization->execute(event, at_cpl, cycles.count());
-    account_exit(out);
-    if (const Cycles ring_cycles = rings.transition_cycles(event.instruction); !out.exited && ring_cycles)
-      advance(ring_cycles);
+  const bool guest = virtualization.size() > 0;
+  // Faults that depend on the privilege level come before the instruction's VM exit (Intel SDM
+  // vol. 3C 26.1.1, AMD APM vol. 2 15.7): above CPL 0 a privileged instruction raises #GP in a
+  // guest as it does natively, whatever the controls say. Virtualization holes are counted
+  // natively only (a deprivileged kernel with no unit bound).
+  const PrivilegeOutcome privilege =
+      check_privilege(event.instruction, at_cpl, 0, deprivileged_kernel && !guest);
+  if (privilege == PrivilegeOutcome::GeneralProtection) return raise_general_protection();
+  if (privilege == PrivilegeOutcome::VirtualizationHole) {
+    ++virtualization_holes;  // runs without trapping, with no effect the model tracks
+    advance(1);
     return;
   }
-  switch (check_privilege(event.instruction, at_cpl, 0, deprivileged_kernel)) {
-    case PrivilegeOutcome::GeneralProtection: ++general_protection_faults; break;  // #GP: no effect
-    case PrivilegeOutcome::VirtualizationHole: ++virtualization_holes; break;
-    case PrivilegeOutcome::Executes:
-      apply_translation_effects(event);
-      change_ring(event.instruction);
-      break;
+  // The instruction's effect holds whether it runs in the guest or the hypervisor emulates it.
+  apply_translation_effects(event);
+  change_ring(event.instruction);
+  // Natively one cycle; as a guest the VT-x / AMD-V unit decides whether it exits and what
+  // that costs. A ring transition that does not exit costs its transition instead, as natively.
+  InstructionOutcome out{1, false, false};
+  if (guest) out = virtualization->execute(event, at_cpl, cycles.count());
+  if (out.exited) {
+    account_exit(out);
+  } else {
+    const Cycles ring_cycles = rings.transition_cycles(event.instruction);
+    advance(ring_cycles ? ring_cycles : out.cycles);
   }
-  // Ring transitions (SYSCALL, SYSRET, INT n, IRET ...) cost their transition; others one cycle.
-  advance(std::max<Cycles>(1, rings.transition_cycles(event.instruction)));
+  // HLT waits for its wake-up interrupt, natively, in guest mode, or in the host after an exit.
+  if (event.instruction == Instruction::Hlt) {
+    halted_cycles += hlt_wakeup_cycles;
+    advance(hlt_wakeup_cycles);
+  }
+}
+
+void Vcpu::raise_general_protection() {
+  ++general_protection_faults;
+  // #GP(0) goes through the IDT to the kernel's handler, which returns past the instruction
+  // (its work, a signal to the program, is not modelled); it has no other effect.
+  constexpr std::uint32_t kGeneralProtection = 13;
+  if (virtualization.size() > 0)
+    account_exit(virtualization->raise_exception(kGeneralProtection, cycles.count()));
+  advance(Cycles{rings.interrupt_cycles} + rings.iret_cycles);
 }
 
 void Vcpu::execute_interrupt(const GuestEvent& event) {

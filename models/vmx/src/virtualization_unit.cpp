@@ -24,7 +24,9 @@ TransitionParameters::TransitionParameters(const Scope& scope)
       VIRTSIM_MEMBER(vmsave_cycles, scope, 150, "cycles", "VMSAVE (SVM; run on every exit by a KVM-style hypervisor)",
                      Range{0, 1e5}),
       VIRTSIM_MEMBER(native_instruction_cycles, scope, 1, "cycles",
-                     "an instruction of an Instr event that does not exit", Range{0, 1e5}),
+                     "an instruction of an Instr event that does not exit (a ring transition costs its "
+                     "transition instead, as natively)",
+                     Range{0, 1e5}),
       VIRTSIM_MEMBER(tagged_tlb, scope, true, "",
                      "VPID (VT-x) / ASID (AMD-V): TLB entries are tagged; off, every entry and exit flushes the TLB"),
       VIRTSIM_MEMBER(hlt_exiting, scope, true, "", "HLT exits"),
@@ -108,8 +110,6 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
                      "an exit handed to the user-space device model: return to user space, emulation, re-entry "
                      "(REFERENCE.md: port I/O ~13000-20000 cycles to user space vs ~3300-7200 in the kernel)",
                      Range{0, 1e8}),
-      VIRTSIM_MEMBER(hlt_wakeup_cycles, scope, 2000, "cycles",
-                     "how long a halted guest waits for its wake-up interrupt (assumption)", Range{0, 1e9}),
       VIRTSIM_MEMBER(cpuid_host_leaf1_ecx, scope, 0xffffffffu, "", "host CPUID.1:ECX feature bits (all set by default)"),
       VIRTSIM_MEMBER(cpuid_host_leaf1_edx, scope, 0xffffffffu, "", "host CPUID.1:EDX feature bits"),
       VIRTSIM_MEMBER(cpuid_host_ext1_ecx, scope, 0xffffffffu, "", "host CPUID.80000001h:ECX feature bits"),
@@ -222,6 +222,7 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
     c.invlpg_exiting = true;
   }
   mode_switch_->configure(c);
+  tlb_tag_ = c.tagged_tlb ? vpid : 0;
   mode_switch_->enter_guest(cpu_);
   next_timer_ = transitions.preemption_timer_cycles;
 }
@@ -288,6 +289,16 @@ InstructionOutcome VirtualizationUnit::deliver_interrupt(std::uint32_t, Cycles) 
   return take_exit(d, GuestEvent::interrupt(0));
 }
 
+InstructionOutcome VirtualizationUnit::raise_exception(std::uint32_t vector, Cycles) {
+  GuestOp op;
+  op.kind = GuestOp::Kind::Exception;
+  op.vector = static_cast<std::uint8_t>(vector);
+  const ExitDecision d = mode_switch_->decide(op);
+  if (!d.exits) return {};  // the guest's IDT takes it without the hypervisor
+  // The handler reflects the exception into the guest at the next entry.
+  return take_exit(d, GuestEvent::interrupt(vector));
+}
+
 bool VirtualizationUnit::kernel_port(std::uint32_t port) {
   return port == 0x20 || port == 0x21 || port == 0xa0 || port == 0xa1 || (port >= 0x40 && port <= 0x43) ||
          port == 0x4d0 || port == 0x4d1;
@@ -351,8 +362,6 @@ InstructionOutcome VirtualizationUnit::execute(const GuestEvent& event, unsigned
     if (shadow_ && event.instruction == Instruction::MovToCr3) ++cr3_target_switches;
     InstructionOutcome out;
     out.cycles = t_.native_instruction_cycles;
-    // A halted guest that does not exit sleeps until its wake-up interrupt.
-    if (event.instruction == Instruction::Hlt) out.cycles += h_.hlt_wakeup_cycles;
     return out;
   }
   if (event.instruction == Instruction::Cpuid) mask_cpuid(static_cast<std::uint32_t>(event.address));
@@ -390,7 +399,6 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
   mode_switch_->exit_to_host(d, cpu_);
   Cycles handler = handler_cycles(d, event, chosen);
   if (h_.enabled) handler += touch_memory(chosen ? chosen->memory_lines.get() : handler_lines(event));
-  if (event.kind == GuestEventKind::Instr && event.instruction == Instruction::Hlt) handler += h_.hlt_wakeup_cycles;  // the host waits for the wake-up
   // Before re-entering, the CR3-target list follows the shadow root cache, which this exit
   // may have changed (a VMWRITE per value that changed).
   if (shadow_ && h_.cr3_targets.get() > 0) {

@@ -12,7 +12,9 @@
 // unprivileged: exits only with descriptor-table exiting, a virtualization hole for a
 // deprivileged kernel without hardware assist), preemption_timer (1000 instructions of guest
 // work per operation; with system.vmx.preemption_timer_cycles set the timer interrupts it),
-// nop (no privileged instruction).
+// nop (no privileged instruction). The loop runs in the guest kernel at CPL 0, as
+// kvm-unit-tests' do (workload.exitbench.in_kernel; off, at CPL 3, privileged instructions
+// raise #GP before any exit).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,6 +31,7 @@ struct ExitBenchConfig {
   std::uint64_t warmup = 100;
   std::uint64_t operations = 10000;
   std::uint32_t cpuid_leaf = 0;
+  bool in_kernel = true;  // runs at CPL 0 in the guest kernel
 };
 
 class ExitBenchParameters {
@@ -39,6 +42,7 @@ class ExitBenchParameters {
   Param<std::uint64_t> warmup_operations;
   Param<std::uint64_t> operations;
   Param<std::uint32_t> cpuid_leaf;
+  Param<bool> in_kernel;
 };
 
 class ExitMicrobenchmark : public SingleEventSource {
@@ -46,6 +50,7 @@ class ExitMicrobenchmark : public SingleEventSource {
   explicit ExitMicrobenchmark(const ExitBenchConfig& config);
   double progress() const;
   std::uint64_t operations() const { return config_.operations; }
+  bool in_kernel() const { return config_.in_kernel; }
 
  private:
   std::optional<GuestEvent> next_event() override;

@@ -134,11 +134,17 @@ class GeneratedWorkload final : public ProcessEventSource {
 };
 
 // An existing event generator (synthetic patterns, exit microbenchmarks) as a process record
-// source; `footprint` (bytes at `base`, 0: none) is mapped first.
+// source; `footprint` (bytes at `base`, 0: none) is mapped first. `in_kernel`: the events are
+// kernel code (runs_in_kernel()), with no footprint to map.
 class EventSourceRecords final : public ProcessEventSource {
  public:
-  EventSourceRecords(GuestEventSource& events, Addr base, Addr footprint, std::function<double()> progress)
-      : events_(events), base_(base), footprint_(footprint), progress_(std::move(progress)) {}
+  EventSourceRecords(GuestEventSource& events, Addr base, Addr footprint, std::function<double()> progress,
+                     bool in_kernel = false)
+      : events_(events),
+        base_(base),
+        footprint_(footprint),
+        progress_(std::move(progress)),
+        in_kernel_(in_kernel) {}
   std::optional<TraceRecord> next() override;
   std::size_t plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
   std::string position(std::uint64_t ahead) const override {
@@ -146,11 +152,13 @@ class EventSourceRecords final : public ProcessEventSource {
   }
   double progress() const override { return progress_ ? progress_() : -1.0; }
   std::uint64_t memory_references() const override { return references_; }
+  bool runs_in_kernel() const override { return in_kernel_; }
 
  private:
   GuestEventSource& events_;
   Addr base_, footprint_;
   std::function<double()> progress_;
+  bool in_kernel_;
   bool mapped_ = false;
   std::uint64_t records_ = 0, references_ = 0;
   std::optional<TraceRecord> held_;  // read by plain_events, not one of its records

@@ -84,6 +84,10 @@ class ProcessEventSource {
   // records are then that process's.
   virtual std::optional<std::uint32_t> preempt() { return std::nullopt; }
   virtual std::uint64_t memory_references() const = 0;
+  // The stream is kernel code (an exit microbenchmark, as kvm-unit-tests runs its loops at
+  // CPL 0): its process enters the kernel with a system call before its first record and
+  // never returns to user mode. Such a stream makes no process records.
+  virtual bool runs_in_kernel() const { return false; }
 };
 
 // Whether a record stands for a guest event of the running process.
@@ -197,8 +201,10 @@ class GuestOs {
     Process* current = nullptr;
     std::deque<GuestEvent> pending;   // kernel work and interrupts, run before the next record
     std::vector<Addr> deferred_free;  // frames freed once the pending events ran (mmu_gather)
-    std::uint64_t since_tick = 0;     // instructions since the last timer interrupt
+    std::uint64_t since_tick = 0;     // instructions since the last timer interrupt, the kernel's too
     bool tick_due = false;            // the timer fires once the events handed out have run
+    std::size_t tick_events = 0;      // events of the running tick's handler not yet handed out
+    std::optional<TraceRecord> held;  // the source's next record, read while looking past a system call
     Addr per_cpu = 0;                 // guest-physical base of its per-CPU data
     // Per PCID: which address space and generation its TLB entries on this vCPU belong to.
     std::vector<std::pair<std::uint64_t, std::uint64_t>> pcid_owner;
@@ -246,9 +252,17 @@ class GuestOs {
   void fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid);
   void exec_process(Cpu& cpu, Process& p);
   void exit_process(Cpu& cpu, Process& p);
-  // Counts user instructions towards the next timer tick, which fires once they have run.
+  // A system call's device work: the port I/O and HLT records right after its record, run in
+  // the kernel before the call returns.
+  void run_device_work(Cpu& cpu);
+  void device_interrupt(Cpu& cpu, const TraceRecord& r);
+  // Counts instructions, user and kernel, towards the next timer tick, which fires once they
+  // have run. A tick's own handler counts too (the timer runs in time), but cannot bring the
+  // next tick due: its interrupt is masked until the handler's IRET, and after it at least one
+  // event of what it interrupted runs, however short the interval.
   void count_towards_tick(Cpu& cpu, std::uint64_t instructions) {
-    if (timer_interval_ && (cpu.since_tick += instructions) >= timer_interval_) cpu.tick_due = true;
+    if (timer_interval_ && (cpu.since_tick += instructions) >= timer_interval_ && !cpu.tick_events)
+      cpu.tick_due = true;
   }
   void timer_tick(Cpu& cpu);
 

@@ -139,6 +139,10 @@ class GuestInstructionHandler : public virtual sc_core::sc_interface {
   // An external interrupt (`vector`) arrives for the guest: it exits (external-interrupt
   // exiting) unless the hypervisor posts interrupts to it.
   virtual InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) = 0;
+  // A guest instruction raised exception `vector` (a #GP of a privileged instruction above
+  // CPL 0): the guest's IDT delivers it, after an exit only where the exception bitmap (VT-x)
+  // or the exception intercepts (AMD-V) select the vector.
+  virtual InstructionOutcome raise_exception(std::uint32_t vector, Cycles now) = 0;
   // Under shadow paging: a #PF on the shadow tables at `va` exits (the exception bitmap has
   // #PF), and the hypervisor resolved it as `how` (its handler's cost depends on that).
   virtual InstructionOutcome page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va,

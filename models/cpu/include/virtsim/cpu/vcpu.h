@@ -140,6 +140,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Param<std::uint32_t> cpl;
   Param<bool> deprivileged_kernel;
   Param<bool> pcide;
+  Param<std::uint32_t> hlt_wakeup_cycles;
   RingParameters rings;
   TlbHierarchyParameters tlb_parameters;
   TlbHierarchy tlbs;  // L1 ITLB, L1 DTLB, STLB
@@ -157,6 +158,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter exit_cycles;
   Counter interrupts;
   Counter kernel_instructions;
+  Counter halted_cycles;
   Formula ipc;
 
  private:
@@ -164,6 +166,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void execute_memory(const GuestEvent& event);
   void execute_instruction(const GuestEvent& event);
   void execute_interrupt(const GuestEvent& event);
+  // A privileged instruction above CPL 0: #GP(0), delivered through the guest's IDT.
+  void raise_general_protection();
   // The ring change an instruction makes (SYSCALL to 0, SYSRET to 3, IRET back ...).
   void change_ring(Instruction instruction);
   void enter_ring0_gate();  // INT n, an exception or an external interrupt

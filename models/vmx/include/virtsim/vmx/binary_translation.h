@@ -53,6 +53,7 @@ class BinaryTranslationUnit final : public GuestInstructionHandler {
   InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
   InstructionOutcome elapse(Cycles) override { return {}; }
   InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) override;
+  InstructionOutcome raise_exception(std::uint32_t vector, Cycles now) override;
   InstructionOutcome page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va, Cycles now) override;
   InstructionOutcome nested_fault_exit(std::uint64_t, Addr, Cycles) override { return {}; }
 
@@ -62,6 +63,7 @@ class BinaryTranslationUnit final : public GuestInstructionHandler {
   Counter callouts;
   Counter kernel_entries;
   Counter interrupts;
+  Counter reflected_exceptions;
   Counter vmm_page_faults;
   Counter vmm_cycles;
   VectorStat callouts_by_instruction;

@@ -60,7 +60,6 @@ class HypervisorParameters {
   Param<bool> enabled;
   Param<double> cpi;
   Param<std::uint32_t> user_space_cycles;
-  Param<std::uint32_t> hlt_wakeup_cycles;
   // CPUID masking for migration (AMD Extended Migration, seed 002): the feature words a guest
   // sees are the host's AND these masks.
   Param<std::uint32_t> cpuid_host_leaf1_ecx, cpuid_host_leaf1_edx, cpuid_host_ext1_ecx, cpuid_host_ext1_edx;
@@ -95,6 +94,9 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   // Host-physical memory the handlers touch (its per-vCPU data: vCPU structure, VMCS cache ...).
   // Shadow paging: the hypervisor's shadow tables, whose cached roots the CR3-target list names.
   void set_shadow_paging(ShadowPagingControl* shadow) { shadow_ = shadow; }
+  // The VPID (VT-x) / ASID (AMD-V) its guest's TLB entries carry; 0 without tagging, where
+  // every transition flushes them.
+  std::uint16_t tlb_tag() const { return tlb_tag_; }
   void set_hypervisor_memory(Addr base, Addr bytes) {
     memory_base_ = base;
     memory_bytes_ = bytes;
@@ -103,6 +105,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
   InstructionOutcome elapse(Cycles now) override;
   InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) override;
+  InstructionOutcome raise_exception(std::uint32_t vector, Cycles now) override;
   InstructionOutcome page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va, Cycles now) override;
   InstructionOutcome nested_fault_exit(std::uint64_t qualification, Addr gpa, Cycles now) override;
 
@@ -151,6 +154,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   ShadowPagingControl* shadow_ = nullptr;
   CpuState cpu_;
   Cycles next_timer_ = 0;
+  std::uint16_t tlb_tag_ = 0;
   const Clock& clock_;
   Addr memory_base_ = 0, memory_bytes_ = 0, memory_cursor_ = 0;
   tlm::tlm_generic_payload read_;

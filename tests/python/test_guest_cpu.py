@@ -1,0 +1,72 @@
+"""The vCPU as a guest through the whole simulator: privileged instructions above CPL 0 fault
+before any VM exit, the exit microbenchmarks run in the guest kernel, an instruction that does
+not exit costs what it costs natively, system calls of every generator go through the guest
+kernel, and the kernel's own work brings the timer due."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from test_cli import SINGLE, virtsim, write
+
+
+def metrics(binary: Path, out: Path, *args: str) -> dict:
+    result = virtsim(binary, "run", *args, *SINGLE, "-o", str(out), "-q")
+    assert result.returncode == 0, result.stderr
+    stats = virtsim(binary, "stats", str(out), "--json", "--all")
+    assert stats.returncode == 0, stats.stderr
+    return json.loads(stats.stdout)["run0000"]["metrics"]
+
+
+def exitbench(binary: Path, out: Path, preset: str, benchmark: str, *extra: str) -> dict:
+    config = write(out.with_suffix(".toml"),
+                   f'[machine]\npreset = "{preset}"\n[workload]\nkind = "exitbench"\n[workload.exitbench]\n'
+                   f'benchmark = "{benchmark}"\noperations = 100\nwarmup_operations = 10\n')
+    return metrics(binary, out, str(config), *extra)
+
+
+@pytest.mark.parametrize("preset,mode", [("skylake-sp", "vmx"), ("zen2", "svm")])
+@pytest.mark.parametrize("benchmark,control", [("mov_cr3", "system.vmx.cr3_exiting=true"),
+                                               ("rdmsr", "system.vmx.cr3_exiting=false"),
+                                               ("hlt", "system.vmx.hlt_exiting=true")])
+def test_privileged_instructions_in_a_user_process_fault_as_they_do_natively(virtsim_binary, tmp_path, preset, mode,
+                                                                            benchmark, control):
+    user = ("--set", "workload.exitbench.in_kernel=false", "--set", control)
+    native = exitbench(virtsim_binary, tmp_path / "native.h5", preset, benchmark, "--set", 'system.vmx.mode="none"', *user)
+    guest = exitbench(virtsim_binary, tmp_path / "guest.h5", preset, benchmark, "--set", f'system.vmx.mode="{mode}"', *user)
+    for m in (native, guest):
+        assert m["system.cpu0.general_protection_faults"] == 100
+        assert m["exits.total"] == 0
+    assert guest["workload.cycles_per_operation"] == native["workload.cycles_per_operation"]
+
+
+def test_exit_microbenchmarks_run_in_the_guest_kernel(virtsim_binary, tmp_path):
+    m = exitbench(virtsim_binary, tmp_path / "cr3.h5", "skylake-sp", "mov_cr3", "--set", "system.vmx.cr3_exiting=true")
+    assert m["exits.total"] == 100
+    assert m["system.cpu0.general_protection_faults"] == 0
+    assert m["system.cpu0.kernel_instructions"] == m["system.cpu0.instructions"] == 100
+
+
+def test_hlt_waits_for_its_wake_up_natively_as_in_a_guest_without_hlt_exiting(virtsim_binary, tmp_path):
+    native = exitbench(virtsim_binary, tmp_path / "native.h5", "skylake-sp", "hlt", "--set", 'system.vmx.mode="none"')
+    guest = exitbench(virtsim_binary, tmp_path / "guest.h5", "skylake-sp", "hlt", "--set", "system.vmx.hlt_exiting=false")
+    assert guest["exits.total"] == 0
+    assert native["workload.cycles_per_operation"] == guest["workload.cycles_per_operation"] == 1 + 2000
+    assert native["system.cpu0.halted_cycles"] == guest["system.cpu0.halted_cycles"] == 100 * 2000
+
+
+@pytest.mark.parametrize("kind,calls", [("io_loop", 50), ("idle", 50)])
+def test_io_loop_and_idle_make_their_system_calls_through_the_kernel(virtsim_binary, tmp_path, kind, calls):
+    m = metrics(virtsim_binary, tmp_path / "out.h5", "--set", f'workload.kind="{kind}"', "--set", f"workload.operations={calls}")
+    assert m["system.kernel.syscalls"] >= calls
+    assert m["system.cpu0.general_protection_faults"] == 0  # the port I/O and HLT ran in the kernel
+
+
+def test_kernel_build_takes_timer_ticks_at_the_default_interval(virtsim_binary, tmp_path):
+    # 40 jobs: about 10 M kernel instructions (fork, exec, faults, exit) and well under 8 M
+    # user ones, the default interval.
+    m = metrics(virtsim_binary, tmp_path / "out.h5", "--set", 'workload.kind="kernel_build"', "--set", "workload.operations=40")
+    assert m["system.cpu0.instructions"] - m["system.cpu0.kernel_instructions"] < 8_000_000
+    assert m["system.kernel.timer_interrupts"] >= 1

@@ -488,24 +488,27 @@ void check_script_path(const std::string& what, const std::string& path) {
                         "path without one");
 }
 
-// An #SBATCH option's value: sbatch splits these lines at blanks and reads quotes, '#' and
-// '\' itself; a backslash keeps each such character.
-std::string sbatch_value(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    if (c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '#' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
+// A path that goes into an #SBATCH line: sbatch reads backslashes there differently from one
+// Slurm version to the next (an escape, or not), so none may be in it.
+void check_sbatch_path(const std::string& what, const std::string& path) {
+  check_script_path(what, path);
+  if (path.find('\\') != std::string::npos)
+    throw ConfigError(what + " '" + path +
+                      "' has a backslash, which Slurm batch scripts' #SBATCH lines do not read alike in every Slurm "
+                      "version; use a path without one");
 }
 
-// A folder in a Slurm file name pattern (#SBATCH --output), where %A, %j... are replaced
-// and a backslash turns every replacement off: '%' doubled, '\' refused.
+// An #SBATCH option's value, which sbatch splits at blanks and cuts at a '#' outside quotes:
+// all of it in double quotes, a double quote itself in single quotes (sbatch joins the parts).
+std::string sbatch_value(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) out += c == '"' ? std::string("\"'\"'\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// A folder in a Slurm file name pattern (#SBATCH --output), where %A, %j... are replaced:
+// '%' doubled.
 std::string sbatch_pattern_folder(const std::string& folder) {
-  if (folder.find('\\') != std::string::npos)
-    throw ConfigError("-o: the folder '" + printable(folder) +
-                      "' has a backslash, which turns off Slurm's job-id patterns in its log file names; use a path "
-                      "without one");
   std::string out;
   for (const char c : folder) out += c == '%' ? std::string("%%") : std::string(1, c);
   return out;
@@ -513,11 +516,10 @@ std::string sbatch_pattern_folder(const std::string& folder) {
 
 // Everything about the Slurm backend that can be refused, refused before anything is written.
 void check_slurm_paths(const SweepPlan& plan, const SweepFiles& files) {
-  check_script_path("the working directory", fs::current_path().string());
-  check_script_path("-o", fs::absolute(files.output).string());
+  check_sbatch_path("the working directory", fs::current_path().string());
+  check_sbatch_path("-o", fs::absolute(files.output).string());
   check_script_path("the config", fs::absolute(plan.config_path).string());
   check_script_path("virtsim", self_path());
-  sbatch_pattern_folder(fs::absolute(files.directory).string());
 }
 
 // The sweep as a Slurm job array (one task per unfinished point) and a merge job that runs

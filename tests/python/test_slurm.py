@@ -140,3 +140,96 @@ def test_slurm_tasks_can_each_run_several_points(slurm_cluster, virtsim_binary, 
         assert [text(r["status"]) for r in s["/sweep"][:]] == ["ok"] * POINTS
         for name in l["/runs"]:
             assert simulated_metrics(s["/runs"][name]) == simulated_metrics(l["/runs"][name]), name
+
+
+def test_slurm_sweep_takes_a_relative_config_path(slurm_cluster, virtsim_binary, tmp_path):
+    """The batch scripts name the config by its absolute path; the plan the tasks and the merge
+    check must not depend on how the path was spelt when the sweep was submitted."""
+    env = dict(os.environ, **slurm_cluster, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "s.toml").write_text(SWEEP.read_text())
+    result = run([str(virtsim_binary), "sweep", "conf/s.toml", "--backend", "slurm", "--wait", "-o", "REL.h5"],
+                 env, tmp_path, 180)
+    assert result.returncode == 0, diagnose(result, slurm_cluster)
+    with h5py.File(tmp_path / "REL.h5") as f:
+        assert [text(r["status"]) for r in f["/sweep"][:]] == ["ok"] * POINTS
+
+
+def test_slurm_sweep_into_a_folder_with_blanks_quotes_hash_and_percent(slurm_cluster, virtsim_binary, tmp_path):
+    """sbatch splits #SBATCH lines at blanks, reads quotes and '#' itself and replaces %-patterns
+    in log names: such a folder is written so that Slurm reads it back as it is."""
+    env = dict(os.environ, **slurm_cluster, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    folder = tmp_path / "a b'c\"d#e%jf"
+    folder.mkdir()
+    out = folder / "OUT.h5"
+    result = run([str(virtsim_binary), "sweep", str(SWEEP), "--backend", "slurm", "--wait", "-o", str(out)],
+                 env, folder, 180)
+    assert result.returncode == 0, diagnose(result, slurm_cluster)
+    with h5py.File(out) as f:
+        assert [text(r["status"]) for r in f["/sweep"][:]] == ["ok"] * POINTS
+    logs = sorted(p.name for p in Path(f"{out}.points").glob("slurm-*.out"))
+    assert len(logs) == POINTS + 1, logs
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name], "a job wrote outside the folder"
+
+
+# sbatch stand-in (VIRTSIM_SBATCH): records its arguments a line each call, prints FAKE_ID.
+FAKE_SBATCH = """#!/bin/sh
+printf '%s\\n' "$*" >> "$FAKE_LOG"
+printf '%b' "$FAKE_ID"
+"""
+
+
+def fake_sbatch(tmp_path: Path, printed: str) -> dict[str, str]:
+    script = tmp_path / "fake-sbatch"
+    script.write_text(FAKE_SBATCH)
+    script.chmod(0o755)
+    return dict(os.environ, VIRTSIM_SBATCH=str(script), FAKE_ID=printed, FAKE_LOG=str(tmp_path / "sbatch.log"),
+                SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+
+
+@pytest.mark.parametrize("printed", ["1; touch PWNED\\n", "7 && touch PWNED\\n", "12\\n$(touch PWNED)\\n",
+                                     "1;`touch PWNED`\\n", "\\n", "Submitted batch job 5\\n"])
+def test_a_job_id_that_is_not_one_goes_no_further(virtsim_binary, tmp_path, printed):
+    """sbatch's answer is parsed strictly (digits, optionally ;cluster) before it goes into the
+    merge job's --dependency, a shell command: anything else is refused, and the merge job is
+    not submitted."""
+    env = fake_sbatch(tmp_path, printed)
+    result = run([str(virtsim_binary), "sweep", str(SWEEP), "--backend", "slurm", "-o", "OUT.h5"], env, tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("virtsim: error:")]
+    assert len(errors) == 1 and "where a job id was expected (digits, optionally ;cluster)" in errors[0], result.stderr
+    assert "no merge job was submitted" in errors[0]
+    assert not (tmp_path / "PWNED").exists()
+    calls = (tmp_path / "sbatch.log").read_text().splitlines()
+    assert len(calls) == 1 and "--array=0-3" in calls[0], calls
+
+
+def test_a_job_id_with_a_cluster_is_used_without_the_cluster(virtsim_binary, tmp_path):
+    env = fake_sbatch(tmp_path, "4242;other-cluster_1\\n")
+    result = run([str(virtsim_binary), "sweep", str(SWEEP), "--backend", "slurm", "-o", "OUT.h5"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "sbatch.log").read_text().splitlines()
+    assert len(calls) == 2 and "--dependency=afterany:4242 " in calls[1], calls
+    assert "submitted job array 4242:" in result.stdout and "submitted merge job 4242;" in result.stdout
+
+
+@pytest.mark.parametrize("where", ["output", "config", "cwd"])
+def test_a_newline_in_a_path_of_a_batch_script_is_refused_before_anything_is_written(virtsim_binary, tmp_path,
+                                                                                    where):
+    """A newline in the output path, the config's name or the working directory would end an
+    #SBATCH or comment line of the batch scripts and start a shell command."""
+    env = fake_sbatch(tmp_path, "1\\n")
+    evil = "x\ntouch PWNED\n#"
+    cwd = tmp_path / (evil if where == "cwd" else "work")
+    cwd.mkdir()
+    config = cwd / (f"{evil}.toml" if where == "config" else "s.toml")
+    config.write_text(SWEEP.read_text())
+    out = f"{evil}.h5" if where == "output" else "OUT.h5"
+    before = sorted(p.name for p in cwd.iterdir())
+    result = run([str(virtsim_binary), "sweep", config.name, "--backend", "slurm", "-o", out], env, cwd)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("virtsim: error:")]
+    assert len(errors) == 1 and "a Slurm batch script cannot hold" in errors[0], result.stderr
+    assert "x\\ntouch PWNED" in errors[0]  # the path shown on one line
+    assert sorted(p.name for p in cwd.iterdir()) == before
+    assert not (tmp_path / "sbatch.log").exists()

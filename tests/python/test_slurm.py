@@ -5,13 +5,16 @@ dependent job merges them, giving the very result file that the local backend gi
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import h5py
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+SLURM_LOCAL = REPO / "scripts" / "slurm-local"
 SWEEP = REPO / "tests" / "python" / "data" / "sweep-slurm.toml"
 POINTS = 4  # sweep-slurm.toml: 2 memory virtualizations x 2 seeds
 
@@ -233,3 +236,90 @@ def test_a_newline_in_a_path_of_a_batch_script_is_refused_before_anything_is_wri
     assert "x\\ntouch PWNED" in errors[0]  # the path shown on one line
     assert sorted(p.name for p in cwd.iterdir()) == before
     assert not (tmp_path / "sbatch.log").exists()
+
+
+def test_the_cluster_starts_where_no_cgroup_filesystem_is_mounted(tmp_path):
+    """Containers and debootstrap chroots mount nothing on /sys/fs/cgroup, where slurmd 22.05
+    looks by default for which cgroup plugin to load, and stops. Here: a mount namespace of
+    its own with /sys/fs/cgroup unmounted (the machine's mounts untouched), in which the whole
+    cluster starts and runs a job."""
+    cluster = tmp_path / "cluster"
+    root = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    inner = ("umount -R -l /sys/fs/cgroup 2>/dev/null || true; "
+             'echo "cgroup mount: $(stat -f -c %T /sys/fs/cgroup)" >&2; exec "$0" start "$1"')
+    try:
+        started = subprocess.run([*root, "unshare", "-m", "sh", "-c", inner, str(SLURM_LOCAL), str(cluster)],
+                                 capture_output=True, text=True, timeout=300)
+        assert "cgroup mount: sysfs" in started.stderr, started.stderr  # nothing mounted there
+        assert started.returncode == 0, started.stderr
+        env = dict(os.environ, SLURM_CONF=str(cluster / "slurm.conf"))
+        job = subprocess.run(["sbatch", "--parsable", "--wait", "--wrap", "echo ran > ran.txt"], capture_output=True,
+                             text=True, env=env, cwd=tmp_path, timeout=120)
+        assert job.returncode == 0, job.stderr
+        assert (tmp_path / "ran.txt").read_text() == "ran\n"
+    finally:
+        subprocess.run([str(SLURM_LOCAL), "stop", str(cluster)], capture_output=True, timeout=120)
+
+
+# A stand-in for sudo: records how it was called; `sudo -n true` answers SUDO_TRUE_STATUS.
+FAKE_SUDO = """#!/bin/sh
+printf '%s\\n' "$*" >> "$SUDO_LOG"
+[ "$1 $2" = "-n true" ] && exit "$SUDO_TRUE_STATUS"
+exit 0
+"""
+
+
+def run_as_a_user(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """args run as a user other than root: nobody when the test runs as root."""
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    return subprocess.run([*drop, "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("sudo", ["lets", "wants a password", "missing"])
+def test_slurm_local_runs_itself_through_sudo_for_a_user(sudo):
+    """The README's "a user with sudo": not root, scripts/slurm-local runs itself as root with
+    `sudo -n` (never waiting for a password), and says in one line when it cannot. A stand-in
+    sudo records the call: the test machine may have neither sudo nor a user who may use it."""
+    with tempfile.TemporaryDirectory() as work:
+        work_dir = Path(work)
+        work_dir.chmod(0o755)
+        bin_dir = work_dir / "bin"
+        bin_dir.mkdir()
+        for tool in ("bash", "id", "readlink"):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+        if sudo != "missing":
+            (bin_dir / "sudo").write_text(FAKE_SUDO)
+            (bin_dir / "sudo").chmod(0o755)
+        log = work_dir / "sudo.log"
+        log.touch()
+        log.chmod(0o666)
+        env = {"PATH": str(bin_dir), "SUDO_LOG": str(log), "SUDO_TRUE_STATUS": "0" if sudo == "lets" else "1"}
+        result = run_as_a_user([str(SLURM_LOCAL), "status", str(work_dir / "cluster")], env)
+        calls = log.read_text().splitlines()
+    if sudo == "lets":
+        assert result.returncode == 0, result.stderr
+        assert calls == ["-n true", f"-n -- /usr/bin/env SLURM_LOCAL_TIMEOUT=60 {SLURM_LOCAL} status {work_dir}/cluster"]
+        return
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "slurm-local: error: must run as root, or as a user whom sudo lets run commands as root without a password"
+        if sudo == "wants a password" else
+        "slurm-local: error: must run as root, or as a user with sudo (sudo is not installed)"], result.stderr
+    assert calls == (["-n true"] if sudo == "wants a password" else [])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives files away: needs root, as slurm-local under sudo is")
+def test_slurm_local_run_through_sudo_gives_what_it_keeps_back_to_the_user(tmp_path):
+    """Under sudo (SUDO_UID, SUDO_GID set), stop leaves DIR/log and DIR/slurm.conf to the user
+    who ran it, who could otherwise not remove them."""
+    cluster = tmp_path / "cluster"
+    (cluster / "log").mkdir(parents=True)
+    (cluster / "log" / "slurmd.log").write_text("kept\n")
+    (cluster / "slurm.conf").write_text("# kept\n")
+    env = dict(os.environ, SUDO_UID="65534", SUDO_GID="65534")
+    result = subprocess.run([str(SLURM_LOCAL), "stop", str(cluster)], capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    for path in (cluster, cluster / "log", cluster / "log" / "slurmd.log", cluster / "slurm.conf"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (65534, 65534), path

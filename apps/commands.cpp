@@ -150,7 +150,9 @@ std::string format_number(double v) {
 
 }  // namespace
 
-void check_elaboration(LoadedConfig& loaded) { elaborate(loaded); }
+void check_elaboration(LoadedConfig& loaded) {
+  elaborate(loaded);
+}
 
 // One simulation of the loaded experiment into `output`, as run `run_id`.
 int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& output, const std::string& run_id) {

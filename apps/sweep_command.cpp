@@ -2,17 +2,18 @@
 // into its own file under <output>.points/, then merged into one result file with a /sweep
 // table. A point's file appears only when whole (written under a temporary name, renamed), so
 // a sweep killed at any moment keeps every point that finished, and --resume runs the rest.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "commands.h"
 #include "experiment.h"
@@ -57,12 +58,15 @@ std::string output_for(const SweepOptions& options) {
 std::string printable(const std::string& text) {
   std::string out;
   for (const unsigned char c : text) {
-    if (c == '\n') out += "\\n";
-    else if (c < 0x20 || c == 0x7f) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
       char escape[8];
       std::snprintf(escape, sizeof escape, "\\x%02x", c);
       out += escape;
-    } else out += static_cast<char>(c);
+    } else {
+      out += static_cast<char>(c);
+    }
   }
   return out;
 }
@@ -134,7 +138,8 @@ void load_point(const SweepOptions& options, const SweepPoint& point, LoadedConf
   for (const auto& a : point.assignments) {
     if (is_preset_name(a.name)) {
       if (!std::holds_alternative<std::string>(a.value))
-        throw ConfigError(options.config.config_path + ": key 'sweep." + a.name + "': expected preset names as strings");
+        throw ConfigError(options.config.config_path + ": key 'sweep." + a.name +
+                          "': expected preset names as strings");
     } else if (a.name == kMemoryVirtualizationAxis) {
       if (!std::holds_alternative<std::string>(a.value))
         throw ConfigError(options.config.config_path + ": key 'sweep." + a.name +
@@ -199,8 +204,10 @@ void check_plan(const PlanRecord& now, const SweepFiles& files) {
     throw ConfigError(files.plan().string() + ": not found; the sweep's points were never planned here");
   const auto planned = PlanRecord::parse(read_file_text(files.plan()));
   if (!planned)
-    throw ConfigError(files.plan().string() + ": not a plan this virtsim can read (an older virtsim's?), so the points "
-                      "here cannot be resumed; give another -o, or " + force_deletes(files));
+    throw ConfigError(files.plan().string() +
+                      ": not a plan this virtsim can read (an older virtsim's?), so the points "
+                      "here cannot be resumed; give another -o, or " +
+                      force_deletes(files));
   const std::string difference = now.difference_from(*planned);
   if (!difference.empty())
     throw ConfigError(files.plan().string() + ": the points here were planned otherwise: " + difference +
@@ -266,7 +273,8 @@ void validate_points(const SweepOptions& options, const SweepPlan& plan, unsigne
   if (!failed) return;
   const SweepPoint& point = plan.points[*failed];
   std::string values;
-  for (const auto& a : point.assignments) values += (values.empty() ? "" : ", ") + a.name + " = " + format_value(a.value);
+  for (const auto& a : point.assignments)
+    values += (values.empty() ? "" : ", ") + a.name + " = " + format_value(a.value);
   const std::string which = plan.config_path + ": sweep point " + std::to_string(point.index) +
                             (values.empty() ? "" : " (" + values + ")") + ": ";
   if (failed_end.signal)
@@ -454,7 +462,8 @@ std::string run_capture(const std::string& command) {
   const int status = ::pclose(pipe);
   if (status != 0)
     throw FileError("'" + printable(command) + "' failed (status " +
-                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + "; its messages are above)");
+                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
+                    "; its messages are above)");
   return out;
 }
 
@@ -483,9 +492,10 @@ std::string parse_job_id(const std::string& printed, const std::string& what) {
 void check_script_path(const std::string& what, const std::string& path) {
   for (const unsigned char c : path)
     if (c < 0x20 || c == 0x7f)
-      throw ConfigError(what + " '" + printable(path) +
-                        "' has a control character (a newline, say), which a Slurm batch script cannot hold; use a "
-                        "path without one");
+      throw ConfigError(
+          what + " '" + printable(path) +
+          "' has a control character (a newline, say), which a Slurm batch script cannot hold; use a "
+          "path without one");
 }
 
 // A path that goes into an #SBATCH line: sbatch reads backslashes there differently from one
@@ -493,9 +503,10 @@ void check_script_path(const std::string& what, const std::string& path) {
 void check_sbatch_path(const std::string& what, const std::string& path) {
   check_script_path(what, path);
   if (path.find('\\') != std::string::npos)
-    throw ConfigError(what + " '" + path +
-                      "' has a backslash, which Slurm batch scripts' #SBATCH lines do not read alike in every Slurm "
-                      "version; use a path without one");
+    throw ConfigError(
+        what + " '" + path +
+        "' has a backslash, which Slurm batch scripts' #SBATCH lines do not read alike in every Slurm "
+        "version; use a path without one");
 }
 
 // An #SBATCH option's value, which sbatch splits at blanks and cuts at a '#' outside quotes:
@@ -536,11 +547,12 @@ int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const Sweep
   // sbatch reads #SBATCH lines only up to the first command: they all come first. Every
   // path here was checked to hold no newline (check_slurm_paths).
   const auto script = [&](const std::string& job_name, const std::string& log, const std::string& command) {
-    return "#!/bin/sh\n#SBATCH --job-name=" + job_name + "\n#SBATCH --chdir=" +
-           sbatch_value(fs::current_path().string()) + "\n#SBATCH --output=" +
-           sbatch_value(sbatch_pattern_folder(directory) + "/" + log) + "\n# Written by virtsim sweep for " +
-           fs::absolute(plan.config_path).string() + "\nexport SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1\nexec " +
-           shell_quote(self) + " sweep " + common + " " + command + "\n";
+    return "#!/bin/sh\n#SBATCH --job-name=" + job_name +
+           "\n#SBATCH --chdir=" + sbatch_value(fs::current_path().string()) +
+           "\n#SBATCH --output=" + sbatch_value(sbatch_pattern_folder(directory) + "/" + log) +
+           "\n# Written by virtsim sweep for " + fs::absolute(plan.config_path).string() +
+           "\nexport SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1\nexec " + shell_quote(self) + " sweep " + common +
+           " " + command + "\n";
   };
   // Task t of the array runs the points on lines t * per_task ... of tasks.txt: the
   // unfinished points, so that the array's indices stay 0, 1, 2 ... however many points.
@@ -558,8 +570,8 @@ int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const Sweep
   if (!pending.empty()) {
     const std::size_t tasks = (pending.size() + per_task - 1) / per_task;
     const std::string array_id =
-        parse_job_id(run_capture(sbatch + " --parsable" + extra + " --array=0-" + std::to_string(tasks - 1) + " " +
-                                 shell_quote((files.directory / "points.sbatch").string())),
+        parse_job_id(run_capture(sbatch + " --parsable" + extra + " --array=0-" + std::to_string(tasks - 1) +
+                                 " " + shell_quote((files.directory / "points.sbatch").string())),
                      "the points' job array (no merge job was submitted)");
     if (!options.quiet)
       std::printf("submitted job array %s: %zu points in %zu tasks (%s)\n", array_id.c_str(), pending.size(), tasks,
@@ -681,8 +693,9 @@ int sweep_command(const SweepOptions& options) {
   }
   std::error_code ec;
   if (!options.force && !options.resume && (fs::exists(files.output, ec) || fs::exists(files.directory, ec)))
-    throw ConfigError(files.output.string() + ": a sweep's result (or its points, " + files.directory.string() +
-                      ") is already here; --resume runs the points not yet finished, " + force_deletes(files));
+    throw ConfigError(
+        files.output.string() + ": a sweep's result (or its points, " + files.directory.string() +
+        ") is already here; --resume runs the points not yet finished, " + force_deletes(files));
   if (options.resume && fs::exists(files.directory, ec)) check_plan(record, files);
   if (options.backend == SweepBackend::Slurm) check_slurm_paths(plan, files);
   validate_points(options, plan, jobs);

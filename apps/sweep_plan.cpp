@@ -127,7 +127,8 @@ std::string first_different_line(const std::string& planned, const std::string& 
       const auto shown = [](bool more, const std::string& l) {
         return more ? "'" + (l.size() > 60 ? l.substr(0, 60) + "..." : l) + "'" : std::string("the end");
       };
-      return "line " + std::to_string(line) + " was " + shown(more_a, line_a) + ", is now " + shown(more_b, line_b);
+      return "line " + std::to_string(line) + " was " + shown(more_a, line_a) + ", is now " +
+             shown(more_b, line_b);
     }
   }
 }
@@ -189,9 +190,11 @@ std::optional<PlanRecord> PlanRecord::parse(const std::string& text) {
 std::string PlanRecord::difference_from(const PlanRecord& planned) const {
   std::vector<std::string> differences;
   if (config_text != planned.config_text)
-    differences.push_back("the config's text differs (" + first_different_line(planned.config_text, config_text) + ")");
+    differences.push_back("the config's text differs (" +
+                          first_different_line(planned.config_text, config_text) + ")");
   if (sets != planned.sets)
-    differences.push_back("the points were planned with " + sets_text(planned.sets) + ", now with " + sets_text(sets));
+    differences.push_back("the points were planned with " + sets_text(planned.sets) + ", now with " +
+                          sets_text(sets));
   for (const auto& [name, text] : planned.presets) {
     const auto it = presets.find(name);
     if (it == presets.end())
@@ -321,9 +324,10 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
   for (const auto& axis : axes) {
     for (const auto& n : axis.names) plan.columns.push_back(n);
     if (total > kMaxSweepPoints / axis.length())
-      throw ConfigError(origin + ":" + std::to_string(axis.position.first) + ":" + std::to_string(axis.position.second) +
-                        ": key '" + axis.key + "': its " + std::to_string(axis.length()) + " values times the " +
-                        std::to_string(total) + " points of the seeds and lists before it make more points than a " +
+      throw ConfigError(origin + ":" + std::to_string(axis.position.first) + ":" +
+                        std::to_string(axis.position.second) + ": key '" + axis.key + "': its " +
+                        std::to_string(axis.length()) + " values times the " + std::to_string(total) +
+                        " points of the seeds and lists before it make more points than a " +
                         "sweep may have (at most " + std::to_string(kMaxSweepPoints) + ")");
     total *= axis.length();
   }

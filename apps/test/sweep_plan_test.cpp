@@ -118,8 +118,10 @@ TEST(SweepPlanTest, PlanRecordSaysWhatDiffers) {
   const PlanRecord planned = record_of(config);
   EXPECT_EQ(record_of(config).difference_from(planned), "");
   const std::string sets = record_of(config, {"workload.accesses=20"}).difference_from(planned);
-  EXPECT_NE(sets.find("planned with no --set, now with --set 'workload.accesses=20'"), std::string::npos) << sets;
-  const std::string text = record_of("[workload]\naccesses = 10\n[sweep]\nseeds = 3\n").difference_from(planned);
+  EXPECT_NE(sets.find("planned with no --set, now with --set 'workload.accesses=20'"), std::string::npos)
+      << sets;
+  const std::string text =
+      record_of("[workload]\naccesses = 10\n[sweep]\nseeds = 3\n").difference_from(planned);
   EXPECT_NE(text.find("line 4 was 'seeds = 2', is now 'seeds = 3'"), std::string::npos) << text;
   PlanRecord preset = record_of(config);
   preset.presets["machine/skylake.toml"] = "[system.vmx]\nvm_exit_cycles = 700\n";
@@ -159,17 +161,22 @@ TEST(SweepPlanTest, BadSweepsAreRefusedNamingFileLineAndKey) {
 }
 
 TEST(SweepPlanTest, EveryWayToGrowPastTheCapIsRefusedNamingTheKey) {
-  expect_error("[sweep]\nseeds = 2000000\n", "bad.toml:2:9: key 'sweep.seeds': 2000000 seeds make more points");
+  expect_error("[sweep]\nseeds = 2000000\n",
+               "bad.toml:2:9: key 'sweep.seeds': 2000000 seeds make more points");
   expect_error("[sweep]\nseeds = 9223372036854775807\n", "at most 1000000");
   std::string list = "[sweep.grid]\na.b = [0";
   for (int i = 1; i < 1001; ++i) list += ", " + std::to_string(i);
   list += "]\n";
-  expect_error("[sweep]\nseeds = 1000\n" + list, "key 'sweep.grid.a.b': its 1001 values times the 1000 points");
-  expect_error(list + "[[sweep.zip]]\nc.d = " + list.substr(list.find('[', 2)) + "e.f = " + list.substr(list.find('[', 2)),
+  expect_error("[sweep]\nseeds = 1000\n" + list,
+               "key 'sweep.grid.a.b': its 1001 values times the 1000 points");
+  expect_error(list + "[[sweep.zip]]\nc.d = " + list.substr(list.find('[', 2)) +
+                   "e.f = " + list.substr(list.find('[', 2)),
                "key 'sweep.zip.c.d': its 1001 values times the 1001 points");
   // Exactly the cap is a sweep.
-  EXPECT_EQ(plan_sweep_text("[sweep]\nseeds = 1000\n" + list.substr(0, list.rfind(", 1000")) + "]\n", "t.toml").points.size(),
-            1000000u);
+  EXPECT_EQ(
+      plan_sweep_text("[sweep]\nseeds = 1000\n" + list.substr(0, list.rfind(", 1000")) + "]\n", "t.toml")
+          .points.size(),
+      1000000u);
 }
 
 }  // namespace

@@ -311,15 +311,24 @@ def test_slurm_local_runs_itself_through_sudo_for_a_user(sudo):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="gives files away: needs root, as slurm-local under sudo is")
 def test_slurm_local_run_through_sudo_gives_what_it_keeps_back_to_the_user(tmp_path):
-    """Under sudo (SUDO_UID, SUDO_GID set), stop leaves DIR/log and DIR/slurm.conf to the user
-    who ran it, who could otherwise not remove them."""
+    """Under sudo (SUDO_UID, SUDO_GID set), a DIR that slurm-local makes, and the logs and
+    configs that stop keeps in it, belong to the user who ran it, who could otherwise not
+    remove them; nothing else in DIR changes owner."""
     cluster = tmp_path / "cluster"
-    (cluster / "log").mkdir(parents=True)
+    env = dict(os.environ, SUDO_UID="65534", SUDO_GID="65534")
+
+    def stop() -> None:
+        result = subprocess.run([str(SLURM_LOCAL), "stop", str(cluster)], capture_output=True, text=True, env=env,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+
+    stop()
+    assert (cluster.stat().st_uid, cluster.stat().st_gid) == (65534, 65534)
+    (cluster / "log").mkdir()
     (cluster / "log" / "slurmd.log").write_text("kept\n")
     (cluster / "slurm.conf").write_text("# kept\n")
-    env = dict(os.environ, SUDO_UID="65534", SUDO_GID="65534")
-    result = subprocess.run([str(SLURM_LOCAL), "stop", str(cluster)], capture_output=True, text=True, env=env,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
-    for path in (cluster, cluster / "log", cluster / "log" / "slurmd.log", cluster / "slurm.conf"):
+    (cluster / "mine").write_text("not slurm-local's\n")
+    stop()
+    for path in (cluster / "log", cluster / "log" / "slurmd.log", cluster / "slurm.conf", cluster / ".lock"):
         assert (path.stat().st_uid, path.stat().st_gid) == (65534, 65534), path
+    assert (cluster / "mine").stat().st_uid == 0

@@ -150,6 +150,10 @@ std::string format_number(double v) {
 
 }  // namespace
 
+void check_elaboration(LoadedConfig& loaded) {
+  elaborate(loaded);
+}
+
 // One simulation of the loaded experiment into `output`, as run `run_id`.
 int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& output, const std::string& run_id) {
   // Refuse a bad output path before spending time on the simulation.

@@ -29,6 +29,11 @@ void load(const ConfigOptions& options, LoadedConfig& loaded);
 // (a name of experiment.compare: native, shadow, nested, ...). Throws ConfigError for others.
 std::vector<std::string> mode_settings(const std::string& mode, const ParamRegistry& params);
 
+// Elaborates the loaded experiment's platform as a run would, without simulating: throws what
+// the run would throw before it starts (a bad value, a key that names no parameter). SystemC
+// elaborates once per process: call it in a process that runs nothing else.
+void check_elaboration(LoadedConfig& loaded);
+
 // One simulation of the loaded experiment into `output`, as run `run_id`: 0 when it
 // completed, 1 when it stopped midway (written with status "partial").
 int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& output, const std::string& run_id);

@@ -17,7 +17,8 @@ unsigned default_jobs() { return std::max(1u, std::thread::hardware_concurrency(
 void run_in_processes(const std::vector<std::size_t>& items, unsigned jobs,
                       const std::function<int(std::size_t)>& work,
                       const std::function<std::string(std::size_t)>& name,
-                      const std::function<void(std::size_t, const ProcessEnd&)>& done) {
+                      const std::function<void(std::size_t, const ProcessEnd&)>& done,
+                      const std::function<bool()>& stop) {
   std::map<pid_t, std::size_t> running;
   const auto reap_one = [&] {
     int status = 0;
@@ -32,6 +33,7 @@ void run_in_processes(const std::vector<std::size_t>& items, unsigned jobs,
   };
   for (const std::size_t item : items) {
     while (running.size() >= std::max(1u, jobs)) reap_one();
+    if (stop && stop()) break;
     std::fflush(nullptr);  // nothing buffered is written twice
     const pid_t pid = ::fork();
     if (pid < 0) throw FileError(std::string("cannot start a simulation process: ") + std::strerror(errno));

@@ -20,11 +20,13 @@ struct ProcessEnd {
 // Runs work(item) for each of `items`, each in a forked child, at most `jobs` at a time, and
 // calls done(item, end) in this process as each child ends. The child's return value is its
 // exit status; an exception escaping work() is printed as "virtsim: <name(item)>: <what>"
-// and the child exits with status 2.
+// and the child exits with status 2. Once stop() (when given) returns true, no further item
+// starts; those running are waited for.
 void run_in_processes(const std::vector<std::size_t>& items, unsigned jobs,
                       const std::function<int(std::size_t)>& work,
                       const std::function<std::string(std::size_t)>& name,
-                      const std::function<void(std::size_t, const ProcessEnd&)>& done);
+                      const std::function<void(std::size_t, const ProcessEnd&)>& done,
+                      const std::function<bool()>& stop = {});
 
 // One per core.
 unsigned default_jobs();

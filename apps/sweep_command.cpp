@@ -2,6 +2,10 @@
 // into its own file under <output>.points/, then merged into one result file with a /sweep
 // table. A point's file appears only when whole (written under a temporary name, renamed), so
 // a sweep killed at any moment keeps every point that finished, and --resume runs the rest.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -9,8 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <set>
 
 #include "commands.h"
 #include "experiment.h"
@@ -45,10 +48,64 @@ SweepFiles files_for(const std::string& output) {
   return f;
 }
 
+// The result file; its default folder, results/, is created only when the sweep runs.
 std::string output_for(const SweepOptions& options) {
   if (!options.output.empty()) return options.output;
-  fs::create_directories("results");
   return "results/" + fs::path(options.config.config_path).stem().string() + ".h5";
+}
+
+// Text for a one-line message: control characters (a newline in a path, say) as escapes.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (const unsigned char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      char escape[8];
+      std::snprintf(escape, sizeof escape, "\\x%02x", c);
+      out += escape;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+bool is_preset_name(const std::string& name) {
+  const auto dot = name.rfind('.');
+  return dot != std::string::npos && name.substr(dot + 1) == "preset";
+}
+
+// The presets a point chooses (its `X.preset` values), by table.
+std::map<std::string, std::string> preset_overrides_of(const SweepPoint& point) {
+  std::map<std::string, std::string> out;
+  for (const auto& a : point.assignments)
+    if (is_preset_name(a.name) && std::holds_alternative<std::string>(a.value))
+      out[a.name.substr(0, a.name.rfind('.'))] = std::get<std::string>(a.value);
+  return out;
+}
+
+// What determines the points now: the config and --set, every preset some point loads (the
+// file's own and each combination the swept presets make) and the points.
+PlanRecord plan_record(const SweepOptions& options, const SweepPlan& plan) {
+  PlanRecord record;
+  record.config_text = plan.config_text;
+  record.sets = options.config.sets;
+  record.points = plan.points_text();
+  std::set<std::map<std::string, std::string>> combinations;
+  for (const auto& p : plan.points) combinations.insert(preset_overrides_of(p));
+  for (const auto& overrides : combinations) {
+    ConfigOptions config = options.config;
+    config.preset_overrides = overrides;
+    LoadedConfig loaded;
+    load(config, loaded);
+    for (const auto& file : loaded.sources.files) {
+      if (file == options.config.config_path) continue;
+      const fs::path path(file);
+      record.presets[(path.parent_path().filename() / path.filename()).string()] = read_file_text(path);
+    }
+  }
+  return record;
 }
 
 // The text that makes a point what it is, recorded in its run's config attribute.
@@ -75,14 +132,14 @@ std::uint64_t seed_of(const SweepPoint& point, std::uint64_t base) {
 // virtualization, its other values, and its seed, in that order (later ones win).
 void load_point(const SweepOptions& options, const SweepPoint& point, LoadedConfig& loaded) {
   ConfigOptions config = options.config;
+  config.preset_overrides = preset_overrides_of(point);
   std::vector<const SweepAssignment*> values;
   const SweepAssignment* mode = nullptr;
   for (const auto& a : point.assignments) {
-    const auto dot = a.name.rfind('.');
-    if (dot != std::string::npos && a.name.substr(dot + 1) == "preset") {
+    if (is_preset_name(a.name)) {
       if (!std::holds_alternative<std::string>(a.value))
-        throw ConfigError(options.config.config_path + ": key 'sweep." + a.name + "': expected preset names as strings");
-      config.preset_overrides[a.name.substr(0, dot)] = std::get<std::string>(a.value);
+        throw ConfigError(options.config.config_path + ": key 'sweep." + a.name +
+                          "': expected preset names as strings");
     } else if (a.name == kMemoryVirtualizationAxis) {
       if (!std::holds_alternative<std::string>(a.value))
         throw ConfigError(options.config.config_path + ": key 'sweep." + a.name +
@@ -124,29 +181,48 @@ int run_point(const SweepOptions& options, const SweepPlan& plan, const SweepFil
   }
 }
 
-void check_plan(const SweepPlan& plan, const SweepFiles& files) {
+// The finished points in the point directory (their result files).
+std::size_t finished_count(const SweepFiles& files) {
+  std::size_t count = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(files.directory, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("run", 0) == 0 && entry.path().extension() == ".h5") ++count;
+  }
+  return count;
+}
+
+// What --force would delete, said wherever it is suggested.
+std::string force_deletes(const SweepFiles& files) {
+  return "--force deletes the " + std::to_string(finished_count(files)) + " finished points in " +
+         files.directory.string() + " (and " + files.output.string() + ", if there) and starts over";
+}
+
+void check_plan(const PlanRecord& now, const SweepFiles& files) {
   std::error_code ec;
   if (!fs::exists(files.plan(), ec))
     throw ConfigError(files.plan().string() + ": not found; the sweep's points were never planned here");
-  if (read_file_text(files.plan()) != plan.fingerprint())
-    throw ConfigError(files.plan().string() + ": these points were planned from another config than what " +
-                      plan.config_path + " plans now; --force starts over");
+  const auto planned = PlanRecord::parse(read_file_text(files.plan()));
+  if (!planned)
+    throw ConfigError(files.plan().string() +
+                      ": not a plan this virtsim can read (an older virtsim's?), so the points "
+                      "here cannot be resumed; give another -o, or " +
+                      force_deletes(files));
+  const std::string difference = now.difference_from(*planned);
+  if (!difference.empty())
+    throw ConfigError(files.plan().string() + ": the points here were planned otherwise: " + difference +
+                      "; resume with what planned them, give another -o, or " + force_deletes(files));
 }
 
-// Creates (or, resuming, checks) the point directory and its plan.
-void prepare_directory(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files) {
+// Creates the point directory and its plan, or (resuming) clears what killed points left.
+void prepare_directory(const SweepOptions& options, const PlanRecord& record, const SweepFiles& files) {
   std::error_code ec;
   const bool exists = fs::exists(files.directory, ec);
   if (exists && options.force && !options.resume) {
     fs::remove_all(files.directory, ec);
     if (ec) throw FileError(files.directory.string() + ": cannot remove: " + ec.message());
-  } else if (exists && !options.resume) {
-    throw ConfigError(files.directory.string() +
-                      ": a sweep's points are already here; --resume runs the points not yet finished, --force "
-                      "starts over");
   }
   if (fs::exists(files.plan(), ec)) {
-    check_plan(plan, files);
     // A point process killed midway leaves its temporary file: never a point's result.
     for (const auto& entry : fs::directory_iterator(files.directory))
       if (entry.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(entry.path(), ec);
@@ -154,7 +230,63 @@ void prepare_directory(const SweepOptions& options, const SweepPlan& plan, const
   }
   fs::create_directories(files.directory, ec);
   if (ec) throw FileError(files.directory.string() + ": cannot create: " + ec.message());
-  write_file_atomically(files.plan(), plan.fingerprint());
+  write_file_atomically(files.plan(), record.serialize());
+}
+
+// Every point loaded and its platform elaborated as its run will, before anything runs or
+// is written: a value that makes one point invalid refuses the whole sweep. SystemC
+// elaborates once per process, so each distinct point (seeds aside: elaboration does not
+// look at them) is checked in a child process, `jobs` at a time, up to the first that
+// fails; that one is then elaborated here, where its error becomes this command's.
+void validate_points(const SweepOptions& options, const SweepPlan& plan, unsigned jobs) {
+  std::vector<std::size_t> distinct;
+  std::set<std::string> seen;
+  for (const auto& p : plan.points) {
+    std::string key;
+    for (const auto& a : p.assignments) key += a.name + "=" + format_value(a.value) + "\n";
+    if (seen.insert(key).second) distinct.push_back(p.index);
+  }
+  std::optional<std::size_t> failed;
+  ProcessEnd failed_end;
+  run_in_processes(
+      distinct, jobs,
+      [&](std::size_t index) {
+        // Silent: the error is reported once, by the parent (SystemC's banner not at all).
+        const int null = ::open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+          ::dup2(null, STDOUT_FILENO);
+          ::dup2(null, STDERR_FILENO);
+        }
+        LoadedConfig loaded;
+        load_point(options, plan.points[index], loaded);
+        check_elaboration(loaded);
+        return 0;
+      },
+      [](std::size_t index) { return "sweep point " + std::to_string(index); },
+      [&](std::size_t index, const ProcessEnd& end) {
+        if (!end.ok() && (!failed || index < *failed)) {
+          failed = index;
+          failed_end = end;
+        }
+      },
+      [&] { return failed.has_value(); });
+  if (!failed) return;
+  const SweepPoint& point = plan.points[*failed];
+  std::string values;
+  for (const auto& a : point.assignments)
+    values += (values.empty() ? "" : ", ") + a.name + " = " + format_value(a.value);
+  const std::string which = plan.config_path + ": sweep point " + std::to_string(point.index) +
+                            (values.empty() ? "" : " (" + values + ")") + ": ";
+  if (failed_end.signal)
+    throw ConfigError(which + "checking it crashed (signal " + std::to_string(failed_end.signal) + ")");
+  try {
+    LoadedConfig loaded;
+    load_point(options, point, loaded);
+    check_elaboration(loaded);
+  } catch (const std::exception& e) {
+    throw ConfigError(which + printable(e.what()));
+  }
+  throw ConfigError(which + "checking it failed (status " + std::to_string(failed_end.exit_status) + ")");
 }
 
 std::string clock_text(double seconds) {
@@ -319,20 +451,86 @@ std::string self_path() {
   return ec ? std::string("virtsim") : self.string();
 }
 
-// Runs `command`, returning what it printed; throws naming the command when it fails.
+// Runs `command`, returning what it printed on standard output (its standard error goes to
+// ours); throws naming the command when it fails.
 std::string run_capture(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) throw FileError("cannot run '" + command + "': " + std::strerror(errno));
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) throw FileError("cannot run '" + printable(command) + "': " + std::strerror(errno));
   std::string out;
   char buffer[512];
   while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
   const int status = ::pclose(pipe);
-  if (status != 0) {
-    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-    throw FileError("'" + command + "' failed (status " +
-                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + "): " + out);
-  }
+  if (status != 0)
+    throw FileError("'" + printable(command) + "' failed (status " +
+                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
+                    "; its messages are above)");
   return out;
+}
+
+// The job id in what `sbatch --parsable` printed: digits, optionally ";cluster", one line.
+// Anything else is refused before it could reach another command.
+std::string parse_job_id(const std::string& printed, const std::string& what) {
+  std::string line = printed;
+  if (!line.empty() && line.back() == '\n') line.pop_back();
+  const std::size_t digits = line.find_first_not_of("0123456789");
+  const std::string id = line.substr(0, digits);
+  bool ok = !id.empty() && id.size() <= 18;
+  if (ok && digits != std::string::npos) {
+    const std::string cluster = line.substr(digits + 1);
+    ok = line[digits] == ';' && !cluster.empty() &&
+         cluster.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
+             std::string::npos;
+  }
+  if (!ok)
+    throw FileError("sbatch printed '" + printable(printed) + "' for " + what +
+                    ", where a job id was expected (digits, optionally ;cluster)");
+  return id;
+}
+
+// A path that goes into a batch script must stay on its line: a newline would end the
+// #SBATCH or comment line and start a shell command. Checked before anything is written.
+void check_script_path(const std::string& what, const std::string& path) {
+  for (const unsigned char c : path)
+    if (c < 0x20 || c == 0x7f)
+      throw ConfigError(
+          what + " '" + printable(path) +
+          "' has a control character (a newline, say), which a Slurm batch script cannot hold; use a "
+          "path without one");
+}
+
+// A path that goes into an #SBATCH line: sbatch reads backslashes there differently from one
+// Slurm version to the next (an escape, or not), so none may be in it.
+void check_sbatch_path(const std::string& what, const std::string& path) {
+  check_script_path(what, path);
+  if (path.find('\\') != std::string::npos)
+    throw ConfigError(
+        what + " '" + path +
+        "' has a backslash, which Slurm batch scripts' #SBATCH lines do not read alike in every Slurm "
+        "version; use a path without one");
+}
+
+// An #SBATCH option's value, which sbatch splits at blanks and cuts at a '#' outside quotes:
+// all of it in double quotes, a double quote itself in single quotes (sbatch joins the parts).
+std::string sbatch_value(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) out += c == '"' ? std::string("\"'\"'\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// A folder in a Slurm file name pattern (#SBATCH --output), where %A, %j... are replaced:
+// '%' doubled.
+std::string sbatch_pattern_folder(const std::string& folder) {
+  std::string out;
+  for (const char c : folder) out += c == '%' ? std::string("%%") : std::string(1, c);
+  return out;
+}
+
+// Everything about the Slurm backend that can be refused, refused before anything is written.
+void check_slurm_paths(const SweepPlan& plan, const SweepFiles& files) {
+  check_sbatch_path("the working directory", fs::current_path().string());
+  check_sbatch_path("-o", fs::absolute(files.output).string());
+  check_script_path("the config", fs::absolute(plan.config_path).string());
+  check_script_path("virtsim", self_path());
 }
 
 // The sweep as a Slurm job array (one task per unfinished point) and a merge job that runs
@@ -340,18 +538,21 @@ std::string run_capture(const std::string& command) {
 int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files,
                  const std::vector<std::size_t>& pending) {
   const char* sbatch_env = std::getenv("VIRTSIM_SBATCH");
-  const std::string sbatch = sbatch_env && *sbatch_env ? sbatch_env : "sbatch";
+  const std::string sbatch = shell_quote(sbatch_env && *sbatch_env ? sbatch_env : "sbatch");
   const std::string self = self_path();
   std::string common = shell_quote(fs::absolute(plan.config_path).string()) + " -o " +
                        shell_quote(fs::absolute(files.output).string());
   for (const auto& s : options.config.sets) common += " --set " + shell_quote(s);
   const std::string directory = fs::absolute(files.directory).string();
-  // sbatch reads #SBATCH lines only up to the first command: they all come first.
+  // sbatch reads #SBATCH lines only up to the first command: they all come first. Every
+  // path here was checked to hold no newline (check_slurm_paths).
   const auto script = [&](const std::string& job_name, const std::string& log, const std::string& command) {
-    return "#!/bin/sh\n#SBATCH --job-name=" + job_name + "\n#SBATCH --chdir=" + fs::current_path().string() +
-           "\n#SBATCH --output=" + directory + "/" + log + "\n# Written by virtsim sweep for " + plan.config_path +
-           "\nexport SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1\nexec " + shell_quote(self) + " sweep " + common + " " + command +
-           "\n";
+    return "#!/bin/sh\n#SBATCH --job-name=" + job_name +
+           "\n#SBATCH --chdir=" + sbatch_value(fs::current_path().string()) +
+           "\n#SBATCH --output=" + sbatch_value(sbatch_pattern_folder(directory) + "/" + log) +
+           "\n# Written by virtsim sweep for " + fs::absolute(plan.config_path).string() +
+           "\nexport SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1\nexec " + shell_quote(self) + " sweep " + common +
+           " " + command + "\n";
   };
   // Task t of the array runs the points on lines t * per_task ... of tasks.txt: the
   // unfinished points, so that the array's indices stay 0, 1, 2 ... however many points.
@@ -368,9 +569,10 @@ int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const Sweep
   std::string merge_dependency;
   if (!pending.empty()) {
     const std::size_t tasks = (pending.size() + per_task - 1) / per_task;
-    std::string array_id = run_capture(sbatch + " --parsable" + extra + " --array=0-" + std::to_string(tasks - 1) + " " +
-                                       shell_quote((files.directory / "points.sbatch").string()));
-    array_id = array_id.substr(0, array_id.find_first_of(";\n"));
+    const std::string array_id =
+        parse_job_id(run_capture(sbatch + " --parsable" + extra + " --array=0-" + std::to_string(tasks - 1) +
+                                 " " + shell_quote((files.directory / "points.sbatch").string())),
+                     "the points' job array (no merge job was submitted)");
     if (!options.quiet)
       std::printf("submitted job array %s: %zu points in %zu tasks (%s)\n", array_id.c_str(), pending.size(), tasks,
                   (files.directory / "points.sbatch").c_str());
@@ -379,8 +581,7 @@ int submit_slurm(const SweepOptions& options, const SweepPlan& plan, const Sweep
   const std::string merge_command = sbatch + " --parsable" + extra + merge_dependency + (options.wait ? " --wait" : "") +
                                     " " + shell_quote((files.directory / "merge.sbatch").string());
   if (!options.wait) {
-    std::string merge_id = run_capture(merge_command);
-    merge_id = merge_id.substr(0, merge_id.find_first_of(";\n"));
+    const std::string merge_id = parse_job_id(run_capture(merge_command), "the merge job");
     if (!options.quiet)
       std::printf("submitted merge job %s; it writes %s\n", merge_id.c_str(), fs::absolute(files.output).c_str());
     return 0;
@@ -458,47 +659,52 @@ int sweep_command(const SweepOptions& options) {
   if (options.config.config_path.empty()) throw ConfigError("virtsim sweep needs a config file with a [sweep] table");
   const SweepPlan plan = plan_sweep(options.config.config_path);
   const SweepFiles files = files_for(output_for(options));
-  if (options.dry_run) {
-    LoadedConfig base;
-    load(options.config, base);
-    print_plan(plan, base_seed(base.params));
-    return 0;
-  }
+  // The internal steps of a planned sweep: the plan's record says whether it still holds.
   if (options.point) {
     if (*options.point >= plan.points.size())
       throw ConfigError("--point " + std::to_string(*options.point) + ": the sweep has " +
                         std::to_string(plan.points.size()) + " points (0 to " + std::to_string(plan.points.size() - 1) + ")");
-    check_plan(plan, files);
+    check_plan(plan_record(options, plan), files);
     return run_point(options, plan, files, *options.point);
   }
   if (options.task) {
-    check_plan(plan, files);
+    check_plan(plan_record(options, plan), files);
     return run_task(options, plan, files, *options.task);
   }
   if (options.merge_only) {
-    check_plan(plan, files);
+    check_plan(plan_record(options, plan), files);
     return report(options, plan, files, merge(options, plan, files));
   }
 
-  // Everything that can be wrong with the config or the output is said before any point runs.
-  {
-    LoadedConfig base;
-    load(options.config, base);
-    if (!base.compare->get().empty())
-      throw ConfigError(plan.config_path + ": key 'experiment.compare' = \"" + base.compare->get() +
-                        "\": a sweep point is one run; sweep memory virtualizations with [sweep.grid] " +
-                        kMemoryVirtualizationAxis + " = [\"native\", \"shadow\", ...] and set compare = \"\"");
+  // Everything that can be wrong with the config, its points or the output is said before
+  // any point runs or anything is written.
+  LoadedConfig base;
+  load(options.config, base);
+  if (!base.compare->get().empty())
+    throw ConfigError(plan.config_path + ": key 'experiment.compare' = \"" + base.compare->get() +
+                      "\": a sweep point is one run; sweep memory virtualizations with [sweep.grid] " +
+                      kMemoryVirtualizationAxis + " = [\"native\", \"shadow\", ...] and set compare = \"\"");
+  const PlanRecord record = plan_record(options, plan);
+  const unsigned jobs = options.jobs ? options.jobs : default_jobs();
+  if (options.dry_run) {
+    validate_points(options, plan, jobs);
+    print_plan(plan, base_seed(base.params));
+    return 0;
   }
   std::error_code ec;
   if (!options.force && !options.resume && (fs::exists(files.output, ec) || fs::exists(files.directory, ec)))
-    throw ConfigError(files.output.string() + ": a sweep's result (or its points, " + files.directory.string() +
-                      ") is already here; --resume runs the points not yet finished, --force starts over");
+    throw ConfigError(
+        files.output.string() + ": a sweep's result (or its points, " + files.directory.string() +
+        ") is already here; --resume runs the points not yet finished, " + force_deletes(files));
+  if (options.resume && fs::exists(files.directory, ec)) check_plan(record, files);
+  if (options.backend == SweepBackend::Slurm) check_slurm_paths(plan, files);
+  validate_points(options, plan, jobs);
+  if (options.output.empty()) fs::create_directories(files.output.parent_path(), ec);
   check_output_path(files.output.string(), true);
-  prepare_directory(options, plan, files);
+  prepare_directory(options, record, files);
   const std::vector<std::size_t> pending = unfinished(plan, files);
   if (options.backend == SweepBackend::Slurm) return submit_slurm(options, plan, files, pending);
 
-  const unsigned jobs = options.jobs ? options.jobs : default_jobs();
   if (!options.quiet) {
     std::fprintf(stderr, "sweep %s: %zu points", plan.config_path.c_str(), plan.points.size());
     if (pending.size() != plan.points.size()) std::fprintf(stderr, ", %zu finished before", plan.points.size() - pending.size());

@@ -13,8 +13,6 @@ namespace virtsim {
 
 namespace {
 
-constexpr std::size_t kMaxPoints = 1000000;
-
 std::string where(const std::string& origin, const toml::node& node) {
   const auto& begin = node.source().begin;
   return origin + ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column);
@@ -22,6 +20,7 @@ std::string where(const std::string& origin, const toml::node& node) {
 
 // One axis of the product: one list (grid) or several advanced together (zip).
 struct Axis {
+  std::string key;  // the first list's key as the file writes it: sweep.grid.X or sweep.zip.X
   std::vector<std::string> names;
   std::vector<std::vector<ParamValue>> values;  // per name, all of one length
   std::pair<std::uint32_t, std::uint32_t> position{0, 0};  // where the file writes it
@@ -80,8 +79,8 @@ std::string SweepPlan::run_id(std::size_t index) {
   return text;
 }
 
-std::string SweepPlan::fingerprint() const {
-  std::string out = "config " + config_path + "\n" + config_text + "\ncolumns";
+std::string SweepPlan::points_text() const {
+  std::string out = "columns";
   for (const auto& c : columns) out += " " + c;
   out += "\n";
   for (const auto& p : points) {
@@ -90,6 +89,124 @@ std::string SweepPlan::fingerprint() const {
     out += p.seed_listed ? " seed=" + std::to_string(p.seed) : " seed+" + std::to_string(p.seed_offset);
     out += "\n";
   }
+  return out;
+}
+
+namespace {
+
+constexpr const char* kPlanHeader = "virtsim sweep plan, version 2\n";
+
+// A record is "<tag> <length>\n<bytes>\n": any bytes, newlines included, read back exactly.
+void put(std::string& out, const std::string& tag, const std::string& bytes) {
+  out += tag + " " + std::to_string(bytes.size()) + "\n" + bytes + "\n";
+}
+
+bool take(const std::string& text, std::size_t& at, std::string& tag, std::string& bytes) {
+  const std::size_t space = text.find(' ', at), newline = text.find('\n', at);
+  if (space == std::string::npos || newline == std::string::npos || space > newline) return false;
+  tag = text.substr(at, space - at);
+  const std::string length_text = text.substr(space + 1, newline - space - 1);
+  if (length_text.empty() || length_text.find_first_not_of("0123456789") != std::string::npos) return false;
+  const std::size_t length = std::stoull(length_text);
+  if (length > text.size() - newline - 1 || text.size() - newline - 1 - length < 1) return false;
+  bytes = text.substr(newline + 1, length);
+  if (text[newline + 1 + length] != '\n') return false;
+  at = newline + 2 + length;
+  return true;
+}
+
+// "line N was '...', is now '...'" for the first line where two texts differ.
+std::string first_different_line(const std::string& planned, const std::string& now) {
+  std::istringstream a(planned), b(now);
+  std::string line_a, line_b;
+  for (std::size_t line = 1;; ++line) {
+    const bool more_a = static_cast<bool>(std::getline(a, line_a));
+    const bool more_b = static_cast<bool>(std::getline(b, line_b));
+    if (!more_a && !more_b) return "the same lines, other line ends";
+    if (!more_a || !more_b || line_a != line_b) {
+      const auto shown = [](bool more, const std::string& l) {
+        return more ? "'" + (l.size() > 60 ? l.substr(0, 60) + "..." : l) + "'" : std::string("the end");
+      };
+      return "line " + std::to_string(line) + " was " + shown(more_a, line_a) + ", is now " +
+             shown(more_b, line_b);
+    }
+  }
+}
+
+std::string sets_text(const std::vector<std::string>& sets) {
+  if (sets.empty()) return "no --set";
+  std::string out;
+  for (const auto& s : sets) {
+    out += out.empty() ? "--set '" : " --set '";
+    for (const char c : s) out += c == '\n' ? std::string("\\n") : std::string(1, c);  // one line of message
+    out += "'";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string PlanRecord::serialize() const {
+  std::string out = kPlanHeader;
+  put(out, "config", config_text);
+  for (const auto& [name, text] : presets) {
+    put(out, "preset", name);
+    put(out, "text", text);
+  }
+  for (const auto& s : sets) put(out, "set", s);
+  put(out, "points", points);
+  return out;
+}
+
+std::optional<PlanRecord> PlanRecord::parse(const std::string& text) {
+  const std::string header = kPlanHeader;
+  if (text.compare(0, header.size(), header) != 0) return std::nullopt;
+  PlanRecord record;
+  std::size_t at = header.size();
+  std::string tag, bytes, preset;
+  bool have_config = false, have_points = false;
+  while (at < text.size()) {
+    if (!take(text, at, tag, bytes)) return std::nullopt;
+    if (tag == "config") {
+      record.config_text = bytes;
+      have_config = true;
+    } else if (tag == "preset") {
+      preset = bytes;
+    } else if (tag == "text") {
+      record.presets[preset] = bytes;
+    } else if (tag == "set") {
+      record.sets.push_back(bytes);
+    } else if (tag == "points") {
+      record.points = bytes;
+      have_points = true;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!have_config || !have_points) return std::nullopt;
+  return record;
+}
+
+std::string PlanRecord::difference_from(const PlanRecord& planned) const {
+  std::vector<std::string> differences;
+  if (config_text != planned.config_text)
+    differences.push_back("the config's text differs (" +
+                          first_different_line(planned.config_text, config_text) + ")");
+  if (sets != planned.sets)
+    differences.push_back("the points were planned with " + sets_text(planned.sets) + ", now with " +
+                          sets_text(sets));
+  for (const auto& [name, text] : planned.presets) {
+    const auto it = presets.find(name);
+    if (it == presets.end())
+      differences.push_back("preset " + name + " was loaded then, not now");
+    else if (it->second != text)
+      differences.push_back("preset " + name + " differs (" + first_different_line(text, it->second) + ")");
+  }
+  for (const auto& [name, text] : presets)
+    if (!planned.presets.count(name)) differences.push_back("preset " + name + " is loaded now, not then");
+  if (differences.empty() && points != planned.points) differences.push_back("the points differ");
+  std::string out;
+  for (const auto& d : differences) out += (out.empty() ? "" : "; ") + d;
   return out;
 }
 
@@ -128,6 +245,10 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
           throw ConfigError(where(origin, node) + ": key 'sweep.seeds': expected at least 1 seed, got " +
                             std::to_string(count->get()));
         seed_count = static_cast<std::uint64_t>(count->get());
+        if (seed_count > kMaxSweepPoints)
+          throw ConfigError(where(origin, node) + ": key 'sweep.seeds': " + std::to_string(seed_count) +
+                            " seeds make more points than a sweep may have (at most " +
+                            std::to_string(kMaxSweepPoints) + ")");
       } else if (const auto* list = node.as_array()) {
         if (list->empty()) throw ConfigError(where(origin, node) + ": key 'sweep.seeds': the list is empty");
         for (const auto& item : *list) {
@@ -137,6 +258,10 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
           listed_seeds.push_back(static_cast<std::uint64_t>(seed->get()));
         }
         seed_count = listed_seeds.size();
+        if (seed_count > kMaxSweepPoints)
+          throw ConfigError(where(origin, node) + ": key 'sweep.seeds': " + std::to_string(seed_count) +
+                            " seeds make more points than a sweep may have (at most " +
+                            std::to_string(kMaxSweepPoints) + ")");
       } else {
         throw ConfigError(where(origin, node) +
                           ": key 'sweep.seeds': expected a number of seeds (3) or a list of seeds ([1, 7, 9])");
@@ -149,6 +274,7 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
       for (const auto& [list_name, list] : lists) {
         claim(list_name, *list);
         Axis axis;
+        axis.key = "sweep.grid." + list_name;
         axis.names.push_back(list_name);
         axis.values.push_back(list_values(*list, "sweep.grid." + list_name, origin));
         axis.position = position_of(*list);
@@ -166,6 +292,7 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
         });
         if (lists.empty()) throw ConfigError(where(origin, group) + ": a [[sweep.zip]] table has no lists");
         Axis axis;
+        axis.key = "sweep.zip." + lists.front().first;
         axis.position = position_of(*lists.front().second);
         for (const auto& [list_name, list] : lists) {
           claim(list_name, *list);
@@ -192,11 +319,16 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
   SweepPlan plan;
   plan.config_path = origin;
   plan.config_text = text;
+  // The product is checked before it is formed: total <= kMaxSweepPoints at every step.
   std::size_t total = seed_count;
   for (const auto& axis : axes) {
     for (const auto& n : axis.names) plan.columns.push_back(n);
-    if (total > kMaxPoints / axis.length())
-      throw ConfigError(origin + ": the sweep has more than " + std::to_string(kMaxPoints) + " points");
+    if (total > kMaxSweepPoints / axis.length())
+      throw ConfigError(origin + ":" + std::to_string(axis.position.first) + ":" +
+                        std::to_string(axis.position.second) + ": key '" + axis.key + "': its " +
+                        std::to_string(axis.length()) + " values times the " + std::to_string(total) +
+                        " points of the seeds and lists before it make more points than a " +
+                        "sweep may have (at most " + std::to_string(kMaxSweepPoints) + ")");
     total *= axis.length();
   }
   plan.points.reserve(total);

@@ -14,6 +14,8 @@
 // Axes vary in the order the file writes them, the last fastest; seeds vary fastest of all.
 // Plain C++ (no SystemC): tests drive it directly, the sweep command runs what it plans.
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,16 +45,35 @@ struct SweepPlan {
   std::string config_text;            // the config file as read
   std::vector<std::string> columns;   // the swept names, in order (seeds excluded)
   std::vector<SweepPoint> points;
-  // A stable text of the plan, kept beside a sweep's points so that --resume can tell
-  // whether the config still plans the same points.
-  std::string fingerprint() const;
+  // The points as text, a line each: the swept values and the seed.
+  std::string points_text() const;
   // The run id of point i in the merged result file: run0000, run0001, ...
   static std::string run_id(std::size_t index);
 };
 
+// What determines a sweep's points, kept beside them (plan.txt) so that --resume, the Slurm
+// array tasks and the merge can tell whether they would still run the same points: the
+// config's text, each preset it loads (named table/name.toml, not by where it was found),
+// the --set assignments and the points. Nothing depends on how the config's path is spelt.
+struct PlanRecord {
+  std::string config_text;
+  std::map<std::string, std::string> presets;  // "machine/skylake.toml" -> its text
+  std::vector<std::string> sets;
+  std::string points;  // SweepPlan::points_text()
+
+  std::string serialize() const;
+  // nullopt for text that is not a serialized record (an older virtsim's plan.txt, say).
+  static std::optional<PlanRecord> parse(const std::string& text);
+  // What differs from `planned`, in words for an error message; "" when nothing does.
+  std::string difference_from(const PlanRecord& planned) const;
+};
+
+// The cap on a sweep's points.
+inline constexpr std::size_t kMaxSweepPoints = 1000000;
+
 // Reads the `[sweep]` table of `config_path`. Throws ConfigError naming the file, line and
 // key for a missing table, an empty or non-list axis, zipped lists of unequal length, an
-// unknown key or a name swept twice.
+// unknown key, a name swept twice or more than kMaxSweepPoints points.
 SweepPlan plan_sweep(const std::string& config_path);
 // The same from text already read (`origin` names it in errors).
 SweepPlan plan_sweep_text(const std::string& text, const std::string& origin);

@@ -81,13 +81,52 @@ TEST(SweepPlanTest, ValuesKeepTheirTomlTypes) {
   EXPECT_TRUE(std::holds_alternative<bool>(plan.points[0].assignments[2].value));
 }
 
-TEST(SweepPlanTest, FingerprintChangesWithThePointsAndTheConfig) {
+TEST(SweepPlanTest, PointsTextChangesWithThePoints) {
   const std::string a = "[workload]\naccesses = 10\n[sweep.grid]\nworkload.kind = [\"gups\", \"stream\"]\n";
   const std::string b = "[workload]\naccesses = 10\n[sweep.grid]\nworkload.kind = [\"gups\", \"pointer_chase\"]\n";
-  const std::string c = "[workload]\naccesses = 20\n[sweep.grid]\nworkload.kind = [\"gups\", \"stream\"]\n";
-  EXPECT_EQ(plan_sweep_text(a, "t.toml").fingerprint(), plan_sweep_text(a, "t.toml").fingerprint());
-  EXPECT_NE(plan_sweep_text(a, "t.toml").fingerprint(), plan_sweep_text(b, "t.toml").fingerprint());
-  EXPECT_NE(plan_sweep_text(a, "t.toml").fingerprint(), plan_sweep_text(c, "t.toml").fingerprint());
+  EXPECT_EQ(plan_sweep_text(a, "t.toml").points_text(), plan_sweep_text(a, "other/t.toml").points_text());
+  EXPECT_NE(plan_sweep_text(a, "t.toml").points_text(), plan_sweep_text(b, "t.toml").points_text());
+}
+
+PlanRecord record_of(const std::string& config, std::vector<std::string> sets = {}) {
+  PlanRecord record;
+  record.config_text = config;
+  record.presets["machine/skylake.toml"] = "[system.vmx]\nvm_exit_cycles = 600\n";
+  record.sets = std::move(sets);
+  record.points = plan_sweep_text(config, "t.toml").points_text();
+  return record;
+}
+
+TEST(SweepPlanTest, PlanRecordReadsBackExactly) {
+  const PlanRecord record = record_of("[sweep]\nseeds = 2\n", {"workload.accesses=5", "odd=\"a\nb\""});
+  const auto back = PlanRecord::parse(record.serialize());
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->config_text, record.config_text);
+  EXPECT_EQ(back->presets, record.presets);
+  EXPECT_EQ(back->sets, record.sets);
+  EXPECT_EQ(back->points, record.points);
+  EXPECT_EQ(record.difference_from(*back), "");
+  // An older virtsim's plan.txt, or a damaged one, is not taken for a record.
+  EXPECT_FALSE(PlanRecord::parse("config t.toml\n[sweep]\nseeds = 2\n").has_value());
+  std::string cut = record.serialize();
+  cut.resize(cut.size() - 3);
+  EXPECT_FALSE(PlanRecord::parse(cut).has_value());
+}
+
+TEST(SweepPlanTest, PlanRecordSaysWhatDiffers) {
+  const std::string config = "[workload]\naccesses = 10\n[sweep]\nseeds = 2\n";
+  const PlanRecord planned = record_of(config);
+  EXPECT_EQ(record_of(config).difference_from(planned), "");
+  const std::string sets = record_of(config, {"workload.accesses=20"}).difference_from(planned);
+  EXPECT_NE(sets.find("planned with no --set, now with --set 'workload.accesses=20'"), std::string::npos)
+      << sets;
+  const std::string text =
+      record_of("[workload]\naccesses = 10\n[sweep]\nseeds = 3\n").difference_from(planned);
+  EXPECT_NE(text.find("line 4 was 'seeds = 2', is now 'seeds = 3'"), std::string::npos) << text;
+  PlanRecord preset = record_of(config);
+  preset.presets["machine/skylake.toml"] = "[system.vmx]\nvm_exit_cycles = 700\n";
+  const std::string presets = preset.difference_from(planned);
+  EXPECT_NE(presets.find("preset machine/skylake.toml differs (line 2"), std::string::npos) << presets;
 }
 
 TEST(SweepPlanTest, RunIdsAreNumberedByPoint) {
@@ -119,6 +158,25 @@ TEST(SweepPlanTest, BadSweepsAreRefusedNamingFileLineAndKey) {
   expect_error("[sweep.grid]\na = [[1], [2]]\n", "expected booleans, integers, floats or strings");
   expect_error("[sweep]\n", "sweeps nothing");
   expect_error("[sweep.grid\n", "TOML syntax error");
+}
+
+TEST(SweepPlanTest, EveryWayToGrowPastTheCapIsRefusedNamingTheKey) {
+  expect_error("[sweep]\nseeds = 2000000\n",
+               "bad.toml:2:9: key 'sweep.seeds': 2000000 seeds make more points");
+  expect_error("[sweep]\nseeds = 9223372036854775807\n", "at most 1000000");
+  std::string list = "[sweep.grid]\na.b = [0";
+  for (int i = 1; i < 1001; ++i) list += ", " + std::to_string(i);
+  list += "]\n";
+  expect_error("[sweep]\nseeds = 1000\n" + list,
+               "key 'sweep.grid.a.b': its 1001 values times the 1000 points");
+  expect_error(list + "[[sweep.zip]]\nc.d = " + list.substr(list.find('[', 2)) +
+                   "e.f = " + list.substr(list.find('[', 2)),
+               "key 'sweep.zip.c.d': its 1001 values times the 1001 points");
+  // Exactly the cap is a sweep.
+  EXPECT_EQ(
+      plan_sweep_text("[sweep]\nseeds = 1000\n" + list.substr(0, list.rfind(", 1000")) + "]\n", "t.toml")
+          .points.size(),
+      1000000u);
 }
 
 }  // namespace

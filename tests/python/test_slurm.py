@@ -5,13 +5,16 @@ dependent job merges them, giving the very result file that the local backend gi
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import h5py
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+SLURM_LOCAL = REPO / "scripts" / "slurm-local"
 SWEEP = REPO / "tests" / "python" / "data" / "sweep-slurm.toml"
 POINTS = 4  # sweep-slurm.toml: 2 memory virtualizations x 2 seeds
 
@@ -140,3 +143,192 @@ def test_slurm_tasks_can_each_run_several_points(slurm_cluster, virtsim_binary, 
         assert [text(r["status"]) for r in s["/sweep"][:]] == ["ok"] * POINTS
         for name in l["/runs"]:
             assert simulated_metrics(s["/runs"][name]) == simulated_metrics(l["/runs"][name]), name
+
+
+def test_slurm_sweep_takes_a_relative_config_path(slurm_cluster, virtsim_binary, tmp_path):
+    """The batch scripts name the config by its absolute path; the plan the tasks and the merge
+    check must not depend on how the path was spelt when the sweep was submitted."""
+    env = dict(os.environ, **slurm_cluster, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "s.toml").write_text(SWEEP.read_text())
+    result = run([str(virtsim_binary), "sweep", "conf/s.toml", "--backend", "slurm", "--wait", "-o", "REL.h5"],
+                 env, tmp_path, 180)
+    assert result.returncode == 0, diagnose(result, slurm_cluster)
+    with h5py.File(tmp_path / "REL.h5") as f:
+        assert [text(r["status"]) for r in f["/sweep"][:]] == ["ok"] * POINTS
+
+
+def test_slurm_sweep_into_a_folder_with_blanks_quotes_hash_and_percent(slurm_cluster, virtsim_binary, tmp_path):
+    """sbatch splits #SBATCH lines at blanks, reads quotes and '#' itself and replaces %-patterns
+    in log names: such a folder is written so that Slurm reads it back as it is."""
+    env = dict(os.environ, **slurm_cluster, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    folder = tmp_path / "a b'c\"d#e%jf"
+    folder.mkdir()
+    out = folder / "OUT.h5"
+    result = run([str(virtsim_binary), "sweep", str(SWEEP), "--backend", "slurm", "--wait", "-o", str(out)],
+                 env, folder, 180)
+    assert result.returncode == 0, diagnose(result, slurm_cluster)
+    with h5py.File(out) as f:
+        assert [text(r["status"]) for r in f["/sweep"][:]] == ["ok"] * POINTS
+    logs = sorted(p.name for p in Path(f"{out}.points").glob("slurm-*.out"))
+    assert len(logs) == POINTS + 1, logs
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name], "a job wrote outside the folder"
+
+
+# sbatch stand-in (VIRTSIM_SBATCH): records its arguments a line each call, prints FAKE_ID.
+FAKE_SBATCH = """#!/bin/sh
+printf '%s\\n' "$*" >> "$FAKE_LOG"
+printf '%b' "$FAKE_ID"
+"""
+
+
+def fake_sbatch(tmp_path: Path, printed: str) -> dict[str, str]:
+    script = tmp_path / "fake-sbatch"
+    script.write_text(FAKE_SBATCH)
+    script.chmod(0o755)
+    return dict(os.environ, VIRTSIM_SBATCH=str(script), FAKE_ID=printed, FAKE_LOG=str(tmp_path / "sbatch.log"),
+                SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+
+
+@pytest.mark.parametrize("printed", ["1; touch PWNED\\n", "7 && touch PWNED\\n", "12\\n$(touch PWNED)\\n",
+                                     "1;`touch PWNED`\\n", "\\n", "Submitted batch job 5\\n"])
+def test_a_job_id_that_is_not_one_goes_no_further(virtsim_binary, tmp_path, printed):
+    """sbatch's answer is parsed strictly (digits, optionally ;cluster) before it goes into the
+    merge job's --dependency, a shell command: anything else is refused, and the merge job is
+    not submitted."""
+    env = fake_sbatch(tmp_path, printed)
+    result = run([str(virtsim_binary), "sweep", str(SWEEP), "--backend", "slurm", "-o", "OUT.h5"], env, tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("virtsim: error:")]
+    assert len(errors) == 1 and "where a job id was expected (digits, optionally ;cluster)" in errors[0], result.stderr
+    assert "no merge job was submitted" in errors[0]
+    assert not (tmp_path / "PWNED").exists()
+    calls = (tmp_path / "sbatch.log").read_text().splitlines()
+    assert len(calls) == 1 and "--array=0-3" in calls[0], calls
+
+
+def test_a_job_id_with_a_cluster_is_used_without_the_cluster(virtsim_binary, tmp_path):
+    env = fake_sbatch(tmp_path, "4242;other-cluster_1\\n")
+    result = run([str(virtsim_binary), "sweep", str(SWEEP), "--backend", "slurm", "-o", "OUT.h5"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "sbatch.log").read_text().splitlines()
+    assert len(calls) == 2 and "--dependency=afterany:4242 " in calls[1], calls
+    assert "submitted job array 4242:" in result.stdout and "submitted merge job 4242;" in result.stdout
+
+
+@pytest.mark.parametrize("where", ["output", "config", "cwd"])
+def test_a_newline_in_a_path_of_a_batch_script_is_refused_before_anything_is_written(virtsim_binary, tmp_path,
+                                                                                    where):
+    """A newline in the output path, the config's name or the working directory would end an
+    #SBATCH or comment line of the batch scripts and start a shell command."""
+    env = fake_sbatch(tmp_path, "1\\n")
+    evil = "x\ntouch PWNED\n#"
+    cwd = tmp_path / (evil if where == "cwd" else "work")
+    cwd.mkdir()
+    config = cwd / (f"{evil}.toml" if where == "config" else "s.toml")
+    config.write_text(SWEEP.read_text())
+    out = f"{evil}.h5" if where == "output" else "OUT.h5"
+    before = sorted(p.name for p in cwd.iterdir())
+    result = run([str(virtsim_binary), "sweep", config.name, "--backend", "slurm", "-o", out], env, cwd)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("virtsim: error:")]
+    assert len(errors) == 1 and "a Slurm batch script cannot hold" in errors[0], result.stderr
+    assert "x\\ntouch PWNED" in errors[0]  # the path shown on one line
+    assert sorted(p.name for p in cwd.iterdir()) == before
+    assert not (tmp_path / "sbatch.log").exists()
+
+
+def test_the_cluster_starts_where_no_cgroup_filesystem_is_mounted(tmp_path):
+    """Containers and debootstrap chroots mount nothing on /sys/fs/cgroup, where slurmd 22.05
+    looks by default for which cgroup plugin to load, and stops. Here: a mount namespace of
+    its own with /sys/fs/cgroup unmounted (the machine's mounts untouched), in which the whole
+    cluster starts and runs a job."""
+    cluster = tmp_path / "cluster"
+    root = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    inner = ("umount -R -l /sys/fs/cgroup 2>/dev/null || true; "
+             'echo "cgroup mount: $(stat -f -c %T /sys/fs/cgroup)" >&2; exec "$0" start "$1"')
+    try:
+        started = subprocess.run([*root, "unshare", "-m", "sh", "-c", inner, str(SLURM_LOCAL), str(cluster)],
+                                 capture_output=True, text=True, timeout=300)
+        assert "cgroup mount: sysfs" in started.stderr, started.stderr  # nothing mounted there
+        assert started.returncode == 0, started.stderr
+        env = dict(os.environ, SLURM_CONF=str(cluster / "slurm.conf"))
+        job = subprocess.run(["sbatch", "--parsable", "--wait", "--wrap", "echo ran > ran.txt"], capture_output=True,
+                             text=True, env=env, cwd=tmp_path, timeout=120)
+        assert job.returncode == 0, job.stderr
+        assert (tmp_path / "ran.txt").read_text() == "ran\n"
+    finally:
+        subprocess.run([str(SLURM_LOCAL), "stop", str(cluster)], capture_output=True, timeout=120)
+
+
+# A stand-in for sudo: records how it was called; `sudo -n true` answers SUDO_TRUE_STATUS.
+FAKE_SUDO = """#!/bin/sh
+printf '%s\\n' "$*" >> "$SUDO_LOG"
+[ "$1 $2" = "-n true" ] && exit "$SUDO_TRUE_STATUS"
+exit 0
+"""
+
+
+def run_as_a_user(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """args run as a user other than root: nobody when the test runs as root."""
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    return subprocess.run([*drop, "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("sudo", ["lets", "wants a password", "missing"])
+def test_slurm_local_runs_itself_through_sudo_for_a_user(sudo):
+    """The README's "a user with sudo": not root, scripts/slurm-local runs itself as root with
+    `sudo -n` (never waiting for a password), and says in one line when it cannot. A stand-in
+    sudo records the call: the test machine may have neither sudo nor a user who may use it."""
+    with tempfile.TemporaryDirectory() as work:
+        work_dir = Path(work)
+        work_dir.chmod(0o755)
+        bin_dir = work_dir / "bin"
+        bin_dir.mkdir()
+        for tool in ("bash", "id", "readlink"):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+        if sudo != "missing":
+            (bin_dir / "sudo").write_text(FAKE_SUDO)
+            (bin_dir / "sudo").chmod(0o755)
+        log = work_dir / "sudo.log"
+        log.touch()
+        log.chmod(0o666)
+        env = {"PATH": str(bin_dir), "SUDO_LOG": str(log), "SUDO_TRUE_STATUS": "0" if sudo == "lets" else "1"}
+        result = run_as_a_user([str(SLURM_LOCAL), "status", str(work_dir / "cluster")], env)
+        calls = log.read_text().splitlines()
+    if sudo == "lets":
+        assert result.returncode == 0, result.stderr
+        assert calls == ["-n true", f"-n -- /usr/bin/env SLURM_LOCAL_TIMEOUT=60 {SLURM_LOCAL} status {work_dir}/cluster"]
+        return
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "slurm-local: error: must run as root, or as a user whom sudo lets run commands as root without a password"
+        if sudo == "wants a password" else
+        "slurm-local: error: must run as root, or as a user with sudo (sudo is not installed)"], result.stderr
+    assert calls == (["-n true"] if sudo == "wants a password" else [])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives files away: needs root, as slurm-local under sudo is")
+def test_slurm_local_run_through_sudo_gives_what_it_keeps_back_to_the_user(tmp_path):
+    """Under sudo (SUDO_UID, SUDO_GID set), a DIR that slurm-local makes, and the logs and
+    configs that stop keeps in it, belong to the user who ran it, who could otherwise not
+    remove them; nothing else in DIR changes owner."""
+    cluster = tmp_path / "cluster"
+    env = dict(os.environ, SUDO_UID="65534", SUDO_GID="65534")
+
+    def stop() -> None:
+        result = subprocess.run([str(SLURM_LOCAL), "stop", str(cluster)], capture_output=True, text=True, env=env,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+
+    stop()
+    assert (cluster.stat().st_uid, cluster.stat().st_gid) == (65534, 65534)
+    (cluster / "log").mkdir()
+    (cluster / "log" / "slurmd.log").write_text("kept\n")
+    (cluster / "slurm.conf").write_text("# kept\n")
+    (cluster / "mine").write_text("not slurm-local's\n")
+    stop()
+    for path in (cluster / "log", cluster / "log" / "slurmd.log", cluster / "slurm.conf", cluster / ".lock"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (65534, 65534), path
+    assert (cluster / "mine").stat().st_uid == 0

@@ -114,22 +114,35 @@ def test_seeds_and_presets_change_results(swept):
     assert cycles[0] != cycles[4]  # skylake vs nehalem
 
 
-def test_failing_point_is_recorded_and_the_others_finish(virtsim_binary, tmp_path):
+def listing(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))}
+
+
+# A key whose value makes one point invalid, and what the error says about it. The platform
+# refuses these only when it is elaborated, which no [sweep] check did before.
+BAD_POINTS = [
+    ("system.line_bytes", "[64, 48]", "system.line_bytes = 48"),
+    ("system.cpu0.dtlb.entries_4k", "[64, 7]", "system.cpu0.dtlb.entries_4k = 7"),
+    ("system.nested.page_size", '["4k", "3m"]', "key 'system.nested.page_size'"),
+]
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+@pytest.mark.parametrize("key, values, fragment", BAD_POINTS, ids=[k for k, _, _ in BAD_POINTS])
+def test_a_bad_point_refuses_the_sweep_before_anything_runs(virtsim_binary, tmp_path, key, values, fragment, dry_run):
     config = tmp_path / "bad.toml"
-    config.write_text(SWEEP.read_text().replace('machine.preset = ["skylake", "nehalem"]',
-                                                'system.nested.page_size = ["4k", "3m"]'))
+    config.write_text(SWEEP.read_text().replace('machine.preset = ["skylake", "nehalem"]', f"{key} = {values}"))
     out = tmp_path / "bad.h5"
-    result = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "-q")
-    assert result.returncode == 1
-    with h5py.File(out) as f:
-        table = f["/sweep"][:]
-        failed = [r for r in table if text(r["status"]) == "failed"]
-        ok = [r for r in table if text(r["status"]) == "ok"]
-        assert len(failed) == len(ok) == 12
-        for r in failed:
-            assert text(r["system.nested.page_size"]) == "3m" and text(r["run_id"]) == ""
-            assert "key 'system.nested.page_size'" in text(r["error"]) and str(config) in text(r["error"])
-        assert len(f["/runs"]) == 12
+    before = listing(tmp_path)
+    result = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), *(["--dry-run"] if dry_run else []))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("virtsim: error:")]
+    assert len(errors) == 1, result.stderr
+    # The file, the point (the first with the bad value: index 1 of 6 x 2 seeds... whichever
+    # comes first in the plan) and the key.
+    assert f"{config}: sweep point " in errors[0] and fragment in errors[0], errors[0]
+    assert result.stdout == ""  # not even the dry run's table
+    assert listing(tmp_path) == before  # nothing written: no result, no .points
 
 
 def test_killed_sweep_resumes_without_losing_or_repeating_points(virtsim_binary, tmp_path):
@@ -172,12 +185,66 @@ def test_resume_refuses_points_planned_from_another_config(virtsim_binary, tmp_p
     assert again.returncode == 2 and "--resume" in again.stderr and ".points" in again.stderr
     config.write_text(SWEEP.read_text().replace("seeds = 2", "seeds = 3"))
     changed = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "--resume")
-    assert changed.returncode == 2 and "planned from another config" in changed.stderr
+    assert changed.returncode == 2 and "planned otherwise" in changed.stderr
+    assert "line 16 was 'seeds = 2', is now 'seeds = 3'" in changed.stderr
+    # --force is named with what it deletes.
+    assert "--force deletes the 24 finished points in" in changed.stderr
     # --force starts over with the new plan.
     forced = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "--force", "-q")
     assert forced.returncode == 0, forced.stderr
     with h5py.File(out) as f:
         assert len(f["/sweep"]) == 36
+
+
+def test_resume_finds_the_same_config_however_its_path_is_spelt(virtsim_binary, tmp_path):
+    (tmp_path / "s.toml").write_text(SWEEP.read_text())
+    first = virtsim(virtsim_binary, "sweep", "s.toml", "-o", "s.h5", "-q", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    points = tmp_path / "s.h5.points"
+    finished = {p.name: p.stat().st_mtime_ns for p in points.glob("run*.h5")}
+    assert len(finished) == 24
+    for spelling in ("./s.toml", str(tmp_path / "s.toml"), "../" + tmp_path.name + "/s.toml"):
+        again = virtsim(virtsim_binary, "sweep", spelling, "-o", "s.h5", "--resume", cwd=tmp_path)
+        assert again.returncode == 0, (spelling, again.stderr)
+        assert "24 finished before; running 0" in again.stderr, again.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in points.glob("run*.h5")} == finished
+
+
+def test_resume_with_another_set_is_refused_saying_what_differs(virtsim_binary, tmp_path):
+    """Points simulated under other --set values must not be merged with new ones."""
+    config = tmp_path / "s.toml"
+    config.write_text(SWEEP.read_text())
+    out = tmp_path / "s.h5"
+    assert virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "-q",
+                   "--set", "workload.accesses=10000").returncode == 0
+    before = listing(tmp_path)
+    for sets, planned_then in (([], "--set 'workload.accesses=10000', now with no --set"),
+                               (["--set", "workload.accesses=30000"],
+                                "--set 'workload.accesses=10000', now with --set 'workload.accesses=30000'")):
+        result = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "--resume", *sets)
+        assert result.returncode == 2, result.stderr
+        assert f"planned with {planned_then}" in result.stderr, result.stderr
+        assert "--force deletes the 24 finished points" in result.stderr
+        assert listing(tmp_path) == before
+    same = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "--resume", "--set", "workload.accesses=10000")
+    assert same.returncode == 0, same.stderr
+
+
+def test_resume_is_refused_when_a_preset_changed(virtsim_binary, tmp_path):
+    """A preset is part of what a point is: one edited since the points ran refuses --resume."""
+    presets = tmp_path / "presets" / "machine"
+    presets.mkdir(parents=True)
+    (presets / "mine.toml").write_text("[system.vmx]\nvm_exit_cycles = 600\n")
+    config = tmp_path / "p.toml"
+    config.write_text('[machine]\npreset = "mine"\n[workload]\nkind = "gups"\nfootprint_kib = 1024\n'
+                      "warmup_accesses = 100\naccesses = 2000\n[sweep]\nseeds = 2\n")
+    out = tmp_path / "p.h5"
+    assert virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "-q").returncode == 0
+    (presets / "mine.toml").write_text("[system.vmx]\nvm_exit_cycles = 700\n")
+    result = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "--resume")
+    assert result.returncode == 2
+    assert ("preset machine/mine.toml differs (line 2 was 'vm_exit_cycles = 600', is now 'vm_exit_cycles = 700')"
+            in result.stderr), result.stderr
 
 
 def test_dry_run_lists_the_points_and_runs_nothing(virtsim_binary, tmp_path):
@@ -195,21 +262,17 @@ def test_dry_run_lists_the_points_and_runs_nothing(virtsim_binary, tmp_path):
     ("[sweep.grid]\nworkload.kind = \"gups\"\n", ":2:17: key 'sweep.grid.workload.kind': expected a list"),
     ("[[sweep.zip]]\nworkload.kind = [\"gups\"]\nworkload.accesses = [1, 2]\n", "has 2 values"),
     ("[sweep.grid]\nmemory_virtualization = [\"native\", \"hyper\"]\n", "\"hyper\" is not a memory virtualization"),
+    ("[sweep]\nseeds = 2000000\n", ":2:9: key 'sweep.seeds': 2000000 seeds make more points than a sweep may have "
+     "(at most 1000000)"),
 ])
 def test_bad_sweeps_are_refused_before_running(virtsim_binary, tmp_path, body, fragment):
     config = tmp_path / "bad.toml"
     config.write_text(body)
     out = tmp_path / "bad.h5"
     result = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out))
-    if "hyper" in body:  # a bad value of one point: recorded for that point, the others run
-        assert result.returncode == 1, result.stderr
-        with h5py.File(out) as f:
-            errors = [text(r["error"]) for r in f["/sweep"][:] if text(r["status"]) == "failed"]
-        assert len(errors) == 1 and fragment in errors[0]
-        return
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert fragment in result.stderr and str(config) in result.stderr
-    assert not out.exists()
+    assert not out.exists() and not Path(f"{out}.points").exists()
 
 
 def test_a_comparison_inside_a_sweep_is_refused_and_run_says_it_ignores_the_sweep(virtsim_binary, tmp_path):

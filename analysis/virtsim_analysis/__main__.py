@@ -44,8 +44,15 @@ def not_complete(result) -> list[str]:
 
 
 def _warn_partial(result) -> None:
-    for line in not_complete(result):
-        print(f"virtsim_analysis: warning: {line}", file=sys.stderr)
+    """Partial runs stopped on an error (their metrics are those reached); failed points never ran."""
+    for run in result.run_ids:
+        attrs = result.run_attrs(run)
+        if attrs.get("status") == "partial":
+            print(f"virtsim_analysis: warning: {run} is partial: {attrs.get('error', '')}", file=sys.stderr)
+    if result.has_sweep:
+        table = result.sweep()
+        for _, row in table[table["status"] == "failed"].iterrows():
+            print(f"virtsim_analysis: warning: sweep point {row['point']} failed: {row['error']}", file=sys.stderr)
 
 
 def summary(args: argparse.Namespace) -> int:

@@ -95,10 +95,12 @@ std::string system_error_text(int error) {
 void check_output_path(const std::string& path, bool force) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) throw ConfigError("output path '" + path + "' is a directory, expected a file name");
+    if (S_ISDIR(st.st_mode))
+      throw ConfigError("output path '" + path + "' is a directory, expected a file name");
     if (S_ISLNK(st.st_mode))
-      throw ConfigError("output path '" + path +
-                        "' is a symbolic link; virtsim never writes through or replaces one: name the file itself");
+      throw ConfigError(
+          "output path '" + path +
+          "' is a symbolic link; virtsim never writes through or replaces one: name the file itself");
     if (!S_ISREG(st.st_mode))
       throw ConfigError("output path '" + path + "' is " + kind_of(st.st_mode) +
                         ", not a regular file; virtsim never replaces one");
@@ -113,7 +115,8 @@ void check_output_path(const std::string& path, bool force) {
   std::string probe;
   const int fd = open_temporary(path, probe);
   if (fd < 0)
-    throw ConfigError("output directory '" + parent.string() + "' is not writable (" + system_error_text(-fd) + ")");
+    throw ConfigError("output directory '" + parent.string() + "' is not writable (" +
+                      system_error_text(-fd) + ")");
   ::close(fd);
   ::unlink(probe.c_str());
 }
@@ -122,8 +125,10 @@ std::string create_temporary(const std::string& target, int* fd_out) {
   std::string path;
   const int fd = open_temporary(target, path);
   if (fd < 0) throw FileError(path + ": cannot create: " + system_error_text(-fd));
-  if (fd_out) *fd_out = fd;
-  else ::close(fd);
+  if (fd_out)
+    *fd_out = fd;
+  else
+    ::close(fd);
   return path;
 }
 
@@ -177,7 +182,8 @@ void install_temporary(const std::string& temporary, const std::string& target, 
     }
     error = errno;
   }
-  if (error == EEXIST) throw FileError("'" + target + "' appeared while virtsim was writing it; not replaced");
+  if (error == EEXIST)
+    throw FileError("'" + target + "' appeared while virtsim was writing it; not replaced");
   throw FileError("cannot rename '" + temporary + "' to '" + target + "': " + system_error_text(error));
 }
 

@@ -240,7 +240,8 @@ ResultWriter::ResultWriter(std::string path, bool force) : path_(std::move(path)
     access = H5Pcreate(H5P_FILE_ACCESS);
     // The earliest format: H5Fget_file_image copies the 1.8 format's superblock with a wrong
     // checksum (HDF5 1.10.8).
-    if (H5Pset_userblock(creation, kUserblockBytes) < 0 || H5Pset_fapl_core(access, std::size_t{1} << 20, false) < 0)
+    if (H5Pset_userblock(creation, kUserblockBytes) < 0 ||
+        H5Pset_fapl_core(access, std::size_t{1} << 20, false) < 0)
       throw H5::FileIException("ResultWriter", "cannot set the file's properties");
     impl_->file = H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, creation, access);
     if (impl_->file < 0) throw H5::FileIException("ResultWriter", "H5Fcreate failed");
@@ -510,7 +511,8 @@ void verify_result_file(const std::string& path) {
   // Every byte of the header counts: it must be the one the writer makes of its values.
   char expected[kUserblockBytes + 1] = {};
   if (std::sscanf(block + magic, "length %" SCNu64 "\ncrc32 %8" SCNx32 "\n", &length, &crc) == 2)
-    std::snprintf(expected, kUserblockBytes, "%slength %" PRIu64 "\ncrc32 %08" PRIx32 "\n", kUserblockMagic, length, crc);
+    std::snprintf(expected, kUserblockBytes, "%slength %" PRIu64 "\ncrc32 %08" PRIx32 "\n", kUserblockMagic,
+                  length, crc);
   if (got != static_cast<ssize_t>(kUserblockBytes) || std::memcmp(block, expected, kUserblockBytes) != 0)
     corrupted("its first 512 bytes, the checksum header, are damaged");
   std::vector<unsigned char> buffer(std::size_t{1} << 20);
@@ -530,7 +532,8 @@ void verify_result_file(const std::string& path) {
               std::to_string(kUserblockBytes + length) + ": " + (found < length ? "truncated" : "extended"));
   if (found_crc != crc) {
     char text[96];
-    std::snprintf(text, sizeof text, "CRC-32 %08" PRIx32 " where it was written with %08" PRIx32, found_crc, crc);
+    std::snprintf(text, sizeof text, "CRC-32 %08" PRIx32 " where it was written with %08" PRIx32, found_crc,
+                  crc);
     corrupted(text);
   }
   ::close(fd);

@@ -1,8 +1,7 @@
 #include "virtsim/common/results.h"
 
-#include <gtest/gtest.h>
-
 #include <H5Cpp.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -171,9 +170,12 @@ TEST_F(ResultsTest, OnlyRegularFilesAreWrittenEvenWithForce) {
   for (const bool force : {false, true}) {
     EXPECT_NE(error_of([&] { ResultWriter w(path("fifo"), force); }).find("is a FIFO, not a regular file"),
               std::string::npos);
-    EXPECT_NE(error_of([&] { ResultWriter w(path("link"), force); }).find("is a symbolic link"), std::string::npos);
-    EXPECT_NE(error_of([&] { ResultWriter w(path("dangling"), force); }).find("is a symbolic link"), std::string::npos);
-    EXPECT_NE(error_of([&] { ResultWriter w(path("dir"), force); }).find("is a directory"), std::string::npos);
+    EXPECT_NE(error_of([&] { ResultWriter w(path("link"), force); }).find("is a symbolic link"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { ResultWriter w(path("dangling"), force); }).find("is a symbolic link"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { ResultWriter w(path("dir"), force); }).find("is a directory"),
+              std::string::npos);
   }
   EXPECT_EQ(file_text(path("victim")), "keep");
   EXPECT_TRUE(fs::is_fifo(fs::symlink_status(path("fifo"))));
@@ -207,14 +209,16 @@ TEST_F(ResultsTest, TemporariesOfDeadProcessesOfThisHostAreRemoved) {
   ::waitpid(child, nullptr, 0);  // a pid no process has now
   const std::string mine = create_temporary(path("out.h5"));
   // This host's name: what follows "<pid>-<8 characters>-" in our own temporary's name.
-  const std::string host = mine.substr((path("out.h5") + ".tmp-" + std::to_string(::getpid()) + "-").size() + 9);
+  const std::string host =
+      mine.substr((path("out.h5") + ".tmp-" + std::to_string(::getpid()) + "-").size() + 9);
   const std::string dead = std::to_string(child);
   const std::string dead_here = path("out.h5.tmp-" + dead + "-abcdefgh-" + host);
   const std::string dead_elsewhere = path("out.h5.tmp-" + dead + "-abcdefgh-" + host + "x");
   const std::string older_version = path("out.h5.tmp-" + dead);
   const std::string live = path("out.h5.tmp-" + std::to_string(::getppid()) + "-abcdefgh-" + host);
   const std::string other_output = path("other.h5.tmp-" + dead + "-abcdefgh-" + host);
-  for (const auto& p : {dead_here, dead_elsewhere, older_version, live, other_output}) std::ofstream(p) << "x";
+  for (const auto& p : {dead_here, dead_elsewhere, older_version, live, other_output})
+    std::ofstream(p) << "x";
   const std::string planted = path("out.h5.tmp-" + dead + "-zzzzzzzz-" + host);
   fs::create_symlink(path("victim"), planted);
   remove_stale_temporaries(path("out.h5"));
@@ -234,12 +238,14 @@ TEST_F(ResultsTest, DamagedFilesAreRefusedBeforeReading) {
   const std::string good = file_text(path("r.h5"));
   ASSERT_EQ(good.compare(0, 20, "virtsim result file\n"), 0);
   EXPECT_NO_THROW(verify_result_file(path("r.h5")));
-  for (const std::size_t offset : {std::size_t{5}, std::size_t{200}, std::size_t{512}, good.size() / 2, good.size() - 1}) {
+  for (const std::size_t offset :
+       {std::size_t{5}, std::size_t{200}, std::size_t{512}, good.size() / 2, good.size() - 1}) {
     std::string bad = good;
     bad[offset] = static_cast<char>(bad[offset] ^ 0x10);
     std::ofstream(path("bad.h5"), std::ios::binary) << bad;
     const std::string error = error_of([&] { read_result_summary(path("bad.h5")); });
-    EXPECT_NE(error.find(path("bad.h5") + ": corrupted result file ("), std::string::npos) << offset << ": " << error;
+    EXPECT_NE(error.find(path("bad.h5") + ": corrupted result file ("), std::string::npos)
+        << offset << ": " << error;
   }
   std::ofstream(path("cut.h5"), std::ios::binary) << good.substr(0, good.size() - 10);
   EXPECT_NE(error_of([&] { read_result_summary(path("cut.h5")); }).find("truncated"), std::string::npos);
@@ -250,7 +256,8 @@ TEST_F(ResultsTest, ManyTimelineColumnsGoToADataset) {
   Scope scope{nullptr, &stats, "system"};
   std::vector<std::unique_ptr<Counter>> counters;
   for (int i = 0; i < 4100; ++i)
-    counters.push_back(std::make_unique<Counter>(scope, "counter" + std::to_string(i), "events", "a counter"));
+    counters.push_back(
+        std::make_unique<Counter>(scope, "counter" + std::to_string(i), "events", "a counter"));
   stats.dump_timeline(10);
   RunRecord run;
   run.run_id = "run0000";

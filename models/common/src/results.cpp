@@ -2,6 +2,7 @@
 
 #include <H5Cpp.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -484,8 +485,14 @@ void ResultWriter::commit() {
 }
 
 void verify_result_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking: a FIFO must not hang the check (the reader then refuses it).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return;  // the reader says what is wrong with it
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return;
+  }
   char block[kUserblockBytes + 1] = {};
   const ssize_t got = ::pread(fd, block, kUserblockBytes, 0);
   const auto corrupted = [&](const std::string& why) {
@@ -543,6 +550,7 @@ ResultSummary read_result_summary(const std::string& path) {
   silence_hdf5();
   std::error_code ec;
   if (!fs::exists(path, ec)) throw FileError(path + ": result file not found");
+  if (!fs::is_regular_file(path, ec)) throw FileError(path + ": not a file (expected a virtsim result file)");
   verify_result_file(path);
   try {
     if (!H5::H5File::isHdf5(path)) throw FileError(path + ": not an HDF5 file (expected a virtsim result file)");

@@ -58,6 +58,7 @@ def _warn_partial(result) -> None:
 def summary(args: argparse.Namespace) -> int:
     try:
         with load(args.file) as result:
+            _warn_partial(result)
             incomplete = not_complete(result)
             what = "points" if result.has_sweep else "runs"
             total = len(result.sweep()) if result.has_sweep else len(result.run_ids)
@@ -65,8 +66,6 @@ def summary(args: argparse.Namespace) -> int:
     except READ_ERRORS as error:
         return _error(error, args.file)
     if args.json:
-        for line in incomplete:
-            print(f"virtsim_analysis: warning: {line}", file=sys.stderr)
         runs = {} if table is None else {run: table.loc[run].to_dict() for run in table.index}
         print(json.dumps(runs, indent=1))
         return 0

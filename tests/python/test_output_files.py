@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -150,6 +151,27 @@ def test_a_killed_runs_temporary_is_removed_by_the_next_run(virtsim_binary, tmp_
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["out.h5", live.name, foreign.name, "out.h5.tmp-999999999-abcdefgh-x"])
+
+
+def test_sweep_resume_and_merge_remove_killed_processes_temporaries(virtsim_binary, tmp_path):
+    config = tmp_path / "s.toml"
+    config.write_text("[workload]\naccesses = 2000\nwarmup_accesses = 100\n[sweep]\nseeds = [1, 2]\n")
+    out = tmp_path / "s.h5"
+    assert virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "-q").returncode == 0
+    host = socket.gethostname()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    out.unlink()
+    (tmp_path / "s.h5.points" / "run0001.h5").unlink()  # a point to run again
+    leftovers = [tmp_path / f"s.h5.tmp-{gone.pid}-abcdefgh-{host}",
+                 tmp_path / "s.h5.points" / f"run0001.h5.tmp-{gone.pid}-abcdefgh-{host}"]
+    for leftover in leftovers:
+        leftover.write_text("left by a killed process")
+    result = virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "--resume", "-q")
+    assert result.returncode == 0, result.stderr
+    assert not [p for p in leftovers if p.exists()]
+    with h5py.File(out) as f:
+        assert sorted(f["runs"]) == ["run0000", "run0001"]
 
 
 # ---- every documented vCPU count ----------------------------------------------------------

@@ -266,12 +266,19 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
   const unsigned jobs = default_jobs();
   if (!options.quiet)
     std::fprintf(stderr, "comparing %zu memory virtualizations, %u at a time\n", modes.size(), jobs);
-  std::vector<std::string> parts(modes.size());
+  // Each mode's run goes to a part file made here, exclusively and under a name no one can
+  // guess (create_temporary), left empty by a run that writes nothing; all removed at the end.
+  struct Parts : std::vector<std::string> {
+    ~Parts() {
+      for (const auto& part : *this) ::unlink(part.c_str());
+    }
+  } parts;
   std::vector<int> status(modes.size(), -1);
   std::vector<std::size_t> items;
   for (std::size_t i = 0; i < modes.size(); ++i) {
     items.push_back(i);
-    parts[i] = output + ".part-" + modes[i] + "-" + std::to_string(::getpid());
+    remove_stale_temporaries(output + ".part-" + modes[i]);
+    parts.push_back(create_temporary(output + ".part-" + modes[i]));
   }
   const auto start = std::chrono::steady_clock::now();
   run_in_processes(
@@ -301,9 +308,8 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
   for (std::size_t i = 0; i < modes.size(); ++i) {
     all_ok = all_ok && status[i] == 0;
     std::error_code ec;
-    if (!std::filesystem::exists(parts[i], ec)) continue;
+    if (std::filesystem::file_size(parts[i], ec) == 0 || ec) continue;
     writer.copy_run(parts[i], modes[i]);
-    std::filesystem::remove(parts[i], ec);
   }
   writer.commit();
   const std::string where = std::filesystem::absolute(output).lexically_normal().string();

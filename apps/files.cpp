@@ -1,28 +1,37 @@
 #include "files.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <unistd.h>
 
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
 #include "virtsim/common/error.h"
+#include "virtsim/common/output_files.h"
 
 namespace virtsim {
 
 namespace fs = std::filesystem;
 
 void write_file_atomically(const fs::path& path, const std::string& text) {
-  const fs::path temp = path.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw FileError(temp.string() + ": cannot write: " + std::strerror(errno));
+  remove_stale_temporaries(path.string());
+  int fd = -1;
+  const std::string temp = create_temporary(path.string(), &fd);
+  int error = 0;
+  for (std::size_t done = 0; done < text.size() && !error;) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno != EINTR) error = errno;
+    if (n > 0) done += static_cast<std::size_t>(n);
   }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) throw FileError("cannot rename '" + temp.string() + "' to '" + path.string() + "': " + ec.message());
+  // Some file systems (NFS) report a failed write only when the file is closed.
+  if (::close(fd) != 0 && !error) error = errno;
+  try {
+    if (error) throw FileError(path.string() + ": cannot write: " + system_error_text(error));
+    install_temporary(temp, path.string(), true);
+  } catch (const FileError&) {
+    ::unlink(temp.c_str());
+    throw;
+  }
 }
 
 std::string read_file_text(const fs::path& path) {

@@ -5,8 +5,9 @@
 
 namespace virtsim {
 
-// Writes `text` whole or not at all: a temporary beside `path`, then a rename. Throws
-// FileError naming the file.
+// Writes `text` whole or not at all: a temporary beside `path` (create_temporary: exclusive,
+// unpredictable name), then a rename; never onto anything but a regular file. Removes the
+// temporaries of `path` that killed processes left. Throws FileError naming the file.
 void write_file_atomically(const std::filesystem::path& path, const std::string& text);
 
 // The file's bytes ("" when it cannot be read).

@@ -178,12 +178,19 @@ int regress_command(const RegressOptions& options) {
       std::fprintf(stderr, "  [%zu/%zu] %-34s %s after %.1f s\n", finished, cases.size(), c.name.c_str(),
                    o.pass() ? "pass" : (o.error.empty() ? "FAIL" : "ERROR"), o.seconds);
   };
+  // The reports' paths are checked before anything runs, as every case's result path is.
+  const fs::path report = options.report.empty() ? out_dir / "report.md" : fs::path(options.report);
+  fs::path json_path = report;
+  json_path.replace_extension(".json");
+  check_output_path(report.string(), true);
+  check_output_path(json_path.string(), true);
   std::vector<std::size_t> items;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     items.push_back(i);
     outcomes[i].c = &cases[i];
     outcomes[i].result_path = (out_dir / (cases[i].name + ".h5")).string();
-    fs::remove(outcomes[i].result_path, ec);  // never check a stale result
+    check_output_path(outcomes[i].result_path, true);  // a regular file, if anything
+    fs::remove(outcomes[i].result_path, ec);            // never check a stale result
   }
   run_in_processes(
       items, jobs,
@@ -198,10 +205,7 @@ int regress_command(const RegressOptions& options) {
       [&](std::size_t i) { return "regression case " + cases[i].name; },
       [&](std::size_t i, const ProcessEnd& end) { evaluate(i, end.status()); });
 
-  const fs::path report = options.report.empty() ? out_dir / "report.md" : fs::path(options.report);
   write_file_atomically(report, markdown_report(outcomes, options.full));
-  fs::path json_path = report;
-  json_path.replace_extension(".json");
   write_file_atomically(json_path, json_report(outcomes, options.full));
 
   std::size_t passed = 0;

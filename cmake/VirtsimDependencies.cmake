@@ -4,6 +4,8 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(SystemC REQUIRED IMPORTED_TARGET systemc>=2.3)
 pkg_check_modules(TLM REQUIRED IMPORTED_TARGET tlm)
 find_package(HDF5 REQUIRED COMPONENTS CXX)
+# zlib (a dependency of libhdf5-dev): the CRC-32 of result files.
+find_package(ZLIB REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS graph)
 find_package(GTest REQUIRED)
 find_package(benchmark REQUIRED)

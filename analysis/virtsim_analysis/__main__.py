@@ -10,9 +10,37 @@ from .canonical import canonical_metrics
 from .results import SchemaError, load
 
 
-def _error(error: Exception) -> int:
-    print(f"virtsim_analysis: error: {error.args[0] if error.args else error}", file=sys.stderr)
+def _error(error: Exception, path: str | None = None) -> int:
+    """One line on standard error, naming the file; status 2."""
+    text = str(error.args[0]) if error.args else str(error)
+    if path and not text.startswith(path):
+        text = f"{path}: cannot read result file: {text}"
+    print(f"virtsim_analysis: error: {text}", file=sys.stderr)
     return 2
+
+
+# What reading an odd file can raise beyond SchemaError and KeyError: h5py's OSError on a
+# damaged object, TypeError or ValueError on a field of an unexpected type or shape.
+READ_ERRORS = (SchemaError, KeyError, OSError, TypeError, ValueError, IndexError)
+
+
+def not_complete(result) -> list[str]:
+    """A line per run or sweep point whose status is not "ok", with its error: partial runs (the
+    simulation stopped on an error; their metrics are those reached) and failed points (no run)."""
+    lines = []
+    if result.has_sweep:
+        table = result.sweep()
+        for _, row in table[table["status"] != "ok"].iterrows():
+            run = f" ({row['run_id']})" if row["run_id"] else ""
+            lines.append(f"point {row['point']}{run}: {row['status']}: {row['error'] or 'no error recorded'}")
+        swept = set(table["run_id"])
+    else:
+        swept = set()
+    for run in result.run_ids:
+        attrs = result.run_attrs(run)
+        if run not in swept and attrs.get("status") != "ok":
+            lines.append(f"{run}: {attrs.get('status', 'no status')}: {attrs.get('error') or 'no error recorded'}")
+    return lines
 
 
 def _warn_partial(result) -> None:
@@ -30,17 +58,22 @@ def _warn_partial(result) -> None:
 def summary(args: argparse.Namespace) -> int:
     try:
         with load(args.file) as result:
-            table = canonical_metrics(result)
-            statuses = {run: result.run_attrs(run) for run in result.run_ids}
-    except (SchemaError, KeyError) as error:
-        return _error(error)
-    for run, attrs in statuses.items():
-        if attrs.get("status") == "partial":  # the simulation stopped on an error: metrics so far
-            print(f"virtsim_analysis: warning: {run} is partial: {attrs.get('error', '')}", file=sys.stderr)
+            _warn_partial(result)
+            incomplete = not_complete(result)
+            what = "points" if result.has_sweep else "runs"
+            total = len(result.sweep()) if result.has_sweep else len(result.run_ids)
+            table = canonical_metrics(result) if result.run_ids else None
+    except READ_ERRORS as error:
+        return _error(error, args.file)
     if args.json:
-        print(json.dumps({run: table.loc[run].to_dict() for run in table.index}, indent=1))
-    else:
-        print(table.T.to_string())
+        runs = {} if table is None else {run: table.loc[run].to_dict() for run in table.index}
+        print(json.dumps(runs, indent=1))
+        return 0
+    print(table.T.to_string() if table is not None else f"{args.file}: no runs")
+    if incomplete:
+        print(f"\nnot complete: {len(incomplete)} of {total} {what}")
+        for line in incomplete:
+            print(f"  {line}")
     return 0
 
 
@@ -55,10 +88,10 @@ def figures(args: argparse.Namespace) -> int:
         written = write_figures(args.file, args.output, metric=args.metric, baseline=args.baseline,
                                 kinds=args.only, progress=lambda path: print(f"wrote {path}", flush=True),
                                 note=lambda text: print(f"virtsim_analysis: note: {text}", file=sys.stderr))
-    except (SchemaError, KeyError, ValueError) as error:
-        return _error(error)
-    except OSError as error:  # the output folder cannot be made or written
-        return _error(OSError(f"{error.filename or args.output}: {error.strerror or error}"))
+    except READ_ERRORS as error:
+        if isinstance(error, OSError) and error.filename is not None:  # the output folder cannot be written
+            return _error(OSError(f"{error.filename}: {error.strerror or error}"))
+        return _error(error, args.file)
     print(f"{sum(1 for p in written if p.suffix == '.png')} figures in {args.output}")
     return 0
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,44 @@ SCHEMA_VERSION = 1
 
 
 class SchemaError(ValueError):
-    """The file is missing, not HDF5, or not a virtsim result file of a version we read."""
+    """The file is missing, corrupted, not HDF5, or not a virtsim result file of a version we read."""
+
+
+USERBLOCK_BYTES = 512
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_USERBLOCK = re.compile(rb"virtsim result file\nlength (\d+)\ncrc32 ([0-9a-f]{8})\n")
+
+
+def verify(path: str | Path) -> None:
+    """SchemaError "<path>: corrupted result file (...)" when the length or CRC-32 that virtsim
+    wrote in the file's first 512 bytes (the HDF5 userblock) no longer match its bytes: checked
+    before libhdf5 reads it, which a damaged file can crash. Files from before the checksum
+    (the HDF5 signature at byte 0) and files that are not result files at all pass unchecked."""
+    path = Path(path)
+    with path.open("rb") as f:
+        block = f.read(USERBLOCK_BYTES)
+        if block.startswith(_HDF5_SIGNATURE):
+            return
+        match = _USERBLOCK.match(block)
+        if not match:
+            if f.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE:
+                raise SchemaError(f"{path}: corrupted result file (its first 512 bytes, the checksum header, "
+                                  "are damaged)")
+            return
+        length, crc = int(match.group(1)), int(match.group(2), 16)
+        header = f"virtsim result file\nlength {length}\ncrc32 {crc:08x}\n".encode()
+        if len(block) != USERBLOCK_BYTES or block != header.ljust(USERBLOCK_BYTES, b"\0"):
+            raise SchemaError(f"{path}: corrupted result file (its first 512 bytes, the checksum header, are damaged)")
+        found, found_crc = 0, 0
+        while chunk := f.read(1 << 20):
+            found += len(chunk)
+            found_crc = zlib.crc32(chunk, found_crc)
+    if found != length:
+        what = "truncated" if found < length else "extended"
+        raise SchemaError(f"{path}: corrupted result file ({USERBLOCK_BYTES + found} bytes where it was written "
+                          f"with {USERBLOCK_BYTES + length}: {what})")
+    if found_crc != crc:
+        raise SchemaError(f"{path}: corrupted result file (CRC-32 {found_crc:08x} where it was written with {crc:08x})")
 
 
 def _text(value: Any) -> Any:
@@ -32,19 +71,29 @@ class ResultFile:
         self.path = Path(path)
         if not self.path.exists():
             raise SchemaError(f"{self.path}: result file not found")
-        if not h5py.is_hdf5(self.path):
-            raise SchemaError(f"{self.path}: not an HDF5 file (expected a virtsim result file)")
-        self._file = h5py.File(self.path, "r")
-        version = self._file.attrs.get("schema_version")
-        if version is None:
+        if not self.path.is_file():
+            raise SchemaError(f"{self.path}: not a file (expected a virtsim result file)")
+        try:
+            verify(self.path)
+            if not h5py.is_hdf5(self.path):
+                raise SchemaError(f"{self.path}: not an HDF5 file (expected a virtsim result file)")
+            self._file = h5py.File(self.path, "r")
+        except OSError as error:  # unreadable, or an HDF5 file cut short
+            raise SchemaError(f"{self.path}: cannot read result file: {error}") from None
+        try:
+            version = self._file.attrs.get("schema_version")
+            if version is None:
+                raise SchemaError(f"{self.path}: no 'schema_version' attribute on '/'; not a virtsim result file")
+            if not np.issubdtype(np.asarray(version).dtype, np.integer) or np.asarray(version).size != 1:
+                raise SchemaError(f"{self.path}: 'schema_version' is {version!r}, expected an integer")
+            if int(version) != SCHEMA_VERSION:
+                raise SchemaError(f"{self.path}: schema version {int(version)}, this package reads version "
+                                  f"{SCHEMA_VERSION}")
+            if not isinstance(self._file.get("runs"), h5py.Group):
+                raise SchemaError(f"{self.path}: no '/runs' group; not a virtsim result file")
+        except BaseException:
             self.close()
-            raise SchemaError(f"{self.path}: no 'schema_version' attribute on '/'; not a virtsim result file")
-        if int(version) != SCHEMA_VERSION:
-            self.close()
-            raise SchemaError(f"{self.path}: schema version {int(version)}, this package reads version {SCHEMA_VERSION}")
-        if "runs" not in self._file:
-            self.close()
-            raise SchemaError(f"{self.path}: no '/runs' group; not a virtsim result file")
+            raise
 
     def close(self) -> None:
         self._file.close()
@@ -155,8 +204,12 @@ class ResultFile:
         """Periodic dumps: run_id, cycle, then one column per statistic."""
         frames = []
         for rid in [run_id] if run_id else self.run_ids:
-            dataset = self._run(rid)["timeline"]
-            frame = pd.DataFrame(dataset[()], columns=_text(dataset.attrs["columns"]))
+            run = self._run(rid)
+            dataset = run["timeline"]
+            # The names are the dataset's "columns" attribute, or past 4000 columns (HDF5 caps an
+            # attribute at 64 KiB) the timeline_columns dataset beside it.
+            names = dataset.attrs["columns"] if "columns" in dataset.attrs else run["timeline_columns"][()]
+            frame = pd.DataFrame(dataset[()], columns=_text(names))
             frame.insert(0, "run_id", rid)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)

@@ -1,10 +1,14 @@
 #include "virtsim/common/results.h"
 
 #include <H5Cpp.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -19,13 +23,77 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The errno of the last system call that failed inside HDF5 (0: none since reset), taken from
+// its error stack as the failing call returns: by the time our catch runs, closing the objects
+// of the try block has cleared that stack. HDF5's messages end at the call ("H5Dwrite failed");
+// this says why ("no space left on device").
+int& hdf5_system_error() {
+  static int error = 0;
+  return error;
+}
+
+herr_t note_system_error(unsigned, const H5E_error2_t* entry, void*) {
+  const char* at = entry->desc ? std::strstr(entry->desc, "errno = ") : nullptr;
+  if (at && std::atoi(at + 8) > 0) hdf5_system_error() = std::atoi(at + 8);
+  return 0;
+}
+
+herr_t on_hdf5_error(hid_t stack, void*) {
+  H5Ewalk2(stack, H5E_WALK_UPWARD, note_system_error, nullptr);
+  return 0;
+}
+
 // HDF5 prints its own error stack unless told not to; we report errors ourselves.
 void silence_hdf5() {
   static const bool done = [] {
-    H5::Exception::dontPrint();
+    H5Eset_auto2(H5E_DEFAULT, on_hdf5_error, nullptr);
     return true;
   }();
   (void)done;
+}
+
+// Why an HDF5 call failed: the system's reason when there was one, else HDF5's message.
+std::string hdf5_reason(const H5::Exception& e) {
+  return hdf5_system_error() ? system_error_text(hdf5_system_error()) : e.getDetailMsg();
+}
+
+// The userblock: the first bytes of every result file, which HDF5 leaves to its user. virtsim
+// writes there the length and CRC-32 of everything after it, so that a reader can tell a
+// damaged file before libhdf5 parses it (and perhaps crashes). Text, NUL-padded:
+//   virtsim result file\nlength <bytes after the userblock>\ncrc32 <8 hex digits>\n
+constexpr std::size_t kUserblockBytes = 512;
+constexpr char kUserblockMagic[] = "virtsim result file\n";
+constexpr char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
+
+std::uint32_t crc_of(const unsigned char* data, std::size_t size, std::uint32_t crc = 0) {
+  // zlib takes at most 4 GiB at a time.
+  for (std::size_t done = 0; done < size;) {
+    const std::size_t part = std::min<std::size_t>(size - done, 1u << 30);
+    crc = static_cast<std::uint32_t>(crc32(crc, data + done, static_cast<uInt>(part)));
+    done += part;
+  }
+  return crc;
+}
+
+// Writes all of `data` to `fd`. Returns 0 or the errno.
+int write_all(int fd, const unsigned char* data, std::size_t size) {
+  for (std::size_t done = 0; done < size;) {
+    const ssize_t n = ::write(fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+// The root group of `file` as the C++ API's object, which takes a reference of its own: the
+// file closes only when every reference is gone.
+H5::Group root_group(hid_t file) {
+  const hid_t id = H5Gopen2(file, "/", H5P_DEFAULT);
+  if (id < 0) throw H5::GroupIException("root_group", "H5Gopen2 failed");
+  H5::Group root(id);
+  H5Gclose(id);
+  return root;
 }
 
 H5::StrType vlen_string() {
@@ -107,6 +175,10 @@ H5::CompType exit_type() {
   return type;
 }
 
+// The most timeline column names kept in the timeline's `columns` attribute (under HDF5's
+// 64 KiB header-message limit, at 16 bytes a name, with room to spare).
+constexpr std::size_t kTimelineColumnsInAttribute = 4000;
+
 bool is_scalar_kind(StatKind kind) {
   return kind == StatKind::Counter || kind == StatKind::Scalar || kind == StatKind::Formula;
 }
@@ -122,62 +194,90 @@ std::string utc_timestamp() {
   return text;
 }
 
-void check_output_path(const std::string& path, bool force) {
-  std::error_code ec;
-  if (fs::exists(path, ec) && !force)
-    throw ConfigError("output file '" + path + "' already exists; pass --force to overwrite it");
-  if (fs::is_directory(path, ec)) throw ConfigError("output path '" + path + "' is a directory, expected a file name");
-  fs::path parent = fs::path(path).parent_path();
-  if (parent.empty()) parent = ".";
-  if (!fs::exists(parent, ec))
-    throw ConfigError("output directory '" + parent.string() + "' does not exist");
-  if (!fs::is_directory(parent, ec))
-    throw ConfigError("output directory '" + parent.string() + "' is not a directory");
-  // access() misses read-only mounts and /proc for root; creating a file is the real test.
-  const fs::path probe = parent / (".virtsim-probe-" + std::to_string(::getpid()));
-  std::FILE* f = std::fopen(probe.c_str(), "w");
-  if (!f)
-    throw ConfigError("output directory '" + parent.string() + "' is not writable (" + std::strerror(errno) + ")");
-  std::fclose(f);
-  fs::remove(probe, ec);
-}
-
+// The file is built in memory (HDF5's core driver, no backing store) and written out by
+// commit() with plain write()s: a full disk is then an errno of ours, never a failure inside
+// HDF5, whose 1.10 library cannot close a file whose flush failed (it crashes at exit). The
+// price: memory for the whole file, twice while commit() writes it.
 struct ResultWriter::Impl {
-  H5::H5File file;
+  hid_t file = H5I_INVALID_HID;
   H5::Group runs;
+
+  // The file's bytes from the superblock on (the userblock is not part of the image); the
+  // file is closed.
+  std::vector<unsigned char> close_to_image() {
+    runs.close();
+    if (H5Fflush(file, H5F_SCOPE_LOCAL) < 0) throw H5::FileIException("ResultWriter", "H5Fflush failed");
+    const ssize_t size = H5Fget_file_image(file, nullptr, 0);
+    if (size < 0) throw H5::FileIException("ResultWriter", "H5Fget_file_image failed");
+    std::vector<unsigned char> image(static_cast<std::size_t>(size));
+    if (H5Fget_file_image(file, image.data(), image.size()) != size)
+      throw H5::FileIException("ResultWriter", "H5Fget_file_image failed");
+    close();
+    return image;
+  }
+
+  void close() {
+    try {
+      runs.close();
+    } catch (const H5::Exception&) {
+    }
+    if (file != H5I_INVALID_HID) H5Fclose(file);
+    file = H5I_INVALID_HID;
+  }
+
+  ~Impl() { close(); }
 };
 
-ResultWriter::ResultWriter(std::string path, bool force) : path_(std::move(path)) {
+ResultWriter::ResultWriter(std::string path, bool force) : path_(std::move(path)), force_(force) {
   check_output_path(path_, force);
   silence_hdf5();
-  temp_path_ = path_ + ".tmp-" + std::to_string(::getpid());
+  remove_stale_temporaries(path_);
+  temp_path_ = create_temporary(path_, &temp_fd_);
+  impl_ = new Impl;
+  hid_t creation = H5I_INVALID_HID, access = H5I_INVALID_HID;
   try {
-    impl_ = new Impl;
-    impl_->file = H5::H5File(temp_path_, H5F_ACC_TRUNC);
-    H5::Group root = impl_->file.openGroup("/");
+    hdf5_system_error() = 0;
+    creation = H5Pcreate(H5P_FILE_CREATE);
+    access = H5Pcreate(H5P_FILE_ACCESS);
+    // The earliest format: H5Fget_file_image copies the 1.8 format's superblock with a wrong
+    // checksum (HDF5 1.10.8).
+    if (H5Pset_userblock(creation, kUserblockBytes) < 0 ||
+        H5Pset_fapl_core(access, std::size_t{1} << 20, false) < 0)
+      throw H5::FileIException("ResultWriter", "cannot set the file's properties");
+    impl_->file = H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, creation, access);
+    if (impl_->file < 0) throw H5::FileIException("ResultWriter", "H5Fcreate failed");
+    H5::Group root = root_group(impl_->file);
     number_attribute(root, "schema_version", H5::PredType::NATIVE_INT64, std::int64_t{kResultSchemaVersion});
     string_attribute(root, "virtsim_version", version());
     string_attribute(root, "git_revision", git_revision());
     string_attribute(root, "created", utc_timestamp());
-    impl_->runs = impl_->file.createGroup("/runs");
+    impl_->runs = root.createGroup("/runs");
+    H5Pclose(creation);
+    H5Pclose(access);
   } catch (const H5::Exception& e) {
-    throw FileError(temp_path_ + ": cannot create result file: " + e.getDetailMsg());
+    if (creation >= 0) H5Pclose(creation);
+    if (access >= 0) H5Pclose(access);
+    const std::string reason = hdf5_reason(e);
+    discard();
+    throw FileError(path_ + ": cannot create the result file: " + reason);
   }
 }
 
-ResultWriter::~ResultWriter() {
-  if (committed_) return;
-  try {
-    delete impl_;
-  } catch (...) {
-  }
+void ResultWriter::discard() {
+  delete impl_;
   impl_ = nullptr;
-  std::error_code ec;
-  fs::remove(temp_path_, ec);
+  if (temp_fd_ >= 0) ::close(temp_fd_);
+  temp_fd_ = -1;
+  ::unlink(temp_path_.c_str());
+}
+
+ResultWriter::~ResultWriter() {
+  if (!committed_) discard();
 }
 
 void ResultWriter::write_run(const RunRecord& run) {
   if (!impl_ || committed_) throw std::logic_error("ResultWriter::write_run after commit");
+  hdf5_system_error() = 0;
   try {
     H5::Group group = impl_->runs.createGroup(run.run_id);
     string_attribute(group, "config", run.config_text);
@@ -264,22 +364,35 @@ void ResultWriter::write_run(const RunRecord& run) {
     const hsize_t shape[2] = {rows, columns.size()};
     H5::DataSet timeline = group.createDataSet("timeline", H5::PredType::NATIVE_DOUBLE, H5::DataSpace(2, shape));
     if (!cells.empty()) timeline.write(cells.data(), H5::PredType::NATIVE_DOUBLE);
-    string_array_attribute(timeline, "columns", columns);
+    // An attribute lives in its object's header, whose messages HDF5 caps at 64 KiB (16 bytes
+    // a name here); more names than fit (from 47 vCPUs on) go to a dataset beside the timeline.
+    if (columns.size() <= kTimelineColumnsInAttribute) {
+      string_array_attribute(timeline, "columns", columns);
+    } else {
+      const hsize_t count = columns.size();
+      const H5::StrType text = vlen_string();
+      H5::DataSet names = group.createDataSet("timeline_columns", text, H5::DataSpace(1, &count));
+      std::vector<const char*> pointers;
+      for (const auto& c : columns) pointers.push_back(c.c_str());
+      names.write(pointers.data(), text);
+    }
   } catch (const H5::Exception& e) {
-    throw FileError(temp_path_ + ": cannot write run '" + run.run_id + "': " + e.getDetailMsg());
+    throw FileError(path_ + ": cannot write run '" + run.run_id + "': " + hdf5_reason(e));
   }
 }
 
 void ResultWriter::copy_run(const std::string& from_path, const std::string& run_id) {
   if (!impl_ || committed_) throw std::logic_error("ResultWriter::copy_run after commit");
+  verify_result_file(from_path);
+  hdf5_system_error() = 0;
   try {
     H5::H5File from(from_path, H5F_ACC_RDONLY);
     const std::string source = "/runs/" + run_id;
     if (!from.nameExists(source)) throw FileError(from_path + ": no run '" + run_id + "'");
     if (H5Ocopy(from.getId(), source.c_str(), impl_->runs.getId(), run_id.c_str(), H5P_DEFAULT, H5P_DEFAULT) < 0)
-      throw FileError(from_path + ": cannot copy run '" + run_id + "' into " + temp_path_);
+      throw H5::FileIException("ResultWriter::copy_run", "H5Ocopy failed");
   } catch (const H5::Exception& e) {
-    throw FileError(from_path + ": cannot copy run '" + run_id + "': " + e.getDetailMsg());
+    throw FileError(path_ + ": cannot copy run '" + run_id + "' of " + from_path + ": " + hdf5_reason(e));
   }
 }
 
@@ -321,9 +434,11 @@ void ResultWriter::write_sweep(const SweepTable& table) {
       else put(r, fixed + c, &value_text);
     }
   }
+  hdf5_system_error() = 0;
   try {
     const hsize_t count = rows;
-    H5::DataSet dataset = impl_->file.createDataSet("/sweep", type, H5::DataSpace(1, &count));
+    H5::Group root = root_group(impl_->file);
+    H5::DataSet dataset = root.createDataSet("sweep", type, H5::DataSpace(1, &count));
     if (rows) dataset.write(buffer.data(), type);
     std::vector<std::string> names;
     for (const auto& column : table.columns) names.push_back(column.name);
@@ -331,29 +446,112 @@ void ResultWriter::write_sweep(const SweepTable& table) {
     number_attribute(dataset, "points", H5::PredType::NATIVE_INT64, static_cast<std::int64_t>(rows));
     string_attribute(dataset, "config", table.config_text);
   } catch (const H5::Exception& e) {
-    throw FileError(temp_path_ + ": cannot write the /sweep table: " + e.getDetailMsg());
+    throw FileError(path_ + ": cannot write the /sweep table: " + hdf5_reason(e));
   }
 }
 
 void ResultWriter::commit() {
   if (committed_) return;
+  hdf5_system_error() = 0;
+  std::vector<unsigned char> image;
   try {
-    impl_->runs.close();
-    impl_->file.close();
+    image = impl_->close_to_image();
   } catch (const H5::Exception& e) {
-    throw FileError(temp_path_ + ": cannot finish result file: " + e.getDetailMsg());
+    const std::string reason = hdf5_reason(e);
+    discard();
+    throw FileError(path_ + ": cannot finish the result file: " + reason);
   }
   delete impl_;
   impl_ = nullptr;
-  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
-    throw FileError("cannot rename '" + temp_path_ + "' to '" + path_ + "': " + std::strerror(errno));
+  char userblock[kUserblockBytes] = {};
+  std::snprintf(userblock, sizeof userblock, "%slength %" PRIu64 "\ncrc32 %08" PRIx32 "\n", kUserblockMagic,
+                static_cast<std::uint64_t>(image.size()), crc_of(image.data(), image.size()));
+  int error = write_all(temp_fd_, reinterpret_cast<const unsigned char*>(userblock), sizeof userblock);
+  if (!error) error = write_all(temp_fd_, image.data(), image.size());
+  // Some file systems (NFS) report a failed write only when the file is closed.
+  if (::close(temp_fd_) != 0 && !error) error = errno;
+  temp_fd_ = -1;
+  if (error) {
+    discard();
+    throw FileError(path_ + ": cannot write the result file: " + system_error_text(error));
+  }
+  try {
+    install_temporary(temp_path_, path_, force_);
+  } catch (const FileError&) {
+    discard();
+    throw;
+  }
   committed_ = true;
+}
+
+void verify_result_file(const std::string& path) {
+  // Non-blocking: a FIFO must not hang the check (the reader then refuses it).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return;  // the reader says what is wrong with it
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return;
+  }
+  char block[kUserblockBytes + 1] = {};
+  const ssize_t got = ::pread(fd, block, kUserblockBytes, 0);
+  const auto corrupted = [&](const std::string& why) {
+    ::close(fd);
+    throw FileError(path + ": corrupted result file (" + why + ")");
+  };
+  const std::size_t magic = sizeof kUserblockMagic - 1;
+  if (got < 0 || std::memcmp(block, kHdf5Signature, sizeof kHdf5Signature - 1) == 0) {
+    ::close(fd);  // written before files carried a checksum: nothing to check against
+    return;
+  }
+  if (got < static_cast<ssize_t>(magic) || std::memcmp(block, kUserblockMagic, magic) != 0) {
+    // HDF5 looks for its signature at 512, 1024, ... bytes too: a damaged userblock?
+    char signature[sizeof kHdf5Signature - 1] = {};
+    if (::pread(fd, signature, sizeof signature, kUserblockBytes) == static_cast<ssize_t>(sizeof signature) &&
+        std::memcmp(signature, kHdf5Signature, sizeof signature) == 0)
+      corrupted("its first 512 bytes, the checksum header, are damaged");
+    ::close(fd);
+    return;  // not a result file at all: the reader says so
+  }
+  std::uint64_t length = 0;
+  std::uint32_t crc = 0;
+  // Every byte of the header counts: it must be the one the writer makes of its values.
+  char expected[kUserblockBytes + 1] = {};
+  if (std::sscanf(block + magic, "length %" SCNu64 "\ncrc32 %8" SCNx32 "\n", &length, &crc) == 2)
+    std::snprintf(expected, kUserblockBytes, "%slength %" PRIu64 "\ncrc32 %08" PRIx32 "\n", kUserblockMagic,
+                  length, crc);
+  if (got != static_cast<ssize_t>(kUserblockBytes) || std::memcmp(block, expected, kUserblockBytes) != 0)
+    corrupted("its first 512 bytes, the checksum header, are damaged");
+  std::vector<unsigned char> buffer(std::size_t{1} << 20);
+  std::uint64_t found = 0;
+  std::uint32_t found_crc = 0;
+  for (off_t offset = kUserblockBytes;;) {
+    const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) corrupted(std::string("cannot read it: ") + system_error_text(errno));
+    if (n == 0) break;
+    found_crc = crc_of(buffer.data(), static_cast<std::size_t>(n), found_crc);
+    found += static_cast<std::uint64_t>(n);
+    offset += n;
+  }
+  if (found != length)
+    corrupted(std::to_string(kUserblockBytes + found) + " bytes where it was written with " +
+              std::to_string(kUserblockBytes + length) + ": " + (found < length ? "truncated" : "extended"));
+  if (found_crc != crc) {
+    char text[96];
+    std::snprintf(text, sizeof text, "CRC-32 %08" PRIx32 " where it was written with %08" PRIx32, found_crc,
+                  crc);
+    corrupted(text);
+  }
+  ::close(fd);
 }
 
 ResultSummary read_result_summary(const std::string& path) {
   silence_hdf5();
   std::error_code ec;
   if (!fs::exists(path, ec)) throw FileError(path + ": result file not found");
+  if (!fs::is_regular_file(path, ec)) throw FileError(path + ": not a file (expected a virtsim result file)");
+  verify_result_file(path);
   try {
     if (!H5::H5File::isHdf5(path)) throw FileError(path + ": not an HDF5 file (expected a virtsim result file)");
   } catch (const H5::Exception&) {

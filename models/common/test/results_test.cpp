@@ -1,9 +1,14 @@
 #include "virtsim/common/results.h"
 
+#include <H5Cpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "virtsim/common/error.h"
 
@@ -138,6 +143,136 @@ TEST_F(ResultsTest, BadFilesAreNamed) {
       EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
     }
   }
+}
+
+// What a call threw, or "" when it did not.
+template <typename Call>
+std::string error_of(Call call) {
+  try {
+    call();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(ResultsTest, OnlyRegularFilesAreWrittenEvenWithForce) {
+  std::ofstream(path("victim")) << "keep";
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  fs::create_symlink(path("victim"), path("link"));
+  fs::create_symlink(path("nowhere"), path("dangling"));
+  fs::create_directory(path("dir"));
+  for (const bool force : {false, true}) {
+    EXPECT_NE(error_of([&] { ResultWriter w(path("fifo"), force); }).find("is a FIFO, not a regular file"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { ResultWriter w(path("link"), force); }).find("is a symbolic link"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { ResultWriter w(path("dangling"), force); }).find("is a symbolic link"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { ResultWriter w(path("dir"), force); }).find("is a directory"),
+              std::string::npos);
+  }
+  EXPECT_EQ(file_text(path("victim")), "keep");
+  EXPECT_TRUE(fs::is_fifo(fs::symlink_status(path("fifo"))));
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(path("link"))));
+  EXPECT_FALSE(temporaries_left());
+}
+
+TEST_F(ResultsTest, AnOutputThatBecomesALinkMeanwhileIsNotReplaced) {
+  Sample sample;
+  std::ofstream(path("victim")) << "keep";
+  ResultWriter writer(path("r.h5"), true);
+  writer.write_run(sample.run("run0000"));
+  fs::create_symlink(path("victim"), path("r.h5"));  // planted while the run was written
+  EXPECT_NE(error_of([&] { writer.commit(); }).find("became a symbolic link"), std::string::npos);
+  EXPECT_EQ(file_text(path("victim")), "keep");
+  EXPECT_FALSE(temporaries_left());
+}
+
+TEST_F(ResultsTest, TemporariesAreNewFilesUnderUnpredictableNames) {
+  const std::string first = create_temporary(path("out.h5")), second = create_temporary(path("out.h5"));
+  const std::string stem = path("out.h5") + ".tmp-" + std::to_string(::getpid()) + "-";
+  EXPECT_EQ(first.compare(0, stem.size(), stem), 0) << first;
+  EXPECT_NE(first, second);
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(first)));
+  EXPECT_EQ(fs::file_size(first), 0u);
+}
+
+TEST_F(ResultsTest, TemporariesOfDeadProcessesOfThisHostAreRemoved) {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);  // a pid no process has now
+  const std::string mine = create_temporary(path("out.h5"));
+  // This host's name: what follows "<pid>-<8 characters>-" in our own temporary's name.
+  const std::string host =
+      mine.substr((path("out.h5") + ".tmp-" + std::to_string(::getpid()) + "-").size() + 9);
+  const std::string dead = std::to_string(child);
+  const std::string dead_here = path("out.h5.tmp-" + dead + "-abcdefgh-" + host);
+  const std::string dead_elsewhere = path("out.h5.tmp-" + dead + "-abcdefgh-" + host + "x");
+  const std::string older_version = path("out.h5.tmp-" + dead);
+  const std::string live = path("out.h5.tmp-" + std::to_string(::getppid()) + "-abcdefgh-" + host);
+  const std::string other_output = path("other.h5.tmp-" + dead + "-abcdefgh-" + host);
+  for (const auto& p : {dead_here, dead_elsewhere, older_version, live, other_output})
+    std::ofstream(p) << "x";
+  const std::string planted = path("out.h5.tmp-" + dead + "-zzzzzzzz-" + host);
+  fs::create_symlink(path("victim"), planted);
+  remove_stale_temporaries(path("out.h5"));
+  EXPECT_FALSE(fs::exists(dead_here));
+  EXPECT_FALSE(fs::exists(older_version));
+  for (const auto& p : {mine, dead_elsewhere, live, other_output}) EXPECT_TRUE(fs::exists(p)) << p;
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(planted)));
+}
+
+TEST_F(ResultsTest, DamagedFilesAreRefusedBeforeReading) {
+  Sample sample;
+  {
+    ResultWriter writer(path("r.h5"), false);
+    writer.write_run(sample.run("run0000"));
+    writer.commit();
+  }
+  const std::string good = file_text(path("r.h5"));
+  ASSERT_EQ(good.compare(0, 20, "virtsim result file\n"), 0);
+  EXPECT_NO_THROW(verify_result_file(path("r.h5")));
+  for (const std::size_t offset :
+       {std::size_t{5}, std::size_t{200}, std::size_t{512}, good.size() / 2, good.size() - 1}) {
+    std::string bad = good;
+    bad[offset] = static_cast<char>(bad[offset] ^ 0x10);
+    std::ofstream(path("bad.h5"), std::ios::binary) << bad;
+    const std::string error = error_of([&] { read_result_summary(path("bad.h5")); });
+    EXPECT_NE(error.find(path("bad.h5") + ": corrupted result file ("), std::string::npos)
+        << offset << ": " << error;
+  }
+  std::ofstream(path("cut.h5"), std::ios::binary) << good.substr(0, good.size() - 10);
+  EXPECT_NE(error_of([&] { read_result_summary(path("cut.h5")); }).find("truncated"), std::string::npos);
+}
+
+TEST_F(ResultsTest, ManyTimelineColumnsGoToADataset) {
+  StatRegistry stats;
+  Scope scope{nullptr, &stats, "system"};
+  std::vector<std::unique_ptr<Counter>> counters;
+  for (int i = 0; i < 4100; ++i)
+    counters.push_back(
+        std::make_unique<Counter>(scope, "counter" + std::to_string(i), "events", "a counter"));
+  stats.dump_timeline(10);
+  RunRecord run;
+  run.run_id = "run0000";
+  run.stats = &stats;
+  ResultWriter writer(path("wide.h5"), false);
+  writer.write_run(run);
+  writer.commit();
+  H5::H5File file(path("wide.h5"), H5F_ACC_RDONLY);
+  H5::DataSet timeline = file.openDataSet("/runs/run0000/timeline");
+  EXPECT_FALSE(timeline.attrExists("columns"));
+  H5::DataSet names = file.openDataSet("/runs/run0000/timeline_columns");
+  hsize_t count = 0;
+  names.getSpace().getSimpleExtentDims(&count);
+  EXPECT_EQ(count, 4101u);  // cycle, then every counter
+  EXPECT_EQ(read_result_summary(path("wide.h5")).runs.at(0).metrics.size(), 4100u);
 }
 
 }  // namespace

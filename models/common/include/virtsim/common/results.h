@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "virtsim/common/output_files.h"
 #include "virtsim/common/stats.h"
 
 namespace virtsim {
@@ -58,12 +59,14 @@ struct SweepTable {
   std::string config_text;
 };
 
-// Writes a result file crash-safely: everything goes to a temporary file beside `path`,
-// renamed onto `path` by commit(). Destroying an uncommitted writer removes the temporary.
+// Writes a result file crash-safely: the file is built in memory, then written by commit() to a
+// temporary beside `path` (see create_temporary) and renamed onto `path`. Destroying an
+// uncommitted writer removes the temporary; every error (a full disk too) leaves no temporary
+// and `path` as it was.
 class ResultWriter {
  public:
-  // Throws ConfigError (before creating anything) if `path` exists and !force, or if its
-  // directory does not exist or is not writable.
+  // Throws ConfigError (before creating anything) if check_output_path(path, force) does.
+  // Removes the temporaries of `path` that killed processes left.
   ResultWriter(std::string path, bool force);
   ~ResultWriter();
   ResultWriter(const ResultWriter&) = delete;
@@ -75,13 +78,19 @@ class ResultWriter {
   // /runs/<run_id>/..., so the run keeps its id.
   void copy_run(const std::string& from_path, const std::string& run_id);
   void write_sweep(const SweepTable& table);
+  // Closes the file, records its checksum (verify_result_file), writes it and renames it onto
+  // `path`.
   void commit();
   const std::string& path() const { return path_; }
   const std::string& temporary_path() const { return temp_path_; }
 
  private:
+  void discard();  // abandons the file and removes the temporary
+
   struct Impl;
   std::string path_, temp_path_;
+  int temp_fd_ = -1;
+  bool force_ = false;
   Impl* impl_ = nullptr;
   bool committed_ = false;
 };
@@ -89,8 +98,11 @@ class ResultWriter {
 // The current UTC time as result files record it (ISO 8601: 2026-11-23T23:59:59Z).
 std::string utc_timestamp();
 
-// Throws ConfigError, naming the path, if writing `path` would fail (see ResultWriter).
-void check_output_path(const std::string& path, bool force);
+// Throws FileError "<path>: corrupted result file (...)" if the file's length or CRC-32 (kept in
+// its first 512 bytes, the HDF5 userblock) no longer match its bytes: checked before libhdf5
+// reads a byte of it, which a damaged file can crash. Files written before there was a checksum
+// (the HDF5 signature at byte 0) and files that are not result files at all pass unchecked.
+void verify_result_file(const std::string& path);
 
 // What `virtsim stats` reads back: per run, its attributes and its scalar metrics.
 struct RunSummary {
@@ -106,8 +118,8 @@ struct ResultSummary {
   std::string virtsim_version;
   std::vector<RunSummary> runs;
 };
-// Throws FileError naming the file and what was expected (not HDF5, missing /runs, wrong
-// schema version...).
+// Throws FileError naming the file and what was expected (corrupted, not HDF5, missing /runs,
+// wrong schema version...).
 ResultSummary read_result_summary(const std::string& path);
 
 }  // namespace virtsim

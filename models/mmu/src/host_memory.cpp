@@ -36,8 +36,8 @@ std::string HostMemoryBudget::describe() const {
 void HostMemoryBudget::check() const {
   const std::uint64_t resident = resident_bytes();
   if (resident > bytes_)
-    throw HostMemoryExceeded("host memory budget exceeded: the simulator holds " + std::to_string(resident >> 20) +
-                             " MiB of host memory, more than " + describe() +
+    throw HostMemoryExceeded("host memory budget exceeded: the simulator holds " +
+                             std::to_string(resident >> 20) + " MiB of host memory, more than " + describe() +
                              "; simulate less memory (a smaller workload.footprint_kib or "
                              "system.guest_memory_mib) or raise the budget");
 }

@@ -24,7 +24,8 @@ TEST(HostMemoryBudget, FramesTakenPastABudgetBelowTheResidentSetThrow) {
     frames.allocate();
     FAIL() << "the 256th frame completes a MiB: the check must throw";
   } catch (const HostMemoryExceeded& e) {
-    EXPECT_NE(std::string(e.what()).find("system.memory.host_budget_mib = 1 MiB"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("system.memory.host_budget_mib = 1 MiB"), std::string::npos)
+        << e.what();
   }
   HostMemoryBudget roomy(1 << 20, "budget");  // 1 TiB
   FrameAllocator more(Addr{1} << 20, Addr{1} << 30);

@@ -7,7 +7,8 @@ namespace virtsim {
 CpuFeatures::CpuFeatures(const Scope& scope)
     : VIRTSIM_MEMBER(vmx, scope, true, "", "the CPU has Intel VT-x (system.vmx.mode = \"vmx\")"),
       VIRTSIM_MEMBER(svm, scope, true, "", "the CPU has AMD-V (system.vmx.mode = \"svm\")"),
-      VIRTSIM_MEMBER(ept, scope, true, "", "the CPU has Intel EPT (system.nested.paging = \"ept4\" or \"ept5\")"),
+      VIRTSIM_MEMBER(ept, scope, true, "",
+                     "the CPU has Intel EPT (system.nested.paging = \"ept4\" or \"ept5\")"),
       VIRTSIM_MEMBER(npt, scope, true, "",
                      "the CPU has AMD nested paging, NPT/RVI (system.nested.paging = \"npt4\" or \"npt5\")"),
       VIRTSIM_MEMBER(vpid, scope, true, "", "the CPU has VPIDs (system.vmx.tagged_tlb under VT-x)"),
@@ -21,13 +22,16 @@ std::string CpuFeatures::setting(const std::string& name, const std::string& val
   return text;
 }
 
-void CpuFeatures::check(const TransitionParameters& transitions, const Param<std::string>& nested_paging) const {
+void CpuFeatures::check(const TransitionParameters& transitions,
+                        const Param<std::string>& nested_paging) const {
   const std::string& mode = transitions.mode.get();
   const std::string& paging = nested_paging.get();
   const std::string mode_setting = setting(transitions.mode.name(), "\"" + mode + "\"");
   const std::string paging_setting = setting(nested_paging.name(), "\"" + paging + "\"");
-  const auto lacks = [this](const std::string& what_asked, const std::string& feature, const Param<bool>& flag) {
-    throw ConfigError(what_asked + " needs " + feature + ", which this CPU lacks: " + setting(flag.name(), "false"));
+  const auto lacks = [this](const std::string& what_asked, const std::string& feature,
+                            const Param<bool>& flag) {
+    throw ConfigError(what_asked + " needs " + feature +
+                      ", which this CPU lacks: " + setting(flag.name(), "false"));
   };
   if (mode == "vmx" && !vmx) lacks(mode_setting, "VT-x", vmx);
   if (mode == "svm" && !svm) lacks(mode_setting, "AMD-V", svm);

@@ -63,7 +63,10 @@ struct System::CanonicalMetrics {
         mem_accesses(root, "mem.accesses", "accesses",
                      "accesses that reached main memory (data and walks): the accesses every cache level missed, "
                      "plus the dirty lines the last cache level wrote back",
-                     [&s] { return double(s.memory_->reads.count() + s.memory_->writes.count() + s.last_level_writebacks()); }),
+                     [&s] {
+                       return double(s.memory_->reads.count() + s.memory_->writes.count() +
+                                     s.last_level_writebacks());
+                     }),
         stlb_accesses(root, "tlb.stlb.accesses", "lookups", "second-level TLB lookups of all vCPUs",
                       [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.tlbs.stlb.accesses.count(); }); }),
         stlb_misses(root, "tlb.stlb.misses", "lookups", "second-level TLB misses of all vCPUs (each one a walk)",
@@ -444,7 +447,8 @@ std::vector<ExitRecord> System::exit_records() const {
           handled_cycles += v->page_fault_cycles_by_handling.at(h);
         }
         if (handled)
-          out.push_back({mode, reasons[i].code, reasons[i].name + " (#PF: " + handlings[h] + ")", handled, handled_cycles});
+          out.push_back(
+              {mode, reasons[i].code, reasons[i].name + " (#PF: " + handlings[h] + ")", handled, handled_cycles});
         count -= handled;
         cycles -= handled_cycles;
       }

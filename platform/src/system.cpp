@@ -60,8 +60,13 @@ struct System::CanonicalMetrics {
                       [this] { return ratio(l1d_misses.value(), l1d_accesses.value()); }),
         l1d_mpki(root, "tlb.l1d.mpki", "misses/kilo-instruction", "L1 DTLB misses per 1000 instructions",
                  [this] { return 1000.0 * ratio(l1d_misses.value(), instructions.value()); }),
-        mem_accesses(root, "mem.accesses", "accesses", "accesses that reached main memory (data and walks)",
-                     [&s] { return double(s.memory_->reads.count() + s.memory_->writes.count()); }),
+        mem_accesses(root, "mem.accesses", "accesses",
+                     "accesses that reached main memory (data and walks): the accesses every cache level missed, "
+                     "plus the dirty lines the last cache level wrote back",
+                     [&s] {
+                       return double(s.memory_->reads.count() + s.memory_->writes.count() +
+                                     s.last_level_writebacks());
+                     }),
         stlb_accesses(root, "tlb.stlb.accesses", "lookups", "second-level TLB lookups of all vCPUs",
                       [&s] { return total(s.vcpus_, [](const Vcpu& c) { return c.tlbs.stlb.accesses.count(); }); }),
         stlb_misses(root, "tlb.stlb.misses", "lookups", "second-level TLB misses of all vCPUs (each one a walk)",
@@ -140,6 +145,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       trace_path(context.child("workload").child("trace"), "path", "", "",
                  "trace file every vCPU runs (workload.kind = \"trace\"; see docs/trace-format.md)"),
       transition_parameters(module_scope(context, *this).child("vmx")),
+      cpu_features(module_scope(context, *this).child("features")),
       hypervisor_parameters(module_scope(context, *this).child("hypervisor")),
       shadow_parameters(module_scope(context, *this).child("shadow")),
       bt_parameters(module_scope(context, *this).child("bt")),
@@ -147,6 +153,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       clock_(std::make_unique<Clock>(clock_ghz)),
       graph_(make_standard_platform(cpus, transition_parameters.enabled())) {
   graph_.validate();
+  cpu_features.check(transition_parameters, nested_paging);
   tlm::tlm_global_quantum::instance().set(clock_->delay(quantum_cycles));
 
   // Instantiate what the graph names, then bind what it connects. The kernel's page tables
@@ -178,8 +185,21 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   if (shadow && !translated && !transition_parameters.enabled())
     throw ConfigError(shadow_parameters.enabled.name() + " = true needs " + transition_parameters.mode.name() +
                       " = \"vmx\" or \"svm\": shadow paging traps through VM exits");
+  // Host memory: a run that must touch more than the budget is refused now; the frames the
+  // run takes count towards it (a check of the resident set per MiB taken).
+  HostMemoryBudget& budget = memory_->host_budget();
+  if (workload_kind.get() != "trace" && workload_kind.get() != "exitbench") {
+    const double touched = double(cpus.get()) * double(workload_parameters.footprint_kib.get()) * 1024.0;
+    if (touched > double(budget.bytes()))
+      throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
+                        std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
+                        std::to_string(cpus.get()) + " vCPU(s) is more host memory than " + budget.describe() +
+                        ": lower the footprint or raise the budget");
+  }
   frames_ = std::make_unique<FrameAllocator>(nested || shadow ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
   guest_frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes);
+  frames_->set_budget(&budget);
+  guest_frames_->set_budget(&budget);
   MemoryView guest_view = MemoryView::of(memory_->memory());
   const Addr shadow_host_page = page_bytes_of(shadow_parameters.host_page_size);
   if (nested) {
@@ -413,15 +433,39 @@ std::vector<ExitRecord> System::exit_records() const {
   if (virts_.empty()) return out;
   const auto& reasons = virts_.front()->reasons();
   const std::string mode = to_string(transition_parameters.virt_mode());
+  const auto& handlings = VirtualizationUnit::page_fault_handlings();
   for (std::size_t i = 0; i < reasons.size(); ++i) {
     std::uint64_t count = 0, cycles = 0;
     for (const auto& v : virts_) {
       count += v->exits_by_reason.at(i);
       cycles += v->cycles_by_reason.at(i);
     }
+    // #PF exits get a row per way the hypervisor handled them, named "<reason> (#PF: <how>)";
+    // the reason's own row keeps any other exceptions.
+    if (reasons[i].code == virts_.front()->page_fault_exit_code()) {
+      for (std::size_t h = 0; h < handlings.size(); ++h) {
+        std::uint64_t handled = 0, handled_cycles = 0;
+        for (const auto& v : virts_) {
+          handled += v->page_fault_exits_by_handling.at(h);
+          handled_cycles += v->page_fault_cycles_by_handling.at(h);
+        }
+        if (handled)
+          out.push_back(
+              {mode, reasons[i].code, reasons[i].name + " (#PF: " + handlings[h] + ")", handled, handled_cycles});
+        count -= handled;
+        cycles -= handled_cycles;
+      }
+    }
     if (count) out.push_back({mode, reasons[i].code, reasons[i].name, count, cycles});
   }
   return out;
+}
+
+std::uint64_t System::last_level_writebacks() const {
+  if (llc_->enabled()) return llc_->writebacks.count();
+  std::uint64_t n = 0;
+  for (const auto& c : caches_) n += (c->l2.enabled() ? c->l2 : c->l1d).writebacks.count();
+  return n;
 }
 
 std::uint64_t System::guest_references() const { return kernel_->os.memory_references(); }

@@ -335,7 +335,8 @@ def test_machine_presets_apply_and_run(virtsim_binary, tmp_path, preset):
     mixed = values["system.cpu0.dtlb.mixed_entries"]
     assert mixed == (0 if preset == "skylake" else 64)  # Zen 2 and the ASPLOS 2008 machine: one 64-entry array
     out = tmp_path / "m.h5"
-    result = virtsim(virtsim_binary, "run", str(config), "-o", str(out), "-q", "--set", 'system.nested.paging="ept4"',
+    paging = "npt4" if preset == "zen2" else "ept4"  # Zen 2 runs AMD-V: NPT, not EPT
+    result = virtsim(virtsim_binary, "run", str(config), "-o", str(out), "-q", "--set", f'system.nested.paging="{paging}"',
                      "--set", "system.mmu*.check=true")
     assert result.returncode == 0, result.stderr
     assert metrics_json(virtsim_binary, out)["run0000"]["metrics"]["walk.two_dimensional"] > 0

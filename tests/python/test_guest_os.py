@@ -95,10 +95,11 @@ def test_threads_shoot_down_each_others_entries_by_ipi(virtsim_binary, tmp_path,
             "--set", 'system.vmx.mode="vmx"', "--set", 'system.nested.paging="ept4"',
             "--set", f"system.vmx.posted_interrupts={'true' if posted else 'false'}")
     ipis = m["system.kernel.shootdown_ipis"]
-    assert ipis == 2 * 20  # each vCPU's munmap interrupts the other once per round
-    # A vCPU that has finished its stream takes no more interrupts: at most the last one each.
+    # Each vCPU's munmap interrupts the other once per round, unless the other has already
+    # stopped (it uses no TLB any more): at most the last round's IPIs are not sent.
+    assert 2 * 20 - 2 <= ipis <= 2 * 20
     delivered = m["system.cpu0.interrupts"] + m["system.cpu1.interrupts"]
-    assert ipis - 2 <= delivered <= ipis
+    assert delivered == ipis  # every IPI sent is taken
     with h5py.File(out) as f:
         exits = {row["name"].decode(): int(row["count"]) for row in f["runs/run0000/exits"][:]}
     # The ICR write exits either way; the interrupt and its EOI exit only when not posted.

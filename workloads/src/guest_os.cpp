@@ -189,10 +189,20 @@ class GuestOs::CpuStream final : public GuestEventSource {
   std::uint64_t ahead() const {
     return static_cast<std::uint64_t>((end_ - next_) + (resume_end_ - resume_begin_));
   }
+  // The vCPU has taken its last event (the stream's end or its RoiEnd) and stopped: work queued
+  // for it now would never run. The last event handed out is next_[-1], or single_ when it came
+  // alone.
+  bool stopped() const {
+    return ended_ || (next_ ? next_[-1] : single_).kind == GuestEventKind::RoiEnd;
+  }
 
  private:
   friend class GuestOs;
-  const GuestEvent* refill() override { return os_.refill(cpu_); }
+  const GuestEvent* refill() override {
+    const GuestEvent* e = os_.refill(cpu_);
+    ended_ = !e;
+    return e;
+  }
   const GuestEvent* give(const GuestEvent& e) {
     single_ = e;
     next_ = end_ = nullptr;
@@ -204,6 +214,7 @@ class GuestOs::CpuStream final : public GuestEventSource {
   GuestEvent single_;
   const GuestEvent* resume_begin_ = nullptr;
   const GuestEvent* resume_end_ = nullptr;
+  bool ended_ = false;
 };
 
 GuestEventSource& GuestOs::events(unsigned cpu) { return *cpus_.at(cpu)->stream; }
@@ -563,6 +574,8 @@ void GuestOs::flush_tlbs(Cpu& cpu, Mm& mm, const std::vector<Addr>& addresses) {
   if (mm.active_cpus & (std::uint64_t{1} << cpu.index)) queue_flush(cpu, mm, addresses);
   for (auto& other : cpus_) {
     if (other.get() == &cpu || !(mm.active_cpus & (std::uint64_t{1} << other->index))) continue;
+    // A vCPU that has stopped uses no TLB any more and would never take the IPI.
+    if (other->stream->stopped()) continue;
     // The sender writes the ICR (one IPI per target); the target takes the interrupt, flushes
     // and ends it with an EOI, before the rest of the run it is in.
     other->stream->interrupt_run();

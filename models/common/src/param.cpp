@@ -93,6 +93,11 @@ std::optional<ParamValue> ParamRegistry::configured_value(const std::string& nam
   return std::nullopt;
 }
 
+std::optional<ValueSource> ParamRegistry::configured_source(const std::string& name) const {
+  if (const Configured* c = match(name)) return c->source;
+  return std::nullopt;
+}
+
 const ParamRegistry::Configured* ParamRegistry::match(const std::string& name) const {
   for (auto it = configured_.rbegin(); it != configured_.rend(); ++it)
     if (key_matches(it->key, name)) return &*it;

@@ -24,6 +24,11 @@ Rights unpack(std::uint64_t aux) {
   return r;
 }
 constexpr unsigned kAuxShiftBit = 32;  // where the nested TLB's page shift sits in aux
+// Nested-TLB key: the nested page's shift in the top byte, its page number below, so one entry
+// covers a whole 4 KiB, 2 MiB or 1 GiB nested page.
+std::uint64_t nested_tlb_key(Addr gpa, unsigned page_shift) {
+  return (std::uint64_t{page_shift} << 56) | (gpa >> page_shift);
+}
 // Prefix-cache key: the level in the top byte, the input-address bits the levels above
 // `level` (inclusive) translate below it.
 std::uint64_t prefix_key(TableFormat f, Addr address, unsigned level) {
@@ -245,7 +250,12 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
   const std::size_t row = purpose == Purpose::FinalData ? kDataRow : 5 - level_;
   nested_tlb_missed_ = true;
   if (nested_tlb.enabled()) {
-    if (const auto* hit = nested_tlb.lookup(gpa >> 12, request_.nested_tag)) {
+    // Only the page sizes the nested TLB has ever held can hit: a lookup tries each of them.
+    std::array<std::uint64_t, 3> keys;
+    std::size_t sizes = 0;
+    for (unsigned level = 1; level <= keys.size(); ++level)
+      if (nested_tlb_levels_ & (1u << level)) keys[sizes++] = nested_tlb_key(gpa, leaf_shift(level));
+    if (const auto* hit = nested_tlb.lookup_any(keys.data(), sizes, request_.nested_tag)) {
       nested_tlb_missed_ = false;
       const NestedAccess access = nested_access(n, purpose == Purpose::FinalData ? request_.kind : AccessKind::Load,
                                                 purpose == Purpose::GuestTable);
@@ -256,8 +266,9 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
         outcome_.cycles += nested_tlb.config().hit_cycles;
         ++outcome_.cache_hits;
         grid_cache_hits.add(row, nested_column(1));
-        return finish_nested(hit->address | (gpa & 0xfff), static_cast<unsigned>(hit->aux >> kAuxShiftBit),
-                             r.writable, !r.execute_disable);
+        const auto shift = static_cast<unsigned>(hit->aux >> kAuxShiftBit);
+        return finish_nested(hit->address | (gpa & ((Addr{1} << shift) - 1)), shift, r.writable,
+                             !r.execute_disable);
       }
     }
   }
@@ -310,11 +321,14 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
     const unsigned shift = leaf_shift(n.format, nested_level_);
     const Addr hpa = d.address | (nested_gpa_ & ((Addr{1} << shift) - 1));
     if (nested_tlb.enabled()) {
-      const WalkCache::Value value{hpa & ~Addr{0xfff},
+      const WalkCache::Value value{hpa & ~((Addr{1} << shift) - 1),
                                    pack(nested_rights_) | (std::uint64_t{shift} << kAuxShiftBit)};
-      // After a miss there is nothing to refresh; an entry that lacked the rights is refreshed.
-      if (nested_tlb_missed_) nested_tlb.fill_missed(nested_gpa_ >> 12, request_.nested_tag, value);
-      else nested_tlb.fill(nested_gpa_ >> 12, request_.nested_tag, value);
+      const std::uint64_t key = nested_tlb_key(nested_gpa_, shift);
+      // After a miss there is nothing to refresh (a size never held was not looked up, and has
+      // no entry either); an entry that lacked the rights is refreshed.
+      if (nested_tlb_missed_) nested_tlb.fill_missed(key, request_.nested_tag, value);
+      else nested_tlb.fill(key, request_.nested_tag, value);
+      nested_tlb_levels_ |= 1u << nested_level_;
     }
     // Accessed/dirty flags of the nested entries this walk read: always for NPT (long-mode
     // tables), for EPT only when the EPTP enables them.

@@ -65,6 +65,7 @@ Addr FrameAllocator::allocate(std::size_t count, Addr align) {
     const Addr frame = free_.back();
     free_.pop_back();
     allocated_ += kPageSize4K;
+    if (budget_) budget_->taken(kPageSize4K);
     return frame;
   }
   const Addr base = (next_ + align - 1) & ~(align - 1);
@@ -74,6 +75,7 @@ Addr FrameAllocator::allocate(std::size_t count, Addr align) {
                              " bytes more, " + std::to_string(end_ > next_ ? end_ - next_ : 0) + " left");
   next_ = base + bytes;
   allocated_ += bytes;
+  if (budget_) budget_->taken(bytes);
   return base;
 }
 

@@ -8,8 +8,11 @@ WalkCacheParameters::WalkCacheParameters(const Scope& scope, bool on, unsigned n
                                          std::vector<std::string> organizations, const std::string& what)
     : VIRTSIM_MEMBER(enabled, scope, on, "", "use the " + what),
       VIRTSIM_MEMBER(organization, scope, organizations.empty() ? std::string("page") : organizations.front(), "",
-                     "prefix: Intel-style per-level caches keyed by the address prefix; entry: AMD-style cache "
-                     "keyed by the physical address of entries",
+                     organizations.empty()
+                         ? "page (the only one): each entry maps one nested page, guest-physical to host-physical, "
+                           "at the size the nested tables map it (4 KiB, 2 MiB or 1 GiB)"
+                         : "prefix: Intel-style per-level caches keyed by the address prefix; entry: AMD-style "
+                           "cache keyed by the physical address of entries",
                      Range{}, organizations.empty() ? std::vector<std::string>{"page"} : organizations),
       VIRTSIM_MEMBER(entries, scope, n, "entries", "entries of the " + what, Range{1, 65536}),
       VIRTSIM_MEMBER(ways, scope, w, "ways", "associativity of the " + what + " (= entries: fully associative)",

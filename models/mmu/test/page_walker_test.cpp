@@ -270,6 +270,31 @@ TEST(TwoDimensionalWalk, NestedTlbAndWalkCachesCutReferences) {
   EXPECT_EQ(walker.walk(s.request(0x401000), port).refs, 4u + 3 * 1 + 4 + 2);
 }
 
+// A nested TLB entry covers its whole nested page: with 2 MiB nested pages, guest tables and
+// data pages that share a 2 MiB guest-physical region share one entry.
+TEST(TwoDimensionalWalk, NestedTlbEntryCoversALargeNestedPage) {
+  NestedSetup s(TableFormat::Level4, TableFormat::Ept4, kPageSize2M);
+  s.guest_builder.map(s.guest_root, 0x400000, 0x800000, kPageSize4K);
+  s.guest_builder.map(s.guest_root, 0x401000, 0x9ff000, kPageSize4K);  // same 2 MiB nested page
+  WalkerConfig config;
+  config.nested_tlb = {true, true, 16, 16, 2};
+  PageWalker walker({}, config);
+  DirectMemoryPort port(s.host, 100);
+  // The four guest tables sit in the first 2 MiB of guest-physical memory: one miss, three hits;
+  // the data page's 2 MiB region misses.
+  walker.walk(s.request(0x400000), port);
+  EXPECT_EQ(walker.nested_tlb.hits.count(), 3u);
+  EXPECT_EQ(walker.nested_tlb.misses.count(), 2u);
+  // Every translation of the second walk hits, the data page's through the entry the first
+  // walk's data page filled.
+  const auto& warm = walker.walk(s.request(0x401008), port);
+  EXPECT_EQ(walker.nested_tlb.hits.count(), 3u + 5);
+  EXPECT_EQ(walker.nested_tlb.misses.count(), 2u);
+  EXPECT_EQ(warm.refs, 4u);  // the guest entries only
+  EXPECT_EQ(warm.translation.physical_address, NestedSetup::kHostBase + 0x9ff008);
+  EXPECT_EQ(warm.translation.page_shift, 12u);
+}
+
 TEST(TwoDimensionalWalk, EptViolationOnTheFinalAccessAndOnAGuestTable) {
   NestedSetup s(TableFormat::Level4, TableFormat::Ept4);
   s.guest_builder.map(s.guest_root, 0x400000, 0x800000, kPageSize4K);

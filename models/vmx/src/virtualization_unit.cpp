@@ -202,6 +202,12 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                        for (const auto& r : exit_reasons(transitions.virt_mode())) names.push_back(r.name);
                        return names;
                      }()),
+      VIRTSIM_MEMBER(page_fault_exits_by_handling, module_scope(context, *this), "exits",
+                     "#PF exits (shadow paging) by what the hypervisor did: filled a hidden fault, reflected a "
+                     "guest fault, emulated a guest page-table write",
+                     page_fault_handlings()),
+      VIRTSIM_MEMBER(page_fault_cycles_by_handling, module_scope(context, *this), "cycles",
+                     "cycles of #PF exits (shadow paging) by what the hypervisor did", page_fault_handlings()),
       t_(transitions),
       h_(hypervisor),
       mode_switch_(make_mode_switch(transitions.virt_mode())),
@@ -379,7 +385,19 @@ InstructionOutcome VirtualizationUnit::page_fault_exit(ShadowFaultResolution how
   const ExitDecision d = mode_switch_->decide(op);
   if (!d.exits) return {};
   ++page_fault_exits;
-  return take_exit(d, GuestEvent::interrupt(14), &h_.shadow_handler(how));
+  const InstructionOutcome out = take_exit(d, GuestEvent::interrupt(14), &h_.shadow_handler(how));
+  page_fault_exits_by_handling.add(static_cast<std::size_t>(how));
+  page_fault_cycles_by_handling.add(static_cast<std::size_t>(how), out.cycles);
+  return out;
+}
+
+const std::vector<std::string>& VirtualizationUnit::page_fault_handlings() {
+  static const std::vector<std::string> names{"hidden fault", "guest fault reflected", "page-table write emulated"};
+  return names;
+}
+
+std::int64_t VirtualizationUnit::page_fault_exit_code() const {
+  return mode_switch_->mode() == VirtMode::Vmx ? 0 : 0x40 + 14;
 }
 
 InstructionOutcome VirtualizationUnit::nested_fault_exit(std::uint64_t qualification, Addr gpa, Cycles) {

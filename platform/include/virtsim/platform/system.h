@@ -18,6 +18,7 @@
 #include "virtsim/mmu/shadow_tables.h"
 #include "virtsim/platform/platform_graph.h"
 #include "virtsim/vmx/binary_translation.h"
+#include "virtsim/vmx/cpu_features.h"
 #include "virtsim/vmx/virtualization_unit.h"
 #include "virtsim/workloads/exit_microbench.h"
 #include "virtsim/workloads/generators.h"
@@ -45,7 +46,8 @@ class System : public sc_core::sc_module, private NestedPopulation {
   // After a simulation that stopped on an error: the timeline's final row, as control()
   // writes it at a normal end, so a partial result ends with the statistics reached.
   void record_final_statistics();
-  // Per exit reason, summed over the vCPUs: the result file's exits table.
+  // Per exit reason, summed over the vCPUs: the result file's exits table (#PF exits split by
+  // how the hypervisor handled them).
   std::vector<ExitRecord> exit_records() const;
   // Called now and then during simulation with the share of the workload done (0..1).
   void set_progress_action(std::function<void(double)> action) { progress_action_ = std::move(action); }
@@ -70,6 +72,7 @@ class System : public sc_core::sc_module, private NestedPopulation {
   ExitBenchParameters exitbench_parameters;
   Param<std::string> trace_path;
   TransitionParameters transition_parameters;
+  CpuFeatures cpu_features;  // what the machine preset's CPU has: checked against the choices above
   HypervisorParameters hypervisor_parameters;
   // Shadow paging: the hypervisor's shadow tables map guest-virtual memory to host frames.
   ShadowParameters shadow_parameters;
@@ -85,6 +88,8 @@ class System : public sc_core::sc_module, private NestedPopulation {
   void dump_periodically();
   void report_progress();
   void begin_region_of_interest();
+  // Dirty lines the last enabled cache level evicted: writes that reach main memory.
+  std::uint64_t last_level_writebacks() const;
   bool populate(Addr gpa) override;  // NestedPopulation
   Addr nested_page_bytes_ = 0;
   Addr guest_bytes_ = 0;

@@ -59,6 +59,8 @@ class ParamRegistry {
   bool has_value(const std::string& key) const;
   // The value configured for the dotted `name` (the last key matching it), declared or not.
   std::optional<ParamValue> configured_value(const std::string& name) const;
+  // Where that value was configured (a config file, a preset or --set).
+  std::optional<ValueSource> configured_source(const std::string& name) const;
 
   // Declaration side: records the spec, returns the resolved value converted to the
   // spec's type. Throws ConfigError on a type mismatch or out-of-range value, naming key

@@ -47,6 +47,8 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
 
   Param<std::uint64_t> size_mib;
   Param<std::uint64_t> latency;
+  Param<std::uint64_t> host_budget_mib;
+  HostMemoryBudget& host_budget() { return host_budget_; }
 
   Counter reads;
   Counter writes;
@@ -71,6 +73,7 @@ class MemoryModule : public sc_core::sc_module, public DirectAccess {
   }
 
   const Clock& clock_;
+  HostMemoryBudget host_budget_;
   PhysicalMemory memory_;
   Cycles latency_cycles_;  // `latency`, read once
 };

@@ -57,7 +57,7 @@ struct WalkOutcome {
 struct WalkerConfig {
   WalkCacheConfig pwc;         // 1-D caches, and the guest dimension under nesting
   WalkCacheConfig nested_pwc;  // nested-dimension cache
-  WalkCacheConfig nested_tlb;  // gPA page -> hPA page
+  WalkCacheConfig nested_tlb;  // gPA page -> hPA page, one entry per nested page of any size
 };
 
 class WalkerParameters {
@@ -173,6 +173,7 @@ class PageWalker {
   bool nested_executable_ = false;
   Addr final_hpa_ = 0;
   bool nested_tlb_missed_ = true;  // the nested TLB had no entry for nested_gpa_
+  unsigned nested_tlb_levels_ = 0;  // bit L: the nested TLB has held a page mapped at nested level L
   MemoryPort* port_ = nullptr;  // the port of the step in progress
 };
 

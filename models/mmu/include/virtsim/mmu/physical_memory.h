@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "virtsim/common/units.h"
+#include "virtsim/mmu/host_memory.h"
 
 namespace virtsim {
 
@@ -110,6 +111,8 @@ class PhysicalMemory {
 class FrameAllocator {
  public:
   FrameAllocator(Addr first, Addr end) : first_(first), next_(first), end_(end) {}
+  // Frames handed out count towards `budget` (the host memory their bytes will take once written).
+  void set_budget(HostMemoryBudget* budget) { budget_ = budget; }
   // Returns the base of `count` contiguous frames aligned to `align` bytes; throws if full.
   Addr allocate(std::size_t count = 1, Addr align = kPageSize4K);
   // Gives back one 4 KiB frame that allocate() handed out.
@@ -123,6 +126,7 @@ class FrameAllocator {
   Addr first_, next_, end_;
   Addr allocated_ = 0;
   std::vector<Addr> free_;
+  HostMemoryBudget* budget_ = nullptr;
 };
 
 }  // namespace virtsim

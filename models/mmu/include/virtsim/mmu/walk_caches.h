@@ -9,7 +9,8 @@
 //   the physical address of a non-leaf page-table entry; a hit returns the entry without a
 //   memory reference. Organization "entry".
 // - The nested TLB (Bhargava et al. section 4.2): guest-physical page -> host-physical page,
-//   which lets a 2-D walk skip a whole nested walk. Organization "page".
+//   which lets a 2-D walk skip a whole nested walk. An entry covers one nested page, of
+//   whatever size the nested tables map it with. Organization "page".
 // One small set-associative LRU array serves all three; the walker decides what a key means.
 #include <cstdint>
 #include <string>
@@ -72,6 +73,21 @@ class WalkCache {
     make_newest(key & set_mask_, base + static_cast<unsigned>(way));
     ++hits;
     return &values_[base + static_cast<unsigned>(way)];
+  }
+  // One lookup of whichever of `keys` the cache holds, the first found in order: a cache whose
+  // entries cover pages of several sizes keys each at its own size, so a lookup tries each.
+  const Value* lookup_any(const std::uint64_t* keys, std::size_t count, std::uint32_t tag) {
+    ++lookups;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t set = keys[i] & set_mask_;
+      const int way = find_way(keys[i], tag);
+      if (way < 0) continue;
+      make_newest(set, static_cast<std::uint32_t>(set * ways_) + static_cast<unsigned>(way));
+      ++hits;
+      return &values_[set * ways_ + static_cast<unsigned>(way)];
+    }
+    ++misses;
+    return nullptr;
   }
   void fill(std::uint64_t key, std::uint32_t tag, const Value& value);
   // fill() of a key that a lookup of this walk just missed, and that nothing has filled since:

@@ -136,8 +136,15 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Scalar cpuid_guest_edx;
   VectorStat exits_by_reason;
   VectorStat cycles_by_reason;
+  // The #PF exits of shadow paging by what the hypervisor did with them, in the order of
+  // ShadowFaultResolution (the exits table gives each its own row).
+  VectorStat page_fault_exits_by_handling;
+  VectorStat page_fault_cycles_by_handling;
+  static const std::vector<std::string>& page_fault_handlings();
 
   const std::vector<ExitReasonInfo>& reasons() const { return exit_reasons(mode_switch_->mode()); }
+  // The exit reason / code #PF exits have in this mode (VT-x: exception or NMI; AMD-V: EXCEPTION_14).
+  std::int64_t page_fault_exit_code() const;
 
  private:
   std::size_t reason_index(std::int64_t code) const;

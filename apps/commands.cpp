@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,7 +112,8 @@ std::vector<std::string> mode_settings(const std::string& mode, const ParamRegis
   if (mode == "nested_1g") return mode_of(virt, false, nested, false, false, "4k", "1g");
   if (mode == "paravirt") return mode_of(virt, false, "none", true, false, "4k", "4k");
   if (mode == "bt") return mode_of("none", false, "none", false, true, "4k", "4k");
-  throw ConfigError("experiment.compare: \"" + mode +
+  const auto source = params.source_of("experiment.compare");
+  throw ConfigError((source ? source->describe() + ": " : std::string()) + "key 'experiment.compare': \"" + mode +
                     "\" is not a memory virtualization (expected native, shadow, shadow_2m, nested, nested_2m, "
                     "nested_1g, paravirt or bt)");
 }
@@ -259,6 +261,35 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
   check_output_path(output, options.force);
   std::vector<std::vector<std::string>> settings;
   for (const auto& mode : modes) settings.push_back(mode_settings(mode, loaded.params));  // bad names fail here
+  const auto child_options = [&](std::size_t i) {
+    RunOptions child = options;
+    for (const auto& s : settings[i]) child.config.sets.push_back(s);
+    child.config.sets.push_back("experiment.compare=\"\"");
+    child.progress_label = modes[i];  // progress, named; the summary is the comparison's
+    child.force = true;
+    return child;
+  };
+  // Every mode's platform is built first, one mode at a time, each in a child process
+  // (SystemC elaborates once per process): a bad parameter is reported once, by the first mode
+  // it breaks, before anything runs or is written.
+  for (std::size_t i = 0; i < modes.size(); ++i) {
+    int status = 0;
+    run_in_processes(
+        {i}, 1,
+        [&](std::size_t mode) {
+          LoadedConfig child_loaded;
+          try {
+            load(child_options(mode).config, child_loaded);
+            elaborate(child_loaded);
+          } catch (const UserError& e) {
+            std::fprintf(stderr, "virtsim: error: %s\n", e.what());
+            return 2;
+          }
+          return 0;
+        },
+        [&](std::size_t mode) { return modes[mode]; }, [&](std::size_t, const ProcessEnd& end) { status = end.status(); });
+    if (status != 0) return status;
+  }
   const unsigned jobs = default_jobs();
   if (!options.quiet)
     std::fprintf(stderr, "comparing %zu memory virtualizations, %u at a time\n", modes.size(), jobs);
@@ -273,11 +304,7 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
   run_in_processes(
       items, jobs,
       [&](std::size_t i) {
-        RunOptions child = options;
-        for (const auto& s : settings[i]) child.config.sets.push_back(s);
-        child.config.sets.push_back("experiment.compare=\"\"");
-        child.progress_label = modes[i];  // progress, named; the summary is the comparison's
-        child.force = true;
+        const RunOptions child = child_options(i);
         LoadedConfig child_loaded;
         load(child.config, child_loaded);
         child_loaded.name = loaded.name;
@@ -352,6 +379,13 @@ int run_command(const RunOptions& options) {
     std::fprintf(stderr, "virtsim: %s has a [sweep] table, which virtsim run ignores: virtsim sweep runs its points\n",
                  options.config.config_path.c_str());
   const std::vector<std::string> modes = split_list(loaded.compare->get());
+  std::set<std::string> seen;  // two runs of one mode would write one part file
+  for (const auto& mode : modes) {
+    if (seen.insert(mode).second) continue;
+    const auto source = loaded.params.source_of(loaded.compare->name());
+    throw ConfigError((source ? source->describe() + ": " : std::string()) + "key '" + loaded.compare->name() +
+                      "': \"" + mode + "\" is named twice; expected each memory virtualization once");
+  }
   if (!modes.empty()) return run_comparison(options, loaded, modes, output);
   return run_one(options, loaded, output, "run0000");
 }

@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -129,6 +130,10 @@ TraceWriter::TraceWriter(const std::string& path, std::size_t block_bytes, bool 
   // mkstemp creates the file with O_CREAT | O_EXCL under a name no one could have planted.
   const int fd = ::mkstemp(temp_path_.data());
   if (fd < 0) throw FileError(path + ": cannot create the trace file: " + std::strerror(errno));
+  // mkstemp makes the file private (0600); a trace gets the permissions of any new file.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
   out_ = ::fdopen(fd, "wb");
   if (!out_) {
     ::close(fd);

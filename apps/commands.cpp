@@ -141,6 +141,14 @@ std::unique_ptr<System> elaborate(LoadedConfig& loaded) {
   return system;
 }
 
+// Makes the folder of the default output (results/), once the experiment is known to be good,
+// and refuses a bad output path before any time is spent simulating.
+void prepare_output(const RunOptions& options, const std::string& output) {
+  const auto folder = std::filesystem::path(output).parent_path();
+  if (options.output.empty() && !folder.empty()) std::filesystem::create_directories(folder);
+  check_output_path(output, options.force);
+}
+
 std::string format_number(double v) {
   char text[64];
   if (v == static_cast<double>(static_cast<long long>(v)) && std::fabs(v) < 1e15)
@@ -154,9 +162,8 @@ std::string format_number(double v) {
 
 // One simulation of the loaded experiment into `output`, as run `run_id`.
 int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& output, const std::string& run_id) {
-  // Refuse a bad output path before spending time on the simulation.
-  check_output_path(output, options.force);
   auto system = elaborate(loaded);
+  prepare_output(options, output);
 
   const bool tty = isatty(STDERR_FILENO);
   int last_reported = -1;
@@ -258,7 +265,6 @@ namespace {
 // then copied into `output`, one per mode, and compared in a table.
 int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const std::vector<std::string>& modes,
                    const std::string& output) {
-  check_output_path(output, options.force);
   std::vector<std::vector<std::string>> settings;
   for (const auto& mode : modes) settings.push_back(mode_settings(mode, loaded.params));  // bad names fail here
   const auto child_options = [&](std::size_t i) {
@@ -290,6 +296,7 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
         [&](std::size_t mode) { return modes[mode]; }, [&](std::size_t, const ProcessEnd& end) { status = end.status(); });
     if (status != 0) return status;
   }
+  prepare_output(options, output);
   const unsigned jobs = default_jobs();
   if (!options.quiet)
     std::fprintf(stderr, "comparing %zu memory virtualizations, %u at a time\n", modes.size(), jobs);
@@ -374,7 +381,6 @@ int run_command(const RunOptions& options) {
   LoadedConfig loaded;
   load(options.config, loaded);
   const std::string output = options.output.empty() ? "results/" + loaded.name + ".h5" : options.output;
-  if (options.output.empty()) std::filesystem::create_directories("results");
   if (loaded.sources.has_sweep && !options.quiet)
     std::fprintf(stderr, "virtsim: %s has a [sweep] table, which virtsim run ignores: virtsim sweep runs its points\n",
                  options.config.config_path.c_str());

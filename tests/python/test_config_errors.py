@@ -64,3 +64,16 @@ def test_preset_names_are_not_paths(virtsim_binary, tmp_path, preset):
     expect_one_error(run_in(virtsim_binary, tmp_path, str(config), "-o", "out.h5"),
                      f"{config}:2:10: key 'machine.preset': \"{preset}\" is not a preset name", "skylake")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.toml"]
+
+
+def test_generator_sizes_of_zero(virtsim_binary, tmp_path):
+    """A fork_and_wait parent with no heap was a simulation failure midway; children that exec
+    and touch no pages mapped an empty area, another."""
+    common = ["--set", 'experiment.compare=""', "--set", 'workload.kind="fork_and_wait"', "--set",
+              "workload.operations=5"]
+    expect_one_error(run_in(virtsim_binary, tmp_path, "-o", "a.h5", *common, "--set", "workload.fork.parent_pages=0"),
+                     "key 'workload.fork.parent_pages': value 0 is out of range; expected an integer in [1, ")
+    assert list(tmp_path.iterdir()) == []
+    result = run_in(virtsim_binary, tmp_path, "-o", "b.h5", *common, "--set", "workload.fork.child_writes=0",
+                    "--set", "workload.fork.exec=true")
+    assert result.returncode == 0, result.stderr

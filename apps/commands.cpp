@@ -134,10 +134,13 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-// Elaborates the platform; every configured key must then have matched a parameter.
-std::unique_ptr<System> elaborate(LoadedConfig& loaded) {
+// Elaborates the platform; every configured key must then have matched a parameter. Shows
+// the warnings about its inputs when asked.
+std::unique_ptr<System> elaborate(LoadedConfig& loaded, bool show_warnings) {
   auto system = std::make_unique<System>("system", Scope{&loaded.params, &loaded.stats, ""});
   loaded.params.check_all_used();
+  if (show_warnings)
+    for (const auto& warning : system->input_warnings()) std::fprintf(stderr, "virtsim: warning: %s\n", warning.c_str());
   return system;
 }
 
@@ -162,7 +165,8 @@ std::string format_number(double v) {
 
 // One simulation of the loaded experiment into `output`, as run `run_id`.
 int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& output, const std::string& run_id) {
-  auto system = elaborate(loaded);
+  // A comparison's runs leave the warnings to the check that comes before them.
+  auto system = elaborate(loaded, !options.quiet && options.progress_label.empty());
   prepare_output(options, output);
 
   const bool tty = isatty(STDERR_FILENO);
@@ -286,7 +290,7 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
           LoadedConfig child_loaded;
           try {
             load(child_options(mode).config, child_loaded);
-            elaborate(child_loaded);
+            elaborate(child_loaded, mode == 0 && !options.quiet);
           } catch (const UserError& e) {
             std::fprintf(stderr, "virtsim: error: %s\n", e.what());
             return 2;
@@ -399,7 +403,7 @@ int run_command(const RunOptions& options) {
 int describe_command(const ConfigOptions& config, DescribeFormat format) {
   LoadedConfig loaded;
   load(config, loaded);
-  auto system = elaborate(loaded);
+  auto system = elaborate(loaded, true);
   const auto& specs = loaded.params.specs();
   const auto& stats = loaded.stats.all();
   if (format == DescribeFormat::Json) {
@@ -449,7 +453,7 @@ int describe_command(const ConfigOptions& config, DescribeFormat format) {
 int platform_command(const ConfigOptions& config, bool dot) {
   LoadedConfig loaded;
   load(config, loaded);
-  auto system = elaborate(loaded);
+  auto system = elaborate(loaded, true);
   if (dot) {
     std::fputs(system->platform().to_dot().c_str(), stdout);
     return 0;

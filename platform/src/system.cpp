@@ -342,7 +342,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       sources_.push_back(std::make_unique<EventSourceRecords>(*b, 0, 0, [b] { return b->progress(); }));
     } else if (kind == "trace") {
       if (trace_path.get().empty()) throw ConfigError(trace_path.name() + " is empty: name the trace file to run");
-      sources_.push_back(std::make_unique<TraceRecordSource>(trace_path.get()));
+      auto trace = std::make_unique<TraceRecordSource>(trace_path.get());
+      if (!trace->warning().empty() && input_warnings_.empty()) input_warnings_.push_back(trace->warning());
+      sources_.push_back(std::move(trace));
     } else if (kind == "synthetic") {
       workloads_.push_back(std::make_unique<SyntheticWorkload>(workload_config, seeds.next()));
       SyntheticWorkload* w = workloads_.back().get();

@@ -143,3 +143,13 @@ def test_trace_gen_checks_its_numbers(virtsim_binary, tmp_path, option, value, m
     expect_error(result, message)
     assert result.stderr.count("virtsim: error") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_of_a_version_1_trace_warns_once(virtsim_binary, tmp_path):
+    """Under a comparison of three modes, each in its own process: one warning, not three."""
+    out = tmp_path / "v1.h5"
+    result = virtsim(virtsim_binary, "run", "-o", str(out), "--set", 'workload.kind="trace"',
+                     "--set", f'workload.trace.path="{SAMPLES / "gzip.vst"}"')
+    assert result.returncode == 0, result.stderr
+    warnings = [l for l in result.stderr.splitlines() if l.startswith("virtsim: warning: ")]
+    assert len(warnings) == 1 and "trace format version 1 has no checksums" in warnings[0], result.stderr

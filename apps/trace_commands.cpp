@@ -23,7 +23,9 @@ void show_warning(const TraceReader& reader) {
   if (!reader.warning().empty()) std::fprintf(stderr, "virtsim: warning: %s\n", reader.warning().c_str());
 }
 
-bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+bool same_file(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
 
 // Refuses, before anything is read or written, an output that would lose data: an existing
 // file without --force, anything but a regular file (a device, a FIFO, a link), one of the
@@ -48,7 +50,8 @@ void check_trace_output(const std::string& output, bool force, const std::vector
   for (const auto& input : inputs) {
     struct stat in {};
     if (::stat(input.c_str(), &in) == 0 && S_ISDIR(in.st_mode) && same_file(in, dir))
-      throw FileError(output + ": is in the input folder " + input + ", whose every file is read as a lackey log");
+      throw FileError(output + ": is in the input folder " + input +
+                      ", whose every file is read as a lackey log");
   }
 }
 
@@ -102,7 +105,9 @@ int trace_cat_command(const std::string& path, std::uint64_t limit) {
 int trace_gen_command(const TraceGenOptions& o) {
   // The options are the synthetic workload's parameters: checked against their declared ranges.
   ParamRegistry registry;
-  const auto as_int = [](std::uint64_t v) { return static_cast<std::int64_t>(std::min<std::uint64_t>(v, INT64_MAX)); };
+  const auto as_int = [](std::uint64_t v) {
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(v, INT64_MAX));
+  };
   registry.set_value("workload.pattern", o.pattern, ValueSource{"--pattern"});
   registry.set_value("workload.accesses", as_int(o.accesses), ValueSource{"--accesses"});
   registry.set_value("workload.footprint_kib", as_int(o.footprint_kib), ValueSource{"--footprint-kib"});
@@ -118,8 +123,9 @@ int trace_gen_command(const TraceGenOptions& o) {
 }
 
 // Valgrind lackey logs, one per process (workloads/include/virtsim/workloads/lackey.h).
-int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output, std::uint64_t limit,
-                          std::uint64_t limit_per_process, bool renumber_pids, bool force) {
+int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output,
+                          std::uint64_t limit, std::uint64_t limit_per_process, bool renumber_pids,
+                          bool force) {
   LackeyConvertOptions options;
   options.renumber_pids = renumber_pids;
   options.memory_limit = limit;

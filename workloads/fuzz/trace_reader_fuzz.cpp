@@ -70,8 +70,8 @@ bool repair_checksums(std::vector<std::uint8_t>& v) {
       break;
     }
     if (compressed > v.size() - at - 16) break;
-    const std::uint32_t sum =
-        virtsim::trace_checksum(virtsim::trace_checksum(0, v.data() + at, 12), v.data() + at + 16, compressed);
+    const std::uint32_t sum = virtsim::trace_checksum(virtsim::trace_checksum(0, v.data() + at, 12),
+                                                      v.data() + at + 16, compressed);
     std::memcpy(v.data() + at + 12, &sum, 4);
     trailer = virtsim::trace_checksum(trailer, &sum, 4);
     at += 16 + compressed;
@@ -83,7 +83,9 @@ bool repair_checksums(std::vector<std::uint8_t>& v) {
 
 // trace.h reaches SystemC headers (guest events), whose version check needs libsystemc, which
 // in turn needs an sc_main; libFuzzer's main() is the one that runs.
-int sc_main(int, char*[]) { return 0; }
+int sc_main(int, char*[]) {
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   read_through(data, size);

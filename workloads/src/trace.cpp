@@ -1,9 +1,8 @@
 #include "virtsim/workloads/trace.h"
 
-#include <zstd.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <array>
@@ -78,8 +77,12 @@ TraceRecord TraceRecord::from(const GuestEvent& e) {
 
 namespace {
 std::uint64_t zigzag(std::int64_t v) { return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63); }
-void put_u32(char* at, std::uint32_t v) { std::memcpy(at, &v, 4); }
-void put_u64(char* at, std::uint64_t v) { std::memcpy(at, &v, 8); }
+void put_u32(char* at, std::uint32_t v) {
+  std::memcpy(at, &v, 4);
+}
+void put_u64(char* at, std::uint64_t v) {
+  std::memcpy(at, &v, 8);
+}
 std::uint32_t get_u32(const char* at) {
   std::uint32_t v;
   std::memcpy(&v, at, 4);
@@ -126,7 +129,10 @@ std::uint32_t trace_checksum(std::uint32_t crc, const void* data, std::size_t si
 // ---- writer ----
 
 TraceWriter::TraceWriter(const std::string& path, std::size_t block_bytes, bool replace_existing)
-    : path_(path), temp_path_(path + ".tmp-XXXXXX"), replace_existing_(replace_existing), block_bytes_(block_bytes) {
+    : path_(path),
+      temp_path_(path + ".tmp-XXXXXX"),
+      replace_existing_(replace_existing),
+      block_bytes_(block_bytes) {
   // mkstemp creates the file with O_CREAT | O_EXCL under a name no one could have planted.
   const int fd = ::mkstemp(temp_path_.data());
   if (fd < 0) throw FileError(path + ": cannot create the trace file: " + std::strerror(errno));
@@ -213,7 +219,8 @@ void TraceWriter::flush_block() {
   if (block_records_ == 0) return;
   compressed_.resize(kBlockHeaderBytes + ZSTD_compressBound(block_.size()));
   char* frame = compressed_.data() + kBlockHeaderBytes;
-  const std::size_t n = ZSTD_compress(frame, compressed_.size() - kBlockHeaderBytes, block_.data(), block_.size(), 3);
+  const std::size_t n =
+      ZSTD_compress(frame, compressed_.size() - kBlockHeaderBytes, block_.data(), block_.size(), 3);
   if (ZSTD_isError(n)) throw FileError(path_ + ": compressing a trace block failed: " + ZSTD_getErrorName(n));
   char* head = compressed_.data();
   put_u32(head, static_cast<std::uint32_t>(n));
@@ -243,14 +250,16 @@ void TraceWriter::close() {
     const int error = errno;
     const bool closed = std::fclose(out_) == 0;
     out_ = nullptr;
-    if (!flushed || !closed) throw FileError(path_ + ": writing the trace failed: " + std::strerror(flushed ? errno : error));
+    if (!flushed || !closed)
+      throw FileError(path_ + ": writing the trace failed: " + std::strerror(flushed ? errno : error));
     if (replace_existing_) {
       if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
         throw FileError(path_ + ": cannot rename the finished trace into place: " + std::strerror(errno));
     } else {
       // link() never replaces: a file that appeared at `path` meanwhile stays as it is.
       if (::link(temp_path_.c_str(), path_.c_str()) != 0) {
-        if (errno == EEXIST) throw FileError(path_ + ": the file exists (created while the trace was written); not replaced");
+        if (errno == EEXIST)
+          throw FileError(path_ + ": the file exists (created while the trace was written); not replaced");
         throw FileError(path_ + ": cannot move the finished trace into place: " + std::strerror(errno));
       }
       ::unlink(temp_path_.c_str());
@@ -276,8 +285,9 @@ TraceReader::TraceReader(const std::string& path) : path_(path), in_(path, std::
     fail(8, "unsupported trace version " + std::to_string(version_) + " (this virtsim reads versions 1 and " +
                 std::to_string(kTraceVersion) + ")");
   if (version_ == 1)
-    warning_ = path + ": trace format version 1 has no checksums or trailer, so a file cut at a block boundary "
-                      "or damaged inside a block is not detected (virtsim now writes version 2)";
+    warning_ = path +
+               ": trace format version 1 has no checksums or trailer, so a file cut at a block boundary "
+               "or damaged inside a block is not detected (virtsim now writes version 2)";
   trailer_checksum_ = trace_checksum(0, header, kHeaderBytes);
 }
 
@@ -294,7 +304,8 @@ bool TraceReader::load_block() {
   if (got == 0) {
     if (version_ != 1)
       fail(file_offset_, "the trace ends without its trailer after " + std::to_string(blocks_) + " blocks (" +
-                             std::to_string(records_) + " records): the file was cut or its writer did not finish");
+                             std::to_string(records_) +
+                             " records): the file was cut or its writer did not finish");
     ended_ = true;  // version 1: the end of the file is the end of the trace
     return false;
   }
@@ -329,15 +340,14 @@ bool TraceReader::load_block() {
     const std::uint32_t stored = get_u32(head + 12);
     const std::uint32_t computed = trace_checksum(trace_checksum(0, head, 12), data.data(), compressed);
     if (stored != computed)
-      fail(file_offset_, "corrupted block: its checksum is " + hex32(stored) + ", its sizes, record count and " +
-                             "data give " + hex32(computed));
+      fail(file_offset_, "corrupted block: its checksum is " + hex32(stored) +
+                             ", its sizes, record count and " + "data give " + hex32(computed));
     trailer_checksum_ = trace_checksum(trailer_checksum_, head + 12, 4);
   }
   // The writer's frames state their decompressed size: check it against the header before
   // allocating the raw block.
   const unsigned long long frame_size = ZSTD_getFrameContentSize(data.data(), compressed);
-  if (frame_size == ZSTD_CONTENTSIZE_ERROR)
-    fail(data_offset, "corrupted block: not a zstd frame");
+  if (frame_size == ZSTD_CONTENTSIZE_ERROR) fail(data_offset, "corrupted block: not a zstd frame");
   if (frame_size != raw)
     fail(data_offset, "corrupted block: the zstd frame holds " +
                           (frame_size == ZSTD_CONTENTSIZE_UNKNOWN ? std::string("an unstated number of")
@@ -346,7 +356,8 @@ bool TraceReader::load_block() {
   block_.resize(raw);
   const std::size_t n = ZSTD_decompress(block_.data(), raw, data.data(), compressed);
   if (ZSTD_isError(n) || n != raw)
-    fail(data_offset, std::string("corrupted block: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch"));
+    fail(data_offset,
+         std::string("corrupted block: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch"));
   block_offset_ = file_offset_;
   file_offset_ = data_offset + compressed;
   pos_ = 0;
@@ -367,14 +378,16 @@ void TraceReader::read_trailer(const char* start, std::size_t start_bytes) {
   if (got < kTrailerBytes)
     fail(file_offset_, "truncated trailer (" + std::to_string(kTrailerBytes) + " bytes expected, " +
                            std::to_string(got) + " found)");
-  const std::uint32_t stored = get_u32(trailer + 20), computed = trace_checksum(trailer_checksum_, trailer, 20);
+  const std::uint32_t stored = get_u32(trailer + 20),
+                      computed = trace_checksum(trailer_checksum_, trailer, 20);
   if (stored != computed)
     fail(file_offset_, "corrupted trailer: its checksum is " + hex32(stored) + ", the header, the blocks' " +
                            "checksums and the trailer give " + hex32(computed));
   const std::uint64_t records = get_u64(trailer + 4), blocks = get_u64(trailer + 12);
   if (records != records_ || blocks != blocks_)
-    fail(file_offset_, "the trailer counts " + std::to_string(records) + " records in " + std::to_string(blocks) +
-                           " blocks, the file holds " + std::to_string(records_) + " in " + std::to_string(blocks_));
+    fail(file_offset_, "the trailer counts " + std::to_string(records) + " records in " +
+                           std::to_string(blocks) + " blocks, the file holds " + std::to_string(records_) +
+                           " in " + std::to_string(blocks_));
   char extra;
   if (in_.read(&extra, 1).gcount() != 0)
     fail(file_offset_ + kTrailerBytes, "data after the trailer (the trace ended there)");

@@ -307,8 +307,12 @@ std::uint32_t get_u32(const std::vector<char>& v, std::size_t at) {
   std::memcpy(&x, v.data() + at, 4);
   return x;
 }
-void set_u32(std::vector<char>& v, std::size_t at, std::uint32_t x) { std::memcpy(v.data() + at, &x, 4); }
-void set_u64(std::vector<char>& v, std::size_t at, std::uint64_t x) { std::memcpy(v.data() + at, &x, 8); }
+void set_u32(std::vector<char>& v, std::size_t at, std::uint32_t x) {
+  std::memcpy(v.data() + at, &x, 4);
+}
+void set_u64(std::vector<char>& v, std::size_t at, std::uint64_t x) {
+  std::memcpy(v.data() + at, &x, 8);
+}
 
 // A version 2 trace of `blocks` one-record blocks, and the offsets of its block headers and trailer.
 std::vector<char> small_trace(const std::string& path, int blocks, std::vector<std::size_t>& offsets) {
@@ -331,7 +335,8 @@ void fix_checksums(std::vector<char>& v, const std::vector<std::size_t>& offsets
   std::uint32_t trailer = trace_checksum(0, v.data(), 16);
   for (std::size_t i = 0; i + 1 < offsets.size(); ++i) {
     const std::size_t at = offsets[i];
-    set_u32(v, at + 12, trace_checksum(trace_checksum(0, v.data() + at, 12), v.data() + at + 16, get_u32(v, at)));
+    set_u32(v, at + 12,
+            trace_checksum(trace_checksum(0, v.data() + at, 12), v.data() + at + 16, get_u32(v, at)));
     trailer = trace_checksum(trailer, v.data() + at + 12, 4);
   }
   set_u32(v, offsets.back() + 20, trace_checksum(trailer, v.data() + offsets.back(), 20));
@@ -355,8 +360,10 @@ TEST(Trace, ATraceCutAtABlockBoundaryIsAnError) {
                           std::to_string(i) + " blocks");
   }
   write_all(bad, std::vector<char>(bytes.begin(), bytes.end() - 1));
-  expect_error(bad, "byte " + std::to_string(offsets.back()) + ": truncated trailer (24 bytes expected, 23 found)");
-  write_all(bad, std::vector<char>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(offsets.back()) + 6));
+  expect_error(
+      bad, "byte " + std::to_string(offsets.back()) + ": truncated trailer (24 bytes expected, 23 found)");
+  write_all(
+      bad, std::vector<char>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(offsets.back()) + 6));
   expect_error(bad, "truncated trailer (24 bytes expected, 6 found)");
   auto longer = bytes;
   longer.push_back('x');
@@ -402,8 +409,9 @@ TEST(Trace, TheTrailerMustCountWhatTheFileHolds) {
   set_u64(v, offsets.back() + 4, 3);  // three records claimed, checksums made to match
   fix_checksums(v, offsets);
   write_all(bad, v);
-  expect_error(bad, "byte " + std::to_string(offsets.back()) + ": the trailer counts 3 records in 2 blocks, the file "
-                    "holds 2 in 2");
+  expect_error(bad, "byte " + std::to_string(offsets.back()) +
+                        ": the trailer counts 3 records in 2 blocks, the file "
+                        "holds 2 in 2");
   // A block dropped from the middle, checksums recomputed for the blocks left: the count says so.
   v = read_all(path);
   std::vector<char> dropped(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(offsets[1]));

@@ -98,17 +98,20 @@ TEST_F(ConfigTest, UnknownPresetListsTheAvailableOnes) {
 TEST_F(ConfigTest, PresetNamesThatArePathsAreRefused) {
   write("presets/machine/skylake.toml", "");
   write("secret.toml", "[system]\ncpus = 2\n");
-  for (const std::string& name : std::vector<std::string>{"../../secret", (dir_ / "secret").string(), "Skylake", "sky lake", ""}) {
+  for (const std::string& name :
+       std::vector<std::string>{"../../secret", (dir_ / "secret").string(), "Skylake", "sky lake", ""}) {
     const auto path = write("exp.toml", "[machine]\npreset = \"" + name + "\"\n");
     const auto message = load_error(path);
     EXPECT_NE(message.find(path + ":2:10: key 'machine.preset': "), std::string::npos) << message;
-    EXPECT_NE(message.find("is not a preset name; expected a name of lowercase letters, digits, '_' and '-', one of: "
-                           "skylake"),
+    EXPECT_NE(message.find(
+                  "is not a preset name; expected a name of lowercase letters, digits, '_' and '-', one of: "
+                  "skylake"),
               std::string::npos)
         << message;
   }
   const auto message = load_error(write("exp.toml", "[\"..\"]\npreset = \"skylake\"\n"));
-  EXPECT_NE(message.find("presets are named in tables whose names are lowercase letters"), std::string::npos) << message;
+  EXPECT_NE(message.find("presets are named in tables whose names are lowercase letters"), std::string::npos)
+      << message;
 }
 
 TEST_F(ConfigTest, SetOptionRefusesALineBreak) {
@@ -116,8 +119,9 @@ TEST_F(ConfigTest, SetOptionRefusesALineBreak) {
     apply_set_option("system.cpus=2\nsystem.cpuz=3", registry_);
     FAIL() << "expected an error";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), "--set \"system.cpus=2\\nsystem.cpuz=3\": a line break in an assignment; "
-                                     "expected one key=value per --set");
+    EXPECT_EQ(std::string(e.what()),
+              "--set \"system.cpus=2\\nsystem.cpuz=3\": a line break in an assignment; "
+              "expected one key=value per --set");
   }
   EXPECT_FALSE(registry_.has_value("system.cpus"));
 }

@@ -70,7 +70,8 @@ class TraceWriter {
  public:
   // `replace_existing`: whether close() may replace a file at `path`; if not, it refuses one
   // (created meanwhile) and leaves it as it is.
-  explicit TraceWriter(const std::string& path, std::size_t block_bytes = 1 << 16, bool replace_existing = true);
+  explicit TraceWriter(const std::string& path, std::size_t block_bytes = 1 << 16,
+                       bool replace_existing = true);
   ~TraceWriter();
   TraceWriter(const TraceWriter&) = delete;
   TraceWriter& operator=(const TraceWriter&) = delete;

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,7 +112,8 @@ std::vector<std::string> mode_settings(const std::string& mode, const ParamRegis
   if (mode == "nested_1g") return mode_of(virt, false, nested, false, false, "4k", "1g");
   if (mode == "paravirt") return mode_of(virt, false, "none", true, false, "4k", "4k");
   if (mode == "bt") return mode_of("none", false, "none", false, true, "4k", "4k");
-  throw ConfigError("experiment.compare: \"" + mode +
+  const auto source = params.source_of("experiment.compare");
+  throw ConfigError((source ? source->describe() + ": " : std::string()) + "key 'experiment.compare': \"" + mode +
                     "\" is not a memory virtualization (expected native, shadow, shadow_2m, nested, nested_2m, "
                     "nested_1g, paravirt or bt)");
 }
@@ -132,11 +134,22 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-// Elaborates the platform; every configured key must then have matched a parameter.
-std::unique_ptr<System> elaborate(LoadedConfig& loaded) {
+// Elaborates the platform; every configured key must then have matched a parameter. Shows
+// the warnings about its inputs when asked.
+std::unique_ptr<System> elaborate(LoadedConfig& loaded, bool show_warnings) {
   auto system = std::make_unique<System>("system", Scope{&loaded.params, &loaded.stats, ""});
   loaded.params.check_all_used();
+  if (show_warnings)
+    for (const auto& warning : system->input_warnings()) std::fprintf(stderr, "virtsim: warning: %s\n", warning.c_str());
   return system;
+}
+
+// Makes the folder of the default output (results/), once the experiment is known to be good,
+// and refuses a bad output path before any time is spent simulating.
+void prepare_output(const RunOptions& options, const std::string& output) {
+  const auto folder = std::filesystem::path(output).parent_path();
+  if (options.output.empty() && !folder.empty()) std::filesystem::create_directories(folder);
+  check_output_path(output, options.force);
 }
 
 std::string format_number(double v) {
@@ -156,9 +169,9 @@ void check_elaboration(LoadedConfig& loaded) {
 
 // One simulation of the loaded experiment into `output`, as run `run_id`.
 int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& output, const std::string& run_id) {
-  // Refuse a bad output path before spending time on the simulation.
-  check_output_path(output, options.force);
-  auto system = elaborate(loaded);
+  // A comparison's runs leave the warnings to the check that comes before them.
+  auto system = elaborate(loaded, !options.quiet && options.progress_label.empty());
+  prepare_output(options, output);
 
   const bool tty = isatty(STDERR_FILENO);
   int last_reported = -1;
@@ -260,9 +273,38 @@ namespace {
 // then copied into `output`, one per mode, and compared in a table.
 int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const std::vector<std::string>& modes,
                    const std::string& output) {
-  check_output_path(output, options.force);
   std::vector<std::vector<std::string>> settings;
   for (const auto& mode : modes) settings.push_back(mode_settings(mode, loaded.params));  // bad names fail here
+  const auto child_options = [&](std::size_t i) {
+    RunOptions child = options;
+    for (const auto& s : settings[i]) child.config.sets.push_back(s);
+    child.config.sets.push_back("experiment.compare=\"\"");
+    child.progress_label = modes[i];  // progress, named; the summary is the comparison's
+    child.force = true;
+    return child;
+  };
+  // Every mode's platform is built first, one mode at a time, each in a child process
+  // (SystemC elaborates once per process): a bad parameter is reported once, by the first mode
+  // it breaks, before anything runs or is written.
+  for (std::size_t i = 0; i < modes.size(); ++i) {
+    int status = 0;
+    run_in_processes(
+        {i}, 1,
+        [&](std::size_t mode) {
+          LoadedConfig child_loaded;
+          try {
+            load(child_options(mode).config, child_loaded);
+            elaborate(child_loaded, mode == 0 && !options.quiet);
+          } catch (const UserError& e) {
+            std::fprintf(stderr, "virtsim: error: %s\n", e.what());
+            return 2;
+          }
+          return 0;
+        },
+        [&](std::size_t mode) { return modes[mode]; }, [&](std::size_t, const ProcessEnd& end) { status = end.status(); });
+    if (status != 0) return status;
+  }
+  prepare_output(options, output);
   const unsigned jobs = default_jobs();
   if (!options.quiet)
     std::fprintf(stderr, "comparing %zu memory virtualizations, %u at a time\n", modes.size(), jobs);
@@ -284,11 +326,7 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
   run_in_processes(
       items, jobs,
       [&](std::size_t i) {
-        RunOptions child = options;
-        for (const auto& s : settings[i]) child.config.sets.push_back(s);
-        child.config.sets.push_back("experiment.compare=\"\"");
-        child.progress_label = modes[i];  // progress, named; the summary is the comparison's
-        child.force = true;
+        const RunOptions child = child_options(i);
         LoadedConfig child_loaded;
         load(child.config, child_loaded);
         child_loaded.name = loaded.name;
@@ -357,11 +395,17 @@ int run_command(const RunOptions& options) {
   LoadedConfig loaded;
   load(options.config, loaded);
   const std::string output = options.output.empty() ? "results/" + loaded.name + ".h5" : options.output;
-  if (options.output.empty()) std::filesystem::create_directories("results");
   if (loaded.sources.has_sweep && !options.quiet)
     std::fprintf(stderr, "virtsim: %s has a [sweep] table, which virtsim run ignores: virtsim sweep runs its points\n",
                  options.config.config_path.c_str());
   const std::vector<std::string> modes = split_list(loaded.compare->get());
+  std::set<std::string> seen;  // two runs of one mode would write one part file
+  for (const auto& mode : modes) {
+    if (seen.insert(mode).second) continue;
+    const auto source = loaded.params.source_of(loaded.compare->name());
+    throw ConfigError((source ? source->describe() + ": " : std::string()) + "key '" + loaded.compare->name() +
+                      "': \"" + mode + "\" is named twice; expected each memory virtualization once");
+  }
   if (!modes.empty()) return run_comparison(options, loaded, modes, output);
   return run_one(options, loaded, output, "run0000");
 }
@@ -369,7 +413,7 @@ int run_command(const RunOptions& options) {
 int describe_command(const ConfigOptions& config, DescribeFormat format) {
   LoadedConfig loaded;
   load(config, loaded);
-  auto system = elaborate(loaded);
+  auto system = elaborate(loaded, true);
   const auto& specs = loaded.params.specs();
   const auto& stats = loaded.stats.all();
   if (format == DescribeFormat::Json) {
@@ -419,7 +463,7 @@ int describe_command(const ConfigOptions& config, DescribeFormat format) {
 int platform_command(const ConfigOptions& config, bool dot) {
   LoadedConfig loaded;
   load(config, loaded);
-  auto system = elaborate(loaded);
+  auto system = elaborate(loaded, true);
   if (dot) {
     std::fputs(system->platform().to_dot().c_str(), stdout);
     return 0;

@@ -70,11 +70,12 @@ struct TraceGenOptions {
   std::uint64_t accesses = 100000;
   std::uint64_t footprint_kib = 65536;
   std::uint64_t seed = 1;
+  bool force = false;  // replace an existing output
 };
 int trace_info_command(const std::string& path);
 int trace_cat_command(const std::string& path, std::uint64_t limit);
 int trace_gen_command(const TraceGenOptions& options);
 int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output, std::uint64_t limit,
-                          std::uint64_t limit_per_process, bool renumber_pids);
+                          std::uint64_t limit_per_process, bool renumber_pids, bool force);
 
 }  // namespace virtsim

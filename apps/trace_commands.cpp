@@ -1,20 +1,65 @@
 // `virtsim trace info|cat|gen|convert`: inspect, print, generate and convert trace files.
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cinttypes>
+#include <cstdint>
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <map>
-#include <sstream>
 
 #include "commands.h"
 #include "virtsim/common/error.h"
+#include "virtsim/common/param.h"
 #include "virtsim/workloads/lackey.h"
 #include "virtsim/workloads/synthetic.h"
 #include "virtsim/workloads/trace.h"
 
 namespace virtsim {
 
+namespace {
+
+void show_warning(const TraceReader& reader) {
+  if (!reader.warning().empty()) std::fprintf(stderr, "virtsim: warning: %s\n", reader.warning().c_str());
+}
+
+bool same_file(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// Refuses, before anything is read or written, an output that would lose data: an existing
+// file without --force, anything but a regular file (a device, a FIFO, a link), one of the
+// inputs under another name, or a file in an input directory (read as an input next time).
+void check_trace_output(const std::string& output, bool force, const std::vector<std::string>& inputs) {
+  struct stat out {};
+  if (::lstat(output.c_str(), &out) == 0) {
+    if (!S_ISREG(out.st_mode))
+      throw FileError(output + ": exists and is not a regular file; refusing to replace it with a trace");
+    for (const auto& input : inputs) {
+      struct stat in {};
+      if (::stat(input.c_str(), &in) == 0 && same_file(in, out))
+        throw FileError(output + ": is the input " + input + " itself; write the trace to another file");
+    }
+    if (!force) throw FileError(output + ": already exists; pass --force to overwrite it");
+  }
+  std::filesystem::path parent = std::filesystem::path(output).parent_path();
+  if (parent.empty()) parent = ".";
+  struct stat dir {};
+  if (::stat(parent.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode))
+    throw FileError(output + ": the folder " + parent.string() + " does not exist");
+  for (const auto& input : inputs) {
+    struct stat in {};
+    if (::stat(input.c_str(), &in) == 0 && S_ISDIR(in.st_mode) && same_file(in, dir))
+      throw FileError(output + ": is in the input folder " + input +
+                      ", whose every file is read as a lackey log");
+  }
+}
+
+}  // namespace
+
 int trace_info_command(const std::string& path) {
   TraceReader reader(path);
+  show_warning(reader);
   std::map<std::string, std::uint64_t> kinds;
   while (auto r = reader.next()) ++kinds[to_string(r->kind)];
   std::printf("%s: virtsim trace, version %u, %" PRIu64 " blocks, %" PRIu64 " records\n", path.c_str(),
@@ -25,6 +70,7 @@ int trace_info_command(const std::string& path) {
 
 int trace_cat_command(const std::string& path, std::uint64_t limit) {
   TraceReader reader(path);
+  show_warning(reader);
   std::uint64_t n = 0;
   while (auto r = reader.next()) {
     if (limit && n++ >= limit) break;
@@ -57,15 +103,19 @@ int trace_cat_command(const std::string& path, std::uint64_t limit) {
 }
 
 int trace_gen_command(const TraceGenOptions& o) {
-  SyntheticConfig c;
-  if (o.pattern != "random" && o.pattern != "stream" && o.pattern != "hotspot")
-    throw ConfigError("--pattern " + o.pattern + ": expected random, stream or hotspot");
-  c.pattern = o.pattern;
-  c.accesses = o.accesses;
-  c.warmup_accesses = o.accesses / 20;
-  c.footprint_bytes = o.footprint_kib << 10;
+  // The options are the synthetic workload's parameters: checked against their declared ranges.
+  ParamRegistry registry;
+  const auto as_int = [](std::uint64_t v) {
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(v, INT64_MAX));
+  };
+  registry.set_value("workload.pattern", o.pattern, ValueSource{"--pattern"});
+  registry.set_value("workload.accesses", as_int(o.accesses), ValueSource{"--accesses"});
+  registry.set_value("workload.footprint_kib", as_int(o.footprint_kib), ValueSource{"--footprint-kib"});
+  SyntheticConfig c = SyntheticParameters(Scope{&registry, nullptr, "workload"}).config();
+  c.warmup_accesses = c.accesses / 20;
+  check_trace_output(o.output, o.force, {});
   SyntheticWorkload generator(c, o.seed);
-  TraceWriter writer(o.output);
+  TraceWriter writer(o.output, 1 << 16, o.force);
   while (auto e = generator.next()) writer.write(TraceRecord::from(*e));
   writer.close();
   std::printf("%s: %" PRIu64 " records\n", o.output.c_str(), writer.records());
@@ -73,27 +123,20 @@ int trace_gen_command(const TraceGenOptions& o) {
 }
 
 // Valgrind lackey logs, one per process (workloads/include/virtsim/workloads/lackey.h).
-int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output, std::uint64_t limit,
-                          std::uint64_t limit_per_process, bool renumber_pids) {
+int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output,
+                          std::uint64_t limit, std::uint64_t limit_per_process, bool renumber_pids,
+                          bool force) {
   LackeyConvertOptions options;
   options.renumber_pids = renumber_pids;
   options.memory_limit = limit;
   options.memory_limit_per_process = limit_per_process;
+  check_trace_output(output, force, inputs);
   LackeyConvertSummary summary;
   {
-    TraceWriter writer(output);
-    try {
-      summary = convert_lackey_logs(inputs, writer, options);
-      writer.close();
-    } catch (...) {
-      // No half-converted trace left behind to be mistaken for a whole one.
-      try {
-        writer.close();
-      } catch (...) {
-      }
-      std::remove(output.c_str());
-      throw;
-    }
+    // On an error the writer removes its temporary: `output` is replaced by whole traces only.
+    TraceWriter writer(output, 1 << 16, force);
+    summary = convert_lackey_logs(inputs, writer, options);
+    writer.close();
     summary.records = writer.records();
   }
   for (const auto& warning : summary.warnings) std::fprintf(stderr, "virtsim: warning: %s\n", warning.c_str());

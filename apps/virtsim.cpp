@@ -18,6 +18,16 @@ void quiet_systemc() {
   sc_core::sc_report_handler::set_actions(sc_core::SC_WARNING, sc_core::SC_DO_NOTHING);
 }
 
+// For unsigned options: CLI11 converts with strtoull, which takes "-5" as 2^64 - 5, so a sign
+// is refused before the conversion.
+const CLI::Validator kNotNegative(
+    [](std::string& value) {
+      const auto first = value.find_first_not_of(" \t");
+      return first != std::string::npos && value[first] == '-' ? value + " is negative; expected a number >= 0"
+                                                                 : std::string();
+    },
+    "", "NOT_NEGATIVE");
+
 void add_config_options(CLI::App* command, virtsim::ConfigOptions& config, bool config_required) {
   auto* option = command->add_option("config", config.config_path,
                                      "experiment config (TOML); default: the embedded default experiment");
@@ -66,7 +76,8 @@ int sc_main(int argc, char* argv[]) {
   add_config_options(sweep_cmd, sweep.config, true);
   sweep_cmd->add_option("-o,--output", sweep.output, "result file (default: results/<config name>.h5); the points "
                                                       "are kept in <output>.points/");
-  sweep_cmd->add_option("-j,--jobs", sweep.jobs, "points simulated at a time (default: one per core)");
+  sweep_cmd->add_option("-j,--jobs", sweep.jobs, "points simulated at a time (default: one per core)")
+      ->check(kNotNegative);
   auto* sweep_force = sweep_cmd->add_flag("--force", sweep.force, "start over: replace the result file and finished points");
   sweep_cmd->add_flag("--resume", sweep.resume, "keep the finished points, run the others (failed ones again)")
       ->excludes(sweep_force);
@@ -80,9 +91,11 @@ int sc_main(int argc, char* argv[]) {
   sweep_cmd->add_option("--points-per-task", sweep.points_per_task,
                         "slurm: points each array task simulates, one after another (default 1)")
       ->check(CLI::PositiveNumber);
-  auto* point_option = sweep_cmd->add_option("--point", sweep_point, "simulate one point of a planned sweep");
+  auto* point_option = sweep_cmd->add_option("--point", sweep_point, "simulate one point of a planned sweep")
+                           ->check(kNotNegative);
   std::size_t sweep_task = 0;
-  auto* task_option = sweep_cmd->add_option("--task", sweep_task, "internal (Slurm array tasks): simulate a task's points");
+  auto* task_option = sweep_cmd->add_option("--task", sweep_task, "internal (Slurm array tasks): simulate a task's points")
+                          ->check(kNotNegative);
   sweep_cmd->add_flag("--merge", sweep.merge_only, "internal (the Slurm merge job): merge the finished points");
 
   virtsim::RegressOptions regress;
@@ -90,7 +103,8 @@ int sc_main(int argc, char* argv[]) {
   regress_cmd->add_option("directory", regress.directory, "directory of cases (default: experiments/regression)");
   regress_cmd->add_flag("--full", regress.full, "every case (default: the fast subset, the cases with fast = true)");
   regress_cmd->add_option("--case", regress.cases, "only this case (repeatable)")->allow_extra_args(false);
-  regress_cmd->add_option("-j,--jobs", regress.jobs, "cases simulated at a time (default: one per core)");
+  regress_cmd->add_option("-j,--jobs", regress.jobs, "cases simulated at a time (default: one per core)")
+      ->check(kNotNegative);
   regress_cmd->add_option("--output-dir", regress.output_dir, "where each case's result file goes "
                                                                "(default: results/regression)");
   regress_cmd->add_option("--report", regress.report, "Markdown report (default: <output dir>/report.md; JSON beside it)");
@@ -113,14 +127,18 @@ int sc_main(int argc, char* argv[]) {
   trace_info->add_option("file", trace_file, "trace file")->required();
   auto* trace_cat = trace_cmd->add_subcommand("cat", "print the records as text");
   trace_cat->add_option("file", trace_file, "trace file")->required();
-  trace_cat->add_option("--limit", trace_limit, "print at most this many records");
+  trace_cat->add_option("--limit", trace_limit, "print at most this many records")->check(kNotNegative);
   virtsim::TraceGenOptions gen;
   auto* trace_gen = trace_cmd->add_subcommand("gen", "write a synthetic workload as a trace");
   trace_gen->add_option("-o,--output", gen.output, "trace file to write")->required();
+  // The ranges are workload.*'s (trace_gen_command checks them); unsigned options would
+  // take "-5" as 2^64 - 5, so negative numbers are refused here.
   trace_gen->add_option("--pattern", gen.pattern, "random, stream or hotspot");
-  trace_gen->add_option("--accesses", gen.accesses, "memory accesses in the region of interest");
-  trace_gen->add_option("--footprint-kib", gen.footprint_kib, "footprint in KiB");
-  trace_gen->add_option("--seed", gen.seed, "random seed");
+  trace_gen->add_option("--accesses", gen.accesses, "memory accesses in the region of interest")
+      ->check(kNotNegative);
+  trace_gen->add_option("--footprint-kib", gen.footprint_kib, "footprint in KiB")->check(kNotNegative);
+  trace_gen->add_option("--seed", gen.seed, "random seed")->check(kNotNegative);
+  trace_gen->add_flag("--force", gen.force, "overwrite an existing trace file");
   std::string convert_output;
   std::vector<std::string> convert_inputs;
   std::uint64_t convert_limit = 0, convert_limit_per_process = 0;
@@ -129,9 +147,13 @@ int sc_main(int argc, char* argv[]) {
       "convert", "convert Valgrind lackey --trace-mem=yes logs (one per process) into one trace");
   trace_convert->add_option("logs", convert_inputs, "lackey log files, FIFOs or directories of logs")->required();
   trace_convert->add_option("-o,--output", convert_output, "trace file to write")->required();
-  trace_convert->add_option("--limit", convert_limit, "stop after this many memory records (the trace is closed properly)");
+  trace_convert->add_option("--limit", convert_limit, "stop after this many memory records (the trace is closed properly)")
+      ->check(kNotNegative);
   trace_convert->add_option("--limit-per-process", convert_limit_per_process,
-                            "keep at most this many memory records of each process (process records all kept)");
+                            "keep at most this many memory records of each process (process records all kept)")
+      ->check(kNotNegative);
+  bool convert_force = false;
+  trace_convert->add_flag("--force", convert_force, "overwrite an existing trace file");
   trace_convert->add_flag("--renumber-pids", convert_renumber,
                           "number the processes 1 (the root), 2, 3... in fork order instead of their real pids");
 
@@ -140,7 +162,8 @@ int sc_main(int argc, char* argv[]) {
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    // One line, as every other error: what was wrong with the command line.
+    std::fprintf(stderr, "virtsim: error: %s (virtsim --help lists the options)\n", e.what());
     return 2;
   }
 
@@ -163,7 +186,7 @@ int sc_main(int argc, char* argv[]) {
     if (*trace_cat) return virtsim::trace_cat_command(trace_file, trace_limit);
     if (*trace_gen) return virtsim::trace_gen_command(gen);
     if (*trace_convert) return virtsim::trace_convert_command(convert_inputs, convert_output, convert_limit, convert_limit_per_process,
-                                                                   convert_renumber);
+                                                                   convert_renumber, convert_force);
   } catch (const virtsim::UserError& e) {
     std::fprintf(stderr, "virtsim: error: %s\n", e.what());
     return 2;

@@ -176,6 +176,10 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) +
                       " MiB does not fit in the host's memory (system.memory.size_mib = " +
                       std::to_string(memory_->memory().size() >> 20) + ") with 64 MiB to spare for the hypervisor");
+  if (line_bytes & (line_bytes - 1))
+    throw_config_conflict(module_scope(context, *this), {"line_bytes"},
+                          std::to_string(line_bytes.get()) + " bytes is not a power of two; expected 16, 32, 64, 128, "
+                                                             "256 or 512");
   if (shadow && nested)
     throw ConfigError(shadow_parameters.enabled.name() + " = true and " + nested_paging.name() + " = \"" +
                       nested_paging.get() + "\": a guest runs under shadow or nested paging, not both");
@@ -361,7 +365,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
           std::make_unique<EventSourceRecords>(*b, 0, 0, [b] { return b->progress(); }, b->in_kernel()));
     } else if (kind == "trace") {
       if (trace_path.get().empty()) throw ConfigError(trace_path.name() + " is empty: name the trace file to run");
-      sources_.push_back(std::make_unique<TraceRecordSource>(trace_path.get()));
+      auto trace = std::make_unique<TraceRecordSource>(trace_path.get());
+      if (!trace->warning().empty() && input_warnings_.empty()) input_warnings_.push_back(trace->warning());
+      sources_.push_back(std::move(trace));
     } else if (kind == "synthetic") {
       workloads_.push_back(std::make_unique<SyntheticWorkload>(workload_config, seeds.next()));
       SyntheticWorkload* w = workloads_.back().get();

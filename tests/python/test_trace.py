@@ -21,7 +21,7 @@ def test_gen_info_cat(virtsim_binary, tmp_path):
     assert result.returncode == 0, result.stderr
     info = virtsim(virtsim_binary, "trace", "info", str(trace))
     assert info.returncode == 0, info.stderr
-    assert "version 1" in info.stdout
+    assert "version 2" in info.stdout and info.stderr == ""
     counts = {line.split()[0]: int(line.split()[1]) for line in info.stdout.splitlines()[1:]}
     assert counts["load"] + counts["store"] == 2000 + 100  # region of interest plus warm-up
     assert counts["roi_begin"] == counts["roi_end"] == 1
@@ -41,8 +41,8 @@ def test_bad_trace_files_name_the_byte(virtsim_binary, tmp_path):
     bad = tmp_path / "bad.vst"
     bad.write_bytes(b"PK\x03\x04" + data[4:])
     expect_error(virtsim(virtsim_binary, "trace", "info", str(bad)), str(bad), "byte 0: not a virtsim trace")
-    bad.write_bytes(data[:-5])
-    expect_error(virtsim(virtsim_binary, "trace", "info", str(bad)), "byte 28: truncated block")
+    bad.write_bytes(data[:-29])  # the 24-byte trailer and 5 bytes of the block
+    expect_error(virtsim(virtsim_binary, "trace", "info", str(bad)), "byte 32: truncated block")
     # A run refuses it before simulating and writes nothing.
     bad.write_bytes(data[:8] + b"\x07\x00" + data[10:])
     out = tmp_path / "x.h5"
@@ -167,9 +167,9 @@ def test_every_bad_trace_names_the_byte(virtsim_binary, tmp_path):
     cases = [
         (data[:10], "byte 10: truncated header"),
         (data[:20], "byte 16: truncated block header"),
-        (data[:8] + b"\x02\x00" + data[10:], "byte 8: unsupported trace version 2"),
+        (data[:8] + b"\x03\x00" + data[10:], "byte 8: unsupported trace version 3"),
         (data[:16] + b"\xff\xff\xff\x7f" + data[20:], "byte 16: block sizes out of range"),
-        (data[:30] + bytes(b ^ 0x5A for b in data[30:]), "byte 28: corrupted block"),
+        (data[:34] + bytes(b ^ 0x5A for b in data[34:-24]) + data[-24:], "byte 16: corrupted block"),
     ]
     for content, message in cases:
         bad.write_bytes(content)
@@ -185,7 +185,10 @@ def cut_trace(virtsim_binary, tmp_path: Path) -> tuple[bytes, int]:
     offsets = []
     while offset < len(data):
         offsets.append(offset)
-        offset += 12 + int.from_bytes(data[offset:offset + 4], "little")
+        size = int.from_bytes(data[offset:offset + 4], "little")
+        if size == 0:  # the trailer
+            break
+        offset += 16 + size
     return data, offsets[len(offsets) // 2]
 
 
@@ -193,11 +196,11 @@ def cut_trace(virtsim_binary, tmp_path: Path) -> tuple[bytes, int]:
 def test_a_trace_turning_bad_midway_leaves_a_partial_result(virtsim_binary, tmp_path, damage):
     data, block = cut_trace(virtsim_binary, tmp_path)
     if damage == "truncated":
-        bad_bytes, message = data[:block + 12 + 100], f"byte {block + 12}: truncated block"
+        bad_bytes, message = data[:block + 16 + 100], f"byte {block + 16}: truncated block"
     else:
-        # The zstd frame's magic number damaged: zstd has no checksum to catch damage elsewhere.
-        bad_bytes = data[:block + 12] + b"\0\0\0\0" + data[block + 16:]
-        message = f"byte {block + 12}: corrupted block"
+        # One byte of the block's data flipped: its checksum says so.
+        bad_bytes = data[:block + 40] + bytes([data[block + 40] ^ 0x20]) + data[block + 41:]
+        message = f"byte {block}: corrupted block: its checksum"
     bad = tmp_path / "bad.vst"
     bad.write_bytes(bad_bytes)
     out = tmp_path / "partial.h5"

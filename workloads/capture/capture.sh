@@ -86,7 +86,7 @@ for recipe in "${recipes[@]}"; do
   (cd "$work" && env -i PATH=/usr/bin:/bin LC_ALL=C setarch -R \
      valgrind --tool=lackey --trace-mem=yes --trace-children=yes --trace-syscalls=yes \
      --log-file="$logs/$recipe.%p" "${command[@]}" >"$recipe.stdout")
-  "$virtsim" trace convert "$logs" -o "$out/$recipe.vst" --renumber-pids "${limit[@]}"
+  "$virtsim" trace convert "$logs" -o "$out/$recipe.vst" --force --renumber-pids "${limit[@]}"  # a re-capture replaces it
   "$virtsim" trace info "$out/$recipe.vst"
   if $keep_logs; then
     rm -rf "$out/logs/$recipe" && mkdir -p "$out/logs" && mv "$logs" "$out/logs/$recipe"

@@ -32,6 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     {
       virtsim::TraceWriter writer(trace, 4096);
       virtsim::convert_lackey_logs({log}, writer, options);
+      writer.close();
     }
     // What the converter writes, the reader must read.
     virtsim::TraceReader reader(trace);

@@ -21,9 +21,11 @@ GeneratorParameters::GeneratorParameters(const Scope& scope)
                      "rounds), io_loop (requests), kernel_build (jobs) and idle (HLTs)",
                      Range{0, 1e12}),
       fork_parent_pages(scope.child("fork"), "parent_pages", 256, "pages",
-                        "fork_and_wait: pages of the parent's heap, all written before forking"),
+                        "fork_and_wait: pages of the parent's heap, all written before forking", Range{1, 1e7}),
       fork_child_writes(scope.child("fork"), "child_writes", 16, "pages",
-                        "fork_and_wait: pages of the inherited heap each child writes (copy-on-write faults)"),
+                        "fork_and_wait: pages of the inherited heap each child writes (copy-on-write faults); with "
+                        "workload.fork.exec, pages of its new heap",
+                        Range{0, 1e7}),
       fork_exec(scope.child("fork"), "exec", false, "",
                 "fork_and_wait: each child execs a new program (fresh address space) instead of writing the heap"),
       syscall_compute(scope.child("syscall"), "compute", 50, "instructions",
@@ -243,7 +245,7 @@ class ForkAndWait final : public CountedProgram {
     const Addr heap_pages = p_.fork_parent_pages;
     if (p_.fork_exec) {
       c.exec(child);
-      map_and_touch(c, base(), Addr{p_.fork_child_writes} * kPage);
+      if (p_.fork_child_writes) map_and_touch(c, base(), Addr{p_.fork_child_writes} * kPage);
     } else {
       for (std::uint32_t i = 0; i < p_.fork_child_writes && heap_pages; ++i) {
         c.compute(20);

@@ -1,9 +1,15 @@
 #include "virtsim/workloads/trace.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include "virtsim/common/error.h"
 
@@ -71,27 +77,102 @@ TraceRecord TraceRecord::from(const GuestEvent& e) {
 
 namespace {
 std::uint64_t zigzag(std::int64_t v) { return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63); }
-void put_u32(std::ofstream& out, std::uint32_t v) { out.write(reinterpret_cast<const char*>(&v), 4); }
+void put_u32(char* at, std::uint32_t v) {
+  std::memcpy(at, &v, 4);
+}
+void put_u64(char* at, std::uint64_t v) {
+  std::memcpy(at, &v, 8);
+}
+std::uint32_t get_u32(const char* at) {
+  std::uint32_t v;
+  std::memcpy(&v, at, 4);
+  return v;
+}
+std::uint64_t get_u64(const char* at) {
+  std::uint64_t v;
+  std::memcpy(&v, at, 8);
+  return v;
+}
+
+constexpr std::size_t kHeaderBytes = 16;
+// Version 2: a block header is the compressed size, raw size, record count and checksum; the
+// trailer is a zero where a block's compressed size would be, the record and block counts and
+// a checksum (docs/trace-format.md).
+constexpr std::size_t kBlockHeaderBytes = 16, kBlockHeaderBytesV1 = 12, kTrailerBytes = 24;
+constexpr std::uint32_t kMaxBlockBytes = 64u << 20;
+
+constexpr std::array<std::uint32_t, 256> crc_table() {
+  std::array<std::uint32_t, 256> table{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int bit = 0; bit < 8; ++bit) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  return table;
+}
+constexpr std::array<std::uint32_t, 256> kCrcTable = crc_table();
+
+std::string hex32(std::uint32_t v) {
+  char text[16];
+  std::snprintf(text, sizeof text, "0x%08x", v);
+  return text;
+}
 }  // namespace
+
+std::uint32_t trace_checksum(std::uint32_t crc, const void* data, std::size_t size) {
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  crc = ~crc;
+  for (std::size_t i = 0; i < size; ++i) crc = kCrcTable[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
 
 // ---- writer ----
 
-TraceWriter::TraceWriter(const std::string& path, std::size_t block_bytes)
-    : path_(path), out_(path, std::ios::binary | std::ios::trunc), block_bytes_(block_bytes) {
-  if (!out_) throw FileError(path + ": cannot create the trace file");
-  out_.write(kTraceMagic, 8);
-  const std::uint16_t version = kTraceVersion, flags = 0;
-  const std::uint32_t reserved = 0;
-  out_.write(reinterpret_cast<const char*>(&version), 2);
-  out_.write(reinterpret_cast<const char*>(&flags), 2);
-  out_.write(reinterpret_cast<const char*>(&reserved), 4);
+TraceWriter::TraceWriter(const std::string& path, std::size_t block_bytes, bool replace_existing)
+    : path_(path),
+      temp_path_(path + ".tmp-XXXXXX"),
+      replace_existing_(replace_existing),
+      block_bytes_(block_bytes) {
+  // mkstemp creates the file with O_CREAT | O_EXCL under a name no one could have planted.
+  const int fd = ::mkstemp(temp_path_.data());
+  if (fd < 0) throw FileError(path + ": cannot create the trace file: " + std::strerror(errno));
+  // mkstemp makes the file private (0600); a trace gets the permissions of any new file.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
+  out_ = ::fdopen(fd, "wb");
+  if (!out_) {
+    ::close(fd);
+    discard();
+    throw FileError(path + ": cannot create the trace file: " + std::strerror(errno));
+  }
+  char header[kHeaderBytes] = {};
+  std::memcpy(header, kTraceMagic, 8);
+  const std::uint16_t version = kTraceVersion;  // flags and reserved stay 0
+  std::memcpy(header + 8, &version, 2);
+  try {
+    put(header, sizeof header);
+  } catch (...) {
+    discard();
+    throw;
+  }
+  trailer_checksum_ = trace_checksum(0, header, sizeof header);
 }
 
 TraceWriter::~TraceWriter() {
-  try {
-    close();
-  } catch (...) {  // a destructor must not throw; close() explicitly to see errors
-  }
+  if (!closed_) discard();
+}
+
+void TraceWriter::discard() noexcept {
+  if (out_) std::fclose(out_);
+  out_ = nullptr;
+  ::unlink(temp_path_.c_str());
+  closed_ = true;
+}
+
+void TraceWriter::put(const void* data, std::size_t size) {
+  if (std::fwrite(data, 1, size, out_) != size)
+    throw FileError(path_ + ": writing the trace failed: " + std::strerror(errno));
 }
 
 void TraceWriter::put_varint(std::uint64_t v) {
@@ -103,6 +184,7 @@ void TraceWriter::put_varint(std::uint64_t v) {
 }
 
 void TraceWriter::write(const TraceRecord& r) {
+  if (closed_) throw std::logic_error("TraceWriter::write after close");
   block_.push_back(static_cast<std::uint8_t>(r.kind));
   switch (r.kind) {
     case TraceRecordKind::Compute: case TraceRecordKind::Syscall: put_varint(r.count); break;
@@ -135,14 +217,21 @@ void TraceWriter::write(const TraceRecord& r) {
 
 void TraceWriter::flush_block() {
   if (block_records_ == 0) return;
-  std::vector<char> compressed(ZSTD_compressBound(block_.size()));
-  const std::size_t n = ZSTD_compress(compressed.data(), compressed.size(), block_.data(), block_.size(), 3);
+  compressed_.resize(kBlockHeaderBytes + ZSTD_compressBound(block_.size()));
+  char* frame = compressed_.data() + kBlockHeaderBytes;
+  const std::size_t n =
+      ZSTD_compress(frame, compressed_.size() - kBlockHeaderBytes, block_.data(), block_.size(), 3);
   if (ZSTD_isError(n)) throw FileError(path_ + ": compressing a trace block failed: " + ZSTD_getErrorName(n));
-  put_u32(out_, static_cast<std::uint32_t>(n));
-  put_u32(out_, static_cast<std::uint32_t>(block_.size()));
-  put_u32(out_, block_records_);
-  out_.write(compressed.data(), static_cast<std::streamsize>(n));
-  if (!out_) throw FileError(path_ + ": writing the trace failed");
+  char* head = compressed_.data();
+  put_u32(head, static_cast<std::uint32_t>(n));
+  put_u32(head + 4, static_cast<std::uint32_t>(block_.size()));
+  put_u32(head + 8, block_records_);
+  // The checksum covers the sizes, the record count and the compressed bytes.
+  const std::uint32_t checksum = trace_checksum(trace_checksum(0, head, 12), frame, n);
+  put_u32(head + 12, checksum);
+  put(head, kBlockHeaderBytes + n);
+  trailer_checksum_ = trace_checksum(trailer_checksum_, head + 12, 4);
+  ++blocks_;
   block_.clear();
   block_records_ = 0;
   last_address_ = 0;  // every block decodes on its own
@@ -150,24 +239,56 @@ void TraceWriter::flush_block() {
 
 void TraceWriter::close() {
   if (closed_) return;
-  flush_block();
-  out_.close();
-  closed_ = true;
-  if (!out_) throw FileError(path_ + ": closing the trace failed");
+  try {
+    flush_block();
+    char trailer[kTrailerBytes] = {};  // starts with the end marker, 0
+    put_u64(trailer + 4, records_);
+    put_u64(trailer + 12, blocks_);
+    put_u32(trailer + 20, trace_checksum(trailer_checksum_, trailer, 20));
+    put(trailer, sizeof trailer);
+    const bool flushed = std::fflush(out_) == 0 && ::fsync(::fileno(out_)) == 0;
+    const int error = errno;
+    const bool closed = std::fclose(out_) == 0;
+    out_ = nullptr;
+    if (!flushed || !closed)
+      throw FileError(path_ + ": writing the trace failed: " + std::strerror(flushed ? errno : error));
+    if (replace_existing_) {
+      if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
+        throw FileError(path_ + ": cannot rename the finished trace into place: " + std::strerror(errno));
+    } else {
+      // link() never replaces: a file that appeared at `path` meanwhile stays as it is.
+      if (::link(temp_path_.c_str(), path_.c_str()) != 0) {
+        if (errno == EEXIST)
+          throw FileError(path_ + ": the file exists (created while the trace was written); not replaced");
+        throw FileError(path_ + ": cannot move the finished trace into place: " + std::strerror(errno));
+      }
+      ::unlink(temp_path_.c_str());
+    }
+    closed_ = true;
+  } catch (...) {
+    discard();
+    throw;
+  }
 }
 
 // ---- reader ----
 
 TraceReader::TraceReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
   if (!in_) throw FileError(path + ": cannot open the trace file");
-  char header[16];
-  in_.read(header, 16);
-  if (in_.gcount() < 16) fail(static_cast<std::uint64_t>(in_.gcount()), "truncated header (16 bytes expected)");
+  char header[kHeaderBytes];
+  in_.read(header, kHeaderBytes);
+  if (in_.gcount() < static_cast<std::streamsize>(kHeaderBytes))
+    fail(static_cast<std::uint64_t>(in_.gcount()), "truncated header (16 bytes expected)");
   if (std::memcmp(header, kTraceMagic, 8) != 0) fail(0, "not a virtsim trace (bad magic; expected \"VSTRACE\")");
   std::memcpy(&version_, header + 8, 2);
-  if (version_ != kTraceVersion)
-    fail(8, "unsupported trace version " + std::to_string(version_) + " (this virtsim reads version " +
+  if (version_ != 1 && version_ != kTraceVersion)
+    fail(8, "unsupported trace version " + std::to_string(version_) + " (this virtsim reads versions 1 and " +
                 std::to_string(kTraceVersion) + ")");
+  if (version_ == 1)
+    warning_ = path +
+               ": trace format version 1 has no checksums or trailer, so a file cut at a block boundary "
+               "or damaged inside a block is not detected (virtsim now writes version 2)";
+  trailer_checksum_ = trace_checksum(0, header, kHeaderBytes);
 }
 
 void TraceReader::fail(std::uint64_t offset, const std::string& what) const {
@@ -175,15 +296,32 @@ void TraceReader::fail(std::uint64_t offset, const std::string& what) const {
 }
 
 bool TraceReader::load_block() {
-  std::uint32_t head[3];
-  in_.read(reinterpret_cast<char*>(head), 12);
+  if (ended_) return false;
+  const std::size_t header_bytes = version_ == 1 ? kBlockHeaderBytesV1 : kBlockHeaderBytes;
+  char head[kBlockHeaderBytes];
+  in_.read(head, static_cast<std::streamsize>(header_bytes));
   const auto got = in_.gcount();
-  if (got == 0) return false;  // clean end of file
-  if (got < 12) fail(file_offset_, "truncated block header (12 bytes expected, " + std::to_string(got) + " found)");
-  const std::uint32_t compressed = head[0], raw = head[1], count = head[2];
-  if (raw > (64u << 20) || compressed > (64u << 20))
+  if (got == 0) {
+    if (version_ != 1)
+      fail(file_offset_, "the trace ends without its trailer after " + std::to_string(blocks_) + " blocks (" +
+                             std::to_string(records_) +
+                             " records): the file was cut or its writer did not finish");
+    ended_ = true;  // version 1: the end of the file is the end of the trace
+    return false;
+  }
+  if (version_ != 1 && got >= 4 && get_u32(head) == 0) {
+    read_trailer(head, static_cast<std::size_t>(got));
+    return false;
+  }
+  if (static_cast<std::size_t>(got) < header_bytes)
+    fail(file_offset_, "truncated block header (" + std::to_string(header_bytes) + " bytes expected, " +
+                           std::to_string(got) + " found)");
+  const std::uint32_t compressed = get_u32(head), raw = get_u32(head + 4), count = get_u32(head + 8);
+  if (raw > kMaxBlockBytes || compressed > kMaxBlockBytes)
     fail(file_offset_, "block sizes out of range (compressed " + std::to_string(compressed) + ", raw " +
                            std::to_string(raw) + ")");
+  if (count == 0) fail(file_offset_, "block with no records (its header says 0; a writer never makes one)");
+  const std::uint64_t data_offset = file_offset_ + header_bytes;
   // Read in steps, so that a header claiming 64 MiB in a short (or garbled) file costs no more
   // memory than the bytes really there.
   std::vector<char>& data = compressed_;
@@ -196,29 +334,64 @@ bool TraceReader::load_block() {
     if (in_.gcount() < step) break;
   }
   if (got_data < compressed)
-    fail(file_offset_ + 12, "truncated block: " + std::to_string(compressed) + " compressed bytes expected, " +
-                                std::to_string(got_data) + " found");
+    fail(data_offset, "truncated block: " + std::to_string(compressed) + " compressed bytes expected, " +
+                          std::to_string(got_data) + " found");
+  if (version_ != 1) {
+    const std::uint32_t stored = get_u32(head + 12);
+    const std::uint32_t computed = trace_checksum(trace_checksum(0, head, 12), data.data(), compressed);
+    if (stored != computed)
+      fail(file_offset_, "corrupted block: its checksum is " + hex32(stored) +
+                             ", its sizes, record count and " + "data give " + hex32(computed));
+    trailer_checksum_ = trace_checksum(trailer_checksum_, head + 12, 4);
+  }
   // The writer's frames state their decompressed size: check it against the header before
   // allocating the raw block.
   const unsigned long long frame_size = ZSTD_getFrameContentSize(data.data(), compressed);
-  if (frame_size == ZSTD_CONTENTSIZE_ERROR)
-    fail(file_offset_ + 12, "corrupted block: not a zstd frame");
+  if (frame_size == ZSTD_CONTENTSIZE_ERROR) fail(data_offset, "corrupted block: not a zstd frame");
   if (frame_size != raw)
-    fail(file_offset_ + 12, "corrupted block: the zstd frame holds " +
-                                (frame_size == ZSTD_CONTENTSIZE_UNKNOWN ? std::string("an unstated number of")
-                                                                        : std::to_string(frame_size)) +
-                                " bytes, the block header says " + std::to_string(raw));
+    fail(data_offset, "corrupted block: the zstd frame holds " +
+                          (frame_size == ZSTD_CONTENTSIZE_UNKNOWN ? std::string("an unstated number of")
+                                                                  : std::to_string(frame_size)) +
+                          " bytes, the block header says " + std::to_string(raw));
   block_.resize(raw);
   const std::size_t n = ZSTD_decompress(block_.data(), raw, data.data(), compressed);
   if (ZSTD_isError(n) || n != raw)
-    fail(file_offset_ + 12, std::string("corrupted block: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch"));
+    fail(data_offset,
+         std::string("corrupted block: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch"));
   block_offset_ = file_offset_;
-  file_offset_ += 12 + compressed;
+  file_offset_ = data_offset + compressed;
   pos_ = 0;
   block_left_ = count;
   last_address_ = 0;
   ++blocks_;
   return true;
+}
+
+void TraceReader::read_trailer(const char* start, std::size_t start_bytes) {
+  char trailer[kTrailerBytes];
+  std::memcpy(trailer, start, start_bytes);
+  std::size_t got = start_bytes;
+  if (got == kBlockHeaderBytes) {
+    in_.read(trailer + got, static_cast<std::streamsize>(kTrailerBytes - got));
+    got += static_cast<std::size_t>(in_.gcount());
+  }
+  if (got < kTrailerBytes)
+    fail(file_offset_, "truncated trailer (" + std::to_string(kTrailerBytes) + " bytes expected, " +
+                           std::to_string(got) + " found)");
+  const std::uint32_t stored = get_u32(trailer + 20),
+                      computed = trace_checksum(trailer_checksum_, trailer, 20);
+  if (stored != computed)
+    fail(file_offset_, "corrupted trailer: its checksum is " + hex32(stored) + ", the header, the blocks' " +
+                           "checksums and the trailer give " + hex32(computed));
+  const std::uint64_t records = get_u64(trailer + 4), blocks = get_u64(trailer + 12);
+  if (records != records_ || blocks != blocks_)
+    fail(file_offset_, "the trailer counts " + std::to_string(records) + " records in " +
+                           std::to_string(blocks) + " blocks, the file holds " + std::to_string(records_) +
+                           " in " + std::to_string(blocks_));
+  char extra;
+  if (in_.read(&extra, 1).gcount() != 0)
+    fail(file_offset_ + kTrailerBytes, "data after the trailer (the trace ended there)");
+  ended_ = true;
 }
 
 void TraceReader::past_end() const { fail(block_offset_, "record runs past the end of its block"); }

@@ -35,6 +35,7 @@ class LackeyTest : public ::testing::Test {
     {
       TraceWriter writer(trace);
       const auto s = convert_lackey_logs(inputs, writer, options);
+      writer.close();
       if (summary) *summary = s;
     }
     std::vector<std::string> lines;

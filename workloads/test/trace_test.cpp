@@ -4,6 +4,7 @@
 #include <zstd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -87,6 +88,7 @@ TEST(Trace, EveryRecordKindRoundTrips) {
     TraceWriter w(path, 32);  // tiny blocks: records cross many block boundaries
     for (int pass = 0; pass < 50; ++pass)
       for (const auto& r : records) w.write(r);
+    w.close();
   }
   TraceReader reader(path);
   EXPECT_EQ(reader.version(), kTraceVersion);
@@ -109,6 +111,7 @@ TEST(Trace, EventDecodingGivesWhatTheRecordsStandFor) {
     TraceWriter w(path, 32);
     for (int pass = 0; pass < 20; ++pass)
       for (const auto& r : records) w.write(r);
+    w.close();
   }
   TraceReader reader(path);
   std::size_t i = 0, events = 0;
@@ -142,6 +145,7 @@ TEST(Trace, SyntheticWorkloadStreamsThroughATraceUnchanged) {
     SyntheticWorkload generator(config, 5);
     TraceWriter w(path);
     while (auto e = generator.next()) w.write(TraceRecord::from(*e));
+    w.close();
   }
   SyntheticWorkload again(config, 5);
   TraceReader trace(path);
@@ -182,6 +186,7 @@ TEST(Trace, BadInputNamesTheFileAndTheByteOffset) {
   {
     TraceWriter w(good);
     for (const auto& r : every_kind()) w.write(r);
+    w.close();
   }
   const auto bytes = read_all(good);
   // Not a trace at all.
@@ -195,22 +200,23 @@ TEST(Trace, BadInputNamesTheFileAndTheByteOffset) {
   // Shorter than the header.
   write_all(bad, std::vector<char>(bytes.begin(), bytes.begin() + 10));
   expect_error(bad, "byte 10: truncated header");
-  // A truncated block header and a truncated block.
+  // A truncated block header and a truncated block (the 24-byte trailer and 3 bytes more cut).
   write_all(bad, std::vector<char>(bytes.begin(), bytes.begin() + 20));
-  expect_error(bad, "byte 16: truncated block header");
-  write_all(bad, std::vector<char>(bytes.begin(), bytes.end() - 3));
-  expect_error(bad, "byte 28: truncated block");
-  // Corrupted compressed data.
+  expect_error(bad, "byte 16: truncated block header (16 bytes expected, 4 found)");
+  write_all(bad, std::vector<char>(bytes.begin(), bytes.end() - 27));
+  expect_error(bad, "byte 32: truncated block");
+  // Corrupted compressed data: the block's checksum says so.
   v = bytes;
-  for (std::size_t i = 30; i < v.size(); ++i) v[i] = static_cast<char>(v[i] ^ 0x5a);
+  for (std::size_t i = 34; i < v.size() - 24; ++i) v[i] = static_cast<char>(v[i] ^ 0x5a);
   write_all(bad, v);
-  expect_error(bad, "byte 28: corrupted block");
+  expect_error(bad, "byte 16: corrupted block: its checksum is");
   // A record type nobody defined: a block written by hand.
   {
     TraceWriter w(bad);
     TraceRecord r;
     r.kind = static_cast<TraceRecordKind>(0x7f);
     w.write(r);
+    w.close();
   }
   expect_error(bad, "byte 16: unknown record type 127");
   std::remove(good.c_str());
@@ -218,7 +224,7 @@ TEST(Trace, BadInputNamesTheFileAndTheByteOffset) {
   EXPECT_THROW(TraceReader(temp_path("does-not-exist.vst")), FileError);
 }
 
-// A header and one hand-made block: the 12-byte block header as given, then `payload`.
+// A version 1 header and one hand-made block: the 12-byte block header as given, then `payload`.
 std::vector<char> one_block(std::uint32_t compressed, std::uint32_t raw, std::uint32_t count,
                             const std::vector<char>& payload) {
   std::vector<char> v(kTraceMagic, kTraceMagic + 8);
@@ -283,6 +289,7 @@ TEST(Trace, RecordOffsetIsTheBlockOfTheLastRecord) {
   {
     TraceWriter w(path, 1);  // one record per block
     for (int i = 0; i < 3; ++i) w.write(every_kind()[1]);
+    w.close();
   }
   TraceReader reader(path);
   std::vector<std::uint64_t> offsets;
@@ -292,6 +299,192 @@ TEST(Trace, RecordOffsetIsTheBlockOfTheLastRecord) {
   const auto block_bytes = offsets[1] - offsets[0];  // equal blocks: the same record each
   EXPECT_GT(block_bytes, 12u);
   EXPECT_EQ(offsets[2], offsets[1] + block_bytes);
+  std::remove(path.c_str());
+}
+
+std::uint32_t get_u32(const std::vector<char>& v, std::size_t at) {
+  std::uint32_t x;
+  std::memcpy(&x, v.data() + at, 4);
+  return x;
+}
+void set_u32(std::vector<char>& v, std::size_t at, std::uint32_t x) {
+  std::memcpy(v.data() + at, &x, 4);
+}
+void set_u64(std::vector<char>& v, std::size_t at, std::uint64_t x) {
+  std::memcpy(v.data() + at, &x, 8);
+}
+
+// A version 2 trace of `blocks` one-record blocks, and the offsets of its block headers and trailer.
+std::vector<char> small_trace(const std::string& path, int blocks, std::vector<std::size_t>& offsets) {
+  {
+    TraceWriter w(path, 1);
+    for (int i = 0; i < blocks; ++i) w.write(every_kind()[2]);
+    w.close();
+  }
+  const auto bytes = read_all(path);
+  offsets.clear();
+  for (std::size_t at = 16; at < bytes.size(); at += 16 + get_u32(bytes, at)) {
+    offsets.push_back(at);
+    if (get_u32(bytes, at) == 0) break;  // the trailer
+  }
+  return bytes;
+}
+
+// Recomputes the checksums of a version 2 trace edited by hand, as a writer would have.
+void fix_checksums(std::vector<char>& v, const std::vector<std::size_t>& offsets) {
+  std::uint32_t trailer = trace_checksum(0, v.data(), 16);
+  for (std::size_t i = 0; i + 1 < offsets.size(); ++i) {
+    const std::size_t at = offsets[i];
+    set_u32(v, at + 12,
+            trace_checksum(trace_checksum(0, v.data() + at, 12), v.data() + at + 16, get_u32(v, at)));
+    trailer = trace_checksum(trailer, v.data() + at + 12, 4);
+  }
+  set_u32(v, offsets.back() + 20, trace_checksum(trailer, v.data() + offsets.back(), 20));
+}
+
+TEST(Trace, ChecksumIsZlibsCrc32) {
+  EXPECT_EQ(trace_checksum(0, "123456789", 9), 0xcbf43926u);  // the CRC-32 check value
+  EXPECT_EQ(trace_checksum(trace_checksum(0, "12345", 5), "6789", 4), 0xcbf43926u);
+}
+
+// Every killed writer used to leave a trace cut at a block boundary that read as complete.
+TEST(Trace, ATraceCutAtABlockBoundaryIsAnError) {
+  const std::string path = temp_path("cut.vst"), bad = temp_path("cut-bad.vst");
+  std::vector<std::size_t> offsets;
+  const auto bytes = small_trace(path, 3, offsets);
+  ASSERT_EQ(offsets.size(), 4u);  // three blocks and the trailer
+  EXPECT_EQ(bytes.size(), offsets.back() + 24);
+  for (std::size_t i = 0; i < offsets.size(); ++i) {
+    write_all(bad, std::vector<char>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(offsets[i])));
+    expect_error(bad, "byte " + std::to_string(offsets[i]) + ": the trace ends without its trailer after " +
+                          std::to_string(i) + " blocks");
+  }
+  write_all(bad, std::vector<char>(bytes.begin(), bytes.end() - 1));
+  expect_error(
+      bad, "byte " + std::to_string(offsets.back()) + ": truncated trailer (24 bytes expected, 23 found)");
+  write_all(
+      bad, std::vector<char>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(offsets.back()) + 6));
+  expect_error(bad, "truncated trailer (24 bytes expected, 6 found)");
+  auto longer = bytes;
+  longer.push_back('x');
+  write_all(bad, longer);
+  expect_error(bad, "byte " + std::to_string(bytes.size()) + ": data after the trailer");
+  std::remove(path.c_str());
+  std::remove(bad.c_str());
+}
+
+// Any one flipped bit anywhere in the file is an error, never a spurious record.
+TEST(Trace, EveryFlippedBitIsAnError) {
+  const std::string path = temp_path("flip.vst"), bad = temp_path("flip-bad.vst");
+  std::vector<std::size_t> offsets;
+  const auto bytes = small_trace(path, 3, offsets);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    for (int bit = 0; bit < 8; bit += 3) {
+      auto v = bytes;
+      v[i] = static_cast<char>(v[i] ^ (1 << bit));
+      write_all(bad, v);
+      EXPECT_THROW(
+          {
+            TraceReader reader(bad);
+            while (reader.next()) {
+            }
+          },
+          FileError)
+          << "byte " << i << " bit " << bit;
+    }
+  }
+  // A flip inside a block's data names that block.
+  auto v = bytes;
+  v[offsets[1] + 20] ^= 0x10;
+  write_all(bad, v);
+  expect_error(bad, "byte " + std::to_string(offsets[1]) + ": corrupted block: its checksum is");
+  std::remove(path.c_str());
+  std::remove(bad.c_str());
+}
+
+TEST(Trace, TheTrailerMustCountWhatTheFileHolds) {
+  const std::string path = temp_path("trailer.vst"), bad = temp_path("trailer-bad.vst");
+  std::vector<std::size_t> offsets;
+  auto v = small_trace(path, 2, offsets);
+  set_u64(v, offsets.back() + 4, 3);  // three records claimed, checksums made to match
+  fix_checksums(v, offsets);
+  write_all(bad, v);
+  expect_error(bad, "byte " + std::to_string(offsets.back()) +
+                        ": the trailer counts 3 records in 2 blocks, the file "
+                        "holds 2 in 2");
+  // A block dropped from the middle, checksums recomputed for the blocks left: the count says so.
+  v = read_all(path);
+  std::vector<char> dropped(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(offsets[1]));
+  dropped.insert(dropped.end(), v.begin() + static_cast<std::ptrdiff_t>(offsets[2]), v.end());
+  fix_checksums(dropped, {offsets[0], offsets[1]});
+  write_all(bad, dropped);
+  expect_error(bad, "the trailer counts 2 records in 2 blocks, the file holds 1 in 1");
+  std::remove(path.c_str());
+  std::remove(bad.c_str());
+}
+
+TEST(Trace, ABlockOfNoRecordsIsAnError) {
+  const std::string bad = temp_path("empty-block.vst");
+  // Version 1 (no checksum to get right).
+  const auto frame = zstd_frame({0x07});
+  write_all(bad, one_block(static_cast<std::uint32_t>(frame.size()), 1, 0, frame));
+  expect_error(bad, "byte 16: block with no records");
+  // Version 2, the checksums right.
+  const std::string path = temp_path("empty-block-good.vst");
+  std::vector<std::size_t> offsets;
+  auto v = small_trace(path, 2, offsets);
+  set_u32(v, offsets[1] + 8, 0);
+  fix_checksums(v, offsets);
+  write_all(bad, v);
+  expect_error(bad, "byte " + std::to_string(offsets[1]) + ": block with no records");
+  std::remove(path.c_str());
+  std::remove(bad.c_str());
+}
+
+TEST(Trace, VersionOneStillReadsWithAWarning) {
+  const std::string path = temp_path("v1.vst");
+  const auto frame = zstd_frame({0x06, 0x07});
+  write_all(path, one_block(static_cast<std::uint32_t>(frame.size()), 2, 2, frame));
+  TraceReader reader(path);
+  EXPECT_EQ(reader.version(), 1);
+  EXPECT_NE(reader.warning().find(path + ": trace format version 1 has no checksums"), std::string::npos)
+      << reader.warning();
+  EXPECT_EQ(reader.next()->kind, TraceRecordKind::RoiBegin);
+  EXPECT_EQ(reader.next()->kind, TraceRecordKind::RoiEnd);
+  EXPECT_FALSE(reader.next());
+  std::vector<std::size_t> offsets;
+  small_trace(path, 1, offsets);
+  EXPECT_EQ(TraceReader(path).warning(), "");
+  std::remove(path.c_str());
+}
+
+TEST(Trace, TheWriterOnlyEverLeavesAWholeTrace) {
+  const std::string path = temp_path("whole.vst");
+  write_all(path, {'o', 'l', 'd'});
+  std::string temporary;
+  {
+    TraceWriter w(path, 1);
+    temporary = w.temporary_path();
+    EXPECT_NE(temporary, path);
+    EXPECT_TRUE(std::filesystem::exists(temporary));
+    w.write(every_kind()[1]);
+    EXPECT_EQ(read_all(path), (std::vector<char>{'o', 'l', 'd'}));
+  }  // destroyed without close(): as after an error midway
+  EXPECT_FALSE(std::filesystem::exists(temporary));
+  EXPECT_EQ(read_all(path), (std::vector<char>{'o', 'l', 'd'}));
+  {
+    TraceWriter w(path, 1, /*replace_existing=*/false);
+    w.write(every_kind()[1]);
+    EXPECT_THROW(w.close(), FileError);  // the file exists: not replaced
+    EXPECT_FALSE(std::filesystem::exists(w.temporary_path()));
+  }
+  EXPECT_EQ(read_all(path), (std::vector<char>{'o', 'l', 'd'}));
+  {
+    TraceWriter w(path, 1);
+    w.write(every_kind()[1]);
+    w.close();
+  }
+  EXPECT_EQ(TraceReader(path).next()->kind, every_kind()[1].kind);
   std::remove(path.c_str());
 }
 

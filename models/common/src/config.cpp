@@ -7,6 +7,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "virtsim/common/json.h"
+
 namespace virtsim {
 
 namespace fs = std::filesystem;
@@ -22,6 +24,21 @@ ValueSource source_of(const std::string& origin, const toml::node& node) {
   const auto& begin = error.source().begin;
   throw ConfigError(origin + ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column) +
                     ": TOML syntax error: " + std::string(error.description()));
+}
+
+// A preset name, and each dotted component of the table naming it: a file name in a preset
+// folder, never a path (no "/", "..", or absolute paths leading out of the preset folders).
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+bool is_plain_table(const std::string& table) {
+  std::size_t start = 0;
+  for (std::size_t dot; (dot = table.find('.', start)) != std::string::npos; start = dot + 1)
+    if (!is_plain_name(table.substr(start, dot - start))) return false;
+  return is_plain_name(table.substr(start));
 }
 
 std::string read_text(const std::string& path) {
@@ -99,6 +116,19 @@ class Loader {
 
   void load_preset(const std::string& table, const std::string& preset, const ValueSource& where,
                    const fs::path& base_dir) {
+    if (!is_plain_table(table))
+      throw ConfigError(where.describe() + ": key '" + table + ".preset': presets are named in tables whose names "
+                        "are lowercase letters, digits, '_' and '-'");
+    if (!is_plain_name(preset)) {
+      std::string message = where.describe() + ": key '" + table + ".preset': " + json::quote(preset) +
+                            " is not a preset name; expected a name of lowercase letters, digits, '_' and '-'";
+      const auto names = available_presets(sources_.preset_dirs, table);
+      if (!names.empty()) {
+        message += ", one of:";
+        for (const auto& n : names) message += " " + n;
+      }
+      throw ConfigError(message);
+    }
     std::vector<fs::path> candidates;
     for (const auto& dir : sources_.preset_dirs) candidates.push_back(fs::path(dir) / table / (preset + ".toml"));
     candidates.push_back(base_dir / "presets" / table / (preset + ".toml"));
@@ -165,6 +195,10 @@ void load_config_text(const std::string& text, const std::string& origin, ParamR
 }
 
 void apply_set_option(const std::string& assignment, ParamRegistry& registry) {
+  // One assignment per --set: a second line would be recorded with the config but not applied.
+  if (std::any_of(assignment.begin(), assignment.end(), [](char c) { return c == '\n' || c == '\r'; }))
+    throw ConfigError("--set " + json::quote(assignment) + ": a line break in an assignment; expected one key=value "
+                      "per --set");
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw ConfigError("--set '" + assignment + "': expected key=value, e.g. --set system.cpu0.dtlb.entries=128");

@@ -120,6 +120,12 @@ const char* value_type_name(const ParamValue& v) {
   }
 }
 
+// The value as a message shows it: TOML's nan and inf rather than JSON's null.
+std::string shown(const ParamValue& v) {
+  if (const auto* d = std::get_if<double>(&v); d && !std::isfinite(*d)) return std::isnan(*d) ? "nan" : *d > 0 ? "inf" : "-inf";
+  return format_value(v);
+}
+
 // Converts a configured value to the spec's type, or throws naming key and source.
 ParamValue coerce(const ParamSpec& spec, const ParamValue& value, const ValueSource& source) {
   ParamValue out;
@@ -141,7 +147,7 @@ ParamValue coerce(const ParamSpec& spec, const ParamValue& value, const ValueSou
                  std::fabs(std::get<double>(value)) < 9.0e15) {
         out = static_cast<std::int64_t>(std::get<double>(value));
       } else {
-        fail(spec, source, std::string("got ") + value_type_name(value) + " " + format_value(value));
+        fail(spec, source, std::string("got ") + value_type_name(value) + " " + shown(value));
       }
       const double v = static_cast<double>(std::get<std::int64_t>(out));
       if ((spec.min && v < *spec.min) || (spec.max && v > *spec.max))
@@ -153,7 +159,8 @@ ParamValue coerce(const ParamSpec& spec, const ParamValue& value, const ValueSou
       else if (std::holds_alternative<std::int64_t>(value)) out = static_cast<double>(std::get<std::int64_t>(value));
       else fail(spec, source, std::string("got ") + value_type_name(value) + " " + format_value(value));
       const double v = std::get<double>(out);
-      if (std::isnan(v) || (spec.min && v < *spec.min) || (spec.max && v > *spec.max))
+      if (!std::isfinite(v)) fail(spec, source, "got " + shown(out) + ", not a finite number");
+      if ((spec.min && v < *spec.min) || (spec.max && v > *spec.max))
         fail(spec, source, "value " + format_value(out) + " is out of range");
       return out;
     }
@@ -169,16 +176,15 @@ ParamValue ParamRegistry::declare(const ParamSpec& spec) {
   coerce(spec, spec.default_value, ValueSource{"default of " + spec.name});
   spec_index_[spec.name] = specs_.size();
   specs_.push_back(spec);
+  // The last match wins; earlier, overridden ones count as used (a preset set them
+  // deliberately) and must be valid too: a bad value is an error even where a later one
+  // replaces it (a --set a comparison's modes override, say).
   ParamValue value = spec.default_value;
-  for (auto it = configured_.rbegin(); it != configured_.rend(); ++it) {
-    if (!key_matches(it->key, spec.name)) continue;
-    const_cast<Configured&>(*it).used = true;
-    value = coerce(spec, it->value, it->source);
-    break;
+  for (auto& c : configured_) {
+    if (!key_matches(c.key, spec.name)) continue;
+    c.used = true;
+    value = coerce(spec, c.value, c.source);
   }
-  // Earlier, overridden matches still count as used: the preset set them deliberately.
-  for (auto& c : configured_)
-    if (key_matches(c.key, spec.name)) c.used = true;
   resolved_.emplace_back(spec.name, value);
   return value;
 }
@@ -233,6 +239,24 @@ void ParamRegistry::check_all_used() const {
     message += " (virtsim describe lists every parameter)";
     throw ConfigError(message);
   }
+}
+
+std::optional<ValueSource> ParamRegistry::source_of(const std::string& name) const {
+  if (const Configured* c = match(name)) return c->source;
+  return std::nullopt;
+}
+
+void throw_config_conflict(const Scope& scope, const std::vector<std::string>& leaves, const std::string& what) {
+  std::string name = scope.join(leaves.at(0));
+  std::optional<ValueSource> source;
+  for (const auto& leaf : leaves) {
+    if (!scope.params) break;
+    if ((source = scope.params->source_of(scope.join(leaf)))) {
+      name = scope.join(leaf);
+      break;
+    }
+  }
+  throw ConfigError((source ? source->describe() + ": " : std::string()) + "key '" + name + "': " + what);
 }
 
 std::string ParamRegistry::resolved_json() const {

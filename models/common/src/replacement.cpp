@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "virtsim/common/error.h"
+
 namespace virtsim {
 
 Replacement parse_replacement(const std::string& name) {
@@ -28,8 +30,8 @@ ReplacementState::ReplacementState(Replacement policy, std::size_t sets, unsigne
       stamped_(policy == Replacement::Lru && !ordered_),
       random_state_(seed | 1) {
   if (policy == Replacement::TreePlru && ((ways & (ways - 1)) || ways > 64))
-    throw std::invalid_argument(where + ": tree-PLRU needs a power-of-two number of ways up to 64, not " +
-                                std::to_string(ways));
+    throw ConfigError("key '" + where + ".replacement': \"plru\" (tree pseudo-LRU) needs a power-of-two number of "
+                      "ways up to 64, not " + std::to_string(ways) + "; expected \"lru\" or \"random\", or other ways");
   if (ordered_) {
     stamps_.assign(sets, fresh_order_word(ways));
   } else {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 namespace virtsim {
 namespace {
@@ -91,6 +92,38 @@ TEST_F(ConfigTest, UnknownPresetListsTheAvailableOnes) {
   EXPECT_NE(message.find(path + ":2:10: key 'machine.preset': unknown preset \"skylak\"; available: skylake zen2"),
             std::string::npos)
       << message;
+}
+
+// Preset names are file names in the preset folders, never paths to other files.
+TEST_F(ConfigTest, PresetNamesThatArePathsAreRefused) {
+  write("presets/machine/skylake.toml", "");
+  write("secret.toml", "[system]\ncpus = 2\n");
+  for (const std::string& name :
+       std::vector<std::string>{"../../secret", (dir_ / "secret").string(), "Skylake", "sky lake", ""}) {
+    const auto path = write("exp.toml", "[machine]\npreset = \"" + name + "\"\n");
+    const auto message = load_error(path);
+    EXPECT_NE(message.find(path + ":2:10: key 'machine.preset': "), std::string::npos) << message;
+    EXPECT_NE(message.find(
+                  "is not a preset name; expected a name of lowercase letters, digits, '_' and '-', one of: "
+                  "skylake"),
+              std::string::npos)
+        << message;
+  }
+  const auto message = load_error(write("exp.toml", "[\"..\"]\npreset = \"skylake\"\n"));
+  EXPECT_NE(message.find("presets are named in tables whose names are lowercase letters"), std::string::npos)
+      << message;
+}
+
+TEST_F(ConfigTest, SetOptionRefusesALineBreak) {
+  try {
+    apply_set_option("system.cpus=2\nsystem.cpuz=3", registry_);
+    FAIL() << "expected an error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "--set \"system.cpus=2\\nsystem.cpuz=3\": a line break in an assignment; "
+              "expected one key=value per --set");
+  }
+  EXPECT_FALSE(registry_.has_value("system.cpus"));
 }
 
 TEST_F(ConfigTest, PresetCycleIsAnError) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <functional>
+
 namespace virtsim {
 namespace {
 
@@ -123,6 +126,52 @@ TEST(Param, DeclaringTwiceIsAProgrammingError) {
 TEST(Param, WithoutRegistryTheDefaultApplies) {
   Param<int> n({nullptr, nullptr, "a"}, "n", 7, "", "");
   EXPECT_EQ(n.get(), 7);
+}
+
+TEST(Param, NonFiniteNumbersAreRefusedNamingTheKey) {
+  for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    ParamRegistry registry;
+    registry.set_value("w.fraction", bad, {"exp.toml", 4, 12});
+    registry.set_value("w.count", bad, {"exp.toml", 5, 9});
+    const auto message = error_of([&] {
+      Param<double>({&registry, nullptr, "w"}, "fraction", 0.5, "ratio", "");
+    });
+    EXPECT_NE(message.find("exp.toml:4:12: key 'w.fraction': got "), std::string::npos) << message;
+    EXPECT_NE(message.find("not a finite number"), std::string::npos) << message;
+    EXPECT_EQ(message.find("null"), std::string::npos) << message;
+    const auto count = error_of([&] { Param<int>({&registry, nullptr, "w"}, "count", 1, "", ""); });
+    EXPECT_NE(count.find("exp.toml:5:9: key 'w.count': got a float " + std::string(std::isnan(bad) ? "nan"
+                                                                                   : bad > 0       ? "inf"
+                                                                                                   : "-inf")),
+              std::string::npos)
+        << count;
+  }
+}
+
+// A value a later one overrides is still checked: a comparison's modes override
+// system.vmx.mode, and "vtx" was silently ignored.
+TEST(Param, AnOverriddenValueMustBeValidToo) {
+  ParamRegistry registry;
+  registry.set_value("system.vmx.mode", std::string("vtx"), {"--set system.vmx.mode"});
+  registry.set_value("system.vmx.mode", std::string("vmx"), {"--set system.vmx.mode"});
+  const auto message = error_of([&] {
+    Param<std::string>({&registry, nullptr, "system.vmx"}, "mode", "none", "", "", {},
+                       {"none", "vmx", "svm"});
+  });
+  EXPECT_NE(message.find("--set system.vmx.mode: key 'system.vmx.mode': got \"vtx\""), std::string::npos)
+      << message;
+}
+
+TEST(Param, ConflictsNameTheKeyTheConfigSet) {
+  ParamRegistry registry;
+  registry.set_value("system.*.ways", std::int64_t{3}, {"exp.toml", 7, 1});
+  const Scope scope{&registry, nullptr, "system.dtlb"};
+  auto message = error_of([&] {
+    throw_config_conflict(scope, {"entries", "ways"}, "64 entries do not divide into 3 ways");
+  });
+  EXPECT_EQ(message, "exp.toml:7:1: key 'system.dtlb.ways': 64 entries do not divide into 3 ways");
+  message = error_of([&] { throw_config_conflict(scope, {"size"}, "too big"); });
+  EXPECT_EQ(message, "key 'system.dtlb.size': too big");  // a default: no source to name
 }
 
 }  // namespace

@@ -24,14 +24,19 @@ CacheConfig CacheParameters::config(unsigned line_bytes, std::uint64_t seed) con
 }
 
 namespace {
-std::size_t checked_sets(const std::string& where, const CacheConfig& c) {
+// The line size is the platform's parameter (system.line_bytes, checked there too); the
+// size and ways are the cache's own (CacheParameters).
+std::size_t checked_sets(const Scope& scope, const CacheConfig& c) {
   if (!c.enabled) return 1;
   if (c.line_bytes == 0 || (c.line_bytes & (c.line_bytes - 1)))
-    throw std::invalid_argument(where + ": line size " + std::to_string(c.line_bytes) + " is not a power of two");
+    throw ConfigError(scope.path + ": line size " + std::to_string(c.line_bytes) +
+                      " bytes is not a power of two (system.line_bytes)");
   const std::uint64_t lines = std::uint64_t{c.size_kib} * 1024 / c.line_bytes;
   if (c.ways == 0 || lines % c.ways != 0)
-    throw std::invalid_argument(where + ": " + std::to_string(c.size_kib) + " KiB in " + std::to_string(c.line_bytes) +
-                                "-byte lines do not divide into " + std::to_string(c.ways) + " ways");
+    throw_config_conflict(scope, {"ways", "size_kib"},
+                          std::to_string(c.size_kib) + " KiB in " + std::to_string(c.line_bytes) +
+                              "-byte lines do not divide into " + std::to_string(c.ways) +
+                              " ways; expected ways that divide the number of lines");
   // Any number of sets: sliced last-level caches (12 MiB, 16-way: 12288 sets) are common.
   return lines / c.ways;
 }
@@ -52,10 +57,10 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
       config_(config),
       own_order_(config.enabled && ReplacementState::uses_order_words(config.replacement, config.ways, 2)),
       // Checks the policy against the ways even when the blocks keep the order words.
-      replacement_(config.replacement, own_order_ ? 1 : checked_sets(scope.path, config),
+      replacement_(config.replacement, own_order_ ? 1 : checked_sets(scope, config),
                    config.enabled ? config.ways : 1, config.seed, scope.path, /*min_ordered_ways=*/2) {
   if (!config.enabled) return;
-  const std::size_t sets = checked_sets(scope.path, config);
+  const std::size_t sets = checked_sets(scope, config);
   line_shift_ = 0;
   while ((1u << line_shift_) < config.line_bytes) ++line_shift_;
   sets_ = sets;

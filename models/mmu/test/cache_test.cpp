@@ -99,13 +99,13 @@ TEST(Cache, BadGeometryNamesTheCache) {
   try {
     Cache({nullptr, nullptr, "system.cache0.l1d"}, small(1, 3, 1));  // 16 lines in 3 ways
     FAIL() << "expected an error";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("system.cache0.l1d: 1 KiB in 64-byte lines do not divide into 3 ways"),
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'system.cache0.l1d.ways': 1 KiB in 64-byte lines do not divide into 3 ways"),
               std::string::npos)
         << e.what();
   }
   CacheConfig line{true, 1, 4, 48, 1, Replacement::Lru, 1};
-  EXPECT_THROW(Cache({}, line), std::invalid_argument);  // a line size that is not a power of two
+  EXPECT_THROW(Cache({}, line), ConfigError);  // a line size that is not a power of two
 }
 
 TEST(Cache, SetCountsNeedNotBePowersOfTwo) {

@@ -69,12 +69,19 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
       config_(config) {
   for (const auto& g : config.arrays) {
     if (g.entries == 0) continue;
+    // The parameters of this array (TlbParameters), for the errors.
+    const std::string size = g.page_shift == 12 ? "4k" : g.page_shift == 21 ? "2m" : g.page_shift == 22 ? "4m" : "1g";
+    const std::vector<std::string> keys = g.page_shift == 0 ? std::vector<std::string>{"mixed_entries", "mixed_ways"}
+                                                            : std::vector<std::string>{"entries_" + size, "ways_" + size};
+    const std::string expected = "; expected entries = ways x a power of two (sets), or 0 for no such array";
     if (g.ways == 0 || g.entries % g.ways != 0)
-      throw std::invalid_argument(scope.path + ": " + std::to_string(g.entries) + " entries do not divide into " +
-                                  std::to_string(g.ways) + " ways");
+      throw_config_conflict(scope, keys, std::to_string(g.entries) + " entries do not divide into " +
+                                             std::to_string(g.ways) + " ways" + expected);
     const unsigned sets = g.entries / g.ways;
     if (sets & (sets - 1))
-      throw std::invalid_argument(scope.path + ": " + std::to_string(sets) + " sets is not a power of two");
+      throw_config_conflict(scope, keys, std::to_string(g.entries) + " entries in " + std::to_string(g.ways) +
+                                             " ways make " + std::to_string(sets) + " sets, not a power of two" +
+                                             expected);
     const bool hashed = g.ways > 4 && g.ways <= kTagHintStride && sets > 1;  // fully associative: a plain scan
     arrays_.push_back(Array{g.page_shift == 0, g.page_shift, size_index(g.page_shift), g.ways, Addr{sets} - 1,
                             std::vector<TlbEntry>(g.entries), std::vector<Addr>(g.entries, kNoPage),

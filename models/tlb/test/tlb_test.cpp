@@ -100,8 +100,8 @@ TEST(Tlb, InvalidatePageAndFlush) {
 }
 
 TEST(Tlb, BadGeometryIsRejected) {
-  EXPECT_THROW(Tlb({}, one_array(6, 4)), std::invalid_argument);
-  EXPECT_THROW(Tlb({}, one_array(12, 4)), std::invalid_argument);  // 3 sets
+  EXPECT_THROW(Tlb({}, one_array(6, 4)), ConfigError);
+  EXPECT_THROW(Tlb({}, one_array(12, 4)), ConfigError);  // 3 sets
 }
 
 TEST(Tlb, ParametersGiveSkylakeLikeDefaults) {
@@ -171,7 +171,7 @@ TEST(TlbReplacement, RandomIsDeterministicForASeed) {
   EXPECT_EQ(survivors(7), survivors(7));
   EXPECT_NE(survivors(7), survivors(8));
   EXPECT_EQ(survivors(7).size(), 8u);
-  EXPECT_THROW(Tlb({}, policy(12, Replacement::TreePlru)), std::invalid_argument);  // not a power of two
+  EXPECT_THROW(Tlb({}, policy(12, Replacement::TreePlru)), ConfigError);  // not a power of two
 }
 
 TEST(TlbArrays, MixedArrayHoldsEveryPageSize) {

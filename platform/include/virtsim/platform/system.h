@@ -49,6 +49,8 @@ class System : public sc_core::sc_module, private NestedPopulation {
   // Per exit reason, summed over the vCPUs: the result file's exits table (#PF exits split by
   // how the hypervisor handled them).
   std::vector<ExitRecord> exit_records() const;
+  // Warnings about the inputs that are no errors (a trace in an old format), each once.
+  const std::vector<std::string>& input_warnings() const { return input_warnings_; }
   // Called now and then during simulation with the share of the workload done (0..1).
   void set_progress_action(std::function<void(double)> action) { progress_action_ = std::move(action); }
 
@@ -105,6 +107,7 @@ class System : public sc_core::sc_module, private NestedPopulation {
   std::vector<std::unique_ptr<SyntheticWorkload>> workloads_;
   std::vector<std::unique_ptr<ExitMicrobenchmark>> benchmarks_;
   std::vector<std::unique_ptr<ProcessEventSource>> sources_;  // what each vCPU's processes run
+  std::vector<std::string> input_warnings_;
   std::vector<std::unique_ptr<VirtualizationUnit>> virts_;
   std::unique_ptr<Formula> cycles_per_operation_;
   std::unique_ptr<FrameAllocator> frames_;        // host-physical frames

@@ -100,6 +100,7 @@ class TraceRecordSource final : public ProcessEventSource {
   std::size_t plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
   std::string position(std::uint64_t ahead) const override;
   bool implicit_user_memory() const override { return true; }
+  const std::string& warning() const { return reader_.warning(); }  // TraceReader::warning()
   // How far into the file the reader is (unknown for a FIFO).
   double progress() const override;
   std::uint64_t memory_references() const override { return references_; }

@@ -1,9 +1,12 @@
 #pragma once
-// The virtsim trace format (docs/trace-format.md): a 16-byte header, then zstd-compressed
-// blocks of variable-length records. Written and read as a stream: the reader holds one
-// decompressed block at a time, never the whole file. Every read error is a FileError naming
-// the file and the byte offset of the bad header, block or record.
+// The virtsim trace format (docs/trace-format.md): a 16-byte header, zstd-compressed blocks
+// of variable-length records, each with a checksum, and a trailer that counts them. Written
+// and read as a stream: the reader holds one decompressed block at a time, never the whole
+// file. Every read error is a FileError naming the file and the byte offset of the bad
+// header, block, record or trailer.
+#include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -14,7 +17,12 @@
 namespace virtsim {
 
 inline constexpr char kTraceMagic[8] = {'V', 'S', 'T', 'R', 'A', 'C', 'E', '\0'};
-inline constexpr std::uint16_t kTraceVersion = 1;
+// The version written. Version 1 (no checksums, no trailer) is still read, with a warning.
+inline constexpr std::uint16_t kTraceVersion = 2;
+
+// CRC-32 as zlib, gzip and PNG compute it (reflected polynomial 0xedb88320), continuing from
+// `crc` (0 to start): the checksum of the format's blocks and trailer.
+std::uint32_t trace_checksum(std::uint32_t crc, const void* data, std::size_t size);
 
 enum class TraceRecordKind : std::uint8_t {
   Compute = 0x01,
@@ -54,24 +62,39 @@ struct TraceRecord {
   static TraceRecord from(const GuestEvent& event);
 };
 
+// Writes a trace into a temporary file beside `path`, created exclusively (a unique name, never
+// an existing file or a planted link); close() completes it and renames it to `path`. So
+// `path` only ever holds a whole trace: until close() it is untouched, and a writer destroyed
+// without close() (an error midway) removes its temporary. Throws FileError naming the file.
 class TraceWriter {
  public:
-  // Creates (truncates) `path`; throws FileError if it cannot.
-  explicit TraceWriter(const std::string& path, std::size_t block_bytes = 1 << 16);
+  // `replace_existing`: whether close() may replace a file at `path`; if not, it refuses one
+  // (created meanwhile) and leaves it as it is.
+  explicit TraceWriter(const std::string& path, std::size_t block_bytes = 1 << 16,
+                       bool replace_existing = true);
   ~TraceWriter();
+  TraceWriter(const TraceWriter&) = delete;
+  TraceWriter& operator=(const TraceWriter&) = delete;
   void write(const TraceRecord& record);
-  void close();  // flushes the last block; the destructor closes too
+  // Writes the last block and the trailer, then renames the trace into place.
+  void close();
   std::uint64_t records() const { return records_; }
+  const std::string& temporary_path() const { return temp_path_; }
 
  private:
   void flush_block();
   void put_varint(std::uint64_t v);
-  std::string path_;
-  std::ofstream out_;
+  void put(const void* data, std::size_t size);  // into the file, checked
+  void discard() noexcept;                       // closes and removes the temporary
+  std::string path_, temp_path_;
+  std::FILE* out_ = nullptr;
+  bool replace_existing_;
   std::vector<std::uint8_t> block_;
+  std::vector<char> compressed_;
   std::size_t block_bytes_;
   std::uint32_t block_records_ = 0;
-  std::uint64_t records_ = 0;
+  std::uint64_t records_ = 0, blocks_ = 0;
+  std::uint32_t trailer_checksum_ = 0;  // over the header and every block's checksum so far
   Addr last_address_ = 0;
   bool closed_ = false;
 };
@@ -83,6 +106,9 @@ class TraceReader {
  public:
   // Opens `path` and checks the header; throws FileError (bad magic, unsupported version, short file).
   explicit TraceReader(const std::string& path);
+  // Empty, or a one-line warning about the file that is no error (an old version's missing
+  // checksums), naming the file: for the caller to show once.
+  const std::string& warning() const { return warning_; }
   // The next record, nullopt at the end of the file.
   std::optional<TraceRecord> next();
   // The same, decoded straight into a guest event when the record stands for one (returns 1);
@@ -104,6 +130,8 @@ class TraceReader {
 
  private:
   bool load_block();
+  // Version 2: the trailer after the last block, whose first `start_bytes` bytes were read.
+  void read_trailer(const char* start, std::size_t start_bytes);
   void decode(std::uint8_t tag, TraceRecord& r);  // the fields after the tag byte
   // A plain record (compute, load, store, fetch) straight into a guest event: its fields after
   // the tag byte. False, reading nothing, for any other kind.
@@ -150,6 +178,7 @@ class TraceReader {
   std::string path_;
   std::ifstream in_;
   std::uint16_t version_ = 0;
+  std::string warning_;
   std::vector<std::uint8_t> block_;
   std::vector<char> compressed_;  // the current block as read, kept so each block reuses it
   std::size_t pos_ = 0;
@@ -157,6 +186,8 @@ class TraceReader {
   std::uint32_t block_left_ = 0;     // records still to read in the block
   std::uint64_t file_offset_ = 16;   // where the next block header starts
   std::uint64_t blocks_ = 0, records_ = 0;
+  std::uint32_t trailer_checksum_ = 0;  // version 2: over the header and every block's checksum
+  bool ended_ = false;                  // the trailer (or, in version 1, the end of the file) was read
   Addr last_address_ = 0;
 };
 

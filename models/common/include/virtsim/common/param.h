@@ -70,6 +70,10 @@ class ParamRegistry {
   // Every configured key must have matched at least one declared parameter.
   void check_all_used() const;
 
+  // Where the value of parameter `name` was configured ("exp.toml:3:1", "--set KEY"), or
+  // nullopt when it has its default.
+  std::optional<ValueSource> source_of(const std::string& name) const;
+
   const std::vector<ParamSpec>& specs() const { return specs_; }
   const ParamSpec* find_spec(const std::string& name) const;
   // Resolved value of every declared parameter, in declaration order.
@@ -126,6 +130,13 @@ struct Range {
   std::optional<double> min;
   std::optional<double> max;
 };
+
+// Parameters whose values their ranges allow but that a component cannot be built with
+// together (entries that do not divide into ways): a ConfigError "<where>: key '<name>': <what>"
+// naming the first of `leaves` (under `scope`) the config set, where it was set, or the first
+// leaf when all have their defaults.
+[[noreturn]] void throw_config_conflict(const Scope& scope, const std::vector<std::string>& leaves,
+                                        const std::string& what);
 
 template <typename T>
 class Param {

@@ -164,7 +164,7 @@ std::string format_number(double v) {
 }  // namespace
 
 void check_elaboration(LoadedConfig& loaded) {
-  elaborate(loaded);
+  elaborate(loaded, false);
 }
 
 // One simulation of the loaded experiment into `output`, as run `run_id`.

@@ -254,22 +254,25 @@ def test_an_intact_file_reads_and_has_its_checksum(small_result, virtsim_binary)
 
 
 def test_summary_lists_failed_points_and_partial_runs(virtsim_binary, tmp_path):
-    config = tmp_path / "s.toml"
-    config.write_text("[workload]\nfootprint_kib = 1024\naccesses = 2000\nwarmup_accesses = 100\n"
-                      "[sweep.grid]\nsystem.cpus = [1, 65]\n")
-    sweep = tmp_path / "s.h5"
-    assert virtsim(virtsim_binary, "sweep", str(config), "-o", str(sweep), "-q").returncode == 1
-    text = summary(sweep)
-    assert text.returncode == 0, text.stderr
-    assert "not complete: 1 of 2 points" in text.stdout
-    assert "  point 1: failed: " in text.stdout and "value 65 is out of range" in text.stdout
-
+    # A point stops midway when its trace turns out cut: a bad value would refuse the whole
+    # sweep before it runs.
     trace = tmp_path / "t.vst"
     assert virtsim(virtsim_binary, "trace", "gen", "-o", str(trace), "--accesses", "20000").returncode == 0
-    trace.write_bytes(trace.read_bytes()[: trace.stat().st_size * 2 // 3])
+    cut = tmp_path / "cut.vst"
+    cut.write_bytes(trace.read_bytes()[: trace.stat().st_size * 2 // 3])
+    config = tmp_path / "s.toml"
+    config.write_text(f'[workload]\nkind = "trace"\n[sweep.grid]\nworkload.trace.path = ["{trace}", "{cut}"]\n')
+    sweep = tmp_path / "s.h5"
+    result = virtsim(virtsim_binary, "sweep", str(config), "-o", str(sweep), "-q")
+    assert result.returncode == 1, result.stderr
+    text = summary(sweep)
+    assert text.returncode == 0, text.stderr
+    assert "not complete: 1 of 2 points" in text.stdout, text.stdout
+    assert "  point 1 (run0001): partial: " in text.stdout and "truncated block" in text.stdout, text.stdout
+
     partial = tmp_path / "partial.h5"
     run = virtsim(virtsim_binary, "run", str(TINY), "-o", str(partial), "-q", "--set", 'workload.kind="trace"',
-                  "--set", f'workload.trace.path="{trace}"')
+                  "--set", f'workload.trace.path="{cut}"')
     assert run.returncode == 1, run.stderr
     text = summary(partial)
     assert text.returncode == 0, text.stderr

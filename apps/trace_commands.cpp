@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "virtsim/common/error.h"
+#include "virtsim/common/output_files.h"
 #include "virtsim/common/param.h"
 #include "virtsim/workloads/lackey.h"
 #include "virtsim/workloads/synthetic.h"
@@ -27,26 +28,23 @@ bool same_file(const struct stat& a, const struct stat& b) {
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-// Refuses, before anything is read or written, an output that would lose data: an existing
-// file without --force, anything but a regular file (a device, a FIFO, a link), one of the
-// inputs under another name, or a file in an input directory (read as an input next time).
+// Refuses, before anything is read or written, an output that would lose data: one of the
+// inputs under another name, a file in an input directory (read as an input next time), and
+// what no output may be (check_output_path: an existing file without --force, anything but a
+// regular file).
 void check_trace_output(const std::string& output, bool force, const std::vector<std::string>& inputs) {
   struct stat out {};
-  if (::lstat(output.c_str(), &out) == 0) {
-    if (!S_ISREG(out.st_mode))
-      throw FileError(output + ": exists and is not a regular file; refusing to replace it with a trace");
+  if (::lstat(output.c_str(), &out) == 0 && S_ISREG(out.st_mode))
     for (const auto& input : inputs) {
       struct stat in {};
       if (::stat(input.c_str(), &in) == 0 && same_file(in, out))
         throw FileError(output + ": is the input " + input + " itself; write the trace to another file");
     }
-    if (!force) throw FileError(output + ": already exists; pass --force to overwrite it");
-  }
+  check_output_path(output, force);
   std::filesystem::path parent = std::filesystem::path(output).parent_path();
   if (parent.empty()) parent = ".";
   struct stat dir {};
-  if (::stat(parent.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode))
-    throw FileError(output + ": the folder " + parent.string() + " does not exist");
+  ::stat(parent.c_str(), &dir);
   for (const auto& input : inputs) {
     struct stat in {};
     if (::stat(input.c_str(), &in) == 0 && S_ISDIR(in.st_mode) && same_file(in, dir))

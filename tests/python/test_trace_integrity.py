@@ -82,12 +82,15 @@ def test_a_killed_trace_gen_leaves_no_trace_behind(virtsim_binary, tmp_path):
     assert not out.exists()  # no file that reads as a whole trace
     # Its temporary, cut wherever the kill found it, is refused as a trace.
     expect_error(virtsim(virtsim_binary, "trace", "info", str(temporaries[0])), str(temporaries[0]), ": byte ")
+    # The next trace gen to the same file removes what the killed one left.
+    assert virtsim(virtsim_binary, "trace", "gen", "-o", str(out), "--accesses", "100").returncode == 0
+    assert list(tmp_path.glob("killed.vst.tmp-*")) == []
 
 
 def test_trace_gen_refuses_to_overwrite_without_force(virtsim_binary, tmp_path):
     out = write(tmp_path / "keep.vst", "precious")
     expect_error(virtsim(virtsim_binary, "trace", "gen", "-o", str(out), "--accesses", "100"),
-                 f"{out}: already exists; pass --force")
+                 f"output file '{out}' already exists; pass --force")
     assert out.read_text() == "precious"
     assert virtsim(virtsim_binary, "trace", "gen", "-o", str(out), "--accesses", "100", "--force").returncode == 0
     assert out.read_bytes().startswith(b"VSTRACE\0")
@@ -123,9 +126,9 @@ def test_trace_outputs_must_be_regular_files(virtsim_binary, tmp_path):
     os.mkfifo(fifo)
     link = tmp_path / "link.vst"
     link.symlink_to(tmp_path / "target.vst")
-    for out in [fifo, link]:
+    for out, kind in [(fifo, "is a FIFO, not a regular file"), (link, "is a symbolic link")]:
         expect_error(virtsim(virtsim_binary, "trace", "gen", "-o", str(out), "--accesses", "10", "--force"),
-                     "is not a regular file")
+                     f"output path '{out}' {kind}")
     assert fifo.is_fifo() and link.is_symlink() and not (tmp_path / "target.vst").exists()
 
 

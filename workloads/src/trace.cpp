@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <stdexcept>
 
 #include "virtsim/common/error.h"
+#include "virtsim/common/output_files.h"
 
 namespace virtsim {
 
@@ -101,16 +103,6 @@ constexpr std::size_t kHeaderBytes = 16;
 constexpr std::size_t kBlockHeaderBytes = 16, kBlockHeaderBytesV1 = 12, kTrailerBytes = 24;
 constexpr std::uint32_t kMaxBlockBytes = 64u << 20;
 
-constexpr std::array<std::uint32_t, 256> crc_table() {
-  std::array<std::uint32_t, 256> table{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int bit = 0; bit < 8; ++bit) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-constexpr std::array<std::uint32_t, 256> kCrcTable = crc_table();
 
 std::string hex32(std::uint32_t v) {
   char text[16];
@@ -120,26 +112,27 @@ std::string hex32(std::uint32_t v) {
 }  // namespace
 
 std::uint32_t trace_checksum(std::uint32_t crc, const void* data, std::size_t size) {
-  const auto* p = static_cast<const std::uint8_t*>(data);
-  crc = ~crc;
-  for (std::size_t i = 0; i < size; ++i) crc = kCrcTable[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
+  // zlib's CRC-32 (the one result files use too); its length argument is 32-bit.
+  const auto* p = static_cast<const Bytef*>(data);
+  while (size > 0) {
+    const auto chunk = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
+    crc = static_cast<std::uint32_t>(::crc32(crc, p, chunk));
+    p += chunk;
+    size -= chunk;
+  }
+  return crc;
 }
 
 // ---- writer ----
 
 TraceWriter::TraceWriter(const std::string& path, std::size_t block_bytes, bool replace_existing)
     : path_(path),
-      temp_path_(path + ".tmp-XXXXXX"),
       replace_existing_(replace_existing),
       block_bytes_(block_bytes) {
-  // mkstemp creates the file with O_CREAT | O_EXCL under a name no one could have planted.
-  const int fd = ::mkstemp(temp_path_.data());
-  if (fd < 0) throw FileError(path + ": cannot create the trace file: " + std::strerror(errno));
-  // mkstemp makes the file private (0600); a trace gets the permissions of any new file.
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::fchmod(fd, 0666 & ~mask);
+  // Exclusive, unpredictable, never through a planted link; a killed writer's leftovers go.
+  remove_stale_temporaries(path);
+  int fd = -1;
+  temp_path_ = create_temporary(path, &fd);
   out_ = ::fdopen(fd, "wb");
   if (!out_) {
     ::close(fd);
@@ -252,18 +245,7 @@ void TraceWriter::close() {
     out_ = nullptr;
     if (!flushed || !closed)
       throw FileError(path_ + ": writing the trace failed: " + std::strerror(flushed ? errno : error));
-    if (replace_existing_) {
-      if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
-        throw FileError(path_ + ": cannot rename the finished trace into place: " + std::strerror(errno));
-    } else {
-      // link() never replaces: a file that appeared at `path` meanwhile stays as it is.
-      if (::link(temp_path_.c_str(), path_.c_str()) != 0) {
-        if (errno == EEXIST)
-          throw FileError(path_ + ": the file exists (created while the trace was written); not replaced");
-        throw FileError(path_ + ": cannot move the finished trace into place: " + std::strerror(errno));
-      }
-      ::unlink(temp_path_.c_str());
-    }
+    install_temporary(temp_path_, path_, replace_existing_);
     closed_ = true;
   } catch (...) {
     discard();

@@ -134,3 +134,14 @@ def test_nothing_cites_a_file_users_do_not_have():
         text = path.read_bytes().decode("utf-8", "replace")
         for phrase in ("REFERENCE.md", "../shared", "seed 00"):
             assert phrase not in text, f"{name} cites {phrase}, which users do not have"
+
+
+def test_the_readmes_example_output_is_what_virtsim_run_prints(virtsim_binary, tmp_path):
+    """The 30-second example shows real output: the default experiment's table as it is today."""
+    readme = (REPO / "README.md").read_text()
+    shown = readme.split("```\nvirtsim ", 1)[1].split("\nresults: ", 1)[0]
+    result = subprocess.run([str(virtsim_binary), "run", "-o", str(tmp_path / "default.h5")], capture_output=True,
+                            text=True, env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"), timeout=600)
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.split("virtsim ", 1)[1].split("\nresults: ", 1)[0]
+    assert printed == shown, "README.md's example output is stale: paste what `build/apps/virtsim run` prints"

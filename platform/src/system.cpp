@@ -23,7 +23,7 @@ double total(const Components& components, F get) {
 }
 }  // namespace
 
-// The canonical metrics every run has (README, "Canonical metrics"): sums or maxima over the
+// The canonical metrics every run has (docs/concepts.md, "Canonical metrics"): sums or maxima over the
 // per-component statistics, so notebooks and regressions need no component names.
 struct System::CanonicalMetrics {
   CanonicalMetrics(const Scope& root, System& s)

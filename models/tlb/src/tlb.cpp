@@ -347,9 +347,10 @@ std::vector<TlbEntry> Tlb::entries() const {
 // ---- hierarchy ----
 
 TlbHierarchyParameters::TlbHierarchyParameters(const Scope& scope)
-    // ITLB: Skylake 128 entries 8-way for 4 KiB (REFERENCE.md); 8 entries for 2 MiB pages is
-    // an assumption. STLB: Skylake's 1536 entries shared by 4 KiB and 2 MiB pages (REFERENCE.md)
-    // as a 12-way mixed array; 12 cycles per hit is Haswell's figure (REFERENCE.md).
+    // ITLB: Skylake 128 entries 8-way for 4 KiB (Intel Optimization Manual, Skylake TLB table);
+    // 8 entries for 2 MiB pages is an assumption. STLB: Skylake's 1536 entries shared by 4 KiB
+    // and 2 MiB pages (same table) as a 12-way mixed array; 12 cycles per hit is a Haswell
+    // figure of unpinned origin (docs/references.md, "TLB, walk-cache and cache geometry").
     : itlb(scope.child("itlb"), {128, 8, 8, 8, 0, 4, 0, 0, 0}),
       dtlb(scope.child("dtlb")),
       stlb(scope.child("stlb"), {0, 4, 0, 4, 0, 4, 1536, 12, 12}),

@@ -9,8 +9,8 @@ namespace virtsim {
 // Defaults: Sandy Bridge's VM exit + entry round trip of 784 cycles (Agesen et al., USENIX ATC
 // 2012, table 1), split between entry and exit in the Core 2 proportions of Adams and Agesen
 // (ASPLOS 2006, table 1: entry 937, exit 1186), whose VMCS read and write costs (52, 44)
-// are also the defaults. VMLOAD / VMSAVE: 150 cycles, inside the ~100-200 REFERENCE.md
-// quotes for AMD. Machine presets replace all of them.
+// are also the defaults. VMLOAD / VMSAVE: 150 cycles, inside the ~100-200 posted for recent AMD
+// hosts (LKML, December 2020; docs/references.md, "Whole exits under KVM"). Machine presets replace all of them.
 TransitionParameters::TransitionParameters(const Scope& scope)
     : VIRTSIM_MEMBER(mode, scope, "none", "",
                      "hardware virtualization: none (native), vmx (Intel VT-x) or svm (AMD-V); chosen at run time",
@@ -101,14 +101,15 @@ HypervisorParameters::Handler::Handler(const Scope& scope, const std::string& ki
 
 // Handler defaults: about 10 VMCS reads per typical exit (Adams and Agesen, ASPLOS 2006); the
 // instruction counts are assumptions of the order a KVM exit path runs, to be calibrated
-// against the whole-exit figures in REFERENCE.md (e.g. CPUID ~1020-1100 cycles on recent Intel).
+// against kvm-unit-tests' whole-exit figures (e.g. CPUID ~1020-1100 cycles on recent Intel;
+// docs/references.md, "Whole exits under KVM").
 HypervisorParameters::HypervisorParameters(const Scope& scope)
     : VIRTSIM_MEMBER(enabled, scope, true, "",
                      "charge the hypervisor's handler cost (off: an exit costs the hardware transitions only)"),
       VIRTSIM_MEMBER(cpi, scope, 1.0, "cycles/instruction", "CPI of the hypervisor's handler code", Range{0, 100}),
       VIRTSIM_MEMBER(user_space_cycles, scope, 10000, "cycles",
                      "an exit handed to the user-space device model: return to user space, emulation, re-entry "
-                     "(REFERENCE.md: port I/O ~13000-20000 cycles to user space vs ~3300-7200 in the kernel)",
+                     "(kvm-unit-tests x86/vmexit: port I/O ~13000-20000 cycles to user space vs ~3300-7200 in the kernel)",
                      Range{0, 1e8}),
       VIRTSIM_MEMBER(cpuid_host_leaf1_ecx, scope, 0xffffffffu, "", "host CPUID.1:ECX feature bits (all set by default)"),
       VIRTSIM_MEMBER(cpuid_host_leaf1_edx, scope, 0xffffffffu, "", "host CPUID.1:EDX feature bits"),
@@ -124,9 +125,9 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
       rdtsc(scope, "rdtsc", 100, 10, 4, "assumption"),
       // Calibrated: with 2300 an in-kernel port-I/O exit on skylake-sp costs about 4000 cycles
       // and one sent to user space about 14000, inside kvm-unit-tests' 3300-7200 and
-      // 13000-20000 (REFERENCE.md; experiments/regression/exitbench-io-*); where in the ranges
+      // 13000-20000 (experiments/regression/exitbench-io-*); where in the ranges
       // is a choice.
-      io(scope, "io", 2300, 12, 4, "calibrated to kvm-unit-tests' in-kernel port I/O, REFERENCE.md"),
+      io(scope, "io", 2300, 12, 4, "calibrated to kvm-unit-tests' in-kernel port I/O on recent Intel hosts"),
       msr(scope, "msr", 200, 10, 4, "assumption"),
       hlt(scope, "hlt", 400, 10, 4, "assumption"),
       cr_access(scope, "cr_access", 300, 12, 4, "assumption"),

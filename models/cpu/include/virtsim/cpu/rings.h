@@ -7,7 +7,7 @@
 // but unprivileged instructions are those Robin and Irvine ("Analysis of the Intel Pentium's
 // Ability to Support a Secure Virtual Machine Monitor", USENIX Security 2000) list as breaking
 // Popek and Goldberg's requirement: they read or change state a VMM must control without
-// trapping when run outside ring 0 (REFERENCE.md, seed 002). A guest kernel deprivileged to
+// trapping when run outside ring 0. A guest kernel deprivileged to
 // ring 1 or 3 without hardware assist runs them silently with the wrong result: a
 // "virtualization hole".
 #include <cstdint>

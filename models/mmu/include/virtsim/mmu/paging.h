@@ -1,6 +1,6 @@
 #pragma once
 // x86 page-table formats in their real entry layouts (Intel SDM vol. 3 ch. 4 and 29.3; AMD APM
-// vol. 2 15.25; REFERENCE.md): 32-bit 2-level (4 KiB, 4 MiB with PSE), PAE 3-level, 4-level and
+// vol. 2 5.3-5.4 and 15.25): 32-bit 2-level (4 KiB, 4 MiB with PSE), PAE 3-level, 4-level and
 // 5-level (4 KiB, 2 MiB, 1 GiB), Intel EPT (4 or 5 levels) and AMD NPT (the long-mode format).
 //
 // The builder writes tables into simulated physical memory; reference_translate and

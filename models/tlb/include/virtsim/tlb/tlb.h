@@ -92,7 +92,7 @@ extern const std::vector<std::string> kInvalidationNames;
 // The parameters of one TLB, declared once; config() gives the plain values.
 class TlbParameters {
  public:
-  // Defaults give a Skylake-like L1 DTLB (REFERENCE.md); other levels pass their own.
+  // Defaults give a Skylake-like L1 DTLB (Intel Optimization Manual, Skylake TLB table); other levels pass their own.
   struct Defaults {
     unsigned entries_4k = 64, ways_4k = 4, entries_2m = 32, ways_2m = 4, entries_1g = 4, ways_1g = 4;
     unsigned mixed_entries = 0, mixed_ways = 0, hit_cycles = 0;

@@ -1,6 +1,6 @@
 #pragma once
 // A software VMM with binary translation (VMware's technique before hardware assist; Adams &
-// Agesen, ASPLOS 2006, section 3; seed 002): the guest kernel's code runs translated out of a
+// Agesen, ASPLOS 2006, section 3): the guest kernel's code runs translated out of a
 // translation cache, user code runs as it is. A privileged or sensitive instruction of the
 // kernel is translated once and then either emulated inside the translation cache (reading
 // a virtual CR, CLI/STI, POPF...) or replaced by a callout into the VMM (a CR3 load, INVLPG,

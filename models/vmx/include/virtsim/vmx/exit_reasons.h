@@ -1,7 +1,7 @@
 #pragma once
 // The exit vocabulary of both hardware virtualization flavours: VT-x basic exit reasons
-// (Intel SDM vol. 3, appendix C) and AMD-V #VMEXIT codes (AMD APM vol. 2, appendix C),
-// as listed in REFERENCE.md. Result files name exits with these; the VMX/SVM models raise them.
+// (Intel SDM vol. 3D, appendix C) and AMD-V #VMEXIT codes (AMD APM vol. 2, appendix C).
+// Result files name exits with these; the VMX/SVM models raise them.
 #include <cstdint>
 #include <string>
 #include <vector>

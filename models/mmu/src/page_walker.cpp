@@ -429,7 +429,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
 
 void PageWalker::trace_walk(const WalkRequest& request) const {
   const Translation& t = outcome_.translation;
-  debug_trace::line(debug_trace::kWalk, "va=%#llx %s refs=%u cache_hits=%u ad_writes=%u cycles=%llu %s",
+  debug_trace::line(debug_trace::kWalk, "va=0x%llx %s refs=%u cache_hits=%u ad_writes=%u cycles=%llu %s",
                     static_cast<unsigned long long>(request.va), request.nested ? "2d" : "1d",
                     outcome_.refs, outcome_.cache_hits, outcome_.ad_writes,
                     static_cast<unsigned long long>(outcome_.cycles),

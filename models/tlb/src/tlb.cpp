@@ -340,7 +340,7 @@ std::string Tlb::trace_name() const {
 }
 
 void Tlb::trace_miss(Addr va) const {
-  debug_trace::line(debug_trace::kTlb, "%s miss va=%#llx", trace_name().c_str(), static_cast<unsigned long long>(va));
+  debug_trace::line(debug_trace::kTlb, "%s miss va=0x%llx", trace_name().c_str(), static_cast<unsigned long long>(va));
 }
 
 void Tlb::trace_invalidation(const std::string& operation, std::uint64_t dropped) const {

@@ -440,7 +440,7 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
     cycles_by_reason.add(i, out.cycles);
   }
   if (debug_trace::on(debug_trace::kExit))
-    debug_trace::line(debug_trace::kExit, "%s reason=%lld \"%s\" qualification=%#llx cycles=%llu handler=%llu",
+    debug_trace::line(debug_trace::kExit, "%s reason=%lld \"%s\" qualification=0x%llx cycles=%llu handler=%llu",
                       to_string(d.mode), static_cast<long long>(d.code), d.name().c_str(),
                       static_cast<unsigned long long>(d.qualification), static_cast<unsigned long long>(out.cycles),
                       static_cast<unsigned long long>(handler));

@@ -11,8 +11,8 @@
 
 #include "commands.h"
 #include "experiment.h"
-#include "virtsim/common/error.h"
 #include "files.h"
+#include "virtsim/common/error.h"
 
 namespace virtsim {
 
@@ -73,7 +73,8 @@ int describe_presets_command() {
         if (entry.path().extension() == ".toml") presets.push_back(entry.path());
       std::sort(presets.begin(), presets.end());
       for (const auto& preset : presets)
-        if (seen.insert(table.filename().string() + "/" + preset.stem().string()).second) files.push_back(preset);
+        if (seen.insert(table.filename().string() + "/" + preset.stem().string()).second)
+          files.push_back(preset);
     }
   }
   for (std::size_t i = 0; i < files.size(); ++i) {

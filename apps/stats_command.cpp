@@ -3,6 +3,7 @@
 #include <H5Cpp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -33,7 +34,8 @@ using SweptValues = std::map<std::string, std::vector<std::pair<std::string, std
 
 // One column of a compound dataset, read through a compound of just that member.
 template <typename T>
-std::vector<T> read_member(const H5::DataSet& set, const std::string& member, const H5::DataType& type, hsize_t rows) {
+std::vector<T> read_member(const H5::DataSet& set, const std::string& member, const H5::DataType& type,
+                           hsize_t rows) {
   H5::CompType one(sizeof(T));
   one.insertMember(member, 0, type);
   std::vector<T> out(rows);
@@ -56,7 +58,8 @@ SweptValues read_swept_values(const std::string& path) {
     // The columns after the fixed ones (point, run_id, status, error, seed) are the swept values.
     for (int m = 0; m < type.getNmembers(); ++m) {
       const std::string name = type.getMemberName(m);
-      if (name == "point" || name == "run_id" || name == "status" || name == "error" || name == "seed") continue;
+      if (name == "point" || name == "run_id" || name == "status" || name == "error" || name == "seed")
+        continue;
       std::vector<std::string> texts(rows);
       const H5T_class_t kind = type.getMemberClass(m);
       if (kind == H5T_INTEGER) {
@@ -81,7 +84,8 @@ SweptValues read_swept_values(const std::string& path) {
   return out;
 }
 
-std::vector<std::pair<std::string, double>> selected_metrics(const std::string& path, const RunSummary& run, bool all) {
+std::vector<std::pair<std::string, double>> selected_metrics(const std::string& path, const RunSummary& run,
+                                                             bool all) {
   std::vector<std::pair<std::string, double>> out;
   if (all) {
     for (const auto& [name, value] : run.metrics) out.emplace_back(name, value);
@@ -104,10 +108,11 @@ std::string csv_field(const std::string& text) {
   return out + "\"";
 }
 
+// The shortest text that reads back as exactly `v`.
 std::string csv_number(double v) {
   char text[40];
-  std::snprintf(text, sizeof text, "%.17g", v);
-  return text;
+  const auto end = std::to_chars(text, text + sizeof text, v).ptr;
+  return std::string(text, end);
 }
 
 void print_csv(const std::string& path, const ResultSummary& summary, const SweptValues& swept, bool all) {
@@ -132,8 +137,8 @@ void print_csv(const std::string& path, const ResultSummary& summary, const Swep
   std::printf("%s\n", header.c_str());
   for (const auto& run : summary.runs) {
     if (!all) selected_metrics(path, run, false);  // a missing canonical metric is an error, as in the table
-    std::string row = csv_field(run.run_id) + "," + csv_field(run.status) + "," + std::to_string(run.seed) + "," +
-                      csv_field(run.memory_virtualization);
+    std::string row = csv_field(run.run_id) + "," + csv_field(run.status) + "," + std::to_string(run.seed) +
+                      "," + csv_field(run.memory_virtualization);
     const auto values = swept.find(run.run_id);
     for (const auto& name : swept_names) {
       std::string cell;
@@ -237,7 +242,8 @@ std::map<std::string, double> comparable_values(const std::string& path, const R
       if (shape.size() == 1) {
         const auto names = labels(set, "labels");
         for (hsize_t c = 0; c < cells; ++c)
-          out[name + "[" + (c < names.size() ? names[c] : std::to_string(c)) + "]"] = static_cast<double>(counts[c]);
+          out[name + "[" + (c < names.size() ? names[c] : std::to_string(c)) + "]"] =
+              static_cast<double>(counts[c]);
       } else if (shape.size() == 2) {
         const auto rows = labels(set, "row_labels"), columns = labels(set, "column_labels");
         for (hsize_t r = 0; r < shape[0]; ++r)
@@ -260,20 +266,26 @@ struct Difference {
 };
 
 // The run pairs to compare: the same run ids in both files, or the only run of each.
-std::vector<std::pair<const RunSummary*, const RunSummary*>> paired_runs(const std::string& path_a, const ResultSummary& a,
-                                                                          const std::string& path_b, const ResultSummary& b) {
+std::vector<std::pair<const RunSummary*, const RunSummary*>> paired_runs(const std::string& path_a,
+                                                                         const ResultSummary& a,
+                                                                         const std::string& path_b,
+                                                                         const ResultSummary& b) {
   if (a.runs.empty() || b.runs.empty())
     throw FileError((a.runs.empty() ? path_a : path_b) + ": no runs to compare");
   if (a.runs.size() == 1 && b.runs.size() == 1) return {{&a.runs[0], &b.runs[0]}};
   std::vector<std::pair<const RunSummary*, const RunSummary*>> pairs;
   std::vector<std::string> only_a, only_b;
   for (const auto& run : a.runs) {
-    const auto it = std::find_if(b.runs.begin(), b.runs.end(), [&](const RunSummary& r) { return r.run_id == run.run_id; });
-    if (it == b.runs.end()) only_a.push_back(run.run_id);
-    else pairs.emplace_back(&run, &*it);
+    const auto it = std::find_if(b.runs.begin(), b.runs.end(),
+                                 [&](const RunSummary& r) { return r.run_id == run.run_id; });
+    if (it == b.runs.end())
+      only_a.push_back(run.run_id);
+    else
+      pairs.emplace_back(&run, &*it);
   }
   for (const auto& run : b.runs)
-    if (std::none_of(a.runs.begin(), a.runs.end(), [&](const RunSummary& r) { return r.run_id == run.run_id; }))
+    if (std::none_of(a.runs.begin(), a.runs.end(),
+                     [&](const RunSummary& r) { return r.run_id == run.run_id; }))
       only_b.push_back(run.run_id);
   if (only_a.empty() && only_b.empty()) return pairs;
   const auto list = [](const std::vector<std::string>& ids) {
@@ -281,8 +293,9 @@ std::vector<std::pair<const RunSummary*, const RunSummary*>> paired_runs(const s
     for (std::size_t i = 0; i < ids.size() && i < 5; ++i) out += (i ? ", " : "") + ids[i];
     return ids.size() > 5 ? out + " and " + std::to_string(ids.size() - 5) + " more" : out;
   };
-  std::string message = "--diff compares runs with the same id, and the run ids do not match (" + path_a + ": " +
-                        std::to_string(a.runs.size()) + " runs, " + path_b + ": " + std::to_string(b.runs.size()) + ")";
+  std::string message = "--diff compares runs with the same id, and the run ids do not match (" + path_a +
+                        ": " + std::to_string(a.runs.size()) + " runs, " + path_b + ": " +
+                        std::to_string(b.runs.size()) + ")";
   if (!only_a.empty()) message += "; only in " + path_a + ": " + list(only_a);
   if (!only_b.empty()) message += "; only in " + path_b + ": " + list(only_b);
   throw FileError(message);
@@ -325,7 +338,8 @@ int diff_command(const StatsOptions& options) {
       const double va = in_a == values_a.end() ? 0.0 : in_a->second;
       const double vb = in_b == values_b.end() ? 0.0 : in_b->second;
       if (va == vb || (std::isnan(va) && std::isnan(vb))) continue;
-      const double relative = va != 0 ? (vb - va) / std::fabs(va) : (vb > 0 ? 1.0 : -1.0) * std::numeric_limits<double>::infinity();
+      const double relative = va != 0 ? (vb - va) / std::fabs(va)
+                                      : (vb > 0 ? 1.0 : -1.0) * std::numeric_limits<double>::infinity();
       differences.push_back({run_a->run_id, run_b->run_id, name, va, vb, relative});
     }
   }
@@ -335,8 +349,9 @@ int diff_command(const StatsOptions& options) {
   if (options.format == StatsFormat::Csv) {
     std::printf("run_a,run_b,name,a,b,relative_change\n");
     for (const auto& d : differences)
-      std::printf("%s,%s,%s,%s,%s,%s\n", csv_field(d.run_a).c_str(), csv_field(d.run_b).c_str(), csv_field(d.name).c_str(),
-                  csv_number(d.a).c_str(), csv_number(d.b).c_str(), csv_number(d.relative).c_str());
+      std::printf("%s,%s,%s,%s,%s,%s\n", csv_field(d.run_a).c_str(), csv_field(d.run_b).c_str(),
+                  csv_field(d.name).c_str(), csv_number(d.a).c_str(), csv_number(d.b).c_str(),
+                  csv_number(d.relative).c_str());
     return 0;
   }
   if (options.format == StatsFormat::Json) {
@@ -344,9 +359,10 @@ int diff_command(const StatsOptions& options) {
                       ", \"compared\": " + std::to_string(compared) + ", \"differences\": [";
     for (std::size_t i = 0; i < differences.size(); ++i) {
       const auto& d = differences[i];
-      out += std::string(i ? ",\n  " : "\n  ") + "{\"run_a\": " + json::quote(d.run_a) + ", \"run_b\": " + json::quote(d.run_b) +
-             ", \"name\": " + json::quote(d.name) + ", \"a\": " + json::number(d.a) + ", \"b\": " + json::number(d.b) +
-             ", \"relative_change\": " + (std::isinf(d.relative) ? std::string("null") : json::number(d.relative)) + "}";
+      out += std::string(i ? ",\n  " : "\n  ") + "{\"run_a\": " + json::quote(d.run_a) +
+             ", \"run_b\": " + json::quote(d.run_b) + ", \"name\": " + json::quote(d.name) +
+             ", \"a\": " + json::number(d.a) + ", \"b\": " + json::number(d.b) + ", \"relative_change\": " +
+             (std::isinf(d.relative) ? std::string("null") : json::number(d.relative)) + "}";
     }
     out += "\n]}\n";
     std::fputs(out.c_str(), stdout);
@@ -360,8 +376,10 @@ int diff_command(const StatsOptions& options) {
   std::printf("\n  %s%-44s %16s %16s %10s\n", show_runs ? "run      " : "", "name", "A", "B", "change");
   for (const auto& d : differences) {
     const std::string run = d.run_a == d.run_b ? d.run_a : d.run_a + "/" + d.run_b;
-    std::printf("  %s%-44s %16s %16s %10s\n", show_runs ? (run + std::string(run.size() < 9 ? 9 - run.size() : 1, ' ')).c_str() : "",
-                d.name.c_str(), diff_number(d.a).c_str(), diff_number(d.b).c_str(), relative_text(d.relative).c_str());
+    std::printf("  %s%-44s %16s %16s %10s\n",
+                show_runs ? (run + std::string(run.size() < 9 ? 9 - run.size() : 1, ' ')).c_str() : "",
+                d.name.c_str(), diff_number(d.a).c_str(), diff_number(d.b).c_str(),
+                relative_text(d.relative).c_str());
   }
   return 0;
 }
@@ -371,7 +389,8 @@ int diff_command(const StatsOptions& options) {
 int stats_command(const StatsOptions& options) {
   if (options.diff) {
     if (options.files.size() != 2)
-      throw ConfigError("stats --diff: expected two result files (A.h5 B.h5), got " + std::to_string(options.files.size()));
+      throw ConfigError("stats --diff: expected two result files (A.h5 B.h5), got " +
+                        std::to_string(options.files.size()));
     return diff_command(options);
   }
   if (options.files.size() != 1)
@@ -380,9 +399,12 @@ int stats_command(const StatsOptions& options) {
   const std::string& path = options.files[0];
   const ResultSummary summary = read_result_summary(path);
   const SweptValues swept = read_swept_values(path);
-  if (options.format == StatsFormat::Csv) print_csv(path, summary, swept, options.all);
-  else if (options.format == StatsFormat::Json) print_json(path, summary, swept, options.all);
-  else print_text(path, summary, swept, options.all);
+  if (options.format == StatsFormat::Csv)
+    print_csv(path, summary, swept, options.all);
+  else if (options.format == StatsFormat::Json)
+    print_json(path, summary, swept, options.all);
+  else
+    print_text(path, summary, swept, options.all);
   return 0;
 }
 

@@ -325,3 +325,16 @@ def test_trace_bad_flags(virtsim_binary, tmp_path):
     expect_error(virtsim(virtsim_binary, *run, "--trace", "walk", "--set", 'experiment.compare="native,shadow"'),
                  "--trace traces one run")
     assert not out.exists()
+
+
+def test_set_machine_preset_in_a_sweep_yields_to_a_swept_preset(virtsim_binary, tmp_path):
+    def llc_enabled(sweep: str, *sets: str) -> list[bool]:
+        config = tmp_path / "sweep.toml"
+        config.write_text(TINY.read_text() + '\n[experiment]\ncompare = ""\n\n[sweep.grid]\n' + sweep)
+        out = tmp_path / "sweep.h5"
+        ok(virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "-j", "2", "-q", "--force", *sets))
+        with h5py.File(out, "r") as f:
+            return [json.loads(f[f"/runs/{run}"].attrs["parameters"])["system.llc.enabled"] for run in sorted(f["/runs"])]
+
+    assert llc_enabled("system.cpu0.dtlb.entries_4k = [32, 64]\n", "--set", "machine.preset=bhargava2008") == [False, False]
+    assert llc_enabled('machine.preset = ["skylake", "bhargava2008"]\n', "--set", "machine.preset=bhargava2008") == [True, False]

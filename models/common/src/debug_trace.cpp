@@ -38,7 +38,8 @@ std::uint64_t parse_cycle(const std::string& text, const std::string& range) {
   errno = 0;
   const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
   if (text.empty() || text[0] < '0' || text[0] > '9' || *end != '\0' || errno == ERANGE)
-    throw ConfigError("--trace-cycles '" + range + "': '" + text + "' is not a cycle number; expected START:END, "
+    throw ConfigError("--trace-cycles '" + range + "': '" + text +
+                      "' is not a cycle number; expected START:END, "
                       "e.g. 100000:200000 (either side may be left empty)");
   return value;
 }
@@ -69,17 +70,21 @@ unsigned parse_kinds(const std::string& list) {
         result |= k.kind;
         known = true;
       }
-    if (!known) throw ConfigError("--trace: unknown kind '" + item + "'; expected a comma-separated list of " + valid_kinds());
+    if (!known)
+      throw ConfigError("--trace: unknown kind '" + item + "'; expected a comma-separated list of " +
+                        valid_kinds());
     item.clear();
   }
-  if (!result) throw ConfigError("--trace: no kind named; expected a comma-separated list of " + valid_kinds());
+  if (!result)
+    throw ConfigError("--trace: no kind named; expected a comma-separated list of " + valid_kinds());
   return result;
 }
 
 void parse_cycle_range(const std::string& range, std::uint64_t& first, std::uint64_t& last) {
   const auto colon = range.find(':');
   if (colon == std::string::npos)
-    throw ConfigError("--trace-cycles '" + range + "': expected START:END, e.g. 100000:200000 (either side may be "
+    throw ConfigError("--trace-cycles '" + range +
+                      "': expected START:END, e.g. 100000:200000 (either side may be "
                       "left empty)");
   const std::string start = range.substr(0, colon), end = range.substr(colon + 1);
   first = start.empty() ? 0 : parse_cycle(start, range);
@@ -108,7 +113,8 @@ void set_running_cpu(const char* name, CycleReader now, const void* owner) {
 void line(Kind kind, const char* format, ...) {
   const std::uint64_t cycle = state.now ? state.now(state.owner) : 0;
   if (cycle < state.first || cycle > state.last) return;
-  std::fprintf(state.out, "cycle %llu %s %s ", static_cast<unsigned long long>(cycle), state.cpu, name_of(kind));
+  std::fprintf(state.out, "cycle %llu %s %s ", static_cast<unsigned long long>(cycle), state.cpu,
+               name_of(kind));
   va_list args;
   va_start(args, format);
   std::vfprintf(state.out, format, args);

@@ -31,7 +31,9 @@ const std::vector<KindInfo>& kinds();
 
 // The kinds enabled now (0: tracing off). Read by every hook, so kept a plain global.
 extern unsigned enabled_kinds;
-inline bool on(Kind kind) { return __builtin_expect((enabled_kinds & kind) != 0, 0); }
+inline bool on(Kind kind) {
+  return __builtin_expect((enabled_kinds & kind) != 0, 0);
+}
 
 // Parses "walk,exit" into kinds; throws ConfigError naming an unknown kind and listing the valid ones.
 unsigned parse_kinds(const std::string& list);

@@ -194,6 +194,19 @@ def test_set_machine_preset_loads_the_preset(virtsim_binary, tmp_path):
     assert not list(tmp_path.glob("*.h5.*"))
 
 
+def test_set_machine_preset_in_a_sweep_yields_to_a_swept_preset(virtsim_binary, tmp_path):
+    def llc_enabled(sweep: str, *sets: str) -> list[bool]:
+        config = tmp_path / "sweep.toml"
+        config.write_text(TINY.read_text() + '\n[experiment]\ncompare = ""\n\n[sweep.grid]\n' + sweep)
+        out = tmp_path / "sweep.h5"
+        ok(virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "-j", "2", "-q", "--force", *sets))
+        with h5py.File(out, "r") as f:
+            return [json.loads(f[f"/runs/{run}"].attrs["parameters"])["system.llc.enabled"] for run in sorted(f["/runs"])]
+
+    assert llc_enabled("system.cpu0.dtlb.entries_4k = [32, 64]\n", "--set", "machine.preset=bhargava2008") == [False, False]
+    assert llc_enabled('machine.preset = ["skylake", "bhargava2008"]\n', "--set", "machine.preset=bhargava2008") == [True, False]
+
+
 # ---- progress ----------------------------------------------------------------------------
 
 
@@ -258,15 +271,17 @@ def trace_lines(text: str) -> list[re.Match]:
 
 
 @pytest.fixture(scope="module")
-def full_trace(tmp_path_factory, virtsim_binary) -> list[re.Match]:
+def traced_run(tmp_path_factory, virtsim_binary) -> tuple[list[re.Match], Path]:
+    """tiny.toml under shadow paging with untagged TLBs, every kind traced to a file."""
     folder = tmp_path_factory.mktemp("trace")
-    trace = folder / "trace.txt"
-    ok(virtsim(virtsim_binary, "run", str(TINY), "-o", str(folder / "t.h5"), "-q", *SHADOW_UNTAGGED,
+    trace, result = folder / "trace.txt", folder / "t.h5"
+    ok(virtsim(virtsim_binary, "run", str(TINY), "-o", str(result), "-q", *SHADOW_UNTAGGED,
                "--trace", "walk,exit,tlb", "--trace-file", str(trace)))
-    return trace_lines(trace.read_text())
+    return trace_lines(trace.read_text()), result
 
 
-def test_trace_prints_a_line_per_event_of_each_kind(virtsim_binary, full_trace, tmp_path):
+def test_trace_prints_a_line_per_event_of_each_kind(virtsim_binary, traced_run, tmp_path):
+    full_trace, result_file = traced_run
     out = tmp_path / "t.h5"
     kinds = {m.group(3) for m in full_trace}
     assert kinds == {"walk", "exit", "tlb"}
@@ -282,7 +297,7 @@ def test_trace_prints_a_line_per_event_of_each_kind(virtsim_binary, full_trace, 
     cycles = [int(m.group(1)) for m in full_trace]
     assert cycles == sorted(cycles)  # one vCPU: in time order
     # One exit line per exit counted, warm-up included (the counter covers the region of interest).
-    assert len(exits) >= metrics_of_run(virtsim_binary, tmp_path)["exits.total"] > 0
+    assert len(exits) >= metrics_of(result_file)["exits.total"] > 0
     # Only the chosen kinds, on stderr when no file is named.
     result = ok(virtsim(virtsim_binary, "run", str(TINY), "-o", str(out), "-q", *SHADOW_UNTAGGED, "--trace", "exit"))
     only = trace_lines(result.stderr)
@@ -290,13 +305,8 @@ def test_trace_prints_a_line_per_event_of_each_kind(virtsim_binary, full_trace, 
     assert [m.group(0) for m in only] == [m.group(0) for m in full_trace if m.group(3) == "exit"]
 
 
-def metrics_of_run(binary: Path, folder: Path) -> dict[str, float]:
-    out = folder / "plain.h5"
-    ok(virtsim(binary, "run", str(TINY), "-o", str(out), "-q", *SHADOW_UNTAGGED))
-    return metrics_of(out)
-
-
-def test_trace_honours_the_cycle_range(virtsim_binary, full_trace, tmp_path):
+def test_trace_honours_the_cycle_range(virtsim_binary, traced_run, tmp_path):
+    full_trace, _ = traced_run
     cycles = sorted({int(m.group(1)) for m in full_trace})
     first, last = cycles[len(cycles) // 3], cycles[2 * len(cycles) // 3]
     result = ok(virtsim(virtsim_binary, "run", str(TINY), "-o", str(tmp_path / "r.h5"), "-q", *SHADOW_UNTAGGED,
@@ -327,14 +337,16 @@ def test_trace_bad_flags(virtsim_binary, tmp_path):
     assert not out.exists()
 
 
-def test_set_machine_preset_in_a_sweep_yields_to_a_swept_preset(virtsim_binary, tmp_path):
-    def llc_enabled(sweep: str, *sets: str) -> list[bool]:
-        config = tmp_path / "sweep.toml"
-        config.write_text(TINY.read_text() + '\n[experiment]\ncompare = ""\n\n[sweep.grid]\n' + sweep)
-        out = tmp_path / "sweep.h5"
-        ok(virtsim(virtsim_binary, "sweep", str(config), "-o", str(out), "-j", "2", "-q", "--force", *sets))
-        with h5py.File(out, "r") as f:
-            return [json.loads(f[f"/runs/{run}"].attrs["parameters"])["system.llc.enabled"] for run in sorted(f["/runs"])]
-
-    assert llc_enabled("system.cpu0.dtlb.entries_4k = [32, 64]\n", "--set", "machine.preset=bhargava2008") == [False, False]
-    assert llc_enabled('machine.preset = ["skylake", "bhargava2008"]\n', "--set", "machine.preset=bhargava2008") == [True, False]
+def test_trace_lines_name_the_vcpu_that_made_the_event(virtsim_binary, tmp_path):
+    # Two vCPUs: each TLB line comes from the vCPU whose thread ran the lookup, that vCPU's own TLB.
+    result = ok(virtsim(virtsim_binary, "run", str(TINY), "-o", str(tmp_path / "two.h5"), "-q", "--set", "system.cpus=2",
+                        "--trace", "tlb"))
+    lines = trace_lines(result.stderr)
+    assert {m.group(2) for m in lines} == {"cpu0", "cpu1"}
+    assert all(m.group(4).split(".")[1] == m.group(2) for m in lines)
+    # AMD-V exits are named by their exit codes.
+    svm = ok(virtsim(virtsim_binary, "run", str(TINY), "-o", str(tmp_path / "svm.h5"), "-q", "--set", "system.vmx.mode=svm",
+                     "--set", "system.shadow.enabled=true", "--trace", "exit"))
+    exits = [m.group(4) for m in trace_lines(svm.stderr)]
+    assert exits and all(re.fullmatch(r'svm reason=\d+ "[^"]+" qualification=0x[0-9a-f]+ cycles=\d+ handler=\d+', e)
+                         for e in exits), exits[:3]

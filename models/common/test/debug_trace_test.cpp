@@ -49,7 +49,8 @@ TEST(DebugTrace, LinesCarryTheRunningCpusCycleAndKeepToTheRange) {
   std::FILE* out = std::tmpfile();
   ASSERT_NE(out, nullptr);
   std::uint64_t now = 0;
-  set_running_cpu("cpu3", [](const void* clock) { return *static_cast<const std::uint64_t*>(clock); }, &now);
+  set_running_cpu(
+      "cpu3", [](const void* clock) { return *static_cast<const std::uint64_t*>(clock); }, &now);
   enable(kExit, 10, 20, out);
   EXPECT_FALSE(on(kWalk));
   EXPECT_TRUE(on(kExit));

@@ -212,7 +212,9 @@ int sc_main(int argc, char* argv[]) {
                                                                      : virtsim::DescribeFormat::Text);
     if (*platform_cmd) return virtsim::platform_command(platform, dot);
     if (*stats_cmd) {
-      stats.format = stats_json ? virtsim::StatsFormat::Json : stats_csv ? virtsim::StatsFormat::Csv : virtsim::StatsFormat::Text;
+      stats.format = stats_json  ? virtsim::StatsFormat::Json
+                     : stats_csv ? virtsim::StatsFormat::Csv
+                                 : virtsim::StatsFormat::Text;
       return virtsim::stats_command(stats);
     }
     if (*trace_info) return virtsim::trace_info_command(trace_file);

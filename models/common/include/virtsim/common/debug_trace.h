@@ -3,7 +3,7 @@
 // in the style of gem5's debug flags. Off by default, and then a hook costs one load and one
 // well-predicted branch:
 //
-//   if (debug_trace::on(debug_trace::kWalk)) debug_trace::line(debug_trace::kWalk, "walk va=%#llx", va);
+//   if (debug_trace::on(debug_trace::kWalk)) debug_trace::line(debug_trace::kWalk, "va=0x%llx", va);
 //
 // Each line reads "cycle <C> <cpu> <kind> <what happened>", where C is the simulated cycle (from
 // time zero, warm-up included) of the vCPU whose thread made the event: its quantum keeper

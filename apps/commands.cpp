@@ -2,7 +2,10 @@
 #include "experiment.h"
 #include "process_pool.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +19,7 @@
 #include <systemc>
 
 #include "virtsim/common/config.h"
+#include "virtsim/common/debug_trace.h"
 #include "virtsim/common/error.h"
 #include "virtsim/common/json.h"
 #include "virtsim/common/results.h"
@@ -26,6 +30,23 @@ namespace virtsim {
 
 extern const char* const kDefaultExperiment;
 
+// Canonical metrics, in the order the README lists them.
+const std::vector<std::string> kCanonicalMetrics = {
+    "sim.instructions", "sim.cycles",      "sim.ipc",          "sim.seconds",       "exits.total",
+    "exits.cycles",     "walk.count",      "walk.refs",        "walk.refs_per_walk", "walk.cycles_per_walk",
+    "tlb.l1d.accesses", "tlb.l1d.misses",  "tlb.l1d.miss_rate", "tlb.l1d.mpki",     "tlb.stlb.accesses",
+    "tlb.stlb.misses",  "walk.two_dimensional", "walk.pwc_hit_rate", "walk.nested_tlb_hit_rate", "cache.llc.misses",
+    "mem.accesses",     "exits.per_kilo_instruction"};
+
+std::string format_number(double v) {
+  char text[64];
+  if (v == static_cast<double>(static_cast<long long>(v)) && std::fabs(v) < 1e15)
+    std::snprintf(text, sizeof text, "%lld", static_cast<long long>(v));
+  else
+    std::snprintf(text, sizeof text, "%.4f", v);
+  return text;
+}
+
 namespace {
 
 // CPU time of the calling thread (SystemC runs every process on it).
@@ -35,19 +56,13 @@ double thread_cpu_seconds() {
   return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
 }
 
-// Canonical metrics, in the order the README lists them.
-const std::vector<std::string> kCanonicalMetrics = {
-    "sim.instructions", "sim.cycles",      "sim.ipc",          "sim.seconds",       "exits.total",
-    "exits.cycles",     "walk.count",      "walk.refs",        "walk.refs_per_walk", "walk.cycles_per_walk",
-    "tlb.l1d.accesses", "tlb.l1d.misses",  "tlb.l1d.miss_rate", "tlb.l1d.mpki",     "tlb.stlb.accesses",
-    "tlb.stlb.misses",  "walk.two_dimensional", "walk.pwc_hit_rate", "walk.nested_tlb_hit_rate", "cache.llc.misses",
-    "mem.accesses",     "exits.per_kilo_instruction"};
-
 // What a comparison of memory virtualizations shows, run beside run.
 const std::vector<std::string> kComparedMetrics = {
     "sim.instructions", "sim.cycles",          "sim.ipc",           "exits.total", "exits.per_kilo_instruction",
     "exits.cycles",     "walk.count",          "walk.refs_per_walk", "walk.cycles_per_walk", "tlb.l1d.mpki",
     "tlb.stlb.misses",  "walk.two_dimensional", "cache.llc.misses"};
+
+}  // namespace
 
 std::vector<std::string> preset_dirs() {
   std::vector<std::string> dirs;
@@ -56,11 +71,51 @@ std::vector<std::string> preset_dirs() {
   return dirs;
 }
 
+namespace {
+
+// `--set X.preset=NAME` chooses table X's preset as `[X] preset = "NAME"` in the file would:
+// it replaces the file's own choice, loads before the file's keys, and the other --set
+// assignments still apply after the file. A sweep point's choice of X's preset wins over it.
+// Takes those assignments out of `options.sets` into `sources`; returns the others.
+std::vector<std::string> take_preset_sets(const ConfigOptions& options, ConfigSources& sources) {
+  std::vector<std::string> others;
+  for (const auto& assignment : options.sets) {
+    const auto eq = assignment.find('=');
+    std::string key = assignment.substr(0, eq);
+    key.erase(key.find_last_not_of(" \t") + 1);
+    const std::string suffix = ".preset";
+    if (eq == std::string::npos || key.size() <= suffix.size() ||
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      others.push_back(assignment);
+      continue;
+    }
+    const std::string table = key.substr(0, key.size() - suffix.size());
+    std::string name = assignment.substr(eq + 1);
+    name.erase(0, name.find_first_not_of(" \t"));
+    name.erase(name.find_last_not_of(" \t") + 1);
+    if (name.size() >= 2 && (name.front() == '"' || name.front() == '\'') && name.back() == name.front())
+      name = name.substr(1, name.size() - 2);
+    const auto names = available_presets(sources.preset_dirs, table);
+    // A preset beside the config (presets/<table>/<name>.toml) is found as the file's own would be.
+    const auto beside_config = std::filesystem::path(options.config_path).parent_path() / "presets" / table / (name + ".toml");
+    if (std::find(names.begin(), names.end(), name) == names.end() &&
+        (options.config_path.empty() || !std::filesystem::is_regular_file(beside_config))) {
+      std::string message = "--set " + key + ": unknown preset \"" + name + "\"";
+      if (names.empty()) message += "; no presets exist for '" + table + "'";
+      for (std::size_t i = 0; i < names.size(); ++i) message += (i ? ", " : "; expected one of ") + names[i];
+      throw ConfigError(message + " (virtsim describe --presets lists them)");
+    }
+    sources.preset_overrides.emplace(table, name);
+  }
+  return others;
+}
+
 }  // namespace
 
 void load(const ConfigOptions& options, LoadedConfig& loaded) {
   loaded.sources.preset_overrides = options.preset_overrides;
   loaded.sources.preset_dirs = preset_dirs();
+  const std::vector<std::string> sets = take_preset_sets(options, loaded.sources);
   if (options.config_path.empty()) {
     load_config_text(kDefaultExperiment, "<embedded default experiment>", loaded.params, loaded.sources);
     loaded.name = "default";
@@ -69,10 +124,8 @@ void load(const ConfigOptions& options, LoadedConfig& loaded) {
     loaded.name = std::filesystem::path(options.config_path).stem().string();
   }
   if (!options.sets.empty()) loaded.sources.text += "# --set\n";
-  for (const auto& s : options.sets) {
-    apply_set_option(s, loaded.params);
-    loaded.sources.text += s + "\n";
-  }
+  for (const auto& s : options.sets) loaded.sources.text += s + "\n";
+  for (const auto& s : sets) apply_set_option(s, loaded.params);
   loaded.compare.emplace(Scope{&loaded.params, nullptr, "experiment"}, "compare", "", "",
                          "memory virtualizations to run the experiment under, each in its own process, into one "
                          "result file with a run per mode: a comma-separated list of native, shadow (4 KiB host "
@@ -152,14 +205,43 @@ void prepare_output(const RunOptions& options, const std::string& output) {
   check_output_path(output, options.force);
 }
 
-std::string format_number(double v) {
-  char text[64];
-  if (v == static_cast<double>(static_cast<long long>(v)) && std::fabs(v) < 1e15)
-    std::snprintf(text, sizeof text, "%lld", static_cast<long long>(v));
-  else
-    std::snprintf(text, sizeof text, "%.4f", v);
+// "simulating:  42% | 3.1 s elapsed | 2.45 M refs/s | ETA 4.3 s": the rate counts simulated
+// guest memory references, warm-up included, per second of wall time.
+std::string progress_line(double fraction, double elapsed, std::uint64_t references) {
+  char text[160];
+  const double rate = elapsed > 0 ? static_cast<double>(references) / elapsed / 1e6 : 0.0;
+  int n = std::snprintf(text, sizeof text, "simulating: %3d%% | %.1f s elapsed | %.2f M refs/s",
+                        static_cast<int>(fraction * 100.0), elapsed, rate);
+  if (fraction > 0 && fraction < 1)
+    std::snprintf(text + n, sizeof text - n, " | ETA %.1f s", elapsed * (1.0 - fraction) / fraction);
   return text;
 }
+
+// The debug trace of one run: on from construction (the file opened, when one is named) to
+// destruction.
+class TraceOutput {
+ public:
+  explicit TraceOutput(const RunOptions& options) {
+    if (!options.trace_kinds) return;
+    std::FILE* out = stderr;
+    if (!options.trace_file.empty()) {
+      file_ = std::fopen(options.trace_file.c_str(), "w");
+      if (!file_)
+        throw FileError(options.trace_file + ": cannot write the trace file: " + std::strerror(errno));
+      out = file_;
+    }
+    debug_trace::enable(options.trace_kinds, options.trace_first_cycle, options.trace_last_cycle, out);
+  }
+  ~TraceOutput() {
+    debug_trace::disable();
+    if (file_) std::fclose(file_);
+  }
+  TraceOutput(const TraceOutput&) = delete;
+  TraceOutput& operator=(const TraceOutput&) = delete;
+
+ private:
+  std::FILE* file_ = nullptr;
+};
 
 }  // namespace
 
@@ -173,24 +255,26 @@ int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& 
   auto system = elaborate(loaded, !options.quiet && options.progress_label.empty());
   prepare_output(options, output);
 
+  // Progress is for a person watching a terminal; a log or a pipe gets none.
   const bool tty = isatty(STDERR_FILENO);
+  const bool show_progress = !options.quiet && tty;
   int last_reported = -1;
   const std::string& label = options.progress_label;
-  if (!options.quiet) {
+  const auto start = std::chrono::steady_clock::now();
+  if (show_progress) {
     system->set_progress_action([&](double fraction) {
       const int percent = static_cast<int>(fraction * 100.0);
       if (!label.empty()) {  // beside other runs: one line per 10 %, named
         if (percent / 10 != last_reported / 10) std::fprintf(stderr, "  %-8s %d%%\n", label.c_str(), percent);
-      } else if (tty) {
-        std::fprintf(stderr, "\rsimulating: %3d%%", percent);
-      } else if (percent / 10 != last_reported / 10) {
-        std::fprintf(stderr, "simulating: %d%%\n", percent);
+      } else {
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::fprintf(stderr, "\r%s\033[K", progress_line(fraction, elapsed, system->guest_references()).c_str());
       }
       last_reported = percent;
     });
   }
+  const TraceOutput trace(options);
 
-  const auto start = std::chrono::steady_clock::now();
   // An exception thrown by a model's thread (a trace turning bad midway, say) reaches us as
   // an sc_report from sc_start. The statistics are plain objects, still readable: they are
   // written as a partial result, then the error is reported with exit status 1.
@@ -210,13 +294,13 @@ int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& 
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double cpu = thread_cpu_seconds() - cpu_start;
   if (failed) {
-    if (!options.quiet && tty && label.empty()) std::fprintf(stderr, "\n");
+    if (show_progress && label.empty()) std::fprintf(stderr, "\n");
     // Said first: should writing the partial result fail too, this error is not lost.
     std::fprintf(stderr, "virtsim: %s%ssimulation failed: %s\n", label.c_str(), label.empty() ? "" : ": ",
                  failure.c_str());
     system->record_final_statistics();
-  } else if (!options.quiet && tty && label.empty()) {
-    std::fprintf(stderr, "\rsimulating: 100%%\n");
+  } else if (show_progress && label.empty()) {
+    std::fprintf(stderr, "\r%s\033[K\n", progress_line(1.0, wall, system->guest_references()).c_str());
   }
 
   RunRecord run;
@@ -406,6 +490,10 @@ int run_command(const RunOptions& options) {
     throw ConfigError((source ? source->describe() + ": " : std::string()) + "key '" + loaded.compare->name() +
                       "': \"" + mode + "\" is named twice; expected each memory virtualization once");
   }
+  if (!modes.empty() && options.trace_kinds)
+    throw ConfigError("--trace traces one run, and this experiment compares " + std::to_string(modes.size()) +
+                      " memory virtualizations (experiment.compare); add --set experiment.compare='\"\"' to run the "
+                      "configured one only");
   if (!modes.empty()) return run_comparison(options, loaded, modes, output);
   return run_one(options, loaded, output, "run0000");
 }
@@ -474,47 +562,6 @@ int platform_command(const ConfigOptions& config, bool dot) {
     for (auto e : boost::make_iterator_range(boost::out_edges(v, g)))
       std::printf("  %s -> %s.%s\n", g[e].initiator_port.c_str(), g[boost::target(e, g)].name.c_str(),
                   g[e].target_port.c_str());
-  }
-  return 0;
-}
-
-int stats_command(const std::string& path, bool as_json, bool all) {
-  const ResultSummary summary = read_result_summary(path);
-  auto selected = [&](const RunSummary& run) {
-    std::vector<std::pair<std::string, double>> out;
-    if (all) {
-      for (const auto& [name, value] : run.metrics) out.emplace_back(name, value);
-    } else {
-      for (const auto& name : kCanonicalMetrics) {
-        const auto it = run.metrics.find(name);
-        if (it == run.metrics.end())
-          throw FileError(path + ": run '" + run.run_id + "' has no canonical metric '" + name + "'");
-        out.emplace_back(name, it->second);
-      }
-    }
-    return out;
-  };
-  if (as_json) {
-    std::string out = "{";
-    for (std::size_t r = 0; r < summary.runs.size(); ++r) {
-      const auto& run = summary.runs[r];
-      out += (r ? ",\n " : "\n ") + json::quote(run.run_id) + ": {\"status\": " + json::quote(run.status) +
-             (run.error.empty() ? "" : ", \"error\": " + json::quote(run.error)) +
-             ", \"seed\": " + std::to_string(run.seed) + ", \"metrics\": {";
-      const auto metrics = selected(run);
-      for (std::size_t i = 0; i < metrics.size(); ++i)
-        out += (i ? ", " : "") + json::quote(metrics[i].first) + ": " + json::number(metrics[i].second);
-      out += "}}";
-    }
-    out += "\n}\n";
-    std::fputs(out.c_str(), stdout);
-    return 0;
-  }
-  for (const auto& run : summary.runs) {
-    std::printf("%s (status %s, seed %llu)\n", run.run_id.c_str(), run.status.c_str(),
-                static_cast<unsigned long long>(run.seed));
-    if (!run.error.empty()) std::printf("  error: %s\n", run.error.c_str());
-    for (const auto& [name, value] : selected(run)) std::printf("  %-28s %s\n", name.c_str(), format_number(value).c_str());
   }
   return 0;
 }

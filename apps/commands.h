@@ -23,6 +23,12 @@ struct RunOptions {
   bool quiet = false;
   // A run of a comparison: its progress lines carry this name (and it prints no summary).
   std::string progress_label;
+  // Debug trace (--trace): the kinds (debug_trace::Kind bits, 0: off), the cycle range and
+  // the file the lines go to (empty: stderr).
+  unsigned trace_kinds = 0;
+  std::uint64_t trace_first_cycle = 0;
+  std::uint64_t trace_last_cycle = UINT64_MAX;
+  std::string trace_file;
 };
 
 enum class DescribeFormat { Text, Json, Markdown };
@@ -30,7 +36,16 @@ enum class DescribeFormat { Text, Json, Markdown };
 int run_command(const RunOptions& options);
 int describe_command(const ConfigOptions& config, DescribeFormat format);
 int platform_command(const ConfigOptions& config, bool dot);
-int stats_command(const std::string& path, bool json, bool all);
+int describe_presets_command();
+
+enum class StatsFormat { Text, Json, Csv };
+struct StatsOptions {
+  std::vector<std::string> files;  // one; two with diff
+  StatsFormat format = StatsFormat::Text;
+  bool all = false;                // every scalar metric, not just the canonical ones
+  bool diff = false;               // what differs between the runs of two files
+};
+int stats_command(const StatsOptions& options);
 
 enum class SweepBackend { Local, Slurm };
 struct SweepOptions {

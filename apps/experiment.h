@@ -22,6 +22,13 @@ struct LoadedConfig {
   std::optional<Param<std::string>> compare;
 };
 
+// The metrics `virtsim run` and `virtsim stats` print, in the order the docs list them.
+extern const std::vector<std::string> kCanonicalMetrics;
+// A metric's value as printed: an integer without decimals, anything else with four.
+std::string format_number(double v);
+// Where presets are looked for (VIRTSIM_PRESET_PATH first, then the installed presets).
+std::vector<std::string> preset_dirs();
+
 // Loads the config file (or the embedded default), its presets and the --set assignments.
 void load(const ConfigOptions& options, LoadedConfig& loaded);
 

@@ -6,6 +6,7 @@
 #include <systemc>
 
 #include "commands.h"
+#include "virtsim/common/debug_trace.h"
 #include "virtsim/common/error.h"
 #include "virtsim/common/version.h"
 
@@ -37,6 +38,13 @@ void add_config_options(CLI::App* command, virtsim::ConfigOptions& config, bool 
       ->allow_extra_args(false);
 }
 
+// --trace's help: every kind, from the list the parser checks against.
+std::string trace_help() {
+  std::string help = "print a line per event of these kinds (comma-separated):";
+  for (const auto& kind : virtsim::debug_trace::kinds()) help += std::string("\n  ") + kind.name + ": " + kind.description;
+  return help;
+}
+
 }  // namespace
 
 // The SystemC banner is noise in a tool's output. SystemC prints it before sc_main runs,
@@ -55,13 +63,25 @@ int sc_main(int argc, char* argv[]) {
   run_cmd->add_option("-o,--output", run.output, "result file (default: results/<config name>.h5)");
   run_cmd->add_flag("--force", run.force, "overwrite an existing result file");
   run_cmd->add_flag("-q,--quiet", run.quiet, "print nothing but errors");
+  std::string trace_kinds, trace_cycles;
+  auto* trace_option = run_cmd->add_option("--trace", trace_kinds, trace_help())->type_name("KIND,...");
+  run_cmd->add_option("--trace-cycles", trace_cycles, "trace only cycles START to END (either may be left out)")
+      ->type_name("START:END")
+      ->needs(trace_option);
+  run_cmd->add_option("--trace-file", run.trace_file, "write the trace lines to this file instead of stderr")
+      ->needs(trace_option);
 
   virtsim::ConfigOptions describe;
   bool describe_json = false, describe_markdown = false;
+  bool describe_presets = false;
   auto* describe_cmd = app.add_subcommand("describe", "list every parameter and statistic");
   add_config_options(describe_cmd, describe, false);
   auto* json_flag = describe_cmd->add_flag("--json", describe_json, "JSON output");
-  describe_cmd->add_flag("--markdown", describe_markdown, "Markdown tables (as in the README)")->excludes(json_flag);
+  auto* markdown_flag =
+      describe_cmd->add_flag("--markdown", describe_markdown, "Markdown tables (as in the README)")->excludes(json_flag);
+  describe_cmd->add_flag("--presets", describe_presets, "list every preset, what it sets and its description")
+      ->excludes(json_flag)
+      ->excludes(markdown_flag);
 
   virtsim::ConfigOptions platform;
   bool dot = false;
@@ -112,12 +132,16 @@ int sc_main(int argc, char* argv[]) {
                         "record the golden cases' values (golden/<case>.toml) from this run");
   regress_cmd->add_flag("-q,--quiet", regress.quiet, "print nothing but errors");
 
-  std::string stats_file;
-  bool stats_json = false, stats_all = false;
-  auto* stats_cmd = app.add_subcommand("stats", "print each run's canonical metrics from a result file");
-  stats_cmd->add_option("file", stats_file, "HDF5 result file")->required();
-  stats_cmd->add_flag("--json", stats_json, "JSON output");
-  stats_cmd->add_flag("--all", stats_all, "every scalar metric, not just the canonical ones");
+  virtsim::StatsOptions stats;
+  bool stats_json = false, stats_csv = false;
+  auto* stats_cmd = app.add_subcommand("stats", "print each run's canonical metrics from a result file, or compare "
+                                                "two files (--diff)");
+  stats_cmd->add_option("files", stats.files, "HDF5 result file (two with --diff: A.h5 B.h5)")->required();
+  auto* stats_json_flag = stats_cmd->add_flag("--json", stats_json, "JSON output");
+  stats_cmd->add_flag("--csv", stats_csv, "CSV output: one row per run (with --diff: one row per difference)")
+      ->excludes(stats_json_flag);
+  stats_cmd->add_flag("--all", stats.all, "every scalar metric, not just the canonical ones");
+  stats_cmd->add_flag("--diff", stats.diff, "every metric and statistic that differs between the runs of A and B");
 
   auto* trace_cmd = app.add_subcommand("trace", "inspect, print, generate and convert trace files");
   trace_cmd->require_subcommand(1);
@@ -168,7 +192,12 @@ int sc_main(int argc, char* argv[]) {
   }
 
   try {
-    if (*run_cmd) return virtsim::run_command(run);
+    if (*run_cmd) {
+      if (trace_option->count()) run.trace_kinds = virtsim::debug_trace::parse_kinds(trace_kinds);
+      if (!trace_cycles.empty())
+        virtsim::debug_trace::parse_cycle_range(trace_cycles, run.trace_first_cycle, run.trace_last_cycle);
+      return virtsim::run_command(run);
+    }
     if (*regress_cmd) return virtsim::regress_command(regress);
     if (*sweep_cmd) {
       sweep.backend = sweep_backend == "slurm" ? virtsim::SweepBackend::Slurm : virtsim::SweepBackend::Local;
@@ -176,12 +205,18 @@ int sc_main(int argc, char* argv[]) {
       if (task_option->count()) sweep.task = sweep_task;
       return virtsim::sweep_command(sweep);
     }
+    if (*describe_cmd && describe_presets) return virtsim::describe_presets_command();
     if (*describe_cmd)
       return virtsim::describe_command(describe, describe_json       ? virtsim::DescribeFormat::Json
                                                  : describe_markdown ? virtsim::DescribeFormat::Markdown
                                                                      : virtsim::DescribeFormat::Text);
     if (*platform_cmd) return virtsim::platform_command(platform, dot);
-    if (*stats_cmd) return virtsim::stats_command(stats_file, stats_json, stats_all);
+    if (*stats_cmd) {
+      stats.format = stats_json  ? virtsim::StatsFormat::Json
+                     : stats_csv ? virtsim::StatsFormat::Csv
+                                 : virtsim::StatsFormat::Text;
+      return virtsim::stats_command(stats);
+    }
     if (*trace_info) return virtsim::trace_info_command(trace_file);
     if (*trace_cat) return virtsim::trace_cat_command(trace_file, trace_limit);
     if (*trace_gen) return virtsim::trace_gen_command(gen);

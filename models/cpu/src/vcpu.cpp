@@ -50,7 +50,7 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
       clock_(clock),
-      quantum_(clock),
+      quantum_(clock, basename()),
       path_(tlbs) {
   translation_payload_.set_extension(&translation_);
   data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "virtsim/common/debug_trace.h"
+
 namespace virtsim {
 
 namespace {
@@ -421,7 +423,17 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
   }
   refs_per_walk.sample(outcome_.refs);
   walk_cycles.sample(static_cast<double>(outcome_.cycles));
+  if (debug_trace::on(debug_trace::kWalk)) trace_walk(request);
   return outcome_;
+}
+
+void PageWalker::trace_walk(const WalkRequest& request) const {
+  const Translation& t = outcome_.translation;
+  debug_trace::line(debug_trace::kWalk, "va=0x%llx %s refs=%u cache_hits=%u ad_writes=%u cycles=%llu %s",
+                    static_cast<unsigned long long>(request.va), request.nested ? "2d" : "1d",
+                    outcome_.refs, outcome_.cache_hits, outcome_.ad_writes,
+                    static_cast<unsigned long long>(outcome_.cycles),
+                    t.fault ? "fault" : t.page_shift >= 30 ? "page=1G" : t.page_shift >= 21 ? "page=2M" : "page=4K");
 }
 
 }  // namespace virtsim

@@ -238,6 +238,7 @@ void Tlb::invalidate_if(Invalidation kind, Predicate drop) {
   invalidations += dropped;
   invalidated_by_kind.add(static_cast<std::size_t>(kind), dropped);
   operations_by_kind.add(static_cast<std::size_t>(kind));
+  if (debug_trace::on(debug_trace::kTlb)) trace_invalidation(kInvalidationNames[static_cast<std::size_t>(kind)], dropped);
 }
 
 void Tlb::invlpg(Addr va, TlbTags current) {
@@ -320,13 +321,31 @@ void Tlb::transition_flush() {
 }
 
 void Tlb::flush_all() {
+  std::uint64_t dropped = 0;
   for (auto& array : arrays_)
     for (std::size_t i = 0; i < array.entries.size(); ++i)
       if (array.entries[i].valid) {
         array.entries[i].valid = false;
         set_page(array, i, kNoPage);
-        ++invalidations;
+        ++dropped;
       }
+  invalidations += dropped;
+  if (debug_trace::on(debug_trace::kTlb)) trace_invalidation("flush_all", dropped);
+}
+
+// The TLB's name in trace lines: its statistics' common prefix ("system.cpu0.dtlb").
+std::string Tlb::trace_name() const {
+  const std::string& stat = accesses.name();
+  return stat.substr(0, stat.rfind('.'));
+}
+
+void Tlb::trace_miss(Addr va) const {
+  debug_trace::line(debug_trace::kTlb, "%s miss va=0x%llx", trace_name().c_str(), static_cast<unsigned long long>(va));
+}
+
+void Tlb::trace_invalidation(const std::string& operation, std::uint64_t dropped) const {
+  debug_trace::line(debug_trace::kTlb, "%s invalidate %s dropped=%llu", trace_name().c_str(), operation.c_str(),
+                    static_cast<unsigned long long>(dropped));
 }
 
 std::size_t Tlb::valid_entries() const {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "virtsim/common/debug_trace.h"
 #include "virtsim/common/error.h"
 
 namespace virtsim {
@@ -439,6 +440,11 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
     exits_by_reason.add(i);
     cycles_by_reason.add(i, out.cycles);
   }
+  if (debug_trace::on(debug_trace::kExit))
+    debug_trace::line(debug_trace::kExit, "%s reason=%lld \"%s\" qualification=0x%llx cycles=%llu handler=%llu",
+                      to_string(d.mode), static_cast<long long>(d.code), d.name().c_str(),
+                      static_cast<unsigned long long>(d.qualification), static_cast<unsigned long long>(out.cycles),
+                      static_cast<unsigned long long>(handler));
   return out;
 }
 

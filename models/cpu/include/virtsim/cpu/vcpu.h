@@ -12,6 +12,7 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "virtsim/common/clock.h"
+#include "virtsim/common/debug_trace.h"
 #include "virtsim/common/direct_access.h"
 #include "virtsim/common/direct_translation.h"
 #include "virtsim/common/guest_event.h"
@@ -31,7 +32,8 @@ namespace virtsim {
 // base class gets the local time (the same sum of whole-cycle delays) when it syncs.
 class LocalQuantumKeeper : public tlm_utils::tlm_quantumkeeper {
  public:
-  explicit LocalQuantumKeeper(const Clock& clock) : clock_(clock) {}
+  // `cpu_name` names the vCPU in debug-trace lines.
+  LocalQuantumKeeper(const Clock& clock, const char* cpu_name) : clock_(clock), cpu_name_(cpu_name) {}
   void inc_cycles(Cycles c) { local_cycles_ += c; }
   Cycles local_cycles() const { return local_cycles_; }  // how far ahead of SystemC time
   bool need_sync() const override { return local_cycles_ >= sync_after_cycles_; }
@@ -46,10 +48,18 @@ class LocalQuantumKeeper : public tlm_utils::tlm_quantumkeeper {
     const auto ahead = (m_next_sync_point - sc_core::sc_time_stamp()).value();
     const auto period = clock_.period().value();
     sync_after_cycles_ = (ahead + period - 1) / period;
+    // The thread resumes here after every wait: from now on, debug-trace events are this vCPU's.
+    debug_trace::set_running_cpu(cpu_name_, &current_cycle, this);
   }
 
  private:
+  static std::uint64_t current_cycle(const void* self) {
+    const auto& keeper = *static_cast<const LocalQuantumKeeper*>(self);
+    return keeper.clock_.cycles(sc_core::sc_time_stamp()) + keeper.local_cycles_;
+  }
+
   const Clock& clock_;
+  const char* cpu_name_;
   Cycles local_cycles_ = 0;
   Cycles sync_after_cycles_ = 0;
 };

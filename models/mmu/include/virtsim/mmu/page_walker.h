@@ -128,6 +128,7 @@ class PageWalker {
   void nested_step(MemoryPort& port);
   void finish_nested(Addr hpa, unsigned page_shift, bool writable, bool executable);
   void finish_walk(MemoryPort& port);
+  void trace_walk(const WalkRequest& request) const;  // one debug-trace line (walk kind)
   void fail(const Translation& t);
   // A guest page fault with `error_code`, plus the bits that describe the access (W/R, U/S,
   // I/D) when `add_access_bits` (check_access() gives a whole code).

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "virtsim/common/debug_trace.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/replacement.h"
 #include "virtsim/common/stats.h"
@@ -135,6 +136,7 @@ class Tlb {
         if (pages[way] == page && matches(array.entries[set * array.ways + way], tags)) return hit(array, set, way);
     }
     ++misses;
+    if (debug_trace::on(debug_trace::kTlb)) trace_miss(va);
     return nullptr;
   }
   // Looks without counting or touching replacement state (tests, debugging).
@@ -198,6 +200,11 @@ class Tlb {
   }
 
  private:
+  // Debug-trace lines (tlb kind), out of line: reached only with tracing on.
+  std::string trace_name() const;
+  [[gnu::cold]] void trace_miss(Addr va) const;
+  void trace_invalidation(const std::string& operation, std::uint64_t dropped) const;
+
   struct Array {
     bool mixed = false;
     unsigned page_shift = 12;

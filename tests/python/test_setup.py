@@ -41,7 +41,7 @@ def test_the_main_job_installs_no_test_only_package():
     assert not [p for p in groups["build"] if p.startswith("python3")], groups["build"]
     # run-default asks for the build group alone; run-tests for everything.
     run_default = (REPO / "scripts" / "run-default").read_text()
-    assert re.search(r"^scripts/setup default virtsim$", run_default, re.M), run_default
+    assert re.search(r'^"\$root/scripts/setup" default virtsim$', run_default, re.M), run_default
     run_tests = (REPO / "scripts" / "run-tests").read_text()
     assert re.findall(r"^scripts/setup (.*)$", run_tests, re.M) == ["--with-tests default", "--with-tests asan"]
 

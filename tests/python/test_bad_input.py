@@ -63,6 +63,14 @@ def test_cases_that_need_root_say_so():
     assert not unmarked, f"mark these cases root = true: {unmarked}"
 
 
+def test_a_case_that_needs_root_is_skipped_as_any_other_user(monkeypatch, tmp_path, virtsim_binary):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    case = next(case for _, case in CASES if case.get("root"))
+    with pytest.raises(pytest.skip.Exception, match="needs root"):
+        test_bad_input(case, tmp_path, virtsim_binary)
+    assert not (tmp_path / "case").exists()  # skipped before its setup ran
+
+
 def test_corpus_is_large_enough():
     assert len(CASES) >= 60, f"the bad-input corpus has {len(CASES)} cases; issue 23 asks for at least 60"
 

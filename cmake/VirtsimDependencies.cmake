@@ -7,11 +7,15 @@ find_package(HDF5 REQUIRED COMPONENTS CXX)
 # zlib (a dependency of libhdf5-dev): the CRC-32 of result files.
 find_package(ZLIB REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS graph)
-find_package(GTest REQUIRED)
-find_package(benchmark REQUIRED)
+# Only the tests and the microbenchmarks need these: the command line builds without them.
+if(VIRTSIM_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(VIRTSIM_TESTS AND VIRTSIM_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()
 find_package(tomlplusplus REQUIRED)
 find_package(CLI11 REQUIRED)
-find_package(fmt REQUIRED)
 find_package(zstd REQUIRED)
 find_package(Threads REQUIRED)
 

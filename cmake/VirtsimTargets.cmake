@@ -19,14 +19,21 @@ function(virtsim_model_library name)
 endfunction()
 
 # Every test binary's main: SystemC's main() calls our sc_main(), which runs GoogleTest.
-add_library(virtsim_gtest_main OBJECT ${CMAKE_SOURCE_DIR}/tests/support/sc_gtest_main.cpp)
-target_link_libraries(virtsim_gtest_main PUBLIC GTest::gtest virtsim_systemc)
+if(VIRTSIM_TESTS)
+  add_library(virtsim_gtest_main OBJECT ${CMAKE_SOURCE_DIR}/tests/support/sc_gtest_main.cpp)
+  target_link_libraries(virtsim_gtest_main PUBLIC GTest::gtest virtsim_systemc)
+endif()
 
-# virtsim_gtest(NAME SOURCES... DEPENDS ...): one GoogleTest binary registered with CTest.
+# virtsim_gtest(NAME SOURCES... DEPENDS ... [DEFINITIONS ...]): one GoogleTest binary registered
+# with CTest; nothing when VIRTSIM_TESTS is off.
 function(virtsim_gtest name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS" ${ARGN})
+  if(NOT VIRTSIM_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS;DEFINITIONS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPENDS} virtsim_gtest_main virtsim_options)
+  target_compile_definitions(${name} PRIVATE ${ARG_DEFINITIONS})
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
     PROPERTIES ENVIRONMENT "SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1")
 endfunction()

@@ -3,6 +3,8 @@ a real sweep and write their figures; the numbers they plot are checked against 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -111,3 +113,22 @@ def test_exits_by_generation(sweep_small_result, tmp_path, kernel_path, monkeypa
             else:
                 assert pd.isna(value)  # no such exit: no cost to show
     assert checked >= 4  # shadow's #PF and CR3 exits and nested's EPT violations, on two presets
+
+
+@pytest.mark.skipif(shutil.which("jupyter") is None, reason="jupyter is not installed (Debian package jupyter-nbconvert)")
+def test_relative_paths_are_taken_from_where_the_command_runs(sweep_small_result, tmp_path):
+    """`VIRTSIM_RESULTS=in/s.h5 jupyter nbconvert --execute analysis/notebooks/...` typed in a shell
+    reads in/s.h5 and writes the figures under the folder it was typed in, although Jupyter runs the
+    kernel in the notebook's folder."""
+    here = tmp_path / "here"
+    (here / "in").mkdir(parents=True)
+    shutil.copy(sweep_small_result, here / "in" / "s.h5")
+    notebook = os.path.relpath(NOTEBOOKS / "nested_vs_shadow.ipynb", here)
+    beside_notebooks = sorted(NOTEBOOKS.iterdir())
+    command = (f"VIRTSIM_RESULTS=in/s.h5 VIRTSIM_FIGURES=figures jupyter nbconvert --to notebook --execute "
+               f"{notebook} --output {tmp_path}/out.ipynb")
+    result = subprocess.run(["bash", "-c", command], cwd=here, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert list((here / "figures").glob("*.png")), sorted(p.name for p in here.rglob("*"))
+    assert sorted(NOTEBOOKS.iterdir()) == beside_notebooks

@@ -442,10 +442,12 @@ def _seeds_note(runs: pd.DataFrame, setting: Sequence[str], how: str) -> str:
 
 def write_figures(path: str | Path, outdir: str | Path, metric: str = "sim.cycles", baseline: str | None = None,
                   kinds: Sequence[str] | None = None, progress: Callable[[Path], None] | None = None,
-                  note: Callable[[str], None] | None = None, formats: Sequence[str] = plots.FORMATS) -> list[Path]:
+                  note: Callable[[str], None] | None = None, formats: Sequence[str] = plots.FORMATS,
+                  drawn: Callable[[str, object], None] | None = None) -> list[Path]:
     """Write the figures of `kinds` (default all of KINDS) for the result file at `path` into
     `outdir` (made if missing), each as PNG, SVG and PDF (`formats`); returns the paths written,
-    in order, calling progress(path) after each one and note(text) for every figure left out and why.
+    in order, calling progress(path) after each one, note(text) for every figure left out and
+    why, and drawn(name, figure) with each matplotlib Figure once saved.
 
     speedup: needs /sweep: speedup-over-BASELINE (every mode over `baseline`, default native) and
              nested-over-shadow, with 95 % Student-t intervals over seeds, each with a CSV.
@@ -493,6 +495,8 @@ def write_figures(path: str | Path, outdir: str | Path, metric: str = "sim.cycle
             for target in plots.save(figure, outdir / name, formats):
                 written.append(target)
                 progress(target)
+            if drawn:
+                drawn(name, figure)
 
         def save_csv(frame: pd.DataFrame, name: str) -> None:
             outdir.mkdir(parents=True, exist_ok=True)

@@ -59,14 +59,17 @@ def _take(dims: list[list[str]], column: str, most: int | None = None, frame: pd
 
 
 def _keys(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple]:
-    """The distinct values of `columns` in frame order (machine presets by generation)."""
+    """The distinct values of `columns` in frame order, but machine presets by release and modes
+    in the palette's order."""
     if not columns:
         return [()]
     keys = list(dict.fromkeys(tuple(r) for r in frame[list(columns)].itertuples(index=False)))
-    if "machine.preset" in columns:
-        at = list(columns).index("machine.preset")
-        rank = {p: i for i, p in enumerate(PRESET_ORDER)}
-        keys.sort(key=lambda k: rank.get(k[at], len(rank)))
+    # Presets in release order, modes from native to nested paging (palette order); both stable.
+    for column, order in (("machine.preset", PRESET_ORDER), (MODE, list(palette.MODE_COLOURS))):
+        if column in columns:
+            at = list(columns).index(column)
+            rank = {value: i for i, value in enumerate(order)}
+            keys.sort(key=lambda k: rank.get(k[at], len(rank)))
     return keys
 
 
@@ -301,7 +304,9 @@ def exits_figure(table: pd.DataFrame, setting: Sequence[str], value: str, title:
     rows = _take(dims, "workload.kind")
     cols = _take(dims, "machine.preset", MAX_COLUMNS, table) or _take(dims, MODE)
     x = [c for dim in sorted(dims, key=lambda d: d != [MODE]) for c in dim]
-    facets = Facets(rows, _keys(table, rows), cols, _keys(table, cols))
+    col_keys = _keys(table, cols)
+    narrow = not x and len(col_keys) <= 3  # a bar per panel: a single column's width is enough
+    facets = Facets(rows, _keys(table, rows), cols, col_keys, width=palette.SINGLE_COLUMN if narrow else None)
     for row_key, col_key, ax in facets.panels:
         part = _select(_select(table, rows, row_key), cols, col_key)
         keys = _keys(part, x)
@@ -393,7 +398,7 @@ def ref_grid_figure(grids: pd.DataFrame, setting: Sequence[str], title: str, not
     if image is not None:
         scale = "log scale" if isinstance(norm, plots.colors.LogNorm) else "linear scale"
         facets.figure.colorbar(image, ax=[a for a in facets.axes.ravel() if a.get_visible()],
-                               label=f"references per run ({scale})", shrink=0.9)
+                               label=f"references per run\n({scale})", shrink=0.9)
     finish(facets.figure, [], [], title, notes, facets.xlabel)
     return facets.figure
 
@@ -417,6 +422,8 @@ def cdf_figure(cdfs: pd.DataFrame, setting: Sequence[str], title: str, notes: li
                       for key in _keys(lines, line)}
             plots.plot_walk_cdfs(curves, ax=ax, legend=False, title=ax.get_title(),
                                  linestyle=palette.LINE_STYLES[k % len(palette.LINE_STYLES)])
+        if all(cdf.empty for cdf in part["cdf"]):
+            ax.text(0.5, 0.5, "no page walks", transform=ax.transAxes, ha="center", va="center")
     facets.label_outer()
     handles, names = [], []
     for key in _keys(cdfs, line):

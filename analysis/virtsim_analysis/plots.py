@@ -215,7 +215,8 @@ def plot_ref_grid(grid: pd.DataFrame, ax=None, title: str | None = None, norm: c
     norm = norm or ref_grid_norm([grid])
     image = ax.imshow(np.ma.masked_equal(values, 0), cmap="viridis", norm=norm, aspect="equal")
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, label="references")
+        scale = "log scale" if isinstance(norm, colors.LogNorm) else "linear scale"
+        ax.figure.colorbar(image, ax=ax, label=f"references ({scale})")
     ax.set_xticks(range(values.shape[1]), [str(c) for c in grid.columns])
     ax.set_yticks(range(values.shape[0]), [str(r) for r in grid.index])
     ax.set_xlabel("nested (host) level")

@@ -77,4 +77,5 @@ def style() -> dict:
             "xtick.labelsize": FONT_SIZE - 0.5, "ytick.labelsize": FONT_SIZE - 0.5, "legend.fontsize": FONT_SIZE - 0.5,
             "legend.title_fontsize": FONT_SIZE, "figure.titlesize": FONT_SIZE + 1, "axes.linewidth": 0.6,
             "xtick.major.width": 0.6, "ytick.major.width": 0.6, "lines.linewidth": 1.2, "lines.markersize": 3.5,
-            "hatch.linewidth": 0.6, "savefig.dpi": DPI, "svg.fonttype": "none", "pdf.fonttype": 42}
+            "hatch.linewidth": 0.6, "savefig.dpi": DPI, "svg.fonttype": "none", "pdf.fonttype": 42,
+            "svg.hashsalt": "virtsim"}  # fixed ids in SVG files: the same figure, the same bytes

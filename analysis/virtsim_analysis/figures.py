@@ -145,7 +145,7 @@ def finish(figure, handles: Sequence, names: Sequence[str], title: str, notes: S
            xlabel: str = "") -> None:
     """Suptitle; under the panels the x label they share, a legend (as many columns as fit the
     width) and notes; then tick labels that still overlap are turned upright (fit_tick_labels)."""
-    figure.suptitle(title)
+    figure.suptitle(textwrap.fill(title, int(figure.get_figwidth() * 15)))
     renderer = figure.canvas.get_renderer()
     width = figure.get_figwidth() * figure.dpi
     text = None
@@ -224,6 +224,7 @@ def _two_level_ticks(ax, outer: Sequence[str], inner: Sequence[str], keys: list[
                    for i in range(len(keys))]
     ax.set_xticks(range(len(keys)), inner_words, minor=True)
     ax.tick_params(axis="x", which="minor", length=2)
+    ax.xaxis.remove_overlapping_locs = False  # a lone bar's label sits where its group's does
     for _, g in runs[1:]:
         ax.axvline(g[0] - 0.5, color="#DDDDDD", linewidth=0.6, zorder=0)
     ax.set_xlabel(f"{labels.dimension(outer)}, {labels.dimension(inner)}")
@@ -339,7 +340,9 @@ def cycles_per_exit_figure(counts: pd.DataFrame, cycles: pd.DataFrame, setting: 
     x = _take(dims, "machine.preset") or (dims.pop(0) if dims else [])
     styles = [c for dim in dims for c in dim]
     style_keys = _keys(per_exit, styles)
-    facets = Facets(rows, _keys(per_exit, rows), cols, _keys(per_exit, cols))
+    col_keys = _keys(per_exit, cols)
+    narrow = not x and len(col_keys) <= 3  # a point per reason and panel
+    facets = Facets(rows, _keys(per_exit, rows), cols, col_keys, width=palette.SINGLE_COLUMN if narrow else None)
     for row_key, col_key, ax in facets.panels:
         part = _select(_select(per_exit, rows, row_key), cols, col_key)
         keys = _keys(part, x)
@@ -347,8 +350,11 @@ def cycles_per_exit_figure(counts: pd.DataFrame, cycles: pd.DataFrame, setting: 
             lines = _select(part, styles, style_key)
             frame = pd.DataFrame([_select(lines, x, key)[reasons].mean() if len(_select(lines, x, key))
                                   else pd.Series(np.nan, index=reasons) for key in keys], columns=reasons)
-            plots.plot_exit_costs(frame, ax=ax, legend=False, title=ax.get_title(),
+            plots.plot_exit_costs(frame, ax=ax, legend=False, title=ax.get_title(), empty_note=False,
                                   linestyle=palette.LINE_STYLES[k % len(palette.LINE_STYLES)])
+        if not ax.lines:
+            ax.text(0.5, 0.5, "no exits", transform=ax.transAxes, ha="center", va="center")
+        ax.margins(x=0.1)  # the end labels of neighbouring panels apart
         _category_ticks(ax, x, keys)
         ax.yaxis.set_major_formatter(ticker.EngFormatter(sep=""))
     for row in facets.axes:  # from 0 to the highest line of the row (the panels share y by row)
@@ -384,7 +390,7 @@ def ref_grid_figure(grids: pd.DataFrame, setting: Sequence[str], title: str, not
     cell = min(row_height, (palette.DOUBLE_COLUMN - 1.5) / max(len(col_keys), 1) / len(keep_cols))
     facets = Facets(rows, row_keys, cols, col_keys, sharey=False,
                     panel_height=row_height * len(keep_rows) + 0.5,
-                    width=palette.SINGLE_COLUMN + 0.6 if len(col_keys) == 1 else None)
+                    width=palette.SINGLE_COLUMN if len(col_keys) <= 2 else None)
     image = None
     for row_key, col_key, ax in facets.panels:
         index = _select(_select(grids.assign(_i=range(len(grids))), rows, row_key), cols, col_key)["_i"]
@@ -439,6 +445,19 @@ def cdf_figure(cdfs: pd.DataFrame, setting: Sequence[str], title: str, notes: li
 
 
 # ---- the command ------------------------------------------------------------------------------
+
+
+def _absent(frame: pd.DataFrame, shown, setting: Sequence[str]) -> str:
+    """The values of the setting's columns that no shown row has, in words ('native, GUPS')."""
+    words = [labels.setting([c], [v]) for c in setting for v in dict.fromkeys(frame[c])
+             if not (frame[c].eq(v).to_numpy() & shown).any()]
+    return ", ".join(dict.fromkeys(words))
+
+
+def _only(shown: pd.DataFrame, every: pd.DataFrame, setting: Sequence[str]) -> str:
+    """': fork and wait' when the settings shown share a value that others in the file do not."""
+    fixed = [c for c in setting if shown[c].nunique() == 1 and every[c].nunique() > 1]
+    return f": {labels.setting(fixed, [shown[c].iloc[0] for c in fixed])}" if fixed and len(shown) else ""
 
 
 def _seeds_note(runs: pd.DataFrame, setting: Sequence[str], how: str) -> str:
@@ -542,20 +561,20 @@ def write_figures(path: str | Path, outdir: str | Path, metric: str = "sim.cycle
             reasons = [c for c in counts.columns if c not in setting]
             exiting = (counts[reasons].sum(axis=1) > 0).to_numpy() if reasons else np.zeros(len(counts), bool)
             notes = [n for n in [_seeds_note(runs, setting, "Mean per run")] if n]
-            silent = [labels.value(c, v) for c in setting for v in dict.fromkeys(counts[c])
-                      if not (counts[c].eq(v).to_numpy() & exiting).any()]
+            silent = _absent(counts, exiting, setting)
             if silent and exiting.any():
-                notes.append(f"No VM exits (not shown): {', '.join(silent)}.")
+                notes.append(f"No VM exits (not shown): {silent}.")
             if not exiting.any():
                 note(f"{result.path}: no VM exits in any run: no exit figures")
             else:
+                only = _only(counts[exiting], counts, setting)
                 counts, cycles = counts[exiting], cycles[exiting]
-                save(exits_figure(counts, setting, "count", "VM exits per run by reason", notes), "exit-counts")
-                save(exits_figure(cycles, setting, "cycles", "Cycles spent in VM exits per run, by reason", notes),
+                save(exits_figure(counts, setting, "count", f"VM exits per run by reason{only}", notes), "exit-counts")
+                save(exits_figure(cycles, setting, "cycles", f"Cycles spent in VM exits per run, by reason{only}", notes),
                      "exit-cycles")
                 cost_notes = ["Cycles per exit: hardware transition plus handler, mean over the runs' exits; "
                               "a gap where a reason did not occur."] + notes[1:]
-                save(cycles_per_exit_figure(counts, cycles, setting, "Cycles per VM exit by reason", cost_notes),
+                save(cycles_per_exit_figure(counts, cycles, setting, f"Cycles per VM exit by reason{only}", cost_notes),
                      "cycles-per-exit")
 
         if "grid" in kinds:
@@ -568,12 +587,14 @@ def write_figures(path: str | Path, outdir: str | Path, metric: str = "sim.cycle
             two_d = grids["grid"].map(lambda g: bool(g.drop(columns=["entry"], errors="ignore").to_numpy().any()))
             notes = [n for n in [_seeds_note(runs, setting, "Mean per run")] if n]
             if two_d.any() and not two_d.all():
-                if MODE in setting:
-                    flat = [m for m in dict.fromkeys(grids.loc[~two_d, MODE]) if not grids.loc[two_d, MODE].eq(m).any()]
-                    notes.append(f"One-dimensional walks (not shown): {', '.join(labels.value(MODE, m) for m in flat)}.")
+                flat = _absent(grids, two_d.to_numpy(), setting)
+                notes.append(f"Only one-dimensional walks (not shown): {flat or 'some settings'}.")
+                only = _only(grids[two_d], grids, setting)
                 grids = grids[two_d]
-            save(ref_grid_figure(grids, setting, "References per step of the two-dimensional page walk", notes),
-                 "ref-grid")
+            else:
+                only = ""
+            walk = "the two-dimensional page walk" if two_d.any() else "the page walk"
+            save(ref_grid_figure(grids, setting, f"References per step of {walk}{only}", notes), "ref-grid")
 
         if "cdf" in kinds:
             rows = []

@@ -168,10 +168,11 @@ def plot_exits(table: pd.DataFrame, ax=None, title: str | None = None, ylabel: s
 
 @styled
 def plot_exit_costs(table: pd.DataFrame, ax=None, title: str | None = None, ylabel: str = "cycles per exit",
-                    linestyle: str = "-", legend: bool = True):
+                    linestyle: str = "-", legend: bool = True, empty_note: bool = True):
     """A line per column (exit reason, in its fixed colour) across the rows (e.g. machine
     presets in generation order), as for exits_by_reason(value='cycles') /
-    exits_by_reason(value='count'); NaN (no such exits there) leaves a gap, a column of NaN no line."""
+    exits_by_reason(value='count'); NaN (no such exits there) leaves a gap, a column of NaN no line
+    (and a table of NaN the words "no exits", unless empty_note is False)."""
     ax = _axes(ax)
     drawn = 0
     for reason in _ordered_reasons(table.columns):
@@ -185,9 +186,9 @@ def plot_exit_costs(table: pd.DataFrame, ax=None, title: str | None = None, ylab
     _categories(ax, names, [k if isinstance(k, tuple) else (k,) for k in table.index])
     ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
-    if not drawn:
+    if not drawn and empty_note:
         ax.text(0.5, 0.5, "no exits", transform=ax.transAxes, ha="center", va="center")
-    elif legend:
+    elif drawn and legend:
         _legend(ax, "exit reason")
     _title(ax, title)
     return ax.figure

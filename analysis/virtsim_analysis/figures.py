@@ -150,7 +150,7 @@ def finish(figure, handles: Sequence, names: Sequence[str], title: str, notes: S
     width = figure.get_figwidth() * figure.dpi
     text = None
     if notes:
-        chars = int(figure.get_figwidth() * 24)
+        chars = int(figure.get_figwidth() * 20)
         text = figure.text(0.5, 0.01, "\n".join(textwrap.fill(n, chars) for n in notes), ha="center", va="bottom",
                            fontsize=palette.FONT_SIZE - 1, color="#333333")
     below = (text.get_window_extent(renderer).height + 4) if text else 0
@@ -166,14 +166,14 @@ def finish(figure, handles: Sequence, names: Sequence[str], title: str, notes: S
     used = below + (legend.get_window_extent(renderer).height + 2 if legend else 0)
     label = figure.text(0.5, 0, xlabel, ha="center", va="bottom") if xlabel else None
     legend_at = used
-    used += label.get_window_extent(renderer).height + 4 if label else 0
+    used += label.get_window_extent(renderer).height + 8 if label else 0
     # The panels keep their height: the figure grows by what the legend and notes take.
     height = figure.get_figheight() + used / figure.dpi
     figure.set_figheight(height)
     if legend:
         legend.set_bbox_to_anchor((0.5, below / (height * figure.dpi)))
     if label:
-        label.set_y((legend_at + 2) / (height * figure.dpi))
+        label.set_y((legend_at + 6) / (height * figure.dpi))
     figure.get_layout_engine().set(rect=(0, used / (height * figure.dpi), 1, 1 - used / (height * figure.dpi)))
     fit_tick_labels(figure)
 
@@ -197,7 +197,7 @@ def fit_tick_labels(figure) -> None:
         if not ax.get_visible():
             continue
         for which in ("minor", "major"):
-            for step in ("upright", "smaller", "smaller"):
+            for step in ("smaller", "upright", "smaller"):
                 if not _overlap(tick_label_boxes(ax, renderer, "x", which)):
                     break
                 if step == "upright":
@@ -404,7 +404,7 @@ def ref_grid_figure(grids: pd.DataFrame, setting: Sequence[str], title: str, not
     if image is not None:
         scale = "log scale" if isinstance(norm, plots.colors.LogNorm) else "linear scale"
         facets.figure.colorbar(image, ax=[a for a in facets.axes.ravel() if a.get_visible()],
-                               label=f"references per run\n({scale})", shrink=0.9)
+                               label=f"references per run\n({scale})", shrink=0.9 if len(row_keys) <= 2 else 0.5)
     finish(facets.figure, [], [], title, notes, facets.xlabel)
     return facets.figure
 
@@ -448,10 +448,24 @@ def cdf_figure(cdfs: pd.DataFrame, setting: Sequence[str], title: str, notes: li
 
 
 def _absent(frame: pd.DataFrame, shown, setting: Sequence[str]) -> str:
-    """The values of the setting's columns that no shown row has, in words ('native, GUPS')."""
-    words = [labels.setting([c], [v]) for c in setting for v in dict.fromkeys(frame[c])
-             if not (frame[c].eq(v).to_numpy() & shown).any()]
-    return ", ".join(dict.fromkeys(words))
+    """The settings of frame's rows that are not shown, in words: the values of a column that no
+    shown row has ('native, GUPS'), then after a semicolon what the other hidden rows share
+    ('fork and wait, nested paging, 2 MiB pages'), or how many they are."""
+    shown = np.asarray(shown, dtype=bool)
+    words, explained = [], np.zeros(len(frame), dtype=bool)
+    for column in setting:
+        for value in dict.fromkeys(frame[column]):
+            rows = frame[column].eq(value).to_numpy()
+            if not (rows & shown).any():
+                words.append(labels.setting([column], [value]))
+                explained |= rows
+    parts = [", ".join(dict.fromkeys(words))] if words else []
+    rest = frame[~shown & ~explained]
+    if len(rest):
+        shared = [c for c in setting if rest[c].nunique() == 1 and frame[c].nunique() > 1]
+        parts.append(labels.setting(shared, [rest[c].iloc[0] for c in shared]) if shared
+                     else f"{len(rest)} other settings")
+    return "; ".join(parts)
 
 
 def _only(shown: pd.DataFrame, every: pd.DataFrame, setting: Sequence[str]) -> str:
@@ -588,7 +602,7 @@ def write_figures(path: str | Path, outdir: str | Path, metric: str = "sim.cycle
             notes = [n for n in [_seeds_note(runs, setting, "Mean per run")] if n]
             if two_d.any() and not two_d.all():
                 flat = _absent(grids, two_d.to_numpy(), setting)
-                notes.append(f"Only one-dimensional walks (not shown): {flat or 'some settings'}.")
+                notes.append(f"Only one-dimensional walks (not shown): {flat}.")
                 only = _only(grids[two_d], grids, setting)
                 grids = grids[two_d]
             else:

@@ -559,7 +559,7 @@ def test_deterministic_settings_are_named_in_the_figure(sweep_small_result):
     assert not table.loc[table["workload.kind"] == "gups", "deterministic"].any()
     intervals = [c for ax in figure.axes for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
     assert sum(len(c.lines[2][0].get_segments()) for c in intervals) == (~table["deterministic"]).sum()
-    notes = " ".join(t.get_text() for t in figure.texts)
+    notes = " ".join(" ".join(t.get_text() for t in figure.texts).split())  # as one line
     assert "Deterministic (every seed gives the same result, so no interval): fork and wait." in notes
 
 

@@ -9,12 +9,12 @@ from .exit_reasons import common_reason
 from .results import SCHEMA_VERSION, ResultFile, SchemaError, load
 from .sweeps import (PRESET_ORDER, by_generation, check_metrics, exits_by_reason, exits_table, pooled_histogram,
                      run_table, speedup_samples, speedups, sweep_metrics, sweep_wide, t_critical_95, varying,
-                     walk_latency_cdf)
+                     walk_latency_cdf, with_reasons)
 
 __all__ = ["CANONICAL_METRICS", "PRESET_ORDER", "SCHEMA_VERSION", "ResultFile", "SchemaError", "by_generation",
            "canonical_metrics", "common_reason", "labels", "palette", "check_metrics", "exits_by_reason", "exits_table", "load", "pooled_histogram",
            "run_table", "speedup_samples", "speedups", "sweep_metrics", "sweep_wide", "t_critical_95", "varying",
-           "walk_latency_cdf"]
+           "walk_latency_cdf", "with_reasons"]
 
 
 def __getattr__(name):

@@ -11,8 +11,6 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from .exit_reasons import common_reason
-
 SCHEMA_VERSION = 1
 
 
@@ -183,10 +181,7 @@ class ResultFile:
         return wide
 
     def exits(self) -> pd.DataFrame:
-        """A row per run and exits row: run_id, mode ('vmx' or 'svm'), reason (the common name of
-        exit_reasons.py, one per reason across VT-x and AMD-V), code and name (as the file has
-        them: the manual's), count, cycles."""
-        columns = ["run_id", "mode", "reason", "code", "name", "count", "cycles"]
+        columns = ["run_id", "mode", "code", "name", "count", "cycles"]
         frames = []
         for run_id in self.run_ids:
             rows = self._run(run_id)["exits"][()]
@@ -202,10 +197,8 @@ class ResultFile:
             }))
         if not frames:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
-                                 zip(columns, [str, str, str, np.int64, str, np.uint64, np.uint64])})
-        frame = pd.concat(frames, ignore_index=True)
-        frame["reason"] = [common_reason(m, c, n) for m, c, n in zip(frame["mode"], frame["code"], frame["name"])]
-        return frame[columns]
+                                 zip(columns, [str, str, np.int64, str, np.uint64, np.uint64])})
+        return pd.concat(frames, ignore_index=True)[columns]
 
     def timeline(self, run_id: str | None = None) -> pd.DataFrame:
         """Periodic dumps: run_id, cycle, then one column per statistic."""

@@ -9,6 +9,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .exit_reasons import common_reason
+
 MODE = "memory_virtualization"
 
 def t_critical_95(df: int) -> float:
@@ -177,10 +179,21 @@ def speedups(frame: pd.DataFrame, metric: str = "sim.cycles", baseline: str = "n
 # ---- exits ---------------------------------------------------------------------------------
 
 
+def with_reasons(exits: pd.DataFrame) -> pd.DataFrame:
+    """An exits frame (ResultFile.exits()) with a `reason` column before `code`: the common name
+    of exit_reasons.py, one per reason across VT-x and AMD-V; `code` and `name` stay as the file
+    has them (the manual's)."""
+    reasons = [common_reason(m, c, n) for m, c, n in zip(exits["mode"], exits["code"], exits["name"])]
+    return exits.assign(reason=pd.Series(reasons, index=exits.index, dtype=object)).reindex(
+        columns=[*[c for c in exits.columns if c not in ("code", "name", "count", "cycles")], "reason", "code", "name",
+                 "count", "cycles"])
+
+
 def exits_table(result) -> pd.DataFrame:
-    """Every exits row of every run, with its run_table columns (point, seed, parameters...)."""
+    """Every exits row of every run with its run_table columns (point, seed, parameters...) and
+    its common reason name (with_reasons)."""
     table = run_table(result)
-    exits = result.exits()
+    exits = with_reasons(result.exits())
     frame = table[table["run_id"] != ""].merge(exits, on="run_id", how="inner")
     frame.attrs = {"parameters": table.attrs["parameters"]}
     return frame
@@ -203,7 +216,7 @@ def exits_by_reason(result, value: str = "count", by: Sequence[str] | None = Non
             raise KeyError(f"{result.path}: no column '{column}' to group exits by "
                            f"(columns: {', '.join(table.columns)})")
     runs = table[(table["run_id"] != "") & table["status"].isin(list(statuses))]
-    exits = result.exits()
+    exits = with_reasons(result.exits())
     per_run = exits.pivot_table(index="run_id", columns="reason", values=value, aggfunc="sum")
     per_run = per_run.reindex(runs["run_id"]).fillna(0).astype(float)
     per_run.columns.name = None

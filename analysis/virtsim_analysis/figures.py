@@ -11,10 +11,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib import ticker
+from matplotlib import colors, ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from . import labels, palette, plots
 from .results import load
@@ -244,7 +243,8 @@ def short(value: float) -> str:
 
 
 def _unique_handles(figure) -> tuple[list, list[str]]:
-    handles, names = {}, {}
+    """Every legend entry of the figure's axes once (the first handle of each label)."""
+    handles = {}
     for ax in figure.axes:
         for handle, name in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(name, handle)
@@ -402,7 +402,7 @@ def ref_grid_figure(grids: pd.DataFrame, setting: Sequence[str], title: str, not
         image = ax.images[0]
     facets.label_outer()
     if image is not None:
-        scale = "log scale" if isinstance(norm, plots.colors.LogNorm) else "linear scale"
+        scale = "log scale" if isinstance(norm, colors.LogNorm) else "linear scale"
         facets.figure.colorbar(image, ax=[a for a in facets.axes.ravel() if a.get_visible()],
                                label=f"references per run\n({scale})", shrink=0.9 if len(row_keys) <= 2 else 0.5)
     finish(facets.figure, [], [], title, notes, facets.xlabel)

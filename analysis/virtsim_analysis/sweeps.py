@@ -303,11 +303,6 @@ def by_generation(frame: pd.DataFrame, column: str = "machine.preset") -> pd.Dat
     return frame.iloc[order]
 
 
-
 def varying(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     """The columns among `columns` that take more than one value in frame."""
     return [c for c in columns if c in frame.columns and frame[c].nunique(dropna=False) > 1]
-
-
-def label(values: Sequence[object]) -> str:
-    return " / ".join(str(v) for v in values)

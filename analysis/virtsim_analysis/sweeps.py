@@ -9,20 +9,16 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .exit_reasons import common_reason
+
 MODE = "memory_virtualization"
-
-# Two-sided 95 % critical values of Student's t for 1..30 degrees of freedom; the normal
-# 1.96 beyond (within 2 % of t there).
-_T95 = [12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
-        2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
-        2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423]
-
 
 def t_critical_95(df: int) -> float:
     """Two-sided 95 % critical value of Student's t with df degrees of freedom (NaN for df < 1)."""
     if df < 1:
         return math.nan
-    return _T95[df - 1] if df <= len(_T95) else 1.96
+    from scipy import stats  # here, so that reading result files needs no scipy
+    return float(stats.t.ppf(0.975, df))
 
 
 # ---- tables of runs ----------------------------------------------------------------------
@@ -156,20 +152,23 @@ def speedups(frame: pd.DataFrame, metric: str = "sim.cycles", baseline: str = "n
              candidates: Sequence[str] | None = None, by: str = MODE, on: Sequence[str] | None = None,
              statuses: Sequence[str] = ("ok",)) -> pd.DataFrame:
     """speedup_samples averaged over seeds: a row per candidate and setting of `on` with n (seeds
-    paired), speedup (mean of the per-seed ratios), std, and a 95 % Student-t confidence interval
-    ci_low..ci_high (ci_half_width). One seed: std and the interval are NaN (no spread to
-    estimate); seeds that agree exactly: width 0."""
+    paired), speedup (mean of the per-seed ratios), std, a 95 % Student-t confidence interval
+    ci_low..ci_high (ci_half_width), and deterministic: True where the seed changes neither run
+    (every seed measured the same baseline and candidate values). One seed, or a deterministic
+    setting: std and the interval are NaN (no spread to estimate, rather than a zero-width
+    interval)."""
     samples = speedup_samples(frame, metric, baseline, candidates, by, on, statuses)
     keys = samples.attrs["on"] + [by, "baseline", "metric"]
-    columns = keys + ["n", "speedup", "std", "ci_low", "ci_high", "ci_half_width"]
+    columns = keys + ["n", "speedup", "std", "ci_low", "ci_high", "ci_half_width", "deterministic"]
     if samples.empty:
         out = pd.DataFrame(columns=columns)
     else:
-        grouped = samples.groupby(keys, sort=False, dropna=False)["speedup"]
-        out = grouped.agg(n="count", speedup="mean", std="std").reset_index()
-        half = [t_critical_95(int(n) - 1) * s / math.sqrt(n) if n > 1 else math.nan
-                for n, s in zip(out["n"], out["std"])]
-        out["ci_half_width"] = half
+        grouped = samples.groupby(keys, sort=False, dropna=False)
+        out = grouped["speedup"].agg(n="count", speedup="mean", std="std").reset_index()
+        same = grouped[["value", "baseline_value"]].nunique().reset_index(drop=True)
+        out["deterministic"] = ((out["n"] > 1) & (same["value"] == 1) & (same["baseline_value"] == 1)).to_numpy()
+        out.loc[out["deterministic"], "std"] = math.nan
+        out["ci_half_width"] = [t_critical_95(int(n) - 1) * s / math.sqrt(n) for n, s in zip(out["n"], out["std"])]
         out["ci_low"] = out["speedup"] - out["ci_half_width"]
         out["ci_high"] = out["speedup"] + out["ci_half_width"]
         out = out[columns]
@@ -180,10 +179,21 @@ def speedups(frame: pd.DataFrame, metric: str = "sim.cycles", baseline: str = "n
 # ---- exits ---------------------------------------------------------------------------------
 
 
+def with_reasons(exits: pd.DataFrame) -> pd.DataFrame:
+    """An exits frame (ResultFile.exits()) with a `reason` column before `code`: the common name
+    of exit_reasons.py, one per reason across VT-x and AMD-V; `code` and `name` stay as the file
+    has them (the manual's)."""
+    reasons = [common_reason(m, c, n) for m, c, n in zip(exits["mode"], exits["code"], exits["name"])]
+    return exits.assign(reason=pd.Series(reasons, index=exits.index, dtype=object)).reindex(
+        columns=[*[c for c in exits.columns if c not in ("code", "name", "count", "cycles")], "reason", "code", "name",
+                 "count", "cycles"])
+
+
 def exits_table(result) -> pd.DataFrame:
-    """Every exits row of every run, with its run_table columns (point, seed, parameters...)."""
+    """Every exits row of every run with its run_table columns (point, seed, parameters...) and
+    its common reason name (with_reasons)."""
     table = run_table(result)
-    exits = result.exits()
+    exits = with_reasons(result.exits())
     frame = table[table["run_id"] != ""].merge(exits, on="run_id", how="inner")
     frame.attrs = {"parameters": table.attrs["parameters"]}
     return frame
@@ -193,7 +203,8 @@ def exits_by_reason(result, value: str = "count", by: Sequence[str] | None = Non
                     statuses: Sequence[str] = ("ok", "partial")) -> pd.DataFrame:
     """Exits (value 'count' or 'cycles') per reason, averaged over the runs of each setting of
     `by` (default: every swept parameter; without /sweep: run_id). Index: the `by` values;
-    columns: reason names, most frequent first; a run without a reason counts 0 for it."""
+    columns: the reasons' common names (exit_reasons.py: the same for VT-x and AMD-V), most
+    frequent first; a run without a reason counts 0 for it."""
     if value not in ("count", "cycles"):
         raise ValueError(f"value must be 'count' or 'cycles', not '{value}'")
     table = run_table(result)
@@ -205,8 +216,8 @@ def exits_by_reason(result, value: str = "count", by: Sequence[str] | None = Non
             raise KeyError(f"{result.path}: no column '{column}' to group exits by "
                            f"(columns: {', '.join(table.columns)})")
     runs = table[(table["run_id"] != "") & table["status"].isin(list(statuses))]
-    exits = result.exits()
-    per_run = exits.pivot_table(index="run_id", columns="name", values=value, aggfunc="sum")
+    exits = with_reasons(result.exits())
+    per_run = exits.pivot_table(index="run_id", columns="reason", values=value, aggfunc="sum")
     per_run = per_run.reindex(runs["run_id"]).fillna(0).astype(float)
     per_run.columns.name = None
     order = per_run.sum().sort_values(ascending=False, kind="stable").index
@@ -292,11 +303,6 @@ def by_generation(frame: pd.DataFrame, column: str = "machine.preset") -> pd.Dat
     return frame.iloc[order]
 
 
-
 def varying(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     """The columns among `columns` that take more than one value in frame."""
     return [c for c in columns if c in frame.columns and frame[c].nunique(dropna=False) > 1]
-
-
-def label(values: Sequence[object]) -> str:
-    return " / ".join(str(v) for v in values)

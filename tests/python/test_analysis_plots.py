@@ -3,6 +3,7 @@
 from the raw HDF5 with h5py, not through the package."""
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import h5py
 import matplotlib
+import scipy.stats
 import matplotlib.container
 import matplotlib.image
+import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,7 +32,13 @@ ANALYSIS = Path(__file__).resolve().parents[2] / "analysis"
 SWEPT = ["memory_virtualization", "workload.kind", "machine.preset", "system.nested.page_size",
          "system.shadow.host_page_size"]
 SETTING = SWEPT[1:]  # what pairs a candidate run with its baseline, besides the seed
-T95_DF1 = 12.7062    # two-sided 95 % Student t, 1 degree of freedom (2 seeds)
+T95_DF1 = scipy.stats.t.ppf(0.975, 1)  # two-sided 95 % Student t, 1 degree of freedom (2 seeds)
+# The exits rows of these sweeps (VT-x presets) by the common name the package gives them.
+VMX_REASONS = {"Exception or NMI (#PF: hidden fault)": "#PF: hidden fault",
+               "Exception or NMI (#PF: guest fault reflected)": "#PF: guest fault reflected",
+               "Exception or NMI (#PF: page-table write emulated)": "#PF: page-table write emulated",
+               "Control-register access": "control-register access", "EPT violation": "nested page fault",
+               "External interrupt": "external interrupt", "WRMSR": "MSR access", "INVLPG": "INVLPG"}
 
 
 # ---- the raw file, read without the package ------------------------------------------------
@@ -52,7 +61,11 @@ def raw_metric(f: h5py.File, run_id: str, name: str) -> float:
 
 
 def raw_exits(f: h5py.File, run_id: str, field: str) -> dict[str, float]:
-    return {text(row["name"]): float(row[field]) for row in f[f"runs/{run_id}/exits"][()]}
+    """Exits by common reason name (VMX_REASONS), summed."""
+    out = defaultdict(float)
+    for row in f[f"runs/{run_id}/exits"][()]:
+        out[VMX_REASONS[text(row["name"])]] += float(row[field])
+    return dict(out)
 
 
 def expected_speedups(path: Path, baseline: str, candidate: str) -> dict[tuple, list[float]]:
@@ -143,6 +156,7 @@ def test_speedups_are_paired_ratios_of_cycles(sweep_small_result, baseline, cand
         assert row["n"] == len(ratios) == 2
         assert row["memory_virtualization"] == candidate and row["baseline"] == baseline
         assert row["speedup"] == pytest.approx(sum(ratios) / 2, rel=1e-12)
+        assert not row["deterministic"]  # these workloads draw their addresses from the seed
         # Two seeds: s / sqrt(n) = |r1 - r2| / 2.
         half = T95_DF1 * abs(ratios[0] - ratios[1]) / 2
         assert row["ci_half_width"] == pytest.approx(half, rel=1e-9, abs=1e-15)
@@ -172,7 +186,24 @@ def test_interval_semantics_one_seed_and_identical_seeds(sweep_small_result):
     # A mode against itself: every seed's ratio is exactly 1, so the interval has width 0.
     itself = va.speedups(wide, baseline="native", candidates=["native"])
     assert (itself["speedup"] == 1).all() and (itself["ci_half_width"] == 0).all() and (itself["n"] == 2).all()
-    assert (itself["ci_low"] == itself["ci_high"]).all()
+    assert (itself["ci_low"] == itself["ci_high"]).all() and not itself["deterministic"].any()
+
+
+def test_settings_the_seed_does_not_change_are_deterministic(sweep_small_result):
+    with va.load(sweep_small_result) as r:
+        wide = va.sweep_wide(r, "sim.cycles")
+    # Every seed's run given the cycles of seed 1's: as a workload that ignores its seed measures.
+    first = wide[wide["seed"] == 1].set_index(["point"])
+    fixed = wide.copy()
+    fixed["sim.cycles"] = [first.loc[p - 1 if s == 2 else p, "sim.cycles"] for p, s in zip(wide["point"], wide["seed"])]
+    fixed.attrs = wide.attrs
+    table = va.speedups(fixed, baseline="shadow", candidates=["nested"])
+    assert table["deterministic"].all() and (table["n"] == 2).all()
+    assert table[["std", "ci_low", "ci_high", "ci_half_width"]].isna().all().all()  # no zero-width interval
+    # One of the two settings' seeds changed again: an interval there, none elsewhere.
+    fixed.loc[(fixed["seed"] == 2) & (fixed["memory_virtualization"] == "nested"), "sim.cycles"] *= 1.01
+    again = va.speedups(fixed, baseline="shadow", candidates=["nested"])
+    assert not again["deterministic"].any() and again["ci_half_width"].gt(0).all()
 
 
 def test_ambiguous_pairs_are_an_error(sweep_small_result):
@@ -183,13 +214,22 @@ def test_ambiguous_pairs_are_an_error(sweep_small_result):
         va.speedups(wide, on=["workload.kind"])
 
 
-def test_t_critical_values():
-    assert va.t_critical_95(1) == pytest.approx(12.706, abs=1e-3)
-    assert va.t_critical_95(10) == pytest.approx(2.228, abs=1e-3)
-    assert va.t_critical_95(30) == pytest.approx(2.042, abs=1e-3)
-    assert va.t_critical_95(31) == 1.96 and math.isnan(va.t_critical_95(0))
-    values = [va.t_critical_95(df) for df in range(1, 32)]
-    assert values == sorted(values, reverse=True)
+def test_t_critical_values_are_scipys():
+    for df in [1, 2, 5, 10, 30, 31, 100, 1000]:
+        assert va.t_critical_95(df) == scipy.stats.t.ppf(0.975, df)
+    assert va.t_critical_95(1) == pytest.approx(12.706, abs=1e-3)  # the printed tables' value
+    assert math.isnan(va.t_critical_95(0))
+
+
+def test_interval_is_students_t(sweep_small_result):
+    with va.load(sweep_small_result) as r:
+        wide = va.sweep_wide(r, "sim.cycles")
+    samples = va.speedup_samples(wide, baseline="native", candidates=["shadow"])
+    table = va.speedups(wide, baseline="native", candidates=["shadow"])
+    for row in table.to_dict("records"):
+        ratios = samples[(samples[SETTING] == pd.Series({c: row[c] for c in SETTING})).all(axis=1)]["speedup"]
+        low, high = scipy.stats.t.interval(0.95, len(ratios) - 1, loc=ratios.mean(), scale=scipy.stats.sem(ratios))
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), rel=1e-12)
 
 
 # ---- exits and walks --------------------------------------------------------------------
@@ -223,7 +263,7 @@ def test_exits_by_reason_are_means_over_seeds(sweep_small_result):
                 # A run without a reason counts 0 for it in the mean.
                 assert table.loc[key, reason] == pytest.approx(sums[field][key][reason] / runs[key])
     assert counts.loc[("skylake", "native", "gups")].sum() == 0
-    assert counts.loc[("skylake", "shadow", "fork_and_wait"), "Control-register access"] > 0  # MOV to CR3
+    assert counts.loc[("skylake", "shadow", "fork_and_wait"), "control-register access"] > 0  # MOV to CR3
     # Generation order: Nehalem (2008) before Skylake, although the sweep lists Skylake first.
     ordered = va.by_generation(counts, "machine.preset")
     assert list(dict.fromkeys(ordered.index.get_level_values("machine.preset"))) == ["nehalem", "skylake"]
@@ -263,11 +303,13 @@ def test_ref_grid_heatmap_holds_the_matrix(sweep_small_result):
         grid = r.walk("run0040", "ref_grid")
     figure = plots.plot_ref_grid(grid, title="run0040")
     ax = figure.axes[0]
-    assert np.array_equal(ax.images[0].get_array(), matrix.astype(float))
+    assert np.array_equal(ax.images[0].get_array().filled(0), matrix.astype(float))
+    assert ax.images[0].get_array().mask.sum() == (matrix == 0).sum()  # no reference: a blank cell
     assert [t.get_text() for t in ax.get_xticklabels()] == ["nL5", "nL4", "nL3", "nL2", "nL1", "entry"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["gL5", "gL4", "gL3", "gL2", "gL1", "gPA"]
-    labelled = sorted(int(t.get_text()) for t in ax.texts)
-    assert labelled == sorted(int(v) for v in matrix.ravel() if v)
+    assert len(ax.texts) == np.count_nonzero(matrix)
+    # Counts across more than a decade: a logarithmic colour scale.
+    assert isinstance(ax.images[0].norm, matplotlib.colors.LogNorm)
 
 
 def test_speedup_bars_and_error_bars(sweep_small_result):
@@ -280,6 +322,7 @@ def test_speedup_bars_and_error_bars(sweep_small_result):
     (bars,) = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
     segments = bars.lines[2][0].get_segments()
     assert [s[1][1] - s[0][1] for s in segments] == pytest.approx((2 * table["ci_half_width"]).tolist())
+    assert {p.get_facecolor() for p in ax.patches} == {matplotlib.colors.to_rgba(va.palette.MODE_COLOURS["nested"])}
     assert len(ax.get_xticklabels()) == 8
     one_seed = va.speedups(wide[wide["seed"] == 1], baseline="shadow", candidates=["nested"])
     ax = plots.plot_speedups(one_seed).axes[0]
@@ -308,7 +351,11 @@ def test_exit_bars_are_stacked_means(sweep_small_result):
     assert max(sum(1 for p in ax.patches if round(p.get_x() + p.get_width() / 2) == i and p.get_height() > 0)
                for i in range(len(table))) >= 2  # shadow's fork_and_wait: #PF and CR3 exits stacked
     assert {t.get_text() for t in ax.get_legend().get_texts()} == reasons
-    assert [t.get_text() for t in ax.get_xticklabels()] == [" / ".join(k) for k in table.index]
+    for bars in ax.containers:  # each reason in its own colour
+        colour = matplotlib.colors.to_rgba(va.palette.REASON_COLOURS[bars.get_label()])
+        assert {patch.get_facecolor() for patch in bars.patches} == {colour}
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        f"{va.labels.MODES[mode]}, {va.labels.WORKLOADS[workload]}" for mode, workload in table.index]
 
 
 def test_cdf_lines_are_the_cdfs(compare_result):
@@ -316,6 +363,7 @@ def test_cdf_lines_are_the_cdfs(compare_result):
         cdfs = {run: va.walk_latency_cdf(r.walk(run, "walk_cycles")) for run in r.run_ids}
     ax = plots.plot_walk_cdfs(cdfs).axes[0]
     assert len(ax.lines) == 3
+    assert [line.get_color() for line in ax.lines] == [va.palette.MODE_COLOURS[run] for run in cdfs]
     for line, cdf in zip(ax.lines, cdfs.values()):
         assert line.get_xdata().tolist() == cdf["cycles"].tolist()
         assert line.get_ydata().tolist() == cdf["fraction"].tolist()
@@ -381,9 +429,10 @@ def test_failed_points_and_a_single_seed(failing_sweep, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"warning: sweep point 1 failed: {KILLED}" in result.stderr
     assert "warning: sweep point 3 failed" in result.stderr
-    names = sorted(p.name for p in written(result))
-    assert names == ["exits-count.png", "exits-cycles.png", "ref-grid-native.png", "ref-grid-nested.png",
-                     "speedup-vs-native.csv", "speedup-vs-native.png", "walk-cycles-cdf.png"]
+    stems = sorted({p.stem for p in written(result)})
+    # GUPS natively and under nested paging, its pages mapped up front: no VM exits to draw.
+    assert stems == ["ref-grid", "speedup-over-native", "walk-latency-cdf"]
+    assert f"note: {failing_sweep}: no VM exits in any run: no exit figures" in result.stderr
     for path in written(result):
         if path.suffix == ".png":
             assert_png(path)
@@ -401,42 +450,176 @@ def written(result: subprocess.CompletedProcess) -> list[Path]:
     return [Path(line[len("wrote "):]) for line in result.stdout.splitlines() if line.startswith("wrote ")]
 
 
+FIGURES = ["speedup-over-native", "nested-over-shadow", "exit-counts", "exit-cycles", "cycles-per-exit", "ref-grid",
+           "walk-latency-cdf"]
+
+
+def assert_formats(files: list[Path], stems: list[str]) -> None:
+    """Each figure as PNG, SVG and PDF, each a file of its format."""
+    for stem in stems:
+        png, svg, pdf = (next(p for p in files if p.name == f"{stem}.{suffix}") for suffix in ("png", "svg", "pdf"))
+        assert_png(png)
+        assert b"<svg" in svg.read_bytes()[:2000], svg
+        assert pdf.read_bytes()[:5] == b"%PDF-", pdf
+
+
 def test_figures_of_a_sweep(sweep_small_result, tmp_path):
     out = tmp_path / "figs"
     result = figures_cli(str(sweep_small_result), "-o", str(out))
     assert result.returncode == 0, result.stderr
     files = written(result)
     assert sorted(files) == sorted(out.iterdir())  # a line per file, and nothing else in the folder
-    names = {p.name for p in files}
-    assert {"speedup-vs-native.png", "speedup-nested-vs-shadow.png", "exits-count.png", "exits-cycles.png",
-            "speedup-vs-native.csv", "speedup-nested-vs-shadow.csv"} <= names
-    assert len([n for n in names if n.startswith("ref-grid-")]) == 24      # a setting: a point without its seed
-    assert len([n for n in names if n.startswith("walk-cycles-cdf-")]) == 8  # ... and without its mode
-    assert "ref-grid-nested_fork_and_wait_skylake_4k_4k.png" in names
-    for path in files:
-        if path.suffix == ".png":
-            assert_png(path)
-    assert result.stdout.splitlines()[-1] == f"{len(names) - 2} figures in {out}"
+    # One figure per question, whatever the number of settings: 7 figures in 3 formats, 2 CSVs.
+    assert sorted(p.name for p in files) == sorted([f"{stem}.{fmt}" for stem in FIGURES for fmt in ("png", "svg", "pdf")]
+                                                   + ["speedup-over-native.csv", "nested-over-shadow.csv"])
+    assert_formats(files, FIGURES)
+    assert result.stdout.splitlines()[-1] == f"7 figures in {out}"
     # The speedups behind the bars, as written, are the paired ratios of sim.cycles.
-    table = pd.read_csv(out / "speedup-nested-vs-shadow.csv", dtype={"system.nested.page_size": str})
+    table = pd.read_csv(out / "nested-over-shadow.csv", dtype={"system.nested.page_size": str})
     expected = expected_speedups(sweep_small_result, "shadow", "nested")
     for row in table.to_dict("records"):
         assert row["speedup"] == pytest.approx(np.mean(expected[tuple(row[c] for c in SETTING)]), rel=1e-9)
 
 
+@pytest.fixture(scope="module")
+def sweep_figures(sweep_small_result, tmp_path_factory) -> dict:
+    """The sweep's figures as matplotlib Figures, by name."""
+    figures = {}
+    va.figures.write_figures(sweep_small_result, tmp_path_factory.mktemp("figs"), formats=("png",),
+                             drawn=lambda name, figure: figures.setdefault(name, figure))
+    assert list(figures) == FIGURES
+    return figures
+
+
+def test_no_tick_labels_overlap(sweep_figures):
+    for name, figure in sweep_figures.items():
+        figure.draw_without_rendering()
+        renderer = figure.canvas.get_renderer()
+        for ax in figure.axes:
+            if not ax.get_visible():
+                continue
+            for axis in (ax.xaxis, ax.yaxis):
+                boxes = [t.get_window_extent(renderer) for minor in (False, True)
+                         for t in axis.get_ticklabels(minor=minor) if t.get_visible() and t.get_text()]
+                for first, second in itertools.combinations(boxes, 2):
+                    assert not first.overlaps(second), (name, ax.get_title(), axis.axis_name)
+
+
+def test_paper_size(sweep_figures):
+    for name, figure in sweep_figures.items():
+        assert figure.get_figwidth() in (va.palette.SINGLE_COLUMN, va.palette.DOUBLE_COLUMN), name
+
+
+def colours_of(figure, label: str) -> set:
+    """The colours of every bar, line and legend entry labelled `label` in a figure."""
+    found = set()
+    for ax in figure.axes:
+        for artist in [*ax.patches, *ax.lines]:
+            if artist.get_label() == label:
+                colour = artist.get_facecolor() if hasattr(artist, "get_height") else artist.get_color()
+                found.add(matplotlib.colors.to_hex(colour))
+    for legend in figure.legends:
+        for handle, text in zip(legend.legend_handles if hasattr(legend, "legend_handles") else legend.legendHandles,
+                                legend.get_texts()):
+            if text.get_text() == label:
+                colour = handle.get_facecolor() if hasattr(handle, "get_height") else handle.get_color()
+                found.add(matplotlib.colors.to_hex(colour))
+    return found
+
+
+def test_one_colour_per_mode_and_reason_in_every_figure(sweep_figures):
+    shadow = va.palette.MODE_COLOURS["shadow"].lower()
+    assert colours_of(sweep_figures["speedup-over-native"], "shadow paging") == {shadow}
+    assert colours_of(sweep_figures["walk-latency-cdf"], "shadow paging") == {shadow}
+    hidden = va.palette.REASON_COLOURS["#PF: hidden fault"].lower()
+    for name in ("exit-counts", "exit-cycles", "cycles-per-exit"):
+        assert colours_of(sweep_figures[name], "#PF: hidden fault") == {hidden}, name
+    # Modes and reasons have colours of their own.
+    assert len(set(va.palette.MODE_COLOURS.values())) == len(va.palette.MODE_COLOURS)
+    assert len(set(va.palette.REASON_COLOURS.values())) == len(va.palette.REASON_COLOURS)
+
+
+def test_words_not_keys(sweep_figures):
+    for name, figure in sweep_figures.items():
+        texts = [t.get_text() for t in figure.findobj(matplotlib.text.Text)]
+        for key in ["memory_virtualization", "workload.kind", "machine.preset", "system.nested.page_size",
+                    "fork_and_wait", "sim.cycles", "nehalem"]:
+            assert not [t for t in texts if key in t.split()], (name, key)
+
+
+def test_deterministic_settings_are_named_in_the_figure(sweep_small_result):
+    with va.load(sweep_small_result) as r:
+        wide = va.sweep_wide(r, "sim.cycles")
+    fork = wide["workload.kind"] == "fork_and_wait"
+    first = wide.groupby(SWEPT)["sim.cycles"].transform("first")
+    wide.loc[fork, "sim.cycles"] = first[fork]  # fork and wait as if the seed changed nothing
+    table = va.speedups(wide, baseline="shadow", candidates=["nested"])
+    figure = va.figures.speedup_figure(table, "test")
+    assert table.loc[table["workload.kind"] == "fork_and_wait", "deterministic"].all()
+    assert not table.loc[table["workload.kind"] == "gups", "deterministic"].any()
+    intervals = [c for ax in figure.axes for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
+    assert sum(len(c.lines[2][0].get_segments()) for c in intervals) == (~table["deterministic"]).sum()
+    notes = " ".join(" ".join(t.get_text() for t in figure.texts).split())  # as one line
+    assert "Deterministic (every seed gives the same result, so no interval): fork and wait." in notes
+
+
+@pytest.fixture(scope="module")
+def vmx_and_svm(tmp_path_factory, virtsim_binary) -> dict[str, Path]:
+    """tiny.toml's fork-and-wait under shadow and nested paging on a VT-x (Skylake) and an
+    AMD-V (Zen 2) preset."""
+    folder = tmp_path_factory.mktemp("vendors")
+    config = (Path(__file__).parent / "data" / "tiny.toml").read_text()
+    files = {}
+    for preset in ("skylake", "zen2"):
+        (folder / f"{preset}.toml").write_text(config.replace('preset = "skylake"', f'preset = "{preset}"'))
+        files[preset] = folder / f"{preset}.h5"
+        subprocess.run([str(virtsim_binary), "run", str(folder / f"{preset}.toml"), "--set", "workload.kind=fork_and_wait",
+                        "--set", 'experiment.compare="shadow,nested"', "-o", str(files[preset]), "-q"], check=True,
+                       env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"), timeout=300)
+    return files
+
+
+def test_exit_reasons_have_one_name_across_vendors(vmx_and_svm):
+    with va.load(vmx_and_svm["skylake"]) as r:
+        vmx = va.exits_table(r)
+        assert va.with_reasons(r.exits())["reason"].tolist() == vmx["reason"].tolist()
+    with va.load(vmx_and_svm["zen2"]) as r:
+        svm = va.exits_table(r)
+    assert set(vmx["mode"]) == {"vmx"} and set(svm["mode"]) == {"svm"}
+    assert set(vmx["name"]).isdisjoint(svm["name"])  # the manuals' names differ...
+    assert set(vmx["reason"]) == set(svm["reason"])   # ...the common ones do not
+    assert {"#PF: hidden fault", "nested page fault", "control-register access"} <= set(vmx["reason"])
+    # The raw code and name stay in the frame: #PF is VMX's reason 0 and SVM's code 0x4E (vector 14).
+    assert set(vmx.loc[vmx["reason"] == "#PF: hidden fault", ["code", "name"]].itertuples(index=False)) == {
+        (0, "Exception or NMI (#PF: hidden fault)")}
+    assert set(svm.loc[svm["reason"] == "#PF: hidden fault", ["code", "name"]].itertuples(index=False)) == {
+        (0x4E, "EXCEPTION_14 (#PF: hidden fault)")}
+    assert set(svm.loc[svm["reason"] == "nested page fault", "name"]) == {"NPF"}
+
+
+def test_common_reason_names():
+    from virtsim_analysis.exit_reasons import common_reason
+    assert common_reason("svm", 0x4E, "EXCEPTION_14") == common_reason("svm", 0x4E, "EXCEPTION_14") == "page fault (#PF)"
+    assert common_reason("svm", 0x4D, "EXCEPTION_13") == "exception #GP"
+    assert common_reason("vmx", 0, "Exception or NMI") == "exception or NMI"  # the vector is not in the code
+    assert common_reason("vmx", 31, "RDMSR") == common_reason("vmx", 32, "WRMSR") == common_reason("svm", 0x7C, "MSR")
+    assert common_reason("vmx", 28, "Control-register access") == common_reason("svm", 0x013, "CR_WRITE_CR3")
+    assert common_reason("vmx", 48, "EPT violation") == common_reason("svm", 0x400, "NPF") == "nested page fault"
+    assert common_reason("vmx", 999, "unknown (999)") == "unknown (999)"
+
+
 def test_figures_of_files_without_sweep(compare_result, tiny_result, tmp_path):
     result = figures_cli(str(compare_result), "-o", str(tmp_path / "compare"))
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in written(result)} == {"exits-count.png", "exits-cycles.png", "ref-grid-native.png",
-                                                 "ref-grid-nested.png", "ref-grid-shadow.png", "walk-cycles-cdf.png"}
+    stems = sorted({p.stem for p in written(result)})
+    assert stems == ["cycles-per-exit", "exit-counts", "exit-cycles", "ref-grid", "walk-latency-cdf"]
+    assert_formats(written(result), stems)
     assert f"{compare_result}: no '/sweep' dataset: no speedup figures" in result.stderr
-    for path in written(result):
-        assert_png(path)
     result = figures_cli(str(tiny_result), "-o", str(tmp_path / "tiny"), "--only", "grid", "--only", "cdf")
     assert result.returncode == 0, result.stderr
-    assert [p.name for p in written(result)] == ["ref-grid-run0000.png", "walk-cycles-cdf.png"]
-    for path in written(result):
-        assert_png(path)
+    assert [p.name for p in written(result)] == [f"{stem}.{fmt}" for stem in ["ref-grid", "walk-latency-cdf"]
+                                                 for fmt in ("png", "svg", "pdf")]
+    assert_formats(written(result), ["ref-grid", "walk-latency-cdf"])
 
 
 @pytest.mark.parametrize("case", ["missing", "not-hdf5", "no-sweep", "metric", "baseline", "output-is-a-file"])

@@ -28,3 +28,22 @@ def test_summary_of_a_bad_file(tmp_path):
     result = summary(str(bad))
     assert result.returncode == 2
     assert str(bad) in result.stderr
+
+
+def figures(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "virtsim_analysis", "figures", *args], capture_output=True,
+                          text=True, cwd=ANALYSIS, timeout=300)
+
+
+def test_figures_are_png_svg_pdf_and_the_same_every_time(compare_result, tmp_path):
+    """The same result file gives byte-identical figures (no dates, fixed SVG ids)."""
+    outputs = []
+    for attempt in ("first", "second"):
+        result = figures(str(compare_result), "-o", str(tmp_path / attempt), "--only", "cdf")
+        assert result.returncode == 0, result.stderr
+        outputs.append(tmp_path / attempt)
+        assert result.stdout.splitlines() == [f"wrote {tmp_path / attempt / 'walk-latency-cdf'}.{fmt}"
+                                              for fmt in ("png", "svg", "pdf")] + [f"1 figures in {tmp_path / attempt}"]
+    for fmt in ("png", "svg", "pdf"):
+        first, second = (folder / f"walk-latency-cdf.{fmt}" for folder in outputs)
+        assert first.read_bytes() == second.read_bytes(), fmt

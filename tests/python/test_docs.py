@@ -145,3 +145,19 @@ def test_the_readmes_example_output_is_what_virtsim_run_prints(virtsim_binary, t
     assert result.returncode == 0, result.stderr
     printed = result.stdout.split("virtsim ", 1)[1].split("\nresults: ", 1)[0]
     assert printed == shown, "README.md's example output is stale: paste what `build/apps/virtsim run` prints"
+
+
+def test_performance_page_holds_the_harness_table():
+    """The throughput figures are the harness's own table (bench/throughput --update-docs), so
+    every row the harness prints is on the page, in its order."""
+    page = (DOCS / "performance.md").read_text()
+    assert page.count("<!-- throughput:begin -->") == 1 and page.count("<!-- throughput:end -->") == 1
+    block = page.split("<!-- throughput:begin -->", 1)[1].split("<!-- throughput:end -->", 1)[0]
+    harness = (REPO / "bench" / "throughput").read_text()
+    labels = [label for label in re.findall(r'^\s*row "([^"]*)"', harness, flags=re.M) if label.strip()]
+    assert len(labels) > 10
+    at = 0
+    for label in labels:
+        found = block.find(label, at)
+        assert found >= 0, f"docs/performance.md lacks the harness row {label!r}: run bench/throughput --update-docs"
+        at = found + len(label)

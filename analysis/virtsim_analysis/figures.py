@@ -363,12 +363,17 @@ def cycles_per_exit_figure(counts: pd.DataFrame, cycles: pd.DataFrame, setting: 
             row[0].set_ylim(0, max(tops) * 1.08)
     facets.label_outer()
     handles, names = _unique_handles(facets.figure)
+    _add_style_legend(handles, names, styles, style_keys)
+    finish(facets.figure, handles, names, title, notes, facets.xlabel)
+    return facets.figure
+
+
+def _add_style_legend(handles: list, names: list, styles: Sequence[str], style_keys: list) -> None:
+    """Legend entries for the line styles that tell other swept parameters apart (none when one)."""
     if len(style_keys) > 1:
         for k, style_key in enumerate(style_keys):
             handles.append(Line2D([], [], color="black", linestyle=palette.LINE_STYLES[k % len(palette.LINE_STYLES)]))
             names.append(labels.setting(styles, style_key))
-    finish(facets.figure, handles, names, title, notes, facets.xlabel)
-    return facets.figure
 
 
 @plots.styled
@@ -436,10 +441,7 @@ def cdf_figure(cdfs: pd.DataFrame, setting: Sequence[str], title: str, notes: li
         name = key[0] if line == [MODE] else labels.setting(line, key)
         handles.append(Line2D([], [], color=palette.MODE_COLOURS.get(name) or palette.mode_colour(name)))
         names.append(labels.value(MODE, name) if line == [MODE] else name)
-    if len(style_keys) > 1:
-        for k, style_key in enumerate(style_keys):
-            handles.append(Line2D([], [], color="black", linestyle=palette.LINE_STYLES[k % len(palette.LINE_STYLES)]))
-            names.append(labels.setting(styles, style_key))
+    _add_style_legend(handles, names, styles, style_keys)
     finish(facets.figure, handles, names, title, notes, facets.xlabel)
     return facets.figure
 

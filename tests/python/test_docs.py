@@ -161,3 +161,11 @@ def test_performance_page_holds_the_harness_table():
         found = block.find(label, at)
         assert found >= 0, f"docs/performance.md lacks the harness row {label!r}: run bench/throughput --update-docs"
         at = found + len(label)
+
+
+@pytest.mark.parametrize("page", sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")))
+def test_no_code_fence_is_indented(page):
+    """MkDocs' Markdown does not open a fence inside a list item: an indented ``` shows its code
+    as running text on the site."""
+    indented = [n for n, line in enumerate((DOCS / page).read_text().splitlines(), 1) if re.match(r"\s+```", line)]
+    assert not indented, f"docs/{page}: indented code fences at lines {indented}"

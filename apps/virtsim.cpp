@@ -1,5 +1,5 @@
 // virtsim: the command line. Thin on purpose: it parses, loads the config, builds the
-// platform, runs, writes (DESIGN.md section 2).
+// platform, runs, writes.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>

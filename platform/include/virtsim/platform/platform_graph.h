@@ -1,5 +1,5 @@
 #pragma once
-// The configured platform as a graph (DESIGN.md section 5): components are vertices, each
+// The configured platform as a graph (docs/concepts.md): components are vertices, each
 // TLM binding is an edge from an initiator port to a target port. The graph is validated
 // before any SystemC module exists, then drives instantiation and binding, and can be drawn
 // with Graphviz (`virtsim platform CONFIG --dot`).

@@ -1,5 +1,5 @@
 #pragma once
-// Experiment configs: TOML files whose keys are parameters' dotted names (DESIGN.md section 6).
+// Experiment configs: TOML files whose keys are parameters' dotted names (docs/configs.md).
 //
 //   [machine]
 //   preset = "skylake"          # loads <preset dir>/machine/skylake.toml first

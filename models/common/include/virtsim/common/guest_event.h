@@ -109,7 +109,7 @@ class SingleEventSource : public GuestEventSource {
 // Called through a vCPU's `fault_handler` port when a translation faults: resolves it (e.g.
 // demand paging) and returns its cost. Returns false if the fault is fatal (a real
 // segmentation fault for the workload). An sc_interface, so the binding is checked at
-// elaboration like any other port (DESIGN.md section 4).
+// elaboration like any other port.
 class PageFaultHandler : public virtual sc_core::sc_interface {
  public:
   // `cpu`: the faulting vCPU's index (the kernel queues the work it does on that vCPU).

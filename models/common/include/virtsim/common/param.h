@@ -1,5 +1,5 @@
 #pragma once
-// Parameters declared once, in the component that uses them (DESIGN.md section 6).
+// Parameters declared once, in the component that uses them (docs/concepts.md).
 //
 // A component declares `Param<T> entries{scope, "entries", 64, "entries", "...", {1, 4096}}`.
 // The full dotted name comes from the scope (the SystemC hierarchy, e.g.

@@ -1,5 +1,5 @@
 #pragma once
-// Statistics declared once, in the component that updates them (DESIGN.md section 6).
+// Statistics declared once, in the component that updates them (docs/concepts.md).
 //
 // Kinds: Counter (integer events), Scalar (a real-valued level or total), Histogram
 // (fixed-width buckets plus under/overflow and exact sum/min/max), VectorStat (a labelled

@@ -1,5 +1,5 @@
 #pragma once
-// The one TLM extension that carries a translation's side-band data (DESIGN.md section 4).
+// The one TLM extension that carries a translation's side-band data.
 //
 // A vCPU sends a generic payload whose address is the virtual address to translate to the
 // MMU's `translate` socket with this extension attached; the MMU fills in the response half.
@@ -15,7 +15,7 @@
 namespace virtsim {
 
 // Invalidation of the MMU's walk caches, called by a vCPU alongside the TLB invalidation an
-// instruction performs (a control action without payload: an sc_port call, DESIGN.md section 4).
+// instruction performs (a control action without payload: an sc_port call).
 class WalkCacheControl : public virtual sc_core::sc_interface {
  public:
   // The paging-structure caches of one guest context (VPID << 12 | PCID), or of all contexts.

@@ -1,5 +1,5 @@
 #pragma once
-// The page walker as an explicit state machine (DESIGN.md section 10, after gem5's and
+// The page walker as an explicit state machine (after gem5's and
 // ChampSim's walkers): the 1-D walk and the 2-D (nested, EPT/NPT) walk. Each step() makes at
 // most one memory reference through a MemoryPort, which times it; walk caches (paging-structure
 // caches, the page walk cache, the nested TLB) are consulted on the way and cost their hit

@@ -259,6 +259,20 @@ void throw_config_conflict(const Scope& scope, const std::vector<std::string>& l
   throw ConfigError((source ? source->describe() + ": " : std::string()) + "key '" + name + "': " + what);
 }
 
+void check_set_geometry(const Scope& scope, const std::vector<std::string>& leaves, unsigned entries, unsigned ways,
+                        const std::string& also_allowed) {
+  const std::string expected = "; expected entries = ways x a power of two (sets)" + also_allowed;
+  if (ways == 0 || entries % ways != 0)
+    throw_config_conflict(scope, leaves,
+                          std::to_string(entries) + " entries do not divide into " + std::to_string(ways) + " ways" +
+                              expected);
+  const unsigned sets = entries / ways;
+  if (sets & (sets - 1))
+    throw_config_conflict(scope, leaves,
+                          std::to_string(entries) + " entries in " + std::to_string(ways) + " ways make " +
+                              std::to_string(sets) + " sets, not a power of two" + expected);
+}
+
 std::string ParamRegistry::resolved_json() const {
   std::string out = "{";
   for (std::size_t i = 0; i < resolved_.size(); ++i) {

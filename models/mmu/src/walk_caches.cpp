@@ -34,15 +34,8 @@ WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
                      [this] { return lookups.count() ? static_cast<double>(hits.count()) / lookups.count() : 0.0; }),
       config_(config) {
   if (!config.enabled) return;
-  const std::string expected = "; expected entries = ways x a power of two (sets)";
-  if (config.ways == 0 || config.entries % config.ways != 0)
-    throw_config_conflict(scope, {"entries", "ways"}, std::to_string(config.entries) + " entries do not divide into " +
-                                                          std::to_string(config.ways) + " ways" + expected);
+  check_set_geometry(scope, {"entries", "ways"}, config.entries, config.ways);
   const unsigned sets = config.entries / config.ways;
-  if (sets & (sets - 1))
-    throw_config_conflict(scope, {"entries", "ways"}, std::to_string(config.entries) + " entries in " +
-                                                          std::to_string(config.ways) + " ways make " +
-                                                          std::to_string(sets) + " sets, not a power of two" + expected);
   ways_ = config.ways;
   set_mask_ = sets - 1;
   keys_.assign(config.entries, kInvalid);

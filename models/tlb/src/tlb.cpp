@@ -73,15 +73,8 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
     const std::string size = g.page_shift == 12 ? "4k" : g.page_shift == 21 ? "2m" : g.page_shift == 22 ? "4m" : "1g";
     const std::vector<std::string> keys = g.page_shift == 0 ? std::vector<std::string>{"mixed_entries", "mixed_ways"}
                                                             : std::vector<std::string>{"entries_" + size, "ways_" + size};
-    const std::string expected = "; expected entries = ways x a power of two (sets), or 0 for no such array";
-    if (g.ways == 0 || g.entries % g.ways != 0)
-      throw_config_conflict(scope, keys, std::to_string(g.entries) + " entries do not divide into " +
-                                             std::to_string(g.ways) + " ways" + expected);
+    check_set_geometry(scope, keys, g.entries, g.ways, ", or 0 for no such array");
     const unsigned sets = g.entries / g.ways;
-    if (sets & (sets - 1))
-      throw_config_conflict(scope, keys, std::to_string(g.entries) + " entries in " + std::to_string(g.ways) +
-                                             " ways make " + std::to_string(sets) + " sets, not a power of two" +
-                                             expected);
     const bool hashed = g.ways > 4 && g.ways <= kTagHintStride && sets > 1;  // fully associative: a plain scan
     arrays_.push_back(Array{g.page_shift == 0, g.page_shift, size_index(g.page_shift), g.ways, Addr{sets} - 1,
                             std::vector<TlbEntry>(g.entries), std::vector<Addr>(g.entries, kNoPage),

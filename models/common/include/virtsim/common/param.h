@@ -138,6 +138,12 @@ struct Range {
 [[noreturn]] void throw_config_conflict(const Scope& scope, const std::vector<std::string>& leaves,
                                         const std::string& what);
 
+// The geometry of a set-associative array (a TLB, a walk cache): `entries` must divide into
+// `ways` and make a power-of-two number of sets, else throw_config_conflict on `leaves`.
+// `also_allowed` ends the "expected" part of the message ("or 0 for no such array").
+void check_set_geometry(const Scope& scope, const std::vector<std::string>& leaves, unsigned entries, unsigned ways,
+                        const std::string& also_allowed = "");
+
 template <typename T>
 class Param {
  public:

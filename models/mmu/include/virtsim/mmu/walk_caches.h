@@ -62,18 +62,7 @@ class WalkCache {
   bool caches_entries() const { return entries_; }
 
   // `tag` separates contexts (PCID, VPID/ASID, EPTP); key is the walker's key (never ~0).
-  const Value* lookup(std::uint64_t key, std::uint32_t tag) {
-    ++lookups;
-    const std::size_t base = (key & set_mask_) * ways_;
-    const int way = find_way(key, tag);
-    if (way < 0) {
-      ++misses;
-      return nullptr;
-    }
-    make_newest(key & set_mask_, base + static_cast<unsigned>(way));
-    ++hits;
-    return &values_[base + static_cast<unsigned>(way)];
-  }
+  const Value* lookup(std::uint64_t key, std::uint32_t tag) { return lookup_any(&key, 1, tag); }
   // One lookup of whichever of `keys` the cache holds, the first found in order: a cache whose
   // entries cover pages of several sizes keys each at its own size, so a lookup tries each.
   const Value* lookup_any(const std::uint64_t* keys, std::size_t count, std::uint32_t tag) {

@@ -17,12 +17,7 @@ void write_file_atomically(const fs::path& path, const std::string& text) {
   remove_stale_temporaries(path.string());
   int fd = -1;
   const std::string temp = create_temporary(path.string(), &fd);
-  int error = 0;
-  for (std::size_t done = 0; done < text.size() && !error;) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno != EINTR) error = errno;
-    if (n > 0) done += static_cast<std::size_t>(n);
-  }
+  int error = write_all(fd, text.data(), text.size());
   // Some file systems (NFS) report a failed write only when the file is closed.
   if (::close(fd) != 0 && !error) error = errno;
   try {

@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -112,15 +111,7 @@ std::string hex32(std::uint32_t v) {
 }  // namespace
 
 std::uint32_t trace_checksum(std::uint32_t crc, const void* data, std::size_t size) {
-  // zlib's CRC-32 (the one result files use too); its length argument is 32-bit.
-  const auto* p = static_cast<const Bytef*>(data);
-  while (size > 0) {
-    const auto chunk = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
-    crc = static_cast<std::uint32_t>(::crc32(crc, p, chunk));
-    p += chunk;
-    size -= chunk;
-  }
-  return crc;
+  return crc32_of(data, size, crc);
 }
 
 // ---- writer ----

@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -83,6 +85,28 @@ int open_temporary(const std::string& target, std::string& path) {
 }
 
 }  // namespace
+
+int write_all(int fd, const void* data, std::size_t size) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (std::size_t done = 0; done < size;) {
+    const ssize_t n = ::write(fd, bytes + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+std::uint32_t crc32_of(const void* data, std::size_t size, std::uint32_t crc) {
+  // zlib takes at most 4 GiB at a time.
+  const auto* bytes = static_cast<const Bytef*>(data);
+  for (std::size_t done = 0; done < size;) {
+    const std::size_t part = std::min<std::size_t>(size - done, std::size_t{1} << 30);
+    crc = static_cast<std::uint32_t>(::crc32(crc, bytes + done, static_cast<uInt>(part)));
+    done += part;
+  }
+  return crc;
+}
 
 std::string system_error_text(int error) {
   std::string text = std::strerror(error);

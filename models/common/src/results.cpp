@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <chrono>
@@ -64,27 +63,6 @@ std::string hdf5_reason(const H5::Exception& e) {
 constexpr std::size_t kUserblockBytes = 512;
 constexpr char kUserblockMagic[] = "virtsim result file\n";
 constexpr char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
-
-std::uint32_t crc_of(const unsigned char* data, std::size_t size, std::uint32_t crc = 0) {
-  // zlib takes at most 4 GiB at a time.
-  for (std::size_t done = 0; done < size;) {
-    const std::size_t part = std::min<std::size_t>(size - done, 1u << 30);
-    crc = static_cast<std::uint32_t>(crc32(crc, data + done, static_cast<uInt>(part)));
-    done += part;
-  }
-  return crc;
-}
-
-// Writes all of `data` to `fd`. Returns 0 or the errno.
-int write_all(int fd, const unsigned char* data, std::size_t size) {
-  for (std::size_t done = 0; done < size;) {
-    const ssize_t n = ::write(fd, data + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    done += static_cast<std::size_t>(n);
-  }
-  return 0;
-}
 
 // The root group of `file` as the C++ API's object, which takes a reference of its own: the
 // file closes only when every reference is gone.
@@ -465,8 +443,8 @@ void ResultWriter::commit() {
   impl_ = nullptr;
   char userblock[kUserblockBytes] = {};
   std::snprintf(userblock, sizeof userblock, "%slength %" PRIu64 "\ncrc32 %08" PRIx32 "\n", kUserblockMagic,
-                static_cast<std::uint64_t>(image.size()), crc_of(image.data(), image.size()));
-  int error = write_all(temp_fd_, reinterpret_cast<const unsigned char*>(userblock), sizeof userblock);
+                static_cast<std::uint64_t>(image.size()), crc32_of(image.data(), image.size()));
+  int error = write_all(temp_fd_, userblock, sizeof userblock);
   if (!error) error = write_all(temp_fd_, image.data(), image.size());
   // Some file systems (NFS) report a failed write only when the file is closed.
   if (::close(temp_fd_) != 0 && !error) error = errno;
@@ -530,7 +508,7 @@ void verify_result_file(const std::string& path) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) corrupted(std::string("cannot read it: ") + system_error_text(errno));
     if (n == 0) break;
-    found_crc = crc_of(buffer.data(), static_cast<std::size_t>(n), found_crc);
+    found_crc = crc32_of(buffer.data(), static_cast<std::size_t>(n), found_crc);
     found += static_cast<std::uint64_t>(n);
     offset += n;
   }

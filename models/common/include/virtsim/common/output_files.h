@@ -3,6 +3,8 @@
 // temporary beside the target, created exclusively under a name no one can predict, renamed
 // onto the target when complete. Nothing here opens or replaces what a symbolic link, device,
 // FIFO or directory at either name leads to.
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace virtsim {
@@ -27,6 +29,13 @@ void remove_stale_temporaries(const std::string& target);
 // `target` is now something other than a regular file, or (with !replace) exists at all: it
 // appeared while the temporary was being written.
 void install_temporary(const std::string& temporary, const std::string& target, bool replace);
+
+// Writes all of `data` to `fd`, retrying short and interrupted writes. Returns 0 or the errno.
+int write_all(int fd, const void* data, std::size_t size);
+
+// zlib's CRC-32 of `data`, continuing from `crc` (0 to start): the checksum result files and
+// traces carry.
+std::uint32_t crc32_of(const void* data, std::size_t size, std::uint32_t crc = 0);
 
 // The system's text for errno `error`, lower-cased as virtsim's messages write it ("no space
 // left on device").

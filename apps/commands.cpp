@@ -173,20 +173,6 @@ std::vector<std::string> mode_settings(const std::string& mode, const ParamRegis
 
 namespace {
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::string item;
-  for (char c : text + ",") {
-    if (c == ',') {
-      if (!item.empty()) out.push_back(item);
-      item.clear();
-    } else if (c != ' ') {
-      item += c;
-    }
-  }
-  return out;
-}
-
 // Elaborates the platform; every configured key must then have matched a parameter. Shows
 // the warnings about its inputs when asked.
 std::unique_ptr<System> elaborate(LoadedConfig& loaded, bool show_warnings) {

@@ -4,6 +4,7 @@
 #include <cstdarg>
 #include <cstdlib>
 
+#include "virtsim/common/config.h"
 #include "virtsim/common/error.h"
 
 namespace virtsim::debug_trace {
@@ -57,13 +58,7 @@ const std::vector<KindInfo>& kinds() {
 
 unsigned parse_kinds(const std::string& list) {
   unsigned result = 0;
-  std::string item;
-  for (const char c : list + ",") {
-    if (c != ',') {
-      if (c != ' ') item += c;
-      continue;
-    }
-    if (item.empty()) continue;
+  for (const std::string& item : split_list(list)) {
     bool known = false;
     for (const auto& k : kinds())
       if (item == k.name) {
@@ -73,7 +68,6 @@ unsigned parse_kinds(const std::string& list) {
     if (!known)
       throw ConfigError("--trace: unknown kind '" + item + "'; expected a comma-separated list of " +
                         valid_kinds());
-    item.clear();
   }
   if (!result)
     throw ConfigError("--trace: no kind named; expected a comma-separated list of " + valid_kinds());

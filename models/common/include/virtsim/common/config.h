@@ -42,6 +42,9 @@ void load_config_text(const std::string& text, const std::string& origin, ParamR
 // (64, 2.5, true, "lru"); a bare word that is not valid TOML is taken as a string.
 void apply_set_option(const std::string& assignment, ParamRegistry& registry);
 
+// The items of a comma-separated list ("native, shadow"), blanks dropped and empty items skipped.
+std::vector<std::string> split_list(const std::string& text);
+
 // Names of the presets available for a table ("machine"), for error messages and docs.
 std::vector<std::string> available_presets(const std::vector<std::string>& preset_dirs,
                                            const std::string& table);

@@ -1,7 +1,5 @@
 // `virtsim stats`: a result file's runs and metrics as text, JSON or CSV, a sweep's runs
 // beside the values they swept, and `--diff`: what differs between the runs of two files.
-#include <H5Cpp.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -10,6 +8,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "commands.h"
@@ -22,65 +21,17 @@ namespace virtsim {
 
 namespace {
 
-H5::StrType text_type() {
-  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
-  type.setCset(H5T_CSET_UTF8);
-  return type;
-}
-
 // A sweep's swept values by run id, each as (parameter, value as text), in the table's column
 // order; empty for a file that is not a sweep's.
 using SweptValues = std::map<std::string, std::vector<std::pair<std::string, std::string>>>;
 
-// One column of a compound dataset, read through a compound of just that member.
-template <typename T>
-std::vector<T> read_member(const H5::DataSet& set, const std::string& member, const H5::DataType& type,
-                           hsize_t rows) {
-  H5::CompType one(sizeof(T));
-  one.insertMember(member, 0, type);
-  std::vector<T> out(rows);
-  if (rows) set.read(out.data(), one);
-  return out;
-}
-
-SweptValues read_swept_values(const std::string& path) {
+SweptValues swept_values_as_text(const std::string& path) {
   SweptValues out;
-  try {
-    H5::H5File file(path, H5F_ACC_RDONLY);
-    if (!file.nameExists("/sweep")) return out;
-    const H5::DataSet set = file.openDataSet("/sweep");
-    hsize_t rows = 0;
-    set.getSpace().getSimpleExtentDims(&rows);
-    const H5::CompType type = set.getCompType();
-    std::vector<char*> run_ids = read_member<char*>(set, "run_id", text_type(), rows);
-    std::vector<std::string> ids(run_ids.begin(), run_ids.end());
-    for (char* p : run_ids) std::free(p);
-    // The columns after the fixed ones (point, run_id, status, error, seed) are the swept values.
-    for (int m = 0; m < type.getNmembers(); ++m) {
-      const std::string name = type.getMemberName(m);
-      if (name == "point" || name == "run_id" || name == "status" || name == "error" || name == "seed")
-        continue;
-      std::vector<std::string> texts(rows);
-      const H5T_class_t kind = type.getMemberClass(m);
-      if (kind == H5T_INTEGER) {
-        const auto values = read_member<std::int64_t>(set, name, H5::PredType::NATIVE_INT64, rows);
-        for (hsize_t r = 0; r < rows; ++r) texts[r] = std::to_string(values[r]);
-      } else if (kind == H5T_FLOAT) {
-        const auto values = read_member<double>(set, name, H5::PredType::NATIVE_DOUBLE, rows);
-        for (hsize_t r = 0; r < rows; ++r) texts[r] = format_number(values[r]);
-      } else {
-        auto values = read_member<char*>(set, name, text_type(), rows);
-        for (hsize_t r = 0; r < rows; ++r) {
-          texts[r] = values[r] ? values[r] : "";
-          std::free(values[r]);
-        }
-      }
-      for (hsize_t r = 0; r < rows; ++r)
-        if (!ids[r].empty()) out[ids[r]].emplace_back(name, texts[r]);
-    }
-  } catch (const H5::Exception& e) {
-    throw FileError(path + ": cannot read the /sweep table: " + e.getDetailMsg());
-  }
+  for (const auto& [run_id, values] : read_swept_values(path))
+    for (const auto& [name, value] : values)
+      out[run_id].emplace_back(name, std::holds_alternative<std::int64_t>(value) ? std::to_string(std::get<std::int64_t>(value))
+                                     : std::holds_alternative<double>(value)     ? format_number(std::get<double>(value))
+                                                                                 : std::get<std::string>(value));
   return out;
 }
 
@@ -195,67 +146,11 @@ void print_text(const std::string& path, const ResultSummary& summary, const Swe
 
 // ---- --diff ------------------------------------------------------------------------------
 
-// Every value of a run that --diff compares: the scalar metrics, each element of the vector and
-// matrix statistics ("name[label]", "name[row,column]") and each histogram's summary
-// ("name.samples", .mean, .min, .max, .underflow, .overflow).
+// Every value of a run that --diff compares: the scalar metrics, and each element of the other
+// statistics (read_statistic_values).
 std::map<std::string, double> comparable_values(const std::string& path, const RunSummary& run) {
   std::map<std::string, double> out(run.metrics.begin(), run.metrics.end());
-  try {
-    H5::H5File file(path, H5F_ACC_RDONLY);
-    const std::string where = "/runs/" + run.run_id + "/stats";
-    if (!file.nameExists(where)) return out;
-    H5::Group stats = file.openGroup(where);
-    const auto labels = [](const H5::DataSet& set, const std::string& attribute) {
-      std::vector<std::string> names;
-      if (!set.attrExists(attribute)) return names;
-      const H5::Attribute a = set.openAttribute(attribute);
-      hsize_t count = 0;
-      a.getSpace().getSimpleExtentDims(&count);
-      std::vector<char*> texts(count);
-      if (count) a.read(text_type(), texts.data());
-      for (char* t : texts) {
-        names.emplace_back(t ? t : "");
-        std::free(t);
-      }
-      return names;
-    };
-    const auto number = [](const H5::DataSet& set, const std::string& attribute) {
-      double v = 0;
-      set.openAttribute(attribute).read(H5::PredType::NATIVE_DOUBLE, &v);
-      return v;
-    };
-    for (hsize_t i = 0; i < stats.getNumObjs(); ++i) {
-      const std::string name = stats.getObjnameByIdx(i);
-      const H5::DataSet set = stats.openDataSet(name);
-      const H5::DataSpace space = set.getSpace();
-      std::vector<hsize_t> shape(static_cast<std::size_t>(space.getSimpleExtentNdims()));
-      space.getSimpleExtentDims(shape.data());
-      if (set.attrExists("samples")) {  // a histogram
-        for (const char* field : {"samples", "mean", "min", "max", "underflow", "overflow"})
-          out[name + "." + field] = number(set, field);
-        continue;
-      }
-      hsize_t cells = 1;
-      for (hsize_t d : shape) cells *= d;
-      std::vector<std::uint64_t> counts(cells);
-      if (cells) set.read(counts.data(), H5::PredType::NATIVE_UINT64);
-      if (shape.size() == 1) {
-        const auto names = labels(set, "labels");
-        for (hsize_t c = 0; c < cells; ++c)
-          out[name + "[" + (c < names.size() ? names[c] : std::to_string(c)) + "]"] =
-              static_cast<double>(counts[c]);
-      } else if (shape.size() == 2) {
-        const auto rows = labels(set, "row_labels"), columns = labels(set, "column_labels");
-        for (hsize_t r = 0; r < shape[0]; ++r)
-          for (hsize_t c = 0; c < shape[1]; ++c)
-            out[name + "[" + (r < rows.size() ? rows[r] : std::to_string(r)) + "," +
-                (c < columns.size() ? columns[c] : std::to_string(c)) + "]"] =
-                static_cast<double>(counts[r * shape[1] + c]);
-      }
-    }
-  } catch (const H5::Exception& e) {
-    throw FileError(path + ": cannot read the statistics of run '" + run.run_id + "': " + e.getDetailMsg());
-  }
+  for (const auto& [name, value] : read_statistic_values(path, run.run_id)) out[name] = value;
   return out;
 }
 
@@ -398,7 +293,7 @@ int stats_command(const StatsOptions& options) {
                       " (compare two with --diff)");
   const std::string& path = options.files[0];
   const ResultSummary summary = read_result_summary(path);
-  const SweptValues swept = read_swept_values(path);
+  const SweptValues swept = swept_values_as_text(path);
   if (options.format == StatsFormat::Csv)
     print_csv(path, summary, swept, options.all);
   else if (options.format == StatsFormat::Json)

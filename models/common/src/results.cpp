@@ -524,6 +524,123 @@ void verify_result_file(const std::string& path) {
   ::close(fd);
 }
 
+namespace {
+
+// One column of a compound dataset, read through a compound of just that member.
+template <typename T>
+std::vector<T> read_member(const H5::DataSet& set, const std::string& member, const H5::DataType& type,
+                           hsize_t rows) {
+  H5::CompType one(sizeof(T));
+  one.insertMember(member, 0, type);
+  std::vector<T> out(rows);
+  if (rows) set.read(out.data(), one);
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, std::vector<std::pair<std::string, SweptValue>>> read_swept_values(const std::string& path) {
+  std::map<std::string, std::vector<std::pair<std::string, SweptValue>>> out;
+  try {
+    H5::H5File file(path, H5F_ACC_RDONLY);
+    if (!file.nameExists("/sweep")) return out;
+    const H5::DataSet set = file.openDataSet("/sweep");
+    hsize_t rows = 0;
+    set.getSpace().getSimpleExtentDims(&rows);
+    const H5::CompType type = set.getCompType();
+    std::vector<char*> run_ids = read_member<char*>(set, "run_id", vlen_string(), rows);
+    std::vector<std::string> ids(run_ids.begin(), run_ids.end());
+    for (char* p : run_ids) std::free(p);
+    // The columns after the fixed ones (point, run_id, status, error, seed) are the swept values.
+    for (int m = 0; m < type.getNmembers(); ++m) {
+      const std::string name = type.getMemberName(m);
+      if (name == "point" || name == "run_id" || name == "status" || name == "error" || name == "seed")
+        continue;
+      std::vector<SweptValue> values(rows);
+      const H5T_class_t kind = type.getMemberClass(m);
+      if (kind == H5T_INTEGER) {
+        const auto column = read_member<std::int64_t>(set, name, H5::PredType::NATIVE_INT64, rows);
+        for (hsize_t r = 0; r < rows; ++r) values[r] = column[r];
+      } else if (kind == H5T_FLOAT) {
+        const auto column = read_member<double>(set, name, H5::PredType::NATIVE_DOUBLE, rows);
+        for (hsize_t r = 0; r < rows; ++r) values[r] = column[r];
+      } else {
+        auto column = read_member<char*>(set, name, vlen_string(), rows);
+        for (hsize_t r = 0; r < rows; ++r) {
+          values[r] = std::string(column[r] ? column[r] : "");
+          std::free(column[r]);
+        }
+      }
+      for (hsize_t r = 0; r < rows; ++r)
+        if (!ids[r].empty()) out[ids[r]].emplace_back(name, values[r]);
+    }
+  } catch (const H5::Exception& e) {
+    throw FileError(path + ": cannot read the /sweep table: " + e.getDetailMsg());
+  }
+  return out;
+}
+
+std::map<std::string, double> read_statistic_values(const std::string& path, const std::string& run_id) {
+  std::map<std::string, double> out;
+  try {
+    H5::H5File file(path, H5F_ACC_RDONLY);
+    const std::string where = "/runs/" + run_id + "/stats";
+    if (!file.nameExists(where)) return out;
+    H5::Group stats = file.openGroup(where);
+    const auto labels = [](const H5::DataSet& set, const std::string& attribute) {
+      std::vector<std::string> names;
+      if (!set.attrExists(attribute)) return names;
+      const H5::Attribute a = set.openAttribute(attribute);
+      hsize_t count = 0;
+      a.getSpace().getSimpleExtentDims(&count);
+      std::vector<char*> texts(count);
+      if (count) a.read(vlen_string(), texts.data());
+      for (char* t : texts) {
+        names.emplace_back(t ? t : "");
+        std::free(t);
+      }
+      return names;
+    };
+    const auto number = [](const H5::DataSet& set, const std::string& attribute) {
+      double v = 0;
+      set.openAttribute(attribute).read(H5::PredType::NATIVE_DOUBLE, &v);
+      return v;
+    };
+    for (hsize_t i = 0; i < stats.getNumObjs(); ++i) {
+      const std::string name = stats.getObjnameByIdx(i);
+      const H5::DataSet set = stats.openDataSet(name);
+      const H5::DataSpace space = set.getSpace();
+      std::vector<hsize_t> shape(static_cast<std::size_t>(space.getSimpleExtentNdims()));
+      space.getSimpleExtentDims(shape.data());
+      if (set.attrExists("samples")) {  // a histogram
+        for (const char* field : {"samples", "mean", "min", "max", "underflow", "overflow"})
+          out[name + "." + field] = number(set, field);
+        continue;
+      }
+      hsize_t cells = 1;
+      for (hsize_t d : shape) cells *= d;
+      std::vector<std::uint64_t> counts(cells);
+      if (cells) set.read(counts.data(), H5::PredType::NATIVE_UINT64);
+      if (shape.size() == 1) {
+        const auto names = labels(set, "labels");
+        for (hsize_t c = 0; c < cells; ++c)
+          out[name + "[" + (c < names.size() ? names[c] : std::to_string(c)) + "]"] =
+              static_cast<double>(counts[c]);
+      } else if (shape.size() == 2) {
+        const auto rows = labels(set, "row_labels"), columns = labels(set, "column_labels");
+        for (hsize_t r = 0; r < shape[0]; ++r)
+          for (hsize_t c = 0; c < shape[1]; ++c)
+            out[name + "[" + (r < rows.size() ? rows[r] : std::to_string(r)) + "," +
+                (c < columns.size() ? columns[c] : std::to_string(c)) + "]"] =
+                static_cast<double>(counts[r * shape[1] + c]);
+      }
+    }
+  } catch (const H5::Exception& e) {
+    throw FileError(path + ": cannot read the statistics of run '" + run_id + "': " + e.getDetailMsg());
+  }
+  return out;
+}
+
 ResultSummary read_result_summary(const std::string& path) {
   silence_hdf5();
   std::error_code ec;

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "virtsim/common/output_files.h"
@@ -121,5 +122,15 @@ struct ResultSummary {
 // Throws FileError naming the file and what was expected (corrupted, not HDF5, missing /runs,
 // wrong schema version...).
 ResultSummary read_result_summary(const std::string& path);
+
+// A sweep's swept values by run id, each as (parameter, value), in the /sweep table's column
+// order; empty for a file without /sweep. Throws FileError naming the file.
+using SweptValue = std::variant<std::int64_t, double, std::string>;
+std::map<std::string, std::vector<std::pair<std::string, SweptValue>>> read_swept_values(const std::string& path);
+
+// Every element of a run's statistics beyond the scalar metrics: each cell of a vector or
+// matrix ("name[label]", "name[row,column]") and each histogram's summary ("name.samples",
+// .mean, .min, .max, .underflow, .overflow). Throws FileError naming the file and run.
+std::map<std::string, double> read_statistic_values(const std::string& path, const std::string& run_id);
 
 }  // namespace virtsim

@@ -104,12 +104,13 @@ struct vm {
 static int kvm_fd = -1;
 
 // KVM being absent or refusing us is not a failure of the probe: one line, its own status.
-static void open_kvm(void) {
-  kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (kvm_fd < 0) fail(EXIT_UNAVAILABLE, "unavailable: open /dev/kvm: %s", strerror(errno));
+static void open_kvm(const char* device) {
+  kvm_fd = open(device, O_RDWR | O_CLOEXEC);
+  if (kvm_fd < 0) fail(EXIT_UNAVAILABLE, "unavailable: open %s: %s", device, strerror(errno));
   int version = ioctl(kvm_fd, KVM_GET_API_VERSION, 0);
+  if (version < 0) fail(EXIT_UNAVAILABLE, "unavailable: %s is not KVM: KVM_GET_API_VERSION: %s", device, strerror(errno));
   if (version != KVM_API_VERSION)
-    fail(EXIT_UNAVAILABLE, "unavailable: /dev/kvm API version %d, expected %d", version, KVM_API_VERSION);
+    fail(EXIT_UNAVAILABLE, "unavailable: %s has KVM API version %d, expected %d", device, version, KVM_API_VERSION);
 }
 
 static void write_page_tables(unsigned char* memory) {
@@ -424,11 +425,12 @@ static unsigned long long steal_ticks(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr,
+  printf(
           "usage: kvm-probe [--quick] [--repetitions N] [--timeout SECONDS] [--guest-cpl 0|3] [--no-realtime]\n"
+          "                 [--device PATH]\n"
           "Measures VM exits of a minimal guest under this host's KVM and prints them as TOML.\n"
           "Exit status: 0 measured, 1 failed, 2 bad usage, 3 KVM unavailable, 4 watchdog.\n");
-  exit(EXIT_USAGE);
+  exit(0);
 }
 
 static void print_result(const struct benchmark* b, uint64_t operations, const struct result* r, int repetitions,
@@ -447,32 +449,37 @@ static void print_result(const struct benchmark* b, uint64_t operations, const s
 
 int main(int argc, char** argv) {
   int quick = 0, repetitions = 7, cpl = -1, realtime = 1;
+  const char* device = "/dev/kvm";
   unsigned timeout = 300;
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--quick")) {
       quick = 1;
     } else if (!strcmp(argv[i], "--repetitions") && i + 1 < argc) {
       repetitions = atoi(argv[++i]);
-      if (repetitions < 1 || repetitions > 64) fail(EXIT_USAGE, "--repetitions: expected 1 to 64");
+      if (repetitions < 1 || repetitions > 64) fail(EXIT_USAGE, "error: --repetitions: expected 1 to 64");
     } else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
       int seconds = atoi(argv[++i]);
-      if (seconds < 1) fail(EXIT_USAGE, "--timeout: expected a positive number of seconds");
+      if (seconds < 1) fail(EXIT_USAGE, "error: --timeout: expected a positive number of seconds");
       timeout = (unsigned)seconds;
     } else if (!strcmp(argv[i], "--guest-cpl") && i + 1 < argc) {
       ++i;
-      if (strcmp(argv[i], "0") && strcmp(argv[i], "3")) fail(EXIT_USAGE, "--guest-cpl: expected 0 or 3");
+      if (strcmp(argv[i], "0") && strcmp(argv[i], "3")) fail(EXIT_USAGE, "error: --guest-cpl: expected 0 or 3");
       cpl = atoi(argv[i]);
+    } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+      device = argv[++i];
     } else if (!strcmp(argv[i], "--no-realtime")) {
       realtime = 0;
-    } else {
+    } else if (!strcmp(argv[i], "--help")) {
       usage();
+    } else {
+      fail(EXIT_USAGE, "error: unknown or incomplete argument '%s' (kvm-probe --help lists them)", argv[i]);
     }
   }
   if (quick && repetitions == 7) repetitions = 3;
   signal(SIGALRM, on_alarm);
   alarm(timeout);
 
-  open_kvm();
+  open_kvm(device);
   // PVM runs a guest's supervisor mode by emulating it instruction by instruction unless the
   // guest is a PVM kernel, so there the loops run in guest user mode, where PVM runs them
   // natively and CPUID, port I/O, MMIO and page faults still go to the hypervisor.

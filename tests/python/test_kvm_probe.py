@@ -66,6 +66,9 @@ def test_exits_to_user_space_cost_more_than_exits_handled_in_the_kernel(quick_me
     m = quick_measurement
     assert m["io_user"]["cycles_per_operation"] > m["io_kernel"]["cycles_per_operation"]
     assert m["mmio"]["cycles_per_operation"] > m["io_kernel"]["cycles_per_operation"]
+    # The probe's own share of an exit to user space is a part of it.
+    for name in ("io_user", "mmio", "hlt"):
+        assert 0 < m[name]["probe_cycles_per_operation"] < m[name]["loop_cycles_per_operation" if name == "hlt" else "cycles_per_operation"]
     # Every exit costs more than an iteration of the loop that makes it.
     assert m["cpuid"]["cycles_per_operation"] > m["nop"]["cycles_per_operation"]
     # A page whose host memory was just dropped costs a fault; touched again, it does not.
@@ -135,3 +138,16 @@ def test_the_preset_made_from_the_measurement_runs_and_reproduces_its_cpuid(virt
     assert values["system.shadow.enabled"] is True
     assert values["system.nested.paging"] == "none"
     assert values["system.clock_ghz"] == pytest.approx(measured["host"]["tsc_khz"] / 1e6)
+
+
+def test_the_preset_and_cases_are_what_update_this_host_makes_today(virtsim_binary, tmp_path):
+    """The committed preset and kvm-probe cases follow from the committed measurement and today's
+    model; after a change of the handler model, rerun tools/kvm-probe/update-this-host."""
+    made = subprocess.run([str(REPO / "tools" / "kvm-probe" / "update-this-host"), "--out", str(tmp_path),
+                           "--virtsim", str(virtsim_binary)], capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr
+    files = [Path("experiments/presets/machine/this-host-kvm.toml"),
+             *(Path("experiments/regression") / p.name for p in (tmp_path / "experiments" / "regression").glob("*.toml"))]
+    assert len(files) == 6
+    for name in files:
+        assert (tmp_path / name).read_text() == (REPO / name).read_text(), f"{name} is stale: run tools/kvm-probe/update-this-host"

@@ -16,8 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -42,8 +42,11 @@ static const uint64_t MMIO_ADDRESS = 0xd0000000ull;
 static const uint16_t REPORT_PORT = 0xf1;   // guest -> probe: RAX holds the TSC difference
 static const uint16_t USER_IO_PORT = 0xb008;  // the ACPI PM timer's port: emulated in user space
 
-// The guest's code. Every benchmark starts at its own label with RSI = operations and RDI = an
-// address; it times the loop with LFENCE; RDTSC on both sides and reports the difference.
+// The guest's code (bytes the probe copies into guest memory, never run on the host). Every
+// benchmark starts at its own label with RSI = operations and RDI = an address; it times the
+// loop with LFENCE; RDTSC on both sides and reports the difference with OUT to REPORT_PORT.
+// The probe gives the vCPU a new RIP after each report; the HLT after it stops a guest resumed
+// by mistake before it runs into the next benchmark.
 #define BEGIN_TIMING "mov %rsi, %r9\n lfence\n rdtsc\n shl $32, %rdx\n or %rdx, %rax\n mov %rax, %r8\n"
 #define END_TIMING "lfence\n rdtsc\n shl $32, %rdx\n or %rdx, %rax\n sub %r8, %rax\n out %al, $0xf1\n hlt\n"
 __asm__(".pushsection .rodata.kvm_probe_guest, \"a\"\n"

@@ -75,8 +75,9 @@ def test_exits_to_user_space_cost_more_than_exits_handled_in_the_kernel(quick_me
     assert m["page_fault"]["first_touch_cycles"] > m["page_fault"]["second_touch_cycles"]
 
 
-def test_the_committed_measurement_has_the_structure_the_probe_writes(quick_measurement):
-    committed = tomllib.loads(MEASUREMENT.read_text())
+@pytest.mark.parametrize("name", ["this-host.toml", "this-host-cpl0.toml"])
+def test_the_committed_measurements_have_the_structure_the_probe_writes(quick_measurement, name):
+    committed = tomllib.loads((MEASUREMENT.parent / name).read_text())
     assert set(committed) == set(quick_measurement)
     for table, values in quick_measurement.items():
         assert set(committed[table]) == set(values), table

@@ -85,7 +85,17 @@ int trace_cat_command(const std::string& path, std::uint64_t limit) {
         break;
       case TraceRecordKind::Fork: std::printf("fork %u -> %u\n", r->pid, r->child); break;
       case TraceRecordKind::Mmap:
-        std::printf("mmap pid %u %s +%" PRIu64 " prot %u\n", r->pid, to_hex(r->address).c_str(), r->length, r->prot);
+        std::printf("mmap pid %u %s +%" PRIu64 " prot %u", r->pid, to_hex(r->address).c_str(), r->length, r->prot);
+        if (r->map_flags & kMapFile)
+          std::printf(" file %u offset %s", r->file, to_hex(r->offset).c_str());
+        std::printf("%s\n", r->map_flags & kMapShared ? " shared" : "");
+        break;
+      case TraceRecordKind::Mprotect:
+        std::printf("mprotect pid %u %s +%" PRIu64 " prot %u\n", r->pid, to_hex(r->address).c_str(), r->length, r->prot);
+        break;
+      case TraceRecordKind::Mremap:
+        std::printf("mremap pid %u %s +%" PRIu64 " -> %s +%" PRIu64 "\n", r->pid, to_hex(r->address).c_str(), r->length,
+                    to_hex(r->new_address).c_str(), r->new_length);
         break;
       case TraceRecordKind::Munmap:
         std::printf("munmap pid %u %s +%" PRIu64 "\n", r->pid, to_hex(r->address).c_str(), r->length);

@@ -153,6 +153,8 @@ int trace_convert_command(const std::vector<std::string>& inputs, const std::str
   if (summary.processes_capped) cut += ", " + std::to_string(summary.processes_capped) + " processes cut at --limit-per-process";
   std::printf("%s: %" PRIu64 " records (%" PRIu64 " processes, %" PRIu64 " memory records%s) from %" PRIu64 " lines\n",
               output.c_str(), summary.records, summary.processes, summary.memory_records, cut.c_str(), summary.lines);
+  // The trace names mapped files by id only: their paths.
+  for (std::size_t i = 0; i < summary.files.size(); ++i) std::printf("  file %zu: %s\n", i + 1, summary.files[i].c_str());
   return 0;
 }
 

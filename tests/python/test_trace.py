@@ -78,6 +78,31 @@ def test_a_real_program_runs_checked(virtsim_binary, tmp_path, nested):
     assert metrics["tlb.l1d.miss_rate"] < 0.05  # a real program has locality
 
 
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_a_real_programs_libraries_are_file_backed(virtsim_binary, tmp_path):
+    """The loader opens and maps libc: file-backed mmaps of a named file, mprotects of its RELRO,
+    and, run, read faults served from the page cache with fault-around."""
+    log = tmp_path / "true.log"
+    subprocess.run(["setarch", "-R", "valgrind", "--tool=lackey", "--trace-mem=yes", "--trace-syscalls=yes",
+                    f"--log-file={log}", "/bin/true"], check=True, capture_output=True, timeout=300)
+    trace = tmp_path / "true.vst"
+    converted = virtsim(virtsim_binary, "trace", "convert", str(log), "-o", str(trace))
+    assert converted.returncode == 0, converted.stderr
+    files = dict(line.strip().split(": ", 1) for line in converted.stdout.splitlines() if line.startswith("  file "))
+    libc = next(name for name, path in files.items() if path.endswith("/libc.so.6"))
+    cat = virtsim(virtsim_binary, "trace", "cat", str(trace)).stdout.splitlines()
+    assert any(line.startswith("mmap ") and f" {libc} offset " in line for line in cat)
+    assert any(line.startswith("mprotect ") for line in cat)
+    out = tmp_path / "true.h5"
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+                     "--set", f'workload.trace.path="{trace}"', "--set", "system.mmu*.check=true")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+    assert 0 < metrics["system.kernel.file_faults"] <= metrics["system.kernel.demand_faults"]
+    assert metrics["system.kernel.fault_around_pages"] > metrics["system.kernel.file_faults"]
+    assert metrics["system.kernel.page_cache_pages"] > 0
+
+
 def process_records(binary, trace: Path) -> list[str]:
     """The process records of a trace as text ("fork 10 -> 11", "switch pid 11", ...)."""
     cat = virtsim(binary, "trace", "cat", str(trace))

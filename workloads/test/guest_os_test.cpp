@@ -695,6 +695,32 @@ TEST(GuestOs, MremapMovesEachEntryAndFlushesTheOldAddresses) {
   EXPECT_THROW(m.run(), FileError);
 }
 
+TEST(GuestOs, BrkGrowthOnlyChangesTheArea) {
+  Machine m;
+  Script s;
+  const auto brk = [&](Addr address) {
+    TraceRecord r;
+    r.kind = TraceRecordKind::Brk;
+    r.pid = 1;
+    r.address = address;
+    s.records.push_back(r);
+  };
+  brk(kHeap);
+  brk(kHeap + 2 * kPageSize4K);
+  s.emit(1).store(kHeap);
+  m.add_cpu(s);
+  m.run();
+  const auto slots = slots_of(m, 1, kHeap, 1);
+  brk(kHeap + 64 * kPageSize4K);
+  const auto ran = m.run();
+  EXPECT_EQ(stores_to(m, ran, slots), 0u);
+  EXPECT_EQ(count(ran, Instruction::Invlpg), 0u);
+  EXPECT_EQ(slots_of(m, 1, kHeap, 64).size(), 1u);
+  s.emit(1).store(kHeap + 63 * kPageSize4K);  // inside the grown heap
+  m.run();
+  EXPECT_EQ(m.os.demand_faults.count(), 2u);
+}
+
 TEST(GuestOs, ThirtyTwoBitLayoutsKeepUserAreasBelowTheKernel) {
   for (const char* paging : {"32bit", "pae"}) {
     Machine m(false, paging);

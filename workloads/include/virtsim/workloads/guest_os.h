@@ -7,7 +7,8 @@
 // is on), TLB invalidation as INVLPG or a CR3 reload, TLB shootdowns as IPIs (x2APIC ICR
 // writes) that interrupt the other vCPUs, timer ticks as interrupts. Page faults come back to
 // it through the vCPUs' fault_handler ports: demand paging over the process's memory areas
-// (optionally with 2 MiB transparent huge pages), copy-on-write after fork.
+// (optionally with 2 MiB transparent huge pages), file pages through the page cache
+// (page_cache.h), copy-on-write after fork; mprotect and mremap rewrite and move entries.
 //
 // Which process runs is the stream's (a trace's captured order, a generator's own: the child
 // of fork-and-wait runs until it exits, then the parent) or, for a stream of several runnable

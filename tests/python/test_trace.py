@@ -103,6 +103,36 @@ def test_a_real_programs_libraries_are_file_backed(virtsim_binary, tmp_path):
     assert metrics["system.kernel.page_cache_pages"] > 0
 
 
+def test_mprotect_and_mremap_entry_stores_trap_under_shadow_paging(virtsim_binary, tmp_path):
+    """A hand-written lackey log: four pages touched, then an mprotect or an mremap of them. Under
+    shadow paging every entry the kernel rewrites is a store into a watched table: one emulated
+    write per present entry for mprotect, at least that many (the clears) for mremap."""
+    head = "==10== Lackey, an example Valgrind tool\n==10== Command: prog\n==10== Parent PID: 1\n==10== \n"
+    touch = "".join(f" S 1000{i}000,8\n L 1000{i}008,8\n" for i in range(4))
+    calls = {
+        "base": "",
+        "mprotect": "SYSCALL[10,1](10) sys_mprotect ( 0x10000000, 32768, 1 )[sync] --> Success(0x0)\n",
+        "mremap": "SYSCALL[10,1](25) sys_mremap ( 0x10000000, 32768, 32768, 0x3, 0x20000000 ) "
+                  "--> [pre-success] Success(0x20000000)\n",
+    }
+    metrics = {}
+    for name, call in calls.items():
+        log = tmp_path / f"{name}.log"
+        log.write_text(head + "SYSCALL[10,1](9) sys_mmap ( 0x0, 32768, 3, 34, 4294967295, 0 ) --> [pre-success] "
+                       "Success(0x10000000)\n" + touch + call + "SYSCALL[10,1](231) exit_group( 0 ) --> Success(0x0)\n")
+        trace, out = tmp_path / f"{name}.vst", tmp_path / f"{name}.h5"
+        assert virtsim(virtsim_binary, "trace", "convert", str(log), "-o", str(trace)).returncode == 0
+        result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+                         "--set", f'workload.trace.path="{trace}"', "--set", "system.shadow.enabled=true",
+                         "--set", 'system.vmx.mode="vmx"', "--set", "system.shadow.check=true")
+        assert result.returncode == 0, result.stderr
+        metrics[name] = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+    emulated = {name: m["system.shadow.writes_emulated"] for name, m in metrics.items()}
+    assert emulated["mprotect"] == emulated["base"] + 4
+    assert emulated["mremap"] >= emulated["base"] + 4
+    assert metrics["mprotect"]["system.kernel.invlpgs"] == metrics["mremap"]["system.kernel.invlpgs"] == 4
+
+
 def process_records(binary, trace: Path) -> list[str]:
     """The process records of a trace as text ("fork 10 -> 11", "switch pid 11", ...)."""
     cat = virtsim(binary, "trace", "cat", str(trace))

@@ -21,7 +21,7 @@ def test_gen_info_cat(virtsim_binary, tmp_path):
     assert result.returncode == 0, result.stderr
     info = virtsim(virtsim_binary, "trace", "info", str(trace))
     assert info.returncode == 0, info.stderr
-    assert "version 2" in info.stdout and info.stderr == ""
+    assert "version 3" in info.stdout and info.stderr == ""
     counts = {line.split()[0]: int(line.split()[1]) for line in info.stdout.splitlines()[1:]}
     assert counts["load"] + counts["store"] == 2000 + 100  # region of interest plus warm-up
     assert counts["roi_begin"] == counts["roi_end"] == 1
@@ -76,6 +76,61 @@ def test_a_real_program_runs_checked(virtsim_binary, tmp_path, nested):
     assert metrics["system.cpu0.fetches"] == fetches
     assert metrics["system.mmu0.checked"] == metrics["walk.count"] > 0
     assert metrics["tlb.l1d.miss_rate"] < 0.05  # a real program has locality
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_a_real_programs_libraries_are_file_backed(virtsim_binary, tmp_path):
+    """The loader opens and maps libc: file-backed mmaps of a named file, mprotects of its RELRO,
+    and, run, read faults served from the page cache with fault-around."""
+    log = tmp_path / "true.log"
+    subprocess.run(["setarch", "-R", "valgrind", "--tool=lackey", "--trace-mem=yes", "--trace-syscalls=yes",
+                    f"--log-file={log}", "/bin/true"], check=True, capture_output=True, timeout=300)
+    trace = tmp_path / "true.vst"
+    converted = virtsim(virtsim_binary, "trace", "convert", str(log), "-o", str(trace))
+    assert converted.returncode == 0, converted.stderr
+    files = dict(line.strip().split(": ", 1) for line in converted.stdout.splitlines() if line.startswith("  file "))
+    libc = next(name for name, path in files.items() if path.endswith("/libc.so.6"))
+    cat = virtsim(virtsim_binary, "trace", "cat", str(trace)).stdout.splitlines()
+    assert any(line.startswith("mmap ") and f" {libc} offset " in line for line in cat)
+    assert any(line.startswith("mprotect ") for line in cat)
+    out = tmp_path / "true.h5"
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+                     "--set", f'workload.trace.path="{trace}"', "--set", "system.mmu*.check=true")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+    assert 0 < metrics["system.kernel.file_faults"] <= metrics["system.kernel.demand_faults"]
+    assert metrics["system.kernel.fault_around_pages"] > metrics["system.kernel.file_faults"]
+    assert metrics["system.kernel.page_cache_pages"] > 0
+
+
+def test_mprotect_and_mremap_entry_stores_trap_under_shadow_paging(virtsim_binary, tmp_path):
+    """A hand-written lackey log: four pages touched, then an mprotect or an mremap of them. Under
+    shadow paging every entry the kernel rewrites is a store into a watched table: one emulated
+    write per present entry for mprotect, at least that many (the clears) for mremap."""
+    head = "==10== Lackey, an example Valgrind tool\n==10== Command: prog\n==10== Parent PID: 1\n==10== \n"
+    touch = "".join(f" S 1000{i}000,8\n L 1000{i}008,8\n" for i in range(4))
+    calls = {
+        "base": "",
+        "mprotect": "SYSCALL[10,1](10) sys_mprotect ( 0x10000000, 32768, 1 )[sync] --> Success(0x0)\n",
+        "mremap": "SYSCALL[10,1](25) sys_mremap ( 0x10000000, 32768, 32768, 0x3, 0x20000000 ) "
+                  "--> [pre-success] Success(0x20000000)\n",
+    }
+    metrics = {}
+    for name, call in calls.items():
+        log = tmp_path / f"{name}.log"
+        log.write_text(head + "SYSCALL[10,1](9) sys_mmap ( 0x0, 32768, 3, 34, 4294967295, 0 ) --> [pre-success] "
+                       "Success(0x10000000)\n" + touch + call + "SYSCALL[10,1](231) exit_group( 0 ) --> Success(0x0)\n")
+        trace, out = tmp_path / f"{name}.vst", tmp_path / f"{name}.h5"
+        assert virtsim(virtsim_binary, "trace", "convert", str(log), "-o", str(trace)).returncode == 0
+        result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+                         "--set", f'workload.trace.path="{trace}"', "--set", "system.shadow.enabled=true",
+                         "--set", 'system.vmx.mode="vmx"', "--set", "system.shadow.check=true")
+        assert result.returncode == 0, result.stderr
+        metrics[name] = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+    emulated = {name: m["system.shadow.writes_emulated"] for name, m in metrics.items()}
+    assert emulated["mprotect"] == emulated["base"] + 4
+    assert emulated["mremap"] >= emulated["base"] + 4
+    assert metrics["mprotect"]["system.kernel.invlpgs"] == metrics["mremap"]["system.kernel.invlpgs"] == 4
 
 
 def process_records(binary, trace: Path) -> list[str]:
@@ -167,7 +222,7 @@ def test_every_bad_trace_names_the_byte(virtsim_binary, tmp_path):
     cases = [
         (data[:10], "byte 10: truncated header"),
         (data[:20], "byte 16: truncated block header"),
-        (data[:8] + b"\x03\x00" + data[10:], "byte 8: unsupported trace version 3"),
+        (data[:8] + b"\x04\x00" + data[10:], "byte 8: unsupported trace version 4"),
         (data[:16] + b"\xff\xff\xff\x7f" + data[20:], "byte 16: block sizes out of range"),
         (data[:34] + bytes(b ^ 0x5A for b in data[34:-24]) + data[-24:], "byte 16: corrupted block"),
     ]

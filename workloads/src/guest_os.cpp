@@ -117,7 +117,8 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
       VIRTSIM_MEMBER(timer_interval, scope, 8000000, "instructions",
                      "instructions, user and kernel, between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and "
                      "CPI 1); 0: no timer",
-                     Range{0, 1e15}) {}
+                     Range{0, 1e15}),
+      page_cache(scope) {}
 
 TraceRecordSource::TraceRecordSource(const std::string& path) : path_(path), reader_(path) {
   std::error_code error;
@@ -250,6 +251,12 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
                      [this] { return static_cast<double>(frames_.bytes_allocated() / kPageSize4K); }),
       VIRTSIM_MEMBER(state_digest, scope, "", "system.kernel.state_digest: the guest's final state hash (52 bits; 0 when off)",
                      [this] { return p_.state_digest ? static_cast<double>(digest() & ((std::uint64_t{1} << 52) - 1)) : 0.0; }),
+      page_cache(scope, parameters.page_cache,
+                 [this] {
+                   const Addr frame = allocate_frame(kPageSize4K);  // the cache's reference
+                   memory_.zero_frame(frame);
+                   return frame;
+                 }),
       p_(parameters),
       memory_(std::move(memory)),
       frames_(frames),
@@ -439,8 +446,14 @@ void GuestOs::unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end) {
       continue;
     }
     it = mm.vmas.erase(it);
-    if (v.start < begin) mm.vmas[v.start] = Vma{v.start, begin, v.writable, v.executable};
-    if (v.end > end) mm.vmas[end] = Vma{end, v.end, v.writable, v.executable};
+    if (v.start < begin) {
+      mm.vmas[v.start] = v;
+      mm.vmas[v.start].end = begin;
+    }
+    if (v.end > end) {
+      mm.vmas[end] = v;
+      mm.vmas[end].start = end;
+    }
   }
   // Clear the leaves (a huge page partly inside is dropped whole: the area lost part of it).
   std::vector<PageTableBuilder::Leaf> leaves;
@@ -701,6 +714,7 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
   switch (r.kind) {
     case TraceRecordKind::Switch: case TraceRecordKind::Fork: case TraceRecordKind::Exec: case TraceRecordKind::Exit:
     case TraceRecordKind::Mmap: case TraceRecordKind::Munmap: case TraceRecordKind::Brk:
+    case TraceRecordKind::Mprotect: case TraceRecordKind::Mremap:
       adopt_first_pid(cpu, r.pid);
       break;
     default:
@@ -735,6 +749,21 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
       kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
       const Addr start = round_down(r.address, kPageSize4K);
       add_vma(cpu, *p.mm, start, round_up(r.address + r.length, kPageSize4K), r.prot & 2, r.prot & 4);
+      if (r.map_flags & kMapFile) {
+        Vma& area = p.mm->vmas[start];
+        area.file = r.file;
+        area.shared = r.map_flags & kMapShared;
+        area.file_delta = r.offset - start;
+      }
+      leave_kernel(cpu);
+      return;
+    }
+    case TraceRecordKind::Mprotect: case TraceRecordKind::Mremap: {
+      Process& p = process(cpu, r.pid, to_string(r.kind));
+      enter_kernel(cpu);
+      kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
+      if (r.kind == TraceRecordKind::Mprotect) mprotect_record(cpu, *p.mm, r);
+      else mremap_record(cpu, *p.mm, r);
       leave_kernel(cpu);
       return;
     }
@@ -946,6 +975,10 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
 
   // Not present: demand paging, with a huge page where an aligned one fits in the area.
   ++demand_faults;
+  if (vma->file) {
+    file_fault(cpu, mm, *vma, va, write);
+    return true;
+  }
   Addr page = kPageSize4K;
   const Addr huge = page_offset_mask_ + 1;
   const Addr huge_base = round_down(va, huge);
@@ -973,6 +1006,188 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
   }
   if (const auto mapped = builder_.lookup(mm.root, base)) page_table_store(cpu, mapped->slot);
   return true;
+}
+
+// ---- file-backed memory, mprotect and mremap ----
+
+Addr GuestOs::file_frame(Cpu& cpu, const Vma& vma, Addr page) {
+  const auto got = page_cache.get(cpu.index, vma.file, (page + vma.file_delta) >> kPageShift4K);
+  if (got.read) kernel_work(cpu, p_.page_cache.file_read_instructions, 0);
+  return got.frame;
+}
+
+void GuestOs::map_file_page(Cpu& cpu, Mm& mm, const Vma& vma, Addr page) {
+  const Addr frame = file_frame(cpu, vma, page);
+  ++refcount(frame);
+  // A shared area maps the cached page with the area's rights (a disk file system's
+  // write-notify fault is left out); a private one read-only, copy-on-write if it is writable.
+  builder_.map(mm.root, page, frame, kPageSize4K, MappingFlags{vma.shared && vma.writable, true, vma.executable, false});
+  const auto leaf = builder_.lookup(mm.root, page);
+  if (!vma.shared && vma.writable) builder_.write_leaf(*leaf, leaf->entry | kCowBit);
+  page_table_store(cpu, leaf->slot);
+}
+
+void GuestOs::file_fault(Cpu& cpu, Mm& mm, const Vma& vma, Addr va, bool write) {
+  ++page_cache.file_faults;
+  cpu.pending.push_back(GuestEvent::compute(p_.fault_instructions));
+  const Addr page = round_down(va, kPageSize4K);
+  if (write && !vma.shared) {
+    // do_cow_fault: the process's own copy of the cached page, mapped writable.
+    ++page_cache.file_cow_copies;
+    const Addr cached = file_frame(cpu, vma, page);
+    const Addr copy = allocate_frame(kPageSize4K);
+    memory_.copy_frame(copy, cached);
+    for (Addr off = 0; off < kPageSize4K; off += kLine) {
+      kernel_access(cpu, AccessKind::Load, cached + off);
+      kernel_access(cpu, AccessKind::Store, copy + off);
+    }
+    builder_.map(mm.root, page, copy, kPageSize4K, MappingFlags{true, true, vma.executable, false});
+    page_table_store(cpu, builder_.lookup(mm.root, page)->slot);
+    return;
+  }
+  if (!write) {
+    // do_read_fault: fault-around maps the window's cached pages that are not mapped yet, one
+    // entry store each (filemap_map_pages), then the faulting page.
+    const Addr table_span = builder_.format() == TableFormat::Bits32 ? kPageSize4M : kPageSize2M;
+    const auto window = fault_around_window(va, vma.start, vma.end, page_cache.fault_around_bytes(), table_span);
+    for (Addr a = window.first; a < window.end; a += kPageSize4K) {
+      if (a == page || builder_.lookup(mm.root, a) ||
+          !page_cache.cached(cpu.index, vma.file, (a + vma.file_delta) >> kPageShift4K))
+        continue;
+      map_file_page(cpu, mm, vma, a);
+      ++page_cache.fault_around_pages;
+    }
+  }
+  map_file_page(cpu, mm, vma, page);  // a read, or do_shared_fault
+}
+
+void GuestOs::split_vma(Mm& mm, Addr at) {
+  auto it = mm.vmas.upper_bound(at);
+  if (it == mm.vmas.begin()) return;
+  Vma& v = std::prev(it)->second;
+  if (at <= v.start || at >= v.end) return;
+  Vma tail = v;
+  tail.start = at;
+  v.end = at;
+  mm.vmas[at] = tail;
+}
+
+void GuestOs::mprotect_record(Cpu& cpu, Mm& mm, const TraceRecord& r) {
+  const Addr begin = round_down(r.address, kPageSize4K), end = round_up(r.address + r.length, kPageSize4K);
+  if (end <= begin || end > layout_.user_end)
+    fail(cpu, "mprotect of [" + to_hex(begin) + ", " + to_hex(end) + ") outside the user address space");
+  const bool writable = r.prot & 2, executable = r.prot & 4;
+  // The areas of the range take the new rights; in a captured program, parts no record mapped
+  // (its image, mapped by exec) become areas of their own.
+  split_vma(mm, begin);
+  split_vma(mm, end);
+  Addr covered = begin;
+  std::vector<Vma> gaps;
+  for (auto it = mm.vmas.lower_bound(begin); it != mm.vmas.end() && it->first < end; ++it) {
+    if (it->first > covered) gaps.push_back(Vma{covered, it->first});
+    it->second.writable = writable;
+    it->second.executable = executable;
+    covered = it->second.end;
+  }
+  if (covered < end) gaps.push_back(Vma{covered, end});
+  if (mm.implicit_user)
+    for (Vma gap : gaps) {
+      gap.writable = writable;
+      gap.executable = executable;
+      mm.vmas[gap.start] = gap;
+    }
+  // change_pte_range: every present entry rewritten with the new rights (a huge page partly in
+  // the range whole). A private page left read-only keeps the copy-on-write mark, so that a
+  // write once the area is writable again copies it or, not shared, makes it writable.
+  std::vector<PageTableBuilder::Leaf> leaves;
+  builder_.for_each_leaf(mm.root, round_down(begin, page_offset_mask_ + 1), end, [&](const PageTableBuilder::Leaf& l) {
+    if (l.va + l.page_size > begin) leaves.push_back(l);
+  });
+  std::vector<Addr> addresses;
+  for (const auto& l : leaves) {
+    const Vma* area = find_vma(mm, std::max(l.va, begin));
+    std::uint64_t entry = l.entry & ~pte::kWritable;
+    if (area && area->shared) {
+      if (writable) entry |= pte::kWritable;
+    } else if (writable && refcount(l.pa) == 1) {
+      entry = (entry | pte::kWritable) & ~kCowBit;
+    } else {
+      entry |= kCowBit;
+    }
+    if (builder_.format() != TableFormat::Bits32)
+      entry = executable ? entry & ~pte::kExecuteDisable : entry | pte::kExecuteDisable;
+    kernel_access(cpu, AccessKind::Load, l.slot);
+    builder_.write_leaf(l, entry);
+    page_table_store(cpu, l.slot);
+    addresses.push_back(l.va);
+  }
+  if (!addresses.empty()) flush_tlbs(cpu, mm, addresses);
+}
+
+void GuestOs::mremap_record(Cpu& cpu, Mm& mm, const TraceRecord& r) {
+  const Addr old_start = round_down(r.address, kPageSize4K), old_end = round_up(r.address + r.length, kPageSize4K);
+  const Addr new_start = round_down(r.new_address, kPageSize4K),
+             new_end = round_up(r.new_address + r.new_length, kPageSize4K);
+  if (old_end < old_start || new_end <= new_start || std::max(old_end, new_end) > layout_.user_end)
+    fail(cpu, "mremap of [" + to_hex(old_start) + ", " + to_hex(old_end) + ") to [" + to_hex(new_start) + ", " +
+                  to_hex(new_end) + ") outside the user address space");
+  const Addr kept = std::min(old_end - old_start, new_end - new_start);  // the bytes that stay mapped
+  if (old_start + kept < old_end) unmap_range(cpu, mm, old_start + kept, old_end);  // shrinking: the tail goes
+  if (new_start == old_start) {
+    // In place: growing extends the area that ends where the old range did.
+    split_vma(mm, old_end);
+    auto it = mm.vmas.upper_bound(old_end - 1);
+    if (new_end > old_end && it != mm.vmas.begin() && std::prev(it)->second.end == old_end) {
+      unmap_range(cpu, mm, old_end, new_end);
+      std::prev(it)->second.end = new_end;
+    }
+    return;
+  }
+  if (new_start < old_start + kept && old_start < new_end)
+    fail(cpu, "mremap of [" + to_hex(old_start) + ", " + to_hex(old_end) + ") to the overlapping [" +
+                  to_hex(new_start) + ", " + to_hex(new_end) + ")");
+  unmap_range(cpu, mm, new_start, new_end);  // MREMAP_FIXED: whatever was there goes
+  split_vma(mm, old_start);
+  split_vma(mm, old_start + kept);
+  std::vector<Vma> moved;
+  for (auto it = mm.vmas.lower_bound(old_start); it != mm.vmas.end() && it->first < old_start + kept;) {
+    moved.push_back(it->second);
+    it = mm.vmas.erase(it);
+  }
+  // move_page_tables: each present entry cleared at the old address and written, bits and all,
+  // at the new one; one flush of the old addresses. A huge page the move would misalign is
+  // dropped (Linux splits it).
+  const Addr delta = new_start - old_start;
+  std::vector<PageTableBuilder::Leaf> leaves;
+  builder_.for_each_leaf(mm.root, old_start, old_start + kept, [&](const PageTableBuilder::Leaf& l) { leaves.push_back(l); });
+  std::vector<Addr> addresses;
+  for (const auto& l : leaves) {
+    kernel_access(cpu, AccessKind::Load, l.slot);
+    builder_.write_leaf(l, 0);
+    page_table_store(cpu, l.slot);
+    addresses.push_back(l.va);
+    if ((delta & (l.page_size - 1)) || l.va + l.page_size > old_start + kept) {
+      put_frame(cpu, l.pa, l.page_size);
+      ++pages_unmapped;
+      continue;
+    }
+    builder_.map(mm.root, l.va + delta, l.pa, l.page_size, MappingFlags{false, true, true, false});
+    const auto to = builder_.lookup(mm.root, l.va + delta);
+    builder_.write_leaf(*to, l.entry);
+    page_table_store(cpu, to->slot);
+  }
+  if (!addresses.empty()) flush_tlbs(cpu, mm, addresses);
+  for (Vma v : moved) {
+    v.start += delta;
+    v.end += delta;
+    v.file_delta -= delta;  // the same file offsets at the new addresses
+    mm.vmas[v.start] = v;
+  }
+  if (new_start + kept < new_end) {
+    // Growing: the last area moved extends; memory no record mapped becomes an area.
+    if (!moved.empty() && moved.back().end == old_start + kept) mm.vmas[moved.back().start + delta].end = new_end;
+    else mm.vmas[new_start + kept] = Vma{new_start + kept, new_end};
+  }
 }
 
 GuestKernel::GuestKernel(const sc_core::sc_module_name& name, const Scope& context, MemoryView memory,

@@ -19,10 +19,14 @@ namespace fs = std::filesystem;
 
 // x86-64 Linux system call numbers the converter gives a meaning to.
 enum SyscallNumber : std::uint64_t {
-  kMmap = 9, kMunmap = 11, kBrk = 12, kClone = 56, kFork = 57, kVfork = 58, kExecve = 59, kExit = 60,
-  kWait4 = 61, kExitGroup = 231, kWaitid = 247, kExecveat = 322, kClone3 = 435,
+  kOpen = 2, kClose = 3, kMmap = 9, kMprotect = 10, kMunmap = 11, kBrk = 12, kMremap = 25, kDup = 32, kDup2 = 33,
+  kClone = 56, kFork = 57, kVfork = 58, kExecve = 59, kExit = 60, kWait4 = 61, kFcntl = 72, kCreat = 85,
+  kExitGroup = 231, kWaitid = 247, kOpenat = 257, kDup3 = 292, kExecveat = 322, kClone3 = 435, kOpenat2 = 437,
 };
 constexpr std::uint64_t kCloneThread = 0x10000;  // CLONE_THREAD: a new thread, not a process
+// <fcntl.h> and <sys/mman.h> values on x86-64 Linux.
+constexpr std::uint64_t kOCloexec = 0x80000, kFdCloexec = 1, kFDupfd = 0, kFSetfd = 2, kFDupfdCloexec = 1030;
+constexpr std::uint64_t kMapSharedBit = 0x1, kMapAnonymous = 0x20;
 constexpr std::uint64_t kPidP = 1;              // waitid's P_PID id type
 
 // One process's log, read line by line. The header (Valgrind's "==PID== ..." lines before the
@@ -132,6 +136,7 @@ struct SyscallLine {
   std::uint64_t pid = 0, tid = 0, number = 0;
   bool completion = false;             // "... [async] --> result": the end of an earlier line
   std::vector<std::uint64_t> args;
+  std::vector<std::string> arg_texts;  // as printed: "0x4034bb0(/usr/lib/...)"
   std::optional<std::string> result;   // the text after "-->", when on this line
   std::optional<std::uint32_t> created_child;  // "fork: process P created child C"
 };
@@ -181,12 +186,16 @@ bool parse_syscall_line(const std::string& line, SyscallLine& s) {
       if (c == ')' && depth-- == 0) break;
       if (c == ',' && depth == 0) {
         s.args.push_back(parse_argument(current));
+        s.arg_texts.push_back(current);
         current.clear();
       } else {
         current += c;
       }
     }
-    if (current.find_first_not_of(' ') != std::string::npos) s.args.push_back(parse_argument(current));
+    if (current.find_first_not_of(' ') != std::string::npos) {
+      s.args.push_back(parse_argument(current));
+      s.arg_texts.push_back(current);
+    }
   }
   const auto created = call.find("created child ");
   if (created != std::string::npos) s.created_child = static_cast<std::uint32_t>(parse_argument(call.substr(created + 14)));
@@ -253,7 +262,7 @@ class Converter {
         // other log starts a program image (Valgrind reopens the log at execve, and the root
         // was started by one).
         if (line.rfind(" -->", 0) == 0) continue;
-        write_pid(TraceRecordKind::Exec, pid);
+        exec_image(pid);
       }
       if (line.empty() || line.rfind("==", 0) == 0 || line.rfind("--", 0) == 0) continue;
       if (line[0] == 'I' || line[0] == ' ') {
@@ -314,7 +323,8 @@ class Converter {
   static bool needs_result(const SyscallLine& s) {
     switch (s.number) {
       case kMmap: case kMunmap: case kBrk: case kClone: case kFork: case kVfork: case kClone3: case kExecve:
-      case kExecveat: case kExit: case kExitGroup:
+      case kExecveat: case kExit: case kExitGroup: case kMprotect: case kMremap: case kOpen: case kOpenat:
+      case kOpenat2: case kCreat: case kDup: case kDup2: case kDup3: case kFcntl:
         return true;
       default:
         return false;
@@ -341,9 +351,56 @@ class Converter {
           r.address = outcome.value;
           r.length = arg(1);
           r.prot = static_cast<std::uint32_t>(arg(2));
+          if (!(arg(3) & kMapAnonymous)) {
+            r.map_flags = kMapFile | (arg(3) & kMapSharedBit ? kMapShared : 0);
+            r.file = file_id(pid, arg(4));
+            r.offset = arg(5);
+          }
           writer_.write(r);
           return;
         }
+        break;
+      case kMprotect:
+        if (outcome.success) {
+          TraceRecord r;
+          r.kind = TraceRecordKind::Mprotect;
+          r.pid = trace_pid(pid);
+          r.address = arg(0);
+          r.length = arg(1);
+          r.prot = static_cast<std::uint32_t>(arg(2));
+          writer_.write(r);
+          return;
+        }
+        break;
+      case kMremap:
+        if (outcome.success) {  // mremap(old address, old length, new length, flags, new address)
+          TraceRecord r;
+          r.kind = TraceRecordKind::Mremap;
+          r.pid = trace_pid(pid);
+          r.address = arg(0);
+          r.length = arg(1);
+          r.new_address = outcome.value;
+          r.new_length = arg(2);
+          writer_.write(r);
+          return;
+        }
+        break;
+      case kOpen: case kCreat: case kOpenat: case kOpenat2:
+        if (outcome.success) {
+          const bool at = s.number == kOpenat || s.number == kOpenat2;
+          const std::uint64_t flags = s.number == kCreat || s.number == kOpenat2 ? 0 : arg(at ? 2 : 1);
+          fds_[pid][outcome.value] = OpenFile{path_argument(s, at ? 1 : 0), (flags & kOCloexec) != 0};
+        }
+        break;
+      case kClose: fds_[pid].erase(arg(0)); break;
+      case kDup: case kDup2: case kDup3:
+        if (outcome.success) duplicate(pid, arg(0), outcome.value, s.number == kDup3 && (arg(2) & kOCloexec));
+        break;
+      case kFcntl:
+        if (outcome.success && (arg(1) == kFDupfd || arg(1) == kFDupfdCloexec))
+          duplicate(pid, arg(0), outcome.value, arg(1) == kFDupfdCloexec);
+        if (outcome.success && arg(1) == kFSetfd)
+          if (const auto it = fds_[pid].find(arg(0)); it != fds_[pid].end()) it->second.cloexec = arg(2) & kFdCloexec;
         break;
       case kMunmap:
         if (outcome.success) {
@@ -377,6 +434,7 @@ class Converter {
           r.child = trace_pid(child);
           writer_.write(r);
           children.push_back(child);
+          fds_[child] = fds_[pid];  // the child inherits the open files
           return;
         }
         break;
@@ -384,7 +442,7 @@ class Converter {
       case kExecve: case kExecveat:
         // A successful execve never returns: Valgrind starts the new image's log.
         if (!outcome.known || outcome.success) {
-          write_pid(TraceRecordKind::Exec, pid);
+          exec_image(pid);
           return;
         }
         break;
@@ -400,6 +458,49 @@ class Converter {
       default: break;
     }
     write_syscall(s.number);
+  }
+
+  // A new program image: the exec record, and the process's close-on-exec files closed.
+  void exec_image(std::uint32_t pid) {
+    write_pid(TraceRecordKind::Exec, pid);
+    auto& fds = fds_[pid];
+    for (auto it = fds.begin(); it != fds.end();) it = it->second.cloexec ? fds.erase(it) : std::next(it);
+  }
+
+  // The path in an argument Valgrind prints with its string: "0x4034bb0(/usr/lib/x.so)".
+  static std::string path_argument(const SyscallLine& s, std::size_t i) {
+    if (i >= s.arg_texts.size()) return {};
+    const std::string& text = s.arg_texts[i];
+    const auto open = text.find('('), close = text.rfind(')');
+    return open == std::string::npos || close == std::string::npos || close <= open
+               ? std::string()
+               : text.substr(open + 1, close - open - 1);
+  }
+
+  void duplicate(std::uint32_t pid, std::uint64_t from, std::uint64_t to, bool cloexec) {
+    auto& fds = fds_[pid];
+    const auto it = fds.find(from);
+    if (it == fds.end()) {
+      fds.erase(to);
+      return;
+    }
+    OpenFile copy = it->second;
+    copy.cloexec = cloexec;
+    fds[to] = copy;
+  }
+
+  // The trace's id of the file process `pid` has open as `fd`: by path, numbered 1, 2, ... in
+  // the order files are first mapped; a descriptor whose opening the log does not show (opened
+  // before the log starts) is a file of its own.
+  std::uint32_t file_id(std::uint32_t pid, std::uint64_t fd) {
+    const auto& fds = fds_[pid];
+    const auto it = fds.find(fd);
+    std::string name = it != fds.end() && !it->second.path.empty()
+                           ? it->second.path
+                           : "<descriptor " + std::to_string(fd) + " of process " + std::to_string(trace_pid(pid)) + ">";
+    const auto [known, added] = file_ids_.emplace(name, static_cast<std::uint32_t>(summary_.files.size() + 1));
+    if (added) summary_.files.push_back(name);
+    return known->second;
   }
 
   // The parent waits: the children it waits for run to their exit, then it continues.
@@ -487,6 +588,12 @@ class Converter {
   bool stopped_ = false;  // the memory limit was reached: every open process just exits
   std::uint64_t process_memory_records_ = 0;  // of the process being converted
   std::map<std::uint32_t, std::uint32_t> renumbered_;  // real pid -> trace pid
+  struct OpenFile {
+    std::string path;
+    bool cloexec = false;
+  };
+  std::map<std::uint32_t, std::map<std::uint64_t, OpenFile>> fds_;  // by real pid, by descriptor
+  std::map<std::string, std::uint32_t> file_ids_;                    // path -> file id
 };
 
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {

@@ -13,6 +13,7 @@
 
 #include "virtsim/common/error.h"
 #include "virtsim/common/output_files.h"
+#include "virtsim/common/units.h"
 
 namespace virtsim {
 
@@ -34,6 +35,8 @@ const char* to_string(TraceRecordKind kind) {
     case TraceRecordKind::Munmap: return "munmap";
     case TraceRecordKind::Brk: return "brk";
     case TraceRecordKind::Switch: return "switch";
+    case TraceRecordKind::Mprotect: return "mprotect";
+    case TraceRecordKind::Mremap: return "mremap";
   }
   return "?";
 }
@@ -190,8 +193,20 @@ void TraceWriter::write(const TraceRecord& r) {
     case TraceRecordKind::Exec: case TraceRecordKind::Exit: case TraceRecordKind::Switch: put_varint(r.pid); break;
     case TraceRecordKind::Mmap:
       put_varint(r.pid); put_varint(r.address); put_varint(r.length); put_varint(r.prot);
+      put_varint(r.map_flags);
+      if (r.map_flags & kMapFile) {
+        put_varint(r.file);
+        put_varint(r.offset);
+      }
       break;
     case TraceRecordKind::Munmap: put_varint(r.pid); put_varint(r.address); put_varint(r.length); break;
+    case TraceRecordKind::Mprotect:
+      put_varint(r.pid); put_varint(r.address); put_varint(r.length); put_varint(r.prot);
+      break;
+    case TraceRecordKind::Mremap:
+      put_varint(r.pid); put_varint(r.address); put_varint(r.length); put_varint(r.new_address);
+      put_varint(r.new_length);
+      break;
     case TraceRecordKind::Brk: put_varint(r.pid); put_varint(r.address); break;
   }
   ++block_records_;
@@ -254,13 +269,14 @@ TraceReader::TraceReader(const std::string& path) : path_(path), in_(path, std::
     fail(static_cast<std::uint64_t>(in_.gcount()), "truncated header (16 bytes expected)");
   if (std::memcmp(header, kTraceMagic, 8) != 0) fail(0, "not a virtsim trace (bad magic; expected \"VSTRACE\")");
   std::memcpy(&version_, header + 8, 2);
-  if (version_ != 1 && version_ != kTraceVersion)
-    fail(8, "unsupported trace version " + std::to_string(version_) + " (this virtsim reads versions 1 and " +
+  if (version_ < 1 || version_ > kTraceVersion)
+    fail(8, "unsupported trace version " + std::to_string(version_) + " (this virtsim reads versions 1 to " +
                 std::to_string(kTraceVersion) + ")");
   if (version_ == 1)
     warning_ = path +
                ": trace format version 1 has no checksums or trailer, so a file cut at a block boundary "
-               "or damaged inside a block is not detected (virtsim now writes version 2)";
+               "or damaged inside a block is not detected (virtsim now writes version " +
+               std::to_string(kTraceVersion) + ")";
   trailer_checksum_ = trace_checksum(0, header, kHeaderBytes);
 }
 
@@ -485,6 +501,22 @@ void TraceReader::decode(std::uint8_t tag, TraceRecord& r) {
       r.address = varint();
       r.length = varint();
       r.prot = static_cast<std::uint32_t>(varint());
+      if (version_ >= 3) decode_mmap_backing(r);
+      break;
+    case TraceRecordKind::Mprotect:
+      if (version_ < 3) unknown_record(tag);
+      r.pid = static_cast<std::uint32_t>(varint());
+      r.address = varint();
+      r.length = varint();
+      r.prot = static_cast<std::uint32_t>(varint());
+      break;
+    case TraceRecordKind::Mremap:
+      if (version_ < 3) unknown_record(tag);
+      r.pid = static_cast<std::uint32_t>(varint());
+      r.address = varint();
+      r.length = varint();
+      r.new_address = varint();
+      r.new_length = varint();
       break;
     case TraceRecordKind::Munmap:
       r.pid = static_cast<std::uint32_t>(varint());
@@ -495,9 +527,31 @@ void TraceReader::decode(std::uint8_t tag, TraceRecord& r) {
       r.pid = static_cast<std::uint32_t>(varint());
       r.address = varint();
       break;
-    default:
-      fail(block_offset_, "unknown record type " + std::to_string(tag) + " (record " + std::to_string(records_ + 1) + ")");
+    default: unknown_record(tag);
   }
+}
+
+void TraceReader::unknown_record(std::uint8_t tag) const {
+  fail(block_offset_, "unknown record type " + std::to_string(tag) + " (record " + std::to_string(records_ + 1) +
+                          ", trace format version " + std::to_string(version_) + ")");
+}
+
+void TraceReader::decode_mmap_backing(TraceRecord& r) {
+  const std::uint64_t flags = varint();
+  if (flags & ~std::uint64_t{kMapFile | kMapShared})
+    fail(block_offset_, "mmap record with unknown flags " + to_hex(flags) + " (record " + std::to_string(records_ + 1) +
+                            "; known: 1 file, 2 shared)");
+  r.map_flags = static_cast<std::uint32_t>(flags);
+  if (!(flags & kMapFile)) return;
+  const std::uint64_t file = varint();
+  if (file == 0 || file > UINT32_MAX)
+    fail(block_offset_, "mmap record of file " + std::to_string(file) + " (record " + std::to_string(records_ + 1) +
+                            "; file ids are 1 to 4294967295)");
+  r.file = static_cast<std::uint32_t>(file);
+  r.offset = varint();
+  if (r.offset % 4096)
+    fail(block_offset_, "mmap record with file offset " + std::to_string(r.offset) + " (record " +
+                            std::to_string(records_ + 1) + "; a multiple of 4096 expected)");
 }
 
 void TraceReader::bad_memory_size(std::uint8_t size) const {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "virtsim/common/error.h"
@@ -488,6 +489,236 @@ TEST(GuestOs, IoLoopAndIdleMakeTheirSystemCallsThroughTheKernel) {
     }
     EXPECT_EQ(device, kind == "io_loop" ? 40u : 20u) << kind;
   }
+}
+
+TraceRecord file_mmap(std::uint32_t pid, Addr address, Addr pages, std::uint32_t prot, std::uint32_t file,
+                      std::uint64_t offset, bool shared = false) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Mmap;
+  r.pid = pid;
+  r.address = address;
+  r.length = pages * kPageSize4K;
+  r.prot = prot;
+  r.map_flags = kMapFile | (shared ? kMapShared : 0);
+  r.file = file;
+  r.offset = offset;
+  return r;
+}
+
+TraceRecord remap(TraceRecordKind kind, std::uint32_t pid, Addr address, Addr pages, std::uint32_t prot,
+                  Addr new_address = 0, Addr new_pages = 0) {
+  TraceRecord r;
+  r.kind = kind;
+  r.pid = pid;
+  r.address = address;
+  r.length = pages * kPageSize4K;
+  r.prot = prot;
+  r.new_address = new_address;
+  r.new_length = new_pages * kPageSize4K;
+  return r;
+}
+
+// The kernel's stores to page-table entries at `slots` among `events`.
+unsigned stores_to(const Machine& m, const std::vector<GuestEvent>& events, const std::vector<Addr>& slots) {
+  unsigned n = 0;
+  for (const auto& e : events)
+    if (e.kind == GuestEventKind::Memory && e.access == AccessKind::Store)
+      n += static_cast<unsigned>(std::count(slots.begin(), slots.end(), e.address - m.os.layout().direct_map));
+  return n;
+}
+
+std::vector<Addr> slots_of(const Machine& m, std::uint32_t pid, Addr from, Addr pages) {
+  std::vector<Addr> slots;
+  for (Addr i = 0; i < pages; ++i)
+    if (const auto l = m.os.builder().lookup(m.root(pid), from + i * kPageSize4K)) slots.push_back(l->slot);
+  return slots;
+}
+
+TEST(GuestOs, AFilesPagesAreSharedByEveryProcessThatMapsIt) {
+  Machine m;
+  Script s;
+  auto parent = s.emit(1);
+  s.records.push_back(file_mmap(1, kHeap, 32, 1, 5, 0));
+  parent.load(kHeap + 8);
+  m.add_cpu(s);
+  m.run();
+  // One read fault: the faulting page and the 15 others of its 64 KiB block, read-only.
+  EXPECT_EQ(m.os.page_cache.file_faults.count(), 1u);
+  EXPECT_EQ(m.os.page_cache.fault_around_pages.count(), 15u);
+  EXPECT_EQ(slots_of(m, 1, kHeap, 32).size(), 16u);
+  EXPECT_FALSE(m.os.builder().lookup(m.root(1), kHeap)->entry & pte::kWritable);
+
+  // Another program maps pages 0-3 of the file elsewhere: the same frames, four pages around.
+  parent.fork(2);
+  parent.switch_to(2);
+  auto child = s.emit(2);
+  child.exec(2);
+  s.records.push_back(file_mmap(2, 0x20000000, 4, 1, 5, 0));
+  child.load(0x20000000 + kPageSize4K);
+  m.run();
+  EXPECT_EQ(m.os.builder().lookup(m.root(2), 0x20000000 + kPageSize4K)->pa,
+            m.os.builder().lookup(m.root(1), kHeap + kPageSize4K)->pa);
+  EXPECT_EQ(m.os.page_cache.fault_around_pages.count(), 15u + 3u);  // clipped to the area
+  EXPECT_EQ(m.os.page_cache.page_cache_pages.value(), 16.0);
+  EXPECT_EQ(m.os.demand_faults.count(), 2u);
+  // The cache keeps its pages when every mapping has gone.
+  child.exit(2);
+  child.switch_to(1);
+  parent.munmap(kHeap, 32 * kPageSize4K);
+  m.run();
+  EXPECT_EQ(m.os.page_cache.page_cache_pages.value(), 16.0);
+}
+
+TEST(GuestOs, FaultAroundMapsWhatIsNotMappedYetOneStoreEach) {
+  Machine m;
+  Script s;
+  const Addr area = kHeap + 3 * kPageSize4K;  // starts inside a 64 KiB block
+  s.records.push_back(file_mmap(1, area, 40, 1, 1, 0x10000));
+  s.emit(1).load(kHeap + 5 * kPageSize4K);
+  m.add_cpu(s);
+  const auto first = m.run();
+  // The window starts at the area and runs 16 pages.
+  EXPECT_EQ(slots_of(m, 1, area, 40).size(), 16u);
+  EXPECT_EQ(stores_to(m, first, slots_of(m, 1, area, 40)), 16u);
+  // The next fault's aligned block holds 3 pages mapped already: 13 entries written.
+  s.emit(1).load(kHeap + 0x13000);
+  const auto second = m.run();
+  EXPECT_EQ(slots_of(m, 1, area, 40).size(), 29u);
+  EXPECT_EQ(m.os.page_cache.fault_around_pages.count(), 15u + 12u);
+  EXPECT_EQ(stores_to(m, second, slots_of(m, 1, kHeap + 0x10000, 16)), 13u);
+}
+
+TEST(GuestOs, FaultAroundCanBeTurnedOff) {
+  Machine m(false, "4level", false, 0, {{"fault_around_bytes", std::int64_t{4096}}});
+  Script s;
+  s.records.push_back(file_mmap(1, kHeap, 32, 1, 1, 0));
+  s.emit(1).load(kHeap);
+  m.add_cpu(s);
+  m.run();
+  EXPECT_EQ(slots_of(m, 1, kHeap, 32).size(), 1u);
+  EXPECT_EQ(m.os.page_cache.fault_around_pages.count(), 0u);
+}
+
+TEST(GuestOs, AWriteToAPrivateFileMappingCopiesTheCachedPage) {
+  Machine m;
+  Script s;
+  auto p = s.emit(1);
+  s.records.push_back(file_mmap(1, kHeap, 32, 3, 9, 0));
+  p.load(kHeap);
+  m.add_cpu(s);
+  m.run();
+  const auto cached = m.os.builder().lookup(m.root(1), kHeap);
+  ASSERT_TRUE(cached);
+  EXPECT_FALSE(cached->entry & pte::kWritable);  // read-only, copy-on-write
+  m.memory.write64(cached->pa + 16, 0xfeed);  // the file's data
+  p.store(kHeap + 8);
+  m.run();
+  const auto copied = m.os.builder().lookup(m.root(1), kHeap);
+  EXPECT_NE(copied->pa, cached->pa);
+  EXPECT_TRUE(copied->entry & pte::kWritable);
+  EXPECT_EQ(m.memory.read64(copied->pa + 16), 0xfeedu);
+  EXPECT_EQ(m.os.cow_copies.count(), 1u);
+  // A write to a page not mapped yet copies it at once (do_cow_fault), no fault-around.
+  p.store(kHeap + 20 * kPageSize4K);
+  m.run();
+  EXPECT_EQ(m.os.page_cache.file_cow_copies.count(), 1u);
+  EXPECT_EQ(slots_of(m, 1, kHeap + 16 * kPageSize4K, 16).size(), 1u);
+  EXPECT_TRUE(m.os.builder().lookup(m.root(1), kHeap + 20 * kPageSize4K)->entry & pte::kWritable);
+  // A shared mapping of the same file maps the cached page itself, writable.
+  s.records.push_back(file_mmap(1, 0x20000000, 4, 3, 9, 0, true));
+  p.store(0x20000000);
+  m.run();
+  const auto shared = m.os.builder().lookup(m.root(1), 0x20000000);
+  EXPECT_EQ(shared->pa, cached->pa);
+  EXPECT_TRUE(shared->entry & pte::kWritable);
+}
+
+TEST(GuestOs, MprotectRewritesEachPresentEntryOnceAndFlushesIt) {
+  Machine m;
+  Script s;
+  auto p = s.emit(1);
+  p.mmap(kHeap, 8 * kPageSize4K, 3);
+  for (int i = 0; i < 4; ++i) p.store(kHeap + i * kPageSize4K);
+  m.add_cpu(s);
+  m.run();
+  const auto slots = slots_of(m, 1, kHeap, 8);
+  ASSERT_EQ(slots.size(), 4u);
+  s.records.push_back(remap(TraceRecordKind::Mprotect, 1, kHeap, 8, 1));
+  auto ran = m.run();
+  EXPECT_EQ(stores_to(m, ran, slots), 4u);
+  EXPECT_EQ(count(ran, Instruction::Invlpg), 4u);
+  EXPECT_FALSE(m.os.builder().lookup(m.root(1), kHeap)->entry & pte::kWritable);
+  EXPECT_TRUE(m.os.builder().lookup(m.root(1), kHeap)->entry & pte::kExecuteDisable);
+  // Writable again: the pages are the process's own, so the entries are writable at once.
+  s.records.push_back(remap(TraceRecordKind::Mprotect, 1, kHeap, 2, 7));
+  ran = m.run();
+  EXPECT_EQ(stores_to(m, ran, slots), 2u);
+  EXPECT_TRUE(m.os.builder().lookup(m.root(1), kHeap)->entry & pte::kWritable);
+  EXPECT_FALSE(m.os.builder().lookup(m.root(1), kHeap)->entry & pte::kExecuteDisable);
+  EXPECT_FALSE(m.os.builder().lookup(m.root(1), kHeap + 2 * kPageSize4K)->entry & pte::kWritable);
+  // The rest of the area stays read-only: a write there is a segmentation fault.
+  p.store(kHeap + 5 * kPageSize4K);
+  EXPECT_THROW(m.run(), FileError);
+}
+
+TEST(GuestOs, MremapMovesEachEntryAndFlushesTheOldAddresses) {
+  Machine m;
+  Script s;
+  auto p = s.emit(1);
+  p.mmap(kHeap, 4 * kPageSize4K, 3);
+  for (int i = 0; i < 4; ++i) p.store(kHeap + i * kPageSize4K);
+  m.add_cpu(s);
+  m.run();
+  const auto old_slots = slots_of(m, 1, kHeap, 4);
+  const Addr frame = m.os.builder().lookup(m.root(1), kHeap + kPageSize4K)->pa;
+  const Addr to = 0x30000000;
+  s.records.push_back(remap(TraceRecordKind::Mremap, 1, kHeap, 4, 0, to, 8));
+  const auto ran = m.run();
+  const auto new_slots = slots_of(m, 1, to, 8);
+  ASSERT_EQ(new_slots.size(), 4u);
+  EXPECT_EQ(stores_to(m, ran, old_slots), 4u);  // cleared
+  EXPECT_EQ(stores_to(m, ran, new_slots), 4u);  // written
+  EXPECT_EQ(count(ran, Instruction::Invlpg), 4u);
+  EXPECT_EQ(m.os.builder().lookup(m.root(1), to + kPageSize4K)->pa, frame);
+  EXPECT_TRUE(m.os.builder().lookup(m.root(1), to)->entry & pte::kWritable);
+  EXPECT_TRUE(slots_of(m, 1, kHeap, 4).empty());
+  EXPECT_EQ(m.os.demand_faults.count(), 4u);
+  // The area grew to 8 pages; the old addresses are no longer mapped.
+  p.store(to + 6 * kPageSize4K);
+  m.run();
+  EXPECT_EQ(m.os.demand_faults.count(), 5u);
+  // Shrinking in place unmaps the tail.
+  s.records.push_back(remap(TraceRecordKind::Mremap, 1, to, 8, 0, to, 2));
+  m.run();
+  EXPECT_EQ(slots_of(m, 1, to, 8).size(), 2u);
+  p.store(kHeap);
+  EXPECT_THROW(m.run(), FileError);
+}
+
+TEST(GuestOs, BrkGrowthOnlyChangesTheArea) {
+  Machine m;
+  Script s;
+  const auto brk = [&](Addr address) {
+    TraceRecord r;
+    r.kind = TraceRecordKind::Brk;
+    r.pid = 1;
+    r.address = address;
+    s.records.push_back(r);
+  };
+  brk(kHeap);
+  brk(kHeap + 2 * kPageSize4K);
+  s.emit(1).store(kHeap);
+  m.add_cpu(s);
+  m.run();
+  const auto slots = slots_of(m, 1, kHeap, 1);
+  brk(kHeap + 64 * kPageSize4K);
+  const auto ran = m.run();
+  EXPECT_EQ(stores_to(m, ran, slots), 0u);
+  EXPECT_EQ(count(ran, Instruction::Invlpg), 0u);
+  EXPECT_EQ(slots_of(m, 1, kHeap, 64).size(), 1u);
+  s.emit(1).store(kHeap + 63 * kPageSize4K);  // inside the grown heap
+  m.run();
+  EXPECT_EQ(m.os.demand_faults.count(), 2u);
 }
 
 TEST(GuestOs, ThirtyTwoBitLayoutsKeepUserAreasBelowTheKernel) {

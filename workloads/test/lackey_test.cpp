@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -51,6 +52,16 @@ class LackeyTest : public ::testing::Test {
         case TraceRecordKind::Mmap:
           line += " " + std::to_string(r->pid) + " " + std::to_string(r->address) + " " + std::to_string(r->length) +
                   " " + std::to_string(r->prot);
+          if (r->map_flags & kMapFile) line += " file " + std::to_string(r->file) + " offset " + std::to_string(r->offset);
+          if (r->map_flags & kMapShared) line += " shared";
+          break;
+        case TraceRecordKind::Mprotect:
+          line += " " + std::to_string(r->pid) + " " + std::to_string(r->address) + " " + std::to_string(r->length) +
+                  " " + std::to_string(r->prot);
+          break;
+        case TraceRecordKind::Mremap:
+          line += " " + std::to_string(r->pid) + " " + std::to_string(r->address) + " " + std::to_string(r->length) +
+                  " " + std::to_string(r->new_address) + " " + std::to_string(r->new_length);
           break;
         case TraceRecordKind::Munmap:
           line += " " + std::to_string(r->pid) + " " + std::to_string(r->address) + " " + std::to_string(r->length);
@@ -223,6 +234,66 @@ TEST_F(LackeyTest, BadInputNamesTheFileAndLine) {
   } catch (const FileError& e) {
     EXPECT_NE(std::string(e.what()).find("expected exactly one root process"), std::string::npos) << e.what();
   }
+}
+
+// Lines as Valgrind 3.19 prints them (a capture of a small program that opens, maps, dups,
+// mprotects and mremaps): an fd's path follows it through dup and fork, and close-on-exec
+// files are gone after exec.
+TEST_F(LackeyTest, FileMappingsNameTheFileTheirDescriptorHasOpen) {
+  LackeyConvertSummary summary;
+  const auto records = convert(
+      {log("one", header(20, 1) +
+                      "SYSCALL[20,1](257) sys_openat ( 4294967196, 0x4835540(/lib/x86_64-linux-gnu/libc.so.6), 524288 ) --> [async] ... \n"
+                      "SYSCALL[20,1](257) ... [async] --> Success(0x4) \n"
+                      "SYSCALL[20,1](9) sys_mmap ( 0x0, 1974096, 1, 2050, 4, 0 ) --> [pre-success] Success(0x4848000) \n"
+                      "SYSCALL[20,1](9) sys_mmap ( 0x486e000, 1400832, 5, 2066, 4, 155648 ) --> [pre-success] Success(0x486e000) \n"
+                      "SYSCALL[20,1](9) sys_mmap ( 0x4a1d000, 53072, 3, 50, 4294967295, 0 ) --> [pre-success] Success(0x4a1d000) \n"
+                      "SYSCALL[20,1](3) sys_close ( 4 )[sync] --> Success(0x0) \n"
+                      "SYSCALL[20,1](10) sys_mprotect ( 0x4a17000, 16384, 1 )[sync] --> Success(0x0) \n"
+                      "SYSCALL[20,1](2) sys_open ( 0x10a004(/tmp/data), 2 ) --> [async] ... \n"
+                      "SYSCALL[20,1](2) ... [async] --> Success(0x3) \n"
+                      "SYSCALL[20,1](32) sys_dup ( 3 )[sync] --> Success(0x5) \n"
+                      "SYSCALL[20,1](3) sys_close ( 3 )[sync] --> Success(0x0) \n"
+                      "SYSCALL[20,1](9) sys_mmap ( 0x0, 8192, 3, 1, 5, 4096 ) --> [pre-success] Success(0x483c000) \n"
+                      "SYSCALL[20,1](9) sys_mmap ( 0x0, 4096, 1, 2, 7, 0 ) --> [pre-success] Success(0x483f000) \n"
+                      "SYSCALL[20,1](25) sys_mremap ( 0x483c000, 8192, 16384, 0x1 ) --> [pre-success] Success(0x4900000) \n"
+                      "SYSCALL[20,1](25) sys_mremap ( 0x483d000, 8192, 16384, 0x1 ) --> [pre-fail] Failure(0x16) \n"
+                      "SYSCALL[20,1](57) sys_fork ( ) --> [pre-success] Success(0x15) \n"
+                      "SYSCALL[20,1](61) sys_wait4 ( 21, 0x0, 0, 0x0 ) --> [async] ... \n"
+                      "SYSCALL[20,1](231) exit_group( 0 ) --> [pre-success] Success(0x0) \n"),
+       log("two", header(21, 20) +
+                      " --> [pre-success] Success(0x0)\n"
+                      "SYSCALL[21,1](9) sys_mmap ( 0x0, 4096, 1, 1, 5, 0 ) --> [pre-success] Success(0x5000000) \n"
+                      "SYSCALL[21,1](231) exit_group( 0 ) --> [pre-success] Success(0x0) \n")},
+      {}, &summary);
+  const std::vector<std::string> expected = {
+      "switch 20", "roi_begin", "exec 20", "syscall 257",
+      "mmap 20 75792384 1974096 1 file 1 offset 0", "mmap 20 75948032 1400832 5 file 1 offset 155648",
+      "mmap 20 77713408 53072 3",  // MAP_ANONYMOUS
+      "syscall 3", "mprotect 20 77688832 16384 1", "syscall 2", "syscall 32", "syscall 3",
+      "mmap 20 75743232 8192 3 file 2 offset 4096 shared",  // fd 5, dup of /tmp/data
+      "mmap 20 75755520 4096 1 file 3 offset 0",  // fd 7: opened before the log
+      "mremap 20 75743232 8192 76546048 16384", "syscall 25", "fork 20 21", "syscall 61",
+      "switch 21", "mmap 21 83886080 4096 1 file 2 offset 0 shared", "exit 21", "switch 20", "exit 20", "roi_end"};
+  EXPECT_EQ(records, expected);
+  EXPECT_EQ(summary.files, (std::vector<std::string>{"/lib/x86_64-linux-gnu/libc.so.6", "/tmp/data",
+                                                     "<descriptor 7 of process 20>"}));
+}
+
+TEST_F(LackeyTest, CloseOnExecFilesAreGoneAfterExec) {
+  const auto records = convert({log("one", header(30, 1) +
+                                               "SYSCALL[30,1](257) sys_openat ( 4294967196, 0x1(/a), 524288 ) --> [async] ... \n"
+                                               "SYSCALL[30,1](257) ... [async] --> Success(0x3) \n"
+                                               "SYSCALL[30,1](257) sys_openat ( 4294967196, 0x1(/b), 0 ) --> [async] ... \n"
+                                               "SYSCALL[30,1](257) ... [async] --> Success(0x4) \n"
+                                               "SYSCALL[30,1](59) sys_execve ( 0x1(/bin/x), 0x2, 0x3 ) --> [pre-success] Success(0x0) \n"
+                                               "SYSCALL[30,1](9) sys_mmap ( 0x0, 4096, 1, 2, 3, 0 ) --> [pre-success] Success(0x1000) \n"
+                                               "SYSCALL[30,1](9) sys_mmap ( 0x0, 4096, 1, 2, 4, 0 ) --> [pre-success] Success(0x2000) \n")});
+  EXPECT_NE(std::find(records.begin(), records.end(), "mmap 30 4096 4096 1 file 1 offset 0"), records.end());
+  EXPECT_NE(std::find(records.begin(), records.end(), "mmap 30 8192 4096 1 file 2 offset 0"), records.end());
+  LackeyConvertSummary summary;
+  convert({dir() + "/one"}, {}, &summary);
+  EXPECT_EQ(summary.files, (std::vector<std::string>{"<descriptor 3 of process 30>", "/b"}));
 }
 
 }  // namespace

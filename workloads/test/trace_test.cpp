@@ -62,6 +62,25 @@ std::vector<TraceRecord> every_kind() {
   mmap->address = 0x7f0000000000;
   mmap->length = 1 << 20;
   mmap->prot = 3;
+  auto* file = add(TraceRecordKind::Mmap);  // a file mapped shared, from a page in
+  file->pid = 101;
+  file->address = 0x7f0000200000;
+  file->length = 3 * 4096;
+  file->prot = 1;
+  file->map_flags = kMapFile | kMapShared;
+  file->file = 3;
+  file->offset = 0x2000;
+  auto* mprotect = add(TraceRecordKind::Mprotect);
+  mprotect->pid = 101;
+  mprotect->address = 0x7f0000001000;
+  mprotect->length = 8192;
+  mprotect->prot = 1;
+  auto* mremap = add(TraceRecordKind::Mremap);
+  mremap->pid = 101;
+  mremap->address = 0x7f0000000000;
+  mremap->length = 8192;
+  mremap->new_address = 0x7f1000000000;
+  mremap->new_length = 1 << 16;
   auto* munmap = add(TraceRecordKind::Munmap);
   munmap->pid = 101;
   munmap->address = 0x7f0000000000;
@@ -78,7 +97,8 @@ std::vector<TraceRecord> every_kind() {
 bool same(const TraceRecord& a, const TraceRecord& b) {
   return a.kind == b.kind && a.count == b.count && a.address == b.address && a.size == b.size &&
          a.instruction == b.instruction && a.operand == b.operand && a.pid == b.pid && a.child == b.child &&
-         a.length == b.length && a.prot == b.prot;
+         a.length == b.length && a.prot == b.prot && a.map_flags == b.map_flags && a.file == b.file &&
+         a.offset == b.offset && a.new_address == b.new_address && a.new_length == b.new_length;
 }
 
 TEST(Trace, EveryRecordKindRoundTrips) {
@@ -438,6 +458,52 @@ TEST(Trace, ABlockOfNoRecordsIsAnError) {
   write_all(bad, v);
   expect_error(bad, "byte " + std::to_string(offsets[1]) + ": block with no records");
   std::remove(path.c_str());
+  std::remove(bad.c_str());
+}
+
+// Versions 1 and 2 have mmap records without flags, file or offset (anonymous, private), and
+// no mprotect or mremap records.
+TEST(Trace, OlderVersionsReadMmapsAsAnonymousAndHaveNoMprotectOrMremap) {
+  const std::string path = temp_path("v1-mmap.vst");
+  const auto frame = zstd_frame({0x13, 1, static_cast<char>(0x80), 0x20, 0x10, 3});  // mmap pid 1 0x1000 +16 prot 3
+  write_all(path, one_block(static_cast<std::uint32_t>(frame.size()), 6, 1, frame));
+  TraceReader reader(path);
+  const auto r = reader.next();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->kind, TraceRecordKind::Mmap);
+  EXPECT_EQ(r->address, 0x1000u);
+  EXPECT_EQ(r->length, 16u);
+  EXPECT_EQ(r->prot, 3u);
+  EXPECT_EQ(r->map_flags, 0u);
+  EXPECT_FALSE(reader.next());
+  for (const char kind : {0x17, 0x18}) {
+    const auto bad = zstd_frame({kind, 1, 0, 0, 0, 0});
+    write_all(path, one_block(static_cast<std::uint32_t>(bad.size()), 6, 1, bad));
+    expect_error(path, "byte 16: unknown record type " + std::to_string(kind) + " (record 1, trace format version 1)");
+  }
+  std::remove(path.c_str());
+}
+
+TEST(Trace, MalformedFileMmapsAreErrors) {
+  const std::string bad = temp_path("bad-mmap.vst");
+  const auto expect = [&](std::uint32_t flags, std::uint32_t file, std::uint64_t offset, const std::string& what) {
+    {
+      TraceWriter w(bad);  // the writer writes what it is given; the reader checks
+      TraceRecord r;
+      r.kind = TraceRecordKind::Mmap;
+      r.pid = 1;
+      r.length = 4096;
+      r.map_flags = flags;
+      r.file = file;
+      r.offset = offset;
+      w.write(r);
+      w.close();
+    }
+    expect_error(bad, what);
+  };
+  expect(4, 0, 0, "byte 16: mmap record with unknown flags 0x4 (record 1");
+  expect(kMapFile, 0, 0, "byte 16: mmap record of file 0 (record 1; file ids are 1 to");
+  expect(kMapFile, 2, 100, "byte 16: mmap record with file offset 100 (record 1; a multiple of 4096 expected)");
   std::remove(bad.c_str());
 }
 

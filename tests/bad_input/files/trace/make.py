@@ -47,7 +47,7 @@ files = {
     "no-trailer-end.vst": good[:-10],                  # cut inside the trailer
     "appended.vst": good + b"junk",                    # data after the trailer
     "bad-magic.vst": b"PK\x03\x04" + good[4:],
-    "version-3.vst": good[:8] + (3).to_bytes(2, "little") + good[10:],
+    "version-4.vst": good[:8] + (4).to_bytes(2, "little") + good[10:],
     "short-header.vst": good[:10],
 }
 empty = bytearray(good)
@@ -64,3 +64,39 @@ files["v1-empty-block.vst"] = v1 + len(frame).to_bytes(4, "little") + (2).to_byt
 for name, data in files.items():
     with open(name, "wb") as f:
         f.write(data)
+
+
+def varints(*values):
+    out = bytearray()
+    for v in values:
+        while v >= 0x80:
+            out.append(v & 0x7f | 0x80)
+            v >>= 7
+        out.append(v)
+    return bytes(out)
+
+
+def one_block_trace(version, records, count):
+    """A trace of one block holding `records` (`count` of them), its checksums right."""
+    frame = subprocess.run(["zstd", "-q", "-c", "--no-check", f"--stream-size={len(records)}"], input=records,
+                           capture_output=True, check=True).stdout
+    head = b"VSTRACE\0" + version.to_bytes(2, "little") + bytes(6)
+    block = len(frame).to_bytes(4, "little") + len(records).to_bytes(4, "little") + count.to_bytes(4, "little")
+    trailer = bytes(4) + count.to_bytes(8, "little") + (1).to_bytes(8, "little") + bytes(4)
+    return fix_checksums(head + block + bytes(4) + frame + trailer)
+
+
+# Version 3's records: `switch 1`, then one bad or cut record (docs/trace-format.md, "Records").
+switch = bytes([0x16]) + varints(1)
+mmap = bytes([0x13]) + varints(1, 0x10000000, 8192, 1)  # pid, address, length, prot
+new_records = {
+    "mmap-unknown-flags.vst": (3, switch + mmap + varints(4), 2),
+    "mmap-file-zero.vst": (3, switch + mmap + varints(1, 0, 0), 2),
+    "mmap-unaligned-offset.vst": (3, switch + mmap + varints(1, 2, 100), 2),
+    "mprotect-in-version-2.vst": (2, switch + bytes([0x17]) + varints(1, 0x10000000, 4096, 1), 2),
+    "mremap-cut-short.vst": (3, switch + bytes([0x18]) + varints(1, 0x10000000, 4096), 2),
+}
+for name, (version, records, count) in new_records.items():
+    with open(name, "wb") as f:
+        f.write(one_block_trace(version, records, count))
+

@@ -7,7 +7,8 @@
 // is on), TLB invalidation as INVLPG or a CR3 reload, TLB shootdowns as IPIs (x2APIC ICR
 // writes) that interrupt the other vCPUs, timer ticks as interrupts. Page faults come back to
 // it through the vCPUs' fault_handler ports: demand paging over the process's memory areas
-// (optionally with 2 MiB transparent huge pages), copy-on-write after fork.
+// (optionally with 2 MiB transparent huge pages), file pages through the page cache
+// (page_cache.h), copy-on-write after fork; mprotect and mremap rewrite and move entries.
 //
 // Which process runs is the stream's (a trace's captured order, a generator's own: the child
 // of fork-and-wait runs until it exits, then the parent) or, for a stream of several runnable
@@ -29,6 +30,7 @@
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/mmu/paging.h"
+#include "virtsim/workloads/page_cache.h"
 #include "virtsim/workloads/trace.h"
 
 namespace virtsim {
@@ -58,6 +60,7 @@ class GuestOsParameters {
       exit_instructions, mmap_instructions, switch_instructions, interrupt_instructions, shootdown_instructions,
       flush_ceiling, timer_instructions, pv_batch;
   Param<std::uint64_t> timer_interval;
+  PageCacheParameters page_cache;
 };
 
 // A stream of process-level records for one vCPU: a trace file or a generator.
@@ -172,11 +175,15 @@ class GuestOs {
   Counter frames_freed;
   Formula frames_in_use;
   Formula state_digest;
+  PageCache page_cache;  // file pages, and the statistics of file faults
 
  private:
   struct Vma {
     Addr start = 0, end = 0;
     bool writable = true, executable = false;
+    std::uint32_t file = 0;  // the trace's file id; 0: anonymous
+    bool shared = false;     // MAP_SHARED (of a file)
+    Addr file_delta = 0;     // a file area's file offset of address a is a + file_delta
   };
   struct Mm {
     std::uint64_t id = 0;
@@ -228,6 +235,15 @@ class GuestOs {
   void unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end);
   void add_vma(Cpu& cpu, Mm& mm, Addr start, Addr end, bool writable, bool executable);
   const Vma* find_vma(const Mm& mm, Addr va) const;
+  // File-backed memory (page_cache.h): a not-present fault in a file area, and a page of
+  // it mapped from the cache (read-only, copy-on-write in a writable private area).
+  void file_fault(Cpu& cpu, Mm& mm, const Vma& vma, Addr va, bool write);
+  void map_file_page(Cpu& cpu, Mm& mm, const Vma& vma, Addr page);
+  Addr file_frame(Cpu& cpu, const Vma& vma, Addr page);  // the cached frame of an area's page
+  // mprotect and mremap records: the areas and every present entry of the range.
+  void mprotect_record(Cpu& cpu, Mm& mm, const TraceRecord& r);
+  void mremap_record(Cpu& cpu, Mm& mm, const TraceRecord& r);
+  void split_vma(Mm& mm, Addr at);  // the area holding `at` becomes two areas meeting there
   // Kernel work on `cpu`, as events appended to its pending queue.
   void enter_kernel(Cpu& cpu);
   void leave_kernel(Cpu& cpu);

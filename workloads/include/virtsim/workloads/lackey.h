@@ -31,6 +31,7 @@ struct LackeyConvertSummary {
   bool limited = false;              // stopped at memory_limit
   std::uint64_t processes_capped = 0; // processes cut at memory_limit_per_process
   std::vector<std::string> warnings; // e.g. a forked child without a log
+  std::vector<std::string> files;    // the path of each file id of the trace's mmaps (id 1 first)
 };
 
 // `inputs`: log files, FIFOs or directories (every file in them). With one log it is read

@@ -17,8 +17,9 @@
 namespace virtsim {
 
 inline constexpr char kTraceMagic[8] = {'V', 'S', 'T', 'R', 'A', 'C', 'E', '\0'};
-// The version written. Version 1 (no checksums, no trailer) is still read, with a warning.
-inline constexpr std::uint16_t kTraceVersion = 2;
+// The version written. Version 1 (no checksums, no trailer) is still read, with a warning;
+// version 2 (no file-backed mmaps, no mprotect or mremap records) is read as it is.
+inline constexpr std::uint16_t kTraceVersion = 3;
 
 // CRC-32 as zlib, gzip and PNG compute it (reflected polynomial 0xedb88320), continuing from
 // `crc` (0 to start): the checksum of the format's blocks and trailer.
@@ -41,8 +42,14 @@ enum class TraceRecordKind : std::uint8_t {
   Munmap = 0x14,
   Brk = 0x15,
   Switch = 0x16,  // the records that follow belong to process `pid`
+  Mprotect = 0x17,  // version 3 on
+  Mremap = 0x18,    // version 3 on
 };
 const char* to_string(TraceRecordKind kind);
+
+// An mmap record's flags: the area maps a file (`file`, `offset`), and it is shared (MAP_SHARED)
+// rather than private.
+inline constexpr std::uint32_t kMapFile = 1, kMapShared = 2;
 
 // One record; which fields mean something depends on the kind.
 struct TraceRecord {
@@ -54,8 +61,13 @@ struct TraceRecord {
   std::uint32_t operand = 0;  // Instr: port or MSR
   std::uint32_t pid = 0;      // process events
   std::uint32_t child = 0;    // Fork
-  std::uint64_t length = 0;   // Mmap/Munmap
-  std::uint32_t prot = 0;     // Mmap
+  std::uint64_t length = 0;   // Mmap/Munmap/Mprotect; Mremap: the old length
+  std::uint32_t prot = 0;     // Mmap/Mprotect: PROT_* bits
+  std::uint32_t map_flags = 0;  // Mmap: kMapFile, kMapShared
+  std::uint32_t file = 0;     // Mmap of a file: the file's id in the trace (1, 2 ...)
+  std::uint64_t offset = 0;   // Mmap of a file: the byte offset in the file `address` maps
+  Addr new_address = 0;       // Mremap: where the area is now
+  std::uint64_t new_length = 0;  // Mremap
 
   // The guest event a record stands for, when it is one (memory, compute, instruction, ROI).
   std::optional<GuestEvent> guest_event() const;
@@ -133,6 +145,8 @@ class TraceReader {
   // Version 2: the trailer after the last block, whose first `start_bytes` bytes were read.
   void read_trailer(const char* start, std::size_t start_bytes);
   void decode(std::uint8_t tag, TraceRecord& r);  // the fields after the tag byte
+  void decode_mmap_backing(TraceRecord& r);       // version 3: an mmap's flags, file and offset
+  [[noreturn]] void unknown_record(std::uint8_t tag) const;
   // A plain record (compute, load, store, fetch) straight into a guest event: its fields after
   // the tag byte. False, reading nothing, for any other kind.
   static bool is_plain(std::uint8_t tag) {

@@ -229,28 +229,28 @@ struct benchmark {
 };
 
 static const struct benchmark BENCHMARKS[] = {
-    {"null_syscall", "syscall(SYS_getppid)", "", 0, 1000000, 50000, null_syscall},
+    {"null_syscall", "syscall(SYS_getppid)", "", 0, 500000, 50000, null_syscall},
     {"fork_exit_wait", "fork of a parent with `size` extra written pages; the child _exits at once; waitpid",
-     "pages", 0, 2000, 100, fork_exit_wait},
+     "pages", 0, 1000, 100, fork_exit_wait},
     {"fork_exit_wait", "fork of a parent with `size` extra written pages; the child _exits at once; waitpid",
-     "pages", 1024, 1000, 50, fork_exit_wait},
+     "pages", 1024, 500, 50, fork_exit_wait},
     {"fork_exit_wait", "fork of a parent with `size` extra written pages; the child _exits at once; waitpid",
-     "pages", 8192, 300, 20, fork_exit_wait},
-    {"fork_exec_wait", "fork; the child execs this (static) binary, which exits at once; waitpid", "", 0, 1000,
+     "pages", 8192, 100, 20, fork_exit_wait},
+    {"fork_exec_wait", "fork; the child execs this (static) binary, which exits at once; waitpid", "", 0, 250,
      50, fork_exec_wait},
     {"first_touch", "write to an anonymous page not touched before (a zero-fill fault)", "pages per area", 1024,
-     200000, 8192, first_touch},
+     65536, 8192, first_touch},
     {"cow_fault", "write to a private page shared with a forked child (a copy-on-write fault)", "pages per area",
-     1024, 100000, 4096, cow_fault},
-    {"mmap_touch_munmap", "mmap of `size` pages, a write to each, munmap", "pages", 1, 200000, 10000,
+     1024, 32768, 4096, cow_fault},
+    {"mmap_touch_munmap", "mmap of `size` pages, a write to each, munmap", "pages", 1, 20000, 10000,
      mmap_touch_munmap},
-    {"mmap_touch_munmap", "mmap of `size` pages, a write to each, munmap", "pages", 16, 50000, 2000,
+    {"mmap_touch_munmap", "mmap of `size` pages, a write to each, munmap", "pages", 16, 4000, 2000,
      mmap_touch_munmap},
-    {"mmap_touch_munmap", "mmap of `size` pages, a write to each, munmap", "pages", 64, 20000, 500,
+    {"mmap_touch_munmap", "mmap of `size` pages, a write to each, munmap", "pages", 64, 1000, 500,
      mmap_touch_munmap},
-    {"mmap_touch_munmap", "mmap of `size` pages, a write to each, munmap", "pages", 256, 5000, 200,
+    {"mmap_touch_munmap", "mmap of `size` pages, a write to each, munmap", "pages", 256, 300, 200,
      mmap_touch_munmap},
-    {"pipe_pingpong", "a one-byte round trip through two pipes between two processes on one CPU", "", 0, 100000,
+    {"pipe_pingpong", "a one-byte round trip through two pipes between two processes on one CPU", "", 0, 20000,
      5000, pipe_pingpong},
 };
 
@@ -336,6 +336,21 @@ static int hypervisor(char* vendor, size_t size) {
   return 1;
 }
 
+/* Resident pages of this process (/proc/self/status RssAnon or, with `file`, RssFile): the
+ * "small parent" forked. Linux's fork copies the entries of anonymous memory; file-backed text
+ * without private copies is faulted in again by the child. */
+static long resident_pages(int file) {
+  char line[256];
+  long kib = 0;
+  const char* key = file ? "RssFile:" : "RssAnon:";
+  FILE* f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, key, strlen(key))) kib = strtol(line + strlen(key), NULL, 10);
+  fclose(f);
+  return kib / 4;
+}
+
 static void read_line(const char* path, char* out, size_t size) {
   out[0] = 0;
   FILE* f = fopen(path, "r");
@@ -372,7 +387,8 @@ int main(int argc, char** argv) {
   FILE* out = stdout;
   if (output && !(out = fopen(output, "w"))) die(output);
 
-  const int repetitions = quick ? 3 : 11;
+  /* Many short repetitions: on a shared host the fastest is the least disturbed. */
+  const int repetitions = quick ? 3 : MAX_REPETITIONS;
   const double tsc_hz = measure_tsc_hz(quick ? 20 : 200);
   char model[64], vendor[16], thp[128], date[32];
   cpu_model(model, sizeof model);
@@ -380,6 +396,8 @@ int main(int argc, char** argv) {
   cpu_signature(&family, &model_number, &stepping);
   const int virtualized = hypervisor(vendor, sizeof vendor);
   read_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof thp);
+  char load[128]; /* how busy the host was: other work disturbs the repetitions */
+  read_line("/proc/loadavg", load, sizeof load);
   struct utsname u;
   uname(&u);
   time_t t = time(NULL);
@@ -398,9 +416,12 @@ int main(int argc, char** argv) {
   fprintf(out, ",\n    \"date\": \"%s\",\n    \"virtualized\": %s,\n    \"hypervisor\": ", date,
           virtualized ? "true" : "false");
   json_string(out, vendor);
-  fprintf(out, ",\n    \"online_cpus\": %ld,\n    \"pinned_cpu\": %d,\n    \"transparent_hugepage\": ",
-          sysconf(_SC_NPROCESSORS_ONLN), cpu);
+  fprintf(out, ",\n    \"online_cpus\": %ld,\n    \"pinned_cpu\": %d,\n    \"resident_pages\": %ld,\n    \"resident_file_pages\": %ld,\n"
+          "    \"transparent_hugepage\": ",
+          sysconf(_SC_NPROCESSORS_ONLN), cpu, resident_pages(0), resident_pages(1));
   json_string(out, thp);
+  fprintf(out, ",\n    \"loadavg\": ");
+  json_string(out, load);
   fprintf(out,
           ",\n    \"tsc_hz\": %.0f,\n    \"tsc_method\": \"RDTSC against CLOCK_MONOTONIC_RAW over %d ms, median of "
           "5\"\n  },\n",

@@ -45,6 +45,24 @@ static uint64_t now_ns(void) {
   return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
 }
 
+/* CPU time of this process (every thread) and of its reaped children, in ns: on a busy host
+ * the time other processes hold the CPU is in the wall-clock time but not in these. */
+static uint64_t cpu_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  struct rusage u;
+  getrusage(RUSAGE_CHILDREN, &u);
+  const uint64_t children = ((uint64_t)u.ru_utime.tv_sec + (uint64_t)u.ru_stime.tv_sec) * 1000000000ULL +
+                            ((uint64_t)u.ru_utime.tv_usec + (uint64_t)u.ru_stime.tv_usec) * 1000ULL;
+  return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec + children;
+}
+
+static uint64_t thread_cpu_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
 static long minor_faults(int who) {
   struct rusage u;
   getrusage(who, &u);
@@ -87,20 +105,22 @@ static void wait_child(pid_t pid) {
   }
 }
 
-static uint64_t fork_call_ns; /* time the parent spent in fork() itself, summed */
-/* Minor faults of the timed part, for benchmarks that time only part of their work (-1: all). */
+static uint64_t fork_call_ns; /* CPU time the parent spent in fork() itself, summed */
+/* Minor faults and CPU time of the timed part, for benchmarks that time only part of their
+ * work (-1: all of it counts). */
 static long timed_faults = -1;
+static int64_t timed_cpu_ns = -1;
 
 static uint64_t fork_exit_wait(long n, long size) {
   grow_parent(size);
   fork_call_ns = 0;
   uint64_t t0 = now_ns();
   for (long i = 0; i < n; ++i) {
-    uint64_t f0 = now_ns();
+    uint64_t f0 = thread_cpu_ns();
     pid_t pid = fork();
     if (pid < 0) die("fork");
     if (pid == 0) _exit(0);
-    fork_call_ns += now_ns() - f0;
+    fork_call_ns += thread_cpu_ns() - f0;
     wait_child(pid);
   }
   return now_ns() - t0;
@@ -135,13 +155,16 @@ static char* fresh_area(long pages) {
 static uint64_t first_touch(long n, long size) {
   uint64_t total = 0;
   timed_faults = 0;
+  timed_cpu_ns = 0;
   for (long done = 0; done < n; done += size) {
     long pages = n - done < size ? n - done : size;
     char* a = fresh_area(pages);
     const long f0 = minor_faults(RUSAGE_SELF);
+    const uint64_t c0 = thread_cpu_ns();
     uint64_t t0 = now_ns();
     for (long p = 0; p < pages; ++p) a[p * PAGE] = 1;
     total += now_ns() - t0;
+    timed_cpu_ns += (int64_t)(thread_cpu_ns() - c0);
     timed_faults += minor_faults(RUSAGE_SELF) - f0;
     munmap(a, pages * PAGE);
   }
@@ -153,6 +176,7 @@ static uint64_t first_touch(long n, long size) {
 static uint64_t cow_fault(long n, long size) {
   uint64_t total = 0;
   timed_faults = 0;
+  timed_cpu_ns = 0;
   for (long done = 0; done < n; done += size) {
     long pages = n - done < size ? n - done : size;
     char* a = fresh_area(pages);
@@ -168,9 +192,11 @@ static uint64_t cow_fault(long n, long size) {
     }
     close(go[0]);
     const long f0 = minor_faults(RUSAGE_SELF);
+    const uint64_t c0 = thread_cpu_ns();
     uint64_t t0 = now_ns();
     for (long p = 0; p < pages; ++p) a[p * PAGE] = 2;
     total += now_ns() - t0;
+    timed_cpu_ns += (int64_t)(thread_cpu_ns() - c0);
     timed_faults += minor_faults(RUSAGE_SELF) - f0;
     close(go[1]); /* the child's read returns 0: it exits */
     wait_child(pid);
@@ -435,15 +461,19 @@ int main(int argc, char** argv) {
     const long n = quick ? k->quick_iterations : k->iterations;
     const long warmup = n / 10 > 0 ? n / 10 : 1;
     k->run(warmup, k->size ? k->size : 0);
-    double ns[MAX_REPETITIONS], faults[MAX_REPETITIONS], child_faults[MAX_REPETITIONS], fork_share[MAX_REPETITIONS];
+    double ns[MAX_REPETITIONS], cpu[MAX_REPETITIONS], faults[MAX_REPETITIONS], child_faults[MAX_REPETITIONS], fork_share[MAX_REPETITIONS];
     for (int r = 0; r < repetitions; ++r) {
       const long f0 = minor_faults(RUSAGE_SELF), c0 = minor_faults(RUSAGE_CHILDREN);
       timed_faults = -1;
+      timed_cpu_ns = -1;
+      const uint64_t cpu0 = cpu_ns();
       const uint64_t elapsed = k->run(n, k->size);
+      const uint64_t cpu_all = cpu_ns() - cpu0;
+      cpu[r] = (double)(timed_cpu_ns >= 0 ? (uint64_t)timed_cpu_ns : cpu_all) / (double)n;
       faults[r] = (double)(timed_faults >= 0 ? timed_faults : minor_faults(RUSAGE_SELF) - f0) / (double)n;
       child_faults[r] = (double)(minor_faults(RUSAGE_CHILDREN) - c0) / (double)n;
       ns[r] = (double)elapsed / (double)n;
-      fork_share[r] = elapsed ? (double)fork_call_ns / (double)elapsed : 0;
+      fork_share[r] = cpu_all ? (double)fork_call_ns / (double)cpu_all : 0;
     }
     const double med = median(ns, repetitions);
     fprintf(out, "%s\n    {\"name\": \"%s\", \"size\": %ld, \"size_unit\": \"%s\", \"operation\": ", b ? "," : "",
@@ -458,6 +488,12 @@ int main(int argc, char** argv) {
             (max_of(ns, repetitions) - min_of(ns, repetitions)) / med, med * tsc_hz / 1e9,
             min_of(ns, repetitions) * tsc_hz / 1e9, max_of(ns, repetitions) * tsc_hz / 1e9,
             median(faults, repetitions), median(child_faults, repetitions));
+    const double cpu_med = median(cpu, repetitions), cpu_min = min_of(cpu, repetitions), cpu_max = max_of(cpu, repetitions);
+    fprintf(out,
+            ",\n     \"cpu_ns\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f, \"spread\": %.4f},\n"
+            "     \"cpu_cycles\": {\"median\": %.0f, \"min\": %.0f, \"max\": %.0f}",
+            cpu_med, cpu_min, cpu_max, cpu_med > 0 ? (cpu_max - cpu_min) / cpu_med : 0, cpu_med * tsc_hz / 1e9,
+            cpu_min * tsc_hz / 1e9, cpu_max * tsc_hz / 1e9);
     if (k->run == fork_exit_wait) fprintf(out, ",\n     \"fork_call_share\": %.4f", median(fork_share, repetitions));
     fprintf(out, "}");
     fflush(out);

@@ -43,8 +43,8 @@ def test_the_quick_measurement_is_well_formed_and_sane(quick_measurement):
     m = json.loads(quick_measurement.read_text())
     assert m["format"] == "virtsim-calibration-1" and m["quick"] is True and m["repetitions"] == 3
     host = m["host"]
-    for key in ("cpu_model", "kernel", "kernel_version", "machine", "date", "hypervisor", "transparent_hugepage",
-                "tsc_method"):
+    for key in ("cpu_model", "kernel", "kernel_version", "machine", "date", "hypervisor", "dmi_vendor", "dmi_product",
+                "transparent_hugepage", "loadavg", "tsc_method"):
         assert isinstance(host[key], str), key
     assert host["kernel"] == os.uname().release
     assert isinstance(host["virtualized"], bool)

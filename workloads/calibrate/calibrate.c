@@ -422,6 +422,9 @@ int main(int argc, char** argv) {
   cpu_signature(&family, &model_number, &stepping);
   const int virtualized = hypervisor(vendor, sizeof vendor);
   read_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof thp);
+  char dmi_vendor[128], dmi_product[128]; /* a hypervisor's firmware often names itself here */
+  read_line("/sys/class/dmi/id/sys_vendor", dmi_vendor, sizeof dmi_vendor);
+  read_line("/sys/class/dmi/id/product_name", dmi_product, sizeof dmi_product);
   char load[128]; /* how busy the host was: other work disturbs the repetitions */
   read_line("/proc/loadavg", load, sizeof load);
   struct utsname u;
@@ -446,6 +449,10 @@ int main(int argc, char** argv) {
           "    \"transparent_hugepage\": ",
           sysconf(_SC_NPROCESSORS_ONLN), cpu, resident_pages(0), resident_pages(1));
   json_string(out, thp);
+  fprintf(out, ",\n    \"dmi_vendor\": ");
+  json_string(out, dmi_vendor);
+  fprintf(out, ",\n    \"dmi_product\": ");
+  json_string(out, dmi_product);
   fprintf(out, ",\n    \"loadavg\": ");
   json_string(out, load);
   fprintf(out,

@@ -159,3 +159,14 @@ def test_the_committed_cases_hold_the_committed_measurements():
             expected = b[(base, size)].get("cpu_cycles", b[(base, size)]["cycles"])["min"] * config["workload"]["operations"]
             assert config["expect"][0]["value"] == pytest.approx(expected, abs=1), case.name
             assert config["machine"]["preset"] == preset
+
+
+def test_published_figures_need_the_measurement_they_take_their_assumptions_from(virtsim_binary, tmp_path):
+    published = json.loads((REPO / "experiments" / "calibration" / "aa2006-pentium4.json").read_text())
+    assert published["assume_from"] == "epyc-kvm.json" and published["source"].startswith("K. Adams and O. Agesen")
+    bad = tmp_path / "published.json"  # no epyc-kvm.json beside it
+    bad.write_text(json.dumps(published))
+    result = run_script("--measurement", str(bad), "--presets", str(tmp_path), "--cases", str(tmp_path),
+                        "--docs", str(tmp_path / "c.md"), env_bin=virtsim_binary)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"virtsim: error: {bad}: key 'assume_from'") and result.stderr.count("\n") == 1

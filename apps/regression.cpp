@@ -138,15 +138,15 @@ RegressionCase read_case(const std::string& path) {
   if (!info) throw ConfigError(path + ": no [case] table; a regression case starts with [case] kind = \"analytic\"");
   refuse_unknown(*info, {"kind", "fast", "description", "source"}, path, "case");
   c.kind = text(*info, "kind", path, "case", true);
-  if (c.kind != "analytic" && c.kind != "published" && c.kind != "golden")
+  if (c.kind != "analytic" && c.kind != "published" && c.kind != "measured" && c.kind != "golden")
     throw ConfigError(where(path, *info->get("kind")) + ": key 'case.kind': got \"" + c.kind +
-                      "\"; expected analytic, published or golden");
+                      "\"; expected analytic, published, measured or golden");
   if (const auto* fast = info->get("fast")) {
     if (!fast->is_boolean()) throw ConfigError(where(path, *fast) + ": key 'case.fast': expected true or false");
     c.fast = fast->as_boolean()->get();
   }
   c.description = text(*info, "description", path, "case", true);
-  c.source = text(*info, "source", path, "case", c.kind == "published");
+  c.source = text(*info, "source", path, "case", c.kind == "published" || c.kind == "measured");
 
   if (const auto* expects = root.get("expect")) {
     const auto* array = expects->as_array();

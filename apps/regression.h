@@ -4,7 +4,7 @@
 // config (presets, [experiment] compare, ...):
 //
 //   [case]
-//   kind = "analytic"            # analytic | published | golden
+//   kind = "analytic"            # analytic | published | measured (on this host) | golden
 //   fast = true                  # part of the fast subset (the test command runs it)
 //   description = "a 2-D walk of 4-level tables with no walk caches makes 24 references"
 //   source = "Bhargava et al., ASPLOS 2008, section 3.2"
@@ -49,7 +49,7 @@ struct Expectation {
 struct RegressionCase {
   std::string name;  // the file's stem
   std::string path;
-  std::string kind;  // analytic, published or golden
+  std::string kind;  // analytic, published, measured or golden
   bool fast = false;
   std::string description, source;
   std::vector<Expectation> expectations;

@@ -131,8 +131,10 @@ TEST_F(RegressionTest, BadCasesNameFileLineAndKey) {
     }
   };
   refuses("[workload]\nkind = \"gups\"\n", "no [case] table");
-  refuses("[case]\nkind = \"guess\"\ndescription = \"d\"\n", "expected analytic, published or golden");
+  refuses("[case]\nkind = \"guess\"\ndescription = \"d\"\n", "expected analytic, published, measured or golden");
   refuses("[case]\nkind = \"published\"\ndescription = \"d\"\n[[expect]]\nmetric = \"a\"\nvalue = 1\n",
+          "needs key 'source'");
+  refuses("[case]\nkind = \"measured\"\ndescription = \"d\"\n[[expect]]\nmetric = \"a\"\nvalue = 1\n",
           "needs key 'source'");
   refuses("[case]\nkind = \"analytic\"\ndescription = \"d\"\n", "checks nothing");
   refuses("[case]\nkind = \"analytic\"\ndescription = \"d\"\n[[expect]]\nmetric = \"a\"\n", "needs value or min/max");

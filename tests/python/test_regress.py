@@ -29,7 +29,7 @@ def test_fast_subset_passes_and_reports(virtsim_binary, tmp_path):
     assert sorted(c["name"] for c in report["cases"]) == fast
     assert all(c["pass"] and c["checks"] for c in report["cases"])
     kinds = {c["kind"] for c in report["cases"]}
-    assert kinds == {"analytic", "published", "golden"}
+    assert kinds == {"analytic", "published", "measured", "golden"}
     walk = next(c for c in report["cases"] if c["name"] == "walk-refs-4level")
     assert {c["check"]: c["measured"] for c in walk["checks"]}["nested:walk.refs_per_walk"] == 24
     markdown = (out / "report.md").read_text()

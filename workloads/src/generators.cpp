@@ -372,12 +372,90 @@ class Idle final : public CountedProgram {
   }
 };
 
+// The native calibration microbenchmarks' counterparts (workloads/calibrate): the region of
+// interest holds only the operations the native program times.
+
+// The child a program forks in setup(), before the region of interest, which hands out no pids:
+// far above those next_pid hands out, so a mix's later children never collide with it.
+std::uint32_t setup_child_pid(std::uint32_t parent) { return (1u << 30) + parent; }
+
+// `operations` first-touch (zero-fill) faults: one area mapped before the region of interest,
+// then a write to each of its pages.
+class FirstTouch final : public CountedProgram {
+ public:
+  using CountedProgram::CountedProgram;
+  void setup(RecordEmitter& e) override { e.mmap(base(), Addr{c_.operations} * kPage, kProtRead | kProtWrite); }
+  bool step(RecordEmitter& e, std::uint32_t&) override {
+    for (unsigned i = 0; i < kBatch / 2 && more(); ++i, ++done_) {
+      e.compute(5);  // the loop around the write
+      e.store(base() + done_ * kPage);
+    }
+    return more();
+  }
+};
+
+// `operations` copy-on-write faults: the parent writes its pages, forks a child that never
+// runs again (it waits, keeping every page shared), then writes each page once more.
+class CowFault final : public CountedProgram {
+ public:
+  using CountedProgram::CountedProgram;
+  void setup(RecordEmitter& e) override {
+    map_and_touch(e, base(), Addr{c_.operations} * kPage);
+    e.fork(setup_child_pid(e.pid()));
+  }
+  bool step(RecordEmitter& e, std::uint32_t&) override {
+    for (unsigned i = 0; i < kBatch / 2 && more(); ++i, ++done_) {
+      e.compute(5);
+      e.store(base() + done_ * kPage);
+    }
+    return more();
+  }
+};
+
+// `operations` one-byte round trips through two pipes between two processes on one CPU: each
+// writes, then blocks in read and the kernel switches to the other.
+class PipePingpong final : public CountedProgram {
+ public:
+  using CountedProgram::CountedProgram;
+  void setup(RecordEmitter& e) override {
+    map_and_touch(e, base(), kPage);  // the stack holding the byte, shared copy-on-write after the fork
+    peer_ = setup_child_pid(e.pid());
+    e.fork(peer_);
+    // The parent blocks in its first read; the peer takes its page (its copy-on-write fault)
+    // and blocks in its own. A switch record is that blocking read: a kernel entry in which
+    // the kernel switches to the other process, whose read then returns.
+    e.switch_to(peer_);
+    RecordEmitter p = e.as(peer_);
+    p.store(base());
+    p.switch_to(e.pid());
+  }
+  bool step(RecordEmitter& e, std::uint32_t&) override {
+    RecordEmitter p = e.as(peer_);
+    for (unsigned i = 0; i < kBatch / 8 && more(); ++i, ++done_) {
+      round_half(e, peer_);
+      round_half(p, e.pid());
+    }
+    return more();
+  }
+
+ private:
+  // One process's half of a round trip: its read has returned the byte, it writes it back
+  // (waking the other), then reads again and blocks: the kernel switches to the other.
+  void round_half(RecordEmitter& e, std::uint32_t other) const {
+    e.load(base());
+    e.compute(5);
+    e.syscall(kSysWrite);
+    e.switch_to(other);
+  }
+  std::uint32_t peer_ = 0;
+};
+
 }  // namespace
 
 const std::vector<std::string>& generator_kinds() {
   static const std::vector<std::string> kinds = {"gups",     "stream",  "pointer_chase", "fork_and_wait", "syscall_loop",
                                                  "pt_update", "io_loop", "kernel_build",  "idle",          "mix",
-                                                 "timeshare"};
+                                                 "timeshare", "first_touch", "cow_fault", "pipe_pingpong"};
   return kinds;
 }
 
@@ -391,6 +469,9 @@ std::unique_ptr<ProgramBody> make_program(const std::string& kind, const Generat
   if (kind == "io_loop") return std::make_unique<IoLoop>(c);
   if (kind == "kernel_build") return std::make_unique<KernelBuild>(c);
   if (kind == "idle") return std::make_unique<Idle>(c);
+  if (kind == "first_touch") return std::make_unique<FirstTouch>(c);
+  if (kind == "cow_fault") return std::make_unique<CowFault>(c);
+  if (kind == "pipe_pingpong") return std::make_unique<PipePingpong>(c);
   std::string names;
   for (const auto& k : generator_kinds())
     if (k != "mix") names += (names.empty() ? "" : ", ") + k;

@@ -793,5 +793,46 @@ TEST(GeneratedWorkload, PlainEventBatchesGiveTheSameStreamAsRecordsOneAtATime) {
   }
 }
 
+// The calibration microbenchmarks' counterparts make one event of their kind per operation:
+// a zero-fill fault, a copy-on-write copy, or a round trip of two switches, two writes and
+// two reads between two processes.
+TEST(GeneratedWorkload, CalibrationGeneratorsMakeOneOperationOfTheirKindPerIteration) {
+  ParamRegistry registry;
+  const GeneratorParameters parameters(Scope{&registry, nullptr, "workload"});
+  GeneratorContext context;
+  context.operations = 40;
+  context.shape.base = kHeap;
+  context.parameters = &parameters;
+  {
+    GeneratedWorkload workload("first_touch", context);
+    Machine m;
+    m.add_cpu(workload);
+    m.run();
+    EXPECT_EQ(m.os.demand_faults.count(), 40u);
+    EXPECT_EQ(m.os.cow_faults.count(), 0u);
+  }
+  {
+    GeneratedWorkload workload("cow_fault", context);
+    Machine m;
+    m.add_cpu(workload);
+    m.run();
+    EXPECT_EQ(m.os.forks.count(), 1u);
+    EXPECT_EQ(m.os.demand_faults.count(), 40u);  // the warm-up before the fork
+    EXPECT_EQ(m.os.cow_faults.count(), 40u);
+    EXPECT_EQ(m.os.cow_copies.count(), 40u);     // the child still shares every page
+  }
+  {
+    GeneratedWorkload workload("pipe_pingpong", context);
+    Machine m;
+    m.add_cpu(workload);
+    const auto ran = m.run();
+    EXPECT_EQ(m.os.forks.count(), 1u);
+    EXPECT_EQ(m.os.context_switches.count(), 2u + 2u * 40u);  // the peer's first read, then two per trip
+    // Kernel entries: mmap, fork and the two first blocking reads, then per round trip two
+    // writes and two blocking reads (each a switch), as natively.
+    EXPECT_EQ(count(ran, Instruction::Syscall), 4u + 4u * 40u);
+  }
+}
+
 }  // namespace
 }  // namespace virtsim

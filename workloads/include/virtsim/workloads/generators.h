@@ -16,6 +16,9 @@
 //   mix            one child process of each of the above in turn (the default experiment)
 //   timeshare      several processes, each running random updates over a footprint of its own,
 //                  all runnable: the kernel's timer ticks switch between them (round robin)
+//   first_touch    zero-fill faults, one per page of a fresh area   } the native calibration
+//   cow_fault      copy-on-write copies of pages a child shares     } microbenchmarks'
+//   pipe_pingpong  round trips of a byte between two processes     } counterparts
 // plus the existing `synthetic` (random | stream | hotspot) and `exitbench` generators, wrapped.
 #include <deque>
 #include <memory>

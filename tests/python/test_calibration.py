@@ -1,0 +1,172 @@
+"""Kernel cost calibration: the native calibration program (virtsim-calibrate) in its quick
+mode gives a well-formed, sane measurement; scripts/calibrate-kernel derives from it a machine
+preset that `virtsim run` accepts; a bad measurement is one clear error naming the file and the
+key; the committed regression cases are the ones the committed measurements give."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "calibrate-kernel"
+NAMES = {"null_syscall", "fork_exit_wait", "fork_exec_wait", "first_touch", "cow_fault", "mmap_touch_munmap",
+         "pipe_pingpong"}
+
+
+@pytest.fixture(scope="module")
+def calibrate_binary(virtsim_binary) -> Path:
+    # Beside the virtsim binary's build tree: build/apps/virtsim -> build/workloads/calibrate/.
+    default = virtsim_binary.parents[1] / "workloads" / "calibrate" / "virtsim-calibrate"
+    binary = Path(os.environ.get("VIRTSIM_CALIBRATE_BIN", default))
+    if not binary.is_file():
+        pytest.fail(f"{binary} not found: cmake --build build --target virtsim-calibrate")
+    return binary
+
+
+@pytest.fixture(scope="module")
+def quick_measurement(tmp_path_factory, calibrate_binary) -> Path:
+    out = tmp_path_factory.mktemp("calibration") / "quick.json"
+    subprocess.run([str(calibrate_binary), "--quick", "--output", str(out)], check=True, timeout=300)
+    return out
+
+
+def by_name(measurement: dict) -> dict:
+    return {(b["name"], b["size"]): b for b in measurement["benchmarks"]}
+
+
+def test_the_quick_measurement_is_well_formed_and_sane(quick_measurement):
+    m = json.loads(quick_measurement.read_text())
+    assert m["format"] == "virtsim-calibration-1" and m["quick"] is True and m["repetitions"] == 3
+    host = m["host"]
+    for key in ("cpu_model", "kernel", "kernel_version", "machine", "date", "hypervisor", "dmi_vendor", "dmi_product",
+                "transparent_hugepage", "loadavg", "tsc_method"):
+        assert isinstance(host[key], str), key
+    assert host["kernel"] == os.uname().release
+    assert isinstance(host["virtualized"], bool)
+    assert host["virtualized"] == bool(host["hypervisor"])
+    assert 1e8 < host["tsc_hz"] < 1e10
+    assert host["resident_pages"] > 0
+    b = by_name(m)
+    assert {name for name, _ in b} == NAMES
+    assert {size for name, size in b if name == "mmap_touch_munmap"} == {1, 16, 64, 256}
+    for (name, size), x in b.items():
+        assert 0 < x["ns"]["min"] <= x["ns"]["median"] <= x["ns"]["max"], name
+        assert x["cycles"]["median"] == pytest.approx(x["ns"]["median"] * host["tsc_hz"] / 1e9, rel=1e-3, abs=1)
+        assert x["cpu_cycles"]["min"] == pytest.approx(x["cpu_ns"]["min"] * host["tsc_hz"] / 1e9, rel=1e-3, abs=1)
+        # One CPU: the processes' CPU time is at most the elapsed time (give getrusage's
+        # microseconds some room).
+        assert 0 < x["cpu_ns"]["min"] <= x["ns"]["max"] * 1.05 + 1, name
+        assert x["iterations"] > 0 and x["warmup_iterations"] > 0 and x["repetitions"] == 3
+    null = b[("null_syscall", 0)]["cpu_ns"]["min"]
+    fork = b[("fork_exit_wait", 0)]
+    # A fork of a process costs far more than a null call; an exec more than a plain fork;
+    # a larger parent more than a small one.
+    assert fork["cpu_ns"]["min"] > 20 * null
+    assert b[("fork_exec_wait", 0)]["cpu_ns"]["min"] > fork["cpu_ns"]["min"]
+    assert b[("fork_exit_wait", 8192)]["cpu_ns"]["min"] > fork["cpu_ns"]["min"]
+    assert 0 < fork["fork_call_share"] < 1
+    assert fork["child_minor_faults_per_op"] >= 1  # the child writes its stack at least
+    # One minor fault per page touched for the first time, or written while shared.
+    for name in ("first_touch", "cow_fault"):
+        assert b[(name, 1024)]["minor_faults_per_op"] == pytest.approx(1, abs=0.1), name
+    for pages in (1, 16, 64, 256):
+        assert b[("mmap_touch_munmap", pages)]["minor_faults_per_op"] == pytest.approx(pages, rel=0.1, abs=0.1)
+    assert b[("null_syscall", 0)]["minor_faults_per_op"] < 0.01
+
+
+def run_script(*args: str, env_bin: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, VIRTSIM_BIN=str(env_bin), SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
+
+
+def test_the_derived_preset_reproduces_what_it_was_fitted_to_and_virtsim_runs_it(quick_measurement, virtsim_binary,
+                                                                                  tmp_path):
+    presets = tmp_path / "presets" / "machine"
+    cases = tmp_path / "cases"
+    presets.mkdir(parents=True)
+    cases.mkdir()
+    result = run_script("--measurement", str(quick_measurement), "--presets", str(presets), "--cases", str(cases),
+                        "--docs", str(tmp_path / "calibration.md"), env_bin=virtsim_binary)
+    assert result.returncode == 0, result.stderr
+    preset = presets / "epyc-kvm.toml"
+    kernel = tomllib.loads(preset.read_text())["system"]["kernel"]
+    assert kernel["syscall_instructions"] > 0 and kernel["fork_instructions"] > 0
+    assert "GENERATED by scripts/calibrate-kernel" in preset.read_text()
+    # A config beside presets/machine/ finds the preset as `virtsim run` would.
+    config = tmp_path / "uses-the-preset.toml"
+    config.write_text('[machine]\npreset = "epyc-kvm"\n[workload]\nkind = "syscall_loop"\noperations = 200\n'
+                      '[experiment]\ncompare = "native"\n')
+    run = subprocess.run([str(virtsim_binary), "run", "-q", str(config), "-o", str(tmp_path / "r.h5")],
+                         capture_output=True, text=True, env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
+    assert run.returncode == 0, run.stderr
+    # Every fitted cost was met (or reported as not met) and its case written.
+    written = sorted(p.name for p in cases.glob("calib-*-epyc-kvm.toml"))
+    assert len(written) == 12
+    fitted = tomllib.loads((cases / "calib-null-syscall-epyc-kvm.toml").read_text())
+    assert fitted["case"]["kind"] == "measured" and fitted["expect"][0]["rel_tolerance"] == 0.2
+    assert "| null_syscall |" in (tmp_path / "calibration.md").read_text()
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda m: m["benchmarks"][0]["cycles"].update(min="fast"), "benchmarks[0].cycles.min"),
+    (lambda m: m["host"].pop("tsc_hz"), "host.tsc_hz"),
+    (lambda m: m.update(format="lmbench"), "format"),
+    (lambda m: m.update(benchmarks=[]), "benchmarks"),
+])
+def test_a_bad_measurement_is_one_error_naming_the_file_and_key(edit, key, virtsim_binary, tmp_path):
+    measurement = json.loads((REPO / "experiments" / "calibration" / "epyc-kvm.json").read_text())
+    edit(measurement)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(measurement))
+    result = run_script("--measurement", str(bad), "--presets", str(tmp_path), "--cases", str(tmp_path),
+                        "--docs", str(tmp_path / "c.md"), env_bin=virtsim_binary)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("virtsim: error: ")
+    assert str(bad) in result.stderr and f"key '{key}'" in result.stderr
+    assert not list(tmp_path.glob("*.toml"))
+
+
+def test_a_measurement_that_is_not_json_is_one_error_with_its_line(virtsim_binary, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "virtsim-calibration-1",\n "host": }\n')
+    result = run_script("--measurement", str(bad), "--docs", str(tmp_path / "c.md"), env_bin=virtsim_binary)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"virtsim: error: {bad}:2:") and "not JSON" in result.stderr
+
+
+def test_the_committed_cases_hold_the_committed_measurements():
+    """Each calib-* case expects its measurement's estimate (CPU time of the fastest repetition,
+    or a published elapsed time) times its operations."""
+    cases = sorted((REPO / "experiments" / "regression").glob("calib-*.toml"))
+    assert cases
+    for measurement in (REPO / "experiments" / "calibration").glob("*.json"):
+        m = json.loads(measurement.read_text())
+        preset = m.get("preset", "epyc-kvm")
+        b = by_name(m)
+        mine = [c for c in cases if c.stem.endswith("-" + preset)]
+        assert len(mine) == len(b), preset
+        for case in mine:
+            config = tomllib.loads(case.read_text())
+            name = case.stem[len("calib-"):-len("-" + preset)]
+            parts = name.rsplit("-", 1)
+            size = int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else 0
+            base = (parts[0] if size else name).replace("-", "_")
+            expected = b[(base, size)].get("cpu_cycles", b[(base, size)]["cycles"])["min"] * config["workload"]["operations"]
+            assert config["expect"][0]["value"] == pytest.approx(expected, abs=1), case.name
+            assert config["machine"]["preset"] == preset
+
+
+def test_published_figures_need_the_measurement_they_take_their_assumptions_from(virtsim_binary, tmp_path):
+    published = json.loads((REPO / "experiments" / "calibration" / "aa2006-pentium4.json").read_text())
+    assert published["assume_from"] == "epyc-kvm.json" and published["source"].startswith("K. Adams and O. Agesen")
+    bad = tmp_path / "published.json"  # no epyc-kvm.json beside it
+    bad.write_text(json.dumps(published))
+    result = run_script("--measurement", str(bad), "--presets", str(tmp_path), "--cases", str(tmp_path),
+                        "--docs", str(tmp_path / "c.md"), env_bin=virtsim_binary)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"virtsim: error: {bad}: key 'assume_from'") and result.stderr.count("\n") == 1

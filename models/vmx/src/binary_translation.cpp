@@ -141,9 +141,9 @@ InstructionOutcome BinaryTranslationUnit::deliver_interrupt(std::uint32_t, Cycle
   return vmm_entry(p_.interrupt_cycles);
 }
 
-InstructionOutcome BinaryTranslationUnit::page_fault_exit(ShadowFaultResolution how, std::uint32_t, Addr, Cycles) {
+InstructionOutcome BinaryTranslationUnit::page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t, Addr, Cycles) {
   ++vmm_page_faults;
-  const double software = h_.enabled ? h_.shadow_handler(how).instructions.get() * h_.cpi.get() : 0.0;
+  const double software = h_.enabled ? h_.shadow_handler(how.resolution).instructions.get() * h_.cpi.get() : 0.0;
   return vmm_entry(Cycles{p_.fault_delivery_cycles} + static_cast<Cycles>(software + 0.5));
 }
 

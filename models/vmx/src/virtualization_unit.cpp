@@ -88,30 +88,49 @@ VirtualizationControls TransitionParameters::controls() const {
 }
 
 HypervisorParameters::Handler::Handler(const Scope& scope, const std::string& kind, unsigned n, unsigned reads,
-                                       unsigned writes, const std::string& source)
+                                       unsigned writes, unsigned lines, const std::string& source)
     : instructions(scope, kind + "_instructions", n, "instructions",
-                   "instructions the " + kind + " exit handler runs (" + source + ")", Range{0, 1e7}),
-      vmcs_reads(scope, kind + "_vmcs_reads", reads, "reads", "VMCS/VMCB reads of the " + kind + " exit handler",
-                 Range{0, 1000}),
-      vmcs_writes(scope, kind + "_vmcs_writes", writes, "writes", "VMCS/VMCB writes of the " + kind + " exit handler",
+                   "instructions the " + kind + " handler runs (" + source + ")", Range{0, 1e7}),
+      vmcs_reads(scope, kind + "_vmcs_reads", reads, "reads",
+                 "VMCS/VMCB reads of the " + kind + " handler (counted in its path in KVM, Linux 6.1)", Range{0, 1000}),
+      vmcs_writes(scope, kind + "_vmcs_writes", writes, "writes",
+                  "VMCS/VMCB writes of the " + kind + " handler (counted in its path in KVM, Linux 6.1)",
                   Range{0, 1000}),
-      memory_lines(scope, kind + "_memory_lines", 8, "lines",
-                   "cache lines of hypervisor data the " + kind + " exit handler reads, through the vCPU's caches "
-                   "(assumption)",
-                   Range{0, 100000}) {}
+      memory_lines(scope, kind + "_memory_lines", lines, "lines",
+                   "cache lines of its vcpu structure the " + kind + " handler loads, at fixed addresses of the "
+                   "per-vCPU hypervisor data, through the vCPU's caches (the fields its path in KVM touches)",
+                   Range{0, 200}) {}
 
-// Handler defaults: about 10 VMCS reads per typical exit (Adams and Agesen, ASPLOS 2006); the
-// instruction counts are assumptions of the order a KVM exit path runs, to be calibrated
-// against kvm-unit-tests' whole-exit figures (e.g. CPUID ~1020-1100 cycles on recent Intel;
-// docs/references.md, "Whole exits under KVM").
+// Handler defaults: KVM's paths in Linux 6.1 (arch/x86/kvm: vmx/vmx.c, x86.c, cpuid.c,
+// mmu/mmu.c, mmu/paging_tmpl.h, mmu/tdp_mmu.c). VMCS reads and writes are the vmcs_read* /
+// vmcs_write* calls the path executes, with KVM's register caches: GUEST_RIP, GUEST_RFLAGS,
+// the segment AR bytes and the exit qualification are read at most once per exit, and RIP is
+// written back at the next entry. Instructions: the C statements the path executes when
+// nothing unusual is pending, counted by reading the source, at about 2 instructions each
+// (an estimate, not a measurement). Lines: the cache lines of the fields the path touches.
+// The exit path (every exit): vmx_vcpu_run reads VM_EXIT_REASON and IDT_VECTORING_INFO_FIELD,
+// __vmx_handle_exit reads GUEST_PML_INDEX (vmx_flush_pml_buffer); vcpu_enter_guest's
+// request, event and timer checks, the entry's preparation and the dispatch are about 150
+// statements; they touch the vcpu's regs array (2 lines), requests / mode / stat (1),
+// vcpu_vmx's exit fields (1), loaded_vmcs's host state (1) and the VM's arch flags (1).
+// Handlers that skip the instruction (kvm_skip_emulated_instruction) read GUEST_RFLAGS,
+// VM_EXIT_INSTRUCTION_LEN, GUEST_RIP and GUEST_INTERRUPTIBILITY_INFO and write GUEST_RIP.
 HypervisorParameters::HypervisorParameters(const Scope& scope)
     : VIRTSIM_MEMBER(enabled, scope, true, "",
                      "charge the hypervisor's handler cost (off: an exit costs the hardware transitions only)"),
-      VIRTSIM_MEMBER(cpi, scope, 1.0, "cycles/instruction", "CPI of the hypervisor's handler code", Range{0, 100}),
+      VIRTSIM_MEMBER(cpi, scope, 1.0, "cycles/instruction",
+                     "CPI of the hypervisor's handler code (assumption: no published CPI of KVM's exit path)",
+                     Range{0, 100}),
       VIRTSIM_MEMBER(user_space_cycles, scope, 10000, "cycles",
                      "an exit handed to the user-space device model: return to user space, emulation, re-entry "
                      "(kvm-unit-tests x86/vmexit: port I/O ~13000-20000 cycles to user space vs ~3300-7200 in the kernel)",
                      Range{0, 1e8}),
+      VIRTSIM_MEMBER(entry_mitigation_cycles, scope, 0, "cycles",
+                     "what the speculative-execution mitigations add to every exit (on an affected CPU with the "
+                     "kernel's default mitigations, the VERW that clears the CPU buffers before each VM entry, which "
+                     "KVM's __vmx_vcpu_run runs for MDS); 0: mitigations off. No published per-entry figure: where a "
+                     "case sets it, it says how it derived the value",
+                     Range{0, 1e5}),
       VIRTSIM_MEMBER(cpuid_host_leaf1_ecx, scope, 0xffffffffu, "", "host CPUID.1:ECX feature bits (all set by default)"),
       VIRTSIM_MEMBER(cpuid_host_leaf1_edx, scope, 0xffffffffu, "", "host CPUID.1:EDX feature bits"),
       VIRTSIM_MEMBER(cpuid_host_ext1_ecx, scope, 0xffffffffu, "", "host CPUID.80000001h:ECX feature bits"),
@@ -121,29 +140,64 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
       VIRTSIM_MEMBER(cpuid_mask_leaf1_edx, scope, 0xffffffffu, "", "migration mask for CPUID.1:EDX"),
       VIRTSIM_MEMBER(cpuid_mask_ext1_ecx, scope, 0xffffffffu, "", "migration mask for CPUID.80000001h:ECX"),
       VIRTSIM_MEMBER(cpuid_mask_ext1_edx, scope, 0xffffffffu, "", "migration mask for CPUID.80000001h:EDX"),
-      cpuid(scope, "cpuid", 150, 10, 4, "assumption"),
-      vmcall(scope, "vmcall", 250, 10, 4, "assumption"),
-      rdtsc(scope, "rdtsc", 100, 10, 4, "assumption"),
-      // Calibrated: with 2300 an in-kernel port-I/O exit on skylake-sp costs about 4000 cycles
-      // and one sent to user space about 14000, inside kvm-unit-tests' 3300-7200 and
-      // 13000-20000 (experiments/regression/exitbench-io-*); where in the ranges
-      // is a choice.
-      io(scope, "io", 2300, 12, 4, "calibrated to kvm-unit-tests' in-kernel port I/O on recent Intel hosts"),
-      msr(scope, "msr", 200, 10, 4, "assumption"),
-      hlt(scope, "hlt", 400, 10, 4, "assumption"),
-      cr_access(scope, "cr_access", 300, 12, 4, "assumption"),
-      invlpg(scope, "invlpg", 200, 10, 4, "assumption"),
-      pause(scope, "pause", 300, 10, 4, "assumption"),
-      tpr(scope, "tpr", 150, 10, 4, "assumption"),
-      other(scope, "other", 300, 10, 4, "assumption"),
-      // Shadow paging: a hidden fault walks the guest's tables and fills shadow entries; an
-      // emulated page-table store decodes and emulates the instruction as well; a reflected
-      // fault injects #PF at the next entry.
-      shadow_fill(scope, "shadow_fill", 1500, 12, 4, "assumption"),
-      shadow_write(scope, "shadow_write", 2500, 12, 6, "assumption"),
-      guest_fault(scope, "guest_fault", 400, 12, 6, "assumption"),
-      nested_fill(scope, "nested_fill", 1000, 10, 4, "assumption"),
-      pv_mmu_update(scope, "pv_mmu_update", 400, 4, 2, "assumption"),
+      exit_path(scope, "exit_path", 300, 3, 0, 6,
+                "every exit: vcpu_enter_guest, vmx_vcpu_run after the exit, __vmx_handle_exit; ~150 statements"),
+      cpuid(scope, "cpuid", 80, 4, 1, 3,
+            "kvm_emulate_cpuid, kvm_cpuid's entry search, the skip; ~40 statements; lines: cpuid_entries, regs, stat"),
+      vmcall(scope, "vmcall", 100, 6, 1, 3,
+             "kvm_emulate_hypercall (Xen / Hyper-V checks, GUEST_CS_AR_BYTES for the operand size, GUEST_SS_AR_BYTES "
+             "for the CPL), the skip; ~50 statements"),
+      rdtsc(scope, "rdtsc", 60, 4, 1, 2,
+            "kvm_read_l1_tsc (offset and scaling) and the skip; ~30 statements (KVM itself never sets RDTSC exiting)"),
+      // Calibrated, not counted: the in-kernel port-I/O path (handle_io: EXIT_QUALIFICATION;
+      // kvm_fast_pio, the I/O bus search, the device's lock and register, the skip) is about
+      // 300 statements, but kvm-unit-tests' in-kernel port I/O on recent Intel hosts costs
+      // 3300-7200 cycles, far more than a count of that path gives (experiments/regression/
+      // exitbench-io-*); with 2700 the skylake-sp exit lands near 3800.
+      io(scope, "io", 2700, 5, 1, 6,
+         "calibrated to kvm-unit-tests' in-kernel port I/O on recent Intel hosts; the path read: EXIT_QUALIFICATION, "
+         "kvm_fast_pio, the I/O bus search, the device's lock and register, the skip"),
+      msr(scope, "msr", 150, 4, 1, 4,
+          "kvm_emulate_wrmsr / rdmsr, the MSR filter, kvm_set_msr_common's case, the skip; ~75 statements"),
+      hlt(scope, "hlt", 100, 4, 1, 3, "kvm_emulate_halt: the skip, __kvm_emulate_halt's mp_state; ~50 statements"),
+      cr_access(scope, "cr_access", 200, 5, 2, 5,
+                "handle_cr (EXIT_QUALIFICATION), kvm_set_cr3 -> kvm_mmu_new_pgd's prev_roots search, GUEST_CR3 written "
+                "at entry (vmx_load_mmu_pgd), the skip; ~100 statements"),
+      invlpg(scope, "invlpg", 250, 5, 1, 4,
+             "handle_invlpg (EXIT_QUALIFICATION), kvm_mmu_invlpg: the shadow walk of the address and the prev_roots "
+             "loop, the skip; ~125 statements"),
+      pause(scope, "pause", 300, 4, 2, 4,
+            "handle_pause: grow_ple_window (PLE_WINDOW written at entry), kvm_vcpu_on_spin's loop over the vCPUs, the "
+            "skip; ~150 statements"),
+      tpr(scope, "tpr", 150, 5, 1, 3,
+          "handle_cr for CR8: kvm_set_cr8 -> kvm_lapic_set_tpr -> apic_update_ppr, the skip; ~75 statements"),
+      other(scope, "other", 100, 1, 0, 3,
+            "an external interrupt: vmx_handle_exit_irqoff (VM_EXIT_INTR_INFO), the host handler's call, the count; "
+            "~50 statements"),
+      // Shadow paging (the shadow MMU of mmu/paging_tmpl.h). All three enter through
+      // handle_exception_nmi: VM_EXIT_INTR_INFO, EXIT_QUALIFICATION (the faulting address) and
+      // VM_EXIT_INTR_ERROR_CODE, then kvm_mmu_page_fault. Their page-table loads (the guest's
+      // entries the walk reads, the shadow entries the fill walks) and a kvm_mmu_page / rmap
+      // line per shadow table come on top of memory_lines (touch_page_tables).
+      shadow_fill(scope, "shadow_fill", 1200, 3, 0, 4,
+                  "FNAME(page_fault): FNAME(walk_addr) over the guest's levels, kvm_faultin_pfn, mmu_lock, "
+                  "FNAME(fetch) down the shadow levels, mmu_set_spte and rmap_add; the instruction is retried (no RIP "
+                  "write); ~600 statements"),
+      shadow_write(scope, "shadow_write", 2400, 9, 2, 10,
+                   "RET_PF_EMULATE -> x86_emulate_instruction: init_emulate_ctxt (CS and SS AR bytes, RFLAGS), "
+                   "x86_decode_insn, x86_emulate_insn, emulator_write_emulated -> kvm_page_track_write -> "
+                   "kvm_mmu_pte_write (mmu_lock, the gfn hash, the shadow pages of that table), writeback, RIP and "
+                   "RFLAGS written; ~1200 statements; lines: the emulation context (4), regs (2), hash, memslot, "
+                   "write-track array, stat"),
+      guest_fault(scope, "guest_fault", 400, 3, 2, 4,
+                  "FNAME(walk_addr) fails, kvm_inject_emulated_page_fault; vmx_inject_exception writes "
+                  "VM_ENTRY_INTR_INFO_FIELD and VM_ENTRY_EXCEPTION_ERROR_CODE; ~200 statements"),
+      nested_fill(scope, "nested_fill", 800, 2, 0, 8,
+                  "handle_ept_violation (EXIT_QUALIFICATION, GUEST_PHYSICAL_ADDRESS), kvm_tdp_mmu_map: kvm_faultin_pfn, "
+                  "mmu_lock (read), the TDP walk and the leaf's atomic set; ~400 statements; lines: the EPT entries "
+                  "(4), memslot, lock, vcpu MMU state (2)"),
+      pv_mmu_update(scope, "pv_mmu_update", 400, 4, 2, 8,
+                    "assumption: Xen's mmu_update entry, not a KVM path"),
       VIRTSIM_MEMBER(pv_update_instructions, scope, 150, "instructions",
                      "instructions the hypervisor spends validating and writing each page-table update of a "
                      "paravirtual kernel's mmu_update hypercall (assumption)",
@@ -153,7 +207,15 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
                      "CR3-target list, and the guest's MOV to CR3 to one of them does not exit (the model assumes "
                      "the hypervisor placed those roots at the host-physical addresses the values name; KVM "
                      "lists none). Not with out-of-sync shadow tables, whose CR3 loads are sync points",
-                     Range{0, 4}) {}
+                     Range{0, 4}) {
+  // The vcpu structure: the exit path's fields first, then each handler's, one after another.
+  Addr offset = 0;
+  for (Handler* h : {&exit_path, &cpuid, &vmcall, &rdtsc, &io, &msr, &hlt, &cr_access, &invlpg, &pause, &tpr, &other,
+                     &shadow_fill, &shadow_write, &guest_fault, &nested_fill, &pv_mmu_update}) {
+    h->data_offset = offset;
+    offset += Addr{h->memory_lines.get()} * 64;
+  }
+}
 
 VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
                                        const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
@@ -171,6 +233,12 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "loads of hypervisor data by exit handlers"),
       VIRTSIM_MEMBER(handler_memory_cycles, module_scope(context, *this), "cycles",
                      "latency of those loads through the caches"),
+      VIRTSIM_MEMBER(transition_cycles, module_scope(context, *this), "cycles",
+                     "cycles of the hardware VM exits and entries (vm_exit_cycles + vm_entry_cycles per exit)"),
+      VIRTSIM_MEMBER(handler_instruction_cycles, module_scope(context, *this), "cycles",
+                     "cycles of the handlers' instructions (exit path and reason's handler, instructions x cpi)"),
+      VIRTSIM_MEMBER(vmcs_access_cycles, module_scope(context, *this), "cycles",
+                     "cycles of the handlers' VMCS / VMCB reads and writes"),
       VIRTSIM_MEMBER(preemption_timer_exits, module_scope(context, *this), "exits",
                      "exits of the VMX-preemption timer"),
       VIRTSIM_MEMBER(interrupts_delivered, module_scope(context, *this), "interrupts",
@@ -237,23 +305,42 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
 
 VirtualizationUnit::~VirtualizationUnit() = default;
 
-Cycles VirtualizationUnit::touch_memory(unsigned lines) {
+Cycles VirtualizationUnit::touch_address(Addr host) {
+  read_.set_command(tlm::TLM_READ_COMMAND);
+  read_.set_address(host);
+  read_.set_data_length(8);
+  read_.set_streaming_width(8);
+  read_.set_byte_enable_ptr(nullptr);
+  read_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
+  memory->b_transport(read_, latency);
+  const Cycles c = clock_.cycles(latency);
+  ++handler_memory_reads;
+  handler_memory_cycles += c;
+  return c;
+}
+
+Cycles VirtualizationUnit::touch_lines(Addr offset, unsigned lines) {
+  if (!memory_bytes_) return 0;
+  const Addr vcpu_bytes = std::min(memory_bytes_, HypervisorMemoryLayout::kVcpuBytes);
+  Cycles total = 0;
+  for (unsigned i = 0; i < lines; ++i) total += touch_address(memory_base_ + (offset + Addr{i} * 64) % vcpu_bytes);
+  return total;
+}
+
+Cycles VirtualizationUnit::touch_page_tables(const ShadowFaultOutcome& how, Addr va) {
   if (!memory_bytes_) return 0;
   Cycles total = 0;
-  for (unsigned i = 0; i < lines; ++i) {
-    read_.set_command(tlm::TLM_READ_COMMAND);
-    read_.set_address(memory_base_ + memory_cursor_);
-    read_.set_data_length(8);
-    read_.set_streaming_width(8);
-    read_.set_byte_enable_ptr(nullptr);
-    read_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-    sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
-    memory->b_transport(read_, latency);
-    total += clock_.cycles(latency);
-    memory_cursor_ = (memory_cursor_ + 64) % memory_bytes_;  // the next line of its data
-  }
-  handler_memory_reads += lines;
-  handler_memory_cycles += total;
+  for (unsigned i = 0; i < how.touched_count; ++i) total += touch_address(how.touched[i]);
+  if (memory_bytes_ <= HypervisorMemoryLayout::kShadowMetadata) return total;
+  // The shadow MMU's metadata: the kvm_mmu_page of each table holding a touched entry (the
+  // guest's entries included: KVM looks up the shadow pages of a guest table by its gfn) and
+  // the rmap entry of the faulting page.
+  const Addr metadata = memory_bytes_ - HypervisorMemoryLayout::kShadowMetadata;
+  const Addr base = memory_base_ + HypervisorMemoryLayout::kShadowMetadata;
+  for (unsigned i = 0; i < how.touched_count; ++i)
+    total += touch_address(base + ((how.touched[i] >> kPageShift4K) * 192) % metadata);
+  total += touch_address(base + ((va >> kPageShift4K) * 8) % metadata);
   return total;
 }
 
@@ -336,7 +423,13 @@ const HypervisorParameters::Handler& VirtualizationUnit::handler_for(const Guest
   }
 }
 
-unsigned VirtualizationUnit::handler_lines(const GuestEvent& event) const { return handler_for(event).memory_lines; }
+double VirtualizationUnit::instruction_cycles(const HypervisorParameters::Handler& h) const {
+  return h.instructions.get() * h_.cpi.get();
+}
+
+Cycles VirtualizationUnit::vmcs_cycles(const HypervisorParameters::Handler& h) const {
+  return Cycles{h.vmcs_reads} * t_.vmread_cycles + Cycles{h.vmcs_writes} * t_.vmwrite_cycles;
+}
 
 Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestEvent& event,
                                           const HypervisorParameters::Handler* chosen) const {
@@ -345,11 +438,11 @@ Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestE
   const bool user_space = event.kind == GuestEventKind::Instr &&
                           (event.instruction == Instruction::In || event.instruction == Instruction::Out) &&
                           !kernel_port(event.count);
-  double software = handler->instructions.get() * h_.cpi.get();
+  double software = instruction_cycles(h_.exit_path) + instruction_cycles(*handler);
   if (handler == &h_.pv_mmu_update) software += double(event.count) * h_.pv_update_instructions.get() * h_.cpi.get();
-  Cycles c = static_cast<Cycles>(software + 0.5) + Cycles{handler->vmcs_reads} * t_.vmread_cycles +
-             Cycles{handler->vmcs_writes} * t_.vmwrite_cycles;
+  Cycles c = static_cast<Cycles>(software + 0.5) + vmcs_cycles(h_.exit_path) + vmcs_cycles(*handler);
   if (exit.mode == VirtMode::Svm) c += Cycles{t_.vmload_cycles} + t_.vmsave_cycles;
+  c += h_.entry_mitigation_cycles;
   if (user_space) c += h_.user_space_cycles;
   return c;
 }
@@ -377,8 +470,8 @@ InstructionOutcome VirtualizationUnit::execute(const GuestEvent& event, unsigned
   return take_exit(d, event);
 }
 
-InstructionOutcome VirtualizationUnit::page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va,
-                                                       Cycles) {
+InstructionOutcome VirtualizationUnit::page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t error_code,
+                                                       Addr va, Cycles) {
   GuestOp op;
   op.kind = GuestOp::Kind::Exception;
   op.vector = 14;
@@ -387,9 +480,9 @@ InstructionOutcome VirtualizationUnit::page_fault_exit(ShadowFaultResolution how
   const ExitDecision d = mode_switch_->decide(op);
   if (!d.exits) return {};
   ++page_fault_exits;
-  const InstructionOutcome out = take_exit(d, GuestEvent::interrupt(14), &h_.shadow_handler(how));
-  page_fault_exits_by_handling.add(static_cast<std::size_t>(how));
-  page_fault_cycles_by_handling.add(static_cast<std::size_t>(how), out.cycles);
+  const InstructionOutcome out = take_exit(d, GuestEvent::interrupt(14), &h_.shadow_handler(how.resolution), &how, va);
+  page_fault_exits_by_handling.add(static_cast<std::size_t>(how.resolution));
+  page_fault_cycles_by_handling.add(static_cast<std::size_t>(how.resolution), out.cycles);
   return out;
 }
 
@@ -413,23 +506,35 @@ InstructionOutcome VirtualizationUnit::nested_fault_exit(std::uint64_t qualifica
 }
 
 InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const GuestEvent& event,
-                                                 const HypervisorParameters::Handler* chosen) {
+                                                 const HypervisorParameters::Handler* chosen,
+                                                 const ShadowFaultOutcome* shadow_fault, Addr va) {
   InstructionOutcome out;
   const auto accesses_before = mode_switch_->structure_accesses();
   mode_switch_->exit_to_host(d, cpu_);
+  const HypervisorParameters::Handler& h = chosen ? *chosen : handler_for(event);
   Cycles handler = handler_cycles(d, event, chosen);
-  if (h_.enabled) handler += touch_memory(chosen ? chosen->memory_lines.get() : handler_lines(event));
+  if (h_.enabled) {
+    handler_instruction_cycles += static_cast<Cycles>(instruction_cycles(h_.exit_path) + instruction_cycles(h) + 0.5);
+    vmcs_access_cycles += vmcs_cycles(h_.exit_path) + vmcs_cycles(h);
+    handler += touch_lines(h_.exit_path.data_offset, h_.exit_path.memory_lines);
+    handler += touch_lines(h.data_offset, h.memory_lines);
+    if (shadow_fault) handler += touch_page_tables(*shadow_fault, va);
+  }
   // Before re-entering, the CR3-target list follows the shadow root cache, which this exit
   // may have changed (a VMWRITE per value that changed).
   if (shadow_ && h_.cr3_targets.get() > 0) {
     const unsigned writes = mode_switch_->write_cr3_targets(shadow_->cr3_target_roots(h_.cr3_targets.get()));
     cr3_target_writes += writes;
-    if (h_.enabled) handler += Cycles{writes} * t_.vmwrite_cycles;
+    if (h_.enabled) {
+      handler += Cycles{writes} * t_.vmwrite_cycles;
+      vmcs_access_cycles += Cycles{writes} * t_.vmwrite_cycles;
+    }
   }
   mode_switch_->enter_guest(cpu_);
   structure_accesses += mode_switch_->structure_accesses() - accesses_before;
   out.exited = true;
   out.cycles = Cycles{t_.vm_exit_cycles} + handler + t_.vm_entry_cycles;
+  transition_cycles += Cycles{t_.vm_exit_cycles} + t_.vm_entry_cycles;
   out.flush_untagged_tlb = !t_.tagged_tlb;
   ++exits;
   exit_cycles += out.cycles;

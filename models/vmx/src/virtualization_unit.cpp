@@ -106,15 +106,18 @@ HypervisorParameters::Handler::Handler(const Scope& scope, const std::string& ki
 // vmcs_write* calls the path executes, with KVM's register caches: GUEST_RIP, GUEST_RFLAGS,
 // the segment AR bytes and the exit qualification are read at most once per exit, and RIP is
 // written back at the next entry. Instructions: the C statements the path executes when
-// nothing unusual is pending, counted by reading the source, at about 2 instructions each
-// (an estimate, not a measurement). Lines: the cache lines of the fields the path touches.
+// nothing unusual is pending (no request, no event to inject, no debug state), counted by
+// reading each function on it (docs/references.md lists them), at 2 instructions each (an
+// estimate, not a measurement). Lines: the cache lines of the fields the path touches.
 // The exit path (every exit): vmx_vcpu_run reads VM_EXIT_REASON and IDT_VECTORING_INFO_FIELD,
-// __vmx_handle_exit reads GUEST_PML_INDEX (vmx_flush_pml_buffer); vcpu_enter_guest's
-// request, event and timer checks, the entry's preparation and the dispatch are about 150
-// statements; they touch the vcpu's regs array (2 lines), requests / mode / stat (1),
-// vcpu_vmx's exit fields (1), loaded_vmcs's host state (1) and the VM's arch flags (1).
-// Handlers that skip the instruction (kvm_skip_emulated_instruction) read GUEST_RFLAGS,
-// VM_EXIT_INSTRUCTION_LEN, GUEST_RIP and GUEST_INTERRUPTIBILITY_INFO and write GUEST_RIP.
+// __vmx_handle_exit reads GUEST_PML_INDEX (vmx_flush_pml_buffer); vcpu_run's loop (~15
+// statements), vcpu_enter_guest (~100), vmx_vcpu_run with vmx_vcpu_enter_exit, the perf MSR
+// switch and the interrupt bookkeeping after the exit (~95), the XSAVE state switches (~16)
+// and __vmx_handle_exit's checks and dispatch (~36) touch the vcpu's regs array (2 lines),
+// requests / mode / stat (1), vcpu_vmx's exit fields (1), loaded_vmcs's host state (1) and the
+// VM's arch flags (1). Handlers that skip the instruction (kvm_skip_emulated_instruction,
+// ~30 statements) read GUEST_RFLAGS, VM_EXIT_INSTRUCTION_LEN, GUEST_RIP and
+// GUEST_INTERRUPTIBILITY_INFO and write GUEST_RIP.
 HypervisorParameters::HypervisorParameters(const Scope& scope)
     : VIRTSIM_MEMBER(enabled, scope, true, "",
                      "charge the hypervisor's handler cost (off: an exit costs the hardware transitions only)"),
@@ -140,61 +143,63 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
       VIRTSIM_MEMBER(cpuid_mask_leaf1_edx, scope, 0xffffffffu, "", "migration mask for CPUID.1:EDX"),
       VIRTSIM_MEMBER(cpuid_mask_ext1_ecx, scope, 0xffffffffu, "", "migration mask for CPUID.80000001h:ECX"),
       VIRTSIM_MEMBER(cpuid_mask_ext1_edx, scope, 0xffffffffu, "", "migration mask for CPUID.80000001h:EDX"),
-      exit_path(scope, "exit_path", 300, 3, 0, 6,
-                "every exit: vcpu_enter_guest, vmx_vcpu_run after the exit, __vmx_handle_exit; ~150 statements"),
-      cpuid(scope, "cpuid", 80, 4, 1, 3,
-            "kvm_emulate_cpuid, kvm_cpuid's entry search, the skip; ~40 statements; lines: cpuid_entries, regs, stat"),
-      vmcall(scope, "vmcall", 100, 6, 1, 3,
+      exit_path(scope, "exit_path", 560, 3, 0, 6,
+                "every exit: vcpu_run's loop, vcpu_enter_guest, vmx_vcpu_run, __vmx_handle_exit and their callees; ~260 "
+                "statements, and ~40 instructions of __vmx_vcpu_run's register switch"),
+      cpuid(scope, "cpuid", 120, 4, 1, 3,
+            "kvm_emulate_cpuid, kvm_cpuid and its entry search, the skip; ~60 statements; lines: cpuid_entries, regs, stat"),
+      vmcall(scope, "vmcall", 140, 6, 1, 3,
              "kvm_emulate_hypercall (Xen / Hyper-V checks, GUEST_CS_AR_BYTES for the operand size, GUEST_SS_AR_BYTES "
-             "for the CPL), the skip; ~50 statements"),
-      rdtsc(scope, "rdtsc", 60, 4, 1, 2,
-            "kvm_read_l1_tsc (offset and scaling) and the skip; ~30 statements (KVM itself never sets RDTSC exiting)"),
+             "for the CPL), the skip; ~70 statements"),
+      rdtsc(scope, "rdtsc", 90, 4, 1, 2,
+            "kvm_read_l1_tsc (offset and scaling) and the skip; ~45 statements (KVM itself never sets RDTSC exiting)"),
       // Calibrated, not counted: the in-kernel port-I/O path (handle_io: EXIT_QUALIFICATION;
       // kvm_fast_pio, the I/O bus search, the device's lock and register, the skip) is about
       // 300 statements, but kvm-unit-tests' in-kernel port I/O on recent Intel hosts costs
       // 3300-7200 cycles, far more than a count of that path gives (experiments/regression/
-      // exitbench-io-*); with 2700 the skylake-sp exit lands near 3800.
+      // exitbench-io-*); with 2700 the skylake-sp exit lands near 3700.
       io(scope, "io", 2700, 5, 1, 6,
          "calibrated to kvm-unit-tests' in-kernel port I/O on recent Intel hosts; the path read: EXIT_QUALIFICATION, "
          "kvm_fast_pio, the I/O bus search, the device's lock and register, the skip"),
-      msr(scope, "msr", 150, 4, 1, 4,
-          "kvm_emulate_wrmsr / rdmsr, the MSR filter, kvm_set_msr_common's case, the skip; ~75 statements"),
-      hlt(scope, "hlt", 100, 4, 1, 3, "kvm_emulate_halt: the skip, __kvm_emulate_halt's mp_state; ~50 statements"),
-      cr_access(scope, "cr_access", 200, 5, 2, 5,
-                "handle_cr (EXIT_QUALIFICATION), kvm_set_cr3 -> kvm_mmu_new_pgd's prev_roots search, GUEST_CR3 written "
-                "at entry (vmx_load_mmu_pgd), the skip; ~100 statements"),
-      invlpg(scope, "invlpg", 250, 5, 1, 4,
+      msr(scope, "msr", 220, 4, 1, 4,
+          "kvm_emulate_wrmsr / rdmsr, the MSR filter's range search, kvm_set_msr_common's case (the APIC base), the "
+          "skip; ~110 statements"),
+      hlt(scope, "hlt", 90, 4, 1, 3, "kvm_emulate_halt: the skip, __kvm_emulate_halt's mp_state; ~45 statements"),
+      cr_access(scope, "cr_access", 220, 6, 2, 5,
+                "handle_cr (EXIT_QUALIFICATION), kvm_set_cr3 (GUEST_CR4 for PAE) -> kvm_mmu_new_pgd's prev_roots search, "
+                "GUEST_CR3 written at entry (vmx_load_mmu_pgd), the skip; ~110 statements"),
+      invlpg(scope, "invlpg", 160, 5, 1, 4,
              "handle_invlpg (EXIT_QUALIFICATION), kvm_mmu_invlpg: the shadow walk of the address and the prev_roots "
-             "loop, the skip; ~125 statements"),
-      pause(scope, "pause", 300, 4, 2, 4,
+             "loop, the skip; ~80 statements"),
+      pause(scope, "pause", 180, 4, 2, 4,
             "handle_pause: grow_ple_window (PLE_WINDOW written at entry), kvm_vcpu_on_spin's loop over the vCPUs, the "
-            "skip; ~150 statements"),
-      tpr(scope, "tpr", 150, 5, 1, 3,
-          "handle_cr for CR8: kvm_set_cr8 -> kvm_lapic_set_tpr -> apic_update_ppr, the skip; ~75 statements"),
-      other(scope, "other", 100, 1, 0, 3,
+            "skip; ~90 statements"),
+      tpr(scope, "tpr", 140, 5, 1, 3,
+          "handle_cr for CR8: kvm_set_cr8 -> kvm_lapic_set_tpr -> apic_update_ppr, the skip; ~70 statements"),
+      other(scope, "other", 40, 1, 0, 3,
             "an external interrupt: vmx_handle_exit_irqoff (VM_EXIT_INTR_INFO), the host handler's call, the count; "
-            "~50 statements"),
+            "~20 statements, not the host's interrupt handler"),
       // Shadow paging (the shadow MMU of mmu/paging_tmpl.h). All three enter through
       // handle_exception_nmi: VM_EXIT_INTR_INFO, EXIT_QUALIFICATION (the faulting address) and
       // VM_EXIT_INTR_ERROR_CODE, then kvm_mmu_page_fault. Their page-table loads (the guest's
       // entries the walk reads, the shadow entries the fill walks) and a kvm_mmu_page / rmap
       // line per shadow table come on top of memory_lines (touch_page_tables).
-      shadow_fill(scope, "shadow_fill", 1200, 3, 0, 4,
+      shadow_fill(scope, "shadow_fill", 780, 3, 0, 4,
                   "FNAME(page_fault): FNAME(walk_addr) over the guest's levels, kvm_faultin_pfn, mmu_lock, "
                   "FNAME(fetch) down the shadow levels, mmu_set_spte and rmap_add; the instruction is retried (no RIP "
-                  "write); ~600 statements"),
-      shadow_write(scope, "shadow_write", 2400, 9, 2, 10,
+                  "write); ~390 statements, ~100 of them the walk of four guest levels"),
+      shadow_write(scope, "shadow_write", 1200, 9, 2, 10,
                    "RET_PF_EMULATE -> x86_emulate_instruction: init_emulate_ctxt (CS and SS AR bytes, RFLAGS), "
                    "x86_decode_insn, x86_emulate_insn, emulator_write_emulated -> kvm_page_track_write -> "
                    "kvm_mmu_pte_write (mmu_lock, the gfn hash, the shadow pages of that table), writeback, RIP and "
-                   "RFLAGS written; ~1200 statements; lines: the emulation context (4), regs (2), hash, memslot, "
+                   "RFLAGS written; ~600 statements; lines: the emulation context (4), regs (2), hash, memslot, "
                    "write-track array, stat"),
-      guest_fault(scope, "guest_fault", 400, 3, 2, 4,
+      guest_fault(scope, "guest_fault", 350, 3, 2, 4,
                   "FNAME(walk_addr) fails, kvm_inject_emulated_page_fault; vmx_inject_exception writes "
-                  "VM_ENTRY_INTR_INFO_FIELD and VM_ENTRY_EXCEPTION_ERROR_CODE; ~200 statements"),
-      nested_fill(scope, "nested_fill", 800, 2, 0, 8,
+                  "VM_ENTRY_INTR_INFO_FIELD and VM_ENTRY_EXCEPTION_ERROR_CODE; ~175 statements"),
+      nested_fill(scope, "nested_fill", 490, 2, 0, 8,
                   "handle_ept_violation (EXIT_QUALIFICATION, GUEST_PHYSICAL_ADDRESS), kvm_tdp_mmu_map: kvm_faultin_pfn, "
-                  "mmu_lock (read), the TDP walk and the leaf's atomic set; ~400 statements; lines: the EPT entries "
+                  "mmu_lock (read), the TDP walk and the leaf's atomic set; ~245 statements; lines: the EPT entries "
                   "(4), memslot, lock, vcpu MMU state (2)"),
       pv_mmu_update(scope, "pv_mmu_update", 400, 4, 2, 8,
                     "assumption: Xen's mmu_update entry, not a KVM path"),

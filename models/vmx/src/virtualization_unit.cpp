@@ -1,6 +1,7 @@
 #include "virtsim/vmx/virtualization_unit.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "virtsim/common/debug_trace.h"
 #include "virtsim/common/error.h"
@@ -18,8 +19,11 @@ TransitionParameters::TransitionParameters(const Scope& scope)
                      {}, {"none", "vmx", "svm"}),
       VIRTSIM_MEMBER(vm_entry_cycles, scope, 346, "cycles", "VM entry (VMLAUNCH/VMRESUME, or VMRUN)", Range{0, 1e6}),
       VIRTSIM_MEMBER(vm_exit_cycles, scope, 438, "cycles", "VM exit (#VMEXIT)", Range{0, 1e6}),
-      VIRTSIM_MEMBER(vmread_cycles, scope, 52, "cycles", "one VMREAD (a VMCB read on SVM)", Range{0, 1e5}),
-      VIRTSIM_MEMBER(vmwrite_cycles, scope, 44, "cycles", "one VMWRITE (a VMCB write on SVM)", Range{0, 1e5}),
+      VIRTSIM_MEMBER(vmread_cycles, scope, 52, "cycles",
+                     "one VMREAD (VT-x; on AMD-V a VMCB read is a load of the VMCB through the caches)", Range{0, 1e5}),
+      VIRTSIM_MEMBER(vmwrite_cycles, scope, 44, "cycles",
+                     "one VMWRITE (VT-x; on AMD-V a VMCB write is a load of the VMCB line through the caches)",
+                     Range{0, 1e5}),
       VIRTSIM_MEMBER(vmload_cycles, scope, 150, "cycles", "VMLOAD (SVM; run on every exit by a KVM-style hypervisor)",
                      Range{0, 1e5}),
       VIRTSIM_MEMBER(vmsave_cycles, scope, 150, "cycles", "VMSAVE (SVM; run on every exit by a KVM-style hypervisor)",
@@ -311,6 +315,27 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
 VirtualizationUnit::~VirtualizationUnit() = default;
 
 Cycles VirtualizationUnit::touch_address(Addr host) {
+  const Cycles c = load(host);
+  ++handler_memory_reads;
+  handler_memory_cycles += c;
+  return c;
+}
+
+Cycles VirtualizationUnit::touch_vmcb(unsigned accesses) {
+  // The lines of the VMCB fields KVM's SVM exit path and handlers use, in APM offsets:
+  // EXITCODE / EXITINFO1 (0x70, 0x78), EXITINFO2 / EXITINTINFO (0x80, 0x88), next RIP (0xc8),
+  // CS / SS attributes (0x412, 0x422), CPL (0x4cb), RFLAGS / RIP (0x570, 0x578), RSP / RAX
+  // (0x5d8, 0x5f8).
+  static constexpr Addr kLines[] = {0x40, 0x80, 0xc0, 0x400, 0x4c0, 0x540, 0x5c0};
+  if (memory_bytes_ < HypervisorMemoryLayout::kShadowMetadata) return 0;
+  Cycles total = 0;
+  for (unsigned i = 0; i < accesses; ++i)
+    total += load(memory_base_ + HypervisorMemoryLayout::kVmcb + kLines[i % std::size(kLines)]);
+  vmcs_access_cycles += total;
+  return total;
+}
+
+Cycles VirtualizationUnit::load(Addr host) {
   read_.set_command(tlm::TLM_READ_COMMAND);
   read_.set_address(host);
   read_.set_data_length(8);
@@ -319,10 +344,7 @@ Cycles VirtualizationUnit::touch_address(Addr host) {
   read_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
   sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
   memory->b_transport(read_, latency);
-  const Cycles c = clock_.cycles(latency);
-  ++handler_memory_reads;
-  handler_memory_cycles += c;
-  return c;
+  return clock_.cycles(latency);
 }
 
 Cycles VirtualizationUnit::touch_lines(Addr offset, unsigned lines) {
@@ -433,6 +455,7 @@ double VirtualizationUnit::instruction_cycles(const HypervisorParameters::Handle
 }
 
 Cycles VirtualizationUnit::vmcs_cycles(const HypervisorParameters::Handler& h) const {
+  if (t_.virt_mode() == VirtMode::Svm) return 0;
   return Cycles{h.vmcs_reads} * t_.vmread_cycles + Cycles{h.vmcs_writes} * t_.vmwrite_cycles;
 }
 
@@ -521,6 +544,8 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
   if (h_.enabled) {
     handler_instruction_cycles += static_cast<Cycles>(instruction_cycles(h_.exit_path) + instruction_cycles(h) + 0.5);
     vmcs_access_cycles += vmcs_cycles(h_.exit_path) + vmcs_cycles(h);
+    if (d.mode == VirtMode::Svm)
+      handler += touch_vmcb(h_.exit_path.vmcs_reads + h_.exit_path.vmcs_writes + h.vmcs_reads + h.vmcs_writes);
     handler += touch_lines(h_.exit_path.data_offset, h_.exit_path.memory_lines);
     handler += touch_lines(h.data_offset, h.memory_lines);
     if (shadow_fault) handler += touch_page_tables(*shadow_fault, va);

@@ -43,6 +43,12 @@ struct Machine {
   std::unique_ptr<HypervisorParameters> hypervisor;
   std::unique_ptr<VirtualizationUnit> unit, shadow_unit;  // the second configured for shadow paging
   std::unique_ptr<RecordingMemory> memory, shadow_memory;
+  // An AMD-V unit, with parameters of its own.
+  ParamRegistry svm_params;
+  std::unique_ptr<TransitionParameters> svm_transitions;
+  std::unique_ptr<HypervisorParameters> svm_hypervisor;
+  std::unique_ptr<VirtualizationUnit> svm_unit;
+  std::unique_ptr<RecordingMemory> svm_memory;
   Machine() {
     params.set_value("system.vmx.mode", std::string("vmx"), {"test"});
     transitions = std::make_unique<TransitionParameters>(Scope{&params, nullptr, "system.vmx"});
@@ -57,6 +63,14 @@ struct Machine {
     shadow_memory = std::make_unique<RecordingMemory>("shadow_memory", clock);
     shadow_unit->memory.bind(shadow_memory->socket);
     shadow_unit->set_hypervisor_memory(kBase, HypervisorMemoryLayout::kBytes);
+    svm_params.set_value("system.vmx.mode", std::string("svm"), {"test"});
+    svm_transitions = std::make_unique<TransitionParameters>(Scope{&svm_params, nullptr, "system.vmx"});
+    svm_hypervisor = std::make_unique<HypervisorParameters>(Scope{&svm_params, nullptr, "system.hypervisor"});
+    svm_unit = std::make_unique<VirtualizationUnit>("virt2", Scope{&svm_params, &stats, "system"}, clock,
+                                                    *svm_transitions, *svm_hypervisor, 3);
+    svm_memory = std::make_unique<RecordingMemory>("svm_memory", clock);
+    svm_unit->memory.bind(svm_memory->socket);
+    svm_unit->set_hypervisor_memory(kBase, HypervisorMemoryLayout::kBytes);
   }
 };
 
@@ -144,6 +158,28 @@ TEST(VirtualizationUnitTest, AShadowHandlerLoadsThePageTableEntriesItWalkedAndTh
                             Cycles{h.exit_path.vmcs_writes + h.shadow_fill.vmcs_writes} * m.transitions->vmwrite_cycles +
                             Cycles{loads.size()} * kLoadCycles);
   EXPECT_EQ(m.shadow_unit->page_fault_exits_by_handling.at(0), 1u);
+}
+
+TEST(VirtualizationUnitTest, OnAmdVTheHandlersVmcbAccessesAreLoadsOfTheVmcb) {
+  Machine& m = machine();
+  const HypervisorParameters& h = *m.svm_hypervisor;
+  const TransitionParameters& t = *m.svm_transitions;
+  m.svm_memory->loads.clear();
+  const InstructionOutcome out = m.svm_unit->execute(GuestEvent::instr(Instruction::Cpuid), 0, 0);
+  ASSERT_TRUE(out.exited);
+  const unsigned vmcb = h.exit_path.vmcs_reads + h.exit_path.vmcs_writes + h.cpuid.vmcs_reads + h.cpuid.vmcs_writes;
+  const unsigned lines = h.exit_path.memory_lines + h.cpuid.memory_lines;
+  const std::vector<Addr>& loads = m.svm_memory->loads;
+  ASSERT_EQ(loads.size(), vmcb + lines);
+  const Addr vmcb_base = kBase + HypervisorMemoryLayout::kVmcb;
+  for (unsigned i = 0; i < vmcb; ++i) {
+    EXPECT_GE(loads[i], vmcb_base);
+    EXPECT_LT(loads[i], vmcb_base + 4096);
+  }
+  // No VMREAD price: the VMCB's loads, VMLOAD and VMSAVE instead.
+  EXPECT_EQ(out.cycles, Cycles{t.vm_exit_cycles} + t.vm_entry_cycles + h.exit_path.instructions + h.cpuid.instructions +
+                            t.vmload_cycles + t.vmsave_cycles + Cycles{vmcb + lines} * kLoadCycles);
+  EXPECT_EQ(m.svm_unit->vmcs_access_cycles.count(), Cycles{vmcb} * kLoadCycles);
 }
 
 // A machine preset's transition and VMCS costs, loaded as `virtsim run` loads them.

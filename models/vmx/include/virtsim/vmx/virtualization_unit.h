@@ -90,13 +90,14 @@ class HypervisorParameters {
 
 // The per-vCPU hypervisor data in host memory (the platform allocates kBytes for each vCPU):
 // the vcpu structure (struct vcpu_vmx / vcpu_svm with its kvm_vcpu), where the exit path's
-// lines come first and each handler's lines follow at its data_offset, then the shadow MMU's
-// metadata (kvm_mmu_page structures and rmap arrays), a line of which a shadow-paging handler
-// loads per shadow table it walks, chosen by the table's address, and one rmap line chosen by
-// the faulting page.
+// lines come first and each handler's lines follow at its data_offset; the VMCB (AMD-V), whose
+// fields KVM reads and writes as memory; then the shadow MMU's metadata (kvm_mmu_page
+// structures and rmap arrays), a line of which a shadow-paging handler loads per shadow table
+// it walks, chosen by the table's address, and one rmap line chosen by the faulting page.
 struct HypervisorMemoryLayout {
   static constexpr Addr kVcpuBytes = 16 * 1024;
-  static constexpr Addr kShadowMetadata = kVcpuBytes;
+  static constexpr Addr kVmcb = kVcpuBytes;
+  static constexpr Addr kShadowMetadata = kVmcb + 4096;
   static constexpr Addr kBytes = 64 * 1024;
 };
 
@@ -179,9 +180,14 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   // handler's page-table entries and of the shadow MMU's metadata for them.
   Cycles touch_lines(Addr offset, unsigned lines);
   Cycles touch_address(Addr host);
+  Cycles load(Addr host);
+  // AMD-V: a handler's VMCB reads and writes are loads of the VMCB's lines (KVM's svm.c reads
+  // exit_code, exit_info, next_rip and the save area's RIP, RFLAGS, RSP, RAX, segments, CPL).
+  Cycles touch_vmcb(unsigned accesses);
   Cycles touch_page_tables(const ShadowFaultOutcome& how, Addr va);
   const HypervisorParameters::Handler& handler_for(const GuestEvent& event) const;
-  // Instructions x cpi and VMCS / VMCB accesses of one handler (exit path or reason).
+  // Instructions x cpi and VMCS accesses (VT-x: VMREAD / VMWRITE; AMD-V: none here, the VMCB
+  // is loaded through the caches by touch_vmcb) of one handler (exit path or reason).
   double instruction_cycles(const HypervisorParameters::Handler& h) const;
   Cycles vmcs_cycles(const HypervisorParameters::Handler& h) const;
   const TransitionParameters& t_;

@@ -5,12 +5,12 @@
 // the unit's tests share one module tree (UnitTest) built before the first sc_start.
 #include "virtsim/vmx/virtualization_unit.h"
 
+#include <gtest/gtest.h>
+#include <tlm_utils/simple_target_socket.h>
+
 #include <cmath>
 #include <set>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <tlm_utils/simple_target_socket.h>
 
 #include "virtsim/common/config.h"
 
@@ -53,13 +53,13 @@ struct Machine {
     params.set_value("system.vmx.mode", std::string("vmx"), {"test"});
     transitions = std::make_unique<TransitionParameters>(Scope{&params, nullptr, "system.vmx"});
     hypervisor = std::make_unique<HypervisorParameters>(Scope{&params, nullptr, "system.hypervisor"});
-    unit = std::make_unique<VirtualizationUnit>("virt0", Scope{&params, &stats, "system"}, clock, *transitions,
-                                                *hypervisor, 1);
+    unit = std::make_unique<VirtualizationUnit>("virt0", Scope{&params, &stats, "system"}, clock,
+                                                *transitions, *hypervisor, 1);
     memory = std::make_unique<RecordingMemory>("memory", clock);
     unit->memory.bind(memory->socket);
     unit->set_hypervisor_memory(kBase, HypervisorMemoryLayout::kBytes);
-    shadow_unit = std::make_unique<VirtualizationUnit>("virt1", Scope{&params, &stats, "system"}, clock, *transitions,
-                                                       *hypervisor, 2, /*shadow_paging=*/true);
+    shadow_unit = std::make_unique<VirtualizationUnit>("virt1", Scope{&params, &stats, "system"}, clock,
+                                                       *transitions, *hypervisor, 2, /*shadow_paging=*/true);
     shadow_memory = std::make_unique<RecordingMemory>("shadow_memory", clock);
     shadow_unit->memory.bind(shadow_memory->socket);
     shadow_unit->set_hypervisor_memory(kBase, HypervisorMemoryLayout::kBytes);
@@ -152,11 +152,12 @@ TEST(VirtualizationUnitTest, AShadowHandlerLoadsThePageTableEntriesItWalkedAndTh
     EXPECT_GE(loads[i], metadata);
     EXPECT_LT(loads[i], kBase + HypervisorMemoryLayout::kBytes);
   }
-  EXPECT_EQ(out.cycles, Cycles{m.transitions->vm_exit_cycles} + m.transitions->vm_entry_cycles +
-                            h.exit_path.instructions + h.shadow_fill.instructions +
-                            Cycles{h.exit_path.vmcs_reads + h.shadow_fill.vmcs_reads} * m.transitions->vmread_cycles +
-                            Cycles{h.exit_path.vmcs_writes + h.shadow_fill.vmcs_writes} * m.transitions->vmwrite_cycles +
-                            Cycles{loads.size()} * kLoadCycles);
+  EXPECT_EQ(out.cycles,
+            Cycles{m.transitions->vm_exit_cycles} + m.transitions->vm_entry_cycles +
+                h.exit_path.instructions + h.shadow_fill.instructions +
+                Cycles{h.exit_path.vmcs_reads + h.shadow_fill.vmcs_reads} * m.transitions->vmread_cycles +
+                Cycles{h.exit_path.vmcs_writes + h.shadow_fill.vmcs_writes} * m.transitions->vmwrite_cycles +
+                Cycles{loads.size()} * kLoadCycles);
   EXPECT_EQ(m.shadow_unit->page_fault_exits_by_handling.at(0), 1u);
 }
 
@@ -167,7 +168,8 @@ TEST(VirtualizationUnitTest, OnAmdVTheHandlersVmcbAccessesAreLoadsOfTheVmcb) {
   m.svm_memory->loads.clear();
   const InstructionOutcome out = m.svm_unit->execute(GuestEvent::instr(Instruction::Cpuid), 0, 0);
   ASSERT_TRUE(out.exited);
-  const unsigned vmcb = h.exit_path.vmcs_reads + h.exit_path.vmcs_writes + h.cpuid.vmcs_reads + h.cpuid.vmcs_writes;
+  const unsigned vmcb =
+      h.exit_path.vmcs_reads + h.exit_path.vmcs_writes + h.cpuid.vmcs_reads + h.cpuid.vmcs_writes;
   const unsigned lines = h.exit_path.memory_lines + h.cpuid.memory_lines;
   const std::vector<Addr>& loads = m.svm_memory->loads;
   ASSERT_EQ(loads.size(), vmcb + lines);
@@ -177,8 +179,9 @@ TEST(VirtualizationUnitTest, OnAmdVTheHandlersVmcbAccessesAreLoadsOfTheVmcb) {
     EXPECT_LT(loads[i], vmcb_base + 4096);
   }
   // No VMREAD price: the VMCB's loads, VMLOAD and VMSAVE instead.
-  EXPECT_EQ(out.cycles, Cycles{t.vm_exit_cycles} + t.vm_entry_cycles + h.exit_path.instructions + h.cpuid.instructions +
-                            t.vmload_cycles + t.vmsave_cycles + Cycles{vmcb + lines} * kLoadCycles);
+  EXPECT_EQ(out.cycles, Cycles{t.vm_exit_cycles} + t.vm_entry_cycles + h.exit_path.instructions +
+                            h.cpuid.instructions + t.vmload_cycles + t.vmsave_cycles +
+                            Cycles{vmcb + lines} * kLoadCycles);
   EXPECT_EQ(m.svm_unit->vmcs_access_cycles.count(), Cycles{vmcb} * kLoadCycles);
 }
 

@@ -284,7 +284,8 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     for (auto& v : virts_) v->set_shadow_paging(shadow_.get());
   }
   // Each vCPU's hypervisor data (64 KiB) in host memory, for the exit handlers' loads.
-  for (auto& v : virts_) v->set_hypervisor_memory(frames_->allocate(16), 16 * kPageSize4K);
+  for (auto& v : virts_)
+    v->set_hypervisor_memory(frames_->allocate(HypervisorMemoryLayout::kBytes / kPageSize4K), HypervisorMemoryLayout::kBytes);
   auto find_virt = [&](const std::string& n) -> VirtualizationUnit& {
     for (auto& v : virts_) if (v->basename() == n) return *v;
     throw PlatformError("platform: no virtualization unit '" + n + "'");

@@ -379,13 +379,20 @@ def test_exit_costs_follow_the_handler_model(virtsim_binary, tmp_path):
     kernel, _ = bench_run(virtsim_binary, tmp_path, "nehalem", "io_kernel")
     user, _ = bench_run(virtsim_binary, tmp_path, "nehalem", "io_user")
     described = json.loads(virtsim(virtsim_binary, "describe", "--json").stdout)["parameters"]
-    trip = {p["name"]: p["default"] for p in described}["system.hypervisor.user_space_cycles"]
+    defaults = {p["name"]: p["default"] for p in described}
+    trip = defaults["system.hypervisor.user_space_cycles"]
     # Port I/O to the user-space device model costs the trip to user space more.
     assert user["workload.cycles_per_operation"] - kernel["workload.cycles_per_operation"] == trip
     assert user["system.virt0.user_space_exits"] == 500 and kernel["system.virt0.user_space_exits"] == 0
-    # The handler's loads of hypervisor data went through the vCPU's caches (8 lines per exit).
-    assert kernel["system.virt0.handler_memory_reads"] == 8 * 500
-    assert kernel["system.virt0.handler_memory_cycles"] >= 8 * 500 * 4  # at least an L1 hit each
+    # The handler's loads of hypervisor data went through the vCPU's caches: the exit path's
+    # lines and the io handler's on every exit.
+    lines = defaults["system.hypervisor.exit_path_memory_lines"] + defaults["system.hypervisor.io_memory_lines"]
+    assert kernel["system.virt0.handler_memory_reads"] == lines * 500
+    assert kernel["system.virt0.handler_memory_cycles"] >= lines * 500 * 4  # at least an L1 hit each
+    # The exit's cost splits into its transitions, the handlers' instructions, their VMCS
+    # accesses and their loads.
+    parts = ("transition_cycles", "handler_instruction_cycles", "vmcs_access_cycles", "handler_memory_cycles")
+    assert sum(kernel[f"system.virt0.{k}"] for k in parts) == kernel["system.virt0.exit_cycles"]
     # RDTSC exits only with RDTSC exiting; MOV to CR8 only without the TPR shadow.
     plain, _ = bench_run(virtsim_binary, tmp_path, "nehalem", "rdtsc")
     assert plain["exits.total"] == 0

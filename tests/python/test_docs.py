@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
-GENERATED = ["accuracy.md", "calibration.md", "index.md", "parameters"]
+GENERATED = ["accuracy.md", "calibration.md", "exit-costs.md", "index.md", "parameters"]
 
 
 def markdown_files() -> list[Path]:
@@ -123,6 +123,24 @@ def test_the_accuracy_report_lists_every_case_with_its_source():
         assert case["description"] in section, c.stem
         assert case.get("source", "earlier outputs of virtsim") in section, c.stem
         assert f"fast subset: {'yes' if case.get('fast') else 'no'}" in section, c.stem
+
+
+def test_the_exit_cost_page_splits_every_presets_exits_and_names_their_checks():
+    """Without running anything: a table per machine preset with VT-x / AMD-V costs, each row
+    split into transition, handler and VMCS accesses, and every published exitbench case beside
+    the exit it checks (test_generated_pages_are_current checks the figures)."""
+    page = (DOCS / "exit-costs.md").read_text()
+    presets = re.findall(r"^## (\S+)$", page, flags=re.M)
+    assert len(presets) >= 10
+    for preset in presets:
+        assert (REPO / "experiments" / "presets" / "machine" / f"{preset}.toml").is_file(), preset
+        table = page.split(f"\n## {preset}\n", 1)[1].split("\n## ", 1)[0]
+        assert "| exit | hardware transition | handler | VMCS/VMCB accesses | total | checked against | source |" in table
+        assert "| CPUID |" in table and "| VMCALL |" in table
+    for path in sorted((REPO / "experiments" / "regression").glob("*.toml")):
+        case = tomllib.loads(path.read_text())
+        if case.get("workload", {}).get("kind") == "exitbench" and case["case"]["kind"] == "published":
+            assert f"[{path.stem}](accuracy.md#{path.stem})" in page, path.stem
 
 
 def test_nothing_cites_a_file_users_do_not_have():

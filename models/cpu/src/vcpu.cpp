@@ -372,7 +372,7 @@ bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emul
     o = shadow_->page_fault(guest, va, kind, user);
   }
   if (virtualization.size() > 0)
-    account_exit(virtualization->page_fault_exit(o.resolution, translation_.error_code, va, cycles.count()));
+    account_exit(virtualization->page_fault_exit(o, translation_.error_code, va, cycles.count()));
   if (o.resolution == ShadowFaultResolution::WriteEmulated) emulated_at = o.host_address;
   if (o.resolution != ShadowFaultResolution::GuestFault) return false;
   translation_.error_code = o.guest_error_code;  // the guest's handler sees its own walk's code

@@ -30,7 +30,7 @@ class RecordingUnit final : public GuestInstructionHandler {
     exceptions.push_back(vector);
     return gp_exits_ ? InstructionOutcome{500, true, false} : InstructionOutcome{};
   }
-  InstructionOutcome page_fault_exit(ShadowFaultResolution, std::uint32_t, Addr, Cycles) override {
+  InstructionOutcome page_fault_exit(const ShadowFaultOutcome&, std::uint32_t, Addr, Cycles) override {
     return {};
   }
   InstructionOutcome nested_fault_exit(std::uint64_t, Addr, Cycles) override { return {}; }

@@ -256,8 +256,12 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   if (t.fault) {
     ++guest_faults;
     finish("a guest page fault", false);
-    return {ShadowFaultResolution::GuestFault, t.error_code, 0};
+    ShadowFaultOutcome fault;
+    fault.resolution = ShadowFaultResolution::GuestFault;
+    fault.guest_error_code = t.error_code;
+    return fault;
   }
+  ShadowFaultOutcome out;
   // 2. Its entries, and the accessed/dirty flags the hardware walker would have set in them.
   Addr slots[6] = {};
   std::uint64_t entries[6] = {};
@@ -266,6 +270,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   for (unsigned level = levels_;; --level) {
     slots[level] = table + 8 * table_index(config_.format, va, level);
     entries[level] = read_guest(slots[level]);
+    out.touch(host_of(slots[level]));
     if (level == 1 || (level <= 3 && (entries[level] & pte::kPageSize))) {
       leaf_level = level;
       break;
@@ -296,6 +301,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
     const unsigned index = table_index(config_.format, va, level);
     const Addr slot = shadow + 8 * index;
     std::uint64_t e = host_.read64(slot);
+    out.touch(slot);
     const bool guest_table_below = level > leaf_level;  // else the guest maps a large page here
     const Addr child_guest = guest_table_below ? (entries[level] & pte::kAddressMask) >> kPageShift4K : kDirect;
     if ((e & pte::kPresent) && !(e & pte::kPageSize)) {
@@ -316,6 +322,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   const unsigned index = table_index(config_.format, va, shadow_leaf_level);
   const Addr slot = shadow + 8 * index;
   const std::uint64_t old = host_.read64(slot);
+  out.touch(slot);
   const bool writable = t.writable && (entries[leaf_level] & pte::kDirty) && !range_protected(gpa_base, piece);
   std::uint64_t leaf = (config_.guest_base + gpa_base) | pte::kPresent | pte::kAccessed;
   if (writable) leaf |= pte::kWritable | pte::kDirty;
@@ -328,7 +335,6 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   if (old & pte::kPresent) zap_entry(shadow, index);
   host_.write64(slot, leaf);
   add_leaf_ref(gpa_base, slot, canonical(va & ~(piece - 1)));
-  ShadowFaultOutcome out;
   if (kind == AccessKind::Store && range_protected(t.physical_address & ~(kPageSize4K - 1), kPageSize4K)) {
     // A store to a page table the shadow follows: the hypervisor emulates it. The guest
     // kernel model wrote the entry through its memory view, which already dropped the shadow

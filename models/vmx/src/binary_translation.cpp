@@ -42,9 +42,9 @@ BinaryTranslationParameters::BinaryTranslationParameters(const Scope& scope)
                      "adds, 3223 - 889 cycles, the software VMM's divzero nanobenchmark against native "
                      "(Adams & Agesen 2006)",
                      Range{0, 1e7}),
-      VIRTSIM_MEMBER(fault_delivery_cycles, scope, 2434, "cycles",
-                     "a #PF's way into the VMM and back, before its handler: 2434 cycles, so that with the "
-                     "guest_fault handler's 400 instructions a true guest page fault adds 3927 - 1093 cycles, "
+      VIRTSIM_MEMBER(fault_delivery_cycles, scope, 2484, "cycles",
+                     "a #PF's way into the VMM and back, before its handler: 2484 cycles, so that with the "
+                     "guest_fault handler's 350 instructions a true guest page fault adds 3927 - 1093 cycles, "
                      "the software VMM's pgfault nanobenchmark against native (Adams & Agesen 2006)",
                      Range{0, 1e7}) {}
 
@@ -141,9 +141,9 @@ InstructionOutcome BinaryTranslationUnit::deliver_interrupt(std::uint32_t, Cycle
   return vmm_entry(p_.interrupt_cycles);
 }
 
-InstructionOutcome BinaryTranslationUnit::page_fault_exit(ShadowFaultResolution how, std::uint32_t, Addr, Cycles) {
+InstructionOutcome BinaryTranslationUnit::page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t, Addr, Cycles) {
   ++vmm_page_faults;
-  const double software = h_.enabled ? h_.shadow_handler(how).instructions.get() * h_.cpi.get() : 0.0;
+  const double software = h_.enabled ? h_.shadow_handler(how.resolution).instructions.get() * h_.cpi.get() : 0.0;
   return vmm_entry(Cycles{p_.fault_delivery_cycles} + static_cast<Cycles>(software + 0.5));
 }
 

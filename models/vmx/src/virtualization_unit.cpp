@@ -1,6 +1,7 @@
 #include "virtsim/vmx/virtualization_unit.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "virtsim/common/debug_trace.h"
 #include "virtsim/common/error.h"
@@ -18,8 +19,11 @@ TransitionParameters::TransitionParameters(const Scope& scope)
                      {}, {"none", "vmx", "svm"}),
       VIRTSIM_MEMBER(vm_entry_cycles, scope, 346, "cycles", "VM entry (VMLAUNCH/VMRESUME, or VMRUN)", Range{0, 1e6}),
       VIRTSIM_MEMBER(vm_exit_cycles, scope, 438, "cycles", "VM exit (#VMEXIT)", Range{0, 1e6}),
-      VIRTSIM_MEMBER(vmread_cycles, scope, 52, "cycles", "one VMREAD (a VMCB read on SVM)", Range{0, 1e5}),
-      VIRTSIM_MEMBER(vmwrite_cycles, scope, 44, "cycles", "one VMWRITE (a VMCB write on SVM)", Range{0, 1e5}),
+      VIRTSIM_MEMBER(vmread_cycles, scope, 52, "cycles",
+                     "one VMREAD (VT-x; on AMD-V a VMCB read is a load of the VMCB through the caches)", Range{0, 1e5}),
+      VIRTSIM_MEMBER(vmwrite_cycles, scope, 44, "cycles",
+                     "one VMWRITE (VT-x; on AMD-V a VMCB write is a load of the VMCB line through the caches)",
+                     Range{0, 1e5}),
       VIRTSIM_MEMBER(vmload_cycles, scope, 150, "cycles", "VMLOAD (SVM; run on every exit by a KVM-style hypervisor)",
                      Range{0, 1e5}),
       VIRTSIM_MEMBER(vmsave_cycles, scope, 150, "cycles", "VMSAVE (SVM; run on every exit by a KVM-style hypervisor)",
@@ -88,30 +92,52 @@ VirtualizationControls TransitionParameters::controls() const {
 }
 
 HypervisorParameters::Handler::Handler(const Scope& scope, const std::string& kind, unsigned n, unsigned reads,
-                                       unsigned writes, const std::string& source)
+                                       unsigned writes, unsigned lines, const std::string& source)
     : instructions(scope, kind + "_instructions", n, "instructions",
-                   "instructions the " + kind + " exit handler runs (" + source + ")", Range{0, 1e7}),
-      vmcs_reads(scope, kind + "_vmcs_reads", reads, "reads", "VMCS/VMCB reads of the " + kind + " exit handler",
-                 Range{0, 1000}),
-      vmcs_writes(scope, kind + "_vmcs_writes", writes, "writes", "VMCS/VMCB writes of the " + kind + " exit handler",
+                   "instructions the " + kind + " handler runs (" + source + ")", Range{0, 1e7}),
+      vmcs_reads(scope, kind + "_vmcs_reads", reads, "reads",
+                 "VMCS/VMCB reads of the " + kind + " handler (counted in its path in KVM, Linux 6.1)", Range{0, 1000}),
+      vmcs_writes(scope, kind + "_vmcs_writes", writes, "writes",
+                  "VMCS/VMCB writes of the " + kind + " handler (counted in its path in KVM, Linux 6.1)",
                   Range{0, 1000}),
-      memory_lines(scope, kind + "_memory_lines", 8, "lines",
-                   "cache lines of hypervisor data the " + kind + " exit handler reads, through the vCPU's caches "
-                   "(assumption)",
-                   Range{0, 100000}) {}
+      memory_lines(scope, kind + "_memory_lines", lines, "lines",
+                   "cache lines of its vcpu structure the " + kind + " handler loads, at fixed addresses of the "
+                   "per-vCPU hypervisor data, through the vCPU's caches (the fields its path in KVM touches)",
+                   Range{0, 200}) {}
 
-// Handler defaults: about 10 VMCS reads per typical exit (Adams and Agesen, ASPLOS 2006); the
-// instruction counts are assumptions of the order a KVM exit path runs, to be calibrated
-// against kvm-unit-tests' whole-exit figures (e.g. CPUID ~1020-1100 cycles on recent Intel;
-// docs/references.md, "Whole exits under KVM").
+// Handler defaults: KVM's paths in Linux 6.1 (arch/x86/kvm: vmx/vmx.c, x86.c, cpuid.c,
+// mmu/mmu.c, mmu/paging_tmpl.h, mmu/tdp_mmu.c). VMCS reads and writes are the vmcs_read* /
+// vmcs_write* calls the path executes, with KVM's register caches: GUEST_RIP, GUEST_RFLAGS,
+// the segment AR bytes and the exit qualification are read at most once per exit, and RIP is
+// written back at the next entry. Instructions: the C statements the path executes when
+// nothing unusual is pending (no request, no event to inject, no debug state), counted by
+// reading each function on it (docs/references.md lists them), at 2 instructions each (an
+// estimate, not a measurement). Lines: the cache lines of the fields the path touches.
+// The exit path (every exit): vmx_vcpu_run reads VM_EXIT_REASON and IDT_VECTORING_INFO_FIELD,
+// __vmx_handle_exit reads GUEST_PML_INDEX (vmx_flush_pml_buffer); vcpu_run's loop (~15
+// statements), vcpu_enter_guest (~100), vmx_vcpu_run with vmx_vcpu_enter_exit, the perf MSR
+// switch and the interrupt bookkeeping after the exit (~95), the XSAVE state switches (~16)
+// and __vmx_handle_exit's checks and dispatch (~36) touch the vcpu's regs array (2 lines),
+// requests / mode / stat (1), vcpu_vmx's exit fields (1), loaded_vmcs's host state (1) and the
+// VM's arch flags (1). Handlers that skip the instruction (kvm_skip_emulated_instruction,
+// ~30 statements) read GUEST_RFLAGS, VM_EXIT_INSTRUCTION_LEN, GUEST_RIP and
+// GUEST_INTERRUPTIBILITY_INFO and write GUEST_RIP.
 HypervisorParameters::HypervisorParameters(const Scope& scope)
     : VIRTSIM_MEMBER(enabled, scope, true, "",
                      "charge the hypervisor's handler cost (off: an exit costs the hardware transitions only)"),
-      VIRTSIM_MEMBER(cpi, scope, 1.0, "cycles/instruction", "CPI of the hypervisor's handler code", Range{0, 100}),
+      VIRTSIM_MEMBER(cpi, scope, 1.0, "cycles/instruction",
+                     "CPI of the hypervisor's handler code (assumption: no published CPI of KVM's exit path)",
+                     Range{0, 100}),
       VIRTSIM_MEMBER(user_space_cycles, scope, 10000, "cycles",
                      "an exit handed to the user-space device model: return to user space, emulation, re-entry "
                      "(kvm-unit-tests x86/vmexit: port I/O ~13000-20000 cycles to user space vs ~3300-7200 in the kernel)",
                      Range{0, 1e8}),
+      VIRTSIM_MEMBER(entry_mitigation_cycles, scope, 0, "cycles",
+                     "what the speculative-execution mitigations add to every exit (on an affected CPU with the "
+                     "kernel's default mitigations, the VERW that clears the CPU buffers before each VM entry, which "
+                     "KVM's __vmx_vcpu_run runs for MDS); 0: mitigations off. No published per-entry figure: where a "
+                     "case sets it, it says how it derived the value",
+                     Range{0, 1e5}),
       VIRTSIM_MEMBER(cpuid_host_leaf1_ecx, scope, 0xffffffffu, "", "host CPUID.1:ECX feature bits (all set by default)"),
       VIRTSIM_MEMBER(cpuid_host_leaf1_edx, scope, 0xffffffffu, "", "host CPUID.1:EDX feature bits"),
       VIRTSIM_MEMBER(cpuid_host_ext1_ecx, scope, 0xffffffffu, "", "host CPUID.80000001h:ECX feature bits"),
@@ -121,29 +147,66 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
       VIRTSIM_MEMBER(cpuid_mask_leaf1_edx, scope, 0xffffffffu, "", "migration mask for CPUID.1:EDX"),
       VIRTSIM_MEMBER(cpuid_mask_ext1_ecx, scope, 0xffffffffu, "", "migration mask for CPUID.80000001h:ECX"),
       VIRTSIM_MEMBER(cpuid_mask_ext1_edx, scope, 0xffffffffu, "", "migration mask for CPUID.80000001h:EDX"),
-      cpuid(scope, "cpuid", 150, 10, 4, "assumption"),
-      vmcall(scope, "vmcall", 250, 10, 4, "assumption"),
-      rdtsc(scope, "rdtsc", 100, 10, 4, "assumption"),
-      // Calibrated: with 2300 an in-kernel port-I/O exit on skylake-sp costs about 4000 cycles
-      // and one sent to user space about 14000, inside kvm-unit-tests' 3300-7200 and
-      // 13000-20000 (experiments/regression/exitbench-io-*); where in the ranges
-      // is a choice.
-      io(scope, "io", 2300, 12, 4, "calibrated to kvm-unit-tests' in-kernel port I/O on recent Intel hosts"),
-      msr(scope, "msr", 200, 10, 4, "assumption"),
-      hlt(scope, "hlt", 400, 10, 4, "assumption"),
-      cr_access(scope, "cr_access", 300, 12, 4, "assumption"),
-      invlpg(scope, "invlpg", 200, 10, 4, "assumption"),
-      pause(scope, "pause", 300, 10, 4, "assumption"),
-      tpr(scope, "tpr", 150, 10, 4, "assumption"),
-      other(scope, "other", 300, 10, 4, "assumption"),
-      // Shadow paging: a hidden fault walks the guest's tables and fills shadow entries; an
-      // emulated page-table store decodes and emulates the instruction as well; a reflected
-      // fault injects #PF at the next entry.
-      shadow_fill(scope, "shadow_fill", 1500, 12, 4, "assumption"),
-      shadow_write(scope, "shadow_write", 2500, 12, 6, "assumption"),
-      guest_fault(scope, "guest_fault", 400, 12, 6, "assumption"),
-      nested_fill(scope, "nested_fill", 1000, 10, 4, "assumption"),
-      pv_mmu_update(scope, "pv_mmu_update", 400, 4, 2, "assumption"),
+      exit_path(scope, "exit_path", 560, 3, 0, 6,
+                "every exit: vcpu_run's loop, vcpu_enter_guest, vmx_vcpu_run, __vmx_handle_exit and their callees; ~260 "
+                "statements, and ~40 instructions of __vmx_vcpu_run's register switch"),
+      cpuid(scope, "cpuid", 120, 4, 1, 3,
+            "kvm_emulate_cpuid, kvm_cpuid and its entry search, the skip; ~60 statements; lines: cpuid_entries, regs, stat"),
+      vmcall(scope, "vmcall", 140, 6, 1, 3,
+             "kvm_emulate_hypercall (Xen / Hyper-V checks, GUEST_CS_AR_BYTES for the operand size, GUEST_SS_AR_BYTES "
+             "for the CPL), the skip; ~70 statements"),
+      rdtsc(scope, "rdtsc", 90, 4, 1, 2,
+            "kvm_read_l1_tsc (offset and scaling) and the skip; ~45 statements (KVM itself never sets RDTSC exiting)"),
+      // Calibrated, not counted: the in-kernel port-I/O path (handle_io: EXIT_QUALIFICATION;
+      // kvm_fast_pio, the I/O bus search, the device's lock and register, the skip) is about
+      // 300 statements, but kvm-unit-tests' in-kernel port I/O on recent Intel hosts costs
+      // 3300-7200 cycles, far more than a count of that path gives (experiments/regression/
+      // exitbench-io-*); with 2700 the skylake-sp exit lands near 3700.
+      io(scope, "io", 2700, 5, 1, 6,
+         "calibrated to kvm-unit-tests' in-kernel port I/O on recent Intel hosts; the path read: EXIT_QUALIFICATION, "
+         "kvm_fast_pio, the I/O bus search, the device's lock and register, the skip"),
+      msr(scope, "msr", 220, 4, 1, 4,
+          "kvm_emulate_wrmsr / rdmsr, the MSR filter's range search, kvm_set_msr_common's case (the APIC base), the "
+          "skip; ~110 statements"),
+      hlt(scope, "hlt", 90, 4, 1, 3, "kvm_emulate_halt: the skip, __kvm_emulate_halt's mp_state; ~45 statements"),
+      cr_access(scope, "cr_access", 220, 6, 2, 5,
+                "handle_cr (EXIT_QUALIFICATION), kvm_set_cr3 (GUEST_CR4 for PAE) -> kvm_mmu_new_pgd's prev_roots search, "
+                "GUEST_CR3 written at entry (vmx_load_mmu_pgd), the skip; ~110 statements"),
+      invlpg(scope, "invlpg", 160, 5, 1, 4,
+             "handle_invlpg (EXIT_QUALIFICATION), kvm_mmu_invlpg: the shadow walk of the address and the prev_roots "
+             "loop, the skip; ~80 statements"),
+      pause(scope, "pause", 180, 4, 2, 4,
+            "handle_pause: grow_ple_window (PLE_WINDOW written at entry), kvm_vcpu_on_spin's loop over the vCPUs, the "
+            "skip; ~90 statements"),
+      tpr(scope, "tpr", 140, 5, 1, 3,
+          "handle_cr for CR8: kvm_set_cr8 -> kvm_lapic_set_tpr -> apic_update_ppr, the skip; ~70 statements"),
+      other(scope, "other", 40, 1, 0, 3,
+            "an external interrupt: vmx_handle_exit_irqoff (VM_EXIT_INTR_INFO), the host handler's call, the count; "
+            "~20 statements, not the host's interrupt handler"),
+      // Shadow paging (the shadow MMU of mmu/paging_tmpl.h). All three enter through
+      // handle_exception_nmi: VM_EXIT_INTR_INFO, EXIT_QUALIFICATION (the faulting address) and
+      // VM_EXIT_INTR_ERROR_CODE, then kvm_mmu_page_fault. Their page-table loads (the guest's
+      // entries the walk reads, the shadow entries the fill walks) and a kvm_mmu_page / rmap
+      // line per shadow table come on top of memory_lines (touch_page_tables).
+      shadow_fill(scope, "shadow_fill", 780, 3, 0, 4,
+                  "FNAME(page_fault): FNAME(walk_addr) over the guest's levels, kvm_faultin_pfn, mmu_lock, "
+                  "FNAME(fetch) down the shadow levels, mmu_set_spte and rmap_add; the instruction is retried (no RIP "
+                  "write); ~390 statements, ~100 of them the walk of four guest levels"),
+      shadow_write(scope, "shadow_write", 1200, 9, 2, 10,
+                   "RET_PF_EMULATE -> x86_emulate_instruction: init_emulate_ctxt (CS and SS AR bytes, RFLAGS), "
+                   "x86_decode_insn, x86_emulate_insn, emulator_write_emulated -> kvm_page_track_write -> "
+                   "kvm_mmu_pte_write (mmu_lock, the gfn hash, the shadow pages of that table), writeback, RIP and "
+                   "RFLAGS written; ~600 statements; lines: the emulation context (4), regs (2), hash, memslot, "
+                   "write-track array, stat"),
+      guest_fault(scope, "guest_fault", 350, 3, 2, 4,
+                  "FNAME(walk_addr) fails, kvm_inject_emulated_page_fault; vmx_inject_exception writes "
+                  "VM_ENTRY_INTR_INFO_FIELD and VM_ENTRY_EXCEPTION_ERROR_CODE; ~175 statements"),
+      nested_fill(scope, "nested_fill", 490, 2, 0, 8,
+                  "handle_ept_violation (EXIT_QUALIFICATION, GUEST_PHYSICAL_ADDRESS), kvm_tdp_mmu_map: kvm_faultin_pfn, "
+                  "mmu_lock (read), the TDP walk and the leaf's atomic set; ~245 statements; lines: the EPT entries "
+                  "(4), memslot, lock, vcpu MMU state (2)"),
+      pv_mmu_update(scope, "pv_mmu_update", 400, 4, 2, 8,
+                    "assumption: Xen's mmu_update entry, not a KVM path"),
       VIRTSIM_MEMBER(pv_update_instructions, scope, 150, "instructions",
                      "instructions the hypervisor spends validating and writing each page-table update of a "
                      "paravirtual kernel's mmu_update hypercall (assumption)",
@@ -153,7 +216,15 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
                      "CR3-target list, and the guest's MOV to CR3 to one of them does not exit (the model assumes "
                      "the hypervisor placed those roots at the host-physical addresses the values name; KVM "
                      "lists none). Not with out-of-sync shadow tables, whose CR3 loads are sync points",
-                     Range{0, 4}) {}
+                     Range{0, 4}) {
+  // The vcpu structure: the exit path's fields first, then each handler's, one after another.
+  Addr offset = 0;
+  for (Handler* h : {&exit_path, &cpuid, &vmcall, &rdtsc, &io, &msr, &hlt, &cr_access, &invlpg, &pause, &tpr, &other,
+                     &shadow_fill, &shadow_write, &guest_fault, &nested_fill, &pv_mmu_update}) {
+    h->data_offset = offset;
+    offset += Addr{h->memory_lines.get()} * 64;
+  }
+}
 
 VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
                                        const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
@@ -171,6 +242,12 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "loads of hypervisor data by exit handlers"),
       VIRTSIM_MEMBER(handler_memory_cycles, module_scope(context, *this), "cycles",
                      "latency of those loads through the caches"),
+      VIRTSIM_MEMBER(transition_cycles, module_scope(context, *this), "cycles",
+                     "cycles of the hardware VM exits and entries (vm_exit_cycles + vm_entry_cycles per exit)"),
+      VIRTSIM_MEMBER(handler_instruction_cycles, module_scope(context, *this), "cycles",
+                     "cycles of the handlers' instructions (exit path and reason's handler, instructions x cpi)"),
+      VIRTSIM_MEMBER(vmcs_access_cycles, module_scope(context, *this), "cycles",
+                     "cycles of the handlers' VMCS / VMCB reads and writes"),
       VIRTSIM_MEMBER(preemption_timer_exits, module_scope(context, *this), "exits",
                      "exits of the VMX-preemption timer"),
       VIRTSIM_MEMBER(interrupts_delivered, module_scope(context, *this), "interrupts",
@@ -237,23 +314,60 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
 
 VirtualizationUnit::~VirtualizationUnit() = default;
 
-Cycles VirtualizationUnit::touch_memory(unsigned lines) {
+Cycles VirtualizationUnit::touch_address(Addr host) {
+  const Cycles c = load(host);
+  ++handler_memory_reads;
+  handler_memory_cycles += c;
+  return c;
+}
+
+Cycles VirtualizationUnit::touch_vmcb(unsigned accesses) {
+  // The lines of the VMCB fields KVM's SVM exit path and handlers use, in APM offsets:
+  // EXITCODE / EXITINFO1 (0x70, 0x78), EXITINFO2 / EXITINTINFO (0x80, 0x88), next RIP (0xc8),
+  // CS / SS attributes (0x412, 0x422), CPL (0x4cb), RFLAGS / RIP (0x570, 0x578), RSP / RAX
+  // (0x5d8, 0x5f8).
+  static constexpr Addr kLines[] = {0x40, 0x80, 0xc0, 0x400, 0x4c0, 0x540, 0x5c0};
+  if (memory_bytes_ < HypervisorMemoryLayout::kShadowMetadata) return 0;
+  Cycles total = 0;
+  for (unsigned i = 0; i < accesses; ++i)
+    total += load(memory_base_ + HypervisorMemoryLayout::kVmcb + kLines[i % std::size(kLines)]);
+  vmcs_access_cycles += total;
+  return total;
+}
+
+Cycles VirtualizationUnit::load(Addr host) {
+  read_.set_command(tlm::TLM_READ_COMMAND);
+  read_.set_address(host);
+  read_.set_data_length(8);
+  read_.set_streaming_width(8);
+  read_.set_byte_enable_ptr(nullptr);
+  read_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
+  memory->b_transport(read_, latency);
+  return clock_.cycles(latency);
+}
+
+Cycles VirtualizationUnit::touch_lines(Addr offset, unsigned lines) {
+  if (!memory_bytes_) return 0;
+  const Addr vcpu_bytes = std::min(memory_bytes_, HypervisorMemoryLayout::kVcpuBytes);
+  Cycles total = 0;
+  for (unsigned i = 0; i < lines; ++i) total += touch_address(memory_base_ + (offset + Addr{i} * 64) % vcpu_bytes);
+  return total;
+}
+
+Cycles VirtualizationUnit::touch_page_tables(const ShadowFaultOutcome& how, Addr va) {
   if (!memory_bytes_) return 0;
   Cycles total = 0;
-  for (unsigned i = 0; i < lines; ++i) {
-    read_.set_command(tlm::TLM_READ_COMMAND);
-    read_.set_address(memory_base_ + memory_cursor_);
-    read_.set_data_length(8);
-    read_.set_streaming_width(8);
-    read_.set_byte_enable_ptr(nullptr);
-    read_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-    sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
-    memory->b_transport(read_, latency);
-    total += clock_.cycles(latency);
-    memory_cursor_ = (memory_cursor_ + 64) % memory_bytes_;  // the next line of its data
-  }
-  handler_memory_reads += lines;
-  handler_memory_cycles += total;
+  for (unsigned i = 0; i < how.touched_count; ++i) total += touch_address(how.touched[i]);
+  if (memory_bytes_ <= HypervisorMemoryLayout::kShadowMetadata) return total;
+  // The shadow MMU's metadata: the kvm_mmu_page of each table holding a touched entry (the
+  // guest's entries included: KVM looks up the shadow pages of a guest table by its gfn) and
+  // the rmap entry of the faulting page.
+  const Addr metadata = memory_bytes_ - HypervisorMemoryLayout::kShadowMetadata;
+  const Addr base = memory_base_ + HypervisorMemoryLayout::kShadowMetadata;
+  for (unsigned i = 0; i < how.touched_count; ++i)
+    total += touch_address(base + ((how.touched[i] >> kPageShift4K) * 192) % metadata);
+  total += touch_address(base + ((va >> kPageShift4K) * 8) % metadata);
   return total;
 }
 
@@ -336,7 +450,14 @@ const HypervisorParameters::Handler& VirtualizationUnit::handler_for(const Guest
   }
 }
 
-unsigned VirtualizationUnit::handler_lines(const GuestEvent& event) const { return handler_for(event).memory_lines; }
+double VirtualizationUnit::instruction_cycles(const HypervisorParameters::Handler& h) const {
+  return h.instructions.get() * h_.cpi.get();
+}
+
+Cycles VirtualizationUnit::vmcs_cycles(const HypervisorParameters::Handler& h) const {
+  if (t_.virt_mode() == VirtMode::Svm) return 0;
+  return Cycles{h.vmcs_reads} * t_.vmread_cycles + Cycles{h.vmcs_writes} * t_.vmwrite_cycles;
+}
 
 Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestEvent& event,
                                           const HypervisorParameters::Handler* chosen) const {
@@ -345,11 +466,11 @@ Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestE
   const bool user_space = event.kind == GuestEventKind::Instr &&
                           (event.instruction == Instruction::In || event.instruction == Instruction::Out) &&
                           !kernel_port(event.count);
-  double software = handler->instructions.get() * h_.cpi.get();
+  double software = instruction_cycles(h_.exit_path) + instruction_cycles(*handler);
   if (handler == &h_.pv_mmu_update) software += double(event.count) * h_.pv_update_instructions.get() * h_.cpi.get();
-  Cycles c = static_cast<Cycles>(software + 0.5) + Cycles{handler->vmcs_reads} * t_.vmread_cycles +
-             Cycles{handler->vmcs_writes} * t_.vmwrite_cycles;
+  Cycles c = static_cast<Cycles>(software + 0.5) + vmcs_cycles(h_.exit_path) + vmcs_cycles(*handler);
   if (exit.mode == VirtMode::Svm) c += Cycles{t_.vmload_cycles} + t_.vmsave_cycles;
+  c += h_.entry_mitigation_cycles;
   if (user_space) c += h_.user_space_cycles;
   return c;
 }
@@ -377,8 +498,8 @@ InstructionOutcome VirtualizationUnit::execute(const GuestEvent& event, unsigned
   return take_exit(d, event);
 }
 
-InstructionOutcome VirtualizationUnit::page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va,
-                                                       Cycles) {
+InstructionOutcome VirtualizationUnit::page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t error_code,
+                                                       Addr va, Cycles) {
   GuestOp op;
   op.kind = GuestOp::Kind::Exception;
   op.vector = 14;
@@ -387,9 +508,9 @@ InstructionOutcome VirtualizationUnit::page_fault_exit(ShadowFaultResolution how
   const ExitDecision d = mode_switch_->decide(op);
   if (!d.exits) return {};
   ++page_fault_exits;
-  const InstructionOutcome out = take_exit(d, GuestEvent::interrupt(14), &h_.shadow_handler(how));
-  page_fault_exits_by_handling.add(static_cast<std::size_t>(how));
-  page_fault_cycles_by_handling.add(static_cast<std::size_t>(how), out.cycles);
+  const InstructionOutcome out = take_exit(d, GuestEvent::interrupt(14), &h_.shadow_handler(how.resolution), &how, va);
+  page_fault_exits_by_handling.add(static_cast<std::size_t>(how.resolution));
+  page_fault_cycles_by_handling.add(static_cast<std::size_t>(how.resolution), out.cycles);
   return out;
 }
 
@@ -413,23 +534,37 @@ InstructionOutcome VirtualizationUnit::nested_fault_exit(std::uint64_t qualifica
 }
 
 InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const GuestEvent& event,
-                                                 const HypervisorParameters::Handler* chosen) {
+                                                 const HypervisorParameters::Handler* chosen,
+                                                 const ShadowFaultOutcome* shadow_fault, Addr va) {
   InstructionOutcome out;
   const auto accesses_before = mode_switch_->structure_accesses();
   mode_switch_->exit_to_host(d, cpu_);
+  const HypervisorParameters::Handler& h = chosen ? *chosen : handler_for(event);
   Cycles handler = handler_cycles(d, event, chosen);
-  if (h_.enabled) handler += touch_memory(chosen ? chosen->memory_lines.get() : handler_lines(event));
+  if (h_.enabled) {
+    handler_instruction_cycles += static_cast<Cycles>(instruction_cycles(h_.exit_path) + instruction_cycles(h) + 0.5);
+    vmcs_access_cycles += vmcs_cycles(h_.exit_path) + vmcs_cycles(h);
+    if (d.mode == VirtMode::Svm)
+      handler += touch_vmcb(h_.exit_path.vmcs_reads + h_.exit_path.vmcs_writes + h.vmcs_reads + h.vmcs_writes);
+    handler += touch_lines(h_.exit_path.data_offset, h_.exit_path.memory_lines);
+    handler += touch_lines(h.data_offset, h.memory_lines);
+    if (shadow_fault) handler += touch_page_tables(*shadow_fault, va);
+  }
   // Before re-entering, the CR3-target list follows the shadow root cache, which this exit
   // may have changed (a VMWRITE per value that changed).
   if (shadow_ && h_.cr3_targets.get() > 0) {
     const unsigned writes = mode_switch_->write_cr3_targets(shadow_->cr3_target_roots(h_.cr3_targets.get()));
     cr3_target_writes += writes;
-    if (h_.enabled) handler += Cycles{writes} * t_.vmwrite_cycles;
+    if (h_.enabled) {
+      handler += Cycles{writes} * t_.vmwrite_cycles;
+      vmcs_access_cycles += Cycles{writes} * t_.vmwrite_cycles;
+    }
   }
   mode_switch_->enter_guest(cpu_);
   structure_accesses += mode_switch_->structure_accesses() - accesses_before;
   out.exited = true;
   out.cycles = Cycles{t_.vm_exit_cycles} + handler + t_.vm_entry_cycles;
+  transition_cycles += Cycles{t_.vm_exit_cycles} + t_.vm_entry_cycles;
   out.flush_untagged_tlb = !t_.tagged_tlb;
   ++exits;
   exit_cycles += out.cycles;

@@ -48,8 +48,8 @@ TEST_F(BinaryTranslationTest, ASiteIsTranslatedOnceAndEachRunPaysItsEmulation) {
 }
 
 TEST_F(BinaryTranslationTest, ShadowTableFaultsRunTheVmmsHandlerWithoutATransition) {
-  const InstructionOutcome fill = unit.page_fault_exit(ShadowFaultResolution::Filled, 0, 0x1000, 0);
-  const InstructionOutcome write = unit.page_fault_exit(ShadowFaultResolution::WriteEmulated, 2, 0x1000, 0);
+  const InstructionOutcome fill = unit.page_fault_exit(ShadowFaultOutcome{ShadowFaultResolution::Filled}, 0, 0x1000, 0);
+  const InstructionOutcome write = unit.page_fault_exit(ShadowFaultOutcome{ShadowFaultResolution::WriteEmulated}, 2, 0x1000, 0);
   EXPECT_EQ(fill.cycles, Cycles{parameters.fault_delivery_cycles} + handlers.shadow_fill.instructions.get());
   EXPECT_EQ(write.cycles, Cycles{parameters.fault_delivery_cycles} + handlers.shadow_write.instructions.get());
   EXPECT_EQ(unit.vmm_page_faults.count(), 2u);
@@ -61,7 +61,7 @@ TEST_F(BinaryTranslationTest, ShadowTableFaultsRunTheVmmsHandlerWithoutATransiti
 // native / software VMM; sections 3.2, 3.3 and 6.3).
 TEST_F(BinaryTranslationTest, DefaultsReproduceAdamsAndAgesensSoftwareVmm) {
   // A true guest page fault: pgfault 1093 natively, 3927 under the software VMM.
-  const InstructionOutcome fault = unit.page_fault_exit(ShadowFaultResolution::GuestFault, 0, 0x1000, 0);
+  const InstructionOutcome fault = unit.page_fault_exit(ShadowFaultOutcome{ShadowFaultResolution::GuestFault}, 0, 0x1000, 0);
   EXPECT_EQ(fault.cycles, Cycles{3927 - 1093});
   // A system call: syscall 242 natively, 2308 under the software VMM.
   EXPECT_EQ(unit.execute(GuestEvent::instr(Instruction::Syscall), 3, 0).cycles, Cycles{2308 - 242});

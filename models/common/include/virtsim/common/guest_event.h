@@ -144,8 +144,9 @@ class GuestInstructionHandler : public virtual sc_core::sc_interface {
   // or the exception intercepts (AMD-V) select the vector.
   virtual InstructionOutcome raise_exception(std::uint32_t vector, Cycles now) = 0;
   // Under shadow paging: a #PF on the shadow tables at `va` exits (the exception bitmap has
-  // #PF), and the hypervisor resolved it as `how` (its handler's cost depends on that).
-  virtual InstructionOutcome page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va,
+  // #PF), and the hypervisor resolved it as `how` (its handler's cost depends on that, and
+  // its loads go to the page-table entries `how` lists).
+  virtual InstructionOutcome page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t error_code, Addr va,
                                              Cycles now) = 0;
   // Under nested paging filled lazily: the walk's EPT violation (VMX) or nested page fault
   // (SVM) at guest-physical `gpa` exits, and the hypervisor maps the page.

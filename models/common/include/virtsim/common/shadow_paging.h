@@ -23,6 +23,15 @@ struct ShadowFaultOutcome {
   ShadowFaultResolution resolution = ShadowFaultResolution::Filled;
   std::uint32_t guest_error_code = 0;  // GuestFault: the error code the guest's walk gives
   Addr host_address = 0;               // WriteEmulated: where the store goes
+  // Host-physical addresses the hypervisor's handler touched in the page tables: the guest's
+  // entries its walk read (FNAME(walk_addr)), then the shadow entries it walked and wrote
+  // (FNAME(fetch)), so that its loads go through the vCPU's caches.
+  static constexpr unsigned kMaxTouched = 12;
+  Addr touched[kMaxTouched] = {};
+  unsigned touched_count = 0;
+  void touch(Addr a) {
+    if (touched_count < kMaxTouched) touched[touched_count++] = a;
+  }
 };
 
 class ShadowPagingControl {

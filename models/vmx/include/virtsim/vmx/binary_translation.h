@@ -54,7 +54,7 @@ class BinaryTranslationUnit final : public GuestInstructionHandler {
   InstructionOutcome elapse(Cycles) override { return {}; }
   InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) override;
   InstructionOutcome raise_exception(std::uint32_t vector, Cycles now) override;
-  InstructionOutcome page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va, Cycles now) override;
+  InstructionOutcome page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t error_code, Addr va, Cycles now) override;
   InstructionOutcome nested_fault_exit(std::uint64_t, Addr, Cycles) override { return {}; }
 
   Counter translations;

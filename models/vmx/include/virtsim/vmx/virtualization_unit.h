@@ -5,9 +5,11 @@
 // hardware transition costs of the machine preset and the hypervisor's handler cost.
 //
 // Cost of an exit = VM exit + handler + VM entry, where the handler (a KVM-style model) is
-// its instructions x cpi + VMCS reads x vmread_cycles + VMCS writes x vmwrite_cycles (VMCB
-// accesses on SVM, plus VMLOAD and VMSAVE), plus the trip to the user-space device model
-// for exits KVM hands to user space (port I/O to devices not emulated in the kernel).
+// the path every exit takes (exit_path) plus the exit reason's own handler, each
+// instructions x cpi + VMCS reads x vmread_cycles + VMCS writes x vmwrite_cycles (VMCB
+// accesses on SVM, plus VMLOAD and VMSAVE), plus the loads of their data through the vCPU's
+// caches, plus the trip to the user-space device model for exits KVM hands to user space
+// (port I/O to devices not emulated in the kernel).
 #include <memory>
 #include <string>
 
@@ -54,16 +56,21 @@ class HypervisorParameters {
 
   struct Handler {
     Handler(const Scope& scope, const std::string& kind, unsigned instructions, unsigned reads, unsigned writes,
-            const std::string& source);
+            unsigned lines, const std::string& source);
     Param<std::uint32_t> instructions, vmcs_reads, vmcs_writes, memory_lines;
+    Addr data_offset = 0;  // where its lines lie in the per-vCPU hypervisor data (HypervisorMemoryLayout)
   };
   Param<bool> enabled;
   Param<double> cpi;
   Param<std::uint32_t> user_space_cycles;
+  Param<std::uint32_t> entry_mitigation_cycles;
   // CPUID masking for migration (AMD-V Extended Migration; docs/references.md): the feature words a guest
   // sees are the host's AND these masks.
   Param<std::uint32_t> cpuid_host_leaf1_ecx, cpuid_host_leaf1_edx, cpuid_host_ext1_ecx, cpuid_host_ext1_edx;
   Param<std::uint32_t> cpuid_mask_leaf1_ecx, cpuid_mask_leaf1_edx, cpuid_mask_ext1_ecx, cpuid_mask_ext1_edx;
+  // The path every exit takes (vmx_vcpu_run / svm_vcpu_run after the exit, vcpu_enter_guest,
+  // the dispatch, the next entry's preparation); the exit reason's handler comes on top.
+  Handler exit_path;
   Handler cpuid, vmcall, rdtsc, io, msr, hlt, cr_access, invlpg, pause, tpr, other;
   // Shadow paging's #PF exits, by what the hypervisor made of them (shadow_handler picks).
   Handler shadow_fill, shadow_write, guest_fault;
@@ -79,6 +86,19 @@ class HypervisorParameters {
   // Shadow paging on VT-x: how many cached shadow roots the hypervisor lists as CR3-target
   // values, so that the guest's MOV to CR3 to one of them does not exit.
   Param<std::uint32_t> cr3_targets;
+};
+
+// The per-vCPU hypervisor data in host memory (the platform allocates kBytes for each vCPU):
+// the vcpu structure (struct vcpu_vmx / vcpu_svm with its kvm_vcpu), where the exit path's
+// lines come first and each handler's lines follow at its data_offset; the VMCB (AMD-V), whose
+// fields KVM reads and writes as memory; then the shadow MMU's metadata (kvm_mmu_page
+// structures and rmap arrays), a line of which a shadow-paging handler loads per shadow table
+// it walks, chosen by the table's address, and one rmap line chosen by the faulting page.
+struct HypervisorMemoryLayout {
+  static constexpr Addr kVcpuBytes = 16 * 1024;
+  static constexpr Addr kVmcb = kVcpuBytes;
+  static constexpr Addr kShadowMetadata = kVmcb + 4096;
+  static constexpr Addr kBytes = 64 * 1024;
 };
 
 class VirtualizationUnit final : public sc_core::sc_module, public GuestInstructionHandler {
@@ -106,7 +126,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   InstructionOutcome elapse(Cycles now) override;
   InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) override;
   InstructionOutcome raise_exception(std::uint32_t vector, Cycles now) override;
-  InstructionOutcome page_fault_exit(ShadowFaultResolution how, std::uint32_t error_code, Addr va, Cycles now) override;
+  InstructionOutcome page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t error_code, Addr va, Cycles now) override;
   InstructionOutcome nested_fault_exit(std::uint64_t qualification, Addr gpa, Cycles now) override;
 
   // Ports KVM emulates in the kernel (the in-kernel PIC 0x20-21/0xa0-a1, PIT 0x40-43, ELCR
@@ -123,6 +143,9 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter structure_accesses;
   Counter handler_memory_reads;
   Counter handler_memory_cycles;
+  Counter transition_cycles;
+  Counter handler_instruction_cycles;
+  Counter vmcs_access_cycles;
   Counter preemption_timer_exits;
   Counter interrupts_delivered;
   Counter interrupt_exits;
@@ -150,11 +173,23 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   std::size_t reason_index(std::int64_t code) const;
   // `handler`: the handler that runs (by default the one for the event's instruction).
   InstructionOutcome take_exit(const ExitDecision& d, const GuestEvent& event,
-                               const HypervisorParameters::Handler* handler = nullptr);
+                               const HypervisorParameters::Handler* handler = nullptr,
+                               const ShadowFaultOutcome* shadow_fault = nullptr, Addr va = 0);
   void mask_cpuid(std::uint32_t leaf);
-  Cycles touch_memory(unsigned lines);
+  // Loads `lines` successive lines of the per-vCPU data from `offset`; the loads of a shadow
+  // handler's page-table entries and of the shadow MMU's metadata for them.
+  Cycles touch_lines(Addr offset, unsigned lines);
+  Cycles touch_address(Addr host);
+  Cycles load(Addr host);
+  // AMD-V: a handler's VMCB reads and writes are loads of the VMCB's lines (KVM's svm.c reads
+  // exit_code, exit_info, next_rip and the save area's RIP, RFLAGS, RSP, RAX, segments, CPL).
+  Cycles touch_vmcb(unsigned accesses);
+  Cycles touch_page_tables(const ShadowFaultOutcome& how, Addr va);
   const HypervisorParameters::Handler& handler_for(const GuestEvent& event) const;
-  unsigned handler_lines(const GuestEvent& event) const;
+  // Instructions x cpi and VMCS accesses (VT-x: VMREAD / VMWRITE; AMD-V: none here, the VMCB
+  // is loaded through the caches by touch_vmcb) of one handler (exit path or reason).
+  double instruction_cycles(const HypervisorParameters::Handler& h) const;
+  Cycles vmcs_cycles(const HypervisorParameters::Handler& h) const;
   const TransitionParameters& t_;
   const HypervisorParameters& h_;
   std::unique_ptr<ModeSwitch> mode_switch_;
@@ -163,7 +198,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Cycles next_timer_ = 0;
   std::uint16_t tlb_tag_ = 0;
   const Clock& clock_;
-  Addr memory_base_ = 0, memory_bytes_ = 0, memory_cursor_ = 0;
+  Addr memory_base_ = 0, memory_bytes_ = 0;
   tlm::tlm_generic_payload read_;
   std::uint64_t buffer_ = 0;
 };

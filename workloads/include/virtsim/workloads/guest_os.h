@@ -150,6 +150,8 @@ class GuestOs {
   std::uint64_t memory_references() const;
   std::size_t live_processes() const { return processes_.size(); }
   const PageTableBuilder& builder() const { return builder_; }
+  // Where the kernel reaches the struct page of guest-physical `frame`: its direct-map address.
+  Addr page_struct_address(Addr frame) const { return layout_.direct_map + page_struct(frame); }
   // Every live process's CR3 (tests compare final page-table contents through them).
   std::vector<std::pair<std::uint32_t, Addr>> address_spaces() const;
   // A hash of every live address space's leaf entries and user pages, in guest-physical

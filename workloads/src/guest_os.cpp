@@ -620,9 +620,9 @@ void GuestOs::release_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm) {
     if (v.object) kernel_access(cpu, AccessKind::Load, v.object);
   zap_range(cpu, *mm, 0, layout_.user_end, gather);
   free_pgtables(cpu, *mm, 0, layout_.user_end);
-  ++mm->generation;
-  for (auto& c : cpus_)
-    if (c->loaded == mm) leave_lazy_mm(*c);
+  // Nobody runs it any more: every vCPU that has it loaded does so lazily, and the flush (an
+  // IPI to the others, tables having been freed) moves each to the kernel's tables.
+  flush_tlb_range(cpu, *mm, 0, layout_.user_end, kPageSize4K, true);
   for (auto& [start, v] : mm->vmas) slab_free(cpu, vma_slab_, v.object);
   mm->vmas.clear();
   // The root (and PAE's directories) go last, with the rest once this vCPU has run the switch.

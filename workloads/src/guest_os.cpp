@@ -522,12 +522,14 @@ void GuestOs::add_vma(Cpu& cpu, Mm& mm, Addr start, Addr end, bool writable, boo
 void GuestOs::unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end) {
   // Trim or split the areas that overlap [begin, end): each is read; a split copies it into a
   // new object (__split_vma), a trimmed one has its bounds rewritten, a removed one is freed.
+  bool overlapped = false;
   for (auto it = mm.vmas.begin(); it != mm.vmas.end();) {
     Vma v = it->second;
     if (v.end <= begin || v.start >= end) {
       ++it;
       continue;
     }
+    overlapped = true;
     if (v.object) kernel_access(cpu, AccessKind::Load, v.object);
     it = mm.vmas.erase(it);
     Addr keep = v.object;
@@ -548,6 +550,9 @@ void GuestOs::unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end) {
     }
     if (keep) slab_free(cpu, vma_slab_, keep);
   }
+  // No area there, nothing mapped (a captured program's pages outside its areas aside): as
+  // Linux's munmap and mmap of a free range, no page-table work.
+  if (!overlapped && !mm.implicit_user) return;
   // unmap_region: zap the range, free the tables nothing maps any more (between the areas on
   // either side), then the one flush of the gather.
   TlbGather gather;

@@ -259,9 +259,6 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       VIRTSIM_MEMBER(pcid_reuses, scope, "switches", "context switches that kept the TLB entries of the PCID (CR3 bit 63)"),
       VIRTSIM_MEMBER(asid_evictions, scope, "switches",
                      "context switches that took one of a vCPU's 6 ASIDs from another address space (and flushed it)"),
-      VIRTSIM_MEMBER(lazy_tlb_keeps, scope, "switches",
-                     "switches back to the address space a vCPU kept loaded while it ran no process (lazy TLB): no CR3 "
-                     "load"),
       VIRTSIM_MEMBER(entries_cleared, scope, "entries",
                      "page-table entries the kernel cleared: leaves (zap) and entries of freed tables (free_pgtables)"),
       VIRTSIM_MEMBER(kernel_references, scope, "accesses", "kernel loads and stores in the direct map"),
@@ -733,11 +730,9 @@ void GuestOs::switch_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm) {
   // bit in the mm's CPU mask set.
   kernel_access(cpu, AccessKind::Load, mm->object);
   if (cpu.loaded == mm) {
-    // Lazy TLB: still loaded from before the vCPU ran nothing (a kernel thread, an exit that
-    // left it loaded). A flush only if the address space changed meanwhile.
+    // Lazy TLB: still loaded from before the vCPU ran nothing (an exit that left it loaded).
     // Any flush of it meanwhile would have switched the vCPU to init_mm (flush_tlb_range), so
-    // its TLB entries are still good.
-    ++lazy_tlb_keeps;
+    // its TLB entries are still good: no CR3 load.
     return;
   }
   if (cpu.loaded) cpu.loaded->active_cpus &= ~(std::uint64_t{1} << cpu.index);

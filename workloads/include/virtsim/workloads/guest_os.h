@@ -178,7 +178,6 @@ class GuestOs {
   Counter device_interrupts;
   Counter pcid_reuses;
   Counter asid_evictions;
-  Counter lazy_tlb_keeps;
   Counter entries_cleared;
   Counter kernel_references;
   Counter pv_hypercalls;

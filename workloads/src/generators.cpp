@@ -39,7 +39,9 @@ GeneratorParameters::GeneratorParameters(const Scope& scope)
                          "io_loop: the device raises a completion interrupt every this many requests", Range{1, 1e9}),
       build_max_pages(scope.child("build"), "max_pages", 256, "pages",
                       "kernel_build: the most pages one job's three processes touch between them (each a demand "
-                      "fault); a job touches between 16 and this many",
+                      "fault); a job touches between 16 and this many. Not faithful in scale: a real compile job "
+                      "faults about 3,900 times, so at the default size forks and execs per fault are about 29 "
+                      "times the real ones (workloads/README.md)",
                       Range{32, 1e7}),
       build_compute_per_page(scope.child("build"), "compute_per_page", 17000, "instructions",
                              "kernel_build: user instructions per page a job touches; the default makes the kernel's "

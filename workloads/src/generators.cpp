@@ -40,7 +40,7 @@ GeneratorParameters::GeneratorParameters(const Scope& scope)
       build_max_pages(scope.child("build"), "max_pages", 256, "pages",
                       "kernel_build: the most pages one job's three processes touch between them (each a demand "
                       "fault); a job touches between 16 and this many. Not faithful in scale: a real compile job "
-                      "faults about 3,900 times, so at the default size forks and execs per fault are about 29 "
+                      "faults about 3,900 times, so at the default size forks and execs per fault are about 28 "
                       "times the real ones (workloads/README.md)",
                       Range{32, 1e7}),
       build_compute_per_page(scope.child("build"), "compute_per_page", 17000, "instructions",
@@ -330,7 +330,7 @@ class IoLoop final : public CountedProgram {
 // 111 mmaps and 7 munmaps, with 13 to 17.5 % of the time in the kernel. The job here is scaled
 // down to between 16 and workload.build.max_pages touched pages, keeping the system calls and
 // mmaps per page of the measurement, and user work per page set by build.compute_per_page; its
-// 3 processes are not scaled (they cannot be), so forks and execs per fault are about 29 times
+// 3 processes are not scaled (they cannot be), so forks and execs per fault are about 28 times
 // the real ones at the default size.
 class KernelBuild final : public CountedProgram {
  public:

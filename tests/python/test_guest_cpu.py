@@ -65,8 +65,11 @@ def test_io_loop_and_idle_make_their_system_calls_through_the_kernel(virtsim_bin
 
 
 def test_kernel_build_takes_timer_ticks_at_the_default_interval(virtsim_binary, tmp_path):
-    # 40 jobs: about 10 M kernel instructions (fork, exec, faults, exit) and well under 8 M
-    # user ones, the default interval.
+    # 40 jobs: about 110 M instructions, a tick every 8 M (the default interval) of user and
+    # kernel ones alike. Most are the compilers' own: a real compile spends 13 to 17.5 % of its
+    # time in the kernel (workloads/README.md), and the generator's default user work per page
+    # is set for about that share (loose bounds here: the kernel costs are calibrated elsewhere).
     m = metrics(virtsim_binary, tmp_path / "out.h5", "--set", 'workload.kind="kernel_build"', "--set", "workload.operations=40")
-    assert m["system.cpu0.instructions"] - m["system.cpu0.kernel_instructions"] < 8_000_000
-    assert m["system.kernel.timer_interrupts"] >= 1
+    instructions = m["system.cpu0.instructions"]
+    assert abs(m["system.kernel.timer_interrupts"] - instructions // 8_000_000) <= 1
+    assert 0.05 < m["system.cpu0.kernel_instructions"] / instructions < 0.35

@@ -108,8 +108,11 @@ def test_shadow_paging_traps_what_it_must_and_counts_it(virtsim_binary, tmp_path
 
 
 def test_out_of_sync_leaf_tables_trade_write_traps_for_syncs(virtsim_binary, tmp_path):
-    sync = run(virtsim_binary, tmp_path, "sync", "--set", 'workload.kind="pt_update"', *MODES["shadow-vmx"])
-    oos = run(virtsim_binary, tmp_path, "oos", "--set", 'workload.kind="pt_update"', *MODES["shadow-out-of-sync"])
+    # fork_and_wait: the fork's stores into the parent's live leaf tables and the children's
+    # copy-on-write clears (each followed by its INVLPG). pt_update would not do: each round's
+    # munmap frees the table it used, so no out-of-sync table is left to synchronize.
+    sync = run(virtsim_binary, tmp_path, "sync", "--set", 'workload.kind="fork_and_wait"', *MODES["shadow-vmx"])
+    oos = run(virtsim_binary, tmp_path, "oos", "--set", 'workload.kind="fork_and_wait"', *MODES["shadow-out-of-sync"])
     assert oos["system.shadow.unsync_writes"] > 0 and oos["system.shadow.syncs"] > 0
     assert oos["system.shadow.writes_emulated"] < sync["system.shadow.writes_emulated"]
     assert sync["system.shadow.unsync_writes"] == 0 and sync["system.shadow.syncs"] == 0

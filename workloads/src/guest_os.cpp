@@ -23,6 +23,13 @@ constexpr std::uint32_t kTscDeadline = 0x6e0;
 constexpr std::uint64_t kCowBit = 1ull << 9;
 constexpr Addr kKernelStackBytes = 16 * 1024;
 constexpr Addr kLine = 64;
+// Pages one mmu_gather holds before it must flush (Linux 6.1 include/asm-generic/tlb.h): the
+// on-stack bundle of 8, then at most 10000 / MAX_GATHER_BATCH batch pages of
+// MAX_GATHER_BATCH = (4096 - 16) / 8 = 510 page pointers each (19 x 510).
+constexpr std::size_t kGatherPages = 8 + 19 * 510;
+// Kernel object sizes as this host's slab caches report them (/proc/slabinfo, Linux 6.18):
+// object size with alignment, objects per slab, pages per slab.
+constexpr Addr kVmaBytes = 192, kTaskBytes = 5888, kMmBytes = 1600;
 
 Addr round_up(Addr v, Addr a) { return (v + a - 1) & ~(a - 1); }
 Addr round_down(Addr v, Addr a) { return v & ~(a - 1); }
@@ -114,6 +121,15 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
       // (arch/x86/xen/multicalls.h).
       VIRTSIM_MEMBER(pv_batch, scope, 32, "updates",
                      "paravirtual MMU: page-table updates per mmu_update hypercall at most", Range{1, 1e6}),
+      VIRTSIM_MEMBER(pte_copy_instructions, scope, 40, "instructions",
+                     "kernel instructions per present entry fork copies (copy_present_pte and the page's reference "
+                     "counts), besides its loads and stores (assumption until the calibration preset sets it)",
+                     Range{0, 1e6}),
+      VIRTSIM_MEMBER(pte_zap_instructions, scope, 60, "instructions",
+                     "kernel instructions per present entry exit, exec, munmap and brk clear (zap_pte_range, the "
+                     "reverse-map update and the page's release through mmu_gather), besides its loads and stores "
+                     "(assumption until the calibration preset sets it)",
+                     Range{0, 1e6}),
       VIRTSIM_MEMBER(timer_interval, scope, 8000000, "instructions",
                      "instructions, user and kernel, between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and "
                      "CPI 1); 0: no timer",
@@ -242,6 +258,10 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       VIRTSIM_MEMBER(preemptions, scope, "switches", "timer ticks that switched to another runnable process"),
       VIRTSIM_MEMBER(device_interrupts, scope, "interrupts", "device interrupts (interrupt records)"),
       VIRTSIM_MEMBER(pcid_reuses, scope, "switches", "context switches that kept the TLB entries of the PCID (CR3 bit 63)"),
+      VIRTSIM_MEMBER(asid_evictions, scope, "switches",
+                     "context switches that took one of a vCPU's 6 ASIDs from another address space (and flushed it)"),
+      VIRTSIM_MEMBER(entries_cleared, scope, "entries",
+                     "page-table entries the kernel cleared: leaves (zap) and entries of freed tables (free_pgtables)"),
       VIRTSIM_MEMBER(kernel_references, scope, "accesses", "kernel loads and stores in the direct map"),
       VIRTSIM_MEMBER(pv_hypercalls, scope, "hypercalls", "paravirtual MMU: mmu_update hypercalls made"),
       VIRTSIM_MEMBER(pv_updates, scope, "updates", "paravirtual MMU: page-table updates those hypercalls carried"),
@@ -278,6 +298,12 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
   const MappingFlags kernel_data{true, false, false, true};
   for (Addr gpa = 0; gpa < direct_map_bytes_; gpa += huge)
     builder_.map(kernel_root_, layout_.direct_map + gpa, gpa, huge, kernel_data);
+  const Addr memmap_bytes = (frames_.end() >> kPageShift4K) * kStructPageBytes;
+  memmap_ = frames_.allocate(static_cast<std::size_t>(round_up(memmap_bytes, kPageSize4K) / kPageSize4K));
+  vma_slab_ = Slab{kVmaBytes, 21, 1, {}};
+  task_slab_ = Slab{kTaskBytes, 5, 8, {}};
+  mm_slab_ = Slab{kMmBytes, 20, 8, {}};
+  builder_.set_table_added([this](Addr table, Addr slot) { table_added(table, slot); });
 }
 
 PagingControls GuestOs::add_cpu(ProcessEventSource& source, bool thread_of_cpu0) {
@@ -287,7 +313,6 @@ PagingControls GuestOs::add_cpu(ProcessEventSource& source, bool thread_of_cpu0)
   cpu->source = &source;
   cpu->stream = std::make_unique<CpuStream>(*this, *cpu);
   cpu->per_cpu = allocate_frame(kPageSize4K);
-  cpu->pcid_owner.assign(4096, {0, 0});
   Cpu& c = *cpu;
   cpus_.push_back(std::move(cpu));
   std::shared_ptr<Mm> mm;
@@ -301,6 +326,7 @@ PagingControls GuestOs::add_cpu(ProcessEventSource& source, bool thread_of_cpu0)
   controls.format = builder_.format();
   bool no_flush = false;
   controls.cr3 = cr3_of(c, *mm, no_flush);
+  c.loaded = mm;
   controls.no_execute = controls.format != TableFormat::Bits32;
   load_cr3(controls);
   return controls;
@@ -363,9 +389,70 @@ Addr GuestOs::allocate_frame(Addr page_size) {
   return frame;
 }
 
+Addr GuestOs::slab_alloc(Slab& slab) {
+  if (slab.free.empty()) {
+    const Addr base = frames_.allocate(slab.slab_pages, kPageSize4K);
+    for (unsigned i = slab.per_slab; i-- > 0;) slab.free.push_back(base + i * slab.object_bytes);
+  }
+  const Addr object = slab.free.back();
+  slab.free.pop_back();
+  return object;
+}
+
+void GuestOs::slab_free(Cpu& cpu, Slab& slab, Addr object) {
+  if (!object) return;
+  kernel_access(cpu, AccessKind::Store, object);  // the slab's free pointer goes into the object
+  slab.free.push_back(object);
+}
+
+void GuestOs::touch(Cpu& cpu, AccessKind kind, Addr object, Addr bytes) {
+  for (Addr line = round_down(object, kLine); line < object + bytes; line += kLine) kernel_access(cpu, kind, line);
+}
+
+void GuestOs::copy_object(Cpu& cpu, Addr from, Addr to, Addr bytes) {
+  for (Addr off = 0; off < bytes; off += kLine) {
+    kernel_access(cpu, AccessKind::Load, from + off);
+    kernel_access(cpu, AccessKind::Store, to + off);
+  }
+}
+
+void GuestOs::new_vma_object(Cpu& cpu, Vma& v) {
+  v.object = slab_alloc(vma_slab_);
+  touch(cpu, AccessKind::Store, v.object, kVmaBytes);  // vm_area_alloc zeroes it, then its fields are set
+}
+
+void GuestOs::table_added(Addr table, Addr slot) {
+  if (!table_cpu_) return;  // the boot's tables: no kernel work to charge
+  Cpu& cpu = *table_cpu_;
+  // pte_alloc and friends: a zeroed page (its struct page set up), then the entry above it.
+  kernel_access(cpu, AccessKind::Store, page_struct(table));
+  touch(cpu, AccessKind::Store, table, kPageSize4K);
+  page_table_store(cpu, slot);
+}
+
+void GuestOs::charge_new_mm(Cpu& cpu, Mm& mm, const Mm* from) {
+  if (from) copy_object(cpu, from->object, mm.object, kMmBytes);  // dup_mm copies the parent's mm_struct
+  else touch(cpu, AccessKind::Store, mm.object, kMmBytes);        // mm_alloc clears it
+  // pgd_alloc: a zeroed root whose kernel half is copied from swapper_pg_dir.
+  const Addr root = mm.root & ~Addr{0xfff};
+  kernel_access(cpu, AccessKind::Store, page_struct(root));
+  touch(cpu, AccessKind::Store, root, kPageSize4K);
+  // The kernel's share of the root: the upper half of a 4- or 5-level root, the entries from
+  // kernel_base up of a 32-bit directory, the last PDPTE of a PAE one.
+  const TableFormat f = builder_.format();
+  const Addr kernel_bytes = f == TableFormat::Pae      ? 8
+                            : f == TableFormat::Bits32 ? ((Addr{1} << 32) - layout_.kernel_base) >> 22 << 2
+                                                       : kPageSize4K / 2;
+  const Addr offset = (f == TableFormat::Pae ? 32 : kPageSize4K) - kernel_bytes;
+  touch(cpu, AccessKind::Load, (kernel_root_ & ~Addr{0xfff}) + offset, kernel_bytes);
+  touch(cpu, AccessKind::Store, root + offset, kernel_bytes);
+}
+
 void GuestOs::put_frame(Cpu& cpu, Addr frame, Addr page_size) {
   std::uint16_t& n = refcount(frame);
   if (n == 0) throw std::logic_error("guest OS: frame " + to_hex(frame) + " freed twice");
+  kernel_access(cpu, AccessKind::Load, page_struct(frame));  // the reference count and map count drop
+  kernel_access(cpu, AccessKind::Store, page_struct(frame));
   if (--n) return;
   // Freed only after this vCPU ran the invalidations queued for it (Linux's mmu_gather).
   for (Addr a = frame; a < frame + page_size; a += kPageSize4K) cpu.deferred_free.push_back(a);
@@ -387,17 +474,14 @@ std::shared_ptr<GuestOs::Mm> GuestOs::new_mm(bool implicit_user) {
   auto mm = std::make_shared<Mm>();
   mm->id = next_mm_id_++;
   mm->root = builder_.new_root();
+  mm->object = slab_alloc(mm_slab_);
   mm->implicit_user = implicit_user;
   give_pae_directories(mm->root, layout_.kernel_base);  // the user quarters: directories of its own
   builder_.share_root_entries(kernel_root_, mm->root, layout_.kernel_base, ~Addr{0});
-  if (pcid_) {
-    mm->pcid = next_pcid_;
-    next_pcid_ = next_pcid_ == 4095 ? 1 : next_pcid_ + 1;
-  }
   return mm;
 }
 
-GuestOs::Process& GuestOs::start_process(Cpu& cpu, std::uint32_t pid, std::shared_ptr<Mm> mm) {
+GuestOs::Process& GuestOs::start_process(Cpu& cpu, std::uint32_t pid, std::shared_ptr<Mm> mm, Addr task) {
   const auto key = std::make_pair(cpu.index, pid);
   if (processes_.count(key)) fail(cpu, "process " + std::to_string(pid) + " started twice");
   Process& p = processes_[key];
@@ -410,6 +494,7 @@ GuestOs::Process& GuestOs::start_process(Cpu& cpu, std::uint32_t pid, std::share
   } else {
     p.kernel_stack = frames_.allocate(kKernelStackBytes / kPageSize4K, kKernelStackBytes);
   }
+  p.task = task ? task : slab_alloc(task_slab_);
   ++processes_created;
   return p;
 }
@@ -434,58 +519,133 @@ void GuestOs::add_vma(Cpu& cpu, Mm& mm, Addr start, Addr end, bool writable, boo
     fail(cpu, "memory area [" + to_hex(start) + ", " + to_hex(end) + ") is outside the user address space of layout " +
                   layout_.name + " (which ends at " + to_hex(layout_.user_end) + ")");
   unmap_range(cpu, mm, start, end);  // MAP_FIXED semantics: whatever was there goes
-  mm.vmas[start] = Vma{start, end, writable, executable};
+  Vma& v = mm.vmas[start] = Vma{start, end, writable, executable};
+  new_vma_object(cpu, v);
 }
 
 void GuestOs::unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end) {
-  // Trim or split the areas that overlap [begin, end).
+  // Trim or split the areas that overlap [begin, end): each is read; a split copies it into a
+  // new object (__split_vma), a trimmed one has its bounds rewritten, a removed one is freed.
+  bool overlapped = false;
   for (auto it = mm.vmas.begin(); it != mm.vmas.end();) {
     Vma v = it->second;
     if (v.end <= begin || v.start >= end) {
       ++it;
       continue;
     }
+    overlapped = true;
+    if (v.object) kernel_access(cpu, AccessKind::Load, v.object);
     it = mm.vmas.erase(it);
+    Addr keep = v.object;
     if (v.start < begin) {
-      mm.vmas[v.start] = v;
-      mm.vmas[v.start].end = begin;
+      Vma& low = mm.vmas[v.start] = v;
+      low.end = begin;
+      if (keep) kernel_access(cpu, AccessKind::Store, keep);
+      keep = 0;
     }
     if (v.end > end) {
-      mm.vmas[end] = v;
-      mm.vmas[end].start = end;
+      Vma& high = mm.vmas[end] = v;
+      high.start = end;
+      high.object = keep;
+      if (v.object && !keep) {
+        high.object = slab_alloc(vma_slab_);
+        copy_object(cpu, v.object, high.object, kVmaBytes);
+      } else if (keep) {
+        kernel_access(cpu, AccessKind::Store, keep);
+      }
+      keep = 0;
     }
+    if (keep) slab_free(cpu, vma_slab_, keep);
   }
-  // Clear the leaves (a huge page partly inside is dropped whole: the area lost part of it).
+  // No area there, nothing mapped (a captured program's pages outside its areas aside): as
+  // Linux's munmap and mmap of a free range, no page-table work.
+  if (!overlapped && !mm.implicit_user) return;
+  // unmap_region: zap the range, free the tables nothing maps any more (between the areas on
+  // either side), then the one flush of the gather.
+  TlbGather gather;
+  zap_range(cpu, mm, begin, end, gather);
+  Addr floor = begin, ceiling = end;
+  if (!mm.implicit_user) {  // a captured program's pages outside any area keep their tables
+    const auto next = mm.vmas.lower_bound(end);
+    ceiling = next == mm.vmas.end() ? layout_.user_end : next->second.start;
+    floor = next == mm.vmas.begin() ? 0 : std::prev(next)->second.end;
+  }
+  free_pgtables(cpu, mm, floor, ceiling);
+  flush_gather(cpu, mm, gather);
+}
+
+void GuestOs::zap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end, TlbGather& gather) {
+  // A huge page partly inside is dropped whole: the area lost part of it.
   std::vector<PageTableBuilder::Leaf> leaves;
   const Addr from = round_down(begin, page_offset_mask_ + 1);
   builder_.for_each_leaf(mm.root, from, end, [&](const PageTableBuilder::Leaf& l) {
     if (l.va + l.page_size > begin) leaves.push_back(l);
   });
-  std::vector<Addr> addresses;
+  if (leaves.empty()) return;
+  cpu.pending.push_back(GuestEvent::compute(std::uint64_t{p_.pte_zap_instructions} * leaves.size()));
   for (const auto& l : leaves) {
+    // ptep_get_and_clear: the entry read (its dirty bit with it) and cleared in place, a store
+    // a shadow-paging VMM watching the table traps; then the page's reverse map and reference.
     kernel_access(cpu, AccessKind::Load, l.slot);
     builder_.write_leaf(l, 0);
     page_table_store(cpu, l.slot);
+    ++entries_cleared;
     put_frame(cpu, l.pa, l.page_size);
-    addresses.push_back(l.va);
     ++pages_unmapped;
+    gather.start = std::min(gather.start, l.va);
+    gather.end = std::max(gather.end, l.va + l.page_size);
+    gather.stride = std::min(gather.stride, l.page_size);
+    if (++gather.pages == kGatherPages) flush_gather(cpu, mm, gather);
   }
-  if (!addresses.empty()) flush_tlbs(cpu, mm, addresses);
+}
+
+void GuestOs::flush_gather(Cpu& cpu, Mm& mm, TlbGather& gather) {
+  if (gather.pages) flush_tlb_range(cpu, mm, gather.start, gather.end, gather.stride);
+  gather = TlbGather{};
+}
+
+void GuestOs::free_pgtables(Cpu& cpu, Mm& mm, Addr floor, Addr ceiling) {
+  // The tables wait, with the frames, for the flush and the switch away queued before them.
+  std::vector<Addr> cleared;
+  const std::uint64_t before = builder_.tables_released();
+  const std::size_t first_freed = cpu.deferred_free.size();
+  builder_.release_unused_tables(mm.root, floor, ceiling, &cpu.deferred_free, cleared);
+  tables_freed += builder_.tables_released() - before;
+  for (Addr slot : cleared) {
+    kernel_access(cpu, AccessKind::Load, slot);
+    page_table_store(cpu, slot);
+  }
+  entries_cleared += cleared.size();
+  for (std::size_t i = first_freed; i < cpu.deferred_free.size(); ++i)
+    kernel_access(cpu, AccessKind::Store, page_struct(cpu.deferred_free[i]));
 }
 
 void GuestOs::release_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm) {
+  kernel_access(cpu, AccessKind::Load, mm->object);  // mmput: the user count drops
+  kernel_access(cpu, AccessKind::Store, mm->object);
   if (--mm->users) return;
-  builder_.for_each_leaf(mm->root, 0, layout_.user_end, [&](const PageTableBuilder::Leaf& l) {
-    kernel_access(cpu, AccessKind::Load, l.slot);
-    put_frame(cpu, l.pa, l.page_size);
-    ++pages_unmapped;
-  });
-  // The leaves' frames and the tables wait for the queued invalidations and CR3 switch: until
-  // this vCPU has run them it may still walk these tables, and another vCPU must not reuse them.
+  // exit_mmap: every area zapped (each read, then freed), every user table freed, then the
+  // gather's flush: a vCPU that still has the address space loaded while running nothing
+  // (lazy TLB, as the exiting one has) switches to the kernel's tables instead.
+  TlbGather gather;
+  for (auto& [start, v] : mm->vmas)
+    if (v.object) kernel_access(cpu, AccessKind::Load, v.object);
+  zap_range(cpu, *mm, 0, layout_.user_end, gather);
+  free_pgtables(cpu, *mm, 0, layout_.user_end);
+  // Nobody runs it any more: every vCPU that has it loaded does so lazily, and the flush (an
+  // IPI to the others, tables having been freed) moves each to the kernel's tables.
+  flush_tlb_range(cpu, *mm, 0, layout_.user_end, kPageSize4K, true);
+  for (auto& [start, v] : mm->vmas) slab_free(cpu, vma_slab_, v.object);
+  mm->vmas.clear();
+  // The root (and PAE's directories) go last, with the rest once this vCPU has run the switch.
   const std::uint64_t before = builder_.tables_released();
+  const std::size_t first_freed = cpu.deferred_free.size();
   builder_.release_tables(mm->root, 0, layout_.user_end, true, &cpu.deferred_free);
   tables_freed += builder_.tables_released() - before;
-  mm->vmas.clear();
+  for (std::size_t i = first_freed; i < cpu.deferred_free.size(); ++i)
+    kernel_access(cpu, AccessKind::Store, page_struct(cpu.deferred_free[i]));
+  slab_free(cpu, mm_slab_, mm->object);
+  mm->object = 0;
 }
 
 // ---- kernel work as guest events ----
@@ -545,46 +705,103 @@ void GuestOs::kernel_work(Cpu& cpu, std::uint32_t instructions, unsigned lines) 
   }
 }
 
+unsigned GuestOs::choose_asid(Cpu& cpu, const Mm& mm, bool& need_flush) {
+  if (!pcid_) {  // without PCIDs every CR3 load flushes
+    need_flush = true;
+    return 0;
+  }
+  for (unsigned asid = 0; asid < kDynamicAsids; ++asid) {
+    AsidSlot& slot = cpu.asids[asid];
+    if (slot.mm != mm.id) continue;
+    need_flush = slot.generation < mm.generation;
+    slot.generation = mm.generation;
+    return asid;
+  }
+  // No slot of its own on this vCPU: the next one round robin, whoever had it.
+  const unsigned asid = cpu.next_asid;
+  cpu.next_asid = (asid + 1) % kDynamicAsids;
+  if (cpu.asids[asid].mm) ++asid_evictions;
+  cpu.asids[asid] = AsidSlot{mm.id, mm.generation};
+  need_flush = true;
+  return asid;
+}
+
 Addr GuestOs::cr3_of(Cpu& cpu, const Mm& mm, bool& no_flush) {
-  no_flush = false;
-  if (!pcid_) return mm.root;
-  auto& owner = cpu.pcid_owner[mm.pcid];
-  no_flush = owner.first == mm.id && owner.second == mm.generation;
-  owner = {mm.id, mm.generation};
-  return mm.root | mm.pcid;
+  bool need_flush = true;
+  const unsigned asid = choose_asid(cpu, mm, need_flush);
+  no_flush = !need_flush;
+  cpu.loaded_asid = asid;
+  // Linux's kern_pcid: ASID n runs as PCID n + 1 (PCID 0 is the kernel's own tables').
+  return pcid_ ? mm.root | (asid + 1) : mm.root;
+}
+
+void GuestOs::switch_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm) {
+  // The address space of the mm_struct and the next task's saved state are read, the vCPU's
+  // bit in the mm's CPU mask set.
+  kernel_access(cpu, AccessKind::Load, mm->object);
+  if (cpu.loaded == mm) {
+    // Lazy TLB: still loaded from before the vCPU ran nothing (an exit that left it loaded).
+    // Any flush of it meanwhile would have switched the vCPU to init_mm (flush_tlb_range), so
+    // its TLB entries are still good: no CR3 load.
+    return;
+  }
+  if (cpu.loaded) cpu.loaded->active_cpus &= ~(std::uint64_t{1} << cpu.index);
+  bool no_flush = false;
+  const Addr cr3 = cr3_of(cpu, *mm, no_flush);
+  if (no_flush) ++pcid_reuses;
+  load_address_space(cpu, cr3 | (no_flush ? Addr{1} << 63 : 0));
+  kernel_access(cpu, AccessKind::Store, mm->object + kMmBytes - kLine);
+  mm->active_cpus |= std::uint64_t{1} << cpu.index;
+  cpu.loaded = mm;
+}
+
+void GuestOs::leave_lazy_mm(Cpu& cpu) {
+  if (!cpu.loaded) return;
+  cpu.loaded->active_cpus &= ~(std::uint64_t{1} << cpu.index);
+  cpu.loaded = nullptr;
+  load_address_space(cpu, kernel_root_);  // switch_mm_irqs_off to init_mm
 }
 
 void GuestOs::switch_to(Cpu& cpu, Process* next) {
   Process* prev = cpu.current;
   if (prev == next) return;
   kernel_work(cpu, p_.switch_instructions, 4);
-  if (prev) prev->mm->active_cpus &= ~(std::uint64_t{1} << cpu.index);
+  // __switch_to: the stack pointer saved into the previous task, loaded from the next.
+  if (prev) kernel_access(cpu, AccessKind::Store, prev->task);
   cpu.current = next;
-  if (next && (!prev || prev->mm != next->mm)) {
-    bool no_flush = false;
-    const Addr cr3 = cr3_of(cpu, *next->mm, no_flush);
-    if (no_flush) ++pcid_reuses;
-    load_address_space(cpu, cr3 | (no_flush ? Addr{1} << 63 : 0));
-  }
-  if (next) next->mm->active_cpus |= std::uint64_t{1} << cpu.index;
+  if (!next) return;  // nothing to run: the address space stays loaded (lazy TLB)
+  kernel_access(cpu, AccessKind::Load, next->task);
+  switch_mm(cpu, next->mm);
 }
 
-void GuestOs::queue_flush(Cpu& target, const Mm& mm, const std::vector<Addr>& addresses) {
-  if (addresses.size() > p_.flush_ceiling) {
+void GuestOs::queue_flush(Cpu& target, const Mm& mm, Addr start, Addr end, Addr stride, bool all) {
+  const Addr pages = all ? ~Addr{0} : (end - start) / stride;
+  if (pages > p_.flush_ceiling) {
     // A CR3 reload without bit 63 drops the PCID's (or, without PCIDs, every) non-global entry.
     target.pending.push_back(GuestEvent::instr(Instruction::MovToCr3, 0, 0));
     ++tlb_flushes;
   } else {
-    for (Addr va : addresses) target.pending.push_back(GuestEvent::instr(Instruction::Invlpg, 0, va));
-    invlpgs += addresses.size();
+    for (Addr va = start; va < end; va += stride) target.pending.push_back(GuestEvent::instr(Instruction::Invlpg, 0, va));
+    invlpgs += pages;
   }
-  if (pcid_) target.pcid_owner[mm.pcid] = {mm.id, mm.generation};
+  // The vCPU's ASID of the address space is now up to date.
+  for (AsidSlot& slot : target.asids)
+    if (slot.mm == mm.id) slot.generation = mm.generation;
 }
 
 void GuestOs::flush_tlbs(Cpu& cpu, Mm& mm, const std::vector<Addr>& addresses) {
+  if (addresses.empty()) return;
+  const auto [low, high] = std::minmax_element(addresses.begin(), addresses.end());
+  flush_tlb_range(cpu, mm, *low, *high + kPageSize4K, kPageSize4K);
+}
+
+void GuestOs::flush_tlb_range(Cpu& cpu, Mm& mm, Addr start, Addr end, Addr stride, bool all) {
   flush_pv_updates(cpu);  // the updates land before any invalidation of what they changed
   ++mm.generation;  // vCPUs that do not have it loaded flush when they next switch to it
-  if (mm.active_cpus & (std::uint64_t{1} << cpu.index)) queue_flush(cpu, mm, addresses);
+  if (mm.active_cpus & (std::uint64_t{1} << cpu.index)) {
+    if (cpu.current && cpu.current->mm.get() == &mm) queue_flush(cpu, mm, start, end, stride, all);
+    else leave_lazy_mm(cpu);  // loaded, but lazily: flush_tlb_func switches to init_mm instead
+  }
   for (auto& other : cpus_) {
     if (other.get() == &cpu || !(mm.active_cpus & (std::uint64_t{1} << other->index))) continue;
     // A vCPU that has stopped uses no TLB any more and would never take the IPI.
@@ -596,7 +813,8 @@ void GuestOs::flush_tlbs(Cpu& cpu, Mm& mm, const std::vector<Addr>& addresses) {
     ++shootdown_ipis;
     other->pending.push_back(GuestEvent::interrupt(kCallFunctionVector));
     other->pending.push_back(GuestEvent::compute(p_.shootdown_instructions));
-    queue_flush(*other, mm, addresses);
+    if (other->current && other->current->mm.get() == &mm) queue_flush(*other, mm, start, end, stride, all);
+    else leave_lazy_mm(*other);
     other->pending.push_back(GuestEvent::instr(Instruction::Wrmsr, kX2apicEoi, 0));
     other->pending.push_back(GuestEvent::instr(Instruction::Iret));
   }
@@ -608,15 +826,33 @@ void GuestOs::fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid) {
   ++forks;
   enter_kernel(cpu);
   kernel_work(cpu, p_.fork_instructions, p_.syscall_lines);
+  table_cpu_ = &cpu;
+  // dup_task_struct copies the parent's task_struct; dup_mm its mm_struct, then each area's
+  // vm_area_struct (dup_mmap), whose entries copy_page_range copies.
+  const Addr task = slab_alloc(task_slab_);
+  copy_object(cpu, parent.task, task, kTaskBytes);
   auto mm = new_mm(parent.mm->implicit_user);
+  charge_new_mm(cpu, *mm, parent.mm.get());
   mm->vmas = parent.mm->vmas;
+  for (auto& [start, v] : mm->vmas) {
+    if (!v.object) continue;
+    const Addr from = v.object;
+    v.object = slab_alloc(vma_slab_);
+    copy_object(cpu, from, v.object, kVmaBytes);
+  }
   mm->brk_start = parent.mm->brk_start;
   mm->brk = parent.mm->brk;
-  // Copy every user leaf; writable private pages become read-only copy-on-write in both.
+  // copy_present_pte: every present leaf goes into the child's tables; a writable private
+  // page becomes read-only copy-on-write, in the parent's live entry too (a store into a
+  // table a shadow-paging VMM may be watching), whenever the parent's entry is writable.
   std::vector<PageTableBuilder::Leaf> leaves;
   builder_.for_each_leaf(parent.mm->root, 0, layout_.user_end, [&](const PageTableBuilder::Leaf& l) { leaves.push_back(l); });
-  std::vector<Addr> protected_pages;
+  if (!leaves.empty()) cpu.pending.push_back(GuestEvent::compute(std::uint64_t{p_.pte_copy_instructions} * leaves.size()));
   for (const auto& l : leaves) {
+    // vma_needs_copy: a file area without pages of its own (a shared one, or a private one
+    // holding only page-cache pages) is not copied; the child faults its pages in again.
+    const Vma* area = find_vma(*parent.mm, l.va);
+    if (area && !area->copied_at_fork()) continue;
     std::uint64_t entry = l.entry;
     kernel_access(cpu, AccessKind::Load, l.slot);
     const bool writable = entry & pte::kWritable;
@@ -625,20 +861,25 @@ void GuestOs::fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid) {
       if (writable) {
         builder_.write_leaf(l, entry);
         page_table_store(cpu, l.slot);
-        protected_pages.push_back(l.va);
       }
     }
-    // The child's entry: same frame, same rights, not yet accessed or dirty in its tables.
+    // The child's entry: same frame, same rights, not yet accessed (pte_mkold; a private
+    // page keeps its dirty bit).
     const MappingFlags flags{false, true, !(entry & pte::kExecuteDisable), false};
     builder_.map(mm->root, l.va, l.pa, l.page_size, flags);
     if (const auto child_leaf = builder_.lookup(mm->root, l.va)) {
-      builder_.write_leaf(*child_leaf, entry & ~(pte::kAccessed | pte::kDirty));
+      builder_.write_leaf(*child_leaf, entry & ~pte::kAccessed);
       page_table_store(cpu, child_leaf->slot);
     }
     ++refcount(l.pa);
+    // get_page and the map count: the page's struct page.
+    kernel_access(cpu, AccessKind::Load, page_struct(l.pa));
+    kernel_access(cpu, AccessKind::Store, page_struct(l.pa));
   }
-  if (!protected_pages.empty()) flush_tlbs(cpu, *parent.mm, protected_pages);
-  start_process(cpu, child_pid, std::move(mm));
+  table_cpu_ = nullptr;
+  // dup_mmap ends with flush_tlb_mm of the parent: its whole address space, every fork.
+  flush_tlb_range(cpu, *parent.mm, 0, layout_.user_end, kPageSize4K, true);
+  start_process(cpu, child_pid, std::move(mm), task);
   leave_kernel(cpu);
 }
 
@@ -647,15 +888,13 @@ void GuestOs::exec_process(Cpu& cpu, Process& p) {
   enter_kernel(cpu);
   kernel_work(cpu, p_.exec_instructions, p_.syscall_lines);
   auto old = p.mm;
+  table_cpu_ = &cpu;
   p.mm = new_mm(old->implicit_user);
+  charge_new_mm(cpu, *p.mm, nullptr);
+  table_cpu_ = nullptr;
   ++p.mm->users;
-  if (cpu.current == &p) {
-    // Load the new address space before the old one's tables go.
-    old->active_cpus &= ~(std::uint64_t{1} << cpu.index);
-    p.mm->active_cpus |= std::uint64_t{1} << cpu.index;
-    bool no_flush = false;
-    load_address_space(cpu, cr3_of(cpu, *p.mm, no_flush));
-  }
+  // exec_mmap: the new address space is loaded (activate_mm) before the old one goes.
+  if (cpu.current == &p) switch_mm(cpu, p.mm);
   release_mm(cpu, old);
   leave_kernel(cpu);
 }
@@ -664,14 +903,15 @@ void GuestOs::exit_process(Cpu& cpu, Process& p) {
   ++exits;
   enter_kernel(cpu);
   kernel_work(cpu, p_.exit_instructions, p_.syscall_lines);
+  // exit_mm: the task lets go of its address space but the vCPU keeps it loaded (lazy TLB);
+  // the last user's teardown clears its entries, then switches to init_mm (release_mm).
   if (cpu.current == &p) {
-    // Leave the dying address space for the kernel's own tables (swapper_pg_dir) first.
-    p.mm->active_cpus &= ~(std::uint64_t{1} << cpu.index);
-    load_address_space(cpu, kernel_root_);
+    kernel_access(cpu, AccessKind::Store, p.task);
     cpu.current = nullptr;
   }
   release_mm(cpu, p.mm);
   free_kernel_stacks_.push_back(p.kernel_stack);
+  slab_free(cpu, task_slab_, p.task);  // the parent's wait reaps it (release_task)
   // Still in the kernel: the sysret belongs to whichever process runs next, so none here.
   processes_.erase({cpu.index, p.pid});
 }
@@ -787,10 +1027,14 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
         if (new_end < old_end) unmap_range(cpu, mm, new_end, old_end);
         mm.brk = std::max(r.address, mm.brk_start);
         if (new_end > mm.brk_start) {
-          // The heap is one area [brk_start, brk); growing it keeps the pages it has.
-          mm.vmas.erase(mm.brk_start);
+          // The heap is one area [brk_start, brk); growing it keeps the pages it has and
+          // rewrites its end in place (a new area the first time).
+          const auto heap = mm.vmas.find(mm.brk_start);
+          const Addr object = heap != mm.vmas.end() ? heap->second.object : 0;
           if (new_end > layout_.user_end) fail(cpu, "brk to " + to_hex(r.address) + " beyond the user address space");
-          mm.vmas[mm.brk_start] = Vma{mm.brk_start, new_end, true, false};
+          Vma& v = mm.vmas[mm.brk_start] = Vma{mm.brk_start, new_end, true, false, object};
+          if (object) kernel_access(cpu, AccessKind::Store, object);
+          else new_vma_object(cpu, v);
         }
       }
       leave_kernel(cpu);
@@ -935,7 +1179,8 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
   // The handler's work runs once the access is done (the vCPU retries it at once): entry
   // through the #PF gate, the kernel's work, IRET.
   const auto leaf = builder_.lookup(mm.root, va);
-  if (leaf && (!write || (leaf->entry & pte::kWritable))) {
+  const bool resolved = leaf && (!write || (leaf->entry & pte::kWritable));
+  if (resolved) {
     ++spurious_faults;  // another vCPU, or an earlier fault, already gave the page its rights
     return true;
   }
@@ -945,25 +1190,37 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
     Cpu& cpu;
     GuestOs& os;
     ~ReturnFromFault() {
+      os.table_cpu_ = nullptr;
       os.flush_pv_updates(cpu);
       cpu.pending.push_back(GuestEvent::instr(Instruction::Iret));
     }
   } iret{cpu, *this};
+  table_cpu_ = &cpu;
+  fault_lookup(cpu, mm, vma);
   if (leaf) {
     const std::uint64_t entry = leaf->entry;
     ++cow_faults;
     cpu.pending.push_back(GuestEvent::compute(p_.fault_instructions));
+    kernel_access(cpu, AccessKind::Load, page_struct(leaf->pa));  // do_wp_page: is the page still shared?
     if (refcount(leaf->pa) > 1) {
-      // Still shared: copy the page (a huge page whole) into a frame of our own, mapped
-      // writable and not yet accessed.
+      // Still shared (wp_page_copy): copy the page (a huge page whole) into a frame of our
+      // own; the old entry is cleared and its page flushed (ptep_clear_flush), then the new
+      // one, writable and not yet accessed, written in its place.
       ++cow_copies;
+      if (vma && vma->file) mm.vmas.at(vma->start).own_pages = true;
       const Addr copy = allocate_frame(leaf->page_size);
-      for (Addr off = 0; off < leaf->page_size; off += kPageSize4K) memory_.copy_frame(copy + off, leaf->pa + off);
+      for (Addr off = 0; off < leaf->page_size; off += kPageSize4K) {
+        memory_.copy_frame(copy + off, leaf->pa + off);
+        kernel_access(cpu, AccessKind::Store, page_struct(copy + off));
+      }
       for (Addr off = 0; off < leaf->page_size; off += kLine) {
         kernel_access(cpu, AccessKind::Load, leaf->pa + off);
         kernel_access(cpu, AccessKind::Store, copy + off);
       }
-      --refcount(leaf->pa);
+      builder_.write_leaf(*leaf, 0);
+      page_table_store(cpu, leaf->slot);
+      flush_tlb_range(cpu, mm, leaf->va, leaf->va + leaf->page_size, leaf->page_size);
+      put_frame(cpu, leaf->pa, leaf->page_size);
       const bool executable = builder_.format() == TableFormat::Bits32 || !(entry & pte::kExecuteDisable);
       builder_.map(mm.root, leaf->va, copy, leaf->page_size, MappingFlags{true, true, executable, false});
     } else {
@@ -1000,6 +1257,7 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
   const MappingFlags flags{vma->writable, true, vma->executable, false};
   builder_.map(mm.root, round_down(va, page), frame, page, flags);
   cpu.pending.push_back(GuestEvent::compute(p_.fault_instructions));
+  for (Addr off = 0; off < page; off += kPageSize4K) kernel_access(cpu, AccessKind::Store, page_struct(frame + off));
   if (p_.zero_pages) {
     for (Addr off = 0; off < page; off += kPageSize4K) memory_.zero_frame(frame + off);
     for (Addr off = 0; off < page; off += kLine) kernel_access(cpu, AccessKind::Store, frame + off);
@@ -1034,6 +1292,7 @@ void GuestOs::file_fault(Cpu& cpu, Mm& mm, const Vma& vma, Addr va, bool write) 
   if (write && !vma.shared) {
     // do_cow_fault: the process's own copy of the cached page, mapped writable.
     ++page_cache.file_cow_copies;
+    mm.vmas.at(vma.start).own_pages = true;
     const Addr cached = file_frame(cpu, vma, page);
     const Addr copy = allocate_frame(kPageSize4K);
     memory_.copy_frame(copy, cached);
@@ -1061,7 +1320,7 @@ void GuestOs::file_fault(Cpu& cpu, Mm& mm, const Vma& vma, Addr va, bool write) 
   map_file_page(cpu, mm, vma, page);  // a read, or do_shared_fault
 }
 
-void GuestOs::split_vma(Mm& mm, Addr at) {
+void GuestOs::split_vma(Cpu& cpu, Mm& mm, Addr at) {
   auto it = mm.vmas.upper_bound(at);
   if (it == mm.vmas.begin()) return;
   Vma& v = std::prev(it)->second;
@@ -1069,6 +1328,12 @@ void GuestOs::split_vma(Mm& mm, Addr at) {
   Vma tail = v;
   tail.start = at;
   v.end = at;
+  if (v.object) {
+    // __split_vma: the new part is a copy of the area's object; the old one's bounds change.
+    tail.object = slab_alloc(vma_slab_);
+    copy_object(cpu, v.object, tail.object, kVmaBytes);
+    kernel_access(cpu, AccessKind::Store, v.object);
+  }
   mm.vmas[at] = tail;
 }
 
@@ -1079,8 +1344,8 @@ void GuestOs::mprotect_record(Cpu& cpu, Mm& mm, const TraceRecord& r) {
   const bool writable = r.prot & 2, executable = r.prot & 4;
   // The areas of the range take the new rights; in a captured program, parts no record mapped
   // (its image, mapped by exec) become areas of their own.
-  split_vma(mm, begin);
-  split_vma(mm, end);
+  split_vma(cpu, mm, begin);
+  split_vma(cpu, mm, end);
   Addr covered = begin;
   std::vector<Vma> gaps;
   for (auto it = mm.vmas.lower_bound(begin); it != mm.vmas.end() && it->first < end; ++it) {
@@ -1135,7 +1400,7 @@ void GuestOs::mremap_record(Cpu& cpu, Mm& mm, const TraceRecord& r) {
   if (old_start + kept < old_end) unmap_range(cpu, mm, old_start + kept, old_end);  // shrinking: the tail goes
   if (new_start == old_start) {
     // In place: growing extends the area that ends where the old range did.
-    split_vma(mm, old_end);
+    split_vma(cpu, mm, old_end);
     auto it = mm.vmas.upper_bound(old_end - 1);
     if (new_end > old_end && it != mm.vmas.begin() && std::prev(it)->second.end == old_end) {
       unmap_range(cpu, mm, old_end, new_end);
@@ -1147,8 +1412,8 @@ void GuestOs::mremap_record(Cpu& cpu, Mm& mm, const TraceRecord& r) {
     fail(cpu, "mremap of [" + to_hex(old_start) + ", " + to_hex(old_end) + ") to the overlapping [" +
                   to_hex(new_start) + ", " + to_hex(new_end) + ")");
   unmap_range(cpu, mm, new_start, new_end);  // MREMAP_FIXED: whatever was there goes
-  split_vma(mm, old_start);
-  split_vma(mm, old_start + kept);
+  split_vma(cpu, mm, old_start);
+  split_vma(cpu, mm, old_start + kept);
   std::vector<Vma> moved;
   for (auto it = mm.vmas.lower_bound(old_start); it != mm.vmas.end() && it->first < old_start + kept;) {
     moved.push_back(it->second);
@@ -1188,6 +1453,16 @@ void GuestOs::mremap_record(Cpu& cpu, Mm& mm, const TraceRecord& r) {
     if (!moved.empty() && moved.back().end == old_start + kept) mm.vmas[moved.back().start + delta].end = new_end;
     else mm.vmas[new_start + kept] = Vma{new_start + kept, new_end};
   }
+}
+
+void GuestOs::fault_lookup(Cpu& cpu, const Mm& mm, const Vma* vma) {
+  // mmap_read_lock (the lock word of the mm_struct), then find_vma: the area's bounds and
+  // flags (its first line) and its anon_vma and operations (its second).
+  kernel_access(cpu, AccessKind::Load, mm.object);
+  kernel_access(cpu, AccessKind::Store, mm.object);
+  if (!vma || !vma->object) return;
+  kernel_access(cpu, AccessKind::Load, vma->object);
+  kernel_access(cpu, AccessKind::Load, vma->object + kLine);
 }
 
 GuestKernel::GuestKernel(const sc_core::sc_module_name& name, const Scope& context, MemoryView memory,

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 
 #include "virtsim/common/error.h"
 #include "virtsim/workloads/generators.h"
@@ -183,8 +184,8 @@ TEST(GuestOs, ExitGivesBackEveryFrameAndTable) {
   parent.compute(1);
   const auto ran = m.run();
   // 64 pages, their tables and the root are back; the child's 16 KiB kernel stack stays in the
-  // kernel's cache for the next process.
-  EXPECT_EQ(m.frames.bytes_allocated(), held + 16 * 1024);
+  // kernel's cache for the next process, and the slab of area objects its mmap made stays too.
+  EXPECT_EQ(m.frames.bytes_allocated(), held + 16 * 1024 + kPageSize4K);
   EXPECT_GT(m.os.tables_freed.count(), 3u);
   EXPECT_EQ(m.os.live_processes(), 1u);
   EXPECT_EQ(m.os.demand_faults.count(), 64u);
@@ -220,8 +221,9 @@ TEST(GuestOs, AnExitingProcesssTablesWaitUntilItsVcpuHasSwitchedAway) {
 }
 
 TEST(GuestOs, ATimerTickComesAfterTheEventThatBroughtItDueEvenWhenThatEventFaults) {
-  // The mmap and the fork take two kernel instructions each (SYSCALL, SYSRET), and the tick's
-  // handler a few: no other work, which counts towards the timer too.
+  // The mmap takes two kernel instructions (SYSCALL, SYSRET), the fork three (and the flush of
+  // the parent's TLB), and the tick's handler a few: no other work, which counts towards the
+  // timer too.
   Machine m(false, "4level", false, /*timer_interval=*/1000,
             {{"mmap_instructions", std::int64_t{0}}, {"fork_instructions", std::int64_t{0}},
              {"timer_instructions", std::int64_t{0}}, {"switch_instructions", std::int64_t{0}},
@@ -230,7 +232,7 @@ TEST(GuestOs, ATimerTickComesAfterTheEventThatBroughtItDueEvenWhenThatEventFault
   auto one = s.emit(1);
   one.mmap(kHeap, kPageSize4K, 3);
   one.fork(2);
-  one.compute(995);
+  one.compute(994);
   one.store(kHeap);  // the 1000th instruction: the tick is due, and the store page-faults
   s.emit(2).compute(1);
   s.preempt_to.push_back(2);
@@ -569,6 +571,29 @@ TEST(GuestOs, AFilesPagesAreSharedByEveryProcessThatMapsIt) {
   EXPECT_EQ(m.os.page_cache.page_cache_pages.value(), 16.0);
 }
 
+TEST(GuestOs, ForkCopiesOnlyTheFileAreasThatHoldPagesOfTheirOwn) {
+  Machine m;
+  Script s;
+  auto parent = s.emit(1);
+  s.records.push_back(file_mmap(1, kHeap, 16, 1, 5, 0));                // read-only text
+  s.records.push_back(file_mmap(1, 0x20000000, 16, 3, 6, 0));           // private data
+  s.records.push_back(file_mmap(1, 0x30000000, 16, 3, 7, 0, true));     // shared
+  parent.load(kHeap);
+  parent.load(0x20000000);
+  parent.store(0x20000000 + kPageSize4K);  // a copy of its own: the area now has an anon_vma
+  parent.load(0x30000000);
+  parent.fork(2);
+  m.add_cpu(s);
+  m.run();
+  ASSERT_EQ(m.os.forks.count(), 1u);
+  // Only the private data area's entries reach the child; the others fault in again there.
+  EXPECT_TRUE(slots_of(m, 2, kHeap, 16).empty());
+  EXPECT_TRUE(slots_of(m, 2, 0x30000000, 16).empty());
+  EXPECT_EQ(slots_of(m, 2, 0x20000000, 16).size(), slots_of(m, 1, 0x20000000, 16).size());
+  // The shared area's entries stay writable in the parent: fork write-protects private pages only.
+  EXPECT_TRUE(m.os.builder().lookup(m.root(1), 0x30000000)->entry & pte::kWritable);
+}
+
 TEST(GuestOs, FaultAroundMapsWhatIsNotMappedYetOneStoreEach) {
   Machine m;
   Script s;
@@ -579,7 +604,8 @@ TEST(GuestOs, FaultAroundMapsWhatIsNotMappedYetOneStoreEach) {
   const auto first = m.run();
   // The window starts at the area and runs 16 pages.
   EXPECT_EQ(slots_of(m, 1, area, 40).size(), 16u);
-  EXPECT_EQ(stores_to(m, first, slots_of(m, 1, area, 40)), 16u);
+  // One store per entry, besides the zeroing of the new table's two lines these 16 slots sit in.
+  EXPECT_EQ(stores_to(m, first, slots_of(m, 1, area, 40)), 16u + 2u);
   // The next fault's aligned block holds 3 pages mapped already: 13 entries written.
   s.emit(1).load(kHeap + 0x13000);
   const auto second = m.run();
@@ -734,6 +760,202 @@ TEST(GuestOs, ThirtyTwoBitLayoutsKeepUserAreasBelowTheKernel) {
 // A generator's steady state may skip records (ProgramBody::plain_steps): for any batch size
 // and instruction budget, and mixed with next(), plain_events() gives the stream that next()
 // alone gives, and a batch ends exactly where ends_batch() says.
+// The kernel's stores (direct-map addresses) into the 4 KiB page-table page at guest-physical `table`.
+unsigned stores_into(const GuestOs& os, const std::vector<GuestEvent>& events, Addr table) {
+  unsigned n = 0;
+  const Addr base = os.layout().direct_map + table;
+  for (const auto& e : events)
+    n += e.kind == GuestEventKind::Memory && e.access == AccessKind::Store && e.address >= base &&
+         e.address < base + kPageSize4K;
+  return n;
+}
+
+std::vector<Addr> cr3_loads(const std::vector<GuestEvent>& events) {
+  std::vector<Addr> out;
+  for (const auto& e : events)
+    if (e.kind == GuestEventKind::Instr && e.instruction == Instruction::MovToCr3 && e.address) out.push_back(e.address);
+  return out;
+}
+
+TEST(GuestOs, AForkWriteProtectsAParentEntryACopyOnWriteReuseMadeWritableAgain) {
+  Machine m;
+  Script s;
+  auto parent = s.emit(1);
+  parent.mmap(kHeap, 4 * kPageSize4K, 3);
+  for (int i = 0; i < 4; ++i) parent.store(kHeap + i * kPageSize4K);
+  parent.fork(2);
+  parent.switch_to(2);
+  s.emit(2).exit(2);
+  s.emit(2).switch_to(1);
+  parent.store(kHeap);  // the only user now: wp_page_reuse makes the entry writable in place
+  m.add_cpu(s);
+  m.run();
+  EXPECT_EQ(m.os.cow_copies.count(), 0u);
+  const auto reused = m.os.builder().lookup(m.root(1), kHeap);
+  ASSERT_TRUE(reused);
+  EXPECT_TRUE(reused->entry & pte::kWritable);
+  const Addr table = reused->slot & ~Addr{0xfff};
+
+  parent.fork(3);
+  const auto ran = m.run();
+  // One store into the parent's table (the one writable entry, protected again), and the
+  // child's entries all go into tables of its own.
+  EXPECT_EQ(stores_into(m.os, ran, table), 1u);
+  EXPECT_FALSE(m.os.builder().lookup(m.root(1), kHeap)->entry & pte::kWritable);
+  // dup_mmap's flush_tlb_mm: the parent's whole address space, not page by page.
+  EXPECT_EQ(count(ran, Instruction::Invlpg), 0u);
+  EXPECT_EQ(count(ran, Instruction::MovToCr3), 1u);
+}
+
+TEST(GuestOs, ExitClearsEveryPresentEntryBeforeItsTablesAreFreed) {
+  Machine m;
+  Script s;
+  auto parent = s.emit(1);
+  parent.compute(1);
+  parent.fork(2);
+  parent.switch_to(2);
+  auto child = s.emit(2);
+  child.mmap(kHeap, 8 * kPageSize4K, 3);
+  for (int i = 0; i < 8; ++i) child.store(kHeap + i * kPageSize4K);
+  m.add_cpu(s);
+  m.run();
+  const auto leaf = m.os.builder().lookup(m.root(2), kHeap);
+  ASSERT_TRUE(leaf);
+  const Addr table = leaf->slot & ~Addr{0xfff};
+  child.exit(2);
+  child.switch_to(1);
+  const auto ran = m.run();
+  // A store into the table per present entry (zap_pte_range).
+  EXPECT_EQ(stores_into(m.os, ran, table), 8u);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(m.memory.read64(leaf->slot + 8 * i), 0u);
+  // The stores come while the dying address space is still loaded (lazy TLB), before the
+  // switch to the kernel's own tables that stands for the teardown's flush.
+  std::size_t last_store = 0, kernel_cr3 = 0;
+  for (std::size_t i = 0; i < ran.size(); ++i) {
+    const auto& e = ran[i];
+    if (e.kind == GuestEventKind::Memory && e.access == AccessKind::Store &&
+        e.address - m.os.layout().direct_map - table < kPageSize4K)
+      last_store = i;
+    if (e.kind == GuestEventKind::Instr && e.instruction == Instruction::MovToCr3 && e.address && !kernel_cr3)
+      kernel_cr3 = i;
+  }
+  EXPECT_LT(last_store, kernel_cr3);
+  EXPECT_GE(m.os.entries_cleared.count(), 8u + 3u);  // the leaves, and the entries of the freed tables
+}
+
+TEST(GuestOs, MunmapOfEveryAreaATableCoversFreesTheTable) {
+  Machine m;
+  Script s;
+  auto p = s.emit(1);
+  p.mmap(kHeap + kPageSize2M, 4 * kPageSize4K, 3);  // a neighbour in the same directory
+  p.store(kHeap + kPageSize2M);
+  p.mmap(kHeap, 4 * kPageSize4K, 3);
+  for (int i = 0; i < 4; ++i) p.store(kHeap + i * kPageSize4K);
+  m.add_cpu(s);
+  m.run();
+  const auto leaf = m.os.builder().lookup(m.root(1), kHeap);
+  ASSERT_TRUE(leaf);
+  const Addr held = m.frames.bytes_allocated();
+  p.munmap(kHeap, 4 * kPageSize4K);
+  p.compute(1);
+  m.run();
+  // The table of [kHeap, kHeap + 2 MiB) is gone with its four pages; the neighbour's stays.
+  EXPECT_EQ(m.os.tables_freed.count(), 1u);
+  EXPECT_EQ(m.frames.bytes_allocated(), held - 5 * kPageSize4K);
+  EXPECT_TRUE(m.os.builder().lookup(m.root(1), kHeap + kPageSize2M));
+}
+
+TEST(GuestOs, AGatherFlushesTheRangeItClearedOnce) {
+  Machine m;
+  Script s;
+  auto p = s.emit(1);
+  p.mmap(kHeap, 10 * kPageSize4K, 3);
+  p.store(kHeap);
+  p.store(kHeap + 9 * kPageSize4K);
+  p.munmap(kHeap, 10 * kPageSize4K);
+  m.add_cpu(s);
+  auto ran = m.run();
+  // flush_tlb_mm_range covers the gather's range: ten pages, each invalidated.
+  EXPECT_EQ(count(ran, Instruction::Invlpg), 10u);
+  p.mmap(kHeap, 100 * kPageSize4K, 3);
+  for (int i = 0; i < 34; ++i) p.store(kHeap + i * kPageSize4K);
+  p.munmap(kHeap, 100 * kPageSize4K);
+  ran = m.run();
+  EXPECT_EQ(count(ran, Instruction::Invlpg), 0u);  // 34 pages, above the ceiling of 33: one flush
+  EXPECT_EQ(count(ran, Instruction::MovToCr3), 1u);
+}
+
+TEST(GuestOs, AGatherFlushesWhenItIsFullAndAgainAtTheEnd) {
+  // 9,698 pages fill one mmu_gather (8 on the stack, 19 batches of 510): the first 9,698 of
+  // 9,699 cleared pages are flushed as one (above the ceiling: a CR3 reload), the last alone.
+  Machine m;
+  Script s;
+  auto p = s.emit(1);
+  const Addr pages = 9699;
+  p.mmap(kHeap, pages * kPageSize4K, 3);
+  for (Addr i = 0; i < pages; ++i) p.store(kHeap + i * kPageSize4K);
+  m.add_cpu(s);
+  m.run();
+  p.munmap(kHeap, pages * kPageSize4K);
+  const auto ran = m.run();
+  EXPECT_EQ(count(ran, Instruction::MovToCr3), 1u);
+  EXPECT_EQ(count(ran, Instruction::Invlpg), 1u);
+  EXPECT_EQ(m.os.pages_unmapped.count(), pages);
+}
+
+TEST(GuestOs, TheSeventhAddressSpaceOnAVcpuTakesAnAsidAndFlushes) {
+  Machine m(/*pcid=*/true);
+  Script s;
+  auto one = s.emit(1);
+  one.compute(1);
+  for (std::uint32_t pid = 2; pid <= 7; ++pid) one.fork(pid);
+  one.switch_to(2);
+  for (std::uint32_t pid = 2; pid < 7; ++pid) s.emit(pid).switch_to(pid + 1);
+  m.add_cpu(s);
+  m.run();
+  EXPECT_EQ(m.os.asid_evictions.count(), 1u);  // pid 7 took pid 1's ASID
+  s.emit(7).switch_to(1);
+  s.emit(1).switch_to(7);
+  const auto cr3s = cr3_loads(m.run());
+  ASSERT_EQ(cr3s.size(), 2u);
+  EXPECT_FALSE(cr3s[0] >> 63);  // pid 1 lost its ASID: a new one, flushed
+  EXPECT_EQ(m.os.asid_evictions.count(), 2u);
+  EXPECT_TRUE(cr3s[1] >> 63);   // pid 7 kept its own: no flush
+  for (Addr cr3 : cr3s) {
+    EXPECT_GE(cr3 & 0xfff, 1u);  // PCIDs 1 to 6
+    EXPECT_LE(cr3 & 0xfff, 6u);
+  }
+}
+
+TEST(GuestOs, KernelDataIsReachedAtDirectMapAddresses) {
+  Machine m;
+  Script s;
+  auto parent = s.emit(1);
+  parent.mmap(kHeap, 4 * kPageSize4K, 3);
+  for (int i = 0; i < 4; ++i) parent.store(kHeap + i * kPageSize4K);
+  m.add_cpu(s);
+  m.run();
+  parent.fork(2);
+  const auto ran = m.run();
+  std::set<Addr> stored;
+  unsigned loads = 0;
+  for (const auto& e : ran) {
+    if (e.kind != GuestEventKind::Memory) continue;
+    EXPECT_GE(e.address, m.os.layout().direct_map);
+    if (e.access == AccessKind::Store) stored.insert(e.address);
+    else ++loads;
+  }
+  // Each shared page's struct page takes the new reference.
+  for (int i = 0; i < 4; ++i) {
+    const auto leaf = m.os.builder().lookup(m.root(1), kHeap + i * kPageSize4K);
+    ASSERT_TRUE(leaf);
+    EXPECT_TRUE(stored.count(m.os.page_struct_address(leaf->pa))) << i;
+  }
+  // dup_task_struct, dup_mm and the area's copy read the parent's objects line by line
+  // (5888, 1600 and 192 bytes), besides the entries and struct pages.
+  EXPECT_GE(loads, 92u + 25u + 3u + 4u);
+}
+
 TEST(GeneratedWorkload, PlainEventBatchesGiveTheSameStreamAsRecordsOneAtATime) {
   ParamRegistry registry;
   const GeneratorParameters parameters(Scope{&registry, nullptr, "workload"});

@@ -410,6 +410,7 @@ void PageTableBuilder::map(Addr root, Addr va, Addr pa, Addr page_size, MappingF
       const Addr next = new_table();
       entry = (format_ == TableFormat::Pae && level == 3) ? (next | pte::kPresent) : table_entry(next);
       write_entry(slot, entry);
+      if (table_added_) table_added_(next, slot);
     }
     table = entry_address(entry, level);
   }
@@ -545,7 +546,8 @@ void PageTableBuilder::free_table(Addr table, std::vector<Addr>* freed_tables) {
   ++tables_released_;
 }
 
-std::size_t PageTableBuilder::release_below(Addr table, unsigned level, std::vector<Addr>* freed_tables) {
+std::size_t PageTableBuilder::release_below(Addr table, unsigned level, std::vector<Addr>* freed_tables,
+                                            std::vector<Addr>* cleared_slots) {
   // `table` is a table at `level`; free the tables under its non-leaf entries, then it.
   std::size_t freed = 0;
   if (level > 1) {
@@ -553,8 +555,12 @@ std::size_t PageTableBuilder::release_below(Addr table, unsigned level, std::vec
     const unsigned entries = 1u << index_bits(format_, level);
     for (unsigned i = 0; i < entries; ++i) {
       const std::uint64_t entry = memory_.read(table + bytes * i, bytes);
-      if (present(entry) && !is_leaf(entry, level))
-        freed += release_below(entry_address(entry, level), level - 1, freed_tables);
+      if (!present(entry) || is_leaf(entry, level)) continue;
+      freed += release_below(entry_address(entry, level), level - 1, freed_tables, cleared_slots);
+      if (cleared_slots) {
+        write_entry(table + bytes * i, 0);
+        cleared_slots->push_back(table + bytes * i);
+      }
     }
   }
   free_table(table, freed_tables);
@@ -583,6 +589,40 @@ std::size_t PageTableBuilder::release_tables(Addr root, Addr begin, Addr end, bo
     ++freed;
   }
   return freed;
+}
+
+std::size_t PageTableBuilder::release_unused_below(Addr table, unsigned level, Addr base, Addr floor, Addr ceiling,
+                                                   std::vector<Addr>* freed_tables,
+                                                   std::vector<Addr>& cleared_slots) {
+  const FormatInfo& info = format_info(format_);
+  const Addr span = Addr{1} << index_shift(format_, level);
+  const unsigned entries = 1u << index_bits(format_, level);
+  std::size_t freed = 0;
+  for (unsigned i = 0; i < entries; ++i) {
+    Addr va = base + span * i;
+    if (level == info.levels && info.va_bits > 32 && (va >> (info.va_bits - 1)) & 1) va |= ~((Addr{1} << info.va_bits) - 1);
+    if (va + span - 1 < floor || va >= ceiling) continue;
+    const Addr slot = table + info.entry_bytes * i;
+    const std::uint64_t entry = memory_.read(slot, info.entry_bytes);
+    if (!present(entry) || is_leaf(entry, level)) continue;
+    const bool pae_directory = format_ == TableFormat::Pae && level == info.levels;
+    if (va >= floor && va + span - 1 <= ceiling - 1 && !pae_directory) {
+      freed += release_below(entry_address(entry, level), level - 1, freed_tables, &cleared_slots);
+      write_entry(slot, 0);
+      cleared_slots.push_back(slot);
+    } else if (level > 2) {
+      freed += release_unused_below(entry_address(entry, level), level - 1, va, floor, ceiling, freed_tables, cleared_slots);
+    }
+  }
+  return freed;
+}
+
+std::size_t PageTableBuilder::release_unused_tables(Addr root, Addr floor, Addr ceiling,
+                                                    std::vector<Addr>* freed_tables,
+                                                    std::vector<Addr>& cleared_slots) {
+  if (floor >= ceiling) return 0;
+  return release_unused_below(root_table(root), format_info(format_).levels, 0, floor, ceiling, freed_tables,
+                              cleared_slots);
 }
 
 }  // namespace virtsim

@@ -10,6 +10,16 @@
 // (optionally with 2 MiB transparent huge pages), file pages through the page cache
 // (page_cache.h), copy-on-write after fork; mprotect and mremap rewrite and move entries.
 //
+// Page-table work follows Linux 6.1 entry by entry: fork writes every present entry into the
+// child's tables and write-protects the parent's writable private entries in place, then
+// flushes the parent's TLB (dup_mmap's flush_tlb_mm); exit, exec, munmap and brk clear each
+// present entry (zap_pte_range), flush once per mmu_gather batch, then free the tables no area
+// covers any more (free_pgtables); context switches pick one of 6 ASIDs per CPU
+// (switch_mm_irqs_off, choose_new_asid) and an exiting task leaves its address space loaded
+// (lazy TLB) until the teardown's flush. The kernel's own data (struct page array, slab objects
+// for areas, tasks and address spaces, kernel stacks) lives at guest-physical addresses it
+// reaches through the direct map, so kernel work has a cache and TLB footprint.
+//
 // Which process runs is the stream's (a trace's captured order, a generator's own: the child
 // of fork-and-wait runs until it exits, then the parent) or, for a stream of several runnable
 // processes, the timer's: each tick preempts the running process for the next (round robin).
@@ -58,7 +68,7 @@ class GuestOsParameters {
   Param<bool> transparent_huge_pages, zero_pages, state_digest, memory_references, paravirt_mmu;
   Param<std::uint32_t> syscall_instructions, syscall_lines, fault_instructions, fork_instructions, exec_instructions,
       exit_instructions, mmap_instructions, switch_instructions, interrupt_instructions, shootdown_instructions,
-      flush_ceiling, timer_instructions, pv_batch;
+      flush_ceiling, timer_instructions, pv_batch, pte_copy_instructions, pte_zap_instructions;
   Param<std::uint64_t> timer_interval;
   PageCacheParameters page_cache;
 };
@@ -143,6 +153,8 @@ class GuestOs {
   std::uint64_t memory_references() const;
   std::size_t live_processes() const { return processes_.size(); }
   const PageTableBuilder& builder() const { return builder_; }
+  // Where the kernel reaches the struct page of guest-physical `frame`: its direct-map address.
+  Addr page_struct_address(Addr frame) const { return layout_.direct_map + page_struct(frame); }
   // Every live process's CR3 (tests compare final page-table contents through them).
   std::vector<std::pair<std::uint32_t, Addr>> address_spaces() const;
   // A hash of every live address space's leaf entries and user pages, in guest-physical
@@ -168,6 +180,8 @@ class GuestOs {
   Counter preemptions;
   Counter device_interrupts;
   Counter pcid_reuses;
+  Counter asid_evictions;
+  Counter entries_cleared;
   Counter kernel_references;
   Counter pv_hypercalls;
   Counter pv_updates;
@@ -184,22 +198,47 @@ class GuestOs {
     std::uint32_t file = 0;  // the trace's file id; 0: anonymous
     bool shared = false;     // MAP_SHARED (of a file)
     Addr file_delta = 0;     // a file area's file offset of address a is a + file_delta
+    Addr object = 0;  // guest-physical address of its vm_area_struct (0: none, an implicit area)
+    // Linux's anon_vma: the area maps pages of its own (an anonymous area always; a private
+    // file area once it copied a file page). fork copies the entries of such areas only.
+    bool own_pages = false;
+    bool copied_at_fork() const { return file == 0 || own_pages; }
   };
   struct Mm {
-    std::uint64_t id = 0;
+    std::uint64_t id = 0;  // Linux's context.ctx_id: never reused
     Addr root = 0;
-    std::uint16_t pcid = 0;
+    Addr object = 0;           // guest-physical address of its mm_struct
     std::map<Addr, Vma> vmas;  // by start; never overlapping
     Addr brk_start = 0, brk = 0;
     bool implicit_user = false;
-    std::uint64_t generation = 0;   // bumped whenever a mapping loses rights or goes away
-    std::uint64_t active_cpus = 0;  // bit c: loaded in vCPU c's CR3
+    std::uint64_t generation = 0;   // Linux's tlb_gen: bumped whenever a mapping loses rights or goes away
+    std::uint64_t active_cpus = 0;  // bit c: loaded in vCPU c's CR3, lazily too (mm_cpumask)
     unsigned users = 0;             // processes (threads) sharing it
   };
   struct Process {
     std::uint32_t pid = 0;
     std::shared_ptr<Mm> mm;
-    Addr kernel_stack = 0;  // guest-physical base of its kernel stack and task structure
+    Addr kernel_stack = 0;  // guest-physical base of its kernel stack
+    Addr task = 0;          // guest-physical address of its task_struct
+  };
+  // A slab cache of fixed-size kernel objects: slabs of `slab_pages` frames carved into
+  // `per_slab` objects. Slabs are never given back (Linux keeps them until memory pressure).
+  struct Slab {
+    Addr object_bytes = 0;
+    unsigned per_slab = 0, slab_pages = 0;
+    std::vector<Addr> free;
+  };
+  // One of the ASIDs (PCIDs) a vCPU hands out (Linux's cpu_tlbstate.ctxs): whose entries it
+  // holds and up to which generation of that address space.
+  struct AsidSlot {
+    std::uint64_t mm = 0, generation = 0;
+  };
+  // Linux's TLB_NR_DYN_ASIDS (arch/x86/include/asm/tlbflush.h).
+  static constexpr unsigned kDynamicAsids = 6;
+  // An mmu_gather: the range whose entries were cleared since its last flush.
+  struct TlbGather {
+    Addr start = ~Addr{0}, end = 0, stride = ~Addr{0};
+    std::size_t pages = 0;
   };
   class CpuStream;
   struct Cpu {
@@ -214,8 +253,10 @@ class GuestOs {
     std::size_t tick_events = 0;      // events of the running tick's handler not yet handed out
     std::optional<TraceRecord> held;  // the source's next record, read while looking past a system call
     Addr per_cpu = 0;                 // guest-physical base of its per-CPU data
-    // Per PCID: which address space and generation its TLB entries on this vCPU belong to.
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> pcid_owner;
+    AsidSlot asids[kDynamicAsids];
+    unsigned next_asid = 0;
+    std::shared_ptr<Mm> loaded;  // the address space CR3 holds (Linux's loaded_mm); null: the kernel's
+    unsigned loaded_asid = 0;
     bool in_kernel = false;  // between a kernel entry and its return to user mode
     std::uint32_t pv_queued = 0;  // paravirtual MMU: page-table updates not yet sent
     bool named = false;      // a record has named the first process's pid
@@ -228,11 +269,32 @@ class GuestOs {
   void adopt_first_pid(Cpu& cpu, std::uint32_t pid);
   [[noreturn]] void fail(const Cpu& cpu, const std::string& what) const;
   Process& process(const Cpu& cpu, std::uint32_t pid, const char* record);
-  Process& start_process(Cpu& cpu, std::uint32_t pid, std::shared_ptr<Mm> mm);
+  // `task`: its task_struct when the caller made it (fork's copy); else a new one.
+  Process& start_process(Cpu& cpu, std::uint32_t pid, std::shared_ptr<Mm> mm, Addr task = 0);
   void give_pae_directories(Addr root, Addr end);
   std::shared_ptr<Mm> new_mm(bool implicit_user);
   void release_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm);
   void unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end);
+  // zap_pte_range: clears the present leaves whose pages start in [begin, end) (a huge page
+  // partly inside too), flushing `gather` whenever it holds an mmu_gather's worth of pages.
+  void zap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end, TlbGather& gather);
+  // tlb_flush_mmu: the flush of what `gather` holds, if anything; empties it.
+  void flush_gather(Cpu& cpu, Mm& mm, TlbGather& gather);
+  // free_pgtables: frees the tables whose span lies in [floor, ceiling) (no area left there).
+  void free_pgtables(Cpu& cpu, Mm& mm, Addr floor, Addr ceiling);
+  // The kernel's zeroing of a table map() just added, its struct page and the entry pointing at it.
+  void table_added(Addr table, Addr slot);
+  // Kernel objects: struct page of a frame, slab objects, and the loads and stores of their lines.
+  Addr page_struct(Addr frame) const { return memmap_ + (frame >> kPageShift4K) * kStructPageBytes; }
+  Addr slab_alloc(Slab& slab);
+  void slab_free(Cpu& cpu, Slab& slab, Addr object);
+  void touch(Cpu& cpu, AccessKind kind, Addr object, Addr bytes);
+  void copy_object(Cpu& cpu, Addr from, Addr to, Addr bytes);
+  // A new vm_area_struct for `v` (vm_area_alloc and its fields written).
+  void new_vma_object(Cpu& cpu, Vma& v);
+  // A new address space's kernel work: its mm_struct written (a copy of `from`'s with fork,
+  // else cleared) and pgd_alloc's zeroed root with the kernel half copied in.
+  void charge_new_mm(Cpu& cpu, Mm& mm, const Mm* from);
   void add_vma(Cpu& cpu, Mm& mm, Addr start, Addr end, bool writable, bool executable);
   const Vma* find_vma(const Mm& mm, Addr va) const;
   // File-backed memory (page_cache.h): a not-present fault in a file area, and a page of
@@ -243,7 +305,9 @@ class GuestOs {
   // mprotect and mremap records: the areas and every present entry of the range.
   void mprotect_record(Cpu& cpu, Mm& mm, const TraceRecord& r);
   void mremap_record(Cpu& cpu, Mm& mm, const TraceRecord& r);
-  void split_vma(Mm& mm, Addr at);  // the area holding `at` becomes two areas meeting there
+  void split_vma(Cpu& cpu, Mm& mm, Addr at);  // the area holding `at` becomes two areas meeting there
+  // A fault's kernel memory traffic to find the area: the mm's lock, the area's object.
+  void fault_lookup(Cpu& cpu, const Mm& mm, const Vma* vma);
   // Kernel work on `cpu`, as events appended to its pending queue.
   void enter_kernel(Cpu& cpu);
   void leave_kernel(Cpu& cpu);
@@ -258,11 +322,21 @@ class GuestOs {
   // A context switch's MOV to CR3 (`cr3` with bit 63 for a PCID kept), the queued updates first.
   void load_address_space(Cpu& cpu, Addr cr3);
   void switch_to(Cpu& cpu, Process* next);
+  // switch_mm_irqs_off: loads `mm` on `cpu` (nothing when it is already loaded and current).
+  void switch_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm);
+  // choose_new_asid: the vCPU's ASID slot of `mm`, or the next one round robin (flushing it).
+  unsigned choose_asid(Cpu& cpu, const Mm& mm, bool& need_flush);
+  // The CR3 value for `mm` on `cpu` (its root, with the PCID of its ASID when PCIDs are on).
   Addr cr3_of(Cpu& cpu, const Mm& mm, bool& no_flush);
+  // A vCPU that has `mm` loaded but does not run it (lazy TLB) switches to the kernel's tables.
+  void leave_lazy_mm(Cpu& cpu);
   // After `mm` lost mappings or rights for `pages` pages at `addresses`: INVLPG each (or a
   // flush above the ceiling) here, and a shootdown IPI to every other vCPU that has it loaded.
   void flush_tlbs(Cpu& cpu, Mm& mm, const std::vector<Addr>& addresses);
-  void queue_flush(Cpu& target, const Mm& mm, const std::vector<Addr>& addresses);
+  // flush_tlb_mm_range: the pages of [start, end) in steps of `stride` (INVLPG each up to the
+  // ceiling, else a flush of the address space); `all` flushes the whole address space.
+  void flush_tlb_range(Cpu& cpu, Mm& mm, Addr start, Addr end, Addr stride, bool all = false);
+  void queue_flush(Cpu& target, const Mm& mm, Addr start, Addr end, Addr stride, bool all);
   Addr allocate_frame(Addr page_size);
   void put_frame(Cpu& cpu, Addr frame, Addr page_size);
   std::uint16_t& refcount(Addr frame) { return refcounts_.at(frame >> kPageShift4K); }
@@ -294,12 +368,17 @@ class GuestOs {
   Addr kernel_root_ = 0;       // swapper_pg_dir: the kernel half only
   Addr direct_map_bytes_ = 0;  // guest-physical memory the direct map covers
   std::vector<std::uint16_t> refcounts_;  // per guest-physical frame: mappings of it
+  // The struct page array (64 bytes a frame, as on x86-64) over every guest-physical frame,
+  // allocated at boot like Linux's memmap; reached through the direct map.
+  static constexpr Addr kStructPageBytes = 64;
+  Addr memmap_ = 0;
+  Slab vma_slab_, task_slab_, mm_slab_;
+  Cpu* table_cpu_ = nullptr;  // the vCPU whose kernel work map() is adding tables for
   std::vector<Addr> free_kernel_stacks_;
   std::map<std::pair<unsigned, std::uint32_t>, Process> processes_;  // (pid namespace, pid)
   std::vector<std::unique_ptr<Cpu>> cpus_;
   std::uint64_t kernel_references_issued_ = 0;  // not reset at the region of interest
   std::uint64_t next_mm_id_ = 1;
-  std::uint16_t next_pcid_ = 1;
 };
 
 // The guest kernel as a SystemC module: the vCPUs' fault_handler ports bind to it.

@@ -212,6 +212,17 @@ class PageTableBuilder {
   // are appended there instead, for the caller to free once no CPU can walk them any more.
   std::size_t release_tables(Addr root, Addr begin, Addr end, bool release_root,
                              std::vector<Addr>* freed_tables = nullptr);
+  // Frees the tables below the root whose whole span lies in [floor, ceiling), as Linux's
+  // free_pgtables does for the range an unmap emptied, clearing the entry that pointed at each
+  // (every table's, not only the topmost one's; each cleared entry's address goes to
+  // `cleared_slots`). PAE page directories stay (their PDPTEs are present for good). The
+  // caller has cleared the leaves first. Returns the number of tables freed; `freed_tables`
+  // as for release_tables.
+  std::size_t release_unused_tables(Addr root, Addr floor, Addr ceiling, std::vector<Addr>* freed_tables,
+                                    std::vector<Addr>& cleared_slots);
+  // Called for every table map() adds, with its address and the address of the entry that now
+  // points at it (the guest OS model charges the kernel's zeroing and that store).
+  void set_table_added(std::function<void(Addr table, Addr slot)> hook) { table_added_ = std::move(hook); }
   // The bits of a leaf the architecture leaves to software (SDM vol. 3 4.5: bits 11:9 ignored).
   static constexpr std::uint64_t kSoftwareBits = 7ull << 9;
   unsigned entry_bytes() const;
@@ -222,7 +233,11 @@ class PageTableBuilder {
 
  private:
   Addr root_table(Addr root) const;
-  std::size_t release_below(Addr table, unsigned level, std::vector<Addr>* freed_tables);
+  // With `cleared_slots`, the entries of `table` that point at tables are cleared too.
+  std::size_t release_below(Addr table, unsigned level, std::vector<Addr>* freed_tables,
+                            std::vector<Addr>* cleared_slots = nullptr);
+  std::size_t release_unused_below(Addr table, unsigned level, Addr base, Addr floor, Addr ceiling,
+                                   std::vector<Addr>* freed_tables, std::vector<Addr>& cleared_slots);
   void free_table(Addr table, std::vector<Addr>* freed_tables);
   void visit_table(Addr table, unsigned level, Addr base, Addr begin, Addr end,
                    const std::function<void(const Leaf&)>& visit) const;
@@ -246,6 +261,7 @@ class PageTableBuilder {
   std::uint64_t entry_writes_ = 0;
   std::uint64_t tables_allocated_ = 0;
   std::uint64_t tables_released_ = 0;
+  std::function<void(Addr, Addr)> table_added_;
 };
 
 const char* to_string(FaultKind kind);

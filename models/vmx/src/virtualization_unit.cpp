@@ -132,12 +132,6 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
                      "an exit handed to the user-space device model: return to user space, emulation, re-entry "
                      "(kvm-unit-tests x86/vmexit: port I/O ~13000-20000 cycles to user space vs ~3300-7200 in the kernel)",
                      Range{0, 1e8}),
-      VIRTSIM_MEMBER(entry_mitigation_cycles, scope, 0, "cycles",
-                     "what the speculative-execution mitigations add to every exit (on an affected CPU with the "
-                     "kernel's default mitigations, the VERW that clears the CPU buffers before each VM entry, which "
-                     "KVM's __vmx_vcpu_run runs for MDS); 0: mitigations off. No published per-entry figure: where a "
-                     "case sets it, it says how it derived the value",
-                     Range{0, 1e5}),
       VIRTSIM_MEMBER(cpuid_host_leaf1_ecx, scope, 0xffffffffu, "", "host CPUID.1:ECX feature bits (all set by default)"),
       VIRTSIM_MEMBER(cpuid_host_leaf1_edx, scope, 0xffffffffu, "", "host CPUID.1:EDX feature bits"),
       VIRTSIM_MEMBER(cpuid_host_ext1_ecx, scope, 0xffffffffu, "", "host CPUID.80000001h:ECX feature bits"),
@@ -470,7 +464,6 @@ Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestE
   if (handler == &h_.pv_mmu_update) software += double(event.count) * h_.pv_update_instructions.get() * h_.cpi.get();
   Cycles c = static_cast<Cycles>(software + 0.5) + vmcs_cycles(h_.exit_path) + vmcs_cycles(*handler);
   if (exit.mode == VirtMode::Svm) c += Cycles{t_.vmload_cycles} + t_.vmsave_cycles;
-  c += h_.entry_mitigation_cycles;
   if (user_space) c += h_.user_space_cycles;
   return c;
 }

@@ -63,7 +63,6 @@ class HypervisorParameters {
   Param<bool> enabled;
   Param<double> cpi;
   Param<std::uint32_t> user_space_cycles;
-  Param<std::uint32_t> entry_mitigation_cycles;
   // CPUID masking for migration (AMD-V Extended Migration; docs/references.md): the feature words a guest
   // sees are the host's AND these masks.
   Param<std::uint32_t> cpuid_host_leaf1_ecx, cpuid_host_leaf1_edx, cpuid_host_ext1_ecx, cpuid_host_ext1_edx;

@@ -208,6 +208,7 @@ void ShadowPageTables::detect_write_flooding(Addr guest_page) {
     } else {
       // A cached root no vCPU has loaded and none may load without an exit leaves the cache.
       const auto root = std::find_if(roots_.begin(), roots_.end(), [table](const Root& r) { return r.table == table; });
+      if (root == roots_.end()) throw std::logic_error("shadow paging: a table without a parent that is no cached root");
       if (std::find(current_.begin(), current_.end(), root->guest_cr3) != current_.end()) continue;
       if (std::find(listed_.begin(), listed_.end(), root->guest_cr3) != listed_.end()) continue;
       roots_.erase(root);

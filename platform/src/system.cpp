@@ -257,7 +257,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       throw ConfigError(shadow_parameters.enabled.name() + " = true needs 4- or 5-level guest paging (" +
                         kernel_->parameters.paging.name() + " = \"" + kernel_->parameters.paging.get() + "\")");
     const ShadowConfig config{format, guest_backing_, guest_bytes, shadow_host_page, shadow_parameters.root_cache,
-                              shadow_parameters.out_of_sync};
+                              shadow_parameters.out_of_sync, shadow_parameters.write_flooding_threshold};
     shadow_ = std::make_unique<ShadowPageTables>(module_scope(context, *this).child("shadow"), memory_->memory(),
                                                  *frames_, config);
     shadow_->set_checking(shadow_parameters.check);

@@ -24,6 +24,13 @@ ShadowParameters::ShadowParameters(const Scope& scope)
       VIRTSIM_MEMBER(out_of_sync, scope, false, "",
                      "leaf page tables go out of sync (KVM's unsync pages): the guest's writes to them do not trap, "
                      "and are synchronized at its next CR3 load or INVLPG"),
+      // Linux 6.1, arch/x86/kvm/mmu/mmu.c, detect_write_flooding: a shadow page is zapped at its
+      // third emulated write (write_flooding_count >= 3) since FNAME(fetch) last walked through it.
+      VIRTSIM_MEMBER(write_flooding_threshold, scope, 3, "writes",
+                     "emulated guest writes to a shadowed page table, with no shadow fault walking through its shadow "
+                     "table in between, after which that shadow table is zapped and the page no longer write-protected "
+                     "(KVM's write-flooding detection, 3 in Linux 6.1); loaded roots and out-of-sync leaf tables are exempt; 0: never",
+                     Range{0, 1 << 20}),
       VIRTSIM_MEMBER(check, scope, false, "",
                      "check every shadow entry against the guest's tables at each synchronization point: a CR3 load, an INVLPG (slow)") {}
 
@@ -45,6 +52,8 @@ ShadowPageTables::ShadowPageTables(const Scope& scope, PhysicalMemory& host, Fra
       VIRTSIM_MEMBER(unsync_writes, scope, "writes", "guest writes into out-of-sync leaf tables (no trap)"),
       VIRTSIM_MEMBER(syncs, scope, "entries", "shadow entries of out-of-sync leaf tables synchronized"),
       VIRTSIM_MEMBER(write_protects, scope, "entries", "writable shadow leaves made read-only when their page became a page table"),
+      VIRTSIM_MEMBER(flood_zaps, scope, "tables",
+                     "shadow tables zapped because the guest kept writing their guest table unused (write flooding)"),
       VIRTSIM_MEMBER(large_page_splits, scope, "tables", "direct shadow tables splitting a guest page larger than the host page"),
       VIRTSIM_MEMBER(ad_updates, scope, "entries", "guest entries whose accessed/dirty flags the hypervisor set"),
       VIRTSIM_MEMBER(checks, scope, "checks", "invariant checks run (system.shadow.check)"),
@@ -79,10 +88,10 @@ Translation ShadowPageTables::guest_translate(const PagingControls& guest, Addr 
   return reference_translate(read, guest, va, kind, user);
 }
 
-Addr ShadowPageTables::new_table(Addr guest_page, unsigned level, Addr va_base) {
+Addr ShadowPageTables::new_table(Addr guest_page, unsigned level, Addr va_base, Addr parent_slot) {
   const Addr table = frames_.allocate(1);
   for (unsigned i = 0; i < kEntries; ++i) host_.write64(table + 8 * i, 0);  // a released frame holds old bytes
-  tables_[table] = Table{guest_page, level, va_base};
+  tables_[table] = Table{guest_page, level, va_base, parent_slot};
   ++tables_created;
   if (guest_page != kDirect) track(guest_page, table);
   return table;
@@ -181,6 +190,34 @@ bool ShadowPageTables::protected_page(Addr guest_page) const {
   return false;
 }
 
+void ShadowPageTables::detect_write_flooding(Addr guest_page) {
+  if (config_.write_flooding_threshold == 0) return;
+  const auto it = derived_.find(guest_page);
+  if (it == derived_.end()) return;
+  const std::vector<Addr> shadows = it->second;  // zapping untracks
+  for (const Addr table : shadows) {
+    const auto t = tables_.find(table);
+    if (t == tables_.end()) continue;  // went with a table zapped before it
+    Table& shadowed = t->second;
+    // KVM 6.1 exempts leaf tables because they go out of sync instead; here only when they do.
+    if (config_.out_of_sync && shadowed.level == 1) continue;
+    if (++shadowed.emulated_writes < config_.write_flooding_threshold) continue;
+    if (shadowed.parent_slot != 0) {
+      // Unlinked and freed with everything below it, as KVM's kvm_mmu_prepare_zap_page.
+      host_.write64(shadowed.parent_slot, 0);
+    } else {
+      // A cached root no vCPU has loaded and none may load without an exit leaves the cache.
+      const auto root = std::find_if(roots_.begin(), roots_.end(), [table](const Root& r) { return r.table == table; });
+      if (root == roots_.end()) throw std::logic_error("shadow paging: a table without a parent that is no cached root");
+      if (std::find(current_.begin(), current_.end(), root->guest_cr3) != current_.end()) continue;
+      if (std::find(listed_.begin(), listed_.end(), root->guest_cr3) != listed_.end()) continue;
+      roots_.erase(root);
+    }
+    free_table(table);
+    ++flood_zaps;
+  }
+}
+
 bool ShadowPageTables::range_protected(Addr gpa, Addr bytes) const {
   for (Addr page = gpa >> kPageShift4K; page < (gpa + bytes) >> kPageShift4K; ++page)
     if (protected_page(page)) return true;
@@ -219,6 +256,7 @@ Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
   current_[cpu] = guest_cr3;
   resync();
   if (const Addr table = root_of(guest_cr3)) {
+    tables_.at(table).emulated_writes = 0;  // in use again (KVM's kvm_mmu_new_pgd)
     ++root_hits;
     finish("MOV to CR3", true);
     return table;
@@ -233,7 +271,7 @@ Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
     it = roots_.erase(it);
     ++roots_evicted;
   }
-  const Addr table = new_table(guest_cr3 >> kPageShift4K, levels_, 0);
+  const Addr table = new_table(guest_cr3 >> kPageShift4K, levels_, 0, 0);
   roots_.push_front({guest_cr3, table});
   finish("MOV to CR3", true);
   return table;
@@ -277,6 +315,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
     }
     table = entries[level] & pte::kAddressMask;
   }
+  const bool guest_dirty_was_clear = !(entries[leaf_level] & pte::kDirty);
   for (unsigned level = levels_; level >= leaf_level; --level) {
     std::uint64_t want = entries[level] | pte::kAccessed;
     if (level == leaf_level && kind == AccessKind::Store) want |= pte::kDirty;
@@ -297,7 +336,9 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   const unsigned shadow_leaf_level = piece == kPageSize4K ? 1 : 2;
   Addr shadow = root_of(guest_cr3);
   if (!shadow) shadow = load_cr3(0, guest_cr3);  // a walk under a CR3 no vCPU loaded: tests only
+  // Every shadow table this fault walks through is in use: its write-flooding count restarts.
   for (unsigned level = levels_; level > shadow_leaf_level; --level) {
+    tables_.at(shadow).emulated_writes = 0;
     const unsigned index = table_index(config_.format, va, level);
     const Addr slot = shadow + 8 * index;
     std::uint64_t e = host_.read64(slot);
@@ -313,12 +354,13 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
       if (e & pte::kPresent) zap_entry(shadow, index);  // a 2 MiB leaf where a split is needed now
       if (!guest_table_below) ++large_page_splits;
       const Addr va_base = tables_.at(shadow).va_base + (Addr{index} << index_shift(config_.format, level));
-      const Addr child = new_table(child_guest, level - 1, va_base);
+      const Addr child = new_table(child_guest, level - 1, va_base, slot);
       e = child | kLinkBits;
       host_.write64(slot, e);
     }
     shadow = e & pte::kAddressMask;
   }
+  tables_.at(shadow).emulated_writes = 0;
   const unsigned index = table_index(config_.format, va, shadow_leaf_level);
   const Addr slot = shadow + 8 * index;
   const std::uint64_t old = host_.read64(slot);
@@ -330,7 +372,8 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   if (!t.executable) leaf |= pte::kExecuteDisable;
   if (entries[leaf_level] & pte::kGlobal) leaf |= pte::kGlobal;
   if (shadow_leaf_level > 1) leaf |= pte::kPageSize;
-  const bool dirty_fault = kind == AccessKind::Store && (old & pte::kPresent) &&
+  // (A read-only leaf over a page that stopped being a shadowed table is a plain hidden fault.)
+  const bool dirty_fault = kind == AccessKind::Store && guest_dirty_was_clear && (old & pte::kPresent) &&
                            (old & pte::kAddressMask) == (leaf & pte::kAddressMask) && !(old & pte::kWritable);
   if (old & pte::kPresent) zap_entry(shadow, index);
   host_.write64(slot, leaf);
@@ -342,6 +385,8 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
     ++writes_emulated;
     out.resolution = ShadowFaultResolution::WriteEmulated;
     out.host_address = config_.guest_base + t.physical_address;
+    // The leaf just made stays read-only: after a zap the next store takes a hidden fault.
+    detect_write_flooding(t.physical_address >> kPageShift4K);
   } else if (dirty_fault) {
     ++dirty_emulations;
   } else {

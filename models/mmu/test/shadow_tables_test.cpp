@@ -11,9 +11,10 @@ constexpr Addr kGuestBase = Addr{256} << 20;  // guest-physical 0 in host memory
 constexpr Addr kGuestBytes = Addr{64} << 20;
 
 struct ShadowTest : ::testing::Test {
-  explicit ShadowTest(Addr host_page = kPageSize4K, unsigned roots = 4, bool out_of_sync = false)
+  explicit ShadowTest(Addr host_page = kPageSize4K, unsigned roots = 4, bool out_of_sync = false,
+                      unsigned flooding_threshold = 3)
       : shadow({nullptr, &stats, "shadow"}, host, host_frames,
-               {TableFormat::Level4, kGuestBase, kGuestBytes, host_page, roots, out_of_sync}) {
+               {TableFormat::Level4, kGuestBase, kGuestBytes, host_page, roots, out_of_sync, flooding_threshold}) {
     shadow.set_flushes([this](Addr va) { flushed_pages.push_back(va); }, [this] { ++full_flushes; });
     shadow.set_checking(true);
   }
@@ -117,6 +118,97 @@ TEST_F(ShadowTest, GuestPageTablesAreWriteProtectedAndTheirStoresEmulated) {
   EXPECT_EQ(shadow.writes_emulated.count(), 1u);
   EXPECT_EQ(access(root, window + 16, AccessKind::Load, false), kGuestBase + table + 16);  // loads need no trap
   EXPECT_EQ(shadow.writes_emulated.count(), 1u);
+}
+
+// A guest L1 table the shadow follows, and a kernel window onto it at 0x10000000 (whose own
+// shadow path does not pass through that table). Returns the table.
+Addr shadowed_table_with_window(ShadowTest& t) {
+  t.guest.map(t.root, 0x400000, 0x200000, kPageSize4K);
+  t.guest.map(t.root, 0x401000, 0x201000, kPageSize4K);
+  const Addr table = t.guest.lookup(t.root, 0x400000)->slot & ~Addr{0xfff};
+  t.guest.map(t.root, 0x10000000, table, kPageSize4K, {true, false, false, false});
+  EXPECT_TRUE(t.access(t.root, 0x400000, AccessKind::Load, true));
+  EXPECT_TRUE(t.shadow.write_tracked(table));
+  return table;
+}
+
+ShadowFaultResolution kernel_store(ShadowTest& t, Addr offset) {
+  ShadowFaultOutcome o{ShadowFaultResolution::Filled};  // stays so when nothing faults
+  EXPECT_TRUE(t.access(t.root, 0x10000000 + offset, AccessKind::Store, false, &o));
+  return o.resolution;
+}
+
+TEST_F(ShadowTest, AGuestTableWrittenAndNotUsedIsUnshadowedAtTheThirdEmulatedWrite) {
+  const Addr table = shadowed_table_with_window(*this);
+  EXPECT_EQ(kernel_store(*this, 0x800), ShadowFaultResolution::WriteEmulated);
+  EXPECT_EQ(kernel_store(*this, 0x808), ShadowFaultResolution::WriteEmulated);
+  EXPECT_TRUE(shadow.write_tracked(table));
+  EXPECT_EQ(kernel_store(*this, 0x810), ShadowFaultResolution::WriteEmulated);
+  EXPECT_FALSE(shadow.write_tracked(table));  // flooded: its shadow table is gone
+  EXPECT_EQ(shadow.flood_zaps.count(), 1u);
+  EXPECT_TRUE(shadow_walk(shadow.cached_root(root), 0x400000, AccessKind::Load, true).fault);
+  // The next store takes one hidden fault that makes the kernel's leaf writable; then none.
+  const auto hidden = shadow.hidden_faults.count(), dirty = shadow.dirty_emulations.count();
+  EXPECT_EQ(kernel_store(*this, 0x818), ShadowFaultResolution::Filled);
+  EXPECT_EQ(shadow.hidden_faults.count(), hidden + 1);
+  EXPECT_EQ(shadow.dirty_emulations.count(), dirty);
+  EXPECT_FALSE(shadow_walk(shadow.cached_root(root), 0x10000820, AccessKind::Store, false).fault);
+  EXPECT_EQ(shadow.writes_emulated.count(), 3u);
+  // The walk that needs the table again rebuilds its shadow and write-protects it again.
+  EXPECT_EQ(access(root, 0x400000, AccessKind::Load, true), kGuestBase + 0x200000);
+  EXPECT_TRUE(shadow.write_tracked(table));
+  EXPECT_TRUE(shadow_walk(shadow.cached_root(root), 0x10000820, AccessKind::Store, false).fault);
+  EXPECT_EQ(kernel_store(*this, 0x820), ShadowFaultResolution::WriteEmulated);
+}
+
+TEST_F(ShadowTest, AShadowFaultThroughAGuestTableRestartsItsWriteFloodingCount) {
+  const Addr table = shadowed_table_with_window(*this);
+  EXPECT_EQ(kernel_store(*this, 0x800), ShadowFaultResolution::WriteEmulated);
+  EXPECT_EQ(kernel_store(*this, 0x808), ShadowFaultResolution::WriteEmulated);
+  ASSERT_TRUE(access(root, 0x401000, AccessKind::Load, true));  // a hidden fault through the table
+  EXPECT_EQ(kernel_store(*this, 0x810), ShadowFaultResolution::WriteEmulated);
+  EXPECT_EQ(kernel_store(*this, 0x818), ShadowFaultResolution::WriteEmulated);
+  EXPECT_TRUE(shadow.write_tracked(table));
+  EXPECT_EQ(shadow.flood_zaps.count(), 0u);
+  EXPECT_EQ(kernel_store(*this, 0x820), ShadowFaultResolution::WriteEmulated);
+  EXPECT_FALSE(shadow.write_tracked(table));
+}
+
+TEST_F(ShadowTest, ALoadedShadowRootIsNeverUnshadowedByWriteFlooding) {
+  guest.map(root, 0x400000, 0x200000, kPageSize4K);
+  guest.map(root, 0x10000000, root, kPageSize4K, {true, false, false, false});
+  ASSERT_TRUE(access(root, 0x400000, AccessKind::Load, true));
+  for (Addr offset = 0x800; offset < 0x840; offset += 8)
+    EXPECT_EQ(kernel_store(*this, offset), ShadowFaultResolution::WriteEmulated);
+  EXPECT_TRUE(shadow.write_tracked(root));
+  EXPECT_EQ(shadow.flood_zaps.count(), 0u);
+}
+
+TEST_F(ShadowTest, ACachedRootNoVcpuHasLoadedLeavesTheCacheWhenFlooded) {
+  // An exited process's root, still cached, whose page the kernel now writes from another space.
+  const Addr old_root = guest.new_root();
+  guest.map(old_root, 0x400000, 0x200000, kPageSize4K);
+  ASSERT_TRUE(access(old_root, 0x400000, AccessKind::Load, true));
+  guest.map(root, 0x10000000, old_root, kPageSize4K, {true, false, false, false});
+  EXPECT_EQ(kernel_store(*this, 0x800), ShadowFaultResolution::WriteEmulated);  // loads `root`
+  EXPECT_EQ(kernel_store(*this, 0x808), ShadowFaultResolution::WriteEmulated);
+  EXPECT_NE(shadow.cached_root(old_root), 0u);
+  EXPECT_EQ(kernel_store(*this, 0x810), ShadowFaultResolution::WriteEmulated);
+  EXPECT_EQ(shadow.cached_root(old_root), 0u);
+  EXPECT_FALSE(shadow.write_tracked(old_root));
+  EXPECT_EQ(shadow.flood_zaps.count(), 1u);
+}
+
+struct ShadowWithoutFloodDetection : ShadowTest {
+  ShadowWithoutFloodDetection() : ShadowTest(kPageSize4K, 4, false, 0) {}
+};
+
+TEST_F(ShadowWithoutFloodDetection, AThresholdOfZeroKeepsEveryGuestTableWriteProtected) {
+  const Addr table = shadowed_table_with_window(*this);
+  for (Addr offset = 0x800; offset < 0x900; offset += 8)
+    EXPECT_EQ(kernel_store(*this, offset), ShadowFaultResolution::WriteEmulated);
+  EXPECT_TRUE(shadow.write_tracked(table));
+  EXPECT_EQ(shadow.flood_zaps.count(), 0u);
 }
 
 TEST_F(ShadowTest, APageThatBecomesATableLosesItsWritableShadowMappings) {

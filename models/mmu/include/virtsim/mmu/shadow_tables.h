@@ -23,6 +23,10 @@
 //   guest's writes to them do not trap, and the shadow entries they changed are dropped at the
 //   next CR3 load or INVLPG, when a guest that keeps the TLB rules may rely on them.
 // - INVLPG zaps the shadow leaf of the address.
+// - Write flooding (KVM's detect_write_flooding): a guest table whose page the guest keeps
+//   writing while no shadow fault walks through its shadow table is probably being torn down or
+//   reused; after write_flooding_threshold emulated writes its shadow table is zapped, so the
+//   page is no longer write-protected, and the next shadow fault that needs it rebuilds it.
 // Plain C++ over PhysicalMemory: tests drive it without SystemC.
 //
 // Leaves out: 32-bit and PAE guests, PCIDs
@@ -53,6 +57,10 @@ struct ShadowConfig {
   // write-protected, the guest's writes to them are noted, and the shadow entries they change
   // are dropped at the next CR3 load or INVLPG.
   bool out_of_sync = false;
+  // Emulated guest writes to a shadowed table's page, with no shadow fault walking through the
+  // table in between, that zap the shadow table (write flooding); 0: never. Leaf tables that go
+  // out of sync and roots a vCPU has loaded (or may load without an exit) are never zapped.
+  unsigned write_flooding_threshold = 3;
 };
 
 // Declared once (scope "system.shadow").
@@ -63,6 +71,7 @@ class ShadowParameters {
   Param<std::string> host_page_size;
   Param<std::uint32_t> root_cache;
   Param<bool> out_of_sync;
+  Param<std::uint32_t> write_flooding_threshold;
   Param<bool> check;
 };
 
@@ -125,6 +134,7 @@ class ShadowPageTables final : public ShadowPagingControl {
   Counter unsync_writes;
   Counter syncs;
   Counter write_protects;
+  Counter flood_zaps;
   Counter large_page_splits;
   Counter ad_updates;
   Counter checks;
@@ -136,6 +146,8 @@ class ShadowPageTables final : public ShadowPagingControl {
     Addr guest_page = kDirect;  // guest-physical page it is derived from
     unsigned level = 0;         // paging level of its entries (4: the root of a 4-level walk)
     Addr va_base = 0;           // first guest-virtual address it covers
+    Addr parent_slot = 0;       // host-physical address of the entry linking it, 0 for a root
+    unsigned emulated_writes = 0;  // to its guest page since a shadow fault last walked through it
   };
   struct LeafRef {
     Addr slot = 0;  // host-physical address of the shadow leaf entry
@@ -149,7 +161,7 @@ class ShadowPageTables final : public ShadowPagingControl {
   Addr host_of(Addr gpa) const { return config_.guest_base + gpa; }
   std::uint64_t read_guest(Addr gpa) const { return host_.read64(host_of(gpa)); }
   void write_guest(Addr gpa, std::uint64_t v) { host_.write64(host_of(gpa), v); }
-  Addr new_table(Addr guest_page, unsigned level, Addr va_base);
+  Addr new_table(Addr guest_page, unsigned level, Addr va_base, Addr parent_slot);
   void free_table(Addr table);  // with everything below it
   void zap_entry(Addr table, unsigned index);
   // What the present entry at `slot` (of a table of `level`) holds goes: a leaf's reference, or
@@ -162,6 +174,9 @@ class ShadowPageTables final : public ShadowPagingControl {
   void drop_leaf_ref(Addr gpa_page, Addr slot);
   bool range_protected(Addr gpa, Addr bytes) const;  // a write-protected page in the range
   bool protected_page(Addr guest_page) const;
+  // An emulated write to `guest_page`: counts it against the page's shadow tables and zaps
+  // those that reach the write-flooding threshold.
+  void detect_write_flooding(Addr guest_page);
   void resync();  // drops the shadow entries out-of-sync guest writes changed
   Addr root_of(Addr guest_cr3);
   Addr canonical(Addr va) const;

@@ -80,7 +80,8 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
                             std::vector<TlbEntry>(g.entries), std::vector<Addr>(g.entries, kNoPage),
                             std::vector<std::uint8_t>(hashed ? sets * kTagHintStride : 0, tag_hint(kNoPage)),
                             ReplacementState(config.replacement, sets, g.ways, config.seed + arrays_.size(), scope.path),
-                            &size_hits(g.page_shift)});
+                            {}, std::vector<std::uint32_t>(g.entries), &size_hits(g.page_shift)});
+    arrays_.back().filled.reserve(g.entries);
   }
   for (unsigned shift : {12u, 21u, 22u, 30u}) targets_[size_index(shift)] = find_target(shift);
 }
@@ -184,6 +185,9 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
   if (way == array.ways) {
     if (first_free < array.ways) {
       way = first_free;
+      const auto i = static_cast<std::uint32_t>(set * array.ways + way);
+      array.place_in_filled[i] = static_cast<std::uint32_t>(array.filled.size());
+      array.filled.push_back(i);
     } else {
       // Every way is valid. The victim's entry is read only in a mixed array, for its size:
       // the entries sit on host lines the fill has not touched yet, and `pages` is at hand.
@@ -219,15 +223,17 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
 }
 
 template <typename Predicate>
-void Tlb::invalidate_if(Invalidation kind, Predicate drop) {
+void Tlb::invalidate_if(Invalidation kind, Predicate drop_if) {
   std::uint64_t dropped = 0;
   for (auto& array : arrays_)
-    for (std::size_t i = 0; i < array.entries.size(); ++i)
-      if (TlbEntry& e = array.entries[i]; e.valid && drop(e)) {
-        e.valid = false;
-        set_page(array, i, kNoPage);
+    for (std::size_t k = 0; k < array.filled.size();) {  // a drop moves the last filled index to k
+      if (const std::uint32_t i = array.filled[k]; drop_if(array.entries[i])) {
+        drop(array, i);
         ++dropped;
+      } else {
+        ++k;
       }
+    }
   invalidations += dropped;
   invalidated_by_kind.add(static_cast<std::size_t>(kind), dropped);
   operations_by_kind.add(static_cast<std::size_t>(kind));
@@ -315,13 +321,10 @@ void Tlb::transition_flush() {
 
 void Tlb::flush_all() {
   std::uint64_t dropped = 0;
-  for (auto& array : arrays_)
-    for (std::size_t i = 0; i < array.entries.size(); ++i)
-      if (array.entries[i].valid) {
-        array.entries[i].valid = false;
-        set_page(array, i, kNoPage);
-        ++dropped;
-      }
+  for (auto& array : arrays_) {
+    dropped += array.filled.size();
+    while (!array.filled.empty()) drop(array, array.filled.back());
+  }
   invalidations += dropped;
   if (debug_trace::on(debug_trace::kTlb)) trace_invalidation("flush_all", dropped);
 }
@@ -343,8 +346,7 @@ void Tlb::trace_invalidation(const std::string& operation, std::uint64_t dropped
 
 std::size_t Tlb::valid_entries() const {
   std::size_t n = 0;
-  for (const auto& array : arrays_)
-    for (const auto& e : array.entries) n += e.valid;
+  for (const auto& array : arrays_) n += array.filled.size();
   return n;
 }
 

@@ -324,5 +324,110 @@ TEST(TlbInvalidation, EachOperationDropsExactlyItsScope) {
   }
 }
 
+// ---- invalidations visit only the filled entries (a list of them per array) ----
+
+TlbEntry tagged_4k(Addr pa, std::uint16_t vpid) {
+  TlbEntry e = entry_4k(pa);
+  e.vpid = vpid;
+  return e;
+}
+
+TEST(TlbFilledEntries, FlushOfAnEmptyTlbDropsNothing) {
+  Tlb tlb({}, one_array(16, 4));
+  tlb.transition_flush();
+  tlb.flush_all();
+  EXPECT_EQ(tlb.invalidations.count(), 0u);
+  EXPECT_EQ(tlb.operations_by_kind.value(), 1.0);  // the transition flush still counts as an operation
+  EXPECT_EQ(tlb.valid_entries(), 0u);
+}
+
+TEST(TlbFilledEntries, FlushedWaysAreRefilledAsFreeBeforeAnyEviction) {
+  Tlb tlb({}, one_array(4, 4));  // one set of four ways
+  for (Addr p = 1; p <= 4; ++p) tlb.insert(p << 12, entry_4k(p << 20));
+  tlb.transition_flush();
+  EXPECT_EQ(tlb.invalidations.count(), 4u);
+  EXPECT_EQ(tlb.valid_entries(), 0u);
+  for (Addr p = 5; p <= 8; ++p) tlb.insert(p << 12, entry_4k(p << 20));
+  EXPECT_EQ(tlb.evictions.count(), 0u);
+  EXPECT_EQ(tlb.valid_entries(), 4u);
+  for (Addr p = 1; p <= 4; ++p) EXPECT_EQ(tlb.probe(p << 12, {}), nullptr);
+  // The fifth fill evicts the least recently used of the refilled ways, page 5.
+  tlb.insert(Addr{9} << 12, entry_4k(Addr{9} << 20));
+  EXPECT_EQ(tlb.evictions.count(), 1u);
+  EXPECT_EQ(tlb.probe(Addr{5} << 12, {}), nullptr);
+  for (Addr p = 6; p <= 9; ++p) EXPECT_NE(tlb.probe(p << 12, {}), nullptr);
+  tlb.transition_flush();  // an eviction or a refresh keeps one place per entry: four are dropped
+  tlb.insert(Addr{6} << 12, entry_4k(Addr{6} << 20));
+  tlb.insert(Addr{6} << 12, entry_4k(Addr{6} << 20));
+  EXPECT_EQ(tlb.valid_entries(), 1u);
+  tlb.flush_all();
+  EXPECT_EQ(tlb.invalidations.count(), 9u);
+}
+
+TEST(TlbFilledEntries, FlushOfOneTagKeepsTheOthersAndTheirWays) {
+  Tlb tlb({}, one_array(4, 4));
+  for (Addr p = 1; p <= 4; ++p) tlb.insert(p << 12, tagged_4k(p << 20, p % 2 ? 0 : 7));  // VPIDs 0, 7, 0, 7
+  tlb.transition_flush();  // drops VPID 0: ways 0 and 2
+  EXPECT_EQ(tlb.invalidations.count(), 2u);
+  EXPECT_NE(tlb.lookup(Addr{2} << 12, {0, 7}), nullptr);
+  EXPECT_NE(tlb.lookup(Addr{4} << 12, {0, 7}), nullptr);
+  EXPECT_EQ(tlb.probe(Addr{1} << 12, {}), nullptr);
+  // The two freed ways take the next two fills without an eviction; the third evicts.
+  tlb.insert(Addr{5} << 12, tagged_4k(Addr{5} << 20, 0));
+  tlb.insert(Addr{6} << 12, tagged_4k(Addr{6} << 20, 0));
+  EXPECT_EQ(tlb.evictions.count(), 0u);
+  tlb.insert(Addr{8} << 12, tagged_4k(Addr{8} << 20, 0));
+  EXPECT_EQ(tlb.evictions.count(), 1u);
+  EXPECT_EQ(tlb.probe(Addr{2} << 12, {0, 7}), nullptr);  // VPID 7's page 2: touched before page 4
+  tlb.invvpid(1, 7, 0);
+  EXPECT_EQ(tlb.invalidations.count(), 3u);
+  EXPECT_EQ(tlb.valid_entries(), 3u);
+  EXPECT_EQ(tlb.entries().size(), 3u);
+}
+
+// Random fills and invalidations of every kind over several arrays: the filled entries the
+// invalidations visit are always exactly the valid ones (a scan of every entry agrees), and
+// every drop is counted.
+TEST(TlbFilledEntries, StayExactlyTheValidEntriesUnderRandomOperations) {
+  for (Replacement r : {Replacement::Lru, Replacement::TreePlru, Replacement::Random}) {
+    TlbConfig c{{{12, 16, 4}, {21, 4, 4}, {0, 8, 8}}, 0};
+    c.replacement = r;
+    Tlb tlb({}, c);
+    std::uint64_t state = 12345;
+    const auto next = [&](std::uint64_t n) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      return (state >> 33) % n;
+    };
+    for (int step = 0; step < 20000; ++step) {
+      const std::uint16_t vpid = static_cast<std::uint16_t>(next(3));
+      const std::uint16_t pcid = static_cast<std::uint16_t>(next(2));
+      const Addr va = next(64) << 12;
+      const std::size_t before = tlb.entries().size();
+      const std::uint64_t dropped_before = tlb.invalidations.count();
+      const auto operation = next(10);
+      switch (operation) {
+        case 0: tlb.transition_flush(); break;
+        case 1: tlb.invlpg(va, {pcid, vpid, 0}); break;
+        case 2: tlb.mov_to_cr3(pcid, next(2) == 1, false, vpid); break;
+        case 3: tlb.invvpid(static_cast<unsigned>(next(4)), vpid, va); break;
+        default: {
+          TlbEntry e = tagged_4k(va + (Addr{1} << 30), vpid);
+          e.pcid = pcid;
+          e.global = next(8) == 0;
+          e.page_shift = next(4) == 0 ? 21 : next(3) == 0 ? 30 : 12;
+          tlb.insert(va, e);
+        }
+      }
+      const std::size_t after = tlb.entries().size();
+      ASSERT_EQ(tlb.valid_entries(), after) << "step " << step;
+      if (operation <= 3) {
+        ASSERT_EQ(tlb.invalidations.count() - dropped_before, before - after) << "step " << step;
+      } else {
+        ASSERT_EQ(tlb.invalidations.count(), dropped_before) << "step " << step;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace virtsim

@@ -219,6 +219,11 @@ class Tlb {
     // (empty otherwise): one compare finds the candidate ways.
     std::vector<std::uint8_t> hints;
     ReplacementState replacement;
+    // The indices of the valid entries, in no order, and each valid entry's place among them:
+    // invalidations visit only what was filled since it was last dropped, not every entry (a
+    // VM transition without VPID flushes every TLB level, 1772 entries at the defaults).
+    std::vector<std::uint32_t> filled;
+    std::vector<std::uint32_t> place_in_filled;
     Counter* size_hits = nullptr;  // the hits_4k ... hits_1g counter of this array's page size
     unsigned sizes_held = 0;       // mixed arrays: bit size_index(shift) set once such a page was filled
     bool ever_filled = false;      // cleared by nothing: invalidations leave it set
@@ -235,9 +240,14 @@ class Tlb {
     array.pages[set * array.ways + way] = page;
     if (!array.hints.empty()) array.hints[set * kTagHintStride + way] = tag_hint(page);
   }
-  // The same by index into the array (invalidations walk every entry).
-  static void set_page(Array& array, std::size_t i, Addr page) {
-    set_page(array, i / array.ways, static_cast<unsigned>(i % array.ways), page);
+  // Makes entry i of the array invalid: its page, hash and place among the filled ones.
+  static void drop(Array& array, std::uint32_t i) {
+    array.entries[i].valid = false;
+    set_page(array, i / array.ways, i % array.ways, kNoPage);
+    const std::uint32_t last = array.filled.back();
+    array.filled[array.place_in_filled[i]] = last;
+    array.place_in_filled[last] = array.place_in_filled[i];
+    array.filled.pop_back();
   }
   static bool matches(const TlbEntry& e, TlbTags tags) {
     return e.vpid == tags.vpid && e.nested_context == tags.nested_context && (e.global || e.pcid == tags.pcid);
@@ -247,7 +257,7 @@ class Tlb {
   static void touch(Array& array, std::size_t set, unsigned way) { array.replacement.touch(set, way); }
   void fill(Array& array, std::size_t set, const TlbEntry& entry);
   template <typename Predicate>
-  void invalidate_if(Invalidation kind, Predicate drop);
+  void invalidate_if(Invalidation kind, Predicate drop_if);
 
   // Where a fill of a page size goes: its own array, else the mixed one, else the largest
   // smaller size held (splintered); decided once per size.

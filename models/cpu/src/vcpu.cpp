@@ -29,8 +29,8 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(string_lines_in_flight, module_scope(context, *this), 10, "lines",
           "cache lines a fast-string instruction (REP STOS / REP MOVS) keeps in flight at once, the L1 data "
           "cache's line fill buffers: its lines' memory time overlaps this many ways. Default: the 10 fill "
-          "buffers of Intel's Nehalem through Haswell (Intel Optimization Manual); for other generations an "
-          "assumption unless their preset says otherwise",
+          "buffers of Intel's Nehalem through Haswell (Intel Optimization Manual); for other generations, AMD's "
+          "included, an assumption",
           Range{1, 64}),
       rings(module_scope(context, *this).child("rings")),
       tlb_parameters(module_scope(context, *this)),

@@ -426,7 +426,7 @@ void GuestOs::table_added(Addr table, Addr slot) {
   Cpu& cpu = *table_cpu_;
   // pte_alloc and friends: a zeroed page (its struct page set up), then the entry above it.
   kernel_access(cpu, AccessKind::Store, page_struct(table));
-  touch(cpu, AccessKind::Store, table, kPageSize4K);
+  clear_page(cpu, table);
   page_table_store(cpu, slot);
 }
 
@@ -436,7 +436,7 @@ void GuestOs::charge_new_mm(Cpu& cpu, Mm& mm, const Mm* from) {
   // pgd_alloc: a zeroed root whose kernel half is copied from swapper_pg_dir.
   const Addr root = mm.root & ~Addr{0xfff};
   kernel_access(cpu, AccessKind::Store, page_struct(root));
-  touch(cpu, AccessKind::Store, root, kPageSize4K);
+  clear_page(cpu, root);
   // The kernel's share of the root: the upper half of a 4- or 5-level root, the entries from
   // kernel_base up of a 32-bit directory, the last PDPTE of a PAE one.
   const TableFormat f = builder_.format();
@@ -658,6 +658,23 @@ void GuestOs::kernel_access(Cpu& cpu, AccessKind kind, Addr gpa) {
                                                   : GuestEvent::memory(kind, layout_.direct_map + gpa, 8));
   ++kernel_references;
   ++kernel_references_issued_;
+}
+
+void GuestOs::clear_page(Cpu& cpu, Addr frame) { kernel_string(cpu, AccessKind::Store, frame); }
+
+void GuestOs::copy_page(Cpu& cpu, Addr from, Addr to) {
+  // REP MOVSQ's loads and stores as two passes, the source's lines then the destination's
+  // (the same lines and overlapped time; one instruction more than the copy's one).
+  kernel_string(cpu, AccessKind::Load, from);
+  kernel_string(cpu, AccessKind::Store, to);
+}
+
+void GuestOs::kernel_string(Cpu& cpu, AccessKind kind, Addr frame) {
+  if (frame >= direct_map_bytes_ || !p_.memory_references) return;  // as kernel_access
+  constexpr std::uint32_t lines = kPageSize4K / kLine;
+  cpu.pending.push_back(GuestEvent::kernel_string(kind, layout_.direct_map + frame, lines));
+  kernel_references += lines;
+  kernel_references_issued_ += lines;
 }
 
 void GuestOs::page_table_store(Cpu& cpu, Addr slot) {
@@ -1213,10 +1230,7 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
         memory_.copy_frame(copy + off, leaf->pa + off);
         kernel_access(cpu, AccessKind::Store, page_struct(copy + off));
       }
-      for (Addr off = 0; off < leaf->page_size; off += kLine) {
-        kernel_access(cpu, AccessKind::Load, leaf->pa + off);
-        kernel_access(cpu, AccessKind::Store, copy + off);
-      }
+      for (Addr off = 0; off < leaf->page_size; off += kPageSize4K) copy_page(cpu, leaf->pa + off, copy + off);
       builder_.write_leaf(*leaf, 0);
       page_table_store(cpu, leaf->slot);
       flush_tlb_range(cpu, mm, leaf->va, leaf->va + leaf->page_size, leaf->page_size);
@@ -1260,7 +1274,7 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
   for (Addr off = 0; off < page; off += kPageSize4K) kernel_access(cpu, AccessKind::Store, page_struct(frame + off));
   if (p_.zero_pages) {
     for (Addr off = 0; off < page; off += kPageSize4K) memory_.zero_frame(frame + off);
-    for (Addr off = 0; off < page; off += kLine) kernel_access(cpu, AccessKind::Store, frame + off);
+    for (Addr off = 0; off < page; off += kPageSize4K) clear_page(cpu, frame + off);
   }
   if (const auto mapped = builder_.lookup(mm.root, base)) page_table_store(cpu, mapped->slot);
   return true;
@@ -1296,10 +1310,7 @@ void GuestOs::file_fault(Cpu& cpu, Mm& mm, const Vma& vma, Addr va, bool write) 
     const Addr cached = file_frame(cpu, vma, page);
     const Addr copy = allocate_frame(kPageSize4K);
     memory_.copy_frame(copy, cached);
-    for (Addr off = 0; off < kPageSize4K; off += kLine) {
-      kernel_access(cpu, AccessKind::Load, cached + off);
-      kernel_access(cpu, AccessKind::Store, copy + off);
-    }
+    copy_page(cpu, cached, copy);
     builder_.map(mm.root, page, copy, kPageSize4K, MappingFlags{true, true, vma.executable, false});
     page_table_store(cpu, builder_.lookup(mm.root, page)->slot);
     return;

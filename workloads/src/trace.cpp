@@ -75,6 +75,8 @@ TraceRecord TraceRecord::from(const GuestEvent& e) {
     case GuestEventKind::RoiBegin: r.kind = TraceRecordKind::RoiBegin; break;
     case GuestEventKind::RoiEnd: r.kind = TraceRecordKind::RoiEnd; break;
     case GuestEventKind::Interrupt: r.kind = TraceRecordKind::Interrupt; r.count = e.count; break;
+    // Only the guest OS model makes these (its page zeroing and copying), never a program.
+    case GuestEventKind::String: throw std::logic_error("a kernel fast-string event has no trace record");
   }
   return r;
 }

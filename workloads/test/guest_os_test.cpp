@@ -69,6 +69,8 @@ struct Machine {
         c.cpl = 0;
       } else if (e->kind == GuestEventKind::Memory) {
         access(cpu, e->access, e->address);
+      } else if (e->kind == GuestEventKind::String) {
+        for (std::uint32_t line = 0; line < e->count; ++line) access(cpu, e->access, e->address + 64 * line);
       }
       if (stop && stop()) break;
     }
@@ -529,6 +531,26 @@ unsigned stores_to(const Machine& m, const std::vector<GuestEvent>& events, cons
   return n;
 }
 
+// The string instructions among `events` that pass over the whole 4 KiB page at guest-physical
+// `frame` with `kind` (clear_page or one side of copy_page).
+unsigned string_passes(const Machine& m, const std::vector<GuestEvent>& events, AccessKind kind, Addr frame) {
+  unsigned n = 0;
+  for (const auto& e : events)
+    n += e.kind == GuestEventKind::String && e.access == kind && e.address == m.os.layout().direct_map + frame &&
+         e.count == kPageSize4K / 64;
+  return n;
+}
+
+// The kernel's memory events (one instruction each) that reach the 4 KiB page at `frame`.
+unsigned memory_events_into(const Machine& m, const std::vector<GuestEvent>& events, Addr frame) {
+  unsigned n = 0;
+  const Addr base = m.os.layout().direct_map + frame;
+  for (const auto& e : events)
+    n += (e.kind == GuestEventKind::Memory || e.kind == GuestEventKind::String) && e.address >= base &&
+         e.address < base + kPageSize4K;
+  return n;
+}
+
 std::vector<Addr> slots_of(const Machine& m, std::uint32_t pid, Addr from, Addr pages) {
   std::vector<Addr> slots;
   for (Addr i = 0; i < pages; ++i)
@@ -604,14 +626,46 @@ TEST(GuestOs, FaultAroundMapsWhatIsNotMappedYetOneStoreEach) {
   const auto first = m.run();
   // The window starts at the area and runs 16 pages.
   EXPECT_EQ(slots_of(m, 1, area, 40).size(), 16u);
-  // One store per entry, besides the zeroing of the new table's two lines these 16 slots sit in.
-  EXPECT_EQ(stores_to(m, first, slots_of(m, 1, area, 40)), 16u + 2u);
+  // One store per entry (the new table was zeroed whole by a string instruction before).
+  EXPECT_EQ(stores_to(m, first, slots_of(m, 1, area, 40)), 16u);
+  const Addr table = slots_of(m, 1, area, 40).front() & ~(kPageSize4K - 1);
+  EXPECT_EQ(string_passes(m, first, AccessKind::Store, table), 1u);
   // The next fault's aligned block holds 3 pages mapped already: 13 entries written.
   s.emit(1).load(kHeap + 0x13000);
   const auto second = m.run();
   EXPECT_EQ(slots_of(m, 1, area, 40).size(), 29u);
   EXPECT_EQ(m.os.page_cache.fault_around_pages.count(), 15u + 12u);
   EXPECT_EQ(stores_to(m, second, slots_of(m, 1, kHeap + 0x10000, 16)), 13u);
+}
+
+// Linux zeroes a faulted-in page with clear_page and copies one with copy_page (REP STOSB /
+// STOSQ, REP MOVSQ): one instruction each over the page, not a store (and a load) per line.
+TEST(GuestOs, PagesAreZeroedAndCopiedWithOneStringInstructionEach) {
+  Machine m;
+  Script s;
+  auto parent = s.emit(1);
+  parent.mmap(kHeap, 4 * kPageSize4K, 3);
+  parent.store(kHeap);
+  m.add_cpu(s);
+  const auto fault = m.run();
+  const auto page = m.os.builder().lookup(m.root(1), kHeap);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(string_passes(m, fault, AccessKind::Store, page->pa), 1u);
+  EXPECT_EQ(memory_events_into(m, fault, page->pa), 1u);  // not 64 stores
+  // Each new table of the fault was zeroed the same way.
+  const Addr table = page->slot & ~(kPageSize4K - 1);
+  EXPECT_EQ(string_passes(m, fault, AccessKind::Store, table), 1u);
+
+  parent.fork(2);
+  parent.switch_to(2);
+  m.run();
+  s.emit(2).store(kHeap + 8);
+  const auto cow = m.run();
+  const auto copy = m.os.builder().lookup(m.root(2), kHeap);
+  ASSERT_NE(copy->pa, page->pa);
+  EXPECT_EQ(string_passes(m, cow, AccessKind::Load, page->pa), 1u);
+  EXPECT_EQ(string_passes(m, cow, AccessKind::Store, copy->pa), 1u);
+  EXPECT_EQ(memory_events_into(m, cow, copy->pa), 1u);
 }
 
 TEST(GuestOs, FaultAroundCanBeTurnedOff) {

@@ -313,6 +313,11 @@ class GuestOs {
   void leave_kernel(Cpu& cpu);
   void kernel_work(Cpu& cpu, std::uint32_t instructions, unsigned lines);
   void kernel_access(Cpu& cpu, AccessKind kind, Addr gpa);
+  // Linux's clear_page and copy_page (REP STOSB / STOSQ, REP MOVSQ; arch/x86/lib): a 4 KiB
+  // page as fast-string instructions through the direct map, not a store or load per line.
+  void clear_page(Cpu& cpu, Addr frame);
+  void copy_page(Cpu& cpu, Addr from, Addr to);
+  void kernel_string(Cpu& cpu, AccessKind kind, Addr frame);
   // The kernel's store of a page-table entry it just wrote at `slot`: a store through the
   // direct map, or with a paravirtual MMU an update queued for the next mmu_update hypercall.
   void page_table_store(Cpu& cpu, Addr slot);

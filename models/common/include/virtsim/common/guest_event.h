@@ -18,6 +18,9 @@ enum class GuestEventKind : std::uint8_t {
   RoiEnd,    // region of interest ends: the run stops here
   Instr,     // one instruction that matters to virtualization (`instruction`, operands below)
   Interrupt, // an external interrupt is delivered (`count`: the vector): a ring-0 entry
+  String,    // one fast-string instruction (REP STOS, REP MOVS) over `count` 64-byte lines from
+             // `address`, each accessed (`access`, `size` bytes at the line's start) as a Memory
+             // event would; the vCPU overlaps the lines' memory time
 };
 
 struct GuestEvent {
@@ -40,6 +43,13 @@ struct GuestEvent {
   static GuestEvent kernel_store(Addr address) {
     GuestEvent e = memory(AccessKind::Store, address, 8);
     e.keeps_contents = true;
+    return e;
+  }
+  // A fast-string pass over `lines` whole cache lines the guest OS model has already written
+  // (zeroed or copied) or only reads: a page's worth is one instruction, not one per line.
+  static GuestEvent kernel_string(AccessKind kind, Addr address, std::uint32_t lines) {
+    GuestEvent e{GuestEventKind::String, kind, 8, lines, address};
+    e.keeps_contents = kind == AccessKind::Store;
     return e;
   }
   static GuestEvent roi_begin() { return {GuestEventKind::RoiBegin, AccessKind::Load, 0, 0, 0}; }

@@ -151,6 +151,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Param<bool> deprivileged_kernel;
   Param<bool> pcide;
   Param<std::uint32_t> hlt_wakeup_cycles;
+  Param<std::uint32_t> string_lines_in_flight;
   RingParameters rings;
   TlbHierarchyParameters tlb_parameters;
   TlbHierarchy tlbs;  // L1 ITLB, L1 DTLB, STLB
@@ -169,11 +170,14 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter interrupts;
   Counter kernel_instructions;
   Counter halted_cycles;
+  Counter string_instructions;
   Formula ipc;
 
  private:
   void run();
   void execute_memory(const GuestEvent& event);
+  // A fast-string instruction: each line through the access path, their memory time overlapped.
+  void execute_string(const GuestEvent& event);
   void execute_instruction(const GuestEvent& event);
   void execute_interrupt(const GuestEvent& event);
   // A privileged instruction above CPL 0: #GP(0), delivered through the guest's IDT.
@@ -185,10 +189,17 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // The architectural effect of an instruction on the TLBs and walk caches.
   void apply_translation_effects(const GuestEvent& event);
   std::uint32_t guest_tag() const { return (std::uint32_t{vpid_} << 12) | (paging_.cr3 & 0xfff); }
+  // Where an access goes (the physical address, or the host address a hypervisor's emulated
+  // store landed at) and what finding it cost: TLB lookups, walks and page faults.
+  struct TranslatedPiece {
+    Addr physical_address;
+    Cycles cycles;
+  };
   // Inline into execute_memory: with the TLB lookup and the data route it is the whole hot path.
   [[gnu::always_inline]] inline Cycles access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents = false);
-  // access_piece() once the L1 TLB had no usable entry: the STLB, the walk and any page fault.
-  Cycles access_piece_after_l1_miss(AccessKind kind, Addr va, unsigned size, bool keeps_contents);
+  [[gnu::always_inline]] inline TranslatedPiece translate_piece(AccessKind kind, Addr va);
+  // translate_piece() once the L1 TLB had no usable entry: the STLB, the walk and any page fault.
+  TranslatedPiece translate_piece_after_l1_miss(AccessKind kind, Addr va);
   // The data access of a translated piece: the plain-call route inline, else the socket.
   [[gnu::always_inline]] inline Cycles access_data(AccessKind kind, Addr pa, unsigned size, bool keeps_contents);
   Cycles access_data_through_socket(AccessKind kind, Addr pa, unsigned size, bool keeps_contents);

@@ -240,7 +240,7 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
               f"Linux {host.get('kernel', '?')}. Model: virtsim {model_doc.get('revision', '?')}, "
               f"replayed {model_doc.get('date', '?')}, default machine, native (no virtualization).", ""]
     references, models = reference_doc.get("workloads", {}), model_doc.get("workloads", {})
-    names = [n for n in suite if n in references or n in models] + [n for n in {**references, **models} if n not in suite]
+    names = list(suite) + [n for n in {**references, **models} if n not in suite]
     summary = ["| workload | counters within tolerance |", "|---|---|"]
     body = []
     for name in names:

@@ -6,6 +6,8 @@ address layout, and reads what the kernel did: minor faults, user and system tim
 the traced program and its waited-for children, through `capture-suite --native --rusage`; the
 median of several runs), and forks, execs, mmaps, munmaps and brks (strace -f, a separate run,
 so that tracing does not slow the timed runs). The result is the reference file.
+The timed runs are several (5 by default): the median of each counter, and the system-time
+share of all of them together.
 
 replay(): runs each capture through the guest OS model natively (`virtsim run` with
 workload.kind = "trace") and reads the model's counters. compare() puts the two side by side
@@ -117,10 +119,14 @@ def measure_one(name: str, runs: int) -> dict:
         _native(name, "--strace", strace)
         calls = strace_counts(strace.read_text())
     median = {k: statistics.median(u[k] for u in usages) for k in usages[0]}
-    cpu = median["user_seconds"] + median["system_seconds"]
+    # The kernel splits a process's run time into user and system time by the ticks that found it
+    # in each (a few milliseconds apart): over a run of tens of milliseconds the split is coarse,
+    # so the share is taken over the time of every run together.
+    user, system = sum(u["user_seconds"] for u in usages), sum(u["system_seconds"] for u in usages)
     return {"minor_faults": int(median["minor_faults"]), "major_faults": int(median["major_faults"]),
             "user_seconds": round(median["user_seconds"], 4), "system_seconds": round(median["system_seconds"], 4),
-            "system_share_percent": round(100.0 * median["system_seconds"] / cpu, 1) if cpu else 0.0,
+            "wall_seconds": round(median["wall_seconds"], 4),
+            "system_share_percent": round(100.0 * system / (user + system), 1) if user + system else 0.0,
             "runs": runs, "minor_faults_per_run": [u["minor_faults"] for u in usages],
             **{k: calls[k] for k in ("forks", "execs", "mmap", "munmap", "brk", "threads", "syscalls")}}
 
@@ -131,6 +137,14 @@ def manifest() -> dict[str, dict]:
     if not MANIFEST.is_file():
         raise FidelityError(f"{MANIFEST} is missing: capture the suite first (workloads/capture/capture-suite)")
     return {w["name"]: w for w in tomllib.loads(MANIFEST.read_text()).get("workload", [])}
+
+
+def suite_names() -> list[str]:
+    """The workloads capture-suite knows, captured or not."""
+    listing = subprocess.run([str(CAPTURE_SUITE), "--list"], capture_output=True, text=True)
+    if listing.returncode != 0:
+        raise FidelityError(f"{CAPTURE_SUITE} --list failed: {listing.stderr.strip()}")
+    return re.findall(r"^(\w+): ", listing.stdout, flags=re.M)
 
 
 def capture_path(name: str, captures: Path) -> Path:
@@ -229,7 +243,8 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
              "  it declares one, else the records of that kind it replayed); within"
              f" {int(100 * COUNT_TOLERANCE)} %.",
              "- **kernel share**: the model's kernel instructions over all its instructions against system",
-             "  time over user + system time (`getrusage`, the median of the timed runs); within"
+             "  time over user + system time (`getrusage`, summed over the timed runs: the kernel splits run time",
+             "  into user and system time by timer ticks, coarse over a run of tens of milliseconds); within"
              f" {SHARE_TOLERANCE:.0f} points.", "",
              "Caveats: this host is a virtual machine" + (" (the CPU flags say so)" if host.get("virtual_machine") else "") +
              " shared with other jobs: user and",
@@ -263,7 +278,8 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
             body.append(f"| {r['counter']} | {_number(r['real'])} | {_number(r['model'])} | {_error_text(r)} | "
                         f"{'pass' if r['pass'] else '**fail**'} |")
         ref = references[name]
-        body += ["", f"Native: {ref['user_seconds']} s user, {ref['system_seconds']} s system (median of {ref['runs']} runs; "
+        body += ["", f"Native: {ref['user_seconds']} s user, {ref['system_seconds']} s system, {ref.get('wall_seconds', '?')} s "
+                 f"elapsed (medians of {ref['runs']} runs; "
                  f"minor faults per run {', '.join(str(f) for f in ref['minor_faults_per_run'])}), {ref['syscalls']:,} system "
                  f"calls, {ref['threads']} threads started. Model: {models[name]['instructions']:,} instructions, "
                  f"{models[name]['kernel_instructions']:,} in the kernel.", ""]

@@ -149,3 +149,14 @@ def test_native_run_reports_resource_usage_and_system_calls(tmp_path):
     assert run("--native", "gups", "--strace", str(strace)).returncode == 0
     text = strace.read_text()
     assert re.search(r"^(\d+ +)?execve\(\"\./gups\"", text, flags=re.M) and "exit_group" in text
+
+
+def test_a_missing_trace_names_the_capture_suite_command(tmp_path, virtsim_binary):
+    """What the suite's sweep and regression cases print when a capture was never made."""
+    missing = tmp_path / "redis.vst"
+    result = subprocess.run([str(virtsim_binary), "run", "-q", "--set", 'workload.kind="trace"', "--set",
+                             f'workload.trace.path="{missing}"', "-o", str(tmp_path / "out.h5")], capture_output=True,
+                            text=True, timeout=120, env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"virtsim: error: workload.trace.path: {missing} does not exist (if it is a trace of "
+                                     "the capture suite, workloads/capture/capture-suite redis makes it: docs/workloads.md)")

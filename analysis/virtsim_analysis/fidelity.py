@@ -6,7 +6,7 @@ address layout, and reads what the kernel did: minor faults, user and system tim
 the traced program and its waited-for children, through `capture-suite --native --rusage`; the
 median of several runs), and forks, execs, mmaps, munmaps and brks (strace -f, a separate run,
 so that tracing does not slow the timed runs). The result is the reference file.
-The timed runs are several (5 by default): the median of each counter, and the system-time
+The timed runs are several (20 by default, on inputs made once): the median of each counter, and the system-time
 share of all of them together.
 
 replay(): runs each capture through the guest OS model natively (`virtsim run` with
@@ -102,21 +102,19 @@ def host_facts() -> dict:
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def _native(name: str, option: str, path: Path) -> None:
-    result = subprocess.run([str(CAPTURE_SUITE), "--native", name, option, str(path)], capture_output=True, text=True)
+def _native(name: str, options: list[str]) -> None:
+    result = subprocess.run([str(CAPTURE_SUITE), "--native", name, *options], capture_output=True, text=True)
     if result.returncode != 0:
         raise FidelityError(f"capture-suite --native {name} failed: {result.stderr.strip()[-500:]}")
 
 
 def measure_one(name: str, runs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="virtsim-fidelity-") as tmp:
-        usages = []
-        for run in range(runs):
-            path = Path(tmp) / f"rusage{run}.json"
-            _native(name, "--rusage", path)
-            usages.append(json.loads(path.read_text()))
+        path = Path(tmp) / "rusage.json"
+        _native(name, ["--rusage", str(path), "--repeat", str(runs)])
+        usages = [json.loads(line) for line in path.read_text().splitlines()]
         strace = Path(tmp) / "strace.txt"
-        _native(name, "--strace", strace)
+        _native(name, ["--strace", str(strace)])
         calls = strace_counts(strace.read_text())
     median = {k: statistics.median(u[k] for u in usages) for k in usages[0]}
     # The kernel splits a process's run time into user and system time by the ticks that found it

@@ -110,8 +110,10 @@ def test_the_capture_folder_defaults_to_the_environment_then_captures_suite(tmp_
 
 @pytest.mark.parametrize("args, message", [
     (["nope"], "unknown workload 'nope' (the suite: make, redis, sqlite, graph, gups, python)"),
-    (["--strace", "x.txt", "gups"], "--strace and --rusage go with --native"),
-    (["--rusage", "x.json", "gups"], "--strace and --rusage go with --native"),
+    (["--strace", "x.txt", "gups"], "--strace, --rusage and --repeat go with --native"),
+    (["--rusage", "x.json", "gups"], "--strace, --rusage and --repeat go with --native"),
+    (["--repeat", "2", "gups"], "--strace, --rusage and --repeat go with --native"),
+    (["--native", "--repeat", "0", "gups"], "--repeat must be at least 1, not 0"),
     (["--limit-per-process", "0", "gups"], "--limit-per-process must be a positive number of records, not 0"),
     (["--native"], "--native runs one workload: name it"),
     (["--native", "gups", "graph"], "--native runs one workload: name it"),
@@ -141,11 +143,13 @@ def test_native_run_reports_resource_usage_and_system_calls(tmp_path):
     """The fidelity command's two native runs of a workload, on the smallest one (gups: a
     fraction of a second natively)."""
     rusage, strace = tmp_path / "rusage.json", tmp_path / "strace.txt"
-    assert run("--native", "gups", "--rusage", str(rusage)).returncode == 0
+    assert run("--native", "gups", "--rusage", str(rusage), "--repeat", "2").returncode == 0
     import json
-    usage = json.loads(rusage.read_text())
-    assert usage["minor_faults"] > 8192  # the 32 MiB table alone is 8192 pages
-    assert set(usage) == {"minor_faults", "major_faults", "user_seconds", "system_seconds", "wall_seconds"}
+    usages = [json.loads(line) for line in rusage.read_text().splitlines()]
+    assert len(usages) == 2
+    for usage in usages:
+        assert usage["minor_faults"] > 8192  # the 32 MiB table alone is 8192 pages
+        assert set(usage) == {"minor_faults", "major_faults", "user_seconds", "system_seconds", "wall_seconds"}
     assert run("--native", "gups", "--strace", str(strace)).returncode == 0
     text = strace.read_text()
     assert re.search(r"^(\d+ +)?execve\(\"\./gups\"", text, flags=re.M) and "exit_group" in text

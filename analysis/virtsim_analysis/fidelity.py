@@ -256,8 +256,10 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
              "Caveats: this host is a virtual machine" + (" (the CPU flags say so)" if host.get("virtual_machine") else "") +
              " shared with other jobs: user and",
              "system times are read from `getrusage`, take the kernel share as a rough figure. The captures ran",
-             "under Valgrind, whose own mappings are hidden from the program but whose loader and allocator",
-             "placement differ a little from a native run. Threads (redis-server's background threads) are not forks on either side.", ""]
+             "under Valgrind, which preloads a library of its own (`vgpreload_core`) into every traced process:",
+             "the dynamic loader maps it with 4 more `mmap` calls than a native run makes (every single-process",
+             "capture here shows +4). Threads are not forks on the real side (`strace` tells them apart by",
+             "`CLONE_THREAD`); the model's side counts the trace's fork records.", ""]
     lines += [f"Native figures: measured {host.get('date', '?')} on {host.get('cpu', '?')} ({host.get('cpus', '?')} CPUs), "
               f"Linux {host.get('kernel', '?')}. Model: virtsim {model_doc.get('revision', '?')}, "
               f"replayed {model_doc.get('date', '?')}, default machine, native (no virtualization).", ""]

@@ -294,7 +294,8 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
         ref = references[name]
         body += ["", f"Native: {ref['user_seconds']} s user, {ref['system_seconds']} s system, {ref.get('wall_seconds', '?')} s "
                  f"elapsed (medians of {ref['runs']} runs; "
-                 f"minor faults per run {', '.join(str(f) for f in ref['minor_faults_per_run'])}), {ref['syscalls']:,} system "
+                 f"minor faults per run {min(ref['minor_faults_per_run'])} to {max(ref['minor_faults_per_run'])}), "
+                 f"{ref['syscalls']:,} system "
                  f"calls, {ref['threads']} threads started. Model: {models[name]['instructions']:,} instructions, "
                  f"{models[name]['kernel_instructions']:,} in the kernel.", ""]
     return "\n".join(lines + summary + [""] + body)

@@ -1,6 +1,7 @@
 #include "virtsim/platform/system.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <numeric>
 
 #include "virtsim/common/error.h"
@@ -366,6 +367,12 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
           std::make_unique<EventSourceRecords>(*b, 0, 0, [b] { return b->progress(); }, b->in_kernel()));
     } else if (kind == "trace") {
       if (trace_path.get().empty()) throw ConfigError(trace_path.name() + " is empty: name the trace file to run");
+      if (std::error_code missing; !std::filesystem::exists(trace_path.get(), missing)) {
+        // The large traces of the capture suite are made on each machine, never committed.
+        const std::string stem = std::filesystem::path(trace_path.get()).stem().string();
+        throw ConfigError(trace_path.name() + ": " + trace_path.get() + " does not exist (if it is a trace of the capture suite, " +
+                          "workloads/capture/capture-suite " + stem + " makes it: docs/workloads.md)");
+      }
       auto trace = std::make_unique<TraceRecordSource>(trace_path.get());
       if (!trace->warning().empty() && input_warnings_.empty()) input_warnings_.push_back(trace->warning());
       sources_.push_back(std::move(trace));

@@ -17,7 +17,7 @@ SETUP = REPO / "scripts" / "setup"
 TEST_ONLY = {
     "clang", "libclang-rt-dev", "slurmctld", "slurmd", "slurm-client", "munge", "jupyter-nbconvert",
     "python3-nbclient", "python3-ipykernel", "python3-pytest", "valgrind", "sqlite3", "mkdocs",
-    "libgtest-dev", "libbenchmark-dev", "graphviz", "chromium",
+    "libgtest-dev", "libbenchmark-dev", "graphviz", "chromium", "redis-server", "redis-tools", "strace",
 }
 
 
@@ -29,9 +29,10 @@ def package_groups() -> dict[str, list[str]]:
     return groups
 
 
-def test_setup_has_the_three_groups():
+def test_setup_has_the_four_groups():
     groups = package_groups()
-    assert set(groups) == {"build", "analysis", "test"}
+    assert set(groups) == {"build", "analysis", "test", "capture"}
+    assert {"valgrind", "redis-server", "redis-tools", "strace", "make"} <= set(groups["capture"])
     assert "libsystemc-dev" in groups["build"] and "python3-pytest" in groups["test"]
 
 

@@ -1,0 +1,399 @@
+"""The guest OS model checked against the real kernel on the capture suite
+(workloads/capture/capture-suite, manifest workloads/capture/suite.toml).
+
+measure(): runs each workload natively (no Valgrind) with its capture's inputs, environment and
+address layout, and reads what the kernel did: minor faults, user and system time (getrusage of
+the traced program and its waited-for children, through `capture-suite --native --rusage`; the
+median of several runs), and forks, execs, mmaps, munmaps and brks (strace -f, a separate run,
+so that tracing does not slow the timed runs). The result is the reference file.
+The timed runs are several (20 by default, on inputs made once): the median of each counter, and the system-time
+share of all of them together.
+
+replay(): runs each capture through the guest OS model natively (`virtsim run` with
+workload.kind = "trace") and reads the model's counters. compare() puts the two side by side
+with the tolerances below; page() is the generated docs page (docs/fidelity.md).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import tempfile
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CAPTURE_SUITE = REPO / "workloads" / "capture" / "capture-suite"
+MANIFEST = REPO / "workloads" / "capture" / "suite.toml"
+REFERENCE = REPO / "experiments" / "fidelity" / "native.json"
+MODEL = REPO / "experiments" / "fidelity" / "model.json"
+PAGE = REPO / "docs" / "fidelity.md"
+
+COUNT_TOLERANCE = 0.25      # forks, execs, mmap/munmap/brk calls and page faults: within 25 %
+SHARE_TOLERANCE = 10.0      # kernel share of instructions against system-time share: 10 points
+
+# The model's page faults: every kind of fault that maps a page, whichever of these statistics
+# the guest OS model declares (a fault another vCPU already resolved is not counted: the real
+# kernel's minor-fault count has no such case on one CPU).
+FAULT_STATISTICS = ["system.kernel.demand_faults", "system.kernel.cow_faults", "system.kernel.file_faults"]
+# mmap, munmap and brk calls: the model's statistic where it declares one, else the records of
+# that kind the model replayed (`virtsim trace info`).
+CALL_STATISTICS = {"mmap": "system.kernel.mmaps", "munmap": "system.kernel.munmaps", "brk": "system.kernel.brks"}
+COUNTERS = ["page faults", "forks", "execs", "mmap", "munmap", "brk"]
+
+
+class FidelityError(Exception):
+    """A missing capture or reference, a failed run: one line, naming the file and the fix."""
+
+
+# --- The real kernel ----------------------------------------------------------------------
+
+CLONE_THREAD = 0x10000
+_CALL = re.compile(r"^(?:(\d+) +)?(?:<\.\.\. (\w+) resumed>|(\w+)\()(.*)$")
+
+
+def strace_counts(text: str) -> dict[str, int]:
+    """Counts from `strace -f -o FILE` output: fork-like calls that made a process (clone,
+    clone3 without CLONE_THREAD; fork, vfork), execve/execveat calls that succeeded, and
+    mmap, munmap and brk calls. A call split by another process's line (`<unfinished ...>`,
+    then `<... name resumed>`) is joined first."""
+    counts = dict.fromkeys(["forks", "execs", "mmap", "munmap", "brk", "threads", "syscalls"], 0)
+    pending: dict[str, tuple[str, str]] = {}
+    for line in text.splitlines():
+        match = _CALL.match(line)
+        if not match:
+            continue  # signals, exits (+++), strace's own notes
+        pid, resumed, name, rest = match.groups()
+        if resumed:
+            if pid not in pending:
+                continue
+            name, head = pending.pop(pid)
+            rest = head + rest
+        if rest.endswith("<unfinished ...>"):
+            pending[pid] = (name, rest[: -len("<unfinished ...>")])
+            continue
+        args, _, result = rest.rpartition(") = ")
+        ok = result != "" and not result.startswith("-1") and not result.startswith("?")
+        counts["syscalls"] += 1
+        if name in ("clone", "clone3"):
+            if "CLONE_THREAD" in args:
+                counts["threads"] += 1
+            elif ok:
+                counts["forks"] += 1
+        elif name in ("fork", "vfork") and ok:
+            counts["forks"] += 1
+        elif name in ("execve", "execveat") and (ok or result.startswith("?")):
+            # A successful exec's result is printed after the new image starts: "= 0".
+            counts["execs"] += ok
+        elif name in ("mmap", "munmap", "brk"):
+            counts[name] += 1
+    return counts
+
+
+def host_facts() -> dict:
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, flags=re.M)
+    return {"cpu": model.group(1) if model else platform.processor(), "cpus": os.cpu_count() or 1,
+            "kernel": platform.release(), "virtual_machine": bool(re.search(r"^flags\s*:.*\bhypervisor\b", cpuinfo, flags=re.M)),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def _native(name: str, options: list[str]) -> None:
+    result = subprocess.run([str(CAPTURE_SUITE), "--native", name, *options], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise FidelityError(f"capture-suite --native {name} failed: {result.stderr.strip()[-500:]}")
+
+
+def measure_one(name: str, runs: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="virtsim-fidelity-") as tmp:
+        path = Path(tmp) / "rusage.json"
+        _native(name, ["--rusage", str(path), "--repeat", str(runs)])
+        usages = [json.loads(line) for line in path.read_text().splitlines()]
+        strace = Path(tmp) / "strace.txt"
+        _native(name, ["--strace", str(strace)])
+        calls = strace_counts(strace.read_text())
+    median = {k: statistics.median(u[k] for u in usages) for k in usages[0]}
+    # The kernel splits a process's run time into user and system time by the ticks that found it
+    # in each (a few milliseconds apart): over a run of tens of milliseconds the split is coarse,
+    # so the share is taken over the time of every run together.
+    user, system = sum(u["user_seconds"] for u in usages), sum(u["system_seconds"] for u in usages)
+    return {"minor_faults": int(median["minor_faults"]), "major_faults": int(median["major_faults"]),
+            "user_seconds": round(median["user_seconds"], 4), "system_seconds": round(median["system_seconds"], 4),
+            "wall_seconds": round(median["wall_seconds"], 4),
+            "system_share_percent": round(100.0 * system / (user + system), 1) if user + system else 0.0,
+            "runs": runs, "minor_faults_per_run": [u["minor_faults"] for u in usages],
+            **{k: calls[k] for k in ("forks", "execs", "mmap", "munmap", "brk", "threads", "syscalls")}}
+
+
+# --- The model ------------------------------------------------------------------------------
+
+def manifest() -> dict[str, dict]:
+    if not MANIFEST.is_file():
+        raise FidelityError(f"{MANIFEST} is missing: capture the suite first (workloads/capture/capture-suite)")
+    return {w["name"]: w for w in tomllib.loads(MANIFEST.read_text()).get("workload", [])}
+
+
+def suite_names() -> list[str]:
+    """The workloads capture-suite knows, captured or not."""
+    listing = subprocess.run([str(CAPTURE_SUITE), "--list"], capture_output=True, text=True)
+    if listing.returncode != 0:
+        raise FidelityError(f"{CAPTURE_SUITE} --list failed: {listing.stderr.strip()}")
+    return re.findall(r"^(\w+): ", listing.stdout, flags=re.M)
+
+
+def capture_path(name: str, captures: Path) -> Path:
+    return captures / f"{name}.vst"
+
+
+def _virtsim(binary: Path, *args: str) -> str:
+    env = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    result = subprocess.run([str(binary), *args], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise FidelityError(f"virtsim {' '.join(args[:1])} failed: {result.stderr.strip()[-500:]}")
+    return result.stdout
+
+
+def replay(name: str, trace: Path, binary: Path) -> dict:
+    """The model's counters for one capture, run natively with the default machine."""
+    if not trace.is_file():
+        raise FidelityError(f"{trace}: capture missing: make it with workloads/capture/capture-suite {name}"
+                            f"{'' if trace.parent == default_captures() else ' -o ' + str(trace.parent)}")
+    with tempfile.TemporaryDirectory(prefix="virtsim-fidelity-") as tmp:
+        out = Path(tmp) / "run.h5"
+        env = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+        result = subprocess.run([str(binary), "run", "-q", "--set", 'workload.kind="trace"', "--set",
+                                 f"workload.trace.path={json.dumps(str(trace))}", "--set", 'experiment.compare=""',
+                                 "-o", str(out)], capture_output=True, text=True, env=env)
+        # Exit status 1 with a result file: the replay stopped midway (a partial result); the
+        # table says so rather than comparing the counters of part of the run.
+        if result.returncode != 0 and not (result.returncode == 1 and out.is_file()):
+            raise FidelityError(f"virtsim run of {trace} failed: {result.stderr.strip()[-500:]}")
+        runs = json.loads(_virtsim(binary, "stats", "--json", "--all", str(out)))
+    run = next(iter(runs.values()))
+    stopped = next((l.removeprefix("virtsim: ").replace(f"{REPO}/", "") for l in result.stderr.splitlines()
+                    if "simulation failed" in l), "")
+    metrics = run["metrics"]
+    info = _virtsim(binary, "trace", "info", str(trace))
+    records = {k: int(v) for k, v in re.findall(r"^  ([a-z_]+) +(\d+)$", info, flags=re.M)}
+    instructions = sum(v for k, v in metrics.items() if re.fullmatch(r"system\.cpu\d+\.instructions", k))
+    kernel = sum(v for k, v in metrics.items() if re.fullmatch(r"system\.cpu\d+\.kernel_instructions", k))
+    faults_from = [s for s in FAULT_STATISTICS if s in metrics]
+    model = {"status": run.get("status", "ok"), "error": stopped if run.get("status", "ok") != "ok" else "",
+             "page faults": int(sum(metrics[s] for s in faults_from)),
+             "page_faults_from": faults_from,
+             "forks": int(metrics.get("system.kernel.forks", 0)), "execs": int(metrics.get("system.kernel.execs", 0)),
+             "kernel_share_percent": round(100.0 * kernel / instructions, 1) if instructions else 0.0,
+             "instructions": int(instructions), "kernel_instructions": int(kernel),
+             "cycles": int(metrics.get("sim.cycles", 0)), "calls_from": {}}
+    for call, statistic in CALL_STATISTICS.items():
+        if statistic in metrics:
+            model[call], model["calls_from"][call] = int(metrics[statistic]), statistic
+        else:
+            model[call], model["calls_from"][call] = records.get(call, 0), "trace records"
+    return model
+
+
+def default_captures() -> Path:
+    return Path(os.environ.get("VIRTSIM_CAPTURES") or REPO / "captures" / "suite").resolve()
+
+
+# --- The comparison ---------------------------------------------------------------------------
+
+def real_value(reference: dict, counter: str) -> float:
+    return reference["minor_faults"] + reference["major_faults"] if counter == "page faults" else reference[counter]
+
+
+def compare(reference: dict, model: dict) -> list[dict]:
+    """A row per counter: real, model, the model's error and whether it is within tolerance."""
+    rows = []
+    for counter in COUNTERS:
+        real, modelled = real_value(reference, counter), model[counter]
+        error = (modelled - real) / real if real else (0.0 if modelled == 0 else float("inf"))
+        rows.append({"counter": counter, "real": real, "model": modelled, "error": error,
+                     "pass": abs(error) <= COUNT_TOLERANCE})
+    real_share, model_share = reference["system_share_percent"], model["kernel_share_percent"]
+    rows.append({"counter": "kernel share (%)", "real": real_share, "model": model_share, "error": model_share - real_share,
+                 "pass": abs(model_share - real_share) <= SHARE_TOLERANCE})
+    return rows
+
+
+def _number(value: float) -> str:
+    return f"{value:.1f}" if isinstance(value, float) and not value.is_integer() else f"{int(value)}"
+
+
+def _error_text(row: dict) -> str:
+    if row["counter"].startswith("kernel share"):
+        return f"{row['error']:+.1f} points"
+    return "n/a" if row["error"] == float("inf") else f"{100 * row['error']:+.0f} %"
+
+
+def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
+    host = reference_doc.get("host", {})
+    lines = ["# Fidelity against the real kernel", "",
+             "Generated by `scripts/fidelity` (do not edit): each workload of the capture suite",
+             "([workloads.md](workloads.md#the-capture-suite)) run natively on this host, what the kernel did,",
+             "against what virtsim's guest OS model does replaying the workload's capture. The native",
+             "figures are `experiments/fidelity/native.json` (`scripts/fidelity --measure`), the model's",
+             "`experiments/fidelity/model.json` (`scripts/fidelity`, which needs the captures).", "",
+             "What is compared, and the tolerance of a pass:", "",
+             f"- **page faults**: the model's faults that map a page ({', '.join(f'`{s}`' for s in FAULT_STATISTICS)},",
+             "  those the model declares) against the minor and major faults of `getrusage` (the traced",
+             f"  program and its waited-for children); within {int(100 * COUNT_TOLERANCE)} %.",
+             "- **forks, execs**: `system.kernel.forks` and `execs` against `clone`/`clone3` without",
+             "  `CLONE_THREAD`, `fork`, `vfork`, and successful `execve`/`execveat` (`strace -f`); the",
+             f"  program's own start counts as an exec on both sides; within {int(100 * COUNT_TOLERANCE)} %.",
+             "- **mmap, munmap, brk**: calls (`strace -f`) against the model's calls (its statistic where",
+             "  it declares one, else the records of that kind it replayed); within"
+             f" {int(100 * COUNT_TOLERANCE)} %.",
+             "- **kernel share**: the model's kernel instructions over all its instructions against system",
+             "  time over user + system time (`getrusage`, summed over the timed runs: the kernel splits run time",
+             "  into user and system time by timer ticks, coarse over a run of tens of milliseconds); within"
+             f" {SHARE_TOLERANCE:.0f} points.", "",
+             "Caveats: this host is a virtual machine" + (" (the CPU flags say so)" if host.get("virtual_machine") else "") +
+             " shared with other jobs: user and",
+             "system times are read from `getrusage`, take the kernel share as a rough figure. The captures ran",
+             "under Valgrind, which preloads a library of its own (`vgpreload_core`) into every traced process:",
+             "the dynamic loader maps it with 4 more `mmap` calls than a native run makes (every single-process",
+             "capture here shows +4). Threads are not forks on the real side (`strace` tells them apart by",
+             "`CLONE_THREAD`); the model's side counts the trace's fork records.", ""]
+    lines += [f"Native figures: measured {host.get('date', '?')} on {host.get('cpu', '?')} ({host.get('cpus', '?')} CPUs), "
+              f"Linux {host.get('kernel', '?')}. Model: virtsim {model_doc.get('revision', '?')}, "
+              f"replayed {model_doc.get('date', '?')}, default machine, native (no virtualization).", ""]
+    references, models = reference_doc.get("workloads", {}), model_doc.get("workloads", {})
+    names = list(suite) + [n for n in {**references, **models} if n not in suite]
+    summary = ["| workload | counters within tolerance |", "|---|---|"]
+    body = []
+    for name in names:
+        entry = suite.get(name, {})
+        body += [f"## {name}", "", entry.get("description", ""), ""]
+        if entry:
+            body += [f"Traced: `{entry['command']}`; {entry['memory_references']:,} memory references "
+                     f"({entry['bytes'] / 1e6:.0f} MB of trace).", ""]
+        if name not in references or name not in models:
+            missing = "native figures (`scripts/fidelity --measure " + name + "`)" if name not in references else \
+                "the model's replay (`scripts/fidelity " + name + "`)"
+            body += [f"Not compared: {missing} missing.", ""]
+            summary.append(f"| [{name}](#{name}) | not compared |")
+            continue
+        if models[name].get("status", "ok") != "ok":
+            error = models[name].get("error") or "no error recorded"
+            body += [f"Not compared: the model's replay stopped before the end ({models[name]['status']}): `{error}`.", ""]
+            summary.append(f"| [{name}](#{name}) | not compared: the replay stopped |")
+            continue
+        rows = compare(references[name], models[name])
+        passed = sum(r["pass"] for r in rows)
+        summary.append(f"| [{name}](#{name}) | {passed} of {len(rows)} |")
+        body += ["| counter | real kernel | model | model - real | result |", "|---|---|---|---|---|"]
+        for r in rows:
+            body.append(f"| {r['counter']} | {_number(r['real'])} | {_number(r['model'])} | {_error_text(r)} | "
+                        f"{'pass' if r['pass'] else '**fail**'} |")
+        ref = references[name]
+        body += ["", f"Native: {ref['user_seconds']} s user, {ref['system_seconds']} s system, {ref.get('wall_seconds', '?')} s "
+                 f"elapsed (medians of {ref['runs']} runs; "
+                 f"minor faults per run {min(ref['minor_faults_per_run'])} to {max(ref['minor_faults_per_run'])}), "
+                 f"{ref['syscalls']:,} system "
+                 f"calls, {ref['threads']} threads started. Model: {models[name]['instructions']:,} instructions, "
+                 f"{models[name]['kernel_instructions']:,} in the kernel.", ""]
+    return "\n".join(lines + summary + [""] + body)
+
+
+# --- Regression cases ---------------------------------------------------------------------------
+
+CASES = REPO / "experiments" / "regression" / "capture-suite"
+
+
+def case_name(name: str) -> str:
+    return f"kernel-fidelity-{name}"
+
+
+def case_text(name: str, entry: dict, reference: dict, host: dict, model: dict | None) -> str:
+    """The regression case that keeps one workload's fidelity: the native figures as its
+    expectations, the model's last result as its STATUS."""
+    faults = reference["minor_faults"] + reference["major_faults"]
+    share = reference["system_share_percent"] / 100.0
+    if model and model.get("status", "ok") != "ok":
+        status = (f"# STATUS: fails with virtsim {model.get('revision', '?')} ({model.get('date', '?')}): the replay stops before\n"
+                  f"# the end ({model['status']}): {model.get('error') or 'no error recorded'}")
+    elif model:
+        rows = {r["counter"]: r for r in compare(reference, model)}
+        verdict = "passes" if all(rows[c]["pass"] for c in ("page faults", "forks", "execs", "kernel share (%)")) else "fails"
+        status = (f"# STATUS: {verdict} with virtsim {model.get('revision', '?')} ({model.get('date', '?')}): page faults "
+                  f"{model['page faults']} ({_error_text(rows['page faults'])}), forks {model['forks']}, execs {model['execs']},\n"
+                  f"# kernel share {model['kernel_share_percent']} % ({_error_text(rows['kernel share (%)'])}); the model's"
+                  f" demand-paging and kernel-entry costs decide the first and the last (docs/fidelity.md).")
+    else:
+        status = "# STATUS: not run yet (scripts/fidelity replays the capture and rewrites this line)."
+    return f"""# The guest OS model against the real kernel on the capture suite's {name} workload: {entry['description']}.
+# Generated by scripts/fidelity from experiments/fidelity/native.json (do not edit; the fidelity
+# table of every counter is docs/fidelity.md).
+#
+# What is compared: `virtsim run` of the capture captures/suite/{name}.vst (`{entry['command']}`,
+# {entry['memory_references']} memory references) on the default machine, natively, against the same
+# program run natively on this host, measured by `scripts/fidelity --measure` on {host.get('date', '?')}
+# ({host.get('cpu', '?')}, {host.get('cpus', '?')} CPUs, Linux {host.get('kernel', '?')}, a virtual machine): page faults taken
+# against getrusage's minor + major faults ({faults}), forks and execs against strace -f's
+# ({reference['forks']} and {reference['execs']}), all within {int(100 * COUNT_TOLERANCE)} %; the share of instructions run in the kernel
+# against the share of system time in user + system time ({reference['system_share_percent']} %), within {SHARE_TOLERANCE:.0f} points.
+# Tolerances: the capture ran under Valgrind (its preload library and loader placement change a
+# few mappings) and getrusage's times on a shared virtual machine are coarse.
+# Not in the fast subset, nor in `virtsim regress --full` of experiments/regression/: the capture
+# is large and made on each machine (not committed), so these cases have their own folder, run
+# from the repository root with `virtsim regress experiments/regression/capture-suite --full`
+# (or `--case {case_name(name)}`). Without the capture the run stops with an error naming the file
+# and `workloads/capture/capture-suite {name}`, which makes it.
+#
+{status}
+[case]
+kind = "published"
+fast = false
+description = "The guest OS model replaying the {name} capture takes the page faults, forks and execs the real kernel did for it natively (within {int(100 * COUNT_TOLERANCE)} %) and spends a share of its instructions in the kernel within {SHARE_TOLERANCE:.0f} points of the real system-time share."
+source = "measured natively on this host with scripts/fidelity --measure, {host.get('date', '?')}: experiments/fidelity/native.json"
+
+[workload]
+kind = "trace"
+
+[workload.trace]
+path = "captures/suite/{name}.vst"
+
+[experiment]
+compare = ""
+
+[[expect]]
+metric = "system.cpu0.page_faults"
+value = {faults}
+rel_tolerance = {COUNT_TOLERANCE}
+
+[[expect]]
+metric = "system.kernel.forks"
+value = {reference['forks']}
+{'rel_tolerance = ' + str(COUNT_TOLERANCE) if reference['forks'] else 'tolerance = 0'}
+
+[[expect]]
+metric = "system.kernel.execs"
+value = {reference['execs']}
+{'rel_tolerance = ' + str(COUNT_TOLERANCE) if reference['execs'] else 'tolerance = 0'}
+
+[[expect]]
+metric = "system.cpu0.kernel_instructions"
+over = "system.cpu0.instructions"
+value = {share:.3f}
+tolerance = {SHARE_TOLERANCE / 100:.2f}
+"""
+
+
+def write_cases(reference_doc: dict, model_doc: dict, suite: dict[str, dict], folder: Path = CASES) -> list[Path]:
+    written = []
+    for name, reference in reference_doc.get("workloads", {}).items():
+        if name not in suite:
+            continue
+        path = folder / f"{case_name(name)}.toml"
+        model = model_doc.get("workloads", {}).get(name)
+        if model:
+            model = {**model, "revision": model_doc.get("revision", "?"), "date": model_doc.get("date", "?")}
+        path.write_text(case_text(name, suite[name], reference, reference_doc.get("host", {}), model))
+        written.append(path)
+    return written

@@ -132,6 +132,9 @@ std::uint64_t parse_argument(const std::string& text) {
 }
 
 // The system call a "SYSCALL[pid,tid](number) ..." line starts or finishes.
+struct SyscallLine;
+std::uint64_t clone_flags(const SyscallLine& s);
+
 struct SyscallLine {
   std::uint64_t pid = 0, tid = 0, number = 0;
   bool completion = false;             // "... [async] --> result": the end of an earlier line
@@ -200,6 +203,17 @@ bool parse_syscall_line(const std::string& line, SyscallLine& s) {
   const auto created = call.find("created child ");
   if (created != std::string::npos) s.created_child = static_cast<std::uint32_t>(parse_argument(call.substr(created + 14)));
   return true;
+}
+
+// clone's flags: Valgrind prints them in hex without a 0x ("sys_clone ( 3d0f00, ...").
+std::uint64_t clone_flags(const SyscallLine& s) {
+  if (s.arg_texts.empty()) return 0;
+  const char* p = s.arg_texts[0].c_str();
+  while (*p == ' ') ++p;
+  if (p[0] == '0' && p[1] == 'x') p += 2;
+  std::uint64_t v = 0;
+  parse_hex(p, v);
+  return v;
 }
 
 class Converter {
@@ -424,7 +438,7 @@ class Converter {
         }
         break;
       case kClone: case kFork: case kVfork: case kClone3: {
-        const bool thread = (s.number == kClone && (arg(0) & kCloneThread)) || (s.number == kClone3 && !s.created_child);
+        const bool thread = (s.number == kClone && (clone_flags(s) & kCloneThread)) || (s.number == kClone3 && !s.created_child);
         std::uint32_t child = s.created_child.value_or(0);
         if (!child && outcome.success) child = static_cast<std::uint32_t>(outcome.value);
         if (!thread && child) {

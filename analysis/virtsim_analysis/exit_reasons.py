@@ -58,7 +58,8 @@ def common_reason(mode: str, code: int, name: str) -> str:
 
 # The order reasons take in legends and stacks: the memory-virtualization ones first, then by kind.
 REASON_ORDER = [
-    "#PF: hidden fault", "#PF: guest fault reflected", "#PF: page-table write emulated", PAGE_FAULT,
+    "#PF: hidden fault", "#PF: guest fault reflected", "#PF: page-table write emulated",
+    "#PF: page unprotected and instruction retried", PAGE_FAULT,
     "nested page fault", "nested paging misconfiguration", "control-register access", "INVLPG", "INVPCID",
     "exception or NMI", "external interrupt", "NMI", "interrupt window", "I/O instruction", "MSR access",
     "hypercall", "CPUID", "HLT", "PAUSE", "RDTSC", "RDTSCP", "XSETBV", "debug-register access",

@@ -30,6 +30,7 @@ REASON_COLOURS = {
     "#PF: hidden fault": "#CC3311",
     "#PF: guest fault reflected": "#EE7733",
     "#PF: page-table write emulated": "#DDAA33",
+    "#PF: page unprotected and instruction retried": "#EE8866",
     "page fault (#PF)": "#CC6677",
     "nested page fault": "#0077BB",
     "nested paging misconfiguration": "#33BBEE",

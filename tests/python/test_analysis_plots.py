@@ -37,6 +37,8 @@ T95_DF1 = scipy.stats.t.ppf(0.975, 1)  # two-sided 95 % Student t, 1 degree of f
 VMX_REASONS = {"Exception or NMI (#PF: hidden fault)": "#PF: hidden fault",
                "Exception or NMI (#PF: guest fault reflected)": "#PF: guest fault reflected",
                "Exception or NMI (#PF: page-table write emulated)": "#PF: page-table write emulated",
+               "Exception or NMI (#PF: page unprotected and instruction retried)":
+                   "#PF: page unprotected and instruction retried",
                "Control-register access": "control-register access", "EPT violation": "nested page fault",
                "External interrupt": "external interrupt", "WRMSR": "MSR access", "INVLPG": "INVLPG"}
 

@@ -91,7 +91,7 @@ def test_shadow_paging_traps_what_it_must_and_counts_it(virtsim_binary, tmp_path
     assert m["system.shadow.root_misses"] >= 1 and m["system.shadow.root_hits"] > 0
     assert m["system.shadow.tables_freed"] > 0 and m["system.shadow.live_shadow_tables"] > 0  # exits free them
     pf_exits = (m["system.shadow.guest_faults"] + m["system.shadow.hidden_faults"] + m["system.shadow.writes_emulated"]
-                + m["system.shadow.dirty_emulations"])
+                + m["system.shadow.dirty_emulations"] + m["system.shadow.unprotect_retries"])
     assert m["system.virt0.page_fault_exits"] == pf_exits
     with h5py.File(out) as f:
         run0 = f["runs/run0000"]
@@ -103,6 +103,7 @@ def test_shadow_paging_traps_what_it_must_and_counts_it(virtsim_binary, tmp_path
                                                             + m["system.shadow.dirty_emulations"])
     assert exits["Exception or NMI (#PF: guest fault reflected)"] == m["system.shadow.guest_faults"]
     assert exits["Exception or NMI (#PF: page-table write emulated)"] == m["system.shadow.writes_emulated"]
+    assert exits["Exception or NMI (#PF: page unprotected and instruction retried)"] == m["system.shadow.unprotect_retries"]
     assert exits["Control-register access"] > 0  # MOV to CR3 at every switch
     assert sum(exits.values()) == m["exits.total"]
 
@@ -120,15 +121,32 @@ def test_out_of_sync_leaf_tables_trade_write_traps_for_syncs(virtsim_binary, tmp
 
 
 def test_write_flooding_unshadows_tables_the_guest_keeps_writing(virtsim_binary, tmp_path):
-    # pt_update: each round's munmap frees its tables and the next mmap zeroes them again, stores
-    # into pages the shadow still follows with no shadow fault walking through them in between.
-    kind = ["--set", 'workload.kind="pt_update"']
+    # kernel_build: the jobs' exits and execs clear page-table entries of tables the shadow still
+    # follows with no shadow fault walking through them in between (plain stores, emulated).
+    kind = ["--set", 'workload.kind="kernel_build"']
     flooding = run(virtsim_binary, tmp_path, "flooding", *kind, *MODES["shadow-vmx"])
     tracking = run(virtsim_binary, tmp_path, "tracking", *kind, *MODES["shadow-vmx"],
                    "--set", "system.shadow.write_flooding_threshold=0")
     assert flooding["system.shadow.flood_zaps"] > 0 and tracking["system.shadow.flood_zaps"] == 0
     assert flooding["system.shadow.writes_emulated"] < tracking["system.shadow.writes_emulated"]
     assert flooding["system.kernel.state_digest"] == tracking["system.kernel.state_digest"]
+
+
+def test_a_string_store_to_a_guest_table_page_unprotects_it_and_is_retried(virtsim_binary, tmp_path):
+    # pt_update: each round's munmap frees its tables and the next mmap zeroes them again with
+    # rep stos; the first line's fault unprotects the page (KVM's retry_instruction), one exit,
+    # before any emulated store could flood it.
+    out = tmp_path / "retry.h5"
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", *SMALL, "--set", 'workload.kind="pt_update"',
+                     *MODES["shadow-vmx"])
+    assert result.returncode == 0, result.stderr
+    m = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+    assert m["system.shadow.unprotect_retries"] >= 12  # a table page re-zeroed each round
+    assert m["system.shadow.flood_zaps"] == 0
+    assert m["system.shadow.writes_emulated"] > 0  # the entry stores (MOVs) are still emulated
+    with h5py.File(out) as f:
+        exits = {row["name"].decode(): int(row["count"]) for row in f["runs/run0000/exits"][()]}
+    assert exits["Exception or NMI (#PF: page unprotected and instruction retried)"] == m["system.shadow.unprotect_retries"]
 
 
 def test_nested_paging_filled_lazily_exits_once_per_page(virtsim_binary, tmp_path):
@@ -160,7 +178,8 @@ def test_binary_translation_enters_the_vmm_without_vm_exits(virtsim_binary, tmp_
                + m["system.bt0.vmm_page_faults"])
     assert entries == m["exits.total"] > 0
     assert m["system.bt0.vmm_page_faults"] == (m["system.shadow.hidden_faults"] + m["system.shadow.guest_faults"]
-                                               + m["system.shadow.writes_emulated"] + m["system.shadow.dirty_emulations"])
+                                               + m["system.shadow.writes_emulated"] + m["system.shadow.dirty_emulations"]
+                                               + m["system.shadow.unprotect_retries"])
     assert 0 < m["system.bt0.translations"] < 40  # once per instruction kind, not per execution
     assert m["system.bt0.vmm_cycles"] == m["exits.cycles"]
 

@@ -155,6 +155,7 @@ void Vcpu::execute_string(const GuestEvent& event) {
   // instruction takes at least as long as its slowest line.
   constexpr Addr kLineBytes = 64;
   Cycles finding = 0, memory = 0, slowest = 0;
+  string_store_ = event.access == AccessKind::Store;
   for (std::uint32_t i = 0; i < event.count; ++i) {
     const TranslatedPiece t = translate_piece(event.access, event.address + i * kLineBytes);
     finding += t.cycles;
@@ -162,6 +163,7 @@ void Vcpu::execute_string(const GuestEvent& event) {
     memory += c;
     slowest = std::max(slowest, c);
   }
+  string_store_ = false;
   const Cycles in_flight = std::max<Cycles>(1, std::min<Cycles>(event.count, string_lines_in_flight));
   advance(finding + std::max(slowest, memory / in_flight));
 }
@@ -405,7 +407,14 @@ bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emul
   if (shadow_) {
     PagingControls guest = paging_;
     guest.cr3 = guest_cr3_;
-    o = shadow_->page_fault(guest, va, kind, user);
+    const bool retried_here_before = last_retry_instruction_ == instructions.count() && last_retry_va_ == va;
+    o = shadow_->page_fault(guest, va, kind, user, string_store_ && !retried_here_before);
+    // Each fault that reaches the emulator clears the guard or sets it to this retry.
+    if (o.resolution == ShadowFaultResolution::WriteEmulated || o.resolution == ShadowFaultResolution::Unprotected) {
+      const bool retried = o.resolution == ShadowFaultResolution::Unprotected;
+      last_retry_instruction_ = retried ? instructions.count() : 0;
+      last_retry_va_ = retried ? va : 0;
+    }
   }
   if (virtualization.size() > 0)
     account_exit(virtualization->page_fault_exit(o, translation_.error_code, va, cycles.count()));

@@ -54,6 +54,10 @@ ShadowPageTables::ShadowPageTables(const Scope& scope, PhysicalMemory& host, Fra
       VIRTSIM_MEMBER(write_protects, scope, "entries", "writable shadow leaves made read-only when their page became a page table"),
       VIRTSIM_MEMBER(flood_zaps, scope, "tables",
                      "shadow tables zapped because the guest kept writing their guest table unused (write flooding)"),
+      VIRTSIM_MEMBER(unprotect_retries, scope, "faults",
+                     "stores by instructions that do not write page tables (REP STOS / MOVS) to a write-protected guest "
+                     "page: its shadow tables zapped and the instruction retried instead of emulated (KVM's "
+                     "retry_instruction)"),
       VIRTSIM_MEMBER(large_page_splits, scope, "tables", "direct shadow tables splitting a guest page larger than the host page"),
       VIRTSIM_MEMBER(ad_updates, scope, "entries", "guest entries whose accessed/dirty flags the hypervisor set"),
       VIRTSIM_MEMBER(checks, scope, "checks", "invariant checks run (system.shadow.check)"),
@@ -190,6 +194,24 @@ bool ShadowPageTables::protected_page(Addr guest_page) const {
   return false;
 }
 
+bool ShadowPageTables::pinned_root(Addr table) const {
+  if (tables_.at(table).parent_slot != 0) return false;
+  const auto root = std::find_if(roots_.begin(), roots_.end(), [table](const Root& r) { return r.table == table; });
+  if (root == roots_.end()) throw std::logic_error("shadow paging: a table without a parent that is no cached root");
+  return std::find(current_.begin(), current_.end(), root->guest_cr3) != current_.end() ||
+         std::find(listed_.begin(), listed_.end(), root->guest_cr3) != listed_.end();
+}
+
+void ShadowPageTables::zap_table(Addr table) {
+  const Addr parent_slot = tables_.at(table).parent_slot;
+  if (parent_slot != 0) {
+    host_.write64(parent_slot, 0);
+  } else {
+    roots_.erase(std::find_if(roots_.begin(), roots_.end(), [table](const Root& r) { return r.table == table; }));
+  }
+  free_table(table);
+}
+
 void ShadowPageTables::detect_write_flooding(Addr guest_page) {
   if (config_.write_flooding_threshold == 0) return;
   const auto it = derived_.find(guest_page);
@@ -202,20 +224,21 @@ void ShadowPageTables::detect_write_flooding(Addr guest_page) {
     // KVM 6.1 exempts leaf tables because they go out of sync instead; here only when they do.
     if (config_.out_of_sync && shadowed.level == 1) continue;
     if (++shadowed.emulated_writes < config_.write_flooding_threshold) continue;
-    if (shadowed.parent_slot != 0) {
-      // Unlinked and freed with everything below it, as KVM's kvm_mmu_prepare_zap_page.
-      host_.write64(shadowed.parent_slot, 0);
-    } else {
-      // A cached root no vCPU has loaded and none may load without an exit leaves the cache.
-      const auto root = std::find_if(roots_.begin(), roots_.end(), [table](const Root& r) { return r.table == table; });
-      if (root == roots_.end()) throw std::logic_error("shadow paging: a table without a parent that is no cached root");
-      if (std::find(current_.begin(), current_.end(), root->guest_cr3) != current_.end()) continue;
-      if (std::find(listed_.begin(), listed_.end(), root->guest_cr3) != listed_.end()) continue;
-      roots_.erase(root);
-    }
-    free_table(table);
+    if (pinned_root(table)) continue;
+    zap_table(table);
     ++flood_zaps;
   }
+}
+
+bool ShadowPageTables::unprotect(Addr guest_page) {
+  const auto it = derived_.find(guest_page);
+  if (it == derived_.end()) return true;
+  const std::vector<Addr> shadows = it->second;  // zapping untracks
+  for (const Addr table : shadows)
+    if (pinned_root(table)) return false;
+  for (const Addr table : shadows)
+    if (tables_.count(table)) zap_table(table);  // else went with a table zapped before it
+  return true;
 }
 
 bool ShadowPageTables::range_protected(Addr gpa, Addr bytes) const {
@@ -286,7 +309,8 @@ std::vector<Addr> ShadowPageTables::cr3_target_roots(std::size_t n) {
   return listed_;
 }
 
-ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user) {
+ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user,
+                                                bool may_unprotect) {
   guest_controls_ = guest;
   const Addr guest_cr3 = guest.cr3 & pte::kAddressMask;
   // 1. The guest's own walk decides: a fault there is the guest's.
@@ -378,7 +402,13 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
   if (old & pte::kPresent) zap_entry(shadow, index);
   host_.write64(slot, leaf);
   add_leaf_ref(gpa_base, slot, canonical(va & ~(piece - 1)));
-  if (kind == AccessKind::Store && range_protected(t.physical_address & ~(kPageSize4K - 1), kPageSize4K)) {
+  const Addr guest_page = t.physical_address >> kPageShift4K;
+  if (kind == AccessKind::Store && protected_page(guest_page) && may_unprotect && unprotect(guest_page)) {
+    // Not an instruction that writes page tables: the page is no longer a table the shadow
+    // follows, and the retried store takes a hidden fault on the read-only leaf just made.
+    ++unprotect_retries;
+    out.resolution = ShadowFaultResolution::Unprotected;
+  } else if (kind == AccessKind::Store && protected_page(guest_page)) {
     // A store to a page table the shadow follows: the hypervisor emulates it. The guest
     // kernel model wrote the entry through its memory view, which already dropped the shadow
     // entries it changes (guest_memory_written); this is the trap's timing.
@@ -386,7 +416,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
     out.resolution = ShadowFaultResolution::WriteEmulated;
     out.host_address = config_.guest_base + t.physical_address;
     // The leaf just made stays read-only: after a zap the next store takes a hidden fault.
-    detect_write_flooding(t.physical_address >> kPageShift4K);
+    detect_write_flooding(guest_page);
   } else if (dirty_fault) {
     ++dirty_emulations;
   } else {

@@ -45,7 +45,9 @@ struct ShadowTest : ::testing::Test {
   }
   // One access as the vCPU makes it: walk, let the hypervisor resolve faults, walk again.
   // Returns the host-physical address reached, or nullopt for a fault reflected to the guest.
-  std::optional<Addr> access(Addr cr3, Addr va, AccessKind kind, bool user, ShadowFaultOutcome* last = nullptr) {
+  // `string_store`: by an instruction that does not write page tables (REP STOS / MOVS).
+  std::optional<Addr> access(Addr cr3, Addr va, AccessKind kind, bool user, ShadowFaultOutcome* last = nullptr,
+                             bool string_store = false) {
     // A CR3 write only when the address space changes, as a kernel switching processes makes.
     if (cr3 != loaded_cr3) loaded_root = shadow.load_cr3(0, cr3);
     loaded_cr3 = cr3;
@@ -53,7 +55,7 @@ struct ShadowTest : ::testing::Test {
     for (int attempt = 0; attempt < 4; ++attempt) {
       const Translation t = shadow_walk(shadow_root, va, kind, user);
       if (!t.fault) return t.physical_address;
-      const ShadowFaultOutcome o = shadow.page_fault(controls(cr3), va, kind, user);
+      const ShadowFaultOutcome o = shadow.page_fault(controls(cr3), va, kind, user, string_store);
       if (last) *last = o;
       if (o.resolution == ShadowFaultResolution::GuestFault) return std::nullopt;
       if (o.resolution == ShadowFaultResolution::WriteEmulated) return o.host_address;
@@ -197,6 +199,41 @@ TEST_F(ShadowTest, ACachedRootNoVcpuHasLoadedLeavesTheCacheWhenFlooded) {
   EXPECT_EQ(shadow.cached_root(old_root), 0u);
   EXPECT_FALSE(shadow.write_tracked(old_root));
   EXPECT_EQ(shadow.flood_zaps.count(), 1u);
+}
+
+// KVM's retry_instruction: a REP STOS / MOVS line into a guest table page is not emulated.
+TEST_F(ShadowTest, AStringStoreUnprotectsAGuestTablePageAndIsRetriedWhileAPlainStoreIsEmulated) {
+  const Addr table = shadowed_table_with_window(*this);
+  EXPECT_EQ(kernel_store(*this, 0x800), ShadowFaultResolution::WriteEmulated);  // a MOV to an entry
+  EXPECT_TRUE(shadow.write_tracked(table));
+  const auto emulated = shadow.writes_emulated.count(), hidden = shadow.hidden_faults.count();
+  // The page zeroed line by line: the first line's fault unprotects the page, its retry takes
+  // one hidden fault that maps the page writable, and no other line faults.
+  ShadowFaultOutcome first;
+  EXPECT_EQ(access(root, 0x10000000, AccessKind::Store, false, &first, true), kGuestBase + table);
+  EXPECT_EQ(shadow.unprotect_retries.count(), 1u);
+  EXPECT_FALSE(shadow.write_tracked(table));
+  EXPECT_EQ(shadow.hidden_faults.count(), hidden + 1);
+  for (Addr line = 64; line < kPageSize4K; line += 64)
+    EXPECT_FALSE(shadow_walk(shadow.cached_root(root), 0x10000000 + line, AccessKind::Store, false).fault);
+  EXPECT_EQ(shadow.writes_emulated.count(), emulated);
+  EXPECT_EQ(shadow.flood_zaps.count(), 0u);  // unprotected, not flooded
+  // The walk that needs the table again write-protects it again; a plain store is emulated.
+  EXPECT_EQ(access(root, 0x400000, AccessKind::Load, true), kGuestBase + 0x200000);
+  EXPECT_TRUE(shadow.write_tracked(table));
+  EXPECT_EQ(kernel_store(*this, 0x808), ShadowFaultResolution::WriteEmulated);
+  EXPECT_EQ(shadow.unprotect_retries.count(), 1u);
+}
+
+TEST_F(ShadowTest, AStringStoreToTheLoadedRootsPageIsEmulated) {
+  guest.map(root, 0x400000, 0x200000, kPageSize4K);
+  guest.map(root, 0x10000000, root, kPageSize4K, {true, false, false, false});
+  ASSERT_TRUE(access(root, 0x400000, AccessKind::Load, true));
+  ShadowFaultOutcome o;
+  EXPECT_EQ(access(root, 0x10000800, AccessKind::Store, false, &o, true), kGuestBase + root + 0x800);
+  EXPECT_EQ(o.resolution, ShadowFaultResolution::WriteEmulated);
+  EXPECT_TRUE(shadow.write_tracked(root));
+  EXPECT_EQ(shadow.unprotect_retries.count(), 0u);
 }
 
 struct ShadowWithoutFloodDetection : ShadowTest {

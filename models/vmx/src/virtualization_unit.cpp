@@ -277,7 +277,7 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      }()),
       VIRTSIM_MEMBER(page_fault_exits_by_handling, module_scope(context, *this), "exits",
                      "#PF exits (shadow paging) by what the hypervisor did: filled a hidden fault, reflected a "
-                     "guest fault, emulated a guest page-table write",
+                     "guest fault, emulated a guest page-table write, unprotected the page and retried the instruction",
                      page_fault_handlings()),
       VIRTSIM_MEMBER(page_fault_cycles_by_handling, module_scope(context, *this), "cycles",
                      "cycles of #PF exits (shadow paging) by what the hypervisor did", page_fault_handlings()),
@@ -508,7 +508,8 @@ InstructionOutcome VirtualizationUnit::page_fault_exit(const ShadowFaultOutcome&
 }
 
 const std::vector<std::string>& VirtualizationUnit::page_fault_handlings() {
-  static const std::vector<std::string> names{"hidden fault", "guest fault reflected", "page-table write emulated"};
+  static const std::vector<std::string> names{"hidden fault", "guest fault reflected", "page-table write emulated",
+                                              "page unprotected and instruction retried"};
   return names;
 }
 

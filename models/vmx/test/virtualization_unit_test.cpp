@@ -161,6 +161,19 @@ TEST(VirtualizationUnitTest, AShadowHandlerLoadsThePageTableEntriesItWalkedAndTh
   EXPECT_EQ(m.shadow_unit->page_fault_exits_by_handling.at(0), 1u);
 }
 
+TEST(VirtualizationUnitTest, AnUnprotectAndRetryIsChargedAsTheEmulationExitAndCountedApart) {
+  Machine& m = machine();
+  ShadowFaultOutcome emulated, retried;
+  emulated.resolution = ShadowFaultResolution::WriteEmulated;
+  retried.resolution = ShadowFaultResolution::Unprotected;
+  const auto retries_before = m.shadow_unit->page_fault_exits_by_handling.at(3);
+  const InstructionOutcome e = m.shadow_unit->page_fault_exit(emulated, 0, 0x7000, 0);
+  const InstructionOutcome r = m.shadow_unit->page_fault_exit(retried, 0, 0x7000, 0);
+  ASSERT_TRUE(r.exited);
+  EXPECT_EQ(r.cycles, e.cycles);
+  EXPECT_EQ(m.shadow_unit->page_fault_exits_by_handling.at(3), retries_before + 1);
+}
+
 TEST(VirtualizationUnitTest, OnAmdVTheHandlersVmcbAccessesAreLoadsOfTheVmcb) {
   Machine& m = machine();
   const HypervisorParameters& h = *m.svm_hypervisor;

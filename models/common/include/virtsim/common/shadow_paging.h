@@ -17,6 +17,10 @@ enum class ShadowFaultResolution : std::uint8_t {
   Filled,         // a hidden fault: the guest maps it, the shadow now does too (retry)
   GuestFault,     // a true guest fault: reflected into the guest with guest_error_code
   WriteEmulated,  // a store to a write-protected guest page table: emulated at host_address
+  // A store by an instruction that does not write page tables (REP STOS / REP MOVS) to a
+  // write-protected guest page table: the page is unprotected (the shadow tables that follow
+  // it are zapped) and the instruction retried, as KVM's retry_instruction.
+  Unprotected,
 };
 
 struct ShadowFaultOutcome {
@@ -41,8 +45,11 @@ class ShadowPagingControl {
   // `guest_cr3`. A root some vCPU has loaded is never evicted.
   virtual Addr load_cr3(unsigned cpu, Addr guest_cr3) = 0;
   // A walk of the shadow tables faulted for `va`; `guest` holds the guest's own controls
-  // (cr3 = the guest's CR3).
-  virtual ShadowFaultOutcome page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user) = 0;
+  // (cr3 = the guest's CR3). `may_unprotect`: the faulting store's instruction is not one
+  // that writes page tables, so a write-protected page may be unprotected and the
+  // instruction retried instead of emulated.
+  virtual ShadowFaultOutcome page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user,
+                                        bool may_unprotect) = 0;
   // The guest's INVLPG of `va` under guest CR3 `guest_cr3`.
   virtual void invlpg(Addr guest_cr3, Addr va) = 0;
   // For the VT-x CR3-target list: the guest CR3 values of up to `n` cached roots, most

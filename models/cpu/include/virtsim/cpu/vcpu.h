@@ -243,6 +243,13 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   ShadowPagingControl* shadow_ = nullptr;
   NestedPopulation* nested_population_ = nullptr;
   bool page_faults_exit_ = false;
+  // A fast-string store is running: its instruction writes no page tables, so the hypervisor
+  // may unprotect a page it faults on and retry it (KVM's retry_instruction).
+  bool string_store_ = false;
+  // The instruction (its number) and address last retried so: the same fault again is
+  // emulated (KVM's last_retry_eip / last_retry_addr guard against a retry loop).
+  std::uint64_t last_retry_instruction_ = 0;
+  Addr last_retry_va_ = 0;
   Addr guest_cr3_ = 0;  // shadow paging: the guest's CR3 (paging_.cr3 is the shadow root)
   TlbTags tags_;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles

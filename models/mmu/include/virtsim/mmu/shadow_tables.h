@@ -27,6 +27,12 @@
 //   writing while no shadow fault walks through its shadow table is probably being torn down or
 //   reused; after write_flooding_threshold emulated writes its shadow table is zapped, so the
 //   page is no longer write-protected, and the next shadow fault that needs it rebuilds it.
+// - Unprotect and retry (KVM's retry_instruction): a store by an instruction that does not
+//   write page tables (REP STOS / REP MOVS zeroing or copying a page that is, or was, a guest
+//   page table) is not emulated; the shadow tables of that page are zapped as for write
+//   flooding and the instruction re-executed, its store taking one more hidden fault that
+//   maps the page writable. A page one of whose shadow tables is a root a vCPU has loaded
+//   (KVM would zap it and reload the vCPU's MMU) is emulated instead.
 // Plain C++ over PhysicalMemory: tests drive it without SystemC.
 //
 // Leaves out: 32-bit and PAE guests, PCIDs
@@ -84,7 +90,8 @@ class ShadowPageTables final : public ShadowPagingControl {
 
   // ShadowPagingControl.
   Addr load_cr3(unsigned cpu, Addr guest_cr3) override;
-  ShadowFaultOutcome page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user) override;
+  ShadowFaultOutcome page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user,
+                                bool may_unprotect) override;
   void invlpg(Addr guest_cr3, Addr va) override;
   std::vector<Addr> cr3_target_roots(std::size_t n) override;
 
@@ -135,6 +142,7 @@ class ShadowPageTables final : public ShadowPagingControl {
   Counter syncs;
   Counter write_protects;
   Counter flood_zaps;
+  Counter unprotect_retries;
   Counter large_page_splits;
   Counter ad_updates;
   Counter checks;
@@ -177,6 +185,14 @@ class ShadowPageTables final : public ShadowPagingControl {
   // An emulated write to `guest_page`: counts it against the page's shadow tables and zaps
   // those that reach the write-flooding threshold.
   void detect_write_flooding(Addr guest_page);
+  // A cached root a vCPU has loaded or may load without an exit (CR3-target list): it stays.
+  bool pinned_root(Addr table) const;
+  // Unlinks and frees a shadow table with everything below it, as KVM's
+  // kvm_mmu_prepare_zap_page; a root leaves the cache. Not for a pinned root.
+  void zap_table(Addr table);
+  // Zaps every shadow table of `guest_page` so that it is no longer write-protected (KVM's
+  // kvm_mmu_unprotect_page); false, with nothing zapped, when one of them is a pinned root.
+  bool unprotect(Addr guest_page);
   void resync();  // drops the shadow entries out-of-sync guest writes changed
   Addr root_of(Addr guest_cr3);
   Addr canonical(Addr va) const;

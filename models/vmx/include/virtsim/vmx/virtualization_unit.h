@@ -72,10 +72,18 @@ class HypervisorParameters {
   Handler exit_path;
   Handler cpuid, vmcall, rdtsc, io, msr, hlt, cr_access, invlpg, pause, tpr, other;
   // Shadow paging's #PF exits, by what the hypervisor made of them (shadow_handler picks).
+  // An unprotect-and-retry (retry_instruction) runs the emulation exit's path up to the
+  // decoded instruction, then a second guest walk and the zap where the emulation and the
+  // write-back would be: it is charged shadow_write (assumption: the two tails cost alike).
   Handler shadow_fill, shadow_write, guest_fault;
   const Handler& shadow_handler(ShadowFaultResolution how) const {
-    return how == ShadowFaultResolution::Filled ? shadow_fill
-           : how == ShadowFaultResolution::WriteEmulated ? shadow_write : guest_fault;
+    switch (how) {
+      case ShadowFaultResolution::Filled: return shadow_fill;
+      case ShadowFaultResolution::WriteEmulated:
+      case ShadowFaultResolution::Unprotected: return shadow_write;
+      case ShadowFaultResolution::GuestFault: break;
+    }
+    return guest_fault;
   }
   // Nested paging filled lazily: an EPT violation / NPF that maps a page.
   Handler nested_fill;

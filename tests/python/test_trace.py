@@ -124,7 +124,9 @@ def test_mprotect_and_mremap_entry_stores_trap_under_shadow_paging(virtsim_binar
         assert virtsim(virtsim_binary, "trace", "convert", str(log), "-o", str(trace)).returncode == 0
         result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
                          "--set", f'workload.trace.path="{trace}"', "--set", "system.shadow.enabled=true",
-                         "--set", 'system.vmx.mode="vmx"', "--set", "system.shadow.check=true")
+                         "--set", 'system.vmx.mode="vmx"', "--set", "system.shadow.check=true",
+                         # Every store counted: no table unshadowed as flooded after 3 of them.
+                         "--set", "system.shadow.write_flooding_threshold=0")
         assert result.returncode == 0, result.stderr
         metrics[name] = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
     emulated = {name: m["system.shadow.writes_emulated"] for name, m in metrics.items()}

@@ -157,15 +157,21 @@ def _virtsim(binary: Path, *args: str) -> str:
     return result.stdout
 
 
+# The machine the captures replay on: the preset whose kernel costs scripts/calibrate-kernel
+# derived from this host's kernel, the one the native figures come from.
+MACHINE_PRESET = "epyc-kvm"
+
+
 def replay(name: str, trace: Path, binary: Path) -> dict:
-    """The model's counters for one capture, run natively with the default machine."""
+    """The model's counters for one capture, run natively on MACHINE_PRESET."""
     if not trace.is_file():
         raise FidelityError(f"{trace}: capture missing: make it with workloads/capture/capture-suite {name}"
                             f"{'' if trace.parent == default_captures() else ' -o ' + str(trace.parent)}")
     with tempfile.TemporaryDirectory(prefix="virtsim-fidelity-") as tmp:
         out = Path(tmp) / "run.h5"
         env = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
-        result = subprocess.run([str(binary), "run", "-q", "--set", 'workload.kind="trace"', "--set",
+        result = subprocess.run([str(binary), "run", "-q", "--set", f'machine.preset="{MACHINE_PRESET}"',
+                                 "--set", 'workload.kind="trace"', "--set",
                                  f"workload.trace.path={json.dumps(str(trace))}", "--set", 'experiment.compare=""',
                                  "-o", str(out)], capture_output=True, text=True, env=env)
         # Exit status 1 with a result file: the replay stopped midway (a partial result); the
@@ -262,7 +268,7 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
              "`CLONE_THREAD`); the model's side counts the trace's fork records.", ""]
     lines += [f"Native figures: measured {host.get('date', '?')} on {host.get('cpu', '?')} ({host.get('cpus', '?')} CPUs), "
               f"Linux {host.get('kernel', '?')}. Model: virtsim {model_doc.get('revision', '?')}, "
-              f"replayed {model_doc.get('date', '?')}, default machine, native (no virtualization).", ""]
+              f"replayed {model_doc.get('date', '?')}, on the `{MACHINE_PRESET}` preset (this host's kernel costs, calibrated in calibration.md), native (no virtualization).", ""]
     references, models = reference_doc.get("workloads", {}), model_doc.get("workloads", {})
     names = list(suite) + [n for n in {**references, **models} if n not in suite]
     summary = ["| workload | counters within tolerance |", "|---|---|"]
@@ -332,7 +338,7 @@ def case_text(name: str, entry: dict, reference: dict, host: dict, model: dict |
 # table of every counter is docs/fidelity.md).
 #
 # What is compared: `virtsim run` of the capture captures/suite/{name}.vst (`{entry['command']}`,
-# {entry['memory_references']} memory references) on the default machine, natively, against the same
+# {entry['memory_references']} memory references) on the {MACHINE_PRESET} preset (this host's calibrated kernel costs), natively, against the same
 # program run natively on this host, measured by `scripts/fidelity --measure` on {host.get('date', '?')}
 # ({host.get('cpu', '?')}, {host.get('cpus', '?')} CPUs, Linux {host.get('kernel', '?')}, a virtual machine): page faults taken
 # against getrusage's minor + major faults ({faults}), forks and execs against strace -f's
@@ -352,6 +358,9 @@ kind = "published"
 fast = false
 description = "The guest OS model replaying the {name} capture takes the page faults, forks and execs the real kernel did for it natively (within {int(100 * COUNT_TOLERANCE)} %) and spends a share of its instructions in the kernel within {SHARE_TOLERANCE:.0f} points of the real system-time share."
 source = "measured natively on this host with scripts/fidelity --measure, {host.get('date', '?')}: experiments/fidelity/native.json"
+
+[machine]
+preset = "{MACHINE_PRESET}"
 
 [workload]
 kind = "trace"

@@ -21,6 +21,8 @@ constexpr std::uint32_t kX2apicEoi = 0x80b;
 constexpr std::uint32_t kTscDeadline = 0x6e0;
 // Our copy-on-write mark: a software bit of the leaf (bits 11:9 are the OS's).
 constexpr std::uint64_t kCowBit = 1ull << 9;
+// The page-cache file of what exec mapped in a captured program (trace file ids count from 1).
+constexpr std::uint32_t kImageFile = 0xffffffffu;
 constexpr Addr kKernelStackBytes = 16 * 1024;
 constexpr Addr kLine = 64;
 // Pages one mmu_gather holds before it must flush (Linux 6.1 include/asm-generic/tlb.h): the
@@ -1188,7 +1190,10 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
   const bool fetch = error_code & pf::kFetch;
   const Vma* vma = va < layout_.user_end ? find_vma(mm, va) : nullptr;
   Vma implicit{round_down(va, kPageSize4K), round_down(va, kPageSize4K) + kPageSize4K, true, true};
-  if (!vma && mm.implicit_user && va < layout_.user_end) vma = &implicit;
+  if (!vma && mm.implicit_user && va < layout_.user_end) {
+    vma = &implicit;
+    if (!write && p_.page_cache.image_fault_around) image_area(mm, va, implicit);
+  }
   if (!vma || (write && !vma->writable) || (fetch && !vma->executable) || (!user && va >= layout_.user_end))
     fail(cpu, "process " + std::to_string(p.pid) + " made a " + (write ? "write" : fetch ? "fetch" : "read") + " at " +
                   to_hex(va) + " outside its memory areas (segmentation fault, error code " + to_hex(error_code) + ")");
@@ -1281,6 +1286,19 @@ bool GuestOs::handle_page_fault(unsigned cpu_index, Addr cr3, Addr va, std::uint
 }
 
 // ---- file-backed memory, mprotect and mremap ----
+
+void GuestOs::image_area(const Mm& mm, Addr va, Vma& area) const {
+  // What exec mapped is private file mappings (the image and the loader): the area is the gap
+  // between the records' areas around `va`, within its page table, a file of its own that
+  // every captured program's image shares (its pages stay in the cache).
+  const Addr table_span = builder_.format() == TableFormat::Bits32 ? kPageSize4M : kPageSize2M;
+  area.start = round_down(va, table_span);
+  area.end = area.start + table_span;
+  const auto next = mm.vmas.upper_bound(va);
+  if (next != mm.vmas.end()) area.end = std::min(area.end, next->second.start);
+  if (next != mm.vmas.begin()) area.start = std::max(area.start, std::prev(next)->second.end);
+  area.file = kImageFile;
+}
 
 Addr GuestOs::file_frame(Cpu& cpu, const Vma& vma, Addr page) {
   const auto got = page_cache.get(cpu.index, vma.file, (page + vma.file_delta) >> kPageShift4K);

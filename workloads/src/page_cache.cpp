@@ -15,6 +15,11 @@ PageCacheParameters::PageCacheParameters(const Scope& scope)
                      "kernel instructions to read a file page from its disk into the page cache at its first use, "
                      "when page_cache_warm is off (assumption; the device's own latency is left out)",
                      Range{0, 1e9}),
+      VIRTSIM_MEMBER(image_fault_around, scope, true, "",
+                     "a captured program's read or fetch of memory no record mapped (the image and the "
+                     "dynamic loader that exec mapped, which the trace does not carry) is a fault of a private "
+                     "file mapping, with fault-around; a write there is anonymous memory (the stack, .bss). An "
+                     "approximation: the trace says neither where the image's file ends nor which file it is"),
       VIRTSIM_MEMBER(page_cache_warm, scope, true, "",
                      "every page of the files the processes map is in the page cache from the start (assumption: "
                      "a program's binary and libraries are cached, as on a machine that has run it before); off, "

@@ -616,6 +616,35 @@ TEST(GuestOs, ForkCopiesOnlyTheFileAreasThatHoldPagesOfTheirOwn) {
   EXPECT_TRUE(m.os.builder().lookup(m.root(1), 0x30000000)->entry & pte::kWritable);
 }
 
+// A capture's stream: memory no record mapped is the program's (what exec mapped).
+class CaptureScript final : public ProcessEventSource {
+ public:
+  Script script;
+  std::optional<TraceRecord> next() override { return script.next(); }
+  std::string position(std::uint64_t ahead) const override { return script.position(ahead); }
+  std::uint64_t memory_references() const override { return 0; }
+  bool implicit_user_memory() const override { return true; }
+};
+
+TEST(GuestOs, AReadOfWhatExecMappedFaultsAroundAsAFileMappingAndAWriteIsAnonymous) {
+  for (const bool around : {true, false}) {
+    Machine m(false, "4level", false, 0, {{"image_fault_around", around}});
+    CaptureScript c;
+    auto p = c.script.emit(1);
+    const Addr image = 0x108000;  // where Valgrind loads a position-independent program
+    p.mmap(image + 0x20000, 4 * kPageSize4K, 3);  // an area a record mapped, 32 pages on
+    p.load(image + 0x18000);      // the image's text, read
+    p.store(image + 0x40000);     // .bss or the like, written
+    m.add_cpu(c);
+    m.run();
+    // With fault-around: the 64 KiB block of the read, ended where the mapped area starts.
+    EXPECT_EQ(slots_of(m, 1, image, 0x20).size(), around ? 8u : 1u);
+    EXPECT_EQ(m.os.page_cache.file_faults.count(), around ? 1u : 0u);
+    EXPECT_EQ(m.os.demand_faults.count(), 2u);
+    EXPECT_TRUE(m.os.builder().lookup(m.root(1), image + 0x40000)->entry & pte::kWritable);  // its own page
+  }
+}
+
 TEST(GuestOs, FaultAroundMapsWhatIsNotMappedYetOneStoreEach) {
   Machine m;
   Script s;

@@ -300,6 +300,9 @@ class GuestOs {
   // File-backed memory (page_cache.h): a not-present fault in a file area, and a page of
   // it mapped from the cache (read-only, copy-on-write in a writable private area).
   void file_fault(Cpu& cpu, Mm& mm, const Vma& vma, Addr va, bool write);
+  // A captured program's memory no record mapped, read at `va`: `area` becomes the private file
+  // mapping exec made there (system.kernel.image_fault_around).
+  void image_area(const Mm& mm, Addr va, Vma& area) const;
   void map_file_page(Cpu& cpu, Mm& mm, const Vma& vma, Addr page);
   Addr file_frame(Cpu& cpu, const Vma& vma, Addr page);  // the cached frame of an area's page
   // mprotect and mremap records: the areas and every present entry of the range.

@@ -25,7 +25,7 @@ class PageCacheParameters {
  public:
   explicit PageCacheParameters(const Scope& scope);
   Param<std::uint32_t> fault_around_bytes, file_read_instructions;
-  Param<bool> page_cache_warm;
+  Param<bool> image_fault_around, page_cache_warm;
 };
 
 // Which pages a read fault at `va` maps around itself, as Linux 6.1 do_fault_around() picks

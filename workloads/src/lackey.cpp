@@ -298,6 +298,9 @@ class Converter {
         if (log.pid() && s.pid != *log.pid())
           log.fail("a system call of process " + std::to_string(s.pid) + " in the log of process " +
                    std::to_string(*log.pid()) + ": one log per process is needed (--log-file=DIR/NAME.%p)");
+        // The kernel maps files only at page-aligned offsets: a log that says otherwise is corrupt.
+        if (s.number == kMmap && s.args.size() >= 6 && !(s.args[3] & kMapAnonymous) && s.args[5] % 4096)
+          log.fail("mmap of a file at offset " + std::to_string(s.args[5]) + " (a multiple of 4096 expected)");
         if (s.completion) {
           const auto it = pending.find(s.tid);
           if (it == pending.end()) continue;  // a call that needed no result

@@ -217,6 +217,17 @@ TEST_F(LackeyTest, BadInputNamesTheFileAndLine) {
   }
   log("bad.log", header(60, 1) + "SYSCALL[60,x](1) sys_write ( 1 )\n");
   EXPECT_THROW(convert({path}), FileError);
+  // A file mapped at an offset the kernel never takes (found by the fuzzer: the converter wrote
+  // it and the trace reader refused its own converter's trace).
+  log("bad.log", header(60, 1) + "SYSCALL[60,1](9) sys_mmap ( 0x0, 8192, 3, 2, 3, 4294967295 ) --> "
+                                 "[pre-success] Success(0x4835000)\n");
+  try {
+    convert({path});
+    FAIL() << "expected an error";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ":5: mmap of a file at offset 4294967295"), std::string::npos)
+        << e.what();
+  }
   log("bad.log", header(60, 1) + "SYSCALL[61,1](39) sys_getpid ( )[sync] --> Success(0x3d)\n");
   try {
     convert({path});

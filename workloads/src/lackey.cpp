@@ -132,9 +132,6 @@ std::uint64_t parse_argument(const std::string& text) {
 }
 
 // The system call a "SYSCALL[pid,tid](number) ..." line starts or finishes.
-struct SyscallLine;
-std::uint64_t clone_flags(const SyscallLine& s);
-
 struct SyscallLine {
   std::uint64_t pid = 0, tid = 0, number = 0;
   bool completion = false;             // "... [async] --> result": the end of an earlier line

@@ -112,12 +112,12 @@ HypervisorParameters::Handler::Handler(const Scope& scope, const std::string& ki
 // written back at the next entry. Instructions: the C statements the path executes when
 // nothing unusual is pending (no request, no event to inject, no debug state), counted by
 // reading each function on it (docs/references.md lists them), at 2 instructions each. Debian's
-// build of 6.1 compiles the functions of these paths to 2.66 instructions per statement
-// (scripts/measure-kvm-code, experiments/calibration/kvm-6.1-code.json; static, over whole
-// functions), so the counts are about 25% low as instructions; what decides an exit's cost is
-// instructions x cpi, 2 cycles per statement at cpi 1.0, and the skylake-sp round trip is derived
-// from a whole CPUID exit with that product (docs/exit-costs.md). Lines: the cache lines of the
-// fields the path touches.
+// build of 6.1 compiles the functions of these paths (VT-x and AMD-V) to 2.56 instructions per
+// statement (scripts/measure-kvm-code, experiments/calibration/kvm-6.1-code.json; static, over
+// whole functions), so the counts are about 22% low as instructions; what decides an exit's
+// cost is instructions x cpi, 2 cycles per statement at cpi 1.0, and the skylake-sp round trip
+// is derived from a whole CPUID exit with that product (docs/exit-costs.md). Lines: the cache
+// lines of the fields the path touches.
 // The exit path (every exit): vmx_vcpu_run reads VM_EXIT_REASON and IDT_VECTORING_INFO_FIELD,
 // __vmx_handle_exit reads GUEST_PML_INDEX (vmx_flush_pml_buffer); vcpu_run's loop (~15
 // statements), vcpu_enter_guest (~100), vmx_vcpu_run with vmx_vcpu_enter_exit, the perf MSR
@@ -133,7 +133,7 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
       VIRTSIM_MEMBER(cpi, scope, 1.0, "cycles/instruction",
                      "CPI of the hypervisor's handler code, every generation (assumption: no published CPI or cycles "
                      "of KVM's exit path per generation is known to us; the instruction counts are 2 per C statement, "
-                     "against 2.66 measured on Debian's build of Linux 6.1, docs/exit-costs.md)",
+                     "against 2.56 measured on Debian's build of Linux 6.1, docs/exit-costs.md)",
                      Range{0, 100}),
       VIRTSIM_MEMBER(user_space_cycles, scope, 10000, "cycles",
                      "an exit handed to the user-space device model: return to user space, emulation, re-entry "

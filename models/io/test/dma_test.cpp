@@ -67,6 +67,35 @@ TEST(DmaEngine, BurstsNeverCrossAPage) {
   EXPECT_EQ(r.port.get(0x30020, 4096), pattern(4096, 2));
 }
 
+TEST(DmaEngine, AnAddressOutsideMemoryAbortsAndTheRingWraps) {
+  Rig r;
+  r.engine.set_ring(kRing, 2);
+  r.port.put(0x10000, pattern(128, 6));
+  r.port.put_descriptor(kRing, 0x10000, 0x20000, 128);
+  r.port.put_descriptor(kRing + D::kBytes, 0x10000, r.port.memory.size() - 64, 128);  // runs off the end
+  r.engine.run();
+  EXPECT_EQ(r.port.read32(kRing + D::kControl), D::kDone);
+  EXPECT_EQ(r.port.read32(kRing + D::kBytes + D::kControl), D::kDone | D::kError);
+  EXPECT_EQ(r.port.read32(kRing + D::kBytes + D::kTransferred), 64u);  // the burst that fit
+  EXPECT_EQ(r.engine.descriptors_aborted.count(), 1u);
+  EXPECT_EQ(r.dev.refused.count(), 0u);  // not the DEV's refusal
+  EXPECT_EQ(r.engine.head(), 0u);        // past the last entry: back to the first
+  r.port.put_descriptor(kRing, 0x10000, 0x30000, 128);
+  r.engine.restart();
+  r.engine.run();
+  EXPECT_EQ(r.port.get(0x30000, 128), pattern(128, 6));
+}
+
+TEST(DeviceExclusionVector, ABitmapOutsideMemoryFailsClosed) {
+  Rig r;
+  r.dev.write(DevFunction::BaseHi, 1);  // the bitmap at 4 GiB + kBitmap: past the 16 MiB of memory
+  r.dev.write(DevFunction::BaseLo, std::uint32_t(kBitmap) | dev_base::kValid);
+  r.dev.write(DevFunction::Control, dev_control::kEnable);
+  EXPECT_EQ(r.dev.bitmap_base(), (Addr{1} << 32) + kBitmap);
+  EXPECT_FALSE(r.dev.check(0x10000, false).allowed);
+  EXPECT_EQ(r.dev.refused.count(), 1u);
+}
+
 TEST(DeviceExclusionVector, RefusesAWriteIntoAProtectedPageAndTheDescriptorAborts) {
   Rig r;
   r.protect_pages({0x42000});

@@ -37,6 +37,8 @@ int run_command(const RunOptions& options);
 int describe_command(const ConfigOptions& config, DescribeFormat format);
 int platform_command(const ConfigOptions& config, bool dot);
 int describe_presets_command();
+// DMA into the Secure Loader Block before and after SKINIT (the DEV refusing it after).
+int skinit_demo_command(const ConfigOptions& config, bool intercept);
 
 enum class StatsFormat { Text, Json, Csv };
 struct StatsOptions {

@@ -101,6 +101,10 @@ int trace_cat_command(const std::string& path, std::uint64_t limit) {
         std::printf("munmap pid %u %s +%" PRIu64 "\n", r->pid, to_hex(r->address).c_str(), r->length);
         break;
       case TraceRecordKind::Brk: std::printf("brk pid %u %s\n", r->pid, to_hex(r->address).c_str()); break;
+      case TraceRecordKind::PageTableWrite:
+        std::printf("pte_write pid %u %s set %s clear %s\n", r->pid, to_hex(r->address).c_str(),
+                    to_hex(r->set_bits).c_str(), to_hex(r->clear_bits).c_str());
+        break;
       case TraceRecordKind::Exec: case TraceRecordKind::Exit: case TraceRecordKind::Switch:
         std::printf("%s pid %u\n", to_string(r->kind), r->pid);
         break;

@@ -181,6 +181,13 @@ int sc_main(int argc, char* argv[]) {
   trace_convert->add_flag("--renumber-pids", convert_renumber,
                           "number the processes 1 (the root), 2, 3... in fork order instead of their real pids");
 
+  virtsim::ConfigOptions skinit_demo;
+  bool skinit_intercept = false;
+  auto* skinit_demo_cmd = app.add_subcommand("skinit-demo", "DMA into the Secure Loader Block before and after SKINIT");
+  skinit_demo_cmd->add_flag("--intercept", skinit_intercept, "run SKINIT in a guest whose VMCB intercepts it");
+  skinit_demo_cmd->add_option("--set", skinit_demo.sets, "override a parameter: --set key=value (repeatable)")
+      ->allow_extra_args(false);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -211,6 +218,7 @@ int sc_main(int argc, char* argv[]) {
                                                  : describe_markdown ? virtsim::DescribeFormat::Markdown
                                                                      : virtsim::DescribeFormat::Text);
     if (*platform_cmd) return virtsim::platform_command(platform, dot);
+    if (*skinit_demo_cmd) return virtsim::skinit_demo_command(skinit_demo, skinit_intercept);
     if (*stats_cmd) {
       stats.format = stats_json  ? virtsim::StatsFormat::Json
                      : stats_csv ? virtsim::StatsFormat::Csv

@@ -973,7 +973,7 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
   switch (r.kind) {
     case TraceRecordKind::Switch: case TraceRecordKind::Fork: case TraceRecordKind::Exec: case TraceRecordKind::Exit:
     case TraceRecordKind::Mmap: case TraceRecordKind::Munmap: case TraceRecordKind::Brk:
-    case TraceRecordKind::Mprotect: case TraceRecordKind::Mremap:
+    case TraceRecordKind::Mprotect: case TraceRecordKind::Mremap: case TraceRecordKind::PageTableWrite:
       adopt_first_pid(cpu, r.pid);
       break;
     default:
@@ -1023,6 +1023,30 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
       kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
       if (r.kind == TraceRecordKind::Mprotect) mprotect_record(cpu, *p.mm, r);
       else mremap_record(cpu, *p.mm, r);
+      leave_kernel(cpu);
+      return;
+    }
+    case TraceRecordKind::PageTableWrite: {
+      // The kernel rewrites a present leaf entry in place (page aging clears accessed bits,
+      // writeback cleaning dirty ones): a load and a store of the entry, the store being what
+      // a hypervisor that shadows the tables traps. A cleared dirty bit is flushed from the
+      // TLB, which would otherwise not set it again; a cleared accessed bit is not (Linux's
+      // x86 ptep_clear_flush_young does not flush). Nothing mapped there: nothing to write.
+      if ((r.set_bits | r.clear_bits) & ~kPageTableWriteBits)
+        fail(cpu, "page-table write at " + to_hex(r.address) + ": only the accessed and dirty bits (0x60) may change");
+      Process& p = process(cpu, r.pid, "pte_write");
+      const Addr va = round_down(r.address, kPageSize4K);
+      std::optional<PageTableBuilder::Leaf> leaf;
+      builder_.for_each_leaf(p.mm->root, round_down(va, page_offset_mask_ + 1), va + kPageSize4K,
+                             [&](const PageTableBuilder::Leaf& l) {
+                               if (l.va <= va && va - l.va < l.page_size) leaf = l;
+                             });
+      if (!leaf) return;
+      enter_kernel(cpu);
+      kernel_access(cpu, AccessKind::Load, leaf->slot);
+      builder_.write_leaf(*leaf, (leaf->entry | r.set_bits) & ~r.clear_bits);
+      page_table_store(cpu, leaf->slot);
+      if (r.clear_bits & leaf->entry & pte::kDirty) flush_tlbs(cpu, *p.mm, {leaf->va});
       leave_kernel(cpu);
       return;
     }

@@ -37,6 +37,7 @@ const char* to_string(TraceRecordKind kind) {
     case TraceRecordKind::Switch: return "switch";
     case TraceRecordKind::Mprotect: return "mprotect";
     case TraceRecordKind::Mremap: return "mremap";
+    case TraceRecordKind::PageTableWrite: return "pte_write";
   }
   return "?";
 }
@@ -210,6 +211,9 @@ void TraceWriter::write(const TraceRecord& r) {
       put_varint(r.new_length);
       break;
     case TraceRecordKind::Brk: put_varint(r.pid); put_varint(r.address); break;
+    case TraceRecordKind::PageTableWrite:
+      put_varint(r.pid); put_varint(r.address); put_varint(r.set_bits); put_varint(r.clear_bits);
+      break;
   }
   ++block_records_;
   ++records_;
@@ -528,6 +532,13 @@ void TraceReader::decode(std::uint8_t tag, TraceRecord& r) {
     case TraceRecordKind::Brk:
       r.pid = static_cast<std::uint32_t>(varint());
       r.address = varint();
+      break;
+    case TraceRecordKind::PageTableWrite:
+      if (version_ < 4) unknown_record(tag);
+      r.pid = static_cast<std::uint32_t>(varint());
+      r.address = varint();
+      r.set_bits = varint();
+      r.clear_bits = varint();
       break;
     default: unknown_record(tag);
   }

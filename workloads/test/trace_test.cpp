@@ -88,6 +88,11 @@ std::vector<TraceRecord> every_kind() {
   auto* brk = add(TraceRecordKind::Brk);
   brk->pid = 101;
   brk->address = 0x602000;
+  auto* pte_write = add(TraceRecordKind::PageTableWrite);
+  pte_write->pid = 101;
+  pte_write->address = 0x7f0000003000;
+  pte_write->set_bits = 0x40;
+  pte_write->clear_bits = 0x20;
   add(TraceRecordKind::Switch)->pid = 100;
   add(TraceRecordKind::Exit)->pid = 101;
   add(TraceRecordKind::RoiEnd);
@@ -98,7 +103,8 @@ bool same(const TraceRecord& a, const TraceRecord& b) {
   return a.kind == b.kind && a.count == b.count && a.address == b.address && a.size == b.size &&
          a.instruction == b.instruction && a.operand == b.operand && a.pid == b.pid && a.child == b.child &&
          a.length == b.length && a.prot == b.prot && a.map_flags == b.map_flags && a.file == b.file &&
-         a.offset == b.offset && a.new_address == b.new_address && a.new_length == b.new_length;
+         a.offset == b.offset && a.new_address == b.new_address && a.new_length == b.new_length &&
+         a.set_bits == b.set_bits && a.clear_bits == b.clear_bits;
 }
 
 TEST(Trace, EveryRecordKindRoundTrips) {
@@ -462,7 +468,7 @@ TEST(Trace, ABlockOfNoRecordsIsAnError) {
 }
 
 // Versions 1 and 2 have mmap records without flags, file or offset (anonymous, private), and
-// no mprotect or mremap records.
+// no mprotect or mremap records; versions before 4 no page-table write records.
 TEST(Trace, OlderVersionsReadMmapsAsAnonymousAndHaveNoMprotectOrMremap) {
   const std::string path = temp_path("v1-mmap.vst");
   const auto frame = zstd_frame({0x13, 1, static_cast<char>(0x80), 0x20, 0x10, 3});  // mmap pid 1 0x1000 +16 prot 3
@@ -476,7 +482,7 @@ TEST(Trace, OlderVersionsReadMmapsAsAnonymousAndHaveNoMprotectOrMremap) {
   EXPECT_EQ(r->prot, 3u);
   EXPECT_EQ(r->map_flags, 0u);
   EXPECT_FALSE(reader.next());
-  for (const char kind : {0x17, 0x18}) {
+  for (const char kind : {0x17, 0x18, 0x19}) {
     const auto bad = zstd_frame({kind, 1, 0, 0, 0, 0});
     write_all(path, one_block(static_cast<std::uint32_t>(bad.size()), 6, 1, bad));
     expect_error(path, "byte 16: unknown record type " + std::to_string(kind) + " (record 1, trace format version 1)");

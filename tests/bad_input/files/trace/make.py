@@ -47,7 +47,7 @@ files = {
     "no-trailer-end.vst": good[:-10],                  # cut inside the trailer
     "appended.vst": good + b"junk",                    # data after the trailer
     "bad-magic.vst": b"PK\x03\x04" + good[4:],
-    "version-4.vst": good[:8] + (4).to_bytes(2, "little") + good[10:],
+    "version-5.vst": good[:8] + (5).to_bytes(2, "little") + good[10:],
     "short-header.vst": good[:10],
 }
 empty = bytearray(good)
@@ -95,6 +95,8 @@ new_records = {
     "mmap-unaligned-offset.vst": (3, switch + mmap + varints(1, 2, 100), 2),
     "mprotect-in-version-2.vst": (2, switch + bytes([0x17]) + varints(1, 0x10000000, 4096, 1), 2),
     "mremap-cut-short.vst": (3, switch + bytes([0x18]) + varints(1, 0x10000000, 4096), 2),
+    "pte-write-in-version-3.vst": (3, switch + bytes([0x19]) + varints(1, 0x10000000, 0, 0x20), 2),
+    "pte-write-cut-short.vst": (4, switch + bytes([0x19]) + varints(1, 0x10000000), 2),
 }
 for name, (version, records, count) in new_records.items():
     with open(name, "wb") as f:

@@ -18,8 +18,9 @@ namespace virtsim {
 
 inline constexpr char kTraceMagic[8] = {'V', 'S', 'T', 'R', 'A', 'C', 'E', '\0'};
 // The version written. Version 1 (no checksums, no trailer) is still read, with a warning;
-// version 2 (no file-backed mmaps, no mprotect or mremap records) is read as it is.
-inline constexpr std::uint16_t kTraceVersion = 3;
+// versions 2 (no file-backed mmaps, no mprotect or mremap records) and 3 (no page-table write
+// records) are read as they are.
+inline constexpr std::uint16_t kTraceVersion = 4;
 
 // CRC-32 as zlib, gzip and PNG compute it (reflected polynomial 0xedb88320), continuing from
 // `crc` (0 to start): the checksum of the format's blocks and trailer.
@@ -44,7 +45,12 @@ enum class TraceRecordKind : std::uint8_t {
   Switch = 0x16,  // the records that follow belong to process `pid`
   Mprotect = 0x17,  // version 3 on
   Mremap = 0x18,    // version 3 on
+  PageTableWrite = 0x19,  // version 4 on
 };
+
+// The entry bits a page-table write record may set or clear: accessed and dirty (page aging
+// and writeback cleaning rewrite them in place; rights and frames change by mprotect, munmap...).
+inline constexpr std::uint64_t kPageTableWriteBits = (1u << 5) | (1u << 6);
 const char* to_string(TraceRecordKind kind);
 
 // An mmap record's flags: the area maps a file (`file`, `offset`), and it is shared (MAP_SHARED)
@@ -68,6 +74,7 @@ struct TraceRecord {
   std::uint64_t offset = 0;   // Mmap of a file: the byte offset in the file `address` maps
   Addr new_address = 0;       // Mremap: where the area is now
   std::uint64_t new_length = 0;  // Mremap
+  std::uint64_t set_bits = 0, clear_bits = 0;  // PageTableWrite: entry bits set, then cleared
 
   // The guest event a record stands for, when it is one (memory, compute, instruction, ROI).
   std::optional<GuestEvent> guest_event() const;

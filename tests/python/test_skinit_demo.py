@@ -50,3 +50,15 @@ def test_an_unknown_parameter_is_one_error_line(virtsim_binary):
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0
     assert run.stderr.startswith("virtsim: error: ") and "dma.burst_bytes" in run.stderr
+
+
+def test_the_docs_page_shows_what_the_demo_prints(virtsim_binary):
+    """docs/secure-launch.md quotes both demo runs; a change to the demo must be re-pasted there."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "secure-launch.md").read_text()
+    for args in ([], ["--intercept"]):
+        run = demo(virtsim_binary, *args)
+        assert run.returncode == 0, run.stderr
+        quoted = "$ virtsim skinit-demo" + "".join(" " + a for a in args) + "\n" + run.stdout
+        assert quoted in page, f"docs/secure-launch.md does not show the output of skinit-demo {' '.join(args)}"

@@ -346,6 +346,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     else if (from.type == "vcpu" && edge.initiator_port == "virtualization" && to.type == "virt") {
       find_vcpu(from.name).virtualization.bind(find_virt(to.name));
       find_vcpu(from.name).set_vpid(find_virt(to.name).tlb_tag());  // the guest's TLB entries carry it
+      find_vcpu(from.name).set_asid_flushes(transition_parameters.virt_mode() == VirtMode::Svm);
     }
     else
       throw PlatformError("platform: cannot bind " + from.name + "." + edge.initiator_port + " to " + to.name + "." +

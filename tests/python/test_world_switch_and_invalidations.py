@@ -95,3 +95,25 @@ def test_shadow_paging_flushes_with_invlpga_and_tlb_control_on_amdv(virtsim_bina
     assert by_kind(svm, "invalidated_by_kind", "svm_tlb_control") > 0
     for kind in ("invlpg", "mov_to_cr3", "invvpid_address", "invvpid_single", "invvpid_all"):
         assert by_kind(svm, "operations_by_kind", kind) == 0, kind
+
+
+@pytest.mark.parametrize("mode,paging,flush", [("vmx", "ept4", "invept_single"), ("svm", "npt4", "svm_tlb_control")])
+def test_a_page_the_host_takes_back_is_flushed_and_mapped_again(virtsim_binary, tmp_path, mode, paging, flush):
+    base = ["--set", "workload.footprint_kib=8192", "--set", "workload.accesses=4000", "--set", "workload.operations=12",
+            "--set", 'workload.kind="fork_and_wait"', "--set", "system.kernel.state_digest=true"]
+    nested = base + ["--set", f'system.vmx.mode="{mode}"', "--set", f'system.nested.paging="{paging}"']
+    native = metrics(virtsim_binary, tmp_path, "native", *base)
+    kept = metrics(virtsim_binary, tmp_path, f"{mode}-kept", *nested)
+    taken = metrics(virtsim_binary, tmp_path, f"{mode}-taken", *nested,
+                    "--set", "system.hypervisor.reclaim_interval_cycles=20000")
+    assert kept["system.virt0.nested_reclaims"] == 0 and by_kind(kept, "operations_by_kind", flush) == 0
+    reclaims = taken["system.virt0.nested_reclaims"]
+    assert reclaims > 0
+    # One flush per page taken back, in each TLB of the vCPU (INVEPT single-context; AMD-V: TLB_CONTROL).
+    assert by_kind(taken, "operations_by_kind", flush) == len(TLBS) * reclaims
+    # Each page taken back costs a kick (an exit) and, when the guest touches it again, an EPT
+    # violation / NPF that maps it again; the guest ends in the same state.
+    assert taken["system.nested.pages_mapped"] > kept["system.nested.pages_mapped"]
+    assert taken["system.virt0.exits"] > kept["system.virt0.exits"] + reclaims
+    assert taken["sim.cycles"] > kept["sim.cycles"]
+    assert taken["system.kernel.state_digest"] == kept["system.kernel.state_digest"] == native["system.kernel.state_digest"]

@@ -224,7 +224,17 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
                      "CR3-target list, and the guest's MOV to CR3 to one of them does not exit (the model assumes "
                      "the hypervisor placed those roots at the host-physical addresses the values name; KVM "
                      "lists none). Not with out-of-sync shadow tables, whose CR3 loads are sync points",
-                     Range{0, 4}) {
+                     Range{0, 4}),
+      VIRTSIM_MEMBER(reclaim_interval_cycles, scope, 0, "cycles",
+                     "nested paging: every this many cycles of a vCPU's guest time the host takes back one guest "
+                     "page (as its reclaim or page migration does through KVM's MMU notifier): the hypervisor zaps "
+                     "its EPT / NPT entry, kicks the vCPU (an external-interrupt exit) and flushes the combined "
+                     "mappings before re-entering (VT-x: INVEPT single-context; AMD-V, which has no INVEPT: "
+                     "TLB_CONTROL flush-ASID); the next access takes an EPT violation / NPF that maps it again. "
+                     "The page is drawn pseudo-randomly among the last 256 the hypervisor mapped on EPT violations / "
+                     "NPFs (with the nested tables filled up front: from all of guest memory). "
+                     "0: never",
+                     Range{0, 1e12}) {
   // The vcpu structure: the exit path's fields first, then each handler's, one after another.
   Addr offset = 0;
   for (Handler* h : {&exit_path, &cpuid, &vmcall, &rdtsc, &io, &msr, &hlt, &cr_access, &invlpg, &pause, &tpr, &other,
@@ -281,6 +291,9 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "STGIs the hypervisor ran (AMD-V: one after each #VMEXIT)"),
       VIRTSIM_MEMBER(world_switch_cycles, module_scope(context, *this), "cycles",
                      "cycles of the VMLOADs, VMSAVEs, CLGIs and STGIs around the exits (AMD-V; in exit_cycles)"),
+      VIRTSIM_MEMBER(nested_reclaims, module_scope(context, *this), "pages",
+                     "guest pages the host took back under nested paging, each an EPT / NPT entry zapped and the "
+                     "vCPUs' combined mappings flushed (system.hypervisor.reclaim_interval_cycles)"),
       VIRTSIM_MEMBER(cr3_target_writes, module_scope(context, *this), "writes",
                      "VMWRITEs of CR3-target fields the hypervisor made to follow its root cache"),
       VIRTSIM_MEMBER(cpuid_guest_ecx, module_scope(context, *this), "",
@@ -425,6 +438,7 @@ void VirtualizationUnit::mask_cpuid(std::uint32_t leaf) {
 }
 
 [[gnu::hot]] InstructionOutcome VirtualizationUnit::elapse(Cycles now) {
+  if (reclaim_ && now >= next_reclaim_) return reclaim_page(now);
   // The timer counts guest time; when it runs out the guest exits (reason 52) and the
   // hypervisor re-arms it.
   if (!t_.preemption_timer_cycles.get() || now < next_timer_) return {};
@@ -435,6 +449,34 @@ void VirtualizationUnit::mask_cpuid(std::uint32_t leaf) {
   if (!d.exits) return {};
   ++preemption_timer_exits;
   return take_exit(d, GuestEvent::compute(0));
+}
+
+void VirtualizationUnit::set_nested_reclaim(Addr guest_bytes, std::function<bool(Addr gpa)> reclaim) {
+  if (!h_.reclaim_interval_cycles.get() || guest_bytes < kPageSize4K) return;
+  reclaim_guest_pages_ = guest_bytes >> kPageShift4K;
+  reclaim_ = std::move(reclaim);
+  next_reclaim_ = h_.reclaim_interval_cycles;
+}
+
+InstructionOutcome VirtualizationUnit::reclaim_page(Cycles now) {
+  next_reclaim_ = now + h_.reclaim_interval_cycles;
+  // splitmix64 of the draw's number and the VPID: the same pages in every run.
+  std::uint64_t z = (++reclaim_draws_ << 16 | tlb_tag_) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  // A page the guest uses: one the hypervisor mapped on a recent EPT violation / NPF (with
+  // nested tables filled up front, any page of guest memory).
+  const Addr gpa = recent_fills_.empty() ? (z % reclaim_guest_pages_) << kPageShift4K
+                                         : recent_fills_[z % recent_fills_.size()];
+  if (!reclaim_(gpa)) return {};
+  ++nested_reclaims;
+  // KVM kicks the vCPU out of the guest and flushes before its next VMRUN / VM entry.
+  GuestOp op;
+  op.kind = GuestOp::Kind::ExternalInterrupt;
+  const ExitDecision d = mode_switch_->decide(op);
+  if (!d.exits) return {};
+  return take_exit(d, GuestEvent::interrupt(0));
 }
 
 InstructionOutcome VirtualizationUnit::deliver_interrupt(std::uint32_t, Cycles) {
@@ -566,6 +608,10 @@ InstructionOutcome VirtualizationUnit::nested_fault_exit(std::uint64_t qualifica
   op.guest_physical_address = gpa;
   const ExitDecision d = mode_switch_->decide(op);
   ++nested_fault_exits;
+  if (reclaim_) {  // the reclaim's candidates: the last kRecentFills pages mapped
+    if (recent_fills_.size() < kRecentFills) recent_fills_.push_back(gpa & ~(kPageSize4K - 1));
+    else recent_fills_[nested_fault_exits.count() % kRecentFills] = gpa & ~(kPageSize4K - 1);
+  }
   return take_exit(d, GuestEvent::compute(0), &h_.nested_fill);
 }
 

@@ -51,6 +51,7 @@ struct Machine {
   std::unique_ptr<RecordingMemory> svm_memory;
   Machine() {
     params.set_value("system.vmx.mode", std::string("vmx"), {"test"});
+    params.set_value("system.hypervisor.reclaim_interval_cycles", std::int64_t{1000}, {"test"});
     transitions = std::make_unique<TransitionParameters>(Scope{&params, nullptr, "system.vmx"});
     hypervisor = std::make_unique<HypervisorParameters>(Scope{&params, nullptr, "system.hypervisor"});
     unit = std::make_unique<VirtualizationUnit>("virt0", Scope{&params, &stats, "system"}, clock,
@@ -223,6 +224,34 @@ TEST(VirtualizationUnitTest, OnAmdVEachExitRunsKvmsWorldSwitchCountedAndCharged)
   // VT-x moves that state through the VMCS: none of these instructions.
   ASSERT_TRUE(m.unit->execute(GuestEvent::instr(Instruction::Cpuid), 0, 0).exited);
   EXPECT_EQ(m.unit->vmloads.count() + m.unit->vmsaves.count() + m.unit->clgis.count() + m.unit->stgis.count(), 0u);
+}
+
+// Nested paging with the host reclaiming pages: every reclaim_interval_cycles of guest time the
+// unit has the platform zap the nested entry of a page it mapped lately, then kicks the vCPU out
+// (an external-interrupt exit, after which the platform's flush takes effect at the next entry).
+TEST(VirtualizationUnitTest, TheHostReclaimsARecentlyMappedPageOnItsIntervalAndKicksTheVcpu) {
+  Machine& m = machine();
+  VirtualizationUnit& u = *m.unit;
+  std::vector<Addr> reclaimed;
+  bool mapped = true;
+  u.set_nested_reclaim(Addr{1} << 30, [&](Addr gpa) {
+    reclaimed.push_back(gpa);
+    return mapped;
+  });
+  ASSERT_TRUE(u.nested_fault_exit(0, 0x5123, 0).exited);  // the page the hypervisor mapped
+  const auto reclaims = u.nested_reclaims.count(), exits = u.exits.count();
+  EXPECT_FALSE(u.elapse(999).exited);
+  EXPECT_TRUE(reclaimed.empty());
+  EXPECT_TRUE(u.elapse(1000).exited);
+  ASSERT_EQ(reclaimed, std::vector<Addr>{0x5000});
+  EXPECT_EQ(u.nested_reclaims.count(), reclaims + 1);
+  EXPECT_EQ(u.exits.count(), exits + 1);
+  EXPECT_FALSE(u.elapse(1999).exited);  // the next one a whole interval later
+  mapped = false;                       // a page already taken back: nothing to flush, no kick
+  EXPECT_FALSE(u.elapse(2000).exited);
+  EXPECT_EQ(reclaimed.size(), 2u);
+  EXPECT_EQ(u.nested_reclaims.count(), reclaims + 1);
+  u.set_nested_reclaim(Addr{1} << 30, nullptr);  // leave the shared unit as the other tests expect
 }
 
 // A machine preset's transition and VMCS costs, loaded as `virtsim run` loads them.

@@ -122,6 +122,12 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     tlbs.each([&](Tlb& t) { asid_flushes_ ? t.svm_tlb_control(3, vpid_) : t.invvpid(2, vpid_, 0); });
     if (walk_caches.size()) walk_caches->invalidate_all_walk_caches();
   }
+  // The hypervisor changed nested (EPT / NPT) entries: INVEPT single-context of this guest's
+  // EPTP (AMD-V, without INVEPT: TLB_CONTROL flush-ASID), with the paging-structure caches.
+  void flush_nested_translations() {
+    tlbs.each([&](Tlb& t) { asid_flushes_ ? t.svm_tlb_control(3, vpid_) : t.invept(false, nested_context_); });
+    if (walk_caches.size()) walk_caches->invalidate_all_walk_caches();
+  }
   // AMD-V: the hypervisor flushes with INVLPGA and TLB_CONTROL instead of INVVPID.
   void set_asid_flushes(bool on) { asid_flushes_ = on; }
   // A paravirtual guest's page faults reach its kernel through the hypervisor: each one

@@ -117,3 +117,14 @@ def test_a_page_the_host_takes_back_is_flushed_and_mapped_again(virtsim_binary, 
     assert taken["system.virt0.exits"] > kept["system.virt0.exits"] + reclaims
     assert taken["sim.cycles"] > kept["sim.cycles"]
     assert taken["system.kernel.state_digest"] == kept["system.kernel.state_digest"] == native["system.kernel.state_digest"]
+
+
+def test_without_a_vpid_the_flush_of_everything_is_a_cr4_pge_toggle(virtsim_binary, tmp_path):
+    # Binary translation (a software VMM: no VPID) and VT-x with tagging off cannot name the
+    # guest in an INVVPID: the flush after a zap drops every entry, globals too.
+    for name, extra in (("bt", ["--set", "system.bt.enabled=true", "--set", "system.shadow.enabled=false"]),
+                        ("untagged", ["--set", 'system.vmx.mode="vmx"', "--set", "system.vmx.tagged_tlb=false"])):
+        m = metrics(virtsim_binary, tmp_path, name, *SMALL, *extra)
+        assert by_kind(m, "operations_by_kind", "cr4_change") > 0, name
+        for kind in ("invvpid_all", "invvpid_single", "invvpid_single_but_global", "svm_tlb_control"):
+            assert by_kind(m, "operations_by_kind", kind) == 0, (name, kind)

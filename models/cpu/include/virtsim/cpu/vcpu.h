@@ -118,8 +118,14 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void flush_translation_entries(Addr va) {
     tlbs.each([&](Tlb& t) { asid_flushes_ ? t.invlpga(va, vpid_) : t.invvpid(0, vpid_, va); });
   }
+  // Without a VPID (a software VMM, or tagging off) INVVPID cannot name the guest: a CR4.PGE
+  // toggle drops all its entries instead.
   void flush_translations() {
-    tlbs.each([&](Tlb& t) { asid_flushes_ ? t.svm_tlb_control(3, vpid_) : t.invvpid(2, vpid_, 0); });
+    tlbs.each([&](Tlb& t) {
+      if (asid_flushes_) t.svm_tlb_control(3, vpid_);
+      else if (vpid_) t.invvpid(2, vpid_, 0);
+      else t.cr4_change(vpid_);
+    });
     if (walk_caches.size()) walk_caches->invalidate_all_walk_caches();
   }
   // The hypervisor changed nested (EPT / NPT) entries: INVEPT single-context of this guest's

@@ -323,6 +323,22 @@ TEST(ModeSwitch, AmdVRunsKvmsWorldSwitchAroundVmrun) {
   EXPECT_EQ(make_mode_switch(VirtMode::Vmx)->world_switch().vmloads, 0u);
 }
 
+// A failed entry says why through either flavour: VT-x a VMfailValid (a control-field check),
+// AMD-V VMEXIT_INVALID with the failed check's name.
+TEST(ModeSwitch, AFailedEntryNamesItsCheck) {
+  auto vmx = make_mode_switch(VirtMode::Vmx);
+  VirtualizationControls c;
+  c.ple_window = 0;  // PAUSE-loop exiting with a zero window: an invalid control field
+  vmx->configure(c);
+  CpuState cpu;
+  EXPECT_FALSE(vmx->enter_guest(cpu));
+  EXPECT_EQ(vmx->entry_failure(), "VMfailValid, VM-instruction error 7");
+  auto svm = make_mode_switch(VirtMode::Svm);
+  svm->configure(VirtualizationControls{});
+  ASSERT_TRUE(svm->enter_guest(cpu));
+  EXPECT_TRUE(svm->entry_failure().empty());
+}
+
 // The same controls give the same decisions through either flavour, in each one's codes.
 TEST(ModeSwitch, OneInterfaceBothFlavours) {
   for (VirtMode mode : {VirtMode::Vmx, VirtMode::Svm}) {

@@ -27,11 +27,13 @@ TransitionParameters::TransitionParameters(const Scope& scope)
                      Range{0, 1e5}),
       VIRTSIM_MEMBER(vmload_cycles, scope, 150, "cycles",
                      "VMLOAD (SVM; a KVM-style hypervisor runs two per exit: the guest's state before VMRUN, the "
-                     "host's after #VMEXIT)",
+                     "host's after #VMEXIT). The default is an assumption: VMSAVE's figure, VMLOAD having no "
+                     "published one of its own",
                      Range{0, 1e5}),
       VIRTSIM_MEMBER(vmsave_cycles, scope, 150, "cycles",
                      "VMSAVE (SVM; a KVM-style hypervisor runs one per exit, the guest's state after #VMEXIT, and one "
-                     "of the host's state before the first entry after each return to user space)",
+                     "of the host's state before the first entry after each return to user space). The default is "
+                     "inside the 100-200 posted for recent AMD hosts (LKML, December 2020; docs/references.md)",
                      Range{0, 1e5}),
       VIRTSIM_MEMBER(clgi_cycles, scope, 0, "cycles",
                      "CLGI (SVM; a KVM-style hypervisor runs one before every VMRUN). 0 is an assumption: no published "

@@ -346,6 +346,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     else if (from.type == "vcpu" && edge.initiator_port == "virtualization" && to.type == "virt") {
       find_vcpu(from.name).virtualization.bind(find_virt(to.name));
       find_vcpu(from.name).set_vpid(find_virt(to.name).tlb_tag());  // the guest's TLB entries carry it
+      find_vcpu(from.name).set_asid_flushes(transition_parameters.virt_mode() == VirtMode::Svm);
     }
     else
       throw PlatformError("platform: cannot bind " + from.name + "." + edge.initiator_port + " to " + to.name + "." +
@@ -406,6 +407,13 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
   }
 
+  if (nested_tables_)  // the host takes guest pages back: zap the nested entry, flush every vCPU
+    for (auto& v : virts_)
+      v->set_nested_reclaim(guest_bytes_, [this](Addr gpa) {
+        if (!nested_tables_->unmap(nested_controls_.root, gpa & ~(nested_page_bytes_ - 1))) return false;
+        for (auto& c : vcpus_) c->flush_nested_translations();
+        return true;
+      });
   canonical_ = std::make_unique<CanonicalMetrics>(Scope{context.params, context.stats, ""}, *this);
   if (bench)
     cycles_per_operation_ = std::make_unique<Formula>(

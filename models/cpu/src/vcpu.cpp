@@ -183,7 +183,10 @@ void Vcpu::apply_translation_effects(const GuestEvent& event) {
   switch (event.instruction) {
     case Instruction::Invlpg:
       if (shadow_) shadow_->invlpg(guest_cr3_, event.address);
-      tlbs.each([&](Tlb& t) { t.invlpg(event.address, current); });
+      if (shadow_ && vpid_)  // the hypervisor emulated it (KVM's flush_tlb_gva): INVVPID or INVLPGA
+        flush_translation_entries(event.address);
+      else
+        tlbs.each([&](Tlb& t) { t.invlpg(event.address, current); });
       if (walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());
       break;
     case Instruction::MovToCr3: {
@@ -203,7 +206,10 @@ void Vcpu::apply_translation_effects(const GuestEvent& event) {
         if (on_cr3_load_) on_cr3_load_(paging_);
         refresh_tags();
       }
-      tlbs.each([&](Tlb& t) { t.mov_to_cr3(static_cast<std::uint16_t>(paging_.cr3 & 0xfff), pcid_on, no_flush, vpid_); });
+      if (shadow_ && vpid_)  // the hypervisor's flush for the load it emulated: the guest's non-global entries
+        tlbs.each([&](Tlb& t) { asid_flushes_ ? t.svm_tlb_control(7, vpid_) : t.invvpid(3, vpid_, 0); });
+      else
+        tlbs.each([&](Tlb& t) { t.mov_to_cr3(static_cast<std::uint16_t>(paging_.cr3 & 0xfff), pcid_on, no_flush, vpid_); });
       if (!no_flush && walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());
       break;
     }

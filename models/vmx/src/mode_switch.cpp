@@ -89,8 +89,13 @@ class VmxModeSwitch final : public ModeSwitch {
   bool enter_guest(CpuState& cpu) override {
     Vmcs* v = vmx_.current_vmcs();
     const VmxResult r = v && v->launch_state() == LaunchState::Launched ? vmx_.vmresume(cpu) : vmx_.vmlaunch(cpu);
-    return r.ok();
+    if (r.ok()) return true;
+    failure_ = r.kind == VmxResult::Kind::EntryFailure
+                   ? "VM-entry failure, exit reason " + std::to_string(r.exit_reason & 0xffff)
+                   : "VMfailValid, VM-instruction error " + std::to_string(static_cast<unsigned>(r.error));
+    return false;
   }
+  std::string entry_failure() const override { return failure_; }
 
   ExitDecision decide(const GuestOp& op) override {
     return vmx_decide_exit(*vmx_.current_vmcs(), op, memory_.reader(), pause_);
@@ -116,6 +121,7 @@ class VmxModeSwitch final : public ModeSwitch {
   ControlMemory memory_;
   VmxUnit vmx_;
   PauseLoopState pause_;
+  std::string failure_;
 };
 
 class SvmModeSwitch final : public ModeSwitch {
@@ -158,6 +164,18 @@ class SvmModeSwitch final : public ModeSwitch {
     vmcb_.set<std::uint64_t>(vmcb::kCr0, 0x80000031);
     vmcb_.set<std::uint64_t>(vmcb::kCr4, 0x20);      // PAE
     vmcb_.set<std::uint64_t>(vmcb::kRflags, 0x2);
+    // The guest's own FS, GS, TR, LDTR and system-call MSRs (a 64-bit kernel's: its per-CPU GS
+    // base, a busy TSS, its SYSCALL entry), which only VMLOAD brings into the processor.
+    const auto segment = [&](unsigned at, SegmentRegister r) {
+      vmcb_.set(at + vmcb::kSegmentSelector, r.selector);
+      vmcb_.set(at + vmcb::kSegmentAttributes, r.attributes);
+      vmcb_.set(at + vmcb::kSegmentLimit, r.limit);
+      vmcb_.set(at + vmcb::kSegmentBase, r.base);
+    };
+    segment(vmcb::kGs, {0, 0x93, 0xfffff, kGuestGsBase});
+    segment(vmcb::kTr, {0x40, 0x8b, 0x4087, kGuestTssBase});
+    vmcb_.set<std::uint64_t>(vmcb::kLstar, kGuestSyscallEntry);
+    vmcb_.set<std::uint64_t>(vmcb::kStar, std::uint64_t{0x0023001000000000});  // user CS 0x33, kernel CS 0x10
     memory_.clear(kIopm, 0x3000);
     memory_.clear(kMsrpm, 0x2000);
     if (c.unconditional_io_exiting) {
@@ -173,7 +191,18 @@ class SvmModeSwitch final : public ModeSwitch {
     use_msr_bitmaps_ = c.use_msr_bitmaps;
   }
 
-  bool enter_guest(CpuState& cpu) override { return svm_.vmrun(vmcb_, cpu, 0x1500); }
+  bool enter_guest(CpuState& cpu) override {
+    if (!host_saved_) {  // svm_prepare_switch_to_guest: the host's state into its save area
+      svm_.vmsave(host_save_area_, cpu);
+      host_saved_ = true;
+    }
+    svm_.clgi();
+    svm_.vmload(vmcb_, cpu);
+    if (svm_.vmrun(vmcb_, cpu, 0x1500)) return true;
+    after_run(cpu);  // KVM's code after VMRUN runs as after an exit
+    return false;
+  }
+  std::string entry_failure() const override { return svm_.entry_failure(); }
 
   ExitDecision decide(const GuestOp& op) override {
     if (!use_msr_bitmaps_ && (op.instruction == Instruction::Rdmsr || op.instruction == Instruction::Wrmsr) &&
@@ -188,15 +217,31 @@ class SvmModeSwitch final : public ModeSwitch {
     return svm_decide_exit(vmcb_, op, memory_.reader(), pause_count_);
   }
 
-  void exit_to_host(const ExitDecision& exit, CpuState& cpu) override { svm_.vmexit(vmcb_, exit, cpu); }
+  void exit_to_host(const ExitDecision& exit, CpuState& cpu) override {
+    svm_.vmexit(vmcb_, exit, cpu);
+    after_run(cpu);
+  }
+  void return_to_user_space() override { host_saved_ = false; }
+  WorldSwitchCounts world_switch() const override { return {svm_.vmloads, svm_.vmsaves, svm_.clgis, svm_.stgis}; }
   unsigned write_cr3_targets(const std::vector<Addr>&) override {
     throw std::logic_error("AMD-V has no CR3-target list");
   }
   std::uint64_t structure_accesses() const override { return svm_.vmcb_reads + svm_.vmcb_writes; }
 
  private:
+  static constexpr std::uint64_t kGuestGsBase = 0xffff88807fc00000, kGuestTssBase = 0xfffffe0000003000,
+                                 kGuestSyscallEntry = 0xffffffff81e00000;
+  // __svm_vcpu_run after VMRUN: the guest's state into its VMCB, the host's back from its
+  // save area (GS base among it); then svm_vcpu_run sets GIF again.
+  void after_run(CpuState& cpu) {
+    svm_.vmsave(vmcb_, cpu);
+    svm_.vmload(host_save_area_, cpu);
+    svm_.stgi();
+  }
   ControlMemory memory_;
   Vmcb vmcb_;
+  Vmcb host_save_area_;  // the per-CPU page VMSAVE fills before the first entry
+  bool host_saved_ = false;
   SvmUnit svm_;
   std::uint16_t pause_count_ = 0;
   bool use_msr_bitmaps_ = true;

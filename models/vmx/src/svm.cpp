@@ -135,19 +135,66 @@ ExitDecision svm_decide_exit(const Vmcb& v, const GuestOp& op, const ByteReader&
   }
 }
 
-bool SvmUnit::vmrun_consistency_checks(const Vmcb& v, std::uint64_t host_efer) const {
-  // APM 15.5.1 "Canonicalization and Consistency Checks" (a subset).
+namespace {
+
+constexpr std::uint64_t bit(unsigned n) { return std::uint64_t{1} << n; }
+
+// EFER bits this processor defines (SCE, LME, LMA, NXE, SVME, LMSLE, FFXSR, TCE); the others MBZ.
+constexpr std::uint64_t kEferDefined = bit(0) | bit(8) | bit(10) | bit(11) | bit(12) | bit(13) | bit(14) | bit(15);
+// CR4 bits reserved on AMD processors: 13-15 (VMXE and SMXE are Intel's), 19 and 63:24.
+constexpr std::uint64_t kCr4Reserved = bit(13) | bit(14) | bit(15) | bit(19) | ~(bit(24) - 1);
+// The permission maps must lie below the largest physical address (52 bits).
+constexpr std::uint64_t kPhysicalLimit = bit(52);
+
+unsigned segment(unsigned base, unsigned part) { return base + part; }
+
+SegmentRegister load_segment(const Vmcb& v, unsigned base) {
+  SegmentRegister r;
+  r.selector = v.get<std::uint16_t>(segment(base, vmcb::kSegmentSelector));
+  r.attributes = v.get<std::uint16_t>(segment(base, vmcb::kSegmentAttributes));
+  r.limit = v.get<std::uint32_t>(segment(base, vmcb::kSegmentLimit));
+  r.base = v.get<std::uint64_t>(segment(base, vmcb::kSegmentBase));
+  return r;
+}
+
+void save_segment(Vmcb& v, unsigned base, const SegmentRegister& r) {
+  v.set(segment(base, vmcb::kSegmentSelector), r.selector);
+  v.set(segment(base, vmcb::kSegmentAttributes), r.attributes);
+  v.set(segment(base, vmcb::kSegmentLimit), r.limit);
+  v.set(segment(base, vmcb::kSegmentBase), r.base);
+}
+
+}  // namespace
+
+std::string SvmUnit::vmrun_consistency_checks(const Vmcb& v) const {
+  // APM vol. 2 15.5.1 "Canonicalization and Consistency Checks", in its order.
   const std::uint64_t efer = v.get<std::uint64_t>(vmcb::kEfer);
-  const std::uint64_t cr0 = v.get<std::uint64_t>(vmcb::kCr0), cr4 = v.get<std::uint64_t>(vmcb::kCr4);
-  if (!(host_efer & (1u << 12))) return false;                           // EFER.SVME
-  if (!(efer & (1u << 12))) return false;                                // guest EFER.SVME
-  if (!(cr0 & (1u << 30)) && (cr0 & (1u << 29))) return false;           // CR0.CD = 0 and CR0.NW = 1
-  if (cr0 >> 32) return false;                                           // CR0[63:32]
-  if ((efer & (1u << 8)) && (cr0 & (1u << 31)) && !(cr4 & (1u << 5))) return false;  // LME, PG, no PAE
-  if (v.get<std::uint64_t>(vmcb::kDr7) >> 32 || v.get<std::uint64_t>(vmcb::kDr6) >> 32) return false;
-  if (!v.intercepts(vmcb::kInterceptVector4, svm_intercept::kVmrun)) return false;  // VMRUN intercept clear
-  if (v.get<std::uint32_t>(vmcb::kGuestAsid) == 0) return false;        // ASID 0 belongs to the host
-  return true;
+  const std::uint64_t cr0 = v.get<std::uint64_t>(vmcb::kCr0), cr3 = v.get<std::uint64_t>(vmcb::kCr3),
+                      cr4 = v.get<std::uint64_t>(vmcb::kCr4);
+  const bool lme = efer & bit(8), pg = cr0 & bit(31), pe = cr0 & bit(0), pae = cr4 & bit(5);
+  const std::uint16_t cs_attributes = v.get<std::uint16_t>(vmcb::kCsAttributes);
+  const bool cs_l = cs_attributes & bit(9), cs_d = cs_attributes & bit(10);
+  if (!(efer & bit(12))) return "guest EFER.SVME is zero";
+  if (!(cr0 & bit(30)) && (cr0 & bit(29))) return "CR0.CD is zero and CR0.NW is set";
+  if (cr0 >> 32) return "CR0[63:32] are not zero";
+  if (cr3 >> (lme ? 52 : 32)) return lme ? "a must-be-zero bit of CR3 (63:52) is set" : "a must-be-zero bit of CR3 (63:32) is set";
+  if (cr4 & kCr4Reserved) return "a reserved bit of CR4 is set";
+  if (v.get<std::uint64_t>(vmcb::kDr6) >> 32) return "DR6[63:32] are not zero";
+  if (v.get<std::uint64_t>(vmcb::kDr7) >> 32) return "DR7[63:32] are not zero";
+  if (efer & ~kEferDefined) return "a must-be-zero bit of EFER is set";
+  if (lme && pg && !pae) return "EFER.LME and CR0.PG are set and CR4.PAE is zero";
+  if (lme && pg && !pe) return "EFER.LME and CR0.PG are set and CR0.PE is zero";
+  if (lme && pg && pae && cs_l && cs_d) return "EFER.LME, CR0.PG, CR4.PAE, CS.L and CS.D are all set";
+  if (!v.intercepts(vmcb::kInterceptVector4, svm_intercept::kVmrun)) return "the VMRUN intercept bit is clear";
+  if (v.get<std::uint64_t>(vmcb::kMsrpmBase) + 8 * 1024 > kPhysicalLimit ||
+      v.get<std::uint64_t>(vmcb::kIopmBase) + 12 * 1024 > kPhysicalLimit)
+    return "the MSR or I/O permission map extends beyond the largest physical address";
+  const std::uint64_t inject = v.get<std::uint64_t>(vmcb::kEventInjection);
+  const unsigned type = (inject >> 8) & 7, vector = inject & 0xff;
+  if ((inject & bit(31)) && (type == 1 || type >= 5 || (type == 3 && vector == 2)))
+    return "the event injection is illegal (a reserved type, or NMI as an exception)";
+  if (v.get<std::uint32_t>(vmcb::kGuestAsid) == 0) return "ASID is zero (the host's)";
+  return {};
 }
 
 void SvmUnit::vmrun_load_guest_state(const Vmcb& v, CpuState& cpu) {
@@ -164,9 +211,16 @@ void SvmUnit::vmrun_load_guest_state(const Vmcb& v, CpuState& cpu) {
 }
 
 bool SvmUnit::vmrun(Vmcb& v, CpuState& cpu, std::uint64_t host_efer) {
-  if (!vmrun_consistency_checks(v, host_efer)) {
+  if (!(host_efer & bit(12))) {
+    entry_failure_ = "host EFER.SVME is zero: VMRUN raises #UD";
+    ++entry_failures;
+    return false;
+  }
+  entry_failure_ = vmrun_consistency_checks(v);
+  if (!entry_failure_.empty()) {
     v.set<std::int64_t>(vmcb::kExitCode, svm_exit::kInvalid);
     ++vmcb_writes;
+    ++entry_failures;
     return false;
   }
   host_ = cpu;  // the host save area
@@ -194,23 +248,49 @@ void SvmUnit::vmexit(Vmcb& v, const ExitDecision& exit, CpuState& cpu) {
   v.set<std::uint64_t>(vmcb::kExitInfo1, exit.qualification);
   v.set<std::uint64_t>(vmcb::kExitInfo2, exit.info2);
   vmcb_writes += 3;
-  cpu = host_;
+  CpuState host = host_;
+  host.fs = cpu.fs;
+  host.gs = cpu.gs;
+  host.tr = cpu.tr;
+  host.ldtr = cpu.ldtr;
+  host.msrs = cpu.msrs;
+  cpu = host;
   in_guest_ = false;
   global_interrupts_ = false;  // #VMEXIT clears GIF (APM 15.17)
 }
 
 void SvmUnit::vmload(const Vmcb& v, CpuState& cpu) {
-  cpu.tr = v.get<std::uint16_t>(vmcb::kTrSelector);
-  star_ = v.get<std::uint64_t>(vmcb::kStar);
-  lstar_ = v.get<std::uint64_t>(vmcb::kLstar);
-  vmcb_reads += 3;
+  cpu.fs = load_segment(v, vmcb::kFs);
+  cpu.gs = load_segment(v, vmcb::kGs);
+  cpu.tr = load_segment(v, vmcb::kTr);
+  cpu.ldtr = load_segment(v, vmcb::kLdtr);
+  cpu.msrs.kernel_gs_base = v.get<std::uint64_t>(vmcb::kKernelGsBase);
+  cpu.msrs.star = v.get<std::uint64_t>(vmcb::kStar);
+  cpu.msrs.lstar = v.get<std::uint64_t>(vmcb::kLstar);
+  cpu.msrs.cstar = v.get<std::uint64_t>(vmcb::kCstar);
+  cpu.msrs.sfmask = v.get<std::uint64_t>(vmcb::kSfmask);
+  cpu.msrs.sysenter_cs = v.get<std::uint64_t>(vmcb::kSysenterCs);
+  cpu.msrs.sysenter_esp = v.get<std::uint64_t>(vmcb::kSysenterEsp);
+  cpu.msrs.sysenter_eip = v.get<std::uint64_t>(vmcb::kSysenterEip);
+  vmcb_reads += kLoadSaveFields;
+  ++vmloads;
 }
 
 void SvmUnit::vmsave(Vmcb& v, const CpuState& cpu) {
-  v.set(vmcb::kTrSelector, cpu.tr);
-  v.set(vmcb::kStar, star_);
-  v.set(vmcb::kLstar, lstar_);
-  vmcb_writes += 3;
+  save_segment(v, vmcb::kFs, cpu.fs);
+  save_segment(v, vmcb::kGs, cpu.gs);
+  save_segment(v, vmcb::kTr, cpu.tr);
+  save_segment(v, vmcb::kLdtr, cpu.ldtr);
+  v.set(vmcb::kKernelGsBase, cpu.msrs.kernel_gs_base);
+  v.set(vmcb::kStar, cpu.msrs.star);
+  v.set(vmcb::kLstar, cpu.msrs.lstar);
+  v.set(vmcb::kCstar, cpu.msrs.cstar);
+  v.set(vmcb::kSfmask, cpu.msrs.sfmask);
+  v.set(vmcb::kSysenterCs, cpu.msrs.sysenter_cs);
+  v.set(vmcb::kSysenterEsp, cpu.msrs.sysenter_esp);
+  v.set(vmcb::kSysenterEip, cpu.msrs.sysenter_eip);
+  vmcb_writes += kLoadSaveFields;
+  ++vmsaves;
 }
 
 }  // namespace virtsim

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <stdexcept>
 
 #include "virtsim/common/debug_trace.h"
 #include "virtsim/common/error.h"
@@ -24,9 +25,24 @@ TransitionParameters::TransitionParameters(const Scope& scope)
       VIRTSIM_MEMBER(vmwrite_cycles, scope, 44, "cycles",
                      "one VMWRITE (VT-x; on AMD-V a VMCB write is a load of the VMCB line through the caches)",
                      Range{0, 1e5}),
-      VIRTSIM_MEMBER(vmload_cycles, scope, 150, "cycles", "VMLOAD (SVM; run on every exit by a KVM-style hypervisor)",
+      VIRTSIM_MEMBER(vmload_cycles, scope, 150, "cycles",
+                     "VMLOAD (SVM; a KVM-style hypervisor runs two per exit: the guest's state before VMRUN, the "
+                     "host's after #VMEXIT). The default is an assumption: VMSAVE's figure, VMLOAD having no "
+                     "published one of its own",
                      Range{0, 1e5}),
-      VIRTSIM_MEMBER(vmsave_cycles, scope, 150, "cycles", "VMSAVE (SVM; run on every exit by a KVM-style hypervisor)",
+      VIRTSIM_MEMBER(vmsave_cycles, scope, 150, "cycles",
+                     "VMSAVE (SVM; a KVM-style hypervisor runs one per exit, the guest's state after #VMEXIT, and one "
+                     "of the host's state before the first entry after each return to user space). The default is "
+                     "inside the 100-200 posted for recent AMD hosts (LKML, December 2020; docs/references.md)",
+                     Range{0, 1e5}),
+      VIRTSIM_MEMBER(clgi_cycles, scope, 0, "cycles",
+                     "CLGI (SVM; a KVM-style hypervisor runs one before every VMRUN). 0 is an assumption: no published "
+                     "figure, and KVM runs it within the software around VMRUN that the exit path's instructions "
+                     "stand for",
+                     Range{0, 1e5}),
+      VIRTSIM_MEMBER(stgi_cycles, scope, 0, "cycles",
+                     "STGI (SVM; a KVM-style hypervisor runs one after every #VMEXIT). 0 is an assumption, as for "
+                     "clgi_cycles",
                      Range{0, 1e5}),
       VIRTSIM_MEMBER(native_instruction_cycles, scope, 1, "cycles",
                      "an instruction of an Instr event that does not exit (a ring transition costs its "
@@ -217,7 +233,17 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
                      "CR3-target list, and the guest's MOV to CR3 to one of them does not exit (the model assumes "
                      "the hypervisor placed those roots at the host-physical addresses the values name; KVM "
                      "lists none). Not with out-of-sync shadow tables, whose CR3 loads are sync points",
-                     Range{0, 4}) {
+                     Range{0, 4}),
+      VIRTSIM_MEMBER(reclaim_interval_cycles, scope, 0, "cycles",
+                     "nested paging: every this many cycles of a vCPU's guest time the host takes back one guest "
+                     "page (as its reclaim or page migration does through KVM's MMU notifier): the hypervisor zaps "
+                     "its EPT / NPT entry, kicks the vCPU (an external-interrupt exit) and flushes the combined "
+                     "mappings before re-entering (VT-x: INVEPT single-context; AMD-V, which has no INVEPT: "
+                     "TLB_CONTROL flush-ASID); the next access takes an EPT violation / NPF that maps it again. "
+                     "The page is drawn pseudo-randomly among the last 256 the hypervisor mapped on EPT violations / "
+                     "NPFs (with the nested tables filled up front: from all of guest memory). "
+                     "0: never",
+                     Range{0, 1e12}) {
   // The vcpu structure: the exit path's fields first, then each handler's, one after another.
   Addr offset = 0;
   for (Handler* h : {&exit_path, &cpuid, &vmcall, &rdtsc, &io, &msr, &hlt, &cr_access, &invlpg, &pause, &tpr, &other,
@@ -264,6 +290,19 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "page-table updates of a paravirtual kernel's mmu_update hypercalls"),
       VIRTSIM_MEMBER(cr3_target_switches, module_scope(context, *this), "instructions",
                      "MOVs to CR3 that switched to a listed shadow root without exiting (system.hypervisor.cr3_targets)"),
+      VIRTSIM_MEMBER(vmloads, module_scope(context, *this), "instructions",
+                     "VMLOADs the hypervisor ran (AMD-V: the guest's state before each VMRUN, the host's after)"),
+      VIRTSIM_MEMBER(vmsaves, module_scope(context, *this), "instructions",
+                     "VMSAVEs the hypervisor ran (AMD-V: the guest's state after each #VMEXIT, the host's before the "
+                     "first entry and after each return to user space)"),
+      VIRTSIM_MEMBER(clgis, module_scope(context, *this), "instructions", "CLGIs the hypervisor ran (AMD-V: one per VMRUN)"),
+      VIRTSIM_MEMBER(stgis, module_scope(context, *this), "instructions",
+                     "STGIs the hypervisor ran (AMD-V: one after each #VMEXIT)"),
+      VIRTSIM_MEMBER(world_switch_cycles, module_scope(context, *this), "cycles",
+                     "cycles of the VMLOADs, VMSAVEs, CLGIs and STGIs around the exits (AMD-V; in exit_cycles)"),
+      VIRTSIM_MEMBER(nested_reclaims, module_scope(context, *this), "pages",
+                     "guest pages the host took back under nested paging, each an EPT / NPT entry zapped and the "
+                     "vCPUs' combined mappings flushed (system.hypervisor.reclaim_interval_cycles)"),
       VIRTSIM_MEMBER(cr3_target_writes, module_scope(context, *this), "writes",
                      "VMWRITEs of CR3-target fields the hypervisor made to follow its root cache"),
       VIRTSIM_MEMBER(cpuid_guest_ecx, module_scope(context, *this), "",
@@ -309,11 +348,30 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
   }
   mode_switch_->configure(c);
   tlb_tag_ = c.tagged_tlb ? vpid : 0;
-  mode_switch_->enter_guest(cpu_);
+  const WorldSwitchCounts before = mode_switch_->world_switch();
+  enter_guest();
+  count_world_switch(before);  // the first entry, before the run: counted, not charged
   next_timer_ = transitions.preemption_timer_cycles;
 }
 
 VirtualizationUnit::~VirtualizationUnit() = default;
+
+void VirtualizationUnit::enter_guest() {
+  // As KVM on a failed VMRUN or VM entry (KVM_EXIT_FAIL_ENTRY): the run stops, naming the check.
+  if (!mode_switch_->enter_guest(cpu_))
+    throw std::runtime_error(std::string(name()) + ": VM entry failed: " + mode_switch_->entry_failure());
+}
+
+Cycles VirtualizationUnit::count_world_switch(const WorldSwitchCounts& before) {
+  const WorldSwitchCounts now = mode_switch_->world_switch();
+  vmloads += now.vmloads - before.vmloads;
+  vmsaves += now.vmsaves - before.vmsaves;
+  clgis += now.clgis - before.clgis;
+  stgis += now.stgis - before.stgis;
+  return (now.vmloads - before.vmloads) * Cycles{t_.vmload_cycles} +
+         (now.vmsaves - before.vmsaves) * Cycles{t_.vmsave_cycles} +
+         (now.clgis - before.clgis) * Cycles{t_.clgi_cycles} + (now.stgis - before.stgis) * Cycles{t_.stgi_cycles};
+}
 
 Cycles VirtualizationUnit::touch_address(Addr host) {
   const Cycles c = load(host);
@@ -389,6 +447,7 @@ void VirtualizationUnit::mask_cpuid(std::uint32_t leaf) {
 }
 
 [[gnu::hot]] InstructionOutcome VirtualizationUnit::elapse(Cycles now) {
+  if (reclaim_ && now >= next_reclaim_) return reclaim_page(now);
   // The timer counts guest time; when it runs out the guest exits (reason 52) and the
   // hypervisor re-arms it.
   if (!t_.preemption_timer_cycles.get() || now < next_timer_) return {};
@@ -399,6 +458,34 @@ void VirtualizationUnit::mask_cpuid(std::uint32_t leaf) {
   if (!d.exits) return {};
   ++preemption_timer_exits;
   return take_exit(d, GuestEvent::compute(0));
+}
+
+void VirtualizationUnit::set_nested_reclaim(Addr guest_bytes, std::function<bool(Addr gpa)> reclaim) {
+  if (!h_.reclaim_interval_cycles.get() || guest_bytes < kPageSize4K) return;
+  reclaim_guest_pages_ = guest_bytes >> kPageShift4K;
+  reclaim_ = std::move(reclaim);
+  next_reclaim_ = h_.reclaim_interval_cycles;
+}
+
+InstructionOutcome VirtualizationUnit::reclaim_page(Cycles now) {
+  next_reclaim_ = now + h_.reclaim_interval_cycles;
+  // splitmix64 of the draw's number and the VPID: the same pages in every run.
+  std::uint64_t z = (++reclaim_draws_ << 16 | tlb_tag_) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  // A page the guest uses: one the hypervisor mapped on a recent EPT violation / NPF (with
+  // nested tables filled up front, any page of guest memory).
+  const Addr gpa = recent_fills_.empty() ? (z % reclaim_guest_pages_) << kPageShift4K
+                                         : recent_fills_[z % recent_fills_.size()];
+  if (!reclaim_(gpa)) return {};
+  ++nested_reclaims;
+  // KVM kicks the vCPU out of the guest and flushes before its next VMRUN / VM entry.
+  GuestOp op;
+  op.kind = GuestOp::Kind::ExternalInterrupt;
+  const ExitDecision d = mode_switch_->decide(op);
+  if (!d.exits) return {};
+  return take_exit(d, GuestEvent::interrupt(0));
 }
 
 InstructionOutcome VirtualizationUnit::deliver_interrupt(std::uint32_t, Cycles) {
@@ -470,7 +557,6 @@ Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestE
   double software = instruction_cycles(h_.exit_path) + instruction_cycles(*handler);
   if (handler == &h_.pv_mmu_update) software += double(event.count) * h_.pv_update_instructions.get() * h_.cpi.get();
   Cycles c = static_cast<Cycles>(software + 0.5) + vmcs_cycles(h_.exit_path) + vmcs_cycles(*handler);
-  if (exit.mode == VirtMode::Svm) c += Cycles{t_.vmload_cycles} + t_.vmsave_cycles;
   if (user_space) c += h_.user_space_cycles;
   return c;
 }
@@ -531,6 +617,10 @@ InstructionOutcome VirtualizationUnit::nested_fault_exit(std::uint64_t qualifica
   op.guest_physical_address = gpa;
   const ExitDecision d = mode_switch_->decide(op);
   ++nested_fault_exits;
+  if (reclaim_) {  // the reclaim's candidates: the last kRecentFills pages mapped
+    if (recent_fills_.size() < kRecentFills) recent_fills_.push_back(gpa & ~(kPageSize4K - 1));
+    else recent_fills_[nested_fault_exits.count() % kRecentFills] = gpa & ~(kPageSize4K - 1);
+  }
   return take_exit(d, GuestEvent::compute(0), &h_.nested_fill);
 }
 
@@ -539,6 +629,7 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
                                                  const ShadowFaultOutcome* shadow_fault, Addr va) {
   InstructionOutcome out;
   const auto accesses_before = mode_switch_->structure_accesses();
+  const WorldSwitchCounts switched_before = mode_switch_->world_switch();
   mode_switch_->exit_to_host(d, cpu_);
   const HypervisorParameters::Handler& h = chosen ? *chosen : handler_for(event);
   Cycles handler = handler_cycles(d, event, chosen);
@@ -561,7 +652,19 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
       vmcs_access_cycles += Cycles{writes} * t_.vmwrite_cycles;
     }
   }
-  mode_switch_->enter_guest(cpu_);
+  // A port access KVM hands to its user-space device model returns from KVM_RUN first.
+  const bool user_space = event.kind == GuestEventKind::Instr &&
+                          (event.instruction == Instruction::In || event.instruction == Instruction::Out) &&
+                          h_.enabled && !kernel_port(event.count);
+  if (user_space) mode_switch_->return_to_user_space();
+  enter_guest();
+  // AMD-V: the VMLOADs, VMSAVEs, CLGI and STGI around this exit's VMRUN (the hypervisor's
+  // instructions: charged with its software model on).
+  const Cycles switched = count_world_switch(switched_before);
+  if (h_.enabled) {
+    handler += switched;
+    world_switch_cycles += switched;
+  }
   structure_accesses += mode_switch_->structure_accesses() - accesses_before;
   out.exited = true;
   out.cycles = Cycles{t_.vm_exit_cycles} + handler + t_.vm_entry_cycles;
@@ -569,8 +672,7 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
   out.flush_untagged_tlb = !t_.tagged_tlb;
   ++exits;
   exit_cycles += out.cycles;
-  if (event.kind == GuestEventKind::Instr && (event.instruction == Instruction::In || event.instruction == Instruction::Out))
-    if (h_.enabled && !kernel_port(event.count)) ++user_space_exits;
+  if (user_space) ++user_space_exits;
   const std::size_t i = reason_index(d.code);
   if (i < exits_by_reason.labels().size()) {
     exits_by_reason.add(i);

@@ -426,7 +426,7 @@ void VmxUnit::vmentry_load_guest_state(Vmcs& v, CpuState& cpu) {
   cpu.rflags = v.get(vmcs::kGuestRflags);
   cpu.dr7 = v.get(vmcs::kGuestDr7);
   cpu.cs = static_cast<std::uint16_t>(v.get(vmcs::kGuestCsSelector));
-  cpu.tr = static_cast<std::uint16_t>(v.get(vmcs::kGuestTrSelector));
+  cpu.tr.selector = static_cast<std::uint16_t>(v.get(vmcs::kGuestTrSelector));
   cpu.efer = v.get(vmcs::kGuestEfer);
   field_reads += 10;
 }
@@ -477,7 +477,7 @@ void VmxUnit::vmexit_save_guest_state(Vmcs& v, const CpuState& cpu) {
   v.set(vmcs::kGuestRflags, cpu.rflags);
   v.set(vmcs::kGuestDr7, cpu.dr7);
   v.set(vmcs::kGuestCsSelector, cpu.cs);
-  v.set(vmcs::kGuestTrSelector, cpu.tr);
+  v.set(vmcs::kGuestTrSelector, cpu.tr.selector);
   v.set(vmcs::kGuestEfer, cpu.efer);
   field_writes += 10;
 }
@@ -491,7 +491,7 @@ void VmxUnit::vmexit_load_host_state(Vmcs& v, CpuState& cpu) {
   cpu.rflags = 0x2;  // RFLAGS is cleared except bit 1 (SDM 28.5.3)
   cpu.dr7 = 0x400;
   cpu.cs = static_cast<std::uint16_t>(v.get(vmcs::kHostCsSelector));
-  cpu.tr = static_cast<std::uint16_t>(v.get(vmcs::kHostTrSelector));
+  cpu.tr.selector = static_cast<std::uint16_t>(v.get(vmcs::kHostTrSelector));
   cpu.efer = v.get(vmcs::kHostEfer);
   field_reads += 8;
 }

@@ -51,6 +51,7 @@ struct Machine {
   std::unique_ptr<RecordingMemory> svm_memory;
   Machine() {
     params.set_value("system.vmx.mode", std::string("vmx"), {"test"});
+    params.set_value("system.hypervisor.reclaim_interval_cycles", std::int64_t{1000}, {"test"});
     transitions = std::make_unique<TransitionParameters>(Scope{&params, nullptr, "system.vmx"});
     hypervisor = std::make_unique<HypervisorParameters>(Scope{&params, nullptr, "system.hypervisor"});
     unit = std::make_unique<VirtualizationUnit>("virt0", Scope{&params, &stats, "system"}, clock,
@@ -191,11 +192,66 @@ TEST(VirtualizationUnitTest, OnAmdVTheHandlersVmcbAccessesAreLoadsOfTheVmcb) {
     EXPECT_GE(loads[i], vmcb_base);
     EXPECT_LT(loads[i], vmcb_base + 4096);
   }
-  // No VMREAD price: the VMCB's loads, VMLOAD and VMSAVE instead.
+  // No VMREAD price: the VMCB's loads instead, and KVM's world switch around VMRUN: VMSAVE of
+  // the guest's state and VMLOAD of the host's after #VMEXIT, STGI, CLGI, VMLOAD of the guest's.
+  const Cycles switched = 2 * Cycles{t.vmload_cycles} + t.vmsave_cycles + t.clgi_cycles + t.stgi_cycles;
   EXPECT_EQ(out.cycles, Cycles{t.vm_exit_cycles} + t.vm_entry_cycles + h.exit_path.instructions +
-                            h.cpuid.instructions + t.vmload_cycles + t.vmsave_cycles +
-                            Cycles{vmcb + lines} * kLoadCycles);
+                            h.cpuid.instructions + switched + Cycles{vmcb + lines} * kLoadCycles);
   EXPECT_EQ(m.svm_unit->vmcs_access_cycles.count(), Cycles{vmcb} * kLoadCycles);
+}
+
+// Each exit runs two VMLOADs, a VMSAVE, a CLGI and an STGI, counted and charged; an exit to the
+// user-space device model makes the next entry save the host's state again (one more VMSAVE).
+TEST(VirtualizationUnitTest, OnAmdVEachExitRunsKvmsWorldSwitchCountedAndCharged) {
+  Machine& m = machine();
+  const TransitionParameters& t = *m.svm_transitions;
+  VirtualizationUnit& u = *m.svm_unit;
+  const auto loads = u.vmloads.count(), saves = u.vmsaves.count(), clgis = u.clgis.count(), stgis = u.stgis.count();
+  const auto cycles = u.world_switch_cycles.count();
+  ASSERT_TRUE(u.execute(GuestEvent::instr(Instruction::Cpuid), 0, 0).exited);
+  EXPECT_EQ(u.vmloads.count() - loads, 2u);
+  EXPECT_EQ(u.vmsaves.count() - saves, 1u);
+  EXPECT_EQ(u.clgis.count() - clgis, 1u);
+  EXPECT_EQ(u.stgis.count() - stgis, 1u);
+  EXPECT_EQ(u.world_switch_cycles.count() - cycles,
+            2 * Cycles{t.vmload_cycles} + t.vmsave_cycles + t.clgi_cycles + t.stgi_cycles);
+  GuestEvent to_user_space = GuestEvent::instr(Instruction::Out);
+  to_user_space.count = 0x3f8;  // a UART: emulated by the user-space device model
+  ASSERT_FALSE(VirtualizationUnit::kernel_port(0x3f8));
+  ASSERT_TRUE(u.execute(to_user_space, 0, 0).exited);
+  EXPECT_EQ(u.vmsaves.count() - saves, 3u);  // the guest's, then the host's before re-entering
+  EXPECT_EQ(u.vmloads.count() - loads, 4u);
+  // VT-x moves that state through the VMCS: none of these instructions.
+  ASSERT_TRUE(m.unit->execute(GuestEvent::instr(Instruction::Cpuid), 0, 0).exited);
+  EXPECT_EQ(m.unit->vmloads.count() + m.unit->vmsaves.count() + m.unit->clgis.count() + m.unit->stgis.count(), 0u);
+}
+
+// Nested paging with the host reclaiming pages: every reclaim_interval_cycles of guest time the
+// unit has the platform zap the nested entry of a page it mapped lately, then kicks the vCPU out
+// (an external-interrupt exit, after which the platform's flush takes effect at the next entry).
+TEST(VirtualizationUnitTest, TheHostReclaimsARecentlyMappedPageOnItsIntervalAndKicksTheVcpu) {
+  Machine& m = machine();
+  VirtualizationUnit& u = *m.unit;
+  std::vector<Addr> reclaimed;
+  bool mapped = true;
+  u.set_nested_reclaim(Addr{1} << 30, [&](Addr gpa) {
+    reclaimed.push_back(gpa);
+    return mapped;
+  });
+  ASSERT_TRUE(u.nested_fault_exit(0, 0x5123, 0).exited);  // the page the hypervisor mapped
+  const auto reclaims = u.nested_reclaims.count(), exits = u.exits.count();
+  EXPECT_FALSE(u.elapse(999).exited);
+  EXPECT_TRUE(reclaimed.empty());
+  EXPECT_TRUE(u.elapse(1000).exited);
+  ASSERT_EQ(reclaimed, std::vector<Addr>{0x5000});
+  EXPECT_EQ(u.nested_reclaims.count(), reclaims + 1);
+  EXPECT_EQ(u.exits.count(), exits + 1);
+  EXPECT_FALSE(u.elapse(1999).exited);  // the next one a whole interval later
+  mapped = false;                       // a page already taken back: nothing to flush, no kick
+  EXPECT_FALSE(u.elapse(2000).exited);
+  EXPECT_EQ(reclaimed.size(), 2u);
+  EXPECT_EQ(u.nested_reclaims.count(), reclaims + 1);
+  u.set_nested_reclaim(Addr{1} << 30, nullptr);  // leave the shared unit as the other tests expect
 }
 
 // A machine preset's transition and VMCS costs, loaded as `virtsim run` loads them.

@@ -107,16 +107,35 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     paging_.cr3 = shadow_->load_cr3(cpu_id_, guest_cr3_);
     refresh_tags();
   }
-  // The hypervisor's TLB flushes (INVVPID): one guest-virtual page, or all of this guest's
-  // mappings; either drops the paging-structure caches that could hold them.
+  // The hypervisor's TLB flushes: one guest-virtual page (VT-x: INVVPID individual address;
+  // AMD-V: INVLPGA), or all of this guest's mappings (KVM's flush_tlb_all: INVVPID all-context;
+  // AMD-V: TLB_CONTROL "flush this ASID", applied at the VMRUN that ends the exit, as the vCPU's
+  // next entry); either drops the paging-structure caches that could hold them.
   void flush_translation(Addr va) {
-    tlbs.each([&](Tlb& t) { t.invvpid(0, vpid_, va); });
+    flush_translation_entries(va);
     if (walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());
   }
+  void flush_translation_entries(Addr va) {
+    tlbs.each([&](Tlb& t) { asid_flushes_ ? t.invlpga(va, vpid_) : t.invvpid(0, vpid_, va); });
+  }
+  // Without a VPID (a software VMM, or tagging off) INVVPID cannot name the guest: a CR4.PGE
+  // toggle drops all its entries instead.
   void flush_translations() {
-    tlbs.each([&](Tlb& t) { t.invvpid(1, vpid_, 0); });
+    tlbs.each([&](Tlb& t) {
+      if (asid_flushes_) t.svm_tlb_control(3, vpid_);
+      else if (vpid_) t.invvpid(2, vpid_, 0);
+      else t.cr4_change(vpid_);
+    });
     if (walk_caches.size()) walk_caches->invalidate_all_walk_caches();
   }
+  // The hypervisor changed nested (EPT / NPT) entries: INVEPT single-context of this guest's
+  // EPTP (AMD-V, without INVEPT: TLB_CONTROL flush-ASID), with the paging-structure caches.
+  void flush_nested_translations() {
+    tlbs.each([&](Tlb& t) { asid_flushes_ ? t.svm_tlb_control(3, vpid_) : t.invept(false, nested_context_); });
+    if (walk_caches.size()) walk_caches->invalidate_all_walk_caches();
+  }
+  // AMD-V: the hypervisor flushes with INVLPGA and TLB_CONTROL instead of INVVPID.
+  void set_asid_flushes(bool on) { asid_flushes_ = on; }
   // A paravirtual guest's page faults reach its kernel through the hypervisor: each one
   // exits (and is reflected) before the guest's handler runs.
   void set_page_faults_exit(bool on) { page_faults_exit_ = on; }
@@ -240,6 +259,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   NestedControls nested_paging_;
   std::uint16_t nested_context_ = 0;
   std::uint16_t vpid_ = 0;
+  bool asid_flushes_ = false;
   ShadowPagingControl* shadow_ = nullptr;
   NestedPopulation* nested_population_ = nullptr;
   bool page_faults_exit_ = false;

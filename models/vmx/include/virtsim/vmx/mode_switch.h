@@ -5,6 +5,7 @@
 // events and gets back one ExitDecision vocabulary.
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "virtsim/vmx/svm.h"
@@ -42,17 +43,29 @@ struct VirtualizationControls {
   std::uint16_t vpid = 1;     // VPID or ASID of the guest
 };
 
+// AMD-V's world-switch instructions a KVM-style hypervisor ran so far (zero under VT-x).
+struct WorldSwitchCounts {
+  std::uint64_t vmloads = 0, vmsaves = 0, clgis = 0, stgis = 0;
+};
+
 class ModeSwitch {
  public:
   virtual ~ModeSwitch() = default;
   virtual VirtMode mode() const = 0;
   // Writes the controls into the VMCS / VMCB and the permission bitmaps.
   virtual void configure(const VirtualizationControls& controls) = 0;
-  // VMLAUNCH or VMRESUME / VMRUN; false when the entry failed.
+  // VMLAUNCH or VMRESUME / VMRUN; false when the entry failed (entry_failure() says why).
+  // AMD-V runs it as KVM's svm_vcpu_run does: VMSAVE of the host state when it is not saved
+  // yet, CLGI, VMLOAD of the guest's, VMRUN.
   virtual bool enter_guest(CpuState& cpu) = 0;
+  virtual std::string entry_failure() const = 0;
   virtual ExitDecision decide(const GuestOp& op) = 0;
-  // VM exit / #VMEXIT steps.
+  // VM exit / #VMEXIT steps; AMD-V then VMSAVE of the guest's state, VMLOAD of the host's, STGI.
   virtual void exit_to_host(const ExitDecision& exit, CpuState& cpu) = 0;
+  // The vCPU's thread returns to user space (KVM's vcpu_put): AMD-V saves the host state again
+  // at the next entry.
+  virtual void return_to_user_space() {}
+  virtual WorldSwitchCounts world_switch() const { return {}; }
   // The CR3-target values (VT-x: at most 4; a MOV to CR3 of one of them does not exit),
   // written into the VMCS where they changed. Returns the VMWRITEs that took. AMD-V has no
   // CR3-target list: throws std::logic_error.

@@ -2,11 +2,12 @@
 // AMD-V (AMD APM vol. 2 chapter 15 and appendix B): the VMCB as 4 KiB of bytes at the APM's
 // offsets (control area from 0x000, state-save area from 0x400), VMRUN with its consistency
 // checks (a failing one is #VMEXIT with code VMEXIT_INVALID), #VMEXIT (save guest state, write
-// EXITCODE and EXITINFO1/2, load host state), VMLOAD/VMSAVE, STGI/CLGI, and the intercept
-// decision for a guest event, including the I/O and MSR permission maps.
+// EXITCODE and EXITINFO1/2, load host state), VMLOAD/VMSAVE with the state they move, STGI/CLGI,
+// and the intercept decision for a guest event, including the I/O and MSR permission maps.
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "virtsim/vmx/vmx.h"
 
@@ -36,8 +37,10 @@ inline constexpr unsigned kEventInjection = 0x0A8;
 inline constexpr unsigned kNestedCr3 = 0x0B0;
 inline constexpr unsigned kCleanBits = 0x0C0;
 inline constexpr unsigned kNextRip = 0x0C8;
-// State-save area (APM table B-2).
-inline constexpr unsigned kCsSelector = 0x410, kTrSelector = 0x490;
+// State-save area (APM table B-2). A segment is 16 bytes: selector, attributes, limit, base.
+inline constexpr unsigned kCsSelector = 0x410, kCsAttributes = 0x412;
+inline constexpr unsigned kFs = 0x440, kGs = 0x450, kLdtr = 0x470, kTr = 0x490, kTrSelector = kTr;
+inline constexpr unsigned kSegmentSelector = 0x0, kSegmentAttributes = 0x2, kSegmentLimit = 0x4, kSegmentBase = 0x8;
 inline constexpr unsigned kCpl = 0x4CB;
 inline constexpr unsigned kEfer = 0x4D0;
 inline constexpr unsigned kCr4 = 0x548, kCr3 = 0x550, kCr0 = 0x558, kDr7 = 0x560, kDr6 = 0x568;
@@ -94,36 +97,59 @@ class Vmcb {
   std::array<std::uint8_t, 4096> bytes_;
 };
 
+// TLB_CONTROL values (APM table B-1, offset 0x05C).
+namespace svm_tlb_control {
+inline constexpr std::uint8_t kDoNothing = 0, kFlushAll = 1, kFlushAsid = 3, kFlushAsidNonGlobal = 7;
+}
+
 // The intercept decision for one guest event (APM 15.7-15.13, 15.25.6 for NPF).
 ExitDecision svm_decide_exit(const Vmcb& vmcb, const GuestOp& op, const ByteReader& memory, std::uint16_t& pause_count);
 
 class SvmUnit {
  public:
-  // VMRUN (APM 15.5): consistency checks, then load the guest state. Returns false when a
-  // check fails: the VMCB then holds EXITCODE VMEXIT_INVALID and the host continues.
+  // VMRUN (APM 15.5): consistency checks, then load the guest state. Returns false when the
+  // VMRUN did not enter the guest: a failed check is #VMEXIT with EXITCODE VMEXIT_INVALID in the
+  // VMCB (the host continues after the VMRUN); with the host's EFER.SVME clear VMRUN raises #UD
+  // and the VMCB is left alone. entry_failure() names the reason.
   bool vmrun(Vmcb& vmcb, CpuState& cpu, std::uint64_t host_efer);
-  // #VMEXIT (APM 15.6): save guest state, write the exit code and information, load host state.
+  // #VMEXIT (APM 15.6): save guest state, write the exit code and information, load the host
+  // state VMRUN saved. FS, GS, TR, LDTR and the system-call MSRs keep the guest's values: the
+  // hypervisor moves them with VMSAVE and VMLOAD.
   void vmexit(Vmcb& vmcb, const ExitDecision& exit, CpuState& cpu);
-  // VMLOAD / VMSAVE: the state VMRUN and #VMEXIT leave alone (FS, GS, TR, LDTR, STAR...).
+  // VMLOAD / VMSAVE (APM 15.5.2): FS, GS, TR and LDTR with their hidden parts, KernelGsBase,
+  // STAR, LSTAR, CSTAR, SFMASK and the SYSENTER MSRs, between the processor and a VMCB.
   void vmload(const Vmcb& vmcb, CpuState& cpu);
   void vmsave(Vmcb& vmcb, const CpuState& cpu);
-  void stgi() { global_interrupts_ = true; }
-  void clgi() { global_interrupts_ = false; }
+  // STGI / CLGI (APM 15.17): set and clear the global interrupt flag.
+  void stgi() {
+    global_interrupts_ = true;
+    ++stgis;
+  }
+  void clgi() {
+    global_interrupts_ = false;
+    ++clgis;
+  }
   bool global_interrupts() const { return global_interrupts_; }
   bool in_guest() const { return in_guest_; }
+  // Why the last VMRUN did not enter the guest (empty when it did).
+  const std::string& entry_failure() const { return entry_failure_; }
 
-  // The manual's steps, public for tests.
-  bool vmrun_consistency_checks(const Vmcb& vmcb, std::uint64_t host_efer) const;
+  // The manual's steps, public for tests. The checks return the failed one's description
+  // (empty: all passed).
+  std::string vmrun_consistency_checks(const Vmcb& vmcb) const;
   void vmrun_load_guest_state(const Vmcb& vmcb, CpuState& cpu);
   void vmexit_save_guest_state(Vmcb& vmcb, const CpuState& cpu);
 
   std::uint64_t vmcb_reads = 0, vmcb_writes = 0;
+  std::uint64_t vmloads = 0, vmsaves = 0, clgis = 0, stgis = 0, entry_failures = 0;
+  // Fields VMLOAD reads and VMSAVE writes: four segments of four parts, eight MSRs.
+  static constexpr unsigned kLoadSaveFields = 4 * 4 + 8;
 
  private:
   CpuState host_;  // saved in the host save area at VMRUN
   bool in_guest_ = false;
   bool global_interrupts_ = true;
-  std::uint64_t star_ = 0, lstar_ = 0;
+  std::string entry_failure_;
 };
 
 }  // namespace virtsim

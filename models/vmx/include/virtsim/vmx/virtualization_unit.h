@@ -7,11 +7,14 @@
 // Cost of an exit = VM exit + handler + VM entry, where the handler (a KVM-style model) is
 // the path every exit takes (exit_path) plus the exit reason's own handler, each
 // instructions x cpi + VMCS reads x vmread_cycles + VMCS writes x vmwrite_cycles (VMCB
-// accesses on SVM, plus VMLOAD and VMSAVE), plus the loads of their data through the vCPU's
+// accesses on SVM), plus the loads of their data through the vCPU's
 // caches, plus the trip to the user-space device model for exits KVM hands to user space
-// (port I/O to devices not emulated in the kernel).
+// (port I/O to devices not emulated in the kernel). On AMD-V the VMLOADs, VMSAVEs, CLGI and
+// STGI the mode switch runs around each VMRUN, as KVM's svm_vcpu_run does, come on top.
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <systemc>
 #include <tlm>
@@ -37,7 +40,8 @@ class TransitionParameters {
   VirtMode virt_mode() const { return mode.get() == "svm" ? VirtMode::Svm : VirtMode::Vmx; }
 
   Param<std::string> mode;
-  Param<std::uint32_t> vm_entry_cycles, vm_exit_cycles, vmread_cycles, vmwrite_cycles, vmload_cycles, vmsave_cycles;
+  Param<std::uint32_t> vm_entry_cycles, vm_exit_cycles, vmread_cycles, vmwrite_cycles, vmload_cycles, vmsave_cycles,
+      clgi_cycles, stgi_cycles;
   Param<std::uint32_t> native_instruction_cycles;
   Param<bool> tagged_tlb;
   Param<bool> hlt_exiting, invlpg_exiting, rdtsc_exiting, cr3_exiting, cr8_exiting, use_tpr_shadow;
@@ -93,6 +97,8 @@ class HypervisorParameters {
   // Shadow paging on VT-x: how many cached shadow roots the hypervisor lists as CR3-target
   // values, so that the guest's MOV to CR3 to one of them does not exit.
   Param<std::uint32_t> cr3_targets;
+  // Nested paging: the host takes a guest page back this often (its EPT / NPT entry zapped).
+  Param<std::uint64_t> reclaim_interval_cycles;
 };
 
 // The per-vCPU hypervisor data in host memory (the platform allocates kBytes for each vCPU):
@@ -124,6 +130,10 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   // The VPID (VT-x) / ASID (AMD-V) its guest's TLB entries carry; 0 without tagging, where
   // every transition flushes them.
   std::uint16_t tlb_tag() const { return tlb_tag_; }
+  // Nested paging with reclaim_interval_cycles set: `reclaim` zaps the nested entry of the
+  // guest page at `gpa` (of `guest_bytes` of guest memory) and flushes the vCPUs' combined
+  // mappings; false when the page was not mapped.
+  void set_nested_reclaim(Addr guest_bytes, std::function<bool(Addr gpa)> reclaim);
   void set_hypervisor_memory(Addr base, Addr bytes) {
     memory_base_ = base;
     memory_bytes_ = bytes;
@@ -161,6 +171,12 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter nested_fault_exits;
   Counter pv_updates;
   Counter cr3_target_switches;
+  Counter vmloads;
+  Counter vmsaves;
+  Counter clgis;
+  Counter stgis;
+  Counter world_switch_cycles;
+  Counter nested_reclaims;
   Counter cr3_target_writes;
   Scalar cpuid_guest_ecx;  // ECX the guest saw at its last intercepted CPUID
   Scalar cpuid_guest_edx;
@@ -178,11 +194,16 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
 
  private:
   std::size_t reason_index(std::int64_t code) const;
+  // VMLAUNCH / VMRESUME / VMRUN; a failed entry stops the run with the failed check.
+  void enter_guest();
+  // Counts the AMD-V world-switch instructions run since `before`; returns their cycles.
+  Cycles count_world_switch(const WorldSwitchCounts& before);
   // `handler`: the handler that runs (by default the one for the event's instruction).
   InstructionOutcome take_exit(const ExitDecision& d, const GuestEvent& event,
                                const HypervisorParameters::Handler* handler = nullptr,
                                const ShadowFaultOutcome* shadow_fault = nullptr, Addr va = 0);
   void mask_cpuid(std::uint32_t leaf);
+  InstructionOutcome reclaim_page(Cycles now);
   // Loads `lines` successive lines of the per-vCPU data from `offset`; the loads of a shadow
   // handler's page-table entries and of the shadow MMU's metadata for them.
   Cycles touch_lines(Addr offset, unsigned lines);
@@ -203,6 +224,12 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   ShadowPagingControl* shadow_ = nullptr;
   CpuState cpu_;
   Cycles next_timer_ = 0;
+  std::function<bool(Addr)> reclaim_;
+  Cycles next_reclaim_ = 0;
+  Addr reclaim_guest_pages_ = 0;
+  std::uint64_t reclaim_draws_ = 0;
+  static constexpr std::size_t kRecentFills = 256;
+  std::vector<Addr> recent_fills_;
   std::uint16_t tlb_tag_ = 0;
   const Clock& clock_;
   Addr memory_base_ = 0, memory_bytes_ = 0;

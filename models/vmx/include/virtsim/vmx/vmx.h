@@ -82,6 +82,31 @@ struct VmxCapabilities {
   Addr physical_address_width = 46;
 };
 
+// A segment register with its hidden part (the descriptor cache loaded with the selector), in
+// the VMCB's layout (AMD APM vol. 2 appendix B, "VMCB Layout, State Save Area": selector,
+// attributes, limit, base).
+struct SegmentRegister {
+  std::uint16_t selector = 0;
+  std::uint16_t attributes = 0;  // the VMCB's packed form: descriptor bits 47:40 and 55:52
+  std::uint32_t limit = 0;
+  std::uint64_t base = 0;
+  bool operator==(const SegmentRegister& o) const {
+    return selector == o.selector && attributes == o.attributes && limit == o.limit && base == o.base;
+  }
+};
+
+// The system-call MSRs: SYSCALL's (STAR, LSTAR, CSTAR, SFMASK), SWAPGS's KernelGsBase and
+// SYSENTER's (CS, ESP, EIP).
+struct SystemCallMsrs {
+  std::uint64_t star = 0, lstar = 0, cstar = 0, sfmask = 0, kernel_gs_base = 0;
+  std::uint64_t sysenter_cs = 0, sysenter_esp = 0, sysenter_eip = 0;
+  bool operator==(const SystemCallMsrs& o) const {
+    return star == o.star && lstar == o.lstar && cstar == o.cstar && sfmask == o.sfmask &&
+           kernel_gs_base == o.kernel_gs_base && sysenter_cs == o.sysenter_cs && sysenter_esp == o.sysenter_esp &&
+           sysenter_eip == o.sysenter_eip;
+  }
+};
+
 // Architectural state the model saves and loads on VM entry and exit.
 struct CpuState {
   std::uint64_t cr0 = 0x80000031;  // PG, NE, ET, PE
@@ -91,8 +116,12 @@ struct CpuState {
   std::uint64_t rsp = 0;
   std::uint64_t rflags = 0x2;
   std::uint64_t dr7 = 0x400;
-  std::uint16_t cs = 0x10, tr = 0x40;
+  std::uint16_t cs = 0x10;
   std::uint64_t efer = 0x500;      // LME, LMA
+  // What AMD-V's VMRUN and #VMEXIT leave alone and VMLOAD / VMSAVE move (VT-x's entry and exit
+  // switch them through the VMCS).
+  SegmentRegister fs, gs, ldtr, tr{0x40, 0x8b, 0x67, 0};  // TR: a busy 64-bit TSS
+  SystemCallMsrs msrs;
 };
 
 // A guest event the mode switch decides on: an instruction with its operands, an exception,

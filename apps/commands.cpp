@@ -112,6 +112,16 @@ std::vector<std::string> take_preset_sets(const ConfigOptions& options, ConfigSo
 
 }  // namespace
 
+namespace {
+// "a, b or c"
+std::string or_list(const std::vector<std::string>& names) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return out;
+}
+}  // namespace
+
 void load(const ConfigOptions& options, LoadedConfig& loaded) {
   loaded.sources.preset_overrides = options.preset_overrides;
   loaded.sources.preset_dirs = preset_dirs();
@@ -128,47 +138,28 @@ void load(const ConfigOptions& options, LoadedConfig& loaded) {
   for (const auto& s : sets) apply_set_option(s, loaded.params);
   loaded.compare.emplace(Scope{&loaded.params, nullptr, "experiment"}, "compare", "", "",
                          "memory virtualizations to run the experiment under, each in its own process, into one "
-                         "result file with a run per mode: a comma-separated list of native, shadow (4 KiB host "
-                         "pages), shadow_2m, nested (4 KiB nested pages), nested_2m, nested_1g, paravirt and bt (binary "
-                         "translation) (empty: the "
-                         "configured one only)");
+                         "result file with a run per mode: a comma-separated list of any of " +
+                             or_list(memory_virtualization_variants()) +
+                             " (the variants of the strategies `virtsim describe` lists; empty: the configured one "
+                             "only)");
 }
 
-// The settings that make the configured experiment run under one memory virtualization:
-// native (no VT-x / AMD-V), shadow paging, or nested paging (EPT under VT-x, NPT under AMD-V;
-// the configured nested format and VT-x / AMD-V choice when the config names them).
+// The settings that make the configured experiment run under one memory virtualization, a
+// variant of a strategy in the registry (models/hypervisor); the configured VT-x / AMD-V
+// choice and nested format are kept when the config names them.
 std::vector<std::string> mode_settings(const std::string& mode, const ParamRegistry& params) {
   const auto text = [&params](const std::string& name, const std::string& otherwise) {
     const auto v = params.configured_value(name);
     return v && std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v) : otherwise;
   };
-  const std::string virt = text("system.vmx.mode", "vmx") == "svm" ? "svm" : "vmx";
-  std::string nested = text("system.nested.paging", "none");
-  if (nested == "none") nested = virt == "svm" ? "npt4" : "ept4";
-  const auto set = [](const std::string& key, const std::string& value) { return key + "=\"" + value + "\""; };
-  // Every mode sets every switch, so a config's own choice of one never leaks into another mode.
-  const auto mode_of = [&](const std::string& vmx, bool shadow, const std::string& nested_paging, bool paravirt,
-                           bool translated, const std::string& host_page, const std::string& nested_page) {
-    return std::vector<std::string>{set("system.vmx.mode", vmx),
-                                    std::string("system.shadow.enabled=") + (shadow ? "true" : "false"),
-                                    set("system.nested.paging", nested_paging),
-                                    std::string("system.kernel.paravirt_mmu=") + (paravirt ? "true" : "false"),
-                                    std::string("system.bt.enabled=") + (translated ? "true" : "false"),
-                                    set("system.shadow.host_page_size", host_page),
-                                    set("system.nested.page_size", nested_page)};
-  };
-  if (mode == "native") return mode_of("none", false, "none", false, false, "4k", "4k");
-  if (mode == "shadow") return mode_of(virt, true, "none", false, false, "4k", "4k");
-  if (mode == "shadow_2m") return mode_of(virt, true, "none", false, false, "2m", "4k");
-  if (mode == "nested") return mode_of(virt, false, nested, false, false, "4k", "4k");
-  if (mode == "nested_2m") return mode_of(virt, false, nested, false, false, "4k", "2m");
-  if (mode == "nested_1g") return mode_of(virt, false, nested, false, false, "4k", "1g");
-  if (mode == "paravirt") return mode_of(virt, false, "none", true, false, "4k", "4k");
-  if (mode == "bt") return mode_of("none", false, "none", false, true, "4k", "4k");
+  CompareContext context;
+  context.virt = text("system.vmx.mode", "vmx") == "svm" ? "svm" : "vmx";
+  context.nested = text("system.nested.paging", "none");
+  if (context.nested == "none") context.nested = context.virt == "svm" ? "npt4" : "ept4";
+  if (auto settings = variant_settings(mode, context)) return *settings;
   const auto source = params.source_of("experiment.compare");
   throw ConfigError((source ? source->describe() + ": " : std::string()) + "key 'experiment.compare': \"" + mode +
-                    "\" is not a memory virtualization (expected native, shadow, shadow_2m, nested, nested_2m, "
-                    "nested_1g, paravirt or bt)");
+                    "\" is not a memory virtualization (expected " + or_list(memory_virtualization_variants()) + ")");
 }
 
 namespace {

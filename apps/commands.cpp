@@ -497,6 +497,19 @@ int describe_command(const ConfigOptions& config, DescribeFormat format) {
              ", \"unit\": " + json::quote(s->unit()) + ", \"description\": " + json::quote(s->description()) + "}" +
              (i + 1 < stats.size() ? ",\n" : "\n");
     }
+    out += "  ],\n  \"memory_virtualizations\": [\n";
+    const auto& schemes = memory_virtualizations();
+    for (std::size_t i = 0; i < schemes.size(); ++i) {
+      const auto& e = schemes[i];
+      out += "    {\"name\": " + json::quote(e.name) + ", \"description\": " + json::quote(e.description) +
+             ", \"parameters\": [";
+      for (std::size_t k = 0; k < e.parameters.size(); ++k) out += (k ? ", " : "") + json::quote(e.parameters[k]);
+      out += "], \"variants\": [";
+      for (std::size_t k = 0; k < e.variants.size(); ++k)
+        out += std::string(k ? ", " : "") + "{\"name\": " + json::quote(e.variants[k].name) +
+               ", \"description\": " + json::quote(e.variants[k].description) + "}";
+      out += std::string("]}") + (i + 1 < schemes.size() ? ",\n" : "\n");
+    }
     out += "  ]\n}\n";
     std::fputs(out.c_str(), stdout);
   } else if (format == DescribeFormat::Markdown) {
@@ -509,6 +522,15 @@ int describe_command(const ConfigOptions& config, DescribeFormat format) {
     for (const auto* s : stats)
       std::printf("| `%s` | %s | %s | %s |\n", s->name().c_str(), to_string(s->kind()), s->unit().c_str(),
                   s->description().c_str());
+    std::printf("\n#### Memory virtualizations (%zu)\n\n| name | description | parameters | experiment.compare names |\n"
+                "|---|---|---|---|\n",
+                memory_virtualizations().size());
+    for (const auto& e : memory_virtualizations()) {
+      std::string keys, variants;
+      for (const auto& k : e.parameters) keys += (keys.empty() ? "`" : ", `") + k + "`";
+      for (const auto& v : e.variants) variants += (variants.empty() ? "`" : ", `") + v.name + "`";
+      std::printf("| `%s` | %s | %s | %s |\n", e.name.c_str(), e.description.c_str(), keys.c_str(), variants.c_str());
+    }
   } else {
     std::printf("Parameters (%zu):\n", specs.size());
     for (std::size_t i = 0; i < specs.size(); ++i) {
@@ -521,6 +543,16 @@ int describe_command(const ConfigOptions& config, DescribeFormat format) {
     for (const auto* s : stats)
       std::printf("  %-36s %-9s %-20s %s\n", s->name().c_str(), to_string(s->kind()), s->unit().c_str(),
                   s->description().c_str());
+    std::printf("\nMemory virtualizations (%zu; this config runs %s):\n", memory_virtualizations().size(),
+                system->memory_virtualization().c_str());
+    for (const auto& e : memory_virtualizations()) {
+      std::printf("  %-10s %s\n", e.name.c_str(), e.description.c_str());
+      std::string keys;
+      for (const auto& k : e.parameters) keys += (keys.empty() ? "" : ", ") + k;
+      if (!keys.empty()) std::printf("  %-10s parameters: %s\n", "", keys.c_str());
+      for (const auto& v : e.variants)
+        std::printf("  %-10s experiment.compare name %s: %s\n", "", v.name.c_str(), v.description.c_str());
+    }
   }
   return 0;
 }

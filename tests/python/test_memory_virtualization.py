@@ -97,6 +97,13 @@ def test_every_registered_strategy_leaves_the_guest_in_the_same_state(virtsim_bi
             assert m["system.shadow.checks"] > 0
 
 
+def test_the_analysis_package_has_words_and_a_colour_for_every_registered_variant(virtsim_binary):
+    from virtsim_analysis import labels, palette
+    for variant in registered_variants(virtsim_binary):
+        assert variant in labels.MODES, variant
+        assert variant in palette.MODE_COLOURS, variant
+
+
 def test_the_digest_tells_different_guests_apart(virtsim_binary, tmp_path):
     one = run(virtsim_binary, tmp_path, "one", "--set", 'workload.kind="gups"')
     two = run(virtsim_binary, tmp_path, "two", "--set", 'workload.kind="gups"', "--set", "run.seed=2")

@@ -44,7 +44,8 @@ MemoryVirtualizationEntry binary_translation_entry() {
           {{"bt", "binary translation over shadow tables",
             [](const CompareContext&) {
               return Settings{{"system.vmx.mode", "\"none\""}, {"system.bt.enabled", "true"}};
-            }}}};
+            }}},
+          {{"system.bt.enabled", "false"}}};
 }
 
 }  // namespace virtsim

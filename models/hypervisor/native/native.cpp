@@ -28,7 +28,8 @@ MemoryVirtualizationEntry native_entry() {
           [](const MemoryVirtualizationParameters&) { return true; },
           [](const MemoryVirtualizationSetup& setup) { return std::make_unique<Native>(setup); },
           {{"native", "no VT-x / AMD-V, the guest on bare hardware",
-            [](const CompareContext&) { return Settings{{"system.vmx.mode", "\"none\""}}; }}}};
+            [](const CompareContext&) { return Settings{{"system.vmx.mode", "\"none\""}}; }}},
+          {{"system.vmx.mode", "\"none\""}}};
 }
 
 }  // namespace virtsim

@@ -109,7 +109,8 @@ MemoryVirtualizationEntry nested_entry() {
            {"nested_2m", "nested paging, 2 MiB nested pages",
             [](const CompareContext& c) { return nested_settings(c, "2m"); }},
            {"nested_1g", "nested paging, 1 GiB nested pages",
-            [](const CompareContext& c) { return nested_settings(c, "1g"); }}}};
+            [](const CompareContext& c) { return nested_settings(c, "1g"); }}},
+          {{"system.nested.paging", "\"none\""}, {"system.nested.page_size", "\"4k\""}}};
 }
 
 }  // namespace virtsim

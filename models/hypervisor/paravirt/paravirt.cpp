@@ -48,7 +48,8 @@ MemoryVirtualizationEntry paravirt_entry() {
           {{"paravirt", "a paravirtual MMU",
             [](const CompareContext& c) {
               return Settings{{"system.vmx.mode", "\"" + c.virt + "\""}, {"system.kernel.paravirt_mmu", "true"}};
-            }}}};
+            }}},
+          {{"system.kernel.paravirt_mmu", "false"}}};
 }
 
 }  // namespace virtsim

@@ -65,7 +65,8 @@ MemoryVirtualizationEntry shadow_entry() {
           [](const MemoryVirtualizationSetup& setup) { return std::make_unique<ShadowPagingOnExits>(setup); },
           {{"shadow", "shadow paging, 4 KiB host pages", [](const CompareContext& c) { return shadow_settings(c, "4k"); }},
            {"shadow_2m", "shadow paging, guest large pages kept as 2 MiB shadow leaves",
-            [](const CompareContext& c) { return shadow_settings(c, "2m"); }}}};
+            [](const CompareContext& c) { return shadow_settings(c, "2m"); }}},
+          {{"system.shadow.enabled", "false"}, {"system.shadow.host_page_size", "\"4k\""}}};
 }
 
 }  // namespace virtsim

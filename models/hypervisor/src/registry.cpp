@@ -37,11 +37,9 @@ std::vector<std::string> memory_virtualization_variants() {
 }
 
 std::optional<std::vector<std::string>> variant_settings(const std::string& variant, const CompareContext& context) {
-  // The baseline every variant starts from: a native guest with 4 KiB pages everywhere.
-  Settings all = {{"system.vmx.mode", "\"none\""},        {"system.shadow.enabled", "false"},
-                  {"system.nested.paging", "\"none\""},   {"system.kernel.paravirt_mmu", "false"},
-                  {"system.bt.enabled", "false"},         {"system.shadow.host_page_size", "\"4k\""},
-                  {"system.nested.page_size", "\"4k\""}};
+  // Every variant starts from every strategy's baseline: a native guest, 4 KiB pages everywhere.
+  Settings all;
+  for (const auto& e : memory_virtualizations()) all.insert(all.end(), e.baseline.begin(), e.baseline.end());
   for (const auto& e : memory_virtualizations())
     for (const auto& v : e.variants) {
       if (v.name != variant) continue;

@@ -24,9 +24,9 @@ TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
   const CompareContext amd{"svm", "npt4"};
   EXPECT_EQ(*variant_settings("nested_2m", amd),
             (std::vector<std::string>{"system.vmx.mode=\"svm\"", "system.shadow.enabled=false",
-                                      "system.nested.paging=\"npt4\"", "system.kernel.paravirt_mmu=false",
-                                      "system.bt.enabled=false", "system.shadow.host_page_size=\"4k\"",
-                                      "system.nested.page_size=\"2m\""}));
+                                      "system.shadow.host_page_size=\"4k\"", "system.nested.paging=\"npt4\"",
+                                      "system.nested.page_size=\"2m\"", "system.kernel.paravirt_mmu=false",
+                                      "system.bt.enabled=false"}));
   EXPECT_EQ(variant_settings("native", amd)->front(), "system.vmx.mode=\"none\"");
   EXPECT_FALSE(variant_settings("vmware", amd));
 }

@@ -1,8 +1,8 @@
 #pragma once
-// Shadow paging as the vCPU sees it: the hypervisor's side of the three events that trap
-// under shadow paging (MOV to CR3, INVLPG and #PF). The vCPU keeps the guest's CR3 and walks
-// the shadow tables this returns; the cost of each trap is the VT-x / AMD-V unit's exit (the
-// vCPU charges it through its `virtualization` port). The implementation is the hypervisor's
+// The shadow tables' side of the three events that trap under shadow paging (MOV to CR3,
+// INVLPG and #PF), and what the hypervisor made of a #PF (which the VT-x / AMD-V unit charges).
+// The shadow paging strategy passes the vCPU's events on to it; the VT-x unit asks it for the
+// roots of its CR3-target list. The implementation is the hypervisor's
 // shadow page tables (models/hypervisor/include/virtsim/hypervisor/shadow/shadow_tables.h).
 #include <cstdint>
 #include <vector>

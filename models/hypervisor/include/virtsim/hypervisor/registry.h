@@ -15,8 +15,8 @@
 
 namespace virtsim {
 
-// The keys a comparison sets to run an experiment under one variant (`key=value` lines, as
-// --set takes them). Every variant sets every key of compare_keys(), so a config's own choice
+// Keys and values a comparison sets to run an experiment under one variant (as --set takes
+// them). Every variant sets every key of every strategy's baseline, so a config's own choice
 // of one never leaks into another variant.
 using Settings = std::vector<std::pair<std::string, std::string>>;
 
@@ -44,6 +44,8 @@ struct MemoryVirtualizationEntry {
   // Builds it; throws ConfigError when the configuration does not fit it.
   std::function<std::unique_ptr<MemoryVirtualization>(const MemoryVirtualizationSetup&)> make;
   std::vector<MemoryVirtualizationVariant> variants;
+  // The settings that leave this strategy off (its switch, and its page size at 4 KiB).
+  Settings baseline;
 };
 
 // Every strategy: native, shadow, nested, paravirt, bt.
@@ -52,8 +54,8 @@ const std::vector<MemoryVirtualizationEntry>& memory_virtualizations();
 const MemoryVirtualizationEntry& configured_memory_virtualization(const MemoryVirtualizationParameters& parameters);
 // Every variant's name, in the order `experiment.compare` documents them.
 std::vector<std::string> memory_virtualization_variants();
-// The settings that run an experiment under `variant` (every key of the baseline, then the
-// variant's own); nothing when no strategy has a variant of that name.
+// The settings that run an experiment under `variant` (every strategy's baseline, with the
+// variant's own settings in place); nothing when no strategy has a variant of that name.
 std::optional<std::vector<std::string>> variant_settings(const std::string& variant, const CompareContext& context);
 
 // Each strategy's entry (one per folder of models/hypervisor).

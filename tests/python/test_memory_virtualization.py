@@ -97,6 +97,18 @@ def test_every_registered_strategy_leaves_the_guest_in_the_same_state(virtsim_bi
             assert m["system.shadow.checks"] > 0
 
 
+def test_a_variant_the_presets_cpu_lacks_is_refused_not_replaced(virtsim_binary, tmp_path):
+    # Merom has VT-x without EPT: nested paging is refused (never run as shadow or native), and
+    # on an AMD part the nested variant is NPT under AMD-V.
+    out = str(tmp_path / "x.h5")
+    expect_error(virtsim(virtsim_binary, "run", "-o", out, "--set", 'machine.preset="merom"',
+                         "--set", 'experiment.compare="native,nested"'),
+                 "system.nested.paging", "EPT", "system.features.ept = false", "merom.toml")
+    expect_error(virtsim(virtsim_binary, "run", "-o", out, "--set", 'machine.preset="barcelona"',
+                         "--set", 'experiment.compare="native,nested"', "--set", 'system.nested.paging="ept4"'),
+                 "system.nested.paging", "Intel EPT", "AMD-V")
+
+
 def test_the_analysis_package_has_words_and_a_colour_for_every_registered_variant(virtsim_binary):
     from virtsim_analysis import labels, palette
     for variant in registered_variants(virtsim_binary):

@@ -17,10 +17,9 @@
 #include "virtsim/common/direct_translation.h"
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
-#include "virtsim/common/shadow_paging.h"
-#include "virtsim/common/vcpu_memory_virtualization.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/common/translation_extension.h"
+#include "virtsim/common/vcpu_memory_virtualization.h"
 #include "virtsim/cpu/rings.h"
 #include "virtsim/tlb/tlb.h"
 #include "virtsim/tlb/translation_path.h"
@@ -193,9 +192,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // A translation faulted (the `attempt`th time for this access): the guest kernel resolves
   // a page fault and its cost is returned; anything else ends the run.
   Cycles resolve_page_fault(Addr va, int attempt);
-  // A #PF that reaches the hypervisor first (shadow paging: a #PF on the shadow tables; a
-  // paravirtual guest: bounced), its exit charged here; the memory virtualization decides. Returns whether the guest must handle
-  // it; a store the hypervisor emulated leaves its host-physical address in `emulated_at`.
+  // A #PF, which the memory virtualization may take first (shadow paging: a #PF on the shadow
+  // tables; a paravirtual guest: bounced), its exit charged here. Returns whether the guest
+  // must handle it; a store the hypervisor emulated leaves its host-physical address in
+  // `emulated_at`.
   bool hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at);
   // An EPT violation / NPF for guest memory the hypervisor maps on demand: mapped, its exit
   // charged; false when the fault is something else (the memory virtualization decides).

@@ -80,7 +80,7 @@ class MemoryVirtualization {
   virtual GuestInstructionHandler* instruction_handler(unsigned /*cpu*/) { return nullptr; }
 };
 
-// The guest's page size names of the parameters: "4k", "2m", "4m", "1g".
+// The bytes of a page size as the parameters name it: "4k", "2m", "4m" or "1g".
 Addr page_bytes_of(const std::string& size);
 
 }  // namespace virtsim

@@ -112,6 +112,16 @@ std::vector<std::string> take_preset_sets(const ConfigOptions& options, ConfigSo
 
 }  // namespace
 
+namespace {
+// "a, b or c"
+std::string or_list(const std::vector<std::string>& names) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return out;
+}
+}  // namespace
+
 void load(const ConfigOptions& options, LoadedConfig& loaded) {
   loaded.sources.preset_overrides = options.preset_overrides;
   loaded.sources.preset_dirs = preset_dirs();
@@ -128,47 +138,28 @@ void load(const ConfigOptions& options, LoadedConfig& loaded) {
   for (const auto& s : sets) apply_set_option(s, loaded.params);
   loaded.compare.emplace(Scope{&loaded.params, nullptr, "experiment"}, "compare", "", "",
                          "memory virtualizations to run the experiment under, each in its own process, into one "
-                         "result file with a run per mode: a comma-separated list of native, shadow (4 KiB host "
-                         "pages), shadow_2m, nested (4 KiB nested pages), nested_2m, nested_1g, paravirt and bt (binary "
-                         "translation) (empty: the "
-                         "configured one only)");
+                         "result file with a run per mode: a comma-separated list of any of " +
+                             or_list(memory_virtualization_variants()) +
+                             " (the variants of the strategies `virtsim describe` lists; empty: the configured one "
+                             "only)");
 }
 
-// The settings that make the configured experiment run under one memory virtualization:
-// native (no VT-x / AMD-V), shadow paging, or nested paging (EPT under VT-x, NPT under AMD-V;
-// the configured nested format and VT-x / AMD-V choice when the config names them).
+// The settings that make the configured experiment run under one memory virtualization, a
+// variant of a strategy in the registry (models/hypervisor); the configured VT-x / AMD-V
+// choice and nested format are kept when the config names them.
 std::vector<std::string> mode_settings(const std::string& mode, const ParamRegistry& params) {
   const auto text = [&params](const std::string& name, const std::string& otherwise) {
     const auto v = params.configured_value(name);
     return v && std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v) : otherwise;
   };
-  const std::string virt = text("system.vmx.mode", "vmx") == "svm" ? "svm" : "vmx";
-  std::string nested = text("system.nested.paging", "none");
-  if (nested == "none") nested = virt == "svm" ? "npt4" : "ept4";
-  const auto set = [](const std::string& key, const std::string& value) { return key + "=\"" + value + "\""; };
-  // Every mode sets every switch, so a config's own choice of one never leaks into another mode.
-  const auto mode_of = [&](const std::string& vmx, bool shadow, const std::string& nested_paging, bool paravirt,
-                           bool translated, const std::string& host_page, const std::string& nested_page) {
-    return std::vector<std::string>{set("system.vmx.mode", vmx),
-                                    std::string("system.shadow.enabled=") + (shadow ? "true" : "false"),
-                                    set("system.nested.paging", nested_paging),
-                                    std::string("system.kernel.paravirt_mmu=") + (paravirt ? "true" : "false"),
-                                    std::string("system.bt.enabled=") + (translated ? "true" : "false"),
-                                    set("system.shadow.host_page_size", host_page),
-                                    set("system.nested.page_size", nested_page)};
-  };
-  if (mode == "native") return mode_of("none", false, "none", false, false, "4k", "4k");
-  if (mode == "shadow") return mode_of(virt, true, "none", false, false, "4k", "4k");
-  if (mode == "shadow_2m") return mode_of(virt, true, "none", false, false, "2m", "4k");
-  if (mode == "nested") return mode_of(virt, false, nested, false, false, "4k", "4k");
-  if (mode == "nested_2m") return mode_of(virt, false, nested, false, false, "4k", "2m");
-  if (mode == "nested_1g") return mode_of(virt, false, nested, false, false, "4k", "1g");
-  if (mode == "paravirt") return mode_of(virt, false, "none", true, false, "4k", "4k");
-  if (mode == "bt") return mode_of("none", false, "none", false, true, "4k", "4k");
+  CompareContext context;
+  context.virt = text("system.vmx.mode", "vmx") == "svm" ? "svm" : "vmx";
+  context.nested = text("system.nested.paging", "none");
+  if (context.nested == "none") context.nested = context.virt == "svm" ? "npt4" : "ept4";
+  if (auto settings = variant_settings(mode, context)) return *settings;
   const auto source = params.source_of("experiment.compare");
   throw ConfigError((source ? source->describe() + ": " : std::string()) + "key 'experiment.compare': \"" + mode +
-                    "\" is not a memory virtualization (expected native, shadow, shadow_2m, nested, nested_2m, "
-                    "nested_1g, paravirt or bt)");
+                    "\" is not a memory virtualization (expected " + or_list(memory_virtualization_variants()) + ")");
 }
 
 namespace {
@@ -506,6 +497,19 @@ int describe_command(const ConfigOptions& config, DescribeFormat format) {
              ", \"unit\": " + json::quote(s->unit()) + ", \"description\": " + json::quote(s->description()) + "}" +
              (i + 1 < stats.size() ? ",\n" : "\n");
     }
+    out += "  ],\n  \"memory_virtualizations\": [\n";
+    const auto& schemes = memory_virtualizations();
+    for (std::size_t i = 0; i < schemes.size(); ++i) {
+      const auto& e = schemes[i];
+      out += "    {\"name\": " + json::quote(e.name) + ", \"description\": " + json::quote(e.description) +
+             ", \"parameters\": [";
+      for (std::size_t k = 0; k < e.parameters.size(); ++k) out += (k ? ", " : "") + json::quote(e.parameters[k]);
+      out += "], \"variants\": [";
+      for (std::size_t k = 0; k < e.variants.size(); ++k)
+        out += std::string(k ? ", " : "") + "{\"name\": " + json::quote(e.variants[k].name) +
+               ", \"description\": " + json::quote(e.variants[k].description) + "}";
+      out += std::string("]}") + (i + 1 < schemes.size() ? ",\n" : "\n");
+    }
     out += "  ]\n}\n";
     std::fputs(out.c_str(), stdout);
   } else if (format == DescribeFormat::Markdown) {
@@ -518,6 +522,15 @@ int describe_command(const ConfigOptions& config, DescribeFormat format) {
     for (const auto* s : stats)
       std::printf("| `%s` | %s | %s | %s |\n", s->name().c_str(), to_string(s->kind()), s->unit().c_str(),
                   s->description().c_str());
+    std::printf("\n#### Memory virtualizations (%zu)\n\n| name | description | parameters | experiment.compare names |\n"
+                "|---|---|---|---|\n",
+                memory_virtualizations().size());
+    for (const auto& e : memory_virtualizations()) {
+      std::string keys, variants;
+      for (const auto& k : e.parameters) keys += (keys.empty() ? "`" : ", `") + k + "`";
+      for (const auto& v : e.variants) variants += (variants.empty() ? "`" : ", `") + v.name + "`";
+      std::printf("| `%s` | %s | %s | %s |\n", e.name.c_str(), e.description.c_str(), keys.c_str(), variants.c_str());
+    }
   } else {
     std::printf("Parameters (%zu):\n", specs.size());
     for (std::size_t i = 0; i < specs.size(); ++i) {
@@ -530,6 +543,16 @@ int describe_command(const ConfigOptions& config, DescribeFormat format) {
     for (const auto* s : stats)
       std::printf("  %-36s %-9s %-20s %s\n", s->name().c_str(), to_string(s->kind()), s->unit().c_str(),
                   s->description().c_str());
+    std::printf("\nMemory virtualizations (%zu; this config runs %s):\n", memory_virtualizations().size(),
+                system->memory_virtualization().c_str());
+    for (const auto& e : memory_virtualizations()) {
+      std::printf("  %-10s %s\n", e.name.c_str(), e.description.c_str());
+      std::string keys;
+      for (const auto& k : e.parameters) keys += (keys.empty() ? "" : ", ") + k;
+      if (!keys.empty()) std::printf("  %-10s parameters: %s\n", "", keys.c_str());
+      for (const auto& v : e.variants)
+        std::printf("  %-10s experiment.compare name %s: %s\n", "", v.name.c_str(), v.description.c_str());
+    }
   }
   return 0;
 }

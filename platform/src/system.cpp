@@ -9,12 +9,6 @@
 namespace virtsim {
 
 namespace {
-Addr page_bytes_of(const std::string& size) {
-  return size == "4k" ? kPageSize4K : size == "2m" ? kPageSize2M : size == "4m" ? kPageSize4M : kPageSize1G;
-}
-}  // namespace
-
-namespace {
 // Sum of get(component) over a vector of owned components.
 template <typename Components, typename F>
 double total(const Components& components, F get) {
@@ -107,21 +101,6 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       VIRTSIM_MEMBER(seed, context.child("run"), 1, "", "seed of every random choice in the run"),
       VIRTSIM_MEMBER(dump_interval, context.child("stats"), 0, "cycles",
                     "statistics dump period for the timeline (0: only the final row)"),
-      nested_paging(module_scope(context, *this).child("nested"), "paging", "none", "",
-                     "nested paging of the guest: none (native), ept4/ept5 (Intel EPT, 4- or 5-level walk), "
-                     "npt4/npt5 (AMD NPT over long-mode tables)",
-                     {}, {"none", "ept4", "ept5", "npt4", "npt5"}),
-      nested_page_size(module_scope(context, *this).child("nested"), "page_size", "4k", "",
-                     "page size of the hypervisor's nested mappings of guest memory", {}, {"4k", "2m", "1g"}),
-      nested_access_dirty(module_scope(context, *this).child("nested"), "access_dirty", false, "",
-                     "EPTP bit 6: EPT accessed/dirty flags (guest-table accesses count as writes)"),
-      nested_populate(module_scope(context, *this).child("nested"), "populate", "auto", "",
-                      "when the hypervisor maps guest memory in its nested tables: upfront (all of it before the "
-                      "run), lazy (each page at its first EPT violation / nested page fault, as KVM does), or auto "
-                      "(lazy under system.vmx.mode vmx or svm, where the exits have a cost, else upfront)",
-                      {}, {"auto", "upfront", "lazy"}),
-      nested_pages_mapped(module_scope(context, *this).child("nested"), "pages_mapped", "pages",
-                          "nested pages the hypervisor mapped on EPT violations / nested page faults"),
       VIRTSIM_MEMBER(guest_memory_mib, module_scope(context, *this), 1024, "MiB",
                      "memory the guest OS runs in: guest-physical memory the hypervisor backs with host frames "
                      "under shadow or nested paging, host memory from address 0 natively",
@@ -148,13 +127,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       transition_parameters(module_scope(context, *this).child("vmx")),
       cpu_features(module_scope(context, *this).child("features")),
       hypervisor_parameters(module_scope(context, *this).child("hypervisor")),
-      shadow_parameters(module_scope(context, *this).child("shadow")),
-      bt_parameters(module_scope(context, *this).child("bt")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
-      graph_(make_standard_platform(cpus, transition_parameters.enabled())) {
+      graph_(make_standard_platform(cpus, transition_parameters.enabled())),
+      memory_virtualization_parameters(
+          module_scope(context, *this),
+          module_scope(context, *this).join(graph_.components_of_type("kernel").front()->name + ".paravirt_mmu")) {
   graph_.validate();
-  cpu_features.check(transition_parameters, nested_paging);
+  cpu_features.check(transition_parameters, memory_virtualization_parameters.nested.paging);
   tlm::tlm_global_quantum::instance().set(clock_->delay(quantum_cycles));
 
   // Instantiate what the graph names, then bind what it connects. The kernel's page tables
@@ -162,18 +142,29 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // validate() guarantees exactly one memory; the standard graph has one kernel.
   memory_ = std::make_unique<MemoryModule>(graph_.components_of_type("memory").front()->name.c_str(), context,
                                            *clock_);
-  // The guest OS runs in guest_memory_mib of memory in every mode, so a run's guest-physical
-  // layout (and with it the guest's page tables) is the same natively, under shadow paging and
-  // under nested paging. Natively that memory is host memory from address 0, and host-side
-  // structures (the VT-x / AMD-V units' data) come from above it; virtualized, the hypervisor
-  // backs it with one host region and maps it in its nested or shadow tables.
-  const bool nested = nested_paging.get() != "none";
-  const bool translated = bt_parameters.enabled;
-  const bool shadow = shadow_parameters.enabled || translated;  // binary translation keeps shadow tables too
-  // Natively the guest OS has at most the host's memory.
-  const Addr guest_bytes = nested || shadow ? Addr{guest_memory_mib.get()} << 20
-                                            : std::min(Addr{guest_memory_mib.get()} << 20, memory_->memory().size());
-  if ((nested || shadow) && guest_bytes + (Addr{64} << 20) > memory_->memory().size())
+  // The memory virtualization the configuration names, from the registry; it checks the
+  // configuration against itself (throwing ConfigError) as it is made.
+  const MemoryVirtualizationSetup setup{module_scope(context, *this),
+                                        memory_virtualization_parameters,
+                                        transition_parameters,
+                                        hypervisor_parameters,
+                                        guest_memory_mib,
+                                        memory_->memory(),
+                                        [this](Addr va) { for (auto& c : vcpus_) c->flush_translation(va); },
+                                        [this] { for (auto& c : vcpus_) c->flush_translations(); },
+                                        [this] { for (auto& c : vcpus_) c->flush_nested_translations(); }};
+  const MemoryVirtualizationEntry& scheme = configured_memory_virtualization(memory_virtualization_parameters);
+  memory_virtualization_name_ = scheme.name;
+  memory_virtualization_ = scheme.make(setup);
+  // The guest OS runs in guest_memory_mib of memory under every scheme, so a run's
+  // guest-physical layout (and with it the guest's page tables) is the same natively and
+  // virtualized. Natively that memory is host memory from address 0, and host-side structures
+  // (the VT-x / AMD-V units' data) come from above it; virtualized, the hypervisor backs it
+  // with host frames. Natively the guest OS has at most the host's memory.
+  const bool backed = memory_virtualization_->backs_guest_memory();
+  const Addr guest_bytes = backed ? Addr{guest_memory_mib.get()} << 20
+                                  : std::min(Addr{guest_memory_mib.get()} << 20, memory_->memory().size());
+  if (backed && guest_bytes + (Addr{64} << 20) > memory_->memory().size())
     throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) +
                       " MiB does not fit in the host's memory (system.memory.size_mib = " +
                       std::to_string(memory_->memory().size() >> 20) + ") with 64 MiB to spare for the hypervisor");
@@ -181,15 +172,6 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     throw_config_conflict(module_scope(context, *this), {"line_bytes"},
                           std::to_string(line_bytes.get()) + " bytes is not a power of two; expected 16, 32, 64, 128, "
                                                              "256 or 512");
-  if (shadow && nested)
-    throw ConfigError(shadow_parameters.enabled.name() + " = true and " + nested_paging.name() + " = \"" +
-                      nested_paging.get() + "\": a guest runs under shadow or nested paging, not both");
-  if (translated && (nested || transition_parameters.enabled()))
-    throw ConfigError(bt_parameters.enabled.name() + " = true is a software VMM: it takes " +
-                      transition_parameters.mode.name() + " = \"none\" and " + nested_paging.name() + " = \"none\"");
-  if (shadow && !translated && !transition_parameters.enabled())
-    throw ConfigError(shadow_parameters.enabled.name() + " = true needs " + transition_parameters.mode.name() +
-                      " = \"vmx\" or \"svm\": shadow paging traps through VM exits");
   // Host memory: a run that must touch more than the budget is refused now; the frames the
   // run takes count towards it (a check of the resident set per MiB taken).
   HostMemoryBudget& budget = memory_->host_budget();
@@ -201,70 +183,20 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                         std::to_string(cpus.get()) + " vCPU(s) is more host memory than " + budget.describe() +
                         ": lower the footprint or raise the budget");
   }
-  frames_ = std::make_unique<FrameAllocator>(nested || shadow ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
+  frames_ = std::make_unique<FrameAllocator>(backed ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
   guest_frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes);
   frames_->set_budget(&budget);
   guest_frames_->set_budget(&budget);
-  MemoryView guest_view = MemoryView::of(memory_->memory());
-  const Addr shadow_host_page = page_bytes_of(shadow_parameters.host_page_size);
-  if (nested) {
-    // The nested tables map guest-physical memory with the configured page size.
-    const bool ept = nested_paging.get().rfind("ept", 0) == 0;
-    const bool five = nested_paging.get().back() == '5';
-    nested_controls_.format = ept ? (five ? TableFormat::Ept5 : TableFormat::Ept4)
-                                  : (five ? TableFormat::Level5 : TableFormat::Level4);
-    nested_controls_.access_dirty = ept && nested_access_dirty;
-    const Addr page = page_bytes_of(nested_page_size);
-    if (guest_bytes % page != 0)
-      throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) +
-                        " is not a multiple of " + nested_page_size.name() + " = \"" + nested_page_size.get() + "\"");
-    nested_tables_ = std::make_unique<PageTableBuilder>(memory_->memory(), *frames_, nested_controls_.format);
-    nested_controls_.root = nested_tables_->new_root();
-    guest_backing_ = frames_->allocate(guest_bytes / kPageSize4K, page);
-    nested_page_bytes_ = page;
-    const bool lazy = nested_populate.get() == "lazy" || (nested_populate.get() == "auto" && transition_parameters.enabled());
-    if (nested_populate.get() == "lazy" && !transition_parameters.enabled())
-      throw ConfigError(nested_populate.name() + " = \"lazy\" needs " + transition_parameters.mode.name() +
-                        " = \"vmx\" or \"svm\": the hypervisor maps pages on EPT-violation / NPF exits");
-    if (!lazy)
-      for (Addr gpa = 0; gpa < guest_bytes; gpa += page)
-        nested_tables_->map(nested_controls_.root, gpa, guest_backing_ + gpa, page);
-    // Guest-physical address gpa lives at host-physical base + gpa (the mapping just built).
-    guest_view = MemoryView::of(memory_->memory(), guest_backing_);
-  } else if (shadow) {
-    guest_backing_ = frames_->allocate(guest_bytes / kPageSize4K, shadow_host_page);
-    // Every guest write reaches the shadow tables: the traps of write-protected guest tables.
-    guest_view = ShadowPageTables::watched(MemoryView::of(memory_->memory(), guest_backing_), [this](Addr gpa, Addr bytes) {
-      if (shadow_) shadow_->guest_memory_written(gpa, bytes);
-    });
-  }
+  MemoryView guest_view = memory_virtualization_->map_guest_memory(*frames_, guest_bytes);
   FrameAllocator* guest_frames = guest_frames_.get();
-  guest_bytes_ = guest_bytes;
   for (const auto* node : graph_.components_of_type("vcpu"))
     vcpus_.push_back(std::make_unique<Vcpu>(node->name.c_str(), context, *clock_));
   // CR4.PCIDE is the vCPUs' parameter; the kernel hands out PCIDs when it is on.
   kernel_ = std::make_unique<GuestKernel>(graph_.components_of_type("kernel").front()->name.c_str(), context,
                                           std::move(guest_view), *guest_frames, vcpus_.front()->pcide.get());
-  const bool paravirt = kernel_->parameters.paravirt_mmu;
-  if (paravirt && (shadow || nested))
-    throw ConfigError(kernel_->parameters.paravirt_mmu.name() + " = true runs on the guest's own tables: it takes " +
-                      shadow_parameters.enabled.name() + " = false and " + nested_paging.name() + " = \"none\"");
-  if (paravirt && !transition_parameters.enabled())
-    throw ConfigError(kernel_->parameters.paravirt_mmu.name() + " = true needs " + transition_parameters.mode.name() +
-                      " = \"vmx\" or \"svm\": its hypercalls enter the hypervisor as VMCALL exits");
-  if (shadow) {
-    const TableFormat format = kernel_->os.format();
-    if (format != TableFormat::Level4 && format != TableFormat::Level5)
-      throw ConfigError(shadow_parameters.enabled.name() + " = true needs 4- or 5-level guest paging (" +
-                        kernel_->parameters.paging.name() + " = \"" + kernel_->parameters.paging.get() + "\")");
-    const ShadowConfig config{format, guest_backing_, guest_bytes, shadow_host_page, shadow_parameters.root_cache,
-                              shadow_parameters.out_of_sync, shadow_parameters.write_flooding_threshold};
-    shadow_ = std::make_unique<ShadowPageTables>(module_scope(context, *this).child("shadow"), memory_->memory(),
-                                                 *frames_, config);
-    shadow_->set_checking(shadow_parameters.check);
-    shadow_->set_flushes([this](Addr va) { for (auto& c : vcpus_) c->flush_translation(va); },
-                         [this] { for (auto& c : vcpus_) c->flush_translations(); });
-  }
+  memory_virtualization_->attach_guest(
+      {kernel_->os.format(), kernel_->parameters.paging.name() + " = \"" + kernel_->parameters.paging.get() + "\""},
+      *frames_);
   for (const auto* node : graph_.components_of_type("mmu"))
     mmus_.push_back(std::make_unique<MmuModule>(node->name.c_str(), context, *clock_));
   llc_ = std::make_unique<Cache>(module_scope(context, *this).child("llc"), llc_parameters.config(line_bytes, seed + 77));
@@ -275,14 +207,12 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   for (const auto* node : graph_.components_of_type("virt"))
     virts_.push_back(std::make_unique<VirtualizationUnit>(node->name.c_str(), context, *clock_,
                                                           transition_parameters, hypervisor_parameters, ++vpid,
-                                                          shadow, paravirt));
-  if (shadow_ && hypervisor_parameters.cr3_targets.get() > 0) {
-    if (shadow_parameters.out_of_sync)
-      throw ConfigError(hypervisor_parameters.cr3_targets.name() + " = " +
-                        std::to_string(hypervisor_parameters.cr3_targets.get()) + " and " +
-                        shadow_parameters.out_of_sync.name() +
-                        " = true: a CR3 load that does not exit cannot resynchronize out-of-sync shadow tables");
-    for (auto& v : virts_) v->set_shadow_paging(shadow_.get());
+                                                          memory_virtualization_->shadow_page_faults(),
+                                                          memory_virtualization_->paravirtual()));
+  {
+    std::vector<VirtualizationUnit*> units;
+    for (auto& v : virts_) units.push_back(v.get());
+    memory_virtualization_->attach_virtualization_units(units);
   }
   // Each vCPU's hypervisor data (64 KiB) in host memory, for the exit handlers' loads.
   for (auto& v : virts_)
@@ -393,27 +323,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     }
     vcpus_[i]->set_cpu_id(static_cast<unsigned>(i));
     vcpus_[i]->set_paging(os.add_cpu(*sources_.back(), generator_parameters.threads));
-    if (shadow_) vcpus_[i]->set_shadow_paging(shadow_.get());
-    vcpus_[i]->set_page_faults_exit(paravirt);
+    vcpus_[i]->set_memory_virtualization(memory_virtualization_->vcpu_view(static_cast<unsigned>(i)));
     vcpus_[i]->set_workload(&os.events(static_cast<unsigned>(i)));
     vcpus_[i]->set_cr3_load_action([&os](PagingControls& c) { os.load_cr3(c); });
-    if (translated) {
-      translators_.push_back(std::make_unique<BinaryTranslationUnit>(
-          module_scope(context, *this).child("bt" + std::to_string(i)), bt_parameters, hypervisor_parameters));
-      vcpus_[i]->virtualization.bind(*translators_.back());
-    }
-    if (nested_paging.get() != "none") vcpus_[i]->set_nested_paging(nested_controls_, 1);
-    if (nested_tables_ && !virts_.empty()) vcpus_[i]->set_nested_population(this);
+    if (GuestInstructionHandler* handler = memory_virtualization_->instruction_handler(static_cast<unsigned>(i)))
+      vcpus_[i]->virtualization.bind(*handler);
     vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
   }
 
-  if (nested_tables_)  // the host takes guest pages back: zap the nested entry, flush every vCPU
-    for (auto& v : virts_)
-      v->set_nested_reclaim(guest_bytes_, [this](Addr gpa) {
-        if (!nested_tables_->unmap(nested_controls_.root, gpa & ~(nested_page_bytes_ - 1))) return false;
-        for (auto& c : vcpus_) c->flush_nested_translations();
-        return true;
-      });
   canonical_ = std::make_unique<CanonicalMetrics>(Scope{context.params, context.stats, ""}, *this);
   if (bench)
     cycles_per_operation_ = std::make_unique<Formula>(
@@ -429,19 +346,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
 
 System::~System() = default;
 
-bool System::populate(Addr gpa) {
-  if (!nested_tables_ || gpa >= guest_bytes_) return false;
-  const Addr base = gpa & ~(nested_page_bytes_ - 1);
-  if (nested_tables_->lookup(nested_controls_.root, base)) return false;  // mapped: a real violation
-  nested_tables_->map(nested_controls_.root, base, guest_backing_ + base, nested_page_bytes_);
-  ++nested_pages_mapped;
-  return true;
-}
-
-std::string System::memory_virtualization() const {
-  if (kernel_->parameters.paravirt_mmu) return "paravirt";
-  if (!translators_.empty()) return "binary_translation";
-  return shadow_ ? "shadow" : nested_paging.get() != "none" ? "nested" : "native";
+const ShadowPageTables* System::shadow_tables() const {
+  const auto* shadow = dynamic_cast<const ShadowPaging*>(memory_virtualization_.get());
+  return shadow ? shadow->tables() : nullptr;
 }
 
 Cycles System::elapsed_cycles() const {

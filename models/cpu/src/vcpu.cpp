@@ -6,6 +6,11 @@
 
 namespace virtsim {
 
+namespace {
+// A guest on bare hardware: every hook of the memory virtualization at its default.
+VcpuMemoryVirtualization native_memory;
+}  // namespace
+
 Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock)
     : sc_core::sc_module(name),
       translate("translate"),
@@ -60,6 +65,7 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       clock_(clock),
       quantum_(clock, basename()),
       path_(tlbs) {
+  memory_virtualization_ = &native_memory;
   translation_payload_.set_extension(&translation_);
   data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));
   SC_THREAD(run);
@@ -67,6 +73,19 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
 
 // The payload would delete its extensions; this one is a member, not heap-allocated.
 Vcpu::~Vcpu() { translation_payload_.clear_extension(&translation_); }
+
+void Vcpu::set_memory_virtualization(VcpuMemoryVirtualization& virtualization) {
+  memory_virtualization_ = &virtualization;
+  tables_replaced_ = virtualization.replaces_guest_tables();
+  guest_cr3_ = paging_.cr3;
+  if (tables_replaced_) paging_.cr3 = virtualization.load_cr3(cpu_id_, guest_cr3_);
+  if (const auto walk = virtualization.nested_walk()) {
+    nested_ = true;
+    nested_paging_ = walk->controls;
+    nested_context_ = walk->context;
+  }
+  refresh_tags();
+}
 
 [[gnu::hot]] void Vcpu::run() {
   if (!source_) throw std::logic_error(std::string(name()) + ": no workload bound");
@@ -182,8 +201,8 @@ void Vcpu::apply_translation_effects(const GuestEvent& event) {
   const TlbTags current = tags_;
   switch (event.instruction) {
     case Instruction::Invlpg:
-      if (shadow_) shadow_->invlpg(guest_cr3_, event.address);
-      if (shadow_ && vpid_)  // the hypervisor emulated it (KVM's flush_tlb_gva): INVVPID or INVLPGA
+      memory_virtualization_->invlpg(guest_cr3(), event.address);
+      if (tables_replaced_ && vpid_)  // the hypervisor emulated it (KVM's flush_tlb_gva): INVVPID or INVLPGA
         flush_translation_entries(event.address);
       else
         tlbs.each([&](Tlb& t) { t.invlpg(event.address, current); });
@@ -194,19 +213,19 @@ void Vcpu::apply_translation_effects(const GuestEvent& event) {
       // as a benchmark loop does.
       // Under shadow paging the hypervisor loads the shadow root of the guest's new CR3, whose
       // PCID bits it does not keep: every load flushes the non-global entries.
-      const bool pcid_on = pcide && !shadow_;
+      const bool pcid_on = pcide && !tables_replaced_;
       const bool no_flush = pcid_on && (event.address >> 63);
-      if (shadow_) {
+      if (tables_replaced_) {
         // A reload of the same CR3 is a CR3 write the hypervisor sees too (it synchronizes).
         if (event.address) guest_cr3_ = event.address & ~(Addr{1} << 63);
-        paging_.cr3 = shadow_->load_cr3(cpu_id_, guest_cr3_);
+        paging_.cr3 = memory_virtualization_->load_cr3(cpu_id_, guest_cr3_);
         refresh_tags();
       } else if (event.address) {
         paging_.cr3 = event.address & ~(Addr{1} << 63);
         if (on_cr3_load_) on_cr3_load_(paging_);
         refresh_tags();
       }
-      if (shadow_ && vpid_)  // the hypervisor's flush for the load it emulated: the guest's non-global entries
+      if (tables_replaced_ && vpid_)  // the hypervisor's flush for the load it emulated: the guest's non-global entries
         tlbs.each([&](Tlb& t) { asid_flushes_ ? t.svm_tlb_control(7, vpid_) : t.invvpid(3, vpid_, 0); });
       else
         tlbs.each([&](Tlb& t) { t.mov_to_cr3(static_cast<std::uint16_t>(paging_.cr3 & 0xfff), pcid_on, no_flush, vpid_); });
@@ -397,8 +416,8 @@ Cycles Vcpu::resolve_page_fault(Addr va, int attempt) {
 
 bool Vcpu::populate_nested() {
   const auto kind = static_cast<FaultKind>(translation_.fault_kind);
-  if (!nested_population_ || (kind != FaultKind::EptViolation && kind != FaultKind::NestedPageFault)) return false;
-  if (!nested_population_->populate(translation_.guest_physical_address)) return false;
+  if (kind != FaultKind::EptViolation && kind != FaultKind::NestedPageFault) return false;
+  if (!memory_virtualization_->nested_fault(translation_.guest_physical_address)) return false;
   if (virtualization.size() > 0)
     account_exit(virtualization->nested_fault_exit(translation_.exit_qualification, translation_.guest_physical_address,
                                                    cycles.count()));
@@ -407,20 +426,18 @@ bool Vcpu::populate_nested() {
 
 bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at) {
   if (translation_.fault_kind != static_cast<std::uint8_t>(FaultKind::PageFault)) return true;  // reported there
-  if (!shadow_ && !page_faults_exit_) return true;  // the guest's own, straight away
-  // A paravirtual guest's fault is the guest's; under shadow paging the shadow tables decide.
-  ShadowFaultOutcome o{ShadowFaultResolution::GuestFault, translation_.error_code, 0};
-  if (shadow_) {
-    PagingControls guest = paging_;
-    guest.cr3 = guest_cr3_;
-    const bool retried_here_before = last_retry_instruction_ == instructions.count() && last_retry_va_ == va;
-    o = shadow_->page_fault(guest, va, kind, user, string_store_ && !retried_here_before);
-    // Each fault that reaches the emulator clears the guard or sets it to this retry.
-    if (o.resolution == ShadowFaultResolution::WriteEmulated || o.resolution == ShadowFaultResolution::Unprotected) {
-      const bool retried = o.resolution == ShadowFaultResolution::Unprotected;
-      last_retry_instruction_ = retried ? instructions.count() : 0;
-      last_retry_va_ = retried ? va : 0;
-    }
+  PagingControls guest = paging_;
+  guest.cr3 = guest_cr3();
+  const bool retried_here_before = last_retry_instruction_ == instructions.count() && last_retry_va_ == va;
+  const std::optional<ShadowFaultOutcome> handled = memory_virtualization_->page_fault(
+      guest, va, kind, user, string_store_ && !retried_here_before, translation_.error_code);
+  if (!handled) return true;  // the guest's own, straight away
+  const ShadowFaultOutcome& o = *handled;
+  // Each fault that reaches the emulator clears the guard or sets it to this retry.
+  if (o.resolution == ShadowFaultResolution::WriteEmulated || o.resolution == ShadowFaultResolution::Unprotected) {
+    const bool retried = o.resolution == ShadowFaultResolution::Unprotected;
+    last_retry_instruction_ = retried ? instructions.count() : 0;
+    last_retry_va_ = retried ? va : 0;
   }
   if (virtualization.size() > 0)
     account_exit(virtualization->page_fault_exit(o, translation_.error_code, va, cycles.count()));

@@ -11,13 +11,13 @@
 #include "virtsim/common/results.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/cpu/vcpu.h"
+#include "virtsim/hypervisor/registry.h"
+#include "virtsim/hypervisor/shadow/shadow_paging.h"
 #include "virtsim/mmu/cache_module.h"
 #include "virtsim/mmu/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 #include "virtsim/mmu/paging.h"
-#include "virtsim/mmu/shadow_tables.h"
 #include "virtsim/platform/platform_graph.h"
-#include "virtsim/vmx/binary_translation.h"
 #include "virtsim/vmx/cpu_features.h"
 #include "virtsim/vmx/virtualization_unit.h"
 #include "virtsim/workloads/exit_microbench.h"
@@ -28,7 +28,7 @@
 
 namespace virtsim {
 
-class System : public sc_core::sc_module, private NestedPopulation {
+class System : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(System);
   // `context` holds the registries, already loaded with the configured values.
@@ -59,12 +59,6 @@ class System : public sc_core::sc_module, private NestedPopulation {
   Param<std::uint64_t> quantum_cycles;
   Param<std::uint64_t> seed;
   Param<std::uint64_t> dump_interval;
-  // Nested paging: the hypervisor's EPT / NPT tables map guest-physical memory to host frames.
-  Param<std::string> nested_paging;
-  Param<std::string> nested_page_size;
-  Param<bool> nested_access_dirty;
-  Param<std::string> nested_populate;
-  Counter nested_pages_mapped;
   Param<std::uint64_t> guest_memory_mib;
   Param<std::uint32_t> line_bytes;
   CacheParameters llc_parameters;
@@ -76,13 +70,10 @@ class System : public sc_core::sc_module, private NestedPopulation {
   TransitionParameters transition_parameters;
   CpuFeatures cpu_features;  // what the machine preset's CPU has: checked against the choices above
   HypervisorParameters hypervisor_parameters;
-  // Shadow paging: the hypervisor's shadow tables map guest-virtual memory to host frames.
-  ShadowParameters shadow_parameters;
-  // Binary translation: a software VMM (no VT-x / AMD-V) over shadow page tables.
-  BinaryTranslationParameters bt_parameters;
-  // The memory virtualization in use: "native", "shadow" or "nested".
-  std::string memory_virtualization() const;
-  const ShadowPageTables* shadow_tables() const { return shadow_.get(); }
+  // The memory virtualization in use, by its name in the registry (models/hypervisor).
+  const std::string& memory_virtualization() const { return memory_virtualization_name_; }
+  // Its shadow tables when it keeps some (tests).
+  const ShadowPageTables* shadow_tables() const;
   const Vcpu& vcpu(std::size_t i) const { return *vcpus_.at(i); }
 
  private:
@@ -92,13 +83,16 @@ class System : public sc_core::sc_module, private NestedPopulation {
   void begin_region_of_interest();
   // Dirty lines the last enabled cache level evicted: writes that reach main memory.
   std::uint64_t last_level_writebacks() const;
-  bool populate(Addr gpa) override;  // NestedPopulation
-  Addr nested_page_bytes_ = 0;
-  Addr guest_bytes_ = 0;
 
   Scope context_;
   std::unique_ptr<Clock> clock_;
   PlatformGraph graph_;
+
+ public:
+  // Every strategy's parameters (system.nested.*, system.shadow.*, system.bt.*), whichever runs.
+  MemoryVirtualizationParameters memory_virtualization_parameters;
+
+ private:
   std::unique_ptr<MemoryModule> memory_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::vector<std::unique_ptr<MmuModule>> mmus_;
@@ -112,12 +106,9 @@ class System : public sc_core::sc_module, private NestedPopulation {
   std::unique_ptr<Formula> cycles_per_operation_;
   std::unique_ptr<FrameAllocator> frames_;        // host-physical frames
   std::unique_ptr<FrameAllocator> guest_frames_;  // the guest OS's frames (guest_memory_mib)
-  std::unique_ptr<PageTableBuilder> nested_tables_;
-  NestedControls nested_controls_;
-  Addr guest_backing_ = 0;  // host-physical base of guest-physical memory
+  std::string memory_virtualization_name_;
+  std::unique_ptr<MemoryVirtualization> memory_virtualization_;
   std::unique_ptr<GuestKernel> kernel_;
-  std::unique_ptr<ShadowPageTables> shadow_;
-  std::vector<std::unique_ptr<BinaryTranslationUnit>> translators_;
   std::size_t roi_arrivals_ = 0;
   sc_core::sc_event roi_begun_;
   std::function<void(double)> progress_action_;

@@ -1,9 +1,9 @@
 #pragma once
-// Shadow paging as the vCPU sees it: the hypervisor's side of the three events that trap
-// under shadow paging (MOV to CR3, INVLPG and #PF). The vCPU keeps the guest's CR3 and walks
-// the shadow tables this returns; the cost of each trap is the VT-x / AMD-V unit's exit (the
-// vCPU charges it through its `virtualization` port). The implementation is the hypervisor's
-// shadow page tables (models/mmu/shadow_tables.h), wired by the platform.
+// The shadow tables' side of the three events that trap under shadow paging (MOV to CR3,
+// INVLPG and #PF), and what the hypervisor made of a #PF (which the VT-x / AMD-V unit charges).
+// The shadow paging strategy passes the vCPU's events on to it; the VT-x unit asks it for the
+// roots of its CR3-target list. The implementation is the hypervisor's
+// shadow page tables (models/hypervisor/include/virtsim/hypervisor/shadow/shadow_tables.h).
 #include <cstdint>
 #include <vector>
 
@@ -56,16 +56,6 @@ class ShadowPagingControl {
   // recently used first. Until the next call those roots stay cached, since the guest may
   // switch to them with no exit.
   virtual std::vector<Addr> cr3_target_roots(std::size_t n) = 0;
-};
-
-// Nested paging filled lazily: the hypervisor's side of an EPT violation or nested page fault
-// (the walker's fault for a guest-physical page its nested tables do not map yet).
-class NestedPopulation {
- public:
-  virtual ~NestedPopulation() = default;
-  // Maps the nested page holding `gpa` when it is guest memory not mapped yet (true: retry);
-  // false for any other fault, which is then the run's error.
-  virtual bool populate(Addr gpa) = 0;
 };
 
 }  // namespace virtsim

@@ -17,9 +17,9 @@
 #include "virtsim/common/direct_translation.h"
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
-#include "virtsim/common/shadow_paging.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/common/translation_extension.h"
+#include "virtsim/common/vcpu_memory_virtualization.h"
 #include "virtsim/cpu/rings.h"
 #include "virtsim/tlb/tlb.h"
 #include "virtsim/tlb/translation_path.h"
@@ -91,22 +91,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     paging_ = paging;
     refresh_tags();
   }
-  void set_nested_paging(const NestedControls& nested, std::uint16_t context) {
-    nested_ = true;
-    nested_paging_ = nested;
-    nested_context_ = context;
-    refresh_tags();
-  }
-  // Shadow paging: the hypervisor's shadow tables stand in for the guest's (set after
-  // set_paging() and set_cpu_id(); the paging controls' CR3 is the guest's until then). The
-  // vCPU keeps the guest's CR3 and walks the shadow root `shadow` gives for it; MOV to CR3,
-  // INVLPG and #PF go to `shadow` too, and exit through the `virtualization` port.
-  void set_shadow_paging(ShadowPagingControl* shadow) {
-    shadow_ = shadow;
-    guest_cr3_ = paging_.cr3;
-    paging_.cr3 = shadow_->load_cr3(cpu_id_, guest_cr3_);
-    refresh_tags();
-  }
+  // The memory virtualization (models/hypervisor) this vCPU's guest runs under: its nested
+  // tables, its own tables in place of the guest's, and its side of MOV to CR3, INVLPG and
+  // page faults. Set after set_paging() and set_cpu_id() (the paging controls' CR3 is the
+  // guest's until then). Unset: the guest runs natively.
+  void set_memory_virtualization(VcpuMemoryVirtualization& virtualization);
   // The hypervisor's TLB flushes: one guest-virtual page (VT-x: INVVPID individual address;
   // AMD-V: INVLPGA), or all of this guest's mappings (KVM's flush_tlb_all: INVVPID all-context;
   // AMD-V: TLB_CONTROL "flush this ASID", applied at the VMRUN that ends the exit, as the vCPU's
@@ -136,13 +125,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   }
   // AMD-V: the hypervisor flushes with INVLPGA and TLB_CONTROL instead of INVVPID.
   void set_asid_flushes(bool on) { asid_flushes_ = on; }
-  // A paravirtual guest's page faults reach its kernel through the hypervisor: each one
-  // exits (and is reflected) before the guest's handler runs.
-  void set_page_faults_exit(bool on) { page_faults_exit_ = on; }
-  // Nested paging filled lazily: who maps guest memory on an EPT violation / NPF.
-  void set_nested_population(NestedPopulation* population) { nested_population_ = population; }
   // The CR3 the guest believes it has loaded (under shadow paging not the one walked).
-  Addr guest_cr3() const { return shadow_ ? guest_cr3_ : paging_.cr3; }
+  Addr guest_cr3() const { return tables_replaced_ ? guest_cr3_ : paging_.cr3; }
   void set_vpid(std::uint16_t vpid) {
     vpid_ = vpid;
     refresh_tags();
@@ -227,12 +211,13 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // A translation faulted (the `attempt`th time for this access): the guest kernel resolves
   // a page fault and its cost is returned; anything else ends the run.
   Cycles resolve_page_fault(Addr va, int attempt);
-  // A #PF that reaches the hypervisor first (shadow paging: a #PF on the shadow tables; a
-  // paravirtual guest: bounced), its exit charged here. Returns whether the guest must handle
-  // it; a store the hypervisor emulated leaves its host-physical address in `emulated_at`.
+  // A #PF, which the memory virtualization may take first (shadow paging: a #PF on the shadow
+  // tables; a paravirtual guest: bounced), its exit charged here. Returns whether the guest
+  // must handle it; a store the hypervisor emulated leaves its host-physical address in
+  // `emulated_at`.
   bool hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at);
   // An EPT violation / NPF for guest memory the hypervisor maps on demand: mapped, its exit
-  // charged; false when the fault is something else.
+  // charged; false when the fault is something else (the memory virtualization decides).
   bool populate_nested();
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
   // The tags of the current context, kept up to date by everything that changes CR3, the VPID
@@ -259,10 +244,9 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   NestedControls nested_paging_;
   std::uint16_t nested_context_ = 0;
   std::uint16_t vpid_ = 0;
+  VcpuMemoryVirtualization* memory_virtualization_;  // never null: native by default
+  bool tables_replaced_ = false;                     // memory_virtualization_->replaces_guest_tables()
   bool asid_flushes_ = false;
-  ShadowPagingControl* shadow_ = nullptr;
-  NestedPopulation* nested_population_ = nullptr;
-  bool page_faults_exit_ = false;
   // A fast-string store is running: its instruction writes no page tables, so the hypervisor
   // may unprotect a page it faults on and retry it (KVM's retry_instruction).
   bool string_store_ = false;
@@ -270,7 +254,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // emulated (KVM's last_retry_eip / last_retry_addr guard against a retry loop).
   std::uint64_t last_retry_instruction_ = 0;
   Addr last_retry_va_ = 0;
-  Addr guest_cr3_ = 0;  // shadow paging: the guest's CR3 (paging_.cr3 is the shadow root)
+  Addr guest_cr3_ = 0;  // tables replaced: the guest's CR3 (paging_.cr3 is the hypervisor's root)
   TlbTags tags_;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
   LocalQuantumKeeper quantum_;

@@ -1,4 +1,4 @@
-#include "virtsim/mmu/shadow_tables.h"
+#include "virtsim/hypervisor/shadow/shadow_tables.h"
 
 #include <algorithm>
 #include <stdexcept>

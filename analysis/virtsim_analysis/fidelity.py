@@ -269,7 +269,10 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
              "system times are read from `getrusage`, take the kernel share as a rough figure. The captures ran",
              "under Valgrind, which preloads a library of its own (`vgpreload_core`) into every traced process:",
              "the dynamic loader maps it with 4 more `mmap` calls than a native run makes (every single-process",
-             "capture here shows +4). Threads are not forks on the real side (`strace` tells them apart by",
+             "capture here shows +4). Valgrind also places the mappings itself, without the 2 MiB alignment",
+             "this host's kernel gives an anonymous mapping of 2 MiB (Linux 6.1 gives none): jemalloc (redis)",
+             "finds its first 2 MiB chunk unaligned, unmaps it, maps 4 MiB and trims both ends, 1 `mmap` and 3",
+             "`munmap` calls a native run does not make. Threads are not forks on the real side (`strace` tells them apart by",
              "`CLONE_THREAD`); the model's side counts the trace's fork records.", ""]
     lines += [f"Native figures: measured {host.get('date', '?')} on {host.get('cpu', '?')} ({host.get('cpus', '?')} CPUs), "
               f"Linux {host.get('kernel', '?')}. Model: virtsim {model_doc.get('revision', '?')}, "

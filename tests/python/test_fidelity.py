@@ -71,6 +71,14 @@ def test_compare_applies_the_tolerances_at_their_edges():
     assert not rows["forks"]["pass"] and rows["forks"]["error"] == float("inf")
 
 
+def test_the_model_page_faults_count_each_fault_once():
+    # A file-backed fault is also a demand fault in the guest OS model's statistics: the count
+    # is the vCPUs' #PF exceptions (as getrusage counts one per fault), not the sum of the kinds.
+    metrics = {"system.cpu0.page_faults": 900, "system.cpu1.page_faults": 9, "system.kernel.demand_faults": 865,
+               "system.kernel.file_faults": 362, "system.kernel.cow_faults": 44, "system.cpu0.instructions": 10**6}
+    assert fidelity.model_page_faults(metrics) == 909
+
+
 def run_fidelity(*args: str, virtsim: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(FIDELITY), "--virtsim", str(virtsim), *args], capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))

@@ -385,6 +385,26 @@ static void read_line(const char* path, char* out, size_t size) {
   fclose(f);
 }
 
+/* The capacity in KiB of this CPU's data or unified cache of `level` (sysfs), 0 if unknown: the
+ * model's caches take these sizes (the kernel's footprint per operation decides its misses). */
+static long cache_kib(int cpu, int level) {
+  for (int index = 0; index < 8; ++index) {
+    char path[128], line[64], type[32];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache/index%d/level", cpu, index);
+    read_line(path, line, sizeof line);
+    if (!line[0]) break;
+    if (atoi(line) != level) continue;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache/index%d/type", cpu, index);
+    read_line(path, type, sizeof type);
+    if (!strcmp(type, "Instruction")) continue;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache/index%d/size", cpu, index);
+    read_line(path, line, sizeof line);
+    const long size = atol(line);
+    return strchr(line, 'M') ? size * 1024 : size;
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc > 1 && !strcmp(argv[1], EXIT_AT_ONCE)) _exit(0);
   int quick = 0;
@@ -455,6 +475,8 @@ int main(int argc, char** argv) {
   json_string(out, dmi_product);
   fprintf(out, ",\n    \"loadavg\": ");
   json_string(out, load);
+  fprintf(out, ",\n    \"l1d_kib\": %ld,\n    \"l2_kib\": %ld,\n    \"llc_kib\": %ld", cache_kib(cpu, 1),
+          cache_kib(cpu, 2), cache_kib(cpu, 3));
   fprintf(out,
           ",\n    \"tsc_hz\": %.0f,\n    \"tsc_method\": \"RDTSC against CLOCK_MONOTONIC_RAW over %d ms, median of "
           "5\"\n  },\n",

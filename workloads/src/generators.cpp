@@ -417,11 +417,18 @@ class Idle final : public CountedProgram {
 std::uint32_t setup_child_pid(std::uint32_t parent) { return (1u << 30) + parent; }
 
 // `operations` first-touch (zero-fill) faults: one area mapped before the region of interest,
-// then a write to each of its pages.
+// then a write to each of its pages. An area as large is touched and unmapped before it, so the
+// faults zero frames freed a moment ago (the kernel's per-CPU free lists hand them back), as in
+// a loop over areas, not frames no one ever wrote.
 class FirstTouch final : public CountedProgram {
  public:
   using CountedProgram::CountedProgram;
-  void setup(RecordEmitter& e) override { e.mmap(base(), Addr{c_.operations} * kPage, kProtRead | kProtWrite); }
+  void setup(RecordEmitter& e) override {
+    const Addr bytes = Addr{c_.operations} * kPage;
+    map_and_touch(e, base(), bytes);
+    e.munmap(base(), bytes);
+    e.mmap(base(), bytes, kProtRead | kProtWrite);
+  }
   bool step(RecordEmitter& e, std::uint32_t&) override {
     for (unsigned i = 0; i < kBatch / 2 && more(); ++i, ++done_) {
       e.compute(5);  // the loop around the write

@@ -132,6 +132,12 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
                      "reverse-map update and the page's release through mmu_gather), besides its loads and stores "
                      "(assumption until the calibration preset sets it)",
                      Range{0, 1e6}),
+      VIRTSIM_MEMBER(page_free_instructions, scope, 0, "instructions",
+                     "kernel instructions to free a page whose last reference goes (release_pages: off its LRU "
+                     "list, its memory-cgroup charge dropped, onto the per-CPU free list), besides its loads and "
+                     "stores; 0: folded into the other costs (the default, an assumption; the calibration preset "
+                     "fits it)",
+                     Range{0, 1e6}),
       VIRTSIM_MEMBER(timer_interval, scope, 8000000, "instructions",
                      "instructions, user and kernel, between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and "
                      "CPI 1); 0: no timer",
@@ -456,6 +462,7 @@ void GuestOs::put_frame(Cpu& cpu, Addr frame, Addr page_size) {
   kernel_access(cpu, AccessKind::Load, page_struct(frame));  // the reference count and map count drop
   kernel_access(cpu, AccessKind::Store, page_struct(frame));
   if (--n) return;
+  if (p_.page_free_instructions) cpu.pending.push_back(GuestEvent::compute(p_.page_free_instructions));
   // Freed only after this vCPU ran the invalidations queued for it (Linux's mmu_gather).
   for (Addr a = frame; a < frame + page_size; a += kPageSize4K) cpu.deferred_free.push_back(a);
 }
@@ -1075,7 +1082,9 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
           const auto heap = mm.vmas.find(mm.brk_start);
           const Addr object = heap != mm.vmas.end() ? heap->second.object : 0;
           if (new_end > layout_.user_end) fail(cpu, "brk to " + to_hex(r.address) + " beyond the user address space");
-          Vma& v = mm.vmas[mm.brk_start] = Vma{mm.brk_start, new_end, true, false, object};
+          Vma heap_area{mm.brk_start, new_end};  // anonymous, writable
+          heap_area.object = object;
+          Vma& v = mm.vmas[mm.brk_start] = heap_area;
           if (object) kernel_access(cpu, AccessKind::Store, object);
           else new_vma_object(cpu, v);
         }

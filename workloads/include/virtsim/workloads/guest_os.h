@@ -68,7 +68,8 @@ class GuestOsParameters {
   Param<bool> transparent_huge_pages, zero_pages, state_digest, memory_references, paravirt_mmu;
   Param<std::uint32_t> syscall_instructions, syscall_lines, fault_instructions, fork_instructions, exec_instructions,
       exit_instructions, mmap_instructions, switch_instructions, interrupt_instructions, shootdown_instructions,
-      flush_ceiling, timer_instructions, pv_batch, pte_copy_instructions, pte_zap_instructions;
+      flush_ceiling, timer_instructions, pv_batch, pte_copy_instructions, pte_zap_instructions,
+      page_free_instructions;
   Param<std::uint64_t> timer_interval;
   PageCacheParameters page_cache;
 };

@@ -416,7 +416,10 @@ std::optional<TraceRecord> TraceReader::next() {
 
 bool TraceReader::decode_plain(std::uint8_t tag, GuestEvent& event) {
   switch (static_cast<TraceRecordKind>(tag)) {
-    case TraceRecordKind::Compute: event = GuestEvent::compute(static_cast<std::uint32_t>(varint())); return true;
+    case TraceRecordKind::Compute:
+      event = GuestEvent::compute(static_cast<std::uint32_t>(varint()));
+      after_fetch_ = false;
+      return true;
     case TraceRecordKind::Load: case TraceRecordKind::Store: case TraceRecordKind::Fetch: {
       const auto kind = static_cast<TraceRecordKind>(tag);
       std::uint8_t size = 0;
@@ -425,9 +428,14 @@ bool TraceReader::decode_plain(std::uint8_t tag, GuestEvent& event) {
                                  : kind == TraceRecordKind::Store ? AccessKind::Store
                                                                   : AccessKind::Fetch,
                                  address, size);
+      // The data accesses after a fetch are that instruction's (lackey writes them so).
+      if (kind == TraceRecordKind::Fetch) after_fetch_ = true;
+      else event.continues_instruction = after_fetch_;
       return true;
     }
-    default: return false;
+    default:
+      after_fetch_ = false;
+      return false;
   }
 }
 

@@ -162,6 +162,44 @@ TEST(Trace, EventDecodingGivesWhatTheRecordsStandFor) {
   std::remove(path.c_str());
 }
 
+// A trace that records fetches (lackey's) writes an instruction's data accesses after its
+// fetch: those accesses continue that instruction, so a vCPU counts one instruction per fetch.
+// Without a fetch before it, an access stands for an instruction of its own.
+TEST(Trace, DataAccessesAfterAFetchContinueItsInstruction) {
+  const std::string path = temp_path("fetches.vst");
+  const auto memory = [](TraceRecordKind kind, Addr address) {
+    TraceRecord r;
+    r.kind = kind;
+    r.address = address;
+    r.size = 8;
+    return r;
+  };
+  TraceRecord compute;
+  compute.kind = TraceRecordKind::Compute;
+  compute.count = 3;
+  const std::vector<TraceRecord> records = {
+      memory(TraceRecordKind::Load, 0x1000),  memory(TraceRecordKind::Fetch, 0x400000),
+      memory(TraceRecordKind::Load, 0x2000),  memory(TraceRecordKind::Store, 0x2008),
+      memory(TraceRecordKind::Fetch, 0x400004), compute, memory(TraceRecordKind::Store, 0x3000)};
+  const std::vector<bool> continues = {false, false, true, true, false, false, false};
+  {
+    TraceWriter w(path, 4);
+    for (const auto& r : records) w.write(r);
+    w.close();
+  }
+  TraceReader reader(path);
+  GuestEvent e;
+  TraceRecord other;
+  std::size_t i = 0;
+  for (int got; (got = reader.next_event(e, other)) >= 0; ++i) {
+    ASSERT_EQ(got, 1);
+    EXPECT_EQ(e.continues_instruction, continues[i]) << "record " << i;
+    EXPECT_EQ(tick_instructions(e), e.kind == GuestEventKind::Compute ? 3u : continues[i] ? 0u : 1u) << "record " << i;
+  }
+  EXPECT_EQ(i, records.size());
+  std::remove(path.c_str());
+}
+
 TEST(Trace, SyntheticWorkloadStreamsThroughATraceUnchanged) {
   SyntheticConfig config;
   config.accesses = 20000;

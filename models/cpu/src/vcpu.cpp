@@ -113,8 +113,10 @@ void Vcpu::set_memory_virtualization(VcpuMemoryVirtualization& virtualization) {
         break;
       }
       case GuestEventKind::Memory:
-        ++instructions;
-        if (ring_.cpl == 0) ++kernel_instructions;
+        if (!event->continues_instruction) {
+          ++instructions;
+          if (ring_.cpl == 0) ++kernel_instructions;
+        }
         execute_memory(*event);
         break;
       case GuestEventKind::RoiBegin:

@@ -209,6 +209,7 @@ class TraceReader {
   std::uint64_t blocks_ = 0, records_ = 0;
   std::uint32_t trailer_checksum_ = 0;  // version 2: over the header and every block's checksum
   bool ended_ = false;                  // the trailer (or, in version 1, the end of the file) was read
+  bool after_fetch_ = false;            // the last record read was a fetch or one of its data accesses
   Addr last_address_ = 0;
 };
 

@@ -37,6 +37,10 @@ struct GuestEvent {
   // page it zeroed or copied): the access is timed like any store and writes back what the
   // memory holds.
   bool keeps_contents = false;
+  // Memory load or store of the instruction whose fetch came just before it (a trace that
+  // records fetches, as lackey's does: an instruction's fetch, then its data accesses): not an
+  // instruction of its own. Without fetches every access stands for one instruction.
+  bool continues_instruction = false;
 
   static GuestEvent compute(std::uint32_t instructions) { return {GuestEventKind::Compute, AccessKind::Load, 0, instructions, 0}; }
   static GuestEvent memory(AccessKind kind, Addr address, std::uint8_t size = 8) { return {GuestEventKind::Memory, kind, size, 1, address}; }
@@ -61,7 +65,9 @@ struct GuestEvent {
 };
 
 // The instructions an event counts towards the guest kernel's next timer tick.
-inline std::uint64_t tick_instructions(const GuestEvent& e) { return e.kind == GuestEventKind::Compute ? e.count : 1; }
+inline std::uint64_t tick_instructions(const GuestEvent& e) {
+  return e.kind == GuestEventKind::Compute ? e.count : e.continues_instruction ? 0 : 1;
+}
 // Whether a batch of events ends after `e`: ROI markers and interrupts end one, and so does
 // the event whose instructions use up `budget` (which is reduced by them otherwise).
 inline bool ends_batch(const GuestEvent& e, std::uint64_t& budget) {

@@ -121,6 +121,25 @@ TEST(SetAssociative, InvalidateInSetTouchesOnlyThatSet) {
   EXPECT_EQ(a.valid_count(), 14u);
 }
 
+TEST(SetAssociative, InvalidateKeyInSetAsksOnlyForTheWaysHoldingTheKey) {
+  for (bool hints : {false, true}) {
+    Array a(shape(4, 8, "lru", hints, true));
+    for (std::uint64_t k = 0; k < 32; ++k) fill(a, k, static_cast<int>(k));
+    // Set 2 holds keys 2, 6, ..., 30 in ways 0-7; a second entry of key 6 (another context,
+    // say) evicts key 2 from way 0.
+    EXPECT_EQ(fill(a, 6, 99), 0u);
+    std::vector<unsigned> asked;
+    const std::size_t dropped = a.invalidate_key_in_set(2, 6, [&](std::size_t, unsigned w) {
+      asked.push_back(w);
+      return true;
+    });
+    EXPECT_EQ(dropped, 2u);
+    EXPECT_EQ(asked, (std::vector<unsigned>{0, 1}));
+    EXPECT_FALSE(holds(a, 6));
+    EXPECT_EQ(a.valid_count(), 30u);
+  }
+}
+
 TEST(SetAssociative, InvalidateIfVisitsOnlyValidSlotsWhenTracked) {
   Array a(shape(64, 4, "lru", false, true));
   fill(a, 5, 1);

@@ -157,18 +157,19 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
   auto& slots = array.slots;
   // An existing entry for the same page and tags is refreshed in place; else an invalid way is
   // filled before any valid one is replaced.
-  int found = slots.find(set, entry.virtual_page, [&](unsigned w) {
+  unsigned free;
+  const int found = slots.find_and_free(set, entry.virtual_page, [&](unsigned w) {
     const TlbEntry& e = slots.entry(set, w);
     return e.page_shift == entry.page_shift && e.vpid == entry.vpid && e.pcid == entry.pcid &&
            e.nested_context == entry.nested_context && e.global == entry.global;
-  });
+  }, free);
   unsigned way;
   if (found >= 0) {
     way = static_cast<unsigned>(found);
     forget(array, slots.entry(set, way));
   } else {
     bool evicts;
-    way = slots.way_to_fill(set, evicts);
+    way = slots.way_to_fill(set, free, evicts);
     if (evicts) {
       // The victim's entry is read only in a mixed array, for its size.
       TlbEntry& victim = slots.entry(set, way);
@@ -241,7 +242,8 @@ void Tlb::invalidate_address(Invalidation kind, Addr va, Predicate drop_if) {
     }
     for (unsigned held = array.sizes_held; held; held &= held - 1) {
       static constexpr unsigned kShiftOfSize[4] = {12, 21, 22, 30};
-      dropped += array.slots.invalidate_in_set((va >> kShiftOfSize[__builtin_ctz(held)]) & array.set_mask, drop);
+      const Addr page = va >> kShiftOfSize[__builtin_ctz(held)];
+      dropped += array.slots.invalidate_key_in_set(page & array.set_mask, page, drop);
     }
   }
   count_invalidation(kind, dropped);

@@ -117,6 +117,26 @@ class SetAssociative {
     return way < 0 ? ways_ : static_cast<unsigned>(way);
   }
 
+  // find() and free_way() at once (what a fill asks): one pass over a set that is scanned.
+  template <typename Holds>
+  int find_and_free(std::size_t set, Key key, Holds holds, unsigned& free) const {
+    if (uses_candidates()) {
+      free = free_way(set);
+      return find(set, key, holds);
+    }
+    const Key* keys = row(set);
+    int found = -1;
+    free = ways_;
+    for (unsigned w = 0; w < ways_; ++w) {
+      if (keys[w] == invalid_) {
+        if (free == ways_) free = w;
+      } else if ((keys[w] & kKeyBits) == key && holds(w)) {
+        found = static_cast<int>(w);
+      }
+    }
+    return found;
+  }
+
   // ---- updating ----
   // A hit: the policy's touch, in its small inline form (stamp LRU inline, the rest out of
   // line) or its larger one.
@@ -124,8 +144,9 @@ class SetAssociative {
   void touch_inline(std::size_t set, unsigned way) { replacement_.touch_inline(set, way); }
   // Where a fill of the set goes: the lowest invalid way, else the policy's victim (`evicts`
   // says which).
-  unsigned way_to_fill(std::size_t set, bool& evicts) {
-    const unsigned free = free_way(set);
+  unsigned way_to_fill(std::size_t set, bool& evicts) { return way_to_fill(set, free_way(set), evicts); }
+  // The same when the lowest invalid way is known (find_and_free()).
+  unsigned way_to_fill(std::size_t set, unsigned free, bool& evicts) {
     evicts = free == ways_;
     return evicts ? replacement_.victim(set) : free;
   }
@@ -150,6 +171,24 @@ class SetAssociative {
         invalidate(set, w);
         ++dropped;
       }
+    return dropped;
+  }
+  // The same for the ways of `set` that hold `key` (in kKeyBits): an invalidation by address
+  // reads only the candidates of one compare of hashes (or of 32-bit keys), or one scan of keys.
+  template <typename Drop>
+  std::size_t invalidate_key_in_set(std::size_t set, Key key, Drop drop) {
+    std::size_t dropped = 0;
+    const auto visit = [&](unsigned w) {
+      if ((row(set)[w] & kKeyBits) == key && drop(set, w)) {
+        invalidate(set, w);
+        ++dropped;
+      }
+    };
+    if (uses_candidates()) {
+      for (unsigned c = candidates(set, key); c; c &= c - 1) visit(static_cast<unsigned>(__builtin_ctz(c)));
+    } else {
+      for (unsigned w = 0; w < ways_; ++w) visit(w);
+    }
     return dropped;
   }
   // The same over every set: the valid list when the array keeps one (only what was filled),

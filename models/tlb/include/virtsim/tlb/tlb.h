@@ -248,8 +248,8 @@ class Tlb {
   template <typename Predicate>
   void invalidate_if(Invalidation kind, Predicate drop_if);
   // The same for an operation that drops only mappings containing va: it visits, per array,
-  // the set va falls in at each page size the array holds (unless pieces of larger mappings
-  // are held, above).
+  // the ways holding va's page in the set va falls in, at each page size the array holds
+  // (unless pieces of larger mappings are held, above).
   template <typename Predicate>
   void invalidate_address(Invalidation kind, Addr va, Predicate drop_if);
   void count_invalidation(Invalidation kind, std::uint64_t dropped);

@@ -166,22 +166,20 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
   unsigned way;
   if (found >= 0) {
     way = static_cast<unsigned>(found);
-    forget(array, slots.entry(set, way));
   } else {
     bool evicts;
     way = slots.way_to_fill(set, free, evicts);
     if (evicts) {
-      // The victim's entry is read only in a mixed array, for its size.
-      TlbEntry& victim = slots.entry(set, way);
+      // The victim's entry is read only in a mixed array, for its size: the entries sit on
+      // host lines the fill has not touched yet.
       ++evictions;
-      evictions_by_size.add(array.mixed ? size_index(victim.page_shift) : array.size_slot);
-      forget(array, victim);
+      evictions_by_size.add(array.mixed ? size_index(slots.entry(set, way).page_shift) : array.size_slot);
     }
   }
   TlbEntry& e = slots.entry(set, way);
   e = entry;
   e.valid = true;
-  array.pieces += e.mapping_shift > e.page_shift;
+  array.holds_pieces |= entry.mapping_shift > entry.page_shift;
   array.sizes_held |= 1u << size_index(entry.page_shift);
   array.ever_filled = true;
   fills_by_size.add(size_index(entry.page_shift));
@@ -215,13 +213,15 @@ void Tlb::count_invalidation(Invalidation kind, std::uint64_t dropped) {
 template <typename Predicate>
 void Tlb::invalidate_if(Invalidation kind, Predicate drop_if) {
   std::uint64_t dropped = 0;
-  for (auto& array : arrays_)
+  for (auto& array : arrays_) {
     dropped += array.slots.invalidate_if([&](std::size_t set, unsigned way) {
       TlbEntry& e = array.slots.entry(set, way);
       if (!drop_if(e)) return false;
-      forget(array, e);
+      e.valid = false;
       return true;
     });
+    if (array.slots.valid_count() == 0) array.holds_pieces = false;
+  }
   count_invalidation(kind, dropped);
 }
 
@@ -233,11 +233,12 @@ void Tlb::invalidate_address(Invalidation kind, Addr va, Predicate drop_if) {
     const auto drop = [&](std::size_t set, unsigned way) {
       TlbEntry& e = array.slots.entry(set, way);
       if (!drop_if(e)) return false;
-      forget(array, e);
+      e.valid = false;
       return true;
     };
-    if (array.pieces > 0 || array.set_mask == 0) {  // pieces across sets, or one set: the valid entries
+    if (array.holds_pieces || array.set_mask == 0) {  // pieces across sets, or one set: the valid entries
       dropped += array.slots.invalidate_if(drop);
+      if (array.slots.valid_count() == 0) array.holds_pieces = false;
       continue;
     }
     for (unsigned held = array.sizes_held; held; held &= held - 1) {
@@ -333,7 +334,7 @@ void Tlb::flush_all() {
   for (auto& array : arrays_) {
     array.slots.for_each_valid([&](std::size_t set, unsigned way) { array.slots.entry(set, way).valid = false; });
     dropped += array.slots.flush();
-    array.pieces = 0;
+    array.holds_pieces = false;
   }
   invalidations += dropped;
   if (debug_trace::on(debug_trace::kTlb)) trace_invalidation("flush_all", dropped);

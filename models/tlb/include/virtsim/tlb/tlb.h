@@ -220,10 +220,10 @@ class Tlb {
     Counter* size_hits = nullptr;  // the hits_4k ... hits_1g counter of this array's page size
     unsigned sizes_held = 0;       // bit size_index(shift) set once such a page was filled
     bool ever_filled = false;      // cleared by nothing: invalidations leave it set
-    // Valid entries that are pieces of a larger mapping (mapping_shift > page_shift): their
-    // mapping spans sets, so while there are any an invalidation by address visits every
-    // valid entry instead of the one set per page size.
-    std::size_t pieces = 0;
+    // Set once an entry that is a piece of a larger mapping (mapping_shift > page_shift) was
+    // filled, cleared when the array is empty again: such a mapping spans sets, so meanwhile an
+    // invalidation by address visits every valid entry instead of one set per page size.
+    bool holds_pieces = false;
   };
   static constexpr Addr kNoPage = ~Addr{0};  // the key of an invalid way: no va >> shift is all ones
   TlbEntry* hit(Array& array, std::size_t set, unsigned way) {
@@ -231,11 +231,6 @@ class Tlb {
     ++hits;
     ++*array.size_hits;
     return &array.slots.entry(set, way);
-  }
-  // Bookkeeping of an entry about to be dropped or overwritten.
-  static void forget(Array& array, TlbEntry& e) {
-    array.pieces -= e.mapping_shift > e.page_shift;
-    e.valid = false;
   }
   static bool matches(const TlbEntry& e, TlbTags tags) {
     return e.vpid == tags.vpid && e.nested_context == tags.nested_context && (e.global || e.pcid == tags.pcid);

@@ -93,14 +93,25 @@ TEST(SetAssociative, RandomIsTheSeededSequence) {
   }
 }
 
-// LRU is kept three ways (stamps, order words, lists); each gives the same victims.
+// LRU is kept three ways (stamps, order words, lists: from 17 ways, or from any number when
+// the owner asks, as walk caches do); each gives the same victims, and fills invalid ways first.
 TEST(SetAssociative, LruFormsAgreeForEveryWayCount) {
-  for (unsigned ways : {2u, 4u, 11u, 12u, 16u, 17u, 24u, 32u, 40u}) {
-    Array a(shape(1, ways, "lru", true));
-    for (std::uint64_t k = 0; k < ways; ++k) fill(a, k);
-    // Touch the even ways again: the odd ones are now the oldest, in index order.
-    for (unsigned w = 0; w < ways; w += 2) a.touch_inline(0, w);
-    for (unsigned w = 1; w < ways; w += 2) EXPECT_EQ(fill(a, 1000 + w), w) << ways << " ways";
+  for (unsigned min_listed : {17u, 1u}) {
+    for (unsigned ways : {2u, 4u, 11u, 12u, 16u, 17u, 24u, 32u, 40u}) {
+      Array::Shape s = shape(1, ways, "lru", true);
+      s.min_listed_ways = min_listed;
+      Array a(s);
+      EXPECT_EQ(a.replacement().listed(), ways >= min_listed);
+      for (std::uint64_t k = 0; k < ways; ++k) fill(a, k);
+      // Touch the even ways again: the odd ones are now the oldest, in index order.
+      for (unsigned w = 0; w < ways; w += 2) a.touch_inline(0, w);
+      for (unsigned w = 1; w < ways; w += 2) EXPECT_EQ(fill(a, 1000 + w), w) << ways << " ways";
+      // An invalidated way is filled before anything is evicted.
+      a.invalidate(0, ways - 1);
+      bool evicts = true;
+      EXPECT_EQ(a.way_to_fill(0, evicts), ways - 1) << ways << " ways";
+      EXPECT_FALSE(evicts);
+    }
   }
 }
 

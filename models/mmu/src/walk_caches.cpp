@@ -35,6 +35,9 @@ SetAssociative<std::uint64_t, WalkCache::Entry>::Shape WalkCache::shape(const Sc
   s.seed = config.seed;
   s.where = scope.path;
   s.hints = true;
+  // LRU as a list per set at every size: a fill (on every walk that misses) takes the list's
+  // end without a search.
+  s.min_listed_ways = 1;
   return s;
 }
 

@@ -47,10 +47,11 @@ void check_replacement(const std::string& name);
 class ReplacementState {
  public:
   // Throws ConfigError (naming `where`) when the policy refuses the shape, std::invalid_argument
-  // for an unknown name. LRU of `min_ordered_ways` (up to 16) or more ways keeps order words,
-  // of more than 16 a list per set.
+  // for an unknown name. LRU of `min_listed_ways` or more ways keeps a list per set, else of
+  // `min_ordered_ways` (up to 16) or more order words, else stamps.
   ReplacementState(const std::string& policy, std::size_t sets, unsigned ways, std::uint64_t seed,
-                   const std::string& where, unsigned min_ordered_ways = kMinOrderedWays);
+                   const std::string& where, unsigned min_ordered_ways = kMinOrderedWays,
+                   unsigned min_listed_ways = kMaxOrderedWays + 1);
   // Where order words pay: the stamps' victim scan grows with the ways, their touch does not.
   // Structures that mostly hit (TLBs) keep stamps below 12 ways; caches that often miss want
   // order words from 2.
@@ -60,6 +61,13 @@ class ReplacementState {
   bool is_lru() const { return lru_; }
   // LRU kept as one order word per set (see below), which an owner may update itself.
   bool ordered() const { return ordered_; }
+  // LRU kept as a list per set whose least-recent end holds the invalid ways (the owner calls
+  // invalidated() for each): the way a fill takes is the list's end, found without a search.
+  bool listed() const { return listed_; }
+  unsigned least_recent(std::size_t set) const { return static_cast<unsigned>(oldest_[set] - set * ways_); }
+  void invalidated(std::size_t set, unsigned way) {
+    if (listed_) make_oldest(set, static_cast<std::uint32_t>(set * ways_ + way));
+  }
   std::uint64_t& order_word(std::size_t set) { return stamps_[set]; }
 
   static bool uses_order_words(bool lru, unsigned ways, unsigned min_ordered_ways) {
@@ -127,19 +135,20 @@ class ReplacementState {
   // stamps, and the state of a set fits in 8 bytes. It picks what per-way stamps pick: ways
   // never touched are the oldest, in index order, then the rest by their last touch. Fewer
   // ways keep stamps, unless the owner asks otherwise: their scan is short and a stamp is
-  // cheaper to touch. More than 16 keep a list per set (below).
+  // cheaper to touch. More than 16 (or from the owner's `min_listed_ways`) keep a list per set
+  // (below).
   void touch_other(std::size_t set, unsigned way);
   unsigned victim_other(std::size_t set);
   std::string policy_;
   unsigned ways_;
   bool lru_;
-  bool ordered_;  // LRU kept as order words
   bool listed_;   // LRU kept as a list per set
+  bool ordered_;  // LRU kept as order words
   bool stamped_;  // LRU kept as one stamp per way
   // LRU: the order word per set (12-16 ways) or one stamp per way.
   std::vector<std::uint64_t> stamps_;
   std::uint64_t tick_ = 0;
-  // LRU of more than 16 ways (fully associative walk caches) as a list per set through its
+  // LRU of more than 16 ways (and every walk cache's) as a list per set through its
   // slots (set * ways + way), so the victim is the list's end instead of a scan of stamps.
   // Never-touched ways start at the least-recent end in index order, as stamps order them.
   std::vector<std::uint32_t> older_, newer_;    // per slot: its neighbours toward the LRU and the MRU end
@@ -154,6 +163,17 @@ class ReplacementState {
     older_[slot] = newest;
     newer_[newest] = slot;
     newest_[set] = slot;
+  }
+  void make_oldest(std::size_t set, std::uint32_t slot) {
+    const std::uint32_t oldest = oldest_[set];
+    if (slot == oldest) return;
+    const std::uint32_t older = older_[slot];  // exists: slot is not the oldest
+    if (slot == newest_[set]) newest_[set] = older;
+    else older_[newer_[slot]] = older;
+    newer_[older] = newer_[slot];
+    newer_[slot] = oldest;
+    older_[oldest] = slot;
+    oldest_[set] = slot;
   }
   std::unique_ptr<ReplacementPolicy> other_;  // a registered policy other than LRU
 };

@@ -43,6 +43,7 @@ class SetAssociative {
     std::uint64_t seed = 1;      // for policies that draw (random)
     std::string where;           // the owner's parameter scope, for errors
     unsigned min_ordered_ways = ReplacementState::kMinOrderedWays;  // LRU order words from here
+    unsigned min_listed_ways = ReplacementState::kMaxOrderedWays + 1;  // LRU lists from here
     bool hints = false;          // keep key hashes (64-bit keys, up to 32 ways)
     bool track_valid = false;    // keep a list of the valid slots: sparse invalidations visit only them
   };
@@ -56,7 +57,8 @@ class SetAssociative {
                      : shape.ways <= kTagHintStride                   ? kTagHintStride
                                                                       : kWideTagHintStride),
         track_valid_(shape.track_valid),
-        replacement_(shape.replacement, shape.sets, shape.ways, shape.seed, shape.where, shape.min_ordered_ways) {
+        replacement_(shape.replacement, shape.sets, shape.ways, shape.seed, shape.where, shape.min_ordered_ways,
+                     shape.min_listed_ways) {
     key_storage_.assign(sets_ * row_ + 64 / sizeof(Key), invalid_);  // + one host line of slack for the alignment
     const auto base = reinterpret_cast<std::uintptr_t>(key_storage_.data());
     keys_ = key_storage_.data() + (64 - base % 64) % 64 / sizeof(Key);
@@ -144,7 +146,14 @@ class SetAssociative {
   void touch_inline(std::size_t set, unsigned way) { replacement_.touch_inline(set, way); }
   // Where a fill of the set goes: the lowest invalid way, else the policy's victim (`evicts`
   // says which).
-  unsigned way_to_fill(std::size_t set, bool& evicts) { return way_to_fill(set, free_way(set), evicts); }
+  unsigned way_to_fill(std::size_t set, bool& evicts) {
+    if (replacement_.listed()) {  // the list's least-recent end: an invalid way while there is one
+      const unsigned way = replacement_.least_recent(set);
+      evicts = valid(set, way);
+      return way;
+    }
+    return way_to_fill(set, free_way(set), evicts);
+  }
   // The same when the lowest invalid way is known (find_and_free()).
   unsigned way_to_fill(std::size_t set, unsigned free, bool& evicts) {
     evicts = free == ways_;
@@ -161,6 +170,7 @@ class SetAssociative {
   void invalidate(std::size_t set, unsigned way) {
     if (track_valid_) remove_valid(set * ways_ + way);
     set_key(set, way, invalid_);
+    replacement_.invalidated(set, way);
   }
   // Invalidates every valid way of `set` for which drop(set, way) is true; returns how many.
   template <typename Drop>
@@ -218,7 +228,7 @@ class SetAssociative {
       while (!valid_.empty()) invalidate(valid_.back() / ways_, valid_.back() % ways_);
       return n;
     }
-    std::size_t n = 0;
+    std::size_t n = 0;  // every way invalid: any LRU list order keeps them at its least-recent end
     for (std::size_t set = 0; set < sets_; ++set) {
       Key* keys = row(set);
       for (unsigned w = 0; w < ways_; ++w) n += keys[w] != invalid_;

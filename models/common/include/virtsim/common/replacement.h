@@ -117,9 +117,15 @@ class ReplacementState {
     else if (listed_) make_newest(set, static_cast<std::uint32_t>(set * ways_ + way));
     else touch_other(set, way);
   }
+  // The same for owners that keep lists (walk caches): their form is tested first.
+  void touch_listed_first(std::size_t set, unsigned way) {
+    if (listed_) make_newest(set, static_cast<std::uint32_t>(set * ways_ + way));
+    else touch_inline(set, way);
+  }
   // touch_inline() of the way just filled (with order words: fill_order_word()).
   void touch_filled(std::size_t set, unsigned way) {
     if (ordered_) return fill_order_word(stamps_[set], way, ways_);
+    if (listed_) return make_newest(set, static_cast<std::uint32_t>(set * ways_ + way));
     touch_inline(set, way);
   }
   // Asked only when every way of the set is valid.

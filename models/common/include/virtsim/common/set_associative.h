@@ -144,6 +144,7 @@ class SetAssociative {
   // line) or its larger one.
   void touch(std::size_t set, unsigned way) { replacement_.touch(set, way); }
   void touch_inline(std::size_t set, unsigned way) { replacement_.touch_inline(set, way); }
+  void touch_listed_first(std::size_t set, unsigned way) { replacement_.touch_listed_first(set, way); }
   // Where a fill of the set goes: the lowest invalid way, else the policy's victim (`evicts`
   // says which).
   unsigned way_to_fill(std::size_t set, bool& evicts) {

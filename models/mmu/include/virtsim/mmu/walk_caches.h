@@ -75,7 +75,7 @@ class WalkCache {
       const std::size_t set = keys[i] & set_mask_;
       const int way = find_way(set, keys[i], tag);
       if (way < 0) continue;
-      array_.touch_inline(set, static_cast<unsigned>(way));
+      array_.touch_listed_first(set, static_cast<unsigned>(way));
       ++hits;
       return &array_.entry(set, static_cast<unsigned>(way)).value;
     }

@@ -54,8 +54,7 @@ void check_replacement(const std::string& name) {
 
 ReplacementState::ReplacementState(const std::string& policy, std::size_t sets, unsigned ways, std::uint64_t seed,
                                    const std::string& where, unsigned min_ordered_ways, unsigned min_listed_ways)
-    : policy_(policy),
-      ways_(ways),
+    : ways_(ways),
       lru_(policy == "lru"),
       listed_(lru_ && (ways > kMaxOrderedWays || ways >= min_listed_ways)),
       ordered_(!listed_ && uses_order_words(lru_, ways, min_ordered_ways)),

@@ -57,8 +57,6 @@ class ReplacementState {
   // order words from 2.
   static constexpr unsigned kMinOrderedWays = 12, kMaxOrderedWays = 16;
 
-  const std::string& policy() const { return policy_; }
-  bool is_lru() const { return lru_; }
   // LRU kept as one order word per set (see below), which an owner may update itself.
   bool ordered() const { return ordered_; }
   // LRU kept as a list per set whose least-recent end holds the invalid ways (the owner calls
@@ -145,7 +143,6 @@ class ReplacementState {
   // (below).
   void touch_other(std::size_t set, unsigned way);
   unsigned victim_other(std::size_t set);
-  std::string policy_;
   unsigned ways_;
   bool lru_;
   bool listed_;   // LRU kept as a list per set

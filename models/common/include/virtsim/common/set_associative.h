@@ -78,14 +78,12 @@ class SetAssociative {
 
   std::size_t sets() const { return sets_; }
   unsigned ways() const { return ways_; }
-  Key invalid_key() const { return invalid_; }
   ReplacementState& replacement() { return replacement_; }
   bool hashed() const { return hint_stride_ != 0; }
 
   // ---- reading ----
   Key* row(std::size_t set) { return keys_ + set * row_; }
   const Key* row(std::size_t set) const { return keys_ + set * row_; }
-  Key key(std::size_t set, unsigned way) const { return row(set)[way]; }
   bool valid(std::size_t set, unsigned way) const { return row(set)[way] != invalid_; }
   Entry& entry(std::size_t set, unsigned way) { return entries_[set * ways_ + way]; }
   const Entry& entry(std::size_t set, unsigned way) const { return entries_[set * ways_ + way]; }

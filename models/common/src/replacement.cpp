@@ -91,15 +91,12 @@ void ReplacementState::touch_other(std::size_t set, unsigned way) {
   else other_->touch(set, way);
 }
 
-[[gnu::hot]] unsigned ReplacementState::victim_other(std::size_t set) {
-  if (stamped_) {
-    const std::uint64_t* s = &stamps_[set * ways_];
-    unsigned oldest = 0;
-    for (unsigned way = 1; way < ways_; ++way)
-      if (s[way] < s[oldest]) oldest = way;
-    return oldest;
-  }
-  return other_->victim(set);
+[[gnu::hot]] unsigned ReplacementState::stamp_victim(std::size_t set) const {
+  const std::uint64_t* s = &stamps_[set * ways_];
+  unsigned oldest = 0;
+  for (unsigned way = 1; way < ways_; ++way)
+    if (s[way] < s[oldest]) oldest = way;
+  return oldest;
 }
 
 }  // namespace virtsim

@@ -124,13 +124,15 @@ class ReplacementState {
   void touch_filled(std::size_t set, unsigned way) {
     if (ordered_) return fill_order_word(stamps_[set], way, ways_);
     if (listed_) return make_newest(set, static_cast<std::uint32_t>(set * ways_ + way));
-    touch_inline(set, way);
+    if (other_) return other_->touch(set, way);
+    stamps_[set * ways_ + way] = ++tick_;
   }
   // Asked only when every way of the set is valid.
   unsigned victim(std::size_t set) {
     if (ordered_) return order_word_victim(stamps_[set]);
     if (listed_) return static_cast<unsigned>(oldest_[set] - set * ways_);
-    return victim_other(set);
+    if (other_) return other_->victim(set);
+    return stamp_victim(set);
   }
 
  private:
@@ -142,7 +144,7 @@ class ReplacementState {
   // cheaper to touch. More than 16 (or from the owner's `min_listed_ways`) keep a list per set
   // (below).
   void touch_other(std::size_t set, unsigned way);
-  unsigned victim_other(std::size_t set);
+  unsigned stamp_victim(std::size_t set) const;
   unsigned ways_;
   bool lru_;
   bool listed_;   // LRU kept as a list per set

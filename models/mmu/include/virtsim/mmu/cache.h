@@ -178,7 +178,8 @@ class Cache {
       ++evictions;
       if (row[way] & kDirtyBit) ++writebacks;
     }
-    lines_.fill(set, way, tag | (write ? kDirtyBit : 0u));
+    row[way] = tag | (write ? kDirtyBit : 0u);  // no hashes, no list of valid ways to keep
+    lines_.replacement().touch_filled(set, way);
   }
 };
 

@@ -20,8 +20,10 @@ struct ReplacementShape {
 };
 
 // A registered policy's state for every set of one structure. Called out of line (a virtual
-// call per hit and per fill), which costs what the switch over policies it replaces cost;
-// LRU, every default structure's policy, stays inline in ReplacementState.
+// call per hit, per fill and per victim); LRU, every default structure's policy, stays inline
+// in ReplacementState. Measured with callgrind, GUPS with tree-PLRU L1 TLBs and caches and a
+// random STLB took 1.8 % more instructions per update than with the switch over three
+// built-in policies this replaced.
 class ReplacementPolicy {
  public:
   virtual ~ReplacementPolicy() = default;

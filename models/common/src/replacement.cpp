@@ -1,87 +1,102 @@
 #include "virtsim/common/replacement.h"
 
+#include <algorithm>
+#include <map>
 #include <stdexcept>
 
 #include "virtsim/common/error.h"
 
 namespace virtsim {
 
-Replacement parse_replacement(const std::string& name) {
-  if (name == "lru") return Replacement::Lru;
-  if (name == "plru") return Replacement::TreePlru;
-  if (name == "random") return Replacement::Random;
-  throw std::invalid_argument("unknown replacement policy '" + name + "' (expected lru, plru or random)");
+namespace {
+struct Registered {
+  std::string description;
+  ReplacementMaker make;  // nullptr: LRU, built into ReplacementState
+};
+// Function-local, so policies may register from any file's static initialization.
+std::map<std::string, Registered>& registry() {
+  static std::map<std::string, Registered> policies{{"lru", {"", nullptr}}};
+  return policies;
+}
+}  // namespace
+
+bool register_replacement(const std::string& name, const std::string& description, ReplacementMaker make) {
+  if (!make || !registry().emplace(name, Registered{description, make}).second)
+    throw std::logic_error("replacement policy '" + name + "' registered twice or without a maker");
+  return true;
 }
 
-const char* to_string(Replacement policy) {
-  switch (policy) {
-    case Replacement::Lru: return "lru";
-    case Replacement::TreePlru: return "plru";
-    case Replacement::Random: return "random";
+const std::vector<std::string>& replacement_choices() {
+  static std::vector<std::string> names;
+  names.assign({"lru"});
+  for (const auto& [name, policy] : registry())
+    if (name != "lru") names.push_back(name);  // std::map: alphabetical
+  return names;
+}
+
+std::string replacement_description() {
+  const auto& names = replacement_choices();
+  std::string text = "replacement policy: ";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) text += i + 1 == names.size() ? " or " : ", ";
+    text += names[i];
+    if (const std::string& d = registry().at(names[i]).description; !d.empty()) text += " (" + d + ")";
   }
-  return "?";
+  return text;
 }
 
-ReplacementState::ReplacementState(Replacement policy, std::size_t sets, unsigned ways, std::uint64_t seed,
-                                   const std::string& where, unsigned min_ordered_ways)
-    : policy_(policy),
-      ways_(ways),
-      ordered_(uses_order_words(policy, ways, min_ordered_ways)),
-      stamped_(policy == Replacement::Lru && !ordered_),
-      random_state_(seed | 1) {
-  if (policy == Replacement::TreePlru && ((ways & (ways - 1)) || ways > 64))
-    throw ConfigError("key '" + where + ".replacement': \"plru\" (tree pseudo-LRU) needs a power-of-two number of "
-                      "ways up to 64, not " + std::to_string(ways) + "; expected \"lru\" or \"random\", or other ways");
+void check_replacement(const std::string& name) {
+  if (registry().count(name)) return;
+  std::string expected;
+  for (const auto& n : replacement_choices()) expected += (expected.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("unknown replacement policy '" + name + "' (expected " + expected + ")");
+}
+
+ReplacementState::ReplacementState(const std::string& policy, std::size_t sets, unsigned ways, std::uint64_t seed,
+                                   const std::string& where, unsigned min_ordered_ways, unsigned min_listed_ways)
+    : ways_(ways),
+      lru_(policy == "lru"),
+      listed_(lru_ && (ways > kMaxOrderedWays || ways >= min_listed_ways)),
+      ordered_(!listed_ && uses_order_words(lru_, ways, min_ordered_ways)),
+      stamped_(lru_ && !ordered_ && !listed_) {
+  check_replacement(policy);
+  if (!lru_) {
+    other_ = registry().at(policy).make(ReplacementShape{sets, ways, seed, where});
+    return;
+  }
   if (ordered_) {
     stamps_.assign(sets, fresh_order_word(ways));
+  } else if (stamped_) {
+    stamps_.assign(sets * ways, 0);
   } else {
-    stamps_.assign(policy == Replacement::TreePlru ? sets : sets * ways, 0);
-  }
-}
-
-void ReplacementState::touch_plru(std::size_t set, unsigned way) {
-  // Heap-ordered tree of ways-1 bits; each node on the path is set to point away from `way`.
-  std::uint64_t& bits = stamps_[set];
-  unsigned node = 1;
-  for (unsigned span = ways_ / 2; span >= 1; span /= 2) {
-    const bool right = way & span;
-    if (right) bits &= ~(std::uint64_t{1} << node);
-    else bits |= std::uint64_t{1} << node;
-    node = 2 * node + (right ? 1 : 0);
+    older_.resize(sets * ways);
+    newer_.resize(sets * ways);
+    oldest_.resize(sets);
+    newest_.resize(sets);
+    for (std::size_t set = 0; set < sets; ++set) {
+      const auto base = static_cast<std::uint32_t>(set * ways);
+      for (std::uint32_t w = 0; w < ways; ++w) {
+        older_[base + w] = base + w - (w > 0);  // the ends' own links are never read
+        newer_[base + w] = base + w + (w + 1 < ways);
+      }
+      oldest_[set] = base;
+      newest_[set] = base + ways - 1;
+    }
   }
 }
 
 void ReplacementState::touch_other(std::size_t set, unsigned way) {
   if (ordered_) touch_order_word(stamps_[set], way, ways_);
-  else if (policy_ == Replacement::TreePlru) touch_plru(set, way);
+  else if (listed_) make_newest(set, static_cast<std::uint32_t>(set * ways_ + way));
+  else other_->touch(set, way);
 }
 
-[[gnu::hot]] unsigned ReplacementState::victim_other(std::size_t set) {
-  switch (policy_) {
-    case Replacement::Lru: {
-      const std::uint64_t* s = &stamps_[set * ways_];
-      unsigned oldest = 0;
-      for (unsigned way = 1; way < ways_; ++way)
-        if (s[way] < s[oldest]) oldest = way;
-      return oldest;
-    }
-    case Replacement::TreePlru: {
-      const std::uint64_t bits = stamps_[set];
-      unsigned node = 1, way = 0;
-      for (unsigned span = ways_ / 2; span >= 1; span /= 2) {
-        const bool right = bits & (std::uint64_t{1} << node);
-        if (right) way |= span;
-        node = 2 * node + (right ? 1 : 0);
-      }
-      return way;
-    }
-    case Replacement::Random:
-      random_state_ ^= random_state_ << 13;  // xorshift64: deterministic for a seed
-      random_state_ ^= random_state_ >> 7;
-      random_state_ ^= random_state_ << 17;
-      return static_cast<unsigned>(random_state_ % ways_);
-  }
-  return 0;
+[[gnu::hot]] unsigned ReplacementState::stamp_victim(std::size_t set) const {
+  const std::uint64_t* s = &stamps_[set * ways_];
+  unsigned oldest = 0;
+  for (unsigned way = 1; way < ways_; ++way)
+    if (s[way] < s[oldest]) oldest = way;
+  return oldest;
 }
 
 }  // namespace virtsim

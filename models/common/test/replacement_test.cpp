@@ -31,7 +31,7 @@ class StampLru {
 void expect_lru_matches_timestamps(unsigned min_ordered_ways, bool inline_touch) {
   for (unsigned ways : {1u, 2u, 3u, 4u, 8u, 12u, 15u, 16u, 17u, 24u}) {
     const std::size_t sets = 3;
-    ReplacementState lru(Replacement::Lru, sets, ways, 1, "test", min_ordered_ways);
+    ReplacementState lru("lru", sets, ways, 1, "test", min_ordered_ways);
     std::vector<StampLru> reference(sets, StampLru(ways));
     std::uint64_t rng = 12345;
     for (int step = 0; step < 20000; ++step) {

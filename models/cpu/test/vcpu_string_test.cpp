@@ -35,7 +35,7 @@ TEST(VcpuString, APagesLinesGoThroughTheCachesAsStoresDoWithTheirMissesOverlappe
   Scope context{&params, &stats, ""};
   MemoryModule memory("memory", context, clock);
   MmuModule mmu("mmu", context, clock);
-  Cache llc{context.child("llc"), CacheConfig{true, 1024, 16, 64, 30, Replacement::Lru, 7}};
+  Cache llc{context.child("llc"), CacheConfig{true, 1024, 16, 64, 30, "lru", 7}};
   CacheModule caches("caches", context, clock, llc, 64, 1);
   Vcpu cpu("cpu", context, clock);
   cpu.translate.bind(mmu.translate);

@@ -16,11 +16,10 @@ CacheParameters::CacheParameters(const Scope& scope, const Defaults& d, const st
       VIRTSIM_MEMBER(hit_cycles, scope, d.hit_cycles, "cycles",
                      "latency of a lookup in the " + what + " (paid on hits and on misses that go on)",
                      Range{0, 10000}),
-      VIRTSIM_MEMBER(replacement, scope, "lru", "", "replacement policy: lru, plru (tree pseudo-LRU) or random (seeded)",
-                     {}, replacement_choices()) {}
+      VIRTSIM_MEMBER(replacement, scope, "lru", "", replacement_description(), {}, replacement_choices()) {}
 
 CacheConfig CacheParameters::config(unsigned line_bytes, std::uint64_t seed) const {
-  return {enabled, size_kib, ways, line_bytes, hit_cycles, parse_replacement(replacement), seed};
+  return {enabled, size_kib, ways, line_bytes, hit_cycles, replacement, seed};
 }
 
 namespace {
@@ -42,6 +41,19 @@ std::size_t checked_sets(const Scope& scope, const CacheConfig& c) {
 }
 }  // namespace
 
+Cache::Lines::Shape Cache::shape(const Scope& scope, const CacheConfig& config) {
+  Lines::Shape s;
+  s.invalid = kInvalidTag;
+  s.replacement = config.replacement;
+  s.seed = config.seed;
+  s.where = scope.path;
+  s.min_ordered_ways = 2;  // a cache often misses: order words from 2 ways
+  if (!config.enabled) return s;
+  s.sets = checked_sets(scope, config);
+  s.ways = config.ways;
+  return s;
+}
+
 Cache::Cache(const Scope& scope, const CacheConfig& config)
     : VIRTSIM_MEMBER(accesses, scope, "accesses", "lookups"),
       VIRTSIM_MEMBER(hits, scope, "accesses", "lookups that hit"),
@@ -55,44 +67,37 @@ Cache::Cache(const Scope& scope, const CacheConfig& config)
       VIRTSIM_MEMBER(hit_rate, scope, "ratio", "hits / accesses",
                      [this] { return accesses.count() ? static_cast<double>(hits.count()) / accesses.count() : 0.0; }),
       config_(config),
-      own_order_(config.enabled && ReplacementState::uses_order_words(config.replacement, config.ways, 2)),
-      // Checks the policy against the ways even when the blocks keep the order words.
-      replacement_(config.replacement, own_order_ ? 1 : checked_sets(scope, config),
-                   config.enabled ? config.ways : 1, config.seed, scope.path, /*min_ordered_ways=*/2) {
+      lines_(shape(scope, config)) {
   if (!config.enabled) return;
-  const std::size_t sets = checked_sets(scope, config);
+  const std::size_t sets = lines_.sets();
   line_shift_ = 0;
   while ((1u << line_shift_) < config.line_bytes) ++line_shift_;
   sets_ = sets;
   sets_power_of_two_ = (sets & (sets - 1)) == 0;
   set_mask_ = sets_power_of_two_ ? sets - 1 : 0;
   while ((std::size_t{1} << set_shift_) < sets) ++set_shift_;
+  own_order_ = lines_.replacement().ordered();
   ordered_power_of_two_ = own_order_ && sets_power_of_two_;
   last_way_ = config.ways - 1;
-  row_ = (config.ways + 3) / 4 * 4;
-  tag_storage_.assign(sets * row_ + 16, kInvalidTag);  // + one host line of slack for the alignment
-  const auto base = reinterpret_cast<std::uintptr_t>(tag_storage_.data());
-  tags_ = tag_storage_.data() + (64 - base % 64) % 64 / sizeof(std::uint32_t);
-  if (own_order_) order_.assign(sets, ReplacementState::fresh_order_word(config.ways));
 }
 
 bool Cache::access_general(Addr address, bool write, Requester who) {
   std::size_t set;
   const std::uint32_t tag = tag_and_set(address >> line_shift_, set);
-  std::uint32_t* row = tag_row(set);
-  if (own_order_) return access_ordered(row, order_[set], tag, write, who);
+  std::uint32_t* row = lines_.row(set);
+  if (own_order_) return access_ordered(row, lines_.replacement().order_word(set), tag, write, who);
   return access_other(set, row, tag, write, who);
 }
 
 bool Cache::access_other(std::size_t set, std::uint32_t* row, std::uint32_t tag, bool write, Requester who) {
-  const int way = find_way(row, tag);
+  const int way = lines_.find(set, tag);
   if (way < 0) {
     fill(set, row, tag, write, who);
     return false;
   }
   const auto w = static_cast<unsigned>(way);
   row[w] |= write ? kDirtyBit : 0u;
-  replacement_.touch_inline(set, w);
+  lines_.touch_inline(set, w);
   ++hits;
   hits_by_requester.add(static_cast<std::size_t>(who));
   return true;
@@ -102,12 +107,12 @@ bool Cache::contains(Addr address) const {
   if (!config_.enabled) return false;
   std::size_t set;
   const std::uint32_t tag = tag_and_set(address >> line_shift_, set);
-  return find_way(tag_row(set), tag) >= 0;
+  return lines_.find(set, tag) >= 0;
 }
 
 void Cache::flush() {
   // Invalid ways are clean: the dirty flags go with the tags.
-  for (std::size_t set = 0; set < sets_ && tags_; ++set) std::fill_n(tag_row(set), config_.ways, kInvalidTag);
+  if (config_.enabled) lines_.flush();
 }
 
 CacheHierarchy::CacheHierarchy(Cache& l1d, Cache& l2, Cache& llc, Cycles dram_cycles, bool walker_enters_at_l2)

@@ -17,10 +17,28 @@ WalkCacheParameters::WalkCacheParameters(const Scope& scope, bool on, unsigned n
       VIRTSIM_MEMBER(entries, scope, n, "entries", "entries of the " + what, Range{1, 65536}),
       VIRTSIM_MEMBER(ways, scope, w, "ways", "associativity of the " + what + " (= entries: fully associative)",
                      Range{1, 65536}),
-      VIRTSIM_MEMBER(hit_cycles, scope, hit, "cycles", "latency of a hit in the " + what, Range{0, 1000}) {}
+      VIRTSIM_MEMBER(hit_cycles, scope, hit, "cycles", "latency of a hit in the " + what, Range{0, 1000}),
+      VIRTSIM_MEMBER(replacement, scope, "lru", "", replacement_description(), {}, replacement_choices()) {}
 
 WalkCacheConfig WalkCacheParameters::config() const {
-  return {enabled, organization.get() != "entry", entries, ways, hit_cycles};
+  return {enabled, organization.get() != "entry", entries, ways, hit_cycles, replacement, 1};
+}
+
+SetAssociative<std::uint64_t, WalkCache::Entry>::Shape WalkCache::shape(const Scope& scope,
+                                                                        const WalkCacheConfig& config) {
+  SetAssociative<std::uint64_t, Entry>::Shape s;
+  if (!config.enabled) return s;
+  check_set_geometry(scope, {"entries", "ways"}, config.entries, config.ways);
+  s.sets = config.entries / config.ways;
+  s.ways = config.ways;
+  s.replacement = config.replacement;
+  s.seed = config.seed;
+  s.where = scope.path;
+  s.hints = true;
+  // LRU as a list per set at every size: a fill (on every walk that misses) takes the list's
+  // end without a search.
+  s.min_listed_ways = 1;
+  return s;
 }
 
 WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
@@ -32,76 +50,38 @@ WalkCache::WalkCache(const Scope& scope, const WalkCacheConfig& config)
       VIRTSIM_MEMBER(flushed, scope, "entries", "entries dropped by invalidations"),
       VIRTSIM_MEMBER(hit_rate, scope, "ratio", "hits / lookups",
                      [this] { return lookups.count() ? static_cast<double>(hits.count()) / lookups.count() : 0.0; }),
-      config_(config) {
+      config_(config),
+      array_(shape(scope, config)) {
   if (!config.enabled) return;
-  check_set_geometry(scope, {"entries", "ways"}, config.entries, config.ways);
-  const unsigned sets = config.entries / config.ways;
-  ways_ = config.ways;
-  set_mask_ = sets - 1;
-  keys_.assign(config.entries, kInvalid);
-  tags_.assign(config.entries, 0);
-  values_.assign(config.entries, Value{});
-  older_.resize(config.entries);
-  newer_.resize(config.entries);
-  oldest_.resize(sets);
-  newest_.resize(sets);
-  for (std::size_t set = 0; set < sets; ++set) {
-    const auto base = static_cast<std::uint32_t>(set * ways_);
-    for (std::uint32_t w = 0; w < ways_; ++w) {
-      older_[base + w] = base + w - (w > 0);  // the ends' own links are never read
-      newer_[base + w] = base + w + (w + 1 < ways_);
-    }
-    oldest_[set] = base;
-    newest_[set] = base + ways_ - 1;
-  }
-  if (ways_ <= kWideTagHintStride) hints_.assign(sets * kWideTagHintStride, 0);
-  enabled_ = !keys_.empty();
-  prefixes_ = enabled_ && config.prefix;
-  entries_ = enabled_ && !config.prefix;
+  set_mask_ = array_.sets() - 1;
+  enabled_ = true;
+  prefixes_ = config.prefix;
+  entries_ = !config.prefix;
 }
 
-void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) { place(key, tag, value, find_way(key, tag)); }
+void WalkCache::fill(std::uint64_t key, std::uint32_t tag, const Value& value) {
+  place(key, tag, value, find_way(key & set_mask_, key, tag));
+}
 
-[[gnu::hot]] void WalkCache::place(std::uint64_t key, std::uint32_t tag, const Value& value, int way) {
+[[gnu::hot]] void WalkCache::place(std::uint64_t key, std::uint32_t tag, const Value& value, int found) {
   const std::size_t set = key & set_mask_;
-  const std::size_t base = set * ways_;
-  std::uint32_t slot;
-  if (way >= 0) {
-    slot = static_cast<std::uint32_t>(base) + static_cast<unsigned>(way);  // refresh in place
+  unsigned way;
+  if (found >= 0) {
+    way = static_cast<unsigned>(found);  // a refresh in place
   } else {
-    slot = oldest_[set];  // an invalid slot while the set has one, else the LRU entry
-    if (keys_[slot] != kInvalid) ++evictions;
+    bool evicts;
+    way = array_.way_to_fill(set, evicts);
+    evictions += evicts;
   }
-  make_newest(set, slot);
-  keys_[slot] = key;
-  tags_[slot] = tag;
-  values_[slot] = value;
-  if (!hints_.empty()) hints_[set * kWideTagHintStride + (slot - base)] = tag_hint(key);
+  array_.fill(set, way, key);
+  array_.entry(set, way) = {tag, value};
   ++fills;
 }
 
-void WalkCache::flush() {
-  for (std::size_t i = 0; i < keys_.size(); ++i)
-    if (keys_[i] != kInvalid) {
-      keys_[i] = kInvalid;
-      ++flushed;
-    }
-  // Every slot is invalid: any order will do.
-}
+void WalkCache::flush() { flushed += array_.flush(); }
 
 void WalkCache::flush_tag(std::uint32_t tag) {
-  for (std::uint32_t i = 0; i < keys_.size(); ++i)
-    if (keys_[i] != kInvalid && tags_[i] == tag) {
-      keys_[i] = kInvalid;
-      make_oldest(i / ways_, i);
-      ++flushed;
-    }
-}
-
-std::size_t WalkCache::valid_entries() const {
-  std::size_t n = 0;
-  for (auto k : keys_) n += k != kInvalid;
-  return n;
+  flushed += array_.invalidate_if([&](std::size_t set, unsigned way) { return array_.entry(set, way).tag == tag; });
 }
 
 }  // namespace virtsim

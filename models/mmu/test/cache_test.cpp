@@ -12,7 +12,7 @@
 namespace virtsim {
 namespace {
 
-CacheConfig small(unsigned size_kib, unsigned ways, Cycles hit, Replacement r = Replacement::Lru) {
+CacheConfig small(unsigned size_kib, unsigned ways, Cycles hit, const std::string& r = "lru") {
   return {true, size_kib, ways, 64, hit, r, 1};
 }
 
@@ -73,19 +73,19 @@ TEST(Cache, AgreesWithAPlainLruModelForEveryWayCount) {
 // oldest), tree-PLRU evicts C (the last touch of A points the root right, and D's touch
 // after C points that half's node at C).
 TEST(Cache, LruAndTreePlruEvictDifferentLines) {
-  for (auto [policy, evicted] : {std::pair{Replacement::Lru, 1}, std::pair{Replacement::TreePlru, 2}}) {
+  for (auto [policy, evicted] : {std::pair{"lru", 1}, std::pair{"plru", 2}}) {
     Cache c({}, small(1, 4, 1, policy));  // 4 sets of 4
     auto line = [](int i) { return Addr(i) * 256; };  // every line in set 0
     for (int i = 0; i < 4; ++i) c.access(line(i), false, Requester::Data);
     for (int i : {0, 1, 2, 3, 0}) c.access(line(i), false, Requester::Data);
     c.access(line(4), false, Requester::Data);
-    for (int i = 0; i < 4; ++i) EXPECT_EQ(c.contains(line(i)), i != evicted) << to_string(policy) << " line " << i;
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(c.contains(line(i)), i != evicted) << policy << " line " << i;
   }
 }
 
 TEST(Cache, RandomReplacementIsDeterministicForASeed) {
   auto kept = [](std::uint64_t seed) {
-    Cache c({}, {true, 1, 4, 64, 1, Replacement::Random, seed});
+    Cache c({}, {true, 1, 4, 64, 1, "random", seed});
     for (int i = 0; i < 40; ++i) c.access(Addr(i) * 256, false, Requester::Data);
     std::vector<bool> in;
     for (int i = 0; i < 40; ++i) in.push_back(c.contains(Addr(i) * 256));
@@ -104,7 +104,7 @@ TEST(Cache, BadGeometryNamesTheCache) {
               std::string::npos)
         << e.what();
   }
-  CacheConfig line{true, 1, 4, 48, 1, Replacement::Lru, 1};
+  CacheConfig line{true, 1, 4, 48, 1, "lru", 1};
   EXPECT_THROW(Cache({}, line), ConfigError);  // a line size that is not a power of two
 }
 
@@ -147,7 +147,7 @@ TEST(CacheHierarchyTest, WalkerCanEnterAtTheL2) {
 }
 
 TEST(CacheHierarchyTest, DisabledLevelsAreSkipped) {
-  Cache l1({}, small(1, 2, 4)), l2({}, CacheConfig{false, 4, 4, 64, 10, Replacement::Lru, 1}), llc({}, small(16, 8, 30));
+  Cache l1({}, small(1, 2, 4)), l2({}, CacheConfig{false, 4, 4, 64, 10, "lru", 1}), llc({}, small(16, 8, 30));
   CacheHierarchy h(l1, l2, llc, 100, false);
   EXPECT_EQ(h.access(0x4000, false, Requester::Data).cycles, 4u + 30 + 100);
 }

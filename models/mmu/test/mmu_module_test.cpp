@@ -34,7 +34,7 @@ struct Platform {
   Initiator cpu{"cpu"};
   // A second MMU whose walker reads through a private cache hierarchy, bound as the platform
   // binds it: the socket, and beside it the walk port.
-  Cache llc{context.child("llc"), CacheConfig{true, 1024, 16, 64, 30, Replacement::Lru, 7}};
+  Cache llc{context.child("llc"), CacheConfig{true, 1024, 16, 64, 30, "lru", 7}};
   CacheModule caches{"caches", context, clock, llc, 64, 1};
   MmuModule cached_mmu{"cached_mmu", context, clock};
   Initiator cached_cpu{"cached_cpu"};

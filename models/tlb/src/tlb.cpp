@@ -36,15 +36,14 @@ TlbParameters::TlbParameters(const Scope& scope, const Defaults& d)
                      "associativity of the mixed array (= entries: fully associative)", Range{1, 65536}),
       VIRTSIM_MEMBER(hit_cycles, scope, d.hit_cycles, "cycles", "latency added to an access that hits",
                      Range{0, 1000}),
-      VIRTSIM_MEMBER(replacement, scope, "lru", "", "replacement policy: lru, plru (tree pseudo-LRU) or random (seeded)",
-                     {}, replacement_choices()) {}
+      VIRTSIM_MEMBER(replacement, scope, "lru", "", replacement_description(), {}, replacement_choices()) {}
 
 TlbConfig TlbParameters::config(std::uint64_t seed) const {
   TlbConfig c;
   c.arrays = {{12, entries_4k, ways_4k}, {21, entries_2m, ways_2m}, {22, entries_4m, ways_4m},
               {30, entries_1g, ways_1g},  {0, mixed_entries, mixed_ways}};
   c.hit_cycles = hit_cycles;
-  c.replacement = parse_replacement(replacement);
+  c.replacement = replacement;
   c.seed = seed;
   return c;
 }
@@ -75,13 +74,17 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
                                                             : std::vector<std::string>{"entries_" + size, "ways_" + size};
     check_set_geometry(scope, keys, g.entries, g.ways, ", or 0 for no such array");
     const unsigned sets = g.entries / g.ways;
-    const bool hashed = g.ways > 4 && g.ways <= kTagHintStride && sets > 1;  // fully associative: a plain scan
+    SetAssociative<Addr, TlbEntry>::Shape shape;
+    shape.sets = sets;
+    shape.ways = g.ways;
+    shape.invalid = kNoPage;
+    shape.replacement = config.replacement;
+    shape.seed = config.seed + arrays_.size();
+    shape.where = scope.path;
+    shape.hints = g.ways > 4 && g.ways <= kTagHintStride && sets > 1;  // fully associative: a plain scan
+    shape.track_valid = true;
     arrays_.push_back(Array{g.page_shift == 0, g.page_shift, size_index(g.page_shift), g.ways, Addr{sets} - 1,
-                            std::vector<TlbEntry>(g.entries), std::vector<Addr>(g.entries, kNoPage),
-                            std::vector<std::uint8_t>(hashed ? sets * kTagHintStride : 0, tag_hint(kNoPage)),
-                            ReplacementState(config.replacement, sets, g.ways, config.seed + arrays_.size(), scope.path),
-                            {}, std::vector<std::uint32_t>(g.entries), &size_hits(g.page_shift)});
-    arrays_.back().filled.reserve(g.entries);
+                            SetAssociative<Addr, TlbEntry>(shape), &size_hits(g.page_shift)});
   }
   for (unsigned shift : {12u, 21u, 22u, 30u}) targets_[size_index(shift)] = find_target(shift);
 }
@@ -100,18 +103,14 @@ Tlb::Target Tlb::find_target(unsigned page_shift) {
 }
 
 TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, const TlbTags& tags) {
-  const Addr* pages = &array.pages[set * array.ways];
-  const int way = first_holding_way(tag_hint_matches(&array.hints[set * kTagHintStride], page, array.ways),
-                                    [&](unsigned w) {
-                                      return pages[w] == page && matches(array.entries[set * array.ways + w], tags);
-                                    });
+  const int way = array.slots.find(set, page, [&](unsigned w) { return matches(array.slots.entry(set, w), tags); });
   return way < 0 ? nullptr : hit(array, set, static_cast<unsigned>(way));
 }
 
 [[gnu::hot]] TlbEntry* Tlb::lookup_mixed(Array& array, Addr va, const TlbTags& tags) {
   if (array.set_mask == 0) {  // fully associative: one scan compares every entry at its own size
     for (unsigned way = 0; way < array.ways; ++way) {
-      TlbEntry& e = array.entries[way];
+      TlbEntry& e = array.slots.entry(0, way);
       if (e.valid && e.maps(va) && matches(e, tags)) {
         touch(array, 0, way);
         ++hits;
@@ -127,82 +126,64 @@ TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, const Tlb
     const unsigned shift = kShiftOfSize[__builtin_ctz(held)];
     const std::size_t set = (va >> shift) & array.set_mask;
     const Addr page = va >> shift;
-    const Addr* pages = &array.pages[set * array.ways];
-    const auto holds = [&](unsigned way) {
-      const TlbEntry& e = array.entries[set * array.ways + way];
-      return pages[way] == page && e.page_shift == shift && matches(e, tags);
-    };
     const auto found = [&](unsigned way) {
-      array.replacement.touch_inline(set, way);  // out of line here: the larger inline form costs nothing
+      array.slots.touch_inline(set, way);  // out of line here: the larger inline form costs nothing
       ++hits;
       ++size_hits(shift);
-      return &array.entries[set * array.ways + way];
+      return &array.slots.entry(set, way);
     };
-    if (!array.hints.empty()) {
-      const int way = first_holding_way(tag_hint_matches(&array.hints[set * kTagHintStride], page, array.ways), holds);
-      if (way >= 0) return found(static_cast<unsigned>(way));
-      continue;
-    }
-    for (unsigned way = 0; way < array.ways; ++way)
-      if (holds(way)) return found(way);
+    const int way = array.slots.find(set, page, [&](unsigned w) {
+      const TlbEntry& e = array.slots.entry(set, w);
+      return e.page_shift == shift && matches(e, tags);
+    });
+    if (way >= 0) return found(static_cast<unsigned>(way));
   }
   return nullptr;
 }
 
 const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
-  for (const auto& array : arrays_)
-    for (const auto& e : array.entries)
-      if (e.valid && e.maps(va) && matches(e, tags)) return &e;
+  for (const auto& array : arrays_) {
+    const TlbEntry* found = nullptr;
+    array.slots.for_each_valid([&](std::size_t set, unsigned way) {
+      const TlbEntry& e = array.slots.entry(set, way);
+      if (!found && e.maps(va) && matches(e, tags)) found = &e;
+    });
+    if (found) return found;
+  }
   return nullptr;
 }
 
 [[gnu::hot]] void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
-  TlbEntry* base = &array.entries[set * array.ways];
-  const Addr* pages = &array.pages[set * array.ways];
-  unsigned way = array.ways;
-  unsigned first_free = array.ways;  // an invalid way is filled before any valid one is replaced
-  const auto same = [&](unsigned w) {  // an existing entry for the same page and tags, refreshed
-    return pages[w] == entry.virtual_page && base[w].page_shift == entry.page_shift && base[w].vpid == entry.vpid &&
-           base[w].pcid == entry.pcid && base[w].nested_context == entry.nested_context &&
-           base[w].global == entry.global;
-  };
-  if (!array.hints.empty()) {
-    const std::uint8_t* hints = &array.hints[set * kTagHintStride];
-    for (unsigned c = tag_hint_matches(hints, entry.virtual_page, array.ways); c; c &= c - 1)
-      if (const auto w = static_cast<unsigned>(__builtin_ctz(c)); same(w)) way = w;
-    const int free = first_holding_way(tag_hint_matches(hints, kNoPage, array.ways),
-                                       [&](unsigned w) { return pages[w] == kNoPage; });
-    if (free >= 0) first_free = static_cast<unsigned>(free);
+  auto& slots = array.slots;
+  // An existing entry for the same page and tags is refreshed in place; else an invalid way is
+  // filled before any valid one is replaced.
+  unsigned free;
+  const int found = slots.find_and_free(set, entry.virtual_page, [&](unsigned w) {
+    const TlbEntry& e = slots.entry(set, w);
+    return e.page_shift == entry.page_shift && e.vpid == entry.vpid && e.pcid == entry.pcid &&
+           e.nested_context == entry.nested_context && e.global == entry.global;
+  }, free);
+  unsigned way;
+  if (found >= 0) {
+    way = static_cast<unsigned>(found);
   } else {
-    for (unsigned w = 0; w < array.ways; ++w) {
-      if (pages[w] == kNoPage) {
-        if (first_free == array.ways) first_free = w;
-      } else if (same(w)) {
-        way = w;
-      }
-    }
-  }
-  if (way == array.ways) {
-    if (first_free < array.ways) {
-      way = first_free;
-      const auto i = static_cast<std::uint32_t>(set * array.ways + way);
-      array.place_in_filled[i] = static_cast<std::uint32_t>(array.filled.size());
-      array.filled.push_back(i);
-    } else {
-      // Every way is valid. The victim's entry is read only in a mixed array, for its size:
-      // the entries sit on host lines the fill has not touched yet, and `pages` is at hand.
-      way = array.replacement.victim(set);
+    bool evicts;
+    way = slots.way_to_fill(set, free, evicts);
+    if (evicts) {
+      // The victim's entry is read only in a mixed array, for its size: the entries sit on
+      // host lines the fill has not touched yet.
       ++evictions;
-      evictions_by_size.add(array.mixed ? size_index(base[way].page_shift) : array.size_slot);
+      evictions_by_size.add(array.mixed ? size_index(slots.entry(set, way).page_shift) : array.size_slot);
     }
   }
-  base[way] = entry;
-  base[way].valid = true;
-  set_page(array, set, way, entry.virtual_page);
+  TlbEntry& e = slots.entry(set, way);
+  e = entry;
+  e.valid = true;
+  array.holds_pieces |= entry.mapping_shift > entry.page_shift;
   array.sizes_held |= 1u << size_index(entry.page_shift);
   array.ever_filled = true;
   fills_by_size.add(size_index(entry.page_shift));
-  array.replacement.touch_filled(set, way);
+  slots.fill(set, way, entry.virtual_page);
 }
 
 [[gnu::hot]] void Tlb::insert(Addr va, const TlbEntry& entry_in) {
@@ -222,26 +203,55 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
   fill(*target.array, entry.virtual_page & target.array->set_mask, entry);
 }
 
-template <typename Predicate>
-void Tlb::invalidate_if(Invalidation kind, Predicate drop_if) {
-  std::uint64_t dropped = 0;
-  for (auto& array : arrays_)
-    for (std::size_t k = 0; k < array.filled.size();) {  // a drop moves the last filled index to k
-      if (const std::uint32_t i = array.filled[k]; drop_if(array.entries[i])) {
-        drop(array, i);
-        ++dropped;
-      } else {
-        ++k;
-      }
-    }
+void Tlb::count_invalidation(Invalidation kind, std::uint64_t dropped) {
   invalidations += dropped;
   invalidated_by_kind.add(static_cast<std::size_t>(kind), dropped);
   operations_by_kind.add(static_cast<std::size_t>(kind));
   if (debug_trace::on(debug_trace::kTlb)) trace_invalidation(kInvalidationNames[static_cast<std::size_t>(kind)], dropped);
 }
 
+template <typename Predicate>
+void Tlb::invalidate_if(Invalidation kind, Predicate drop_if) {
+  std::uint64_t dropped = 0;
+  for (auto& array : arrays_) {
+    dropped += array.slots.invalidate_if([&](std::size_t set, unsigned way) {
+      TlbEntry& e = array.slots.entry(set, way);
+      if (!drop_if(e)) return false;
+      e.valid = false;
+      return true;
+    });
+    if (array.slots.valid_count() == 0) array.holds_pieces = false;
+  }
+  count_invalidation(kind, dropped);
+}
+
+template <typename Predicate>
+void Tlb::invalidate_address(Invalidation kind, Addr va, Predicate drop_if) {
+  std::uint64_t dropped = 0;
+  for (auto& array : arrays_) {
+    if (!array.ever_filled) continue;
+    const auto drop = [&](std::size_t set, unsigned way) {
+      TlbEntry& e = array.slots.entry(set, way);
+      if (!drop_if(e)) return false;
+      e.valid = false;
+      return true;
+    };
+    if (array.holds_pieces || array.set_mask == 0) {  // pieces across sets, or one set: the valid entries
+      dropped += array.slots.invalidate_if(drop);
+      if (array.slots.valid_count() == 0) array.holds_pieces = false;
+      continue;
+    }
+    for (unsigned held = array.sizes_held; held; held &= held - 1) {
+      static constexpr unsigned kShiftOfSize[4] = {12, 21, 22, 30};
+      const Addr page = va >> kShiftOfSize[__builtin_ctz(held)];
+      dropped += array.slots.invalidate_key_in_set(page & array.set_mask, page, drop);
+    }
+  }
+  count_invalidation(kind, dropped);
+}
+
 void Tlb::invlpg(Addr va, TlbTags current) {
-  invalidate_if(Invalidation::Invlpg, [&](const TlbEntry& e) {
+  invalidate_address(Invalidation::Invlpg, va, [&](const TlbEntry& e) {
     return e.vpid == current.vpid && e.same_mapping(va) && (e.global || e.pcid == current.pcid);
   });
 }
@@ -263,7 +273,7 @@ void Tlb::cr4_change(std::uint16_t vpid) {
 void Tlb::invpcid(unsigned type, std::uint16_t pcid, Addr va, std::uint16_t vpid) {
   switch (type) {
     case 0:
-      return invalidate_if(Invalidation::InvpcidAddress, [&](const TlbEntry& e) {
+      return invalidate_address(Invalidation::InvpcidAddress, va, [&](const TlbEntry& e) {
         return e.vpid == vpid && !e.global && e.pcid == pcid && e.same_mapping(va);
       });
     case 1:
@@ -281,7 +291,7 @@ void Tlb::invpcid(unsigned type, std::uint16_t pcid, Addr va, std::uint16_t vpid
 void Tlb::invvpid(unsigned type, std::uint16_t vpid, Addr va) {
   switch (type) {
     case 0:
-      return invalidate_if(Invalidation::InvvpidAddress,
+      return invalidate_address(Invalidation::InvvpidAddress, va,
                            [&](const TlbEntry& e) { return e.vpid == vpid && e.same_mapping(va); });
     case 1: return invalidate_if(Invalidation::InvvpidSingle, [&](const TlbEntry& e) { return e.vpid == vpid; });
     case 2: return invalidate_if(Invalidation::InvvpidAll, [](const TlbEntry& e) { return e.vpid != 0; });
@@ -312,7 +322,7 @@ void Tlb::svm_tlb_control(unsigned value, std::uint16_t asid) {
 }
 
 void Tlb::invlpga(Addr va, std::uint16_t asid) {
-  invalidate_if(Invalidation::Invlpga, [&](const TlbEntry& e) { return e.vpid == asid && e.same_mapping(va); });
+  invalidate_address(Invalidation::Invlpga, va, [&](const TlbEntry& e) { return e.vpid == asid && e.same_mapping(va); });
 }
 
 void Tlb::transition_flush() {
@@ -322,8 +332,9 @@ void Tlb::transition_flush() {
 void Tlb::flush_all() {
   std::uint64_t dropped = 0;
   for (auto& array : arrays_) {
-    dropped += array.filled.size();
-    while (!array.filled.empty()) drop(array, array.filled.back());
+    array.slots.for_each_valid([&](std::size_t set, unsigned way) { array.slots.entry(set, way).valid = false; });
+    dropped += array.slots.flush();
+    array.holds_pieces = false;
   }
   invalidations += dropped;
   if (debug_trace::on(debug_trace::kTlb)) trace_invalidation("flush_all", dropped);
@@ -346,15 +357,14 @@ void Tlb::trace_invalidation(const std::string& operation, std::uint64_t dropped
 
 std::size_t Tlb::valid_entries() const {
   std::size_t n = 0;
-  for (const auto& array : arrays_) n += array.filled.size();
+  for (const auto& array : arrays_) n += array.slots.valid_count();
   return n;
 }
 
 std::vector<TlbEntry> Tlb::entries() const {
   std::vector<TlbEntry> out;
   for (const auto& array : arrays_)
-    for (const auto& e : array.entries)
-      if (e.valid) out.push_back(e);
+    array.slots.for_each_valid([&](std::size_t set, unsigned way) { out.push_back(array.slots.entry(set, way)); });
   return out;
 }
 

@@ -10,12 +10,9 @@
 #include <cstdint>
 #include <string>
 #include <vector>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "virtsim/common/param.h"
-#include "virtsim/common/replacement.h"
+#include "virtsim/common/set_associative.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/common/units.h"
 
@@ -30,7 +27,7 @@ struct CacheConfig {
   unsigned ways = 8;
   unsigned line_bytes = 64;
   Cycles hit_cycles = 4;
-  Replacement replacement = Replacement::Lru;
+  std::string replacement = "lru";  // a registered policy (replacement.h)
   std::uint64_t seed = 1;
 };
 
@@ -68,7 +65,8 @@ class Cache {
     if (ordered_power_of_two_) [[likely]] {
       const Addr line = address >> line_shift_;
       const std::size_t set = line & set_mask_;
-      return access_ordered(tag_row(set), order_[set], clamped_tag(line >> set_shift_), write, who);
+      return access_ordered(lines_.row(set), lines_.replacement().order_word(set), clamped_tag(line >> set_shift_),
+                            write, who);
     }
     return access_general(address, write, who);
   }
@@ -87,15 +85,16 @@ class Cache {
  private:
   // The state is kept small, so a large last-level cache's arrays stay in the host's own
   // caches (an 8 MiB, 16-way cache: 512 KiB of tags, 64 KiB of LRU words), and an access
-  // touches one host line of tags and one word of order:
-  //   tags_   per set, a row of 32-bit words, `row_` of them (the ways rounded up to a multiple
-  //           of 4, 16-byte aligned: a lookup compares four at once). Bits 30:0 are the tag,
-  //           the line address without its set bits; bit 31 is the line's dirty flag. An
-  //           invalid or padding way holds kInvalidTag.
-  //   order_  per set, the LRU order word, when the policy keeps one per set (below).
+  // touches one host line of tags and one word of order. The keys of lines_ are a row of
+  // 32-bit words per set (the ways rounded up to a multiple of 4, 16-byte aligned: a lookup
+  // compares four at once). Bits 30:0 are the tag, the line address without its set bits;
+  // bit 31 is the line's dirty flag. An invalid or padding way holds kInvalidTag. LRU of 2 to
+  // 16 ways keeps an order word per set, which access_ordered() updates itself.
   static constexpr std::uint32_t kInvalidTag = ~std::uint32_t{0};
   static constexpr std::uint32_t kDirtyBit = std::uint32_t{1} << 31;
   static constexpr std::uint32_t kTagBits = kDirtyBit - 1;
+  using Lines = SetAssociative<std::uint32_t, NoEntry, kTagBits>;
+  static Lines::Shape shape(const Scope& scope, const CacheConfig& config);
   CacheConfig config_;
   unsigned line_shift_ = 6;
   std::size_t sets_ = 1;
@@ -118,13 +117,8 @@ class Cache {
   static std::uint32_t clamped_tag(Addr rest) {
     return rest < kTagBits ? static_cast<std::uint32_t>(rest) : kTagBits - 1;
   }
-  std::vector<std::uint32_t> tag_storage_;  // the rows, 64-byte aligned within it
-  std::uint32_t* tags_ = nullptr;
-  std::vector<std::uint64_t> order_;
-  std::size_t row_ = 4;
-  std::uint32_t* tag_row(std::size_t set) { return tags_ + set * row_; }
-  const std::uint32_t* tag_row(std::size_t set) const { return tags_ + set * row_; }
-  bool own_order_ = false;  // LRU of 2 to 16 ways: the order word is in order_, not replacement_
+  Lines lines_;
+  bool own_order_ = false;  // LRU of 2 to 16 ways: access_ordered() updates the order words
   // own_order_ with a power-of-two number of sets, every default cache's: access() inline
   // with a mask and shifts. The rest takes access_general().
   bool ordered_power_of_two_ = false;
@@ -144,7 +138,7 @@ class Cache {
     const bool full = row[last_way_] != kInvalidTag;
     unsigned victim = ReplacementState::order_word_victim(order);
     if (!full) [[unlikely]]
-      victim = static_cast<unsigned>(__builtin_ctz(ways_equal(row, kInvalidTag)));
+      victim = static_cast<unsigned>(__builtin_ctz(lines_.ways_equal(row, kInvalidTag)));
     // __builtin_ctz of 0 is undefined: bit 16 stands in for "none".
     const unsigned way = hit ? static_cast<unsigned>(__builtin_ctz(holding | 0x10000u)) : victim;
     const bool evicts = !hit && full;
@@ -162,46 +156,7 @@ class Cache {
   }
   // Bit w set when way w of a row of at most 16 ways holds the line tagged `tag`, dirty or not.
   [[gnu::always_inline]] unsigned ways_holding(const std::uint32_t* row, std::uint32_t tag) const {
-    return ways_equal<kTagBits>(row, tag);
-  }
-  // Bit w set when the bits `kMask` of way w of a row of at most 16 ways are `value` (padding
-  // ways included): rows of 4, 8, 12 and 16 ways compare in one go.
-  template <std::uint32_t kMask = ~std::uint32_t{0}>
-  [[gnu::always_inline]] unsigned ways_equal(const std::uint32_t* row, std::uint32_t value) const {
-#if defined(__SSE2__)
-    const __m128i wanted = _mm_set1_epi32(static_cast<int>(value));
-    const auto equal = [&](std::size_t group) {
-      __m128i ways = _mm_load_si128(reinterpret_cast<const __m128i*>(row + group));
-      if constexpr (kMask != ~std::uint32_t{0})
-        ways = _mm_and_si128(ways, _mm_set1_epi32(static_cast<int>(kMask)));
-      return _mm_cmpeq_epi32(ways, wanted);
-    };
-    const __m128i none = _mm_setzero_si128();
-    switch (row_) {
-      case 4: return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(equal(0))));
-      case 8: return static_cast<unsigned>(_mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), none)));
-      case 12:
-        return static_cast<unsigned>(_mm_movemask_epi8(
-            _mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_packs_epi32(equal(8), none))));
-      default:
-        return static_cast<unsigned>(_mm_movemask_epi8(
-            _mm_packs_epi16(_mm_packs_epi32(equal(0), equal(4)), _mm_packs_epi32(equal(8), equal(12)))));
-    }
-#else
-    unsigned mask = 0;
-    for (std::size_t way = 0; way < row_; ++way) mask |= unsigned{(row[way] & kMask) == value} << way;
-    return mask;
-#endif
-  }
-  // The way holding `tag`, or -1.
-  int find_way(const std::uint32_t* row, std::uint32_t tag) const {
-    if (row_ <= 16) {
-      const unsigned mask = ways_holding(row, tag);
-      return mask ? __builtin_ctz(mask) : -1;
-    }
-    for (std::size_t way = 0; way < config_.ways; ++way)  // more than 16 ways: not the hot path
-      if ((row[way] & kTagBits) == tag) return static_cast<int>(way);
-    return -1;
+    return lines_.ways_equal<kTagBits>(row, tag);
   }
   // access() of the caches that are not ordered_power_of_two_ (out of line: no default
   // cache takes it).
@@ -219,14 +174,13 @@ class Cache {
     if (row[ways - 1] == kInvalidTag) {
       while (row[way] != kInvalidTag) ++way;
     } else {
-      way = replacement_.victim(set);
+      way = lines_.replacement().victim(set);
       ++evictions;
       if (row[way] & kDirtyBit) ++writebacks;
     }
-    row[way] = tag | (write ? kDirtyBit : 0u);
-    replacement_.touch_filled(set, way);
+    row[way] = tag | (write ? kDirtyBit : 0u);  // no hashes, no list of valid ways to keep
+    lines_.replacement().touch_filled(set, way);
   }
-  ReplacementState replacement_;  // policies other than LRU of 2 to 16 ways
 };
 
 struct CacheTiming {

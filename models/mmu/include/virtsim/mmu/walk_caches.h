@@ -11,14 +11,15 @@
 // - The nested TLB (Bhargava et al. section 4.2): guest-physical page -> host-physical page,
 //   which lets a 2-D walk skip a whole nested walk. An entry covers one nested page, of
 //   whatever size the nested tables map it with. Organization "page".
-// One small set-associative LRU array serves all three; the walker decides what a key means.
+// One SetAssociative array serves all three (LRU by default, any registered replacement
+// policy by name); the walker decides what a key means.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "virtsim/common/param.h"
+#include "virtsim/common/set_associative.h"
 #include "virtsim/common/stats.h"
-#include "virtsim/common/tag_hints.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
@@ -29,6 +30,8 @@ struct WalkCacheConfig {
   unsigned entries = 0;
   unsigned ways = 0;   // == entries: fully associative
   Cycles hit_cycles = 0;
+  std::string replacement = "lru";
+  std::uint64_t seed = 1;  // random replacement
 };
 
 // Parameters of one walk cache, declared once. `organizations` lists the allowed values of
@@ -44,6 +47,7 @@ class WalkCacheParameters {
   Param<std::uint32_t> entries;
   Param<std::uint32_t> ways;
   Param<std::uint32_t> hit_cycles;
+  Param<std::string> replacement;
 };
 
 class WalkCache {
@@ -69,22 +73,22 @@ class WalkCache {
     ++lookups;
     for (std::size_t i = 0; i < count; ++i) {
       const std::size_t set = keys[i] & set_mask_;
-      const int way = find_way(keys[i], tag);
+      const int way = find_way(set, keys[i], tag);
       if (way < 0) continue;
-      make_newest(set, static_cast<std::uint32_t>(set * ways_) + static_cast<unsigned>(way));
+      array_.touch_listed_first(set, static_cast<unsigned>(way));
       ++hits;
-      return &values_[set * ways_ + static_cast<unsigned>(way)];
+      return &array_.entry(set, static_cast<unsigned>(way)).value;
     }
     ++misses;
     return nullptr;
   }
   void fill(std::uint64_t key, std::uint32_t tag, const Value& value);
   // fill() of a key that a lookup of this walk just missed, and that nothing has filled since:
-  // there is no entry to refresh, so the set is not searched.
+  // there is no entry to refresh, so the set is not searched for one.
   void fill_missed(std::uint64_t key, std::uint32_t tag, const Value& value) { place(key, tag, value, -1); }
   void flush();                       // every entry
   void flush_tag(std::uint32_t tag);  // every entry of one context
-  std::size_t valid_entries() const;
+  std::size_t valid_entries() const { return array_.valid_count(); }
 
   Counter lookups;
   Counter hits;
@@ -95,65 +99,23 @@ class WalkCache {
   Formula hit_rate;
 
  private:
-  static constexpr std::uint64_t kInvalid = ~std::uint64_t{0};
-  // Writes the entry into `way` of its set (a refresh in place), or into the set's LRU slot
-  // when way < 0.
+  struct Entry {
+    std::uint32_t tag = 0;
+    Value value;
+  };
+  // Writes the entry into `way` of its set (a refresh in place), or where the array fills when
+  // way < 0.
   void place(std::uint64_t key, std::uint32_t tag, const Value& value, int way);
+  int find_way(std::size_t set, std::uint64_t key, std::uint32_t tag) const {
+    return array_.find(set, key, [&](unsigned w) { return array_.entry(set, w).tag == tag; });
+  }
+  static SetAssociative<std::uint64_t, Entry>::Shape shape(const Scope& scope, const WalkCacheConfig& config);
   WalkCacheConfig config_;
   bool enabled_ = false, prefixes_ = false, entries_ = false;
-  unsigned ways_ = 0;
   std::uint64_t set_mask_ = 0;
-  // Set-major arrays, one slot per entry; an invalid slot has key kInvalid.
-  std::vector<std::uint64_t> keys_;
-  std::vector<std::uint32_t> tags_;
-  std::vector<Value> values_;
-  std::vector<std::uint8_t> hints_;  // key hashes, kWideTagHintStride per set; empty above 32 ways
-  // LRU as a list per set through its slots (indices into the arrays above), so a fill finds
-  // its victim at the list's end instead of scanning the set: the fill of a 2-D walk's nested
-  // TLB and page walk caches is on every TLB miss under nesting. Invalid slots sit at the
-  // least-recent end, so a fill takes one before it evicts.
-  std::vector<std::uint32_t> older_, newer_;  // per slot: its neighbours toward the LRU and the MRU end
-  std::vector<std::uint32_t> oldest_, newest_;  // per set: the slots at the two ends
-  void make_newest(std::size_t set, std::uint32_t slot) {
-    const std::uint32_t newest = newest_[set];
-    if (slot == newest) return;
-    const std::uint32_t newer = newer_[slot];  // exists: slot is not the newest
-    if (slot == oldest_[set]) oldest_[set] = newer;
-    else newer_[older_[slot]] = newer;
-    older_[newer] = older_[slot];
-    older_[slot] = newest;
-    newer_[newest] = slot;
-    newest_[set] = slot;
-  }
-  // An invalidated slot goes to the least-recent end.
-  void make_oldest(std::size_t set, std::uint32_t slot) {
-    const std::uint32_t oldest = oldest_[set];
-    if (slot == oldest) return;
-    const std::uint32_t older = older_[slot];  // exists: slot is not the oldest
-    if (slot == newest_[set]) newest_[set] = older;
-    else older_[newer_[slot]] = older;
-    newer_[older] = newer_[slot];
-    newer_[slot] = oldest;
-    older_[oldest] = slot;
-    oldest_[set] = slot;
-  }
-  // The way of `key` and `tag` in its set, or -1. Up to 32 ways (the default fully associative
-  // 24 and 16 entries) compare the keys' hashes first; keys and tags sit in arrays of their
-  // own so a scan reads 8 and 4 bytes per way.
-  int find_way(std::uint64_t key, std::uint32_t tag) const {
-    const std::size_t set = key & set_mask_;
-    const std::size_t base = set * ways_;
-    const auto holds = [&](unsigned w) { return keys_[base + w] == key && tags_[base + w] == tag; };
-    return !hints_.empty()
-               ? first_holding_way(tag_hint_matches_wide(&hints_[set * kWideTagHintStride], key, ways_), holds)
-               : scan(holds);
-  }
-  template <typename Holds>
-  int scan(Holds holds) const {
-    for (unsigned w = 0; w < ways_; ++w)
-      if (holds(w)) return static_cast<int>(w);
-    return -1;
-  }
+  // Keys hashed up to 32 ways (the default fully associative 24 and 16 entries): a lookup
+  // compares hashes first, and reads only a candidate's tag.
+  SetAssociative<std::uint64_t, Entry> array_;
 };
 
 }  // namespace virtsim

@@ -3,9 +3,10 @@
 //
 // A Tlb is a set of arrays: one per page size (as Skylake's L1 DTLB has) or one mixed array
 // holding every size (as Zen 2's fully associative L1 DTLB does), set-associative or fully
-// associative, with LRU, tree-PLRU or seeded random replacement. Entries are tagged with
-// VPID/ASID, PCID, global and the nested context (EPTP / nCR3 identity) they were made under,
-// and carry the rights the walk combined; under nesting an entry maps guest-virtual straight to
+// associative (each a SetAssociative array), with any registered replacement policy (LRU,
+// tree-PLRU, seeded random, ...). Entries are tagged with VPID/ASID, PCID, global and the
+// nested context (EPTP / nCR3 identity) they were made under, and carry the rights the walk
+// combined; under nesting an entry maps guest-virtual straight to
 // host-physical (a "combined" mapping). Every invalidation operation is a member with the
 // architectural scope of the instruction or event it models. Plain C++: the vCPU calls
 // lookup() inline on every access.
@@ -15,9 +16,8 @@
 
 #include "virtsim/common/debug_trace.h"
 #include "virtsim/common/param.h"
-#include "virtsim/common/replacement.h"
+#include "virtsim/common/set_associative.h"
 #include "virtsim/common/stats.h"
-#include "virtsim/common/tag_hints.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
@@ -64,7 +64,7 @@ struct TlbArrayGeometry {
 struct TlbConfig {
   std::vector<TlbArrayGeometry> arrays;  // arrays with 0 entries are left out
   Cycles hit_cycles = 0;                 // added to an access that hits
-  Replacement replacement = Replacement::Lru;
+  std::string replacement = "lru";   // a registered policy (replacement.h)
   std::uint64_t seed = 1;                // random replacement
 };
 
@@ -127,13 +127,13 @@ class Tlb {
       }
       const Addr page = va >> array.page_shift;
       const std::size_t set = page & array.set_mask;
-      const Addr* pages = &array.pages[set * array.ways];
-      if (!array.hints.empty()) {  // 5 to 16 ways (second-level TLBs), out of line
+      if (array.slots.hashed()) {  // 5 to 16 ways (second-level TLBs), out of line
         if (TlbEntry* e = lookup_hashed(array, set, page, tags)) return e;
         continue;
       }
+      const Addr* pages = array.slots.row(set);
       for (unsigned way = 0; way < array.ways; ++way)
-        if (pages[way] == page && matches(array.entries[set * array.ways + way], tags)) return hit(array, set, way);
+        if (pages[way] == page && matches(array.slots.entry(set, way), tags)) return hit(array, set, way);
     }
     ++misses;
     if (debug_trace::on(debug_trace::kTlb)) trace_miss(va);
@@ -211,53 +211,43 @@ class Tlb {
     std::size_t size_slot = 0;  // index in the *_by_size statistics
     unsigned ways = 1;
     Addr set_mask = 0;
-    std::vector<TlbEntry> entries;  // set-major
-    // The virtual page of each valid entry, kNoPage for an invalid one: the scan of a set reads
-    // 8 bytes per way, and only a matching way's entry.
-    std::vector<Addr> pages;
-    // Their hashes (tag_hints.h), kTagHintStride bytes per set, for arrays of 5 to 16 ways
-    // (empty otherwise): one compare finds the candidate ways.
-    std::vector<std::uint8_t> hints;
-    ReplacementState replacement;
-    // The indices of the valid entries, in no order, and each valid entry's place among them:
-    // invalidations visit only what was filled since it was last dropped, not every entry (a
-    // VM transition without VPID flushes every TLB level, 1772 entries at the defaults).
-    std::vector<std::uint32_t> filled;
-    std::vector<std::uint32_t> place_in_filled;
+    // Keys: the virtual page of each valid entry (at the entry's own size), so the scan of a
+    // set reads 8 bytes per way and only a matching way's entry; hashed for 5 to 16 ways. The
+    // valid slots are listed: invalidations by context visit only what was filled since it was
+    // last dropped, not every entry (a VM transition without VPID flushes every TLB level,
+    // 1772 entries at the defaults).
+    SetAssociative<Addr, TlbEntry> slots;
     Counter* size_hits = nullptr;  // the hits_4k ... hits_1g counter of this array's page size
-    unsigned sizes_held = 0;       // mixed arrays: bit size_index(shift) set once such a page was filled
+    unsigned sizes_held = 0;       // bit size_index(shift) set once such a page was filled
     bool ever_filled = false;      // cleared by nothing: invalidations leave it set
+    // Set once an entry that is a piece of a larger mapping (mapping_shift > page_shift) was
+    // filled, cleared when the array is empty again: such a mapping spans sets, so meanwhile an
+    // invalidation by address visits every valid entry instead of one set per page size.
+    bool holds_pieces = false;
   };
-  static constexpr Addr kNoPage = ~Addr{0};  // no va >> shift is all ones
+  static constexpr Addr kNoPage = ~Addr{0};  // the key of an invalid way: no va >> shift is all ones
   TlbEntry* hit(Array& array, std::size_t set, unsigned way) {
     touch(array, set, way);
     ++hits;
     ++*array.size_hits;
-    return &array.entries[set * array.ways + way];
-  }
-  // Sets `way` of `set` to `page` (kNoPage: invalid), hash included.
-  static void set_page(Array& array, std::size_t set, unsigned way, Addr page) {
-    array.pages[set * array.ways + way] = page;
-    if (!array.hints.empty()) array.hints[set * kTagHintStride + way] = tag_hint(page);
-  }
-  // Makes entry i of the array invalid: its page, hash and place among the filled ones.
-  static void drop(Array& array, std::uint32_t i) {
-    array.entries[i].valid = false;
-    set_page(array, i / array.ways, i % array.ways, kNoPage);
-    const std::uint32_t last = array.filled.back();
-    array.filled[array.place_in_filled[i]] = last;
-    array.place_in_filled[last] = array.place_in_filled[i];
-    array.filled.pop_back();
+    return &array.slots.entry(set, way);
   }
   static bool matches(const TlbEntry& e, TlbTags tags) {
     return e.vpid == tags.vpid && e.nested_context == tags.nested_context && (e.global || e.pcid == tags.pcid);
   }
   TlbEntry* lookup_mixed(Array& array, Addr va, const TlbTags& tags);
   TlbEntry* lookup_hashed(Array& array, std::size_t set, Addr page, const TlbTags& tags);
-  static void touch(Array& array, std::size_t set, unsigned way) { array.replacement.touch(set, way); }
+  static void touch(Array& array, std::size_t set, unsigned way) { array.slots.touch(set, way); }
   void fill(Array& array, std::size_t set, const TlbEntry& entry);
+  // Drops every valid entry for which drop_if(entry) is true.
   template <typename Predicate>
   void invalidate_if(Invalidation kind, Predicate drop_if);
+  // The same for an operation that drops only mappings containing va: it visits, per array,
+  // the ways holding va's page in the set va falls in, at each page size the array holds
+  // (unless pieces of larger mappings are held, above).
+  template <typename Predicate>
+  void invalidate_address(Invalidation kind, Addr va, Predicate drop_if);
+  void count_invalidation(Invalidation kind, std::uint64_t dropped);
 
   // Where a fill of a page size goes: its own array, else the mixed one, else the largest
   // smaller size held (splintered); decided once per size.

@@ -337,6 +337,7 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
   if (shadow_paging && hypervisor.cr3_targets.get() > 0 && transitions.virt_mode() == VirtMode::Svm)
     throw ConfigError(hypervisor.cr3_targets.name() + " = " + std::to_string(hypervisor.cr3_targets.get()) +
                       ": AMD-V has no CR3-target list; set it to 0 under " + transitions.mode.name() + " = \"svm\"");
+  controls_ = c;
   if (shadow_paging || paravirt_mmu) {
     // The traps shadow paging rests on; no EPT / NPT. A paravirtual kernel makes hypercalls
     // for its CR3 loads and INVLPGs instead (Xen's mmuext_op), one hypervisor entry each as
@@ -355,6 +356,17 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
 }
 
 VirtualizationUnit::~VirtualizationUnit() = default;
+
+void VirtualizationUnit::set_shadow_traps(bool on) {
+  VirtualizationControls c = controls_;
+  if (on) {
+    c.nested_paging = false;
+    c.page_fault_exiting = true;
+    c.cr3_load_exiting = true;
+    c.invlpg_exiting = true;
+  }
+  mode_switch_->configure(c);
+}
 
 void VirtualizationUnit::enter_guest() {
   // As KVM on a failed VMRUN or VM entry (KVM_EXIT_FAIL_ENTRY): the run stops, naming the check.

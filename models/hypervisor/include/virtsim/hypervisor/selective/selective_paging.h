@@ -2,8 +2,9 @@
 // Selective paging: the hypervisor moves the guest between shadow and nested paging at run
 // time (X. Wang, J. Zang, Z. Wang, Y. Luo and X. Li, "Selective Hardware/Software Memory
 // Virtualization", VEE 2011). Each interval it compares what the guest's TLB misses cost
-// under nested paging (the 2-D walk's extra references) with what its page faults and
-// page-table writes cost under shadow paging (their exits), and switches to the cheaper mode.
+// under nested paging (the 2-D walk's extra references) with what its page faults cost under
+// shadow paging (their exits, and those of the page-table writes that come with them), and
+// switches to the cheaper mode.
 // A switch to nested paging drops every shadow table and flushes the TLBs; a switch to
 // shadow paging starts from empty shadow roots that shadow faults fill again.
 #include <cstdint>
@@ -23,14 +24,12 @@ enum class PagingMode { Shadow, Nested };
 struct IntervalCounts {
   std::uint64_t tlb_misses = 0;
   std::uint64_t guest_page_faults = 0;
-  std::uint64_t page_table_writes = 0;
 };
 
 // The cost model of the decision (cycles per event, and the margin a mode must lose by).
 struct SelectiveCosts {
   double tlb_miss_cycles = 0;          // a TLB miss under nested paging, beyond one under shadow paging
   double guest_fault_cycles = 0;       // a guest page fault under shadow paging, beyond one under nested
-  double page_table_write_cycles = 0;  // a guest page-table write under shadow paging (its emulation)
   double margin = 0;                   // the current mode stays unless it costs (1 + margin) times the other
   double switch_cycles = 0;            // ... plus what a switch costs (an interval's saving must pay for it)
 };

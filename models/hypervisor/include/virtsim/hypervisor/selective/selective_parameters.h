@@ -17,7 +17,6 @@ class SelectivePagingParameters {
   Param<std::uint64_t> interval_cycles;
   Param<double> tlb_miss_cycles;
   Param<double> guest_fault_cycles;
-  Param<double> page_table_write_cycles;
   Param<double> margin;
   Param<std::uint64_t> switch_cycles;
   Param<std::uint64_t> drop_table_cycles;

@@ -16,8 +16,8 @@ SelectivePagingParameters::SelectivePagingParameters(const Scope& scope)
                      {}, {"shadow", "nested"}),
       VIRTSIM_MEMBER(interval_cycles, scope, 200000, "cycles",
                      "how often the hypervisor samples the rates and decides, in vCPU 0's cycles (assumption: the "
-                     "paper samples in time intervals; this one is short enough for several per phase of the "
-                     "phased sweep)",
+                     "paper's interval was not available here; this one gives several per phase of the phased "
+                     "sweep)",
                      Range{1000, 1e15}),
       VIRTSIM_MEMBER(tlb_miss_cycles, scope, 38.0, "cycles",
                      "estimated cost of a TLB miss under nested paging beyond one under shadow paging (measured "

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from test_cli import SINGLE, expect_error, virtsim
 from test_memory_virtualization import GUEST_COUNTERS
 
@@ -14,10 +16,13 @@ PHASED = ["--set", 'workload.kind="mix"', "--set", 'workload.mix="pt_update,gups
           "--set", "workload.accesses=40000", "--set", "system.selective.interval_cycles=20000"]
 
 
-def test_the_phased_run_switches_each_way_and_leaves_the_guest_as_natively(virtsim_binary, tmp_path):
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_the_phased_run_switches_each_way_and_leaves_the_guest_as_natively(virtsim_binary, tmp_path, cpus):
+    # With two vCPUs (a process each) every vCPU reloads its root and flushes at each switch.
     out = tmp_path / "phased.h5"
     result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'experiment.compare="native,selective"',
-                     "--set", "system.kernel.state_digest=true", "--set", "system.shadow.check=true", *PHASED)
+                     "--set", f"system.cpus={cpus}", "--set", "system.kernel.state_digest=true",
+                     "--set", "system.shadow.check=true", *PHASED)
     assert result.returncode == 0, result.stderr
     stats = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)
     native, selective = stats["native"]["metrics"], stats["selective"]["metrics"]

@@ -4,7 +4,7 @@
 // set-up, the nested tables the vCPU's walks go through. The defaults are a guest on bare
 // hardware (native). Each strategy of models/hypervisor gives its vCPUs one of these; the
 // vCPU charges the exits through its `virtualization` port. Every hook runs per fault, CR3
-// load or INVLPG, never per memory reference.
+// load, INVLPG or sampling interval, never per memory reference.
 #include <cstdint>
 #include <functional>
 #include <optional>

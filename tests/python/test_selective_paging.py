@@ -5,6 +5,7 @@ shadow tables' invariant checker on."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,20 @@ def test_selective_paging_refuses_the_shadow_switch_and_needs_a_nested_format(vi
     expect_error(virtsim(virtsim_binary, "run", *SINGLE, "-o", out, "--set", 'system.vmx.mode="vmx"',
                          "--set", "system.selective.enabled=true"),
                  "system.selective.enabled = true", "system.nested.paging")
+
+
+def test_the_shipped_sweep_runs_the_three_modes_and_selective_switches_each_way(virtsim_binary, tmp_path):
+    # experiments/sweeps/selective_paging.toml, scaled down (its phases kept).
+    sweep = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "selective_paging.toml"
+    out = tmp_path / "sweep.h5"
+    result = virtsim(virtsim_binary, "sweep", str(sweep), "-q", "-j", "1", "-o", str(out),
+                     "--set", "workload.operations=20", "--set", "workload.footprint_kib=8192",
+                     "--set", "workload.accesses=40000", "--set", "system.selective.interval_cycles=20000")
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout).values()
+    by_mode = {r["sweep"]["memory_virtualization"]: r["metrics"] for r in runs}
+    assert sorted(by_mode) == ["nested", "selective", "shadow"]
+    assert by_mode["selective"]["system.selective.switches_to_shadow"] >= 1
+    assert by_mode["selective"]["system.selective.switches_to_nested"] >= 1
+    for fixed in ("shadow", "nested"):
+        assert by_mode[fixed]["system.selective.switches_to_shadow"] == 0

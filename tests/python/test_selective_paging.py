@@ -17,13 +17,19 @@ PHASED = ["--set", 'workload.kind="mix"', "--set", 'workload.mix="pt_update,gups
           "--set", "workload.accesses=40000", "--set", "system.selective.interval_cycles=20000"]
 
 
-@pytest.mark.parametrize("cpus", [1, 2])
-def test_the_phased_run_switches_each_way_and_leaves_the_guest_as_natively(virtsim_binary, tmp_path, cpus):
-    # With two vCPUs (a process each) every vCPU reloads its root and flushes at each switch.
+@pytest.mark.parametrize("extra", [
+    [],
+    # Two vCPUs (a process each): every vCPU reloads its root and flushes at each switch.
+    ["--set", "system.cpus=2"],
+    # AMD-V (NPT): the VMCB's intercepts follow the mode; starting under shadow paging.
+    ["--set", 'machine.preset="zen2"', "--set", 'system.selective.start="shadow"',
+     "--set", "workload.footprint_kib=16384", "--set", "workload.accesses=100000",
+     "--set", "system.selective.interval_cycles=100000"],
+], ids=["vmx", "two-vcpus", "svm"])
+def test_the_phased_run_switches_each_way_and_leaves_the_guest_as_natively(virtsim_binary, tmp_path, extra):
     out = tmp_path / "phased.h5"
     result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'experiment.compare="native,selective"',
-                     "--set", f"system.cpus={cpus}", "--set", "system.kernel.state_digest=true",
-                     "--set", "system.shadow.check=true", *PHASED)
+                     "--set", "system.kernel.state_digest=true", "--set", "system.shadow.check=true", *PHASED, *extra)
     assert result.returncode == 0, result.stderr
     stats = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)
     native, selective = stats["native"]["metrics"], stats["selective"]["metrics"]

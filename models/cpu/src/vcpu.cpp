@@ -76,15 +76,35 @@ Vcpu::~Vcpu() { translation_payload_.clear_extension(&translation_); }
 
 void Vcpu::set_memory_virtualization(VcpuMemoryVirtualization& virtualization) {
   memory_virtualization_ = &virtualization;
-  tables_replaced_ = virtualization.replaces_guest_tables();
-  guest_cr3_ = paging_.cr3;
-  if (tables_replaced_) paging_.cr3 = virtualization.load_cr3(cpu_id_, guest_cr3_);
-  if (const auto walk = virtualization.nested_walk()) {
-    nested_ = true;
+  read_memory_virtualization(paging_.cr3);
+  sample_interval_ = virtualization.sample_interval();
+  next_sample_ = sample_interval_;
+  virtualization.on_mode_change(cpu_id_, [this] {
+    read_memory_virtualization(guest_cr3());
+    flush_translations();  // the TLBs hold the old mode's translations
+  });
+}
+
+void Vcpu::read_memory_virtualization(Addr guest_cr3) {
+  tables_replaced_ = memory_virtualization_->replaces_guest_tables();
+  guest_cr3_ = guest_cr3;
+  paging_.cr3 = tables_replaced_ ? memory_virtualization_->load_cr3(cpu_id_, guest_cr3_) : guest_cr3_;
+  const auto walk = memory_virtualization_->nested_walk();
+  nested_ = walk.has_value();
+  if (walk) {
     nested_paging_ = walk->controls;
     nested_context_ = walk->context;
   }
   refresh_tags();
+}
+
+void Vcpu::sample_memory_virtualization() {
+  next_sample_ = cycles.count() + sample_interval_;
+  const VcpuMemoryVirtualization::VcpuCounts counts{tlb_misses_ - sampled_tlb_misses_,
+                                                    page_faults.count() - sampled_page_faults_};
+  sampled_tlb_misses_ = tlb_misses_;
+  sampled_page_faults_ = page_faults.count();
+  if (const Cycles spent = memory_virtualization_->sample(cpu_id_, counts)) account_exit({spent, true, false});
 }
 
 [[gnu::hot]] void Vcpu::run() {
@@ -110,6 +130,7 @@ void Vcpu::set_memory_virtualization(VcpuMemoryVirtualization& virtualization) {
           advance(scaled / 1024);
         }
         if (virtualized) account_exit(virtualization->elapse(cycles.count()));
+        if (sample_interval_ && cycles.count() >= next_sample_) sample_memory_virtualization();
         break;
       }
       case GuestEventKind::Memory:
@@ -457,6 +478,7 @@ void Vcpu::data_access_failed(Addr pa, const std::string& response) const {
 Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
   // `ext` is translation_, the extension attached to translation_payload_.
   // Every request field is set here and the MMU sets every response field.
+  ++tlb_misses_;
   ext.paging = paging_;
   ext.nested = nested_;
   ext.nested_paging = nested_paging_;

@@ -300,6 +300,18 @@ Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
   return table;
 }
 
+std::size_t ShadowPageTables::drop_all() {
+  const std::size_t before = tables_.size();
+  for (const Root& r : roots_) free_table(r.table);
+  roots_.clear();
+  current_.clear();
+  listed_.clear();
+  out_of_sync_.clear();
+  if (!tables_.empty()) throw std::logic_error("shadow paging: a shadow table no root reaches");
+  finish("dropping every shadow table", false);
+  return before;
+}
+
 std::vector<Addr> ShadowPageTables::cr3_target_roots(std::size_t n) {
   listed_.clear();
   for (const Root& r : roots_) {

@@ -16,10 +16,10 @@ TEST(MemoryVirtualizationRegistry, ListsEveryStrategyOnceWithItsVariants) {
     EXPECT_FALSE(e.description.empty()) << e.name;
     EXPECT_FALSE(e.variants.empty()) << e.name;
   }
-  EXPECT_EQ(names, (std::set<std::string>{"native", "shadow", "nested", "paravirt", "bt"}));
+  EXPECT_EQ(names, (std::set<std::string>{"native", "shadow", "nested", "paravirt", "bt", "selective"}));
   EXPECT_EQ(memory_virtualization_variants(),
             (std::vector<std::string>{"native", "shadow", "shadow_2m", "nested", "nested_2m", "nested_1g", "paravirt",
-                                      "bt"}));
+                                      "bt", "selective"}));
 }
 
 TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
@@ -28,7 +28,7 @@ TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
             (std::vector<std::string>{"system.vmx.mode=\"svm\"", "system.shadow.enabled=false",
                                       "system.shadow.host_page_size=\"4k\"", "system.nested.paging=\"npt4\"",
                                       "system.nested.page_size=\"2m\"", "system.kernel.paravirt_mmu=false",
-                                      "system.bt.enabled=false"}));
+                                      "system.bt.enabled=false", "system.selective.enabled=false"}));
   EXPECT_EQ(variant_settings("native", amd)->front(), "system.vmx.mode=\"none\"");
   EXPECT_FALSE(variant_settings("vmware", amd));
 }

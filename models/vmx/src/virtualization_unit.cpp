@@ -76,6 +76,15 @@ TransitionParameters::TransitionParameters(const Scope& scope)
                      "VMX-preemption timer: the guest exits after this much guest time (0: off; VT-x only)",
                      Range{0, 1e15}) {}
 
+// The traps shadow paging rests on (#PF, MOV to CR3, INVLPG); no EPT / NPT.
+static VirtualizationControls with_shadow_traps(VirtualizationControls c) {
+  c.nested_paging = false;
+  c.page_fault_exiting = true;
+  c.cr3_load_exiting = true;
+  c.invlpg_exiting = true;
+  return c;
+}
+
 VirtualizationControls TransitionParameters::controls() const {
   VirtualizationControls c;
   c.hlt_exiting = hlt_exiting;
@@ -337,16 +346,11 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
   if (shadow_paging && hypervisor.cr3_targets.get() > 0 && transitions.virt_mode() == VirtMode::Svm)
     throw ConfigError(hypervisor.cr3_targets.name() + " = " + std::to_string(hypervisor.cr3_targets.get()) +
                       ": AMD-V has no CR3-target list; set it to 0 under " + transitions.mode.name() + " = \"svm\"");
-  if (shadow_paging || paravirt_mmu) {
-    // The traps shadow paging rests on; no EPT / NPT. A paravirtual kernel makes hypercalls
-    // for its CR3 loads and INVLPGs instead (Xen's mmuext_op), one hypervisor entry each as
-    // these exits are, and its page faults reach it through the hypervisor as well.
-    c.nested_paging = false;
-    c.page_fault_exiting = true;
-    c.cr3_load_exiting = true;
-    c.invlpg_exiting = true;
-  }
-  mode_switch_->configure(c);
+  controls_ = c;
+  // A paravirtual kernel makes hypercalls for its CR3 loads and INVLPGs instead (Xen's
+  // mmuext_op), one hypervisor entry each as these exits are, and its page faults reach it
+  // through the hypervisor as well.
+  mode_switch_->configure(shadow_paging || paravirt_mmu ? with_shadow_traps(c) : c);
   tlb_tag_ = c.tagged_tlb ? vpid : 0;
   const WorldSwitchCounts before = mode_switch_->world_switch();
   enter_guest();
@@ -355,6 +359,8 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
 }
 
 VirtualizationUnit::~VirtualizationUnit() = default;
+
+void VirtualizationUnit::set_shadow_traps(bool on) { mode_switch_->configure(on ? with_shadow_traps(controls_) : controls_); }
 
 void VirtualizationUnit::enter_guest() {
   // As KVM on a failed VMRUN or VM entry (KVM_EXIT_FAIL_ENTRY): the run stops, naming the check.

@@ -4,8 +4,9 @@
 // set-up, the nested tables the vCPU's walks go through. The defaults are a guest on bare
 // hardware (native). Each strategy of models/hypervisor gives its vCPUs one of these; the
 // vCPU charges the exits through its `virtualization` port. Every hook runs per fault, CR3
-// load or INVLPG, never per memory reference.
+// load, INVLPG or sampling interval, never per memory reference.
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "virtsim/common/paging_context.h"
@@ -46,6 +47,22 @@ class VcpuMemoryVirtualization {
                                                        std::uint32_t /*error_code*/) {
     return std::nullopt;
   }
+
+  // Run-time mode switching (a hypervisor that moves the guest between shadow and nested
+  // paging). At set-up the vCPU hands over `changed`, which re-reads nested_walk() and
+  // replaces_guest_tables() and reloads its CR3 and flushes its TLBs; the hypervisor calls it
+  // on every vCPU when it switches. The vCPU caches both answers, so the per-reference path
+  // asks nothing.
+  virtual void on_mode_change(unsigned /*cpu*/, std::function<void()> /*changed*/) {}
+  // How often the hypervisor samples the vCPU's counts, in its cycles (0: never).
+  virtual Cycles sample_interval() const { return 0; }
+  // What vCPU `cpu` counted since its last sample (its TLB misses, and the page faults
+  // delivered to its guest). Returns the cycles the hypervisor spent (a mode switch), 0 if none.
+  struct VcpuCounts {
+    std::uint64_t tlb_misses = 0;
+    std::uint64_t guest_page_faults = 0;
+  };
+  virtual Cycles sample(unsigned /*cpu*/, const VcpuCounts& /*counts*/) { return 0; }
 };
 
 }  // namespace virtsim

@@ -220,6 +220,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // charged; false when the fault is something else (the memory virtualization decides).
   bool populate_nested();
   Cycles translate_miss(Addr va, TranslationExtension& ext) override;
+  // Caches what the memory virtualization says of the walks (nested tables, replaced guest
+  // tables) and loads the CR3 to walk for guest CR3 `guest_cr3`.
+  void read_memory_virtualization(Addr guest_cr3);
+  // The memory virtualization's sample of this vCPU's counts (it may switch modes).
+  void sample_memory_virtualization();
   // The tags of the current context, kept up to date by everything that changes CR3, the VPID
   // or the nesting (every access looks up the TLBs with them).
   void refresh_tags() {
@@ -255,6 +260,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   std::uint64_t last_retry_instruction_ = 0;
   Addr last_retry_va_ = 0;
   Addr guest_cr3_ = 0;  // tables replaced: the guest's CR3 (paging_.cr3 is the hypervisor's root)
+  Cycles sample_interval_ = 0;  // memory_virtualization_->sample_interval()
+  Cycles next_sample_ = 0;
+  std::uint64_t tlb_misses_ = 0;  // translations that missed the TLBs (walks asked for)
+  std::uint64_t sampled_tlb_misses_ = 0, sampled_page_faults_ = 0;  // at the last sample
   TlbTags tags_;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
   LocalQuantumKeeper quantum_;

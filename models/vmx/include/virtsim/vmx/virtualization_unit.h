@@ -127,6 +127,10 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   // Host-physical memory the handlers touch (its per-vCPU data: vCPU structure, VMCS cache ...).
   // Shadow paging: the hypervisor's shadow tables, whose cached roots the CR3-target list names.
   void set_shadow_paging(ShadowPagingControl* shadow) { shadow_ = shadow; }
+  // A hypervisor that switches the guest between shadow and nested paging rewrites the
+  // controls: on, the traps shadow paging rests on (#PF, MOV to CR3, INVLPG) without EPT / NPT;
+  // off, the configured controls (nested paging's).
+  void set_shadow_traps(bool on);
   // The VPID (VT-x) / ASID (AMD-V) its guest's TLB entries carry; 0 without tagging, where
   // every transition flushes them.
   std::uint16_t tlb_tag() const { return tlb_tag_; }
@@ -222,6 +226,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   const HypervisorParameters& h_;
   std::unique_ptr<ModeSwitch> mode_switch_;
   ShadowPagingControl* shadow_ = nullptr;
+  VirtualizationControls controls_;  // as configured, before shadow paging's traps
   CpuState cpu_;
   Cycles next_timer_ = 0;
   std::function<bool(Addr)> reclaim_;

@@ -19,6 +19,9 @@ class ShadowPaging : public MemoryVirtualization, private VcpuMemoryVirtualizati
   void attach_virtualization_units(const std::vector<VirtualizationUnit*>& units) override;
   VcpuMemoryVirtualization& vcpu_view(unsigned) override { return *this; }
   const ShadowPageTables* tables() const { return tables_.get(); }
+  ShadowPageTables* tables() { return tables_.get(); }
+  // Host-physical base of guest-physical memory (after map_guest_memory()).
+  Addr backing() const { return backing_; }
 
  protected:
   const MemoryVirtualizationSetup& setup() const { return setup_; }

@@ -125,6 +125,10 @@ class ShadowPageTables final : public ShadowPagingControl {
   // and in sync).
   bool write_tracked(Addr gpa) const { return protected_page(gpa >> kPageShift4K); }
   std::size_t live_tables() const { return tables_.size(); }
+  // Frees every shadow table and forgets every root and loaded CR3 (the guest leaves shadow
+  // paging), then flushes the vCPUs' TLBs; returns how many tables went. The next load_cr3()
+  // starts an empty root that shadow faults fill again.
+  std::size_t drop_all();
 
   Counter hidden_faults;
   Counter guest_faults;

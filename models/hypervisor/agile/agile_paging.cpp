@@ -22,14 +22,13 @@ AgileParameters::AgileParameters(const Scope& scope)
                      "nested dimension (assumption: the paper moves pages that are written; 2 keeps a table written "
                      "once, as a new mapping is, shadowed)",
                      Range{1, 1 << 20}),
-      VIRTSIM_MEMBER(revert_interval, scope, 32, "CR3 loads",
-                     "CR3 loads (all vCPUs) between the hypervisor's looks at the nested page tables: one not "
-                     "written since the last look goes back to shadow (assumption: the paper looks once per time "
-                     "interval; 0: never back)",
-                     Range{0, 1 << 20}) {}
+      VIRTSIM_MEMBER(revert_interval_cycles, scope, 2000000, "cycles",
+                     "guest time between the hypervisor's looks at the nested page tables: one the guest did not "
+                     "write since the last look goes back to shadow (assumption: the paper looks once per time "
+                     "interval; 2,000,000 cycles is 1 ms at 2 GHz; 0: never back)",
+                     Range{0, std::uint64_t{1} << 40}) {}
 
-AgilePolicy::AgilePolicy(const Scope& scope, ShadowPageTables& tables, unsigned switch_writes,
-                         unsigned revert_interval)
+AgilePolicy::AgilePolicy(const Scope& scope, ShadowPageTables& tables, unsigned switch_writes)
     : VIRTSIM_MEMBER(switches_to_nested, scope, "switches", "guest page tables moved to the nested dimension"),
       VIRTSIM_MEMBER(switches_to_shadow, scope, "switches", "guest page tables moved back to shadow"),
       VIRTSIM_MEMBER(traps_avoided, scope, "writes",
@@ -40,8 +39,7 @@ AgilePolicy::AgilePolicy(const Scope& scope, ShadowPageTables& tables, unsigned 
       VIRTSIM_MEMBER(nested_table_pages, scope, "pages", "guest page tables in the nested dimension at the end",
                      [this] { return static_cast<double>(tables_.nested_pages().size()); }),
       tables_(tables),
-      switch_writes_(switch_writes),
-      revert_interval_(revert_interval) {}
+      switch_writes_(switch_writes) {}
 
 void AgilePolicy::write_trapped(Addr guest_page) {
   if (++trapped_[guest_page] < switch_writes_) return;
@@ -58,9 +56,7 @@ void AgilePolicy::memory_written(Addr gpa, Addr bytes) {
   }
 }
 
-void AgilePolicy::cr3_loaded() {
-  if (revert_interval_ == 0 || ++loads_ < revert_interval_) return;
-  loads_ = 0;
+void AgilePolicy::look() {
   std::vector<Addr> quiet;
   for (const Addr page : tables_.nested_pages())
     if (!written_.count(page)) quiet.push_back(page);
@@ -82,10 +78,7 @@ class AgilePaging::View final : public ::virtsim::VcpuMemoryVirtualization {
   }
   std::optional<NestedWalk> nested_walk() const override { return walk_; }
   bool replaces_guest_tables() const override { return true; }
-  Addr load_cr3(unsigned cpu, Addr guest_cr3) override {
-    policy_.cr3_loaded();
-    return tables_.load_cr3(cpu, guest_cr3);
-  }
+  Addr load_cr3(unsigned cpu, Addr guest_cr3) override { return tables_.load_cr3(cpu, guest_cr3); }
   void invlpg(Addr guest_cr3, Addr va) override { tables_.invlpg(guest_cr3, va); }
   std::optional<ShadowFaultOutcome> page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user,
                                                bool may_unprotect, std::uint32_t) override {
@@ -152,9 +145,16 @@ MemoryView AgilePaging::map_guest_memory(FrameAllocator& host_frames, Addr guest
 void AgilePaging::attach_guest(const GuestPaging& guest, FrameAllocator& host_frames) {
   ShadowPaging::attach_guest(guest, host_frames);
   const AgileParameters& a = setup().parameters.agile;
-  policy_ = std::make_unique<AgilePolicy>(setup().system.child("agile"), *shadow_tables(), a.switch_writes,
-                                          a.revert_interval);
+  policy_ = std::make_unique<AgilePolicy>(setup().system.child("agile"), *shadow_tables(), a.switch_writes);
   view_ = std::make_unique<View>(*shadow_tables(), *policy_, nested_controls_, backing());
+}
+
+void AgilePaging::attach_virtualization_units(const std::vector<VirtualizationUnit*>& units) {
+  ShadowPaging::attach_virtualization_units(units);
+  // One look per interval of the first vCPU's time (the policy is the whole VM's).
+  if (!units.empty()) units.front()->set_periodic_look(setup().parameters.agile.revert_interval_cycles, [this] {
+    policy_->look();
+  });
 }
 
 ::virtsim::VcpuMemoryVirtualization& AgilePaging::vcpu_view(unsigned) {

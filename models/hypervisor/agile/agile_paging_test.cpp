@@ -18,7 +18,7 @@ struct AgileTest : ::testing::Test {
   AgileTest()
       : shadow({nullptr, &stats, "shadow"}, host, host_frames,
                {TableFormat::Level4, kGuestBase, kGuestBytes, kPageSize4K, 4, false, 0}),
-        policy({nullptr, &stats, "agile"}, shadow, 2, 2) {
+        policy({nullptr, &stats, "agile"}, shadow, 2) {
     shadow.set_checking(true);
     nested.format = TableFormat::Ept4;
     nested.root = ept.new_root();
@@ -104,6 +104,30 @@ TEST_F(AgileTest, AWalkThatSwitchesAtLevelNMakesTheReferencesOfTheFormula) {
   EXPECT_FALSE(shadow.switch_to_nested(root >> kPageShift4K));
 }
 
+// With the guest-dimension prefix cache on, a walk that hits the prefix of the switched table
+// resumes in two dimensions: the nested walk of the L1 table's address, its entry, and the
+// nested walk of the data page (4 + 1 + 4).
+TEST_F(AgileTest, APrefixCacheHitPastTheSwitchResumesTheWalkInTwoDimensions) {
+  WalkerConfig config;
+  config.pwc = {true, true, 24, 24, 2};
+  PageWalker cached({nullptr, &stats, "cached"}, config);
+  guest.map(root, 0x400000, 0x200000, kPageSize4K);
+  guest.map(root, 0x401000, 0x201000, kPageSize4K);
+  ASSERT_TRUE(shadow.switch_to_nested(guest_table(0x400000, 1) >> kPageShift4K));
+  ASSERT_FALSE(access(0x400000, AccessKind::Load, true).translation.fault);  // makes the switching entry
+  WalkRequest r;
+  r.guest.cr3 = shadow_root;
+  r.nested = true;
+  r.nested_controls = nested;
+  r.va = 0x400000;
+  EXPECT_EQ(cached.walk(r, port).refs, 12u);  // cold: 3 + 5 + 4
+  r.va = 0x401000;
+  const WalkOutcome& warm = cached.walk(r, port);
+  EXPECT_EQ(warm.translation.physical_address, kGuestBase + 0x201000);
+  EXPECT_EQ(warm.refs, 9u);
+  EXPECT_EQ(cached.agile_nested_levels.at(1), 2u);
+}
+
 TEST_F(AgileTest, AStoreInTheNestedPartSetsTheGuestsDirtyFlag) {
   guest.map(root, 0x400000, 0x200000, kPageSize4K);
   ASSERT_TRUE(shadow.switch_to_nested(guest_table(0x400000, 1) >> kPageShift4K));
@@ -160,13 +184,11 @@ TEST_F(AgileTest, AFrequentlyWrittenTableSwitchesToNestedAndBack) {
   EXPECT_EQ(access(0x409000, AccessKind::Load, true).translation.physical_address, kGuestBase + 0x209000);
   EXPECT_EQ(faults, faults_after_first);
   EXPECT_TRUE(shadow.check().empty());
-  // Two CR3 loads: the first look sees the table written and keeps it nested.
-  policy.cr3_loaded();
-  policy.cr3_loaded();
+  // The hypervisor's first look sees the table written and keeps it nested.
+  policy.look();
   EXPECT_EQ(policy.switches_to_shadow.count(), 0u);
-  // Two more with no write: back to shadow, write-protected again, walks one-dimensional.
-  policy.cr3_loaded();
-  policy.cr3_loaded();
+  // No write until the next: back to shadow, write-protected again, walks one-dimensional.
+  policy.look();
   EXPECT_EQ(policy.switches_to_shadow.count(), 1u);
   EXPECT_FALSE(shadow.nested_mode(table >> kPageShift4K));
   const WalkOutcome out = access(0x409000, AccessKind::Load, true);

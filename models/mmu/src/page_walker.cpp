@@ -26,6 +26,8 @@ Rights unpack(std::uint64_t aux) {
   return r;
 }
 constexpr unsigned kAuxShiftBit = 32;  // where the nested TLB's page shift sits in aux
+// A prefix-cache entry of an agile walk's nested part: its table is guest-physical.
+constexpr std::uint64_t kAuxTwoDimensional = std::uint64_t{1} << 40;
 // Nested-TLB key: the nested page's shift in the top byte, its page number below, so one entry
 // covers a whole 4 KiB, 2 MiB or 1 GiB nested page.
 std::uint64_t nested_tlb_key(Addr gpa, unsigned page_shift) {
@@ -177,6 +179,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
         table_ = hit->address;
         rights_ = unpack(hit->aux);
         level_ = level - 1;
+        if (agile_ && (hit->aux & kAuxTwoDimensional)) two_d_ = true;  // resumes past the switch
         outcome_.cycles += pwc.config().hit_cycles;
         ++outcome_.cache_hits;
         grid_cache_hits.add(5 - level, kEntryColumn);
@@ -245,11 +248,12 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
   // below, and the walk goes on in two dimensions (GuestEntry -> NestedEntry for that table).
   const bool switching = agile_ && !two_d_ && (entry & request_.nested_controls.agile_switch_bit);
   // Both fills follow a lookup of their key that missed: this step's, or start()'s for each
-  // level below the deepest prefix hit. An agile walk's prefixes are cached for its shadow part
-  // only: a prefix-cache hit resumes a walk in one dimension.
+  // level below the deepest prefix hit. An agile walk's prefixes past the switch say so: a hit
+  // on one resumes the walk in two dimensions.
   if (from_memory && entry_cache) pwc.fill_missed(host_slot, request_.guest_tag, {entry, 0});
-  if (pwc.caches_prefixes() && !(agile_ && (two_d_ || switching)))
-    pwc.fill_missed(prefix_key(c.format, va_, level_), request_.guest_tag, {d.address, pack(rights_)});
+  if (pwc.caches_prefixes())
+    pwc.fill_missed(prefix_key(c.format, va_, level_), request_.guest_tag,
+                    {d.address, pack(rights_) | (agile_ && (two_d_ || switching) ? kAuxTwoDimensional : 0)});
   table_ = d.address;
   --level_;
   if (switching) two_d_ = true;

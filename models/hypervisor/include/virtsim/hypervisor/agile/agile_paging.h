@@ -20,14 +20,14 @@ namespace virtsim {
 // The hypervisor's policy, plain C++ over the shadow tables (tests drive it without SystemC).
 class AgilePolicy {
  public:
-  AgilePolicy(const Scope& scope, ShadowPageTables& tables, unsigned switch_writes, unsigned revert_interval);
+  AgilePolicy(const Scope& scope, ShadowPageTables& tables, unsigned switch_writes);
   // A guest store to table page `guest_page` trapped and was emulated.
   void write_trapped(Addr guest_page);
   // The guest wrote [gpa, gpa + bytes) of its memory (every write, trapped or not).
   void memory_written(Addr gpa, Addr bytes);
-  // A CR3 load: every revert_interval of them, the nested pages not written since the last
-  // look go back to shadow.
-  void cr3_loaded();
+  // The hypervisor's periodic look: the nested pages not written since the last look go back
+  // to shadow.
+  void look();
 
   Counter switches_to_nested;
   Counter switches_to_shadow;
@@ -38,8 +38,6 @@ class AgilePolicy {
  private:
   ShadowPageTables& tables_;
   unsigned switch_writes_;
-  unsigned revert_interval_;
-  unsigned loads_ = 0;
   std::unordered_map<Addr, unsigned> trapped_;  // shadowed table page -> writes trapped since it was shadowed
   std::unordered_set<Addr> written_;            // nested table pages written since the last look
 };
@@ -50,6 +48,7 @@ class AgilePaging final : public ShadowPaging {
   ~AgilePaging() override;
   MemoryView map_guest_memory(FrameAllocator& host_frames, Addr guest_bytes) override;
   void attach_guest(const GuestPaging& guest, FrameAllocator& host_frames) override;
+  void attach_virtualization_units(const std::vector<VirtualizationUnit*>& units) override;
   ::virtsim::VcpuMemoryVirtualization& vcpu_view(unsigned) override;
   const AgilePolicy* policy() const { return policy_.get(); }
 

@@ -12,7 +12,7 @@ class AgileParameters {
   explicit AgileParameters(const Scope& scope);
   Param<bool> enabled;
   Param<std::uint32_t> switch_writes;
-  Param<std::uint32_t> revert_interval;
+  Param<std::uint64_t> revert_interval_cycles;
 };
 
 }  // namespace virtsim

@@ -82,9 +82,12 @@ class AgilePaging::View final : public ::virtsim::VcpuMemoryVirtualization {
   void invlpg(Addr guest_cr3, Addr va) override { tables_.invlpg(guest_cr3, va); }
   std::optional<ShadowFaultOutcome> page_fault(const PagingControls& guest, Addr va, AccessKind kind, bool user,
                                                bool may_unprotect, std::uint32_t) override {
-    if (tables_.reaches_switch(guest.cr3 & pte::kAddressMask, va)) {
+    // A walk through a switching entry that the guest's own tables fail faulted there: the
+    // guest's fault, as under nested paging. (A walk that faulted above a switching entry
+    // another vCPU has just made is a hidden fault with nothing left to fill.)
+    if (tables_.reaches_switch(guest.cr3 & pte::kAddressMask, va) && tables_.guest_walk(guest, va, kind, user).fault) {
       ++policy_.direct_guest_faults;
-      return std::nullopt;  // the walk faulted in the guest's own tables, as under nested paging
+      return std::nullopt;
     }
     const ShadowFaultOutcome out = tables_.page_fault(guest, va, kind, user, may_unprotect);
     if (out.resolution == ShadowFaultResolution::WriteEmulated)

@@ -148,6 +148,10 @@ class ShadowPageTables final : public ShadowPagingControl {
   // Whether the shadow walk of `va` under `guest_cr3` reaches a switching entry (a fault of
   // that walk is then in the guest's own tables).
   bool reaches_switch(Addr guest_cr3, Addr va) const;
+  // The guest's own walk of `va` (functional, no side effects).
+  Translation guest_walk(const PagingControls& guest, Addr va, AccessKind kind, bool user) const {
+    return guest_translate(guest, va, kind, user);
+  }
 
   Counter hidden_faults;
   Counter guest_faults;

@@ -19,6 +19,7 @@ MODES = {
     "nested": "nested paging", "nested_2m": "nested paging, 2 MiB pages", "nested_1g": "nested paging, 1 GiB pages",
     "paravirt": "paravirtual MMU", "bt": "binary translation",
     "selective": "selective (shadow or nested at run time)",
+    "agile": "agile paging",
 }
 
 WORKLOADS = {

@@ -24,6 +24,7 @@ MODE_COLOURS = {
     "paravirt": "#CC79A7",
     "bt": "#8C6D31",
     "selective": "#332288",
+    "agile": "#882255",  # Paul Tol's wine: shadow and nested in one walk
 }
 
 # Paul Tol's muted and bright schemes, one colour per reason; the #PF handlings in warm tones.

@@ -118,6 +118,7 @@ void ShadowPageTables::release_target(unsigned level, Addr slot) {
   const std::uint64_t e = host_.read64(slot);
   if (!(e & pte::kPresent)) return;
   const Addr target = e & pte::kAddressMask;
+  if (level > 1 && !(e & pte::kPageSize) && (e & kSwitchBit)) return drop_switch_slot(target >> kPageShift4K, slot);
   if (level == 1 || (e & pte::kPageSize)) drop_leaf_ref(target - config_.guest_base, slot);
   else free_table(target);
 }
@@ -239,6 +240,50 @@ bool ShadowPageTables::unprotect(Addr guest_page) {
   for (const Addr table : shadows)
     if (tables_.count(table)) zap_table(table);  // else went with a table zapped before it
   return true;
+}
+
+void ShadowPageTables::drop_switch_slot(Addr guest_page, Addr slot) {
+  const auto it = switch_slots_.find(guest_page);
+  if (it == switch_slots_.end()) return;
+  auto& v = it->second;
+  v.erase(std::remove(v.begin(), v.end(), slot), v.end());
+  if (v.empty()) switch_slots_.erase(it);
+}
+
+bool ShadowPageTables::switch_to_nested(Addr guest_page) {
+  if (nested_pages_.count(guest_page)) return false;
+  const auto it = derived_.find(guest_page);
+  const std::vector<Addr> shadows = it == derived_.end() ? std::vector<Addr>{} : it->second;  // zapping untracks
+  for (const Addr table : shadows)
+    if (tables_.at(table).parent_slot == 0) return false;
+  nested_pages_.insert(guest_page);
+  for (const Addr table : shadows)
+    if (tables_.count(table)) zap_table(table);  // else went with a table zapped before it
+  finish("a switch to nested", false);
+  return true;
+}
+
+void ShadowPageTables::switch_to_shadow(Addr guest_page) {
+  if (!nested_pages_.erase(guest_page)) return;
+  const auto it = switch_slots_.find(guest_page);
+  if (it != switch_slots_.end()) {
+    for (const Addr slot : it->second) host_.write64(slot, 0);
+    entries_zapped += it->second.size();
+    switch_slots_.erase(it);
+    flush_pending_ = true;  // the walk caches may hold the switching entries
+  }
+  finish("a switch to shadow", false);
+}
+
+bool ShadowPageTables::reaches_switch(Addr guest_cr3, Addr va) const {
+  Addr table = cached_root(guest_cr3);
+  for (unsigned level = levels_; table && level > 1; --level) {
+    const std::uint64_t e = host_.read64(table + 8 * table_index(config_.format, va, level));
+    if (!(e & pte::kPresent) || (e & pte::kPageSize)) return false;
+    if (e & kSwitchBit) return true;
+    table = e & pte::kAddressMask;
+  }
+  return false;
 }
 
 bool ShadowPageTables::range_protected(Addr gpa, Addr bytes) const {
@@ -381,6 +426,32 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
     out.touch(slot);
     const bool guest_table_below = level > leaf_level;  // else the guest maps a large page here
     const Addr child_guest = guest_table_below ? (entries[level] & pte::kAddressMask) >> kPageShift4K : kDirect;
+    if (guest_table_below && nested_pages_.count(child_guest)) {
+      // Agile paging: the guest's table below is walked in the nested dimension. The switching
+      // entry carries the rights of the guest's entries above it, which no walk reads.
+      bool writable = true, user_ok = true, no_execute = false;
+      for (unsigned above = levels_; above >= level; --above) {
+        writable = writable && (entries[above] & pte::kWritable);
+        user_ok = user_ok && (entries[above] & pte::kUser);
+        no_execute = no_execute || (entries[above] & pte::kExecuteDisable);
+      }
+      std::uint64_t link = (child_guest << kPageShift4K) | pte::kPresent | pte::kAccessed | kSwitchBit;
+      if (writable) link |= pte::kWritable;
+      if (user_ok) link |= pte::kUser;
+      if (no_execute) link |= pte::kExecuteDisable;
+      if (e != link) {
+        if (e & pte::kPresent) zap_entry(shadow, index);
+        host_.write64(slot, link);
+        switch_slots_[child_guest].push_back(slot);
+      }
+      ++hidden_faults;
+      finish("a hidden page fault", false);
+      return out;
+    }
+    if ((e & pte::kPresent) && !(e & pte::kPageSize) && (e & kSwitchBit)) {
+      zap_entry(shadow, index);  // its guest page went back to shadow
+      e = 0;
+    }
     if ((e & pte::kPresent) && !(e & pte::kPageSize)) {
       const Table& child = tables_.at(e & pte::kAddressMask);
       if (child.guest_page != child_guest)
@@ -446,7 +517,7 @@ void ShadowPageTables::invlpg(Addr guest_cr3, Addr va) {
   for (unsigned level = levels_; table; --level) {
     const unsigned index = table_index(config_.format, va, level);
     const std::uint64_t e = host_.read64(table + 8 * index);
-    if (!(e & pte::kPresent)) break;
+    if (!(e & pte::kPresent) || (level > 1 && !(e & pte::kPageSize) && (e & kSwitchBit))) break;  // below a switch: the guest's
     if (level == 1 || (e & pte::kPageSize)) {
       // A piece of a split guest large page: the whole split goes, as the guest's page does.
       if (parent && tables_.at(table).guest_page == kDirect) zap_entry(parent, parent_index);
@@ -543,6 +614,20 @@ void ShadowPageTables::check_table(Addr guest_cr3, Addr table, std::vector<std::
       continue;
     const Addr va = canonical(t.va_base + (Addr{i} << index_shift(config_.format, t.level)));
     const bool leaf = t.level == 1 || (e & pte::kPageSize);
+    if (!leaf && (e & kSwitchBit)) {
+      const Addr target = (e & pte::kAddressMask) >> kPageShift4K;
+      if (!nested_pages_.count(target))
+        problems.push_back("a switching entry for " + to_hex(va) + " to a guest table that is not in the nested dimension");
+      if (t.guest_page != kDirect) {
+        const std::uint64_t g = read_guest((t.guest_page << kPageShift4K) + 8 * i);
+        if (!(g & pte::kPresent) || (g & pte::kPageSize) || (g & pte::kAddressMask) >> kPageShift4K != target)
+          problems.push_back("a switching entry for " + to_hex(va) + " does not follow the guest's entry " + to_hex(g));
+        if ((e & pte::kWritable) && !(g & pte::kWritable))
+          problems.push_back("a switching entry lets " + to_hex(va) + " be written, the guest's entry does not");
+        if ((e & pte::kUser) && !(g & pte::kUser)) problems.push_back("a switching entry gives user access to " + to_hex(va));
+      }
+      continue;
+    }
     if (!leaf) {
       const auto child = tables_.find(e & pte::kAddressMask);
       if (child == tables_.end() || child->second.level != t.level - 1) {

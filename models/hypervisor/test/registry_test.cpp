@@ -16,10 +16,10 @@ TEST(MemoryVirtualizationRegistry, ListsEveryStrategyOnceWithItsVariants) {
     EXPECT_FALSE(e.description.empty()) << e.name;
     EXPECT_FALSE(e.variants.empty()) << e.name;
   }
-  EXPECT_EQ(names, (std::set<std::string>{"native", "shadow", "nested", "paravirt", "bt", "selective"}));
+  EXPECT_EQ(names, (std::set<std::string>{"native", "shadow", "nested", "paravirt", "bt", "selective", "agile"}));
   EXPECT_EQ(memory_virtualization_variants(),
             (std::vector<std::string>{"native", "shadow", "shadow_2m", "nested", "nested_2m", "nested_1g", "paravirt",
-                                      "bt", "selective"}));
+                                      "bt", "selective", "agile"}));
 }
 
 TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
@@ -28,7 +28,8 @@ TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
             (std::vector<std::string>{"system.vmx.mode=\"svm\"", "system.shadow.enabled=false",
                                       "system.shadow.host_page_size=\"4k\"", "system.nested.paging=\"npt4\"",
                                       "system.nested.page_size=\"2m\"", "system.kernel.paravirt_mmu=false",
-                                      "system.bt.enabled=false", "system.selective.enabled=false"}));
+                                      "system.bt.enabled=false", "system.selective.enabled=false",
+                                      "system.agile.enabled=false"}));
   EXPECT_EQ(variant_settings("native", amd)->front(), "system.vmx.mode=\"none\"");
   EXPECT_FALSE(variant_settings("vmware", amd));
 }
@@ -46,6 +47,10 @@ TEST(MemoryVirtualizationRegistry, TheLastStrategyTheSwitchesNameIsChosen) {
   EXPECT_EQ(choose({{"system.kernel.paravirt_mmu", true}}), "paravirt");
   // Binary translation keeps shadow tables: with both switches on it is binary translation.
   EXPECT_EQ(choose({{"system.shadow.enabled", true}, {"system.bt.enabled", true}}), "bt");
+  // Agile paging keeps shadow and nested tables: with its switch on it is agile paging.
+  EXPECT_EQ(choose({{"system.shadow.enabled", true}, {"system.nested.paging", std::string("ept4")},
+                    {"system.agile.enabled", true}}),
+            "agile");
 }
 
 }  // namespace
@@ -141,6 +146,11 @@ TEST(MemoryVirtualizationStrategies, EachRefusesTheSwitchesItCannotTake) {
   refused({{"system.kernel.paravirt_mmu", true}, {"system.vmx.mode", std::string("vmx")},
            {"system.shadow.enabled", true}},
           "runs on the guest's own tables");
+  refused({{"system.agile.enabled", true}, {"system.vmx.mode", std::string("vmx")},
+           {"system.nested.paging", std::string("ept4")}},
+          "its walks start in the shadow tables");
+  refused({{"system.agile.enabled", true}, {"system.vmx.mode", std::string("vmx")}, {"system.shadow.enabled", true}},
+          "the format of the nested tables its walks switch into");
 }
 
 }  // namespace

@@ -26,6 +26,8 @@ Rights unpack(std::uint64_t aux) {
   return r;
 }
 constexpr unsigned kAuxShiftBit = 32;  // where the nested TLB's page shift sits in aux
+// A prefix-cache entry of an agile walk's nested part: its table is guest-physical.
+constexpr std::uint64_t kAuxTwoDimensional = std::uint64_t{1} << 40;
 // Nested-TLB key: the nested page's shift in the top byte, its page number below, so one entry
 // covers a whole 4 KiB, 2 MiB or 1 GiB nested page.
 std::uint64_t nested_tlb_key(Addr gpa, unsigned page_shift) {
@@ -77,6 +79,10 @@ PageWalker::PageWalker(const Scope& scope, const WalkerConfig& config)
       VIRTSIM_MEMBER(walk_cycles, scope, "cycles", "latency of each walk", 0, 5, 1000),  // 5-cycle buckets: a CDF fine enough to tell a cache hit from a miss
       VIRTSIM_MEMBER(refs_by_level, scope, "references", "guest-dimension entries read per paging level",
                      {"L5", "L4", "L3", "L2", "L1"}),
+      VIRTSIM_MEMBER(agile_nested_levels, scope, "walks",
+                     "agile paging walks by the number of guest levels read in the nested dimension (0: the whole "
+                     "walk in the shadow tables)",
+                     {"0", "1", "2", "3", "4", "5"}),
       VIRTSIM_MEMBER(faults_by_kind, scope, "walks", "walks ending in each kind of fault",
                      {"page fault", "general protection", "EPT violation", "EPT misconfiguration",
                       "nested page fault"}),
@@ -140,6 +146,9 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
       request.nested_controls.format != TableFormat::Level5)
     throw std::invalid_argument("nested tables must be EPT or long-mode (NPT) tables");
 
+  agile_ = request.nested && request.nested_controls.agile_switch_bit != 0;
+  two_d_ = request.nested && !agile_;
+  nested_levels_ = 0;
   va_ = request.va;
   if (guest_info_->va_bits == 32) {
     va_ &= 0xffffffffu;
@@ -170,6 +179,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
         table_ = hit->address;
         rights_ = unpack(hit->aux);
         level_ = level - 1;
+        if (agile_ && (hit->aux & kAuxTwoDimensional)) two_d_ = true;  // resumes past the switch
         outcome_.cycles += pwc.config().hit_cycles;
         ++outcome_.cache_hits;
         grid_cache_hits.add(5 - level, kEntryColumn);
@@ -183,7 +193,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
 
 [[gnu::hot]] void PageWalker::begin_guest_level() {
   const Addr slot = table_ + guest_info_->entry_bytes * table_index(request_.guest.format, va_, level_);
-  if (!request_.nested) {
+  if (!two_d_) {
     guest_slots_[level_] = slot;
     state_ = State::GuestEntry;
     return;
@@ -219,6 +229,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
     record_reference(5 - level_, kEntryColumn, port.read_entry(host_slot, guest_info_->entry_bytes, entry));
     refs_by_level.add(5 - level_);
   }
+  if (agile_ && two_d_) ++nested_levels_;
   guest_entries_[level_] = entry;
 
   const DecodedEntry d = decode_entry(c.format, entry, level_, c.max_phys_bits, c.no_execute, c.page_size_ext);
@@ -230,16 +241,22 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
     leaf_level_ = level_;
     guest_page_shift_ = leaf_shift(c.format, level_);
     final_gpa_ = d.address | (va_ & ((Addr{1} << guest_page_shift_) - 1));
-    if (request_.nested) return begin_nested(final_gpa_, Purpose::FinalData);
+    if (two_d_) return begin_nested(final_gpa_, Purpose::FinalData);
     return finish_walk(port);
   }
+  // The agile switch: the shadow entry holds the guest-physical address of the guest's table
+  // below, and the walk goes on in two dimensions (GuestEntry -> NestedEntry for that table).
+  const bool switching = agile_ && !two_d_ && (entry & request_.nested_controls.agile_switch_bit);
   // Both fills follow a lookup of their key that missed: this step's, or start()'s for each
-  // level below the deepest prefix hit.
+  // level below the deepest prefix hit. An agile walk's prefixes past the switch say so: a hit
+  // on one resumes the walk in two dimensions.
   if (from_memory && entry_cache) pwc.fill_missed(host_slot, request_.guest_tag, {entry, 0});
   if (pwc.caches_prefixes())
-    pwc.fill_missed(prefix_key(c.format, va_, level_), request_.guest_tag, {d.address, pack(rights_)});
+    pwc.fill_missed(prefix_key(c.format, va_, level_), request_.guest_tag,
+                    {d.address, pack(rights_) | (agile_ && (two_d_ || switching) ? kAuxTwoDimensional : 0)});
   table_ = d.address;
   --level_;
+  if (switching) two_d_ = true;
   begin_guest_level();
 }
 
@@ -396,7 +413,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
   t.executable = !rights_.execute_disable;
   t.global = leaf & pte::kGlobal;
   t.dirty = (leaf & pte::kDirty) || request_.kind == AccessKind::Store;
-  if (request_.nested) {
+  if (two_d_) {
     t.guest_physical_address = final_gpa_;
     t.physical_address = final_hpa_;
     t.page_shift = std::min(guest_page_shift_, nested_page_shift_);
@@ -413,7 +430,8 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
   while (state_ != State::Done) step(port);
   state_ = State::Idle;
   ++walks;
-  if (request.nested) ++walks_2d;
+  if (two_d_) ++walks_2d;
+  if (agile_) agile_nested_levels.add(nested_levels_);
   refs += outcome_.refs;
   ad_writes += outcome_.ad_writes;
   cycles += outcome_.cycles;

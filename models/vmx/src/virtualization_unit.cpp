@@ -453,6 +453,10 @@ void VirtualizationUnit::mask_cpuid(std::uint32_t leaf) {
 }
 
 [[gnu::hot]] InstructionOutcome VirtualizationUnit::elapse(Cycles now) {
+  if (look_ && now >= next_look_) {
+    next_look_ = now + look_interval_;
+    look_();
+  }
   if (reclaim_ && now >= next_reclaim_) return reclaim_page(now);
   // The timer counts guest time; when it runs out the guest exits (reason 52) and the
   // hypervisor re-arms it.
@@ -471,6 +475,13 @@ void VirtualizationUnit::set_nested_reclaim(Addr guest_bytes, std::function<bool
   reclaim_guest_pages_ = guest_bytes >> kPageShift4K;
   reclaim_ = std::move(reclaim);
   next_reclaim_ = h_.reclaim_interval_cycles;
+}
+
+void VirtualizationUnit::set_periodic_look(Cycles interval, std::function<void()> look) {
+  if (interval == 0) return;
+  look_ = std::move(look);
+  look_interval_ = interval;
+  next_look_ = interval;
 }
 
 InstructionOutcome VirtualizationUnit::reclaim_page(Cycles now) {

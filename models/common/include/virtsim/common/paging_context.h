@@ -44,6 +44,11 @@ struct NestedControls {
   bool access_dirty = false;     // EPTP bit 6: EPT A/D flags (guest-table accesses count as writes)
   bool execute_only = true;      // IA32_VMX_EPT_VPID_CAP bit 0: execute-only EPT entries allowed
   unsigned max_phys_bits = 52;
+  // Agile paging (Gandhi, Hill and Swift, ISCA 2016): the walk starts in the 1-D tables at the
+  // guest's CR3 (the hypervisor's shadow tables) and a non-leaf entry with this bit set holds
+  // the guest-physical address of the guest's own table below, from which the walk goes on in
+  // two dimensions through these nested tables. 0: a plain 2-D walk.
+  std::uint64_t agile_switch_bit = 0;
   bool is_ept() const { return format == TableFormat::Ept4 || format == TableFormat::Ept5; }
 };
 

@@ -13,6 +13,7 @@
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/vcpu_memory_virtualization.h"
+#include "virtsim/hypervisor/agile/agile_parameters.h"
 #include "virtsim/hypervisor/nested/nested_paging.h"
 #include "virtsim/hypervisor/selective/selective_parameters.h"
 #include "virtsim/hypervisor/shadow/shadow_tables.h"
@@ -25,7 +26,7 @@ namespace virtsim {
 
 // The parameters of every strategy, declared whichever one runs, so that every key is known,
 // checked and listed by `virtsim describe`: system.nested.*, system.shadow.*, system.bt.*,
-// system.selective.*.
+// system.selective.*, system.agile.*.
 // A paravirtual MMU is the guest kernel's choice (system.kernel.paravirt_mmu, declared by the
 // guest kernel model); it is read here only to choose the strategy.
 class MemoryVirtualizationParameters {
@@ -36,6 +37,7 @@ class MemoryVirtualizationParameters {
   ShadowParameters shadow;
   BinaryTranslationParameters bt;
   SelectivePagingParameters selective;
+  AgileParameters agile;
   bool paravirt_mmu = false;
   std::string paravirt_key;
 };

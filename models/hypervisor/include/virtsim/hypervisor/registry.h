@@ -48,7 +48,7 @@ struct MemoryVirtualizationEntry {
   Settings baseline;
 };
 
-// Every strategy: native, shadow, nested, paravirt, bt, selective.
+// Every strategy: native, shadow, nested, paravirt, bt, selective, agile.
 const std::vector<MemoryVirtualizationEntry>& memory_virtualizations();
 // The strategy the configuration names.
 const MemoryVirtualizationEntry& configured_memory_virtualization(const MemoryVirtualizationParameters& parameters);
@@ -65,5 +65,6 @@ MemoryVirtualizationEntry nested_entry();
 MemoryVirtualizationEntry paravirt_entry();
 MemoryVirtualizationEntry binary_translation_entry();
 MemoryVirtualizationEntry selective_entry();
+MemoryVirtualizationEntry agile_entry();
 
 }  // namespace virtsim

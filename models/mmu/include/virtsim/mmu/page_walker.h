@@ -109,6 +109,8 @@ class PageWalker {
   Histogram refs_per_walk;
   Histogram walk_cycles;
   VectorStat refs_by_level;  // guest-dimension entry reads per level
+  // Agile walks by how many guest levels they read in the nested dimension (0: all shadow).
+  VectorStat agile_nested_levels;
   VectorStat faults_by_kind;
   // The 2-D reference grid (Bhargava et al. figure 3): rows are the guest steps (the entry at
   // each guest level, then the final gPA), columns the nested levels plus the guest entry read.
@@ -149,6 +151,12 @@ class PageWalker {
   const FormatInfo* guest_info_ = nullptr;
   const FormatInfo* nested_info_ = nullptr;
   Addr va_ = 0;
+
+  // An agile walk (request_.nested_controls.agile_switch_bit): it starts one-dimensional and
+  // turns two-dimensional at a switching entry. two_d_: the walk is in two dimensions now.
+  bool agile_ = false;
+  bool two_d_ = false;
+  unsigned nested_levels_ = 0;  // guest levels an agile walk read in the nested dimension
 
   // guest dimension
   unsigned level_ = 0;

@@ -138,6 +138,9 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   // guest page at `gpa` (of `guest_bytes` of guest memory) and flushes the vCPUs' combined
   // mappings; false when the page was not mapped.
   void set_nested_reclaim(Addr guest_bytes, std::function<bool(Addr gpa)> reclaim);
+  // A hypervisor policy that looks at its guest every `interval` cycles of guest time (agile
+  // paging's); the look itself is not charged.
+  void set_periodic_look(Cycles interval, std::function<void()> look);
   void set_hypervisor_memory(Addr base, Addr bytes) {
     memory_base_ = base;
     memory_bytes_ = bytes;
@@ -233,6 +236,9 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Cycles next_reclaim_ = 0;
   Addr reclaim_guest_pages_ = 0;
   std::uint64_t reclaim_draws_ = 0;
+  std::function<void()> look_;
+  Cycles look_interval_ = 0;
+  Cycles next_look_ = 0;
   static constexpr std::size_t kRecentFills = 256;
   std::vector<Addr> recent_fills_;
   std::uint16_t tlb_tag_ = 0;

@@ -25,6 +25,8 @@ class ShadowPaging : public MemoryVirtualization, private VcpuMemoryVirtualizati
 
  protected:
   const MemoryVirtualizationSetup& setup() const { return setup_; }
+  Addr backing() const { return backing_; }
+  ShadowPageTables* shadow_tables() { return tables_.get(); }
 
  private:
   bool replaces_guest_tables() const override { return true; }

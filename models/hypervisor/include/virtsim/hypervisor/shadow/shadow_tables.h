@@ -33,6 +33,10 @@
 //   flooding and the instruction re-executed, its store taking one more hidden fault that
 //   maps the page writable. A page one of whose shadow tables is a root a vCPU has loaded
 //   (KVM would zap it and reload the vCPU's MMU) is emulated instead.
+// - Agile paging (models/hypervisor/agile) switches guest table pages to the nested dimension:
+//   a shadow link to such a page is a switching entry (kSwitchBit, the guest-physical address
+//   of the guest's table, the guest's rights above it), no shadow table follows the page and it
+//   is not write-protected; the hardware walks the guest's own tables below the switch.
 // Plain C++ over PhysicalMemory: tests drive it without SystemC.
 //
 // Leaves out: 32-bit and PAE guests, PCIDs
@@ -43,6 +47,7 @@
 #include <list>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "virtsim/common/param.h"
@@ -129,6 +134,28 @@ class ShadowPageTables final : public ShadowPagingControl {
   // paging), then flushes the vCPUs' TLBs; returns how many tables went. The next load_cr3()
   // starts an empty root that shadow faults fill again.
   std::size_t drop_all();
+
+  // Agile paging. The bit of a shadow link that makes the walk switch to the nested dimension
+  // (bit 11, ignored by the hardware in long-mode entries).
+  static constexpr std::uint64_t kSwitchBit = std::uint64_t{1} << 11;
+  // Puts guest table page `guest_page` in the nested dimension: its shadow tables are zapped
+  // and the next hidden fault through a link to it makes a switching entry. False when it is
+  // already there or one of its shadow tables is a root (a root stays shadowed).
+  bool switch_to_nested(Addr guest_page);
+  // Back to shadow: the switching entries to it are zapped, the next hidden faults rebuild its
+  // shadow tables (write-protecting it again).
+  void switch_to_shadow(Addr guest_page);
+  bool nested_mode(Addr guest_page) const { return nested_pages_.count(guest_page) != 0; }
+  // Whether a switching entry links `guest_page` (under shadow paging it would be tracked).
+  bool switched_into(Addr guest_page) const { return switch_slots_.count(guest_page) != 0; }
+  const std::unordered_set<Addr>& nested_pages() const { return nested_pages_; }
+  // Whether the shadow walk of `va` under `guest_cr3` reaches a switching entry (a fault of
+  // that walk is then in the guest's own tables).
+  bool reaches_switch(Addr guest_cr3, Addr va) const;
+  // The guest's own walk of `va` (functional, no side effects).
+  Translation guest_walk(const PagingControls& guest, Addr va, AccessKind kind, bool user) const {
+    return guest_translate(guest, va, kind, user);
+  }
 
   Counter hidden_faults;
   Counter guest_faults;
@@ -221,6 +248,9 @@ class ShadowPageTables final : public ShadowPagingControl {
   bool flush_pending_ = false;  // a shadow table went away: flush everything before returning
   bool checking_ = false;
   PagingControls guest_controls_;  // the guest's last seen control bits (for check())
+  std::unordered_set<Addr> nested_pages_;                      // agile: guest table pages in the nested dimension
+  std::unordered_map<Addr, std::vector<Addr>> switch_slots_;   // agile: guest page -> switching entries to it
+  void drop_switch_slot(Addr guest_page, Addr slot);
 };
 
 }  // namespace virtsim

@@ -6,7 +6,8 @@
 namespace virtsim {
 
 MemoryVirtualizationParameters::MemoryVirtualizationParameters(const Scope& system, const std::string& paravirt_key)
-    : nested(system.child("nested")), shadow(system.child("shadow")), bt(system.child("bt")), paravirt_key(paravirt_key) {
+    : nested(system.child("nested")), shadow(system.child("shadow")), bt(system.child("bt")),
+      trap_emulate(system.child("trap_emulate")), paravirt_key(paravirt_key) {
   if (system.params)
     if (const auto v = system.params->configured_value(paravirt_key); v && std::holds_alternative<bool>(*v))
       paravirt_mmu = std::get<bool>(*v);
@@ -18,7 +19,8 @@ Addr page_bytes_of(const std::string& size) {
 
 const std::vector<MemoryVirtualizationEntry>& memory_virtualizations() {
   static const std::vector<MemoryVirtualizationEntry> entries = {native_entry(), shadow_entry(), nested_entry(),
-                                                                 paravirt_entry(), binary_translation_entry()};
+                                                                 paravirt_entry(), binary_translation_entry(),
+                                                                 trap_emulate_entry()};
   return entries;
 }
 

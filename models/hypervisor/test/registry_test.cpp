@@ -16,10 +16,10 @@ TEST(MemoryVirtualizationRegistry, ListsEveryStrategyOnceWithItsVariants) {
     EXPECT_FALSE(e.description.empty()) << e.name;
     EXPECT_FALSE(e.variants.empty()) << e.name;
   }
-  EXPECT_EQ(names, (std::set<std::string>{"native", "shadow", "nested", "paravirt", "bt"}));
+  EXPECT_EQ(names, (std::set<std::string>{"native", "shadow", "nested", "paravirt", "bt", "trap_emulate"}));
   EXPECT_EQ(memory_virtualization_variants(),
             (std::vector<std::string>{"native", "shadow", "shadow_2m", "nested", "nested_2m", "nested_1g", "paravirt",
-                                      "bt"}));
+                                      "bt", "trap_emulate"}));
 }
 
 TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
@@ -28,7 +28,7 @@ TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
             (std::vector<std::string>{"system.vmx.mode=\"svm\"", "system.shadow.enabled=false",
                                       "system.shadow.host_page_size=\"4k\"", "system.nested.paging=\"npt4\"",
                                       "system.nested.page_size=\"2m\"", "system.kernel.paravirt_mmu=false",
-                                      "system.bt.enabled=false"}));
+                                      "system.bt.enabled=false", "system.trap_emulate.enabled=false"}));
   EXPECT_EQ(variant_settings("native", amd)->front(), "system.vmx.mode=\"none\"");
   EXPECT_FALSE(variant_settings("vmware", amd));
 }
@@ -46,6 +46,7 @@ TEST(MemoryVirtualizationRegistry, TheLastStrategyTheSwitchesNameIsChosen) {
   EXPECT_EQ(choose({{"system.kernel.paravirt_mmu", true}}), "paravirt");
   // Binary translation keeps shadow tables: with both switches on it is binary translation.
   EXPECT_EQ(choose({{"system.shadow.enabled", true}, {"system.bt.enabled", true}}), "bt");
+  EXPECT_EQ(choose({{"system.trap_emulate.enabled", true}}), "trap_emulate");
 }
 
 }  // namespace
@@ -137,6 +138,9 @@ TEST(MemoryVirtualizationStrategies, EachRefusesTheSwitchesItCannotTake) {
   refused({{"system.shadow.enabled", true}, {"system.nested.paging", std::string("ept4")}},
           "a guest runs under shadow or nested paging, not both");
   refused({{"system.bt.enabled", true}, {"system.vmx.mode", std::string("vmx")}}, "is a software VMM");
+  refused({{"system.trap_emulate.enabled", true}, {"system.vmx.mode", std::string("vmx")}},
+          "is a software VMM without translation");
+  refused({{"system.trap_emulate.enabled", true}, {"system.bt.enabled", true}}, "is a software VMM without translation");
   refused({{"system.kernel.paravirt_mmu", true}}, "its hypercalls enter the hypervisor as VMCALL exits");
   refused({{"system.kernel.paravirt_mmu", true}, {"system.vmx.mode", std::string("vmx")},
            {"system.shadow.enabled", true}},

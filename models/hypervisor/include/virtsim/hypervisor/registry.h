@@ -48,7 +48,7 @@ struct MemoryVirtualizationEntry {
   Settings baseline;
 };
 
-// Every strategy: native, shadow, nested, paravirt, bt.
+// Every strategy: native, shadow, nested, paravirt, bt, trap_emulate.
 const std::vector<MemoryVirtualizationEntry>& memory_virtualizations();
 // The strategy the configuration names.
 const MemoryVirtualizationEntry& configured_memory_virtualization(const MemoryVirtualizationParameters& parameters);
@@ -64,5 +64,6 @@ MemoryVirtualizationEntry shadow_entry();
 MemoryVirtualizationEntry nested_entry();
 MemoryVirtualizationEntry paravirt_entry();
 MemoryVirtualizationEntry binary_translation_entry();
+MemoryVirtualizationEntry trap_emulate_entry();
 
 }  // namespace virtsim

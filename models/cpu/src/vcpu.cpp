@@ -52,14 +52,6 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           "privileged instructions run above CPL 0, natively or as a guest (#GP(0), before any VM exit)"),
       VIRTSIM_MEMBER(virtualization_holes, module_scope(context, *this), "instructions",
           "sensitive unprivileged instructions a deprivileged guest kernel ran without trapping"),
-      VIRTSIM_MEMBER(wrong_results, module_scope(context, *this), "instructions",
-          "sensitive instructions of the guest kernel whose result differed from what the guest would see on bare "
-          "hardware (holes under a trap-and-emulate VMM), per instruction",
-          [] {
-            std::vector<std::string> names;
-            for (const auto i : all_instructions()) names.emplace_back(to_string(i));
-            return names;
-          }()),
       VIRTSIM_MEMBER(guest_state_digest, module_scope(context, *this), "",
           "hash of what the guest kernel's sensitive instructions returned to it and the IF / IOPL its POPFs left "
           "(52 bits; 0 when it ran none): equal across modes that virtualize it faithfully",
@@ -78,6 +70,14 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       quantum_(clock, basename()),
       path_(tlbs) {
   memory_virtualization_ = &native_memory;
+  // One counter per sensitive instruction, so that results list which holes the guest fell in.
+  wrong_answers_.resize(static_cast<std::size_t>(Instruction::Count));
+  for (const Instruction i : all_instructions())
+    if (privilege_class(i) == PrivilegeClass::SensitiveUnprivileged)
+      wrong_answers_[static_cast<std::size_t>(i)] = std::make_unique<Counter>(
+          module_scope(context, *this).child("wrong_answers"), to_string(i), "instructions",
+          std::string("times ") + to_string(i) + " gave the guest kernel another answer than bare hardware would "
+          "(a virtualization hole under a trap-and-emulate VMM)");
   translation_payload_.set_extension(&translation_);
   data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));
   SC_THREAD(run);
@@ -303,7 +303,7 @@ void Vcpu::execute_instruction(const GuestEvent& event) {
   if (ring_.in_kernel()) {
     if (sensitive) {
       if (guest_view_.sensitive(event.instruction, event.address, privilege == PrivilegeOutcome::VirtualizationHole))
-        wrong_results.add(static_cast<std::size_t>(event.instruction));
+        ++*wrong_answers_[static_cast<std::size_t>(event.instruction)];
     } else {
       guest_view_.privileged(event.instruction, event.address);
     }

@@ -6,6 +6,8 @@
 // only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
 // boundaries (Accellera LT style).
 #include <functional>
+#include <memory>
+#include <vector>
 #include <systemc>
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
@@ -170,7 +172,6 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter privileged_instructions;
   Counter general_protection_faults;
   Counter virtualization_holes;
-  VectorStat wrong_results;
   Formula guest_state_digest;
   Counter exits;
   Counter exit_cycles;
@@ -243,6 +244,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   unsigned cpu_id_ = 0;
   RingState ring_;
   GuestStateView guest_view_;  // what the guest kernel learns of its processor state
+  std::vector<std::unique_ptr<Counter>> wrong_answers_;  // by instruction; set for the sensitive ones
   std::vector<std::uint8_t> return_cpls_;  // CPLs to return to, one per interrupt being handled
   PagingControls paging_;
   bool nested_ = false;

@@ -17,7 +17,7 @@ PARAMETERS = {
 MODES = {
     "native": "native", "shadow": "shadow paging", "shadow_2m": "shadow paging, 2 MiB host pages",
     "nested": "nested paging", "nested_2m": "nested paging, 2 MiB pages", "nested_1g": "nested paging, 1 GiB pages",
-    "paravirt": "paravirtual MMU", "bt": "binary translation",
+    "paravirt": "paravirtual MMU", "bt": "binary translation", "trap_emulate": "trap-and-emulate",
 }
 
 WORKLOADS = {

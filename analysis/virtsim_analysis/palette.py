@@ -23,6 +23,7 @@ MODE_COLOURS = {
     "nested_1g": "#009E73",
     "paravirt": "#CC79A7",
     "bt": "#8C6D31",
+    "trap_emulate": "#F0E442",
 }
 
 # Paul Tol's muted and bright schemes, one colour per reason; the #PF handlings in warm tones.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
 #include <vector>
 
 namespace virtsim {
@@ -9,46 +10,71 @@ namespace {
 
 // Each hole as the SDM has it at CPL 1: the value the instruction gives on the VMM's state,
 // against the guest's own at CPL 0.
-TEST(SensitiveState, EachHoleAnswersForTheVmm) {
-  SystemRegisters guest = guest_kernel_registers();
+std::pair<std::uint64_t, std::uint64_t> native_and_hole(Instruction i, std::uint64_t operand = 0,
+                                                        SystemRegisters guest = guest_kernel_registers()) {
   SystemRegisters vmm = vmm_registers(guest, 1);
-  const auto both = [&](Instruction i, std::uint64_t operand) {
-    SystemRegisters g = guest, v = vmm;
-    return std::make_pair(run_sensitive(i, g, 0, operand), run_sensitive(i, v, 1, operand));
-  };
-  // SGDT / SIDT: the VMM's table bases.
-  EXPECT_EQ(both(Instruction::Sgdt, 0).first & 0xffffffffffffull, 0xfe0000001000ull);
-  EXPECT_NE(both(Instruction::Sgdt, 0).first, both(Instruction::Sgdt, 0).second);
-  EXPECT_NE(both(Instruction::Sidt, 0).first, both(Instruction::Sidt, 0).second);
-  // SLDT / STR: the VMM's LDT and TSS selectors.
-  EXPECT_EQ(both(Instruction::Sldt, 0), std::make_pair(std::uint64_t{0}, std::uint64_t{0x88}));
-  EXPECT_EQ(both(Instruction::Str, 0), std::make_pair(std::uint64_t{kTssSelector}, std::uint64_t{0x80}));
-  // SMSW: the real CR0's TS bit shows.
-  EXPECT_EQ(both(Instruction::Smsw, 0), std::make_pair(std::uint64_t{0x33}, std::uint64_t{0x3b}));
-  // MOV from CS / SS: RPL 1.
-  const auto cs = both(Instruction::MovFromSegment, static_cast<std::uint64_t>(SegmentOperand::Cs));
-  EXPECT_EQ(cs.first, kKernelCodeSelector);
-  EXPECT_EQ(cs.second & 3, 1u);
-  EXPECT_EQ(both(Instruction::MovFromSegment, static_cast<std::uint64_t>(SegmentOperand::Ss)).second & 3, 1u);
-  // LAR: the VMM's descriptor has DPL 1; LSL: its limit is truncated below the VMM.
-  const auto lar = both(Instruction::Lar, kKernelCodeSelector);
-  EXPECT_EQ((lar.first >> 13) & 3, 0u);
-  EXPECT_EQ((lar.second >> 13) & 3, 1u);
-  EXPECT_EQ(lar.second >> 32, 1u);  // ZF: visible
-  const auto lsl = both(Instruction::Lsl, kKernelCodeSelector);
-  EXPECT_EQ(lsl.first & 0xffffffff, 0xffffffffu);
-  EXPECT_LT(lsl.second & 0xffffffff, 0xffffffffu);
-  // VERR / VERW: the guest's DPL-0 data segment is refused at CPL 1 (ZF clear).
-  EXPECT_EQ(both(Instruction::Verr, kKernelDataSelector), std::make_pair(std::uint64_t{1} << 32, std::uint64_t{0}));
-  EXPECT_EQ(both(Instruction::Verw, kKernelDataSelector), std::make_pair(std::uint64_t{1} << 32, std::uint64_t{0}));
-  // PUSHF: the real IF and IOPL.
-  guest.interrupt_flag = false;
-  guest.iopl = 3;
-  EXPECT_EQ(both(Instruction::Pushf, 0).first, kRflagsFixed | (3u << kRflagsIoplShift));
-  EXPECT_EQ(both(Instruction::Pushf, 0).second, kRflagsFixed | kRflagsIf);
+  return {run_sensitive(i, guest, 0, operand), run_sensitive(i, vmm, 1, operand)};
 }
 
-TEST(SensitiveState, PopfAboveRingZeroDropsIfAndIoplChangesSilently) {
+TEST(SensitiveHole, SgdtAndSidtStoreTheVmmsTables) {
+  const auto gdt = native_and_hole(Instruction::Sgdt);
+  EXPECT_EQ(gdt.first & 0xffffffffffffull, 0xfe0000001000ull);  // cpu_entry_area's GDT, limit above
+  EXPECT_NE(gdt.first, gdt.second);
+  const auto idt = native_and_hole(Instruction::Sidt);
+  EXPECT_NE(idt.first, idt.second);
+}
+
+TEST(SensitiveHole, SldtAndStrStoreTheVmmsSelectors) {
+  EXPECT_EQ(native_and_hole(Instruction::Sldt), std::make_pair(std::uint64_t{0}, std::uint64_t{0x88}));
+  EXPECT_EQ(native_and_hole(Instruction::Str), std::make_pair(std::uint64_t{kTssSelector}, std::uint64_t{0x80}));
+}
+
+TEST(SensitiveHole, SmswShowsTheRealCr0) {
+  EXPECT_EQ(native_and_hole(Instruction::Smsw), std::make_pair(std::uint64_t{0x33}, std::uint64_t{0x3b}));  // TS
+}
+
+TEST(SensitiveHole, MovFromCsAndSsShowsRplOne) {
+  const auto cs = native_and_hole(Instruction::MovFromSegment, static_cast<std::uint64_t>(SegmentOperand::Cs));
+  EXPECT_EQ(cs.first, kKernelCodeSelector);
+  EXPECT_EQ(cs.second, kKernelCodeSelector | 1u);
+  const auto ss = native_and_hole(Instruction::MovFromSegment, static_cast<std::uint64_t>(SegmentOperand::Ss));
+  EXPECT_EQ(ss.first, kKernelDataSelector);
+  EXPECT_EQ(ss.second & 3, 1u);
+}
+
+TEST(SensitiveHole, LarShowsTheVmmsDpl) {
+  const auto lar = native_and_hole(Instruction::Lar, kKernelCodeSelector);
+  EXPECT_EQ(lar.first >> 32, 1u);  // ZF: visible both ways
+  EXPECT_EQ(lar.second >> 32, 1u);
+  EXPECT_EQ((lar.first >> 13) & 3, 0u);
+  EXPECT_EQ((lar.second >> 13) & 3, 1u);
+}
+
+TEST(SensitiveHole, LslShowsTheTruncatedLimit) {
+  const auto lsl = native_and_hole(Instruction::Lsl, kKernelCodeSelector);
+  EXPECT_EQ(lsl.first & 0xffffffff, 0xffffffffu);
+  EXPECT_LT(lsl.second & 0xffffffff, 0xffffffffu);
+}
+
+TEST(SensitiveHole, VerrAndVerwRefuseTheKernelsDataSegmentAtCplOne) {
+  const std::pair<std::uint64_t, std::uint64_t> accessible_then_refused{std::uint64_t{1} << 32, 0};
+  EXPECT_EQ(native_and_hole(Instruction::Verr, kKernelDataSelector), accessible_then_refused);
+  EXPECT_EQ(native_and_hole(Instruction::Verw, kKernelDataSelector), accessible_then_refused);
+  // A code segment is never writable; a selector beyond the table is refused both ways.
+  EXPECT_EQ(native_and_hole(Instruction::Verw, kKernelCodeSelector).first, 0u);
+  EXPECT_EQ(native_and_hole(Instruction::Verr, 0x200), std::make_pair(std::uint64_t{0}, std::uint64_t{0}));
+}
+
+TEST(SensitiveHole, PushfShowsTheRealIfAndIopl) {
+  SystemRegisters guest = guest_kernel_registers();
+  guest.interrupt_flag = false;
+  guest.iopl = 3;
+  const auto flags = native_and_hole(Instruction::Pushf, 0, guest);
+  EXPECT_EQ(flags.first, kRflagsFixed | (3u << kRflagsIoplShift));
+  EXPECT_EQ(flags.second, kRflagsFixed | kRflagsIf);
+}
+
+TEST(SensitiveHole, PopfAboveRingZeroDropsIfAndIoplChangesSilently) {
   SystemRegisters s = vmm_registers(guest_kernel_registers(), 1);
   run_sensitive(Instruction::Popf, s, 1, kRflagsFixed | (3u << kRflagsIoplShift));  // IF off, IOPL 3
   EXPECT_TRUE(s.interrupt_flag);

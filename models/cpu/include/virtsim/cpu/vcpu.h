@@ -140,6 +140,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void set_cr3_load_action(std::function<void(PagingControls&)> action) { on_cr3_load_ = std::move(action); }
   unsigned current_cpl() const { return ring_.cpl; }
   const GuestStateView& guest_view() const { return guest_view_; }
+  // system.cpuN.wrong_answers.<instruction>: 0 for an instruction that is not sensitive.
+  std::uint64_t wrong_answers(Instruction i) const {
+    const auto& c = wrong_answers_[static_cast<std::size_t>(i)];
+    return c ? c->count() : 0;
+  }
   // The plain-call route to what `data` is bound to (set by the platform with the binding);
   // unset, every access is a transaction on `data`.
   void set_direct_data(DirectAccess* route) { direct_data_ = route; }

@@ -290,10 +290,10 @@ void Vcpu::execute_instruction(const GuestEvent& event) {
   const bool guest = virtualization.size() > 0;
   // Faults that depend on the privilege level come before the instruction's VM exit (Intel SDM
   // vol. 3C 26.1.1, AMD APM vol. 2 15.7): above CPL 0 a privileged instruction raises #GP in a
-  // guest as it does natively, whatever the controls say. Virtualization holes are counted
-  // natively only (a deprivileged kernel with no unit bound).
-  // Under trap-and-emulate the guest kernel's #GP goes to the VMM, which emulates the
-  // instruction (the handler charges it), and its sensitive unprivileged instructions are holes.
+  // guest as it does natively, whatever the controls say. Under trap-and-emulate the guest
+  // kernel's #GP goes to the VMM, which emulates the instruction (the handler charges it), and
+  // its sensitive unprivileged instructions are holes; `deprivileged_kernel` counts them
+  // natively too (a kernel with no unit bound, its answers unchanged).
   const bool deprivileged_guest_kernel = ring_.kernel_cpl > 0 && at_cpl == ring_.kernel_cpl;
   const PrivilegeOutcome privilege = check_privilege(event.instruction, at_cpl, 0,
                                                      (deprivileged_kernel && !guest) || deprivileged_guest_kernel);

@@ -329,6 +329,49 @@ int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& 
 
 namespace {
 
+// When the guest kernel ran sensitive instructions: whether each mode left it in the native
+// run's state, its virtualization holes, and which instructions answered it wrongly.
+void print_guest_state_rows(const std::vector<RunSummary>& runs, const RunSummary* base) {
+  const auto value = [](const RunSummary& r, const std::string& name) {
+    const auto it = r.metrics.find(name);
+    return it == r.metrics.end() ? 0.0 : it->second;
+  };
+  // Per-vCPU statistics summed over the vCPUs: "system.cpu<N>.<leaf>".
+  const auto per_vcpu = [](const RunSummary& r, const std::string& leaf) {
+    double sum = 0;
+    for (const auto& [name, v] : r.metrics) {
+      const auto dot = name.find('.', 11);
+      if (name.rfind("system.cpu", 0) == 0 && dot != std::string::npos && name.compare(dot + 1, std::string::npos, leaf) == 0)
+        sum += v;
+    }
+    return sum;
+  };
+  bool observed = false;
+  for (const auto& r : runs) observed = observed || per_vcpu(r, "guest_state_digest") != 0;
+  if (!observed) return;
+  if (base) {
+    std::printf("  %-28s", "guest state vs native");
+    for (const auto& r : runs)
+      std::printf(" %14s", value(r, "system.kernel.state_digest") == value(*base, "system.kernel.state_digest") &&
+                                   per_vcpu(r, "guest_state_digest") == per_vcpu(*base, "guest_state_digest")
+                               ? "same"
+                               : "DIFFERS");
+    std::printf("\n");
+  }
+  std::printf("  %-28s", "virtualization holes");
+  for (const auto& r : runs) std::printf(" %14s", format_number(per_vcpu(r, "virtualization_holes")).c_str());
+  std::printf("\n");
+  for (const Instruction i : all_instructions()) {
+    const std::string leaf = std::string("wrong_answers.") + to_string(i);
+    bool any = false;
+    for (const auto& r : runs) any = any || per_vcpu(r, leaf) != 0;
+    if (!any) continue;
+    std::printf("  %-28s", ("wrong " + std::string(to_string(i))).c_str());
+    for (const auto& r : runs) std::printf(" %14s", format_number(per_vcpu(r, leaf)).c_str());
+    std::printf("\n");
+  }
+}
+
 // The experiment under each memory virtualization of `modes`, one child process per mode
 // (SystemC elaborates once per process), as many at a time as there are cores; the runs are
 // then copied into `output`, one per mode, and compared in a table.
@@ -446,6 +489,7 @@ int run_comparison(const RunOptions& options, const LoadedConfig& loaded, const 
       std::printf(" %13.3fx", value(*base, "sim.cycles") > 0 ? value(r, "sim.cycles") / value(*base, "sim.cycles") : 0.0);
     std::printf("\n");
   }
+  print_guest_state_rows(runs, base);
   std::printf("\nresults: %s (a run per mode under /runs)\n", where.c_str());
   return 0;
 }

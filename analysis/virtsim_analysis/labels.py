@@ -20,6 +20,7 @@ MODES = {
     "paravirt": "paravirtual MMU", "bt": "binary translation",
     "selective": "selective (shadow or nested at run time)",
     "agile": "agile paging",
+    "trap_emulate": "trap-and-emulate",
 }
 
 WORKLOADS = {

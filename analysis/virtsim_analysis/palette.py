@@ -25,6 +25,7 @@ MODE_COLOURS = {
     "bt": "#8C6D31",
     "selective": "#332288",
     "agile": "#882255",  # Paul Tol's wine: shadow and nested in one walk
+    "trap_emulate": "#F0E442",
 }
 
 # Paul Tol's muted and bright schemes, one colour per reason; the #PF handlings in warm tones.

@@ -292,7 +292,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     SplitMix64 seeds(seed.get() + 0x51ed270b27ull * i);
     const std::string& kind = workload_kind.get();
     if (bench) {
-      benchmarks_.push_back(std::make_unique<ExitMicrobenchmark>(exitbench_parameters.config()));
+      ExitBenchConfig config = exitbench_parameters.config();
+      config.paravirtual = memory_virtualization_->paravirtual();
+      benchmarks_.push_back(std::make_unique<ExitMicrobenchmark>(config));
       ExitMicrobenchmark* b = benchmarks_.back().get();
       sources_.push_back(
           std::make_unique<EventSourceRecords>(*b, 0, 0, [b] { return b->progress(); }, b->in_kernel()));
@@ -331,6 +333,12 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
   }
 
+  // What the guest kernel learnt of its processor state goes into its final-state digest.
+  os.set_cpu_state_digest([this] {
+    std::uint64_t h = 0;
+    for (const auto& v : vcpus_) h = h * 0x100000001b3ull + v->guest_view().digest();
+    return h;
+  });
   canonical_ = std::make_unique<CanonicalMetrics>(Scope{context.params, context.stats, ""}, *this);
   if (bench)
     cycles_per_operation_ = std::make_unique<Formula>(

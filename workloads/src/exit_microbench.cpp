@@ -1,13 +1,16 @@
 #include "virtsim/workloads/exit_microbench.h"
 
+#include <iterator>
 #include <stdexcept>
+
+#include "virtsim/cpu/sensitive_state.h"
 
 namespace virtsim {
 
 const std::vector<std::string>& exit_benchmarks() {
   static const std::vector<std::string> names{"cpuid",  "vmcall", "rdtsc",   "io_kernel", "io_user", "hlt",
                                               "rdmsr",  "wrmsr",  "mov_cr3", "invlpg",    "mov_cr8", "pause",
-                                              "sgdt",  "preemption_timer", "nop"};
+                                              "sgdt",  "preemption_timer", "nop", "holes"};
   return names;
 }
 
@@ -25,7 +28,7 @@ ExitBenchParameters::ExitBenchParameters(const Scope& scope)
                      "CPL 3, where privileged instructions raise #GP instead of exiting") {}
 
 ExitBenchConfig ExitBenchParameters::config() const {
-  return {benchmark, warmup_operations, operations, cpuid_leaf, in_kernel};
+  return {benchmark, warmup_operations, operations, cpuid_leaf, in_kernel, false};
 }
 
 ExitMicrobenchmark::ExitMicrobenchmark(const ExitBenchConfig& config) : config_(config) {
@@ -34,8 +37,39 @@ ExitMicrobenchmark::ExitMicrobenchmark(const ExitBenchConfig& config) : config_(
   if (!known) throw std::invalid_argument("unknown exit benchmark '" + config.benchmark + "'");
 }
 
+namespace {
+// The holes benchmark's round: every sensitive unprivileged instruction, after the privileged
+// one whose effect it reads back. The kernel disables interrupts (CLI, which traps), reads its
+// flags (PUSHF), restores them with interrupts on (POPF), reads its descriptor tables, task
+// register, CR0 and segment registers, checks its own segments, enables interrupts (STI) and
+// restores flags with them off (POPF). Operands: POPF's image, the selectors of __KERNEL_CS and
+// __KERNEL_DS, the segment register (sensitive_state.h).
+struct HoleStep {
+  Instruction instruction;
+  Addr operand;
+};
+constexpr HoleStep kHoleRound[] = {
+    {Instruction::Cli, 0},        {Instruction::Pushf, 0},     {Instruction::Popf, kRflagsFixed | kRflagsIf},
+    {Instruction::Pushf, 0},      {Instruction::Sgdt, 0},      {Instruction::Sidt, 0},
+    {Instruction::Sldt, 0},       {Instruction::Str, 0},       {Instruction::Smsw, 0},
+    {Instruction::MovFromSegment, static_cast<Addr>(SegmentOperand::Cs)},
+    {Instruction::MovFromSegment, static_cast<Addr>(SegmentOperand::Ss)},
+    {Instruction::Lar, kKernelCodeSelector}, {Instruction::Lsl, kKernelCodeSelector},
+    {Instruction::Verr, kKernelDataSelector}, {Instruction::Verw, kKernelDataSelector},
+    {Instruction::Sti, 0},        {Instruction::Popf, kRflagsFixed}, {Instruction::Pushf, 0},
+};
+}  // namespace
+
 GuestEvent ExitMicrobenchmark::operation() const {
   const std::string& b = config_.benchmark;
+  if (b == "holes") {
+    const HoleStep& s = kHoleRound[emitted_ % std::size(kHoleRound)];
+    // A paravirtual kernel asks the hypervisor instead of running the instruction.
+    if (config_.paravirtual && s.instruction != Instruction::Cli && s.instruction != Instruction::Sti)
+      return GuestEvent::instr(Instruction::Vmcall, (static_cast<std::uint32_t>(s.instruction) << 24) | (s.operand & 0xffffff),
+                               kHypercallVirtualCpuState);
+    return GuestEvent::instr(s.instruction, 0, s.operand);
+  }
   if (b == "cpuid") return GuestEvent::instr(Instruction::Cpuid, 0, config_.cpuid_leaf);
   if (b == "vmcall") return GuestEvent::instr(Instruction::Vmcall);
   if (b == "rdtsc") return GuestEvent::instr(Instruction::Rdtsc);

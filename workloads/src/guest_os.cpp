@@ -375,6 +375,7 @@ std::uint64_t GuestOs::digest() const {
         for (Addr off = 0; off < l.page_size; off += 8) mix(memory_.read(l.pa + off, 8));
     });
   }
+  if (const std::uint64_t cpu_state = cpu_state_digest_ ? cpu_state_digest_() : 0) mix(cpu_state);
   return h;
 }
 

@@ -52,6 +52,10 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           "privileged instructions run above CPL 0, natively or as a guest (#GP(0), before any VM exit)"),
       VIRTSIM_MEMBER(virtualization_holes, module_scope(context, *this), "instructions",
           "sensitive unprivileged instructions a deprivileged guest kernel ran without trapping"),
+      VIRTSIM_MEMBER(guest_state_digest, module_scope(context, *this), "",
+          "hash of what the guest kernel's sensitive instructions returned to it and the IF / IOPL its POPFs left "
+          "(52 bits; 0 when it ran none): equal across modes that virtualize it faithfully",
+          [this] { return static_cast<double>(guest_view_.digest() & ((std::uint64_t{1} << 52) - 1)); }),
       VIRTSIM_MEMBER(exits, module_scope(context, *this), "exits", "VM exits this vCPU took"),
       VIRTSIM_MEMBER(exit_cycles, module_scope(context, *this), "cycles", "cycles of this vCPU's VM exits"),
       VIRTSIM_MEMBER(interrupts, module_scope(context, *this), "interrupts", "external interrupts delivered (timer, IPIs, devices; vectors 32-255)"),
@@ -66,6 +70,14 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       quantum_(clock, basename()),
       path_(tlbs) {
   memory_virtualization_ = &native_memory;
+  // One counter per sensitive instruction, so that results list which holes the guest fell in.
+  wrong_answers_.resize(static_cast<std::size_t>(Instruction::Count));
+  for (const Instruction i : all_instructions())
+    if (privilege_class(i) == PrivilegeClass::SensitiveUnprivileged)
+      wrong_answers_[static_cast<std::size_t>(i)] = std::make_unique<Counter>(
+          module_scope(context, *this).child("wrong_answers"), to_string(i), "instructions",
+          std::string("times ") + to_string(i) + " gave the guest kernel another answer than bare hardware would "
+          "(a virtualization hole under a trap-and-emulate VMM)");
   translation_payload_.set_extension(&translation_);
   data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));
   SC_THREAD(run);
@@ -110,7 +122,11 @@ void Vcpu::sample_memory_virtualization() {
 [[gnu::hot]] void Vcpu::run() {
   if (!source_) throw std::logic_error(std::string(name()) + ": no workload bound");
   quantum_.reset();
-  ring_.cpl = cpl.get();
+  // A trap-and-emulate VMM runs the guest kernel outside ring 0: the guest sees the VMM's state
+  // through the holes from then on.
+  ring_.kernel_cpl = virtualization.size() > 0 ? virtualization->guest_kernel_cpl() : 0;
+  ring_.cpl = cpl.get() == 0 ? ring_.kernel_cpl : cpl.get();
+  guest_view_.deprivilege(ring_.kernel_cpl);
   // CPI as a fixed-point fraction so fractional CPIs accumulate exactly.
   const auto cpi_fixed = static_cast<Cycles>(std::llround(cpi.get() * 1024.0));
   const bool virtualized = virtualization.size() > 0;
@@ -121,7 +137,7 @@ void Vcpu::sample_memory_virtualization() {
     switch (event->kind) {
       case GuestEventKind::Compute: {
         instructions += event->count;
-        if (ring_.cpl == 0) kernel_instructions += event->count;
+        if (ring_.in_kernel()) kernel_instructions += event->count;
         if (cpi_fixed == 1024) {  // CPI 1, the default: nothing to carry
           advance(event->count);
         } else {
@@ -136,7 +152,7 @@ void Vcpu::sample_memory_virtualization() {
       case GuestEventKind::Memory:
         if (!event->continues_instruction) {
           ++instructions;
-          if (ring_.cpl == 0) ++kernel_instructions;
+          if (ring_.in_kernel()) ++kernel_instructions;
         }
         execute_memory(*event);
         break;
@@ -189,7 +205,7 @@ void Vcpu::sample_memory_virtualization() {
 void Vcpu::execute_string(const GuestEvent& event) {
   ++instructions;
   ++string_instructions;
-  if (ring_.cpl == 0) ++kernel_instructions;
+  if (ring_.in_kernel()) ++kernel_instructions;
   (event.access == AccessKind::Store ? stores : loads) += event.count;
   // Each line is found as any access is (TLBs, walks, page faults, a hypervisor's traps: in
   // order, not overlapped), then reaches the caches as any access does; the line fills overlap
@@ -292,18 +308,33 @@ void Vcpu::change_ring(Instruction instruction) {
 
 void Vcpu::execute_instruction(const GuestEvent& event) {
   ++privileged_instructions;
-  if (ring_.cpl == 0) ++kernel_instructions;
+  if (ring_.in_kernel()) ++kernel_instructions;
   const unsigned at_cpl = ring_.cpl;
   const bool guest = virtualization.size() > 0;
   // Faults that depend on the privilege level come before the instruction's VM exit (Intel SDM
   // vol. 3C 26.1.1, AMD APM vol. 2 15.7): above CPL 0 a privileged instruction raises #GP in a
-  // guest as it does natively, whatever the controls say. Virtualization holes are counted
-  // natively only (a deprivileged kernel with no unit bound).
-  const PrivilegeOutcome privilege =
-      check_privilege(event.instruction, at_cpl, 0, deprivileged_kernel && !guest);
-  if (privilege == PrivilegeOutcome::GeneralProtection) return raise_general_protection();
+  // guest as it does natively, whatever the controls say. Under trap-and-emulate the guest
+  // kernel's #GP goes to the VMM, which emulates the instruction (the handler charges it), and
+  // its sensitive unprivileged instructions are holes; `deprivileged_kernel` counts them
+  // natively too (a kernel with no unit bound, its answers unchanged).
+  const bool deprivileged_guest_kernel = ring_.kernel_cpl > 0 && at_cpl == ring_.kernel_cpl;
+  const PrivilegeOutcome privilege = check_privilege(event.instruction, at_cpl, 0,
+                                                     (deprivileged_kernel && !guest) || deprivileged_guest_kernel);
+  if (privilege == PrivilegeOutcome::GeneralProtection && !deprivileged_guest_kernel) return raise_general_protection();
+  if (privilege == PrivilegeOutcome::GeneralProtection) ++general_protection_faults;
+  const bool sensitive = privilege_class(event.instruction) == PrivilegeClass::SensitiveUnprivileged;
+  if (ring_.in_kernel()) {
+    if (sensitive) {
+      if (guest_view_.sensitive(event.instruction, event.address, privilege == PrivilegeOutcome::VirtualizationHole))
+        ++*wrong_answers_[static_cast<std::size_t>(event.instruction)];
+    } else {
+      guest_view_.privileged(event.instruction, event.address);
+    }
+    if (event.instruction == Instruction::Vmcall && event.address == kHypercallVirtualCpuState)
+      guest_view_.sensitive(static_cast<Instruction>(event.count >> 24), event.count & 0xffffff, false);
+  }
   if (privilege == PrivilegeOutcome::VirtualizationHole) {
-    ++virtualization_holes;  // runs without trapping, with no effect the model tracks
+    ++virtualization_holes;  // runs without trapping, on the VMM's state (guest_view_ has the result)
     advance(1);
     return;
   }

@@ -6,7 +6,8 @@
 namespace virtsim {
 
 MemoryVirtualizationParameters::MemoryVirtualizationParameters(const Scope& system, const std::string& paravirt_key)
-    : nested(system.child("nested")), shadow(system.child("shadow")), bt(system.child("bt")), selective(system.child("selective")), agile(system.child("agile")), paravirt_key(paravirt_key) {
+    : nested(system.child("nested")), shadow(system.child("shadow")), bt(system.child("bt")), selective(system.child("selective")), agile(system.child("agile")),
+      trap_emulate(system.child("trap_emulate")), paravirt_key(paravirt_key) {
   if (system.params)
     if (const auto v = system.params->configured_value(paravirt_key); v && std::holds_alternative<bool>(*v))
       paravirt_mmu = std::get<bool>(*v);
@@ -20,7 +21,8 @@ const std::vector<MemoryVirtualizationEntry>& memory_virtualizations() {
   static const std::vector<MemoryVirtualizationEntry> entries = {native_entry(), shadow_entry(), nested_entry(),
                                                                  paravirt_entry(), binary_translation_entry(),
                                                                  selective_entry(),
-                                                                 agile_entry()};
+                                                                 agile_entry(),
+                                                                 trap_emulate_entry()};
   return entries;
 }
 

@@ -16,10 +16,10 @@ TEST(MemoryVirtualizationRegistry, ListsEveryStrategyOnceWithItsVariants) {
     EXPECT_FALSE(e.description.empty()) << e.name;
     EXPECT_FALSE(e.variants.empty()) << e.name;
   }
-  EXPECT_EQ(names, (std::set<std::string>{"native", "shadow", "nested", "paravirt", "bt", "selective", "agile"}));
+  EXPECT_EQ(names, (std::set<std::string>{"native", "shadow", "nested", "paravirt", "bt", "selective", "agile", "trap_emulate"}));
   EXPECT_EQ(memory_virtualization_variants(),
             (std::vector<std::string>{"native", "shadow", "shadow_2m", "nested", "nested_2m", "nested_1g", "paravirt",
-                                      "bt", "selective", "agile"}));
+                                      "bt", "selective", "agile", "trap_emulate"}));
 }
 
 TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
@@ -29,7 +29,7 @@ TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
                                       "system.shadow.host_page_size=\"4k\"", "system.nested.paging=\"npt4\"",
                                       "system.nested.page_size=\"2m\"", "system.kernel.paravirt_mmu=false",
                                       "system.bt.enabled=false", "system.selective.enabled=false",
-                                      "system.agile.enabled=false"}));
+                                      "system.agile.enabled=false", "system.trap_emulate.enabled=false"}));
   EXPECT_EQ(variant_settings("native", amd)->front(), "system.vmx.mode=\"none\"");
   EXPECT_FALSE(variant_settings("vmware", amd));
 }
@@ -51,6 +51,7 @@ TEST(MemoryVirtualizationRegistry, TheLastStrategyTheSwitchesNameIsChosen) {
   EXPECT_EQ(choose({{"system.shadow.enabled", true}, {"system.nested.paging", std::string("ept4")},
                     {"system.agile.enabled", true}}),
             "agile");
+  EXPECT_EQ(choose({{"system.trap_emulate.enabled", true}}), "trap_emulate");
 }
 
 }  // namespace
@@ -142,6 +143,9 @@ TEST(MemoryVirtualizationStrategies, EachRefusesTheSwitchesItCannotTake) {
   refused({{"system.shadow.enabled", true}, {"system.nested.paging", std::string("ept4")}},
           "a guest runs under shadow or nested paging, not both");
   refused({{"system.bt.enabled", true}, {"system.vmx.mode", std::string("vmx")}}, "is a software VMM");
+  refused({{"system.trap_emulate.enabled", true}, {"system.vmx.mode", std::string("vmx")}},
+          "is a software VMM without translation");
+  refused({{"system.trap_emulate.enabled", true}, {"system.bt.enabled", true}}, "is a software VMM without translation");
   refused({{"system.kernel.paravirt_mmu", true}}, "its hypercalls enter the hypervisor as VMCALL exits");
   refused({{"system.kernel.paravirt_mmu", true}, {"system.vmx.mode", std::string("vmx")},
            {"system.shadow.enabled", true}},

@@ -12,7 +12,10 @@
 // unprivileged: exits only with descriptor-table exiting, a virtualization hole for a
 // deprivileged kernel without hardware assist), preemption_timer (1000 instructions of guest
 // work per operation; with system.vmx.preemption_timer_cycles set the timer interrupts it),
-// nop (no privileged instruction). The loop runs in the guest kernel at CPL 0, as
+// nop (no privileged instruction), holes (rounds of every sensitive unprivileged instruction
+// with the CLI and STI whose effect they read back: under a trap-and-emulate VMM the vCPU's
+// wrong_results and guest_state_digest show the holes; a paravirtual kernel issues hypercalls
+// instead of them). The loop runs in the guest kernel at CPL 0, as
 // kvm-unit-tests' do (workload.exitbench.in_kernel; off, at CPL 3, privileged instructions
 // raise #GP before any exit).
 #include <cstdint>
@@ -32,6 +35,7 @@ struct ExitBenchConfig {
   std::uint64_t operations = 10000;
   std::uint32_t cpuid_leaf = 0;
   bool in_kernel = true;  // runs at CPL 0 in the guest kernel
+  bool paravirtual = false;  // a paravirtual kernel: hypercalls replace the sensitive instructions
 };
 
 class ExitBenchParameters {

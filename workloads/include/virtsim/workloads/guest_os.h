@@ -27,6 +27,7 @@
 // where it came from).
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -159,8 +160,10 @@ class GuestOs {
   // Every live process's CR3 (tests compare final page-table contents through them).
   std::vector<std::pair<std::uint32_t, Addr>> address_spaces() const;
   // A hash of every live address space's leaf entries and user pages, in guest-physical
-  // terms: the same for the same run under any memory virtualization.
+  // terms: the same for the same run under any memory virtualization. It takes in what the
+  // guest kernel learnt of its processor state, when it learnt anything (`cpu_state`: nonzero).
   std::uint64_t digest() const;
+  void set_cpu_state_digest(std::function<std::uint64_t()> cpu_state) { cpu_state_digest_ = std::move(cpu_state); }
 
   Counter processes_created;
   Counter forks;
@@ -386,6 +389,7 @@ class GuestOs {
   std::vector<Addr> free_kernel_stacks_;
   std::map<std::pair<unsigned, std::uint32_t>, Process> processes_;  // (pid namespace, pid)
   std::vector<std::unique_ptr<Cpu>> cpus_;
+  std::function<std::uint64_t()> cpu_state_digest_;
   std::uint64_t kernel_references_issued_ = 0;  // not reset at the region of interest
   std::uint64_t next_mm_id_ = 1;
 };

@@ -140,6 +140,9 @@ class PageFaultHandler : public virtual sc_core::sc_interface {
 // page-table updates, as Xen numbers __HYPERVISOR_mmu_update; the event's count is the number
 // of updates.
 inline constexpr Addr kHypercallMmuUpdate = 1;
+// A paravirtual kernel's stand-in for a sensitive instruction (POPF, SGDT...): the hypervisor
+// gives it its own virtual state. The event's count is the instruction << 24 | its operand.
+inline constexpr Addr kHypercallVirtualCpuState = 2;
 
 struct InstructionOutcome {
   Cycles cycles = 0;
@@ -148,6 +151,8 @@ struct InstructionOutcome {
 };
 class GuestInstructionHandler : public virtual sc_core::sc_interface {
  public:
+  // The ring the guest kernel runs in: 0 but under a trap-and-emulate VMM, which deprivileges it.
+  virtual unsigned guest_kernel_cpl() const { return 0; }
   virtual InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) = 0;
   // Guest time has reached `now`: events the hardware raises on its own (the VMX-preemption
   // timer) happen here. Returns their cost (zero outcome when nothing happened).

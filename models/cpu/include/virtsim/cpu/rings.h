@@ -42,13 +42,17 @@ struct RingState {
   unsigned cpl = 3;
   unsigned iopl = 0;
   bool guest_mode = false;  // VMX non-root / SVM guest
+  // The kernel's ring: 0, or the ring a trap-and-emulate VMM deprivileges the guest kernel to
+  // (the VMM takes each entry in ring 0 and forwards it there).
+  unsigned kernel_cpl = 0;
 
   // Transitions and where they leave the CPL (SDM vol. 2 SYSCALL/SYSRET/SYSENTER/SYSEXIT/IRET).
-  void syscall() { cpl = 0; }
+  void syscall() { cpl = kernel_cpl; }
   void sysret() { cpl = 3; }
-  void sysenter() { cpl = 0; }
+  void sysenter() { cpl = kernel_cpl; }
   void sysexit() { cpl = 3; }
-  void interrupt() { cpl = 0; }  // interrupt or exception through a ring-0 gate
+  void interrupt() { cpl = kernel_cpl; }  // interrupt or exception through a kernel gate
+  bool in_kernel() const { return cpl == kernel_cpl; }
   void iret(unsigned to_cpl) { cpl = to_cpl; }
 };
 

@@ -6,6 +6,8 @@
 // only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
 // boundaries (Accellera LT style).
 #include <functional>
+#include <memory>
+#include <vector>
 #include <systemc>
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
@@ -21,6 +23,7 @@
 #include "virtsim/common/translation_extension.h"
 #include "virtsim/common/vcpu_memory_virtualization.h"
 #include "virtsim/cpu/rings.h"
+#include "virtsim/cpu/sensitive_state.h"
 #include "virtsim/tlb/tlb.h"
 #include "virtsim/tlb/translation_path.h"
 
@@ -136,6 +139,12 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // What a MOV to CR3 loads besides CR3 (PAE: the PDPTE registers, read from memory).
   void set_cr3_load_action(std::function<void(PagingControls&)> action) { on_cr3_load_ = std::move(action); }
   unsigned current_cpl() const { return ring_.cpl; }
+  const GuestStateView& guest_view() const { return guest_view_; }
+  // system.cpuN.wrong_answers.<instruction>: 0 for an instruction that is not sensitive.
+  std::uint64_t wrong_answers(Instruction i) const {
+    const auto& c = wrong_answers_[static_cast<std::size_t>(i)];
+    return c ? c->count() : 0;
+  }
   // The plain-call route to what `data` is bound to (set by the platform with the binding);
   // unset, every access is a transaction on `data`.
   void set_direct_data(DirectAccess* route) { direct_data_ = route; }
@@ -168,6 +177,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter privileged_instructions;
   Counter general_protection_faults;
   Counter virtualization_holes;
+  Formula guest_state_digest;
   Counter exits;
   Counter exit_cycles;
   Counter interrupts;
@@ -243,6 +253,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   std::function<void(PagingControls&)> on_cr3_load_;
   unsigned cpu_id_ = 0;
   RingState ring_;
+  GuestStateView guest_view_;  // what the guest kernel learns of its processor state
+  std::vector<std::unique_ptr<Counter>> wrong_answers_;  // by instruction; set for the sensitive ones
   std::vector<std::uint8_t> return_cpls_;  // CPLs to return to, one per interrupt being handled
   PagingControls paging_;
   bool nested_ = false;

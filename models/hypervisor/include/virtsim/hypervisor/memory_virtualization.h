@@ -17,6 +17,7 @@
 #include "virtsim/hypervisor/nested/nested_paging.h"
 #include "virtsim/hypervisor/selective/selective_parameters.h"
 #include "virtsim/hypervisor/shadow/shadow_tables.h"
+#include "virtsim/hypervisor/trap_emulate/trap_emulate.h"
 #include "virtsim/mmu/paging.h"
 #include "virtsim/mmu/physical_memory.h"
 #include "virtsim/vmx/binary_translation.h"
@@ -26,7 +27,7 @@ namespace virtsim {
 
 // The parameters of every strategy, declared whichever one runs, so that every key is known,
 // checked and listed by `virtsim describe`: system.nested.*, system.shadow.*, system.bt.*,
-// system.selective.*, system.agile.*.
+// system.selective.*, system.agile.*, system.trap_emulate.*.
 // A paravirtual MMU is the guest kernel's choice (system.kernel.paravirt_mmu, declared by the
 // guest kernel model); it is read here only to choose the strategy.
 class MemoryVirtualizationParameters {
@@ -38,6 +39,7 @@ class MemoryVirtualizationParameters {
   BinaryTranslationParameters bt;
   SelectivePagingParameters selective;
   AgileParameters agile;
+  TrapEmulateParameters trap_emulate;
   bool paravirt_mmu = false;
   std::string paravirt_key;
 };

@@ -48,7 +48,7 @@ struct MemoryVirtualizationEntry {
   Settings baseline;
 };
 
-// Every strategy: native, shadow, nested, paravirt, bt, selective, agile.
+// Every strategy: native, shadow, nested, paravirt, bt, selective, agile, trap_emulate.
 const std::vector<MemoryVirtualizationEntry>& memory_virtualizations();
 // The strategy the configuration names.
 const MemoryVirtualizationEntry& configured_memory_virtualization(const MemoryVirtualizationParameters& parameters);
@@ -66,5 +66,6 @@ MemoryVirtualizationEntry paravirt_entry();
 MemoryVirtualizationEntry binary_translation_entry();
 MemoryVirtualizationEntry selective_entry();
 MemoryVirtualizationEntry agile_entry();
+MemoryVirtualizationEntry trap_emulate_entry();
 
 }  // namespace virtsim

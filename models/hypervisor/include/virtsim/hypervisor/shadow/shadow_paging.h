@@ -25,7 +25,6 @@ class ShadowPaging : public MemoryVirtualization, private VcpuMemoryVirtualizati
 
  protected:
   const MemoryVirtualizationSetup& setup() const { return setup_; }
-  Addr backing() const { return backing_; }
   ShadowPageTables* shadow_tables() { return tables_.get(); }
 
  private:

@@ -257,7 +257,7 @@ static uint64_t pipe_pingpong(long n, long size) {
  * are not timed. ---- */
 
 #define IO_BATCH 16
-#define FILE_BYTES (1L << 20)
+#define FILE_BYTES (16L << 20)
 static char io_buffer[1 << 16];
 static char file_path[4096];
 static int file_fd = -1;
@@ -269,7 +269,7 @@ static void remove_file(void) {
   file_fd = -1;
 }
 
-/* A 1 MiB file of this program's own, written and read once so its pages are in the page cache. */
+/* A 16 MiB file of this program's own, written and read once so its pages are in the page cache. */
 static void make_file(void) {
   if (file_fd >= 0) return;
   const char* dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -299,27 +299,34 @@ static void reset_timing(void) {
   timed_cpu_ns = 0;
 }
 
-/* read of `size` bytes at a rotating offset of the cached file (read after an untimed lseek
- * would do the same; pread keeps the call count to one). */
+/* Where the i-th access of `size` bytes goes: a page of the file picked by a fixed
+ * pseudo-random sequence, as a database reads its pages (offsets aligned to the size). */
+static long file_offset(long i, long size) {
+  const uint64_t mixed = (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL;
+  return (long)((mixed >> 20) % (uint64_t)(FILE_BYTES / size)) * size;
+}
+
+/* pread of `size` bytes at a pseudo-random offset of the cached file. */
 static uint64_t file_read(long n, long size) {
   make_file();
   reset_timing();
   uint64_t c0, t0;
   start_timing(&c0, &t0);
   for (long i = 0; i < n; ++i)
-    if (pread(file_fd, io_buffer, (size_t)size, (i * size) % FILE_BYTES) != size) die("pread");
+    if (pread(file_fd, io_buffer, (size_t)size, file_offset(i, size)) != size) die("pread");
   stop_timing(c0, t0);
   return timed_elapsed;
 }
 
-/* write of `size` bytes over cached pages of the file (no block is allocated: it exists). */
+/* pwrite of `size` bytes over cached pages of the file at a pseudo-random offset (no block is
+ * allocated: it exists). */
 static uint64_t file_write(long n, long size) {
   make_file();
   reset_timing();
   uint64_t c0, t0;
   start_timing(&c0, &t0);
   for (long i = 0; i < n; ++i)
-    if (pwrite(file_fd, io_buffer, (size_t)size, (i * size) % FILE_BYTES) != size) die("pwrite");
+    if (pwrite(file_fd, io_buffer, (size_t)size, file_offset(i, size)) != size) die("pwrite");
   stop_timing(c0, t0);
   return timed_elapsed;
 }
@@ -554,11 +561,11 @@ static const struct benchmark BENCHMARKS[] = {
      mmap_touch_munmap},
     {"pipe_pingpong", "a one-byte round trip through two pipes between two processes on one CPU", "", 0, 20000,
      5000, pipe_pingpong},
-    {"file_read", "pread of `size` bytes of a 1 MiB file in the page cache", "bytes", 64, 200000, 20000, file_read},
-    {"file_read", "pread of `size` bytes of a 1 MiB file in the page cache", "bytes", 4096, 100000, 10000, file_read},
-    {"file_read", "pread of `size` bytes of a 1 MiB file in the page cache", "bytes", 65536, 10000, 1000, file_read},
-    {"file_write", "pwrite of `size` bytes over cached pages of a 1 MiB file", "bytes", 64, 100000, 10000, file_write},
-    {"file_write", "pwrite of `size` bytes over cached pages of a 1 MiB file", "bytes", 4096, 50000, 5000, file_write},
+    {"file_read", "pread of `size` bytes at a pseudo-random offset of a 16 MiB file in the page cache", "bytes", 64, 200000, 20000, file_read},
+    {"file_read", "pread of `size` bytes at a pseudo-random offset of a 16 MiB file in the page cache", "bytes", 4096, 100000, 10000, file_read},
+    {"file_read", "pread of `size` bytes at a pseudo-random offset of a 16 MiB file in the page cache", "bytes", 65536, 10000, 1000, file_read},
+    {"file_write", "pwrite of `size` bytes at a pseudo-random offset over cached pages of a 16 MiB file", "bytes", 64, 100000, 10000, file_write},
+    {"file_write", "pwrite of `size` bytes at a pseudo-random offset over cached pages of a 16 MiB file", "bytes", 4096, 50000, 5000, file_write},
     {"pipe_write", "write of `size` bytes into a pipe nobody waits on (read back untimed)", "bytes", 64, 100000, 10000,
      pipe_write},
     {"pipe_read", "read of `size` bytes a pipe holds (written untimed)", "bytes", 64, 100000, 10000, pipe_read},

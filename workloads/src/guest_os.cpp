@@ -45,6 +45,8 @@ std::array<std::uint32_t, kSyscallClasses> syscall_costs(const GuestOsParameters
   cost.fill(plain);  // Plain, and Vdso when it enters the kernel
   cost[static_cast<std::size_t>(SyscallClass::Read)] = or_plain(p.syscall_read_instructions);
   cost[static_cast<std::size_t>(SyscallClass::Write)] = or_plain(p.syscall_write_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::FileRead)] = or_plain(p.syscall_file_read_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::FileWrite)] = or_plain(p.syscall_file_write_instructions);
   cost[static_cast<std::size_t>(SyscallClass::Wait)] = or_plain(p.syscall_wait_instructions);
   cost[static_cast<std::size_t>(SyscallClass::Open)] = or_plain(p.syscall_open_instructions);
   cost[static_cast<std::size_t>(SyscallClass::Close)] = or_plain(p.syscall_close_instructions);
@@ -57,7 +59,8 @@ std::array<std::uint32_t, kSyscallClasses> syscall_costs(const GuestOsParameters
 
 SyscallClass syscall_class(std::uint64_t number) {
   // Linux x86-64 numbers (arch/x86/entry/syscalls/syscall_64.tbl) of the calls each class's
-  // calibration benchmark stands for: reads and receives, writes and sends, waits for ready
+  // calibration benchmark stands for: reads and receives, writes and sends (of any descriptor),
+  // reads and writes at an offset (of a file only: a pipe or socket refuses them), waits for ready
   // descriptors, opens, close, stats by path (newfstatat with a path, access checks walk the
   // path too) and of an open descriptor, lseek, and the vDSO's calls.
   static const auto table = [] {
@@ -65,8 +68,10 @@ SyscallClass syscall_class(std::uint64_t number) {
     const auto put = [&t](SyscallClass c, std::initializer_list<unsigned> numbers) {
       for (const unsigned n : numbers) t[n] = c;
     };
-    put(SyscallClass::Read, {0, 17, 19, 45, 47, 295, 299, 327});
-    put(SyscallClass::Write, {1, 18, 20, 44, 46, 296, 307, 328});
+    put(SyscallClass::Read, {0, 19, 45, 47, 299});
+    put(SyscallClass::Write, {1, 20, 44, 46, 307});
+    put(SyscallClass::FileRead, {17, 295, 327});
+    put(SyscallClass::FileWrite, {18, 296, 328});
     put(SyscallClass::Wait, {7, 23, 232, 270, 271, 281, 441});
     put(SyscallClass::Open, {2, 85, 257, 437});
     put(SyscallClass::Close, {3});
@@ -179,12 +184,20 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
                      "CPI 1); 0: no timer",
                      Range{0, 1e15}),
       VIRTSIM_MEMBER(syscall_read_instructions, scope, 0, "instructions",
-                     "kernel instructions of a read-class system call (read, pread64, readv, recvfrom, recvmsg...); 0: "
+                     "kernel instructions of a read-class system call (read, readv, recvfrom, recvmsg, recvmmsg); 0: "
                      "syscall_instructions (the calibration preset sets it from a measured read)",
                      Range{0, 1e8}),
       VIRTSIM_MEMBER(syscall_write_instructions, scope, 0, "instructions",
-                     "kernel instructions of a write-class system call (write, pwrite64, writev, sendto, sendmsg...); "
+                     "kernel instructions of a write-class system call (write, writev, sendto, sendmsg, sendmmsg); "
                      "0: syscall_instructions (the calibration preset sets it from a measured write)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_file_read_instructions, scope, 0, "instructions",
+                     "kernel instructions of a read at an offset, of a file (pread64, preadv, preadv2); 0: "
+                     "syscall_instructions (the calibration preset sets it from a measured pread of a cached file)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_file_write_instructions, scope, 0, "instructions",
+                     "kernel instructions of a write at an offset, of a file (pwrite64, pwritev, pwritev2); 0: "
+                     "syscall_instructions (the calibration preset sets it from a measured pwrite over cached pages)",
                      Range{0, 1e8}),
       VIRTSIM_MEMBER(syscall_wait_instructions, scope, 0, "instructions",
                      "kernel instructions of a wait for ready descriptors (epoll_wait, epoll_pwait, poll, ppoll, "

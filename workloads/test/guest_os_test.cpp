@@ -500,6 +500,8 @@ TEST(GuestOs, SystemCallNumbersMapToTheirCostClasses) {
   EXPECT_EQ(syscall_class(45), SyscallClass::Read);     // recvfrom
   EXPECT_EQ(syscall_class(1), SyscallClass::Write);     // write
   EXPECT_EQ(syscall_class(44), SyscallClass::Write);    // sendto
+  EXPECT_EQ(syscall_class(17), SyscallClass::FileRead);   // pread64
+  EXPECT_EQ(syscall_class(18), SyscallClass::FileWrite);  // pwrite64
   EXPECT_EQ(syscall_class(232), SyscallClass::Wait);    // epoll_wait
   EXPECT_EQ(syscall_class(7), SyscallClass::Wait);      // poll
   EXPECT_EQ(syscall_class(257), SyscallClass::Open);    // openat
@@ -533,12 +535,14 @@ TEST(GuestOs, EachSystemCallCostsItsClassesInstructionsAndAnUnsetClassAPlainCall
              {"syscall_read_instructions", std::int64_t{1000}}, {"syscall_write_instructions", std::int64_t{2000}},
              {"syscall_wait_instructions", std::int64_t{3000}}, {"syscall_open_instructions", std::int64_t{4000}},
              {"syscall_close_instructions", std::int64_t{500}}, {"syscall_stat_instructions", std::int64_t{600}},
-             {"syscall_fstat_instructions", std::int64_t{700}}});
-  const auto got = charged(m, {0, 1, 232, 257, 3, 262, 5, 8, 39});
-  const std::vector<std::pair<std::uint64_t, unsigned>> want{{1000, 0}, {2000, 0}, {3000, 0}, {4000, 0}, {500, 0},
-                                                              {600, 0},  {700, 0},  {300, 0},  {300, 0}};
+             {"syscall_fstat_instructions", std::int64_t{700}}, {"syscall_file_read_instructions", std::int64_t{800}},
+             {"syscall_file_write_instructions", std::int64_t{900}}});
+  const auto got = charged(m, {0, 1, 232, 257, 3, 262, 5, 8, 39, 17, 18});
+  const std::vector<std::pair<std::uint64_t, unsigned>> want{{1000, 0}, {2000, 0}, {3000, 0}, {4000, 0},
+                                                              {500, 0},  {600, 0},  {700, 0},  {300, 0},
+                                                              {300, 0},  {800, 0},  {900, 0}};
   EXPECT_EQ(got, want);  // lseek's class is unset: a plain call's 300
-  EXPECT_EQ(m.os.syscalls.count(), 9u);
+  EXPECT_EQ(m.os.syscalls.count(), 11u);
 }
 
 TEST(GuestOs, AVdsoCallRunsInUserModeOnceItsCostIsSetAndIsAPlainSystemCallBefore) {

@@ -51,6 +51,8 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(exit_cycles, module_scope(context, *this), "cycles", "cycles of this vCPU's VM exits"),
       VIRTSIM_MEMBER(interrupts, module_scope(context, *this), "interrupts", "external interrupts delivered (timer, IPIs, devices; vectors 32-255)"),
       VIRTSIM_MEMBER(kernel_instructions, module_scope(context, *this), "instructions", "instructions retired at CPL 0"),
+      VIRTSIM_MEMBER(kernel_cycles, module_scope(context, *this), "cycles",
+          "cycles spent at CPL 0 (halted ones included; a page fault's translation counts where it was taken)"),
       VIRTSIM_MEMBER(halted_cycles, module_scope(context, *this), "cycles",
           "cycles halted by HLT until the wake-up interrupt (hlt_wakeup_cycles each)"),
       VIRTSIM_MEMBER(string_instructions, module_scope(context, *this), "instructions",

@@ -66,8 +66,8 @@ AddressLayout address_layout(const std::string& name, TableFormat format);
 // claims and costs syscall_instructions. Vdso is a call a native program makes through the
 // vDSO without entering the kernel (gettimeofday, clock_gettime, time, getcpu), which a
 // capture under Valgrind records as a system call.
-enum class SyscallClass : std::uint8_t { Plain, Read, Write, Wait, Open, Close, Stat, Fstat, Lseek, Vdso };
-constexpr std::size_t kSyscallClasses = 10;
+enum class SyscallClass : std::uint8_t { Plain, Read, Write, FileRead, FileWrite, Wait, Open, Close, Stat, Fstat, Lseek, Vdso };
+constexpr std::size_t kSyscallClasses = 12;
 // The class of system call `number` (a flat table lookup; numbers beyond it are Plain).
 SyscallClass syscall_class(std::uint64_t number);
 
@@ -83,7 +83,8 @@ class GuestOsParameters {
       flush_ceiling, timer_instructions, pv_batch, pte_copy_instructions, pte_zap_instructions;
   Param<std::uint64_t> timer_interval;
   // Per class of system call (SyscallClass); 0: the class costs syscall_instructions.
-  Param<std::uint32_t> syscall_read_instructions, syscall_write_instructions, syscall_wait_instructions,
+  Param<std::uint32_t> syscall_read_instructions, syscall_write_instructions, syscall_file_read_instructions,
+      syscall_file_write_instructions, syscall_wait_instructions,
       syscall_open_instructions, syscall_close_instructions, syscall_stat_instructions, syscall_fstat_instructions,
       syscall_lseek_instructions, vdso_instructions;
   PageCacheParameters page_cache;

@@ -169,6 +169,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter exit_cycles;
   Counter interrupts;
   Counter kernel_instructions;
+  Counter kernel_cycles;
   Counter halted_cycles;
   Counter string_instructions;
   Formula ipc;
@@ -224,6 +225,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // Local time moves on by `c` cycles; syncs at the quantum boundary. Inline: every event.
   void advance(Cycles c) {
     cycles += c;
+    if (ring_.cpl == 0) kernel_cycles += c;
     quantum_.inc_cycles(c);
     if (quantum_.need_sync()) quantum_.sync();
   }

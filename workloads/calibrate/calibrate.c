@@ -284,15 +284,17 @@ static void make_file(void) {
     if (pread(file_fd, io_buffer, sizeof io_buffer, done) != (ssize_t)sizeof io_buffer) die("pread");
 }
 
-/* Adds the thread CPU time and elapsed time since (*cpu0, *t0) to the timed totals. */
+/* Adds the thread CPU time and elapsed time since (*cpu0, *t0) to the timed totals. The
+ * elapsed interval encloses the CPU-time one (whose clock is a system call of its own), so a
+ * batch's CPU time is never more than its elapsed time. */
 static uint64_t timed_elapsed;
 static void start_timing(uint64_t* cpu0, uint64_t* t0) {
-  *cpu0 = thread_cpu_ns();
   *t0 = now_ns();
+  *cpu0 = thread_cpu_ns();
 }
 static void stop_timing(uint64_t cpu0, uint64_t t0) {
-  timed_elapsed += now_ns() - t0;
   timed_cpu_ns += (int64_t)(thread_cpu_ns() - cpu0);
+  timed_elapsed += now_ns() - t0;
 }
 static void reset_timing(void) {
   timed_elapsed = 0;

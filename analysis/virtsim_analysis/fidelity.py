@@ -266,6 +266,23 @@ def _error_text(row: dict) -> str:
     return "n/a" if row["error"] == float("inf") else f"{100 * row['error']:+.0f} %"
 
 
+def _model_time(model: dict) -> str:
+    """The model's cycles, and its user and kernel time in seconds at the preset's clock (to
+    set beside the native user and system time)."""
+    cycles, share = model["cycles"], model.get("kernel_time_share_percent")
+    text = f"{cycles:,} cycles"
+    preset = REPO / "experiments" / "presets" / "machine" / f"{MACHINE_PRESET}.toml"
+    try:
+        ghz = float(tomllib.loads(preset.read_text())["system"]["clock_ghz"])
+    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError):
+        return text
+    if share is None:
+        return text
+    seconds = cycles / (ghz * 1e9)
+    return (f"{text}, {seconds * (1 - share / 100):.4f} s user and {seconds * share / 100:.4f} s kernel at the "
+            f"preset's {ghz} GHz")
+
+
 def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
     host = reference_doc.get("host", {})
     lines = ["# Fidelity against the real kernel", "",
@@ -343,7 +360,7 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
                  f"minor faults per run {min(ref['minor_faults_per_run'])} to {max(ref['minor_faults_per_run'])}), "
                  f"{ref['syscalls']:,} system "
                  f"calls, {ref['threads']} threads started. Model: {models[name]['instructions']:,} instructions, "
-                 f"{models[name]['kernel_instructions']:,} in the kernel; {models[name]['cycles']:,} cycles.", ""]
+                 f"{models[name]['kernel_instructions']:,} in the kernel; {_model_time(models[name])}.", ""]
     return "\n".join(lines + summary + [""] + body)
 
 

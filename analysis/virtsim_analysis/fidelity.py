@@ -41,6 +41,10 @@ SHARE_TOLERANCE = 10.0      # the model's kernel share of time against system-ti
 # beside it, not judged: kernel code that misses in caches and TLBs more than user code takes a
 # larger share of the time than of the instructions.
 TIME_SHARE = "kernel share of time (%)"
+# The kernel model's own time, apart from how fast the model runs the program's user code: the
+# model's cycles at CPL 0 in seconds at the preset's clock against getrusage's system time (the
+# median run); within the counters' tolerance.
+KERNEL_TIME = "kernel time (s)"
 INSTRUCTION_SHARE = "kernel share of instructions (%)"
 
 # The model's page faults: every kind of fault that maps a page, whichever of these statistics
@@ -200,6 +204,7 @@ def replay(name: str, trace: Path, binary: Path) -> dict:
         return sum(v for k, v in metrics.items() if re.fullmatch(rf"system\.cpu\d+\.{statistic}", k))
     halted = total("halted_cycles")
     busy, kernel_busy = total("cycles") - halted, total("kernel_cycles") - halted
+    seconds_per_cycle = metrics.get("sim.seconds", 0.0) / metrics["sim.cycles"] if metrics.get("sim.cycles") else 0.0
     faults_from = [s for s in FAULT_STATISTICS if s in metrics]
     model = {"status": run.get("status", "ok"), "error": stopped if run.get("status", "ok") != "ok" else "",
              "page faults": int(sum(metrics[s] for s in faults_from)),
@@ -207,6 +212,8 @@ def replay(name: str, trace: Path, binary: Path) -> dict:
              "forks": int(metrics.get("system.kernel.forks", 0)), "execs": int(metrics.get("system.kernel.execs", 0)),
              "kernel_share_percent": round(100.0 * kernel / instructions, 1) if instructions else 0.0,
              "kernel_time_share_percent": round(100.0 * kernel_busy / busy, 1) if busy > 0 else 0.0,
+             "kernel_seconds": round(kernel_busy * seconds_per_cycle, 6),
+             "user_seconds": round((busy - kernel_busy) * seconds_per_cycle, 6),
              "instructions": int(instructions), "kernel_instructions": int(kernel),
              "cycles": int(metrics.get("sim.cycles", 0)), "calls_from": {}}
     for call, statistic in CALL_STATISTICS.items():
@@ -235,6 +242,11 @@ def compare(reference: dict, model: dict) -> list[dict]:
         error = (modelled - real) / real if real else (0.0 if modelled == 0 else float("inf"))
         rows.append({"counter": counter, "real": real, "model": modelled, "error": error,
                      "pass": abs(error) <= COUNT_TOLERANCE})
+    kernel_seconds = model.get("kernel_seconds")  # absent from a replay before it was measured
+    system = reference["system_seconds"]
+    error = None if kernel_seconds is None or not system else (kernel_seconds - system) / system
+    rows.append({"counter": KERNEL_TIME, "real": system, "model": kernel_seconds, "error": error,
+                 "pass": error is not None and abs(error) <= COUNT_TOLERANCE})
     real_share = reference["system_share_percent"]
     time_share = model.get("kernel_time_share_percent")  # absent from a replay before it was measured
     rows.append({"counter": TIME_SHARE, "real": real_share, "model": time_share,
@@ -252,9 +264,11 @@ def _result_text(row: dict) -> str:
     return "pass" if row["pass"] else "**fail**"
 
 
-def _number(value: float | None) -> str:
+def _number(value: float | None, counter: str = "") -> str:
     if value is None:
         return "n/a"
+    if counter == KERNEL_TIME:
+        return f"{value:.4f}"
     return f"{value:.1f}" if isinstance(value, float) and not value.is_integer() else f"{int(value)}"
 
 
@@ -266,16 +280,23 @@ def _error_text(row: dict) -> str:
     return "n/a" if row["error"] == float("inf") else f"{100 * row['error']:+.0f} %"
 
 
+def preset_clock_ghz() -> float:
+    """The clock of the preset the replays run on (its [system] clock_ghz)."""
+    preset = REPO / "experiments" / "presets" / "machine" / f"{MACHINE_PRESET}.toml"
+    try:
+        return float(tomllib.loads(preset.read_text())["system"]["clock_ghz"])
+    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError) as e:
+        raise FidelityError(f"{preset}: cannot read its [system] clock_ghz ({e})")
+
+
 def _model_time(model: dict) -> str:
     """The model's cycles, and its user and kernel time in seconds at the preset's clock (to
     set beside the native user and system time)."""
     cycles, share = model["cycles"], model.get("kernel_time_share_percent")
     text = f"{cycles:,} cycles"
-    preset = REPO / "experiments" / "presets" / "machine" / f"{MACHINE_PRESET}.toml"
-    try:
-        ghz = float(tomllib.loads(preset.read_text())["system"]["clock_ghz"])
-    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError):
-        return text
+    if "kernel_seconds" in model:
+        return f"{text}: {model['user_seconds']:.4f} s user and {model['kernel_seconds']:.4f} s kernel"
+    ghz = preset_clock_ghz()
     if share is None:
         return text
     seconds = cycles / (ghz * 1e9)
@@ -301,6 +322,10 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
              "- **mmap, munmap, brk**: calls (`strace -f`) against the model's calls (its statistic where",
              "  it declares one, else the records of that kind it replayed); within"
              f" {int(100 * COUNT_TOLERANCE)} %.",
+             "- **kernel time**: the model's cycles at CPL 0 (halted ones left out) in seconds at the preset's",
+             "  clock against the system time of `getrusage` (the median run); within"
+             f" {int(100 * COUNT_TOLERANCE)} %. This is the kernel model's own",
+             "  time, apart from how fast the model runs the program's user code.",
              "- **kernel share of time**: the model's cycles at CPL 0 over all its cycles (`kernel_cycles` over",
              "  `cycles` of each vCPU, halted cycles left out of both) against system time over user + system",
              "  time (`getrusage`, summed over the timed runs: the kernel splits run time into user and system",
@@ -352,7 +377,8 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
         summary.append(f"| [{name}](#{name}) | {sum(r['pass'] for r in judged)} of {len(judged)} |")
         body += ["| counter | real kernel | model | model - real | result |", "|---|---|---|---|---|"]
         for r in rows:
-            body.append(f"| {r['counter']} | {_number(r['real'])} | {_number(r['model'])} | {_error_text(r)} | "
+            body.append(f"| {r['counter']} | {_number(r['real'], r['counter'])} | {_number(r['model'], r['counter'])} | "
+                        f"{_error_text(r)} | "
                         f"{_result_text(r)} |")
         ref = references[name]
         body += ["", f"Native: {ref['user_seconds']} s user, {ref['system_seconds']} s system, {ref.get('wall_seconds', '?')} s "
@@ -378,15 +404,19 @@ def case_text(name: str, entry: dict, reference: dict, host: dict, model: dict |
     expectations, the model's last result as its STATUS."""
     faults = reference["minor_faults"] + reference["major_faults"]
     share = reference["system_share_percent"] / 100.0
+    ghz = preset_clock_ghz()
+    kernel_cycles = reference["system_seconds"] * ghz * 1e9
     if model and model.get("status", "ok") != "ok":
         status = (f"# STATUS: fails with virtsim {model.get('revision', '?')} ({model.get('date', '?')}): the replay stops before\n"
                   f"# the end ({model['status']}): {model.get('error') or 'no error recorded'}")
     elif model:
         rows = {r["counter"]: r for r in compare(reference, model)}
-        verdict = "passes" if all(rows[c]["pass"] for c in ("page faults", "forks", "execs", TIME_SHARE)) else "fails"
+        verdict = "passes" if all(rows[c]["pass"] for c in ("page faults", "forks", "execs", KERNEL_TIME, TIME_SHARE)) \
+            else "fails"
         status = (f"# STATUS: {verdict} with virtsim {model.get('revision', '?')} ({model.get('date', '?')}): page faults "
                   f"{model['page faults']} ({_error_text(rows['page faults'])}), forks {model['forks']}, execs {model['execs']},\n"
-                  f"# kernel share of time {_number(model.get('kernel_time_share_percent'))} % ({_error_text(rows[TIME_SHARE])}), of"
+                  f"# kernel time {_number(model.get('kernel_seconds'), KERNEL_TIME)} s ({_error_text(rows[KERNEL_TIME])}), "
+                  f"kernel share of time {_number(model.get('kernel_time_share_percent'))} % ({_error_text(rows[TIME_SHARE])}), of"
                   f" instructions {model['kernel_share_percent']} %; the model's demand-paging and kernel-entry costs decide\n"
                   f"# the first and the last (docs/fidelity.md).")
     else:
@@ -400,7 +430,8 @@ def case_text(name: str, entry: dict, reference: dict, host: dict, model: dict |
 # program run natively on this host, measured by `scripts/fidelity --measure` on {host.get('date', '?')}
 # ({host.get('cpu', '?')}, {host.get('cpus', '?')} CPUs, Linux {host.get('kernel', '?')}, a virtual machine): page faults taken
 # against getrusage's minor + major faults ({faults}), forks and execs against strace -f's
-# ({reference['forks']} and {reference['execs']}), all within {int(100 * COUNT_TOLERANCE)} %; the share of cycles spent in the kernel
+# ({reference['forks']} and {reference['execs']}), and the cycles spent in the kernel against the system time
+# ({reference['system_seconds']} s, {kernel_cycles:.0f} cycles at the preset's {ghz} GHz), all within {int(100 * COUNT_TOLERANCE)} %; the share of cycles spent in the kernel
 # against the share of system time in user + system time ({reference['system_share_percent']} %), within {SHARE_TOLERANCE:.0f} points
 # (time against time; the captures make no HLT, so no halted cycles count in the kernel's).
 # Tolerances: the capture ran under Valgrind (its preload library and loader placement change a
@@ -444,6 +475,11 @@ value = {reference['forks']}
 metric = "system.kernel.execs"
 value = {reference['execs']}
 {'rel_tolerance = ' + str(COUNT_TOLERANCE) if reference['execs'] else 'tolerance = 0'}
+
+[[expect]]
+metric = "system.cpu0.kernel_cycles"
+value = {kernel_cycles:.0f}
+rel_tolerance = {COUNT_TOLERANCE}
 
 [[expect]]
 metric = "system.cpu0.kernel_cycles"

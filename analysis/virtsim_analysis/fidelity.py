@@ -289,6 +289,15 @@ def preset_clock_ghz() -> float:
         raise FidelityError(f"{preset}: cannot read its [system] clock_ghz ({e})")
 
 
+def _user_ratio(model: dict, reference: dict) -> str:
+    """How many times the native user time the model's is: a model that runs the program's own
+    code slower than the CPU does makes the kernel's share of time smaller, however faithful
+    the kernel's time."""
+    if not model.get("user_seconds") or not reference.get("user_seconds"):
+        return ""
+    return f" (user time {model['user_seconds'] / reference['user_seconds']:.1f} times the native)"
+
+
 def _model_time(model: dict) -> str:
     """The model's cycles, and its user and kernel time in seconds at the preset's clock (to
     set beside the native user and system time)."""
@@ -386,7 +395,8 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
                  f"minor faults per run {min(ref['minor_faults_per_run'])} to {max(ref['minor_faults_per_run'])}), "
                  f"{ref['syscalls']:,} system "
                  f"calls, {ref['threads']} threads started. Model: {models[name]['instructions']:,} instructions, "
-                 f"{models[name]['kernel_instructions']:,} in the kernel; {_model_time(models[name])}.", ""]
+                 f"{models[name]['kernel_instructions']:,} in the kernel; {_model_time(models[name])}"
+                 f"{_user_ratio(models[name], ref)}.", ""]
     return "\n".join(lines + summary + [""] + body)
 
 

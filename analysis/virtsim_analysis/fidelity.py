@@ -427,8 +427,8 @@ def case_text(name: str, entry: dict, reference: dict, host: dict, model: dict |
                   f"{model['page faults']} ({_error_text(rows['page faults'])}), forks {model['forks']}, execs {model['execs']},\n"
                   f"# kernel time {_number(model.get('kernel_seconds'), KERNEL_TIME)} s ({_error_text(rows[KERNEL_TIME])}), "
                   f"kernel share of time {_number(model.get('kernel_time_share_percent'))} % ({_error_text(rows[TIME_SHARE])}), of"
-                  f" instructions {model['kernel_share_percent']} %; the model's demand-paging and kernel-entry costs decide\n"
-                  f"# the first and the last (docs/fidelity.md).")
+                  f" instructions {model['kernel_share_percent']} %;\n# the model's kernel costs decide the kernel time, its speed on"
+                  f" the program's own code the share as well (docs/fidelity.md).")
     else:
         status = "# STATUS: not run yet (scripts/fidelity replays the capture and rewrites this line)."
     return f"""# The guest OS model against the real kernel on the capture suite's {name} workload: {entry['description']}.
@@ -456,7 +456,7 @@ def case_text(name: str, entry: dict, reference: dict, host: dict, model: dict |
 [case]
 kind = "published"
 fast = false
-description = "The guest OS model replaying the {name} capture takes the page faults, forks and execs the real kernel did for it natively (within {int(100 * COUNT_TOLERANCE)} %) and spends a share of its time in the kernel within {SHARE_TOLERANCE:.0f} points of the real system-time share."
+description = "The guest OS model replaying the {name} capture takes the page faults, forks and execs the real kernel did for it natively (within {int(100 * COUNT_TOLERANCE)} %) and spends in the kernel the real system time (within {int(100 * COUNT_TOLERANCE)} %) and a share of its time within {SHARE_TOLERANCE:.0f} points of the real system-time share."
 source = "measured natively on this host with scripts/fidelity --measure, {host.get('date', '?')}: experiments/fidelity/native.json"
 
 [machine]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -60,12 +61,24 @@ def reference(minor_faults=400, system_share=20.0) -> dict:
 
 
 def test_compare_applies_the_tolerances_at_their_edges():
-    model = {"page faults": 500, "forks": 0, "execs": 1, "mmap": 37, "munmap": 1, "brk": 4, "kernel_share_percent": 10.0}
+    model = {"page faults": 500, "forks": 0, "execs": 1, "mmap": 37, "munmap": 1, "brk": 4, "kernel_share_percent": 3.0,
+             "kernel_time_share_percent": 10.0, "kernel_seconds": 0.0025 * 0.76}
     rows = {r["counter"]: r for r in fidelity.compare(reference(), model)}
     assert rows["page faults"]["pass"] and rows["page faults"]["error"] == pytest.approx(0.25)   # +25 %: in
     assert not rows["mmap"]["pass"]                                                            # 37 / 29: +28 %
     assert not rows["brk"]["pass"]                                                             # +33 %
-    assert rows["kernel share (%)"]["pass"] and rows["kernel share (%)"]["error"] == pytest.approx(-10.0)
+    # Time is judged (-10 points: in); the instruction share is shown beside it, not judged.
+    assert rows[fidelity.TIME_SHARE]["pass"] and rows[fidelity.TIME_SHARE]["error"] == pytest.approx(-10.0)
+    assert rows[fidelity.INSTRUCTION_SHARE]["pass"] is None
+    assert rows[fidelity.INSTRUCTION_SHARE]["error"] == pytest.approx(-17.0)
+    rows = {r["counter"]: r for r in fidelity.compare(reference(), {**model, "kernel_time_share_percent": 9.9})}
+    assert not rows[fidelity.TIME_SHARE]["pass"]
+    # The kernel's own time against the real system time (0.0025 s): -24 % is in, -26 % out.
+    assert rows[fidelity.KERNEL_TIME]["pass"] and rows[fidelity.KERNEL_TIME]["error"] == pytest.approx(-0.24)
+    rows = {r["counter"]: r for r in fidelity.compare(reference(), {**model, "kernel_seconds": 0.0025 * 0.74})}
+    assert not rows[fidelity.KERNEL_TIME]["pass"]
+    rows = {r["counter"]: r for r in fidelity.compare(reference(), {k: v for k, v in model.items() if k != "kernel_seconds"})}
+    assert rows[fidelity.KERNEL_TIME]["model"] is None and not rows[fidelity.KERNEL_TIME]["pass"]  # an older replay
     assert rows["forks"]["pass"]  # 0 against 0
     rows = {r["counter"]: r for r in fidelity.compare(reference(), {**model, "forks": 1})}
     assert not rows["forks"]["pass"] and rows["forks"]["error"] == float("inf")
@@ -100,17 +113,25 @@ def test_the_command_replays_a_capture_and_writes_the_table_and_the_case(tmp_pat
     assert replayed["execs"] == 1 and replayed["forks"] == 0
     assert replayed["mmap"] == 29 and replayed["calls_from"]["mmap"] in ("trace records", "system.kernel.mmaps")
     assert replayed["page faults"] > 0 and 0 < replayed["kernel_share_percent"] < 100
+    assert 0 < replayed["kernel_time_share_percent"] < 100
+    assert replayed["kernel_seconds"] > 0 and replayed["user_seconds"] > 0
     text = page.read_text()
     assert text.startswith("# Fidelity against the real kernel")
     assert "| [python](#python) |" in text and "| counter | real kernel | model | model - real | result |" in text
-    for counter in fidelity.COUNTERS + ["kernel share (%)"]:
+    for counter in fidelity.COUNTERS + [fidelity.KERNEL_TIME, fidelity.TIME_SHARE, fidelity.INSTRUCTION_SHARE]:
         assert f"| {counter} | " in text
+    assert re.search(r"\| \[python\]\(#python\) \| \d of 8 \|", text)  # 9 rows, the instruction share not judged
+    assert "| shown, not judged |" in text
     assert "Not compared: native figures" in text  # the manifest's other workloads have no reference here
     case = tomllib.loads((cases / "kernel-fidelity-python.toml").read_text())
     assert case["case"]["fast"] is False and case["workload"]["trace"]["path"] == "captures/suite/python.vst"
     assert [e["metric"] for e in case["expect"]] == ["system.cpu0.page_faults", "system.kernel.forks",
-                                                     "system.kernel.execs", "system.cpu0.kernel_instructions"]
-    assert case["expect"][0]["value"] == 400 and case["expect"][3]["value"] == pytest.approx(0.2)
+                                                     "system.kernel.execs", "system.cpu0.kernel_cycles",
+                                                     "system.cpu0.kernel_cycles"]
+    ghz = fidelity.preset_clock_ghz()
+    assert case["expect"][3]["value"] == pytest.approx(0.0025 * ghz * 1e9, abs=1)  # the system time in cycles
+    assert case["expect"][4]["over"] == "system.cpu0.cycles"
+    assert case["expect"][0]["value"] == 400 and case["expect"][4]["value"] == pytest.approx(0.2)
 
 
 def test_a_missing_capture_is_one_error_naming_it_and_its_command(tmp_path, virtsim_binary):

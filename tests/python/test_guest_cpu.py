@@ -73,3 +73,20 @@ def test_kernel_build_takes_timer_ticks_at_the_default_interval(virtsim_binary, 
     instructions = m["system.cpu0.instructions"]
     assert abs(m["system.kernel.timer_interrupts"] - instructions // 8_000_000) <= 1
     assert 0.05 < m["system.cpu0.kernel_instructions"] / instructions < 0.35
+
+
+def test_kernel_cycles_count_the_time_at_cpl_0(virtsim_binary, tmp_path):
+    # All kernel: an exit microbenchmark runs at CPL 0 throughout, its HLTs' waits included.
+    m = exitbench(virtsim_binary, tmp_path / "hlt.h5", "skylake-sp", "hlt", "--set", 'system.vmx.mode="none"')
+    assert m["system.cpu0.kernel_cycles"] == m["system.cpu0.cycles"]
+    assert m["system.cpu0.kernel_cycles"] >= m["system.cpu0.halted_cycles"] == 100 * 2000
+    # System calls: a loop of TCP-class writes spends more of its time in the kernel than one of
+    # getpid on the calibrated preset, whose write class costs more than a null call.
+    share = {}
+    for number in (39, 1):
+        loop = metrics(virtsim_binary, tmp_path / f"loop{number}.h5", "--set", 'machine.preset="epyc-kvm"', "--set",
+                       'workload.kind="syscall_loop"', "--set", f'workload.syscall.numbers="{number}"', "--set",
+                       "workload.operations=200")
+        assert 0 < loop["system.cpu0.kernel_cycles"] < loop["system.cpu0.cycles"]
+        share[number] = loop["system.cpu0.kernel_cycles"] / loop["system.cpu0.cycles"]
+    assert share[1] > share[39]

@@ -11,9 +11,16 @@
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +250,286 @@ static uint64_t pipe_pingpong(long n, long size) {
   return elapsed;
 }
 
+/* ---- system calls by class: each times one kind of call, what the suite's captures make most
+ * (read, write, epoll_wait/poll, open, close, stat, lseek), on a file in the page cache, a pipe
+ * and a loopback TCP connection. Calls are timed in batches (one clock pair per batch: the
+ * thread CPU clock is itself a system call); the calls that refill or drain between batches
+ * are not timed. ---- */
+
+#define IO_BATCH 16
+/* Four times the calibration host's 32 MiB L3: a database's file, whose pages and page-cache
+ * structures a random read finds outside the CPU caches. */
+#define FILE_BYTES (128L << 20)
+static char io_buffer[1 << 16];
+static char file_path[4096];
+static int file_fd = -1;
+
+static void remove_file(void) {
+  if (file_fd < 0) return;
+  close(file_fd);
+  unlink(file_path);
+  file_fd = -1;
+}
+
+/* A 128 MiB file of this program's own, written and read once so its pages are in the page cache. */
+static void make_file(void) {
+  if (file_fd >= 0) return;
+  const char* dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  snprintf(file_path, sizeof file_path, "%s/virtsim-calibrate-XXXXXX", dir);
+  file_fd = mkstemp(file_path);
+  if (file_fd < 0) die(file_path);
+  atexit(remove_file);
+  memset(io_buffer, 'v', sizeof io_buffer);
+  for (long done = 0; done < FILE_BYTES; done += (long)sizeof io_buffer)
+    if (write(file_fd, io_buffer, sizeof io_buffer) != (ssize_t)sizeof io_buffer) die("write");
+  for (long done = 0; done < FILE_BYTES; done += (long)sizeof io_buffer)
+    if (pread(file_fd, io_buffer, sizeof io_buffer, done) != (ssize_t)sizeof io_buffer) die("pread");
+}
+
+/* Adds the thread CPU time and elapsed time since (*cpu0, *t0) to the timed totals. The
+ * elapsed interval encloses the CPU-time one (whose clock is a system call of its own), so a
+ * batch's CPU time is never more than its elapsed time. */
+static uint64_t timed_elapsed;
+static void start_timing(uint64_t* cpu0, uint64_t* t0) {
+  *t0 = now_ns();
+  *cpu0 = thread_cpu_ns();
+}
+static void stop_timing(uint64_t cpu0, uint64_t t0) {
+  timed_cpu_ns += (int64_t)(thread_cpu_ns() - cpu0);
+  timed_elapsed += now_ns() - t0;
+}
+static void reset_timing(void) {
+  timed_elapsed = 0;
+  timed_cpu_ns = 0;
+}
+
+/* Where the i-th access of `size` bytes goes: a page of the file picked by a fixed
+ * pseudo-random sequence, as a database reads its pages (offsets aligned to the size). */
+static long file_offset(long i, long size) {
+  const uint64_t mixed = (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL;
+  return (long)((mixed >> 20) % (uint64_t)(FILE_BYTES / size)) * size;
+}
+
+/* pread of `size` bytes at a pseudo-random offset of the cached file. */
+static uint64_t file_read(long n, long size) {
+  make_file();
+  reset_timing();
+  uint64_t c0, t0;
+  start_timing(&c0, &t0);
+  for (long i = 0; i < n; ++i)
+    if (pread(file_fd, io_buffer, (size_t)size, file_offset(i, size)) != size) die("pread");
+  stop_timing(c0, t0);
+  return timed_elapsed;
+}
+
+/* pwrite of `size` bytes over cached pages of the file at a pseudo-random offset (no block is
+ * allocated: it exists). */
+static uint64_t file_write(long n, long size) {
+  make_file();
+  reset_timing();
+  uint64_t c0, t0;
+  start_timing(&c0, &t0);
+  for (long i = 0; i < n; ++i)
+    if (pwrite(file_fd, io_buffer, (size_t)size, file_offset(i, size)) != size) die("pwrite");
+  stop_timing(c0, t0);
+  return timed_elapsed;
+}
+
+static uint64_t file_lseek(long n, long size) {
+  (void)size;
+  make_file();
+  uint64_t t0 = now_ns();
+  for (long i = 0; i < n; ++i)
+    if (lseek(file_fd, (i * 512) % FILE_BYTES, SEEK_SET) < 0) die("lseek");
+  return now_ns() - t0;
+}
+
+/* fstat of the open file and stat of its path (a path walk of /tmp/NAME). */
+static uint64_t file_fstat(long n, long size) {
+  (void)size;
+  make_file();
+  struct stat st;
+  uint64_t t0 = now_ns();
+  for (long i = 0; i < n; ++i)
+    if (syscall(SYS_fstat, file_fd, &st)) die("fstat");
+  return now_ns() - t0;
+}
+
+static uint64_t file_stat(long n, long size) {
+  (void)size;
+  make_file();
+  struct stat st;
+  uint64_t t0 = now_ns();
+  for (long i = 0; i < n; ++i)
+    if (syscall(SYS_newfstatat, AT_FDCWD, file_path, &st, 0)) die("newfstatat");
+  return now_ns() - t0;
+}
+
+/* openat of the file's path (`time_open`) or close of the descriptor it gave: the other half
+ * of each pair is not timed. */
+static uint64_t open_or_close(long n, int time_open) {
+  make_file();
+  reset_timing();
+  int fds[IO_BATCH];
+  for (long done = 0; done < n; done += IO_BATCH) {
+    const long k = n - done < IO_BATCH ? n - done : IO_BATCH;
+    uint64_t c0 = 0, t0 = 0;
+    if (time_open) start_timing(&c0, &t0);
+    for (long i = 0; i < k; ++i)
+      if ((fds[i] = (int)syscall(SYS_openat, AT_FDCWD, file_path, O_RDONLY)) < 0) die("openat");
+    if (time_open) stop_timing(c0, t0);
+    if (!time_open) start_timing(&c0, &t0);
+    for (long i = 0; i < k; ++i) syscall(SYS_close, fds[i]);
+    if (!time_open) stop_timing(c0, t0);
+  }
+  return timed_elapsed;
+}
+
+static uint64_t file_open(long n, long size) { (void)size; return open_or_close(n, 1); }
+static uint64_t file_close(long n, long size) { (void)size; return open_or_close(n, 0); }
+
+/* A loopback TCP connection (TCP_NODELAY: each write is a segment, as a server's replies are)
+ * or a pipe: `ends[0]` is read, `ends[1]` written. */
+static int tcp_ends[2] = {-1, -1}, pipe_ends[2] = {-1, -1};
+
+static void make_tcp(void) {
+  if (tcp_ends[0] >= 0) return;
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  if (listener < 0 || bind(listener, (struct sockaddr*)&a, sizeof a) || listen(listener, 1) ||
+      getsockname(listener, (struct sockaddr*)&a, &len))
+    die("loopback listener");
+  int client = socket(AF_INET, SOCK_STREAM, 0);
+  if (client < 0 || connect(client, (struct sockaddr*)&a, sizeof a)) die("loopback connect");
+  int server = accept(listener, NULL, NULL);
+  if (server < 0) die("accept");
+  close(listener);
+  int one = 1;
+  setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  tcp_ends[0] = server;
+  tcp_ends[1] = client;
+}
+
+static void make_pipe(void) {
+  if (pipe_ends[0] < 0 && pipe(pipe_ends)) die("pipe");
+}
+
+/* Batches of writes of `size` bytes into the channel, each batch then read back: `time_write`
+ * says which side is timed. The reads find their data there (no call blocks). */
+static uint64_t channel_batches(const int* ends, long n, long size, int time_write) {
+  reset_timing();
+  const long batch = size <= 256 ? IO_BATCH : 4; /* at most 16 KiB in flight: no write blocks */
+  for (long done = 0; done < n; done += batch) {
+    const long k = n - done < batch ? n - done : batch;
+    uint64_t c0 = 0, t0 = 0;
+    if (time_write) start_timing(&c0, &t0);
+    for (long i = 0; i < k; ++i)
+      if (write(ends[1], io_buffer, (size_t)size) != size) die("channel write");
+    if (time_write) stop_timing(c0, t0);
+    if (!time_write) start_timing(&c0, &t0);
+    for (long i = 0; i < k; ++i)
+      for (long got = 0; got < size;) {
+        const ssize_t r = read(ends[0], io_buffer, (size_t)(size - got));
+        if (r <= 0) die("channel read");
+        got += r;
+      }
+    if (!time_write) stop_timing(c0, t0);
+  }
+  return timed_elapsed;
+}
+
+static uint64_t pipe_write(long n, long size) { make_pipe(); return channel_batches(pipe_ends, n, size, 1); }
+static uint64_t pipe_read(long n, long size) { make_pipe(); return channel_batches(pipe_ends, n, size, 0); }
+static uint64_t tcp_write(long n, long size) { make_tcp(); return channel_batches(tcp_ends, n, size, 1); }
+static uint64_t tcp_read(long n, long size) { make_tcp(); return channel_batches(tcp_ends, n, size, 0); }
+
+/* epoll_wait and poll on one descriptor that is always readable (a pipe holding a byte):
+ * each call returns the one event at once, as an event loop's does when a request waits. */
+static uint64_t ready_wait(long n, int use_epoll) {
+  int ready[2];
+  if (pipe(ready) || write(ready[1], "x", 1) != 1) die("pipe");
+  uint64_t elapsed;
+  if (use_epoll) {
+    int ep = epoll_create1(0);
+    struct epoll_event e = {.events = EPOLLIN}, got[8];
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ready[0], &e)) die("epoll");
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < n; ++i)
+      if (epoll_wait(ep, got, 8, 0) != 1) die("epoll_wait");
+    elapsed = now_ns() - t0;
+    close(ep);
+  } else {
+    struct pollfd p = {.fd = ready[0], .events = POLLIN};
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < n; ++i)
+      if (poll(&p, 1, 0) != 1) die("poll");
+    elapsed = now_ns() - t0;
+  }
+  close(ready[0]), close(ready[1]);
+  return elapsed;
+}
+
+/* clock_gettime as a program calls it: through the vDSO, in user mode, when the kernel maps one. */
+static uint64_t vdso_clock_gettime(long n, long size) {
+  (void)size;
+  struct timespec t;
+  uint64_t t0 = now_ns();
+  for (long i = 0; i < n; ++i) clock_gettime(CLOCK_MONOTONIC, &t);
+  return now_ns() - t0;
+}
+
+/* A request-response server on a loopback TCP connection, as an event loop serves one client:
+ * a forked child waits in epoll_wait (it sleeps: the client sends the next request only after
+ * the reply), reads the `size`-byte request and writes a reply of the same size; the parent is
+ * the client. Both on one CPU. The CPU time is the server's alone (its utime + stime, read by
+ * getrusage once it has been reaped). */
+static uint64_t tcp_server_request(long n, long size) {
+  make_tcp();
+  reset_timing();
+  struct rusage before, after;
+  getrusage(RUSAGE_CHILDREN, &before);
+  uint64_t t0 = now_ns();
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    int ep = epoll_create1(0);
+    struct epoll_event e = {.events = EPOLLIN}, got[8];
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, tcp_ends[0], &e)) _exit(1);
+    for (long i = 0; i < n; ++i) {
+      if (epoll_wait(ep, got, 8, -1) != 1) _exit(1);
+      for (long have = 0; have < size;) {
+        const ssize_t r = read(tcp_ends[0], io_buffer, (size_t)(size - have));
+        if (r <= 0) _exit(1);
+        have += r;
+      }
+      if (write(tcp_ends[0], io_buffer, (size_t)size) != size) _exit(1);
+    }
+    _exit(0);
+  }
+  for (long i = 0; i < n; ++i) {
+    if (write(tcp_ends[1], io_buffer, (size_t)size) != size) die("request");
+    for (long have = 0; have < size;) {
+      const ssize_t r = read(tcp_ends[1], io_buffer, (size_t)(size - have));
+      if (r <= 0) die("reply");
+      have += r;
+    }
+  }
+  wait_child(pid);
+  const uint64_t elapsed = now_ns() - t0;
+  getrusage(RUSAGE_CHILDREN, &after);
+  const double us = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec + after.ru_stime.tv_sec -
+                             before.ru_stime.tv_sec) * 1e6 +
+                    (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec + after.ru_stime.tv_usec -
+                             before.ru_stime.tv_usec);
+  timed_cpu_ns = (int64_t)(us * 1000.0);
+  return elapsed;
+}
+
+static uint64_t epoll_ready(long n, long size) { (void)size; return ready_wait(n, 1); }
+static uint64_t poll_ready(long n, long size) { (void)size; return ready_wait(n, 0); }
+
 /* ---- running and reporting ---- */
 
 struct benchmark {
@@ -278,6 +565,36 @@ static const struct benchmark BENCHMARKS[] = {
      mmap_touch_munmap},
     {"pipe_pingpong", "a one-byte round trip through two pipes between two processes on one CPU", "", 0, 20000,
      5000, pipe_pingpong},
+    {"file_read", "pread of `size` bytes at a pseudo-random offset of a 128 MiB file in the page cache", "bytes", 64, 200000, 20000, file_read},
+    {"file_read", "pread of `size` bytes at a pseudo-random offset of a 128 MiB file in the page cache", "bytes", 4096, 100000, 10000, file_read},
+    {"file_read", "pread of `size` bytes at a pseudo-random offset of a 128 MiB file in the page cache", "bytes", 65536, 10000, 1000, file_read},
+    {"file_write", "pwrite of `size` bytes at a pseudo-random offset over cached pages of a 128 MiB file", "bytes", 64, 100000, 10000, file_write},
+    {"file_write", "pwrite of `size` bytes at a pseudo-random offset over cached pages of a 128 MiB file", "bytes", 4096, 50000, 5000, file_write},
+    {"pipe_write", "write of `size` bytes into a pipe nobody waits on (read back untimed)", "bytes", 64, 100000, 10000,
+     pipe_write},
+    {"pipe_read", "read of `size` bytes a pipe holds (written untimed)", "bytes", 64, 100000, 10000, pipe_read},
+    {"pipe_read", "read of `size` bytes a pipe holds (written untimed)", "bytes", 4096, 50000, 5000, pipe_read},
+    {"tcp_write", "write of `size` bytes on a loopback TCP connection (TCP_NODELAY; read back untimed)", "bytes", 64,
+     50000, 5000, tcp_write},
+    {"tcp_write", "write of `size` bytes on a loopback TCP connection (TCP_NODELAY; read back untimed)", "bytes", 4096,
+     20000, 2000, tcp_write},
+    {"tcp_read", "read of `size` bytes a loopback TCP connection holds (written untimed)", "bytes", 64, 50000, 5000,
+     tcp_read},
+    {"tcp_read", "read of `size` bytes a loopback TCP connection holds (written untimed)", "bytes", 4096, 20000, 2000,
+     tcp_read},
+    {"epoll_wait", "epoll_wait (timeout 0) on one always-readable descriptor: returns its event", "", 0, 200000, 20000,
+     epoll_ready},
+    {"poll", "poll (timeout 0) of one always-readable descriptor", "", 0, 200000, 20000, poll_ready},
+    {"open", "openat of a file's path (its close untimed)", "", 0, 50000, 5000, file_open},
+    {"close", "close of a descriptor of a file (its openat untimed)", "", 0, 50000, 5000, file_close},
+    {"stat", "newfstatat of a file's path (/tmp/NAME)", "", 0, 200000, 20000, file_stat},
+    {"fstat", "fstat of an open file", "", 0, 200000, 20000, file_fstat},
+    {"lseek", "lseek of an open file (SEEK_SET)", "", 0, 200000, 20000, file_lseek},
+    {"vdso_clock_gettime", "clock_gettime(CLOCK_MONOTONIC) through the vDSO (no kernel entry)", "", 0, 500000, 50000,
+     vdso_clock_gettime},
+    {"tcp_server_request", "a server's request on a loopback TCP connection: epoll_wait (sleeping until the request), "
+     "read of `size` bytes, write of the reply of `size` bytes; the server's CPU time only", "bytes", 64, 20000, 2000,
+     tcp_server_request},
 };
 
 static int compare_doubles(const void* a, const void* b) {

@@ -10,7 +10,7 @@ namespace virtsim {
 namespace {
 constexpr std::uint32_t kProtRead = 1, kProtWrite = 2, kProtExec = 4;
 // Linux x86-64 system call numbers the programs make.
-constexpr std::uint64_t kSysRead = 0, kSysWrite = 1, kSysOpen = 2, kSysClose = 3, kSysGetpid = 39, kSysWait4 = 61;
+constexpr std::uint64_t kSysRead = 0, kSysWrite = 1, kSysOpen = 2, kSysClose = 3, kSysWait4 = 61;
 constexpr Addr kPage = kPageSize4K;
 constexpr unsigned kBatch = 256;  // records a step makes at most, roughly: keeps the queue small
 }  // namespace
@@ -52,6 +52,9 @@ GeneratorParameters::GeneratorParameters(const Scope& scope)
                           "timeshare: runnable processes the timer switches between (each updates "
                           "workload.footprint_kib of its own)",
                           Range{2, 4000}),
+      syscall_numbers(scope.child("syscall"), "numbers", "39", "",
+                      "syscall_loop: the system calls (Linux x86-64 numbers, comma-separated) the loop makes in "
+                      "turn; 39 is getpid"),
       VIRTSIM_MEMBER(threads, scope, false, "",
                      "with several vCPUs, each runs a thread of one process (one address space, TLB shootdowns "
                      "on munmap); off, each vCPU runs a process of its own"),
@@ -276,16 +279,35 @@ class ForkAndWait final : public CountedProgram {
 
 class SyscallLoop final : public CountedProgram {
  public:
-  using CountedProgram::CountedProgram;
+  explicit SyscallLoop(const GeneratorContext& c) : CountedProgram(c), numbers_(parse_numbers(p_.syscall_numbers)) {}
   void setup(RecordEmitter& e) override { map_and_touch(e, base(), 16 * kPage); }
   bool step(RecordEmitter& e, std::uint32_t&) override {
     for (unsigned i = 0; i < kBatch / 3 && more(); ++i, ++done_) {
       e.compute(p_.syscall_compute);
       e.store(base() + 8 * (done_ % 512));  // the user stack
-      e.syscall(kSysGetpid);
+      e.syscall(numbers_[done_ % numbers_.size()]);
     }
     return more();
   }
+
+ private:
+  static std::vector<std::uint64_t> parse_numbers(const std::string& text) {
+    std::vector<std::uint64_t> numbers;
+    std::istringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      const auto first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
+      const std::string digits = first == std::string::npos ? "" : item.substr(first, last - first + 1);
+      if (digits.empty() || digits.size() > 4 || digits.find_first_not_of("0123456789") != std::string::npos)
+        throw ConfigError("workload.syscall.numbers = \"" + text +
+                          "\": expected comma-separated system call numbers (0 to 9999)");
+      numbers.push_back(std::stoull(digits));
+    }
+    if (numbers.empty())
+      throw ConfigError("workload.syscall.numbers = \"" + text + "\": expected at least one system call number");
+    return numbers;
+  }
+  std::vector<std::uint64_t> numbers_;
 };
 
 class PtUpdate final : public CountedProgram {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <initializer_list>
 #include <stdexcept>
 
 #include "virtsim/common/error.h"
@@ -35,7 +36,53 @@ constexpr Addr kVmaBytes = 192, kTaskBytes = 5888, kMmBytes = 1600;
 
 Addr round_up(Addr v, Addr a) { return (v + a - 1) & ~(a - 1); }
 Addr round_down(Addr v, Addr a) { return v & ~(a - 1); }
+
+// Kernel instructions per SyscallClass: a class whose parameter is 0 costs a plain call.
+std::array<std::uint32_t, kSyscallClasses> syscall_costs(const GuestOsParameters& p) {
+  const std::uint32_t plain = p.syscall_instructions;
+  const auto or_plain = [plain](std::uint32_t v) { return v ? v : plain; };
+  std::array<std::uint32_t, kSyscallClasses> cost{};
+  cost.fill(plain);  // Plain, and Vdso when it enters the kernel
+  cost[static_cast<std::size_t>(SyscallClass::Read)] = or_plain(p.syscall_read_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::Write)] = or_plain(p.syscall_write_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::FileRead)] = or_plain(p.syscall_file_read_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::FileWrite)] = or_plain(p.syscall_file_write_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::Wait)] = or_plain(p.syscall_wait_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::Open)] = or_plain(p.syscall_open_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::Close)] = or_plain(p.syscall_close_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::Stat)] = or_plain(p.syscall_stat_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::Fstat)] = or_plain(p.syscall_fstat_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::Lseek)] = or_plain(p.syscall_lseek_instructions);
+  return cost;
+}
 }  // namespace
+
+SyscallClass syscall_class(std::uint64_t number) {
+  // Linux x86-64 numbers (arch/x86/entry/syscalls/syscall_64.tbl) of the calls each class's
+  // calibration benchmark stands for: reads and receives, writes and sends (of any descriptor),
+  // reads and writes at an offset (of a file only: a pipe or socket refuses them), waits for ready
+  // descriptors, opens, close, stats by path (newfstatat with a path, access checks walk the
+  // path too) and of an open descriptor, lseek, and the vDSO's calls.
+  static const auto table = [] {
+    std::array<SyscallClass, 448> t{};
+    const auto put = [&t](SyscallClass c, std::initializer_list<unsigned> numbers) {
+      for (const unsigned n : numbers) t[n] = c;
+    };
+    put(SyscallClass::Read, {0, 19, 45, 47, 299});
+    put(SyscallClass::Write, {1, 20, 44, 46, 307});
+    put(SyscallClass::FileRead, {17, 295, 327});
+    put(SyscallClass::FileWrite, {18, 296, 328});
+    put(SyscallClass::Wait, {7, 23, 232, 270, 271, 281, 441});
+    put(SyscallClass::Open, {2, 85, 257, 437});
+    put(SyscallClass::Close, {3});
+    put(SyscallClass::Stat, {4, 6, 21, 262, 269, 332, 439});
+    put(SyscallClass::Fstat, {5});
+    put(SyscallClass::Lseek, {8});
+    put(SyscallClass::Vdso, {96, 201, 228, 229, 309});
+    return t;
+  }();
+  return number < table.size() ? table[number] : SyscallClass::Plain;
+}
 
 AddressLayout address_layout(const std::string& name, TableFormat format) {
   const bool wide = format == TableFormat::Level4 || format == TableFormat::Level5;
@@ -142,6 +189,51 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
                      "instructions, user and kernel, between timer interrupts (4 ms, Linux HZ=250, at 2 GHz and "
                      "CPI 1); 0: no timer",
                      Range{0, 1e15}),
+      VIRTSIM_MEMBER(syscall_read_instructions, scope, 0, "instructions",
+                     "kernel instructions of a read-class system call (read, readv, recvfrom, recvmsg, recvmmsg); 0: "
+                     "syscall_instructions (the calibration preset sets it from a measured read)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_write_instructions, scope, 0, "instructions",
+                     "kernel instructions of a write-class system call (write, writev, sendto, sendmsg, sendmmsg); "
+                     "0: syscall_instructions (the calibration preset sets it from a measured write)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_file_read_instructions, scope, 0, "instructions",
+                     "kernel instructions of a read at an offset, of a file (pread64, preadv, preadv2); 0: "
+                     "syscall_instructions (the calibration preset sets it from a measured pread of a cached file)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_file_write_instructions, scope, 0, "instructions",
+                     "kernel instructions of a write at an offset, of a file (pwrite64, pwritev, pwritev2); 0: "
+                     "syscall_instructions (the calibration preset sets it from a measured pwrite over cached pages)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_wait_instructions, scope, 0, "instructions",
+                     "kernel instructions of a wait for ready descriptors (epoll_wait, epoll_pwait, poll, ppoll, "
+                     "select, pselect6); 0: syscall_instructions (the calibration preset sets it from a measured wait)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_open_instructions, scope, 0, "instructions",
+                     "kernel instructions of an open (open, openat, openat2, creat); 0: syscall_instructions (the "
+                     "calibration preset sets it from a measured openat)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_close_instructions, scope, 0, "instructions",
+                     "kernel instructions of a close; 0: syscall_instructions (the calibration preset sets it from a "
+                     "measured close)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_stat_instructions, scope, 0, "instructions",
+                     "kernel instructions of a stat by path (stat, lstat, newfstatat, statx, access, faccessat); 0: "
+                     "syscall_instructions (the calibration preset sets it from a measured newfstatat)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_fstat_instructions, scope, 0, "instructions",
+                     "kernel instructions of an fstat; 0: syscall_instructions (the calibration preset sets it from a "
+                     "measured fstat)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_lseek_instructions, scope, 0, "instructions",
+                     "kernel instructions of an lseek; 0: syscall_instructions (the calibration preset sets it from a "
+                     "measured lseek)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(vdso_instructions, scope, 0, "instructions",
+                     "user instructions of a call the vDSO serves without entering the kernel (gettimeofday, "
+                     "clock_gettime, time, getcpu); 0: such a call is a system call of syscall_instructions, as "
+                     "under a kernel without a vDSO (the calibration preset sets it from a measured clock_gettime)",
+                     Range{0, 1e8}),
       page_cache(scope) {}
 
 TraceRecordSource::TraceRecordSource(const std::string& path) : path_(path), reader_(path) {
@@ -252,6 +344,8 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       VIRTSIM_MEMBER(execs, scope, "execs", "exec system calls (address space replaced)"),
       VIRTSIM_MEMBER(exits, scope, "exits", "processes that exited (address space torn down)"),
       VIRTSIM_MEMBER(syscalls, scope, "syscalls", "system calls of every kind, the process records' included"),
+      VIRTSIM_MEMBER(vdso_calls, scope, "calls",
+                     "syscall records the vDSO serves in user mode (with system.kernel.vdso_instructions set)"),
       VIRTSIM_MEMBER(context_switches, scope, "switches", "context switches (MOV to CR3 to another address space)"),
       VIRTSIM_MEMBER(demand_faults, scope, "faults", "page faults that mapped a new page"),
       VIRTSIM_MEMBER(cow_faults, scope, "faults", "write faults on copy-on-write pages"),
@@ -290,7 +384,8 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       frames_(frames),
       builder_(memory_, frames_, parse_table_format(parameters.paging)),
       pcid_(pcid && (builder_.format() == TableFormat::Level4 || builder_.format() == TableFormat::Level5)),
-      timer_interval_(parameters.timer_interval) {
+      timer_interval_(parameters.timer_interval),
+      syscall_cost_(syscall_costs(parameters)) {
   const TableFormat f = builder_.format();
   const bool wide = f == TableFormat::Level4 || f == TableFormat::Level5;
   layout_ = address_layout(parameters.layout.get() == "auto" ? (wide ? "linux64" : "linux32") : parameters.layout.get(), f);
@@ -1093,13 +1188,20 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
       leave_kernel(cpu);
       return;
     }
-    case TraceRecordKind::Syscall:
+    case TraceRecordKind::Syscall: {
       if (!cpu.current) fail(cpu, "a syscall record with no process running");
+      const SyscallClass c = syscall_class(r.count);
+      if (c == SyscallClass::Vdso && p_.vdso_instructions) {  // natively no kernel entry
+        ++vdso_calls;
+        cpu.pending.push_back(GuestEvent::compute(p_.vdso_instructions));
+        return;
+      }
       enter_kernel(cpu);
-      kernel_work(cpu, p_.syscall_instructions, p_.syscall_lines);
+      kernel_work(cpu, syscall_cost_[static_cast<std::size_t>(c)], p_.syscall_lines);
       run_device_work(cpu);
       leave_kernel(cpu);
       return;
+    }
     case TraceRecordKind::Interrupt:
       device_interrupt(cpu, r);
       return;

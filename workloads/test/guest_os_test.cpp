@@ -517,6 +517,92 @@ TEST(GuestOs, IoLoopAndIdleMakeTheirSystemCallsThroughTheKernel) {
   }
 }
 
+TEST(GuestOs, SystemCallNumbersMapToTheirCostClasses) {
+  EXPECT_EQ(syscall_class(0), SyscallClass::Read);      // read
+  EXPECT_EQ(syscall_class(45), SyscallClass::Read);     // recvfrom
+  EXPECT_EQ(syscall_class(1), SyscallClass::Write);     // write
+  EXPECT_EQ(syscall_class(44), SyscallClass::Write);    // sendto
+  EXPECT_EQ(syscall_class(17), SyscallClass::FileRead);   // pread64
+  EXPECT_EQ(syscall_class(18), SyscallClass::FileWrite);  // pwrite64
+  EXPECT_EQ(syscall_class(232), SyscallClass::Wait);    // epoll_wait
+  EXPECT_EQ(syscall_class(7), SyscallClass::Wait);      // poll
+  EXPECT_EQ(syscall_class(257), SyscallClass::Open);    // openat
+  EXPECT_EQ(syscall_class(3), SyscallClass::Close);     // close
+  EXPECT_EQ(syscall_class(262), SyscallClass::Stat);    // newfstatat
+  EXPECT_EQ(syscall_class(5), SyscallClass::Fstat);     // fstat
+  EXPECT_EQ(syscall_class(8), SyscallClass::Lseek);     // lseek
+  EXPECT_EQ(syscall_class(228), SyscallClass::Vdso);    // clock_gettime
+  EXPECT_EQ(syscall_class(96), SyscallClass::Vdso);     // gettimeofday
+  EXPECT_EQ(syscall_class(39), SyscallClass::Plain);    // getpid
+  EXPECT_EQ(syscall_class(447), SyscallClass::Plain);   // past the last number a class claims
+  EXPECT_EQ(syscall_class(1u << 20), SyscallClass::Plain);
+}
+
+// The kernel instructions of each system call `numbers` makes, in order, and the CPL each ran at.
+std::vector<std::pair<std::uint64_t, unsigned>> charged(Machine& m, const std::vector<std::uint64_t>& numbers) {
+  Script s;
+  for (const auto n : numbers) s.emit(1).syscall(n);
+  m.add_cpu(s);
+  const auto ran = m.run();
+  const auto ring = cpls(ran);
+  std::vector<std::pair<std::uint64_t, unsigned>> out;
+  for (std::size_t i = 0; i < ran.size(); ++i)
+    if (ran[i].kind == GuestEventKind::Compute) out.emplace_back(ran[i].count, ring[i]);
+  return out;
+}
+
+TEST(GuestOs, EachSystemCallCostsItsClassesInstructionsAndAnUnsetClassAPlainCalls) {
+  Machine m(false, "4level", false, 0,
+            {{"memory_references", false}, {"syscall_instructions", std::int64_t{300}},
+             {"syscall_read_instructions", std::int64_t{1000}}, {"syscall_write_instructions", std::int64_t{2000}},
+             {"syscall_wait_instructions", std::int64_t{3000}}, {"syscall_open_instructions", std::int64_t{4000}},
+             {"syscall_close_instructions", std::int64_t{500}}, {"syscall_stat_instructions", std::int64_t{600}},
+             {"syscall_fstat_instructions", std::int64_t{700}}, {"syscall_file_read_instructions", std::int64_t{800}},
+             {"syscall_file_write_instructions", std::int64_t{900}}});
+  const auto got = charged(m, {0, 1, 232, 257, 3, 262, 5, 8, 39, 17, 18});
+  const std::vector<std::pair<std::uint64_t, unsigned>> want{{1000, 0}, {2000, 0}, {3000, 0}, {4000, 0},
+                                                              {500, 0},  {600, 0},  {700, 0},  {300, 0},
+                                                              {300, 0},  {800, 0},  {900, 0}};
+  EXPECT_EQ(got, want);  // lseek's class is unset: a plain call's 300
+  EXPECT_EQ(m.os.syscalls.count(), 11u);
+}
+
+TEST(GuestOs, AVdsoCallRunsInUserModeOnceItsCostIsSetAndIsAPlainSystemCallBefore) {
+  Machine plain(false, "4level", false, 0, {{"memory_references", false}, {"syscall_instructions", std::int64_t{300}}});
+  EXPECT_EQ(charged(plain, {228, 96}), (std::vector<std::pair<std::uint64_t, unsigned>>{{300, 0}, {300, 0}}));
+  EXPECT_EQ(plain.os.syscalls.count(), 2u);
+  EXPECT_EQ(plain.os.vdso_calls.count(), 0u);
+
+  Machine vdso(false, "4level", false, 0, {{"memory_references", false}, {"vdso_instructions", std::int64_t{40}}});
+  EXPECT_EQ(charged(vdso, {228, 96, 39}),
+            (std::vector<std::pair<std::uint64_t, unsigned>>{{40, 3}, {40, 3}, {300, 0}}));
+  EXPECT_EQ(vdso.os.syscalls.count(), 1u);  // only getpid entered the kernel
+  EXPECT_EQ(vdso.os.vdso_calls.count(), 2u);
+}
+
+TEST(GuestOs, SyscallLoopMakesItsNumbersInTurnAndRefusesAListThatIsNotOne) {
+  ParamRegistry registry;
+  registry.set_value("workload.syscall.numbers", std::string("232, 0,1"), {"--set", 0, 0});
+  const GeneratorParameters parameters(Scope{&registry, nullptr, "workload"});
+  GeneratorContext context;
+  context.operations = 6;
+  context.parameters = &parameters;
+  GeneratedWorkload workload("syscall_loop", context);
+  std::vector<std::uint64_t> numbers;
+  while (auto r = workload.next())
+    if (r->kind == TraceRecordKind::Syscall) numbers.push_back(r->count);
+  EXPECT_EQ(numbers, (std::vector<std::uint64_t>{232, 0, 1, 232, 0, 1}));
+
+  for (const std::string bad : {"", "0,,1", "read", "12345"}) {
+    ParamRegistry r;
+    r.set_value("workload.syscall.numbers", bad, {"--set", 0, 0});
+    const GeneratorParameters p(Scope{&r, nullptr, "workload"});
+    GeneratorContext c;
+    c.parameters = &p;
+    EXPECT_THROW(GeneratedWorkload("syscall_loop", c), ConfigError) << bad;
+  }
+}
+
 TraceRecord file_mmap(std::uint32_t pid, Addr address, Addr pages, std::uint32_t prot, std::uint32_t file,
                       std::uint64_t offset, bool shared = false) {
   TraceRecord r;

@@ -43,6 +43,7 @@ class GeneratorParameters {
   Param<std::uint32_t> syscall_compute, pt_update_pages, io_port, io_interrupt_every, build_max_pages;
   Param<std::uint32_t> build_compute_per_page;
   Param<std::uint32_t> timeshare_processes;
+  Param<std::string> syscall_numbers;
   Param<bool> threads;
   Param<std::string> mix;
 };

@@ -25,6 +25,7 @@
 // processes, the timer's: each tick preempts the running process for the next (round robin).
 // The kernel checks the order (a record for a process that never started is an error naming
 // where it came from).
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -60,6 +61,17 @@ struct AddressLayout {
 // ConfigError for another name or a layout the paging mode cannot hold.
 AddressLayout address_layout(const std::string& name, TableFormat format);
 
+// What a system call record costs the kernel depends on the kind of work the call does; its
+// Linux x86-64 number is all a trace keeps of it. Each class has its own cost parameter
+// (measured on the calibration host, docs/calibration.md); Plain is every number no class
+// claims and costs syscall_instructions. Vdso is a call a native program makes through the
+// vDSO without entering the kernel (gettimeofday, clock_gettime, time, getcpu), which a
+// capture under Valgrind records as a system call.
+enum class SyscallClass : std::uint8_t { Plain, Read, Write, FileRead, FileWrite, Wait, Open, Close, Stat, Fstat, Lseek, Vdso };
+constexpr std::size_t kSyscallClasses = 12;
+// The class of system call `number` (a flat table lookup; numbers beyond it are Plain).
+SyscallClass syscall_class(std::uint64_t number);
+
 // Parameters of the guest kernel (scope "system.kernel"), declared once.
 class GuestOsParameters {
  public:
@@ -72,6 +84,11 @@ class GuestOsParameters {
       flush_ceiling, timer_instructions, pv_batch, pte_copy_instructions, pte_zap_instructions,
       page_free_instructions;
   Param<std::uint64_t> timer_interval;
+  // Per class of system call (SyscallClass); 0: the class costs syscall_instructions.
+  Param<std::uint32_t> syscall_read_instructions, syscall_write_instructions, syscall_file_read_instructions,
+      syscall_file_write_instructions, syscall_wait_instructions,
+      syscall_open_instructions, syscall_close_instructions, syscall_stat_instructions, syscall_fstat_instructions,
+      syscall_lseek_instructions, vdso_instructions;
   PageCacheParameters page_cache;
 };
 
@@ -170,6 +187,7 @@ class GuestOs {
   Counter execs;
   Counter exits;
   Counter syscalls;
+  Counter vdso_calls;
   Counter context_switches;
   Counter demand_faults;
   Counter cow_faults;
@@ -377,6 +395,8 @@ class GuestOs {
   Addr page_offset_mask_ = 0;  // of the user page size (THP)
   bool pcid_ = false;
   std::uint64_t timer_interval_ = 0;  // instructions; 0: no timer
+  // Kernel instructions of a system call record, by SyscallClass.
+  std::array<std::uint32_t, kSyscallClasses> syscall_cost_{};
   Addr kernel_root_ = 0;       // swapper_pg_dir: the kernel half only
   Addr direct_map_bytes_ = 0;  // guest-physical memory the direct map covers
   std::vector<std::uint16_t> refcounts_;  // per guest-physical frame: mappings of it

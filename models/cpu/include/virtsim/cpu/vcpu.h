@@ -182,6 +182,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter exit_cycles;
   Counter interrupts;
   Counter kernel_instructions;
+  Counter kernel_cycles;
   Counter halted_cycles;
   Counter string_instructions;
   Formula ipc;
@@ -243,6 +244,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // Local time moves on by `c` cycles; syncs at the quantum boundary. Inline: every event.
   void advance(Cycles c) {
     cycles += c;
+    if (ring_.in_kernel()) kernel_cycles += c;
     quantum_.inc_cycles(c);
     if (quantum_.need_sync()) quantum_.sync();
   }

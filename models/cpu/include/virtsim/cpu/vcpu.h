@@ -6,6 +6,7 @@
 // only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
 // boundaries (Accellera LT style).
 #include <functional>
+#include <memory>
 #include <systemc>
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
@@ -20,6 +21,7 @@
 #include "virtsim/common/stats.h"
 #include "virtsim/common/translation_extension.h"
 #include "virtsim/common/vcpu_memory_virtualization.h"
+#include "virtsim/cpu/interval_core.h"
 #include "virtsim/cpu/rings.h"
 #include "virtsim/tlb/tlb.h"
 #include "virtsim/tlb/translation_path.h"
@@ -155,6 +157,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Param<bool> pcide;
   Param<std::uint32_t> hlt_wakeup_cycles;
   Param<std::uint32_t> string_lines_in_flight;
+  Param<std::string> core_model;
+  Param<std::uint32_t> dispatch_width;
+  Param<std::uint32_t> rob_entries;
+  Param<std::uint32_t> long_latency_cycles;
   RingParameters rings;
   TlbHierarchyParameters tlb_parameters;
   TlbHierarchy tlbs;  // L1 ITLB, L1 DTLB, STLB
@@ -174,6 +180,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter kernel_instructions;
   Counter halted_cycles;
   Counter string_instructions;
+  Counter user_cycles;
   Formula ipc;
 
  private:
@@ -228,8 +235,18 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // Local time moves on by `c` cycles; syncs at the quantum boundary. Inline: every event.
   void advance(Cycles c) {
     cycles += c;
+    if (ring_.cpl == 3) user_cycles += c;
     quantum_.inc_cycles(c);
     if (quantum_.need_sync()) quantum_.sync();
+  }
+
+  // Interval model: a memory instruction's `latency` (translation and data), overlapped as the
+  // out-of-order window allows unless it faulted or exited.
+  void advance_interval(Cycles latency);
+  // Interval model: a serializing event; an access it happens inside is not overlapped.
+  void drain() {
+    serialized_ = true;
+    interval_->serialize();
   }
 
   const Clock& clock_;
@@ -257,6 +274,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Addr guest_cr3_ = 0;  // tables replaced: the guest's CR3 (paging_.cr3 is the hypervisor's root)
   TlbTags tags_;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
+  // core_model = "interval": the out-of-order core's overlap; null for the blocking model.
+  std::unique_ptr<IntervalCore> interval_;
+  // An exit or a page fault happened during the current instruction (interval model: it drains
+  // the window and its cycles are not overlapped).
+  bool serialized_ = false;
   LocalQuantumKeeper quantum_;
   TranslationPath path_;
   tlm::tlm_generic_payload translation_payload_;

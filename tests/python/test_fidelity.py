@@ -130,6 +130,7 @@ def test_settings_reach_every_replay(tmp_path, virtsim_binary):
                               f'system.cpu0.core_model="{core}"', "python", virtsim=virtsim_binary)
         assert result.returncode == 0, result.stderr
         replayed[core] = json.loads(model.read_text())["workloads"]["python"]
+    assert not list(Path.cwd().glob("kernel-fidelity-*.toml"))  # --cases "": no case written anywhere
     blocking, interval = replayed["blocking"], replayed["interval"]
     assert 0 < blocking["user_cycles"] < blocking["cycles"]
     assert interval["cycles"] < blocking["cycles"] and interval["user_cycles"] < blocking["user_cycles"]

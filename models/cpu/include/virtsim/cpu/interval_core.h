@@ -30,11 +30,13 @@
 
 namespace virtsim {
 
+// The vCPU's parameters (dispatch_width, rob_entries, long_latency_cycles,
+// string_lines_in_flight) say what each is and where its value comes from.
 struct IntervalCoreShape {
-  std::uint32_t dispatch_width = 4;      // instructions per cycle
-  std::uint32_t rob_entries = 224;       // instructions in flight
-  Cycles long_latency = 100;             // latency from which an event is a long miss
-  std::uint32_t outstanding_misses = 10; // long misses one window overlaps
+  std::uint32_t dispatch_width;      // instructions per cycle
+  std::uint32_t rob_entries;         // instructions in flight
+  Cycles long_latency;               // latency from which an event is a long miss
+  std::uint32_t outstanding_misses;  // long misses one window overlaps
 };
 
 class IntervalCore {

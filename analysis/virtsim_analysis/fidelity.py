@@ -173,8 +173,9 @@ def _virtsim(binary: Path, *args: str) -> str:
 MACHINE_PRESET = "epyc-kvm"
 
 
-def replay(name: str, trace: Path, binary: Path) -> dict:
-    """The model's counters for one capture, run natively on MACHINE_PRESET."""
+def replay(name: str, trace: Path, binary: Path, settings: tuple[str, ...] = ()) -> dict:
+    """The model's counters for one capture, run natively on MACHINE_PRESET (with `settings`,
+    KEY=VALUE each, on top)."""
     if not trace.is_file():
         raise FidelityError(f"{trace}: capture missing: make it with workloads/capture/capture-suite {name}"
                             f"{'' if trace.parent == default_captures() else ' -o ' + str(trace.parent)}")
@@ -184,6 +185,7 @@ def replay(name: str, trace: Path, binary: Path) -> dict:
         result = subprocess.run([str(binary), "run", "-q", "--set", f'machine.preset="{MACHINE_PRESET}"',
                                  "--set", 'workload.kind="trace"', "--set",
                                  f"workload.trace.path={json.dumps(str(trace))}", "--set", 'experiment.compare=""',
+                                 *(a for s in settings for a in ("--set", s)),
                                  "-o", str(out)], capture_output=True, text=True, env=env)
         # Exit status 1 with a result file: the replay stopped midway (a partial result); the
         # table says so rather than comparing the counters of part of the run.
@@ -215,7 +217,9 @@ def replay(name: str, trace: Path, binary: Path) -> dict:
              "kernel_seconds": round(kernel_busy * seconds_per_cycle, 6),
              "user_seconds": round((busy - kernel_busy) * seconds_per_cycle, 6),
              "instructions": int(instructions), "kernel_instructions": int(kernel),
-             "cycles": int(metrics.get("sim.cycles", 0)), "calls_from": {}}
+             "cycles": int(metrics.get("sim.cycles", 0)),
+             "user_cycles": int(sum(v for k, v in metrics.items() if re.fullmatch(r"system\.cpu\d+\.user_cycles", k))),
+             "calls_from": {}}
     for call, statistic in CALL_STATISTICS.items():
         if statistic in metrics:
             model[call], model["calls_from"][call] = int(metrics[statistic]), statistic

@@ -134,6 +134,31 @@ def test_the_command_replays_a_capture_and_writes_the_table_and_the_case(tmp_pat
     assert case["expect"][0]["value"] == 400 and case["expect"][4]["value"] == pytest.approx(0.2)
 
 
+def test_settings_reach_every_replay(tmp_path, virtsim_binary):
+    # The same sample under the blocking and the interval core: the counters the table compares
+    # stay, the cycles (user cycles recorded too) fall with the out-of-order core.
+    captures = tmp_path / "captures"
+    captures.mkdir()
+    shutil.copy(REPO / "workloads" / "samples" / "python.vst", captures / "python.vst")
+    ref = tmp_path / "native.json"
+    ref.write_text(json.dumps({"host": {"cpu": "test CPU", "cpus": 1, "kernel": "6.1", "date": "2000-01-01"},
+                               "workloads": {"python": reference()}}))
+    replayed = {}
+    for core in ("blocking", "interval"):
+        model = tmp_path / f"model-{core}.json"
+        result = run_fidelity("--captures", str(captures), "--reference", str(ref), "--model", str(model), "--page",
+                              str(tmp_path / f"{core}.md"), "--cases", "", "--set",
+                              f'system.cpu0.core_model="{core}"', "python", virtsim=virtsim_binary)
+        assert result.returncode == 0, result.stderr
+        replayed[core] = json.loads(model.read_text())["workloads"]["python"]
+    assert not list(Path.cwd().glob("kernel-fidelity-*.toml"))  # --cases "": no case written anywhere
+    blocking, interval = replayed["blocking"], replayed["interval"]
+    assert 0 < blocking["user_cycles"] < blocking["cycles"]
+    assert interval["cycles"] < blocking["cycles"] and interval["user_cycles"] < blocking["user_cycles"]
+    for counter in fidelity.COUNTERS + ["instructions", "kernel_instructions"]:
+        assert interval[counter] == blocking[counter]
+
+
 def test_a_missing_capture_is_one_error_naming_it_and_its_command(tmp_path, virtsim_binary):
     result = run_fidelity("--captures", str(tmp_path), "--model", str(tmp_path / "m.json"), "--page", str(tmp_path / "p.md"),
                           "gups", virtsim=virtsim_binary)

@@ -37,6 +37,30 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           "buffers of Intel's Nehalem through Haswell (Intel Optimization Manual); for other generations, AMD's "
           "included, an assumption",
           Range{1, 64}),
+      VIRTSIM_MEMBER(core_model, module_scope(context, *this), "blocking", "",
+          "how the core times instructions: blocking (each plain instruction costs cpi cycles and every "
+          "access its whole latency, in order) or interval (a first-order out-of-order core after Karkhanis "
+          "and Smith, ISCA 2004, and Eyerman et al., ACM TOCS 2009: dispatch_width instructions a cycle, "
+          "hits hidden, long misses within one rob_entries window overlapped, serializing events drain it; "
+          "cpi unused)",
+          {}, {"blocking", "interval"}),
+      VIRTSIM_MEMBER(dispatch_width, module_scope(context, *this), 4, "instructions/cycle",
+          "interval core: instructions dispatched per cycle. Default: Skylake's 4 (Intel 64 and IA-32 "
+          "Architectures Optimization Reference Manual, Skylake microarchitecture); for other "
+          "generations an assumption unless a preset cites its own",
+          Range{1, 16}),
+      VIRTSIM_MEMBER(rob_entries, module_scope(context, *this), 224, "instructions",
+          "interval core: reorder-buffer entries, the window within which long misses overlap. "
+          "Default: Skylake's 224 (Intel Optimization Reference Manual); for other generations an "
+          "assumption unless a preset cites its own",
+          Range{1, 4096}),
+      VIRTSIM_MEMBER(long_latency_cycles, module_scope(context, *this), 100, "cycles",
+          "interval core: an access (translation and data) at least this long is a long miss, charged "
+          "in full unless it overlaps an earlier one in its window; shorter ones expose only what "
+          "exceeds the ROB-fill time rob_entries / dispatch_width. Default 100, above every cache hit "
+          "of the presets (an LLC hit costs 44 with the default caches) and below their memory "
+          "accesses (an assumption)",
+          Range{1, 100000}),
       rings(module_scope(context, *this).child("rings")),
       tlb_parameters(module_scope(context, *this)),
       tlbs(module_scope(context, *this), tlb_parameters),
@@ -66,6 +90,7 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           "cycles halted by HLT until the wake-up interrupt (hlt_wakeup_cycles each)"),
       VIRTSIM_MEMBER(string_instructions, module_scope(context, *this), "instructions",
           "fast-string instructions (a page zeroed or copied by the kernel); their lines count in loads and stores"),
+      VIRTSIM_MEMBER(user_cycles, module_scope(context, *this), "cycles", "cycles elapsed at CPL 3"),
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
       clock_(clock),
@@ -80,6 +105,9 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           module_scope(context, *this).child("wrong_answers"), to_string(i), "instructions",
           std::string("times ") + to_string(i) + " gave the guest kernel another answer than bare hardware would "
           "(a virtualization hole under a trap-and-emulate VMM)");
+  if (core_model.get() == "interval")
+    interval_ = std::make_unique<IntervalCore>(
+        IntervalCoreShape{dispatch_width, rob_entries, long_latency_cycles, string_lines_in_flight});
   translation_payload_.set_extension(&translation_);
   data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));
   SC_THREAD(run);
@@ -140,7 +168,9 @@ void Vcpu::sample_memory_virtualization() {
       case GuestEventKind::Compute: {
         instructions += event->count;
         if (ring_.in_kernel()) kernel_instructions += event->count;
-        if (cpi_fixed == 1024) {  // CPI 1, the default: nothing to carry
+        if (interval_) {
+          advance(interval_->dispatch(event->count));
+        } else if (cpi_fixed == 1024) {  // CPI 1, the default: nothing to carry
           advance(event->count);
         } else {
           const Cycles scaled = cpi_fixed * event->count + compute_remainder_;
@@ -185,6 +215,7 @@ void Vcpu::sample_memory_virtualization() {
 }
 
 [[gnu::hot]] void Vcpu::execute_memory(const GuestEvent& event) {
+  serialized_ = false;  // set by an exit or a page fault of this access (interval model)
   switch (event.access) {
     case AccessKind::Load: ++loads; break;
     case AccessKind::Store: ++stores; break;
@@ -201,7 +232,18 @@ void Vcpu::sample_memory_virtualization() {
   } else {
     c = access_piece(event.access, first, event.size, event.keeps_contents);
   }
+  if (interval_) [[unlikely]] return advance_interval(c, !event.continues_instruction);
   advance(c);
+}
+
+void Vcpu::advance_interval(Cycles latency, bool new_instruction) {
+  // An access that faulted or exited is serial: the window drains and nothing of it overlaps.
+  if (serialized_) {
+    serialized_ = false;
+    interval_->serialize();
+    return advance((new_instruction ? interval_->dispatch(1) : 0) + latency);
+  }
+  advance(interval_->access(latency, new_instruction));
 }
 
 void Vcpu::execute_string(const GuestEvent& event) {
@@ -226,10 +268,12 @@ void Vcpu::execute_string(const GuestEvent& event) {
   string_store_ = false;
   const Cycles in_flight = std::max<Cycles>(1, std::min<Cycles>(event.count, string_lines_in_flight));
   advance(finding + std::max(slowest, memory / in_flight));
+  if (interval_) drain();
 }
 
 [[gnu::hot]] void Vcpu::account_exit(const InstructionOutcome& out) {
   if (out.exited) {
+    if (interval_) drain();
     ++exits;
     exit_cycles += out.cycles;
     // Without VPID / ASID both the exit and the entry flush the guest's (VPID 0) mappings.
@@ -309,6 +353,7 @@ void Vcpu::change_ring(Instruction instruction) {
 }
 
 void Vcpu::execute_instruction(const GuestEvent& event) {
+  if (interval_) drain();
   ++privileged_instructions;
   if (ring_.in_kernel()) ++kernel_instructions;
   const unsigned at_cpl = ring_.cpl;
@@ -372,6 +417,7 @@ void Vcpu::raise_general_protection() {
 
 void Vcpu::execute_interrupt(const GuestEvent& event) {
   // Vectors below 32 are exceptions (the kernel's #PF entry), the others external interrupts.
+  if (interval_) drain();
   enter_ring0_gate();
   if (event.count >= 32) {
     ++interrupts;
@@ -462,6 +508,7 @@ Cycles Vcpu::resolve_page_fault(Addr va, int attempt) {
                              std::to_string(translation_.fault_kind) + ", guest-physical address " +
                              to_hex(translation_.guest_physical_address) + ")");
   ++page_faults;
+  if (interval_) drain();
   Cycles handler_cost = 0;
   if (attempt > 0 || fault_handler.size() == 0 ||
       !fault_handler->handle_page_fault(cpu_id_, guest_cr3(), va, translation_.error_code, handler_cost))

@@ -22,6 +22,7 @@
 #include "virtsim/common/stats.h"
 #include "virtsim/common/translation_extension.h"
 #include "virtsim/common/vcpu_memory_virtualization.h"
+#include "virtsim/cpu/interval_core.h"
 #include "virtsim/cpu/rings.h"
 #include "virtsim/cpu/sensitive_state.h"
 #include "virtsim/tlb/tlb.h"
@@ -164,6 +165,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Param<bool> pcide;
   Param<std::uint32_t> hlt_wakeup_cycles;
   Param<std::uint32_t> string_lines_in_flight;
+  Param<std::string> core_model;
+  Param<std::uint32_t> dispatch_width;
+  Param<std::uint32_t> rob_entries;
+  Param<std::uint32_t> long_latency_cycles;
   RingParameters rings;
   TlbHierarchyParameters tlb_parameters;
   TlbHierarchy tlbs;  // L1 ITLB, L1 DTLB, STLB
@@ -185,6 +190,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter kernel_cycles;
   Counter halted_cycles;
   Counter string_instructions;
+  Counter user_cycles;
   Formula ipc;
 
  private:
@@ -245,8 +251,18 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void advance(Cycles c) {
     cycles += c;
     if (ring_.in_kernel()) kernel_cycles += c;
+    if (ring_.cpl == 3) user_cycles += c;
     quantum_.inc_cycles(c);
     if (quantum_.need_sync()) quantum_.sync();
+  }
+
+  // Interval model: a memory instruction's `latency` (translation and data), overlapped as the
+  // out-of-order window allows unless it faulted or exited.
+  void advance_interval(Cycles latency, bool new_instruction);
+  // Interval model: a serializing event; an access it happens inside is not overlapped.
+  void drain() {
+    serialized_ = true;
+    interval_->serialize();
   }
 
   const Clock& clock_;
@@ -280,6 +296,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   std::uint64_t sampled_tlb_misses_ = 0, sampled_page_faults_ = 0;  // at the last sample
   TlbTags tags_;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
+  // core_model = "interval": the out-of-order core's overlap; null for the blocking model.
+  std::unique_ptr<IntervalCore> interval_;
+  // An exit or a page fault happened during the current instruction (interval model: it drains
+  // the window and its cycles are not overlapped).
+  bool serialized_ = false;
   LocalQuantumKeeper quantum_;
   TranslationPath path_;
   tlm::tlm_generic_payload translation_payload_;

@@ -1,0 +1,100 @@
+#pragma once
+// A first-order interval model of a superscalar out-of-order core (Karkhanis and Smith, "A
+// First-Order Superscalar Processor Model", ISCA 2004; Eyerman, Eeckhout, Karkhanis and Smith,
+// "A Mechanistic Performance Model for Superscalar Out-of-Order Processors", ACM TOCS 27(2),
+// 2009). Plain C++: the vCPU asks it what each instruction costs beyond the latencies it found.
+//
+// - Instructions dispatch `dispatch_width` per cycle: n instructions cost n / width cycles
+//   (carried exactly, in whole instructions).
+// - A memory access whose latency the window can cover costs nothing beyond its dispatch slot:
+//   while it is outstanding the core keeps dispatching until the reorder buffer is full, which
+//   takes rob_entries / dispatch_width cycles (the ROB-fill time of Karkhanis and Smith's
+//   account of a miss that blocks the ROB head). A shorter-than-long access exposes only the
+//   part of its latency beyond that time (L1 and TLB hits, L2 hits: nothing).
+// - A long-latency event (latency >= long_latency cycles: a last-level miss, a walk whose
+//   references miss) costs its full latency, as the mechanistic model charges each
+//   non-overlapping long miss the memory latency; but a long event dispatched within
+//   rob_entries instructions of the one that opened the current window overlaps it
+//   (memory-level parallelism): the window costs its longest event, not the sum. At most
+//   `outstanding_misses` events share a window (the L1D's miss buffers); the next opens a new
+//   window. A shorter access inside an open window is hidden by the window's miss.
+// - Traces carry no register dependences: every access of a window is assumed independent of
+//   the misses before it (the most overlap the window allows). A pointer chase, whose next
+//   address depends on the last miss, runs faster here than on the hardware.
+// - A serializing event (a VM exit, a page fault, a privileged instruction, an interrupt, a
+//   fast-string instruction) drains the window: no later access overlaps an earlier one.
+#include <algorithm>
+#include <cstdint>
+
+#include "virtsim/common/units.h"
+
+namespace virtsim {
+
+// The vCPU's parameters (dispatch_width, rob_entries, long_latency_cycles,
+// string_lines_in_flight) say what each is and where its value comes from.
+struct IntervalCoreShape {
+  std::uint32_t dispatch_width;      // instructions per cycle
+  std::uint32_t rob_entries;         // instructions in flight
+  Cycles long_latency;               // latency from which an event is a long miss
+  std::uint32_t outstanding_misses;  // long misses one window overlaps
+};
+
+class IntervalCore {
+ public:
+  explicit IntervalCore(const IntervalCoreShape& shape)
+      : shape_(shape), rob_fill_cycles_(shape.rob_entries / std::max<std::uint32_t>(1, shape.dispatch_width)) {}
+
+  // Cycles of `n` plain instructions: their dispatch.
+  Cycles dispatch(std::uint64_t n) {
+    dispatched_ += n;
+    const std::uint64_t slots = dispatch_carry_ + n;
+    dispatch_carry_ = slots % shape_.dispatch_width;
+    return slots / shape_.dispatch_width;
+  }
+
+  // Cycles of one memory instruction whose translation and data took `latency` cycles in
+  // all: its dispatch slot and the part of the latency the window does not hide.
+  Cycles access(Cycles latency, bool new_instruction = true) {
+    // A data access of an instruction whose fetch came before it takes no dispatch slot of its own.
+    const Cycles base = new_instruction ? dispatch(1) : 0;
+    const bool in_window = window_open_ && dispatched_ - window_first_ < shape_.rob_entries;
+    if (latency < shape_.long_latency) {
+      if (in_window && latency <= window_longest_) return base;
+      return base + (latency > rob_fill_cycles_ ? latency - rob_fill_cycles_ : 0);
+    }
+    if (in_window && window_misses_ < shape_.outstanding_misses) {
+      ++window_misses_;
+      ++overlapped_;
+      const Cycles extra = latency > window_longest_ ? latency - window_longest_ : 0;
+      window_longest_ = std::max(window_longest_, latency);
+      return base + extra;
+    }
+    window_open_ = true;
+    window_first_ = dispatched_;
+    window_longest_ = latency;
+    window_misses_ = 1;
+    ++windows_;
+    return base + latency;
+  }
+
+  // A serializing event: the window drains; nothing later overlaps what came before.
+  void serialize() { window_open_ = false; }
+
+  std::uint64_t windows() const { return windows_; }        // windows of long misses opened
+  std::uint64_t overlapped() const { return overlapped_; }  // long misses hidden in an open window
+  Cycles rob_fill_cycles() const { return rob_fill_cycles_; }
+
+ private:
+  IntervalCoreShape shape_;
+  Cycles rob_fill_cycles_;
+  std::uint64_t dispatched_ = 0;     // instructions dispatched so far
+  std::uint64_t dispatch_carry_ = 0; // instructions short of a whole cycle
+  bool window_open_ = false;
+  std::uint64_t window_first_ = 0;   // the instruction that opened the window
+  Cycles window_longest_ = 0;
+  std::uint32_t window_misses_ = 0;
+  std::uint64_t windows_ = 0;
+  std::uint64_t overlapped_ = 0;
+};
+
+}  // namespace virtsim

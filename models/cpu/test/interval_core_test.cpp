@@ -1,0 +1,102 @@
+// The interval core's rules one by one, on a small core: 4-wide, a 16-entry ROB (a 4-cycle
+// ROB-fill time), long misses from 100 cycles, 3 of them per window.
+#include "virtsim/cpu/interval_core.h"
+
+#include <gtest/gtest.h>
+
+namespace virtsim {
+namespace {
+
+IntervalCoreShape small_core() { return {4, 16, 100, 3}; }
+
+TEST(IntervalCore, PlainInstructionsCostOneCyclePerDispatchWidth) {
+  IntervalCore core(small_core());
+  EXPECT_EQ(core.dispatch(8), 2u);
+  EXPECT_EQ(core.dispatch(3), 0u);  // three instructions short of a cycle: carried
+  EXPECT_EQ(core.dispatch(1), 1u);  // the fourth completes it
+  EXPECT_EQ(core.dispatch(6), 1u);
+  EXPECT_EQ(core.dispatch(2), 1u);  // 6 + 2: the carry is exact
+}
+
+TEST(IntervalCore, HitsCostOnlyTheirDispatchSlot) {
+  IntervalCore core(small_core());
+  Cycles total = 0;
+  for (int i = 0; i < 8; ++i) total += core.access(4);  // ROB fill is 4 cycles: hidden
+  EXPECT_EQ(total, 2u);                                 // 8 slots / 4 wide
+}
+
+TEST(IntervalCore, ShortMissesExposeWhatExceedsTheRobFillTime) {
+  IntervalCore core(small_core());
+  EXPECT_EQ(core.rob_fill_cycles(), 4u);
+  core.dispatch(3);                       // the next access completes a dispatch cycle
+  EXPECT_EQ(core.access(30), 1u + 26u);   // 30 - 4
+  EXPECT_EQ(core.windows(), 0u);          // not a long miss
+}
+
+TEST(IntervalCore, IndependentLongMissesWithinAWindowOverlap) {
+  IntervalCore core(small_core());
+  core.dispatch(3);
+  EXPECT_EQ(core.access(200), 1u + 200u);  // opens the window: charged in full
+  EXPECT_EQ(core.dispatch(4), 1u);
+  EXPECT_EQ(core.access(150), 0u);         // 5 instructions later: hidden under the first
+  EXPECT_EQ(core.dispatch(2), 0u);
+  EXPECT_EQ(core.access(260), 1u + 60u);   // longer: only what it adds to the window
+  EXPECT_EQ(core.windows(), 1u);
+  EXPECT_EQ(core.overlapped(), 2u);
+  // A shorter access inside the open window completes under its miss.
+  EXPECT_EQ(core.access(60), 0u);
+}
+
+TEST(IntervalCore, MissesFurtherApartThanTheRobDoNotOverlap) {
+  IntervalCore core(small_core());
+  core.dispatch(3);
+  EXPECT_EQ(core.access(200), 1u + 200u);
+  EXPECT_EQ(core.dispatch(15), 3u);        // the next access is the 17th after the miss
+  EXPECT_EQ(core.access(200), 1u + 200u);  // beyond the 16-entry ROB: a window of its own
+  EXPECT_EQ(core.windows(), 2u);
+  EXPECT_EQ(core.overlapped(), 0u);
+}
+
+TEST(IntervalCore, AWindowOverlapsAtMostTheOutstandingMisses) {
+  IntervalCore core(small_core());
+  core.dispatch(3);
+  Cycles total = 0;
+  for (int i = 0; i < 4; ++i) total += core.access(200);  // back to back, one ROB window
+  EXPECT_EQ(total, 1u + 200u + 200u);  // the fourth finds the three miss buffers taken
+  EXPECT_EQ(core.windows(), 2u);
+  EXPECT_EQ(core.overlapped(), 2u);
+}
+
+TEST(IntervalCore, ASerializingEventDrainsTheWindow) {
+  IntervalCore core(small_core());
+  core.dispatch(3);
+  EXPECT_EQ(core.access(200), 1u + 200u);
+  core.serialize();  // an exit, a page fault, a privileged instruction
+  core.dispatch(3);
+  EXPECT_EQ(core.access(200), 1u + 200u);  // next to the first, but after the drain
+  EXPECT_EQ(core.windows(), 2u);
+}
+
+// Traces carry no register dependences: the model takes every access as independent, so two
+// misses of a pointer chase (the second's address loaded by the first) overlap as well.
+TEST(IntervalCore, DependentMissesAreTakenAsIndependent) {
+  IntervalCore core(small_core());
+  core.dispatch(3);
+  const Cycles chase = core.access(200) + core.access(200);
+  EXPECT_EQ(chase, 1u + 200u);  // a blocking core would take 400 and more
+}
+
+}  // namespace
+}  // namespace virtsim
+
+// A data access that continues the instruction whose fetch came before it (a captured trace)
+// takes no dispatch slot of its own: only its exposed latency counts.
+TEST(IntervalCore, AnAccessOfAFetchedInstructionTakesNoDispatchSlot) {
+  IntervalCore core(IntervalCoreShape{4, 224, 100, 10});
+  Cycles with_slots = 0, continuing = 0;
+  for (int i = 0; i < 400; ++i) with_slots += core.access(4);
+  IntervalCore other(IntervalCoreShape{4, 224, 100, 10});
+  for (int i = 0; i < 400; ++i) continuing += other.access(4, false);
+  EXPECT_EQ(with_slots, 100u);  // 400 slots at 4 a cycle; L1 hits hidden
+  EXPECT_EQ(continuing, 0u);
+}

@@ -164,6 +164,8 @@ def test_the_committed_cases_hold_the_committed_measurements():
     assert cases
     for measurement in (REPO / "experiments" / "calibration").glob("*.json"):
         m = json.loads(measurement.read_text())
+        if m.get("format") != "virtsim-calibration-1":
+            continue  # another measurement kept beside them (KVM's exit-path code, say)
         preset = m.get("preset", "epyc-kvm")
         b = by_name(m)
         mine = [c for c in cases if c.stem.endswith("-" + preset)]

@@ -86,17 +86,17 @@ TEST(IntervalCore, DependentMissesAreTakenAsIndependent) {
   EXPECT_EQ(chase, 1u + 200u);  // a blocking core would take 400 and more
 }
 
-}  // namespace
-}  // namespace virtsim
-
 // A data access that continues the instruction whose fetch came before it (a captured trace)
 // takes no dispatch slot of its own: only its exposed latency counts.
 TEST(IntervalCore, AnAccessOfAFetchedInstructionTakesNoDispatchSlot) {
-  IntervalCore core(IntervalCoreShape{4, 224, 100, 10});
+  IntervalCore core(small_core());
   Cycles with_slots = 0, continuing = 0;
   for (int i = 0; i < 400; ++i) with_slots += core.access(4);
-  IntervalCore other(IntervalCoreShape{4, 224, 100, 10});
+  IntervalCore other(small_core());
   for (int i = 0; i < 400; ++i) continuing += other.access(4, false);
   EXPECT_EQ(with_slots, 100u);  // 400 slots at 4 a cycle; L1 hits hidden
   EXPECT_EQ(continuing, 0u);
 }
+
+}  // namespace
+}  // namespace virtsim

@@ -46,6 +46,11 @@ class VcpuMemoryVirtualization {
                                                        std::uint32_t /*error_code*/) {
     return std::nullopt;
   }
+  // A store the guest kernel model wrote ahead (GuestEvent::keeps_contents: a page-table entry,
+  // a page it zeroed or copied) ran at physical address `pa` (what the vCPU's walk gave): a
+  // hypervisor that follows the guest's tables sees the write now, in program order. Called only
+  // when replaces_guest_tables().
+  virtual void guest_store_ran(Addr /*pa*/, Addr /*bytes*/) {}
 };
 
 }  // namespace virtsim

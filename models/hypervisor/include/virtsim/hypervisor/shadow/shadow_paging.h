@@ -32,7 +32,7 @@ class ShadowPaging : public MemoryVirtualization, private VcpuMemoryVirtualizati
     return tables_->page_fault(guest, va, kind, user, may_unprotect);
   }
   void guest_store_ran(Addr pa, Addr bytes) override {
-    if (pa >= backing_ && pa < backing_ + guest_bytes_) tables_->guest_store_ran(pa - backing_, bytes);
+    if (tables_ && pa >= backing_ && pa < backing_ + guest_bytes_) tables_->guest_store_ran(pa - backing_, bytes);
   }
 
   MemoryVirtualizationSetup setup_;

@@ -1,7 +1,6 @@
 #include "virtsim/hypervisor/shadow/shadow_tables.h"
 
 #include <algorithm>
-#include <iterator>
 #include <stdexcept>
 
 namespace virtsim {
@@ -497,16 +496,19 @@ void ShadowPageTables::guest_store_ran(Addr gpa, Addr bytes) {
   for (Addr page = gpa >> kPageShift4K; page <= (gpa + bytes - 1) >> kPageShift4K; ++page) {
     const auto it = pending_writes_.find(page);
     if (it == pending_writes_.end()) continue;
-    // Seeing a write may zap shadow tables, but notes nothing new: the list stays as it is.
-    std::vector<PendingWrite> due;
+    // The store makes the earliest noted write it overlaps (stores run in the order the writes
+    // were made, so it is usually the first one noted); a later write to the same bytes waits
+    // for its own store.
     auto& writes = it->second;
-    const auto overlaps = [gpa, bytes](const PendingWrite& w) { return w.gpa < gpa + bytes && gpa < w.gpa + w.bytes; };
-    std::copy_if(writes.begin(), writes.end(), std::back_inserter(due), overlaps);
-    if (due.empty()) continue;
-    writes.erase(std::remove_if(writes.begin(), writes.end(), overlaps), writes.end());
+    const auto due = std::find_if(writes.begin(), writes.end(), [gpa, bytes](const PendingWrite& w) {
+      return w.gpa < gpa + bytes && gpa < w.gpa + w.bytes;
+    });
+    if (due == writes.end()) continue;
+    const PendingWrite w = *due;
+    writes.erase(due);
     if (writes.empty()) pending_writes_.erase(it);
-    pending_count_ -= due.size();
-    for (const PendingWrite& w : due) guest_memory_written(w.gpa, w.bytes);
+    --pending_count_;
+    guest_memory_written(w.gpa, w.bytes);  // may zap shadow tables, never notes a write
   }
 }
 

@@ -41,6 +41,7 @@
 // (shadow roots carry PCID 0: every CR3 write flushes the non-global TLB entries), and
 // reclaiming shadow pages under memory pressure.
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <string>
@@ -107,7 +108,7 @@ class ShadowPageTables final : public ShadowPagingControl {
   // announces is seen at the next CR3 load or INVLPG, or when a shadow fault walks its entry.
   void note_guest_write(Addr gpa, Addr bytes);
   // A guest store to [gpa, gpa + bytes) that the guest kernel model wrote ahead has run: the
-  // noted writes it overlaps are seen now.
+  // earliest noted write it overlaps (in each page) is seen now.
   void guest_store_ran(Addr gpa, Addr bytes);
   // Guest writes noted and not yet seen (tests).
   std::size_t writes_pending() const { return pending_count_; }
@@ -233,7 +234,7 @@ class ShadowPageTables final : public ShadowPagingControl {
     Addr gpa = 0;
     Addr bytes = 0;  // within one page
   };
-  std::unordered_map<Addr, std::vector<PendingWrite>> pending_writes_;  // guest page -> noted writes, in order
+  std::unordered_map<Addr, std::deque<PendingWrite>> pending_writes_;  // guest page -> noted writes, in order
   std::size_t pending_count_ = 0;
   std::uint64_t next_write_order_ = 0;
   std::function<void(Addr)> flush_page_;

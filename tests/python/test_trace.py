@@ -106,14 +106,16 @@ def test_a_real_programs_libraries_are_file_backed(virtsim_binary, tmp_path):
 def test_mprotect_and_mremap_entry_stores_trap_under_shadow_paging(virtsim_binary, tmp_path):
     """A hand-written lackey log: four pages touched, then an mprotect or an mremap of them. Under
     shadow paging every entry the kernel rewrites is a store into a watched table: one emulated
-    write per present entry for mprotect, at least that many (the clears) for mremap."""
+    write per present entry for mprotect, at least that many (the clears) for mremap. The moved
+    pages are touched again, so that the exit's clears trap in their new table as they do in
+    the old one without the mremap."""
     head = "==10== Lackey, an example Valgrind tool\n==10== Command: prog\n==10== Parent PID: 1\n==10== \n"
     touch = "".join(f" S 1000{i}000,8\n L 1000{i}008,8\n" for i in range(4))
     calls = {
         "base": "",
         "mprotect": "SYSCALL[10,1](10) sys_mprotect ( 0x10000000, 32768, 1 )[sync] --> Success(0x0)\n",
         "mremap": "SYSCALL[10,1](25) sys_mremap ( 0x10000000, 32768, 32768, 0x3, 0x20000000 ) "
-                  "--> [pre-success] Success(0x20000000)\n",
+                  "--> [pre-success] Success(0x20000000)\n" + "".join(f" L 2000{i}000,8\n" for i in range(4)),
     }
     metrics = {}
     for name, call in calls.items():

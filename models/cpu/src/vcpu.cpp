@@ -262,6 +262,7 @@ void Vcpu::execute_string(const GuestEvent& event) {
     const TranslatedPiece t = translate_piece(event.access, event.address + i * kLineBytes);
     finding += t.cycles;
     const Cycles c = access_data(event.access, t.physical_address, event.size, event.keeps_contents);
+    if (event.keeps_contents && tables_replaced_) memory_virtualization_->guest_store_ran(t.physical_address, kLineBytes);
     memory += c;
     slowest = std::max(slowest, c);
   }
@@ -428,7 +429,9 @@ void Vcpu::execute_interrupt(const GuestEvent& event) {
 
 inline Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents) {
   const TranslatedPiece t = translate_piece(kind, va);
-  return t.cycles + access_data(kind, t.physical_address, size, keeps_contents);
+  const Cycles c = t.cycles + access_data(kind, t.physical_address, size, keeps_contents);
+  if (keeps_contents && tables_replaced_) memory_virtualization_->guest_store_ran(t.physical_address, size);
+  return c;
 }
 
 inline Vcpu::TranslatedPiece Vcpu::translate_piece(AccessKind kind, Addr va) {

@@ -10,9 +10,10 @@ ShadowPaging::ShadowPaging(const MemoryVirtualizationSetup& setup) : setup_(setu
 MemoryView ShadowPaging::map_guest_memory(FrameAllocator& host_frames, Addr guest_bytes) {
   backing_ = host_frames.allocate(guest_bytes / kPageSize4K, page_bytes_of(setup_.parameters.shadow.host_page_size));
   guest_bytes_ = guest_bytes;
-  // Every guest write reaches the shadow tables: the traps of write-protected guest tables.
+  // Every guest write reaches the shadow tables, when the guest's store of it runs (the trap of
+  // a write-protected guest table), not when the guest kernel model prepares it.
   return ShadowPageTables::watched(MemoryView::of(setup_.host_memory, backing_), [this](Addr gpa, Addr bytes) {
-    if (tables_) tables_->guest_memory_written(gpa, bytes);
+    if (tables_) tables_->note_guest_write(gpa, bytes);
   });
 }
 

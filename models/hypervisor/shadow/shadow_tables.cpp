@@ -322,6 +322,7 @@ Addr ShadowPageTables::load_cr3(unsigned cpu, Addr guest_cr3_value) {
   const Addr guest_cr3 = guest_cr3_value & pte::kAddressMask;
   if (current_.size() <= cpu) current_.resize(cpu + 1, ~Addr{0});
   current_[cpu] = guest_cr3;
+  see_pending_writes();
   resync();
   if (const Addr table = root_of(guest_cr3)) {
     tables_.at(table).emulated_writes = 0;  // in use again (KVM's kvm_mmu_new_pgd)
@@ -396,6 +397,9 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
     }
     table = entries[level] & pte::kAddressMask;
   }
+  // The guest already holds what its not yet run stores will write: the shadow entries this
+  // fault walks see those writes first, so that they follow the guest's entries it read.
+  for (unsigned level = levels_; level >= leaf_level; --level) guest_store_ran(slots[level], 8);
   const bool guest_dirty_was_clear = !(entries[leaf_level] & pte::kDirty);
   for (unsigned level = levels_; level >= leaf_level; --level) {
     std::uint64_t want = entries[level] | pte::kAccessed;
@@ -492,10 +496,11 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
     ++unprotect_retries;
     out.resolution = ShadowFaultResolution::Unprotected;
   } else if (kind == AccessKind::Store && protected_page(guest_page)) {
-    // A store to a page table the shadow follows: the hypervisor emulates it. The guest
-    // kernel model wrote the entry through its memory view, which already dropped the shadow
-    // entries it changes (guest_memory_written); this is the trap's timing.
+    // A store to a page table the shadow follows: the hypervisor emulates it, and sees the
+    // entry the guest kernel model wrote for it (noted when prepared) before it judges flooding,
+    // as KVM's kvm_mmu_pte_write does.
     ++writes_emulated;
+    guest_store_ran(t.physical_address, 8);
     out.resolution = ShadowFaultResolution::WriteEmulated;
     out.host_address = config_.guest_base + t.physical_address;
     // The leaf just made stays read-only: after a zap the next store takes a hidden fault.
@@ -510,6 +515,7 @@ ShadowFaultOutcome ShadowPageTables::page_fault(const PagingControls& guest, Add
 }
 
 void ShadowPageTables::invlpg(Addr guest_cr3, Addr va) {
+  see_pending_writes();
   resync();
   Addr table = root_of(guest_cr3 & pte::kAddressMask);
   Addr parent = 0;
@@ -555,6 +561,49 @@ void ShadowPageTables::guest_memory_written(Addr gpa, Addr bytes) {
     }
   }
   finish("a guest page-table write", false);
+}
+
+void ShadowPageTables::note_guest_write(Addr gpa, Addr bytes) {
+  if (bytes == 0) return;
+  for (Addr page = gpa >> kPageShift4K; page <= (gpa + bytes - 1) >> kPageShift4K; ++page) {
+    if (!derived_.count(page)) continue;
+    const Addr from = std::max(gpa, page << kPageShift4K);
+    const Addr to = std::min(gpa + bytes, (page + 1) << kPageShift4K);
+    pending_writes_[page].push_back({next_write_order_++, from, to - from});
+    ++pending_count_;
+  }
+}
+
+void ShadowPageTables::guest_store_ran(Addr gpa, Addr bytes) {
+  if (pending_count_ == 0 || bytes == 0) return;
+  for (Addr page = gpa >> kPageShift4K; page <= (gpa + bytes - 1) >> kPageShift4K; ++page) {
+    const auto it = pending_writes_.find(page);
+    if (it == pending_writes_.end()) continue;
+    // The store makes the earliest noted write it overlaps (stores run in the order the writes
+    // were made, so it is usually the first one noted); a later write to the same bytes waits
+    // for its own store.
+    auto& writes = it->second;
+    const auto due = std::find_if(writes.begin(), writes.end(), [gpa, bytes](const PendingWrite& w) {
+      return w.gpa < gpa + bytes && gpa < w.gpa + w.bytes;
+    });
+    if (due == writes.end()) continue;
+    const PendingWrite w = *due;
+    writes.erase(due);
+    if (writes.empty()) pending_writes_.erase(it);
+    --pending_count_;
+    guest_memory_written(w.gpa, w.bytes);  // may zap shadow tables, never notes a write
+  }
+}
+
+void ShadowPageTables::see_pending_writes() {
+  if (pending_count_ == 0) return;
+  std::vector<PendingWrite> all;
+  all.reserve(pending_count_);
+  for (const auto& [page, writes] : pending_writes_) all.insert(all.end(), writes.begin(), writes.end());
+  pending_writes_.clear();
+  pending_count_ = 0;
+  std::sort(all.begin(), all.end(), [](const PendingWrite& a, const PendingWrite& b) { return a.order < b.order; });
+  for (const PendingWrite& w : all) guest_memory_written(w.gpa, w.bytes);
 }
 
 MemoryView ShadowPageTables::watched(MemoryView plain, std::function<void(Addr, Addr)> written) {

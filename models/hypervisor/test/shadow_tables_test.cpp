@@ -248,6 +248,54 @@ TEST_F(ShadowWithoutFloodDetection, AThresholdOfZeroKeepsEveryGuestTableWritePro
   EXPECT_EQ(shadow.flood_zaps.count(), 0u);
 }
 
+// The guest kernel model writes its tables when it prepares an exit; the shadow sees each write
+// when the store of it runs. The leaf clears run first and trap, since the shadow still follows
+// their table; the clear of the directory entry above it, run last, unlinks that shadow.
+TEST_F(ShadowWithoutFloodDetection, AnExitsLeafClearsTrapBeforeTheClearAboveUnlinksTheirTable) {
+  const Addr table = shadowed_table_with_window(*this);
+  PageTableBuilder prepared{ShadowPageTables::watched(MemoryView::of(host, kGuestBase),
+                                                      [this](Addr gpa, Addr bytes) { shadow.note_guest_write(gpa, bytes); }),
+                            guest_frames, TableFormat::Level4};
+  ASSERT_TRUE(prepared.unmap(root, 0x400000));
+  ASSERT_TRUE(prepared.unmap(root, 0x401000));
+  std::vector<Addr> freed, cleared;
+  prepared.release_unused_tables(root, 0x400000, 0x600000, &freed, cleared);
+  ASSERT_EQ(freed, std::vector<Addr>{table});
+  ASSERT_EQ(cleared.size(), 1u);
+  const Addr directory = cleared[0] & ~Addr{0xfff};  // the page directory that linked the table
+  ASSERT_EQ(cleared[0], directory + 8 * 2);
+  guest.map(root, 0x10001000, directory, kPageSize4K, {true, false, false, false});  // the kernel's window onto it
+  EXPECT_EQ(shadow.writes_pending(), 3u);
+  EXPECT_FALSE(shadow_walk(shadow.cached_root(root), 0x400000, AccessKind::Load, true).fault);  // not yet seen
+  // The stores run in the order the kernel made them, each seen as it runs.
+  for (const Addr offset : {Addr{0}, Addr{8}}) {
+    EXPECT_EQ(kernel_store(*this, offset), ShadowFaultResolution::WriteEmulated);
+    shadow.guest_store_ran(table + offset, 8);
+    EXPECT_TRUE(shadow.write_tracked(table));
+  }
+  EXPECT_TRUE(shadow_walk(shadow.cached_root(root), 0x400000, AccessKind::Load, true).fault);
+  ShadowFaultOutcome o;
+  EXPECT_TRUE(access(root, 0x10001000 + 8 * 2, AccessKind::Store, false, &o));
+  EXPECT_EQ(o.resolution, ShadowFaultResolution::WriteEmulated);
+  shadow.guest_store_ran(directory + 8 * 2, 8);
+  EXPECT_FALSE(shadow.write_tracked(table));  // its shadow went with the link
+  EXPECT_EQ(shadow.writes_emulated.count(), 3u);
+  EXPECT_EQ(shadow.writes_pending(), 0u);
+}
+
+TEST_F(ShadowTest, AGuestWriteNoStoreAnnouncesIsSeenAtTheNextCr3Load) {
+  guest.map(root, 0x400000, 0x200000, kPageSize4K);
+  ASSERT_TRUE(access(root, 0x400000, AccessKind::Load, true));
+  PageTableBuilder prepared{ShadowPageTables::watched(MemoryView::of(host, kGuestBase),
+                                                      [this](Addr gpa, Addr bytes) { shadow.note_guest_write(gpa, bytes); }),
+                            guest_frames, TableFormat::Level4};
+  ASSERT_TRUE(prepared.unmap(root, 0x400000));
+  EXPECT_EQ(shadow.writes_pending(), 1u);
+  shadow.load_cr3(0, root);  // checked: the shadow agrees with the guest again
+  EXPECT_EQ(shadow.writes_pending(), 0u);
+  EXPECT_TRUE(shadow_walk(shadow.cached_root(root), 0x400000, AccessKind::Load, true).fault);
+}
+
 TEST_F(ShadowTest, APageThatBecomesATableLosesItsWritableShadowMappings) {
   // A second address space whose L1 table sits in a page the first one maps writable.
   guest.map(root, 0x400000, 0x200000, kPageSize4K);

@@ -63,6 +63,11 @@ class VcpuMemoryVirtualization {
     std::uint64_t guest_page_faults = 0;
   };
   virtual Cycles sample(unsigned /*cpu*/, const VcpuCounts& /*counts*/) { return 0; }
+  // A store the guest kernel model wrote ahead (GuestEvent::keeps_contents: a page-table entry,
+  // a page it zeroed or copied) ran at physical address `pa` (what the vCPU's walk gave): a
+  // hypervisor that follows the guest's tables sees the write now, in program order. Called only
+  // when replaces_guest_tables().
+  virtual void guest_store_ran(Addr /*pa*/, Addr /*bytes*/) {}
 };
 
 }  // namespace virtsim

@@ -35,6 +35,9 @@ class ShadowPaging : public MemoryVirtualization, private VcpuMemoryVirtualizati
                                                bool may_unprotect, std::uint32_t) override {
     return tables_->page_fault(guest, va, kind, user, may_unprotect);
   }
+  void guest_store_ran(Addr pa, Addr bytes) override {
+    if (tables_ && pa >= backing_ && pa < backing_ + guest_bytes_) tables_->guest_store_ran(pa - backing_, bytes);
+  }
 
   MemoryVirtualizationSetup setup_;
   Addr backing_ = 0;  // host-physical base of guest-physical memory

@@ -10,10 +10,12 @@
 //   Shadow roots are cached per guest CR3 (root_cache of them, least recently loaded evicted).
 // - Every guest table page some shadow table is derived from is write-tracked: shadow leaves
 //   that map it are read-only, so the guest kernel's stores to it fault and are emulated.
-//   Every write into guest memory reaches guest_memory_written() (the platform's guest memory
-//   view calls it), which zaps the shadow entries the written guest entries stand for, so the
-//   shadow never disagrees with the guest at a point where the hardware could walk it. Zapped
-//   entries are refilled by the next hidden fault (which then sets the guest's A/D bits).
+//   Every write into guest memory reaches guest_memory_written(), which zaps the shadow entries
+//   the written guest entries stand for, so the shadow never disagrees with the guest at a
+//   point where the hardware could walk it. Zapped entries are refilled by the next hidden
+//   fault (which then sets the guest's A/D bits). The platform's guest memory view notes the
+//   guest kernel model's writes when it prepares them (note_guest_write) and the shadow sees
+//   each when the vCPU runs its store (guest_store_ran), in program order.
 // - A #PF on the shadow is either a hidden fault (the guest maps the address: the shadow is
 //   filled and the guest's accessed/dirty flags set, as the hardware walker would), a store to
 //   a write-tracked guest table (emulated), or a true guest fault (reflected into the guest).
@@ -43,6 +45,7 @@
 // (shadow roots carry PCID 0: every CR3 write flushes the non-global TLB entries), and
 // reclaiming shadow pages under memory pressure.
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <string>
@@ -102,6 +105,18 @@ class ShadowPageTables final : public ShadowPagingControl {
 
   // The guest (its kernel model) wrote [gpa, gpa + bytes) of its memory.
   void guest_memory_written(Addr gpa, Addr bytes);
+  // The same write, noted when the guest kernel model prepares it but seen by the shadow only
+  // when the guest's store of it runs (guest_store_ran), so that the shadow follows the guest's
+  // page-table changes in program order: a leaf table's clears trap before the clear of the
+  // entry above it unlinks its shadow. Writes into pages no shadow table follows are not kept
+  // (a shadow built before the store runs reads what the guest wrote). A write no store
+  // announces is seen at the next CR3 load or INVLPG, or when a shadow fault walks its entry.
+  void note_guest_write(Addr gpa, Addr bytes);
+  // A guest store to [gpa, gpa + bytes) that the guest kernel model wrote ahead has run: the
+  // earliest noted write it overlaps (in each page) is seen now.
+  void guest_store_ran(Addr gpa, Addr bytes);
+  // Guest writes noted and not yet seen (tests).
+  std::size_t writes_pending() const { return pending_count_; }
   // Guest-physical memory as the guest kernel model writes it: every write also reaches
   // guest_memory_written(), as the write-protection traps would in hardware.
   MemoryView guest_view();
@@ -225,6 +240,8 @@ class ShadowPageTables final : public ShadowPagingControl {
   // kvm_mmu_unprotect_page); false, with nothing zapped, when one of them is a pinned root.
   bool unprotect(Addr guest_page);
   void resync();  // drops the shadow entries out-of-sync guest writes changed
+  // Every noted write not yet seen, in the order the guest made them.
+  void see_pending_writes();
   Addr root_of(Addr guest_cr3);
   Addr canonical(Addr va) const;
   // The pending flush, then check() when checking at a synchronization point.
@@ -243,6 +260,14 @@ class ShadowPageTables final : public ShadowPagingControl {
   std::vector<Addr> current_;  // the guest CR3 each vCPU has loaded
   std::vector<Addr> listed_;   // the guest CR3s in the CR3-target list: their roots stay
   std::unordered_map<Addr, std::vector<unsigned>> out_of_sync_;  // leaf table -> entries the guest changed
+  struct PendingWrite {
+    std::uint64_t order = 0;  // when the guest kernel model made it
+    Addr gpa = 0;
+    Addr bytes = 0;  // within one page
+  };
+  std::unordered_map<Addr, std::deque<PendingWrite>> pending_writes_;  // guest page -> noted writes, in order
+  std::size_t pending_count_ = 0;
+  std::uint64_t next_write_order_ = 0;
   std::function<void(Addr)> flush_page_;
   std::function<void()> flush_all_;
   bool flush_pending_ = false;  // a shadow table went away: flush everything before returning

@@ -368,8 +368,10 @@ void Vcpu::execute_instruction(const GuestEvent& event) {
   const bool deprivileged_guest_kernel = ring_.kernel_cpl > 0 && at_cpl == ring_.kernel_cpl;
   const PrivilegeOutcome privilege = check_privilege(event.instruction, at_cpl, 0,
                                                      (deprivileged_kernel && !guest) || deprivileged_guest_kernel);
-  if (privilege == PrivilegeOutcome::GeneralProtection && !deprivileged_guest_kernel) return raise_general_protection();
-  if (privilege == PrivilegeOutcome::GeneralProtection) ++general_protection_faults;
+  if (privilege == PrivilegeOutcome::GeneralProtection) {
+    if (!deprivileged_guest_kernel) return raise_general_protection();
+    ++general_protection_faults;  // the VMM takes it and emulates the instruction below
+  }
   const bool sensitive = privilege_class(event.instruction) == PrivilegeClass::SensitiveUnprivileged;
   if (ring_.in_kernel()) {
     if (sensitive) {

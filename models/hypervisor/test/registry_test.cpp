@@ -72,7 +72,7 @@ struct Built {
   }
   std::unique_ptr<MemoryVirtualization> make() {
     const MemoryVirtualizationSetup setup{system, *parameters, *transitions, *hypervisor, *guest_memory_mib, host,
-                                          [](Addr) {}, [] {}};
+                                          [](Addr) {}, [] {}, [] {}};
     return configured_memory_virtualization(*parameters).make(setup);
   }
   ParamRegistry params;

@@ -38,41 +38,19 @@ TrapEmulateParameters::TrapEmulateParameters(const Scope& scope)
                      "the guest_fault handler's 350 instructions; Adams & Agesen 2006)",
                      Range{0, 1e7}) {}
 
-namespace {
-std::vector<std::string> instruction_names() {
-  std::vector<std::string> names;
-  for (const auto i : all_instructions()) names.emplace_back(to_string(i));
-  return names;
-}
-}  // namespace
-
 TrapEmulateUnit::TrapEmulateUnit(const Scope& scope, const TrapEmulateParameters& parameters,
                                  const HypervisorParameters& handlers)
-    : VIRTSIM_MEMBER(traps, scope, "traps", "privileged guest-kernel instructions that trapped (#GP) and were emulated"),
-      VIRTSIM_MEMBER(kernel_entries, scope, "entries", "system calls entering the guest kernel through the VMM"),
-      VIRTSIM_MEMBER(interrupts, scope, "interrupts", "external interrupts forwarded by the VMM"),
-      VIRTSIM_MEMBER(reflected_exceptions, scope, "exceptions",
-                     "faults of guest user instructions (a #GP at CPL 3) the VMM reflected to the guest kernel"),
-      VIRTSIM_MEMBER(vmm_page_faults, scope, "faults", "page faults the VMM handled (shadow paging)"),
-      VIRTSIM_MEMBER(vmm_cycles, scope, "cycles", "cycles of every VMM entry: traps, entries, interrupts, faults"),
+    : SoftwareVmmUnit(scope,
+                      {parameters.kernel_entry_cycles, parameters.interrupt_cycles, parameters.fault_delivery_cycles},
+                      handlers, "traps"),
+      VIRTSIM_MEMBER(traps, scope, "traps", "privileged guest-kernel instructions that trapped (#GP) and were emulated"),
       VIRTSIM_MEMBER(traps_by_instruction, scope, "traps", "traps per instruction", instruction_names()),
-      p_(parameters),
-      h_(handlers) {}
-
-InstructionOutcome TrapEmulateUnit::vmm_entry(Cycles cycles) {
-  InstructionOutcome out;
-  out.exited = true;  // an entry into the VMM: counted with the exits
-  out.cycles = cycles;
-  vmm_cycles += cycles;
-  return out;
-}
+      p_(parameters) {}
 
 InstructionOutcome TrapEmulateUnit::execute(const GuestEvent& event, unsigned cpl, Cycles) {
   const Instruction i = event.instruction;
-  if (cpl == 3 && (i == Instruction::Syscall || i == Instruction::Sysenter || i == Instruction::SoftwareInterrupt)) {
-    ++kernel_entries;
-    return vmm_entry(p_.kernel_entry_cycles);
-  }
+  if (cpl == 3 && (i == Instruction::Syscall || i == Instruction::Sysenter || i == Instruction::SoftwareInterrupt))
+    return kernel_entry();
   // The vCPU lets a guest-kernel instruction that raised #GP reach here: the VMM emulates it.
   if (cpl == kTrapEmulateGuestRing && check_privilege(i, cpl, 0, false) == PrivilegeOutcome::GeneralProtection) {
     ++traps;
@@ -80,22 +58,6 @@ InstructionOutcome TrapEmulateUnit::execute(const GuestEvent& event, unsigned cp
     return vmm_entry(p_.trap_cycles);
   }
   return {1, false, false};
-}
-
-InstructionOutcome TrapEmulateUnit::raise_exception(std::uint32_t, Cycles) {
-  ++reflected_exceptions;
-  return vmm_entry(p_.interrupt_cycles);
-}
-
-InstructionOutcome TrapEmulateUnit::deliver_interrupt(std::uint32_t, Cycles) {
-  ++interrupts;
-  return vmm_entry(p_.interrupt_cycles);
-}
-
-InstructionOutcome TrapEmulateUnit::page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t, Addr, Cycles) {
-  ++vmm_page_faults;
-  const double software = h_.enabled ? h_.shadow_handler(how.resolution).instructions.get() * h_.cpi.get() : 0.0;
-  return vmm_entry(Cycles{p_.fault_delivery_cycles} + static_cast<Cycles>(software + 0.5));
 }
 
 namespace {

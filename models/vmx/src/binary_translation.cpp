@@ -72,45 +72,24 @@ TranslatedAs translated_as(Instruction instruction, unsigned cpl) {
 }
 
 namespace {
-std::vector<std::string> instruction_names() {
-  std::vector<std::string> names;
-  for (const auto i : all_instructions()) names.emplace_back(to_string(i));
-  return names;
-}
 }  // namespace
 
 BinaryTranslationUnit::BinaryTranslationUnit(const Scope& scope, const BinaryTranslationParameters& parameters,
                                              const HypervisorParameters& handlers)
-    : VIRTSIM_MEMBER(translations, scope, "sites", "privileged or sensitive instruction kinds translated"),
+    : SoftwareVmmUnit(scope,
+                      {parameters.kernel_entry_cycles, parameters.interrupt_cycles, parameters.fault_delivery_cycles},
+                      handlers, "callouts"),
+      VIRTSIM_MEMBER(translations, scope, "sites", "privileged or sensitive instruction kinds translated"),
       VIRTSIM_MEMBER(translate_cycles, scope, "cycles", "cycles spent translating"),
       VIRTSIM_MEMBER(in_cache_emulations, scope, "instructions", "instructions emulated in the translation cache"),
       VIRTSIM_MEMBER(callouts, scope, "callouts", "callouts from translated code into the VMM"),
-      VIRTSIM_MEMBER(kernel_entries, scope, "entries", "system calls entering the guest kernel through the VMM"),
-      VIRTSIM_MEMBER(interrupts, scope, "interrupts", "external interrupts forwarded by the VMM"),
-      VIRTSIM_MEMBER(reflected_exceptions, scope, "exceptions",
-                     "faults of guest instructions (a #GP above CPL 0) the VMM reflected to the guest "
-                     "kernel"),
-      VIRTSIM_MEMBER(vmm_page_faults, scope, "faults", "page faults the VMM handled (shadow paging)"),
-      VIRTSIM_MEMBER(vmm_cycles, scope, "cycles", "cycles of every VMM entry: callouts, entries, interrupts, faults"),
       VIRTSIM_MEMBER(callouts_by_instruction, scope, "callouts", "callouts per instruction", instruction_names()),
-      p_(parameters),
-      h_(handlers) {}
-
-InstructionOutcome BinaryTranslationUnit::vmm_entry(Cycles cycles) {
-  InstructionOutcome out;
-  out.exited = true;  // an entry into the VMM: counted with the exits
-  out.cycles = cycles;
-  vmm_cycles += cycles;
-  return out;
-}
+      p_(parameters) {}
 
 InstructionOutcome BinaryTranslationUnit::execute(const GuestEvent& event, unsigned cpl, Cycles) {
   const TranslatedAs as = translated_as(event.instruction, cpl);
   if (as == TranslatedAs::Native) return {1, false, false};
-  if (as == TranslatedAs::KernelEntry) {
-    ++kernel_entries;
-    return vmm_entry(p_.kernel_entry_cycles);
-  }
+  if (as == TranslatedAs::KernelEntry) return kernel_entry();
   // The first run of a site translates it (the port or MSR tells sites of one instruction apart).
   Cycles translation = 0;
   if (translated_.emplace(std::make_pair(event.instruction, std::uint64_t{event.count}), true).second) {
@@ -128,23 +107,6 @@ InstructionOutcome BinaryTranslationUnit::execute(const GuestEvent& event, unsig
   ++callouts;
   callouts_by_instruction.add(static_cast<std::size_t>(event.instruction));
   return vmm_entry(translation + p_.callout_cycles);  // a HLT then waits in the VMM (the vCPU charges it)
-}
-
-InstructionOutcome BinaryTranslationUnit::raise_exception(std::uint32_t, Cycles) {
-  // The VMM owns the real IDT: it takes the fault and reflects it to the guest kernel.
-  ++reflected_exceptions;
-  return vmm_entry(p_.interrupt_cycles);
-}
-
-InstructionOutcome BinaryTranslationUnit::deliver_interrupt(std::uint32_t, Cycles) {
-  ++interrupts;
-  return vmm_entry(p_.interrupt_cycles);
-}
-
-InstructionOutcome BinaryTranslationUnit::page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t, Addr, Cycles) {
-  ++vmm_page_faults;
-  const double software = h_.enabled ? h_.shadow_handler(how.resolution).instructions.get() * h_.cpi.get() : 0.0;
-  return vmm_entry(Cycles{p_.fault_delivery_cycles} + static_cast<Cycles>(software + 0.5));
 }
 
 }  // namespace virtsim

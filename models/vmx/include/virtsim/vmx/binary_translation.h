@@ -26,7 +26,7 @@
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
-#include "virtsim/vmx/virtualization_unit.h"
+#include "virtsim/vmx/software_vmm.h"
 
 namespace virtsim {
 
@@ -43,7 +43,7 @@ class BinaryTranslationParameters {
 enum class TranslatedAs : std::uint8_t { Native, InCache, Callout, KernelEntry };
 TranslatedAs translated_as(Instruction instruction, unsigned cpl);
 
-class BinaryTranslationUnit final : public GuestInstructionHandler {
+class BinaryTranslationUnit final : public SoftwareVmmUnit {
  public:
   // `handlers`: the VMM's software for shadow-paging faults (the same handlers a hypervisor
   // on VT-x runs, here without VMCS accesses).
@@ -51,27 +51,15 @@ class BinaryTranslationUnit final : public GuestInstructionHandler {
                         const HypervisorParameters& handlers);
 
   InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
-  InstructionOutcome elapse(Cycles) override { return {}; }
-  InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) override;
-  InstructionOutcome raise_exception(std::uint32_t vector, Cycles now) override;
-  InstructionOutcome page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t error_code, Addr va, Cycles now) override;
-  InstructionOutcome nested_fault_exit(std::uint64_t, Addr, Cycles) override { return {}; }
 
   Counter translations;
   Counter translate_cycles;
   Counter in_cache_emulations;
   Counter callouts;
-  Counter kernel_entries;
-  Counter interrupts;
-  Counter reflected_exceptions;
-  Counter vmm_page_faults;
-  Counter vmm_cycles;
   VectorStat callouts_by_instruction;
 
  private:
-  InstructionOutcome vmm_entry(Cycles cycles);
   const BinaryTranslationParameters& p_;
-  const HypervisorParameters& h_;
   std::map<std::pair<Instruction, std::uint64_t>, bool> translated_;  // sites translated so far
 };
 

@@ -20,7 +20,7 @@
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
-#include "virtsim/vmx/virtualization_unit.h"
+#include "virtsim/vmx/software_vmm.h"
 
 namespace virtsim {
 
@@ -35,30 +35,18 @@ class TrapEmulateParameters {
 // The ring the VMM runs the guest kernel in.
 inline constexpr unsigned kTrapEmulateGuestRing = 1;
 
-class TrapEmulateUnit final : public GuestInstructionHandler {
+class TrapEmulateUnit final : public SoftwareVmmUnit {
  public:
   TrapEmulateUnit(const Scope& scope, const TrapEmulateParameters& parameters, const HypervisorParameters& handlers);
 
   unsigned guest_kernel_cpl() const override { return kTrapEmulateGuestRing; }
   InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
-  InstructionOutcome elapse(Cycles) override { return {}; }
-  InstructionOutcome deliver_interrupt(std::uint32_t vector, Cycles now) override;
-  InstructionOutcome raise_exception(std::uint32_t vector, Cycles now) override;
-  InstructionOutcome page_fault_exit(const ShadowFaultOutcome& how, std::uint32_t error_code, Addr va, Cycles now) override;
-  InstructionOutcome nested_fault_exit(std::uint64_t, Addr, Cycles) override { return {}; }
 
   Counter traps;
-  Counter kernel_entries;
-  Counter interrupts;
-  Counter reflected_exceptions;
-  Counter vmm_page_faults;
-  Counter vmm_cycles;
   VectorStat traps_by_instruction;
 
  private:
-  InstructionOutcome vmm_entry(Cycles cycles);
   const TrapEmulateParameters& p_;
-  const HypervisorParameters& h_;
 };
 
 }  // namespace virtsim

@@ -251,7 +251,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void advance(Cycles c) {
     cycles += c;
     if (ring_.in_kernel()) kernel_cycles += c;
-    if (ring_.cpl == 3) user_cycles += c;
+    else if (ring_.cpl == 3) user_cycles += c;
     quantum_.inc_cycles(c);
     if (quantum_.need_sync()) quantum_.sync();
   }

@@ -165,6 +165,47 @@ def test_the_readmes_example_output_is_what_virtsim_run_prints(virtsim_binary, t
     assert printed == shown, "README.md's example output is stale: paste what `build/apps/virtsim run` prints"
 
 
+def test_the_readmes_example_prose_quotes_its_table():
+    """The sentences under the example read their figures off the table above them: a table
+    re-pasted after a model change must not leave the prose telling the old story."""
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("```\nvirtsim ", 1)[1].split("\nresults: ", 1)[0]
+    prose = readme.split("\nresults: ", 1)[1].split("```", 1)[1].strip().split("\n\n", 1)[0]
+    prose = " ".join(prose.split())
+    rows = {}
+    for line in table.splitlines():
+        cells = line.split()
+        if len(cells) == 4 and cells[0] != "metric":
+            rows[cells[0]] = [float(c.rstrip("x")) for c in cells[1:]]
+    if "slowdown" in table:
+        rows["slowdown"] = [float(c.rstrip("x")) for c in table.split("slowdown vs native", 1)[1].split()[:3]]
+    native, shadow, nested = 0, 1, 2
+
+    def quoted(pattern):
+        found = re.search(pattern, prose)
+        assert found, f"README.md: the example's prose no longer says {pattern!r}"
+        return [float(g) for g in found.groups()]
+
+    def rounds_to(said, value, digits=0):
+        """`said` is `value` rounded to `digits` decimals (either way at a half)."""
+        return abs(said - value) <= 0.5 * 10**-digits + 1e-9
+
+    instructions, = quoted(r"same ([\d.]+) G instructions")
+    assert rounds_to(instructions, rows["sim.instructions"][native] / 1e9, 2)
+    slowdown, exits_k, exit_share = quoted(r"([\d.]+) times slower than native: ([\d]+) k VM exits .*? cost (\d+) % of its")
+    assert rounds_to(slowdown, rows["slowdown"][shadow], 2)
+    assert rounds_to(exits_k, rows["exits.total"][shadow] / 1e3)
+    assert rounds_to(exit_share, 100 * rows["exits.cycles"][shadow] / rows["sim.cycles"][shadow])
+    refs, cycles, native_refs, native_cycles, nested_slowdown = quoted(
+        r"([\d.]+) page-table references and (\d+) cycles per walk against ([\d.]+) and (\d+) natively, for a "
+        r"slowdown of (\d+\.\d+)")
+    assert rounds_to(refs, rows["walk.refs_per_walk"][nested], 2)
+    assert rounds_to(cycles, rows["walk.cycles_per_walk"][nested])
+    assert rounds_to(native_refs, rows["walk.refs_per_walk"][native], 2)
+    assert rounds_to(native_cycles, rows["walk.cycles_per_walk"][native])
+    assert rounds_to(nested_slowdown, rows["slowdown"][nested], 2)
+
+
 def test_performance_page_holds_the_harness_table():
     """The throughput figures are the harness's own table (bench/throughput --update-docs), so
     every row the harness prints is on the page, in its order."""

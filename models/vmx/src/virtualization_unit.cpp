@@ -157,8 +157,10 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
                      "charge the hypervisor's handler cost (off: an exit costs the hardware transitions only)"),
       VIRTSIM_MEMBER(cpi, scope, 1.0, "cycles/instruction",
                      "CPI of the hypervisor's handler code, every generation (assumption: no published CPI or cycles "
-                     "of KVM's exit path per generation is known to us; the instruction counts are 2 per C statement, "
-                     "against 2.56 measured on Debian's build of Linux 6.1, docs/exit-costs.md)",
+                     "of KVM's exit path alone per generation is known to us; on zen2 the posted cycles of KVM's "
+                     "software around one VMRUN bound it from above at about 1.6, kvm-svm-software-zen2; the "
+                     "instruction counts are 2 per C statement, against 2.56 measured on Debian's build of Linux 6.1, "
+                     "docs/exit-costs.md)",
                      Range{0, 100}),
       VIRTSIM_MEMBER(user_space_cycles, scope, 10000, "cycles",
                      "an exit handed to the user-space device model: return to user space, emulation, re-entry "

@@ -8,7 +8,7 @@
 #include "commands.h"
 #include "virtsim/common/config.h"
 #include "virtsim/io/dma_module.h"
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/memory_module.h"
 #include "virtsim/vmx/skinit.h"
 
 namespace virtsim {

@@ -507,38 +507,38 @@ Cycles Vcpu::access_data_through_socket(AccessKind kind, Addr pa, unsigned size,
 }
 
 Cycles Vcpu::resolve_page_fault(Addr va, int attempt) {
-  if (translation_.fault_kind != static_cast<std::uint8_t>(FaultKind::PageFault))
+  if (translation_.result.fault_kind != FaultKind::PageFault)
     throw std::runtime_error(std::string(name()) + ": translation of " + to_hex(va) +
                              " ended in a fault the guest cannot handle (kind " +
-                             std::to_string(translation_.fault_kind) + ", guest-physical address " +
-                             to_hex(translation_.guest_physical_address) + ")");
+                             std::to_string(static_cast<unsigned>(translation_.result.fault_kind)) + ", guest-physical address " +
+                             to_hex(translation_.result.guest_physical_address) + ")");
   ++page_faults;
   if (interval_) drain();
   Cycles handler_cost = 0;
   if (attempt > 0 || fault_handler.size() == 0 ||
-      !fault_handler->handle_page_fault(cpu_id_, guest_cr3(), va, translation_.error_code, handler_cost))
+      !fault_handler->handle_page_fault(cpu_id_, guest_cr3(), va, translation_.result.error_code, handler_cost))
     throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
-                             " (error code " + std::to_string(translation_.error_code) + ")");
+                             " (error code " + std::to_string(translation_.result.error_code) + ")");
   return handler_cost;
 }
 
 bool Vcpu::populate_nested() {
-  const auto kind = static_cast<FaultKind>(translation_.fault_kind);
+  const FaultKind kind = translation_.result.fault_kind;
   if (kind != FaultKind::EptViolation && kind != FaultKind::NestedPageFault) return false;
-  if (!memory_virtualization_->nested_fault(translation_.guest_physical_address)) return false;
+  if (!memory_virtualization_->nested_fault(translation_.result.guest_physical_address)) return false;
   if (virtualization.size() > 0)
-    account_exit(virtualization->nested_fault_exit(translation_.exit_qualification, translation_.guest_physical_address,
+    account_exit(virtualization->nested_fault_exit(translation_.result.exit_qualification, translation_.result.guest_physical_address,
                                                    cycles.count()));
   return true;
 }
 
 bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at) {
-  if (translation_.fault_kind != static_cast<std::uint8_t>(FaultKind::PageFault)) return true;  // reported there
+  if (translation_.result.fault_kind != FaultKind::PageFault) return true;  // reported there
   PagingControls guest = paging_;
   guest.cr3 = guest_cr3();
   const bool retried_here_before = last_retry_instruction_ == instructions.count() && last_retry_va_ == va;
   const std::optional<ShadowFaultOutcome> handled = memory_virtualization_->page_fault(
-      guest, va, kind, user, string_store_ && !retried_here_before, translation_.error_code);
+      guest, va, kind, user, string_store_ && !retried_here_before, translation_.result.error_code);
   if (!handled) return true;  // the guest's own, straight away
   const ShadowFaultOutcome& o = *handled;
   // Each fault that reaches the emulator clears the guard or sets it to this retry.
@@ -548,10 +548,10 @@ bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emul
     last_retry_va_ = retried ? va : 0;
   }
   if (virtualization.size() > 0)
-    account_exit(virtualization->page_fault_exit(o, translation_.error_code, va, cycles.count()));
+    account_exit(virtualization->page_fault_exit(o, translation_.result.error_code, va, cycles.count()));
   if (o.resolution == ShadowFaultResolution::WriteEmulated) emulated_at = o.host_address;
   if (o.resolution != ShadowFaultResolution::GuestFault) return false;
-  translation_.error_code = o.guest_error_code;  // the guest's handler sees its own walk's code
+  translation_.result.error_code = o.guest_error_code;  // the guest's handler sees its own walk's code
   return true;
 }
 

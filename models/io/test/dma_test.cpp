@@ -6,7 +6,7 @@
 
 #include "flat_memory.h"
 #include "virtsim/io/dma_module.h"
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/memory_module.h"
 
 namespace virtsim {
 namespace {

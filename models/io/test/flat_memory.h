@@ -6,7 +6,7 @@
 
 #include "virtsim/common/direct_access.h"
 #include "virtsim/io/dma_engine.h"
-#include "virtsim/mmu/physical_memory.h"
+#include "virtsim/memory/physical_memory.h"
 
 namespace virtsim::testing_support {
 

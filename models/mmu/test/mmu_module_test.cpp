@@ -6,8 +6,8 @@
 #include <tlm_utils/simple_initiator_socket.h>
 
 #include "virtsim/common/translation_extension.h"
-#include "virtsim/mmu/cache_module.h"
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/cache_module.h"
+#include "virtsim/memory/memory_module.h"
 
 namespace virtsim {
 namespace {
@@ -82,8 +82,8 @@ TEST_F(MmuModuleTest, TranslationWalksThroughTheMemorySocket) {
   sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
   const auto reads_before = platform_->memory.reads.count();
   const auto ext = translate(0x400123, AccessKind::Load, delay);
-  EXPECT_FALSE(ext.fault);
-  EXPECT_EQ(ext.physical_address, 0x800123u);
+  EXPECT_FALSE(ext.result.fault);
+  EXPECT_EQ(ext.result.physical_address, 0x800123u);
   EXPECT_EQ(ext.walk_refs, 4u);
   // Four entry reads, and four writes setting the accessed flags on first use.
   EXPECT_EQ(ext.walk_cycles, 8u * platform_->memory.latency.get());
@@ -99,8 +99,8 @@ TEST_F(MmuModuleTest, TranslationWalksThroughTheMemorySocket) {
 TEST_F(MmuModuleTest, FaultIsReportedInTheExtension) {
   sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
   const auto ext = translate(0x500000, AccessKind::Store, delay);
-  EXPECT_TRUE(ext.fault);
-  EXPECT_EQ(ext.error_code, pf::kWrite | pf::kUser);
+  EXPECT_TRUE(ext.result.fault);
+  EXPECT_EQ(ext.result.error_code, pf::kWrite | pf::kUser);
 }
 
 // Two requests at the same local time from two initiators: with two walkers both start at once,
@@ -133,8 +133,8 @@ TEST_F(MmuModuleTest, ThePlainCallRouteSharesTheWalkersWithTheSocket) {
   direct.kind = AccessKind::Load;
   const auto queued_before = platform_->mmu.queued_walks.count();
   const Cycles second = platform_->mmu.resolve(0x400008, direct, base_cycles);
-  EXPECT_FALSE(direct.fault);
-  EXPECT_EQ(direct.physical_address, 0x800008u);
+  EXPECT_FALSE(direct.result.fault);
+  EXPECT_EQ(direct.result.physical_address, 0x800008u);
   EXPECT_EQ(second, direct.walk_cycles);  // the second walker was free
   EXPECT_EQ(platform_->mmu.queued_walks.count(), queued_before);
   // Both walkers are busy now: a third request, on either route, waits for the first to free.
@@ -198,8 +198,8 @@ TEST_F(MmuModuleTest, AnMmuGivenTheWalkPortWalksThroughTheCaches) {
   ext.paging.cr3 = p.root;
   ext.kind = AccessKind::Load;
   p.cached_mmu.resolve(0x400238, ext, 0);
-  EXPECT_FALSE(ext.fault);
-  EXPECT_EQ(ext.physical_address, 0x800238u);
+  EXPECT_FALSE(ext.result.fault);
+  EXPECT_EQ(ext.result.physical_address, 0x800238u);
   EXPECT_GT(ext.walk_refs, 0u);
   // Each entry read, and each accessed-flag write, is one walk request to the L1D.
   EXPECT_EQ(walk_lookups() - before,

@@ -9,7 +9,7 @@ namespace virtsim {
 
 struct MemoryAccessExtension : tlm::tlm_extension<MemoryAccessExtension> {
   static constexpr std::uint8_t kUnknown = 0xff;
-  std::uint8_t served_by = kUnknown;  // virtsim::ServedBy (models/mmu/cache.h): 0 L1, 1 L2, 2 LLC, 3 DRAM
+  std::uint8_t served_by = kUnknown;  // virtsim::ServedBy (memory_port.h): 0 L1, 1 L2, 2 LLC, 3 DRAM
 
   tlm::tlm_extension_base* clone() const override { return new MemoryAccessExtension(*this); }
   void copy_from(const tlm::tlm_extension_base& other) override {

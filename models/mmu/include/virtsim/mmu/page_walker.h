@@ -11,27 +11,14 @@
 #include <array>
 #include <cstdint>
 
+#include "virtsim/common/memory_port.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/common/units.h"
-#include "virtsim/mmu/cache.h"
-#include "virtsim/mmu/paging.h"
+#include "virtsim/memory/cache.h"
+#include "virtsim/paging/paging.h"
 #include "virtsim/mmu/walk_caches.h"
 
 namespace virtsim {
-
-
-struct MemoryTiming {
-  Cycles cycles = 0;
-  ServedBy served_by = ServedBy::Flat;
-};
-
-// One timed memory reference on behalf of the walker.
-class MemoryPort {
- public:
-  virtual ~MemoryPort() = default;
-  virtual MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) = 0;
-  virtual MemoryTiming write_entry(Addr address, unsigned bytes, std::uint64_t value) = 0;
-};
 
 struct WalkRequest {
   PagingControls guest;     // the 1-D tables, or the guest's under nesting

@@ -2,9 +2,9 @@
 // A MemoryPort through a CacheHierarchy onto PhysicalMemory: what tests and benchmarks drive a
 // PageWalker with when the walker's references should compete with data in the caches, as
 // they do in the simulator (where CacheModule does the same over TLM).
-#include "virtsim/mmu/cache.h"
-#include "virtsim/mmu/page_walker.h"
-#include "virtsim/mmu/physical_memory.h"
+#include "virtsim/common/memory_port.h"
+#include "virtsim/memory/cache.h"
+#include "virtsim/memory/physical_memory.h"
 
 namespace virtsim {
 

@@ -3,8 +3,8 @@
 // benchmarks and analytic checks drive a PageWalker with when no cache hierarchy is wanted.
 #include <vector>
 
-#include "virtsim/mmu/page_walker.h"
-#include "virtsim/mmu/physical_memory.h"
+#include "virtsim/common/memory_port.h"
+#include "virtsim/memory/physical_memory.h"
 
 namespace virtsim {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "virtsim/common/units.h"
-#include "virtsim/mmu/host_memory.h"
+#include "virtsim/memory/host_memory.h"
 
 namespace virtsim {
 

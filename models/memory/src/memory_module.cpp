@@ -1,4 +1,4 @@
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/memory_module.h"
 
 namespace virtsim {
 

@@ -1,4 +1,4 @@
-#include "virtsim/mmu/cache_module.h"
+#include "virtsim/memory/cache_module.h"
 
 #include <stdexcept>
 #include <string>

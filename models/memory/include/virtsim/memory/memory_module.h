@@ -11,7 +11,7 @@
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
-#include "virtsim/mmu/physical_memory.h"
+#include "virtsim/memory/physical_memory.h"
 
 namespace virtsim {
 

@@ -22,9 +22,9 @@
 #include "virtsim/common/clock.h"
 #include "virtsim/common/direct_access.h"
 #include "virtsim/common/module_scope.h"
-#include "virtsim/mmu/cache.h"
-#include "virtsim/mmu/memory_module.h"
-#include "virtsim/mmu/page_walker.h"
+#include "virtsim/common/memory_port.h"
+#include "virtsim/memory/cache.h"
+#include "virtsim/memory/memory_module.h"
 
 namespace virtsim {
 

@@ -41,7 +41,7 @@ struct Demo {
 
   explicit Demo(ParamRegistry& p) : params(p) {
     dma.memory.bind(memory.port);
-    dma.set_direct_memory(&memory);
+    dma.memory.connect(memory);
     dma.engine().set_ring(kRing, 64);
   }
 

@@ -13,8 +13,8 @@ VcpuMemoryVirtualization native_memory;
 
 Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock)
     : sc_core::sc_module(name),
-      translate("translate"),
-      data("data"),
+      translate("translate", clock),
+      data("data", clock),
       fault_handler("fault_handler"),
       virtualization("virtualization"),
       walk_caches("walk_caches"),
@@ -108,13 +108,9 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
   if (core_model.get() == "interval")
     interval_ = std::make_unique<IntervalCore>(
         IntervalCoreShape{dispatch_width, rob_entries, long_latency_cycles, string_lines_in_flight});
-  translation_payload_.set_extension(&translation_);
-  data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));
   SC_THREAD(run);
 }
 
-// The payload would delete its extensions; this one is a member, not heap-allocated.
-Vcpu::~Vcpu() { translation_payload_.clear_extension(&translation_); }
 
 void Vcpu::set_memory_virtualization(VcpuMemoryVirtualization& virtualization) {
   memory_virtualization_ = &virtualization;
@@ -465,45 +461,18 @@ inline Vcpu::TranslatedPiece Vcpu::translate_piece(AccessKind kind, Addr va) {
 }
 
 inline Cycles Vcpu::access_data(AccessKind kind, Addr pa, unsigned size, bool keeps_contents) {
-  if (direct_data_) [[likely]] {
-    // Stores write the user-mode instruction count (copy-on-write and the checks of it see
-    // real bytes; a kernel that runs other code, a paravirtual one, writes the same data);
-    // loads, and stores that keep what memory holds, move no bytes.
-    unsigned char* bytes = nullptr;
-    if (kind == AccessKind::Store && !keeps_contents) {
-      data_buffer_ = stored_value();
-      bytes = reinterpret_cast<unsigned char*>(&data_buffer_);
-    }
-    const DirectAccessResult done = direct_data_->access(kind == AccessKind::Store, pa, bytes, size);
-    if (!done.ok) data_access_failed(pa, "TLM_ADDRESS_ERROR_RESPONSE");
-    return done.cycles;
-  }
-  return access_data_through_socket(kind, pa, size, keeps_contents);
-}
-
-Cycles Vcpu::access_data_through_socket(AccessKind kind, Addr pa, unsigned size, bool keeps_contents) {
-  if (kind == AccessKind::Store) {
+  // Stores write the user-mode instruction count (copy-on-write and the checks of it see real
+  // bytes; a kernel that runs other code, a paravirtual one, writes the same data); loads, and
+  // stores that keep what memory holds, move no bytes.
+  unsigned char* bytes = nullptr;
+  if (kind == AccessKind::Store && !keeps_contents) {
     data_buffer_ = stored_value();
-    if (keeps_contents) {
-      // Write back what is there: read it first, untimed, over the debug transport.
-      data_payload_.set_command(tlm::TLM_READ_COMMAND);
-      data_payload_.set_address(pa);
-      data_payload_.set_data_length(size);
-      data_payload_.set_streaming_width(size);
-      data_payload_.set_byte_enable_ptr(nullptr);
-      data->transport_dbg(data_payload_);
-    }
+    bytes = reinterpret_cast<unsigned char*>(&data_buffer_);
   }
-  data_payload_.set_command(kind == AccessKind::Store ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-  data_payload_.set_address(pa);
-  data_payload_.set_data_length(size);
-  data_payload_.set_streaming_width(size);
-  data_payload_.set_byte_enable_ptr(nullptr);
-  data_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
-  data->b_transport(data_payload_, latency);
-  if (data_payload_.is_response_error()) data_access_failed(pa, data_payload_.get_response_string());
-  return clock_.cycles(latency);
+  const MemoryResult done = data.port().access(kind == AccessKind::Store, pa, bytes, size);
+  if (!done.ok) [[unlikely]]
+    data_access_failed(pa);
+  return done.cycles;
 }
 
 Cycles Vcpu::resolve_page_fault(Addr va, int attempt) {
@@ -555,13 +524,13 @@ bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emul
   return true;
 }
 
-void Vcpu::data_access_failed(Addr pa, const std::string& response) const {
-  throw std::runtime_error(std::string(name()) + ": data access at physical address " + to_hex(pa) + " failed: " +
-                           response);
+void Vcpu::data_access_failed(Addr pa) const {
+  throw std::runtime_error(std::string(name()) + ": data access at physical address " + to_hex(pa) +
+                           " failed: no memory there");
 }
 
 Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
-  // `ext` is translation_, the extension attached to translation_payload_.
+  // `ext` is translation_.
   // Every request field is set here and the MMU sets every response field.
   ++tlb_misses_;
   ext.paging = paging_;
@@ -575,16 +544,9 @@ Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
   // ext.kind: set by the access path.
   // The request arrives at the vCPU's local time offset (LT style), so the MMU judges its
   // walker occupancy at that time, not at the quantum's start.
-  if (direct_translation_) return direct_translation_->resolve(va, ext, quantum_.local_cycles());
-  translation_payload_.set_address(va);
-  translation_payload_.set_data_length(0);
-  translation_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  const sc_core::sc_time offset = clock_.delay(quantum_.local_cycles());
-  sc_core::sc_time latency = offset;
-  translate->b_transport(translation_payload_, latency);
-  if (translation_payload_.is_response_error())
-    throw std::runtime_error(std::string(name()) + ": translation request failed");
-  return clock_.cycles(latency - offset);
+  const TranslationResult r = translate.port().access(va, ext, quantum_.local_cycles());
+  if (!r.ok) throw std::runtime_error(std::string(name()) + ": translation request failed");
+  return r.cycles;
 }
 
 }  // namespace virtsim

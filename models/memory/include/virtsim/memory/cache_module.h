@@ -1,49 +1,40 @@
 #pragma once
-// One vCPU's private caches as a thin TLM module around CacheHierarchy. The vCPU's data socket
-// and its MMU's walker socket both bind to `cpu_side` (their indices say who is asking: data or
-// page walk); `memory_side` goes to main memory. Every access adds the hierarchy's latency to
-// the annotated delay; one that misses every level is forwarded to memory with b_transport,
-// which adds the DRAM latency (system.memory.latency) and counts it. Hits move their bytes
-// with debug transport: no time, no memory statistics. The last-level cache is shared: the
-// platform owns it and hands it to every vCPU's module.
+// One vCPU's private caches as a thin SystemC module around CacheHierarchy. Its requesters'
+// ports, data_port() (the vCPU's loads, stores and fetches) and walk_port() (the page walker's
+// entry references), look an access up in the hierarchy and add its latency; one that misses
+// every level goes on to main memory through `memory_side`, whose latency it adds and which
+// counts it. A hit's bytes move untimed and uncounted (debug transport, or straight into the
+// memory's direct memory when it grants it). The last-level cache is shared: the platform
+// owns it and hands it to every vCPU's module.
 //
-// Beside the sockets, data_route() is the vCPU's access as a plain call (DirectAccess), and
-// walk_port() the walker's entry references as plain calls (MemoryPort); the platform hands
-// them to the vCPU and the MMU it binds here. With
-// set_direct_memory() full misses reach main memory the same way. Timing, statistics and
-// bytes are those of b_transport.
-#include <tlm_utils/multi_passthrough_target_socket.h>
-#include <tlm_utils/simple_initiator_socket.h>
-
+// Over TLM, the vCPU's data socket and its MMU's memory socket bind to `cpu_side`, whose
+// bindings set_requester() maps to those two ports; the platform connects each initiator to
+// its port directly as well.
 #include <systemc>
-#include <tlm>
 #include <vector>
 
 #include "virtsim/common/clock.h"
-#include "virtsim/common/direct_access.h"
-#include "virtsim/common/module_scope.h"
 #include "virtsim/common/memory_port.h"
+#include "virtsim/common/module_scope.h"
+#include "virtsim/common/tlm_ports.h"
 #include "virtsim/memory/cache.h"
-#include "virtsim/memory/memory_module.h"
+#include "virtsim/memory/physical_memory.h"
 
 namespace virtsim {
 
 class CacheModule : public sc_core::sc_module {
  public:
-  tlm_utils::multi_passthrough_target_socket<CacheModule> cpu_side;
-  tlm_utils::simple_initiator_socket<CacheModule> memory_side;
+  MemoryTargetSocket cpu_side;
+  MemoryInitiatorSocket memory_side;
 
   CacheModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock, Cache& llc,
               unsigned line_bytes, std::uint64_t seed);
 
   // Who initiates on binding `index` of cpu_side (in binding order); data by default.
   void set_requester(unsigned index, Requester who);
-  // The plain-call route of the data requester (the vCPU), and main memory's, for full misses.
-  DirectAccess& data_route() { return data_route_; }
-  // The page walker's references, as the walk requester's b_transport would time and count
-  // them; one out of range throws (the MMU would answer it the same way over its socket).
+  // The requesters' ports: the vCPU's data accesses and the page walker's references.
+  MemoryPort& data_port() { return data_port_; }
   MemoryPort& walk_port() { return walk_port_; }
-  void set_direct_memory(MemoryModule* memory) { direct_memory_ = memory; }
 
   Param<std::string> walker_entry;
   CacheParameters l1d_parameters;
@@ -52,8 +43,6 @@ class CacheModule : public sc_core::sc_module {
   Cache l2;
 
  private:
-  void b_transport(int initiator, tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
-  unsigned int transport_dbg(int initiator, tlm::tlm_generic_payload& payload);
   // The hierarchy's timing of one access: an access that spans two lines looks both up, and
   // the slower one decides.
   [[gnu::always_inline]] CacheTiming look_up(Requester who, bool write, Addr first, unsigned length) {
@@ -70,77 +59,52 @@ class CacheModule : public sc_core::sc_module {
   }
   // A shift when the line size is a power of two (Cache requires it of enabled caches).
   Addr line_of(Addr address) const { return line_shift_ ? address >> line_shift_ : address / line_bytes_; }
-  // What b_transport does, as a plain call; inline, as every data access and walker reference
-  // of a run takes it.
-  [[gnu::always_inline]] DirectAccessResult direct_access(Requester who, bool write, Addr address,
-                                                          unsigned char* data, unsigned length) {
-    if (!direct_memory_)
-      return memory_through_socket(look_up(who, write, address, length), write, address, data, length);
-    // The host bytes are found and prefetched first: the host's own miss on them (random over
-    // a large footprint, nearly always one) then overlaps the cache model's lookups instead of
-    // following them. A load's prefetch matters most: loads move no bytes, but the store of a
-    // read-modify-write that follows finds the line in the host's caches.
-    std::uint8_t* host = direct_memory_->memory().host_bytes(address);
+  // One access of a requester; inline, as every data access and walker reference of a run
+  // takes it.
+  [[gnu::always_inline]] MemoryResult serve(Requester who, bool write, Addr address, unsigned char* data,
+                                            unsigned length) {
+    // With direct memory the host bytes are found and prefetched first: the host's own miss on
+    // them (random over a large footprint, nearly always one) then overlaps the cache model's
+    // lookups instead of following them. A load's prefetch matters most: loads move no bytes,
+    // but the store of a read-modify-write that follows finds the line in the host's caches.
+    PhysicalMemory* direct = memory_side.direct_memory();
+    std::uint8_t* host = direct ? direct->host_bytes(address) : nullptr;
     if (host) __builtin_prefetch(host);
     const CacheTiming timing = look_up(who, write, address, length);
-    DirectAccessResult r{true, timing.cycles, static_cast<std::uint8_t>(timing.served_by)};
+    MemoryResult r{timing.cycles, true, timing.served_by};
     if (timing.served_by == ServedBy::Dram) {
-      const DirectAccessResult m = direct_memory_->access(write, address, data, length, host);
-      r.ok = m.ok;
+      // Main memory times and counts the miss; with direct memory its bytes move below.
+      const MemoryResult m = memory_side.port().access(write, address, direct ? nullptr : data, length);
       r.cycles += m.cycles;
-    } else {
-      r.ok = direct_memory_->move_bytes(write, address, data, length, host);
+      r.ok = m.ok;
+      if (!direct || !m.ok) return r;
+    } else if (!direct) {
+      r.ok = memory_side.port().debug_access(write, address, data, length);
+      return r;
     }
+    r.ok = direct->transfer(write, address, data, length, host);
     return r;
   }
-  // The same with no plain route to memory: the transaction b_transport would send.
-  DirectAccessResult memory_through_socket(const CacheTiming& timing, bool write, Addr address, unsigned char* data,
-                                           unsigned length);
 
-  // One route per requester, which each instance knows at compile time (its path through the
-  // hierarchy is then a constant).
+  // One port per requester, which each instance knows at compile time (its path through the
+  // hierarchy is then a constant); final, so serve() is inlined into the one virtual call.
   template <Requester kWho>
-  struct Route final : DirectAccess {
-    explicit Route(CacheModule& cache) : cache(cache) {}
-    [[gnu::hot]] DirectAccessResult access(bool write, Addr address, unsigned char* data,
-                                           unsigned length) override {
-      return cache.direct_access(kWho, write, address, data, length);
+  struct Port final : MemoryPort {
+    explicit Port(CacheModule& cache) : cache(cache) {}
+    [[gnu::hot]] MemoryResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
+      return cache.serve(kWho, write, address, data, length);
+    }
+    bool debug_access(bool write, Addr address, unsigned char* data, unsigned length) override {
+      return cache.memory_side.port().debug_access(write, address, data, length);
     }
     CacheModule& cache;
   };
 
-  // The walker's route as a MemoryPort: one virtual call per entry reference, not the MMU's
-  // port forwarding to the route.
-  struct WalkPort final : MemoryPort {
-    explicit WalkPort(CacheModule& cache) : cache(cache) {}
-    [[gnu::hot]] MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) override {
-      value = 0;
-      return entry(false, address, bytes, value);
-    }
-    MemoryTiming write_entry(Addr address, unsigned bytes, std::uint64_t value) override {
-      return entry(true, address, bytes, value);
-    }
-    [[gnu::always_inline]] MemoryTiming entry(bool write, Addr address, unsigned bytes,
-                                              std::uint64_t& value) {
-      const DirectAccessResult r = cache.direct_access(Requester::Walk, write, address,
-                                                       reinterpret_cast<unsigned char*>(&value), bytes);
-      if (!r.ok) [[unlikely]]
-        cache.entry_access_failed(write, address);
-      return {r.cycles, static_cast<ServedBy>(r.served_by)};
-    }
-    CacheModule& cache;
-  };
-  [[noreturn]] void entry_access_failed(bool write, Addr address) const;
-
-  const Clock& clock_;
   CacheHierarchy hierarchy_;
   unsigned line_bytes_;
   unsigned line_shift_ = 0;  // 0: not a power of two
-  std::vector<Requester> requesters_;
-  Route<Requester::Data> data_route_{*this};
-  WalkPort walk_port_{*this};
-  MemoryModule* direct_memory_ = nullptr;  // unset: full misses of direct accesses use memory_side
-  tlm::tlm_generic_payload memory_payload_;  // for those
+  Port<Requester::Data> data_port_{*this};
+  Port<Requester::Walk> walk_port_{*this};
 };
 
 }  // namespace virtsim

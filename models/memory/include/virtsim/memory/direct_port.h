@@ -12,16 +12,12 @@ class DirectMemoryPort : public MemoryPort {
  public:
   DirectMemoryPort(PhysicalMemory& memory, Cycles latency, bool record = false)
       : memory_(memory), latency_(latency), record_(record) {}
-  MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) override {
-    value = 0;
-    memory_.read(address, &value, bytes);
-    if (record_) reads.push_back(address);
-    return {latency_, ServedBy::Flat};
+  MemoryResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
+    if (record_) (write ? writes : reads).push_back(address);
+    return {latency_, memory_.transfer(write, address, data, length), ServedBy::Flat};
   }
-  MemoryTiming write_entry(Addr address, unsigned bytes, std::uint64_t value) override {
-    memory_.write(address, &value, bytes);
-    if (record_) writes.push_back(address);
-    return {latency_, ServedBy::Flat};
+  bool debug_access(bool write, Addr address, unsigned char* data, unsigned length) override {
+    return memory_.transfer(write, address, data, length);
   }
   std::vector<Addr> reads;   // when recording
   std::vector<Addr> writes;

@@ -122,7 +122,7 @@ class PageWalker {
   // A guest page fault with `error_code`, plus the bits that describe the access (W/R, U/S,
   // I/D) when `add_access_bits` (check_access() gives a whole code).
   [[gnu::noinline]] void page_fault(std::uint32_t error_code, bool add_access_bits);
-  void record_reference(std::size_t row, std::size_t column, const MemoryTiming& timing);
+  void record_reference(std::size_t row, std::size_t column, const MemoryResult& timing);
   std::size_t guest_row() const;
   std::size_t nested_column(unsigned level) const { return 5 - level; }
   static constexpr std::size_t kEntryColumn = 5;

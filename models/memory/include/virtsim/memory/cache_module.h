@@ -72,17 +72,14 @@ class CacheModule : public sc_core::sc_module {
     if (host) __builtin_prefetch(host);
     const CacheTiming timing = look_up(who, write, address, length);
     MemoryResult r{timing.cycles, true, timing.served_by};
-    if (timing.served_by == ServedBy::Dram) {
-      // Main memory times and counts the miss; with direct memory its bytes move below.
-      const MemoryResult m = memory_side.port().access(write, address, direct ? nullptr : data, length);
+    if (timing.served_by == ServedBy::Dram) {  // main memory times, counts and moves the miss
+      const MemoryResult m = memory_side.port().access(write, address, data, length);
       r.cycles += m.cycles;
       r.ok = m.ok;
-      if (!direct || !m.ok) return r;
-    } else if (!direct) {
-      r.ok = memory_side.port().debug_access(write, address, data, length);
-      return r;
+    } else {  // a hit's bytes move untimed
+      r.ok = direct ? direct->transfer(write, address, data, length, host)
+                    : memory_side.port().debug_access(write, address, data, length);
     }
-    r.ok = direct->transfer(write, address, data, length, host);
     return r;
   }
 

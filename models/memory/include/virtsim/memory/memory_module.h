@@ -15,7 +15,8 @@
 
 namespace virtsim {
 
-class MemoryModule : public sc_core::sc_module, public MemoryPort {
+// MemoryPort first: a call through it needs no adjustment of `this`.
+class MemoryModule : public MemoryPort, public sc_core::sc_module {
  public:
   MemoryTargetSocket port;
 

@@ -25,7 +25,8 @@
 
 namespace virtsim {
 
-class MmuModule : public sc_core::sc_module, public WalkCacheControl, public TranslationPort {
+// TranslationPort first: a call through it needs no adjustment of `this`.
+class MmuModule : public TranslationPort, public sc_core::sc_module, public WalkCacheControl {
  public:
   TranslationTargetSocket translate;  // from the vCPU
   MemoryInitiatorSocket memory;        // page-table reads and A/D writes

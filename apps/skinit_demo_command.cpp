@@ -8,7 +8,7 @@
 #include "commands.h"
 #include "virtsim/common/config.h"
 #include "virtsim/io/dma_module.h"
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/memory_module.h"
 #include "virtsim/vmx/skinit.h"
 
 namespace virtsim {
@@ -41,7 +41,7 @@ struct Demo {
 
   explicit Demo(ParamRegistry& p) : params(p) {
     dma.memory.bind(memory.port);
-    dma.set_direct_memory(&memory);
+    dma.memory.connect(memory);
     dma.engine().set_ring(kRing, 64);
   }
 

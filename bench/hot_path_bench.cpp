@@ -7,7 +7,7 @@
 #include <systemc>
 #include <vector>
 
-#include "virtsim/mmu/direct_port.h"
+#include "virtsim/memory/direct_port.h"
 #include "virtsim/mmu/page_walker.h"
 #include "virtsim/tlb/tlb.h"
 #include "virtsim/workloads/synthetic.h"

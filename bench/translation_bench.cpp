@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "virtsim/mmu/direct_port.h"
+#include "virtsim/memory/direct_port.h"
 #include "virtsim/mmu/page_walker.h"
 #include "virtsim/mmu/walk_request.h"
 #include "virtsim/tlb/translation_path.h"
@@ -19,10 +19,10 @@ namespace {
 class IdentityMisses : public TranslationMissHandler {
  public:
   Cycles translate_miss(Addr va, TranslationExtension& ext) override {
-    ext.fault = false;
-    ext.physical_address = va;
-    ext.page_shift = ext.mapping_shift = 12;
-    ext.writable = ext.user = ext.executable = ext.dirty = true;
+    ext.result.fault = false;
+    ext.result.physical_address = va;
+    ext.result.page_shift = ext.result.mapping_shift = 12;
+    ext.result.writable = ext.result.user = ext.result.executable = ext.result.dirty = true;
     return 100;
   }
 };

@@ -240,18 +240,17 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     const auto& edge = g[e];
     if (from.type == "vcpu" && edge.initiator_port == "translate" && to.type == "mmu") {
       find_vcpu(from.name).translate.bind(find_mmu(to.name).translate);
-      find_vcpu(from.name).set_direct_translation(&find_mmu(to.name));
+      find_vcpu(from.name).translate.connect(find_mmu(to.name));
     } else if (from.type == "vcpu" && edge.initiator_port == "walk_caches" && to.type == "mmu")
       find_vcpu(from.name).walk_caches.bind(find_mmu(to.name));
-    // Each binding of a vCPU's translate or data socket or an MMU's memory socket comes with
-    // its plain-call route (DirectTranslation, DirectAccess): the same requests without a
-    // transaction each.
+    // Each socket binding of a vCPU's or an MMU's port comes with the direct connection to the
+    // target's port: the same requests without a transaction each (tlm_ports.h).
     else if (from.type == "vcpu" && edge.initiator_port == "data" && to.type == "memory") {
       find_vcpu(from.name).data.bind(memory_->port);
-      find_vcpu(from.name).set_direct_data(memory_.get());
+      find_vcpu(from.name).data.connect(*memory_);
     } else if (from.type == "mmu" && edge.initiator_port == "memory" && to.type == "memory") {
       find_mmu(from.name).memory.bind(memory_->port);
-      find_mmu(from.name).set_direct_memory(memory_.get());
+      find_mmu(from.name).memory.connect(*memory_);
     }
     else if ((from.type == "vcpu" || from.type == "mmu" || from.type == "virt") && to.type == "cache") {
       CacheModule& cache = find_cache(to.name);
@@ -260,16 +259,16 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                           from.type == "mmu" ? Requester::Walk : Requester::Data);
       if (from.type == "vcpu") {
         find_vcpu(from.name).data.bind(cache.cpu_side);
-        find_vcpu(from.name).set_direct_data(&cache.data_route());
+        find_vcpu(from.name).data.connect(cache.data_port());
       } else if (from.type == "mmu") {
         find_mmu(from.name).memory.bind(cache.cpu_side);
-        find_mmu(from.name).set_entry_port(&cache.walk_port());
+        find_mmu(from.name).memory.connect(cache.walk_port());
       } else {
         find_virt(from.name).memory.bind(cache.cpu_side);
       }
     } else if (from.type == "cache" && to.type == "memory") {
       find_cache(from.name).memory_side.bind(memory_->port);
-      find_cache(from.name).set_direct_memory(memory_.get());
+      find_cache(from.name).memory_side.connect(*memory_);
     }
     else if (from.type == "vcpu" && edge.initiator_port == "fault_handler" && to.type == "kernel")
       find_vcpu(from.name).fault_handler.bind(*kernel_);

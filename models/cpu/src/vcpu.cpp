@@ -13,8 +13,8 @@ VcpuMemoryVirtualization native_memory;
 
 Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock)
     : sc_core::sc_module(name),
-      translate("translate"),
-      data("data"),
+      translate("translate", clock),
+      data("data", clock),
       fault_handler("fault_handler"),
       virtualization("virtualization"),
       walk_caches("walk_caches"),
@@ -108,13 +108,9 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
   if (core_model.get() == "interval")
     interval_ = std::make_unique<IntervalCore>(
         IntervalCoreShape{dispatch_width, rob_entries, long_latency_cycles, string_lines_in_flight});
-  translation_payload_.set_extension(&translation_);
-  data_payload_.set_data_ptr(reinterpret_cast<unsigned char*>(&data_buffer_));
   SC_THREAD(run);
 }
 
-// The payload would delete its extensions; this one is a member, not heap-allocated.
-Vcpu::~Vcpu() { translation_payload_.clear_extension(&translation_); }
 
 void Vcpu::set_memory_virtualization(VcpuMemoryVirtualization& virtualization) {
   memory_virtualization_ = &virtualization;
@@ -465,80 +461,53 @@ inline Vcpu::TranslatedPiece Vcpu::translate_piece(AccessKind kind, Addr va) {
 }
 
 inline Cycles Vcpu::access_data(AccessKind kind, Addr pa, unsigned size, bool keeps_contents) {
-  if (direct_data_) [[likely]] {
-    // Stores write the user-mode instruction count (copy-on-write and the checks of it see
-    // real bytes; a kernel that runs other code, a paravirtual one, writes the same data);
-    // loads, and stores that keep what memory holds, move no bytes.
-    unsigned char* bytes = nullptr;
-    if (kind == AccessKind::Store && !keeps_contents) {
-      data_buffer_ = stored_value();
-      bytes = reinterpret_cast<unsigned char*>(&data_buffer_);
-    }
-    const DirectAccessResult done = direct_data_->access(kind == AccessKind::Store, pa, bytes, size);
-    if (!done.ok) data_access_failed(pa, "TLM_ADDRESS_ERROR_RESPONSE");
-    return done.cycles;
-  }
-  return access_data_through_socket(kind, pa, size, keeps_contents);
-}
-
-Cycles Vcpu::access_data_through_socket(AccessKind kind, Addr pa, unsigned size, bool keeps_contents) {
-  if (kind == AccessKind::Store) {
+  // Stores write the user-mode instruction count (copy-on-write and the checks of it see real
+  // bytes; a kernel that runs other code, a paravirtual one, writes the same data); loads, and
+  // stores that keep what memory holds, move no bytes.
+  unsigned char* bytes = nullptr;
+  if (kind == AccessKind::Store && !keeps_contents) {
     data_buffer_ = stored_value();
-    if (keeps_contents) {
-      // Write back what is there: read it first, untimed, over the debug transport.
-      data_payload_.set_command(tlm::TLM_READ_COMMAND);
-      data_payload_.set_address(pa);
-      data_payload_.set_data_length(size);
-      data_payload_.set_streaming_width(size);
-      data_payload_.set_byte_enable_ptr(nullptr);
-      data->transport_dbg(data_payload_);
-    }
+    bytes = reinterpret_cast<unsigned char*>(&data_buffer_);
   }
-  data_payload_.set_command(kind == AccessKind::Store ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-  data_payload_.set_address(pa);
-  data_payload_.set_data_length(size);
-  data_payload_.set_streaming_width(size);
-  data_payload_.set_byte_enable_ptr(nullptr);
-  data_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
-  data->b_transport(data_payload_, latency);
-  if (data_payload_.is_response_error()) data_access_failed(pa, data_payload_.get_response_string());
-  return clock_.cycles(latency);
+  const MemoryResult done = data.port().access(kind == AccessKind::Store, pa, bytes, size);
+  if (!done.ok) [[unlikely]]
+    data_access_failed(pa);
+  return done.cycles;
 }
 
 Cycles Vcpu::resolve_page_fault(Addr va, int attempt) {
-  if (translation_.fault_kind != static_cast<std::uint8_t>(FaultKind::PageFault))
+  if (translation_.result.fault_kind != FaultKind::PageFault)
     throw std::runtime_error(std::string(name()) + ": translation of " + to_hex(va) +
                              " ended in a fault the guest cannot handle (kind " +
-                             std::to_string(translation_.fault_kind) + ", guest-physical address " +
-                             to_hex(translation_.guest_physical_address) + ")");
+                             std::to_string(static_cast<unsigned>(translation_.result.fault_kind)) + ", guest-physical address " +
+                             to_hex(translation_.result.guest_physical_address) + ")");
   ++page_faults;
   if (interval_) drain();
   Cycles handler_cost = 0;
   if (attempt > 0 || fault_handler.size() == 0 ||
-      !fault_handler->handle_page_fault(cpu_id_, guest_cr3(), va, translation_.error_code, handler_cost))
+      !fault_handler->handle_page_fault(cpu_id_, guest_cr3(), va, translation_.result.error_code, handler_cost))
     throw std::runtime_error(std::string(name()) + ": unhandled page fault at virtual address " + to_hex(va) +
-                             " (error code " + std::to_string(translation_.error_code) + ")");
+                             " (error code " + std::to_string(translation_.result.error_code) + ")");
   return handler_cost;
 }
 
 bool Vcpu::populate_nested() {
-  const auto kind = static_cast<FaultKind>(translation_.fault_kind);
+  const FaultKind kind = translation_.result.fault_kind;
   if (kind != FaultKind::EptViolation && kind != FaultKind::NestedPageFault) return false;
-  if (!memory_virtualization_->nested_fault(translation_.guest_physical_address)) return false;
+  if (!memory_virtualization_->nested_fault(translation_.result.guest_physical_address)) return false;
   if (virtualization.size() > 0)
-    account_exit(virtualization->nested_fault_exit(translation_.exit_qualification, translation_.guest_physical_address,
+    account_exit(virtualization->nested_fault_exit(translation_.result.exit_qualification, translation_.result.guest_physical_address,
                                                    cycles.count()));
   return true;
 }
 
 bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emulated_at) {
-  if (translation_.fault_kind != static_cast<std::uint8_t>(FaultKind::PageFault)) return true;  // reported there
+  if (translation_.result.fault_kind != FaultKind::PageFault) return true;  // reported there
   PagingControls guest = paging_;
   guest.cr3 = guest_cr3();
   const bool retried_here_before = last_retry_instruction_ == instructions.count() && last_retry_va_ == va;
   const std::optional<ShadowFaultOutcome> handled = memory_virtualization_->page_fault(
-      guest, va, kind, user, string_store_ && !retried_here_before, translation_.error_code);
+      guest, va, kind, user, string_store_ && !retried_here_before, translation_.result.error_code);
   if (!handled) return true;  // the guest's own, straight away
   const ShadowFaultOutcome& o = *handled;
   // Each fault that reaches the emulator clears the guard or sets it to this retry.
@@ -548,20 +517,20 @@ bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emul
     last_retry_va_ = retried ? va : 0;
   }
   if (virtualization.size() > 0)
-    account_exit(virtualization->page_fault_exit(o, translation_.error_code, va, cycles.count()));
+    account_exit(virtualization->page_fault_exit(o, translation_.result.error_code, va, cycles.count()));
   if (o.resolution == ShadowFaultResolution::WriteEmulated) emulated_at = o.host_address;
   if (o.resolution != ShadowFaultResolution::GuestFault) return false;
-  translation_.error_code = o.guest_error_code;  // the guest's handler sees its own walk's code
+  translation_.result.error_code = o.guest_error_code;  // the guest's handler sees its own walk's code
   return true;
 }
 
-void Vcpu::data_access_failed(Addr pa, const std::string& response) const {
-  throw std::runtime_error(std::string(name()) + ": data access at physical address " + to_hex(pa) + " failed: " +
-                           response);
+void Vcpu::data_access_failed(Addr pa) const {
+  throw std::runtime_error(std::string(name()) + ": data access at physical address " + to_hex(pa) +
+                           " failed: no memory there");
 }
 
 Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
-  // `ext` is translation_, the extension attached to translation_payload_.
+  // `ext` is translation_.
   // Every request field is set here and the MMU sets every response field.
   ++tlb_misses_;
   ext.paging = paging_;
@@ -575,16 +544,9 @@ Cycles Vcpu::translate_miss(Addr va, TranslationExtension& ext) {
   // ext.kind: set by the access path.
   // The request arrives at the vCPU's local time offset (LT style), so the MMU judges its
   // walker occupancy at that time, not at the quantum's start.
-  if (direct_translation_) return direct_translation_->resolve(va, ext, quantum_.local_cycles());
-  translation_payload_.set_address(va);
-  translation_payload_.set_data_length(0);
-  translation_payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  const sc_core::sc_time offset = clock_.delay(quantum_.local_cycles());
-  sc_core::sc_time latency = offset;
-  translate->b_transport(translation_payload_, latency);
-  if (translation_payload_.is_response_error())
-    throw std::runtime_error(std::string(name()) + ": translation request failed");
-  return clock_.cycles(latency - offset);
+  const TranslationResult r = translate.port().access(va, ext, quantum_.local_cycles());
+  if (!r.ok) throw std::runtime_error(std::string(name()) + ": translation request failed");
+  return r.cycles;
 }
 
 }  // namespace virtsim

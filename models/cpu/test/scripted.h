@@ -4,7 +4,7 @@
 #include <deque>
 
 #include "virtsim/common/guest_event.h"
-#include "virtsim/mmu/paging.h"
+#include "virtsim/paging/paging.h"
 
 namespace virtsim {
 

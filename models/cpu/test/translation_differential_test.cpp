@@ -10,7 +10,7 @@
 #include <array>
 #include <random>
 
-#include "virtsim/mmu/direct_port.h"
+#include "virtsim/memory/direct_port.h"
 #include "virtsim/mmu/page_walker.h"
 #include "virtsim/mmu/walk_request.h"
 #include "virtsim/tlb/translation_path.h"
@@ -115,7 +115,7 @@ class Machine : public TranslationMissHandler {
       ++tlb_hits;
       return;
     }
-    const Translation got = from_extension(ext);
+    const Translation& got = ext.result;
     ASSERT_TRUE(same_result(got, expected)) << "access " << index << " at " << to_hex(va) << ": timed path "
                                             << describe(got) << ", reference " << describe(expected);
     if (got.fault) ++faults;

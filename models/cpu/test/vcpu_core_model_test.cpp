@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "virtsim/cpu/vcpu.h"
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 #include "scripted.h"
 

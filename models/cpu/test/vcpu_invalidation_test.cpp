@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "scripted.h"
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 
 namespace virtsim {

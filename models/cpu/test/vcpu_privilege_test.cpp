@@ -9,7 +9,7 @@
 
 #include "scripted.h"
 #include "virtsim/cpu/vcpu.h"
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 
 namespace virtsim {

@@ -7,8 +7,8 @@
 #include <deque>
 
 #include "virtsim/cpu/vcpu.h"
-#include "virtsim/mmu/cache_module.h"
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/cache_module.h"
+#include "virtsim/memory/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 #include "scripted.h"
 
@@ -42,8 +42,8 @@ TEST(VcpuString, APagesLinesGoThroughTheCachesAsStoresDoWithTheirMissesOverlappe
   mmu.memory.bind(memory.port);
   cpu.data.bind(caches.cpu_side);
   caches.memory_side.bind(memory.port);
-  caches.set_direct_memory(&memory);
-  cpu.set_direct_data(&caches.data_route());
+  caches.memory_side.connect(memory);
+  cpu.data.connect(caches.data_port());
   tlm::tlm_global_quantum::instance().set(clock.delay(1000));
 
   FrameAllocator frames(Addr{16} << 20, Addr{64} << 20);

@@ -7,7 +7,7 @@
 
 #include <deque>
 
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 #include "scripted.h"
 

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "virtsim/mmu/direct_port.h"
+#include "virtsim/memory/direct_port.h"
 #include "virtsim/mmu/page_walker.h"
 
 namespace virtsim {

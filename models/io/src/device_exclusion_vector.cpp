@@ -2,7 +2,7 @@
 
 namespace virtsim {
 
-DeviceExclusionVector::DeviceExclusionVector(const Scope& scope, DirectAccess& memory)
+DeviceExclusionVector::DeviceExclusionVector(const Scope& scope, MemoryPort& memory)
     : VIRTSIM_MEMBER(checks, scope, "accesses", "device accesses checked against the DEV"),
       VIRTSIM_MEMBER(bitmap_reads, scope, "accesses",
                      "bitmap bytes read through the memory port (no DEV cache is modelled: one per check the bitmap "
@@ -59,7 +59,7 @@ DeviceExclusionVector::Verdict DeviceExclusionVector::check(Addr address, bool w
     return verdict;
   const Addr page = address >> kPageShift4K;
   unsigned char byte = 0;
-  const DirectAccessResult r = memory_.access(false, bitmap_base() + page / 8, &byte, 1);
+  const MemoryResult r = memory_.access(false, bitmap_base() + page / 8, &byte, 1);
   ++bitmap_reads;
   verdict.cycles = r.cycles;
   if (r.ok && !((byte >> (page % 8)) & 1)) return verdict;

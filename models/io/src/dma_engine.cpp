@@ -6,7 +6,7 @@
 
 namespace virtsim {
 
-DmaEngine::DmaEngine(const Scope& scope, DirectAccess& memory, DeviceExclusionVector& dev)
+DmaEngine::DmaEngine(const Scope& scope, MemoryPort& memory, DeviceExclusionVector& dev)
     : VIRTSIM_MEMBER(burst_bytes, scope, 64, "bytes",
                      "largest piece of a copy moved by one read and one write (assumption: a cache line); a burst "
                      "never crosses a 4 KiB page, so each is checked by the DEV on its own",
@@ -71,8 +71,8 @@ bool DmaEngine::execute(Addr descriptor, const unsigned char* raw, Cycles& cycle
       ok = false;
       break;
     }
-    const DirectAccessResult r = memory_.access(false, from, buffer_.data(), burst);
-    const DirectAccessResult w = r.ok ? memory_.access(true, to, buffer_.data(), burst) : r;
+    const MemoryResult r = memory_.access(false, from, buffer_.data(), burst);
+    const MemoryResult w = r.ok ? memory_.access(true, to, buffer_.data(), burst) : r;
     cycles += r.cycles + (r.ok ? w.cycles : 0);
     if (!r.ok || !w.ok) {
       ok = false;

@@ -6,7 +6,7 @@
 
 #include "flat_memory.h"
 #include "virtsim/io/dma_module.h"
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/memory_module.h"
 
 namespace virtsim {
 namespace {
@@ -168,7 +168,7 @@ TEST(DeviceExclusionVector, SecureLoaderProtectionCoversTheSlbUntilCleared) {
 
 // The SystemC module: the doorbell runs the ring, and the time it takes is the memory
 // module's latency for each access (the memory side's own statistics count them), over the
-// socket and over the plain-call route alike.
+// socket and over the direct connection alike.
 TEST(DmaModule, RunsTheRingOnTheDoorbellTimedByMainMemory) {
   ParamRegistry params;
   params.set_value("memory.size_mib", std::int64_t{64}, {"test"});
@@ -182,7 +182,7 @@ TEST(DmaModule, RunsTheRingOnTheDoorbellTimedByMainMemory) {
   DmaModule direct_dma{"direct_dma", context, clock, dev};
   dma.memory.bind(memory.port);
   direct_dma.memory.bind(memory.port);
-  direct_dma.set_direct_memory(&memory);
+  direct_dma.memory.connect(memory);
   dma.engine().set_ring(kRing, 4);
   direct_dma.engine().set_ring(kRing + 0x100, 4);
 

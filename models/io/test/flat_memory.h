@@ -1,27 +1,27 @@
 #pragma once
-// The io tests' memory side: PhysicalMemory behind a DirectAccess with one fixed latency,
+// The io tests' memory side: PhysicalMemory behind a MemoryPort with one fixed latency,
 // counting its accesses, so a test can tell exactly what the engine's time is made of.
 #include <cstring>
 #include <vector>
 
-#include "virtsim/common/direct_access.h"
+#include "virtsim/common/memory_port.h"
 #include "virtsim/io/dma_engine.h"
-#include "virtsim/mmu/physical_memory.h"
+#include "virtsim/memory/physical_memory.h"
 
 namespace virtsim::testing_support {
 
-struct FlatMemory : DirectAccess {
+struct FlatMemory : MemoryPort {
   static constexpr Cycles kLatency = 100;
   PhysicalMemory memory{Addr{16} << 20, PhysicalMemory::Layout::Frames};
   std::uint64_t accesses = 0;
 
-  DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
-    if (!memory.contains(address, length) || (address & (kPageSize4K - 1)) + length > kPageSize4K)
-      return {false, 0, MemoryAccessExtension::kUnknown};
-    if (write) memory.write(address, data, length);
-    else memory.read(address, data, length);
+  MemoryResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
+    if (!memory.transfer(write, address, data, length)) return {0, false, ServedBy::Flat};
     ++accesses;
-    return {true, kLatency, MemoryAccessExtension::kUnknown};
+    return {kLatency, true, ServedBy::Flat};
+  }
+  bool debug_access(bool write, Addr address, unsigned char* data, unsigned length) override {
+    return memory.transfer(write, address, data, length);
   }
   // Bytes as a driver writes them: any length, across pages.
   void put(Addr address, const std::vector<unsigned char>& bytes) {

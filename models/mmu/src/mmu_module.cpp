@@ -2,7 +2,6 @@
 
 #include <stdexcept>
 
-#include "virtsim/common/memory_access_extension.h"
 #include "virtsim/common/translation_extension.h"
 #include "virtsim/mmu/walk_request.h"
 
@@ -10,8 +9,8 @@ namespace virtsim {
 
 MmuModule::MmuModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock)
     : sc_core::sc_module(name),
-      translate("translate"),
-      memory("memory"),
+      translate("translate", clock, *this),
+      memory("memory", clock),
       VIRTSIM_MEMBER(check, module_scope(context, *this), false, "",
                      "compare every walk with the zero-time functional reference walk and stop on a mismatch"),
       walker_parameters(module_scope(context, *this).child("walker")),
@@ -25,27 +24,11 @@ MmuModule::MmuModule(const sc_core::sc_module_name& name, const Scope& context, 
       VIRTSIM_MEMBER(walks_in_flight, module_scope(context, *this), "walkers",
                      "walkers busy when a request arrived", 0, 1, 64),
       clock_(clock),
-      walker_free_at_(walkers.get(), 0) {
-  translate.register_b_transport(this, &MmuModule::b_transport);
-  entry_read_.set_extension(&served_);
-}
-
-// The payload would delete its extensions; this one is a member.
-MmuModule::~MmuModule() { entry_read_.clear_extension(&served_); }
-
-void MmuModule::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay) {
-  auto* ext = payload.get_extension<TranslationExtension>();
-  if (!ext) {
-    payload.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
-    return;
-  }
-  delay += clock_.delay(serve(payload.get_address(), *ext, (sc_core::sc_time_stamp() + delay).value()));
-  payload.set_response_status(tlm::TLM_OK_RESPONSE);
-}
+      walker_free_at_(walkers.get(), 0) {}
 
 [[gnu::hot]] Cycles MmuModule::serve(Addr va, TranslationExtension& ext, std::uint64_t arrival) {
   const WalkRequest request = to_walk_request(va, ext);
-  const WalkOutcome& outcome = walker.walk(request, *entry_port_);
+  const WalkOutcome& outcome = walker.walk(request, memory.port());
   // An agile walk has no functional reference here (its shadow part is the hypervisor's);
   // the shadow tables' checker (system.shadow.check) covers it.
   if (check && !request.nested_controls.agile_switch_bit) check_against_reference(request, outcome.translation);
@@ -74,11 +57,7 @@ void MmuModule::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time&
 
 std::uint64_t MmuModule::debug_read(Addr address, unsigned bytes) {
   std::uint64_t value = 0;
-  debug_read_.set_command(tlm::TLM_READ_COMMAND);
-  debug_read_.set_address(address);
-  debug_read_.set_data_ptr(reinterpret_cast<unsigned char*>(&value));
-  debug_read_.set_data_length(bytes);
-  if (memory->transport_dbg(debug_read_) != bytes)
+  if (!memory.port().debug_access(false, address, reinterpret_cast<unsigned char*>(&value), bytes))
     throw std::runtime_error(std::string(name()) + ": debug read at " + to_hex(address) + " failed");
   return value;
 }
@@ -95,44 +74,6 @@ void MmuModule::check_against_reference(const WalkRequest& request, const Transl
   throw std::runtime_error(std::string(name()) + ": translation check failed for " + to_hex(request.va) + " (cr3 " +
                            to_hex(request.guest.cr3) + "): walker gave " + describe(timed) + ", reference gave " +
                            describe(expected));
-}
-
-void MmuModule::entry_access_failed(tlm::tlm_command command, Addr address, const std::string& response) const {
-  throw std::runtime_error(std::string(name()) + ": page-table " + (command == tlm::TLM_READ_COMMAND ? "read" : "write") +
-                           " at physical address " + to_hex(address) + " failed: " + response);
-}
-
-MemoryTiming MmuModule::read_entry(Addr address, unsigned bytes, std::uint64_t& value) {
-  value = 0;
-  return access_entry(tlm::TLM_READ_COMMAND, address, bytes, value);
-}
-
-MemoryTiming MmuModule::write_entry(Addr address, unsigned bytes, std::uint64_t value) {
-  return access_entry(tlm::TLM_WRITE_COMMAND, address, bytes, value);
-}
-
-MemoryTiming MmuModule::access_entry(tlm::tlm_command command, Addr address, unsigned bytes, std::uint64_t& value) {
-  if (direct_memory_) {
-    const DirectAccessResult r = direct_memory_->access(command == tlm::TLM_WRITE_COMMAND, address,
-                                                        reinterpret_cast<unsigned char*>(&value), bytes);
-    if (!r.ok) entry_access_failed(command, address, "TLM_ADDRESS_ERROR_RESPONSE");
-    return {r.cycles, r.served_by == MemoryAccessExtension::kUnknown ? ServedBy::Flat : static_cast<ServedBy>(r.served_by)};
-  }
-  entry_read_.set_command(command);
-  entry_read_.set_address(address);
-  entry_read_.set_data_ptr(reinterpret_cast<unsigned char*>(&value));
-  entry_read_.set_data_length(bytes);
-  entry_read_.set_streaming_width(bytes);
-  entry_read_.set_byte_enable_ptr(nullptr);
-  entry_read_.set_dmi_allowed(false);
-  entry_read_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  sc_core::sc_time latency = sc_core::SC_ZERO_TIME;
-  served_.served_by = MemoryAccessExtension::kUnknown;
-  memory->b_transport(entry_read_, latency);
-  if (entry_read_.is_response_error()) entry_access_failed(command, address, entry_read_.get_response_string());
-  return {clock_.cycles(latency), served_.served_by == MemoryAccessExtension::kUnknown
-                                      ? ServedBy::Flat
-                                      : static_cast<ServedBy>(served_.served_by)};
 }
 
 }  // namespace virtsim

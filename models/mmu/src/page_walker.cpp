@@ -109,7 +109,7 @@ std::size_t PageWalker::guest_row() const {
   return 5 - level_;
 }
 
-[[gnu::hot]] void PageWalker::record_reference(std::size_t row, std::size_t column, const MemoryTiming& timing) {
+[[gnu::hot]] void PageWalker::record_reference(std::size_t row, std::size_t column, const MemoryResult& timing) {
   ++outcome_.refs;
   outcome_.cycles += timing.cycles;
   grid_refs.add(row, column);

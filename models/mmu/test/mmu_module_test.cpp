@@ -6,8 +6,8 @@
 #include <tlm_utils/simple_initiator_socket.h>
 
 #include "virtsim/common/translation_extension.h"
-#include "virtsim/mmu/cache_module.h"
-#include "virtsim/mmu/memory_module.h"
+#include "virtsim/memory/cache_module.h"
+#include "virtsim/memory/memory_module.h"
 
 namespace virtsim {
 namespace {
@@ -47,9 +47,9 @@ struct Platform {
     cached_cpu.socket.bind(cached_mmu.translate);
     caches.set_requester(0, Requester::Walk);
     cached_mmu.memory.bind(caches.cpu_side);
-    cached_mmu.set_entry_port(&caches.walk_port());
+    cached_mmu.memory.connect(caches.walk_port());
     caches.memory_side.bind(memory.port);
-    caches.set_direct_memory(&memory);
+    caches.memory_side.connect(memory);
     root = builder.new_root();
     builder.map(root, 0x400000, 0x800000, kPageSize4K);
     sc_core::sc_start(sc_core::SC_ZERO_TIME);  // finish elaboration
@@ -82,8 +82,8 @@ TEST_F(MmuModuleTest, TranslationWalksThroughTheMemorySocket) {
   sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
   const auto reads_before = platform_->memory.reads.count();
   const auto ext = translate(0x400123, AccessKind::Load, delay);
-  EXPECT_FALSE(ext.fault);
-  EXPECT_EQ(ext.physical_address, 0x800123u);
+  EXPECT_FALSE(ext.result.fault);
+  EXPECT_EQ(ext.result.physical_address, 0x800123u);
   EXPECT_EQ(ext.walk_refs, 4u);
   // Four entry reads, and four writes setting the accessed flags on first use.
   EXPECT_EQ(ext.walk_cycles, 8u * platform_->memory.latency.get());
@@ -99,8 +99,8 @@ TEST_F(MmuModuleTest, TranslationWalksThroughTheMemorySocket) {
 TEST_F(MmuModuleTest, FaultIsReportedInTheExtension) {
   sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
   const auto ext = translate(0x500000, AccessKind::Store, delay);
-  EXPECT_TRUE(ext.fault);
-  EXPECT_EQ(ext.error_code, pf::kWrite | pf::kUser);
+  EXPECT_TRUE(ext.result.fault);
+  EXPECT_EQ(ext.result.error_code, pf::kWrite | pf::kUser);
 }
 
 // Two requests at the same local time from two initiators: with two walkers both start at once,
@@ -121,9 +121,9 @@ TEST_F(MmuModuleTest, WalksInFlightShareTheWalkers) {
   EXPECT_EQ(platform_->mmu.queued_walks.count(), queued_before + 1);
 }
 
-// The plain-call route (DirectTranslation) is the same target: the same walk and response, and
+// The MMU's port called directly is the same target as its socket: the same walk and response, and
 // the same walkers, so a request on it waits for walks taken over the socket and the reverse.
-TEST_F(MmuModuleTest, ThePlainCallRouteSharesTheWalkersWithTheSocket) {
+TEST_F(MmuModuleTest, TheDirectPortSharesTheWalkersWithTheSocket) {
   const sc_core::sc_time base = sc_core::sc_time(2, sc_core::SC_US);  // later than any earlier walk
   const Cycles base_cycles = platform_->clock.cycles(base);
   sc_core::sc_time a = base;
@@ -132,20 +132,20 @@ TEST_F(MmuModuleTest, ThePlainCallRouteSharesTheWalkersWithTheSocket) {
   direct.paging.cr3 = platform_->root;
   direct.kind = AccessKind::Load;
   const auto queued_before = platform_->mmu.queued_walks.count();
-  const Cycles second = platform_->mmu.resolve(0x400008, direct, base_cycles);
-  EXPECT_FALSE(direct.fault);
-  EXPECT_EQ(direct.physical_address, 0x800008u);
+  const Cycles second = platform_->mmu.access(0x400008, direct, base_cycles).cycles;
+  EXPECT_FALSE(direct.result.fault);
+  EXPECT_EQ(direct.result.physical_address, 0x800008u);
   EXPECT_EQ(second, direct.walk_cycles);  // the second walker was free
   EXPECT_EQ(platform_->mmu.queued_walks.count(), queued_before);
   // Both walkers are busy now: a third request, on either route, waits for the first to free.
   TranslationExtension third = direct;
-  const Cycles waited = platform_->mmu.resolve(0x400010, third, base_cycles);
+  const Cycles waited = platform_->mmu.access(0x400010, third, base_cycles).cycles;
   EXPECT_EQ(waited, std::min(over_socket.walk_cycles, direct.walk_cycles) + third.walk_cycles);
   EXPECT_EQ(platform_->mmu.queued_walks.count(), queued_before + 1);
   EXPECT_GT(platform_->mmu.queue_cycles.count(), 0u);
 }
 
-// The cache module's walk port is the walk requester's route as a MemoryPort: a reference
+// The cache module's walk port is the walk requester's MemoryPort: a reference
 // looks up L1D, L2 and LLC in turn (their hit latencies add up), a full miss pays main
 // memory's latency and is counted there, and the value read is memory's.
 TEST_F(MmuModuleTest, TheWalkPortTimesAndCountsAsTheCacheHierarchy) {
@@ -156,7 +156,7 @@ TEST_F(MmuModuleTest, TheWalkPortTimesAndCountsAsTheCacheHierarchy) {
   const auto reads = p.memory.reads.count();
   const auto walk_misses = p.caches.l1d.misses_by_requester.counts()[1];
   std::uint64_t value = 0;
-  const MemoryTiming cold = port.read_entry(entry, 8, value);
+  const MemoryResult cold = port.read_entry(entry, 8, value);
   EXPECT_EQ(value, 0x1234567ull);
   EXPECT_EQ(cold.served_by, ServedBy::Dram);
   const Cycles levels =
@@ -164,26 +164,25 @@ TEST_F(MmuModuleTest, TheWalkPortTimesAndCountsAsTheCacheHierarchy) {
   EXPECT_EQ(cold.cycles, levels + p.memory.latency.get());
   EXPECT_EQ(p.memory.reads.count(), reads + 1);
   EXPECT_EQ(p.caches.l1d.misses_by_requester.counts()[1], walk_misses + 1);
-  const MemoryTiming warm = port.read_entry(entry, 8, value);
+  const MemoryResult warm = port.read_entry(entry, 8, value);
   EXPECT_EQ(warm.served_by, ServedBy::L1);
   EXPECT_EQ(warm.cycles, p.caches.l1d.config().hit_cycles);
   EXPECT_EQ(p.memory.reads.count(), reads + 1);
   // A write goes to memory's bytes and dirties the line.
   EXPECT_EQ(port.write_entry(entry, 8, 0x89abcdefull).served_by, ServedBy::L1);
   EXPECT_EQ(p.memory.memory().read64(entry), 0x89abcdefull);
-  // Past the end of memory: an error naming the module and the address, as the MMU's own
-  // socket route reports one.
+  // Past the end of memory: an error naming the address.
   try {
     port.read_entry(Addr{64} << 20, 8, value);
     ADD_FAILURE() << "a reference past the end of memory did not throw";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("caches: page-table read at physical address 0x4000000"),
+    EXPECT_NE(std::string(e.what()).find("page-table read at physical address 0x4000000"),
               std::string::npos)
         << e.what();
   }
 }
 
-// The platform hands the MMU the walk port: its walks' references are the cache's walk
+// The platform connects the MMU to the walk port: its walks' references are the cache's walk
 // requests, one per reference, and the translation is the socket route's.
 TEST_F(MmuModuleTest, AnMmuGivenTheWalkPortWalksThroughTheCaches) {
   Platform& p = *platform_;
@@ -197,9 +196,9 @@ TEST_F(MmuModuleTest, AnMmuGivenTheWalkPortWalksThroughTheCaches) {
   TranslationExtension ext;
   ext.paging.cr3 = p.root;
   ext.kind = AccessKind::Load;
-  p.cached_mmu.resolve(0x400238, ext, 0);
-  EXPECT_FALSE(ext.fault);
-  EXPECT_EQ(ext.physical_address, 0x800238u);
+  p.cached_mmu.access(0x400238, ext, 0);
+  EXPECT_FALSE(ext.result.fault);
+  EXPECT_EQ(ext.result.physical_address, 0x800238u);
   EXPECT_GT(ext.walk_refs, 0u);
   // Each entry read, and each accessed-flag write, is one walk request to the L1D.
   EXPECT_EQ(walk_lookups() - before,

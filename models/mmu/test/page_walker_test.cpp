@@ -5,7 +5,8 @@
 #include <algorithm>
 #include <random>
 
-#include "virtsim/mmu/direct_port.h"
+#include "virtsim/memory/direct_port.h"
+#include "virtsim/memory/hierarchy_port.h"
 
 namespace virtsim {
 namespace {
@@ -543,6 +544,33 @@ TEST(WalkCache, AgreesWithAPlainLruListForEveryGeometry) {
       }
     }
   }
+}
+
+// A 4-level walk through the hierarchy: its latency is exactly the sum of what each of its
+// references cost, and page-table entries and data share the caches.
+TEST(WalkThroughCaches, WalkLatencyIsTheSumOfItsReferences) {
+  PhysicalMemory memory{Addr{1} << 32};
+  FrameAllocator frames{Addr{1} << 20, Addr{1} << 32};
+  PageTableBuilder builder{memory, frames};
+  const Addr root = builder.new_root();
+  builder.map(root, 0x400000, 0x800000, kPageSize4K);
+  Cache l1({}, CacheConfig{true, 32, 8, 64, 4, "lru", 1}), l2({}, CacheConfig{true, 256, 4, 64, 7, "lru", 1}),
+      llc({}, CacheConfig{true, 2048, 16, 64, 33, "lru", 1});
+  CacheHierarchy h(l1, l2, llc, 100, false);
+  HierarchyMemoryPort port(memory, h);
+  PageWalker walker({});
+  const auto& cold = walker.walk(WalkRequest::linear(root, 0x400000, AccessKind::Load, true), port);
+  // Four reads from DRAM, then four accessed-flag writes that hit the L1D lines just filled.
+  EXPECT_EQ(cold.cycles, 4u * (4 + 7 + 33 + 100) + 4u * 4);
+  const auto& warm = walker.walk(WalkRequest::linear(root, 0x400000, AccessKind::Load, true), port);
+  EXPECT_EQ(warm.cycles, 4u * 4);
+  EXPECT_EQ(walker.grid_l1_hits.value(), 4.0);
+  EXPECT_EQ(walker.grid_dram.value(), 4.0);
+  // Data evicting the page-table lines: a sweep over 64 KiB of the same L1D sets.
+  for (Addr a = 0; a < 64 * 1024; a += 64) h.access(0x10000000 + a, false, Requester::Data);
+  const auto& after = walker.walk(WalkRequest::linear(root, 0x400000, AccessKind::Load, true), port);
+  EXPECT_EQ(after.cycles, 4u * (4 + 7));  // the entries now come from the L2
+  EXPECT_EQ(l1.misses_by_requester.at(1), 8u);
 }
 
 }  // namespace

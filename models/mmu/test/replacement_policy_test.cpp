@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "virtsim/common/replacement.h"
-#include "virtsim/mmu/cache.h"
+#include "virtsim/memory/cache.h"
 #include "virtsim/mmu/walk_caches.h"
 #include "virtsim/tlb/tlb.h"
 

@@ -41,7 +41,7 @@
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
-#include "virtsim/mmu/paging.h"
+#include "virtsim/paging/paging.h"
 #include "virtsim/workloads/page_cache.h"
 #include "virtsim/workloads/trace.h"
 

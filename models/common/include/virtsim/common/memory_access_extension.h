@@ -1,15 +1,16 @@
 #pragma once
-// Side-band answer of the cache hierarchy: which level served an access. An initiator that
-// wants to know (the MMU, for the 2-D reference grid) attaches it; targets that do not model
-// caches leave it untouched.
+// Side-band answer of a memory target over TLM: which level served an access (the MMU's
+// walker needs it for the 2-D reference grid). The memory adapters (tlm_ports.h) attach it and
+// fill it from MemoryResult::served_by.
 #include <cstdint>
 #include <tlm>
+
+#include "virtsim/common/memory_port.h"
 
 namespace virtsim {
 
 struct MemoryAccessExtension : tlm::tlm_extension<MemoryAccessExtension> {
-  static constexpr std::uint8_t kUnknown = 0xff;
-  std::uint8_t served_by = kUnknown;  // virtsim::ServedBy (models/mmu/cache.h): 0 L1, 1 L2, 2 LLC, 3 DRAM
+  ServedBy served_by = ServedBy::Flat;
 
   tlm::tlm_extension_base* clone() const override { return new MemoryAccessExtension(*this); }
   void copy_from(const tlm::tlm_extension_base& other) override {

@@ -2,7 +2,7 @@
 // The architectural state a translation depends on, as it travels from a vCPU to its MMU in
 // the TranslationExtension: the table format and control-register bits of the (guest) paging
 // mode, and under nesting the EPTP / nCR3 and its format. The formats themselves are
-// implemented in models/mmu (paging.h).
+// implemented in models/paging (paging.h).
 #include <array>
 #include <cstdint>
 

@@ -2,7 +2,8 @@
 // The one TLM extension that carries a translation's side-band data.
 //
 // A vCPU sends a generic payload whose address is the virtual address to translate to the
-// MMU's `translate` socket with this extension attached; the MMU fills in the response half.
+// MMU's `translate` socket with this extension attached; the MMU fills in the response half,
+// a `Translation` as every walk returns it.
 // The payload's own data pointer is unused for translations (length 0); the annotated delay
 // carries the time the translation took.
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <tlm>
 
 #include "virtsim/common/paging_context.h"
+#include "virtsim/common/translation.h"
 #include "virtsim/common/units.h"
 
 namespace virtsim {
@@ -36,22 +38,9 @@ struct TranslationExtension : tlm::tlm_extension<TranslationExtension> {
   AccessKind kind = AccessKind::Load;
 
   // ---- response (set by the MMU) ----
-  bool fault = false;               // the walk found no valid translation
-  std::uint8_t fault_kind = 0;      // virtsim::FaultKind (models/mmu/paging.h)
-  std::uint32_t error_code = 0;     // x86 page-fault error code for a guest #PF
-  std::uint64_t exit_qualification = 0;  // EPT violation qualification / NPF EXITINFO1
-  Addr guest_physical_address = 0;  // 2-D: the final gPA, or the faulting gPA
-  Addr physical_address = 0;        // (host-)physical translation of the payload address when !fault
-  std::uint8_t page_shift = 12;     // 12, 21, 22 or 30: size of the mapping a TLB may cache
-  std::uint8_t mapping_shift = 12;  // size of the (guest) page-table mapping (>= page_shift under nesting)
-  std::uint64_t leaf_entry = 0;     // the leaf entry as read
-  bool global = false;              // the leaf's G bit
-  bool writable = false;            // rights combined over all levels, for the TLB entry
-  bool user = false;
-  bool executable = false;
-  bool dirty = false;               // the leaf's D flag is set (a store may use the entry)
-  std::uint32_t walk_refs = 0;      // memory references the walk made
-  Cycles walk_cycles = 0;           // latency of the walk
+  Translation result;          // the walk's result, fault or mapping
+  std::uint32_t walk_refs = 0;  // memory references the walk made
+  Cycles walk_cycles = 0;       // latency of the walk
 
   tlm::tlm_extension_base* clone() const override { return new TranslationExtension(*this); }
   void copy_from(const tlm::tlm_extension_base& other) override {

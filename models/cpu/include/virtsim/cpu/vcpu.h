@@ -1,25 +1,23 @@
 #pragma once
 // A virtual CPU: one SystemC thread that executes a guest event stream. Plain instructions
 // cost `cpi` cycles each; a memory instruction looks up the L1 DTLB inline (a plain call, the
-// hot path), on a miss asks the MMU (over TLM, or the plain-call route beside the socket), then makes the data access through `data` (the
-// plain-call route the platform set up beside the socket, or the socket itself). Time moves
+// hot path), on a miss asks the MMU through the `translate` port, then makes the data access
+// through the `data` port (each the target itself when the platform connected it, else the
+// TLM socket: tlm_ports.h). Time moves
 // only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
 // boundaries (Accellera LT style).
 #include <functional>
 #include <memory>
 #include <vector>
 #include <systemc>
-#include <tlm>
-#include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "virtsim/common/clock.h"
 #include "virtsim/common/debug_trace.h"
-#include "virtsim/common/direct_access.h"
-#include "virtsim/common/direct_translation.h"
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/stats.h"
+#include "virtsim/common/tlm_ports.h"
 #include "virtsim/common/translation_extension.h"
 #include "virtsim/common/vcpu_memory_virtualization.h"
 #include "virtsim/cpu/interval_core.h"
@@ -70,8 +68,8 @@ class LocalQuantumKeeper : public tlm_utils::tlm_quantumkeeper {
 
 class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
  public:
-  tlm_utils::simple_initiator_socket<Vcpu> translate;  // to the MMU
-  tlm_utils::simple_initiator_socket<Vcpu> data;       // loads, stores and fetches
+  TranslationInitiatorSocket translate;  // to the MMU
+  MemoryInitiatorSocket data;            // loads, stores and fetches
   // Who resolves page faults (the guest kernel). Unbound: every fault ends the run.
   sc_core::sc_port<PageFaultHandler, 1, sc_core::SC_ZERO_OR_MORE_BOUND> fault_handler;
   // The VT-x / AMD-V unit, when the vCPU runs as a guest. Unbound: Instr events run natively.
@@ -81,7 +79,6 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
 
   SC_HAS_PROCESS(Vcpu);
   Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock);
-  ~Vcpu() override;
 
   // Wiring done by the platform before simulation starts.
   void set_workload(GuestEventSource* source) { source_ = source; }
@@ -146,11 +143,6 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     const auto& c = wrong_answers_[static_cast<std::size_t>(i)];
     return c ? c->count() : 0;
   }
-  // The plain-call route to what `data` is bound to (set by the platform with the binding);
-  // unset, every access is a transaction on `data`.
-  void set_direct_data(DirectAccess* route) { direct_data_ = route; }
-  // The same for `translate`: unset, every TLB miss is a transaction on the socket.
-  void set_direct_translation(DirectTranslation* route) { direct_translation_ = route; }
   const PagingControls& paging() const { return paging_; }
   // Called from the vCPU's thread at its RoiBegin event, after a quantum sync; may wait().
   void set_roi_begin_action(std::function<void()> action) { on_roi_begin_ = std::move(action); }
@@ -220,11 +212,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   [[gnu::always_inline]] inline TranslatedPiece translate_piece(AccessKind kind, Addr va);
   // translate_piece() once the L1 TLB had no usable entry: the STLB, the walk and any page fault.
   TranslatedPiece translate_piece_after_l1_miss(AccessKind kind, Addr va);
-  // The data access of a translated piece: the plain-call route inline, else the socket.
+  // The data access of a translated piece, through the `data` port.
   [[gnu::always_inline]] inline Cycles access_data(AccessKind kind, Addr pa, unsigned size, bool keeps_contents);
-  Cycles access_data_through_socket(AccessKind kind, Addr pa, unsigned size, bool keeps_contents);
   std::uint64_t stored_value() const { return instructions.count() - kernel_instructions.count(); }
-  [[noreturn]] void data_access_failed(Addr pa, const std::string& response) const;
+  [[noreturn]] void data_access_failed(Addr pa) const;
   // A translation faulted (the `attempt`th time for this access): the guest kernel resolves
   // a page fault and its cost is returned; anything else ends the run.
   Cycles resolve_page_fault(Addr va, int attempt);
@@ -303,12 +294,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   bool serialized_ = false;
   LocalQuantumKeeper quantum_;
   TranslationPath path_;
-  tlm::tlm_generic_payload translation_payload_;
   TranslationExtension translation_;
-  DirectAccess* direct_data_ = nullptr;
-  DirectTranslation* direct_translation_ = nullptr;
-  tlm::tlm_generic_payload data_payload_;
-  std::uint64_t data_buffer_ = 0;
+  std::uint64_t data_buffer_ = 0;  // the bytes a store writes
   bool finished_ = false;
   sc_core::sc_event finished_event_;
 };

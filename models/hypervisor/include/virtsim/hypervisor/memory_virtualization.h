@@ -18,8 +18,8 @@
 #include "virtsim/hypervisor/selective/selective_parameters.h"
 #include "virtsim/hypervisor/shadow/shadow_tables.h"
 #include "virtsim/hypervisor/trap_emulate/trap_emulate.h"
-#include "virtsim/mmu/paging.h"
-#include "virtsim/mmu/physical_memory.h"
+#include "virtsim/paging/paging.h"
+#include "virtsim/memory/physical_memory.h"
 #include "virtsim/vmx/binary_translation.h"
 #include "virtsim/vmx/virtualization_unit.h"
 

@@ -12,7 +12,7 @@
 // from DMA before it has built a bitmap of its own (it clears SL_DEV_EN once it has).
 #include <cstdint>
 
-#include "virtsim/common/direct_access.h"
+#include "virtsim/common/memory_port.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/common/units.h"
@@ -49,7 +49,7 @@ inline constexpr Addr kSecureLoaderBlockBytes = Addr{64} << 10;
 class DeviceExclusionVector {
  public:
   // `memory` is the memory side the bitmap is read through (the same port devices use).
-  DeviceExclusionVector(const Scope& scope, DirectAccess& memory);
+  DeviceExclusionVector(const Scope& scope, MemoryPort& memory);
 
   // DEV_DATA with DEV_OP = `function`. Map and Cap read as zero and ignore writes (one
   // protection domain). Writing DEV_CR with INV_CACHE set needs no work: no DEV cache is
@@ -85,7 +85,7 @@ class DeviceExclusionVector {
   }
   void log_error(Addr address, bool write);
 
-  DirectAccess& memory_;
+  MemoryPort& memory_;
   std::uint32_t base_lo_ = 0, base_hi_ = 0, control_ = 0;
   std::uint32_t error_status_ = 0;
   Addr error_address_ = 0;

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "virtsim/common/direct_access.h"
+#include "virtsim/common/memory_port.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/io/device_exclusion_vector.h"
@@ -29,7 +29,7 @@ inline constexpr std::uint32_t kOwn = 1u << 0, kDone = 1u << 1, kError = 1u << 2
 
 class DmaEngine {
  public:
-  DmaEngine(const Scope& scope, DirectAccess& memory, DeviceExclusionVector& dev);
+  DmaEngine(const Scope& scope, MemoryPort& memory, DeviceExclusionVector& dev);
 
   // The ring: `entries` descriptors from `base` (32-byte aligned); the head restarts at 0.
   void set_ring(Addr base, unsigned entries);
@@ -54,7 +54,7 @@ class DmaEngine {
   bool execute(Addr descriptor, const unsigned char* raw, Cycles& cycles);
   void write32(Addr address, std::uint32_t value, Cycles& cycles);
 
-  DirectAccess& memory_;
+  MemoryPort& memory_;
   DeviceExclusionVector& dev_;
   Addr ring_base_ = 0;
   unsigned ring_entries_ = 0;

@@ -1,30 +1,26 @@
 #pragma once
 // The DMA engine as a thin SystemC module: a driver rings the doorbell (its MMIO write to the
 // engine), the module's thread runs the ring (DmaEngine::run) and takes the time its memory
-// accesses took before it answers the next ring. Its `memory` socket binds to the memory
-// module's port, and beside it, as for every memory initiator of the platform, the memory's
-// plain-call route (set_direct_memory): the engine's accesses are then timed and counted as
-// main-memory traffic exactly as over the socket. The DEV belongs to the memory side (the
+// accesses took before it answers the next ring. The engine reaches memory through the
+// `memory` socket's port: the memory's own when the owner connected it beside the binding,
+// else b_transport (tlm_ports.h); timing and counts are the same. The DEV belongs to the memory side (the
 // host bridge), so its owner hands it in and every device's engine is checked by the same one.
-#include <tlm_utils/simple_initiator_socket.h>
-
 #include <systemc>
-#include <tlm>
 
 #include "virtsim/common/clock.h"
 #include "virtsim/common/module_scope.h"
+#include "virtsim/common/tlm_ports.h"
 #include "virtsim/io/dma_engine.h"
 
 namespace virtsim {
 
 class DmaModule : public sc_core::sc_module {
  public:
-  tlm_utils::simple_initiator_socket<DmaModule> memory;
+  MemoryInitiatorSocket memory;
 
   DmaModule(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
             DeviceExclusionVector& dev);
 
-  void set_direct_memory(DirectAccess* direct) { route_.direct = direct; }
   DmaEngine& engine() { return engine_; }
   // Latched: a ring before the thread waits (before the simulation starts) is not lost.
   void ring_doorbell() {
@@ -33,16 +29,17 @@ class DmaModule : public sc_core::sc_module {
   }
 
  private:
-  // The engine's way to memory: the plain call when there is one, else b_transport.
-  struct Route : DirectAccess {
-    DmaModule& owner;
-    DirectAccess* direct = nullptr;
-    explicit Route(DmaModule& m) : owner(m) {}
-    DirectAccessResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
-      return direct ? direct->access(write, address, data, length) : owner.through_socket(write, address, data, length);
+  // The engine's way to memory, whichever port `memory` gives at the time.
+  struct Route final : MemoryPort {
+    MemoryInitiatorSocket& socket;
+    explicit Route(MemoryInitiatorSocket& s) : socket(s) {}
+    MemoryResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
+      return socket.port().access(write, address, data, length);
+    }
+    bool debug_access(bool write, Addr address, unsigned char* data, unsigned length) override {
+      return socket.port().debug_access(write, address, data, length);
     }
   };
-  DirectAccessResult through_socket(bool write, Addr address, unsigned char* data, unsigned length);
   void serve();
 
   const Clock& clock_;

@@ -11,27 +11,14 @@
 #include <array>
 #include <cstdint>
 
+#include "virtsim/common/memory_port.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/common/units.h"
-#include "virtsim/mmu/cache.h"
-#include "virtsim/mmu/paging.h"
+#include "virtsim/memory/cache.h"
+#include "virtsim/paging/paging.h"
 #include "virtsim/mmu/walk_caches.h"
 
 namespace virtsim {
-
-
-struct MemoryTiming {
-  Cycles cycles = 0;
-  ServedBy served_by = ServedBy::Flat;
-};
-
-// One timed memory reference on behalf of the walker.
-class MemoryPort {
- public:
-  virtual ~MemoryPort() = default;
-  virtual MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) = 0;
-  virtual MemoryTiming write_entry(Addr address, unsigned bytes, std::uint64_t value) = 0;
-};
 
 struct WalkRequest {
   PagingControls guest;     // the 1-D tables, or the guest's under nesting
@@ -135,7 +122,7 @@ class PageWalker {
   // A guest page fault with `error_code`, plus the bits that describe the access (W/R, U/S,
   // I/D) when `add_access_bits` (check_access() gives a whole code).
   [[gnu::noinline]] void page_fault(std::uint32_t error_code, bool add_access_bits);
-  void record_reference(std::size_t row, std::size_t column, const MemoryTiming& timing);
+  void record_reference(std::size_t row, std::size_t column, const MemoryResult& timing);
   std::size_t guest_row() const;
   std::size_t nested_column(unsigned level) const { return 5 - level; }
   static constexpr std::size_t kEntryColumn = 5;

@@ -69,12 +69,12 @@ class TranslationPath {
       }
     }
     r.cycles += handler.translate_miss(va, ext);
-    if (ext.fault) {
+    if (ext.result.fault) {
       r.fault = true;
       return r;
     }
     tlbs_.fill(va, kind, entry_from(ext, tags));
-    r.physical_address = ext.physical_address;
+    r.physical_address = ext.result.physical_address;
     return r;
   }
 
@@ -87,17 +87,17 @@ class TranslationPath {
 
   static TlbEntry entry_from(const TranslationExtension& ext, TlbTags tags) {
     TlbEntry e;
-    e.page_shift = ext.page_shift;
-    e.mapping_shift = ext.mapping_shift;
-    e.physical_base = ext.physical_address & ~((Addr{1} << ext.page_shift) - 1);
+    e.page_shift = ext.result.page_shift;
+    e.mapping_shift = ext.result.mapping_shift;
+    e.physical_base = ext.result.physical_address & ~((Addr{1} << ext.result.page_shift) - 1);
     e.pcid = tags.pcid;
     e.vpid = tags.vpid;
     e.nested_context = tags.nested_context;
-    e.global = ext.global;
-    e.writable = ext.writable;
-    e.user = ext.user;
-    e.executable = ext.executable;
-    e.dirty = ext.dirty;
+    e.global = ext.result.global;
+    e.writable = ext.result.writable;
+    e.user = ext.result.user;
+    e.executable = ext.result.executable;
+    e.dirty = ext.result.dirty;
     return e;
   }
 

@@ -56,8 +56,8 @@
 #include "virtsim/common/param.h"
 #include "virtsim/common/shadow_paging.h"
 #include "virtsim/common/stats.h"
-#include "virtsim/mmu/paging.h"
-#include "virtsim/mmu/physical_memory.h"
+#include "virtsim/paging/paging.h"
+#include "virtsim/memory/physical_memory.h"
 
 namespace virtsim {
 

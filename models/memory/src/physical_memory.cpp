@@ -1,4 +1,4 @@
-#include "virtsim/mmu/physical_memory.h"
+#include "virtsim/memory/physical_memory.h"
 
 #include <sys/mman.h>
 

@@ -1,4 +1,4 @@
-#include "virtsim/mmu/cache.h"
+#include "virtsim/memory/cache.h"
 
 #include <gtest/gtest.h>
 
@@ -6,8 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "virtsim/mmu/direct_port.h"
-#include "virtsim/mmu/hierarchy_port.h"
+#include "virtsim/memory/physical_memory.h"
 
 namespace virtsim {
 namespace {
@@ -150,32 +149,6 @@ TEST(CacheHierarchyTest, DisabledLevelsAreSkipped) {
   Cache l1({}, small(1, 2, 4)), l2({}, CacheConfig{false, 4, 4, 64, 10, "lru", 1}), llc({}, small(16, 8, 30));
   CacheHierarchy h(l1, l2, llc, 100, false);
   EXPECT_EQ(h.access(0x4000, false, Requester::Data).cycles, 4u + 30 + 100);
-}
-
-// A 4-level walk through the hierarchy: its latency is exactly the sum of what each of its
-// references cost, and page-table entries and data share the caches.
-TEST(CacheHierarchyTest, WalkLatencyIsTheSumOfItsReferences) {
-  PhysicalMemory memory{Addr{1} << 32};
-  FrameAllocator frames{Addr{1} << 20, Addr{1} << 32};
-  PageTableBuilder builder{memory, frames};
-  const Addr root = builder.new_root();
-  builder.map(root, 0x400000, 0x800000, kPageSize4K);
-  Cache l1({}, small(32, 8, 4)), l2({}, small(256, 4, 7)), llc({}, small(2048, 16, 33));
-  CacheHierarchy h(l1, l2, llc, 100, false);
-  HierarchyMemoryPort port(memory, h);
-  PageWalker walker({});
-  const auto& cold = walker.walk(WalkRequest::linear(root, 0x400000, AccessKind::Load, true), port);
-  // Four reads from DRAM, then four accessed-flag writes that hit the L1D lines just filled.
-  EXPECT_EQ(cold.cycles, 4u * (4 + 7 + 33 + 100) + 4u * 4);
-  const auto& warm = walker.walk(WalkRequest::linear(root, 0x400000, AccessKind::Load, true), port);
-  EXPECT_EQ(warm.cycles, 4u * 4);
-  EXPECT_EQ(walker.grid_l1_hits.value(), 4.0);
-  EXPECT_EQ(walker.grid_dram.value(), 4.0);
-  // Data evicting the page-table lines: a sweep over 64 KiB of the same L1D sets.
-  for (Addr a = 0; a < 64 * 1024; a += 64) h.access(0x10000000 + a, false, Requester::Data);
-  const auto& after = walker.walk(WalkRequest::linear(root, 0x400000, AccessKind::Load, true), port);
-  EXPECT_EQ(after.cycles, 4u * (4 + 7));  // the entries now come from the L2
-  EXPECT_EQ(l1.misses_by_requester.at(1), 8u);
 }
 
 // The cache module finds an access's bytes in host memory before its lookups (to prefetch

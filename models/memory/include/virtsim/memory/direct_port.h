@@ -3,8 +3,8 @@
 // benchmarks and analytic checks drive a PageWalker with when no cache hierarchy is wanted.
 #include <vector>
 
-#include "virtsim/mmu/page_walker.h"
-#include "virtsim/mmu/physical_memory.h"
+#include "virtsim/common/memory_port.h"
+#include "virtsim/memory/physical_memory.h"
 
 namespace virtsim {
 
@@ -12,16 +12,12 @@ class DirectMemoryPort : public MemoryPort {
  public:
   DirectMemoryPort(PhysicalMemory& memory, Cycles latency, bool record = false)
       : memory_(memory), latency_(latency), record_(record) {}
-  MemoryTiming read_entry(Addr address, unsigned bytes, std::uint64_t& value) override {
-    value = 0;
-    memory_.read(address, &value, bytes);
-    if (record_) reads.push_back(address);
-    return {latency_, ServedBy::Flat};
+  MemoryResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
+    if (record_) (write ? writes : reads).push_back(address);
+    return {latency_, memory_.transfer(write, address, data, length), ServedBy::Flat};
   }
-  MemoryTiming write_entry(Addr address, unsigned bytes, std::uint64_t value) override {
-    memory_.write(address, &value, bytes);
-    if (record_) writes.push_back(address);
-    return {latency_, ServedBy::Flat};
+  bool debug_access(bool write, Addr address, unsigned char* data, unsigned length) override {
+    return memory_.transfer(write, address, data, length);
   }
   std::vector<Addr> reads;   // when recording
   std::vector<Addr> writes;

@@ -1,4 +1,4 @@
-#include "virtsim/mmu/host_memory.h"
+#include "virtsim/memory/host_memory.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "virtsim/mmu/paging.h"
+#include "virtsim/paging/paging.h"
 
 #include <gtest/gtest.h>
 

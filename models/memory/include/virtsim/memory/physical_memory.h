@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "virtsim/common/units.h"
-#include "virtsim/mmu/host_memory.h"
+#include "virtsim/memory/host_memory.h"
 
 namespace virtsim {
 
@@ -66,6 +66,22 @@ class PhysicalMemory {
     if (base_) return address < size_ ? base_ + address : nullptr;
     Frame* frame = const_cast<Frame*>(find_frame(address >> kPageShift4K));
     return frame ? frame->data() + (address & (kPageSize4K - 1)) : nullptr;
+  }
+  // read() or write() of an access that may fail: false, and nothing moved, when [address,
+  // address + length) is not inside memory and one frame. Without `data` only the check.
+  // `host`: where the bytes live (host_bytes(address)) when the caller has looked it up.
+  bool transfer(bool write, Addr address, unsigned char* data, unsigned length, std::uint8_t* host = nullptr) {
+    if (!contains(address, length) || (address & (kPageSize4K - 1)) + length > kPageSize4K) return false;
+    if (!data) return true;
+    if (!host) {  // a frame never written: write() allocates it, read() gives zeros
+      if (write) this->write(address, data, length);
+      else read(address, data, length);
+    } else if (write) {
+      copy(host, data, length);
+    } else {
+      copy(data, host, length);
+    }
+    return true;
   }
   // 8 bytes (a data word, a 64-bit entry) is nearly every access: one move, not a memcpy call.
   static void copy(void* to, const void* from, unsigned length) {

@@ -1,8 +1,8 @@
-#include "virtsim/mmu/host_memory.h"
+#include "virtsim/memory/host_memory.h"
 
 #include <gtest/gtest.h>
 
-#include "virtsim/mmu/physical_memory.h"
+#include "virtsim/memory/physical_memory.h"
 
 namespace virtsim {
 namespace {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "virtsim/common/memory_port.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/set_associative.h"
 #include "virtsim/common/stats.h"
@@ -19,7 +20,6 @@
 namespace virtsim {
 
 enum class Requester : std::uint8_t { Data, Walk };
-enum class ServedBy : std::uint8_t { L1, L2, Llc, Dram, Flat };
 
 struct CacheConfig {
   bool enabled = true;

@@ -1,4 +1,4 @@
-#include "virtsim/mmu/cache.h"
+#include "virtsim/memory/cache.h"
 
 #include <algorithm>
 #include <stdexcept>

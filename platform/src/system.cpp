@@ -265,6 +265,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
         find_mmu(from.name).memory.connect(cache.walk_port());
       } else {
         find_virt(from.name).memory.bind(cache.cpu_side);
+        find_virt(from.name).memory.connect(cache.data_port());
       }
     } else if (from.type == "cache" && to.type == "memory") {
       find_cache(from.name).memory_side.bind(memory_->port);

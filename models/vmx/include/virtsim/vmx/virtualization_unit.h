@@ -18,9 +18,9 @@
 
 #include <systemc>
 #include <tlm>
-#include <tlm_utils/simple_initiator_socket.h>
 
 #include "virtsim/common/clock.h"
+#include "virtsim/common/tlm_ports.h"
 
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
@@ -118,7 +118,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
  public:
   // The hypervisor's own loads: its handlers read their data structures through the vCPU's
   // caches, where they compete with the guest's lines.
-  tlm_utils::simple_initiator_socket<VirtualizationUnit> memory;
+  MemoryInitiatorSocket memory;
 
   VirtualizationUnit(const sc_core::sc_module_name& name, const Scope& context, const Clock& clock,
                      const TransitionParameters& transitions, const HypervisorParameters& hypervisor,
@@ -244,8 +244,6 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   std::uint16_t tlb_tag_ = 0;
   const Clock& clock_;
   Addr memory_base_ = 0, memory_bytes_ = 0;
-  tlm::tlm_generic_payload read_;
-  std::uint64_t buffer_ = 0;
 };
 
 }  // namespace virtsim

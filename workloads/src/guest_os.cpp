@@ -48,6 +48,20 @@ Addr round_up(Addr v, Addr a) { return (v + a - 1) & ~(a - 1); }
 Addr round_down(Addr v, Addr a) { return v & ~(a - 1); }
 
 // Kernel instructions per SyscallClass: a class whose parameter is 0 costs a plain call.
+// A read's and a write's base and the cost per line moved, by IoKind; a base at 0 costs a plain call.
+std::array<GuestOs::IoCost, 3> io_costs(const GuestOsParameters& p) {
+  const std::uint32_t plain = p.syscall_instructions;
+  const auto or_plain = [plain](std::uint32_t v) { return v ? v : plain; };
+  std::array<GuestOs::IoCost, 3> cost{};
+  cost[kSocketIo] = {or_plain(p.syscall_read_instructions), or_plain(p.syscall_write_instructions),
+                     p.syscall_socket_line_instructions};
+  cost[kFileIo] = {or_plain(p.syscall_file_read_instructions), or_plain(p.syscall_file_write_instructions),
+                   p.syscall_file_line_instructions};
+  cost[kPipeIo] = {or_plain(p.syscall_pipe_read_instructions), or_plain(p.syscall_pipe_write_instructions),
+                   p.syscall_pipe_line_instructions};
+  return cost;
+}
+
 std::array<std::uint32_t, kSyscallClasses> syscall_costs(const GuestOsParameters& p) {
   const std::uint32_t plain = p.syscall_instructions;
   const auto or_plain = [plain](std::uint32_t v) { return v ? v : plain; };
@@ -73,8 +87,9 @@ SyscallClass syscall_class(std::uint64_t number) {
   // Linux x86-64 numbers (arch/x86/entry/syscalls/syscall_64.tbl) of the calls each class's
   // calibration benchmark stands for: reads and receives, writes and sends (of any descriptor),
   // reads and writes at an offset (of a file only: a pipe or socket refuses them), waits for ready
-  // descriptors (epoll's, and poll's and select's), opens, close, stats by path (newfstatat with a path, access checks walk the
-  // path too) and of an open descriptor, lseek, and the vDSO's calls.
+  // descriptors (epoll's, and poll's and select's), opens, close, stats by path (newfstatat
+  // with a path, access checks walk the path too) and of an open descriptor, lseek, and the
+  // vDSO's calls.
   static const auto table = [] {
     std::array<SyscallClass, 448> t{};
     const auto put = [&t](SyscallClass c, std::initializer_list<unsigned> numbers) {
@@ -431,7 +446,8 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       builder_(memory_, frames_, parse_table_format(parameters.paging)),
       pcid_(pcid && (builder_.format() == TableFormat::Level4 || builder_.format() == TableFormat::Level5)),
       timer_interval_(parameters.timer_interval),
-      syscall_cost_(syscall_costs(parameters)) {
+      syscall_cost_(syscall_costs(parameters)),
+      io_costs_(io_costs(parameters)) {
   const TableFormat f = builder_.format();
   const bool wide = f == TableFormat::Level4 || f == TableFormat::Level5;
   layout_ = address_layout(parameters.layout.get() == "auto" ? (wide ? "linux64" : "linux32") : parameters.layout.get(), f);
@@ -1283,14 +1299,8 @@ void GuestOs::io_call(Cpu& cpu, const TraceRecord& r, SyscallClass c) {
                         : at_offset                       ? kFileIo
                                                           : kSocketIo;
   const std::uint64_t bytes = r.described ? r.bytes : kind == kFileIo ? kUndescribedFileBytes : kUndescribedSocketBytes;
-  std::uint32_t base = 0;
-  if (kind == kPipeIo) base = reads ? p_.syscall_pipe_read_instructions : p_.syscall_pipe_write_instructions;
-  else base = syscall_cost_[static_cast<std::size_t>(kind == kFileIo ? (reads ? SyscallClass::FileRead : SyscallClass::FileWrite)
-                                                                     : (reads ? SyscallClass::Read : SyscallClass::Write))];
-  if (!base) base = p_.syscall_instructions;
-  const std::uint32_t per_line = kind == kFileIo   ? p_.syscall_file_line_instructions
-                                 : kind == kPipeIo ? p_.syscall_pipe_line_instructions
-                                                   : p_.syscall_socket_line_instructions;
+  const IoCost& cost = io_costs_[kind];
+  const std::uint32_t base = reads ? cost.read : cost.write, per_line = cost.per_line;
   const std::uint64_t lines = (bytes + kLine - 1) / kLine;
   kernel_work(cpu, static_cast<std::uint32_t>(std::min<std::uint64_t>(base + per_line * lines, UINT32_MAX)),
               p_.syscall_lines);

@@ -656,7 +656,7 @@ TEST(GuestOs, AReadCopiesTheKernelBuffersLinesToTheUsersBufferAndAnOlderTracesCo
     if (ev.kind == GuestEventKind::String) strings.push_back(ev);
   // The pages zeroed for the faults first (4 KiB each), then the read's two sides and the
   // write's two; nothing for the old read.
-  strings.erase(std::remove_if(strings.begin(), strings.end(), [](const GuestEvent& e) { return e.count == 64; }),
+  strings.erase(std::remove_if(strings.begin(), strings.end(), [](const GuestEvent& zeroing) { return zeroing.count == 64; }),
                 strings.end());
   ASSERT_EQ(strings.size(), 4u);
   const Addr direct = m.os.layout().direct_map;

@@ -158,6 +158,11 @@ class TraceRecordSource final : public ProcessEventSource {
 // The guest kernel as plain C++: tests drive it without SystemC.
 class GuestOs {
  public:
+  // A read's and a write's kernel instructions on one kind of object (a socket, a file, a
+  // pipe): a base each and a cost per 64-byte line moved.
+  struct IoCost {
+    std::uint32_t read = 0, write = 0, per_line = 0;
+  };
   // `memory` reads and writes guest-physical memory; `frames` hands out its frames.
   GuestOs(const Scope& scope, const GuestOsParameters& parameters, MemoryView memory, FrameAllocator& frames,
           bool pcid);
@@ -412,6 +417,7 @@ class GuestOs {
   std::uint64_t timer_interval_ = 0;  // instructions; 0: no timer
   // Kernel instructions of a system call record, by SyscallClass.
   std::array<std::uint32_t, kSyscallClasses> syscall_cost_{};
+  std::array<IoCost, 3> io_costs_{};  // by object: socket, file, pipe
   // The kernel's buffers reads and writes copy from and to, by object (socket, file, pipe):
   // contiguous frames allocated at the first such call, and where the next read and the next
   // write of each start (moving on by what each call moved, round the buffer).

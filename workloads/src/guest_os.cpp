@@ -36,7 +36,7 @@ constexpr Addr kVmaBytes = 192, kTaskBytes = 5888, kMmBytes = 1600;
 
 // The kernel buffers reads and writes copy from and to, by object: a socket's buffer (an
 // assumption: 16 pages of skb data), a window of the page cache (an assumption: 16 pages), a
-// pipe's ring (Linux 6.1 fs/pipe.c: PIPE_DEF_BUFFERS, 16 pages).
+// pipe's ring (Linux 6.1 include/linux/pipe_fs_i.h: PIPE_DEF_BUFFERS, 16 pages).
 enum IoKind : unsigned { kSocketIo = 0, kFileIo = 1, kPipeIo = 2 };
 constexpr Addr kIoBufferPages = 16;
 // What an older trace's read or write (no byte count) is taken to move: the size its class's

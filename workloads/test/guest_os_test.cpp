@@ -687,7 +687,7 @@ TEST(GuestOs, AVdsoCallRunsInUserModeOnceItsCostIsSetAndIsAPlainSystemCallBefore
   EXPECT_EQ(vdso.os.vdso_calls.count(), 2u);
 }
 
-TEST(GuestOs, SyscallLoopMakesItsNumbersInTurnAndRefusesAListThatIsNotOne) {
+TEST(GuestOs, SyscallLoopMakesItsNumbersInTurnSaysWhatTheyMoveWhenToldAndRefusesAListThatIsNotOne) {
   ParamRegistry registry;
   registry.set_value("workload.syscall.numbers", std::string("232, 0,1"), {"--set", 0, 0});
   const GeneratorParameters parameters(Scope{&registry, nullptr, "workload"});
@@ -699,6 +699,39 @@ TEST(GuestOs, SyscallLoopMakesItsNumbersInTurnAndRefusesAListThatIsNotOne) {
   while (auto r = workload.next())
     if (r->kind == TraceRecordKind::Syscall) numbers.push_back(r->count);
   EXPECT_EQ(numbers, (std::vector<std::uint64_t>{232, 0, 1, 232, 0, 1}));
+
+  // With an object, a size or waits that may sleep, each record says so (trace format 5's
+  // fields), its buffer mapped and touched before; left unset, as an older trace's.
+  for (const bool described : {false, true}) {
+    ParamRegistry r;
+    if (described) {
+      r.set_value("workload.syscall.object", std::string("pipe"), {"--set", 0, 0});
+      r.set_value("workload.syscall.bytes", std::int64_t{5000}, {"--set", 0, 0});
+      r.set_value("workload.syscall.sleeps", true, {"--set", 0, 0});
+    }
+    const GeneratorParameters p(Scope{&r, nullptr, "workload"});
+    GeneratorContext c;
+    c.operations = 2;
+    c.parameters = &p;
+    GeneratedWorkload loop("syscall_loop", c);
+    std::vector<TraceRecord> calls, maps;
+    while (auto record = loop.next()) {
+      if (record->kind == TraceRecordKind::Syscall) calls.push_back(*record);
+      if (record->kind == TraceRecordKind::Mmap) maps.push_back(*record);
+    }
+    ASSERT_EQ(calls.size(), 2u);
+    for (const auto& call : calls) {
+      EXPECT_EQ(call.described, described);
+      EXPECT_EQ(call.bytes, described ? 5000u : 0u);
+      EXPECT_EQ(call.object, described ? SyscallObject::Pipe : SyscallObject::None);
+      EXPECT_EQ(call.call_flags, described ? kSyscallMaySleep : 0u);
+    }
+    ASSERT_EQ(maps.size(), described ? 2u : 1u);  // the stack's area, then the buffer's 2 pages
+    if (described) {
+      EXPECT_EQ(calls[0].address, maps[1].address);
+      EXPECT_EQ(maps[1].length, 2 * kPageSize4K);
+    }
+  }
 
   for (const std::string bad : {"", "0,,1", "read", "12345"}) {
     ParamRegistry r;

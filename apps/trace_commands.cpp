@@ -76,7 +76,14 @@ int trace_cat_command(const std::string& path, std::uint64_t limit) {
       case TraceRecordKind::Load: case TraceRecordKind::Store: case TraceRecordKind::Fetch:
         std::printf("%s %s %u\n", to_string(r->kind), to_hex(r->address).c_str(), static_cast<unsigned>(r->size));
         break;
-      case TraceRecordKind::Compute: case TraceRecordKind::Syscall: case TraceRecordKind::Interrupt:
+      case TraceRecordKind::Syscall:
+        std::printf("syscall %" PRIu64, r->count);
+        if (r->described)
+          std::printf(" bytes %" PRIu64 " object %s buffer %s%s", r->bytes, to_string(r->object),
+                      to_hex(r->address).c_str(), r->call_flags & kSyscallMaySleep ? " may_sleep" : "");
+        std::printf("\n");
+        break;
+      case TraceRecordKind::Compute: case TraceRecordKind::Interrupt:
         std::printf("%s %" PRIu64 "\n", to_string(r->kind), r->count);
         break;
       case TraceRecordKind::Instr:

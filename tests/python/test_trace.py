@@ -21,7 +21,7 @@ def test_gen_info_cat(virtsim_binary, tmp_path):
     assert result.returncode == 0, result.stderr
     info = virtsim(virtsim_binary, "trace", "info", str(trace))
     assert info.returncode == 0, info.stderr
-    assert "version 4" in info.stdout and info.stderr == ""
+    assert "version 5" in info.stdout and info.stderr == ""
     counts = {line.split()[0]: int(line.split()[1]) for line in info.stdout.splitlines()[1:]}
     assert counts["load"] + counts["store"] == 2000 + 100  # region of interest plus warm-up
     assert counts["roi_begin"] == counts["roi_end"] == 1
@@ -193,6 +193,31 @@ def test_a_multi_process_capture_is_serialized(virtsim_binary, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_system_calls_carry_their_bytes_and_object_and_copy_them_checked(virtsim_binary, tmp_path):
+    """A shell pipeline: the echo's write says it moved 6 bytes into a pipe (its descriptors
+    followed through pipe2 and dup2), the libraries' reads what they read of a file; the
+    copies to and from the programs' buffers run with every walk checked, natively and nested."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lackey(f"{logs}/sh.%p", "sh", "-c", "echo hello | cat")
+    trace = tmp_path / "pipe.vst"
+    assert virtsim(virtsim_binary, "trace", "convert", str(logs), "-o", str(trace)).returncode == 0
+    calls = [line for line in virtsim(virtsim_binary, "trace", "cat", str(trace)).stdout.splitlines()
+             if line.startswith("syscall ")]
+    assert any(line.startswith("syscall 1 bytes 6 object pipe buffer 0x") for line in calls), calls
+    assert any(line.startswith("syscall 0 bytes 832 object file buffer 0x") for line in calls), calls  # ELF headers
+    for nested in ("none", "npt4"):  # the preset is an AMD machine's
+        out = tmp_path / f"pipe-{nested}.h5"
+        result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'workload.kind="trace"',
+                         "--set", f'workload.trace.path="{trace}"', "--set", f'system.nested.paging="{nested}"',
+                         "--set", "system.mmu*.check=true", "--set", 'machine.preset="epyc-kvm"')
+        assert result.returncode == 0, result.stderr
+        metrics = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+        assert metrics["system.mmu0.checked"] == metrics["walk.count"] > 0
+        assert metrics["system.cpu0.string_instructions"] > 2 * 20  # two sides of each read and write
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_a_single_log_streams_through_a_fifo(virtsim_binary, tmp_path):
     fifo = tmp_path / "true.fifo"
     os.mkfifo(fifo)
@@ -226,7 +251,7 @@ def test_every_bad_trace_names_the_byte(virtsim_binary, tmp_path):
     cases = [
         (data[:10], "byte 10: truncated header"),
         (data[:20], "byte 16: truncated block header"),
-        (data[:8] + b"\x05\x00" + data[10:], "byte 8: unsupported trace version 5"),
+        (data[:8] + b"\x06\x00" + data[10:], "byte 8: unsupported trace version 6"),
         (data[:16] + b"\xff\xff\xff\x7f" + data[20:], "byte 16: block sizes out of range"),
         (data[:34] + bytes(b ^ 0x5A for b in data[34:-24]) + data[-24:], "byte 16: corrupted block"),
     ]

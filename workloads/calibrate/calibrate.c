@@ -570,7 +570,10 @@ static const struct benchmark BENCHMARKS[] = {
     {"file_read", "pread of `size` bytes at a pseudo-random offset of a 128 MiB file in the page cache", "bytes", 65536, 10000, 1000, file_read},
     {"file_write", "pwrite of `size` bytes at a pseudo-random offset over cached pages of a 128 MiB file", "bytes", 64, 100000, 10000, file_write},
     {"file_write", "pwrite of `size` bytes at a pseudo-random offset over cached pages of a 128 MiB file", "bytes", 4096, 50000, 5000, file_write},
+    {"file_write", "pwrite of `size` bytes at a pseudo-random offset over cached pages of a 128 MiB file", "bytes", 65536, 10000, 1000, file_write},
     {"pipe_write", "write of `size` bytes into a pipe nobody waits on (read back untimed)", "bytes", 64, 100000, 10000,
+     pipe_write},
+    {"pipe_write", "write of `size` bytes into a pipe nobody waits on (read back untimed)", "bytes", 4096, 50000, 5000,
      pipe_write},
     {"pipe_read", "read of `size` bytes a pipe holds (written untimed)", "bytes", 64, 100000, 10000, pipe_read},
     {"pipe_read", "read of `size` bytes a pipe holds (written untimed)", "bytes", 4096, 50000, 5000, pipe_read},
@@ -596,6 +599,29 @@ static const struct benchmark BENCHMARKS[] = {
      "read of `size` bytes, write of the reply of `size` bytes; the server's CPU time only", "bytes", 64, 20000, 2000,
      tcp_server_request},
 };
+
+#define BENCHMARK_COUNT (sizeof BENCHMARKS / sizeof BENCHMARKS[0])
+#define MAX_ONLY 64
+
+/* Whether `spec` (NAME, or NAME:SIZE: --only) names benchmark `k`. */
+static int names(const char* spec, const struct benchmark* k) {
+  const char* colon = strchr(spec, ':');
+  const size_t name_length = colon ? (size_t)(colon - spec) : strlen(spec);
+  return strlen(k->name) == name_length && !strncmp(k->name, spec, name_length) &&
+         (!colon || strtol(colon + 1, NULL, 10) == k->size);
+}
+
+static int names_any(const char* spec) {
+  for (size_t b = 0; b < BENCHMARK_COUNT; ++b)
+    if (names(spec, &BENCHMARKS[b])) return 1;
+  return 0;
+}
+
+static int selected_by(const char* const* only, int count, const struct benchmark* k) {
+  for (int i = 0; i < count; ++i)
+    if (names(only[i], k)) return 1;
+  return 0;
+}
 
 static int compare_doubles(const void* a, const void* b) {
   double x = *(const double*)a, y = *(const double*)b;
@@ -726,14 +752,23 @@ int main(int argc, char** argv) {
   if (argc > 1 && !strcmp(argv[1], EXIT_AT_ONCE)) _exit(0);
   int quick = 0;
   const char* output = NULL;
+  const char* only[MAX_ONLY];
+  int only_count = 0;
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--quick")) quick = 1;
     else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc && only_count < MAX_ONLY) only[only_count++] = argv[++i];
     else {
-      fprintf(stderr, "usage: %s [--quick] [--output FILE]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--quick] [--output FILE] [--only NAME[:SIZE]]...\n", argv[0]);
       return 2;
     }
   }
+  for (int i = 0; i < only_count; ++i)
+    if (!names_any(only[i])) {
+      fprintf(stderr, "virtsim-calibrate: error: --only %s: no such benchmark (NAME or NAME:SIZE, as in the output)\n",
+              only[i]);
+      return 2;
+    }
   static char self[4096];
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   if (len <= 0) die("readlink /proc/self/exe");
@@ -801,9 +836,10 @@ int main(int argc, char** argv) {
   fprintf(out, "  \"quick\": %s,\n  \"repetitions\": %d,\n  \"benchmarks\": [", quick ? "true" : "false",
           repetitions);
 
-  const size_t count = sizeof BENCHMARKS / sizeof BENCHMARKS[0];
-  for (size_t b = 0; b < count; ++b) {
+  int written = 0;
+  for (size_t b = 0; b < BENCHMARK_COUNT; ++b) {
     const struct benchmark* k = &BENCHMARKS[b];
+    if (only_count && !selected_by(only, only_count, k)) continue;
     const long n = quick ? k->quick_iterations : k->iterations;
     const long warmup = n / 10 > 0 ? n / 10 : 1;
     k->run(warmup, k->size ? k->size : 0);
@@ -822,7 +858,7 @@ int main(int argc, char** argv) {
       fork_share[r] = cpu_all ? (double)fork_call_ns / (double)cpu_all : 0;
     }
     const double med = median(ns, repetitions);
-    fprintf(out, "%s\n    {\"name\": \"%s\", \"size\": %ld, \"size_unit\": \"%s\", \"operation\": ", b ? "," : "",
+    fprintf(out, "%s\n    {\"name\": \"%s\", \"size\": %ld, \"size_unit\": \"%s\", \"operation\": ", written++ ? "," : "",
             k->name, k->size, k->size_unit);
     json_string(out, k->operation);
     fprintf(out,

@@ -55,6 +55,17 @@ GeneratorParameters::GeneratorParameters(const Scope& scope)
       syscall_numbers(scope.child("syscall"), "numbers", "39", "",
                       "syscall_loop: the system calls (Linux x86-64 numbers, comma-separated) the loop makes in "
                       "turn; 39 is getpid"),
+      syscall_object(scope.child("syscall"), "object", "unset", "",
+                     "syscall_loop: what the calls' descriptor refers to (trace format 5's syscall object; none: "
+                     "no descriptor); unset, with workload.syscall.bytes 0 and workload.syscall.sleeps off, makes "
+                     "records that say nothing of it, as an older trace's",
+                     {}, {"unset", "none", "file", "pipe", "socket", "other"}),
+      syscall_bytes(scope.child("syscall"), "bytes", 0, "bytes",
+                    "syscall_loop: bytes each call moves (its result), copied to or from a user buffer the loop "
+                    "mapped and touched first",
+                    Range{0, 16777216}),
+      syscall_sleeps(scope.child("syscall"), "sleeps", false, "",
+                     "syscall_loop: the waits (epoll_wait, poll...) of the loop may sleep (a timeout that is not 0)"),
       VIRTSIM_MEMBER(threads, scope, false, "",
                      "with several vCPUs, each runs a thread of one process (one address space, TLB shootdowns "
                      "on munmap); off, each vCPU runs a process of its own"),
@@ -79,6 +90,16 @@ void RecordEmitter::memory(TraceRecordKind kind, Addr a, std::uint8_t size) {
   r.size = size;
 }
 void RecordEmitter::syscall(std::uint64_t number) { add(TraceRecordKind::Syscall).count = number; }
+void RecordEmitter::syscall(std::uint64_t number, std::uint64_t bytes, SyscallObject object, Addr buffer,
+                            std::uint32_t flags) {
+  TraceRecord& r = add(TraceRecordKind::Syscall);
+  r.count = number;
+  r.described = true;
+  r.bytes = bytes;
+  r.object = object;
+  r.address = buffer;
+  r.call_flags = flags;
+}
 void RecordEmitter::instr(Instruction i, std::uint32_t operand, Addr value, std::uint8_t size) {
   TraceRecord& r = add(TraceRecordKind::Instr);
   r.instruction = i;
@@ -279,13 +300,26 @@ class ForkAndWait final : public CountedProgram {
 
 class SyscallLoop final : public CountedProgram {
  public:
-  explicit SyscallLoop(const GeneratorContext& c) : CountedProgram(c), numbers_(parse_numbers(p_.syscall_numbers)) {}
-  void setup(RecordEmitter& e) override { map_and_touch(e, base(), 16 * kPage); }
+  explicit SyscallLoop(const GeneratorContext& c)
+      : CountedProgram(c),
+        numbers_(parse_numbers(p_.syscall_numbers)),
+        object_(parse_object(p_.syscall_object)),
+        described_(p_.syscall_object.get() != "unset" || p_.syscall_bytes || p_.syscall_sleeps) {}
+  void setup(RecordEmitter& e) override {
+    map_and_touch(e, base(), 16 * kPage);
+    // The buffer the calls copy to or from, faulted in before the region of interest.
+    if (p_.syscall_bytes) map_and_touch(e, buffer(), (p_.syscall_bytes + kPage - 1) / kPage * kPage);
+  }
   bool step(RecordEmitter& e, std::uint32_t&) override {
     for (unsigned i = 0; i < kBatch / 3 && more(); ++i, ++done_) {
       e.compute(p_.syscall_compute);
       e.store(base() + 8 * (done_ % 512));  // the user stack
-      e.syscall(numbers_[done_ % numbers_.size()]);
+      const std::uint64_t number = numbers_[done_ % numbers_.size()];
+      if (described_)
+        e.syscall(number, p_.syscall_bytes, object_, p_.syscall_bytes ? buffer() : 0,
+                  p_.syscall_sleeps ? kSyscallMaySleep : 0);
+      else
+        e.syscall(number);
     }
     return more();
   }
@@ -307,7 +341,17 @@ class SyscallLoop final : public CountedProgram {
       throw ConfigError("workload.syscall.numbers = \"" + text + "\": expected at least one system call number");
     return numbers;
   }
+  static SyscallObject parse_object(const std::string& name) {
+    if (name == "file") return SyscallObject::File;
+    if (name == "pipe") return SyscallObject::Pipe;
+    if (name == "socket") return SyscallObject::Socket;
+    if (name == "other") return SyscallObject::Other;
+    return SyscallObject::None;  // none or unset (the parameter's choices are checked where it is read)
+  }
+  Addr buffer() const { return base() + 16 * kPage; }
   std::vector<std::uint64_t> numbers_;
+  SyscallObject object_;
+  bool described_;
 };
 
 class PtUpdate final : public CountedProgram {
@@ -510,7 +554,7 @@ class PipePingpong final : public CountedProgram {
   void round_half(RecordEmitter& e, std::uint32_t other) const {
     e.load(base());
     e.compute(5);
-    e.syscall(kSysWrite);
+    e.syscall(kSysWrite, 1, SyscallObject::Pipe, base(), 0);  // the byte, into the pipe
     e.switch_to(other);
   }
   std::uint32_t peer_ = 0;

@@ -34,10 +34,34 @@ constexpr std::size_t kGatherPages = 8 + 19 * 510;
 // object size with alignment, objects per slab, pages per slab.
 constexpr Addr kVmaBytes = 192, kTaskBytes = 5888, kMmBytes = 1600;
 
+// The kernel buffers reads and writes copy from and to, by object: a socket's buffer (an
+// assumption: 16 pages of skb data), a window of the page cache (an assumption: 16 pages), a
+// pipe's ring (Linux 6.1 include/linux/pipe_fs_i.h: PIPE_DEF_BUFFERS, 16 pages).
+enum IoKind : unsigned { kSocketIo = 0, kFileIo = 1, kPipeIo = 2 };
+constexpr Addr kIoBufferPages = 16;
+// What an older trace's read or write (no byte count) is taken to move: the size its class's
+// cost was measured at before byte counts existed (a loopback TCP read or write of 64 bytes,
+// a pread or pwrite of a 4 KiB page).
+constexpr std::uint64_t kUndescribedSocketBytes = 64, kUndescribedFileBytes = 4096;
+
 Addr round_up(Addr v, Addr a) { return (v + a - 1) & ~(a - 1); }
 Addr round_down(Addr v, Addr a) { return v & ~(a - 1); }
 
 // Kernel instructions per SyscallClass: a class whose parameter is 0 costs a plain call.
+// A read's and a write's base and the cost per line moved, by IoKind; a base at 0 costs a plain call.
+std::array<GuestOs::IoCost, 3> io_costs(const GuestOsParameters& p) {
+  const std::uint32_t plain = p.syscall_instructions;
+  const auto or_plain = [plain](std::uint32_t v) { return v ? v : plain; };
+  std::array<GuestOs::IoCost, 3> cost{};
+  cost[kSocketIo] = {or_plain(p.syscall_read_instructions), or_plain(p.syscall_write_instructions),
+                     p.syscall_socket_line_instructions};
+  cost[kFileIo] = {or_plain(p.syscall_file_read_instructions), or_plain(p.syscall_file_write_instructions),
+                   p.syscall_file_line_instructions};
+  cost[kPipeIo] = {or_plain(p.syscall_pipe_read_instructions), or_plain(p.syscall_pipe_write_instructions),
+                   p.syscall_pipe_line_instructions};
+  return cost;
+}
+
 std::array<std::uint32_t, kSyscallClasses> syscall_costs(const GuestOsParameters& p) {
   const std::uint32_t plain = p.syscall_instructions;
   const auto or_plain = [plain](std::uint32_t v) { return v ? v : plain; };
@@ -53,6 +77,8 @@ std::array<std::uint32_t, kSyscallClasses> syscall_costs(const GuestOsParameters
   cost[static_cast<std::size_t>(SyscallClass::Stat)] = or_plain(p.syscall_stat_instructions);
   cost[static_cast<std::size_t>(SyscallClass::Fstat)] = or_plain(p.syscall_fstat_instructions);
   cost[static_cast<std::size_t>(SyscallClass::Lseek)] = or_plain(p.syscall_lseek_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::Epoll)] = or_plain(p.syscall_epoll_instructions);
+  cost[static_cast<std::size_t>(SyscallClass::Poll)] = or_plain(p.syscall_poll_instructions);
   return cost;
 }
 }  // namespace
@@ -61,8 +87,9 @@ SyscallClass syscall_class(std::uint64_t number) {
   // Linux x86-64 numbers (arch/x86/entry/syscalls/syscall_64.tbl) of the calls each class's
   // calibration benchmark stands for: reads and receives, writes and sends (of any descriptor),
   // reads and writes at an offset (of a file only: a pipe or socket refuses them), waits for ready
-  // descriptors, opens, close, stats by path (newfstatat with a path, access checks walk the
-  // path too) and of an open descriptor, lseek, and the vDSO's calls.
+  // descriptors (epoll's, and poll's and select's), opens, close, stats by path (newfstatat
+  // with a path, access checks walk the path too) and of an open descriptor, lseek, and the
+  // vDSO's calls.
   static const auto table = [] {
     std::array<SyscallClass, 448> t{};
     const auto put = [&t](SyscallClass c, std::initializer_list<unsigned> numbers) {
@@ -72,7 +99,8 @@ SyscallClass syscall_class(std::uint64_t number) {
     put(SyscallClass::Write, {1, 20, 44, 46, 307});
     put(SyscallClass::FileRead, {17, 295, 327});
     put(SyscallClass::FileWrite, {18, 296, 328});
-    put(SyscallClass::Wait, {7, 23, 232, 270, 271, 281, 441});
+    put(SyscallClass::Epoll, {232, 281, 441});
+    put(SyscallClass::Poll, {7, 23, 270, 271});
     put(SyscallClass::Open, {2, 85, 257, 437});
     put(SyscallClass::Close, {3});
     put(SyscallClass::Stat, {4, 6, 21, 262, 269, 332, 439});
@@ -206,8 +234,10 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
                      "syscall_instructions (the calibration preset sets it from a measured pwrite over cached pages)",
                      Range{0, 1e8}),
       VIRTSIM_MEMBER(syscall_wait_instructions, scope, 0, "instructions",
-                     "kernel instructions of a wait for ready descriptors (epoll_wait, epoll_pwait, poll, ppoll, "
-                     "select, pselect6); 0: syscall_instructions (the calibration preset sets it from a measured wait)",
+                     "kernel instructions of a wait for ready descriptors that may sleep (epoll_wait, epoll_pwait, "
+                     "epoll_pwait2, poll, ppoll, select, pselect6 with a timeout that is not 0; in a trace older than "
+                     "format 5, any); 0: syscall_instructions (the calibration preset sets it from a measured wait "
+                     "that sleeps)",
                      Range{0, 1e8}),
       VIRTSIM_MEMBER(syscall_open_instructions, scope, 0, "instructions",
                      "kernel instructions of an open (open, openat, openat2, creat); 0: syscall_instructions (the "
@@ -234,6 +264,37 @@ GuestOsParameters::GuestOsParameters(const Scope& scope)
                      "clock_gettime, time, getcpu); 0: such a call is a system call of syscall_instructions, as "
                      "under a kernel without a vDSO (the calibration preset sets it from a measured clock_gettime)",
                      Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_epoll_instructions, scope, 0, "instructions",
+                     "kernel instructions of an epoll wait that cannot sleep (epoll_wait, epoll_pwait, epoll_pwait2 "
+                     "with timeout 0; trace format 5); 0: syscall_instructions (the calibration preset sets it from a "
+                     "measured epoll_wait that returns at once)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_poll_instructions, scope, 0, "instructions",
+                     "kernel instructions of a poll or select that cannot sleep (poll, ppoll, select, pselect6 with "
+                     "timeout 0; trace format 5); 0: syscall_instructions (the calibration preset sets it from a "
+                     "measured poll that returns at once)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_pipe_read_instructions, scope, 0, "instructions",
+                     "kernel instructions of a read of a pipe (trace format 5), beyond its per-line cost; 0: "
+                     "syscall_instructions (the calibration preset sets it from a measured 64-byte pipe read)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_pipe_write_instructions, scope, 0, "instructions",
+                     "kernel instructions of a write to a pipe (trace format 5), beyond its per-line cost; 0: "
+                     "syscall_instructions (the calibration preset sets it from a measured 64-byte pipe write)",
+                     Range{0, 1e8}),
+      VIRTSIM_MEMBER(syscall_socket_line_instructions, scope, 0, "instructions",
+                     "kernel instructions per 64-byte line a read or write of a socket (or of a descriptor the trace "
+                     "does not know) moves, beyond the copy's loads and stores (the calibration preset sets it from "
+                     "a measured 4 KiB loopback TCP read)",
+                     Range{0, 1e6}),
+      VIRTSIM_MEMBER(syscall_file_line_instructions, scope, 0, "instructions",
+                     "kernel instructions per 64-byte line a read or write of a regular file moves, beyond the "
+                     "copy's loads and stores (the calibration preset sets it from a measured 64 KiB pread)",
+                     Range{0, 1e6}),
+      VIRTSIM_MEMBER(syscall_pipe_line_instructions, scope, 0, "instructions",
+                     "kernel instructions per 64-byte line a read or write of a pipe moves, beyond the copy's loads "
+                     "and stores (the calibration preset sets it from a measured 4 KiB pipe read)",
+                     Range{0, 1e6}),
       page_cache(scope) {}
 
 TraceRecordSource::TraceRecordSource(const std::string& path) : path_(path), reader_(path) {
@@ -385,7 +446,8 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       builder_(memory_, frames_, parse_table_format(parameters.paging)),
       pcid_(pcid && (builder_.format() == TableFormat::Level4 || builder_.format() == TableFormat::Level5)),
       timer_interval_(parameters.timer_interval),
-      syscall_cost_(syscall_costs(parameters)) {
+      syscall_cost_(syscall_costs(parameters)),
+      io_costs_(io_costs(parameters)) {
   const TableFormat f = builder_.format();
   const bool wide = f == TableFormat::Level4 || f == TableFormat::Level5;
   layout_ = address_layout(parameters.layout.get() == "auto" ? (wide ? "linux64" : "linux32") : parameters.layout.get(), f);
@@ -1197,7 +1259,16 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
         return;
       }
       enter_kernel(cpu);
-      kernel_work(cpu, syscall_cost_[static_cast<std::size_t>(c)], p_.syscall_lines);
+      if (c == SyscallClass::Read || c == SyscallClass::Write || c == SyscallClass::FileRead ||
+          c == SyscallClass::FileWrite) {
+        io_call(cpu, r, c);
+      } else {
+        // A wait that may sleep, or any wait of an older trace (which does not say), costs a
+        // sleeping one's.
+        const bool waits = c == SyscallClass::Epoll || c == SyscallClass::Poll;
+        const bool sleeps = waits && (!r.described || (r.call_flags & kSyscallMaySleep));
+        kernel_work(cpu, syscall_cost_[static_cast<std::size_t>(sleeps ? SyscallClass::Wait : c)], p_.syscall_lines);
+      }
       run_device_work(cpu);
       leave_kernel(cpu);
       return;
@@ -1214,6 +1285,66 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
       cpu.pending.push_back(*r.guest_event());
       return;
   }
+}
+
+void GuestOs::io_call(Cpu& cpu, const TraceRecord& r, SyscallClass c) {
+  const bool reads = c == SyscallClass::Read || c == SyscallClass::FileRead;
+  const bool at_offset = c == SyscallClass::FileRead || c == SyscallClass::FileWrite;
+  // A descriptor the trace does not know (or a device's) is taken as its number's usual one:
+  // a file for the calls at an offset, a socket for the others (what the classes cost before
+  // traces said).
+  const unsigned kind = r.object == SyscallObject::File   ? kFileIo
+                        : r.object == SyscallObject::Pipe ? kPipeIo
+                        : r.object == SyscallObject::Socket ? kSocketIo
+                        : at_offset                       ? kFileIo
+                                                          : kSocketIo;
+  const std::uint64_t bytes = r.described ? r.bytes : kind == kFileIo ? kUndescribedFileBytes : kUndescribedSocketBytes;
+  const IoCost& cost = io_costs_[kind];
+  const std::uint32_t base = reads ? cost.read : cost.write, per_line = cost.per_line;
+  const std::uint64_t lines = (bytes + kLine - 1) / kLine;
+  kernel_work(cpu, static_cast<std::uint32_t>(std::min<std::uint64_t>(base + per_line * lines, UINT32_MAX)),
+              p_.syscall_lines);
+  // An older trace's call has no buffer to copy: its cost is the instructions alone, as before.
+  if (r.described && bytes) copy_user(cpu, reads, kind, r.address, bytes);
+}
+
+void GuestOs::copy_user(Cpu& cpu, bool to_user, unsigned kind, Addr buffer, std::uint64_t bytes) {
+  if (!p_.memory_references) return;
+  // The user's side: the lines of its buffer (none known for a vectored call: the iovec's
+  // buffers are behind a pointer the trace does not follow). The source's lines go first.
+  const Addr first = round_down(buffer, kLine), end = round_up(buffer + bytes, kLine);
+  const auto user_lines = static_cast<std::uint32_t>(std::min<Addr>((end - first) / kLine, UINT32_MAX));
+  GuestEvent user = GuestEvent::kernel_string(to_user ? AccessKind::Store : AccessKind::Load, first, user_lines);
+  user.keeps_contents = false;  // the program's own memory: what the copy writes is its data
+  const auto user_side = [&] {
+    if (!buffer) return;
+    cpu.pending.push_back(user);
+    kernel_references += user_lines;
+    kernel_references_issued_ += user_lines;
+  };
+  if (!to_user) user_side();
+  // The kernel's side, from where the last call of this direction ended, round the buffer: a
+  // fast-string pass over its lines in each contiguous piece. (A call larger than the buffer
+  // goes round it again, as a pipe writer refilling it would.)
+  IoBuffer& b = io_buffers_[kind];
+  if (!b.pages) {
+    b.pages = kIoBufferPages;
+    b.base = frames_.allocate(static_cast<std::size_t>(b.pages), kPageSize4K);
+  }
+  const Addr size = b.pages * kPageSize4K;
+  Addr& cursor = b.cursor[to_user ? 0 : 1];
+  const AccessKind kernel_side = to_user ? AccessKind::Load : AccessKind::Store;
+  std::uint64_t left = round_up(bytes, kLine);
+  while (left) {
+    const Addr piece = std::min<Addr>(left, size - cursor);
+    const auto lines = static_cast<std::uint32_t>(piece / kLine);
+    cpu.pending.push_back(GuestEvent::kernel_string(kernel_side, layout_.direct_map + b.base + cursor, lines));
+    kernel_references += lines;
+    kernel_references_issued_ += lines;
+    cursor = (cursor + piece) % size;
+    left -= piece;
+  }
+  if (to_user) user_side();
 }
 
 void GuestOs::device_interrupt(Cpu& cpu, const TraceRecord& r) {

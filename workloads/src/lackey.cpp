@@ -19,15 +19,23 @@ namespace fs = std::filesystem;
 
 // x86-64 Linux system call numbers the converter gives a meaning to.
 enum SyscallNumber : std::uint64_t {
-  kOpen = 2, kClose = 3, kMmap = 9, kMprotect = 10, kMunmap = 11, kBrk = 12, kMremap = 25, kDup = 32, kDup2 = 33,
-  kClone = 56, kFork = 57, kVfork = 58, kExecve = 59, kExit = 60, kWait4 = 61, kFcntl = 72, kCreat = 85,
-  kExitGroup = 231, kWaitid = 247, kOpenat = 257, kDup3 = 292, kExecveat = 322, kClone3 = 435, kOpenat2 = 437,
+  kRead = 0, kWrite = 1, kOpen = 2, kClose = 3, kPoll = 7, kMmap = 9, kMprotect = 10, kMunmap = 11, kBrk = 12,
+  kPread64 = 17, kPwrite64 = 18, kReadv = 19, kWritev = 20, kPipe = 22, kSelect = 23, kMremap = 25, kDup = 32,
+  kDup2 = 33, kSocket = 41, kAccept = 43, kSendto = 44, kRecvfrom = 45, kSendmsg = 46, kRecvmsg = 47,
+  kSocketpair = 53, kClone = 56, kFork = 57, kVfork = 58, kExecve = 59, kExit = 60, kWait4 = 61, kFcntl = 72,
+  kCreat = 85, kEpollCreate = 213, kExitGroup = 231, kEpollWait = 232, kWaitid = 247, kOpenat = 257,
+  kPselect6 = 270, kPpoll = 271, kEpollPwait = 281, kAccept4 = 288, kEpollCreate1 = 291, kDup3 = 292, kPipe2 = 293,
+  kPreadv = 295, kPwritev = 296, kPreadv2 = 327, kPwritev2 = 328, kExecveat = 322, kClone3 = 435, kOpenat2 = 437,
+  kEpollPwait2 = 441,
 };
 constexpr std::uint64_t kCloneThread = 0x10000;  // CLONE_THREAD: a new thread, not a process
 // <fcntl.h> and <sys/mman.h> values on x86-64 Linux.
 constexpr std::uint64_t kOCloexec = 0x80000, kFdCloexec = 1, kFDupfd = 0, kFSetfd = 2, kFDupfdCloexec = 1030;
 constexpr std::uint64_t kMapSharedBit = 0x1, kMapAnonymous = 0x20;
 constexpr std::uint64_t kPidP = 1;              // waitid's P_PID id type
+// Descriptors below a new one the converter marks open at most (Linux's default soft limit of
+// open files, RLIMIT_NOFILE, is 1024): a bound on its work for a log with a huge descriptor.
+constexpr std::uint64_t kMaxInferredDescriptors = 4096;
 
 // One process's log, read line by line. The header (Valgrind's "==PID== ..." lines before the
 // first event) names the pid and the parent pid.
@@ -131,6 +139,12 @@ std::uint64_t parse_argument(const std::string& text) {
   return v;
 }
 
+// Whether an argument Valgrind printed is 0 (a negative one, "-1", is not).
+bool is_zero_argument(const std::string& text) {
+  const auto first = text.find_first_not_of(' ');
+  return first != std::string::npos && text[first] != '-' && parse_argument(text) == 0;
+}
+
 // The system call a "SYSCALL[pid,tid](number) ..." line starts or finishes.
 struct SyscallLine {
   std::uint64_t pid = 0, tid = 0, number = 0;
@@ -214,6 +228,13 @@ std::uint64_t clone_flags(const SyscallLine& s) {
 }
 
 class Converter {
+  // A descriptor a process has open, as far as its log shows.
+  struct OpenFile {
+    std::string path;  // empty: not opened by path (a pipe, a socket), or unknown
+    bool cloexec = false;
+    SyscallObject object = SyscallObject::File;
+  };
+
  public:
   Converter(TraceWriter& writer, const LackeyConvertOptions& options, LackeyConvertSummary& summary)
       : writer_(writer), options_(options), summary_(summary) {}
@@ -246,11 +267,68 @@ class Converter {
     if (!options_.renumber_pids) return real;
     return renumbered_.emplace(real, static_cast<std::uint32_t>(renumbered_.size() + 1)).first->second;
   }
-  void write_syscall(std::uint64_t number) {
+  // The syscall record of call `s` of process `pid`: what it moved (from its outcome), its
+  // descriptor's object and the user buffer for the calls that move bytes, whether a wait may sleep.
+  void write_syscall(std::uint32_t pid, const SyscallLine& s, const Outcome& outcome) {
+    const auto arg = [&](std::size_t i) { return i < s.args.size() ? s.args[i] : 0; };
     TraceRecord r;
     r.kind = TraceRecordKind::Syscall;
-    r.count = number;
+    r.count = s.number;
+    r.described = true;
+    switch (s.number) {
+      case kRead: case kWrite: case kPread64: case kPwrite64: case kSendto: case kRecvfrom:
+        r.address = arg(1);  // the buffer
+        [[fallthrough]];
+      case kReadv: case kWritev: case kSendmsg: case kRecvmsg: case kPreadv: case kPwritev: case kPreadv2:
+      case kPwritev2:
+        r.object = object_of(pid, arg(0));
+        if (outcome.success) r.bytes = outcome.value;
+        break;
+      case kEpollWait: case kEpollPwait:
+        r.object = object_of(pid, arg(0));
+        if (s.arg_texts.size() < 4 || !is_zero_argument(s.arg_texts[3])) r.call_flags = kSyscallMaySleep;
+        break;
+      case kPoll:
+        if (s.arg_texts.size() < 3 || !is_zero_argument(s.arg_texts[2])) r.call_flags = kSyscallMaySleep;
+        break;
+      // Their timeout is behind a pointer the log does not follow: any may sleep.
+      case kEpollPwait2: r.object = object_of(pid, arg(0)); r.call_flags = kSyscallMaySleep; break;
+      case kPpoll: case kSelect: case kPselect6: r.call_flags = kSyscallMaySleep; break;
+      default: break;
+    }
     writer_.write(r);
+  }
+
+  // What process `pid` has open as `fd`, as far as the log shows.
+  SyscallObject object_of(std::uint32_t pid, std::uint64_t fd) {
+    const auto& fds = fds_[pid];
+    const auto it = fds.find(fd);
+    return it == fds.end() ? SyscallObject::None : it->second.object;
+  }
+
+  // The lowest descriptor process `pid` does not have open, as far as the log shows (0, 1 and
+  // 2 taken as open from the start): where the kernel puts a new one.
+  std::uint64_t lowest_free(std::uint32_t pid) const {
+    const auto it = fds_.find(pid);
+    std::uint64_t fd = 3;
+    while (it != fds_.end() && it->second.count(fd)) ++fd;
+    return fd;
+  }
+
+  // The kernel gave process `pid` descriptor `fd`, the lowest free one: every one below it is
+  // open, those the log never showed opened (inherited, or Valgrind's own) as unknown objects.
+  void opened(std::uint32_t pid, std::uint64_t fd, OpenFile file) {
+    auto& fds = fds_[pid];
+    // (Up to kMaxInferredDescriptors: a descriptor beyond is taken as it is.)
+    for (std::uint64_t below = 3; below < std::min(fd, kMaxInferredDescriptors); ++below)
+      fds.try_emplace(below, OpenFile{{}, false, SyscallObject::None});
+    fds[fd] = std::move(file);
+  }
+
+  // pipe, pipe2 and socketpair write their two descriptors into the program's memory, which the
+  // log does not show: they are the two lowest free ones.
+  void open_pair(std::uint32_t pid, SyscallObject object, bool cloexec) {
+    for (int end = 0; end < 2; ++end) fds_[pid][lowest_free(pid)] = OpenFile{{}, cloexec, object};
   }
 
   // One process's records, its children spliced in where it waits, until its exit.
@@ -314,7 +392,7 @@ class Converter {
           finish(pid, call, Outcome{}, children, exited);
         }
         if (!needs_result(s)) {
-          write_syscall(s.number);
+          write_syscall(pid, s, Outcome{});
           if (s.number == kWait4 || s.number == kWaitid) wait_for(pid, waited_pid(s), children);
           continue;
         }
@@ -339,6 +417,11 @@ class Converter {
       case kMmap: case kMunmap: case kBrk: case kClone: case kFork: case kVfork: case kClone3: case kExecve:
       case kExecveat: case kExit: case kExitGroup: case kMprotect: case kMremap: case kOpen: case kOpenat:
       case kOpenat2: case kCreat: case kDup: case kDup2: case kDup3: case kFcntl:
+      // Descriptors of pipes, sockets and epoll instances, and the calls whose bytes are their result.
+      case kPipe: case kPipe2: case kSocket: case kSocketpair: case kAccept: case kAccept4: case kEpollCreate:
+      case kEpollCreate1: case kRead: case kWrite: case kPread64: case kPwrite64: case kReadv: case kWritev:
+      case kSendto: case kRecvfrom: case kSendmsg: case kRecvmsg: case kPreadv: case kPwritev: case kPreadv2:
+      case kPwritev2:
         return true;
       default:
         return false;
@@ -403,7 +486,26 @@ class Converter {
         if (outcome.success) {
           const bool at = s.number == kOpenat || s.number == kOpenat2;
           const std::uint64_t flags = s.number == kCreat || s.number == kOpenat2 ? 0 : arg(at ? 2 : 1);
-          fds_[pid][outcome.value] = OpenFile{path_argument(s, at ? 1 : 0), (flags & kOCloexec) != 0};
+          const std::string path = path_argument(s, at ? 1 : 0);
+          // Devices and the kernel's own file systems are not regular files.
+          const bool special = path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0 || path.rfind("/sys/", 0) == 0;
+          opened(pid, outcome.value,
+                 OpenFile{path, (flags & kOCloexec) != 0, special ? SyscallObject::Other : SyscallObject::File});
+        }
+        break;
+      case kPipe: case kPipe2:
+        if (outcome.success) open_pair(pid, SyscallObject::Pipe, s.number == kPipe2 && (arg(1) & kOCloexec));
+        break;
+      case kSocketpair:  // socketpair(domain, type, protocol, fds): SOCK_CLOEXEC is O_CLOEXEC in the type
+        if (outcome.success) open_pair(pid, SyscallObject::Socket, arg(1) & kOCloexec);
+        break;
+      case kSocket: case kAccept: case kAccept4: case kEpollCreate: case kEpollCreate1:
+        if (outcome.success) {
+          const bool epoll = s.number == kEpollCreate || s.number == kEpollCreate1;
+          const std::uint64_t flags = s.number == kSocket ? arg(1) : s.number == kAccept4 ? arg(3)
+                                      : s.number == kEpollCreate1 ? arg(0) : 0;
+          opened(pid, outcome.value,
+                 OpenFile{{}, (flags & kOCloexec) != 0, epoll ? SyscallObject::Other : SyscallObject::Socket});
         }
         break;
       case kClose: fds_[pid].erase(arg(0)); break;
@@ -471,7 +573,7 @@ class Converter {
         break;
       default: break;
     }
-    write_syscall(s.number);
+    write_syscall(pid, s, outcome);
   }
 
   // A new program image: the exec record, and the process's close-on-exec files closed.
@@ -602,10 +704,6 @@ class Converter {
   bool stopped_ = false;  // the memory limit was reached: every open process just exits
   std::uint64_t process_memory_records_ = 0;  // of the process being converted
   std::map<std::uint32_t, std::uint32_t> renumbered_;  // real pid -> trace pid
-  struct OpenFile {
-    std::string path;
-    bool cloexec = false;
-  };
   std::map<std::uint32_t, std::map<std::uint64_t, OpenFile>> fds_;  // by real pid, by descriptor
   std::map<std::string, std::uint32_t> file_ids_;                    // path -> file id
 };

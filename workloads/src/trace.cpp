@@ -42,6 +42,17 @@ const char* to_string(TraceRecordKind kind) {
   return "?";
 }
 
+const char* to_string(SyscallObject object) {
+  switch (object) {
+    case SyscallObject::None: return "none";
+    case SyscallObject::File: return "file";
+    case SyscallObject::Pipe: return "pipe";
+    case SyscallObject::Socket: return "socket";
+    case SyscallObject::Other: return "other";
+  }
+  return "?";
+}
+
 std::optional<GuestEvent> TraceRecord::guest_event() const {
   switch (kind) {
     case TraceRecordKind::Compute: return GuestEvent::compute(static_cast<std::uint32_t>(count));
@@ -177,7 +188,15 @@ void TraceWriter::write(const TraceRecord& r) {
   if (closed_) throw std::logic_error("TraceWriter::write after close");
   block_.push_back(static_cast<std::uint8_t>(r.kind));
   switch (r.kind) {
-    case TraceRecordKind::Compute: case TraceRecordKind::Syscall: put_varint(r.count); break;
+    case TraceRecordKind::Compute: put_varint(r.count); break;
+    case TraceRecordKind::Syscall:
+      // A record that says nothing of its bytes and object (a generator's) writes them as 0.
+      put_varint(r.count);
+      put_varint(r.bytes);
+      block_.push_back(static_cast<std::uint8_t>(r.object));
+      put_varint(r.call_flags);
+      put_varint(r.address);
+      break;
     case TraceRecordKind::Interrupt: block_.push_back(static_cast<std::uint8_t>(r.count)); break;
     case TraceRecordKind::Load: case TraceRecordKind::Store: case TraceRecordKind::Fetch:
       block_.push_back(r.size);
@@ -487,7 +506,11 @@ void TraceReader::decode(std::uint8_t tag, TraceRecord& r) {
   r = TraceRecord{};
   r.kind = static_cast<TraceRecordKind>(tag);
   switch (r.kind) {
-    case TraceRecordKind::Compute: case TraceRecordKind::Syscall: r.count = varint(); break;
+    case TraceRecordKind::Compute: r.count = varint(); break;
+    case TraceRecordKind::Syscall:
+      r.count = varint();
+      if (version_ >= 5) decode_syscall_effect(r);
+      break;
     case TraceRecordKind::Interrupt: r.count = byte(); break;
     case TraceRecordKind::Load: case TraceRecordKind::Store: case TraceRecordKind::Fetch:
       r.address = memory_operand(r.size);
@@ -573,6 +596,22 @@ void TraceReader::decode_mmap_backing(TraceRecord& r) {
   if (r.offset % 4096)
     fail(block_offset_, "mmap record with file offset " + std::to_string(r.offset) + " (record " +
                             std::to_string(records_ + 1) + "; a multiple of 4096 expected)");
+}
+
+void TraceReader::decode_syscall_effect(TraceRecord& r) {
+  r.described = true;
+  r.bytes = varint();
+  const std::uint8_t object = byte();
+  if (object >= kSyscallObjects)
+    fail(block_offset_, "syscall record with object " + std::to_string(object) + " (record " +
+                            std::to_string(records_ + 1) + "; known: 0 none, 1 file, 2 pipe, 3 socket, 4 other)");
+  r.object = static_cast<SyscallObject>(object);
+  const std::uint64_t flags = varint();
+  if (flags & ~std::uint64_t{kSyscallMaySleep})
+    fail(block_offset_, "syscall record with unknown flags " + to_hex(flags) + " (record " +
+                            std::to_string(records_ + 1) + "; known: 1 may sleep)");
+  r.call_flags = static_cast<std::uint32_t>(flags);
+  r.address = varint();
 }
 
 void TraceReader::bad_memory_size(std::uint8_t size) const {

@@ -524,8 +524,10 @@ TEST(GuestOs, SystemCallNumbersMapToTheirCostClasses) {
   EXPECT_EQ(syscall_class(44), SyscallClass::Write);    // sendto
   EXPECT_EQ(syscall_class(17), SyscallClass::FileRead);   // pread64
   EXPECT_EQ(syscall_class(18), SyscallClass::FileWrite);  // pwrite64
-  EXPECT_EQ(syscall_class(232), SyscallClass::Wait);    // epoll_wait
-  EXPECT_EQ(syscall_class(7), SyscallClass::Wait);      // poll
+  EXPECT_EQ(syscall_class(232), SyscallClass::Epoll);   // epoll_wait
+  EXPECT_EQ(syscall_class(441), SyscallClass::Epoll);   // epoll_pwait2
+  EXPECT_EQ(syscall_class(7), SyscallClass::Poll);      // poll
+  EXPECT_EQ(syscall_class(23), SyscallClass::Poll);     // select
   EXPECT_EQ(syscall_class(257), SyscallClass::Open);    // openat
   EXPECT_EQ(syscall_class(3), SyscallClass::Close);     // close
   EXPECT_EQ(syscall_class(262), SyscallClass::Stat);    // newfstatat
@@ -567,6 +569,111 @@ TEST(GuestOs, EachSystemCallCostsItsClassesInstructionsAndAnUnsetClassAPlainCall
   EXPECT_EQ(m.os.syscalls.count(), 11u);
 }
 
+// A system call record of trace format 5: what it moved, its descriptor's object, its buffer.
+TraceRecord described_call(std::uint64_t number, std::uint64_t bytes, SyscallObject object, Addr buffer = 0,
+                           std::uint32_t flags = 0) {
+  TraceRecord r;
+  r.kind = TraceRecordKind::Syscall;
+  r.count = number;
+  r.described = true;
+  r.bytes = bytes;
+  r.object = object;
+  r.address = buffer;
+  r.call_flags = flags;
+  return r;
+}
+
+// The kernel instructions each of `calls` is charged, in order.
+std::vector<std::uint64_t> charged_calls(Machine& m, const std::vector<TraceRecord>& calls) {
+  Script s;
+  for (auto r : calls) {
+    s.emit(1).compute(1);
+    r.pid = 1;
+    s.records.push_back(r);
+  }
+  m.add_cpu(s);
+  std::vector<std::uint64_t> out;
+  for (const auto& e : m.run())
+    if (e.kind == GuestEventKind::Compute && e.count > 1) out.push_back(e.count);
+  return out;
+}
+
+TEST(GuestOs, AReadOrWriteCostsItsObjectsBasePlusItsLinesAndAnOlderTracesItsClasss) {
+  Machine m(false, "4level", false, 0,
+            {{"memory_references", false}, {"syscall_instructions", std::int64_t{300}},
+             {"syscall_read_instructions", std::int64_t{1000}}, {"syscall_write_instructions", std::int64_t{2000}},
+             {"syscall_file_read_instructions", std::int64_t{800}}, {"syscall_file_write_instructions", std::int64_t{900}},
+             {"syscall_pipe_read_instructions", std::int64_t{400}}, {"syscall_pipe_write_instructions", std::int64_t{500}},
+             {"syscall_socket_line_instructions", std::int64_t{30}}, {"syscall_file_line_instructions", std::int64_t{10}},
+             {"syscall_pipe_line_instructions", std::int64_t{20}}, {"syscall_wait_instructions", std::int64_t{6000}},
+             {"syscall_epoll_instructions", std::int64_t{700}}, {"syscall_poll_instructions", std::int64_t{600}}});
+  TraceRecord old_read;  // an older trace's: no byte count, no object
+  old_read.kind = TraceRecordKind::Syscall;
+  old_read.count = 0;
+  TraceRecord old_pread = old_read, old_wait = old_read;
+  old_pread.count = 17;
+  old_wait.count = 232;
+  const auto got = charged_calls(m, {
+      described_call(0, 64, SyscallObject::Pipe),        // a pipe's read of one line
+      described_call(1, 4096, SyscallObject::Pipe),      // a pipe's write of 64 lines
+      described_call(0, 100, SyscallObject::Socket),     // two lines
+      described_call(1, 0, SyscallObject::Socket),       // nothing moved (or failed)
+      described_call(0, 4096, SyscallObject::File),      // a read of a file by its plain number
+      described_call(18, 65, SyscallObject::File),       // pwrite64
+      described_call(17, 64, SyscallObject::None),       // a pread of an unknown descriptor: a file's
+      described_call(0, 64, SyscallObject::Other),       // a read of a device: a socket's
+      described_call(232, 0, SyscallObject::Other),      // epoll_wait with timeout 0
+      described_call(7, 0, SyscallObject::None),         // poll with timeout 0
+      described_call(232, 0, SyscallObject::Other, 0, kSyscallMaySleep),
+      old_read, old_pread, old_wait});
+  EXPECT_EQ(got, (std::vector<std::uint64_t>{400 + 20, 500 + 64 * 20, 1000 + 2 * 30, 2000, 800 + 64 * 10,
+                                             900 + 2 * 10, 800 + 10, 1000 + 30, 700, 600, 6000,
+                                             1000 + 30,       // 64 bytes, as a socket's
+                                             800 + 64 * 10,   // 4 KiB, as a file's
+                                             6000}));         // a wait that may sleep
+}
+
+TEST(GuestOs, AReadCopiesTheKernelBuffersLinesToTheUsersBufferAndAnOlderTracesCopiesNothing) {
+  Machine m;
+  Script s;
+  RecordEmitter e = s.emit(1);
+  e.mmap(0x10000000, 2 * kPageSize4K, 3);
+  e.store(0x10000000);
+  e.store(0x10001000);
+  TraceRecord read = described_call(0, 210, SyscallObject::Pipe, 0x10000ff0);  // crosses a page
+  read.pid = 1;
+  s.records.push_back(read);
+  TraceRecord write = described_call(1, 200, SyscallObject::Pipe, 0x10000000);
+  write.pid = 1;
+  s.records.push_back(write);
+  TraceRecord old_read;
+  old_read.kind = TraceRecordKind::Syscall;
+  old_read.pid = 1;
+  s.records.push_back(old_read);
+  m.add_cpu(s);
+  std::vector<GuestEvent> strings;
+  for (const auto& ev : m.run())
+    if (ev.kind == GuestEventKind::String) strings.push_back(ev);
+  // The pages zeroed for the faults first (4 KiB each), then the read's two sides and the
+  // write's two; nothing for the old read.
+  strings.erase(std::remove_if(strings.begin(), strings.end(), [](const GuestEvent& zeroing) { return zeroing.count == 64; }),
+                strings.end());
+  ASSERT_EQ(strings.size(), 4u);
+  const Addr direct = m.os.layout().direct_map;
+  // read: the pipe's lines (loads, in the direct map), then the user's (stores) from its line.
+  EXPECT_EQ(strings[0].access, AccessKind::Load);
+  EXPECT_GE(strings[0].address, direct);
+  EXPECT_EQ(strings[0].count, 4u);  // 210 bytes: 4 lines of the pipe's ring
+  EXPECT_EQ(strings[1].access, AccessKind::Store);
+  EXPECT_EQ(strings[1].address, 0x10000fc0u);
+  EXPECT_EQ(strings[1].count, 5u);  // 0x10000fc0 to 0x10001100: 5 lines of the user's buffer
+  // write: the user's lines (loads), then the pipe's (stores), where the read started.
+  EXPECT_EQ(strings[2].access, AccessKind::Load);
+  EXPECT_EQ(strings[2].address, 0x10000000u);
+  EXPECT_EQ(strings[3].access, AccessKind::Store);
+  EXPECT_EQ(strings[3].address, strings[0].address);
+}
+
 TEST(GuestOs, AVdsoCallRunsInUserModeOnceItsCostIsSetAndIsAPlainSystemCallBefore) {
   Machine plain(false, "4level", false, 0, {{"memory_references", false}, {"syscall_instructions", std::int64_t{300}}});
   EXPECT_EQ(charged(plain, {228, 96}), (std::vector<std::pair<std::uint64_t, unsigned>>{{300, 0}, {300, 0}}));
@@ -580,7 +687,7 @@ TEST(GuestOs, AVdsoCallRunsInUserModeOnceItsCostIsSetAndIsAPlainSystemCallBefore
   EXPECT_EQ(vdso.os.vdso_calls.count(), 2u);
 }
 
-TEST(GuestOs, SyscallLoopMakesItsNumbersInTurnAndRefusesAListThatIsNotOne) {
+TEST(GuestOs, SyscallLoopMakesItsNumbersInTurnSaysWhatTheyMoveWhenToldAndRefusesAListThatIsNotOne) {
   ParamRegistry registry;
   registry.set_value("workload.syscall.numbers", std::string("232, 0,1"), {"--set", 0, 0});
   const GeneratorParameters parameters(Scope{&registry, nullptr, "workload"});
@@ -592,6 +699,39 @@ TEST(GuestOs, SyscallLoopMakesItsNumbersInTurnAndRefusesAListThatIsNotOne) {
   while (auto r = workload.next())
     if (r->kind == TraceRecordKind::Syscall) numbers.push_back(r->count);
   EXPECT_EQ(numbers, (std::vector<std::uint64_t>{232, 0, 1, 232, 0, 1}));
+
+  // With an object, a size or waits that may sleep, each record says so (trace format 5's
+  // fields), its buffer mapped and touched before; left unset, as an older trace's.
+  for (const bool described : {false, true}) {
+    ParamRegistry r;
+    if (described) {
+      r.set_value("workload.syscall.object", std::string("pipe"), {"--set", 0, 0});
+      r.set_value("workload.syscall.bytes", std::int64_t{5000}, {"--set", 0, 0});
+      r.set_value("workload.syscall.sleeps", true, {"--set", 0, 0});
+    }
+    const GeneratorParameters p(Scope{&r, nullptr, "workload"});
+    GeneratorContext c;
+    c.operations = 2;
+    c.parameters = &p;
+    GeneratedWorkload loop("syscall_loop", c);
+    std::vector<TraceRecord> calls, maps;
+    while (auto record = loop.next()) {
+      if (record->kind == TraceRecordKind::Syscall) calls.push_back(*record);
+      if (record->kind == TraceRecordKind::Mmap) maps.push_back(*record);
+    }
+    ASSERT_EQ(calls.size(), 2u);
+    for (const auto& call : calls) {
+      EXPECT_EQ(call.described, described);
+      EXPECT_EQ(call.bytes, described ? 5000u : 0u);
+      EXPECT_EQ(call.object, described ? SyscallObject::Pipe : SyscallObject::None);
+      EXPECT_EQ(call.call_flags, described ? kSyscallMaySleep : 0u);
+    }
+    ASSERT_EQ(maps.size(), described ? 2u : 1u);  // the stack's area, then the buffer's 2 pages
+    if (described) {
+      EXPECT_EQ(calls[0].address, maps[1].address);
+      EXPECT_EQ(maps[1].length, 2 * kPageSize4K);
+    }
+  }
 
   for (const std::string bad : {"", "0,,1", "read", "12345"}) {
     ParamRegistry r;

@@ -308,5 +308,63 @@ TEST_F(LackeyTest, CloseOnExecFilesAreGoneAfterExec) {
   EXPECT_EQ(summary.files, (std::vector<std::string>{"<descriptor 3 of process 30>", "/b"}));
 }
 
+// Reads and writes carry what they moved (their result), their buffer and what their descriptor
+// is: a file opened by path, a pipe (its two descriptors the lowest free ones), a socket, an
+// epoll instance; waits whether their timeout lets them sleep.
+TEST_F(LackeyTest, SystemCallsSayWhatTheyMovedAndWhatTheirDescriptorIs) {
+  const auto trace = (fs::path(dir()) / "io.vst").string();
+  {
+    TraceWriter writer(trace);
+    convert_lackey_logs({log("one", header(40, 1) +
+                                        "SYSCALL[40,1](257) sys_openat ( 4294967196, 0x1(/tmp/data), 0 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](257) ... [async] --> Success(0x3) \n"
+                                        "SYSCALL[40,1](17) sys_pread64 ( 3, 0x5000, 4096, 0 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](17) ... [async] --> Success(0x1000) \n"
+                                        "SYSCALL[40,1](22) sys_pipe ( 0x1ffefff000 ) --> [pre-success] Success(0x0) \n"
+                                        "SYSCALL[40,1](1) sys_write ( 5, 0x6000, 64 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](1) ... [async] --> Success(0x40) \n"
+                                        "SYSCALL[40,1](0) sys_read ( 4, 0x6000, 4096 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](0) ... [async] --> Success(0x40) \n"
+                                        "SYSCALL[40,1](41) sys_socket ( 2, 1, 0 ) --> [pre-success] Success(0x6) \n"
+                                        "SYSCALL[40,1](44) sys_sendto ( 6, 0x7000, 100, 0, 0x0, 0 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](44) ... [async] --> Success(0x64) \n"
+                                        "SYSCALL[40,1](20) sys_writev ( 6, 0x7100, 2 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](20) ... [async] --> Success(0x20) \n"
+                                        "SYSCALL[40,1](0) sys_read ( 9, 0x6000, 10 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](0) ... [async] --> Failure(0xb) \n"
+                                        "SYSCALL[40,1](291) sys_epoll_create1 ( 0 ) --> [pre-success] Success(0x7) \n"
+                                        "SYSCALL[40,1](232) sys_epoll_wait ( 7, 0x8000, 8, -1 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](232) ... [async] --> Success(0x1) \n"
+                                        "SYSCALL[40,1](232) sys_epoll_wait ( 7, 0x8000, 8, 0 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](232) ... [async] --> Success(0x0) \n"
+                                        "SYSCALL[40,1](7) sys_poll ( 0x8000, 1, 0 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](7) ... [async] --> Success(0x1) \n"
+                                        "SYSCALL[40,1](3) sys_close ( 4 )[sync] --> Success(0x0) \n"
+                                        "SYSCALL[40,1](22) sys_pipe ( 0x1ffefff000 ) --> [pre-success] Success(0x0) \n"
+                                        "SYSCALL[40,1](0) sys_read ( 4, 0x6000, 1 ) --> [async] ... \n"
+                                        "SYSCALL[40,1](0) ... [async] --> Success(0x1) \n"
+                                        "SYSCALL[40,1](231) exit_group( 0 ) --> [pre-success] Success(0x0) \n")},
+                        writer);
+    writer.close();
+  }
+  std::vector<std::string> calls;
+  TraceReader reader(trace);
+  while (auto r = reader.next())
+    if (r->kind == TraceRecordKind::Syscall)
+      calls.push_back(std::to_string(r->count) + " " + std::to_string(r->bytes) + " " + to_string(r->object) + " " +
+                      std::to_string(r->address) + (r->call_flags & kSyscallMaySleep ? " may_sleep" : ""));
+  const std::vector<std::string> expected = {
+      "257 0 none 0", "17 4096 file 20480", "22 0 none 0",
+      "1 64 pipe 24576",           // fd 5: the pipe's write end (3 is the file, so 4 and 5)
+      "0 64 pipe 24576",           // fd 4: its read end, 64 bytes of 4096 asked
+      "41 0 none 0", "44 100 socket 28672",
+      "20 32 socket 0",            // writev: its buffers are behind the iovec
+      "0 0 none 24576",            // a failed read of a descriptor the log never opened
+      "291 0 none 0", "232 0 other 0 may_sleep", "232 0 other 0", "7 0 none 0", "3 0 none 0", "22 0 none 0",
+      "0 1 pipe 24576",            // the second pipe took the freed 4 (and 8)
+      };
+  EXPECT_EQ(calls, expected);
+}
+
 }  // namespace
 }  // namespace virtsim

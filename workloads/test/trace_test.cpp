@@ -51,7 +51,16 @@ std::vector<TraceRecord> every_kind() {
   instr->operand = 0x3f8;
   instr->address = 0x41;
   instr->size = 1;
-  add(TraceRecordKind::Syscall)->count = 231;
+  add(TraceRecordKind::Syscall)->count = 231;  // a call that moves nothing: bytes 0, no object
+  auto* read = add(TraceRecordKind::Syscall);
+  read->count = 0;
+  read->bytes = 4096;
+  read->object = SyscallObject::Pipe;
+  read->address = 0x7ffc0000f000;
+  auto* wait = add(TraceRecordKind::Syscall);
+  wait->count = 232;
+  wait->object = SyscallObject::Other;
+  wait->call_flags = kSyscallMaySleep;
   add(TraceRecordKind::Interrupt)->count = 0xec;
   auto* fork = add(TraceRecordKind::Fork);
   fork->pid = 100;
@@ -104,7 +113,8 @@ bool same(const TraceRecord& a, const TraceRecord& b) {
          a.instruction == b.instruction && a.operand == b.operand && a.pid == b.pid && a.child == b.child &&
          a.length == b.length && a.prot == b.prot && a.map_flags == b.map_flags && a.file == b.file &&
          a.offset == b.offset && a.new_address == b.new_address && a.new_length == b.new_length &&
-         a.set_bits == b.set_bits && a.clear_bits == b.clear_bits;
+         a.set_bits == b.set_bits && a.clear_bits == b.clear_bits && a.bytes == b.bytes && a.object == b.object &&
+         a.call_flags == b.call_flags;
 }
 
 TEST(Trace, EveryRecordKindRoundTrips) {
@@ -121,6 +131,8 @@ TEST(Trace, EveryRecordKindRoundTrips) {
   std::size_t i = 0;
   while (auto r = reader.next()) {
     ASSERT_TRUE(same(*r, records[i % records.size()])) << "record " << i << " (" << to_string(r->kind) << ")";
+    // Every version 5 syscall record says what it moved (0 bytes, no object: nothing).
+    EXPECT_EQ(r->described, r->kind == TraceRecordKind::Syscall) << "record " << i;
     ++i;
   }
   EXPECT_EQ(i, 50 * records.size());
@@ -526,6 +538,44 @@ TEST(Trace, OlderVersionsReadMmapsAsAnonymousAndHaveNoMprotectOrMremap) {
     expect_error(path, "byte 16: unknown record type " + std::to_string(kind) + " (record 1, trace format version 1)");
   }
   std::remove(path.c_str());
+}
+
+// Before version 5 a syscall record is its number only: it says nothing of bytes or object.
+TEST(Trace, OlderVersionsSyscallRecordsAreTheirNumberOnly) {
+  const std::string path = temp_path("v1-syscall.vst");
+  const auto frame = zstd_frame({0x08, 0x00, 0x08, static_cast<char>(0xe8), 0x01});  // syscall 0, syscall 232
+  write_all(path, one_block(static_cast<std::uint32_t>(frame.size()), 5, 2, frame));
+  TraceReader reader(path);
+  for (const std::uint64_t number : {0, 232}) {
+    const auto r = reader.next();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->kind, TraceRecordKind::Syscall);
+    EXPECT_EQ(r->count, number);
+    EXPECT_FALSE(r->described);
+    EXPECT_EQ(r->bytes, 0u);
+    EXPECT_EQ(r->object, SyscallObject::None);
+  }
+  EXPECT_FALSE(reader.next());
+  std::remove(path.c_str());
+}
+
+TEST(Trace, MalformedSyscallRecordsAreErrors) {
+  const std::string bad = temp_path("bad-syscall.vst");
+  const auto expect = [&](std::uint8_t object, std::uint32_t flags, const std::string& what) {
+    {
+      TraceWriter w(bad);  // the writer writes what it is given; the reader checks
+      TraceRecord r;
+      r.kind = TraceRecordKind::Syscall;
+      r.object = static_cast<SyscallObject>(object);
+      r.call_flags = flags;
+      w.write(r);
+      w.close();
+    }
+    expect_error(bad, what);
+  };
+  expect(5, 0, "byte 16: syscall record with object 5 (record 1; known: 0 none, 1 file, 2 pipe, 3 socket, 4 other)");
+  expect(1, 2, "byte 16: syscall record with unknown flags 0x2 (record 1; known: 1 may sleep)");
+  std::remove(bad.c_str());
 }
 
 TEST(Trace, MalformedFileMmapsAreErrors) {

@@ -47,7 +47,7 @@ files = {
     "no-trailer-end.vst": good[:-10],                  # cut inside the trailer
     "appended.vst": good + b"junk",                    # data after the trailer
     "bad-magic.vst": b"PK\x03\x04" + good[4:],
-    "version-5.vst": good[:8] + (5).to_bytes(2, "little") + good[10:],
+    "version-6.vst": good[:8] + (6).to_bytes(2, "little") + good[10:],
     "short-header.vst": good[:10],
 }
 empty = bytearray(good)
@@ -97,6 +97,10 @@ new_records = {
     "mremap-cut-short.vst": (3, switch + bytes([0x18]) + varints(1, 0x10000000, 4096), 2),
     "pte-write-in-version-3.vst": (3, switch + bytes([0x19]) + varints(1, 0x10000000, 0, 0x20), 2),
     "pte-write-cut-short.vst": (4, switch + bytes([0x19]) + varints(1, 0x10000000), 2),
+    # Version 5's syscall record: number, bytes, object (a byte), flags, buffer.
+    "syscall-unknown-object.vst": (5, switch + bytes([0x08]) + varints(0, 64) + bytes([7]) + varints(0, 0x1000), 2),
+    "syscall-unknown-flags.vst": (5, switch + bytes([0x08]) + varints(232, 0) + bytes([4]) + varints(6, 0), 2),
+    "syscall-cut-short.vst": (5, switch + bytes([0x08]) + varints(0, 64), 2),
 }
 for name, (version, records, count) in new_records.items():
     with open(name, "wb") as f:

@@ -7,7 +7,8 @@
 //   pointer_chase  dependent loads along a random cyclic permutation of cache lines
 //   fork_and_wait  a parent that forks short children, each writing some of the parent's pages
 //                  (copy-on-write faults) or exec'ing, and waits for each to exit
-//   syscall_loop   a tight loop of getpid-like system calls
+//   syscall_loop   a tight loop of system calls (getpid-like, or reads and writes of a size on a
+//                  file, pipe or socket)
 //   pt_update      mmap, touch every page, munmap: page-table-update-heavy
 //   io_loop        port I/O to a device with its completion interrupts
 //   kernel_build   a make-like parent running many short compiler-like processes (fork, exec,
@@ -43,7 +44,9 @@ class GeneratorParameters {
   Param<std::uint32_t> syscall_compute, pt_update_pages, io_port, io_interrupt_every, build_max_pages;
   Param<std::uint32_t> build_compute_per_page;
   Param<std::uint32_t> timeshare_processes;
-  Param<std::string> syscall_numbers;
+  Param<std::string> syscall_numbers, syscall_object;
+  Param<std::uint64_t> syscall_bytes;
+  Param<bool> syscall_sleeps;
   Param<bool> threads;
   Param<std::string> mix;
 };
@@ -59,6 +62,8 @@ class RecordEmitter {
   void fetch(Addr a) { memory(TraceRecordKind::Fetch, a, 4); }
   void memory(TraceRecordKind kind, Addr a, std::uint8_t size);
   void syscall(std::uint64_t number);
+  // A system call record that says what it moved (trace format 5's syscall fields).
+  void syscall(std::uint64_t number, std::uint64_t bytes, SyscallObject object, Addr buffer, std::uint32_t flags);
   void instr(Instruction i, std::uint32_t operand = 0, Addr value = 0, std::uint8_t size = 1);
   void interrupt(std::uint32_t vector);
   void mmap(Addr a, Addr length, std::uint32_t prot);

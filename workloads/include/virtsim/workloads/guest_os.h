@@ -61,14 +61,19 @@ struct AddressLayout {
 // ConfigError for another name or a layout the paging mode cannot hold.
 AddressLayout address_layout(const std::string& name, TableFormat format);
 
-// What a system call record costs the kernel depends on the kind of work the call does; its
-// Linux x86-64 number is all a trace keeps of it. Each class has its own cost parameter
-// (measured on the calibration host, docs/calibration.md); Plain is every number no class
-// claims and costs syscall_instructions. Vdso is a call a native program makes through the
-// vDSO without entering the kernel (gettimeofday, clock_gettime, time, getcpu), which a
-// capture under Valgrind records as a system call.
-enum class SyscallClass : std::uint8_t { Plain, Read, Write, FileRead, FileWrite, Wait, Open, Close, Stat, Fstat, Lseek, Vdso };
-constexpr std::size_t kSyscallClasses = 12;
+// What a system call record costs the kernel depends on the kind of work the call does: its
+// Linux x86-64 number picks a class, each with its own cost parameter (measured on the
+// calibration host, docs/calibration.md); Plain is every number no class claims and costs
+// syscall_instructions. Vdso is a call a native program makes through the vDSO without
+// entering the kernel (gettimeofday, clock_gettime, time, getcpu), which a capture under
+// Valgrind records as a system call. Reads and writes (Read, Write, and their at-an-offset
+// FileRead, FileWrite) cost by what the record says they moved and what their descriptor is
+// (a file, a pipe, a socket: trace format 5); Epoll and Poll are waits that return at once,
+// Wait a wait that may sleep (or, in an older trace, any wait).
+enum class SyscallClass : std::uint8_t {
+  Plain, Read, Write, FileRead, FileWrite, Wait, Epoll, Poll, Open, Close, Stat, Fstat, Lseek, Vdso
+};
+constexpr std::size_t kSyscallClasses = 14;
 // The class of system call `number` (a flat table lookup; numbers beyond it are Plain).
 SyscallClass syscall_class(std::uint64_t number);
 
@@ -88,7 +93,12 @@ class GuestOsParameters {
   Param<std::uint32_t> syscall_read_instructions, syscall_write_instructions, syscall_file_read_instructions,
       syscall_file_write_instructions, syscall_wait_instructions,
       syscall_open_instructions, syscall_close_instructions, syscall_stat_instructions, syscall_fstat_instructions,
-      syscall_lseek_instructions, vdso_instructions;
+      syscall_lseek_instructions, vdso_instructions, syscall_epoll_instructions, syscall_poll_instructions;
+  // Reads and writes by their descriptor's object (a record of trace format 5): the base of a
+  // pipe's (a socket's and a file's are syscall_read/write and syscall_file_read/write), and
+  // per 64-byte line moved, beyond the copy's own loads and stores.
+  Param<std::uint32_t> syscall_pipe_read_instructions, syscall_pipe_write_instructions,
+      syscall_socket_line_instructions, syscall_file_line_instructions, syscall_pipe_line_instructions;
   PageCacheParameters page_cache;
 };
 
@@ -148,6 +158,11 @@ class TraceRecordSource final : public ProcessEventSource {
 // The guest kernel as plain C++: tests drive it without SystemC.
 class GuestOs {
  public:
+  // A read's and a write's kernel instructions on one kind of object (a socket, a file, a
+  // pipe): a base each and a cost per 64-byte line moved.
+  struct IoCost {
+    std::uint32_t read = 0, write = 0, per_line = 0;
+  };
   // `memory` reads and writes guest-physical memory; `frames` hands out its frames.
   GuestOs(const Scope& scope, const GuestOsParameters& parameters, MemoryView memory, FrameAllocator& frames,
           bool pcid);
@@ -343,6 +358,11 @@ class GuestOs {
   void clear_page(Cpu& cpu, Addr frame);
   void copy_page(Cpu& cpu, Addr from, Addr to);
   void kernel_string(Cpu& cpu, AccessKind kind, Addr frame);
+  // A read or write record (SyscallClass Read, Write, FileRead, FileWrite): its kernel work by
+  // what it moved and its descriptor's object, and the copy between the user's buffer and the
+  // kernel's (copy_to_user / copy_from_user: fast-string moves of the lines on both sides).
+  void io_call(Cpu& cpu, const TraceRecord& r, SyscallClass c);
+  void copy_user(Cpu& cpu, bool to_user, unsigned kind, Addr buffer, std::uint64_t bytes);
   // The kernel's store of a page-table entry it just wrote at `slot`: a store through the
   // direct map, or with a paravirtual MMU an update queued for the next mmu_update hypercall.
   void page_table_store(Cpu& cpu, Addr slot);
@@ -397,6 +417,16 @@ class GuestOs {
   std::uint64_t timer_interval_ = 0;  // instructions; 0: no timer
   // Kernel instructions of a system call record, by SyscallClass.
   std::array<std::uint32_t, kSyscallClasses> syscall_cost_{};
+  std::array<IoCost, 3> io_costs_{};  // by object: socket, file, pipe
+  // The kernel's buffers reads and writes copy from and to, by object (socket, file, pipe):
+  // contiguous frames allocated at the first such call, and where the next read and the next
+  // write of each start (moving on by what each call moved, round the buffer).
+  struct IoBuffer {
+    Addr base = 0;
+    Addr pages = 0;
+    Addr cursor[2] = {0, 0};  // [0]: reads, [1]: writes
+  };
+  std::array<IoBuffer, 3> io_buffers_{};
   Addr kernel_root_ = 0;       // swapper_pg_dir: the kernel half only
   Addr direct_map_bytes_ = 0;  // guest-physical memory the direct map covers
   std::vector<std::uint16_t> refcounts_;  // per guest-physical frame: mappings of it

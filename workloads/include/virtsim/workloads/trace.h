@@ -18,9 +18,9 @@ namespace virtsim {
 
 inline constexpr char kTraceMagic[8] = {'V', 'S', 'T', 'R', 'A', 'C', 'E', '\0'};
 // The version written. Version 1 (no checksums, no trailer) is still read, with a warning;
-// versions 2 (no file-backed mmaps, no mprotect or mremap records) and 3 (no page-table write
-// records) are read as they are.
-inline constexpr std::uint16_t kTraceVersion = 4;
+// versions 2 (no file-backed mmaps, no mprotect or mremap records), 3 (no page-table write
+// records) and 4 (system calls without their byte count and object) are read as they are.
+inline constexpr std::uint16_t kTraceVersion = 5;
 
 // CRC-32 as zlib, gzip and PNG compute it (reflected polynomial 0xedb88320), continuing from
 // `crc` (0 to start): the checksum of the format's blocks and trailer.
@@ -57,6 +57,13 @@ const char* to_string(TraceRecordKind kind);
 // rather than private.
 inline constexpr std::uint32_t kMapFile = 1, kMapShared = 2;
 
+// What a system call's descriptor refers to (a syscall record's object, version 5 on).
+enum class SyscallObject : std::uint8_t { None = 0, File = 1, Pipe = 2, Socket = 3, Other = 4 };
+inline constexpr std::uint8_t kSyscallObjects = 5;
+const char* to_string(SyscallObject object);
+// A syscall record's flags: a wait whose timeout lets it sleep (not 0).
+inline constexpr std::uint32_t kSyscallMaySleep = 1;
+
 // One record; which fields mean something depends on the kind.
 struct TraceRecord {
   TraceRecordKind kind = TraceRecordKind::Compute;
@@ -75,6 +82,13 @@ struct TraceRecord {
   Addr new_address = 0;       // Mremap: where the area is now
   std::uint64_t new_length = 0;  // Mremap
   std::uint64_t set_bits = 0, clear_bits = 0;  // PageTableWrite: entry bits set, then cleared
+  // Syscall, version 5 on (`described`): the bytes the call moved (its result; 0 for a call
+  // that moves none or failed), its descriptor's object, kSyscallMaySleep, and `address` is
+  // the user buffer (0: not one buffer, as readv's). Older versions say none of this.
+  bool described = false;
+  std::uint64_t bytes = 0;
+  SyscallObject object = SyscallObject::None;
+  std::uint32_t call_flags = 0;
 
   // The guest event a record stands for, when it is one (memory, compute, instruction, ROI).
   std::optional<GuestEvent> guest_event() const;
@@ -153,6 +167,7 @@ class TraceReader {
   void read_trailer(const char* start, std::size_t start_bytes);
   void decode(std::uint8_t tag, TraceRecord& r);  // the fields after the tag byte
   void decode_mmap_backing(TraceRecord& r);       // version 3: an mmap's flags, file and offset
+  void decode_syscall_effect(TraceRecord& r);     // version 5: a call's bytes, object, flags, buffer
   [[noreturn]] void unknown_record(std::uint8_t tag) const;
   // A plain record (compute, load, store, fetch) straight into a guest event: its fields after
   // the tag byte. False, reading nothing, for any other kind.

@@ -19,7 +19,8 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       virtualization("virtualization"),
       walk_caches("walk_caches"),
       VIRTSIM_MEMBER(cpi, module_scope(context, *this), 1.0, "cycles/instruction",
-          "cycles per plain (non-memory) instruction", Range{0.0, 100.0}),
+          "blocking core: cycles per plain (non-memory) instruction (the interval core dispatches "
+          "dispatch_width a cycle instead)", Range{0.0, 100.0}),
       VIRTSIM_MEMBER(cpl, module_scope(context, *this), 3, "ring", "privilege level the workload starts at (3: user); SYSCALL, SYSRET, interrupts and IRET change it",
           Range{0, 3}),
       VIRTSIM_MEMBER(deprivileged_kernel, module_scope(context, *this), false, "",
@@ -37,12 +38,13 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           "buffers of Intel's Nehalem through Haswell (Intel Optimization Manual); for other generations, AMD's "
           "included, an assumption",
           Range{1, 64}),
-      VIRTSIM_MEMBER(core_model, module_scope(context, *this), "blocking", "",
-          "how the core times instructions: blocking (each plain instruction costs cpi cycles and every "
-          "access its whole latency, in order) or interval (a first-order out-of-order core after Karkhanis "
-          "and Smith, ISCA 2004, and Eyerman et al., ACM TOCS 2009: dispatch_width instructions a cycle, "
-          "hits hidden, long misses within one rob_entries window overlapped, serializing events drain it; "
-          "cpi unused)",
+      VIRTSIM_MEMBER(core_model, module_scope(context, *this), "interval", "",
+          "how the core times instructions: interval, the default (a first-order out-of-order core after "
+          "Karkhanis and Smith, ISCA 2004, and Eyerman et al., ACM TOCS 2009: dispatch_width instructions a "
+          "cycle, hits hidden, long misses within one rob_entries window overlapped, serializing events drain "
+          "it; cpi unused; every preset's CPU is out of order) or blocking (each plain instruction costs cpi "
+          "cycles and every access its whole latency, in order: an in-order core that stalls on each access, "
+          "an upper bound)",
           {}, {"blocking", "interval"}),
       VIRTSIM_MEMBER(dispatch_width, module_scope(context, *this), 4, "instructions/cycle",
           "interval core: instructions dispatched per cycle. Default: Skylake's 4 (Intel 64 and IA-32 "
@@ -232,7 +234,7 @@ void Vcpu::sample_memory_virtualization() {
   } else {
     c = access_piece(event.access, first, event.size, event.keeps_contents);
   }
-  if (interval_) [[unlikely]] return advance_interval(c, !event.continues_instruction);
+  if (interval_) return advance_interval(c, !event.continues_instruction);
   advance(c);
 }
 

@@ -93,6 +93,9 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(string_instructions, module_scope(context, *this), "instructions",
           "fast-string instructions (a page zeroed or copied by the kernel); their lines count in loads and stores"),
       VIRTSIM_MEMBER(user_cycles, module_scope(context, *this), "cycles", "cycles elapsed at CPL 3"),
+      VIRTSIM_MEMBER(fetch_stall_cycles, module_scope(context, *this), "cycles",
+          "interval core: cycles the front end stalled on instruction fetches beyond a pipelined hit "
+          "(included in cycles)"),
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
       clock_(clock),
@@ -234,18 +237,21 @@ void Vcpu::sample_memory_virtualization() {
   } else {
     c = access_piece(event.access, first, event.size, event.keeps_contents);
   }
-  if (interval_) return advance_interval(c, !event.continues_instruction);
+  if (interval_) return advance_interval(c, !event.continues_instruction, event.access == AccessKind::Fetch);
   advance(c);
 }
 
-void Vcpu::advance_interval(Cycles latency, bool new_instruction) {
+void Vcpu::advance_interval(Cycles latency, bool new_instruction, bool fetch) {
   // An access that faulted or exited is serial: the window drains and nothing of it overlaps.
   if (serialized_) {
     serialized_ = false;
     interval_->serialize();
     return advance((new_instruction ? interval_->dispatch(1) : 0) + latency);
   }
-  advance(interval_->access(latency, new_instruction));
+  if (!fetch) return advance(interval_->access(latency, new_instruction));
+  const Cycles before = interval_->fetch_stall_cycles();
+  advance(interval_->fetch(latency));
+  fetch_stall_cycles += interval_->fetch_stall_cycles() - before;
 }
 
 void Vcpu::execute_string(const GuestEvent& event) {

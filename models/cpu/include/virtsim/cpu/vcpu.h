@@ -191,6 +191,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter halted_cycles;
   Counter string_instructions;
   Counter user_cycles;
+  Counter fetch_stall_cycles;
   Formula ipc;
 
  private:
@@ -257,8 +258,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   }
 
   // Interval model: a memory instruction's `latency` (translation and data), overlapped as the
-  // out-of-order window allows unless it faulted or exited.
-  void advance_interval(Cycles latency, bool new_instruction);
+  // out-of-order window allows unless it faulted or exited; a fetch stalls the front end.
+  void advance_interval(Cycles latency, bool new_instruction, bool fetch);
   // Interval model: a serializing event; an access it happens inside is not overlapped.
   void drain() {
     serialized_ = true;

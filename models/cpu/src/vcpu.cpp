@@ -41,8 +41,9 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(core_model, module_scope(context, *this), "interval", "",
           "how the core times instructions: interval, the default (a first-order out-of-order core after "
           "Karkhanis and Smith, ISCA 2004, and Eyerman et al., ACM TOCS 2009: dispatch_width instructions a "
-          "cycle, hits hidden, long misses within one rob_entries window overlapped, serializing events drain "
-          "it; cpi unused; every preset's CPU is out of order) or blocking (each plain instruction costs cpi "
+          "cycle, hits hidden, long misses within one rob_entries window overlapped, a fetch's time beyond a hit "
+          "stalling the front end, serializing events draining the window; cpi unused; every preset's CPU is out "
+          "of order) or blocking (each plain instruction costs cpi "
           "cycles and every access its whole latency, in order: an in-order core that stalls on each access, "
           "an upper bound)",
           {}, {"blocking", "interval"}),

@@ -34,7 +34,8 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           Range{0, 1e9}),
       VIRTSIM_MEMBER(string_lines_in_flight, module_scope(context, *this), 10, "lines",
           "cache lines a fast-string instruction (REP STOS / REP MOVS) keeps in flight at once, the L1 data "
-          "cache's line fill buffers: its lines' memory time overlaps this many ways. Default: the 10 fill "
+          "cache's line fill buffers: its lines' memory time overlaps this many ways, and the interval core "
+          "overlaps at most this many long misses in one window. Default: the 10 fill "
           "buffers of Intel's Nehalem through Haswell (Intel Optimization Manual); for other generations, AMD's "
           "included, an assumption",
           Range{1, 64}),
@@ -49,13 +50,13 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           {}, {"blocking", "interval"}),
       VIRTSIM_MEMBER(dispatch_width, module_scope(context, *this), 4, "instructions/cycle",
           "interval core: instructions dispatched per cycle. Default: Skylake's 4 (Intel 64 and IA-32 "
-          "Architectures Optimization Reference Manual, Skylake microarchitecture); for other "
-          "generations an assumption unless a preset cites its own",
+          "Architectures Optimization Reference Manual, Skylake microarchitecture); every machine preset "
+          "states its own generation's, cited in its file",
           Range{1, 16}),
       VIRTSIM_MEMBER(rob_entries, module_scope(context, *this), 224, "instructions",
           "interval core: reorder-buffer entries, the window within which long misses overlap. "
-          "Default: Skylake's 224 (Intel Optimization Reference Manual); for other generations an "
-          "assumption unless a preset cites its own",
+          "Default: Skylake's 224 (Intel Optimization Reference Manual); every machine preset states its "
+          "own generation's, cited in its file",
           Range{1, 4096}),
       VIRTSIM_MEMBER(long_latency_cycles, module_scope(context, *this), 100, "cycles",
           "interval core: an access (translation and data) at least this long is a long miss, charged "

@@ -148,7 +148,7 @@ void Vcpu::read_memory_virtualization(Addr guest_cr3) {
 }
 
 void Vcpu::sample_memory_virtualization() {
-  next_sample_ = cycles.count() + sample_interval_;
+  next_sample_ = elapsed_ + sample_interval_;
   const VcpuMemoryVirtualization::VcpuCounts counts{tlb_misses_ - sampled_tlb_misses_,
                                                     page_faults.count() - sampled_page_faults_};
   sampled_tlb_misses_ = tlb_misses_;
@@ -184,8 +184,8 @@ void Vcpu::sample_memory_virtualization() {
           compute_remainder_ = scaled % 1024;
           advance(scaled / 1024);
         }
-        if (virtualized) account_exit(virtualization->elapse(cycles.count()));
-        if (sample_interval_ && cycles.count() >= next_sample_) sample_memory_virtualization();
+        if (virtualized) account_exit(virtualization->elapse(elapsed_));
+        if (sample_interval_ && elapsed_ >= next_sample_) sample_memory_virtualization();
         break;
       }
       case GuestEventKind::Memory:
@@ -404,7 +404,7 @@ void Vcpu::execute_instruction(const GuestEvent& event) {
   // Natively one cycle; as a guest the VT-x / AMD-V unit decides whether it exits and what
   // that costs. A ring transition that does not exit costs its transition instead, as natively.
   InstructionOutcome out{1, false, false};
-  if (guest) out = virtualization->execute(event, at_cpl, cycles.count());
+  if (guest) out = virtualization->execute(event, at_cpl, elapsed_);
   if (out.exited) {
     account_exit(out);
   } else {
@@ -424,7 +424,7 @@ void Vcpu::raise_general_protection() {
   // (its work, a signal to the program, is not modelled); it has no other effect.
   constexpr std::uint32_t kGeneralProtection = 13;
   if (virtualization.size() > 0)
-    account_exit(virtualization->raise_exception(kGeneralProtection, cycles.count()));
+    account_exit(virtualization->raise_exception(kGeneralProtection, elapsed_));
   advance(Cycles{rings.interrupt_cycles} + rings.iret_cycles);
 }
 
@@ -434,7 +434,7 @@ void Vcpu::execute_interrupt(const GuestEvent& event) {
   enter_ring0_gate();
   if (event.count >= 32) {
     ++interrupts;
-    if (virtualization.size() > 0) account_exit(virtualization->deliver_interrupt(event.count, cycles.count()));
+    if (virtualization.size() > 0) account_exit(virtualization->deliver_interrupt(event.count, elapsed_));
   }
   advance(rings.interrupt_cycles);
 }
@@ -538,7 +538,7 @@ bool Vcpu::populate_nested() {
   if (!memory_virtualization_->nested_fault(translation_.guest_physical_address)) return false;
   if (virtualization.size() > 0)
     account_exit(virtualization->nested_fault_exit(translation_.exit_qualification, translation_.guest_physical_address,
-                                                   cycles.count()));
+                                                   elapsed_));
   return true;
 }
 
@@ -558,7 +558,7 @@ bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emul
     last_retry_va_ = retried ? va : 0;
   }
   if (virtualization.size() > 0)
-    account_exit(virtualization->page_fault_exit(o, translation_.error_code, va, cycles.count()));
+    account_exit(virtualization->page_fault_exit(o, translation_.error_code, va, elapsed_));
   if (o.resolution == ShadowFaultResolution::WriteEmulated) emulated_at = o.host_address;
   if (o.resolution != ShadowFaultResolution::GuestFault) return false;
   translation_.error_code = o.guest_error_code;  // the guest's handler sees its own walk's code

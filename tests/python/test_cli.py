@@ -436,6 +436,7 @@ def test_preemption_timer_interrupts_guest_work(virtsim_binary, tmp_path, preset
     if exits:  # VT-x: about one timer exit per 1000 cycles of guest work
         assert metrics["system.virt0.preemption_timer_exits"] >= 400
         assert metrics["workload.cycles_per_operation"] > 1000
-    else:      # AMD-V has no preemption timer
+    else:      # AMD-V has no preemption timer: only the guest work, 1000 instructions the zen2 preset's
+        # out-of-order core (the default core model) dispatches 6 a cycle
         assert metrics["system.virt0.preemption_timer_exits"] == 0
-        assert metrics["workload.cycles_per_operation"] == 1000
+        assert metrics["workload.cycles_per_operation"] == pytest.approx(1000 / 6, abs=0.01)

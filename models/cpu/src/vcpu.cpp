@@ -19,7 +19,8 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       virtualization("virtualization"),
       walk_caches("walk_caches"),
       VIRTSIM_MEMBER(cpi, module_scope(context, *this), 1.0, "cycles/instruction",
-          "cycles per plain (non-memory) instruction", Range{0.0, 100.0}),
+          "blocking core: cycles per plain (non-memory) instruction (the interval core dispatches "
+          "dispatch_width a cycle instead)", Range{0.0, 100.0}),
       VIRTSIM_MEMBER(cpl, module_scope(context, *this), 3, "ring", "privilege level the workload starts at (3: user); SYSCALL, SYSRET, interrupts and IRET change it",
           Range{0, 3}),
       VIRTSIM_MEMBER(deprivileged_kernel, module_scope(context, *this), false, "",
@@ -33,26 +34,29 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           Range{0, 1e9}),
       VIRTSIM_MEMBER(string_lines_in_flight, module_scope(context, *this), 10, "lines",
           "cache lines a fast-string instruction (REP STOS / REP MOVS) keeps in flight at once, the L1 data "
-          "cache's line fill buffers: its lines' memory time overlaps this many ways. Default: the 10 fill "
+          "cache's line fill buffers: its lines' memory time overlaps this many ways, and the interval core "
+          "overlaps at most this many long misses in one window. Default: the 10 fill "
           "buffers of Intel's Nehalem through Haswell (Intel Optimization Manual); for other generations, AMD's "
           "included, an assumption",
           Range{1, 64}),
-      VIRTSIM_MEMBER(core_model, module_scope(context, *this), "blocking", "",
-          "how the core times instructions: blocking (each plain instruction costs cpi cycles and every "
-          "access its whole latency, in order) or interval (a first-order out-of-order core after Karkhanis "
-          "and Smith, ISCA 2004, and Eyerman et al., ACM TOCS 2009: dispatch_width instructions a cycle, "
-          "hits hidden, long misses within one rob_entries window overlapped, serializing events drain it; "
-          "cpi unused)",
+      VIRTSIM_MEMBER(core_model, module_scope(context, *this), "interval", "",
+          "how the core times instructions: interval, the default (a first-order out-of-order core after "
+          "Karkhanis and Smith, ISCA 2004, and Eyerman et al., ACM TOCS 2009: dispatch_width instructions a "
+          "cycle, hits hidden, long misses within one rob_entries window overlapped, a fetch's time beyond a hit "
+          "stalling the front end, serializing events draining the window; cpi unused; every preset's CPU is out "
+          "of order) or blocking (each plain instruction costs cpi "
+          "cycles and every access its whole latency, in order: an in-order core that stalls on each access, "
+          "an upper bound)",
           {}, {"blocking", "interval"}),
       VIRTSIM_MEMBER(dispatch_width, module_scope(context, *this), 4, "instructions/cycle",
           "interval core: instructions dispatched per cycle. Default: Skylake's 4 (Intel 64 and IA-32 "
-          "Architectures Optimization Reference Manual, Skylake microarchitecture); for other "
-          "generations an assumption unless a preset cites its own",
+          "Architectures Optimization Reference Manual, Skylake microarchitecture); every machine preset "
+          "states its own generation's, cited in its file",
           Range{1, 16}),
       VIRTSIM_MEMBER(rob_entries, module_scope(context, *this), 224, "instructions",
           "interval core: reorder-buffer entries, the window within which long misses overlap. "
-          "Default: Skylake's 224 (Intel Optimization Reference Manual); for other generations an "
-          "assumption unless a preset cites its own",
+          "Default: Skylake's 224 (Intel Optimization Reference Manual); every machine preset states its "
+          "own generation's, cited in its file",
           Range{1, 4096}),
       VIRTSIM_MEMBER(long_latency_cycles, module_scope(context, *this), 100, "cycles",
           "interval core: an access (translation and data) at least this long is a long miss, charged "
@@ -91,6 +95,9 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(string_instructions, module_scope(context, *this), "instructions",
           "fast-string instructions (a page zeroed or copied by the kernel); their lines count in loads and stores"),
       VIRTSIM_MEMBER(user_cycles, module_scope(context, *this), "cycles", "cycles elapsed at CPL 3"),
+      VIRTSIM_MEMBER(fetch_stall_cycles, module_scope(context, *this), "cycles",
+          "interval core: cycles the front end stalled on instruction fetches beyond a pipelined hit "
+          "(included in cycles)"),
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
       clock_(clock),
@@ -137,7 +144,7 @@ void Vcpu::read_memory_virtualization(Addr guest_cr3) {
 }
 
 void Vcpu::sample_memory_virtualization() {
-  next_sample_ = cycles.count() + sample_interval_;
+  next_sample_ = elapsed_ + sample_interval_;
   const VcpuMemoryVirtualization::VcpuCounts counts{tlb_misses_ - sampled_tlb_misses_,
                                                     page_faults.count() - sampled_page_faults_};
   sampled_tlb_misses_ = tlb_misses_;
@@ -173,8 +180,8 @@ void Vcpu::sample_memory_virtualization() {
           compute_remainder_ = scaled % 1024;
           advance(scaled / 1024);
         }
-        if (virtualized) account_exit(virtualization->elapse(cycles.count()));
-        if (sample_interval_ && cycles.count() >= next_sample_) sample_memory_virtualization();
+        if (virtualized) account_exit(virtualization->elapse(elapsed_));
+        if (sample_interval_ && elapsed_ >= next_sample_) sample_memory_virtualization();
         break;
       }
       case GuestEventKind::Memory:
@@ -228,18 +235,21 @@ void Vcpu::sample_memory_virtualization() {
   } else {
     c = access_piece(event.access, first, event.size, event.keeps_contents);
   }
-  if (interval_) [[unlikely]] return advance_interval(c, !event.continues_instruction);
+  if (interval_) return advance_interval(c, !event.continues_instruction, event.access == AccessKind::Fetch);
   advance(c);
 }
 
-void Vcpu::advance_interval(Cycles latency, bool new_instruction) {
+void Vcpu::advance_interval(Cycles latency, bool new_instruction, bool fetch) {
   // An access that faulted or exited is serial: the window drains and nothing of it overlaps.
   if (serialized_) {
     serialized_ = false;
     interval_->serialize();
     return advance((new_instruction ? interval_->dispatch(1) : 0) + latency);
   }
-  advance(interval_->access(latency, new_instruction));
+  if (!fetch) return advance(interval_->access(latency, new_instruction));
+  const Cycles before = interval_->fetch_stall_cycles();
+  advance(interval_->fetch(latency));
+  fetch_stall_cycles += interval_->fetch_stall_cycles() - before;
 }
 
 void Vcpu::execute_string(const GuestEvent& event) {
@@ -390,7 +400,7 @@ void Vcpu::execute_instruction(const GuestEvent& event) {
   // Natively one cycle; as a guest the VT-x / AMD-V unit decides whether it exits and what
   // that costs. A ring transition that does not exit costs its transition instead, as natively.
   InstructionOutcome out{1, false, false};
-  if (guest) out = virtualization->execute(event, at_cpl, cycles.count());
+  if (guest) out = virtualization->execute(event, at_cpl, elapsed_);
   if (out.exited) {
     account_exit(out);
   } else {
@@ -410,7 +420,7 @@ void Vcpu::raise_general_protection() {
   // (its work, a signal to the program, is not modelled); it has no other effect.
   constexpr std::uint32_t kGeneralProtection = 13;
   if (virtualization.size() > 0)
-    account_exit(virtualization->raise_exception(kGeneralProtection, cycles.count()));
+    account_exit(virtualization->raise_exception(kGeneralProtection, elapsed_));
   advance(Cycles{rings.interrupt_cycles} + rings.iret_cycles);
 }
 
@@ -420,7 +430,7 @@ void Vcpu::execute_interrupt(const GuestEvent& event) {
   enter_ring0_gate();
   if (event.count >= 32) {
     ++interrupts;
-    if (virtualization.size() > 0) account_exit(virtualization->deliver_interrupt(event.count, cycles.count()));
+    if (virtualization.size() > 0) account_exit(virtualization->deliver_interrupt(event.count, elapsed_));
   }
   advance(rings.interrupt_cycles);
 }
@@ -496,8 +506,8 @@ bool Vcpu::populate_nested() {
   if (kind != FaultKind::EptViolation && kind != FaultKind::NestedPageFault) return false;
   if (!memory_virtualization_->nested_fault(translation_.result.guest_physical_address)) return false;
   if (virtualization.size() > 0)
-    account_exit(virtualization->nested_fault_exit(translation_.result.exit_qualification, translation_.result.guest_physical_address,
-                                                   cycles.count()));
+    account_exit(virtualization->nested_fault_exit(translation_.result.exit_qualification,
+                                                   translation_.result.guest_physical_address, elapsed_));
   return true;
 }
 
@@ -517,7 +527,7 @@ bool Vcpu::hypervisor_page_fault(AccessKind kind, Addr va, bool user, Addr& emul
     last_retry_va_ = retried ? va : 0;
   }
   if (virtualization.size() > 0)
-    account_exit(virtualization->page_fault_exit(o, translation_.result.error_code, va, cycles.count()));
+    account_exit(virtualization->page_fault_exit(o, translation_.result.error_code, va, elapsed_));
   if (o.resolution == ShadowFaultResolution::WriteEmulated) emulated_at = o.host_address;
   if (o.resolution != ShadowFaultResolution::GuestFault) return false;
   translation_.result.error_code = o.guest_error_code;  // the guest's handler sees its own walk's code

@@ -47,6 +47,18 @@ TEST(IntervalCore, IndependentLongMissesWithinAWindowOverlap) {
   EXPECT_EQ(core.access(60), 0u);
 }
 
+TEST(IntervalCore, AFetchStallsTheFrontEndForWhatItTakesBeyondAPipelinedHit) {
+  IntervalCore core(small_core());
+  core.dispatch(3);
+  EXPECT_EQ(core.fetch(5), 1u);           // the fastest fetch so far: a pipelined hit
+  EXPECT_EQ(core.fetch(30), 0u + 25u);    // a miss: not hidden by the ROB, unlike a load's 30
+  EXPECT_EQ(core.fetch(4), 0u);           // a faster hit: the new pipelined one
+  EXPECT_EQ(core.fetch(4), 0u);
+  EXPECT_EQ(core.fetch(204), 1u + 200u);  // a long one is charged in full beyond the hit...
+  EXPECT_EQ(core.windows(), 0u);          // ...and opens no window of overlapped data misses
+  EXPECT_EQ(core.fetch_stall_cycles(), 25u + 200u);  // 30 - 5 and 204 - 4
+}
+
 TEST(IntervalCore, MissesFurtherApartThanTheRobDoNotOverlap) {
   IntervalCore core(small_core());
   core.dispatch(3);

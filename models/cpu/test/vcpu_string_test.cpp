@@ -25,6 +25,9 @@ ParamRegistry configured_params() {
   params.set_value("mmu.walker.pwc.enabled", false, {"test"});
   params.set_value("cpu.stlb_enabled", false, {"test"});  // an L1 TLB miss goes straight to the walker
   params.set_value("cpu.string_lines_in_flight", std::int64_t{10}, {"test"});
+  // The separate stores it is compared with cost their whole latencies in series only under the
+  // blocking core (the interval core, the default, would overlap them too).
+  params.set_value("cpu.core_model", std::string("blocking"), {"test"});
   return params;
 }
 

@@ -18,6 +18,12 @@
 //   (memory-level parallelism): the window costs its longest event, not the sum. At most
 //   `outstanding_misses` events share a window (the L1D's miss buffers); the next opens a new
 //   window. A shorter access inside an open window is hidden by the window's miss.
+// - An instruction fetch is a front-end event (Karkhanis and Smith: an I-cache miss costs about
+//   its latency, whatever the front end's depth; Eyerman et al.'s I-cache and I-TLB miss
+//   components): the front end stops until the line arrives, and the window drains while it
+//   waits no faster than it refills after, so what a fetch takes beyond a pipelined hit is
+//   exposed in full whatever the window holds. The pipelined hit is the fastest fetch seen (an ITLB and
+//   L1 hit), learned from the fetches themselves, so the core needs no cache parameter.
 // - Traces carry no register dependences: every access of a window is assumed independent of
 //   the misses before it (the most overlap the window allows). A pointer chase, whose next
 //   address depends on the last miss, runs faster here than on the hardware.
@@ -77,12 +83,22 @@ class IntervalCore {
     return base + latency;
   }
 
+  // Cycles of one instruction fetch whose translation and cache access took `latency`: its
+  // dispatch slot and what it took beyond the fastest fetch, a pipelined hit.
+  Cycles fetch(Cycles latency) {
+    fastest_fetch_ = std::min(fastest_fetch_, latency);
+    const Cycles stall = latency - fastest_fetch_;
+    fetch_stall_cycles_ += stall;
+    return dispatch(1) + stall;
+  }
+
   // A serializing event: the window drains; nothing later overlaps what came before.
   void serialize() { window_open_ = false; }
 
   std::uint64_t windows() const { return windows_; }        // windows of long misses opened
   std::uint64_t overlapped() const { return overlapped_; }  // long misses hidden in an open window
   Cycles rob_fill_cycles() const { return rob_fill_cycles_; }
+  Cycles fetch_stall_cycles() const { return fetch_stall_cycles_; }  // front-end stalls of fetches
 
  private:
   IntervalCoreShape shape_;
@@ -95,6 +111,8 @@ class IntervalCore {
   std::uint32_t window_misses_ = 0;
   std::uint64_t windows_ = 0;
   std::uint64_t overlapped_ = 0;
+  Cycles fastest_fetch_ = ~Cycles{0};  // a pipelined fetch: the fastest seen
+  Cycles fetch_stall_cycles_ = 0;
 };
 
 }  // namespace virtsim

@@ -183,6 +183,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter halted_cycles;
   Counter string_instructions;
   Counter user_cycles;
+  Counter fetch_stall_cycles;
   Formula ipc;
 
  private:
@@ -240,6 +241,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   }
   // Local time moves on by `c` cycles; syncs at the quantum boundary. Inline: every event.
   void advance(Cycles c) {
+    elapsed_ += c;
     cycles += c;
     if (ring_.in_kernel()) kernel_cycles += c;
     else if (ring_.cpl == 3) user_cycles += c;
@@ -248,8 +250,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   }
 
   // Interval model: a memory instruction's `latency` (translation and data), overlapped as the
-  // out-of-order window allows unless it faulted or exited.
-  void advance_interval(Cycles latency, bool new_instruction);
+  // out-of-order window allows unless it faulted or exited; a fetch stalls the front end.
+  void advance_interval(Cycles latency, bool new_instruction, bool fetch);
   // Interval model: a serializing event; an access it happens inside is not overlapped.
   void drain() {
     serialized_ = true;
@@ -287,6 +289,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   std::uint64_t sampled_tlb_misses_ = 0, sampled_page_faults_ = 0;  // at the last sample
   TlbTags tags_;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles
+  // Cycles since the run began, never reset: the clock of the hypervisor's deadlines (timers,
+  // reclaims, samples), which the `cycles` statistic cannot be, as it restarts at the region of
+  // interest (a deadline set in the warm-up would pass only that much later in the region).
+  Cycles elapsed_ = 0;
   // core_model = "interval": the out-of-order core's overlap; null for the blocking model.
   std::unique_ptr<IntervalCore> interval_;
   // An exit or a page fault happened during the current instruction (interval model: it drains

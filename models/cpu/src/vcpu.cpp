@@ -98,6 +98,9 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
       VIRTSIM_MEMBER(fetch_stall_cycles, module_scope(context, *this), "cycles",
           "interval core: cycles the front end stalled on instruction fetches beyond a pipelined hit "
           "(included in cycles)"),
+      VIRTSIM_MEMBER(fill_buffer_wait_cycles, module_scope(context, *this), "cycles",
+          "interval core: cycles L1 misses waited for a free L1D fill buffer, string_lines_in_flight of "
+          "them (included in cycles)"),
       VIRTSIM_MEMBER(ipc, module_scope(context, *this), "instructions/cycle", "instructions per cycle",
           [this] { return cycles.count() ? static_cast<double>(instructions.count()) / cycles.count() : 0.0; }),
       clock_(clock),
@@ -246,7 +249,13 @@ void Vcpu::advance_interval(Cycles latency, bool new_instruction, bool fetch) {
     interval_->serialize();
     return advance((new_instruction ? interval_->dispatch(1) : 0) + latency);
   }
-  if (!fetch) return advance(interval_->access(latency, new_instruction));
+  if (!fetch) {
+    interval_->at(elapsed_);
+    const Cycles before = interval_->fill_buffer_wait_cycles();
+    advance(interval_->access(latency, new_instruction));
+    fill_buffer_wait_cycles += interval_->fill_buffer_wait_cycles() - before;
+    return;
+  }
   const Cycles before = interval_->fetch_stall_cycles();
   advance(interval_->fetch(latency));
   fetch_stall_cycles += interval_->fetch_stall_cycles() - before;

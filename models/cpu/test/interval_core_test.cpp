@@ -110,5 +110,33 @@ TEST(IntervalCore, AnAccessOfAFetchedInstructionTakesNoDispatchSlot) {
   EXPECT_EQ(continuing, 0u);
 }
 
+TEST(IntervalCore, L1MissesTheWindowHidesStillShareTheFillBuffers) {
+  // A 64-entry ROB (16 cycles to fill) hides a 14-cycle L2 hit; 3 fill buffers; an L1 hit
+  // takes 4 cycles, so each L2 hit holds a buffer for 10.
+  IntervalCore core({4, 64, 100, 3});
+  EXPECT_EQ(core.access(4), 0u);  // learns the pipelined hit (a dispatch slot short of a cycle)
+  core.dispatch(3);
+  Cycles total = 0;
+  for (int i = 0; i < 30; ++i) total += core.access(14);
+  // Without the buffers the 30 would cost their 30 dispatch slots (8 cycles); with them, 3 per
+  // 10 cycles at most.
+  EXPECT_GE(total, 30u / 3u * 10u - 10u);
+  EXPECT_GT(core.fill_buffer_wait_cycles(), 0u);
+  // Hits hold no buffer and never wait.
+  const Cycles waited = core.fill_buffer_wait_cycles();
+  for (int i = 0; i < 30; ++i) core.access(4);
+  EXPECT_EQ(core.fill_buffer_wait_cycles(), waited);
+}
+
+TEST(IntervalCore, FillBuffersFreeAsTheClockMovesOn) {
+  IntervalCore core({4, 64, 100, 3});
+  core.access(4);
+  for (int i = 0; i < 3; ++i) core.access(14);  // every buffer busy
+  core.at(1000);                                 // the vCPU's clock, far later
+  const Cycles waited = core.fill_buffer_wait_cycles();
+  core.access(14);
+  EXPECT_EQ(core.fill_buffer_wait_cycles(), waited);
+}
+
 }  // namespace
 }  // namespace virtsim

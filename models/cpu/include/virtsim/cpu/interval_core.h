@@ -18,6 +18,12 @@
 //   (memory-level parallelism): the window costs its longest event, not the sum. At most
 //   `outstanding_misses` events share a window (the L1D's miss buffers); the next opens a new
 //   window. A shorter access inside an open window is hidden by the window's miss.
+// - An access that misses the L1 (takes longer than the fastest access seen, a pipelined hit)
+//   holds one of the same `outstanding_misses` fill buffers for what it takes beyond that hit.
+//   With every buffer busy, a short miss waits for the first to free: misses the window hides
+//   still cannot complete faster than the buffers turn over (Little's law: at most
+//   outstanding_misses of them per their latency). Without this, random accesses over a
+//   footprint the L2 or last-level cache holds would run at the dispatch width.
 // - An instruction fetch is a front-end event (Karkhanis and Smith: an I-cache miss costs about
 //   its latency, whatever the front end's depth; Eyerman et al.'s I-cache and I-TLB miss
 //   components): the front end stops until the line arrives, and the window drains while it
@@ -31,6 +37,7 @@
 //   fast-string instruction) drains the window: no later access overlaps an earlier one.
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "virtsim/common/units.h"
 
@@ -48,14 +55,20 @@ struct IntervalCoreShape {
 class IntervalCore {
  public:
   explicit IntervalCore(const IntervalCoreShape& shape)
-      : shape_(shape), rob_fill_cycles_(shape.rob_entries / std::max<std::uint32_t>(1, shape.dispatch_width)) {}
+      : shape_(shape),
+        rob_fill_cycles_(shape.rob_entries / std::max<std::uint32_t>(1, shape.dispatch_width)),
+        fill_buffer_free_at_(std::max<std::uint32_t>(1, shape.outstanding_misses), 0) {}
+
+  // The vCPU's cycle count when the next access issues (cycles it charged outside the core
+  // included); without it, the core counts only the cycles it returned itself.
+  void at(Cycles now) { now_ = now; }
 
   // Cycles of `n` plain instructions: their dispatch.
   Cycles dispatch(std::uint64_t n) {
     dispatched_ += n;
     const std::uint64_t slots = dispatch_carry_ + n;
     dispatch_carry_ = slots % shape_.dispatch_width;
-    return slots / shape_.dispatch_width;
+    return elapse(slots / shape_.dispatch_width);
   }
 
   // Cycles of one memory instruction whose translation and data took `latency` cycles in
@@ -63,24 +76,27 @@ class IntervalCore {
   Cycles access(Cycles latency, bool new_instruction = true) {
     // A data access of an instruction whose fetch came before it takes no dispatch slot of its own.
     const Cycles base = new_instruction ? dispatch(1) : 0;
+    fastest_access_ = std::min(fastest_access_, latency);
     const bool in_window = window_open_ && dispatched_ - window_first_ < shape_.rob_entries;
     if (latency < shape_.long_latency) {
-      if (in_window && latency <= window_longest_) return base;
-      return base + (latency > rob_fill_cycles_ ? latency - rob_fill_cycles_ : 0);
+      const Cycles wait = wait_for_fill_buffer(latency);
+      if (in_window && latency <= window_longest_) return base + elapse(wait);
+      return base + elapse(wait + (latency > rob_fill_cycles_ ? latency - rob_fill_cycles_ : 0));
     }
+    hold_fill_buffer(now_, latency);
     if (in_window && window_misses_ < shape_.outstanding_misses) {
       ++window_misses_;
       ++overlapped_;
       const Cycles extra = latency > window_longest_ ? latency - window_longest_ : 0;
       window_longest_ = std::max(window_longest_, latency);
-      return base + extra;
+      return base + elapse(extra);
     }
     window_open_ = true;
     window_first_ = dispatched_;
     window_longest_ = latency;
     window_misses_ = 1;
     ++windows_;
-    return base + latency;
+    return base + elapse(latency);
   }
 
   // Cycles of one instruction fetch whose translation and cache access took `latency`: its
@@ -89,7 +105,7 @@ class IntervalCore {
     fastest_fetch_ = std::min(fastest_fetch_, latency);
     const Cycles stall = latency - fastest_fetch_;
     fetch_stall_cycles_ += stall;
-    return dispatch(1) + stall;
+    return dispatch(1) + elapse(stall);
   }
 
   // A serializing event: the window drains; nothing later overlaps what came before.
@@ -99,8 +115,28 @@ class IntervalCore {
   std::uint64_t overlapped() const { return overlapped_; }  // long misses hidden in an open window
   Cycles rob_fill_cycles() const { return rob_fill_cycles_; }
   Cycles fetch_stall_cycles() const { return fetch_stall_cycles_; }  // front-end stalls of fetches
+  Cycles fill_buffer_wait_cycles() const { return fill_buffer_wait_cycles_; }  // short misses' waits for a buffer
 
  private:
+  Cycles elapse(Cycles cycles) {
+    now_ += cycles;
+    return cycles;
+  }
+  // An L1 miss issuing now: the cycles it waits for a free fill buffer, which it then holds.
+  Cycles wait_for_fill_buffer(Cycles latency) {
+    if (latency <= fastest_access_) return 0;
+    auto buffer = std::min_element(fill_buffer_free_at_.begin(), fill_buffer_free_at_.end());
+    const Cycles start = std::max(now_, *buffer);
+    *buffer = start + (latency - fastest_access_);
+    fill_buffer_wait_cycles_ += start - now_;
+    return start - now_;
+  }
+  // A long miss takes a buffer too (the window bounds how many overlap), without waiting.
+  void hold_fill_buffer(Cycles start, Cycles latency) {
+    auto buffer = std::min_element(fill_buffer_free_at_.begin(), fill_buffer_free_at_.end());
+    *buffer = std::max(*buffer, start) + (latency - std::min(latency, fastest_access_));
+  }
+
   IntervalCoreShape shape_;
   Cycles rob_fill_cycles_;
   std::uint64_t dispatched_ = 0;     // instructions dispatched so far
@@ -113,6 +149,10 @@ class IntervalCore {
   std::uint64_t overlapped_ = 0;
   Cycles fastest_fetch_ = ~Cycles{0};  // a pipelined fetch: the fastest seen
   Cycles fetch_stall_cycles_ = 0;
+  Cycles now_ = 0;                       // the core's clock (at(), and every cycle it returned)
+  std::vector<Cycles> fill_buffer_free_at_;  // when each L1D fill buffer frees
+  Cycles fastest_access_ = ~Cycles{0};   // a pipelined L1 hit: the fastest access seen
+  Cycles fill_buffer_wait_cycles_ = 0;
 };
 
 }  // namespace virtsim

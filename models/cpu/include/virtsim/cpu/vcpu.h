@@ -184,6 +184,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter string_instructions;
   Counter user_cycles;
   Counter fetch_stall_cycles;
+  Counter fill_buffer_wait_cycles;
   Formula ipc;
 
  private:

@@ -357,8 +357,10 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
              "  \"interval\"`, the default) at its full width, fitted to time ([calibration.md](calibration.md)),",
              "  not the instructions it retires, so this share runs above the share of time.",
              "- System calls: the model charges each system call record by its class (read, write, pread,",
-             "  pwrite, wait, open, close, stat, fstat, lseek; others a null call), each class's cost measured on",
-             "  this host ([calibration.md](calibration.md)). Valgrind serves `gettimeofday` and",
+             "  pwrite, wait, epoll, poll, open, close, stat, fstat, lseek; others a null call); a read or write",
+             "  of a format-5 capture by the object its descriptor refers to (file, pipe, socket) and the bytes",
+             "  it moved, copied line by line; each cost measured on this host ([calibration.md](calibration.md)).",
+             "  Valgrind serves `gettimeofday` and",
              "  `clock_gettime` as system calls where a native program calls the vDSO in user mode: the model",
              "  runs those records as user instructions.", "",
              "Caveats: this host is a virtual machine" + (" (the CPU flags say so)" if host.get("virtual_machine") else "") +

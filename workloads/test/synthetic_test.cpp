@@ -40,6 +40,7 @@ TEST(Synthetic, StreamShapeAndRegionOfInterest) {
       case GuestEventKind::RoiEnd: roi_end_at = i; break;
       case GuestEventKind::Instr: ADD_FAILURE() << "the synthetic workload emits no Instr events"; break;
       case GuestEventKind::Interrupt: ADD_FAILURE() << "the synthetic workload emits no interrupts"; break;
+      case GuestEventKind::String: ADD_FAILURE() << "the synthetic workload emits no string instructions"; break;
     }
   }
   EXPECT_EQ(memory, 5100u);

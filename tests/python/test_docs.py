@@ -143,14 +143,19 @@ def test_the_exit_cost_page_splits_every_presets_exits_and_names_their_checks():
             assert f"[{path.stem}](accuracy.md#{path.stem})" in page, path.stem
 
 
+# Names of the development team's own notes, which users do not have; spelled in pieces so
+# that this file does not hold them either.
+UNSHIPPED_NOTES = ("REFER" + "ENCE.md", ".." + "/shared", "seed" + " 00")
+
+
 def test_nothing_cites_a_file_users_do_not_have():
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     for name in tracked:
         path = REPO / name
-        if name.startswith("tests/python/test_docs.py") or not path.is_file() or path.stat().st_size > 2_000_000:
+        if not path.is_file() or path.stat().st_size > 2_000_000:
             continue
         text = path.read_bytes().decode("utf-8", "replace")
-        for phrase in ("REFERENCE.md", "../shared", "seed 00"):
+        for phrase in UNSHIPPED_NOTES:
             assert phrase not in text, f"{name} cites {phrase}, which users do not have"
 
 

@@ -79,11 +79,12 @@ class IntervalCore {
     fastest_access_ = std::min(fastest_access_, latency);
     const bool in_window = window_open_ && dispatched_ - window_first_ < shape_.rob_entries;
     if (latency < shape_.long_latency) {
-      const Cycles wait = wait_for_fill_buffer(latency);
+      const Cycles wait = latency > fastest_access_ ? take_fill_buffer(latency - fastest_access_) : 0;
+      fill_buffer_wait_cycles_ += wait;
       if (in_window && latency <= window_longest_) return base + elapse(wait);
       return base + elapse(wait + (latency > rob_fill_cycles_ ? latency - rob_fill_cycles_ : 0));
     }
-    hold_fill_buffer(now_, latency);
+    take_fill_buffer(latency - fastest_access_);  // no wait: the window bounds how many overlap
     if (in_window && window_misses_ < shape_.outstanding_misses) {
       ++window_misses_;
       ++overlapped_;
@@ -122,19 +123,13 @@ class IntervalCore {
     now_ += cycles;
     return cycles;
   }
-  // An L1 miss issuing now: the cycles it waits for a free fill buffer, which it then holds.
-  Cycles wait_for_fill_buffer(Cycles latency) {
-    if (latency <= fastest_access_) return 0;
+  // An L1 miss issuing now takes the fill buffer that frees first and holds it for
+  // `occupancy` cycles from when it gets it; returns the cycles it waited.
+  Cycles take_fill_buffer(Cycles occupancy) {
     auto buffer = std::min_element(fill_buffer_free_at_.begin(), fill_buffer_free_at_.end());
     const Cycles start = std::max(now_, *buffer);
-    *buffer = start + (latency - fastest_access_);
-    fill_buffer_wait_cycles_ += start - now_;
+    *buffer = start + occupancy;
     return start - now_;
-  }
-  // A long miss takes a buffer too (the window bounds how many overlap), without waiting.
-  void hold_fill_buffer(Cycles start, Cycles latency) {
-    auto buffer = std::min_element(fill_buffer_free_at_.begin(), fill_buffer_free_at_.end());
-    *buffer = std::max(*buffer, start) + (latency - std::min(latency, fastest_access_));
   }
 
   IntervalCoreShape shape_;

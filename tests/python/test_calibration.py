@@ -153,6 +153,11 @@ def test_the_derived_preset_reproduces_what_it_was_fitted_to_and_virtsim_runs_it
     fitted = tomllib.loads((cases / "calib-null-syscall-epyc-kvm.toml").read_text())
     assert fitted["case"]["kind"] == "measured" and fitted["expect"][0]["rel_tolerance"] == 0.2
     assert "| null_syscall |" in (tmp_path / "calibration.md").read_text()
+    # The older presets without published figures take the host's fitted costs, their own
+    # machine (the core that times those costs) kept.
+    nehalem = tomllib.loads((presets / "nehalem.toml").read_text())
+    assert nehalem["system"]["kernel"] == kernel
+    assert nehalem["system"]["cpu*"]["dispatch_width"] == 4 and nehalem["system"]["vmx"]["vm_exit_cycles"] == 564
 
 
 @pytest.mark.parametrize("edit, key", [
@@ -218,3 +223,18 @@ def test_published_figures_need_the_measurement_they_take_their_assumptions_from
                         "--docs", str(tmp_path / "c.md"), env_bin=virtsim_binary)
     assert result.returncode == 2
     assert result.stderr.startswith(f"virtsim: error: {bad}: key 'assume_from'") and result.stderr.count("\n") == 1
+
+
+def test_the_older_presets_without_published_figures_carry_the_committed_host_costs():
+    """merom, penryn, nehalem, westmere, sandybridge, barcelona and shanghai have no published
+    bare-metal kernel figures: their generated block holds the calibration host's fitted costs,
+    and says it is an assumption; the Pentium 4, with a published figure, keeps its own fit."""
+    presets = REPO / "experiments" / "presets" / "machine"
+    host = tomllib.loads((presets / "epyc-kvm.toml").read_text())["system"]["kernel"]
+    for name in ("merom", "penryn", "nehalem", "westmere", "sandybridge", "barcelona", "shanghai"):
+        text = (presets / f"{name}.toml").read_text()
+        assert tomllib.loads(text)["system"]["kernel"] == host, name
+        block = text[text.index("# ---- kernel costs: GENERATED"):]
+        assert "carried over from the calibration host" in block and "Assumption:" in block, name
+    prescott = tomllib.loads((presets / "prescott.toml").read_text())["system"]["kernel"]
+    assert prescott["fork_instructions"] != host["fork_instructions"]

@@ -23,15 +23,19 @@ NestedVirtualizationParameters::NestedVirtualizationParameters(const Scope& scop
       decide(scope, "decide", 56, 2, 0, 2,
              "every L2 exit: nested_vmx_reflect_vmexit with nested_vmx_l0_wants_exit / l1_wants_exit's case; ~28 "
              "statements; reads VM_EXIT_INTR_INFO and EXIT_QUALIFICATION (then cached)"),
-      reflect(scope, "reflect", 340, 15, 14, 6,
+      reflect(scope, "reflect", 950, 16, 56, 6,
               "an exit reflected to L1: nested_vmx_vmexit, prepare_vmcs12 with sync_vmcs02_to_vmcs12, "
-              "load_vmcs12_host_state, vmx_switch_vmcs to vmcs01, nested_vmx_transition_tlb_flush, nested_vmx_load_cr3; "
-              "~170 statements; lines: vmcs12's exit-information and guest-state fields"),
-      resume(scope, "resume", 580, 1, 30, 8,
+              "load_vmcs12_host_state (with its callees: vmx_set_efer, vmx_set_rflags, vmx_set_cr0, vmx_set_cr4, "
+              "eight __vmx_set_segment of 4 VMWRITEs each, kvm_set_dr, nested_vmx_load_cr3 -> kvm_init_mmu and "
+              "kvm_mmu_new_pgd), vmx_switch_vmcs to vmcs01, nested_vmx_transition_tlb_flush; ~475 statements; "
+              "lines: vmcs12's exit-information and guest-state fields"),
+      resume(scope, "resume", 1010, 1, 39, 8,
              "L1's VMRESUME: handle_vmresume -> nested_vmx_run, the entry checks (nested_vmx_check_controls, "
              "host_state, guest_state: ~60 conditions), nested_vmx_enter_non_root_mode, prepare_vmcs02_early, "
-             "prepare_vmcs02, nested_get_vmcs12_pages, vmx_switch_vmcs to vmcs02; ~290 statements; "
-             "prepare_vmcs02_rare is skipped (vmcs12 not dirty)"),
+             "prepare_vmcs02 (with its callees: vmx_set_cr0, vmx_set_cr4, vmx_set_efer, vmx_set_rflags, kvm_set_dr, "
+             "vmx_update_exception_bitmap, nested_vmx_load_cr3 -> kvm_init_mmu and kvm_mmu_new_pgd), "
+             "nested_get_vmcs12_pages, vmx_switch_vmcs to vmcs02; ~505 statements; prepare_vmcs02_rare is skipped "
+             "(vmcs12 is not dirty: L1 wrote only shadowed read-write fields)"),
       vmread(scope, "vmread", 146, 6, 1, 2,
              "an L1 VMREAD that exits: handle_vmread (EXIT_QUALIFICATION, VMX_INSTRUCTION_INFO), "
              "nested_vmx_check_permission, the vmcs12 field lookup, nested_vmx_succeed, the skip; ~73 statements"),

@@ -21,6 +21,8 @@ MODES = {
     "selective": "selective (shadow or nested at run time)",
     "agile": "agile paging",
     "trap_emulate": "trap-and-emulate",
+    "nested_ept": "L2 guest, nested EPT", "nested_ept_trap_vmcs": "L2 guest, nested EPT, no VMCS shadowing",
+    "shadow_on_ept": "L2 guest, shadow-on-EPT", "shadow_on_ept_trap_vmcs": "L2 guest, shadow-on-EPT, no VMCS shadowing",
 }
 
 WORKLOADS = {

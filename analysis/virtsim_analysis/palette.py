@@ -26,6 +26,11 @@ MODE_COLOURS = {
     "selective": "#332288",
     "agile": "#882255",  # Paul Tol's wine: shadow and nested in one walk
     "trap_emulate": "#F0E442",
+    # Paul Tol's dark blues and browns for the L2 guests (nested EPT, shadow-on-EPT).
+    "nested_ept": "#004488",
+    "nested_ept_trap_vmcs": "#6699CC",
+    "shadow_on_ept": "#994455",
+    "shadow_on_ept_trap_vmcs": "#EE99AA",
 }
 
 # Paul Tol's muted and bright schemes, one colour per reason; the #PF handlings in warm tones.

@@ -78,7 +78,7 @@ def test_every_registered_strategy_leaves_the_guest_in_the_same_state(virtsim_bi
     # Every variant the registry offers (`virtsim describe` lists them), compared in one
     # experiment with the shadow tables' invariant checker on: the guest ends as natively.
     variants = registered_variants(virtsim_binary)
-    assert {"native", "shadow", "nested", "paravirt", "bt"} <= set(variants)
+    assert {"native", "shadow", "nested", "paravirt", "bt", "nested_ept", "shadow_on_ept"} <= set(variants)
     out = tmp_path / "all.h5"
     result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", f'experiment.compare="{",".join(variants)}"',
                      "--set", "system.kernel.state_digest=true", "--set", "system.shadow.check=true",

@@ -7,7 +7,7 @@ namespace virtsim {
 
 MemoryVirtualizationParameters::MemoryVirtualizationParameters(const Scope& system, const std::string& paravirt_key)
     : nested(system.child("nested")), shadow(system.child("shadow")), bt(system.child("bt")), selective(system.child("selective")), agile(system.child("agile")),
-      trap_emulate(system.child("trap_emulate")), paravirt_key(paravirt_key) {
+      trap_emulate(system.child("trap_emulate")), nested_virt(system.child("nested_virt")), paravirt_key(paravirt_key) {
   if (system.params)
     if (const auto v = system.params->configured_value(paravirt_key); v && std::holds_alternative<bool>(*v))
       paravirt_mmu = std::get<bool>(*v);
@@ -22,7 +22,9 @@ const std::vector<MemoryVirtualizationEntry>& memory_virtualizations() {
                                                                  paravirt_entry(), binary_translation_entry(),
                                                                  selective_entry(),
                                                                  agile_entry(),
-                                                                 trap_emulate_entry()};
+                                                                 trap_emulate_entry(),
+                                                                 nested_ept_entry(),
+                                                                 shadow_on_ept_entry()};
   return entries;
 }
 

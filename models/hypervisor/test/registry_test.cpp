@@ -16,10 +16,12 @@ TEST(MemoryVirtualizationRegistry, ListsEveryStrategyOnceWithItsVariants) {
     EXPECT_FALSE(e.description.empty()) << e.name;
     EXPECT_FALSE(e.variants.empty()) << e.name;
   }
-  EXPECT_EQ(names, (std::set<std::string>{"native", "shadow", "nested", "paravirt", "bt", "selective", "agile", "trap_emulate"}));
+  EXPECT_EQ(names, (std::set<std::string>{"native", "shadow", "nested", "paravirt", "bt", "selective", "agile", "trap_emulate",
+                                           "nested_ept", "shadow_on_ept"}));
   EXPECT_EQ(memory_virtualization_variants(),
             (std::vector<std::string>{"native", "shadow", "shadow_2m", "nested", "nested_2m", "nested_1g", "paravirt",
-                                      "bt", "selective", "agile", "trap_emulate"}));
+                                      "bt", "selective", "agile", "trap_emulate", "nested_ept", "nested_ept_trap_vmcs",
+                                      "shadow_on_ept", "shadow_on_ept_trap_vmcs"}));
 }
 
 TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
@@ -29,7 +31,8 @@ TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
                                       "system.shadow.host_page_size=\"4k\"", "system.nested.paging=\"npt4\"",
                                       "system.nested.page_size=\"2m\"", "system.kernel.paravirt_mmu=false",
                                       "system.bt.enabled=false", "system.selective.enabled=false",
-                                      "system.agile.enabled=false", "system.trap_emulate.enabled=false"}));
+                                      "system.agile.enabled=false", "system.trap_emulate.enabled=false",
+                                      "system.nested_virt.memory=\"none\"", "system.nested_virt.vmcs_shadowing=true"}));
   EXPECT_EQ(variant_settings("native", amd)->front(), "system.vmx.mode=\"none\"");
   EXPECT_FALSE(variant_settings("vmware", amd));
 }
@@ -52,6 +55,12 @@ TEST(MemoryVirtualizationRegistry, TheLastStrategyTheSwitchesNameIsChosen) {
                     {"system.agile.enabled", true}}),
             "agile");
   EXPECT_EQ(choose({{"system.trap_emulate.enabled", true}}), "trap_emulate");
+  // An L2 guest: whatever L1's own switches say, the nested-virtualization strategy is built.
+  EXPECT_EQ(choose({{"system.nested.paging", std::string("ept4")}, {"system.nested_virt.memory", std::string("nested_ept")}}),
+            "nested_ept");
+  EXPECT_EQ(choose({{"system.shadow.enabled", true}, {"system.nested.paging", std::string("ept4")},
+                    {"system.nested_virt.memory", std::string("shadow_on_ept")}}),
+            "shadow_on_ept");
 }
 
 }  // namespace
@@ -155,6 +164,53 @@ TEST(MemoryVirtualizationStrategies, EachRefusesTheSwitchesItCannotTake) {
           "its walks start in the shadow tables");
   refused({{"system.agile.enabled", true}, {"system.vmx.mode", std::string("vmx")}, {"system.shadow.enabled", true}},
           "the format of the nested tables its walks switch into");
+  const std::pair<std::string, ParamValue> l2_nested_ept{"system.nested_virt.memory", std::string("nested_ept")};
+  refused({l2_nested_ept, {"system.vmx.mode", std::string("svm")}, {"system.nested.paging", std::string("ept4")}},
+          "nested virtualization is modelled on VT-x only");
+  refused({l2_nested_ept, {"system.vmx.mode", std::string("vmx")}}, "(the format of L1's and L0's EPT)");
+  refused({l2_nested_ept, {"system.vmx.mode", std::string("vmx")}, {"system.nested.paging", std::string("ept4")},
+           {"system.shadow.enabled", true}},
+          "L1 runs L2 under nested or shadow paging, not both");
+  refused({{"system.nested_virt.memory", std::string("shadow_on_ept")}, {"system.vmx.mode", std::string("vmx")}},
+          "(the format of L0's EPT)");
+}
+
+double stat(const Built& b, const std::string& name) {
+  const StatBase* s = b.stats.find(name);
+  return s ? s->value() : -1;
+}
+
+TEST(NestedEptStrategy, AViolationL1sEptDoesNotMapIsReflectedThenL0FillsTheShadowEpt) {
+  Built b({{"system.vmx.mode", std::string("vmx")}, {"system.nested.paging", std::string("ept4")},
+           {"system.nested_virt.memory", std::string("nested_ept")}});
+  auto l2 = b.make();
+  l2->map_guest_memory(b.host_frames, kGuestBytes);
+  VcpuMemoryVirtualization& view = l2->vcpu_view(0);
+  ASSERT_TRUE(view.nested_walk());  // an ordinary 2-D walk over the shadow EPT
+  EXPECT_EQ(view.nested_walk()->controls.format, TableFormat::Ept4);
+  EXPECT_FALSE(view.replaces_guest_tables());
+  EXPECT_TRUE(view.nested_fault(0x123456));   // L1's EPT does not map it: reflected, L1 maps it
+  EXPECT_EQ(stat(b, "system.nested_virt.l1_ept_fills"), 1);
+  EXPECT_EQ(stat(b, "system.nested_virt.shadow_ept_fills"), 0);
+  EXPECT_TRUE(view.nested_fault(0x123456));   // the retry: L0 fills the shadow EPT
+  EXPECT_EQ(stat(b, "system.nested_virt.shadow_ept_fills"), 1);
+  EXPECT_FALSE(view.nested_fault(0x123000));  // mapped in both: a real violation
+  EXPECT_FALSE(view.nested_fault(kGuestBytes));
+}
+
+TEST(ShadowOnEptStrategy, L1sShadowTablesAreWalkedThroughL0sEptFilledOnViolations) {
+  Built b({{"system.vmx.mode", std::string("vmx")}, {"system.nested.paging", std::string("ept4")},
+           {"system.nested_virt.memory", std::string("shadow_on_ept")}});
+  auto l2 = b.make();
+  EXPECT_TRUE(l2->shadow_page_faults());  // L2's #PF, CR3 loads and INVLPG exit (and go to L1)
+  l2->map_guest_memory(b.host_frames, kGuestBytes);
+  VcpuMemoryVirtualization& view = l2->vcpu_view(0);
+  EXPECT_TRUE(view.replaces_guest_tables());
+  ASSERT_TRUE(view.nested_walk());
+  EXPECT_TRUE(view.nested_fault(0x2345678));   // L1's memory, mapped one to one by L0
+  EXPECT_FALSE(view.nested_fault(0x2345000));
+  EXPECT_FALSE(view.nested_fault(Addr{1} << 31));  // beyond host memory
+  EXPECT_EQ(stat(b, "system.nested_virt.l0_ept_fills"), 1);
 }
 
 }  // namespace

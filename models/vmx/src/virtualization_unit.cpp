@@ -6,6 +6,7 @@
 
 #include "virtsim/common/debug_trace.h"
 #include "virtsim/common/error.h"
+#include "virtsim/vmx/nested_virtualization.h"
 
 namespace virtsim {
 
@@ -316,6 +317,18 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "vCPUs' combined mappings flushed (system.hypervisor.reclaim_interval_cycles)"),
       VIRTSIM_MEMBER(cr3_target_writes, module_scope(context, *this), "writes",
                      "VMWRITEs of CR3-target fields the hypervisor made to follow its root cache"),
+      VIRTSIM_MEMBER(l2_exits_l0, module_scope(context, *this), "exits",
+                     "nested virtualization: exits of the L2 guest the host's hypervisor (L0) handled alone"),
+      VIRTSIM_MEMBER(l2_exits_reflected, module_scope(context, *this), "exits",
+                     "nested virtualization: exits of the L2 guest L0 reflected to the guest's hypervisor (L1)"),
+      VIRTSIM_MEMBER(l1_exits, module_scope(context, *this), "exits",
+                     "nested virtualization: exits of L1 to L0 that L1's handling of reflected exits caused (its "
+                     "VMREADs and VMWRITEs without VMCS shadowing, its VMRESUMEs)"),
+      VIRTSIM_MEMBER(l1_vmcs_exits, module_scope(context, *this), "exits",
+                     "nested virtualization: L1's VMREADs and VMWRITEs that exited to L0 (VMCS shadowing off)"),
+      VIRTSIM_MEMBER(l1_handler_cycles, module_scope(context, *this), "cycles",
+                     "nested virtualization: cycles of L1's handlers (instructions and the VMCS accesses that did not "
+                     "exit; in exit_cycles)"),
       VIRTSIM_MEMBER(cpuid_guest_ecx, module_scope(context, *this), "",
                      "ECX the guest saw at its last intercepted CPUID of leaf 1 or 80000001h"),
       VIRTSIM_MEMBER(cpuid_guest_edx, module_scope(context, *this), "",
@@ -461,7 +474,7 @@ void VirtualizationUnit::mask_cpuid(std::uint32_t leaf) {
   next_timer_ = now + t_.preemption_timer_cycles;
   if (!d.exits) return {};
   ++preemption_timer_exits;
-  return take_exit(d, GuestEvent::compute(0));
+  return take_exit(d, GuestEvent::compute(0), nullptr, nullptr, 0, /*l0_only=*/true);  // L0's own timer
 }
 
 void VirtualizationUnit::set_nested_reclaim(Addr guest_bytes, std::function<bool(Addr gpa)> reclaim) {
@@ -496,7 +509,7 @@ InstructionOutcome VirtualizationUnit::reclaim_page(Cycles now) {
   op.kind = GuestOp::Kind::ExternalInterrupt;
   const ExitDecision d = mode_switch_->decide(op);
   if (!d.exits) return {};
-  return take_exit(d, GuestEvent::interrupt(0));
+  return take_exit(d, GuestEvent::interrupt(0), nullptr, nullptr, 0, /*l0_only=*/true);  // L0's kick
 }
 
 InstructionOutcome VirtualizationUnit::deliver_interrupt(std::uint32_t, Cycles) {
@@ -632,33 +645,82 @@ InstructionOutcome VirtualizationUnit::nested_fault_exit(std::uint64_t qualifica
     if (recent_fills_.size() < kRecentFills) recent_fills_.push_back(gpa & ~(kPageSize4K - 1));
     else recent_fills_[nested_fault_exits.count() % kRecentFills] = gpa & ~(kPageSize4K - 1);
   }
-  return take_exit(d, GuestEvent::compute(0), &h_.nested_fill);
+  if (!nested_) return take_exit(d, GuestEvent::compute(0), &h_.nested_fill);
+  // L2's violation: L0 fills its EPT (nested_fill), or the shadow EPT from L1's EPT for L2
+  // (KVM's shadow MMU over an EPT guest table: the shadow_fill path), or L1 maps the page in its
+  // EPT for L2 (reflected, L1's nested_fill).
+  const NestedFaultOwner owner = nested_fault_owner_ ? nested_fault_owner_() : NestedFaultOwner::L0Fill;
+  if (owner == NestedFaultOwner::L1) return take_exit(d, GuestEvent::compute(0), &h_.nested_fill);
+  return take_exit(d, GuestEvent::compute(0), owner == NestedFaultOwner::L0Fill ? &h_.nested_fill : &h_.shadow_fill,
+                   nullptr, 0, /*l0_only=*/true);
+}
+
+void VirtualizationUnit::set_nested(const NestedVirtualizationParameters* nested,
+                                    std::function<NestedFaultOwner()> fault_owner) {
+  if (nested && t_.virt_mode() != VirtMode::Vmx)
+    throw ConfigError(nested->memory.name() + " = \"" + nested->memory.get() + "\" needs " + t_.mode.name() +
+                      " = \"vmx\": nested virtualization is modelled on VT-x only");
+  nested_ = nested;
+  nested_fault_owner_ = std::move(fault_owner);
+}
+
+Cycles VirtualizationUnit::nested_exit(const HypervisorParameters::Handler& handler, bool l0_only,
+                                       unsigned extra_l1_writes, bool user_space) {
+  const NestedVirtualizationParameters& n = *nested_;
+  const NestedExitCost cost = nested_exit_cost(t_, h_, n, handler, l0_only, extra_l1_writes);
+  Cycles c = cost.total;
+  transition_cycles += cost.transitions;
+  handler_instruction_cycles += cost.l0_software + cost.l1_software;
+  l1_handler_cycles += cost.l1_software;
+  if (h_.enabled) {
+    // The handlers' data: the exit path's and the handler's lines (L1's for a reflected exit,
+    // L0's otherwise: one copy of the vcpu structure stands for both), and L0's nested state.
+    c += touch_lines(h_.exit_path.data_offset, h_.exit_path.memory_lines);
+    c += touch_lines(handler.data_offset, handler.memory_lines);
+    c += touch_lines(n.decide.data_offset, n.decide.memory_lines);
+    if (!l0_only) {
+      c += touch_lines(n.reflect.data_offset, n.reflect.memory_lines);
+      c += touch_lines(n.resume.data_offset, n.resume.memory_lines);
+      if (n.vmcs_shadowing) c += touch_lines(n.shadow_sync.data_offset, n.shadow_sync.memory_lines);
+    }
+    if (user_space) c += h_.user_space_cycles;  // L1's device model
+  }
+  if (l0_only) {
+    ++l2_exits_l0;
+  } else {
+    ++l2_exits_reflected;
+    l1_exits += cost.l1_exits;
+    l1_vmcs_exits += cost.l1_vmcs_exits;
+  }
+  return c;
 }
 
 InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const GuestEvent& event,
                                                  const HypervisorParameters::Handler* chosen,
-                                                 const ShadowFaultOutcome* shadow_fault, Addr va) {
+                                                 const ShadowFaultOutcome* shadow_fault, Addr va, bool l0_only) {
   InstructionOutcome out;
   const auto accesses_before = mode_switch_->structure_accesses();
   const WorldSwitchCounts switched_before = mode_switch_->world_switch();
   mode_switch_->exit_to_host(d, cpu_);
   const HypervisorParameters::Handler& h = chosen ? *chosen : handler_for(event);
-  Cycles handler = handler_cycles(d, event, chosen);
-  if (h_.enabled) {
+  Cycles handler = nested_ ? 0 : handler_cycles(d, event, chosen);
+  if (h_.enabled && !nested_) {
     handler_instruction_cycles += static_cast<Cycles>(instruction_cycles(h_.exit_path) + instruction_cycles(h) + 0.5);
     vmcs_access_cycles += vmcs_cycles(h_.exit_path) + vmcs_cycles(h);
     if (d.mode == VirtMode::Svm)
       handler += touch_vmcb(h_.exit_path.vmcs_reads + h_.exit_path.vmcs_writes + h.vmcs_reads + h.vmcs_writes);
     handler += touch_lines(h_.exit_path.data_offset, h_.exit_path.memory_lines);
     handler += touch_lines(h.data_offset, h.memory_lines);
-    if (shadow_fault) handler += touch_page_tables(*shadow_fault, va);
   }
+  if (h_.enabled && shadow_fault) handler += touch_page_tables(*shadow_fault, va);
   // Before re-entering, the CR3-target list follows the shadow root cache, which this exit
   // may have changed (a VMWRITE per value that changed).
+  unsigned target_writes = 0;
   if (shadow_ && h_.cr3_targets.get() > 0) {
     const unsigned writes = mode_switch_->write_cr3_targets(shadow_->cr3_target_roots(h_.cr3_targets.get()));
     cr3_target_writes += writes;
-    if (h_.enabled) {
+    target_writes = writes;
+    if (h_.enabled && !nested_) {
       handler += Cycles{writes} * t_.vmwrite_cycles;
       vmcs_access_cycles += Cycles{writes} * t_.vmwrite_cycles;
     }
@@ -668,6 +730,7 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
                           (event.instruction == Instruction::In || event.instruction == Instruction::Out) &&
                           h_.enabled && !kernel_port(event.count);
   if (user_space) mode_switch_->return_to_user_space();
+  if (nested_) handler += nested_exit(h, l0_only, target_writes, user_space);
   enter_guest();
   // AMD-V: the VMLOADs, VMSAVEs, CLGI and STGI around this exit's VMRUN (the hypervisor's
   // instructions: charged with its software model on).
@@ -678,8 +741,10 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
   }
   structure_accesses += mode_switch_->structure_accesses() - accesses_before;
   out.exited = true;
-  out.cycles = Cycles{t_.vm_exit_cycles} + handler + t_.vm_entry_cycles;
-  transition_cycles += Cycles{t_.vm_exit_cycles} + t_.vm_entry_cycles;
+  // Nested: the transitions of every level are in nested_exit's cycles.
+  const Cycles transitions = nested_ ? 0 : Cycles{t_.vm_exit_cycles} + t_.vm_entry_cycles;
+  out.cycles = transitions + handler;
+  transition_cycles += transitions;
   out.flush_untagged_tlb = !t_.tagged_tlb;
   ++exits;
   exit_cycles += out.cycles;

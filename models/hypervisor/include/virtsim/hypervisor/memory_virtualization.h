@@ -21,13 +21,14 @@
 #include "virtsim/paging/paging.h"
 #include "virtsim/memory/physical_memory.h"
 #include "virtsim/vmx/binary_translation.h"
+#include "virtsim/vmx/nested_virtualization.h"
 #include "virtsim/vmx/virtualization_unit.h"
 
 namespace virtsim {
 
 // The parameters of every strategy, declared whichever one runs, so that every key is known,
 // checked and listed by `virtsim describe`: system.nested.*, system.shadow.*, system.bt.*,
-// system.selective.*, system.agile.*, system.trap_emulate.*.
+// system.selective.*, system.agile.*, system.trap_emulate.*, system.nested_virt.*.
 // A paravirtual MMU is the guest kernel's choice (system.kernel.paravirt_mmu, declared by the
 // guest kernel model); it is read here only to choose the strategy.
 class MemoryVirtualizationParameters {
@@ -40,6 +41,7 @@ class MemoryVirtualizationParameters {
   SelectivePagingParameters selective;
   AgileParameters agile;
   TrapEmulateParameters trap_emulate;
+  NestedVirtualizationParameters nested_virt;  // an L2 guest (nested virtualization) and its memory
   bool paravirt_mmu = false;
   std::string paravirt_key;
 };

@@ -48,7 +48,8 @@ struct MemoryVirtualizationEntry {
   Settings baseline;
 };
 
-// Every strategy: native, shadow, nested, paravirt, bt, selective, agile, trap_emulate.
+// Every strategy: native, shadow, nested, paravirt, bt, selective, agile, trap_emulate, and the
+// L2 guests of nested virtualization: nested_ept, shadow_on_ept.
 const std::vector<MemoryVirtualizationEntry>& memory_virtualizations();
 // The strategy the configuration names.
 const MemoryVirtualizationEntry& configured_memory_virtualization(const MemoryVirtualizationParameters& parameters);
@@ -67,5 +68,7 @@ MemoryVirtualizationEntry binary_translation_entry();
 MemoryVirtualizationEntry selective_entry();
 MemoryVirtualizationEntry agile_entry();
 MemoryVirtualizationEntry trap_emulate_entry();
+MemoryVirtualizationEntry nested_ept_entry();
+MemoryVirtualizationEntry shadow_on_ept_entry();
 
 }  // namespace virtsim

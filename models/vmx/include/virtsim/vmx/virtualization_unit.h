@@ -31,6 +31,9 @@
 
 namespace virtsim {
 
+class NestedVirtualizationParameters;
+enum class NestedFaultOwner;
+
 // Transition costs and VM-execution controls, shared by every vCPU (scope "system.vmx").
 class TransitionParameters {
  public:
@@ -109,6 +112,8 @@ class HypervisorParameters {
 // it walks, chosen by the table's address, and one rmap line chosen by the faulting page.
 struct HypervisorMemoryLayout {
   static constexpr Addr kVcpuBytes = 16 * 1024;
+  // Nested virtualization: L0's nested state and vmcs12, after the handlers' lines (80 lines).
+  static constexpr Addr kNestedState = 8 * 1024;
   static constexpr Addr kVmcb = kVcpuBytes;
   static constexpr Addr kShadowMetadata = kVmcb + 4096;
   static constexpr Addr kBytes = 64 * 1024;
@@ -141,6 +146,10 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   // A hypervisor policy that looks at its guest every `interval` cycles of guest time (agile
   // paging's); the look itself is not charged.
   void set_periodic_look(Cycles interval, std::function<void()> look);
+  // Nested virtualization (nested_virtualization.h): the guest is an L2 guest; every exit is
+  // charged as L0 and L1 handle it. `fault_owner` says who handles the EPT violation the
+  // memory strategy has just resolved.
+  void set_nested(const NestedVirtualizationParameters* nested, std::function<NestedFaultOwner()> fault_owner);
   void set_hypervisor_memory(Addr base, Addr bytes) {
     memory_base_ = base;
     memory_bytes_ = bytes;
@@ -185,6 +194,12 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter world_switch_cycles;
   Counter nested_reclaims;
   Counter cr3_target_writes;
+  // Nested virtualization, per level.
+  Counter l2_exits_l0;
+  Counter l2_exits_reflected;
+  Counter l1_exits;
+  Counter l1_vmcs_exits;
+  Counter l1_handler_cycles;
   Scalar cpuid_guest_ecx;  // ECX the guest saw at its last intercepted CPUID
   Scalar cpuid_guest_edx;
   VectorStat exits_by_reason;
@@ -208,7 +223,11 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   // `handler`: the handler that runs (by default the one for the event's instruction).
   InstructionOutcome take_exit(const ExitDecision& d, const GuestEvent& event,
                                const HypervisorParameters::Handler* handler = nullptr,
-                               const ShadowFaultOutcome* shadow_fault = nullptr, Addr va = 0);
+                               const ShadowFaultOutcome* shadow_fault = nullptr, Addr va = 0, bool l0_only = false);
+  // An L2 exit (nested virtualization): the cycles of its transitions and of L0's and L1's
+  // software, with their data loads; counts it by level.
+  Cycles nested_exit(const HypervisorParameters::Handler& handler, bool l0_only, unsigned extra_l1_writes,
+                     bool user_space);
   void mask_cpuid(std::uint32_t leaf);
   InstructionOutcome reclaim_page(Cycles now);
   // Loads `lines` successive lines of the per-vCPU data from `offset`; the loads of a shadow
@@ -242,6 +261,8 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   static constexpr std::size_t kRecentFills = 256;
   std::vector<Addr> recent_fills_;
   std::uint16_t tlb_tag_ = 0;
+  const NestedVirtualizationParameters* nested_ = nullptr;
+  std::function<NestedFaultOwner()> nested_fault_owner_;
   const Clock& clock_;
   Addr memory_base_ = 0, memory_bytes_ = 0;
 };

@@ -435,51 +435,66 @@ TEST(TlbFilledEntries, StayExactlyTheValidEntriesUnderRandomOperations) {
 // or every valid entry while an array holds pieces of larger mappings. Either way they must
 // drop exactly what the architectural scope says: compared here with a filter of every entry,
 // over per-size and mixed set-associative arrays, splintered 1 GiB pages (no 1 GiB array) and
-// combined mappings whose 4 KiB entries are pieces of a 2 MiB guest page.
+// combined mappings whose 4 KiB entries are pieces of a 2 MiB guest page. Two shapes: small
+// per-size arrays beside a hashed mixed one, and the default L1 DTLB's arrays (a fully
+// associative 1 GiB one among them) beside the default STLB's 1536-entry 12-way mixed array.
 TEST(TlbInvalidation, ByAddressDropsExactlyWhatAScanOfEveryEntryWould) {
-  TlbConfig c{{{12, 32, 4}, {21, 8, 4}, {0, 32, 8}}, 0};
-  Tlb tlb({}, c);
-  std::uint64_t state = 777;
-  const auto next = [&](std::uint64_t n) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return (state >> 33) % n;
-  };
-  const auto same = [](const TlbEntry& a, const TlbEntry& b) {
-    return a.virtual_page == b.virtual_page && a.page_shift == b.page_shift && a.vpid == b.vpid &&
-           a.pcid == b.pcid && a.global == b.global;
-  };
-  for (int step = 0; step < 20000; ++step) {
-    const std::uint16_t vpid = static_cast<std::uint16_t>(next(2));
-    const std::uint16_t pcid = static_cast<std::uint16_t>(next(2));
-    const Addr va = (next(4) << 30) | (next(4) << 21) | (next(8) << 12);
-    if (next(3) != 0) {
-      TlbEntry e = tagged_4k(va + (Addr{1} << 40), vpid);
-      e.pcid = pcid;
-      e.global = next(8) == 0;
-      const auto size = next(8);
-      e.page_shift = size == 0 ? 30 : size == 1 ? 21 : 12;
-      if (size == 2) e.mapping_shift = 21;  // a piece of a 2 MiB guest page (combined mapping)
-      tlb.insert(va, e);
-      continue;
+  // Without pieces every invalidation by address takes the one-set path; with them, after the
+  // first piece, the path over the valid entries.
+  for (const bool pieces : {false, true})
+    for (const TlbConfig& c : {TlbConfig{{{12, 32, 4}, {21, 8, 4}, {0, 32, 8}}, 0},
+                               TlbConfig{{{12, 64, 4}, {21, 32, 4}, {30, 4, 4}, {0, 1536, 12}}, 0}}) {
+      Tlb tlb({}, c);
+      std::uint64_t state = 777;
+      const auto next = [&](std::uint64_t n) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        return (state >> 33) % n;
+      };
+      const auto same = [](const TlbEntry& a, const TlbEntry& b) {
+        return a.virtual_page == b.virtual_page && a.page_shift == b.page_shift && a.vpid == b.vpid &&
+               a.pcid == b.pcid && a.global == b.global;
+      };
+      for (int step = 0; step < 20000; ++step) {
+        const std::uint16_t vpid = static_cast<std::uint16_t>(next(2));
+        const std::uint16_t pcid = static_cast<std::uint16_t>(next(2));
+        const Addr va = (next(4) << 30) | (next(4) << 21) | (next(8) << 12);
+        if (next(3) != 0) {
+          TlbEntry e = tagged_4k(va + (Addr{1} << 40), vpid);
+          e.pcid = pcid;
+          e.global = next(8) == 0;
+          const auto size = next(8);
+          e.page_shift = size == 0 ? 30 : size == 1 ? 21 : 12;
+          if (pieces && size == 2) e.mapping_shift = 21;  // a piece of a 2 MiB guest page (combined mapping)
+          tlb.insert(va, e);
+          continue;
+        }
+        const std::vector<TlbEntry> before = tlb.entries();
+        const std::uint64_t dropped_before = tlb.invalidations.count();
+        std::vector<TlbEntry> expected;
+        const auto op = next(4);
+        for (const TlbEntry& e : before) {
+          const bool drop = op == 0   ? e.vpid == vpid && e.same_mapping(va) && (e.global || e.pcid == pcid)
+                            : op == 1 ? e.vpid == vpid && !e.global && e.pcid == pcid && e.same_mapping(va)
+                                      : e.vpid == vpid && e.same_mapping(va);  // INVLPGA, INVVPID type 0
+          if (!drop) expected.push_back(e);
+        }
+        if (op == 0)
+          tlb.invlpg(va, {pcid, vpid, 0});
+        else if (op == 1)
+          tlb.invpcid(0, pcid, va, vpid);
+        else if (op == 2)
+          tlb.invlpga(va, vpid);
+        else
+          tlb.invvpid(0, vpid, va);
+        const std::vector<TlbEntry> after = tlb.entries();
+        ASSERT_EQ(after.size(), expected.size()) << "step " << step;
+        for (const TlbEntry& e : expected)
+          ASSERT_TRUE(std::any_of(after.begin(), after.end(), [&](const TlbEntry& a) { return same(a, e); }))
+              << "step " << step;
+        ASSERT_EQ(tlb.invalidations.count() - dropped_before, before.size() - after.size())
+            << "step " << step;
+      }
     }
-    const std::vector<TlbEntry> before = tlb.entries();
-    std::vector<TlbEntry> expected;
-    const auto op = next(3);
-    for (const TlbEntry& e : before) {
-      const bool drop = op == 0   ? e.vpid == vpid && e.same_mapping(va) && (e.global || e.pcid == pcid)
-                        : op == 1 ? e.vpid == vpid && !e.global && e.pcid == pcid && e.same_mapping(va)
-                                  : e.vpid == vpid && e.same_mapping(va);
-      if (!drop) expected.push_back(e);
-    }
-    if (op == 0) tlb.invlpg(va, {pcid, vpid, 0});
-    else if (op == 1) tlb.invpcid(0, pcid, va, vpid);
-    else tlb.invlpga(va, vpid);
-    const std::vector<TlbEntry> after = tlb.entries();
-    ASSERT_EQ(after.size(), expected.size()) << "step " << step;
-    for (const TlbEntry& e : expected)
-      ASSERT_TRUE(std::any_of(after.begin(), after.end(), [&](const TlbEntry& a) { return same(a, e); }))
-          << "step " << step;
-  }
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace virtsim {
 namespace {
 
@@ -136,6 +139,41 @@ TEST(IntervalCore, FillBuffersFreeAsTheClockMovesOn) {
   const Cycles waited = core.fill_buffer_wait_cycles();
   core.access(14);
   EXPECT_EQ(core.fill_buffer_wait_cycles(), waited);
+}
+
+// The fill buffers are kept in order of their free times; whatever order they are kept in,
+// the waits must be those of taking the buffer that frees first, found by a search of every
+// buffer (the reference below), for random latencies, clock jumps and buffer counts.
+TEST(IntervalCore, FillBufferWaitsAreThoseOfTheBufferThatFreesFirst) {
+  std::uint64_t state = 99;
+  const auto next = [&](std::uint64_t n) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % n;
+  };
+  for (std::uint32_t buffers : {1u, 2u, 3u, 10u}) {
+    IntervalCore core({4, 64, 100, buffers});
+    std::vector<Cycles> free_at(buffers, 0);
+    Cycles now = 0, fastest = ~Cycles{0}, expected_wait = 0;
+    for (int step = 0; step < 20000; ++step) {
+      if (next(4) == 0) {
+        now += next(40);
+        core.at(now);
+      }
+      const Cycles latency = 4 + next(next(10) == 0 ? 300 : 20);  // hits, short misses, long ones
+      fastest = std::min(fastest, latency);
+      const Cycles before = core.fill_buffer_wait_cycles();
+      const Cycles cycles = core.access(latency, false);  // no dispatch slot: the buffer is taken at `now`
+      if (latency > fastest || latency >= 100) {
+        auto buffer = std::min_element(free_at.begin(), free_at.end());
+        const Cycles start = std::max(now, *buffer);
+        *buffer = start + (latency - fastest);
+        if (latency < 100) expected_wait += start - now;  // long misses do not wait
+      }
+      now += cycles;
+      ASSERT_EQ(core.fill_buffer_wait_cycles(), expected_wait) << buffers << " buffers, step " << step;
+      ASSERT_GE(core.fill_buffer_wait_cycles(), before);
+    }
+  }
 }
 
 }  // namespace

@@ -435,50 +435,144 @@ TEST(TlbFilledEntries, StayExactlyTheValidEntriesUnderRandomOperations) {
 // or every valid entry while an array holds pieces of larger mappings. Either way they must
 // drop exactly what the architectural scope says: compared here with a filter of every entry,
 // over per-size and mixed set-associative arrays, splintered 1 GiB pages (no 1 GiB array) and
-// combined mappings whose 4 KiB entries are pieces of a 2 MiB guest page.
+// combined mappings whose 4 KiB entries are pieces of a 2 MiB guest page. Two shapes: small
+// per-size arrays beside a hashed mixed one, and the default L1 DTLB's arrays (a fully
+// associative 1 GiB one among them) beside the default STLB's 1536-entry 12-way mixed array.
 TEST(TlbInvalidation, ByAddressDropsExactlyWhatAScanOfEveryEntryWould) {
-  TlbConfig c{{{12, 32, 4}, {21, 8, 4}, {0, 32, 8}}, 0};
-  Tlb tlb({}, c);
-  std::uint64_t state = 777;
-  const auto next = [&](std::uint64_t n) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return (state >> 33) % n;
-  };
-  const auto same = [](const TlbEntry& a, const TlbEntry& b) {
-    return a.virtual_page == b.virtual_page && a.page_shift == b.page_shift && a.vpid == b.vpid &&
-           a.pcid == b.pcid && a.global == b.global;
-  };
-  for (int step = 0; step < 20000; ++step) {
-    const std::uint16_t vpid = static_cast<std::uint16_t>(next(2));
-    const std::uint16_t pcid = static_cast<std::uint16_t>(next(2));
-    const Addr va = (next(4) << 30) | (next(4) << 21) | (next(8) << 12);
-    if (next(3) != 0) {
-      TlbEntry e = tagged_4k(va + (Addr{1} << 40), vpid);
-      e.pcid = pcid;
-      e.global = next(8) == 0;
-      const auto size = next(8);
-      e.page_shift = size == 0 ? 30 : size == 1 ? 21 : 12;
-      if (size == 2) e.mapping_shift = 21;  // a piece of a 2 MiB guest page (combined mapping)
-      tlb.insert(va, e);
-      continue;
+  // Without pieces every invalidation by address takes the one-set path; with them, after the
+  // first piece, the path over the valid entries.
+  for (const bool pieces : {false, true})
+    for (const TlbConfig& c : {TlbConfig{{{12, 32, 4}, {21, 8, 4}, {0, 32, 8}}, 0},
+                               TlbConfig{{{12, 64, 4}, {21, 32, 4}, {30, 4, 4}, {0, 1536, 12}}, 0}}) {
+      Tlb tlb({}, c);
+      std::uint64_t state = 777;
+      const auto next = [&](std::uint64_t n) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        return (state >> 33) % n;
+      };
+      const auto same = [](const TlbEntry& a, const TlbEntry& b) {
+        return a.virtual_page == b.virtual_page && a.page_shift == b.page_shift && a.vpid == b.vpid &&
+               a.pcid == b.pcid && a.global == b.global;
+      };
+      for (int step = 0; step < 20000; ++step) {
+        const std::uint16_t vpid = static_cast<std::uint16_t>(next(2));
+        const std::uint16_t pcid = static_cast<std::uint16_t>(next(2));
+        const Addr va = (next(4) << 30) | (next(4) << 21) | (next(8) << 12);
+        if (next(3) != 0) {
+          TlbEntry e = tagged_4k(va + (Addr{1} << 40), vpid);
+          e.pcid = pcid;
+          e.global = next(8) == 0;
+          const auto size = next(8);
+          e.page_shift = size == 0 ? 30 : size == 1 ? 21 : 12;
+          if (pieces && size == 2) e.mapping_shift = 21;  // a piece of a 2 MiB guest page (combined mapping)
+          tlb.insert(va, e);
+          continue;
+        }
+        const std::vector<TlbEntry> before = tlb.entries();
+        const std::uint64_t dropped_before = tlb.invalidations.count();
+        std::vector<TlbEntry> expected;
+        const auto op = next(4);
+        for (const TlbEntry& e : before) {
+          const bool drop = op == 0   ? e.vpid == vpid && e.same_mapping(va) && (e.global || e.pcid == pcid)
+                            : op == 1 ? e.vpid == vpid && !e.global && e.pcid == pcid && e.same_mapping(va)
+                                      : e.vpid == vpid && e.same_mapping(va);  // INVLPGA, INVVPID type 0
+          if (!drop) expected.push_back(e);
+        }
+        if (op == 0)
+          tlb.invlpg(va, {pcid, vpid, 0});
+        else if (op == 1)
+          tlb.invpcid(0, pcid, va, vpid);
+        else if (op == 2)
+          tlb.invlpga(va, vpid);
+        else
+          tlb.invvpid(0, vpid, va);
+        const std::vector<TlbEntry> after = tlb.entries();
+        ASSERT_EQ(after.size(), expected.size()) << "step " << step;
+        for (const TlbEntry& e : expected)
+          ASSERT_TRUE(std::any_of(after.begin(), after.end(), [&](const TlbEntry& a) { return same(a, e); }))
+              << "step " << step;
+        ASSERT_EQ(tlb.invalidations.count() - dropped_before, before.size() - after.size())
+            << "step " << step;
+      }
     }
-    const std::vector<TlbEntry> before = tlb.entries();
-    std::vector<TlbEntry> expected;
-    const auto op = next(3);
-    for (const TlbEntry& e : before) {
-      const bool drop = op == 0   ? e.vpid == vpid && e.same_mapping(va) && (e.global || e.pcid == pcid)
-                        : op == 1 ? e.vpid == vpid && !e.global && e.pcid == pcid && e.same_mapping(va)
-                                  : e.vpid == vpid && e.same_mapping(va);
-      if (!drop) expected.push_back(e);
+}
+
+// Invalidations by context visit only the filled entries of each array (its list of them).
+// Random fills (VPIDs up to 40, PCIDs, nested contexts, global entries, evictions) and every
+// operation by context, flush_all among them: the entries left are always those a filter of
+// every entry leaves, and every drop is counted.
+TEST(TlbInvalidation, ByContextDropsExactlyWhatAScanOfEveryEntryWould) {
+  for (const TlbConfig& c : {TlbConfig{{{12, 16, 4}, {21, 8, 4}, {0, 32, 8}}, 0},
+                             TlbConfig{{{12, 64, 4}, {21, 32, 4}, {30, 4, 4}, {0, 1536, 12}}, 0}}) {
+    Tlb tlb({}, c);
+    std::uint64_t state = 4242;
+    const auto next = [&](std::uint64_t n) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      return (state >> 33) % n;
+    };
+    const auto same = [](const TlbEntry& a, const TlbEntry& b) {
+      return a.virtual_page == b.virtual_page && a.page_shift == b.page_shift && a.vpid == b.vpid &&
+             a.pcid == b.pcid && a.global == b.global && a.nested_context == b.nested_context;
+    };
+    for (int step = 0; step < 20000; ++step) {
+      const std::uint16_t vpid = static_cast<std::uint16_t>(next(4) == 0 ? 0 : next(40));
+      const std::uint16_t pcid = static_cast<std::uint16_t>(next(3));
+      const std::uint16_t context = static_cast<std::uint16_t>(next(3) == 0 ? 0 : 1 + next(3));
+      if (next(4) != 0) {
+        const Addr va = next(2048) << 12;
+        TlbEntry e = tagged_4k(va + (Addr{1} << 40), vpid);
+        e.pcid = pcid;
+        e.nested_context = context;
+        e.global = next(8) == 0;
+        e.page_shift = next(6) == 0 ? 21 : 12;
+        tlb.insert(va, e);
+        continue;
+      }
+      const std::vector<TlbEntry> before = tlb.entries();
+      const std::uint64_t dropped_before = tlb.invalidations.count();
+      const auto op = next(12);
+      const unsigned type = static_cast<unsigned>(1 + next(3));  // INVPCID / INVVPID types 1-3
+      const auto drops = [&](const TlbEntry& e) {
+        switch (op) {
+          case 0: return e.vpid == vpid && !e.global && e.pcid == pcid;  // MOV to CR3
+          case 1: return e.vpid == vpid;                                   // CR4 change
+          case 2:
+            return type == 1 ? e.vpid == vpid && !e.global && e.pcid == pcid
+                   : type == 2 ? e.vpid == vpid
+                               : e.vpid == vpid && !e.global;
+          case 3: return type == 2 ? e.vpid != 0 : type == 1 ? e.vpid == vpid : e.vpid == vpid && !e.global;
+          case 4: return e.nested_context != 0 && e.nested_context == context;  // INVEPT single
+          case 5: return e.nested_context != 0;                                 // INVEPT global
+          case 6: return e.vpid == vpid;                                        // TLB_CONTROL 3
+          case 7: return e.vpid == vpid && !e.global;                           // TLB_CONTROL 7
+          case 8: return e.vpid == 0;                                           // untagged transition
+          case 9: return true;                                                  // TLB_CONTROL 1
+          default: return true;                                                 // flush_all
+        }
+      };
+      switch (op) {
+        case 0: tlb.mov_to_cr3(pcid, true, false, vpid); break;
+        case 1: tlb.cr4_change(vpid); break;
+        case 2: tlb.invpcid(type, pcid, 0, vpid); break;
+        case 3: tlb.invvpid(type, vpid, 0); break;
+        case 4: tlb.invept(false, context); break;
+        case 5: tlb.invept(true, 0); break;
+        case 6: tlb.svm_tlb_control(3, vpid); break;
+        case 7: tlb.svm_tlb_control(7, vpid); break;
+        case 8: tlb.transition_flush(); break;
+        case 9: tlb.svm_tlb_control(1, vpid); break;
+        default: tlb.flush_all(); break;
+      }
+      std::vector<TlbEntry> expected;
+      for (const TlbEntry& e : before)
+        if (!drops(e)) expected.push_back(e);
+      const std::vector<TlbEntry> after = tlb.entries();
+      ASSERT_EQ(after.size(), expected.size()) << "step " << step << ", operation " << op;
+      for (const TlbEntry& e : expected)
+        ASSERT_TRUE(std::any_of(after.begin(), after.end(), [&](const TlbEntry& a) { return same(a, e); }))
+            << "step " << step << ", operation " << op;
+      ASSERT_EQ(tlb.invalidations.count() - dropped_before, before.size() - after.size()) << "step " << step;
     }
-    if (op == 0) tlb.invlpg(va, {pcid, vpid, 0});
-    else if (op == 1) tlb.invpcid(0, pcid, va, vpid);
-    else tlb.invlpga(va, vpid);
-    const std::vector<TlbEntry> after = tlb.entries();
-    ASSERT_EQ(after.size(), expected.size()) << "step " << step;
-    for (const TlbEntry& e : expected)
-      ASSERT_TRUE(std::any_of(after.begin(), after.end(), [&](const TlbEntry& a) { return same(a, e); }))
-          << "step " << step;
   }
 }
 

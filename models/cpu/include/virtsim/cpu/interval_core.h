@@ -124,11 +124,23 @@ class IntervalCore {
     return cycles;
   }
   // An L1 miss issuing now takes the fill buffer that frees first and holds it for
-  // `occupancy` cycles from when it gets it; returns the cycles it waited.
+  // `occupancy` cycles from when it gets it; returns the cycles it waited. The buffers are
+  // interchangeable, so only the multiset of their free times matters: kept in order in a
+  // ring, the first frees first, and its new time, usually the latest, goes in at the end
+  // without a search of every buffer.
   Cycles take_fill_buffer(Cycles occupancy) {
-    auto buffer = std::min_element(fill_buffer_free_at_.begin(), fill_buffer_free_at_.end());
-    const Cycles start = std::max(now_, *buffer);
-    *buffer = start + occupancy;
+    const std::size_t n = fill_buffer_free_at_.size();
+    const Cycles start = std::max(now_, fill_buffer_free_at_[first_buffer_]);
+    const Cycles done = start + occupancy;
+    std::size_t slot = first_buffer_;  // the ring's last place now
+    first_buffer_ = first_buffer_ + 1 == n ? 0 : first_buffer_ + 1;
+    while (slot != first_buffer_) {  // later free times move one place up, past `done`
+      const std::size_t before = slot == 0 ? n - 1 : slot - 1;
+      if (fill_buffer_free_at_[before] <= done) break;
+      fill_buffer_free_at_[slot] = fill_buffer_free_at_[before];
+      slot = before;
+    }
+    fill_buffer_free_at_[slot] = done;
     return start - now_;
   }
 
@@ -145,7 +157,9 @@ class IntervalCore {
   Cycles fastest_fetch_ = ~Cycles{0};  // a pipelined fetch: the fastest seen
   Cycles fetch_stall_cycles_ = 0;
   Cycles now_ = 0;                       // the core's clock (at(), and every cycle it returned)
-  std::vector<Cycles> fill_buffer_free_at_;  // when each L1D fill buffer frees
+  // When each L1D fill buffer frees, in order from first_buffer_ round the ring.
+  std::vector<Cycles> fill_buffer_free_at_;
+  std::size_t first_buffer_ = 0;
   Cycles fastest_access_ = ~Cycles{0};   // a pipelined L1 hit: the fastest access seen
   Cycles fill_buffer_wait_cycles_ = 0;
 };

@@ -1,0 +1,97 @@
+"""Several VMs on one host: the per-VM and per-CPU statistics in the result file (read back
+with h5py), what VPID tags buy in a small consolidation run, and bad configurations (one
+error naming the key, status 2)."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import h5py
+import pytest
+
+from test_config_errors import expect_one_error
+
+CONFIG = """
+[system]
+vms = 3
+pcpus = 1
+guest_memory_mib = 64
+[system.vmx]
+mode = "vmx"
+[system.nested]
+paging = "ept4"
+[system.scheduler]
+time_slice_us = 10
+[workload]
+kind = "gups"
+footprint_kib = 64
+warmup_accesses = 2000
+accesses = 200000
+"""
+
+
+def run(binary: Path, folder: Path, *settings: str) -> subprocess.CompletedProcess:
+    (folder / "vms.toml").write_text(CONFIG)
+    env = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    args = [str(binary), "run", "-q", "vms.toml", "-o", "out.h5"]
+    for s in settings:
+        args += ["--set", s]
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=folder, timeout=600)
+
+
+def metrics(path: Path) -> dict[str, float]:
+    with h5py.File(path, "r") as f:
+        (run_group,) = f["runs"].values()
+        return {(r["name"].decode() if isinstance(r["name"], bytes) else r["name"]): float(r["value"])
+                for r in run_group["metrics"][()]}
+
+
+@pytest.mark.parametrize("tagged", ["true", "false"])
+def test_per_vm_and_per_cpu_statistics_in_the_result_file(virtsim_binary, tmp_path, tagged):
+    result = run(virtsim_binary, tmp_path, f"system.vmx.tagged_tlb={tagged}")
+    assert result.returncode == 0, result.stderr
+    m = metrics(tmp_path / "out.h5")
+    vms = [f"system.vm{k}" for k in range(3)]
+    for leaf in ["instructions", "cycles", "dtlb_misses", "stlb_misses", "walks", "walk_cycles", "switches",
+                 "switch_cycles"]:
+        for vm in vms:
+            assert f"{vm}.{leaf}" in m, f"{vm}.{leaf}"
+    # The VMs add up to the totals, and the CPU's switches to the VMs'.
+    assert sum(m[f"{vm}.walks"] for vm in vms) == m["walk.count"]
+    assert sum(m[f"{vm}.instructions"] for vm in vms) == m["sim.instructions"]
+    assert sum(m[f"{vm}.cycles"] for vm in vms) == m["sim.cycles"]
+    assert sum(m[f"{vm}.switches"] for vm in vms) == m["system.pcpu0.switches"] > 10
+    flushes = m["system.pcpu0.tlb_flushes"]
+    if tagged == "true":
+        assert flushes == 0
+        assert all(m[f"{vm}.stlb_misses"] <= 16 for vm in vms), m  # 16 pages, walked in the warm-up
+    else:
+        assert flushes == m["system.pcpu0.switches"]
+        assert all(m[f"{vm}.stlb_misses"] >= 16 * 0.9 * m[f"{vm}.switches"] for vm in vms), m
+
+
+def test_the_platform_graph_draws_each_vm_and_cpu(virtsim_binary, tmp_path):
+    (tmp_path / "vms.toml").write_text(CONFIG)
+    env = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    dot = subprocess.run([str(virtsim_binary), "platform", "vms.toml", "--dot"], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=60)
+    assert dot.returncode == 0, dot.stderr
+    for cluster in ["cluster_vm0", "cluster_vm1", "cluster_vm2", "cluster_pcpu0"]:
+        assert f'subgraph "{cluster}"' in dot.stdout
+    assert '"cpu2"->"cache0"' in dot.stdout  # VM 2's vCPU shares the one CPU's caches
+    assert '"cpu2"->"kernel2"' in dot.stdout
+
+
+@pytest.mark.parametrize("setting, fragments", [
+    ("system.vmx.mode=none", ["system.vms = 3: several VMs need a hypervisor"]),
+    ("system.nested.paging=none", ["system.vms = 3: several VMs need memory virtualization"]),
+    ("system.vms=0", ["key 'system.vms': value 0 is out of range"]),
+    ("system.scheduler.time_slice=5", ["unknown key 'system.scheduler.time_slice'; did you mean "
+                                       "'system.scheduler.time_slice_us'"]),
+    ("system.kernel1.paging=bogus", ["key 'system.kernel1.paging': got \"bogus\""]),
+    ("system.guest_memory_mib=4096", ["system.guest_memory_mib = 4096 MiB times 3 VMs does not fit"]),
+])
+def test_bad_configurations_of_several_vms(virtsim_binary, tmp_path, setting, fragments):
+    expect_one_error(run(virtsim_binary, tmp_path, setting), *fragments)
+    assert not (tmp_path / "out.h5").exists()

@@ -95,3 +95,36 @@ def test_the_platform_graph_draws_each_vm_and_cpu(virtsim_binary, tmp_path):
 def test_bad_configurations_of_several_vms(virtsim_binary, tmp_path, setting, fragments):
     expect_one_error(run(virtsim_binary, tmp_path, setting), *fragments)
     assert not (tmp_path / "out.h5").exists()
+
+
+SWEEP = CONFIG + """
+[experiment]
+compare = ""
+[sweep]
+seeds = 1
+[sweep.grid]
+system.vms = [2]
+system.vmx.tagged_tlb = [true, false]
+system.scheduler.time_slice_us = [10.0]
+system.nested.page_size = ["4k"]
+"""
+
+
+def test_the_consolidation_figure_from_a_small_sweep(virtsim_binary, tmp_path):
+    from virtsim_analysis.consolidation import consolidation_table, main, markdown
+    from virtsim_analysis.results import load
+
+    (tmp_path / "sweep.toml").write_text(SWEEP)
+    env = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    swept = subprocess.run([str(virtsim_binary), "sweep", "sweep.toml", "-j", "1", "-o", "sweep.h5"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert swept.returncode == 0, swept.stderr
+    with load(tmp_path / "sweep.h5") as result:
+        table = consolidation_table(result)
+    assert list(table["vms"]) == [2, 2] and set(table["tagged"]) == {True, False}
+    on, off = table[table["tagged"]].iloc[0], table[~table["tagged"]].iloc[0]
+    assert on["stlb_misses"] < off["stlb_misses"] / 10
+    assert on["walks"] == on["stlb_misses"]
+    assert "| 4k | 10 | on | 2 |" in markdown(table)
+    assert main([str(tmp_path / "sweep.h5"), "-o", str(tmp_path / "fig"), "--formats", "png"]) == 0
+    assert (tmp_path / "fig.png").stat().st_size > 10000

@@ -17,22 +17,62 @@ double total(const Components& components, F get) {
   return sum;
 }
 
-// The kernel of a VM after the first takes the first one's parameters (those declared from
-// `begin` on under `first`) wherever the configuration sets none of its own.
-void inherit_kernel_parameters(ParamRegistry& params, std::size_t begin, const std::string& first,
-                               const std::string& kernel) {
-  const std::string from = first + ".", to = kernel + ".";
+// A VM after the first takes the first one's parameters (those declared from `begin` on named
+// `first` or under it) as its own (`to` in place of `first`) wherever the configuration sets
+// none of its own.
+void inherit_parameters(ParamRegistry& params, std::size_t begin, const std::string& first, const std::string& to) {
   for (std::size_t i = begin; i < params.specs().size(); ++i) {
     const ParamSpec& spec = params.specs()[i];
-    if (spec.name.rfind(from, 0) != 0) continue;
-    const std::string key = to + spec.name.substr(from.size());
+    if (spec.name != first && spec.name.rfind(first + ".", 0) != 0) continue;
+    const std::string key = to + spec.name.substr(first.size());
     if (params.configured_value(key)) continue;
     for (const auto& [name, value] : params.resolved())
       if (name == spec.name)
         params.set_value(key, value, params.source_of(name).value_or(ValueSource{"default of " + name}));
   }
 }
+
+Param<std::string> workload_kind_parameter(const Scope& scope) {
+  return Param<std::string>(scope, "kind", "synthetic", "",
+                            "synthetic (workload.pattern ...), exitbench (workload.exitbench.*), trace "
+                            "(workload.trace.path) or a generator: gups, stream, pointer_chase, fork_and_wait, "
+                            "syscall_loop, pt_update, io_loop, kernel_build, idle, mix, timeshare (workloads/README.md)",
+                            {}, [] {
+                              std::vector<std::string> kinds{"synthetic", "exitbench", "trace"};
+                              for (const auto& k : generator_kinds()) kinds.push_back(k);
+                              return kinds;
+                            }());
+}
+
+Param<std::string> trace_path_parameter(const Scope& scope) {
+  return Param<std::string>(scope, "path", "", "",
+                            "trace file every vCPU runs (workload.kind = \"trace\"; see docs/trace-format.md)");
+}
+
+Param<std::uint64_t> guest_memory_parameter(const Scope& scope) {
+  return Param<std::uint64_t>(scope, "guest_memory_mib", 1024, "MiB",
+                              "memory the guest OS runs in: guest-physical memory the hypervisor backs with host frames "
+                              "under shadow or nested paging, host memory from address 0 natively",
+                              Range{16, 1 << 20});
+}
 }  // namespace
+
+// The workload and memory of VM K >= 1 (scope system.vmK).
+struct System::OwnedGuestSettings {
+  explicit OwnedGuestSettings(const Scope& vm)
+      : kind(workload_kind_parameter(vm.child("workload"))),
+        shape(vm.child("workload")),
+        generator(vm.child("workload")),
+        exitbench(vm.child("workload").child("exitbench")),
+        trace_path(trace_path_parameter(vm.child("workload").child("trace"))),
+        memory_mib(guest_memory_parameter(vm)) {}
+  Param<std::string> kind;
+  SyntheticParameters shape;
+  GeneratorParameters generator;
+  ExitBenchParameters exitbench;
+  Param<std::string> trace_path;
+  Param<std::uint64_t> memory_mib;
+};
 
 // The canonical metrics every run has (docs/concepts.md, "Canonical metrics"): sums or maxima over the
 // per-component statistics, so notebooks and regressions need no component names.
@@ -151,29 +191,17 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       VIRTSIM_MEMBER(seed, context.child("run"), 1, "", "seed of every random choice in the run"),
       VIRTSIM_MEMBER(dump_interval, context.child("stats"), 0, "cycles",
                     "statistics dump period for the timeline (0: only the final row)"),
-      VIRTSIM_MEMBER(guest_memory_mib, module_scope(context, *this), 1024, "MiB",
-                     "memory the guest OS runs in: guest-physical memory the hypervisor backs with host frames "
-                     "under shadow or nested paging, host memory from address 0 natively",
-                     Range{16, 1 << 20}),
+      guest_memory_mib(guest_memory_parameter(module_scope(context, *this))),
       VIRTSIM_MEMBER(line_bytes, module_scope(context, *this), 64, "bytes", "cache line size of every cache",
                      Range{16, 512}),
       // Skylake-S L3 as tabulated by AnandTech ("The Intel Skylake-X Review", 2017): 2 MiB per
       // core (8 MiB for four), 16-way, 44 cycles load-to-use, i.e. 33 after the L2's 11.
       llc_parameters(module_scope(context, *this).child("llc"), {8192, 16, 33}, "shared last-level cache"),
-      workload_kind(context.child("workload"), "kind", "synthetic", "",
-                    "synthetic (workload.pattern ...), exitbench (workload.exitbench.*), trace (workload.trace.path) "
-                    "or a generator: gups, stream, pointer_chase, fork_and_wait, syscall_loop, pt_update, io_loop, "
-                    "kernel_build, idle, mix, timeshare (workloads/README.md)",
-                    {}, [] {
-                      std::vector<std::string> kinds{"synthetic", "exitbench", "trace"};
-                      for (const auto& k : generator_kinds()) kinds.push_back(k);
-                      return kinds;
-                    }()),
+      workload_kind(workload_kind_parameter(context.child("workload"))),
       workload_parameters(context.child("workload")),
       generator_parameters(context.child("workload")),
       exitbench_parameters(context.child("workload").child("exitbench")),
-      trace_path(context.child("workload").child("trace"), "path", "", "",
-                 "trace file every vCPU runs (workload.kind = \"trace\"; see docs/trace-format.md)"),
+      trace_path(trace_path_parameter(context.child("workload").child("trace"))),
       transition_parameters(module_scope(context, *this).child("vmx")),
       cpu_features(module_scope(context, *this).child("features")),
       hypervisor_parameters(module_scope(context, *this).child("hypervisor")),
@@ -198,6 +226,18 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     throw ConfigError(vms.name() + " = " + std::to_string(vms.get()) +
                       ": several VMs need a hypervisor; set system.vmx.mode to \"vmx\" or \"svm\"");
   cpu_features.check(transition_parameters, memory_virtualization_parameters.nested.paging);
+  guest_settings_.push_back({&workload_kind, &workload_parameters, &generator_parameters, &exitbench_parameters,
+                             &trace_path, &guest_memory_mib});
+  for (unsigned k = 1; k < vms; ++k) {
+    const Scope vm = module_scope(context, *this).child("vm" + std::to_string(k));
+    if (context.params) {
+      inherit_parameters(*context.params, 0, context.child("workload").path, vm.join("workload"));
+      inherit_parameters(*context.params, 0, guest_memory_mib.name(), vm.join("guest_memory_mib"));
+    }
+    owned_guest_settings_.push_back(std::make_unique<OwnedGuestSettings>(vm));
+    const OwnedGuestSettings& o = *owned_guest_settings_.back();
+    guest_settings_.push_back({&o.kind, &o.shape, &o.generator, &o.exitbench, &o.trace_path, &o.memory_mib});
+  }
   tlm::tlm_global_quantum::instance().set(clock_->delay(quantum_cycles));
 
   // Instantiate what the graph names, then bind what it connects. The kernel's page tables
@@ -221,7 +261,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
         memory_virtualization_parameters,
         transition_parameters,
         hypervisor_parameters,
-        guest_memory_mib,
+        *guest_settings_[k].memory_mib,
         memory_->memory(),
         [each_vcpu](Addr va) { each_vcpu([va](Vcpu& c) { c.flush_translation(va); }); },
         [each_vcpu] { each_vcpu([](Vcpu& c) { c.flush_translations(); }); },
@@ -235,14 +275,22 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // (the VT-x / AMD-V units' data) come from above it; virtualized, the hypervisor backs it
   // with host frames. Natively the guest OS has at most the host's memory.
   const bool backed = first_guest.backs_guest_memory();
+  // Natively the guest OS has at most the host's memory.
+  auto guest_bytes_of = [&](unsigned k) {
+    const Addr mib = guest_settings_[k].memory_mib->get();
+    return backed ? mib << 20 : std::min(mib << 20, memory_->memory().size());
+  };
   if (vms > 1 && !backed)
     throw ConfigError(vms.name() + " = " + std::to_string(vms.get()) + ": several VMs need memory virtualization that "
                       "backs each guest's memory (system.nested.paging, shadow, ...), not \"" + scheme.name + "\"");
-  const Addr guest_bytes = backed ? Addr{guest_memory_mib.get()} << 20
-                                  : std::min(Addr{guest_memory_mib.get()} << 20, memory_->memory().size());
-  if (backed && guest_bytes * vms + (Addr{64} << 20) > memory_->memory().size())
+  const Addr guest_bytes = guest_bytes_of(0);
+  Addr all_guests_bytes = 0;
+  for (unsigned k = 0; k < vms; ++k) all_guests_bytes += guest_bytes_of(k);
+  if (backed && all_guests_bytes + (Addr{64} << 20) > memory_->memory().size())
     throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) + " MiB" +
-                      (vms > 1 ? " times " + std::to_string(vms.get()) + " VMs" : std::string()) +
+                      (vms > 1 ? " with the system.vmK.guest_memory_mib, " + std::to_string(all_guests_bytes >> 20) +
+                                     " MiB for " + std::to_string(vms.get()) + " VMs,"
+                               : std::string()) +
                       " does not fit in the host's memory (system.memory.size_mib = " +
                       std::to_string(memory_->memory().size() >> 20) + ") with 64 MiB to spare for the hypervisor");
   if (line_bytes & (line_bytes - 1))
@@ -252,23 +300,22 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // Host memory: a run that must touch more than the budget is refused now; the frames the
   // run takes count towards it (a check of the resident set per MiB taken).
   HostMemoryBudget& budget = memory_->host_budget();
-  if (workload_kind.get() != "trace" && workload_kind.get() != "exitbench") {
-    const double touched =
-        double(cpus.get()) * double(vms.get()) * double(workload_parameters.footprint_kib.get()) * 1024.0;
-    if (touched > double(budget.bytes()))
-      throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
-                        std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
-                        std::to_string(cpus.get() * vms.get()) + " vCPU(s) is more host memory than " +
-                        budget.describe() +
-                        ": lower the footprint or raise the budget");
-  }
+  double touched = 0;
+  for (const GuestSettings& g : guest_settings_)
+    if (g.kind->get() != "trace" && g.kind->get() != "exitbench")
+      touched += double(cpus.get()) * double(g.shape->footprint_kib.get()) * 1024.0;
+  if (touched > double(budget.bytes()))
+    throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
+                      std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
+                      std::to_string(cpus.get() * vms.get()) + " vCPU(s) is more host memory than " +
+                      budget.describe() + ": lower the footprint or raise the budget");
   frames_ = std::make_unique<FrameAllocator>(backed ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
   frames_->set_budget(&budget);
   std::vector<MemoryView> guest_views;
   for (unsigned k = 0; k < vms; ++k) {
-    guest_frames_.push_back(std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes));
+    guest_frames_.push_back(std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes_of(k)));
     guest_frames_.back()->set_budget(&budget);
-    guest_views.push_back(memory_virtualizations_[k]->map_guest_memory(*frames_, guest_bytes));
+    guest_views.push_back(memory_virtualizations_[k]->map_guest_memory(*frames_, guest_bytes_of(k)));
   }
   for (const auto* node : graph_.components_of_type("vcpu"))
     vcpus_.push_back(std::make_unique<Vcpu>(node->name.c_str(), context, *clock_));
@@ -277,8 +324,8 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   const std::size_t kernel_specs_begin = context.params ? context.params->specs().size() : 0;
   for (unsigned k = 0; k < vms; ++k) {
     if (k > 0 && context.params)
-      inherit_kernel_parameters(*context.params, kernel_specs_begin, kernels_.front()->name(),
-                                std::string(this->name()) + "." + kernel_name(k));
+      inherit_parameters(*context.params, kernel_specs_begin, kernels_.front()->name(),
+                         std::string(this->name()) + "." + kernel_name(k));
     kernels_.push_back(std::make_unique<GuestKernel>(kernel_name(k).c_str(), context, std::move(guest_views[k]),
                                                      *guest_frames_[k], vcpus_[std::size_t{k} * per_vm]->pcide.get()));
     const GuestKernel& kernel = *kernels_.back();
@@ -378,7 +425,6 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
 
   // What each vCPU runs: a process record stream for the guest OS model, which gives the vCPU
   // its guest events and its first address space.
-  const SyntheticConfig workload_config = workload_parameters.config();
   const bool bench = workload_kind.get() == "exitbench";
   if (pcpus > 0)
     scheduler_ = std::make_unique<VcpuScheduler>(module_scope(context, *this), scheduler_parameters,
@@ -389,24 +435,27 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     const auto local = static_cast<unsigned>(i % per_vm);
     GuestOs& os = kernels_[vm]->os;
     MemoryVirtualization& guest = *memory_virtualizations_[vm];
+    const GuestSettings& settings = guest_settings_[vm];
+    const SyntheticConfig workload_config = settings.shape->config();
+    const Param<std::string>& trace_file = *settings.trace_path;
     SplitMix64 seeds(seed.get() + 0x51ed270b27ull * i);
-    const std::string& kind = workload_kind.get();
-    if (bench) {
-      ExitBenchConfig config = exitbench_parameters.config();
+    const std::string& kind = settings.kind->get();
+    if (kind == "exitbench") {
+      ExitBenchConfig config = settings.exitbench->config();
       config.paravirtual = guest.paravirtual();
       benchmarks_.push_back(std::make_unique<ExitMicrobenchmark>(config));
       ExitMicrobenchmark* b = benchmarks_.back().get();
       sources_.push_back(
           std::make_unique<EventSourceRecords>(*b, 0, 0, [b] { return b->progress(); }, b->in_kernel()));
     } else if (kind == "trace") {
-      if (trace_path.get().empty()) throw ConfigError(trace_path.name() + " is empty: name the trace file to run");
-      if (std::error_code missing; !std::filesystem::exists(trace_path.get(), missing)) {
+      if (trace_file.get().empty()) throw ConfigError(trace_file.name() + " is empty: name the trace file to run");
+      if (std::error_code missing; !std::filesystem::exists(trace_file.get(), missing)) {
         // The large traces of the capture suite are made on each machine, never committed.
-        const std::string stem = std::filesystem::path(trace_path.get()).stem().string();
-        throw ConfigError(trace_path.name() + ": " + trace_path.get() + " does not exist (if it is a trace of the capture suite, " +
+        const std::string stem = std::filesystem::path(trace_file.get()).stem().string();
+        throw ConfigError(trace_file.name() + ": " + trace_file.get() + " does not exist (if it is a trace of the capture suite, " +
                           "workloads/capture/capture-suite " + stem + " makes it: docs/workloads.md)");
       }
-      auto trace = std::make_unique<TraceRecordSource>(trace_path.get());
+      auto trace = std::make_unique<TraceRecordSource>(trace_file.get());
       if (!trace->warning().empty() && input_warnings_.empty()) input_warnings_.push_back(trace->warning());
       sources_.push_back(std::move(trace));
     } else if (kind == "synthetic") {
@@ -417,15 +466,15 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     } else {
       GeneratorContext c;
       c.shape = workload_config;
-      c.operations = generator_parameters.operations;
+      c.operations = settings.generator->operations;
       c.seed = seeds.next();
-      c.thread = generator_parameters.threads ? local : 0;
-      c.parameters = &generator_parameters;
+      c.thread = settings.generator->threads ? local : 0;
+      c.parameters = settings.generator;
       sources_.push_back(std::make_unique<GeneratedWorkload>(kind, c));
     }
     vcpus_[i]->set_cpu_id(local);
     vcpus_[i]->set_vm(vm);
-    vcpus_[i]->set_paging(os.add_cpu(*sources_.back(), generator_parameters.threads));
+    vcpus_[i]->set_paging(os.add_cpu(*sources_.back(), settings.generator->threads));
     vcpus_[i]->set_memory_virtualization(guest.vcpu_view(local));
     vcpus_[i]->set_workload(&os.events(local));
     vcpus_[i]->set_cr3_load_action([&os](PagingControls& c) { os.load_cr3(c); });

@@ -90,7 +90,11 @@ def test_the_platform_graph_draws_each_vm_and_cpu(virtsim_binary, tmp_path):
     ("system.scheduler.time_slice=5", ["unknown key 'system.scheduler.time_slice'; did you mean "
                                        "'system.scheduler.time_slice_us'"]),
     ("system.kernel1.paging=bogus", ["key 'system.kernel1.paging': got \"bogus\""]),
-    ("system.guest_memory_mib=4096", ["system.guest_memory_mib = 4096 MiB times 3 VMs does not fit"]),
+    ("system.guest_memory_mib=1536", ["system.guest_memory_mib = 1536 MiB with the system.vmK.guest_memory_mib, "
+                                      "4608 MiB for 3 VMs, does not fit in the host's memory"]),
+    ("system.vm2.guest_memory_mib=4000", ["system.guest_memory_mib = 64 MiB with the system.vmK.guest_memory_mib, "
+                                          "4128 MiB for 3 VMs, does not fit"]),
+    ("system.vm1.workload.kind=\"bogus\"", ["key 'system.vm1.workload.kind': got \"bogus\""]),
 ])
 def test_bad_configurations_of_several_vms(virtsim_binary, tmp_path, setting, fragments):
     expect_one_error(run(virtsim_binary, tmp_path, setting), *fragments)
@@ -128,3 +132,24 @@ def test_the_consolidation_figure_from_a_small_sweep(virtsim_binary, tmp_path):
     assert "| 4k | 10 | on | 2 |" in markdown(table)
     assert main([str(tmp_path / "sweep.h5"), "-o", str(tmp_path / "fig"), "--formats", "png"]) == 0
     assert (tmp_path / "fig.png").stat().st_size > 10000
+
+
+def test_a_vm_after_the_first_takes_its_own_workload_and_memory(virtsim_binary, tmp_path):
+    result = run(virtsim_binary, tmp_path, 'system.vm1.workload.kind="stream"', "system.vm1.workload.footprint_kib=1024",
+                 "system.vm2.guest_memory_mib=128")
+    assert result.returncode == 0, result.stderr
+    m = metrics(tmp_path / "out.h5")
+    with h5py.File(tmp_path / "out.h5", "r") as f:
+        (run_group,) = f["runs"].values()
+        parameters = run_group.attrs["parameters"]
+    assert '"system.vm1.workload.kind": "stream"' in parameters
+    assert '"system.vm2.workload.kind": "gups"' in parameters  # inherited from workload.kind
+    assert '"system.vm2.guest_memory_mib": 128' in parameters
+    # VM 1 streams through its footprint: few STLB misses per instruction; VMs 0 and 2 run GUPS.
+    assert m["system.vm1.instructions"] != m["system.vm0.instructions"]
+    assert m["system.vm0.instructions"] == m["system.vm2.instructions"]
+
+
+def test_the_first_vm_is_configured_by_the_usual_keys(virtsim_binary, tmp_path):
+    expect_one_error(run(virtsim_binary, tmp_path, 'system.vm0.workload.kind="stream"'),
+                     "unknown key 'system.vm0.workload.kind'")

@@ -125,6 +125,20 @@ class System : public sc_core::sc_module {
   Cycles roi_begin_cycles_ = 0;  // SystemC time of the region of interest's start (scheduled runs)
   struct VmStatistics;
   std::vector<std::unique_ptr<VmStatistics>> vm_statistics_;
+  // What each VM runs and in how much memory: VM 0 the parameters above (workload.*,
+  // system.guest_memory_mib), VM K >= 1 its own system.vmK.workload.* and
+  // system.vmK.guest_memory_mib, which take the first VM's values unless set.
+  struct GuestSettings {
+    const Param<std::string>* kind;
+    const SyntheticParameters* shape;
+    const GeneratorParameters* generator;
+    const ExitBenchParameters* exitbench;
+    const Param<std::string>* trace_path;
+    const Param<std::uint64_t>* memory_mib;
+  };
+  struct OwnedGuestSettings;
+  std::vector<std::unique_ptr<OwnedGuestSettings>> owned_guest_settings_;
+  std::vector<GuestSettings> guest_settings_;
   std::size_t roi_arrivals_ = 0;
   sc_core::sc_event roi_begun_;
   std::function<void(double)> progress_action_;

@@ -256,8 +256,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       for (std::size_t i = std::size_t{k} * per_vm; i < std::min(vcpus_.size(), std::size_t{k + 1} * per_vm); ++i)
         f(*vcpus_[i]);
     };
+    // Statistics of VM K >= 1's strategy go under system.vmK (the first VM's where they were).
     const MemoryVirtualizationSetup setup{
-        module_scope(context, *this),
+        k == 0 ? module_scope(context, *this) : module_scope(context, *this).child("vm" + std::to_string(k)),
         memory_virtualization_parameters,
         transition_parameters,
         hypervisor_parameters,

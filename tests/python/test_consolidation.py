@@ -153,3 +153,11 @@ def test_a_vm_after_the_first_takes_its_own_workload_and_memory(virtsim_binary, 
 def test_the_first_vm_is_configured_by_the_usual_keys(virtsim_binary, tmp_path):
     expect_one_error(run(virtsim_binary, tmp_path, 'system.vm0.workload.kind="stream"'),
                      "unknown key 'system.vm0.workload.kind'")
+
+
+def test_each_vm_has_its_own_shadow_tables(virtsim_binary, tmp_path):
+    result = run(virtsim_binary, tmp_path, "system.shadow.enabled=true", 'system.nested.paging="none"')
+    assert result.returncode == 0, result.stderr
+    m = metrics(tmp_path / "out.h5")
+    for prefix in ["system.shadow", "system.vm1.shadow", "system.vm2.shadow"]:
+        assert m[f"{prefix}.hidden_faults"] > 0, prefix

@@ -163,7 +163,12 @@ ComponentNode memory_component(const std::string& name) {
 std::string kernel_name(unsigned vm) { return vm == 0 ? "kernel" : "kernel" + std::to_string(vm); }
 
 PlatformGraph make_standard_platform(unsigned cpus, bool virtualized, unsigned vms, unsigned pcpus) {
+  return make_standard_platform(std::vector<unsigned>(vms, cpus), virtualized, pcpus);
+}
+
+PlatformGraph make_standard_platform(const std::vector<unsigned>& cpus_per_vm, bool virtualized, unsigned pcpus) {
   PlatformGraph g;
+  const auto vms = static_cast<unsigned>(cpus_per_vm.size());
   const bool several = vms > 1 || pcpus > 0;
   auto in = [](ComponentNode n, const std::string& group) {
     n.group = group;
@@ -174,10 +179,12 @@ PlatformGraph make_standard_platform(unsigned cpus, bool virtualized, unsigned v
     g.add_component(in(kernel_component(kernel_name(k)), several ? "vm" + std::to_string(k) : ""));
   for (unsigned p = 0; p < pcpus; ++p)
     g.add_component(in(cache_component("cache" + std::to_string(p)), "pcpu" + std::to_string(p)));
-  for (unsigned i = 0; i < cpus * vms; ++i) {
+  std::vector<unsigned> vm_of;  // by vCPU
+  for (unsigned k = 0; k < vms; ++k) vm_of.insert(vm_of.end(), cpus_per_vm[k], k);
+  for (unsigned i = 0; i < vm_of.size(); ++i) {
     const std::string cpu = "cpu" + std::to_string(i), mmu = "mmu" + std::to_string(i),
                       cache = "cache" + std::to_string(pcpus ? i % pcpus : i);
-    const std::string vm = several ? "vm" + std::to_string(i / cpus) : "";
+    const std::string vm = several ? "vm" + std::to_string(vm_of[i]) : "";
     g.add_component(in(vcpu_component(cpu), vm));
     g.add_component(in(mmu_component(mmu), vm));
     if (!pcpus) g.add_component(in(cache_component(cache), vm));
@@ -187,7 +194,7 @@ PlatformGraph make_standard_platform(unsigned cpus, bool virtualized, unsigned v
     g.bind(cpu, "data", cache, "cpu_side");
     g.bind(mmu, "memory", cache, "cpu_side");
     if (!pcpus) g.bind(cache, "memory_side", "memory", "port");
-    g.bind(cpu, "fault_handler", kernel_name(i / cpus), "faults");
+    g.bind(cpu, "fault_handler", kernel_name(vm_of[i]), "faults");
     if (virtualized) {
       const std::string virt = "virt" + std::to_string(i);
       g.add_component(in(virt_component(virt), vm));

@@ -32,6 +32,19 @@ void inherit_parameters(ParamRegistry& params, std::size_t begin, const std::str
   }
 }
 
+// The vCPU counts of VMs 1 ... (system.vmK.cpus, taking system.cpus unless set).
+std::vector<std::unique_ptr<Param<std::uint32_t>>> vm_cpu_parameters(const Scope& system,
+                                                                     const Param<std::uint32_t>& cpus, unsigned vms) {
+  std::vector<std::unique_ptr<Param<std::uint32_t>>> out;
+  for (unsigned k = 1; k < vms; ++k) {
+    const Scope vm = system.child("vm" + std::to_string(k));
+    if (system.params) inherit_parameters(*system.params, 0, cpus.name(), vm.join("cpus"));
+    out.push_back(std::make_unique<Param<std::uint32_t>>(vm, "cpus", 1, "vCPUs", "vCPUs of this VM (default: system.cpus)",
+                                                         Range{1, 64}));
+  }
+  return out;
+}
+
 Param<std::string> workload_kind_parameter(const Scope& scope) {
   return Param<std::string>(scope, "kind", "synthetic", "",
                             "synthetic (workload.pattern ...), exitbench (workload.exitbench.*), trace "
@@ -175,10 +188,16 @@ struct System::VmStatistics {
   Formula instructions, cycles, dtlb_misses, stlb_misses, walks, walk_cycles;
 };
 
+std::pair<std::size_t, std::size_t> System::vm_vcpus(unsigned vm) const {
+  std::size_t first = 0;
+  for (unsigned k = 0; k < vm; ++k) first += cpus_per_vm_[k];
+  return {first, first + cpus_per_vm_.at(vm)};
+}
+
 template <typename F>
 double System::sum_vm(unsigned vm, F get) const {
   double sum = 0;
-  for (std::size_t i = std::size_t{vm} * cpus; i < std::size_t{vm + 1} * cpus; ++i) sum += double(get(i, *this));
+  for (auto [i, end] = vm_vcpus(vm); i < end; ++i) sum += double(get(i, *this));
   return sum;
 }
 
@@ -206,18 +225,26 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       cpu_features(module_scope(context, *this).child("features")),
       hypervisor_parameters(module_scope(context, *this).child("hypervisor")),
       VIRTSIM_MEMBER(vms, module_scope(context, *this), 1, "VMs",
-                     "guests on the host, each with system.cpus vCPUs, its own guest OS (system.kernel, "
-                     "system.kernel1 ... , each inheriting system.kernel.* unless set), guest memory "
-                     "(system.guest_memory_mib) and memory virtualization; more than one needs VT-x or AMD-V",
+                     "guests on the host, each with its own vCPUs, guest OS, workload, guest memory and memory "
+                     "virtualization (the first as system.cpus, system.kernel.*, workload.* and "
+                     "system.guest_memory_mib say; VM K as system.vmK.cpus, system.kernelK.*, system.vmK.workload.* "
+                     "and system.vmK.guest_memory_mib, each the first VM's unless set); more than one needs VT-x or "
+                     "AMD-V",
                      Range{1, 64}),
       VIRTSIM_MEMBER(pcpus, module_scope(context, *this), 0, "CPUs",
                      "physical CPUs the hypervisor schedules the vCPUs on in time slices (system.scheduler.*); "
                      "0: every vCPU has a CPU of its own",
                      Range{0, 64}),
       scheduler_parameters(module_scope(context, *this).child("scheduler")),
+      vm_cpus(vm_cpu_parameters(module_scope(context, *this), cpus, vms)),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
-      graph_(make_standard_platform(cpus, transition_parameters.enabled(), vms, pcpus)),
+      cpus_per_vm_([this] {
+        std::vector<unsigned> n{cpus.get()};
+        for (const auto& c : vm_cpus) n.push_back(c->get());
+        return n;
+      }()),
+      graph_(make_standard_platform(cpus_per_vm_, transition_parameters.enabled(), pcpus)),
       memory_virtualization_parameters(
           module_scope(context, *this),
           module_scope(context, *this).join(graph_.components_of_type("kernel").front()->name + ".paravirt_mmu")) {
@@ -250,11 +277,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // Each VM has its own (the hypervisor's flushes reach that VM's vCPUs).
   const MemoryVirtualizationEntry& scheme = configured_memory_virtualization(memory_virtualization_parameters);
   memory_virtualization_name_ = scheme.name;
-  const unsigned per_vm = cpus;
   for (unsigned k = 0; k < vms; ++k) {
-    auto each_vcpu = [this, k, per_vm](auto&& f) {
-      for (std::size_t i = std::size_t{k} * per_vm; i < std::min(vcpus_.size(), std::size_t{k + 1} * per_vm); ++i)
-        f(*vcpus_[i]);
+    auto each_vcpu = [this, k](auto&& f) {
+      for (auto [i, end] = vm_vcpus(k); i < std::min(vcpus_.size(), end); ++i) f(*vcpus_[i]);
     };
     // Statistics of VM K >= 1's strategy go under system.vmK (the first VM's where they were).
     const MemoryVirtualizationSetup setup{
@@ -302,13 +327,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // run takes count towards it (a check of the resident set per MiB taken).
   HostMemoryBudget& budget = memory_->host_budget();
   double touched = 0;
+  const std::size_t vcpus_total = vm_vcpus(vms - 1).second;
   for (const GuestSettings& g : guest_settings_)
     if (g.kind->get() != "trace" && g.kind->get() != "exitbench")
-      touched += double(cpus.get()) * double(g.shape->footprint_kib.get()) * 1024.0;
+      touched += double(cpus_per_vm_[&g - guest_settings_.data()]) * double(g.shape->footprint_kib.get()) * 1024.0;
   if (touched > double(budget.bytes()))
     throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
                       std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
-                      std::to_string(cpus.get() * vms.get()) + " vCPU(s) is more host memory than " +
+                      std::to_string(vcpus_total) + " vCPU(s) is more host memory than " +
                       budget.describe() + ": lower the footprint or raise the budget");
   frames_ = std::make_unique<FrameAllocator>(backed ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
   frames_->set_budget(&budget);
@@ -328,7 +354,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       inherit_parameters(*context.params, kernel_specs_begin, kernels_.front()->name(),
                          std::string(this->name()) + "." + kernel_name(k));
     kernels_.push_back(std::make_unique<GuestKernel>(kernel_name(k).c_str(), context, std::move(guest_views[k]),
-                                                     *guest_frames_[k], vcpus_[std::size_t{k} * per_vm]->pcide.get()));
+                                                     *guest_frames_[k], vcpus_[vm_vcpus(k).first]->pcide.get()));
     const GuestKernel& kernel = *kernels_.back();
     memory_virtualizations_[k]->attach_guest(
         {kernel.os.format(), kernel.parameters.paging.name() + " = \"" + kernel.parameters.paging.get() + "\""},
@@ -348,7 +374,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                                                           first_guest.shadow_page_faults(), first_guest.paravirtual()));
   for (unsigned k = 0; k < vms && !virts_.empty(); ++k) {
     std::vector<VirtualizationUnit*> units;
-    for (std::size_t i = std::size_t{k} * per_vm; i < std::size_t{k + 1} * per_vm; ++i) units.push_back(virts_[i].get());
+    for (auto [i, end] = vm_vcpus(k); i < end; ++i) units.push_back(virts_[i].get());
     memory_virtualizations_[k]->attach_virtualization_units(units);
   }
   // Each vCPU's hypervisor data (64 KiB) in host memory, for the exit handlers' loads.
@@ -432,8 +458,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                                                  transition_parameters, *clock_, pcpus);
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     // vCPU i is vCPU `local` of VM `vm`: its guest OS and memory virtualization know it by `local`.
-    const auto vm = static_cast<unsigned>(i / per_vm);
-    const auto local = static_cast<unsigned>(i % per_vm);
+    unsigned vm = 0;
+    while (i >= vm_vcpus(vm).second) ++vm;
+    const auto local = static_cast<unsigned>(i - vm_vcpus(vm).first);
     GuestOs& os = kernels_[vm]->os;
     MemoryVirtualization& guest = *memory_virtualizations_[vm];
     const GuestSettings& settings = guest_settings_[vm];
@@ -489,9 +516,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
 
   // What each guest kernel learnt of its processor state goes into its final-state digest.
   for (unsigned k = 0; k < vms; ++k)
-    kernels_[k]->os.set_cpu_state_digest([this, k, per_vm] {
+    kernels_[k]->os.set_cpu_state_digest([this, k] {
       std::uint64_t h = 0;
-      for (std::size_t i = std::size_t{k} * per_vm; i < std::size_t{k + 1} * per_vm; ++i)
+      for (auto [i, end] = vm_vcpus(k); i < end; ++i)
         h = h * 0x100000001b3ull + vcpus_[i]->guest_view().digest();
       return h;
     });

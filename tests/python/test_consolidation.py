@@ -161,3 +161,17 @@ def test_each_vm_has_its_own_shadow_tables(virtsim_binary, tmp_path):
     m = metrics(tmp_path / "out.h5")
     for prefix in ["system.shadow", "system.vm1.shadow", "system.vm2.shadow"]:
         assert m[f"{prefix}.hidden_faults"] > 0, prefix
+
+
+def test_a_vm_after_the_first_takes_its_own_vcpu_count(virtsim_binary, tmp_path):
+    result = run(virtsim_binary, tmp_path, "system.vm1.cpus=3", "system.pcpus=2")
+    assert result.returncode == 0, result.stderr
+    m = metrics(tmp_path / "out.h5")
+    # VM 0 has cpu0, VM 1 cpu1-cpu3, VM 2 cpu4: each vCPU runs the same GUPS.
+    assert m["system.vm1.instructions"] == 3 * m["system.vm0.instructions"] == 3 * m["system.vm2.instructions"]
+    assert "system.cpu4.instructions" in m and "system.cpu5.instructions" not in m
+    # vCPU i on CPU i mod 2: cpu0, cpu2, cpu4 on CPU 0, cpu1 and cpu3 on CPU 1.
+    assert m["system.pcpu0.switches"] > 0 and m["system.pcpu1.switches"] > 0
+    assert sum(m[f"system.vm{k}.cycles"] for k in range(3)) == pytest.approx(
+        sum(m[f"system.cpu{i}.cycles"] for i in range(5)) + m["system.pcpu0.switch_cycles"]
+        + m["system.pcpu1.switch_cycles"])

@@ -61,6 +61,8 @@ class PlatformGraph {
 // physical CPUs, vCPU i runs on CPU i mod pcpus, and the vCPUs of a CPU share its cache module
 // ("cacheP", in group "pcpuP"); otherwise every vCPU has its own.
 PlatformGraph make_standard_platform(unsigned cpus, bool virtualized = false, unsigned vms = 1, unsigned pcpus = 0);
+// The same with a vCPU count per VM (VM k's vCPUs numbered on after VM k-1's).
+PlatformGraph make_standard_platform(const std::vector<unsigned>& cpus_per_vm, bool virtualized, unsigned pcpus);
 // The kernel component of VM `vm`.
 std::string kernel_name(unsigned vm);
 

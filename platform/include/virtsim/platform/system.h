@@ -74,6 +74,8 @@ class System : public sc_core::sc_module {
   Param<std::uint32_t> vms;
   Param<std::uint32_t> pcpus;
   SchedulerParameters scheduler_parameters;
+  // vCPUs of VM K >= 1 (system.vmK.cpus, system.cpus unless set), at K-1.
+  std::vector<std::unique_ptr<Param<std::uint32_t>>> vm_cpus;
   // The memory virtualization in use, by its name in the registry (models/hypervisor).
   const std::string& memory_virtualization() const { return memory_virtualization_name_; }
   // Its shadow tables when it keeps some (tests).
@@ -89,6 +91,8 @@ class System : public sc_core::sc_module {
   void dump_periodically();
   void report_progress();
   void begin_region_of_interest(std::size_t vcpu);
+  // The indices of VM `vm`'s vCPUs: [first, second).
+  std::pair<std::size_t, std::size_t> vm_vcpus(unsigned vm) const;
   // The sum of get(vCPU index, *this) over VM `vm`'s vCPUs.
   template <typename F>
   double sum_vm(unsigned vm, F get) const;
@@ -97,6 +101,7 @@ class System : public sc_core::sc_module {
 
   Scope context_;
   std::unique_ptr<Clock> clock_;
+  std::vector<unsigned> cpus_per_vm_;
   PlatformGraph graph_;
 
  public:

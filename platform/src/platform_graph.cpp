@@ -97,13 +97,25 @@ void PlatformGraph::validate() const {
 
 std::string PlatformGraph::to_dot() const {
   // Written by hand rather than with boost::write_graphviz: the labels need two lines and
-  // the output stays stable and diff-friendly.
+  // the output stays stable and diff-friendly. Components of a VM or a physical CPU are drawn
+  // in a cluster of their own.
   std::ostringstream out;
   out << "digraph platform {\n  graph [rankdir=TB, label=\"virtsim platform\"];\n";
+  auto node = [&](const ComponentNode& n, const char* indent) {
+    out << indent << "\"" << n.name << "\" [label=\"" << n.name << "\\n(" << n.type
+        << ")\", shape=" << (n.type == "memory" ? "cylinder" : "box") << "];\n";
+  };
+  std::vector<std::string> groups;
   for (auto v : boost::make_iterator_range(boost::vertices(graph_))) {
     const auto& n = graph_[v];
-    out << "  \"" << n.name << "\" [label=\"" << n.name << "\\n(" << n.type
-        << ")\", shape=" << (n.type == "memory" ? "cylinder" : "box") << "];\n";
+    if (n.group.empty()) node(n, "  ");
+    else if (std::find(groups.begin(), groups.end(), n.group) == groups.end()) groups.push_back(n.group);
+  }
+  for (const auto& group : groups) {
+    out << "  subgraph \"cluster_" << group << "\" {\n    label=\"" << group << "\";\n";
+    for (auto v : boost::make_iterator_range(boost::vertices(graph_)))
+      if (graph_[v].group == group) node(graph_[v], "    ");
+    out << "  }\n";
   }
   for (auto e : boost::make_iterator_range(boost::edges(graph_)))
     out << "  \"" << graph_[boost::source(e, graph_)].name << "\"->\"" << graph_[boost::target(e, graph_)].name
@@ -126,52 +138,71 @@ ComponentNode vcpu_component(const std::string& name) {
            {"data", PortRole::Initiator, true},
            {"fault_handler", PortRole::Initiator, false},
            {"virtualization", PortRole::Initiator, false},
-           {"walk_caches", PortRole::Initiator, false}}};
+           {"walk_caches", PortRole::Initiator, false}}, ""};
 }
 ComponentNode mmu_component(const std::string& name) {
   return {name,
           "mmu",
           {{"translate", PortRole::Target, true},
            {"memory", PortRole::Initiator, true},
-           {"walk_cache_control", PortRole::Target, false}}};
+           {"walk_cache_control", PortRole::Target, false}}, ""};
 }
 ComponentNode cache_component(const std::string& name) {
-  return {name, "cache", {{"cpu_side", PortRole::Target, true}, {"memory_side", PortRole::Initiator, true}}};
+  return {name, "cache", {{"cpu_side", PortRole::Target, true}, {"memory_side", PortRole::Initiator, true}}, ""};
 }
 ComponentNode virt_component(const std::string& name) {
-  return {name, "virt", {{"instructions", PortRole::Target, true}, {"memory", PortRole::Initiator, true}}};
+  return {name, "virt", {{"instructions", PortRole::Target, true}, {"memory", PortRole::Initiator, true}}, ""};
 }
 ComponentNode kernel_component(const std::string& name) {
-  return {name, "kernel", {{"faults", PortRole::Target, false}}};
+  return {name, "kernel", {{"faults", PortRole::Target, false}}, ""};
 }
 ComponentNode memory_component(const std::string& name) {
-  return {name, "memory", {{"port", PortRole::Target, true}}};
+  return {name, "memory", {{"port", PortRole::Target, true}}, ""};
 }
 
-PlatformGraph make_standard_platform(unsigned cpus, bool virtualized) {
+std::string kernel_name(unsigned vm) { return vm == 0 ? "kernel" : "kernel" + std::to_string(vm); }
+
+PlatformGraph make_standard_platform(unsigned cpus, bool virtualized, unsigned vms, unsigned pcpus) {
+  return make_standard_platform(std::vector<unsigned>(vms, cpus), virtualized, pcpus);
+}
+
+PlatformGraph make_standard_platform(const std::vector<unsigned>& cpus_per_vm, bool virtualized, unsigned pcpus) {
   PlatformGraph g;
+  const auto vms = static_cast<unsigned>(cpus_per_vm.size());
+  const bool several = vms > 1 || pcpus > 0;
+  auto in = [](ComponentNode n, const std::string& group) {
+    n.group = group;
+    return n;
+  };
   g.add_component(memory_component("memory"));
-  g.add_component(kernel_component("kernel"));
-  for (unsigned i = 0; i < cpus; ++i) {
+  for (unsigned k = 0; k < vms; ++k)
+    g.add_component(in(kernel_component(kernel_name(k)), several ? "vm" + std::to_string(k) : ""));
+  for (unsigned p = 0; p < pcpus; ++p)
+    g.add_component(in(cache_component("cache" + std::to_string(p)), "pcpu" + std::to_string(p)));
+  std::vector<unsigned> vm_of;  // by vCPU
+  for (unsigned k = 0; k < vms; ++k) vm_of.insert(vm_of.end(), cpus_per_vm[k], k);
+  for (unsigned i = 0; i < vm_of.size(); ++i) {
     const std::string cpu = "cpu" + std::to_string(i), mmu = "mmu" + std::to_string(i),
-                      cache = "cache" + std::to_string(i);
-    g.add_component(vcpu_component(cpu));
-    g.add_component(mmu_component(mmu));
-    g.add_component(cache_component(cache));
+                      cache = "cache" + std::to_string(pcpus ? i % pcpus : i);
+    const std::string vm = several ? "vm" + std::to_string(vm_of[i]) : "";
+    g.add_component(in(vcpu_component(cpu), vm));
+    g.add_component(in(mmu_component(mmu), vm));
+    if (!pcpus) g.add_component(in(cache_component(cache), vm));
     g.bind(cpu, "translate", mmu, "translate");
     g.bind(cpu, "walk_caches", mmu, "walk_cache_control");
     // Data first, walker second: the cache module tells requesters apart by binding order.
     g.bind(cpu, "data", cache, "cpu_side");
     g.bind(mmu, "memory", cache, "cpu_side");
-    g.bind(cache, "memory_side", "memory", "port");
-    g.bind(cpu, "fault_handler", "kernel", "faults");
+    if (!pcpus) g.bind(cache, "memory_side", "memory", "port");
+    g.bind(cpu, "fault_handler", kernel_name(vm_of[i]), "faults");
     if (virtualized) {
       const std::string virt = "virt" + std::to_string(i);
-      g.add_component(virt_component(virt));
+      g.add_component(in(virt_component(virt), vm));
       g.bind(cpu, "virtualization", virt, "instructions");
       g.bind(virt, "memory", cache, "cpu_side");  // the hypervisor's loads share the vCPU's caches
     }
   }
+  for (unsigned p = 0; p < pcpus; ++p) g.bind("cache" + std::to_string(p), "memory_side", "memory", "port");
   return g;
 }
 

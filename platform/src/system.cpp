@@ -16,7 +16,76 @@ double total(const Components& components, F get) {
   for (const auto& c : components) sum += static_cast<double>(get(*c));
   return sum;
 }
+
+// A VM after the first takes the first one's parameters (those declared from `begin` on named
+// `first` or under it) as its own (`to` in place of `first`) wherever the configuration sets
+// none of its own.
+void inherit_parameters(ParamRegistry& params, std::size_t begin, const std::string& first, const std::string& to) {
+  for (std::size_t i = begin; i < params.specs().size(); ++i) {
+    const ParamSpec& spec = params.specs()[i];
+    if (spec.name != first && spec.name.rfind(first + ".", 0) != 0) continue;
+    const std::string key = to + spec.name.substr(first.size());
+    if (params.configured_value(key)) continue;
+    for (const auto& [name, value] : params.resolved())
+      if (name == spec.name)
+        params.set_value(key, value, params.source_of(name).value_or(ValueSource{"default of " + name}));
+  }
+}
+
+// The vCPU counts of VMs 1 ... (system.vmK.cpus, taking system.cpus unless set).
+std::vector<std::unique_ptr<Param<std::uint32_t>>> vm_cpu_parameters(const Scope& system,
+                                                                     const Param<std::uint32_t>& cpus, unsigned vms) {
+  std::vector<std::unique_ptr<Param<std::uint32_t>>> out;
+  for (unsigned k = 1; k < vms; ++k) {
+    const Scope vm = system.child("vm" + std::to_string(k));
+    if (system.params) inherit_parameters(*system.params, 0, cpus.name(), vm.join("cpus"));
+    out.push_back(std::make_unique<Param<std::uint32_t>>(vm, "cpus", 1, "vCPUs", "vCPUs of this VM (default: system.cpus)",
+                                                         Range{1, 64}));
+  }
+  return out;
+}
+
+Param<std::string> workload_kind_parameter(const Scope& scope) {
+  return Param<std::string>(scope, "kind", "synthetic", "",
+                            "synthetic (workload.pattern ...), exitbench (workload.exitbench.*), trace "
+                            "(workload.trace.path) or a generator: gups, stream, pointer_chase, fork_and_wait, "
+                            "syscall_loop, pt_update, io_loop, kernel_build, idle, mix, timeshare (workloads/README.md)",
+                            {}, [] {
+                              std::vector<std::string> kinds{"synthetic", "exitbench", "trace"};
+                              for (const auto& k : generator_kinds()) kinds.push_back(k);
+                              return kinds;
+                            }());
+}
+
+Param<std::string> trace_path_parameter(const Scope& scope) {
+  return Param<std::string>(scope, "path", "", "",
+                            "trace file every vCPU runs (workload.kind = \"trace\"; see docs/trace-format.md)");
+}
+
+Param<std::uint64_t> guest_memory_parameter(const Scope& scope) {
+  return Param<std::uint64_t>(scope, "guest_memory_mib", 1024, "MiB",
+                              "memory the guest OS runs in: guest-physical memory the hypervisor backs with host frames "
+                              "under shadow or nested paging, host memory from address 0 natively",
+                              Range{16, 1 << 20});
+}
 }  // namespace
+
+// The workload and memory of VM K >= 1 (scope system.vmK).
+struct System::OwnedGuestSettings {
+  explicit OwnedGuestSettings(const Scope& vm)
+      : kind(workload_kind_parameter(vm.child("workload"))),
+        shape(vm.child("workload")),
+        generator(vm.child("workload")),
+        exitbench(vm.child("workload").child("exitbench")),
+        trace_path(trace_path_parameter(vm.child("workload").child("trace"))),
+        memory_mib(guest_memory_parameter(vm)) {}
+  Param<std::string> kind;
+  SyntheticParameters shape;
+  GeneratorParameters generator;
+  ExitBenchParameters exitbench;
+  Param<std::string> trace_path;
+  Param<std::uint64_t> memory_mib;
+};
 
 // The canonical metrics every run has (docs/concepts.md, "Canonical metrics"): sums or maxima over the
 // per-component statistics, so notebooks and regressions need no component names.
@@ -92,6 +161,46 @@ struct System::CanonicalMetrics {
   Formula stlb_accesses, stlb_misses, walks_2d, pwc_hit_rate, nested_tlb_hit_rate, llc_misses;
 };
 
+// Per VM when there are several or they time-share CPUs (system.vmK.*): what its vCPUs did.
+struct System::VmStatistics {
+  VmStatistics(const Scope& scope, System& s, unsigned vm)
+      : instructions(scope, "instructions", "instructions", "instructions this VM's vCPUs retired",
+                     [&s, vm] { return s.sum_vm(vm, [](std::size_t i, const System& t) {
+                                  return t.vcpu(i).instructions.count(); }); }),
+        cycles(scope, "cycles", "cycles",
+               "cycles this VM's vCPUs ran (their own cycles, plus the VM switches into them)",
+               [&s, vm] {
+                 return s.sum_vm(vm, [](std::size_t i, const System& t) { return t.vcpu(i).cycles.count(); }) +
+                        double(s.scheduler_ ? s.scheduler_->switch_cycles_into_vm(vm) : 0);
+               }),
+        dtlb_misses(scope, "dtlb_misses", "lookups", "L1 DTLB misses of this VM's vCPUs",
+                    [&s, vm] { return s.sum_vm(vm, [](std::size_t i, const System& t) {
+                                 return t.vcpu(i).tlbs.dtlb.misses.count(); }); }),
+        stlb_misses(scope, "stlb_misses", "lookups", "second-level TLB misses of this VM's vCPUs",
+                    [&s, vm] { return s.sum_vm(vm, [](std::size_t i, const System& t) {
+                                 return t.vcpu(i).tlbs.stlb.misses.count(); }); }),
+        walks(scope, "walks", "walks", "page walks for this VM's vCPUs",
+              [&s, vm] { return s.sum_vm(vm, [](std::size_t i, const System& t) {
+                           return t.mmu(i).walker.walks.count(); }); }),
+        walk_cycles(scope, "walk_cycles", "cycles", "cycles of the page walks for this VM's vCPUs",
+                    [&s, vm] { return s.sum_vm(vm, [](std::size_t i, const System& t) {
+                                 return t.mmu(i).walker.cycles.count(); }); }) {}
+  Formula instructions, cycles, dtlb_misses, stlb_misses, walks, walk_cycles;
+};
+
+std::pair<std::size_t, std::size_t> System::vm_vcpus(unsigned vm) const {
+  std::size_t first = 0;
+  for (unsigned k = 0; k < vm; ++k) first += cpus_per_vm_[k];
+  return {first, first + cpus_per_vm_.at(vm)};
+}
+
+template <typename F>
+double System::sum_vm(unsigned vm, F get) const {
+  double sum = 0;
+  for (auto [i, end] = vm_vcpus(vm); i < end; ++i) sum += double(get(i, *this));
+  return sum;
+}
+
 System::System(const sc_core::sc_module_name& name, const Scope& context)
     : sc_core::sc_module(name),
       VIRTSIM_MEMBER(cpus, module_scope(context, *this), 1, "vCPUs", "number of vCPUs", Range{1, 64}),
@@ -101,40 +210,61 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       VIRTSIM_MEMBER(seed, context.child("run"), 1, "", "seed of every random choice in the run"),
       VIRTSIM_MEMBER(dump_interval, context.child("stats"), 0, "cycles",
                     "statistics dump period for the timeline (0: only the final row)"),
-      VIRTSIM_MEMBER(guest_memory_mib, module_scope(context, *this), 1024, "MiB",
-                     "memory the guest OS runs in: guest-physical memory the hypervisor backs with host frames "
-                     "under shadow or nested paging, host memory from address 0 natively",
-                     Range{16, 1 << 20}),
+      guest_memory_mib(guest_memory_parameter(module_scope(context, *this))),
       VIRTSIM_MEMBER(line_bytes, module_scope(context, *this), 64, "bytes", "cache line size of every cache",
                      Range{16, 512}),
       // Skylake-S L3 as tabulated by AnandTech ("The Intel Skylake-X Review", 2017): 2 MiB per
       // core (8 MiB for four), 16-way, 44 cycles load-to-use, i.e. 33 after the L2's 11.
       llc_parameters(module_scope(context, *this).child("llc"), {8192, 16, 33}, "shared last-level cache"),
-      workload_kind(context.child("workload"), "kind", "synthetic", "",
-                    "synthetic (workload.pattern ...), exitbench (workload.exitbench.*), trace (workload.trace.path) "
-                    "or a generator: gups, stream, pointer_chase, fork_and_wait, syscall_loop, pt_update, io_loop, "
-                    "kernel_build, idle, mix, timeshare (workloads/README.md)",
-                    {}, [] {
-                      std::vector<std::string> kinds{"synthetic", "exitbench", "trace"};
-                      for (const auto& k : generator_kinds()) kinds.push_back(k);
-                      return kinds;
-                    }()),
+      workload_kind(workload_kind_parameter(context.child("workload"))),
       workload_parameters(context.child("workload")),
       generator_parameters(context.child("workload")),
       exitbench_parameters(context.child("workload").child("exitbench")),
-      trace_path(context.child("workload").child("trace"), "path", "", "",
-                 "trace file every vCPU runs (workload.kind = \"trace\"; see docs/trace-format.md)"),
+      trace_path(trace_path_parameter(context.child("workload").child("trace"))),
       transition_parameters(module_scope(context, *this).child("vmx")),
       cpu_features(module_scope(context, *this).child("features")),
       hypervisor_parameters(module_scope(context, *this).child("hypervisor")),
+      VIRTSIM_MEMBER(vms, module_scope(context, *this), 1, "VMs",
+                     "guests on the host, each with its own vCPUs, guest OS, workload, guest memory and memory "
+                     "virtualization (the first as system.cpus, system.kernel.*, workload.* and "
+                     "system.guest_memory_mib say; VM K as system.vmK.cpus, system.kernelK.*, system.vmK.workload.* "
+                     "and system.vmK.guest_memory_mib, each the first VM's unless set); more than one needs VT-x or "
+                     "AMD-V",
+                     Range{1, 64}),
+      VIRTSIM_MEMBER(pcpus, module_scope(context, *this), 0, "CPUs",
+                     "physical CPUs the hypervisor schedules the vCPUs on in time slices (system.scheduler.*); "
+                     "0: every vCPU has a CPU of its own",
+                     Range{0, 64}),
+      scheduler_parameters(module_scope(context, *this).child("scheduler")),
+      vm_cpus(vm_cpu_parameters(module_scope(context, *this), cpus, vms)),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
-      graph_(make_standard_platform(cpus, transition_parameters.enabled())),
+      cpus_per_vm_([this] {
+        std::vector<unsigned> n{cpus.get()};
+        for (const auto& c : vm_cpus) n.push_back(c->get());
+        return n;
+      }()),
+      graph_(make_standard_platform(cpus_per_vm_, transition_parameters.enabled(), pcpus)),
       memory_virtualization_parameters(
           module_scope(context, *this),
           module_scope(context, *this).join(graph_.components_of_type("kernel").front()->name + ".paravirt_mmu")) {
   graph_.validate();
+  if (vms > 1 && !transition_parameters.enabled())
+    throw ConfigError(vms.name() + " = " + std::to_string(vms.get()) +
+                      ": several VMs need a hypervisor; set system.vmx.mode to \"vmx\" or \"svm\"");
   cpu_features.check(transition_parameters, memory_virtualization_parameters.nested.paging);
+  guest_settings_.push_back({&workload_kind, &workload_parameters, &generator_parameters, &exitbench_parameters,
+                             &trace_path, &guest_memory_mib});
+  for (unsigned k = 1; k < vms; ++k) {
+    const Scope vm = module_scope(context, *this).child("vm" + std::to_string(k));
+    if (context.params) {
+      inherit_parameters(*context.params, 0, context.child("workload").path, vm.join("workload"));
+      inherit_parameters(*context.params, 0, guest_memory_mib.name(), vm.join("guest_memory_mib"));
+    }
+    owned_guest_settings_.push_back(std::make_unique<OwnedGuestSettings>(vm));
+    const OwnedGuestSettings& o = *owned_guest_settings_.back();
+    guest_settings_.push_back({&o.kind, &o.shape, &o.generator, &o.exitbench, &o.trace_path, &o.memory_mib});
+  }
   tlm::tlm_global_quantum::instance().set(clock_->delay(quantum_cycles));
 
   // Instantiate what the graph names, then bind what it connects. The kernel's page tables
@@ -144,29 +274,50 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                                            *clock_);
   // The memory virtualization the configuration names, from the registry; it checks the
   // configuration against itself (throwing ConfigError) as it is made.
-  const MemoryVirtualizationSetup setup{module_scope(context, *this),
-                                        memory_virtualization_parameters,
-                                        transition_parameters,
-                                        hypervisor_parameters,
-                                        guest_memory_mib,
-                                        memory_->memory(),
-                                        [this](Addr va) { for (auto& c : vcpus_) c->flush_translation(va); },
-                                        [this] { for (auto& c : vcpus_) c->flush_translations(); },
-                                        [this] { for (auto& c : vcpus_) c->flush_nested_translations(); }};
+  // Each VM has its own (the hypervisor's flushes reach that VM's vCPUs).
   const MemoryVirtualizationEntry& scheme = configured_memory_virtualization(memory_virtualization_parameters);
   memory_virtualization_name_ = scheme.name;
-  memory_virtualization_ = scheme.make(setup);
+  for (unsigned k = 0; k < vms; ++k) {
+    auto each_vcpu = [this, k](auto&& f) {
+      for (auto [i, end] = vm_vcpus(k); i < std::min(vcpus_.size(), end); ++i) f(*vcpus_[i]);
+    };
+    // Statistics of VM K >= 1's strategy go under system.vmK (the first VM's where they were).
+    const MemoryVirtualizationSetup setup{
+        k == 0 ? module_scope(context, *this) : module_scope(context, *this).child("vm" + std::to_string(k)),
+        memory_virtualization_parameters,
+        transition_parameters,
+        hypervisor_parameters,
+        *guest_settings_[k].memory_mib,
+        memory_->memory(),
+        [each_vcpu](Addr va) { each_vcpu([va](Vcpu& c) { c.flush_translation(va); }); },
+        [each_vcpu] { each_vcpu([](Vcpu& c) { c.flush_translations(); }); },
+        [each_vcpu] { each_vcpu([](Vcpu& c) { c.flush_nested_translations(); }); }};
+    memory_virtualizations_.push_back(scheme.make(setup));
+  }
+  MemoryVirtualization& first_guest = *memory_virtualizations_.front();
   // The guest OS runs in guest_memory_mib of memory under every scheme, so a run's
   // guest-physical layout (and with it the guest's page tables) is the same natively and
   // virtualized. Natively that memory is host memory from address 0, and host-side structures
   // (the VT-x / AMD-V units' data) come from above it; virtualized, the hypervisor backs it
   // with host frames. Natively the guest OS has at most the host's memory.
-  const bool backed = memory_virtualization_->backs_guest_memory();
-  const Addr guest_bytes = backed ? Addr{guest_memory_mib.get()} << 20
-                                  : std::min(Addr{guest_memory_mib.get()} << 20, memory_->memory().size());
-  if (backed && guest_bytes + (Addr{64} << 20) > memory_->memory().size())
-    throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) +
-                      " MiB does not fit in the host's memory (system.memory.size_mib = " +
+  const bool backed = first_guest.backs_guest_memory();
+  // Natively the guest OS has at most the host's memory.
+  auto guest_bytes_of = [&](unsigned k) {
+    const Addr mib = guest_settings_[k].memory_mib->get();
+    return backed ? mib << 20 : std::min(mib << 20, memory_->memory().size());
+  };
+  if (vms > 1 && !backed)
+    throw ConfigError(vms.name() + " = " + std::to_string(vms.get()) + ": several VMs need memory virtualization that "
+                      "backs each guest's memory (system.nested.paging, shadow, ...), not \"" + scheme.name + "\"");
+  const Addr guest_bytes = guest_bytes_of(0);
+  Addr all_guests_bytes = 0;
+  for (unsigned k = 0; k < vms; ++k) all_guests_bytes += guest_bytes_of(k);
+  if (backed && all_guests_bytes + (Addr{64} << 20) > memory_->memory().size())
+    throw ConfigError(guest_memory_mib.name() + " = " + std::to_string(guest_memory_mib.get()) + " MiB" +
+                      (vms > 1 ? " with the system.vmK.guest_memory_mib, " + std::to_string(all_guests_bytes >> 20) +
+                                     " MiB for " + std::to_string(vms.get()) + " VMs,"
+                               : std::string()) +
+                      " does not fit in the host's memory (system.memory.size_mib = " +
                       std::to_string(memory_->memory().size() >> 20) + ") with 64 MiB to spare for the hypervisor");
   if (line_bytes & (line_bytes - 1))
     throw_config_conflict(module_scope(context, *this), {"line_bytes"},
@@ -175,44 +326,56 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // Host memory: a run that must touch more than the budget is refused now; the frames the
   // run takes count towards it (a check of the resident set per MiB taken).
   HostMemoryBudget& budget = memory_->host_budget();
-  if (workload_kind.get() != "trace" && workload_kind.get() != "exitbench") {
-    const double touched = double(cpus.get()) * double(workload_parameters.footprint_kib.get()) * 1024.0;
-    if (touched > double(budget.bytes()))
-      throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
-                        std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
-                        std::to_string(cpus.get()) + " vCPU(s) is more host memory than " + budget.describe() +
-                        ": lower the footprint or raise the budget");
-  }
+  double touched = 0;
+  const std::size_t vcpus_total = vm_vcpus(vms - 1).second;
+  for (const GuestSettings& g : guest_settings_)
+    if (g.kind->get() != "trace" && g.kind->get() != "exitbench")
+      touched += double(cpus_per_vm_[&g - guest_settings_.data()]) * double(g.shape->footprint_kib.get()) * 1024.0;
+  if (touched > double(budget.bytes()))
+    throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
+                      std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
+                      std::to_string(vcpus_total) + " vCPU(s) is more host memory than " +
+                      budget.describe() + ": lower the footprint or raise the budget");
   frames_ = std::make_unique<FrameAllocator>(backed ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
-  guest_frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes);
   frames_->set_budget(&budget);
-  guest_frames_->set_budget(&budget);
-  MemoryView guest_view = memory_virtualization_->map_guest_memory(*frames_, guest_bytes);
-  FrameAllocator* guest_frames = guest_frames_.get();
+  std::vector<MemoryView> guest_views;
+  for (unsigned k = 0; k < vms; ++k) {
+    guest_frames_.push_back(std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes_of(k)));
+    guest_frames_.back()->set_budget(&budget);
+    guest_views.push_back(memory_virtualizations_[k]->map_guest_memory(*frames_, guest_bytes_of(k)));
+  }
   for (const auto* node : graph_.components_of_type("vcpu"))
     vcpus_.push_back(std::make_unique<Vcpu>(node->name.c_str(), context, *clock_));
-  // CR4.PCIDE is the vCPUs' parameter; the kernel hands out PCIDs when it is on.
-  kernel_ = std::make_unique<GuestKernel>(graph_.components_of_type("kernel").front()->name.c_str(), context,
-                                          std::move(guest_view), *guest_frames, vcpus_.front()->pcide.get());
-  memory_virtualization_->attach_guest(
-      {kernel_->os.format(), kernel_->parameters.paging.name() + " = \"" + kernel_->parameters.paging.get() + "\""},
-      *frames_);
+  // CR4.PCIDE is the vCPUs' parameter; the kernel hands out PCIDs when it is on. The kernels of
+  // VMs 1 ... take the first one's parameters unless the configuration sets their own.
+  const std::size_t kernel_specs_begin = context.params ? context.params->specs().size() : 0;
+  for (unsigned k = 0; k < vms; ++k) {
+    if (k > 0 && context.params)
+      inherit_parameters(*context.params, kernel_specs_begin, kernels_.front()->name(),
+                         std::string(this->name()) + "." + kernel_name(k));
+    kernels_.push_back(std::make_unique<GuestKernel>(kernel_name(k).c_str(), context, std::move(guest_views[k]),
+                                                     *guest_frames_[k], vcpus_[vm_vcpus(k).first]->pcide.get()));
+    const GuestKernel& kernel = *kernels_.back();
+    memory_virtualizations_[k]->attach_guest(
+        {kernel.os.format(), kernel.parameters.paging.name() + " = \"" + kernel.parameters.paging.get() + "\""},
+        *frames_);
+  }
   for (const auto* node : graph_.components_of_type("mmu"))
     mmus_.push_back(std::make_unique<MmuModule>(node->name.c_str(), context, *clock_));
   llc_ = std::make_unique<Cache>(module_scope(context, *this).child("llc"), llc_parameters.config(line_bytes, seed + 77));
   for (const auto* node : graph_.components_of_type("cache"))
     caches_.push_back(std::make_unique<CacheModule>(node->name.c_str(), context, *clock_, *llc_, line_bytes,
                                                     seed + 100 + caches_.size()));
+  // VPIDs are numbered over the whole host, as KVM allocates them.
   std::uint16_t vpid = 0;
   for (const auto* node : graph_.components_of_type("virt"))
     virts_.push_back(std::make_unique<VirtualizationUnit>(node->name.c_str(), context, *clock_,
                                                           transition_parameters, hypervisor_parameters, ++vpid,
-                                                          memory_virtualization_->shadow_page_faults(),
-                                                          memory_virtualization_->paravirtual()));
-  {
+                                                          first_guest.shadow_page_faults(), first_guest.paravirtual()));
+  for (unsigned k = 0; k < vms && !virts_.empty(); ++k) {
     std::vector<VirtualizationUnit*> units;
-    for (auto& v : virts_) units.push_back(v.get());
-    memory_virtualization_->attach_virtualization_units(units);
+    for (auto [i, end] = vm_vcpus(k); i < end; ++i) units.push_back(virts_[i].get());
+    memory_virtualizations_[k]->attach_virtualization_units(units);
   }
   // Each vCPU's hypervisor data (64 KiB) in host memory, for the exit handlers' loads.
   for (auto& v : virts_)
@@ -232,6 +395,10 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   auto find_mmu = [&](const std::string& n) -> MmuModule& {
     for (auto& m : mmus_) if (m->basename() == n) return *m;
     throw PlatformError("platform: no MMU '" + n + "'");
+  };
+  auto find_kernel = [&](const std::string& n) -> GuestKernel& {
+    for (auto& k : kernels_) if (k->basename() == n) return *k;
+    throw PlatformError("platform: no kernel '" + n + "'");
   };
   const auto& g = graph_.graph();
   for (auto e : boost::make_iterator_range(boost::edges(g))) {
@@ -272,7 +439,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       find_cache(from.name).memory_side.connect(*memory_);
     }
     else if (from.type == "vcpu" && edge.initiator_port == "fault_handler" && to.type == "kernel")
-      find_vcpu(from.name).fault_handler.bind(*kernel_);
+      find_vcpu(from.name).fault_handler.bind(find_kernel(to.name));
     else if (from.type == "vcpu" && edge.initiator_port == "virtualization" && to.type == "virt") {
       find_vcpu(from.name).virtualization.bind(find_virt(to.name));
       find_vcpu(from.name).set_vpid(find_virt(to.name).tlb_tag());  // the guest's TLB entries carry it
@@ -285,28 +452,38 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
 
   // What each vCPU runs: a process record stream for the guest OS model, which gives the vCPU
   // its guest events and its first address space.
-  const SyntheticConfig workload_config = workload_parameters.config();
   const bool bench = workload_kind.get() == "exitbench";
-  GuestOs& os = kernel_->os;
+  if (pcpus > 0)
+    scheduler_ = std::make_unique<VcpuScheduler>(module_scope(context, *this), scheduler_parameters,
+                                                 transition_parameters, *clock_, pcpus);
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
+    // vCPU i is vCPU `local` of VM `vm`: its guest OS and memory virtualization know it by `local`.
+    unsigned vm = 0;
+    while (i >= vm_vcpus(vm).second) ++vm;
+    const auto local = static_cast<unsigned>(i - vm_vcpus(vm).first);
+    GuestOs& os = kernels_[vm]->os;
+    MemoryVirtualization& guest = *memory_virtualizations_[vm];
+    const GuestSettings& settings = guest_settings_[vm];
+    const SyntheticConfig workload_config = settings.shape->config();
+    const Param<std::string>& trace_file = *settings.trace_path;
     SplitMix64 seeds(seed.get() + 0x51ed270b27ull * i);
-    const std::string& kind = workload_kind.get();
-    if (bench) {
-      ExitBenchConfig config = exitbench_parameters.config();
-      config.paravirtual = memory_virtualization_->paravirtual();
+    const std::string& kind = settings.kind->get();
+    if (kind == "exitbench") {
+      ExitBenchConfig config = settings.exitbench->config();
+      config.paravirtual = guest.paravirtual();
       benchmarks_.push_back(std::make_unique<ExitMicrobenchmark>(config));
       ExitMicrobenchmark* b = benchmarks_.back().get();
       sources_.push_back(
           std::make_unique<EventSourceRecords>(*b, 0, 0, [b] { return b->progress(); }, b->in_kernel()));
     } else if (kind == "trace") {
-      if (trace_path.get().empty()) throw ConfigError(trace_path.name() + " is empty: name the trace file to run");
-      if (std::error_code missing; !std::filesystem::exists(trace_path.get(), missing)) {
+      if (trace_file.get().empty()) throw ConfigError(trace_file.name() + " is empty: name the trace file to run");
+      if (std::error_code missing; !std::filesystem::exists(trace_file.get(), missing)) {
         // The large traces of the capture suite are made on each machine, never committed.
-        const std::string stem = std::filesystem::path(trace_path.get()).stem().string();
-        throw ConfigError(trace_path.name() + ": " + trace_path.get() + " does not exist (if it is a trace of the capture suite, " +
+        const std::string stem = std::filesystem::path(trace_file.get()).stem().string();
+        throw ConfigError(trace_file.name() + ": " + trace_file.get() + " does not exist (if it is a trace of the capture suite, " +
                           "workloads/capture/capture-suite " + stem + " makes it: docs/workloads.md)");
       }
-      auto trace = std::make_unique<TraceRecordSource>(trace_path.get());
+      auto trace = std::make_unique<TraceRecordSource>(trace_file.get());
       if (!trace->warning().empty() && input_warnings_.empty()) input_warnings_.push_back(trace->warning());
       sources_.push_back(std::move(trace));
     } else if (kind == "synthetic") {
@@ -317,29 +494,39 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     } else {
       GeneratorContext c;
       c.shape = workload_config;
-      c.operations = generator_parameters.operations;
+      c.operations = settings.generator->operations;
       c.seed = seeds.next();
-      c.thread = generator_parameters.threads ? static_cast<unsigned>(i) : 0;
-      c.parameters = &generator_parameters;
+      c.thread = settings.generator->threads ? local : 0;
+      c.parameters = settings.generator;
       sources_.push_back(std::make_unique<GeneratedWorkload>(kind, c));
     }
-    vcpus_[i]->set_cpu_id(static_cast<unsigned>(i));
-    vcpus_[i]->set_paging(os.add_cpu(*sources_.back(), generator_parameters.threads));
-    vcpus_[i]->set_memory_virtualization(memory_virtualization_->vcpu_view(static_cast<unsigned>(i)));
-    vcpus_[i]->set_workload(&os.events(static_cast<unsigned>(i)));
+    vcpus_[i]->set_cpu_id(local);
+    vcpus_[i]->set_vm(vm);
+    vcpus_[i]->set_paging(os.add_cpu(*sources_.back(), settings.generator->threads));
+    vcpus_[i]->set_memory_virtualization(guest.vcpu_view(local));
+    vcpus_[i]->set_workload(&os.events(local));
     vcpus_[i]->set_cr3_load_action([&os](PagingControls& c) { os.load_cr3(c); });
-    if (GuestInstructionHandler* handler = memory_virtualization_->instruction_handler(static_cast<unsigned>(i)))
-      vcpus_[i]->virtualization.bind(*handler);
-    vcpus_[i]->set_roi_begin_action([this] { begin_region_of_interest(); });
+    if (GuestInstructionHandler* handler = guest.instruction_handler(local)) vcpus_[i]->virtualization.bind(*handler);
+    vcpus_[i]->set_roi_begin_action([this, i] { begin_region_of_interest(i); });
+    if (scheduler_) {
+      scheduler_->add(*vcpus_[i], *mmus_[i], vm);
+      vcpus_[i]->set_schedule_action([this, i](bool done) { scheduler_->schedule_point(i, done); });
+    }
   }
 
-  // What the guest kernel learnt of its processor state goes into its final-state digest.
-  os.set_cpu_state_digest([this] {
-    std::uint64_t h = 0;
-    for (const auto& v : vcpus_) h = h * 0x100000001b3ull + v->guest_view().digest();
-    return h;
-  });
+  // What each guest kernel learnt of its processor state goes into its final-state digest.
+  for (unsigned k = 0; k < vms; ++k)
+    kernels_[k]->os.set_cpu_state_digest([this, k] {
+      std::uint64_t h = 0;
+      for (auto [i, end] = vm_vcpus(k); i < end; ++i)
+        h = h * 0x100000001b3ull + vcpus_[i]->guest_view().digest();
+      return h;
+    });
   canonical_ = std::make_unique<CanonicalMetrics>(Scope{context.params, context.stats, ""}, *this);
+  if (vms > 1 || scheduler_)
+    for (unsigned k = 0; k < vms; ++k)
+      vm_statistics_.push_back(std::make_unique<VmStatistics>(module_scope(context, *this).child("vm" + std::to_string(k)),
+                                                              *this, k));
   if (bench)
     cycles_per_operation_ = std::make_unique<Formula>(
         Scope{context.params, context.stats, "workload"}, "cycles_per_operation", "cycles/operation",
@@ -355,11 +542,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
 System::~System() = default;
 
 const ShadowPageTables* System::shadow_tables() const {
-  const auto* shadow = dynamic_cast<const ShadowPaging*>(memory_virtualization_.get());
+  const auto* shadow = dynamic_cast<const ShadowPaging*>(memory_virtualizations_.front().get());
   return shadow ? shadow->tables() : nullptr;
 }
 
 Cycles System::elapsed_cycles() const {
+  // Time-shared CPUs: the time since the region of interest began (a vCPU's own cycles leave
+  // out the turns of the others).
+  if (scheduler_) return clock_->cycles(sc_core::sc_time_stamp()) - roi_begin_cycles_;
   Cycles most = 0;
   for (const auto& c : vcpus_) most = std::max(most, c->local_cycles());
   return most;
@@ -405,16 +595,24 @@ std::uint64_t System::last_level_writebacks() const {
   return n;
 }
 
-std::uint64_t System::guest_references() const { return kernel_->os.memory_references(); }
+std::uint64_t System::guest_references() const {
+  std::uint64_t n = 0;
+  for (const auto& k : kernels_) n += k->os.memory_references();
+  return n;
+}
 
-void System::begin_region_of_interest() {
+void System::begin_region_of_interest(std::size_t vcpu) {
   // A barrier: the region of interest starts when the last vCPU reaches it, so every vCPU's
-  // statistics cover exactly its own region of interest. The others wait, idle, until then.
+  // statistics cover exactly its own region of interest. The others wait, idle, until then
+  // (time-shared, on no CPU: the others on theirs run meanwhile).
   if (++roi_arrivals_ < vcpus_.size()) {
+    if (scheduler_) scheduler_->leave(vcpu);
     sc_core::wait(roi_begun_);
+    if (scheduler_) scheduler_->rejoin(vcpu);
     return;
   }
   if (context_.stats) context_.stats->reset_all();
+  roi_begin_cycles_ = clock_->cycles(sc_core::sc_time_stamp());
   roi_begun_.notify(sc_core::SC_ZERO_TIME);
 }
 
@@ -444,7 +642,8 @@ void System::report_progress() {
   for (;;) {
     sc_core::wait(interval);
     if (!progress_action_) continue;
-    const double fraction = kernel_->os.progress();
+    double fraction = 0;  // the VMs' mean
+    for (const auto& k : kernels_) fraction += k->os.progress() / double(kernels_.size());
     if (fraction < 0) continue;  // traces do not know their length
     const int percent = static_cast<int>(fraction * 100);
     if (percent != last_percent) progress_action_(fraction);

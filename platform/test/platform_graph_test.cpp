@@ -61,9 +61,9 @@ TEST(PlatformGraph, CycleNamesAComponentOnIt) {
   PlatformGraph g;
   g.add_component(memory_component("memory"));
   // Two MMUs whose walker ports feed each other: a request would never reach memory.
-  g.add_component({"a", "mmu", {{"in", PortRole::Target, false}, {"out", PortRole::Initiator, true}}});
-  g.add_component({"b", "mmu", {{"in", PortRole::Target, false}, {"out", PortRole::Initiator, true}}});
-  g.add_component({"c", "vcpu", {{"data", PortRole::Initiator, true}}});
+  g.add_component({"a", "mmu", {{"in", PortRole::Target, false}, {"out", PortRole::Initiator, true}}, ""});
+  g.add_component({"b", "mmu", {{"in", PortRole::Target, false}, {"out", PortRole::Initiator, true}}, ""});
+  g.add_component({"c", "vcpu", {{"data", PortRole::Initiator, true}}, ""});
   g.bind("a", "out", "b", "in");
   g.bind("b", "out", "a", "in");
   g.bind("c", "data", "memory", "port");
@@ -92,6 +92,25 @@ TEST(PlatformGraph, DotHasEveryComponentAndBinding) {
   EXPECT_NE(dot.find("shape=cylinder"), std::string::npos);
   EXPECT_NE(dot.find("\"cpu0\"->\"mmu0\""), std::string::npos);
   EXPECT_NE(dot.find("translate -> translate"), std::string::npos);
+  EXPECT_EQ(dot.find("subgraph"), std::string::npos);  // one VM, no scheduler: no clusters
+}
+
+TEST(PlatformGraph, SeveralVmsOnSharedCpusAreClustersWithKernelsOfTheirOwn) {
+  // VM 0 with one vCPU, VM 1 with three, on two physical CPUs (vCPU i on CPU i mod 2).
+  const PlatformGraph g = make_standard_platform(std::vector<unsigned>{1, 3}, true, 2);
+  g.validate();
+  EXPECT_EQ(g.components_of_type("vcpu").size(), 4u);
+  EXPECT_EQ(g.components_of_type("kernel").size(), 2u);
+  EXPECT_EQ(g.components_of_type("cache").size(), 2u);  // one per physical CPU
+  for (const auto* c : g.components_of_type("vcpu"))
+    EXPECT_EQ(c->group, c->name == "cpu0" ? "vm0" : "vm1") << c->name;
+  const auto dot = g.to_dot();
+  for (const char* cluster : {"cluster_vm0", "cluster_vm1", "cluster_pcpu0", "cluster_pcpu1"})
+    EXPECT_NE(dot.find(cluster), std::string::npos) << cluster;
+  EXPECT_NE(dot.find("\"cpu3\"->\"cache1\""), std::string::npos);
+  EXPECT_NE(dot.find("\"cpu2\"->\"cache0\""), std::string::npos);
+  EXPECT_NE(dot.find("\"cpu3\"->\"kernel1\""), std::string::npos);
+  EXPECT_NE(dot.find("\"cpu0\"->\"kernel\""), std::string::npos);
 }
 
 }  // namespace

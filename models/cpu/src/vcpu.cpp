@@ -141,7 +141,7 @@ void Vcpu::read_memory_virtualization(Addr guest_cr3) {
   nested_ = walk.has_value();
   if (walk) {
     nested_paging_ = walk->controls;
-    nested_context_ = walk->context;
+    nested_context_ = static_cast<std::uint16_t>(walk->context + vm_nested_context_base_);
   }
   refresh_tags();
 }
@@ -158,6 +158,7 @@ void Vcpu::sample_memory_virtualization() {
 [[gnu::hot]] void Vcpu::run() {
   if (!source_) throw std::logic_error(std::string(name()) + ": no workload bound");
   quantum_.reset();
+  if (on_schedule_) reschedule();  // wait for a physical CPU
   // A trap-and-emulate VMM runs the guest kernel outside ring 0: the guest sees the VMM's state
   // through the holes from then on.
   ring_.kernel_cpl = virtualization.size() > 0 ? virtualization->guest_kernel_cpl() : 0;
@@ -216,6 +217,7 @@ void Vcpu::sample_memory_virtualization() {
     }
   }
   quantum_.sync();
+  if (on_schedule_) on_schedule_(true);  // the physical CPU goes to the next vCPU
   finished_ = true;
   finished_event_.notify(sc_core::SC_ZERO_TIME);
 }

@@ -329,6 +329,19 @@ void Tlb::transition_flush() {
   invalidate_if(Invalidation::TransitionFlush, [](const TlbEntry& e) { return e.vpid == 0; });
 }
 
+void Tlb::swap_entries(Tlb& other) {
+  if (arrays_.size() != other.arrays_.size())
+    throw std::logic_error("Tlb::swap_entries: TLBs of different shapes");
+  for (std::size_t i = 0; i < arrays_.size(); ++i) {
+    Array& a = arrays_[i];
+    Array& b = other.arrays_[i];
+    std::swap(a.slots, b.slots);
+    std::swap(a.sizes_held, b.sizes_held);
+    std::swap(a.ever_filled, b.ever_filled);
+    std::swap(a.holds_pieces, b.holds_pieces);
+  }
+}
+
 void Tlb::flush_all() {
   std::uint64_t dropped = 0;
   for (auto& array : arrays_) {

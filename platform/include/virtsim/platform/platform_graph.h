@@ -21,6 +21,7 @@ struct ComponentNode {
   std::string name;  // instance name, e.g. "cpu0"
   std::string type;  // "vcpu", "mmu", "memory"
   std::vector<PortDecl> ports;
+  std::string group;  // the VM ("vm1") or physical CPU ("pcpu0") it belongs to; drawn as a cluster
 };
 
 struct BindingEdge {
@@ -55,7 +56,15 @@ class PlatformGraph {
 // vCPU's data port and the MMU's walker port both bind; every cache module binds the one
 // memory (the shared LLC sits inside the cache modules); page faults go to the one kernel.
 // With `virtualized`, each vCPU also binds its own VT-x / AMD-V unit ("virtN").
-PlatformGraph make_standard_platform(unsigned cpus, bool virtualized = false);
+// Several VMs (`vms` > 1): each has `cpus` vCPUs (numbered on: VM k's are cpu k*cpus ...) and
+// a kernel of its own ("kernel", "kernel1", ...). With `pcpus` > 0 the host has that many
+// physical CPUs, vCPU i runs on CPU i mod pcpus, and the vCPUs of a CPU share its cache module
+// ("cacheP", in group "pcpuP"); otherwise every vCPU has its own.
+PlatformGraph make_standard_platform(unsigned cpus, bool virtualized = false, unsigned vms = 1, unsigned pcpus = 0);
+// The same with a vCPU count per VM (VM k's vCPUs numbered on after VM k-1's).
+PlatformGraph make_standard_platform(const std::vector<unsigned>& cpus_per_vm, bool virtualized, unsigned pcpus);
+// The kernel component of VM `vm`.
+std::string kernel_name(unsigned vm);
 
 // Component types the instantiator knows, with their ports.
 ComponentNode vcpu_component(const std::string& name);

@@ -18,6 +18,7 @@
 #include "virtsim/mmu/mmu_module.h"
 #include "virtsim/paging/paging.h"
 #include "virtsim/platform/platform_graph.h"
+#include "virtsim/platform/vcpu_scheduler.h"
 #include "virtsim/vmx/cpu_features.h"
 #include "virtsim/vmx/virtualization_unit.h"
 #include "virtsim/workloads/exit_microbench.h"
@@ -36,7 +37,7 @@ class System : public sc_core::sc_module {
   ~System() override;
 
   const PlatformGraph& platform() const { return graph_; }
-  const GuestOs& guest_os() const { return kernel_->os; }
+  const GuestOs& guest_os() const { return kernels_.front()->os; }
   const Clock& clock() const { return *clock_; }
   // Well-known statistics for the result file's walks/ group.
   std::vector<std::pair<std::string, std::string>> result_links() const;
@@ -70,22 +71,37 @@ class System : public sc_core::sc_module {
   TransitionParameters transition_parameters;
   CpuFeatures cpu_features;  // what the machine preset's CPU has: checked against the choices above
   HypervisorParameters hypervisor_parameters;
+  Param<std::uint32_t> vms;
+  Param<std::uint32_t> pcpus;
+  SchedulerParameters scheduler_parameters;
+  // vCPUs of VM K >= 1 (system.vmK.cpus, system.cpus unless set), at K-1.
+  std::vector<std::unique_ptr<Param<std::uint32_t>>> vm_cpus;
   // The memory virtualization in use, by its name in the registry (models/hypervisor).
   const std::string& memory_virtualization() const { return memory_virtualization_name_; }
   // Its shadow tables when it keeps some (tests).
   const ShadowPageTables* shadow_tables() const;
   const Vcpu& vcpu(std::size_t i) const { return *vcpus_.at(i); }
+  const MmuModule& mmu(std::size_t i) const { return *mmus_.at(i); }
+  std::size_t vcpu_count() const { return vcpus_.size(); }
+  // The hypervisor's vCPU scheduler when system.pcpus > 0 (else null).
+  const VcpuScheduler* scheduler() const { return scheduler_.get(); }
 
  private:
   void control();
   void dump_periodically();
   void report_progress();
-  void begin_region_of_interest();
+  void begin_region_of_interest(std::size_t vcpu);
+  // The indices of VM `vm`'s vCPUs: [first, second).
+  std::pair<std::size_t, std::size_t> vm_vcpus(unsigned vm) const;
+  // The sum of get(vCPU index, *this) over VM `vm`'s vCPUs.
+  template <typename F>
+  double sum_vm(unsigned vm, F get) const;
   // Dirty lines the last enabled cache level evicted: writes that reach main memory.
   std::uint64_t last_level_writebacks() const;
 
   Scope context_;
   std::unique_ptr<Clock> clock_;
+  std::vector<unsigned> cpus_per_vm_;
   PlatformGraph graph_;
 
  public:
@@ -105,10 +121,29 @@ class System : public sc_core::sc_module {
   std::vector<std::unique_ptr<VirtualizationUnit>> virts_;
   std::unique_ptr<Formula> cycles_per_operation_;
   std::unique_ptr<FrameAllocator> frames_;        // host-physical frames
-  std::unique_ptr<FrameAllocator> guest_frames_;  // the guest OS's frames (guest_memory_mib)
+  // Per VM: the guest OS's frames (guest_memory_mib), its memory virtualization and its kernel.
+  std::vector<std::unique_ptr<FrameAllocator>> guest_frames_;
   std::string memory_virtualization_name_;
-  std::unique_ptr<MemoryVirtualization> memory_virtualization_;
-  std::unique_ptr<GuestKernel> kernel_;
+  std::vector<std::unique_ptr<MemoryVirtualization>> memory_virtualizations_;
+  std::vector<std::unique_ptr<GuestKernel>> kernels_;
+  std::unique_ptr<VcpuScheduler> scheduler_;
+  Cycles roi_begin_cycles_ = 0;  // SystemC time of the region of interest's start (scheduled runs)
+  struct VmStatistics;
+  std::vector<std::unique_ptr<VmStatistics>> vm_statistics_;
+  // What each VM runs and in how much memory: VM 0 the parameters above (workload.*,
+  // system.guest_memory_mib), VM K >= 1 its own system.vmK.workload.* and
+  // system.vmK.guest_memory_mib, which take the first VM's values unless set.
+  struct GuestSettings {
+    const Param<std::string>* kind;
+    const SyntheticParameters* shape;
+    const GeneratorParameters* generator;
+    const ExitBenchParameters* exitbench;
+    const Param<std::string>* trace_path;
+    const Param<std::uint64_t>* memory_mib;
+  };
+  struct OwnedGuestSettings;
+  std::vector<std::unique_ptr<OwnedGuestSettings>> owned_guest_settings_;
+  std::vector<GuestSettings> guest_settings_;
   std::size_t roi_arrivals_ = 0;
   sc_core::sc_event roi_begun_;
   std::function<void(double)> progress_action_;

@@ -146,6 +146,13 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   const PagingControls& paging() const { return paging_; }
   // Called from the vCPU's thread at its RoiBegin event, after a quantum sync; may wait().
   void set_roi_begin_action(std::function<void()> action) { on_roi_begin_ = std::move(action); }
+  // Several vCPUs time-share a physical CPU: the hypervisor's scheduler, called from the vCPU's
+  // thread when it starts, at each quantum boundary (after the sync) and when it is done
+  // (`done` true); it may wait() while other vCPUs run. Unset: the vCPU has a CPU of its own.
+  void set_schedule_action(std::function<void(bool done)> action) { on_schedule_ = std::move(action); }
+  // The VM the vCPU belongs to (from 0): its nested contexts (EPTP / nCR3 identities) are
+  // numbered apart from other VMs', as their tables are. Set before set_memory_virtualization().
+  void set_vm(unsigned vm) { vm_nested_context_base_ = static_cast<std::uint16_t>(vm << 8); }
 
   bool finished() const { return finished_; }
   const sc_core::sc_event& finished_event() const { return finished_event_; }
@@ -247,7 +254,16 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     if (ring_.in_kernel()) kernel_cycles += c;
     else if (ring_.cpl == 3) user_cycles += c;
     quantum_.inc_cycles(c);
-    if (quantum_.need_sync()) quantum_.sync();
+    if (quantum_.need_sync()) {
+      quantum_.sync();
+      if (on_schedule_) reschedule();
+    }
+  }
+  // The scheduler's turn at a quantum boundary; the quantum restarts after it (time may have
+  // passed while other vCPUs ran).
+  [[gnu::noinline]] void reschedule() {
+    on_schedule_(false);
+    quantum_.reset();
   }
 
   // Interval model: a memory instruction's `latency` (translation and data), overlapped as the
@@ -262,6 +278,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   const Clock& clock_;
   GuestEventSource* source_ = nullptr;
   std::function<void()> on_roi_begin_;
+  std::function<void(bool)> on_schedule_;
+  std::uint16_t vm_nested_context_base_ = 0;
   std::function<void(PagingControls&)> on_cr3_load_;
   unsigned cpu_id_ = 0;
   RingState ring_;

@@ -83,6 +83,15 @@ class PageWalker {
     nested_tlb.flush_tag(nested_tag);
   }
 
+  // The walk caches' entries traded with another walker's (WalkCache::swap_entries), between
+  // walks: several vCPUs time-share one physical CPU.
+  void swap_caches(PageWalker& other) {
+    pwc.swap_entries(other.pwc);
+    nested_pwc.swap_entries(other.nested_pwc);
+    nested_tlb.swap_entries(other.nested_tlb);
+    std::swap(nested_tlb_levels_, other.nested_tlb_levels_);
+  }
+
   WalkCache pwc;
   WalkCache nested_pwc;
   WalkCache nested_tlb;

@@ -15,6 +15,7 @@
 // policy by name); the walker decides what a key means.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "virtsim/common/param.h"
@@ -89,6 +90,9 @@ class WalkCache {
   void flush();                       // every entry
   void flush_tag(std::uint32_t tag);  // every entry of one context
   std::size_t valid_entries() const { return array_.valid_count(); }
+  // Trades entries with `other`, a cache of the same shape: the caches are the physical CPU's,
+  // and go with it to the vCPU that runs next. Statistics stay.
+  void swap_entries(WalkCache& other) { std::swap(array_, other.array_); }
 
   Counter lookups;
   Counter hits;

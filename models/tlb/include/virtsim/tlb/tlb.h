@@ -168,6 +168,10 @@ class Tlb {
   // VM entry or exit with VPID/ASID tagging off: every mapping of VPID 0 (SDM 29.4.3.3).
   void transition_flush();
   void flush_all();
+  // Trades entries with `other`, a TLB of the same configuration: several vCPUs time-share one
+  // physical CPU, so the entries (and their replacement state) go with the processor to the
+  // vCPU that runs next. Statistics stay with each vCPU.
+  void swap_entries(Tlb& other);
 
   const TlbConfig& config() const { return config_; }
   std::size_t valid_entries() const;
@@ -297,6 +301,12 @@ class TlbHierarchy {
 
   bool itlb_on() const { return itlb_on_; }
   bool stlb_on() const { return stlb_on_; }
+  // Every level's entries traded with `other` (Tlb::swap_entries).
+  void swap_entries(TlbHierarchy& other) {
+    itlb.swap_entries(other.itlb);
+    dtlb.swap_entries(other.dtlb);
+    stlb.swap_entries(other.stlb);
+  }
 
   Tlb itlb;
   Tlb dtlb;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "virtsim/common/config.h"
 #include "virtsim/common/error.h"
 
 namespace virtsim {
@@ -184,8 +185,13 @@ struct System::VmStatistics {
                            return t.mmu(i).walker.walks.count(); }); }),
         walk_cycles(scope, "walk_cycles", "cycles", "cycles of the page walks for this VM's vCPUs",
                     [&s, vm] { return s.sum_vm(vm, [](std::size_t i, const System& t) {
-                                 return t.mmu(i).walker.cycles.count(); }); }) {}
-  Formula instructions, cycles, dtlb_misses, stlb_misses, walks, walk_cycles;
+                                 return t.mmu(i).walker.cycles.count(); }); }),
+        exits(scope, "exits", "exits", "VM exits of this VM's vCPUs (the exits that end a slice are not counted)",
+              [&s, vm] { return s.sum_vm(vm, [](std::size_t i, const System& t) { return t.vcpu(i).exits.count(); }); }),
+        exit_cycles(scope, "exit_cycles", "cycles", "cycles this VM's vCPUs spent in VM exits and their handlers",
+                    [&s, vm] { return s.sum_vm(vm, [](std::size_t i, const System& t) {
+                                 return t.vcpu(i).exit_cycles.count(); }); }) {}
+  Formula instructions, cycles, dtlb_misses, stlb_misses, walks, walk_cycles, exits, exit_cycles;
 };
 
 std::pair<std::size_t, std::size_t> System::vm_vcpus(unsigned vm) const {
@@ -275,16 +281,57 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // The memory virtualization the configuration names, from the registry; it checks the
   // configuration against itself (throwing ConfigError) as it is made.
   // Each VM has its own (the hypervisor's flushes reach that VM's vCPUs).
-  const MemoryVirtualizationEntry& scheme = configured_memory_virtualization(memory_virtualization_parameters);
-  memory_virtualization_name_ = scheme.name;
+  // VM K >= 1 runs the first VM's strategy with its parameters unless system.vmK.memory_virtualization
+  // names a variant of its own: then the variant's settings go under system.vmK (the
+  // kernel's paravirtual MMU switch under system.kernelK) and every other key of every
+  // strategy takes the first VM's value unless set.
+  std::vector<MemoryVirtualizationParameters*> vm_parameters{&memory_virtualization_parameters};
+  const Scope system = module_scope(context, *this);
+  for (unsigned k = 1; k < vms; ++k) {
+    const Scope vm = system.child("vm" + std::to_string(k));
+    vm_memory_virtualization.push_back(std::make_unique<Param<std::string>>(
+        vm, "memory_virtualization", "", "",
+        "this VM's memory virtualization, a variant as experiment.compare names it; empty: the first VM's "
+        "strategy with its parameters",
+        Range{}, [] {
+          std::vector<std::string> choices{""};
+          for (auto& v : memory_virtualization_variants()) choices.push_back(v);
+          return choices;
+        }()));
+    const std::string& variant = vm_memory_virtualization.back()->get();
+    if (variant.empty() || !context.params) {
+      vm_parameters.push_back(&memory_virtualization_parameters);
+      continue;
+    }
+    CompareContext host{transition_parameters.virt_mode() == VirtMode::Svm ? "svm" : "vmx",
+                        memory_virtualization_parameters.nested.paging.get()};
+    if (host.nested == "none") host.nested = host.virt == "svm" ? "npt4" : "ept4";
+    const std::string kernel_key = system.join(kernel_name(k) + ".paravirt_mmu");
+    const std::vector<std::string> settings = *variant_settings(variant, host);
+    for (const std::string& line : settings) {
+      const std::string key = line.substr(0, line.find('='));
+      if (key.rfind(system.join("vmx."), 0) == 0) continue;  // the host's VT-x / AMD-V, the same for every VM
+      const std::string own = key == system.join("kernel.paravirt_mmu")
+                                  ? kernel_key
+                                  : vm.join(key.substr(system.path.size() + 1));
+      if (!context.params->configured_value(own)) apply_set_option(own + line.substr(key.size()), *context.params);
+    }
+    for (const char* strategy : {"nested", "shadow", "bt", "selective", "agile", "trap_emulate", "nested_virt"})
+      inherit_parameters(*context.params, 0, system.join(strategy), vm.join(strategy));
+    own_memory_virtualization_parameters_.push_back(std::make_unique<MemoryVirtualizationParameters>(vm, kernel_key));
+    vm_parameters.push_back(own_memory_virtualization_parameters_.back().get());
+    cpu_features.check(transition_parameters, vm_parameters.back()->nested.paging);
+  }
   for (unsigned k = 0; k < vms; ++k) {
+    const MemoryVirtualizationEntry& scheme = configured_memory_virtualization(*vm_parameters[k]);
+    memory_virtualization_names_.push_back(scheme.name);
     auto each_vcpu = [this, k](auto&& f) {
       for (auto [i, end] = vm_vcpus(k); i < std::min(vcpus_.size(), end); ++i) f(*vcpus_[i]);
     };
     // Statistics of VM K >= 1's strategy go under system.vmK (the first VM's where they were).
     const MemoryVirtualizationSetup setup{
         k == 0 ? module_scope(context, *this) : module_scope(context, *this).child("vm" + std::to_string(k)),
-        memory_virtualization_parameters,
+        *vm_parameters[k],
         transition_parameters,
         hypervisor_parameters,
         *guest_settings_[k].memory_mib,
@@ -308,7 +355,14 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   };
   if (vms > 1 && !backed)
     throw ConfigError(vms.name() + " = " + std::to_string(vms.get()) + ": several VMs need memory virtualization that "
-                      "backs each guest's memory (system.nested.paging, shadow, ...), not \"" + scheme.name + "\"");
+                      "backs each guest's memory (system.nested.paging, shadow, ...), not \"" +
+                      memory_virtualization_names_.front() + "\"");
+  for (unsigned k = 1; k < vms; ++k)
+    if (!memory_virtualizations_[k]->backs_guest_memory())
+      throw ConfigError(system.join("vm" + std::to_string(k) + ".memory_virtualization") + " = \"" +
+                        vm_memory_virtualization[k - 1]->get() + "\": several VMs need memory virtualization that "
+                        "backs each guest's memory (nested paging, shadow, ...), not \"" +
+                        memory_virtualization_names_[k] + "\"");
   const Addr guest_bytes = guest_bytes_of(0);
   Addr all_guests_bytes = 0;
   for (unsigned k = 0; k < vms; ++k) all_guests_bytes += guest_bytes_of(k);
@@ -367,11 +421,16 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     caches_.push_back(std::make_unique<CacheModule>(node->name.c_str(), context, *clock_, *llc_, line_bytes,
                                                     seed + 100 + caches_.size()));
   // VPIDs are numbered over the whole host, as KVM allocates them.
+  // Each takes its VM's strategy's page-fault exits and paravirtual calls.
   std::uint16_t vpid = 0;
-  for (const auto* node : graph_.components_of_type("virt"))
+  for (const auto* node : graph_.components_of_type("virt")) {
+    unsigned vm = 0;
+    while (virts_.size() >= vm_vcpus(vm).second) ++vm;
+    const MemoryVirtualization& guest = *memory_virtualizations_[vm];
     virts_.push_back(std::make_unique<VirtualizationUnit>(node->name.c_str(), context, *clock_,
                                                           transition_parameters, hypervisor_parameters, ++vpid,
-                                                          first_guest.shadow_page_faults(), first_guest.paravirtual()));
+                                                          guest.shadow_page_faults(), guest.paravirtual()));
+  }
   for (unsigned k = 0; k < vms && !virts_.empty(); ++k) {
     std::vector<VirtualizationUnit*> units;
     for (auto [i, end] = vm_vcpus(k); i < end; ++i) units.push_back(virts_[i].get());

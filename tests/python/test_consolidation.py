@@ -95,6 +95,9 @@ def test_the_platform_graph_draws_each_vm_and_cpu(virtsim_binary, tmp_path):
     ("system.vm2.guest_memory_mib=4000", ["system.guest_memory_mib = 64 MiB with the system.vmK.guest_memory_mib, "
                                           "4128 MiB for 3 VMs, does not fit"]),
     ("system.vm1.workload.kind=\"bogus\"", ["key 'system.vm1.workload.kind': got \"bogus\""]),
+    ('system.vm1.memory_virtualization="ept"', ["key 'system.vm1.memory_virtualization': got \"ept\"; expected one of"]),
+    ('system.vm2.memory_virtualization="native"', ["system.vm2.memory_virtualization = \"native\": several VMs need "
+                                                   "memory virtualization that backs each guest's memory"]),
 ])
 def test_bad_configurations_of_several_vms(virtsim_binary, tmp_path, setting, fragments):
     expect_one_error(run(virtsim_binary, tmp_path, setting), *fragments)
@@ -175,3 +178,71 @@ def test_a_vm_after_the_first_takes_its_own_vcpu_count(virtsim_binary, tmp_path)
     assert sum(m[f"system.vm{k}.cycles"] for k in range(3)) == pytest.approx(
         sum(m[f"system.cpu{i}.cycles"] for i in range(5)) + m["system.pcpu0.switch_cycles"]
         + m["system.pcpu1.switch_cycles"])
+
+
+MIXED = """
+[system]
+vms = 2
+pcpus = 1
+guest_memory_mib = 64
+[system.vmx]
+mode = "vmx"
+[system.scheduler]
+time_slice_us = 10
+[workload]
+kind = "pt_update"
+"""
+
+
+def run_mixed(binary: Path, folder: Path, name: str, *settings: str) -> dict[str, float]:
+    (folder / "mixed.toml").write_text(MIXED)
+    args = [str(binary), "run", "-q", "mixed.toml", "-o", name]
+    for s in settings:
+        args += ["--set", s]
+    result = subprocess.run(args, capture_output=True, text=True, cwd=folder, timeout=600,
+                            env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
+    assert result.returncode == 0, result.stderr
+    return metrics(folder / name)
+
+
+SHADOW = ["system.shadow.enabled=true"]
+NESTED = ['system.nested.paging="ept4"']
+ALONE = ["system.vms=1", "system.pcpus=0"]
+
+
+@pytest.mark.parametrize("shadow_vm", [0, 1])
+def test_a_shadow_paging_vm_and_a_nested_paging_vm_on_one_cpu(virtsim_binary, tmp_path, shadow_vm):
+    """pt_update writes page-table entries: under shadow paging each write is emulated after a
+    VM exit, under nested paging it is a plain store. Either VM can be the shadow one."""
+    nested_vm = 1 - shadow_vm
+    if shadow_vm == 0:
+        mixed = SHADOW + ['system.vm1.memory_virtualization="nested"']
+    else:
+        mixed = NESTED + ['system.vm1.memory_virtualization="shadow"']
+    both = run_mixed(virtsim_binary, tmp_path, "both.h5", *mixed)
+    shadow_alone = run_mixed(virtsim_binary, tmp_path, "shadow.h5", *ALONE, *SHADOW)
+    nested_alone = run_mixed(virtsim_binary, tmp_path, "nested.h5", *ALONE, *NESTED)
+    shadow_stats = "system.shadow" if shadow_vm == 0 else "system.vm1.shadow"
+    # The shadow VM emulates the page-table writes, as alone; the nested one has no shadow tables.
+    assert both[f"{shadow_stats}.writes_emulated"] == shadow_alone["system.shadow.writes_emulated"] > 1000
+    assert both.get(f"system.vm{nested_vm}.shadow.writes_emulated", 0) == 0
+    # Exits: each VM makes the ones it makes alone (the ones ending a slice are counted apart).
+    assert both[f"system.vm{shadow_vm}.exits"] == pytest.approx(shadow_alone["exits.total"], rel=0.02)
+    assert both[f"system.vm{nested_vm}.exits"] == pytest.approx(nested_alone["exits.total"], rel=0.02)
+    assert both[f"system.vm{shadow_vm}.exits"] > 100 * both[f"system.vm{nested_vm}.exits"]
+    # Cycles: each VM's own are its cycles alone plus what sharing the CPU costs it (the switches
+    # into it, caches and TLBs the other VM used), a few percent here, not the other VM's run.
+    for vm, alone in [(shadow_vm, shadow_alone), (nested_vm, nested_alone)]:
+        assert alone["sim.cycles"] <= both[f"system.vm{vm}.cycles"] < 1.25 * alone["sim.cycles"]
+
+
+def test_vpid_tags_keep_the_other_strategys_entries_across_switches(virtsim_binary, tmp_path):
+    """With VPIDs on, a switch from the shadow VM back to the nested one finds the nested VM's
+    TLB entries; with them off each switch flushes them, so the nested VM walks more."""
+    mixed = NESTED + ['system.vm1.memory_virtualization="shadow"', 'workload.kind="gups"',
+                      "workload.footprint_kib=256", "workload.accesses=200000"]
+    tagged = run_mixed(virtsim_binary, tmp_path, "tagged.h5", *mixed, "system.vmx.tagged_tlb=true")
+    untagged = run_mixed(virtsim_binary, tmp_path, "untagged.h5", *mixed, "system.vmx.tagged_tlb=false")
+    for vm in ["system.vm0", "system.vm1"]:
+        assert tagged[f"{vm}.walks"] < 0.5 * untagged[f"{vm}.walks"], vm
+    assert tagged["system.pcpu0.tlb_flushes"] == 0 < untagged["system.pcpu0.tlb_flushes"]

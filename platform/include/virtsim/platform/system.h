@@ -76,8 +76,13 @@ class System : public sc_core::sc_module {
   SchedulerParameters scheduler_parameters;
   // vCPUs of VM K >= 1 (system.vmK.cpus, system.cpus unless set), at K-1.
   std::vector<std::unique_ptr<Param<std::uint32_t>>> vm_cpus;
-  // The memory virtualization in use, by its name in the registry (models/hypervisor).
-  const std::string& memory_virtualization() const { return memory_virtualization_name_; }
+  // Memory virtualization of VM K >= 1 (system.vmK.memory_virtualization), at K-1: a variant
+  // as experiment.compare names it, or "" for the first VM's strategy and parameters.
+  std::vector<std::unique_ptr<Param<std::string>>> vm_memory_virtualization;
+  // The first VM's memory virtualization, by its name in the registry (models/hypervisor).
+  const std::string& memory_virtualization() const { return memory_virtualization_names_.front(); }
+  // VM `vm`'s.
+  const std::string& memory_virtualization(unsigned vm) const { return memory_virtualization_names_.at(vm); }
   // Its shadow tables when it keeps some (tests).
   const ShadowPageTables* shadow_tables() const;
   const Vcpu& vcpu(std::size_t i) const { return *vcpus_.at(i); }
@@ -123,7 +128,9 @@ class System : public sc_core::sc_module {
   std::unique_ptr<FrameAllocator> frames_;        // host-physical frames
   // Per VM: the guest OS's frames (guest_memory_mib), its memory virtualization and its kernel.
   std::vector<std::unique_ptr<FrameAllocator>> guest_frames_;
-  std::string memory_virtualization_name_;
+  std::vector<std::string> memory_virtualization_names_;
+  // The parameters of VMs that set system.vmK.memory_virtualization (system.vmK.nested.*, ...).
+  std::vector<std::unique_ptr<MemoryVirtualizationParameters>> own_memory_virtualization_parameters_;
   std::vector<std::unique_ptr<MemoryVirtualization>> memory_virtualizations_;
   std::vector<std::unique_ptr<GuestKernel>> kernels_;
   std::unique_ptr<VcpuScheduler> scheduler_;

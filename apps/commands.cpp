@@ -294,6 +294,7 @@ int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& 
   run.simulated_seconds = sc_core::sc_time_stamp().to_seconds();
   run.stats = &loaded.stats;
   run.links = system->result_links();
+  run.vms = system->result_vms();
   run.exits = system->exit_records();
   ResultWriter writer(output, options.force);
   writer.write_run(run);

@@ -180,6 +180,32 @@ class ResultFile:
         wide.columns.name = None
         return wide
 
+    def vms(self) -> pd.DataFrame:
+        """Tidy, per VM of runs with several (or time-shared CPUs): one row per statistic of each
+        VM (run_id, vm, memory_virtualization, name, value, unit, kind), from vms/vmK; names
+        are relative to the VM (cycles, shadow.hidden_faults). Runs without vms/ add no rows."""
+        columns = ["run_id", "vm", "memory_virtualization", "name", "value", "unit", "kind"]
+        frames = []
+        for run_id in self.run_ids:
+            run = self._run(run_id)
+            if "vms" not in run:
+                continue
+            for key, group in run["vms"].items():
+                rows = group["metrics"][()]
+                frames.append(pd.DataFrame({
+                    "run_id": run_id,
+                    "vm": int(key[len("vm"):]),
+                    "memory_virtualization": _text(group.attrs["memory_virtualization"]),
+                    "name": [_text(n) for n in rows["name"]],
+                    "value": rows["value"].astype(float),
+                    "unit": [_text(u) for u in rows["unit"]],
+                    "kind": [_text(k) for k in rows["kind"]],
+                }))
+        if not frames:
+            return pd.DataFrame(columns=columns)
+        return pd.concat(frames, ignore_index=True).sort_values(["run_id", "vm"], kind="stable",
+                                                                ignore_index=True)
+
     def exits(self) -> pd.DataFrame:
         columns = ["run_id", "mode", "code", "name", "count", "cycles"]
         frames = []

@@ -10,6 +10,9 @@
 namespace virtsim {
 
 namespace {
+// The scopes under system (or system.vmK) of the memory virtualizations' parameters and statistics.
+constexpr const char* kStrategyScopes[] = {"nested", "shadow", "bt", "selective", "agile", "trap_emulate", "nested_virt"};
+
 // Sum of get(component) over a vector of owned components.
 template <typename Components, typename F>
 double total(const Components& components, F get) {
@@ -316,7 +319,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                                   : vm.join(key.substr(system.path.size() + 1));
       if (!context.params->configured_value(own)) apply_set_option(own + line.substr(key.size()), *context.params);
     }
-    for (const char* strategy : {"nested", "shadow", "bt", "selective", "agile", "trap_emulate", "nested_virt"})
+    for (const char* strategy : kStrategyScopes)
       inherit_parameters(*context.params, 0, system.join(strategy), vm.join(strategy));
     own_memory_virtualization_parameters_.push_back(std::make_unique<MemoryVirtualizationParameters>(vm, kernel_key));
     vm_parameters.push_back(own_memory_virtualization_parameters_.back().get());
@@ -708,6 +711,21 @@ void System::report_progress() {
     if (percent != last_percent) progress_action_(fraction);
     last_percent = percent;
   }
+}
+
+std::vector<RunRecord::Vm> System::result_vms() const {
+  std::vector<RunRecord::Vm> out;
+  if (vm_statistics_.empty()) return out;
+  const std::string system = std::string(name()) + ".";
+  for (unsigned k = 0; k < vms; ++k) {
+    RunRecord::Vm vm{memory_virtualization_names_[k], {{system + "vm" + std::to_string(k) + ".", ""}}};
+    // The first VM's strategy keeps its statistics where a single VM's are.
+    if (k == 0)
+      for (const std::string strategy : kStrategyScopes)
+        vm.statistics.emplace_back(system + strategy + ".", strategy + ".");
+    out.push_back(std::move(vm));
+  }
+  return out;
 }
 
 std::vector<std::pair<std::string, std::string>> System::result_links() const {

@@ -246,3 +246,49 @@ def test_vpid_tags_keep_the_other_strategys_entries_across_switches(virtsim_bina
     for vm in ["system.vm0", "system.vm1"]:
         assert tagged[f"{vm}.walks"] < 0.5 * untagged[f"{vm}.walks"], vm
     assert tagged["system.pcpu0.tlb_flushes"] == 0 < untagged["system.pcpu0.tlb_flushes"]
+
+
+def test_each_vms_strategy_and_statistics_in_the_vms_group(virtsim_binary, tmp_path):
+    """vms/vmK holds VM K's strategy and its statistics, named relative to the VM; the run's
+    memory_virtualization attribute stays the first VM's; the analysis package reads them."""
+    from virtsim_analysis.results import load
+
+    run_mixed(virtsim_binary, tmp_path, "both.h5", *NESTED, 'system.vm1.memory_virtualization="shadow"')
+    m = metrics(tmp_path / "both.h5")
+    with h5py.File(tmp_path / "both.h5", "r") as f:
+        (run_group,) = f["runs"].values()
+        assert run_group.attrs["memory_virtualization"] == "nested"
+        assert sorted(run_group["vms"].keys()) == ["vm0", "vm1"]
+        per_vm = {}
+        for k in range(2):
+            group = run_group["vms"][f"vm{k}"]
+            rows = {(r["name"].decode() if isinstance(r["name"], bytes) else r["name"]): float(r["value"])
+                    for r in group["metrics"][()]}
+            per_vm[k] = (group.attrs["memory_virtualization"], rows)
+    assert per_vm[0][0] == "nested" and per_vm[1][0] == "shadow"
+    for k in range(2):
+        for leaf in ["instructions", "cycles", "exits", "walks", "switches"]:
+            assert per_vm[k][1][leaf] == m[f"system.vm{k}.{leaf}"]
+    # The strategy's own statistics: VM 0's from where a single VM keeps them, VM 1's from system.vm1.
+    assert per_vm[1][1]["shadow.writes_emulated"] == m["system.vm1.shadow.writes_emulated"] > 0
+    assert per_vm[0][1]["nested.pages_mapped"] == m["system.nested.pages_mapped"]
+    assert "shadow.writes_emulated" not in per_vm[0][1]
+
+    with load(tmp_path / "both.h5") as result:
+        table = result.vms()
+        assert list(table["vm"].unique()) == [0, 1]
+        assert list(table.groupby("vm")["memory_virtualization"].first()) == ["nested", "shadow"]
+        exits = table[table["name"] == "exits"].set_index("vm")["value"]
+        assert exits[1] == m["system.vm1.exits"] > 100 * exits[0]
+        assert result.metrics()["name"].str.startswith("system.vm1.").any()  # the metrics rows stay
+
+
+def test_a_single_vm_has_no_vms_group(virtsim_binary, tmp_path):
+    from virtsim_analysis.results import load
+
+    run_mixed(virtsim_binary, tmp_path, "alone.h5", *ALONE, *NESTED)
+    with h5py.File(tmp_path / "alone.h5", "r") as f:
+        (run_group,) = f["runs"].values()
+        assert "vms" not in run_group
+    with load(tmp_path / "alone.h5") as result:
+        assert result.vms().empty

@@ -277,6 +277,32 @@ void ResultWriter::write_run(const RunRecord& run) {
     H5::DataSet metric_set = group.createDataSet("metrics", metric_type(), H5::DataSpace(1, &metric_count));
     if (!metrics.empty()) metric_set.write(metrics.data(), metric_type());
 
+    // vms/vmK: each VM's memory virtualization and its own statistics (the first VM's
+    // memory_virtualization is also the run's attribute above).
+    if (!run.vms.empty()) {
+      H5::Group vms_group = group.createGroup("vms");
+      for (std::size_t k = 0; k < run.vms.size(); ++k) {
+        H5::Group vm_group = vms_group.createGroup("vm" + std::to_string(k));
+        string_attribute(vm_group, "memory_virtualization", run.vms[k].memory_virtualization);
+        std::vector<std::string> names;
+        std::vector<const StatBase*> rows;
+        if (run.stats)
+          for (const auto* s : run.stats->all())
+            for (const auto& [prefix, replacement] : run.vms[k].statistics)
+              if (is_scalar_kind(s->kind()) && s->name().rfind(prefix, 0) == 0) {
+                names.push_back(replacement + s->name().substr(prefix.size()));
+                rows.push_back(s);
+                break;
+              }
+        std::vector<MetricRow> vm_metrics;
+        for (std::size_t i = 0; i < rows.size(); ++i)
+          vm_metrics.push_back({names[i].c_str(), rows[i]->value(), rows[i]->unit().c_str(), to_string(rows[i]->kind())});
+        const hsize_t count = vm_metrics.size();
+        H5::DataSet set = vm_group.createDataSet("metrics", metric_type(), H5::DataSpace(1, &count));
+        if (!vm_metrics.empty()) set.write(vm_metrics.data(), metric_type());
+      }
+    }
+
     std::vector<ExitRow> exits;
     for (const auto& e : run.exits) exits.push_back({e.mode.c_str(), e.code, e.name.c_str(), e.count, e.cycles});
     const hsize_t exit_count = exits.size();

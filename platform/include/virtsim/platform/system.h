@@ -41,6 +41,9 @@ class System : public sc_core::sc_module {
   const Clock& clock() const { return *clock_; }
   // Well-known statistics for the result file's walks/ group.
   std::vector<std::pair<std::string, std::string>> result_links() const;
+  // Per VM (when there are several or they time-share CPUs; else none): its memory
+  // virtualization and where its statistics are, for the result file's vms/ group.
+  std::vector<RunRecord::Vm> result_vms() const;
   Cycles elapsed_cycles() const;
   // Guest memory references issued by all workloads, warm-up included (for throughput).
   std::uint64_t guest_references() const;

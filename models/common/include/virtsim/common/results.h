@@ -37,6 +37,13 @@ struct RunRecord {
   double simulated_seconds = 0.0;
   const StatRegistry* stats = nullptr;  // metrics, histograms, vectors, matrices, timeline
   std::vector<ExitRecord> exits;
+  // Several VMs (or time-shared CPUs): per VM, its memory virtualization and its statistics,
+  // given as prefixes of their names and what each prefix becomes in vms/vmK/metrics.
+  struct Vm {
+    std::string memory_virtualization;
+    std::vector<std::pair<std::string, std::string>> statistics;  // (prefix, its replacement)
+  };
+  std::vector<Vm> vms;
   // Soft links for well-known places, e.g. {"walks/refs_per_walk", "<histogram stat name>"}.
   std::vector<std::pair<std::string, std::string>> links;
 };

@@ -2,7 +2,8 @@
 // the TLBs hold several times over), in slices of 10 us. With VPID / ASID tags a VM's entries
 // survive the other VM's slice and it hits them when its turn comes again; without tags every
 // switch flushes them and each turn walks its pages again; with one usable ASID every switch
-// starts a new ASID generation, which flushes too. One case per executable (one simulation
+// starts a new ASID generation, which flushes too; with VM 1 under shadow paging and VM 0 under
+// nested paging, each keeps its own strategy and its entries. One case per executable (one simulation
 // per process): VIRTSIM_VMS_CASE selects it.
 #include <gtest/gtest.h>
 
@@ -20,7 +21,7 @@ struct TwoVms {
   StatRegistry stats;
   std::unique_ptr<System> system;
 
-  TwoVms(const std::string& mode, bool tagged, std::int64_t asids = 32768) {
+  TwoVms(const std::string& mode, bool tagged, std::int64_t asids = 32768, const std::string& vm1_strategy = "") {
     const ValueSource test{"test"};
     params.set_value("system.vms", std::int64_t{2}, test);
     params.set_value("system.pcpus", std::int64_t{1}, test);
@@ -30,6 +31,7 @@ struct TwoVms {
     params.set_value("system.nested.paging", std::string(mode == "svm" ? "npt4" : "ept4"), test);
     params.set_value("system.scheduler.time_slice_us", 10.0, test);
     params.set_value("system.scheduler.asids", asids, test);
+    if (!vm1_strategy.empty()) params.set_value("system.vm1.memory_virtualization", vm1_strategy, test);
     params.set_value("workload.kind", std::string("gups"), test);
     params.set_value("workload.footprint_kib", std::int64_t{kPages * 4}, test);
     params.set_value("workload.warmup_accesses", std::int64_t{2000}, test);
@@ -95,6 +97,26 @@ TEST(SystemVms, EnoughAsidsKeepEachVmsEntriesWithoutNewGenerations) {
     EXPECT_GE(run.vm(k, "switches"), 10) << "VM " << k;
     EXPECT_LE(run.vm(k, "stlb_misses"), double(kPages)) << "VM " << k;
   }
+}
+#elif VIRTSIM_VMS_CASE == 5
+TEST(SystemVms, AShadowPagingVmBesideANestedPagingVmKeepsItsOwnStrategyAndEntries) {
+  TwoVms run("vmx", true, 32768, "shadow");
+  EXPECT_EQ(run.system->memory_virtualization(0), "nested");
+  EXPECT_EQ(run.system->memory_virtualization(1), "shadow");
+  EXPECT_EQ(run.system->memory_virtualization(), "nested");
+  // VM 1's shadow tables are its own statistics; VM 0 has none.
+  EXPECT_GT(run.vm(1, "shadow.live_shadow_tables"), 0);
+  EXPECT_EQ(run.stats.find("system.shadow.live_shadow_tables"), nullptr);
+  EXPECT_EQ(run.stat("system.pcpu0.tlb_flushes"), 0);
+  for (unsigned k = 0; k < 2; ++k) {
+    EXPECT_GE(run.vm(k, "switches"), 10) << "VM " << k;
+    // Tagged: neither strategy's entries are flushed by the other VM's slices.
+    EXPECT_LE(run.vm(k, "stlb_misses"), double(kPages)) << "VM " << k;
+  }
+  // VM 0's walks are 2-D (guest tables under EPT), VM 1's go through the shadow tables alone:
+  // the nested VM's walks reference more entries.
+  EXPECT_GT(run.stat("system.mmu0.walker.refs") / run.stat("system.mmu0.walker.walks"),
+            run.stat("system.mmu1.walker.refs") / run.stat("system.mmu1.walker.walks"));
 }
 #endif
 

@@ -588,8 +588,10 @@ int describe_command(const ConfigOptions& config, DescribeFormat format) {
     for (const auto* s : stats)
       std::printf("  %-36s %-9s %-20s %s\n", s->name().c_str(), to_string(s->kind()), s->unit().c_str(),
                   s->description().c_str());
-    std::printf("\nMemory virtualizations (%zu; this config runs %s):\n", memory_virtualizations().size(),
-                system->memory_virtualization().c_str());
+    // With several VMs, each VM's strategy (system.vmK.memory_virtualization).
+    std::string runs = system->memory_virtualization();
+    for (unsigned k = 1; k < system->vms; ++k) runs += ", VM " + std::to_string(k) + " " + system->memory_virtualization(k);
+    std::printf("\nMemory virtualizations (%zu; this config runs %s):\n", memory_virtualizations().size(), runs.c_str());
     for (const auto& e : memory_virtualizations()) {
       std::printf("  %-10s %s\n", e.name.c_str(), e.description.c_str());
       std::string keys;

@@ -3,6 +3,7 @@ with h5py), what VPID tags buy in a small consolidation run, and bad configurati
 error naming the key, status 2)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -292,3 +293,22 @@ def test_a_single_vm_has_no_vms_group(virtsim_binary, tmp_path):
         assert "vms" not in run_group
     with load(tmp_path / "alone.h5") as result:
         assert result.vms().empty
+
+
+def test_describe_names_each_vms_strategy(virtsim_binary, tmp_path):
+    (tmp_path / "mixed.toml").write_text(MIXED)
+    result = subprocess.run([str(virtsim_binary), "describe", "mixed.toml", "--set", 'system.nested.paging="ept4"',
+                             "--set", 'system.vm1.memory_virtualization="shadow_2m"'],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                            env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
+    assert result.returncode == 0, result.stderr
+    assert "this config runs nested, VM 1 shadow)" in result.stdout
+    # The variant's own settings are VM 1's parameters; the first VM's stay as they were.
+    described = subprocess.run([str(virtsim_binary), "describe", "mixed.toml", "--json", "--set",
+                                'system.nested.paging="ept4"', "--set", 'system.vm1.memory_virtualization="shadow_2m"'],
+                               capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                               env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
+    values = {p["name"]: p.get("value") for p in json.loads(described.stdout)["parameters"]}
+    assert values["system.vm1.shadow.host_page_size"] == "2m" and values["system.vm1.shadow.enabled"] is True
+    assert values["system.vm1.nested.paging"] == "none" and values["system.nested.paging"] == "ept4"
+    assert values["system.shadow.host_page_size"] == "4k" and values["system.shadow.enabled"] is False

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -90,6 +91,43 @@ TEST_F(ResultsTest, RoundTripOfMetrics) {
   EXPECT_DOUBLE_EQ(run.metrics.at("system.cpu0.energy"), 2.5);
   EXPECT_DOUBLE_EQ(run.metrics.at("system.cpu0.twice"), 20);
   EXPECT_EQ(run.metrics.count("system.cpu0.refs_per_walk"), 0u);  // histograms are not metrics
+}
+
+// vms/vmK: the VM's strategy and the scalar statistics under its prefixes, renamed; a run
+// without VMs has no vms/ group.
+TEST_F(ResultsTest, EachVmsStrategyAndStatisticsInTheVmsGroup) {
+  Sample sample;
+  {
+    ResultWriter writer(path("vms.h5"), false);
+    RunRecord run = sample.run("run0000");
+    run.vms = {{"nested", {{"system.cpu0.", ""}}}, {"shadow", {{"system.cpu0.lo", "vm1.lo"}}}};
+    writer.write_run(run);
+    writer.write_run(sample.run("run0001"));
+    writer.commit();
+  }
+  H5::H5File file(path("vms.h5"), H5F_ACC_RDONLY);
+  H5::StrType text(H5::PredType::C_S1, H5T_VARIABLE);
+  text.setCset(H5T_CSET_UTF8);
+  auto rows = [&file, &text](const std::string& vm) {
+    H5::Group group = file.openGroup("/runs/run0000/vms/" + vm);
+    std::string strategy;
+    group.openAttribute("memory_virtualization").read(text, strategy);
+    H5::DataSet set = group.openDataSet("metrics");
+    H5::CompType name_only(sizeof(char*));
+    name_only.insertMember("name", 0, text);
+    std::vector<char*> names(set.getSpace().getSimpleExtentNpoints());
+    if (!names.empty()) set.read(names.data(), name_only);
+    std::vector<std::string> out{strategy};
+    for (char* n : names) {
+      out.emplace_back(n);
+      std::free(n);  // HDF5 allocated the variable-length strings
+    }
+    return out;
+  };
+  // vm0: every scalar (loads, energy, twice), no histogram; vm1: loads alone, renamed.
+  EXPECT_EQ(rows("vm0"), (std::vector<std::string>{"nested", "loads", "energy", "twice"}));
+  EXPECT_EQ(rows("vm1"), (std::vector<std::string>{"shadow", "vm1.loads"}));
+  EXPECT_FALSE(file.nameExists("/runs/run0001/vms"));
 }
 
 TEST_F(ResultsTest, ExistingFileIsRefusedWithoutForce) {

@@ -175,13 +175,16 @@ TEST(MemoryVirtualizationStrategies, EachRefusesTheSwitchesItCannotTake) {
           "the format of the nested tables its walks switch into");
   const std::pair<std::string, ParamValue> l2_nested_ept{"system.nested_virt.memory", std::string("nested_ept")};
   refused({l2_nested_ept, {"system.vmx.mode", std::string("svm")}, {"system.nested.paging", std::string("ept4")}},
-          "nested virtualization is modelled on VT-x only");
-  refused({l2_nested_ept, {"system.vmx.mode", std::string("vmx")}}, "(the format of L1's and L0's EPT)");
+          "\"npt4\" or \"npt5\" under AMD-V");
+  refused({l2_nested_ept, {"system.vmx.mode", std::string("vmx")}}, "(the format of L1's and L0's nested tables)");
+  refused({{"system.nested_virt.memory", std::string("shadow_on_ept")}, {"system.vmx.mode", std::string("svm")},
+           {"system.nested.paging", std::string("ept4")}},
+          "\"npt4\" or \"npt5\" under AMD-V");
   refused({l2_nested_ept, {"system.vmx.mode", std::string("vmx")}, {"system.nested.paging", std::string("ept4")},
            {"system.shadow.enabled", true}},
           "L1 runs L2 under nested or shadow paging, not both");
   refused({{"system.nested_virt.memory", std::string("shadow_on_ept")}, {"system.vmx.mode", std::string("vmx")}},
-          "(the format of L0's EPT)");
+          "(the format of L0's nested tables)");
 }
 
 double stat(const Built& b, const std::string& name) {

@@ -32,7 +32,8 @@ NestedVirtualizationParameters::NestedVirtualizationParameters(const Scope& scop
                      "the cost of one VMPTRLD or VMCLEAR (VT-x) in VM entries (system.vmx.vm_entry_cycles). "
                      "Assumption: no published latency of either on a recent Intel CPU is known to us; both make a "
                      "VMCS current or write it back as a VM entry loads state from one, so one entry each; bounds: "
-                     "a VMWRITE (0.07 of an entry on skylake-sp) to one entry"),
+                     "a VMWRITE (0.07 of an entry on skylake-sp) to one entry",
+                     Range{0, 100}),
       decide(scope, "decide", 102, 2, 0, 2,
              "every L2 exit: nested_vmx_reflect_vmexit with nested_vmx_l0_wants_exit / l1_wants_exit's case; 40 "
              "statements; reads VM_EXIT_INTR_INFO and EXIT_QUALIFICATION (then cached)"),

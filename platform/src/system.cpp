@@ -104,7 +104,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       VIRTSIM_MEMBER(guest_memory_mib, module_scope(context, *this), 1024, "MiB",
                      "memory the guest OS runs in: guest-physical memory the hypervisor backs with host frames "
                      "under shadow or nested paging, host memory from address 0 natively",
-                     Range{16, 1 << 20}),
+                     Range{16, 1 << 22}),
       VIRTSIM_MEMBER(line_bytes, module_scope(context, *this), 64, "bytes", "cache line size of every cache",
                      Range{16, 512}),
       // Skylake-S L3 as tabulated by AnandTech ("The Intel Skylake-X Review", 2017): 2 MiB per
@@ -172,17 +172,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     throw_config_conflict(module_scope(context, *this), {"line_bytes"},
                           std::to_string(line_bytes.get()) + " bytes is not a power of two; expected 16, 32, 64, 128, "
                                                              "256 or 512");
-  // Host memory: a run that must touch more than the budget is refused now; the frames the
-  // run takes count towards it (a check of the resident set per MiB taken).
+  // Host memory: the frames the run takes count towards the budget (a check of the resident
+  // set per MiB taken).
   HostMemoryBudget& budget = memory_->host_budget();
-  if (workload_kind.get() != "trace" && workload_kind.get() != "exitbench") {
-    const double touched = double(cpus.get()) * double(workload_parameters.footprint_kib.get()) * 1024.0;
-    if (touched > double(budget.bytes()))
-      throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
-                        std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
-                        std::to_string(cpus.get()) + " vCPU(s) is more host memory than " + budget.describe() +
-                        ": lower the footprint or raise the budget");
-  }
   frames_ = std::make_unique<FrameAllocator>(backed ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
   guest_frames_ = std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes);
   frames_->set_budget(&budget);
@@ -194,6 +186,18 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // CR4.PCIDE is the vCPUs' parameter; the kernel hands out PCIDs when it is on.
   kernel_ = std::make_unique<GuestKernel>(graph_.components_of_type("kernel").front()->name.c_str(), context,
                                           std::move(guest_view), *guest_frames, vcpus_.front()->pcide.get());
+  // The state digest hashes the user pages' bytes, so it keeps data bytes. Where they are kept
+  // a run that must touch more than the budget is refused now.
+  if (kernel_->parameters.state_digest) memory_->memory().keep_data_bytes();
+  if (memory_->memory().data_bytes() == PhysicalMemory::DataBytes::Kept && workload_kind.get() != "trace" &&
+      workload_kind.get() != "exitbench") {
+    const double touched = double(cpus.get()) * double(workload_parameters.footprint_kib.get()) * 1024.0;
+    if (touched > double(budget.bytes()))
+      throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
+                        std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
+                        std::to_string(cpus.get()) + " vCPU(s) is more host memory than " + budget.describe() +
+                        " with " + memory_->byte_exact_data.name() + " on: lower the footprint or raise the budget");
+  }
   memory_virtualization_->attach_guest(
       {kernel_->os.format(), kernel_->parameters.paging.name() + " = \"" + kernel_->parameters.paging.get() + "\""},
       *frames_);

@@ -11,9 +11,9 @@ MemoryModule::MemoryModule(const sc_core::sc_module_name& name, const Scope& con
               Range{0, 100000}),
       VIRTSIM_MEMBER(host_budget_mib, module_scope(context, *this), 0, "MiB",
                      "host memory the simulator may hold (its resident set); 0: half of the host's available "
-                     "memory at startup (MemAvailable in /proc/meminfo, else half of physical memory). A workload "
-                     "footprint above it is refused before the run; a run that outgrows it stops with status "
-                     "partial (exit status 1)"),
+                     "memory at startup (MemAvailable in /proc/meminfo, else half of physical memory). With "
+                     "byte_exact_data on, a workload footprint above it is refused before the run; a run that "
+                     "outgrows it stops with status partial (exit status 1)"),
       VIRTSIM_MEMBER(byte_exact_data, module_scope(context, *this), false, "",
                      "keep every data byte in host memory (the workload's stores, DMA, the kernel's page zeroing "
                      "and copy-on-write copies), so that memory reads back what was written everywhere; off, only "

@@ -29,7 +29,6 @@ PhysicalMemory::PhysicalMemory(Addr size_bytes, Layout layout, DataBytes data) :
 }
 
 PhysicalMemory::Frame& PhysicalMemory::frame_for_write(Addr number) {
-  if (const Frame* frame = find_frame(number)) return *const_cast<Frame*>(frame);
   if (2 * (held_ + 1) > slots_.size()) grow();
   const std::size_t mask = slots_.size() - 1;
   std::size_t i = slot_of(number);

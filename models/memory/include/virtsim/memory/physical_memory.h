@@ -20,7 +20,6 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 #include "virtsim/common/units.h"
@@ -151,7 +150,7 @@ class PhysicalMemory {
   Frame* new_frame();
   std::vector<void*> slabs_;
   std::size_t slab_frames_left_ = 0;
-  Frame& frame_for_write(Addr number);  // allocates the frame if needed
+  Frame& frame_for_write(Addr number);  // allocates the frame, which holds no bytes yet
   [[noreturn]] void out_of_range(Addr address, unsigned length) const;
   Addr size_;
   std::uint8_t* base_ = nullptr;  // the reservation, when the host gave it

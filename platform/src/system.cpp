@@ -66,7 +66,7 @@ Param<std::uint64_t> guest_memory_parameter(const Scope& scope) {
   return Param<std::uint64_t>(scope, "guest_memory_mib", 1024, "MiB",
                               "memory the guest OS runs in: guest-physical memory the hypervisor backs with host frames "
                               "under shadow or nested paging, host memory from address 0 natively",
-                              Range{16, 1 << 20});
+                              Range{16, 1 << 22});
 }
 }  // namespace
 
@@ -323,19 +323,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     throw_config_conflict(module_scope(context, *this), {"line_bytes"},
                           std::to_string(line_bytes.get()) + " bytes is not a power of two; expected 16, 32, 64, 128, "
                                                              "256 or 512");
-  // Host memory: a run that must touch more than the budget is refused now; the frames the
-  // run takes count towards it (a check of the resident set per MiB taken).
+  // Host memory: the frames the run takes count towards the budget (a check of the resident
+  // set per MiB taken).
   HostMemoryBudget& budget = memory_->host_budget();
-  double touched = 0;
-  const std::size_t vcpus_total = vm_vcpus(vms - 1).second;
-  for (const GuestSettings& g : guest_settings_)
-    if (g.kind->get() != "trace" && g.kind->get() != "exitbench")
-      touched += double(cpus_per_vm_[&g - guest_settings_.data()]) * double(g.shape->footprint_kib.get()) * 1024.0;
-  if (touched > double(budget.bytes()))
-    throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
-                      std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
-                      std::to_string(vcpus_total) + " vCPU(s) is more host memory than " +
-                      budget.describe() + ": lower the footprint or raise the budget");
   frames_ = std::make_unique<FrameAllocator>(backed ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
   frames_->set_budget(&budget);
   std::vector<MemoryView> guest_views;
@@ -359,6 +349,22 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     memory_virtualizations_[k]->attach_guest(
         {kernel.os.format(), kernel.parameters.paging.name() + " = \"" + kernel.parameters.paging.get() + "\""},
         *frames_);
+  }
+  // The state digest hashes the user pages' bytes, so it keeps data bytes. Where they are kept
+  // a run that must touch more than the budget is refused now.
+  for (const auto& kernel : kernels_)
+    if (kernel->parameters.state_digest) memory_->memory().keep_data_bytes();
+  if (memory_->memory().data_bytes() == PhysicalMemory::DataBytes::Kept) {
+    double touched = 0;
+    const std::size_t vcpus_total = vm_vcpus(vms - 1).second;
+    for (const GuestSettings& g : guest_settings_)
+      if (g.kind->get() != "trace" && g.kind->get() != "exitbench")
+        touched += double(cpus_per_vm_[&g - guest_settings_.data()]) * double(g.shape->footprint_kib.get()) * 1024.0;
+    if (touched > double(budget.bytes()))
+      throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
+                        std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
+                        std::to_string(vcpus_total) + " vCPU(s) is more host memory than " + budget.describe() +
+                        " with " + memory_->byte_exact_data.name() + " on: lower the footprint or raise the budget");
   }
   for (const auto* node : graph_.components_of_type("mmu"))
     mmus_.push_back(std::make_unique<MmuModule>(node->name.c_str(), context, *clock_));

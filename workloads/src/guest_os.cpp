@@ -453,7 +453,7 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
   layout_ = address_layout(parameters.layout.get() == "auto" ? (wide ? "linux64" : "linux32") : parameters.layout.get(), f);
   const Addr huge = f == TableFormat::Bits32 ? kPageSize4M : kPageSize2M;
   page_offset_mask_ = parameters.transparent_huge_pages ? huge - 1 : kPageSize4K - 1;
-  refcounts_.assign(static_cast<std::size_t>(frames_.end() >> kPageShift4K), 0);
+  refcounts_ = FrameArray<std::uint16_t>(frames_.end());
 
   // swapper_pg_dir: the direct map of guest-physical memory in large global supervisor pages,
   // which every address space shares through its root's kernel half.

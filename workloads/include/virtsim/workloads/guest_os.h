@@ -41,6 +41,7 @@
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
+#include "virtsim/memory/frame_array.h"
 #include "virtsim/paging/paging.h"
 #include "virtsim/workloads/page_cache.h"
 #include "virtsim/workloads/trace.h"
@@ -389,7 +390,7 @@ class GuestOs {
   void queue_flush(Cpu& target, const Mm& mm, Addr start, Addr end, Addr stride, bool all);
   Addr allocate_frame(Addr page_size);
   void put_frame(Cpu& cpu, Addr frame, Addr page_size);
-  std::uint16_t& refcount(Addr frame) { return refcounts_.at(frame >> kPageShift4K); }
+  std::uint16_t& refcount(Addr frame) { return refcounts_.at(frame); }
   void fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid);
   void exec_process(Cpu& cpu, Process& p);
   void exit_process(Cpu& cpu, Process& p);
@@ -429,7 +430,7 @@ class GuestOs {
   std::array<IoBuffer, 3> io_buffers_{};
   Addr kernel_root_ = 0;       // swapper_pg_dir: the kernel half only
   Addr direct_map_bytes_ = 0;  // guest-physical memory the direct map covers
-  std::vector<std::uint16_t> refcounts_;  // per guest-physical frame: mappings of it
+  FrameArray<std::uint16_t> refcounts_{0};  // per guest-physical frame: mappings of it
   // The struct page array (64 bytes a frame, as on x86-64) over every guest-physical frame,
   // allocated at boot like Linux's memmap; reached through the direct map.
   static constexpr Addr kStructPageBytes = 64;

@@ -220,7 +220,7 @@ void Vcpu::sample_memory_virtualization() {
   finished_event_.notify(sc_core::SC_ZERO_TIME);
 }
 
-[[gnu::hot]] void Vcpu::execute_memory(const GuestEvent& event) {
+inline void Vcpu::execute_memory(const GuestEvent& event) {
   serialized_ = false;  // set by an exit or a page fault of this access (interval model)
   switch (event.access) {
     case AccessKind::Load: ++loads; break;

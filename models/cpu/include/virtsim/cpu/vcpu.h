@@ -189,7 +189,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
 
  private:
   void run();
-  void execute_memory(const GuestEvent& event);
+  // Inline into run(): a call per access cost its saving and restoring of registers.
+  [[gnu::always_inline]] inline void execute_memory(const GuestEvent& event);
   // A fast-string instruction: each line through the access path, their memory time overlapped.
   void execute_string(const GuestEvent& event);
   void execute_instruction(const GuestEvent& event);

@@ -222,7 +222,7 @@ void Vcpu::sample_memory_virtualization() {
   finished_event_.notify(sc_core::SC_ZERO_TIME);
 }
 
-[[gnu::hot]] void Vcpu::execute_memory(const GuestEvent& event) {
+inline void Vcpu::execute_memory(const GuestEvent& event) {
   serialized_ = false;  // set by an exit or a page fault of this access (interval model)
   switch (event.access) {
     case AccessKind::Load: ++loads; break;
@@ -240,8 +240,13 @@ void Vcpu::sample_memory_virtualization() {
   } else {
     c = access_piece(event.access, first, event.size, event.keeps_contents);
   }
-  if (interval_) return advance_interval(c, !event.continues_instruction, event.access == AccessKind::Fetch);
-  advance(c);
+  if (!interval_) return advance(c);
+  // The interval model's usual access, a load or store that neither faulted nor exited, here;
+  // fetches and serialized accesses out of line.
+  const bool new_instruction = !event.continues_instruction;
+  if (!serialized_ && event.access != AccessKind::Fetch) [[likely]]
+    return advance_overlapped_access(c, new_instruction);
+  advance_interval(c, new_instruction, event.access == AccessKind::Fetch);
 }
 
 void Vcpu::advance_interval(Cycles latency, bool new_instruction, bool fetch) {
@@ -251,13 +256,7 @@ void Vcpu::advance_interval(Cycles latency, bool new_instruction, bool fetch) {
     interval_->serialize();
     return advance((new_instruction ? interval_->dispatch(1) : 0) + latency);
   }
-  if (!fetch) {
-    interval_->at(elapsed_);
-    const Cycles before = interval_->fill_buffer_wait_cycles();
-    advance(interval_->access(latency, new_instruction));
-    fill_buffer_wait_cycles += interval_->fill_buffer_wait_cycles() - before;
-    return;
-  }
+  if (!fetch) return advance_overlapped_access(latency, new_instruction);
   const Cycles before = interval_->fetch_stall_cycles();
   advance(interval_->fetch(latency));
   fetch_stall_cycles += interval_->fetch_stall_cycles() - before;

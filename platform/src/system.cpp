@@ -83,6 +83,12 @@ struct System::CanonicalMetrics {
                    [&s] { return double(s.llc_->misses.count()); }) {}
 
   static double ratio(double a, double b) { return b != 0.0 ? a / b : 0.0; }
+  std::vector<const Formula*> all() const {
+    return {&instructions, &cycles, &ipc, &seconds, &exits_total, &exits_per_kilo_instruction, &exits_cycles,
+            &walk_count, &walk_refs, &refs_per_walk, &cycles_per_walk, &l1d_accesses, &l1d_misses, &l1d_miss_rate,
+            &l1d_mpki, &mem_accesses, &stlb_accesses, &stlb_misses, &walks_2d, &pwc_hit_rate, &nested_tlb_hit_rate,
+            &llc_misses};
+  }
 
   Formula instructions, cycles, ipc, seconds;
   Formula exits_total, exits_per_kilo_instruction, exits_cycles;
@@ -127,6 +133,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       transition_parameters(module_scope(context, *this).child("vmx")),
       cpu_features(module_scope(context, *this).child("features")),
       hypervisor_parameters(module_scope(context, *this).child("hypervisor")),
+      sampling_parameters(context.child("sampling")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
       graph_(make_standard_platform(cpus, transition_parameters.enabled())),
@@ -347,6 +354,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
           const double ops = static_cast<double>(benchmarks_.front()->operations());
           return ops > 0 ? static_cast<double>(elapsed_cycles()) / ops : 0.0;
         });
+  if (sampling_parameters.enabled) start_sampling();
   SC_THREAD(control);
   if (dump_interval.get() > 0) SC_THREAD(dump_periodically);
   SC_THREAD(report_progress);
@@ -418,14 +426,41 @@ void System::begin_region_of_interest() {
   roi_begun_.notify(sc_core::SC_ZERO_TIME);
 }
 
+double System::detailed_references() const {
+  return total(vcpus_, [](const Vcpu& c) { return c.loads.count() + c.stores.count() + c.fetches.count(); });
+}
+
+void System::start_sampling() {
+  if (!context_.stats) return;
+  std::vector<SamplingController::Metric> metrics;
+  for (const Formula* f : canonical_->all()) metrics.push_back({f->name(), f->unit(), [f] { return f->value(); }});
+  // The two the sampling is checked on (docs/sampling.md), per reference so windows compare.
+  metrics.push_back({"cycles_per_reference", "cycles/reference",
+                     [this] { return CanonicalMetrics::ratio(double(elapsed_cycles()), detailed_references()); }});
+  metrics.push_back({"walk_cycles_per_reference", "cycles/reference", [this] {
+                       return CanonicalMetrics::ratio(
+                           total(mmus_, [](const MmuModule& m) { return m.walker.cycles.count(); }),
+                           detailed_references());
+                     }});
+  sampling_ = std::make_unique<SamplingController>(sampling_parameters.plan(), *context_.stats, std::move(metrics),
+                                                   [this](bool functional) {
+                                                     for (auto& c : vcpus_) c->set_functional(functional);
+                                                   });
+  sampling_results_ = std::make_unique<SamplingResults>(Scope{context_.params, context_.stats, ""}, *sampling_);
+  // The first vCPU's references set the pace; all vCPUs switch together.
+  vcpus_.front()->set_reference_countdown(sampling_->start(), [this] { return sampling_->next_phase(); });
+}
+
 void System::control() {
   for (auto& c : vcpus_)
     if (!c->finished()) sc_core::wait(c->finished_event());
+  if (sampling_results_) sampling_results_->publish();
   if (context_.stats) context_.stats->dump_timeline(elapsed_cycles());
   sc_core::sc_stop();
 }
 
 void System::record_final_statistics() {
+  if (sampling_results_) sampling_results_->publish();
   if (context_.stats) context_.stats->dump_timeline(elapsed_cycles());
 }
 

@@ -18,6 +18,7 @@
 #include "virtsim/mmu/mmu_module.h"
 #include "virtsim/paging/paging.h"
 #include "virtsim/platform/platform_graph.h"
+#include "virtsim/sampling/sampling.h"
 #include "virtsim/vmx/cpu_features.h"
 #include "virtsim/vmx/virtualization_unit.h"
 #include "virtsim/workloads/exit_microbench.h"
@@ -70,6 +71,9 @@ class System : public sc_core::sc_module {
   TransitionParameters transition_parameters;
   CpuFeatures cpu_features;  // what the machine preset's CPU has: checked against the choices above
   HypervisorParameters hypervisor_parameters;
+  SamplingParameters sampling_parameters;  // sampling.*: SMARTS sampling with functional warming
+  // Guest memory references the vCPUs made in detailed mode (fast-string lines included).
+  double detailed_references() const;
   // The memory virtualization in use, by its name in the registry (models/hypervisor).
   const std::string& memory_virtualization() const { return memory_virtualization_name_; }
   // Its shadow tables when it keeps some (tests).
@@ -81,6 +85,8 @@ class System : public sc_core::sc_module {
   void dump_periodically();
   void report_progress();
   void begin_region_of_interest();
+  // sampling.enabled: the vCPUs start functional and the sampling controller switches them.
+  void start_sampling();
   // Dirty lines the last enabled cache level evicted: writes that reach main memory.
   std::uint64_t last_level_writebacks() const;
 
@@ -115,6 +121,8 @@ class System : public sc_core::sc_module {
 
   struct CanonicalMetrics;
   std::unique_ptr<CanonicalMetrics> canonical_;
+  std::unique_ptr<SamplingController> sampling_;
+  std::unique_ptr<SamplingResults> sampling_results_;
 };
 
 }  // namespace virtsim

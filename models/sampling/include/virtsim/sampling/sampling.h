@@ -1,0 +1,116 @@
+#pragma once
+// Systematic sampling after SMARTS (Wunderlich, Wenisch, Falsafi and Hoe, "SMARTS: Accelerating
+// Microarchitecture Simulation via Rigorous Statistical Sampling", ISCA 2003): the run is cut
+// into periods of `period` guest memory references; each period runs functionally (TLBs, walk
+// caches and caches warmed, no timing), then `warmup` references in detail that are not
+// measured, then a measured window of `window` references in detail. Every metric's windows are
+// a systematic sample of it; the estimate is their mean with a confidence interval.
+// Plain C++: the platform says how to switch the vCPUs' mode and which metrics to read.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "virtsim/common/param.h"
+#include "virtsim/common/stats.h"
+
+namespace virtsim {
+
+struct SamplingPlan {
+  std::uint64_t window = 0;  // measured references per window
+  std::uint64_t warmup = 0;  // detailed, unmeasured references before each window
+  std::uint64_t period = 0;  // references from one window's start to the next's
+  double confidence = 0.95;  // of the intervals
+};
+
+// sampling.*: off unless sampling.enabled.
+struct SamplingParameters {
+  explicit SamplingParameters(const Scope& scope);
+  SamplingPlan plan() const;  // throws ConfigError naming the key when the parts do not fit
+  Param<bool> enabled;
+  Param<std::uint64_t> window, warmup, period;
+  Param<double> confidence;
+};
+
+// z such that a standard normal variable lies within +-z with probability `confidence`.
+double normal_two_sided_quantile(double confidence);
+
+// Mean, sample standard deviation and interval of a metric's per-window values (Welford's
+// running sums, so windows need not be kept).
+class SampleEstimate {
+ public:
+  void add(double value);
+  std::uint64_t count() const { return n_; }
+  double mean() const { return mean_; }
+  double standard_deviation() const;
+  // z * s / sqrt(n): the estimate lies within mean +- this with the plan's confidence.
+  double half_width(double z) const;
+  // s / mean (0 for a zero mean): the spread of the windows, which sets how many are needed.
+  double coefficient_of_variation() const;
+
+ private:
+  std::uint64_t n_ = 0;
+  double mean_ = 0.0, m2_ = 0.0;
+};
+
+// Where in its period the run is.
+enum class SamplingPhase { Functional, Warmup, Measured };
+
+// Drives the phases from a count of references and measures each window: the change of every
+// Counter of the registry over the window stands in for the counter while the metrics are read,
+// so any metric that is a formula of counters (the canonical ones) is read for the window alone.
+class SamplingController {
+ public:
+  struct Metric {
+    std::string name, unit;
+    std::function<double()> read;  // of the current counters
+  };
+  // `set_functional(true)` puts every vCPU in functional mode, false in detailed mode.
+  SamplingController(const SamplingPlan& plan, StatRegistry& stats, std::vector<Metric> metrics,
+                     std::function<void(bool)> set_functional);
+  // The first phase starts: returns the references until the next boundary.
+  std::uint64_t start();
+  // The references of the current phase have run: the next phase starts; returns its length.
+  std::uint64_t next_phase();
+  SamplingPhase phase() const { return phase_; }
+  const std::vector<Metric>& metrics() const { return metrics_; }
+  const SampleEstimate& estimate(std::size_t metric) const { return estimates_.at(metric); }
+  double z() const { return z_; }
+  const SamplingPlan& plan() const { return plan_; }
+  // Windows dropped because the statistics were reset inside them (the region of interest began).
+  std::uint64_t dropped_windows() const { return dropped_; }
+
+ private:
+  void begin_window();
+  void end_window();
+
+  SamplingPlan plan_;
+  StatRegistry& stats_;
+  std::vector<Metric> metrics_;
+  std::function<void(bool)> set_functional_;
+  std::vector<Counter*> counters_;
+  std::vector<std::uint64_t> at_window_start_;
+  std::vector<SampleEstimate> estimates_;
+  SamplingPhase phase_ = SamplingPhase::Functional;
+  double z_;
+  std::uint64_t dropped_ = 0;
+};
+
+// The estimates as statistics, sampling.<metric>.{mean,half_width,cv} and sampling.windows,
+// so the result file and `virtsim stats` carry them; set by publish() at the end of the run.
+class SamplingResults {
+ public:
+  SamplingResults(const Scope& root, const SamplingController& controller);
+  void publish();
+
+ private:
+  struct Row {
+    std::unique_ptr<Scalar> mean, half_width, cv;
+  };
+  const SamplingController& controller_;
+  std::vector<Row> rows_;
+  Scalar windows_, confidence_;
+};
+
+}  // namespace virtsim

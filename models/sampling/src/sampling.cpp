@@ -1,0 +1,164 @@
+#include "virtsim/sampling/sampling.h"
+
+#include <cmath>
+
+#include "virtsim/common/error.h"
+
+namespace virtsim {
+
+SamplingParameters::SamplingParameters(const Scope& scope)
+    : VIRTSIM_MEMBER(enabled, scope, false, "",
+                     "sample the run (SMARTS, docs/sampling.md): detailed windows at a fixed period, functional "
+                     "warming between them; every canonical metric is reported with a confidence interval"),
+      VIRTSIM_MEMBER(window, scope, 1000, "references",
+                     "guest memory references measured in each detailed window. Default: the 1000-instruction "
+                     "unit of Wunderlich et al. (ISCA 2003), in references here (an assumption)",
+                     Range{1, 1e15}),
+      VIRTSIM_MEMBER(warmup, scope, 2000, "references",
+                     "detailed references run before each window and not measured, so the core's in-flight state is "
+                     "warm. Default: the 2000-instruction detailed warming of Wunderlich et al. (ISCA 2003), in "
+                     "references here (an assumption)",
+                     Range{0, 1e15}),
+      VIRTSIM_MEMBER(period, scope, 100000, "references",
+                     "references from the start of one window to the start of the next; the references outside "
+                     "warmup and window run functionally (an assumption: 1 % of the run measured)",
+                     Range{1, 1e15}),
+      VIRTSIM_MEMBER(confidence, scope, 0.95, "probability",
+                     "confidence level of the reported intervals (mean +- z * s / sqrt(windows))",
+                     Range{0.5, 0.9999}) {}
+
+SamplingPlan SamplingParameters::plan() const {
+  if (window.get() + warmup.get() > period.get())
+    throw ConfigError(period.name() + " = " + std::to_string(period.get()) + " is shorter than " + warmup.name() +
+                      " + " + window.name() + " = " + std::to_string(warmup.get() + window.get()) +
+                      " references; expected a period at least that long");
+  return {window, warmup, period, confidence};
+}
+
+double normal_two_sided_quantile(double confidence) {
+  // P(|Z| <= z) = erf(z / sqrt 2) rises with z: bisect until the bracket is below double precision.
+  double low = 0.0, high = 40.0;
+  for (int i = 0; i < 200 && high - low > 1e-15; ++i) {
+    const double mid = 0.5 * (low + high);
+    (std::erf(mid / std::sqrt(2.0)) < confidence ? low : high) = mid;
+  }
+  return 0.5 * (low + high);
+}
+
+void SampleEstimate::add(double value) {
+  ++n_;
+  const double delta = value - mean_;
+  mean_ += delta / static_cast<double>(n_);
+  m2_ += delta * (value - mean_);
+}
+
+double SampleEstimate::standard_deviation() const {
+  return n_ > 1 ? std::sqrt(m2_ / static_cast<double>(n_ - 1)) : 0.0;
+}
+
+double SampleEstimate::half_width(double z) const {
+  return n_ > 0 ? z * standard_deviation() / std::sqrt(static_cast<double>(n_)) : 0.0;
+}
+
+double SampleEstimate::coefficient_of_variation() const {
+  return mean_ != 0.0 ? standard_deviation() / std::fabs(mean_) : 0.0;
+}
+
+SamplingController::SamplingController(const SamplingPlan& plan, StatRegistry& stats, std::vector<Metric> metrics,
+                                       std::function<void(bool)> set_functional)
+    : plan_(plan),
+      stats_(stats),
+      metrics_(std::move(metrics)),
+      set_functional_(std::move(set_functional)),
+      estimates_(metrics_.size()),
+      z_(normal_two_sided_quantile(plan.confidence)) {}
+
+std::uint64_t SamplingController::start() {
+  for (StatBase* s : stats_.all())
+    if (s->kind() == StatKind::Counter) counters_.push_back(static_cast<Counter*>(s));
+  at_window_start_.resize(counters_.size());
+  phase_ = SamplingPhase::Functional;
+  if (const std::uint64_t functional = plan_.period - plan_.warmup - plan_.window) {
+    set_functional_(true);
+    return functional;
+  }
+  return next_phase();
+}
+
+std::uint64_t SamplingController::next_phase() {
+  switch (phase_) {
+    case SamplingPhase::Functional:
+      set_functional_(false);
+      if (plan_.warmup > 0) {
+        phase_ = SamplingPhase::Warmup;
+        return plan_.warmup;
+      }
+      [[fallthrough]];
+    case SamplingPhase::Warmup:
+      phase_ = SamplingPhase::Measured;
+      begin_window();
+      return plan_.window;
+    case SamplingPhase::Measured:
+      end_window();
+      if (const std::uint64_t functional = plan_.period - plan_.warmup - plan_.window) {
+        phase_ = SamplingPhase::Functional;
+        set_functional_(true);
+        return functional;
+      }
+      phase_ = SamplingPhase::Functional;
+      return next_phase();
+  }
+  return plan_.period;
+}
+
+void SamplingController::begin_window() {
+  for (std::size_t i = 0; i < counters_.size(); ++i) at_window_start_[i] = counters_[i]->count();
+}
+
+void SamplingController::end_window() {
+  // A counter below its value at the start was reset inside the window: the window is lost.
+  for (std::size_t i = 0; i < counters_.size(); ++i)
+    if (counters_[i]->count() < at_window_start_[i]) {
+      ++dropped_;
+      return;
+    }
+  // Each counter holds its change over the window while the metrics are read, then its total again.
+  std::vector<std::uint64_t> totals(counters_.size());
+  for (std::size_t i = 0; i < counters_.size(); ++i) {
+    totals[i] = counters_[i]->count();
+    counters_[i]->reset();
+    *counters_[i] += totals[i] - at_window_start_[i];
+  }
+  for (std::size_t m = 0; m < metrics_.size(); ++m) estimates_[m].add(metrics_[m].read());
+  for (std::size_t i = 0; i < counters_.size(); ++i) {
+    counters_[i]->reset();
+    *counters_[i] += totals[i];
+  }
+}
+
+SamplingResults::SamplingResults(const Scope& root, const SamplingController& controller)
+    : controller_(controller),
+      windows_(root.child("sampling"), "windows", "windows", "measured windows the estimates are the mean of"),
+      confidence_(root.child("sampling"), "confidence", "probability", "confidence level of every half_width") {
+  for (const auto& m : controller.metrics()) {
+    const Scope s = root.child("sampling").child(m.name);
+    rows_.push_back({std::make_unique<Scalar>(s, "mean", m.unit, "sampled estimate of " + m.name + ": mean over the windows"),
+                     std::make_unique<Scalar>(s, "half_width", m.unit,
+                                              "half the confidence interval of " + m.name + ": z * s / sqrt(windows)"),
+                     std::make_unique<Scalar>(s, "cv", "ratio",
+                                              "coefficient of variation of " + m.name + " over the windows (s / mean)")});
+  }
+}
+
+void SamplingResults::publish() {
+  for (std::size_t m = 0; m < rows_.size(); ++m) {
+    const SampleEstimate& e = controller_.estimate(m);
+    *rows_[m].mean = e.mean();
+    *rows_[m].half_width = e.half_width(controller_.z());
+    *rows_[m].cv = e.coefficient_of_variation();
+  }
+  windows_ = controller_.metrics().empty() ? 0.0 : static_cast<double>(controller_.estimate(0).count());
+  confidence_ = controller_.plan().confidence;
+}
+
+}  // namespace virtsim

@@ -1,0 +1,120 @@
+#include "virtsim/sampling/sampling.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace virtsim {
+namespace {
+
+TEST(NormalQuantile, KnownValues) {
+  EXPECT_NEAR(normal_two_sided_quantile(0.95), 1.959964, 1e-6);
+  EXPECT_NEAR(normal_two_sided_quantile(0.99), 2.575829, 1e-6);
+  EXPECT_NEAR(normal_two_sided_quantile(0.6826894921), 1.0, 1e-6);
+}
+
+TEST(SampleEstimate, MeanDeviationIntervalAndVariation) {
+  SampleEstimate e;
+  for (double v : {2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0}) e.add(v);
+  EXPECT_EQ(e.count(), 8u);
+  EXPECT_DOUBLE_EQ(e.mean(), 5.0);
+  EXPECT_NEAR(e.standard_deviation(), std::sqrt(32.0 / 7.0), 1e-12);
+  EXPECT_NEAR(e.half_width(2.0), 2.0 * std::sqrt(32.0 / 7.0) / std::sqrt(8.0), 1e-12);
+  EXPECT_NEAR(e.coefficient_of_variation(), std::sqrt(32.0 / 7.0) / 5.0, 1e-12);
+  SampleEstimate one;
+  one.add(3.0);
+  EXPECT_EQ(one.half_width(2.0), 0.0);  // one window says nothing of the spread
+}
+
+TEST(SampleEstimate, IntervalCoversTheTrueMeanAtItsConfidence) {
+  // 1000 samples of 30 normal windows each: the 95 % interval holds the true mean about 95 % of
+  // the time (binomial spread: 3 standard deviations is about 2 points).
+  std::mt19937_64 random(7);
+  std::normal_distribution<double> window(10.0, 3.0);
+  const double z = normal_two_sided_quantile(0.95);
+  int covered = 0;
+  for (int s = 0; s < 1000; ++s) {
+    SampleEstimate e;
+    for (int w = 0; w < 30; ++w) e.add(window(random));
+    covered += std::fabs(e.mean() - 10.0) <= e.half_width(z);
+  }
+  EXPECT_GT(covered, 925);
+  EXPECT_LT(covered, 975);
+}
+
+TEST(SamplingParameters, PeriodShorterThanWarmupAndWindowNamesTheKey) {
+  ParamRegistry registry;
+  registry.set_value("sampling.period", std::int64_t{100}, ValueSource{"--set"});
+  SamplingParameters p(Scope{&registry, nullptr, "sampling"});
+  try {
+    p.plan();
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("sampling.period = 100 is shorter than sampling.warmup + sampling.window"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// A vCPU stand-in: `events` counts references, `cycles` grows by 2 a reference when detailed
+// and is left alone when functional.
+struct Machine {
+  StatRegistry stats;
+  Scope root{nullptr, &stats, ""};
+  Counter references{root, "references", "references", ""};
+  Counter cycles{root, "cycles", "cycles", ""};
+  bool functional = false;
+  std::vector<bool> modes;
+};
+
+TEST(SamplingController, PhasesFollowThePlanAndWindowsSeeOnlyTheirOwnCounts) {
+  Machine m;
+  const SamplingPlan plan{10, 5, 100, 0.95};
+  SamplingController c(plan, m.stats,
+                       {{"cycles_per_reference", "cycles/reference",
+                         [&m] { return double(m.cycles.count()) / double(m.references.count()); }},
+                        {"cycles", "cycles", [&m] { return double(m.cycles.count()); }}},
+                       [&m](bool f) {
+                         m.functional = f;
+                         m.modes.push_back(f);
+                       });
+  std::uint64_t left = c.start();
+  EXPECT_EQ(left, 85u);
+  EXPECT_TRUE(m.functional);
+  std::uint64_t run = 0;
+  for (; run < 1000; ++run) {
+    ++m.references;
+    m.cycles += m.functional ? 0 : (c.phase() == SamplingPhase::Measured ? 3 : 2);
+    if (--left == 0) left = c.next_phase();
+  }
+  // Ten periods: functional 85, warm-up 5, window 10 each.
+  EXPECT_EQ(c.estimate(0).count(), 10u);
+  EXPECT_DOUBLE_EQ(c.estimate(0).mean(), 3.0);
+  EXPECT_DOUBLE_EQ(c.estimate(0).half_width(c.z()), 0.0);
+  EXPECT_DOUBLE_EQ(c.estimate(1).mean(), 30.0);
+  // Totals are back after each window.
+  EXPECT_EQ(m.references.count(), 1000u);
+  EXPECT_EQ(m.cycles.count(), 10u * (5 * 2 + 10 * 3));
+  ASSERT_GE(m.modes.size(), 3u);
+  EXPECT_EQ(m.modes[0], true);
+  EXPECT_EQ(m.modes[1], false);
+  EXPECT_EQ(m.modes[2], true);
+}
+
+TEST(SamplingController, AResetInsideAWindowDropsIt) {
+  Machine m;
+  SamplingController c({10, 0, 10, 0.95}, m.stats, {{"cycles", "cycles", [&m] { return double(m.cycles.count()); }}},
+                       [](bool) {});
+  m.cycles += 50;
+  EXPECT_EQ(c.start(), 10u);  // no functional part: straight into the window
+  EXPECT_EQ(c.phase(), SamplingPhase::Measured);
+  m.stats.reset_all();
+  m.cycles += 5;
+  c.next_phase();
+  EXPECT_EQ(c.estimate(0).count(), 0u);
+  EXPECT_EQ(c.dropped_windows(), 1u);
+}
+
+}  // namespace
+}  // namespace virtsim

@@ -1,0 +1,88 @@
+"""SMARTS-style sampling (docs/sampling.md): the estimates and their intervals against a full
+detailed run, on a short committed trace sample (seeded and deterministic, so the same bits every
+time); the bad-plan error; the check script's comparison and table on fixed inputs."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from virtsim_analysis import sampling
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "workloads" / "samples" / "gcc.vst"
+COMMON = ['experiment.compare=""', 'workload.kind="trace"', f'workload.trace.path="{SAMPLE}"']
+# 271 179 references: 27 windows of 1000 references, each after 2000 of detailed warm-up.
+PLAN = sampling.plan_settings(window=1000, warmup=2000, period=10000, confidence=0.95)
+
+
+@pytest.fixture(scope="module")
+def runs(virtsim_binary):
+    full, _ = sampling.run(virtsim_binary, COMMON)
+    sampled, _ = sampling.run(virtsim_binary, COMMON + PLAN)
+    return full, sampled
+
+
+@pytest.mark.parametrize("metric", sampling.METRICS)
+def test_interval_contains_the_full_detailed_value(runs, metric):
+    full, sampled = runs
+    value = sampling.per_reference(full)[metric]
+    mean, half = sampled[f"sampling.{metric}.mean"], sampled[f"sampling.{metric}.half_width"]
+    assert half > 0
+    assert abs(value - mean) <= half, f"{metric}: full {value}, sampled {mean} +- {half}"
+
+
+def test_every_canonical_metric_has_an_estimate(runs):
+    _, sampled = runs
+    assert sampled["sampling.windows"] == 27
+    assert sampled["sampling.confidence"] == 0.95
+    for name in ("sim.cycles", "sim.ipc", "walk.count", "tlb.l1d.miss_rate", "cache.llc.misses", "mem.accesses"):
+        for part in ("mean", "half_width", "cv"):
+            assert f"sampling.{name}.{part}" in sampled
+    # A window holds 1000 references (a fast-string instruction's lines may carry it a little
+    # further), so its cycles are about 1000 times its cycles per reference.
+    assert sampled["sampling.sim.cycles.mean"] == pytest.approx(1000 * sampled["sampling.cycles_per_reference.mean"],
+                                                                rel=0.01)
+
+
+def test_same_seed_same_estimates(virtsim_binary, runs):
+    _, sampled = runs
+    again, _ = sampling.run(virtsim_binary, COMMON + PLAN)
+    assert {k: v for k, v in again.items() if k.startswith("sampling.")} == \
+        {k: v for k, v in sampled.items() if k.startswith("sampling.")}
+
+
+def test_sampling_off_adds_no_statistics(runs):
+    full, _ = runs
+    assert not [k for k in full if k.startswith("sampling.")]
+
+
+def test_period_shorter_than_warmup_and_window_is_one_error(virtsim_binary, tmp_path):
+    result = subprocess.run([str(virtsim_binary), "run", "-q", *(a for s in COMMON + sampling.plan_settings(
+        window=1000, warmup=2000, period=2500, confidence=0.95) for a in ("--set", s)), "-o", str(tmp_path / "r.h5")],
+        capture_output=True, text=True, env=dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1"))
+    assert result.returncode == 2
+    lines = [l for l in result.stderr.splitlines() if l.startswith("virtsim: error:")]
+    assert lines == ["virtsim: error: sampling.period = 2500 is shorter than sampling.warmup + sampling.window = "
+                     "3000 references; expected a period at least that long"], result.stderr
+
+
+def test_compare_and_render_on_fixed_inputs(tmp_path):
+    full = {"sim.cycles": 300.0, "system.cpu0.loads": 50.0, "system.cpu0.stores": 25.0, "system.cpu0.fetches": 25.0,
+            "system.mmu0.walker.cycles": 40.0}
+    sampled = {"sampling.windows": 12.0, "sampling.cycles_per_reference.mean": 3.1,
+               "sampling.cycles_per_reference.half_width": 0.05, "sampling.walk_cycles_per_reference.mean": 0.41,
+               "sampling.walk_cycles_per_reference.half_width": 0.02}
+    r = sampling.compare("gups", "native", full, sampled, 20.0, 4.0)
+    assert r.full == {"cycles_per_reference": 3.0, "walk_cycles_per_reference": 0.4}
+    assert r.inside == {"cycles_per_reference": False, "walk_cycles_per_reference": True}
+    assert r.speedup == 5.0
+    page = tmp_path / "page.md"
+    page.write_text(f"# title\n\n{sampling.BEGIN}\nold\n{sampling.END}\n\ntail\n")
+    sampling.write_page(page, sampling.render([r], "scripts/check-sampling gups/native", "2026-01-01", PLAN))
+    text = page.read_text()
+    assert "old" not in text and text.endswith("\n\ntail\n")
+    assert "| gups | native | 3.0000 | 3.1000 ± 0.0500 | **no** | 0.4000 | 0.4100 ± 0.0200 | yes | 12 | 20.0 | 4.0 | 5.00x |" in text
+    assert "cycles per reference 0 of 1, walk cycles per reference 1 of 1" in text

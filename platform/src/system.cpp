@@ -354,7 +354,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
           const double ops = static_cast<double>(benchmarks_.front()->operations());
           return ops > 0 ? static_cast<double>(elapsed_cycles()) / ops : 0.0;
         });
-  if (sampling_parameters.enabled) start_sampling();
+  if (sampling_parameters.enabled || sampling_parameters.fast_forward) start_sampling();
   SC_THREAD(control);
   if (dump_interval.get() > 0) SC_THREAD(dump_periodically);
   SC_THREAD(report_progress);
@@ -423,6 +423,7 @@ void System::begin_region_of_interest() {
     return;
   }
   if (context_.stats) context_.stats->reset_all();
+  if (sampling_) sampling_->statistics_reset();
   roi_begun_.notify(sc_core::SC_ZERO_TIME);
 }
 
@@ -430,37 +431,66 @@ double System::detailed_references() const {
   return total(vcpus_, [](const Vcpu& c) { return c.loads.count() + c.stores.count() + c.fetches.count(); });
 }
 
-void System::start_sampling() {
-  if (!context_.stats) return;
+std::vector<SamplingController::Metric> System::sampled_metrics() {
   std::vector<SamplingController::Metric> metrics;
   for (const Formula* f : canonical_->all()) metrics.push_back({f->name(), f->unit(), [f] { return f->value(); }});
-  // The two the sampling is checked on (docs/sampling.md), per reference so windows compare.
-  metrics.push_back({"cycles_per_reference", "cycles/reference",
-                     [this] { return CanonicalMetrics::ratio(double(elapsed_cycles()), detailed_references()); }});
-  metrics.push_back({"walk_cycles_per_reference", "cycles/reference", [this] {
-                       return CanonicalMetrics::ratio(
-                           total(mmus_, [](const MmuModule& m) { return m.walker.cycles.count(); }),
-                           detailed_references());
-                     }});
-  sampling_ = std::make_unique<SamplingController>(sampling_parameters.plan(), *context_.stats, std::move(metrics),
-                                                   [this](bool functional) {
-                                                     for (auto& c : vcpus_) c->set_functional(functional);
-                                                   });
-  sampling_results_ = std::make_unique<SamplingResults>(Scope{context_.params, context_.stats, ""}, *sampling_);
+  // The two the sampling is checked on (docs/sampling.md): ratios to the window's references.
+  const auto references = [this] { return detailed_references(); };
+  metrics.push_back({"cycles_per_reference", "cycles/reference", [this] { return double(elapsed_cycles()); },
+                     references});
+  metrics.push_back({"walk_cycles_per_reference", "cycles/reference",
+                     [this] { return total(mmus_, [](const MmuModule& m) { return m.walker.cycles.count(); }); },
+                     references});
+  return metrics;
+}
+
+void System::start_sampling() {
+  if (sampling_parameters.enabled && context_.stats) {
+    sampling_ = std::make_unique<SamplingController>(sampling_parameters.plan(), *context_.stats, sampled_metrics(),
+                                                     [this](bool functional) {
+                                                       for (auto& c : vcpus_) c->set_functional(functional);
+                                                     });
+    sampling_results_ = std::make_unique<SamplingResults>(Scope{context_.params, context_.stats, ""}, *sampling_);
+  }
+  std::uint64_t first_phase = ~std::uint64_t{0};
+  if (sampling_parameters.fast_forward) {
+    fast_forwarding_ = true;
+    for (auto& c : vcpus_) c->set_functional(true);
+    first_phase = sampling_parameters.fast_forward;
+  } else if (sampling_) {
+    first_phase = sampling_->start();
+  }
   // The first vCPU's references set the pace; all vCPUs switch together.
-  vcpus_.front()->set_reference_countdown(sampling_->start(), [this] { return sampling_->next_phase(); });
+  vcpus_.front()->set_reference_countdown(first_phase, [this] { return next_sampling_phase(); });
+}
+
+std::uint64_t System::next_sampling_phase() {
+  if (fast_forwarding_) {
+    // The fast-forward ends: what follows is measured from zero, as from a region of interest.
+    fast_forwarding_ = false;
+    for (auto& c : vcpus_) c->set_functional(false);
+    if (context_.stats) context_.stats->reset_all();
+    return sampling_ ? sampling_->start() : ~std::uint64_t{0};
+  }
+  return sampling_->next_phase();
 }
 
 void System::control() {
   for (auto& c : vcpus_)
     if (!c->finished()) sc_core::wait(c->finished_event());
-  if (sampling_results_) sampling_results_->publish();
+  if (sampling_results_) {
+    sampling_->finish();
+    sampling_results_->publish();
+  }
   if (context_.stats) context_.stats->dump_timeline(elapsed_cycles());
   sc_core::sc_stop();
 }
 
 void System::record_final_statistics() {
-  if (sampling_results_) sampling_results_->publish();
+  if (sampling_results_) {
+    sampling_->finish();
+    sampling_results_->publish();
+  }
   if (context_.stats) context_.stats->dump_timeline(elapsed_cycles());
 }
 

@@ -1,5 +1,6 @@
 #include "virtsim/sampling/sampling.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "virtsim/common/error.h"
@@ -10,6 +11,11 @@ SamplingParameters::SamplingParameters(const Scope& scope)
     : VIRTSIM_MEMBER(enabled, scope, false, "",
                      "sample the run (SMARTS, docs/sampling.md): detailed windows at a fixed period, functional "
                      "warming between them; every canonical metric is reported with a confidence interval"),
+      VIRTSIM_MEMBER(fast_forward, scope, 0, "references",
+                     "guest memory references run functionally at the start (no timing; TLBs, walk caches and "
+                     "caches warmed), after which every statistic restarts from zero and the rest of the run is "
+                     "detailed, or sampled with sampling.enabled",
+                     Range{0, 1e15}),
       VIRTSIM_MEMBER(window, scope, 1000, "references",
                      "guest memory references measured in each detailed window. Default: the 1000-instruction "
                      "unit of Wunderlich et al. (ISCA 2003), in references here (an assumption)",
@@ -45,15 +51,22 @@ double normal_two_sided_quantile(double confidence) {
   return 0.5 * (low + high);
 }
 
-void SampleEstimate::add(double value) {
+void SampleEstimate::add(double numerator, double denominator) {
   ++n_;
-  const double delta = value - mean_;
-  mean_ += delta / static_cast<double>(n_);
-  m2_ += delta * (value - mean_);
+  sum_x_ += numerator;
+  sum_y_ += denominator;
+  sum_xx_ += numerator * numerator;
+  sum_xy_ += numerator * denominator;
+  sum_yy_ += denominator * denominator;
 }
 
 double SampleEstimate::standard_deviation() const {
-  return n_ > 1 ? std::sqrt(m2_ / static_cast<double>(n_ - 1)) : 0.0;
+  if (n_ < 2 || sum_y_ == 0.0) return 0.0;
+  const double r = mean();
+  // Sum of (x - r y)^2, expanded; rounding can take a zero spread a hair below 0.
+  const double residuals = std::max(0.0, sum_xx_ - 2.0 * r * sum_xy_ + r * r * sum_yy_);
+  const double mean_denominator = sum_y_ / static_cast<double>(n_);
+  return std::sqrt(residuals / static_cast<double>(n_ - 1)) / mean_denominator;
 }
 
 double SampleEstimate::half_width(double z) const {
@@ -61,7 +74,7 @@ double SampleEstimate::half_width(double z) const {
 }
 
 double SampleEstimate::coefficient_of_variation() const {
-  return mean_ != 0.0 ? standard_deviation() / std::fabs(mean_) : 0.0;
+  return mean() != 0.0 ? standard_deviation() / std::fabs(mean()) : 0.0;
 }
 
 SamplingController::SamplingController(const SamplingPlan& plan, StatRegistry& stats, std::vector<Metric> metrics,
@@ -111,17 +124,20 @@ std::uint64_t SamplingController::next_phase() {
   return plan_.period;
 }
 
+void SamplingController::finish() {
+  if (phase_ == SamplingPhase::Measured) end_window();
+  phase_ = SamplingPhase::Functional;
+}
+
+void SamplingController::statistics_reset() {
+  if (phase_ == SamplingPhase::Measured) begin_window();
+}
+
 void SamplingController::begin_window() {
   for (std::size_t i = 0; i < counters_.size(); ++i) at_window_start_[i] = counters_[i]->count();
 }
 
 void SamplingController::end_window() {
-  // A counter below its value at the start was reset inside the window: the window is lost.
-  for (std::size_t i = 0; i < counters_.size(); ++i)
-    if (counters_[i]->count() < at_window_start_[i]) {
-      ++dropped_;
-      return;
-    }
   // Each counter holds its change over the window while the metrics are read, then its total again.
   std::vector<std::uint64_t> totals(counters_.size());
   for (std::size_t i = 0; i < counters_.size(); ++i) {
@@ -129,7 +145,8 @@ void SamplingController::end_window() {
     counters_[i]->reset();
     *counters_[i] += totals[i] - at_window_start_[i];
   }
-  for (std::size_t m = 0; m < metrics_.size(); ++m) estimates_[m].add(metrics_[m].read());
+  for (std::size_t m = 0; m < metrics_.size(); ++m)
+    estimates_[m].add(metrics_[m].read(), metrics_[m].per ? metrics_[m].per() : 1.0);
   for (std::size_t i = 0; i < counters_.size(); ++i) {
     counters_[i]->reset();
     *counters_[i] += totals[i];

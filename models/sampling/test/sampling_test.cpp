@@ -27,6 +27,19 @@ TEST(SampleEstimate, MeanDeviationIntervalAndVariation) {
   EXPECT_EQ(one.half_width(2.0), 0.0);  // one window says nothing of the spread
 }
 
+TEST(SampleEstimate, RatioOfSumsWithTheResidualsSpread) {
+  SampleEstimate e;
+  // Windows of 1, 2 and 3 references costing 2, 6 and 4 cycles: 12 cycles over 6 references.
+  e.add(2.0, 1.0);
+  e.add(6.0, 2.0);
+  e.add(4.0, 3.0);
+  EXPECT_DOUBLE_EQ(e.mean(), 2.0);
+  // Residuals x - 2y: 0, 2, -2; their variance 8 / 2 = 4; over the mean denominator 2: s = 1.
+  EXPECT_NEAR(e.standard_deviation(), 1.0, 1e-12);
+  EXPECT_NEAR(e.half_width(3.0), 3.0 / std::sqrt(3.0), 1e-12);
+  EXPECT_NEAR(e.coefficient_of_variation(), 0.5, 1e-12);
+}
+
 TEST(SampleEstimate, IntervalCoversTheTrueMeanAtItsConfidence) {
   // 1000 samples of 30 normal windows each: the 95 % interval holds the true mean about 95 % of
   // the time (binomial spread: 3 standard deviations is about 2 points).
@@ -72,8 +85,8 @@ TEST(SamplingController, PhasesFollowThePlanAndWindowsSeeOnlyTheirOwnCounts) {
   Machine m;
   const SamplingPlan plan{10, 5, 100, 0.95};
   SamplingController c(plan, m.stats,
-                       {{"cycles_per_reference", "cycles/reference",
-                         [&m] { return double(m.cycles.count()) / double(m.references.count()); }},
+                       {{"cycles_per_reference", "cycles/reference", [&m] { return double(m.cycles.count()); },
+                         [&m] { return double(m.references.count()); }},
                         {"cycles", "cycles", [&m] { return double(m.cycles.count()); }}},
                        [&m](bool f) {
                          m.functional = f;
@@ -90,6 +103,8 @@ TEST(SamplingController, PhasesFollowThePlanAndWindowsSeeOnlyTheirOwnCounts) {
   }
   // Ten periods: functional 85, warm-up 5, window 10 each.
   EXPECT_EQ(c.estimate(0).count(), 10u);
+  c.finish();  // in the functional part: nothing more
+  EXPECT_EQ(c.estimate(0).count(), 10u);
   EXPECT_DOUBLE_EQ(c.estimate(0).mean(), 3.0);
   EXPECT_DOUBLE_EQ(c.estimate(0).half_width(c.z()), 0.0);
   EXPECT_DOUBLE_EQ(c.estimate(1).mean(), 30.0);
@@ -102,18 +117,37 @@ TEST(SamplingController, PhasesFollowThePlanAndWindowsSeeOnlyTheirOwnCounts) {
   EXPECT_EQ(m.modes[2], true);
 }
 
-TEST(SamplingController, AResetInsideAWindowDropsIt) {
+TEST(SamplingController, AResetInsideAWindowRestartsIt) {
   Machine m;
   SamplingController c({10, 0, 10, 0.95}, m.stats, {{"cycles", "cycles", [&m] { return double(m.cycles.count()); }}},
                        [](bool) {});
   m.cycles += 50;
   EXPECT_EQ(c.start(), 10u);  // no functional part: straight into the window
   EXPECT_EQ(c.phase(), SamplingPhase::Measured);
+  m.cycles += 7;
   m.stats.reset_all();
+  c.statistics_reset();
   m.cycles += 5;
   c.next_phase();
-  EXPECT_EQ(c.estimate(0).count(), 0u);
-  EXPECT_EQ(c.dropped_windows(), 1u);
+  EXPECT_EQ(c.estimate(0).count(), 1u);
+  EXPECT_DOUBLE_EQ(c.estimate(0).mean(), 5.0);  // from the reset on
+}
+
+TEST(SamplingController, ARunEndingInAWindowCountsItsPart) {
+  Machine m;
+  SamplingController c({10, 0, 10, 0.95}, m.stats,
+                       {{"cycles_per_reference", "cycles/reference", [&m] { return double(m.cycles.count()); },
+                         [&m] { return double(m.references.count()); }}},
+                       [](bool) {});
+  c.start();
+  m.references += 10;
+  m.cycles += 10;
+  c.next_phase();  // a whole window: 1 cycle a reference
+  m.references += 4;
+  m.cycles += 20;
+  c.finish();  // 4 references of the next: 5 cycles each
+  EXPECT_EQ(c.estimate(0).count(), 2u);
+  EXPECT_DOUBLE_EQ(c.estimate(0).mean(), 30.0 / 14.0);
 }
 
 }  // namespace

@@ -85,8 +85,13 @@ class System : public sc_core::sc_module {
   void dump_periodically();
   void report_progress();
   void begin_region_of_interest();
-  // sampling.enabled: the vCPUs start functional and the sampling controller switches them.
+  // sampling.fast_forward or sampling.enabled: the vCPUs start functional; the first vCPU's
+  // references end the fast-forward, then drive the sampling controller's phases.
   void start_sampling();
+  std::uint64_t next_sampling_phase();
+  // Every canonical metric, and cycles and walk cycles per detailed reference.
+  std::vector<SamplingController::Metric> sampled_metrics();
+  bool fast_forwarding_ = false;
   // Dirty lines the last enabled cache level evicted: writes that reach main memory.
   std::uint64_t last_level_writebacks() const;
 

@@ -24,11 +24,12 @@ struct SamplingPlan {
   double confidence = 0.95;  // of the intervals
 };
 
-// sampling.*: off unless sampling.enabled.
+// sampling.*: off unless sampling.enabled; sampling.fast_forward works with or without it.
 struct SamplingParameters {
   explicit SamplingParameters(const Scope& scope);
   SamplingPlan plan() const;  // throws ConfigError naming the key when the parts do not fit
   Param<bool> enabled;
+  Param<std::uint64_t> fast_forward;
   Param<std::uint64_t> window, warmup, period;
   Param<double> confidence;
 };
@@ -36,13 +37,17 @@ struct SamplingParameters {
 // z such that a standard normal variable lies within +-z with probability `confidence`.
 double normal_two_sided_quantile(double confidence);
 
-// Mean, sample standard deviation and interval of a metric's per-window values (Welford's
-// running sums, so windows need not be kept).
+// The estimate of a metric from its windows: a ratio estimator, the sum of the windows'
+// numerators over the sum of their denominators (1 each for a metric read as one value), so a
+// window that holds more references weighs more; the spread is that of the residuals
+// x - R * y, scaled by the mean denominator (the ratio estimator's usual large-sample variance:
+// W. G. Cochran, "Sampling Techniques", 3rd ed., Wiley 1977, chapter 6). With denominators of 1
+// these are the mean and the sample standard deviation.
 class SampleEstimate {
  public:
-  void add(double value);
+  void add(double numerator, double denominator = 1.0);
   std::uint64_t count() const { return n_; }
-  double mean() const { return mean_; }
+  double mean() const { return sum_y_ != 0.0 ? sum_x_ / sum_y_ : 0.0; }
   double standard_deviation() const;
   // z * s / sqrt(n): the estimate lies within mean +- this with the plan's confidence.
   double half_width(double z) const;
@@ -51,20 +56,24 @@ class SampleEstimate {
 
  private:
   std::uint64_t n_ = 0;
-  double mean_ = 0.0, m2_ = 0.0;
+  double sum_x_ = 0.0, sum_y_ = 0.0, sum_xx_ = 0.0, sum_xy_ = 0.0, sum_yy_ = 0.0;
 };
 
 // Where in its period the run is.
 enum class SamplingPhase { Functional, Warmup, Measured };
 
 // Drives the phases from a count of references and measures each window: the change of every
-// Counter of the registry over the window stands in for the counter while the metrics are read,
+// Counter of the registry over the window (modulo 2^64, as the counters count) stands in for the
+// counter while the metrics are read,
 // so any metric that is a formula of counters (the canonical ones) is read for the window alone.
 class SamplingController {
  public:
   struct Metric {
     std::string name, unit;
     std::function<double()> read;  // of the current counters
+    // Set for a metric per something (per reference): read() is then the numerator, this the
+    // denominator, and the estimate a ratio of the windows' sums.
+    std::function<double()> per = nullptr;
   };
   // `set_functional(true)` puts every vCPU in functional mode, false in detailed mode.
   SamplingController(const SamplingPlan& plan, StatRegistry& stats, std::vector<Metric> metrics,
@@ -73,13 +82,17 @@ class SamplingController {
   std::uint64_t start();
   // The references of the current phase have run: the next phase starts; returns its length.
   std::uint64_t next_phase();
+  // The run ended: a window under way counts with the references it has (the ratio estimates
+  // weigh it by them), so windows that tile a run cover all of it.
+  void finish();
+  // The statistics were all reset (the region of interest began): a window under way restarts
+  // there, shorter (the ratio estimates weigh it by its references).
+  void statistics_reset();
   SamplingPhase phase() const { return phase_; }
   const std::vector<Metric>& metrics() const { return metrics_; }
   const SampleEstimate& estimate(std::size_t metric) const { return estimates_.at(metric); }
   double z() const { return z_; }
   const SamplingPlan& plan() const { return plan_; }
-  // Windows dropped because the statistics were reset inside them (the region of interest began).
-  std::uint64_t dropped_windows() const { return dropped_; }
 
  private:
   void begin_window();
@@ -94,7 +107,6 @@ class SamplingController {
   std::vector<SampleEstimate> estimates_;
   SamplingPhase phase_ = SamplingPhase::Functional;
   double z_;
-  std::uint64_t dropped_ = 0;
 };
 
 // The estimates as statistics, sampling.<metric>.{mean,half_width,cv} and sampling.windows,

@@ -99,3 +99,19 @@ def test_fast_forward_runs_the_first_references_functionally(virtsim_binary, run
     assert 0 <= references(full) - 200000 - references(forwarded) <= 64
     assert 0 < forwarded["sim.cycles"] < full["sim.cycles"]
     assert not [k for k in forwarded if k.startswith("sampling.")]
+
+
+@pytest.mark.parametrize("mode", [sampling.NATIVE, sampling.NESTED], ids=["native", "nested"])
+def test_functional_mode_warms_exactly_as_detailed_mode(virtsim_binary, mode):
+    """The misses of every TLB, walk cache and cache level are those of the detailed run: functional
+    mode makes the same lookups and fills (the repeated lines it skips are hits that change nothing)."""
+    common = COMMON + ['machine.preset="epyc-kvm"', *mode]
+    detailed, _ = sampling.run(virtsim_binary, common)
+    # One window of one reference at the start, the rest functional.
+    functional, _ = sampling.run(virtsim_binary, common + sampling.plan_settings(1, 0, 10**12, 0.95))
+    keys = [k for k in detailed if k.endswith((".misses", ".page_faults", ".walks", ".refs")) or
+            k in ("walk.count", "walk.refs", "walk.two_dimensional", "mem.accesses")]
+    assert "system.cache0.l1d.misses" in keys and "system.cpu0.stlb.misses" in keys
+    assert {k: functional[k] for k in keys} == {k: detailed[k] for k in keys}
+    # No access latency: what remains is what exits, interrupts and privileged instructions charge.
+    assert functional["sim.cycles"] < detailed["sim.cycles"] / 2

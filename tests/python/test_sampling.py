@@ -115,3 +115,10 @@ def test_functional_mode_warms_exactly_as_detailed_mode(virtsim_binary, mode):
     assert {k: functional[k] for k in keys} == {k: detailed[k] for k in keys}
     # No access latency: what remains is what exits, interrupts and privileged instructions charge.
     assert functional["sim.cycles"] < detailed["sim.cycles"] / 2
+
+
+def test_windows_that_tile_the_run_give_the_detailed_values(virtsim_binary, runs):
+    full, _ = runs
+    tiled, _ = sampling.run(virtsim_binary, COMMON + sampling.plan_settings(1000, 0, 1000, 0.95))
+    for metric, value in sampling.per_reference(full).items():
+        assert tiled[f"sampling.{metric}.mean"] == pytest.approx(value, rel=1e-12)

@@ -479,7 +479,7 @@ void System::control() {
   for (auto& c : vcpus_)
     if (!c->finished()) sc_core::wait(c->finished_event());
   if (sampling_results_) {
-    sampling_->finish();
+    sampling_->finish(vcpus_.front()->references_left());
     sampling_results_->publish();
   }
   if (context_.stats) context_.stats->dump_timeline(elapsed_cycles());
@@ -488,7 +488,7 @@ void System::control() {
 
 void System::record_final_statistics() {
   if (sampling_results_) {
-    sampling_->finish();
+    sampling_->finish(vcpus_.front()->references_left());
     sampling_results_->publish();
   }
   if (context_.stats) context_.stats->dump_timeline(elapsed_cycles());

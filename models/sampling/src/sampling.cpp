@@ -90,67 +90,112 @@ std::uint64_t SamplingController::start() {
   for (StatBase* s : stats_.all())
     if (s->kind() == StatKind::Counter) counters_.push_back(static_cast<Counter*>(s));
   at_window_start_.resize(counters_.size());
-  phase_ = SamplingPhase::Functional;
-  if (const std::uint64_t functional = plan_.period - plan_.warmup - plan_.window) {
-    set_functional_(true);
-    return functional;
-  }
-  return next_phase();
+  head_numerator_.assign(metrics_.size(), 0.0);
+  head_denominator_.assign(metrics_.size(), 0.0);
+  set_functional_(false);
+  begin_window();
+  return start_phase(SamplingPhase::Head, plan_.period);
+}
+
+std::uint64_t SamplingController::start_phase(SamplingPhase phase, std::uint64_t references) {
+  phase_ = phase;
+  phase_references_ = references;
+  return references;
 }
 
 std::uint64_t SamplingController::next_phase() {
+  references_ += phase_references_;
   switch (phase_) {
+    case SamplingPhase::Head:
+      read_window([this] {
+        for (std::size_t m = 0; m < metrics_.size(); ++m) {
+          head_numerator_[m] = metrics_[m].read();
+          head_denominator_[m] = metrics_[m].per ? metrics_[m].per() : 0.0;
+        }
+      });
+      break;
     case SamplingPhase::Functional:
       set_functional_(false);
-      if (plan_.warmup > 0) {
-        phase_ = SamplingPhase::Warmup;
-        return plan_.warmup;
-      }
-      [[fallthrough]];
-    case SamplingPhase::Warmup:
-      phase_ = SamplingPhase::Measured;
+      if (plan_.warmup > 0) return start_phase(SamplingPhase::Warmup, plan_.warmup);
       begin_window();
-      return plan_.window;
+      return start_phase(SamplingPhase::Measured, plan_.window);
+    case SamplingPhase::Warmup:
+      begin_window();
+      return start_phase(SamplingPhase::Measured, plan_.window);
     case SamplingPhase::Measured:
       end_window();
-      if (const std::uint64_t functional = plan_.period - plan_.warmup - plan_.window) {
-        phase_ = SamplingPhase::Functional;
-        set_functional_(true);
-        return functional;
-      }
-      phase_ = SamplingPhase::Functional;
-      return next_phase();
+      break;
   }
-  return plan_.period;
+  // After the head or a window: the functional part of the next period, if it has one.
+  if (const std::uint64_t functional = plan_.period - plan_.warmup - plan_.window) {
+    set_functional_(true);
+    return start_phase(SamplingPhase::Functional, functional);
+  }
+  phase_references_ = 0;
+  phase_ = SamplingPhase::Functional;
+  return next_phase();
 }
 
-void SamplingController::finish() {
+void SamplingController::finish(std::uint64_t left) {
+  references_ += phase_references_ - std::min(left, phase_references_);
+  phase_references_ = 0;
   if (phase_ == SamplingPhase::Measured) end_window();
+  if (phase_ == SamplingPhase::Head) {  // the whole run was the head: measured exactly
+    read_window([this] {
+      for (std::size_t m = 0; m < metrics_.size(); ++m) {
+        head_numerator_[m] = metrics_[m].read();
+        head_denominator_[m] = metrics_[m].per ? metrics_[m].per() : 0.0;
+      }
+    });
+  }
   phase_ = SamplingPhase::Functional;
 }
 
+double SamplingController::run_estimate(std::size_t m) const {
+  const SampleEstimate& e = estimates_.at(m);
+  if (!metrics_[m].per) return e.mean();
+  const double total = static_cast<double>(references_);
+  const double rest = std::max(0.0, total - head_denominator_[m]);
+  if (total <= 0.0) return 0.0;
+  if (e.count() == 0) return head_denominator_[m] > 0 ? head_numerator_[m] / head_denominator_[m] : 0.0;
+  return (head_numerator_[m] + e.mean() * rest) / total;
+}
+
+double SamplingController::run_half_width(std::size_t m) const {
+  const SampleEstimate& e = estimates_.at(m);
+  if (!metrics_[m].per) return e.half_width(z_);
+  const double total = static_cast<double>(references_);
+  if (total <= 0.0 || e.count() == 0) return 0.0;
+  return e.half_width(z_) * std::max(0.0, total - head_denominator_[m]) / total;
+}
+
 void SamplingController::statistics_reset() {
-  if (phase_ == SamplingPhase::Measured) begin_window();
+  if (phase_ == SamplingPhase::Measured || phase_ == SamplingPhase::Head) begin_window();
 }
 
 void SamplingController::begin_window() {
   for (std::size_t i = 0; i < counters_.size(); ++i) at_window_start_[i] = counters_[i]->count();
 }
 
-void SamplingController::end_window() {
-  // Each counter holds its change over the window while the metrics are read, then its total again.
+void SamplingController::read_window(const std::function<void()>& read) {
   std::vector<std::uint64_t> totals(counters_.size());
   for (std::size_t i = 0; i < counters_.size(); ++i) {
     totals[i] = counters_[i]->count();
     counters_[i]->reset();
     *counters_[i] += totals[i] - at_window_start_[i];
   }
-  for (std::size_t m = 0; m < metrics_.size(); ++m)
-    estimates_[m].add(metrics_[m].read(), metrics_[m].per ? metrics_[m].per() : 1.0);
+  read();
   for (std::size_t i = 0; i < counters_.size(); ++i) {
     counters_[i]->reset();
     *counters_[i] += totals[i];
   }
+}
+
+void SamplingController::end_window() {
+  read_window([this] {
+    for (std::size_t m = 0; m < metrics_.size(); ++m)
+      estimates_[m].add(metrics_[m].read(), metrics_[m].per ? metrics_[m].per() : 1.0);
+  });
 }
 
 SamplingResults::SamplingResults(const Scope& root, const SamplingController& controller)
@@ -170,8 +215,8 @@ SamplingResults::SamplingResults(const Scope& root, const SamplingController& co
 void SamplingResults::publish() {
   for (std::size_t m = 0; m < rows_.size(); ++m) {
     const SampleEstimate& e = controller_.estimate(m);
-    *rows_[m].mean = e.mean();
-    *rows_[m].half_width = e.half_width(controller_.z());
+    *rows_[m].mean = controller_.run_estimate(m);
+    *rows_[m].half_width = controller_.run_half_width(m);
     *rows_[m].cv = e.coefficient_of_variation();
   }
   windows_ = controller_.metrics().empty() ? 0.0 : static_cast<double>(controller_.estimate(0).count());

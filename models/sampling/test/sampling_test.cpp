@@ -93,28 +93,32 @@ TEST(SamplingController, PhasesFollowThePlanAndWindowsSeeOnlyTheirOwnCounts) {
                          m.modes.push_back(f);
                        });
   std::uint64_t left = c.start();
-  EXPECT_EQ(left, 85u);
-  EXPECT_TRUE(m.functional);
+  EXPECT_EQ(left, 100u);  // the head: the first period, detailed and measured whole
+  EXPECT_FALSE(m.functional);
+  EXPECT_EQ(c.phase(), SamplingPhase::Head);
   std::uint64_t run = 0;
   for (; run < 1000; ++run) {
     ++m.references;
     m.cycles += m.functional ? 0 : (c.phase() == SamplingPhase::Measured ? 3 : 2);
     if (--left == 0) left = c.next_phase();
   }
-  // Ten periods: functional 85, warm-up 5, window 10 each.
-  EXPECT_EQ(c.estimate(0).count(), 10u);
-  c.finish();  // in the functional part: nothing more
-  EXPECT_EQ(c.estimate(0).count(), 10u);
+  // The head, then nine periods: functional 85, warm-up 5, window 10 each.
+  EXPECT_EQ(c.estimate(0).count(), 9u);
+  c.finish(left);  // in the functional part: nothing more
+  EXPECT_EQ(c.estimate(0).count(), 9u);
   EXPECT_DOUBLE_EQ(c.estimate(0).mean(), 3.0);
   EXPECT_DOUBLE_EQ(c.estimate(0).half_width(c.z()), 0.0);
   EXPECT_DOUBLE_EQ(c.estimate(1).mean(), 30.0);
+  // The run: the head's 100 references at 2 cycles exactly, the other 900 at the windows' 3.
+  EXPECT_DOUBLE_EQ(c.run_estimate(0), (100 * 2.0 + 900 * 3.0) / 1000);
+  EXPECT_DOUBLE_EQ(c.run_estimate(1), 30.0);  // a count: the windows' alone
   // Totals are back after each window.
   EXPECT_EQ(m.references.count(), 1000u);
-  EXPECT_EQ(m.cycles.count(), 10u * (5 * 2 + 10 * 3));
+  EXPECT_EQ(m.cycles.count(), 100u * 2 + 9u * (5 * 2 + 10 * 3));
   ASSERT_GE(m.modes.size(), 3u);
-  EXPECT_EQ(m.modes[0], true);
-  EXPECT_EQ(m.modes[1], false);
-  EXPECT_EQ(m.modes[2], true);
+  EXPECT_EQ(m.modes[0], false);
+  EXPECT_EQ(m.modes[1], true);
+  EXPECT_EQ(m.modes[2], false);
 }
 
 TEST(SamplingController, AResetInsideAWindowRestartsIt) {
@@ -122,7 +126,8 @@ TEST(SamplingController, AResetInsideAWindowRestartsIt) {
   SamplingController c({10, 0, 10, 0.95}, m.stats, {{"cycles", "cycles", [&m] { return double(m.cycles.count()); }}},
                        [](bool) {});
   m.cycles += 50;
-  EXPECT_EQ(c.start(), 10u);  // no functional part: straight into the window
+  EXPECT_EQ(c.start(), 10u);  // the head
+  EXPECT_EQ(c.next_phase(), 10u);  // no functional part: straight into a window
   EXPECT_EQ(c.phase(), SamplingPhase::Measured);
   m.cycles += 7;
   m.stats.reset_all();
@@ -142,12 +147,28 @@ TEST(SamplingController, ARunEndingInAWindowCountsItsPart) {
   c.start();
   m.references += 10;
   m.cycles += 10;
-  c.next_phase();  // a whole window: 1 cycle a reference
+  c.next_phase();  // the head: 1 cycle a reference
   m.references += 4;
   m.cycles += 20;
-  c.finish();  // 4 references of the next: 5 cycles each
-  EXPECT_EQ(c.estimate(0).count(), 2u);
-  EXPECT_DOUBLE_EQ(c.estimate(0).mean(), 30.0 / 14.0);
+  c.finish(6);  // 4 references of a window: 5 cycles each
+  EXPECT_EQ(c.estimate(0).count(), 1u);
+  EXPECT_DOUBLE_EQ(c.estimate(0).mean(), 5.0);
+  EXPECT_DOUBLE_EQ(c.run_estimate(0), 30.0 / 14.0);
+}
+
+TEST(SamplingController, ARunShorterThanTheHeadIsMeasuredExactly) {
+  Machine m;
+  SamplingController c({10, 0, 100, 0.95}, m.stats,
+                       {{"cycles_per_reference", "cycles/reference", [&m] { return double(m.cycles.count()); },
+                         [&m] { return double(m.references.count()); }}},
+                       [](bool) {});
+  c.start();
+  m.references += 40;
+  m.cycles += 100;
+  c.finish(60);
+  EXPECT_EQ(c.estimate(0).count(), 0u);
+  EXPECT_DOUBLE_EQ(c.run_estimate(0), 2.5);
+  EXPECT_DOUBLE_EQ(c.run_half_width(0), 0.0);
 }
 
 }  // namespace

@@ -167,6 +167,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   bool functional() const { return functional_; }
   // `phase_end` is called when `references` more guest memory references (a fast-string line
   // each) have started, and returns how many the next phase has (the sampling schedule).
+  std::uint64_t references_left() const { return references_left_; }
   void set_reference_countdown(std::uint64_t references, std::function<std::uint64_t()> phase_end) {
     references_left_ = references;
     on_phase_end_ = std::move(phase_end);

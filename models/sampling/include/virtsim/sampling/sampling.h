@@ -59,8 +59,9 @@ class SampleEstimate {
   double sum_x_ = 0.0, sum_y_ = 0.0, sum_xx_ = 0.0, sum_xy_ = 0.0, sum_yy_ = 0.0;
 };
 
-// Where in its period the run is.
-enum class SamplingPhase { Functional, Warmup, Measured };
+// Where in its period the run is. The head is the run's first period, measured whole: a run's
+// start (a process starting) is far costlier than the rest, and no window would cover it.
+enum class SamplingPhase { Head, Functional, Warmup, Measured };
 
 // Drives the phases from a count of references and measures each window: the change of every
 // Counter of the registry over the window (modulo 2^64, as the counters count) stands in for the
@@ -82,9 +83,13 @@ class SamplingController {
   std::uint64_t start();
   // The references of the current phase have run: the next phase starts; returns its length.
   std::uint64_t next_phase();
-  // The run ended: a window under way counts with the references it has (the ratio estimates
-  // weigh it by them), so windows that tile a run cover all of it.
-  void finish();
+  // The run ended with `left` references of the current phase not run: a window under way counts
+  // with the references it has (the ratio estimates weigh it by them).
+  void finish(std::uint64_t left);
+  // A per-reference metric's estimate for the whole run: the head exactly, the windows' ratio for
+  // the references after it; other metrics: the windows' estimate alone.
+  double run_estimate(std::size_t metric) const;
+  double run_half_width(std::size_t metric) const;
   // The statistics were all reset (the region of interest began): a window under way restarts
   // there, shorter (the ratio estimates weigh it by its references).
   void statistics_reset();
@@ -96,7 +101,10 @@ class SamplingController {
 
  private:
   void begin_window();
+  // Each counter holds its change since begin_window() while `read` runs, then its total again.
+  void read_window(const std::function<void()>& read);
   void end_window();
+  std::uint64_t start_phase(SamplingPhase phase, std::uint64_t references);
 
   SamplingPlan plan_;
   StatRegistry& stats_;
@@ -105,7 +113,10 @@ class SamplingController {
   std::vector<Counter*> counters_;
   std::vector<std::uint64_t> at_window_start_;
   std::vector<SampleEstimate> estimates_;
-  SamplingPhase phase_ = SamplingPhase::Functional;
+  SamplingPhase phase_ = SamplingPhase::Head;
+  std::uint64_t phase_references_ = 0;  // the current phase's length
+  std::uint64_t references_ = 0;        // of the phases ended
+  std::vector<double> head_numerator_, head_denominator_;
   double z_;
 };
 

@@ -19,14 +19,14 @@ namespace fs = std::filesystem;
 
 // x86-64 Linux system call numbers the converter gives a meaning to.
 enum SyscallNumber : std::uint64_t {
-  kRead = 0, kWrite = 1, kOpen = 2, kClose = 3, kPoll = 7, kMmap = 9, kMprotect = 10, kMunmap = 11, kBrk = 12,
-  kPread64 = 17, kPwrite64 = 18, kReadv = 19, kWritev = 20, kPipe = 22, kSelect = 23, kMremap = 25, kDup = 32,
-  kDup2 = 33, kSocket = 41, kAccept = 43, kSendto = 44, kRecvfrom = 45, kSendmsg = 46, kRecvmsg = 47,
-  kSocketpair = 53, kClone = 56, kFork = 57, kVfork = 58, kExecve = 59, kExit = 60, kWait4 = 61, kFcntl = 72,
-  kCreat = 85, kEpollCreate = 213, kExitGroup = 231, kEpollWait = 232, kWaitid = 247, kOpenat = 257,
-  kPselect6 = 270, kPpoll = 271, kEpollPwait = 281, kAccept4 = 288, kEpollCreate1 = 291, kDup3 = 292, kPipe2 = 293,
-  kPreadv = 295, kPwritev = 296, kPreadv2 = 327, kPwritev2 = 328, kExecveat = 322, kClone3 = 435, kOpenat2 = 437,
-  kEpollPwait2 = 441,
+  kRead = 0, kWrite = 1, kOpen = 2, kClose = 3, kFstat = 5, kPoll = 7, kLseek = 8, kMmap = 9, kMprotect = 10,
+  kMunmap = 11, kBrk = 12, kPread64 = 17, kPwrite64 = 18, kReadv = 19, kWritev = 20, kPipe = 22, kSelect = 23,
+  kMremap = 25, kDup = 32, kDup2 = 33, kSocket = 41, kAccept = 43, kSendto = 44, kRecvfrom = 45, kSendmsg = 46,
+  kRecvmsg = 47, kSocketpair = 53, kClone = 56, kFork = 57, kVfork = 58, kExecve = 59, kExit = 60, kWait4 = 61,
+  kFcntl = 72, kCreat = 85, kEpollCreate = 213, kExitGroup = 231, kEpollWait = 232, kWaitid = 247, kOpenat = 257,
+  kNewfstatat = 262, kPselect6 = 270, kPpoll = 271, kEpollPwait = 281, kAccept4 = 288, kEpollCreate1 = 291,
+  kDup3 = 292, kPipe2 = 293, kPreadv = 295, kPwritev = 296, kPreadv2 = 327, kPwritev2 = 328, kExecveat = 322,
+  kClone3 = 435, kOpenat2 = 437, kEpollPwait2 = 441,
 };
 constexpr std::uint64_t kCloneThread = 0x10000;  // CLONE_THREAD: a new thread, not a process
 // <fcntl.h> and <sys/mman.h> values on x86-64 Linux.
@@ -36,6 +36,15 @@ constexpr std::uint64_t kPidP = 1;              // waitid's P_PID id type
 // Descriptors below a new one the converter marks open at most (Linux's default soft limit of
 // open files, RLIMIT_NOFILE, is 1024): a bound on its work for a log with a huge descriptor.
 constexpr std::uint64_t kMaxInferredDescriptors = 4096;
+
+// Whether `path` is an object Valgrind preloads into every traced program (LD_PRELOAD of
+// vgpreload_core and the tool's vgpreload_TOOL): the dynamic loader opens and maps it, a native
+// run does not.
+bool valgrind_preload(const std::string& path) {
+  const auto slash = path.rfind('/');
+  const std::string name = path.substr(slash == std::string::npos ? 0 : slash + 1);
+  return path.find("/valgrind/") != std::string::npos && name.rfind("vgpreload_", 0) == 0;
+}
 
 // One process's log, read line by line. The header (Valgrind's "==PID== ..." lines before the
 // first event) names the pid and the parent pid.
@@ -233,6 +242,7 @@ class Converter {
     std::string path;  // empty: not opened by path (a pipe, a socket), or unknown
     bool cloexec = false;
     SyscallObject object = SyscallObject::File;
+    bool tool = false;  // an object Valgrind preloads (valgrind_preload)
   };
 
  public:
@@ -392,6 +402,11 @@ class Converter {
           finish(pid, call, Outcome{}, children, exited);
         }
         if (!needs_result(s)) {
+          if (tool_descriptor_call(pid, s)) {
+            ++summary_.tool_calls;
+            if (s.number == kClose) fds_[pid].erase(s.args[0]);
+            continue;
+          }
           write_syscall(pid, s, Outcome{});
           if (s.number == kWait4 || s.number == kWaitid) wait_for(pid, waited_pid(s), children);
           continue;
@@ -439,6 +454,7 @@ class Converter {
   void finish(std::uint32_t pid, const SyscallLine& s, const Outcome& outcome,
               std::vector<std::uint32_t>& children, bool& exited) {
     const auto arg = [&](std::size_t i) { return i < s.args.size() ? s.args[i] : 0; };
+    const bool on_tool_file = tool_descriptor_call(pid, s);  // before close forgets the descriptor
     switch (s.number) {
       case kMmap:
         if (outcome.success) {
@@ -449,7 +465,7 @@ class Converter {
           r.length = arg(1);
           r.prot = static_cast<std::uint32_t>(arg(2));
           if (!(arg(3) & kMapAnonymous)) {
-            r.map_flags = kMapFile | (arg(3) & kMapSharedBit ? kMapShared : 0);
+            r.map_flags = kMapFile | (arg(3) & kMapSharedBit ? kMapShared : 0) | (on_tool_file ? kMapTool : 0);
             r.file = file_id(pid, arg(4));
             r.offset = arg(5);
           }
@@ -489,8 +505,13 @@ class Converter {
           const std::string path = path_argument(s, at ? 1 : 0);
           // Devices and the kernel's own file systems are not regular files.
           const bool special = path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0 || path.rfind("/sys/", 0) == 0;
+          const bool tool = valgrind_preload(path);
           opened(pid, outcome.value,
-                 OpenFile{path, (flags & kOCloexec) != 0, special ? SyscallObject::Other : SyscallObject::File});
+                 OpenFile{path, (flags & kOCloexec) != 0, special ? SyscallObject::Other : SyscallObject::File, tool});
+          if (tool) {
+            ++summary_.tool_calls;
+            return;
+          }
         }
         break;
       case kPipe: case kPipe2:
@@ -573,7 +594,25 @@ class Converter {
         break;
       default: break;
     }
+    if (on_tool_file) {
+      ++summary_.tool_calls;
+      return;
+    }
     write_syscall(pid, s, outcome);
+  }
+
+  // Whether call `s` works on a descriptor of an object Valgrind preloads: the dynamic loader
+  // reads, inspects and closes it, and a native run makes none of these calls.
+  bool tool_descriptor_call(std::uint32_t pid, const SyscallLine& s) {
+    switch (s.number) {
+      case kRead: case kPread64: case kFstat: case kNewfstatat: case kLseek: case kClose: case kMmap: break;
+      default: return false;
+    }
+    const std::size_t fd_argument = s.number == kMmap ? 4 : 0;
+    if (s.args.size() <= fd_argument) return false;
+    const auto& fds = fds_[pid];
+    const auto it = fds.find(s.args[fd_argument]);
+    return it != fds.end() && it->second.tool;
   }
 
   // A new program image: the exec record, and the process's close-on-exec files closed.

@@ -32,6 +32,9 @@ struct LackeyConvertSummary {
   std::uint64_t processes_capped = 0; // processes cut at memory_limit_per_process
   std::vector<std::string> warnings; // e.g. a forked child without a log
   std::vector<std::string> files;    // the path of each file id of the trace's mmaps (id 1 first)
+  // System calls on the objects Valgrind preloads (opening, reading, inspecting and closing
+  // them) left out of the trace; their mmaps are written, tagged kMapTool.
+  std::uint64_t tool_calls = 0;
 };
 
 // `inputs`: log files, FIFOs or directories (every file in them). With one log it is read

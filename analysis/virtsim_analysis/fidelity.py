@@ -344,7 +344,8 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
              "  it declares one, else the records of that kind it replayed); within"
              f" {int(100 * COUNT_TOLERANCE)} %.",
              "- **kernel time**: the model's cycles at CPL 0 (halted ones left out) in seconds at the preset's",
-             "  clock against the system time of `getrusage` (the mean of the runs: one run's is a few timer ticks' worth); within"
+             "  clock against the system time of `getrusage` (the mean of the timed runs, one run's being a few timer ticks'",
+             "  worth; a reference measured before they were means has the median run's); within"
              f" {int(100 * COUNT_TOLERANCE)} %. This is the kernel model's own",
              "  time, apart from how fast the model runs the program's user code.",
              "- **kernel share of time**: the model's cycles at CPL 0 over all its cycles (`kernel_cycles` over",
@@ -410,8 +411,9 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
                         f"{_result_text(r)} |")
         ref = references[name]
         body += ["", f"Native: {ref['user_seconds']} s user, {ref['system_seconds']} s system, {ref.get('wall_seconds', '?')} s "
-                 f"elapsed (times the means of {ref['runs']} runs, elapsed their median; "
-                 f"minor faults per run {min(ref['minor_faults_per_run'])} to {max(ref['minor_faults_per_run'])}"
+                 + (f"elapsed (times the means of {ref['runs']} runs, elapsed their median; " if ref.get('system_seconds_per_run')
+                    else f"elapsed (medians of {ref['runs']} runs, measured before the times were means; ")
+                 + f"minor faults per run {min(ref['minor_faults_per_run'])} to {max(ref['minor_faults_per_run'])}"
                  + (f", system time per run {min(ref['system_seconds_per_run'])} to {max(ref['system_seconds_per_run'])} s"
                     if ref.get('system_seconds_per_run') else "") + "), "
                  f"{ref['syscalls']:,} system "

@@ -371,11 +371,17 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
              " shared with other jobs: user and",
              "system times are read from `getrusage`, take the kernel share as a rough figure. The captures ran",
              "under Valgrind, which preloads a library of its own (`vgpreload_core`) into every traced process:",
-             "the dynamic loader maps it with 4 more `mmap` calls than a native run makes (every single-process",
-             "capture here shows +4). Valgrind also places the mappings itself, without the 2 MiB alignment",
-             "this host's kernel gives an anonymous mapping of 2 MiB (Linux 6.1 gives none): jemalloc (redis)",
-             "finds its first 2 MiB chunk unaligned, unmaps it, maps 4 MiB and trims both ends, 1 `mmap` and 3",
-             "`munmap` calls a native run does not make. Threads are not forks on the real side (`strace` tells them apart by",
+             "the dynamic loader opens and maps it with 4 `mmap` calls a native run does not make. A capture in",
+             "trace format 6 tags those mappings and leaves out the calls on the library's descriptor, and the",
+             "model counts none of them (`system.kernel.tool_mappings`); a capture made before (format 5:",
+             "`virtsim trace info` says which, and replaying it warns) still counts 4 more `mmap` calls per",
+             "process. Valgrind also places the mappings itself, without the 2 MiB alignment this host's kernel",
+             "(Linux 6.7 on) gives an anonymous mapping whose length is a multiple of 2 MiB (Linux 6.1 gives",
+             "none): jemalloc (redis) finds its first 2 MiB chunk unaligned, unmaps it, maps 2 MiB - 4 KiB more",
+             "and trims both ends, 1 `mmap` and 3 `munmap` calls a native run here does not make; `capture-suite`",
+             "writes such a retry as the one aligned `mmap` of a native run (`virtsim trace convert",
+             "--thp-aligned-anonymous`).",
+             "Threads are not forks on the real side (`strace` tells them apart by",
              "`CLONE_THREAD`); the model's side counts the trace's fork records.", ""]
     lines += [f"Native figures: measured {host.get('date', '?')} on {host.get('cpu', '?')} ({host.get('cpus', '?')} CPUs), "
               f"Linux {host.get('kernel', '?')}. Model: virtsim {model_doc.get('revision', '?')}, "

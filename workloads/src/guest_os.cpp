@@ -404,7 +404,13 @@ GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, Memory
       VIRTSIM_MEMBER(forks, scope, "forks", "fork system calls (copy-on-write address-space copies)"),
       VIRTSIM_MEMBER(execs, scope, "execs", "exec system calls (address space replaced)"),
       VIRTSIM_MEMBER(exits, scope, "exits", "processes that exited (address space torn down)"),
-      VIRTSIM_MEMBER(syscalls, scope, "syscalls", "system calls of every kind, the process records' included"),
+      VIRTSIM_MEMBER(syscalls, scope, "syscalls",
+                     "system calls of every kind, the process records' included (the capture tool's aside)"),
+      VIRTSIM_MEMBER(mmaps, scope, "calls", "mmap system calls of the programs (mmap records not tagged tool)"),
+      VIRTSIM_MEMBER(munmaps, scope, "calls", "munmap system calls of the programs (of a range not all the tool's)"),
+      VIRTSIM_MEMBER(tool_mappings, scope, "records",
+                     "mmap, mprotect and munmap records of the capture tool's own mappings (Valgrind's preloaded "
+                     "objects): applied at no system call's cost, not counted as calls"),
       VIRTSIM_MEMBER(vdso_calls, scope, "calls",
                      "syscall records the vDSO serves in user mode (with system.kernel.vdso_instructions set)"),
       VIRTSIM_MEMBER(context_switches, scope, "switches", "context switches (MOV to CR3 to another address space)"),
@@ -690,6 +696,20 @@ void GuestOs::add_vma(Cpu& cpu, Mm& mm, Addr start, Addr end, bool writable, boo
   new_vma_object(cpu, v);
 }
 
+bool GuestOs::tool_range(const Mm& mm, Addr begin, Addr end) const {
+  // Every page of [begin, end) in an area of the capture tool's (areas never overlap).
+  Addr covered = round_down(begin, kPageSize4K);
+  const Addr last = round_up(end, kPageSize4K);
+  if (covered >= last) return false;
+  auto it = mm.vmas.upper_bound(covered);
+  if (it == mm.vmas.begin()) return false;
+  for (--it; it != mm.vmas.end() && covered < last; ++it) {
+    if (it->second.start > covered || it->second.end <= covered || !it->second.tool) return false;
+    covered = it->second.end;
+  }
+  return covered >= last;
+}
+
 void GuestOs::unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end) {
   // Trim or split the areas that overlap [begin, end): each is read; a split copies it into a
   // new object (__split_vma), a trimmed one has its bounds rewritten, a removed one is freed.
@@ -866,11 +886,11 @@ void GuestOs::load_address_space(Cpu& cpu, Addr cr3) {
   ++context_switches;
 }
 
-void GuestOs::enter_kernel(Cpu& cpu) {
+void GuestOs::enter_kernel(Cpu& cpu, bool program_call) {
   if (cpu.in_kernel) return;  // already there (after an exit, before the next process runs)
   cpu.pending.push_back(GuestEvent::instr(Instruction::Syscall));
   cpu.in_kernel = true;
-  ++syscalls;
+  if (program_call) ++syscalls;
 }
 
 void GuestOs::leave_kernel(Cpu& cpu) {
@@ -1168,13 +1188,21 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
       return;
     }
     case TraceRecordKind::Mmap: {
+      // The capture tool's own mapping is set up as any area is, but it is no call of the
+      // program's: no system call's cost, not counted (a native run does not have it).
       Process& p = process(cpu, r.pid, "mmap");
-      enter_kernel(cpu);
-      kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
+      const bool tool = r.map_flags & kMapTool;
+      enter_kernel(cpu, !tool);
+      if (tool) ++tool_mappings;
+      else {
+        ++mmaps;
+        kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
+      }
       const Addr start = round_down(r.address, kPageSize4K);
       add_vma(cpu, *p.mm, start, round_up(r.address + r.length, kPageSize4K), r.prot & 2, r.prot & 4);
+      Vma& area = p.mm->vmas[start];
+      area.tool = tool;
       if (r.map_flags & kMapFile) {
-        Vma& area = p.mm->vmas[start];
         area.file = r.file;
         area.shared = r.map_flags & kMapShared;
         area.file_delta = r.offset - start;
@@ -1184,8 +1212,11 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
     }
     case TraceRecordKind::Mprotect: case TraceRecordKind::Mremap: {
       Process& p = process(cpu, r.pid, to_string(r.kind));
-      enter_kernel(cpu);
-      kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
+      // The dynamic loader's mprotect of the tool's object (its RELRO) is the tool's too.
+      const bool tool = r.kind == TraceRecordKind::Mprotect && tool_range(*p.mm, r.address, r.address + r.length);
+      enter_kernel(cpu, !tool);
+      if (tool) ++tool_mappings;
+      else kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
       if (r.kind == TraceRecordKind::Mprotect) mprotect_record(cpu, *p.mm, r);
       else mremap_record(cpu, *p.mm, r);
       leave_kernel(cpu);
@@ -1217,8 +1248,13 @@ void GuestOs::run_record(Cpu& cpu, const TraceRecord& r) {
     }
     case TraceRecordKind::Munmap: {
       Process& p = process(cpu, r.pid, "munmap");
-      enter_kernel(cpu);
-      kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
+      const bool tool = tool_range(*p.mm, r.address, r.address + r.length);
+      enter_kernel(cpu, !tool);
+      if (tool) ++tool_mappings;
+      else {
+        ++munmaps;
+        kernel_work(cpu, p_.mmap_instructions, p_.syscall_lines);
+      }
       unmap_range(cpu, *p.mm, round_down(r.address, kPageSize4K), round_up(r.address + r.length, kPageSize4K));
       leave_kernel(cpu);
       return;

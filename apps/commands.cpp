@@ -317,6 +317,21 @@ int run_one(const RunOptions& options, LoadedConfig& loaded, const std::string& 
     if (const auto* per_op = loaded.stats.find("workload.cycles_per_operation"))
       std::printf("  %-24s %16s  %s\n", "workload.cycles_per_operation", format_number(per_op->value()).c_str(),
                   per_op->unit().c_str());
+    if (const auto* windows = loaded.stats.find("sampling.windows")) {
+      // A sampled run: the totals above cover the detailed references only; these are the estimates.
+      std::printf("\n  sampled: %.0f windows, %.0f %% confidence (docs/sampling.md)\n", windows->value(),
+                  100.0 * loaded.stats.find("sampling.confidence")->value());
+      std::printf("  %-28s %14s %12s %8s  %s\n", "metric", "estimate", "+-", "cv", "unit");
+      std::vector<std::string> sampled = kCanonicalMetrics;
+      sampled.insert(sampled.end(), {"cycles_per_reference", "walk_cycles_per_reference"});
+      for (const auto& name : sampled) {
+        const auto* mean = loaded.stats.find("sampling." + name + ".mean");
+        if (!mean) continue;
+        std::printf("  %-28s %14s %12s %8.4f  %s\n", name.c_str(), format_number(mean->value()).c_str(),
+                    format_number(loaded.stats.find("sampling." + name + ".half_width")->value()).c_str(),
+                    loaded.stats.find("sampling." + name + ".cv")->value(), mean->unit().c_str());
+      }
+    }
     // Throughput over the whole simulation, warm-up included, as wall time covers it too.
     const double references = static_cast<double>(system->guest_references());
     std::printf("\n  simulated %.2f M guest memory references/s (wall)\n", wall > 0 ? references / wall / 1e6 : 0.0);

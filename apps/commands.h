@@ -93,6 +93,6 @@ int trace_info_command(const std::string& path);
 int trace_cat_command(const std::string& path, std::uint64_t limit);
 int trace_gen_command(const TraceGenOptions& options);
 int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output, std::uint64_t limit,
-                          std::uint64_t limit_per_process, bool renumber_pids, bool force);
+                          std::uint64_t limit_per_process, bool renumber_pids, bool thp_aligned_anonymous, bool force);
 
 }  // namespace virtsim

@@ -81,6 +81,7 @@ struct Demo {
 int skinit_demo_command(const ConfigOptions& config, bool intercept) {
   ParamRegistry params;
   params.set_value("memory.size_mib", std::int64_t{64}, {"skinit-demo"});
+  params.set_value("memory.byte_exact_data", true, {"skinit-demo"});  // it checks the bytes a DMA landed
   for (const auto& assignment : config.sets) apply_set_option(assignment, params);
   Demo demo(params);
   params.check_all_used();

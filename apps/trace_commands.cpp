@@ -95,7 +95,7 @@ int trace_cat_command(const std::string& path, std::uint64_t limit) {
         std::printf("mmap pid %u %s +%" PRIu64 " prot %u", r->pid, to_hex(r->address).c_str(), r->length, r->prot);
         if (r->map_flags & kMapFile)
           std::printf(" file %u offset %s", r->file, to_hex(r->offset).c_str());
-        std::printf("%s\n", r->map_flags & kMapShared ? " shared" : "");
+        std::printf("%s%s\n", r->map_flags & kMapShared ? " shared" : "", r->map_flags & kMapTool ? " tool" : "");
         break;
       case TraceRecordKind::Mprotect:
         std::printf("mprotect pid %u %s +%" PRIu64 " prot %u\n", r->pid, to_hex(r->address).c_str(), r->length, r->prot);
@@ -144,9 +144,10 @@ int trace_gen_command(const TraceGenOptions& o) {
 // Valgrind lackey logs, one per process (workloads/include/virtsim/workloads/lackey.h).
 int trace_convert_command(const std::vector<std::string>& inputs, const std::string& output,
                           std::uint64_t limit, std::uint64_t limit_per_process, bool renumber_pids,
-                          bool force) {
+                          bool thp_aligned_anonymous, bool force) {
   LackeyConvertOptions options;
   options.renumber_pids = renumber_pids;
+  options.thp_aligned_anonymous = thp_aligned_anonymous;
   options.memory_limit = limit;
   options.memory_limit_per_process = limit_per_process;
   check_trace_output(output, force, inputs);
@@ -164,6 +165,12 @@ int trace_convert_command(const std::vector<std::string>& inputs, const std::str
   if (summary.processes_capped) cut += ", " + std::to_string(summary.processes_capped) + " processes cut at --limit-per-process";
   std::printf("%s: %" PRIu64 " records (%" PRIu64 " processes, %" PRIu64 " memory records%s) from %" PRIu64 " lines\n",
               output.c_str(), summary.records, summary.processes, summary.memory_records, cut.c_str(), summary.lines);
+  if (summary.tool_calls)
+    std::printf("  %" PRIu64 " system calls on the objects Valgrind preloads left out (their mmaps tagged tool)\n",
+                summary.tool_calls);
+  if (summary.alignment_retries)
+    std::printf("  %" PRIu64 " alignment retries written as the one aligned mmap of a native run\n",
+                summary.alignment_retries);
   // The trace names mapped files by id only: their paths.
   for (std::size_t i = 0; i < summary.files.size(); ++i) std::printf("  file %zu: %s\n", i + 1, summary.files[i].c_str());
   return 0;

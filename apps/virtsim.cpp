@@ -166,7 +166,7 @@ int sc_main(int argc, char* argv[]) {
   std::string convert_output;
   std::vector<std::string> convert_inputs;
   std::uint64_t convert_limit = 0, convert_limit_per_process = 0;
-  bool convert_renumber = false;
+  bool convert_renumber = false, convert_thp_aligned = false;
   auto* trace_convert = trace_cmd->add_subcommand(
       "convert", "convert Valgrind lackey --trace-mem=yes logs (one per process) into one trace");
   trace_convert->add_option("logs", convert_inputs, "lackey log files, FIFOs or directories of logs")->required();
@@ -180,6 +180,10 @@ int sc_main(int argc, char* argv[]) {
   trace_convert->add_flag("--force", convert_force, "overwrite an existing trace file");
   trace_convert->add_flag("--renumber-pids", convert_renumber,
                           "number the processes 1 (the root), 2, 3... in fork order instead of their real pids");
+  trace_convert->add_flag("--thp-aligned-anonymous", convert_thp_aligned,
+                          "the capture host's kernel puts an anonymous mapping of a multiple of 2 MiB on a 2 MiB boundary "
+                          "(Linux 6.7 on), which Valgrind does not: write a program's alignment retry (unmap, map larger, "
+                          "trim) as the one aligned mmap a native run makes");
 
   virtsim::ConfigOptions skinit_demo;
   bool skinit_intercept = false;
@@ -229,7 +233,7 @@ int sc_main(int argc, char* argv[]) {
     if (*trace_cat) return virtsim::trace_cat_command(trace_file, trace_limit);
     if (*trace_gen) return virtsim::trace_gen_command(gen);
     if (*trace_convert) return virtsim::trace_convert_command(convert_inputs, convert_output, convert_limit, convert_limit_per_process,
-                                                                   convert_renumber, convert_force);
+                                                                   convert_renumber, convert_thp_aligned, convert_force);
   } catch (const virtsim::UserError& e) {
     std::fprintf(stderr, "virtsim: error: %s\n", e.what());
     return 2;

@@ -4,10 +4,10 @@
 measure(): runs each workload natively (no Valgrind) with its capture's inputs, environment and
 address layout, and reads what the kernel did: minor faults, user and system time (getrusage of
 the traced program and its waited-for children, through `capture-suite --native --rusage`; the
-median of several runs), and forks, execs, mmaps, munmaps and brks (strace -f, a separate run,
+median of several runs, the times their mean), and forks, execs, mmaps, munmaps and brks (strace -f, a separate run,
 so that tracing does not slow the timed runs). The result is the reference file.
-The timed runs are several (20 by default, on inputs made once): the median of each counter, and the system-time
-share of all of them together.
+The timed runs are several (20 by default, on inputs made once): the median of each counter, the mean of the
+user and system times, and the system-time share of all of them together.
 
 replay(): runs each capture through the guest OS model natively (`virtsim run` with
 workload.kind = "trace") and reads the model's counters. compare() puts the two side by side
@@ -43,7 +43,7 @@ SHARE_TOLERANCE = 10.0      # the model's kernel share of time against system-ti
 TIME_SHARE = "kernel share of time (%)"
 # The kernel model's own time, apart from how fast the model runs the program's user code: the
 # model's cycles at CPL 0 in seconds at the preset's clock against getrusage's system time (the
-# median run); within the counters' tolerance.
+# mean of the runs); within the counters' tolerance.
 KERNEL_TIME = "kernel time (s)"
 INSTRUCTION_SHARE = "kernel share of instructions (%)"
 
@@ -129,11 +129,14 @@ def measure_one(name: str, runs: int) -> dict:
         calls = strace_counts(strace.read_text())
     median = {k: statistics.median(u[k] for u in usages) for k in usages[0]}
     # The kernel splits a process's run time into user and system time by the ticks that found it
-    # in each (a few milliseconds apart): over a run of tens of milliseconds the split is coarse,
-    # so the share is taken over the time of every run together.
+    # in each (4 ms apart at this host's 250 Hz, tick-based accounting): over a run of tens of
+    # milliseconds one run's system time is a few ticks' worth (gups: 6.7 to 21.1 ms over 30
+    # runs, in steps of about a tick), so its median sits on one of those steps; the mean of
+    # the runs converges on the time, and the share is taken over every run together.
     user, system = sum(u["user_seconds"] for u in usages), sum(u["system_seconds"] for u in usages)
     return {"minor_faults": int(median["minor_faults"]), "major_faults": int(median["major_faults"]),
-            "user_seconds": round(median["user_seconds"], 4), "system_seconds": round(median["system_seconds"], 4),
+            "user_seconds": round(user / len(usages), 4), "system_seconds": round(system / len(usages), 4),
+            "system_seconds_per_run": [round(u["system_seconds"], 4) for u in usages],
             "wall_seconds": round(median["wall_seconds"], 4),
             "system_share_percent": round(100.0 * system / (user + system), 1) if user + system else 0.0,
             "runs": runs, "minor_faults_per_run": [u["minor_faults"] for u in usages],
@@ -341,7 +344,8 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
              "  it declares one, else the records of that kind it replayed); within"
              f" {int(100 * COUNT_TOLERANCE)} %.",
              "- **kernel time**: the model's cycles at CPL 0 (halted ones left out) in seconds at the preset's",
-             "  clock against the system time of `getrusage` (the median run); within"
+             "  clock against the system time of `getrusage` (the mean of the timed runs, one run's being a few timer ticks'",
+             "  worth; a reference measured before they were means has the median run's); within"
              f" {int(100 * COUNT_TOLERANCE)} %. This is the kernel model's own",
              "  time, apart from how fast the model runs the program's user code.",
              "- **kernel share of time**: the model's cycles at CPL 0 over all its cycles (`kernel_cycles` over",
@@ -367,11 +371,17 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
              " shared with other jobs: user and",
              "system times are read from `getrusage`, take the kernel share as a rough figure. The captures ran",
              "under Valgrind, which preloads a library of its own (`vgpreload_core`) into every traced process:",
-             "the dynamic loader maps it with 4 more `mmap` calls than a native run makes (every single-process",
-             "capture here shows +4). Valgrind also places the mappings itself, without the 2 MiB alignment",
-             "this host's kernel gives an anonymous mapping of 2 MiB (Linux 6.1 gives none): jemalloc (redis)",
-             "finds its first 2 MiB chunk unaligned, unmaps it, maps 4 MiB and trims both ends, 1 `mmap` and 3",
-             "`munmap` calls a native run does not make. Threads are not forks on the real side (`strace` tells them apart by",
+             "the dynamic loader opens and maps it with 4 `mmap` calls a native run does not make. A capture in",
+             "trace format 6 tags those mappings and leaves out the calls on the library's descriptor, and the",
+             "model counts none of them (`system.kernel.tool_mappings`); a capture made before (format 5:",
+             "`virtsim trace info` says which, and replaying it warns) still counts 4 more `mmap` calls per",
+             "process. Valgrind also places the mappings itself, without the 2 MiB alignment this host's kernel",
+             "(Linux 6.7 on) gives an anonymous mapping whose length is a multiple of 2 MiB (Linux 6.1 gives",
+             "none): jemalloc (redis) finds its first 2 MiB chunk unaligned, unmaps it, maps 2 MiB - 4 KiB more",
+             "and trims both ends, 1 `mmap` and 3 `munmap` calls a native run here does not make; `capture-suite`",
+             "writes such a retry as the one aligned `mmap` of a native run (`virtsim trace convert",
+             "--thp-aligned-anonymous`).",
+             "Threads are not forks on the real side (`strace` tells them apart by",
              "`CLONE_THREAD`); the model's side counts the trace's fork records.", ""]
     lines += [f"Native figures: measured {host.get('date', '?')} on {host.get('cpu', '?')} ({host.get('cpus', '?')} CPUs), "
               f"Linux {host.get('kernel', '?')}. Model: virtsim {model_doc.get('revision', '?')}, "
@@ -407,8 +417,11 @@ def page(reference_doc: dict, model_doc: dict, suite: dict[str, dict]) -> str:
                         f"{_result_text(r)} |")
         ref = references[name]
         body += ["", f"Native: {ref['user_seconds']} s user, {ref['system_seconds']} s system, {ref.get('wall_seconds', '?')} s "
-                 f"elapsed (medians of {ref['runs']} runs; "
-                 f"minor faults per run {min(ref['minor_faults_per_run'])} to {max(ref['minor_faults_per_run'])}), "
+                 + (f"elapsed (times the means of {ref['runs']} runs, elapsed their median; " if ref.get('system_seconds_per_run')
+                    else f"elapsed (medians of {ref['runs']} runs, measured before the times were means; ")
+                 + f"minor faults per run {min(ref['minor_faults_per_run'])} to {max(ref['minor_faults_per_run'])}"
+                 + (f", system time per run {min(ref['system_seconds_per_run'])} to {max(ref['system_seconds_per_run'])} s"
+                    if ref.get('system_seconds_per_run') else "") + "), "
                  f"{ref['syscalls']:,} system "
                  f"calls, {ref['threads']} threads started. Model: {models[name]['instructions']:,} instructions, "
                  f"{models[name]['kernel_instructions']:,} in the kernel; {_model_time(models[name])}"

@@ -70,7 +70,7 @@ Param<std::uint64_t> guest_memory_parameter(const Scope& scope) {
   return Param<std::uint64_t>(scope, "guest_memory_mib", 1024, "MiB",
                               "memory the guest OS runs in: guest-physical memory the hypervisor backs with host frames "
                               "under shadow or nested paging, host memory from address 0 natively",
-                              Range{16, 1 << 20});
+                              Range{16, 1 << 22});
 }
 }  // namespace
 
@@ -156,6 +156,12 @@ struct System::CanonicalMetrics {
                    [&s] { return double(s.llc_->misses.count()); }) {}
 
   static double ratio(double a, double b) { return b != 0.0 ? a / b : 0.0; }
+  std::vector<const Formula*> all() const {
+    return {&instructions, &cycles, &ipc, &seconds, &exits_total, &exits_per_kilo_instruction, &exits_cycles,
+            &walk_count, &walk_refs, &refs_per_walk, &cycles_per_walk, &l1d_accesses, &l1d_misses, &l1d_miss_rate,
+            &l1d_mpki, &mem_accesses, &stlb_accesses, &stlb_misses, &walks_2d, &pwc_hit_rate, &nested_tlb_hit_rate,
+            &llc_misses};
+  }
 
   Formula instructions, cycles, ipc, seconds;
   Formula exits_total, exits_per_kilo_instruction, exits_cycles;
@@ -246,6 +252,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
                      Range{0, 64}),
       scheduler_parameters(module_scope(context, *this).child("scheduler")),
       vm_cpus(vm_cpu_parameters(module_scope(context, *this), cpus, vms)),
+      sampling_parameters(context.child("sampling")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
       cpus_per_vm_([this] {
@@ -380,19 +387,9 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     throw_config_conflict(module_scope(context, *this), {"line_bytes"},
                           std::to_string(line_bytes.get()) + " bytes is not a power of two; expected 16, 32, 64, 128, "
                                                              "256 or 512");
-  // Host memory: a run that must touch more than the budget is refused now; the frames the
-  // run takes count towards it (a check of the resident set per MiB taken).
+  // Host memory: the frames the run takes count towards the budget (a check of the resident
+  // set per MiB taken).
   HostMemoryBudget& budget = memory_->host_budget();
-  double touched = 0;
-  const std::size_t vcpus_total = vm_vcpus(vms - 1).second;
-  for (const GuestSettings& g : guest_settings_)
-    if (g.kind->get() != "trace" && g.kind->get() != "exitbench")
-      touched += double(cpus_per_vm_[&g - guest_settings_.data()]) * double(g.shape->footprint_kib.get()) * 1024.0;
-  if (touched > double(budget.bytes()))
-    throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
-                      std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
-                      std::to_string(vcpus_total) + " vCPU(s) is more host memory than " +
-                      budget.describe() + ": lower the footprint or raise the budget");
   frames_ = std::make_unique<FrameAllocator>(backed ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
   frames_->set_budget(&budget);
   std::vector<MemoryView> guest_views;
@@ -416,6 +413,22 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     memory_virtualizations_[k]->attach_guest(
         {kernel.os.format(), kernel.parameters.paging.name() + " = \"" + kernel.parameters.paging.get() + "\""},
         *frames_);
+  }
+  // The state digest hashes the user pages' bytes, so it keeps data bytes. Where they are kept
+  // a run that must touch more than the budget is refused now.
+  for (const auto& kernel : kernels_)
+    if (kernel->parameters.state_digest) memory_->memory().keep_data_bytes();
+  if (memory_->memory().data_bytes() == PhysicalMemory::DataBytes::Kept) {
+    double touched = 0;
+    const std::size_t vcpus_total = vm_vcpus(vms - 1).second;
+    for (const GuestSettings& g : guest_settings_)
+      if (g.kind->get() != "trace" && g.kind->get() != "exitbench")
+        touched += double(cpus_per_vm_[&g - guest_settings_.data()]) * double(g.shape->footprint_kib.get()) * 1024.0;
+    if (touched > double(budget.bytes()))
+      throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
+                        std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
+                        std::to_string(vcpus_total) + " vCPU(s) is more host memory than " + budget.describe() +
+                        " with " + memory_->byte_exact_data.name() + " on: lower the footprint or raise the budget");
   }
   for (const auto* node : graph_.components_of_type("mmu"))
     mmus_.push_back(std::make_unique<MmuModule>(node->name.c_str(), context, *clock_));
@@ -596,6 +609,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
           const double ops = static_cast<double>(benchmarks_.front()->operations());
           return ops > 0 ? static_cast<double>(elapsed_cycles()) / ops : 0.0;
         });
+  if (sampling_parameters.enabled || sampling_parameters.fast_forward) start_sampling();
   SC_THREAD(control);
   if (dump_interval.get() > 0) SC_THREAD(dump_periodically);
   SC_THREAD(report_progress);
@@ -675,17 +689,74 @@ void System::begin_region_of_interest(std::size_t vcpu) {
   }
   if (context_.stats) context_.stats->reset_all();
   roi_begin_cycles_ = clock_->cycles(sc_core::sc_time_stamp());
+  if (sampling_) sampling_->statistics_reset();
   roi_begun_.notify(sc_core::SC_ZERO_TIME);
+}
+
+double System::detailed_references() const {
+  return total(vcpus_, [](const Vcpu& c) { return c.loads.count() + c.stores.count() + c.fetches.count(); });
+}
+
+std::vector<SamplingController::Metric> System::sampled_metrics() {
+  std::vector<SamplingController::Metric> metrics;
+  for (const Formula* f : canonical_->all()) metrics.push_back({f->name(), f->unit(), [f] { return f->value(); }});
+  // The two the sampling is checked on (docs/sampling.md): ratios to the window's references.
+  const auto references = [this] { return detailed_references(); };
+  metrics.push_back({"cycles_per_reference", "cycles/reference", [this] { return double(elapsed_cycles()); },
+                     references});
+  metrics.push_back({"walk_cycles_per_reference", "cycles/reference",
+                     [this] { return total(mmus_, [](const MmuModule& m) { return m.walker.cycles.count(); }); },
+                     references});
+  return metrics;
+}
+
+void System::start_sampling() {
+  if (sampling_parameters.enabled && context_.stats) {
+    sampling_ = std::make_unique<SamplingController>(sampling_parameters.plan(), *context_.stats, sampled_metrics(),
+                                                     [this](bool functional) {
+                                                       for (auto& c : vcpus_) c->set_functional(functional);
+                                                     });
+    sampling_results_ = std::make_unique<SamplingResults>(Scope{context_.params, context_.stats, ""}, *sampling_);
+  }
+  std::uint64_t first_phase = ~std::uint64_t{0};
+  if (sampling_parameters.fast_forward) {
+    fast_forwarding_ = true;
+    for (auto& c : vcpus_) c->set_functional(true);
+    first_phase = sampling_parameters.fast_forward;
+  } else if (sampling_) {
+    first_phase = sampling_->start();
+  }
+  // The first vCPU's references set the pace; all vCPUs switch together.
+  vcpus_.front()->set_reference_countdown(first_phase, [this] { return next_sampling_phase(); });
+}
+
+std::uint64_t System::next_sampling_phase() {
+  if (fast_forwarding_) {
+    // The fast-forward ends: what follows is measured from zero, as from a region of interest.
+    fast_forwarding_ = false;
+    for (auto& c : vcpus_) c->set_functional(false);
+    if (context_.stats) context_.stats->reset_all();
+    return sampling_ ? sampling_->start() : ~std::uint64_t{0};
+  }
+  return sampling_->next_phase();
 }
 
 void System::control() {
   for (auto& c : vcpus_)
     if (!c->finished()) sc_core::wait(c->finished_event());
+  if (sampling_results_) {
+    sampling_->finish(vcpus_.front()->references_left());
+    sampling_results_->publish();
+  }
   if (context_.stats) context_.stats->dump_timeline(elapsed_cycles());
   sc_core::sc_stop();
 }
 
 void System::record_final_statistics() {
+  if (sampling_results_) {
+    sampling_->finish(vcpus_.front()->references_left());
+    sampling_results_->publish();
+  }
   if (context_.stats) context_.stats->dump_timeline(elapsed_cycles());
 }
 

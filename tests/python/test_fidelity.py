@@ -54,6 +54,25 @@ def test_strace_counts_without_pids_as_with_one_process():
     assert (counts["execs"], counts["brk"], counts["syscalls"]) == (1, 1, 3)
 
 
+def test_the_native_times_are_the_means_of_the_runs_and_the_faults_their_median(monkeypatch):
+    # Tick-based accounting gives one run's system time in steps of about a tick (4 ms at 250 Hz):
+    # the median of 3, 3 and 11 ms would be 3 ms, the mean is 5.67 ms.
+    runs = [(0.050, 0.003, 400), (0.052, 0.003, 402), (0.045, 0.011, 401)]
+
+    def native(name, options):
+        if "--rusage" in options:
+            Path(options[options.index("--rusage") + 1]).write_text("".join(
+                json.dumps({"minor_faults": f, "major_faults": 0, "user_seconds": u, "system_seconds": s,
+                            "wall_seconds": u + s}) + "\n" for u, s, f in runs))
+        else:
+            Path(options[options.index("--strace") + 1]).write_text(STRACE)
+    monkeypatch.setattr(fidelity, "_native", native)
+    measured = fidelity.measure_one("gups", len(runs))
+    assert measured["system_seconds"] == pytest.approx(0.0057) and measured["user_seconds"] == pytest.approx(0.049)
+    assert measured["minor_faults"] == 401 and measured["system_seconds_per_run"] == [0.003, 0.003, 0.011]
+    assert measured["system_share_percent"] == pytest.approx(100 * 0.017 / 0.164, abs=0.05)
+
+
 def reference(minor_faults=400, system_share=20.0) -> dict:
     return {"minor_faults": minor_faults, "major_faults": 0, "user_seconds": 0.01, "system_seconds": 0.0025,
             "system_share_percent": system_share, "runs": 1, "minor_faults_per_run": [minor_faults],

@@ -97,6 +97,29 @@ def test_every_registered_strategy_leaves_the_guest_in_the_same_state(virtsim_bi
             assert m["system.shadow.checks"] > 0
 
 
+@pytest.mark.parametrize("kind", ["fork_and_wait", "pt_update"])
+def test_an_l2_guest_on_amd_v_ends_in_the_native_guests_state(virtsim_binary, tmp_path, kind):
+    # The nested-virtualization variants on an AMD preset: nested NPT and shadow-on-NPT, with
+    # and without virtual VMLOAD/VMSAVE, against the native guest.
+    variants = ["native", "nested", "nested_ept", "nested_ept_trap_vmcs", "shadow_on_ept", "shadow_on_ept_trap_vmcs"]
+    out = tmp_path / "amd.h5"
+    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'machine.preset="zen2"',
+                     "--set", f'experiment.compare="{",".join(variants)}"', "--set", "system.kernel.state_digest=true",
+                     "--set", "system.shadow.check=true", "--set", f'workload.kind="{kind}"', *SMALL)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)
+    native = stats["native"]["metrics"]
+    for variant in variants[1:]:
+        m = stats[variant]["metrics"]
+        for name in GUEST_COUNTERS:
+            assert m[name] == native[name], f"{kind} under {variant} on zen2: {name} {m[name]} vs native {native[name]}"
+        if variant.startswith("nested_ept") or variant.startswith("shadow_on_ept"):
+            assert m["system.virt0.l2_exits_reflected"] > 0
+            assert m["system.virt0.l0_vmptrlds"] == 0
+        if variant.startswith("shadow_on_ept"):
+            assert m["system.shadow.checks"] > 0
+
+
 def test_a_variant_the_presets_cpu_lacks_is_refused_not_replaced(virtsim_binary, tmp_path):
     # Merom has VT-x without EPT: nested paging is refused (never run as shadow or native), and
     # on an AMD part the nested variant is NPT under AMD-V.

@@ -83,10 +83,12 @@ def test_nested_tlb_organization_describes_the_nested_tlb(virtsim_binary):
 
 
 def test_a_run_outgrowing_the_host_budget_stops_with_a_partial_result(virtsim_binary, tmp_path):
-    # A 16 MiB footprint fits a 24 MiB budget, but the simulator itself holds more than that.
+    # A 16 MiB footprint fits a 24 MiB budget, but the simulator itself holds more than that
+    # once it keeps the footprint's data bytes.
     out = tmp_path / "budget.h5"
     result = virtsim(virtsim_binary, "run", str(TINY), "-o", str(out), "-q", "--set", 'experiment.compare=""',
-                     "--set", "workload.footprint_kib=16384", "--set", "system.memory.host_budget_mib=24")
+                     "--set", "workload.footprint_kib=16384", "--set", "system.memory.host_budget_mib=24",
+                     "--set", "system.memory.byte_exact_data=true")
     assert result.returncode == 1, result.stderr
     assert "host memory budget exceeded" in result.stderr
     assert "system.memory.host_budget_mib = 24 MiB" in result.stderr

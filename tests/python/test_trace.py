@@ -21,7 +21,7 @@ def test_gen_info_cat(virtsim_binary, tmp_path):
     assert result.returncode == 0, result.stderr
     info = virtsim(virtsim_binary, "trace", "info", str(trace))
     assert info.returncode == 0, info.stderr
-    assert "version 5" in info.stdout and info.stderr == ""
+    assert "version 6" in info.stdout and info.stderr == ""
     counts = {line.split()[0]: int(line.split()[1]) for line in info.stdout.splitlines()[1:]}
     assert counts["load"] + counts["store"] == 2000 + 100  # region of interest plus warm-up
     assert counts["roi_begin"] == counts["roi_end"] == 1
@@ -251,7 +251,7 @@ def test_every_bad_trace_names_the_byte(virtsim_binary, tmp_path):
     cases = [
         (data[:10], "byte 10: truncated header"),
         (data[:20], "byte 16: truncated block header"),
-        (data[:8] + b"\x06\x00" + data[10:], "byte 8: unsupported trace version 6"),
+        (data[:8] + b"\x07\x00" + data[10:], "byte 8: unsupported trace version 7"),
         (data[:16] + b"\xff\xff\xff\x7f" + data[20:], "byte 16: block sizes out of range"),
         (data[:34] + bytes(b ^ 0x5A for b in data[34:-24]) + data[-24:], "byte 16: corrupted block"),
     ]

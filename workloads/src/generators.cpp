@@ -145,11 +145,17 @@ class FootprintProgram : public ProgramBody {
   }
 
  protected:
-  void setup(RecordEmitter& e) override { map_and_touch(e, base_, bytes_); }
+  // Maps the footprint, then writes every page once (setup_more(), a batch at a time).
+  void setup(RecordEmitter& e) override { e.mmap(base_, bytes_, kProtRead | kProtWrite); }
+  bool setup_more(RecordEmitter& e) override {
+    for (unsigned i = 0; i < kBatch && touched_ < bytes_; ++i, touched_ += kPage) e.store(base_ + touched_);
+    return touched_ < bytes_;
+  }
   double progress() const override { return c_.shape.accesses ? double(done_) / double(c_.shape.accesses) : 1.0; }
   GeneratorContext c_;
   SplitMix64 rng_;
   Addr bytes_, base_;
+  Addr touched_ = 0;  // bytes of the footprint the warm-up has written
   std::uint64_t done_ = 0;
 };
 
@@ -636,6 +642,8 @@ bool GeneratedWorkload::refill_timeshare() {
         if (pid > 1) init.switch_to(pid);
         RecordEmitter e = init.as(pid);
         programs_[pid - 1]->setup(e);
+        while (programs_[pid - 1]->setup_more(e)) {
+        }
       }
       init.switch_to(1);
       init.roi_begin();
@@ -696,7 +704,12 @@ bool GeneratedWorkload::refill() {
   RecordEmitter init(queue_, 1);
   switch (phase_) {
     case Phase::Setup:
-      if (!mix_) programs_.front()->setup(init);
+      if (!mix_ && !setup_begun_) {
+        setup_begun_ = true;
+        programs_.front()->setup(init);
+        return true;
+      }
+      if (!mix_ && programs_.front()->setup_more(init)) return true;
       init.roi_begin();
       phase_ = Phase::Steps;
       return true;
@@ -718,6 +731,7 @@ bool GeneratedWorkload::refill() {
         return true;
       }
       RecordEmitter child = init.as(child_);
+      if (programs_[current_]->setup_more(child)) return true;
       if (programs_[current_]->step(child, next_pid_)) return true;
       child.exit(child_);
       init.switch_to(1);

@@ -19,23 +19,33 @@ namespace fs = std::filesystem;
 
 // x86-64 Linux system call numbers the converter gives a meaning to.
 enum SyscallNumber : std::uint64_t {
-  kRead = 0, kWrite = 1, kOpen = 2, kClose = 3, kPoll = 7, kMmap = 9, kMprotect = 10, kMunmap = 11, kBrk = 12,
-  kPread64 = 17, kPwrite64 = 18, kReadv = 19, kWritev = 20, kPipe = 22, kSelect = 23, kMremap = 25, kDup = 32,
-  kDup2 = 33, kSocket = 41, kAccept = 43, kSendto = 44, kRecvfrom = 45, kSendmsg = 46, kRecvmsg = 47,
-  kSocketpair = 53, kClone = 56, kFork = 57, kVfork = 58, kExecve = 59, kExit = 60, kWait4 = 61, kFcntl = 72,
-  kCreat = 85, kEpollCreate = 213, kExitGroup = 231, kEpollWait = 232, kWaitid = 247, kOpenat = 257,
-  kPselect6 = 270, kPpoll = 271, kEpollPwait = 281, kAccept4 = 288, kEpollCreate1 = 291, kDup3 = 292, kPipe2 = 293,
-  kPreadv = 295, kPwritev = 296, kPreadv2 = 327, kPwritev2 = 328, kExecveat = 322, kClone3 = 435, kOpenat2 = 437,
-  kEpollPwait2 = 441,
+  kRead = 0, kWrite = 1, kOpen = 2, kClose = 3, kFstat = 5, kPoll = 7, kLseek = 8, kMmap = 9, kMprotect = 10,
+  kMunmap = 11, kBrk = 12, kPread64 = 17, kPwrite64 = 18, kReadv = 19, kWritev = 20, kPipe = 22, kSelect = 23,
+  kMremap = 25, kDup = 32, kDup2 = 33, kSocket = 41, kAccept = 43, kSendto = 44, kRecvfrom = 45, kSendmsg = 46,
+  kRecvmsg = 47, kSocketpair = 53, kClone = 56, kFork = 57, kVfork = 58, kExecve = 59, kExit = 60, kWait4 = 61,
+  kFcntl = 72, kCreat = 85, kEpollCreate = 213, kExitGroup = 231, kEpollWait = 232, kWaitid = 247, kOpenat = 257,
+  kNewfstatat = 262, kPselect6 = 270, kPpoll = 271, kEpollPwait = 281, kAccept4 = 288, kEpollCreate1 = 291,
+  kDup3 = 292, kPipe2 = 293, kPreadv = 295, kPwritev = 296, kPreadv2 = 327, kPwritev2 = 328, kExecveat = 322,
+  kClone3 = 435, kOpenat2 = 437, kEpollPwait2 = 441,
 };
 constexpr std::uint64_t kCloneThread = 0x10000;  // CLONE_THREAD: a new thread, not a process
 // <fcntl.h> and <sys/mman.h> values on x86-64 Linux.
 constexpr std::uint64_t kOCloexec = 0x80000, kFdCloexec = 1, kFDupfd = 0, kFSetfd = 2, kFDupfdCloexec = 1030;
-constexpr std::uint64_t kMapSharedBit = 0x1, kMapAnonymous = 0x20;
+constexpr std::uint64_t kMapSharedBit = 0x1, kMapFixed = 0x10, kMapAnonymous = 0x20;
+constexpr std::uint64_t kHugePageBytes = 2 << 20;  // x86-64's PMD size: a transparent huge page
 constexpr std::uint64_t kPidP = 1;              // waitid's P_PID id type
 // Descriptors below a new one the converter marks open at most (Linux's default soft limit of
 // open files, RLIMIT_NOFILE, is 1024): a bound on its work for a log with a huge descriptor.
 constexpr std::uint64_t kMaxInferredDescriptors = 4096;
+
+// Whether `path` is an object Valgrind preloads into every traced program (LD_PRELOAD of
+// vgpreload_core and the tool's vgpreload_TOOL): the dynamic loader opens and maps it, a native
+// run does not.
+bool valgrind_preload(const std::string& path) {
+  const auto slash = path.rfind('/');
+  const std::string name = path.substr(slash == std::string::npos ? 0 : slash + 1);
+  return path.find("/valgrind/") != std::string::npos && name.rfind("vgpreload_", 0) == 0;
+}
 
 // One process's log, read line by line. The header (Valgrind's "==PID== ..." lines before the
 // first event) names the pid and the parent pid.
@@ -233,6 +243,7 @@ class Converter {
     std::string path;  // empty: not opened by path (a pipe, a socket), or unknown
     bool cloexec = false;
     SyscallObject object = SyscallObject::File;
+    bool tool = false;  // an object Valgrind preloads (valgrind_preload)
   };
 
  public:
@@ -243,12 +254,15 @@ class Converter {
   std::map<std::uint32_t, std::string> logs;
   std::set<std::uint32_t> ran;  // processes whose records were written
 
+  // Writes what an unfinished alignment retry holds back (before roi_end).
+  void flush() { release_retry(); }
+
   // The whole trace but its roi_end: `switch root` first, then the region of interest.
   void run(LackeyLog& root) {
     write_pid(TraceRecordKind::Switch, pid_of(root));
     TraceRecord roi_begin;
     roi_begin.kind = TraceRecordKind::RoiBegin;
-    writer_.write(roi_begin);
+    emit(roi_begin);
     run_process(root, pid_of(root));
   }
 
@@ -259,7 +273,7 @@ class Converter {
     TraceRecord r;
     r.kind = kind;
     r.pid = trace_pid(pid);
-    writer_.write(r);
+    emit(r);
   }
   // The pid a process has in the trace: its real pid, or with renumbering 1 for the root and
   // 2, 3... in fork order, so that captures of the same program are the same bytes.
@@ -296,7 +310,7 @@ class Converter {
       case kPpoll: case kSelect: case kPselect6: r.call_flags = kSyscallMaySleep; break;
       default: break;
     }
-    writer_.write(r);
+    emit(r);
   }
 
   // What process `pid` has open as `fd`, as far as the log shows.
@@ -392,6 +406,11 @@ class Converter {
           finish(pid, call, Outcome{}, children, exited);
         }
         if (!needs_result(s)) {
+          if (tool_descriptor_call(pid, s)) {
+            ++summary_.tool_calls;
+            if (s.number == kClose) fds_[pid].erase(s.args[0]);
+            continue;
+          }
           write_syscall(pid, s, Outcome{});
           if (s.number == kWait4 || s.number == kWaitid) wait_for(pid, waited_pid(s), children);
           continue;
@@ -439,6 +458,7 @@ class Converter {
   void finish(std::uint32_t pid, const SyscallLine& s, const Outcome& outcome,
               std::vector<std::uint32_t>& children, bool& exited) {
     const auto arg = [&](std::size_t i) { return i < s.args.size() ? s.args[i] : 0; };
+    const bool on_tool_file = tool_descriptor_call(pid, s);  // before close forgets the descriptor
     switch (s.number) {
       case kMmap:
         if (outcome.success) {
@@ -448,12 +468,13 @@ class Converter {
           r.address = outcome.value;
           r.length = arg(1);
           r.prot = static_cast<std::uint32_t>(arg(2));
+          placed_by_kernel_ = arg(0) == 0 && !(arg(3) & (kMapFixed | kMapSharedBit)) && (arg(3) & kMapAnonymous);
           if (!(arg(3) & kMapAnonymous)) {
-            r.map_flags = kMapFile | (arg(3) & kMapSharedBit ? kMapShared : 0);
+            r.map_flags = kMapFile | (arg(3) & kMapSharedBit ? kMapShared : 0) | (on_tool_file ? kMapTool : 0);
             r.file = file_id(pid, arg(4));
             r.offset = arg(5);
           }
-          writer_.write(r);
+          emit(r);
           return;
         }
         break;
@@ -465,7 +486,7 @@ class Converter {
           r.address = arg(0);
           r.length = arg(1);
           r.prot = static_cast<std::uint32_t>(arg(2));
-          writer_.write(r);
+          emit(r);
           return;
         }
         break;
@@ -478,7 +499,7 @@ class Converter {
           r.length = arg(1);
           r.new_address = outcome.value;
           r.new_length = arg(2);
-          writer_.write(r);
+          emit(r);
           return;
         }
         break;
@@ -489,8 +510,13 @@ class Converter {
           const std::string path = path_argument(s, at ? 1 : 0);
           // Devices and the kernel's own file systems are not regular files.
           const bool special = path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0 || path.rfind("/sys/", 0) == 0;
+          const bool tool = valgrind_preload(path);
           opened(pid, outcome.value,
-                 OpenFile{path, (flags & kOCloexec) != 0, special ? SyscallObject::Other : SyscallObject::File});
+                 OpenFile{path, (flags & kOCloexec) != 0, special ? SyscallObject::Other : SyscallObject::File, tool});
+          if (tool) {
+            ++summary_.tool_calls;
+            return;
+          }
         }
         break;
       case kPipe: case kPipe2:
@@ -525,7 +551,7 @@ class Converter {
           r.pid = trace_pid(pid);
           r.address = arg(0);
           r.length = arg(1);
-          writer_.write(r);
+          emit(r);
           return;
         }
         break;
@@ -535,7 +561,7 @@ class Converter {
           r.kind = TraceRecordKind::Brk;
           r.pid = trace_pid(pid);
           r.address = outcome.value;
-          writer_.write(r);
+          emit(r);
           return;
         }
         break;
@@ -548,7 +574,7 @@ class Converter {
           r.kind = TraceRecordKind::Fork;
           r.pid = trace_pid(pid);
           r.child = trace_pid(child);
-          writer_.write(r);
+          emit(r);
           children.push_back(child);
           fds_[child] = fds_[pid];  // the child inherits the open files
           return;
@@ -573,7 +599,25 @@ class Converter {
         break;
       default: break;
     }
+    if (on_tool_file) {
+      ++summary_.tool_calls;
+      return;
+    }
     write_syscall(pid, s, outcome);
+  }
+
+  // Whether call `s` works on a descriptor of an object Valgrind preloads: the dynamic loader
+  // reads, inspects and closes it, and a native run makes none of these calls.
+  bool tool_descriptor_call(std::uint32_t pid, const SyscallLine& s) {
+    switch (s.number) {
+      case kRead: case kPread64: case kFstat: case kNewfstatat: case kLseek: case kClose: case kMmap: break;
+      default: return false;
+    }
+    const std::size_t fd_argument = s.number == kMmap ? 4 : 0;
+    if (s.args.size() <= fd_argument) return false;
+    const auto& fds = fds_[pid];
+    const auto it = fds.find(s.args[fd_argument]);
+    return it != fds.end() && it->second.tool;
   }
 
   // A new program image: the exec record, and the process's close-on-exec files closed.
@@ -684,6 +728,87 @@ class Converter {
     write_memory(r);
   }
 
+  // Every record goes out here. With thp_aligned_anonymous, jemalloc-style alignment retries
+  // are held back until they complete, then written as the one aligned mapping a native run
+  // gets (LackeyConvertOptions::thp_aligned_anonymous): (1) an mmap of no address hint, anonymous
+  // and private, whose length is a multiple of 2 MiB, placed off a 2 MiB boundary; (2) its
+  // munmap, whole; (3) an mmap like it of 2 MiB - 4 KiB more; (4) the munmaps of its head
+  // before the first 2 MiB boundary and of its tail past the original length. What runs in
+  // between (loads, stores, fetches, compute) is held too and written after the mapping; any
+  // other record ends the pattern and everything held is written as it came.
+  void emit(const TraceRecord& r) {
+    const bool placed = placed_by_kernel_;
+    placed_by_kernel_ = false;
+    if (!options_.thp_aligned_anonymous) return writer_.write(r);
+    if (retry_.empty()) {
+      if (retry_start(r, placed)) retry_.push_back(r);
+      else writer_.write(r);
+      return;
+    }
+    if (r.kind == TraceRecordKind::Load || r.kind == TraceRecordKind::Store || r.kind == TraceRecordKind::Fetch ||
+        r.kind == TraceRecordKind::Compute) {
+      held_.emplace_back(retry_.size() - 1, r);
+      if (held_.size() > kMaxHeldRecords) release_retry();
+      return;
+    }
+    const TraceRecord& first = retry_.front();
+    bool fits = false;
+    if (retry_.size() == 1) {
+      fits = r.kind == TraceRecordKind::Munmap && r.address == first.address && r.length == first.length;
+    } else if (retry_.size() == 2) {
+      fits = r.kind == TraceRecordKind::Mmap && placed && r.map_flags == 0 && r.prot == first.prot &&
+             r.length == first.length + kHugePageBytes - 4096;
+    } else {
+      const TraceRecord& larger = retry_[2];
+      const Addr aligned = (larger.address + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+      const Addr head = aligned - larger.address, tail_start = aligned + first.length;
+      const Addr tail = larger.address + larger.length - tail_start;
+      const bool head_trim = head && r.address == larger.address && r.length == head;
+      const bool tail_trim = tail && r.address == tail_start && r.length == tail;
+      fits = r.kind == TraceRecordKind::Munmap && (head_trim || tail_trim) &&
+             std::none_of(retry_.begin() + 3, retry_.end(), [&](const TraceRecord& t) { return t.address == r.address; });
+      if (fits && retry_.size() - 3 + 1 == static_cast<std::size_t>(head != 0) + (tail != 0)) {
+        TraceRecord native = first;
+        native.address = aligned;
+        writer_.write(native);
+        for (const auto& h : held_) writer_.write(h.second);
+        ++summary_.alignment_retries;
+        retry_.clear();
+        held_.clear();
+        return;
+      }
+    }
+    if (fits) {
+      retry_.push_back(r);
+      return;
+    }
+    release_retry();
+    placed_by_kernel_ = placed;
+    emit(r);
+  }
+
+  // Whether `r` may start an alignment retry: an mmap the kernel placed (no hint), anonymous
+  // and private, of a multiple of 2 MiB, off a 2 MiB boundary.
+  static bool retry_start(const TraceRecord& r, bool placed) {
+    return r.kind == TraceRecordKind::Mmap && placed && r.map_flags == 0 && r.length % kHugePageBytes == 0 &&
+           r.address % kHugePageBytes != 0;
+  }
+
+  // Writes what an unfinished retry held back, in the order it came.
+  void release_retry() {
+    if (retry_.empty()) return;
+    // Each held record came after the pattern record its position names.
+    const std::vector<TraceRecord> pattern = std::move(retry_);
+    const auto held = std::move(held_);
+    retry_.clear();
+    held_.clear();
+    std::size_t h = 0;
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+      writer_.write(pattern[i]);
+      for (; h < held.size() && held[h].first == i; ++h) writer_.write(held[h].second);
+    }
+  }
+
   void write_memory(const TraceRecord& r) {
     if (stopped_) return;
     if (options_.memory_limit_per_process && process_memory_records_ >= options_.memory_limit_per_process) {
@@ -691,7 +816,7 @@ class Converter {
       return;
     }
     ++process_memory_records_;
-    writer_.write(r);
+    emit(r);
     if (++summary_.memory_records == options_.memory_limit) {
       stopped_ = true;
       summary_.limited = true;
@@ -706,6 +831,12 @@ class Converter {
   std::map<std::uint32_t, std::uint32_t> renumbered_;  // real pid -> trace pid
   std::map<std::uint32_t, std::map<std::uint64_t, OpenFile>> fds_;  // by real pid, by descriptor
   std::map<std::string, std::uint32_t> file_ids_;                    // path -> file id
+  // An alignment retry in progress (emit): its records so far, and the other records held
+  // back, each with the index of the pattern record it came after.
+  static constexpr std::size_t kMaxHeldRecords = 1 << 16;
+  std::vector<TraceRecord> retry_;
+  std::vector<std::pair<std::size_t, TraceRecord>> held_;
+  bool placed_by_kernel_ = false;  // the mmap being emitted had no address hint, no MAP_FIXED
 };
 
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
@@ -763,6 +894,7 @@ LackeyConvertSummary convert_lackey_logs(const std::vector<std::string>& inputs,
       if (!converter.ran.count(pid) && !summary.limited)
         summary.warnings.push_back(path + ": process " + std::to_string(pid) + " was never forked in its parent's log; left out");
   }
+  converter.flush();
   TraceRecord roi_end;
   roi_end.kind = TraceRecordKind::RoiEnd;
   writer.write(roi_end);

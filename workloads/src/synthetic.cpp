@@ -11,7 +11,7 @@ SyntheticParameters::SyntheticParameters(const Scope& scope)
       VIRTSIM_MEMBER(base_address, scope, 0x10000000, "bytes", "virtual address where the footprint starts",
                    Range{4096, 140737488355328.0 /* 2^47: user half of a 48-bit space */}),
       VIRTSIM_MEMBER(footprint_kib, scope, 16384, "KiB", "size of the memory the workload touches",
-                    Range{4, 1ull << 30}),
+                    Range{4, 1ull << 32}),  // 4 TiB, as system.memory.size_mib
       VIRTSIM_MEMBER(warmup_accesses, scope, 10000, "accesses", "memory accesses before the region of interest",
                       Range{0, 1e12}),
       VIRTSIM_MEMBER(accesses, scope, 200000, "accesses", "memory accesses in the region of interest", Range{1, 1e12}),

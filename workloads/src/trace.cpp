@@ -302,6 +302,11 @@ TraceReader::TraceReader(const std::string& path) : path_(path), in_(path, std::
                ": trace format version 1 has no checksums or trailer, so a file cut at a block boundary "
                "or damaged inside a block is not detected (virtsim now writes version " +
                std::to_string(kTraceVersion) + ")";
+  else if (version_ < 6)
+    warning_ = path + ": trace format version " + std::to_string(version_) +
+               " cannot tag the capture tool's own mappings: a capture made under Valgrind counts the mmap "
+               "calls of the objects Valgrind preloads as the program's (re-capture it: virtsim now writes version " +
+               std::to_string(kTraceVersion) + ")";
   trailer_checksum_ = trace_checksum(0, header, kHeaderBytes);
 }
 
@@ -582,9 +587,10 @@ void TraceReader::unknown_record(std::uint8_t tag) const {
 
 void TraceReader::decode_mmap_backing(TraceRecord& r) {
   const std::uint64_t flags = varint();
-  if (flags & ~std::uint64_t{kMapFile | kMapShared})
+  const std::uint64_t known = version_ >= 6 ? kMapFile | kMapShared | kMapTool : kMapFile | kMapShared;
+  if (flags & ~known)
     fail(block_offset_, "mmap record with unknown flags " + to_hex(flags) + " (record " + std::to_string(records_ + 1) +
-                            "; known: 1 file, 2 shared)");
+                            (version_ >= 6 ? "; known: 1 file, 2 shared, 4 tool)" : "; known: 1 file, 2 shared)"));
   r.map_flags = static_cast<std::uint32_t>(flags);
   if (!(flags & kMapFile)) return;
   const std::uint64_t file = varint();

@@ -1018,6 +1018,41 @@ TEST(GuestOs, MprotectRewritesEachPresentEntryOnceAndFlushesIt) {
   EXPECT_THROW(m.run(), FileError);
 }
 
+// The capture tool's own mappings (mmap records tagged kMapTool: Valgrind's preloaded object)
+// are in the address space, but no call of the program's: no system call's cost, not counted;
+// an mprotect or munmap of a range wholly in them is the tool's too, one that reaches past
+// them the program's.
+TEST(GuestOs, TheCaptureToolsMappingsAreThereButCostAndCountNoCall) {
+  Machine m(false, "4level", false, 0, {{"mmap_instructions", std::int64_t{777}}});
+  Script s;
+  auto p = s.emit(1);
+  TraceRecord tool = file_mmap(1, kHeap, 4, 5, 9, 0);
+  tool.map_flags |= kMapTool;
+  s.records.push_back(tool);
+  s.records.push_back(remap(TraceRecordKind::Mprotect, 1, kHeap + 2 * kPageSize4K, 1, 1));  // its RELRO
+  p.load(kHeap + 8);
+  m.add_cpu(s);
+  auto ran = m.run();
+  EXPECT_EQ(m.os.tool_mappings.count(), 2u);
+  EXPECT_EQ(m.os.mmaps.count(), 0u);
+  EXPECT_EQ(m.os.syscalls.count(), 0u);
+  for (const auto& e : ran)  // no mmap's cost (system.kernel.mmap_instructions)
+    EXPECT_FALSE(e.kind == GuestEventKind::Compute && e.count == 777);
+  EXPECT_EQ(m.os.page_cache.file_faults.count(), 1u);  // the area is a mapping of its file
+  // The program's own calls count as before.
+  p.mmap(kHeap + 16 * kPageSize4K, 2 * kPageSize4K, 3);
+  p.munmap(kHeap + 3 * kPageSize4K, 14 * kPageSize4K);  // the tool's last page and the program's area
+  p.munmap(kHeap, kPageSize4K);                          // the tool's first page alone
+  ran = m.run();
+  EXPECT_EQ(m.os.mmaps.count(), 1u);
+  EXPECT_EQ(m.os.munmaps.count(), 1u);
+  EXPECT_EQ(m.os.tool_mappings.count(), 3u);
+  EXPECT_EQ(m.os.syscalls.count(), 2u);
+  EXPECT_EQ(std::count_if(ran.begin(), ran.end(),
+                          [](const GuestEvent& e) { return e.kind == GuestEventKind::Compute && e.count == 777; }),
+            2);
+}
+
 TraceRecord pte_write(std::uint32_t pid, Addr address, std::uint64_t set, std::uint64_t clear) {
   TraceRecord r;
   r.kind = TraceRecordKind::PageTableWrite;

@@ -54,6 +54,7 @@ class LackeyTest : public ::testing::Test {
                   " " + std::to_string(r->prot);
           if (r->map_flags & kMapFile) line += " file " + std::to_string(r->file) + " offset " + std::to_string(r->offset);
           if (r->map_flags & kMapShared) line += " shared";
+          if (r->map_flags & kMapTool) line += " tool";
           break;
         case TraceRecordKind::Mprotect:
           line += " " + std::to_string(r->pid) + " " + std::to_string(r->address) + " " + std::to_string(r->length) +
@@ -290,6 +291,76 @@ TEST_F(LackeyTest, FileMappingsNameTheFileTheirDescriptorHasOpen) {
   EXPECT_EQ(records, expected);
   EXPECT_EQ(summary.files, (std::vector<std::string>{"/lib/x86_64-linux-gnu/libc.so.6", "/tmp/data",
                                                      "<descriptor 7 of process 20>"}));
+}
+
+// The dynamic loader opens, reads, inspects, maps and closes vgpreload_core, which Valgrind
+// preloads (the lines as Valgrind 3.19 logs them): a native run makes none of these calls. The
+// calls are left out, the mappings kept (the program's address space has them) and tagged.
+TEST_F(LackeyTest, ValgrindPreloadedObjectsAreTaggedAndTheirCallsLeftOut) {
+  LackeyConvertSummary summary;
+  const auto records = convert(
+      {log("one", header(40, 1) +
+                      "SYSCALL[40,1](257) sys_openat ( 4294967196, 0x4034bb0(/usr/libexec/valgrind/vgpreload_core-amd64-linux.so), 524288 ) --> [async] ... \n"
+                      "SYSCALL[40,1](257) ... [async] --> Success(0x4) \n"
+                      "SYSCALL[40,1](0) sys_read ( 4, 0x1ffefff2e8, 832 ) --> [async] ... \n"
+                      "SYSCALL[40,1](0) ... [async] --> Success(0x340) \n"
+                      "SYSCALL[40,1](262) sys_newfstatat ( 4, 0x4029c99(), 0x1ffefff280 )[sync] --> Success(0x0) \n"
+                      "SYSCALL[40,1](9) sys_mmap ( 0x0, 16400, 1, 2050, 4, 0 ) --> [pre-success] Success(0x4837000) \n"
+                      "SYSCALL[40,1](9) sys_mmap ( 0x4838000, 4096, 5, 2066, 4, 4096 ) --> [pre-success] Success(0x4838000) \n"
+                      "SYSCALL[40,1](3) sys_close ( 4 )[sync] --> Success(0x0) \n"
+                      "SYSCALL[40,1](257) sys_openat ( 4294967196, 0x40290b1(/etc/ld.so.cache), 524288 ) --> [async] ... \n"
+                      "SYSCALL[40,1](257) ... [async] --> Success(0x4) \n"
+                      "SYSCALL[40,1](262) sys_newfstatat ( 4, 0x4029c99(), 0x1ffefff280 )[sync] --> Success(0x0) \n"
+                      "SYSCALL[40,1](9) sys_mmap ( 0x0, 47011, 1, 2, 4, 0 ) --> [pre-success] Success(0x483c000) \n"
+                      "SYSCALL[40,1](3) sys_close ( 4 )[sync] --> Success(0x0) \n"
+                      "SYSCALL[40,1](231) exit_group( 0 ) --> [pre-success] Success(0x0) \n")},
+      {}, &summary);
+  const std::vector<std::string> expected = {
+      "switch 40", "roi_begin", "exec 40",
+      "mmap 40 75722752 16400 1 file 1 offset 0 tool", "mmap 40 75726848 4096 5 file 1 offset 4096 tool",
+      // ld.so.cache, on the same descriptor number once vgpreload's is closed: the program's.
+      "syscall 257", "syscall 262", "mmap 40 75743232 47011 1 file 2 offset 0", "syscall 3", "exit 40", "roi_end"};
+  EXPECT_EQ(records, expected);
+  EXPECT_EQ(summary.tool_calls, 4u);  // openat, read, newfstatat, close
+  EXPECT_EQ(summary.files, (std::vector<std::string>{"/usr/libexec/valgrind/vgpreload_core-amd64-linux.so",
+                                                     "/etc/ld.so.cache"}));
+}
+
+// jemalloc under Valgrind (redis-server's first chunk, as captured): Valgrind places a 2 MiB
+// anonymous mapping off a 2 MiB boundary, where this host's kernel (Linux 6.7 on) aligns it, so
+// jemalloc unmaps it, maps 2 MiB - 4 KiB more and trims both ends. With thp_aligned_anonymous
+// that is the one aligned mmap of a native run; what ran in between comes after it.
+TEST_F(LackeyTest, AnAlignmentRetryBecomesTheAlignedMmapOfANativeRun) {
+  const std::string retry =
+      "SYSCALL[50,1](9) sys_mmap ( 0x0, 2097152, 3, 16418, 4294967295, 0 ) --> [pre-success] Success(0x58d9000) \n"
+      " L 1ffefff000,8\n"
+      "SYSCALL[50,1](11) sys_munmap ( 0x58d9000, 2097152 )[sync] --> Success(0x0) \n"
+      "SYSCALL[50,1](9) sys_mmap ( 0x0, 4190208, 3, 16418, 4294967295, 0 ) --> [pre-success] Success(0x58d9000) \n"
+      "SYSCALL[50,1](11) sys_munmap ( 0x58d9000, 1208320 )[sync] --> Success(0x0) \n"
+      " S 1ffefff008,8\n"
+      "SYSCALL[50,1](11) sys_munmap ( 0x5c00000, 884736 )[sync] --> Success(0x0) \n";
+  const std::string text = header(50, 1) + retry + " S 05a00000,8\n" +
+                           // Another 2 MiB off a boundary, then something else: left as it is.
+                           "SYSCALL[50,1](9) sys_mmap ( 0x0, 2097152, 3, 34, 4294967295, 0 ) --> [pre-success] Success(0x6001000) \n"
+                           " L 1ffefff000,8\n"
+                           "SYSCALL[50,1](12) sys_brk ( 0x0 ) --> [pre-success] Success(0x4035000) \n"
+                           "SYSCALL[50,1](231) exit_group( 0 ) --> [pre-success] Success(0x0) \n";
+  LackeyConvertOptions options;
+  options.thp_aligned_anonymous = true;
+  LackeyConvertSummary summary;
+  const auto records = convert({log("one", text)}, options, &summary);
+  const std::vector<std::string> expected = {
+      "switch 50", "roi_begin", "exec 50",
+      "mmap 50 94371840 2097152 3", "load 137422172160", "store 137422172168",  // at 0x5a00000
+      "store 94371840",
+      "mmap 50 100667392 2097152 3", "load 137422172160", "brk 50 67325952", "exit 50", "roi_end"};
+  EXPECT_EQ(records, expected);
+  EXPECT_EQ(summary.alignment_retries, 1u);
+  // Without the option (a kernel that does not align, as Linux 6.1): every call as it came.
+  const auto as_logged = convert({log("one", text)});
+  EXPECT_EQ(std::count_if(as_logged.begin(), as_logged.end(), [](const std::string& r) { return r.rfind("munmap", 0) == 0; }),
+            3);
+  EXPECT_EQ(as_logged.size(), expected.size() + 4);
 }
 
 TEST_F(LackeyTest, CloseOnExecFilesAreGoneAfterExec) {

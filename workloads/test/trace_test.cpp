@@ -595,7 +595,7 @@ TEST(Trace, MalformedFileMmapsAreErrors) {
     }
     expect_error(bad, what);
   };
-  expect(4, 0, 0, "byte 16: mmap record with unknown flags 0x4 (record 1");
+  expect(8, 0, 0, "byte 16: mmap record with unknown flags 0x8 (record 1; known: 1 file, 2 shared, 4 tool)");
   expect(kMapFile, 0, 0, "byte 16: mmap record of file 0 (record 1; file ids are 1 to");
   expect(kMapFile, 2, 100, "byte 16: mmap record with file offset 100 (record 1; a multiple of 4096 expected)");
   std::remove(bad.c_str());
@@ -615,6 +615,47 @@ TEST(Trace, VersionOneStillReadsWithAWarning) {
   std::vector<std::size_t> offsets;
   small_trace(path, 1, offsets);
   EXPECT_EQ(TraceReader(path).warning(), "");
+  std::remove(path.c_str());
+}
+
+// Version 6 tags the capture tool's own mappings; older versions cannot, and say so once.
+TEST(Trace, VersionFiveReadsWithAWarningAndKnowsNoToolMappings) {
+  const std::string path = temp_path("v5-tool.vst");
+  {
+    TraceWriter w(path);
+    TraceRecord r;
+    r.kind = TraceRecordKind::Mmap;
+    r.pid = 1;
+    r.address = 0x4837000;
+    r.length = 16400;
+    r.prot = 1;
+    r.map_flags = kMapFile | kMapTool;
+    r.file = 1;
+    w.write(r);
+    w.close();
+  }
+  {
+    TraceReader reader(path);
+    EXPECT_EQ(reader.version(), 6);
+    EXPECT_EQ(reader.warning(), "");
+    const auto r = reader.next();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->map_flags, kMapFile | kMapTool);
+  }
+  // The same bytes labelled version 5: the tool flag is unknown there, and the file warns.
+  auto v = read_all(path);
+  v[8] = 5;
+  std::vector<std::size_t> offsets;
+  for (std::size_t at = 16; at < v.size(); at += 16 + get_u32(v, at)) {
+    offsets.push_back(at);
+    if (get_u32(v, at) == 0) break;
+  }
+  fix_checksums(v, offsets);
+  write_all(path, v);
+  EXPECT_NE(TraceReader(path).warning().find(path + ": trace format version 5 cannot tag the capture tool's own mappings"),
+            std::string::npos)
+      << TraceReader(path).warning();
+  expect_error(path, "byte 16: mmap record with unknown flags 0x5 (record 1; known: 1 file, 2 shared)");
   std::remove(path.c_str());
 }
 

@@ -175,7 +175,9 @@ void Vcpu::sample_memory_virtualization() {
       case GuestEventKind::Compute: {
         instructions += event->count;
         if (ring_.in_kernel()) kernel_instructions += event->count;
-        if (interval_) {
+        if (functional_) {
+          advance_functional(event->count);
+        } else if (interval_) {
           advance(interval_->dispatch(event->count));
         } else if (cpi_fixed == 1024) {  // CPI 1, the default: nothing to carry
           advance(event->count);
@@ -205,13 +207,16 @@ void Vcpu::sample_memory_virtualization() {
         in_stream = false;
         break;
       case GuestEventKind::Instr:
+        forget_last_lines();
         ++instructions;
         execute_instruction(*event);
         break;
       case GuestEventKind::Interrupt:
+        forget_last_lines();
         execute_interrupt(*event);
         break;
       case GuestEventKind::String:
+        forget_last_lines();
         execute_string(*event);
         break;
     }
@@ -222,7 +227,10 @@ void Vcpu::sample_memory_virtualization() {
   finished_event_.notify(sc_core::SC_ZERO_TIME);
 }
 
-[[gnu::hot]] void Vcpu::execute_memory(const GuestEvent& event) {
+inline void Vcpu::execute_memory(const GuestEvent& event) {
+  count_references(1);
+  if (functional_) [[unlikely]]
+    return warm_memory(event);
   serialized_ = false;  // set by an exit or a page fault of this access (interval model)
   switch (event.access) {
     case AccessKind::Load: ++loads; break;
@@ -240,8 +248,41 @@ void Vcpu::sample_memory_virtualization() {
   } else {
     c = access_piece(event.access, first, event.size, event.keeps_contents);
   }
-  if (interval_) return advance_interval(c, !event.continues_instruction, event.access == AccessKind::Fetch);
-  advance(c);
+  if (!interval_) return advance(c);
+  // The interval model's usual access, a load or store that neither faulted nor exited, here;
+  // fetches and serialized accesses out of line.
+  const bool new_instruction = !event.continues_instruction;
+  if (!serialized_ && event.access != AccessKind::Fetch) [[likely]]
+    return advance_overlapped_access(c, new_instruction);
+  advance_interval(c, new_instruction, event.access == AccessKind::Fetch);
+}
+
+void Vcpu::warm_memory(const GuestEvent& event) {
+  constexpr unsigned kLineShift = 6;  // 64-byte lines: the filter's grain, within every cache line size
+  const Addr first = event.address;
+  const Addr line = first >> kLineShift;
+  const bool one_line = ((first + event.size - 1) >> kLineShift) == line;
+  const bool fetch = event.access == AccessKind::Fetch, store = event.access == AccessKind::Store;
+  Addr& last = fetch ? last_fetch_line_ : last_data_line_;
+  // A store repeats a line only after a store (the TLB entry's dirty bit, the cache line's);
+  // a store a hypervisor tracks is never skipped.
+  if (one_line && line == last && (!store || (last_data_line_stored_ && !tables_replaced_))) {
+    if (!event.continues_instruction) advance_functional(1);
+    return;
+  }
+  const Addr boundary = (first | (kPageSize4K - 1)) + 1;
+  if (first + event.size > boundary) {
+    const auto head = static_cast<unsigned>(boundary - first);
+    access_piece(event.access, first, head, event.keeps_contents);
+    access_piece(event.access, boundary, event.size - head, event.keeps_contents);
+  } else {
+    access_piece(event.access, first, event.size, event.keeps_contents);
+  }
+  // After the access: a fault or an exit in it forgot the lines.
+  Addr& remembered = fetch ? last_fetch_line_ : last_data_line_;
+  remembered = one_line ? line : kNoLine;
+  if (!fetch) last_data_line_stored_ = store;
+  if (!event.continues_instruction) advance_functional(1);
 }
 
 void Vcpu::advance_interval(Cycles latency, bool new_instruction, bool fetch) {
@@ -251,22 +292,27 @@ void Vcpu::advance_interval(Cycles latency, bool new_instruction, bool fetch) {
     interval_->serialize();
     return advance((new_instruction ? interval_->dispatch(1) : 0) + latency);
   }
-  if (!fetch) {
-    interval_->at(elapsed_);
-    const Cycles before = interval_->fill_buffer_wait_cycles();
-    advance(interval_->access(latency, new_instruction));
-    fill_buffer_wait_cycles += interval_->fill_buffer_wait_cycles() - before;
-    return;
-  }
+  if (!fetch) return advance_overlapped_access(latency, new_instruction);
   const Cycles before = interval_->fetch_stall_cycles();
   advance(interval_->fetch(latency));
   fetch_stall_cycles += interval_->fetch_stall_cycles() - before;
 }
 
 void Vcpu::execute_string(const GuestEvent& event) {
+  count_references(event.count);
   ++instructions;
   ++string_instructions;
   if (ring_.in_kernel()) ++kernel_instructions;
+  if (functional_) {
+    string_store_ = event.access == AccessKind::Store;
+    for (std::uint32_t i = 0; i < event.count; ++i) {
+      const TranslatedPiece t = translate_piece(event.access, event.address + i * Addr{64});
+      access_data(event.access, t.physical_address, event.size, event.keeps_contents);
+      if (event.keeps_contents && tables_replaced_) memory_virtualization_->guest_store_ran(t.physical_address, 64);
+    }
+    string_store_ = false;
+    return advance_functional(1);
+  }
   (event.access == AccessKind::Store ? stores : loads) += event.count;
   // Each line is found as any access is (TLBs, walks, page faults, a hypervisor's traps: in
   // order, not overlapped), then reaches the caches as any access does; the line fills overlap
@@ -291,6 +337,7 @@ void Vcpu::execute_string(const GuestEvent& event) {
 
 [[gnu::hot]] void Vcpu::account_exit(const InstructionOutcome& out) {
   if (out.exited) {
+    forget_last_lines();
     if (interval_) drain();
     ++exits;
     exit_cycles += out.cycles;

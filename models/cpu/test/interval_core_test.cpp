@@ -21,6 +21,20 @@ TEST(IntervalCore, PlainInstructionsCostOneCyclePerDispatchWidth) {
   EXPECT_EQ(core.dispatch(2), 1u);  // 6 + 2: the carry is exact
 }
 
+// dispatch_one() (the slot of an access or fetch) keeps the same carry as dispatch(1): mixed
+// with batches of every size, on cores of every width from 1, each step returns the same cycles.
+TEST(IntervalCore, DispatchOneMatchesDispatchOfOneInstruction) {
+  for (std::uint32_t width = 1; width <= 6; ++width) {
+    IntervalCore one_by_one({width, 16, 100, 3});
+    IntervalCore batched({width, 16, 100, 3});
+    for (std::uint64_t step = 0; step < 200; ++step) {
+      const std::uint64_t batch = (step * 7) % 5;  // 0 to 4 plain instructions between slots
+      ASSERT_EQ(one_by_one.dispatch(batch), batched.dispatch(batch));
+      ASSERT_EQ(one_by_one.dispatch_one(), batched.dispatch(1)) << "width " << width << ", step " << step;
+    }
+  }
+}
+
 TEST(IntervalCore, HitsCostOnlyTheirDispatchSlot) {
   IntervalCore core(small_core());
   Cycles total = 0;

@@ -57,6 +57,7 @@ struct Rig {
   static ParamRegistry configured(const std::string& p) {
     ParamRegistry params;
     params.set_value(p + "memory.size_mib", std::int64_t{64}, {"test"});
+    params.set_value(p + "memory.byte_exact_data", true, {"test"});  // the stored bytes are compared too
     params.set_value(p + "mmu.check", true, {"test"});  // every walk checked: debug reads through the route
     params.set_value(p + "cpu.stlb_enabled", false, {"test"});
     params.set_value(p + "caches.l1d.size_kib", std::int64_t{4}, {"test"});  // small: misses at every level

@@ -18,6 +18,7 @@ ParamRegistry configured_params() {
   ParamRegistry params;
   params.set_value("memory.size_mib", std::int64_t{64}, {"test"});
   params.set_value("memory.latency", std::int64_t{50}, {"test"});
+  params.set_value("memory.byte_exact_data", true, {"test"});  // the test reads a stored word back
   // The blocking core's arithmetic, cycle by cycle (fractional CPI, every latency in series);
   // the interval core, the default, has its own tests (interval_core_test, vcpu_core_model_test).
   params.set_value("cpu.core_model", std::string("blocking"), {"test"});

@@ -6,7 +6,8 @@
 // of L2 at a page EPT12 does not map is reflected to L1, which maps it; the retried access
 // then faults in EPT02, and L0 fills the shadow entry from EPT12 and EPT01 (KVM's shadow MMU
 // over an EPT guest table, nested_ept_init_mmu_context in Linux 6.1). Both are filled lazily,
-// as KVM does.
+// as KVM does. Under AMD-V the same with NPT (nested NPT: L0's shadow NPT over L1's NPT for L2,
+// nested_svm_init_mmu_context -> kvm_init_shadow_npt_mmu); a violation is a nested page fault.
 #include <vector>
 
 #include "virtsim/common/error.h"
@@ -29,12 +30,14 @@ class NestedEpt final : public MemoryVirtualization, private VcpuMemoryVirtualiz
                           "violations L0 handled alone)") {
     const NestedVirtualizationParameters& n = parameters_.nested_virt;
     const std::string& paging = parameters_.nested.paging.get();
-    if (!setup.transitions.enabled() || setup.transitions.virt_mode() != VirtMode::Vmx)
+    const bool svm = setup.transitions.virt_mode() == VirtMode::Svm;
+    if (!setup.transitions.enabled())
       throw ConfigError(n.memory.name() + " = \"nested_ept\" needs " + setup.transitions.mode.name() +
-                        " = \"vmx\": nested virtualization is modelled on VT-x only");
-    if (paging != "ept4" && paging != "ept5")
-      throw ConfigError(n.memory.name() + " = \"nested_ept\" needs " + parameters_.nested.paging.name() +
-                        " = \"ept4\" or \"ept5\" (the format of L1's and L0's EPT), not \"" + paging + "\"");
+                        " = \"vmx\" or \"svm\": L0 runs L1 in a VM");
+    if (svm ? paging != "npt4" && paging != "npt5" : paging != "ept4" && paging != "ept5")
+      throw ConfigError(n.memory.name() + " = \"nested_ept\" needs " + parameters_.nested.paging.name() + " = " +
+                        (svm ? "\"npt4\" or \"npt5\" under AMD-V" : "\"ept4\" or \"ept5\" under VT-x") +
+                        " (the format of L1's and L0's nested tables), not \"" + paging + "\"");
     if (parameters_.shadow.enabled)
       throw ConfigError(parameters_.shadow.enabled.name() + " = true and " + n.memory.name() +
                         " = \"nested_ept\": L1 runs L2 under nested or shadow paging, not both (shadow_on_ept)");
@@ -42,8 +45,10 @@ class NestedEpt final : public MemoryVirtualization, private VcpuMemoryVirtualiz
 
   MemoryView map_guest_memory(FrameAllocator& host_frames, Addr guest_bytes) override {
     const NestedPagingParameters& p = parameters_.nested;
-    walk_.controls.format = p.paging.get() == "ept5" ? TableFormat::Ept5 : TableFormat::Ept4;
-    walk_.controls.access_dirty = p.access_dirty;
+    const bool ept = p.paging.get().rfind("ept", 0) == 0, five = p.paging.get().back() == '5';
+    walk_.controls.format = ept ? (five ? TableFormat::Ept5 : TableFormat::Ept4)
+                                : (five ? TableFormat::Level5 : TableFormat::Level4);
+    walk_.controls.access_dirty = ept && p.access_dirty;
     page_bytes_ = page_bytes_of(p.page_size);
     if (guest_bytes % page_bytes_ != 0)
       throw ConfigError("guest memory of " + std::to_string(guest_bytes) + " bytes is not a multiple of " +
@@ -96,27 +101,34 @@ class NestedEpt final : public MemoryVirtualization, private VcpuMemoryVirtualiz
   Addr guest_bytes_ = 0;
 };
 
-Settings nested_ept_settings(bool shadowing) {
-  return {{"system.vmx.mode", "\"vmx\""},
-          {"system.nested.paging", "\"ept4\""},
+// The preset's vendor: EPT and VMCS shadowing under VT-x, NPT and virtual VMLOAD/VMSAVE under AMD-V.
+Settings nested_ept_settings(const CompareContext& c, bool assists) {
+  const bool svm = c.virt == "svm";
+  return {{"system.vmx.mode", "\"" + c.virt + "\""},
+          {"system.nested.paging", svm ? "\"npt4\"" : "\"ept4\""},
           {"system.nested_virt.memory", "\"nested_ept\""},
-          {"system.nested_virt.vmcs_shadowing", shadowing ? "true" : "false"}};
+          {"system.nested_virt.vmcs_shadowing", !svm && !assists ? "false" : "true"},
+          {"system.nested_virt.virtual_vmload_vmsave", svm && !assists ? "false" : "true"}};
 }
 
 }  // namespace
 
 MemoryVirtualizationEntry nested_ept_entry() {
   return {"nested_ept",
-          "nested virtualization with nested EPT: an L2 guest whose hypervisor (L1) runs under the host's (L0); L0 "
-          "merges L1's EPT for L2 with its own into shadow EPT tables, walked 2-D with L2's tables",
+          "nested virtualization with nested EPT (nested NPT under AMD-V): an L2 guest whose hypervisor (L1) runs "
+          "under the host's (L0); L0 merges L1's EPT for L2 with its own into shadow EPT tables, walked 2-D with "
+          "L2's tables",
           {"system.nested_virt.*", "system.nested.paging", "system.nested.page_size", "system.nested.access_dirty"},
           [](const MemoryVirtualizationParameters& p) { return p.nested_virt.memory.get() == "nested_ept"; },
           [](const MemoryVirtualizationSetup& setup) { return std::make_unique<NestedEpt>(setup); },
-          {{"nested_ept", "L2 guest, nested EPT, VMCS shadowing on",
-            [](const CompareContext&) { return nested_ept_settings(true); }},
-           {"nested_ept_trap_vmcs", "L2 guest, nested EPT, VMCS shadowing off (L1's VMREAD / VMWRITE exit)",
-            [](const CompareContext&) { return nested_ept_settings(false); }}},
-          {{"system.nested_virt.memory", "\"none\""}, {"system.nested_virt.vmcs_shadowing", "true"}}};
+          {{"nested_ept", "L2 guest, nested EPT, VMCS shadowing on (AMD-V: nested NPT, virtual VMLOAD/VMSAVE on)",
+            [](const CompareContext& c) { return nested_ept_settings(c, true); }},
+           {"nested_ept_trap_vmcs",
+            "L2 guest, nested EPT, VMCS shadowing off: L1's VMREAD / VMWRITE exit (AMD-V: nested NPT, its VMLOAD / "
+            "VMSAVE exit)",
+            [](const CompareContext& c) { return nested_ept_settings(c, false); }}},
+          {{"system.nested_virt.memory", "\"none\""}, {"system.nested_virt.vmcs_shadowing", "true"},
+           {"system.nested_virt.virtual_vmload_vmsave", "true"}}};
 }
 
 }  // namespace virtsim

@@ -7,7 +7,8 @@
 // level shadow paging, each of its VM exits now a nested one. EPT violations on L1's memory
 // (L2's pages, L1's shadow tables) are L0's own: it fills EPT01 lazily, as KVM does.
 // L1's memory is placed at the host addresses of the same numbers (EPT01 maps it one to one), so
-// the shadow tables' host frames are also L1-physical addresses.
+// the shadow tables' host frames are also L1-physical addresses. Under AMD-V the same over L0's
+// NPT (shadow-on-NPT).
 #include "virtsim/common/error.h"
 #include "virtsim/hypervisor/registry.h"
 #include "virtsim/hypervisor/shadow/shadow_paging.h"
@@ -25,18 +26,22 @@ class ShadowOnEpt final : public ShadowPaging {
                       "shadow-on-EPT: pages of L1's memory (L2's pages, L1's shadow tables) L0 mapped in its EPT") {
     const MemoryVirtualizationParameters& p = setup.parameters;
     const std::string& paging = p.nested.paging.get();
-    if (!setup.transitions.enabled() || setup.transitions.virt_mode() != VirtMode::Vmx)
+    const bool svm = setup.transitions.virt_mode() == VirtMode::Svm;
+    if (!setup.transitions.enabled())
       throw ConfigError(p.nested_virt.memory.name() + " = \"shadow_on_ept\" needs " + setup.transitions.mode.name() +
-                        " = \"vmx\": nested virtualization is modelled on VT-x only");
-    if (paging != "ept4" && paging != "ept5")
-      throw ConfigError(p.nested_virt.memory.name() + " = \"shadow_on_ept\" needs " + p.nested.paging.name() +
-                        " = \"ept4\" or \"ept5\" (the format of L0's EPT), not \"" + paging + "\"");
+                        " = \"vmx\" or \"svm\": L0 runs L1 in a VM");
+    if (svm ? paging != "npt4" && paging != "npt5" : paging != "ept4" && paging != "ept5")
+      throw ConfigError(p.nested_virt.memory.name() + " = \"shadow_on_ept\" needs " + p.nested.paging.name() + " = " +
+                        (svm ? "\"npt4\" or \"npt5\" under AMD-V" : "\"ept4\" or \"ept5\" under VT-x") +
+                        " (the format of L0's nested tables), not \"" + paging + "\"");
   }
 
   MemoryView map_guest_memory(FrameAllocator& host_frames, Addr guest_bytes) override {
     const NestedPagingParameters& p = setup().parameters.nested;
-    walk_.controls.format = p.paging.get() == "ept5" ? TableFormat::Ept5 : TableFormat::Ept4;
-    walk_.controls.access_dirty = p.access_dirty;
+    const bool ept = p.paging.get().rfind("ept", 0) == 0, five = p.paging.get().back() == '5';
+    walk_.controls.format = ept ? (five ? TableFormat::Ept5 : TableFormat::Ept4)
+                                : (five ? TableFormat::Level5 : TableFormat::Level4);
+    walk_.controls.access_dirty = ept && p.access_dirty;
     page_bytes_ = page_bytes_of(p.page_size);
     ept01_ = std::make_unique<PageTableBuilder>(setup().host_memory, host_frames, walk_.controls.format);
     walk_.controls.root = ept01_->new_root();
@@ -67,11 +72,14 @@ class ShadowOnEpt final : public ShadowPaging {
   Addr page_bytes_ = kPageSize4K;
 };
 
-Settings shadow_on_ept_settings(bool shadowing) {
-  return {{"system.vmx.mode", "\"vmx\""},
-          {"system.nested.paging", "\"ept4\""},
+// The preset's vendor: EPT and VMCS shadowing under VT-x, NPT and virtual VMLOAD/VMSAVE under AMD-V.
+Settings shadow_on_ept_settings(const CompareContext& c, bool assists) {
+  const bool svm = c.virt == "svm";
+  return {{"system.vmx.mode", "\"" + c.virt + "\""},
+          {"system.nested.paging", svm ? "\"npt4\"" : "\"ept4\""},
           {"system.nested_virt.memory", "\"shadow_on_ept\""},
-          {"system.nested_virt.vmcs_shadowing", shadowing ? "true" : "false"}};
+          {"system.nested_virt.vmcs_shadowing", !svm && !assists ? "false" : "true"},
+          {"system.nested_virt.virtual_vmload_vmsave", svm && !assists ? "false" : "true"}};
 }
 
 }  // namespace
@@ -83,10 +91,12 @@ MemoryVirtualizationEntry shadow_on_ept_entry() {
           {"system.nested_virt.*", "system.shadow.*", "system.nested.paging", "system.nested.page_size"},
           [](const MemoryVirtualizationParameters& p) { return p.nested_virt.memory.get() == "shadow_on_ept"; },
           [](const MemoryVirtualizationSetup& setup) { return std::make_unique<ShadowOnEpt>(setup); },
-          {{"shadow_on_ept", "L2 guest, shadow-on-EPT, VMCS shadowing on",
-            [](const CompareContext&) { return shadow_on_ept_settings(true); }},
-           {"shadow_on_ept_trap_vmcs", "L2 guest, shadow-on-EPT, VMCS shadowing off (L1's VMREAD / VMWRITE exit)",
-            [](const CompareContext&) { return shadow_on_ept_settings(false); }}},
+          {{"shadow_on_ept", "L2 guest, shadow-on-EPT, VMCS shadowing on (AMD-V: shadow-on-NPT, virtual VMLOAD/VMSAVE on)",
+            [](const CompareContext& c) { return shadow_on_ept_settings(c, true); }},
+           {"shadow_on_ept_trap_vmcs",
+            "L2 guest, shadow-on-EPT, VMCS shadowing off: L1's VMREAD / VMWRITE exit (AMD-V: shadow-on-NPT, its "
+            "VMLOAD / VMSAVE exit)",
+            [](const CompareContext& c) { return shadow_on_ept_settings(c, false); }}},
           {}};
 }
 

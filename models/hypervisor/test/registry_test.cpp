@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "virtsim/common/error.h"
@@ -32,8 +33,16 @@ TEST(MemoryVirtualizationRegistry, AVariantSetsEveryKeyOfTheBaseline) {
                                       "system.nested.page_size=\"2m\"", "system.kernel.paravirt_mmu=false",
                                       "system.bt.enabled=false", "system.selective.enabled=false",
                                       "system.agile.enabled=false", "system.trap_emulate.enabled=false",
-                                      "system.nested_virt.memory=\"none\"", "system.nested_virt.vmcs_shadowing=true"}));
+                                      "system.nested_virt.memory=\"none\"", "system.nested_virt.vmcs_shadowing=true",
+                                      "system.nested_virt.virtual_vmload_vmsave=true"}));
   EXPECT_EQ(variant_settings("native", amd)->front(), "system.vmx.mode=\"none\"");
+  // The nested-virtualization variants follow the preset's vendor: nested NPT, and the trapping
+  // one turns virtual VMLOAD/VMSAVE off.
+  const std::vector<std::string> trap = *variant_settings("nested_ept_trap_vmcs", amd);
+  for (const char* key : {"system.vmx.mode=\"svm\"", "system.nested.paging=\"npt4\"",
+                          "system.nested_virt.memory=\"nested_ept\"", "system.nested_virt.vmcs_shadowing=true",
+                          "system.nested_virt.virtual_vmload_vmsave=false"})
+    EXPECT_NE(std::find(trap.begin(), trap.end(), key), trap.end()) << key;
   EXPECT_FALSE(variant_settings("vmware", amd));
 }
 
@@ -166,13 +175,16 @@ TEST(MemoryVirtualizationStrategies, EachRefusesTheSwitchesItCannotTake) {
           "the format of the nested tables its walks switch into");
   const std::pair<std::string, ParamValue> l2_nested_ept{"system.nested_virt.memory", std::string("nested_ept")};
   refused({l2_nested_ept, {"system.vmx.mode", std::string("svm")}, {"system.nested.paging", std::string("ept4")}},
-          "nested virtualization is modelled on VT-x only");
-  refused({l2_nested_ept, {"system.vmx.mode", std::string("vmx")}}, "(the format of L1's and L0's EPT)");
+          "\"npt4\" or \"npt5\" under AMD-V");
+  refused({l2_nested_ept, {"system.vmx.mode", std::string("vmx")}}, "(the format of L1's and L0's nested tables)");
+  refused({{"system.nested_virt.memory", std::string("shadow_on_ept")}, {"system.vmx.mode", std::string("svm")},
+           {"system.nested.paging", std::string("ept4")}},
+          "\"npt4\" or \"npt5\" under AMD-V");
   refused({l2_nested_ept, {"system.vmx.mode", std::string("vmx")}, {"system.nested.paging", std::string("ept4")},
            {"system.shadow.enabled", true}},
           "L1 runs L2 under nested or shadow paging, not both");
   refused({{"system.nested_virt.memory", std::string("shadow_on_ept")}, {"system.vmx.mode", std::string("vmx")}},
-          "(the format of L0's EPT)");
+          "(the format of L0's nested tables)");
 }
 
 double stat(const Built& b, const std::string& name) {

@@ -173,6 +173,7 @@ TEST(DmaModule, RunsTheRingOnTheDoorbellTimedByMainMemory) {
   ParamRegistry params;
   params.set_value("memory.size_mib", std::int64_t{64}, {"test"});
   params.set_value("memory.latency", std::int64_t{80}, {"test"});
+  params.set_value("memory.byte_exact_data", true, {"test"});  // the test reads the copied bytes back
   StatRegistry stats;
   Clock clock{2.0};
   Scope context{&params, &stats, ""};

@@ -14,26 +14,52 @@ void PhysicalMemory::out_of_range(Addr address, unsigned length) const {
                           ") outside memory of " + std::to_string(size_) + " bytes or across a frame");
 }
 
-PhysicalMemory::PhysicalMemory(Addr size_bytes, Layout layout) : size_(size_bytes) {
-  if (layout == Layout::Frames) return;
+PhysicalMemory::PhysicalMemory(Addr size_bytes, Layout layout, DataBytes data) : size_(size_bytes), data_(data) {
+  // Dropped data needs to know which frames hold bytes: the frame table says.
+  if (layout == Layout::Frames || data == DataBytes::Dropped) return;
   // Rounded up to whole huge pages. Nothing is committed: the host maps a page at its first
   // write (a read of a page never written maps the shared zero page).
   const Addr bytes = (size_bytes + kSlabBytes - 1) & ~Addr{kSlabBytes - 1};
   if (bytes == 0 || bytes > (Addr{1} << 46)) return;  // more than a 47-bit host space can spare
   void* raw = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (raw == MAP_FAILED) return;  // the radix table instead
+  if (raw == MAP_FAILED) return;  // the frame table instead
   madvise(raw, bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages work the same
   base_ = static_cast<std::uint8_t*>(raw);
   reserved_bytes_ = bytes;
 }
 
 PhysicalMemory::Frame& PhysicalMemory::frame_for_write(Addr number) {
-  const Addr top = number >> kChunkBits;
-  if (top >= chunks_.size()) chunks_.resize(top + 1);
-  if (!chunks_[top]) chunks_[top] = std::make_unique<Chunk>(std::size_t{1} << kChunkBits);
-  auto& frame = (*chunks_[top])[number & ((Addr{1} << kChunkBits) - 1)];
-  if (!frame) frame = new_frame();  // zero, as memory reads before any write
-  return *frame;
+  if (2 * (held_ + 1) > slots_.size()) grow();
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = slot_of(number);
+  while (slots_[i].key) i = (i + 1) & mask;
+  slots_[i] = {number + 1, new_frame()};  // zero, as memory reads before any write
+  ++held_;
+  return *slots_[i].frame;
+}
+
+void PhysicalMemory::grow() {
+  std::vector<Slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  --shift_;
+  const std::size_t mask = slots_.size() - 1;
+  for (const Slot& slot : old) {
+    if (!slot.key) continue;
+    std::size_t i = slot_of(slot.key - 1);
+    while (slots_[i].key) i = (i + 1) & mask;
+    slots_[i] = slot;
+  }
+}
+
+void PhysicalMemory::zero_data_frame(Addr frame) {
+  static const Frame zeros{};
+  write_data(frame, zeros.data(), kPageSize4K);
+}
+
+void PhysicalMemory::copy_data_frame(Addr to, Addr from) {
+  Frame bytes;
+  read(from, bytes.data(), kPageSize4K);
+  write_data(to, bytes.data(), kPageSize4K);
 }
 
 PhysicalMemory::Frame* PhysicalMemory::new_frame() {

@@ -37,15 +37,8 @@ MemoryView MemoryView::of(PhysicalMemory& memory, Addr offset) {
     return v;
   };
   view.write = [&memory, offset](Addr a, std::uint64_t v, unsigned bytes) { memory.write(offset + a, &v, bytes); };
-  view.copy_frames = [&memory, offset](Addr to, Addr from) {
-    std::array<std::uint8_t, kPageSize4K> frame;
-    memory.read(offset + from, frame.data(), kPageSize4K);
-    memory.write(offset + to, frame.data(), kPageSize4K);
-  };
-  view.zero_frames = [&memory, offset](Addr frame) {
-    static const std::array<std::uint8_t, kPageSize4K> zeros{};
-    memory.write(offset + frame, zeros.data(), kPageSize4K);
-  };
+  view.copy_frames = [&memory, offset](Addr to, Addr from) { memory.copy_data_frame(offset + to, offset + from); };
+  view.zero_frames = [&memory, offset](Addr frame) { memory.zero_data_frame(offset + frame); };
   return view;
 }
 

@@ -2,55 +2,106 @@
 
 namespace virtsim {
 
-// L0's nested work, read from KVM's nested VMX in Linux 6.1 (arch/x86/kvm/vmx/nested.c, and
-// vmcs_shadow_fields.h for the shadowed fields): the statements of each function on the path,
-// counted with every branch a 64-bit L2 without an enlightened VMCS takes (so a little high
-// where a branch is skipped), at 2 instructions each as for the single-level handlers.
-// VMCS reads and writes: the vmcs_read*/vmcs_write* calls among them (the controls setters
-// count as writes). Lines: the cache lines of vmcs12 and of the nested state they touch.
+// L0's nested work, read from KVM's nested VMX and SVM in Linux 6.1 (arch/x86/kvm/vmx/nested.c,
+// svm/nested.c, vmcs_shadow_fields.h): scripts/count-nested-kvm lists the functions on each path
+// of a 64-bit L2 guest (no enlightened VMCS), counts their statements (a dispatcher's switch as
+// the one case taken, a copy loop once per field) and multiplies by the 2.56 instructions a
+// statement scripts/measure-kvm-code measured on Debian's build of 6.1; its output,
+// experiments/calibration/kvm-6.1-nested.json, lists every function. VMCS reads and writes: the
+// vmcs_read*/vmcs_write* calls on the path (the controls setters count as writes). Lines: the
+// cache lines of vmcs12 / vmcb12 and of the nested state they touch.
 NestedVirtualizationParameters::NestedVirtualizationParameters(const Scope& scope)
     : VIRTSIM_MEMBER(memory, scope, "none", "",
                      "nested virtualization: none (the guest runs on the host's hypervisor), or the guest is an L2 "
                      "guest whose hypervisor (L1, the same model) runs in a VM of the host's (L0) and virtualizes "
-                     "L2's memory with nested_ept (L0 merges L1's EPT for L2 with its own into shadow EPT tables) "
-                     "or shadow_on_ept (L1 keeps shadow tables for L2, walked through L0's EPT); VT-x only",
+                     "L2's memory with nested_ept (L0 merges L1's EPT for L2 with its own into shadow EPT tables; "
+                     "under AMD-V the same with NPT: nested NPT) or shadow_on_ept (L1 keeps shadow tables for L2, "
+                     "walked through L0's EPT, or NPT under AMD-V)",
                      {}, {"none", "nested_ept", "shadow_on_ept"}),
       VIRTSIM_MEMBER(vmcs_shadowing, scope, true, "",
                      "VMCS shadowing (VT-x, Haswell and later): L1's VMREADs and VMWRITEs of the shadowed fields go "
                      "to a shadow VMCS without exiting, and L0 copies vmcs12 to the shadow VMCS at every exit it "
                      "reflects and back at L1's VMRESUME; KVM enables it where the CPU has it (enable_shadow_vmcs). "
                      "Off, every L1 VMREAD / VMWRITE is an exit to L0"),
-      decide(scope, "decide", 56, 2, 0, 2,
-             "every L2 exit: nested_vmx_reflect_vmexit with nested_vmx_l0_wants_exit / l1_wants_exit's case; ~28 "
+      VIRTSIM_MEMBER(virtual_vmload_vmsave, scope, true, "",
+                     "virtual VMLOAD/VMSAVE (AMD-V, Zen and later): L1's VMLOADs and VMSAVE around each VMRUN run "
+                     "in hardware on vmcb12's state without exiting; KVM turns it on for a guest where the CPU has it "
+                     "(svm.c's vls, V_VMSAVE_VMLOAD in the guest's CPUID). Off, each is an exit to L0, which copies "
+                     "the state (vmload_vmsave_interception)"),
+      VIRTSIM_MEMBER(vmptrld_entries, scope, 1.0, "VM entries",
+                     "the cost of one VMPTRLD or VMCLEAR (VT-x) in VM entries (system.vmx.vm_entry_cycles). "
+                     "Assumption: no published latency of either on a recent Intel CPU is known to us; both make a "
+                     "VMCS current or write it back as a VM entry loads state from one, so one entry each; bounds: "
+                     "a VMWRITE (0.07 of an entry on skylake-sp) to one entry",
+                     Range{0, 100}),
+      decide(scope, "decide", 102, 2, 0, 2,
+             "every L2 exit: nested_vmx_reflect_vmexit with nested_vmx_l0_wants_exit / l1_wants_exit's case; 40 "
              "statements; reads VM_EXIT_INTR_INFO and EXIT_QUALIFICATION (then cached)"),
-      reflect(scope, "reflect", 950, 16, 56, 6,
-              "an exit reflected to L1: nested_vmx_vmexit, prepare_vmcs12 with sync_vmcs02_to_vmcs12, "
+      reflect(scope, "reflect", 1797, 16, 56, 6,
+              "an exit reflected to L1: nested_vmx_vmexit, sync_vmcs02_to_vmcs12, prepare_vmcs12, "
               "load_vmcs12_host_state (with its callees: vmx_set_efer, vmx_set_rflags, vmx_set_cr0, vmx_set_cr4, "
-              "eight __vmx_set_segment of 4 VMWRITEs each, kvm_set_dr, nested_vmx_load_cr3 -> kvm_init_mmu and "
-              "kvm_mmu_new_pgd), vmx_switch_vmcs to vmcs01, nested_vmx_transition_tlb_flush; ~475 statements; "
-              "lines: vmcs12's exit-information and guest-state fields"),
-      resume(scope, "resume", 1010, 1, 39, 8,
-             "L1's VMRESUME: handle_vmresume -> nested_vmx_run, the entry checks (nested_vmx_check_controls, "
-             "host_state, guest_state: ~60 conditions), nested_vmx_enter_non_root_mode, prepare_vmcs02_early, "
-             "prepare_vmcs02 (with its callees: vmx_set_cr0, vmx_set_cr4, vmx_set_efer, vmx_set_rflags, kvm_set_dr, "
-             "vmx_update_exception_bitmap, nested_vmx_load_cr3 -> kvm_init_mmu and kvm_mmu_new_pgd), "
-             "nested_get_vmcs12_pages, vmx_switch_vmcs to vmcs02; ~505 statements; prepare_vmcs02_rare is skipped "
-             "(vmcs12 is not dirty: L1 wrote only shadowed read-write fields)"),
-      vmread(scope, "vmread", 146, 6, 1, 2,
+              "eight __vmx_set_segment, kvm_set_dr, nested_vmx_load_cr3 -> kvm_init_mmu and kvm_mmu_new_pgd), "
+              "vmx_switch_vmcs to vmcs01 (its VMPTRLD: vmptrld_entries), nested_vmx_transition_tlb_flush; 702 "
+              "statements; lines: vmcs12's exit-information and guest-state fields"),
+      resume(scope, "resume", 2028, 1, 39, 8,
+             "L1's VMRESUME: handle_vmresume -> nested_vmx_run, the consistency checks (nested_vmx_check_controls "
+             "and its 16 callees, nested_vmx_check_host_state, nested_vmx_check_guest_state), "
+             "nested_vmx_enter_non_root_mode, prepare_vmcs02_early, prepare_vmcs02 (with its callees: vmx_set_cr0, "
+             "vmx_set_cr4, vmx_set_efer, vmx_set_rflags, kvm_set_dr, vmx_update_exception_bitmap, "
+             "nested_vmx_load_cr3, nested_ept_init_mmu_context), nested_get_vmcs12_pages, "
+             "nested_vmx_prepare_msr_bitmap, vmx_switch_vmcs to vmcs02 (its VMPTRLD: vmptrld_entries); 792 "
+             "statements; prepare_vmcs02_rare is skipped (vmcs12 is not dirty: L1 wrote only shadowed "
+             "read-write fields)"),
+      vmread(scope, "vmread", 230, 6, 1, 2,
              "an L1 VMREAD that exits: handle_vmread (EXIT_QUALIFICATION, VMX_INSTRUCTION_INFO), "
-             "nested_vmx_check_permission, the vmcs12 field lookup, nested_vmx_succeed, the skip; ~73 statements"),
-      vmwrite(scope, "vmwrite", 156, 6, 1, 2,
+             "nested_vmx_check_permission, the vmcs12 field lookup, nested_vmx_succeed, the skip; 90 statements"),
+      vmwrite(scope, "vmwrite", 259, 6, 1, 2,
               "an L1 VMWRITE that exits: handle_vmwrite, nested_vmx_check_permission, the vmcs12 field lookup and "
-              "store, nested_vmx_succeed, the skip; ~78 statements"),
-      shadow_sync(scope, "shadow_sync", 428, 24, 36, 5,
+              "store, nested_vmx_succeed, the skip; 101 statements"),
+      shadow_sync(scope, "shadow_sync", 1469, 24, 36, 5,
                   "VMCS shadowing on: copy_vmcs12_to_shadow at each reflected exit (the 36 fields of "
                   "vmcs_shadow_fields.h, 12 read-only and 24 read-write, each a VMWRITE to the shadow VMCS) and "
-                  "copy_shadow_to_vmcs12 at VMRESUME (the 24 read-write ones, each a VMREAD); ~214 statements") {
+                  "copy_shadow_to_vmcs12 at VMRESUME (the 24 read-write ones, each a VMREAD), each between a "
+                  "VMPTRLD of the shadow VMCS and a VMCLEAR of it and VMPTRLD of vmcs01 (vmptrld_entries); 574 "
+                  "statements"),
+      svm_decide(scope, "svm_decide", 36, 0, 0, 1,
+                 "AMD-V, every L2 #VMEXIT: nested_svm_exit_special, nested_svm_exit_handled -> nested_svm_intercept's "
+                 "case; 14 statements; line: the cached vmcb12 intercepts"),
+      svm_reflect(scope, "svm_reflect", 919, 0, 0, 10,
+                  "AMD-V, an exit reflected to L1: nested_svm_vmexit (vmcb12 mapped, vmcb02's state and exit "
+                  "information written to it, svm_switch_vmcb to vmcb01, L1's state restored: svm_set_efer, "
+                  "svm_set_cr0, svm_set_cr4, nested_svm_load_cr3 -> kvm_init_mmu), "
+                  "nested_svm_transition_tlb_flush; 359 statements; lines: vmcb12's control-area exit fields and the "
+                  "save-area lines written (assumption: 2 + 8)"),
+      svm_vmrun(scope, "svm_vmrun", 1981, 0, 0, 23,
+                "AMD-V, L1's VMRUN: vmrun_interception -> nested_svm_vmrun (vmcb12 mapped, its control and save "
+                "areas copied to the cache and checked: __nested_vmcb_check_controls, __nested_vmcb_check_save), "
+                "svm_copy_vmrun_state, enter_svm_guest_mode (nested_vmcb02_prepare_control, recalc_intercepts, "
+                "nested_vmcb02_prepare_save, svm_switch_vmcb to vmcb02, nested_svm_load_cr3, "
+                "nested_svm_init_mmu_context), nested_svm_vmrun_msrpm (L1's MSR permission map merged, 11 words "
+                "read from guest memory); 774 statements; lines: vmcb12's control area (4) and save area "
+                "(assumption: 8), the 11 permission-map words"),
+      svm_vmloadsave(scope, "svm_vmloadsave", 351, 0, 0, 6,
+                     "AMD-V, an L1 VMLOAD or VMSAVE that exits (virtual VMLOAD/VMSAVE off): "
+                     "vmload_vmsave_interception (vmcb12 mapped, svm_copy_vmloadsave_state between it and vmcb01, "
+                     "the skip); 137 statements; lines: the copied state in both VMCBs (3 each)") {
   Addr offset = HypervisorMemoryLayout::kNestedState;
-  for (HypervisorParameters::Handler* h : {&decide, &reflect, &resume, &vmread, &vmwrite, &shadow_sync}) {
+  for (HypervisorParameters::Handler* h :
+       {&decide, &reflect, &resume, &vmread, &vmwrite, &shadow_sync, &svm_decide, &svm_reflect, &svm_vmrun,
+        &svm_vmloadsave}) {
     h->data_offset = offset;
     offset += Addr{h->memory_lines.get()} * 64;
   }
+}
+
+VmcsPointerOps reflected_exit_vmcs_pointer_ops(bool vmcs_shadowing) {
+  VmcsPointerOps ops;
+  ops.vmptrlds = 2;  // vmcs01 at the emulated exit, vmcs02 at VMRESUME
+  if (vmcs_shadowing) {
+    ops.vmptrlds += 2 * 2;  // each copy: the shadow VMCS, then vmcs01 again
+    ops.vmclears += 2;      // each copy clears the shadow VMCS
+  }
+  return ops;
 }
 
 namespace {
@@ -59,12 +110,59 @@ double instruction_cycles(const HypervisorParameters& h, const HypervisorParamet
   return h.enabled ? x.instructions.get() * h.cpi.get() : 0.0;
 }
 
+// VMCS accesses (VT-x); on AMD-V a VMCB access is a load the unit charges through the caches.
 double vmcs_cycles(const TransitionParameters& t, const HypervisorParameters& h, const HypervisorParameters::Handler& x) {
-  return h.enabled ? double(x.vmcs_reads) * t.vmread_cycles + double(x.vmcs_writes) * t.vmwrite_cycles : 0.0;
+  return h.enabled && t.virt_mode() == VirtMode::Vmx ? double(x.vmcs_reads) * t.vmread_cycles + double(x.vmcs_writes) * t.vmwrite_cycles : 0.0;
 }
 
 double software(const TransitionParameters& t, const HypervisorParameters& h, const HypervisorParameters::Handler& x) {
   return instruction_cycles(h, x) + vmcs_cycles(t, h, x);
+}
+
+// VT-x: L1's VMCS accesses exit without shadowing; L0's VMCS-pointer instructions.
+void add_vmx_reflection(const TransitionParameters& t, const HypervisorParameters& h,
+                        const NestedVirtualizationParameters& n, unsigned reads, unsigned writes, double round_trip,
+                        double l0_exit, NestedExitCost& cost, double& transitions, double& l0, double& l1) {
+  l0 += software(t, h, n.reflect);
+  if (n.vmcs_shadowing) {
+    if (h.enabled) l1 += double(reads) * t.vmread_cycles + double(writes) * t.vmwrite_cycles;
+    l0 += software(t, h, n.shadow_sync);
+  } else if (h.enabled) {
+    // Each is an exit of L1 to L0 and an entry back: a full round trip with L0's exit path.
+    transitions += double(reads + writes) * round_trip;
+    l0 += reads * (l0_exit + software(t, h, n.vmread)) + writes * (l0_exit + software(t, h, n.vmwrite));
+    cost.l1_vmcs_exits = reads + writes;
+  }
+  // L1's VMRESUME exits to L0, which checks and merges vmcs12 into vmcs02 and enters L2.
+  transitions += round_trip;
+  l0 += l0_exit + software(t, h, n.resume);
+  cost.l0_pointer_ops = reflected_exit_vmcs_pointer_ops(n.vmcs_shadowing);
+  if (h.enabled)
+    l0 += double(cost.l0_pointer_ops.vmptrlds + cost.l0_pointer_ops.vmclears) * n.vmptrld_entries *
+          t.vm_entry_cycles;
+}
+
+// AMD-V: VMCB accesses are memory (the unit loads the lines); L1's VMLOADs and VMSAVE exit
+// without virtual VMLOAD/VMSAVE; every L0 entry runs L0's own VMLOADs and VMSAVE.
+void add_svm_reflection(const TransitionParameters& t, const HypervisorParameters& h,
+                        const NestedVirtualizationParameters& n, double round_trip, double l0_exit,
+                        NestedExitCost& cost, double& transitions, double& l0, double& l1) {
+  const double l0_world_switch = h.enabled ? double(kVmloadsPerRun) * t.vmload_cycles +
+                                                 double(kVmsavesPerRun) * t.vmsave_cycles
+                                           : 0.0;
+  l0 += software(t, h, n.svm_reflect) + l0_world_switch;  // L0's entry into L1
+  const unsigned loadsaves = kVmloadsPerRun + kVmsavesPerRun;
+  if (n.virtual_vmload_vmsave) {
+    l1 += l0_world_switch;  // the same instructions, L1's, virtualized by the hardware
+  } else if (h.enabled) {
+    transitions += double(loadsaves) * round_trip;
+    l0 += loadsaves * (l0_exit + software(t, h, n.svm_vmloadsave) + l0_world_switch);
+    cost.l1_vmcs_exits = loadsaves;
+  }
+  // L1's VMRUN exits to L0, which checks vmcb12, builds vmcb02 and enters L2 (that entry's
+  // VMLOADs and VMSAVE are the unit's).
+  transitions += round_trip;
+  l0 += l0_exit + software(t, h, n.svm_vmrun);
 }
 
 }  // namespace
@@ -72,32 +170,25 @@ double software(const TransitionParameters& t, const HypervisorParameters& h, co
 NestedExitCost nested_exit_cost(const TransitionParameters& t, const HypervisorParameters& h,
                                 const NestedVirtualizationParameters& n, const HypervisorParameters::Handler& handler,
                                 bool l0_only, unsigned extra_l1_writes) {
+  const bool svm = t.virt_mode() == VirtMode::Svm;
   const double round_trip = double(t.vm_exit_cycles) + t.vm_entry_cycles;
-  // Every exit L0 takes runs its exit path (vcpu_enter_guest, vmx_vcpu_run, __vmx_handle_exit).
+  // Every exit L0 takes runs its exit path (vcpu_enter_guest, vmx_vcpu_run / svm_vcpu_run, the dispatch).
   const double l0_exit = software(t, h, h.exit_path);
   double transitions = round_trip;  // L2 -> L0, and L0 -> L2 or L0 -> L1
-  double l0 = l0_exit + software(t, h, n.decide);
+  double l0 = l0_exit + software(t, h, svm ? n.svm_decide : n.decide);
   double l1 = 0;
   NestedExitCost cost;
   if (l0_only) {
     l0 += software(t, h, handler);
   } else {
-    l0 += software(t, h, n.reflect);
     l1 = instruction_cycles(h, h.exit_path) + instruction_cycles(h, handler);
-    const unsigned reads = h.exit_path.vmcs_reads + handler.vmcs_reads;
-    const unsigned writes = h.exit_path.vmcs_writes + handler.vmcs_writes + extra_l1_writes;
-    if (n.vmcs_shadowing) {
-      if (h.enabled) l1 += double(reads) * t.vmread_cycles + double(writes) * t.vmwrite_cycles;
-      l0 += software(t, h, n.shadow_sync);
-    } else if (h.enabled) {
-      // Each is an exit of L1 to L0 and an entry back: a full round trip with L0's exit path.
-      transitions += double(reads + writes) * round_trip;
-      l0 += reads * (l0_exit + software(t, h, n.vmread)) + writes * (l0_exit + software(t, h, n.vmwrite));
-      cost.l1_vmcs_exits = reads + writes;
+    if (svm) {
+      add_svm_reflection(t, h, n, round_trip, l0_exit, cost, transitions, l0, l1);
+    } else {
+      const unsigned reads = h.exit_path.vmcs_reads + handler.vmcs_reads;
+      const unsigned writes = h.exit_path.vmcs_writes + handler.vmcs_writes + extra_l1_writes;
+      add_vmx_reflection(t, h, n, reads, writes, round_trip, l0_exit, cost, transitions, l0, l1);
     }
-    // L1's VMRESUME exits to L0, which merges vmcs12 into vmcs02 and enters L2.
-    transitions += round_trip;
-    l0 += l0_exit + software(t, h, n.resume);
     cost.l1_exits = cost.l1_vmcs_exits + 1;
   }
   cost.transitions = static_cast<Cycles>(transitions + 0.5);

@@ -323,9 +323,16 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "nested virtualization: exits of the L2 guest L0 reflected to the guest's hypervisor (L1)"),
       VIRTSIM_MEMBER(l1_exits, module_scope(context, *this), "exits",
                      "nested virtualization: exits of L1 to L0 that L1's handling of reflected exits caused (its "
-                     "VMREADs and VMWRITEs without VMCS shadowing, its VMRESUMEs)"),
+                     "VMREADs and VMWRITEs without VMCS shadowing, or VMLOADs and VMSAVEs without virtual "
+                     "VMLOAD/VMSAVE; its VMRESUMEs / VMRUNs)"),
       VIRTSIM_MEMBER(l1_vmcs_exits, module_scope(context, *this), "exits",
-                     "nested virtualization: L1's VMREADs and VMWRITEs that exited to L0 (VMCS shadowing off)"),
+                     "nested virtualization: L1's VMREADs and VMWRITEs that exited to L0 (VT-x, VMCS shadowing off), "
+                     "or its VMLOADs and VMSAVEs (AMD-V, virtual VMLOAD/VMSAVE off)"),
+      VIRTSIM_MEMBER(l0_vmptrlds, module_scope(context, *this), "instructions",
+                     "nested virtualization (VT-x): VMPTRLDs L0 ran for reflected exits (vmcs01 and vmcs02, and the "
+                     "shadow VMCS at each copy with VMCS shadowing)"),
+      VIRTSIM_MEMBER(l0_vmclears, module_scope(context, *this), "instructions",
+                     "nested virtualization (VT-x): VMCLEARs of the shadow VMCS L0 ran for reflected exits"),
       VIRTSIM_MEMBER(l1_handler_cycles, module_scope(context, *this), "cycles",
                      "nested virtualization: cycles of L1's handlers (instructions and the VMCS accesses that did not "
                      "exit; in exit_cycles)"),
@@ -657,9 +664,6 @@ InstructionOutcome VirtualizationUnit::nested_fault_exit(std::uint64_t qualifica
 
 void VirtualizationUnit::set_nested(const NestedVirtualizationParameters* nested,
                                     std::function<NestedFaultOwner()> fault_owner) {
-  if (nested && t_.virt_mode() != VirtMode::Vmx)
-    throw ConfigError(nested->memory.name() + " = \"" + nested->memory.get() + "\" needs " + t_.mode.name() +
-                      " = \"vmx\": nested virtualization is modelled on VT-x only");
   nested_ = nested;
   nested_fault_owner_ = std::move(fault_owner);
 }
@@ -677,11 +681,22 @@ Cycles VirtualizationUnit::nested_exit(const HypervisorParameters::Handler& hand
     // L0's otherwise: one copy of the vcpu structure stands for both), and L0's nested state.
     c += touch_lines(h_.exit_path.data_offset, h_.exit_path.memory_lines);
     c += touch_lines(handler.data_offset, handler.memory_lines);
-    c += touch_lines(n.decide.data_offset, n.decide.memory_lines);
-    if (!l0_only) {
-      c += touch_lines(n.reflect.data_offset, n.reflect.memory_lines);
-      c += touch_lines(n.resume.data_offset, n.resume.memory_lines);
-      if (n.vmcs_shadowing) c += touch_lines(n.shadow_sync.data_offset, n.shadow_sync.memory_lines);
+    if (t_.virt_mode() == VirtMode::Svm) {
+      // The exit path's and handler's VMCB fields (vmcb02 for L0, vmcb12 for L1: one VMCB stands for both).
+      c += touch_vmcb(h_.exit_path.vmcs_reads + h_.exit_path.vmcs_writes + handler.vmcs_reads + handler.vmcs_writes);
+      c += touch_lines(n.svm_decide.data_offset, n.svm_decide.memory_lines);
+      if (!l0_only) {
+        c += touch_lines(n.svm_reflect.data_offset, n.svm_reflect.memory_lines);
+        c += touch_lines(n.svm_vmrun.data_offset, n.svm_vmrun.memory_lines);
+        if (!n.virtual_vmload_vmsave) c += touch_lines(n.svm_vmloadsave.data_offset, n.svm_vmloadsave.memory_lines);
+      }
+    } else {
+      c += touch_lines(n.decide.data_offset, n.decide.memory_lines);
+      if (!l0_only) {
+        c += touch_lines(n.reflect.data_offset, n.reflect.memory_lines);
+        c += touch_lines(n.resume.data_offset, n.resume.memory_lines);
+        if (n.vmcs_shadowing) c += touch_lines(n.shadow_sync.data_offset, n.shadow_sync.memory_lines);
+      }
     }
     if (user_space) c += h_.user_space_cycles;  // L1's device model
   }
@@ -691,6 +706,8 @@ Cycles VirtualizationUnit::nested_exit(const HypervisorParameters::Handler& hand
     ++l2_exits_reflected;
     l1_exits += cost.l1_exits;
     l1_vmcs_exits += cost.l1_vmcs_exits;
+    l0_vmptrlds += cost.l0_pointer_ops.vmptrlds;
+    l0_vmclears += cost.l0_pointer_ops.vmclears;
   }
   return c;
 }

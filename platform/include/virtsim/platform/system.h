@@ -19,6 +19,7 @@
 #include "virtsim/paging/paging.h"
 #include "virtsim/platform/platform_graph.h"
 #include "virtsim/platform/vcpu_scheduler.h"
+#include "virtsim/sampling/sampling.h"
 #include "virtsim/vmx/cpu_features.h"
 #include "virtsim/vmx/virtualization_unit.h"
 #include "virtsim/workloads/exit_microbench.h"
@@ -79,6 +80,9 @@ class System : public sc_core::sc_module {
   SchedulerParameters scheduler_parameters;
   // vCPUs of VM K >= 1 (system.vmK.cpus, system.cpus unless set), at K-1.
   std::vector<std::unique_ptr<Param<std::uint32_t>>> vm_cpus;
+  SamplingParameters sampling_parameters;  // sampling.*: SMARTS sampling with functional warming
+  // Guest memory references the vCPUs made in detailed mode (fast-string lines included).
+  double detailed_references() const;
   // Memory virtualization of VM K >= 1 (system.vmK.memory_virtualization), at K-1: a variant
   // as experiment.compare names it, or "" for the first VM's strategy and parameters.
   std::vector<std::unique_ptr<Param<std::string>>> vm_memory_virtualization;
@@ -104,6 +108,13 @@ class System : public sc_core::sc_module {
   // The sum of get(vCPU index, *this) over VM `vm`'s vCPUs.
   template <typename F>
   double sum_vm(unsigned vm, F get) const;
+  // sampling.fast_forward or sampling.enabled: the vCPUs start functional; the first vCPU's
+  // references end the fast-forward, then drive the sampling controller's phases.
+  void start_sampling();
+  std::uint64_t next_sampling_phase();
+  // Every canonical metric, and cycles and walk cycles per detailed reference.
+  std::vector<SamplingController::Metric> sampled_metrics();
+  bool fast_forwarding_ = false;
   // Dirty lines the last enabled cache level evicted: writes that reach main memory.
   std::uint64_t last_level_writebacks() const;
 
@@ -160,6 +171,8 @@ class System : public sc_core::sc_module {
 
   struct CanonicalMetrics;
   std::unique_ptr<CanonicalMetrics> canonical_;
+  std::unique_ptr<SamplingController> sampling_;
+  std::unique_ptr<SamplingResults> sampling_results_;
 };
 
 }  // namespace virtsim

@@ -47,7 +47,7 @@ files = {
     "no-trailer-end.vst": good[:-10],                  # cut inside the trailer
     "appended.vst": good + b"junk",                    # data after the trailer
     "bad-magic.vst": b"PK\x03\x04" + good[4:],
-    "version-6.vst": good[:8] + (6).to_bytes(2, "little") + good[10:],
+    "version-7.vst": good[:8] + (7).to_bytes(2, "little") + good[10:],
     "short-header.vst": good[:10],
 }
 empty = bytearray(good)

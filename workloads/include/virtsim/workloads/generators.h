@@ -89,6 +89,10 @@ class ProgramBody {
  public:
   virtual ~ProgramBody() = default;
   virtual void setup(RecordEmitter& e) = 0;
+  // The rest of the setup, a batch of records a call, after setup(): false when there is none
+  // left (the default). A footprint's warm-up is made this way, so that it never waits in the
+  // queue whole (a terabyte's would be 2^28 records).
+  virtual bool setup_more(RecordEmitter& /*e*/) { return false; }
   virtual bool step(RecordEmitter& e, std::uint32_t& next_pid) = 0;
   virtual double progress() const = 0;
   // The steady state's plain events written straight to `out` (up to `max`; `ended` set when
@@ -133,6 +137,7 @@ class GeneratedWorkload final : public ProcessEventSource {
   std::size_t current_ = 0;
   enum class Phase { Setup, Steps, Done } phase_ = Phase::Setup;
   bool steps_begun_ = false;  // the setup's last record (the RoiBegin) has been handed out
+  bool setup_begun_ = false;  // setup() has run (setup_more() follows)
   bool mix_, timeshare_;
   // timeshare: process i + 1 runs programs_[i]; records not yet given out, per process.
   std::vector<std::deque<TraceRecord>> backlog_;

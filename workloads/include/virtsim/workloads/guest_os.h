@@ -41,6 +41,7 @@
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/stats.h"
+#include "virtsim/memory/frame_array.h"
 #include "virtsim/paging/paging.h"
 #include "virtsim/workloads/page_cache.h"
 #include "virtsim/workloads/trace.h"
@@ -202,6 +203,9 @@ class GuestOs {
   Counter execs;
   Counter exits;
   Counter syscalls;
+  Counter mmaps;
+  Counter munmaps;
+  Counter tool_mappings;
   Counter vdso_calls;
   Counter context_switches;
   Counter demand_faults;
@@ -234,6 +238,7 @@ class GuestOs {
     bool writable = true, executable = false;
     std::uint32_t file = 0;  // the trace's file id; 0: anonymous
     bool shared = false;     // MAP_SHARED (of a file)
+    bool tool = false;       // the capture tool's own mapping (an mmap record tagged kMapTool)
     Addr file_delta = 0;     // a file area's file offset of address a is a + file_delta
     Addr object = 0;  // guest-physical address of its vm_area_struct (0: none, an implicit area)
     // Linux's anon_vma: the area maps pages of its own (an anonymous area always; a private
@@ -311,6 +316,8 @@ class GuestOs {
   void give_pae_directories(Addr root, Addr end);
   std::shared_ptr<Mm> new_mm(bool implicit_user);
   void release_mm(Cpu& cpu, const std::shared_ptr<Mm>& mm);
+  // Whether [begin, end) lies wholly in the capture tool's own areas.
+  bool tool_range(const Mm& mm, Addr begin, Addr end) const;
   void unmap_range(Cpu& cpu, Mm& mm, Addr begin, Addr end);
   // zap_pte_range: clears the present leaves whose pages start in [begin, end) (a huge page
   // partly inside too), flushing `gather` whenever it holds an mmu_gather's worth of pages.
@@ -349,7 +356,8 @@ class GuestOs {
   // A fault's kernel memory traffic to find the area: the mm's lock, the area's object.
   void fault_lookup(Cpu& cpu, const Mm& mm, const Vma* vma);
   // Kernel work on `cpu`, as events appended to its pending queue.
-  void enter_kernel(Cpu& cpu);
+  // program_call: a call of the program's, counted in syscalls (not the capture tool's).
+  void enter_kernel(Cpu& cpu, bool program_call = true);
   void leave_kernel(Cpu& cpu);
   void kernel_work(Cpu& cpu, std::uint32_t instructions, unsigned lines);
   void kernel_access(Cpu& cpu, AccessKind kind, Addr gpa);
@@ -389,7 +397,7 @@ class GuestOs {
   void queue_flush(Cpu& target, const Mm& mm, Addr start, Addr end, Addr stride, bool all);
   Addr allocate_frame(Addr page_size);
   void put_frame(Cpu& cpu, Addr frame, Addr page_size);
-  std::uint16_t& refcount(Addr frame) { return refcounts_.at(frame >> kPageShift4K); }
+  std::uint16_t& refcount(Addr frame) { return refcounts_.at(frame); }
   void fork_process(Cpu& cpu, Process& parent, std::uint32_t child_pid);
   void exec_process(Cpu& cpu, Process& p);
   void exit_process(Cpu& cpu, Process& p);
@@ -429,7 +437,7 @@ class GuestOs {
   std::array<IoBuffer, 3> io_buffers_{};
   Addr kernel_root_ = 0;       // swapper_pg_dir: the kernel half only
   Addr direct_map_bytes_ = 0;  // guest-physical memory the direct map covers
-  std::vector<std::uint16_t> refcounts_;  // per guest-physical frame: mappings of it
+  FrameArray<std::uint16_t> refcounts_{0};  // per guest-physical frame: mappings of it
   // The struct page array (64 bytes a frame, as on x86-64) over every guest-physical frame,
   // allocated at boot like Linux's memmap; reached through the direct map.
   static constexpr Addr kStructPageBytes = 64;

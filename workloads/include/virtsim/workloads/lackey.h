@@ -21,6 +21,13 @@ struct LackeyConvertOptions {
   std::uint64_t memory_limit_per_process = 0;
   // Number the processes 1 (the root), 2, 3... in fork order instead of their real pids.
   bool renumber_pids = false;
+  // The capture host's kernel places an anonymous private mapping whose length is a multiple
+  // of 2 MiB on a 2 MiB boundary (for transparent huge pages; Linux 6.7 on), and Valgrind,
+  // which places the traced program's mappings itself, does not: a program that needs the
+  // alignment (jemalloc) unmaps the unaligned mapping, maps 2 MiB - 4 KiB more and trims both
+  // ends, calls a native run does not make. With this set, such a retry is written as the one
+  // aligned mmap the native run gets (the area it ends with, one mmap and no munmap).
+  bool thp_aligned_anonymous = false;
 };
 
 struct LackeyConvertSummary {
@@ -32,6 +39,10 @@ struct LackeyConvertSummary {
   std::uint64_t processes_capped = 0; // processes cut at memory_limit_per_process
   std::vector<std::string> warnings; // e.g. a forked child without a log
   std::vector<std::string> files;    // the path of each file id of the trace's mmaps (id 1 first)
+  // System calls on the objects Valgrind preloads (opening, reading, inspecting and closing
+  // them) left out of the trace; their mmaps are written, tagged kMapTool.
+  std::uint64_t tool_calls = 0;
+  std::uint64_t alignment_retries = 0;  // written as one aligned mmap (thp_aligned_anonymous)
 };
 
 // `inputs`: log files, FIFOs or directories (every file in them). With one log it is read

@@ -19,8 +19,9 @@ namespace virtsim {
 inline constexpr char kTraceMagic[8] = {'V', 'S', 'T', 'R', 'A', 'C', 'E', '\0'};
 // The version written. Version 1 (no checksums, no trailer) is still read, with a warning;
 // versions 2 (no file-backed mmaps, no mprotect or mremap records), 3 (no page-table write
-// records) and 4 (system calls without their byte count and object) are read as they are.
-inline constexpr std::uint16_t kTraceVersion = 5;
+// records) and 4 (system calls without their byte count and object) are read as they are;
+// versions 2 to 5 with a warning that their mmaps cannot tell a capture tool's own mappings.
+inline constexpr std::uint16_t kTraceVersion = 6;
 
 // CRC-32 as zlib, gzip and PNG compute it (reflected polynomial 0xedb88320), continuing from
 // `crc` (0 to start): the checksum of the format's blocks and trailer.
@@ -54,8 +55,10 @@ inline constexpr std::uint64_t kPageTableWriteBits = (1u << 5) | (1u << 6);
 const char* to_string(TraceRecordKind kind);
 
 // An mmap record's flags: the area maps a file (`file`, `offset`), and it is shared (MAP_SHARED)
-// rather than private.
-inline constexpr std::uint32_t kMapFile = 1, kMapShared = 2;
+// rather than private; kMapTool (version 6 on): the capture tool's own mapping (an object
+// Valgrind preloads into the traced program), there in the address space but no call of the
+// program's.
+inline constexpr std::uint32_t kMapFile = 1, kMapShared = 2, kMapTool = 4;
 
 // What a system call's descriptor refers to (a syscall record's object, version 5 on).
 enum class SyscallObject : std::uint8_t { None = 0, File = 1, Pipe = 2, Socket = 3, Other = 4 };
@@ -76,7 +79,7 @@ struct TraceRecord {
   std::uint32_t child = 0;    // Fork
   std::uint64_t length = 0;   // Mmap/Munmap/Mprotect; Mremap: the old length
   std::uint32_t prot = 0;     // Mmap/Mprotect: PROT_* bits
-  std::uint32_t map_flags = 0;  // Mmap: kMapFile, kMapShared
+  std::uint32_t map_flags = 0;  // Mmap: kMapFile, kMapShared, kMapTool
   std::uint32_t file = 0;     // Mmap of a file: the file's id in the trace (1, 2 ...)
   std::uint64_t offset = 0;   // Mmap of a file: the byte offset in the file `address` maps
   Addr new_address = 0;       // Mremap: where the area is now

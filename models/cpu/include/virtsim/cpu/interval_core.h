@@ -70,12 +70,20 @@ class IntervalCore {
     dispatch_carry_ = slots % shape_.dispatch_width;
     return elapse(slots / shape_.dispatch_width);
   }
+  // dispatch(1), the slot of every access and fetch, without a division: the carry stays
+  // below the width, so one more instruction completes a cycle exactly when it reaches it.
+  Cycles dispatch_one() {
+    ++dispatched_;
+    if (++dispatch_carry_ < shape_.dispatch_width) return 0;
+    dispatch_carry_ = 0;
+    return elapse(1);
+  }
 
   // Cycles of one memory instruction whose translation and data took `latency` cycles in
   // all: its dispatch slot and the part of the latency the window does not hide.
   Cycles access(Cycles latency, bool new_instruction = true) {
     // A data access of an instruction whose fetch came before it takes no dispatch slot of its own.
-    const Cycles base = new_instruction ? dispatch(1) : 0;
+    const Cycles base = new_instruction ? dispatch_one() : 0;
     fastest_access_ = std::min(fastest_access_, latency);
     const bool in_window = window_open_ && dispatched_ - window_first_ < shape_.rob_entries;
     if (latency < shape_.long_latency) {
@@ -106,7 +114,7 @@ class IntervalCore {
     fastest_fetch_ = std::min(fastest_fetch_, latency);
     const Cycles stall = latency - fastest_fetch_;
     fetch_stall_cycles_ += stall;
-    return dispatch(1) + elapse(stall);
+    return dispatch_one() + elapse(stall);
   }
 
   // A serializing event: the window drains; nothing later overlaps what came before.

@@ -6,6 +6,7 @@
 // TLM socket: tlm_ports.h). Time moves
 // only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
 // boundaries (Accellera LT style).
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -102,15 +103,18 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // AMD-V: TLB_CONTROL "flush this ASID", applied at the VMRUN that ends the exit, as the vCPU's
   // next entry); either drops the paging-structure caches that could hold them.
   void flush_translation(Addr va) {
+    forget_last_lines();
     flush_translation_entries(va);
     if (walk_caches.size()) walk_caches->invalidate_guest_walk_caches(guest_tag());
   }
   void flush_translation_entries(Addr va) {
+    forget_last_lines();
     tlbs.each([&](Tlb& t) { asid_flushes_ ? t.invlpga(va, vpid_) : t.invvpid(0, vpid_, va); });
   }
   // Without a VPID (a software VMM, or tagging off) INVVPID cannot name the guest: a CR4.PGE
   // toggle drops all its entries instead.
   void flush_translations() {
+    forget_last_lines();
     tlbs.each([&](Tlb& t) {
       if (asid_flushes_) t.svm_tlb_control(3, vpid_);
       else if (vpid_) t.invvpid(2, vpid_, 0);
@@ -121,6 +125,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // The hypervisor changed nested (EPT / NPT) entries: INVEPT single-context of this guest's
   // EPTP (AMD-V, without INVEPT: TLB_CONTROL flush-ASID), with the paging-structure caches.
   void flush_nested_translations() {
+    forget_last_lines();
     tlbs.each([&](Tlb& t) { asid_flushes_ ? t.svm_tlb_control(3, vpid_) : t.invept(false, nested_context_); });
     if (walk_caches.size()) walk_caches->invalidate_all_walk_caches();
   }
@@ -153,6 +158,27 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // The VM the vCPU belongs to (from 0): its nested contexts (EPTP / nCR3 identities) are
   // numbered apart from other VMs', as their tables are. Set before set_memory_virtualization().
   void set_vm(unsigned vm) { vm_nested_context_base_ = static_cast<std::uint16_t>(vm << 8); }
+
+  // Functional mode (fast-forward and the warming between sampled windows): every event runs
+  // through the guest OS model, the TLBs, walk caches and caches as in detailed mode, so their
+  // contents and replacement state stay warm, but no latency is accounted: no interval core, no
+  // per-reference cycles; time moves one cycle per instruction so deadlines and quanta still come.
+  // An access to the line the same stream (fetches; loads and stores) reached last is a hit in
+  // the L1 TLB and the L1 cache that changes nothing exact LRU keeps, so functional mode skips it
+  // (docs/sampling.md says where this is approximate).
+  void set_functional(bool on) {
+    if (functional_ && !on && interval_) interval_->serialize();  // detailed again: an empty window
+    functional_ = on;
+    forget_last_lines();
+  }
+  bool functional() const { return functional_; }
+  // `phase_end` is called when `references` more guest memory references (a fast-string line
+  // each) have started, and returns how many the next phase has (the sampling schedule).
+  std::uint64_t references_left() const { return references_left_; }
+  void set_reference_countdown(std::uint64_t references, std::function<std::uint64_t()> phase_end) {
+    references_left_ = references;
+    on_phase_end_ = std::move(phase_end);
+  }
 
   bool finished() const { return finished_; }
   const sc_core::sc_event& finished_event() const { return finished_event_; }
@@ -196,7 +222,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
 
  private:
   void run();
-  void execute_memory(const GuestEvent& event);
+  // Inline into run(): a call per access cost its saving and restoring of registers.
+  [[gnu::always_inline]] inline void execute_memory(const GuestEvent& event);
   // A fast-string instruction: each line through the access path, their memory time overlapped.
   void execute_string(const GuestEvent& event);
   void execute_instruction(const GuestEvent& event);
@@ -266,9 +293,42 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     quantum_.reset();
   }
 
+  // Functional mode: `n` instructions' worth of time, with no statistic of it.
+  void advance_functional(Cycles n) {
+    elapsed_ += n;
+    quantum_.inc_cycles(n);
+    if (quantum_.need_sync()) quantum_.sync();
+  }
+  // `n` references start: the phase ends first when its references have all started.
+  void count_references(std::uint64_t n) {
+    while (n > 0) {
+      if (references_left_ == 0) [[unlikely]]
+        references_left_ = on_phase_end_();
+      const std::uint64_t now = std::min(n, references_left_);
+      references_left_ -= now;
+      n -= now;
+    }
+  }
+  // execute_memory() in functional mode: the same lookups and fills, their cycles dropped.
+  void warm_memory(const GuestEvent& event);
+  // Anything but a plain access (an instruction, an interrupt, an exit, a flush) may change the
+  // TLBs or the ring: the next access of each stream is looked up again.
+  void forget_last_lines() {
+    last_fetch_line_ = kNoLine;
+    last_data_line_ = kNoLine;
+  }
+
   // Interval model: a memory instruction's `latency` (translation and data), overlapped as the
   // out-of-order window allows unless it faulted or exited; a fetch stalls the front end.
   void advance_interval(Cycles latency, bool new_instruction, bool fetch);
+  // Interval model: a load or store that neither faulted nor exited, overlapped as the window
+  // allows. Inline: nearly every access of a run takes it.
+  void advance_overlapped_access(Cycles latency, bool new_instruction) {
+    interval_->at(elapsed_);
+    const Cycles before = interval_->fill_buffer_wait_cycles();
+    advance(interval_->access(latency, new_instruction));
+    fill_buffer_wait_cycles += interval_->fill_buffer_wait_cycles() - before;
+  }
   // Interval model: a serializing event; an access it happens inside is not overlapped.
   void drain() {
     serialized_ = true;
@@ -321,6 +381,13 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   TranslationPath path_;
   TranslationExtension translation_;
   std::uint64_t data_buffer_ = 0;  // the bytes a store writes
+  bool functional_ = false;
+  static constexpr Addr kNoLine = ~Addr{0};
+  Addr last_fetch_line_ = kNoLine, last_data_line_ = kNoLine;  // functional mode: the streams' last lines
+  bool last_data_line_stored_ = false;                          // a store reached last_data_line_
+  // References left in the current sampling phase (never reaching 0 without a schedule).
+  std::uint64_t references_left_ = ~std::uint64_t{0};
+  std::function<std::uint64_t()> on_phase_end_;
   bool finished_ = false;
   sc_core::sc_event finished_event_;
 };

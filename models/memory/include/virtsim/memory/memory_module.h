@@ -1,7 +1,9 @@
 #pragma once
 // Fixed-latency main memory: a MemoryPort in plain C++ (access() moves the bytes in
 // PhysicalMemory, counts them and takes `latency` cycles), and the TLM target adapter `port`
-// around it, to which any number of initiators bind. It grants direct memory (the cache
+// around it, to which any number of initiators bind. Its accesses are data writes: where
+// `byte_exact_data` is off, a store into a frame the model never wrote is timed and counted,
+// and its bytes dropped. It grants direct memory (the cache
 // module moves a hit's bytes straight there).
 #include <systemc>
 
@@ -38,6 +40,7 @@ class MemoryModule : public MemoryPort, public sc_core::sc_module {
   Param<std::uint64_t> size_mib;
   Param<std::uint64_t> latency;
   Param<std::uint64_t> host_budget_mib;
+  Param<bool> byte_exact_data;
   HostMemoryBudget& host_budget() { return host_budget_; }
 
   Counter reads;

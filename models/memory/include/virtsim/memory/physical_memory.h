@@ -2,16 +2,24 @@
 // Simulated physical memory: zero until written, and only what is written takes host memory.
 // Page tables live here in their real binary layout, so walkers read real entries.
 //
-// The whole space is one reservation of host address space (MAP_NORESERVE, transparent huge
-// pages advised): the host maps a page when it is first written, and the byte at simulated
-// address a is at base + a, found with no lookup. Where the host refuses so large a
-// reservation (strict overcommit), frames are 4 KiB blocks found through a radix table
-// instead, allocated at their first write (Layout::Frames asks for that); everything else is
-// the same.
+// Two kinds of write. The model's own (write(): page-table entries of every format, guest,
+// shadow and nested, and the structures the model reads back) always land. Data writes
+// (write_data(), and transfer() for the ports: the vCPUs' stores, DMA, the guest kernel's
+// page zeroing and copy-on-write copies) land where data bytes are kept (DataBytes::Kept);
+// where they are dropped, a data write lands only in a frame that already holds bytes, and a
+// frame the model never wrote stays unbacked and reads as zeros. Nothing decides on a data
+// page's bytes (loads move none; the state digest keeps them), so a run's timing is the same
+// either way, while host memory grows with the page tables instead of the footprint.
+//
+// Kept data: the whole space is one reservation of host address space (MAP_NORESERVE,
+// transparent huge pages advised): the host maps a page when it is first written, and the
+// byte at simulated address a is at base + a, found with no lookup. Dropped data, or where the
+// host refuses so large a reservation (strict overcommit), frames are 4 KiB blocks found
+// through a hash table of the frames that hold bytes (Layout::Frames), allocated at their
+// first write; everything else is the same.
 #include <array>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 #include "virtsim/common/units.h"
@@ -23,9 +31,13 @@ class PhysicalMemory {
  public:
   enum class Layout {
     Contiguous,  // one host reservation, where the host gives it (else Frames)
-    Frames,      // the radix table of frames
+    Frames,      // the table of frames that hold bytes
   };
-  explicit PhysicalMemory(Addr size_bytes, Layout layout = Layout::Contiguous);
+  enum class DataBytes {
+    Kept,     // every write lands: memory reads back what was written, data included
+    Dropped,  // data writes land only in frames that hold bytes already (forces Layout::Frames)
+  };
+  explicit PhysicalMemory(Addr size_bytes, Layout layout = Layout::Contiguous, DataBytes data = DataBytes::Kept);
   ~PhysicalMemory();
   PhysicalMemory(const PhysicalMemory&) = delete;
   PhysicalMemory& operator=(const PhysicalMemory&) = delete;
@@ -43,6 +55,7 @@ class PhysicalMemory {
     if (!frame) zero(out, length);
     else copy(out, frame->data() + offset, length);
   }
+  // The model's write: the frame holds bytes from now on.
   void write(Addr address, const void* in, unsigned length) {
     const Addr offset = address & (kPageSize4K - 1);
     if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length);
@@ -51,6 +64,17 @@ class PhysicalMemory {
     Frame* frame = const_cast<Frame*>(find_frame(number));
     copy((frame ? *frame : frame_for_write(number)).data() + offset, in, length);
   }
+  // A data write: as write() where data bytes are kept; else it lands only in a frame that
+  // holds bytes already, and is dropped on any other.
+  void write_data(Addr address, const void* in, unsigned length) {
+    if (data_ == DataBytes::Kept) return write(address, in, length);
+    const Addr offset = address & (kPageSize4K - 1);
+    if (!contains(address, length) || offset + length > kPageSize4K) out_of_range(address, length);
+    if (Frame* frame = const_cast<Frame*>(find_frame(address >> kPageShift4K))) copy(frame->data() + offset, in, length);
+  }
+  // A data page's whole contents (a kernel zeroing or copying a page), as write_data().
+  void zero_data_frame(Addr frame);
+  void copy_data_frame(Addr to, Addr from);
   std::uint64_t read64(Addr address) const {
     std::uint64_t v;
     read(address, &v, 8);
@@ -59,22 +83,28 @@ class PhysicalMemory {
   void write64(Addr address, std::uint64_t v) { write(address, &v, 8); }
 
   Layout layout() const { return base_ ? Layout::Contiguous : Layout::Frames; }
+  DataBytes data_bytes() const { return data_; }
+  // From now on data writes land everywhere (a run that reads data bytes back, such as the
+  // state digest). Data dropped before stays dropped: call it before the run's first store.
+  void keep_data_bytes() { data_ = DataBytes::Kept; }
+  // 4 KiB frames that hold bytes in host memory (frame table only; 0 with the one reservation).
+  std::size_t frames_held() const { return held_; }
   // Where the byte at `address` lives in host memory; null when `address` is out of range, or
-  // (radix table only) while its frame was never written. What it points to is read and
+  // (frame table only) while its frame holds no bytes. What it points to is read and
   // written as read() and write() would, up to the end of the frame.
   std::uint8_t* host_bytes(Addr address) {
     if (base_) return address < size_ ? base_ + address : nullptr;
     Frame* frame = const_cast<Frame*>(find_frame(address >> kPageShift4K));
     return frame ? frame->data() + (address & (kPageSize4K - 1)) : nullptr;
   }
-  // read() or write() of an access that may fail: false, and nothing moved, when [address,
-  // address + length) is not inside memory and one frame. Without `data` only the check.
-  // `host`: where the bytes live (host_bytes(address)) when the caller has looked it up.
+  // read() or write_data() of an access that may fail: false, and nothing moved, when
+  // [address, address + length) is not inside memory and one frame. Without `data` only the
+  // check. `host`: where the bytes live (host_bytes(address)) when the caller has looked it up.
   bool transfer(bool write, Addr address, unsigned char* data, unsigned length, std::uint8_t* host = nullptr) {
     if (!contains(address, length) || (address & (kPageSize4K - 1)) + length > kPageSize4K) return false;
     if (!data) return true;
-    if (!host) {  // a frame never written: write() allocates it, read() gives zeros
-      if (write) this->write(address, data, length);
+    if (!host) {  // a frame that holds no bytes: write_data() decides, read() gives zeros
+      if (write) write_data(address, data, length);
       else read(address, data, length);
     } else if (write) {
       copy(host, data, length);
@@ -95,29 +125,41 @@ class PhysicalMemory {
     if (length == 8) std::memset(to, 0, 8);
     else std::memset(to, 0, length);
   }
-  // A two-level radix table of frames: chunks of 2^18 frame pointers (1 GiB of memory each),
-  // allocated when first touched, so a sparse multi-terabyte space costs only what is used
-  // and a lookup is two dependent loads.
-  static constexpr unsigned kChunkBits = 18;
-  using Chunk = std::vector<Frame*>;
+  // The frames that hold bytes, by frame number: open addressing with linear probing, at most
+  // half full, so a lookup is a multiply and one or two probes, and the table takes 32 bytes
+  // or less per frame held however thinly the frames spread over the space (page tables lie
+  // one per 2 MiB of a big footprint: a table indexed by address would cost more than they).
+  struct Slot {
+    Addr key = 0;  // frame number + 1; 0: empty
+    Frame* frame = nullptr;
+  };
+  std::size_t slot_of(Addr number) const { return static_cast<std::size_t>((number * 0x9e3779b97f4a7c15ull) >> shift_); }
   const Frame* find_frame(Addr number) const {
-    const Addr top = number >> kChunkBits;
-    if (top >= chunks_.size() || !chunks_[top]) return nullptr;
-    return (*chunks_[top])[number & ((Addr{1} << kChunkBits) - 1)];
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = slot_of(number);; i = (i + 1) & mask) {
+      const Slot& slot = slots_[i];
+      if (slot.key == number + 1) return slot.frame;
+      if (!slot.key) return nullptr;
+    }
   }
-  // Radix-table frames are carved, in the order they are first written, from 2 MiB slabs of
+  void grow();  // doubles the table
+  // Frames are carved, in the order they are first written, from 2 MiB slabs of
   // zeroed host memory (transparent huge pages where the host gives them): a random walk over
   // simulated memory then misses the host TLB far less than with one heap block per frame.
   static constexpr std::size_t kSlabBytes = std::size_t{2} << 20;
   Frame* new_frame();
   std::vector<void*> slabs_;
   std::size_t slab_frames_left_ = 0;
-  Frame& frame_for_write(Addr number);  // allocates the frame (and its chunk) if needed
+  Frame& frame_for_write(Addr number);  // allocates the frame, which holds no bytes yet
   [[noreturn]] void out_of_range(Addr address, unsigned length) const;
   Addr size_;
   std::uint8_t* base_ = nullptr;  // the reservation, when the host gave it
   std::size_t reserved_bytes_ = 0;
-  std::vector<std::unique_ptr<Chunk>> chunks_;
+  DataBytes data_;
+  static constexpr unsigned kInitialSlotBits = 10;
+  std::vector<Slot> slots_ = std::vector<Slot>(std::size_t{1} << kInitialSlotBits);
+  unsigned shift_ = 64 - kInitialSlotBits;
+  std::size_t held_ = 0;
 };
 
 // Hands out 4 KiB-aligned physical frames, bump-pointer style, and refuses past the end.

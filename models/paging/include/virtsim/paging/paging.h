@@ -154,8 +154,9 @@ struct MappingFlags {
 struct MemoryView {
   std::function<std::uint64_t(Addr, unsigned)> read;      // address, bytes (4 or 8)
   std::function<void(Addr, std::uint64_t, unsigned)> write;
-  // Whole 4 KiB frames at once (a kernel zeroing or copying a page); when unset, copy_frame()
-  // and zero_frame() go word by word through read and write.
+  // Whole 4 KiB data frames at once (a kernel zeroing or copying a data page; through
+  // PhysicalMemory they are data writes, dropped where it drops data bytes); when unset,
+  // copy_frame() and zero_frame() go word by word through read and write.
   std::function<void(Addr to, Addr from)> copy_frames;
   std::function<void(Addr frame)> zero_frames;
   void copy_frame(Addr to, Addr from) const;

@@ -199,6 +199,8 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter l2_exits_reflected;
   Counter l1_exits;
   Counter l1_vmcs_exits;
+  Counter l0_vmptrlds;
+  Counter l0_vmclears;
   Counter l1_handler_cycles;
   Scalar cpuid_guest_ecx;  // ECX the guest saw at its last intercepted CPUID
   Scalar cpuid_guest_edx;

@@ -392,6 +392,22 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   HostMemoryBudget& budget = memory_->host_budget();
   frames_ = std::make_unique<FrameAllocator>(backed ? Addr{1} << 20 : guest_bytes, memory_->memory().size());
   frames_->set_budget(&budget);
+  // Where data bytes are kept, a run that must touch more than the budget is refused now,
+  // before the guest kernels take their first frames.
+  const auto refuse_footprint_beyond_budget = [&] {
+    if (memory_->memory().data_bytes() != PhysicalMemory::DataBytes::Kept) return;
+    double touched = 0;
+    const std::size_t vcpus_total = vm_vcpus(vms - 1).second;
+    for (const GuestSettings& g : guest_settings_)
+      if (g.kind->get() != "trace" && g.kind->get() != "exitbench")
+        touched += double(cpus_per_vm_[&g - guest_settings_.data()]) * double(g.shape->footprint_kib.get()) * 1024.0;
+    if (touched > double(budget.bytes()))
+      throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
+                        std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
+                        std::to_string(vcpus_total) + " vCPU(s) is more host memory than " + budget.describe() +
+                        " with " + memory_->byte_exact_data.name() + " on: lower the footprint or raise the budget");
+  };
+  refuse_footprint_beyond_budget();
   std::vector<MemoryView> guest_views;
   for (unsigned k = 0; k < vms; ++k) {
     guest_frames_.push_back(std::make_unique<FrameAllocator>(Addr{1} << 20, guest_bytes_of(k)));
@@ -414,21 +430,12 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
         {kernel.os.format(), kernel.parameters.paging.name() + " = \"" + kernel.parameters.paging.get() + "\""},
         *frames_);
   }
-  // The state digest hashes the user pages' bytes, so it keeps data bytes. Where they are kept
-  // a run that must touch more than the budget is refused now.
-  for (const auto& kernel : kernels_)
-    if (kernel->parameters.state_digest) memory_->memory().keep_data_bytes();
-  if (memory_->memory().data_bytes() == PhysicalMemory::DataBytes::Kept) {
-    double touched = 0;
-    const std::size_t vcpus_total = vm_vcpus(vms - 1).second;
-    for (const GuestSettings& g : guest_settings_)
-      if (g.kind->get() != "trace" && g.kind->get() != "exitbench")
-        touched += double(cpus_per_vm_[&g - guest_settings_.data()]) * double(g.shape->footprint_kib.get()) * 1024.0;
-    if (touched > double(budget.bytes()))
-      throw ConfigError(workload_parameters.footprint_kib.name() + " = " +
-                        std::to_string(workload_parameters.footprint_kib.get()) + " KiB on " +
-                        std::to_string(vcpus_total) + " vCPU(s) is more host memory than " + budget.describe() +
-                        " with " + memory_->byte_exact_data.name() + " on: lower the footprint or raise the budget");
+  // The state digest hashes the user pages' bytes, so it keeps data bytes.
+  bool digest = false;
+  for (const auto& kernel : kernels_) digest = digest || kernel->parameters.state_digest;
+  if (digest && memory_->memory().data_bytes() != PhysicalMemory::DataBytes::Kept) {
+    memory_->memory().keep_data_bytes();
+    refuse_footprint_beyond_budget();
   }
   for (const auto* node : graph_.components_of_type("mmu"))
     mmus_.push_back(std::make_unique<MmuModule>(node->name.c_str(), context, *clock_));

@@ -227,6 +227,16 @@ void Vcpu::sample_memory_virtualization() {
   finished_event_.notify(sc_core::SC_ZERO_TIME);
 }
 
+// An access that crosses a 4 KiB boundary is two translations and two accesses.
+inline Cycles Vcpu::access_pieces(const GuestEvent& event) {
+  const Addr first = event.address;
+  const Addr boundary = (first | (kPageSize4K - 1)) + 1;
+  if (first + event.size <= boundary) return access_piece(event.access, first, event.size, event.keeps_contents);
+  const auto head = static_cast<unsigned>(boundary - first);
+  const Cycles c = access_piece(event.access, first, head, event.keeps_contents);
+  return c + access_piece(event.access, boundary, event.size - head, event.keeps_contents);
+}
+
 inline void Vcpu::execute_memory(const GuestEvent& event) {
   count_references(1);
   if (functional_) [[unlikely]]
@@ -237,17 +247,7 @@ inline void Vcpu::execute_memory(const GuestEvent& event) {
     case AccessKind::Store: ++stores; break;
     case AccessKind::Fetch: ++fetches; break;
   }
-  // An access that crosses a 4 KiB boundary is two translations and two accesses.
-  const Addr first = event.address;
-  const Addr boundary = (first | (kPageSize4K - 1)) + 1;
-  Cycles c;
-  if (first + event.size > boundary) {
-    const auto head = static_cast<unsigned>(boundary - first);
-    c = access_piece(event.access, first, head, event.keeps_contents);
-    c += access_piece(event.access, boundary, event.size - head, event.keeps_contents);
-  } else {
-    c = access_piece(event.access, first, event.size, event.keeps_contents);
-  }
+  const Cycles c = access_pieces(event);
   if (!interval_) return advance(c);
   // The interval model's usual access, a load or store that neither faulted nor exited, here;
   // fetches and serialized accesses out of line.
@@ -270,14 +270,7 @@ void Vcpu::warm_memory(const GuestEvent& event) {
     if (!event.continues_instruction) advance_functional(1);
     return;
   }
-  const Addr boundary = (first | (kPageSize4K - 1)) + 1;
-  if (first + event.size > boundary) {
-    const auto head = static_cast<unsigned>(boundary - first);
-    access_piece(event.access, first, head, event.keeps_contents);
-    access_piece(event.access, boundary, event.size - head, event.keeps_contents);
-  } else {
-    access_piece(event.access, first, event.size, event.keeps_contents);
-  }
+  access_pieces(event);
   // After the access: a fault or an exit in it forgot the lines.
   Addr& remembered = fetch ? last_fetch_line_ : last_data_line_;
   remembered = one_line ? line : kNoLine;

@@ -224,6 +224,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void run();
   // Inline into run(): a call per access cost its saving and restoring of registers.
   [[gnu::always_inline]] inline void execute_memory(const GuestEvent& event);
+  // The event's access as one piece, or two where it crosses a 4 KiB boundary: their cycles.
+  [[gnu::always_inline]] inline Cycles access_pieces(const GuestEvent& event);
   // A fast-string instruction: each line through the access path, their memory time overlapped.
   void execute_string(const GuestEvent& event);
   void execute_instruction(const GuestEvent& event);

@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
-GENERATED = ["accuracy.md", "calibration.md", "exit-costs.md", "fidelity.md", "index.md", "parameters"]
+GENERATED = ["accuracy.md", "calibration.md", "exit-costs.md", "fidelity.md", "index.md", "parameters", "workloads.md"]
 
 
 def markdown_files() -> list[Path]:

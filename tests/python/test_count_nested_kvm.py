@@ -128,3 +128,33 @@ def test_the_parameters_carry_the_committed_count(virtsim_binary):
         assert path["statements"] == sum(r["statements"] * r["times"] for r in path["functions"])
         assert path["instructions"] == round(path["statements"] * data["instructions_per_statement"])
         assert defaults[f"system.nested_virt.{handler}_instructions"] == path["instructions"], handler
+
+
+def test_the_ratio_check_counts_an_inlined_callee_at_each_call_site():
+    bodies = {"outer": "\ta();\n\twrite_field(1);\n\twrite_field(2);\n\tcall_out();\n",
+              "write_field": "\tif (slow)\n\t\tslow_write(x);\n\tfast_write(x);\n",
+              "call_out": "\tb();\n"}
+    # write_field is inlined (not called by the compiled code) at two sites; call_out is a call.
+    assert count.statements_per_call_site("outer", bodies, called={"call_out"}) == 4 + 2 * 3
+    once, _ = count.mkc.statements_with_inlined("outer", bodies, {"call_out"}, {"outer"})
+    assert once == 4 + 3
+
+
+def test_the_ratio_check_refuses_a_folder_without_the_modules(tmp_path):
+    result = subprocess.run(["/usr/bin/python3", str(SCRIPT), "--output", str(tmp_path / "out.json"), "--modules",
+                             str(tmp_path), "--ratio-output", str(tmp_path / "ratio.json")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("count-nested-kvm: error:") and "kvm-intel.ko" in lines[0]
+
+
+def test_the_committed_ratio_check_brackets_the_ratio_the_count_uses():
+    """On Debian's build the nested functions' instructions a statement, inlined callees counted
+    once or at each call site, lie either side of the exit-path ratio the count multiplies by."""
+    check = json.loads((REPO / "experiments" / "calibration" / "kvm-6.1-nested-code.json").read_text())
+    ratio = json.loads((REPO / "experiments" / "calibration" / "kvm-6.1-nested.json").read_text())[
+        "instructions_per_statement"]
+    assert check["instructions_per_statement_inlined_per_call_site"] < ratio < check[
+        "instructions_per_statement_inlined_once"]
+    assert {r["function"] for r in check["functions"]} == {f for _, f in count.RATIO_FUNCTIONS}

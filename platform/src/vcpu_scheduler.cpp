@@ -14,10 +14,6 @@ SchedulerParameters::SchedulerParameters(const Scope& scope)
                      "VMCS/VMCB switch and entry (assumption: about a microsecond, the order of a Linux context "
                      "switch)",
                      Range{0, 1e7}),
-      VIRTSIM_MEMBER(vmptrld_cycles, scope, 300, "cycles",
-                     "VT-x: VMPTRLD of the next vCPU's VMCS (with the VMCLEAR of a VMCS that moves; assumption: "
-                     "of the order of a VMREAD/VMWRITE pair's memory traffic, not measured here)",
-                     Range{0, 1e6}),
       VIRTSIM_MEMBER(asids, scope, 32768, "ASIDs",
                      "AMD-V: ASIDs a CPU provides (CPUID Fn8000_000A EBX); the hypervisor uses 1 to asids-1 "
                      "(assumption: 32768, a 15-bit space)",
@@ -60,7 +56,7 @@ VcpuScheduler::VcpuScheduler(const Scope& root, const SchedulerParameters& param
       tagged_(transitions.tagged_tlb.get()),
       switch_cycles_(Cycles{transitions.vm_exit_cycles} + parameters.host_switch_cycles +
                      (svm_ ? Cycles{transitions.vmsave_cycles} + transitions.vmload_cycles
-                           : Cycles{parameters.vmptrld_cycles}) +
+                           : static_cast<Cycles>(transitions.vmcs_pointer_op_cycles() + 0.5)) +
                      transitions.vm_entry_cycles),
       slice_(parameters.time_slice_us.get(), sc_core::SC_US),
       root_(root) {

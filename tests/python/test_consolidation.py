@@ -312,3 +312,15 @@ def test_describe_names_each_vms_strategy(virtsim_binary, tmp_path):
     assert values["system.vm1.shadow.host_page_size"] == "2m" and values["system.vm1.shadow.enabled"] is True
     assert values["system.vm1.nested.paging"] == "none" and values["system.nested.paging"] == "ept4"
     assert values["system.shadow.host_page_size"] == "4k" and values["system.shadow.enabled"] is False
+
+
+@pytest.mark.parametrize("entries", [1.0, 2.5])
+def test_a_vt_x_vm_switch_loads_the_next_vmcs_at_the_shared_vmptrld_price(virtsim_binary, tmp_path, entries):
+    """A VM switch on VT-x costs the exit, the host's switch, a VMPTRLD priced by
+    system.vmx.vmptrld_entries (the same price L0's nested VMCS switches pay) and the entry."""
+    result = run(virtsim_binary, tmp_path, "system.vmx.vm_exit_cycles=200", "system.vmx.vm_entry_cycles=100",
+                 "system.scheduler.host_switch_cycles=1000", f"system.vmx.vmptrld_entries={entries}")
+    assert result.returncode == 0, result.stderr
+    m = metrics(tmp_path / "out.h5")
+    assert m["system.pcpu0.switches"] > 0
+    assert m["system.pcpu0.switch_cycles"] == m["system.pcpu0.switches"] * (200 + 1000 + round(100 * entries) + 100)

@@ -72,8 +72,8 @@ def test_nested_virtualization_refuses_what_it_does_not_model(virtsim_binary, tm
                  "system.nested_virt.memory", "system.nested.paging", "ept4")
     expect_error(virtsim(virtsim_binary, "run", "-o", out, *single, "--set", 'system.nested_virt.memory="turtles"'),
                  "system.nested_virt.memory")
-    expect_error(virtsim(virtsim_binary, "run", "-o", out, *single, "--set", "system.nested_virt.vmptrld_entries=-1"),
-                 "system.nested_virt.vmptrld_entries", "[0, 100]")
+    expect_error(virtsim(virtsim_binary, "run", "-o", out, *single, "--set", "system.vmx.vmptrld_entries=-1"),
+                 "system.vmx.vmptrld_entries", "[0, 100]")
 
 
 def test_on_amd_v_l1s_vmrun_exits_and_its_vmload_vmsave_exit_only_without_virtual_vmload_vmsave(virtsim_binary,

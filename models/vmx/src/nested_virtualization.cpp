@@ -9,7 +9,9 @@ namespace virtsim {
 // statement scripts/measure-kvm-code measured on Debian's build of 6.1; its output,
 // experiments/calibration/kvm-6.1-nested.json, lists every function. VMCS reads and writes: the
 // vmcs_read*/vmcs_write* calls on the path (the controls setters count as writes). Lines: the
-// cache lines of vmcs12 / vmcb12 and of the nested state they touch.
+// cache lines of vmcs12 / vmcb12 and of the nested state they touch, and for each page of L1's
+// memory L0 maps (kvm_vcpu_map, on every nested entry in 6.1) the host page-table entries its
+// lockless lookup reads and the page's struct folio it pins.
 NestedVirtualizationParameters::NestedVirtualizationParameters(const Scope& scope)
     : VIRTSIM_MEMBER(memory, scope, "none", "",
                      "nested virtualization: none (the guest runs on the host's hypervisor), or the guest is an L2 "
@@ -28,30 +30,35 @@ NestedVirtualizationParameters::NestedVirtualizationParameters(const Scope& scop
                      "in hardware on vmcb12's state without exiting; KVM turns it on for a guest where the CPU has it "
                      "(svm.c's vls, V_VMSAVE_VMLOAD in the guest's CPUID). Off, each is an exit to L0, which copies "
                      "the state (vmload_vmsave_interception)"),
-      VIRTSIM_MEMBER(vmptrld_entries, scope, 1.0, "VM entries",
-                     "the cost of one VMPTRLD or VMCLEAR (VT-x) in VM entries (system.vmx.vm_entry_cycles). "
-                     "Assumption: no published latency of either on a recent Intel CPU is known to us; both make a "
-                     "VMCS current or write it back as a VM entry loads state from one, so one entry each; bounds: "
-                     "a VMWRITE (0.07 of an entry on skylake-sp) to one entry",
-                     Range{0, 100}),
-      decide(scope, "decide", 102, 2, 0, 2,
-             "every L2 exit: nested_vmx_reflect_vmexit with nested_vmx_l0_wants_exit / l1_wants_exit's case; 40 "
-             "statements; reads VM_EXIT_INTR_INFO and EXIT_QUALIFICATION (then cached)"),
-      reflect(scope, "reflect", 1797, 16, 56, 6,
+      decide(scope, "decide", 256, 2, 0, 3,
+             "every L2 exit: nested_mark_vmcs12_pages_dirty (the virtual-APIC page and posted-interrupt descriptor "
+             "marked dirty: kvm_vcpu_mark_page_dirty twice), nested_vmx_reflect_vmexit with "
+             "nested_vmx_l0_wants_exit / l1_wants_exit's case; 100 statements; reads VM_EXIT_INTR_INFO and "
+             "EXIT_QUALIFICATION (then cached); lines: those two fields' and the memslot's"),
+      reflect(scope, "reflect", 2688, 16, 58, 10,
               "an exit reflected to L1: nested_vmx_vmexit, sync_vmcs02_to_vmcs12, prepare_vmcs12, "
               "load_vmcs12_host_state (with its callees: vmx_set_efer, vmx_set_rflags, vmx_set_cr0, vmx_set_cr4, "
               "eight __vmx_set_segment, kvm_set_dr, nested_vmx_load_cr3 -> kvm_init_mmu and kvm_mmu_new_pgd), "
-              "vmx_switch_vmcs to vmcs01 (its VMPTRLD: vmptrld_entries), nested_vmx_transition_tlb_flush; 702 "
-              "statements; lines: vmcs12's exit-information and guest-state fields"),
-      resume(scope, "resume", 2028, 1, 39, 8,
+              "vmx_switch_vmcs to vmcs01 (its VMPTRLD: system.vmx.vmptrld_entries), nested_vmx_transition_tlb_flush, the "
+              "three L1 pages vmcs02 pointed to unmapped (kvm_vcpu_unmap: APIC-access page; virtual-APIC page and "
+              "posted-interrupt descriptor marked dirty), and the next L0 entry's request checks with "
+              "KVM_REQ_LOAD_MMU_PGD (vmx_load_mmu_pgd writes EPT_POINTER and GUEST_CR3); 1050 statements; lines: "
+              "vmcs12's exit-information and guest-state fields (6), the three pages' struct folio (3), the memslot"),
+      resume(scope, "resume", 5069, 1, 41, 27,
              "L1's VMRESUME: handle_vmresume -> nested_vmx_run, the consistency checks (nested_vmx_check_controls "
              "and its 16 callees, nested_vmx_check_host_state, nested_vmx_check_guest_state), "
              "nested_vmx_enter_non_root_mode, prepare_vmcs02_early, prepare_vmcs02 (with its callees: vmx_set_cr0, "
              "vmx_set_cr4, vmx_set_efer, vmx_set_rflags, kvm_set_dr, vmx_update_exception_bitmap, "
              "nested_vmx_load_cr3, nested_ept_init_mmu_context), nested_get_vmcs12_pages, "
-             "nested_vmx_prepare_msr_bitmap, vmx_switch_vmcs to vmcs02 (its VMPTRLD: vmptrld_entries); 792 "
-             "statements; prepare_vmcs02_rare is skipped (vmcs12 is not dirty: L1 wrote only shadowed "
-             "read-write fields)"),
+             "nested_get_vmcs12_pages (L1's APIC-access page, virtual-APIC page, posted-interrupt descriptor and "
+             "MSR bitmap each mapped: kvm_vcpu_map, the memslot search, hva_to_pfn and mm's lockless "
+             "get_user_pages walk), nested_vmx_prepare_msr_bitmap (L1's bitmap merged into vmcs02's, then "
+             "unmapped), vmx_switch_vmcs to vmcs02 (its VMPTRLD: system.vmx.vmptrld_entries), and the next L0 entry's "
+             "request checks with KVM_REQ_LOAD_MMU_PGD (EPT_POINTER and GUEST_CR3 written); 1980 statements; "
+             "prepare_vmcs02_rare is skipped (vmcs12 is not dirty: L1 wrote only shadowed read-write fields); "
+             "lines: vmcs12's control and guest-state fields (8), per page mapped the host page-table entries the "
+             "walk reads (PGD, PUD, PMD: 3) and its struct folio (16), the memslot, the x2APIC words of both MSR "
+             "bitmaps (2)"),
       vmread(scope, "vmread", 230, 6, 1, 2,
              "an L1 VMREAD that exits: handle_vmread (EXIT_QUALIFICATION, VMX_INSTRUCTION_INFO), "
              "nested_vmx_check_permission, the vmcs12 field lookup, nested_vmx_succeed, the skip; 90 statements"),
@@ -62,29 +69,34 @@ NestedVirtualizationParameters::NestedVirtualizationParameters(const Scope& scop
                   "VMCS shadowing on: copy_vmcs12_to_shadow at each reflected exit (the 36 fields of "
                   "vmcs_shadow_fields.h, 12 read-only and 24 read-write, each a VMWRITE to the shadow VMCS) and "
                   "copy_shadow_to_vmcs12 at VMRESUME (the 24 read-write ones, each a VMREAD), each between a "
-                  "VMPTRLD of the shadow VMCS and a VMCLEAR of it and VMPTRLD of vmcs01 (vmptrld_entries); 574 "
+                  "VMPTRLD of the shadow VMCS and a VMCLEAR of it and VMPTRLD of vmcs01 (system.vmx.vmptrld_entries); 574 "
                   "statements"),
       svm_decide(scope, "svm_decide", 36, 0, 0, 1,
                  "AMD-V, every L2 #VMEXIT: nested_svm_exit_special, nested_svm_exit_handled -> nested_svm_intercept's "
                  "case; 14 statements; line: the cached vmcb12 intercepts"),
-      svm_reflect(scope, "svm_reflect", 919, 0, 0, 10,
+      svm_reflect(scope, "svm_reflect", 1743, 0, 0, 15,
                   "AMD-V, an exit reflected to L1: nested_svm_vmexit (vmcb12 mapped, vmcb02's state and exit "
                   "information written to it, svm_switch_vmcb to vmcb01, L1's state restored: svm_set_efer, "
                   "svm_set_cr0, svm_set_cr4, nested_svm_load_cr3 -> kvm_init_mmu), "
-                  "nested_svm_transition_tlb_flush; 359 statements; lines: vmcb12's control-area exit fields and the "
-                  "save-area lines written (assumption: 2 + 8)"),
-      svm_vmrun(scope, "svm_vmrun", 1981, 0, 0, 23,
+                  "nested_svm_transition_tlb_flush, vmcb12 unmapped (dirty), the next L0 entry's request checks with "
+                  "KVM_REQ_LOAD_MMU_PGD; 681 statements; lines: vmcb12's control-area exit fields and the save-area "
+                  "lines written (assumption: 2 + 8), the mapping's host page-table entries (3), struct folio and "
+                  "memslot"),
+      svm_vmrun(scope, "svm_vmrun", 2806, 0, 0, 28,
                 "AMD-V, L1's VMRUN: vmrun_interception -> nested_svm_vmrun (vmcb12 mapped, its control and save "
                 "areas copied to the cache and checked: __nested_vmcb_check_controls, __nested_vmcb_check_save), "
                 "svm_copy_vmrun_state, enter_svm_guest_mode (nested_vmcb02_prepare_control, recalc_intercepts, "
                 "nested_vmcb02_prepare_save, svm_switch_vmcb to vmcb02, nested_svm_load_cr3, "
                 "nested_svm_init_mmu_context), nested_svm_vmrun_msrpm (L1's MSR permission map merged, 11 words "
-                "read from guest memory); 774 statements; lines: vmcb12's control area (4) and save area "
-                "(assumption: 8), the 11 permission-map words"),
-      svm_vmloadsave(scope, "svm_vmloadsave", 351, 0, 0, 6,
+                "read from guest memory), vmcb12 unmapped (dirty), the next L0 entry's request checks with "
+                "KVM_REQ_LOAD_MMU_PGD; 1096 statements; lines: vmcb12's control area (4) and save area "
+                "(assumption: 8), the 11 permission-map words, the mapping's host page-table entries (3), struct "
+                "folio and memslot"),
+      svm_vmloadsave(scope, "svm_vmloadsave", 1004, 0, 0, 11,
                      "AMD-V, an L1 VMLOAD or VMSAVE that exits (virtual VMLOAD/VMSAVE off): "
                      "vmload_vmsave_interception (vmcb12 mapped, svm_copy_vmloadsave_state between it and vmcb01, "
-                     "the skip); 137 statements; lines: the copied state in both VMCBs (3 each)") {
+                     "the skip, vmcb12 unmapped dirty); 392 statements; lines: the copied state in both VMCBs (3 "
+                     "each), the mapping's host page-table entries (3), struct folio and memslot") {
   Addr offset = HypervisorMemoryLayout::kNestedState;
   for (HypervisorParameters::Handler* h :
        {&decide, &reflect, &resume, &vmread, &vmwrite, &shadow_sync, &svm_decide, &svm_reflect, &svm_vmrun,
@@ -138,8 +150,7 @@ void add_vmx_reflection(const TransitionParameters& t, const HypervisorParameter
   l0 += l0_exit + software(t, h, n.resume);
   cost.l0_pointer_ops = reflected_exit_vmcs_pointer_ops(n.vmcs_shadowing);
   if (h.enabled)
-    l0 += double(cost.l0_pointer_ops.vmptrlds + cost.l0_pointer_ops.vmclears) * n.vmptrld_entries *
-          t.vm_entry_cycles;
+    l0 += double(cost.l0_pointer_ops.vmptrlds + cost.l0_pointer_ops.vmclears) * t.vmcs_pointer_op_cycles();
 }
 
 // AMD-V: VMCB accesses are memory (the unit loads the lines); L1's VMLOADs and VMSAVE exit

@@ -45,6 +45,13 @@ TransitionParameters::TransitionParameters(const Scope& scope)
                      "STGI (SVM; a KVM-style hypervisor runs one after every #VMEXIT). 0 is an assumption, as for "
                      "clgi_cycles",
                      Range{0, 1e5}),
+      VIRTSIM_MEMBER(vmptrld_entries, scope, 1.0, "VM entries",
+                     "one VMPTRLD or VMCLEAR (VT-x), in VM entries (vm_entry_cycles): the host's switch to another "
+                     "vCPU's VMCS (system.scheduler) and L0's VMCS switches under nested virtualization "
+                     "(system.nested_virt). Assumption: no published latency of either on a recent Intel CPU is "
+                     "known to us; both make a VMCS current or write it back as a VM entry loads state from one, so "
+                     "one entry each; bounds: a VMWRITE (0.07 of an entry on skylake-sp) to one entry",
+                     Range{0, 100}),
       VIRTSIM_MEMBER(native_instruction_cycles, scope, 1, "cycles",
                      "an instruction of an Instr event that does not exit (a ring transition costs its "
                      "transition instead, as natively)",

@@ -25,7 +25,7 @@ struct Parameters {
     params.set_value("system.nested_virt.memory", std::string("nested_ept"), {"test"});
     params.set_value("system.nested_virt.vmcs_shadowing", assists, {"test"});
     params.set_value("system.nested_virt.virtual_vmload_vmsave", assists, {"test"});
-    params.set_value("system.nested_virt.vmptrld_entries", vmptrld_entries, {"test"});
+    params.set_value("system.vmx.vmptrld_entries", vmptrld_entries, {"test"});
     t = std::make_unique<TransitionParameters>(Scope{&params, nullptr, "system.vmx"});
     h = std::make_unique<HypervisorParameters>(Scope{&params, nullptr, "system.hypervisor"});
     n = std::make_unique<NestedVirtualizationParameters>(Scope{&params, nullptr, "system.nested_virt"});
@@ -34,7 +34,7 @@ struct Parameters {
     return x.instructions * h->cpi + double(x.vmcs_reads) * t->vmread_cycles + double(x.vmcs_writes) * t->vmwrite_cycles;
   }
   double round_trip() const { return double(t->vm_exit_cycles) + t->vm_entry_cycles; }
-  double vmcs_pointer_op() const { return n->vmptrld_entries * t->vm_entry_cycles; }
+  double vmcs_pointer_op() const { return t->vmptrld_entries * t->vm_entry_cycles; }
   double svm_software(const HypervisorParameters::Handler& x) const { return x.instructions * h->cpi; }
   double world_switch() const { return 2.0 * t->vmload_cycles + t->vmsave_cycles; }
 };

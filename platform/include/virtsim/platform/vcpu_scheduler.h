@@ -29,7 +29,6 @@ class SchedulerParameters {
   explicit SchedulerParameters(const Scope& scope);
   Param<double> time_slice_us;
   Param<std::uint32_t> host_switch_cycles;
-  Param<std::uint32_t> vmptrld_cycles;
   Param<std::uint32_t> asids;
 };
 

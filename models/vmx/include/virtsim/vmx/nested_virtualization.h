@@ -35,8 +35,6 @@ class NestedVirtualizationParameters {
   Param<std::string> memory;
   Param<bool> vmcs_shadowing;          // VT-x
   Param<bool> virtual_vmload_vmsave;   // AMD-V
-  // A VMPTRLD or VMCLEAR, in VM entries (system.vmx.vm_entry_cycles).
-  Param<double> vmptrld_entries;
   // L0's side of nested VMX, each as a handler (instructions, VMCS reads / writes, lines).
   HypervisorParameters::Handler decide;       // every L2 exit: whose is it
   HypervisorParameters::Handler reflect;      // the emulated VM exit into L1

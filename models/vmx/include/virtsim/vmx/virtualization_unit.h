@@ -45,6 +45,9 @@ class TransitionParameters {
   Param<std::string> mode;
   Param<std::uint32_t> vm_entry_cycles, vm_exit_cycles, vmread_cycles, vmwrite_cycles, vmload_cycles, vmsave_cycles,
       clgi_cycles, stgi_cycles;
+  // A VMPTRLD or VMCLEAR, in VM entries: the host's VM switch and L0's nested VMCS switches.
+  Param<double> vmptrld_entries;
+  double vmcs_pointer_op_cycles() const { return vmptrld_entries.get() * vm_entry_cycles.get(); }
   Param<std::uint32_t> native_instruction_cycles;
   Param<bool> tagged_tlb;
   Param<bool> hlt_exiting, invlpg_exiting, rdtsc_exiting, cr3_exiting, cr8_exiting, use_tpr_shadow;

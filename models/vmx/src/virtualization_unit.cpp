@@ -392,6 +392,8 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
   enter_guest();
   count_world_switch(before);  // the first entry, before the run: counted, not charged
   next_timer_ = transitions.preemption_timer_cycles;
+  if (hypervisor.l1d_flush_on())
+    l1d_flush_ = hypervisor.mitigation_l1d_flush.get() == "always" ? L1dFlush::Always : L1dFlush::Conditional;
 }
 
 VirtualizationUnit::~VirtualizationUnit() = default;
@@ -610,10 +612,9 @@ Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestE
 Cycles VirtualizationUnit::mitigations(const ExitDecision& d, bool sets_flush) {
   Cycles c = 0;
   if (h_.mitigation_rsb_fill) c += static_cast<Cycles>(MitigationSequences::kRsbFillInstructions * h_.cpi.get() + 0.5);
-  const std::string& flush = h_.mitigation_l1d_flush.get();
-  if (d.mode == VirtMode::Vmx && flush != "never") {
+  if (d.mode == VirtMode::Vmx && l1d_flush_ != L1dFlush::Never) {
     l1d_flush_pending_ = l1d_flush_pending_ || sets_flush;
-    if (flush == "always" || l1d_flush_pending_) {
+    if (l1d_flush_ == L1dFlush::Always || l1d_flush_pending_) {
       l1d_flush_pending_ = false;
       ++l1d_flushes;
       c += static_cast<Cycles>(MitigationSequences::kL1dFlushInstructions * h_.cpi.get() + 0.5);

@@ -305,6 +305,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   std::function<NestedFaultOwner()> nested_fault_owner_;
   const Clock& clock_;
   Addr memory_base_ = 0, memory_bytes_ = 0;
+  enum class L1dFlush { Never, Conditional, Always } l1d_flush_ = L1dFlush::Never;
   Addr l1d_flush_base_ = 0;
   unsigned l1d_flush_in_flight_ = 1;
   // KVM's l1tf_flush_l1d: the next entry flushes the L1D (conditional mode).

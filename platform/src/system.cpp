@@ -462,6 +462,12 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
   // Each vCPU's hypervisor data (64 KiB) in host memory, for the exit handlers' loads.
   for (auto& v : virts_)
     v->set_hypervisor_memory(frames_->allocate(HypervisorMemoryLayout::kBytes / kPageSize4K), HypervisorMemoryLayout::kBytes);
+  // The host's L1D flush pages (one buffer, as KVM's vmx_l1d_flush_pages), only when flushing.
+  if (hypervisor_parameters.l1d_flush_on() && !virts_.empty()) {
+    const Addr flush = frames_->allocate(MitigationSequences::kL1dFlushBytes / kPageSize4K);
+    const unsigned in_flight = vcpus_.empty() ? 1 : vcpus_.front()->string_lines_in_flight.get();
+    for (auto& v : virts_) v->set_l1d_flush_buffer(flush, in_flight);
+  }
   auto find_virt = [&](const std::string& n) -> VirtualizationUnit& {
     for (auto& v : virts_) if (v->basename() == n) return *v;
     throw PlatformError("platform: no virtualization unit '" + n + "'");

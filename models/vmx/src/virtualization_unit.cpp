@@ -262,7 +262,19 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
                      "The page is drawn pseudo-randomly among the last 256 the hypervisor mapped on EPT violations / "
                      "NPFs (with the nested tables filled up front: from all of guest memory). "
                      "0: never",
-                     Range{0, 1e12}) {
+                     Range{0, 1e12}),
+      VIRTSIM_MEMBER(mitigation_rsb_fill, scope, false, "",
+                     "refill the return stack buffer after every exit, as Linux does with retpolines or IBRS "
+                     "(FILL_RETURN_BUFFER, 32 entries): 82 instructions x cpi, counted in Linux 6.1's "
+                     "nospec-branch.h (off: the host runs with mitigations=off)"),
+      VIRTSIM_MEMBER(mitigation_l1d_flush, scope, "never", "",
+                     "VT-x: flush the L1 data cache before VM entry (KVM's vmx_l1d_flush, the L1TF mitigation): "
+                     "never; cond (KVM's default: only after a KVM_RUN from user space, a page fault under shadow "
+                     "paging or an emulated instruction, a host interrupt); always. A flush is Linux 6.1's software "
+                     "sequence: 4165 instructions x cpi and 1040 loads of 64 KiB of flush pages through the vCPU's "
+                     "caches, their latencies overlapping string_lines_in_flight ways (the CPUID between its loops "
+                     "is not charged)",
+                     {}, {"never", "cond", "always"}) {
   // The vcpu structure: the exit path's fields first, then each handler's, one after another.
   Addr offset = 0;
   for (Handler* h : {&exit_path, &cpuid, &vmcall, &rdtsc, &io, &msr, &hlt, &cr_access, &invlpg, &pause, &tpr, &other,
@@ -324,6 +336,9 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "vCPUs' combined mappings flushed (system.hypervisor.reclaim_interval_cycles)"),
       VIRTSIM_MEMBER(cr3_target_writes, module_scope(context, *this), "writes",
                      "VMWRITEs of CR3-target fields the hypervisor made to follow its root cache"),
+      VIRTSIM_MEMBER(mitigation_cycles, module_scope(context, *this), "cycles",
+                     "cycles of the speculative-execution mitigations around exits (RSB fill, L1D flush with its loads)"),
+      VIRTSIM_MEMBER(l1d_flushes, module_scope(context, *this), "flushes", "L1D flushes before VM entry"),
       VIRTSIM_MEMBER(l2_exits_l0, module_scope(context, *this), "exits",
                      "nested virtualization: exits of the L2 guest the host's hypervisor (L0) handled alone"),
       VIRTSIM_MEMBER(l2_exits_reflected, module_scope(context, *this), "exits",
@@ -384,6 +399,8 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
   enter_guest();
   count_world_switch(before);  // the first entry, before the run: counted, not charged
   next_timer_ = transitions.preemption_timer_cycles;
+  if (hypervisor.l1d_flush_on())
+    l1d_flush_ = hypervisor.mitigation_l1d_flush.get() == "always" ? L1dFlush::Always : L1dFlush::Conditional;
 }
 
 VirtualizationUnit::~VirtualizationUnit() = default;
@@ -599,6 +616,28 @@ Cycles VirtualizationUnit::handler_cycles(const ExitDecision& exit, const GuestE
   return c;
 }
 
+Cycles VirtualizationUnit::mitigations(const ExitDecision& d, bool sets_flush) {
+  Cycles c = 0;
+  if (h_.mitigation_rsb_fill) c += static_cast<Cycles>(MitigationSequences::kRsbFillInstructions * h_.cpi.get() + 0.5);
+  if (d.mode == VirtMode::Vmx && l1d_flush_ != L1dFlush::Never) {
+    l1d_flush_pending_ = l1d_flush_pending_ || sets_flush;
+    if (l1d_flush_ == L1dFlush::Always || l1d_flush_pending_) {
+      l1d_flush_pending_ = false;
+      ++l1d_flushes;
+      c += static_cast<Cycles>(MitigationSequences::kL1dFlushInstructions * h_.cpi.get() + 0.5);
+      if (l1d_flush_base_) {
+        Cycles loads = 0;
+        // Loads of the flush pages, not of the handlers' data (handler_memory_* leave them out).
+        for (unsigned p = 0; p < MitigationSequences::kL1dFlushPages; ++p) loads += load(l1d_flush_base_ + Addr{p} * 4096);
+        for (unsigned l = 0; l < MitigationSequences::kL1dFlushLines; ++l) loads += load(l1d_flush_base_ + Addr{l} * 64);
+        c += (loads + l1d_flush_in_flight_ - 1) / l1d_flush_in_flight_;
+      }
+    }
+  }
+  mitigation_cycles += c;
+  return c;
+}
+
 InstructionOutcome VirtualizationUnit::execute(const GuestEvent& event, unsigned cpl, Cycles now) {
   ++instructions_seen;
   GuestOp op;
@@ -755,6 +794,12 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
                           h_.enabled && !kernel_port(event.count);
   if (user_space) mode_switch_->return_to_user_space();
   if (nested_) handler += nested_exit(h, l0_only, target_writes, user_space);
+  // Before the entry (not modelled for an L2 guest's exits): what sets KVM's l1tf_flush_l1d on this exit's
+  // path: the next KVM_RUN (vcpu_run) after a trip to user space, kvm_handle_page_fault (the
+  // #PF exits of shadow paging, the emulated page-table writes among them), a host interrupt
+  // (the external-interrupt exit, VT-x reason 1).
+  const bool sets_flush = user_space || shadow_fault || (d.mode == VirtMode::Vmx && d.code == 1);
+  if (h_.enabled && !nested_) handler += mitigations(d, sets_flush);
   enter_guest();
   // AMD-V: the VMLOADs, VMSAVEs, CLGI and STGI around this exit's VMRUN (the hypervisor's
   // instructions: charged with its software model on).

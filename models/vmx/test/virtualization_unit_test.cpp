@@ -19,6 +19,8 @@ namespace {
 
 constexpr Addr kBase = 0x40000000;
 constexpr Cycles kLoadCycles = 4;
+constexpr Addr kFlushBase = 0x50000000;
+constexpr unsigned kFlushInFlight = 4;
 
 // Host memory that records every address the unit loads and answers in kLoadCycles.
 struct RecordingMemory : sc_core::sc_module {
@@ -49,6 +51,13 @@ struct Machine {
   std::unique_ptr<HypervisorParameters> svm_hypervisor;
   std::unique_ptr<VirtualizationUnit> svm_unit;
   std::unique_ptr<RecordingMemory> svm_memory;
+  // VT-x units with mitigations: the RSB fill and the conditional L1D flush (no flush pages
+  // given: a flush is its instructions only), and the L1D flushed before every entry.
+  ParamRegistry cond_params, always_params;
+  std::unique_ptr<TransitionParameters> cond_transitions, always_transitions;
+  std::unique_ptr<HypervisorParameters> cond_hypervisor, always_hypervisor;
+  std::unique_ptr<VirtualizationUnit> cond_unit, always_unit;
+  std::unique_ptr<RecordingMemory> cond_memory, always_memory;
   Machine() {
     params.set_value("system.vmx.mode", std::string("vmx"), {"test"});
     params.set_value("system.hypervisor.reclaim_interval_cycles", std::int64_t{1000}, {"test"});
@@ -72,6 +81,26 @@ struct Machine {
     svm_memory = std::make_unique<RecordingMemory>("svm_memory", clock);
     svm_unit->memory.bind(svm_memory->socket);
     svm_unit->set_hypervisor_memory(kBase, HypervisorMemoryLayout::kBytes);
+    cond_params.set_value("system.vmx.mode", std::string("vmx"), {"test"});
+    cond_params.set_value("system.hypervisor.mitigation_rsb_fill", true, {"test"});
+    cond_params.set_value("system.hypervisor.mitigation_l1d_flush", std::string("cond"), {"test"});
+    cond_transitions = std::make_unique<TransitionParameters>(Scope{&cond_params, nullptr, "system.vmx"});
+    cond_hypervisor = std::make_unique<HypervisorParameters>(Scope{&cond_params, nullptr, "system.hypervisor"});
+    cond_unit = std::make_unique<VirtualizationUnit>("virt3", Scope{&cond_params, &stats, "system"}, clock,
+                                                     *cond_transitions, *cond_hypervisor, 4);
+    cond_memory = std::make_unique<RecordingMemory>("cond_memory", clock);
+    cond_unit->memory.bind(cond_memory->socket);
+    cond_unit->set_hypervisor_memory(kBase, HypervisorMemoryLayout::kBytes);
+    always_params.set_value("system.vmx.mode", std::string("vmx"), {"test"});
+    always_params.set_value("system.hypervisor.mitigation_l1d_flush", std::string("always"), {"test"});
+    always_transitions = std::make_unique<TransitionParameters>(Scope{&always_params, nullptr, "system.vmx"});
+    always_hypervisor = std::make_unique<HypervisorParameters>(Scope{&always_params, nullptr, "system.hypervisor"});
+    always_unit = std::make_unique<VirtualizationUnit>("virt4", Scope{&always_params, &stats, "system"}, clock,
+                                                       *always_transitions, *always_hypervisor, 5);
+    always_memory = std::make_unique<RecordingMemory>("always_memory", clock);
+    always_unit->memory.bind(always_memory->socket);
+    always_unit->set_hypervisor_memory(kBase, HypervisorMemoryLayout::kBytes);
+    always_unit->set_l1d_flush_buffer(kFlushBase, kFlushInFlight);
   }
 };
 
@@ -299,6 +328,68 @@ TEST(VmcsCostsTest, SkylakeSpsCpuidExitComesOutInsideTheCitedRange) {
                         double(h.exit_path.memory_lines + h.cpuid.memory_lines) * 4;
   EXPECT_GE(cycles, 1020);
   EXPECT_LE(cycles, 1100);
+}
+
+TEST(VirtualizationUnitTest, TheRsbFillAddsItsSequenceToEveryExitAndNothingWhenOff) {
+  Machine& m = machine();
+  const std::uint64_t before = m.unit->mitigation_cycles.count();
+  const InstructionOutcome plain = m.unit->execute(GuestEvent::instr(Instruction::Cpuid), 0, 0);
+  const InstructionOutcome filled = m.cond_unit->execute(GuestEvent::instr(Instruction::Cpuid), 0, 0);
+  ASSERT_TRUE(plain.exited && filled.exited);
+  // 82 instructions (MOV, 16 x (CALL, CALL, ADD, DEC, JNZ), LFENCE) at cpi 1.0; no flush after a CPUID.
+  EXPECT_EQ(MitigationSequences::kRsbFillInstructions, 82u);
+  EXPECT_EQ(filled.cycles - plain.cycles, Cycles{82});
+  EXPECT_EQ(m.unit->mitigation_cycles.count(), before);  // off: nothing
+  const InstructionOutcome vmcall = m.cond_unit->execute(GuestEvent::instr(Instruction::Vmcall), 0, 0);
+  EXPECT_EQ(vmcall.cycles - m.unit->execute(GuestEvent::instr(Instruction::Vmcall), 0, 0).cycles, Cycles{82});
+}
+
+TEST(VirtualizationUnitTest, TheConditionalL1dFlushRunsOnlyAfterExitsThatSetKvmsFlag) {
+  Machine& m = machine();
+  VirtualizationUnit& u = *m.cond_unit;
+  const std::uint64_t flushes = u.l1d_flushes.count();
+  // CPUID, VMCALL, HLT and in-kernel port I/O set no flag: no flush, whatever their number.
+  for (Instruction i : {Instruction::Cpuid, Instruction::Vmcall, Instruction::Hlt}) u.execute(GuestEvent::instr(i), 0, 0);
+  u.execute(GuestEvent::instr(Instruction::Out, 0x20), 0, 0);
+  EXPECT_EQ(u.l1d_flushes.count(), flushes);
+  // A host interrupt (an external-interrupt exit) sets it: the next entry flushes, once.
+  const InstructionOutcome irq = u.deliver_interrupt(32, 0);
+  const InstructionOutcome plain_irq = m.unit->deliver_interrupt(32, 0);
+  ASSERT_TRUE(irq.exited && plain_irq.exited);
+  EXPECT_EQ(u.l1d_flushes.count(), flushes + 1);
+  EXPECT_EQ(MitigationSequences::kL1dFlushInstructions, 4165u);
+  EXPECT_EQ(irq.cycles - plain_irq.cycles, Cycles{82 + 4165});  // no flush pages here: instructions only
+  u.execute(GuestEvent::instr(Instruction::Cpuid), 0, 0);
+  EXPECT_EQ(u.l1d_flushes.count(), flushes + 1);
+  // A trip to the user-space device model comes back through KVM_RUN, which sets it.
+  u.execute(GuestEvent::instr(Instruction::In, 0xb008), 0, 0);
+  EXPECT_EQ(u.l1d_flushes.count(), flushes + 2);
+  // The breakdown statistics still add up to the exits, the mitigations with their own.
+  EXPECT_EQ(u.transition_cycles.count() + u.handler_instruction_cycles.count() + u.vmcs_access_cycles.count() +
+                u.handler_memory_cycles.count() + u.mitigation_cycles.count() +
+                u.user_space_exits.count() * m.cond_hypervisor->user_space_cycles,
+            u.exit_cycles.count());
+}
+
+TEST(VirtualizationUnitTest, TheAlwaysL1dFlushLoadsSixtyFourKibOfFlushPagesBeforeEveryEntry) {
+  Machine& m = machine();
+  m.always_memory->loads.clear();
+  const std::uint64_t flushes = m.always_unit->l1d_flushes.count();
+  const InstructionOutcome flushed = m.always_unit->execute(GuestEvent::instr(Instruction::Cpuid), 0, 0);
+  const InstructionOutcome plain = m.unit->execute(GuestEvent::instr(Instruction::Cpuid), 0, 0);
+  EXPECT_EQ(m.always_unit->l1d_flushes.count(), flushes + 1);
+  std::set<Addr> lines;
+  std::size_t flush_loads = 0;
+  for (Addr a : m.always_memory->loads) {
+    if (a < kFlushBase) continue;
+    EXPECT_LT(a, kFlushBase + MitigationSequences::kL1dFlushBytes);
+    lines.insert(a);
+    ++flush_loads;
+  }
+  EXPECT_EQ(flush_loads, 16u + 1024u);  // a load per page (the TLB), then one per line
+  EXPECT_EQ(lines.size(), 1024u);
+  // The instructions at cpi 1.0, and the loads' latencies overlapping kFlushInFlight ways.
+  EXPECT_EQ(flushed.cycles - plain.cycles, Cycles{4165 + (1040 * kLoadCycles + kFlushInFlight - 1) / kFlushInFlight});
 }
 
 }  // namespace

@@ -10,7 +10,10 @@
 // accesses on SVM), plus the loads of their data through the vCPU's
 // caches, plus the trip to the user-space device model for exits KVM hands to user space
 // (port I/O to devices not emulated in the kernel). On AMD-V the VMLOADs, VMSAVEs, CLGI and
-// STGI the mode switch runs around each VMRUN, as KVM's svm_vcpu_run does, come on top.
+// STGI the mode switch runs around each VMRUN, as KVM's svm_vcpu_run does, come on top, and
+// so do the speculative-execution mitigations the host runs around the exit where they are
+// switched on (HypervisorParameters::mitigation_*).
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -105,6 +108,28 @@ class HypervisorParameters {
   Param<std::uint32_t> cr3_targets;
   // Nested paging: the host takes a guest page back this often (its EPT / NPT entry zapped).
   Param<std::uint64_t> reclaim_interval_cycles;
+  // Speculative-execution mitigations of the host kernel around each exit (all off by default:
+  // the skylake-sp round trip is derived from a CPUID range measured with mitigations off).
+  // The return stack buffer refilled after every exit (Linux's FILL_RETURN_BUFFER), and the
+  // L1D flushed before VM entry (VT-x; vmx_l1d_flush): never, cond (only after the exits whose
+  // path sets KVM's l1tf_flush_l1d) or always.
+  Param<bool> mitigation_rsb_fill;
+  Param<std::string> mitigation_l1d_flush;
+  bool l1d_flush_on() const { return mitigation_l1d_flush.get() != "never"; }
+};
+
+// The instruction sequences of the mitigations, counted in Linux 6.1's source.
+struct MitigationSequences {
+  // arch/x86/include/asm/nospec-branch.h, __FILL_RETURN_BUFFER with RSB_CLEAR_LOOPS (32): the
+  // counter's MOV, 16 rounds of two CALLs (each leaving a return address on the stack), the
+  // stack's ADD, DEC and JNZ, then an LFENCE.
+  static constexpr unsigned kRsbFillInstructions = 1 + 16 * 5 + 1;
+  // arch/x86/kvm/vmx/vmx.c, vmx_l1d_flush without the FLUSH_L1D command MSR: 64 KiB of flush
+  // pages read once per 4 KiB page (to fill the TLB) and once per 64-byte line, 4 instructions
+  // a step (MOVZBL, ADDL, CMPL, JNE), with XORLs, a CPUID between the loops and an LFENCE.
+  static constexpr Addr kL1dFlushBytes = 64 * 1024;
+  static constexpr unsigned kL1dFlushPages = kL1dFlushBytes / 4096, kL1dFlushLines = kL1dFlushBytes / 64;
+  static constexpr unsigned kL1dFlushInstructions = 4 * (kL1dFlushPages + kL1dFlushLines) + 5;
 };
 
 // The per-vCPU hypervisor data in host memory (the platform allocates kBytes for each vCPU):
@@ -157,6 +182,14 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
     memory_base_ = base;
     memory_bytes_ = bytes;
   }
+  // Host-physical address of the L1D flush pages (MitigationSequences::kL1dFlushBytes, one
+  // buffer for the host as KVM's vmx_l1d_flush_pages); without it a flush loads nothing. The
+  // flush loop's loads do not depend on each other: their latencies overlap `lines_in_flight`
+  // ways, as a fast-string instruction's lines do (the vCPU's string_lines_in_flight).
+  void set_l1d_flush_buffer(Addr base, unsigned lines_in_flight) {
+    l1d_flush_base_ = base;
+    l1d_flush_in_flight_ = std::max(1u, lines_in_flight);
+  }
 
   InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
   InstructionOutcome elapse(Cycles now) override;
@@ -197,6 +230,8 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter world_switch_cycles;
   Counter nested_reclaims;
   Counter cr3_target_writes;
+  Counter mitigation_cycles;
+  Counter l1d_flushes;
   // Nested virtualization, per level.
   Counter l2_exits_l0;
   Counter l2_exits_reflected;
@@ -244,6 +279,9 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   // exit_code, exit_info, next_rip and the save area's RIP, RFLAGS, RSP, RAX, segments, CPL).
   Cycles touch_vmcb(unsigned accesses);
   Cycles touch_page_tables(const ShadowFaultOutcome& how, Addr va);
+  // The mitigations around one exit (RSB fill after it, L1D flush before the entry); `sets_flush`:
+  // the exit's path sets KVM's l1tf_flush_l1d (or the host's interrupt handler its per-CPU flag).
+  Cycles mitigations(const ExitDecision& d, bool sets_flush);
   const HypervisorParameters::Handler& handler_for(const GuestEvent& event) const;
   // Instructions x cpi and VMCS accesses (VT-x: VMREAD / VMWRITE; AMD-V: none here, the VMCB
   // is loaded through the caches by touch_vmcb) of one handler (exit path or reason).
@@ -270,6 +308,11 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   std::function<NestedFaultOwner()> nested_fault_owner_;
   const Clock& clock_;
   Addr memory_base_ = 0, memory_bytes_ = 0;
+  enum class L1dFlush { Never, Conditional, Always } l1d_flush_ = L1dFlush::Never;
+  Addr l1d_flush_base_ = 0;
+  unsigned l1d_flush_in_flight_ = 1;
+  // KVM's l1tf_flush_l1d: the next entry flushes the L1D (conditional mode).
+  bool l1d_flush_pending_ = false;
 };
 
 }  // namespace virtsim

@@ -79,12 +79,13 @@ print(usage.ru_maxrss)
 def test_a_large_footprint_holds_page_tables_not_data(virtsim_binary, tmp_path):
     out = tmp_path / "gups.h5"
     # 4 KiB pages: three GiB more footprint add 1,536 page-table pages (6 MiB) and 768 Ki
-    # data pages (3 GiB). Measured: 31 MiB at 1 GiB, 41 MiB at 4 GiB (the per-frame
-    # reference counts and the frame table grow too). The bound is four times the page tables.
+    # data pages (3 GiB). Measured: 30.0 MiB at 1 GiB, 37.8 MiB at 4 GiB (the per-frame
+    # reference counts, 0.6 MiB a GiB, and the frame table grow too; the warm-up's timeline
+    # rows, 2.3 MiB a GiB, did before they went). The bound is twice the page tables.
     small = peak_resident_kib(virtsim_binary, out, 1, huge_pages=False)
     large = peak_resident_kib(virtsim_binary, out, 4, huge_pages=False)
     table_growth_kib = 3 * (1 << 20) // 512
-    assert large - small < 4 * table_growth_kib, (small, large)
+    assert large - small < 2 * table_growth_kib, (small, large)
     # 64 GiB in 2 MiB pages: 32 page-directory pages; measured 30 MiB in all, where the data
     # alone would take 64 GiB.
     assert peak_resident_kib(virtsim_binary, out, 64, huge_pages=True) < 256 * 1024

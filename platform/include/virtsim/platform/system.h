@@ -167,6 +167,10 @@ class System : public sc_core::sc_module {
   std::vector<GuestSettings> guest_settings_;
   std::size_t roi_arrivals_ = 0;
   sc_core::sc_event roi_begun_;
+  // No periodic timeline rows until the region of interest begins (it would drop them): a
+  // row holds every statistic, so a long warm-up (the demand faults of a terabyte footprint)
+  // would otherwise take gigabytes for rows no one sees.
+  bool timeline_waits_for_roi_ = false;
   std::function<void(double)> progress_action_;
 
   struct CanonicalMetrics;

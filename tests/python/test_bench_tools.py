@@ -2,6 +2,7 @@
 refuse bad arguments with one clear line. Nothing here measures or asserts a speed."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -64,9 +65,27 @@ def test_floor_refuses_a_bad_count(bench_dir, args, message):
      "instructions-per-reference: error: unknown argument '--speed' (expected --update-docs, --cases LIST or "
      "--virtsim PATH)"),
     ("throughput", ["--fast"], "throughput: error: unknown option '--fast' (expected --update-docs or --instructions)"),
+    ("stats-fingerprint", [], "stats-fingerprint: error: no OUTDIR (usage: bench/stats-fingerprint OUTDIR [--virtsim PATH])"),
+    ("stats-fingerprint", ["/tmp/x", "--fast"],
+     "stats-fingerprint: error: unknown argument '--fast' (expected OUTDIR and --virtsim PATH)"),
 ])
 def test_scripts_refuse_bad_arguments_with_one_line(script, args, message):
     r = subprocess.run([str(REPO / "bench" / script), *args], env=ENV, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip() == message
     assert r.stdout == ""
+
+
+def test_stats_fingerprint_writes_every_configuration_the_same_way_twice(virtsim_binary, tmp_path):
+    # What a speed change is checked with: the statistics of each configuration, as JSON; two
+    # runs of one build must agree byte for byte, or a comparison of two builds would mean nothing.
+    script = str(REPO / "bench" / "stats-fingerprint")
+    for out in ("a", "b"):
+        r = subprocess.run([script, str(tmp_path / out), "--virtsim", str(virtsim_binary)], env=ENV,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+    files = sorted(p.name for p in (tmp_path / "a").glob("*.json"))
+    assert len(files) == 22
+    for name in files:
+        assert json.loads((tmp_path / "a" / name).read_text())
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name

@@ -238,7 +238,7 @@ inline Cycles Vcpu::access_pieces(const GuestEvent& event) {
 }
 
 inline void Vcpu::execute_memory(const GuestEvent& event) {
-  count_references(1);
+  count_reference();
   if (functional_) [[unlikely]]
     return warm_memory(event);
   serialized_ = false;  // set by an exit or a page fault of this access (interval model)

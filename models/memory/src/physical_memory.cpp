@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <new>
 #include <stdexcept>
@@ -16,10 +17,19 @@ void PhysicalMemory::out_of_range(Addr address, unsigned length) const {
 
 PhysicalMemory::PhysicalMemory(Addr size_bytes, Layout layout, DataBytes data) : size_(size_bytes), data_(data) {
   // Dropped data needs to know which frames hold bytes: the frame table says.
-  if (layout == Layout::Frames || data == DataBytes::Dropped) return;
+  if (layout == Layout::Contiguous && data == DataBytes::Kept) reserve();
+  if (base_) return;
+  const Addr frames = (size_bytes + kPageSize4K - 1) >> kPageShift4K;
+  bits_bytes_ = static_cast<std::size_t>(std::max<Addr>(1, (frames + 63) / 64) * sizeof(std::uint64_t));
+  void* bits = mmap(nullptr, bits_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (bits == MAP_FAILED) throw std::bad_alloc();
+  held_bits_ = static_cast<std::uint64_t*>(bits);
+}
+
+void PhysicalMemory::reserve() {
   // Rounded up to whole huge pages. Nothing is committed: the host maps a page at its first
   // write (a read of a page never written maps the shared zero page).
-  const Addr bytes = (size_bytes + kSlabBytes - 1) & ~Addr{kSlabBytes - 1};
+  const Addr bytes = (size_ + kSlabBytes - 1) & ~Addr{kSlabBytes - 1};
   if (bytes == 0 || bytes > (Addr{1} << 46)) return;  // more than a 47-bit host space can spare
   void* raw = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (raw == MAP_FAILED) return;  // the frame table instead
@@ -34,6 +44,7 @@ PhysicalMemory::Frame& PhysicalMemory::frame_for_write(Addr number) {
   std::size_t i = slot_of(number);
   while (slots_[i].key) i = (i + 1) & mask;
   slots_[i] = {number + 1, new_frame()};  // zero, as memory reads before any write
+  held_bits_[number >> 6] |= std::uint64_t{1} << (number & 63);
   ++held_;
   return *slots_[i].frame;
 }
@@ -83,6 +94,7 @@ PhysicalMemory::Frame* PhysicalMemory::new_frame() {
 
 PhysicalMemory::~PhysicalMemory() {
   if (base_) munmap(base_, reserved_bytes_);
+  if (held_bits_) munmap(held_bits_, bits_bytes_);
   for (void* slab : slabs_) munmap(slab, kSlabBytes);
 }
 

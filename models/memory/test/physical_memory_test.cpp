@@ -113,6 +113,39 @@ TEST(PhysicalMemoryData, FrameTableFindsEveryFrameAfterGrowing) {
   EXPECT_EQ(memory.frames_held(), written.size());
 }
 
+// The bit per frame that answers for frames holding no bytes: set for exactly the frames
+// written, neighbours and the ends of the space included; past the end nothing is found.
+TEST(PhysicalMemoryData, HeldBitsAnswerForTheirFrameOnly) {
+  const Addr size = Addr{1} << 34;
+  PhysicalMemory memory{size, PhysicalMemory::Layout::Frames, DataBytes::Dropped};
+  const std::vector<Addr> frames = {0, 63 * kPageSize4K, 64 * kPageSize4K, size - kPageSize4K};
+  for (Addr frame : frames) memory.write64(frame + 8, frame + 1);
+  for (Addr frame : frames) {
+    EXPECT_NE(memory.host_bytes(frame), nullptr);
+    EXPECT_EQ(memory.read64(frame + 8), frame + 1);
+  }
+  EXPECT_EQ(memory.host_bytes(62 * kPageSize4K), nullptr);
+  EXPECT_EQ(memory.host_bytes(65 * kPageSize4K), nullptr);
+  EXPECT_EQ(memory.host_bytes(size - 2 * kPageSize4K), nullptr);
+  EXPECT_EQ(memory.host_bytes(size), nullptr);
+  EXPECT_EQ(memory.frames_held(), frames.size());
+}
+
+// transfer_at() with the caller's lookup: a store where no frame holds bytes is dropped when
+// data is dropped and lands in a new frame when it is kept; a load there reads zeros.
+TEST(PhysicalMemoryData, TransferAtTakesTheCallersLookup) {
+  for (const DataBytes data : {DataBytes::Dropped, DataBytes::Kept}) {
+    PhysicalMemory memory{Addr{1} << 32, PhysicalMemory::Layout::Frames, data};
+    std::uint64_t value = 0x5eed;
+    ASSERT_TRUE(memory.transfer_at(true, 0x3000 + 16, reinterpret_cast<unsigned char*>(&value), 8,
+                                   memory.host_bytes(0x3000 + 16)));
+    EXPECT_EQ(memory.frames_held(), data == DataBytes::Kept ? 1u : 0u);
+    EXPECT_EQ(load(memory, 0x3000 + 16), data == DataBytes::Kept ? 0x5eedu : 0u);
+    EXPECT_TRUE(memory.transfer_at(false, 0x3000, nullptr, 8, nullptr));  // no data: the check only
+    EXPECT_FALSE(memory.transfer_at(false, (Addr{1} << 32) - 4, nullptr, 8, nullptr));
+  }
+}
+
 TEST(FrameArray, ZeroUntilSetAndSparse) {
   FrameArray<std::uint16_t> counts(kTiB);
   EXPECT_EQ(counts.get(kTiB - kPageSize4K), 0u);

@@ -283,10 +283,13 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     if (ring_.in_kernel()) kernel_cycles += c;
     else if (ring_.cpl == 3) user_cycles += c;
     quantum_.inc_cycles(c);
-    if (quantum_.need_sync()) {
-      quantum_.sync();
-      if (on_schedule_) reschedule();
-    }
+    if (quantum_.need_sync()) [[unlikely]]
+      end_quantum();
+  }
+  // Out of line, so advance() stays small enough to inline where every access calls it.
+  [[gnu::noinline]] void end_quantum() {
+    quantum_.sync();
+    if (on_schedule_) reschedule();
   }
   // The scheduler's turn at a quantum boundary; the quantum restarts after it (time may have
   // passed while other vCPUs ran).
@@ -300,6 +303,12 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     elapsed_ += n;
     quantum_.inc_cycles(n);
     if (quantum_.need_sync()) quantum_.sync();
+  }
+  // count_references(1), every access's: no loop over the phases it may end.
+  void count_reference() {
+    while (references_left_ == 0) [[unlikely]]
+      references_left_ = on_phase_end_();
+    --references_left_;
   }
   // `n` references start: the phase ends first when its references have all started.
   void count_references(std::uint64_t n) {

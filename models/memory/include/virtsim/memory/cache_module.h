@@ -67,17 +67,19 @@ class CacheModule : public sc_core::sc_module {
     // them (random over a large footprint, nearly always one) then overlaps the cache model's
     // lookups instead of following them. A load's prefetch matters most: loads move no bytes,
     // but the store of a read-modify-write that follows finds the line in the host's caches.
+    // Where finding them is a frame-table lookup, an access that moves no bytes skips it, and
+    // one that does looks its frame up once, whichever level serves it.
     PhysicalMemory* direct = memory_side.direct_memory();
-    std::uint8_t* host = direct ? direct->host_bytes(address) : nullptr;
+    std::uint8_t* host = direct && (data || direct->contiguous()) ? direct->host_bytes(address) : nullptr;
     if (host) __builtin_prefetch(host);
     const CacheTiming timing = look_up(who, write, address, length);
     MemoryResult r{timing.cycles, true, timing.served_by};
-    if (timing.served_by == ServedBy::Dram) {  // main memory times, counts and moves the miss
-      const MemoryResult m = memory_side.port().access(write, address, data, length);
+    if (timing.served_by == ServedBy::Dram) {  // main memory times and counts the miss
+      const MemoryResult m = memory_side.port().access(write, address, direct ? nullptr : data, length);
       r.cycles += m.cycles;
-      r.ok = m.ok;
+      r.ok = m.ok && (!direct || direct->transfer_at(write, address, data, length, host));
     } else {  // a hit's bytes move untimed
-      r.ok = direct ? direct->transfer(write, address, data, length, host)
+      r.ok = direct ? direct->transfer_at(write, address, data, length, host)
                     : memory_side.port().debug_access(write, address, data, length);
     }
     return r;

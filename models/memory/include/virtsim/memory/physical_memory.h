@@ -16,7 +16,8 @@
 // byte at simulated address a is at base + a, found with no lookup. Dropped data, or where the
 // host refuses so large a reservation (strict overcommit), frames are 4 KiB blocks found
 // through a hash table of the frames that hold bytes (Layout::Frames), allocated at their
-// first write; everything else is the same.
+// first write, behind a bit per frame that answers for the frames holding none; everything
+// else is the same.
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -94,25 +95,34 @@ class PhysicalMemory {
   // written as read() and write() would, up to the end of the frame.
   std::uint8_t* host_bytes(Addr address) {
     if (base_) return address < size_ ? base_ + address : nullptr;
+    if (address >= size_) return nullptr;
     Frame* frame = const_cast<Frame*>(find_frame(address >> kPageShift4K));
     return frame ? frame->data() + (address & (kPageSize4K - 1)) : nullptr;
   }
   // read() or write_data() of an access that may fail: false, and nothing moved, when
   // [address, address + length) is not inside memory and one frame. Without `data` only the
-  // check. `host`: where the bytes live (host_bytes(address)) when the caller has looked it up.
-  bool transfer(bool write, Addr address, unsigned char* data, unsigned length, std::uint8_t* host = nullptr) {
+  // check.
+  bool transfer(bool write, Addr address, unsigned char* data, unsigned length) {
+    return transfer_at(write, address, data, length, data ? host_bytes(address) : nullptr);
+  }
+  // transfer() of a caller that has looked up host_bytes(address) already, `host`: null where
+  // no frame holds bytes there, so a data write is dropped without a second lookup (or lands
+  // in a new frame where data bytes are kept) and a read gives zeros.
+  bool transfer_at(bool write, Addr address, unsigned char* data, unsigned length, std::uint8_t* host) {
     if (!contains(address, length) || (address & (kPageSize4K - 1)) + length > kPageSize4K) return false;
     if (!data) return true;
-    if (!host) {  // a frame that holds no bytes: write_data() decides, read() gives zeros
-      if (write) write_data(address, data, length);
-      else read(address, data, length);
-    } else if (write) {
-      copy(host, data, length);
-    } else {
-      copy(data, host, length);
+    if (host) {
+      if (write) copy(host, data, length);
+      else copy(data, host, length);
+    } else if (!write) {
+      zero(data, length);
+    } else if (data_ == DataBytes::Kept) {
+      this->write(address, data, length);
     }
     return true;
   }
+  // Whether host_bytes() is a sum (the one reservation) rather than a frame-table lookup.
+  bool contiguous() const { return base_ != nullptr; }
   // 8 bytes (a data word, a 64-bit entry) is nearly every access: one move, not a memcpy call.
   static void copy(void* to, const void* from, unsigned length) {
     if (length == 8) std::memcpy(to, from, 8);
@@ -134,7 +144,9 @@ class PhysicalMemory {
     Frame* frame = nullptr;
   };
   std::size_t slot_of(Addr number) const { return static_cast<std::size_t>((number * 0x9e3779b97f4a7c15ull) >> shift_); }
+  // `number` must be inside memory (the held bits cover it).
   const Frame* find_frame(Addr number) const {
+    if (!((held_bits_[number >> 6] >> (number & 63)) & 1)) return nullptr;
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t i = slot_of(number);; i = (i + 1) & mask) {
       const Slot& slot = slots_[i];
@@ -160,6 +172,13 @@ class PhysicalMemory {
   std::vector<Slot> slots_ = std::vector<Slot>(std::size_t{1} << kInitialSlotBits);
   unsigned shift_ = 64 - kInitialSlotBits;
   std::size_t held_ = 0;
+  // Frame table only: a bit per frame of the space, set once the frame holds bytes, so that
+  // the lookup of a frame that holds none (a data access anywhere in a big footprint) needs no
+  // probe of the table. Zeroed by the host as it maps its pages, which it does only where a
+  // bit is set (a bit covers 4 KiB, a page of bits 128 MiB of the space).
+  std::uint64_t* held_bits_ = nullptr;
+  std::size_t bits_bytes_ = 0;
+  void reserve();  // the one reservation, where the host gives it (base_ stays null else)
 };
 
 // Hands out 4 KiB-aligned physical frames, bump-pointer style, and refuses past the end.

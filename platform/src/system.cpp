@@ -253,6 +253,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       scheduler_parameters(module_scope(context, *this).child("scheduler")),
       vm_cpus(vm_cpu_parameters(module_scope(context, *this), cpus, vms)),
       sampling_parameters(context.child("sampling")),
+      checkpoint_parameters(context.child("checkpoint")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
       cpus_per_vm_([this] {
@@ -617,6 +618,8 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
           return ops > 0 ? static_cast<double>(elapsed_cycles()) / ops : 0.0;
         });
   if (sampling_parameters.enabled || sampling_parameters.fast_forward) start_sampling();
+  check_checkpoint_support();
+  if (!checkpoint_parameters.load.get().empty()) load_checkpoint();
   SC_THREAD(control);
   if (dump_interval.get() > 0) SC_THREAD(dump_periodically);
   SC_THREAD(report_progress);
@@ -698,6 +701,7 @@ void System::begin_region_of_interest(std::size_t vcpu) {
   roi_begin_cycles_ = clock_->cycles(sc_core::sc_time_stamp());
   if (sampling_) sampling_->statistics_reset();
   roi_begun_.notify(sc_core::SC_ZERO_TIME);
+  if (!checkpoint_parameters.save.get().empty()) save_checkpoint();
 }
 
 double System::detailed_references() const {

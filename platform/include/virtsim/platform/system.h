@@ -17,6 +17,7 @@
 #include "virtsim/memory/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 #include "virtsim/paging/paging.h"
+#include "virtsim/platform/checkpoint.h"
 #include "virtsim/platform/platform_graph.h"
 #include "virtsim/platform/vcpu_scheduler.h"
 #include "virtsim/sampling/sampling.h"
@@ -81,6 +82,7 @@ class System : public sc_core::sc_module {
   // vCPUs of VM K >= 1 (system.vmK.cpus, system.cpus unless set), at K-1.
   std::vector<std::unique_ptr<Param<std::uint32_t>>> vm_cpus;
   SamplingParameters sampling_parameters;  // sampling.*: SMARTS sampling with functional warming
+  CheckpointParameters checkpoint_parameters;  // checkpoint.*: save or start from a checkpoint (checkpoint.h)
   // Guest memory references the vCPUs made in detailed mode (fast-string lines included).
   double detailed_references() const;
   // Memory virtualization of VM K >= 1 (system.vmK.memory_virtualization), at K-1: a variant
@@ -103,6 +105,12 @@ class System : public sc_core::sc_module {
   void dump_periodically();
   void report_progress();
   void begin_region_of_interest(std::size_t vcpu);
+  // Checkpoints (system_checkpoint.cpp): what a run that saves or loads one must be (else
+  // ConfigError naming the key), the state written at the region of interest, and the state
+  // restored in its place before the simulation starts.
+  void check_checkpoint_support() const;
+  void save_checkpoint();
+  void load_checkpoint();
   // The indices of VM `vm`'s vCPUs: [first, second).
   std::pair<std::size_t, std::size_t> vm_vcpus(unsigned vm) const;
   // The sum of get(vCPU index, *this) over VM `vm`'s vCPUs.

@@ -1,0 +1,160 @@
+"""Checkpoints (docs/checkpoints.md): a run that starts from a checkpoint saved at the region of
+interest reaches the same guest state as the run that warmed up itself (page tables, guest memory,
+kernel counters, references), under other TLB and cache sizes too (only timing moves); a bad,
+truncated, other-version or other-configuration checkpoint is one error line and exit status 2,
+with no result written; a sweep shares one checkpoint across its points."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ENV = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+
+
+def settings_of(kind: str, mode: str) -> list[str]:
+    s = ['experiment.compare=""', f'workload.kind="{kind}"', "workload.warmup_accesses=20000",
+         "workload.accesses=20000", "workload.footprint_kib=8192", "workload.operations=40",
+         "system.kernel.state_digest=true"]
+    if mode == "nested":
+        s += ['system.vmx.mode="vmx"', 'system.nested.paging="ept4"']
+    return s
+
+
+def run(binary: Path, settings: list[str], out: Path) -> subprocess.CompletedProcess:
+    args = [str(binary), "run", "-q", "--force", "-o", str(out)]
+    for s in settings:
+        args += ["--set", s]
+    return subprocess.run(args, capture_output=True, text=True, env=ENV, timeout=600)
+
+
+def metrics(binary: Path, result: Path) -> dict:
+    out = subprocess.run([str(binary), "stats", "--json", "--all", str(result)], capture_output=True, text=True,
+                         env=ENV, check=True)
+    return next(iter(json.loads(out.stdout).values()))["metrics"]
+
+
+def functional(m: dict) -> dict:
+    """What the guest did, which no TLB or cache decides: kernel counters and the state digest,
+    the vCPU's instructions, references and page faults."""
+    keep = ("instructions", "loads", "stores", "fetches", "page_faults", "kernel_instructions")
+    return {k: v for k, v in m.items()
+            if k.startswith("system.kernel.") or (k.startswith("system.cpu0.") and k.split(".")[-1] in keep)}
+
+
+@pytest.fixture(scope="module")
+def saved(virtsim_binary, tmp_path_factory):
+    """Per (workload, mode): the uninterrupted run A, the saving run B and its checkpoint."""
+    d = tmp_path_factory.mktemp("ckpt")
+    cases = {}
+    for kind, mode in (("gups", "native"), ("fork_and_wait", "native"), ("gups", "nested")):
+        s = settings_of(kind, mode)
+        a, b, ck = d / f"{kind}-{mode}-a.h5", d / f"{kind}-{mode}-b.h5", d / f"{kind}-{mode}.ckpt"
+        assert run(virtsim_binary, s, a).returncode == 0
+        r = run(virtsim_binary, s + [f'checkpoint.save="{ck}"'], b)
+        assert r.returncode == 0, r.stderr
+        cases[(kind, mode)] = (s, metrics(virtsim_binary, a), metrics(virtsim_binary, b), ck)
+    return d, cases
+
+
+@pytest.mark.parametrize("kind,mode", [("gups", "native"), ("fork_and_wait", "native"), ("gups", "nested")])
+def test_restored_run_reaches_the_uninterrupted_runs_guest_state(virtsim_binary, saved, kind, mode):
+    d, cases = saved
+    s, a, b, ck = cases[(kind, mode)]
+    assert a == b, "saving a checkpoint changed the run"
+    assert a["system.kernel.state_digest"] != 0
+    c = d / f"{kind}-{mode}-c.h5"
+    r = run(virtsim_binary, s + [f'checkpoint.load="{ck}"'], c)
+    assert r.returncode == 0, r.stderr
+    fa, fc = functional(a), functional(metrics(virtsim_binary, c))
+    assert fa == fc
+    assert fa["system.cpu0.loads"] + fa["system.cpu0.stores"] > 20000
+
+
+def test_other_tlb_size_moves_timing_only(virtsim_binary, saved):
+    d, cases = saved
+    s, a, _, ck = cases[("gups", "native")]
+    bigger = ["system.cpu0.dtlb.entries_4k=128", "system.llc.size_kib=4096"]
+    full = d / "gups-big-a.h5"
+    assert run(virtsim_binary, s + bigger, full).returncode == 0
+    c = d / "gups-big-c.h5"
+    r = run(virtsim_binary, s + bigger + [f'checkpoint.load="{ck}"'], c)
+    assert r.returncode == 0, r.stderr
+    mc = metrics(virtsim_binary, c)
+    assert functional(mc) == functional(metrics(virtsim_binary, full)) == functional(a)
+    assert mc["sim.cycles"] != a["sim.cycles"]
+
+
+def error_of(virtsim_binary, settings, out: Path) -> str:
+    r = run(virtsim_binary, settings, out)
+    assert r.returncode == 2, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.startswith("virtsim: error:")]
+    assert len(lines) == 1, r.stderr
+    assert not out.exists()
+    return lines[0]
+
+
+def test_truncated_checkpoint(virtsim_binary, saved, tmp_path):
+    _, cases = saved
+    s, _, _, ck = cases[("gups", "native")]
+    bad = tmp_path / "cut.ckpt"
+    data = ck.read_bytes()
+    bad.write_bytes(data[:-100])  # the header whole, the state cut short
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
+    assert line.startswith(f'virtsim: error: checkpoint.load = "{bad}": byte ')
+    assert "(compressed state): expected" in line and "truncated?" in line
+    bad.write_bytes(data[:30])  # cut in the header
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
+    assert "more bytes, the data ends after" in line and "a truncated checkpoint?" in line
+
+
+def test_wrong_magic_and_version(virtsim_binary, saved, tmp_path):
+    _, cases = saved
+    s, _, _, ck = cases[("gups", "native")]
+    data = bytearray(ck.read_bytes())
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"NOTACKPT" + data[8:])
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
+    assert line == (f'virtsim: error: checkpoint.load = "{bad}": byte 0 (magic): expected "VSIMCKPT" '
+                    "(is this a virtsim checkpoint?)")
+    data[8:12] = (99).to_bytes(4, "little")
+    bad.write_bytes(bytes(data))
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
+    assert "byte 8 (format version): expected 1, found 99" in line
+
+
+def test_damaged_state_is_caught_by_its_digest(virtsim_binary, saved, tmp_path):
+    _, cases = saved
+    s, _, _, ck = cases[("gups", "native")]
+    data = bytearray(ck.read_bytes())
+    data[-5] ^= 0xFF
+    bad = tmp_path / "flip.ckpt"
+    bad.write_bytes(bytes(data))
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
+    assert "(compressed state)" in line or "(state digest)" in line
+
+
+def test_functional_mismatch_names_the_key(virtsim_binary, saved, tmp_path):
+    _, cases = saved
+    s, _, _, ck = cases[("gups", "native")]
+    line = error_of(virtsim_binary, s + ["system.guest_memory_mib=2048", f'checkpoint.load="{ck}"'],
+                    tmp_path / "r.h5")
+    assert line == (f'virtsim: error: checkpoint.load = "{ck}" was saved with system.guest_memory_mib = 1024, and '
+                    "this run has 2048: a functional parameter must be the saving run's (only timing parameters "
+                    "may differ)")
+    line = error_of(virtsim_binary, s + ["run.seed=7", f'checkpoint.load="{ck}"'], tmp_path / "r.h5")
+    assert "run.seed = 1, and this run has 7" in line
+
+
+def test_unsupported_configurations_are_refused(virtsim_binary, tmp_path):
+    s = settings_of("gups", "native")
+    line = error_of(virtsim_binary, s + ["system.cpus=2", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
+                    tmp_path / "r.h5")
+    assert "checkpoint.save: checkpoints hold one vCPU; this run has system.cpus = 2" in line
+    line = error_of(virtsim_binary, s + ["sampling.fast_forward=1000", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
+                    tmp_path / "r.h5")
+    assert "a detailed run, not a sampled one" in line
+    assert not (tmp_path / "x.ckpt").exists()

@@ -46,11 +46,11 @@ bool is_functional_parameter(const std::string& name) {
   static const std::regex timing(
       R"(^(stats|experiment|checkpoint)\..*)"
       R"(|^system\.(clock_ghz|quantum_cycles|line_bytes)$)"
-      R"(|^system\.(llc|cache\d+|mmu\d+|features)\..*)"
+      R"(|^system\.(llc|cache(\d+|\*)|mmu(\d+|\*)|features)\..*)"
       R"(|^system\.memory\.(latency|host_budget_mib)$)"
-      R"(|^system\.cpu\d+\.(dtlb|itlb|stlb)\..*)"
-      R"(|^system\.cpu\d+\.(cpi|core_model|dispatch_width|rob_entries|long_latency_cycles|hlt_wakeup_cycles)$)"
-      R"(|^system\.cpu\d+\.(string_lines_in_flight|itlb_enabled|stlb_enabled)$)"
+      R"(|^system\.(cpu\d+|cpu\*|\*)\.(dtlb|itlb|stlb)\..*)"
+      R"(|^system\.(cpu\d+|cpu\*|\*)\.(cpi|core_model|dispatch_width|rob_entries|long_latency_cycles|hlt_wakeup_cycles)$)"
+      R"(|^system\.(cpu\d+|cpu\*|\*)\.(string_lines_in_flight|itlb_enabled|stlb_enabled)$)"
       R"(|^system\.vmx\.[a-z_]+_cycles$)");
   return !std::regex_match(name, timing);
 }

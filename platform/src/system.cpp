@@ -684,7 +684,7 @@ std::uint64_t System::last_level_writebacks() const {
 std::uint64_t System::guest_references() const {
   std::uint64_t n = 0;
   for (const auto& k : kernels_) n += k->os.memory_references();
-  return n;
+  return n - references_before_checkpoint_;
 }
 
 void System::begin_region_of_interest(std::size_t vcpu) {

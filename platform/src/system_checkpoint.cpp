@@ -100,6 +100,7 @@ void System::load_checkpoint() {
   kernels_.front()->os.load_state(in);
   vcpus_.front()->set_paging(get_paging(in, vcpus_.front()->paging()));
   if (!in.at_end()) in.fail("end", "the end of the state, found " + std::to_string(state.size() - in.offset()) + " more bytes");
+  references_before_checkpoint_ = kernels_.front()->os.memory_references();
   // The run starts in its region of interest: nothing before it counts.
   if (context_.stats) context_.stats->reset_all();
 }

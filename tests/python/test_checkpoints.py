@@ -6,6 +6,7 @@ with no result written; a sweep shares one checkpoint across its points."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 from pathlib import Path
@@ -24,8 +25,8 @@ def settings_of(kind: str, mode: str) -> list[str]:
     return s
 
 
-def run(binary: Path, settings: list[str], out: Path) -> subprocess.CompletedProcess:
-    args = [str(binary), "run", "-q", "--force", "-o", str(out)]
+def run(binary: Path, settings: list[str], out: Path, quiet: bool = True) -> subprocess.CompletedProcess:
+    args = [str(binary), "run", "--force", "-o", str(out)] + (["-q"] if quiet else [])
     for s in settings:
         args += ["--set", s]
     return subprocess.run(args, capture_output=True, text=True, env=ENV, timeout=600)
@@ -67,11 +68,16 @@ def test_restored_run_reaches_the_uninterrupted_runs_guest_state(virtsim_binary,
     assert a == b, "saving a checkpoint changed the run"
     assert a["system.kernel.state_digest"] != 0
     c = d / f"{kind}-{mode}-c.h5"
-    r = run(virtsim_binary, s + [f'checkpoint.load="{ck}"'], c)
+    r = run(virtsim_binary, s + [f'checkpoint.load="{ck}"'], c, quiet=False)
     assert r.returncode == 0, r.stderr
     fa, fc = functional(a), functional(metrics(virtsim_binary, c))
     assert fa == fc
-    assert fa["system.cpu0.loads"] + fa["system.cpu0.stores"] > 20000
+    referenced = fa["system.cpu0.loads"] + fa["system.cpu0.stores"] + fa["system.cpu0.fetches"]
+    assert referenced > 20000
+    # The restored run ran the region of interest only: the references it reports are those of
+    # the region (the kernel's beside the program's), not the warm-up's too.
+    ran = int(re.search(r"\((\d+) references, warm-up included", r.stdout).group(1))
+    assert ran <= referenced + fa.get("system.kernel.kernel_references", 0)
 
 
 def test_other_tlb_size_moves_timing_only(virtsim_binary, saved):
@@ -158,3 +164,58 @@ def test_unsupported_configurations_are_refused(virtsim_binary, tmp_path):
                     tmp_path / "r.h5")
     assert "a detailed run, not a sampled one" in line
     assert not (tmp_path / "x.ckpt").exists()
+
+
+SWEEP = """
+[workload]
+kind = "gups"
+footprint_kib = 8192
+warmup_accesses = 20000
+accesses = 20000
+
+[system.kernel]
+state_digest = true
+
+[experiment]
+compare = ""
+
+[sweep]
+checkpoint = {shared}
+seeds = [1, 2]
+
+[sweep.grid]
+system.cpu0.dtlb.entries_4k = [32, 128]
+"""
+
+
+def sweep_runs(binary: Path, tmp: Path, shared: bool) -> dict:
+    import h5py
+
+    config = tmp / f"sweep-{shared}.toml"
+    config.write_text(SWEEP.format(shared="true" if shared else "false"))
+    out = tmp / f"sweep-{shared}.h5"
+    r = subprocess.run([str(binary), "sweep", str(config), "-j", "1", "-q", "-o", str(out)], capture_output=True,
+                       text=True, env=ENV, timeout=600)
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out) as h:
+        return {rid: {(n.decode() if isinstance(n, bytes) else n): float(v) for n, v in
+                      ((row["name"], row["value"]) for row in h["runs"][rid]["metrics"][:])}
+                for rid in sorted(h["runs"])}
+
+
+def test_sweep_shares_one_checkpoint_per_seed(virtsim_binary, tmp_path):
+    """Two seeds by two DTLB sizes: two warm-ups (one per seed; the DTLB is timing only), each
+    point starts from its seed's checkpoint and does what the same point without sharing does
+    (its TLBs and caches start cold, so its timing differs)."""
+    plain = sweep_runs(virtsim_binary, tmp_path, False)
+    shared = sweep_runs(virtsim_binary, tmp_path, True)
+    checkpoints = sorted((tmp_path / "sweep-True.h5.points").glob("checkpoint-*.ckpt"))
+    assert len(checkpoints) == 2
+    assert not list((tmp_path / "sweep-True.h5.points").glob("checkpoint-*.h5"))
+    assert plain.keys() == shared.keys() and len(plain) == 4
+    for rid in plain:
+        assert functional(plain[rid]) == functional(shared[rid]), rid
+        assert plain[rid]["system.cpu0.loads"] > 0
+    assert any(plain[rid]["sim.cycles"] != shared[rid]["sim.cycles"] for rid in plain)
+    digests = {plain[rid]["system.kernel.state_digest"] for rid in plain}
+    assert len(digests) == 2  # one guest state per seed

@@ -47,7 +47,8 @@ class System : public sc_core::sc_module {
   // virtualization and where its statistics are, for the result file's vms/ group.
   std::vector<RunRecord::Vm> result_vms() const;
   Cycles elapsed_cycles() const;
-  // Guest memory references issued by all workloads, warm-up included (for throughput).
+  // Guest memory references issued by all workloads, warm-up included (for throughput); a run
+  // that started from a checkpoint leaves out the warm-up it did not run.
   std::uint64_t guest_references() const;
   // After a simulation that stopped on an error: the timeline's final row, as control()
   // writes it at a normal end, so a partial result ends with the statistics reached.
@@ -156,6 +157,7 @@ class System : public sc_core::sc_module {
   std::vector<std::unique_ptr<MemoryVirtualization>> memory_virtualizations_;
   std::vector<std::unique_ptr<GuestKernel>> kernels_;
   std::unique_ptr<VcpuScheduler> scheduler_;
+  std::uint64_t references_before_checkpoint_ = 0;  // a loaded checkpoint's, re-read and not run
   Cycles roi_begin_cycles_ = 0;  // SystemC time of the region of interest's start (scheduled runs)
   struct VmStatistics;
   std::vector<std::unique_ptr<VmStatistics>> vm_statistics_;

@@ -51,7 +51,8 @@ bool is_functional_parameter(const std::string& name) {
       R"(|^system\.(cpu\d+|cpu\*|\*)\.(dtlb|itlb|stlb)\..*)"
       R"(|^system\.(cpu\d+|cpu\*|\*)\.(cpi|core_model|dispatch_width|rob_entries|long_latency_cycles|hlt_wakeup_cycles)$)"
       R"(|^system\.(cpu\d+|cpu\*|\*)\.(string_lines_in_flight|itlb_enabled|stlb_enabled)$)"
-      R"(|^system\.vmx\.[a-z_]+_cycles$)");
+      R"(|^system\.vmx\.[a-z_]+_cycles$)"
+      R"(|^system\.kernel\d*\.state_digest$)");
   return !std::regex_match(name, timing);
 }
 

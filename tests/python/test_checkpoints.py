@@ -16,8 +16,12 @@ import pytest
 ENV = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
 
 
+REPO = Path(__file__).resolve().parents[2]
+TRACE = REPO / "workloads" / "samples" / "gcc.vst"
+
+
 def settings_of(kind: str, mode: str) -> list[str]:
-    s = ['experiment.compare=""', f'workload.kind="{kind}"', "workload.warmup_accesses=20000",
+    s = ['experiment.compare=""', f'workload.kind="{kind}"', f'workload.trace.path="{TRACE}"', "workload.warmup_accesses=20000",
          "workload.accesses=20000", "workload.footprint_kib=8192", "workload.operations=40",
          "system.kernel.state_digest=true"]
     if mode == "nested":
@@ -46,12 +50,18 @@ def functional(m: dict) -> dict:
             if k.startswith("system.kernel.") or (k.startswith("system.cpu0.") and k.split(".")[-1] in keep)}
 
 
+# A generator under native and nested paging, one with processes forking and exiting, one that
+# shares a vCPU among processes by the timer, and a captured program's trace.
+CASES = [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native"), ("timeshare", "native"),
+         ("trace", "native"), ("trace", "nested")]
+
+
 @pytest.fixture(scope="module")
 def saved(virtsim_binary, tmp_path_factory):
     """Per (workload, mode): the uninterrupted run A, the saving run B and its checkpoint."""
     d = tmp_path_factory.mktemp("ckpt")
     cases = {}
-    for kind, mode in (("gups", "native"), ("fork_and_wait", "native"), ("gups", "nested")):
+    for kind, mode in CASES:
         s = settings_of(kind, mode)
         a, b, ck = d / f"{kind}-{mode}-a.h5", d / f"{kind}-{mode}-b.h5", d / f"{kind}-{mode}.ckpt"
         assert run(virtsim_binary, s, a).returncode == 0
@@ -61,7 +71,7 @@ def saved(virtsim_binary, tmp_path_factory):
     return d, cases
 
 
-@pytest.mark.parametrize("kind,mode", [("gups", "native"), ("fork_and_wait", "native"), ("gups", "nested")])
+@pytest.mark.parametrize("kind,mode", CASES)
 def test_restored_run_reaches_the_uninterrupted_runs_guest_state(virtsim_binary, saved, kind, mode):
     d, cases = saved
     s, a, b, ck = cases[(kind, mode)]

@@ -25,7 +25,8 @@ class CheckpointParameters {
 };
 
 // A parameter is functional unless it only times what the guest does: TLB, walk-cache and cache
-// geometry and latencies, core timing, clock, quantum, statistics dumps, transition costs. Two
+// geometry and latencies, core timing, clock, quantum, statistics dumps, transition costs, and
+// what only reports (system.kernel.state_digest, the experiment's and checkpoint's own keys). Two
 // runs whose functional settings agree reach the same guest state at the same reference.
 bool is_functional_parameter(const std::string& name);
 // Every declared functional parameter's resolved value as JSON text, by name.

@@ -1,16 +1,17 @@
 #include "virtsim/platform/checkpoint.h"
 
+#include <unistd.h>
 #include <zstd.h>
 
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <regex>
 
 #include "virtsim/common/error.h"
+#include "virtsim/common/output_files.h"
 #include "virtsim/common/version.h"
 
 namespace virtsim {
@@ -80,23 +81,20 @@ void write_checkpoint(const std::string& path, const std::vector<std::pair<std::
   if (ZSTD_isError(n)) throw FileError(path + ": compressing the checkpoint failed: " + ZSTD_getErrorName(n));
   head.put<std::uint64_t>(state.size());
   head.put<std::uint64_t>(n);
-  head.put<std::uint64_t>(fnv(state.data(), state.size()));
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(head.bytes().data()), static_cast<std::streamsize>(head.bytes().size()));
-    out.write(reinterpret_cast<const char*>(packed.data()), static_cast<std::streamsize>(n));
-    if (!out.flush()) {
-      std::remove(partial.c_str());
-      throw FileError(path + ": cannot write the checkpoint: " + std::strerror(errno));
-    }
+  head.put<std::uint64_t>(crc32_of(state.data(), state.size()));
+  // Whole or not at all: a temporary beside the file, renamed into place (replacing an older
+  // checkpoint of that name).
+  check_output_path(path, true);
+  int fd = -1;
+  const std::string temporary = create_temporary(path, &fd);
+  int error = write_all(fd, head.bytes().data(), head.bytes().size());
+  if (!error) error = write_all(fd, packed.data(), n);
+  ::close(fd);
+  if (error) {
+    std::remove(temporary.c_str());
+    throw FileError(path + ": cannot write the checkpoint: " + system_error_text(error));
   }
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  if (ec) {
-    std::remove(partial.c_str());
-    throw FileError(path + ": cannot write the checkpoint: " + ec.message());
-  }
+  install_temporary(temporary, path, true);
 }
 
 std::vector<std::uint8_t> read_checkpoint(const std::string& key, const std::string& path,
@@ -155,7 +153,7 @@ std::vector<std::uint8_t> read_checkpoint(const std::string& key, const std::str
     in.fail("compressed state", "a zstd frame of " + std::to_string(raw) + " bytes" +
                                     (ZSTD_isError(n) ? std::string(": ") + ZSTD_getErrorName(n) : std::string()),
             body_at);
-  if (fnv(state.data(), state.size()) != state_digest)
+  if (crc32_of(state.data(), state.size()) != state_digest)
     in.fail("state digest", "the digest of the state (the file is damaged)", body_at);
   return state;
 }

@@ -2,6 +2,8 @@
 // sections and what a run must be to save or load one.
 #include "virtsim/platform/system.h"
 
+#include "virtsim/common/output_files.h"
+
 namespace virtsim {
 
 namespace {
@@ -55,6 +57,7 @@ void System::check_checkpoint_support() const {
   if (virt != "native" && virt != "nested")
     refuse("memory virtualization " + virt, "native or nested paging (the others keep state of their own)");
   if (workload_kind.get() == "exitbench") refuse(workload_kind.name() + " = \"exitbench\"", "a guest OS's workload");
+  if (saving) check_output_path(p.save.get(), true);  // before the warm-up, not after it
 }
 
 void System::save_checkpoint() {
@@ -84,8 +87,16 @@ void System::load_checkpoint() {
   // a generator's or a trace's position is where that leaves it.
   in.expect_tag("SRC0");
   const auto references = in.get<std::uint64_t>("workload references");
+  // Runs of plain events through the fast path (a run ends after a RoiBegin), other records one
+  // at a time.
   ProcessEventSource& source = *sources_.front();
+  std::vector<GuestEvent> run(4096);
   for (;;) {
+    const std::size_t n = source.plain_events(run.data(), run.size(), ~std::uint64_t{0});
+    if (n) {
+      if (run[n - 1].kind == GuestEventKind::RoiBegin) break;
+      continue;
+    }
     const std::optional<TraceRecord> r = source.next();
     if (!r) in.fail("workload references", "a workload with a region of interest (this one has none)", 4);
     if (r->kind == TraceRecordKind::RoiBegin) break;

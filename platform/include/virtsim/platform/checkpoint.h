@@ -3,7 +3,7 @@
 // file that other runs start from (docs/checkpoints.md). The file is
 //   "VSIMCKPT" | u32 format version | string virtsim version | u64 digest of the functional
 //   settings | the functional settings (count, then key and value as JSON text) | u64 state
-//   bytes | u64 compressed bytes | u64 digest of the state | the state, zstd-compressed
+//   bytes | u64 compressed bytes | u64 CRC-32 of the state | the state, zstd-compressed
 // with integers little-endian and strings as a u64 length and the bytes. The state is what
 // System::save_checkpoint writes (models' save_state, each section tagged).
 #include <cstdint>

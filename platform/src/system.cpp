@@ -755,6 +755,9 @@ std::uint64_t System::next_sampling_phase() {
 void System::control() {
   for (auto& c : vcpus_)
     if (!c->finished()) sc_core::wait(c->finished_event());
+  if (!checkpoint_parameters.save.get().empty() && !checkpoint_written_)
+    throw CheckpointError(checkpoint_parameters.save.name() + " = \"" + checkpoint_parameters.save.get() +
+                          "\": the workload ended without a region of interest, so no checkpoint was written");
   if (sampling_results_) {
     sampling_->finish(vcpus_.front()->references_left());
     sampling_results_->publish();

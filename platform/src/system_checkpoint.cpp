@@ -57,7 +57,13 @@ void System::check_checkpoint_support() const {
   if (virt != "native" && virt != "nested")
     refuse("memory virtualization " + virt, "native or nested paging (the others keep state of their own)");
   if (workload_kind.get() == "exitbench") refuse(workload_kind.name() + " = \"exitbench\"", "a guest OS's workload");
-  if (saving) check_output_path(p.save.get(), true);  // before the warm-up, not after it
+  if (saving) {
+    try {
+      check_output_path(p.save.get(), true);  // before the warm-up, not after it
+    } catch (const UserError& e) {
+      throw ConfigError(p.save.name() + " = \"" + p.save.get() + "\": " + e.what());
+    }
+  }
 }
 
 void System::save_checkpoint() {
@@ -75,6 +81,7 @@ void System::save_checkpoint() {
   kernels_.front()->os.save_state(out);
   put_paging(out, vcpus_.front()->paging());
   write_checkpoint(path, functional_settings(*context_.params), out.bytes());
+  checkpoint_written_ = true;
   if (checkpoint_parameters.stop) sc_core::sc_stop();
 }
 

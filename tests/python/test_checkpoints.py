@@ -229,3 +229,9 @@ def test_sweep_shares_one_checkpoint_per_seed(virtsim_binary, tmp_path):
     assert any(plain[rid]["sim.cycles"] != shared[rid]["sim.cycles"] for rid in plain)
     digests = {plain[rid]["system.kernel.state_digest"] for rid in plain}
     assert len(digests) == 2  # one guest state per seed
+
+
+def test_unwritable_save_path_is_refused_before_the_run(virtsim_binary, tmp_path):
+    line = error_of(virtsim_binary, settings_of("gups", "native") + ['checkpoint.save="/nonexistent/dir/x.ckpt"'],
+                    tmp_path / "r.h5")
+    assert line.startswith('virtsim: error: checkpoint.save = "/nonexistent/dir/x.ckpt": ')

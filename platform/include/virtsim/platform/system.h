@@ -157,7 +157,8 @@ class System : public sc_core::sc_module {
   std::vector<std::unique_ptr<MemoryVirtualization>> memory_virtualizations_;
   std::vector<std::unique_ptr<GuestKernel>> kernels_;
   std::unique_ptr<VcpuScheduler> scheduler_;
-  std::uint64_t references_before_checkpoint_ = 0;  // a loaded checkpoint's, re-read and not run
+  std::uint64_t references_before_checkpoint_ = 0;
+  bool checkpoint_written_ = false;  // a loaded checkpoint's, re-read and not run
   Cycles roi_begin_cycles_ = 0;  // SystemC time of the region of interest's start (scheduled runs)
   struct VmStatistics;
   std::vector<std::unique_ptr<VmStatistics>> vm_statistics_;

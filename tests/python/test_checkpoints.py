@@ -26,6 +26,8 @@ def settings_of(kind: str, mode: str) -> list[str]:
          "system.kernel.state_digest=true"]
     if mode == "nested":
         s += ['system.vmx.mode="vmx"', 'system.nested.paging="ept4"']
+    if mode == "native, data kept":  # every data byte in memory, so the checkpoint holds them too
+        s += ["system.memory.byte_exact_data=true"]
     return s
 
 
@@ -50,10 +52,11 @@ def functional(m: dict) -> dict:
             if k.startswith("system.kernel.") or (k.startswith("system.cpu0.") and k.split(".")[-1] in keep)}
 
 
-# A generator under native and nested paging, one with processes forking and exiting, one that
-# shares a vCPU among processes by the timer, and a captured program's trace.
-CASES = [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native"), ("timeshare", "native"),
-         ("trace", "native"), ("trace", "nested")]
+# A generator under native and nested paging, one with processes forking and exiting (with data
+# bytes dropped and kept), one that shares a vCPU among processes by the timer, and a captured
+# program's trace.
+CASES = [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native"), ("fork_and_wait", "native, data kept"),
+         ("timeshare", "native"), ("trace", "native"), ("trace", "nested")]
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,11 @@ void System::save_checkpoint() {
     throw CheckpointError(checkpoint_parameters.save.name() + " = \"" + path +
                           "\": the guest ran sensitive instructions in its warm-up, whose processor state "
                           "checkpoints do not hold");
+  // The loading run's vCPU starts at its configured CPL, as this one began.
+  if (vcpus_.front()->current_cpl() != vcpus_.front()->cpl.get())
+    throw CheckpointError(checkpoint_parameters.save.name() + " = \"" + path + "\": the vCPU is at CPL " +
+                          std::to_string(vcpus_.front()->current_cpl()) + " where the region of interest begins, not " +
+                          vcpus_.front()->cpl.name() + " = " + std::to_string(vcpus_.front()->cpl.get()));
   StateWriter out;
   out.put_tag("SRC0");
   out.put<std::uint64_t>(sources_.front()->memory_references());

@@ -47,7 +47,6 @@ void System::check_checkpoint_support() const {
     refuse(p.load.name() + " = \"" + p.load.get() + "\" as well",
            "the state at the region of interest, which a run that starts from one never reaches again");
   if (vms > 1) refuse(vms.name() + " = " + std::to_string(vms.get()), "one VM");
-  if (vcpus_.size() > 1) refuse(cpus.name() + " = " + std::to_string(cpus.get()), "one vCPU");
   if (pcpus > 0) refuse(pcpus.name() + " = " + std::to_string(pcpus.get()), "no vCPU scheduler");
   if (sampling_parameters.enabled || sampling_parameters.fast_forward)
     refuse(sampling_parameters.enabled ? sampling_parameters.enabled.name() + " = true"
@@ -68,23 +67,25 @@ void System::check_checkpoint_support() const {
 
 void System::save_checkpoint() {
   const std::string& path = checkpoint_parameters.save.get();
-  if (vcpus_.front()->guest_view().digest())
-    throw CheckpointError(checkpoint_parameters.save.name() + " = \"" + path +
-                          "\": the guest ran sensitive instructions in its warm-up, whose processor state "
-                          "checkpoints do not hold");
-  // The loading run's vCPU starts at its configured CPL, as this one began.
-  if (vcpus_.front()->current_cpl() != vcpus_.front()->cpl.get())
-    throw CheckpointError(checkpoint_parameters.save.name() + " = \"" + path + "\": the vCPU is at CPL " +
-                          std::to_string(vcpus_.front()->current_cpl()) + " where the region of interest begins, not " +
-                          vcpus_.front()->cpl.name() + " = " + std::to_string(vcpus_.front()->cpl.get()));
+  for (const auto& v : vcpus_) {
+    if (v->guest_view().digest())
+      throw CheckpointError(checkpoint_parameters.save.name() + " = \"" + path +
+                            "\": the guest ran sensitive instructions in its warm-up, whose processor state "
+                            "checkpoints do not hold");
+    // The loading run's vCPUs start at their configured CPL, as this run's began.
+    if (v->current_cpl() != v->cpl.get())
+      throw CheckpointError(checkpoint_parameters.save.name() + " = \"" + path + "\": the vCPU is at CPL " +
+                            std::to_string(v->current_cpl()) + " where the region of interest begins, not " +
+                            v->cpl.name() + " = " + std::to_string(v->cpl.get()));
+  }
   StateWriter out;
   out.put_tag("SRC0");
-  out.put<std::uint64_t>(sources_.front()->memory_references());
+  for (const auto& source : sources_) out.put<std::uint64_t>(source->memory_references());
   memory_->memory().save_state(out);
   frames_->save_state(out);
   guest_frames_.front()->save_state(out);
   kernels_.front()->os.save_state(out);
-  put_paging(out, vcpus_.front()->paging());
+  for (const auto& v : vcpus_) put_paging(out, v->paging());
   write_checkpoint(path, functional_settings(*context_.params), out.bytes());
   checkpoint_written_ = true;
   if (checkpoint_parameters.stop) sc_core::sc_stop();
@@ -97,31 +98,33 @@ void System::load_checkpoint() {
   StateReader in(state.data(), state.size(), key + " = \"" + path + "\", state");
   // The workload's records up to its region of interest are read again (without running them):
   // a generator's or a trace's position is where that leaves it.
-  in.expect_tag("SRC0");
-  const auto references = in.get<std::uint64_t>("workload references");
   // Runs of plain events through the fast path (a run ends after a RoiBegin), other records one
   // at a time.
-  ProcessEventSource& source = *sources_.front();
+  in.expect_tag("SRC0");
   std::vector<GuestEvent> run(4096);
-  for (;;) {
-    const std::size_t n = source.plain_events(run.data(), run.size(), ~std::uint64_t{0});
-    if (n) {
-      if (run[n - 1].kind == GuestEventKind::RoiBegin) break;
-      continue;
+  for (const auto& source : sources_) {
+    const std::uint64_t at = in.offset();
+    const auto references = in.get<std::uint64_t>("workload references");
+    for (;;) {
+      const std::size_t n = source->plain_events(run.data(), run.size(), ~std::uint64_t{0});
+      if (n) {
+        if (run[n - 1].kind == GuestEventKind::RoiBegin) break;
+        continue;
+      }
+      const std::optional<TraceRecord> r = source->next();
+      if (!r) in.fail("workload references", "a workload with a region of interest (this one has none)", at);
+      if (r->kind == TraceRecordKind::RoiBegin) break;
     }
-    const std::optional<TraceRecord> r = source.next();
-    if (!r) in.fail("workload references", "a workload with a region of interest (this one has none)", 4);
-    if (r->kind == TraceRecordKind::RoiBegin) break;
+    if (source->memory_references() != references)
+      in.fail("workload references", std::to_string(source->memory_references()) +
+                                         " before the region of interest, found " + std::to_string(references),
+              at);
   }
-  if (source.memory_references() != references)
-    in.fail("workload references", std::to_string(source.memory_references()) + " before the region of interest, found " +
-                                       std::to_string(references),
-            4);
   memory_->memory().load_state(in);
   frames_->load_state(in);
   guest_frames_.front()->load_state(in);
   kernels_.front()->os.load_state(in);
-  vcpus_.front()->set_paging(get_paging(in, vcpus_.front()->paging()));
+  for (const auto& v : vcpus_) v->set_paging(get_paging(in, v->paging()));
   if (!in.at_end()) in.fail("end", "the end of the state, found " + std::to_string(state.size() - in.offset()) + " more bytes");
   references_before_checkpoint_ = kernels_.front()->os.memory_references();
   // The run starts in its region of interest: nothing before it counts.

@@ -28,6 +28,10 @@ def settings_of(kind: str, mode: str) -> list[str]:
         s += ['system.vmx.mode="vmx"', 'system.nested.paging="ept4"']
     if mode == "native, data kept":  # every data byte in memory, so the checkpoint holds them too
         s += ["system.memory.byte_exact_data=true"]
+    if mode.startswith("native, 2 vCPUs"):
+        s += ["system.cpus=2"]
+    if mode == "native, 2 vCPUs, threads":  # threads of one process: shootdowns between the vCPUs
+        s += ["workload.threads=true"]
     return s
 
 
@@ -49,14 +53,16 @@ def functional(m: dict) -> dict:
     the vCPU's instructions, references and page faults."""
     keep = ("instructions", "loads", "stores", "fetches", "page_faults", "kernel_instructions")
     return {k: v for k, v in m.items()
-            if k.startswith("system.kernel.") or (k.startswith("system.cpu0.") and k.split(".")[-1] in keep)}
+            if k.startswith("system.kernel.") or (re.match(r"system\.cpu\d+\.", k) and k.split(".")[-1] in keep)}
 
 
 # A generator under native and nested paging, one with processes forking and exiting (with data
-# bytes dropped and kept), one that shares a vCPU among processes by the timer, and a captured
-# program's trace.
+# bytes dropped and kept), one that shares a vCPU among processes by the timer, a captured
+# program's trace, and two vCPUs (threads of one process updating its tables, and processes of
+# their own).
 CASES = [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native"), ("fork_and_wait", "native, data kept"),
-         ("timeshare", "native"), ("trace", "native"), ("trace", "nested")]
+         ("timeshare", "native"), ("trace", "native"), ("trace", "nested"), ("pt_update", "native, 2 vCPUs, threads"),
+         ("fork_and_wait", "native, 2 vCPUs")]
 
 
 @pytest.fixture(scope="module")
@@ -170,9 +176,9 @@ def test_functional_mismatch_names_the_key(virtsim_binary, saved, tmp_path):
 
 def test_unsupported_configurations_are_refused(virtsim_binary, tmp_path):
     s = settings_of("gups", "native")
-    line = error_of(virtsim_binary, s + ["system.cpus=2", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
+    line = error_of(virtsim_binary, s + ["system.pcpus=1", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
                     tmp_path / "r.h5")
-    assert "checkpoint.save: checkpoints hold one vCPU; this run has system.cpus = 2" in line
+    assert "checkpoint.save: checkpoints hold no vCPU scheduler; this run has system.pcpus = 1" in line
     line = error_of(virtsim_binary, s + ["sampling.fast_forward=1000", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
                     tmp_path / "r.h5")
     assert "a detailed run, not a sampled one" in line

@@ -22,6 +22,7 @@
 #include "sweep_plan.h"
 #include "virtsim/common/error.h"
 #include "virtsim/common/results.h"
+#include "virtsim/platform/checkpoint.h"
 
 namespace virtsim {
 
@@ -160,6 +161,66 @@ void load_point(const SweepOptions& options, const SweepPoint& point, LoadedConf
   loaded.params.set_value("run.seed", static_cast<std::int64_t>(seed), source);
 }
 
+// [sweep] checkpoint: the points that share a checkpoint are those whose swept functional
+// parameters (checkpoint.h; a preset or a memory virtualization counts as functional) and seed
+// agree. `loaded` is the point as load_point() left it. The group's name is a digest of those.
+std::string checkpoint_group(const SweepPoint& point, const LoadedConfig& loaded) {
+  std::string key = "seed=" + std::to_string(base_seed(loaded.params));
+  for (const auto& a : point.assignments)
+    if (is_preset_name(a.name) || a.name == kMemoryVirtualizationAxis || is_functional_parameter(a.name))
+      key += ";" + a.name + "=" + format_value(a.value);
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : key) h = (h ^ c) * 0x100000001b3ull;
+  char name[17];
+  std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(h));
+  return name;
+}
+fs::path checkpoint_file(const SweepFiles& files, const std::string& group) {
+  return files.directory / ("checkpoint-" + group + ".ckpt");
+}
+
+// [sweep] checkpoint: before the points, one warm-up run per group of pending points, each in a
+// process of its own, that saves the group's checkpoint and stops (a checkpoint already there,
+// from a run that was resumed, is kept). A failed warm-up leaves no checkpoint: its points then
+// fail with the load's error.
+void save_checkpoints(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files,
+                      const std::vector<std::size_t>& pending, unsigned jobs) {
+  std::map<std::string, std::size_t> first_of_group;
+  for (std::size_t index : pending) {
+    LoadedConfig loaded;
+    load_point(options, plan.points.at(index), loaded);
+    first_of_group.emplace(checkpoint_group(plan.points.at(index), loaded), index);
+  }
+  std::vector<std::size_t> warmups;
+  std::error_code ec;
+  for (const auto& [group, index] : first_of_group)
+    if (!fs::exists(checkpoint_file(files, group), ec)) warmups.push_back(index);
+  if (warmups.empty()) return;
+  if (!options.quiet)
+    std::fprintf(stderr, "sweep: %zu warm-up run(s) into checkpoints, then the points start from them\n", warmups.size());
+  run_in_processes(
+      warmups, jobs,
+      [&](std::size_t index) {
+        LoadedConfig loaded;
+        load_point(options, plan.points.at(index), loaded);
+        const ValueSource source{plan.config_path + " ([sweep] checkpoint)"};
+        const std::string group = checkpoint_group(plan.points.at(index), loaded);
+        loaded.params.set_value("checkpoint.save", checkpoint_file(files, group).string(), source);
+        loaded.params.set_value("checkpoint.stop", true, source);
+        RunOptions run;
+        run.config = options.config;
+        run.force = true;
+        run.quiet = true;
+        const fs::path warmup_result = files.directory / ("checkpoint-" + group + ".h5");
+        const int status = run_one(run, loaded, warmup_result.string(), "warmup");
+        std::error_code ignored;
+        fs::remove(warmup_result, ignored);
+        return status;
+      },
+      [](std::size_t index) { return "the warm-up of sweep point " + std::to_string(index); },
+      [](std::size_t, const ProcessEnd&) {});
+}
+
 // Simulates one point into its file. Any error before the simulation runs (a bad value for
 // this point, say) is written to the point's .error file instead. Returns the exit status.
 int run_point(const SweepOptions& options, const SweepPlan& plan, const SweepFiles& files, std::size_t index) {
@@ -167,6 +228,9 @@ int run_point(const SweepOptions& options, const SweepPlan& plan, const SweepFil
   try {
     LoadedConfig loaded;
     load_point(options, point, loaded);
+    if (plan.checkpoint)
+      loaded.params.set_value("checkpoint.load", checkpoint_file(files, checkpoint_group(point, loaded)).string(),
+                              ValueSource{plan.config_path + " ([sweep] checkpoint)"});
     RunOptions run;
     run.config = options.config;
     run.force = true;
@@ -698,6 +762,9 @@ int sweep_command(const SweepOptions& options) {
         ") is already here; --resume runs the points not yet finished, " + force_deletes(files));
   if (options.resume && fs::exists(files.directory, ec)) check_plan(record, files);
   if (options.backend == SweepBackend::Slurm) check_slurm_paths(plan, files);
+  if (plan.checkpoint && options.backend == SweepBackend::Slurm)
+    throw ConfigError(plan.config_path + ": key 'sweep.checkpoint': shared checkpoints run with the local backend "
+                      "(--backend local), not Slurm");
   validate_points(options, plan, jobs);
   if (options.output.empty()) fs::create_directories(files.output.parent_path(), ec);
   check_output_path(files.output.string(), true);
@@ -710,6 +777,7 @@ int sweep_command(const SweepOptions& options) {
     if (pending.size() != plan.points.size()) std::fprintf(stderr, ", %zu finished before", plan.points.size() - pending.size());
     std::fprintf(stderr, "; running %zu, %u at a time (points in %s)\n", pending.size(), jobs, files.directory.c_str());
   }
+  if (plan.checkpoint) save_checkpoints(options, plan, files, pending, jobs);
   run_local(options, plan, files, pending, jobs);
   return report(options, plan, files, merge(options, plan, files));
 }

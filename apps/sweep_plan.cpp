@@ -237,6 +237,7 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
 
   std::vector<std::uint64_t> listed_seeds;
   std::uint64_t seed_count = 1;
+  bool checkpoint = false;
   for (auto&& [key, node] : *sweep) {
     const std::string name(key.str());
     if (name == "seeds") {
@@ -307,9 +308,13 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
         }
         axes.push_back(std::move(axis));
       }
+    } else if (name == "checkpoint") {
+      const auto* on = node.as_boolean();
+      if (!on) throw ConfigError(where(origin, node) + ": key 'sweep.checkpoint': expected true or false");
+      checkpoint = on->get();
     } else {
       throw ConfigError(where(origin, node) + ": key 'sweep." + name +
-                        "': unknown; a [sweep] table has seeds, [sweep.grid] and [[sweep.zip]]");
+                        "': unknown; a [sweep] table has seeds, checkpoint, [sweep.grid] and [[sweep.zip]]");
     }
   }
   if (axes.empty() && seed_count == 1)
@@ -319,6 +324,7 @@ SweepPlan plan_sweep_text(const std::string& text, const std::string& origin) {
   SweepPlan plan;
   plan.config_path = origin;
   plan.config_text = text;
+  plan.checkpoint = checkpoint;
   // The product is checked before it is formed: total <= kMaxSweepPoints at every step.
   std::size_t total = seed_count;
   for (const auto& axis : axes) {

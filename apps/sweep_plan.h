@@ -10,6 +10,8 @@
 //   [[sweep.zip]]                    # lists advanced together: one axis of the product
 //   system.nested.page_size = ["4k", "2m"]
 //   system.shadow.host_page_size = ["4k", "2m"]
+//   [sweep]
+//   checkpoint = true                # points that differ in timing only share one warm-up
 //
 // Axes vary in the order the file writes them, the last fastest; seeds vary fastest of all.
 // Plain C++ (no SystemC): tests drive it directly, the sweep command runs what it plans.
@@ -44,6 +46,9 @@ struct SweepPlan {
   std::string config_path;
   std::string config_text;            // the config file as read
   std::vector<std::string> columns;   // the swept names, in order (seeds excluded)
+  // [sweep] checkpoint: the points whose functional parameters agree warm up once, into a
+  // checkpoint (docs/checkpoints.md) each of them starts from.
+  bool checkpoint = false;
   std::vector<SweepPoint> points;
   // The points as text, a line each: the swept values and the seed.
   std::string points_text() const;

@@ -158,6 +158,16 @@ TEST(SweepPlanTest, BadSweepsAreRefusedNamingFileLineAndKey) {
   expect_error("[sweep.grid]\na = [[1], [2]]\n", "expected booleans, integers, floats or strings");
   expect_error("[sweep]\n", "sweeps nothing");
   expect_error("[sweep.grid\n", "TOML syntax error");
+  expect_error("[sweep]\ncheckpoint = 1\n[sweep.grid]\na.b = [1, 2]\n",
+               "bad.toml:2:14: key 'sweep.checkpoint': expected true or false");
+}
+
+TEST(SweepPlanTest, CheckpointIsOffUnlessTheTableTurnsItOn) {
+  EXPECT_FALSE(plan_sweep_text("[sweep.grid]\na.b = [1, 2]\n", "t.toml").checkpoint);
+  const auto plan = plan_sweep_text("[sweep]\ncheckpoint = true\n[sweep.grid]\na.b = [1, 2]\n", "t.toml");
+  EXPECT_TRUE(plan.checkpoint);
+  EXPECT_EQ(plan.columns, (std::vector<std::string>{"a.b"}));  // not an axis
+  EXPECT_EQ(plan.points.size(), 2u);
 }
 
 TEST(SweepPlanTest, EveryWayToGrowPastTheCapIsRefusedNamingTheKey) {

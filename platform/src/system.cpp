@@ -253,6 +253,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       scheduler_parameters(module_scope(context, *this).child("scheduler")),
       vm_cpus(vm_cpu_parameters(module_scope(context, *this), cpus, vms)),
       sampling_parameters(context.child("sampling")),
+      checkpoint_parameters(context.child("checkpoint")),
       context_(context),
       clock_(std::make_unique<Clock>(clock_ghz)),
       cpus_per_vm_([this] {
@@ -628,6 +629,8 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
           return ops > 0 ? static_cast<double>(elapsed_cycles()) / ops : 0.0;
         });
   if (sampling_parameters.enabled || sampling_parameters.fast_forward) start_sampling();
+  check_checkpoint_support();
+  if (!checkpoint_parameters.load.get().empty()) load_checkpoint();
   SC_THREAD(control);
   if (dump_interval.get() > 0) SC_THREAD(dump_periodically);
   SC_THREAD(report_progress);
@@ -692,7 +695,7 @@ std::uint64_t System::last_level_writebacks() const {
 std::uint64_t System::guest_references() const {
   std::uint64_t n = 0;
   for (const auto& k : kernels_) n += k->os.memory_references();
-  return n;
+  return n - references_before_checkpoint_;
 }
 
 void System::begin_region_of_interest(std::size_t vcpu) {
@@ -710,6 +713,7 @@ void System::begin_region_of_interest(std::size_t vcpu) {
   roi_begin_cycles_ = clock_->cycles(sc_core::sc_time_stamp());
   if (sampling_) sampling_->statistics_reset();
   roi_begun_.notify(sc_core::SC_ZERO_TIME);
+  if (!checkpoint_parameters.save.get().empty()) save_checkpoint();
 }
 
 double System::detailed_references() const {
@@ -763,6 +767,9 @@ std::uint64_t System::next_sampling_phase() {
 void System::control() {
   for (auto& c : vcpus_)
     if (!c->finished()) sc_core::wait(c->finished_event());
+  if (!checkpoint_parameters.save.get().empty() && !checkpoint_written_)
+    throw CheckpointError(checkpoint_parameters.save.name() + " = \"" + checkpoint_parameters.save.get() +
+                          "\": the workload ended without a region of interest, so no checkpoint was written");
   if (sampling_results_) {
     sampling_->finish(vcpus_.front()->references_left());
     sampling_results_->publish();

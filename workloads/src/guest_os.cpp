@@ -417,6 +417,7 @@ class GuestOs::CpuStream final : public GuestEventSource {
 };
 
 GuestEventSource& GuestOs::events(unsigned cpu) { return *cpus_.at(cpu)->stream; }
+std::uint64_t GuestOs::events_ahead(const Cpu& cpu) const { return cpu.stream->ahead(); }
 GuestOs::~GuestOs() = default;
 
 GuestOs::GuestOs(const Scope& scope, const GuestOsParameters& parameters, MemoryView memory, FrameAllocator& frames,

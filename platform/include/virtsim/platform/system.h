@@ -17,6 +17,7 @@
 #include "virtsim/memory/memory_module.h"
 #include "virtsim/mmu/mmu_module.h"
 #include "virtsim/paging/paging.h"
+#include "virtsim/platform/checkpoint.h"
 #include "virtsim/platform/platform_graph.h"
 #include "virtsim/platform/vcpu_scheduler.h"
 #include "virtsim/sampling/sampling.h"
@@ -46,7 +47,8 @@ class System : public sc_core::sc_module {
   // virtualization and where its statistics are, for the result file's vms/ group.
   std::vector<RunRecord::Vm> result_vms() const;
   Cycles elapsed_cycles() const;
-  // Guest memory references issued by all workloads, warm-up included (for throughput).
+  // Guest memory references issued by all workloads, warm-up included (for throughput); a run
+  // that started from a checkpoint leaves out the warm-up it did not run.
   std::uint64_t guest_references() const;
   // After a simulation that stopped on an error: the timeline's final row, as control()
   // writes it at a normal end, so a partial result ends with the statistics reached.
@@ -81,6 +83,7 @@ class System : public sc_core::sc_module {
   // vCPUs of VM K >= 1 (system.vmK.cpus, system.cpus unless set), at K-1.
   std::vector<std::unique_ptr<Param<std::uint32_t>>> vm_cpus;
   SamplingParameters sampling_parameters;  // sampling.*: SMARTS sampling with functional warming
+  CheckpointParameters checkpoint_parameters;  // checkpoint.*: save or start from a checkpoint (checkpoint.h)
   // Guest memory references the vCPUs made in detailed mode (fast-string lines included).
   double detailed_references() const;
   // Memory virtualization of VM K >= 1 (system.vmK.memory_virtualization), at K-1: a variant
@@ -103,6 +106,12 @@ class System : public sc_core::sc_module {
   void dump_periodically();
   void report_progress();
   void begin_region_of_interest(std::size_t vcpu);
+  // Checkpoints (system_checkpoint.cpp): what a run that saves or loads one must be (else
+  // ConfigError naming the key), the state written at the region of interest, and the state
+  // restored in its place before the simulation starts.
+  void check_checkpoint_support() const;
+  void save_checkpoint();
+  void load_checkpoint();
   // The indices of VM `vm`'s vCPUs: [first, second).
   std::pair<std::size_t, std::size_t> vm_vcpus(unsigned vm) const;
   // The sum of get(vCPU index, *this) over VM `vm`'s vCPUs.
@@ -148,6 +157,8 @@ class System : public sc_core::sc_module {
   std::vector<std::unique_ptr<MemoryVirtualization>> memory_virtualizations_;
   std::vector<std::unique_ptr<GuestKernel>> kernels_;
   std::unique_ptr<VcpuScheduler> scheduler_;
+  std::uint64_t references_before_checkpoint_ = 0;
+  bool checkpoint_written_ = false;  // a loaded checkpoint's, re-read and not run
   Cycles roi_begin_cycles_ = 0;  // SystemC time of the region of interest's start (scheduled runs)
   struct VmStatistics;
   std::vector<std::unique_ptr<VmStatistics>> vm_statistics_;

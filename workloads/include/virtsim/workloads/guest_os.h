@@ -40,6 +40,7 @@
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/param.h"
+#include "virtsim/common/state_stream.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/memory/frame_array.h"
 #include "virtsim/paging/paging.h"
@@ -197,6 +198,11 @@ class GuestOs {
   // guest kernel learnt of its processor state, when it learnt anything (`cpu_state`: nonzero).
   std::uint64_t digest() const;
   void set_cpu_state_digest(std::function<std::uint64_t()> cpu_state) { cpu_state_digest_ = std::move(cpu_state); }
+  // Checkpoints (guest_os_state.cpp): the kernel's processes, address spaces, areas, slabs,
+  // page cache and per-vCPU state, not its statistics. Saving needs every vCPU between records
+  // (nothing queued or read ahead); otherwise it throws CheckpointError saying what is pending.
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in);
 
   Counter processes_created;
   Counter forks;
@@ -304,6 +310,8 @@ class GuestOs {
     bool named = false;      // a record has named the first process's pid
   };
   friend class CpuStream;
+  // Events vCPU `cpu`'s stream handed out that have not run (a checkpoint needs none).
+  std::uint64_t events_ahead(const Cpu& cpu) const;
 
   // The next event of vCPU `cpu` once its stream's run of events is used up (CpuStream::refill).
   const GuestEvent* refill(Cpu& cpu);

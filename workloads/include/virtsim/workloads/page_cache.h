@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "virtsim/common/param.h"
+#include "virtsim/common/state_stream.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/common/units.h"
 
@@ -56,6 +57,8 @@ class PageCache {
   std::size_t pages() const { return pages_.size(); }
   // fault_around_bytes as Linux uses it: rounded down to a power of two, one page at least.
   Addr fault_around_bytes() const;
+  void save_state(StateWriter& out) const;  // guest_os_state.cpp
+  void load_state(StateReader& in);
 
   Counter file_faults;
   Counter fault_around_pages;

@@ -39,6 +39,21 @@ class FrameArray {
     return (*leaf)[n & ((Addr{1} << kLeafBits) - 1)];
   }
 
+ // Calls f(frame address, value) for every frame whose value is not T{}, in address order.
+  template <class F>
+  void for_each_set(F f) const {
+    for (std::size_t top = 0; top < mids_.size(); ++top) {
+      if (!mids_[top]) continue;
+      for (std::size_t mid = 0; mid < mids_[top]->size(); ++mid) {
+        const auto& leaf = (*mids_[top])[mid];
+        if (!leaf) continue;
+        for (std::size_t i = 0; i < leaf->size(); ++i)
+          if ((*leaf)[i] != T{})
+            f(static_cast<Addr>((((top << kMidBits) | mid) << kLeafBits) | i) << kPageShift4K, (*leaf)[i]);
+      }
+    }
+  }
+
  private:
   static constexpr unsigned kLeafBits = 6;  // 64 frames: 256 KiB
   static constexpr unsigned kMidBits = 12;  // 4096 leaves: 1 GiB

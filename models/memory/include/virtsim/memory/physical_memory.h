@@ -23,6 +23,7 @@
 #include <cstring>
 #include <vector>
 
+#include "virtsim/common/state_stream.h"
 #include "virtsim/common/units.h"
 #include "virtsim/memory/host_memory.h"
 
@@ -90,6 +91,10 @@ class PhysicalMemory {
   void keep_data_bytes() { data_ = DataBytes::Kept; }
   // 4 KiB frames that hold bytes in host memory (frame table only; 0 with the one reservation).
   std::size_t frames_held() const { return held_; }
+  // Checkpoints (memory_state.cpp): every frame that holds a nonzero byte, and back; loading
+  // first drops every frame this memory held.
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in);
   // Where the byte at `address` lives in host memory; null when `address` is out of range, or
   // (frame table only) while its frame holds no bytes. What it points to is read and
   // written as read() and write() would, up to the end of the frame.
@@ -195,6 +200,8 @@ class FrameAllocator {
   // Gives back one 4 KiB frame that allocate() handed out.
   void release(Addr frame);
   Addr bytes_allocated() const { return allocated_; }  // currently held
+  void save_state(StateWriter& out) const;  // memory_state.cpp
+  void load_state(StateReader& in);
   Addr first() const { return first_; }
   Addr end() const { return end_; }
   std::size_t free_frames() const { return free_.size(); }

@@ -1,0 +1,134 @@
+// Checkpoints of a whole run (checkpoint.h, docs/checkpoints.md): System's side, the order of the
+// sections and what a run must be to save or load one.
+#include "virtsim/platform/system.h"
+
+#include "virtsim/common/output_files.h"
+
+namespace virtsim {
+
+namespace {
+void put_paging(StateWriter& out, const PagingControls& c) {
+  out.put_tag("VCPU");
+  out.put<std::uint32_t>(static_cast<std::uint32_t>(c.format));
+  out.put<std::uint64_t>(c.cr3);
+  out.put<std::uint8_t>(c.write_protect);
+  out.put<std::uint8_t>(c.no_execute);
+  out.put<std::uint8_t>(c.page_size_ext);
+  out.put<std::uint32_t>(c.max_phys_bits);
+  for (std::uint64_t p : c.pdptes) out.put<std::uint64_t>(p);
+}
+PagingControls get_paging(StateReader& in, const PagingControls& mine) {
+  in.expect_tag("VCPU");
+  PagingControls c;
+  c.format = static_cast<TableFormat>(in.get<std::uint32_t>("paging mode"));
+  if (c.format != mine.format) in.fail("paging mode", "this run's guest paging mode", in.offset() - 4);
+  c.cr3 = in.get<std::uint64_t>("CR3");
+  c.write_protect = in.get_bool("CR0.WP");
+  c.no_execute = in.get_bool("EFER.NXE");
+  c.page_size_ext = in.get_bool("CR4.PSE");
+  c.max_phys_bits = in.get<std::uint32_t>("MAXPHYADDR");
+  for (std::uint64_t& p : c.pdptes) p = in.get<std::uint64_t>("PDPTE");
+  return c;
+}
+}  // namespace
+
+void System::check_checkpoint_support() const {
+  const CheckpointParameters& p = checkpoint_parameters;
+  const bool saving = !p.save.get().empty(), loading = !p.load.get().empty();
+  if (!saving && !loading) {
+    if (p.stop) throw ConfigError(p.stop.name() + " = true needs " + p.save.name() + ": there is nothing to stop after");
+    return;
+  }
+  const std::string key = saving ? p.save.name() : p.load.name();
+  const auto refuse = [&](const std::string& setting, const std::string& why) {
+    throw ConfigError(key + ": checkpoints hold " + why + "; this run has " + setting + " (docs/checkpoints.md)");
+  };
+  if (saving && loading)
+    refuse(p.load.name() + " = \"" + p.load.get() + "\" as well",
+           "the state at the region of interest, which a run that starts from one never reaches again");
+  if (vms > 1) refuse(vms.name() + " = " + std::to_string(vms.get()), "one VM");
+  if (pcpus > 0) refuse(pcpus.name() + " = " + std::to_string(pcpus.get()), "no vCPU scheduler");
+  if (sampling_parameters.enabled || sampling_parameters.fast_forward)
+    refuse(sampling_parameters.enabled ? sampling_parameters.enabled.name() + " = true"
+                                       : sampling_parameters.fast_forward.name() + " > 0",
+           "a detailed run, not a sampled one");
+  const std::string& virt = memory_virtualization();
+  if (virt != "native" && virt != "nested")
+    refuse("memory virtualization " + virt, "native or nested paging (the others keep state of their own)");
+  if (workload_kind.get() == "exitbench") refuse(workload_kind.name() + " = \"exitbench\"", "a guest OS's workload");
+  if (saving) {
+    try {
+      check_output_path(p.save.get(), true);  // before the warm-up, not after it
+    } catch (const UserError& e) {
+      throw ConfigError(p.save.name() + " = \"" + p.save.get() + "\": " + e.what());
+    }
+  }
+}
+
+void System::save_checkpoint() {
+  const std::string& path = checkpoint_parameters.save.get();
+  for (const auto& v : vcpus_) {
+    if (v->guest_view().digest())
+      throw CheckpointError(checkpoint_parameters.save.name() + " = \"" + path +
+                            "\": the guest ran sensitive instructions in its warm-up, whose processor state "
+                            "checkpoints do not hold");
+    // The loading run's vCPUs start at their configured CPL, as this run's began.
+    if (v->current_cpl() != v->cpl.get())
+      throw CheckpointError(checkpoint_parameters.save.name() + " = \"" + path + "\": the vCPU is at CPL " +
+                            std::to_string(v->current_cpl()) + " where the region of interest begins, not " +
+                            v->cpl.name() + " = " + std::to_string(v->cpl.get()));
+  }
+  StateWriter out;
+  out.put_tag("SRC0");
+  for (const auto& source : sources_) out.put<std::uint64_t>(source->memory_references());
+  memory_->memory().save_state(out);
+  frames_->save_state(out);
+  guest_frames_.front()->save_state(out);
+  kernels_.front()->os.save_state(out);
+  for (const auto& v : vcpus_) put_paging(out, v->paging());
+  write_checkpoint(path, functional_settings(*context_.params), out.bytes());
+  checkpoint_written_ = true;
+  if (checkpoint_parameters.stop) sc_core::sc_stop();
+}
+
+void System::load_checkpoint() {
+  const std::string& key = checkpoint_parameters.load.name();
+  const std::string& path = checkpoint_parameters.load.get();
+  const std::vector<std::uint8_t> state = read_checkpoint(key, path, functional_settings(*context_.params));
+  StateReader in(state.data(), state.size(), key + " = \"" + path + "\", state");
+  // The workload's records up to its region of interest are read again (without running them):
+  // a generator's or a trace's position is where that leaves it.
+  // Runs of plain events through the fast path (a run ends after a RoiBegin), other records one
+  // at a time.
+  in.expect_tag("SRC0");
+  std::vector<GuestEvent> run(4096);
+  for (const auto& source : sources_) {
+    const std::uint64_t at = in.offset();
+    const auto references = in.get<std::uint64_t>("workload references");
+    for (;;) {
+      const std::size_t n = source->plain_events(run.data(), run.size(), ~std::uint64_t{0});
+      if (n) {
+        if (run[n - 1].kind == GuestEventKind::RoiBegin) break;
+        continue;
+      }
+      const std::optional<TraceRecord> r = source->next();
+      if (!r) in.fail("workload references", "a workload with a region of interest (this one has none)", at);
+      if (r->kind == TraceRecordKind::RoiBegin) break;
+    }
+    if (source->memory_references() != references)
+      in.fail("workload references", std::to_string(source->memory_references()) +
+                                         " before the region of interest, found " + std::to_string(references),
+              at);
+  }
+  memory_->memory().load_state(in);
+  frames_->load_state(in);
+  guest_frames_.front()->load_state(in);
+  kernels_.front()->os.load_state(in);
+  for (const auto& v : vcpus_) v->set_paging(get_paging(in, v->paging()));
+  if (!in.at_end()) in.fail("end", "the end of the state, found " + std::to_string(state.size() - in.offset()) + " more bytes");
+  references_before_checkpoint_ = kernels_.front()->os.memory_references();
+  // The run starts in its region of interest: nothing before it counts.
+  if (context_.stats) context_.stats->reset_all();
+}
+
+}  // namespace virtsim

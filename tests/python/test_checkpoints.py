@@ -1,0 +1,246 @@
+"""Checkpoints (docs/checkpoints.md): a run that starts from a checkpoint saved at the region of
+interest reaches the same guest state as the run that warmed up itself (page tables, guest memory,
+kernel counters, references), under other TLB and cache sizes too (only timing moves); a bad,
+truncated, other-version or other-configuration checkpoint is one error line and exit status 2,
+with no result written; a sweep shares one checkpoint across its points."""
+from __future__ import annotations
+
+import json
+import re
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ENV = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+
+
+REPO = Path(__file__).resolve().parents[2]
+TRACE = REPO / "workloads" / "samples" / "gcc.vst"
+
+
+def settings_of(kind: str, mode: str) -> list[str]:
+    s = ['experiment.compare=""', f'workload.kind="{kind}"', f'workload.trace.path="{TRACE}"', "workload.warmup_accesses=20000",
+         "workload.accesses=20000", "workload.footprint_kib=8192", "workload.operations=40",
+         "system.kernel.state_digest=true"]
+    if mode == "nested":
+        s += ['system.vmx.mode="vmx"', 'system.nested.paging="ept4"']
+    if mode == "native, data kept":  # every data byte in memory, so the checkpoint holds them too
+        s += ["system.memory.byte_exact_data=true"]
+    if mode.startswith("native, 2 vCPUs"):
+        s += ["system.cpus=2"]
+    if mode == "native, 2 vCPUs, threads":  # threads of one process: shootdowns between the vCPUs
+        s += ["workload.threads=true"]
+    return s
+
+
+def run(binary: Path, settings: list[str], out: Path, quiet: bool = True) -> subprocess.CompletedProcess:
+    args = [str(binary), "run", "--force", "-o", str(out)] + (["-q"] if quiet else [])
+    for s in settings:
+        args += ["--set", s]
+    return subprocess.run(args, capture_output=True, text=True, env=ENV, timeout=600)
+
+
+def metrics(binary: Path, result: Path) -> dict:
+    out = subprocess.run([str(binary), "stats", "--json", "--all", str(result)], capture_output=True, text=True,
+                         env=ENV, check=True)
+    return next(iter(json.loads(out.stdout).values()))["metrics"]
+
+
+def functional(m: dict) -> dict:
+    """What the guest did, which no TLB or cache decides: kernel counters and the state digest,
+    the vCPU's instructions, references and page faults."""
+    keep = ("instructions", "loads", "stores", "fetches", "page_faults", "kernel_instructions")
+    return {k: v for k, v in m.items()
+            if k.startswith("system.kernel.") or (re.match(r"system\.cpu\d+\.", k) and k.split(".")[-1] in keep)}
+
+
+# A generator under native and nested paging, one with processes forking and exiting (with data
+# bytes dropped and kept), one that shares a vCPU among processes by the timer, a captured
+# program's trace, and two vCPUs (threads of one process updating its tables, and processes of
+# their own).
+CASES = [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native"), ("fork_and_wait", "native, data kept"),
+         ("timeshare", "native"), ("trace", "native"), ("trace", "nested"), ("pt_update", "native, 2 vCPUs, threads"),
+         ("fork_and_wait", "native, 2 vCPUs")]
+
+
+@pytest.fixture(scope="module")
+def saved(virtsim_binary, tmp_path_factory):
+    """Per (workload, mode): the uninterrupted run A, the saving run B and its checkpoint."""
+    d = tmp_path_factory.mktemp("ckpt")
+    cases = {}
+    for kind, mode in CASES:
+        s = settings_of(kind, mode)
+        a, b, ck = d / f"{kind}-{mode}-a.h5", d / f"{kind}-{mode}-b.h5", d / f"{kind}-{mode}.ckpt"
+        assert run(virtsim_binary, s, a).returncode == 0
+        r = run(virtsim_binary, s + [f'checkpoint.save="{ck}"'], b)
+        assert r.returncode == 0, r.stderr
+        cases[(kind, mode)] = (s, metrics(virtsim_binary, a), metrics(virtsim_binary, b), ck)
+    return d, cases
+
+
+@pytest.mark.parametrize("kind,mode", CASES)
+def test_restored_run_reaches_the_uninterrupted_runs_guest_state(virtsim_binary, saved, kind, mode):
+    d, cases = saved
+    s, a, b, ck = cases[(kind, mode)]
+    assert a == b, "saving a checkpoint changed the run"
+    assert a["system.kernel.state_digest"] != 0
+    c = d / f"{kind}-{mode}-c.h5"
+    r = run(virtsim_binary, s + [f'checkpoint.load="{ck}"'], c, quiet=False)
+    assert r.returncode == 0, r.stderr
+    fa, fc = functional(a), functional(metrics(virtsim_binary, c))
+    assert fa == fc
+    referenced = fa["system.cpu0.loads"] + fa["system.cpu0.stores"] + fa["system.cpu0.fetches"]
+    assert referenced > 20000
+    # The restored run ran the region of interest only: the references it reports are those of
+    # the region (the kernel's beside the program's), not the warm-up's too.
+    ran = int(re.search(r"\((\d+) references, warm-up included", r.stdout).group(1))
+    assert ran <= referenced + fa.get("system.kernel.kernel_references", 0)
+
+
+def test_other_tlb_size_moves_timing_only(virtsim_binary, saved):
+    d, cases = saved
+    s, a, _, ck = cases[("gups", "native")]
+    bigger = ["system.cpu0.dtlb.entries_4k=128", "system.llc.size_kib=4096"]
+    full = d / "gups-big-a.h5"
+    assert run(virtsim_binary, s + bigger, full).returncode == 0
+    c = d / "gups-big-c.h5"
+    r = run(virtsim_binary, s + bigger + [f'checkpoint.load="{ck}"'], c)
+    assert r.returncode == 0, r.stderr
+    mc = metrics(virtsim_binary, c)
+    assert functional(mc) == functional(metrics(virtsim_binary, full)) == functional(a)
+    assert mc["sim.cycles"] != a["sim.cycles"]
+
+
+def error_of(virtsim_binary, settings, out: Path) -> str:
+    r = run(virtsim_binary, settings, out)
+    assert r.returncode == 2, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.startswith("virtsim: error:")]
+    assert len(lines) == 1, r.stderr
+    assert not out.exists()
+    return lines[0]
+
+
+def test_truncated_checkpoint(virtsim_binary, saved, tmp_path):
+    _, cases = saved
+    s, _, _, ck = cases[("gups", "native")]
+    bad = tmp_path / "cut.ckpt"
+    data = ck.read_bytes()
+    bad.write_bytes(data[:-100])  # the header whole, the state cut short
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
+    assert line.startswith(f'virtsim: error: checkpoint.load = "{bad}": byte ')
+    assert "(compressed state): expected" in line and "truncated?" in line
+    bad.write_bytes(data[:30])  # cut in the header
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
+    assert "more bytes, the data ends after" in line and "a truncated checkpoint?" in line
+
+
+def test_wrong_magic_and_version(virtsim_binary, saved, tmp_path):
+    _, cases = saved
+    s, _, _, ck = cases[("gups", "native")]
+    data = bytearray(ck.read_bytes())
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"NOTACKPT" + data[8:])
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
+    assert line == (f'virtsim: error: checkpoint.load = "{bad}": byte 0 (magic): expected "VSIMCKPT" '
+                    "(is this a virtsim checkpoint?)")
+    data[8:12] = (99).to_bytes(4, "little")
+    bad.write_bytes(bytes(data))
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
+    assert "byte 8 (format version): expected 1, found 99" in line
+
+
+def test_damaged_state_is_caught_by_its_digest(virtsim_binary, saved, tmp_path):
+    _, cases = saved
+    s, _, _, ck = cases[("gups", "native")]
+    data = bytearray(ck.read_bytes())
+    data[-5] ^= 0xFF
+    bad = tmp_path / "flip.ckpt"
+    bad.write_bytes(bytes(data))
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
+    assert "(compressed state)" in line or "(state digest)" in line
+
+
+def test_functional_mismatch_names_the_key(virtsim_binary, saved, tmp_path):
+    _, cases = saved
+    s, _, _, ck = cases[("gups", "native")]
+    line = error_of(virtsim_binary, s + ["system.guest_memory_mib=2048", f'checkpoint.load="{ck}"'],
+                    tmp_path / "r.h5")
+    assert line == (f'virtsim: error: checkpoint.load = "{ck}" was saved with system.guest_memory_mib = 1024, and '
+                    "this run has 2048: a functional parameter must be the saving run's (only timing parameters "
+                    "may differ)")
+    line = error_of(virtsim_binary, s + ["run.seed=7", f'checkpoint.load="{ck}"'], tmp_path / "r.h5")
+    assert "run.seed = 1, and this run has 7" in line
+
+
+def test_unsupported_configurations_are_refused(virtsim_binary, tmp_path):
+    s = settings_of("gups", "native")
+    line = error_of(virtsim_binary, s + ["system.pcpus=1", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
+                    tmp_path / "r.h5")
+    assert "checkpoint.save: checkpoints hold no vCPU scheduler; this run has system.pcpus = 1" in line
+    line = error_of(virtsim_binary, s + ["sampling.fast_forward=1000", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
+                    tmp_path / "r.h5")
+    assert "a detailed run, not a sampled one" in line
+    assert not (tmp_path / "x.ckpt").exists()
+
+
+SWEEP = """
+[workload]
+kind = "gups"
+footprint_kib = 8192
+warmup_accesses = 20000
+accesses = 20000
+
+[system.kernel]
+state_digest = true
+
+[experiment]
+compare = ""
+
+[sweep]
+checkpoint = {shared}
+seeds = [1, 2]
+
+[sweep.grid]
+system.cpu0.dtlb.entries_4k = [32, 128]
+"""
+
+
+def sweep_runs(binary: Path, tmp: Path, shared: bool) -> dict:
+    import h5py
+
+    config = tmp / f"sweep-{shared}.toml"
+    config.write_text(SWEEP.format(shared="true" if shared else "false"))
+    out = tmp / f"sweep-{shared}.h5"
+    r = subprocess.run([str(binary), "sweep", str(config), "-j", "1", "-q", "-o", str(out)], capture_output=True,
+                       text=True, env=ENV, timeout=600)
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out) as h:
+        return {rid: {(n.decode() if isinstance(n, bytes) else n): float(v) for n, v in
+                      ((row["name"], row["value"]) for row in h["runs"][rid]["metrics"][:])}
+                for rid in sorted(h["runs"])}
+
+
+def test_sweep_shares_one_checkpoint_per_seed(virtsim_binary, tmp_path):
+    """Two seeds by two DTLB sizes: two warm-ups (one per seed; the DTLB is timing only), each
+    point starts from its seed's checkpoint and does what the same point without sharing does
+    (its TLBs and caches start cold, so its timing differs)."""
+    plain = sweep_runs(virtsim_binary, tmp_path, False)
+    shared = sweep_runs(virtsim_binary, tmp_path, True)
+    checkpoints = sorted((tmp_path / "sweep-True.h5.points").glob("checkpoint-*.ckpt"))
+    assert len(checkpoints) == 2
+    assert not list((tmp_path / "sweep-True.h5.points").glob("checkpoint-*.h5"))
+    assert plain.keys() == shared.keys() and len(plain) == 4
+    for rid in plain:
+        assert functional(plain[rid]) == functional(shared[rid]), rid
+        assert plain[rid]["system.cpu0.loads"] > 0
+    assert any(plain[rid]["sim.cycles"] != shared[rid]["sim.cycles"] for rid in plain)
+    digests = {plain[rid]["system.kernel.state_digest"] for rid in plain}
+    assert len(digests) == 2  # one guest state per seed
+
+
+def test_unwritable_save_path_is_refused_before_the_run(virtsim_binary, tmp_path):
+    line = error_of(virtsim_binary, settings_of("gups", "native") + ['checkpoint.save="/nonexistent/dir/x.ckpt"'],
+                    tmp_path / "r.h5")
+    assert line.startswith('virtsim: error: checkpoint.save = "/nonexistent/dir/x.ckpt": ')

@@ -39,13 +39,13 @@ Vcpu::Vcpu(const sc_core::sc_module_name& name, const Scope& context, const Cloc
           "buffers of Intel's Nehalem through Haswell (Intel Optimization Manual); for other generations, AMD's "
           "included, an assumption",
           Range{1, 64}),
-      VIRTSIM_MEMBER(string_store_line_cycles, module_scope(context, *this), 6, "cycles",
+      VIRTSIM_MEMBER(string_store_line_cycles, module_scope(context, *this), 9, "cycles",
           "cycles a fast-string store (REP STOS, REP MOVS's destination) takes per whole 64-byte line that no "
           "cache holds: the line is written without being read first (no read-for-ownership; Intel SDM vol. "
           "3A, 'Out-of-Order Stores For String Operations') and the instruction does not wait for memory, so "
-          "the lines go at the core's rate of writing lines out, one after another. Default 6: REP STOSB of 4 "
-          "KiB pages no cache holds on the calibration host, an AMD EPYC (Zen 4) at a 2.6 GHz TSC "
-          "(clear_page, docs/calibration.md); for other machines an assumption",
+          "the lines go at the core's rate of writing lines out, one after another. Default 9: REP STOSB of a 4 "
+          "KiB page no cache holds took 546 TSC cycles on the calibration host, an AMD EPYC (Zen 4) at 2.6 GHz "
+          "(virtsim-calibrate's clear_page, docs/calibration.md), 8.5 a line; for other machines an assumption",
           Range{0, 100000}),
       VIRTSIM_MEMBER(core_model, module_scope(context, *this), "interval", "",
           "how the core times instructions: interval, the default (a first-order out-of-order core after "

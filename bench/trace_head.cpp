@@ -18,7 +18,7 @@ int sc_main(int argc, char** argv) {
   char* end = nullptr;
   const unsigned long long limit = argc == 4 ? std::strtoull(argv[3], &end, 10) : 0;
   if (argc != 4 || !end || *end || !limit) {
-    std::fprintf(stderr, "usage: virtsim_trace_head TRACE OUTPUT N (N > 0 memory references)\n");
+    std::fprintf(stderr, "virtsim_trace_head: error: expected TRACE OUTPUT N (N: memory references, at least 1)\n");
     return 2;
   }
   try {

@@ -129,8 +129,9 @@ struct System::CanonicalMetrics {
         l1d_mpki(root, "tlb.l1d.mpki", "misses/kilo-instruction", "L1 DTLB misses per 1000 instructions",
                  [this] { return 1000.0 * ratio(l1d_misses.value(), instructions.value()); }),
         mem_accesses(root, "mem.accesses", "accesses",
-                     "accesses that reached main memory (data and walks): the accesses every cache level missed, "
-                     "plus the dirty lines the last cache level wrote back",
+                     "accesses that reached main memory (data and walks): the accesses every cache level missed "
+                     "(but the whole lines fast-string stores wrote, which read nothing: "
+                     "system.cpuN.string_lines_unfilled), plus the dirty lines the last cache level wrote back",
                      [&s] {
                        return double(s.memory_->reads.count() + s.memory_->writes.count() +
                                      s.last_level_writebacks());

@@ -17,7 +17,7 @@ ENV = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
 @pytest.fixture(scope="module")
 def bench_dir(virtsim_binary):
     tools = virtsim_binary.parent.parent / "bench"
-    for name in ("virtsim_floor", "virtsim_trace_floor"):
+    for name in ("virtsim_floor", "virtsim_trace_floor", "virtsim_trace_head"):
         if not (tools / name).is_file():
             pytest.fail(f"{tools / name} not found: build with VIRTSIM_TESTS and VIRTSIM_BENCHMARKS (scripts/setup)")
     return tools
@@ -47,6 +47,23 @@ def test_floor_generates_the_references_it_is_asked_for(bench_dir):
     assert re.search(r"L1 DTLB hits (\d+)", out).group(1) == str(1000 - 16)
 
 
+def test_trace_head_keeps_the_first_memory_references_and_the_records_before_them(virtsim_binary, bench_dir,
+                                                                                  tmp_path):
+    trace, head = tmp_path / "hit.vst", tmp_path / "head.vst"
+    subprocess.run([str(virtsim_binary), "trace", "gen", "-o", str(trace), "--pattern", "random", "--footprint-kib",
+                    "64", "--accesses", "5000"], check=True, env=ENV, capture_output=True, timeout=120)
+    out = subprocess.run([str(bench_dir / "virtsim_trace_head"), str(trace), str(head), "1000"], check=True, env=ENV,
+                         capture_output=True, text=True, timeout=120).stdout
+    assert out.startswith("1000 memory references, ")
+    floor = subprocess.run([str(bench_dir / "virtsim_trace_floor"), str(head), "1"], check=True, env=ENV,
+                           capture_output=True, text=True, timeout=120).stdout
+    assert references(floor) == 1000
+    bad = subprocess.run([str(bench_dir / "virtsim_trace_head"), str(trace), str(head), "0"], env=ENV,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "virtsim_trace_head: error: expected TRACE OUTPUT N (N: memory references, at least 1)"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--random", "x"], "--random N: expected a whole number >= 1, got 'x'"),
     (["--random", "0"], "--random N: expected a whole number >= 1, got '0'"),
@@ -59,8 +76,8 @@ def test_floor_refuses_a_bad_count(bench_dir, args, message):
 
 @pytest.mark.parametrize("script, args, message", [
     ("instructions-per-reference", ["--cases", "hit,pt_update_x"],
-     "instructions-per-reference: error: unknown case 'pt_update_x' (expected hit, gups, gups_ept4, fork_shadow, "
-     "pt_update_N or floor)"),
+     "instructions-per-reference: error: unknown case 'pt_update_x' (expected hit, gups, gups_ept4, fork_native, "
+     "fork_shadow, build_native, build_shadow, make_native, make_shadow, pt_update_N or floor)"),
     ("instructions-per-reference", ["--speed"],
      "instructions-per-reference: error: unknown argument '--speed' (expected --update-docs, --cases LIST or "
      "--virtsim PATH)"),

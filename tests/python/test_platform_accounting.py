@@ -38,6 +38,17 @@ def test_memory_accesses_are_the_fills_and_the_last_level_writebacks(virtsim_bin
     assert m["mem.accesses"] == m["cache.llc.misses"] + m["system.llc.writebacks"]
 
 
+def test_a_whole_line_a_fast_string_store_writes_reads_nothing_from_memory(virtsim_binary, tmp_path):
+    # First touches of four times the LLC: the kernel zeroes each faulted page with REP STOS, whose
+    # lines no cache holds; every other miss of the last level reaches memory.
+    m = run_metrics(virtsim_binary, tmp_path / "touch.h5", 'workload.kind="first_touch"', "workload.operations=2048",
+                    "system.llc.size_kib=2048")
+    unfilled = sum(v for k, v in m.items() if k.startswith("system.cpu") and k.endswith(".string_lines_unfilled"))
+    assert unfilled >= 64 * 1024  # most of the 2048 pages' 64 lines each
+    assert m["mem.accesses"] == m["system.memory.reads"] + m["system.memory.writes"] + m["system.llc.writebacks"]
+    assert m["mem.accesses"] == m["cache.llc.misses"] - unfilled + m["system.llc.writebacks"]
+
+
 def test_every_shootdown_ipi_is_delivered(virtsim_binary, tmp_path):
     """Two threads unmapping pages of one address space: each shootdown IPI reaches the other
     vCPU, the last one too (a vCPU that has stopped is sent none)."""

@@ -303,6 +303,35 @@ static void reset_timing(void) {
   timed_cpu_ns = 0;
 }
 
+/* n page zeroings as Linux's clear_page makes them on a CPU with ERMS (REP STOSB of 4 KiB), in
+ * user mode over `size` pages no cache holds: the pages are written once first (their faults
+ * untimed), and before each batch a sweep over EVICT_BYTES, far beyond the last-level cache,
+ * evicts them (untimed). What a page costs is the rate at which the core writes whole lines
+ * out (the model's string_store_line_cycles). */
+#define EVICT_BYTES (512L << 20)
+static void zero_page(char* page) {
+  size_t bytes = PAGE;
+  __asm__ volatile("rep stosb" : "+D"(page), "+c"(bytes) : "a"(0) : "memory");
+}
+static uint64_t clear_page(long n, long size) {
+  char* area = fresh_area(size);
+  char* evict = fresh_area(EVICT_BYTES / (long)PAGE);
+  for (long p = 0; p < size; ++p) area[p * PAGE] = 1;
+  reset_timing();
+  timed_faults = 0;
+  for (long done = 0; done < n; done += size) {
+    const long pages = n - done < size ? n - done : size;
+    for (long i = 0; i < EVICT_BYTES; i += 64) evict[i]++;
+    uint64_t c0, t0;
+    start_timing(&c0, &t0);
+    for (long p = 0; p < pages; ++p) zero_page(area + p * PAGE);
+    stop_timing(c0, t0);
+  }
+  munmap(evict, EVICT_BYTES);
+  munmap(area, size * PAGE);
+  return timed_elapsed;
+}
+
 /* Where the i-th access of `size` bytes goes: a page of the file picked by a fixed
  * pseudo-random sequence, as a database reads its pages (offsets aligned to the size). */
 static long file_offset(long i, long size) {
@@ -563,6 +592,8 @@ static const struct benchmark BENCHMARKS[] = {
      mmap_touch_munmap},
     {"mmap_touch_munmap", "mmap of `size` pages, a write to each, munmap", "pages", 256, 300, 200,
      mmap_touch_munmap},
+    {"clear_page", "REP STOSB of a 4 KiB page no cache holds (Linux's clear_page with ERMS), in user mode",
+     "pages per batch", 8192, 81920, 8192, clear_page},
     {"pipe_pingpong", "a one-byte round trip through two pipes between two processes on one CPU", "", 0, 20000,
      5000, pipe_pingpong},
     {"file_read", "pread of `size` bytes at a pseudo-random offset of a 128 MiB file in the page cache", "bytes", 64, 200000, 20000, file_read},

@@ -1374,6 +1374,8 @@ void GuestOs::copy_user(Cpu& cpu, bool to_user, unsigned kind, Addr buffer, std:
   const auto user_lines = static_cast<std::uint32_t>(std::min<Addr>((end - first) / kLine, UINT32_MAX));
   GuestEvent user = GuestEvent::kernel_string(to_user ? AccessKind::Store : AccessKind::Load, first, user_lines);
   user.keeps_contents = false;  // the program's own memory: what the copy writes is its data
+  user.partial_first_line = to_user && buffer != first;  // lines the copy writes only in part
+  user.partial_last_line = to_user && buffer + bytes != end;
   const auto user_side = [&] {
     if (!buffer) return;
     cpu.pending.push_back(user);

@@ -667,11 +667,16 @@ TEST(GuestOs, AReadCopiesTheKernelBuffersLinesToTheUsersBufferAndAnOlderTracesCo
   EXPECT_EQ(strings[1].access, AccessKind::Store);
   EXPECT_EQ(strings[1].address, 0x10000fc0u);
   EXPECT_EQ(strings[1].count, 5u);  // 0x10000fc0 to 0x10001100: 5 lines of the user's buffer
+  // Its first and last lines are written only in part (read for ownership); the others whole.
+  EXPECT_TRUE(strings[1].partial_first_line);
+  EXPECT_TRUE(strings[1].partial_last_line);
+  EXPECT_FALSE(strings[0].partial_first_line || strings[0].partial_last_line);
   // write: the user's lines (loads), then the pipe's (stores), where the read started.
   EXPECT_EQ(strings[2].access, AccessKind::Load);
   EXPECT_EQ(strings[2].address, 0x10000000u);
   EXPECT_EQ(strings[3].access, AccessKind::Store);
   EXPECT_EQ(strings[3].address, strings[0].address);
+  EXPECT_FALSE(strings[3].partial_first_line || strings[3].partial_last_line);  // the pipe's lines, whole
 }
 
 TEST(GuestOs, AVdsoCallRunsInUserModeOnceItsCostIsSetAndIsAPlainSystemCallBefore) {

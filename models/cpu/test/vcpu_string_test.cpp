@@ -1,7 +1,9 @@
 // A fast-string instruction (the kernel's REP STOS / REP MOVS over a page) on a vCPU with real
-// caches: every line goes through translation and the caches as a store would, but the lines'
-// memory time overlaps string_lines_in_flight ways. SystemC elaborates once per process, so one
-// run covers the whole comparison.
+// caches: every line goes through translation and the caches as a store would, but a whole line
+// no cache holds is written without its fill (memory sees nothing of it) at
+// string_store_line_cycles a line, and the other lines' memory time overlaps
+// string_lines_in_flight ways. SystemC elaborates once per process, so one run covers the whole
+// comparison.
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -25,13 +27,14 @@ ParamRegistry configured_params() {
   params.set_value("mmu.walker.pwc.enabled", false, {"test"});
   params.set_value("cpu.stlb_enabled", false, {"test"});  // an L1 TLB miss goes straight to the walker
   params.set_value("cpu.string_lines_in_flight", std::int64_t{10}, {"test"});
+  params.set_value("cpu.string_store_line_cycles", std::int64_t{6}, {"test"});
   // The separate stores it is compared with cost their whole latencies in series only under the
   // blocking core (the interval core, the default, would overlap them too).
   params.set_value("cpu.core_model", std::string("blocking"), {"test"});
   return params;
 }
 
-TEST(VcpuString, APagesLinesGoThroughTheCachesAsStoresDoWithTheirMissesOverlapped) {
+TEST(VcpuString, APagesWholeLinesGoInTheCachesWithoutFillsAndPartLinesAsStores) {
   ParamRegistry params = configured_params();
   StatRegistry stats;
   Clock clock(2.0);
@@ -52,20 +55,25 @@ TEST(VcpuString, APagesLinesGoThroughTheCachesAsStoresDoWithTheirMissesOverlappe
   FrameAllocator frames(Addr{16} << 20, Addr{64} << 20);
   PageTableBuilder builder(memory.memory(), frames);
   const Addr root = builder.new_root();
-  constexpr Addr kStores = 0x400000, kString = 0x401000, kUnmapped = 0x402000;
-  constexpr Addr kStoresFrame = 0x800000, kStringFrame = 0x801000;
+  constexpr Addr kStores = 0x400000, kString = 0x401000, kUnmapped = 0x402000, kPart = 0x403000;
+  constexpr Addr kStoresFrame = 0x800000, kStringFrame = 0x801000, kPartFrame = 0x803000;
   builder.map(root, kStores, kStoresFrame, kPageSize4K);
   builder.map(root, kString, kStringFrame, kPageSize4K);
+  builder.map(root, kPart, kPartFrame, kPageSize4K);
   OnePagePager pager(builder, frames);  // maps kUnmapped when the last string reaches it, for 1000 cycles
 
   // A page written as 64 separate stores, one per line, each missing every cache; then
   // (statistics restarted) a page written by one string instruction, missing the same way;
-  // then a string over the second half of that page and the first half of a page not mapped.
+  // then a string over the second half of that page and the first half of a page not mapped;
+  // then a copy into a buffer of 4 lines whose first and last it writes only in part.
   std::deque<GuestEvent> events;
   for (Addr line = 0; line < kPageSize4K; line += kLine) events.push_back(GuestEvent::kernel_store(kStores + line));
   events.push_back(GuestEvent::roi_begin());
   events.push_back(GuestEvent::kernel_string(AccessKind::Store, kString, kLines));
   events.push_back(GuestEvent::kernel_string(AccessKind::Store, kString + kPageSize4K / 2, kLines));
+  GuestEvent part = GuestEvent::kernel_string(AccessKind::Store, kPart, 4);
+  part.partial_first_line = part.partial_last_line = true;
+  events.push_back(part);
   ScriptedWorkload workload(std::move(events));
   cpu.set_cr3(root);
   cpu.set_workload(&workload);
@@ -93,12 +101,12 @@ TEST(VcpuString, APagesLinesGoThroughTheCachesAsStoresDoWithTheirMissesOverlappe
   const Cycles line_miss = (separate - separate_walk) / kLines;
   EXPECT_GT(line_miss, memory.latency.get());
 
-  // Both string instructions: every line a store through the caches, the page's lines in the
+  // The string instructions: every line a store through the caches, the pages' lines in the
   // L1D afterwards as the separate stores left theirs.
-  EXPECT_EQ(cpu.string_instructions.count(), 2u);
-  EXPECT_EQ(cpu.instructions.count(), 2u);
-  EXPECT_EQ(cpu.stores.count(), 2u * kLines);
-  EXPECT_EQ(caches.l1d.accesses.count(), 2u * kLines);
+  EXPECT_EQ(cpu.string_instructions.count(), 3u);
+  EXPECT_EQ(cpu.instructions.count(), 3u);
+  EXPECT_EQ(cpu.stores.count(), 2u * kLines + 4);
+  EXPECT_EQ(caches.l1d.accesses.count(), 2u * kLines + 4);
   for (Addr line = 0; line < kPageSize4K; line += kLine) {
     EXPECT_TRUE(caches.l1d.contains(kStoresFrame + line)) << line;
     EXPECT_TRUE(caches.l1d.contains(kStringFrame + line)) << line;
@@ -112,17 +120,27 @@ TEST(VcpuString, APagesLinesGoThroughTheCachesAsStoresDoWithTheirMissesOverlappe
   const auto mapped = builder.lookup(root, kUnmapped);
   ASSERT_TRUE(mapped);
   for (Addr line = 0; line < kPageSize4K / 2; line += kLine) EXPECT_TRUE(caches.l1d.contains(mapped->pa + line));
-  EXPECT_EQ(caches.l1d.misses.count(), kLines + kLines / 2);
+  EXPECT_EQ(caches.l1d.misses.count(), kLines + kLines / 2 + 4);
   EXPECT_EQ(caches.l1d.hits.count(), kLines / 2);
 
-  // Cycles: every walk and the fault handler's 1000 cycles in full; the first string's 64 line
-  // misses overlapped 10 ways (a tenth of what the separate stores spent on theirs); the
-  // second string's 32 hits and 32 misses overlapped the same way.
+  // The whole lines no cache held were written without their fills: memory saw only the copy's
+  // two part lines, each a store's miss as the separate stores' were (no reads but the walks').
+  EXPECT_EQ(cpu.string_lines_unfilled.count(), kLines + kLines / 2 + 2);
+  EXPECT_EQ(memory.writes.count(), 2u + mmu.walker.ad_writes.count());
+  EXPECT_EQ(memory.reads.count(), mmu.walker.refs.count());
+
+  // Cycles: every walk and the fault handler's 1000 cycles in full; the first string's 64
+  // unfilled lines 6 cycles each, in series; the second string's 32 hits overlapped 10 ways and
+  // its 32 unfilled lines; the copy's two part lines' misses overlapped 4 ways (at least the
+  // slower one) and its two whole lines.
   const Cycles l1d_hit = caches.l1d_parameters.hit_cycles.get();
-  const Cycles first_memory = kLines * line_miss / 10;
-  const Cycles second_memory = (kLines / 2 * l1d_hit + kLines / 2 * line_miss) / 10;
-  EXPECT_EQ(cpu.cycles.count(), mmu.walker.cycles.count() + 1000 + first_memory + second_memory);
-  EXPECT_LT(cpu.cycles.count(), separate);  // two strings and a fault, against one page of separate stores
+  const Cycles first_memory = kLines * 6;
+  const Cycles second_memory = kLines / 2 * l1d_hit / 10 + kLines / 2 * 6;
+  const Cycles part_memory = std::max(line_miss, 2 * line_miss / 4 + 2 * 6);
+  EXPECT_EQ(cpu.cycles.count(), mmu.walker.cycles.count() + 1000 + first_memory + second_memory + part_memory);
+  // A page's string against the page of separate stores: memory latency per line before, the
+  // store rate now.
+  EXPECT_LT(first_memory * 10, separate - separate_walk);
 }
 
 }  // namespace

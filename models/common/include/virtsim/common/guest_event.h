@@ -41,6 +41,11 @@ struct GuestEvent {
   // records fetches, as lackey's does: an instruction's fetch, then its data accesses): not an
   // instruction of its own. Without fetches every access stands for one instruction.
   bool continues_instruction = false;
+  // String store: its first / last line is written only in part (a copy into a buffer that
+  // does not start / end on a line boundary), so that line is read for ownership as a plain
+  // store's is; every other line of a string store is written whole.
+  bool partial_first_line = false;
+  bool partial_last_line = false;
 
   static GuestEvent compute(std::uint32_t instructions) { return {GuestEventKind::Compute, AccessKind::Load, 0, instructions, 0}; }
   static GuestEvent memory(AccessKind kind, Addr address, std::uint8_t size = 8) { return {GuestEventKind::Memory, kind, size, 1, address}; }

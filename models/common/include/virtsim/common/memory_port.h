@@ -32,6 +32,13 @@ class MemoryPort {
   // a read whose value nobody uses (a guest load: the model has no data-dependent
   // behaviour), or a write of what memory already holds (bytes the guest OS model wrote).
   virtual MemoryResult access(bool write, Addr address, unsigned char* data, unsigned length) = 0;
+  // A fast-string store of one whole line (`address` its start, `length` the line's bytes):
+  // a cache takes the line without reading it from below (no read-for-ownership), so nothing
+  // below a miss is asked and the result's cycles are the lookups' only, its `served_by` where
+  // the line was found (Dram: in no cache). A port without caches makes it a plain write.
+  virtual MemoryResult store_whole_line(Addr address, unsigned char* data, unsigned length) {
+    return access(true, address, data, length);
+  }
   // The bytes only, in no time and counted nowhere (TLM's debug transport); false when nothing
   // is at that address.
   virtual bool debug_access(bool write, Addr address, unsigned char* data, unsigned length) = 0;

@@ -190,6 +190,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Param<bool> pcide;
   Param<std::uint32_t> hlt_wakeup_cycles;
   Param<std::uint32_t> string_lines_in_flight;
+  Param<std::uint32_t> string_store_line_cycles;
   Param<std::string> core_model;
   Param<std::uint32_t> dispatch_width;
   Param<std::uint32_t> rob_entries;
@@ -215,6 +216,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Counter kernel_cycles;
   Counter halted_cycles;
   Counter string_instructions;
+  Counter string_lines_unfilled;
   Counter user_cycles;
   Counter fetch_stall_cycles;
   Counter fill_buffer_wait_cycles;
@@ -252,6 +254,14 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   TranslatedPiece translate_piece_after_l1_miss(AccessKind kind, Addr va);
   // The data access of a translated piece, through the `data` port.
   [[gnu::always_inline]] inline Cycles access_data(AccessKind kind, Addr pa, unsigned size, bool keeps_contents);
+  // A fast-string store's whole line through the `data` port, without its fill: where the
+  // caches found it (Dram: nowhere) and the lookups' cycles.
+  MemoryResult store_whole_line(Addr pa, unsigned size, bool keeps_contents);
+  // Whether line `i` of string event `event` is a store of the whole line.
+  static bool whole_line_store(const GuestEvent& event, std::uint32_t i) {
+    return event.access == AccessKind::Store && !(i == 0 && event.partial_first_line) &&
+           !(i + 1 == event.count && event.partial_last_line);
+  }
   std::uint64_t stored_value() const { return instructions.count() - kernel_instructions.count(); }
   [[noreturn]] void data_access_failed(Addr pa) const;
   // A translation faulted (the `attempt`th time for this access): the guest kernel resolves

@@ -84,6 +84,15 @@ class CacheModule : public sc_core::sc_module {
     }
     return r;
   }
+  // A fast-string store of a whole line: looked up (and allocated, dirty) as a store is, but a
+  // miss reads nothing from memory, which sees no transaction: the line's bytes land untimed.
+  MemoryResult serve_whole_line(Requester who, Addr address, unsigned char* data, unsigned length) {
+    PhysicalMemory* direct = memory_side.direct_memory();
+    const CacheTiming timing = look_up(who, true, address, length);
+    const bool ok = direct ? direct->transfer(true, address, data, length)
+                           : memory_side.port().debug_access(true, address, data, length);
+    return {timing.cycles, ok, timing.served_by};
+  }
 
   // One port per requester, which each instance knows at compile time (its path through the
   // hierarchy is then a constant); final, so serve() is inlined into the one virtual call.
@@ -92,6 +101,9 @@ class CacheModule : public sc_core::sc_module {
     explicit Port(CacheModule& cache) : cache(cache) {}
     [[gnu::hot]] MemoryResult access(bool write, Addr address, unsigned char* data, unsigned length) override {
       return cache.serve(kWho, write, address, data, length);
+    }
+    MemoryResult store_whole_line(Addr address, unsigned char* data, unsigned length) override {
+      return cache.serve_whole_line(kWho, address, data, length);
     }
     bool debug_access(bool write, Addr address, unsigned char* data, unsigned length) override {
       return cache.memory_side.port().debug_access(write, address, data, length);

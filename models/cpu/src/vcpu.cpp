@@ -230,16 +230,12 @@ void Vcpu::sample_memory_virtualization() {
 // An access that crosses a 4 KiB boundary is two translations and two accesses.
 template <bool kWarm>
 inline Cycles Vcpu::access_pieces(const GuestEvent& event) {
-  const auto piece = [&](Addr va, unsigned size) {
-    return kWarm ? warm_piece(event.access, va, size, event.keeps_contents, size)
-                 : access_piece(event.access, va, size, event.keeps_contents);
-  };
   const Addr first = event.address;
   const Addr boundary = (first | (kPageSize4K - 1)) + 1;
-  if (first + event.size <= boundary) return piece(first, event.size);
+  if (first + event.size <= boundary) return piece<kWarm>(event, first, event.size);
   const auto head = static_cast<unsigned>(boundary - first);
-  const Cycles c = piece(first, head);
-  return c + piece(boundary, event.size - head);
+  const Cycles c = piece<kWarm>(event, first, head);
+  return c + piece<kWarm>(event, boundary, event.size - head);
 }
 
 inline void Vcpu::execute_memory(const GuestEvent& event) {
@@ -495,7 +491,7 @@ inline Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool k
   return c;
 }
 
-Cycles Vcpu::warm_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents, unsigned stored_bytes) {
+inline Cycles Vcpu::warm_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents, unsigned stored_bytes) {
   const bool fetch = kind == AccessKind::Fetch, store = kind == AccessKind::Store;
   WarmPage& page = fetch ? fetch_page_ : data_page_;
   const Addr number = va >> kPageShift4K;
@@ -505,8 +501,11 @@ Cycles Vcpu::warm_piece(AccessKind kind, Addr va, unsigned size, bool keeps_cont
     pa = page.frame | (va & (kPageSize4K - 1));
   } else {
     // Without an ITLB both streams look up the DTLB: this lookup may make the other stream's
-    // entry no longer the most recently used.
-    if (&tlbs.l1(AccessKind::Fetch) == &tlbs.l1(AccessKind::Load)) (fetch ? data_page_ : fetch_page_).page = kNoLine;
+    // entry no longer the most recently used, so its page and line are looked up again.
+    if (shared_l1_tlb_) {
+      (fetch ? data_page_ : fetch_page_).page = kNoLine;
+      (fetch ? last_data_line_ : last_fetch_line_) = kNoLine;
+    }
     if (const TlbEntry* e = path_.l1_hit(va, kind, ring_.cpl == 3, tags_)) {
       pa = e->translate(va);
       page = {number, pa & ~(kPageSize4K - 1), e->writable && e->dirty};

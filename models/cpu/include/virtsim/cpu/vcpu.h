@@ -169,6 +169,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void set_functional(bool on) {
     if (functional_ && !on && interval_) interval_->serialize();  // detailed again: an empty window
     functional_ = on;
+    shared_l1_tlb_ = &tlbs.l1(AccessKind::Fetch) == &tlbs.l1(AccessKind::Load);
     forget_last_lines();
   }
   bool functional() const { return functional_; }
@@ -228,6 +229,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // (detailed: access_piece()), or none (kWarm, functional mode: warm_piece()).
   template <bool kWarm = false>
   [[gnu::always_inline]] inline Cycles access_pieces(const GuestEvent& event);
+  template <bool kWarm>
+  [[gnu::always_inline]] Cycles piece(const GuestEvent& event, Addr va, unsigned size) {
+    if constexpr (kWarm) return warm_piece(event.access, va, size, event.keeps_contents, size);
+    else return access_piece(event.access, va, size, event.keeps_contents);
+  }
   // A fast-string instruction: each line through the access path, their memory time overlapped.
   void execute_string(const GuestEvent& event);
   void execute_instruction(const GuestEvent& event);
@@ -258,7 +264,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // translation reuses the stream's remembered page where the L1 TLB lookup would hit its most
   // recently used entry (a lookup that changes nothing); the data access is the port's warm().
   // `stored_bytes`: what a store that keeps contents tells a hypervisor tracking the page.
-  Cycles warm_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents, unsigned stored_bytes);
+  [[gnu::always_inline]] inline Cycles warm_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents,
+                                                 unsigned stored_bytes);
   std::uint64_t stored_value() const { return instructions.count() - kernel_instructions.count(); }
   [[noreturn]] void data_access_failed(Addr pa) const;
   // A translation faulted (the `attempt`th time for this access): the guest kernel resolves
@@ -404,6 +411,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     bool stores = false;  // the entry is writable and dirty
   };
   WarmPage fetch_page_, data_page_;
+  bool shared_l1_tlb_ = false;  // no ITLB: fetches look up the DTLB too
   // References left in the current sampling phase (never reaching 0 without a schedule).
   std::uint64_t references_left_ = ~std::uint64_t{0};
   std::function<std::uint64_t()> on_phase_end_;

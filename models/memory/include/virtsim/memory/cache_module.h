@@ -84,9 +84,9 @@ class CacheModule : public sc_core::sc_module {
   }
   // A functional access of a requester: the hierarchy's lookups and fills (tags, replacement,
   // dirty bits, the levels' counts) as serve() makes them, and the bytes, with no latency and
-  // no main-memory access counted (its fixed latency keeps no state). Out of line: functional
-  // mode only, so serve()'s inline path stays as it is.
-  [[gnu::noinline]] bool warm(Requester who, bool write, Addr address, unsigned char* data, unsigned length) {
+  // no main-memory access counted (its fixed latency keeps no state). Inline into the ports'
+  // warm(), as serve() is into their access().
+  [[gnu::always_inline]] bool warm(Requester who, bool write, Addr address, unsigned char* data, unsigned length) {
     look_up(who, write, address, length);
     PhysicalMemory* direct = memory_side.direct_memory();
     return direct ? direct->transfer(write, address, data, length)

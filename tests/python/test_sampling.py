@@ -129,3 +129,17 @@ def test_windows_that_tile_the_run_give_the_detailed_values(virtsim_binary, runs
     tiled, _ = sampling.run(virtsim_binary, COMMON + sampling.plan_settings(1000, 0, 1000, 0.95))
     for metric, value in sampling.per_reference(full).items():
         assert tiled[f"sampling.{metric}.mean"] == pytest.approx(value, rel=1e-12)
+
+
+def test_functional_mode_takes_turns_on_a_shared_physical_cpu(virtsim_binary):
+    """vCPUs that share a physical CPU switch in functional mode too (their TLBs are swapped or
+    flushed at each switch, state the warming must keep): two VMs on one CPU with short slices."""
+    common = ['experiment.compare=""', 'workload.kind="gups"', "workload.footprint_kib=4096",
+              "workload.accesses=100000", "system.vms=2", "system.pcpus=1", 'system.vmx.mode="vmx"',
+              'system.nested.paging="ept4"', "system.scheduler.time_slice_us=20"]
+    detailed, _ = sampling.run(virtsim_binary, common)
+    functional, _ = sampling.run(virtsim_binary, common + [f"sampling.fast_forward={10**12}"])
+    assert detailed["system.pcpu0.switches"] > 10
+    # Time moves one cycle per instruction in functional mode, so fewer slices end than in detail.
+    assert functional["system.pcpu0.switches"] > 10
+    assert functional["system.vm1.switches"] > 5

@@ -306,6 +306,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // passed while other vCPUs ran).
   [[gnu::noinline]] void reschedule() {
     on_schedule_(false);
+    forget_last_lines();  // the scheduler may have swapped or flushed this vCPU's TLBs meanwhile
     quantum_.reset();
   }
 
@@ -313,7 +314,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void advance_functional(Cycles n) {
     elapsed_ += n;
     quantum_.inc_cycles(n);
-    if (quantum_.need_sync()) quantum_.sync();
+    if (quantum_.need_sync()) {
+      quantum_.sync();
+      if (on_schedule_) reschedule();  // vCPUs sharing a physical CPU take turns as in detailed mode
+    }
   }
   // `n` references start: the phase ends first when its references have all started.
   void count_references(std::uint64_t n) {

@@ -239,13 +239,14 @@ void Vcpu::sample_memory_virtualization() {
 }
 
 // An access that crosses a 4 KiB boundary is two translations and two accesses.
+template <bool kWarm>
 inline Cycles Vcpu::access_pieces(const GuestEvent& event) {
   const Addr first = event.address;
   const Addr boundary = (first | (kPageSize4K - 1)) + 1;
-  if (first + event.size <= boundary) return access_piece(event.access, first, event.size, event.keeps_contents);
+  if (first + event.size <= boundary) return piece<kWarm>(event, first, event.size);
   const auto head = static_cast<unsigned>(boundary - first);
-  const Cycles c = access_piece(event.access, first, head, event.keeps_contents);
-  return c + access_piece(event.access, boundary, event.size - head, event.keeps_contents);
+  const Cycles c = piece<kWarm>(event, first, head);
+  return c + piece<kWarm>(event, boundary, event.size - head);
 }
 
 inline void Vcpu::execute_memory(const GuestEvent& event) {
@@ -281,7 +282,7 @@ void Vcpu::warm_memory(const GuestEvent& event) {
     if (!event.continues_instruction) advance_functional(1);
     return;
   }
-  access_pieces(event);
+  access_pieces<true>(event);
   // After the access: a fault or an exit in it forgot the lines.
   Addr& remembered = fetch ? last_fetch_line_ : last_data_line_;
   remembered = one_line ? line : kNoLine;
@@ -310,16 +311,8 @@ void Vcpu::execute_string(const GuestEvent& event) {
   constexpr Addr kLineBytes = 64;
   string_store_ = event.access == AccessKind::Store;
   if (functional_) {
-    for (std::uint32_t i = 0; i < event.count; ++i) {
-      const TranslatedPiece t = translate_piece(event.access, event.address + i * kLineBytes);
-      if (whole_line_store(event, i)) {
-        if (store_whole_line(t.physical_address, event.size, event.keeps_contents).served_by == ServedBy::Dram)
-          ++string_lines_unfilled;
-      } else {
-        access_data(event.access, t.physical_address, event.size, event.keeps_contents);
-      }
-      if (event.keeps_contents && tables_replaced_) memory_virtualization_->guest_store_ran(t.physical_address, kLineBytes);
-    }
+    for (std::uint32_t i = 0; i < event.count; ++i)
+      warm_piece(event.access, event.address + i * kLineBytes, event.size, event.keeps_contents, kLineBytes);
     string_store_ = false;
     return advance_functional(1);
   }
@@ -534,6 +527,42 @@ inline Cycles Vcpu::access_piece(AccessKind kind, Addr va, unsigned size, bool k
   const Cycles c = t.cycles + access_data(kind, t.physical_address, size, keeps_contents);
   if (keeps_contents && tables_replaced_) memory_virtualization_->guest_store_ran(t.physical_address, size);
   return c;
+}
+
+inline Cycles Vcpu::warm_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents, unsigned stored_bytes) {
+  const bool fetch = kind == AccessKind::Fetch, store = kind == AccessKind::Store;
+  WarmPage& page = fetch ? fetch_page_ : data_page_;
+  const Addr number = va >> kPageShift4K;
+  Addr pa;
+  // Under shadow paging a store may be one the hypervisor tracks: always looked up.
+  if (number == page.page && (!store || (page.stores && !tables_replaced_))) {
+    pa = page.frame | (va & (kPageSize4K - 1));
+  } else {
+    // Without an ITLB both streams look up the DTLB: this lookup may make the other stream's
+    // entry no longer the most recently used, so its page and line are looked up again.
+    if (shared_l1_tlb_) {
+      (fetch ? data_page_ : fetch_page_).page = kNoLine;
+      (fetch ? last_data_line_ : last_fetch_line_) = kNoLine;
+    }
+    if (const TlbEntry* e = path_.l1_hit(va, kind, ring_.cpl == 3, tags_)) {
+      pa = e->translate(va);
+      page = {number, pa & ~(kPageSize4K - 1), e->writable && e->dirty};
+    } else {
+      // The fill (or a fault, or an emulated store) decides what the L1 TLB holds now: the
+      // page's next access looks it up, hits and remembers it.
+      pa = translate_piece_after_l1_miss(kind, va).physical_address;
+      page.page = kNoLine;
+    }
+  }
+  unsigned char* bytes = nullptr;
+  if (store && !keeps_contents) {
+    data_buffer_ = stored_value();
+    bytes = reinterpret_cast<unsigned char*>(&data_buffer_);
+  }
+  if (!data.port().warm(store, pa, bytes, size)) [[unlikely]]
+    data_access_failed(pa);
+  if (keeps_contents && tables_replaced_) memory_virtualization_->guest_store_ran(pa, stored_bytes);
+  return 0;
 }
 
 inline Vcpu::TranslatedPiece Vcpu::translate_piece(AccessKind kind, Addr va) {

@@ -42,6 +42,13 @@ class MemoryPort {
   // The bytes only, in no time and counted nowhere (TLM's debug transport); false when nothing
   // is at that address.
   virtual bool debug_access(bool write, Addr address, unsigned char* data, unsigned length) = 0;
+  // A functional access (functional mode's, as gem5's functional accesses are): the state
+  // changes of access() that a later timed access depends on (cache tags and replacement) and
+  // the bytes, but no timing and no count of main memory's; false as access()'s `ok`. By
+  // default access() with its timing dropped, for targets whose timing keeps no state.
+  virtual bool warm(bool write, Addr address, unsigned char* data, unsigned length) {
+    return access(write, address, data, length).ok;
+  }
   // The simulated physical memory behind this port when its bytes may be moved there directly
   // (what TLM's DMI grants): a cache hit's bytes go there without a call through the port.
   // Null when they may not.

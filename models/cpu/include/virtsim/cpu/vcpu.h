@@ -169,6 +169,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void set_functional(bool on) {
     if (functional_ && !on && interval_) interval_->serialize();  // detailed again: an empty window
     functional_ = on;
+    shared_l1_tlb_ = &tlbs.l1(AccessKind::Fetch) == &tlbs.l1(AccessKind::Load);
     forget_last_lines();
   }
   bool functional() const { return functional_; }
@@ -226,8 +227,15 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void run();
   // Inline into run(): a call per access cost its saving and restoring of registers.
   [[gnu::always_inline]] inline void execute_memory(const GuestEvent& event);
-  // The event's access as one piece, or two where it crosses a 4 KiB boundary: their cycles.
+  // The event's access as one piece, or two where it crosses a 4 KiB boundary: their cycles
+  // (detailed: access_piece()), or none (kWarm, functional mode: warm_piece()).
+  template <bool kWarm = false>
   [[gnu::always_inline]] inline Cycles access_pieces(const GuestEvent& event);
+  template <bool kWarm>
+  [[gnu::always_inline]] Cycles piece(const GuestEvent& event, Addr va, unsigned size) {
+    if constexpr (kWarm) return warm_piece(event.access, va, size, event.keeps_contents, size);
+    else return access_piece(event.access, va, size, event.keeps_contents);
+  }
   // A fast-string instruction: each line through the access path, their memory time overlapped.
   void execute_string(const GuestEvent& event);
   void execute_instruction(const GuestEvent& event);
@@ -262,6 +270,12 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     return event.access == AccessKind::Store && !(i == 0 && event.partial_first_line) &&
            !(i + 1 == event.count && event.partial_last_line);
   }
+  // Functional mode's access_piece(): the same TLB and cache state changes, no timing. The
+  // translation reuses the stream's remembered page where the L1 TLB lookup would hit its most
+  // recently used entry (a lookup that changes nothing); the data access is the port's warm().
+  // `stored_bytes`: what a store that keeps contents tells a hypervisor tracking the page.
+  [[gnu::always_inline]] inline Cycles warm_piece(AccessKind kind, Addr va, unsigned size, bool keeps_contents,
+                                                 unsigned stored_bytes);
   std::uint64_t stored_value() const { return instructions.count() - kernel_instructions.count(); }
   [[noreturn]] void data_access_failed(Addr pa) const;
   // A translation faulted (the `attempt`th time for this access): the guest kernel resolves
@@ -305,6 +319,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // passed while other vCPUs ran).
   [[gnu::noinline]] void reschedule() {
     on_schedule_(false);
+    forget_last_lines();  // the scheduler may have swapped or flushed this vCPU's TLBs meanwhile
     quantum_.reset();
   }
 
@@ -312,7 +327,10 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void advance_functional(Cycles n) {
     elapsed_ += n;
     quantum_.inc_cycles(n);
-    if (quantum_.need_sync()) quantum_.sync();
+    if (quantum_.need_sync()) {
+      quantum_.sync();
+      if (on_schedule_) reschedule();  // vCPUs sharing a physical CPU take turns as in detailed mode
+    }
   }
   // count_references(1), every access's: no loop over the phases it may end.
   void count_reference() {
@@ -337,6 +355,8 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   void forget_last_lines() {
     last_fetch_line_ = kNoLine;
     last_data_line_ = kNoLine;
+    fetch_page_.page = kNoLine;
+    data_page_.page = kNoLine;
   }
 
   // Interval model: a memory instruction's `latency` (translation and data), overlapped as the
@@ -406,6 +426,15 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   static constexpr Addr kNoLine = ~Addr{0};
   Addr last_fetch_line_ = kNoLine, last_data_line_ = kNoLine;  // functional mode: the streams' last lines
   bool last_data_line_stored_ = false;                          // a store reached last_data_line_
+  // Functional mode: a stream's last 4 KiB page while its L1 TLB entry is the one the last
+  // lookup of that TLB hit (most recently used), with where it maps and whether a store may use it.
+  struct WarmPage {
+    Addr page = kNoLine;  // va >> 12
+    Addr frame = 0;       // the physical address of the page's first byte
+    bool stores = false;  // the entry is writable and dirty
+  };
+  WarmPage fetch_page_, data_page_;
+  bool shared_l1_tlb_ = false;  // no ITLB: fetches look up the DTLB too
   // References left in the current sampling phase (never reaching 0 without a schedule).
   std::uint64_t references_left_ = ~std::uint64_t{0};
   std::function<std::uint64_t()> on_phase_end_;

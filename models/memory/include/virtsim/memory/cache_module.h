@@ -93,6 +93,16 @@ class CacheModule : public sc_core::sc_module {
                            : memory_side.port().debug_access(true, address, data, length);
     return {timing.cycles, ok, timing.served_by};
   }
+  // A functional access of a requester: the hierarchy's lookups and fills (tags, replacement,
+  // dirty bits, the levels' counts) as serve() makes them, and the bytes, with no latency and
+  // no main-memory access counted (its fixed latency keeps no state). Inline into the ports'
+  // warm(), as serve() is into their access().
+  [[gnu::always_inline]] bool warm(Requester who, bool write, Addr address, unsigned char* data, unsigned length) {
+    look_up(who, write, address, length);
+    PhysicalMemory* direct = memory_side.direct_memory();
+    return direct ? direct->transfer(write, address, data, length)
+                  : memory_side.port().debug_access(write, address, data, length);
+  }
 
   // One port per requester, which each instance knows at compile time (its path through the
   // hierarchy is then a constant); final, so serve() is inlined into the one virtual call.
@@ -107,6 +117,9 @@ class CacheModule : public sc_core::sc_module {
     }
     bool debug_access(bool write, Addr address, unsigned char* data, unsigned length) override {
       return cache.memory_side.port().debug_access(write, address, data, length);
+    }
+    bool warm(bool write, Addr address, unsigned char* data, unsigned length) override {
+      return cache.warm(kWho, write, address, data, length);
     }
     CacheModule& cache;
   };

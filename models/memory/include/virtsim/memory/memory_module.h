@@ -35,6 +35,10 @@ class MemoryModule : public MemoryPort, public sc_core::sc_module {
   bool debug_access(bool write, Addr address, unsigned char* data, unsigned length) final {
     return memory_.transfer(write, address, data, length);
   }
+  // Fixed latency keeps no state: a functional access moves the bytes only.
+  bool warm(bool write, Addr address, unsigned char* data, unsigned length) final {
+    return memory_.transfer(write, address, data, length);
+  }
   PhysicalMemory* direct_memory() final { return &memory_; }
 
   Param<std::uint64_t> size_mib;

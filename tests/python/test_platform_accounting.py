@@ -135,6 +135,8 @@ def test_the_shipped_sweeps_ask_only_for_features_their_presets_have(virtsim_bin
                 modes += z.get("memory_virtualization", [])
         if not presets:  # no preset axis: the sweep's own machine
             presets = [tomllib.loads(sweep.read_text()).get("machine", {}).get("preset", "skylake")]
+        if not modes and not pairs:  # no memory-virtualization axis: the configuration's own (compare = "")
+            modes = [""]
         pairs |= {(p, m) for p in presets for m in modes}
         assert pairs, sweep.name
         for preset, mode in sorted(pairs):

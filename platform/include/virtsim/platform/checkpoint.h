@@ -22,6 +22,7 @@ class CheckpointParameters {
   explicit CheckpointParameters(const Scope& scope);
   Param<std::string> save, load;
   Param<bool> stop;
+  Param<bool> microarchitecture;
 };
 
 // A parameter is functional unless it only times what the guest does: TLB, walk-cache and cache

@@ -4,12 +4,20 @@
 
 namespace virtsim {
 
+namespace {
+std::string page_size(unsigned shift) {
+  return shift >= 30 ? std::to_string(1u << (shift - 30)) + " GiB"
+         : shift >= 20 ? std::to_string(1u << (shift - 20)) + " MiB"
+                       : std::to_string(1u << (shift - 10)) + " KiB";
+}
+}  // namespace
+
+// "4 KiB 16x4 lru (stamps), 8+32-byte slots, listed; 2 MiB ...": each array by its page size.
 std::string Tlb::geometry() const {
   std::string g;
   for (const Array& a : arrays_) {
     if (!g.empty()) g += "; ";
-    g += (a.mixed ? "mixed page sizes from " : "") + std::to_string(std::uint64_t{1} << a.page_shift >> 10) +
-         " KiB pages: " + a.slots.geometry();
+    g += (a.mixed ? "mixed from " : "") + page_size(a.page_shift) + " " + a.slots.geometry();
   }
   return g.empty() ? "no entries" : g;
 }

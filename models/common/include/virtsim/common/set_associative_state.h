@@ -11,10 +11,13 @@ namespace virtsim {
 
 template <typename Key, typename Entry, Key kKeyBits>
 std::string SetAssociative<Key, Entry, kKeyBits>::geometry() const {
-  std::string g = std::to_string(sets_) + " sets x " + std::to_string(ways_) + " ways, " + replacement_.describe() +
-                  ", " + std::to_string(sizeof(Key)) + "-byte keys";
-  if constexpr (!std::is_empty_v<Entry>) g += ", " + std::to_string(sizeof(Entry)) + "-byte entries";
-  if (track_valid_) g += ", valid slots listed";
+  // "64x4 lru (stamps), 8+32-byte slots, listed": sets x ways, the policy and how LRU is kept,
+  // the key's and entry's bytes (their layout), a list of valid slots.
+  std::string g = std::to_string(sets_) + "x" + std::to_string(ways_) + " " + replacement_.describe() + ", " +
+                  std::to_string(sizeof(Key));
+  if constexpr (!std::is_empty_v<Entry>) g += "+" + std::to_string(sizeof(Entry));
+  g += "-byte slots";
+  if (track_valid_) g += ", listed";
   return g;
 }
 

@@ -135,7 +135,7 @@ bool get_structure(StateReader& in, const std::string& name, const std::string& 
   const std::uint64_t length = in.count("structure length", 1);
   if (shape != geometry) {
     in.skip(length, "structure state");
-    cold.push_back(name + " starts cold: the checkpoint's is " + shape + ", this run's " + geometry);
+    cold.push_back(name + " starts cold: the checkpoint's has " + shape + ", this run's " + geometry);
     return false;
   }
   const std::uint64_t begin = in.offset();

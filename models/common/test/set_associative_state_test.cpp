@@ -133,6 +133,11 @@ TEST(SetAssociativeState, StructureOfAnotherGeometryIsSkippedAndNamed) {
   EXPECT_EQ(second, 7u);
   ASSERT_EQ(cold.size(), 1u);
   EXPECT_EQ(cold[0], "system.cpu0.dtlb starts cold: the checkpoint's has 64x4, this run's 128x4");
+  // Of a TLB's arrays, only those that differ.
+  EXPECT_EQ(geometry_difference("4 KiB 16x4; 2 MiB 8x4", "4 KiB 32x4; 2 MiB 8x4"),
+            "the checkpoint's has 4 KiB 16x4, this run's 4 KiB 32x4");
+  EXPECT_EQ(geometry_difference("4 KiB 16x4", "4 KiB 16x4; 2 MiB 8x4"),
+            "the checkpoint's has 4 KiB 16x4, this run's 4 KiB 16x4; 2 MiB 8x4");
   // Another structure where one is expected: the layout differs, an error.
   StateReader again(out.bytes().data(), out.bytes().size(), "x.ckpt");
   EXPECT_THROW(get_structure(again, "system.cpu1.dtlb", "64x4", [] {}, cold), CheckpointError);

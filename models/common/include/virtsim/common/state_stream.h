@@ -109,6 +109,32 @@ class StateReader {
   std::uint64_t base_;
 };
 
+// "the checkpoint's has A, this run's B" of two geometries, each parts joined by "; " (a TLB's
+// arrays): with as many parts in each, only the parts that differ.
+inline std::string geometry_difference(const std::string& saved, const std::string& mine) {
+  const auto parts = [](const std::string& g) {
+    std::vector<std::string> out;
+    for (std::size_t at = 0;;) {
+      const std::size_t end = g.find("; ", at);
+      out.push_back(g.substr(at, end - at));
+      if (end == std::string::npos) return out;
+      at = end + 2;
+    }
+  };
+  std::vector<std::string> a = parts(saved), b = parts(mine);
+  std::string theirs = saved, ours = mine;
+  if (a.size() == b.size()) {
+    theirs.clear();
+    ours.clear();
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (a[i] != b[i]) {
+        theirs += (theirs.empty() ? "" : "; ") + a[i];
+        ours += (ours.empty() ? "" : "; ") + b[i];
+      }
+  }
+  return "the checkpoint's has " + theirs + ", this run's " + ours;
+}
+
 // A structure of the microarchitectural state (a TLB, a walk cache, a cache): its name, its
 // geometry as text, then its state behind its length, so that a run whose structure has another
 // geometry skips it and starts that one cold while it restores the others.
@@ -135,7 +161,7 @@ bool get_structure(StateReader& in, const std::string& name, const std::string& 
   const std::uint64_t length = in.count("structure length", 1);
   if (shape != geometry) {
     in.skip(length, "structure state");
-    cold.push_back(name + " starts cold: the checkpoint's has " + shape + ", this run's " + geometry);
+    cold.push_back(name + " starts cold: " + geometry_difference(shape, geometry));
     return false;
   }
   const std::uint64_t begin = in.offset();

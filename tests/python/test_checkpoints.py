@@ -195,7 +195,7 @@ def test_wrong_magic_and_version(virtsim_binary, saved, tmp_path):
     data[8:12] = (99).to_bytes(4, "little")
     bad.write_bytes(bytes(data))
     line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
-    assert "byte 8 (format version): expected 1, found 99" in line
+    assert "byte 8 (format version): expected 2, found 99" in line
 
 
 def test_damaged_state_is_caught_by_its_digest(virtsim_binary, saved, tmp_path):

@@ -194,7 +194,13 @@ void System::load_checkpoint() {
   kernels_.front()->os.load_state(in);
   for (const auto& v : vcpus_) v->set_paging(get_paging(in, v->paging()));
   in.expect_tag("UARC");
-  if (in.get_bool("microarchitectural state saved")) {
+  if (!in.get_bool("microarchitectural state saved")) {
+    if (checkpoint_parameters.microarchitecture)
+      std::fprintf(stderr,
+                   "virtsim: note: %s = \"%s\": saved without its TLBs, walk caches and caches (%s = false): "
+                   "they start cold\n",
+                   key.c_str(), path.c_str(), checkpoint_parameters.microarchitecture.name().c_str());
+  } else {
     const std::uint64_t length = in.count("microarchitectural state length", 1);
     if (!checkpoint_parameters.microarchitecture) {
       in.skip(length, "microarchitectural state");

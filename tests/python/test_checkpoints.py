@@ -130,7 +130,10 @@ def test_checkpoint_without_microarchitecture_starts_cold(virtsim_binary, saved)
                                     "checkpoint.stop=true"], d / "gups-functional-b.h5").returncode == 0
     assert ck.stat().st_size < cases[("gups", "native")][3].stat().st_size
     c = d / "gups-functional-c.h5"
-    assert run(virtsim_binary, s + [f'checkpoint.load="{ck}"'], c).returncode == 0
+    r = run(virtsim_binary, s + [f'checkpoint.load="{ck}"'], c)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == (f'virtsim: note: checkpoint.load = "{ck}": saved without its TLBs, walk caches and '
+                                "caches (checkpoint.microarchitecture = false): they start cold")
     mc = metrics(virtsim_binary, c)
     assert functional(mc) == functional(a) and mc["sim.cycles"] != a["sim.cycles"]
 

@@ -38,9 +38,11 @@ std::string scope_of(const Counter& statistic) {
 }
 }  // namespace
 
-// The warmed microarchitectural state: per vCPU its interval core's state in flight and its TLB
-// levels, per MMU its walk caches, nested TLB and walkers' busy times, per cache module its L1D and L2, then the LLC; each a structure of its own
-// (put_structure()), so a loading run whose structure has another geometry starts that one cold.
+// The warmed microarchitectural state: which vCPU began the region of interest and when, then
+// per vCPU its interval core's state in flight and its TLB levels, per MMU its walk caches,
+// nested TLB and walkers' busy times, per cache module its L1D and L2, then the LLC; each a
+// structure of its own (put_structure()), so a loading run whose structure has another geometry
+// starts that one cold.
 void System::save_microarchitecture(StateWriter& out) const {
   out.put<std::uint64_t>(roi_leader_);
   out.put<std::uint64_t>(roi_begin_cycles_);

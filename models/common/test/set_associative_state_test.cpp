@@ -58,8 +58,9 @@ TEST(SetAssociativeState, RestoredArrayGoesOnAsTheSavedOne) {
   };
   // LRU as stamps (4 ways), order words (12), lists (24); tree PLRU; seeded random; hashed
   // keys and listed valid slots on and off.
-  for (const Case& c : {Case{8, 4, "lru", false, false}, Case{8, 4, "lru", true, true}, Case{4, 12, "lru", true, false},
-                        Case{2, 24, "lru", true, true}, Case{8, 8, "plru", false, true}, Case{8, 4, "random", true, false}}) {
+  for (const Case& c : {Case{8, 4, "lru", false, false}, Case{8, 4, "lru", true, true},
+                        Case{4, 12, "lru", true, false}, Case{2, 24, "lru", true, true},
+                        Case{8, 8, "plru", false, true}, Case{8, 4, "random", true, false}}) {
     SCOPED_TRACE(std::string(c.policy) + " " + std::to_string(c.ways) + " ways");
     Array saved(shape(c.sets, c.ways, c.policy, c.hints, c.track_valid));
     std::mt19937_64 random(3);

@@ -39,9 +39,11 @@ CheckpointParameters::CheckpointParameters(const Scope& scope)
                      "workload's warm-up); empty: none (docs/checkpoints.md)"),
       VIRTSIM_MEMBER(load, scope, std::string(), "",
                      "checkpoint file to start from: the run begins at the region of interest with the guest state "
-                     "the file holds, its TLBs and caches cold; its functional parameters must be the saving run's; "
-                     "empty: none"),
-      VIRTSIM_MEMBER(stop, scope, false, "", "end the run once checkpoint.save is written (a warm-up-only run)") {}
+                     "the file holds; its functional parameters must be the saving run's; empty: none"),
+      VIRTSIM_MEMBER(stop, scope, false, "", "end the run once checkpoint.save is written (a warm-up-only run)"),
+      VIRTSIM_MEMBER(microarchitecture, scope, true, "",
+                     "saving: write the warmed TLBs, walk caches, nested TLB and caches too; loading: restore "
+                     "them (each whose geometry is this run's; the others start cold), else start them all cold") {}
 
 bool is_functional_parameter(const std::string& name) {
   static const std::regex timing(

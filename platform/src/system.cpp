@@ -714,6 +714,7 @@ void System::begin_region_of_interest(std::size_t vcpu) {
   roi_begin_cycles_ = clock_->cycles(sc_core::sc_time_stamp());
   if (sampling_) sampling_->statistics_reset();
   roi_begun_.notify(sc_core::SC_ZERO_TIME);
+  roi_leader_ = vcpu;
   if (!checkpoint_parameters.save.get().empty()) save_checkpoint();
 }
 

@@ -2,6 +2,8 @@
 // sections and what a run must be to save or load one.
 #include "virtsim/platform/system.h"
 
+#include <cstdio>
+
 #include "virtsim/common/output_files.h"
 
 namespace virtsim {
@@ -30,7 +32,66 @@ PagingControls get_paging(StateReader& in, const PagingControls& mine) {
   for (std::uint64_t& p : c.pdptes) p = in.get<std::uint64_t>("PDPTE");
   return c;
 }
+std::string scope_of(const Counter& statistic) {
+  const std::string& name = statistic.name();
+  return name.substr(0, name.rfind('.'));
+}
 }  // namespace
+
+// The warmed microarchitectural state: which vCPU began the region of interest and when, then
+// per vCPU its interval core's state in flight and its TLB levels, per MMU its walk caches,
+// nested TLB and walkers' busy times, per cache module its L1D and L2, then the LLC; each a
+// structure of its own (put_structure()), so a loading run whose structure has another geometry
+// starts that one cold.
+void System::save_microarchitecture(StateWriter& out) const {
+  out.put<std::uint64_t>(roi_leader_);
+  out.put<std::uint64_t>(roi_begin_cycles_);
+  for (const auto& v : vcpus_) {
+    v->save_core_state(out);
+    for (const Tlb* t : {&v->tlbs.itlb, &v->tlbs.dtlb, &v->tlbs.stlb})
+      put_structure(out, scope_of(t->accesses), t->geometry(), [&] { t->save_state(out); });
+  }
+  for (const auto& m : mmus_) m->save_state(out);
+  for (const auto& c : caches_)
+    for (const Cache* cache : {&c->l1d, &c->l2})
+      put_structure(out, scope_of(cache->accesses), cache->geometry(), [&] { cache->save_state(out); });
+  put_structure(out, scope_of(llc_->accesses), llc_->geometry(), [&] { llc_->save_state(out); });
+}
+
+std::vector<std::string> System::load_microarchitecture(StateReader& in) {
+  std::vector<std::string> cold;
+  const std::uint64_t at = in.offset();
+  roi_leader_ = in.get<std::uint64_t>("vCPU that began the region of interest");
+  if (roi_leader_ >= vcpus_.size())
+    in.fail("vCPU that began the region of interest", "a vCPU below " + std::to_string(vcpus_.size()), at);
+  // The vCPUs sync at multiples of the quantum from time 0: the run starts at the saving run's
+  // phase within a quantum (the saving run's cycle at the region's start modulo this run's
+  // quantum), so they sync, and so interleave their kernel work, at the same cycles of the
+  // region. The leader goes first, the others a delta cycle later, as they left the barrier of
+  // begin_region_of_interest(). The hook is the scheduler's, which checkpoints refuse: it runs
+  // at the vCPU's start and at each quantum boundary.
+  const Cycles phase = in.get<std::uint64_t>("cycle of the region of interest") % std::max<Cycles>(quantum_cycles, 1);
+  roi_begin_cycles_ = phase;
+  for (std::size_t i = 0; i < vcpus_.size(); ++i)
+    vcpus_[i]->set_schedule_action([this, i, phase, started = false](bool done) mutable {
+      if (done || started) return;
+      started = true;
+      if (phase) sc_core::wait(clock_->delay(phase));
+      if (i == roi_leader_) roi_begun_.notify(sc_core::SC_ZERO_TIME);
+      else sc_core::wait(roi_begun_);
+    });
+  for (const auto& v : vcpus_) {
+    v->load_core_state(in, cold);
+    for (Tlb* t : {&v->tlbs.itlb, &v->tlbs.dtlb, &v->tlbs.stlb})
+      get_structure(in, scope_of(t->accesses), t->geometry(), [&] { t->load_state(in); }, cold);
+  }
+  for (const auto& m : mmus_) m->load_state(in, cold, clock_->delay(phase).value());
+  for (const auto& c : caches_)
+    for (Cache* cache : {&c->l1d, &c->l2})
+      get_structure(in, scope_of(cache->accesses), cache->geometry(), [&] { cache->load_state(in); }, cold);
+  get_structure(in, scope_of(llc_->accesses), llc_->geometry(), [&] { llc_->load_state(in); }, cold);
+  return cold;
+}
 
 void System::check_checkpoint_support() const {
   const CheckpointParameters& p = checkpoint_parameters;
@@ -86,6 +147,15 @@ void System::save_checkpoint() {
   guest_frames_.front()->save_state(out);
   kernels_.front()->os.save_state(out);
   for (const auto& v : vcpus_) put_paging(out, v->paging());
+  out.put_tag("UARC");
+  out.put<std::uint8_t>(checkpoint_parameters.microarchitecture);
+  if (checkpoint_parameters.microarchitecture) {
+    const std::size_t at = out.bytes().size();
+    out.put<std::uint64_t>(0);
+    save_microarchitecture(out);
+    const std::uint64_t length = out.bytes().size() - at - 8;
+    std::memcpy(out.bytes().data() + at, &length, 8);
+  }
   write_checkpoint(path, functional_settings(*context_.params), out.bytes());
   checkpoint_written_ = true;
   if (checkpoint_parameters.stop) sc_core::sc_stop();
@@ -125,6 +195,22 @@ void System::load_checkpoint() {
   guest_frames_.front()->load_state(in);
   kernels_.front()->os.load_state(in);
   for (const auto& v : vcpus_) v->set_paging(get_paging(in, v->paging()));
+  in.expect_tag("UARC");
+  if (!in.get_bool("microarchitectural state saved")) {
+    if (checkpoint_parameters.microarchitecture)
+      std::fprintf(stderr,
+                   "virtsim: note: %s = \"%s\": saved without its TLBs, walk caches and caches (%s = false): "
+                   "they start cold\n",
+                   key.c_str(), path.c_str(), checkpoint_parameters.microarchitecture.name().c_str());
+  } else {
+    const std::uint64_t length = in.count("microarchitectural state length", 1);
+    if (!checkpoint_parameters.microarchitecture) {
+      in.skip(length, "microarchitectural state");
+    } else {
+      for (const std::string& line : load_microarchitecture(in))
+        std::fprintf(stderr, "virtsim: note: %s = \"%s\": %s\n", key.c_str(), path.c_str(), line.c_str());
+    }
+  }
   if (!in.at_end()) in.fail("end", "the end of the state, found " + std::to_string(state.size() - in.offset()) + " more bytes");
   references_before_checkpoint_ = kernels_.front()->os.memory_references();
   // The run starts in its region of interest: nothing before it counts.

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "virtsim/common/error.h"
+#include "virtsim/common/state_stream.h"
 
 namespace virtsim {
 
@@ -60,6 +61,7 @@ ReplacementState::ReplacementState(const std::string& policy, std::size_t sets, 
       ordered_(!listed_ && uses_order_words(lru_, ways, min_ordered_ways)),
       stamped_(lru_ && !ordered_ && !listed_) {
   check_replacement(policy);
+  policy_ = policy;
   if (!lru_) {
     other_ = registry().at(policy).make(ReplacementShape{sets, ways, seed, where});
     return;
@@ -97,6 +99,56 @@ void ReplacementState::touch_other(std::size_t set, unsigned way) {
   for (unsigned way = 1; way < ways_; ++way)
     if (s[way] < s[oldest]) oldest = way;
   return oldest;
+}
+
+void ReplacementPolicy::save_state(StateWriter&) const {
+  throw std::logic_error("this replacement policy keeps no checkpoint of its state");
+}
+void ReplacementPolicy::load_state(StateReader&) {
+  throw std::logic_error("this replacement policy keeps no checkpoint of its state");
+}
+
+std::string ReplacementState::describe() const {
+  if (!lru_) return policy_;
+  return listed_ ? "lru (lists)" : ordered_ ? "lru (order words)" : "lru (stamps)";
+}
+
+namespace {
+template <typename T>
+void put_all(StateWriter& out, const std::vector<T>& values) {
+  out.put_bytes(values.data(), values.size() * sizeof(T));
+}
+template <typename T>
+void get_all(StateReader& in, std::vector<T>& values, const char* field) {
+  in.get_bytes(values.data(), values.size() * sizeof(T), field);
+}
+}  // namespace
+
+// The vectors' sizes follow from the geometry, which the structure checked before.
+void ReplacementState::save_state(StateWriter& out) const {
+  if (other_) return other_->save_state(out);
+  put_all(out, stamps_);
+  out.put<std::uint64_t>(tick_);
+  put_all(out, older_);
+  put_all(out, newer_);
+  put_all(out, oldest_);
+  put_all(out, newest_);
+}
+
+void ReplacementState::load_state(StateReader& in) {
+  if (other_) return other_->load_state(in);
+  get_all(in, stamps_, "replacement stamps");
+  tick_ = in.get<std::uint64_t>("replacement tick");
+  get_all(in, older_, "replacement list");
+  get_all(in, newer_, "replacement list");
+  get_all(in, oldest_, "replacement list ends");
+  get_all(in, newest_, "replacement list ends");
+  const std::size_t slots = older_.size();
+  const auto out_of_range = [&](const std::vector<std::uint32_t>& links) {
+    return std::any_of(links.begin(), links.end(), [&](std::uint32_t s) { return s >= slots; });
+  };
+  if (out_of_range(older_) || out_of_range(newer_) || out_of_range(oldest_) || out_of_range(newest_))
+    in.fail("replacement list", "slots below " + std::to_string(slots));
 }
 
 }  // namespace virtsim

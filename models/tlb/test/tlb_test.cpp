@@ -1,5 +1,7 @@
 #include "virtsim/tlb/tlb.h"
 
+#include "virtsim/common/state_stream.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -574,6 +576,63 @@ TEST(TlbInvalidation, ByContextDropsExactlyWhatAScanOfEveryEntryWould) {
       ASSERT_EQ(tlb.invalidations.count() - dropped_before, before.size() - after.size()) << "step " << step;
     }
   }
+}
+
+}  // namespace
+}  // namespace virtsim
+
+namespace virtsim {
+namespace {
+
+// Checkpoints (tlb_state.cpp): a TLB restored from a save holds the same entries, hits and
+// evicts as the saved one (tags, the page sizes held and splintered pieces included), and
+// describes its geometry by page size.
+TEST(TlbState, RestoredTlbGoesOnAsTheSavedOne) {
+  const TlbConfig config{{{12, 64, 4}, {21, 32, 4}, {0, 8, 8}}, 0};
+  Tlb saved({}, config);
+  TlbEntry big = entry_4k(0x40000000, 3);
+  big.page_shift = 30;  // splintered into the 2 MiB array
+  saved.insert(0x80000000, big);
+  for (Addr i = 0; i < 200; ++i)
+    saved.insert(i * 0x3000, entry_4k(0x100000 + i * 0x1000, static_cast<std::uint16_t>(i % 3), i % 7 == 0));
+  for (Addr i = 0; i < 200; i += 3) saved.lookup(i * 0x3000, {0, 0, 0});
+  StateWriter out;
+  saved.save_state(out);
+  Tlb restored({}, config);
+  EXPECT_EQ(restored.geometry(), saved.geometry());
+  EXPECT_EQ(saved.geometry().rfind("4 KiB 16x4 lru (stamps), 8+32-byte slots, listed; 2 MiB 8x4", 0), 0u)
+      << saved.geometry();
+  StateReader in(out.bytes().data(), out.bytes().size(), "test");
+  restored.load_state(in);
+  EXPECT_TRUE(in.at_end());
+  const auto same = [](const std::vector<TlbEntry>& a, const std::vector<TlbEntry>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (a[i].virtual_page != b[i].virtual_page || a[i].physical_base != b[i].physical_base ||
+          a[i].pcid != b[i].pcid || a[i].global != b[i].global || a[i].page_shift != b[i].page_shift ||
+          a[i].mapping_shift != b[i].mapping_shift)
+        return false;
+    return true;
+  };
+  EXPECT_TRUE(same(saved.entries(), restored.entries()));
+  // The same traffic after: the same hits, evictions and survivors of an INVLPG of the large page.
+  std::uint64_t hits[2], evictions[2], k = 0;
+  for (Tlb* t : {&saved, &restored}) {
+    const std::uint64_t hits_before = t->hits.count(), evictions_before = t->evictions.count();
+    for (Addr i = 0; i < 500; ++i) {  // pages filled before the save, then new ones
+      const Addr va = i < 200 ? i * 0x3000 : i * 0x5000;
+      if (!t->lookup(va, {static_cast<std::uint16_t>(i % 3), 0, 0}) && i >= 200)
+        t->insert(va, entry_4k(0x900000 + i * 0x1000, static_cast<std::uint16_t>(i % 3)));
+    }
+    t->invlpg(0x80123000, {3, 0, 0});
+    hits[k] = t->hits.count() - hits_before;
+    evictions[k++] = t->evictions.count() - evictions_before;
+  }
+  EXPECT_GT(hits[0], 0u);
+  EXPECT_GT(evictions[0], 0u);
+  EXPECT_EQ(hits[0], hits[1]);
+  EXPECT_EQ(evictions[0], evictions[1]);
+  EXPECT_TRUE(same(saved.entries(), restored.entries()));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Seeded random replacement: one xorshift64 generator per structure, so a seed gives the same
 // victims on every host.
 #include "virtsim/common/replacement.h"
+#include "virtsim/common/state_stream.h"
 
 namespace virtsim {
 namespace {
@@ -9,6 +10,11 @@ class SeededRandom final : public ReplacementPolicy {
  public:
   explicit SeededRandom(const ReplacementShape& shape) : ways_(shape.ways), state_(shape.seed | 1) {}
   void touch(std::size_t, unsigned) override {}
+  void save_state(StateWriter& out) const override { out.put<std::uint64_t>(state_); }
+  void load_state(StateReader& in) override {
+    state_ = in.get<std::uint64_t>("random replacement state");
+    if (!state_) in.fail("random replacement state", "a nonzero xorshift state");
+  }
   unsigned victim(std::size_t) override {
     state_ ^= state_ << 13;
     state_ ^= state_ >> 7;

@@ -4,6 +4,7 @@
 
 #include "virtsim/common/error.h"
 #include "virtsim/common/replacement.h"
+#include "virtsim/common/state_stream.h"
 
 namespace virtsim {
 namespace {
@@ -26,6 +27,8 @@ class TreePlru final : public ReplacementPolicy {
       node = 2 * node + (right ? 1 : 0);
     }
   }
+  void save_state(StateWriter& out) const override { out.put_bytes(bits_.data(), bits_.size() * 8); }
+  void load_state(StateReader& in) override { in.get_bytes(bits_.data(), bits_.size() * 8, "tree PLRU bits"); }
   unsigned victim(std::size_t set) override {
     const std::uint64_t bits = bits_[set];
     unsigned node = 1, way = 0;

@@ -22,6 +22,7 @@ class CheckpointParameters {
   explicit CheckpointParameters(const Scope& scope);
   Param<std::string> save, load;
   Param<bool> stop;
+  Param<bool> microarchitecture;
 };
 
 // A parameter is functional unless it only times what the guest does: TLB, walk-cache and cache
@@ -32,7 +33,7 @@ bool is_functional_parameter(const std::string& name);
 // Every declared functional parameter's resolved value as JSON text, by name.
 std::vector<std::pair<std::string, std::string>> functional_settings(const ParamRegistry& params);
 
-constexpr std::uint32_t kCheckpointFormatVersion = 1;
+constexpr std::uint32_t kCheckpointFormatVersion = 2;
 
 // Writes `state` with its header to `path` (a file beside it first, renamed into place: a failed
 // write leaves nothing). Throws FileError.

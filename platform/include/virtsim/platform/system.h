@@ -112,6 +112,10 @@ class System : public sc_core::sc_module {
   void check_checkpoint_support() const;
   void save_checkpoint();
   void load_checkpoint();
+  // The warmed TLBs, walk caches, nested TLB and caches (checkpoint.microarchitecture); loading
+  // returns a line per structure that starts cold because its geometry is not the checkpoint's.
+  void save_microarchitecture(StateWriter& out) const;
+  std::vector<std::string> load_microarchitecture(StateReader& in);
   // The indices of VM `vm`'s vCPUs: [first, second).
   std::pair<std::size_t, std::size_t> vm_vcpus(unsigned vm) const;
   // The sum of get(vCPU index, *this) over VM `vm`'s vCPUs.
@@ -177,6 +181,9 @@ class System : public sc_core::sc_module {
   std::vector<std::unique_ptr<OwnedGuestSettings>> owned_guest_settings_;
   std::vector<GuestSettings> guest_settings_;
   std::size_t roi_arrivals_ = 0;
+  // The vCPU that reached the region of interest last and went on first (the others wait for
+  // it): a run from a checkpoint starts its vCPUs in that order too.
+  std::size_t roi_leader_ = 0;
   sc_core::sc_event roi_begun_;
   // No periodic timeline rows until the region of interest begins (it would drop them): a
   // row holds every statistic, so a long warm-up (the demand faults of a terabyte footprint)

@@ -24,9 +24,16 @@ struct ReplacementShape {
 // in ReplacementState. Measured with callgrind, GUPS with tree-PLRU L1 TLBs and caches and a
 // random STLB took 1.8 % more instructions per update than with the switch over three
 // built-in policies this replaced.
+class StateWriter;
+class StateReader;
+
 class ReplacementPolicy {
  public:
   virtual ~ReplacementPolicy() = default;
+  // Checkpoints of the warmed state (state_stream.h); a policy that does not override them
+  // cannot be checkpointed (std::logic_error).
+  virtual void save_state(StateWriter& out) const;
+  virtual void load_state(StateReader& in);
   virtual void touch(std::size_t set, unsigned way) = 0;  // a hit on `way`, or its fill
   virtual unsigned victim(std::size_t set) = 0;           // asked only when every way is valid
 };
@@ -69,6 +76,12 @@ class ReplacementState {
     if (listed_) make_oldest(set, static_cast<std::uint32_t>(set * ways_ + way));
   }
   std::uint64_t& order_word(std::size_t set) { return stamps_[set]; }
+
+  // Checkpoints (replacement.cpp, out of line): the policy and how LRU is kept, as text (a
+  // structure's geometry), and the state of every set.
+  std::string describe() const;
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in);
 
   static bool uses_order_words(bool lru, unsigned ways, unsigned min_ordered_ways) {
     return lru && ways >= (min_ordered_ways < 2 ? 2 : min_ordered_ways) && ways <= kMaxOrderedWays;
@@ -183,6 +196,7 @@ class ReplacementState {
     oldest_[set] = slot;
   }
   std::unique_ptr<ReplacementPolicy> other_;  // a registered policy other than LRU
+  std::string policy_;                          // its name (checkpoints)
 };
 
 }  // namespace virtsim

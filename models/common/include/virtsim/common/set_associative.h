@@ -26,6 +26,9 @@
 
 namespace virtsim {
 
+class StateWriter;
+class StateReader;
+
 struct NoEntry {};  // the entry of an array whose key says everything (a data cache's tags)
 
 // kKeyBits: the bits of a stored key that identify it; a data cache keeps a line's dirty flag
@@ -75,6 +78,13 @@ class SetAssociative {
   SetAssociative& operator=(const SetAssociative&) = delete;
   SetAssociative(SetAssociative&&) = default;
   SetAssociative& operator=(SetAssociative&&) = default;
+
+  // Checkpoints of the warmed state, defined in set_associative_state.h (included only where a
+  // checkpoint is written or read): the shape as text, and every key, entry, valid-slot list
+  // and the policy's state. load_state() expects the shape geometry() describes.
+  std::string geometry() const;
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in);
 
   std::size_t sets() const { return sets_; }
   unsigned ways() const { return ways_; }

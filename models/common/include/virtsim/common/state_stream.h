@@ -82,6 +82,7 @@ class StateReader {
     const auto* p = take(4, tag);
     if (std::memcmp(p, tag, 4) != 0) fail(tag, std::string("the section tag \"") + tag + "\"", at);
   }
+  void skip(std::uint64_t n, const char* field) { take(n, field); }
   bool at_end() const { return position_ == size_; }
   std::uint64_t offset() const { return base_ + position_; }
   [[noreturn]] void fail(const std::string& field, const std::string& expected, std::uint64_t at) const {
@@ -107,5 +108,68 @@ class StateReader {
   std::string file_;
   std::uint64_t base_;
 };
+
+// "the checkpoint's has A, this run's B" of two geometries, each parts joined by "; " (a TLB's
+// arrays): with as many parts in each, only the parts that differ.
+inline std::string geometry_difference(const std::string& saved, const std::string& mine) {
+  const auto parts = [](const std::string& g) {
+    std::vector<std::string> out;
+    for (std::size_t at = 0;;) {
+      const std::size_t end = g.find("; ", at);
+      out.push_back(g.substr(at, end - at));
+      if (end == std::string::npos) return out;
+      at = end + 2;
+    }
+  };
+  std::vector<std::string> a = parts(saved), b = parts(mine);
+  std::string theirs = saved, ours = mine;
+  if (a.size() == b.size()) {
+    theirs.clear();
+    ours.clear();
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (a[i] != b[i]) {
+        theirs += (theirs.empty() ? "" : "; ") + a[i];
+        ours += (ours.empty() ? "" : "; ") + b[i];
+      }
+  }
+  return "the checkpoint's has " + theirs + ", this run's " + ours;
+}
+
+// A structure of the microarchitectural state (a TLB, a walk cache, a cache): its name, its
+// geometry as text, then its state behind its length, so that a run whose structure has another
+// geometry skips it and starts that one cold while it restores the others.
+template <typename Body>
+void put_structure(StateWriter& out, const std::string& name, const std::string& geometry, Body body) {
+  out.put_string(name);
+  out.put_string(geometry);
+  const std::size_t at = out.bytes().size();
+  out.put<std::uint64_t>(0);
+  body();
+  const std::uint64_t length = out.bytes().size() - at - 8;
+  std::memcpy(out.bytes().data() + at, &length, 8);
+}
+// Reads one written by put_structure() into the structure `name` of geometry `geometry` with
+// body(); returns false, skipping it, when the saved geometry differs (`cold` gets a line
+// saying so).
+template <typename Body>
+bool get_structure(StateReader& in, const std::string& name, const std::string& geometry, Body body,
+                   std::vector<std::string>& cold) {
+  const std::uint64_t at = in.offset();
+  const std::string saved = in.get_string("structure name");
+  if (saved != name) in.fail("structure name", "\"" + name + "\", found \"" + saved + "\"", at);
+  const std::string shape = in.get_string("structure geometry");
+  const std::uint64_t length = in.count("structure length", 1);
+  if (shape != geometry) {
+    in.skip(length, "structure state");
+    cold.push_back(name + " starts cold: " + geometry_difference(shape, geometry));
+    return false;
+  }
+  const std::uint64_t begin = in.offset();
+  body();
+  if (in.offset() - begin != length)
+    in.fail("structure state", std::to_string(length) + " bytes of " + name + "'s state, read " +
+                                   std::to_string(in.offset() - begin), begin);
+  return true;
+}
 
 }  // namespace virtsim

@@ -37,11 +37,15 @@
 //   fast-string instruction) drains the window: no later access overlaps an earlier one.
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "virtsim/common/units.h"
 
 namespace virtsim {
+
+class StateWriter;
+class StateReader;
 
 // The vCPU's parameters (dispatch_width, rob_entries, long_latency_cycles,
 // string_lines_in_flight) say what each is and where its value comes from.
@@ -119,6 +123,13 @@ class IntervalCore {
 
   // A serializing event: the window drains; nothing later overlaps what came before.
   void serialize() { window_open_ = false; }
+
+  // Checkpoints of the state in flight (core_state.cpp): the open window, the dispatch carry,
+  // the fill buffers' free times (relative to `now`, the vCPU's cycle count, so the loading run
+  // continues them from its own), and the fastest hit and fetch learned.
+  std::string geometry() const;
+  void save_state(StateWriter& out, Cycles now) const;
+  void load_state(StateReader& in, Cycles now);
 
   std::uint64_t windows() const { return windows_; }        // windows of long misses opened
   std::uint64_t overlapped() const { return overlapped_; }  // long misses hidden in an open window

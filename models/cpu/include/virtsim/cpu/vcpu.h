@@ -159,6 +159,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // numbered apart from other VMs', as their tables are. Set before set_memory_virtualization().
   void set_vm(unsigned vm) { vm_nested_context_base_ = static_cast<std::uint16_t>(vm << 8); }
 
+  // Checkpoints of the interval core's state in flight (core_state.cpp), a structure of its own
+  // (state_stream.h's put_structure()): with another core model or shape it starts cold.
+  void save_core_state(StateWriter& out) const;
+  void load_core_state(StateReader& in, std::vector<std::string>& cold);
+
   // Functional mode (fast-forward and the warming between sampled windows): every event runs
   // through the guest OS model, the TLBs, walk caches and caches as in detailed mode, so their
   // contents and replacement state stay warm, but no latency is accounted: no interval core, no

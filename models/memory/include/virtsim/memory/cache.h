@@ -72,6 +72,11 @@ class Cache {
   }
   bool contains(Addr address) const;
   void flush();
+  // Checkpoints of the warmed state (cache_state.cpp): the shape as text, every line's tag and
+  // dirty flag and the replacement state.
+  std::string geometry() const;
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in);
 
   Counter accesses;
   Counter hits;

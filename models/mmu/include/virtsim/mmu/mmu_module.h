@@ -43,6 +43,12 @@ class MmuModule : public TranslationPort, public sc_core::sc_module, public Walk
     return {serve(va, ext, sc_core::sc_time_stamp().value() + local_cycles * clock_.period().value()), true};
   }
 
+  // Checkpoints of the warmed state (mmu_state.cpp): the walk caches, then when each walker
+  // frees, in cycles from now, as a structure of its own; `start` is the SystemC time (in its
+  // units) at which the loading run's region of interest begins.
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in, std::vector<std::string>& cold, std::uint64_t start);
+
   Param<bool> check;  // compare every walk with the functional reference (slow)
   WalkerParameters walker_parameters;
   PageWalker walker;

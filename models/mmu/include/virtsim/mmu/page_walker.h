@@ -92,6 +92,11 @@ class PageWalker {
     std::swap(nested_tlb_levels_, other.nested_tlb_levels_);
   }
 
+  // Checkpoints of the three walk caches (mmu_state.cpp), each a structure of its own
+  // (state_stream.h's put_structure()): one whose geometry differs starts cold, named in `cold`.
+  void save_caches(StateWriter& out) const;
+  void load_caches(StateReader& in, std::vector<std::string>& cold);
+
   WalkCache pwc;
   WalkCache nested_pwc;
   WalkCache nested_tlb;

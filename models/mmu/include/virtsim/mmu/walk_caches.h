@@ -90,6 +90,11 @@ class WalkCache {
   void flush();                       // every entry
   void flush_tag(std::uint32_t tag);  // every entry of one context
   std::size_t valid_entries() const { return array_.valid_count(); }
+  // Checkpoints of the warmed state (mmu_state.cpp): the shape as text, the entries and
+  // their replacement state.
+  std::string geometry() const;
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in);
   // Trades entries with `other`, a cache of the same shape: the caches are the physical CPU's,
   // and go with it to the vCPU that runs next. Statistics stay.
   void swap_entries(WalkCache& other) { std::swap(array_, other.array_); }

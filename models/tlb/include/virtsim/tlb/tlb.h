@@ -174,6 +174,11 @@ class Tlb {
   void swap_entries(Tlb& other);
 
   const TlbConfig& config() const { return config_; }
+  // Checkpoints of the warmed state (tlb_state.cpp, state_stream.h's put_structure()): every
+  // array's page size and shape as text, and their entries and replacement state.
+  std::string geometry() const;
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in);
   std::size_t valid_entries() const;
   // Every valid entry (tests check exactly which survive an invalidation).
   std::vector<TlbEntry> entries() const;

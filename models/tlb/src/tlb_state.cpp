@@ -17,7 +17,8 @@ std::string Tlb::geometry() const {
   std::string g;
   for (const Array& a : arrays_) {
     if (!g.empty()) g += "; ";
-    g += (a.mixed ? "mixed from " : "") + page_size(a.page_shift) + " " + a.slots.geometry();
+    // A mixed array (page_shift 0) holds every page size.
+    g += (a.mixed ? std::string("every page size") : page_size(a.page_shift)) + " " + a.slots.geometry();
   }
   return g.empty() ? "no entries" : g;
 }

@@ -64,7 +64,11 @@ class StateReader {
     if (v > 1) fail(field, "0 or 1, found " + std::to_string(v), position_ - 1);
     return v != 0;
   }
-  void get_bytes(void* out, std::size_t n, const char* field) { std::memcpy(out, take(n, field), n); }
+  // An empty vector's data() may be null, which memcpy must not be given even for no bytes.
+  void get_bytes(void* out, std::size_t n, const char* field) {
+    const std::uint8_t* from = take(n, field);
+    if (n) std::memcpy(out, from, n);
+  }
   std::string get_string(const char* field) {
     const auto n = count(field, 1);
     return std::string(reinterpret_cast<const char*>(take(n, field)), n);

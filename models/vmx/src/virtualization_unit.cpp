@@ -274,7 +274,46 @@ HypervisorParameters::HypervisorParameters(const Scope& scope)
                      "sequence: 4165 instructions x cpi and 1040 loads of 64 KiB of flush pages through the vCPU's "
                      "caches, their latencies overlapping string_lines_in_flight ways (the CPUID between its loops "
                      "is not charged)",
-                     {}, {"never", "cond", "always"}) {
+                     {}, {"never", "cond", "always"}),
+      VIRTSIM_MEMBER(mitigation_retpolines, scope, false, "",
+                     "the host's indirect calls on the exit's path go through retpoline thunks (Linux's Spectre v2 "
+                     "mitigation on CPUs without enhanced IBRS): each costs retpoline_cycles more; with "
+                     "ops_static_calls the handler table's call is the only one (off: the host runs with "
+                     "mitigations=off)"),
+      VIRTSIM_MEMBER(ops_static_calls, scope, true, "",
+                     "KVM calls the vendor module's kvm_x86_ops through static calls (direct calls, Linux 5.12 and "
+                     "later, the tree the handlers are counted in); false: through function pointers, as up to "
+                     "Linux 5.11, each call costing indirect_call_cycles more (and retpoline_cycles with "
+                     "mitigation_retpolines). The calls are counted in Linux 6.1's paths: 5 on every VT-x exit "
+                     "(prepare_switch_to_guest, sync_pir_to_irr, vcpu_run, handle_exit_irqoff, handle_exit; 4 on "
+                     "AMD-V, which has no sync_pir_to_irr), 3 for the instruction skip (get_rflags, "
+                     "skip_emulated_instruction, cache_reg for RIP; 2 on AMD-V), 2 more for VMCALL (get_cs_db_l_bits, "
+                     "get_cpl) and WRMSR (set_msr, complete_emulated_msr); the other handlers' own calls are not "
+                     "counted (a lower bound)"),
+      VIRTSIM_MEMBER(indirect_call_cycles, scope, 10.5, "cycles",
+                     "an indirect call through a kvm_x86_ops pointer over a static (direct) call, without "
+                     "retpolines: derived from Jason Baron's CPUID loop on an Intel Xeon at 3.0 GHz (kvm@vger, 14 "
+                     "January 2021; mitigations=off: 0.486 s with pointers, 0.458 s with static calls per million "
+                     "exits) over the 8 calls of the CPUID exit: 28 ns x 3.0 GHz / 8. Used on every preset "
+                     "(assumption: one unnamed Intel generation measured)",
+                     Range{0, 1000}),
+      VIRTSIM_MEMBER(retpoline_cycles, scope, 26.25, "cycles",
+                     "what a retpoline thunk adds to an indirect call: derived from the same measurements with the "
+                     "default mitigations (0.671 s with pointers, 0.573 s with static calls per million exits): "
+                     "(98 ns - 28 ns) x 3.0 GHz / 8 calls. Used on every preset (assumption: one unnamed Intel "
+                     "generation measured, before enhanced IBRS)",
+                     Range{0, 1000}) {
+  // The kvm_x86_ops calls on each handler's path (ops_static_calls' description says which).
+  exit_path.ops_calls = 5;
+  for (Handler* h : {&cpuid, &vmcall, &rdtsc, &io, &msr, &hlt, &cr_access, &invlpg, &pause, &tpr}) {
+    h->skips = true;
+    h->ops_calls = 3;
+  }
+  vmcall.ops_calls += 2;
+  msr.ops_calls += 2;
+  // Called directly with retpolines (__vmx_handle_exit, svm_invoke_exit_handler): WRMSR, HLT, the
+  // external interrupt; on AMD-V the NPF too (indirect_call_cost).
+  for (Handler* h : {&msr, &hlt, &other}) h->direct_dispatch = true;
   // The vcpu structure: the exit path's fields first, then each handler's, one after another.
   Addr offset = 0;
   for (Handler* h : {&exit_path, &cpuid, &vmcall, &rdtsc, &io, &msr, &hlt, &cr_access, &invlpg, &pause, &tpr, &other,
@@ -338,6 +377,9 @@ VirtualizationUnit::VirtualizationUnit(const sc_core::sc_module_name& name, cons
                      "VMWRITEs of CR3-target fields the hypervisor made to follow its root cache"),
       VIRTSIM_MEMBER(mitigation_cycles, module_scope(context, *this), "cycles",
                      "cycles of the speculative-execution mitigations around exits (RSB fill, L1D flush with its loads)"),
+      VIRTSIM_MEMBER(indirect_call_cycles, module_scope(context, *this), "cycles",
+                     "cycles of the exits' indirect calls: kvm_x86_ops through pointers, retpoline thunks "
+                     "(system.hypervisor.ops_static_calls, mitigation_retpolines)"),
       VIRTSIM_MEMBER(l1d_flushes, module_scope(context, *this), "flushes", "L1D flushes before VM entry"),
       VIRTSIM_MEMBER(l2_exits_l0, module_scope(context, *this), "exits",
                      "nested virtualization: exits of the L2 guest the host's hypervisor (L0) handled alone"),
@@ -597,6 +639,17 @@ double VirtualizationUnit::instruction_cycles(const HypervisorParameters::Handle
   return h.instructions.get() * h_.cpi.get();
 }
 
+double HypervisorParameters::indirect_call_cost(const Handler& h, VirtMode mode) const {
+  const bool svm = mode == VirtMode::Svm;
+  unsigned ops = exit_path.ops_calls + h.ops_calls;
+  if (svm) ops -= 1 + (h.skips ? 1 : 0);  // no sync_pir_to_irr; RIP always cached
+  const bool table = !(h.direct_dispatch || (svm && &h == &nested_fill));
+  double c = 0;
+  if (!ops_static_calls) c += ops * indirect_call_cycles.get();
+  if (mitigation_retpolines) c += ((ops_static_calls ? 0 : ops) + (table ? 1 : 0)) * retpoline_cycles.get();
+  return c;
+}
+
 Cycles VirtualizationUnit::vmcs_cycles(const HypervisorParameters::Handler& h) const {
   if (t_.virt_mode() == VirtMode::Svm) return 0;
   return Cycles{h.vmcs_reads} * t_.vmread_cycles + Cycles{h.vmcs_writes} * t_.vmwrite_cycles;
@@ -799,7 +852,12 @@ InstructionOutcome VirtualizationUnit::take_exit(const ExitDecision& d, const Gu
   // #PF exits of shadow paging, the emulated page-table writes among them), a host interrupt
   // (the external-interrupt exit, VT-x reason 1).
   const bool sets_flush = user_space || shadow_fault || (d.mode == VirtMode::Vmx && d.code == 1);
-  if (h_.enabled && !nested_) handler += mitigations(d, sets_flush);
+  if (h_.enabled && !nested_) {
+    handler += mitigations(d, sets_flush);
+    const auto calls = static_cast<Cycles>(h_.indirect_call_cost(h, d.mode) + 0.5);
+    indirect_call_cycles += calls;
+    handler += calls;
+  }
   enter_guest();
   // AMD-V: the VMLOADs, VMSAVEs, CLGI and STGI around this exit's VMRUN (the hypervisor's
   // instructions: charged with its software model on).

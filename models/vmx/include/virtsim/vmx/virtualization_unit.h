@@ -72,6 +72,13 @@ class HypervisorParameters {
             unsigned lines, const std::string& source);
     Param<std::uint32_t> instructions, vmcs_reads, vmcs_writes, memory_lines;
     Addr data_offset = 0;  // where its lines lie in the per-vCPU hypervisor data (HypervisorMemoryLayout)
+    // Its calls into the vendor module through kvm_x86_ops (static calls in Linux 6.1, counted on
+    // its VT-x path; the instruction skip's three among them), whether it skips the instruction
+    // (on AMD-V the skip reads no RIP through cache_reg: one call fewer), and whether the exit
+    // dispatch calls it directly or through the handler table (an indirect call in every version).
+    unsigned ops_calls = 0;
+    bool skips = false;
+    bool direct_dispatch = false;
   };
   Param<bool> enabled;
   Param<double> cpi;
@@ -116,6 +123,13 @@ class HypervisorParameters {
   Param<bool> mitigation_rsb_fill;
   Param<std::string> mitigation_l1d_flush;
   bool l1d_flush_on() const { return mitigation_l1d_flush.get() != "never"; }
+  // The exit's indirect calls: kvm_x86_ops through function pointers (up to Linux 5.11) or static
+  // calls (5.12 on), the handler table always; with retpolines each indirect call goes through a
+  // thunk. Their prices come from one published pair of measurements (docs/exit-costs.md).
+  Param<bool> mitigation_retpolines, ops_static_calls;
+  Param<double> indirect_call_cycles, retpoline_cycles;
+  // The cycles those calls add to an exit of handler `h` (0 with static calls and no retpolines).
+  double indirect_call_cost(const Handler& h, VirtMode mode) const;
 };
 
 // The instruction sequences of the mitigations, counted in Linux 6.1's source.
@@ -231,6 +245,7 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   Counter nested_reclaims;
   Counter cr3_target_writes;
   Counter mitigation_cycles;
+  Counter indirect_call_cycles;
   Counter l1d_flushes;
   // Nested virtualization, per level.
   Counter l2_exits_l0;

@@ -4,7 +4,10 @@ system.hypervisor.mitigation_rsb_fill refills the return stack buffer after ever
 instructions of Linux 6.1's FILL_RETURN_BUFFER at the handlers' cpi), on VT-x and AMD-V;
 system.hypervisor.mitigation_l1d_flush flushes the L1D before a VT-x entry, "cond" only after the
 exits whose path sets KVM's l1tf_flush_l1d (none in a CPUID loop; the #PF exits of shadow
-paging), "always" before every entry. Off (every preset's default) they add nothing."""
+paging), "always" before every entry. system.hypervisor.mitigation_retpolines sends the exit's
+indirect calls through retpoline thunks, and ops_static_calls = false makes KVM's kvm_x86_ops calls
+indirect (Linux up to 5.11): their prices are derived from Jason Baron's CPUID loop (kvm@vger,
+January 2021; docs/exit-costs.md). Off (every preset's default) they add nothing."""
 from __future__ import annotations
 
 import json
@@ -76,3 +79,56 @@ def test_an_unknown_flush_mode_is_one_clear_error(virtsim_binary, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("virtsim: error:")
     assert "system.hypervisor.mitigation_l1d_flush" in lines[0] and '"cond"' in lines[0]
+
+
+def vmcall_loop(*extra):
+    return ("--set", 'workload.kind="exitbench"', "--set", 'workload.exitbench.benchmark="vmcall"',
+            "--set", "workload.exitbench.operations=200", *extra)
+
+
+POINTERS = ("--set", "system.hypervisor.ops_static_calls=false")
+RETPOLINES = ("--set", "system.hypervisor.mitigation_retpolines=true")
+
+
+def test_the_indirect_calls_cost_what_the_static_call_measurement_gives(virtsim_binary, tmp_path):
+    off = metrics(virtsim_binary, tmp_path, "off", "skylake-sp", *cpuid_loop())
+    assert off["system.virt0.indirect_call_cycles"] == 0
+    # A CPUID exit makes 8 kvm_x86_ops calls (exit path 5, the skip 3) and one through the
+    # handler table: through pointers and thunks 8 x (10.5 + 26.25) + 26.25 = 320.25 cycles, the
+    # 294 that static calls saved per exit with the default mitigations (Baron's 0.671 s -> 0.573 s
+    # per million at 3.0 GHz) and the table's thunk.
+    both = metrics(virtsim_binary, tmp_path, "both", "skylake-sp", *cpuid_loop(*POINTERS, *RETPOLINES))
+    assert both["system.virt0.indirect_call_cycles"] == 320 * both["system.virt0.exits"]
+    assert both["workload.cycles_per_operation"] == pytest.approx(off["workload.cycles_per_operation"] + 320)
+    # Pointers without retpolines: 8 x 10.5 = 84, the mitigations=off saving (0.486 s -> 0.458 s).
+    pointers = metrics(virtsim_binary, tmp_path, "pointers", "skylake-sp", *cpuid_loop(*POINTERS))
+    assert pointers["workload.cycles_per_operation"] == pytest.approx(off["workload.cycles_per_operation"] + 84)
+    # Static calls with retpolines: only the handler table's call pays a thunk.
+    thunks = metrics(virtsim_binary, tmp_path, "thunks", "skylake-sp", *cpuid_loop(*RETPOLINES))
+    assert thunks["workload.cycles_per_operation"] == pytest.approx(off["workload.cycles_per_operation"] + 26)
+
+
+def test_a_2020_skylake_host_pays_the_rsb_fill_and_ten_pointer_calls_per_vmcall(virtsim_binary, tmp_path):
+    off = metrics(virtsim_binary, tmp_path, "off", "skylake-sp", *vmcall_loop())
+    host_2020 = metrics(virtsim_binary, tmp_path, "2020", "skylake-sp",
+                        *vmcall_loop(*POINTERS, *RETPOLINES, "--set", "system.hypervisor.mitigation_rsb_fill=true",
+                                     "--set", 'system.hypervisor.mitigation_l1d_flush="cond"'))
+    # VMCALL adds get_cs_db_l_bits and get_cpl: 10 x 36.75 + 26.25 = 393.75; the RSB fill 82.
+    assert host_2020["workload.cycles_per_operation"] == pytest.approx(off["workload.cycles_per_operation"] + 394 + 82)
+    assert host_2020["system.virt0.l1d_flushes"] == 0
+
+
+def test_amdv_pays_fewer_calls(virtsim_binary, tmp_path):
+    off = metrics(virtsim_binary, tmp_path, "off", "zen2", *cpuid_loop())
+    both = metrics(virtsim_binary, tmp_path, "both", "zen2", *cpuid_loop(*POINTERS, *RETPOLINES))
+    # No sync_pir_to_irr, no RIP read through cache_reg: 6 x 36.75 + 26.25 = 246.75.
+    assert both["workload.cycles_per_operation"] == pytest.approx(off["workload.cycles_per_operation"] + 247)
+
+
+def test_a_negative_call_price_is_one_clear_error(virtsim_binary, tmp_path):
+    result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(tmp_path / "bad.h5"), "-q",
+                     *cpuid_loop("--set", "system.hypervisor.retpoline_cycles=-1"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("virtsim: error:")
+    assert "system.hypervisor.retpoline_cycles" in lines[0]

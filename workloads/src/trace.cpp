@@ -497,16 +497,17 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
   std::size_t pos = pos_;
   Addr last_address = last_address_;
   bool after_fetch = after_fetch_;
-  std::uint64_t budget_left = budget, memory = 0;
+  std::uint64_t budget_left = budget, computes = 0;
   const std::size_t records = std::min<std::size_t>(max, block_left_);
   std::size_t n = 0;
-  // A plain record is at most 12 bytes (a tag, a size and the longest varint): while that many
-  // are left in the block, none needs its reads checked against the block's end. The rest of
-  // the block goes through the checked decoder below.
+  // A plain record is at most 12 bytes (a tag, a size and the longest varint): one that starts
+  // before `unchecked_end` needs no read checked against the block's end. The rest of the
+  // block goes through the checked decoder below.
   constexpr std::size_t kLongestPlainRecord = 12;
+  const std::size_t unchecked_end = size < kLongestPlainRecord ? 0 : size - kLongestPlainRecord + 1;
   constexpr auto kLoad = static_cast<std::uint8_t>(TraceRecordKind::Load);
   constexpr auto kFetch = static_cast<std::uint8_t>(TraceRecordKind::Fetch);
-  while (n < records && size - pos >= kLongestPlainRecord) {
+  while (n < records && pos < unchecked_end) {
     const std::uint8_t tag = data[pos];
     GuestEvent& e = out[n];
     std::uint64_t instructions;
@@ -525,12 +526,12 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
       e.continues_instruction = tag != kFetch && after_fetch;
       after_fetch |= tag == kFetch;
       instructions = !e.continues_instruction;
-      ++memory;
     } else if (tag == static_cast<std::uint8_t>(TraceRecordKind::Compute)) {
       ++pos;
       e = GuestEvent::compute(static_cast<std::uint32_t>(varint_at(data, pos)));
       after_fetch = false;
       instructions = e.count;
+      ++computes;
     } else {
       break;  // next_event() reads it
     }
@@ -547,7 +548,7 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
   after_fetch_ = after_fetch;
   block_left_ -= static_cast<std::uint32_t>(n);
   records_ += n;
-  memory_records_ += memory;
+  memory_records_ += n - computes;
   budget = budget_left;
   if (block_left_ == 0 && pos_ != block_.size()) fail(block_offset_, "block has bytes after its last record");
   if (budget_used) return n;

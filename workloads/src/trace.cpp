@@ -498,8 +498,8 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
   Addr last_address = last_address_;
   bool after_fetch = after_fetch_;
   std::uint64_t budget_left = budget, computes = 0;
-  const std::size_t records = std::min<std::size_t>(max, block_left_);
-  std::size_t n = 0;
+  GuestEvent* event = out;
+  GuestEvent* const end = out + std::min<std::size_t>(max, block_left_);
   // A plain record is at most 12 bytes (a tag, a size and the longest varint): one that starts
   // before `unchecked_end` needs no read checked against the block's end. The rest of the
   // block goes through the checked decoder below.
@@ -507,9 +507,8 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
   const std::size_t unchecked_end = size < kLongestPlainRecord ? 0 : size - kLongestPlainRecord + 1;
   constexpr auto kLoad = static_cast<std::uint8_t>(TraceRecordKind::Load);
   constexpr auto kFetch = static_cast<std::uint8_t>(TraceRecordKind::Fetch);
-  while (n < records && pos < unchecked_end) {
+  while (event != end && pos < unchecked_end) {
     const std::uint8_t tag = data[pos];
-    GuestEvent& e = out[n];
     std::uint64_t instructions;
     if (static_cast<std::uint8_t>(tag - kLoad) <= kFetch - kLoad) {
       // Load, store, fetch: AccessKind numbers them in the same order. The checks and their
@@ -521,21 +520,22 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
         pos_ = pos;
         bad_memory_size(bytes);
       }
-      e = GuestEvent::memory(static_cast<AccessKind>(tag - kLoad), last_address, bytes);
+      *event = GuestEvent::memory(static_cast<AccessKind>(tag - kLoad), last_address, bytes);
       // The data accesses after a fetch are that instruction's (lackey writes them so).
-      e.continues_instruction = tag != kFetch && after_fetch;
+      const bool continues = tag != kFetch && after_fetch;
+      event->continues_instruction = continues;
       after_fetch |= tag == kFetch;
-      instructions = !e.continues_instruction;
+      instructions = !continues;
     } else if (tag == static_cast<std::uint8_t>(TraceRecordKind::Compute)) {
       ++pos;
-      e = GuestEvent::compute(static_cast<std::uint32_t>(varint_at(data, pos)));
+      *event = GuestEvent::compute(static_cast<std::uint32_t>(varint_at(data, pos)));
       after_fetch = false;
-      instructions = e.count;
+      instructions = event->count;
       ++computes;
     } else {
       break;  // next_event() reads it
     }
-    ++n;
+    ++event;
     // ends_batch(): a plain event ends a batch only by its instructions.
     if (instructions >= budget_left) {
       budget_used = true;
@@ -543,6 +543,7 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
     }
     budget_left -= instructions;
   }
+  std::size_t n = static_cast<std::size_t>(event - out);
   pos_ = pos;
   last_address_ = last_address;
   after_fetch_ = after_fetch;

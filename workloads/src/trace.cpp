@@ -516,10 +516,7 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
       const std::uint8_t bytes = data[pos + 1];
       pos += 2;
       last_address += static_cast<Addr>(unzigzag(varint_at(data, pos)));
-      if (__builtin_expect(bytes == 0 || bytes > 64, 0)) {
-        pos_ = pos;
-        bad_memory_size(bytes);
-      }
+      if (__builtin_expect(bytes == 0 || bytes > 64, 0)) bad_memory_size(bytes);
       *event = GuestEvent::memory(static_cast<AccessKind>(tag - kLoad), last_address, bytes);
       // The data accesses after a fetch are that instruction's (lackey writes them so).
       const bool continues = tag != kFetch && after_fetch;

@@ -77,12 +77,12 @@ def test_floor_refuses_a_bad_count(bench_dir, args, message):
 @pytest.mark.parametrize("script, args, message", [
     ("instructions-per-reference", ["--cases", "hit,pt_update_x"],
      "instructions-per-reference: error: unknown case 'pt_update_x' (expected hit, gups, gups_ept4, fork_native, fork_shadow, build_native,"
-     " build_shadow, make_native, make_shadow, pt_update_N, any of those but"
-     " make_native and make_shadow with _functional, or floor)"),
+     " build_shadow, make_native, make_shadow, pt_update_N, any of those with _functional, floor, make_floor or"
+     " make_trace_floor)"),
     ("instructions-per-reference", ["--cases", "floor_functional"],
      "instructions-per-reference: error: unknown case 'floor_functional' (expected hit, gups, gups_ept4, fork_native, fork_shadow, build_native,"
-     " build_shadow, make_native, make_shadow, pt_update_N, any of those but"
-     " make_native and make_shadow with _functional, or floor)"),
+     " build_shadow, make_native, make_shadow, pt_update_N, any of those with _functional, floor, make_floor or"
+     " make_trace_floor)"),
     ("instructions-per-reference", ["--speed"],
      "instructions-per-reference: error: unknown argument '--speed' (expected --update-docs, --cases LIST or "
      "--virtsim PATH)"),

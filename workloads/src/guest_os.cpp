@@ -334,10 +334,7 @@ std::optional<TraceRecord> TraceRecordSource::next() {
     r.swap(held_);
     return r;
   }
-  auto r = reader_.next();
-  if (r && (r->kind == TraceRecordKind::Load || r->kind == TraceRecordKind::Store || r->kind == TraceRecordKind::Fetch))
-    ++references_;
-  return r;
+  return reader_.next();
 }
 
 std::size_t TraceRecordSource::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
@@ -348,7 +345,6 @@ std::size_t TraceRecordSource::plain_events(GuestEvent* out, std::size_t max, st
     // The plain records of the block in one go, then whatever ends them one at a time.
     bool budget_used = false;
     const std::size_t plain = reader_.next_plain_events(out + n, max - n, budget, budget_used);
-    for (std::size_t i = n; i < n + plain; ++i) references_ += out[i].kind == GuestEventKind::Memory;
     n += plain;
     if (budget_used || n == max) break;
     if (plain > 0 && reader_.records_left_in_block() == 0) break;
@@ -358,7 +354,6 @@ std::size_t TraceRecordSource::plain_events(GuestEvent* out, std::size_t max, st
       held_ = other;
       break;
     }
-    references_ += out[n].kind == GuestEventKind::Memory;
     if (ends_batch(out[n++], budget)) break;
   }
   return n;

@@ -490,7 +490,67 @@ int TraceReader::next_event(GuestEvent& event, TraceRecord& other) {
 std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std::uint64_t& budget,
                                            bool& budget_used) {
   budget_used = false;
-  std::size_t n = 0;
+  // The decoder's state in locals: an event's one-byte fields may alias anything, so members
+  // would be read again after every store into `out`.
+  const std::uint8_t* const data = block_.data();
+  const std::size_t size = block_.size();
+  std::size_t pos = pos_;
+  Addr last_address = last_address_;
+  bool after_fetch = after_fetch_;
+  std::uint64_t budget_left = budget, computes = 0;
+  GuestEvent* event = out;
+  GuestEvent* const end = out + std::min<std::size_t>(max, block_left_);
+  // A plain record is at most 12 bytes (a tag, a size and the longest varint): one that starts
+  // before `unchecked_end` needs no read checked against the block's end. The rest of the
+  // block goes through the checked decoder below.
+  constexpr std::size_t kLongestPlainRecord = 12;
+  const std::size_t unchecked_end = size < kLongestPlainRecord ? 0 : size - kLongestPlainRecord + 1;
+  constexpr auto kLoad = static_cast<std::uint8_t>(TraceRecordKind::Load);
+  constexpr auto kFetch = static_cast<std::uint8_t>(TraceRecordKind::Fetch);
+  while (event != end && pos < unchecked_end) {
+    const std::uint8_t tag = data[pos];
+    std::uint64_t instructions;
+    if (static_cast<std::uint8_t>(tag - kLoad) <= kFetch - kLoad) {
+      // Load, store, fetch: AccessKind numbers them in the same order. The checks and their
+      // order are memory_operand()'s.
+      const std::uint8_t bytes = data[pos + 1];
+      pos += 2;
+      last_address += static_cast<Addr>(unzigzag(varint_at(data, pos)));
+      if (__builtin_expect(bytes == 0 || bytes > 64, 0)) bad_memory_size(bytes);
+      *event = GuestEvent::memory(static_cast<AccessKind>(tag - kLoad), last_address, bytes);
+      // The data accesses after a fetch are that instruction's (lackey writes them so).
+      const bool continues = tag != kFetch && after_fetch;
+      event->continues_instruction = continues;
+      after_fetch |= tag == kFetch;
+      instructions = !continues;
+    } else if (tag == static_cast<std::uint8_t>(TraceRecordKind::Compute)) {
+      ++pos;
+      *event = GuestEvent::compute(static_cast<std::uint32_t>(varint_at(data, pos)));
+      after_fetch = false;
+      instructions = event->count;
+      ++computes;
+    } else {
+      break;  // next_event() reads it
+    }
+    ++event;
+    // ends_batch(): a plain event ends a batch only by its instructions.
+    if (instructions >= budget_left) {
+      budget_used = true;
+      break;
+    }
+    budget_left -= instructions;
+  }
+  std::size_t n = static_cast<std::size_t>(event - out);
+  pos_ = pos;
+  last_address_ = last_address;
+  after_fetch_ = after_fetch;
+  block_left_ -= static_cast<std::uint32_t>(n);
+  records_ += n;
+  memory_records_ += n - computes;
+  budget = budget_left;
+  if (block_left_ == 0 && pos_ != block_.size()) fail(block_offset_, "block has bytes after its last record");
+  if (budget_used) return n;
+  // The block's last bytes, each read checked.
   while (n < max && block_left_ > 0 && pos_ < block_.size()) {
     GuestEvent& e = out[n];
     const std::uint8_t tag = block_[pos_];

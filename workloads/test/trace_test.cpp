@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "virtsim/common/error.h"
+#include "virtsim/workloads/guest_os.h"
 #include "virtsim/workloads/synthetic.h"
 
 namespace virtsim {
@@ -657,6 +658,136 @@ TEST(Trace, VersionFiveReadsWithAWarningAndKnowsNoToolMappings) {
       << TraceReader(path).warning();
   expect_error(path, "byte 16: mmap record with unknown flags 0x5 (record 1; known: 1 file, 2 shared)");
   std::remove(path.c_str());
+}
+
+// Memory records with address deltas of every varint length (1 to 10 bytes, both signs), as
+// lackey writes them (a fetch, then its data accesses), with compute records of every length and
+// now and then a record of another kind.
+std::vector<TraceRecord> mixed_records() {
+  std::vector<TraceRecord> v;
+  Addr address = 0x400000;
+  std::uint64_t state = 7;
+  for (unsigned i = 0; i < 3000; ++i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    TraceRecord r;
+    const unsigned shift = (state >> 33) % 64;
+    const Addr delta = (Addr{1} << shift) + (state >> 60);
+    address = (state >> 40) & 1 ? address + delta : address - delta;
+    r.address = address;
+    r.size = static_cast<std::uint8_t>(1 + (state >> 20) % 64);
+    const unsigned pick = (state >> 50) % 16;
+    r.kind = pick < 5 ? TraceRecordKind::Fetch : pick < 10 ? TraceRecordKind::Load : pick < 14 ? TraceRecordKind::Store
+                                                                                    : TraceRecordKind::Compute;
+    if (r.kind == TraceRecordKind::Compute) r.count = (std::uint64_t{1} << ((state >> 24) % 32)) - 1;
+    v.push_back(r);
+    if (i % 97 == 13) v.push_back(every_kind()[(i / 97) % every_kind().size()]);
+  }
+  return v;
+}
+
+// TraceRecordSource::plain_events() decodes runs of plain records in a loop of its own: for any
+// batch size and instruction budget, and whatever the blocks' size, it gives the events
+// next_event() gives one at a time, ends a batch exactly where ends_batch() says, and leaves
+// every other record to next(); and it counts the memory references.
+TEST(Trace, RunsOfPlainRecordsGiveWhatNextEventGives) {
+  const std::string path = temp_path("runs.vst");
+  const auto records = mixed_records();
+  for (const std::size_t block_bytes : {std::size_t{40}, std::size_t{1000}, std::size_t{1} << 16}) {
+    {
+      TraceWriter w(path, block_bytes);
+      for (const auto& r : records) w.write(r);
+      w.close();
+    }
+    // What the record-at-a-time decoder gives: events, or other records (their kind).
+    struct Item {
+      bool event;
+      GuestEvent e;
+      TraceRecordKind kind;
+    };
+    std::vector<Item> expected;
+    std::uint64_t references = 0;
+    {
+      TraceReader reader(path);
+      GuestEvent e;
+      TraceRecord other;
+      for (int got; (got = reader.next_event(e, other)) >= 0;) {
+        expected.push_back({got == 1, e, other.kind});
+        references += got == 1 && e.kind == GuestEventKind::Memory;
+      }
+    }
+    ASSERT_GT(references, 2500u);
+    for (const std::size_t max : {1u, 3u, 256u}) {
+      for (const std::uint64_t budget : {1ull, 2ull, 5ull, ~0ull}) {
+        const std::string where =
+            "block bytes " + std::to_string(block_bytes) + " max " + std::to_string(max) + " budget " + std::to_string(budget);
+        TraceRecordSource source(path);
+        std::vector<GuestEvent> batch(max);
+        std::size_t at = 0;
+        for (;;) {
+          const std::size_t n = source.plain_events(batch.data(), max, budget);
+          if (!n) {
+            const auto r = source.next();
+            if (!r) break;
+            ASSERT_LT(at, expected.size()) << where;
+            ASSERT_FALSE(expected[at].event) << where << " record " << at;
+            ASSERT_EQ(r->kind, expected[at].kind) << where << " record " << at;
+            ++at;
+            continue;
+          }
+          std::uint64_t left = budget;
+          for (std::size_t i = 0; i < n; ++i, ++at) {
+            const bool ends = ends_batch(batch[i], left);
+            if (i + 1 < n) {
+              ASSERT_FALSE(ends) << where << ": a batch went on past its end at record " << at;
+            }
+            ASSERT_LT(at, expected.size()) << where;
+            ASSERT_TRUE(expected[at].event) << where << " record " << at;
+            const GuestEvent& want = expected[at].e;
+            const GuestEvent& got = batch[i];
+            ASSERT_TRUE(got.kind == want.kind && got.access == want.access && got.size == want.size &&
+                        got.count == want.count && got.address == want.address &&
+                        got.instruction == want.instruction && got.keeps_contents == want.keeps_contents &&
+                        got.continues_instruction == want.continues_instruction &&
+                        got.partial_first_line == want.partial_first_line &&
+                        got.partial_last_line == want.partial_last_line)
+                << where << " record " << at;
+          }
+        }
+        EXPECT_EQ(at, expected.size()) << where;
+        EXPECT_EQ(source.memory_references(), references) << where;
+      }
+    }
+  }
+  std::remove(path.c_str());
+}
+
+// A bad record met by the run decoder fails as the record-at-a-time decoder does: the block's
+// offset and what is wrong. Each block below has room for the run decoder's unchecked reads.
+TEST(Trace, RunsOfPlainRecordsFailAsNextDoes) {
+  const std::string bad = temp_path("bad-run.vst");
+  std::vector<char> padding;  // 12 compute records
+  for (int i = 0; i < 12; ++i) padding.insert(padding.end(), {0x01, 0});
+  const auto expect_run_error = [&](std::vector<char> raw, std::uint32_t count, const std::string& fragment) {
+    raw.insert(raw.end(), padding.begin(), padding.end());
+    const auto frame = zstd_frame(raw);
+    write_all(bad, one_block(static_cast<std::uint32_t>(frame.size()), static_cast<std::uint32_t>(raw.size()), count,
+                             frame));
+    expect_error(bad, fragment);  // through next()
+    try {
+      TraceRecordSource source(bad);
+      std::vector<GuestEvent> batch(256);
+      while (source.plain_events(batch.data(), batch.size(), ~std::uint64_t{0}) || source.next()) {
+      }
+      FAIL() << "expected an error containing '" << fragment << "'";
+    } catch (const FileError& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  expect_run_error({0x02, 8, 2, 0x03, 65, 0}, 14, "byte 16: memory record with size 65");
+  expect_run_error({0x03, 0, 0}, 13, "byte 16: memory record with size 0");
+  expect_run_error({0x01, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0}, 13, "byte 16: malformed number");
+  expect_run_error({0x04, 4, 2}, 3, "byte 16: block has bytes after its last record");
+  std::remove(bad.c_str());
 }
 
 TEST(Trace, TheWriterOnlyEverLeavesAWholeTrace) {

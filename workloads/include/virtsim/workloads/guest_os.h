@@ -147,13 +147,12 @@ class TraceRecordSource final : public ProcessEventSource {
   const std::string& warning() const { return reader_.warning(); }  // TraceReader::warning()
   // How far into the file the reader is (unknown for a FIFO).
   double progress() const override;
-  std::uint64_t memory_references() const override { return references_; }
+  std::uint64_t memory_references() const override { return reader_.memory_records_read(); }
 
  private:
   std::string path_;
   TraceReader reader_;
   std::uint64_t file_bytes_ = 0;  // 0: not a regular file
-  std::uint64_t references_ = 0;
   std::optional<TraceRecord> held_;  // read by plain_events, not one of its records
 };
 

@@ -158,6 +158,8 @@ class TraceReader {
   std::uint16_t version() const { return version_; }
   std::uint64_t blocks_read() const { return blocks_; }
   std::uint64_t records_read() const { return records_; }
+  // Load, store and fetch records read so far, by any of the calls above.
+  std::uint64_t memory_records_read() const { return memory_records_; }
   // Byte offset of the block header of the block holding the last record next() returned,
   // for error messages about that record.
   std::uint64_t record_offset() const { return block_offset_; }
@@ -183,6 +185,7 @@ class TraceReader {
   // A memory record's size and address (a delta to the last one, zigzag-coded). Inline: the
   // trace-driven hot path reads one per memory record.
   Addr memory_operand(std::uint8_t& size) {
+    ++memory_records_;
     size = byte();
     const Addr address = last_address_ + static_cast<Addr>(unzigzag(varint()));
     last_address_ = address;
@@ -200,12 +203,16 @@ class TraceReader {
   }
   std::uint64_t varint() {
     if (__builtin_expect(block_.size() - pos_ < 10, 0)) return varint_near_end();
-    const std::uint8_t* p = block_.data() + pos_;
+    return varint_at(block_.data(), pos_);
+  }
+  // A varint at data[pos] with ten bytes readable there; moves `pos` past it.
+  std::uint64_t varint_at(const std::uint8_t* data, std::size_t& pos) const {
+    const std::uint8_t* p = data + pos;
     std::uint64_t v = 0;
     for (unsigned i = 0; i < 10; ++i) {
       v |= std::uint64_t{p[i] & 0x7fu} << (7 * i);
       if (!(p[i] & 0x80)) {
-        pos_ += i + 1;
+        pos += i + 1;
         return v;
       }
     }
@@ -224,7 +231,7 @@ class TraceReader {
   std::uint64_t block_offset_ = 0;   // file offset of the current block's header
   std::uint32_t block_left_ = 0;     // records still to read in the block
   std::uint64_t file_offset_ = 16;   // where the next block header starts
-  std::uint64_t blocks_ = 0, records_ = 0;
+  std::uint64_t blocks_ = 0, records_ = 0, memory_records_ = 0;
   std::uint32_t trailer_checksum_ = 0;  // version 2: over the header and every block's checksum
   bool ended_ = false;                  // the trailer (or, in version 1, the end of the file) was read
   bool after_fetch_ = false;            // the last record read was a fetch or one of its data accesses

@@ -86,7 +86,7 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
     arrays_.push_back(Array{g.page_shift == 0, g.page_shift, size_index(g.page_shift), g.ways, g.entries, Addr{sets} - 1,
                             SetAssociative<Addr, TlbEntry>(shape), &size_hits(g.page_shift)});
   }
-  for (unsigned shift : {12u, 21u, 22u, 30u}) targets_[size_index(shift)] = find_target(shift);
+  for (unsigned shift = 0; shift < kTargetShifts; ++shift) targets_[shift] = find_target(shift);
 }
 
 Tlb::Target Tlb::find_target(unsigned page_shift) {
@@ -98,8 +98,9 @@ Tlb::Target Tlb::find_target(unsigned page_shift) {
     else if (array.page_shift == page_shift) exact = &array;
     else if (array.page_shift < page_shift && (!piece || array.page_shift > piece->page_shift)) piece = &array;
   }
-  if (exact || mixed) return {exact ? exact : mixed, false};
-  return {piece, piece != nullptr};
+  if (exact || mixed) return {exact ? exact : mixed, false, page_shift, size_index(page_shift)};
+  if (!piece) return {};
+  return {piece, true, piece->page_shift, piece->size_slot};
 }
 
 TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, const TlbTags& tags) {
@@ -161,11 +162,10 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
                      (entry.global || entry.pcid == missed_tags_.pcid);
   missed_page_ = kNoPage;
   const unsigned shift = entry.page_shift;
-  const Target target = shift == 12 || shift == 21 || shift == 22 || shift == 30 ? targets_[size_index(shift)]
-                                                                                 : find_target(shift);
+  const Target target = shift < kTargetShifts ? targets_[shift] : find_target(shift);
   if (!target.array) return;  // nothing can hold it
   Array& array = *target.array;
-  const unsigned held_shift = target.splinter ? array.page_shift : shift;
+  const unsigned held_shift = target.held_shift;
   const Addr page = va >> held_shift;
   const std::size_t set = page & array.set_mask;
   auto& slots = array.slots;
@@ -207,9 +207,9 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
     e.page_shift = static_cast<std::uint8_t>(held_shift);
   }
   array.holds_pieces |= e.mapping_shift > held_shift;
-  array.sizes_held |= 1u << size_index(held_shift);
+  array.sizes_held |= 1u << target.size_slot;
   array.ever_filled = true;
-  fills_by_size.add(size_index(held_shift));
+  fills_by_size.add(target.size_slot);
   slots.fill(set, way, page);
 }
 

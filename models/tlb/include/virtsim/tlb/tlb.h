@@ -262,16 +262,21 @@ class Tlb {
   void count_invalidation(Invalidation kind, std::uint64_t dropped);
 
   // Where a fill of a page size goes: its own array, else the mixed one, else the largest
-  // smaller size held (splintered); decided once per size.
+  // smaller size held (splintered); decided once per size, with the size the entry is held at
+  // and its index in the *_by_size statistics.
   struct Target {
     Array* array = nullptr;
     bool splinter = false;
+    unsigned held_shift = 0;
+    std::size_t size_slot = 0;
   };
   Target find_target(unsigned page_shift);
 
   TlbConfig config_;
   std::vector<Array> arrays_;
-  Target targets_[4];  // by size_index(); arrays_ does not change after construction
+  // By page shift; arrays_ does not change after construction.
+  static constexpr unsigned kTargetShifts = 64;
+  Target targets_[kTargetShifts];
   // The 4 KiB page (va >> 12) and tags of the last lookup that found no entry, until the next
   // fill (or entries coming in otherwise): that fill need not search its set for an entry to
   // refresh. kNoPage: none.

@@ -181,8 +181,21 @@ class Gups final : public FootprintProgram {
   // The same updates as events: the harness's random-update case runs through here.
   std::size_t plain_steps(GuestEvent* out, std::size_t max, std::uint64_t& budget, bool& ended) override {
     const std::uint32_t compute = static_cast<std::uint32_t>(c_.shape.compute_per_access);
+    const std::size_t events_per_update = compute ? 3 : 2;
     std::size_t n = 0;
     while (n < max) {
+      // Whole updates while their events fit and leave budget (ends_batch() would end none of
+      // them): the same events as the steps below, without their state per event.
+      while (part_ == kUpdateNext && max - n >= events_per_update && budget > std::uint64_t{compute} + 2 &&
+             done_ < c_.shape.accesses) {
+        const Addr a = base_ + (rng_.below(bytes_ / 8) * 8);
+        if (compute) out[n++] = GuestEvent::compute(compute);
+        out[n++] = GuestEvent::memory(AccessKind::Load, a, 8);
+        out[n++] = GuestEvent::memory(AccessKind::Store, a, 8);
+        budget -= std::uint64_t{compute} + 2;
+        ++done_;
+      }
+      if (n == max) return n;
       switch (part_) {
         case kUpdateNext:
           if (done_ >= c_.shape.accesses) return n;

@@ -27,7 +27,8 @@ MmuModule::MmuModule(const sc_core::sc_module_name& name, const Scope& context, 
       walker_free_at_(walkers.get(), 0) {}
 
 [[gnu::hot]] Cycles MmuModule::serve(Addr va, TranslationExtension& ext, std::uint64_t arrival) {
-  const WalkRequest request = to_walk_request(va, ext);
+  WalkRequest& request = walker.next_request();
+  to_walk_request(va, ext, request);
   const WalkOutcome& outcome = walker.walk(request, memory.port());
   // An agile walk has no functional reference here (its shadow part is the hypervisor's);
   // the shadow tables' checker (system.shadow.check) covers it.

@@ -135,8 +135,10 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
 [[gnu::hot]] void PageWalker::start(const WalkRequest& request) {
   if (state_ == State::GuestEntry || state_ == State::NestedEntry)
     throw std::logic_error("PageWalker::start while a walk is in flight");
-  request_ = request;
-  outcome_ = WalkOutcome{};
+  if (&request != &request_) request_ = request;  // the MMU writes its requests in place (next_request())
+  // The translation is written whole when the walk ends (finish_walk() or fail()).
+  outcome_.refs = outcome_.ad_writes = outcome_.cache_hits = 0;
+  outcome_.cycles = 0;
   port_ = nullptr;
   // guest_slots_ needs no clearing: finish_walk() reads only the levels from
   // first_read_level_ down, each of which this walk writes before it reads the entry.
@@ -264,7 +266,6 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
   const NestedControls& n = request_.nested_controls;
   purpose_ = purpose;
   nested_gpa_ = gpa;
-  nested_slots_.fill(0);
   state_ = State::NestedEntry;
   const std::size_t row = purpose == Purpose::FinalData ? kDataRow : 5 - level_;
   nested_tlb_missed_ = true;
@@ -307,6 +308,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
       }
     }
   }
+  nested_first_read_level_ = nested_level_;
 }
 
 [[gnu::hot]] void PageWalker::nested_step(MemoryPort& port) {
@@ -354,7 +356,7 @@ void PageWalker::page_fault(std::uint32_t error_code, bool add_access_bits) {
     if (!n.is_ept() || n.access_dirty) {
       const std::uint64_t accessed = n.is_ept() ? ept::kAccessed : pte::kAccessed;
       const std::uint64_t dirty = n.is_ept() ? ept::kDirty : pte::kDirty;
-      for (unsigned level = nested_info_->levels; level >= nested_level_; --level) {
+      for (unsigned level = nested_first_read_level_; level >= nested_level_; --level) {
         if (!nested_slots_[level]) continue;
         std::uint64_t want = nested_entries_[level] | accessed;
         if (level == nested_level_ && access.write) want |= dirty;

@@ -83,10 +83,10 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
     shape.where = scope.path;
     shape.hints = g.ways > 4 && g.ways <= kTagHintStride && sets > 1;  // fully associative: a plain scan
     shape.track_valid = true;
-    arrays_.push_back(Array{g.page_shift == 0, g.page_shift, size_index(g.page_shift), g.ways, Addr{sets} - 1,
+    arrays_.push_back(Array{g.page_shift == 0, g.page_shift, size_index(g.page_shift), g.ways, g.entries, Addr{sets} - 1,
                             SetAssociative<Addr, TlbEntry>(shape), &size_hits(g.page_shift)});
   }
-  for (unsigned shift : {12u, 21u, 22u, 30u}) targets_[size_index(shift)] = find_target(shift);
+  for (unsigned shift = 0; shift < kTargetShifts; ++shift) targets_[shift] = find_target(shift);
 }
 
 Tlb::Target Tlb::find_target(unsigned page_shift) {
@@ -98,8 +98,9 @@ Tlb::Target Tlb::find_target(unsigned page_shift) {
     else if (array.page_shift == page_shift) exact = &array;
     else if (array.page_shift < page_shift && (!piece || array.page_shift > piece->page_shift)) piece = &array;
   }
-  if (exact || mixed) return {exact ? exact : mixed, false};
-  return {piece, piece != nullptr};
+  if (exact || mixed) return {exact ? exact : mixed, false, page_shift, size_index(page_shift)};
+  if (!piece) return {};
+  return {piece, true, piece->page_shift, piece->size_slot};
 }
 
 TlbEntry* Tlb::lookup_hashed(Array& array, std::size_t set, Addr page, const TlbTags& tags) {
@@ -153,16 +154,35 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
   return nullptr;
 }
 
-[[gnu::hot]] void Tlb::fill(Array& array, std::size_t set, const TlbEntry& entry) {
+[[gnu::hot]] void Tlb::insert(Addr va, const TlbEntry& entry) {
+  // A lookup of va's page with these tags that found nothing, and no fill since, leaves no
+  // entry to refresh (any entry this fill could refresh would have matched that lookup).
+  const bool fresh = missed_page_ == (va >> kPageShift4K) && entry.vpid == missed_tags_.vpid &&
+                     entry.nested_context == missed_tags_.nested_context &&
+                     (entry.global || entry.pcid == missed_tags_.pcid);
+  missed_page_ = kNoPage;
+  const unsigned shift = entry.page_shift;
+  const Target target = shift < kTargetShifts ? targets_[shift] : find_target(shift);
+  if (!target.array) return;  // nothing can hold it
+  Array& array = *target.array;
+  const unsigned held_shift = target.held_shift;
+  const Addr page = va >> held_shift;
+  const std::size_t set = page & array.set_mask;
   auto& slots = array.slots;
   // An existing entry for the same page and tags is refreshed in place; else an invalid way is
-  // filled before any valid one is replaced.
-  unsigned free;
-  const int found = slots.find_and_free(set, entry.virtual_page, [&](unsigned w) {
-    const TlbEntry& e = slots.entry(set, w);
-    return e.page_shift == entry.page_shift && e.vpid == entry.vpid && e.pcid == entry.pcid &&
-           e.nested_context == entry.nested_context && e.global == entry.global;
-  }, free);
+  // filled before any valid one is replaced. A fresh fill of a full array (the steady state)
+  // searches nothing.
+  unsigned free = array.ways;
+  int found = -1;
+  if (!fresh) {
+    found = slots.find_and_free(set, page, [&](unsigned w) {
+      const TlbEntry& e = slots.entry(set, w);
+      return e.page_shift == held_shift && e.vpid == entry.vpid && e.pcid == entry.pcid &&
+             e.nested_context == entry.nested_context && e.global == entry.global;
+    }, free);
+  } else if (slots.valid_count() < array.capacity) {
+    free = slots.free_way(set);
+  }
   unsigned way;
   if (found >= 0) {
     way = static_cast<unsigned>(found);
@@ -176,31 +196,21 @@ const TlbEntry* Tlb::probe(Addr va, TlbTags tags) const {
       evictions_by_size.add(array.mixed ? size_index(slots.entry(set, way).page_shift) : array.size_slot);
     }
   }
+  // The entry is written once, in its slot: as walked, or as the piece of it the array holds.
   TlbEntry& e = slots.entry(set, way);
   e = entry;
   e.valid = true;
-  array.holds_pieces |= entry.mapping_shift > entry.page_shift;
-  array.sizes_held |= 1u << size_index(entry.page_shift);
-  array.ever_filled = true;
-  fills_by_size.add(size_index(entry.page_shift));
-  slots.fill(set, way, entry.virtual_page);
-}
-
-[[gnu::hot]] void Tlb::insert(Addr va, const TlbEntry& entry_in) {
-  TlbEntry entry = entry_in;
-  if (entry.mapping_shift < entry.page_shift) entry.mapping_shift = entry.page_shift;
-  entry.virtual_page = va >> entry.page_shift;
-  const unsigned shift = entry.page_shift;
-  const Target target = shift == 12 || shift == 21 || shift == 22 || shift == 30 ? targets_[size_index(shift)]
-                                                                                 : find_target(shift);
-  if (!target.array) return;  // nothing can hold it
+  if (e.mapping_shift < shift) e.mapping_shift = static_cast<std::uint8_t>(shift);
+  e.virtual_page = page;
   if (target.splinter) {
-    const unsigned piece = target.array->page_shift;
-    entry.physical_base = entry.translate(va) & ~((Addr{1} << piece) - 1);
-    entry.page_shift = static_cast<std::uint8_t>(piece);
-    entry.virtual_page = va >> piece;
+    e.physical_base = entry.translate(va) & ~((Addr{1} << held_shift) - 1);
+    e.page_shift = static_cast<std::uint8_t>(held_shift);
   }
-  fill(*target.array, entry.virtual_page & target.array->set_mask, entry);
+  array.holds_pieces |= e.mapping_shift > held_shift;
+  array.sizes_held |= 1u << target.size_slot;
+  array.ever_filled = true;
+  fills_by_size.add(target.size_slot);
+  slots.fill(set, way, page);
 }
 
 void Tlb::count_invalidation(Invalidation kind, std::uint64_t dropped) {
@@ -340,6 +350,7 @@ void Tlb::swap_entries(Tlb& other) {
     std::swap(a.ever_filled, b.ever_filled);
     std::swap(a.holds_pieces, b.holds_pieces);
   }
+  missed_page_ = other.missed_page_ = kNoPage;  // entries came in that no lookup has seen
 }
 
 void Tlb::flush_all() {

@@ -40,6 +40,7 @@ void Tlb::load_state(StateReader& in) {
     a.ever_filled = in.get_bool("TLB ever filled");
     a.holds_pieces = in.get_bool("TLB holds pieces");
   }
+  missed_page_ = kNoPage;  // entries came in that no lookup has seen
 }
 
 }  // namespace virtsim

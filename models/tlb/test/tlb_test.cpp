@@ -433,6 +433,61 @@ TEST(TlbFilledEntries, StayExactlyTheValidEntriesUnderRandomOperations) {
   }
 }
 
+// A fill right after a lookup of its page that found nothing skips the search for an entry to
+// refresh. Here lookups find nothing, find the entry and use it, or find an entry without
+// the rights the access needs (whose fill must refresh it in place), amid invalidations and
+// swaps with another TLB: every fill must leave one entry per page, size and tags, and the
+// next lookup must see what was filled last.
+TEST(TlbFilledEntries, FillsAfterLookupsKeepOneEntryPerPageAndTags) {
+  for (const TlbConfig& c : {TlbConfig{{{12, 16, 4}, {21, 4, 4}, {0, 8, 8}}, 0},
+                             TlbConfig{{{0, 1536, 12}}, 0}, TlbConfig{{{12, 8, 8}}, 0}}) {
+    Tlb tlb({}, c), other({}, c);
+    std::uint64_t state = 777;
+    const auto next = [&](std::uint64_t n) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      return (state >> 33) % n;
+    };
+    for (int step = 0; step < 20000; ++step) {
+      const TlbTags tags{static_cast<std::uint16_t>(next(2)), static_cast<std::uint16_t>(next(2)), 0};
+      const Addr va = (next(48) << 12) | next(4096);
+      const TlbEntry* found = tlb.lookup(va, tags);
+      if (found && next(2) == 0) continue;  // used as it is
+      // Between the lookup and the fill: entries dropped, or entries of another TLB coming in.
+      switch (next(8)) {
+        case 0: tlb.invlpg(va, tags); break;
+        case 1: tlb.swap_entries(other); break;
+        case 2: tlb.mov_to_cr3(tags.pcid, true, false, tags.vpid); break;
+        default: break;
+      }
+      // Mostly the tags looked up; sometimes others, whose entry the lookup did not look for.
+      const bool same_tags = next(3) != 0;
+      TlbEntry e = tagged_4k(Addr{0x40000000} + (va & ~Addr{0xfff}) + (Addr{step} << 32),
+                             same_tags ? tags.vpid : static_cast<std::uint16_t>(next(2)));
+      e.pcid = same_tags ? tags.pcid : static_cast<std::uint16_t>(next(2));
+      e.global = next(6) == 0;
+      e.page_shift = next(5) == 0 ? 21 : 12;
+      e.writable = next(2) == 0;  // a refill after a store found a read-only entry
+      tlb.insert(va, e);
+      std::vector<TlbEntry> all = tlb.entries();
+      for (std::size_t i = 0; i < all.size(); ++i)
+        for (std::size_t j = i + 1; j < all.size(); ++j) {
+          const TlbEntry &a = all[i], &b = all[j];
+          ASSERT_FALSE(a.virtual_page == b.virtual_page && a.page_shift == b.page_shift && a.vpid == b.vpid &&
+                       a.pcid == b.pcid && a.nested_context == b.nested_context && a.global == b.global)
+              << "step " << step << ": two entries for one page and tags";
+        }
+      // The entry filled (at its size, or as its 4 KiB piece where no array holds 2 MiB pages)
+      // has the rights of this fill.
+      const auto filled = std::find_if(all.begin(), all.end(), [&](const TlbEntry& x) {
+        return x.virtual_page == (va >> x.page_shift) && x.vpid == e.vpid && x.pcid == e.pcid &&
+               x.global == e.global && x.nested_context == 0 && x.mapping_shift == e.page_shift;
+      });
+      ASSERT_NE(filled, all.end()) << "step " << step;
+      ASSERT_EQ(filled->writable, e.writable) << "step " << step << ": the fill did not refresh the entry";
+    }
+  }
+}
+
 // Invalidations by address visit only the sets the address falls in (per page size held),
 // or every valid entry while an array holds pieces of larger mappings. Either way they must
 // drop exactly what the architectural scope says: compared here with a filter of every entry,

@@ -64,6 +64,9 @@ class PageWalker {
 
   // Starts a walk; then step() until state() == Done; outcome() holds the result.
   void start(const WalkRequest& request);
+  // The walker's own request, for a caller that writes the next walk's request in place and
+  // passes it to walk() or start() (no copy of it is made then).
+  WalkRequest& next_request() { return request_; }
   void step(MemoryPort& port);
   State state() const { return state_; }
   const WalkOutcome& outcome() const { return outcome_; }
@@ -176,7 +179,10 @@ class PageWalker {
   unsigned nested_level_ = 0;
   Addr nested_table_ = 0;
   Rights nested_rights_;
+  // The nested entries read, from nested_first_read_level_ (below a prefix-cache hit) down: a
+  // nested walk writes each before the A/D update reads it, so nothing clears them.
   std::array<Addr, 6> nested_slots_{};
+  unsigned nested_first_read_level_ = 0;
   std::array<std::uint64_t, 6> nested_entries_{};
   unsigned nested_page_shift_ = 12;
   bool nested_writable_ = false;

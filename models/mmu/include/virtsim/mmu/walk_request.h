@@ -6,10 +6,9 @@
 
 namespace virtsim {
 
-// The walk a translation request asks for. Guest caches are tagged by VPID/ASID and PCID,
+// The walk a translation request asks for (written into `r`, or returned). Guest caches are tagged by VPID/ASID and PCID,
 // nested caches by the nested context.
-inline WalkRequest to_walk_request(Addr va, const TranslationExtension& ext) {
-  WalkRequest r;
+inline void to_walk_request(Addr va, const TranslationExtension& ext, WalkRequest& r) {
   r.guest = ext.paging;
   r.nested = ext.nested;
   r.nested_controls = ext.nested_paging;
@@ -18,6 +17,10 @@ inline WalkRequest to_walk_request(Addr va, const TranslationExtension& ext) {
   r.user = ext.cpl == 3;
   r.guest_tag = (std::uint32_t{ext.vpid} << 12) | ext.pcid;
   r.nested_tag = ext.nested_context;
+}
+inline WalkRequest to_walk_request(Addr va, const TranslationExtension& ext) {
+  WalkRequest r;
+  to_walk_request(va, ext, r);
   return r;
 }
 

@@ -136,14 +136,17 @@ class Tlb {
         if (pages[way] == page && matches(array.slots.entry(set, way), tags)) return hit(array, set, way);
     }
     ++misses;
+    missed_page_ = va >> kPageShift4K;
+    missed_tags_ = tags;
     if (debug_trace::on(debug_trace::kTlb)) trace_miss(va);
     return nullptr;
   }
   // Looks without counting or touching replacement state (tests, debugging).
   const TlbEntry* probe(Addr va, TlbTags tags) const;
 
-  // Fills an entry for a completed walk. A page larger than any array holds is cached as the
-  // largest held piece containing va (hardware splinters such pages the same way).
+  // Fills an entry for a completed walk (or an STLB hit), refreshing an entry of the same page
+  // and tags in place. A page larger than any array holds is cached as the largest held piece
+  // containing va (hardware splinters such pages the same way).
   void insert(Addr va, const TlbEntry& entry);
 
   // ---- invalidations (scopes per SDM 4.10.4, 29.4.3 and APM 15.16) ----
@@ -219,6 +222,7 @@ class Tlb {
     unsigned page_shift = 12;
     std::size_t size_slot = 0;  // index in the *_by_size statistics
     unsigned ways = 1;
+    std::size_t capacity = 1;  // sets x ways: every set is full when this many entries are valid
     Addr set_mask = 0;
     // Keys: the virtual page of each valid entry (at the entry's own size), so the scan of a
     // set reads 8 bytes per way and only a matching way's entry; hashed for 5 to 16 ways. The
@@ -247,7 +251,6 @@ class Tlb {
   TlbEntry* lookup_mixed(Array& array, Addr va, const TlbTags& tags);
   TlbEntry* lookup_hashed(Array& array, std::size_t set, Addr page, const TlbTags& tags);
   static void touch(Array& array, std::size_t set, unsigned way) { array.slots.touch(set, way); }
-  void fill(Array& array, std::size_t set, const TlbEntry& entry);
   // Drops every valid entry for which drop_if(entry) is true.
   template <typename Predicate>
   void invalidate_if(Invalidation kind, Predicate drop_if);
@@ -259,16 +262,27 @@ class Tlb {
   void count_invalidation(Invalidation kind, std::uint64_t dropped);
 
   // Where a fill of a page size goes: its own array, else the mixed one, else the largest
-  // smaller size held (splintered); decided once per size.
+  // smaller size held (splintered); decided once per size, with the size the entry is held at
+  // and its index in the *_by_size statistics.
   struct Target {
     Array* array = nullptr;
     bool splinter = false;
+    unsigned held_shift = 0;
+    std::size_t size_slot = 0;
   };
   Target find_target(unsigned page_shift);
 
   TlbConfig config_;
   std::vector<Array> arrays_;
-  Target targets_[4];  // by size_index(); arrays_ does not change after construction
+  // By page shift; arrays_ does not change after construction.
+  static constexpr unsigned kTargetShifts = 64;
+  Target targets_[kTargetShifts];
+  // The 4 KiB page (va >> 12) and tags of the last lookup that found no entry, until the next
+  // fill (or entries coming in otherwise): that fill need not search its set for an entry to
+  // refresh. kNoPage: none.
+  static constexpr unsigned kPageShift4K = 12;
+  Addr missed_page_ = kNoPage;
+  TlbTags missed_tags_;
 };
 
 // A TLB hierarchy: L1 ITLB (fetches), L1 DTLB (loads and stores) and a unified second level

@@ -28,11 +28,17 @@ def settings_of(kind: str, mode: str) -> list[str]:
          "system.kernel.state_digest=true"]
     if mode == "nested":
         s += ['system.vmx.mode="vmx"', 'system.nested.paging="ept4"']
+    if mode.startswith("shadow"):
+        s += ['system.vmx.mode="vmx"', "system.shadow.enabled=true"]
+    if mode == "shadow, out of sync":  # guest writes to leaf tables noted, synchronized at CR3 loads
+        s += ["system.shadow.out_of_sync=true"]
+    if mode == "shadow, 2 MiB host pages":
+        s += ['system.shadow.host_page_size="2m"', "system.kernel.transparent_huge_pages=true"]
     if mode == "native, data kept":  # every data byte in memory, so the checkpoint holds them too
         s += ["system.memory.byte_exact_data=true"]
-    if mode.startswith("native, 2 vCPUs"):
+    if ", 2 vCPUs" in mode:
         s += ["system.cpus=2"]
-    if mode == "native, 2 vCPUs, threads":  # threads of one process: shootdowns between the vCPUs
+    if mode.endswith(", 2 vCPUs, threads"):  # threads of one process: shootdowns between the vCPUs
         s += ["workload.threads=true"]
     return s
 
@@ -64,7 +70,12 @@ def functional(m: dict) -> dict:
 # their own).
 CASES = [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native"), ("fork_and_wait", "native, data kept"),
          ("timeshare", "native"), ("trace", "native"), ("trace", "nested"), ("pt_update", "native, 2 vCPUs, threads"),
-         ("fork_and_wait", "native, 2 vCPUs")]
+         ("fork_and_wait", "native, 2 vCPUs"),
+         # Shadow paging: the hypervisor's shadow tables, the guest pages they follow and the
+         # shadow leaves by guest page are restored with guest memory.
+         ("gups", "shadow"), ("fork_and_wait", "shadow"), ("trace", "shadow"), ("fork_and_wait", "shadow, 2 vCPUs"),
+         ("pt_update", "shadow, 2 vCPUs, threads"), ("fork_and_wait", "shadow, out of sync"),
+         ("fork_and_wait", "shadow, 2 MiB host pages")]
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +110,11 @@ def test_restored_run_reports_the_uninterrupted_runs_statistics(virtsim_binary, 
     assert {k: (a.get(k), mc.get(k)) for k in a.keys() | mc.keys() if a.get(k) != mc.get(k)} == {}
     referenced = a["system.cpu0.loads"] + a["system.cpu0.stores"] + a["system.cpu0.fetches"]
     assert referenced > 20000
+    if mode.startswith("shadow"):  # the region of interest builds on the restored shadow and changes it
+        assert a["system.shadow.hidden_faults"] > 0
+        assert a["system.shadow.entries_zapped"] > 0 or kind == "gups"
+    if mode == "shadow, out of sync":
+        assert a["system.shadow.syncs"] > 0
     # The restored run ran the region of interest only: the references it reports are those of
     # the region (the kernel's beside the program's), not the warm-up's too.
     ran = int(re.search(r"\((\d+) references, warm-up included", r.stdout).group(1))
@@ -198,7 +214,7 @@ def test_wrong_magic_and_version(virtsim_binary, saved, tmp_path):
     data[8:12] = (99).to_bytes(4, "little")
     bad.write_bytes(bytes(data))
     line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
-    assert "byte 8 (format version): expected 2, found 99" in line
+    assert "byte 8 (format version): expected 3, found 99" in line
 
 
 def test_damaged_state_is_caught_by_its_digest(virtsim_binary, saved, tmp_path):
@@ -232,6 +248,15 @@ def test_unsupported_configurations_are_refused(virtsim_binary, tmp_path):
     line = error_of(virtsim_binary, s + ["sampling.fast_forward=1000", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
                     tmp_path / "r.h5")
     assert "a detailed run, not a sampled one" in line
+    shadow = ['system.vmx.mode="vmx"', "system.shadow.enabled=true"]
+    line = error_of(virtsim_binary, s + shadow + ["system.hypervisor.cr3_targets=4",
+                                                  f'checkpoint.save="{tmp_path / "x.ckpt"}"'], tmp_path / "r.h5")
+    assert ("checkpoint.save: checkpoints hold shadow paging without a CR3-target list; this run has "
+            "system.hypervisor.cr3_targets = 4") in line
+    line = error_of(virtsim_binary, ['system.vmx.mode="none"', "system.bt.enabled=true",
+                                     f'checkpoint.save="{tmp_path / "x.ckpt"}"'] + s, tmp_path / "r.h5")
+    assert "checkpoints hold native, nested or shadow paging (the others keep state of their own); this run has " \
+           "memory virtualization bt" in line
     assert not (tmp_path / "x.ckpt").exists()
 
 

@@ -118,8 +118,10 @@ void System::check_checkpoint_support() const {
                                        : sampling_parameters.fast_forward.name() + " > 0",
            "a detailed run, not a sampled one");
   const std::string& virt = memory_virtualization();
-  if (virt != "native" && virt != "nested" && virt != "shadow")
-    refuse("memory virtualization " + virt, "native, nested or shadow paging (the others keep state of their own)");
+  if (!memory_virtualizations_.front()->checkpointable())
+    refuse("memory virtualization " + virt,
+           "native, nested or shadow paging, a paravirtual MMU, binary translation or trap-and-emulate (the others "
+           "keep state of their own)");
   // The VMCS's CR3-target list is the VT-x unit's, which starts as at boot.
   if (virt == "shadow" && hypervisor_parameters.cr3_targets.get() > 0)
     refuse(hypervisor_parameters.cr3_targets.name() + " = " + std::to_string(hypervisor_parameters.cr3_targets.get()),
@@ -156,7 +158,7 @@ void System::save_checkpoint() {
   kernels_.front()->os.save_state(out);
   for (const auto& v : vcpus_) put_paging(out, v->paging(), v->guest_cr3());
   out.put_tag("MVIR");
-  if (const ShadowPageTables* shadow = shadow_tables()) shadow->save_state(out);
+  memory_virtualizations_.front()->save_state(out);
   out.put_tag("UARC");
   out.put<std::uint8_t>(checkpoint_parameters.microarchitecture);
   if (checkpoint_parameters.microarchitecture) {
@@ -210,7 +212,7 @@ void System::load_checkpoint() {
     v->restore_paging(paging, guest_cr3);
   }
   in.expect_tag("MVIR");
-  if (auto* shadow = dynamic_cast<ShadowPaging*>(memory_virtualizations_.front().get())) shadow->tables()->load_state(in);
+  memory_virtualizations_.front()->load_state(in);
   in.expect_tag("UARC");
   if (!in.get_bool("microarchitectural state saved")) {
     if (checkpoint_parameters.microarchitecture)

@@ -30,6 +30,12 @@ def settings_of(kind: str, mode: str) -> list[str]:
         s += ['system.vmx.mode="vmx"', 'system.nested.paging="ept4"']
     if mode.startswith("shadow"):
         s += ['system.vmx.mode="vmx"', "system.shadow.enabled=true"]
+    if mode.startswith("paravirtual MMU"):  # the guest's tables, updated by hypercalls
+        s += ['system.vmx.mode="vmx"', "system.kernel.paravirt_mmu=true"]
+    if mode.startswith("binary translation"):  # shadow tables and the sites translated so far
+        s += ['system.vmx.mode="none"', "system.bt.enabled=true"]
+    if mode.startswith("trap-and-emulate"):  # shadow tables, the guest kernel in ring 1
+        s += ['system.vmx.mode="none"', "system.trap_emulate.enabled=true"]
     if mode == "shadow, out of sync":  # guest writes to leaf tables noted, synchronized at CR3 loads
         s += ["system.shadow.out_of_sync=true"]
     if mode == "shadow, 2 MiB host pages":
@@ -75,7 +81,13 @@ CASES = [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native"), ("
          # shadow leaves by guest page are restored with guest memory.
          ("gups", "shadow"), ("fork_and_wait", "shadow"), ("trace", "shadow"), ("fork_and_wait", "shadow, 2 vCPUs"),
          ("pt_update", "shadow, 2 vCPUs, threads"), ("fork_and_wait", "shadow, out of sync"),
-         ("fork_and_wait", "shadow, 2 MiB host pages")]
+         ("fork_and_wait", "shadow, 2 MiB host pages"),
+         # The other memory virtualizations checkpoints hold: a paravirtual MMU, and the software
+         # VMMs over shadow tables.
+         ("fork_and_wait", "paravirtual MMU"), ("pt_update", "paravirtual MMU, 2 vCPUs, threads"),
+         ("fork_and_wait", "binary translation"), ("fork_and_wait", "binary translation, 2 vCPUs"),
+         ("trace", "binary translation"), ("fork_and_wait", "trap-and-emulate"),
+         ("pt_update", "trap-and-emulate, 2 vCPUs, threads")]
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +122,14 @@ def test_restored_run_reports_the_uninterrupted_runs_statistics(virtsim_binary, 
     assert {k: (a.get(k), mc.get(k)) for k in a.keys() | mc.keys() if a.get(k) != mc.get(k)} == {}
     referenced = a["system.cpu0.loads"] + a["system.cpu0.stores"] + a["system.cpu0.fetches"]
     assert referenced > 20000
-    if mode.startswith("shadow"):  # the region of interest builds on the restored shadow and changes it
+    if mode.startswith(("shadow", "binary translation", "trap-and-emulate")):
+        # The region of interest builds on the restored shadow and changes it.
         assert a["system.shadow.hidden_faults"] > 0
         assert a["system.shadow.entries_zapped"] > 0 or kind == "gups"
     if mode == "shadow, out of sync":
         assert a["system.shadow.syncs"] > 0
+    if mode.startswith("binary translation"):  # (the sites the warm-up translated are not translated again)
+        assert a["system.bt0.callouts"] > 0
     # The restored run ran the region of interest only: the references it reports are those of
     # the region (the kernel's beside the program's), not the warm-up's too.
     ran = int(re.search(r"\((\d+) references, warm-up included", r.stdout).group(1))
@@ -253,10 +268,10 @@ def test_unsupported_configurations_are_refused(virtsim_binary, tmp_path):
                                                   f'checkpoint.save="{tmp_path / "x.ckpt"}"'], tmp_path / "r.h5")
     assert ("checkpoint.save: checkpoints hold shadow paging without a CR3-target list; this run has "
             "system.hypervisor.cr3_targets = 4") in line
-    line = error_of(virtsim_binary, ['system.vmx.mode="none"', "system.bt.enabled=true",
-                                     f'checkpoint.save="{tmp_path / "x.ckpt"}"'] + s, tmp_path / "r.h5")
-    assert "checkpoints hold native, nested or shadow paging (the others keep state of their own); this run has " \
-           "memory virtualization bt" in line
+    line = error_of(virtsim_binary, s + shadow + ["system.agile.enabled=true", 'system.nested.paging="ept4"',
+                                                  f'checkpoint.save="{tmp_path / "x.ckpt"}"'], tmp_path / "r.h5")
+    assert ("checkpoints hold native, nested or shadow paging, a paravirtual MMU, binary translation or "
+            "trap-and-emulate (the others keep state of their own); this run has memory virtualization agile") in line
     assert not (tmp_path / "x.ckpt").exists()
 
 

@@ -136,7 +136,8 @@ def test_restored_run_reports_the_uninterrupted_runs_statistics(virtsim_binary, 
     assert ran <= referenced + a.get("system.kernel.kernel_references", 0)
 
 
-@pytest.mark.parametrize("kind,mode", [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native, 2 vCPUs")])
+@pytest.mark.parametrize("kind,mode", [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native, 2 vCPUs"),
+                                       ("fork_and_wait", "shadow"), ("fork_and_wait", "binary translation, 2 vCPUs")])
 def test_cold_restored_run_reaches_the_uninterrupted_runs_guest_state(virtsim_binary, saved, kind, mode):
     """checkpoint.microarchitecture = false when loading: the TLBs, walk caches and caches start
     cold; the guest does the same, only its timing moves."""

@@ -256,6 +256,21 @@ def test_functional_mismatch_names_the_key(virtsim_binary, saved, tmp_path):
     assert "run.seed = 1, and this run has 7" in line
 
 
+def test_shadow_checkpoint_in_a_run_of_another_memory_virtualization(virtsim_binary, saved, tmp_path):
+    """A shadow-paging checkpoint loaded by a run under nested paging, or natively: refused naming
+    the first functional key that differs."""
+    _, cases = saved
+    s, _, _, ck = cases[("fork_and_wait", "shadow")]
+    nested = [x for x in s if not x.startswith("system.shadow.")] + ['system.nested.paging="ept4"']
+    line = error_of(virtsim_binary, nested + [f'checkpoint.load="{ck}"'], tmp_path / "r.h5")
+    assert line.startswith(f'virtsim: error: checkpoint.load = "{ck}" was saved with ')
+    assert "a functional parameter must be the saving run's" in line
+    _, _, _, native = cases[("fork_and_wait", "native")]
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{native}"'], tmp_path / "r.h5")
+    assert "was saved with system.shadow.enabled = false, and this run has true" in line \
+        or "was saved with system.vmx.mode" in line
+
+
 def test_unsupported_configurations_are_refused(virtsim_binary, tmp_path):
     s = settings_of("gups", "native")
     line = error_of(virtsim_binary, s + ["system.pcpus=1", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],

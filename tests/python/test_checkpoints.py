@@ -300,7 +300,7 @@ accesses = 20000
 
 [system.kernel]
 state_digest = true
-
+{virtualization}
 [experiment]
 compare = ""
 
@@ -313,11 +313,15 @@ system.cpu0.dtlb.entries_4k = [32, 128]
 """
 
 
-def sweep_runs(binary: Path, tmp: Path, shared: bool) -> dict:
+# The memory virtualization of a sweep: natively, or under shadow paging.
+VIRTUALIZATIONS = {"native": "", "shadow": '\n[system.vmx]\nmode = "vmx"\n\n[system.shadow]\nenabled = true\n'}
+
+
+def sweep_runs(binary: Path, tmp: Path, shared: bool, virtualization: str = "native") -> dict:
     import h5py
 
     config = tmp / f"sweep-{shared}.toml"
-    config.write_text(SWEEP.format(shared="true" if shared else "false"))
+    config.write_text(SWEEP.format(shared="true" if shared else "false", virtualization=VIRTUALIZATIONS[virtualization]))
     out = tmp / f"sweep-{shared}.h5"
     r = subprocess.run([str(binary), "sweep", str(config), "-j", "1", "-q", "-o", str(out)], capture_output=True,
                        text=True, env=ENV, timeout=600)
@@ -328,14 +332,15 @@ def sweep_runs(binary: Path, tmp: Path, shared: bool) -> dict:
                 for rid in sorted(h["runs"])}
 
 
-def test_sweep_shares_one_checkpoint_per_seed(virtsim_binary, tmp_path):
+@pytest.mark.parametrize("virtualization", VIRTUALIZATIONS)
+def test_sweep_shares_one_checkpoint_per_seed(virtsim_binary, tmp_path, virtualization):
     """Two seeds by two DTLB sizes: two warm-ups (one per seed; the DTLB is timing only, and
     each warm-up runs the seed's first point, 32 entries), each point starts from its seed's
     checkpoint and does what the same point without sharing does. The 32-entry points report
     every statistic of theirs; the 128-entry ones start their DTLB cold, so it misses more (the
     cycles need not move: the interval core hides an STLB hit's latency)."""
-    plain = sweep_runs(virtsim_binary, tmp_path, False)
-    shared = sweep_runs(virtsim_binary, tmp_path, True)
+    plain = sweep_runs(virtsim_binary, tmp_path, False, virtualization)
+    shared = sweep_runs(virtsim_binary, tmp_path, True, virtualization)
     checkpoints = sorted((tmp_path / "sweep-True.h5.points").glob("checkpoint-*.ckpt"))
     assert len(checkpoints) == 2
     assert not list((tmp_path / "sweep-True.h5.points").glob("checkpoint-*.h5"))
@@ -343,6 +348,7 @@ def test_sweep_shares_one_checkpoint_per_seed(virtsim_binary, tmp_path):
     for rid in plain:
         assert functional(plain[rid]) == functional(shared[rid]), rid
         assert plain[rid]["system.cpu0.loads"] > 0
+        assert (plain[rid].get("system.shadow.live_shadow_tables", 0) > 0) == (virtualization == "shadow")
     same = [rid for rid in plain if plain[rid] == shared[rid]]
     assert len(same) == 2, same
     assert all(shared[rid]["system.cpu0.dtlb.misses"] > plain[rid]["system.cpu0.dtlb.misses"]

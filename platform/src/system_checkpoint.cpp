@@ -159,6 +159,8 @@ void System::save_checkpoint() {
   for (const auto& v : vcpus_) put_paging(out, v->paging(), v->guest_cr3());
   out.put_tag("MVIR");
   memory_virtualizations_.front()->save_state(out);
+  // One VM: the VT-x / AMD-V units are the vCPUs', in order.
+  for (std::size_t i = 0; i < virts_.size(); ++i) virts_[i]->save_deadlines(out, vcpus_[i]->guest_time());
   out.put_tag("UARC");
   out.put<std::uint8_t>(checkpoint_parameters.microarchitecture);
   if (checkpoint_parameters.microarchitecture) {
@@ -213,6 +215,7 @@ void System::load_checkpoint() {
   }
   in.expect_tag("MVIR");
   memory_virtualizations_.front()->load_state(in);
+  for (std::size_t i = 0; i < virts_.size(); ++i) virts_[i]->load_deadlines(in, vcpus_[i]->guest_time());
   in.expect_tag("UARC");
   if (!in.get_bool("microarchitectural state saved")) {
     if (checkpoint_parameters.microarchitecture)

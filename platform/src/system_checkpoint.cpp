@@ -120,10 +120,10 @@ void System::check_checkpoint_support() const {
   const std::string& virt = memory_virtualization();
   if (!memory_virtualizations_.front()->checkpointable())
     refuse("memory virtualization " + virt,
-           "native, nested or shadow paging, a paravirtual MMU, binary translation or trap-and-emulate (the others "
-           "keep state of their own)");
+           "native, nested, shadow or agile paging, a paravirtual MMU, binary translation or trap-and-emulate (the "
+           "others keep state of their own)");
   // The VMCS's CR3-target list is the VT-x unit's, which starts as at boot.
-  if (virt == "shadow" && hypervisor_parameters.cr3_targets.get() > 0)
+  if (!virts_.empty() && shadow_tables() && hypervisor_parameters.cr3_targets.get() > 0)
     refuse(hypervisor_parameters.cr3_targets.name() + " = " + std::to_string(hypervisor_parameters.cr3_targets.get()),
            "shadow paging without a CR3-target list");
   if (workload_kind.get() == "exitbench") refuse(workload_kind.name() + " = \"exitbench\"", "a guest OS's workload");

@@ -26,8 +26,13 @@ def settings_of(kind: str, mode: str) -> list[str]:
     s = ['experiment.compare=""', f'workload.kind="{kind}"', f'workload.trace.path="{TRACE}"', "workload.warmup_accesses=20000",
          "workload.accesses=20000", "workload.footprint_kib=8192", "workload.operations=40",
          "system.kernel.state_digest=true"]
-    if mode == "nested":
+    if mode.startswith("nested"):
         s += ['system.vmx.mode="vmx"', 'system.nested.paging="ept4"']
+    if mode == "nested, reclaim and preemption timer":  # the hypervisor's deadlines in guest time
+        s += ["system.hypervisor.reclaim_interval_cycles=200000", "system.vmx.preemption_timer_cycles=300000"]
+    if mode.startswith("agile"):  # shadow tables switching to the nested dimension, a periodic look
+        s += ['system.vmx.mode="vmx"', "system.shadow.enabled=true", "system.agile.enabled=true",
+              'system.nested.paging="ept4"']
     if mode.startswith("shadow"):
         s += ['system.vmx.mode="svm"' if "AMD-V" in mode else 'system.vmx.mode="vmx"', "system.shadow.enabled=true"]
     if mode.startswith("paravirtual MMU"):  # the guest's tables, updated by hypercalls
@@ -88,7 +93,9 @@ CASES = [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native"), ("
          ("fork_and_wait", "paravirtual MMU"), ("pt_update", "paravirtual MMU, 2 vCPUs, threads"),
          ("fork_and_wait", "binary translation"), ("fork_and_wait", "binary translation, 2 vCPUs"),
          ("trace", "binary translation"), ("fork_and_wait", "trap-and-emulate"),
-         ("pt_update", "trap-and-emulate, 2 vCPUs, threads")]
+         ("pt_update", "trap-and-emulate, 2 vCPUs, threads"),
+         ("gups", "nested, reclaim and preemption timer"), ("fork_and_wait", "agile"),
+         ("pt_update", "agile, 2 vCPUs, threads")]
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +130,18 @@ def test_restored_run_reports_the_uninterrupted_runs_statistics(virtsim_binary, 
     assert {k: (a.get(k), mc.get(k)) for k in a.keys() | mc.keys() if a.get(k) != mc.get(k)} == {}
     referenced = a["system.cpu0.loads"] + a["system.cpu0.stores"] + a["system.cpu0.fetches"]
     assert referenced > 20000
-    if mode.startswith(("shadow", "binary translation", "trap-and-emulate")):
+    if mode.startswith(("shadow", "binary translation", "trap-and-emulate", "agile")):
         # The region of interest builds on the restored shadow and changes it.
         assert a["system.shadow.hidden_faults"] > 0
         assert a["system.shadow.entries_zapped"] > 0 or kind in ("gups", "timeshare")  # no process ends
     if mode == "shadow, out of sync":
         assert a["system.shadow.syncs"] > 0
+    if mode == "nested, reclaim and preemption timer":  # deadlines restored fall in the region as they did
+        assert a["system.virt0.nested_reclaims"] > 0 and a["system.virt0.preemption_timer_exits"] > 0
+    if mode.startswith("agile"):
+        assert a["system.agile.switches_to_nested"] > 0
+    if mode == "agile":  # the periodic look fell in the region
+        assert a["system.agile.switches_to_shadow"] > 0
     if mode.startswith("binary translation"):  # (the sites the warm-up translated are not translated again)
         assert a["system.bt0.callouts"] > 0
     # The restored run ran the region of interest only: the references it reports are those of
@@ -285,10 +298,11 @@ def test_unsupported_configurations_are_refused(virtsim_binary, tmp_path):
                                                   f'checkpoint.save="{tmp_path / "x.ckpt"}"'], tmp_path / "r.h5")
     assert ("checkpoint.save: checkpoints hold shadow paging without a CR3-target list; this run has "
             "system.hypervisor.cr3_targets = 4") in line
-    line = error_of(virtsim_binary, s + shadow + ["system.agile.enabled=true", 'system.nested.paging="ept4"',
-                                                  f'checkpoint.save="{tmp_path / "x.ckpt"}"'], tmp_path / "r.h5")
-    assert ("checkpoints hold native, nested or shadow paging, a paravirtual MMU, binary translation or "
-            "trap-and-emulate (the others keep state of their own); this run has memory virtualization agile") in line
+    line = error_of(virtsim_binary, s + ['system.vmx.mode="vmx"', 'system.nested.paging="ept4"',
+                                         "system.selective.enabled=true", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
+                    tmp_path / "r.h5")
+    assert ("checkpoints hold native, nested, shadow or agile paging, a paravirtual MMU, binary translation or "
+            "trap-and-emulate (the others keep state of their own); this run has memory virtualization selective") in line
     assert not (tmp_path / "x.ckpt").exists()
 
 

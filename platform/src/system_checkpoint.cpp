@@ -9,8 +9,11 @@
 namespace virtsim {
 
 namespace {
-void put_paging(StateWriter& out, const PagingControls& c) {
+// Under shadow paging the controls' CR3 is the shadow root the hardware walks, and the guest's
+// own CR3 is the vCPU's beside it.
+void put_paging(StateWriter& out, const PagingControls& c, Addr guest_cr3) {
   out.put_tag("VCPU");
+  out.put<std::uint64_t>(guest_cr3);
   out.put<std::uint32_t>(static_cast<std::uint32_t>(c.format));
   out.put<std::uint64_t>(c.cr3);
   out.put<std::uint8_t>(c.write_protect);
@@ -19,8 +22,9 @@ void put_paging(StateWriter& out, const PagingControls& c) {
   out.put<std::uint32_t>(c.max_phys_bits);
   for (std::uint64_t p : c.pdptes) out.put<std::uint64_t>(p);
 }
-PagingControls get_paging(StateReader& in, const PagingControls& mine) {
+PagingControls get_paging(StateReader& in, const PagingControls& mine, Addr& guest_cr3) {
   in.expect_tag("VCPU");
+  guest_cr3 = in.get<std::uint64_t>("guest CR3");
   PagingControls c;
   c.format = static_cast<TableFormat>(in.get<std::uint32_t>("paging mode"));
   if (c.format != mine.format) in.fail("paging mode", "this run's guest paging mode", in.offset() - 4);
@@ -114,8 +118,14 @@ void System::check_checkpoint_support() const {
                                        : sampling_parameters.fast_forward.name() + " > 0",
            "a detailed run, not a sampled one");
   const std::string& virt = memory_virtualization();
-  if (virt != "native" && virt != "nested")
-    refuse("memory virtualization " + virt, "native or nested paging (the others keep state of their own)");
+  if (!memory_virtualizations_.front()->checkpointable())
+    refuse("memory virtualization " + virt,
+           "native, nested, shadow or agile paging, a paravirtual MMU, binary translation or trap-and-emulate (the "
+           "others keep state of their own)");
+  // The VMCS's CR3-target list is the VT-x unit's, which starts as at boot.
+  if (!virts_.empty() && shadow_tables() && hypervisor_parameters.cr3_targets.get() > 0)
+    refuse(hypervisor_parameters.cr3_targets.name() + " = " + std::to_string(hypervisor_parameters.cr3_targets.get()),
+           "shadow paging without a CR3-target list");
   if (workload_kind.get() == "exitbench") refuse(workload_kind.name() + " = \"exitbench\"", "a guest OS's workload");
   if (saving) {
     try {
@@ -146,7 +156,11 @@ void System::save_checkpoint() {
   frames_->save_state(out);
   guest_frames_.front()->save_state(out);
   kernels_.front()->os.save_state(out);
-  for (const auto& v : vcpus_) put_paging(out, v->paging());
+  for (const auto& v : vcpus_) put_paging(out, v->paging(), v->guest_cr3());
+  out.put_tag("MVIR");
+  memory_virtualizations_.front()->save_state(out);
+  // One VM: the VT-x / AMD-V units are the vCPUs', in order.
+  for (std::size_t i = 0; i < virts_.size(); ++i) virts_[i]->save_deadlines(out, vcpus_[i]->guest_time());
   out.put_tag("UARC");
   out.put<std::uint8_t>(checkpoint_parameters.microarchitecture);
   if (checkpoint_parameters.microarchitecture) {
@@ -194,7 +208,14 @@ void System::load_checkpoint() {
   frames_->load_state(in);
   guest_frames_.front()->load_state(in);
   kernels_.front()->os.load_state(in);
-  for (const auto& v : vcpus_) v->set_paging(get_paging(in, v->paging()));
+  for (const auto& v : vcpus_) {
+    Addr guest_cr3 = 0;
+    const PagingControls paging = get_paging(in, v->paging(), guest_cr3);
+    v->restore_paging(paging, guest_cr3);
+  }
+  in.expect_tag("MVIR");
+  memory_virtualizations_.front()->load_state(in);
+  for (std::size_t i = 0; i < virts_.size(); ++i) virts_[i]->load_deadlines(in, vcpus_[i]->guest_time());
   in.expect_tag("UARC");
   if (!in.get_bool("microarchitectural state saved")) {
     if (checkpoint_parameters.microarchitecture)

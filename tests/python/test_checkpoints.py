@@ -26,13 +26,30 @@ def settings_of(kind: str, mode: str) -> list[str]:
     s = ['experiment.compare=""', f'workload.kind="{kind}"', f'workload.trace.path="{TRACE}"', "workload.warmup_accesses=20000",
          "workload.accesses=20000", "workload.footprint_kib=8192", "workload.operations=40",
          "system.kernel.state_digest=true"]
-    if mode == "nested":
+    if mode.startswith("nested"):
         s += ['system.vmx.mode="vmx"', 'system.nested.paging="ept4"']
+    if mode == "nested, reclaim and preemption timer":  # the hypervisor's deadlines in guest time
+        s += ["system.hypervisor.reclaim_interval_cycles=200000", "system.vmx.preemption_timer_cycles=300000"]
+    if mode.startswith("agile"):  # shadow tables switching to the nested dimension, a periodic look
+        s += ['system.vmx.mode="vmx"', "system.shadow.enabled=true", "system.agile.enabled=true",
+              'system.nested.paging="ept4"']
+    if mode.startswith("shadow"):
+        s += ['system.vmx.mode="svm"' if "AMD-V" in mode else 'system.vmx.mode="vmx"', "system.shadow.enabled=true"]
+    if mode.startswith("paravirtual MMU"):  # the guest's tables, updated by hypercalls
+        s += ['system.vmx.mode="vmx"', "system.kernel.paravirt_mmu=true"]
+    if mode.startswith("binary translation"):  # shadow tables and the sites translated so far
+        s += ['system.vmx.mode="none"', "system.bt.enabled=true"]
+    if mode.startswith("trap-and-emulate"):  # shadow tables, the guest kernel in ring 1
+        s += ['system.vmx.mode="none"', "system.trap_emulate.enabled=true"]
+    if mode == "shadow, out of sync":  # guest writes to leaf tables noted, synchronized at CR3 loads
+        s += ["system.shadow.out_of_sync=true"]
+    if mode == "shadow, 2 MiB host pages":
+        s += ['system.shadow.host_page_size="2m"', "system.kernel.transparent_huge_pages=true"]
     if mode == "native, data kept":  # every data byte in memory, so the checkpoint holds them too
         s += ["system.memory.byte_exact_data=true"]
-    if mode.startswith("native, 2 vCPUs"):
+    if ", 2 vCPUs" in mode:
         s += ["system.cpus=2"]
-    if mode == "native, 2 vCPUs, threads":  # threads of one process: shootdowns between the vCPUs
+    if mode.endswith(", 2 vCPUs, threads"):  # threads of one process: shootdowns between the vCPUs
         s += ["workload.threads=true"]
     return s
 
@@ -64,7 +81,21 @@ def functional(m: dict) -> dict:
 # their own).
 CASES = [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native"), ("fork_and_wait", "native, data kept"),
          ("timeshare", "native"), ("trace", "native"), ("trace", "nested"), ("pt_update", "native, 2 vCPUs, threads"),
-         ("fork_and_wait", "native, 2 vCPUs")]
+         ("fork_and_wait", "native, 2 vCPUs"),
+         # Shadow paging: the hypervisor's shadow tables, the guest pages they follow and the
+         # shadow leaves by guest page are restored with guest memory.
+         ("gups", "shadow"), ("fork_and_wait", "shadow"), ("trace", "shadow"), ("fork_and_wait", "shadow, 2 vCPUs"),
+         ("pt_update", "shadow, 2 vCPUs, threads"), ("fork_and_wait", "shadow, out of sync"),
+         ("fork_and_wait", "shadow, 2 MiB host pages"), ("timeshare", "shadow"),
+         ("fork_and_wait", "shadow, AMD-V, 2 vCPUs"),
+         # The other memory virtualizations checkpoints hold: a paravirtual MMU, and the software
+         # VMMs over shadow tables.
+         ("fork_and_wait", "paravirtual MMU"), ("pt_update", "paravirtual MMU, 2 vCPUs, threads"),
+         ("fork_and_wait", "binary translation"), ("fork_and_wait", "binary translation, 2 vCPUs"),
+         ("trace", "binary translation"), ("fork_and_wait", "trap-and-emulate"),
+         ("pt_update", "trap-and-emulate, 2 vCPUs, threads"),
+         ("gups", "nested, reclaim and preemption timer"), ("fork_and_wait", "agile"),
+         ("pt_update", "agile, 2 vCPUs, threads")]
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +130,28 @@ def test_restored_run_reports_the_uninterrupted_runs_statistics(virtsim_binary, 
     assert {k: (a.get(k), mc.get(k)) for k in a.keys() | mc.keys() if a.get(k) != mc.get(k)} == {}
     referenced = a["system.cpu0.loads"] + a["system.cpu0.stores"] + a["system.cpu0.fetches"]
     assert referenced > 20000
+    if mode.startswith(("shadow", "binary translation", "trap-and-emulate", "agile")):
+        # The region of interest builds on the restored shadow and changes it.
+        assert a["system.shadow.hidden_faults"] > 0
+        assert a["system.shadow.entries_zapped"] > 0 or kind in ("gups", "timeshare")  # no process ends
+    if mode == "shadow, out of sync":
+        assert a["system.shadow.syncs"] > 0
+    if mode == "nested, reclaim and preemption timer":  # deadlines restored fall in the region as they did
+        assert a["system.virt0.nested_reclaims"] > 0 and a["system.virt0.preemption_timer_exits"] > 0
+    if mode.startswith("agile"):
+        assert a["system.agile.switches_to_nested"] > 0
+    if mode == "agile":  # the periodic look fell in the region
+        assert a["system.agile.switches_to_shadow"] > 0
+    if mode.startswith("binary translation"):  # (the sites the warm-up translated are not translated again)
+        assert a["system.bt0.callouts"] > 0
     # The restored run ran the region of interest only: the references it reports are those of
     # the region (the kernel's beside the program's), not the warm-up's too.
     ran = int(re.search(r"\((\d+) references, warm-up included", r.stdout).group(1))
     assert ran <= referenced + a.get("system.kernel.kernel_references", 0)
 
 
-@pytest.mark.parametrize("kind,mode", [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native, 2 vCPUs")])
+@pytest.mark.parametrize("kind,mode", [("gups", "native"), ("gups", "nested"), ("fork_and_wait", "native, 2 vCPUs"),
+                                       ("fork_and_wait", "shadow"), ("fork_and_wait", "binary translation, 2 vCPUs")])
 def test_cold_restored_run_reaches_the_uninterrupted_runs_guest_state(virtsim_binary, saved, kind, mode):
     """checkpoint.microarchitecture = false when loading: the TLBs, walk caches and caches start
     cold; the guest does the same, only its timing moves."""
@@ -198,7 +244,7 @@ def test_wrong_magic_and_version(virtsim_binary, saved, tmp_path):
     data[8:12] = (99).to_bytes(4, "little")
     bad.write_bytes(bytes(data))
     line = error_of(virtsim_binary, s + [f'checkpoint.load="{bad}"'], tmp_path / "r.h5")
-    assert "byte 8 (format version): expected 2, found 99" in line
+    assert "byte 8 (format version): expected 3, found 99" in line
 
 
 def test_damaged_state_is_caught_by_its_digest(virtsim_binary, saved, tmp_path):
@@ -224,6 +270,21 @@ def test_functional_mismatch_names_the_key(virtsim_binary, saved, tmp_path):
     assert "run.seed = 1, and this run has 7" in line
 
 
+def test_shadow_checkpoint_in_a_run_of_another_memory_virtualization(virtsim_binary, saved, tmp_path):
+    """A shadow-paging checkpoint loaded by a run under nested paging, or natively: refused naming
+    the first functional key that differs."""
+    _, cases = saved
+    s, _, _, ck = cases[("fork_and_wait", "shadow")]
+    nested = [x for x in s if not x.startswith("system.shadow.")] + ['system.nested.paging="ept4"']
+    line = error_of(virtsim_binary, nested + [f'checkpoint.load="{ck}"'], tmp_path / "r.h5")
+    assert line.startswith(f'virtsim: error: checkpoint.load = "{ck}" was saved with ')
+    assert "a functional parameter must be the saving run's" in line
+    _, _, _, native = cases[("fork_and_wait", "native")]
+    line = error_of(virtsim_binary, s + [f'checkpoint.load="{native}"'], tmp_path / "r.h5")
+    assert "was saved with system.shadow.enabled = false, and this run has true" in line \
+        or "was saved with system.vmx.mode" in line
+
+
 def test_unsupported_configurations_are_refused(virtsim_binary, tmp_path):
     s = settings_of("gups", "native")
     line = error_of(virtsim_binary, s + ["system.pcpus=1", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
@@ -232,6 +293,16 @@ def test_unsupported_configurations_are_refused(virtsim_binary, tmp_path):
     line = error_of(virtsim_binary, s + ["sampling.fast_forward=1000", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
                     tmp_path / "r.h5")
     assert "a detailed run, not a sampled one" in line
+    shadow = ['system.vmx.mode="vmx"', "system.shadow.enabled=true"]
+    line = error_of(virtsim_binary, s + shadow + ["system.hypervisor.cr3_targets=4",
+                                                  f'checkpoint.save="{tmp_path / "x.ckpt"}"'], tmp_path / "r.h5")
+    assert ("checkpoint.save: checkpoints hold shadow paging without a CR3-target list; this run has "
+            "system.hypervisor.cr3_targets = 4") in line
+    line = error_of(virtsim_binary, s + ['system.vmx.mode="vmx"', 'system.nested.paging="ept4"',
+                                         "system.selective.enabled=true", f'checkpoint.save="{tmp_path / "x.ckpt"}"'],
+                    tmp_path / "r.h5")
+    assert ("checkpoints hold native, nested, shadow or agile paging, a paravirtual MMU, binary translation or "
+            "trap-and-emulate (the others keep state of their own); this run has memory virtualization selective") in line
     assert not (tmp_path / "x.ckpt").exists()
 
 
@@ -244,7 +315,7 @@ accesses = 20000
 
 [system.kernel]
 state_digest = true
-
+{virtualization}
 [experiment]
 compare = ""
 
@@ -257,11 +328,15 @@ system.cpu0.dtlb.entries_4k = [32, 128]
 """
 
 
-def sweep_runs(binary: Path, tmp: Path, shared: bool) -> dict:
+# The memory virtualization of a sweep: natively, or under shadow paging.
+VIRTUALIZATIONS = {"native": "", "shadow": '\n[system.vmx]\nmode = "vmx"\n\n[system.shadow]\nenabled = true\n'}
+
+
+def sweep_runs(binary: Path, tmp: Path, shared: bool, virtualization: str = "native") -> dict:
     import h5py
 
     config = tmp / f"sweep-{shared}.toml"
-    config.write_text(SWEEP.format(shared="true" if shared else "false"))
+    config.write_text(SWEEP.format(shared="true" if shared else "false", virtualization=VIRTUALIZATIONS[virtualization]))
     out = tmp / f"sweep-{shared}.h5"
     r = subprocess.run([str(binary), "sweep", str(config), "-j", "1", "-q", "-o", str(out)], capture_output=True,
                        text=True, env=ENV, timeout=600)
@@ -272,14 +347,15 @@ def sweep_runs(binary: Path, tmp: Path, shared: bool) -> dict:
                 for rid in sorted(h["runs"])}
 
 
-def test_sweep_shares_one_checkpoint_per_seed(virtsim_binary, tmp_path):
+@pytest.mark.parametrize("virtualization", VIRTUALIZATIONS)
+def test_sweep_shares_one_checkpoint_per_seed(virtsim_binary, tmp_path, virtualization):
     """Two seeds by two DTLB sizes: two warm-ups (one per seed; the DTLB is timing only, and
     each warm-up runs the seed's first point, 32 entries), each point starts from its seed's
     checkpoint and does what the same point without sharing does. The 32-entry points report
     every statistic of theirs; the 128-entry ones start their DTLB cold, so it misses more (the
     cycles need not move: the interval core hides an STLB hit's latency)."""
-    plain = sweep_runs(virtsim_binary, tmp_path, False)
-    shared = sweep_runs(virtsim_binary, tmp_path, True)
+    plain = sweep_runs(virtsim_binary, tmp_path, False, virtualization)
+    shared = sweep_runs(virtsim_binary, tmp_path, True, virtualization)
     checkpoints = sorted((tmp_path / "sweep-True.h5.points").glob("checkpoint-*.ckpt"))
     assert len(checkpoints) == 2
     assert not list((tmp_path / "sweep-True.h5.points").glob("checkpoint-*.h5"))
@@ -287,6 +363,7 @@ def test_sweep_shares_one_checkpoint_per_seed(virtsim_binary, tmp_path):
     for rid in plain:
         assert functional(plain[rid]) == functional(shared[rid]), rid
         assert plain[rid]["system.cpu0.loads"] > 0
+        assert (plain[rid].get("system.shadow.live_shadow_tables", 0) > 0) == (virtualization == "shadow")
     same = [rid for rid in plain if plain[rid] == shared[rid]]
     assert len(same) == 2, same
     assert all(shared[rid]["system.cpu0.dtlb.misses"] > plain[rid]["system.cpu0.dtlb.misses"]

@@ -68,6 +68,33 @@ void AgilePolicy::look() {
   written_.clear();
 }
 
+void AgilePolicy::save_state(StateWriter& out) const {
+  out.put_tag("AGIL");
+  std::vector<std::pair<Addr, unsigned>> trapped(trapped_.begin(), trapped_.end());
+  std::sort(trapped.begin(), trapped.end());
+  out.put<std::uint64_t>(trapped.size());
+  for (const auto& [page, writes] : trapped) {
+    out.put<std::uint64_t>(page);
+    out.put<std::uint32_t>(writes);
+  }
+  std::vector<Addr> written(written_.begin(), written_.end());
+  std::sort(written.begin(), written.end());
+  out.put<std::uint64_t>(written.size());
+  for (const Addr page : written) out.put<std::uint64_t>(page);
+}
+
+void AgilePolicy::load_state(StateReader& in) {
+  in.expect_tag("AGIL");
+  trapped_.clear();
+  for (auto n = in.count("agile pages with trapped writes", 12); n > 0; --n) {
+    const Addr page = in.get<std::uint64_t>("agile page with trapped writes");
+    trapped_[page] = in.get<std::uint32_t>("agile trapped writes");
+  }
+  written_.clear();
+  for (auto n = in.count("agile nested pages written", 8); n > 0; --n)
+    written_.insert(in.get<std::uint64_t>("agile nested page written"));
+}
+
 // What a vCPU sees: shadow paging's view, with the nested tables its walks switch into, and
 // #PF in the nested part of a walk left to the guest.
 class AgilePaging::View final : public ::virtsim::VcpuMemoryVirtualization {
@@ -158,6 +185,16 @@ void AgilePaging::attach_virtualization_units(const std::vector<VirtualizationUn
   if (!units.empty()) units.front()->set_periodic_look(setup().parameters.agile.revert_interval_cycles, [this] {
     policy_->look();
   });
+}
+
+void AgilePaging::save_state(StateWriter& out) const {
+  ShadowPaging::save_state(out);
+  policy_->save_state(out);
+}
+
+void AgilePaging::load_state(StateReader& in) {
+  ShadowPaging::load_state(in);
+  policy_->load_state(in);
 }
 
 ::virtsim::VcpuMemoryVirtualization& AgilePaging::vcpu_view(unsigned) {

@@ -27,6 +27,15 @@ class BinaryTranslation final : public ShadowPaging {
                                                                    s.parameters.bt, s.hypervisor));
     return translators_.back().get();
   }
+  bool checkpointable() const override { return true; }
+  void save_state(StateWriter& out) const override {
+    ShadowPaging::save_state(out);
+    for (const auto& t : translators_) t->save_state(out);
+  }
+  void load_state(StateReader& in) override {
+    ShadowPaging::load_state(in);
+    for (const auto& t : translators_) t->load_state(in);
+  }
 
  private:
   std::vector<std::unique_ptr<BinaryTranslationUnit>> translators_;

@@ -13,6 +13,7 @@ class Native final : public MemoryVirtualization {
   bool backs_guest_memory() const override { return false; }
   MemoryView map_guest_memory(FrameAllocator&, Addr) override { return MemoryView::of(memory_); }
   VcpuMemoryVirtualization& vcpu_view(unsigned) override { return view_; }
+  bool checkpointable() const override { return true; }  // nothing of its own
 
  private:
   PhysicalMemory& memory_;

@@ -37,6 +37,8 @@ class NestedPaging final : public MemoryVirtualization, private VcpuMemoryVirtua
       throw ConfigError(shadow.enabled.name() + " = true and " + parameters_.paging.name() + " = \"" +
                         parameters_.paging.get() + "\": a guest runs under shadow or nested paging, not both");
   }
+  // Its tables are in host memory, their frames the host frame allocator's.
+  bool checkpointable() const override { return true; }
 
   MemoryView map_guest_memory(FrameAllocator& host_frames, Addr guest_bytes) override {
     // The nested tables map guest-physical memory with the configured page size.

@@ -25,6 +25,9 @@ class ParavirtualMmu final : public MemoryVirtualization, private VcpuMemoryVirt
   MemoryView map_guest_memory(FrameAllocator&, Addr) override { return MemoryView::of(memory_); }
   bool paravirtual() const override { return true; }
   VcpuMemoryVirtualization& vcpu_view(unsigned) override { return *this; }
+  // Nothing of its own: the guest's tables are the ones walked, its batched updates the guest
+  // kernel model's.
+  bool checkpointable() const override { return true; }
 
  private:
   // Every #PF exits and is reflected into the guest as it is.

@@ -48,6 +48,7 @@ class ShadowPagingOnExits final : public ShadowPaging {
       throw ConfigError(setup.parameters.shadow.enabled.name() + " = true needs " + setup.transitions.mode.name() +
                         " = \"vmx\" or \"svm\": shadow paging traps through VM exits");
   }
+  bool checkpointable() const override { return true; }
 };
 
 Settings shadow_settings(const CompareContext& c, const std::string& host_page) {

@@ -10,8 +10,9 @@ namespace {
 constexpr Addr kGuestBase = Addr{256} << 20;  // guest-physical 0 in host memory
 constexpr Addr kGuestBytes = Addr{64} << 20;
 
-struct ShadowTest : ::testing::Test {
-  explicit ShadowTest(Addr host_page = kPageSize4K, unsigned roots = 4, bool out_of_sync = false,
+// A guest's tables in host memory and the shadow of them (a checkpoint test makes two).
+struct ShadowRig {
+  explicit ShadowRig(Addr host_page = kPageSize4K, unsigned roots = 4, bool out_of_sync = false,
                       unsigned flooding_threshold = 3)
       : shadow({nullptr, &stats, "shadow"}, host, host_frames,
                {TableFormat::Level4, kGuestBase, kGuestBytes, host_page, roots, out_of_sync, flooding_threshold}) {
@@ -63,6 +64,12 @@ struct ShadowTest : ::testing::Test {
     ADD_FAILURE() << "no progress on " << to_hex(va);
     return std::nullopt;
   }
+};
+
+struct ShadowTest : ::testing::Test, ShadowRig {
+  explicit ShadowTest(Addr host_page = kPageSize4K, unsigned roots = 4, bool out_of_sync = false,
+                      unsigned flooding_threshold = 3)
+      : ShadowRig(host_page, roots, out_of_sync, flooding_threshold) {}
 };
 
 TEST_F(ShadowTest, AHiddenFaultFillsTheShadowAndSetsTheGuestsAccessedFlag) {
@@ -396,48 +403,140 @@ TEST_F(ShadowTest, TheCheckerFindsAShadowLeafWithMoreRightsThanTheGuest) {
 // translation (or the guest's fault) every time, and the checker runs after every step. With
 // `flush_after_changes` the guest keeps the TLB rules: an INVLPG after every change of an
 // entry (what out-of-sync leaf tables rely on).
+struct ActivityTally {
+  unsigned translated = 0, faults = 0;
+};
+
+// One step of random guest activity over `spaces`; `step` names it in failures.
+void random_step(ShadowRig& t, std::mt19937_64& rng, const std::vector<Addr>& spaces, Addr pages,
+                 bool flush_after_changes, int step, ActivityTally& tally) {
+  const auto pick = [&](Addr n) { return static_cast<Addr>(rng() % n); };
+  const Addr cr3 = spaces[pick(spaces.size())];
+  const Addr va = 0x400000 + pick(pages) * kPageSize4K + (pick(2) ? 0x40000000 : 0) + pick(512) * 8;
+  const Addr page = va & ~Addr{0xfff};
+  bool changed = true;
+  switch (pick(8)) {
+    case 0:
+      t.guest.map(cr3, page, 0x100000 + pick(4096) * kPageSize4K, kPageSize4K, {pick(3) != 0, pick(4) != 0, true, false});
+      break;
+    case 1: t.guest.unmap(cr3, page); break;
+    case 2: t.guest.protect(cr3, page, {pick(2) != 0, true, true, false}); break;
+    case 3: t.shadow.invlpg(cr3, va); break;
+    default: {
+      changed = false;
+      const auto kind = static_cast<AccessKind>(pick(3));
+      const bool user = pick(4) != 0;
+      const Translation expected = t.guest_walk(cr3, va, kind, user);
+      const auto got = t.access(cr3, va, kind, user);
+      if (expected.fault) {
+        EXPECT_FALSE(got) << "step " << step;
+        ++tally.faults;
+      } else {
+        ASSERT_TRUE(got) << "step " << step;
+        EXPECT_EQ(*got, kGuestBase + expected.physical_address) << "step " << step;
+        ++tally.translated;
+      }
+    }
+  }
+  if (changed && flush_after_changes) t.shadow.invlpg(cr3, va);
+}
+
+// Random guest activity: maps, remaps, protections, unmaps, INVLPGs and switches between
+// address spaces, with accesses of every kind. The shadow must give exactly the guest's
+// translation (or the guest's fault) every time, and the checker runs after every step. With
+// `flush_after_changes` the guest keeps the TLB rules: an INVLPG after every change of an
+// entry (what out-of-sync leaf tables rely on).
 void random_guest_activity(ShadowTest& t, bool flush_after_changes, unsigned space_count = 3, Addr pages = 64) {
   std::mt19937_64 rng(7);
   std::vector<Addr> spaces{t.root};
   while (spaces.size() < space_count) spaces.push_back(t.guest.new_root());
-  const auto pick = [&](Addr n) { return static_cast<Addr>(rng() % n); };
-  unsigned translated = 0, faults = 0;
+  ActivityTally tally;
   for (int step = 0; step < 4000; ++step) {
-    const Addr cr3 = spaces[pick(spaces.size())];
-    const Addr va = 0x400000 + pick(pages) * kPageSize4K + (pick(2) ? 0x40000000 : 0) + pick(512) * 8;
-    const Addr page = va & ~Addr{0xfff};
-    bool changed = true;
-    switch (pick(8)) {
-      case 0:
-        t.guest.map(cr3, page, 0x100000 + pick(4096) * kPageSize4K, kPageSize4K, {pick(3) != 0, pick(4) != 0, true, false});
-        break;
-      case 1: t.guest.unmap(cr3, page); break;
-      case 2: t.guest.protect(cr3, page, {pick(2) != 0, true, true, false}); break;
-      case 3: t.shadow.invlpg(cr3, va); break;
-      default: {
-        changed = false;
-        const auto kind = static_cast<AccessKind>(pick(3));
-        const bool user = pick(4) != 0;
-        const Translation expected = t.guest_walk(cr3, va, kind, user);
-        const auto got = t.access(cr3, va, kind, user);
-        if (expected.fault) {
-          EXPECT_FALSE(got) << "step " << step;
-          ++faults;
-        } else {
-          ASSERT_TRUE(got) << "step " << step;
-          EXPECT_EQ(*got, kGuestBase + expected.physical_address) << "step " << step;
-          ++translated;
-        }
-      }
-    }
-    if (changed && flush_after_changes) t.shadow.invlpg(cr3, va);
+    random_step(t, rng, spaces, pages, flush_after_changes, step, tally);
     const auto problems = t.shadow.check();  // after every step, not only at synchronization points
     ASSERT_TRUE(problems.empty()) << "step " << step << ": " << problems.front();
   }
-  EXPECT_GT(translated, 300u);
-  EXPECT_GT(faults, 100u);
+  EXPECT_GT(tally.translated, 300u);
+  EXPECT_GT(tally.faults, 100u);
   EXPECT_GT(t.shadow.entries_zapped.count(), 100u);
   EXPECT_GT(t.shadow.checks.count(), 400u);  // the INVLPGs and CR3 loads checked on their own
+}
+
+// A checkpoint in the middle of random activity: a shadow restored into another instance (with
+// host memory and both frame allocators) goes on exactly as the one that saved it: the same
+// statistics, the same shadow state and the same host memory after as many steps again.
+void restored_shadow_goes_on_as_the_saved_one(ShadowRig& a, ShadowRig& b, bool flush_after_changes) {
+  std::mt19937_64 rng(11);
+  std::vector<Addr> spaces{a.root};  // more than the root cache holds: roots evicted and rebuilt
+  while (spaces.size() < 6) spaces.push_back(a.guest.new_root());
+  ActivityTally tally;
+  for (int step = 0; step < 1500; ++step) random_step(a, rng, spaces, 64, flush_after_changes, step, tally);
+  StateWriter saved;
+  a.host.save_state(saved);
+  a.host_frames.save_state(saved);
+  a.guest_frames.save_state(saved);
+  a.shadow.save_state(saved);
+  StateReader in(saved.bytes().data(), saved.bytes().size(), "shadow checkpoint");
+  b.host.load_state(in);
+  b.host_frames.load_state(in);
+  b.guest_frames.load_state(in);
+  b.shadow.load_state(in);
+  ASSERT_TRUE(in.at_end());
+  b.loaded_cr3 = a.loaded_cr3;
+  b.loaded_root = a.loaded_root;
+  ASSERT_TRUE(b.shadow.check().empty());
+  const auto counters = [](const ShadowPageTables& s) {
+    return std::vector<std::uint64_t>{s.hidden_faults.count(),  s.guest_faults.count(),  s.writes_emulated.count(),
+                                      s.dirty_emulations.count(), s.entries_zapped.count(), s.tables_created.count(),
+                                      s.tables_freed.count(),     s.root_misses.count(),   s.roots_evicted.count(),
+                                      s.syncs.count(),            s.flood_zaps.count(),    s.write_protects.count()};
+  };
+  const std::vector<std::uint64_t> a_before = counters(a.shadow), b_before = counters(b.shadow);
+  std::mt19937_64 rng_b = rng;
+  ActivityTally tally_b;
+  for (int step = 1500; step < 3000; ++step) {
+    random_step(a, rng, spaces, 64, flush_after_changes, step, tally);
+    random_step(b, rng_b, spaces, 64, flush_after_changes, step, tally_b);
+  }
+  std::vector<std::uint64_t> a_after = counters(a.shadow), b_after = counters(b.shadow);
+  for (std::size_t i = 0; i < a_after.size(); ++i) {
+    a_after[i] -= a_before[i];
+    b_after[i] -= b_before[i];
+  }
+  EXPECT_EQ(a_after, b_after);
+  EXPECT_GT(a_after[5], 10u);  // tables made and freed after the checkpoint: frames reused
+  EXPECT_GT(a_after[6], 10u);
+  StateWriter end_a, end_b;
+  for (auto [t, out] : {std::pair<ShadowRig*, StateWriter*>{&a, &end_a}, {&b, &end_b}}) {
+    t->host.save_state(*out);
+    t->host_frames.save_state(*out);
+    t->shadow.save_state(*out);
+  }
+  EXPECT_TRUE(end_a.bytes() == end_b.bytes());
+}
+
+TEST(ShadowCheckpoint, RestoredShadowGoesOnAsTheSavedOne) {
+  ShadowRig a, b;
+  restored_shadow_goes_on_as_the_saved_one(a, b, false);
+}
+
+TEST(ShadowCheckpoint, RestoredOutOfSyncShadowGoesOnAsTheSavedOne) {
+  ShadowRig a(kPageSize4K, 4, true), b(kPageSize4K, 4, true);
+  restored_shadow_goes_on_as_the_saved_one(a, b, true);
+}
+
+TEST(ShadowCheckpoint, AStateOfOtherPagingLevelsIsRefusedNamingTheField) {
+  ShadowRig a;
+  StateWriter saved;
+  a.shadow.save_state(saved);
+  saved.bytes()[4] = 5;  // the levels, after the section tag
+  StateReader in(saved.bytes().data(), saved.bytes().size(), "x.ckpt");
+  try {
+    a.shadow.load_state(in);
+    FAIL() << "loaded";
+  } catch (const CheckpointError& e) {
+    EXPECT_STREQ(e.what(), "x.ckpt: byte 4 (shadow paging levels): expected 4 (this run's guest paging)");
+  }
 }
 
 TEST_F(ShadowTest, RandomGuestActivityAlwaysTranslatesAsTheGuestsTables) { random_guest_activity(*this, false); }

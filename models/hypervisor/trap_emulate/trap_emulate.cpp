@@ -80,6 +80,8 @@ class TrapAndEmulate final : public ShadowPaging {
                                                        s.parameters.trap_emulate, s.hypervisor));
     return units_.back().get();
   }
+  // Its units keep statistics only: the shadow tables are its whole state.
+  bool checkpointable() const override { return true; }
 
  private:
   std::vector<std::unique_ptr<TrapEmulateUnit>> units_;

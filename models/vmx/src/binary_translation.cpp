@@ -109,4 +109,25 @@ InstructionOutcome BinaryTranslationUnit::execute(const GuestEvent& event, unsig
   return vmm_entry(translation + p_.callout_cycles);  // a HLT then waits in the VMM (the vCPU charges it)
 }
 
+void BinaryTranslationUnit::save_state(StateWriter& out) const {
+  out.put_tag("BT01");
+  out.put<std::uint64_t>(translated_.size());
+  for (const auto& [site, translated] : translated_) {
+    out.put<std::uint32_t>(static_cast<std::uint32_t>(site.first));
+    out.put<std::uint64_t>(site.second);
+  }
+}
+
+void BinaryTranslationUnit::load_state(StateReader& in) {
+  in.expect_tag("BT01");
+  translated_.clear();
+  for (auto n = in.count("translated sites", 12); n > 0; --n) {
+    const std::uint64_t at = in.offset();
+    const auto instruction = in.get<std::uint32_t>("translated instruction");
+    if (instruction >= instruction_names().size()) in.fail("translated instruction", "an instruction's number", at);
+    const auto operand = in.get<std::uint64_t>("translated site's port or MSR");
+    translated_.emplace(std::make_pair(static_cast<Instruction>(instruction), operand), true);
+  }
+}
+
 }  // namespace virtsim

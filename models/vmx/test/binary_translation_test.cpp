@@ -47,6 +47,33 @@ TEST_F(BinaryTranslationTest, ASiteIsTranslatedOnceAndEachRunPaysItsEmulation) {
   EXPECT_EQ(unit.translations.count(), 4u);
 }
 
+TEST_F(BinaryTranslationTest, ARestoredTranslatorDoesNotTranslateItsSitesAgain) {
+  unit.execute(GuestEvent::instr(Instruction::MovToCr3, 0, 0x5000), 0, 0);
+  unit.execute(GuestEvent::instr(Instruction::Wrmsr, 0x6e0, 1), 0, 0);
+  StateWriter saved;
+  unit.save_state(saved);
+  BinaryTranslationUnit restored{{&params, &stats, "system.bt1"}, parameters, handlers};
+  StateReader in(saved.bytes().data(), saved.bytes().size(), "bt.ckpt");
+  restored.load_state(in);
+  EXPECT_TRUE(in.at_end());
+  EXPECT_EQ(restored.execute(GuestEvent::instr(Instruction::MovToCr3, 0, 0x6000), 0, 0).cycles,
+            Cycles{parameters.callout_cycles});
+  EXPECT_EQ(restored.execute(GuestEvent::instr(Instruction::Wrmsr, 0x6e0, 1), 0, 0).cycles,
+            Cycles{parameters.callout_cycles});
+  EXPECT_EQ(restored.execute(GuestEvent::instr(Instruction::Wrmsr, 0x830, 1), 0, 0).cycles,
+            Cycles{parameters.translate_cycles} + parameters.callout_cycles);  // another site
+  EXPECT_EQ(restored.translations.count(), 1u);
+  // A site whose instruction number is none: one error naming the field and its byte.
+  saved.bytes()[12] = 0xff;
+  StateReader bad(saved.bytes().data(), saved.bytes().size(), "bt.ckpt");
+  try {
+    restored.load_state(bad);
+    FAIL() << "loaded";
+  } catch (const CheckpointError& e) {
+    EXPECT_STREQ(e.what(), "bt.ckpt: byte 12 (translated instruction): expected an instruction's number");
+  }
+}
+
 TEST_F(BinaryTranslationTest, ShadowTableFaultsRunTheVmmsHandlerWithoutATransition) {
   const InstructionOutcome fill = unit.page_fault_exit(ShadowFaultOutcome{ShadowFaultResolution::Filled}, 0, 0x1000, 0);
   const InstructionOutcome write = unit.page_fault_exit(ShadowFaultOutcome{ShadowFaultResolution::WriteEmulated}, 2, 0x1000, 0);

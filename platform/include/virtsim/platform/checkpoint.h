@@ -33,7 +33,7 @@ bool is_functional_parameter(const std::string& name);
 // Every declared functional parameter's resolved value as JSON text, by name.
 std::vector<std::pair<std::string, std::string>> functional_settings(const ParamRegistry& params);
 
-constexpr std::uint32_t kCheckpointFormatVersion = 2;
+constexpr std::uint32_t kCheckpointFormatVersion = 3;
 
 // Writes `state` with its header to `path` (a file beside it first, renamed into place: a failed
 // write leaves nothing). Throws FileError.

@@ -93,6 +93,14 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     paging_ = paging;
     refresh_tags();
   }
+  // A checkpoint's paging controls, and the guest's own CR3 when the hypervisor's tables
+  // replace the guest's (the controls' CR3 is then the hypervisor's root).
+  void restore_paging(const PagingControls& paging, Addr guest_cr3) {
+    set_paging(paging);
+    if (tables_replaced_) guest_cr3_ = guest_cr3;
+  }
+  // The guest time the hypervisor's deadlines count in (VirtualizationUnit::elapse's `now`).
+  Cycles guest_time() const { return elapsed_; }
   // The memory virtualization (models/hypervisor) this vCPU's guest runs under: its nested
   // tables, its own tables in place of the guest's, and its side of MOV to CR3, INVLPG and
   // page faults. Set after set_paging() and set_cpu_id() (the paging controls' CR3 is the

@@ -12,6 +12,7 @@
 
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/param.h"
+#include "virtsim/common/state_stream.h"
 #include "virtsim/common/vcpu_memory_virtualization.h"
 #include "virtsim/hypervisor/agile/agile_parameters.h"
 #include "virtsim/hypervisor/nested/nested_paging.h"
@@ -89,6 +90,12 @@ class MemoryVirtualization {
   // A software VMM's own handler of the vCPU's privileged instructions (binary translation),
   // made for vCPU `cpu`; nothing when the platform graph binds the VT-x / AMD-V unit.
   virtual GuestInstructionHandler* instruction_handler(unsigned /*cpu*/) { return nullptr; }
+  // Checkpoints (docs/checkpoints.md): whether checkpoints hold this scheme's state, and that
+  // state beside guest memory and the host frames (saved after the vCPUs' paging controls;
+  // loading replaces what the loading run's construction made).
+  virtual bool checkpointable() const { return false; }
+  virtual void save_state(StateWriter& /*out*/) const {}
+  virtual void load_state(StateReader& /*in*/) {}
 };
 
 // The bytes of a page size as the parameters name it: "4k", "2m", "4m" or "1g".

@@ -25,6 +25,7 @@
 
 #include "virtsim/common/guest_event.h"
 #include "virtsim/common/param.h"
+#include "virtsim/common/state_stream.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/vmx/software_vmm.h"
 
@@ -51,6 +52,10 @@ class BinaryTranslationUnit final : public SoftwareVmmUnit {
                         const HypervisorParameters& handlers);
 
   InstructionOutcome execute(const GuestEvent& event, unsigned cpl, Cycles now) override;
+  // Checkpoints: the sites translated so far (a run from a checkpoint does not translate them
+  // again).
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in);
 
   Counter translations;
   Counter translate_cycles;

@@ -29,6 +29,7 @@
 #include "virtsim/common/module_scope.h"
 #include "virtsim/common/param.h"
 #include "virtsim/common/shadow_paging.h"
+#include "virtsim/common/state_stream.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/vmx/mode_switch.h"
 
@@ -188,6 +189,12 @@ class VirtualizationUnit final : public sc_core::sc_module, public GuestInstruct
   // A hypervisor policy that looks at its guest every `interval` cycles of guest time (agile
   // paging's); the look itself is not charged.
   void set_periodic_look(Cycles interval, std::function<void()> look);
+  // Checkpoints (virtualization_unit_state.cpp): the hypervisor's deadlines in guest time (the
+  // periodic look, the next reclaim, the VMX-preemption timer) as cycles from `now`, the vCPU's
+  // guest time, with the reclaim's draws so far and its recent nested fills; the VMCS / VMCB
+  // itself starts as at boot.
+  void save_deadlines(StateWriter& out, Cycles now) const;
+  void load_deadlines(StateReader& in, Cycles now);
   // Nested virtualization (nested_virtualization.h): the guest is an L2 guest; every exit is
   // charged as L0 and L1 handle it. `fault_owner` says who handles the EPT violation the
   // memory strategy has just resolved.

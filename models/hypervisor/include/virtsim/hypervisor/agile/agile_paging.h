@@ -28,6 +28,10 @@ class AgilePolicy {
   // The hypervisor's periodic look: the nested pages not written since the last look go back
   // to shadow.
   void look();
+  // Checkpoints: the writes trapped per shadowed table page and the nested pages written since
+  // the last look (both only looked up, so they go out in key order).
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in);
 
   Counter switches_to_nested;
   Counter switches_to_shadow;
@@ -51,6 +55,11 @@ class AgilePaging final : public ShadowPaging {
   void attach_virtualization_units(const std::vector<VirtualizationUnit*>& units) override;
   ::virtsim::VcpuMemoryVirtualization& vcpu_view(unsigned) override;
   const AgilePolicy* policy() const { return policy_.get(); }
+  // The shadow tables (with the pages switched to the nested dimension) and the policy; the
+  // nested tables are in host memory, the periodic look's deadline is the VT-x / AMD-V unit's.
+  bool checkpointable() const override { return true; }
+  void save_state(StateWriter& out) const override;
+  void load_state(StateReader& in) override;
 
  private:
   class View;

@@ -22,6 +22,10 @@ class ShadowPaging : public MemoryVirtualization, private VcpuMemoryVirtualizati
   ShadowPageTables* tables() { return tables_.get(); }
   // Host-physical base of guest-physical memory (after map_guest_memory()).
   Addr backing() const { return backing_; }
+  // The shadow tables' state (the strategies built on shadow paging say whether they are
+  // checkpointable, and add their own).
+  void save_state(StateWriter& out) const override { tables_->save_state(out); }
+  void load_state(StateReader& in) override { tables_->load_state(in); }
 
  protected:
   const MemoryVirtualizationSetup& setup() const { return setup_; }

@@ -41,6 +41,13 @@
 //   is not write-protected; the hardware walks the guest's own tables below the switch.
 // Plain C++ over PhysicalMemory: tests drive it without SystemC.
 //
+// Checkpoints (save_state, load_state; docs/checkpoints.md) hold everything here that is not in
+// host memory (the shadow tables' bytes and frames are the memory's and the frame allocator's).
+// The hash maps and sets are only looked up, never walked where their order could decide what
+// happens next (the noted writes are replayed in the order they were made, the out-of-sync
+// entries are kept by table in an ordered map): a run restored with them built in another
+// order goes on as the run that saved them.
+//
 // Leaves out: 32-bit and PAE guests, PCIDs
 // (shadow roots carry PCID 0: every CR3 write flushes the non-global TLB entries), and
 // reclaiming shadow pages under memory pressure.
@@ -48,6 +55,7 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -55,6 +63,7 @@
 
 #include "virtsim/common/param.h"
 #include "virtsim/common/shadow_paging.h"
+#include "virtsim/common/state_stream.h"
 #include "virtsim/common/stats.h"
 #include "virtsim/paging/paging.h"
 #include "virtsim/memory/physical_memory.h"
@@ -149,6 +158,13 @@ class ShadowPageTables final : public ShadowPagingControl {
   // paging), then flushes the vCPUs' TLBs; returns how many tables went. The next load_cr3()
   // starts an empty root that shadow faults fill again.
   std::size_t drop_all();
+
+  // Checkpoints (shadow_state.cpp): the roots and the loaded CR3s, every shadow table and the
+  // guest pages it follows, the shadow leaves by guest page, the out-of-sync entries, the noted
+  // guest writes not yet seen, and agile paging's switched pages. Loading replaces what the
+  // loading run's boot made; the tables' bytes come back with host memory.
+  void save_state(StateWriter& out) const;
+  void load_state(StateReader& in);
 
   // Agile paging. The bit of a shadow link that makes the walk switch to the nested dimension
   // (bit 11, ignored by the hardware in long-mode entries).
@@ -259,7 +275,7 @@ class ShadowPageTables final : public ShadowPagingControl {
   std::unordered_map<Addr, std::vector<LeafRef>> large_leaves_;  // guest 2 MiB frame -> 2 MiB shadow leaves
   std::vector<Addr> current_;  // the guest CR3 each vCPU has loaded
   std::vector<Addr> listed_;   // the guest CR3s in the CR3-target list: their roots stay
-  std::unordered_map<Addr, std::vector<unsigned>> out_of_sync_;  // leaf table -> entries the guest changed
+  std::map<Addr, std::vector<unsigned>> out_of_sync_;  // leaf table -> entries the guest changed (walked in order)
   struct PendingWrite {
     std::uint64_t order = 0;  // when the guest kernel model made it
     Addr gpa = 0;

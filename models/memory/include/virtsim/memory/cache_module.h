@@ -84,24 +84,26 @@ class CacheModule : public sc_core::sc_module {
     }
     return r;
   }
-  // A fast-string store of a whole line: looked up (and allocated, dirty) as a store is, but a
-  // miss reads nothing from memory, which sees no transaction: the line's bytes land untimed.
-  MemoryResult serve_whole_line(Requester who, Addr address, unsigned char* data, unsigned length) {
+  // The hierarchy's lookups and fills (tags, replacement, dirty bits, the levels' counts) as
+  // serve() makes them, then the bytes moved untimed: main memory sees no transaction and counts
+  // nothing (its fixed latency keeps no state). Returns the lookups' timing and whether the bytes
+  // moved. Inline into the ports' warm(), as serve() is into their access().
+  [[gnu::always_inline]] MemoryResult look_up_then_move_untimed(Requester who, bool write, Addr address,
+                                                                unsigned char* data, unsigned length) {
+    const CacheTiming timing = look_up(who, write, address, length);
     PhysicalMemory* direct = memory_side.direct_memory();
-    const CacheTiming timing = look_up(who, true, address, length);
-    const bool ok = direct ? direct->transfer(true, address, data, length)
-                           : memory_side.port().debug_access(true, address, data, length);
+    const bool ok = direct ? direct->transfer(write, address, data, length)
+                           : memory_side.port().debug_access(write, address, data, length);
     return {timing.cycles, ok, timing.served_by};
   }
-  // A functional access of a requester: the hierarchy's lookups and fills (tags, replacement,
-  // dirty bits, the levels' counts) as serve() makes them, and the bytes, with no latency and
-  // no main-memory access counted (its fixed latency keeps no state). Inline into the ports'
-  // warm(), as serve() is into their access().
+  // A fast-string store of a whole line: looked up (and allocated, dirty) as a store is, but a
+  // miss reads nothing from memory: the line's bytes land untimed.
+  MemoryResult serve_whole_line(Requester who, Addr address, unsigned char* data, unsigned length) {
+    return look_up_then_move_untimed(who, true, address, data, length);
+  }
+  // A functional access of a requester: no latency.
   [[gnu::always_inline]] bool warm(Requester who, bool write, Addr address, unsigned char* data, unsigned length) {
-    look_up(who, write, address, length);
-    PhysicalMemory* direct = memory_side.direct_memory();
-    return direct ? direct->transfer(write, address, data, length)
-                  : memory_side.port().debug_access(write, address, data, length);
+    return look_up_then_move_untimed(who, write, address, data, length).ok;
   }
 
   // One port per requester, which each instance knows at compile time (its path through the

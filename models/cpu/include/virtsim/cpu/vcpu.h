@@ -306,10 +306,14 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     tags_ = {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
   }
   // Local time moves on by `c` cycles; syncs at the quantum boundary. Inline: every event.
+  // kUserMode: the caller knows the vCPU runs at CPL 3, which is not the kernel's ring.
+  static constexpr bool kUserMode = true;
+  template <bool kUser = false>
   void advance(Cycles c) {
     elapsed_ += c;
     cycles += c;
-    if (ring_.in_kernel()) kernel_cycles += c;
+    if (kUser) user_cycles += c;
+    else if (ring_.in_kernel()) kernel_cycles += c;
     else if (ring_.cpl == 3) user_cycles += c;
     quantum_.inc_cycles(c);
     if (quantum_.need_sync()) [[unlikely]]

@@ -186,6 +186,14 @@ void Vcpu::sample_memory_virtualization() {
   while (in_stream) {
     const auto event = source_->next();
     if (!event) break;
+    if (event->kind == GuestEventKind::Memory) {  // the most frequent event: tested first
+      if (!event->continues_instruction) {
+        ++instructions;
+        if (ring_.in_kernel()) ++kernel_instructions;
+      }
+      execute_memory(*event);
+      continue;
+    }
     if (event->kind == GuestEventKind::Compute && user_compute_fast_path && ring_.cpl == 3 && !functional_) {
       instructions += event->count;
       advance<kUserMode>(interval_->dispatch(event->count));
@@ -210,12 +218,7 @@ void Vcpu::sample_memory_virtualization() {
         if (sample_interval_ && elapsed_ >= next_sample_) sample_memory_virtualization();
         break;
       }
-      case GuestEventKind::Memory:
-        if (!event->continues_instruction) {
-          ++instructions;
-          if (ring_.in_kernel()) ++kernel_instructions;
-        }
-        execute_memory(*event);
+      case GuestEventKind::Memory:  // taken before the switch
         break;
       case GuestEventKind::RoiBegin:
         // Catch up with SystemC time first: the action may wait for the other vCPUs.

@@ -46,8 +46,11 @@ class CacheModule : public sc_core::sc_module {
   // The hierarchy's timing of one access: an access that spans two lines looks both up, and
   // the slower one decides.
   [[gnu::always_inline]] CacheTiming look_up(Requester who, bool write, Addr first, unsigned length) {
-    const Addr last = first + (length ? length - 1 : 0);
-    if (line_of(first) != line_of(last)) return look_up_two_lines(who, write, first, last);
+    // Past its line's end when the offset in the line and the length together exceed a line
+    // (a mask when the line size is a power of two, as Cache requires of enabled caches).
+    const Addr offset = line_shift_ ? first & (line_bytes_ - 1) : first % line_bytes_;
+    if (offset + length > line_bytes_) [[unlikely]]
+      return look_up_two_lines(who, write, first, first + length - 1);
     return hierarchy_.access(first, write, who);
   }
   // Out of line: rare (the vCPU's accesses are aligned words), and the inline path stays small.
@@ -57,8 +60,6 @@ class CacheModule : public sc_core::sc_module {
     if (second.cycles > timing.cycles) timing = second;
     return timing;
   }
-  // A shift when the line size is a power of two (Cache requires it of enabled caches).
-  Addr line_of(Addr address) const { return line_shift_ ? address >> line_shift_ : address / line_bytes_; }
   // One access of a requester; inline, as every data access and walker reference of a run
   // takes it.
   [[gnu::always_inline]] MemoryResult serve(Requester who, bool write, Addr address, unsigned char* data,

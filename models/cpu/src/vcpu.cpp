@@ -266,11 +266,7 @@ inline void Vcpu::execute_memory(const GuestEvent& event) {
   if (functional_) [[unlikely]]
     return warm_memory(event);
   serialized_ = false;  // set by an exit or a page fault of this access (interval model)
-  switch (event.access) {
-    case AccessKind::Load: ++loads; break;
-    case AccessKind::Store: ++stores; break;
-    case AccessKind::Fetch: ++fetches; break;
-  }
+  ++*counts_by_access_[static_cast<std::size_t>(event.access)];
   const Cycles c = access_pieces(event);
   if (!interval_) return advance(c);
   // The interval model's usual access, a load or store that neither faulted nor exited, here;

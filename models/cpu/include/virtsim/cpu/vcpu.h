@@ -386,6 +386,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   }
 
   const Clock& clock_;
+  Counter* const counts_by_access_[3] = {&loads, &stores, &fetches};  // by AccessKind: an index, no branch
   GuestEventSource* source_ = nullptr;
   std::function<void()> on_roi_begin_;
   std::function<void(bool)> on_schedule_;

@@ -178,10 +178,27 @@ void Vcpu::sample_memory_virtualization() {
   // CPI as a fixed-point fraction so fractional CPIs accumulate exactly.
   const auto cpi_fixed = static_cast<Cycles>(std::llround(cpi.get() * 1024.0));
   const bool virtualized = virtualization.size() > 0;
+  // Plain instructions at CPL 3 on bare hardware, timed by the interval core (every other
+  // event of a program's run), skip the other cases' checks: what cannot change during the run
+  // is decided here, and per event only what events change (the ring and the mode).
+  const bool user_compute_fast_path = interval_ && !virtualized && !sample_interval_ && ring_.kernel_cpl != 3;
   bool in_stream = true;
   while (in_stream) {
     const auto event = source_->next();
     if (!event) break;
+    if (event->kind == GuestEventKind::Memory) {  // the most frequent event: tested first
+      if (!event->continues_instruction) {
+        ++instructions;
+        if (ring_.in_kernel()) ++kernel_instructions;
+      }
+      execute_memory(*event);
+      continue;
+    }
+    if (event->kind == GuestEventKind::Compute && user_compute_fast_path && ring_.cpl == 3 && !functional_) {
+      instructions += event->count;
+      advance<kUserMode>(interval_->dispatch(event->count));
+      continue;
+    }
     switch (event->kind) {
       case GuestEventKind::Compute: {
         instructions += event->count;
@@ -201,12 +218,7 @@ void Vcpu::sample_memory_virtualization() {
         if (sample_interval_ && elapsed_ >= next_sample_) sample_memory_virtualization();
         break;
       }
-      case GuestEventKind::Memory:
-        if (!event->continues_instruction) {
-          ++instructions;
-          if (ring_.in_kernel()) ++kernel_instructions;
-        }
-        execute_memory(*event);
+      case GuestEventKind::Memory:  // taken before the switch
         break;
       case GuestEventKind::RoiBegin:
         // Catch up with SystemC time first: the action may wait for the other vCPUs.
@@ -254,11 +266,7 @@ inline void Vcpu::execute_memory(const GuestEvent& event) {
   if (functional_) [[unlikely]]
     return warm_memory(event);
   serialized_ = false;  // set by an exit or a page fault of this access (interval model)
-  switch (event.access) {
-    case AccessKind::Load: ++loads; break;
-    case AccessKind::Store: ++stores; break;
-    case AccessKind::Fetch: ++fetches; break;
-  }
+  ++*counts_by_access_[static_cast<std::size_t>(event.access)];
   const Cycles c = access_pieces(event);
   if (!interval_) return advance(c);
   // The interval model's usual access, a load or store that neither faulted nor exited, here;

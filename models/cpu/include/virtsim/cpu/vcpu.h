@@ -314,10 +314,14 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     tags_ = {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
   }
   // Local time moves on by `c` cycles; syncs at the quantum boundary. Inline: every event.
+  // kUserMode: the caller knows the vCPU runs at CPL 3, which is not the kernel's ring.
+  static constexpr bool kUserMode = true;
+  template <bool kUser = false>
   void advance(Cycles c) {
     elapsed_ += c;
     cycles += c;
-    if (ring_.in_kernel()) kernel_cycles += c;
+    if (kUser) user_cycles += c;
+    else if (ring_.in_kernel()) kernel_cycles += c;
     else if (ring_.cpl == 3) user_cycles += c;
     quantum_.inc_cycles(c);
     if (quantum_.need_sync()) [[unlikely]]
@@ -390,6 +394,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   }
 
   const Clock& clock_;
+  Counter* const counts_by_access_[3] = {&loads, &stores, &fetches};  // by AccessKind: an index, no branch
   GuestEventSource* source_ = nullptr;
   std::function<void()> on_roi_begin_;
   std::function<void(bool)> on_schedule_;

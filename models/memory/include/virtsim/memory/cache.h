@@ -128,36 +128,42 @@ class Cache {
   // with a mask and shifts. The rest takes access_general().
   bool ordered_power_of_two_ = false;
   unsigned last_way_ = 0;  // ways - 1
-  // access() for LRU of 2 to 16 ways (the defaults), with no branch on what the set holds:
-  // whether a line hits, in which way, and whether the victim is dirty are as random as the
-  // workload, so a branch on them would mispredict often. Hit or miss, the same steps run:
-  // the hit way, else the first invalid way, else the least recent one takes the tag (a hit
-  // writes the same tag back) and becomes the most recent.
+  // access() for LRU of 2 to 16 ways (the defaults). A hit only sets the dirty flag and makes
+  // its way the most recent; the miss, out of the hit's way, fills the set.
   [[gnu::always_inline]] bool access_ordered(std::uint32_t* row, std::uint64_t& order, std::uint32_t tag,
                                              bool write, Requester who) {
     // One bit at most: a line sits in one way, and no tag equals kInvalidTag's tag bits.
-    const unsigned holding = ways_holding(row, tag);
-    const bool hit = holding != 0;
+    if (const unsigned holding = ways_holding(row, tag)) {
+      const auto way = static_cast<unsigned>(__builtin_ctz(holding));
+      row[way] |= write ? kDirtyBit : 0u;
+      ReplacementState::move_to_most_recent(order, way, config_.ways);
+      ++hits;
+      hits_by_requester.add(static_cast<std::size_t>(who));
+      return true;
+    }
+    fill_ordered(row, order, tag, write, who);
+    return false;
+  }
+  // access_ordered()'s miss: the first invalid way, else the least recent one, takes the line
+  // and becomes the most recent.
+  [[gnu::always_inline]] void fill_ordered(std::uint32_t* row, std::uint64_t& order, std::uint32_t tag, bool write,
+                                           Requester who) {
     // Valid ways are a prefix (see fill()): a set is full when its last way is valid, as
     // nearly every set is once the run has warmed up, so this branch seldom mispredicts.
     const bool full = row[last_way_] != kInvalidTag;
-    unsigned victim = ReplacementState::order_word_victim(order);
-    if (!full) [[unlikely]]
-      victim = static_cast<unsigned>(__builtin_ctz(lines_.ways_equal(row, kInvalidTag)));
-    // __builtin_ctz of 0 is undefined: bit 16 stands in for "none".
-    const unsigned way = hit ? static_cast<unsigned>(__builtin_ctz(holding | 0x10000u)) : victim;
-    const bool evicts = !hit && full;
-    // An invalid way reads as dirty, but neither a hit nor an eviction.
-    const bool dirty = row[way] & kDirtyBit;
-    writebacks += static_cast<std::uint64_t>(evicts && dirty);
-    evictions += static_cast<std::uint64_t>(evicts);
-    row[way] = tag | ((hit && dirty) || write ? kDirtyBit : 0u);
-    ReplacementState::move_to_most_recent(order, way, config_.ways);
-    hits += static_cast<std::uint64_t>(hit);
-    misses += static_cast<std::uint64_t>(!hit);
-    hits_by_requester.add(static_cast<std::size_t>(who), hit);
-    misses_by_requester.add(static_cast<std::size_t>(who), !hit);
-    return hit;
+    unsigned way = ReplacementState::order_word_victim(order);
+    if (full) [[likely]] {
+      evictions += 1;
+      writebacks += static_cast<std::uint64_t>((row[way] & kDirtyBit) != 0);  // a dirty victim
+      // The least recent way becomes the most recent: the order word rotates.
+      order = (order >> 4) | (std::uint64_t{way} << (4 * last_way_));
+    } else {
+      way = static_cast<unsigned>(__builtin_ctz(lines_.ways_equal(row, kInvalidTag)));
+      ReplacementState::move_to_most_recent(order, way, config_.ways);
+    }
+    row[way] = tag | (write ? kDirtyBit : 0u);
+    ++misses;
+    misses_by_requester.add(static_cast<std::size_t>(who));
   }
   // Bit w set when way w of a row of at most 16 ways holds the line tagged `tag`, dirty or not.
   [[gnu::always_inline]] unsigned ways_holding(const std::uint32_t* row, std::uint32_t tag) const {

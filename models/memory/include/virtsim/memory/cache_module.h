@@ -46,8 +46,11 @@ class CacheModule : public sc_core::sc_module {
   // The hierarchy's timing of one access: an access that spans two lines looks both up, and
   // the slower one decides.
   [[gnu::always_inline]] CacheTiming look_up(Requester who, bool write, Addr first, unsigned length) {
-    const Addr last = first + (length ? length - 1 : 0);
-    if (line_of(first) != line_of(last)) return look_up_two_lines(who, write, first, last);
+    // Past its line's end when the offset in the line and the length together exceed a line
+    // (a mask when the line size is a power of two, as Cache requires of enabled caches).
+    const Addr offset = line_shift_ ? first & (line_bytes_ - 1) : first % line_bytes_;
+    if (offset + length > line_bytes_) [[unlikely]]
+      return look_up_two_lines(who, write, first, first + length - 1);
     return hierarchy_.access(first, write, who);
   }
   // Out of line: rare (the vCPU's accesses are aligned words), and the inline path stays small.
@@ -57,8 +60,6 @@ class CacheModule : public sc_core::sc_module {
     if (second.cycles > timing.cycles) timing = second;
     return timing;
   }
-  // A shift when the line size is a power of two (Cache requires it of enabled caches).
-  Addr line_of(Addr address) const { return line_shift_ ? address >> line_shift_ : address / line_bytes_; }
   // One access of a requester; inline, as every data access and walker reference of a run
   // takes it.
   [[gnu::always_inline]] MemoryResult serve(Requester who, bool write, Addr address, unsigned char* data,
@@ -84,24 +85,26 @@ class CacheModule : public sc_core::sc_module {
     }
     return r;
   }
-  // A fast-string store of a whole line: looked up (and allocated, dirty) as a store is, but a
-  // miss reads nothing from memory, which sees no transaction: the line's bytes land untimed.
-  MemoryResult serve_whole_line(Requester who, Addr address, unsigned char* data, unsigned length) {
+  // The hierarchy's lookups and fills (tags, replacement, dirty bits, the levels' counts) as
+  // serve() makes them, then the bytes moved untimed: main memory sees no transaction and counts
+  // nothing (its fixed latency keeps no state). Returns the lookups' timing and whether the bytes
+  // moved. Inline into the ports' warm(), as serve() is into their access().
+  [[gnu::always_inline]] MemoryResult look_up_then_move_untimed(Requester who, bool write, Addr address,
+                                                                unsigned char* data, unsigned length) {
+    const CacheTiming timing = look_up(who, write, address, length);
     PhysicalMemory* direct = memory_side.direct_memory();
-    const CacheTiming timing = look_up(who, true, address, length);
-    const bool ok = direct ? direct->transfer(true, address, data, length)
-                           : memory_side.port().debug_access(true, address, data, length);
+    const bool ok = direct ? direct->transfer(write, address, data, length)
+                           : memory_side.port().debug_access(write, address, data, length);
     return {timing.cycles, ok, timing.served_by};
   }
-  // A functional access of a requester: the hierarchy's lookups and fills (tags, replacement,
-  // dirty bits, the levels' counts) as serve() makes them, and the bytes, with no latency and
-  // no main-memory access counted (its fixed latency keeps no state). Inline into the ports'
-  // warm(), as serve() is into their access().
+  // A fast-string store of a whole line: looked up (and allocated, dirty) as a store is, but a
+  // miss reads nothing from memory: the line's bytes land untimed.
+  MemoryResult serve_whole_line(Requester who, Addr address, unsigned char* data, unsigned length) {
+    return look_up_then_move_untimed(who, true, address, data, length);
+  }
+  // A functional access of a requester: no latency.
   [[gnu::always_inline]] bool warm(Requester who, bool write, Addr address, unsigned char* data, unsigned length) {
-    look_up(who, write, address, length);
-    PhysicalMemory* direct = memory_side.direct_memory();
-    return direct ? direct->transfer(write, address, data, length)
-                  : memory_side.port().debug_access(write, address, data, length);
+    return look_up_then_move_untimed(who, write, address, data, length).ok;
   }
 
   // One port per requester, which each instance knows at compile time (its path through the

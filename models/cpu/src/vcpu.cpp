@@ -269,10 +269,24 @@ inline void Vcpu::execute_memory(const GuestEvent& event) {
   advance_interval(c, new_instruction, event.access == AccessKind::Fetch);
 }
 
-void Vcpu::warm_memory(const GuestEvent& event) {
-  access_pieces<true>(event);
+inline void Vcpu::warm_memory(const GuestEvent& event) {
+  // Most functional accesses change nothing: one piece on the page the stream's L1 TLB lookup
+  // last hit, on the most recent line of its cache set (a store: a writable, dirty entry and a
+  // dirty line, not under shadow paging). Those end here, inline; warm_piece() does the rest.
+  const Addr va = event.address;
+  const bool store = event.access == AccessKind::Store;
+  const WarmPage& page = event.access == AccessKind::Fetch ? fetch_page_ : data_page_;
+  const Addr pa = page.frame | (va & (kPageSize4K - 1));
+  const Addr line = pa >> recent_line_shift_;
+  const RecentLine& recent = recent_lines_[line & recent_set_mask_];
+  const bool unchanged = (va >> kPageShift4K) == page.page && ((pa + event.size - 1) >> recent_line_shift_) == line &&
+                         recent.line == line && recent.generation == recent_lines_generation_ &&
+                         (!store || (page.stores && recent.dirty && !tables_replaced_));
+  if (!unchanged) warm_memory_pieces(event);
   if (!event.continues_instruction) advance_functional(1);
 }
+
+void Vcpu::warm_memory_pieces(const GuestEvent& event) { access_pieces<true>(event); }
 
 void Vcpu::set_first_cache_level(unsigned line_bytes, std::size_t sets) {
   // A power-of-two line size and number of sets index the memo as the cache indexes itself;

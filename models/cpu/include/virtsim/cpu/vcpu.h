@@ -359,7 +359,9 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     }
   }
   // execute_memory() in functional mode: the same lookups and fills, their cycles dropped.
-  void warm_memory(const GuestEvent& event);
+  // Inline: the accesses that change nothing end in it; the others take warm_memory_pieces().
+  [[gnu::always_inline]] inline void warm_memory(const GuestEvent& event);
+  [[gnu::noinline]] void warm_memory_pieces(const GuestEvent& event);
   // Anything but a plain access (an instruction, an interrupt, an exit, a flush) may change the
   // TLBs or the ring: the next access of each stream is looked up again.
   void forget_last_lines() {

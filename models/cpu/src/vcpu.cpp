@@ -552,7 +552,18 @@ inline Cycles Vcpu::warm_piece(AccessKind kind, Addr va, unsigned size, bool kee
     // Without an ITLB both streams look up the DTLB: this lookup may make the other stream's
     // entry no longer the most recently used, so its page is looked up again.
     if (shared_l1_tlb_) (fetch ? data_page_ : fetch_page_).page = kNoLine;
-    if (const TlbEntry* e = path_.l1_hit(va, kind, ring_.cpl == 3, tags_)) {
+    // The L1 TLB lookup: the same hit as before without the scan where the entries have not
+    // changed since (a lookup only reorders them).
+    Tlb& l1 = tlbs.l1(kind);
+    HitPage& hit = (fetch ? fetch_hit_pages_ : data_hit_pages_)[number % kHitPages];
+    const TlbEntry* e;
+    if (hit.page == number && hit.generation == recent_lines_generation_) {
+      e = l1.hit_again(hit.at);
+    } else {
+      e = l1.lookup(va, tags_);
+      if (e) hit = {number, recent_lines_generation_, l1.position_of(e)};
+    }
+    if (TranslationPath::usable(e, kind, ring_.cpl == 3)) {
       pa = e->translate(va);
       page = {number, pa & ~(kPageSize4K - 1), e->writable && e->dirty};
     } else {

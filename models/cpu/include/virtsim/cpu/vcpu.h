@@ -7,6 +7,7 @@
 // only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
 // boundaries (Accellera LT style).
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -308,6 +309,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // The tags of the current context, kept up to date by everything that changes CR3, the VPID
   // or the nesting (every access looks up the TLBs with them).
   void refresh_tags() {
+    ++recent_lines_generation_;  // functional mode's remembered TLB hits were made with the old tags
     tags_ = {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
   }
   // Local time moves on by `c` cycles; syncs at the quantum boundary. Inline: every event.
@@ -461,6 +463,16 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     bool stores = false;  // the entry is writable and dirty
   };
   WarmPage fetch_page_, data_page_;
+  // Functional mode: per stream, pages whose L1 TLB lookup hit and where the entry sits
+  // (Tlb::position_of()), by the page's low bits; one holds while its generation is the recent
+  // lines' (no fill or invalidation since), so the same lookup is Tlb::hit_again().
+  struct HitPage {
+    Addr page = kNoLine;  // va >> 12
+    std::uint64_t generation = 0;
+    Tlb::Position at;
+  };
+  static constexpr std::size_t kHitPages = 16;
+  std::array<HitPage, kHitPages> fetch_hit_pages_, data_hit_pages_;
   bool shared_l1_tlb_ = false;  // no ITLB: fetches look up the DTLB too
   // References left in the current sampling phase (never reaching 0 without a schedule).
   std::uint64_t references_left_ = ~std::uint64_t{0};

@@ -274,14 +274,16 @@ inline void Vcpu::warm_memory(const GuestEvent& event) {
   // last hit, on the most recent line of its cache set (a store: a writable, dirty entry and a
   // dirty line, not under shadow paging). Those end here, inline; warm_piece() does the rest.
   const Addr va = event.address;
-  const bool store = event.access == AccessKind::Store;
   const WarmPage& page = event.access == AccessKind::Fetch ? fetch_page_ : data_page_;
-  const Addr pa = page.frame | (va & (kPageSize4K - 1));
-  const Addr line = pa >> recent_line_shift_;
-  const RecentLine& recent = recent_lines_[line & recent_set_mask_];
-  const bool unchanged = (va >> kPageShift4K) == page.page && ((pa + event.size - 1) >> recent_line_shift_) == line &&
-                         recent.line == line && recent.generation == recent_lines_generation_ &&
-                         (!store || (page.stores && recent.dirty && !tables_replaced_));
+  bool unchanged = false;
+  if ((va >> kPageShift4K) == page.page) {  // first: a stream that moved to another page goes on at once
+    const Addr pa = page.frame | (va & (kPageSize4K - 1));
+    const Addr line = pa >> recent_line_shift_;
+    const RecentLine& recent = recent_lines_[line & recent_set_mask_];
+    unchanged = ((pa + event.size - 1) >> recent_line_shift_) == line && recent.line == line &&
+                recent.generation == recent_lines_generation_ &&
+                (event.access != AccessKind::Store || (page.stores && recent.dirty && !tables_replaced_));
+  }
   if (!unchanged) warm_memory_pieces(event);
   if (!event.continues_instruction) advance_functional(1);
 }
@@ -558,10 +560,10 @@ inline Cycles Vcpu::warm_piece(AccessKind kind, Addr va, unsigned size, bool kee
     HitPage& hit = (fetch ? fetch_hit_pages_ : data_hit_pages_)[number % kHitPages];
     const TlbEntry* e;
     if (hit.page == number && hit.generation == recent_lines_generation_) {
-      e = l1.hit_again(hit.at);
+      e = l1.hit_again(l1.position_of(hit.entry));
     } else {
       e = l1.lookup(va, tags_);
-      if (e) hit = {number, recent_lines_generation_, l1.position_of(e)};
+      if (e) hit = {number, recent_lines_generation_, e};
     }
     if (TranslationPath::usable(e, kind, ring_.cpl == 3)) {
       pa = e->translate(va);

@@ -463,13 +463,14 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     bool stores = false;  // the entry is writable and dirty
   };
   WarmPage fetch_page_, data_page_;
-  // Functional mode: per stream, pages whose L1 TLB lookup hit and where the entry sits
-  // (Tlb::position_of()), by the page's low bits; one holds while its generation is the recent
-  // lines' (no fill or invalidation since), so the same lookup is Tlb::hit_again().
+  // Functional mode: per stream, pages whose L1 TLB lookup hit and the entry it found, by the
+  // page's low bits; one holds while its generation is the recent lines' (no fill or
+  // invalidation since), so the same lookup is Tlb::hit_again() at the entry's position (found
+  // only then: most remembered pages of a random stream are never looked up again in time).
   struct HitPage {
     Addr page = kNoLine;  // va >> 12
     std::uint64_t generation = 0;
-    Tlb::Position at;
+    const TlbEntry* entry = nullptr;
   };
   static constexpr std::size_t kHitPages = 16;
   std::array<HitPage, kHitPages> fetch_hit_pages_, data_hit_pages_;

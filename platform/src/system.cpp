@@ -491,6 +491,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     throw PlatformError("platform: no kernel '" + n + "'");
   };
   const auto& g = graph_.graph();
+  std::map<CacheModule*, std::vector<Vcpu*>> vcpus_of_cache;  // whose data accesses each cache serves
   for (auto e : boost::make_iterator_range(boost::edges(g))) {
     const auto& from = g[boost::source(e, g)];
     const auto& to = g[boost::target(e, g)];
@@ -517,6 +518,7 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
       if (from.type == "vcpu") {
         find_vcpu(from.name).data.bind(cache.cpu_side);
         find_vcpu(from.name).data.connect(cache.data_port());
+        vcpus_of_cache[&cache].push_back(&find_vcpu(from.name));
       } else if (from.type == "mmu") {
         find_mmu(from.name).memory.bind(cache.cpu_side);
         find_mmu(from.name).memory.connect(cache.walk_port());
@@ -538,6 +540,15 @@ System::System(const sc_core::sc_module_name& name, const Scope& context)
     else
       throw PlatformError("platform: cannot bind " + from.name + "." + edge.initiator_port + " to " + to.name + "." +
                           edge.target_port);
+  }
+  // Functional mode's memo of each set's most recent line needs the first private level's
+  // shape (a shared first level, the last-level cache or an L1D two vCPUs use, gets none).
+  for (const auto& [cache, vcpus] : vcpus_of_cache) {
+    const Cache* first = cache->l1d.enabled() ? &cache->l1d : cache->l2.enabled() ? &cache->l2 : nullptr;
+    const bool own = first && vcpus.size() == 1;
+    const CacheConfig& c = first ? first->config() : cache->l1d.config();
+    for (Vcpu* v : vcpus)
+      v->set_first_cache_level(c.line_bytes, own ? std::size_t{c.size_kib} * 1024 / (std::size_t{c.ways} * c.line_bytes) : 0);
   }
 
   // What each vCPU runs: a process record stream for the guest OS model, which gives the vCPU

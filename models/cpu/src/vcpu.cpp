@@ -277,25 +277,38 @@ inline void Vcpu::execute_memory(const GuestEvent& event) {
   advance_interval(c, new_instruction, event.access == AccessKind::Fetch);
 }
 
-void Vcpu::warm_memory(const GuestEvent& event) {
-  constexpr unsigned kLineShift = 6;  // 64-byte lines: the filter's grain, within every cache line size
-  const Addr first = event.address;
-  const Addr line = first >> kLineShift;
-  const bool one_line = ((first + event.size - 1) >> kLineShift) == line;
-  const bool fetch = event.access == AccessKind::Fetch, store = event.access == AccessKind::Store;
-  Addr& last = fetch ? last_fetch_line_ : last_data_line_;
-  // A store repeats a line only after a store (the TLB entry's dirty bit, the cache line's);
-  // a store a hypervisor tracks is never skipped.
-  if (one_line && line == last && (!store || (last_data_line_stored_ && !tables_replaced_))) {
-    if (!event.continues_instruction) advance_functional(1);
-    return;
+inline void Vcpu::warm_memory(const GuestEvent& event) {
+  // Most functional accesses change nothing: one piece on the page the stream's L1 TLB lookup
+  // last hit, on the most recent line of its cache set (a store: a writable, dirty entry and a
+  // dirty line, not under shadow paging). Those end here, inline; warm_piece() does the rest.
+  const Addr va = event.address;
+  const WarmPage& page = event.access == AccessKind::Fetch ? fetch_page_ : data_page_;
+  bool unchanged = false;
+  if ((va >> kPageShift4K) == page.page) {  // first: a stream that moved to another page goes on at once
+    const Addr pa = page.frame | (va & (kPageSize4K - 1));
+    const Addr line = pa >> recent_line_shift_;
+    const RecentLine& recent = recent_lines_[line & recent_set_mask_];
+    unchanged = ((pa + event.size - 1) >> recent_line_shift_) == line && recent.line == line &&
+                recent.generation == recent_lines_generation_ &&
+                (event.access != AccessKind::Store || (page.stores && recent.dirty && !tables_replaced_));
   }
-  access_pieces<true>(event);
-  // After the access: a fault or an exit in it forgot the lines.
-  Addr& remembered = fetch ? last_fetch_line_ : last_data_line_;
-  remembered = one_line ? line : kNoLine;
-  if (!fetch) last_data_line_stored_ = store;
+  if (!unchanged) warm_memory_pieces(event);
   if (!event.continues_instruction) advance_functional(1);
+}
+
+void Vcpu::warm_memory_pieces(const GuestEvent& event) { access_pieces<true>(event); }
+
+void Vcpu::set_first_cache_level(unsigned line_bytes, std::size_t sets) {
+  // A power-of-two line size and number of sets index the memo as the cache indexes itself;
+  // anything else keeps one entry, which every line shares (exact for any geometry, as a
+  // line's set is always its memo entry's).
+  const bool indexable = line_bytes && !(line_bytes & (line_bytes - 1)) && sets && !(sets & (sets - 1));
+  recent_line_shift_ = 0;
+  while (indexable && (1u << recent_line_shift_) < line_bytes) ++recent_line_shift_;
+  if (!indexable) recent_line_shift_ = 6;
+  recent_set_mask_ = indexable ? sets - 1 : 0;
+  recent_lines_.assign(recent_set_mask_ + 1, RecentLine{});
+  recent_lines_kept_ = sets > 0;
 }
 
 void Vcpu::advance_interval(Cycles latency, bool new_instruction, bool fetch) {
@@ -547,21 +560,45 @@ inline Cycles Vcpu::warm_piece(AccessKind kind, Addr va, unsigned size, bool kee
     pa = page.frame | (va & (kPageSize4K - 1));
   } else {
     // Without an ITLB both streams look up the DTLB: this lookup may make the other stream's
-    // entry no longer the most recently used, so its page and line are looked up again.
-    if (shared_l1_tlb_) {
-      (fetch ? data_page_ : fetch_page_).page = kNoLine;
-      (fetch ? last_data_line_ : last_fetch_line_) = kNoLine;
+    // entry no longer the most recently used, so its page is looked up again.
+    if (shared_l1_tlb_) (fetch ? data_page_ : fetch_page_).page = kNoLine;
+    // The L1 TLB lookup: the same hit as before without the scan where the entries have not
+    // changed since (a lookup only reorders them).
+    Tlb& l1 = tlbs.l1(kind);
+    HitPage& hit = (fetch ? fetch_hit_pages_ : data_hit_pages_)[number % kHitPages];
+    const TlbEntry* e;
+    if (hit.page == number && hit.generation == recent_lines_generation_) {
+      e = l1.hit_again(l1.position_of(hit.entry));
+    } else {
+      e = l1.lookup(va, tags_);
+      if (e) hit = {number, recent_lines_generation_, e};
     }
-    if (const TlbEntry* e = path_.l1_hit(va, kind, ring_.cpl == 3, tags_)) {
+    if (TranslationPath::usable(e, kind, ring_.cpl == 3)) {
       pa = e->translate(va);
       page = {number, pa & ~(kPageSize4K - 1), e->writable && e->dirty};
     } else {
       // The fill (or a fault, or an emulated store) decides what the L1 TLB holds now: the
-      // page's next access looks it up, hits and remembers it.
+      // page's next access looks it up, hits and remembers it. The walk's references (and a
+      // fault's handling) may have reached the first cache level.
       pa = translate_piece_after_l1_miss(kind, va).physical_address;
       page.page = kNoLine;
+      ++recent_lines_generation_;
     }
   }
+  warm_data(store, pa, size, keeps_contents);
+  if (keeps_contents && tables_replaced_) memory_virtualization_->guest_store_ran(pa, stored_bytes);
+  return 0;
+}
+
+inline void Vcpu::warm_data(bool store, Addr pa, unsigned size, bool keeps_contents) {
+  const Addr line = pa >> recent_line_shift_;
+  const Addr last_line = (pa + size - 1) >> recent_line_shift_;
+  RecentLine& recent = recent_lines_[line & recent_set_mask_];
+  const bool known = recent.line == line && recent.generation == recent_lines_generation_;
+  // A hit on the most recent line of its set leaves LRU, tree pseudo-LRU and random replacement
+  // as they are, and a store to a dirty line the dirty bit: the lookup is skipped, its
+  // statistics with it (and a skipped store's bytes, which nothing reads back).
+  if (known && line == last_line && (!store || recent.dirty)) return;
   unsigned char* bytes = nullptr;
   if (store && !keeps_contents) {
     data_buffer_ = stored_value();
@@ -569,8 +606,13 @@ inline Cycles Vcpu::warm_piece(AccessKind kind, Addr va, unsigned size, bool kee
   }
   if (!data.port().warm(store, pa, bytes, size)) [[unlikely]]
     data_access_failed(pa);
-  if (keeps_contents && tables_replaced_) memory_virtualization_->guest_store_ran(pa, stored_bytes);
-  return 0;
+  if (!recent_lines_kept_) return;
+  if (line == last_line) {
+    recent = {line, recent_lines_generation_, store || (known && recent.dirty)};
+  } else {  // two lines: the second's set is the one whose most recent line is known
+    recent.line = kNoLine;
+    recent_lines_[last_line & recent_set_mask_] = {last_line, recent_lines_generation_, store};
+  }
 }
 
 inline Vcpu::TranslatedPiece Vcpu::translate_piece(AccessKind kind, Addr va) {

@@ -1,8 +1,9 @@
 // Functional mode warms what detailed mode does: the same stream run functionally and in detail
 // leaves the same entries in every TLB and the same lines in every cache level, after the same
-// misses (the L1D's within the skipped lines' approximation), with an ITLB and without one (the streams then share the DTLB, so a stream's
-// remembered page must be dropped when the other looks the DTLB up). SystemC elaborates once per
-// process, so one run holds all four platforms.
+// misses, evictions and writebacks, with an ITLB and without one (the streams then share the
+// DTLB, so a stream's remembered page must be dropped when the other looks the DTLB up), and
+// whether the vCPU knows the L1D's sets (each set's most recent line skipped) or not (only the
+// last line of all). SystemC elaborates once per process, so one run holds all five platforms.
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -124,10 +125,11 @@ void expect_same_warm_state(const char* platform, Rig& detailed, Rig& functional
     tlbs += a.empty() ? 0 : 1;
   }
   EXPECT_GE(tlbs, 2);
-  // The repeated lines functional mode skips are exact but where the other stream's line fell in
-  // the same L1 set in between (docs/sampling.md): with this 4 KiB L1D (16 sets) a few misses.
-  EXPECT_NEAR(static_cast<double>(functional.caches.l1d.misses.count()),
-              static_cast<double>(detailed.caches.l1d.misses.count()), detailed.caches.l1d.misses.count() / 1000.0);
+  // The lines functional mode skips are hits on their set's most recent line: exact.
+  EXPECT_EQ(functional.caches.l1d.misses.count(), detailed.caches.l1d.misses.count());
+  EXPECT_EQ(functional.caches.l1d.evictions.count(), detailed.caches.l1d.evictions.count());
+  EXPECT_EQ(functional.caches.l1d.writebacks.count(), detailed.caches.l1d.writebacks.count());
+  EXPECT_EQ(functional.caches.l2.writebacks.count(), detailed.caches.l2.writebacks.count());
   EXPECT_EQ(functional.caches.l2.misses.count(), detailed.caches.l2.misses.count());
   EXPECT_EQ(functional.llc.misses.count(), detailed.llc.misses.count());
   EXPECT_EQ(functional.llc.writebacks.count(), detailed.llc.writebacks.count());
@@ -144,11 +146,19 @@ void expect_same_warm_state(const char* platform, Rig& detailed, Rig& functional
 TEST(VcpuFunctional, WarmsTheSameTlbEntriesAndCacheLinesAsDetailedMode) {
   Rig detailed("detailed_", true, false), functional("functional_", true, true);
   Rig detailed_no_itlb("detailed_no_itlb_", false, false), functional_no_itlb("functional_no_itlb_", false, true);
+  Rig functional_sets("functional_sets_", true, true);
+  functional_sets.cpu.set_first_cache_level(64, 8);  // the 4 KiB, 8-way L1D's 8 sets of 64-byte lines
   tlm::tlm_global_quantum::instance().set(detailed.clock.delay(1000));
   sc_core::sc_start();
-  for (Rig* r : {&detailed, &functional, &detailed_no_itlb, &functional_no_itlb}) ASSERT_TRUE(r->cpu.finished());
+  for (Rig* r : {&detailed, &functional, &detailed_no_itlb, &functional_no_itlb, &functional_sets})
+    ASSERT_TRUE(r->cpu.finished());
   expect_same_warm_state("with an ITLB", detailed, functional);
   expect_same_warm_state("without an ITLB", detailed_no_itlb, functional_no_itlb);
+  expect_same_warm_state("knowing the L1D's sets", detailed, functional_sets);
+  // Knowing the sets, the most recent line of every set is skipped; not knowing them, only the
+  // last line of all, which in this stream's alternation of fetches and data is never repeated.
+  EXPECT_LT(functional_sets.caches.l1d.accesses.count(), functional.caches.l1d.accesses.count());
+  EXPECT_EQ(functional.caches.l1d.accesses.count(), detailed.caches.l1d.accesses.count());
   EXPECT_GT(detailed_no_itlb.cpu.tlbs.dtlb.misses.count(), detailed.cpu.tlbs.dtlb.misses.count());
 }
 

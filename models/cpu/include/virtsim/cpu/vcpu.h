@@ -7,6 +7,7 @@
 // only through the quantum keeper: the thread runs ahead of SystemC time and syncs at quantum
 // boundaries (Accellera LT style).
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -176,9 +177,9 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // through the guest OS model, the TLBs, walk caches and caches as in detailed mode, so their
   // contents and replacement state stay warm, but no latency is accounted: no interval core, no
   // per-reference cycles; time moves one cycle per instruction so deadlines and quanta still come.
-  // An access to the line the same stream (fetches; loads and stores) reached last is a hit in
-  // the L1 TLB and the L1 cache that changes nothing exact LRU keeps, so functional mode skips it
-  // (docs/sampling.md says where this is approximate).
+  // An access that would hit the most recently used entry of the L1 TLB and the most recently
+  // used line of its L1 cache set changes nothing the replacement policies keep, so functional
+  // mode skips it (docs/sampling.md).
   void set_functional(bool on) {
     if (functional_ && !on && interval_) interval_->serialize();  // detailed again: an empty window
     functional_ = on;
@@ -186,6 +187,11 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     forget_last_lines();
   }
   bool functional() const { return functional_; }
+  // The first cache level the `data` port looks up: its line size and number of sets, so that
+  // functional mode knows which line is the most recent of each set; 0 sets when it is not this
+  // vCPU's own (another vCPU, or the shared last level, may change it): then nothing is skipped.
+  // Unset, the vCPU knows only the last line of all (its own cache of any shape, or none).
+  void set_first_cache_level(unsigned line_bytes, std::size_t sets);
   // `phase_end` is called when `references` more guest memory references (a fast-string line
   // each) have started, and returns how many the next phase has (the sampling schedule).
   std::uint64_t references_left() const { return references_left_; }
@@ -311,6 +317,7 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   // The tags of the current context, kept up to date by everything that changes CR3, the VPID
   // or the nesting (every access looks up the TLBs with them).
   void refresh_tags() {
+    ++recent_lines_generation_;  // functional mode's remembered TLB hits were made with the old tags
     tags_ = {static_cast<std::uint16_t>(paging_.cr3 & 0xfff), vpid_, nested_ ? nested_context_ : std::uint16_t{0}};
   }
   // Local time moves on by `c` cycles; syncs at the quantum boundary. Inline: every event.
@@ -366,12 +373,13 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     }
   }
   // execute_memory() in functional mode: the same lookups and fills, their cycles dropped.
-  void warm_memory(const GuestEvent& event);
+  // Inline: the accesses that change nothing end in it; the others take warm_memory_pieces().
+  [[gnu::always_inline]] inline void warm_memory(const GuestEvent& event);
+  [[gnu::noinline]] void warm_memory_pieces(const GuestEvent& event);
   // Anything but a plain access (an instruction, an interrupt, an exit, a flush) may change the
   // TLBs or the ring: the next access of each stream is looked up again.
   void forget_last_lines() {
-    last_fetch_line_ = kNoLine;
-    last_data_line_ = kNoLine;
+    ++recent_lines_generation_;
     fetch_page_.page = kNoLine;
     data_page_.page = kNoLine;
   }
@@ -442,8 +450,24 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   std::uint64_t data_buffer_ = 0;  // the bytes a store writes
   bool functional_ = false;
   static constexpr Addr kNoLine = ~Addr{0};
-  Addr last_fetch_line_ = kNoLine, last_data_line_ = kNoLine;  // functional mode: the streams' last lines
-  bool last_data_line_stored_ = false;                          // a store reached last_data_line_
+  // Functional mode: per set of the first cache level (set_first_cache_level()), the line this
+  // vCPU's last access to the set reached, which is therefore its most recent line, and whether
+  // it is dirty. An entry holds only while its generation is the current one: anything that may
+  // reach the cache other than the vCPU's own plain accesses (a walk, a fault, an exit, a string
+  // instruction, detailed mode) starts a new generation.
+  struct RecentLine {
+    Addr line = kNoLine;  // physical address >> recent_line_shift_
+    std::uint64_t generation = 0;
+    bool dirty = false;
+  };
+  std::vector<RecentLine> recent_lines_ = std::vector<RecentLine>(1);
+  std::size_t recent_set_mask_ = 0;   // sets - 1 of the first level (a power of two), 0: one set
+  unsigned recent_line_shift_ = 6;    // log2 of its line size
+  std::uint64_t recent_lines_generation_ = 1;
+  bool recent_lines_kept_ = true;  // false: the first level is shared, no line is known
+  // warm_piece()'s data access: skipped where it hits its set's most recent line (a store: a
+  // dirty one), else the port's warm(); the memo of recent lines follows it.
+  [[gnu::always_inline]] inline void warm_data(bool store, Addr pa, unsigned size, bool keeps_contents);
   // Functional mode: a stream's last 4 KiB page while its L1 TLB entry is the one the last
   // lookup of that TLB hit (most recently used), with where it maps and whether a store may use it.
   struct WarmPage {
@@ -452,6 +476,17 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
     bool stores = false;  // the entry is writable and dirty
   };
   WarmPage fetch_page_, data_page_;
+  // Functional mode: per stream, pages whose L1 TLB lookup hit and the entry it found, by the
+  // page's low bits; one holds while its generation is the recent lines' (no fill or
+  // invalidation since), so the same lookup is Tlb::hit_again() at the entry's position (found
+  // only then: most remembered pages of a random stream are never looked up again in time).
+  struct HitPage {
+    Addr page = kNoLine;  // va >> 12
+    std::uint64_t generation = 0;
+    const TlbEntry* entry = nullptr;
+  };
+  static constexpr std::size_t kHitPages = 16;
+  std::array<HitPage, kHitPages> fetch_hit_pages_, data_hit_pages_;
   bool shared_l1_tlb_ = false;  // no ITLB: fetches look up the DTLB too
   // References left in the current sampling phase (never reaching 0 without a schedule).
   std::uint64_t references_left_ = ~std::uint64_t{0};

@@ -144,6 +144,34 @@ class Tlb {
   // Looks without counting or touching replacement state (tests, debugging).
   const TlbEntry* probe(Addr va, TlbTags tags) const;
 
+  // Functional mode (models/cpu) repeats lookups: where an entry lookup() returned sits, and the
+  // same hit again from there (its replacement touch and counts) without the scan. Exact while
+  // nothing was filled into or dropped from this TLB in between: the entries are where they
+  // were, so lookup() would find the same one first.
+  struct Position {
+    std::uint32_t array = 0, set = 0, way = 0;
+  };
+  Position position_of(const TlbEntry* entry) const {
+    const auto at = reinterpret_cast<std::uintptr_t>(entry);
+    for (std::uint32_t a = 0;; ++a) {
+      const Array& array = arrays_[a];
+      // Compared as integers: an entry of another array is outside this one's block.
+      const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(&array.slots.entry(0, 0));
+      const std::size_t index = (at - first) / sizeof(TlbEntry);
+      if (at >= first && index < array.slots.sets() * array.ways)
+        return {a, static_cast<std::uint32_t>(index / array.ways), static_cast<std::uint32_t>(index % array.ways)};
+    }
+  }
+  const TlbEntry* hit_again(const Position& at) {
+    Array& array = arrays_[at.array];
+    ++accesses;
+    touch(array, at.set, at.way);
+    ++hits;
+    TlbEntry& e = array.slots.entry(at.set, at.way);
+    ++(array.mixed ? size_hits(e.page_shift) : *array.size_hits);
+    return &e;
+  }
+
   // Fills an entry for a completed walk (or an STLB hit), refreshing an entry of the same page
   // and tags in place. A page larger than any array holds is cached as the largest held piece
   // containing va (hardware splinters such pages the same way).

@@ -461,7 +461,7 @@ TEST(TlbFilledEntries, FillsAfterLookupsKeepOneEntryPerPageAndTags) {
       }
       // Mostly the tags looked up; sometimes others, whose entry the lookup did not look for.
       const bool same_tags = next(3) != 0;
-      TlbEntry e = tagged_4k(Addr{0x40000000} + (va & ~Addr{0xfff}) + (Addr{step} << 32),
+      TlbEntry e = tagged_4k(Addr{0x40000000} + (va & ~Addr{0xfff}) + (static_cast<Addr>(step) << 32),
                              same_tags ? tags.vpid : static_cast<std::uint16_t>(next(2)));
       e.pcid = same_tags ? tags.pcid : static_cast<std::uint16_t>(next(2));
       e.global = next(6) == 0;

@@ -160,9 +160,9 @@ void Vcpu::read_memory_virtualization(Addr guest_cr3) {
 void Vcpu::sample_memory_virtualization() {
   next_sample_ = elapsed_ + sample_interval_;
   const VcpuMemoryVirtualization::VcpuCounts counts{tlb_misses_ - sampled_tlb_misses_,
-                                                    page_faults.count() - sampled_page_faults_};
+                                                    page_faults_taken_ - sampled_page_faults_};
   sampled_tlb_misses_ = tlb_misses_;
-  sampled_page_faults_ = page_faults.count();
+  sampled_page_faults_ = page_faults_taken_;
   if (const Cycles spent = memory_virtualization_->sample(cpu_id_, counts)) account_exit({spent, true, false});
 }
 
@@ -665,6 +665,7 @@ Cycles Vcpu::resolve_page_fault(Addr va, int attempt) {
                              std::to_string(static_cast<unsigned>(translation_.result.fault_kind)) + ", guest-physical address " +
                              to_hex(translation_.result.guest_physical_address) + ")");
   ++page_faults;
+  ++page_faults_taken_;
   if (interval_) drain();
   Cycles handler_cost = 0;
   if (attempt > 0 || fault_handler.size() == 0 ||

@@ -432,6 +432,9 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   Cycles sample_interval_ = 0;  // memory_virtualization_->sample_interval()
   Cycles next_sample_ = 0;
   std::uint64_t tlb_misses_ = 0;  // translations that missed the TLBs (walks asked for)
+  // Page faults taken since the run began: unlike the page_faults statistic, not reset where the
+  // region of interest begins, so a sample that spans that point counts no negative number.
+  std::uint64_t page_faults_taken_ = 0;
   std::uint64_t sampled_tlb_misses_ = 0, sampled_page_faults_ = 0;  // at the last sample
   TlbTags tags_;
   Cycles compute_remainder_ = 0;  // fractional-CPI carry, in 1/1024 cycles

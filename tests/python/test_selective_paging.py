@@ -45,14 +45,19 @@ def test_the_phased_run_switches_each_way_and_leaves_the_guest_as_natively(virts
     assert selective["system.shadow.checks"] > 0
 
 
-def test_a_guest_that_only_misses_the_tlb_moves_to_shadow_paging_and_stays(virtsim_binary, tmp_path):
+def selective_gups(virtsim_binary, tmp_path, footprint_kib, accesses, *extra):
+    """The metrics of GUPS under selective paging (VT-x, EPT) with `extra` settings."""
     out = tmp_path / "gups.h5"
     result = virtsim(virtsim_binary, "run", *SINGLE, "-o", str(out), "-q", "--set", 'system.vmx.mode="vmx"',
                      "--set", 'system.nested.paging="ept4"', "--set", "system.selective.enabled=true",
-                     "--set", 'workload.kind="gups"', "--set", "workload.footprint_kib=8192",
-                     "--set", "workload.accesses=400000")
+                     "--set", 'workload.kind="gups"', "--set", f"workload.footprint_kib={footprint_kib}",
+                     "--set", f"workload.accesses={accesses}", *extra)
     assert result.returncode == 0, result.stderr
-    m = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+    return json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+
+
+def test_a_guest_that_only_misses_the_tlb_moves_to_shadow_paging_and_stays(virtsim_binary, tmp_path):
+    m = selective_gups(virtsim_binary, tmp_path, 8192, 400000)
     assert m["system.selective.switches_to_shadow"] == 1
     assert m["system.selective.switches_to_nested"] == 0
     assert m["system.selective.intervals_shadow"] > m["system.selective.intervals_nested"]
@@ -91,14 +96,7 @@ def test_the_first_sample_of_the_region_of_interest_counts_that_intervals_faults
     # none but misses the TLBs all the time: shadow paging's side from the first interval on.
     # The fault statistic goes back to zero where the region begins; a sample that subtracted
     # the warm-up's count from it saw some 2^64 faults and kept nested paging an interval more.
-    out = tmp_path / "gups.h5"
-    result = virtsim(virtsim_binary, "run", "-o", str(out), "-q", "--set", 'experiment.compare=""',
-                     "--set", 'system.vmx.mode="vmx"', "--set", 'system.nested.paging="ept4"',
-                     "--set", "system.selective.enabled=true", "--set", "system.selective.interval_cycles=20000",
-                     "--set", 'workload.kind="gups"', "--set", "workload.footprint_kib=16384",
-                     "--set", "workload.accesses=100000")
-    assert result.returncode == 0, result.stderr
-    metrics = json.loads(virtsim(virtsim_binary, "stats", str(out), "--json", "--all").stdout)["run0000"]["metrics"]
+    metrics = selective_gups(virtsim_binary, tmp_path, 16384, 100000, "--set", "system.selective.interval_cycles=20000")
     assert metrics["system.cpu0.page_faults"] == 0
     assert metrics["system.selective.switches_to_shadow"] == 1
     assert metrics["system.selective.intervals_nested"] == 1, "the switch to shadow paging waited an interval"

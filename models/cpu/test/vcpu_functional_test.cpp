@@ -9,11 +9,7 @@
 #include <deque>
 #include <string>
 
-#include "virtsim/cpu/vcpu.h"
-#include "virtsim/memory/cache_module.h"
-#include "virtsim/memory/memory_module.h"
-#include "virtsim/mmu/mmu_module.h"
-#include "scripted.h"
+#include "cached_cpu_rig.h"
 
 namespace virtsim {
 namespace {
@@ -49,53 +45,23 @@ std::deque<GuestEvent> stream() {
   return events;
 }
 
-struct Rig {
+ParamRegistry configured(const std::string& p, bool itlb) {
   ParamRegistry params;
-  StatRegistry stats;
-  Scope context{&params, &stats, ""};
-  Clock clock{2.0};
-  MemoryModule memory;
-  MmuModule mmu;
-  Cache llc{context.child("llc"), CacheConfig{true, 64, 8, 64, 30, "lru", 7}};
-  CacheModule caches;
-  Vcpu cpu;
-  FrameAllocator frames{Addr{1} << 20, Addr{64} << 20};
-  PageTableBuilder builder{memory.memory(), frames};
-  OnePagePager pager{builder, frames};
-  ScriptedWorkload workload{stream()};
-
-  static ParamRegistry configured(const std::string& p, bool itlb) {
-    ParamRegistry params;
-    params.set_value(p + "memory.size_mib", std::int64_t{64}, {"test"});
-    params.set_value(p + "cpu.itlb_enabled", itlb, {"test"});
-    // Small TLBs (4 sets of 4): pages share sets and evict one another.
-    for (const char* tlb : {"cpu.dtlb.", "cpu.itlb."}) {
-      params.set_value(p + tlb + "entries_4k", std::int64_t{16}, {"test"});
-      params.set_value(p + tlb + "ways_4k", std::int64_t{4}, {"test"});
-    }
-    params.set_value(p + "caches.l1d.size_kib", std::int64_t{4}, {"test"});  // small: misses at every level
-    params.set_value(p + "caches.l2.size_kib", std::int64_t{16}, {"test"});
-    return params;
+  params.set_value(p + "memory.size_mib", std::int64_t{64}, {"test"});
+  params.set_value(p + "cpu.itlb_enabled", itlb, {"test"});
+  // Small TLBs (4 sets of 4): pages share sets and evict one another.
+  for (const char* tlb : {"cpu.dtlb.", "cpu.itlb."}) {
+    params.set_value(p + tlb + "entries_4k", std::int64_t{16}, {"test"});
+    params.set_value(p + tlb + "ways_4k", std::int64_t{4}, {"test"});
   }
+  params.set_value(p + "caches.l1d.size_kib", std::int64_t{4}, {"test"});  // small: misses at every level
+  params.set_value(p + "caches.l2.size_kib", std::int64_t{16}, {"test"});
+  return params;
+}
+
+struct Rig : CachedCpuRig {
   Rig(const std::string& prefix, bool itlb, bool functional)
-      : params(configured(prefix, itlb)),
-        memory((prefix + "memory").c_str(), context, clock),
-        mmu((prefix + "mmu").c_str(), context, clock),
-        caches((prefix + "caches").c_str(), context, clock, llc, 64, 1),
-        cpu((prefix + "cpu").c_str(), context, clock) {
-    cpu.translate.bind(mmu.translate);
-    caches.set_requester(0, Requester::Data);
-    cpu.data.bind(caches.cpu_side);
-    caches.set_requester(1, Requester::Walk);
-    mmu.memory.bind(caches.cpu_side);
-    caches.memory_side.bind(memory.port);
-    cpu.translate.connect(mmu);
-    cpu.data.connect(caches.data_port());
-    mmu.memory.connect(caches.walk_port());
-    caches.memory_side.connect(memory);
-    cpu.set_cr3(builder.new_root());
-    cpu.set_workload(&workload);
-    cpu.fault_handler.bind(pager);
+      : CachedCpuRig(prefix, configured(prefix, itlb), stream(), true) {
     cpu.set_functional(functional);
   }
 };

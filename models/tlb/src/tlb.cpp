@@ -87,6 +87,8 @@ Tlb::Tlb(const Scope& scope, const TlbConfig& config)
                             SetAssociative<Addr, TlbEntry>(shape), &size_hits(g.page_shift)});
   }
   for (unsigned shift = 0; shift < kTargetShifts; ++shift) targets_[shift] = find_target(shift);
+  probe_4k_first_ = !arrays_.empty() && !arrays_.front().mixed && arrays_.front().page_shift == kPageShift4K &&
+                    !arrays_.front().slots.hashed();
 }
 
 Tlb::Target Tlb::find_target(unsigned page_shift) {

@@ -1,4 +1,5 @@
 #include "virtsim/tlb/tlb.h"
+#include "virtsim/tlb/translation_path.h"
 
 #include "virtsim/common/state_stream.h"
 
@@ -429,6 +430,76 @@ TEST(TlbFilledEntries, StayExactlyTheValidEntriesUnderRandomOperations) {
       } else {
         ASSERT_EQ(tlb.invalidations.count(), dropped_before) << "step " << step;
       }
+    }
+  }
+}
+
+// The hit path's lookup_usable() must give what lookup() followed by TranslationPath::usable()
+// gives (the same entry or none, the same counts, the same replacement state, so the same
+// later evictions) for every array shape: a scanned 4 KiB array probed inline, a hashed one,
+// a mixed one, none. Entries differ in tags, globality and every right the access checks.
+TEST(TlbHitPath, LookupUsableIsLookupThenTheRightsCheck) {
+  const std::vector<TlbConfig> shapes{{{{12, 16, 4}, {21, 8, 4}, {30, 4, 4}}, 0},
+                                      {{{12, 64, 8}, {21, 4, 4}}, 0},
+                                      {{{12, 4, 4}, {0, 8, 8}}, 0},
+                                      {{{0, 16, 4}}, 0},
+                                      {{{21, 8, 2}, {30, 2, 2}}, 0}};
+  for (const std::string r : {"lru", "random"}) {
+    for (const TlbConfig& shape : shapes) {
+      TlbConfig c = shape;
+      c.replacement = r;
+      Tlb inline_path({}, c), plain({}, c);
+      std::uint64_t state = 777;
+      const auto next = [&](std::uint64_t n) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        return (state >> 33) % n;
+      };
+      for (int step = 0; step < 30000; ++step) {
+        const TlbTags tags{static_cast<std::uint16_t>(next(3)), static_cast<std::uint16_t>(next(3)),
+                           static_cast<std::uint16_t>(next(2))};
+        const Addr va = (next(64) << 12) + (next(2) << 21) + (next(2) << 39) + next(4096);
+        if (next(4) == 0) {
+          TlbEntry e;
+          e.page_shift = next(4) == 0 ? 21 : next(6) == 0 ? 30 : 12;
+          e.mapping_shift = e.page_shift;
+          e.physical_base = (Addr{1} << 32) + (va & ~((Addr{1} << e.page_shift) - 1));
+          e.pcid = tags.pcid;
+          e.vpid = tags.vpid;
+          e.nested_context = tags.nested_context;
+          e.global = next(6) == 0;
+          e.writable = next(2) == 1;
+          e.dirty = next(2) == 1;
+          e.user = next(2) == 1;
+          e.executable = next(2) == 1;
+          inline_path.insert(va, e);
+          plain.insert(va, e);
+          continue;
+        }
+        if (next(50) == 0) {
+          inline_path.mov_to_cr3(tags.pcid, false, false, tags.vpid);
+          plain.mov_to_cr3(tags.pcid, false, false, tags.vpid);
+        }
+        const AccessKind kind = static_cast<AccessKind>(next(3));
+        const bool user = next(2) == 1;
+        const TlbEntry* got = inline_path.lookup_usable(va, tags, Tlb::rights_for(kind, user));
+        const TlbEntry* expected = plain.lookup(va, tags);
+        if (!TranslationPath::usable(expected, kind, user)) expected = nullptr;
+        ASSERT_EQ(got == nullptr, expected == nullptr) << "step " << step;
+        if (got) {
+          ASSERT_EQ(got->translate(va), expected->translate(va)) << "step " << step;
+        }
+      }
+      EXPECT_GT(plain.hits.count(), 1000u);
+      for (Counter Tlb::*counter : {&Tlb::accesses, &Tlb::hits, &Tlb::misses, &Tlb::evictions, &Tlb::hits_4k,
+                                  &Tlb::hits_2m, &Tlb::hits_1g})
+        EXPECT_EQ((inline_path.*counter).count(), (plain.*counter).count());
+      const auto pages = [](const Tlb& t) {
+        std::vector<std::pair<Addr, Addr>> p;
+        for (const TlbEntry& e : t.entries()) p.emplace_back(e.virtual_page, e.physical_base);
+        std::sort(p.begin(), p.end());
+        return p;
+      };
+      EXPECT_EQ(pages(inline_path), pages(plain));
     }
   }
 }

@@ -9,8 +9,10 @@
 // combined; under nesting an entry maps guest-virtual straight to
 // host-physical (a "combined" mapping). Every invalidation operation is a member with the
 // architectural scope of the instruction or event it models. Plain C++: the vCPU calls
-// lookup() inline on every access.
+// lookup_usable() (lookup() and the access's rights check at once) inline on every access.
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,14 @@ struct TlbEntry {
     return ((virtual_page << page_shift) >> shift) == (va >> shift);
   }
 };
+
+// Tlb's hit path reads an entry's flags (valid ... mapping_shift) as one 8-byte word and its
+// context tags as one word laid out as TlbTags is.
+static_assert(offsetof(TlbEntry, mapping_shift) == 7 && offsetof(TlbEntry, pcid) == 8 &&
+                  offsetof(TlbEntry, vpid) == 10 && offsetof(TlbEntry, nested_context) == 12,
+              "TlbEntry's flag bytes and tags are where Tlb's hit path reads them");
+static_assert(sizeof(TlbTags) == 6 && offsetof(TlbTags, vpid) == 2 && offsetof(TlbTags, nested_context) == 4,
+              "TlbTags is laid out as TlbEntry's tags");
 
 // Shape of one array: `entries` = sets x ways; ways == entries is fully associative.
 // page_shift 0 marks a mixed array holding every page size.
@@ -115,31 +125,45 @@ class Tlb {
   Tlb(const Tlb&) = delete;
   Tlb& operator=(const Tlb&) = delete;
 
-  // The matching entry, or nullptr; counts an access and a hit or miss. Always inline: the L1
-  // lookup of every access.
-  [[gnu::always_inline]] const TlbEntry* lookup(Addr va, const TlbTags& tags) {
-    ++accesses;
-    for (auto& array : arrays_) {
-      if (!array.ever_filled) continue;  // an array of a page size the run never used: nothing to scan
-      if (array.mixed) {
-        if (TlbEntry* e = lookup_mixed(array, va, tags)) return e;
-        continue;
-      }
-      const Addr page = va >> array.page_shift;
+  // The matching entry, or nullptr; counts an access and a hit or miss.
+  [[gnu::always_inline]] const TlbEntry* lookup(Addr va, const TlbTags& tags) { return lookup_from(0, va, tags); }
+
+  // What an access needs of an entry: the flag bytes of TlbEntry (each 0 or 1) that must be
+  // set, as one word, so that one compare tests them all. A store needs W and D (a store to a
+  // clean page walks to set D), a user-mode access U, a fetch X.
+  using Rights = std::uint64_t;
+  // The bit of the flag byte at `offset` in TlbEntry.
+  static constexpr Rights flag_bit(std::size_t offset) { return Rights{1} << (8 * offset); }
+  static Rights rights_for(AccessKind kind, bool user) {
+    static constexpr Rights kByKind[3] = {  // Load, Store, Fetch
+        0, flag_bit(offsetof(TlbEntry, writable)) | flag_bit(offsetof(TlbEntry, dirty)),
+        flag_bit(offsetof(TlbEntry, executable))};
+    return kByKind[static_cast<unsigned>(kind)] | (user ? flag_bit(offsetof(TlbEntry, user)) : 0);
+  }
+  static bool has_rights(const TlbEntry& e, Rights needed) { return (flag_word(e) & needed) == needed; }
+
+  // lookup() for an access that needs `needed`: the entry if it has the rights, else nullptr
+  // (the entry lookup() found still counts as a hit, as it does in hardware before the walk
+  // re-checks). The L1 hit path of every access, always inline: a 4 KiB first array that is
+  // scanned (not hashed, not mixed) is probed here, comparing a way's page, then its context
+  // tags as one word, then its rights as one word; the rest out of line.
+  [[gnu::always_inline]] const TlbEntry* lookup_usable(Addr va, const TlbTags& tags, Rights needed) {
+    if (probe_4k_first_) {
+      Array& array = arrays_.front();
+      const Addr page = va >> kPageShift4K;
       const std::size_t set = page & array.set_mask;
-      if (array.slots.hashed()) {  // 5 to 16 ways (second-level TLBs), out of line
-        if (TlbEntry* e = lookup_hashed(array, set, page, tags)) return e;
-        continue;
-      }
       const Addr* pages = array.slots.row(set);
-      for (unsigned way = 0; way < array.ways; ++way)
-        if (pages[way] == page && matches(array.slots.entry(set, way), tags)) return hit(array, set, way);
+      const std::uint64_t context = context_word(tags);
+      for (unsigned way = 0; way < array.ways; ++way) {
+        if (pages[way] != page) continue;
+        const TlbEntry& e = array.slots.entry(set, way);
+        if (!same_context(e, context)) continue;
+        ++accesses;
+        TlbEntry* found = hit(array, set, way);
+        return has_rights(e, needed) ? found : nullptr;
+      }
     }
-    ++misses;
-    missed_page_ = va >> kPageShift4K;
-    missed_tags_ = tags;
-    if (debug_trace::on(debug_trace::kTlb)) trace_miss(va);
-    return nullptr;
+    return lookup_usable_beyond_first(va, tags, needed);
   }
   // Looks without counting or touching replacement state (tests, debugging).
   const TlbEntry* probe(Addr va, TlbTags tags) const;
@@ -266,6 +290,58 @@ class Tlb {
     // invalidation by address visits every valid entry instead of one set per page size.
     bool holds_pieces = false;
   };
+  // lookup() from arrays_[first] on (the earlier arrays were looked at and hold no match).
+  // Always inline: the loop of lookup() and of the hit path's remainder.
+  [[gnu::always_inline]] TlbEntry* lookup_from(std::size_t first, Addr va, const TlbTags& tags) {
+    ++accesses;
+    for (auto array_at = arrays_.begin() + first; array_at != arrays_.end(); ++array_at) {
+      Array& array = *array_at;
+      if (!array.ever_filled) continue;  // an array of a page size the run never used: nothing to scan
+      if (array.mixed) {
+        if (TlbEntry* e = lookup_mixed(array, va, tags)) return e;
+        continue;
+      }
+      const Addr page = va >> array.page_shift;
+      const std::size_t set = page & array.set_mask;
+      if (array.slots.hashed()) {  // 5 to 16 ways (second-level TLBs), out of line
+        if (TlbEntry* e = lookup_hashed(array, set, page, tags)) return e;
+        continue;
+      }
+      const Addr* pages = array.slots.row(set);
+      for (unsigned way = 0; way < array.ways; ++way)
+        if (pages[way] == page && matches(array.slots.entry(set, way), tags)) return hit(array, set, way);
+    }
+    ++misses;
+    missed_page_ = va >> kPageShift4K;
+    missed_tags_ = tags;
+    if (debug_trace::on(debug_trace::kTlb)) trace_miss(va);
+    return nullptr;
+  }
+  // lookup_usable() after its probe of the 4 KiB array found no match (or there is none).
+  [[gnu::always_inline]] const TlbEntry* lookup_usable_beyond_first(Addr va, const TlbTags& tags, Rights needed) {
+    const TlbEntry* e = lookup_from(probe_4k_first_ ? 1 : 0, va, tags);
+    return e && has_rights(*e, needed) ? e : nullptr;
+  }
+  // The flag bytes (valid ... mapping_shift) and the context tags (pcid, vpid,
+  // nested_context) of an entry, each read as one word.
+  static std::uint64_t flag_word(const TlbEntry& e) {
+    std::uint64_t word;
+    std::memcpy(&word, &e, sizeof word);
+    return word;
+  }
+  static std::uint64_t context_word(const TlbTags& tags) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, &tags, sizeof tags);
+    return word;
+  }
+  // matches() on the words: a global entry ignores the PCID (the low 16 bits).
+  static bool same_context(const TlbEntry& e, std::uint64_t context) {
+    std::uint64_t word;
+    std::memcpy(&word, &e.pcid, sizeof word);
+    const std::uint64_t differ = (word ^ context) & kContextBits;
+    return differ == 0 || (e.global && (differ & ~std::uint64_t{0xffff}) == 0);
+  }
+  static constexpr std::uint64_t kContextBits = (std::uint64_t{1} << (8 * sizeof(TlbTags))) - 1;
   static constexpr Addr kNoPage = ~Addr{0};  // the key of an invalid way: no va >> shift is all ones
   TlbEntry* hit(Array& array, std::size_t set, unsigned way) {
     touch(array, set, way);
@@ -311,6 +387,8 @@ class Tlb {
   static constexpr unsigned kPageShift4K = 12;
   Addr missed_page_ = kNoPage;
   TlbTags missed_tags_;
+  // arrays_ starts with a scanned 4 KiB array, which lookup_usable() probes inline.
+  bool probe_4k_first_ = false;
 };
 
 // A TLB hierarchy: L1 ITLB (fetches), L1 DTLB (loads and stores) and a unified second level

@@ -46,8 +46,7 @@ class TranslationPath {
   // translate_beyond_l1() does the rest). The vCPU's access path takes it on its own, so a hit
   // makes no PathResult.
   [[gnu::always_inline]] const TlbEntry* l1_hit(Addr va, AccessKind kind, bool user, const TlbTags& tags) {
-    const TlbEntry* e = tlbs_.l1(kind).lookup(va, tags);
-    return usable(e, kind, user) ? e : nullptr;
+    return tlbs_.l1(kind).lookup_usable(va, tags, Tlb::rights_for(kind, user));
   }
   Cycles l1_hit_cycles(AccessKind kind) { return tlbs_.l1(kind).config().hit_cycles; }
 

@@ -842,19 +842,13 @@ std::optional<TraceRecord> EventSourceRecords::next() {
 }
 
 EventBatch EventSourceRecords::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
-  EventBatch batch;
-  if (!mapped_ || held_) return batch;  // the mapping, or a held record, comes first from next()
-  std::size_t n = events_.fill(out, max, budget);
-  records_ += n;
-  if (n && out[n - 1].kind == GuestEventKind::Interrupt) {  // a device interrupt: kernel work, a record
-    held_ = TraceRecord::from(out[n - 1]);
-    --n;
-  }
-  // GuestEventSource::fill() counts nothing: one pass over its events counts them all.
-  batch.events = n;
-  for (std::size_t i = 0; i < n; ++i) {
-    batch.instructions += tick_instructions(out[i]);
-    batch.references += out[i].kind == GuestEventKind::Memory;
+  if (!mapped_ || held_) return {};  // the mapping, or a held record, comes first from next()
+  EventBatch batch = events_.fill(out, max, budget);
+  records_ += batch.events;
+  if (batch.events && out[batch.events - 1].kind == GuestEventKind::Interrupt) {  // a device interrupt: kernel work, a record
+    const GuestEvent& interrupt = out[--batch.events];
+    held_ = TraceRecord::from(interrupt);
+    batch.instructions -= tick_instructions(interrupt);
   }
   references_ += batch.references;
   return batch;

@@ -44,7 +44,6 @@
 #include "virtsim/common/stats.h"
 #include "virtsim/memory/frame_array.h"
 #include "virtsim/paging/paging.h"
-#include "virtsim/workloads/event_batch.h"
 #include "virtsim/workloads/page_cache.h"
 #include "virtsim/workloads/trace.h"
 

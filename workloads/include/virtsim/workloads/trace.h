@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "virtsim/common/guest_event.h"
-#include "virtsim/workloads/event_batch.h"
 
 namespace virtsim {
 

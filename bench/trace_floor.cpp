@@ -47,7 +47,7 @@ Pass run_once(const std::string& path) {
   Pass pass;
   GuestEvent run[256];  // the guest OS model's run length
   for (;;) {
-    const std::size_t n = trace.plain_events(run, std::size(run), ~std::uint64_t{0});
+    const std::size_t n = trace.plain_events(run, std::size(run), ~std::uint64_t{0}).events;
     if (n == 0) {
       if (!trace.next()) break;  // a process record: the guest OS model's work, not the floor's
       continue;

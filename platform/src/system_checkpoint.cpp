@@ -190,7 +190,7 @@ void System::load_checkpoint() {
     const std::uint64_t at = in.offset();
     const auto references = in.get<std::uint64_t>("workload references");
     for (;;) {
-      const std::size_t n = source->plain_events(run.data(), run.size(), ~std::uint64_t{0});
+      const std::size_t n = source->plain_events(run.data(), run.size(), ~std::uint64_t{0}).events;
       if (n) {
         if (run[n - 1].kind == GuestEventKind::RoiBegin) break;
         continue;

@@ -179,26 +179,29 @@ class Gups final : public FootprintProgram {
     return done_ < c_.shape.accesses;
   }
   // The same updates as events: the harness's random-update case runs through here.
-  std::size_t plain_steps(GuestEvent* out, std::size_t max, std::uint64_t& budget, bool& ended) override {
+  EventBatch plain_steps(GuestEvent* out, std::size_t max, std::uint64_t budget) override {
     const std::uint32_t compute = static_cast<std::uint32_t>(c_.shape.compute_per_access);
     const std::size_t events_per_update = compute ? 3 : 2;
-    std::size_t n = 0;
+    const std::uint64_t update_instructions = std::uint64_t{compute} + 2;
+    EventBatch batch;
+    std::size_t& n = batch.events;
     while (n < max) {
       // Whole updates while their events fit and leave budget (ends_batch() would end none of
       // them): the same events as the steps below, without their state per event.
-      while (part_ == kUpdateNext && max - n >= events_per_update && budget > std::uint64_t{compute} + 2 &&
-             done_ < c_.shape.accesses) {
+      while (part_ == kUpdateNext && max - n >= events_per_update &&
+             budget - batch.instructions > update_instructions && done_ < c_.shape.accesses) {
         const Addr a = base_ + (rng_.below(bytes_ / 8) * 8);
         if (compute) out[n++] = GuestEvent::compute(compute);
         out[n++] = GuestEvent::memory(AccessKind::Load, a, 8);
         out[n++] = GuestEvent::memory(AccessKind::Store, a, 8);
-        budget -= std::uint64_t{compute} + 2;
+        batch.instructions += update_instructions;
+        batch.references += 2;
         ++done_;
       }
-      if (n == max) return n;
+      if (n == max) return batch;
       switch (part_) {
         case kUpdateNext:
-          if (done_ >= c_.shape.accesses) return n;
+          if (done_ >= c_.shape.accesses) return batch;
           address_ = base_ + (rng_.below(bytes_ / 8) * 8);
           part_ = kLoadNext;
           if (!compute) continue;
@@ -214,12 +217,9 @@ class Gups final : public FootprintProgram {
           ++done_;
           break;
       }
-      if (ends_batch(out[n++], budget)) {
-        ended = true;
-        return n;
-      }
+      if (batch.add(out[n], budget)) return batch;
     }
-    return n;
+    return batch;
   }
 
  private:
@@ -771,33 +771,32 @@ std::optional<TraceRecord> GeneratedWorkload::next() {
   return r;
 }
 
-std::size_t GeneratedWorkload::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
-  std::size_t n = 0;
-  while (n < max) {
+EventBatch GeneratedWorkload::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
+  EventBatch batch;
+  while (batch.events < max) {
     // The steady state of a single program may skip records (plain_steps); nothing else is
     // queued then, so the order is that of next().
     if (queue_.empty() && !mix_ && !timeshare_ && phase_ == Phase::Steps) {
-      bool ended = false;
-      const std::size_t made = programs_.front()->plain_steps(out + n, max - n, budget, ended);
-      for (std::size_t i = n; i < n + made; ++i) references_ += out[i].kind == GuestEventKind::Memory;
-      records_ += made;
-      n += made;
-      if (ended) break;
-      if (made) continue;
+      const EventBatch made =
+          programs_.front()->plain_steps(out + batch.events, max - batch.events, budget - batch.instructions);
+      batch += made;
+      if (batch.instructions >= budget) break;  // by their instructions, the only way plain steps end it
+      if (made.events) continue;
     }
     // The programs make more records only when the queue is empty, as next() does.
     if (queue_.empty() && !refill()) break;
     if (queue_.empty()) continue;
     const TraceRecord& r = queue_.front();
     if (!is_plain(r.kind)) break;
-    out[n] = *r.guest_event();
+    GuestEvent& e = out[batch.events];
+    e = *r.guest_event();
     queue_.pop_front();
-    ++records_;
-    if (out[n].kind == GuestEventKind::RoiBegin) steps_begun_ = true;
-    if (out[n].kind == GuestEventKind::Memory) ++references_;
-    if (ends_batch(out[n++], budget)) break;
+    if (e.kind == GuestEventKind::RoiBegin) steps_begun_ = true;
+    if (batch.add(e, budget)) break;
   }
-  return n;
+  records_ += batch.events;
+  references_ += batch.references;
+  return batch;
 }
 
 std::string GeneratedWorkload::position(std::uint64_t ahead) const {
@@ -842,16 +841,17 @@ std::optional<TraceRecord> EventSourceRecords::next() {
   return TraceRecord::from(*e);
 }
 
-std::size_t EventSourceRecords::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
-  if (!mapped_ || held_) return 0;  // the mapping, or a held record, comes first from next()
-  std::size_t n = events_.fill(out, max, budget);
-  records_ += n;
-  if (n && out[n - 1].kind == GuestEventKind::Interrupt) {  // a device interrupt: kernel work, a record
-    held_ = TraceRecord::from(out[n - 1]);
-    --n;
+EventBatch EventSourceRecords::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
+  if (!mapped_ || held_) return {};  // the mapping, or a held record, comes first from next()
+  EventBatch batch = events_.fill(out, max, budget);
+  records_ += batch.events;
+  if (batch.events && out[batch.events - 1].kind == GuestEventKind::Interrupt) {  // a device interrupt: kernel work, a record
+    const GuestEvent& interrupt = out[--batch.events];
+    held_ = TraceRecord::from(interrupt);
+    batch.instructions -= tick_instructions(interrupt);
   }
-  for (std::size_t i = 0; i < n; ++i) references_ += out[i].kind == GuestEventKind::Memory;
-  return n;
+  references_ += batch.references;
+  return batch;
 }
 
 }  // namespace virtsim

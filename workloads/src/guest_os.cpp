@@ -337,26 +337,28 @@ std::optional<TraceRecord> TraceRecordSource::next() {
   return reader_.next();
 }
 
-std::size_t TraceRecordSource::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
+EventBatch TraceRecordSource::plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
   // One block at most, so that every record of the run has the block offset position() gives.
-  std::size_t n = 0;
+  EventBatch batch;
   TraceRecord other;
-  while (n < max && !held_ && (n == 0 || reader_.records_left_in_block() > 0)) {
+  while (batch.events < max && !held_ && (batch.events == 0 || reader_.records_left_in_block() > 0)) {
     // The plain records of the block in one go, then whatever ends them one at a time.
-    bool budget_used = false;
-    const std::size_t plain = reader_.next_plain_events(out + n, max - n, budget, budget_used);
-    n += plain;
-    if (budget_used || n == max) break;
-    if (plain > 0 && reader_.records_left_in_block() == 0) break;
-    const int got = reader_.next_event(out[n], other);
+    const EventBatch plain =
+        reader_.next_plain_events(out + batch.events, max - batch.events, budget - batch.instructions);
+    batch += plain;
+    // Plain records end a batch only by their instructions reaching the budget.
+    if (batch.instructions >= budget || batch.events == max) break;
+    if (plain.events > 0 && reader_.records_left_in_block() == 0) break;
+    GuestEvent& e = out[batch.events];
+    const int got = reader_.next_event(e, other);
     if (got < 0) break;
     if (got == 0) {
       held_ = other;
       break;
     }
-    if (ends_batch(out[n++], budget)) break;
+    if (batch.add(e, budget)) break;
   }
-  return n;
+  return batch;
 }
 
 std::string TraceRecordSource::position(std::uint64_t ahead) const {
@@ -1473,12 +1475,11 @@ void GuestOs::run_device_work(Cpu& cpu) {
       // then the tick.
       const std::uint64_t budget = !timer_interval_ ? ~std::uint64_t{0}
                                    : cpu.since_tick < timer_interval_ ? timer_interval_ - cpu.since_tick : 1;
-      if (const std::size_t n = cpu.source->plain_events(stream.run_, std::size(stream.run_), budget)) {
-        std::uint64_t instructions = 0;
-        for (std::size_t i = 0; i < n; ++i) instructions += tick_instructions(stream.run_[i]);
-        count_towards_tick(cpu, instructions);
+      const EventBatch batch = cpu.source->plain_events(stream.run_, std::size(stream.run_), budget);
+      if (batch.events) {
+        count_towards_tick(cpu, batch.instructions);
         stream.next_ = stream.run_ + 1;
-        stream.end_ = stream.run_ + n;
+        stream.end_ = stream.run_ + batch.events;
         return stream.run_;
       }
     }

@@ -96,54 +96,57 @@ std::uint64_t SyntheticWorkload::next_marker() const {
   return roi_begun_ ? config_.warmup_accesses + config_.accesses : config_.warmup_accesses;
 }
 
-bool SyntheticWorkload::fill_steady(GuestEvent* out, std::size_t& n, std::size_t max, std::uint64_t& budget) {
-  // The state lives in locals here (the writes to `out` could alias the members and `n`).
+bool SyntheticWorkload::fill_steady(GuestEvent* out, EventBatch& batch, std::size_t max, std::uint64_t budget) {
+  // The state lives in locals here (the writes to `out` could alias the members and `batch`).
   const std::uint32_t compute = config_.compute_per_access;
   const double store_fraction = config_.store_fraction;
   const std::uint64_t marker = next_marker();
   SplitMix64 rng = rng_;
-  std::uint64_t issued = issued_, left = budget;
-  std::size_t i = n;
+  std::uint64_t issued = issued_, instructions = batch.instructions;
+  std::size_t i = batch.events;
   bool compute_pending = compute_pending_;
   bool ended = false;
+  // ends_batch(): compute and memory events end a batch only by their instructions.
   while (!ended && issued < marker && i + 1 < max) {
     if (compute_pending && compute > 0) {
       compute_pending = false;
-      out[i] = GuestEvent::compute(compute);
-      if ((ended = ends_batch(out[i++], left))) break;
+      out[i++] = GuestEvent::compute(compute);
+      instructions += compute;
+      if ((ended = instructions >= budget)) break;
     }
     compute_pending = true;
     ++issued;
     const AccessKind kind = rng.unit() < store_fraction ? AccessKind::Store : AccessKind::Load;
-    out[i] = GuestEvent::memory(kind, address_from(rng), 8);
-    ended = ends_batch(out[i++], left);
+    out[i++] = GuestEvent::memory(kind, address_from(rng), 8);
+    ended = ++instructions >= budget;
   }
+  batch.events = i;
+  batch.instructions = instructions;
+  batch.references += issued - issued_;  // one memory event per access
   rng_ = rng;
   issued_ = issued;
   compute_pending_ = compute_pending;
-  n = i;
-  budget = left;
   return ended;
 }
 
-std::size_t SyntheticWorkload::fill(GuestEvent* out, std::size_t max, std::uint64_t budget) {
-  std::size_t n = 0;
-  while (n < max && next_ != end_)  // what next() has not handed out yet comes first
-    if (ends_batch(out[n++] = *next_++, budget)) return n;
-  while (n < max) {
-    if (!ended_ && issued_ < next_marker() && n + 1 < max) {
-      if (fill_steady(out, n, max, budget)) return n;
+EventBatch SyntheticWorkload::fill(GuestEvent* out, std::size_t max, std::uint64_t budget) {
+  EventBatch batch;
+  while (batch.events < max && next_ != end_)  // what next() has not handed out yet comes first
+    if (batch.add(out[batch.events] = *next_++, budget)) return batch;
+  while (batch.events < max) {
+    if (!ended_ && issued_ < next_marker() && batch.events + 1 < max) {
+      if (fill_steady(out, batch, max, budget)) return batch;
       continue;
     }
-    if (!make(out[n])) break;
-    if (ends_batch(out[n++], budget)) break;
+    if (!make(out[batch.events])) break;
+    if (batch.add(out[batch.events], budget)) break;
   }
-  return n;
+  return batch;
 }
 
 const GuestEvent* SyntheticWorkload::refill() {
   // next_ == end_ here, so fill() starts with new events; runs end at ROI markers, nothing else.
-  const std::size_t n = fill(run_, std::size(run_), ~std::uint64_t{0});
+  const std::size_t n = fill(run_, std::size(run_), ~std::uint64_t{0}).events;
   if (!n) return nullptr;
   next_ = run_ + 1;
   end_ = run_ + n;

@@ -487,9 +487,7 @@ int TraceReader::next_event(GuestEvent& event, TraceRecord& other) {
   return 1;
 }
 
-std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std::uint64_t& budget,
-                                           bool& budget_used) {
-  budget_used = false;
+EventBatch TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) {
   // The decoder's state in locals: an event's one-byte fields may alias anything, so members
   // would be read again after every store into `out`.
   const std::uint8_t* const data = block_.data();
@@ -497,7 +495,7 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
   std::size_t pos = pos_;
   Addr last_address = last_address_;
   bool after_fetch = after_fetch_;
-  std::uint64_t budget_left = budget, computes = 0;
+  std::uint64_t instructions_total = 0, computes = 0;
   GuestEvent* event = out;
   GuestEvent* const end = out + std::min<std::size_t>(max, block_left_);
   // A plain record is at most 12 bytes (a tag, a size and the longest varint): one that starts
@@ -534,38 +532,34 @@ std::size_t TraceReader::next_plain_events(GuestEvent* out, std::size_t max, std
     }
     ++event;
     // ends_batch(): a plain event ends a batch only by its instructions.
-    if (instructions >= budget_left) {
-      budget_used = true;
-      break;
-    }
-    budget_left -= instructions;
+    instructions_total += instructions;
+    if (instructions_total >= budget) break;
   }
-  std::size_t n = static_cast<std::size_t>(event - out);
+  EventBatch batch;
+  batch.events = static_cast<std::size_t>(event - out);
+  batch.instructions = instructions_total;
+  batch.references = batch.events - computes;
   pos_ = pos;
   last_address_ = last_address;
   after_fetch_ = after_fetch;
-  block_left_ -= static_cast<std::uint32_t>(n);
-  records_ += n;
-  memory_records_ += n - computes;
-  budget = budget_left;
+  block_left_ -= static_cast<std::uint32_t>(batch.events);
+  records_ += batch.events;
+  memory_records_ += batch.references;
   if (block_left_ == 0 && pos_ != block_.size()) fail(block_offset_, "block has bytes after its last record");
-  if (budget_used) return n;
+  if (instructions_total >= budget) return batch;
   // The block's last bytes, each read checked.
-  while (n < max && block_left_ > 0 && pos_ < block_.size()) {
-    GuestEvent& e = out[n];
+  while (batch.events < max && block_left_ > 0 && pos_ < block_.size()) {
+    GuestEvent& e = out[batch.events];
     const std::uint8_t tag = block_[pos_];
     if (!is_plain(tag)) break;  // next_event() reads it
     ++pos_;
     decode_plain(tag, e);
     end_record();
-    ++n;
-    if (ends_batch(e, budget)) {
-      budget_used = true;
-      break;
-    }
+    if (batch.add(e, budget)) break;
   }
-  return n;
+  return batch;
 }
+
 
 void TraceReader::decode(std::uint8_t tag, TraceRecord& r) {
   r = TraceRecord{};

@@ -1406,12 +1406,21 @@ TEST(GeneratedWorkload, PlainEventBatchesGiveTheSameStreamAsRecordsOneAtATime) {
             ++at;
             continue;
           }
-          const std::size_t n = batched.plain_events(batch.data(), max, budget);
+          const EventBatch made = batched.plain_events(batch.data(), max, budget);
+          const std::size_t n = made.events;
           if (!n) {
             if (!batched.next()) break;  // a process record (the setup's mmap) comes through next()
             ++at;
             continue;
           }
+          // The counts that come with the batch are its events'.
+          std::uint64_t batch_instructions = 0, batch_references = 0;
+          for (std::size_t i = 0; i < n; ++i) {
+            batch_instructions += tick_instructions(batch[i]);
+            batch_references += batch[i].kind == GuestEventKind::Memory;
+          }
+          ASSERT_EQ(made.instructions, batch_instructions);
+          ASSERT_EQ(made.references, batch_references);
           std::uint64_t left = budget;
           for (std::size_t i = 0; i < n; ++i, ++at) {
             const bool ends = ends_batch(batch[i], left);

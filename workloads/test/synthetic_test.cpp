@@ -122,8 +122,8 @@ bool same(const GuestEvent& a, const GuestEvent& b) {
 }
 
 // fill() writes the generator's events straight into a batch: for any batch size and
-// instruction budget, and mixed with next(), the stream is the one next() alone gives, and a
-// batch ends exactly where ends_batch() says.
+// instruction budget, and mixed with next(), the stream is the one next() alone gives, a batch
+// ends exactly where ends_batch() says, and its counts are its events'.
 TEST(Synthetic, BatchesGiveTheSameStreamAsOneEventAtATime) {
   for (const char* pattern : {"random", "stream", "hotspot"}) {
     SyntheticWorkload one(small(pattern), 11);
@@ -139,8 +139,17 @@ TEST(Synthetic, BatchesGiveTheSameStreamAsOneEventAtATime) {
             got.push_back(*e);
             continue;
           }
-          const std::size_t n = batched.fill(batch.data(), max, budget);
+          const EventBatch made = batched.fill(batch.data(), max, budget);
+          const std::size_t n = made.events;
           if (!n) break;
+          // The counts that come with the batch are its events'.
+          std::uint64_t batch_instructions = 0, batch_references = 0;
+          for (std::size_t i = 0; i < n; ++i) {
+            batch_instructions += tick_instructions(batch[i]);
+            batch_references += batch[i].kind == GuestEventKind::Memory;
+          }
+          ASSERT_EQ(made.instructions, batch_instructions) << pattern;
+          ASSERT_EQ(made.references, batch_references) << pattern;
           std::uint64_t left = budget;
           for (std::size_t i = 0; i < n; ++i) {
             const bool ends = ends_batch(batch[i], left);

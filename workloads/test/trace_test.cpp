@@ -724,7 +724,8 @@ TEST(Trace, RunsOfPlainRecordsGiveWhatNextEventGives) {
         std::vector<GuestEvent> batch(max);
         std::size_t at = 0;
         for (;;) {
-          const std::size_t n = source.plain_events(batch.data(), max, budget);
+          const EventBatch made = source.plain_events(batch.data(), max, budget);
+          const std::size_t n = made.events;
           if (!n) {
             const auto r = source.next();
             if (!r) break;
@@ -734,6 +735,14 @@ TEST(Trace, RunsOfPlainRecordsGiveWhatNextEventGives) {
             ++at;
             continue;
           }
+          // The counts that come with the batch are its events'.
+          std::uint64_t batch_instructions = 0, batch_references = 0;
+          for (std::size_t i = 0; i < n; ++i) {
+            batch_instructions += tick_instructions(batch[i]);
+            batch_references += batch[i].kind == GuestEventKind::Memory;
+          }
+          ASSERT_EQ(made.instructions, batch_instructions) << where;
+          ASSERT_EQ(made.references, batch_references) << where;
           std::uint64_t left = budget;
           for (std::size_t i = 0; i < n; ++i, ++at) {
             const bool ends = ends_batch(batch[i], left);
@@ -776,7 +785,7 @@ TEST(Trace, RunsOfPlainRecordsFailAsNextDoes) {
     try {
       TraceRecordSource source(bad);
       std::vector<GuestEvent> batch(256);
-      while (source.plain_events(batch.data(), batch.size(), ~std::uint64_t{0}) || source.next()) {
+      while (source.plain_events(batch.data(), batch.size(), ~std::uint64_t{0}).events || source.next()) {
       }
       FAIL() << "expected an error containing '" << fragment << "'";
     } catch (const FileError& e) {

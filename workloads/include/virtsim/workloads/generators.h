@@ -95,14 +95,12 @@ class ProgramBody {
   virtual bool setup_more(RecordEmitter& /*e*/) { return false; }
   virtual bool step(RecordEmitter& e, std::uint32_t& next_pid) = 0;
   virtual double progress() const = 0;
-  // The steady state's plain events written straight to `out` (up to `max`; `ended` set when
-  // ends_batch() ends the batch), the very stream step() gives as records, without making
-  // records; 0 when there are none left this way or the program has no such path (the
-  // default). Calls of step() and of this may alternate.
-  virtual std::size_t plain_steps(GuestEvent* /*out*/, std::size_t /*max*/, std::uint64_t& /*budget*/,
-                                  bool& /*ended*/) {
-    return 0;
-  }
+  // The steady state's compute and memory events written straight to `out` (up to `max`, and
+  // up to the event that brings their instructions to `budget`, as ends_batch() ends a batch of
+  // them), the very stream step() gives as records, without making records; no events when
+  // there are none left this way or the program has no such path (the default). Calls of
+  // step() and of this may alternate.
+  virtual EventBatch plain_steps(GuestEvent* /*out*/, std::size_t /*max*/, std::uint64_t /*budget*/) { return {}; }
 };
 
 struct GeneratorContext {
@@ -123,7 +121,7 @@ class GeneratedWorkload final : public ProcessEventSource {
  public:
   GeneratedWorkload(const std::string& kind, const GeneratorContext& context);
   std::optional<TraceRecord> next() override;
-  std::size_t plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
+  EventBatch plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
   std::string position(std::uint64_t ahead) const override;
   double progress() const override;
   std::uint64_t memory_references() const override { return references_; }
@@ -161,7 +159,7 @@ class EventSourceRecords final : public ProcessEventSource {
         progress_(std::move(progress)),
         in_kernel_(in_kernel) {}
   std::optional<TraceRecord> next() override;
-  std::size_t plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
+  EventBatch plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
   std::string position(std::uint64_t ahead) const override {
     return "generator, record " + std::to_string(records_ - ahead - (held_ ? 1 : 0));
   }

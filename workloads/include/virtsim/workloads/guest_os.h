@@ -113,9 +113,10 @@ class ProcessEventSource {
   // The fast path, for the running process: the records that stand for guest events (memory,
   // compute, instruction, ROI markers), up to `max` of them, written to `out` as those events.
   // Stops where ends_batch() says (after a RoiBegin or RoiEnd, after the event that brings the
-  // instructions counted to `budget`) and before any other record, which next() then returns. Returns how many; 0 when the next record is not one of them, and
-  // always for a source without a fast path (next() gives everything).
-  virtual std::size_t plain_events(GuestEvent* /*out*/, std::size_t /*max*/, std::uint64_t /*budget*/) { return 0; }
+  // instructions counted to `budget`) and before any other record, which next() then returns.
+  // Returns how many, with their instructions and references; no events when the next record is
+  // not one of them, and always for a source without a fast path (next() gives everything).
+  virtual EventBatch plain_events(GuestEvent* /*out*/, std::size_t /*max*/, std::uint64_t /*budget*/) { return {}; }
   // Where a record came from, for error messages: the last one read, or with `ahead` the one
   // that many events before the last plain_events() handed out.
   virtual std::string position(std::uint64_t ahead = 0) const = 0;
@@ -141,7 +142,7 @@ class TraceRecordSource final : public ProcessEventSource {
  public:
   explicit TraceRecordSource(const std::string& path);
   std::optional<TraceRecord> next() override;
-  std::size_t plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
+  EventBatch plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
   std::string position(std::uint64_t ahead) const override;
   bool implicit_user_memory() const override { return true; }
   const std::string& warning() const { return reader_.warning(); }  // TraceReader::warning()

@@ -61,7 +61,7 @@ class SyntheticParameters {
 class SyntheticWorkload final : public GuestEventSource {
  public:
   SyntheticWorkload(const SyntheticConfig& config, std::uint64_t seed);
-  std::size_t fill(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
+  EventBatch fill(GuestEvent* out, std::size_t max, std::uint64_t budget) override;
 
   const SyntheticConfig& config() const { return config_; }
   std::uint64_t accesses_issued() const { return issued_; }  // warm-up included
@@ -75,8 +75,9 @@ class SyntheticWorkload final : public GuestEventSource {
   const GuestEvent* refill() override;
   bool make(GuestEvent& e);  // the next event of the sequence; false at its end
   // Compute-and-access pairs, the events make() gives without its checks per event, until the
-  // next ROI marker is due or `out` has no room for a pair. Returns whether the batch ended.
-  bool fill_steady(GuestEvent* out, std::size_t& n, std::size_t max, std::uint64_t& budget);
+  // next ROI marker is due or `out` has no room for a pair, added to `batch`. Returns whether
+  // the batch ended.
+  bool fill_steady(GuestEvent* out, EventBatch& batch, std::size_t max, std::uint64_t budget);
   std::uint64_t next_marker() const;  // issued_ at which the next ROI marker is due
   Addr next_address();
   [[gnu::always_inline]] inline Addr address_from(SplitMix64& rng);  // the next address, from `rng`

@@ -151,10 +151,11 @@ class TraceReader {
   // any other record goes to `other` (returns 0); -1 at the end of the file.
   int next_event(GuestEvent& event, TraceRecord& other);
   // The run of plain records (compute, load, store, fetch) that starts here, decoded into `out`:
-  // up to `max` events, within the current block, and up to the event that uses up `budget`
-  // (ends_batch(); `budget_used` then says so). Stops before any other record, leaving it
-  // unread, and reads no block: next_event() does both. The trace-driven hot path.
-  std::size_t next_plain_events(GuestEvent* out, std::size_t max, std::uint64_t& budget, bool& budget_used);
+  // up to `max` events, within the current block, and up to the event that brings their
+  // instructions to `budget` (ends_batch(): the only way plain records end a batch). Stops
+  // before any other record, leaving it unread, and reads no block: next_event() does both. The
+  // trace-driven hot path.
+  EventBatch next_plain_events(GuestEvent* out, std::size_t max, std::uint64_t budget);
   std::uint16_t version() const { return version_; }
   std::uint64_t blocks_read() const { return blocks_; }
   std::uint64_t records_read() const { return records_; }

@@ -82,6 +82,33 @@ inline bool ends_batch(const GuestEvent& e, std::uint64_t& budget) {
   return e.kind == GuestEventKind::RoiBegin || e.kind == GuestEventKind::RoiEnd || e.kind == GuestEventKind::Interrupt;
 }
 
+// A batch of guest events a source wrote into its caller's buffer, with what the source
+// counted while making them: the guest kernel's timer tick and the reference count need no
+// pass of their own over the batch.
+struct EventBatch {
+  std::size_t events = 0;
+  std::uint64_t instructions = 0;  // tick_instructions() of the events, summed
+  std::uint64_t references = 0;    // the Memory events among them
+
+  // Counts `e`, the event written after the batch's others; returns whether the batch ends
+  // after it, as ends_batch() says for a batch of at most `budget` instructions.
+  bool add(const GuestEvent& e, std::uint64_t budget) {
+    std::uint64_t left = budget - instructions;  // the batch has not ended: instructions < budget
+    ++events;
+    instructions += tick_instructions(e);
+    references += e.kind == GuestEventKind::Memory;
+    return ends_batch(e, left);
+  }
+  // Appends `more`, the batch of events written after these.
+  EventBatch& operator+=(const EventBatch& more) {
+    events += more.events;
+    instructions += more.instructions;
+    references += more.references;
+    return *this;
+  }
+};
+
+
 // A source of guest events for one vCPU. next() returns the next event, or nullptr at the
 // end of the stream; the event stays valid until the next call. Sources hand out runs of
 // events from a buffer of their own, so the vCPU's per-event cost is an inline pointer bump;
@@ -90,18 +117,18 @@ class GuestEventSource {
  public:
   virtual ~GuestEventSource() = default;
   const GuestEvent* next() { return next_ != end_ ? next_++ : refill(); }
-  // The next events as a batch written to `out` (up to `max`, ending as ends_batch() says);
-  // returns how many, 0 at the end of the stream. Sources that make events cheaply write them
-  // there directly instead of into a run of their own.
-  virtual std::size_t fill(GuestEvent* out, std::size_t max, std::uint64_t budget) {
-    std::size_t n = 0;
-    while (n < max) {
+  // The next events as a batch written to `out` (up to `max`, ending as ends_batch() says for
+  // `budget` instructions); no events at the end of the stream. Sources that make events
+  // cheaply write them there directly instead of into a run of their own.
+  virtual EventBatch fill(GuestEvent* out, std::size_t max, std::uint64_t budget) {
+    EventBatch batch;
+    while (batch.events < max) {
       const GuestEvent* e = next();
       if (!e) break;
-      out[n] = *e;
-      if (ends_batch(out[n++], budget)) break;
+      out[batch.events] = *e;
+      if (batch.add(out[batch.events], budget)) break;
     }
-    return n;
+    return batch;
   }
 
  protected:

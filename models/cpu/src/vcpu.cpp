@@ -283,15 +283,10 @@ inline void Vcpu::warm_memory(const GuestEvent& event) {
   // dirty line, not under shadow paging). Those end here, inline; warm_piece() does the rest.
   const Addr va = event.address;
   const WarmPage& page = event.access == AccessKind::Fetch ? fetch_page_ : data_page_;
-  bool unchanged = false;
-  if ((va >> kPageShift4K) == page.page) {  // first: a stream that moved to another page goes on at once
-    const Addr pa = page.frame | (va & (kPageSize4K - 1));
-    const Addr line = pa >> recent_line_shift_;
-    const RecentLine& recent = recent_lines_[line & recent_set_mask_];
-    unchanged = ((pa + event.size - 1) >> recent_line_shift_) == line && recent.line == line &&
-                recent.generation == recent_lines_generation_ &&
-                (event.access != AccessKind::Store || (page.stores && recent.dirty && !tables_replaced_));
-  }
+  const bool store = event.access == AccessKind::Store;
+  // The page first: a stream that moved to another page goes on at once.
+  const bool unchanged = (va >> kPageShift4K) == page.page && (!store || (page.stores && !tables_replaced_)) &&
+                         on_recent_line(page.frame | (va & (kPageSize4K - 1)), event.size, store);
   if (!unchanged) warm_memory_pieces(event);
   if (!event.continues_instruction) advance_functional(1);
 }
@@ -593,12 +588,12 @@ inline Cycles Vcpu::warm_piece(AccessKind kind, Addr va, unsigned size, bool kee
 inline void Vcpu::warm_data(bool store, Addr pa, unsigned size, bool keeps_contents) {
   const Addr line = pa >> recent_line_shift_;
   const Addr last_line = (pa + size - 1) >> recent_line_shift_;
-  RecentLine& recent = recent_lines_[line & recent_set_mask_];
-  const bool known = recent.line == line && recent.generation == recent_lines_generation_;
   // A hit on the most recent line of its set leaves LRU, tree pseudo-LRU and random replacement
   // as they are, and a store to a dirty line the dirty bit: the lookup is skipped, its
   // statistics with it (and a skipped store's bytes, which nothing reads back).
-  if (known && line == last_line && (!store || recent.dirty)) return;
+  if (on_recent_line(pa, size, store)) return;
+  RecentLine& recent = recent_lines_[line & recent_set_mask_];
+  const bool known = recent.line == line && recent.generation == recent_lines_generation_;
   unsigned char* bytes = nullptr;
   if (store && !keeps_contents) {
     data_buffer_ = stored_value();

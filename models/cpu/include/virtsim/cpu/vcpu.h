@@ -468,8 +468,16 @@ class Vcpu : public sc_core::sc_module, private TranslationMissHandler {
   unsigned recent_line_shift_ = 6;    // log2 of its line size
   std::uint64_t recent_lines_generation_ = 1;
   bool recent_lines_kept_ = true;  // false: the first level is shared, no line is known
-  // warm_piece()'s data access: skipped where it hits its set's most recent line (a store: a
-  // dirty one), else the port's warm(); the memo of recent lines follows it.
+  // Whether an access of `size` bytes at `pa` stays on the line its cache set last reached in
+  // this generation (a store: a dirty one), so that its lookup would change nothing.
+  bool on_recent_line(Addr pa, unsigned size, bool store) const {
+    const Addr line = pa >> recent_line_shift_;
+    const RecentLine& recent = recent_lines_[line & recent_set_mask_];
+    return ((pa + size - 1) >> recent_line_shift_) == line && recent.line == line &&
+           recent.generation == recent_lines_generation_ && (!store || recent.dirty);
+  }
+  // warm_piece()'s data access: skipped where on_recent_line(), else the port's warm(); the memo
+  // of recent lines follows it.
   [[gnu::always_inline]] inline void warm_data(bool store, Addr pa, unsigned size, bool keeps_contents);
   // Functional mode: a stream's last 4 KiB page while its L1 TLB entry is the one the last
   // lookup of that TLB hit (most recently used), with where it maps and whether a store may use it.
